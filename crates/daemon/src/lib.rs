@@ -1,0 +1,1 @@
+//! The rsync daemon: rsyncd.conf, modules, access control, authentication and serving.

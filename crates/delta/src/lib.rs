@@ -1,0 +1,2 @@
+//! rsync's delta algorithm: rolling checksum, block signatures, matching, token stream and patching.
+//! Pure computation, no I/O.

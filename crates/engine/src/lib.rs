@@ -1,0 +1,1 @@
+//! The transfer engine: rsync options, the local generator/receiver, itemize output and statistics.

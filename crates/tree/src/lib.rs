@@ -1,0 +1,1 @@
+//! The file-list model, scanning, and safe filesystem operations beneath a root.

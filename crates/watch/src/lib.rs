@@ -1,0 +1,1 @@
+//! Recursive inotify watching that never misses a change.

@@ -1,0 +1,1 @@
+//! The rsync wire protocol (30–32): varints, multiplexed I/O, handshake, file-list codec, roles.
