@@ -124,13 +124,27 @@ pub fn compare_names(a: &[u8], a_is_dir: bool, b: &[u8], b_is_dir: bool) -> Orde
                 return match (x_dir, y_dir) {
                     (false, true) => Ordering::Less,
                     (true, false) => Ordering::Greater,
-                    _ => x.cmp(y),
+                    (true, true) => cmp_with_slash(x, y),
+                    (false, false) => x.cmp(y),
                 };
             }
             (None, Some(_)) => return Ordering::Less,
             (Some(_), None) => return Ordering::Greater,
             (None, None) => return Ordering::Equal,
         }
+    }
+}
+
+/// Compares two directory names as if each ended in `/`.
+fn cmp_with_slash(x: &[u8], y: &[u8]) -> Ordering {
+    let n = x.len().min(y.len());
+    match x[..n].cmp(&y[..n]) {
+        Ordering::Equal => {
+            let xc = x.get(n).copied().unwrap_or(b'/');
+            let yc = y.get(n).copied().unwrap_or(b'/');
+            xc.cmp(&yc)
+        }
+        other => other,
     }
 }
 
