@@ -47,6 +47,7 @@ pub mod cvs;
 pub mod daemon;
 mod error;
 mod matcher;
+mod options;
 mod parse;
 mod rule;
 mod set;
@@ -56,6 +57,7 @@ pub mod wire;
 
 pub use cvs::{CvsEnv, DEFAULT_CVSIGNORE};
 pub use error::FilterError;
+pub use options::FilterOption;
 pub use rule::{Decision, Rule, RuleKind, Side};
 pub use set::{Check, FilterSet, MAX_LINE_LEN, MAX_MERGE_DEPTH, MAX_PATTERN_LEN};
 pub use source::{FileSource, FsSource, MemSource, NoFiles, MAX_RULE_FILE_BYTES};
