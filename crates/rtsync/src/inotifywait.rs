@@ -661,7 +661,10 @@ pub(crate) fn follow_new_dirs(
     if ev.mask & mask::CREATE != 0 || (moved_from.is_none() && ev.mask & mask::MOVED_TO != 0) {
         if let Some(new_dir) = table.dirpath_from_event(ev) {
             if isdir(&new_dir) {
-                if let Err(errno) = table.watch_new_dir(&new_dir, events) {
+                // Only a brand-new directory can hold entries nobody was told about; what a
+                // directory moved in holds was not created here, and is not reported.
+                let brand_new = ev.mask & mask::CREATE != 0;
+                if let Err(errno) = table.watch_new_dir(&new_dir, events, brand_new) {
                     say(&cat(&[
                         b"Couldn't watch new directory ",
                         &new_dir,

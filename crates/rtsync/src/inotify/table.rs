@@ -225,11 +225,11 @@ impl Table {
         self.watch_tree(path, events, exclude, None)
     }
 
-    /// Watches a directory that just appeared, recursively, and queues a made-up `CREATE` for
-    /// every entry found in it: those were created before any watch could see them.
-    pub fn watch_new_dir(&mut self, path: &[u8], events: u32) -> Result<(), Errno> {
+    /// Watches a directory that just appeared, recursively; with `report`, queues a made-up
+    /// `CREATE` for every entry found in it: those were created before any watch could see them.
+    pub fn watch_new_dir(&mut self, path: &[u8], events: u32, report: bool) -> Result<(), Errno> {
         let mut found = Vec::new();
-        let result = self.watch_tree(path, events, &[], Some(&mut found));
+        let result = self.watch_tree(path, events, &[], report.then_some(&mut found));
         let made_up: Vec<(RawEvent, bool)> = found
             .into_iter()
             .filter_map(|f| {
