@@ -320,17 +320,17 @@ impl Watcher {
             self.push(EventKind::Delete, path, is_dir, false);
             return;
         }
-        const SIMPLE: &[(u32, fn() -> EventKind)] = &[
-            (mask::MODIFY, || EventKind::Modify),
-            (mask::ATTRIB, || EventKind::Attrib),
-            (mask::CLOSE_WRITE, || EventKind::CloseWrite),
-            (mask::ACCESS, || EventKind::Access),
-            (mask::OPEN, || EventKind::Open),
-            (mask::CLOSE_NOWRITE, || EventKind::CloseNoWrite),
+        let simple = [
+            (mask::MODIFY, EventKind::Modify),
+            (mask::ATTRIB, EventKind::Attrib),
+            (mask::CLOSE_WRITE, EventKind::CloseWrite),
+            (mask::ACCESS, EventKind::Access),
+            (mask::OPEN, EventKind::Open),
+            (mask::CLOSE_NOWRITE, EventKind::CloseNoWrite),
         ];
-        for (bit, kind) in SIMPLE {
+        for (bit, kind) in simple {
             if m & bit != 0 && self.opts.mask & bit != 0 {
-                self.push(kind(), path.clone(), is_dir, false);
+                self.push(kind, path.clone(), is_dir, false);
             }
         }
     }
