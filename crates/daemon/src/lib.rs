@@ -10,5 +10,10 @@
 //! - [`session`]: one connection from greeting to the hand-off to a [`TransferHandler`].
 //! - [`server`]: the listener, per-connection processes, pid file and detaching.
 
+pub mod access;
 pub mod auth;
 pub mod config;
+pub mod greeting;
+pub mod io;
+pub mod lock;
+pub mod secrets;
