@@ -94,7 +94,8 @@ mod tests {
     #[test]
     fn client_greetings() {
         let all = "sha512 sha256 sha1 md5 md4";
-        let cases: &[(&str, Result<(u32, Option<&str>, u32), &str>)] = &[
+        type Want<'a> = Result<(u32, Option<&'a str>, u32), &'a str>;
+        let cases: &[(&str, Want)] = &[
             (
                 "@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4",
                 Ok((32, Some(all), 32)),

@@ -11,9 +11,13 @@
 //! - [`server`]: the listener, per-connection processes, pid file and detaching.
 
 pub mod access;
+pub mod args;
 pub mod auth;
 pub mod config;
 pub mod greeting;
 pub mod io;
 pub mod lock;
+pub mod log;
+mod options_table;
+pub mod reject;
 pub mod secrets;
