@@ -19,5 +19,10 @@ pub mod io;
 pub mod lock;
 pub mod log;
 mod options_table;
+pub mod privs;
 pub mod reject;
 pub mod secrets;
+pub mod session;
+
+pub use session::{DaemonOptions, Mode, NoTransfer, Session, TransferHandler};
+pub mod server;

@@ -229,7 +229,12 @@ pub fn send_fatal(
     }
     output.write_all(&out)?;
     output.flush()?;
-    drain_until_exit_ack(input);
+    // A stock sender waits for the client's acknowledgement; a stock receiver does not, so the
+    // client's late bytes meet a closed socket and it reports the reset. Clients print what
+    // they saw either way, so do the same.
+    if args.sender {
+        drain_until_exit_ack(input);
+    }
     std::thread::sleep(Duration::from_millis(100));
     Ok(())
 }

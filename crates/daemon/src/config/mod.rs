@@ -193,6 +193,11 @@ pub fn expand_vars(s: &str) -> String {
     out
 }
 
+/// An integer read the way rsyncd.conf reads numbers (C `atoi`).
+pub fn parse_int(s: &str) -> i64 {
+    parse::atoi(s)
+}
+
 /// One `[module]` of the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Module {
