@@ -31,22 +31,35 @@ impl HostName {
 }
 
 /// Looks the peer's name up: reverse DNS, then a forward lookup that must give the address back.
-pub fn lookup_host_name(addr: IpAddr) -> HostName {
+/// The second value is what stock logs when the lookup fails.
+pub fn lookup_host_name(addr: IpAddr) -> (HostName, Option<String>) {
     let sa = std::net::SocketAddr::new(addr, 0);
-    let Some(name) = reverse_lookup(&sa) else {
-        return HostName::Unknown;
+    let name = match reverse_lookup(&sa) {
+        Ok(name) => name,
+        Err(why) => {
+            return (
+                HostName::Unknown,
+                Some(format!("name lookup failed for {addr}: {why}")),
+            )
+        }
     };
-    let confirmed = (name.as_str(), 0)
-        .to_socket_addrs()
-        .is_ok_and(|mut addrs| addrs.any(|a| a.ip() == addr));
-    if confirmed {
-        HostName::Name(name)
-    } else {
-        HostName::Unknown
+    match (name.as_str(), 0).to_socket_addrs() {
+        Ok(mut addrs) => {
+            if addrs.any(|a| a.ip() == addr) {
+                (HostName::Name(name), None)
+            } else {
+                let msg = format!("{addr} is not a known address for \"{name}\": spoofed address?");
+                (HostName::Unknown, Some(msg))
+            }
+        }
+        Err(e) => (
+            HostName::Unknown,
+            Some(format!("forward name lookup for {name} failed: {e}")),
+        ),
     }
 }
 
-fn reverse_lookup(sa: &std::net::SocketAddr) -> Option<String> {
+fn reverse_lookup(sa: &std::net::SocketAddr) -> Result<String, String> {
     let (storage, len) = sockaddr_of(sa);
     let mut host = [0 as libc::c_char; 1025];
     // SAFETY: `storage` holds a valid sockaddr of `len` bytes; `host` is a writable buffer of the
@@ -63,11 +76,13 @@ fn reverse_lookup(sa: &std::net::SocketAddr) -> Option<String> {
         )
     };
     if rc != 0 {
-        return None;
+        // SAFETY: gai_strerror returns a static NUL-terminated message.
+        let why = unsafe { std::ffi::CStr::from_ptr(libc::gai_strerror(rc)) };
+        return Err(why.to_string_lossy().into_owned());
     }
     // SAFETY: getnameinfo NUL-terminates the host buffer on success.
     let c = unsafe { std::ffi::CStr::from_ptr(host.as_ptr()) };
-    Some(c.to_string_lossy().into_owned())
+    Ok(c.to_string_lossy().into_owned())
 }
 
 fn sockaddr_of(sa: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {

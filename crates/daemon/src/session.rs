@@ -214,6 +214,14 @@ impl Handshake {
         })
     }
 
+    fn lookup(&self, ip: IpAddr) -> HostName {
+        let (host, complaint) = access::lookup_host_name(ip);
+        if let Some(c) = complaint {
+            self.log.log(&c);
+        }
+        host
+    }
+
     fn ip(&self) -> Option<IpAddr> {
         self.addr.parse().ok()
     }
@@ -230,7 +238,7 @@ impl Handshake {
             globals.reverse_lookup() || config.modules.iter().any(|m| m.reverse_lookup());
         if need_reverse {
             self.host = match self.ip() {
-                Some(ip) if !ip.is_unspecified() => access::lookup_host_name(ip),
+                Some(ip) if !ip.is_unspecified() => self.lookup(ip),
                 _ => HostName::Unknown,
             };
         }
@@ -370,7 +378,7 @@ impl Handshake {
         set_env("RSYNC_MODULE_NAME", &name);
         if self.host == HostName::Undetermined && module.reverse_lookup() {
             if let Some(ip) = self.ip() {
-                self.host = access::lookup_host_name(ip);
+                self.host = self.lookup(ip);
             }
         }
         set_env("RSYNC_HOST_NAME", self.host.as_str());
