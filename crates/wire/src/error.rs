@@ -66,6 +66,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The password file is unusable (stock exits with 1 and this text).
+    #[error("{0}")]
+    PasswordFile(String),
     /// Connecting timed out (`--contimeout`).
     #[error("timed out connecting to {0}")]
     ConnectTimeout(String),
@@ -87,6 +90,7 @@ impl Error {
             Error::RemoteExit(code) => *code,
             Error::File { .. } => exit::FILE_IO,
             Error::ConnectTimeout(_) => exit::CONTIMEOUT,
+            Error::PasswordFile(_) => exit::SYNTAX,
         }
     }
 

@@ -13,9 +13,12 @@
 //! assert_eq!((&mut &buf[..]).read_varint().unwrap(), 0x1fe);
 //! ```
 
+pub mod checksum;
+pub mod daemon_client;
 pub mod error;
 pub mod mux;
 pub mod ndx;
+pub mod negotiate;
 pub mod varint;
 
 pub use error::{Error, Result};
