@@ -9,5 +9,8 @@
 //! ```
 
 mod entry;
+pub mod fsops;
+pub mod scan;
 
 pub use entry::{compare_names, sort_entries, FileEntry, FileKind};
+pub use scan::{scan_sources, NoFilter, ScanFilter, ScanOptions, ScanProblem, Scanned};
