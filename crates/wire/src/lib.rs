@@ -16,6 +16,7 @@
 pub mod checksum;
 pub mod daemon_client;
 pub mod error;
+pub mod flist;
 pub mod mux;
 pub mod ndx;
 pub mod negotiate;
