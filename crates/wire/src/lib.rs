@@ -14,6 +14,7 @@
 //! ```
 
 pub mod checksum;
+pub mod connect;
 pub mod daemon_client;
 pub mod error;
 pub mod flist;
