@@ -21,6 +21,7 @@ pub mod flist;
 pub mod mux;
 pub mod ndx;
 pub mod negotiate;
+pub mod server_args;
 pub mod varint;
 
 pub use error::{Error, Result};
