@@ -709,15 +709,9 @@ mod tests {
     }
 
     #[test]
-    fn double_f_adds_exclude_of_filter_files() {
+    fn double_f_is_two_f_options() {
         let o = parse(&["-FF", "a", "b"]).unwrap();
-        assert_eq!(
-            o.filter_rules,
-            vec![
-                b"dir-merge /.rsync-filter".to_vec(),
-                b"- .rsync-filter".to_vec()
-            ]
-        );
+        assert_eq!(o.filters, vec![FilterOption::F, FilterOption::F]);
     }
 
     #[test]
