@@ -58,6 +58,16 @@ impl Filters {
         let mut source = FsSource::default();
         let mut set = FilterSet::from_options(&opts.filters, opts.cvs_exclude, &mut source)?;
         set.set_delete_excluded(opts.delete_excluded);
+        if opts.backup && opts.deleting() && !opts.delete_excluded && opts.backup_dir.is_none() {
+            // rsync protects the backups it makes beside their files from --delete.
+            let mut rule = b"P *".to_vec();
+            let suffix = opts.suffix.as_deref().map_or(&b"~"[..], |s| {
+                use std::os::unix::ffi::OsStrExt;
+                s.as_bytes()
+            });
+            rule.extend_from_slice(suffix);
+            set.add_filter(&rule, &mut source)?;
+        }
         let active = !set.is_empty();
         Ok(Filters {
             base: set.clone(),

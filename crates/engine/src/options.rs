@@ -626,6 +626,10 @@ impl Options {
         if self.relative && !self.implied_dirs {
             // Nothing to do: handled by the scanner.
         }
+        if self.backup && self.backup_dir.is_none() {
+            // Backups renamed beside their files change directory times: rsync leaves them.
+            self.omit_dir_times = true;
+        }
         if self.quiet && self.verbose > 0 {
             self.verbose = 0;
         }
