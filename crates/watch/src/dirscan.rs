@@ -36,7 +36,8 @@ pub struct Entry {
 /// Opens a directory relative to `dir` (or the working directory for `None`), without following
 /// a final symbolic link unless `follow`.
 pub fn open_dir(dir: Option<RawFd>, path: &OsStr, follow: bool) -> io::Result<OwnedFd> {
-    let c = CString::new(path.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let c =
+        CString::new(path.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     let mut flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_NONBLOCK;
     if !follow {
         flags |= libc::O_NOFOLLOW;
@@ -111,7 +112,8 @@ fn parse_dirents(buf: &[u8], out: &mut Vec<Entry>) -> io::Result<()> {
 
 /// `fstatat` without following symbolic links.
 pub fn lstat_at(dir: Option<RawFd>, name: &OsStr) -> io::Result<libc::stat> {
-    let c = CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let c =
+        CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     // SAFETY: `st` is plain data filled by the call, `c` is NUL-terminated.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();

@@ -400,12 +400,22 @@ impl Watcher {
             let fd = match dirscan::open_dir(None, abs.as_os_str(), dir.as_os_str().is_empty()) {
                 Ok(fd) => fd,
                 Err(e) if gone_or_replaced(&e) => continue,
-                Err(e) => return Err(WatchError::Scan { path: abs, source: e }),
+                Err(e) => {
+                    return Err(WatchError::Scan {
+                        path: abs,
+                        source: e,
+                    })
+                }
             };
             let entries = match dirscan::read_entries(&fd) {
                 Ok(e) => e,
                 Err(e) if gone_or_replaced(&e) => continue,
-                Err(e) => return Err(WatchError::Scan { path: abs, source: e }),
+                Err(e) => {
+                    return Err(WatchError::Scan {
+                        path: abs,
+                        source: e,
+                    })
+                }
             };
             for entry in entries {
                 let is_dir = match entry.kind {
