@@ -326,8 +326,10 @@ impl Watcher {
         if m & mask::DELETE != 0 {
             self.scanned.remove(&path);
             if is_dir {
+                // A directory is empty when it is removed: its subdirectories' watches are
+                // already gone, so only its own entry is left to drop.
                 if let Some(wd) = self.tree.child(raw.wd, &name) {
-                    self.tree.remove_subtree(wd);
+                    self.tree.remove_one(wd);
                 }
             }
             self.push(EventKind::Delete, path, is_dir, false);
