@@ -25,4 +25,5 @@ pub mod secrets;
 pub mod session;
 
 pub use session::{DaemonOptions, Mode, NoTransfer, Session, TransferHandler};
+pub mod beneath;
 pub mod server;

@@ -95,6 +95,18 @@ impl Logger {
     }
 }
 
+/// An OS error as stock's `rsyserr` shows it: `strerror (errno)`.
+pub fn sys_error(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            // SAFETY: strerror returns a valid NUL-terminated string for any errno.
+            let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(n)) };
+            format!("{} ({n})", text.to_string_lossy())
+        }
+        None => e.to_string(),
+    }
+}
+
 fn escape_controls(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {

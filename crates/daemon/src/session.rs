@@ -16,7 +16,7 @@ use crate::config::{Config, Module, P};
 use crate::greeting;
 use crate::io::{Reader, LONG_LINE, SHORT_LINE};
 use crate::lock;
-use crate::log::Logger;
+use crate::log::{sys_error, Logger};
 use crate::privs;
 use crate::reject::{self, Fatal};
 use crate::secrets::{self, Grant};
@@ -716,7 +716,8 @@ impl Handshake {
 
         if use_chroot {
             if let Err(e) = privs::chroot(&outer) {
-                self.log.log(&format!("chroot(\"{outer}\") failed: {e}"));
+                self.log
+                    .log(&format!("chroot(\"{outer}\") failed: {}", sys_error(&e)));
                 return self.error("chroot failed");
             }
         }
@@ -726,13 +727,15 @@ impl Handshake {
             outer.clone()
         };
         if let Err(e) = std::env::set_current_dir(&dir) {
-            self.log.log(&format!("chdir {dir} failed: {e}"));
+            self.log
+                .log(&format!("chdir {dir} failed: {}", sys_error(&e)));
             return self.error("chdir failed");
         }
         let root: OwnedFd = match File::open(".") {
             Ok(f) => f.into(),
             Err(e) => {
-                self.log.log(&format!("chdir {dir} failed: {e}"));
+                self.log
+                    .log(&format!("chdir {dir} failed: {}", sys_error(&e)));
                 return self.error("chdir failed");
             }
         };
@@ -745,12 +748,13 @@ impl Handshake {
             return self.error("daemon security issue -- contact admin");
         }
         if let Err((what, e)) = privs::set_groups(&gids) {
-            self.log.log(&format!("{what} failed: {e}"));
+            self.log.log(&format!("{what} failed: {}", sys_error(&e)));
             return self.error(&format!("{what} failed"));
         }
         if let Some(u) = uid {
             if let Err(e) = privs::set_uid(u) {
-                self.log.log(&format!("setuid {u} failed: {e}"));
+                self.log
+                    .log(&format!("setuid {u} failed: {}", sys_error(&e)));
                 return self.error("setuid failed");
             }
         }
