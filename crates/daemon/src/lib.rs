@@ -26,4 +26,5 @@ pub mod session;
 
 pub use session::{DaemonOptions, Mode, NoTransfer, Session, TransferHandler};
 pub mod beneath;
+pub mod exec;
 pub mod server;

@@ -63,6 +63,15 @@ impl Logger {
         }
     }
 
+    /// The log file's descriptor, if logging to a file (kept open across fork-and-close).
+    pub fn fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        match &self.sink {
+            Sink::File(f) => f.lock().ok().map(|f| f.as_raw_fd()),
+            _ => None,
+        }
+    }
+
     /// A logger that writes to standard error (tests and foreground debugging).
     pub fn stderr() -> Logger {
         Logger {

@@ -13,6 +13,7 @@ use crate::access::{self, HostName};
 use crate::args::{self, ClientArgs};
 use crate::auth;
 use crate::config::{Config, Module, P};
+use crate::exec::{self, PreExec};
 use crate::greeting;
 use crate::io::{Reader, LONG_LINE, SHORT_LINE};
 use crate::lock;
@@ -161,6 +162,8 @@ pub fn serve(conn: Conn, opts: &DaemonOptions, mode: Mode, handler: &dyn Transfe
         mode,
         protocol: 0,
         peer_digests: None,
+        early_input: Vec::new(),
+        pre_exec: None,
     };
     // A session stopped before the transfer was already reported to the client and the log.
     s.run(&config, opts, handler).unwrap_or_default()
@@ -179,6 +182,10 @@ struct Handshake {
     mode: Mode,
     protocol: u32,
     peer_digests: Option<String>,
+    /// `#early_input=` bytes from the client, for `early exec` / `pre-xfer exec` stdin.
+    early_input: Vec<u8>,
+    /// The `pre-xfer exec` helper waiting for the request.
+    pre_exec: Option<PreExec>,
 }
 
 fn set_env(name: &str, value: &str) {
@@ -290,7 +297,8 @@ impl Handshake {
             if !(1..=LONG_LINE as i64 + 1).contains(&len) {
                 return self.error("invalid early_input length");
             }
-            self.reader
+            self.early_input = self
+                .reader
                 .read_exact_bytes(len as usize)
                 .map_err(|_| Stop)?;
             line = self.reader.read_line(SHORT_LINE).map_err(|_| Stop)?;
@@ -465,7 +473,20 @@ impl Handshake {
         self.set_timeout(Some(module_timeout.unwrap_or(HANDSHAKE_TIMEOUT)));
 
         let refused = args::refused_set(&module.refuse_options(), !module.charset().is_empty());
-        let fatal = if let Some(msg) = args::refusal(&parsed, &refused) {
+        let pre_exec_error = self.pre_exec.take().and_then(|mut p| {
+            let mut argv = vec!["rsyncd".to_string()];
+            argv.extend(parsed.argv.iter().cloned());
+            p.send(&parsed.request, &argv, &[]);
+            p.finish("pre-xfer exec")
+        });
+        let refusal = args::refusal(&parsed, &refused);
+        let fatal = if let Some(text) = pre_exec_error {
+            Some(Fatal {
+                messages: text.lines().map(|l| format!("{l}\n")).collect(),
+                options_parsed: refusal.is_none(),
+                ..Fatal::refused("")
+            })
+        } else if let Some(msg) = refusal {
             Some(Fatal::refused(&msg))
         } else if parsed.sender && module.write_only() {
             Some(Fatal::write_only())
@@ -526,6 +547,8 @@ impl Handshake {
             mode: Mode::Socket,
             protocol: 0,
             peer_digests: None,
+            early_input: Vec::new(),
+            pre_exec: None,
         }
     }
 
@@ -613,6 +636,99 @@ impl Handshake {
                 None
             }
         }
+    }
+}
+
+impl Handshake {
+    /// `post-xfer exec` (a parent process that outlives the session and runs the command with
+    /// its exit status), `early exec` and the start of `pre-xfer exec`, as stock orders them.
+    fn start_execs(&mut self, module: &Module) -> Result<(), Stop> {
+        let (early, pre, post) = (
+            module.early_exec(),
+            module.pre_xfer_exec(),
+            module.post_xfer_exec(),
+        );
+        if (early.is_empty() && pre.is_empty() && post.is_empty())
+            || std::env::var_os("RSYNC_NO_XFER_EXEC").is_some()
+        {
+            return Ok(());
+        }
+        set_env("RSYNC_PID", &std::process::id().to_string());
+        if !post.is_empty() {
+            // SAFETY: the connection process is single-threaded.
+            match unsafe { libc::fork() } {
+                -1 => {
+                    self.log.log(&format!(
+                        "fork failed: {}",
+                        sys_error(&std::io::Error::last_os_error())
+                    ));
+                    return self.error("fork failed");
+                }
+                0 => {}
+                child => run_post_xfer(child, &post, self.log.fd()),
+            }
+        }
+        if !early.is_empty() {
+            let failed = match PreExec::start(&early, false) {
+                Ok(mut p) => {
+                    let input = std::mem::take(&mut self.early_input);
+                    p.send("", &[], &input);
+                    p.finish("early exec").is_some()
+                }
+                Err(_) => true,
+            };
+            if failed {
+                self.log.log("early exec failed");
+                return self.error("early exec failed");
+            }
+        }
+        if !pre.is_empty() {
+            match PreExec::start(&pre, true) {
+                Ok(p) => self.pre_exec = Some(p),
+                Err(e) => {
+                    self.log.log(&format!(
+                        "pre-xfer exec preparation failed: {}",
+                        sys_error(&e)
+                    ));
+                    return self.error("pre-xfer exec preparation failed");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The parent side of `post-xfer exec`: lets go of the connection, waits for the session
+/// process, runs the command with RSYNC_EXIT_STATUS / RSYNC_RAW_STATUS, and exits.
+fn run_post_xfer(child: libc::pid_t, cmd: &str, keep_fd: Option<RawFd>) -> ! {
+    // SAFETY: closing our copies of the connection (every descriptor but the log) and waiting.
+    unsafe {
+        for fd in 3..1024 {
+            if Some(fd) != keep_fd {
+                libc::close(fd);
+            }
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+        let mut status = 0;
+        if libc::waitpid(child, &mut status, 0) < 0 {
+            status = -1;
+        }
+        set_env("RSYNC_RAW_STATUS", &status.to_string());
+        let exit = if status >= 0 && libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        };
+        set_env("RSYNC_EXIT_STATUS", &exit.to_string());
+        let rc = exec::shell(cmd);
+        libc::_exit(if rc < 0 { -1 } else { exit })
     }
 }
 
@@ -714,6 +830,7 @@ impl Handshake {
             },
         );
 
+        self.start_execs(module)?;
         if use_chroot {
             if let Err(e) = privs::chroot(&outer) {
                 self.log

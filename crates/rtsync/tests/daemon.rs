@@ -60,6 +60,13 @@ pid file = {dir}/pid
   use chroot = yes
 [nopath]
   comment = no path here
+[prex]
+  path = {dir}/mod
+  read only = no
+  pre-xfer exec = echo \"hook says no to $RSYNC_MODULE_NAME for $RSYNC_REQUEST ($RSYNC_ARG0 $RSYNC_ARG1)\"; exit 3
+[postx]
+  path = {dir}/mod
+  post-xfer exec = echo \"$RSYNC_EXIT_STATUS $RSYNC_MODULE_NAME $RSYNC_HOST_ADDR $RSYNC_USER_NAME\" > {dir}/post.out
 ";
 
 /// One client run: arguments (`URL:x` → the daemon's URL for x, `DIR:x` → its directory),
