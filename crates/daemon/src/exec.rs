@@ -63,17 +63,9 @@ impl PreExec {
             let mut data = Vec::new();
             let mut byte = [0u8; 1];
             // Read NUL-separated strings up to an empty one; what follows is the command's stdin.
-            loop {
-                match input.read(&mut byte) {
-                    Ok(1) => {
-                        data.push(byte[0]);
-                        if data.ends_with(&[0, 0]) || data == [0] {
-                            break;
-                        }
-                    }
-                    _ => break,
-                }
-                if data.len() > 1 << 20 {
+            while let Ok(1) = input.read(&mut byte) {
+                data.push(byte[0]);
+                if data.ends_with(&[0, 0]) || data == [0] || data.len() > 1 << 20 {
                     break;
                 }
             }
