@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::access::{self, HostName};
@@ -15,7 +16,7 @@ use crate::auth;
 use crate::config::{Config, Module, P};
 use crate::exec::{self, PreExec};
 use crate::greeting;
-use crate::io::{Reader, LONG_LINE, SHORT_LINE};
+use crate::io::{Deadline, DeadlineReader, Reader, LONG_LINE, SHORT_LINE};
 use crate::lock;
 use crate::log::{sys_error, Logger};
 use crate::privs;
@@ -152,8 +153,16 @@ pub fn serve(conn: Conn, opts: &DaemonOptions, mode: Mode, handler: &dyn Transfe
     for w in &config.warnings {
         log.log(&w.to_string());
     }
+    let deadline = Deadline::default();
+    let idle: Arc<Mutex<Option<Duration>>> = Arc::default();
+    let input: Box<dyn Read + Send> = Box::new(DeadlineReader {
+        inner: conn.input,
+        fd: conn.socket_fd,
+        deadline: deadline.clone(),
+        idle: idle.clone(),
+    });
     let mut s = Handshake {
-        reader: Reader::new(conn.input),
+        reader: Reader::new(input),
         output: conn.output,
         socket_fd: conn.socket_fd,
         addr: conn.peer,
@@ -164,6 +173,8 @@ pub fn serve(conn: Conn, opts: &DaemonOptions, mode: Mode, handler: &dyn Transfe
         peer_digests: None,
         early_input: Vec::new(),
         pre_exec: None,
+        deadline,
+        idle,
     };
     // A session stopped before the transfer was already reported to the client and the log.
     s.run(&config, opts, handler).unwrap_or_default()
@@ -186,6 +197,10 @@ struct Handshake {
     early_input: Vec<u8>,
     /// The `pre-xfer exec` helper waiting for the request.
     pre_exec: Option<PreExec>,
+    /// The absolute bound of the current handshake phase.
+    deadline: Deadline,
+    /// The idle read timeout of the socket.
+    idle: Arc<Mutex<Option<Duration>>>,
 }
 
 fn set_env(name: &str, value: &str) {
@@ -205,7 +220,16 @@ impl Handshake {
         Err(Stop)
     }
 
+    /// Starts a handshake phase bounded by `t` as a whole (`None`: unbounded).
     fn set_timeout(&self, t: Option<Duration>) {
+        self.deadline.set(t);
+    }
+
+    /// The idle read timeout once the handshake is over.
+    fn set_idle_timeout(&self, t: Option<Duration>) {
+        if let Ok(mut g) = self.idle.lock() {
+            *g = t;
+        }
         if let Some(fd) = self.socket_fd {
             set_read_timeout(fd, t);
         }
@@ -227,6 +251,16 @@ impl Handshake {
             self.log.log(&c);
         }
         host
+    }
+
+    /// Logs a failed handshake read the way stock reports a handshake timeout.
+    fn read_failed(&self, e: &crate::io::LineError) -> Stop {
+        if let crate::io::LineError::Io(io) = e {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                self.log.log("daemon handshake timeout -- exiting");
+            }
+        }
+        Stop
     }
 
     fn ip(&self) -> Option<IpAddr> {
@@ -273,7 +307,10 @@ impl Handshake {
             hello.push('\n');
         }
         self.send(&hello)?;
-        let line = self.reader.read_line(SHORT_LINE).map_err(|_| Stop)?;
+        let line = self
+            .reader
+            .read_line(SHORT_LINE)
+            .map_err(|e| self.read_failed(&e))?;
         let peer = match greeting::parse_client_greeting(&line) {
             Ok(p) => p,
             Err(msg) => return self.error(&msg),
@@ -291,7 +328,10 @@ impl Handshake {
             return self.error("protocol version mismatch -- is your shell clean?");
         }
 
-        let mut line = self.reader.read_line(SHORT_LINE).map_err(|_| Stop)?;
+        let mut line = self
+            .reader
+            .read_line(SHORT_LINE)
+            .map_err(|e| self.read_failed(&e))?;
         if let Some(len) = line.strip_prefix("#early_input=") {
             let len = args_len(len);
             if !(1..=LONG_LINE as i64 + 1).contains(&len) {
@@ -301,7 +341,10 @@ impl Handshake {
                 .reader
                 .read_exact_bytes(len as usize)
                 .map_err(|_| Stop)?;
-            line = self.reader.read_line(SHORT_LINE).map_err(|_| Stop)?;
+            line = self
+                .reader
+                .read_line(SHORT_LINE)
+                .map_err(|e| self.read_failed(&e))?;
         }
         if line.is_empty() || line == "#list" {
             self.log.log(&format!(
@@ -439,6 +482,8 @@ impl Handshake {
             None => return self.error(&format!("auth failed on module {name}")),
         };
         set_env("RSYNC_USER_NAME", &auth_user);
+        // Local setup and operator hooks do not count against the client's time.
+        self.set_timeout(None);
         let prepared = self.prepare_root(&module)?;
         self.set_timeout(self.handshake_timeout(module.timeout()));
         self.send("@RSYNCD: OK\n")?;
@@ -470,7 +515,8 @@ impl Handshake {
             .ok()
             .filter(|t| *t > 0)
             .map(Duration::from_secs);
-        self.set_timeout(Some(module_timeout.unwrap_or(HANDSHAKE_TIMEOUT)));
+        self.set_timeout(None);
+        self.set_idle_timeout(Some(module_timeout.unwrap_or(HANDSHAKE_TIMEOUT)));
 
         let refused = args::refused_set(&module.refuse_options(), !module.charset().is_empty());
         let pre_exec_error = self.pre_exec.take().and_then(|mut p| {
@@ -505,7 +551,7 @@ impl Handshake {
             );
             return Ok(fatal.code);
         }
-        self.set_timeout(module_timeout);
+        self.set_idle_timeout(module_timeout);
         let Handshake {
             reader,
             output,
@@ -549,6 +595,8 @@ impl Handshake {
             peer_digests: None,
             early_input: Vec::new(),
             pre_exec: None,
+            deadline: Deadline::default(),
+            idle: Arc::default(),
         }
     }
 

@@ -623,3 +623,42 @@ fn daemon_front_door_options() {
         String::from_utf8_lossy(&stock_missing.stderr)
     );
 }
+
+#[test]
+fn trickling_client_is_cut_off_like_stock() {
+    // A client that never goes silent long enough for an idle timeout still cannot stretch the
+    // handshake: both daemons bound it as a whole.
+    let conf = "use chroot = no\ntimeout = 1\n[pub]\n  path = {dir}/mod\n";
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        let d = Daemon::start(kind, dir.path(), conf);
+        let (mut c, _) = RawClient::connect(d.port);
+        c.stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut closed = false;
+        for _ in 0..200 {
+            use std::io::{Read, Write};
+            if c.stream.write_all(b"@").is_err() {
+                closed = true;
+                break;
+            }
+            let mut buf = [0u8; 64];
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                _ => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        assert!(closed, "{kind:?} kept a trickling client");
+    }
+}
