@@ -115,6 +115,7 @@ impl TransferHandler for NoTransfer {
             location: "daemon",
             options_parsed: true,
             delay: Duration::ZERO,
+            abrupt_as_sender: false,
         };
         let _ = reject::send_fatal(&mut s.input, &mut s.output, &s.args, s.protocol, &fatal);
         4
