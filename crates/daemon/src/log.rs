@@ -28,12 +28,15 @@ impl Logger {
     /// empty. A file that cannot be opened falls back to syslog, as stock does.
     pub fn open(path: &str, syslog_tag: &str, facility: i32) -> Logger {
         if !path.is_empty() {
-            let file = OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o644)
-                .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-                .open(path);
+            let file =
+                crate::privs::check_trusted_path(std::path::Path::new(path)).and_then(|_| {
+                    OpenOptions::new()
+                        .append(true)
+                        .create(true)
+                        .mode(0o644)
+                        .custom_flags(libc::O_CLOEXEC)
+                        .open(path)
+                });
             match file {
                 Ok(f) => {
                     return Logger {

@@ -960,6 +960,7 @@ fn args_len(s: &str) -> i64 {
 }
 
 fn read_motd(path: &str) -> std::io::Result<Vec<u8>> {
+    privs::check_trusted_path(Path::new(path))?;
     let mut buf = Vec::new();
     File::open(path)?.take(1 << 20).read_to_end(&mut buf)?;
     Ok(buf)

@@ -874,3 +874,30 @@ fn trickling_client_is_cut_off_like_stock() {
         assert!(closed, "{kind:?} kept a trickling client");
     }
 }
+
+#[test]
+fn second_daemon_on_a_locked_pid_file_fails_like_stock() {
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        let first = Daemon::start(
+            kind,
+            dir.path(),
+            "pid file = {dir}/daemon.pid\n[pub]\n  path = {dir}/mod\n",
+        );
+        let second = daemon_command(kind)
+            .arg("--no-detach")
+            .arg(format!("--config={}", first.conf.display()))
+            .arg(format!("--port={}", free_port()))
+            .arg("--address=127.0.0.1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&second.stderr)
+            .replace(&dir.path().display().to_string(), "{dir}");
+        results.push((second.status.code(), stderr));
+        drop(first);
+    }
+    assert_eq!(results[0].0, Some(11), "{results:?}");
+    assert_eq!(results[0], results[1]);
+}
