@@ -177,9 +177,17 @@ mod tests {
     #[test]
     fn arg_table() {
         let cases: &[(&[&str], bool, &[&str])] = &[
-            (&["-a"], true, &["--server", "--sender", "-logDtpre.LsfxCIvu"]),
+            (
+                &["-a"],
+                true,
+                &["--server", "--sender", "-logDtpre.LsfxCIvu"],
+            ),
             (&["-a"], false, &["--server", "-logDtpre.LsfxCIvu"]),
-            (&["-az"], true, &["--server", "--sender", "-logDtprze.LsfxCIvu"]),
+            (
+                &["-az"],
+                true,
+                &["--server", "--sender", "-logDtprze.LsfxCIvu"],
+            ),
             (
                 &["-aHz", "--delete"],
                 false,
@@ -188,17 +196,32 @@ mod tests {
             (
                 &["-az", "--compress-choice=zlib"],
                 true,
-                &["--server", "--sender", "-logDtprze.LsfxCIvu", "--old-compress"],
+                &[
+                    "--server",
+                    "--sender",
+                    "-logDtprze.LsfxCIvu",
+                    "--old-compress",
+                ],
             ),
             (
                 &["-rc", "--checksum-choice=md5"],
                 true,
-                &["--server", "--sender", "-rce.LsfxCIvu", "--checksum-choice=md5"],
+                &[
+                    "--server",
+                    "--sender",
+                    "-rce.LsfxCIvu",
+                    "--checksum-choice=md5",
+                ],
             ),
             (
                 &["-r", "-z", "--compress-choice=zstd"],
                 true,
-                &["--server", "--sender", "-re.LsfxCIvu", "--compress-choice=zstd"],
+                &[
+                    "--server",
+                    "--sender",
+                    "-re.LsfxCIvu",
+                    "--compress-choice=zstd",
+                ],
             ),
         ];
         for &(argv, pull, want) in cases {
