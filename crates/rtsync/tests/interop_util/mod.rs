@@ -167,6 +167,7 @@ pub fn sample_tree(root: &Path) {
     let t = 1_600_000_000;
     for (i, p) in [
         "small.txt",
+        "name with spaces",
         "sub/medium.bin",
         "sub/deeper/large.bin",
         "h1",
@@ -363,4 +364,10 @@ pub fn write_file(p: &Path, data: &[u8]) -> PathBuf {
     let mut f = fs::File::create(p).unwrap();
     f.write_all(data).unwrap();
     p.to_path_buf()
+}
+
+/// Runs our client library and returns the outcome (panics on a fatal error).
+pub fn run_ours_outcome(args: &[&str]) -> rtsync_wire::client::Outcome {
+    let opts = options(args);
+    rtsync_wire::client::run(&opts, &rtsync_wire::client::ClientEnv::default()).expect("transfer")
 }
