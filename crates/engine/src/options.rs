@@ -630,6 +630,16 @@ impl Options {
         Ok(self)
     }
 
+    /// Whether rsync would use incremental recursion for a local transfer (it changes what `-v`
+    /// prints first).
+    pub fn incremental_recursion(&self) -> bool {
+        self.recursive
+            && self.inc_recursive != Some(false)
+            && !matches!(self.delete, DeleteMode::Before | DeleteMode::After)
+            && !self.delay_updates
+            && !self.prune_empty_dirs
+    }
+
     /// Whether `--delete` (any timing) is on.
     pub fn deleting(&self) -> bool {
         self.delete != DeleteMode::Off

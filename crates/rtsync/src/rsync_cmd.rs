@@ -1,10 +1,108 @@
-//! The `rsync_cmd` front door.
+//! The `rsync` front door: rsync's command line, messages and exit codes.
 
+use rtsync_engine::report::{exit, exit_message};
+use rtsync_engine::{Options, RSYNC_VERSION};
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
-/// Runs the front door with `args[0]` being the tool's name; returns the exit code.
+mod listing;
+
+const PROTOCOL_VERSION: u32 = 32;
+
+/// Prints the closing `rsync error:` line of a client-side failure.
+fn client_error(code: i32, location: &str) {
+    eprintln!(
+        "rsync error: {} (code {code}) at {location} [client={RSYNC_VERSION}]",
+        exit_message(code)
+    );
+}
+
+fn version_text() -> String {
+    format!(
+        "rsync  version {RSYNC_VERSION}  protocol version {PROTOCOL_VERSION}\n\
+         (rtsync {} — an rsync-compatible implementation in Rust)\n\
+         Capabilities:\n    64-bit files, 64-bit inums, 64-bit timestamps, 64-bit long ints,\n    \
+         symlinks, symtimes, hardlinks, hardlink-specials, hardlink-symlinks, IPv6,\n    \
+         inplace, append, no ACLs, no xattrs, no iconv, prealloc\n\
+         Checksum list:\n    xxh128 xxh3 xxh64 (xxhash) md5 md4 sha1 none\n\
+         Compress list:\n    zstd lz4 zlibx zlib none\n\
+         Daemon auth list:\n    sha512 sha256 sha1 md5 md4\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn help_text() -> String {
+    format!(
+        "{}\nUsage: rsync [OPTION]... SRC [SRC]... DEST\n  \
+         or   rsync [OPTION]... SRC [SRC]... [USER@]HOST:DEST\n  \
+         or   rsync [OPTION]... SRC [SRC]... [USER@]HOST::DEST\n  \
+         or   rsync [OPTION]... SRC [SRC]... rsync://[USER@]HOST[:PORT]/DEST\n  \
+         or   rsync [OPTION]... [USER@]HOST:SRC [DEST]\n  \
+         or   rsync [OPTION]... [USER@]HOST::SRC [DEST]\n  \
+         or   rsync [OPTION]... rsync://[USER@]HOST[:PORT]/SRC [DEST]\n\
+         Options are those of rsync(1); see its manual page for their meaning.\n",
+        version_text()
+    )
+}
+
+/// Whether an argument names a remote location (`host:path`, `host::module`, `rsync://`).
+pub fn is_remote(arg: &[u8]) -> bool {
+    if arg.starts_with(b"rsync://") {
+        return true;
+    }
+    match arg.iter().position(|&c| c == b':') {
+        Some(colon) => !arg[..colon].contains(&b'/') && colon > 0,
+        None => false,
+    }
+}
+
 pub fn main(args: Vec<OsString>) -> i32 {
-    let _ = args;
-    eprintln!("not implemented yet");
-    1
+    let rest = &args[1.min(args.len())..];
+    if rest.iter().any(|a| a == "--daemon") && !rest.iter().any(|a| a == "--server") {
+        return crate::daemon_cmd::main(args);
+    }
+    let opts = match Options::parse(rest) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("rsync: {}", e.message);
+            client_error(exit::SYNTAX, "main.c(1886)");
+            return exit::SYNTAX;
+        }
+    };
+    if opts.version > 0 {
+        print!("{}", version_text());
+        return exit::OK;
+    }
+    if opts.help {
+        print!("{}", help_text());
+        return exit::OK;
+    }
+    if opts.server {
+        eprintln!("rsync: --server is not supported by this build yet");
+        return exit::PROTOCOL;
+    }
+    if opts.args.is_empty() {
+        print!("{}", help_text());
+        client_error(exit::SYNTAX, "main.c(1871)");
+        return exit::SYNTAX;
+    }
+    if opts.args.iter().any(|a| is_remote(a.as_bytes())) {
+        eprintln!("rsync: remote transfers are not supported by this build yet");
+        client_error(exit::START_CLIENT, "main.c(1564)");
+        return exit::START_CLIENT;
+    }
+    let mut paths: Vec<PathBuf> = opts.args.iter().map(PathBuf::from).collect();
+    if opts.list_only || paths.len() == 1 {
+        // With a destination given, --list-only lists the sources only.
+        let sources = if paths.len() > 1 {
+            &paths[..paths.len() - 1]
+        } else {
+            &paths[..]
+        };
+        return listing::run(&opts, sources);
+    }
+    let dest = paths.pop().expect("at least two paths");
+    let mut filter = rtsync_tree::NoFilter;
+    rtsync_engine::local::run(&opts, &paths, &dest, &mut filter)
 }
