@@ -190,3 +190,21 @@ fn pull_uses_basis_blocks_for_a_changed_file() {
         pattern(1_500_000, 13)
     );
 }
+
+#[test]
+fn pull_from_stock_daemon_compressed_default() {
+    pull_case(&["-az"], stale_dest);
+}
+
+#[test]
+fn pull_from_stock_daemon_compress_choices() {
+    for choice in ["zstd", "lz4", "zlibx", "zlib"] {
+        let arg = format!("--compress-choice={choice}");
+        pull_case(&["-az", &arg], stale_dest);
+    }
+}
+
+#[test]
+fn pull_over_remote_shell_hardlinks_delete_compressed() {
+    shell_pull_case(&["-aHz", "--delete"], stale_dest);
+}

@@ -204,7 +204,12 @@ fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
 
 /// Token compressions this build can run.
 pub fn supported_compressions() -> Vec<Compression> {
-    Vec::new()
+    vec![
+        Compression::Zstd,
+        Compression::Lz4,
+        Compression::Zlibx,
+        Compression::Zlib,
+    ]
 }
 
 fn pull_from(
@@ -362,11 +367,6 @@ fn transfer_as_receiver(
     neg: Negotiated,
     dest: PathBuf,
 ) -> Result<Outcome> {
-    if neg.compression.is_some() {
-        return Err(Error::Unsupported(
-            "compressed transfers are not implemented yet".into(),
-        ));
-    }
     let Connection {
         reader,
         writer,
@@ -423,6 +423,7 @@ fn transfer_as_receiver(
         numeric_ids: opts.numeric_ids,
         verbose: opts.verbose,
         whole_file: opts.whole_file == Some(true),
+        block_size: opts.block_size,
     };
     let stats = pull::run_pull(
         &mut reader,

@@ -27,7 +27,6 @@ pub mod negotiate;
 pub mod pull;
 pub mod server_args;
 pub mod sums;
-pub mod tokens;
 pub mod varint;
 
 pub use error::{Error, Result};

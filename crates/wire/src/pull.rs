@@ -27,7 +27,7 @@ use crate::local::{self, AttrOptions, Dest, IdMap, QuickCheck};
 use crate::mux::{MuxReader, MuxWriter};
 use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE};
 use crate::negotiate::Negotiated;
-use crate::sums::{item, SumHead, CHUNK_SIZE};
+use crate::sums::{item, SumHead};
 use crate::varint::{put_varint, ReadWire};
 
 /// What the pull should do locally.
@@ -48,6 +48,8 @@ pub struct PullOptions {
     pub verbose: u32,
     /// `--whole-file`: never send block sums.
     pub whole_file: bool,
+    /// `--block-size`.
+    pub block_size: Option<u32>,
 }
 
 /// Counters the client reports.
@@ -451,7 +453,7 @@ fn file_digest(ctx: &Ctx<'_>, path: &std::path::Path) -> std::io::Result<Vec<u8>
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finish())
+    Ok(h.finish().as_bytes().to_vec())
 }
 
 /// Computes the sum header and block sums of a basis file (see `crate::blocksum`).
@@ -460,7 +462,7 @@ fn block_sums(
     path: &std::path::Path,
     len: u64,
 ) -> std::io::Result<(SumHead, Vec<u8>)> {
-    crate::blocksum::generate(path, len, ctx.neg)
+    crate::blocksum::generate(path, len, ctx.neg, ctx.opts.block_size)
 }
 
 /// Deletes names inside `dir` that the sender's list does not have.
@@ -519,6 +521,12 @@ fn receive<R: Read>(
     let mut phase = 0;
     let mut redone: HashSet<usize> = HashSet::new();
     let n = ctx.list.entries.len();
+    let mut decoder = rtsync_delta::TokenDecoder::new(
+        ctx.neg
+            .compression
+            .unwrap_or(rtsync_delta::Compression::None),
+        ctx.neg.protocol,
+    )?;
     loop {
         let ndx = ndxr.read(r)?;
         if ndx == NDX_DONE {
@@ -556,7 +564,7 @@ fn receive<R: Read>(
                 "sender echoed a different sum header for index {ndx}"
             )));
         }
-        let ok = receive_file(ctx, r, &req, &mut stats)?;
+        let ok = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
         let e = &ctx.list.entries[ndx];
         if ok {
             stats.files_transferred += 1;
@@ -635,6 +643,7 @@ fn receive_file<R: Read>(
     ctx: &Ctx<'_>,
     r: &mut MuxReader<R>,
     req: &Request,
+    decoder: &mut rtsync_delta::TokenDecoder,
     stats: &mut PullStats,
 ) -> Result<bool> {
     let e = &ctx.list.entries[req.ndx];
@@ -658,58 +667,59 @@ fn receive_file<R: Read>(
         None => None,
     };
     let mut hasher = FileHasher::new(ctx.neg.checksum);
-    let mut buf = vec![0u8; CHUNK_SIZE];
     let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
-    let mut decoder = crate::tokens::TokenReader::new(ctx.neg.compression);
+    let mut block = Vec::new();
     loop {
-        match decoder.next(r)? {
-            crate::tokens::Token::End => break,
-            crate::tokens::Token::Literal(data) => {
-                hasher.update(&data);
-                temp.file().write_all(&data).map_err(werr)?;
+        let token = match decoder.next(r)? {
+            None => break,
+            Some(rtsync_delta::Token::Literal(data)) => {
+                hasher.update(data);
+                temp.file().write_all(data).map_err(werr)?;
                 stats.literal_bytes += data.len() as u64;
+                continue;
             }
-            crate::tokens::Token::Block(k) => {
-                let h = req.head;
-                if k < 0 || k >= h.count {
-                    return Err(Error::Protocol(format!(
-                        "invalid block index {k} (count {})",
-                        h.count
-                    )));
-                }
-                let Some(bf) = basis.as_mut() else {
-                    return Err(Error::Protocol(
-                        "block reference without a basis file".into(),
-                    ));
-                };
-                let len = h.block_len(k) as usize;
-                let off = k as u64 * h.blength as u64;
-                bf.seek(SeekFrom::Start(off))
-                    .map_err(|err| Error::file("seek in basis", err))?;
-                let data = &mut buf[..len.min(CHUNK_SIZE * 4)];
-                let mut filled = 0;
-                let chunk = &mut vec![0u8; len];
-                while filled < len {
-                    let got = bf
-                        .read(&mut chunk[filled..])
-                        .map_err(|err| Error::file("read basis", err))?;
-                    if got == 0 {
-                        break;
-                    }
-                    filled += got;
-                }
-                // A short basis (changed underneath us) yields zeros; the checksum catches it.
-                let _ = data;
-                hasher.update(chunk);
-                temp.file().write_all(chunk).map_err(werr)?;
-                decoder.see_block(chunk);
-                stats.matched_bytes += len as u64;
-            }
+            Some(rtsync_delta::Token::Block(k)) => k,
+        };
+        let h = req.head;
+        if i64::from(token) >= i64::from(h.count) {
+            return Err(Error::Protocol(format!(
+                "invalid block index {token} (count {})",
+                h.count
+            )));
         }
+        let Some(bf) = basis.as_mut() else {
+            return Err(Error::Protocol(
+                "block reference without a basis file".into(),
+            ));
+        };
+        let k = token as i32;
+        let len = h.block_len(k) as usize;
+        let off = u64::from(token) * h.blength as u64;
+        bf.seek(SeekFrom::Start(off))
+            .map_err(|err| Error::file("seek in basis", err))?;
+        block.clear();
+        block.resize(len, 0);
+        let mut filled = 0;
+        while filled < len {
+            let got = bf
+                .read(&mut block[filled..])
+                .map_err(|err| Error::file("read basis", err))?;
+            if got == 0 {
+                // A basis that shrank underneath us: zeros; the file checksum catches it.
+                break;
+            }
+            filled += got;
+        }
+        hasher.update(&block);
+        temp.file().write_all(&block).map_err(werr)?;
+        if decoder.needs_block_data() {
+            decoder.see_block(&block);
+        }
+        stats.matched_bytes += len as u64;
     }
     let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
     r.read_all(&mut theirs)?;
-    if hasher.finish() != theirs {
+    if hasher.finish().as_bytes() != &theirs[..] {
         return Ok(false);
     }
     local::apply_attrs(
