@@ -208,3 +208,98 @@ fn pull_from_stock_daemon_compress_choices() {
 fn pull_over_remote_shell_hardlinks_delete_compressed() {
     shell_pull_case(&["-aHz", "--delete"], stale_dest);
 }
+
+/// Pushes a sample tree to a stock daemon: stock into one module, ours into another.
+fn push_case(opts: &[&str], prepare_dest: impl Fn(&Path)) {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let ours = work.path().join("ours");
+    let stock = work.path().join("stock");
+    for d in [&ours, &stock] {
+        std::fs::create_dir(d).unwrap();
+        prepare_dest(d);
+    }
+    let daemon = StockDaemon::start(&[
+        Module {
+            name: "ours",
+            path: &ours,
+            extra: "",
+        },
+        Module {
+            name: "stock",
+            path: &stock,
+            extra: "",
+        },
+    ]);
+    let from = format!("{}/", src.path().display());
+    let stock_url = daemon.url("stock/");
+    let mut stock_args: Vec<&str> = opts.to_vec();
+    stock_args.extend([from.as_str(), stock_url.as_str()]);
+    let out = run_stock(&stock_args);
+    assert!(out.status.success(), "stock rsync failed: {out:?}");
+    let our_url = daemon.url("ours/");
+    let mut our_args: Vec<&str> = opts.to_vec();
+    our_args.extend([from.as_str(), our_url.as_str()]);
+    assert_eq!(run_ours(&our_args), 0, "exit code, {opts:?}");
+    assert_same_tree(&ours, &stock, true);
+}
+
+#[test]
+fn push_to_stock_daemon_archive() {
+    push_case(&["-a"], |_| {});
+}
+
+#[test]
+fn push_to_stock_daemon_delta_delete_hardlinks_compressed() {
+    push_case(&["-aHz", "--delete"], stale_dest);
+}
+
+#[test]
+fn push_to_stock_daemon_checksum_protocol_30() {
+    push_case(&["-ac", "--protocol=30"], stale_dest);
+}
+
+#[test]
+fn push_to_stock_daemon_compress_choice_and_checksum_choice() {
+    push_case(
+        &["-az", "--compress-choice=zstd", "--checksum-choice=md5"],
+        stale_dest,
+    );
+}
+
+/// Pushes through a remote shell to `rsync --server`.
+fn shell_push_case(opts: &[&str], prepare_dest: impl Fn(&Path)) {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path());
+    let ours = work.path().join("ours");
+    let stock = work.path().join("stock");
+    for d in [&ours, &stock] {
+        std::fs::create_dir(d).unwrap();
+        prepare_dest(d);
+    }
+    let from = format!("{}/", src.path().display());
+    let ssh_s = ssh.display().to_string();
+    let stock_to = format!("localhost:{}/", stock.display());
+    let mut stock_args: Vec<&str> = opts.to_vec();
+    stock_args.extend(["-e", ssh_s.as_str(), from.as_str(), stock_to.as_str()]);
+    let out = run_stock(&stock_args);
+    assert!(out.status.success(), "stock rsync failed: {out:?}");
+    let our_to = format!("localhost:{}/", ours.display());
+    let mut our_args: Vec<&str> = opts.to_vec();
+    our_args.extend(["-e", ssh_s.as_str(), from.as_str(), our_to.as_str()]);
+    assert_eq!(run_ours(&our_args), 0, "exit code, {opts:?}");
+    assert_same_tree(&ours, &stock, true);
+}
+
+#[test]
+fn push_over_remote_shell_archive() {
+    shell_push_case(&["-a"], |_| {});
+}
+
+#[test]
+fn push_over_remote_shell_delete_hardlinks_compressed() {
+    shell_push_case(&["-aHz", "--delete"], stale_dest);
+}

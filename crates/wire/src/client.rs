@@ -159,14 +159,12 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
         .ok_or_else(|| Error::Startup("no destination given".into()))?;
     let remote_sources: Vec<Remote> = sources.iter().filter_map(|s| parse_remote(s)).collect();
     if remote_sources.is_empty() {
-        if parse_remote(dest).is_some() {
-            return Err(Error::Unsupported(
-                "pushing to a remote is not implemented yet".into(),
-            ));
-        }
-        return Err(Error::Unsupported(
-            "local copies are handled by the engine".into(),
-        ));
+        return match parse_remote(dest) {
+            Some(remote) => crate::push_client::push_to(opts, env, sources, remote),
+            None => Err(Error::Unsupported(
+                "local copies are handled by the engine".into(),
+            )),
+        };
     }
     if remote_sources.len() != sources.len() {
         return Err(Error::Startup(
@@ -176,7 +174,7 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
     pull_from(opts, env, &remote_sources, PathBuf::from(dest))
 }
 
-fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
+pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
     let checksum_choice = match &opts.checksum_choice {
         Some(c) => {
             let first = c.split(',').next().unwrap_or(c);
@@ -316,7 +314,7 @@ fn pull_from(
 }
 
 /// Starts `rsh [-l user] host rsync-path <server args>`.
-fn spawn_remote_shell(
+pub(crate) fn spawn_remote_shell(
     opts: &Options,
     env: &ClientEnv,
     user: Option<&str>,
@@ -344,7 +342,7 @@ fn spawn_remote_shell(
     connect::spawn(&mut cmd)
 }
 
-fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
+pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
     FlistOptions {
         protocol: neg.protocol,
         varint_flags: neg.varint_flist_flags(),
@@ -480,5 +478,17 @@ mod tests {
         for (arg, want) in cases {
             assert_eq!(parse_remote(arg), want, "{arg}");
         }
+    }
+}
+
+/// `strerror` text for an I/O error, as rsync prints it.
+pub fn strerror(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            // SAFETY: strerror returns a valid static C string.
+            let s = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) };
+            s.to_string_lossy().into_owned()
+        }
+        None => e.to_string(),
     }
 }

@@ -25,6 +25,8 @@ pub mod mux;
 pub mod ndx;
 pub mod negotiate;
 pub mod pull;
+pub mod push;
+mod push_client;
 pub mod server_args;
 pub mod sums;
 pub mod varint;

@@ -291,3 +291,39 @@ pub fn up_to_date(meta: &fs::Metadata, e: &FileEntry, q: QuickCheck) -> bool {
     }
     !q.ignore_times && meta.mtime() == e.mtime
 }
+
+/// The user name of a uid, if it has one.
+pub fn user_name(uid: u32) -> Option<Vec<u8>> {
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16384];
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call; buf outlives it.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc != 0 || out.is_null() {
+        return None;
+    }
+    // SAFETY: pw_name points into buf, NUL-terminated.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) }
+            .to_bytes()
+            .to_vec(),
+    )
+}
+
+/// The group name of a gid, if it has one.
+pub fn group_name(gid: u32) -> Option<Vec<u8>> {
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16384];
+    let mut out: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call; buf outlives it.
+    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc != 0 || out.is_null() {
+        return None;
+    }
+    // SAFETY: gr_name points into buf, NUL-terminated.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(grp.gr_name) }
+            .to_bytes()
+            .to_vec(),
+    )
+}
