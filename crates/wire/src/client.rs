@@ -440,6 +440,18 @@ fn transfer_as_receiver(
     })
 }
 
+/// `strerror` text for an I/O error, as rsync prints it.
+pub fn strerror(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            // SAFETY: strerror returns a valid static C string.
+            let s = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) };
+            s.to_string_lossy().into_owned()
+        }
+        None => e.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,14 +493,3 @@ mod tests {
     }
 }
 
-/// `strerror` text for an I/O error, as rsync prints it.
-pub fn strerror(e: &std::io::Error) -> String {
-    match e.raw_os_error() {
-        Some(code) => {
-            // SAFETY: strerror returns a valid static C string.
-            let s = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) };
-            s.to_string_lossy().into_owned()
-        }
-        None => e.to_string(),
-    }
-}
