@@ -422,6 +422,7 @@ fn transfer_as_receiver(
         verbose: opts.verbose,
         whole_file: opts.whole_file == Some(true),
         block_size: opts.block_size,
+        peer_sends_stats: true,
     };
     let stats = pull::run_pull(
         &mut reader,
@@ -492,4 +493,3 @@ mod tests {
         }
     }
 }
-

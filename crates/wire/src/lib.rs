@@ -27,6 +27,7 @@ pub mod negotiate;
 pub mod pull;
 pub mod push;
 mod push_client;
+pub mod server;
 pub mod server_args;
 pub mod sums;
 pub mod varint;

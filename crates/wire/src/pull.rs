@@ -50,6 +50,9 @@ pub struct PullOptions {
     pub whole_file: bool,
     /// `--block-size`.
     pub block_size: Option<u32>,
+    /// The sender is a server and sends its statistics at the end (false when we are the
+    /// server receiving from a client).
+    pub peer_sends_stats: bool,
 }
 
 /// Counters the client reports.
@@ -586,11 +589,13 @@ fn receive<R: Read>(
         }
     }
     // Sender statistics, then (protocol ≥ 31) the goodbye echo, maybe after deletion stats.
-    stats.sender_read = r.read_varlong(3)?;
-    stats.sender_written = r.read_varlong(3)?;
-    stats.total_size = r.read_varlong(3)?;
-    r.read_varlong(3)?;
-    r.read_varlong(3)?;
+    if ctx.opts.peer_sends_stats {
+        stats.sender_read = r.read_varlong(3)?;
+        stats.sender_written = r.read_varlong(3)?;
+        stats.total_size = r.read_varlong(3)?;
+        r.read_varlong(3)?;
+        r.read_varlong(3)?;
+    }
     if ctx.neg.protocol >= 31 {
         loop {
             match ndxr.read(r)? {

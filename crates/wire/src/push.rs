@@ -42,6 +42,8 @@ pub struct PushStats {
     pub errors: u64,
     /// Deletions the receiver reported (NDX_DEL_STATS), total.
     pub deleted: u64,
+    /// The last NDX_DEL_STATS values (files, dirs, symlinks, devices, specials).
+    pub deleted_stats: Option<[i32; 5]>,
 }
 
 /// Options of the sending side.
@@ -49,6 +51,10 @@ pub struct PushStats {
 pub struct PushOptions {
     pub verbose: u32,
     pub compress_level: Option<i32>,
+    /// We are the server: send statistics after the last phase and echo deletion stats.
+    pub server: bool,
+    /// Total size of the regular files and symlinks in the list (for the statistics).
+    pub total_size: i64,
 }
 
 /// Serves the receiver's requests until the final goodbye.
@@ -160,10 +166,23 @@ pub fn run_push<R: Read, W: Write>(
         }
     }
     ndxw.put(&mut out, NDX_DONE);
+    if opts.server {
+        // total_read, total_written, total_size, flist build and transfer times.
+        for v in [0, (stats.literal_bytes) as i64, opts.total_size, 0, 0] {
+            crate::varint::put_varlong(&mut out, v, 3);
+        }
+    }
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     out.clear();
     // The final goodbye: at protocol ≥ 31 one more round trip.
     let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+    if opts.server && stats.deleted_stats.is_some() {
+        let d = stats.deleted_stats.take().unwrap_or_default();
+        ndxw.put(&mut out, NDX_DEL_STATS);
+        for v in d {
+            crate::varint::put_varint(&mut out, v);
+        }
+    }
     if ndx != NDX_DONE {
         return Err(Error::Protocol(format!(
             "Invalid packet at end of run ({ndx})"
@@ -193,8 +212,11 @@ fn read_ndx<R: Read>(
         if ndx != NDX_DEL_STATS {
             return Ok(ndx);
         }
-        for _ in 0..5 {
-            stats.deleted += r.read_varint_in(0, i32::MAX, "deleted count")? as u64;
+        let mut d = [0i32; 5];
+        for v in &mut d {
+            *v = r.read_varint_in(0, i32::MAX, "deleted count")?;
+            stats.deleted += *v as u64;
         }
+        stats.deleted_stats = Some(d);
     }
 }

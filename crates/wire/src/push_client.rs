@@ -136,6 +136,8 @@ pub fn push_to(
     let popts = PushOptions {
         verbose: opts.verbose,
         compress_level: opts.compress_level,
+        server: false,
+        total_size: 0,
     };
     let stats = push::run_push(&mut reader, &mut writer, &neg, &list, &popts)?;
     let _ = conn.closer.wait();
@@ -154,7 +156,11 @@ pub fn push_to(
 
 /// Scans the sources into a sorted list; reports problems as stock does and returns the
 /// io_error bits for the end marker.
-fn build_list(opts: &Options, sources: &[String], neg: &negotiate::Negotiated) -> (SendList, i32) {
+pub(crate) fn build_list(
+    opts: &Options,
+    sources: &[String],
+    neg: &negotiate::Negotiated,
+) -> (SendList, i32) {
     let sopts = ScanOptions {
         recursive: opts.recursive,
         dirs: opts.dirs,
@@ -243,7 +249,7 @@ fn file_sum(path: &std::path::Path, neg: &negotiate::Negotiated) -> std::io::Res
 type Names = Vec<(u32, Vec<u8>)>;
 
 /// The uid/gid → name lists to send (empty when not preserving or with `--numeric-ids`).
-fn id_names(opts: &Options, list: &SendList) -> (Names, Names) {
+pub(crate) fn id_names(opts: &Options, list: &SendList) -> (Names, Names) {
     let mut users = Vec::new();
     let mut groups = Vec::new();
     if opts.numeric_ids {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod inproc;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
