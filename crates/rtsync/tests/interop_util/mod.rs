@@ -373,3 +373,13 @@ pub fn run_ours_outcome(args: &[&str]) -> rtsync_wire::client::Outcome {
     let opts = options(args);
     rtsync_wire::client::run(&opts, &rtsync_wire::client::ClientEnv::default()).expect("transfer")
 }
+
+/// Runs our client with an explicit environment; returns the exit code and the fatal error
+/// text (empty on success).
+pub fn run_ours_env(args: &[&str], env: &rtsync_wire::client::ClientEnv) -> (i32, String) {
+    let opts = options(args);
+    match rtsync_wire::client::run(&opts, env) {
+        Ok(o) => (o.exit_code(), String::new()),
+        Err(e) => (e.exit_code(), e.to_string()),
+    }
+}
