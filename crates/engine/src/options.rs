@@ -4,8 +4,10 @@
 //! letter, argument kind and effect. Boolean options accept `--no-NAME` (and `--no-X` for a short
 //! letter `-X`) to turn them off, as rsync does.
 
+use rtsync_filter::FilterOption;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 
 /// When `--delete` removes extraneous files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -57,8 +59,8 @@ pub struct Options {
     pub ignore_errors: bool,
     pub force: bool,
     pub max_delete: Option<i64>,
-    /// Filter rules in rsync's rule syntax, in command-line order (`--exclude X` becomes `- X`).
-    pub filter_rules: Vec<Vec<u8>>,
+    /// Filter options in command-line order.
+    pub filters: Vec<FilterOption>,
     pub cvs_exclude: bool,
     pub files_from: Option<OsString>,
     pub from0: bool,
@@ -224,10 +226,8 @@ fn text(v: &OsStr) -> String {
     v.to_string_lossy().into_owned()
 }
 
-fn rule(prefix: &[u8], v: &OsStr) -> Vec<u8> {
-    let mut r = prefix.to_vec();
-    r.extend_from_slice(v.as_bytes());
-    r
+fn bytes(v: &OsStr) -> Vec<u8> {
+    v.as_bytes().to_vec()
 }
 
 fn number<T: std::str::FromStr>(name: &str, v: &OsStr) -> Result<T, UsageError> {
@@ -375,39 +375,41 @@ static SPECS: &[Spec] = &[
     plain!("delete-after", None, |o| o.delete = DeleteMode::After),
     flag!("delete-excluded", None, |o, on| {
         o.delete_excluded = on;
-        if on && o.delete == DeleteMode::Off {
-            o.delete = DeleteMode::During
+        if on {
+            o.filters.push(FilterOption::DeleteExcluded);
+            if o.delete == DeleteMode::Off {
+                o.delete = DeleteMode::During
+            }
         }
     }),
     flag!("ignore-errors", None, |o, on| o.ignore_errors = on),
     flag!("force", None, |o, on| o.force = on),
     value!("max-delete", None, |o, v| o.max_delete =
         Some(number("max-delete", v)?)),
-    value!("exclude", None, |o, v| o.filter_rules.push(rule(b"- ", v))),
-    value!("include", None, |o, v| o.filter_rules.push(rule(b"+ ", v))),
+    value!("exclude", None, |o, v| o
+        .filters
+        .push(FilterOption::Exclude(bytes(v)))),
+    value!("include", None, |o, v| o
+        .filters
+        .push(FilterOption::Include(bytes(v)))),
     value!("filter", Some(b'f'), |o, v| o
-        .filter_rules
-        .push(rule(b"", v))),
+        .filters
+        .push(FilterOption::Filter(bytes(v)))),
     value!("exclude-from", None, |o, v| o
-        .filter_rules
-        .push(rule(b"merge,- ", v))),
+        .filters
+        .push(FilterOption::ExcludeFrom(PathBuf::from(v)))),
     value!("include-from", None, |o, v| o
-        .filter_rules
-        .push(rule(b"merge,+ ", v))),
-    plain!("F", Some(b'F'), |o| {
-        let seen = o
-            .filter_rules
-            .iter()
-            .any(|r| r.as_slice() == b"dir-merge /.rsync-filter");
-        if seen {
-            o.filter_rules.push(b"- .rsync-filter".to_vec())
-        } else {
-            o.filter_rules.push(b"dir-merge /.rsync-filter".to_vec())
-        }
-    }),
+        .filters
+        .push(FilterOption::IncludeFrom(PathBuf::from(v)))),
+    plain!("F", Some(b'F'), |o| o.filters.push(FilterOption::F)),
     flag!("cvs-exclude", Some(b'C'), |o, on| o.cvs_exclude = on),
     value!("files-from", None, |o, v| o.files_from = Some(v.to_owned())),
-    flag!("from0", Some(b'0'), |o, on| o.from0 = on),
+    flag!("from0", Some(b'0'), |o, on| {
+        o.from0 = on;
+        if on {
+            o.filters.push(FilterOption::From0)
+        }
+    }),
     value!("temp-dir", Some(b'T'), |o, v| o.temp_dir =
         Some(v.to_owned())),
     flag!("partial", None, |o, on| o.partial = on),
@@ -676,7 +678,13 @@ mod tests {
             "y",
         ])
         .unwrap();
-        assert_eq!(o.filter_rules, vec![b"- *.o".to_vec(), b"+ a/".to_vec()]);
+        assert_eq!(
+            o.filters,
+            vec![
+                FilterOption::Exclude(b"*.o".to_vec()),
+                FilterOption::Include(b"a/".to_vec())
+            ]
+        );
         assert_eq!(o.rsh.as_deref(), Some("ssh -p 2"));
         assert_eq!(o.temp_dir, Some(OsString::from("/tmp")));
     }
@@ -701,15 +709,9 @@ mod tests {
     }
 
     #[test]
-    fn double_f_adds_exclude_of_filter_files() {
+    fn double_f_is_two_f_options() {
         let o = parse(&["-FF", "a", "b"]).unwrap();
-        assert_eq!(
-            o.filter_rules,
-            vec![
-                b"dir-merge /.rsync-filter".to_vec(),
-                b"- .rsync-filter".to_vec()
-            ]
-        );
+        assert_eq!(o.filters, vec![FilterOption::F, FilterOption::F]);
     }
 
     #[test]

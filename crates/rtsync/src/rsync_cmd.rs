@@ -103,6 +103,5 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return listing::run(&opts, sources);
     }
     let dest = paths.pop().expect("at least two paths");
-    let mut filter = rtsync_tree::NoFilter;
-    rtsync_engine::local::run(&opts, &paths, &dest, &mut filter)
+    rtsync_engine::local::run(&opts, &paths, &dest)
 }

@@ -86,3 +86,104 @@ fn missing_source_is_partial_transfer() {
         NEW_ROOT,
     );
 }
+
+#[test]
+fn exclude_patterns() {
+    differential(
+        &["-ai", "--exclude=*.txt", "--exclude=many/", "src/", "dst/"],
+        false,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn include_directories_and_txt_only() {
+    differential(
+        &[
+            "-ai",
+            "--include=*/",
+            "--include=*.txt",
+            "--exclude=*",
+            "src/",
+            "dst/",
+        ],
+        false,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn anchored_and_triple_star() {
+    differential(
+        &[
+            "-ai",
+            "--exclude=/deep/a/b/c",
+            "--include=/deep/***",
+            "--include=/modes/",
+            "--include=/modes/0*",
+            "--exclude=*",
+            "src/",
+            "dst/",
+        ],
+        false,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn filter_rules_with_double_star() {
+    differential(
+        &[
+            "-ai",
+            "--filter=- **/f01*",
+            "--filter=+ modes/",
+            "--filter=- /m*",
+            "src/",
+            "dst/",
+        ],
+        false,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn per_directory_filter_files_with_delete() {
+    differential(&["-aiF", "--delete", "src/", "dst/"], true, ALL_TIMES);
+}
+
+#[test]
+fn excluded_files_are_protected_from_delete() {
+    differential(
+        &[
+            "-ai",
+            "--delete",
+            "--exclude=extra.txt",
+            "--exclude=extra-dir/",
+            "src/",
+            "dst/",
+        ],
+        true,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn delete_excluded() {
+    differential(
+        &[
+            "-ai",
+            "--delete-excluded",
+            "--exclude=many/",
+            "--exclude=*.txt",
+            "src/",
+            "dst/",
+        ],
+        true,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn cvs_exclude() {
+    differential(&["-aiC", "src/", "dst/"], false, ALL_TIMES);
+}

@@ -45,13 +45,14 @@ impl LocalTransfer<'_> {
         let dest = self.dest_path(&dir_name);
         let empty = Default::default();
         let keep = self.children.get(&dir_name).unwrap_or(&empty);
+        let rules = self.filters.receiver_rules(&self.ancestors(&dir_name));
         let mut doomed = Vec::new();
         for (base, is_dir) in sorted_listing(&dest) {
             if keep.contains(&base) {
                 continue;
             }
             let rel = join(&dir_name, &base);
-            if !self.opts.delete_excluded && self.filter.excluded(&rel, is_dir) {
+            if rules.as_ref().is_some_and(|r| r.is_protected(&rel, is_dir)) {
                 continue;
             }
             doomed.push((rel, is_dir));
@@ -60,6 +61,26 @@ impl LocalTransfer<'_> {
             let path = self.dest_path(&rel);
             self.delete_item(&rel, &path);
         }
+    }
+
+    /// A directory and its ancestors in the file list, root first, with their source paths.
+    fn ancestors(&self, dir_name: &[u8]) -> Vec<(Vec<u8>, std::path::PathBuf)> {
+        let mut chain = Vec::new();
+        let mut name = dir_name.to_vec();
+        loop {
+            if let Some(&i) = self.dir_index.get(&name) {
+                chain.push((name.clone(), self.paths[i].clone()));
+            }
+            if name == b"." || name.is_empty() {
+                break;
+            }
+            name = match name.iter().rposition(|&c| c == b'/') {
+                Some(p) => name[..p].to_vec(),
+                None => b".".to_vec(),
+            };
+        }
+        chain.reverse();
+        chain
     }
 
     fn delete_item(&mut self, rel: &[u8], path: &Path) {

@@ -9,10 +9,11 @@ mod delete;
 mod hlink;
 mod transfer;
 
+use crate::filters::Filters;
 use crate::itemize::Itemize;
 use crate::options::{DeleteMode, Options};
 use crate::report::{exit, kind_slot, Reporter, Stats};
-use rtsync_tree::{compare_names, FileEntry, FileKind, ScanFilter, ScanOptions, ScanProblem};
+use rtsync_tree::{compare_names, FileEntry, FileKind, ScanOptions, ScanProblem};
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::Metadata;
@@ -84,11 +85,13 @@ pub struct LocalTransfer<'a> {
     skipped_deletions: u64,
     umask: u32,
     is_root: bool,
-    filter: &'a mut dyn ScanFilter,
+    filters: Filters,
+    /// Directory entries by name (for finding a directory's ancestors).
+    dir_index: HashMap<Vec<u8>, usize>,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
-pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path, filter: &mut dyn ScanFilter) -> i32 {
+pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     let start = Instant::now();
     let scan_opts = ScanOptions {
         recursive: opts.recursive,
@@ -110,21 +113,18 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path, filter: &mut dyn Sc
             report.info("building file list ... done");
         }
     }
-    let scanned = {
-        struct Dyn<'f>(&'f mut dyn ScanFilter);
-        impl ScanFilter for Dyn<'_> {
-            fn enter_dir(&mut self, n: &[u8], p: &Path) -> io::Result<()> {
-                self.0.enter_dir(n, p)
-            }
-            fn leave_dir(&mut self) {
-                self.0.leave_dir()
-            }
-            fn excluded(&self, n: &[u8], d: bool) -> bool {
-                self.0.excluded(n, d)
-            }
+    let mut filters = match Filters::from_options(opts) {
+        Ok(f) => f,
+        Err(e) => {
+            report.error(&format!("rsync: {e}"));
+            report.error(&format!(
+                "rsync error: syntax or usage error (code 1) at exclude.c(1480) [client={}]",
+                crate::RSYNC_VERSION
+            ));
+            return exit::SYNTAX;
         }
-        rtsync_tree::scan_sources(sources, &scan_opts, &mut Dyn(filter))
     };
+    let scanned = rtsync_tree::scan_sources(sources, &scan_opts, &mut filters);
     let flist_time = start.elapsed().as_secs_f64();
     let mut t = LocalTransfer {
         opts,
@@ -146,7 +146,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path, filter: &mut dyn Sc
         umask: current_umask(),
         // SAFETY: geteuid has no preconditions.
         is_root: unsafe { libc::geteuid() } == 0,
-        filter,
+        filters,
+        dir_index: HashMap::new(),
     };
     t.report_problems(&scanned.problems, sources);
     t.prepare();
@@ -259,6 +260,11 @@ impl<'a> LocalTransfer<'a> {
             }
         }
         self.order = order;
+        for &i in &self.order {
+            if self.entries[i].is_dir() {
+                self.dir_index.insert(self.entries[i].name.clone(), i);
+            }
+        }
         if self.opts.hard_links {
             self.prepare_hard_links();
         }

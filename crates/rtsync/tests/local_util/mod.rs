@@ -169,6 +169,11 @@ pub fn build_corpus(root: &Path) {
         libc::S_IFCHR | 0o600,
         libc::makedev(1, 3),
     );
+    // Filter material: per-directory rule files and a CVS-ignored name.
+    write(&root.join(".rsync-filter"), b"- *.bin\n");
+    write(&root.join("sub/.rsync-filter"), b"- g2a\n+ hl3\n");
+    write(&root.join("many/.rsync-filter"), b"- f02*\n");
+    write(&root.join("object.o"), b"\x7fELF");
     settle_times(root);
     // Times: nanoseconds, far future, early.
     set_mtime(&root.join("plain.txt"), 1_600_000_000, 123_456_789);
