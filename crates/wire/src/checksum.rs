@@ -7,130 +7,28 @@
 
 use base64::Engine as _;
 use md4::Md4;
-use md5::{Digest as _, Md5};
+use md5::Md5;
 use sha1::Sha1;
 use sha2::{Sha256, Sha512};
-use xxhash_rust::xxh3::Xxh3;
-use xxhash_rust::xxh64::Xxh64;
 
-/// A transfer checksum algorithm (`--checksum-choice`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChecksumAlgo {
-    Xxh128,
-    Xxh3,
-    Xxh64,
-    Md5,
-    Md4,
-    Sha1,
-    None,
-}
+/// A transfer checksum algorithm (`--checksum-choice`); shared with `rtsync-delta`.
+pub use rtsync_delta::ChecksumKind as ChecksumAlgo;
+/// Streaming whole-file checksum (unseeded), from `rtsync-delta`.
+pub use rtsync_delta::FileHasher;
 
-impl ChecksumAlgo {
-    /// Our preference order, strongest first, as stock rsync lists them.
-    pub const PREFERENCE: [ChecksumAlgo; 6] = [
-        ChecksumAlgo::Xxh128,
-        ChecksumAlgo::Xxh3,
-        ChecksumAlgo::Xxh64,
-        ChecksumAlgo::Md5,
-        ChecksumAlgo::Md4,
-        ChecksumAlgo::Sha1,
-    ];
+/// Our preference order, strongest first, as stock rsync lists them (without "none").
+pub const CHECKSUM_PREFERENCE: [ChecksumAlgo; 6] = [
+    ChecksumAlgo::Xxh128,
+    ChecksumAlgo::Xxh3,
+    ChecksumAlgo::Xxh64,
+    ChecksumAlgo::Md5,
+    ChecksumAlgo::Md4,
+    ChecksumAlgo::Sha1,
+];
 
-    pub fn name(self) -> &'static str {
-        match self {
-            ChecksumAlgo::Xxh128 => "xxh128",
-            ChecksumAlgo::Xxh3 => "xxh3",
-            ChecksumAlgo::Xxh64 => "xxh64",
-            ChecksumAlgo::Md5 => "md5",
-            ChecksumAlgo::Md4 => "md4",
-            ChecksumAlgo::Sha1 => "sha1",
-            ChecksumAlgo::None => "none",
-        }
-    }
-
-    /// Parses a name as `--checksum-choice` accepts it (case-insensitive, `xxhash` = xxh64).
-    pub fn from_name(name: &str) -> Option<ChecksumAlgo> {
-        let lower = name.to_ascii_lowercase();
-        Some(match lower.as_str() {
-            "xxh128" => ChecksumAlgo::Xxh128,
-            "xxh3" => ChecksumAlgo::Xxh3,
-            "xxh64" | "xxhash" => ChecksumAlgo::Xxh64,
-            "md5" => ChecksumAlgo::Md5,
-            "md4" => ChecksumAlgo::Md4,
-            "sha1" => ChecksumAlgo::Sha1,
-            "none" => ChecksumAlgo::None,
-            _ => return None,
-        })
-    }
-
-    /// Digest length in bytes (rsync's `csum_len_for_type`).
-    pub fn digest_len(self) -> usize {
-        match self {
-            ChecksumAlgo::Xxh128 | ChecksumAlgo::Md5 | ChecksumAlgo::Md4 => 16,
-            ChecksumAlgo::Xxh3 | ChecksumAlgo::Xxh64 => 8,
-            ChecksumAlgo::Sha1 => 20,
-            ChecksumAlgo::None => 1,
-        }
-    }
-
-    /// The list a client sends in negotiation (no "none").
-    pub fn client_list() -> String {
-        Self::PREFERENCE.map(|a| a.name()).join(" ")
-    }
-}
-
-/// Streaming whole-file checksum (unseeded).
-pub enum FileHasher {
-    Xxh128(Box<Xxh3>),
-    Xxh3(Box<Xxh3>),
-    Xxh64(Xxh64),
-    Md5(Md5),
-    Md4(Md4),
-    Sha1(Sha1),
-    None,
-}
-
-impl FileHasher {
-    pub fn new(algo: ChecksumAlgo) -> FileHasher {
-        match algo {
-            ChecksumAlgo::Xxh128 => FileHasher::Xxh128(Box::default()),
-            ChecksumAlgo::Xxh3 => FileHasher::Xxh3(Box::default()),
-            ChecksumAlgo::Xxh64 => FileHasher::Xxh64(Xxh64::new(0)),
-            ChecksumAlgo::Md5 => FileHasher::Md5(Md5::new()),
-            ChecksumAlgo::Md4 => FileHasher::Md4(Md4::new()),
-            ChecksumAlgo::Sha1 => FileHasher::Sha1(Sha1::new()),
-            ChecksumAlgo::None => FileHasher::None,
-        }
-    }
-
-    pub fn update(&mut self, data: &[u8]) {
-        match self {
-            FileHasher::Xxh128(h) | FileHasher::Xxh3(h) => h.update(data),
-            FileHasher::Xxh64(h) => h.update(data),
-            FileHasher::Md5(h) => h.update(data),
-            FileHasher::Md4(h) => h.update(data),
-            FileHasher::Sha1(h) => h.update(data),
-            FileHasher::None => {}
-        }
-    }
-
-    /// The digest in rsync's wire byte order (xxh values little-endian, low half first).
-    pub fn finish(self) -> Vec<u8> {
-        match self {
-            FileHasher::Xxh128(h) => {
-                let v = h.digest128();
-                let mut out = (v as u64).to_le_bytes().to_vec();
-                out.extend_from_slice(&((v >> 64) as u64).to_le_bytes());
-                out
-            }
-            FileHasher::Xxh3(h) => h.digest().to_le_bytes().to_vec(),
-            FileHasher::Xxh64(h) => h.digest().to_le_bytes().to_vec(),
-            FileHasher::Md5(h) => h.finalize().to_vec(),
-            FileHasher::Md4(h) => h.finalize().to_vec(),
-            FileHasher::Sha1(h) => h.finalize().to_vec(),
-            FileHasher::None => vec![0],
-        }
-    }
+/// The checksum list a client sends in negotiation.
+pub fn client_checksum_list() -> String {
+    CHECKSUM_PREFERENCE.map(|a| a.name()).join(" ")
 }
 
 /// Digest used for the daemon's challenge/response.
@@ -254,15 +152,5 @@ mod tests {
         for &(theirs, want) in cases {
             assert_eq!(pick_common(&ours, theirs), want, "{theirs}");
         }
-    }
-
-    #[test]
-    fn xxh128_byte_order() {
-        let mut h = FileHasher::new(ChecksumAlgo::Xxh128);
-        h.update(b"");
-        let v = xxhash_rust::xxh3::xxh3_128(b"");
-        let mut want = (v as u64).to_le_bytes().to_vec();
-        want.extend_from_slice(&((v >> 64) as u64).to_le_bytes());
-        assert_eq!(h.finish(), want);
     }
 }

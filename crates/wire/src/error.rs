@@ -119,6 +119,15 @@ impl Error {
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
+impl From<rtsync_delta::Error> for Error {
+    fn from(e: rtsync_delta::Error) -> Error {
+        match e {
+            rtsync_delta::Error::Io(io) => crate::mux::from_io(io, "reading tokens"),
+            other => Error::Stream(other.to_string()),
+        }
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         Error::io("peer stream", e)

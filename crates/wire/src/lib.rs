@@ -13,15 +13,23 @@
 //! assert_eq!((&mut &buf[..]).read_varint().unwrap(), 0x1fe);
 //! ```
 
+pub mod blocksum;
 pub mod checksum;
+pub mod client;
 pub mod connect;
 pub mod daemon_client;
 pub mod error;
 pub mod flist;
+pub mod local;
 pub mod mux;
 pub mod ndx;
 pub mod negotiate;
+pub mod pull;
+pub mod push;
+mod push_client;
+pub mod server;
 pub mod server_args;
+pub mod sums;
 pub mod varint;
 
 pub use error::{Error, Result};

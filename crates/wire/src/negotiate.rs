@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 
-use crate::checksum::{pick_common, ChecksumAlgo};
+use crate::checksum::{client_checksum_list, pick_common, ChecksumAlgo, CHECKSUM_PREFERENCE};
 use crate::error::{exit, Error, Result};
 use crate::varint::{put_i32, put_varint, put_vstring, ReadWire};
 
@@ -29,38 +29,8 @@ pub mod cf {
 /// ask for incremental recursion.
 pub const CLIENT_CAPABILITIES: &str = ".LsfxCIvu";
 
-/// A compression algorithm (`--compress-choice`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    Zstd,
-    Lz4,
-    Zlibx,
-    Zlib,
-    None,
-}
-
-impl Compression {
-    pub fn name(self) -> &'static str {
-        match self {
-            Compression::Zstd => "zstd",
-            Compression::Lz4 => "lz4",
-            Compression::Zlibx => "zlibx",
-            Compression::Zlib => "zlib",
-            Compression::None => "none",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Compression> {
-        Some(match name.to_ascii_lowercase().as_str() {
-            "zstd" => Compression::Zstd,
-            "lz4" => Compression::Lz4,
-            "zlibx" => Compression::Zlibx,
-            "zlib" => Compression::Zlib,
-            "none" => Compression::None,
-            _ => return None,
-        })
-    }
-}
+/// A compression algorithm (`--compress-choice`); shared with `rtsync-delta`.
+pub use rtsync_delta::Compression;
 
 /// What the client asks for.
 #[derive(Debug, Clone, Default)]
@@ -160,7 +130,7 @@ pub fn client_setup<R: Read, W: Write>(
     if negotiated_strings {
         let mut out = Vec::new();
         if cfg.checksum_choice.is_none() {
-            put_vstring(&mut out, ChecksumAlgo::client_list().as_bytes())?;
+            put_vstring(&mut out, client_checksum_list().as_bytes())?;
         }
         if negotiate_compress {
             put_vstring(&mut out, compress_names.join(" ").as_bytes())?;
@@ -174,7 +144,7 @@ pub fn client_setup<R: Read, W: Write>(
         None if negotiated_strings => {
             let theirs = r.read_vstring(256)?;
             let theirs = String::from_utf8_lossy(&theirs);
-            let ours: Vec<&str> = ChecksumAlgo::PREFERENCE.iter().map(|c| c.name()).collect();
+            let ours: Vec<&str> = CHECKSUM_PREFERENCE.iter().map(|c| c.name()).collect();
             let name = pick_common(&ours, &theirs)
                 .ok_or_else(|| negotiation_failed("checksum", &theirs))?;
             ChecksumAlgo::from_name(name).expect("our own name")
@@ -246,7 +216,7 @@ pub fn server_setup<R: Read, W: Write>(
     let negotiate_compress = cfg.compress && cfg.compress_choice.is_none();
     if negotiated_strings {
         if cfg.checksum_choice.is_none() {
-            put_vstring(&mut out, (ChecksumAlgo::client_list() + " none").as_bytes())?;
+            put_vstring(&mut out, (client_checksum_list() + " none").as_bytes())?;
         }
         if negotiate_compress {
             put_vstring(&mut out, compress_names.join(" ").as_bytes())?;
@@ -260,7 +230,7 @@ pub fn server_setup<R: Read, W: Write>(
         None if negotiated_strings => {
             let theirs = r.read_vstring(256)?;
             let theirs = String::from_utf8_lossy(&theirs);
-            let ours: Vec<&str> = ChecksumAlgo::PREFERENCE.iter().map(|c| c.name()).collect();
+            let ours: Vec<&str> = CHECKSUM_PREFERENCE.iter().map(|c| c.name()).collect();
             let name = pick_common(&ours, &theirs)
                 .ok_or_else(|| negotiation_failed("checksum", &theirs))?;
             ChecksumAlgo::from_name(name).expect("our own name")
