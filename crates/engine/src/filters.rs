@@ -56,7 +56,12 @@ impl Filters {
     /// Builds the rule list from the command line, reading `--exclude-from` & co. from disk.
     pub fn from_options(opts: &Options) -> Result<Filters, FilterError> {
         let mut source = FsSource::default();
-        let mut set = FilterSet::from_options(&opts.filters, opts.cvs_exclude, &mut source)?;
+        let mut set = FilterSet::from_options(
+            &opts.filters,
+            opts.cvs_exclude,
+            rtsync_filter::CvsEnv::from_process(),
+            &mut source,
+        )?;
         set.set_delete_excluded(opts.delete_excluded);
         if opts.backup && opts.deleting() && !opts.delete_excluded && opts.backup_dir.is_none() {
             // rsync protects the backups it makes beside their files from --delete.
