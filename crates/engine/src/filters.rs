@@ -133,3 +133,21 @@ impl ScanFilter for Filters {
         self.active && self.set.is_excluded(filter_name(name), is_dir)
     }
 }
+
+/// The filter rules a client sends to its peer (`None`: no list at all, not even the
+/// terminating zero), as stock rsync decides for its role.
+pub fn client_wire_rules(
+    opts: &Options,
+    am_sender: bool,
+    protocol: u32,
+) -> Result<Option<Vec<Vec<u8>>>, FilterError> {
+    let filters = Filters::from_options(opts)?;
+    let ctx = rtsync_filter::wire::ClientContext {
+        am_sender,
+        protocol,
+        delete: opts.deleting(),
+        delete_excluded: opts.delete_excluded,
+        prune_empty_dirs: opts.prune_empty_dirs,
+    };
+    rtsync_filter::wire::client_rules(&filters.set, &ctx)
+}

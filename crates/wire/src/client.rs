@@ -30,7 +30,6 @@ use crate::mux::{MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, Compression, NegotiateConfig, Negotiated, MAX_PROTOCOL};
 use crate::pull::{self, PullOptions, PullStats};
 use crate::server_args::server_args;
-use crate::varint::put_i32;
 
 /// What the client reads from its environment (injectable for tests).
 #[derive(Debug, Clone, Default)]
@@ -377,12 +376,10 @@ fn transfer_as_receiver(
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
     // Filter rules (none yet beyond what the option model carries), then the terminator.
-    let mut out = Vec::new();
-    for rule in &opts.filter_rules {
-        put_i32(&mut out, rule.len() as i32);
-        out.extend_from_slice(rule);
-    }
-    put_i32(&mut out, 0);
+    let rules = rtsync_engine::filters::client_wire_rules(opts, false, neg.protocol)
+        .map_err(|e| Error::Protocol(e.to_string()))?
+        .unwrap_or_default();
+    let out = rtsync_filter::wire::encode_list(&rules);
     writer
         .write_all(&out)
         .and_then(|_| writer.flush())

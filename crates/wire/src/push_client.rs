@@ -19,7 +19,6 @@ use crate::mux::{MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, MAX_PROTOCOL};
 use crate::push::{self, PushOptions, SendList};
 use crate::server_args::server_args;
-use crate::varint::put_i32;
 
 /// io_error bits the sender reports in the file list's end marker.
 const IOERR_GENERAL: i32 = 1;
@@ -111,12 +110,10 @@ pub fn push_to(
 
     let mut out = Vec::new();
     // The receiver only reads our filter rules when it deletes (or prunes).
-    if opts.deleting() || opts.prune_empty_dirs {
-        for rule in &opts.filter_rules {
-            put_i32(&mut out, rule.len() as i32);
-            out.extend_from_slice(rule);
-        }
-        put_i32(&mut out, 0);
+    if let Some(rules) = rtsync_engine::filters::client_wire_rules(opts, true, neg.protocol)
+        .map_err(|e| Error::Protocol(e.to_string()))?
+    {
+        out.extend_from_slice(&rtsync_filter::wire::encode_list(&rules));
     }
 
     let (list, io_error) = build_list(opts, sources, &neg);
