@@ -2,7 +2,9 @@
 
 mod local_util;
 
-use local_util::{differential, ALL_TIMES, FILE_TIMES, NEW_ROOT, NO_TIMES};
+use local_util::{
+    differential, differential_in, Workspace, ALL_TIMES, FILE_TIMES, NEW_ROOT, NO_TIMES,
+};
 
 #[test]
 fn archive_initial() {
@@ -357,4 +359,57 @@ fn max_delete() {
 #[test]
 fn unknown_option_is_a_syntax_error() {
     differential(&["--no-such-option", "src/", "dst/"], false, ALL_TIMES);
+}
+
+fn files_from_workspace(from0: bool) -> Workspace {
+    let ws = Workspace::new(true);
+    let names: &[&[u8]] = &[
+        b"plain.txt",
+        b"deep/a/b",
+        b"many/f0001",
+        b"sub/",
+        b"/modes/0600",
+        b"new\nline",
+        b"link-rel",
+    ];
+    let list: Vec<u8> = if from0 {
+        names
+            .iter()
+            .flat_map(|n| n.iter().copied().chain([0]))
+            .collect()
+    } else {
+        // Names with newlines cannot be listed one per line.
+        names
+            .iter()
+            .filter(|n| !n.contains(&b'\n'))
+            .flat_map(|n| n.iter().copied().chain([b'\n']))
+            .collect()
+    };
+    std::fs::write(ws.path().join("list"), list).unwrap();
+    ws
+}
+
+#[test]
+fn files_from_without_recursion() {
+    let ws = files_from_workspace(false);
+    differential_in(&ws, &["-ai", "--files-from=list", "src/", "dst/"], NEW_ROOT);
+}
+
+#[test]
+fn files_from_with_recursion_and_nul_separators() {
+    let ws = files_from_workspace(true);
+    differential_in(
+        &ws,
+        &["-air", "--from0", "--files-from=list", "src/", "dst/"],
+        NEW_ROOT,
+    );
+}
+
+#[test]
+fn files_from_missing_list_is_an_error() {
+    differential(
+        &["-ai", "--files-from=no-such-list", "src/", "dst/"],
+        false,
+        ALL_TIMES,
+    );
 }

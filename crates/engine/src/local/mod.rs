@@ -126,6 +126,30 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             return exit::SYNTAX;
         }
     };
+    let listed;
+    let sources = match &opts.files_from {
+        Some(list) => {
+            let names = match crate::files_from::read_list(Path::new(list), opts.from0) {
+                Ok(n) => n,
+                Err(e) => {
+                    let text = os_error(&e);
+                    let text = text.rsplit_once(" (").map_or(&text[..], |(t, _)| t);
+                    report.error(&format!(
+                        "rsync: failed to open files-from file {}: {text}",
+                        Path::new(list).display(),
+                    ));
+                    report.error(&format!(
+                        "rsync error: syntax or usage error (code 1) at main.c(1886) [client={}]",
+                        crate::RSYNC_VERSION
+                    ));
+                    return exit::SYNTAX;
+                }
+            };
+            listed = crate::files_from::sources(&sources[0], &names);
+            &listed[..]
+        }
+        None => sources,
+    };
     let scanned = rtsync_tree::scan_sources(sources, &scan_opts, &mut filters);
     let flist_time = start.elapsed().as_secs_f64();
     let mut t = LocalTransfer {

@@ -528,7 +528,11 @@ pub fn assert_same_tree(what: &str, stock: &Snapshot, ours: &Snapshot) {
 
 /// Runs the same rsync command line through stock rsync and rtsync and compares everything.
 pub fn differential(args: &[&str], with_old_dest: bool, cmp: Compare) {
-    let ws = Workspace::new(with_old_dest);
+    differential_in(&Workspace::new(with_old_dest), args, cmp);
+}
+
+/// [`differential`] in a prepared workspace (for tests that add files such as rule lists).
+pub fn differential_in(ws: &Workspace, args: &[&str], cmp: Compare) {
     let stock = ws.run(true, args, cmp);
     let ours = ws.run(false, args, cmp);
     let what = format!("rsync {}", args.join(" "));
