@@ -12,7 +12,7 @@ mod entry;
 pub mod fsops;
 pub mod scan;
 
-pub use entry::{compare_names, sort_entries, FileEntry, FileKind};
+pub use entry::{compare_names, compare_siblings, sort_entries, FileEntry, FileKind};
 pub use scan::{
     scan_sources, Item, NoFilter, ScanFilter, ScanOptions, ScanProblem, Scanned, Scanner,
 };

@@ -189,6 +189,16 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
     /// lstat, or stat when links are to be followed for this name.
     fn metadata(&mut self, path: &Path, name: &[u8]) -> io::Result<Option<Metadata>> {
         let md = std::fs::symlink_metadata(path)?;
+        self.follow_if_asked(md, path, name)
+    }
+
+    /// For a symlink, the metadata of its referent when `-L`/`--copy-unsafe-links`/`-k` say so.
+    fn follow_if_asked(
+        &mut self,
+        md: Metadata,
+        path: &Path,
+        name: &[u8],
+    ) -> io::Result<Option<Metadata>> {
         if !md.file_type().is_symlink() {
             return Ok(Some(md));
         }
@@ -267,7 +277,11 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             };
             let child_name = join_name(name, found.file_name().as_bytes());
             let child_path = found.path();
-            let md = match self.metadata(&child_path, &child_name) {
+            // The entry's own lstat is relative to the open directory (no path walk).
+            let md = match found
+                .metadata()
+                .and_then(|md| self.follow_if_asked(md, &child_path, &child_name))
+            {
                 Ok(Some(md)) => md,
                 Ok(None) => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {

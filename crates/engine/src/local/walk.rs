@@ -9,9 +9,22 @@ use super::{LocalTransfer, Pass};
 use crate::filters::Filters;
 use crate::options::DeleteMode;
 use crate::report::kind_slot;
-use rtsync_tree::{compare_names, FileKind, Item, ScanOptions, Scanner};
+use rtsync_tree::{compare_names, compare_siblings, FileKind, Item, ScanOptions, Scanner};
 use std::path::Path;
 
+/// Sorts one directory's contents into rsync's order.
+fn sort_siblings(items: &mut [Item]) {
+    items.sort_by(|a, b| {
+        compare_siblings(
+            a.entry.basename(),
+            a.entry.is_dir(),
+            b.entry.basename(),
+            b.entry.is_dir(),
+        )
+    });
+}
+
+/// Sorts the top level (names there may have several components with `-R`).
 fn sort_items(items: &mut [Item]) {
     items.sort_by(|a, b| {
         compare_names(
@@ -119,7 +132,7 @@ impl LocalTransfer<'_> {
             }
             return;
         };
-        sort_items(&mut children);
+        sort_siblings(&mut children);
         match pass {
             Pass::DeleteOnly => {
                 if std::fs::symlink_metadata(self.dest_path(&item.entry.name))
