@@ -21,25 +21,29 @@ fn combine(s1: u32, s2: u32) -> u32 {
     (s1 & 0xffff) | (s2 << 16)
 }
 
-/// Both halves, unmasked, computed in blocks so the compiler can vectorise.
+/// Both halves, unmasked.
+///
+/// Vectorisable form: with per-lane sums `a[j]` of bytes at positions ≡ j (mod LANES) and
+/// `p[j]` accumulating `a[j]` as it was before each chunk, the weighted sum over whole chunks is
+/// `LANES·Σp + Σ(LANES−j)·a[j]`. Everything is a ring operation modulo 2^32, like rsync's.
 fn sums(data: &[u8]) -> (u32, u32) {
     const LANES: usize = 32;
-    let mut s1: u32 = 0;
-    let mut s2: u32 = 0;
+    let mut a = [0u32; LANES];
+    let mut p = [0u32; LANES];
     let mut chunks = data.chunks_exact(LANES);
     for chunk in &mut chunks {
-        // Within a chunk: plain sum and a weighted sum with weights LANES..1.
-        let mut sum: i32 = 0;
-        let mut weighted: i32 = 0;
-        for (j, &b) in chunk.iter().enumerate() {
-            let v = b as i8 as i32;
-            sum += v;
-            weighted += (LANES - j) as i32 * v;
+        for j in 0..LANES {
+            p[j] = p[j].wrapping_add(a[j]);
+            a[j] = a[j].wrapping_add(chunk[j] as i8 as i32 as u32);
         }
+    }
+    let mut s1: u32 = 0;
+    let mut s2: u32 = 0;
+    for j in 0..LANES {
+        s1 = s1.wrapping_add(a[j]);
         s2 = s2
-            .wrapping_add(s1.wrapping_mul(LANES as u32))
-            .wrapping_add(weighted as u32);
-        s1 = s1.wrapping_add(sum as u32);
+            .wrapping_add(p[j].wrapping_mul(LANES as u32))
+            .wrapping_add(a[j].wrapping_mul((LANES - j) as u32));
     }
     for &b in chunks.remainder() {
         s1 = s1.wrapping_add(signed(b));
