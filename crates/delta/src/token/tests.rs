@@ -2,7 +2,10 @@
 
 use super::*;
 
-fn encode(comp: Compression, ops: &[(Option<&[u8]>, u32)]) -> Vec<u8> {
+/// A literal (`Some`) or a block number.
+type Op<'a> = (Option<&'a [u8]>, u32);
+
+fn encode(comp: Compression, ops: &[Op<'_>]) -> Vec<u8> {
     let mut enc = TokenEncoder::new(comp, None, 31).unwrap();
     let mut w = Vec::new();
     for (lit, block) in ops {
@@ -19,7 +22,8 @@ fn encode(comp: Compression, ops: &[(Option<&[u8]>, u32)]) -> Vec<u8> {
 fn exact_encodings() {
     let big = i32::MAX as u32 - 1;
     // (codec, tokens (literal or block), expected bytes)
-    let cases: &[(Compression, &[(Option<&[u8]>, u32)], &[u8])] = &[
+    type Case<'a> = (Compression, &'a [Op<'a>], &'a [u8]);
+    let cases: &[Case] = &[
         (Compression::None, &[], &[0, 0, 0, 0]),
         (
             Compression::None,
