@@ -52,7 +52,7 @@ pub use checksum::{
 };
 pub use error::{Error, Result};
 pub use matcher::{diff_to_vec, MatchStats, MatchToken, Matcher, OwnedToken};
-pub use patch::Patcher;
+pub use patch::{InPlacePatcher, Patcher};
 pub use rolling::{checksum1, Rolling};
 pub use signature::Signature;
 pub use sizes::{

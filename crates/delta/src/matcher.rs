@@ -109,6 +109,7 @@ pub struct Matcher<'s> {
     sig: &'s Signature,
     hasher: BlockHasher,
     index: HashIndex,
+    inplace: bool,
 }
 
 /// Sliding read buffer over the new file.
@@ -145,7 +146,17 @@ impl<'s> Matcher<'s> {
             sig,
             hasher,
             index: HashIndex::new(sig.weak_sums()),
+            inplace: false,
         }
+    }
+
+    /// Match for a receiver that updates the basis in place (`--inplace`): only blocks that
+    /// the receiver has not yet overwritten are referenced (those at or after the current
+    /// offset, or already matched at their own offset), and a block at the current offset is
+    /// preferred, as rsync's sender does.
+    pub fn inplace(mut self, inplace: bool) -> Self {
+        self.inplace = inplace;
+        self
     }
 
     /// Read the new file from `reader` to its end, calling `emit` for each token in order, and
@@ -180,13 +191,27 @@ impl<'s> Matcher<'s> {
 
         win.refill(0)?;
         let (mut lm, mut off) = (0usize, 0usize);
+        // File offset of buf[0].
+        let mut base = 0u64;
+        let mut same_offset = if self.inplace {
+            vec![false; head.count as usize]
+        } else {
+            Vec::new()
+        };
         if usable {
             let mut k = bl.min(win.end);
             let mut roll = Rolling::new(&win.buf[..k]);
             let mut want = 0u32;
             while k >= min_len && k > 0 {
-                if let Some(i) = self.find(roll.digest(), &win.buf[off..off + k], want, &mut stats)
-                {
+                let found = self.find(
+                    roll.digest(),
+                    &win.buf[off..off + k],
+                    want,
+                    base + off as u64,
+                    &mut same_offset,
+                    &mut stats,
+                );
+                if let Some(i) = found {
                     if off > lm {
                         let d = &win.buf[lm..off];
                         literal(d, &mut stats, &mut file_hash)?;
@@ -204,6 +229,7 @@ impl<'s> Matcher<'s> {
                         let shift = win.refill(lm)?;
                         lm -= shift;
                         off -= shift;
+                        base += shift as u64;
                     }
                     k = bl.min(win.end - off);
                     roll = Rolling::new(&win.buf[off..off + k]);
@@ -213,6 +239,7 @@ impl<'s> Matcher<'s> {
                     let shift = win.refill(lm)?;
                     lm -= shift;
                     off -= shift;
+                    base += shift as u64;
                 }
                 if off + k < win.end {
                     roll.roll(win.buf[off], win.buf[off + k]);
@@ -249,16 +276,29 @@ impl<'s> Matcher<'s> {
         Ok(stats)
     }
 
-    /// Find a block matching `window` (whose weak sum is `weak`), preferring `want`.
+    /// Find a block matching `window` (whose weak sum is `weak`, at file offset `pos`),
+    /// preferring `want` (the block after the previous match).
     #[inline(always)]
-    fn find(&self, weak: u32, window: &[u8], want: u32, stats: &mut MatchStats) -> Option<u32> {
+    fn find(
+        &self,
+        weak: u32,
+        window: &[u8],
+        want: u32,
+        pos: u64,
+        same_offset: &mut [bool],
+        stats: &mut MatchStats,
+    ) -> Option<u32> {
         let sig = self.sig;
         let head = sig.head();
         let weaks = sig.weak_sums();
         let k = window.len();
         let strong_len = head.strong_len as usize;
+        let bl = head.block_len as u64;
         let mut strong: Option<Digest> = None;
         let mut check = |i: u32, stats: &mut MatchStats| -> bool {
+            if weaks[i as usize] != weak || head.block_len_of(i) as usize != k {
+                return false;
+            }
             let d = strong.get_or_insert_with(|| self.hasher.sum(window));
             if d.as_bytes()[..strong_len] == *sig.strong_sum(i) {
                 true
@@ -267,23 +307,30 @@ impl<'s> Matcher<'s> {
                 false
             }
         };
-        if want < head.count
-            && weaks[want as usize] == weak
-            && head.block_len_of(want) as usize == k
-            && check(want, stats)
-        {
+        // In place, a block is usable while the receiver has not overwritten it.
+        let usable = |i: u32, same: &[bool]| -> bool {
+            !self.inplace || i as u64 * bl >= pos || same[i as usize]
+        };
+        if self.inplace && pos % bl == 0 {
+            let aligned = pos / bl;
+            if aligned < head.count as u64 && check(aligned as u32, stats) {
+                same_offset[aligned as usize] = true;
+                return Some(aligned as u32);
+            }
+        }
+        if want < head.count && usable(want, same_offset) && check(want, stats) {
             return Some(want);
         }
         let mut tried = 0;
         for &i in self.index.candidates(weak) {
-            if weaks[i as usize] != weak || i == want {
+            if weaks[i as usize] != weak || i == want || !usable(i, same_offset) {
                 continue;
             }
             tried += 1;
             if tried > MAX_CHAIN_LEN {
                 break;
             }
-            if head.block_len_of(i) as usize == k && check(i, stats) {
+            if check(i, stats) {
                 return Some(i);
             }
         }
