@@ -311,8 +311,8 @@ impl<'s> Matcher<'s> {
         let usable = |i: u32, same: &[bool]| -> bool {
             !self.inplace || i as u64 * bl >= pos || same[i as usize]
         };
-        if self.inplace && pos % bl == 0 {
-            let aligned = pos / bl;
+        let aligned = pos / bl;
+        if self.inplace && aligned * bl == pos {
             if aligned < head.count as u64 && check(aligned as u32, stats) {
                 same_offset[aligned as usize] = true;
                 return Some(aligned as u32);

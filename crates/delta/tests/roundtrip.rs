@@ -136,7 +136,7 @@ fn pipeline(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn edits_round_trip(
@@ -295,7 +295,7 @@ fn out_of_range_block_is_an_error() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// `--inplace`: the receiver rebuilds inside the basis buffer itself.
     #[test]
