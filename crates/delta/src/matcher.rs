@@ -312,11 +312,13 @@ impl<'s> Matcher<'s> {
             !self.inplace || i as u64 * bl >= pos || same[i as usize]
         };
         let aligned = pos / bl;
-        if self.inplace && aligned * bl == pos {
-            if aligned < head.count as u64 && check(aligned as u32, stats) {
-                same_offset[aligned as usize] = true;
-                return Some(aligned as u32);
-            }
+        if self.inplace
+            && aligned * bl == pos
+            && aligned < head.count as u64
+            && check(aligned as u32, stats)
+        {
+            same_offset[aligned as usize] = true;
+            return Some(aligned as u32);
         }
         if want < head.count && usable(want, same_offset) && check(want, stats) {
             return Some(want);
