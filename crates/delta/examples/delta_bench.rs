@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if off + piece > at && off < at + (1 << 20) {
                     let s = off.max(at) - at;
                     let e = ((off + piece).min(at + (1 << 20)) - at) as usize;
-                    buf[s as usize..e].fill(0x5a);
+                    fill(&mut buf[s as usize..e], !(i + p));
                 }
             }
             n.write_all(&buf)?;

@@ -58,6 +58,7 @@ pub struct MatchStats {
 #[derive(Debug)]
 struct HashIndex {
     shift: u32,
+    filter_shift: u32,
     starts: Vec<u32>,
     entries: Vec<u32>,
     filter: Vec<u64>,
@@ -69,7 +70,10 @@ impl HashIndex {
         let shift = 32 - bits;
         let buckets = 1usize << bits;
         let mut starts = vec![0u32; buckets + 1];
-        let mut filter = vec![0u64; buckets.div_ceil(64)];
+        // ~32 filter bits per block: about 3% false hits, so the slow path is rare.
+        let filter_bits = (bits + 4).clamp(16, 27);
+        let filter_shift = 32 - filter_bits;
+        let mut filter = vec![0u64; (1usize << filter_bits) / 64];
         let slot = |w: u32| (w.wrapping_mul(0x9E37_79B1) >> shift) as usize;
         for &w in weak {
             starts[slot(w) + 1] += 1;
@@ -83,22 +87,31 @@ impl HashIndex {
             let s = slot(w);
             entries[fill[s] as usize] = i as u32;
             fill[s] += 1;
-            filter[s / 64] |= 1 << (s % 64);
+            let f = (w.wrapping_mul(0x9E37_79B1) >> filter_shift) as usize;
+            filter[f / 64] |= 1 << (f % 64);
         }
         HashIndex {
             shift,
+            filter_shift,
             starts,
             entries,
             filter,
         }
     }
 
+    /// False when no block can have this weak sum (one L1-resident bit test).
+    #[inline(always)]
+    fn maybe(&self, weak: u32) -> bool {
+        let s = (weak.wrapping_mul(0x9E37_79B1) >> self.filter_shift) as usize;
+        self.filter[s / 64] & (1 << (s % 64)) != 0
+    }
+
     #[inline(always)]
     fn candidates(&self, weak: u32) -> &[u32] {
-        let s = (weak.wrapping_mul(0x9E37_79B1) >> self.shift) as usize;
-        if self.filter[s / 64] & (1 << (s % 64)) == 0 {
+        if !self.maybe(weak) {
             return &[];
         }
+        let s = (weak.wrapping_mul(0x9E37_79B1) >> self.shift) as usize;
         &self.entries[self.starts[s] as usize..self.starts[s + 1] as usize]
     }
 }
@@ -203,6 +216,13 @@ impl<'s> Matcher<'s> {
             let mut roll = Rolling::new(&win.buf[..k]);
             let mut want = 0u32;
             while k >= min_len && k > 0 {
+                if k == bl {
+                    // Fast path: roll over bytes whose weak sum is in no bucket.
+                    let limit = (win.end - k).min(lm + CHUNK_SIZE);
+                    if off < limit {
+                        off = self.scan(&win.buf[..win.end], off, k, limit, &mut roll);
+                    }
+                }
                 let found = self.find(
                     roll.digest(),
                     &win.buf[off..off + k],
@@ -276,6 +296,30 @@ impl<'s> Matcher<'s> {
         Ok(stats)
     }
 
+    /// Roll the window (of `k` bytes at `off`) forward while its weak sum cannot match,
+    /// stopping at the first possible hit or at `limit`. Returns the new offset.
+    #[inline(never)]
+    fn scan(
+        &self,
+        buf: &[u8],
+        mut off: usize,
+        k: usize,
+        limit: usize,
+        roll: &mut Rolling,
+    ) -> usize {
+        assert!(limit + k <= buf.len());
+        let mut r = *roll;
+        while off < limit {
+            if self.index.maybe(r.digest()) {
+                break;
+            }
+            r.roll(buf[off], buf[off + k]);
+            off += 1;
+        }
+        *roll = r;
+        off
+    }
+
     /// Find a block matching `window` (whose weak sum is `weak`, at file offset `pos`),
     /// preferring `want` (the block after the previous match).
     #[inline(always)]
@@ -311,14 +355,12 @@ impl<'s> Matcher<'s> {
         let usable = |i: u32, same: &[bool]| -> bool {
             !self.inplace || i as u64 * bl >= pos || same[i as usize]
         };
-        let aligned = pos / bl;
-        if self.inplace
-            && aligned * bl == pos
-            && aligned < head.count as u64
-            && check(aligned as u32, stats)
-        {
-            same_offset[aligned as usize] = true;
-            return Some(aligned as u32);
+        if self.inplace {
+            let aligned = pos / bl;
+            if aligned * bl == pos && aligned < head.count as u64 && check(aligned as u32, stats) {
+                same_offset[aligned as usize] = true;
+                return Some(aligned as u32);
+            }
         }
         if want < head.count && usable(want, same_offset) && check(want, stats) {
             return Some(want);
