@@ -316,3 +316,131 @@ fn live_push_block_sums_and_tokens_match_stock() {
         }
     }
 }
+
+/// Frame `data` as multiplexed `MSG_DATA` packets.
+fn remux(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in data.chunks(4096) {
+        out.extend_from_slice(&((7u32 << 24) | chunk.len() as u32).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out
+}
+
+/// Offset where multiplexed framing starts in a captured stream.
+fn mux_start(raw: &[u8]) -> usize {
+    let data = demux(raw);
+    (0..raw.len())
+        .find(|&s| demux_from(raw, s).as_deref() == Some(&data[..]))
+        .unwrap()
+}
+
+fn demux_from(raw: &[u8], start: usize) -> Option<Vec<u8>> {
+    let mut p = start;
+    let mut data = Vec::new();
+    while p < raw.len() {
+        let h = u32::from_le_bytes(raw.get(p..p + 4)?.try_into().ok()?);
+        let tag = (h >> 24) as i32 - 7;
+        let len = (h & 0xff_ffff) as usize;
+        if !(0..=102).contains(&tag) || p + 4 + len > raw.len() {
+            return None;
+        }
+        if tag == 0 {
+            data.extend_from_slice(&raw[p + 4..p + 4 + len]);
+        }
+        p += 4 + len;
+    }
+    Some(data)
+}
+
+/// Stock rsync's receiver decodes our streams: capture a real pull (the server is the
+/// sender), swap its token stream for ours, and replay it to a fresh stock client.
+#[test]
+fn stock_receiver_accepts_our_streams() {
+    if !have_rsync() {
+        return;
+    }
+    let (basis, new) = sample(90_000);
+    let kind = ChecksumKind::Xxh128;
+    for comp in Compression::ALL {
+        let t = Tree::new(&basis, &new);
+        let zc = format!("--compress-choice={comp}");
+        let mut opts = vec!["-a", "--no-whole-file", "--checksum-seed=42"];
+        if comp != Compression::None {
+            opts.extend(["-z", zc.as_str()]);
+        }
+        let src = format!("lh:{}/", t.path("src").display());
+        let dst = format!("{}/", t.path("dst").display());
+
+        // 1. Capture a stock pull.
+        let cap = t.path("cap");
+        std::fs::write(
+            &cap,
+            format!(
+                "#!/bin/bash\nshift\n\"$@\" > >(exec tee '{}')\nrc=$?\nwait $!\nexit $rc\n",
+                t.path("to_client").display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&cap, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let e = cap.display().to_string();
+        let mut args = opts.clone();
+        args.extend(["-e", &e, &src, &dst]);
+        t.rsync(&args);
+        let raw = read_path(&t.path("to_client"));
+        let start = mux_start(&raw);
+        let data = demux(&raw);
+
+        // 2. Swap in our tokens and whole-file sum.
+        let what = format!("{comp}");
+        let head = SumHead::for_file(basis.len() as u64, &params(32, kind, None)).unwrap();
+        let at = find(&data, &head_bytes(&head)).unwrap_or_else(|| panic!("{what}: no head")) + 16;
+        let (out, end, _) = decode_at(&data, at, comp, 32, head, &basis, kind);
+        assert!(out == new, "{what}: stock pull stream decodes wrong");
+        let hasher = BlockHasher::new(kind, 42);
+        let sig = Signature::from_bytes(&basis, &params(32, kind, None), &hasher).unwrap();
+        let mut ours = data[..at].to_vec();
+        let mut enc = TokenEncoder::new(comp, None, 32).unwrap();
+        let stats = Matcher::new(&sig, hasher)
+            .stream(&new[..], |tok| enc.write(&mut ours, tok))
+            .unwrap();
+        enc.finish_file(&mut ours).unwrap();
+        assert!(stats.matches > 0 && stats.literal_bytes > 0);
+        ours.extend_from_slice(stats.checksum.as_bytes());
+        ours.extend_from_slice(&data[end + kind.digest_len()..]);
+        let mut replay = raw[..start].to_vec();
+        replay.extend_from_slice(&remux(&ours));
+        std::fs::write(t.path("replay"), &replay).unwrap();
+
+        // 3. Replay to a stock client whose basis is back to the old file.
+        std::fs::write(t.path("dst/f"), &basis).unwrap();
+        let old = std::fs::File::options()
+            .write(true)
+            .open(t.path("dst/f"))
+            .unwrap();
+        old.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+            .unwrap();
+        let rsh = t.path("replay.sh");
+        std::fs::write(
+            &rsh,
+            format!(
+                // Drain the client's output in the background, holding our stdout open
+                // (fd 3) so the client sees EOF only when it is done, as with a real server.
+                "#!/bin/bash\nexec 4<&0\ncat <&4 3>&1 > /dev/null &\ncat '{}'\n",
+                t.path("replay").display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&rsh, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let e = rsh.display().to_string();
+        let mut args = opts.clone();
+        args.extend(["-e", &e, &src, &dst]);
+        t.rsync(&args);
+        assert!(
+            read_path(&t.path("dst/f")) == new,
+            "{what}: stock client rebuilt a different file"
+        );
+    }
+}
