@@ -5,7 +5,11 @@
 //! `include` and `exclude` values are split on whitespace; a pattern with a
 //! leading or inner `/` is matched against the module-relative path; a
 //! `dir/` exclude becomes `dir/***` so nothing beneath it can be reached.
-//! Check daemon lists with module-relative paths (and no absolute root).
+//! Check daemon lists with module-relative paths (and no absolute root);
+//! every rule applies whichever [`crate::Side`] asks, as in rsync, where an
+//! excluded name can neither be read nor written nor deleted. Like stock
+//! rsyncd, sender-only rules (`hide`, `s`) are dropped: the daemon parses
+//! its module filters before it knows its role, as a receiver.
 
 use crate::error::FilterError;
 use crate::rule::bits;
@@ -34,6 +38,7 @@ pub fn module_filter(
     source: &mut dyn FileSource,
 ) -> Result<FilterSet, FilterError> {
     let mut set = FilterSet::new();
+    set.set_all_sides();
     if let Some(text) = &params.filter {
         set.add_daemon_text(text, bits::WORD_SPLIT, false)?;
     }
@@ -90,6 +95,20 @@ mod tests {
         assert_eq!(rules, ["+ keep/", "-/ /top/*.tmp"]);
         assert!(set.is_excluded(b"top/x.tmp", false));
         assert!(!set.is_excluded(b"a/top/x.tmp", false));
+    }
+
+    #[test]
+    fn sided_rules_as_stock_daemon() {
+        let params = ModuleFilterParams {
+            filter: Some(b"P secret H hidden -r mine".to_vec()),
+            ..Default::default()
+        };
+        let set = module_filter(&params, &mut crate::source::NoFiles).unwrap();
+        for side in [crate::Side::Sender, crate::Side::Receiver] {
+            assert!(set.check(b"secret", false, side).is_excluded());
+            assert!(set.check(b"mine", false, side).is_excluded());
+            assert!(!set.check(b"hidden", false, side).is_excluded());
+        }
     }
 
     #[test]

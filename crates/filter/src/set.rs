@@ -112,6 +112,9 @@ pub struct FilterSet {
     f_count: u32,
     /// Index in `entries` where `add_cvs_exclude` appended its rules.
     cvs_exclude_at: Option<usize>,
+    /// Every rule applies to both sides (the daemon's own list: rsync
+    /// never elides its rules).
+    all_sides: bool,
 }
 
 fn basename(path: &[u8]) -> &[u8] {
@@ -277,6 +280,12 @@ impl FilterSet {
         self.cvs_exclude_at = Some(self.entries.len());
         self.add_filter(b":C", &mut crate::source::NoFiles)?;
         self.add_filter(b"-C", &mut crate::source::NoFiles)
+    }
+
+    /// Makes every rule apply to both sides, whatever its modifiers (used
+    /// for the daemon's module list).
+    pub(crate) fn set_all_sides(&mut self) {
+        self.all_sides = true;
     }
 
     /// Rules in the daemon's module-parameter syntax (see [`crate::daemon`]).
@@ -450,6 +459,12 @@ impl FilterSet {
         mode: Mode,
         dir: Option<&[u8]>,
     ) {
+        if mode.abs_if_slash && flags & bits::SIDES == bits::SENDER {
+            // Stock rsyncd parses module filters before it knows its role
+            // and drops rules for "the other side" as a receiver would:
+            // sender-only rules (hide, `s`) never take effect there.
+            return;
+        }
         let mut pat = pattern.to_vec();
         if pat.len() > 1 && pat.last() == Some(&b'/') {
             pat.pop();
@@ -771,7 +786,9 @@ impl FilterSet {
     }
 
     fn eval_rule(&self, rule: &Rule, path: &[u8], is_dir: bool, how: Check) -> Decision {
-        if rule.xattr() != how.xattr || !rule.applies_to(how.side, self.delete_excluded) {
+        if rule.xattr() != how.xattr
+            || !(self.all_sides || rule.applies_to(how.side, self.delete_excluded))
+        {
             return Decision::NoMatch;
         }
         let hit = rule

@@ -1,6 +1,7 @@
 //! Integration tests: wildmatch tables and differential tests against stock
 //! rsync (which must be installed; these tests fail without it).
 
+mod daemon_diff;
 mod util;
 mod wildmatch_table;
 mod wire_diff;
