@@ -423,7 +423,7 @@ impl FilterSet {
                     flags &= !bits::EXCLUDE_SELF;
                 }
                 if flags & bits::PERDIR == 0 {
-                    let path = merge_path(pattern, ctx.dir.as_deref());
+                    let path = merge_path(pattern, ctx.dir.as_deref(), mode.dir_absolute);
                     let nested = Mode {
                         fatal_missing: true,
                         ..Mode::default()
@@ -475,12 +475,13 @@ impl FilterSet {
             let leading = pat.first() == Some(&b'/');
             if mode.anchored_to_dir && leading {
                 // Anchored to the directory holding the merge file.
-                if let Some(dir) = dir.filter(|d| !d.is_empty()) {
-                    let mut full = Vec::with_capacity(dir.len() + pat.len() + 1);
-                    full.push(b'/');
-                    full.extend_from_slice(dir);
-                    full.extend_from_slice(&pat);
-                    pat = full;
+                if let Some(dir) = dir {
+                    if mode.dir_absolute {
+                        pat = [dir, &pat].concat();
+                        flags |= bits::ABS_PATH;
+                    } else if !dir.is_empty() {
+                        pat = [b"/", dir, &pat].concat();
+                    }
                 }
             } else if mode.abs_if_slash && has_slash {
                 flags |= bits::ABS_PATH;
@@ -707,6 +708,90 @@ impl FilterSet {
         }
     }
 
+    /// Reads dir-merge files in the transfer root's parent directories, as
+    /// rsync does for a dir-merge name with a path that names a parent of
+    /// the transfer root (`-F`'s `/.rsync-filter` names `/`, so every
+    /// directory from `/` down to the root's parent is searched).
+    ///
+    /// Call once, before the first [`FilterSet::enter_dir`], with the
+    /// absolute path of the transfer root; `source` is given absolute
+    /// paths. Also sets the absolute root (see [`FilterSet::set_abs_root`]),
+    /// which the anchored rules of those files need.
+    pub fn load_parent_dirs(
+        &mut self,
+        abs_root: &[u8],
+        source: &mut dyn FileSource,
+    ) -> Result<(), FilterError> {
+        let root = clean_abs(abs_root);
+        self.set_abs_root(&root);
+        let mode = Mode {
+            anchored_to_dir: true,
+            dir_absolute: true,
+            ..Mode::default()
+        };
+        let mut i = 0;
+        while i < self.slots.len() {
+            let slot = &self.slots[i];
+            let named = self.slot_rule_pattern(i);
+            i += 1;
+            let Some(named) = named.filter(|n| n.contains(&b'/')) else {
+                continue;
+            };
+            if !slot.active || slot.level != 0 || slot.flags & bits::NO_INHERIT != 0 {
+                continue;
+            }
+            let (flags, name) = (slot.flags, slot.name.clone());
+            let full = if named.first() == Some(&b'/') {
+                clean_abs(&named)
+            } else {
+                clean_abs(&[&root[..], b"/", &named].concat())
+            };
+            let start = full[..full.iter().rposition(|&c| c == b'/').unwrap_or(0)].to_vec();
+            // Only a proper ancestor of the root is scanned.
+            if !(root.starts_with(&start) && root.get(start.len()) == Some(&b'/')) {
+                continue;
+            }
+            let mut dir = start;
+            while dir.len() < root.len() {
+                let path = bytes_to_path(&[&dir[..], b"/", &name[..]].concat());
+                let mut entries = Vec::new();
+                let mut ctx = Ctx {
+                    source: &mut *source,
+                    depth: 0,
+                    dir: Some(dir.clone()),
+                };
+                self.load_file(
+                    &mut entries,
+                    &mut false,
+                    &path,
+                    flags,
+                    mode,
+                    "dir-merge",
+                    &mut ctx,
+                )?;
+                self.slots[i - 1].frames.push(Frame {
+                    level: 0,
+                    entries,
+                    stop: false,
+                });
+                let next = root[dir.len() + 1..].iter().position(|&c| c == b'/');
+                dir = match next {
+                    Some(n) => root[..dir.len() + 1 + n].to_vec(),
+                    None => root.clone(),
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// The pattern of the top-level dir-merge rule owning slot `index`.
+    fn slot_rule_pattern(&self, index: usize) -> Option<Vec<u8>> {
+        self.entries.iter().find_map(|e| match e {
+            Entry::DirMerge(rule, slot) if *slot == index => Some(rule.pattern().to_vec()),
+            _ => None,
+        })
+    }
+
     /// Leaves the directory entered last, dropping its dir-merge rules.
     pub fn leave_dir(&mut self) {
         let level = self.level;
@@ -805,16 +890,37 @@ impl FilterSet {
 
 /// The path a `merge` rule names: as given, or (inside a per-directory
 /// file, for a name with a `/`) relative to that file's directory.
-fn merge_path(name: &[u8], dir: Option<&[u8]>) -> PathBuf {
+fn merge_path(name: &[u8], dir: Option<&[u8]>, dir_absolute: bool) -> PathBuf {
     match dir {
-        Some(dir) if !dir.is_empty() && name.first() != Some(&b'/') && name.contains(&b'/') => {
-            let mut full = dir.to_vec();
-            full.push(b'/');
-            full.extend_from_slice(name);
-            bytes_to_path(&full)
+        Some(dir)
+            if name.first() != Some(&b'/')
+                && (dir_absolute || (!dir.is_empty() && name.contains(&b'/'))) =>
+        {
+            bytes_to_path(&[dir, b"/", name].concat())
         }
         _ => bytes_to_path(name),
     }
+}
+
+/// Collapses `.`, `..` and repeated `/` in an absolute path; the result
+/// has no trailing `/` (the root is `""`).
+fn clean_abs(path: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in path.split(|&c| c == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    let mut out = Vec::new();
+    for part in parts {
+        out.push(b'/');
+        out.extend_from_slice(part);
+    }
+    out
 }
 
 /// Splits rule-file bytes as rsync reads them: on `\n`, `\r` or `\r\n`

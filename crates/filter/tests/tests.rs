@@ -542,3 +542,51 @@ fn differential_receiver_deletions() {
         failures.join("\n")
     );
 }
+
+/// Dir-merge files in the transfer root's parents (`-F` names `/`).
+#[test]
+fn differential_parent_dir_scan() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let root = work.join("pd/x/src");
+    make_tree(
+        &root,
+        &["a", "b", "c.o", "d", "e", "sub/a", "sub/d", "sub/b2"],
+    );
+    write_file(work, "pd/.rsync-filter", "- *.o\n- /x/src/a\n");
+    write_file(work, "pd/x/.rsync-filter", "- /src/d\n- b*\n");
+    write_file(work, "pd/x/src/.rsync-filter", "- e\n");
+    let arg_sets: &[&[&str]] = &[
+        &["-F"],
+        &["--filter=: ../.rsync-filter"],
+        &["--filter=:n /.rsync-filter"],
+        &["--filter=: .rsync-filter"],
+    ];
+    let mut failures = Vec::new();
+    for args in arg_sets {
+        let args = strings(args);
+        let out = std::process::Command::new(stock_rsync())
+            .current_dir(work)
+            .args(["-a", "--dry-run", "--out-format=%n"])
+            .args(&args)
+            .args(["pd/x/src/", "never-created/"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let stock: BTreeSet<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let mut set = our_set(work, &args).unwrap();
+        let abs = std::fs::canonicalize(&root).unwrap();
+        set.load_parent_dirs(
+            std::os::unix::ffi::OsStrExt::as_bytes(abs.as_os_str()),
+            &mut rtsync_filter::FsSource::default(),
+        )
+        .unwrap();
+        let ours = our_selected(&mut set, &root).unwrap();
+        report(&mut failures, "parent scan", &args, &stock, &ours);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
