@@ -296,6 +296,127 @@ fn sender_cases() -> Vec<Case> {
             files: &[("src-root/.f", "H *.o\nP core\n- x~\n")],
         },
         Case {
+            name: "per-dir anchored deep",
+            args: &["--filter=: .f"],
+            files: &[
+                ("src-root/dir/a/.f", "- /b/c/\n- /file\n"),
+                ("src-root/dir/.f", "- /a/b/file.o\n+ /z\n- z\n"),
+            ],
+        },
+        Case {
+            name: "per-dir anchored starstar",
+            args: &["--filter=: .f"],
+            files: &[("src-root/foo/.f", "- /**/foo\n- /s*/deep.*\n")],
+        },
+        Case {
+            name: "per-dir sender-only merge",
+            args: &["--filter=:s .f"],
+            files: &[
+                ("src-root/.f", "- *.o\n"),
+                ("src-root/bar/.f", "- keep.txt\n"),
+            ],
+        },
+        Case {
+            name: "per-dir receiver-only merge",
+            args: &["--filter=:r .f"],
+            files: &[("src-root/.f", "- *.o\n")],
+        },
+        Case {
+            name: "per-dir perishable merge",
+            args: &["--filter=:p .f"],
+            files: &[("src-root/.f", "- *.o\n")],
+        },
+        Case {
+            name: "per-dir merge with nested plain merge",
+            args: &["--filter=: .f"],
+            files: &[
+                ("src-root/.f", ". common.rules\n"),
+                ("src-root/common.rules", "- core\n- /a\n"),
+            ],
+        },
+        Case {
+            name: "per-dir merge naming subdir file",
+            args: &["--filter=: .f"],
+            files: &[
+                ("src-root/bar/.f", ". foo/extra\n"),
+                ("src-root/bar/foo/extra", "- baz\n"),
+            ],
+        },
+        Case {
+            name: "per-dir cvs-style inside rsync-filter",
+            args: &["-F"],
+            files: &[
+                ("src-root/.rsync-filter", "-C\n:C\n"),
+                ("src-root/src/.cvsignore", "main.c\n"),
+            ],
+        },
+        Case {
+            name: "per-dir include everything then exclude",
+            args: &["--filter=: .f", "--exclude=*"],
+            files: &[
+                ("src-root/.f", "+ */\n+ *.c\n"),
+                ("src-root/src/lib/.f", "- *.c\n"),
+            ],
+        },
+        Case {
+            name: "per-dir file excludes directory then child file ignored",
+            args: &["--filter=: .f"],
+            files: &[("src-root/.f", "- dir/\n"), ("src-root/dir/.f", "+ *\n")],
+        },
+        Case {
+            name: "per-dir crlf and comments",
+            args: &["--filter=: .f"],
+            files: &[("src-root/.f", "# c\r\n- *.o\r\n; x\r\n\r\n- core\r")],
+        },
+        Case {
+            name: "xattr rules do not touch files",
+            args: &["--filter=-x *", "--exclude=*.o"],
+            files: &[],
+        },
+        Case {
+            name: "dir-merge exclude-self no-inherit",
+            args: &["--filter=:ne .f"],
+            files: &[
+                ("src-root/.f", "- *.o\n"),
+                ("src-root/src/.f", "- main.c\n"),
+            ],
+        },
+        Case {
+            name: "merge exclude-self",
+            args: &["--filter=.e merge.rules"],
+            files: &[("merge.rules", "- a\n"), ("src-root/merge.rules", "x")],
+        },
+        Case {
+            name: "negated dir-only",
+            args: &["--filter=-! */", "--filter=+ *"],
+            files: &[],
+        },
+        Case {
+            name: "negated anchored",
+            args: &["--filter=+ /src/", "--filter=-! /src/***"],
+            files: &[],
+        },
+        Case {
+            name: "bracket dirs and star",
+            args: &["--exclude=[ab]*/", "--exclude=*[_$]*"],
+            files: &[],
+        },
+        Case {
+            name: "trailing double slash never matches",
+            args: &["--exclude=foo//"],
+            files: &[],
+        },
+        Case {
+            name: "lone slash",
+            args: &["--exclude=/"],
+            files: &[],
+        },
+        Case {
+            name: "cvsignore env words",
+            args: &["-C", "--include=core"],
+            files: &[("home/.cvsignore", "! *.txt\n")],
+        },
+        Case {
             name: "cvs exclude",
             args: &["-C"],
             files: &[],
@@ -487,6 +608,57 @@ fn receiver_cases() -> Vec<Case> {
         case("exclude dir", &["--exclude=olddir"]),
         case("cvs exclude", &["-C"]),
         case("negated protect", &["--filter=P! *.o"]),
+        case(
+            "perishable dir only perishable content",
+            &["--filter=-p *.o", "--filter=P olddir/"],
+        ),
+        case(
+            "delete-excluded with perishable",
+            &["--delete-excluded", "--filter=-p *.o"],
+        ),
+        case(
+            "hide and protect same name",
+            &["--filter=H extra*", "--filter=P extra.keep"],
+        ),
+        case(
+            "show risk",
+            &[
+                "--filter=S extra",
+                "--filter=R extra.log",
+                "--exclude=extra*",
+            ],
+        ),
+        case("anchored protect", &["--filter=P /foo/gone"]),
+        case("dir-only protect of file", &["--filter=P extra/"]),
+        case(
+            "protect dir contents keeps dir",
+            &["--filter=P other", "--filter=-p data.keep"],
+        ),
+        Case {
+            name: "per-dir receiver merge only in dst",
+            args: &["--filter=:r .keep"],
+            files: &[
+                ("dst-root/foo/.keep", "- gone*\n"),
+                ("dst-root/keepdir/.keep", "- other\n"),
+            ],
+        },
+        Case {
+            name: "per-dir differs between src and dst",
+            args: &["--filter=: .f"],
+            files: &[
+                ("src-root/.f", "- extra.log\n"),
+                ("dst-root/.f", "- extra\n"),
+                ("dst-root/olddir/.f", "- x.o\n"),
+            ],
+        },
+        Case {
+            name: "per-dir with delete-excluded",
+            args: &["--delete-excluded", "--filter=: .f"],
+            files: &[
+                ("src-root/.f", "- *.o\nP extra\n"),
+                ("dst-root/.f", "- *.o\nP extra\n"),
+            ],
+        },
         Case {
             name: "per-dir protect",
             args: &["-F"],
