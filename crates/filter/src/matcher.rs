@@ -180,4 +180,18 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn long_paths_take_the_heap_join() {
+        let deep = format!("{}/leaf", "d/".repeat(2000).trim_end_matches('/'));
+        assert!(deep.len() > STACK_JOIN);
+        assert!(m("**/leaf", &deep, false));
+        assert!(m("d/***", &deep, true));
+        assert!(!m("**/leaf", &format!("{deep}x"), false));
+        let abs = vec![b'r'; 3000];
+        let matcher = Matcher::new(b"/d/d/**", false);
+        assert!(!matcher.matches(deep.as_bytes(), false, true, &abs));
+        let matcher = Matcher::new(&[b"/", &abs[..], b"/d/**"].concat(), false);
+        assert!(matcher.matches(deep.as_bytes(), false, true, &abs));
+    }
 }
