@@ -8,6 +8,7 @@ mod perdir;
 
 use crate::cvs::{CvsEnv, DEFAULT_CVSIGNORE};
 use crate::error::FilterError;
+use crate::matcher::Subject;
 use crate::parse::{next_rule, Mode};
 use crate::rule::{bits, Decision, Rule, Side};
 use crate::source::FileSource;
@@ -571,7 +572,7 @@ impl FilterSet {
         if path.is_empty() {
             return Decision::NoMatch;
         }
-        self.eval(&self.entries, path, is_dir, how)
+        self.eval(&self.entries, &Subject::new(path), is_dir, how)
     }
 
     /// Sender-side shorthand: is `path` left out of the file list?
@@ -584,7 +585,7 @@ impl FilterSet {
         self.check(path, is_dir, Side::Receiver).is_excluded()
     }
 
-    fn eval(&self, entries: &[Entry], path: &[u8], is_dir: bool, how: Check) -> Decision {
+    fn eval(&self, entries: &[Entry], path: &Subject<'_>, is_dir: bool, how: Check) -> Decision {
         for entry in entries {
             let rule = entry.rule();
             if how.ignore_perishable && rule.perishable() {
@@ -602,7 +603,7 @@ impl FilterSet {
         Decision::NoMatch
     }
 
-    fn eval_slot(&self, slot: usize, path: &[u8], is_dir: bool, how: Check) -> Decision {
+    fn eval_slot(&self, slot: usize, path: &Subject<'_>, is_dir: bool, how: Check) -> Decision {
         let Some(slot) = self.slots.get(slot) else {
             return Decision::NoMatch;
         };
@@ -615,7 +616,7 @@ impl FilterSet {
         Decision::NoMatch
     }
 
-    fn eval_rule(&self, rule: &Rule, path: &[u8], is_dir: bool, how: Check) -> Decision {
+    fn eval_rule(&self, rule: &Rule, path: &Subject<'_>, is_dir: bool, how: Check) -> Decision {
         if rule.xattr() != how.xattr
             || !(self.all_sides || rule.applies_to(how.side, self.delete_excluded))
         {
