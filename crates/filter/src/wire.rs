@@ -13,6 +13,7 @@
 
 use std::io::{self, Read, Write};
 
+use crate::cvs::CvsEnv;
 use crate::error::FilterError;
 use crate::parse::Mode;
 use crate::rule::{bits, Rule};
@@ -227,15 +228,18 @@ pub struct ServerContext {
     pub cvs_exclude: bool,
 }
 
-/// Builds the server's rule list from what the client sent. Merge rules
-/// (`. FILE`) in the list are read through `source`, which should confine
-/// reads beneath the module root.
+/// Builds the server's rule list from what the client sent. `cvs_env` is
+/// the server's own `$HOME/.cvsignore` and `$CVSIGNORE` (used under `-C`).
+/// Merge rules (`. FILE`) in the list are read through `source`, which
+/// should confine reads beneath the module root.
 pub fn server_rules(
     rules: &[Vec<u8>],
     ctx: &ServerContext,
+    cvs_env: CvsEnv,
     source: &mut dyn FileSource,
 ) -> Result<FilterSet, FilterError> {
     let mut set = FilterSet::new();
+    set.set_cvs_env(cvs_env);
     set.set_delete_excluded(ctx.delete_excluded);
     let mode = Mode {
         old_prefixes: ctx.protocol < 29,
@@ -385,7 +389,7 @@ mod tests {
             delete_excluded: false,
             cvs_exclude: true,
         };
-        let set = server_rules(&rules, &c, &mut NoFiles).unwrap();
+        let set = server_rules(&rules, &c, CvsEnv::default(), &mut NoFiles).unwrap();
         assert!(set.is_excluded(b"x.o", false));
         assert!(set.is_excluded(b"secret", false));
         assert!(!set.is_protected(b"secret", false));

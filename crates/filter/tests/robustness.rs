@@ -44,7 +44,7 @@ proptest! {
         set.leave_dir();
         set.leave_dir();
         let ctx = ServerContext { am_sender: true, protocol: 31, delete_excluded: false, cvs_exclude: true };
-        let _ = server_rules(std::slice::from_ref(&rule), &ctx, &mut MemSource::default());
+        let _ = server_rules(std::slice::from_ref(&rule), &ctx, Default::default(), &mut MemSource::default());
         let _ = rtsync_filter::daemon::exclude_param(&rule);
     }
 
