@@ -110,6 +110,14 @@ impl Matcher {
         }
     }
 
+    /// Like [`Matcher::new`], but matched as a wildcard pattern (escapes
+    /// processed) when `wild` is set even without wildcard characters.
+    pub(crate) fn with_wildness(pattern: &[u8], dir_only: bool, wild: bool) -> Self {
+        let mut matcher = Self::new(pattern, dir_only);
+        matcher.wild |= wild;
+        matcher
+    }
+
     /// Does the pattern match `path` (relative to the transfer root, no
     /// leading `/`)? `abs_prefix` is prepended (with a `/`) for rules with
     /// the `/` modifier, which match against the absolute path.

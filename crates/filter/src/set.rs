@@ -120,6 +120,8 @@ pub struct FilterSet {
     /// Every rule applies to both sides (the daemon's own list: rsync
     /// never elides its rules).
     all_sides: bool,
+    /// A dir-merge rule was parsed (even one dropped as a duplicate).
+    saw_dir_merge: bool,
 }
 
 fn basename(path: &[u8]) -> &[u8] {
@@ -386,6 +388,14 @@ impl FilterSet {
         self.cvs_exclude_at
     }
 
+    /// True once any dir-merge rule was given. A receiver then has to
+    /// trust the sender's filtering (it cannot see the sender's
+    /// per-directory files); otherwise it may reject file-list names its
+    /// own sender-side rules exclude, as stock rsync does.
+    pub fn has_dir_merge(&self) -> bool {
+        self.saw_dir_merge
+    }
+
     /// True when no rule at all is configured.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -413,6 +423,9 @@ impl FilterSet {
                 });
             }
             let mut flags = token.flags;
+            if flags & bits::PERDIR != 0 {
+                self.saw_dir_merge = true;
+            }
             if flags & bits::CLEAR != 0 {
                 self.clear(out);
                 *stop = true;

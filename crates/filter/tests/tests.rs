@@ -2,6 +2,7 @@
 //! rsync (which must be installed; these tests fail without it).
 
 mod daemon_diff;
+mod implied_diff;
 mod robustness;
 mod util;
 mod wildmatch_table;
