@@ -32,7 +32,8 @@ pub struct ModuleFilterParams {
 }
 
 /// Builds the daemon's filter list for a module. `source` reads the
-/// `include from` / `exclude from` files (missing ones are errors).
+/// `include from` / `exclude from` files and files named by `merge` rules
+/// in `filter` (missing ones are errors).
 pub fn module_filter(
     params: &ModuleFilterParams,
     source: &mut dyn FileSource,
@@ -40,19 +41,19 @@ pub fn module_filter(
     let mut set = FilterSet::new();
     set.set_all_sides();
     if let Some(text) = &params.filter {
-        set.add_daemon_text(text, bits::WORD_SPLIT, false)?;
+        set.add_daemon_text(text, bits::WORD_SPLIT, false, source)?;
     }
     if let Some(path) = &params.include_from {
         set.add_daemon_file(path, true, source)?;
     }
     if let Some(text) = &params.include {
-        set.add_daemon_text(text, bits::INCLUDE | bits::WORD_SPLIT, true)?;
+        set.add_daemon_text(text, bits::INCLUDE | bits::WORD_SPLIT, true, source)?;
     }
     if let Some(path) = &params.exclude_from {
         set.add_daemon_file(path, false, source)?;
     }
     if let Some(text) = &params.exclude {
-        set.add_daemon_text(text, bits::WORD_SPLIT, true)?;
+        set.add_daemon_text(text, bits::WORD_SPLIT, true, source)?;
     }
     Ok(set)
 }

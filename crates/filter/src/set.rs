@@ -301,6 +301,7 @@ impl FilterSet {
         text: &[u8],
         template: u32,
         old_prefixes: bool,
+        source: &mut dyn FileSource,
     ) -> Result<(), FilterError> {
         let mode = Mode {
             old_prefixes,
@@ -309,7 +310,7 @@ impl FilterSet {
             fatal_missing: true,
             ..Mode::default()
         };
-        self.add_top(text, template, mode, &mut crate::source::NoFiles)
+        self.add_top(text, template, mode, source)
     }
 
     pub(crate) fn add_daemon_file(

@@ -61,6 +61,13 @@ fn cases() -> Vec<DaemonCase> {
             },
         },
         DaemonCase {
+            conf: "filter = . MERGE -_core",
+            params: |work| ModuleFilterParams {
+                filter: Some(format!(". {} -_core", work.join("merge").display()).into_bytes()),
+                ..Default::default()
+            },
+        },
+        DaemonCase {
             conf: "exclude from = EXCL\ninclude from = INCL",
             params: |work| ModuleFilterParams {
                 exclude_from: Some(work.join("excl")),
@@ -78,7 +85,8 @@ fn stock_daemon_selected(work: &Path, conf: &str) -> BTreeSet<String> {
     let root = work.join("src-root");
     let conf = conf
         .replace("EXCL", &work.join("excl").display().to_string())
-        .replace("INCL", &work.join("incl").display().to_string());
+        .replace("INCL", &work.join("incl").display().to_string())
+        .replace("MERGE", &work.join("merge").display().to_string());
     let text = format!(
         "use chroot = no\nuid = 0\ngid = 0\n[mod]\npath = {}\nread only = yes\n{conf}\n",
         root.display()
@@ -111,6 +119,7 @@ fn differential_daemon_module_filters() {
     make_tree(&work.join("src-root"), TRICKY);
     write_file(work, "excl", "*.o\n# comment\n- core\n+ keep.txt\n*.txt\n");
     write_file(work, "incl", "src/\n- lib/\n");
+    write_file(work, "merge", "- *.o\n- /foo/\n+ bar/\n- bar/*\n");
     write_file(work, "fakedaemon", FAKE_DAEMON_SHELL);
     std::fs::set_permissions(
         work.join("fakedaemon"),
