@@ -142,3 +142,83 @@ fn differential_daemon_module_filters() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A daemon receiving with `--delete`: its module filter protects names.
+#[test]
+fn differential_daemon_receiver_deletions() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let src = work.join("src-root");
+    let module = work.join("module");
+    make_tree(&src, &["a", "sub/c", "keep/"]);
+    make_tree(
+        &module,
+        &[
+            "x.o",
+            "y",
+            "sub/z.o",
+            "sub/w",
+            "old/q.o",
+            "old/r",
+            "gone/t",
+            "keep/k.tmp",
+            "keep/m",
+            "secret/s",
+        ],
+    );
+    write_file(work, "fakedaemon", FAKE_DAEMON_SHELL);
+    std::fs::set_permissions(
+        work.join("fakedaemon"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let params: &[(&str, ModuleFilterParams)] = &[
+        (
+            "exclude = *.o secret/",
+            ModuleFilterParams {
+                exclude: bytes("*.o secret/"),
+                ..Default::default()
+            },
+        ),
+        (
+            "filter = P *.tmp -p *.o",
+            ModuleFilterParams {
+                filter: bytes("P *.tmp -p *.o"),
+                ..Default::default()
+            },
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (conf, ours_params) in params {
+        let text = format!(
+            "use chroot = no\nuid = 0\ngid = 0\n[mod]\npath = {}\nread only = no\n{conf}\n",
+            module.display()
+        );
+        write_file(work, "rsyncd.conf", &text);
+        let out = Command::new(stock_rsync())
+            .current_dir(work)
+            .args(["-a", "--dry-run", "--delete", "--out-format=%i %n", "-e"])
+            .arg(work.join("fakedaemon"))
+            .arg(format!("{}/", src.display()))
+            .arg("fake::mod/")
+            .env("RSYNCD_CONF", work.join("rsyncd.conf"))
+            .output()
+            .unwrap();
+        let stock: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("*deleting").map(|n| n.trim().to_string()))
+            .collect();
+        assert!(
+            stock.contains("y"),
+            "stock daemon deleted nothing: {stock:?}"
+        );
+        let mut sender = rtsync_filter::FilterSet::new();
+        let sent = our_selected(&mut sender, &src).unwrap();
+        let mut set = module_filter(ours_params, &mut FsSource::default()).unwrap();
+        let ours = crate::util::our_deleted(&mut set, &module, &sent);
+        if stock != ours {
+            failures.push(format!("{conf:?}: stock {stock:?}\n  ours {ours:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
