@@ -2,6 +2,7 @@
 //! built from command-line style options and checked path by path.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 mod load;
 mod perdir;
@@ -105,8 +106,9 @@ struct Ctx<'s> {
 /// get independent walk state (one per walk or per side).
 #[derive(Clone, Debug, Default)]
 pub struct FilterSet {
-    entries: Vec<Entry>,
-    cvs: Vec<Entry>,
+    /// Shared so that clones (one per walk or per directory) are cheap.
+    entries: Arc<Vec<Entry>>,
+    cvs: Arc<Vec<Entry>>,
     cvs_loaded: bool,
     cvs_env: CvsEnv,
     slots: Vec<Slot>,
@@ -216,7 +218,7 @@ impl FilterSet {
             fatal_missing: true,
             ..Mode::default()
         };
-        let mut entries = std::mem::take(&mut self.entries);
+        let mut entries = std::mem::take(Arc::make_mut(&mut self.entries));
         let mut ctx = Ctx {
             source,
             depth: 0,
@@ -232,7 +234,7 @@ impl FilterSet {
             what,
             &mut ctx,
         );
-        self.entries = entries;
+        self.entries = Arc::new(entries);
         result
     }
 
@@ -250,7 +252,7 @@ impl FilterSet {
             fatal_missing: true,
             ..Mode::default()
         };
-        let mut entries = std::mem::take(&mut self.entries);
+        let mut entries = std::mem::take(Arc::make_mut(&mut self.entries));
         let mut ctx = Ctx {
             source: &mut crate::source::NoFiles,
             depth: 0,
@@ -265,7 +267,7 @@ impl FilterSet {
             mode,
             &mut ctx,
         );
-        self.entries = entries;
+        self.entries = Arc::new(entries);
         result
     }
 
@@ -327,7 +329,7 @@ impl FilterSet {
             fatal_missing: true,
             ..Mode::default()
         };
-        let mut entries = std::mem::take(&mut self.entries);
+        let mut entries = std::mem::take(Arc::make_mut(&mut self.entries));
         let mut ctx = Ctx {
             source,
             depth: 0,
@@ -343,7 +345,7 @@ impl FilterSet {
             what,
             &mut ctx,
         );
-        self.entries = entries;
+        self.entries = Arc::new(entries);
         result
     }
 
@@ -355,14 +357,14 @@ impl FilterSet {
         mode: Mode,
         source: &mut dyn FileSource,
     ) -> Result<(), FilterError> {
-        let mut entries = std::mem::take(&mut self.entries);
+        let mut entries = std::mem::take(Arc::make_mut(&mut self.entries));
         let mut ctx = Ctx {
             source,
             depth: 0,
             dir: None,
         };
         let result = self.add_text(&mut entries, &mut false, text, template, mode, &mut ctx);
-        self.entries = entries;
+        self.entries = Arc::new(entries);
         result
     }
 
@@ -540,7 +542,7 @@ impl FilterSet {
             return Ok(());
         }
         self.cvs_loaded = true;
-        let mut cvs = std::mem::take(&mut self.cvs);
+        let mut cvs = std::mem::take(Arc::make_mut(&mut self.cvs));
         let env = self.cvs_env.clone();
         let mut stop = false;
         let mut result = self.add_text(
@@ -570,12 +572,13 @@ impl FilterSet {
                 result = self.add_text(&mut cvs, &mut stop, var, flags, Mode::default(), ctx);
             }
         }
-        self.cvs = cvs;
+        self.cvs = Arc::new(cvs);
         result
     }
 
-    /// Checks `path` (relative to the transfer root, no leading `/`) for
-    /// `side`. The first matching rule decides.
+    /// Checks `path` (relative to the transfer root; a leading or trailing
+    /// `/` is ignored) for `side`. The first matching rule decides; the
+    /// root itself (`""`) never matches.
     pub fn check(&self, path: &[u8], is_dir: bool, side: Side) -> Decision {
         self.check_with(path, is_dir, Check::side(side))
     }
@@ -583,6 +586,7 @@ impl FilterSet {
     /// [`FilterSet::check`] with all options.
     pub fn check_with(&self, path: &[u8], is_dir: bool, how: Check) -> Decision {
         let path = path.strip_prefix(b"/").unwrap_or(path);
+        let path = path.strip_suffix(b"/").unwrap_or(path);
         if path.is_empty() {
             return Decision::NoMatch;
         }
