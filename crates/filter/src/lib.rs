@@ -45,6 +45,8 @@
 //! set.leave_dir();
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod cvs;
 pub mod daemon;
 mod error;

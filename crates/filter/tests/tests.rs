@@ -418,6 +418,34 @@ fn sender_cases() -> Vec<Case> {
             files: &[("home/.cvsignore", "! *.txt\n")],
         },
         Case {
+            name: "per-dir no-prefix include",
+            args: &["--filter=:+ .inc", "--exclude=*.o"],
+            files: &[
+                ("src-root/src/.inc", "main.o\n"),
+                ("src-root/.inc", "b.o\n"),
+            ],
+        },
+        Case {
+            name: "per-dir no-prefix bang is a pattern",
+            args: &["--filter=:- .f"],
+            files: &[("src-root/.f", "!\n*.o\n"), ("src-root/foo/.f", "!\n")],
+        },
+        Case {
+            name: "per-dir word split no-prefix",
+            args: &["--filter=:w- .f"],
+            files: &[("src-root/.f", "*.o core\tfoo\n")],
+        },
+        Case {
+            name: "exclude-from with bang clears",
+            args: &["--exclude=*.o", "--exclude-from=rules.txt"],
+            files: &[("rules.txt", "core\n!\n*.txt\n")],
+        },
+        Case {
+            name: "include-from with exclude prefix",
+            args: &["--include-from=inc.txt"],
+            files: &[("inc.txt", "- *.o\n+ *\n- *.txt\n")],
+        },
+        Case {
             name: "cvs exclude",
             args: &["-C"],
             files: &[],
