@@ -791,3 +791,103 @@ fn differential_parent_dir_scan() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// `rsync src dst/` (no trailing slash): the transfer root is the parent,
+/// names start with `src/`, and the parent's dir-merge files apply.
+#[test]
+fn differential_source_without_trailing_slash() {
+    let arg_sets: &[&[&str]] = &[
+        &[],
+        &["-F"],
+        &["--exclude=/src-root/foo"],
+        &["--exclude=/foo"],
+        &["--exclude=src-root"],
+        &["--exclude=src-root/"],
+        &[
+            "--include=src-root/",
+            "--include=src-root/src/***",
+            "--exclude=*",
+        ],
+        &["--filter=:n- .excl"],
+    ];
+    let mut failures = Vec::new();
+    for args in arg_sets {
+        let work = setup(&Case {
+            name: "no slash",
+            args,
+            files: &[
+                (".rsync-filter", "- *.o\n"),
+                ("src-root/.rsync-filter", "- /foo/bar\n"),
+                (".excl", "core\n"),
+                ("src-root/.excl", "a*\n"),
+            ],
+        });
+        let work = work.path();
+        let args = strings(args);
+        let out = std::process::Command::new(stock_rsync())
+            .current_dir(work)
+            .args(["-a", "--dry-run", "--out-format=%n"])
+            .args(&args)
+            .args(["src-root", "never-created/"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let stock: BTreeSet<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        // Our walk: root = the work dir, but only the named entry is listed.
+        let mut set = our_set(work, &args).unwrap();
+        let mut source = rtsync_filter::FsSource::new(work);
+        let mut ours = BTreeSet::new();
+        set.enter_dir(b"", &mut source).unwrap();
+        if !set.is_excluded(b"src-root", true) {
+            let mut inner = BTreeSet::new();
+            // Reuse the recursive walker from the named directory down.
+            walk_named(&mut set, work, b"src-root", &mut source, &mut inner);
+            ours.insert("src-root/".to_string());
+            ours.extend(inner);
+        }
+        set.leave_dir();
+        report(&mut failures, "no slash", &args, &stock, &ours);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+fn walk_named(
+    set: &mut rtsync_filter::FilterSet,
+    root: &Path,
+    dir: &[u8],
+    source: &mut rtsync_filter::FsSource,
+    out: &mut BTreeSet<String>,
+) {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    set.enter_dir(dir, source).unwrap();
+    let mut entries: Vec<(Vec<u8>, bool)> =
+        std::fs::read_dir(root.join(std::ffi::OsStr::from_bytes(dir)))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name().into_vec(), e.file_type().unwrap().is_dir())
+            })
+            .collect();
+    entries.sort();
+    let mut subdirs = Vec::new();
+    for (name, is_dir) in entries {
+        let rel = [dir, b"/", &name].concat();
+        if set.is_excluded(&rel, is_dir) {
+            continue;
+        }
+        let mut shown = String::from_utf8_lossy(&rel).into_owned();
+        if is_dir {
+            shown.push('/');
+            subdirs.push(rel);
+        }
+        out.insert(shown);
+    }
+    for sub in subdirs {
+        walk_named(set, root, &sub, source, out);
+    }
+    set.leave_dir();
+}
