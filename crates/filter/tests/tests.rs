@@ -529,6 +529,56 @@ fn differential_sender_selection() {
         let ours = our_sender(work.path(), &args)
             .unwrap_or_else(|e| panic!("our filter failed on {:?}: {e}", case.name));
         report(&mut failures, case.name, &args, &stock, &ours);
+        // The same answers, path by path, without a walk.
+        let mut set = our_set(work.path(), &args).unwrap();
+        let root = work.path().join("src-root");
+        set.set_abs_root(std::os::unix::ffi::OsStrExt::as_bytes(root.as_os_str()));
+        let mut source = rtsync_filter::FsSource::new(&root);
+        let mut single = BTreeSet::new();
+        single.insert("./".to_string());
+        for name in TRICKY.iter().copied().chain(
+            case.files
+                .iter()
+                .filter_map(|(p, _)| p.strip_prefix("src-root/")),
+        ) {
+            let is_dir = name.ends_with('/');
+            let path = name.trim_end_matches('/');
+            if set
+                .is_transferred(
+                    path.as_bytes(),
+                    is_dir,
+                    rtsync_filter::Side::Sender,
+                    &mut source,
+                )
+                .unwrap()
+            {
+                single.insert(name.to_string());
+            }
+        }
+        // Parent directories that only exist through a file's path.
+        for name in single.clone() {
+            let mut prefix = String::new();
+            for part in name
+                .trim_end_matches('/')
+                .split('/')
+                .collect::<Vec<_>>()
+                .iter()
+                .rev()
+                .skip(1)
+                .rev()
+            {
+                prefix.push_str(part);
+                prefix.push('/');
+                single.insert(prefix.clone());
+            }
+        }
+        report(
+            &mut failures,
+            &format!("{} (path by path)", case.name),
+            &args,
+            &stock,
+            &single,
+        );
     }
     assert!(
         failures.is_empty(),

@@ -3,6 +3,7 @@
 
 use super::load::clean_abs;
 use super::{bits, bytes_to_path, Ctx, Entry, FileSource, FilterError, FilterSet, Frame, Mode};
+use crate::rule::Side;
 
 impl FilterSet {
     /// Enters directory `dir` (relative to the transfer root, `""` for the
@@ -173,5 +174,50 @@ impl FilterSet {
     /// How many directories are entered.
     pub fn depth(&self) -> usize {
         self.level
+    }
+
+    /// Would `path` be part of the transfer for `side`, as a full walk
+    /// decides it: no ancestor directory excluded (an excluded directory is
+    /// not descended into) and `path` itself not excluded, with the
+    /// dir-merge files of the root and of every ancestor read through
+    /// `source`. For checking single changed paths (a watcher) without a
+    /// walk; call it with no directory entered. Rereads the merge files on
+    /// each call.
+    pub fn is_transferred(
+        &mut self,
+        path: &[u8],
+        is_dir: bool,
+        side: Side,
+        source: &mut dyn FileSource,
+    ) -> Result<bool, FilterError> {
+        let path = path.strip_prefix(b"/").unwrap_or(path);
+        let path = path.strip_suffix(b"/").unwrap_or(path);
+        let start = self.level;
+        let result = self.walk_to(path, is_dir, side, source);
+        while self.level > start {
+            self.leave_dir();
+        }
+        result
+    }
+
+    fn walk_to(
+        &mut self,
+        path: &[u8],
+        is_dir: bool,
+        side: Side,
+        source: &mut dyn FileSource,
+    ) -> Result<bool, FilterError> {
+        self.enter_dir(b"", source)?;
+        if path.is_empty() {
+            return Ok(true);
+        }
+        for (i, _) in path.iter().enumerate().filter(|(_, &c)| c == b'/') {
+            let ancestor = &path[..i];
+            if self.check(ancestor, true, side).is_excluded() {
+                return Ok(false);
+            }
+            self.enter_dir(ancestor, source)?;
+        }
+        Ok(!self.check(path, is_dir, side).is_excluded())
     }
 }
