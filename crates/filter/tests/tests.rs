@@ -941,3 +941,64 @@ fn walk_named(
     }
     set.leave_dir();
 }
+
+/// Errors in rule files name the file and line.
+#[test]
+fn errors_carry_file_and_line() {
+    use rtsync_filter::{FilterError, FilterSet, MemSource};
+    let cases: &[(&str, &str, Option<usize>)] = &[
+        ("- a\n+ b\nbogus rule\n", "rules", Some(3)),
+        ("# c\n\n-q x\n", "rules", Some(3)),
+        ("- ok\r\n!x\r\n", "rules", Some(2)),
+    ];
+    for (text, file, line) in cases {
+        let mut files = MemSource::default().with(*file, *text);
+        let err = FilterSet::new()
+            .add_filter(format!(". {file}").as_bytes(), &mut files)
+            .unwrap_err();
+        match err {
+            FilterError::InFile {
+                path, line: got, ..
+            } => {
+                assert_eq!(path, Path::new(file));
+                assert_eq!(got, *line, "{text:?}");
+            }
+            other => panic!("expected a located error for {text:?}, got {other}"),
+        }
+    }
+    // Per-directory files: the path is relative to the transfer root.
+    let mut set = FilterSet::new();
+    set.add_filter(b": .f", &mut rtsync_filter::NoFiles)
+        .unwrap();
+    let mut files = MemSource::default().with("sub/.f", "- fine\nnonsense\n");
+    set.enter_dir(b"", &mut files).unwrap();
+    let err = set.enter_dir(b"sub", &mut files).unwrap_err();
+    assert!(err.to_string().starts_with("sub/.f line 2: "), "{err}");
+    set.leave_dir();
+    set.leave_dir();
+    assert_eq!(set.depth(), 0);
+    // Nested merge: the innermost file is named.
+    let mut files = MemSource::default()
+        .with("outer", ". inner\n")
+        .with("inner", "- a\n- b\n? c\n");
+    let err = FilterSet::new()
+        .add_filter(b". outer", &mut files)
+        .unwrap_err();
+    assert!(err.to_string().starts_with("inner line 3: "), "{err}");
+    // Missing files, depth limits, long lines.
+    let err = FilterSet::new()
+        .add_filter(b". nope", &mut MemSource::default())
+        .unwrap_err();
+    assert!(matches!(err, FilterError::NotFound { .. }), "{err}");
+    let mut files = MemSource::default().with("loop", ". loop\n");
+    let err = FilterSet::new()
+        .add_filter(b". loop", &mut files)
+        .unwrap_err();
+    assert!(err.to_string().contains("depth limit"), "{err}");
+    let long = format!("- {}\n", "x".repeat(6000));
+    let mut files = MemSource::default().with("long", long);
+    assert!(FilterSet::new().add_filter(b". long", &mut files).is_err());
+    assert!(FilterSet::new()
+        .add_exclude("y".repeat(5000).as_bytes())
+        .is_err());
+}
