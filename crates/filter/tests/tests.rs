@@ -1002,3 +1002,48 @@ fn errors_carry_file_and_line() {
         .add_exclude("y".repeat(5000).as_bytes())
         .is_err());
 }
+
+/// `-C` with $CVSIGNORE set (whitespace-separated, after $HOME/.cvsignore).
+#[test]
+fn differential_cvsignore_variable() {
+    let values = ["*.txt foo", "! core", "a*  \t b.o"];
+    let mut failures = Vec::new();
+    for value in values {
+        let work = setup(&Case {
+            name: "cvsignore var",
+            args: &[],
+            files: &[("home/.cvsignore", "lib.so\n")],
+        });
+        let work = work.path();
+        let out = std::process::Command::new(stock_rsync())
+            .current_dir(work)
+            .args([
+                "-a",
+                "--dry-run",
+                "--out-format=%n",
+                "-C",
+                "src-root/",
+                "never-created/",
+            ])
+            .env("HOME", work.join("home"))
+            .env("CVSIGNORE", value)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let stock: BTreeSet<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let env = rtsync_filter::CvsEnv {
+            home_cvsignore: Some(b"lib.so\n".to_vec()),
+            cvsignore_var: Some(value.as_bytes().to_vec()),
+        };
+        let mut set =
+            rtsync_filter::FilterSet::from_options(&[], true, env, &mut rtsync_filter::NoFiles)
+                .unwrap();
+        let ours = our_selected(&mut set, &work.join("src-root")).unwrap();
+        report(&mut failures, value, &[], &stock, &ours);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
