@@ -212,30 +212,12 @@ impl FilterSet {
         include: bool,
         source: &mut dyn FileSource,
     ) -> Result<(), FilterError> {
-        let template = if include { bits::INCLUDE } else { 0 };
         let mode = Mode {
             old_prefixes: true,
             fatal_missing: true,
             ..Mode::default()
         };
-        let mut entries = std::mem::take(Arc::make_mut(&mut self.entries));
-        let mut ctx = Ctx {
-            source,
-            depth: 0,
-            dir: None,
-        };
-        let what = if include { "include" } else { "exclude" };
-        let result = self.load_file(
-            &mut entries,
-            &mut false,
-            path,
-            template,
-            mode,
-            what,
-            &mut ctx,
-        );
-        self.entries = Arc::new(entries);
-        result
+        self.load_top_file(path, include, mode, source)
     }
 
     /// Like [`FilterSet::add_from_file`] with the file's bytes already read
@@ -252,23 +234,9 @@ impl FilterSet {
             fatal_missing: true,
             ..Mode::default()
         };
-        let mut entries = std::mem::take(Arc::make_mut(&mut self.entries));
-        let mut ctx = Ctx {
-            source: &mut crate::source::NoFiles,
-            depth: 0,
-            dir: None,
-        };
-        let result = self.add_file_data(
-            &mut entries,
-            &mut false,
-            name,
-            data,
-            template,
-            mode,
-            &mut ctx,
-        );
-        self.entries = Arc::new(entries);
-        result
+        self.edit_top(&mut crate::source::NoFiles, |set, entries, ctx| {
+            set.add_file_data(entries, &mut false, name, data, template, mode, ctx)
+        })
     }
 
     /// `-F`: the first adds `dir-merge /.rsync-filter`, the second
@@ -321,7 +289,6 @@ impl FilterSet {
         include: bool,
         source: &mut dyn FileSource,
     ) -> Result<(), FilterError> {
-        let template = if include { bits::INCLUDE } else { 0 };
         let mode = Mode {
             old_prefixes: true,
             abs_if_slash: true,
@@ -329,22 +296,38 @@ impl FilterSet {
             fatal_missing: true,
             ..Mode::default()
         };
+        self.load_top_file(path, include, mode, source)
+    }
+
+    /// Reads an include/exclude file into the top-level list.
+    fn load_top_file(
+        &mut self,
+        path: &Path,
+        include: bool,
+        mode: Mode,
+        source: &mut dyn FileSource,
+    ) -> Result<(), FilterError> {
+        let template = if include { bits::INCLUDE } else { 0 };
+        let what = if include { "include" } else { "exclude" };
+        self.edit_top(source, |set, entries, ctx| {
+            set.load_file(entries, &mut false, path, template, mode, what, ctx)
+        })
+    }
+
+    /// Runs `edit` on the top-level list (taken out of its `Arc` for the
+    /// duration) with a fresh parsing context.
+    fn edit_top(
+        &mut self,
+        source: &mut dyn FileSource,
+        edit: impl FnOnce(&mut Self, &mut Vec<Entry>, &mut Ctx<'_>) -> Result<(), FilterError>,
+    ) -> Result<(), FilterError> {
         let mut entries = std::mem::take(Arc::make_mut(&mut self.entries));
         let mut ctx = Ctx {
             source,
             depth: 0,
             dir: None,
         };
-        let what = if include { "include" } else { "exclude" };
-        let result = self.load_file(
-            &mut entries,
-            &mut false,
-            path,
-            template,
-            mode,
-            what,
-            &mut ctx,
-        );
+        let result = edit(self, &mut entries, &mut ctx);
         self.entries = Arc::new(entries);
         result
     }
@@ -357,15 +340,9 @@ impl FilterSet {
         mode: Mode,
         source: &mut dyn FileSource,
     ) -> Result<(), FilterError> {
-        let mut entries = std::mem::take(Arc::make_mut(&mut self.entries));
-        let mut ctx = Ctx {
-            source,
-            depth: 0,
-            dir: None,
-        };
-        let result = self.add_text(&mut entries, &mut false, text, template, mode, &mut ctx);
-        self.entries = Arc::new(entries);
-        result
+        self.edit_top(source, |set, entries, ctx| {
+            set.add_text(entries, &mut false, text, template, mode, ctx)
+        })
     }
 
     /// The top-level rules in order (dir-merge rules included; `-C`
