@@ -10,6 +10,21 @@
 //! excluded name can neither be read nor written nor deleted. Like stock
 //! rsyncd, sender-only rules (`hide`, `s`) are dropped: the daemon parses
 //! its module filters before it knows its role, as a receiver.
+//!
+//! ```
+//! use rtsync_filter::daemon::{module_filter, ModuleFilterParams};
+//! use rtsync_filter::NoFiles;
+//!
+//! let params = ModuleFilterParams {
+//!     exclude: Some(b"*.tmp /private/ cache/".to_vec()),
+//!     ..Default::default()
+//! };
+//! let set = module_filter(&params, &mut NoFiles).unwrap();
+//! assert!(set.is_excluded(b"private", true));
+//! assert!(set.is_excluded(b"private/x/y", false)); // `dir/` becomes `dir/***`
+//! assert!(!set.is_excluded(b"a/private", true)); // leading `/`: module root
+//! assert!(set.is_excluded(b"a/cache/z", false));
+//! ```
 
 use crate::error::FilterError;
 use crate::rule::bits;

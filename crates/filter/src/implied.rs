@@ -12,6 +12,18 @@
 //! ([`crate::FilterSet::check`] with [`crate::Side::Sender`]) unless the
 //! rules contain a dir-merge rule ([`crate::FilterSet::has_dir_merge`]),
 //! whose per-directory files only the sender can see.
+//!
+//! ```
+//! use rtsync_filter::ImpliedIncludes;
+//!
+//! // rsync -r host:/data/photos host:/data/docs/*.txt dst/
+//! let mut implied = ImpliedIncludes::new(true, false, false);
+//! implied.add_arg(b"/data/photos", false);
+//! implied.add_arg(b"/data/docs/*.txt", false);
+//! assert!(implied.allows(b"photos/2024/a.jpg", false));
+//! assert!(implied.allows(b"notes.txt", false));
+//! assert!(!implied.allows(b"etc/passwd", false));
+//! ```
 
 use crate::matcher::{Matcher, Subject};
 
