@@ -1047,3 +1047,127 @@ fn differential_cvsignore_variable() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A deep tree with per-directory rule files that declare further
+/// dir-merge files, clear lists, use CVS rules, with an exclude-from file
+/// full of competing rules, under several option sets (and $CVSIGNORE).
+#[test]
+fn differential_complex_scenario() {
+    let tree: &[&str] = &[
+        "alpha/deep/path/here/",
+        "alpha/sub/",
+        "alpha/f1",
+        "alpha/f2",
+        "alpha/f2.old",
+        "alpha/sub/f1",
+        "beta/deep/path/alpha/too/",
+        "beta/deep/path/beta/qux/",
+        "beta/deep/path/hcvs",
+        "beta/deep/path/alpha/f1",
+        "beta/deep/path/alpha/f1.bak",
+        "beta/deep/path/alpha/f3",
+        "beta/deep/path/alpha/f4",
+        "beta/deep/path/alpha/+ f3",
+        "beta/deep/path/alpha/f4.junk",
+        "beta/deep/path/alpha/path",
+        "beta/deep/path/beta/qux/f5.deep",
+        "mid/for/alpha/and/so/on/",
+        "mid/inout",
+        "mid/forall",
+        "mid/for/inout",
+        "mid/for/alpha/extra",
+        "mid/for/alpha/keep",
+        "novel/keep/this/",
+        "novel/lose/this/",
+        "novel/keep/this/x",
+        "novel/lose/this/y",
+    ];
+    let files: &[(&str, &str)] = &[
+        (
+            ".rules",
+            "exclude deep\n: .tmp-rules\nclear\n- .rules\n- *.bak\n- *.old\n",
+        ),
+        ("alpha/.rules", "include .rules\n- /f1\n"),
+        ("beta/.rules", "- hcvs\ndir-merge .r2\n+ path\n"),
+        ("beta/deep/path/.r2", "- .r2\n"),
+        ("beta/deep/path/alpha/.r2", "+ *.junk\n"),
+        ("beta/deep/path/beta/.r2", "- *.deep\n"),
+        ("mid/.r2", "- extra\n"),
+        ("mid/.cvsignore", "inout\n"),
+        ("mid/.rules", ":C\n"),
+    ];
+    let excl = "!\n# comment\n+ **/beta\n- /beta\n+ alpha**too\n+ alpha/s?b/\n- alpha/*/\n\
+                - novel/keep/**\n- novel/lose/***\n+ p[a]th/\n- path\n+ f4\n- f[2-9]\n- /mid/for/alpha/extra\n";
+    let option_sets: &[&[&str]] = &[
+        &["--filter=dir-merge .rules"],
+        &["--filter=dir-merge .rules", "--exclude-from=excl"],
+        &["--filter=dir-merge .rules", "--exclude-from=excl", "-C"],
+        &[
+            "--filter=merge excl",
+            "--filter=:C",
+            "--filter=-C",
+            "--filter=dir-merge .rules",
+        ],
+        &[
+            "--filter=dir-merge .rules",
+            "--filter=show .rules*",
+            "--filter=hide,! */",
+        ],
+        &["--filter=-! */"],
+        &["--filter=exclude,! */", "--filter=dir-merge .rules"],
+        &[
+            "-F",
+            "--filter=dir-merge .rules",
+            "--include=*/",
+            "--include=*.junk",
+            "--exclude=*",
+        ],
+    ];
+    let mut failures = Vec::new();
+    for args in option_sets {
+        let work = tempfile::tempdir().unwrap();
+        let work = work.path();
+        let root = work.join("src-root");
+        make_tree(&root, tree);
+        for (path, text) in files {
+            write_file(&root, path, text);
+        }
+        write_file(work, "excl", excl);
+        write_file(work, "home/.cvsignore", "hcvs\n");
+        let args = strings(args);
+        let out = std::process::Command::new(stock_rsync())
+            .current_dir(work)
+            .args(["-a", "--dry-run", "--out-format=%n"])
+            .args(&args)
+            .args(["src-root/", "never-created/"])
+            .env("HOME", work.join("home"))
+            .env("CVSIGNORE", "*.junk")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stock: BTreeSet<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let (opts, cvs) = our_options(work, &args);
+        let env = rtsync_filter::CvsEnv {
+            home_cvsignore: Some(b"hcvs\n".to_vec()),
+            cvsignore_var: Some(b"*.junk".to_vec()),
+        };
+        let mut set = rtsync_filter::FilterSet::from_options(
+            &opts,
+            cvs,
+            env,
+            &mut rtsync_filter::FsSource::new(work),
+        )
+        .unwrap();
+        let ours = our_selected(&mut set, &root).unwrap();
+        report(&mut failures, "complex", &args, &stock, &ours);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
