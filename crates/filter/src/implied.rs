@@ -367,6 +367,17 @@ mod tests {
     }
 
     #[test]
+    fn files_from_names_with_trailing_backslash() {
+        let mut implied = ImpliedIncludes::new(true, false, true);
+        implied.add_arg(b"a\\b\\", false);
+        implied.add_arg(b"x*\\", false);
+        assert!(implied.allows(b"a\\b\\", false));
+        assert!(implied.allows(b"a\\b\\/inside", false));
+        assert!(implied.allows(b"x1\\", false));
+        assert!(!implied.allows(b"a", false));
+    }
+
+    #[test]
     fn daemon_module_is_skipped() {
         let mut implied = ImpliedIncludes::new(true, false, false);
         implied.add_arg(b"module/path/file", true);

@@ -49,6 +49,14 @@ proptest! {
     }
 
     #[test]
+    fn implied_never_panics(arg in rule_bytes(), name in rule_bytes(), flags in any::<[bool; 4]>()) {
+        let mut implied = rtsync_filter::ImpliedIncludes::new(flags[0], flags[1], flags[2]);
+        implied.add_arg(&arg, flags[3]);
+        let _ = implied.allows(&name, flags[0]);
+        let _ = implied.is_parent_only(&name);
+    }
+
+    #[test]
     fn wildmatch_never_panics(pattern in rule_bytes(), text in rule_bytes()) {
         let _ = wildmatch(&pattern, &text);
     }
