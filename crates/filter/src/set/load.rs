@@ -76,7 +76,7 @@ impl FilterSet {
             e => FilterError::InFile {
                 path: path.to_path_buf(),
                 line,
-                source: Box::new(e),
+                error: Box::new(e),
             },
         };
         for (index, line) in split_rule_lines(data, word_split, from0).enumerate() {
