@@ -11,7 +11,8 @@ pub const MAX_RULE_FILE_BYTES: usize = 16 << 20;
 ///
 /// Paths handed to [`FileSource::read`] are:
 /// - for command-line `merge` / `--exclude-from` files: the name as given
-///   (absolute or relative to the caller's working directory);
+///   (absolute or relative to the caller's working directory; `-` means
+///   standard input to stock rsync, except on a server);
 /// - for per-directory (`dir-merge`) files and the merges they name:
 ///   relative to the transfer root (e.g. `sub/dir/.rsync-filter`, or just
 ///   `.rsync-filter` in the root itself).
