@@ -67,3 +67,15 @@ pub use options::FilterOption;
 pub use rule::{Decision, Rule, RuleKind, Side};
 pub use set::{Check, FilterSet, MAX_LINE_LEN, MAX_MERGE_DEPTH, MAX_PATTERN_LEN};
 pub use source::{FileSource, FsSource, MemSource, NoFiles, MAX_RULE_FILE_BYTES};
+
+#[cfg(test)]
+mod tests {
+    /// Sets are shared across threads (one per target, one per walk).
+    #[test]
+    fn types_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<super::FilterSet>();
+        assert_send_sync::<super::ImpliedIncludes>();
+        assert_send_sync::<super::FilterError>();
+    }
+}
