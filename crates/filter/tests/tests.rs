@@ -973,11 +973,15 @@ fn errors_carry_file_and_line() {
     let mut files = MemSource::default().with("sub/.f", "- fine\nnonsense\n");
     set.enter_dir(b"", &mut files).unwrap();
     let err = set.enter_dir(b"sub", &mut files).unwrap_err();
+    assert_eq!(
+        set.depth(),
+        1,
+        "a failed enter_dir leaves the state unchanged"
+    );
     assert!(err.to_string().starts_with("sub/.f line 2: "), "{err}");
     // The message never echoes the file's text; the detail does.
     assert!(!err.to_string().contains("nonsense"), "{err}");
     assert!(err.detail().to_string().contains("nonsense"));
-    set.leave_dir();
     set.leave_dir();
     assert_eq!(set.depth(), 0);
     // Nested merge: the innermost file is named.

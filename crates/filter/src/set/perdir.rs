@@ -10,8 +10,9 @@ impl FilterSet {
     /// root itself): reads its dir-merge files through `source` and makes
     /// their rules active for checks of this directory's entries.
     ///
-    /// Always pair with [`FilterSet::leave_dir`], even when this returns an
-    /// error (the directory is entered either way).
+    /// Pair each successful call with [`FilterSet::leave_dir`]. On error
+    /// (a bad rule in a merge file: stock rsync stops the transfer) the
+    /// directory is not entered and the state is as before the call.
     pub fn enter_dir(
         &mut self,
         dir: &[u8],
@@ -65,7 +66,11 @@ impl FilterSet {
             i += 1;
         }
         match first_error {
-            Some(e) => Err(e),
+            Some(e) => {
+                // Leave no half-entered directory behind.
+                self.leave_dir();
+                Err(e)
+            }
             None => Ok(()),
         }
     }
