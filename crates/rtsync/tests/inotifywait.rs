@@ -479,3 +479,36 @@ fn reports_entries_stock_misses_in_brand_new_directories() {
         ]
     );
 }
+
+/// Without freezing the watcher: a burst of creations inside a directory tree that is being
+/// created. Whatever the timing, every entry is reported once — by the kernel, by the scan of
+/// the new directory, or by the re-check that closes the gap between reading and watching.
+#[test]
+fn no_entry_lost_or_doubled_in_a_burst_inside_a_new_directory() {
+    let s = Session::start(
+        Tool::Rtsync,
+        "inotifywait",
+        &["-m", "-r", "-e", "create", "t"],
+        TREE,
+    );
+    s.step(
+        "mkdir -p t/new/a/b; for i in $(seq 100); do touch t/new/f$i t/new/a/b/g$i; done; \
+         mkdir t/new/a/c; touch t/new/a/c/h",
+    );
+    let out = s.stop(libc::SIGTERM).stdout;
+    let mut got: Vec<&str> = out.lines().collect();
+    got.sort();
+    let mut want = vec![
+        "t/ CREATE,ISDIR new".to_string(),
+        "t/new/ CREATE,ISDIR a".to_string(),
+        "t/new/a/ CREATE,ISDIR b".to_string(),
+        "t/new/a/ CREATE,ISDIR c".to_string(),
+        "t/new/a/c/ CREATE h".to_string(),
+    ];
+    for i in 1..=100 {
+        want.push(format!("t/new/ CREATE f{i}"));
+        want.push(format!("t/new/a/b/ CREATE g{i}"));
+    }
+    want.sort();
+    assert_eq!(got, want);
+}
