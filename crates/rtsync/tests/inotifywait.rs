@@ -512,3 +512,30 @@ fn no_entry_lost_or_doubled_in_a_burst_inside_a_new_directory() {
     want.sort();
     assert_eq!(got, want);
 }
+
+#[test]
+fn unmount_of_a_watched_filesystem() {
+    for args in [
+        &["-m", "-r", "t"][..],
+        &["t/mnt"][..],
+        &["-e", "unmount", "t/mnt"][..],
+    ] {
+        let mut outs = Vec::new();
+        for tool in [Tool::Stock, Tool::Rtsync] {
+            let s = Session::start(
+                tool,
+                "inotifywait",
+                args,
+                "mkdir -p t/mnt && mount -t tmpfs none t/mnt && mkdir t/mnt/d",
+            );
+            s.step("touch t/mnt/d/f");
+            s.step("umount t/mnt");
+            outs.push(if args[0] == "-m" {
+                s.stop(libc::SIGTERM)
+            } else {
+                s.finish()
+            });
+        }
+        assert_eq!(outs[1], outs[0], "{args:?}");
+    }
+}

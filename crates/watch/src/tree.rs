@@ -72,6 +72,14 @@ impl WatchTree {
         self.nodes.is_empty()
     }
 
+    /// The directory containing `wd`, if `wd` is watched and not the root.
+    pub fn parent(&self, wd: Wd) -> Option<Wd> {
+        self.nodes
+            .get(&wd)
+            .map(|n| n.parent)
+            .filter(|&p| p != NO_PARENT)
+    }
+
     /// Whether `wd` is one of ours.
     pub fn contains(&self, wd: Wd) -> bool {
         self.nodes.contains_key(&wd)

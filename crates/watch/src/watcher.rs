@@ -129,6 +129,8 @@ pub struct Watcher {
     errors: VecDeque<WatchError>,
     /// The root's device when its filesystem counts subdirectory links (leaf shortcut).
     leaf_dev: Option<u64>,
+    /// Watches whose filesystem was unmounted, with where they were, until their removal.
+    unmounted: HashMap<Wd, (Wd, OsString)>,
 }
 
 impl fmt::Debug for Watcher {
@@ -147,6 +149,7 @@ impl Watcher {
         let kernel_mask = opts.mask
             | mask::CREATE
             | mask::MOVE
+            | mask::DELETE
             | mask::DELETE_SELF
             | mask::MOVE_SELF
             | mask::ONLYDIR
@@ -161,6 +164,7 @@ impl Watcher {
             scanned: HashSet::new(),
             errors: VecDeque::new(),
             leaf_dev: None,
+            unmounted: HashMap::new(),
         };
         if let Ok(fd) = dirscan::open_dir(None, w.root.as_os_str(), true) {
             if dirscan::counts_subdir_links(fd.as_raw_fd()) {
@@ -257,13 +261,19 @@ impl Watcher {
         let is_dir = raw.mask & mask::ISDIR != 0;
         if raw.mask & mask::IGNORED != 0 {
             let was_root = Some(raw.wd) == self.tree.root();
+            let uncovered = self.unmounted.remove(&raw.wd);
             self.tree.remove_one(raw.wd);
             if was_root {
                 self.push(EventKind::RootGone, PathBuf::new(), true, false);
+            } else if let Some((parent, name)) = uncovered {
+                self.uncovered(parent, name, dir);
             }
             return;
         }
         if raw.mask & mask::UNMOUNT != 0 {
+            if let (Some(parent), Some(name)) = (self.tree.parent(raw.wd), dir.file_name()) {
+                self.unmounted.insert(raw.wd, (parent, name.to_owned()));
+            }
             self.push(EventKind::Unmount, dir, true, false);
             return;
         }
@@ -325,6 +335,12 @@ impl Watcher {
         }
         if m & mask::DELETE != 0 {
             self.scanned.remove(&path);
+            if self.opts.mask & mask::DELETE == 0 {
+                if let Some(wd) = is_dir.then(|| self.tree.child(raw.wd, &name)).flatten() {
+                    self.tree.remove_one(wd);
+                }
+                return;
+            }
             if is_dir {
                 // A directory is empty when it is removed: its subdirectories' watches are
                 // already gone, so only its own entry is left to drop.
@@ -358,6 +374,18 @@ impl Watcher {
             if let Err(e) = self.watch_new_dir(parent, name, path, true) {
                 self.errors.push_back(e);
             }
+        }
+    }
+
+    /// A filesystem mounted on `dir` went away, uncovering the directory underneath: watch
+    /// that one instead, and ask for a rescan, since what it holds was never reported.
+    fn uncovered(&mut self, parent: Wd, name: OsString, dir: PathBuf) {
+        if !self.tree.contains(parent) {
+            return;
+        }
+        match self.watch_new_dir(parent, &name, dir.clone(), false) {
+            Ok(()) => self.push(EventKind::RescanNeeded, dir, true, false),
+            Err(e) => self.errors.push_back(e),
         }
     }
 

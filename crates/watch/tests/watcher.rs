@@ -200,3 +200,31 @@ fn removals_drop_watches_and_the_root_going_away_ends_the_stream() {
     );
     assert_eq!(w.next_event(Some(Duration::from_millis(10))).unwrap(), None);
 }
+
+#[test]
+fn unmount_is_reported_and_its_watches_dropped() {
+    let d = tree(&["keep/", "mnt/"]);
+    let mnt = d.path().join("mnt");
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "none"])
+        .arg(&mnt)
+        .status()
+        .expect("mount (tests run as root)");
+    assert!(st.success());
+    fs::create_dir(mnt.join("inner")).unwrap();
+    let mut w = Watcher::new(d.path(), WatchOptions::default()).unwrap();
+    assert_eq!(w.watch_count(), 4);
+    let st = std::process::Command::new("umount")
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let evs = drain(&mut w);
+    assert!(has(&evs, &EventKind::Unmount, "mnt"), "{evs:?}");
+    assert!(has(&evs, &EventKind::Unmount, "mnt/inner"), "{evs:?}");
+    // The directory the mount covered is watched again, and a rescan of it is asked for.
+    assert!(has(&evs, &EventKind::RescanNeeded, "mnt"), "{evs:?}");
+    assert_eq!(w.watch_count(), 3, "root, keep and the uncovered mnt");
+    fs::write(mnt.join("under"), b"1").unwrap();
+    assert!(has(&drain(&mut w), &EventKind::Create, "mnt/under"));
+}
