@@ -539,3 +539,66 @@ fn unmount_of_a_watched_filesystem() {
         assert_eq!(outs[1], outs[0], "{args:?}");
     }
 }
+
+/// Odd ways of naming what to watch: files, the same directory twice, overlapping trees,
+/// trailing slashes, symbolic links, a file given to -r.
+#[test]
+fn watch_path_variants() {
+    let steps: &[&str] = &[
+        "echo more >> t/keep",
+        "touch t/sub/g",
+        "mv t/keep t/kept",
+        "mkdir t/sub/n",
+        "touch t/sub/n/x",
+        "rm t/kept",
+    ];
+    let variants: &[&[&str]] = &[
+        &["-m", "t/keep"],
+        &["-m", "t", "t"],
+        &["-m", "-r", "t", "t/sub"],
+        &["-m", "-r", "t/"],
+        &["-m", "-r", "t//"],
+        &["-m", "-r", "lnk"],
+        &["-m", "-r", "t/keep"],
+        &["-m", "t/sub", "t/keep", "t/sub/deeper"],
+        &["-m", "-r", "-c", "t/sub", "t"],
+    ];
+    for args in variants {
+        let case = Case {
+            tool: "inotifywait",
+            args,
+            setup: "mkdir -p t/sub/deeper && echo old > t/keep && ln -s t lnk",
+            steps,
+            stop: TERM,
+        };
+        assert_same(&format!("{args:?}"), &case);
+    }
+}
+
+#[test]
+fn fromfile_on_stdin() {
+    let mut outs = Vec::new();
+    for tool in [Tool::Stock, Tool::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        inotify_util::sh(dir.path(), "mkdir -p t/a u");
+        let mut child = inotify_util::command(tool, "inotifywait")
+            .args(["-t", "3", "--fromfile", "-"])
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(b"u\n@t/a\nt\n").unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        inotify_util::sh(dir.path(), "touch t/f");
+        let out = child.wait_with_output().unwrap();
+        outs.push((out.status.code(), out.stdout, out.stderr));
+    }
+    assert_eq!(outs[1], outs[0]);
+    assert_eq!(outs[0].1, b"t/ CREATE f\n");
+}
