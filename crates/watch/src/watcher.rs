@@ -221,6 +221,16 @@ impl Watcher {
         }
     }
 
+    /// Everything that is ready now, without waiting: for callers that multiplex the watcher's
+    /// descriptor ([`Watcher::as_raw_fd`]) with other sources in their own poll loop.
+    pub fn poll_events(&mut self) -> Result<Vec<Event>, WatchError> {
+        let mut out = Vec::new();
+        while let Some(ev) = self.next_event(Some(Duration::ZERO))? {
+            out.push(ev);
+        }
+        Ok(out)
+    }
+
     /// Reads everything queued and turns it into events.
     fn pump(&mut self) -> Result<(), WatchError> {
         let mut pending: Vec<PendingMove> = Vec::new();
@@ -538,6 +548,13 @@ impl Watcher {
             is_dir,
             from_scan,
         });
+    }
+}
+
+impl std::os::fd::AsRawFd for Watcher {
+    /// The inotify descriptor: readable when [`Watcher::poll_events`] has something to return.
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.ino.as_raw_fd()
     }
 }
 
