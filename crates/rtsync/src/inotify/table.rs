@@ -506,11 +506,9 @@ impl Table {
                     continue;
                 }
             }
-            if self.collect_stats {
-                if self.by_wd.contains_key(&ev.wd) {
-                    self.stats.entry(ev.wd).or_default().record(ev.mask);
-                    self.totals.record(ev.mask);
-                }
+            if self.collect_stats && self.by_wd.contains_key(&ev.wd) {
+                self.stats.entry(ev.wd).or_default().record(ev.mask);
+                self.totals.record(ev.mask);
             }
             return Ok(Some((ev, made_up)));
         }
