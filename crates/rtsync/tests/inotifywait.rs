@@ -602,3 +602,114 @@ fn fromfile_on_stdin() {
     assert_eq!(outs[1], outs[0]);
     assert_eq!(outs[0].1, b"t/ CREATE f\n");
 }
+
+/// A small deterministic generator of operation scripts (create, append, chmod, read, rename
+/// within / out of / into the tree, mkdir, rm, rm -rf, directory renames, editor saves), so
+/// that differential runs also cover sequences nobody wrote by hand.
+fn random_script(seed: u64, steps: usize) -> Vec<String> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = move |n: usize| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % n.max(1)
+    };
+    let mut files = vec!["t/keep".to_string(), "t/sub/f".to_string()];
+    let mut dirs = vec!["t/sub".to_string(), "t/sub/deeper".to_string()];
+    let mut ops = Vec::new();
+    for k in 0..steps {
+        let mut places = vec!["t".to_string()];
+        places.extend(dirs.iter().cloned());
+        let d = places[next(places.len())].clone();
+        let pick = |files: &Vec<String>, i: usize| files[i % files.len().max(1)].clone();
+        match next(11) {
+            0 => {
+                let f = format!("{d}/f{k}");
+                ops.push(format!("echo x > {f}"));
+                files.push(f);
+            }
+            1 if !files.is_empty() => ops.push(format!("echo y >> {}", pick(&files, next(99)))),
+            2 if !files.is_empty() => ops.push(format!("chmod 640 {}", pick(&files, next(99)))),
+            3 if !files.is_empty() => {
+                let f = pick(&files, next(99));
+                let g = format!("{d}/m{k}");
+                ops.push(format!("mv {f} {g}"));
+                files.retain(|x| *x != f);
+                files.push(g);
+            }
+            4 if !files.is_empty() => {
+                let f = pick(&files, next(99));
+                ops.push(format!("mv {f} out/o{k}"));
+                files.retain(|x| *x != f);
+            }
+            5 => {
+                ops.push(format!("echo z > out/i{k} && mv out/i{k} {d}/i{k}"));
+                files.push(format!("{d}/i{k}"));
+            }
+            6 => {
+                ops.push(format!("mkdir {d}/d{k}"));
+                dirs.push(format!("{d}/d{k}"));
+            }
+            7 if !files.is_empty() => {
+                let f = pick(&files, next(99));
+                ops.push(format!("rm {f}"));
+                files.retain(|x| *x != f);
+            }
+            8 if !dirs.is_empty() => {
+                let victim = dirs[next(dirs.len())].clone();
+                let below = |x: &String| *x == victim || x.starts_with(&format!("{victim}/"));
+                let targets: Vec<&String> = places.iter().filter(|x| !below(x)).collect();
+                let to = format!("{}/r{k}", targets[next(targets.len())]);
+                ops.push(format!("mv {victim} {to}"));
+                let moved = |x: &String| {
+                    if below(x) {
+                        format!("{to}{}", &x[victim.len()..])
+                    } else {
+                        x.clone()
+                    }
+                };
+                dirs = dirs.iter().map(moved).collect();
+                files = files.iter().map(moved).collect();
+            }
+            9 if !files.is_empty() => {
+                let f = pick(&files, next(99));
+                ops.push(format!("echo e > {f}.tmp && mv {f}.tmp {f}"));
+            }
+            _ => ops.push(format!("touch {d}")),
+        }
+    }
+    ops
+}
+
+#[test]
+fn random_operation_sequences() {
+    for (seed, args) in [
+        (7, &["-m", "-r", "t"][..]),
+        (8, &["-m", "-r", "-c", "t"][..]),
+        (
+            9,
+            &[
+                "-m",
+                "-r",
+                "--format",
+                "%w%f %e",
+                "--exclude",
+                "d[0-9]",
+                "t",
+            ][..],
+        ),
+    ] {
+        let script = random_script(seed, 20);
+        let steps: Vec<&str> = script.iter().map(String::as_str).collect();
+        let case = Case {
+            tool: "inotifywait",
+            args,
+            setup: TREE,
+            steps: &steps,
+            stop: TERM,
+        };
+        assert_same(&format!("seed {seed}: {script:#?}"), &case);
+    }
+}
