@@ -145,3 +145,17 @@ fn random_operation_sequence_statistics() {
         assert!(out.stdout.contains("t/r5/"), "{out:?}");
     }
 }
+
+#[test]
+fn sigusr1_prints_the_table_without_stopping() {
+    let mut outs = Vec::new();
+    for tool in [inotify_util::Tool::Stock, inotify_util::Tool::Rtsync] {
+        let s = inotify_util::Session::start(tool, "inotifywatch", &["-r", "t"], TREE);
+        s.step("touch t/a");
+        s.signal(libc::SIGUSR1);
+        s.step("touch t/sub/b");
+        outs.push(s.stop(libc::SIGTERM));
+    }
+    assert_eq!(outs[1], outs[0]);
+    assert_eq!(outs[0].stdout.matches("filename\n").count(), 2, "{:?}", outs[0]);
+}
