@@ -689,6 +689,16 @@ impl Handshake {
 }
 
 impl Handshake {
+    /// Switches to the module's own `log file` (or syslog settings) when it has one, before
+    /// chroot makes the path unreachable. (Stock also drops a `--log-file` given on the command
+    /// line at this point when the module sets none; we keep logging where we were.)
+    fn module_log(&mut self, module: &Module) {
+        let path = module.log_file();
+        if !path.is_empty() && path != self.log.path {
+            self.log = Logger::open(&path, &module.syslog_tag(), module.syslog_facility());
+        }
+    }
+
     /// `post-xfer exec` (a parent process that outlives the session and runs the command with
     /// its exit status), `early exec` and the start of `pre-xfer exec`, as stock orders them.
     fn start_execs(&mut self, module: &Module) -> Result<(), Stop> {
@@ -879,6 +889,7 @@ impl Handshake {
             },
         );
 
+        self.module_log(module);
         self.start_execs(module)?;
         if use_chroot {
             if let Err(e) = privs::chroot(&outer) {
