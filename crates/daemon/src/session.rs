@@ -205,8 +205,7 @@ struct Handshake {
 }
 
 fn set_env(name: &str, value: &str) {
-    // The serving process is single-threaded: nothing reads the environment concurrently.
-    std::env::set_var(name, value);
+    crate::config::set_session_var(name, value);
 }
 
 impl Handshake {
@@ -728,7 +727,7 @@ impl Handshake {
             }
         }
         if !early.is_empty() {
-            let failed = match PreExec::start(&early, false) {
+            let failed = match PreExec::start(&early, false, &crate::config::session_vars()) {
                 Ok(mut p) => {
                     let input = std::mem::take(&mut self.early_input);
                     p.send("", &[], &input);
@@ -742,7 +741,7 @@ impl Handshake {
             }
         }
         if !pre.is_empty() {
-            match PreExec::start(&pre, true) {
+            match PreExec::start(&pre, true, &crate::config::session_vars()) {
                 Ok(p) => self.pre_exec = Some(p),
                 Err(e) => {
                     self.log.log(&format!(
@@ -779,14 +778,15 @@ fn run_post_xfer(child: libc::pid_t, cmd: &str, keep_fd: Option<RawFd>) -> ! {
         if libc::waitpid(child, &mut status, 0) < 0 {
             status = -1;
         }
-        set_env("RSYNC_RAW_STATUS", &status.to_string());
         let exit = if status >= 0 && libc::WIFEXITED(status) {
             libc::WEXITSTATUS(status)
         } else {
             -1
         };
-        set_env("RSYNC_EXIT_STATUS", &exit.to_string());
-        let rc = exec::shell(cmd);
+        let mut env = crate::config::session_vars();
+        env.push(("RSYNC_RAW_STATUS".into(), status.to_string()));
+        env.push(("RSYNC_EXIT_STATUS".into(), exit.to_string()));
+        let rc = exec::shell(cmd, &env);
         libc::_exit(if rc < 0 { -1 } else { exit })
     }
 }
