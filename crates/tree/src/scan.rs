@@ -263,6 +263,8 @@ impl<F: ScanFilter> Scanner<'_, F> {
                 subdirs.push((child_name, child_path));
             }
         }
+        // rsync's sender descends in file-list order, which orders its messages.
+        subdirs.sort_by(|a, b| crate::entry::compare_names(&a.0, true, &b.0, true));
         for (child_name, child_path) in subdirs {
             self.walk_dir(&child_name, &child_path, dev);
         }
@@ -286,9 +288,7 @@ impl<F: ScanFilter> Scanner<'_, F> {
         };
         // `dir/` and `.` mean the directory's contents: its entry is `.`.
         let contents_only = md.is_dir() && (trailing_slash || name == b"." || name.is_empty());
-        let name = if contents_only && !self.opts.relative {
-            b".".to_vec()
-        } else if name.is_empty() {
+        let name = if (contents_only && !self.opts.relative) || name.is_empty() {
             b".".to_vec()
         } else {
             name
@@ -311,8 +311,6 @@ impl<F: ScanFilter> Scanner<'_, F> {
             self.walk_dir(&name, &path, md.dev());
         } else if self.opts.dirs && contents_only {
             // `-d dir/` lists the directory's immediate contents.
-            let saved = self.opts.recursive;
-            debug_assert!(!saved);
             self.walk_dir(&name, &path, md.dev());
         }
     }
@@ -345,8 +343,6 @@ impl<F: ScanFilter> Scanner<'_, F> {
         if !self.opts.implied_dirs {
             return;
         }
-        let prefix_len = arg.len() - trim_trailing(arg).len() + name.len();
-        let _ = prefix_len;
         let base_len = find_dot_marker(arg).unwrap_or(0);
         let mut end = 0;
         while let Some(pos) = name[end..].iter().position(|&c| c == b'/') {

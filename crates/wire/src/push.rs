@@ -1,0 +1,222 @@
+//! The client as sender: send the file list, then answer the receiver's generator — read each
+//! request's sum header and block sums, match the file against them, send tokens and the
+//! whole-file checksum. Only files from the list we sent are ever opened (CVE-2024-12086):
+//! an index is the only thing the peer chooses.
+//!
+//! Message flow at protocol 31 (generator → us, us → receiver):
+//! ```text
+//! gen: [ndx iflags sumhead sums]* DONE [redo]* DONE DONE [DEL_STATS] DONE        DONE
+//! us:  [ndx iflags sumhead tokens sum]* DONE [redo data]* DONE     DONE     DONE
+//! ```
+
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::PathBuf;
+
+use rtsync_delta::{Matcher, Signature, TokenEncoder};
+use rtsync_tree::{FileEntry, FileKind};
+
+use crate::blocksum::block_hasher;
+use crate::error::{Error, Result};
+use crate::mux::{MsgTag, MuxReader, MuxWriter};
+use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE};
+use crate::negotiate::Negotiated;
+use crate::sums::{item, SumHead};
+use crate::varint::ReadWire;
+
+/// The list we sent, in the order the receiver indexes it (sorted), with where to read each
+/// entry from.
+#[derive(Debug, Clone, Default)]
+pub struct SendList {
+    pub entries: Vec<FileEntry>,
+    pub paths: Vec<PathBuf>,
+}
+
+/// Counters of a push.
+#[derive(Debug, Clone, Default)]
+pub struct PushStats {
+    pub files_sent: u64,
+    pub literal_bytes: u64,
+    pub matched_bytes: u64,
+    /// Files that could not be read (exit code 23).
+    pub errors: u64,
+    /// Deletions the receiver reported (NDX_DEL_STATS), total.
+    pub deleted: u64,
+    /// The last NDX_DEL_STATS values (files, dirs, symlinks, devices, specials).
+    pub deleted_stats: Option<[i32; 5]>,
+}
+
+/// Options of the sending side.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    pub verbose: u32,
+    pub compress_level: Option<i32>,
+    /// We are the server: send statistics after the last phase and echo deletion stats.
+    pub server: bool,
+    /// Total size of the regular files and symlinks in the list (for the statistics).
+    pub total_size: i64,
+}
+
+/// Serves the receiver's requests until the final goodbye.
+pub fn run_push<R: Read, W: Write>(
+    r: &mut MuxReader<R>,
+    w: &mut MuxWriter<W>,
+    neg: &Negotiated,
+    list: &SendList,
+    opts: &PushOptions,
+) -> Result<PushStats> {
+    let mut stats = PushStats::default();
+    let mut ndxr = NdxReader::new(neg.protocol);
+    let mut ndxw = NdxWriter::new(neg.protocol);
+    let mut enc = TokenEncoder::new(
+        neg.compression.unwrap_or(rtsync_delta::Compression::None),
+        opts.compress_level,
+        neg.protocol,
+    )?;
+    let wio = |e| Error::io("writing to receiver", e);
+    let mut phase = 0;
+    let mut out = Vec::new();
+    loop {
+        let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+        if ndx == NDX_DONE {
+            phase += 1;
+            if phase > 2 {
+                break;
+            }
+            ndxw.put(&mut out, NDX_DONE);
+            w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+            out.clear();
+            continue;
+        }
+        let n = list.entries.len();
+        if ndx < 0 || ndx as usize >= n {
+            return Err(Error::Protocol(format!(
+                "Invalid file index: {ndx} (-1 - {})",
+                n as i64 - 1
+            )));
+        }
+        let ndx = ndx as usize;
+        let iflags = r.read_u16()?;
+        let basis_type = if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
+            Some(r.read_u8()?)
+        } else {
+            None
+        };
+        let xname = if iflags & item::XNAME_FOLLOWS != 0 {
+            Some(r.read_vstring(4096)?)
+        } else {
+            None
+        };
+        let e = &list.entries[ndx];
+        if iflags & item::TRANSFER == 0 {
+            // Itemized but not transferred (logging only).
+            continue;
+        }
+        if e.kind != FileKind::Regular {
+            return Err(Error::Protocol(format!(
+                "receiver asked for non-regular file {}",
+                String::from_utf8_lossy(&e.name)
+            )));
+        }
+        let head = SumHead::read(r, neg.checksum.digest_len())?;
+        let dhead = rtsync_delta::SumHead::from_wire(
+            head.count,
+            head.blength,
+            head.s2length,
+            head.remainder,
+            neg.protocol,
+            neg.checksum.digest_len(),
+        )
+        .map_err(|e| Error::Protocol(e.to_string()))?;
+        let sig = Signature::read_sums(dhead, &mut *r)?;
+        let file = match File::open(&list.paths[ndx]) {
+            Ok(f) => f,
+            Err(err) => {
+                eprintln!(
+                    "rsync: [sender] send_files failed to open \"{}\": {} ({})",
+                    list.paths[ndx].display(),
+                    crate::client::strerror(&err),
+                    err.raw_os_error().unwrap_or(0)
+                );
+                stats.errors += 1;
+                w.send_msg_int(MsgTag::NoSend, ndx as i32).map_err(wio)?;
+                continue;
+            }
+        };
+        ndxw.put(&mut out, ndx as i32);
+        out.extend_from_slice(&iflags.to_le_bytes());
+        if let Some(t) = basis_type {
+            out.push(t);
+        }
+        if let Some(x) = &xname {
+            crate::varint::put_vstring(&mut out, x)?;
+        }
+        head.put(&mut out);
+        w.write_all(&out).map_err(wio)?;
+        out.clear();
+        let matcher = Matcher::new(&sig, block_hasher(neg));
+        let ms = matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?;
+        enc.finish_file(&mut *w)?;
+        w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
+        stats.files_sent += 1;
+        stats.literal_bytes += ms.literal_bytes;
+        stats.matched_bytes += ms.matched_bytes;
+        if opts.verbose > 0 {
+            println!("{}", String::from_utf8_lossy(&e.name));
+        }
+    }
+    ndxw.put(&mut out, NDX_DONE);
+    if opts.server {
+        // total_read, total_written, total_size, flist build and transfer times.
+        for v in [0, (stats.literal_bytes) as i64, opts.total_size, 0, 0] {
+            crate::varint::put_varlong(&mut out, v, 3);
+        }
+    }
+    w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+    out.clear();
+    // The final goodbye: at protocol ≥ 31 one more round trip.
+    let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+    if opts.server && stats.deleted_stats.is_some() {
+        let d = stats.deleted_stats.take().unwrap_or_default();
+        ndxw.put(&mut out, NDX_DEL_STATS);
+        for v in d {
+            crate::varint::put_varint(&mut out, v);
+        }
+    }
+    if ndx != NDX_DONE {
+        return Err(Error::Protocol(format!(
+            "Invalid packet at end of run ({ndx})"
+        )));
+    }
+    if neg.protocol >= 31 {
+        ndxw.put(&mut out, NDX_DONE);
+        w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+        let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+        if ndx != NDX_DONE {
+            return Err(Error::Protocol(format!(
+                "Invalid packet at end of run ({ndx})"
+            )));
+        }
+    }
+    Ok(stats)
+}
+
+/// Reads an index, absorbing deletion statistics.
+fn read_ndx<R: Read>(
+    ndxr: &mut NdxReader,
+    r: &mut MuxReader<R>,
+    stats: &mut PushStats,
+) -> Result<i32> {
+    loop {
+        let ndx = ndxr.read(r)?;
+        if ndx != NDX_DEL_STATS {
+            return Ok(ndx);
+        }
+        let mut d = [0i32; 5];
+        for v in &mut d {
+            *v = r.read_varint_in(0, i32::MAX, "deleted count")?;
+            stats.deleted += *v as u64;
+        }
+        stats.deleted_stats = Some(d);
+    }
+}
