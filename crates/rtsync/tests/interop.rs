@@ -303,3 +303,25 @@ fn push_over_remote_shell_archive() {
 fn push_over_remote_shell_delete_hardlinks_compressed() {
     shell_push_case(&["-aHz", "--delete"], stale_dest);
 }
+
+#[test]
+fn pull_from_stock_daemon_with_excludes_and_delete() {
+    pull_case(
+        &["-a", "--delete", "--exclude=*.bin", "--exclude=extra-dir/"],
+        stale_dest,
+    );
+}
+
+#[test]
+fn push_to_stock_daemon_with_excludes_and_delete() {
+    push_case(
+        &[
+            "-a",
+            "--delete",
+            "--exclude=*.bin",
+            "--include=sub/",
+            "--exclude=extra-*",
+        ],
+        stale_dest,
+    );
+}

@@ -116,3 +116,22 @@ fn stock_pushes_to_rtsync_daemon_compressed_delete_hardlinks() {
 fn stock_pushes_to_rtsync_over_shell_checksum() {
     stock_client_push_to_us(&["-ac", "--checksum-choice=md5"], stale, true);
 }
+
+#[test]
+fn stock_pulls_from_rtsync_with_excludes() {
+    stock_client_pull_from_us(&["-a", "--delete", "--exclude=*.bin"], stale, false);
+}
+
+#[test]
+fn stock_pushes_to_rtsync_with_excludes() {
+    stock_client_push_to_us(
+        &[
+            "-a",
+            "--delete",
+            "--exclude=extra-file",
+            "--exclude=deeper/",
+        ],
+        stale,
+        true,
+    );
+}

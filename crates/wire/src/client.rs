@@ -30,7 +30,6 @@ use crate::mux::{MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, Compression, NegotiateConfig, Negotiated, MAX_PROTOCOL};
 use crate::pull::{self, PullOptions, PullStats};
 use crate::server_args::server_args;
-use crate::varint::put_i32;
 
 /// What the client reads from its environment (injectable for tests).
 #[derive(Debug, Clone, Default)]
@@ -376,13 +375,8 @@ fn transfer_as_receiver(
     writer
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
-    // Filter rules (none yet beyond what the option model carries), then the terminator.
-    let mut out = Vec::new();
-    for rule in &opts.filter_rules {
-        put_i32(&mut out, rule.len() as i32);
-        out.extend_from_slice(rule);
-    }
-    put_i32(&mut out, 0);
+    let filters = crate::filters::client_filters(opts)?;
+    let out = crate::filters::client_list(opts, &neg, &filters, false)?;
     writer
         .write_all(&out)
         .and_then(|_| writer.flush())
@@ -423,6 +417,7 @@ fn transfer_as_receiver(
         whole_file: opts.whole_file == Some(true),
         block_size: opts.block_size,
         peer_sends_stats: true,
+        protect: (!filters.set.is_empty()).then(|| filters.set.clone()),
     };
     let stats = pull::run_pull(
         &mut reader,

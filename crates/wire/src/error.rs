@@ -66,6 +66,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A usage problem found while starting (bad filter rule, ...): exit code 1.
+    #[error("{0}")]
+    Usage(String),
     /// The password file is unusable (stock exits with 1 and this text).
     #[error("{0}")]
     PasswordFile(String),
@@ -91,6 +94,7 @@ impl Error {
             Error::File { .. } => exit::FILE_IO,
             Error::ConnectTimeout(_) => exit::CONTIMEOUT,
             Error::PasswordFile(_) => exit::SYNTAX,
+            Error::Usage(_) => exit::SYNTAX,
         }
     }
 

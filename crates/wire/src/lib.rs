@@ -19,6 +19,7 @@ pub mod client;
 pub mod connect;
 pub mod daemon_client;
 pub mod error;
+pub mod filters;
 pub mod flist;
 pub mod local;
 pub mod mux;

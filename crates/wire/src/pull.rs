@@ -50,6 +50,8 @@ pub struct PullOptions {
     pub whole_file: bool,
     /// `--block-size`.
     pub block_size: Option<u32>,
+    /// Filter rules protecting receiver-side names from `--delete`.
+    pub protect: Option<rtsync_filter::FilterSet>,
     /// The sender is a server and sends its statistics at the end (false when we are the
     /// server receiving from a client).
     pub peer_sends_stats: bool,
@@ -488,9 +490,16 @@ fn delete_extraneous(
         } else {
             [&dir.name[..], b"/", child].concat()
         };
-        if !names.contains(&full[..]) {
-            gone.push((full, ent.path()));
+        if names.contains(&full[..]) {
+            continue;
         }
+        if let Some(p) = &ctx.opts.protect {
+            let is_dir = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if p.is_protected(&full, is_dir) {
+                continue;
+            }
+        }
+        gone.push((full, ent.path()));
     }
     gone.sort();
     let mut n = 0;

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use rtsync_engine::Options;
-use rtsync_tree::{compare_names, scan_sources, NoFilter, ScanOptions, ScanProblem};
+use rtsync_tree::{compare_names, scan_sources, ScanOptions, ScanProblem};
 
 use crate::checksum::FileHasher;
 use crate::client::{
@@ -19,7 +19,6 @@ use crate::mux::{MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, MAX_PROTOCOL};
 use crate::push::{self, PushOptions, SendList};
 use crate::server_args::server_args;
-use crate::varint::put_i32;
 
 /// io_error bits the sender reports in the file list's end marker.
 const IOERR_GENERAL: i32 = 1;
@@ -109,17 +108,10 @@ pub fn push_to(
         .map_err(|e| Error::io("starting multiplexing", e))?;
     let wio = |e| Error::io("writing to receiver", e);
 
-    let mut out = Vec::new();
+    let mut filters = crate::filters::client_filters(opts)?;
     // The receiver only reads our filter rules when it deletes (or prunes).
-    if opts.deleting() || opts.prune_empty_dirs {
-        for rule in &opts.filter_rules {
-            put_i32(&mut out, rule.len() as i32);
-            out.extend_from_slice(rule);
-        }
-        put_i32(&mut out, 0);
-    }
-
-    let (list, io_error) = build_list(opts, sources, &neg);
+    let mut out = crate::filters::client_list(opts, &neg, &filters, true)?;
+    let (list, io_error) = build_list(opts, sources, &neg, &mut filters);
     let fopts = flist_options(opts, &neg);
     let mut enc = FlistEncoder::new(fopts);
     for (i, e) in list.entries.iter().enumerate() {
@@ -156,10 +148,11 @@ pub fn push_to(
 
 /// Scans the sources into a sorted list; reports problems as stock does and returns the
 /// io_error bits for the end marker.
-pub(crate) fn build_list(
+pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
     opts: &Options,
     sources: &[String],
     neg: &negotiate::Negotiated,
+    filter: &mut F,
 ) -> (SendList, i32) {
     let sopts = ScanOptions {
         recursive: opts.recursive,
@@ -174,7 +167,7 @@ pub(crate) fn build_list(
         hard_links: opts.hard_links,
     };
     let paths: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
-    let scanned = scan_sources(&paths, &sopts, &mut NoFilter);
+    let scanned = scan_sources(&paths, &sopts, filter);
     let mut io_error = 0;
     for p in &scanned.problems {
         match p {

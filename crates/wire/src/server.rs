@@ -23,7 +23,6 @@ use crate::mux::{MsgTag, MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, NegotiateConfig, Negotiated, MAX_PROTOCOL};
 use crate::pull::{self, PullOptions};
 use crate::push::{self, PushOptions};
-use crate::varint::ReadWire;
 
 /// How the connection reached us.
 #[derive(Debug, Clone, Copy, Default)]
@@ -124,31 +123,14 @@ fn seed() -> i32 {
     now ^ ((std::process::id() as i32) << 6)
 }
 
-/// Reads the client's filter rules (int32 length + text, until 0). Rules are read and
-/// bounded; applying them is the filter crate's job.
-fn read_filter_list<R: Read>(r: &mut MuxReader<R>) -> Result<Vec<Vec<u8>>> {
-    let mut rules = Vec::new();
-    loop {
-        let len = r.read_i32()?;
-        if len == 0 {
-            return Ok(rules);
-        }
-        if !(1..=4096 * 2).contains(&len) || rules.len() > 100_000 {
-            return Err(Error::Protocol(format!("invalid filter rule length {len}")));
-        }
-        let mut rule = vec![0u8; len as usize];
-        r.read_all(&mut rule)?;
-        rules.push(rule);
-    }
-}
-
 fn serve_sender<R: Read + Send, W: Write + Send>(
     opts: &Options,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
 ) -> Result<i32> {
-    let _rules = read_filter_list(reader)?;
+    let mut filter =
+        crate::filters::SetFilter(crate::filters::server_filters(reader, opts, neg, true)?);
     // args: "." then the paths to send (relative to our working directory).
     let mut paths: Vec<String> = opts
         .args
@@ -159,7 +141,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     if paths.is_empty() {
         paths.push(".".into());
     }
-    let (list, io_error) = crate::push_client::build_list(opts, &paths, neg);
+    let (list, io_error) = crate::push_client::build_list(opts, &paths, neg, &mut filter);
     let mut out = Vec::new();
     let mut enc = FlistEncoder::new(flist_options(opts, neg));
     for (i, e) in list.entries.iter().enumerate() {
@@ -206,9 +188,11 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
 ) -> Result<i32> {
-    if opts.deleting() || opts.prune_empty_dirs {
-        let _rules = read_filter_list(reader)?;
-    }
+    let protect = if opts.deleting() || opts.prune_empty_dirs {
+        Some(crate::filters::server_filters(reader, opts, neg, false)?)
+    } else {
+        None
+    };
     let dest = opts
         .args
         .get(1)
@@ -249,6 +233,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         whole_file: opts.whole_file == Some(true),
         block_size: opts.block_size,
         peer_sends_stats: false,
+        protect,
     };
     let stats = pull::run_pull(reader, writer, neg, &list, &dest, &popts, &Closer::None)?;
     Ok(if stats.errors > 0 { 23 } else { 0 })
