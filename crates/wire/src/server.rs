@@ -25,11 +25,43 @@ use crate::pull::{self, PullOptions};
 use crate::push::{self, PushOptions};
 
 /// How the connection reached us.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerSession {
     /// The protocol already agreed in a daemon greeting; `None` over a remote shell (the
     /// versions are exchanged first).
     pub daemon_protocol: Option<u32>,
+    /// A daemon module's root: the paths after `.` are taken relative to it (leading `/`
+    /// and `..` cannot leave it). `None`: paths are used as given (remote shell).
+    pub root: Option<PathBuf>,
+    /// The module refuses uploads (`read only`).
+    pub read_only: bool,
+    /// The module refuses downloads (`write only`).
+    pub write_only: bool,
+}
+
+/// Resolves a client path beneath `root` the way rsync's daemon sanitizes it: absolute
+/// paths become relative, `..` never climbs above the root, a trailing `/` is kept.
+pub fn path_beneath(root: &std::path::Path, p: &str) -> String {
+    let trailing = p.is_empty() || p.ends_with('/') || p == "." || p.ends_with("/.");
+    let mut stack: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                stack.pop();
+            }
+            c => stack.push(c),
+        }
+    }
+    let mut out = root.to_string_lossy().trim_end_matches('/').to_string();
+    for c in stack {
+        out.push('/');
+        out.push_str(c);
+    }
+    if trailing || out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// Runs the server role over `input`/`output` with rsync's server arguments (`--server`
@@ -101,6 +133,26 @@ fn serve<R: Read + Send, W: Write + Send>(
     writer
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
+    let mut opts = opts.clone();
+    if let Some(root) = &session.root {
+        for a in opts.args.iter_mut().skip(1) {
+            *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
+        }
+    }
+    let refusal = if opts.sender && session.write_only {
+        Some("ERROR: module is write only")
+    } else if !opts.sender && session.read_only {
+        Some("ERROR: module is read only")
+    } else {
+        None
+    };
+    if let Some(msg) = refusal {
+        let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
+        let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::SYNTAX);
+        let _ = writer.flush();
+        return Ok(crate::error::exit::SYNTAX);
+    }
+    let opts = &opts;
     let result = if opts.sender {
         serve_sender(opts, &neg, &mut reader, &mut writer)
     } else {
@@ -242,6 +294,23 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_stay_beneath_the_root() {
+        let root = std::path::Path::new("/srv/mod");
+        let cases = [
+            ("", "/srv/mod/"),
+            (".", "/srv/mod/"),
+            ("sub", "/srv/mod/sub"),
+            ("sub/", "/srv/mod/sub/"),
+            ("/etc/passwd", "/srv/mod/etc/passwd"),
+            ("../../etc", "/srv/mod/etc"),
+            ("a/../../b/./c", "/srv/mod/b/c"),
+        ];
+        for (p, want) in cases {
+            assert_eq!(path_beneath(root, p), want, "{p}");
+        }
+    }
 
     #[test]
     fn parses_server_argument_vectors() {
