@@ -26,10 +26,12 @@ use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{exit, Error, Result};
 use crate::flist::{FlistDecoder, FlistOptions};
 use crate::local::{self, AttrOptions, Dest, QuickCheck};
+use crate::log::ItemLog;
 use crate::mux::{MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, Compression, NegotiateConfig, Negotiated, MAX_PROTOCOL};
 use crate::pull::{self, PullOptions, PullStats};
 use crate::server_args::server_args;
+use rtsync_engine::report::Reporter;
 
 /// What the client reads from its environment (injectable for tests).
 #[derive(Debug, Clone, Default)]
@@ -369,6 +371,11 @@ fn transfer_as_receiver(
         writer,
         closer,
     } = conn;
+    let started = std::time::Instant::now();
+    let reader = crate::connect::Counting::new(reader);
+    let received = reader.counter();
+    let writer = crate::connect::Counting::new(writer);
+    let sent = writer.counter();
     let mut reader = MuxReader::new(reader, Box::new(PrintMessages));
     reader.start_mux();
     let mut writer = MuxWriter::new(writer);
@@ -383,7 +390,10 @@ fn transfer_as_receiver(
         .map_err(|e| Error::io("sending filter list", e))?;
 
     let list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+    let mut reporter = Reporter::new(opts);
+    reporter.verbose_info("receiving file list ... done");
     if list.entries.is_empty() {
+        finish_report(opts, reporter, &list, &sent, &received, started);
         return Ok(Outcome::default());
     }
     let dest = Dest::choose(&dest, &list.entries)?;
@@ -419,21 +429,60 @@ fn transfer_as_receiver(
         peer_sends_stats: true,
         protect: (!filters.set.is_empty()).then(|| filters.set.clone()),
     };
-    let stats = pull::run_pull(
-        &mut reader,
-        &mut writer,
-        &neg,
-        &list,
-        &dest,
-        &popts,
-        &closer,
-    )?;
+    let lists = reporter.lists_items();
+    let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
+    let session = pull::PullSession {
+        neg: &neg,
+        list: &list,
+        dest: &dest,
+        opts: &popts,
+        closer: &closer,
+        log: &log,
+    };
+    let result = pull::run_pull(&mut reader, &mut writer, &session);
+    let reporter = log.finish().unwrap_or_else(|| Reporter::new(opts));
+    let stats = result?;
+    finish_report(opts, reporter, &list, &sent, &received, started);
     let _ = closer.wait();
     let _ = OsString::new();
     Ok(Outcome {
         stats,
         listed_modules: false,
     })
+}
+
+/// Prints the closing `sent … received …` lines (with `-v`) and `--stats`.
+pub(crate) fn finish_report(
+    opts: &Options,
+    mut reporter: Reporter,
+    list: &crate::flist::FileList,
+    sent: &std::sync::atomic::AtomicU64,
+    received: &std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if opts.quiet || (opts.verbose == 0 && !opts.stats) {
+        return;
+    }
+    let mut s = rtsync_engine::report::Stats {
+        sent: sent.load(Relaxed),
+        received: received.load(Relaxed),
+        ..Default::default()
+    };
+    for e in &list.entries {
+        s.files[rtsync_engine::report::kind_slot(e.kind)] += 1;
+        if matches!(
+            e.kind,
+            rtsync_tree::FileKind::Regular | rtsync_tree::FileKind::Symlink
+        ) {
+            s.total_size += e.size;
+        }
+    }
+    if opts.stats {
+        reporter.stats(&s, 0.0);
+    }
+    reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);
+    reporter.flush();
 }
 
 /// `strerror` text for an I/O error, as rsync prints it.

@@ -213,6 +213,51 @@ pub fn spawn(cmd: &mut Command) -> Result<Connection> {
     })
 }
 
+/// Counts the bytes that pass through a reader or writer (for rsync's `sent`/`received`).
+pub struct Counting<T> {
+    inner: T,
+    count: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<T> Counting<T> {
+    pub fn new(inner: T) -> Counting<T> {
+        Counting {
+            inner,
+            count: Default::default(),
+        }
+    }
+
+    /// A handle that reads the count from anywhere.
+    pub fn counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.count.clone()
+    }
+
+    fn add(&self, n: usize) {
+        self.count
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl<T: Read> Read for Counting<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.add(n);
+        Ok(n)
+    }
+}
+
+impl<T: Write> Write for Counting<T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.add(n);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Splits a `-e` command the way rsync does: whitespace separates words, single and double
 /// quotes group, backslash escapes inside double quotes and outside quotes.
 pub fn split_shell_command(cmd: &str) -> Vec<String> {

@@ -22,6 +22,7 @@ pub mod error;
 pub mod filters;
 pub mod flist;
 pub mod local;
+pub mod log;
 pub mod mux;
 pub mod ndx;
 pub mod negotiate;

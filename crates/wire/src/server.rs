@@ -287,7 +287,16 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         peer_sends_stats: false,
         protect,
     };
-    let stats = pull::run_pull(reader, writer, neg, &list, &dest, &popts, &Closer::None)?;
+    let log = crate::log::ItemLog::new(None, 0);
+    let session = pull::PullSession {
+        neg,
+        list: &list,
+        dest: &dest,
+        opts: &popts,
+        closer: &Closer::None,
+        log: &log,
+    };
+    let stats = pull::run_pull(reader, writer, &session)?;
     Ok(if stats.errors > 0 { 23 } else { 0 })
 }
 
