@@ -213,3 +213,75 @@ mod tests {
         assert_eq!(rest, "of it");
     }
 }
+
+/// An absolute deadline shared between the session and the reader it governs (stock bounds
+/// each handshake phase as a whole, so a client trickling one byte at a time cannot hold a
+/// `max connections` slot forever).
+#[derive(Debug, Clone, Default)]
+pub struct Deadline(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Deadline {
+    /// Sets the deadline `after` from now (`None` clears it).
+    pub fn set(&self, after: Option<std::time::Duration>) {
+        let at = after.map_or(0, |d| {
+            now_millis().saturating_add(d.as_millis() as u64).max(1)
+        });
+        self.0.store(at, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Time left (`None`: no deadline; zero: expired).
+    pub fn remaining(&self) -> Option<std::time::Duration> {
+        match self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            0 => None,
+            at => Some(std::time::Duration::from_millis(
+                at.saturating_sub(now_millis()),
+            )),
+        }
+    }
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A socket reader that honours a [`Deadline`] (via SO_RCVTIMEO on the socket) on top of
+/// whatever idle timeout is set.
+pub struct DeadlineReader<R> {
+    /// The reader.
+    pub inner: R,
+    /// The socket whose receive timeout is adjusted (`None`: the deadline is only checked).
+    pub fd: Option<std::os::fd::RawFd>,
+    /// The deadline.
+    pub deadline: Deadline,
+    /// The idle timeout to restore when no deadline is set.
+    pub idle: std::sync::Arc<std::sync::Mutex<Option<std::time::Duration>>>,
+}
+
+impl<R: Read> Read for DeadlineReader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let idle = self.idle.lock().map(|g| *g).unwrap_or(None);
+        let limit = match (self.deadline.remaining(), idle) {
+            (Some(left), _) if left.is_zero() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "daemon handshake timeout",
+                ));
+            }
+            (Some(left), Some(i)) => Some(left.min(i)),
+            (Some(left), None) => Some(left),
+            (None, i) => i,
+        };
+        if let Some(fd) = self.fd {
+            crate::session::set_read_timeout(fd, limit);
+        }
+        match self.inner.read(out) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "timeout"))
+            }
+            other => other,
+        }
+    }
+}

@@ -24,13 +24,14 @@ pub fn claim(lock_file: &Path, max: i64) -> io::Result<Option<Slot>> {
             index: 0,
         }));
     }
+    crate::privs::check_trusted_path(lock_file)?;
     let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .custom_flags(libc::O_CLOEXEC)
         .open(lock_file)?;
     let max = usize::try_from(max).unwrap_or(usize::MAX).min(1 << 20);
     for index in 0..max {

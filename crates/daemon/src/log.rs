@@ -28,12 +28,15 @@ impl Logger {
     /// empty. A file that cannot be opened falls back to syslog, as stock does.
     pub fn open(path: &str, syslog_tag: &str, facility: i32) -> Logger {
         if !path.is_empty() {
-            let file = OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o644)
-                .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-                .open(path);
+            let file =
+                crate::privs::check_trusted_path(std::path::Path::new(path)).and_then(|_| {
+                    OpenOptions::new()
+                        .append(true)
+                        .create(true)
+                        .mode(0o644)
+                        .custom_flags(libc::O_CLOEXEC)
+                        .open(path)
+                });
             match file {
                 Ok(f) => {
                     return Logger {
@@ -60,6 +63,15 @@ impl Logger {
         Logger {
             sink: Sink::Syslog,
             path: String::new(),
+        }
+    }
+
+    /// The log file's descriptor, if logging to a file (kept open across fork-and-close).
+    pub fn fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        match &self.sink {
+            Sink::File(f) => f.lock().ok().map(|f| f.as_raw_fd()),
+            _ => None,
         }
     }
 
@@ -92,6 +104,18 @@ impl Logger {
                 eprintln!("{} [{}] {}", timestamp(), std::process::id(), clean);
             }
         }
+    }
+}
+
+/// An OS error as stock's `rsyserr` shows it: `strerror (errno)`.
+pub fn sys_error(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            // SAFETY: strerror returns a valid NUL-terminated string for any errno.
+            let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(n)) };
+            format!("{} ({n})", text.to_string_lossy())
+        }
+        None => e.to_string(),
     }
 }
 

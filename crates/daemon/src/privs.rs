@@ -114,3 +114,54 @@ pub fn am_root() -> bool {
     // SAFETY: getuid has no preconditions.
     unsafe { libc::getuid() == 0 }
 }
+
+/// Refuses a path that passes through a symlink owned by anyone but root or us (an operator
+/// path such as the config, secrets, motd, lock or log file: a planted symlink must not
+/// redirect what the daemon reads or creates). Every component is checked.
+pub fn check_trusted_path(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    let mut prefix = std::path::PathBuf::new();
+    for comp in path.components() {
+        prefix.push(comp);
+        match std::fs::symlink_metadata(&prefix) {
+            Ok(m) if m.file_type().is_symlink() && m.uid() != 0 && m.uid() != euid => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!(
+                        "refusing symlink {} owned by uid {}",
+                        prefix.display(),
+                        m.uid()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_symlinks_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real");
+        std::fs::write(&target, "x").unwrap();
+        let own = dir.path().join("own");
+        std::os::unix::fs::symlink(&target, &own).unwrap();
+        assert!(check_trusted_path(&own).is_ok());
+        assert!(check_trusted_path(&target).is_ok());
+        let foreign = dir.path().join("foreign");
+        std::os::unix::fs::symlink(&target, &foreign).unwrap();
+        let c = std::ffi::CString::new(foreign.display().to_string()).unwrap();
+        // SAFETY: changing the owner of the link we just made.
+        if unsafe { libc::lchown(c.as_ptr(), 65534, 65534) } == 0 {
+            assert!(check_trusted_path(&foreign).is_err());
+            assert!(check_trusted_path(&foreign.join("sub")).is_err());
+        }
+    }
+}

@@ -33,6 +33,9 @@ pub struct Fatal {
     pub options_parsed: bool,
     /// Pause before exiting (stock waits 400 ms after an option error).
     pub delay: Duration,
+    /// Stock's option-error exit, when the daemon is the sender, closes the connection right
+    /// after the messages (no exit line, no exit code); clients then report a socket error.
+    pub abrupt_as_sender: bool,
 }
 
 /// rsync's text for an exit code.
@@ -65,6 +68,7 @@ impl Fatal {
             location: "main.c(1185)",
             options_parsed: true,
             delay: Duration::ZERO,
+            abrupt_as_sender: false,
         }
     }
 
@@ -76,6 +80,7 @@ impl Fatal {
             location: "main.c(951)",
             options_parsed: true,
             delay: Duration::ZERO,
+            abrupt_as_sender: false,
         }
     }
 
@@ -87,6 +92,7 @@ impl Fatal {
             location: "clientserver.c(1267)",
             options_parsed: false,
             delay: Duration::from_millis(400),
+            abrupt_as_sender: true,
         }
     }
 }
@@ -216,6 +222,9 @@ pub fn send_fatal(
     output.flush()?;
     out.clear();
     std::thread::sleep(fatal.delay);
+    if fatal.abrupt_as_sender && args.sender {
+        return Ok(());
+    }
     let who = if args.sender { "sender" } else { "Receiver" };
     let exit = format!(
         "rsync error: {} (code {}) at {} [{who}=3.5.0]\n",

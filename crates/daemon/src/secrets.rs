@@ -6,7 +6,7 @@
 //! others (and must be owned by root when the daemon runs as root).
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 use crate::access::wildmatch;
 use crate::auth::{verify, Digest};
@@ -154,11 +154,13 @@ pub fn check_secret(
     if secrets_file.is_empty() {
         return Err("no secrets file".into());
     }
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags_nofollow()
-        .open(secrets_file)
-    {
+    let trusted = crate::privs::check_trusted_path(std::path::Path::new(secrets_file));
+    let file = match trusted.and_then(|_| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(secrets_file)
+    }) {
         Ok(f) => f,
         Err(_) => return Err("no secrets file".into()),
     };
@@ -207,17 +209,6 @@ pub fn check_secret(
         }
     }
     Err(err.into())
-}
-
-trait NoFollow {
-    fn custom_flags_nofollow(&mut self) -> &mut Self;
-}
-
-impl NoFollow for std::fs::OpenOptions {
-    fn custom_flags_nofollow(&mut self) -> &mut Self {
-        use std::os::unix::fs::OpenOptionsExt;
-        self.custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-    }
 }
 
 use std::io::Read as _;

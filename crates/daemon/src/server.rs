@@ -54,9 +54,11 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
-    /// The pid file could not be written.
-    #[error("failed to create pid file {path}: {source}")]
+    /// The pid file could not be written (or is locked by a running daemon).
+    #[error("failed to {what} pid file {path}: {}", crate::log::sys_error(source).rsplit_once(" (").map_or(source.to_string(), |(t, _)| t.to_string()))]
     PidFile {
+        /// What failed: "create", "lock", "write".
+        what: &'static str,
         /// The file.
         path: String,
         /// Why.
@@ -84,26 +86,45 @@ extern "C" fn on_terminate(sig: libc::c_int) {
     unsafe { libc::_exit(128 + sig) };
 }
 
+/// Creates and locks the pid file; the lock (held for the daemon's life) keeps a second daemon
+/// with the same pid file from starting, as stock does.
 fn write_pid_file(path: &str) -> Result<(), ServerError> {
     if path.is_empty() {
         return Ok(());
     }
-    let err = |source| ServerError::PidFile {
+    let err = |what, source| ServerError::PidFile {
+        what,
         path: path.to_string(),
         source,
     };
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    crate::privs::check_trusted_path(std::path::Path::new(path)).map_err(|e| err("create", e))?;
     let mut f = std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .create(true)
-        .truncate(true)
-        .mode(0o644)
+        .truncate(false)
+        .mode(0o664)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)
-        .map_err(err)?;
-    writeln!(f, "{}", std::process::id()).map_err(err)?;
-    let c = CString::new(path).map_err(|_| err(io::ErrorKind::InvalidInput.into()))?;
+        .map_err(|e| err("create", e))?;
+    // SAFETY: flock is plain data; F_SETLK on our own descriptor.
+    let locked = unsafe {
+        let mut fl: libc::flock = std::mem::zeroed();
+        fl.l_type = libc::F_WRLCK as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        fl.l_len = 4;
+        libc::fcntl(f.as_raw_fd(), libc::F_SETLK, &fl) == 0
+    };
+    if !locked {
+        return Err(err("lock", io::Error::last_os_error()));
+    }
+    f.set_len(0).map_err(|e| err("truncate", e))?;
+    writeln!(f, "{}", std::process::id()).map_err(|e| err("write", e))?;
+    // Keep the descriptor (and so the lock) for the daemon's life.
+    let _ = f.into_raw_fd();
+    let c = CString::new(path).map_err(|_| err("create", io::ErrorKind::InvalidInput.into()))?;
     PID_FILE.store(c.into_raw(), Ordering::SeqCst);
     Ok(())
 }

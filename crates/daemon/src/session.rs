@@ -7,16 +7,18 @@ use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::access::{self, HostName};
 use crate::args::{self, ClientArgs};
 use crate::auth;
 use crate::config::{Config, Module, P};
+use crate::exec::{self, PreExec};
 use crate::greeting;
-use crate::io::{Reader, LONG_LINE, SHORT_LINE};
+use crate::io::{Deadline, DeadlineReader, Reader, LONG_LINE, SHORT_LINE};
 use crate::lock;
-use crate::log::Logger;
+use crate::log::{sys_error, Logger};
 use crate::privs;
 use crate::reject::{self, Fatal};
 use crate::secrets::{self, Grant};
@@ -113,6 +115,7 @@ impl TransferHandler for NoTransfer {
             location: "daemon",
             options_parsed: true,
             delay: Duration::ZERO,
+            abrupt_as_sender: false,
         };
         let _ = reject::send_fatal(&mut s.input, &mut s.output, &s.args, s.protocol, &fatal);
         4
@@ -151,8 +154,16 @@ pub fn serve(conn: Conn, opts: &DaemonOptions, mode: Mode, handler: &dyn Transfe
     for w in &config.warnings {
         log.log(&w.to_string());
     }
+    let deadline = Deadline::default();
+    let idle: Arc<Mutex<Option<Duration>>> = Arc::default();
+    let input: Box<dyn Read + Send> = Box::new(DeadlineReader {
+        inner: conn.input,
+        fd: conn.socket_fd,
+        deadline: deadline.clone(),
+        idle: idle.clone(),
+    });
     let mut s = Handshake {
-        reader: Reader::new(conn.input),
+        reader: Reader::new(input),
         output: conn.output,
         socket_fd: conn.socket_fd,
         addr: conn.peer,
@@ -161,6 +172,10 @@ pub fn serve(conn: Conn, opts: &DaemonOptions, mode: Mode, handler: &dyn Transfe
         mode,
         protocol: 0,
         peer_digests: None,
+        early_input: Vec::new(),
+        pre_exec: None,
+        deadline,
+        idle,
     };
     // A session stopped before the transfer was already reported to the client and the log.
     s.run(&config, opts, handler).unwrap_or_default()
@@ -179,6 +194,14 @@ struct Handshake {
     mode: Mode,
     protocol: u32,
     peer_digests: Option<String>,
+    /// `#early_input=` bytes from the client, for `early exec` / `pre-xfer exec` stdin.
+    early_input: Vec<u8>,
+    /// The `pre-xfer exec` helper waiting for the request.
+    pre_exec: Option<PreExec>,
+    /// The absolute bound of the current handshake phase.
+    deadline: Deadline,
+    /// The idle read timeout of the socket.
+    idle: Arc<Mutex<Option<Duration>>>,
 }
 
 fn set_env(name: &str, value: &str) {
@@ -198,7 +221,16 @@ impl Handshake {
         Err(Stop)
     }
 
+    /// Starts a handshake phase bounded by `t` as a whole (`None`: unbounded).
     fn set_timeout(&self, t: Option<Duration>) {
+        self.deadline.set(t);
+    }
+
+    /// The idle read timeout once the handshake is over.
+    fn set_idle_timeout(&self, t: Option<Duration>) {
+        if let Ok(mut g) = self.idle.lock() {
+            *g = t;
+        }
         if let Some(fd) = self.socket_fd {
             set_read_timeout(fd, t);
         }
@@ -220,6 +252,16 @@ impl Handshake {
             self.log.log(&c);
         }
         host
+    }
+
+    /// Logs a failed handshake read the way stock reports a handshake timeout.
+    fn read_failed(&self, e: &crate::io::LineError) -> Stop {
+        if let crate::io::LineError::Io(io) = e {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                self.log.log("daemon handshake timeout -- exiting");
+            }
+        }
+        Stop
     }
 
     fn ip(&self) -> Option<IpAddr> {
@@ -266,7 +308,10 @@ impl Handshake {
             hello.push('\n');
         }
         self.send(&hello)?;
-        let line = self.reader.read_line(SHORT_LINE).map_err(|_| Stop)?;
+        let line = self
+            .reader
+            .read_line(SHORT_LINE)
+            .map_err(|e| self.read_failed(&e))?;
         let peer = match greeting::parse_client_greeting(&line) {
             Ok(p) => p,
             Err(msg) => return self.error(&msg),
@@ -284,16 +329,23 @@ impl Handshake {
             return self.error("protocol version mismatch -- is your shell clean?");
         }
 
-        let mut line = self.reader.read_line(SHORT_LINE).map_err(|_| Stop)?;
+        let mut line = self
+            .reader
+            .read_line(SHORT_LINE)
+            .map_err(|e| self.read_failed(&e))?;
         if let Some(len) = line.strip_prefix("#early_input=") {
             let len = args_len(len);
             if !(1..=LONG_LINE as i64 + 1).contains(&len) {
                 return self.error("invalid early_input length");
             }
-            self.reader
+            self.early_input = self
+                .reader
                 .read_exact_bytes(len as usize)
                 .map_err(|_| Stop)?;
-            line = self.reader.read_line(SHORT_LINE).map_err(|_| Stop)?;
+            line = self
+                .reader
+                .read_line(SHORT_LINE)
+                .map_err(|e| self.read_failed(&e))?;
         }
         if line.is_empty() || line == "#list" {
             self.log.log(&format!(
@@ -431,6 +483,8 @@ impl Handshake {
             None => return self.error(&format!("auth failed on module {name}")),
         };
         set_env("RSYNC_USER_NAME", &auth_user);
+        // Local setup and operator hooks do not count against the client's time.
+        self.set_timeout(None);
         let prepared = self.prepare_root(&module)?;
         self.set_timeout(self.handshake_timeout(module.timeout()));
         self.send("@RSYNCD: OK\n")?;
@@ -462,10 +516,24 @@ impl Handshake {
             .ok()
             .filter(|t| *t > 0)
             .map(Duration::from_secs);
-        self.set_timeout(Some(module_timeout.unwrap_or(HANDSHAKE_TIMEOUT)));
+        self.set_timeout(None);
+        self.set_idle_timeout(Some(module_timeout.unwrap_or(HANDSHAKE_TIMEOUT)));
 
         let refused = args::refused_set(&module.refuse_options(), !module.charset().is_empty());
-        let fatal = if let Some(msg) = args::refusal(&parsed, &refused) {
+        let pre_exec_error = self.pre_exec.take().and_then(|mut p| {
+            let mut argv = vec!["rsyncd".to_string()];
+            argv.extend(parsed.argv.iter().cloned());
+            p.send(&parsed.request, &argv, &[]);
+            p.finish("pre-xfer exec")
+        });
+        let refusal = args::refusal(&parsed, &refused);
+        let fatal = if let Some(text) = pre_exec_error {
+            Some(Fatal {
+                messages: text.lines().map(|l| format!("{l}\n")).collect(),
+                options_parsed: refusal.is_none(),
+                ..Fatal::refused("")
+            })
+        } else if let Some(msg) = refusal {
             Some(Fatal::refused(&msg))
         } else if parsed.sender && module.write_only() {
             Some(Fatal::write_only())
@@ -484,7 +552,7 @@ impl Handshake {
             );
             return Ok(fatal.code);
         }
-        self.set_timeout(module_timeout);
+        self.set_idle_timeout(module_timeout);
         let Handshake {
             reader,
             output,
@@ -526,6 +594,10 @@ impl Handshake {
             mode: Mode::Socket,
             protocol: 0,
             peer_digests: None,
+            early_input: Vec::new(),
+            pre_exec: None,
+            deadline: Deadline::default(),
+            idle: Arc::default(),
         }
     }
 
@@ -613,6 +685,99 @@ impl Handshake {
                 None
             }
         }
+    }
+}
+
+impl Handshake {
+    /// `post-xfer exec` (a parent process that outlives the session and runs the command with
+    /// its exit status), `early exec` and the start of `pre-xfer exec`, as stock orders them.
+    fn start_execs(&mut self, module: &Module) -> Result<(), Stop> {
+        let (early, pre, post) = (
+            module.early_exec(),
+            module.pre_xfer_exec(),
+            module.post_xfer_exec(),
+        );
+        if (early.is_empty() && pre.is_empty() && post.is_empty())
+            || std::env::var_os("RSYNC_NO_XFER_EXEC").is_some()
+        {
+            return Ok(());
+        }
+        set_env("RSYNC_PID", &std::process::id().to_string());
+        if !post.is_empty() {
+            // SAFETY: the connection process is single-threaded.
+            match unsafe { libc::fork() } {
+                -1 => {
+                    self.log.log(&format!(
+                        "fork failed: {}",
+                        sys_error(&std::io::Error::last_os_error())
+                    ));
+                    return self.error("fork failed");
+                }
+                0 => {}
+                child => run_post_xfer(child, &post, self.log.fd()),
+            }
+        }
+        if !early.is_empty() {
+            let failed = match PreExec::start(&early, false) {
+                Ok(mut p) => {
+                    let input = std::mem::take(&mut self.early_input);
+                    p.send("", &[], &input);
+                    p.finish("early exec").is_some()
+                }
+                Err(_) => true,
+            };
+            if failed {
+                self.log.log("early exec failed");
+                return self.error("early exec failed");
+            }
+        }
+        if !pre.is_empty() {
+            match PreExec::start(&pre, true) {
+                Ok(p) => self.pre_exec = Some(p),
+                Err(e) => {
+                    self.log.log(&format!(
+                        "pre-xfer exec preparation failed: {}",
+                        sys_error(&e)
+                    ));
+                    return self.error("pre-xfer exec preparation failed");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The parent side of `post-xfer exec`: lets go of the connection, waits for the session
+/// process, runs the command with RSYNC_EXIT_STATUS / RSYNC_RAW_STATUS, and exits.
+fn run_post_xfer(child: libc::pid_t, cmd: &str, keep_fd: Option<RawFd>) -> ! {
+    // SAFETY: closing our copies of the connection (every descriptor but the log) and waiting.
+    unsafe {
+        for fd in 3..1024 {
+            if Some(fd) != keep_fd {
+                libc::close(fd);
+            }
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null >= 0 {
+            libc::dup2(null, 0);
+            libc::dup2(null, 1);
+            if null > 2 {
+                libc::close(null);
+            }
+        }
+        let mut status = 0;
+        if libc::waitpid(child, &mut status, 0) < 0 {
+            status = -1;
+        }
+        set_env("RSYNC_RAW_STATUS", &status.to_string());
+        let exit = if status >= 0 && libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        };
+        set_env("RSYNC_EXIT_STATUS", &exit.to_string());
+        let rc = exec::shell(cmd);
+        libc::_exit(if rc < 0 { -1 } else { exit })
     }
 }
 
@@ -714,9 +879,11 @@ impl Handshake {
             },
         );
 
+        self.start_execs(module)?;
         if use_chroot {
             if let Err(e) = privs::chroot(&outer) {
-                self.log.log(&format!("chroot(\"{outer}\") failed: {e}"));
+                self.log
+                    .log(&format!("chroot(\"{outer}\") failed: {}", sys_error(&e)));
                 return self.error("chroot failed");
             }
         }
@@ -726,13 +893,15 @@ impl Handshake {
             outer.clone()
         };
         if let Err(e) = std::env::set_current_dir(&dir) {
-            self.log.log(&format!("chdir {dir} failed: {e}"));
+            self.log
+                .log(&format!("chdir {dir} failed: {}", sys_error(&e)));
             return self.error("chdir failed");
         }
         let root: OwnedFd = match File::open(".") {
             Ok(f) => f.into(),
             Err(e) => {
-                self.log.log(&format!("chdir {dir} failed: {e}"));
+                self.log
+                    .log(&format!("chdir {dir} failed: {}", sys_error(&e)));
                 return self.error("chdir failed");
             }
         };
@@ -745,12 +914,13 @@ impl Handshake {
             return self.error("daemon security issue -- contact admin");
         }
         if let Err((what, e)) = privs::set_groups(&gids) {
-            self.log.log(&format!("{what} failed: {e}"));
+            self.log.log(&format!("{what} failed: {}", sys_error(&e)));
             return self.error(&format!("{what} failed"));
         }
         if let Some(u) = uid {
             if let Err(e) = privs::set_uid(u) {
-                self.log.log(&format!("setuid {u} failed: {e}"));
+                self.log
+                    .log(&format!("setuid {u} failed: {}", sys_error(&e)));
                 return self.error("setuid failed");
             }
         }
@@ -790,6 +960,7 @@ fn args_len(s: &str) -> i64 {
 }
 
 fn read_motd(path: &str) -> std::io::Result<Vec<u8>> {
+    privs::check_trusted_path(Path::new(path))?;
     let mut buf = Vec::new();
     File::open(path)?.take(1 << 20).read_to_end(&mut buf)?;
     Ok(buf)

@@ -56,8 +56,23 @@ impl Filters {
     /// Builds the rule list from the command line, reading `--exclude-from` & co. from disk.
     pub fn from_options(opts: &Options) -> Result<Filters, FilterError> {
         let mut source = FsSource::default();
-        let mut set = FilterSet::from_options(&opts.filters, opts.cvs_exclude, &mut source)?;
+        let mut set = FilterSet::from_options(
+            &opts.filters,
+            opts.cvs_exclude,
+            rtsync_filter::CvsEnv::from_process(),
+            &mut source,
+        )?;
         set.set_delete_excluded(opts.delete_excluded);
+        if opts.backup && opts.deleting() && !opts.delete_excluded && opts.backup_dir.is_none() {
+            // rsync protects the backups it makes beside their files from --delete.
+            let mut rule = b"P *".to_vec();
+            let suffix = opts.suffix.as_deref().map_or(&b"~"[..], |s| {
+                use std::os::unix::ffi::OsStrExt;
+                s.as_bytes()
+            });
+            rule.extend_from_slice(suffix);
+            set.add_filter(&rule, &mut source)?;
+        }
         let active = !set.is_empty();
         Ok(Filters {
             base: set.clone(),
@@ -117,4 +132,22 @@ impl ScanFilter for Filters {
     fn excluded(&self, name: &[u8], is_dir: bool) -> bool {
         self.active && self.set.is_excluded(filter_name(name), is_dir)
     }
+}
+
+/// The filter rules a client sends to its peer (`None`: no list at all, not even the
+/// terminating zero), as stock rsync decides for its role.
+pub fn client_wire_rules(
+    opts: &Options,
+    am_sender: bool,
+    protocol: u32,
+) -> Result<Option<Vec<Vec<u8>>>, FilterError> {
+    let filters = Filters::from_options(opts)?;
+    let ctx = rtsync_filter::wire::ClientContext {
+        am_sender,
+        protocol,
+        delete: opts.deleting(),
+        delete_excluded: opts.delete_excluded,
+        prune_empty_dirs: opts.prune_empty_dirs,
+    };
+    rtsync_filter::wire::client_rules(&filters.set, &ctx)
 }

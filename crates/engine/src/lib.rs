@@ -1,6 +1,7 @@
 //! The transfer engine: rsync options, the local generator/receiver, itemize output and statistics.
 
 pub mod chmod;
+pub mod files_from;
 pub mod filters;
 pub mod itemize;
 pub mod local;

@@ -28,6 +28,10 @@ pub struct Options {
     pub itemize: u32,
     pub dry_run: bool,
     pub recursive: bool,
+    /// `-r`/`--no-recursive` given explicitly (not through `-a`): `--files-from` keeps it.
+    pub explicit_recursive: Option<bool>,
+    /// `-R`/`--no-relative` given explicitly.
+    pub explicit_relative: Option<bool>,
     pub dirs: bool,
     pub links: bool,
     pub perms: bool,
@@ -317,7 +321,10 @@ static SPECS: &[Spec] = &[
     }),
     flag!("dry-run", Some(b'n'), |o, on| o.dry_run = on),
     flag!("archive", Some(b'a'), |o, on| archive(o, on)),
-    flag!("recursive", Some(b'r'), |o, on| o.recursive = on),
+    flag!("recursive", Some(b'r'), |o, on| {
+        o.recursive = on;
+        o.explicit_recursive = Some(on)
+    }),
     flag!("dirs", Some(b'd'), |o, on| o.dirs = on),
     flag!("links", Some(b'l'), |o, on| o.links = on),
     flag!("perms", Some(b'p'), |o, on| o.perms = on),
@@ -338,7 +345,10 @@ static SPECS: &[Spec] = &[
     flag!("sparse", Some(b'S'), |o, on| o.sparse = on),
     flag!("checksum", Some(b'c'), |o, on| o.checksum = on),
     flag!("update", Some(b'u'), |o, on| o.update = on),
-    flag!("relative", Some(b'R'), |o, on| o.relative = on),
+    flag!("relative", Some(b'R'), |o, on| {
+        o.relative = on;
+        o.explicit_relative = Some(on)
+    }),
     flag!("implied-dirs", None, |o, on| o.implied_dirs = on),
     flag!("one-file-system", Some(b'x'), |o, on| if on {
         o.one_file_system += 1
@@ -625,6 +635,16 @@ impl Options {
         }
         if self.relative && !self.implied_dirs {
             // Nothing to do: handled by the scanner.
+        }
+        if self.files_from.is_some() {
+            // --files-from implies -R and -d, and -a's -r only counts when given explicitly.
+            self.relative = self.explicit_relative.unwrap_or(true);
+            self.recursive = self.explicit_recursive.unwrap_or(false);
+            self.dirs = true;
+        }
+        if self.backup && self.backup_dir.is_none() {
+            // Backups renamed beside their files change directory times: rsync leaves them.
+            self.omit_dir_times = true;
         }
         if self.quiet && self.verbose > 0 {
             self.verbose = 0;

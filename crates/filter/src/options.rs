@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::cvs::CvsEnv;
 use crate::error::FilterError;
 use crate::set::FilterSet;
 use crate::source::FileSource;
@@ -31,14 +32,17 @@ pub enum FilterOption {
 
 impl FilterSet {
     /// Applies `options` in order; `cvs_exclude` (`-C`) appends the CVS
-    /// rules at the end, wherever `-C` appeared, as rsync does. Files are
-    /// read through `source`.
+    /// rules at the end, wherever `-C` appeared, as rsync does; `cvs_env`
+    /// is what a `-C` (or `--filter=-C`) adds to the default CVS list.
+    /// Files are read through `source`.
     pub fn from_options(
         options: &[FilterOption],
         cvs_exclude: bool,
+        cvs_env: CvsEnv,
         source: &mut dyn FileSource,
     ) -> Result<FilterSet, FilterError> {
         let mut set = FilterSet::new();
+        set.set_cvs_env(cvs_env);
         for option in options {
             set.apply_option(option, source)?;
         }

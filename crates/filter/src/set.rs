@@ -149,7 +149,8 @@ impl FilterSet {
         self.from0 = on;
     }
 
-    /// The environment `-C` reads ($HOME/.cvsignore, $CVSIGNORE).
+    /// The environment `-C` reads ($HOME/.cvsignore, $CVSIGNORE). Set it
+    /// before adding rules: the CVS list is built by the first `-C` rule.
     pub fn set_cvs_env(&mut self, env: CvsEnv) {
         self.cvs_env = env;
     }

@@ -3,6 +3,7 @@
 
 mod util;
 mod wildmatch_table;
+mod wire_diff;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -193,17 +193,11 @@ pub fn our_options(work: &Path, args: &[String]) -> (Vec<FilterOption>, bool) {
 /// Builds our filter set for `args` (merge files relative to `work`).
 pub fn our_set(work: &Path, args: &[String]) -> Result<FilterSet, String> {
     let (opts, cvs) = our_options(work, args);
-    let mut set = FilterSet::from_options(&opts, false, &mut FsSource::new(work))
-        .map_err(|e| e.to_string())?;
-    let home = std::fs::read(work.join("home/.cvsignore")).ok();
-    set.set_cvs_env(rtsync_filter::CvsEnv {
-        home_cvsignore: home,
+    let env = rtsync_filter::CvsEnv {
+        home_cvsignore: std::fs::read(work.join("home/.cvsignore")).ok(),
         cvsignore_var: None,
-    });
-    if cvs {
-        set.add_cvs_exclude().map_err(|e| e.to_string())?;
-    }
-    Ok(set)
+    };
+    FilterSet::from_options(&opts, cvs, env, &mut FsSource::new(work)).map_err(|e| e.to_string())
 }
 
 fn sorted_entries(dir: &Path) -> Vec<(Vec<u8>, bool)> {

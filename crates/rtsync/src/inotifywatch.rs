@@ -277,6 +277,12 @@ fn parse(args: &[OsString]) -> Result<Options, i32> {
     Ok(o)
 }
 
+/// Counters of a watch that saw nothing.
+static NO_EVENTS: Stats = Stats {
+    by_bit: [0; 14],
+    total: 0,
+};
+
 static DONE: AtomicBool = AtomicBool::new(false);
 static PRINT_NOW: AtomicBool = AtomicBool::new(false);
 static IMPATIENT: AtomicU32 = AtomicU32::new(0);
@@ -477,7 +483,7 @@ fn print_info(o: &Options, table: &Table, events: u32) -> i32 {
     let mut rows: Vec<(&i32, &Stats, &[u8])> = table
         .by_wd
         .iter()
-        .map(|(wd, w)| (wd, &w.stats, w.filename.as_slice()))
+        .map(|(wd, w)| (wd, table.stats.get(wd).unwrap_or(&NO_EVENTS), &*w.filename))
         .collect();
     let (key, ascending) = match o.sort {
         -1 => (0, false),

@@ -57,6 +57,26 @@ pub fn is_remote(arg: &[u8]) -> bool {
     }
 }
 
+/// A transfer with a daemon or over a remote shell.
+fn remote(opts: &Options) -> i32 {
+    let env = rtsync_wire::client::ClientEnv::from_process();
+    match rtsync_wire::client::run(opts, &env) {
+        Ok(outcome) => {
+            let code = outcome.exit_code();
+            if code != exit::OK {
+                client_error(code, "main.c(1394)");
+            }
+            code
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            eprintln!("rsync: {e}");
+            client_error(code, "main.c(1394)");
+            code
+        }
+    }
+}
+
 pub fn main(args: Vec<OsString>) -> i32 {
     let rest = &args[1.min(args.len())..];
     if rest.iter().any(|a| a == "--daemon") && !rest.iter().any(|a| a == "--server") {
@@ -79,8 +99,26 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return exit::OK;
     }
     if opts.server {
-        eprintln!("rsync: --server is not supported by this build yet");
-        return exit::PROTOCOL;
+        // The remote end of a remote-shell transfer (or of `--server --daemon`).
+        if opts.daemon {
+            return crate::daemon_cmd::main(args);
+        }
+        use std::os::fd::FromRawFd;
+        // A client may hand us non-blocking descriptors; the server does blocking I/O.
+        for fd in [0, 1] {
+            // SAFETY: fcntl on fds 0/1 with valid commands.
+            unsafe {
+                let flags = libc::fcntl(fd, libc::F_GETFL);
+                if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
+                    libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+                }
+            }
+        }
+        // SAFETY: fds 0 and 1 are open for the whole process and used only through these
+        // handles from here on (std's buffered stdout is never written by the server).
+        let (input, output) =
+            unsafe { (std::fs::File::from_raw_fd(0), std::fs::File::from_raw_fd(1)) };
+        return rtsync_wire::server::run(rest, input, output);
     }
     if opts.args.is_empty() {
         print!("{}", help_text());
@@ -88,9 +126,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return exit::SYNTAX;
     }
     if opts.args.iter().any(|a| is_remote(a.as_bytes())) {
-        eprintln!("rsync: remote transfers are not supported by this build yet");
-        client_error(exit::START_CLIENT, "main.c(1564)");
-        return exit::START_CLIENT;
+        return remote(&opts);
     }
     let mut paths: Vec<PathBuf> = opts.args.iter().map(PathBuf::from).collect();
     if opts.list_only || paths.len() == 1 {

@@ -60,6 +60,13 @@ pid file = {dir}/pid
   use chroot = yes
 [nopath]
   comment = no path here
+[prex]
+  path = {dir}/mod
+  read only = no
+  pre-xfer exec = echo \"hook says no to $RSYNC_MODULE_NAME for $RSYNC_REQUEST ($RSYNC_ARG0 $RSYNC_ARG1)\"; exit 3
+[postx]
+  path = {dir}/mod
+  post-xfer exec = echo \"$RSYNC_EXIT_STATUS $RSYNC_MODULE_NAME $RSYNC_HOST_ADDR $RSYNC_USER_NAME\" > {dir}/post.out
 ";
 
 /// One client run: arguments (`URL:x` → the daemon's URL for x, `DIR:x` → its directory),
@@ -253,6 +260,30 @@ const CASES: &[Case] = &[
         env: &[],
         code: 5,
     },
+    Case {
+        name: "pre-xfer exec refuses",
+        args: &["-a", "DIR:src/", "URL:prex/"],
+        env: &[],
+        code: 4,
+    },
+    Case {
+        name: "pre-xfer exec refuses a pull",
+        args: &["-a", "URL:prex/sub", "DIR:out/"],
+        env: &[],
+        code: 10,
+    },
+    Case {
+        name: "refused option on a pull",
+        args: &["-ac", "URL:refuse/", "DIR:out/"],
+        env: &[],
+        code: 10,
+    },
+    Case {
+        name: "post-xfer exec module",
+        args: &["-a", "DIR:src/", "URL:postx/"],
+        env: &[],
+        code: 1,
+    },
 ];
 
 fn prepare(dir: &Path) {
@@ -274,6 +305,8 @@ fn expand(args: &[&str], d: &Daemon) -> Vec<String> {
                 }
             } else if let Some(rest) = a.strip_prefix("DIR:") {
                 d.dir.join(rest).display().to_string()
+            } else if let Some((opt, rest)) = a.split_once("=DIR:") {
+                format!("{opt}={}", d.dir.join(rest).display())
             } else {
                 a.to_string()
             }
@@ -293,16 +326,22 @@ fn neutral(o: &Outcome, d: &Daemon) -> Outcome {
     })
 }
 
-#[test]
-fn client_sees_what_stock_shows() {
-    let stock_dir = tempfile::tempdir().unwrap();
-    let ours_dir = tempfile::tempdir().unwrap();
-    prepare(stock_dir.path());
-    prepare(ours_dir.path());
-    let stock = Daemon::start(Kind::Stock, stock_dir.path(), CONF);
-    let ours = Daemon::start(Kind::Rtsync, ours_dir.path(), CONF);
+/// Runs every case against a stock and an rtsync daemon sharing `conf` (each in its own
+/// directory, set up by `setup`), asserting identical outcomes; returns both daemons running.
+fn compare_cases(
+    conf: &str,
+    cases: &[Case],
+    setup: &dyn Fn(&Path),
+) -> (Daemon, Daemon, Vec<tempfile::TempDir>) {
+    let dirs = vec![tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for d in &dirs {
+        prepare(d.path());
+        setup(d.path());
+    }
+    let stock = Daemon::start(Kind::Stock, dirs[0].path(), conf);
+    let ours = Daemon::start(Kind::Rtsync, dirs[1].path(), conf);
     let mut failures = Vec::new();
-    for case in CASES {
+    for case in cases {
         let want = client(
             &expand(case.args, &stock),
             case.env,
@@ -328,6 +367,186 @@ fn client_sees_what_stock_shows() {
         "differences from stock:\n{}",
         failures.join("\n")
     );
+    (stock, ours, dirs)
+}
+
+#[test]
+fn client_sees_what_stock_shows() {
+    let (stock, ours, _dirs) = compare_cases(CONF, CASES, &|_| {});
+    // post-xfer exec ran after the session, with its exit status and environment.
+    let post = |d: &Daemon| {
+        let path = d.dir.join("post.out");
+        for _ in 0..200 {
+            if let Ok(t) = std::fs::read_to_string(&path) {
+                if !t.is_empty() {
+                    return t;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        String::new()
+    };
+    let want = post(&stock);
+    assert_eq!(
+        want,
+        "1 postx 127.0.0.1 \n",
+        "stock log: {:?} stderr: {:?} alive: {}",
+        stock.log_messages(),
+        std::fs::read_to_string(stock.dir.join("daemon.stderr")),
+        std::process::Command::new("pgrep")
+            .arg("-f")
+            .arg(format!("port={}", stock.port))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    );
+    assert_eq!(post(&ours), want);
+}
+
+const CONF2: &str = "\
+reverse lookup = no
+motd file = {dir}/motd
+use chroot = no
+&include {dir}/conf.d
+&merge {dir}/extra.inc
+[baduid]
+  path = {dir}/mod
+  uid = no-such-user-here
+[badgid]
+  path = {dir}/mod
+  gid = no-such-group-here
+[badlock]
+  path = {dir}/mod
+  max connections = 2
+  lock file = {dir}/no/such/dir/lock
+[strong]
+  path = {dir}/mod
+  auth users = alice
+  secrets file = {dir}/secrets
+  auth digest = sha256
+[nosecrets]
+  path = {dir}/mod
+  auth users = alice
+  secrets file = {dir}/missing-secrets
+[denyname]
+  path = {dir}/mod
+  hosts deny = localhost
+[allowwild]
+  path = {dir}/mod
+  hosts allow = *.example.invalid
+[rwuser]
+  path = {dir}/mod
+  read only = no
+  auth users = carol:ro
+  secrets file = {dir}/secrets
+";
+
+const CASES2: &[Case] = &[
+    Case {
+        name: "listing with includes",
+        args: &["URL:"],
+        env: &[],
+        code: 0,
+    },
+    Case {
+        name: "included module",
+        args: &["-a", "DIR:src/", "URL:inc1/"],
+        env: &[],
+        code: 1,
+    },
+    Case {
+        name: "included file's defaults stay inside it",
+        args: &["-a", "DIR:src/", "URL:inc2/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "invalid uid",
+        args: &["-a", "DIR:src/", "URL:baduid/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "invalid gid",
+        args: &["-a", "DIR:src/", "URL:badgid/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "lock file cannot open",
+        args: &["-a", "DIR:src/", "URL:badlock/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "auth digest floor met",
+        args: &["-a", "DIR:src/", "URL:alice@strong/"],
+        env: &[("RSYNC_PASSWORD", "alicepw")],
+        code: 1,
+    },
+    Case {
+        name: "auth digest floor met at protocol 31",
+        args: &["--protocol=31", "-a", "DIR:src/", "URL:alice@strong/"],
+        env: &[("RSYNC_PASSWORD", "alicepw")],
+        code: 1,
+    },
+    Case {
+        name: "secrets file missing",
+        args: &["-a", "DIR:src/", "URL:alice@nosecrets/"],
+        env: &[("RSYNC_PASSWORD", "alicepw")],
+        code: 5,
+    },
+    Case {
+        name: "deny by host name without reverse lookup",
+        args: &["-a", "DIR:src/", "URL:denyname/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "allow by wildcard without reverse lookup",
+        args: &["-a", "DIR:src/", "URL:allowwild/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: ":ro grant on a writable module",
+        args: &["-a", "DIR:src/", "URL:carol@rwuser/"],
+        env: &[("RSYNC_PASSWORD", "carolpw")],
+        code: 1,
+    },
+    Case {
+        name: "early input",
+        args: &["--early-input=DIR:motd", "-a", "DIR:src/", "URL:inc1/"],
+        env: &[],
+        code: 1,
+    },
+];
+
+#[test]
+fn includes_lookups_and_setup_errors_match_stock() {
+    let setup = |dir: &Path| {
+        let d = dir.join("conf.d");
+        std::fs::create_dir_all(&d).unwrap();
+        let here = dir.display().to_string();
+        std::fs::write(
+            d.join("1.conf"),
+            format!("comment = from include\n[inc1]\n  path = {here}/mod\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("2.conf"),
+            format!("hosts allow = 10.9.9.9\n[inc2]\n  path = {here}/mod\n"),
+        )
+        .unwrap();
+        std::fs::write(d.join("skip.txt"), "[never]\n").unwrap();
+        std::fs::write(
+            dir.join("extra.inc"),
+            "[merged]\n  path = /tmp\n  comment = merged in\n",
+        )
+        .unwrap();
+        write_secrets(dir, "alice:alicepw\ncarol:carolpw\n", 0o600);
+    };
+    compare_cases(CONF2, CASES2, &setup);
 }
 
 #[test]
@@ -615,4 +834,70 @@ fn daemon_front_door_options() {
         String::from_utf8_lossy(&missing.stderr),
         String::from_utf8_lossy(&stock_missing.stderr)
     );
+}
+
+#[test]
+fn trickling_client_is_cut_off_like_stock() {
+    // A client that never goes silent long enough for an idle timeout still cannot stretch the
+    // handshake: both daemons bound it as a whole.
+    let conf = "use chroot = no\ntimeout = 1\n[pub]\n  path = {dir}/mod\n";
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        let d = Daemon::start(kind, dir.path(), conf);
+        let (mut c, _) = RawClient::connect(d.port);
+        c.stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut closed = false;
+        for _ in 0..200 {
+            use std::io::{Read, Write};
+            if c.stream.write_all(b"@").is_err() {
+                closed = true;
+                break;
+            }
+            let mut buf = [0u8; 64];
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                _ => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        assert!(closed, "{kind:?} kept a trickling client");
+    }
+}
+
+#[test]
+fn second_daemon_on_a_locked_pid_file_fails_like_stock() {
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        let first = Daemon::start(
+            kind,
+            dir.path(),
+            "pid file = {dir}/daemon.pid\n[pub]\n  path = {dir}/mod\n",
+        );
+        let second = daemon_command(kind)
+            .arg("--no-detach")
+            .arg(format!("--config={}", first.conf.display()))
+            .arg(format!("--port={}", free_port()))
+            .arg("--address=127.0.0.1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&second.stderr)
+            .replace(&dir.path().display().to_string(), "{dir}");
+        results.push((second.status.code(), stderr));
+        drop(first);
+    }
+    assert_eq!(results[0].0, Some(11), "{results:?}");
+    assert_eq!(results[0], results[1]);
 }

@@ -2,7 +2,9 @@
 
 mod local_util;
 
-use local_util::{differential, ALL_TIMES, NEW_ROOT, NO_TIMES};
+use local_util::{
+    differential, differential_in, Workspace, ALL_TIMES, FILE_TIMES, NEW_ROOT, NO_TIMES,
+};
 
 #[test]
 fn archive_initial() {
@@ -186,4 +188,228 @@ fn delete_excluded() {
 #[test]
 fn cvs_exclude() {
     differential(&["-aiC", "src/", "dst/"], false, ALL_TIMES);
+}
+
+#[test]
+fn delta_statistics_match() {
+    differential(
+        &["-a", "--no-whole-file", "--stats", "src/", "dst/"],
+        true,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn existing_only() {
+    differential(&["-ai", "--existing", "src/", "dst/"], true, ALL_TIMES);
+}
+
+#[test]
+fn ignore_existing() {
+    differential(
+        &["-ai", "--ignore-existing", "src/", "dst/"],
+        true,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn update_skips_newer_destination_files() {
+    differential(&["-aiu", "src/", "dst/"], true, ALL_TIMES);
+}
+
+#[test]
+fn size_only() {
+    differential(&["-ai", "--size-only", "src/", "dst/"], true, ALL_TIMES);
+}
+
+#[test]
+fn ignore_times() {
+    differential(&["-aiI", "src/", "dst/"], true, ALL_TIMES);
+}
+
+#[test]
+fn size_limits() {
+    differential(
+        &["-ai", "--max-size=1k", "--min-size=120", "src/", "dst/"],
+        false,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn remove_source_files() {
+    differential(
+        &["-ai", "--remove-source-files", "src/", "dst/"],
+        true,
+        FILE_TIMES,
+    );
+}
+
+#[test]
+fn backups_with_suffix() {
+    differential(
+        &[
+            "-ai",
+            "--backup",
+            "--suffix=.old",
+            "--delete",
+            "src/",
+            "dst/",
+        ],
+        true,
+        FILE_TIMES,
+    );
+}
+
+#[test]
+fn backup_dir() {
+    differential(
+        &["-ai", "--backup-dir=../bak", "src/", "dst/"],
+        true,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn chmod_rules() {
+    differential(
+        &["-ai", "--chmod=D750,F640,Fu+x", "src/", "dst/"],
+        true,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn safe_links() {
+    differential(&["-ai", "--safe-links", "src/", "dst/"], false, ALL_TIMES);
+}
+
+#[test]
+fn copy_links_reports_dangling() {
+    differential(&["-aiL", "src/", "dst/"], false, ALL_TIMES);
+}
+
+#[test]
+fn copy_unsafe_links() {
+    differential(
+        &["-ai", "--copy-unsafe-links", "src/", "dst/"],
+        false,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn sparse_files() {
+    differential(&["-aiS", "src/", "dst/"], false, ALL_TIMES);
+}
+
+#[test]
+fn partial_dir() {
+    differential(
+        &["-ai", "--partial-dir=.rsync-partial", "src/", "dst/"],
+        true,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn numeric_ids_and_one_file_system() {
+    differential(&["-aix", "--numeric-ids", "src/", "dst/"], true, ALL_TIMES);
+}
+
+#[test]
+fn dirs_without_recursion() {
+    differential(&["-lptgoDdi", "src/", "dst/"], false, ALL_TIMES);
+}
+
+#[test]
+fn no_recursion_skips_directories() {
+    differential(
+        &["-i", "src/plain.txt", "src/many", "dst/"],
+        false,
+        NO_TIMES,
+    );
+}
+
+#[test]
+fn single_file_to_new_name() {
+    differential(&["-ai", "src/plain.txt", "dst"], false, ALL_TIMES);
+}
+
+#[test]
+fn list_only() {
+    differential(&["-a", "--list-only", "src/deep/"], false, ALL_TIMES);
+}
+
+#[test]
+fn delete_before_verbose() {
+    differential(&["-av", "--delete-before", "src/", "dst/"], true, ALL_TIMES);
+}
+
+#[test]
+fn max_delete() {
+    differential(
+        &["-ai", "--delete", "--max-delete=2", "src/", "dst/"],
+        true,
+        FILE_TIMES,
+    );
+}
+
+#[test]
+fn unknown_option_is_a_syntax_error() {
+    differential(&["--no-such-option", "src/", "dst/"], false, ALL_TIMES);
+}
+
+fn files_from_workspace(from0: bool) -> Workspace {
+    let ws = Workspace::new(true);
+    let names: &[&[u8]] = &[
+        b"plain.txt",
+        b"deep/a/b",
+        b"many/f0001",
+        b"sub/",
+        b"/modes/0600",
+        b"new\nline",
+        b"link-rel",
+    ];
+    let list: Vec<u8> = if from0 {
+        names
+            .iter()
+            .flat_map(|n| n.iter().copied().chain([0]))
+            .collect()
+    } else {
+        // Names with newlines cannot be listed one per line.
+        names
+            .iter()
+            .filter(|n| !n.contains(&b'\n'))
+            .flat_map(|n| n.iter().copied().chain([b'\n']))
+            .collect()
+    };
+    std::fs::write(ws.path().join("list"), list).unwrap();
+    ws
+}
+
+#[test]
+fn files_from_without_recursion() {
+    let ws = files_from_workspace(false);
+    differential_in(&ws, &["-ai", "--files-from=list", "src/", "dst/"], NEW_ROOT);
+}
+
+#[test]
+fn files_from_with_recursion_and_nul_separators() {
+    let ws = files_from_workspace(true);
+    differential_in(
+        &ws,
+        &["-air", "--from0", "--files-from=list", "src/", "dst/"],
+        NEW_ROOT,
+    );
+}
+
+#[test]
+fn files_from_missing_list_is_an_error() {
+    differential(
+        &["-ai", "--files-from=no-such-list", "src/", "dst/"],
+        false,
+        ALL_TIMES,
+    );
 }

@@ -263,6 +263,8 @@ impl<F: ScanFilter> Scanner<'_, F> {
                 subdirs.push((child_name, child_path));
             }
         }
+        // rsync's sender descends in file-list order, which orders its messages.
+        subdirs.sort_by(|a, b| crate::entry::compare_names(&a.0, true, &b.0, true));
         for (child_name, child_path) in subdirs {
             self.walk_dir(&child_name, &child_path, dev);
         }

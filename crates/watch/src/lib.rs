@@ -27,6 +27,7 @@
 //! # Ok::<(), rtsync_watch::WatchError>(())
 //! ```
 
+pub mod dirscan;
 pub mod error;
 pub mod mask;
 pub mod sys;

@@ -4,38 +4,54 @@
 //! full path. A rename is then one re-link, and every descriptor below the moved directory gets
 //! its new path for free: paths are computed by walking up, never stored.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
+use std::hash::BuildHasher;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::sys::Wd;
 
+/// Parent value of the root node.
+const NO_PARENT: Wd = -1;
+
+/// One watched directory: 24 bytes plus its name, since trees of millions of directories
+/// are the point.
 #[derive(Debug)]
 struct Node {
-    /// Descriptor of the directory containing this one; `None` for the root.
-    parent: Option<Wd>,
+    /// Descriptor of the directory containing this one; [`NO_PARENT`] for the root.
+    parent: Wd,
     /// Name inside the parent (empty for the root).
-    name: OsString,
-    /// Watched subdirectories by name.
-    kids: HashMap<OsString, Wd>,
+    name: Box<[u8]>,
 }
 
 /// Watched directories of one tree, keyed by descriptor, with paths relative to the root.
+///
+/// Children are found through one map keyed by (parent, hash of the name), which costs a
+/// fraction of a per-directory child table; the rare hash collision goes to a side map keyed
+/// by the full name.
 #[derive(Debug, Default)]
 pub struct WatchTree {
     nodes: HashMap<Wd, Node>,
+    kids: HashMap<(Wd, u64), Wd>,
+    collided: HashMap<(Wd, Box<[u8]>), Wd>,
+    hasher: RandomState,
     root: Option<Wd>,
 }
 
 impl WatchTree {
+    fn key(&self, parent: Wd, name: &[u8]) -> (Wd, u64) {
+        (parent, self.hasher.hash_one(name))
+    }
+
     /// Records the root directory's descriptor.
     pub fn set_root(&mut self, wd: Wd) {
         self.nodes.insert(
             wd,
             Node {
-                parent: None,
-                name: OsString::new(),
-                kids: HashMap::new(),
+                parent: NO_PARENT,
+                name: Box::default(),
             },
         );
         self.root = Some(wd);
@@ -63,7 +79,45 @@ impl WatchTree {
 
     /// The watched subdirectory `name` of `parent`.
     pub fn child(&self, parent: Wd, name: &OsStr) -> Option<Wd> {
-        self.nodes.get(&parent)?.kids.get(name).copied()
+        let name = name.as_bytes();
+        let wd = *self.kids.get(&self.key(parent, name))?;
+        if self.nodes.get(&wd).is_some_and(|n| &*n.name == name) {
+            return Some(wd);
+        }
+        self.collided.get(&(parent, Box::from(name))).copied()
+    }
+
+    fn index(&mut self, parent: Wd, name: &[u8], wd: Wd) {
+        let key = self.key(parent, name);
+        match self.kids.get(&key) {
+            Some(&other)
+                if other != wd && self.nodes.get(&other).is_some_and(|n| &*n.name != name) =>
+            {
+                self.collided.insert((parent, Box::from(name)), wd);
+            }
+            _ => {
+                self.kids.insert(key, wd);
+            }
+        }
+    }
+
+    fn unindex(&mut self, parent: Wd, name: &[u8], wd: Wd) {
+        let key = self.key(parent, name);
+        if self.kids.get(&key) == Some(&wd) {
+            self.kids.remove(&key);
+            // Promote a collided sibling with the same hash, if any.
+            let promote = self
+                .collided
+                .iter()
+                .find(|((p, n), _)| *p == parent && self.hasher.hash_one(&**n) == key.1)
+                .map(|(k, &v)| (k.clone(), v));
+            if let Some((k, v)) = promote {
+                self.collided.remove(&k);
+                self.kids.insert(key, v);
+            }
+        } else if self.collided.get(&(parent, Box::from(name))) == Some(&wd) {
+            self.collided.remove(&(parent, Box::from(name)));
+        }
     }
 
     /// Links `wd` as subdirectory `name` of `parent`, moving it if it was linked elsewhere.
@@ -71,38 +125,24 @@ impl WatchTree {
         if Some(wd) == self.root || !self.nodes.contains_key(&parent) {
             return;
         }
-        self.unlink(wd);
         // A stale entry under the same name (a directory replaced behind our back) is dropped.
         if let Some(old) = self.child(parent, name) {
             if old != wd {
                 self.remove_subtree(old);
             }
         }
-        let kids = self.nodes.remove(&wd).map(|n| n.kids).unwrap_or_default();
+        if let Some(node) = self.nodes.remove(&wd) {
+            self.unindex(node.parent, &node.name, wd);
+        }
+        let name = name.as_bytes();
         self.nodes.insert(
             wd,
             Node {
-                parent: Some(parent),
-                name: name.to_owned(),
-                kids,
+                parent,
+                name: Box::from(name),
             },
         );
-        if let Some(p) = self.nodes.get_mut(&parent) {
-            p.kids.insert(name.to_owned(), wd);
-        }
-    }
-
-    /// Detaches `wd` from its parent, keeping its node and subtree.
-    fn unlink(&mut self, wd: Wd) {
-        let Some(node) = self.nodes.get(&wd) else {
-            return;
-        };
-        let (parent, name) = (node.parent, node.name.clone());
-        if let Some(p) = parent.and_then(|p| self.nodes.get_mut(&p)) {
-            if p.kids.get(&name) == Some(&wd) {
-                p.kids.remove(&name);
-            }
-        }
+        self.index(parent, name, wd);
     }
 
     /// Moves the watched directory `from_parent/from_name` to `to_parent/to_name`; returns its
@@ -119,33 +159,40 @@ impl WatchTree {
         Some(wd)
     }
 
-    /// Forgets `wd` and everything below it; returns the forgotten descriptors.
+    /// Forgets `wd` and everything below it; returns the forgotten descriptors. Costs a pass
+    /// over the whole map, which is fine for what calls it (a directory moved out of the tree).
     pub fn remove_subtree(&mut self, wd: Wd) -> Vec<Wd> {
-        self.unlink(wd);
-        let mut gone = Vec::new();
-        let mut stack = vec![wd];
-        while let Some(w) = stack.pop() {
-            if let Some(node) = self.nodes.remove(&w) {
-                stack.extend(node.kids.values().copied());
-                gone.push(w);
-            }
-        }
-        if Some(wd) == self.root {
-            self.root = None;
+        let gone: Vec<Wd> = self
+            .nodes
+            .keys()
+            .copied()
+            .filter(|&w| self.is_within(w, wd))
+            .collect();
+        for &w in &gone {
+            self.remove_one(w);
         }
         gone
     }
 
-    /// Forgets only `wd` (its kernel watch is gone); its watched children are detached and
-    /// stay until their own removal is reported.
-    pub fn remove_one(&mut self, wd: Wd) {
-        self.unlink(wd);
-        if let Some(node) = self.nodes.remove(&wd) {
-            for kid in node.kids.values() {
-                if let Some(k) = self.nodes.get_mut(kid) {
-                    k.parent = None;
-                }
+    /// Whether `wd` is `ancestor` or below it.
+    fn is_within(&self, mut wd: Wd, ancestor: Wd) -> bool {
+        for _ in 0..=self.nodes.len() {
+            if wd == ancestor {
+                return true;
             }
+            match self.nodes.get(&wd) {
+                Some(n) if n.parent != NO_PARENT => wd = n.parent,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// Forgets only `wd` (its kernel watch is gone). Watched children, if any are left, become
+    /// unreachable: their paths are unknown until their own removal is reported.
+    pub fn remove_one(&mut self, wd: Wd) {
+        if let Some(node) = self.nodes.remove(&wd) {
+            self.unindex(node.parent, &node.name, wd);
         }
         if Some(wd) == self.root {
             self.root = None;
@@ -154,23 +201,21 @@ impl WatchTree {
 
     /// Path of `wd` relative to the root (empty for the root); `None` if unknown or detached.
     pub fn path(&self, wd: Wd) -> Option<PathBuf> {
-        let mut names = Vec::new();
+        let mut names: Vec<&[u8]> = Vec::new();
         let mut at = wd;
-        // The depth bound guards against a cycle, which would be a bug, never a hang.
+        // The bound guards against a cycle, which would be a bug, never a hang.
         for _ in 0..=self.nodes.len() {
             let node = self.nodes.get(&at)?;
-            match node.parent {
-                None if Some(at) == self.root => {
-                    let mut p = PathBuf::new();
-                    p.extend(names.iter().rev());
-                    return Some(p);
+            if node.parent == NO_PARENT {
+                if Some(at) != self.root {
+                    return None;
                 }
-                None => return None,
-                Some(parent) => {
-                    names.push(node.name.clone());
-                    at = parent;
-                }
+                let mut p = PathBuf::new();
+                p.extend(names.iter().rev().map(|n| OsStr::from_bytes(n)));
+                return Some(p);
             }
+            names.push(&node.name);
+            at = node.parent;
         }
         None
     }

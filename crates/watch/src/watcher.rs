@@ -7,6 +7,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::os::fd::AsRawFd;
+
+use crate::dirscan;
 use crate::error::WatchError;
 use crate::mask;
 use crate::sys::{Inotify, RawEvent, Wd};
@@ -124,6 +127,8 @@ pub struct Watcher {
     scanned: HashSet<PathBuf>,
     /// Errors met while following the tree, handed out by the next `next_event` call.
     errors: VecDeque<WatchError>,
+    /// The root's device when its filesystem counts subdirectory links (leaf shortcut).
+    leaf_dev: Option<u64>,
 }
 
 impl fmt::Debug for Watcher {
@@ -155,7 +160,15 @@ impl Watcher {
             ready: VecDeque::new(),
             scanned: HashSet::new(),
             errors: VecDeque::new(),
+            leaf_dev: None,
         };
+        if let Ok(fd) = dirscan::open_dir(None, w.root.as_os_str(), true) {
+            if dirscan::counts_subdir_links(fd.as_raw_fd()) {
+                w.leaf_dev = dirscan::lstat_at(Some(fd.as_raw_fd()), std::ffi::OsStr::new("."))
+                    .ok()
+                    .map(|st| st.st_dev);
+            }
+        }
         let root_wd = w
             .ino
             .add_watch(&w.root, kernel_mask & !mask::DONT_FOLLOW)
@@ -313,8 +326,10 @@ impl Watcher {
         if m & mask::DELETE != 0 {
             self.scanned.remove(&path);
             if is_dir {
+                // A directory is empty when it is removed: its subdirectories' watches are
+                // already gone, so only its own entry is left to drop.
                 if let Some(wd) = self.tree.child(raw.wd, &name) {
-                    self.tree.remove_subtree(wd);
+                    self.tree.remove_one(wd);
                 }
             }
             self.push(EventKind::Delete, path, is_dir, false);
@@ -376,12 +391,25 @@ impl Watcher {
     }
 
     /// Lists a freshly watched directory, watching its subdirectories; with `report`, every
-    /// entry found becomes a `Create` event.
+    /// entry found becomes a `Create` event. Every directory is watched before it is listed,
+    /// so nothing created during the scan can fall between the listing and the watch.
     fn scan_dir(&mut self, wd: Wd, path: PathBuf, report: bool) -> Result<(), WatchError> {
+        // Without reporting, leaf directories need not even be opened (see `dirscan`).
+        let leaf_dev = if report { None } else { self.leaf_dev };
         let mut stack = vec![(wd, path)];
         while let Some((dir_wd, dir)) = stack.pop() {
             let abs = self.root.join(&dir);
-            let entries = match std::fs::read_dir(&abs) {
+            let fd = match dirscan::open_dir(None, abs.as_os_str(), dir.as_os_str().is_empty()) {
+                Ok(fd) => fd,
+                Err(e) if gone_or_replaced(&e) => continue,
+                Err(e) => {
+                    return Err(WatchError::Scan {
+                        path: abs,
+                        source: e,
+                    })
+                }
+            };
+            let entries = match dirscan::read_entries(&fd) {
                 Ok(e) => e,
                 Err(e) if gone_or_replaced(&e) => continue,
                 Err(e) => {
@@ -391,10 +419,14 @@ impl Watcher {
                     })
                 }
             };
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let rel = dir.join(&name);
-                let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            for entry in entries {
+                let is_dir = match entry.kind {
+                    dirscan::Kind::Dir => true,
+                    dirscan::Kind::Other => false,
+                    dirscan::Kind::Unknown => dirscan::lstat_at(Some(fd.as_raw_fd()), &entry.name)
+                        .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR),
+                };
+                let rel = dir.join(&entry.name);
                 if self.excluded(&rel, is_dir) {
                     continue;
                 }
@@ -402,16 +434,22 @@ impl Watcher {
                     self.scanned.insert(rel.clone());
                     self.push(EventKind::Create, rel.clone(), is_dir, true);
                 }
-                if is_dir {
-                    let child_abs = self.root.join(&rel);
-                    match self.ino.add_watch(&child_abs, self.kernel_mask) {
-                        Ok(child) => {
-                            self.tree.link(child, dir_wd, &name);
+                if !is_dir {
+                    continue;
+                }
+                let child_abs = abs.join(&entry.name);
+                match self.ino.add_watch(&child_abs, self.kernel_mask) {
+                    Ok(child) => {
+                        self.tree.link(child, dir_wd, &entry.name);
+                        let leaf = leaf_dev.is_some_and(|dev| {
+                            dirscan::is_leaf_dir(fd.as_raw_fd(), &entry.name, dev).is_some()
+                        });
+                        if !leaf {
                             stack.push((child, rel));
                         }
-                        Err(e) if gone_or_replaced(&e) => {}
-                        Err(e) => return Err(WatchError::from_add_watch(child_abs, e)),
                     }
+                    Err(e) if gone_or_replaced(&e) => {}
+                    Err(e) => return Err(WatchError::from_add_watch(child_abs, e)),
                 }
             }
         }

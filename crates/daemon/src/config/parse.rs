@@ -205,10 +205,12 @@ impl Parser {
     }
 
     fn process_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = crate::privs::check_trusted_path(path)
+            .and_then(|_| std::fs::read(path))
+            .map_err(|source| ConfigError::Open {
+                path: path.to_path_buf(),
+                source,
+            })?;
         self.process(&bytes, &path.display().to_string())
     }
 

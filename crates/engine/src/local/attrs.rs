@@ -127,6 +127,12 @@ impl LocalTransfer<'_> {
 
     /// Directory permissions and times, once everything inside is written.
     pub(super) fn fix_directories(&mut self) {
+        if self.wants_times(FileKind::Directory) && !self.opts.dry_run {
+            for i in std::mem::take(&mut self.retouch) {
+                let e = &self.entries[i];
+                let _ = fsops::set_mtime(&self.dest_path(&e.name), e.mtime, e.mtime_nsec);
+            }
+        }
         let dirs = std::mem::take(&mut self.dir_fixups);
         for &(i, created) in dirs.iter().rev() {
             let path = self.dest_path(&self.entries[i].name);

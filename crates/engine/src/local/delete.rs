@@ -100,6 +100,12 @@ impl LocalTransfer<'_> {
                 self.delete_item(&child, &path.join(OsStr::from_bytes(&base)));
             }
         }
+        if let Some(max) = self.opts.max_delete {
+            if self.deletions as i64 >= max {
+                self.skipped_deletions += 1;
+                return;
+            }
+        }
         let result = if self.opts.dry_run {
             Ok(())
         } else if kind == FileKind::Directory {
@@ -119,6 +125,13 @@ impl LocalTransfer<'_> {
                     shown.push(b'/');
                 }
                 self.report.deleting(&shown);
+            }
+            Err(e) if kind == FileKind::Directory && e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                // Something inside was kept (a backup, a protected file): not an error.
+                self.report.info(&format!(
+                    "cannot delete non-empty directory: {}",
+                    String::from_utf8_lossy(rel)
+                ));
             }
             Err(e) => {
                 let what = if kind == FileKind::Directory {

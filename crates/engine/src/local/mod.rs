@@ -76,6 +76,8 @@ pub struct LocalTransfer<'a> {
     /// Directories whose times and permissions are set after their contents.
     /// (entry, created by this run).
     dir_fixups: Vec<(usize, bool)>,
+    /// Directories skipped by --ignore-existing whose destination still gets their mtime.
+    retouch: Vec<usize>,
     /// Per directory name: the names of its children in the file list (for deletions).
     children: HashMap<Vec<u8>, HashSet<Vec<u8>>>,
     /// Directories whose contents are part of the transfer (deletions happen there).
@@ -124,6 +126,30 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             return exit::SYNTAX;
         }
     };
+    let listed;
+    let sources = match &opts.files_from {
+        Some(list) => {
+            let names = match crate::files_from::read_list(Path::new(list), opts.from0) {
+                Ok(n) => n,
+                Err(e) => {
+                    let text = os_error(&e);
+                    let text = text.rsplit_once(" (").map_or(&text[..], |(t, _)| t);
+                    report.error(&format!(
+                        "rsync: failed to open files-from file {}: {text}",
+                        Path::new(list).display(),
+                    ));
+                    report.error(&format!(
+                        "rsync error: syntax or usage error (code 1) at main.c(1886) [client={}]",
+                        crate::RSYNC_VERSION
+                    ));
+                    return exit::SYNTAX;
+                }
+            };
+            listed = crate::files_from::sources(&sources[0], &names);
+            &listed[..]
+        }
+        None => sources,
+    };
     let scanned = rtsync_tree::scan_sources(sources, &scan_opts, &mut filters);
     let flist_time = start.elapsed().as_secs_f64();
     let mut t = LocalTransfer {
@@ -139,6 +165,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         exit_code: exit::OK,
         links: hlink::HardLinks::default(),
         dir_fixups: Vec::new(),
+        retouch: Vec::new(),
         children: HashMap::new(),
         content_dirs: HashSet::new(),
         deletions: 0,
@@ -217,10 +244,8 @@ impl<'a> LocalTransfer<'a> {
                     self.note(exit::VANISHED);
                 }
                 ScanProblem::NoReferent { path } => {
-                    self.report.error(&format!(
-                        "rsync: [sender] symlink has no referent: \"{}\"",
-                        full_path(path)
-                    ));
+                    self.report
+                        .error(&format!("symlink has no referent: \"{}\"", full_path(path)));
                     self.note(exit::PARTIAL);
                 }
                 ScanProblem::Skipped { name, .. } => {
@@ -404,6 +429,19 @@ impl<'a> LocalTransfer<'a> {
     fn process(&mut self, i: usize) {
         let dest = self.dest_path(&self.entries[i].name);
         let existing = std::fs::symlink_metadata(&dest).ok();
+        let is_dir = self.entries[i].is_dir();
+        if self.opts.existing && existing.is_none() && self.entries[i].name != b"." {
+            return;
+        }
+        if self.opts.ignore_existing && existing.as_ref().is_some_and(|md| !(is_dir && md.is_dir()))
+        {
+            if is_dir {
+                // rsync still touches the times of every listed directory at the end, even
+                // when what stands in its place is not one.
+                self.retouch.push(i);
+            }
+            return;
+        }
         match self.entries[i].kind {
             FileKind::Directory => self.do_dir(i, &dest, existing),
             FileKind::Regular => {
@@ -533,6 +571,9 @@ impl<'a> LocalTransfer<'a> {
             } else {
                 std::fs::remove_dir(dest)
             }
+        } else if self.opts.backup {
+            self.make_backup(dest);
+            Ok(())
         } else {
             std::fs::remove_file(dest)
         };

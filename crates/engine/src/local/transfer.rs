@@ -53,6 +53,40 @@ fn copy_data(src: &mut File, dst: &mut File, sparse: bool, size: u64) -> io::Res
     Ok(total)
 }
 
+/// Writes `src` into `out` as a delta against `basis` (rsync's algorithm run locally, as with
+/// `--no-whole-file`); returns (literal, matched) byte counts.
+fn delta_copy(
+    src: &mut File,
+    basis: &Path,
+    out: &mut File,
+    block_size: Option<u32>,
+) -> io::Result<(u64, u64)> {
+    use rtsync_delta::{BlockHasher, ChecksumKind, Matcher, Patcher, Signature, SumParams};
+    let to_io = |e: rtsync_delta::Error| io::Error::other(e.to_string());
+    let kind = ChecksumKind::Xxh128;
+    let hasher = BlockHasher::new(kind, 0);
+    let mut params = SumParams::new(31, kind.digest_len());
+    params.block_size = block_size;
+    let basis_file = File::open(basis)?;
+    let basis_len = basis_file.metadata()?.len();
+    let sig = Signature::generate(
+        io::BufReader::with_capacity(1 << 20, &basis_file),
+        basis_len,
+        &params,
+        &hasher,
+    )
+    .map_err(to_io)?;
+    let mut patcher = Patcher::new(basis_file, *sig.head(), kind);
+    let mut writer = io::BufWriter::with_capacity(1 << 20, out);
+    let stats = Matcher::new(&sig, hasher)
+        .stream(io::BufReader::with_capacity(1 << 20, src), |token| {
+            patcher.apply(token.token(), &mut writer).map(|_| ())
+        })
+        .map_err(to_io)?;
+    writer.flush()?;
+    Ok((stats.literal_bytes, stats.matched_bytes))
+}
+
 impl LocalTransfer<'_> {
     /// rsync's quick check: is the destination file already up to date?
     fn up_to_date(&mut self, i: usize, md: &Metadata) -> bool {
@@ -83,12 +117,6 @@ impl LocalTransfer<'_> {
         if self.opts.max_size.is_some_and(|m| size > m)
             || self.opts.min_size.is_some_and(|m| size < m)
         {
-            return;
-        }
-        if existing.is_none() && self.opts.existing {
-            return;
-        }
-        if existing.is_some() && self.opts.ignore_existing {
             return;
         }
         let regular = existing.filter(|m| m.is_file());
@@ -155,7 +183,9 @@ impl LocalTransfer<'_> {
         }
         self.stats.transferred += 1;
         self.stats.transferred_size += size;
-        self.stats.literal += size;
+        if self.opts.dry_run {
+            self.stats.literal += size;
+        }
         self.report.item(&it, &name, b"");
         if self.is_linked(i) {
             self.links.state[i] = super::hlink::LinkState::Sent;
@@ -191,7 +221,7 @@ impl LocalTransfer<'_> {
         let perms = self.wanted_perms(i, existing);
         let size = self.entries[i].size;
         if self.opts.inplace {
-            let result = (|| -> io::Result<()> {
+            let result = (|| -> io::Result<u64> {
                 let mut out = std::fs::OpenOptions::new()
                     .write(true)
                     .create(true)
@@ -199,10 +229,11 @@ impl LocalTransfer<'_> {
                     .open(dest)?;
                 let n = copy_data(&mut src, &mut out, self.opts.sparse, size)?;
                 out.set_len(n)?;
-                Ok(())
+                Ok(n)
             })();
-            if let Err(e) = result {
-                return Err(self.write_failed(dest, &e));
+            match result {
+                Ok(n) => self.stats.literal += n,
+                Err(e) => return Err(self.write_failed(dest, &e)),
             }
             self.finish_attrs(i, dest, perms);
             return Ok(());
@@ -232,7 +263,21 @@ impl LocalTransfer<'_> {
                 return Err(exit::PARTIAL);
             }
         };
-        if let Err(e) = copy_data(&mut src, tmp.file(), self.opts.sparse, size) {
+        let basis = existing.filter(|m| m.is_file()).map(|_| dest.to_path_buf());
+        let copied = match (self.opts.whole_file, basis) {
+            (Some(false), Some(basis)) => {
+                delta_copy(&mut src, &basis, tmp.file(), self.opts.block_size).map(
+                    |(literal, matched)| {
+                        self.stats.literal += literal;
+                        self.stats.matched += matched;
+                    },
+                )
+            }
+            _ => copy_data(&mut src, tmp.file(), self.opts.sparse, size).map(|n| {
+                self.stats.literal += n;
+            }),
+        };
+        if let Err(e) = copied {
             if self.opts.partial {
                 let keep = self.partial_path(dest);
                 let _ = tmp.persist(&keep);
@@ -379,6 +424,7 @@ impl LocalTransfer<'_> {
                     self.apply_mode_and_time(i, dest, Some(md));
                 }
                 self.report.item(&it, &name, &suffix);
+                self.remove_source(i);
                 return;
             }
             it.checksum = true;
@@ -391,6 +437,9 @@ impl LocalTransfer<'_> {
             self.stats.created[2] += 1;
         }
         if !self.opts.dry_run {
+            if current.is_some() && self.opts.backup {
+                self.make_backup(dest);
+            }
             if let Err(e) = self.replace_with(dest, |tmp| {
                 std::os::unix::fs::symlink(OsStr::from_bytes(&target), tmp)
             }) {
@@ -407,6 +456,7 @@ impl LocalTransfer<'_> {
             self.apply_mode_and_time(i, dest, None);
         }
         self.report.item(&it, &name, &suffix);
+        self.remove_source(i);
     }
 
     /// Creates an item under a temporary name next to `dest` and renames it over `dest`.
@@ -457,6 +507,7 @@ impl LocalTransfer<'_> {
                     self.apply_mode_and_time(i, dest, Some(md));
                 }
                 self.report.item(&it, &name, b"");
+                self.remove_source(i);
                 return;
             }
             if same_type {
@@ -491,5 +542,6 @@ impl LocalTransfer<'_> {
             self.apply_mode_and_time(i, dest, None);
         }
         self.report.item(&it, &name, b"");
+        self.remove_source(i);
     }
 }

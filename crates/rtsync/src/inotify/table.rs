@@ -11,13 +11,15 @@
 //! entries found while scanning it are reported as `CREATE` events, because they were created
 //! before the watch existed and the kernel will never report them.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::ffi::OsString;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::ffi::{OsStr, OsString};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use rtsync_watch::mask;
+use rtsync_watch::{dirscan, mask};
 use rtsync_watch::{Inotify, RawEvent, Wd};
 
 use super::common::{eprint_bytes, strerror, EventFilter};
@@ -26,7 +28,7 @@ use super::common::{eprint_bytes, strerror, EventFilter};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Stats {
     /// Count per single event bit, indexed by bit position.
-    pub by_bit: [u32; 32],
+    pub by_bit: [u32; 14],
     /// Every recorded event.
     pub total: u32,
 }
@@ -51,13 +53,11 @@ impl Stats {
     }
 }
 
-/// One watch: the name it is printed under and its counters.
+/// One watch: the name it is printed under (shared with the by-name index).
 #[derive(Debug)]
 pub struct Watch {
     /// The path string, `/`-terminated for directories.
-    pub filename: Vec<u8>,
-    /// Counters for `inotifywatch`.
-    pub stats: Stats,
+    pub filename: Rc<[u8]>,
 }
 
 /// An entry found while scanning a directory that was just watched.
@@ -72,7 +72,9 @@ pub struct Table {
     ino: Inotify,
     /// Watches by descriptor (the first name wins when one inode is watched twice).
     pub by_wd: BTreeMap<Wd, Watch>,
-    by_name: BTreeMap<Vec<u8>, Wd>,
+    by_name: BTreeMap<Rc<[u8]>, Wd>,
+    /// Counters per descriptor, only kept for `inotifywatch`.
+    pub stats: HashMap<Wd, Stats>,
     /// Events read but not yet handed out; the flag marks events made up from a scan.
     queue: VecDeque<(RawEvent, bool)>,
     /// `--exclude` / `--include`.
@@ -86,6 +88,15 @@ pub struct Table {
 /// An errno value.
 pub type Errno = i32;
 
+/// Whether the directory path `next` (ending in `/`) is one of the `@` exclusions, compared
+/// as strings the way the original does.
+fn is_excluded(next: &[u8], exclude: &[Vec<u8>]) -> bool {
+    exclude.iter().any(|ex| {
+        let ex = ex.strip_suffix(b"/").unwrap_or(ex);
+        next.len() == ex.len() + 1 && next.starts_with(ex)
+    })
+}
+
 fn errno_of(e: &io::Error) -> Errno {
     e.raw_os_error().unwrap_or(libc::EIO)
 }
@@ -97,6 +108,7 @@ impl Table {
             ino: Inotify::new()?,
             by_wd: BTreeMap::new(),
             by_name: BTreeMap::new(),
+            stats: HashMap::new(),
             queue: VecDeque::new(),
             filter: None,
             collect_stats: false,
@@ -111,10 +123,7 @@ impl Table {
 
     /// The name a descriptor is printed under; empty when unknown.
     pub fn filename(&self, wd: Wd) -> &[u8] {
-        self.by_wd
-            .get(&wd)
-            .map(|w| w.filename.as_slice())
-            .unwrap_or(b"")
+        self.by_wd.get(&wd).map(|w| &*w.filename).unwrap_or(b"")
     }
 
     /// The descriptor watching exactly `name`.
@@ -142,16 +151,23 @@ impl Table {
             .ino
             .add_watch_bytes(path, events)
             .map_err(|e| errno_of(&e))?;
+        let dir = super::common::isdir(path);
+        self.record_watch(wd, path, dir);
+        Ok(())
+    }
+
+    /// Files a new watch under `path` (`/` appended for a directory). A descriptor already
+    /// known keeps its first name, and a name already known keeps its first descriptor.
+    fn record_watch(&mut self, wd: Wd, path: &[u8], dir: bool) {
         let mut name = path.to_vec();
-        if super::common::isdir(path) && !name.ends_with(b"/") {
+        if dir && !name.ends_with(b"/") {
             name.push(b'/');
         }
+        let name: Rc<[u8]> = name.into();
         self.by_wd.entry(wd).or_insert_with(|| Watch {
             filename: name.clone(),
-            stats: Stats::default(),
         });
         self.by_name.entry(name).or_insert(wd);
-        Ok(())
     }
 
     /// Watches `path` and every directory below it (children first, as the originals do),
@@ -200,10 +216,7 @@ impl Table {
                 continue;
             }
             next.push(b'/');
-            if exclude.iter().any(|ex| {
-                let ex = ex.strip_suffix(b"/").unwrap_or(ex);
-                next.len() == ex.len() + 1 && next.starts_with(ex)
-            }) {
+            if is_excluded(&next, exclude) {
                 continue;
             }
             if let Err(e) = self.watch_tree(&next, events, exclude, found.as_deref_mut()) {
@@ -216,13 +229,105 @@ impl Table {
     }
 
     /// Watches `path` recursively (the initial watches).
+    ///
+    /// While nothing is watched yet, nobody can see how the tree is read, so the first tree is
+    /// walked the fast way (see [`Table::walk_fast`]); later ones are read exactly as the
+    /// originals read them, because the reads show up as events on what is already watched.
     pub fn watch_recursively(
         &mut self,
         path: &[u8],
         events: u32,
         exclude: &[Vec<u8>],
     ) -> Result<(), Errno> {
-        self.watch_tree(path, events, exclude, None)
+        if !self.by_wd.is_empty() {
+            return self.watch_tree(path, events, exclude, None);
+        }
+        let os = OsString::from_vec(path.to_vec());
+        let fd = match dirscan::open_dir(None, &os, true) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                return self.watch_file(path, events)
+            }
+            Err(e) => return Err(errno_of(&e)),
+        };
+        // SAFETY: geteuid cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        // The leaf shortcut skips opening directories, which only root is sure to be allowed to
+        // do anyway; for others an unreadable directory must stay unwatched, as in the original.
+        let leaf_dev = (root && dirscan::counts_subdir_links(fd.as_raw_fd()))
+            .then(|| dirscan::lstat_at(Some(fd.as_raw_fd()), OsStr::new(".")).ok())
+            .flatten()
+            .map(|st| st.st_dev);
+        let mut my_path = path.to_vec();
+        if !my_path.ends_with(b"/") {
+            my_path.push(b'/');
+        }
+        self.walk_fast(fd, my_path, events, exclude, leaf_dev)
+    }
+
+    /// The initial recursive walk with the same result as [`Table::watch_tree`] (the same
+    /// watches, added in the same order, so descriptors match), but reading entry types from
+    /// `getdents64` instead of an `lstat` per entry, opening subdirectories relative to their
+    /// parent, and not opening directories that have no subdirectories at all.
+    fn walk_fast(
+        &mut self,
+        fd: std::os::fd::OwnedFd,
+        my_path: Vec<u8>,
+        events: u32,
+        exclude: &[Vec<u8>],
+        leaf_dev: Option<u64>,
+    ) -> Result<(), Errno> {
+        let entries = dirscan::read_entries(&fd).map_err(|e| errno_of(&e))?;
+        for entry in entries {
+            let name = entry.name.as_bytes();
+            let is_dir = match entry.kind {
+                dirscan::Kind::Dir => true,
+                dirscan::Kind::Other => false,
+                dirscan::Kind::Unknown => {
+                    match dirscan::lstat_at(Some(fd.as_raw_fd()), &entry.name) {
+                        Ok(st) => st.st_mode & libc::S_IFMT == libc::S_IFDIR,
+                        Err(e) if e.raw_os_error() == Some(libc::EACCES) => false,
+                        Err(e) => return Err(errno_of(&e)),
+                    }
+                }
+            };
+            if !is_dir {
+                continue;
+            }
+            let mut next = my_path.clone();
+            next.extend_from_slice(name);
+            next.push(b'/');
+            if is_excluded(&next, exclude) {
+                continue;
+            }
+            let leaf = leaf_dev.is_some_and(|dev| {
+                dirscan::is_leaf_dir(fd.as_raw_fd(), &entry.name, dev).is_some()
+            });
+            let result = if leaf {
+                self.ino
+                    .add_watch_bytes(&next, events)
+                    .map(|wd| self.record_watch(wd, &next, true))
+                    .map_err(|e| errno_of(&e))
+            } else {
+                match dirscan::open_dir(Some(fd.as_raw_fd()), &entry.name, false) {
+                    Ok(child) => self.walk_fast(child, next, events, exclude, leaf_dev),
+                    Err(e) => Err(errno_of(&e)),
+                }
+            };
+            if let Err(e) = result {
+                if !matches!(e, libc::EACCES | libc::ENOENT | libc::ELOOP) {
+                    return Err(e);
+                }
+            }
+        }
+        // Closed before the watch is added, as the original does.
+        drop(fd);
+        let wd = self
+            .ino
+            .add_watch_bytes(&my_path, events)
+            .map_err(|e| errno_of(&e))?;
+        self.record_watch(wd, &my_path, true);
+        Ok(())
     }
 
     /// Watches a directory that just appeared, recursively; with `report`, queues a made-up
@@ -272,8 +377,9 @@ impl Table {
             return Err(-1);
         }
         self.by_name.remove(name);
-        if self.by_wd.get(&wd).is_some_and(|w| w.filename == name) {
+        if self.by_wd.get(&wd).is_some_and(|w| &*w.filename == name) {
             self.by_wd.remove(&wd);
+            self.stats.remove(&wd);
         }
         Ok(())
     }
@@ -283,18 +389,20 @@ impl Table {
         if old.is_empty() || new.is_empty() {
             return;
         }
-        let hits: Vec<(Vec<u8>, Wd)> = self
+        use std::ops::Bound;
+        let hits: Vec<(Rc<[u8]>, Wd)> = self
             .by_name
-            .range(old.to_vec()..)
+            .range::<[u8], _>((Bound::Included(old), Bound::Unbounded))
             .take_while(|(k, _)| k.starts_with(old))
             .map(|(k, &wd)| (k.clone(), wd))
             .collect();
         for (name, wd) in hits {
-            if name == new {
+            if &*name == new {
                 continue;
             }
             let mut renamed = new.to_vec();
             renamed.extend_from_slice(&name[old.len()..]);
+            let renamed: Rc<[u8]> = renamed.into();
             self.by_name.remove(&name);
             self.by_name.entry(renamed.clone()).or_insert(wd);
             if let Some(w) = self.by_wd.get_mut(&wd) {
@@ -328,8 +436,8 @@ impl Table {
                 }
             }
             if self.collect_stats {
-                if let Some(w) = self.by_wd.get_mut(&ev.wd) {
-                    w.stats.record(ev.mask);
+                if self.by_wd.contains_key(&ev.wd) {
+                    self.stats.entry(ev.wd).or_default().record(ev.mask);
                     self.totals.record(ev.mask);
                 }
             }

@@ -81,9 +81,9 @@ impl Daemon {
                 .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped());
+                .stderr(std::fs::File::create(dir.join("daemon.stderr")).unwrap());
             let mut child = cmd.spawn().expect("start daemon");
-            if wait_for_port(port, &mut child) {
+            if wait_for_port(port, &mut child) && still_running(&mut child) {
                 return Daemon {
                     kind,
                     port,
@@ -142,6 +142,11 @@ pub fn daemon_command(kind: Kind) -> Command {
             c
         }
     }
+}
+
+fn still_running(child: &mut Child) -> bool {
+    std::thread::sleep(Duration::from_millis(50));
+    matches!(child.try_wait(), Ok(None))
 }
 
 fn wait_for_port(port: u16, child: &mut Child) -> bool {

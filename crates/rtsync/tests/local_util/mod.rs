@@ -466,6 +466,7 @@ impl Workspace {
         let w = self.path();
         let dst = w.join("dst");
         let _ = fs::remove_dir_all(&dst);
+        let _ = fs::remove_file(&dst);
         if let Some(t) = &self.dest_template {
             copy_tree(t, &dst);
         }
@@ -482,7 +483,7 @@ impl Workspace {
             c
         };
         let out = cmd.args(args).current_dir(w).output().unwrap();
-        let tree = if dst.exists() {
+        let tree = if fs::symlink_metadata(&dst).is_ok() {
             snapshot(&dst, cmp)
         } else {
             Snapshot::new()
@@ -527,7 +528,11 @@ pub fn assert_same_tree(what: &str, stock: &Snapshot, ours: &Snapshot) {
 
 /// Runs the same rsync command line through stock rsync and rtsync and compares everything.
 pub fn differential(args: &[&str], with_old_dest: bool, cmp: Compare) {
-    let ws = Workspace::new(with_old_dest);
+    differential_in(&Workspace::new(with_old_dest), args, cmp);
+}
+
+/// [`differential`] in a prepared workspace (for tests that add files such as rule lists).
+pub fn differential_in(ws: &Workspace, args: &[&str], cmp: Compare) {
     let stock = ws.run(true, args, cmp);
     let ours = ws.run(false, args, cmp);
     let what = format!("rsync {}", args.join(" "));
@@ -555,6 +560,12 @@ pub const ALL_TIMES: Compare = Compare {
 pub const NEW_ROOT: Compare = Compare {
     times: true,
     dir_times: true,
+    root_time: false,
+};
+/// Directory times are the time of the run (things were removed or backed up inside them).
+pub const FILE_TIMES: Compare = Compare {
+    times: true,
+    dir_times: false,
     root_time: false,
 };
 pub const NO_TIMES: Compare = Compare {
