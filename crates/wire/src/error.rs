@@ -98,6 +98,17 @@ impl Error {
         }
     }
 
+    /// The line a client prints for this error, spelled as stock rsync prints it: daemon
+    /// refusals (`@ERROR: ...`) and password-file problems stand alone, everything else
+    /// gets the `rsync: ` prefix.
+    pub fn client_message(&self) -> String {
+        match self {
+            Error::Daemon(_) | Error::PasswordFile(_) => self.to_string(),
+            Error::Startup(m) if m.starts_with("ERROR:") => m.clone(),
+            other => format!("rsync: {other}"),
+        }
+    }
+
     /// Wraps an I/O error met while reading or writing the peer stream.
     pub fn io(context: impl Into<String>, source: io::Error) -> Error {
         if source.kind() == io::ErrorKind::UnexpectedEof {

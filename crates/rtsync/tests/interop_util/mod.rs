@@ -135,7 +135,7 @@ pub fn fake_ssh(dir: &Path) -> PathBuf {
     let p = dir.join("fake-ssh");
     fs::write(
         &p,
-        "#!/bin/sh\n# usage: fake-ssh [-l user] host command...\nif [ \"$1\" = -l ]; then shift 2; fi\nshift\nexec \"$@\"\n",
+        "#!/bin/sh\n# usage: fake-ssh [-l user] host command...\n# Like ssh: the words are joined and run by a shell.\nif [ \"$1\" = -l ]; then shift 2; fi\nshift\nexec sh -c \"$*\"\n",
     )
     .unwrap();
     fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
