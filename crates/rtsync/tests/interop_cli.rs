@@ -142,3 +142,36 @@ fn stock_client_pushes_through_rtsync_server_binary() {
     stock_client_with_rtsync_server(&["-aHz", "--delete"], true);
     stock_client_with_rtsync_server(&["-ac", "--checksum-choice=md5"], true);
 }
+
+#[test]
+fn push_stdout_matches_stock() {
+    for opts in [&["-ai", "--delete"][..], &["-av", "--delete"], &["-aHiv"]] {
+        let src = tempfile::tempdir().unwrap();
+        sample_tree(src.path());
+        let work = tempfile::tempdir().unwrap();
+        let ssh = fake_ssh(work.path());
+        let ours = work.path().join("ours");
+        let stock = work.path().join("stock");
+        for d in [&ours, &stock] {
+            std::fs::create_dir(d).unwrap();
+            stale(d);
+        }
+        let from = format!("{}/", src.path().display());
+        let ssh_s = ssh.display().to_string();
+        let st = format!("localhost:{}/", stock.display());
+        let mut sargs: Vec<&str> = opts.to_vec();
+        sargs.extend(["--no-i-r", "-e", ssh_s.as_str(), from.as_str(), st.as_str()]);
+        let s = run_stock(&sargs);
+        let ot = format!("localhost:{}/", ours.display());
+        let mut oargs: Vec<&str> = opts.to_vec();
+        oargs.extend(["-e", ssh_s.as_str(), from.as_str(), ot.as_str()]);
+        let o = rtsync(&oargs);
+        assert_eq!(o.status.code(), s.status.code(), "{opts:?}: {o:?}");
+        assert_eq!(
+            without_summary(&o.stdout),
+            without_summary(&s.stdout),
+            "{opts:?}"
+        );
+        assert_same_tree(&ours, &stock, true);
+    }
+}

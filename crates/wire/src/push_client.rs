@@ -15,10 +15,11 @@ use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{Error, Result};
 use crate::flist::FlistEncoder;
 use crate::local;
-use crate::mux::{MuxReader, MuxWriter, PrintMessages};
+use crate::mux::{ClientMessages, MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, MAX_PROTOCOL};
 use crate::push::{self, PushOptions, SendList};
 use crate::server_args::server_args;
+use rtsync_engine::report::Reporter;
 
 /// io_error bits the sender reports in the file list's end marker.
 const IOERR_GENERAL: i32 = 1;
@@ -100,9 +101,19 @@ pub fn push_to(
         protocol,
         &negotiate_config(opts)?,
     )?;
-    let mut reader = MuxReader::new(conn.reader, Box::new(PrintMessages));
+    let started = std::time::Instant::now();
+    let counted_reader = crate::connect::Counting::new(conn.reader);
+    let received = counted_reader.counter();
+    let counted_writer = crate::connect::Counting::new(conn.writer);
+    let sent = counted_writer.counter();
+    let handler = ClientMessages {
+        itemize: opts.itemize > 0,
+        verbose: opts.verbose > 0,
+        quiet: opts.quiet,
+    };
+    let mut reader = MuxReader::new(counted_reader, Box::new(handler));
     reader.start_mux();
-    let mut writer = MuxWriter::new(conn.writer);
+    let mut writer = MuxWriter::new(counted_writer);
     writer
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
@@ -111,7 +122,10 @@ pub fn push_to(
     let mut filters = crate::filters::client_filters(opts)?;
     // The receiver only reads our filter rules when it deletes (or prunes).
     let mut out = crate::filters::client_list(opts, &neg, &filters, true)?;
+    let mut reporter = Reporter::new(opts);
     let (list, io_error) = build_list(opts, sources, &neg, &mut filters);
+    reporter.verbose_info("building file list ... done");
+    reporter.flush();
     let fopts = flist_options(opts, &neg);
     let mut enc = FlistEncoder::new(fopts);
     for (i, e) in list.entries.iter().enumerate() {
@@ -130,8 +144,22 @@ pub fn push_to(
         compress_level: opts.compress_level,
         server: false,
         total_size: 0,
+        itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
     };
-    let stats = push::run_push(&mut reader, &mut writer, &neg, &list, &popts)?;
+    let lists = reporter.lists_items();
+    let stats = push::run_push(
+        &mut reader,
+        &mut writer,
+        &neg,
+        &list,
+        &popts,
+        lists.then_some(&mut reporter),
+    )?;
+    let flist = crate::flist::FileList {
+        entries: list.entries.clone(),
+        ..Default::default()
+    };
+    crate::client::finish_report(opts, reporter, &flist, &sent, &received, started);
     let _ = conn.closer.wait();
     let mut outcome = Outcome::default();
     outcome.stats.files_transferred = stats.files_sent;

@@ -225,8 +225,9 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         compress_level: opts.compress_level,
         server: true,
         total_size,
+        itemize: false,
     };
-    let stats = push::run_push(reader, writer, neg, &list, &popts)?;
+    let stats = push::run_push(reader, writer, neg, &list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
         23
     } else {

@@ -115,6 +115,19 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     } else if !o.devices && o.specials {
         args.push("--specials".into());
     }
+    // The receiving server itemizes for our log only when told how we print.
+    if we_send && (o.verbose > 0 || o.itemize > 0 || o.out_format.is_some()) {
+        let fmt = o.out_format.as_deref().unwrap_or("");
+        if o.itemize > 1 {
+            args.push("--log-format=%i%I".into());
+        } else if o.itemize > 0 || fmt.contains("%i") {
+            args.push("--log-format=%i".into());
+        } else if fmt.contains("%o") {
+            args.push("--log-format=%o".into());
+        } else if o.verbose == 0 {
+            args.push("--log-format=X".into());
+        }
+    }
     if let Some(b) = o.block_size {
         args.push(format!("-B{b}"));
     }
