@@ -175,3 +175,44 @@ fn push_stdout_matches_stock() {
         assert_same_tree(&ours, &stock, true);
     }
 }
+
+#[test]
+fn stock_client_push_stdout_same_with_rtsync_server() {
+    for opts in [&["-ai", "--delete"][..], &["-av", "--delete"]] {
+        let src = tempfile::tempdir().unwrap();
+        sample_tree(src.path());
+        let work = tempfile::tempdir().unwrap();
+        let ssh = fake_ssh(work.path());
+        let ours = work.path().join("ours");
+        let stock = work.path().join("stock");
+        for d in [&ours, &stock] {
+            std::fs::create_dir(d).unwrap();
+            stale(d);
+        }
+        let from = format!("{}/", src.path().display());
+        let ssh_s = ssh.display().to_string();
+        let run = |dest: &Path, rsync_path: Option<String>| {
+            let to = format!("localhost:{}/", dest.display());
+            let mut a: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+            a.extend(["--no-i-r".into(), "-e".into(), ssh_s.clone()]);
+            if let Some(rp) = rsync_path {
+                a.push(format!("--rsync-path={rp}"));
+            }
+            a.extend([from.clone(), to]);
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            run_stock(&a)
+        };
+        let s = run(&stock, None);
+        let o = run(
+            &ours,
+            Some(format!("{} rsync", env!("CARGO_BIN_EXE_rtsync"))),
+        );
+        assert_eq!(o.status.code(), s.status.code(), "{opts:?}: {o:?}");
+        assert_eq!(
+            without_summary(&o.stdout),
+            without_summary(&s.stdout),
+            "{opts:?}"
+        );
+        assert_same_tree(&ours, &stock, true);
+    }
+}

@@ -27,7 +27,7 @@ use crate::local::{self, AttrOptions, Dest, IdMap, QuickCheck};
 use crate::log::{ItemLog, Line};
 
 mod entry;
-use crate::mux::{MuxReader, MuxWriter};
+use crate::mux::{MsgTag, MuxReader, MuxWriter};
 use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE};
 use crate::negotiate::Negotiated;
 use crate::sums::{item, SumHead};
@@ -223,8 +223,12 @@ fn generate<W: Write>(
             continue;
         }
         match generate_entry(ctx, ndx, e, &names, &mut res)? {
-            Step::Done(lines) => ctx.log.ready(ndx, lines),
+            Step::Done(lines) => {
+                notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
+                ctx.log.ready(ndx, lines);
+            }
             Step::FixDir(lines) => {
+                notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
                 dirs_to_fix.push(ndx);
             }
@@ -235,12 +239,17 @@ fn generate<W: Write>(
                 existing_mode,
                 item,
             } => {
-                let iflags = item::TRANSFER
-                    | if existing_mode.is_none() {
-                        item::IS_NEW
-                    } else {
-                        0
-                    };
+                let iflags = match &item {
+                    Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
+                    _ => {
+                        item::TRANSFER
+                            | if existing_mode.is_none() {
+                                item::IS_NEW
+                            } else {
+                                0
+                            }
+                    }
+                };
                 ctx.log.pending(ndx, Vec::new());
                 req_tx
                     .send(Request {
@@ -360,6 +369,69 @@ fn generate<W: Write>(
     ndxw.put(&mut out, NDX_DONE);
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     Ok(res)
+}
+
+/// rsync's item flags for an itemize record.
+fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
+    let mut f = 0;
+    if it.update == b'c' || it.update == b'h' {
+        f |= item::LOCAL_CHANGE;
+    }
+    if it.is_new {
+        f |= item::IS_NEW;
+    }
+    for (on, bit) in [
+        (it.checksum, item::REPORT_CHANGE),
+        (it.size, item::REPORT_SIZE),
+        (it.time.is_some(), item::REPORT_TIME),
+        (it.perms, item::REPORT_PERMS),
+        (it.owner, item::REPORT_OWNER),
+        (it.group, item::REPORT_GROUP),
+    ] {
+        if on {
+            f |= bit;
+        }
+    }
+    f
+}
+
+/// Tells the sender about an item handled locally, as rsync's generator does at protocol
+/// ≥ 29 (the sender logs it; a client sender prints it), and, when we are the server,
+/// reports deletions to the client (MSG_DELETED).
+fn notify_sender<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    ndxw: &mut NdxWriter,
+    ndx: usize,
+    lines: &[Line],
+) -> Result<()> {
+    let wio = |e| Error::io("writing to sender", e);
+    let mut out = Vec::new();
+    for line in lines {
+        match line {
+            Line::Deleting(name) if !ctx.opts.peer_sends_stats => {
+                let mut payload = name.clone();
+                if payload.last() == Some(&b'/') {
+                    payload.pop();
+                    payload.push(0);
+                }
+                w.send_msg(MsgTag::Deleted, &payload).map_err(wio)?;
+            }
+            Line::Item(it, ..) => {
+                let iflags = iflags_of(it);
+                // Only significant items: something reported or created.
+                if iflags & !(item::LOCAL_CHANGE) != 0 {
+                    ndxw.put(&mut out, ndx as i32);
+                    out.extend_from_slice(&iflags.to_le_bytes());
+                }
+            }
+            _ => {}
+        }
+    }
+    if !out.is_empty() {
+        w.write_all(&out).map_err(wio)?;
+    }
+    Ok(())
 }
 
 /// Whether an existing file needs no transfer.
