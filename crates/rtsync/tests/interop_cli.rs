@@ -216,3 +216,33 @@ fn stock_client_push_stdout_same_with_rtsync_server() {
         assert_same_tree(&ours, &stock, true);
     }
 }
+
+#[test]
+fn remote_listing_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let root = daemon.url("");
+    let m = daemon.url("mod/");
+    let sub = daemon.url("mod/sub");
+    let cases: Vec<Vec<&str>> = vec![
+        vec![root.as_str()],
+        vec![m.as_str()],
+        vec!["-r", m.as_str()],
+        vec!["--list-only", "-a", sub.as_str(), "/nonexistent-dest"],
+    ];
+    for args in cases {
+        let s = run_stock(&args);
+        let o = rtsync(&args);
+        assert_eq!(o.status.code(), s.status.code(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&s.stdout),
+            "{args:?}"
+        );
+    }
+}

@@ -158,6 +158,18 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
     let (dest, sources) = args
         .split_last()
         .ok_or_else(|| Error::Startup("no destination given".into()))?;
+    // A lone remote source, or --list-only with remote sources: list instead of copying.
+    if sources.is_empty() || (opts.list_only && parse_remote(dest).is_some()) {
+        let all: Vec<Remote> = args.iter().filter_map(|s| parse_remote(s)).collect();
+        if all.len() == args.len() {
+            let mut lopts = opts.clone();
+            lopts.list_only = true;
+            if !lopts.recursive {
+                lopts.dirs = true;
+            }
+            return pull_from(&lopts, env, &all, None);
+        }
+    }
     let remote_sources: Vec<Remote> = sources.iter().filter_map(|s| parse_remote(s)).collect();
     if remote_sources.is_empty() {
         return match parse_remote(dest) {
@@ -172,7 +184,7 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
             "The source and destination cannot both be remote.".into(),
         ));
     }
-    pull_from(opts, env, &remote_sources, PathBuf::from(dest))
+    pull_from(opts, env, &remote_sources, Some(PathBuf::from(dest)))
 }
 
 pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
@@ -215,7 +227,7 @@ fn pull_from(
     opts: &Options,
     env: &ClientEnv,
     sources: &[Remote],
-    dest: PathBuf,
+    dest: Option<PathBuf>,
 ) -> Result<Outcome> {
     let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
     if our_protocol < negotiate::MIN_PROTOCOL {
@@ -364,7 +376,7 @@ fn transfer_as_receiver(
     opts: &Options,
     conn: Connection,
     neg: Negotiated,
-    dest: PathBuf,
+    dest: Option<PathBuf>,
 ) -> Result<Outcome> {
     let Connection {
         reader,
@@ -396,7 +408,10 @@ fn transfer_as_receiver(
         finish_report(opts, reporter, &list, &sent, &received, started);
         return Ok(Outcome::default());
     }
-    let dest = Dest::choose(&dest, &list.entries)?;
+    let dest = match &dest {
+        Some(d) if !opts.list_only => Dest::choose(d, &list.entries)?,
+        _ => Dest::Dir(PathBuf::from(".")),
+    };
     // SAFETY: geteuid has no preconditions.
     let am_root = unsafe { libc::geteuid() } == 0;
     let popts = PullOptions {
@@ -427,9 +442,10 @@ fn transfer_as_receiver(
         whole_file: opts.whole_file == Some(true),
         block_size: opts.block_size,
         peer_sends_stats: true,
+        list_only: opts.list_only,
         protect: (!filters.set.is_empty()).then(|| filters.set.clone()),
     };
-    let lists = reporter.lists_items();
+    let lists = reporter.lists_items() || opts.list_only;
     let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
     let session = pull::PullSession {
         neg: &neg,

@@ -54,6 +54,8 @@ pub struct PullOptions {
     pub whole_file: bool,
     /// `--block-size`.
     pub block_size: Option<u32>,
+    /// `--list-only` (or a remote source without a destination): print the list, change nothing.
+    pub list_only: bool,
     /// Filter rules protecting receiver-side names from `--delete`.
     pub protect: Option<rtsync_filter::FilterSet>,
     /// The sender is a server and sends its statistics at the end (false when we are the
@@ -216,11 +218,13 @@ fn generate<W: Write>(
             }
             hlink_leader.insert(key, ndx);
         }
-        if let Err(err) = ctx.dest.check_parents(&e.name) {
-            report(&err);
-            res.errors += 1;
-            ctx.log.ready(ndx, Vec::new());
-            continue;
+        if !ctx.opts.list_only {
+            if let Err(err) = ctx.dest.check_parents(&e.name) {
+                report(&err);
+                res.errors += 1;
+                ctx.log.ready(ndx, Vec::new());
+                continue;
+            }
         }
         match generate_entry(ctx, ndx, e, &names, &mut res)? {
             Step::Done(lines) => {

@@ -286,6 +286,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         whole_file: opts.whole_file == Some(true),
         block_size: opts.block_size,
         peer_sends_stats: false,
+        list_only: false,
         protect,
     };
     let log = crate::log::ItemLog::new(None, 0);

@@ -29,7 +29,7 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if o.links {
         s.push('l');
     }
-    if o.dirs && !o.recursive && o.deleting() && we_send {
+    if o.dirs && !o.recursive {
         s.push('d');
     }
     if we_send {
@@ -166,6 +166,9 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     }
     if o.numeric_ids {
         args.push("--numeric-ids".into());
+    }
+    if o.list_only && remote_is_sender {
+        args.push("--list-only".into());
     }
     if let Some(seed) = o.checksum_seed {
         if seed != 0 {

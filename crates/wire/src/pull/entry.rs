@@ -38,9 +38,14 @@ pub(super) fn generate_entry(
     names: &HashSet<&[u8]>,
     res: &mut GenResult,
 ) -> Result<Step> {
+    let o = ctx.opts;
+    if o.list_only {
+        return Ok(Step::Done(vec![Line::Info(crate::log::list_line(
+            e, o.links,
+        ))]));
+    }
     let path = ctx.dest.path_of(&e.name);
     let meta = fs::symlink_metadata(&path).ok();
-    let o = ctx.opts;
     let p = Preserve {
         times: o.attrs.times,
         perms: o.attrs.perms,
