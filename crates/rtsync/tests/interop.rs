@@ -325,3 +325,51 @@ fn push_to_stock_daemon_with_excludes_and_delete() {
         stale_dest,
     );
 }
+
+/// A stale destination where one file is newer than the source's copy (for `-u`).
+fn stale_dest_with_newer(d: &Path) {
+    stale_dest(d);
+    std::fs::write(d.join("small.txt"), b"newer here\n").unwrap();
+    set_mtime(&d.join("small.txt"), 1_700_000_000, 0);
+    std::fs::remove_file(d.join("name with spaces")).unwrap();
+}
+
+#[test]
+fn pull_selection_options_match_stock() {
+    for opts in [
+        &["-a", "-u"][..],
+        &["-a", "--existing"],
+        &["-a", "--ignore-existing"],
+        &["-a", "--max-size=50000"],
+        &["-a", "--min-size=10"],
+    ] {
+        pull_case(opts, stale_dest_with_newer);
+    }
+}
+
+#[test]
+fn push_selection_options_match_stock() {
+    for opts in [
+        &["-a", "-u"][..],
+        &["-a", "--existing"],
+        &["-a", "--max-size=50000"],
+    ] {
+        push_case(opts, stale_dest_with_newer);
+    }
+}
+
+#[test]
+fn unsupported_receiver_options_are_refused() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let dest = tempfile::tempdir().unwrap();
+    let url = daemon.url("mod/");
+    let d = format!("{}/", dest.path().display());
+    assert_eq!(run_ours(&["-a", "--backup", &url, &d]), 4);
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+}

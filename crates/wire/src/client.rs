@@ -229,6 +229,11 @@ fn pull_from(
     sources: &[Remote],
     dest: Option<PathBuf>,
 ) -> Result<Outcome> {
+    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
+        return Err(Error::Unsupported(format!(
+            "{opt} is not supported yet when rtsync receives over the network"
+        )));
+    }
     let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
     if our_protocol < negotiate::MIN_PROTOCOL {
         return Err(Error::Protocol(format!(
@@ -443,6 +448,11 @@ fn transfer_as_receiver(
         block_size: opts.block_size,
         peer_sends_stats: true,
         list_only: opts.list_only,
+        update: opts.update,
+        existing: opts.existing,
+        ignore_existing: opts.ignore_existing,
+        min_size: opts.min_size,
+        max_size: opts.max_size,
         protect: (!filters.set.is_empty()).then(|| filters.set.clone()),
     };
     let lists = reporter.lists_items() || opts.list_only;

@@ -54,6 +54,15 @@ pub struct PullOptions {
     pub whole_file: bool,
     /// `--block-size`.
     pub block_size: Option<u32>,
+    /// `-u`: skip files that are newer on the receiver.
+    pub update: bool,
+    /// `--existing`: create nothing new.
+    pub existing: bool,
+    /// `--ignore-existing`: update nothing that exists.
+    pub ignore_existing: bool,
+    /// `--min-size` / `--max-size` in bytes.
+    pub min_size: Option<u64>,
+    pub max_size: Option<u64>,
     /// `--list-only` (or a remote source without a destination): print the list, change nothing.
     pub list_only: bool,
     /// Filter rules protecting receiver-side names from `--delete`.

@@ -241,6 +241,11 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
 ) -> Result<i32> {
+    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
+        return Err(Error::Unsupported(format!(
+            "{opt} is not supported yet by the rtsync server"
+        )));
+    }
     let protect = if opts.deleting() || opts.prune_empty_dirs {
         Some(crate::filters::server_filters(reader, opts, neg, false)?)
     } else {
@@ -287,6 +292,11 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         block_size: opts.block_size,
         peer_sends_stats: false,
         list_only: false,
+        update: opts.update,
+        existing: opts.existing,
+        ignore_existing: opts.ignore_existing,
+        min_size: opts.min_size,
+        max_size: opts.max_size,
         protect,
     };
     let log = crate::log::ItemLog::new(None, 0);

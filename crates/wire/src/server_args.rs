@@ -164,8 +164,59 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             args.push("--size-only".into());
         }
     }
+    if we_send {
+        if let Some(n) = o.min_size {
+            args.push(format!("--min-size={n}"));
+        }
+        if let Some(n) = o.max_size {
+            args.push(format!("--max-size={n}"));
+        }
+        if let Some(d) = &o.backup_dir {
+            args.push("--backup-dir".into());
+            args.push(d.to_string_lossy().into_owned());
+        }
+        if let Some(sfx) = &o.suffix {
+            args.push(format!("--suffix={}", sfx.to_string_lossy()));
+        }
+        if o.delay_updates {
+            args.push("--delay-updates".into());
+        }
+        if let Some(pd) = &o.partial_dir {
+            args.push("--partial-dir".into());
+            args.push(pd.to_string_lossy().into_owned());
+        } else if o.partial {
+            args.push("--partial".into());
+        }
+        if o.ignore_existing {
+            args.push("--ignore-existing".into());
+        }
+        if o.existing {
+            args.push("--existing".into());
+        }
+        if let Some(t) = &o.temp_dir {
+            args.push("--temp-dir".into());
+            args.push(t.to_string_lossy().into_owned());
+        }
+    }
+    if o.ignore_errors {
+        args.push("--ignore-errors".into());
+    }
+    if o.safe_links {
+        args.push("--safe-links".into());
+    }
+    if o.copy_unsafe_links {
+        args.push("--copy-unsafe-links".into());
+    }
     if o.numeric_ids {
         args.push("--numeric-ids".into());
+    }
+    if o.append {
+        args.push("--append".into());
+    } else if o.inplace {
+        args.push("--inplace".into());
+    }
+    if o.remove_source_files {
+        args.push("--remove-source-files".into());
     }
     if o.list_only && remote_is_sender {
         args.push("--list-only".into());
@@ -244,5 +295,19 @@ mod tests {
             let got = server_args(&opts(argv), pull);
             assert_eq!(got, want, "{argv:?}");
         }
+    }
+}
+
+/// Options whose receiving side rtsync does not implement yet: a transfer that would quietly
+/// do something else is refused instead.
+pub fn unsupported_receiver_option(o: &Options) -> Option<&'static str> {
+    if o.backup {
+        Some("--backup")
+    } else if o.append {
+        Some("--append")
+    } else if o.remove_source_files {
+        Some("--remove-source-files")
+    } else {
+        None
     }
 }

@@ -56,6 +56,9 @@ pub(super) fn generate_entry(
     match e.kind {
         FileKind::Directory => {
             let existed = meta.as_ref().is_some_and(|m| m.is_dir());
+            if o.existing && meta.is_none() {
+                return Ok(Step::Done(lines));
+            }
             let it = itemize(
                 e,
                 meta.as_ref().filter(|_| existed),
@@ -127,6 +130,16 @@ pub(super) fn generate_entry(
             Ok(Step::Done(lines))
         }
         FileKind::Regular => {
+            // Selection options (rsync's generator skips these silently).
+            let exists = meta.as_ref().is_some_and(|m| m.file_type().is_file());
+            if (o.existing && meta.is_none())
+                || (o.ignore_existing && meta.is_some())
+                || o.min_size.is_some_and(|n| e.size < n)
+                || o.max_size.is_some_and(|n| e.size > n)
+                || (o.update && exists && meta.as_ref().is_some_and(|m| m.mtime() > e.mtime))
+            {
+                return Ok(Step::Done(lines));
+            }
             if let Some(m) = &meta {
                 if is_current(ctx, e, m, &path) {
                     let it = itemize(e, Some(m), b'.', p);
