@@ -229,6 +229,20 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     args
 }
 
+/// Options whose receiving side rtsync does not implement yet: a transfer that would quietly
+/// do something else is refused instead.
+pub fn unsupported_receiver_option(o: &Options) -> Option<&'static str> {
+    if o.backup {
+        Some("--backup")
+    } else if o.append {
+        Some("--append")
+    } else if o.remove_source_files {
+        Some("--remove-source-files")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,16 +312,3 @@ mod tests {
     }
 }
 
-/// Options whose receiving side rtsync does not implement yet: a transfer that would quietly
-/// do something else is refused instead.
-pub fn unsupported_receiver_option(o: &Options) -> Option<&'static str> {
-    if o.backup {
-        Some("--backup")
-    } else if o.append {
-        Some("--append")
-    } else if o.remove_source_files {
-        Some("--remove-source-files")
-    } else {
-        None
-    }
-}
