@@ -240,3 +240,23 @@ fn symlinked_parent_planted_in_the_list_is_not_followed() {
         "wrote through a symlink"
     );
 }
+
+#[test]
+fn stalled_daemon_times_out_with_code_30_like_stock() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((mut s, _)) = l.accept() {
+            let _ = s.write_all(b"@RSYNCD: 31.0\n");
+            held.push(s); // never answers again
+        }
+    });
+    let work = tempfile::tempdir().unwrap();
+    let url = format!("rsync://127.0.0.1:{port}/mod/");
+    let d = format!("{}/", work.path().join("d").display());
+    let stock = interop_util::run_stock(&["--timeout=1", "-a", &url, &d]);
+    let ours = interop_util::run_ours(&["--timeout=1", "-a", &url, &d]);
+    assert_eq!(stock.status.code(), Some(30));
+    assert_eq!(ours, 30);
+}

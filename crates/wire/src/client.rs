@@ -278,6 +278,7 @@ fn pull_from(
                 port: port.or(opts.port),
                 bind: opts.address.clone(),
                 contimeout: opts.contimeout,
+                io_timeout: opts.timeout,
                 connect_prog: env.connect_prog.clone(),
             };
             let mut conn = connect::connect_daemon(&addr)?;

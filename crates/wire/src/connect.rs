@@ -64,6 +64,8 @@ pub struct DaemonAddress {
     pub contimeout: u64,
     /// `RSYNC_CONNECT_PROG`: a command whose stdin/stdout replace the socket (`%H` = host).
     pub connect_prog: Option<String>,
+    /// `--timeout` in seconds (0 = none): a read or write that waits longer fails (exit 30).
+    pub io_timeout: u64,
 }
 
 /// Connects to a daemon.
@@ -81,7 +83,14 @@ pub fn connect_daemon(addr: &DaemonAddress) -> Result<Connection> {
     let mut last_err = None;
     for target in targets {
         match connect_one(target, addr.bind.as_deref(), addr.contimeout) {
-            Ok(stream) => return tcp_connection(stream),
+            Ok(stream) => {
+                if addr.io_timeout > 0 {
+                    let t = Some(Duration::from_secs(addr.io_timeout));
+                    let _ = stream.set_read_timeout(t);
+                    let _ = stream.set_write_timeout(t);
+                }
+                return tcp_connection(stream);
+            }
             Err(e) => last_err = Some(e),
         }
     }

@@ -69,6 +69,9 @@ pub enum Error {
     /// A usage problem found while starting (bad filter rule, ...): exit code 1.
     #[error("{0}")]
     Usage(String),
+    /// No data from the peer within `--timeout` seconds.
+    #[error("io timeout -- exiting")]
+    Timeout,
     /// The password file is unusable (stock exits with 1 and this text).
     #[error("{0}")]
     PasswordFile(String),
@@ -95,6 +98,7 @@ impl Error {
             Error::ConnectTimeout(_) => exit::CONTIMEOUT,
             Error::PasswordFile(_) => exit::SYNTAX,
             Error::Usage(_) => exit::SYNTAX,
+            Error::Timeout => exit::TIMEOUT,
         }
     }
 
@@ -115,6 +119,12 @@ impl Error {
             return Error::UnexpectedEof {
                 context: "reading from peer",
             };
+        }
+        if matches!(
+            source.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            return Error::Timeout;
         }
         Error::Io {
             context: context.into(),

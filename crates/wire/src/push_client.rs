@@ -53,6 +53,7 @@ pub fn push_to(
                 port: port.or(opts.port),
                 bind: opts.address.clone(),
                 contimeout: opts.contimeout,
+                io_timeout: opts.timeout,
                 connect_prog: env.connect_prog.clone(),
             };
             let mut conn = connect::connect_daemon(&addr)?;
