@@ -222,14 +222,41 @@ impl Read for QuickAck {
     }
 }
 
+/// [`QuickAck`] for any reader over a socket whose descriptor is known (the daemon hands the
+/// server role a boxed reader plus the socket fd).
+pub struct QuickAckFd<R> {
+    inner: R,
+    fd: std::os::fd::RawFd,
+}
+
+impl<R: Read> QuickAckFd<R> {
+    /// `fd` must stay open as long as this reader is used (it is only passed to setsockopt).
+    pub fn new(inner: R, fd: std::os::fd::RawFd) -> QuickAckFd<R> {
+        QuickAckFd { inner, fd }
+    }
+}
+
+impl<R: Read> Read for QuickAckFd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        set_quickack_fd(self.fd);
+        let n = self.inner.read(buf)?;
+        set_quickack_fd(self.fd);
+        Ok(n)
+    }
+}
+
 fn set_quickack(s: &TcpStream) {
     use std::os::fd::AsRawFd;
+    set_quickack_fd(s.as_raw_fd());
+}
+
+fn set_quickack_fd(fd: std::os::fd::RawFd) {
     let one: libc::c_int = 1;
     // SAFETY: a valid socket fd and a c_int option value of the right size. Failure is
     // harmless (only latency), so the result is ignored.
     unsafe {
         libc::setsockopt(
-            s.as_raw_fd(),
+            fd,
             libc::IPPROTO_TCP,
             libc::TCP_QUICKACK,
             (&one as *const libc::c_int).cast(),
