@@ -149,3 +149,13 @@ fn read_only_module_refuses_a_push_like_stock() {
     assert!(err.starts_with("ERROR: module is read only\n"), "{err}");
     assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn stock_pulls_from_rtsync_with_files_from() {
+    let work = tempfile::tempdir().unwrap();
+    let list = work.path().join("list");
+    std::fs::write(&list, "small.txt\nsub/deeper/large.bin\nlink\n").unwrap();
+    let ff = format!("--files-from={}", list.display());
+    stock_client_pull_from_us(&["-a", &ff], |_| {}, false);
+    stock_client_push_to_us(&["-a", &ff], |_| {}, true);
+}

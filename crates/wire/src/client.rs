@@ -401,7 +401,20 @@ fn transfer_as_receiver(
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
     let filters = crate::filters::client_filters(opts)?;
-    let out = crate::filters::client_list(opts, &neg, &filters, false)?;
+    let mut out = crate::filters::client_list(opts, &neg, &filters, false)?;
+    if let Some(names) = crate::push_client::local_files_from(opts)? {
+        // Forwarded to the sender: NUL-terminated names, an empty one at the end.
+        if neg.protocol < 31 {
+            return Err(Error::Unsupported(
+                "--files-from forwarding needs protocol 31 or newer".into(),
+            ));
+        }
+        for n in names {
+            out.extend_from_slice(&n);
+            out.push(0);
+        }
+        out.push(0);
+    }
     writer
         .write_all(&out)
         .and_then(|_| writer.flush())

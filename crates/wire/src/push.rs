@@ -32,6 +32,36 @@ use crate::varint::ReadWire;
 pub struct SendList {
     pub entries: Vec<FileEntry>,
     pub paths: Vec<PathBuf>,
+    /// Directories sent only as implied parents of `-R` paths (no content: `--delete` on the
+    /// receiver must not touch their other entries).
+    pub implied: Vec<bool>,
+}
+
+impl SendList {
+    /// Marks implied directories: with `-R`, a directory that was not named itself and does
+    /// not lie inside a named directory being recursed into.
+    pub fn mark_implied(&mut self, relative: bool, recursive: bool) {
+        self.implied = vec![false; self.entries.len()];
+        if !relative {
+            return;
+        }
+        let tops: Vec<&[u8]> = self
+            .entries
+            .iter()
+            .filter(|e| e.is_dir() && e.top_dir)
+            .map(|e| &e.name[..])
+            .collect();
+        for (i, e) in self.entries.iter().enumerate() {
+            if !e.is_dir() || e.top_dir || e.name == b"." {
+                continue;
+            }
+            let inside_top = recursive
+                && tops.iter().any(|t| {
+                    *t == b"." || (e.name.starts_with(t) && e.name.get(t.len()) == Some(&b'/'))
+                });
+            self.implied[i] = !inside_top;
+        }
+    }
 }
 
 /// Counters of a push.

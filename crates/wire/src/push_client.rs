@@ -124,13 +124,19 @@ pub fn push_to(
     // The receiver only reads our filter rules when it deletes (or prunes).
     let mut out = crate::filters::client_list(opts, &neg, &filters, true)?;
     let mut reporter = Reporter::new(opts);
-    let (list, io_error) = build_list(opts, sources, &neg, &mut filters);
+    let names = local_files_from(opts)?;
+    let (list, io_error) = build_list(opts, sources, &neg, &mut filters, names.as_deref());
     reporter.verbose_info("building file list ... done");
     reporter.flush();
     let fopts = flist_options(opts, &neg);
     let mut enc = FlistEncoder::new(fopts);
     for (i, e) in list.entries.iter().enumerate() {
-        enc.put_entry(&mut out, e, i)?;
+        enc.put_entry_implied(
+            &mut out,
+            e,
+            i,
+            list.implied.get(i).copied().unwrap_or(false),
+        )?;
     }
     enc.put_end(&mut out, io_error);
     let (users, groups) = id_names(opts, &list);
@@ -182,6 +188,7 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
     sources: &[String],
     neg: &negotiate::Negotiated,
     filter: &mut F,
+    files_from_names: Option<&[Vec<u8>]>,
 ) -> (SendList, i32) {
     let sopts = ScanOptions {
         recursive: opts.recursive,
@@ -195,7 +202,12 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
         implied_dirs: opts.implied_dirs,
         hard_links: opts.hard_links,
     };
-    let paths: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
+    let mut paths: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
+    if let Some(names) = files_from_names {
+        // --files-from: the names are relative to the one source directory.
+        let dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+        paths = rtsync_engine::files_from::sources(&dir, names);
+    }
     let scanned = scan_sources(&paths, &sopts, filter);
     let mut io_error = 0;
     for p in &scanned.problems {
@@ -250,6 +262,7 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
         list.entries.push(e);
         list.paths.push(scanned.paths[i].clone());
     }
+    list.mark_implied(opts.relative, opts.recursive);
     (list, io_error)
 }
 
@@ -292,4 +305,27 @@ pub(crate) fn id_names(opts: &Options, list: &SendList) -> (Names, Names) {
         }
     }
     (users, groups)
+}
+
+/// The names of a local `--files-from` list (`None` without the option). A remote list
+/// (`host:path`) is not supported yet.
+pub(crate) fn local_files_from(opts: &Options) -> Result<Option<Vec<Vec<u8>>>> {
+    let Some(list) = &opts.files_from else {
+        return Ok(None);
+    };
+    let text = list.to_string_lossy();
+    if crate::client::parse_remote(&text).is_some() {
+        return Err(Error::Unsupported(
+            "a remote --files-from list is not supported yet".into(),
+        ));
+    }
+    rtsync_engine::files_from::read_list(std::path::Path::new(list), opts.from0)
+        .map(Some)
+        .map_err(|e| {
+            Error::Usage(format!(
+                "rsync: failed to open files-from file {}: {}",
+                text,
+                crate::client::strerror(&e)
+            ))
+        })
 }

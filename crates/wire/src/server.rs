@@ -193,11 +193,27 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     if paths.is_empty() {
         paths.push(".".into());
     }
-    let (list, io_error) = crate::push_client::build_list(opts, &paths, neg, &mut filter);
+    // `--files-from=-`: the client forwards the names after its filter list.
+    let names = match opts.files_from.as_deref() {
+        Some(f) if f == "-" => Some(read_forwarded_names(reader, neg)?),
+        Some(_) => {
+            return Err(Error::Unsupported(
+                "--files-from naming a file on the server is not supported yet".into(),
+            ))
+        }
+        None => None,
+    };
+    let (list, io_error) =
+        crate::push_client::build_list(opts, &paths, neg, &mut filter, names.as_deref());
     let mut out = Vec::new();
     let mut enc = FlistEncoder::new(flist_options(opts, neg));
     for (i, e) in list.entries.iter().enumerate() {
-        enc.put_entry(&mut out, e, i)?;
+        enc.put_entry_implied(
+            &mut out,
+            e,
+            i,
+            list.implied.get(i).copied().unwrap_or(false),
+        )?;
     }
     enc.put_end(&mut out, io_error);
     let (users, groups) = crate::push_client::id_names(opts, &list);
@@ -233,6 +249,36 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     } else {
         0
     })
+}
+
+/// Reads the names a client forwards for `--files-from=-`: each ends in NUL, an empty one
+/// ends the list. Bounded in count and length.
+fn read_forwarded_names<R: Read>(r: &mut MuxReader<R>, neg: &Negotiated) -> Result<Vec<Vec<u8>>> {
+    use crate::varint::ReadWire;
+    if neg.protocol < 31 {
+        return Err(Error::Unsupported(
+            "--files-from forwarding needs protocol 31 or newer".into(),
+        ));
+    }
+    let mut names = Vec::new();
+    let mut cur = Vec::new();
+    loop {
+        let b = r.read_u8()?;
+        if b != 0 {
+            if cur.len() >= crate::flist::MAX_PATH {
+                return Err(Error::Protocol("files-from name too long".into()));
+            }
+            cur.push(b);
+            continue;
+        }
+        if cur.is_empty() {
+            return Ok(names);
+        }
+        if names.len() >= rtsync_engine::files_from::MAX_NAMES {
+            return Err(Error::Protocol("too many files-from names".into()));
+        }
+        names.push(std::mem::take(&mut cur));
+    }
 }
 
 fn serve_receiver<R: Read + Send, W: Write + Send>(

@@ -218,6 +218,14 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if o.remove_source_files {
         args.push("--remove-source-files".into());
     }
+    if o.files_from.is_some() && remote_is_sender {
+        // The client forwards the list's names over the connection.
+        args.push("--files-from=-".into());
+        args.push("--from0".into());
+        if !o.relative {
+            args.push("--no-relative".into());
+        }
+    }
     if o.list_only && remote_is_sender {
         args.push("--list-only".into());
     }

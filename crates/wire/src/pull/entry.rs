@@ -33,7 +33,7 @@ pub(super) enum Step {
 
 pub(super) fn generate_entry(
     ctx: &Ctx<'_>,
-    _ndx: usize,
+    ndx: usize,
     e: &FileEntry,
     names: &HashSet<&[u8]>,
     res: &mut GenResult,
@@ -75,7 +75,8 @@ pub(super) fn generate_entry(
                     return Ok(Step::Done(lines));
                 }
             }
-            if o.delete && existed {
+            let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
+            if o.delete && existed && content {
                 let (n, dels) = delete_extraneous(ctx, e, &path, names);
                 res.deleted += n;
                 lines.extend(dels);
