@@ -429,3 +429,8 @@ fn relative_push_with_delete_spares_implied_dirs_like_stock() {
     assert!(!ours.join("sub/deeper/goner").exists());
     assert_same_tree(&ours, &stock, true);
 }
+
+#[test]
+fn pull_with_safe_links_matches_stock() {
+    pull_case(&["-a", "--safe-links"], |_| {});
+}

@@ -463,6 +463,7 @@ fn transfer_as_receiver(
         peer_sends_stats: true,
         list_only: opts.list_only,
         update: opts.update,
+        safe_links: opts.safe_links,
         existing: opts.existing,
         ignore_existing: opts.ignore_existing,
         min_size: opts.min_size,

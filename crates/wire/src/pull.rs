@@ -54,6 +54,8 @@ pub struct PullOptions {
     pub whole_file: bool,
     /// `--block-size`.
     pub block_size: Option<u32>,
+    /// `--safe-links`: ignore symlinks pointing outside the tree.
+    pub safe_links: bool,
     /// `-u`: skip files that are newer on the receiver.
     pub update: bool,
     /// `--existing`: create nothing new.

@@ -339,6 +339,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         peer_sends_stats: false,
         list_only: false,
         update: opts.update,
+        safe_links: opts.safe_links,
         existing: opts.existing,
         ignore_existing: opts.ignore_existing,
         min_size: opts.min_size,

@@ -90,6 +90,16 @@ pub(super) fn generate_entry(
         }
         FileKind::Symlink if o.links => {
             let target = e.link_target.as_deref().unwrap_or_default();
+            if o.safe_links && rtsync_tree::scan::unsafe_symlink(target, &e.name) {
+                if o.verbose > 0 {
+                    lines.push(Line::Info(format!(
+                        "ignoring unsafe symlink \"{}\" -> \"{}\"",
+                        String::from_utf8_lossy(&e.name),
+                        String::from_utf8_lossy(target)
+                    )));
+                }
+                return Ok(Step::Done(lines));
+            }
             let same = meta.as_ref().is_some_and(|m| m.file_type().is_symlink())
                 && fs::read_link(&path).is_ok_and(|t| {
                     use std::os::unix::ffi::OsStrExt;
