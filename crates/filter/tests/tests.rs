@@ -1297,3 +1297,65 @@ fn differential_random_rules() {
         failures.join("\n")
     );
 }
+
+/// Random rule lists against receiver-side deletion (fixed seed).
+#[test]
+fn differential_random_receiver() {
+    let mut state: u64 = 0x5851_f42d_4c95_7f2d;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let parts = [
+        "extra*", "*.o", "*.keep", "olddir", "objdir/", "keepdir", "*", "gone*", "foo", "core",
+        "other", "*.log", "x.o",
+    ];
+    let prefixes = [
+        "+ ", "- ", "-! ", "H ", "S ", "P ", "R ", "-p ", "-s ", "-r ", "+r ", "P! ",
+    ];
+    let work = setup(&case("random receiver", &[]));
+    let src = work.path().join("src-root");
+    let dst = work.path().join("dst-root");
+    let status = std::process::Command::new(stock_rsync())
+        .args([
+            "-a",
+            format!("{}/", src.display()).as_str(),
+            format!("{}/", dst.display()).as_str(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    make_tree(&dst, DST_EXTRA);
+    let mut failures = Vec::new();
+    for round in 0..80 {
+        let mut args = Vec::new();
+        if round % 3 == 0 {
+            args.push("--delete-excluded".to_string());
+        }
+        for _ in 0..1 + next(3) {
+            let mut pattern = String::new();
+            if next(4) == 0 {
+                pattern.push('/');
+            }
+            pattern.push_str(parts[next(parts.len())]);
+            args.push(format!(
+                "--filter={}{pattern}",
+                prefixes[next(prefixes.len())]
+            ));
+        }
+        let stock = stock_deleted(work.path(), &args).unwrap();
+        let mut sender = our_set(work.path(), &args).unwrap();
+        let sent = our_selected(&mut sender, &src).unwrap();
+        let mut receiver = our_set(work.path(), &args).unwrap();
+        let ours = our_deleted(&mut receiver, &dst, &sent);
+        report(&mut failures, "random receiver", &args, &stock, &ours);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
