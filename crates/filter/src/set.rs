@@ -46,6 +46,9 @@ impl Entry {
 struct Slot {
     /// File name looked for in each directory.
     name: Box<[u8]>,
+    /// The name as the rule gave it (a path names where parent-directory
+    /// scanning starts).
+    named: Box<[u8]>,
     /// The dir-merge rule's flags: the template for the file's rules.
     flags: u32,
     /// Directory depth at which the rule naming this file was read.
@@ -497,6 +500,7 @@ impl FilterSet {
             }
             self.slots.push(Slot {
                 name: name.into(),
+                named: pat.as_slice().into(),
                 flags,
                 level: self.level,
                 active: true,

@@ -446,6 +446,43 @@ fn sender_cases() -> Vec<Case> {
             files: &[("inc.txt", "- *.o\n+ *\n- *.txt\n")],
         },
         Case {
+            name: "nested dir-merge naming a parent",
+            args: &["--filter=: .f"],
+            files: &[
+                ("src-root/dir/a/.f", ": ../.g\n"),
+                ("src-root/dir/.g", "- z\n- /a/file\n"),
+                ("src-root/dir/a/.g", "- c/\n"),
+                ("src-root/dir/a/b/.g", "- file.o\n"),
+            ],
+        },
+        Case {
+            name: "nested dir-merge naming the root",
+            args: &["--filter=: .f"],
+            files: &[
+                ("src-root/foo/sub/.f", ": ../../.g\n"),
+                ("src-root/.g", "- deep.txt\n- /foo/sub/x.o\n"),
+                ("src-root/foo/.g", "- foo\n"),
+            ],
+        },
+        Case {
+            name: "nested dir-merge naming a child",
+            args: &["--filter=: .f"],
+            files: &[
+                ("src-root/dir/.f", ": a/.g\n"),
+                ("src-root/dir/.g", "- z\n"),
+                ("src-root/dir/a/.g", "- file\n"),
+            ],
+        },
+        Case {
+            name: "nested dir-merge no-inherit with path",
+            args: &["--filter=: .f"],
+            files: &[
+                ("src-root/dir/a/.f", ":n ../.g\n"),
+                ("src-root/dir/.g", "- z\n"),
+                ("src-root/dir/a/b/.g", "- file.o\n"),
+            ],
+        },
+        Case {
             name: "cvs exclude",
             args: &["-C"],
             files: &[],
