@@ -346,3 +346,57 @@ fn delete_item(
     }
     !not_empty
 }
+
+/// One differential case: filter options plus extra files (paths relative
+/// to the work dir; the source tree is `src-root/`).
+pub struct Case {
+    pub name: &'static str,
+    pub args: &'static [&'static str],
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+pub const fn case(name: &'static str, args: &'static [&'static str]) -> Case {
+    Case {
+        name,
+        args,
+        files: &[],
+    }
+}
+
+/// Sets up a work dir with the tricky tree and the case's files.
+pub fn setup(case: &Case) -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    make_tree(&work.path().join("src-root"), TRICKY);
+    std::fs::create_dir_all(work.path().join("home")).unwrap();
+    for (path, contents) in case.files {
+        write_file(work.path(), path, contents);
+    }
+    work
+}
+
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+pub fn our_sender(work: &Path, args: &[String]) -> Result<BTreeSet<String>, String> {
+    let mut set = our_set(work, args)?;
+    let root = work.join("src-root");
+    set.set_abs_root(std::os::unix::ffi::OsStrExt::as_bytes(root.as_os_str()));
+    our_selected(&mut set, &root)
+}
+
+pub fn report(
+    failures: &mut Vec<String>,
+    name: &str,
+    args: &[String],
+    stock: &BTreeSet<String>,
+    ours: &BTreeSet<String>,
+) {
+    if stock != ours {
+        let only_stock: Vec<_> = stock.difference(ours).collect();
+        let only_ours: Vec<_> = ours.difference(stock).collect();
+        failures.push(format!(
+            "case {name:?} {args:?}:\n  only stock rsync: {only_stock:?}\n  only ours: {only_ours:?}"
+        ));
+    }
+}
