@@ -66,7 +66,7 @@ pub use implied::ImpliedIncludes;
 pub use options::FilterOption;
 pub use rule::{Decision, Rule, RuleKind, Side};
 pub use set::{Check, FilterSet, MAX_LINE_LEN, MAX_MERGE_DEPTH, MAX_PATTERN_LEN};
-pub use source::{FileSource, FsSource, MemSource, NoFiles, MAX_RULE_FILE_BYTES};
+pub use source::{BeneathSource, FileSource, FsSource, MemSource, NoFiles, MAX_RULE_FILE_BYTES};
 
 #[cfg(test)]
 mod tests {
