@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rtsync_filter::{Check, FilterOption, FilterSet, FsSource, Side};
+use rtsync_filter::{Check, FileSource, FilterOption, FilterSet, FsSource, Side};
 
 /// Path of stock rsync; panics (never skips) when it is missing.
 pub fn stock_rsync() -> PathBuf {
@@ -232,10 +232,18 @@ fn display(rel: &[u8], is_dir: bool) -> String {
 /// entries are checked with its dir-merge files loaded; excluded
 /// directories are not entered.
 pub fn our_selected(set: &mut FilterSet, root: &Path) -> Result<BTreeSet<String>, String> {
+    our_selected_with(set, root, &mut FsSource::new(root))
+}
+
+/// [`our_selected`] reading per-directory files through `source`.
+pub fn our_selected_with(
+    set: &mut FilterSet,
+    root: &Path,
+    source: &mut dyn FileSource,
+) -> Result<BTreeSet<String>, String> {
     let mut out = BTreeSet::new();
     out.insert("./".to_string());
-    let mut source = FsSource::new(root);
-    walk_sender(set, root, b"", &mut source, &mut out)?;
+    walk_sender(set, root, b"", source, &mut out)?;
     Ok(out)
 }
 
@@ -243,7 +251,7 @@ fn walk_sender(
     set: &mut FilterSet,
     root: &Path,
     dir: &[u8],
-    source: &mut FsSource,
+    source: &mut dyn FileSource,
     out: &mut BTreeSet<String>,
 ) -> Result<(), String> {
     set.enter_dir(dir, source).map_err(|e| e.to_string())?;

@@ -9,9 +9,9 @@ use std::process::Command;
 use std::collections::BTreeSet;
 
 use rtsync_filter::wire::{client_rules, server_rules, ClientContext, ServerContext};
-use rtsync_filter::{CvsEnv, FsSource};
+use rtsync_filter::{BeneathSource, CvsEnv};
 
-use crate::util::{make_tree, our_selected, our_set, stock_rsync, write_file};
+use crate::util::{make_tree, our_selected_with, our_set, stock_rsync, write_file};
 
 /// A remote shell that runs the server command locally and copies the
 /// client's bytes to $CAPTURE.
@@ -139,8 +139,8 @@ fn check_server_side(work: &Path, args: &[&str], failures: &mut Vec<String>) {
     };
     let bytes: Vec<Vec<u8>> = rules.iter().map(|r| r.clone().into_bytes()).collect();
     let root = work.join("src-root");
-    let mut set = server_rules(&bytes, &ctx, env, &mut FsSource::new(&root)).unwrap();
-    let ours = our_selected(&mut set, &root).unwrap();
+    let mut set = server_rules(&bytes, &ctx, env, &mut BeneathSource::new(&root)).unwrap();
+    let ours = our_selected_with(&mut set, &root, &mut BeneathSource::new(&root)).unwrap();
     if stock != ours {
         let only_stock: Vec<_> = stock.difference(&ours).collect();
         let only_ours: Vec<_> = ours.difference(&stock).collect();
