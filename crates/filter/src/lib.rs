@@ -47,6 +47,7 @@
 
 #![warn(missing_docs)]
 
+mod checker;
 pub mod cvs;
 pub mod daemon;
 mod error;
@@ -60,6 +61,7 @@ mod source;
 pub mod wildmatch;
 pub mod wire;
 
+pub use checker::PathChecker;
 pub use cvs::{CvsEnv, DEFAULT_CVSIGNORE};
 pub use error::FilterError;
 pub use implied::ImpliedIncludes;

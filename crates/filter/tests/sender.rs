@@ -509,6 +509,7 @@ fn differential_sender_selection() {
         let root = work.path().join("src-root");
         set.set_abs_root(std::os::unix::ffi::OsStrExt::as_bytes(root.as_os_str()));
         let mut source = rtsync_filter::FsSource::new(&root);
+        let mut checker = rtsync_filter::PathChecker::new(set.clone());
         let mut single = BTreeSet::new();
         single.insert("./".to_string());
         for name in TRICKY.iter().copied().chain(
@@ -518,6 +519,27 @@ fn differential_sender_selection() {
         ) {
             let is_dir = name.ends_with('/');
             let path = name.trim_end_matches('/');
+            let cached = checker
+                .is_transferred(
+                    path.as_bytes(),
+                    is_dir,
+                    rtsync_filter::Side::Sender,
+                    &mut source,
+                )
+                .unwrap();
+            let walked = set
+                .is_transferred(
+                    path.as_bytes(),
+                    is_dir,
+                    rtsync_filter::Side::Sender,
+                    &mut source,
+                )
+                .unwrap();
+            assert_eq!(
+                cached, walked,
+                "PathChecker and is_transferred differ on {name:?} in {:?}",
+                case.name
+            );
             if set
                 .is_transferred(
                     path.as_bytes(),

@@ -212,6 +212,12 @@ impl FilterSet {
         self.level -= 1;
     }
 
+    /// The file names of the active per-directory merge rules (for a
+    /// watcher: a change to such a file changes the rules).
+    pub fn dir_merge_names(&self) -> impl Iterator<Item = &[u8]> {
+        self.slots.iter().filter(|s| s.active).map(|s| &*s.name)
+    }
+
     /// How many directories are entered.
     pub fn depth(&self) -> usize {
         self.level
