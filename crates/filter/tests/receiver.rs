@@ -51,6 +51,18 @@ fn receiver_cases() -> Vec<Case> {
         case("protect dir", &["--filter=P keepdir/"]),
         case("exclude dir", &["--exclude=olddir"]),
         case("cvs exclude", &["-C"]),
+        case(
+            "cvs exclude with delete-excluded",
+            &["-C", "--delete-excluded"],
+        ),
+        case(
+            "cvs filters with delete-excluded first",
+            &["--delete-excluded", "--filter=-C", "--filter=:C"],
+        ),
+        case(
+            "perishable cvs list and protect",
+            &["-C", "--filter=P objdir/"],
+        ),
         case("negated protect", &["--filter=P! *.o"]),
         case(
             "perishable dir only perishable content",
