@@ -209,6 +209,7 @@ fn errors_carry_file_and_line() {
     let err = FilterSet::new()
         .add_filter(b". nope", &mut MemSource::default())
         .unwrap_err();
+    assert_eq!(err.rsync_exit_code(), 11);
     assert!(matches!(err, FilterError::NotFound { .. }), "{err}");
     let mut files = MemSource::default().with("loop", ". loop\n");
     let err = FilterSet::new()

@@ -623,13 +623,27 @@ fn differential_rejected_rules() {
     for args in bad {
         let work = setup(&case("bad", &[]));
         let args = strings(args);
-        assert!(
-            stock_selected(work.path(), &args).is_err(),
-            "stock rsync accepted {args:?}"
-        );
-        assert!(
-            our_sender(work.path(), &args).is_err(),
-            "we accepted {args:?}"
+        let status = std::process::Command::new(stock_rsync())
+            .current_dir(work.path())
+            .args(["-a", "--dry-run"])
+            .args(&args)
+            .args(["src-root/", "never-created/"])
+            .output()
+            .unwrap()
+            .status;
+        assert!(!status.success(), "stock rsync accepted {args:?}");
+        let (opts, cvs) = our_options(work.path(), &args);
+        let err = rtsync_filter::FilterSet::from_options(
+            &opts,
+            cvs,
+            Default::default(),
+            &mut rtsync_filter::FsSource::new(work.path()),
+        )
+        .expect_err("we accepted a rule stock rsync refuses");
+        assert_eq!(
+            Some(err.rsync_exit_code()),
+            status.code(),
+            "exit code for {args:?}: {err}"
         );
     }
 }
