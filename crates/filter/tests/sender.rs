@@ -619,9 +619,27 @@ fn differential_rejected_rules() {
         &["--filter=:! .f"],
         &["--exclude-from=missing-file"],
         &["--filter=. missing-merge"],
+        &["--filter=!x"],
+        &["--filter=- "],
+        &["--filter=.s sided"],
+        &["--filter=. looping"],
+        &["--filter=. badline"],
+        &["--filter=:s .f", "--filter=-p x"],
+        &["--filter=.w badword"],
+    ];
+    let files: &[(&str, &str)] = &[
+        ("sided", "- ok\nP x\n"),
+        ("looping", ". looping\n"),
+        ("badline", "- fine\n\n# c\nwhat is this\n"),
+        ("badword", "-_a -q_b\n"),
+        ("src-root/.f", "H x\n"),
     ];
     for args in bad {
-        let work = setup(&case("bad", &[]));
+        let work = setup(&Case {
+            name: "bad",
+            args: &[],
+            files,
+        });
         let args = strings(args);
         let status = std::process::Command::new(stock_rsync())
             .current_dir(work.path())
@@ -633,12 +651,15 @@ fn differential_rejected_rules() {
             .status;
         assert!(!status.success(), "stock rsync accepted {args:?}");
         let (opts, cvs) = our_options(work.path(), &args);
+        // Errors in per-directory files show when the walk enters the root.
+        let root = work.path().join("src-root");
         let err = rtsync_filter::FilterSet::from_options(
             &opts,
             cvs,
             Default::default(),
             &mut rtsync_filter::FsSource::new(work.path()),
         )
+        .and_then(|mut set| set.enter_dir(b"", &mut rtsync_filter::FsSource::new(&root)))
         .expect_err("we accepted a rule stock rsync refuses");
         assert_eq!(
             Some(err.rsync_exit_code()),
