@@ -127,6 +127,19 @@ pub struct FilterSet {
     all_sides: bool,
     /// A dir-merge rule was parsed (even one dropped as a duplicate).
     saw_dir_merge: bool,
+    /// Rules discarded without failing (over-long ones, as stock rsync).
+    warnings: Warnings,
+}
+
+/// Collected warnings; a clone starts with none (they belong to whoever
+/// built the set).
+#[derive(Debug, Default)]
+pub(crate) struct Warnings(pub(crate) Vec<FilterError>);
+
+impl Clone for Warnings {
+    fn clone(&self) -> Self {
+        Warnings(Vec::new())
+    }
 }
 
 fn basename(path: &[u8]) -> &[u8] {
@@ -379,6 +392,13 @@ impl FilterSet {
         self.saw_dir_merge
     }
 
+    /// Takes the warnings collected so far: rules stock rsync also discards
+    /// with a message but without failing (over-long patterns and lines).
+    /// The caller should print them (`summary()` for peer-visible output).
+    pub fn take_warnings(&mut self) -> Vec<FilterError> {
+        std::mem::take(&mut self.warnings.0)
+    }
+
     /// True when no rule at all is configured.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -400,10 +420,12 @@ impl FilterSet {
         {
             rest = remaining;
             if token.pattern.len() >= MAX_PATTERN_LEN {
-                return Err(FilterError::TooLong {
+                // Stock rsync discards the rule, says so, and goes on.
+                self.warnings.0.push(FilterError::TooLong {
                     len: token.pattern.len(),
                     limit: MAX_PATTERN_LEN - 1,
                 });
+                continue;
             }
             let mut flags = token.flags;
             if flags & bits::PERDIR != 0 {

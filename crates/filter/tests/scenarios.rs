@@ -216,12 +216,53 @@ fn errors_carry_file_and_line() {
         .add_filter(b". loop", &mut files)
         .unwrap_err();
     assert!(err.to_string().contains("depth limit"), "{err}");
-    let long = format!("- {}\n", "x".repeat(6000));
+    // Over-long rules are discarded with a warning, as stock rsync does.
+    let long = format!("- {}\n- a\n", "x".repeat(6000));
     let mut files = MemSource::default().with("long", long);
-    assert!(FilterSet::new().add_filter(b". long", &mut files).is_err());
-    assert!(FilterSet::new()
-        .add_exclude("y".repeat(5000).as_bytes())
-        .is_err());
+    let mut set = FilterSet::new();
+    set.add_filter(b". long", &mut files).unwrap();
+    assert!(set.is_excluded(b"a", false));
+    let warnings = set.take_warnings();
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].to_string().starts_with("long line 1: "),
+        "{}",
+        warnings[0]
+    );
+    let mut set = FilterSet::new();
+    set.add_exclude("y".repeat(5000).as_bytes()).unwrap();
+    assert!(set.is_empty());
+    assert_eq!(set.take_warnings().len(), 1);
+}
+
+/// Over-long rules: stock rsync discards them and carries on.
+#[test]
+fn differential_over_long_rules() {
+    let work = setup(&case("long", &[]));
+    let work = work.path();
+    let pattern = "x".repeat(5000);
+    write_file(
+        work,
+        "long.rules",
+        &format!("- {pattern}\n- foo\n+ {}\n- *.o\n", "y".repeat(4200)),
+    );
+    let arg_sets = [
+        vec![format!("--exclude={pattern}"), "--exclude=a*".to_string()],
+        vec!["--filter=. long.rules".to_string()],
+        vec![
+            format!("--filter=- {}", "z".repeat(4100)),
+            "--filter=- core".to_string(),
+        ],
+    ];
+    let mut failures = Vec::new();
+    for args in &arg_sets {
+        let stock = stock_selected(work, args).unwrap();
+        let mut set = our_set(work, args).unwrap();
+        assert!(!set.take_warnings().is_empty(), "no warning for {args:?}");
+        let ours = our_selected(&mut set, &work.join("src-root")).unwrap();
+        report(&mut failures, "over-long", &args[..], &stock, &ours);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// `-C` with $CVSIGNORE set (whitespace-separated, after $HOME/.cvsignore).
