@@ -157,5 +157,10 @@ fn sigusr1_prints_the_table_without_stopping() {
         outs.push(s.stop(libc::SIGTERM));
     }
     assert_eq!(outs[1], outs[0]);
-    assert_eq!(outs[0].stdout.matches("filename\n").count(), 2, "{:?}", outs[0]);
+    assert_eq!(
+        outs[0].stdout.matches("filename\n").count(),
+        2,
+        "{:?}",
+        outs[0]
+    );
 }
