@@ -4,8 +4,10 @@
 //! letter, argument kind and effect. Boolean options accept `--no-NAME` (and `--no-X` for a short
 //! letter `-X`) to turn them off, as rsync does.
 
+use rtsync_filter::FilterOption;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 
 /// When `--delete` removes extraneous files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -26,6 +28,10 @@ pub struct Options {
     pub itemize: u32,
     pub dry_run: bool,
     pub recursive: bool,
+    /// `-r`/`--no-recursive` given explicitly (not through `-a`): `--files-from` keeps it.
+    pub explicit_recursive: Option<bool>,
+    /// `-R`/`--no-relative` given explicitly.
+    pub explicit_relative: Option<bool>,
     pub dirs: bool,
     pub links: bool,
     pub perms: bool,
@@ -57,8 +63,8 @@ pub struct Options {
     pub ignore_errors: bool,
     pub force: bool,
     pub max_delete: Option<i64>,
-    /// Filter rules in rsync's rule syntax, in command-line order (`--exclude X` becomes `- X`).
-    pub filter_rules: Vec<Vec<u8>>,
+    /// Filter options in command-line order.
+    pub filters: Vec<FilterOption>,
     pub cvs_exclude: bool,
     pub files_from: Option<OsString>,
     pub from0: bool,
@@ -224,10 +230,8 @@ fn text(v: &OsStr) -> String {
     v.to_string_lossy().into_owned()
 }
 
-fn rule(prefix: &[u8], v: &OsStr) -> Vec<u8> {
-    let mut r = prefix.to_vec();
-    r.extend_from_slice(v.as_bytes());
-    r
+fn bytes(v: &OsStr) -> Vec<u8> {
+    v.as_bytes().to_vec()
 }
 
 fn number<T: std::str::FromStr>(name: &str, v: &OsStr) -> Result<T, UsageError> {
@@ -317,7 +321,10 @@ static SPECS: &[Spec] = &[
     }),
     flag!("dry-run", Some(b'n'), |o, on| o.dry_run = on),
     flag!("archive", Some(b'a'), |o, on| archive(o, on)),
-    flag!("recursive", Some(b'r'), |o, on| o.recursive = on),
+    flag!("recursive", Some(b'r'), |o, on| {
+        o.recursive = on;
+        o.explicit_recursive = Some(on)
+    }),
     flag!("dirs", Some(b'd'), |o, on| o.dirs = on),
     flag!("links", Some(b'l'), |o, on| o.links = on),
     flag!("perms", Some(b'p'), |o, on| o.perms = on),
@@ -338,7 +345,10 @@ static SPECS: &[Spec] = &[
     flag!("sparse", Some(b'S'), |o, on| o.sparse = on),
     flag!("checksum", Some(b'c'), |o, on| o.checksum = on),
     flag!("update", Some(b'u'), |o, on| o.update = on),
-    flag!("relative", Some(b'R'), |o, on| o.relative = on),
+    flag!("relative", Some(b'R'), |o, on| {
+        o.relative = on;
+        o.explicit_relative = Some(on)
+    }),
     flag!("implied-dirs", None, |o, on| o.implied_dirs = on),
     flag!("one-file-system", Some(b'x'), |o, on| if on {
         o.one_file_system += 1
@@ -375,39 +385,41 @@ static SPECS: &[Spec] = &[
     plain!("delete-after", None, |o| o.delete = DeleteMode::After),
     flag!("delete-excluded", None, |o, on| {
         o.delete_excluded = on;
-        if on && o.delete == DeleteMode::Off {
-            o.delete = DeleteMode::During
+        if on {
+            o.filters.push(FilterOption::DeleteExcluded);
+            if o.delete == DeleteMode::Off {
+                o.delete = DeleteMode::During
+            }
         }
     }),
     flag!("ignore-errors", None, |o, on| o.ignore_errors = on),
     flag!("force", None, |o, on| o.force = on),
     value!("max-delete", None, |o, v| o.max_delete =
         Some(number("max-delete", v)?)),
-    value!("exclude", None, |o, v| o.filter_rules.push(rule(b"- ", v))),
-    value!("include", None, |o, v| o.filter_rules.push(rule(b"+ ", v))),
+    value!("exclude", None, |o, v| o
+        .filters
+        .push(FilterOption::Exclude(bytes(v)))),
+    value!("include", None, |o, v| o
+        .filters
+        .push(FilterOption::Include(bytes(v)))),
     value!("filter", Some(b'f'), |o, v| o
-        .filter_rules
-        .push(rule(b"", v))),
+        .filters
+        .push(FilterOption::Filter(bytes(v)))),
     value!("exclude-from", None, |o, v| o
-        .filter_rules
-        .push(rule(b"merge,- ", v))),
+        .filters
+        .push(FilterOption::ExcludeFrom(PathBuf::from(v)))),
     value!("include-from", None, |o, v| o
-        .filter_rules
-        .push(rule(b"merge,+ ", v))),
-    plain!("F", Some(b'F'), |o| {
-        let seen = o
-            .filter_rules
-            .iter()
-            .any(|r| r.as_slice() == b"dir-merge /.rsync-filter");
-        if seen {
-            o.filter_rules.push(b"- .rsync-filter".to_vec())
-        } else {
-            o.filter_rules.push(b"dir-merge /.rsync-filter".to_vec())
-        }
-    }),
+        .filters
+        .push(FilterOption::IncludeFrom(PathBuf::from(v)))),
+    plain!("F", Some(b'F'), |o| o.filters.push(FilterOption::F)),
     flag!("cvs-exclude", Some(b'C'), |o, on| o.cvs_exclude = on),
     value!("files-from", None, |o, v| o.files_from = Some(v.to_owned())),
-    flag!("from0", Some(b'0'), |o, on| o.from0 = on),
+    flag!("from0", Some(b'0'), |o, on| {
+        o.from0 = on;
+        if on {
+            o.filters.push(FilterOption::From0)
+        }
+    }),
     value!("temp-dir", Some(b'T'), |o, v| o.temp_dir =
         Some(v.to_owned())),
     flag!("partial", None, |o, on| o.partial = on),
@@ -624,10 +636,30 @@ impl Options {
         if self.relative && !self.implied_dirs {
             // Nothing to do: handled by the scanner.
         }
+        if self.files_from.is_some() {
+            // --files-from implies -R and -d, and -a's -r only counts when given explicitly.
+            self.relative = self.explicit_relative.unwrap_or(true);
+            self.recursive = self.explicit_recursive.unwrap_or(false);
+            self.dirs = true;
+        }
+        if self.backup && self.backup_dir.is_none() {
+            // Backups renamed beside their files change directory times: rsync leaves them.
+            self.omit_dir_times = true;
+        }
         if self.quiet && self.verbose > 0 {
             self.verbose = 0;
         }
         Ok(self)
+    }
+
+    /// Whether rsync would use incremental recursion for a local transfer (it changes what `-v`
+    /// prints first).
+    pub fn incremental_recursion(&self) -> bool {
+        self.recursive
+            && self.inc_recursive != Some(false)
+            && !matches!(self.delete, DeleteMode::Before | DeleteMode::After)
+            && !self.delay_updates
+            && !self.prune_empty_dirs
     }
 
     /// Whether `--delete` (any timing) is on.
@@ -666,7 +698,13 @@ mod tests {
             "y",
         ])
         .unwrap();
-        assert_eq!(o.filter_rules, vec![b"- *.o".to_vec(), b"+ a/".to_vec()]);
+        assert_eq!(
+            o.filters,
+            vec![
+                FilterOption::Exclude(b"*.o".to_vec()),
+                FilterOption::Include(b"a/".to_vec())
+            ]
+        );
         assert_eq!(o.rsh.as_deref(), Some("ssh -p 2"));
         assert_eq!(o.temp_dir, Some(OsString::from("/tmp")));
     }
@@ -691,15 +729,9 @@ mod tests {
     }
 
     #[test]
-    fn double_f_adds_exclude_of_filter_files() {
+    fn double_f_is_two_f_options() {
         let o = parse(&["-FF", "a", "b"]).unwrap();
-        assert_eq!(
-            o.filter_rules,
-            vec![
-                b"dir-merge /.rsync-filter".to_vec(),
-                b"- .rsync-filter".to_vec()
-            ]
-        );
+        assert_eq!(o.filters, vec![FilterOption::F, FilterOption::F]);
     }
 
     #[test]

@@ -1,0 +1,419 @@
+//! The sender side: find the basis blocks in a new file and emit literal/block tokens.
+
+use std::io::{ErrorKind, Read};
+
+use crate::checksum::{BlockHasher, Digest, FileHasher};
+use crate::rolling::Rolling;
+use crate::signature::Signature;
+use crate::sizes::CHUNK_SIZE;
+use crate::token::Token;
+use crate::Result;
+
+/// Give up on a weak sum after this many same-sum candidates (as rsync does since 3.4).
+const MAX_CHAIN_LEN: usize = 1024;
+
+/// One step of the delta, as produced by [`Matcher::stream`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchToken<'a> {
+    /// New data, at most [`CHUNK_SIZE`] bytes.
+    Literal(&'a [u8]),
+    /// The basis block `index` occurs next; `data` is its content (needed by the `zlib` codec).
+    Block {
+        /// Block number in the signature.
+        index: u32,
+        /// The matched bytes.
+        data: &'a [u8],
+    },
+}
+
+impl<'a> MatchToken<'a> {
+    /// The wire-level token (dropping the block data).
+    pub fn token(&self) -> Token<'a> {
+        match *self {
+            MatchToken::Literal(d) => Token::Literal(d),
+            MatchToken::Block { index, .. } => Token::Block(index),
+        }
+    }
+}
+
+/// What a match pass found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MatchStats {
+    /// Bytes of the new file.
+    pub file_len: u64,
+    /// Bytes sent as literals.
+    pub literal_bytes: u64,
+    /// Bytes covered by block matches.
+    pub matched_bytes: u64,
+    /// Number of block tokens.
+    pub matches: u64,
+    /// Weak-sum hits whose strong sum differed.
+    pub false_alarms: u64,
+    /// Whole-file checksum of the new file (sent after the tokens).
+    pub checksum: Digest,
+}
+
+/// Weak-sum index over a signature: buckets in one flat array, plus a bit filter that rejects
+/// most misses with a single L1 access.
+#[derive(Debug)]
+struct HashIndex {
+    shift: u32,
+    filter_shift: u32,
+    starts: Vec<u32>,
+    entries: Vec<u32>,
+    filter: Vec<u64>,
+}
+
+impl HashIndex {
+    fn new(weak: &[u32]) -> Self {
+        let bits = (usize::BITS - weak.len().leading_zeros() + 1).clamp(10, 26);
+        let shift = 32 - bits;
+        let buckets = 1usize << bits;
+        let mut starts = vec![0u32; buckets + 1];
+        // ~32 filter bits per block: about 3% false hits, so the slow path is rare.
+        let filter_bits = (bits + 4).clamp(16, 27);
+        let filter_shift = 32 - filter_bits;
+        let mut filter = vec![0u64; (1usize << filter_bits) / 64];
+        let slot = |w: u32| (w.wrapping_mul(0x9E37_79B1) >> shift) as usize;
+        for &w in weak {
+            starts[slot(w) + 1] += 1;
+        }
+        for i in 0..buckets {
+            starts[i + 1] += starts[i];
+        }
+        let mut fill = starts.clone();
+        let mut entries = vec![0u32; weak.len()];
+        for (i, &w) in weak.iter().enumerate() {
+            let s = slot(w);
+            entries[fill[s] as usize] = i as u32;
+            fill[s] += 1;
+            let f = (w.wrapping_mul(0x9E37_79B1) >> filter_shift) as usize;
+            filter[f / 64] |= 1 << (f % 64);
+        }
+        HashIndex {
+            shift,
+            filter_shift,
+            starts,
+            entries,
+            filter,
+        }
+    }
+
+    /// False when no block can have this weak sum (one L1-resident bit test).
+    #[inline(always)]
+    fn maybe(&self, weak: u32) -> bool {
+        let s = (weak.wrapping_mul(0x9E37_79B1) >> self.filter_shift) as usize;
+        self.filter[s / 64] & (1 << (s % 64)) != 0
+    }
+
+    #[inline(always)]
+    fn candidates(&self, weak: u32) -> &[u32] {
+        if !self.maybe(weak) {
+            return &[];
+        }
+        let s = (weak.wrapping_mul(0x9E37_79B1) >> self.shift) as usize;
+        &self.entries[self.starts[s] as usize..self.starts[s + 1] as usize]
+    }
+}
+
+/// Matches new files against one signature. Build once, stream any number of files.
+#[derive(Debug)]
+pub struct Matcher<'s> {
+    sig: &'s Signature,
+    hasher: BlockHasher,
+    index: HashIndex,
+    inplace: bool,
+}
+
+/// Sliding read buffer over the new file.
+struct Window<R> {
+    reader: R,
+    buf: Vec<u8>,
+    end: usize,
+    eof: bool,
+}
+
+impl<R: Read> Window<R> {
+    /// Move `keep..end` to the front, then read until full or EOF. Returns the shift applied.
+    fn refill(&mut self, keep: usize) -> Result<usize> {
+        if keep > 0 {
+            self.buf.copy_within(keep..self.end, 0);
+            self.end -= keep;
+        }
+        while !self.eof && self.end < self.buf.len() {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(keep)
+    }
+}
+
+impl<'s> Matcher<'s> {
+    /// Index `sig` for matching; `hasher` must be the one the signature was made with.
+    pub fn new(sig: &'s Signature, hasher: BlockHasher) -> Self {
+        Matcher {
+            sig,
+            hasher,
+            index: HashIndex::new(sig.weak_sums()),
+            inplace: false,
+        }
+    }
+
+    /// Match for a receiver that updates the basis in place (`--inplace`): only blocks that
+    /// the receiver has not yet overwritten are referenced (those at or after the current
+    /// offset, or already matched at their own offset), and a block at the current offset is
+    /// preferred, as rsync's sender does.
+    pub fn inplace(mut self, inplace: bool) -> Self {
+        self.inplace = inplace;
+        self
+    }
+
+    /// Read the new file from `reader` to its end, calling `emit` for each token in order, and
+    /// return the statistics with the whole-file checksum.
+    pub fn stream<R, F>(&self, reader: R, mut emit: F) -> Result<MatchStats>
+    where
+        R: Read,
+        F: FnMut(MatchToken<'_>) -> Result<()>,
+    {
+        let head = self.sig.head();
+        let bl = head.block_len as usize;
+        let usable = self.sig.is_complete() && head.count > 0 && bl > 0;
+        let min_len = if head.remainder != 0 {
+            head.remainder as usize
+        } else {
+            bl
+        };
+        let cap = (1usize << 20).max(4 * bl + 2 * CHUNK_SIZE);
+        let mut win = Window {
+            reader,
+            buf: vec![0; cap],
+            end: 0,
+            eof: false,
+        };
+        let mut stats = MatchStats::default();
+        let mut file_hash = FileHasher::new(self.hasher.kind());
+        let literal = |data: &[u8], stats: &mut MatchStats, h: &mut FileHasher| -> Result<()> {
+            h.update(data);
+            stats.literal_bytes += data.len() as u64;
+            Ok(())
+        };
+
+        win.refill(0)?;
+        let (mut lm, mut off) = (0usize, 0usize);
+        // File offset of buf[0].
+        let mut base = 0u64;
+        let mut same_offset = if self.inplace {
+            vec![false; head.count as usize]
+        } else {
+            Vec::new()
+        };
+        if usable {
+            let mut k = bl.min(win.end);
+            let mut roll = Rolling::new(&win.buf[..k]);
+            let mut want = 0u32;
+            while k >= min_len && k > 0 {
+                if k == bl {
+                    // Fast path: roll over bytes whose weak sum is in no bucket.
+                    let limit = (win.end - k).min(lm + CHUNK_SIZE);
+                    if off < limit {
+                        off = self.scan(&win.buf[..win.end], off, k, limit, &mut roll);
+                    }
+                }
+                let found = self.find(
+                    roll.digest(),
+                    &win.buf[off..off + k],
+                    want,
+                    base + off as u64,
+                    &mut same_offset,
+                    &mut stats,
+                );
+                if let Some(i) = found {
+                    if off > lm {
+                        let d = &win.buf[lm..off];
+                        literal(d, &mut stats, &mut file_hash)?;
+                        emit(MatchToken::Literal(d))?;
+                    }
+                    let data = &win.buf[off..off + k];
+                    file_hash.update(data);
+                    stats.matched_bytes += k as u64;
+                    stats.matches += 1;
+                    emit(MatchToken::Block { index: i, data })?;
+                    off += k;
+                    lm = off;
+                    want = i + 1;
+                    if win.end - off <= bl && !win.eof {
+                        let shift = win.refill(lm)?;
+                        lm -= shift;
+                        off -= shift;
+                        base += shift as u64;
+                    }
+                    k = bl.min(win.end - off);
+                    roll = Rolling::new(&win.buf[off..off + k]);
+                    continue;
+                }
+                if off + k >= win.end && !win.eof {
+                    let shift = win.refill(lm)?;
+                    lm -= shift;
+                    off -= shift;
+                    base += shift as u64;
+                }
+                if off + k < win.end {
+                    roll.roll(win.buf[off], win.buf[off + k]);
+                } else {
+                    roll.shrink(win.buf[off]);
+                    k -= 1;
+                }
+                off += 1;
+                if off - lm >= CHUNK_SIZE {
+                    let d = &win.buf[lm..lm + CHUNK_SIZE];
+                    literal(d, &mut stats, &mut file_hash)?;
+                    emit(MatchToken::Literal(d))?;
+                    lm += CHUNK_SIZE;
+                }
+            }
+        }
+        // Whatever is left is literal data.
+        loop {
+            while win.end - lm >= CHUNK_SIZE || (win.eof && lm < win.end) {
+                let n = (win.end - lm).min(CHUNK_SIZE);
+                let d = &win.buf[lm..lm + n];
+                literal(d, &mut stats, &mut file_hash)?;
+                emit(MatchToken::Literal(d))?;
+                lm += n;
+            }
+            if win.eof {
+                break;
+            }
+            win.refill(lm)?;
+            lm = 0;
+        }
+        stats.file_len = stats.literal_bytes + stats.matched_bytes;
+        stats.checksum = file_hash.finish();
+        Ok(stats)
+    }
+
+    /// Roll the window (of `k` bytes at `off`) forward while its weak sum cannot match,
+    /// stopping at the first possible hit or at `limit`. Returns the new offset.
+    #[inline(never)]
+    fn scan(
+        &self,
+        buf: &[u8],
+        mut off: usize,
+        k: usize,
+        limit: usize,
+        roll: &mut Rolling,
+    ) -> usize {
+        assert!(limit + k <= buf.len());
+        let mut r = *roll;
+        while off < limit {
+            if self.index.maybe(r.digest()) {
+                break;
+            }
+            r.roll(buf[off], buf[off + k]);
+            off += 1;
+        }
+        *roll = r;
+        off
+    }
+
+    /// Find a block matching `window` (whose weak sum is `weak`, at file offset `pos`),
+    /// preferring `want` (the block after the previous match).
+    #[inline(always)]
+    fn find(
+        &self,
+        weak: u32,
+        window: &[u8],
+        want: u32,
+        pos: u64,
+        same_offset: &mut [bool],
+        stats: &mut MatchStats,
+    ) -> Option<u32> {
+        let sig = self.sig;
+        let head = sig.head();
+        let weaks = sig.weak_sums();
+        let k = window.len();
+        let strong_len = head.strong_len as usize;
+        let bl = head.block_len as u64;
+        let mut strong: Option<Digest> = None;
+        let mut check = |i: u32, stats: &mut MatchStats| -> bool {
+            if weaks[i as usize] != weak || head.block_len_of(i) as usize != k {
+                return false;
+            }
+            let d = strong.get_or_insert_with(|| self.hasher.sum(window));
+            if d.as_bytes()[..strong_len] == *sig.strong_sum(i) {
+                true
+            } else {
+                stats.false_alarms += 1;
+                false
+            }
+        };
+        // In place, a block is usable while the receiver has not overwritten it.
+        let usable = |i: u32, same: &[bool]| -> bool {
+            !self.inplace || i as u64 * bl >= pos || same[i as usize]
+        };
+        if self.inplace {
+            let aligned = pos / bl;
+            if aligned * bl == pos && aligned < head.count as u64 && check(aligned as u32, stats) {
+                same_offset[aligned as usize] = true;
+                return Some(aligned as u32);
+            }
+        }
+        if want < head.count && usable(want, same_offset) && check(want, stats) {
+            return Some(want);
+        }
+        let mut tried = 0;
+        for &i in self.index.candidates(weak) {
+            if weaks[i as usize] != weak || i == want || !usable(i, same_offset) {
+                continue;
+            }
+            tried += 1;
+            if tried > MAX_CHAIN_LEN {
+                break;
+            }
+            if check(i, stats) {
+                return Some(i);
+            }
+        }
+        None
+    }
+}
+
+/// Convenience: run a match and collect owned tokens (for tests and small files).
+pub fn diff_to_vec<R: Read>(
+    sig: &Signature,
+    hasher: BlockHasher,
+    new: R,
+) -> Result<(Vec<OwnedToken>, MatchStats)> {
+    let mut out = Vec::new();
+    let stats = Matcher::new(sig, hasher).stream(new, |t| {
+        out.push(match t {
+            MatchToken::Literal(d) => OwnedToken::Literal(d.to_vec()),
+            MatchToken::Block { index, .. } => OwnedToken::Block(index),
+        });
+        Ok(())
+    })?;
+    Ok((out, stats))
+}
+
+/// A token that owns its literal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnedToken {
+    /// Literal bytes.
+    Literal(Vec<u8>),
+    /// A basis block.
+    Block(u32),
+}
+
+impl OwnedToken {
+    /// Borrow as a [`Token`].
+    pub fn as_token(&self) -> Token<'_> {
+        match self {
+            OwnedToken::Literal(d) => Token::Literal(d),
+            OwnedToken::Block(i) => Token::Block(*i),
+        }
+    }
+}
