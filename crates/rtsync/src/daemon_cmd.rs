@@ -156,6 +156,7 @@ fn transfer(session: Session) -> i32 {
         session.output,
         rtsync_wire::server::ServerSession {
             daemon_protocol: Some(protocol),
+            ..Default::default()
         },
     )
 }

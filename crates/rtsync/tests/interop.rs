@@ -303,3 +303,134 @@ fn push_over_remote_shell_archive() {
 fn push_over_remote_shell_delete_hardlinks_compressed() {
     shell_push_case(&["-aHz", "--delete"], stale_dest);
 }
+
+#[test]
+fn pull_from_stock_daemon_with_excludes_and_delete() {
+    pull_case(
+        &["-a", "--delete", "--exclude=*.bin", "--exclude=extra-dir/"],
+        stale_dest,
+    );
+}
+
+#[test]
+fn push_to_stock_daemon_with_excludes_and_delete() {
+    push_case(
+        &[
+            "-a",
+            "--delete",
+            "--exclude=*.bin",
+            "--include=sub/",
+            "--exclude=extra-*",
+        ],
+        stale_dest,
+    );
+}
+
+/// A stale destination where one file is newer than the source's copy (for `-u`).
+fn stale_dest_with_newer(d: &Path) {
+    stale_dest(d);
+    std::fs::write(d.join("small.txt"), b"newer here\n").unwrap();
+    set_mtime(&d.join("small.txt"), 1_700_000_000, 0);
+    std::fs::remove_file(d.join("name with spaces")).unwrap();
+}
+
+#[test]
+fn pull_selection_options_match_stock() {
+    for opts in [
+        &["-a", "-u"][..],
+        &["-a", "--existing"],
+        &["-a", "--ignore-existing"],
+        &["-a", "--max-size=50000"],
+        &["-a", "--min-size=10"],
+    ] {
+        pull_case(opts, stale_dest_with_newer);
+    }
+}
+
+#[test]
+fn push_selection_options_match_stock() {
+    for opts in [
+        &["-a", "-u"][..],
+        &["-a", "--existing"],
+        &["-a", "--max-size=50000"],
+    ] {
+        push_case(opts, stale_dest_with_newer);
+    }
+}
+
+#[test]
+fn unsupported_receiver_options_are_refused() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let dest = tempfile::tempdir().unwrap();
+    let url = daemon.url("mod/");
+    let d = format!("{}/", dest.path().display());
+    assert_eq!(run_ours(&["-a", "--backup", &url, &d]), 4);
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn files_from_pull_and_push_match_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let list = work.path().join("list");
+    std::fs::write(
+        &list,
+        "small.txt\nsub/deeper/large.bin\n/link\nname with spaces\n",
+    )
+    .unwrap();
+    let ff = format!("--files-from={}", list.display());
+    pull_case(&["-a", &ff], |_| {});
+    push_case(&["-a", &ff], |_| {});
+    pull_case(&["-a", "-r", &ff, "--delete"], stale_dest);
+}
+
+#[test]
+fn relative_push_with_delete_spares_implied_dirs_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let ours = work.path().join("ours");
+    let stock = work.path().join("stock");
+    for d in [&ours, &stock] {
+        std::fs::create_dir(d).unwrap();
+        stale_dest(d);
+        std::fs::write(d.join("sub/keep-me"), b"not under the transferred dir").unwrap();
+        std::fs::write(d.join("sub/deeper/goner"), b"inside: deleted").unwrap();
+        set_mtime(&d.join("sub/keep-me"), 1_400_000_000, 0);
+        for p in ["sub/deeper", "sub", ""] {
+            set_mtime(&d.join(p), 1_400_000_000, 0);
+        }
+    }
+    let daemon = StockDaemon::start(&[
+        Module {
+            name: "ours",
+            path: &ours,
+            extra: "",
+        },
+        Module {
+            name: "stock",
+            path: &stock,
+            extra: "",
+        },
+    ]);
+    let from = format!("{}/./sub/deeper", src.path().display());
+    let s = run_stock(&["-aR", "--delete", &from, &daemon.url("stock/")]);
+    assert!(s.status.success(), "{s:?}");
+    assert_eq!(
+        run_ours(&["-aR", "--delete", &from, &daemon.url("ours/")]),
+        0
+    );
+    assert!(ours.join("sub/keep-me").exists());
+    assert!(!ours.join("sub/deeper/goner").exists());
+    assert_same_tree(&ours, &stock, true);
+}
+
+#[test]
+fn pull_with_safe_links_matches_stock() {
+    pull_case(&["-a", "--safe-links"], |_| {});
+}

@@ -240,3 +240,78 @@ fn symlinked_parent_planted_in_the_list_is_not_followed() {
         "wrote through a symlink"
     );
 }
+
+#[test]
+fn stalled_daemon_times_out_with_code_30_like_stock() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        while let Ok((mut s, _)) = l.accept() {
+            let _ = s.write_all(b"@RSYNCD: 31.0\n");
+            held.push(s); // never answers again
+        }
+    });
+    let work = tempfile::tempdir().unwrap();
+    let url = format!("rsync://127.0.0.1:{port}/mod/");
+    let d = format!("{}/", work.path().join("d").display());
+    let stock = interop_util::run_stock(&["--timeout=1", "-a", &url, &d]);
+    let ours = interop_util::run_ours(&["--timeout=1", "-a", &url, &d]);
+    assert_eq!(stock.status.code(), Some(30));
+    assert_eq!(ours, 30);
+}
+
+/// A hostile client pushes `list` (raw file-list bytes, byte-sized flags) to rtsync's server;
+/// returns the exit code the server reports with MSG_ERROR_EXIT.
+fn push_hostile_list_to_rtsync(root: &Path, list: &[u8]) -> i32 {
+    let port = interop_util::inproc::rtsync_daemon(root, 1);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let _greeting = read_line(&mut s);
+    s.write_all(b"@RSYNCD: 31.0\nmod\n").unwrap();
+    assert_eq!(read_line(&mut s), "@RSYNCD: OK");
+    s.write_all(b"--server\0-re.LsfC\0.\0mod/\0\0").unwrap();
+    let mut setup = [0u8; 5]; // compat flags (one byte) + seed
+    s.read_exact(&mut setup).unwrap();
+    s.write_all(&data_frame(list)).unwrap();
+    // Read frames until MSG_ERROR_EXIT (tag 86).
+    loop {
+        let mut h = [0u8; 4];
+        if s.read_exact(&mut h).is_err() {
+            return -1;
+        }
+        let word = u32::from_le_bytes(h);
+        let len = (word & 0xFF_FFFF) as usize;
+        let tag = (word >> 24) as i32 - 7;
+        let mut payload = vec![0u8; len];
+        s.read_exact(&mut payload).unwrap();
+        if tag == 86 {
+            return i32::from_le_bytes(payload[..4].try_into().unwrap());
+        }
+    }
+}
+
+#[test]
+fn rtsync_server_refuses_hostile_names_from_a_client() {
+    for name in [&b"../x"[..], b"/etc/x", b"a/../../x"] {
+        let work = tempfile::tempdir().unwrap();
+        let root = work.path().join("module");
+        std::fs::create_dir(&root).unwrap();
+        let mut list = entry(b".", DIR, 0);
+        list.extend(entry(name, REG, 5));
+        list.push(0);
+        let code = push_hostile_list_to_rtsync(&root, &list);
+        assert_eq!(code, 4, "{:?}", String::from_utf8_lossy(name));
+        assert_nothing_outside_module(work.path());
+    }
+}
+
+fn assert_nothing_outside_module(work: &Path) {
+    let names: Vec<_> = std::fs::read_dir(work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["module".to_string()]);
+    assert_eq!(std::fs::read_dir(work.join("module")).unwrap().count(), 0);
+}

@@ -3,7 +3,7 @@
 
 mod interop_util;
 
-use interop_util::inproc::{rtsync_daemon, rtsync_shell};
+use interop_util::inproc::{rtsync_daemon, rtsync_daemon_opts, rtsync_shell};
 use interop_util::*;
 use std::path::Path;
 
@@ -115,4 +115,47 @@ fn stock_pushes_to_rtsync_daemon_compressed_delete_hardlinks() {
 #[test]
 fn stock_pushes_to_rtsync_over_shell_checksum() {
     stock_client_push_to_us(&["-ac", "--checksum-choice=md5"], stale, true);
+}
+
+#[test]
+fn stock_pulls_from_rtsync_with_excludes() {
+    stock_client_pull_from_us(&["-a", "--delete", "--exclude=*.bin"], stale, false);
+}
+
+#[test]
+fn stock_pushes_to_rtsync_with_excludes() {
+    stock_client_push_to_us(
+        &[
+            "-a",
+            "--delete",
+            "--exclude=extra-file",
+            "--exclude=deeper/",
+        ],
+        stale,
+        true,
+    );
+}
+
+#[test]
+fn read_only_module_refuses_a_push_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let dest = tempfile::tempdir().unwrap();
+    let port = rtsync_daemon_opts(dest.path(), 1, true);
+    let from = format!("{}/", src.path().display());
+    let out = run_stock(&["-a", &from, &format!("rsync://127.0.0.1:{port}/mod/")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("ERROR: module is read only\n"), "{err}");
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn stock_pulls_from_rtsync_with_files_from() {
+    let work = tempfile::tempdir().unwrap();
+    let list = work.path().join("list");
+    std::fs::write(&list, "small.txt\nsub/deeper/large.bin\nlink\n").unwrap();
+    let ff = format!("--files-from={}", list.display());
+    stock_client_pull_from_us(&["-a", &ff], |_| {}, false);
+    stock_client_push_to_us(&["-a", &ff], |_| {}, true);
 }

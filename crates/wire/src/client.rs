@@ -26,10 +26,12 @@ use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{exit, Error, Result};
 use crate::flist::{FlistDecoder, FlistOptions};
 use crate::local::{self, AttrOptions, Dest, QuickCheck};
+use crate::log::ItemLog;
 use crate::mux::{MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, Compression, NegotiateConfig, Negotiated, MAX_PROTOCOL};
 use crate::pull::{self, PullOptions, PullStats};
 use crate::server_args::server_args;
+use rtsync_engine::report::Reporter;
 
 /// What the client reads from its environment (injectable for tests).
 #[derive(Debug, Clone, Default)]
@@ -156,6 +158,18 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
     let (dest, sources) = args
         .split_last()
         .ok_or_else(|| Error::Startup("no destination given".into()))?;
+    // A lone remote source, or --list-only with remote sources: list instead of copying.
+    if sources.is_empty() || (opts.list_only && parse_remote(dest).is_some()) {
+        let all: Vec<Remote> = args.iter().filter_map(|s| parse_remote(s)).collect();
+        if all.len() == args.len() {
+            let mut lopts = opts.clone();
+            lopts.list_only = true;
+            if !lopts.recursive {
+                lopts.dirs = true;
+            }
+            return pull_from(&lopts, env, &all, None);
+        }
+    }
     let remote_sources: Vec<Remote> = sources.iter().filter_map(|s| parse_remote(s)).collect();
     if remote_sources.is_empty() {
         return match parse_remote(dest) {
@@ -170,7 +184,7 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
             "The source and destination cannot both be remote.".into(),
         ));
     }
-    pull_from(opts, env, &remote_sources, PathBuf::from(dest))
+    pull_from(opts, env, &remote_sources, Some(PathBuf::from(dest)))
 }
 
 pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
@@ -213,8 +227,13 @@ fn pull_from(
     opts: &Options,
     env: &ClientEnv,
     sources: &[Remote],
-    dest: PathBuf,
+    dest: Option<PathBuf>,
 ) -> Result<Outcome> {
+    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
+        return Err(Error::Unsupported(format!(
+            "{opt} is not supported yet when rtsync receives over the network"
+        )));
+    }
     let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
     if our_protocol < negotiate::MIN_PROTOCOL {
         return Err(Error::Protocol(format!(
@@ -259,6 +278,7 @@ fn pull_from(
                 port: port.or(opts.port),
                 bind: opts.address.clone(),
                 contimeout: opts.contimeout,
+                io_timeout: opts.timeout,
                 connect_prog: env.connect_prog.clone(),
             };
             let mut conn = connect::connect_daemon(&addr)?;
@@ -362,34 +382,55 @@ fn transfer_as_receiver(
     opts: &Options,
     conn: Connection,
     neg: Negotiated,
-    dest: PathBuf,
+    dest: Option<PathBuf>,
 ) -> Result<Outcome> {
     let Connection {
         reader,
         writer,
         closer,
     } = conn;
+    let started = std::time::Instant::now();
+    let reader = crate::connect::Counting::new(reader);
+    let received = reader.counter();
+    let writer = crate::connect::Counting::new(writer);
+    let sent = writer.counter();
     let mut reader = MuxReader::new(reader, Box::new(PrintMessages));
     reader.start_mux();
     let mut writer = MuxWriter::new(writer);
     writer
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
-    // Filter rules (none yet beyond what the option model carries), then the terminator.
-    let rules = rtsync_engine::filters::client_wire_rules(opts, false, neg.protocol)
-        .map_err(|e| Error::Protocol(e.to_string()))?
-        .unwrap_or_default();
-    let out = rtsync_filter::wire::encode_list(&rules);
+    let filters = crate::filters::client_filters(opts)?;
+    let mut out = crate::filters::client_list(opts, &neg, &filters, false)?;
+    if let Some(names) = crate::push_client::local_files_from(opts)? {
+        // Forwarded to the sender: NUL-terminated names, an empty one at the end.
+        if neg.protocol < 31 {
+            return Err(Error::Unsupported(
+                "--files-from forwarding needs protocol 31 or newer".into(),
+            ));
+        }
+        for n in names {
+            out.extend_from_slice(&n);
+            out.push(0);
+        }
+        out.push(0);
+    }
     writer
         .write_all(&out)
         .and_then(|_| writer.flush())
         .map_err(|e| Error::io("sending filter list", e))?;
 
     let list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+    let mut reporter = Reporter::new(opts);
+    reporter.verbose_info("receiving file list ... done");
     if list.entries.is_empty() {
+        finish_report(opts, reporter, &list, &sent, &received, started);
         return Ok(Outcome::default());
     }
-    let dest = Dest::choose(&dest, &list.entries)?;
+    let dest = match &dest {
+        Some(d) if !opts.list_only => Dest::choose(d, &list.entries)?,
+        _ => Dest::Dir(PathBuf::from(".")),
+    };
     // SAFETY: geteuid has no preconditions.
     let am_root = unsafe { libc::geteuid() } == 0;
     let popts = PullOptions {
@@ -420,22 +461,69 @@ fn transfer_as_receiver(
         whole_file: opts.whole_file == Some(true),
         block_size: opts.block_size,
         peer_sends_stats: true,
+        list_only: opts.list_only,
+        update: opts.update,
+        safe_links: opts.safe_links,
+        existing: opts.existing,
+        ignore_existing: opts.ignore_existing,
+        min_size: opts.min_size,
+        max_size: opts.max_size,
+        protect: (!filters.set.is_empty()).then(|| filters.set.clone()),
     };
-    let stats = pull::run_pull(
-        &mut reader,
-        &mut writer,
-        &neg,
-        &list,
-        &dest,
-        &popts,
-        &closer,
-    )?;
+    let lists = reporter.lists_items() || opts.list_only;
+    let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
+    let session = pull::PullSession {
+        neg: &neg,
+        list: &list,
+        dest: &dest,
+        opts: &popts,
+        closer: &closer,
+        log: &log,
+    };
+    let result = pull::run_pull(&mut reader, &mut writer, &session);
+    let reporter = log.finish().unwrap_or_else(|| Reporter::new(opts));
+    let stats = result?;
+    finish_report(opts, reporter, &list, &sent, &received, started);
     let _ = closer.wait();
     let _ = OsString::new();
     Ok(Outcome {
         stats,
         listed_modules: false,
     })
+}
+
+/// Prints the closing `sent … received …` lines (with `-v`) and `--stats`.
+pub(crate) fn finish_report(
+    opts: &Options,
+    mut reporter: Reporter,
+    list: &crate::flist::FileList,
+    sent: &std::sync::atomic::AtomicU64,
+    received: &std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if opts.quiet || (opts.verbose == 0 && !opts.stats) {
+        return;
+    }
+    let mut s = rtsync_engine::report::Stats {
+        sent: sent.load(Relaxed),
+        received: received.load(Relaxed),
+        ..Default::default()
+    };
+    for e in &list.entries {
+        s.files[rtsync_engine::report::kind_slot(e.kind)] += 1;
+        if matches!(
+            e.kind,
+            rtsync_tree::FileKind::Regular | rtsync_tree::FileKind::Symlink
+        ) {
+            s.total_size += e.size;
+        }
+    }
+    if opts.stats {
+        reporter.stats(&s, 0.0);
+    }
+    reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);
+    reporter.flush();
 }
 
 /// `strerror` text for an I/O error, as rsync prints it.

@@ -66,6 +66,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A usage problem found while starting (bad filter rule, ...): exit code 1.
+    #[error("{0}")]
+    Usage(String),
+    /// No data from the peer within `--timeout` seconds.
+    #[error("io timeout -- exiting")]
+    Timeout,
     /// The password file is unusable (stock exits with 1 and this text).
     #[error("{0}")]
     PasswordFile(String),
@@ -91,6 +97,19 @@ impl Error {
             Error::File { .. } => exit::FILE_IO,
             Error::ConnectTimeout(_) => exit::CONTIMEOUT,
             Error::PasswordFile(_) => exit::SYNTAX,
+            Error::Usage(_) => exit::SYNTAX,
+            Error::Timeout => exit::TIMEOUT,
+        }
+    }
+
+    /// The line a client prints for this error, spelled as stock rsync prints it: daemon
+    /// refusals (`@ERROR: ...`) and password-file problems stand alone, everything else
+    /// gets the `rsync: ` prefix.
+    pub fn client_message(&self) -> String {
+        match self {
+            Error::Daemon(_) | Error::PasswordFile(_) => self.to_string(),
+            Error::Startup(m) if m.starts_with("ERROR:") => m.clone(),
+            other => format!("rsync: {other}"),
         }
     }
 
@@ -100,6 +119,12 @@ impl Error {
             return Error::UnexpectedEof {
                 context: "reading from peer",
             };
+        }
+        if matches!(
+            source.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            return Error::Timeout;
         }
         Error::Io {
             context: context.into(),

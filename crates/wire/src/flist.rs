@@ -76,6 +76,9 @@ pub struct FileList {
     pub entries: Vec<FileEntry>,
     /// False for duplicates that rsync's cleaning pass removes (their index stays reserved).
     pub active: Vec<bool>,
+    /// False for directories sent only as implied parents (XMIT_NO_CONTENT_DIR): `--delete`
+    /// leaves their other contents alone. (Kept beside `FileEntry`, which has no such field.)
+    pub content_dir: Vec<bool>,
     /// The sender's io_error flags from the end marker.
     pub io_error: i32,
     /// uid → user name, as the sender listed them.
@@ -138,7 +141,7 @@ impl FlistDecoder {
 
     /// Reads entries up to the end marker, then the id lists; validates and sorts.
     pub fn read_list<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<FileList> {
-        let mut entries: Vec<FileEntry> = Vec::new();
+        let mut entries: Vec<(FileEntry, bool)> = Vec::new();
         let mut io_error = 0;
         loop {
             let flags = if self.opts.varint_flags {
@@ -169,7 +172,8 @@ impl FlistDecoder {
                 return Err(Error::Protocol("file list too long".into()));
             }
             let e = self.read_entry(r, flags, &entries)?;
-            entries.push(e);
+            let content = !(e.is_dir() && flags & xmit::NO_CONTENT_DIR != 0);
+            entries.push((e, content));
         }
         let (want_uids, want_gids) = self.opts.id_lists();
         let user_names = if want_uids {
@@ -182,10 +186,12 @@ impl FlistDecoder {
         } else {
             Vec::new()
         };
-        let (entries, active) = sort_and_clean(entries);
+        let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) = entries.into_iter().unzip();
+        let (entries, active, content_dir) = sort_and_clean(entries, content_dir);
         Ok(FileList {
             entries,
             active,
+            content_dir,
             io_error,
             user_names,
             group_names,
@@ -196,7 +202,7 @@ impl FlistDecoder {
         &mut self,
         r: &mut R,
         flags: u32,
-        so_far: &[FileEntry],
+        so_far: &[(FileEntry, bool)],
     ) -> Result<FileEntry> {
         let l1 = if flags & xmit::SAME_NAME != 0 {
             usize::from(r.read_u8()?)
@@ -232,7 +238,7 @@ impl FlistDecoder {
                 .ok_or_else(|| {
                     Error::Protocol(format!("hard-link reference out of range: {first} ({ndx})"))
                 })?;
-            let leader = &so_far[first];
+            let leader = &so_far[first].0;
             let mut e = leader.clone();
             e.name = name;
             e.top_dir = false;
@@ -380,8 +386,13 @@ fn read_id_list<R: Read + ?Sized>(r: &mut R, id0_names: bool) -> Result<Vec<(u32
 }
 
 /// Sorts into rsync's order; of duplicate names one stays active (a directory if any).
-fn sort_and_clean(mut entries: Vec<FileEntry>) -> (Vec<FileEntry>, Vec<bool>) {
-    entries.sort_by(|a, b| compare_names(&a.name, a.is_dir(), &b.name, b.is_dir()));
+fn sort_and_clean(
+    entries: Vec<FileEntry>,
+    content_dir: Vec<bool>,
+) -> (Vec<FileEntry>, Vec<bool>, Vec<bool>) {
+    let mut paired: Vec<(FileEntry, bool)> = entries.into_iter().zip(content_dir).collect();
+    paired.sort_by(|(a, _), (b, _)| compare_names(&a.name, a.is_dir(), &b.name, b.is_dir()));
+    let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) = paired.into_iter().unzip();
     let mut active = vec![true; entries.len()];
     for i in 1..entries.len() {
         if entries[i].name == entries[i - 1].name {
@@ -393,7 +404,7 @@ fn sort_and_clean(mut entries: Vec<FileEntry>) -> (Vec<FileEntry>, Vec<bool>) {
             }
         }
     }
-    (entries, active)
+    (entries, active, content_dir)
 }
 
 /// Encodes a file list for the receiver.
@@ -417,8 +428,23 @@ impl FlistEncoder {
 
     /// Appends entry `ndx` (its position in the list as sent).
     pub fn put_entry(&mut self, out: &mut Vec<u8>, e: &FileEntry, ndx: usize) -> Result<()> {
+        self.put_entry_implied(out, e, ndx, false)
+    }
+
+    /// [`FlistEncoder::put_entry`] for a directory that may be an implied parent (`-R`):
+    /// sent as rsync does (XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR) so that a deleting receiver
+    /// leaves its other contents alone.
+    pub fn put_entry_implied(
+        &mut self,
+        out: &mut Vec<u8>,
+        e: &FileEntry,
+        ndx: usize,
+        implied: bool,
+    ) -> Result<()> {
         let mut flags: u32 = 0;
-        if e.is_dir() && e.top_dir {
+        if e.is_dir() && implied && self.opts.protocol >= 30 {
+            flags |= xmit::TOP_DIR | xmit::NO_CONTENT_DIR;
+        } else if e.is_dir() && e.top_dir {
             flags |= xmit::TOP_DIR;
         }
         if !self.first && e.mode == self.prev.mode {

@@ -115,11 +115,49 @@ impl MessageHandler for PrintMessages {
                 let _ = out.write_all(text);
                 let _ = out.flush();
             }
-            MsgTag::Log => {}
+            MsgTag::Log | MsgTag::Deleted => {}
             _ => {
                 let _ = io::stderr().lock().write_all(text);
             }
         }
+    }
+}
+
+/// A client's handler: like [`PrintMessages`], and also prints the receiver's deletions
+/// (MSG_DELETED) as stock does: `deleting NAME` with `-v`, `*deleting   NAME` with `-i`.
+#[derive(Debug, Default)]
+pub struct ClientMessages {
+    pub itemize: bool,
+    pub verbose: bool,
+    pub quiet: bool,
+}
+
+impl MessageHandler for ClientMessages {
+    fn message(&mut self, tag: MsgTag, text: &[u8]) {
+        if tag != MsgTag::Deleted {
+            return PrintMessages.message(tag, text);
+        }
+        if self.quiet || !(self.itemize || self.verbose) {
+            return;
+        }
+        // Directories arrive with their trailing NUL.
+        let (name, dir) = match text.split_last() {
+            Some((0, rest)) => (rest, true),
+            _ => (text, false),
+        };
+        let mut line = if self.itemize {
+            b"*deleting   ".to_vec()
+        } else {
+            b"deleting ".to_vec()
+        };
+        line.extend_from_slice(name);
+        if dir {
+            line.push(b'/');
+        }
+        line.push(b'\n');
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(&line);
+        let _ = out.flush();
     }
 }
 
@@ -245,6 +283,7 @@ impl<R: Read> MuxReader<R> {
             MsgTag::Success => self.oob.success.push(int_payload(&payload, "SUCCESS")?),
             MsgTag::NoSend => self.oob.no_send.push(int_payload(&payload, "NO_SEND")?),
             MsgTag::Deleted => {
+                self.handler.message(tag, &payload);
                 let mut name = payload;
                 if name.last() == Some(&0) {
                     name.pop();

@@ -17,18 +17,22 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 use rtsync_tree::fsops::TempFile;
-use rtsync_tree::{FileEntry, FileKind};
+use rtsync_tree::FileEntry;
 
 use crate::checksum::FileHasher;
 use crate::connect::Closer;
 use crate::error::{Error, Result};
 use crate::flist::FileList;
 use crate::local::{self, AttrOptions, Dest, IdMap, QuickCheck};
-use crate::mux::{MuxReader, MuxWriter};
+use crate::log::{ItemLog, Line};
+
+mod entry;
+use crate::mux::{MsgTag, MuxReader, MuxWriter};
 use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE};
 use crate::negotiate::Negotiated;
 use crate::sums::{item, SumHead};
 use crate::varint::{put_varint, ReadWire};
+use entry::{generate_entry, Step};
 
 /// What the pull should do locally.
 #[derive(Debug, Clone, Default)]
@@ -50,6 +54,21 @@ pub struct PullOptions {
     pub whole_file: bool,
     /// `--block-size`.
     pub block_size: Option<u32>,
+    /// `--safe-links`: ignore symlinks pointing outside the tree.
+    pub safe_links: bool,
+    /// `-u`: skip files that are newer on the receiver.
+    pub update: bool,
+    /// `--existing`: create nothing new.
+    pub existing: bool,
+    /// `--ignore-existing`: update nothing that exists.
+    pub ignore_existing: bool,
+    /// `--min-size` / `--max-size` in bytes.
+    pub min_size: Option<u64>,
+    pub max_size: Option<u64>,
+    /// `--list-only` (or a remote source without a destination): print the list, change nothing.
+    pub list_only: bool,
+    /// Filter rules protecting receiver-side names from `--delete`.
+    pub protect: Option<rtsync_filter::FilterSet>,
     /// The sender is a server and sends its statistics at the end (false when we are the
     /// server receiving from a client).
     pub peer_sends_stats: bool,
@@ -75,6 +94,8 @@ pub struct PullStats {
 /// A request the generator made, handed to the receiver before it hits the wire.
 struct Request {
     ndx: usize,
+    /// The item line to print once the file is in place.
+    item: Option<Line>,
     head: SumHead,
     basis: Option<PathBuf>,
     existing_mode: Option<u32>,
@@ -97,24 +118,43 @@ struct Ctx<'a> {
     dest: &'a Dest,
     opts: &'a PullOptions,
     ids: IdMap,
+    log: &'a ItemLog,
+}
+
+/// Everything a receiving session works with besides the connection.
+pub struct PullSession<'a> {
+    pub neg: &'a Negotiated,
+    /// The received file list.
+    pub list: &'a FileList,
+    pub dest: &'a Dest,
+    pub opts: &'a PullOptions,
+    /// Tears the connection down if one side fails, so the other does not wait forever.
+    pub closer: &'a Closer,
+    /// Where item lines go.
+    pub log: &'a ItemLog,
 }
 
 /// Runs the receiving side of a transfer whose file list has been read.
 pub fn run_pull<R: Read + Send, W: Write + Send>(
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
-    neg: &Negotiated,
-    list: &FileList,
-    dest: &Dest,
-    opts: &PullOptions,
-    closer: &Closer,
+    session: &PullSession<'_>,
 ) -> Result<PullStats> {
+    let PullSession {
+        neg,
+        list,
+        dest,
+        opts,
+        closer,
+        log,
+    } = *session;
     let ctx = Ctx {
         neg,
         list,
         dest,
         opts,
         ids: IdMap::new(&list.user_names, &list.group_names, opts.numeric_ids),
+        log,
     };
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
@@ -179,6 +219,7 @@ fn generate<W: Write>(
 
     for (ndx, e) in entries.iter().enumerate() {
         if !ctx.list.active[ndx] {
+            ctx.log.ready(ndx, Vec::new());
             continue;
         }
         if let Some(key) = e.hardlink_key.filter(|_| ctx.opts.hard_links) {
@@ -188,105 +229,50 @@ fn generate<W: Write>(
             }
             hlink_leader.insert(key, ndx);
         }
-        let path = ctx.dest.path_of(&e.name);
-        if let Err(err) = ctx.dest.check_parents(&e.name) {
-            report(&err);
-            res.errors += 1;
-            continue;
+        if !ctx.opts.list_only {
+            if let Err(err) = ctx.dest.check_parents(&e.name) {
+                report(&err);
+                res.errors += 1;
+                ctx.log.ready(ndx, Vec::new());
+                continue;
+            }
         }
-        match e.kind {
-            FileKind::Directory => {
-                if ctx.opts.dry_run {
-                    continue;
-                }
-                match local::ensure_dir(&path) {
-                    Ok(created) => {
-                        if created && ctx.opts.verbose > 0 {
-                            print_name(e);
-                        }
-                        dirs_to_fix.push(ndx);
-                    }
-                    Err(err) => {
-                        report(&Error::file(
-                            format!("recv_generator: mkdir \"{}\" failed", path.display()),
-                            err,
-                        ));
-                        res.errors += 1;
-                        continue;
-                    }
-                }
-                if ctx.opts.delete && (e.top_dir || e.name != b".") {
-                    res.deleted += delete_extraneous(ctx, e, &path, &names);
-                }
+        match generate_entry(ctx, ndx, e, &names, &mut res)? {
+            Step::Done(lines) => {
+                notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
+                ctx.log.ready(ndx, lines);
             }
-            FileKind::Symlink if ctx.opts.links => {
-                if ctx.opts.dry_run {
-                    continue;
-                }
-                let target = e.link_target.as_deref().unwrap_or_default();
-                match local::ensure_symlink(&path, target) {
-                    Ok(created) => {
-                        if created && ctx.opts.verbose > 0 {
-                            print_name(e);
-                        }
-                        if let Err(err) =
-                            local::apply_attrs(&path, e, &ctx.opts.attrs, &ctx.ids, None, false)
-                        {
-                            report(&Error::file(
-                                format!("failed to set times on \"{}\"", path.display()),
-                                err,
-                            ));
-                        }
-                    }
-                    Err(err) => {
-                        report(&Error::file(
-                            format!("symlink \"{}\" failed", path.display()),
-                            err,
-                        ));
-                        res.errors += 1;
-                    }
-                }
+            Step::FixDir(lines) => {
+                notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
+                ctx.log.ready(ndx, lines);
+                dirs_to_fix.push(ndx);
             }
-            FileKind::Regular => {
-                let meta = fs::symlink_metadata(&path).ok();
-                if let Some(m) = &meta {
-                    if is_current(ctx, e, m, &path) {
-                        if !ctx.opts.dry_run {
-                            let _ = local::apply_attrs(
-                                &path,
-                                e,
-                                &ctx.opts.attrs,
-                                &ctx.ids,
-                                Some(m.mode()),
-                                false,
-                            );
-                        }
-                        continue;
+            Step::Request {
+                head,
+                sums,
+                basis,
+                existing_mode,
+                item,
+            } => {
+                let iflags = match &item {
+                    Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
+                    _ => {
+                        item::TRANSFER
+                            | if existing_mode.is_none() {
+                                item::IS_NEW
+                            } else {
+                                0
+                            }
                     }
-                }
-                if ctx.opts.dry_run {
-                    if ctx.opts.verbose > 0 {
-                        print_name(e);
-                    }
-                    continue;
-                }
-                let existing = meta.filter(|m| m.file_type().is_file());
-                let (head, sums, basis) = match &existing {
-                    Some(m) if !ctx.opts.whole_file && m.len() > 0 => {
-                        match block_sums(ctx, &path, m.len()) {
-                            Ok((h, s)) => (h, s, Some(path.clone())),
-                            Err(_) => (SumHead::default(), Vec::new(), None),
-                        }
-                    }
-                    _ => (SumHead::default(), Vec::new(), None),
                 };
-                let iflags = item::TRANSFER | if existing.is_none() { item::IS_NEW } else { 0 };
+                ctx.log.pending(ndx, Vec::new());
                 req_tx
                     .send(Request {
                         ndx,
+                        item,
                         head,
                         basis,
-                        existing_mode: existing.as_ref().map(|m| m.mode()),
+                        existing_mode,
                     })
                     .map_err(|_| Error::Stream("receiver gone".into()))?;
                 ndxw.put(&mut out, ndx as i32);
@@ -295,42 +281,6 @@ fn generate<W: Write>(
                 out.extend_from_slice(&sums);
                 w.write_all(&out).map_err(wio)?;
                 out.clear();
-            }
-            FileKind::BlockDevice | FileKind::CharDevice | FileKind::Fifo | FileKind::Socket => {
-                let wanted = if e.kind.is_device_or_special()
-                    && matches!(e.kind, FileKind::BlockDevice | FileKind::CharDevice)
-                {
-                    ctx.opts.devices && ctx.opts.attrs.am_root
-                } else {
-                    ctx.opts.specials
-                };
-                if !wanted || ctx.opts.dry_run {
-                    continue;
-                }
-                match local::ensure_special(&path, e) {
-                    Ok(created) => {
-                        if created && ctx.opts.verbose > 0 {
-                            print_name(e);
-                        }
-                        let _ =
-                            local::apply_attrs(&path, e, &ctx.opts.attrs, &ctx.ids, None, false);
-                    }
-                    Err(err) => {
-                        report(&Error::file(
-                            format!("mknod \"{}\" failed", path.display()),
-                            err,
-                        ));
-                        res.errors += 1;
-                    }
-                }
-            }
-            FileKind::Symlink => {
-                if ctx.opts.verbose > 0 {
-                    println!(
-                        "skipping non-regular file \"{}\"",
-                        String::from_utf8_lossy(&e.name)
-                    );
-                }
             }
         }
     }
@@ -355,6 +305,7 @@ fn generate<W: Write>(
         req_tx
             .send(Request {
                 ndx,
+                item: None,
                 head,
                 basis: None,
                 existing_mode: None,
@@ -384,23 +335,24 @@ fn generate<W: Write>(
             Err(_) => return Err(Error::Stream("receiver ended early".into())),
         }
     }
-    ndxw.put(&mut out, NDX_DONE);
-    w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
-
-    // Hard links, then directory metadata (after their contents changed).
+    // Hard links, then directory metadata (after their contents changed), and only then the
+    // goodbye: the sender (and a client waiting on it) must not see the end before the tree
+    // is final.
     for (ndx, leader) in followers {
         let e = &entries[ndx];
         let from = ctx.dest.path_of(&entries[leader].name);
         let to = ctx.dest.path_of(&e.name);
         if ctx.dest.check_parents(&e.name).is_err() {
             res.errors += 1;
+            ctx.log.ready(ndx, Vec::new());
             continue;
         }
         let same = match (fs::metadata(&from), fs::symlink_metadata(&to)) {
             (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
             _ => false,
         };
-        if !same {
+        let mut lines = Vec::new();
+        if !same && !ctx.opts.dry_run {
             let _ = local::remove_any(&to);
             if let Err(err) = fs::hard_link(&from, &to) {
                 report(&Error::file(
@@ -408,14 +360,15 @@ fn generate<W: Write>(
                     err,
                 ));
                 res.errors += 1;
-            } else if ctx.opts.verbose > 0 {
-                println!(
-                    "{} => {}",
-                    String::from_utf8_lossy(&e.name),
-                    String::from_utf8_lossy(&entries[leader].name)
-                );
+            } else {
+                let mut it = rtsync_engine::itemize::Itemize::new(b'h', b'f');
+                it.is_new = true;
+                let mut suffix = b" => ".to_vec();
+                suffix.extend_from_slice(&entries[leader].name);
+                lines.push(Line::Item(it, e.name.clone(), suffix));
             }
         }
+        ctx.log.ready(ndx, lines);
     }
     for ndx in dirs_to_fix.into_iter().rev() {
         let e = &entries[ndx];
@@ -428,7 +381,72 @@ fn generate<W: Write>(
             res.errors += 1;
         }
     }
+    ndxw.put(&mut out, NDX_DONE);
+    w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     Ok(res)
+}
+
+/// rsync's item flags for an itemize record.
+fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
+    let mut f = 0;
+    if it.update == b'c' || it.update == b'h' {
+        f |= item::LOCAL_CHANGE;
+    }
+    if it.is_new {
+        f |= item::IS_NEW;
+    }
+    for (on, bit) in [
+        (it.checksum, item::REPORT_CHANGE),
+        (it.size, item::REPORT_SIZE),
+        (it.time.is_some(), item::REPORT_TIME),
+        (it.perms, item::REPORT_PERMS),
+        (it.owner, item::REPORT_OWNER),
+        (it.group, item::REPORT_GROUP),
+    ] {
+        if on {
+            f |= bit;
+        }
+    }
+    f
+}
+
+/// Tells the sender about an item handled locally, as rsync's generator does at protocol
+/// ≥ 29 (the sender logs it; a client sender prints it), and, when we are the server,
+/// reports deletions to the client (MSG_DELETED).
+fn notify_sender<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    ndxw: &mut NdxWriter,
+    ndx: usize,
+    lines: &[Line],
+) -> Result<()> {
+    let wio = |e| Error::io("writing to sender", e);
+    let mut out = Vec::new();
+    for line in lines {
+        match line {
+            Line::Deleting(name) if !ctx.opts.peer_sends_stats => {
+                let mut payload = name.clone();
+                if payload.last() == Some(&b'/') {
+                    payload.pop();
+                    payload.push(0);
+                }
+                w.send_msg(MsgTag::Deleted, &payload).map_err(wio)?;
+            }
+            Line::Item(it, ..) => {
+                let iflags = iflags_of(it);
+                // Only significant items: something reported or created.
+                if iflags & !(item::LOCAL_CHANGE) != 0 {
+                    ndxw.put(&mut out, ndx as i32);
+                    out.extend_from_slice(&iflags.to_le_bytes());
+                }
+            }
+            _ => {}
+        }
+    }
+    if !out.is_empty() {
+        w.write_all(&out).map_err(wio)?;
+    }
+    Ok(())
 }
 
 /// Whether an existing file needs no transfer.
@@ -474,12 +492,13 @@ fn delete_extraneous(
     dir: &FileEntry,
     path: &std::path::Path,
     names: &HashSet<&[u8]>,
-) -> u64 {
+) -> (u64, Vec<Line>) {
     use std::os::unix::ffi::OsStrExt;
+    let mut lines = Vec::new();
     let Ok(rd) = fs::read_dir(path) else {
-        return 0;
+        return (0, lines);
     };
-    let mut gone: Vec<(Vec<u8>, PathBuf)> = Vec::new();
+    let mut gone: Vec<(Vec<u8>, PathBuf, bool)> = Vec::new();
     for ent in rd.flatten() {
         let child = ent.file_name();
         let child = child.as_bytes();
@@ -488,26 +507,66 @@ fn delete_extraneous(
         } else {
             [&dir.name[..], b"/", child].concat()
         };
-        if !names.contains(&full[..]) {
-            gone.push((full, ent.path()));
+        if names.contains(&full[..]) {
+            continue;
         }
-    }
-    gone.sort();
-    let mut n = 0;
-    for (name, p) in gone.into_iter().rev() {
-        let is_dir = fs::symlink_metadata(&p)
-            .map(|m| m.is_dir())
-            .unwrap_or(false);
-        if local::remove_any(&p).is_ok() {
-            n += 1;
-            if ctx.opts.verbose > 0 {
-                println!(
-                    "deleting {}{}",
-                    String::from_utf8_lossy(&name),
-                    if is_dir { "/" } else { "" }
-                );
+        let is_dir = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if let Some(p) = &ctx.opts.protect {
+            if p.is_protected(&full, is_dir) {
+                continue;
             }
         }
+        gone.push((full, ent.path(), is_dir));
+    }
+    // rsync walks a directory's sorted listing backwards (directories, then files).
+    gone.sort_by(|a, b| rtsync_tree::compare_names(&a.0, a.2, &b.0, b.2));
+    let mut n = 0;
+    for (name, p, is_dir) in gone.into_iter().rev() {
+        n += delete_tree(ctx, name, &p, is_dir, &mut lines);
+    }
+    (n, lines)
+}
+
+/// Deletes `path` (a directory deepest first), logging each name; returns how many went.
+fn delete_tree(
+    ctx: &Ctx<'_>,
+    name: Vec<u8>,
+    path: &std::path::Path,
+    is_dir: bool,
+    lines: &mut Vec<Line>,
+) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let mut n = 0;
+    if is_dir {
+        let mut kids: Vec<(Vec<u8>, PathBuf, bool)> = fs::read_dir(path)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|ent| {
+                        let full = [&name[..], b"/", ent.file_name().as_bytes()].concat();
+                        let d = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                        (full, ent.path(), d)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        kids.sort_by(|a, b| rtsync_tree::compare_names(&a.0, a.2, &b.0, b.2));
+        for (kname, kpath, kdir) in kids.into_iter().rev() {
+            n += delete_tree(ctx, kname, &kpath, kdir, lines);
+        }
+    }
+    let ok = ctx.opts.dry_run
+        || if is_dir {
+            fs::remove_dir(path).is_ok()
+        } else {
+            fs::remove_file(path).is_ok()
+        };
+    if ok {
+        let mut shown = name;
+        if is_dir {
+            shown.push(b'/');
+        }
+        lines.push(Line::Deleting(shown));
+        n += 1;
     }
     n
 }
@@ -571,9 +630,7 @@ fn receive<R: Read>(
         let e = &ctx.list.entries[ndx];
         if ok {
             stats.files_transferred += 1;
-            if ctx.opts.verbose > 0 {
-                print_name(e);
-            }
+            ctx.log.complete(ndx, req.item.clone());
         } else if phase == 0 && redone.insert(ndx) {
             eprintln!(
                 "WARNING: {} failed verification -- update discarded (will try again).",
@@ -748,19 +805,6 @@ fn receive_file<R: Read>(
         )
     })?;
     Ok(true)
-}
-
-fn print_name(e: &FileEntry) {
-    let name = String::from_utf8_lossy(&e.name);
-    match e.kind {
-        FileKind::Directory if e.name == b"." => println!("./"),
-        FileKind::Directory => println!("{name}/"),
-        FileKind::Symlink => println!(
-            "{name} -> {}",
-            String::from_utf8_lossy(e.link_target.as_deref().unwrap_or_default())
-        ),
-        _ => println!("{name}"),
-    }
 }
 
 fn report(e: &Error) {

@@ -14,6 +14,8 @@ use std::io::{BufReader, Read, Write};
 use std::path::PathBuf;
 
 use rtsync_delta::{Matcher, Signature, TokenEncoder};
+use rtsync_engine::itemize::Itemize;
+use rtsync_engine::report::Reporter;
 use rtsync_tree::{FileEntry, FileKind};
 
 use crate::blocksum::block_hasher;
@@ -30,6 +32,36 @@ use crate::varint::ReadWire;
 pub struct SendList {
     pub entries: Vec<FileEntry>,
     pub paths: Vec<PathBuf>,
+    /// Directories sent only as implied parents of `-R` paths (no content: `--delete` on the
+    /// receiver must not touch their other entries).
+    pub implied: Vec<bool>,
+}
+
+impl SendList {
+    /// Marks implied directories: with `-R`, a directory that was not named itself and does
+    /// not lie inside a named directory being recursed into.
+    pub fn mark_implied(&mut self, relative: bool, recursive: bool) {
+        self.implied = vec![false; self.entries.len()];
+        if !relative {
+            return;
+        }
+        let tops: Vec<&[u8]> = self
+            .entries
+            .iter()
+            .filter(|e| e.is_dir() && e.top_dir)
+            .map(|e| &e.name[..])
+            .collect();
+        for (i, e) in self.entries.iter().enumerate() {
+            if !e.is_dir() || e.top_dir || e.name == b"." {
+                continue;
+            }
+            let inside_top = recursive
+                && tops.iter().any(|t| {
+                    *t == b"." || (e.name.starts_with(t) && e.name.get(t.len()) == Some(&b'/'))
+                });
+            self.implied[i] = !inside_top;
+        }
+    }
 }
 
 /// Counters of a push.
@@ -55,6 +87,9 @@ pub struct PushOptions {
     pub server: bool,
     /// Total size of the regular files and symlinks in the list (for the statistics).
     pub total_size: i64,
+    /// Item lines show the itemize string (`-i` or `%i`): sent files are `<f…`. Without it
+    /// they are logged as transfers under the receiver's `>` (only the name is printed).
+    pub itemize: bool,
 }
 
 /// Serves the receiver's requests until the final goodbye.
@@ -64,6 +99,7 @@ pub fn run_push<R: Read, W: Write>(
     neg: &Negotiated,
     list: &SendList,
     opts: &PushOptions,
+    mut reporter: Option<&mut Reporter>,
 ) -> Result<PushStats> {
     let mut stats = PushStats::default();
     let mut ndxr = NdxReader::new(neg.protocol);
@@ -109,7 +145,10 @@ pub fn run_push<R: Read, W: Write>(
         };
         let e = &list.entries[ndx];
         if iflags & item::TRANSFER == 0 {
-            // Itemized but not transferred (logging only).
+            // Itemized by the receiver but not transferred: only logged.
+            if let Some(rep) = reporter.as_deref_mut() {
+                log_item(rep, e, iflags, xname.as_deref(), opts.itemize);
+            }
             continue;
         }
         if e.kind != FileKind::Regular {
@@ -161,8 +200,8 @@ pub fn run_push<R: Read, W: Write>(
         stats.files_sent += 1;
         stats.literal_bytes += ms.literal_bytes;
         stats.matched_bytes += ms.matched_bytes;
-        if opts.verbose > 0 {
-            println!("{}", String::from_utf8_lossy(&e.name));
+        if let Some(rep) = reporter.as_deref_mut() {
+            log_item(rep, e, iflags, xname.as_deref(), opts.itemize);
         }
     }
     ndxw.put(&mut out, NDX_DONE);
@@ -199,6 +238,47 @@ pub fn run_push<R: Read, W: Write>(
         }
     }
     Ok(stats)
+}
+
+/// Prints the line for an item the receiver reported (rsync's sender-side `log_item`).
+fn log_item(rep: &mut Reporter, e: &FileEntry, iflags: u16, xname: Option<&[u8]>, itemize: bool) {
+    let kind = match e.kind {
+        FileKind::Regular => b'f',
+        FileKind::Directory => b'd',
+        FileKind::Symlink => b'L',
+        FileKind::BlockDevice | FileKind::CharDevice => b'D',
+        FileKind::Fifo | FileKind::Socket => b'S',
+    };
+    let hlink = iflags & item::LOCAL_CHANGE != 0 && iflags & item::XNAME_FOLLOWS != 0;
+    let update = if iflags & item::TRANSFER != 0 {
+        if itemize {
+            b'<'
+        } else {
+            b'>'
+        }
+    } else if hlink {
+        b'h'
+    } else if iflags & item::LOCAL_CHANGE != 0 {
+        b'c'
+    } else {
+        b'.'
+    };
+    let mut it = Itemize::new(update, kind);
+    it.is_new = iflags & item::IS_NEW != 0;
+    it.checksum = iflags & item::REPORT_CHANGE != 0;
+    it.size = iflags & item::REPORT_SIZE != 0;
+    if iflags & item::REPORT_TIME != 0 {
+        it.time = Some(b't');
+    }
+    it.perms = iflags & item::REPORT_PERMS != 0;
+    it.owner = iflags & item::REPORT_OWNER != 0;
+    it.group = iflags & item::REPORT_GROUP != 0;
+    let suffix = match (hlink, xname) {
+        (true, Some(x)) => [&b" => "[..], x].concat(),
+        _ => crate::log::suffix(e),
+    };
+    rep.item(&it, &e.name, &suffix);
+    rep.flush();
 }
 
 /// Reads an index, absorbing deletion statistics.

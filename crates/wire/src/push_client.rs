@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use rtsync_engine::Options;
-use rtsync_tree::{compare_names, scan_sources, NoFilter, ScanOptions, ScanProblem};
+use rtsync_tree::{compare_names, scan_sources, ScanOptions, ScanProblem};
 
 use crate::checksum::FileHasher;
 use crate::client::{
@@ -15,10 +15,11 @@ use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{Error, Result};
 use crate::flist::FlistEncoder;
 use crate::local;
-use crate::mux::{MuxReader, MuxWriter, PrintMessages};
+use crate::mux::{ClientMessages, MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, MAX_PROTOCOL};
 use crate::push::{self, PushOptions, SendList};
 use crate::server_args::server_args;
+use rtsync_engine::report::Reporter;
 
 /// io_error bits the sender reports in the file list's end marker.
 const IOERR_GENERAL: i32 = 1;
@@ -52,6 +53,7 @@ pub fn push_to(
                 port: port.or(opts.port),
                 bind: opts.address.clone(),
                 contimeout: opts.contimeout,
+                io_timeout: opts.timeout,
                 connect_prog: env.connect_prog.clone(),
             };
             let mut conn = connect::connect_daemon(&addr)?;
@@ -100,27 +102,41 @@ pub fn push_to(
         protocol,
         &negotiate_config(opts)?,
     )?;
-    let mut reader = MuxReader::new(conn.reader, Box::new(PrintMessages));
+    let started = std::time::Instant::now();
+    let counted_reader = crate::connect::Counting::new(conn.reader);
+    let received = counted_reader.counter();
+    let counted_writer = crate::connect::Counting::new(conn.writer);
+    let sent = counted_writer.counter();
+    let handler = ClientMessages {
+        itemize: opts.itemize > 0,
+        verbose: opts.verbose > 0,
+        quiet: opts.quiet,
+    };
+    let mut reader = MuxReader::new(counted_reader, Box::new(handler));
     reader.start_mux();
-    let mut writer = MuxWriter::new(conn.writer);
+    let mut writer = MuxWriter::new(counted_writer);
     writer
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
     let wio = |e| Error::io("writing to receiver", e);
 
-    let mut out = Vec::new();
+    let mut filters = crate::filters::client_filters(opts)?;
     // The receiver only reads our filter rules when it deletes (or prunes).
-    if let Some(rules) = rtsync_engine::filters::client_wire_rules(opts, true, neg.protocol)
-        .map_err(|e| Error::Protocol(e.to_string()))?
-    {
-        out.extend_from_slice(&rtsync_filter::wire::encode_list(&rules));
-    }
-
-    let (list, io_error) = build_list(opts, sources, &neg);
+    let mut out = crate::filters::client_list(opts, &neg, &filters, true)?;
+    let mut reporter = Reporter::new(opts);
+    let names = local_files_from(opts)?;
+    let (list, io_error) = build_list(opts, sources, &neg, &mut filters, names.as_deref());
+    reporter.verbose_info("building file list ... done");
+    reporter.flush();
     let fopts = flist_options(opts, &neg);
     let mut enc = FlistEncoder::new(fopts);
     for (i, e) in list.entries.iter().enumerate() {
-        enc.put_entry(&mut out, e, i)?;
+        enc.put_entry_implied(
+            &mut out,
+            e,
+            i,
+            list.implied.get(i).copied().unwrap_or(false),
+        )?;
     }
     enc.put_end(&mut out, io_error);
     let (users, groups) = id_names(opts, &list);
@@ -135,8 +151,22 @@ pub fn push_to(
         compress_level: opts.compress_level,
         server: false,
         total_size: 0,
+        itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
     };
-    let stats = push::run_push(&mut reader, &mut writer, &neg, &list, &popts)?;
+    let lists = reporter.lists_items();
+    let stats = push::run_push(
+        &mut reader,
+        &mut writer,
+        &neg,
+        &list,
+        &popts,
+        lists.then_some(&mut reporter),
+    )?;
+    let flist = crate::flist::FileList {
+        entries: list.entries.clone(),
+        ..Default::default()
+    };
+    crate::client::finish_report(opts, reporter, &flist, &sent, &received, started);
     let _ = conn.closer.wait();
     let mut outcome = Outcome::default();
     outcome.stats.files_transferred = stats.files_sent;
@@ -153,10 +183,12 @@ pub fn push_to(
 
 /// Scans the sources into a sorted list; reports problems as stock does and returns the
 /// io_error bits for the end marker.
-pub(crate) fn build_list(
+pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
     opts: &Options,
     sources: &[String],
     neg: &negotiate::Negotiated,
+    filter: &mut F,
+    files_from_names: Option<&[Vec<u8>]>,
 ) -> (SendList, i32) {
     let sopts = ScanOptions {
         recursive: opts.recursive,
@@ -170,8 +202,13 @@ pub(crate) fn build_list(
         implied_dirs: opts.implied_dirs,
         hard_links: opts.hard_links,
     };
-    let paths: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
-    let scanned = scan_sources(&paths, &sopts, &mut NoFilter);
+    let mut paths: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
+    if let Some(names) = files_from_names {
+        // --files-from: the names are relative to the one source directory.
+        let dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+        paths = rtsync_engine::files_from::sources(&dir, names);
+    }
+    let scanned = scan_sources(&paths, &sopts, filter);
     let mut io_error = 0;
     for p in &scanned.problems {
         match p {
@@ -225,6 +262,7 @@ pub(crate) fn build_list(
         list.entries.push(e);
         list.paths.push(scanned.paths[i].clone());
     }
+    list.mark_implied(opts.relative, opts.recursive);
     (list, io_error)
 }
 
@@ -267,4 +305,27 @@ pub(crate) fn id_names(opts: &Options, list: &SendList) -> (Names, Names) {
         }
     }
     (users, groups)
+}
+
+/// The names of a local `--files-from` list (`None` without the option). A remote list
+/// (`host:path`) is not supported yet.
+pub(crate) fn local_files_from(opts: &Options) -> Result<Option<Vec<Vec<u8>>>> {
+    let Some(list) = &opts.files_from else {
+        return Ok(None);
+    };
+    let text = list.to_string_lossy();
+    if crate::client::parse_remote(&text).is_some() {
+        return Err(Error::Unsupported(
+            "a remote --files-from list is not supported yet".into(),
+        ));
+    }
+    rtsync_engine::files_from::read_list(std::path::Path::new(list), opts.from0)
+        .map(Some)
+        .map_err(|e| {
+            Error::Usage(format!(
+                "rsync: failed to open files-from file {}: {}",
+                text,
+                crate::client::strerror(&e)
+            ))
+        })
 }

@@ -23,14 +23,45 @@ use crate::mux::{MsgTag, MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, NegotiateConfig, Negotiated, MAX_PROTOCOL};
 use crate::pull::{self, PullOptions};
 use crate::push::{self, PushOptions};
-use crate::varint::ReadWire;
 
 /// How the connection reached us.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerSession {
     /// The protocol already agreed in a daemon greeting; `None` over a remote shell (the
     /// versions are exchanged first).
     pub daemon_protocol: Option<u32>,
+    /// A daemon module's root: the paths after `.` are taken relative to it (leading `/`
+    /// and `..` cannot leave it). `None`: paths are used as given (remote shell).
+    pub root: Option<PathBuf>,
+    /// The module refuses uploads (`read only`).
+    pub read_only: bool,
+    /// The module refuses downloads (`write only`).
+    pub write_only: bool,
+}
+
+/// Resolves a client path beneath `root` the way rsync's daemon sanitizes it: absolute
+/// paths become relative, `..` never climbs above the root, a trailing `/` is kept.
+pub fn path_beneath(root: &std::path::Path, p: &str) -> String {
+    let trailing = p.is_empty() || p.ends_with('/') || p == "." || p.ends_with("/.");
+    let mut stack: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                stack.pop();
+            }
+            c => stack.push(c),
+        }
+    }
+    let mut out = root.to_string_lossy().trim_end_matches('/').to_string();
+    for c in stack {
+        out.push('/');
+        out.push_str(c);
+    }
+    if trailing || out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// Runs the server role over `input`/`output` with rsync's server arguments (`--server`
@@ -102,6 +133,26 @@ fn serve<R: Read + Send, W: Write + Send>(
     writer
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
+    let mut opts = opts.clone();
+    if let Some(root) = &session.root {
+        for a in opts.args.iter_mut().skip(1) {
+            *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
+        }
+    }
+    let refusal = if opts.sender && session.write_only {
+        Some("ERROR: module is write only")
+    } else if !opts.sender && session.read_only {
+        Some("ERROR: module is read only")
+    } else {
+        None
+    };
+    if let Some(msg) = refusal {
+        let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
+        let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::SYNTAX);
+        let _ = writer.flush();
+        return Ok(crate::error::exit::SYNTAX);
+    }
+    let opts = &opts;
     let result = if opts.sender {
         serve_sender(opts, &neg, &mut reader, &mut writer)
     } else {
@@ -124,31 +175,14 @@ fn seed() -> i32 {
     now ^ ((std::process::id() as i32) << 6)
 }
 
-/// Reads the client's filter rules (int32 length + text, until 0). Rules are read and
-/// bounded; applying them is the filter crate's job.
-fn read_filter_list<R: Read>(r: &mut MuxReader<R>) -> Result<Vec<Vec<u8>>> {
-    let mut rules = Vec::new();
-    loop {
-        let len = r.read_i32()?;
-        if len == 0 {
-            return Ok(rules);
-        }
-        if !(1..=4096 * 2).contains(&len) || rules.len() > 100_000 {
-            return Err(Error::Protocol(format!("invalid filter rule length {len}")));
-        }
-        let mut rule = vec![0u8; len as usize];
-        r.read_all(&mut rule)?;
-        rules.push(rule);
-    }
-}
-
 fn serve_sender<R: Read + Send, W: Write + Send>(
     opts: &Options,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
 ) -> Result<i32> {
-    let _rules = read_filter_list(reader)?;
+    let mut filter =
+        crate::filters::SetFilter(crate::filters::server_filters(reader, opts, neg, true)?);
     // args: "." then the paths to send (relative to our working directory).
     let mut paths: Vec<String> = opts
         .args
@@ -159,11 +193,27 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     if paths.is_empty() {
         paths.push(".".into());
     }
-    let (list, io_error) = crate::push_client::build_list(opts, &paths, neg);
+    // `--files-from=-`: the client forwards the names after its filter list.
+    let names = match opts.files_from.as_deref() {
+        Some(f) if f == "-" => Some(read_forwarded_names(reader, neg)?),
+        Some(_) => {
+            return Err(Error::Unsupported(
+                "--files-from naming a file on the server is not supported yet".into(),
+            ))
+        }
+        None => None,
+    };
+    let (list, io_error) =
+        crate::push_client::build_list(opts, &paths, neg, &mut filter, names.as_deref());
     let mut out = Vec::new();
     let mut enc = FlistEncoder::new(flist_options(opts, neg));
     for (i, e) in list.entries.iter().enumerate() {
-        enc.put_entry(&mut out, e, i)?;
+        enc.put_entry_implied(
+            &mut out,
+            e,
+            i,
+            list.implied.get(i).copied().unwrap_or(false),
+        )?;
     }
     enc.put_end(&mut out, io_error);
     let (users, groups) = crate::push_client::id_names(opts, &list);
@@ -191,13 +241,44 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         compress_level: opts.compress_level,
         server: true,
         total_size,
+        itemize: false,
     };
-    let stats = push::run_push(reader, writer, neg, &list, &popts)?;
+    let stats = push::run_push(reader, writer, neg, &list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
         23
     } else {
         0
     })
+}
+
+/// Reads the names a client forwards for `--files-from=-`: each ends in NUL, an empty one
+/// ends the list. Bounded in count and length.
+fn read_forwarded_names<R: Read>(r: &mut MuxReader<R>, neg: &Negotiated) -> Result<Vec<Vec<u8>>> {
+    use crate::varint::ReadWire;
+    if neg.protocol < 31 {
+        return Err(Error::Unsupported(
+            "--files-from forwarding needs protocol 31 or newer".into(),
+        ));
+    }
+    let mut names = Vec::new();
+    let mut cur = Vec::new();
+    loop {
+        let b = r.read_u8()?;
+        if b != 0 {
+            if cur.len() >= crate::flist::MAX_PATH {
+                return Err(Error::Protocol("files-from name too long".into()));
+            }
+            cur.push(b);
+            continue;
+        }
+        if cur.is_empty() {
+            return Ok(names);
+        }
+        if names.len() >= rtsync_engine::files_from::MAX_NAMES {
+            return Err(Error::Protocol("too many files-from names".into()));
+        }
+        names.push(std::mem::take(&mut cur));
+    }
 }
 
 fn serve_receiver<R: Read + Send, W: Write + Send>(
@@ -206,9 +287,16 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
 ) -> Result<i32> {
-    if opts.deleting() || opts.prune_empty_dirs {
-        let _rules = read_filter_list(reader)?;
+    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
+        return Err(Error::Unsupported(format!(
+            "{opt} is not supported yet by the rtsync server"
+        )));
     }
+    let protect = if opts.deleting() || opts.prune_empty_dirs {
+        Some(crate::filters::server_filters(reader, opts, neg, false)?)
+    } else {
+        None
+    };
     let dest = opts
         .args
         .get(1)
@@ -249,14 +337,48 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         whole_file: opts.whole_file == Some(true),
         block_size: opts.block_size,
         peer_sends_stats: false,
+        list_only: false,
+        update: opts.update,
+        safe_links: opts.safe_links,
+        existing: opts.existing,
+        ignore_existing: opts.ignore_existing,
+        min_size: opts.min_size,
+        max_size: opts.max_size,
+        protect,
     };
-    let stats = pull::run_pull(reader, writer, neg, &list, &dest, &popts, &Closer::None)?;
+    let log = crate::log::ItemLog::new(None, 0);
+    let session = pull::PullSession {
+        neg,
+        list: &list,
+        dest: &dest,
+        opts: &popts,
+        closer: &Closer::None,
+        log: &log,
+    };
+    let stats = pull::run_pull(reader, writer, &session)?;
     Ok(if stats.errors > 0 { 23 } else { 0 })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_stay_beneath_the_root() {
+        let root = std::path::Path::new("/srv/mod");
+        let cases = [
+            ("", "/srv/mod/"),
+            (".", "/srv/mod/"),
+            ("sub", "/srv/mod/sub"),
+            ("sub/", "/srv/mod/sub/"),
+            ("/etc/passwd", "/srv/mod/etc/passwd"),
+            ("../../etc", "/srv/mod/etc"),
+            ("a/../../b/./c", "/srv/mod/b/c"),
+        ];
+        for (p, want) in cases {
+            assert_eq!(path_beneath(root, p), want, "{p}");
+        }
+    }
 
     #[test]
     fn parses_server_argument_vectors() {

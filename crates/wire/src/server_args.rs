@@ -29,7 +29,7 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if o.links {
         s.push('l');
     }
-    if o.dirs && !o.recursive && o.deleting() && we_send {
+    if o.dirs && !o.recursive {
         s.push('d');
     }
     if we_send {
@@ -115,6 +115,19 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     } else if !o.devices && o.specials {
         args.push("--specials".into());
     }
+    // The receiving server itemizes for our log only when told how we print.
+    if we_send && (o.verbose > 0 || o.itemize > 0 || o.out_format.is_some()) {
+        let fmt = o.out_format.as_deref().unwrap_or("");
+        if o.itemize > 1 {
+            args.push("--log-format=%i%I".into());
+        } else if o.itemize > 0 || fmt.contains("%i") {
+            args.push("--log-format=%i".into());
+        } else if fmt.contains("%o") {
+            args.push("--log-format=%o".into());
+        } else if o.verbose == 0 {
+            args.push("--log-format=X".into());
+        }
+    }
     if let Some(b) = o.block_size {
         args.push(format!("-B{b}"));
     }
@@ -151,8 +164,70 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             args.push("--size-only".into());
         }
     }
+    if we_send {
+        if let Some(n) = o.min_size {
+            args.push(format!("--min-size={n}"));
+        }
+        if let Some(n) = o.max_size {
+            args.push(format!("--max-size={n}"));
+        }
+        if let Some(d) = &o.backup_dir {
+            args.push("--backup-dir".into());
+            args.push(d.to_string_lossy().into_owned());
+        }
+        if let Some(sfx) = &o.suffix {
+            args.push(format!("--suffix={}", sfx.to_string_lossy()));
+        }
+        if o.delay_updates {
+            args.push("--delay-updates".into());
+        }
+        if let Some(pd) = &o.partial_dir {
+            args.push("--partial-dir".into());
+            args.push(pd.to_string_lossy().into_owned());
+        } else if o.partial {
+            args.push("--partial".into());
+        }
+        if o.ignore_existing {
+            args.push("--ignore-existing".into());
+        }
+        if o.existing {
+            args.push("--existing".into());
+        }
+        if let Some(t) = &o.temp_dir {
+            args.push("--temp-dir".into());
+            args.push(t.to_string_lossy().into_owned());
+        }
+    }
+    if o.ignore_errors {
+        args.push("--ignore-errors".into());
+    }
+    if o.safe_links {
+        args.push("--safe-links".into());
+    }
+    if o.copy_unsafe_links {
+        args.push("--copy-unsafe-links".into());
+    }
     if o.numeric_ids {
         args.push("--numeric-ids".into());
+    }
+    if o.append {
+        args.push("--append".into());
+    } else if o.inplace {
+        args.push("--inplace".into());
+    }
+    if o.remove_source_files {
+        args.push("--remove-source-files".into());
+    }
+    if o.files_from.is_some() && remote_is_sender {
+        // The client forwards the list's names over the connection.
+        args.push("--files-from=-".into());
+        args.push("--from0".into());
+        if !o.relative {
+            args.push("--no-relative".into());
+        }
+    }
+    if o.list_only && remote_is_sender {
+        args.push("--list-only".into());
     }
     if let Some(seed) = o.checksum_seed {
         if seed != 0 {
@@ -160,6 +235,20 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         }
     }
     args
+}
+
+/// Options whose receiving side rtsync does not implement yet: a transfer that would quietly
+/// do something else is refused instead.
+pub fn unsupported_receiver_option(o: &Options) -> Option<&'static str> {
+    if o.backup {
+        Some("--backup")
+    } else if o.append {
+        Some("--append")
+    } else if o.remove_source_files {
+        Some("--remove-source-files")
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]

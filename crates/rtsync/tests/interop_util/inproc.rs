@@ -40,6 +40,11 @@ fn read_args(s: &mut TcpStream) -> Vec<String> {
 /// A daemon front serving one module `mod` at `root` with our server; handles `conns`
 /// connections then stops. Returns the port.
 pub fn rtsync_daemon(root: &Path, conns: usize) -> u16 {
+    rtsync_daemon_opts(root, conns, false)
+}
+
+/// [`rtsync_daemon`] with a `read only` module.
+pub fn rtsync_daemon_opts(root: &Path, conns: usize, read_only: bool) -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let root = root.to_path_buf();
@@ -58,22 +63,25 @@ pub fn rtsync_daemon(root: &Path, conns: usize) -> u16 {
                 .unwrap_or(30);
             let _module = read_line(&mut s);
             s.write_all(b"@RSYNCD: OK\n").unwrap();
+            // As the daemon hands them over: options, ".", then paths without the module name.
+            let mut after_dot = false;
             let args: Vec<OsString> = read_args(&mut s)
                 .into_iter()
-                .map(|a| match a.strip_prefix("mod") {
-                    Some(rest) if rest.is_empty() || rest.starts_with('/') => {
-                        OsString::from(format!(
-                            "{}{}",
-                            root.display(),
-                            if rest.is_empty() { "/" } else { rest }
-                        ))
+                .map(|a| {
+                    if after_dot {
+                        let rest = a.strip_prefix("mod").unwrap_or(&a);
+                        return OsString::from(rest.trim_start_matches('/'));
                     }
-                    _ => OsString::from(a),
+                    after_dot = a == ".";
+                    OsString::from(a)
                 })
                 .collect();
             let r = s.try_clone().unwrap();
             let session = ServerSession {
                 daemon_protocol: Some(theirs.min(32)),
+                root: Some(root.clone()),
+                read_only,
+                ..Default::default()
             };
             std::thread::spawn(move || server::run_session(&args, r, s, session));
         }

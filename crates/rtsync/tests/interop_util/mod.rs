@@ -135,7 +135,7 @@ pub fn fake_ssh(dir: &Path) -> PathBuf {
     let p = dir.join("fake-ssh");
     fs::write(
         &p,
-        "#!/bin/sh\n# usage: fake-ssh [-l user] host command...\nif [ \"$1\" = -l ]; then shift 2; fi\nshift\nexec \"$@\"\n",
+        "#!/bin/sh\n# usage: fake-ssh [-l user] host command...\n# Like ssh: the words are joined and run by a shell.\nif [ \"$1\" = -l ]; then shift 2; fi\nshift\nexec sh -c \"$*\"\n",
     )
     .unwrap();
     fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
@@ -160,6 +160,12 @@ pub fn sample_tree(root: &Path) {
     fs::hard_link(root.join("h1"), root.join("sub/h2")).unwrap();
     std::os::unix::fs::symlink("small.txt", root.join("link")).unwrap();
     std::os::unix::fs::symlink("../nowhere", root.join("sub/dangling")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", root.join("sub/absolute")).unwrap();
+    std::os::unix::fs::symlink("../../../escape", root.join("sub/deeper/climbing")).unwrap();
+    let fifo =
+        std::ffi::CString::new(root.join("sub/fifo").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid path; a fifo exercises -D's special files.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o640) }, 0);
     fs::set_permissions(
         root.join("sub/medium.bin"),
         fs::Permissions::from_mode(0o640),
@@ -182,9 +188,19 @@ pub fn sample_tree(root: &Path) {
     }
     // Fixed times on links and directories too (deepest first): an mtime in the current
     // second would be left alone by stock's seconds-only comparison, making results racy.
-    for (i, p) in ["link", "sub/dangling", "sub/deeper", "sub", "empty", ""]
-        .iter()
-        .enumerate()
+    for (i, p) in [
+        "link",
+        "sub/dangling",
+        "sub/absolute",
+        "sub/deeper/climbing",
+        "sub/fifo",
+        "sub/deeper",
+        "sub",
+        "empty",
+        "",
+    ]
+    .iter()
+    .enumerate()
     {
         set_mtime(&root.join(p), t - 5000 - i as i64 * 100, 500_000_000);
     }
