@@ -133,6 +133,21 @@ fn transfer(session: Session) -> i32 {
     if !session.chrooted || session.module_dir != std::path::Path::new("/") {
         return NoTransfer.run(session);
     }
+    // Settings the transfer cannot honour yet must not be silently ignored: module filters
+    // hide files from clients, and chmod rules decide what permissions files get.
+    let m = &session.module;
+    let unsupported = [
+        m.exclude(),
+        m.include(),
+        m.filter(),
+        m.exclude_from(),
+        m.include_from(),
+        m.incoming_chmod(),
+        m.outgoing_chmod(),
+    ];
+    if unsupported.iter().any(|v| !v.trim().is_empty()) {
+        return NoTransfer.run(session);
+    }
     let argv = server_argv(&session.args.argv, &session.args.paths);
     let protocol = session.protocol;
     rtsync_wire::server::run_session(

@@ -1000,3 +1000,27 @@ fn transfers_through_chrooted_modules_match_stock() {
     );
     assert_eq!(results[0].2, results[1].2, "pull outcome");
 }
+
+#[test]
+fn unconfined_or_filtered_modules_refuse_transfers_safely() {
+    // Until the transfer resolves every path beneath the module root and applies daemon
+    // filters, such sessions end with an error instead of risking an escape or a leak.
+    let conf = "[open]\n  path = {dir}/mod\n  use chroot = no\n  read only = no\n\
+                [filtered]\n  path = {dir}/mod\n  use chroot = yes\n  exclude = *.txt\n";
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path());
+    let d = Daemon::start(Kind::Rtsync, dir.path(), conf);
+    for args in [
+        &["-a", "DIR:src/", "URL:open/"][..],
+        &["-a", "URL:filtered/", "DIR:out/"],
+    ] {
+        let o = client(&expand(args, &d), &[], Duration::from_secs(60));
+        assert_eq!(o.code, Some(4), "{args:?}: {o:?}");
+        assert!(
+            o.stderr.contains("file transfer is not available yet"),
+            "{o:?}"
+        );
+    }
+    assert!(!dir.path().join("out/m.txt").exists());
+    assert!(!dir.path().join("mod/a.txt").exists());
+}
