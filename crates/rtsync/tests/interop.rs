@@ -434,3 +434,34 @@ fn relative_push_with_delete_spares_implied_dirs_like_stock() {
 fn pull_with_safe_links_matches_stock() {
     pull_case(&["-a", "--safe-links"], |_| {});
 }
+
+#[test]
+fn missing_source_on_the_daemon_gives_23_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let work = tempfile::tempdir().unwrap();
+    for args in [
+        vec![daemon.url("mod/nonexistent")],
+        vec![daemon.url("mod/nonexistent"), daemon.url("mod/small.txt")],
+    ] {
+        let d1 = format!("{}/", work.path().join("s").display());
+        let d2 = format!("{}/", work.path().join("o").display());
+        let mut sa: Vec<&str> = vec!["-a"];
+        sa.extend(args.iter().map(String::as_str));
+        let mut oa = sa.clone();
+        sa.push(&d1);
+        oa.push(&d2);
+        let s = run_stock(&sa);
+        assert_eq!(run_ours(&oa), s.status.code().unwrap(), "{args:?}");
+        let (o, st) = (work.path().join("o"), work.path().join("s"));
+        assert_eq!(o.exists(), st.exists(), "{args:?}");
+        if st.exists() {
+            assert_same_tree(&o, &st, true);
+        }
+    }
+}

@@ -159,3 +159,20 @@ fn stock_pulls_from_rtsync_with_files_from() {
     stock_client_pull_from_us(&["-a", &ff], |_| {}, false);
     stock_client_push_to_us(&["-a", &ff], |_| {}, true);
 }
+
+#[test]
+fn missing_source_on_rtsync_daemon_gives_23_without_leaking_the_module_path() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let port = rtsync_daemon(src.path(), 1);
+    let dest = tempfile::tempdir().unwrap();
+    let out = run_stock(&[
+        "-a",
+        &format!("rsync://127.0.0.1:{port}/mod/nonexistent"),
+        &format!("{}/", dest.path().display()),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(23), "{err}");
+    assert!(err.contains("link_stat \"nonexistent\" failed"), "{err}");
+    assert!(!err.contains(&src.path().display().to_string()), "{err}");
+}

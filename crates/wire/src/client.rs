@@ -425,7 +425,10 @@ fn transfer_as_receiver(
     reporter.verbose_info("receiving file list ... done");
     if list.entries.is_empty() {
         finish_report(opts, reporter, &list, &sent, &received, started);
-        return Ok(Outcome::default());
+        let mut outcome = Outcome::default();
+        outcome.stats.io_error = list.io_error | reader.oob.io_error;
+        outcome.stats.errors = u64::from(reader.oob.xfer_error);
+        return Ok(outcome);
     }
     let dest = match &dest {
         Some(d) if !opts.list_only => Dest::choose(d, &list.entries)?,

@@ -82,6 +82,9 @@ pub struct OobState {
     pub io_error: i32,
     /// True once an error-level message (ERROR, ERROR_XFER, ERROR_SOCKET) arrived.
     pub saw_error: bool,
+    /// True once a MSG_ERROR_XFER arrived: the peer could not transfer something (stock's
+    /// `got_xfer_error`, which makes the exit code 23).
+    pub xfer_error: bool,
     /// Names reported as deleted by the receiving side (MSG_DELETED).
     pub deleted: Vec<Vec<u8>>,
     /// Indices the sender could not open (MSG_NO_SEND).
@@ -273,6 +276,7 @@ impl<R: Read> MuxReader<R> {
             MsgTag::Info | MsgTag::Client | MsgTag::Log => self.handler.message(tag, &payload),
             MsgTag::Error | MsgTag::ErrorXfer | MsgTag::ErrorSocket | MsgTag::ErrorUtf8 => {
                 self.oob.saw_error = true;
+                self.oob.xfer_error |= tag == MsgTag::ErrorXfer;
                 self.handler.message(tag, &payload);
             }
             MsgTag::Warning => self.handler.message(tag, &payload),

@@ -180,6 +180,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
                 stats.deleted = g.deleted;
                 stats.errors += g.errors;
                 stats.io_error |= list.io_error | reader.oob.io_error;
+                stats.errors += u64::from(reader.oob.xfer_error);
                 Ok(stats)
             }
             // The receiver's error is the more precise one unless it only saw the shutdown.

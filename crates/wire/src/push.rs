@@ -35,6 +35,8 @@ pub struct SendList {
     /// Directories sent only as implied parents of `-R` paths (no content: `--delete` on the
     /// receiver must not touch their other entries).
     pub implied: Vec<bool>,
+    /// Problems met while scanning, as (message tag, stock's text with newline).
+    pub messages: Vec<(crate::mux::MsgTag, String)>,
 }
 
 impl SendList {

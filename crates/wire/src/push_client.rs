@@ -15,7 +15,7 @@ use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{Error, Result};
 use crate::flist::FlistEncoder;
 use crate::local;
-use crate::mux::{ClientMessages, MuxReader, MuxWriter, PrintMessages};
+use crate::mux::{ClientMessages, MessageHandler, MsgTag, MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, MAX_PROTOCOL};
 use crate::push::{self, PushOptions, SendList};
 use crate::server_args::server_args;
@@ -126,6 +126,9 @@ pub fn push_to(
     let mut reporter = Reporter::new(opts);
     let names = local_files_from(opts)?;
     let (list, io_error) = build_list(opts, sources, &neg, &mut filters, names.as_deref());
+    for (tag, text) in &list.messages {
+        PrintMessages.message(*tag, text.as_bytes());
+    }
     reporter.verbose_info("building file list ... done");
     reporter.flush();
     let fopts = flist_options(opts, &neg);
@@ -175,7 +178,7 @@ pub fn push_to(
     outcome.stats.deleted = stats.deleted;
     outcome.stats.errors = stats.errors;
     outcome.stats.io_error = io_error | reader.oob.io_error;
-    if reader.oob.saw_error {
+    if reader.oob.xfer_error {
         outcome.stats.errors += 1;
     }
     Ok(outcome)
@@ -210,39 +213,42 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
     }
     let scanned = scan_sources(&paths, &sopts, filter);
     let mut io_error = 0;
+    let mut messages = Vec::new();
+    let err_text = |what: &str, path: &std::path::Path, error: &std::io::Error| {
+        format!(
+            "rsync: [sender] {what} \"{}\" failed: {} ({})\n",
+            path.display(),
+            crate::client::strerror(error),
+            error.raw_os_error().unwrap_or(0)
+        )
+    };
     for p in &scanned.problems {
         match p {
             ScanProblem::Missing { path, error } => {
-                eprintln!(
-                    "rsync: [sender] link_stat \"{}\" failed: {} ({})",
-                    path.display(),
-                    crate::client::strerror(error),
-                    error.raw_os_error().unwrap_or(0)
-                );
+                messages.push((MsgTag::ErrorXfer, err_text("link_stat", path, error)));
                 io_error |= IOERR_GENERAL;
             }
             ScanProblem::ReadDir { path, error } => {
-                eprintln!(
-                    "rsync: [sender] opendir \"{}\" failed: {} ({})",
-                    path.display(),
-                    crate::client::strerror(error),
-                    error.raw_os_error().unwrap_or(0)
-                );
+                messages.push((MsgTag::ErrorXfer, err_text("opendir", path, error)));
                 io_error |= IOERR_GENERAL;
             }
             ScanProblem::Vanished { path } => {
-                eprintln!("file has vanished: \"{}\"", path.display());
+                messages.push((
+                    MsgTag::Warning,
+                    format!("file has vanished: \"{}\"\n", path.display()),
+                ));
                 io_error |= IOERR_VANISHED;
             }
             ScanProblem::Skipped { name, directory } => {
-                if *directory {
-                    println!("skipping directory {}", String::from_utf8_lossy(name));
+                let text = if *directory {
+                    format!("skipping directory {}\n", String::from_utf8_lossy(name))
                 } else {
-                    println!(
-                        "skipping non-regular file \"{}\"",
+                    format!(
+                        "skipping non-regular file \"{}\"\n",
                         String::from_utf8_lossy(name)
-                    );
-                }
+                    )
+                };
+                messages.push((MsgTag::Info, text));
             }
             _ => {}
         }
@@ -263,6 +269,7 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
         list.paths.push(scanned.paths[i].clone());
     }
     list.mark_implied(opts.relative, opts.recursive);
+    list.messages = messages;
     (list, io_error)
 }
 

@@ -154,7 +154,13 @@ fn serve<R: Read + Send, W: Write + Send>(
     }
     let opts = &opts;
     let result = if opts.sender {
-        serve_sender(opts, &neg, &mut reader, &mut writer)
+        serve_sender(
+            opts,
+            session.root.as_deref(),
+            &neg,
+            &mut reader,
+            &mut writer,
+        )
     } else {
         serve_receiver(opts, &neg, &mut reader, &mut writer)
     };
@@ -177,6 +183,7 @@ fn seed() -> i32 {
 
 fn serve_sender<R: Read + Send, W: Write + Send>(
     opts: &Options,
+    root: Option<&std::path::Path>,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
@@ -205,6 +212,16 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     };
     let (list, io_error) =
         crate::push_client::build_list(opts, &paths, neg, &mut filter, names.as_deref());
+    for (tag, text) in &list.messages {
+        // Module paths are the daemon's business: show names relative to the module.
+        let text = match root {
+            Some(r) => text.replace(&format!("{}/", r.display()), ""),
+            None => text.clone(),
+        };
+        writer
+            .send_msg(*tag, text.as_bytes())
+            .map_err(|e| Error::io("sending message", e))?;
+    }
     let mut out = Vec::new();
     let mut enc = FlistEncoder::new(flist_options(opts, neg));
     for (i, e) in list.entries.iter().enumerate() {
