@@ -21,7 +21,7 @@ import threading
 import time
 
 CONF = """\
-use chroot = no
+use chroot = yes
 uid = root
 gid = root
 pid file = {dir}/daemon.pid

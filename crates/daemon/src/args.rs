@@ -173,7 +173,7 @@ pub fn interpret(raw: Vec<String>, module: &str) -> ClientArgs {
                     j += 1;
                     None
                 };
-                if bytes.get(j.wrapping_sub(1)).is_some() && OPTIONS[index].1 == Some(b'e') {
+                if OPTIONS[index].1 == Some(b'e') {
                     // `-e.xyz` from a client to a server carries its capabilities.
                     args.capabilities = value.clone();
                 }

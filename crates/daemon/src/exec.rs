@@ -23,13 +23,11 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-/// Runs `cmd` with `sh -c`, returning its wait status.
-pub fn shell(cmd: &str) -> i32 {
-    match std::process::Command::new("/bin/sh")
-        .arg("-c")
-        .arg(cmd)
-        .status()
-    {
+/// Runs `cmd` with `sh -c` and extra environment `env`, returning its wait status.
+pub fn shell(cmd: &str, env: &[(String, String)]) -> i32 {
+    let mut c = std::process::Command::new("/bin/sh");
+    c.arg("-c").arg(cmd).envs(env.iter().map(|(k, v)| (k, v)));
+    match c.status() {
         Ok(s) => {
             use std::os::unix::process::ExitStatusExt;
             s.into_raw()
@@ -41,7 +39,7 @@ pub fn shell(cmd: &str) -> i32 {
 impl PreExec {
     /// Forks the helper that will run `cmd` once it has the request; with `capture`, its
     /// standard output is kept for the error message.
-    pub fn start(cmd: &str, capture: bool) -> io::Result<PreExec> {
+    pub fn start(cmd: &str, capture: bool, env: &[(String, String)]) -> io::Result<PreExec> {
         let (arg_r, arg_w) = pipe()?;
         let (out_r, out_w) = if capture {
             let (r, w) = pipe()?;
@@ -50,6 +48,16 @@ impl PreExec {
             (None, None)
         };
         let ccmd = CString::new(cmd).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // The environment is built before fork: the child must not touch the process-wide
+        // environment (its lock may be held by a thread that does not exist in the child).
+        let mut envp: Vec<Vec<u8>> = std::env::vars_os()
+            .filter(|(k, _)| {
+                !env.iter()
+                    .any(|(n, _)| k.as_encoded_bytes() == n.as_bytes())
+            })
+            .map(|(k, v)| [k.as_encoded_bytes(), b"=", v.as_encoded_bytes()].concat())
+            .collect();
+        envp.extend(env.iter().map(|(k, v)| format!("{k}={v}").into_bytes()));
         // SAFETY: the connection process is single-threaded; the child only reads a pipe,
         // sets the environment and execs.
         let pid = unsafe { libc::fork() };
@@ -71,10 +79,16 @@ impl PreExec {
             }
             let mut parts = data.split(|b| *b == 0);
             let request = parts.next().unwrap_or_default();
-            std::env::set_var("RSYNC_REQUEST", String::from_utf8_lossy(request).as_ref());
+            envp.push([&b"RSYNC_REQUEST="[..], request].concat());
             for (j, a) in parts.take_while(|p| !p.is_empty()).enumerate() {
-                std::env::set_var(format!("RSYNC_ARG{j}"), String::from_utf8_lossy(a).as_ref());
+                envp.push([format!("RSYNC_ARG{j}=").as_bytes(), a].concat());
             }
+            let cenv: Vec<CString> = envp
+                .into_iter()
+                .filter_map(|e| CString::new(e).ok())
+                .collect();
+            let mut env_ptrs: Vec<*const libc::c_char> = cenv.iter().map(|c| c.as_ptr()).collect();
+            env_ptrs.push(std::ptr::null());
             // SAFETY: wiring the pipes to stdin/stdout and exec'ing the shell.
             unsafe {
                 use std::os::fd::AsRawFd;
@@ -88,7 +102,7 @@ impl PreExec {
                     ccmd.as_ptr(),
                     std::ptr::null(),
                 ];
-                libc::execv(c"/bin/sh".as_ptr(), argv.as_ptr());
+                libc::execve(c"/bin/sh".as_ptr(), argv.as_ptr(), env_ptrs.as_ptr());
                 libc::_exit(127);
             }
         }
@@ -147,9 +161,11 @@ mod tests {
 
     #[test]
     fn pre_exec_sees_request_and_args() {
+        let env = [("RSYNC_MODULE_NAME".to_string(), "m".to_string())];
         let mut p = PreExec::start(
-            "echo \"$RSYNC_REQUEST|$RSYNC_ARG0|$RSYNC_ARG2|$(cat)\"; exit 3",
+            "echo \"$RSYNC_MODULE_NAME $RSYNC_REQUEST|$RSYNC_ARG0|$RSYNC_ARG2|$(cat)\"; exit 3",
             true,
+            &env,
         )
         .unwrap();
         p.send(
@@ -160,16 +176,18 @@ mod tests {
         let msg = p.finish("pre-xfer exec").unwrap();
         assert_eq!(
             msg,
-            "pre-xfer exec returned failure (768):\nmod/x|rsyncd|.|early\n"
+            "pre-xfer exec returned failure (768):\nm mod/x|rsyncd|.|early\n"
         );
-        let mut ok = PreExec::start("exit 0", true).unwrap();
+        let mut ok = PreExec::start("exit 0", true, &[]).unwrap();
         ok.send("", &[], b"");
         assert_eq!(ok.finish("pre-xfer exec"), None);
     }
 
     #[test]
     fn shell_status() {
-        assert_eq!(shell("exit 0"), 0);
-        assert_eq!(shell("exit 2"), 2 << 8);
+        assert_eq!(shell("exit 0", &[]), 0);
+        assert_eq!(shell("exit 2", &[]), 2 << 8);
+        let env = [("RTSYNC_T".to_string(), "7".to_string())];
+        assert_eq!(shell("exit $RTSYNC_T", &env), 7 << 8);
     }
 }

@@ -205,8 +205,7 @@ struct Handshake {
 }
 
 fn set_env(name: &str, value: &str) {
-    // The serving process is single-threaded: nothing reads the environment concurrently.
-    std::env::set_var(name, value);
+    crate::config::set_session_var(name, value);
 }
 
 impl Handshake {
@@ -689,6 +688,16 @@ impl Handshake {
 }
 
 impl Handshake {
+    /// Switches to the module's own `log file` (or syslog settings) when it has one, before
+    /// chroot makes the path unreachable. (Stock also drops a `--log-file` given on the command
+    /// line at this point when the module sets none; we keep logging where we were.)
+    fn module_log(&mut self, module: &Module) {
+        let path = module.log_file();
+        if !path.is_empty() && path != self.log.path {
+            self.log = Logger::open(&path, &module.syslog_tag(), module.syslog_facility());
+        }
+    }
+
     /// `post-xfer exec` (a parent process that outlives the session and runs the command with
     /// its exit status), `early exec` and the start of `pre-xfer exec`, as stock orders them.
     fn start_execs(&mut self, module: &Module) -> Result<(), Stop> {
@@ -718,7 +727,7 @@ impl Handshake {
             }
         }
         if !early.is_empty() {
-            let failed = match PreExec::start(&early, false) {
+            let failed = match PreExec::start(&early, false, &crate::config::session_vars()) {
                 Ok(mut p) => {
                     let input = std::mem::take(&mut self.early_input);
                     p.send("", &[], &input);
@@ -732,7 +741,7 @@ impl Handshake {
             }
         }
         if !pre.is_empty() {
-            match PreExec::start(&pre, true) {
+            match PreExec::start(&pre, true, &crate::config::session_vars()) {
                 Ok(p) => self.pre_exec = Some(p),
                 Err(e) => {
                     self.log.log(&format!(
@@ -769,14 +778,15 @@ fn run_post_xfer(child: libc::pid_t, cmd: &str, keep_fd: Option<RawFd>) -> ! {
         if libc::waitpid(child, &mut status, 0) < 0 {
             status = -1;
         }
-        set_env("RSYNC_RAW_STATUS", &status.to_string());
         let exit = if status >= 0 && libc::WIFEXITED(status) {
             libc::WEXITSTATUS(status)
         } else {
             -1
         };
-        set_env("RSYNC_EXIT_STATUS", &exit.to_string());
-        let rc = exec::shell(cmd);
+        let mut env = crate::config::session_vars();
+        env.push(("RSYNC_RAW_STATUS".into(), status.to_string()));
+        env.push(("RSYNC_EXIT_STATUS".into(), exit.to_string()));
+        let rc = exec::shell(cmd, &env);
         libc::_exit(if rc < 0 { -1 } else { exit })
     }
 }
@@ -879,6 +889,7 @@ impl Handshake {
             },
         );
 
+        self.module_log(module);
         self.start_execs(module)?;
         if use_chroot {
             if let Err(e) = privs::chroot(&outer) {

@@ -3,6 +3,36 @@
 //! (receiver) and the token stream codecs, plain and compressed (`zlib`, `zlibx`, `zstd`,
 //! `lz4`). Pure computation over `Read`/`Write`; no files, sockets or global state.
 //!
+//! # Pieces, in the order a transfer uses them
+//!
+//! | step | who | API |
+//! |---|---|---|
+//! | choose block length and strong-sum length | generator | [`SumHead::for_file`] with [`SumParams`] |
+//! | validate a header from the wire | sender | [`SumHead::from_wire`] |
+//! | sum the basis | generator | [`Signature::generate`], [`BlockHasher`], [`checksum1`] |
+//! | sums on the wire | both | [`Signature::write_sums`], [`Signature::read_sums`], [`Signature::push`] |
+//! | find matches in the new file | sender | [`Matcher::stream`] → [`MatchToken`]s + [`MatchStats::checksum`] |
+//! | encode tokens | sender | [`TokenEncoder`] (one per session direction) |
+//! | decode tokens | receiver | [`TokenDecoder`] (one per session direction) |
+//! | rebuild the file, verify the whole-file sum | receiver | [`Patcher`], [`InPlacePatcher`] |
+//!
+//! # Compatibility notes (checked against stock rsync 3.5.0 by `tests/stock_rsync.rs`)
+//!
+//! * Weak sum: signed chars, `(s1 & 0xffff) | (s2 << 16)`.
+//! * Block length: `BLOCK_SIZE` (700) up to 700² bytes, else the square root rounded down to a
+//!   multiple of 8, capped at 128 KiB (protocol ≥ 30). s2length: `(10 + 2·log2(len) −
+//!   log2(blen) − 24) / 8`, at least `csum_length` (2) and at most the digest length.
+//! * Block sums are seeded (see [`BlockHasher`]; the seed order of MD4 and MD5 matters);
+//!   whole-file sums are not ([`FileHasher`]).
+//! * Literal runs are at most 32 KiB ([`CHUNK_SIZE`]), compressed frames at most 16383 bytes.
+//! * `zlib` feeds matched blocks into the deflate window; before protocol 31 rsync re-fed the
+//!   first 64 KiB of a longer block instead of advancing, and both our encoder and decoder do
+//!   the same. `zstd` keeps one stream for the whole session, so keep one encoder/decoder per
+//!   direction and reuse it for every file.
+//! * Decoders bound what they read: literal data comes out in pieces of at most ~32 KiB (256 KiB
+//!   for zstd), a compressed frame may not expand past a fixed limit, block numbers are range
+//!   checked, and [`TokenDecoder::set_literal_limit`] can cap a file's literal bytes.
+//!
 //! # Example
 //!
 //! ```
@@ -52,7 +82,7 @@ pub use checksum::{
 };
 pub use error::{Error, Result};
 pub use matcher::{diff_to_vec, MatchStats, MatchToken, Matcher, OwnedToken};
-pub use patch::Patcher;
+pub use patch::{InPlacePatcher, Patcher};
 pub use rolling::{checksum1, Rolling};
 pub use signature::Signature;
 pub use sizes::{

@@ -58,6 +58,7 @@ pub struct MatchStats {
 #[derive(Debug)]
 struct HashIndex {
     shift: u32,
+    filter_shift: u32,
     starts: Vec<u32>,
     entries: Vec<u32>,
     filter: Vec<u64>,
@@ -69,7 +70,10 @@ impl HashIndex {
         let shift = 32 - bits;
         let buckets = 1usize << bits;
         let mut starts = vec![0u32; buckets + 1];
-        let mut filter = vec![0u64; buckets.div_ceil(64)];
+        // ~32 filter bits per block: about 3% false hits, so the slow path is rare.
+        let filter_bits = (bits + 4).clamp(16, 27);
+        let filter_shift = 32 - filter_bits;
+        let mut filter = vec![0u64; (1usize << filter_bits) / 64];
         let slot = |w: u32| (w.wrapping_mul(0x9E37_79B1) >> shift) as usize;
         for &w in weak {
             starts[slot(w) + 1] += 1;
@@ -83,22 +87,31 @@ impl HashIndex {
             let s = slot(w);
             entries[fill[s] as usize] = i as u32;
             fill[s] += 1;
-            filter[s / 64] |= 1 << (s % 64);
+            let f = (w.wrapping_mul(0x9E37_79B1) >> filter_shift) as usize;
+            filter[f / 64] |= 1 << (f % 64);
         }
         HashIndex {
             shift,
+            filter_shift,
             starts,
             entries,
             filter,
         }
     }
 
+    /// False when no block can have this weak sum (one L1-resident bit test).
+    #[inline(always)]
+    fn maybe(&self, weak: u32) -> bool {
+        let s = (weak.wrapping_mul(0x9E37_79B1) >> self.filter_shift) as usize;
+        self.filter[s / 64] & (1 << (s % 64)) != 0
+    }
+
     #[inline(always)]
     fn candidates(&self, weak: u32) -> &[u32] {
-        let s = (weak.wrapping_mul(0x9E37_79B1) >> self.shift) as usize;
-        if self.filter[s / 64] & (1 << (s % 64)) == 0 {
+        if !self.maybe(weak) {
             return &[];
         }
+        let s = (weak.wrapping_mul(0x9E37_79B1) >> self.shift) as usize;
         &self.entries[self.starts[s] as usize..self.starts[s + 1] as usize]
     }
 }
@@ -109,6 +122,7 @@ pub struct Matcher<'s> {
     sig: &'s Signature,
     hasher: BlockHasher,
     index: HashIndex,
+    inplace: bool,
 }
 
 /// Sliding read buffer over the new file.
@@ -145,7 +159,17 @@ impl<'s> Matcher<'s> {
             sig,
             hasher,
             index: HashIndex::new(sig.weak_sums()),
+            inplace: false,
         }
+    }
+
+    /// Match for a receiver that updates the basis in place (`--inplace`): only blocks that
+    /// the receiver has not yet overwritten are referenced (those at or after the current
+    /// offset, or already matched at their own offset), and a block at the current offset is
+    /// preferred, as rsync's sender does.
+    pub fn inplace(mut self, inplace: bool) -> Self {
+        self.inplace = inplace;
+        self
     }
 
     /// Read the new file from `reader` to its end, calling `emit` for each token in order, and
@@ -180,13 +204,34 @@ impl<'s> Matcher<'s> {
 
         win.refill(0)?;
         let (mut lm, mut off) = (0usize, 0usize);
+        // File offset of buf[0].
+        let mut base = 0u64;
+        let mut same_offset = if self.inplace {
+            vec![false; head.count as usize]
+        } else {
+            Vec::new()
+        };
         if usable {
             let mut k = bl.min(win.end);
             let mut roll = Rolling::new(&win.buf[..k]);
             let mut want = 0u32;
             while k >= min_len && k > 0 {
-                if let Some(i) = self.find(roll.digest(), &win.buf[off..off + k], want, &mut stats)
-                {
+                if k == bl {
+                    // Fast path: roll over bytes whose weak sum is in no bucket.
+                    let limit = (win.end - k).min(lm + CHUNK_SIZE);
+                    if off < limit {
+                        off = self.scan(&win.buf[..win.end], off, k, limit, &mut roll);
+                    }
+                }
+                let found = self.find(
+                    roll.digest(),
+                    &win.buf[off..off + k],
+                    want,
+                    base + off as u64,
+                    &mut same_offset,
+                    &mut stats,
+                );
+                if let Some(i) = found {
                     if off > lm {
                         let d = &win.buf[lm..off];
                         literal(d, &mut stats, &mut file_hash)?;
@@ -204,6 +249,7 @@ impl<'s> Matcher<'s> {
                         let shift = win.refill(lm)?;
                         lm -= shift;
                         off -= shift;
+                        base += shift as u64;
                     }
                     k = bl.min(win.end - off);
                     roll = Rolling::new(&win.buf[off..off + k]);
@@ -213,6 +259,7 @@ impl<'s> Matcher<'s> {
                     let shift = win.refill(lm)?;
                     lm -= shift;
                     off -= shift;
+                    base += shift as u64;
                 }
                 if off + k < win.end {
                     roll.roll(win.buf[off], win.buf[off + k]);
@@ -249,16 +296,53 @@ impl<'s> Matcher<'s> {
         Ok(stats)
     }
 
-    /// Find a block matching `window` (whose weak sum is `weak`), preferring `want`.
+    /// Roll the window (of `k` bytes at `off`) forward while its weak sum cannot match,
+    /// stopping at the first possible hit or at `limit`. Returns the new offset.
+    #[inline(never)]
+    fn scan(
+        &self,
+        buf: &[u8],
+        mut off: usize,
+        k: usize,
+        limit: usize,
+        roll: &mut Rolling,
+    ) -> usize {
+        assert!(limit + k <= buf.len());
+        let mut r = *roll;
+        while off < limit {
+            if self.index.maybe(r.digest()) {
+                break;
+            }
+            r.roll(buf[off], buf[off + k]);
+            off += 1;
+        }
+        *roll = r;
+        off
+    }
+
+    /// Find a block matching `window` (whose weak sum is `weak`, at file offset `pos`),
+    /// preferring `want` (the block after the previous match).
     #[inline(always)]
-    fn find(&self, weak: u32, window: &[u8], want: u32, stats: &mut MatchStats) -> Option<u32> {
+    fn find(
+        &self,
+        weak: u32,
+        window: &[u8],
+        want: u32,
+        pos: u64,
+        same_offset: &mut [bool],
+        stats: &mut MatchStats,
+    ) -> Option<u32> {
         let sig = self.sig;
         let head = sig.head();
         let weaks = sig.weak_sums();
         let k = window.len();
         let strong_len = head.strong_len as usize;
+        let bl = head.block_len as u64;
         let mut strong: Option<Digest> = None;
         let mut check = |i: u32, stats: &mut MatchStats| -> bool {
+            if weaks[i as usize] != weak || head.block_len_of(i) as usize != k {
+                return false;
+            }
             let d = strong.get_or_insert_with(|| self.hasher.sum(window));
             if d.as_bytes()[..strong_len] == *sig.strong_sum(i) {
                 true
@@ -267,23 +351,30 @@ impl<'s> Matcher<'s> {
                 false
             }
         };
-        if want < head.count
-            && weaks[want as usize] == weak
-            && head.block_len_of(want) as usize == k
-            && check(want, stats)
-        {
+        // In place, a block is usable while the receiver has not overwritten it.
+        let usable = |i: u32, same: &[bool]| -> bool {
+            !self.inplace || i as u64 * bl >= pos || same[i as usize]
+        };
+        if self.inplace {
+            let aligned = pos / bl;
+            if aligned * bl == pos && aligned < head.count as u64 && check(aligned as u32, stats) {
+                same_offset[aligned as usize] = true;
+                return Some(aligned as u32);
+            }
+        }
+        if want < head.count && usable(want, same_offset) && check(want, stats) {
             return Some(want);
         }
         let mut tried = 0;
         for &i in self.index.candidates(weak) {
-            if weaks[i as usize] != weak || i == want {
+            if weaks[i as usize] != weak || i == want || !usable(i, same_offset) {
                 continue;
             }
             tried += 1;
             if tried > MAX_CHAIN_LEN {
                 break;
             }
-            if head.block_len_of(i) as usize == k && check(i, stats) {
+            if check(i, stats) {
                 return Some(i);
             }
         }

@@ -5,8 +5,8 @@ use std::io::Cursor;
 
 use proptest::prelude::*;
 use rtsync_delta::{
-    diff_to_vec, BlockHasher, ChecksumKind, Compression, MatchToken, Matcher, OwnedToken, Patcher,
-    Signature, SumParams, Token, TokenDecoder, TokenEncoder, CHUNK_SIZE,
+    diff_to_vec, BlockHasher, ChecksumKind, Compression, InPlacePatcher, MatchToken, Matcher,
+    OwnedToken, Patcher, Signature, SumParams, Token, TokenDecoder, TokenEncoder, CHUNK_SIZE,
 };
 
 /// One edit applied to the basis to make the new file.
@@ -136,7 +136,7 @@ fn pipeline(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
     #[test]
     fn edits_round_trip(
@@ -292,4 +292,72 @@ fn out_of_range_block_is_an_error() {
         p.apply(Token::Block(2), &mut Vec::new()),
         Err(rtsync_delta::Error::BasisTooShort { index: 2 })
     ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// `--inplace`: the receiver rebuilds inside the basis buffer itself.
+    #[test]
+    fn inplace_round_trip(
+        basis in bytes(6000),
+        edits in proptest::collection::vec(edit(), 0..5),
+        block_size in prop_oneof![Just(None), (1u32..700).prop_map(Some)],
+        comp in compression(),
+    ) {
+        let new = apply(basis.clone(), &edits);
+        let kind = ChecksumKind::Xxh64;
+        let hasher = BlockHasher::new(kind, 3);
+        let params = SumParams { block_size, ..SumParams::new(31, kind.digest_len()) };
+        let sig = Signature::from_bytes(&basis, &params, &hasher).unwrap();
+        let mut enc = TokenEncoder::new(comp, None, 31).unwrap();
+        let mut wire = Vec::new();
+        let stats = Matcher::new(&sig, hasher)
+            .inplace(true)
+            .stream(&new[..], |t| enc.write(&mut wire, t))
+            .unwrap();
+        enc.finish_file(&mut wire).unwrap();
+        let mut dec = TokenDecoder::new(comp, 31).unwrap();
+        let mut p = InPlacePatcher::new(Cursor::new(basis.clone()), *sig.head(), kind);
+        p.apply_stream(&mut dec, &mut &wire[..]).unwrap();
+        let (digest, len, file) = p.finish();
+        let mut out = file.into_inner();
+        out.truncate(len as usize);
+        prop_assert_eq!(digest, stats.checksum);
+        prop_assert!(out == new, "in-place rebuild differs");
+    }
+}
+
+#[test]
+fn inplace_reuses_blocks_in_place() {
+    // Unchanged prefix and a block moved backwards: the moved block must not be referenced
+    // after its region is overwritten, but same-offset blocks are kept.
+    let basis: Vec<u8> = (0..7000u32).map(|i| (i * 31 % 251) as u8).collect();
+    let mut new = basis.clone();
+    new.drain(700..1400);
+    let hasher = BlockHasher::new(ChecksumKind::Md5, 0);
+    let sig = Signature::from_bytes(&basis, &SumParams::new(31, 16), &hasher).unwrap();
+    let mut tokens = Vec::new();
+    Matcher::new(&sig, hasher)
+        .inplace(true)
+        .stream(&new[..], |t| {
+            tokens.push(t.token().clone_owned());
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(tokens[0], OwnedToken::Block(0));
+    assert!(tokens.iter().all(|t| !matches!(t, OwnedToken::Block(1))));
+}
+
+trait CloneOwned {
+    fn clone_owned(&self) -> OwnedToken;
+}
+
+impl CloneOwned for Token<'_> {
+    fn clone_owned(&self) -> OwnedToken {
+        match self {
+            Token::Literal(d) => OwnedToken::Literal(d.to_vec()),
+            Token::Block(i) => OwnedToken::Block(*i),
+        }
+    }
 }

@@ -5,7 +5,7 @@ use crate::options::Options;
 use rtsync_filter::{FileSource, FilterError, FilterSet, FsSource};
 use rtsync_tree::ScanFilter;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Reads per-directory merge files of the directory being entered: rule-file paths arrive
 /// relative to the transfer root (`sub/.rsync-filter`) and are found under that directory's
@@ -35,10 +35,9 @@ impl FileSource for DirSource<'_> {
 }
 
 /// Filter rules plus the walk state of per-directory merge files.
+#[derive(Clone)]
 pub struct Filters {
     pub set: FilterSet,
-    /// The pristine rule set (before any directory is entered), for receiver-side checks.
-    base: FilterSet,
     /// Any rule at all? Lets the common no-filter case skip all work.
     active: bool,
 }
@@ -74,41 +73,21 @@ impl Filters {
             set.add_filter(&rule, &mut source)?;
         }
         let active = !set.is_empty();
-        Ok(Filters {
-            base: set.clone(),
-            set,
-            active,
-        })
+        Ok(Filters { set, active })
     }
 
     /// No rules at all.
     pub fn none() -> Filters {
         Filters {
             set: FilterSet::new(),
-            base: FilterSet::new(),
             active: false,
         }
     }
 
-    /// The rules `--delete` consults inside a directory: `dirs` are the source locations of
-    /// that directory and its ancestors, from the root down, whose per-directory merge files
-    /// apply. `None` when there are no rules.
-    pub fn receiver_rules(&self, dirs: &[(Vec<u8>, PathBuf)]) -> Option<FilterSet> {
-        if !self.active {
-            return None;
-        }
-        let mut set = self.base.clone();
-        for (dir_name, path) in dirs {
-            let dir_name = filter_name(dir_name);
-            let _ = set.enter_dir(
-                dir_name,
-                &mut DirSource {
-                    name: dir_name,
-                    path,
-                },
-            );
-        }
-        Some(set)
+    /// Whether `--delete` must leave `name` alone: excluded (without `--delete-excluded`) or
+    /// protected, by the rules in force in the directory being walked.
+    pub fn protects(&self, name: &[u8], is_dir: bool) -> bool {
+        self.active && self.set.is_protected(filter_name(name), is_dir)
     }
 }
 

@@ -5,7 +5,26 @@
 //! `include` and `exclude` values are split on whitespace; a pattern with a
 //! leading or inner `/` is matched against the module-relative path; a
 //! `dir/` exclude becomes `dir/***` so nothing beneath it can be reached.
-//! Check daemon lists with module-relative paths (and no absolute root).
+//! Check daemon lists with module-relative paths (and no absolute root);
+//! every rule applies whichever [`crate::Side`] asks, as in rsync, where an
+//! excluded name can neither be read nor written nor deleted. Like stock
+//! rsyncd, sender-only rules (`hide`, `s`) are dropped: the daemon parses
+//! its module filters before it knows its role, as a receiver.
+//!
+//! ```
+//! use rtsync_filter::daemon::{module_filter, ModuleFilterParams};
+//! use rtsync_filter::NoFiles;
+//!
+//! let params = ModuleFilterParams {
+//!     exclude: Some(b"*.tmp /private/ cache/".to_vec()),
+//!     ..Default::default()
+//! };
+//! let set = module_filter(&params, &mut NoFiles).unwrap();
+//! assert!(set.is_excluded(b"private", true));
+//! assert!(set.is_excluded(b"private/x/y", false)); // `dir/` becomes `dir/***`
+//! assert!(!set.is_excluded(b"a/private", true)); // leading `/`: module root
+//! assert!(set.is_excluded(b"a/cache/z", false));
+//! ```
 
 use crate::error::FilterError;
 use crate::rule::bits;
@@ -28,26 +47,28 @@ pub struct ModuleFilterParams {
 }
 
 /// Builds the daemon's filter list for a module. `source` reads the
-/// `include from` / `exclude from` files (missing ones are errors).
+/// `include from` / `exclude from` files and files named by `merge` rules
+/// in `filter` (missing ones are errors).
 pub fn module_filter(
     params: &ModuleFilterParams,
     source: &mut dyn FileSource,
 ) -> Result<FilterSet, FilterError> {
     let mut set = FilterSet::new();
+    set.set_all_sides();
     if let Some(text) = &params.filter {
-        set.add_daemon_text(text, bits::WORD_SPLIT, false)?;
+        set.add_daemon_text(text, bits::WORD_SPLIT, false, source)?;
     }
     if let Some(path) = &params.include_from {
         set.add_daemon_file(path, true, source)?;
     }
     if let Some(text) = &params.include {
-        set.add_daemon_text(text, bits::INCLUDE | bits::WORD_SPLIT, true)?;
+        set.add_daemon_text(text, bits::INCLUDE | bits::WORD_SPLIT, true, source)?;
     }
     if let Some(path) = &params.exclude_from {
         set.add_daemon_file(path, false, source)?;
     }
     if let Some(text) = &params.exclude {
-        set.add_daemon_text(text, bits::WORD_SPLIT, true)?;
+        set.add_daemon_text(text, bits::WORD_SPLIT, true, source)?;
     }
     Ok(set)
 }
@@ -90,6 +111,20 @@ mod tests {
         assert_eq!(rules, ["+ keep/", "-/ /top/*.tmp"]);
         assert!(set.is_excluded(b"top/x.tmp", false));
         assert!(!set.is_excluded(b"a/top/x.tmp", false));
+    }
+
+    #[test]
+    fn sided_rules_as_stock_daemon() {
+        let params = ModuleFilterParams {
+            filter: Some(b"P secret H hidden -r mine".to_vec()),
+            ..Default::default()
+        };
+        let set = module_filter(&params, &mut crate::source::NoFiles).unwrap();
+        for side in [crate::Side::Sender, crate::Side::Receiver] {
+            assert!(set.check(b"secret", false, side).is_excluded());
+            assert!(set.check(b"mine", false, side).is_excluded());
+            assert!(!set.check(b"hidden", false, side).is_excluded());
+        }
     }
 
     #[test]

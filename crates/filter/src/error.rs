@@ -82,15 +82,19 @@ pub enum FilterError {
         limit: usize,
     },
     /// An error in a rule read from a file, with where it was.
-    #[error("{path}{}: {source}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    ///
+    /// Its message says where and what kind of error, never the rule text:
+    /// a peer can choose which file a merge rule reads, and echoing its
+    /// lines back would let it read files (stock rsync hides them too).
+    /// [`FilterError::detail`] has the full inner error for local use.
+    #[error("{path}{}: {}", line.map(|l| format!(" line {l}")).unwrap_or_default(), error.summary())]
     InFile {
         /// The rule file.
         path: PathBuf,
         /// 1-based line number (none for word-split files).
         line: Option<usize>,
-        /// What was wrong with the rule.
-        #[source]
-        source: Box<FilterError>,
+        /// What was wrong with the rule (its message includes the text).
+        error: Box<FilterError>,
     },
     /// The rules cannot be expressed at the peer's protocol version.
     #[error("filter rules are too modern for remote rsync (protocol {protocol})")]
@@ -98,6 +102,41 @@ pub enum FilterError {
         /// The negotiated protocol.
         protocol: u32,
     },
+}
+
+impl FilterError {
+    /// The kind of error, without any rule text.
+    pub fn summary(&self) -> String {
+        match self {
+            FilterError::UnknownRule { .. } => "unknown filter rule".into(),
+            FilterError::InvalidModifier { .. } => "invalid modifier in filter rule".into(),
+            FilterError::UnexpectedEnd { .. } => "unexpected end of filter rule".into(),
+            FilterError::ClearWithTrailing { .. } => "'!' rule has trailing characters".into(),
+            FilterError::SidedRuleInSidedMerge { .. } => {
+                "specified-side merge file contains specified-side filter".into()
+            }
+            FilterError::TooLong { limit, .. } => format!("over-long filter rule (limit {limit})"),
+            FilterError::MergeDepth { limit, .. } => {
+                format!("merge-file include depth limit ({limit}) exceeded")
+            }
+            FilterError::NotFound { what, .. } => format!("failed to open {what} file"),
+            FilterError::FileTooLarge { limit, .. } => {
+                format!("filter file larger than {limit} bytes")
+            }
+            FilterError::Io { .. } => "failed to read a filter file".into(),
+            FilterError::InFile { error, .. } => error.summary(),
+            FilterError::TooModern { .. } => self.to_string(),
+        }
+    }
+
+    /// The innermost error with its full message (rule text included):
+    /// for local diagnostics, not for a peer.
+    pub fn detail(&self) -> &FilterError {
+        match self {
+            FilterError::InFile { error, .. } => error.detail(),
+            other => other,
+        }
+    }
 }
 
 /// Lossy rendering of rule text for error messages.

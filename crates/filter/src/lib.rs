@@ -13,7 +13,9 @@
 //! - [`wire`]: the rule strings a client sends to its peer and the parsing
 //!   of what a peer sent;
 //! - [`daemon`]: the `filter`/`include`/`exclude` module parameters of
-//!   rsyncd.conf.
+//!   rsyncd.conf;
+//! - [`implied`]: the names a pulling client asked for, to reject a
+//!   sender's unrequested file-list entries.
 //!
 //! Paths are bytes relative to the transfer root, without a leading `/`.
 //!
@@ -43,9 +45,12 @@
 //! set.leave_dir();
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod cvs;
 pub mod daemon;
 mod error;
+pub mod implied;
 mod matcher;
 mod options;
 mod parse;
@@ -57,7 +62,20 @@ pub mod wire;
 
 pub use cvs::{CvsEnv, DEFAULT_CVSIGNORE};
 pub use error::FilterError;
+pub use implied::ImpliedIncludes;
 pub use options::FilterOption;
 pub use rule::{Decision, Rule, RuleKind, Side};
 pub use set::{Check, FilterSet, MAX_LINE_LEN, MAX_MERGE_DEPTH, MAX_PATTERN_LEN};
 pub use source::{FileSource, FsSource, MemSource, NoFiles, MAX_RULE_FILE_BYTES};
+
+#[cfg(test)]
+mod tests {
+    /// Sets are shared across threads (one per target, one per walk).
+    #[test]
+    fn types_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<super::FilterSet>();
+        assert_send_sync::<super::ImpliedIncludes>();
+        assert_send_sync::<super::FilterError>();
+    }
+}

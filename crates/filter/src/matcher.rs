@@ -8,6 +8,25 @@ use crate::wildmatch::{has_wildcards, literal_at, wildmatch_at, Position};
 /// prefix or suffix; longer ones fall back to one allocation.
 const STACK_JOIN: usize = 1024;
 
+/// A path being checked, with its last element found once for all rules.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Subject<'a> {
+    /// Relative to the transfer root, no leading `/`.
+    pub path: &'a [u8],
+    /// The last `/`-separated element of `path`.
+    pub last: &'a [u8],
+}
+
+impl<'a> Subject<'a> {
+    pub(crate) fn new(path: &'a [u8]) -> Self {
+        let last = match path.iter().rposition(|&c| c == b'/') {
+            Some(pos) => &path[pos + 1..],
+            None => path,
+        };
+        Subject { path, last }
+    }
+}
+
 /// A compiled pattern (see rsync.1, "INCLUDE/EXCLUDE PATTERN RULES").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Matcher {
@@ -27,6 +46,40 @@ pub(crate) struct Matcher {
     wild3_suffix: bool,
     /// Number of `/` in the pattern (the anchoring one included).
     slash_count: usize,
+    /// A cheaper equivalent test for common last-element patterns.
+    shape: Shape,
+}
+
+/// Shapes of last-element patterns that need no general matcher. The text
+/// they see is one path element (no `/`), so `*` is any run of bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Shape {
+    General,
+    /// `*lit`
+    Suffix,
+    /// `lit*`
+    Prefix,
+    /// `*lit*`
+    Contains,
+}
+
+impl Shape {
+    /// The shape of `body` and the literal part, for a last-element pattern.
+    fn of(body: &[u8]) -> (Shape, Box<[u8]>) {
+        let plain = |lit: &[u8]| {
+            !lit.is_empty() && !lit.iter().any(|&c| matches!(c, b'*' | b'?' | b'[' | b'\\'))
+        };
+        let lead = body.first() == Some(&b'*');
+        let trail = body.len() > 1 && body.last() == Some(&b'*');
+        let inner = &body[lead as usize..body.len() - trail as usize];
+        let shape = match (lead, trail) {
+            (true, true) if plain(inner) => Shape::Contains,
+            (true, false) if plain(inner) => Shape::Suffix,
+            (false, true) if plain(inner) => Shape::Prefix,
+            _ => return (Shape::General, body.into()),
+        };
+        (shape, inner.into())
+    }
 }
 
 impl Matcher {
@@ -37,10 +90,12 @@ impl Matcher {
         let anchored = pattern.first() == Some(&b'/');
         let wild = has_wildcards(pattern);
         let star2 = wild && pattern.windows(2).any(|w| w == b"**");
-        let body: Box<[u8]> = if anchored {
-            pattern[1..].into()
+        let body: &[u8] = if anchored { &pattern[1..] } else { pattern };
+        let last_element = slash_count == 0 && !star2;
+        let (shape, body) = if wild && last_element {
+            Shape::of(body)
         } else {
-            pattern.into()
+            (Shape::General, body.into())
         };
         Matcher {
             anchored,
@@ -50,8 +105,17 @@ impl Matcher {
             wild2_prefix: star2 && pattern.starts_with(b"**"),
             wild3_suffix: star2 && pattern.ends_with(b"***"),
             slash_count,
+            shape,
             body,
         }
+    }
+
+    /// Like [`Matcher::new`], but matched as a wildcard pattern (escapes
+    /// processed) when `wild` is set even without wildcard characters.
+    pub(crate) fn with_wildness(pattern: &[u8], dir_only: bool, wild: bool) -> Self {
+        let mut matcher = Self::new(pattern, dir_only);
+        matcher.wild |= wild;
+        matcher
     }
 
     /// Does the pattern match `path` (relative to the transfer root, no
@@ -59,24 +123,22 @@ impl Matcher {
     /// the `/` modifier, which match against the absolute path.
     pub(crate) fn matches(
         &self,
-        path: &[u8],
+        subject: &Subject<'_>,
         is_dir: bool,
         abs_path_rule: bool,
         abs_prefix: &[u8],
     ) -> bool {
-        if path.is_empty() {
+        if subject.path.is_empty() {
             return false;
         }
         if !is_dir && self.dir_only {
             return false;
         }
         let mut prefix: &[u8] = b"";
-        let mut name = path;
+        let mut name = subject.path;
         let mut join_slash = false;
         if self.slash_count == 0 && !self.wild2 {
-            if let Some(pos) = name.iter().rposition(|&c| c == b'/') {
-                name = &name[pos + 1..];
-            }
+            name = subject.last;
         } else if abs_path_rule && !abs_prefix.is_empty() {
             prefix = abs_prefix;
             join_slash = true;
@@ -118,6 +180,15 @@ impl Matcher {
     }
 
     fn match_text(&self, text: &[u8], pos: Position) -> bool {
+        match self.shape {
+            Shape::General => {}
+            Shape::Suffix => return text.ends_with(&self.body),
+            Shape::Prefix => return text.starts_with(&self.body),
+            Shape::Contains => {
+                return text.len() >= self.body.len()
+                    && text.windows(self.body.len()).any(|w| *w == *self.body)
+            }
+        }
         if self.wild {
             return wildmatch_at(&self.body, text, pos);
         }
@@ -134,7 +205,12 @@ mod tests {
             Some(p) if pattern.len() > 1 => (p, true),
             _ => (pattern, false),
         };
-        Matcher::new(pat.as_bytes(), dir_only).matches(path.as_bytes(), is_dir, false, b"")
+        Matcher::new(pat.as_bytes(), dir_only).matches(
+            &Subject::new(path.as_bytes()),
+            is_dir,
+            false,
+            b"",
+        )
     }
 
     #[test]
@@ -171,6 +247,18 @@ mod tests {
             ("b*", "foo/bar", false, true),
             ("sub/", "a/sub", true, true),
             ("a/", "a", true, true),
+            ("*.o", "x.o", false, true),
+            ("*.o", "x.oo", false, false),
+            ("*.o", ".o", false, true),
+            ("x*", "x", false, true),
+            ("x*", "ax", false, false),
+            ("*o*", "o", false, true),
+            ("*o*", "abc", false, false),
+            ("**o", "a/o", false, true),
+            ("*\\*", "*", false, true),
+            ("*\\*", "a", false, false),
+            ("*", "a/b", false, true),
+            ("**", "a/b", false, true),
         ];
         for &(pat, path, is_dir, want) in cases {
             assert_eq!(
@@ -179,5 +267,19 @@ mod tests {
                 "pattern {pat:?} path {path:?} dir {is_dir}"
             );
         }
+    }
+
+    #[test]
+    fn long_paths_take_the_heap_join() {
+        let deep = format!("{}/leaf", "d/".repeat(2000).trim_end_matches('/'));
+        assert!(deep.len() > STACK_JOIN);
+        assert!(m("**/leaf", &deep, false));
+        assert!(m("d/***", &deep, true));
+        assert!(!m("**/leaf", &format!("{deep}x"), false));
+        let abs = vec![b'r'; 3000];
+        let matcher = Matcher::new(b"/d/d/**", false);
+        assert!(!matcher.matches(&Subject::new(deep.as_bytes()), false, true, &abs));
+        let matcher = Matcher::new(&[b"/", &abs[..], b"/d/**"].concat(), false);
+        assert!(matcher.matches(&Subject::new(deep.as_bytes()), false, true, &abs));
     }
 }

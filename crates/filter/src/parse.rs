@@ -13,6 +13,9 @@ pub(crate) struct Mode {
     pub old_prefixes: bool,
     /// Per-directory file: a leading `/` anchors to that directory.
     pub anchored_to_dir: bool,
+    /// The directory of a per-directory file is absolute (a transfer
+    /// root's parent): anchored rules become absolute-path rules.
+    pub dir_absolute: bool,
     /// Daemon config: a leading or inner `/` means "absolute".
     pub abs_if_slash: bool,
     /// Daemon config: `dir/` excludes become `dir/***`.

@@ -2,12 +2,18 @@
 //! built from command-line style options and checked path by path.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod load;
+mod perdir;
 
 use crate::cvs::{CvsEnv, DEFAULT_CVSIGNORE};
 use crate::error::FilterError;
-use crate::parse::{is_space, next_rule, Mode};
+use crate::matcher::Subject;
+use crate::parse::{next_rule, Mode};
 use crate::rule::{bits, Decision, Rule, Side};
-use crate::source::{FileSource, MAX_RULE_FILE_BYTES};
+use crate::source::FileSource;
+use load::merge_path;
 
 /// rsync's MAXPATHLEN: longer patterns are refused.
 pub const MAX_PATTERN_LEN: usize = 4096;
@@ -100,8 +106,9 @@ struct Ctx<'s> {
 /// get independent walk state (one per walk or per side).
 #[derive(Clone, Debug, Default)]
 pub struct FilterSet {
-    entries: Vec<Entry>,
-    cvs: Vec<Entry>,
+    /// Shared so that clones (one per walk or per directory) are cheap.
+    entries: Arc<Vec<Entry>>,
+    cvs: Arc<Vec<Entry>>,
     cvs_loaded: bool,
     cvs_env: CvsEnv,
     slots: Vec<Slot>,
@@ -112,6 +119,11 @@ pub struct FilterSet {
     f_count: u32,
     /// Index in `entries` where `add_cvs_exclude` appended its rules.
     cvs_exclude_at: Option<usize>,
+    /// Every rule applies to both sides (the daemon's own list: rsync
+    /// never elides its rules).
+    all_sides: bool,
+    /// A dir-merge rule was parsed (even one dropped as a duplicate).
+    saw_dir_merge: bool,
 }
 
 fn basename(path: &[u8]) -> &[u8] {
@@ -200,30 +212,12 @@ impl FilterSet {
         include: bool,
         source: &mut dyn FileSource,
     ) -> Result<(), FilterError> {
-        let template = if include { bits::INCLUDE } else { 0 };
         let mode = Mode {
             old_prefixes: true,
             fatal_missing: true,
             ..Mode::default()
         };
-        let mut entries = std::mem::take(&mut self.entries);
-        let mut ctx = Ctx {
-            source,
-            depth: 0,
-            dir: None,
-        };
-        let what = if include { "include" } else { "exclude" };
-        let result = self.load_file(
-            &mut entries,
-            &mut false,
-            path,
-            template,
-            mode,
-            what,
-            &mut ctx,
-        );
-        self.entries = entries;
-        result
+        self.load_top_file(path, include, mode, source)
     }
 
     /// Like [`FilterSet::add_from_file`] with the file's bytes already read
@@ -240,23 +234,9 @@ impl FilterSet {
             fatal_missing: true,
             ..Mode::default()
         };
-        let mut entries = std::mem::take(&mut self.entries);
-        let mut ctx = Ctx {
-            source: &mut crate::source::NoFiles,
-            depth: 0,
-            dir: None,
-        };
-        let result = self.add_file_data(
-            &mut entries,
-            &mut false,
-            name,
-            data,
-            template,
-            mode,
-            &mut ctx,
-        );
-        self.entries = entries;
-        result
+        self.edit_top(&mut crate::source::NoFiles, |set, entries, ctx| {
+            set.add_file_data(entries, &mut false, name, data, template, mode, ctx)
+        })
     }
 
     /// `-F`: the first adds `dir-merge /.rsync-filter`, the second
@@ -279,12 +259,19 @@ impl FilterSet {
         self.add_filter(b"-C", &mut crate::source::NoFiles)
     }
 
+    /// Makes every rule apply to both sides, whatever its modifiers (used
+    /// for the daemon's module list).
+    pub(crate) fn set_all_sides(&mut self) {
+        self.all_sides = true;
+    }
+
     /// Rules in the daemon's module-parameter syntax (see [`crate::daemon`]).
     pub(crate) fn add_daemon_text(
         &mut self,
         text: &[u8],
         template: u32,
         old_prefixes: bool,
+        source: &mut dyn FileSource,
     ) -> Result<(), FilterError> {
         let mode = Mode {
             old_prefixes,
@@ -293,7 +280,7 @@ impl FilterSet {
             fatal_missing: true,
             ..Mode::default()
         };
-        self.add_top(text, template, mode, &mut crate::source::NoFiles)
+        self.add_top(text, template, mode, source)
     }
 
     pub(crate) fn add_daemon_file(
@@ -302,7 +289,6 @@ impl FilterSet {
         include: bool,
         source: &mut dyn FileSource,
     ) -> Result<(), FilterError> {
-        let template = if include { bits::INCLUDE } else { 0 };
         let mode = Mode {
             old_prefixes: true,
             abs_if_slash: true,
@@ -310,23 +296,39 @@ impl FilterSet {
             fatal_missing: true,
             ..Mode::default()
         };
-        let mut entries = std::mem::take(&mut self.entries);
+        self.load_top_file(path, include, mode, source)
+    }
+
+    /// Reads an include/exclude file into the top-level list.
+    fn load_top_file(
+        &mut self,
+        path: &Path,
+        include: bool,
+        mode: Mode,
+        source: &mut dyn FileSource,
+    ) -> Result<(), FilterError> {
+        let template = if include { bits::INCLUDE } else { 0 };
+        let what = if include { "include" } else { "exclude" };
+        self.edit_top(source, |set, entries, ctx| {
+            set.load_file(entries, &mut false, path, template, mode, what, ctx)
+        })
+    }
+
+    /// Runs `edit` on the top-level list (taken out of its `Arc` for the
+    /// duration) with a fresh parsing context.
+    fn edit_top(
+        &mut self,
+        source: &mut dyn FileSource,
+        edit: impl FnOnce(&mut Self, &mut Vec<Entry>, &mut Ctx<'_>) -> Result<(), FilterError>,
+    ) -> Result<(), FilterError> {
+        let mut entries = std::mem::take(Arc::make_mut(&mut self.entries));
         let mut ctx = Ctx {
             source,
             depth: 0,
             dir: None,
         };
-        let what = if include { "include" } else { "exclude" };
-        let result = self.load_file(
-            &mut entries,
-            &mut false,
-            path,
-            template,
-            mode,
-            what,
-            &mut ctx,
-        );
-        self.entries = entries;
+        let result = edit(self, &mut entries, &mut ctx);
+        self.entries = Arc::new(entries);
         result
     }
 
@@ -338,15 +340,9 @@ impl FilterSet {
         mode: Mode,
         source: &mut dyn FileSource,
     ) -> Result<(), FilterError> {
-        let mut entries = std::mem::take(&mut self.entries);
-        let mut ctx = Ctx {
-            source,
-            depth: 0,
-            dir: None,
-        };
-        let result = self.add_text(&mut entries, &mut false, text, template, mode, &mut ctx);
-        self.entries = entries;
-        result
+        self.edit_top(source, |set, entries, ctx| {
+            set.add_text(entries, &mut false, text, template, mode, ctx)
+        })
     }
 
     /// The top-level rules in order (dir-merge rules included; `-C`
@@ -370,6 +366,14 @@ impl FilterSet {
 
     pub(crate) fn cvs_exclude_at(&self) -> Option<usize> {
         self.cvs_exclude_at
+    }
+
+    /// True once any dir-merge rule was given. A receiver then has to
+    /// trust the sender's filtering (it cannot see the sender's
+    /// per-directory files); otherwise it may reject file-list names its
+    /// own sender-side rules exclude, as stock rsync does.
+    pub fn has_dir_merge(&self) -> bool {
+        self.saw_dir_merge
     }
 
     /// True when no rule at all is configured.
@@ -399,6 +403,9 @@ impl FilterSet {
                 });
             }
             let mut flags = token.flags;
+            if flags & bits::PERDIR != 0 {
+                self.saw_dir_merge = true;
+            }
             if flags & bits::CLEAR != 0 {
                 self.clear(out);
                 *stop = true;
@@ -414,7 +421,7 @@ impl FilterSet {
                     flags &= !bits::EXCLUDE_SELF;
                 }
                 if flags & bits::PERDIR == 0 {
-                    let path = merge_path(pattern, ctx.dir.as_deref());
+                    let path = merge_path(pattern, ctx.dir.as_deref(), mode.dir_absolute);
                     let nested = Mode {
                         fatal_missing: true,
                         ..Mode::default()
@@ -450,6 +457,12 @@ impl FilterSet {
         mode: Mode,
         dir: Option<&[u8]>,
     ) {
+        if mode.abs_if_slash && flags & bits::SIDES == bits::SENDER {
+            // Stock rsyncd parses module filters before it knows its role
+            // and drops rules for "the other side" as a receiver would:
+            // sender-only rules (hide, `s`) never take effect there.
+            return;
+        }
         let mut pat = pattern.to_vec();
         if pat.len() > 1 && pat.last() == Some(&b'/') {
             pat.pop();
@@ -460,12 +473,13 @@ impl FilterSet {
             let leading = pat.first() == Some(&b'/');
             if mode.anchored_to_dir && leading {
                 // Anchored to the directory holding the merge file.
-                if let Some(dir) = dir.filter(|d| !d.is_empty()) {
-                    let mut full = Vec::with_capacity(dir.len() + pat.len() + 1);
-                    full.push(b'/');
-                    full.extend_from_slice(dir);
-                    full.extend_from_slice(&pat);
-                    pat = full;
+                if let Some(dir) = dir {
+                    if mode.dir_absolute {
+                        pat = [dir, &pat].concat();
+                        flags |= bits::ABS_PATH;
+                    } else if !dir.is_empty() {
+                        pat = [b"/", dir, &pat].concat();
+                    }
                 }
             } else if mode.abs_if_slash && has_slash {
                 flags |= bits::ABS_PATH;
@@ -505,7 +519,7 @@ impl FilterSet {
             return Ok(());
         }
         self.cvs_loaded = true;
-        let mut cvs = std::mem::take(&mut self.cvs);
+        let mut cvs = std::mem::take(Arc::make_mut(&mut self.cvs));
         let env = self.cvs_env.clone();
         let mut stop = false;
         let mut result = self.add_text(
@@ -535,187 +549,13 @@ impl FilterSet {
                 result = self.add_text(&mut cvs, &mut stop, var, flags, Mode::default(), ctx);
             }
         }
-        self.cvs = cvs;
+        self.cvs = Arc::new(cvs);
         result
     }
 
-    /// Reads a rule file through the context's source and parses it.
-    #[allow(clippy::too_many_arguments)]
-    fn load_file(
-        &mut self,
-        out: &mut Vec<Entry>,
-        stop: &mut bool,
-        path: &Path,
-        template: u32,
-        mode: Mode,
-        what: &'static str,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), FilterError> {
-        if ctx.depth >= MAX_MERGE_DEPTH {
-            return Err(FilterError::MergeDepth {
-                path: path.to_path_buf(),
-                limit: MAX_MERGE_DEPTH,
-            });
-        }
-        let data = match ctx.source.read(path) {
-            Ok(Some(data)) => data,
-            Ok(None) if mode.fatal_missing => {
-                return Err(FilterError::NotFound {
-                    what,
-                    path: path.to_path_buf(),
-                })
-            }
-            Ok(None) => return Ok(()),
-            Err(source) => {
-                return Err(FilterError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                })
-            }
-        };
-        if data.len() > MAX_RULE_FILE_BYTES {
-            return Err(FilterError::FileTooLarge {
-                path: path.to_path_buf(),
-                limit: MAX_RULE_FILE_BYTES,
-            });
-        }
-        ctx.depth += 1;
-        let result = self.add_file_data(out, stop, path, &data, template, mode, ctx);
-        ctx.depth -= 1;
-        result
-    }
-
-    /// Splits a rule file into rules (lines, or words for `w`/`C` files)
-    /// and parses each; errors carry the file and line.
-    #[allow(clippy::too_many_arguments)]
-    fn add_file_data(
-        &mut self,
-        out: &mut Vec<Entry>,
-        stop: &mut bool,
-        path: &Path,
-        data: &[u8],
-        template: u32,
-        mode: Mode,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), FilterError> {
-        let word_split = template & bits::WORD_SPLIT != 0;
-        let from0 = self.from0;
-        let at = |line: Option<usize>, e: FilterError| match e {
-            e @ FilterError::InFile { .. } => e,
-            e => FilterError::InFile {
-                path: path.to_path_buf(),
-                line,
-                source: Box::new(e),
-            },
-        };
-        for (index, line) in split_rule_lines(data, word_split, from0).enumerate() {
-            let line_no = (!word_split).then_some(index + 1);
-            if line.len() > MAX_LINE_LEN {
-                return Err(at(
-                    line_no,
-                    FilterError::TooLong {
-                        len: line.len(),
-                        limit: MAX_LINE_LEN,
-                    },
-                ));
-            }
-            if line.is_empty() || (!word_split && (line[0] == b';' || line[0] == b'#')) {
-                continue;
-            }
-            self.add_text(out, stop, line, template, mode, ctx)
-                .map_err(|e| at(line_no, e))?;
-        }
-        Ok(())
-    }
-
-    /// Enters directory `dir` (relative to the transfer root, `""` for the
-    /// root itself): reads its dir-merge files through `source` and makes
-    /// their rules active for checks of this directory's entries.
-    ///
-    /// Always pair with [`FilterSet::leave_dir`], even when this returns an
-    /// error (the directory is entered either way).
-    pub fn enter_dir(
-        &mut self,
-        dir: &[u8],
-        source: &mut dyn FileSource,
-    ) -> Result<(), FilterError> {
-        self.level += 1;
-        let level = self.level;
-        let dir = dir.strip_suffix(b"/").unwrap_or(dir);
-        let mut ctx = Ctx {
-            source,
-            depth: 0,
-            dir: Some(dir.to_vec()),
-        };
-        let mode = Mode {
-            anchored_to_dir: true,
-            ..Mode::default()
-        };
-        let mut first_error = None;
-        // Slots added while reading (nested dir-merge rules) are read for
-        // this same directory too: the loop re-checks the length.
-        let mut i = 0;
-        while i < self.slots.len() {
-            let slot = &self.slots[i];
-            let flags = slot.flags;
-            let mut stop = flags & bits::NO_INHERIT != 0;
-            let mut entries = Vec::new();
-            if slot.active {
-                let mut file = dir.to_vec();
-                if !file.is_empty() {
-                    file.push(b'/');
-                }
-                file.extend_from_slice(&slot.name);
-                let path = bytes_to_path(&file);
-                if let Err(e) = self.load_file(
-                    &mut entries,
-                    &mut stop,
-                    &path,
-                    flags,
-                    mode,
-                    "dir-merge",
-                    &mut ctx,
-                ) {
-                    first_error.get_or_insert(e);
-                }
-            }
-            self.slots[i].frames.push(Frame {
-                level,
-                entries,
-                stop,
-            });
-            i += 1;
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// Leaves the directory entered last, dropping its dir-merge rules.
-    pub fn leave_dir(&mut self) {
-        let level = self.level;
-        if level == 0 {
-            return;
-        }
-        while self.slots.last().is_some_and(|s| s.level == level) {
-            self.slots.pop();
-        }
-        for slot in &mut self.slots {
-            if slot.frames.last().is_some_and(|f| f.level == level) {
-                slot.frames.pop();
-            }
-        }
-        self.level -= 1;
-    }
-
-    /// How many directories are entered.
-    pub fn depth(&self) -> usize {
-        self.level
-    }
-
-    /// Checks `path` (relative to the transfer root, no leading `/`) for
-    /// `side`. The first matching rule decides.
+    /// Checks `path` (relative to the transfer root; a leading or trailing
+    /// `/` is ignored) for `side`. The first matching rule decides; the
+    /// root itself (`""`) never matches.
     pub fn check(&self, path: &[u8], is_dir: bool, side: Side) -> Decision {
         self.check_with(path, is_dir, Check::side(side))
     }
@@ -723,10 +563,11 @@ impl FilterSet {
     /// [`FilterSet::check`] with all options.
     pub fn check_with(&self, path: &[u8], is_dir: bool, how: Check) -> Decision {
         let path = path.strip_prefix(b"/").unwrap_or(path);
+        let path = path.strip_suffix(b"/").unwrap_or(path);
         if path.is_empty() {
             return Decision::NoMatch;
         }
-        self.eval(&self.entries, path, is_dir, how)
+        self.eval(&self.entries, &Subject::new(path), is_dir, how)
     }
 
     /// Sender-side shorthand: is `path` left out of the file list?
@@ -739,7 +580,7 @@ impl FilterSet {
         self.check(path, is_dir, Side::Receiver).is_excluded()
     }
 
-    fn eval(&self, entries: &[Entry], path: &[u8], is_dir: bool, how: Check) -> Decision {
+    fn eval(&self, entries: &[Entry], path: &Subject<'_>, is_dir: bool, how: Check) -> Decision {
         for entry in entries {
             let rule = entry.rule();
             if how.ignore_perishable && rule.perishable() {
@@ -757,7 +598,7 @@ impl FilterSet {
         Decision::NoMatch
     }
 
-    fn eval_slot(&self, slot: usize, path: &[u8], is_dir: bool, how: Check) -> Decision {
+    fn eval_slot(&self, slot: usize, path: &Subject<'_>, is_dir: bool, how: Check) -> Decision {
         let Some(slot) = self.slots.get(slot) else {
             return Decision::NoMatch;
         };
@@ -770,8 +611,10 @@ impl FilterSet {
         Decision::NoMatch
     }
 
-    fn eval_rule(&self, rule: &Rule, path: &[u8], is_dir: bool, how: Check) -> Decision {
-        if rule.xattr() != how.xattr || !rule.applies_to(how.side, self.delete_excluded) {
+    fn eval_rule(&self, rule: &Rule, path: &Subject<'_>, is_dir: bool, how: Check) -> Decision {
+        if rule.xattr() != how.xattr
+            || !(self.all_sides || rule.applies_to(how.side, self.delete_excluded))
+        {
             return Decision::NoMatch;
         }
         let hit = rule
@@ -784,50 +627,4 @@ impl FilterSet {
             (true, false) => Decision::Exclude,
         }
     }
-}
-
-/// The path a `merge` rule names: as given, or (inside a per-directory
-/// file, for a name with a `/`) relative to that file's directory.
-fn merge_path(name: &[u8], dir: Option<&[u8]>) -> PathBuf {
-    match dir {
-        Some(dir) if !dir.is_empty() && name.first() != Some(&b'/') && name.contains(&b'/') => {
-            let mut full = dir.to_vec();
-            full.push(b'/');
-            full.extend_from_slice(name);
-            bytes_to_path(&full)
-        }
-        _ => bytes_to_path(name),
-    }
-}
-
-/// Splits rule-file bytes as rsync reads them: on `\n`, `\r` or `\r\n`
-/// (or on NUL with `--from0`); word-split files also on whitespace.
-fn split_rule_lines(data: &[u8], word_split: bool, from0: bool) -> impl Iterator<Item = &[u8]> {
-    let mut rest = data;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let end = rest
-            .iter()
-            .position(|&c| {
-                (word_split && is_space(c))
-                    || if from0 {
-                        c == 0
-                    } else {
-                        c == b'\n' || c == b'\r'
-                    }
-            })
-            .unwrap_or(rest.len());
-        let line = &rest[..end];
-        let mut next = end;
-        if next < rest.len() {
-            if rest[next] == b'\r' && rest.get(next + 1) == Some(&b'\n') {
-                next += 1;
-            }
-            next += 1;
-        }
-        rest = &rest[next..];
-        Some(line)
-    })
 }

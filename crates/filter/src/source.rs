@@ -11,7 +11,8 @@ pub const MAX_RULE_FILE_BYTES: usize = 16 << 20;
 ///
 /// Paths handed to [`FileSource::read`] are:
 /// - for command-line `merge` / `--exclude-from` files: the name as given
-///   (absolute or relative to the caller's working directory);
+///   (absolute or relative to the caller's working directory; `-` means
+///   standard input to stock rsync, except on a server);
 /// - for per-directory (`dir-merge`) files and the merges they name:
 ///   relative to the transfer root (e.g. `sub/dir/.rsync-filter`, or just
 ///   `.rsync-filter` in the root itself).
@@ -44,6 +45,7 @@ impl FileSource for FsSource {
             Some(base) if path.is_relative() => base.join(path),
             _ => path.to_path_buf(),
         };
+        refuse_foreign_symlink(&full)?;
         let file = match std::fs::File::open(&full) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -60,6 +62,31 @@ impl FileSource for FsSource {
         }
         Ok(Some(data))
     }
+}
+
+/// Refuses a rule file that is a symlink owned by someone other than root
+/// or us: in a tree others can write to, a planted link could otherwise
+/// make us read any file we can read as filter rules (stock rsync refuses
+/// these too).
+fn refuse_foreign_symlink(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if !meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if meta.uid() == 0 || meta.uid() == euid {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        "refusing a filter file that is another user's symlink",
+    ))
 }
 
 /// An in-memory source (tests, or rules already fetched by the caller).
@@ -90,5 +117,29 @@ pub struct NoFiles;
 impl FileSource for NoFiles {
     fn read(&mut self, _path: &Path) -> io::Result<Option<Vec<u8>>> {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_symlinks_are_refused() {
+        let dir = std::env::temp_dir().join(format!("rtsync-filter-src-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("target"), "- x\n").unwrap();
+        std::os::unix::fs::symlink("target", dir.join("mine")).unwrap();
+        let mut source = FsSource::new(&dir);
+        assert_eq!(source.read(Path::new("mine")).unwrap().unwrap(), b"- x\n");
+        assert_eq!(source.read(Path::new("absent")).unwrap(), None);
+        std::os::unix::fs::symlink("target", dir.join("theirs")).unwrap();
+        // Only root can give a symlink away; elsewhere the check is moot.
+        if std::os::unix::fs::lchown(dir.join("theirs"), Some(54321), None).is_ok() {
+            let err = source.read(Path::new("theirs")).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -10,9 +10,32 @@
 //! need rules (no `--delete`, no `--prune-empty-dirs`) sends no list at all.
 //! Under `-C`, a sending client expands the CVS-ignore list into plain rules
 //! (the server does not know the client's $HOME/.cvsignore).
+//!
+//! ```
+//! use rtsync_filter::wire::{client_rules, read_list, server_rules, encode_list, ClientContext, ServerContext};
+//! use rtsync_filter::{CvsEnv, FilterSet, NoFiles, Side};
+//!
+//! let mut set = FilterSet::new();
+//! set.add_exclude(b"*.o").unwrap();
+//! set.add_filter(b"hide secret", &mut NoFiles).unwrap(); // sender-only
+//! set.add_filter(b"protect keep/", &mut NoFiles).unwrap(); // receiver-only
+//!
+//! // Pulling: the remote sender gets the sender-side rules.
+//! let pull = ClientContext { am_sender: false, protocol: 31, delete: true, delete_excluded: false, prune_empty_dirs: false };
+//! let rules = client_rules(&set, &pull).unwrap().unwrap();
+//! assert_eq!(rules, [b"- *.o".to_vec(), b"-s secret".to_vec()]);
+//!
+//! // The server side reads the framed list back and builds its set.
+//! let bytes = encode_list(&rules);
+//! let received = read_list(&mut &bytes[..]).unwrap();
+//! let ctx = ServerContext { am_sender: true, protocol: 31, delete_excluded: false, cvs_exclude: false };
+//! let server = server_rules(&received, &ctx, CvsEnv::default(), &mut NoFiles).unwrap();
+//! assert!(server.check(b"dir/secret", false, Side::Sender).is_excluded());
+//! ```
 
 use std::io::{self, Read, Write};
 
+use crate::cvs::CvsEnv;
 use crate::error::FilterError;
 use crate::parse::Mode;
 use crate::rule::{bits, Rule};
@@ -227,15 +250,18 @@ pub struct ServerContext {
     pub cvs_exclude: bool,
 }
 
-/// Builds the server's rule list from what the client sent. Merge rules
-/// (`. FILE`) in the list are read through `source`, which should confine
-/// reads beneath the module root.
+/// Builds the server's rule list from what the client sent. `cvs_env` is
+/// the server's own `$HOME/.cvsignore` and `$CVSIGNORE` (used under `-C`).
+/// Merge rules (`. FILE`) in the list are read through `source`, which
+/// should confine reads beneath the module root.
 pub fn server_rules(
     rules: &[Vec<u8>],
     ctx: &ServerContext,
+    cvs_env: CvsEnv,
     source: &mut dyn FileSource,
 ) -> Result<FilterSet, FilterError> {
     let mut set = FilterSet::new();
+    set.set_cvs_env(cvs_env);
     set.set_delete_excluded(ctx.delete_excluded);
     let mode = Mode {
         old_prefixes: ctx.protocol < 29,
@@ -385,7 +411,7 @@ mod tests {
             delete_excluded: false,
             cvs_exclude: true,
         };
-        let set = server_rules(&rules, &c, &mut NoFiles).unwrap();
+        let set = server_rules(&rules, &c, CvsEnv::default(), &mut NoFiles).unwrap();
         assert!(set.is_excluded(b"x.o", false));
         assert!(set.is_excluded(b"secret", false));
         assert!(!set.is_protected(b"secret", false));

@@ -246,27 +246,27 @@ fn walk_sender(
     source: &mut FsSource,
     out: &mut BTreeSet<String>,
 ) -> Result<(), String> {
-    let entered = set.enter_dir(dir, source);
-    let mut result = entered.map_err(|e| e.to_string());
-    if result.is_ok() {
-        let mut subdirs = Vec::new();
-        for (name, is_dir) in sorted_entries(&root.join(OsStr::from_bytes(dir))) {
-            let rel = join(dir, &name);
-            if set.is_excluded(&rel, is_dir) {
-                continue;
-            }
-            out.insert(display(&rel, is_dir));
-            if is_dir {
-                subdirs.push(rel);
-            }
+    set.enter_dir(dir, source).map_err(|e| e.to_string())?;
+    let depth = set.depth();
+    let mut subdirs = Vec::new();
+    for (name, is_dir) in sorted_entries(&root.join(OsStr::from_bytes(dir))) {
+        let rel = join(dir, &name);
+        if set.is_excluded(&rel, is_dir) {
+            continue;
         }
-        for sub in subdirs {
-            result = walk_sender(set, root, &sub, source, out);
-            if result.is_err() {
-                break;
-            }
+        out.insert(display(&rel, is_dir));
+        if is_dir {
+            subdirs.push(rel);
         }
     }
+    let mut result = Ok(());
+    for sub in subdirs {
+        result = walk_sender(set, root, &sub, source, out);
+        if result.is_err() {
+            break;
+        }
+    }
+    assert_eq!(set.depth(), depth, "enter/leave out of balance");
     set.leave_dir();
     result
 }

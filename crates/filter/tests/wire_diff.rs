@@ -6,9 +6,12 @@
 use std::path::Path;
 use std::process::Command;
 
-use rtsync_filter::wire::{client_rules, ClientContext};
+use std::collections::BTreeSet;
 
-use crate::util::{make_tree, our_set, stock_rsync, write_file};
+use rtsync_filter::wire::{client_rules, server_rules, ClientContext, ServerContext};
+use rtsync_filter::{CvsEnv, FsSource};
+
+use crate::util::{make_tree, our_selected, our_set, stock_rsync, write_file};
 
 /// A remote shell that runs the server command locally and copies the
 /// client's bytes to $CAPTURE.
@@ -72,6 +75,12 @@ fn filter_list_from_capture(cap: &[u8]) -> Vec<String> {
 }
 
 fn stock_wire(work: &Path, push: bool, args: &[&str]) -> Vec<String> {
+    stock_run(work, push, args).0
+}
+
+/// Runs stock rsync through the recording shell; returns the filter list
+/// the client sent and the names it listed (`--dry-run`, `%n`).
+fn stock_run(work: &Path, push: bool, args: &[&str]) -> (Vec<String>, BTreeSet<String>) {
     let ssh = work.join("fakessh");
     let cap = work.join("capture.bin");
     let _ = std::fs::remove_file(&cap);
@@ -83,12 +92,12 @@ fn stock_wire(work: &Path, push: bool, args: &[&str]) -> Vec<String> {
     } else {
         (
             format!("fake:{}/", work.join("src-root").display()),
-            format!("{}/", work.join("dst-root").display()),
+            format!("{}/", work.join("fresh").display()),
         )
     };
     let out = Command::new(stock_rsync())
         .current_dir(work)
-        .arg("-a")
+        .args(["-a", "--dry-run", "--out-format=%n"])
         .arg("-e")
         .arg(&ssh)
         .args(args)
@@ -104,10 +113,42 @@ fn stock_wire(work: &Path, push: bool, args: &[&str]) -> Vec<String> {
         "stock rsync failed for {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    filter_list_from_capture(&std::fs::read(&cap).unwrap())
+    let listed = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    (
+        filter_list_from_capture(&std::fs::read(&cap).unwrap()),
+        listed,
+    )
 }
 
-fn our_wire(work: &Path, push: bool, args: &[&str]) -> Vec<String> {
+/// The server side: the rules a stock client sent, parsed by us as a
+/// sending server, must select what the stock server sent.
+fn check_server_side(work: &Path, args: &[&str], failures: &mut Vec<String>) {
+    let (rules, stock) = stock_run(work, false, args);
+    let ctx = ServerContext {
+        am_sender: true,
+        protocol: 32,
+        delete_excluded: args.contains(&"--delete-excluded"),
+        cvs_exclude: args.contains(&"-C"),
+    };
+    let env = CvsEnv {
+        home_cvsignore: std::fs::read(work.join("home/.cvsignore")).ok(),
+        cvsignore_var: None,
+    };
+    let bytes: Vec<Vec<u8>> = rules.iter().map(|r| r.clone().into_bytes()).collect();
+    let root = work.join("src-root");
+    let mut set = server_rules(&bytes, &ctx, env, &mut FsSource::new(&root)).unwrap();
+    let ours = our_selected(&mut set, &root).unwrap();
+    if stock != ours {
+        let only_stock: Vec<_> = stock.difference(&ours).collect();
+        let only_ours: Vec<_> = ours.difference(&stock).collect();
+        failures.push(format!("server side {args:?} (rules {rules:?}):\n  only stock: {only_stock:?}\n  only ours: {only_ours:?}"));
+    }
+}
+
+fn our_wire(work: &Path, push: bool, args: &[&str]) -> Option<Vec<String>> {
     let filter_args: Vec<String> = args
         .iter()
         .filter(|a| !matches!(**a, "--delete" | "-m"))
@@ -121,19 +162,28 @@ fn our_wire(work: &Path, push: bool, args: &[&str]) -> Vec<String> {
         delete_excluded: args.contains(&"--delete-excluded"),
         prune_empty_dirs: args.contains(&"-m"),
     };
-    client_rules(&set, &ctx)
-        .unwrap()
-        .expect("a list is sent in every case here")
-        .into_iter()
-        .map(|r| String::from_utf8(r).unwrap())
-        .collect()
+    client_rules(&set, &ctx).unwrap().map(|list| {
+        list.into_iter()
+            .map(|r| String::from_utf8(r).unwrap())
+            .collect()
+    })
 }
 
 #[test]
 fn differential_wire_form() {
     let work = tempfile::tempdir().unwrap();
     let work = work.path();
-    make_tree(&work.join("src-root"), &["a", "b.o", "sub/c"]);
+    make_tree(
+        &work.join("src-root"),
+        &[
+            "a", "b.o", "sub/c", "sub/d.x", "core", "keep", "w", "x.home", "other", "sub/a",
+            "sub/kept",
+        ],
+    );
+    write_file(work, "src-root/.rsync-filter", "- b.o\n- /sub/d.x\n");
+    write_file(work, "src-root/sub/.rsync-filter", "- c\n");
+    write_file(work, "src-root/sub/.cvsignore", "kept\n");
+    write_file(work, "src-root/.f", "- w\n");
     make_tree(&work.join("dst-root"), &[]);
     write_file(work, "home/.cvsignore", "*.home  other\n");
     write_file(work, "rules", "- a\n+ b\n: .x\nP kept\n");
@@ -181,12 +231,21 @@ fn differential_wire_form() {
         &["--delete", "--filter=. rules"],
         &["--delete", "--exclude=a", "--filter=!", "--exclude=b"],
         &["-m", "--exclude=*.tmp"],
+        &["--filter=:n- .f", "--exclude=a", "-C"],
+        &["--delete", "--delete-excluded", "-C", "--filter=S core"],
     ];
     let mut failures = Vec::new();
     for args in cases {
         for push in [true, false] {
+            let Some(ours) = our_wire(work, push, args) else {
+                // No list at all: only a pushing client without --delete/-m.
+                assert!(
+                    push && !args.contains(&"--delete") && !args.contains(&"-m"),
+                    "{args:?}"
+                );
+                continue;
+            };
             let stock = stock_wire(work, push, args);
-            let ours = our_wire(work, push, args);
             if stock != ours {
                 failures.push(format!(
                     "{} {args:?}:\n  stock: {stock:?}\n  ours:  {ours:?}",
@@ -194,6 +253,9 @@ fn differential_wire_form() {
                 ));
             }
         }
+    }
+    for args in cases {
+        check_server_side(work, args, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use rtsync_daemon::server::{self, Family, ListenOptions};
-use rtsync_daemon::{DaemonOptions, NoTransfer};
+use rtsync_daemon::{DaemonOptions, NoTransfer, Session, TransferHandler};
 
 /// Stock's default config file for a system daemon.
 const SYSTEM_CONFIG: &str = "/etc/rsyncd.conf";
@@ -124,6 +124,48 @@ fn parse(args: &[String]) -> Result<Cli, i32> {
     Ok(cli)
 }
 
+/// The transfer of an accepted module session: the wire crate's server role.
+///
+/// Only sessions confined by chroot to the module root get it for now: the server's file
+/// operations still take plain paths, and without chroot a client's symlink could lead them
+/// out of the module. Other sessions end as [`NoTransfer`] ends them.
+fn transfer(session: Session) -> i32 {
+    if !session.chrooted || session.module_dir != std::path::Path::new("/") {
+        return NoTransfer.run(session);
+    }
+    let argv = server_argv(&session.args.argv, &session.args.paths);
+    let protocol = session.protocol;
+    rtsync_wire::server::run_session(
+        &argv,
+        session.input,
+        session.output,
+        rtsync_wire::server::ServerSession {
+            daemon_protocol: Some(protocol),
+            ..Default::default()
+        },
+    )
+}
+
+/// The client's options up to `.`, then `.` and the module-relative paths (the module root is
+/// our working directory).
+fn server_argv(argv: &[String], paths: &[String]) -> Vec<OsString> {
+    let dot = argv.iter().position(|a| a == ".").unwrap_or(argv.len());
+    let mut out: Vec<OsString> = argv[..dot].iter().map(OsString::from).collect();
+    out.push(".".into());
+    if paths.is_empty() {
+        out.push(".".into());
+    }
+    for p in paths {
+        let rel = p.trim_start_matches('/');
+        out.push(if rel.is_empty() {
+            ".".into()
+        } else {
+            rel.into()
+        });
+    }
+    out
+}
+
 /// Runs the front door with `args[0]` being the tool's name; returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
     let args: Vec<String> = args
@@ -149,12 +191,12 @@ pub fn main(args: Vec<OsString>) -> i32 {
         })
     });
     if cli.server {
-        return server::run_stdio(&cli.daemon, &NoTransfer);
+        return server::run_stdio(&cli.daemon, &transfer);
     }
     if server::stdin_is_socket() {
-        return server::run_inetd(&cli.daemon, &NoTransfer);
+        return server::run_inetd(&cli.daemon, &transfer);
     }
-    match server::run(&cli.daemon, &cli.listen, &NoTransfer) {
+    match server::run(&cli.daemon, &cli.listen, &transfer) {
         Ok(()) => 0,
         Err(e @ server::ServerError::Config(_)) => {
             eprintln!("{e}");
@@ -203,6 +245,26 @@ mod tests {
         assert_eq!(cli.listen.family, Some(Family::V4));
         assert_eq!(cli.daemon.log_file.as_deref(), Some("/l"));
         assert!(p(&["--server", "--daemon", "."]).unwrap().server);
+    }
+
+    #[test]
+    fn server_args_are_module_relative() {
+        let argv: Vec<String> = ["--server", "--sender", "-logDtpre.iLsfxCIvu", ".", "mod/a"]
+            .map(String::from)
+            .to_vec();
+        let got = server_argv(&argv, &["/a".into(), "/".into(), "//b".into()]);
+        let want: Vec<OsString> = [
+            "--server",
+            "--sender",
+            "-logDtpre.iLsfxCIvu",
+            ".",
+            "a",
+            ".",
+            "b",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        assert_eq!(got, want);
     }
 
     #[test]

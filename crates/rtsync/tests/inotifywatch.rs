@@ -114,3 +114,53 @@ fn argument_errors_match_stock() {
         assert_eq!(ours, stock, "inotifywatch {args:?}");
     }
 }
+
+#[test]
+fn random_operation_sequence_statistics() {
+    // The same kind of generated script as the inotifywait differential test, counted.
+    let steps: &[&str] = &[
+        "echo x > t/f1",
+        "mkdir t/sub/d2",
+        "mv t/f1 t/sub/d2/m3",
+        "echo y >> t/sub/d2/m3",
+        "mv t/sub t/r5",
+        "chmod 640 t/r5/d2/m3",
+        "echo z > out/i7 && mv out/i7 t/r5/deeper/i7",
+        "mv t/r5/d2 out/gone",
+        "touch out/gone/after",
+        "echo e > t/keep.tmp && mv t/keep.tmp t/keep",
+        "rm t/r5/deeper/i7",
+    ];
+    for args in [&["-r", "t"][..], &["-r", "-z", "-a", "moved_to", "t"][..]] {
+        let out = assert_same(
+            &format!("{args:?}"),
+            &Case {
+                tool: "inotifywatch",
+                args,
+                setup: TREE,
+                steps,
+                stop: Some(libc::SIGINT),
+            },
+        );
+        assert!(out.stdout.contains("t/r5/"), "{out:?}");
+    }
+}
+
+#[test]
+fn sigusr1_prints_the_table_without_stopping() {
+    let mut outs = Vec::new();
+    for tool in [inotify_util::Tool::Stock, inotify_util::Tool::Rtsync] {
+        let s = inotify_util::Session::start(tool, "inotifywatch", &["-r", "t"], TREE);
+        s.step("touch t/a");
+        s.signal(libc::SIGUSR1);
+        s.step("touch t/sub/b");
+        outs.push(s.stop(libc::SIGTERM));
+    }
+    assert_eq!(outs[1], outs[0]);
+    assert_eq!(
+        outs[0].stdout.matches("filename\n").count(),
+        2,
+        "{:?}",
+        outs[0]
+    );
+}

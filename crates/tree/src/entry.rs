@@ -148,6 +148,17 @@ fn cmp_with_slash(x: &[u8], y: &[u8]) -> Ordering {
     }
 }
 
+/// [`compare_names`] for entries of one directory, given their final components: cheaper, as
+/// the shared directory part is not looked at.
+pub fn compare_siblings(a: &[u8], a_is_dir: bool, b: &[u8], b_is_dir: bool) -> Ordering {
+    match (a_is_dir, b_is_dir) {
+        (false, true) => Ordering::Less,
+        (true, false) => Ordering::Greater,
+        (true, true) => cmp_with_slash(a, b),
+        (false, false) => a.cmp(b),
+    }
+}
+
 /// Sorts entries into rsync's file-list order.
 pub fn sort_entries(entries: &mut [FileEntry]) {
     entries.sort_by(|a, b| compare_names(&a.name, a.is_dir(), &b.name, b.is_dir()));
@@ -156,6 +167,30 @@ pub fn sort_entries(entries: &mut [FileEntry]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn siblings_compare_like_full_names() {
+        let names: [(&[u8], bool); 6] = [
+            (b"a", true),
+            (b"a.d", true),
+            (b"a b", false),
+            (b"c", false),
+            (b"B", false),
+            (b"ab", true),
+        ];
+        for x in names {
+            for y in names {
+                let mut fx = b"dir/".to_vec();
+                fx.extend_from_slice(x.0);
+                let mut fy = b"dir/".to_vec();
+                fy.extend_from_slice(y.0);
+                assert_eq!(
+                    compare_siblings(x.0, x.1, y.0, y.1),
+                    compare_names(&fx, x.1, &fy, y.1)
+                );
+            }
+        }
+    }
 
     #[test]
     fn files_before_directories_and_dirs_with_implied_slash() {

@@ -12,5 +12,7 @@ mod entry;
 pub mod fsops;
 pub mod scan;
 
-pub use entry::{compare_names, sort_entries, FileEntry, FileKind};
-pub use scan::{scan_sources, NoFilter, ScanFilter, ScanOptions, ScanProblem, Scanned};
+pub use entry::{compare_names, compare_siblings, sort_entries, FileEntry, FileKind};
+pub use scan::{
+    scan_sources, Item, NoFilter, ScanFilter, ScanOptions, ScanProblem, Scanned, Scanner,
+};

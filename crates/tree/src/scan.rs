@@ -144,17 +144,65 @@ fn make_entry(name: Vec<u8>, md: &Metadata, path: &Path, opts: &ScanOptions) -> 
     }
 }
 
-struct Scanner<'a, F: ScanFilter> {
-    opts: &'a ScanOptions,
-    filter: &'a mut F,
-    out: Scanned,
+/// One scanned entry: what it is, where it is read from, and whether its contents are listed.
+#[derive(Debug)]
+pub struct Item {
+    pub entry: FileEntry,
+    pub path: PathBuf,
+    /// A directory whose contents are part of the transfer (recursion, or `-d dir/`).
+    pub descend: bool,
+    /// The filesystem it is on (for `-x`).
+    pub dev: u64,
 }
 
-impl<F: ScanFilter> Scanner<'_, F> {
+/// Lists sources one directory at a time, so a transfer holds only the directories on its
+/// current path: [`Scanner::top`] gives the command-line level, [`Scanner::enter`] a
+/// directory's contents (and its per-directory filter rules, until [`Scanner::leave`]).
+pub struct Scanner<'a, F: ScanFilter> {
+    opts: &'a ScanOptions,
+    filter: &'a mut F,
+    problems: Vec<ScanProblem>,
+    /// Names already produced at the top level (duplicates and `-R`'s implied dirs).
+    top_names: std::collections::HashSet<Vec<u8>>,
+}
+
+impl<'a, F: ScanFilter> Scanner<'a, F> {
+    pub fn new(opts: &'a ScanOptions, filter: &'a mut F) -> Self {
+        Scanner {
+            opts,
+            filter,
+            problems: Vec::new(),
+            top_names: Default::default(),
+        }
+    }
+
+    /// The filter, for receiver-side checks made while a directory is entered.
+    pub fn filter(&self) -> &F {
+        self.filter
+    }
+
+    /// Problems met since the last call.
+    pub fn take_problems(&mut self) -> Vec<ScanProblem> {
+        std::mem::take(&mut self.problems)
+    }
+
     /// lstat, or stat when links are to be followed for this name.
     fn metadata(&mut self, path: &Path, name: &[u8]) -> io::Result<Option<Metadata>> {
         let md = std::fs::symlink_metadata(path)?;
+        self.follow_if_asked(md, path, name)
+    }
+
+    /// For a symlink, the metadata of its referent when `-L`/`--copy-unsafe-links`/`-k` say so.
+    fn follow_if_asked(
+        &mut self,
+        md: Metadata,
+        path: &Path,
+        name: &[u8],
+    ) -> io::Result<Option<Metadata>> {
         if !md.file_type().is_symlink() {
+            return Ok(Some(md));
+        }
+        if !(self.opts.copy_links || self.opts.copy_unsafe_links || self.opts.copy_dirlinks) {
             return Ok(Some(md));
         }
         let target = std::fs::read_link(path)?;
@@ -166,7 +214,7 @@ impl<F: ScanFilter> Scanner<'_, F> {
             return match std::fs::metadata(path) {
                 Ok(m) => Ok(Some(m)),
                 Err(_) => {
-                    self.out.problems.push(ScanProblem::NoReferent {
+                    self.problems.push(ScanProblem::NoReferent {
                         path: path.to_owned(),
                     });
                     Ok(None)
@@ -176,67 +224,73 @@ impl<F: ScanFilter> Scanner<'_, F> {
         Ok(Some(md))
     }
 
-    /// Adds an entry unless its kind is not transferred; returns whether it was added.
-    fn push(&mut self, entry: FileEntry, path: PathBuf) -> bool {
-        let skip_dir =
-            entry.kind == FileKind::Directory && !(self.opts.recursive || self.opts.dirs);
-        if skip_dir {
-            self.out.problems.push(ScanProblem::Skipped {
+    /// Makes an item, unless it is a directory that no option transfers.
+    fn item(&mut self, entry: FileEntry, path: PathBuf, descend: bool, dev: u64) -> Option<Item> {
+        if entry.kind == FileKind::Directory && !(self.opts.recursive || self.opts.dirs) {
+            self.problems.push(ScanProblem::Skipped {
                 name: entry.name,
                 directory: true,
             });
-            return false;
+            return None;
         }
-        self.out.entries.push(entry);
-        self.out.paths.push(path);
-        true
+        Some(Item {
+            entry,
+            path,
+            descend,
+            dev,
+        })
     }
 
-    fn walk_dir(&mut self, name: &[u8], path: &Path, dev: u64) {
+    /// Enters directory `dir`: loads its per-directory rules and lists its contents in readdir
+    /// order. `None` when the directory could not be entered (the problem is recorded);
+    /// otherwise [`Scanner::leave`] must follow once the subtree is done.
+    pub fn enter(&mut self, dir: &Item) -> Option<Vec<Item>> {
+        let (name, path) = (&dir.entry.name, &dir.path);
         if let Err(error) = self.filter.enter_dir(name, path) {
-            self.out.problems.push(ScanProblem::ReadDir {
+            self.problems.push(ScanProblem::ReadDir {
                 path: path.to_owned(),
                 error,
             });
-            return;
+            return None;
         }
         let reader = match std::fs::read_dir(path) {
             Ok(r) => r,
             Err(error) => {
-                self.out.problems.push(ScanProblem::ReadDir {
+                self.problems.push(ScanProblem::ReadDir {
                     path: path.to_owned(),
                     error,
                 });
-                self.filter.leave_dir();
-                return;
+                return Some(Vec::new());
             }
         };
-        let mut subdirs = Vec::new();
-        for item in reader {
-            let item = match item {
+        let mut items = Vec::new();
+        for found in reader {
+            let found = match found {
                 Ok(i) => i,
                 Err(error) => {
-                    self.out.problems.push(ScanProblem::ReadDir {
+                    self.problems.push(ScanProblem::ReadDir {
                         path: path.to_owned(),
                         error,
                     });
                     break;
                 }
             };
-            let base = item.file_name();
-            let child_name = join_name(name, base.as_bytes());
-            let child_path = item.path();
-            let md = match self.metadata(&child_path, &child_name) {
+            let child_name = join_name(name, found.file_name().as_bytes());
+            let child_path = found.path();
+            // The entry's own lstat is relative to the open directory (no path walk).
+            let md = match found
+                .metadata()
+                .and_then(|md| self.follow_if_asked(md, &child_path, &child_name))
+            {
                 Ok(Some(md)) => md,
                 Ok(None) => continue,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    self.out
-                        .problems
+                    self.problems
                         .push(ScanProblem::Vanished { path: child_path });
                     continue;
                 }
                 Err(error) => {
-                    self.out.problems.push(ScanProblem::Missing {
+                    self.problems.push(ScanProblem::Missing {
                         path: child_path,
                         error,
                     });
@@ -247,42 +301,51 @@ impl<F: ScanFilter> Scanner<'_, F> {
             if self.filter.excluded(&child_name, is_dir) {
                 continue;
             }
-            if is_dir && self.opts.one_file_system > 0 && md.dev() != dev {
+            let mut descend = is_dir && self.opts.recursive;
+            if is_dir && self.opts.one_file_system > 0 && md.dev() != dir.dev {
                 if self.opts.one_file_system > 1 {
                     continue;
                 }
-                let entry = make_entry(child_name.clone(), &md, &child_path, self.opts);
-                self.push(entry, child_path);
-                self.out
-                    .problems
-                    .push(ScanProblem::OtherFilesystem { name: child_name });
-                continue;
+                descend = false;
+                self.problems.push(ScanProblem::OtherFilesystem {
+                    name: child_name.clone(),
+                });
             }
-            let entry = make_entry(child_name.clone(), &md, &child_path, self.opts);
-            if self.push(entry, child_path.clone()) && is_dir && self.opts.recursive {
-                subdirs.push((child_name, child_path));
+            let entry = make_entry(child_name, &md, &child_path, self.opts);
+            if let Some(item) = self.item(entry, child_path, descend, md.dev()) {
+                items.push(item);
             }
         }
-        // rsync's sender descends in file-list order, which orders its messages.
-        subdirs.sort_by(|a, b| crate::entry::compare_names(&a.0, true, &b.0, true));
-        for (child_name, child_path) in subdirs {
-            self.walk_dir(&child_name, &child_path, dev);
-        }
+        Some(items)
+    }
+
+    /// Leaves the directory entered last.
+    pub fn leave(&mut self) {
         self.filter.leave_dir();
     }
 
-    fn source(&mut self, arg: &Path) {
+    /// The command-line level: one item per source (a `dir/` source is `.`), plus `-R`'s
+    /// implied parent directories, in argument order.
+    pub fn top(&mut self, sources: &[PathBuf]) -> Vec<Item> {
+        let mut items = Vec::new();
+        for s in sources {
+            self.source(s, &mut items);
+        }
+        items
+    }
+
+    fn source(&mut self, arg: &Path, items: &mut Vec<Item>) {
         let bytes = arg.as_os_str().as_bytes();
         let trailing_slash = bytes.len() > 1 && bytes.ends_with(b"/");
         let (name, path) = self.source_name(bytes);
         if self.opts.relative {
-            self.implied_dirs(bytes, &name);
+            self.implied_dirs(bytes, &name, items);
         }
         let md = match self.metadata(&path, &name) {
             Ok(Some(md)) => md,
             Ok(None) => return,
             Err(error) => {
-                self.out.problems.push(ScanProblem::Missing { path, error });
+                self.problems.push(ScanProblem::Missing { path, error });
                 return;
             }
         };
@@ -293,26 +356,22 @@ impl<F: ScanFilter> Scanner<'_, F> {
         } else {
             name
         };
+        if !self.top_names.insert(name.clone()) {
+            return;
+        }
         if !md.is_dir() {
             let entry = make_entry(name, &md, &path, self.opts);
-            self.push(entry, path);
+            items.extend(self.item(entry, path, false, md.dev()));
             return;
         }
         if name != b"." && self.filter.excluded(&name, true) {
             return;
         }
-        let mut entry = make_entry(name.clone(), &md, &path, self.opts);
+        let mut entry = make_entry(name, &md, &path, self.opts);
         entry.top_dir = true;
-        let recurse = self.opts.recursive;
-        if !self.push(entry, path.clone()) {
-            return;
-        }
-        if recurse {
-            self.walk_dir(&name, &path, md.dev());
-        } else if self.opts.dirs && contents_only {
-            // `-d dir/` lists the directory's immediate contents.
-            self.walk_dir(&name, &path, md.dev());
-        }
+        // `-d dir/` lists the directory's immediate contents.
+        let descend = self.opts.recursive || (self.opts.dirs && contents_only);
+        items.extend(self.item(entry, path, descend, md.dev()));
     }
 
     /// The file-list name and filesystem path of a command-line source.
@@ -339,7 +398,7 @@ impl<F: ScanFilter> Scanner<'_, F> {
     }
 
     /// With `-R`, every parent of `name` is sent as a directory (rsync's implied dirs).
-    fn implied_dirs(&mut self, arg: &[u8], name: &[u8]) {
+    fn implied_dirs(&mut self, arg: &[u8], name: &[u8], items: &mut Vec<Item>) {
         if !self.opts.implied_dirs {
             return;
         }
@@ -348,7 +407,7 @@ impl<F: ScanFilter> Scanner<'_, F> {
         while let Some(pos) = name[end..].iter().position(|&c| c == b'/') {
             let dir_name = &name[..end + pos];
             end += pos + 1;
-            if self.out.entries.iter().any(|e| e.name == dir_name) {
+            if self.top_names.contains(dir_name) {
                 continue;
             }
             // The parent's path on disk: the argument's prefix before the relative part plus it.
@@ -362,9 +421,14 @@ impl<F: ScanFilter> Scanner<'_, F> {
             p.extend_from_slice(dir_name);
             let path = PathBuf::from(OsStr::from_bytes(&p));
             if let Ok(md) = std::fs::metadata(&path) {
+                self.top_names.insert(dir_name.to_vec());
                 let entry = make_entry(dir_name.to_vec(), &md, &path, self.opts);
-                self.out.entries.push(entry);
-                self.out.paths.push(path);
+                items.push(Item {
+                    entry,
+                    path,
+                    descend: false,
+                    dev: md.dev(),
+                });
             }
         }
     }
@@ -399,21 +463,48 @@ fn clean_relative(rel: &[u8]) -> Vec<u8> {
     parts.join(&b'/')
 }
 
-/// Scans the command-line sources into one file list (in scan order; see [`crate::sort_entries`]).
+/// Scans the command-line sources into one file list, recursively (in scan order; see
+/// [`crate::sort_entries`]). Holds the whole tree: transfers use [`Scanner`] instead.
 pub fn scan_sources<F: ScanFilter>(
     sources: &[PathBuf],
     opts: &ScanOptions,
     filter: &mut F,
 ) -> Scanned {
-    let mut scanner = Scanner {
-        opts,
-        filter,
-        out: Scanned::default(),
-    };
-    for s in sources {
-        scanner.source(s);
+    fn walk<F: ScanFilter>(scanner: &mut Scanner<'_, F>, item: Item, out: &mut Scanned) {
+        let children = if item.descend {
+            scanner.enter(&item)
+        } else {
+            None
+        };
+        out.entries.push(item.entry);
+        out.paths.push(item.path);
+        let Some(children) = children else {
+            return;
+        };
+        let mut subdirs = Vec::new();
+        for child in children {
+            if child.descend {
+                subdirs.push(child);
+            } else {
+                out.entries.push(child.entry);
+                out.paths.push(child.path);
+            }
+        }
+        // rsync's sender descends in file-list order, which orders its messages.
+        subdirs
+            .sort_by(|a, b| crate::entry::compare_names(&a.entry.name, true, &b.entry.name, true));
+        for dir in subdirs {
+            walk(scanner, dir, out);
+        }
+        scanner.leave();
     }
-    scanner.out
+    let mut scanner = Scanner::new(opts, filter);
+    let mut out = Scanned::default();
+    for item in scanner.top(sources) {
+        walk(&mut scanner, item, &mut out);
+    }
+    out.problems = scanner.take_problems();
+    out
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ fn main() {
         eprintln!("usage: watchtree DIR");
         std::process::exit(2);
     };
+    let started = std::time::Instant::now();
     let mut w = match Watcher::new(root, WatchOptions::default()) {
         Ok(w) => w,
         Err(e) => {
@@ -19,7 +20,11 @@ fn main() {
             std::process::exit(1);
         }
     };
-    eprintln!("{} watches.\nWatches established.", w.watch_count());
+    eprintln!(
+        "{} watches in {:?}.\nWatches established.",
+        w.watch_count(),
+        started.elapsed()
+    );
     loop {
         match w.next_event(Some(Duration::from_secs(3600))) {
             Ok(Some(ev)) => println!("{:?} {} dir={}", ev.kind, ev.path.display(), ev.is_dir),

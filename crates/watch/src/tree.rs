@@ -72,6 +72,14 @@ impl WatchTree {
         self.nodes.is_empty()
     }
 
+    /// The directory containing `wd`, if `wd` is watched and not the root.
+    pub fn parent(&self, wd: Wd) -> Option<Wd> {
+        self.nodes
+            .get(&wd)
+            .map(|n| n.parent)
+            .filter(|&p| p != NO_PARENT)
+    }
+
     /// Whether `wd` is one of ours.
     pub fn contains(&self, wd: Wd) -> bool {
         self.nodes.contains_key(&wd)
@@ -121,14 +129,17 @@ impl WatchTree {
     }
 
     /// Links `wd` as subdirectory `name` of `parent`, moving it if it was linked elsewhere.
-    pub fn link(&mut self, wd: Wd, parent: Wd, name: &OsStr) {
+    /// Another directory still filed under that name (replaced, or moved away and not yet known
+    /// to be gone) is dropped with its subtree; their descriptors are returned so that the
+    /// caller can remove the kernel watches.
+    pub fn link(&mut self, wd: Wd, parent: Wd, name: &OsStr) -> Vec<Wd> {
         if Some(wd) == self.root || !self.nodes.contains_key(&parent) {
-            return;
+            return Vec::new();
         }
-        // A stale entry under the same name (a directory replaced behind our back) is dropped.
+        let mut stale = Vec::new();
         if let Some(old) = self.child(parent, name) {
             if old != wd {
-                self.remove_subtree(old);
+                stale = self.remove_subtree(old);
             }
         }
         if let Some(node) = self.nodes.remove(&wd) {
@@ -143,6 +154,7 @@ impl WatchTree {
             },
         );
         self.index(parent, name, wd);
+        stale
     }
 
     /// Moves the watched directory `from_parent/from_name` to `to_parent/to_name`; returns its
@@ -155,7 +167,7 @@ impl WatchTree {
         to_name: &OsStr,
     ) -> Option<Wd> {
         let wd = self.child(from_parent, from_name)?;
-        self.link(wd, to_parent, to_name);
+        let _ = self.link(wd, to_parent, to_name);
         Some(wd)
     }
 
@@ -237,6 +249,13 @@ mod tests {
         t.link(2, 1, OsStr::new("a"));
         t.link(3, 2, OsStr::new("b"));
         t.link(4, 3, OsStr::new("c"));
+        // A directory replaced under the same name takes its subtree with it.
+        t.link(9, 1, OsStr::new("x"));
+        t.link(10, 9, OsStr::new("y"));
+        let mut stale = t.link(11, 1, OsStr::new("x"));
+        stale.sort();
+        assert_eq!(stale, vec![9, 10]);
+        t.remove_one(11);
         assert_eq!(t.path(4), Some(PathBuf::from("a/b/c")));
         assert_eq!(t.rename(1, OsStr::new("a"), 1, OsStr::new("z")), Some(2));
         assert_eq!(t.path(4), Some(PathBuf::from("z/b/c")));

@@ -104,10 +104,20 @@ impl fmt::Debug for WatchOptions {
 #[derive(Debug)]
 struct PendingMove {
     cookie: u32,
-    parent: Wd,
-    name: OsString,
     path: PathBuf,
     is_dir: bool,
+    /// The watch of the directory being moved, if it is one we watch.
+    wd: Option<Wd>,
+    /// The read batch it came in; it expires when two more have passed without its partner.
+    batch: u64,
+}
+
+/// A place in the outgoing queue: an event, or the spot a rename's first half holds until it
+/// is known to be a move or a move out, so that later events never overtake it.
+#[derive(Debug)]
+enum Slot {
+    Ready(Event),
+    Move(u32),
 }
 
 /// Watches a directory tree recursively.
@@ -121,7 +131,11 @@ pub struct Watcher {
     /// The bits passed to `inotify_add_watch`.
     kernel_mask: u32,
     tree: WatchTree,
-    ready: VecDeque<Event>,
+    ready: VecDeque<Slot>,
+    /// First halves of renames, in arrival order.
+    pending: Vec<PendingMove>,
+    /// Number of read batches so far.
+    batches: u64,
     /// Paths reported by a scan whose kernel `CREATE` may still be queued; dropped once the
     /// queue has been read empty.
     scanned: HashSet<PathBuf>,
@@ -129,6 +143,8 @@ pub struct Watcher {
     errors: VecDeque<WatchError>,
     /// The root's device when its filesystem counts subdirectory links (leaf shortcut).
     leaf_dev: Option<u64>,
+    /// Watches whose filesystem was unmounted, with where they were, until their removal.
+    unmounted: HashMap<Wd, (Wd, OsString)>,
 }
 
 impl fmt::Debug for Watcher {
@@ -147,6 +163,7 @@ impl Watcher {
         let kernel_mask = opts.mask
             | mask::CREATE
             | mask::MOVE
+            | mask::DELETE
             | mask::DELETE_SELF
             | mask::MOVE_SELF
             | mask::ONLYDIR
@@ -158,9 +175,12 @@ impl Watcher {
             kernel_mask,
             tree: WatchTree::default(),
             ready: VecDeque::new(),
+            pending: Vec::new(),
+            batches: 0,
             scanned: HashSet::new(),
             errors: VecDeque::new(),
             leaf_dev: None,
+            unmounted: HashMap::new(),
         };
         if let Ok(fd) = dirscan::open_dir(None, w.root.as_os_str(), true) {
             if dirscan::counts_subdir_links(fd.as_raw_fd()) {
@@ -201,8 +221,18 @@ impl Watcher {
             if let Some(err) = self.errors.pop_front() {
                 return Err(err);
             }
-            if let Some(ev) = self.ready.pop_front() {
-                return Ok(Some(ev));
+            match self.ready.front() {
+                Some(Slot::Ready(_)) => {
+                    if let Some(Slot::Ready(ev)) = self.ready.pop_front() {
+                        return Ok(Some(ev));
+                    }
+                }
+                // An unresolved rename heads the queue: read on until it is resolved.
+                Some(Slot::Move(_)) => {
+                    self.pump()?;
+                    continue;
+                }
+                None => {}
             }
             if self.tree.root().is_none() {
                 return Ok(None);
@@ -217,13 +247,23 @@ impl Watcher {
         }
     }
 
-    /// Reads everything queued and turns it into events.
+    /// Everything that is ready now, without waiting: for callers that multiplex the watcher's
+    /// descriptor ([`Watcher::as_raw_fd`]) with other sources in their own poll loop.
+    pub fn poll_events(&mut self) -> Result<Vec<Event>, WatchError> {
+        let mut out = Vec::new();
+        while let Some(ev) = self.next_event(Some(Duration::ZERO))? {
+            out.push(ev);
+        }
+        Ok(out)
+    }
+
+    /// Reads what is queued and turns it into events; returns once something can be handed
+    /// out (or nothing more is queued), so a busy tree cannot keep the caller waiting.
     fn pump(&mut self) -> Result<(), WatchError> {
-        let mut pending: Vec<PendingMove> = Vec::new();
-        loop {
+        for _ in 0..64 {
             let batch = self.ino.read_available().map_err(WatchError::Read)?;
             if batch.is_empty() {
-                if pending.is_empty() {
+                if self.pending.is_empty() {
                     self.scanned.clear();
                     return Ok(());
                 }
@@ -233,20 +273,57 @@ impl Watcher {
                     .wait(Some(self.opts.move_pair_wait))
                     .map_err(WatchError::Read)?;
                 if !more {
-                    for p in pending.drain(..) {
-                        self.moved_out(p);
-                    }
+                    self.expire_moves(u64::MAX);
                 }
                 continue;
             }
+            self.batches += 1;
             for raw in batch {
-                self.handle(raw, &mut pending);
+                self.handle(raw);
             }
+            // A partner comes right behind its first half: two batches later it is not coming.
+            self.expire_moves(self.batches.saturating_sub(1));
+            if matches!(self.ready.front(), Some(Slot::Ready(_))) {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// First halves of renames read before batch `before` left the tree.
+    fn expire_moves(&mut self, before: u64) {
+        let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.batch < before);
+        self.pending = keep;
+        for p in old {
+            self.moved_out(p);
         }
     }
 
-    fn handle(&mut self, raw: RawEvent, pending: &mut Vec<PendingMove>) {
+    /// Removes the kernel watches of directories the map no longer holds.
+    fn forget(&mut self, wds: Vec<Wd>) {
+        for wd in wds {
+            let _ = self.ino.rm_watch(wd);
+        }
+    }
+
+    /// Puts `event` where the rename with `cookie` holds its place.
+    fn resolve(&mut self, cookie: u32, event: Event) {
+        match self
+            .ready
+            .iter_mut()
+            .find(|s| matches!(s, Slot::Move(c) if *c == cookie))
+        {
+            Some(slot) => *slot = Slot::Ready(event),
+            None => self.ready.push_back(Slot::Ready(event)),
+        }
+    }
+
+    fn handle(&mut self, raw: RawEvent) {
         if raw.mask & mask::Q_OVERFLOW != 0 {
+            // Partners of pending halves may be among the lost events.
+            self.expire_moves(u64::MAX);
             self.resync();
             self.push(EventKind::RescanNeeded, PathBuf::new(), true, false);
             return;
@@ -257,13 +334,19 @@ impl Watcher {
         let is_dir = raw.mask & mask::ISDIR != 0;
         if raw.mask & mask::IGNORED != 0 {
             let was_root = Some(raw.wd) == self.tree.root();
+            let uncovered = self.unmounted.remove(&raw.wd);
             self.tree.remove_one(raw.wd);
             if was_root {
                 self.push(EventKind::RootGone, PathBuf::new(), true, false);
+            } else if let Some((parent, name)) = uncovered {
+                self.uncovered(parent, name, dir);
             }
             return;
         }
         if raw.mask & mask::UNMOUNT != 0 {
+            if let (Some(parent), Some(name)) = (self.tree.parent(raw.wd), dir.file_name()) {
+                self.unmounted.insert(raw.wd, (parent, name.to_owned()));
+            }
             self.push(EventKind::Unmount, dir, true, false);
             return;
         }
@@ -286,31 +369,41 @@ impl Watcher {
         let m = raw.mask;
         if m & mask::MOVED_FROM != 0 {
             self.scanned.remove(&path);
-            pending.push(PendingMove {
+            self.ready.push_back(Slot::Move(raw.cookie));
+            let wd = is_dir.then(|| self.tree.child(raw.wd, &name)).flatten();
+            self.pending.push(PendingMove {
+                wd,
                 cookie: raw.cookie,
-                parent: raw.wd,
-                name,
                 path,
                 is_dir,
+                batch: self.batches,
             });
             return;
         }
         if m & mask::MOVED_TO != 0 {
-            match pending.iter().position(|p| p.cookie == raw.cookie) {
+            match self.pending.iter().position(|p| p.cookie == raw.cookie) {
                 Some(i) => {
-                    let from = pending.remove(i);
-                    if from.is_dir
-                        && self
-                            .tree
-                            .rename(from.parent, &from.name, raw.wd, &name)
-                            .is_none()
-                    {
-                        // It had no watch (it was excluded where it came from): follow it now.
-                        if let Err(e) = self.watch_new_dir(raw.wd, &name, path.clone(), false) {
-                            self.errors.push_back(e);
+                    let from = self.pending.remove(i);
+                    match from.wd.filter(|&w| self.tree.contains(w)) {
+                        Some(w) => {
+                            let stale = self.tree.link(w, raw.wd, &name);
+                            self.forget(stale);
                         }
+                        // It had no watch (it was excluded where it came from): follow it now.
+                        None if from.is_dir => {
+                            if let Err(e) = self.watch_new_dir(raw.wd, &name, path.clone(), false) {
+                                self.errors.push_back(e);
+                            }
+                        }
+                        None => {}
                     }
-                    self.push(EventKind::Move { from: from.path }, path, is_dir, false);
+                    let event = Event {
+                        kind: EventKind::Move { from: from.path },
+                        path,
+                        is_dir,
+                        from_scan: false,
+                    };
+                    self.resolve(from.cookie, event);
                 }
                 None => self.appeared(raw.wd, &name, path, is_dir),
             }
@@ -325,6 +418,12 @@ impl Watcher {
         }
         if m & mask::DELETE != 0 {
             self.scanned.remove(&path);
+            if self.opts.mask & mask::DELETE == 0 {
+                if let Some(wd) = is_dir.then(|| self.tree.child(raw.wd, &name)).flatten() {
+                    self.tree.remove_one(wd);
+                }
+                return;
+            }
             if is_dir {
                 // A directory is empty when it is removed: its subdirectories' watches are
                 // already gone, so only its own entry is left to drop.
@@ -361,16 +460,31 @@ impl Watcher {
         }
     }
 
+    /// A filesystem mounted on `dir` went away, uncovering the directory underneath: watch
+    /// that one instead, and ask for a rescan, since what it holds was never reported.
+    fn uncovered(&mut self, parent: Wd, name: OsString, dir: PathBuf) {
+        if !self.tree.contains(parent) {
+            return;
+        }
+        match self.watch_new_dir(parent, &name, dir.clone(), false) {
+            Ok(()) => self.push(EventKind::RescanNeeded, dir, true, false),
+            Err(e) => self.errors.push_back(e),
+        }
+    }
+
     /// The first half of a rename whose second half never came: the entry left the tree.
     fn moved_out(&mut self, p: PendingMove) {
-        if p.is_dir {
-            if let Some(wd) = self.tree.child(p.parent, &p.name) {
-                for gone in self.tree.remove_subtree(wd) {
-                    let _ = self.ino.rm_watch(gone);
-                }
-            }
+        if let Some(wd) = p.wd.filter(|&w| self.tree.contains(w)) {
+            let gone = self.tree.remove_subtree(wd);
+            self.forget(gone);
         }
-        self.push(EventKind::Delete, p.path, p.is_dir, false);
+        let event = Event {
+            kind: EventKind::Delete,
+            path: p.path,
+            is_dir: p.is_dir,
+            from_scan: false,
+        };
+        self.resolve(p.cookie, event);
     }
 
     fn watch_new_dir(
@@ -386,7 +500,8 @@ impl Watcher {
             Err(e) if gone_or_replaced(&e) => return Ok(()),
             Err(e) => return Err(WatchError::from_add_watch(abs, e)),
         };
-        self.tree.link(wd, parent, name);
+        let stale = self.tree.link(wd, parent, name);
+        self.forget(stale);
         self.scan_dir(wd, path, report)
     }
 
@@ -440,7 +555,8 @@ impl Watcher {
                 let child_abs = abs.join(&entry.name);
                 match self.ino.add_watch(&child_abs, self.kernel_mask) {
                     Ok(child) => {
-                        self.tree.link(child, dir_wd, &entry.name);
+                        let stale = self.tree.link(child, dir_wd, &entry.name);
+                        self.forget(stale);
                         let leaf = leaf_dev.is_some_and(|dev| {
                             dirscan::is_leaf_dir(fd.as_raw_fd(), &entry.name, dev).is_some()
                         });
@@ -481,7 +597,8 @@ impl Watcher {
                 match self.ino.add_watch(&self.root.join(&rel), self.kernel_mask) {
                     Ok(wd) => {
                         if self.tree.path(wd).as_deref() != Some(rel.as_path()) {
-                            self.tree.link(wd, dir_wd, &name);
+                            let stale = self.tree.link(wd, dir_wd, &name);
+                            self.forget(stale);
                         }
                         seen.insert(wd, ());
                         stack.push((wd, rel));
@@ -504,12 +621,19 @@ impl Watcher {
     }
 
     fn push(&mut self, kind: EventKind, path: PathBuf, is_dir: bool, from_scan: bool) {
-        self.ready.push_back(Event {
+        self.ready.push_back(Slot::Ready(Event {
             kind,
             path,
             is_dir,
             from_scan,
-        });
+        }));
+    }
+}
+
+impl std::os::fd::AsRawFd for Watcher {
+    /// The inotify descriptor: readable when [`Watcher::poll_events`] has something to return.
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.ino.as_raw_fd()
     }
 }
 

@@ -200,3 +200,93 @@ fn removals_drop_watches_and_the_root_going_away_ends_the_stream() {
     );
     assert_eq!(w.next_event(Some(Duration::from_millis(10))).unwrap(), None);
 }
+
+#[test]
+fn unmount_is_reported_and_its_watches_dropped() {
+    let d = tree(&["keep/", "mnt/"]);
+    let mnt = d.path().join("mnt");
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "none"])
+        .arg(&mnt)
+        .status()
+        .expect("mount (tests run as root)");
+    assert!(st.success());
+    fs::create_dir(mnt.join("inner")).unwrap();
+    let mut w = Watcher::new(d.path(), WatchOptions::default()).unwrap();
+    assert_eq!(w.watch_count(), 4);
+    let st = std::process::Command::new("umount")
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let evs = drain(&mut w);
+    assert!(has(&evs, &EventKind::Unmount, "mnt"), "{evs:?}");
+    assert!(has(&evs, &EventKind::Unmount, "mnt/inner"), "{evs:?}");
+    // The directory the mount covered is watched again, and a rescan of it is asked for.
+    assert!(has(&evs, &EventKind::RescanNeeded, "mnt"), "{evs:?}");
+    assert_eq!(w.watch_count(), 3, "root, keep and the uncovered mnt");
+    fs::write(mnt.join("under"), b"1").unwrap();
+    assert!(has(&drain(&mut w), &EventKind::Create, "mnt/under"));
+}
+
+#[test]
+fn a_move_out_is_never_overtaken_by_later_events() {
+    let d = tree(&["t/dir/f", "outside/"]);
+    let root = d.path().join("t");
+    let mut w = Watcher::new(&root, WatchOptions::default()).unwrap();
+    fs::rename(root.join("dir"), d.path().join("outside/dir")).unwrap();
+    fs::create_dir(root.join("dir")).unwrap();
+    let evs = drain(&mut w);
+    let kinds: Vec<_> = evs
+        .iter()
+        .map(|e| (e.kind.clone(), e.path.clone()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (EventKind::Delete, "dir".into()),
+            (EventKind::Create, "dir".into())
+        ]
+    );
+    assert_eq!(w.watch_count(), 2);
+}
+
+#[test]
+fn many_renames_pair_up() {
+    let names: Vec<String> = (0..300).map(|i| format!("f{i}")).collect();
+    let spec: Vec<&str> = names.iter().map(String::as_str).collect();
+    let d = tree(&spec);
+    let mut w = Watcher::new(d.path(), WatchOptions::default()).unwrap();
+    for n in &names {
+        fs::rename(d.path().join(n), d.path().join(format!("{n}.moved"))).unwrap();
+    }
+    let evs = drain(&mut w);
+    assert_eq!(evs.len(), names.len(), "{:?}", &evs[..5.min(evs.len())]);
+    for (ev, n) in evs.iter().zip(&names) {
+        assert_eq!(ev.kind, EventKind::Move { from: n.into() });
+        assert_eq!(ev.path, PathBuf::from(format!("{n}.moved")));
+    }
+}
+
+#[test]
+fn a_busy_tree_does_not_starve_the_caller() {
+    let d = tree(&["busy/"]);
+    let mut w = Watcher::new(d.path(), WatchOptions::default()).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let file = d.path().join("busy/f");
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                fs::write(&file, b"x").unwrap();
+            }
+        })
+    };
+    // Each call returns an event although the queue never runs dry.
+    for _ in 0..1000 {
+        let ev = w.next_event(Some(Duration::from_secs(10))).unwrap();
+        assert!(ev.is_some());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+}

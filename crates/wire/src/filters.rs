@@ -53,7 +53,13 @@ pub fn server_filters<R: Read>(
         delete_excluded: opts.delete_excluded,
         cvs_exclude: opts.cvs_exclude,
     };
-    server_rules(&rules, &ctx, &mut NoFiles).map_err(|e| Error::Protocol(e.to_string()))
+    server_rules(
+        &rules,
+        &ctx,
+        rtsync_filter::CvsEnv::from_process(),
+        &mut NoFiles,
+    )
+    .map_err(|e| Error::Protocol(e.to_string()))
 }
 
 /// Scans with a received rule set (per-directory merge files are not read).

@@ -165,8 +165,34 @@ impl Params {
     }
 }
 
-/// Replaces `%NAME%` (NAME starting with an upper-case letter) by the environment variable's
-/// value; anything unknown or malformed stays as written, as rsyncd.conf(5) describes.
+/// Session variables (`RSYNC_MODULE_NAME`, `RSYNC_USER_NAME`, …) visible to `%VAR%` expansion
+/// and to the exec hooks. Kept here rather than in the process environment, whose lock a
+/// forked process must not take.
+static SESSION_VARS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Sets a session variable (see [`session_vars`]).
+pub fn set_session_var(name: &str, value: &str) {
+    if let Ok(mut vars) = SESSION_VARS.lock() {
+        vars.retain(|(n, _)| n != name);
+        vars.push((name.to_string(), value.to_string()));
+    }
+}
+
+/// The session variables set so far.
+pub fn session_vars() -> Vec<(String, String)> {
+    SESSION_VARS.lock().map(|v| v.clone()).unwrap_or_default()
+}
+
+fn lookup_var(name: &str) -> Option<String> {
+    if let Some((_, v)) = session_vars().into_iter().find(|(n, _)| n == name) {
+        return Some(v);
+    }
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// Replaces `%NAME%` (NAME starting with an upper-case letter) by the session variable or
+/// environment variable of that name; anything unknown or malformed stays as written, as
+/// rsyncd.conf(5) describes.
 pub fn expand_vars(s: &str) -> String {
     if !s.contains('%') {
         return s.to_string();
@@ -179,8 +205,8 @@ pub fn expand_vars(s: &str) -> String {
         let upper_next = after.bytes().next().is_some_and(|c| c.is_ascii_uppercase());
         if upper_next {
             if let Some(end) = after.find('%') {
-                if let Some(val) = std::env::var_os(&after[..end]) {
-                    out.push_str(&val.to_string_lossy());
+                if let Some(val) = lookup_var(&after[..end]) {
+                    out.push_str(&val);
                     rest = &after[end + 1..];
                     continue;
                 }

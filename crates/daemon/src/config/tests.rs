@@ -256,6 +256,8 @@ fn dparams_apply_at_end_of_global_section() {
 #[test]
 fn vars_expand_from_environment() {
     std::env::set_var("RTSYNC_TEST_VAR", "val");
+    set_session_var("RTSYNC_SESSION_VAR", "sess");
+    assert_eq!(expand_vars("/home/%RTSYNC_SESSION_VAR%"), "/home/sess");
     for (raw, want) in [
         ("/home/%RTSYNC_TEST_VAR%/x", "/home/val/x"),
         ("%RTSYNC_NOT_SET_VAR%", "%RTSYNC_NOT_SET_VAR%"),

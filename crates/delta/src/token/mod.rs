@@ -248,3 +248,6 @@ pub(crate) fn read_u8<R: Read>(r: &mut R) -> Result<u8> {
     read_exact(r, &mut b)?;
     Ok(b[0])
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,7 +5,7 @@ use crate::chmod::apply_chmod;
 use crate::itemize::Itemize;
 use crate::report::exit;
 use rtsync_tree::fsops;
-use rtsync_tree::FileKind;
+use rtsync_tree::{FileEntry, FileKind};
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -13,7 +13,11 @@ use std::path::Path;
 impl LocalTransfer<'_> {
     /// The permission bits entry `i` should end up with, given what is there now (if anything).
     pub(super) fn wanted_perms(&self, i: usize, existing: Option<&Metadata>) -> u32 {
-        let e = &self.entries[i];
+        self.wanted_perms_for(&self.entries[i], existing)
+    }
+
+    /// [`Self::wanted_perms`] for an entry held elsewhere.
+    pub(super) fn wanted_perms_for(&self, e: &FileEntry, existing: Option<&Metadata>) -> u32 {
         let source = apply_chmod(&self.opts.chmod, e.perms(), e.is_dir());
         if self.opts.perms {
             return source;
@@ -41,7 +45,11 @@ impl LocalTransfer<'_> {
 
     /// Fills the time/perms/owner/group columns for an existing item.
     pub(super) fn compare_attrs(&self, i: usize, md: &Metadata, it: &mut Itemize, _dir: bool) {
-        let e = &self.entries[i];
+        self.compare_entry_attrs(&self.entries[i], md, it);
+    }
+
+    /// [`Self::compare_attrs`] for an entry held elsewhere.
+    pub(super) fn compare_entry_attrs(&self, e: &FileEntry, md: &Metadata, it: &mut Itemize) {
         if self.wants_times(e.kind)
             && !same_mtime(
                 self.opts.modify_window,
@@ -53,7 +61,7 @@ impl LocalTransfer<'_> {
         }
         if e.kind != FileKind::Symlink
             && self.opts.perms
-            && md.mode() & 0o7777 != self.wanted_perms(i, Some(md))
+            && md.mode() & 0o7777 != self.wanted_perms_for(e, Some(md))
         {
             it.perms = true;
         }
@@ -125,35 +133,67 @@ impl LocalTransfer<'_> {
         }
     }
 
+    /// Remembers a directory whose permissions and times are set once its contents are in
+    /// place (at the end, as rsync does: hard links made late can still touch it).
+    pub(super) fn defer_dir_fixup(&mut self, i: usize, created: bool) {
+        self.dir_fixups.push(DirFixup {
+            path: self.dest_path(&self.entries[i].name),
+            entry: self.entries[i].clone(),
+            created,
+        });
+    }
+
     /// Directory permissions and times, once everything inside is written.
     pub(super) fn fix_directories(&mut self) {
         if self.wants_times(FileKind::Directory) && !self.opts.dry_run {
-            for i in std::mem::take(&mut self.retouch) {
-                let e = &self.entries[i];
-                let _ = fsops::set_mtime(&self.dest_path(&e.name), e.mtime, e.mtime_nsec);
+            for (path, mtime, nsec) in std::mem::take(&mut self.retouch) {
+                let _ = fsops::set_mtime(&path, mtime, nsec);
             }
         }
         let dirs = std::mem::take(&mut self.dir_fixups);
-        for &(i, created) in dirs.iter().rev() {
-            let path = self.dest_path(&self.entries[i].name);
-            let md = std::fs::symlink_metadata(&path).ok();
-            if md.as_ref().is_some_and(|m| m.is_dir()) {
-                if created {
-                    // A new directory gets the source's permissions (masked without -p).
-                    let perms = self.wanted_perms(i, None);
-                    if md.as_ref().is_some_and(|m| m.mode() & 0o7777 != perms) {
-                        if let Err(err) = fsops::set_perms(&path, perms) {
-                            self.report.error(&format!(
-                                "rsync: [generator] chmod \"{}\" failed: {}",
-                                full_path(&path),
-                                os_error(&err)
-                            ));
-                            self.note(exit::PARTIAL);
-                        }
-                    }
+        for fix in dirs.iter().rev() {
+            let md = std::fs::symlink_metadata(&fix.path).ok();
+            let Some(md) = md.filter(|m| m.is_dir()) else {
+                continue;
+            };
+            // A new directory gets the source's permissions (masked without -p); an existing
+            // one keeps its own unless -p.
+            let perms = self.wanted_perms_for(&fix.entry, (!fix.created).then_some(&md));
+            if md.mode() & 0o7777 != perms {
+                if let Err(err) = fsops::set_perms(&fix.path, perms) {
+                    self.report.error(&format!(
+                        "rsync: [generator] chmod \"{}\" failed: {}",
+                        full_path(&fix.path),
+                        os_error(&err)
+                    ));
+                    self.note(exit::PARTIAL);
                 }
-                self.apply_mode_and_time(i, &path, md.as_ref());
+            }
+            let e = &fix.entry;
+            if self.wants_times(FileKind::Directory)
+                && !same_mtime(
+                    self.opts.modify_window,
+                    md_mtime(&md),
+                    (e.mtime, e.mtime_nsec),
+                )
+            {
+                if let Err(err) = fsops::set_mtime(&fix.path, e.mtime, e.mtime_nsec) {
+                    self.report.error(&format!(
+                        "rsync: [generator] failed to set times on \"{}\": {}",
+                        full_path(&fix.path),
+                        os_error(&err)
+                    ));
+                    self.note(exit::PARTIAL);
+                }
             }
         }
     }
+}
+
+/// A directory to finish at the end of the run.
+pub(super) struct DirFixup {
+    path: std::path::PathBuf,
+    entry: FileEntry,
+    /// Made by this run.
+    created: bool,
 }

@@ -1,8 +1,11 @@
 //! `--delete`: removing what the destination has and the source does not.
 
 use super::{full_path, os_error, LocalTransfer};
+use crate::filters::Filters;
 use crate::report::{exit, kind_slot};
+use rtsync_tree::Item;
 use rtsync_tree::{compare_names, FileKind};
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -36,51 +39,27 @@ fn sorted_listing(path: &Path) -> Vec<(Vec<u8>, bool)> {
 }
 
 impl LocalTransfer<'_> {
-    /// Deletes the extraneous entries of directory entry `i` in the destination.
-    pub(super) fn delete_extraneous(&mut self, i: usize) {
+    /// Deletes what directory entry `i`'s destination holds beyond `children` (its contents
+    /// in the source), sparing what the filter rules protect.
+    pub(super) fn delete_extraneous(&mut self, i: usize, children: &[Item], rules: &Filters) {
         let dir_name = self.entries[i].name.clone();
-        if !self.content_dirs.contains(&dir_name) {
-            return;
-        }
         let dest = self.dest_path(&dir_name);
-        let empty = Default::default();
-        let keep = self.children.get(&dir_name).unwrap_or(&empty);
-        let rules = self.filters.receiver_rules(&self.ancestors(&dir_name));
+        let keep: HashSet<&[u8]> = children.iter().map(|c| c.entry.basename()).collect();
         let mut doomed = Vec::new();
         for (base, is_dir) in sorted_listing(&dest) {
-            if keep.contains(&base) {
+            if keep.contains(base.as_slice()) {
                 continue;
             }
             let rel = join(&dir_name, &base);
-            if rules.as_ref().is_some_and(|r| r.is_protected(&rel, is_dir)) {
+            if rules.protects(&rel, is_dir) {
                 continue;
             }
-            doomed.push((rel, is_dir));
+            doomed.push(rel);
         }
-        for (rel, _) in doomed.into_iter().rev() {
+        for rel in doomed.into_iter().rev() {
             let path = self.dest_path(&rel);
             self.delete_item(&rel, &path);
         }
-    }
-
-    /// A directory and its ancestors in the file list, root first, with their source paths.
-    fn ancestors(&self, dir_name: &[u8]) -> Vec<(Vec<u8>, std::path::PathBuf)> {
-        let mut chain = Vec::new();
-        let mut name = dir_name.to_vec();
-        loop {
-            if let Some(&i) = self.dir_index.get(&name) {
-                chain.push((name.clone(), self.paths[i].clone()));
-            }
-            if name == b"." || name.is_empty() {
-                break;
-            }
-            name = match name.iter().rposition(|&c| c == b'/') {
-                Some(p) => name[..p].to_vec(),
-                None => b".".to_vec(),
-            };
-        }
-        chain.reverse();
-        chain
     }
 
     fn delete_item(&mut self, rel: &[u8], path: &Path) {

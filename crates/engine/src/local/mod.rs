@@ -8,13 +8,13 @@ mod attrs;
 mod delete;
 mod hlink;
 mod transfer;
+mod walk;
 
 use crate::filters::Filters;
 use crate::itemize::Itemize;
 use crate::options::{DeleteMode, Options};
 use crate::report::{exit, kind_slot, Reporter, Stats};
-use rtsync_tree::{compare_names, FileEntry, FileKind, ScanOptions, ScanProblem};
-use std::collections::{HashMap, HashSet};
+use rtsync_tree::{FileEntry, FileKind, Item, ScanOptions, ScanProblem};
 use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::io;
@@ -53,16 +53,28 @@ pub(crate) fn full_path(p: &Path) -> String {
     s
 }
 
+/// What one walk over the sources does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Transfer,
+    /// Transfer, deleting extraneous files in each directory first (`--delete-during`).
+    TransferAndDelete,
+    /// Only delete (`--delete-before` / `--delete-after`).
+    DeleteOnly,
+}
+
 /// The state of one local transfer.
 pub struct LocalTransfer<'a> {
     opts: &'a Options,
     report: Reporter,
     stats: Stats,
+    /// The entries of the directories on the current path (an arena used as a stack: a
+    /// directory's entries are dropped once its subtree is done).
     entries: Vec<FileEntry>,
     /// Where each entry is read from.
     paths: Vec<PathBuf>,
-    /// Entry indices in rsync's file-list order.
-    order: Vec<usize>,
+    /// The filesystem each entry is on (for `-x`).
+    devs: Vec<u64>,
     /// The destination directory, or the destination file for a single-file copy.
     dest_root: PathBuf,
     /// A single file copied to a new name.
@@ -71,25 +83,21 @@ pub struct LocalTransfer<'a> {
     dest_created: bool,
     /// Worst problem so far, as an rsync exit code.
     exit_code: i32,
-    /// `-H` group chains and states.
+    /// `-H` groups.
     links: hlink::HardLinks,
+    /// The `-H` group member being handled.
+    current_link: Option<hlink::Current>,
     /// Directories whose times and permissions are set after their contents.
-    /// (entry, created by this run).
-    dir_fixups: Vec<(usize, bool)>,
-    /// Directories skipped by --ignore-existing whose destination still gets their mtime.
-    retouch: Vec<usize>,
-    /// Per directory name: the names of its children in the file list (for deletions).
-    children: HashMap<Vec<u8>, HashSet<Vec<u8>>>,
-    /// Directories whose contents are part of the transfer (deletions happen there).
-    content_dirs: HashSet<Vec<u8>>,
+    dir_fixups: Vec<attrs::DirFixup>,
+    /// Skipped directories whose destination still gets their mtime (path, sec, nsec).
+    retouch: Vec<(PathBuf, i64, u32)>,
     deletions: u64,
     /// Deletions refused by `--max-delete`.
     skipped_deletions: u64,
     umask: u32,
     is_root: bool,
-    filters: Filters,
-    /// Directory entries by name (for finding a directory's ancestors).
-    dir_index: HashMap<Vec<u8>, usize>,
+    /// The command-line sources (after `--files-from`).
+    sources: Vec<PathBuf>,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
@@ -150,39 +158,38 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         }
         None => sources,
     };
-    let scanned = rtsync_tree::scan_sources(sources, &scan_opts, &mut filters);
-    let flist_time = start.elapsed().as_secs_f64();
     let mut t = LocalTransfer {
         opts,
         report,
         stats: Stats::default(),
-        entries: scanned.entries,
-        paths: scanned.paths,
-        order: Vec::new(),
+        entries: Vec::new(),
+        paths: Vec::new(),
+        devs: Vec::new(),
         dest_root: dest.to_path_buf(),
         single_file_dest: false,
         dest_created: false,
         exit_code: exit::OK,
         links: hlink::HardLinks::default(),
+        current_link: None,
         dir_fixups: Vec::new(),
         retouch: Vec::new(),
-        children: HashMap::new(),
-        content_dirs: HashSet::new(),
         deletions: 0,
         skipped_deletions: 0,
         umask: current_umask(),
         // SAFETY: geteuid has no preconditions.
         is_root: unsafe { libc::geteuid() } == 0,
-        filters,
-        dir_index: HashMap::new(),
+        sources: sources.to_vec(),
     };
-    t.report_problems(&scanned.problems, sources);
-    t.prepare();
-    if let Err(code) = t.resolve_dest(dest) {
+    if opts.hard_links {
+        let mut prepass_filters = filters.clone();
+        t.find_link_groups(sources, &scan_opts, &mut prepass_filters);
+    }
+    let code = t.walk(&scan_opts, &mut filters, dest);
+    if let Some(code) = code {
         t.report.flush();
         return code;
     }
-    t.transfer_all();
+    let flist_time = 0.0;
     t.finish(flist_time, start)
 }
 
@@ -257,91 +264,23 @@ impl<'a> LocalTransfer<'a> {
         }
     }
 
-    /// Sorting, duplicate removal, hard-link groups and per-directory child sets.
-    fn prepare(&mut self) {
-        let entries = &self.entries;
-        let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_by(|&a, &b| {
-            compare_names(
-                &entries[a].name,
-                entries[a].is_dir(),
-                &entries[b].name,
-                entries[b].is_dir(),
-            )
-        });
-        // Keep the first of duplicate names (the same file named by two sources).
-        order.dedup_by(|b, a| entries[*a].name == entries[*b].name);
-        for &i in &order {
-            let e = &entries[i];
-            if e.name != b"." {
-                let parent = match e.dirname() {
-                    b"" => b".".as_slice(),
-                    d => d,
-                };
-                self.children
-                    .entry(parent.to_vec())
-                    .or_default()
-                    .insert(e.basename().to_vec());
-            }
-        }
-        self.order = order;
-        for &i in &self.order {
-            if self.entries[i].is_dir() {
-                self.dir_index.insert(self.entries[i].name.clone(), i);
-            }
-        }
-        if self.opts.hard_links {
-            self.prepare_hard_links();
-        }
-        if self.opts.recursive {
-            for &i in &self.order {
-                let e = &self.entries[i];
-                if e.is_dir() {
-                    let inside_a_top = e.top_dir || e.name != b"." && !self.opts.relative;
-                    if inside_a_top || self.opts.relative {
-                        self.content_dirs.insert(e.name.clone());
-                    }
-                }
-            }
-        } else if self.opts.dirs {
-            for &i in &self.order {
-                if self.entries[i].name == b"." {
-                    self.content_dirs.insert(b".".to_vec());
-                }
-            }
-        }
-        for &i in &self.order {
-            let e = &self.entries[i];
-            self.stats.files[kind_slot(e.kind)] += 1;
-            if matches!(e.kind, FileKind::Regular | FileKind::Symlink) {
-                self.stats.total_size += e.size;
-            }
-        }
-        self.stats.flist_size = self
-            .order
-            .iter()
-            .map(|&i| self.entries[i].name.len() as u64 + 12)
-            .sum();
-    }
-
     /// Decides whether DEST is a directory to copy into or the new name of a single file, and
     /// creates it when needed (rsync's "created directory").
-    fn resolve_dest(&mut self, dest: &Path) -> Result<(), i32> {
+    fn resolve_dest(&mut self, dest: &Path, top: &[rtsync_tree::Item]) -> Result<(), i32> {
         let dest_bytes = dest.as_os_str().as_bytes();
+        let one_file = top.len() == 1 && !top[0].entry.is_dir();
         match std::fs::metadata(dest) {
             Ok(md) if md.is_dir() => return Ok(()),
             Ok(_) => {
-                if self.order.len() == 1 && !self.entries[self.order[0]].is_dir() {
+                if one_file {
                     self.single_file_dest = true;
                     return Ok(());
                 }
             }
             Err(_) => {}
         }
-        let single = self.order.len() == 1
-            && !self.entries[self.order[0]].is_dir()
-            && !dest_bytes.ends_with(b"/");
-        if single || self.order.is_empty() {
+        let single = one_file && !dest_bytes.ends_with(b"/");
+        if single || top.is_empty() {
             self.single_file_dest = single;
             return Ok(());
         }
@@ -401,54 +340,44 @@ impl<'a> LocalTransfer<'a> {
         }
     }
 
-    fn transfer_all(&mut self) {
-        if self.opts.delete == DeleteMode::Before {
-            for k in 0..self.order.len() {
-                let i = self.order[k];
-                if self.entries[i].is_dir() {
-                    self.delete_extraneous(i);
-                }
-            }
-        }
-        for k in 0..self.order.len() {
-            let i = self.order[k];
-            self.process(i);
-        }
-        self.finish_written_links();
-        if matches!(self.opts.delete, DeleteMode::After | DeleteMode::Delay) {
-            for k in 0..self.order.len() {
-                let i = self.order[k];
-                if self.entries[i].is_dir() {
-                    self.delete_extraneous(i);
-                }
-            }
-        }
-        self.fix_directories();
-    }
-
-    fn process(&mut self, i: usize) {
-        let dest = self.dest_path(&self.entries[i].name);
-        let existing = std::fs::symlink_metadata(&dest).ok();
+    /// `--existing` / `--ignore-existing`: whether entry `i` is left alone.
+    fn skipped_by_existence(&mut self, i: usize, existing: Option<&Metadata>) -> bool {
         let is_dir = self.entries[i].is_dir();
         if self.opts.existing && existing.is_none() && self.entries[i].name != b"." {
-            return;
+            return true;
         }
-        if self.opts.ignore_existing && existing.as_ref().is_some_and(|md| !(is_dir && md.is_dir()))
-        {
+        if self.opts.ignore_existing && existing.is_some_and(|md| !(is_dir && md.is_dir())) {
             if is_dir {
                 // rsync still touches the times of every listed directory at the end, even
                 // when what stands in its place is not one.
-                self.retouch.push(i);
+                let e = &self.entries[i];
+                self.retouch
+                    .push((self.dest_path(&e.name), e.mtime, e.mtime_nsec));
             }
+            return true;
+        }
+        false
+    }
+
+    /// Generates a non-directory entry.
+    fn process(&mut self, i: usize) {
+        let dest = self.dest_path(&self.entries[i].name);
+        let existing = std::fs::symlink_metadata(&dest).ok();
+        if self.skipped_by_existence(i, existing.as_ref()) {
             return;
         }
         match self.entries[i].kind {
-            FileKind::Directory => self.do_dir(i, &dest, existing),
+            FileKind::Directory => unreachable!("directories are generated by the walker"),
             FileKind::Regular => {
-                if self.is_linked(i) && !self.links.first[i] && self.hard_link_check(i) {
-                    return;
+                self.current_link = self.join_group(i);
+                if let Some(cur) = self.current_link {
+                    if self.hard_link_check(cur) {
+                        self.current_link = None;
+                        return;
+                    }
                 }
-                self.do_file(i, &dest, existing)
+                self.do_file(i, &dest, existing);
+                self.current_link = None;
             }
             FileKind::Symlink => {
                 if self.opts.links {
@@ -493,12 +422,19 @@ impl<'a> LocalTransfer<'a> {
         n
     }
 
-    fn do_dir(&mut self, i: usize, dest: &Path, existing: Option<Metadata>) {
+    /// Generates a directory entry; with `children` (its contents in the source, when they are
+    /// part of the transfer) `--delete-during` removes what else the destination holds.
+    pub(super) fn do_dir(&mut self, i: usize, children: Option<&[Item]>, rules: &Filters) {
+        let dest = self.dest_path(&self.entries[i].name);
+        let existing = std::fs::symlink_metadata(&dest).ok();
+        if self.skipped_by_existence(i, existing.as_ref()) {
+            return;
+        }
         // Attributes are compared before deletions touch the directory, but the deletion
         // messages come first, as rsync's out-of-band messages overtake its item lines.
-        let item = self.prepare_dir(i, dest, existing);
-        if self.opts.delete == DeleteMode::During && item.is_some() {
-            self.delete_extraneous(i);
+        let item = self.prepare_dir(i, &dest, existing);
+        if let (DeleteMode::During, Some(children), Some(_)) = (self.opts.delete, children, &item) {
+            self.delete_extraneous(i, children, rules);
         }
         if let Some(it) = item {
             let name = self.item_name(i);
@@ -543,7 +479,7 @@ impl<'a> LocalTransfer<'a> {
                 }
                 self.apply_owner(i, dest, None);
                 // Permissions and times are set once the contents are in place.
-                self.dir_fixups.push((i, true));
+                self.defer_dir_fixup(i, true);
             }
             return Some(it);
         };
@@ -551,13 +487,19 @@ impl<'a> LocalTransfer<'a> {
         self.compare_attrs(i, &md, &mut it, true);
         if !self.opts.dry_run {
             self.apply_owner(i, dest, Some(&md));
-            self.dir_fixups.push((i, false));
+            self.defer_dir_fixup(i, false);
         }
         Some(it)
     }
 
     /// Removes whatever is at `dest` so that entry `i` can take its place.
     fn remove_in_the_way(&mut self, dest: &Path, i: usize) -> bool {
+        let name = self.entries[i].name.clone();
+        self.remove_path_in_the_way(dest, &name)
+    }
+
+    /// Removes whatever is at `dest` (entry `name`'s place) so something else can go there.
+    fn remove_path_in_the_way(&mut self, dest: &Path, name: &[u8]) -> bool {
         if self.opts.dry_run {
             return true;
         }
@@ -580,7 +522,7 @@ impl<'a> LocalTransfer<'a> {
         match result {
             Ok(()) => true,
             Err(e) => {
-                let name = String::from_utf8_lossy(&self.entries[i].name).into_owned();
+                let name = String::from_utf8_lossy(name).into_owned();
                 let what = if md.is_dir() { "rmdir" } else { "unlink" };
                 self.report.error(&format!(
                     "rsync: [generator] delete_file: {what}({name}) failed: {}",

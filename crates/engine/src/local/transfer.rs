@@ -120,7 +120,7 @@ impl LocalTransfer<'_> {
             return;
         }
         let regular = existing.filter(|m| m.is_file());
-        if regular.is_none() && self.defer_missing_member(i) {
+        if regular.is_none() && self.defer_missing_member() {
             // A later member of its hard-link group will be written and linked back to.
             return;
         }
@@ -139,9 +139,7 @@ impl LocalTransfer<'_> {
                     self.apply_mode_and_time(i, dest, Some(md));
                 }
                 self.report.item(&it, &name, b"");
-                if self.is_linked(i) {
-                    self.finish_hard_link(i);
-                }
+                self.member_up_to_date();
                 self.remove_source(i);
                 return;
             }
@@ -187,10 +185,7 @@ impl LocalTransfer<'_> {
             self.stats.literal += size;
         }
         self.report.item(&it, &name, b"");
-        if self.is_linked(i) {
-            self.links.state[i] = super::hlink::LinkState::Sent;
-            self.links.to_finish.push(i);
-        }
+        self.member_sent();
         self.remove_source(i);
     }
 
@@ -382,12 +377,19 @@ impl LocalTransfer<'_> {
     }
 
     pub(super) fn remove_source(&mut self, i: usize) {
+        if self.opts.remove_source_files {
+            let (path, name) = (self.paths[i].clone(), self.entries[i].name.clone());
+            self.remove_source_at(&path, &name);
+        }
+    }
+
+    /// `--remove-source-files`: the sender removes what it has synchronised.
+    pub(super) fn remove_source_at(&mut self, path: &Path, name: &[u8]) {
         if self.opts.remove_source_files && !self.opts.dry_run {
-            let path = self.paths[i].clone();
-            if let Err(e) = std::fs::remove_file(&path) {
+            if let Err(e) = std::fs::remove_file(path) {
                 self.report.error(&format!(
                     "rsync: [sender] sender failed to remove {}: {}",
-                    String::from_utf8_lossy(&self.entries[i].name),
+                    String::from_utf8_lossy(name),
                     os_error(&e)
                 ));
                 self.note(exit::PARTIAL);

@@ -11,11 +11,12 @@
 //! entries found while scanning it are reported as `CREATE` events, because they were created
 //! before the watch existed and the kernel will never report them.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -81,12 +82,22 @@ pub struct Table {
     pub filter: Option<EventFilter>,
     /// Whether to count events (inotifywatch).
     pub collect_stats: bool,
+    /// Entries reported by a re-check whose kernel `CREATE` may still be queued; cleared once
+    /// the kernel queue has been read empty.
+    dedupe: HashSet<(Wd, Vec<u8>)>,
     /// Totals over all watches.
     pub totals: Stats,
 }
 
 /// An errno value.
 pub type Errno = i32;
+
+/// What changes when an entry is added to or removed from a directory: its change time (with
+/// nanoseconds, which recent kernels keep fine-grained once someone has looked) and link count.
+fn change_stamp(path: &OsStr) -> Option<(i64, i64, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ctime(), m.ctime_nsec(), m.nlink()))
+}
 
 /// Whether the directory path `next` (ending in `/`) is one of the `@` exclusions, compared
 /// as strings the way the original does.
@@ -112,6 +123,7 @@ impl Table {
             queue: VecDeque::new(),
             filter: None,
             collect_stats: false,
+            dedupe: HashSet::new(),
             totals: Stats::default(),
         })
     }
@@ -180,6 +192,9 @@ impl Table {
         mut found: Option<&mut Vec<Found>>,
     ) -> Result<(), Errno> {
         let os = OsString::from_vec(path.to_vec());
+        // For a directory that just appeared, note its change time before reading it: if it
+        // differs once the watch is in place, something was added in between (see `recheck`).
+        let before = found.as_ref().and_then(|_| change_stamp(&os));
         let dir = match std::fs::read_dir(&os) {
             Ok(d) => d,
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
@@ -225,7 +240,52 @@ impl Table {
                 }
             }
         }
-        self.watch_file(&my_path, events)
+        self.watch_file(&my_path, events)?;
+        if let Some(f) = found {
+            if before.is_none() || change_stamp(&os) != before {
+                self.recheck(&my_path, events, f);
+            }
+        }
+        Ok(())
+    }
+
+    /// A new directory changed between being read and being watched: list it again and report
+    /// what the first reading missed. This second reading happens under the watch, so it shows
+    /// as events, and entries it finds may also be reported by the kernel; those duplicates are
+    /// dropped (see `dedupe`). Only races make this run.
+    fn recheck(&mut self, my_path: &[u8], events: u32, found: &mut Vec<Found>) {
+        let Some(wd) = self.wd_from_filename(my_path) else {
+            return;
+        };
+        let known: HashSet<Vec<u8>> = found
+            .iter()
+            .filter(|f| f.dir == my_path)
+            .map(|f| f.name.clone())
+            .collect();
+        let Ok(listing) = std::fs::read_dir(OsStr::from_bytes(my_path)) else {
+            return;
+        };
+        for entry in listing.flatten() {
+            let name = entry.file_name().as_bytes().to_vec();
+            if known.contains(&name) {
+                continue;
+            }
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            self.dedupe.insert((wd, name.clone()));
+            found.push(Found {
+                dir: my_path.to_vec(),
+                name: name.clone(),
+                is_dir,
+            });
+            if is_dir {
+                let mut next = my_path.to_vec();
+                next.extend_from_slice(&name);
+                next.push(b'/');
+                if self.wd_from_filename(&next).is_none() {
+                    let _ = self.watch_tree(&next, events, &[], Some(found));
+                }
+            }
+        }
     }
 
     /// Watches `path` recursively (the initial watches).
@@ -421,11 +481,22 @@ impl Table {
     ) -> Result<Option<(RawEvent, bool)>, Errno> {
         loop {
             let Some((ev, made_up)) = self.queue.pop_front() else {
+                if !self.dedupe.is_empty() && !self.ino.wait(Some(Duration::ZERO)).unwrap_or(true) {
+                    // Everything queued before the re-check has been read.
+                    self.dedupe.clear();
+                }
                 if !self.fill(timeout)? {
                     return Ok(None);
                 }
                 continue;
             };
+            if !made_up && ev.mask & mask::CREATE != 0 && !self.dedupe.is_empty() {
+                if let Some(n) = &ev.name {
+                    if self.dedupe.remove(&(ev.wd, n.as_bytes().to_vec())) {
+                        continue;
+                    }
+                }
+            }
             if let Some(filter) = &self.filter {
                 let mut full = self.filename(ev.wd).to_vec();
                 if let Some(n) = &ev.name {
@@ -435,11 +506,9 @@ impl Table {
                     continue;
                 }
             }
-            if self.collect_stats {
-                if self.by_wd.contains_key(&ev.wd) {
-                    self.stats.entry(ev.wd).or_default().record(ev.mask);
-                    self.totals.record(ev.mask);
-                }
+            if self.collect_stats && self.by_wd.contains_key(&ev.wd) {
+                self.stats.entry(ev.wd).or_default().record(ev.mask);
+                self.totals.record(ev.mask);
             }
             return Ok(Some((ev, made_up)));
         }

@@ -305,3 +305,51 @@ pub fn write_secrets(dir: &Path, text: &str, mode: u32) -> PathBuf {
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
     p
 }
+
+/// A comparable description of a tree: one line per entry (relative path, type, mode, size,
+/// mtime, owner, content or link target).
+pub fn snapshot(root: &Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let ft = m.file_type();
+            let what = if ft.is_symlink() {
+                format!("link -> {}", std::fs::read_link(&p).unwrap().display())
+            } else if ft.is_dir() {
+                stack.push(p.clone());
+                "dir".to_string()
+            } else {
+                let data = std::fs::read(&p).unwrap();
+                // FNV-1a: enough to tell contents apart in a test.
+                let hash = data.iter().fold(0xcbf29ce484222325u64, |h, b| {
+                    (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+                });
+                format!("file len={} fnv={hash:016x}", data.len())
+            };
+            let mtime = if ft.is_dir() { 0 } else { m.mtime() };
+            out.push(format!(
+                "{rel} {what} mode={:o} uid={} gid={} mtime={mtime}",
+                m.mode() & 0o7777,
+                m.uid(),
+                m.gid()
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The lines only in `a` and only in `b`, for readable assertion messages.
+pub fn diff_lines(a: &[String], b: &[String]) -> String {
+    let only_a: Vec<&String> = a.iter().filter(|l| !b.contains(l)).collect();
+    let only_b: Vec<&String> = b.iter().filter(|l| !a.contains(l)).collect();
+    format!("only in stock: {only_a:#?}\nonly in rtsync: {only_b:#?}")
+}
