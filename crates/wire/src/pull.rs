@@ -724,9 +724,14 @@ fn receive_file<R: Read>(
     let mut temp = TempFile::create_in(&dir, base.as_deref().unwrap_or(b"file"))
         .map_err(|err| Error::file(format!("mkstemp in \"{}\" failed", dir.display()), err))?;
     let mut basis = match &req.basis {
-        Some(p) => Some(
-            File::open(p).map_err(|err| Error::file(format!("open basis {}", p.display()), err))?,
-        ),
+        Some(p) => Some({
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(p)
+                .map_err(|err| Error::file(format!("open basis {}", p.display()), err))?
+        }),
         None => None,
     };
     let mut hasher = FileHasher::new(ctx.neg.checksum);

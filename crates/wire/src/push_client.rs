@@ -154,6 +154,7 @@ pub fn push_to(
         compress_level: opts.compress_level,
         server: false,
         total_size: 0,
+        follow_links: opts.copy_links || opts.copy_unsafe_links,
         itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
     };
     let lists = reporter.lists_items();

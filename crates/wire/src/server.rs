@@ -39,6 +39,41 @@ pub struct ServerSession {
     pub write_only: bool,
 }
 
+/// Keeps a module session inside its root without relying on chroot: the paths a client
+/// names may not pass through symlinks (a trailing-slash path may not be one either), and
+/// options that follow symlinks while sending are refused. Writes are checked per entry by
+/// the receiver (parents must be real directories) and files are opened with O_NOFOLLOW.
+fn confine(opts: &Options, root: &std::path::Path) -> std::result::Result<(), String> {
+    if opts.sender && (opts.copy_links || opts.copy_unsafe_links || opts.copy_dirlinks) {
+        return Err("ERROR: symlink-following options are not allowed in this module".into());
+    }
+    let root_s = root.to_string_lossy().trim_end_matches('/').to_string();
+    for a in opts.args.iter().skip(1) {
+        let a = a.to_string_lossy();
+        let rel = a
+            .strip_prefix(&root_s)
+            .unwrap_or(&a)
+            .trim_start_matches('/');
+        let trailing = rel.ends_with('/');
+        let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+        let mut p = root.to_path_buf();
+        for (i, c) in comps.iter().enumerate() {
+            p.push(c);
+            let last = i + 1 == comps.len();
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() && (!last || trailing) => {
+                    return Err(format!(
+                        "ERROR: path passes through a symlink: {}",
+                        comps[..=i].join("/")
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Resolves a client path beneath `root` the way rsync's daemon sanitizes it: absolute
 /// paths become relative, `..` never climbs above the root, a trailing `/` is kept.
 pub fn path_beneath(root: &std::path::Path, p: &str) -> String {
@@ -138,6 +173,16 @@ fn serve<R: Read + Send, W: Write + Send>(
         for a in opts.args.iter_mut().skip(1) {
             *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
         }
+    }
+    let confinement = match &session.root {
+        Some(root) => confine(&opts, root),
+        None => Ok(()),
+    };
+    if let Err(msg) = confinement {
+        let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
+        let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::FILE_SELECT);
+        let _ = writer.flush();
+        return Ok(crate::error::exit::FILE_SELECT);
     }
     let refusal = if opts.sender && session.write_only {
         Some("ERROR: module is write only")
@@ -258,6 +303,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         compress_level: opts.compress_level,
         server: true,
         total_size,
+        follow_links: opts.copy_links || opts.copy_unsafe_links,
         itemize: false,
     };
     let stats = push::run_push(reader, writer, neg, &list, &popts, None)?;
