@@ -43,6 +43,8 @@ fn pull_stdout_matches_stock() {
         &["-av", "--delete"],
         &["-aiv"],
         &["-ain", "--delete"],
+        &["-aHv"],
+        &["-aHi", "--delete"],
     ] {
         let src = tempfile::tempdir().unwrap();
         sample_tree(src.path());
@@ -178,7 +180,12 @@ fn push_stdout_matches_stock() {
 
 #[test]
 fn stock_client_push_stdout_same_with_rtsync_server() {
-    for opts in [&["-ai", "--delete"][..], &["-av", "--delete"]] {
+    for opts in [
+        &["-ai", "--delete"][..],
+        &["-av", "--delete"],
+        &["-aHv"],
+        &["-aHi"],
+    ] {
         let src = tempfile::tempdir().unwrap();
         sample_tree(src.path());
         let work = tempfile::tempdir().unwrap();

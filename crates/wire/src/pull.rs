@@ -301,6 +301,46 @@ fn generate<W: Write>(
             }
         }
     }
+    // Every leader is in place now (one that failed verification is redone below; its
+    // followers keep the previous content until the next run): link the followers while the
+    // sender still accepts item notices.
+    for (ndx, leader) in followers {
+        let e = &entries[ndx];
+        let from = ctx.dest.path_of(&entries[leader].name);
+        let to = ctx.dest.path_of(&e.name);
+        if ctx.dest.check_parents(&e.name).is_err() {
+            res.errors += 1;
+            ctx.log.ready(ndx, Vec::new());
+            continue;
+        }
+        let same = match (fs::metadata(&from), fs::symlink_metadata(&to)) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        };
+        let mut lines = Vec::new();
+        if !same && !ctx.opts.dry_run {
+            let _ = local::remove_any(&to);
+            if let Err(err) = fs::hard_link(&from, &to) {
+                report(&Error::file(
+                    format!("link \"{}\" failed", to.display()),
+                    err,
+                ));
+                res.errors += 1;
+            } else {
+                let mut it = rtsync_engine::itemize::Itemize::new(b'h', b'f');
+                it.is_new = true;
+                let mut suffix = b" => ".to_vec();
+                suffix.extend_from_slice(&entries[leader].name);
+                lines.push(Line::Item(it, e.name.clone(), suffix));
+                // The sender logs it as `hf+++++++++ name => leader`.
+                let iflags = item::LOCAL_CHANGE | item::XNAME_FOLLOWS | item::IS_NEW;
+                ndxw.put(&mut out, ndx as i32);
+                out.extend_from_slice(&iflags.to_le_bytes());
+                crate::varint::put_vstring(&mut out, &entries[leader].name)?;
+            }
+        }
+        ctx.log.ready(ndx, lines);
+    }
     for ndx in redo {
         let head = SumHead::default();
         req_tx
@@ -339,38 +379,6 @@ fn generate<W: Write>(
     // Hard links, then directory metadata (after their contents changed), and only then the
     // goodbye: the sender (and a client waiting on it) must not see the end before the tree
     // is final.
-    for (ndx, leader) in followers {
-        let e = &entries[ndx];
-        let from = ctx.dest.path_of(&entries[leader].name);
-        let to = ctx.dest.path_of(&e.name);
-        if ctx.dest.check_parents(&e.name).is_err() {
-            res.errors += 1;
-            ctx.log.ready(ndx, Vec::new());
-            continue;
-        }
-        let same = match (fs::metadata(&from), fs::symlink_metadata(&to)) {
-            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-            _ => false,
-        };
-        let mut lines = Vec::new();
-        if !same && !ctx.opts.dry_run {
-            let _ = local::remove_any(&to);
-            if let Err(err) = fs::hard_link(&from, &to) {
-                report(&Error::file(
-                    format!("link \"{}\" failed", to.display()),
-                    err,
-                ));
-                res.errors += 1;
-            } else {
-                let mut it = rtsync_engine::itemize::Itemize::new(b'h', b'f');
-                it.is_new = true;
-                let mut suffix = b" => ".to_vec();
-                suffix.extend_from_slice(&entries[leader].name);
-                lines.push(Line::Item(it, e.name.clone(), suffix));
-            }
-        }
-        ctx.log.ready(ndx, lines);
-    }
     for ndx in dirs_to_fix.into_iter().rev() {
         let e = &entries[ndx];
         let path = ctx.dest.path_of(&e.name);
