@@ -465,3 +465,40 @@ fn missing_source_on_the_daemon_gives_23_like_stock() {
         }
     }
 }
+
+#[test]
+fn max_delete_and_chmod_match_stock() {
+    pull_case_code(&["-a", "--delete", "--max-delete=1"], stale_dest, 25);
+    pull_case(&["-a", "--chmod=Fu+x,Dg-w"], |_| {});
+    push_case(&["-a", "--chmod=Fo-r"], |_| {});
+}
+
+/// [`pull_case`] for transfers stock ends with a non-zero exit code.
+fn pull_case_code(opts: &[&str], prepare_dest: impl Fn(&Path), code: i32) {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let work = tempfile::tempdir().unwrap();
+    let ours = work.path().join("ours");
+    let stock = work.path().join("stock");
+    for d in [&ours, &stock] {
+        std::fs::create_dir(d).unwrap();
+        prepare_dest(d);
+    }
+    let url = daemon.url("mod/");
+    let sd = format!("{}/", stock.display());
+    let mut sa: Vec<&str> = opts.to_vec();
+    sa.extend([url.as_str(), sd.as_str()]);
+    let out = run_stock(&sa);
+    assert_eq!(out.status.code(), Some(code), "stock: {out:?}");
+    let od = format!("{}/", ours.display());
+    let mut oa: Vec<&str> = opts.to_vec();
+    oa.extend([url.as_str(), od.as_str()]);
+    assert_eq!(run_ours(&oa), code, "{opts:?}");
+    // Directories left partly deleted carry the time of the deletion: not compared.
+    assert_same_tree(&ours, &stock, false);
+}

@@ -142,6 +142,8 @@ impl Outcome {
             exit::PARTIAL
         } else if self.stats.io_error & 2 != 0 {
             exit::VANISHED
+        } else if self.stats.io_error & 4 != 0 {
+            exit::DEL_LIMIT
         } else {
             exit::OK
         }
@@ -420,7 +422,8 @@ fn transfer_as_receiver(
         .and_then(|_| writer.flush())
         .map_err(|e| Error::io("sending filter list", e))?;
 
-    let list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+    let mut list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+    apply_chmod(opts, &mut list.entries);
     let mut reporter = Reporter::new(opts);
     reporter.verbose_info("receiving file list ... done");
     if list.entries.is_empty() {
@@ -467,6 +470,7 @@ fn transfer_as_receiver(
         list_only: opts.list_only,
         update: opts.update,
         safe_links: opts.safe_links,
+        max_delete: opts.max_delete,
         existing: opts.existing,
         ignore_existing: opts.ignore_existing,
         min_size: opts.min_size,
@@ -493,6 +497,19 @@ fn transfer_as_receiver(
         stats,
         listed_modules: false,
     })
+}
+
+/// `--chmod` is the client's business: applied to the list it receives (or sends).
+pub(crate) fn apply_chmod(opts: &Options, entries: &mut [rtsync_tree::FileEntry]) {
+    if opts.chmod.is_empty() {
+        return;
+    }
+    for e in entries {
+        if e.kind != rtsync_tree::FileKind::Symlink {
+            let perms = rtsync_engine::chmod::apply_chmod(&opts.chmod, e.perms(), e.is_dir());
+            e.mode = (e.mode & !0o7777) | (perms & 0o7777);
+        }
+    }
 }
 
 /// Prints the closing `sent … received …` lines (with `-v`) and `--stats`.

@@ -17,6 +17,7 @@ pub mod exit {
     pub const IPC: i32 = 14;
     pub const SIGNAL: i32 = 20;
     pub const PARTIAL: i32 = 23;
+    pub const DEL_LIMIT: i32 = 25;
     pub const VANISHED: i32 = 24;
     pub const TIMEOUT: i32 = 30;
     pub const CONTIMEOUT: i32 = 35;

@@ -34,6 +34,9 @@ use crate::sums::{item, SumHead};
 use crate::varint::{put_varint, ReadWire};
 use entry::{generate_entry, Step};
 
+/// io_error bit: deletions were stopped by `--max-delete` (exit code 25).
+pub const IOERR_DEL_LIMIT: i32 = 4;
+
 /// What the pull should do locally.
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
@@ -54,6 +57,8 @@ pub struct PullOptions {
     pub whole_file: bool,
     /// `--block-size`.
     pub block_size: Option<u32>,
+    /// `--max-delete`: at most this many deletions (negative counts as 0).
+    pub max_delete: Option<i64>,
     /// `--safe-links`: ignore symlinks pointing outside the tree.
     pub safe_links: bool,
     /// `-u`: skip files that are newer on the receiver.
@@ -119,6 +124,9 @@ struct Ctx<'a> {
     opts: &'a PullOptions,
     ids: IdMap,
     log: &'a ItemLog,
+    /// Deletions done and skipped (over `--max-delete`).
+    deletions: std::sync::atomic::AtomicU64,
+    skipped_deletions: std::sync::atomic::AtomicU64,
 }
 
 /// Everything a receiving session works with besides the connection.
@@ -155,6 +163,8 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         opts,
         ids: IdMap::new(&list.user_names, &list.group_names, opts.numeric_ids),
         log,
+        deletions: Default::default(),
+        skipped_deletions: Default::default(),
     };
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
@@ -180,6 +190,13 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
                 stats.deleted = g.deleted;
                 stats.errors += g.errors;
                 stats.io_error |= list.io_error | reader.oob.io_error;
+                let skipped = ctx
+                    .skipped_deletions
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if skipped > 0 {
+                    eprintln!("Deletions stopped due to --max-delete limit ({skipped} skipped)");
+                    stats.io_error |= IOERR_DEL_LIMIT;
+                }
                 stats.errors += u64::from(reader.oob.xfer_error);
                 Ok(stats)
             }
@@ -563,6 +580,13 @@ fn delete_tree(
             n += delete_tree(ctx, kname, &kpath, kdir, lines);
         }
     }
+    if let Some(limit) = ctx.opts.max_delete {
+        use std::sync::atomic::Ordering::Relaxed;
+        if ctx.deletions.load(Relaxed) >= limit.max(0) as u64 {
+            ctx.skipped_deletions.fetch_add(1, Relaxed);
+            return n;
+        }
+    }
     let ok = ctx.opts.dry_run
         || if is_dir {
             fs::remove_dir(path).is_ok()
@@ -570,6 +594,8 @@ fn delete_tree(
             fs::remove_file(path).is_ok()
         };
     if ok {
+        ctx.deletions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut shown = name;
         if is_dir {
             shown.push(b'/');

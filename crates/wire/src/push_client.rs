@@ -125,7 +125,8 @@ pub fn push_to(
     let mut out = crate::filters::client_list(opts, &neg, &filters, true)?;
     let mut reporter = Reporter::new(opts);
     let names = local_files_from(opts)?;
-    let (list, io_error) = build_list(opts, sources, &neg, &mut filters, names.as_deref());
+    let (mut list, io_error) = build_list(opts, sources, &neg, &mut filters, names.as_deref());
+    crate::client::apply_chmod(opts, &mut list.entries);
     for (tag, text) in &list.messages {
         PrintMessages.message(*tag, text.as_bytes());
     }

@@ -403,6 +403,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         list_only: false,
         update: opts.update,
         safe_links: opts.safe_links,
+        max_delete: opts.max_delete,
         existing: opts.existing,
         ignore_existing: opts.ignore_existing,
         min_size: opts.min_size,
