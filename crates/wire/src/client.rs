@@ -422,21 +422,40 @@ fn transfer_as_receiver(
         .and_then(|_| writer.flush())
         .map_err(|e| Error::io("sending filter list", e))?;
 
+    let before_list = received.load(std::sync::atomic::Ordering::Relaxed);
     let mut list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+    let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
     apply_chmod(opts, &mut list.entries);
     let mut reporter = Reporter::new(opts);
     reporter.verbose_info("receiving file list ... done");
     if list.entries.is_empty() {
-        finish_report(opts, reporter, &list, &sent, &received, started);
+        finish_report(
+            opts,
+            reporter,
+            &list,
+            &sent,
+            &received,
+            started,
+            &PullStats::default(),
+        );
         let mut outcome = Outcome::default();
         outcome.stats.io_error = list.io_error | reader.oob.io_error;
         outcome.stats.errors = u64::from(reader.oob.xfer_error);
         return Ok(outcome);
     }
+    let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
     let dest = match &dest {
         Some(d) if !opts.list_only => Dest::choose(d, &list.entries)?,
         _ => Dest::Dir(PathBuf::from(".")),
     };
+    let dest_created = !dest_existed && matches!(dest, Dest::Dir(_));
+    if let (true, Dest::Dir(d)) = (dest_created, &dest) {
+        if opts.verbose > 0 || opts.itemize > 0 {
+            let shown = d.to_string_lossy();
+            let shown = shown.trim_end_matches('/');
+            reporter.info(&format!("created directory {shown}"));
+        }
+    }
     // SAFETY: geteuid has no preconditions.
     let am_root = unsafe { libc::geteuid() } == 0;
     let popts = PullOptions {
@@ -467,6 +486,7 @@ fn transfer_as_receiver(
         whole_file: opts.whole_file == Some(true),
         block_size: opts.block_size,
         peer_sends_stats: true,
+        dest_created,
         list_only: opts.list_only,
         update: opts.update,
         safe_links: opts.safe_links,
@@ -489,8 +509,9 @@ fn transfer_as_receiver(
     };
     let result = pull::run_pull(&mut reader, &mut writer, &session);
     let reporter = log.finish().unwrap_or_else(|| Reporter::new(opts));
-    let stats = result?;
-    finish_report(opts, reporter, &list, &sent, &received, started);
+    let mut stats = result?;
+    stats.flist_size = flist_size;
+    finish_report(opts, reporter, &list, &sent, &received, started, &stats);
     let _ = closer.wait();
     let _ = OsString::new();
     Ok(Outcome {
@@ -520,6 +541,7 @@ pub(crate) fn finish_report(
     sent: &std::sync::atomic::AtomicU64,
     received: &std::sync::atomic::AtomicU64,
     started: std::time::Instant,
+    xfer: &PullStats,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     if opts.quiet || (opts.verbose == 0 && !opts.stats) {
@@ -528,8 +550,15 @@ pub(crate) fn finish_report(
     let mut s = rtsync_engine::report::Stats {
         sent: sent.load(Relaxed),
         received: received.load(Relaxed),
+        transferred: xfer.files_transferred,
+        literal: xfer.literal_bytes,
+        matched: xfer.matched_bytes,
+        transferred_size: xfer.literal_bytes + xfer.matched_bytes,
         ..Default::default()
     };
+    s.deleted[0] = xfer.deleted;
+    s.created = xfer.created;
+    s.flist_size = xfer.flist_size;
     for e in &list.entries {
         s.files[rtsync_engine::report::kind_slot(e.kind)] += 1;
         if matches!(

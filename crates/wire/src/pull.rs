@@ -57,6 +57,8 @@ pub struct PullOptions {
     pub whole_file: bool,
     /// `--block-size`.
     pub block_size: Option<u32>,
+    /// The destination directory was created for this transfer (`.` is itemized as new).
+    pub dest_created: bool,
     /// `--max-delete`: at most this many deletions (negative counts as 0).
     pub max_delete: Option<i64>,
     /// `--safe-links`: ignore symlinks pointing outside the tree.
@@ -94,6 +96,10 @@ pub struct PullStats {
     pub total_size: i64,
     /// The sender's io_error flags (from the file list and MSG_IO_ERROR).
     pub io_error: i32,
+    /// Items created, per kind (reg, dir, link, dev, special).
+    pub created: [u64; 5],
+    /// Bytes of the file list as received.
+    pub flist_size: u64,
 }
 
 /// A request the generator made, handed to the receiver before it hits the wire.
@@ -188,6 +194,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         match (recv, gen) {
             (Ok(mut stats), Ok(g)) => {
                 stats.deleted = g.deleted;
+                stats.created = g.created;
                 stats.errors += g.errors;
                 stats.io_error |= list.io_error | reader.oob.io_error;
                 let skipped = ctx
@@ -217,6 +224,19 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
 struct GenResult {
     deleted: u64,
     errors: u64,
+    created: [u64; 5],
+}
+
+impl GenResult {
+    /// Counts new items among `lines` (for `--stats`).
+    fn count_created(&mut self, e: &FileEntry, lines: &[Line]) {
+        if lines
+            .iter()
+            .any(|l| matches!(l, Line::Item(it, ..) if it.is_new))
+        {
+            self.created[rtsync_engine::report::kind_slot(e.kind)] += 1;
+        }
+    }
 }
 
 fn generate<W: Write>(
@@ -257,10 +277,12 @@ fn generate<W: Write>(
         }
         match generate_entry(ctx, ndx, e, &names, &mut res)? {
             Step::Done(lines) => {
+                res.count_created(e, &lines);
                 notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
             }
             Step::FixDir(lines) => {
+                res.count_created(e, &lines);
                 notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
                 dirs_to_fix.push(ndx);
@@ -272,6 +294,9 @@ fn generate<W: Write>(
                 existing_mode,
                 item,
             } => {
+                if let Some(line) = &item {
+                    res.count_created(e, std::slice::from_ref(line));
+                }
                 let iflags = match &item {
                     Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
                     _ => {

@@ -171,7 +171,14 @@ pub fn push_to(
         entries: list.entries.clone(),
         ..Default::default()
     };
-    crate::client::finish_report(opts, reporter, &flist, &sent, &received, started);
+    let xfer = crate::pull::PullStats {
+        files_transferred: stats.files_sent,
+        literal_bytes: stats.literal_bytes,
+        matched_bytes: stats.matched_bytes,
+        deleted: stats.deleted,
+        ..Default::default()
+    };
+    crate::client::finish_report(opts, reporter, &flist, &sent, &received, started, &xfer);
     let _ = conn.closer.wait();
     let mut outcome = Outcome::default();
     outcome.stats.files_transferred = stats.files_sent;

@@ -400,6 +400,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         whole_file: opts.whole_file == Some(true),
         block_size: opts.block_size,
         peer_sends_stats: false,
+        dest_created: false,
         list_only: false,
         update: opts.update,
         safe_links: opts.safe_links,

@@ -55,7 +55,8 @@ pub(super) fn generate_entry(
     let mut lines = Vec::new();
     match e.kind {
         FileKind::Directory => {
-            let existed = meta.as_ref().is_some_and(|m| m.is_dir());
+            let existed =
+                meta.as_ref().is_some_and(|m| m.is_dir()) && !(o.dest_created && e.name == b".");
             if o.existing && meta.is_none() {
                 return Ok(Step::Done(lines));
             }
