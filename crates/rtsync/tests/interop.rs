@@ -502,3 +502,24 @@ fn pull_case_code(opts: &[&str], prepare_dest: impl Fn(&Path), code: i32) {
     // Directories left partly deleted carry the time of the deletion: not compared.
     assert_same_tree(&ours, &stock, false);
 }
+
+#[test]
+fn missing_remote_rsync_gives_127_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path());
+    let ssh_s = ssh.display().to_string();
+    let from = format!("localhost:{}/", src.path().display());
+    let to = format!("{}/", work.path().join("d").display());
+    let args = [
+        "-a",
+        "-e",
+        &ssh_s,
+        "--rsync-path=/nonexistent/rsync",
+        &from,
+        &to,
+    ];
+    let s = run_stock(&args);
+    assert_eq!(s.status.code(), Some(127));
+    assert_eq!(run_ours(&args), 127);
+}

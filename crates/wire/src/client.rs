@@ -321,7 +321,8 @@ fn pull_from(
             }
             let mut conn = spawn_remote_shell(opts, env, user.as_deref(), host, &sargs)?;
             let protocol =
-                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)?;
+                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)
+                    .map_err(|e| crate::client::shell_failure(e, &conn.closer))?;
             (conn, protocol)
         }
     };
@@ -573,6 +574,25 @@ pub(crate) fn finish_report(
     }
     reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);
     reporter.flush();
+}
+
+/// When the remote shell dies before the version exchange, say why as stock does: exit
+/// status 127 means the remote rsync was not found, 255 that ssh itself failed.
+pub(crate) fn shell_failure(e: Error, closer: &crate::connect::Closer) -> Error {
+    if !matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
+        return e;
+    }
+    match closer.wait() {
+        Some(127) => Error::RemoteShell {
+            code: exit::CMD_NOT_FOUND,
+            message: "connection unexpectedly closed (0 bytes received so far) [Receiver]".into(),
+        },
+        Some(255) => Error::RemoteShell {
+            code: exit::CMD_FAILED,
+            message: "connection unexpectedly closed (0 bytes received so far) [Receiver]".into(),
+        },
+        _ => e,
+    }
 }
 
 /// `strerror` text for an I/O error, as rsync prints it.

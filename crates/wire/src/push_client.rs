@@ -92,7 +92,8 @@ pub fn push_to(
             });
             let mut conn = spawn_remote_shell(opts, env, user.as_deref(), host, &sargs)?;
             let protocol =
-                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)?;
+                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)
+                    .map_err(|e| crate::client::shell_failure(e, &conn.closer))?;
             (conn, protocol)
         }
     };
