@@ -37,6 +37,9 @@ pub struct ServerSession {
     pub read_only: bool,
     /// The module refuses downloads (`write only`).
     pub write_only: bool,
+    /// The connection's socket, if any: shut down when one side of a receiving session
+    /// fails, so the other cannot wait on a hostile client forever.
+    pub socket_fd: Option<std::os::fd::RawFd>,
 }
 
 /// Keeps a module session inside its root without relying on chroot: the paths a client
@@ -207,7 +210,7 @@ fn serve<R: Read + Send, W: Write + Send>(
             &mut writer,
         )
     } else {
-        serve_receiver(opts, &neg, &mut reader, &mut writer)
+        serve_receiver(opts, &neg, &mut reader, &mut writer, session.socket_fd)
     };
     if let Err(e) = &result {
         // Tell the client why, as stock does, then the exit code.
@@ -349,6 +352,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
+    socket_fd: Option<std::os::fd::RawFd>,
 ) -> Result<i32> {
     if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
         return Err(Error::Unsupported(format!(
@@ -417,7 +421,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         list: &list,
         dest: &dest,
         opts: &popts,
-        closer: &Closer::None,
+        closer: &socket_fd.map_or(Closer::None, Closer::Fd),
         log: &log,
     };
     let stats = pull::run_pull(reader, writer, &session)?;
