@@ -272,3 +272,56 @@ fn local_time(secs: i64) -> String {
         tm.tm_sec
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines come out in file-list order even when entries finish out of order.
+    #[test]
+    fn ordered_output() {
+        let log = ItemLog::new(None, 3);
+        // Without a reporter nothing is recorded and nothing panics.
+        log.pending(0, Vec::new());
+        log.ready(2, vec![Line::Info("x".into())]);
+        log.complete(0, None);
+        assert!(log.finish().is_none());
+
+        let mut st = State {
+            reporter: None,
+            slots: vec![Slot::Unset, Slot::Unset, Slot::Unset],
+            next: 0,
+        };
+        st.slots[1] = Slot::Ready(Vec::new());
+        advance(&mut st);
+        assert_eq!(st.next, 0, "slot 0 undecided: nothing printed yet");
+        st.slots[0] = Slot::Pending(Vec::new());
+        advance(&mut st);
+        assert_eq!(st.next, 0, "slot 0 still being transferred");
+        st.slots[0] = Slot::Ready(Vec::new());
+        advance(&mut st);
+        assert_eq!(st.next, 2, "slots 0 and 1 flushed in order");
+    }
+
+    #[test]
+    fn list_line_format() {
+        let e = FileEntry {
+            name: b"a".to_vec(),
+            kind: FileKind::Regular,
+            mode: libc::S_IFREG | 0o4755,
+            size: 1234567,
+            mtime: 0,
+            mtime_nsec: 0,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            link_target: None,
+            hardlink_key: None,
+            checksum: None,
+            top_dir: false,
+        };
+        let line = list_line(&e, false);
+        assert!(line.starts_with("-rwsr-xr-x      1,234,567 "), "{line}");
+        assert!(line.ends_with(" a"), "{line}");
+    }
+}

@@ -547,6 +547,32 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn reader_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let mut r = reader(bytes);
+            let mut sink = Vec::new();
+            let _ = r.read_to_end(&mut sink);
+        }
+
+        #[test]
+        fn data_roundtrip_any_chunking(chunks in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..5000), 0..20)) {
+            let mut w = MuxWriter::new(Vec::new());
+            w.start_mux().unwrap();
+            let mut want = Vec::new();
+            for c in &chunks {
+                w.write_all(c).unwrap();
+                want.extend_from_slice(c);
+                w.send_msg(MsgTag::Noop, b"").unwrap();
+            }
+            w.flush().unwrap();
+            let bytes = std::mem::take(w.get_mut());
+            let mut got = Vec::new();
+            reader(bytes).read_to_end(&mut got).unwrap();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
     #[test]
     fn clean_eof_between_frames() {
         let mut r = reader(vec![1, 0, 0, 7, b'z']);
