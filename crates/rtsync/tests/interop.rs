@@ -520,6 +520,8 @@ fn missing_remote_rsync_gives_127_like_stock() {
         &to,
     ];
     let s = run_stock(&args);
-    assert_eq!(s.status.code(), Some(127));
+    // Stock reports 127 when it reaps the shell before noticing the closed pipe, else 12.
+    assert!(matches!(s.status.code(), Some(127 | 12)), "{s:?}");
+    // We wait for the shell before reporting, so always give the precise code.
     assert_eq!(run_ours(&args), 127);
 }
