@@ -525,3 +525,16 @@ fn missing_remote_rsync_gives_127_like_stock() {
     // We wait for the shell before reporting, so always give the precise code.
     assert_eq!(run_ours(&args), 127);
 }
+
+#[test]
+fn delete_timings_match_stock() {
+    for timing in [
+        "--delete-before",
+        "--delete-after",
+        "--delete-delay",
+        "--delete-during",
+    ] {
+        pull_case(&["-a", timing], stale_dest);
+        push_case(&["-a", timing], stale_dest);
+    }
+}

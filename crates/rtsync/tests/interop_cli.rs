@@ -45,6 +45,8 @@ fn pull_stdout_matches_stock() {
         &["-ain", "--delete"],
         &["-aHv"],
         &["-aHi", "--delete"],
+        &["-ai", "--delete-after"],
+        &["-av", "--delete-before"],
     ] {
         let src = tempfile::tempdir().unwrap();
         sample_tree(src.path());
@@ -147,7 +149,13 @@ fn stock_client_pushes_through_rtsync_server_binary() {
 
 #[test]
 fn push_stdout_matches_stock() {
-    for opts in [&["-ai", "--delete"][..], &["-av", "--delete"], &["-aHiv"]] {
+    for opts in [
+        &["-ai", "--delete"][..],
+        &["-av", "--delete"],
+        &["-aHiv"],
+        &["-ai", "--delete-after"],
+        &["-av", "--delete-before"],
+    ] {
         let src = tempfile::tempdir().unwrap();
         sample_tree(src.path());
         let work = tempfile::tempdir().unwrap();
@@ -183,6 +191,8 @@ fn stock_client_push_stdout_same_with_rtsync_server() {
     for opts in [
         &["-ai", "--delete"][..],
         &["-av", "--delete"],
+        &["-ai", "--delete-after"],
+        &["-av", "--delete-before"],
         &["-aHv"],
         &["-aHi"],
     ] {

@@ -481,6 +481,11 @@ fn transfer_as_receiver(
         specials: opts.specials,
         hard_links: opts.hard_links,
         delete: opts.deleting(),
+        delete_before: opts.delete == rtsync_engine::DeleteMode::Before,
+        delete_after: matches!(
+            opts.delete,
+            rtsync_engine::DeleteMode::After | rtsync_engine::DeleteMode::Delay
+        ),
         dry_run: opts.dry_run,
         numeric_ids: opts.numeric_ids,
         verbose: opts.verbose,

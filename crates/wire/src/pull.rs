@@ -57,6 +57,10 @@ pub struct PullOptions {
     pub whole_file: bool,
     /// `--block-size`.
     pub block_size: Option<u32>,
+    /// `--delete-before`: all deletions happen before anything is transferred.
+    pub delete_before: bool,
+    /// `--delete-after` / `--delete-delay`: deletions happen after the transfer.
+    pub delete_after: bool,
     /// The destination directory was created for this transfer (`.` is itemized as new).
     pub dest_created: bool,
     /// `--max-delete`: at most this many deletions (negative counts as 0).
@@ -225,6 +229,8 @@ struct GenResult {
     deleted: u64,
     errors: u64,
     created: [u64; 5],
+    /// Directories whose extraneous entries are deleted later (`--delete-before/-after`).
+    deferred_deletes: Vec<usize>,
 }
 
 impl GenResult {
@@ -255,6 +261,28 @@ fn generate<W: Write>(
     let mut followers = Vec::new();
     let mut out = Vec::new();
 
+    if ctx.opts.delete && ctx.opts.delete_before && !ctx.opts.list_only {
+        // --delete-before: one pass over the existing content directories first.
+        let mut header = Vec::new();
+        for (ndx, e) in entries.iter().enumerate() {
+            let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
+            if !ctx.list.active[ndx] || !e.is_dir() || !content {
+                continue;
+            }
+            if ctx.dest.check_parents(&e.name).is_err() {
+                continue;
+            }
+            let path = ctx.dest.path_of(&e.name);
+            if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            let (n, dels) = delete_extraneous(ctx, e, &path, &names);
+            res.deleted += n;
+            notify_sender(ctx, w, &mut ndxw, ndx, &dels)?;
+            header.extend(dels);
+        }
+        ctx.log.header(header);
+    }
     for (ndx, e) in entries.iter().enumerate() {
         if !ctx.list.active[ndx] {
             ctx.log.ready(ndx, Vec::new());
@@ -400,6 +428,32 @@ fn generate<W: Write>(
     }
     ndxw.put(&mut out, NDX_DONE);
     ndxw.put(&mut out, NDX_DONE);
+    let mut finished = false;
+    if ctx.opts.delete_after && !res.deferred_deletes.is_empty() {
+        // --delete-after: once the receiver has finished the redo phase.
+        w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+        out.clear();
+        loop {
+            match ev_rx.recv() {
+                Ok(Event::PhaseDone) => break,
+                Ok(Event::Finished) => {
+                    finished = true;
+                    break;
+                }
+                Ok(Event::Redo(_)) => {}
+                Err(_) => return Err(Error::Stream("receiver ended early".into())),
+            }
+        }
+        let mut trailer = Vec::new();
+        for ndx in std::mem::take(&mut res.deferred_deletes) {
+            let e = &entries[ndx];
+            let (n, dels) = delete_extraneous(ctx, e, &ctx.dest.path_of(&e.name), &names);
+            res.deleted += n;
+            notify_sender(ctx, w, &mut ndxw, ndx, &dels)?;
+            trailer.extend(dels);
+        }
+        ctx.log.trailer(trailer);
+    }
     if ctx.neg.protocol >= 31 {
         if ctx.opts.delete {
             ndxw.put(&mut out, NDX_DEL_STATS);
@@ -411,9 +465,9 @@ fn generate<W: Write>(
     }
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     out.clear();
-    loop {
+    while !finished {
         match ev_rx.recv() {
-            Ok(Event::Finished) => break,
+            Ok(Event::Finished) => finished = true,
             Ok(Event::Redo(_)) | Ok(Event::PhaseDone) => {}
             Err(_) => return Err(Error::Stream("receiver ended early".into())),
         }
