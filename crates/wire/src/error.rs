@@ -17,6 +17,9 @@ pub mod exit {
     pub const IPC: i32 = 14;
     pub const SIGNAL: i32 = 20;
     pub const PARTIAL: i32 = 23;
+    pub const DEL_LIMIT: i32 = 25;
+    pub const CMD_FAILED: i32 = 255;
+    pub const CMD_NOT_FOUND: i32 = 127;
     pub const VANISHED: i32 = 24;
     pub const TIMEOUT: i32 = 30;
     pub const CONTIMEOUT: i32 = 35;
@@ -69,6 +72,9 @@ pub enum Error {
     /// A usage problem found while starting (bad filter rule, ...): exit code 1.
     #[error("{0}")]
     Usage(String),
+    /// The remote shell or the remote rsync could not be started (exit 127 or 255).
+    #[error("{message}")]
+    RemoteShell { code: i32, message: String },
     /// No data from the peer within `--timeout` seconds.
     #[error("io timeout -- exiting")]
     Timeout,
@@ -99,6 +105,7 @@ impl Error {
             Error::PasswordFile(_) => exit::SYNTAX,
             Error::Usage(_) => exit::SYNTAX,
             Error::Timeout => exit::TIMEOUT,
+            Error::RemoteShell { code, .. } => *code,
         }
     }
 
