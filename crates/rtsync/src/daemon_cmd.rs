@@ -124,15 +124,9 @@ fn parse(args: &[String]) -> Result<Cli, i32> {
     Ok(cli)
 }
 
-/// The transfer of an accepted module session: the wire crate's server role.
-///
-/// Only sessions confined by chroot to the module root get it for now: the server's file
-/// operations still take plain paths, and without chroot a client's symlink could lead them
-/// out of the module. Other sessions end as [`NoTransfer`] ends them.
+/// The transfer of an accepted module session: the wire crate's server role, confined to the
+/// module root (by chroot, or by resolving every path beneath it).
 fn transfer(session: Session) -> i32 {
-    if !session.chrooted || session.module_dir != std::path::Path::new("/") {
-        return NoTransfer.run(session);
-    }
     // Settings the transfer cannot honour yet must not be silently ignored: module filters
     // hide files from clients, and chmod rules decide what permissions files get.
     let m = &session.module;
@@ -149,14 +143,22 @@ fn transfer(session: Session) -> i32 {
         return NoTransfer.run(session);
     }
     let argv = server_argv(&session.args.argv, &session.args.paths);
-    let protocol = session.protocol;
+    let input: Box<dyn std::io::Read + Send> = match session.socket_fd {
+        // Quick ACKs on the socket spare a peer with Nagle on its ~40 ms stalls.
+        Some(fd) => Box::new(rtsync_wire::connect::QuickAckFd::new(session.input, fd)),
+        None => session.input,
+    };
     rtsync_wire::server::run_session(
         &argv,
-        session.input,
+        input,
         session.output,
         rtsync_wire::server::ServerSession {
-            daemon_protocol: Some(protocol),
-            ..Default::default()
+            daemon_protocol: Some(session.protocol),
+            root: Some(session.module_dir.clone()),
+            read_only: session.read_only,
+            write_only: session.module.write_only(),
+            socket_fd: session.socket_fd,
+            munge_symlinks: session.munge_symlinks,
         },
     )
 }

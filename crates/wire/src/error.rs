@@ -2,28 +2,8 @@
 
 use std::io;
 
-/// rsync's exit codes (see rsync(1), "EXIT VALUES").
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const SYNTAX: i32 = 1;
-    pub const PROTOCOL: i32 = 2;
-    pub const FILE_SELECT: i32 = 3;
-    pub const UNSUPPORTED: i32 = 4;
-    pub const START_CLIENT: i32 = 5;
-    pub const SOCKET_IO: i32 = 10;
-    pub const FILE_IO: i32 = 11;
-    pub const STREAM_IO: i32 = 12;
-    pub const MESSAGE_IO: i32 = 13;
-    pub const IPC: i32 = 14;
-    pub const SIGNAL: i32 = 20;
-    pub const PARTIAL: i32 = 23;
-    pub const DEL_LIMIT: i32 = 25;
-    pub const CMD_FAILED: i32 = 255;
-    pub const CMD_NOT_FOUND: i32 = 127;
-    pub const VANISHED: i32 = 24;
-    pub const TIMEOUT: i32 = 30;
-    pub const CONTIMEOUT: i32 = 35;
-}
+/// rsync's exit codes, shared with the engine.
+pub use rtsync_engine::report::exit;
 
 /// Everything that can go wrong talking rsync's protocol.
 #[derive(Debug, thiserror::Error)]

@@ -37,9 +37,33 @@ pub struct ServerSession {
     pub read_only: bool,
     /// The module refuses downloads (`write only`).
     pub write_only: bool,
+    /// rsyncd.conf's `munge symlinks`: received symlink targets get [`MUNGE_PREFIX`] (so they
+    /// cannot lead anywhere inside the module), and it is taken off targets sent back.
+    pub munge_symlinks: bool,
     /// The connection's socket, if any: shut down when one side of a receiving session
     /// fails, so the other cannot wait on a hostile client forever.
     pub socket_fd: Option<std::os::fd::RawFd>,
+}
+
+/// The prefix `munge symlinks` puts before every received symlink target.
+pub const MUNGE_PREFIX: &[u8] = b"/rsyncd-munged/";
+
+/// Applies `munge symlinks` to the symlinks of a file list: on the way in (`receiving`) every
+/// target gets the prefix; on the way out a target that has it loses it.
+fn munge_symlinks(entries: &mut [rtsync_tree::FileEntry], receiving: bool) {
+    for e in entries {
+        if let Some(target) = e.link_target.as_mut() {
+            if receiving {
+                let mut t = MUNGE_PREFIX.to_vec();
+                t.extend_from_slice(target);
+                e.size = t.len() as u64;
+                *target = t;
+            } else if let Some(rest) = target.strip_prefix(MUNGE_PREFIX) {
+                *target = rest.to_vec();
+                e.size = target.len() as u64;
+            }
+        }
+    }
 }
 
 /// Keeps a module session inside its root without relying on chroot: the paths a client
@@ -205,12 +229,20 @@ fn serve<R: Read + Send, W: Write + Send>(
         serve_sender(
             opts,
             session.root.as_deref(),
+            session.munge_symlinks,
             &neg,
             &mut reader,
             &mut writer,
         )
     } else {
-        serve_receiver(opts, &neg, &mut reader, &mut writer, session.socket_fd)
+        serve_receiver(
+            opts,
+            session.munge_symlinks,
+            &neg,
+            &mut reader,
+            &mut writer,
+            session.socket_fd,
+        )
     };
     if let Err(e) = &result {
         // Tell the client why, as stock does, then the exit code.
@@ -232,6 +264,7 @@ fn seed() -> i32 {
 fn serve_sender<R: Read + Send, W: Write + Send>(
     opts: &Options,
     root: Option<&std::path::Path>,
+    munge: bool,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
@@ -258,8 +291,11 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         }
         None => None,
     };
-    let (list, io_error) =
+    let (mut list, io_error) =
         crate::push_client::build_list(opts, &paths, neg, &mut filter, names.as_deref());
+    if munge {
+        munge_symlinks(&mut list.entries, false);
+    }
     for (tag, text) in &list.messages {
         // Module paths are the daemon's business: show names relative to the module.
         let text = match root {
@@ -349,6 +385,7 @@ fn read_forwarded_names<R: Read>(r: &mut MuxReader<R>, neg: &Negotiated) -> Resu
 
 fn serve_receiver<R: Read + Send, W: Write + Send>(
     opts: &Options,
+    munge: bool,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
@@ -369,9 +406,12 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         .get(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
-    let list = FlistDecoder::new(flist_options(opts, neg)).read_list(reader)?;
+    let mut list = FlistDecoder::new(flist_options(opts, neg)).read_list(reader)?;
     if list.entries.is_empty() {
         return Ok(0);
+    }
+    if munge {
+        munge_symlinks(&mut list.entries, true);
     }
     let dest = Dest::choose(&dest, &list.entries)?;
     // SAFETY: geteuid has no preconditions.
