@@ -1031,3 +1031,44 @@ fn filtered_modules_refuse_transfers_safely() {
     );
     assert!(!dir.path().join("out/m.txt").exists());
 }
+
+#[test]
+fn pulls_from_filtered_modules_match_stock() {
+    // The module's own rules hide files from every client, whatever the client asks for.
+    let conf = "use chroot = yes\n[down]\n  path = {dir}/down\n  exclude = tool e/\n  \
+                filter = - secret\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        rich_tree(&dir.path().join("down"));
+        let d = Daemon::start(kind, dir.path(), conf);
+        let pull = client(
+            &expand(&["-a", "URL:down/", "DIR:pulled/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let listing = client(&expand(&["URL:down/"], &d), &[], Duration::from_secs(60));
+        results.push((
+            neutral(&pull, &d),
+            snapshot(&dir.path().join("pulled")),
+            neutral(&listing, &d),
+        ));
+    }
+    assert_eq!(results[0].0.code, Some(0), "stock pull: {:?}", results[0].0);
+    assert!(
+        !results[0]
+            .1
+            .iter()
+            .any(|l| l.contains("tool") || l.contains("secret")),
+        "the module filter hides files: {:?}",
+        results[0].1
+    );
+    assert_eq!(results[0].0, results[1].0, "pull outcome");
+    assert!(
+        results[0].1 == results[1].1,
+        "pulled tree: {}",
+        diff_lines(&results[0].1, &results[1].1)
+    );
+    assert_eq!(results[0].2.code, results[1].2.code, "listing exit code");
+}

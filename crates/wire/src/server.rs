@@ -40,6 +40,8 @@ pub struct ServerSession {
     /// rsyncd.conf's `munge symlinks`: received symlink targets get [`MUNGE_PREFIX`] (so they
     /// cannot lead anywhere inside the module), and it is taken off targets sent back.
     pub munge_symlinks: bool,
+    /// A daemon module's own filter rules: what they exclude is neither listed nor sent.
+    pub module_filter: Option<rtsync_filter::FilterSet>,
     /// The connection's socket, if any: shut down when one side of a receiving session
     /// fails, so the other cannot wait on a hostile client forever.
     pub socket_fd: Option<std::os::fd::RawFd>,
@@ -230,6 +232,7 @@ fn serve<R: Read + Send, W: Write + Send>(
             opts,
             session.root.as_deref(),
             session.munge_symlinks,
+            session.module_filter.clone(),
             &neg,
             &mut reader,
             &mut writer,
@@ -265,12 +268,15 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     opts: &Options,
     root: Option<&std::path::Path>,
     munge: bool,
+    module_filter: Option<rtsync_filter::FilterSet>,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
 ) -> Result<i32> {
-    let mut filter =
-        crate::filters::SetFilter(crate::filters::server_filters(reader, opts, neg, true)?);
+    let mut filter = crate::filters::SetFilter(
+        crate::filters::server_filters(reader, opts, neg, true)?,
+        module_filter,
+    );
     // args: "." then the paths to send (relative to our working directory).
     let mut paths: Vec<String> = opts
         .args
