@@ -25,7 +25,7 @@ use crate::connect::{self, Connection, DaemonAddress};
 use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{exit, Error, Result};
 use crate::flist::{FlistDecoder, FlistOptions};
-use crate::local::{self, AttrOptions, Dest, QuickCheck};
+use crate::local::Dest;
 use crate::log::ItemLog;
 use crate::mux::{MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, Compression, NegotiateConfig, Negotiated, MAX_PROTOCOL};
@@ -457,51 +457,11 @@ fn transfer_as_receiver(
             reporter.info(&format!("created directory {shown}"));
         }
     }
-    // SAFETY: geteuid has no preconditions.
-    let am_root = unsafe { libc::geteuid() } == 0;
     let popts = PullOptions {
-        attrs: AttrOptions {
-            perms: opts.perms,
-            executability: opts.executability,
-            times: opts.times,
-            owner: opts.owner,
-            group: opts.group,
-            omit_dir_times: opts.omit_dir_times,
-            omit_link_times: opts.omit_link_times,
-            am_root,
-            umask: local::current_umask(),
-        },
-        quick: QuickCheck {
-            size_only: opts.size_only,
-            ignore_times: opts.ignore_times,
-        },
-        checksum: opts.checksum,
-        links: opts.links,
-        devices: opts.devices,
-        specials: opts.specials,
-        hard_links: opts.hard_links,
-        delete: opts.deleting(),
-        delete_before: opts.delete == rtsync_engine::DeleteMode::Before,
-        delete_after: matches!(
-            opts.delete,
-            rtsync_engine::DeleteMode::After | rtsync_engine::DeleteMode::Delay
-        ),
-        dry_run: opts.dry_run,
-        numeric_ids: opts.numeric_ids,
-        verbose: opts.verbose,
-        whole_file: opts.whole_file == Some(true),
-        block_size: opts.block_size,
         peer_sends_stats: true,
         dest_created,
         list_only: opts.list_only,
-        update: opts.update,
-        safe_links: opts.safe_links,
-        max_delete: opts.max_delete,
-        existing: opts.existing,
-        ignore_existing: opts.ignore_existing,
-        min_size: opts.min_size,
-        max_size: opts.max_size,
-        protect: (!filters.set.is_empty()).then(|| filters.set.clone()),
+        ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
     };
     let lists = reporter.lists_items() || opts.list_only;
     let log = ItemLog::new(lists.then_some(reporter), list.entries.len());

@@ -85,6 +85,62 @@ pub struct PullOptions {
     pub peer_sends_stats: bool,
 }
 
+impl PullOptions {
+    /// The receiving side's settings from the option model (a client's pull, or a server
+    /// receiving a push); callers adjust the few that depend on their role.
+    pub fn from_options(
+        opts: &rtsync_engine::Options,
+        protect: Option<rtsync_filter::FilterSet>,
+    ) -> PullOptions {
+        // SAFETY: geteuid has no preconditions.
+        let am_root = unsafe { libc::geteuid() } == 0;
+        PullOptions {
+            attrs: AttrOptions {
+                perms: opts.perms,
+                executability: opts.executability,
+                times: opts.times,
+                owner: opts.owner,
+                group: opts.group,
+                omit_dir_times: opts.omit_dir_times,
+                omit_link_times: opts.omit_link_times,
+                am_root,
+                umask: crate::local::current_umask(),
+            },
+            quick: QuickCheck {
+                size_only: opts.size_only,
+                ignore_times: opts.ignore_times,
+            },
+            checksum: opts.checksum,
+            links: opts.links,
+            devices: opts.devices,
+            specials: opts.specials,
+            hard_links: opts.hard_links,
+            delete: opts.deleting(),
+            delete_before: opts.delete == rtsync_engine::DeleteMode::Before,
+            delete_after: matches!(
+                opts.delete,
+                rtsync_engine::DeleteMode::After | rtsync_engine::DeleteMode::Delay
+            ),
+            dry_run: opts.dry_run,
+            numeric_ids: opts.numeric_ids,
+            verbose: opts.verbose,
+            whole_file: opts.whole_file == Some(true),
+            block_size: opts.block_size,
+            peer_sends_stats: false,
+            dest_created: false,
+            list_only: false,
+            update: opts.update,
+            safe_links: opts.safe_links,
+            max_delete: opts.max_delete,
+            existing: opts.existing,
+            ignore_existing: opts.ignore_existing,
+            min_size: opts.min_size,
+            max_size: opts.max_size,
+            protect,
+        }
+    }
+}
+
 /// Counters the client reports.
 #[derive(Debug, Clone, Default)]
 pub struct PullStats {

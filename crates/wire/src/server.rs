@@ -18,7 +18,7 @@ use crate::client::{flist_options, supported_compressions};
 use crate::connect::Closer;
 use crate::error::{Error, Result};
 use crate::flist::{FlistDecoder, FlistEncoder};
-use crate::local::{self, AttrOptions, Dest, QuickCheck};
+use crate::local::Dest;
 use crate::mux::{MsgTag, MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, NegotiateConfig, Negotiated, MAX_PROTOCOL};
 use crate::pull::{self, PullOptions};
@@ -420,51 +420,9 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         munge_symlinks(&mut list.entries, true);
     }
     let dest = Dest::choose(&dest, &list.entries)?;
-    // SAFETY: geteuid has no preconditions.
-    let am_root = unsafe { libc::geteuid() } == 0;
     let popts = PullOptions {
-        attrs: AttrOptions {
-            perms: opts.perms,
-            executability: opts.executability,
-            times: opts.times,
-            owner: opts.owner,
-            group: opts.group,
-            omit_dir_times: opts.omit_dir_times,
-            omit_link_times: opts.omit_link_times,
-            am_root,
-            umask: local::current_umask(),
-        },
-        quick: QuickCheck {
-            size_only: opts.size_only,
-            ignore_times: opts.ignore_times,
-        },
-        checksum: opts.checksum,
-        links: opts.links,
-        devices: opts.devices,
-        specials: opts.specials,
-        hard_links: opts.hard_links,
-        delete: opts.deleting(),
-        delete_before: opts.delete == rtsync_engine::DeleteMode::Before,
-        delete_after: matches!(
-            opts.delete,
-            rtsync_engine::DeleteMode::After | rtsync_engine::DeleteMode::Delay
-        ),
-        dry_run: opts.dry_run,
-        numeric_ids: opts.numeric_ids,
         verbose: 0,
-        whole_file: opts.whole_file == Some(true),
-        block_size: opts.block_size,
-        peer_sends_stats: false,
-        dest_created: false,
-        list_only: false,
-        update: opts.update,
-        safe_links: opts.safe_links,
-        max_delete: opts.max_delete,
-        existing: opts.existing,
-        ignore_existing: opts.ignore_existing,
-        min_size: opts.min_size,
-        max_size: opts.max_size,
-        protect,
+        ..PullOptions::from_options(opts, protect)
     };
     let log = crate::log::ItemLog::new(None, 0);
     let session = pull::PullSession {
