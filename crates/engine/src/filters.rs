@@ -91,6 +91,24 @@ impl Filters {
     }
 }
 
+impl Filters {
+    /// Enters directory `name` reading its per-directory files at `path` (which may not
+    /// exist: the directory is entered all the same, with no rules of its own).
+    pub fn enter_at(&mut self, name: &[u8], path: &Path) {
+        if self.active {
+            let name = filter_name(name);
+            if self
+                .set
+                .enter_dir(name, &mut DirSource { name, path })
+                .is_err()
+            {
+                // Unreadable rules: enter with none, keeping enter/leave balanced.
+                let _ = self.set.enter_dir(name, &mut rtsync_filter::NoFiles);
+            }
+        }
+    }
+}
+
 impl ScanFilter for Filters {
     fn enter_dir(&mut self, name: &[u8], path: &Path) -> io::Result<()> {
         if !self.active {

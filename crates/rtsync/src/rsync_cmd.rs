@@ -70,7 +70,7 @@ fn remote(opts: &Options) -> i32 {
         }
         Err(e) => {
             let code = e.exit_code();
-            eprintln!("rsync: {e}");
+            eprintln!("{}", e.client_message());
             client_error(code, "main.c(1394)");
             code
         }

@@ -413,3 +413,13 @@ fn files_from_missing_list_is_an_error() {
         ALL_TIMES,
     );
 }
+
+#[test]
+fn delete_reads_per_directory_rules_from_the_destination() {
+    // The receiver protects by its own copy of many/.rsync-filter, not the sender's.
+    let ws = Workspace::new(true);
+    let template = ws.dest_template.as_ref().unwrap();
+    std::fs::write(template.join("many/.rsync-filter"), b"- zzz-extra\n").unwrap();
+    std::fs::write(template.join("extra.txt"), b"extra\n").unwrap();
+    differential_in(&ws, &["-aiF", "--delete", "src/", "dst/"], FILE_TIMES);
+}

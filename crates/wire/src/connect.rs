@@ -25,6 +25,8 @@ pub struct Connection {
 pub enum Closer {
     Tcp(TcpStream),
     Child(std::sync::Arc<std::sync::Mutex<Child>>),
+    /// A socket known by its descriptor (the daemon's accepted connection).
+    Fd(std::os::fd::RawFd),
     None,
 }
 
@@ -39,6 +41,10 @@ impl Closer {
                 if let Ok(mut c) = c.lock() {
                     let _ = c.kill();
                 }
+            }
+            Closer::Fd(fd) => {
+                // SAFETY: shutdown(2) on a descriptor the caller keeps open; errors ignored.
+                unsafe { libc::shutdown(*fd, libc::SHUT_RDWR) };
             }
             Closer::None => {}
         }

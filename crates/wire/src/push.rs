@@ -35,6 +35,8 @@ pub struct SendList {
     /// Directories sent only as implied parents of `-R` paths (no content: `--delete` on the
     /// receiver must not touch their other entries).
     pub implied: Vec<bool>,
+    /// Problems met while scanning, as (message tag, stock's text with newline).
+    pub messages: Vec<(crate::mux::MsgTag, String)>,
 }
 
 impl SendList {
@@ -87,6 +89,9 @@ pub struct PushOptions {
     pub server: bool,
     /// Total size of the regular files and symlinks in the list (for the statistics).
     pub total_size: i64,
+    /// `-L`: sources may be reached through symlinks. Otherwise every file is opened with
+    /// O_NOFOLLOW, so a symlink swapped in after the scan is not followed.
+    pub follow_links: bool,
     /// Item lines show the itemize string (`-i` or `%i`): sent files are `<f…`. Without it
     /// they are logged as transfers under the receiver's `>` (only the name is printed).
     pub itemize: bool,
@@ -168,7 +173,7 @@ pub fn run_push<R: Read, W: Write>(
         )
         .map_err(|e| Error::Protocol(e.to_string()))?;
         let sig = Signature::read_sums(dhead, &mut *r)?;
-        let file = match File::open(&list.paths[ndx]) {
+        let file = match open_source(&list.paths[ndx], opts.follow_links) {
             Ok(f) => f,
             Err(err) => {
                 eprintln!(
@@ -279,6 +284,17 @@ fn log_item(rep: &mut Reporter, e: &FileEntry, iflags: u16, xname: Option<&[u8]>
     };
     rep.item(&it, &e.name, &suffix);
     rep.flush();
+}
+
+/// Opens a file of the list for reading.
+fn open_source(path: &std::path::Path, follow: bool) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    if !follow {
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    o.open(path)
 }
 
 /// Reads an index, absorbing deletion statistics.

@@ -15,7 +15,7 @@ use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{Error, Result};
 use crate::flist::FlistEncoder;
 use crate::local;
-use crate::mux::{ClientMessages, MuxReader, MuxWriter, PrintMessages};
+use crate::mux::{ClientMessages, MessageHandler, MsgTag, MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, MAX_PROTOCOL};
 use crate::push::{self, PushOptions, SendList};
 use crate::server_args::server_args;
@@ -92,7 +92,8 @@ pub fn push_to(
             });
             let mut conn = spawn_remote_shell(opts, env, user.as_deref(), host, &sargs)?;
             let protocol =
-                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)?;
+                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)
+                    .map_err(|e| crate::client::shell_failure(e, &conn.closer))?;
             (conn, protocol)
         }
     };
@@ -125,7 +126,11 @@ pub fn push_to(
     let mut out = crate::filters::client_list(opts, &neg, &filters, true)?;
     let mut reporter = Reporter::new(opts);
     let names = local_files_from(opts)?;
-    let (list, io_error) = build_list(opts, sources, &neg, &mut filters, names.as_deref());
+    let (mut list, io_error) = build_list(opts, sources, &neg, &mut filters, names.as_deref());
+    crate::client::apply_chmod(opts, &mut list.entries);
+    for (tag, text) in &list.messages {
+        PrintMessages.message(*tag, text.as_bytes());
+    }
     reporter.verbose_info("building file list ... done");
     reporter.flush();
     let fopts = flist_options(opts, &neg);
@@ -151,6 +156,7 @@ pub fn push_to(
         compress_level: opts.compress_level,
         server: false,
         total_size: 0,
+        follow_links: opts.copy_links || opts.copy_unsafe_links,
         itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
     };
     let lists = reporter.lists_items();
@@ -166,7 +172,14 @@ pub fn push_to(
         entries: list.entries.clone(),
         ..Default::default()
     };
-    crate::client::finish_report(opts, reporter, &flist, &sent, &received, started);
+    let xfer = crate::pull::PullStats {
+        files_transferred: stats.files_sent,
+        literal_bytes: stats.literal_bytes,
+        matched_bytes: stats.matched_bytes,
+        deleted: stats.deleted,
+        ..Default::default()
+    };
+    crate::client::finish_report(opts, reporter, &flist, &sent, &received, started, &xfer);
     let _ = conn.closer.wait();
     let mut outcome = Outcome::default();
     outcome.stats.files_transferred = stats.files_sent;
@@ -175,7 +188,7 @@ pub fn push_to(
     outcome.stats.deleted = stats.deleted;
     outcome.stats.errors = stats.errors;
     outcome.stats.io_error = io_error | reader.oob.io_error;
-    if reader.oob.saw_error {
+    if reader.oob.xfer_error {
         outcome.stats.errors += 1;
     }
     Ok(outcome)
@@ -210,39 +223,42 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
     }
     let scanned = scan_sources(&paths, &sopts, filter);
     let mut io_error = 0;
+    let mut messages = Vec::new();
+    let err_text = |what: &str, path: &std::path::Path, error: &std::io::Error| {
+        format!(
+            "rsync: [sender] {what} \"{}\" failed: {} ({})\n",
+            path.display(),
+            crate::client::strerror(error),
+            error.raw_os_error().unwrap_or(0)
+        )
+    };
     for p in &scanned.problems {
         match p {
             ScanProblem::Missing { path, error } => {
-                eprintln!(
-                    "rsync: [sender] link_stat \"{}\" failed: {} ({})",
-                    path.display(),
-                    crate::client::strerror(error),
-                    error.raw_os_error().unwrap_or(0)
-                );
+                messages.push((MsgTag::ErrorXfer, err_text("link_stat", path, error)));
                 io_error |= IOERR_GENERAL;
             }
             ScanProblem::ReadDir { path, error } => {
-                eprintln!(
-                    "rsync: [sender] opendir \"{}\" failed: {} ({})",
-                    path.display(),
-                    crate::client::strerror(error),
-                    error.raw_os_error().unwrap_or(0)
-                );
+                messages.push((MsgTag::ErrorXfer, err_text("opendir", path, error)));
                 io_error |= IOERR_GENERAL;
             }
             ScanProblem::Vanished { path } => {
-                eprintln!("file has vanished: \"{}\"", path.display());
+                messages.push((
+                    MsgTag::Warning,
+                    format!("file has vanished: \"{}\"\n", path.display()),
+                ));
                 io_error |= IOERR_VANISHED;
             }
             ScanProblem::Skipped { name, directory } => {
-                if *directory {
-                    println!("skipping directory {}", String::from_utf8_lossy(name));
+                let text = if *directory {
+                    format!("skipping directory {}\n", String::from_utf8_lossy(name))
                 } else {
-                    println!(
-                        "skipping non-regular file \"{}\"",
+                    format!(
+                        "skipping non-regular file \"{}\"\n",
                         String::from_utf8_lossy(name)
-                    );
-                }
+                    )
+                };
+                messages.push((MsgTag::Info, text));
             }
             _ => {}
         }
@@ -263,6 +279,7 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
         list.paths.push(scanned.paths[i].clone());
     }
     list.mark_implied(opts.relative, opts.recursive);
+    list.messages = messages;
     (list, io_error)
 }
 

@@ -1,7 +1,6 @@
 //! `--delete`: removing what the destination has and the source does not.
 
 use super::{full_path, os_error, LocalTransfer};
-use crate::filters::Filters;
 use crate::report::{exit, kind_slot};
 use rtsync_tree::Item;
 use rtsync_tree::{compare_names, FileKind};
@@ -41,7 +40,7 @@ fn sorted_listing(path: &Path) -> Vec<(Vec<u8>, bool)> {
 impl LocalTransfer<'_> {
     /// Deletes what directory entry `i`'s destination holds beyond `children` (its contents
     /// in the source), sparing what the filter rules protect.
-    pub(super) fn delete_extraneous(&mut self, i: usize, children: &[Item], rules: &Filters) {
+    pub(super) fn delete_extraneous(&mut self, i: usize, children: &[Item]) {
         let dir_name = self.entries[i].name.clone();
         let dest = self.dest_path(&dir_name);
         let keep: HashSet<&[u8]> = children.iter().map(|c| c.entry.basename()).collect();
@@ -51,7 +50,7 @@ impl LocalTransfer<'_> {
                 continue;
             }
             let rel = join(&dir_name, &base);
-            if rules.protects(&rel, is_dir) {
+            if self.receiver_rules.protects(&rel, is_dir) {
                 continue;
             }
             doomed.push(rel);

@@ -98,6 +98,8 @@ pub struct LocalTransfer<'a> {
     is_root: bool,
     /// The command-line sources (after `--files-from`).
     sources: Vec<PathBuf>,
+    /// The rules `--delete` consults, with per-directory files read from the destination.
+    receiver_rules: Filters,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
@@ -179,6 +181,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         // SAFETY: geteuid has no preconditions.
         is_root: unsafe { libc::geteuid() } == 0,
         sources: sources.to_vec(),
+        receiver_rules: Filters::none(),
     };
     if opts.hard_links {
         let mut prepass_filters = filters.clone();
@@ -424,7 +427,7 @@ impl<'a> LocalTransfer<'a> {
 
     /// Generates a directory entry; with `children` (its contents in the source, when they are
     /// part of the transfer) `--delete-during` removes what else the destination holds.
-    pub(super) fn do_dir(&mut self, i: usize, children: Option<&[Item]>, rules: &Filters) {
+    pub(super) fn do_dir(&mut self, i: usize, children: Option<&[Item]>) {
         let dest = self.dest_path(&self.entries[i].name);
         let existing = std::fs::symlink_metadata(&dest).ok();
         if self.skipped_by_existence(i, existing.as_ref()) {
@@ -434,7 +437,7 @@ impl<'a> LocalTransfer<'a> {
         // messages come first, as rsync's out-of-band messages overtake its item lines.
         let item = self.prepare_dir(i, &dest, existing);
         if let (DeleteMode::During, Some(children), Some(_)) = (self.opts.delete, children, &item) {
-            self.delete_extraneous(i, children, rules);
+            self.delete_extraneous(i, children);
         }
         if let Some(it) = item {
             let name = self.item_name(i);

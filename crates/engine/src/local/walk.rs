@@ -9,7 +9,9 @@ use super::{LocalTransfer, Pass};
 use crate::filters::Filters;
 use crate::options::DeleteMode;
 use crate::report::kind_slot;
-use rtsync_tree::{compare_names, compare_siblings, FileKind, Item, ScanOptions, Scanner};
+use rtsync_tree::{
+    compare_names, compare_siblings, FileKind, Item, ScanFilter, ScanOptions, Scanner,
+};
 use std::path::Path;
 
 /// Sorts one directory's contents into rsync's order.
@@ -53,6 +55,7 @@ impl LocalTransfer<'_> {
         };
         let mut first = true;
         for &pass in passes {
+            self.receiver_rules = filters.clone();
             let mut rules = filters.clone();
             let mut scanner = Scanner::new(scan_opts, &mut rules);
             let mut top = scanner.top(&sources);
@@ -102,7 +105,7 @@ impl LocalTransfer<'_> {
                 if into {
                     self.walk_dir(scanner, i, pass);
                 } else if transferring {
-                    self.do_dir(i, None, scanner.filter());
+                    self.do_dir(i, None);
                 }
             } else if transferring {
                 self.process(i);
@@ -128,24 +131,28 @@ impl LocalTransfer<'_> {
         self.report_problems(&problems, &sources);
         let Some(mut children) = children else {
             if pass != Pass::DeleteOnly {
-                self.do_dir(i, None, scanner.filter());
+                self.do_dir(i, None);
             }
             return;
         };
         sort_siblings(&mut children);
+        // The receiver's side of per-directory rules comes from the destination's copies.
+        let dest_dir = self.dest_path(&item.entry.name);
+        self.receiver_rules.enter_at(&item.entry.name, &dest_dir);
         match pass {
             Pass::DeleteOnly => {
                 if std::fs::symlink_metadata(self.dest_path(&item.entry.name))
                     .is_ok_and(|m| m.is_dir())
                 {
-                    self.delete_extraneous(i, &children, scanner.filter());
+                    self.delete_extraneous(i, &children);
                 }
             }
             Pass::Transfer | Pass::TransferAndDelete => {
-                self.do_dir(i, Some(&children), scanner.filter());
+                self.do_dir(i, Some(&children));
             }
         }
         self.walk_items(scanner, children, pass);
+        self.receiver_rules.leave_dir();
         scanner.leave();
     }
 }
