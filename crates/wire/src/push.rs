@@ -29,6 +29,7 @@ use crate::varint::ReadWire;
 
 pub mod streamed;
 pub mod walk;
+mod whole;
 
 /// What the transfer phase needs of the list we sent, by the receiver's index.
 pub trait SendSource {
@@ -170,6 +171,8 @@ pub fn run_push<R: Read, W: Write, S: SendSource + ?Sized>(
     let wio = |e| Error::io("writing to receiver", e);
     let mut phase = 0;
     let mut out = Vec::new();
+    let mut whole = whole::WholeFile::default();
+    let sum_kind = block_hasher(neg).kind();
     loop {
         let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
         if ndx == NDX_DONE {
@@ -251,8 +254,13 @@ pub fn run_push<R: Read, W: Write, S: SendSource + ?Sized>(
         head.put(&mut out);
         w.write_all(&out).map_err(wio)?;
         out.clear();
-        let matcher = Matcher::new(&sig, block_hasher(neg));
-        let ms = matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?;
+        let sh = sig.head();
+        let ms = if sig.is_complete() && sh.count > 0 && sh.block_len > 0 {
+            let matcher = Matcher::new(&sig, block_hasher(neg));
+            matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?
+        } else {
+            whole.send(file, sum_kind, |t| enc.write(&mut *w, t))?
+        };
         enc.finish_file(&mut *w)?;
         w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
         stats.files_sent += 1;
