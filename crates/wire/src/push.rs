@@ -158,7 +158,23 @@ pub fn run_push<R: Read, W: Write, S: SendSource + ?Sized>(
     neg: &Negotiated,
     list: &S,
     opts: &PushOptions,
+    reporter: Option<&mut Reporter>,
+) -> Result<PushStats> {
+    run_push_pacing(r, w, neg, list, opts, reporter, |_| true)
+}
+
+/// [`run_push`], told by `input_pending` whether a request can be read without waiting on
+/// the peer. When none can, what we have buffered for the receiver is sent first (as
+/// stock's I/O loop does): otherwise the receiver idles on data we hold while we wait for
+/// the generator, and the two halves of the daemon no longer overlap.
+pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
+    r: &mut MuxReader<R>,
+    w: &mut MuxWriter<W>,
+    neg: &Negotiated,
+    list: &S,
+    opts: &PushOptions,
     mut reporter: Option<&mut Reporter>,
+    input_pending: impl Fn(&mut R) -> bool,
 ) -> Result<PushStats> {
     let mut stats = PushStats::default();
     let mut ndxr = NdxReader::new(neg.protocol);
@@ -174,6 +190,9 @@ pub fn run_push<R: Read, W: Write, S: SendSource + ?Sized>(
     let mut whole = whole::WholeFile::default();
     let sum_kind = block_hasher(neg).kind();
     loop {
+        if !input_pending(r.get_mut()) {
+            w.flush().map_err(wio)?;
+        }
         let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
         if ndx == NDX_DONE {
             phase += 1;

@@ -103,8 +103,9 @@ pub fn push_to(
         &negotiate_config(opts)?,
     )?;
     let started = std::time::Instant::now();
-    let counted_reader = crate::connect::Counting::new(conn.reader);
-    let received = counted_reader.counter();
+    // The outer buffer tells the sender when reading would wait on the peer.
+    let counted_reader = std::io::BufReader::new(crate::connect::Counting::new(conn.reader));
+    let received = counted_reader.get_ref().counter();
     let counted_writer = crate::connect::Counting::new(conn.writer);
     let sent = counted_writer.counter();
     let handler = ClientMessages {
@@ -156,13 +157,14 @@ pub fn push_to(
         itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
     };
     let lists = reporter.lists_items();
-    let stats = push::run_push(
+    let stats = push::run_push_pacing(
         &mut reader,
         &mut writer,
         &neg,
         &list,
         &popts,
         lists.then_some(&mut reporter),
+        |r| !r.buffer().is_empty(),
     )?;
     finish_report(opts, reporter, &list, &sent, &received, started, &stats);
     let _ = conn.closer.wait();
