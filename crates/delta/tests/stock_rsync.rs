@@ -297,7 +297,7 @@ fn live_push_block_sums_and_tokens_match_stock() {
             .into_iter()
             .flat_map(|s| Compression::ALL.map(|c| (s, c)))
         {
-            let t = Tree::new(&basis, &new);
+            let t = Tree::new(basis, new);
             let cc = format!("--checksum-choice={kind}");
             let zc = format!("--compress-choice={comp}");
             let mut extra = vec![cc.as_str()];
@@ -313,7 +313,7 @@ fn live_push_block_sums_and_tokens_match_stock() {
             let gen = demux(&to_client);
             let at = find(&gen, &hb).unwrap_or_else(|| panic!("{what}: no sum head")) + 16;
             let hasher = BlockHasher::new(kind, 987_654_321);
-            let sig = Signature::from_bytes(&basis, &params(32, kind, None), &hasher).unwrap();
+            let sig = Signature::from_bytes(basis, &params(32, kind, None), &hasher).unwrap();
             let mut sums = Vec::new();
             sig.write_sums(&mut sums).unwrap();
             assert!(
@@ -324,7 +324,7 @@ fn live_push_block_sums_and_tokens_match_stock() {
             // Sender (client) → receiver: decode stock's tokens.
             let snd = demux(&to_server);
             let at = find(&snd, &hb).unwrap_or_else(|| panic!("{what}: no echoed head")) + 16;
-            let (out, end, digest) = decode_at(&snd, at, comp, 32, head, &basis, kind);
+            let (out, end, digest) = decode_at(&snd, at, comp, 32, head, basis, kind);
             assert!(out == *new, "{what}: rebuilt file differs");
             assert_eq!(
                 &snd[end..end + kind.digest_len()],
@@ -385,7 +385,7 @@ fn stock_receiver_accepts_our_streams() {
         .into_iter()
         .flat_map(|s| Compression::ALL.map(|c| (s, c)))
     {
-        let t = Tree::new(&basis, &new);
+        let t = Tree::new(basis, new);
         let zc = format!("--compress-choice={comp}");
         let mut opts = vec!["-a", "--no-whole-file", "--checksum-seed=42"];
         if comp != Compression::None {
@@ -418,10 +418,10 @@ fn stock_receiver_accepts_our_streams() {
         let what = format!("{comp}");
         let head = SumHead::for_file(basis.len() as u64, &params(32, kind, None)).unwrap();
         let at = find(&data, &head_bytes(&head)).unwrap_or_else(|| panic!("{what}: no head")) + 16;
-        let (out, end, _) = decode_at(&data, at, comp, 32, head, &basis, kind);
+        let (out, end, _) = decode_at(&data, at, comp, 32, head, basis, kind);
         assert!(out == *new, "{what}: stock pull stream decodes wrong");
         let hasher = BlockHasher::new(kind, 42);
-        let sig = Signature::from_bytes(&basis, &params(32, kind, None), &hasher).unwrap();
+        let sig = Signature::from_bytes(basis, &params(32, kind, None), &hasher).unwrap();
         let mut ours = data[..at].to_vec();
         let mut enc = TokenEncoder::new(comp, None, 32).unwrap();
         let stats = Matcher::new(&sig, hasher)
@@ -436,7 +436,7 @@ fn stock_receiver_accepts_our_streams() {
         std::fs::write(t.path("replay"), &replay).unwrap();
 
         // 3. Replay to a stock client whose basis is back to the old file.
-        std::fs::write(t.path("dst/f"), &basis).unwrap();
+        std::fs::write(t.path("dst/f"), basis).unwrap();
         let old = std::fs::File::options()
             .write(true)
             .open(t.path("dst/f"))
