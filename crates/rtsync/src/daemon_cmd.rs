@@ -1,10 +1,330 @@
-//! The `daemon_cmd` front door.
+//! The `daemon` front door: `rtsync daemon [OPTIONS]`, and `rsync --daemon [OPTIONS]` through
+//! the rsync personality. Parses stock rsync's daemon options and runs the listener, the inetd
+//! mode (standard input is a socket) or the remote-shell mode (`--server --daemon .`).
 
 use std::ffi::OsString;
+use std::path::PathBuf;
+
+use rtsync_daemon::server::{self, Family, ListenOptions};
+use rtsync_daemon::{DaemonOptions, NoTransfer, Session, TransferHandler};
+
+/// Stock's default config file for a system daemon.
+const SYSTEM_CONFIG: &str = "/etc/rsyncd.conf";
+/// The config a non-root `--server --daemon` reads by default.
+const USER_CONFIG: &str = "rsyncd.conf";
+
+/// What the command line asked for.
+#[derive(Debug, Default)]
+struct Cli {
+    daemon: DaemonOptions,
+    listen: ListenOptions,
+    config: Option<PathBuf>,
+    server: bool,
+    help: bool,
+    verbose: u32,
+}
+
+const HELP: &str = "\
+Usage: rtsync daemon [OPTION]...   (or: rsync --daemon [OPTION]...)
+--daemon                 run as an rsync daemon
+--address=ADDRESS        bind to the specified address
+--bwlimit=RATE           limit socket I/O bandwidth
+--config=FILE            specify alternate rsyncd.conf file
+--dparam=OVERRIDE, -M    override global daemon config parameter
+--no-detach              do not detach from the parent
+--port=PORT              listen on alternate port number
+--log-file=FILE          override the \"log file\" setting
+--log-file-format=FMT    override the \"log format\" setting
+--sockopts=OPTIONS       specify custom TCP options
+--verbose, -v            increase verbosity
+--ipv4, -4               prefer IPv4
+--ipv6, -6               prefer IPv6
+--help, -h               show this help (when used with --daemon)
+";
+
+fn usage_error(opt: &str) -> i32 {
+    eprintln!("rsync: {opt}: unknown option (in daemon mode)");
+    eprintln!("(Type \"rsync --daemon --help\" for assistance with daemon mode.)");
+    eprintln!("rsync error: syntax or usage error (code 1) at options.c(1596) [client=3.5.0]");
+    1
+}
+
+/// Parses the daemon's options (`args` without the program name and `--daemon`).
+fn parse(args: &[String]) -> Result<Cli, i32> {
+    let mut cli = Cli::default();
+    let mut i = 0;
+    let value = |i: &mut usize, inline: Option<&str>, name: &str| -> Result<String, i32> {
+        if let Some(v) = inline {
+            return Ok(v.to_string());
+        }
+        *i += 1;
+        args.get(*i).cloned().ok_or_else(|| {
+            eprintln!("rsync: --{name}: missing argument");
+            1
+        })
+    };
+    while i < args.len() {
+        let arg = args[i].as_str();
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v)),
+            _ => (arg, None),
+        };
+        match name {
+            "--daemon" => {}
+            "--server" => cli.server = true,
+            "." if cli.server => {}
+            "--address" => cli.listen.address = Some(value(&mut i, inline, "address")?),
+            "--bwlimit" => cli.daemon.bwlimit = Some(value(&mut i, inline, "bwlimit")?),
+            "--config" => cli.config = Some(PathBuf::from(value(&mut i, inline, "config")?)),
+            "--dparam" | "-M" => cli.daemon.dparams.push(value(&mut i, inline, "dparam")?),
+            "--no-detach" => cli.listen.no_detach = true,
+            "--detach" => cli.listen.no_detach = false,
+            "--port" => {
+                let v = value(&mut i, inline, "port")?;
+                cli.listen.port = Some(v.parse().map_err(|_| usage_error(arg))?);
+            }
+            "--log-file" => cli.daemon.log_file = Some(value(&mut i, inline, "log-file")?),
+            "--log-file-format" => {
+                cli.daemon.log_file_format = Some(value(&mut i, inline, "log-file-format")?)
+            }
+            "--sockopts" => cli.listen.sockopts = Some(value(&mut i, inline, "sockopts")?),
+            "--verbose" | "-v" => cli.verbose += 1,
+            "--ipv4" | "-4" => cli.listen.family = Some(Family::V4),
+            "--ipv6" | "-6" => cli.listen.family = Some(Family::V6),
+            "--help" | "-h" => cli.help = true,
+            _ if arg.starts_with("-M") && arg.len() > 2 => {
+                cli.daemon.dparams.push(arg[2..].to_string())
+            }
+            _ if arg.starts_with('-') && !arg.starts_with("--") && arg.len() > 2 => {
+                // A bundle of short flags such as -v4.
+                for c in arg[1..].chars() {
+                    match c {
+                        'v' => cli.verbose += 1,
+                        '4' => cli.listen.family = Some(Family::V4),
+                        '6' => cli.listen.family = Some(Family::V6),
+                        'h' => cli.help = true,
+                        _ => return Err(usage_error(&format!("-{c}"))),
+                    }
+                }
+            }
+            _ => return Err(usage_error(arg)),
+        }
+        i += 1;
+    }
+    for d in &cli.daemon.dparams {
+        let Some((n, _)) = d.split_once('=') else {
+            eprintln!("Malformed --dparam value: {d}");
+            return Err(1);
+        };
+        if rtsync_daemon::config::lookup(n).is_none() {
+            eprintln!("Unknown parameter \"{n}\"");
+            return Err(1);
+        }
+    }
+    Ok(cli)
+}
+
+/// The transfer of an accepted module session: the wire crate's server role, confined to the
+/// module root (by chroot, or by resolving every path beneath it).
+fn transfer(session: Session) -> i32 {
+    // Settings the transfer cannot honour yet must not be silently ignored: chmod rules decide
+    // what permissions files get, and module filters would have to refuse uploads by name.
+    let m = &session.module;
+    let has_filters = [
+        m.exclude(),
+        m.include(),
+        m.filter(),
+        m.exclude_from(),
+        m.include_from(),
+    ]
+    .iter()
+    .any(|v| !v.trim().is_empty());
+    let has_chmod = [m.incoming_chmod(), m.outgoing_chmod()]
+        .iter()
+        .any(|v| !v.trim().is_empty());
+    if has_chmod || (has_filters && !session.args.sender) {
+        return NoTransfer.run(session);
+    }
+    let module_filter = if has_filters {
+        match module_filter(m) {
+            Ok(set) => Some(set),
+            Err(e) => {
+                eprintln!("rsync: {e}");
+                return NoTransfer.run(session);
+            }
+        }
+    } else {
+        None
+    };
+    let argv = server_argv(&session.args.argv, &session.args.paths);
+    let input: Box<dyn std::io::Read + Send> = match session.socket_fd {
+        // Quick ACKs on the socket spare a peer with Nagle on its ~40 ms stalls.
+        Some(fd) => Box::new(rtsync_wire::connect::QuickAckFd::new(session.input, fd)),
+        None => session.input,
+    };
+    rtsync_wire::server::run_session(
+        &argv,
+        input,
+        session.output,
+        rtsync_wire::server::ServerSession {
+            daemon_protocol: Some(session.protocol),
+            root: Some(session.module_dir.clone()),
+            read_only: session.read_only,
+            write_only: session.module.write_only(),
+            socket_fd: session.socket_fd,
+            munge_symlinks: session.munge_symlinks,
+            module_filter,
+        },
+    )
+}
+
+/// A module's `filter`, `include`, `exclude`, `include from` and `exclude from` rules.
+fn module_filter(
+    m: &rtsync_daemon::config::Module,
+) -> Result<rtsync_filter::FilterSet, rtsync_filter::FilterError> {
+    let text = |v: String| (!v.trim().is_empty()).then(|| v.into_bytes());
+    let path = |v: String| (!v.trim().is_empty()).then(|| std::path::PathBuf::from(v));
+    let params = rtsync_filter::daemon::ModuleFilterParams {
+        filter: text(m.filter()),
+        include_from: path(m.include_from()),
+        include: text(m.include()),
+        exclude_from: path(m.exclude_from()),
+        exclude: text(m.exclude()),
+    };
+    rtsync_filter::daemon::module_filter(&params, &mut rtsync_filter::FsSource::default())
+}
+
+/// The client's options up to `.`, then `.` and the module-relative paths (the module root is
+/// our working directory).
+fn server_argv(argv: &[String], paths: &[String]) -> Vec<OsString> {
+    let dot = argv.iter().position(|a| a == ".").unwrap_or(argv.len());
+    let mut out: Vec<OsString> = argv[..dot].iter().map(OsString::from).collect();
+    out.push(".".into());
+    if paths.is_empty() {
+        out.push(".".into());
+    }
+    for p in paths {
+        let rel = p.trim_start_matches('/');
+        out.push(if rel.is_empty() {
+            ".".into()
+        } else {
+            rel.into()
+        });
+    }
+    out
+}
 
 /// Runs the front door with `args[0]` being the tool's name; returns the exit code.
 pub fn main(args: Vec<OsString>) -> i32 {
-    let _ = args;
-    eprintln!("not implemented yet");
-    1
+    let args: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut cli = match parse(&args) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if cli.help {
+        println!("rtsync {} (rsync protocol 32)\n", env!("CARGO_PKG_VERSION"));
+        print!("{HELP}");
+        return 0;
+    }
+    let root = rtsync_daemon::privs::am_root();
+    cli.daemon.config = cli.config.clone().unwrap_or_else(|| {
+        PathBuf::from(if cli.server && !root {
+            USER_CONFIG
+        } else {
+            SYSTEM_CONFIG
+        })
+    });
+    if cli.server {
+        return server::run_stdio(&cli.daemon, &transfer);
+    }
+    if server::stdin_is_socket() {
+        return server::run_inetd(&cli.daemon, &transfer);
+    }
+    match server::run(&cli.daemon, &cli.listen, &transfer) {
+        Ok(()) => 0,
+        Err(e @ server::ServerError::Config(_)) => {
+            eprintln!("{e}");
+            1
+        }
+        Err(e @ server::ServerError::Bind { .. }) => {
+            eprintln!("rsync: {e}");
+            10
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            11
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(v: &[&str]) -> Result<Cli, i32> {
+        parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn parses_stock_daemon_options() {
+        let cli = p(&[
+            "--daemon",
+            "--no-detach",
+            "--port=8873",
+            "--address",
+            "127.0.0.2",
+            "--config=/c",
+            "-M",
+            "read only=no",
+            "--dparam=list=no",
+            "-v4",
+            "--log-file=/l",
+        ])
+        .unwrap();
+        assert!(cli.listen.no_detach);
+        assert_eq!(cli.listen.port, Some(8873));
+        assert_eq!(cli.listen.address.as_deref(), Some("127.0.0.2"));
+        assert_eq!(cli.config, Some(PathBuf::from("/c")));
+        assert_eq!(cli.daemon.dparams, ["read only=no", "list=no"]);
+        assert_eq!(cli.listen.family, Some(Family::V4));
+        assert_eq!(cli.daemon.log_file.as_deref(), Some("/l"));
+        assert!(p(&["--server", "--daemon", "."]).unwrap().server);
+    }
+
+    #[test]
+    fn server_args_are_module_relative() {
+        let argv: Vec<String> = ["--server", "--sender", "-logDtpre.iLsfxCIvu", ".", "mod/a"]
+            .map(String::from)
+            .to_vec();
+        let got = server_argv(&argv, &["/a".into(), "/".into(), "//b".into()]);
+        let want: Vec<OsString> = [
+            "--server",
+            "--sender",
+            "-logDtpre.iLsfxCIvu",
+            ".",
+            "a",
+            ".",
+            "b",
+        ]
+        .map(OsString::from)
+        .to_vec();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn rejects_unknown_options() {
+        for bad in [
+            &["--bogus"][..],
+            &["-x"],
+            &["--port=abc"],
+            &["--dparam=nosuch=1"],
+            &["-M", "noequals"],
+        ] {
+            assert!(p(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -11,8 +11,11 @@ mod inotifywait;
 mod inotifywatch;
 mod rsync_cmd;
 
+/// A front door: runs with argv as its tool would see it, returns the exit code.
+type FrontDoor = fn(Vec<OsString>) -> i32;
+
 /// The front doors, by the name they answer to.
-const SUBCOMMANDS: &[(&str, fn(Vec<OsString>) -> i32)] = &[
+const SUBCOMMANDS: &[(&str, FrontDoor)] = &[
     ("rsync", rsync_cmd::main),
     ("daemon", daemon_cmd::main),
     ("inotifywait", inotifywait::main),

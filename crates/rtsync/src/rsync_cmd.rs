@@ -1,10 +1,168 @@
-//! The `rsync_cmd` front door.
+//! The `rsync` front door: rsync's command line, messages and exit codes.
 
+use rtsync_engine::report::{exit, exit_message};
+use rtsync_engine::{Options, RSYNC_VERSION};
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
-/// Runs the front door with `args[0]` being the tool's name; returns the exit code.
+mod listing;
+
+const PROTOCOL_VERSION: u32 = 32;
+
+/// Prints the closing `rsync error:` line of a client-side failure.
+fn client_error(code: i32, location: &str) {
+    eprintln!(
+        "rsync error: {} (code {code}) at {location} [client={RSYNC_VERSION}]",
+        exit_message(code)
+    );
+}
+
+fn version_text() -> String {
+    format!(
+        "rsync  version {RSYNC_VERSION}  protocol version {PROTOCOL_VERSION}\n\
+         (rtsync {} — an rsync-compatible implementation in Rust)\n\
+         Capabilities:\n    64-bit files, 64-bit inums, 64-bit timestamps, 64-bit long ints,\n    \
+         symlinks, symtimes, hardlinks, hardlink-specials, hardlink-symlinks, IPv6,\n    \
+         inplace, append, no ACLs, no xattrs, no iconv, prealloc\n\
+         Checksum list:\n    xxh128 xxh3 xxh64 (xxhash) md5 md4 sha1 none\n\
+         Compress list:\n    zstd lz4 zlibx zlib none\n\
+         Daemon auth list:\n    sha512 sha256 sha1 md5 md4\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn help_text() -> String {
+    format!(
+        "{}\nUsage: rsync [OPTION]... SRC [SRC]... DEST\n  \
+         or   rsync [OPTION]... SRC [SRC]... [USER@]HOST:DEST\n  \
+         or   rsync [OPTION]... SRC [SRC]... [USER@]HOST::DEST\n  \
+         or   rsync [OPTION]... SRC [SRC]... rsync://[USER@]HOST[:PORT]/DEST\n  \
+         or   rsync [OPTION]... [USER@]HOST:SRC [DEST]\n  \
+         or   rsync [OPTION]... [USER@]HOST::SRC [DEST]\n  \
+         or   rsync [OPTION]... rsync://[USER@]HOST[:PORT]/SRC [DEST]\n\
+         Options are those of rsync(1); see its manual page for their meaning.\n",
+        version_text()
+    )
+}
+
+/// Whether an argument names a remote location (`host:path`, `host::module`, `rsync://`).
+pub fn is_remote(arg: &[u8]) -> bool {
+    if arg.starts_with(b"rsync://") {
+        return true;
+    }
+    match arg.iter().position(|&c| c == b':') {
+        Some(colon) => !arg[..colon].contains(&b'/') && colon > 0,
+        None => false,
+    }
+}
+
+/// A transfer with a daemon or over a remote shell.
+fn remote(opts: &Options) -> i32 {
+    // rsync names the local process's role in its closing line: pulling makes it the receiver.
+    let sources = &opts.args[..opts.args.len().saturating_sub(1)];
+    let pulling = sources.iter().any(|a| is_remote(a.as_bytes()));
+    let role = if pulling { "Receiver" } else { "sender" };
+    let closing = |code: i32| {
+        let location = match code {
+            exit::START_CLIENT => "main.c(1954)",
+            exit::SOCKET_IO => "clientserver.c(165)",
+            exit::PARTIAL | exit::VANISHED if pulling => "main.c(1956)",
+            _ => "main.c(1394)",
+        };
+        let word = if code == exit::VANISHED {
+            "warning"
+        } else {
+            "error"
+        };
+        eprintln!(
+            "rsync {word}: {} (code {code}) at {location} [{role}={RSYNC_VERSION}]",
+            exit_message(code)
+        );
+    };
+    let env = rtsync_wire::client::ClientEnv::from_process();
+    match rtsync_wire::client::run(opts, &env) {
+        Ok(outcome) => {
+            let code = outcome.exit_code();
+            if code != exit::OK {
+                closing(code);
+            }
+            code
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            let message = e.client_message();
+            match message.strip_prefix("rsync: ") {
+                Some(rest) if code == exit::SOCKET_IO => eprintln!("rsync: [{role}] {rest}"),
+                _ => eprintln!("{message}"),
+            }
+            closing(code);
+            code
+        }
+    }
+}
+
 pub fn main(args: Vec<OsString>) -> i32 {
-    let _ = args;
-    eprintln!("not implemented yet");
-    1
+    let rest = &args[1.min(args.len())..];
+    if rest.iter().any(|a| a == "--daemon") && !rest.iter().any(|a| a == "--server") {
+        return crate::daemon_cmd::main(args);
+    }
+    let opts = match Options::parse(rest) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("rsync: {}", e.message);
+            client_error(exit::SYNTAX, "main.c(1886)");
+            return exit::SYNTAX;
+        }
+    };
+    if opts.version > 0 {
+        print!("{}", version_text());
+        return exit::OK;
+    }
+    if opts.help {
+        print!("{}", help_text());
+        return exit::OK;
+    }
+    if opts.server {
+        // The remote end of a remote-shell transfer (or of `--server --daemon`).
+        if opts.daemon {
+            return crate::daemon_cmd::main(args);
+        }
+        use std::os::fd::FromRawFd;
+        // A client may hand us non-blocking descriptors; the server does blocking I/O.
+        for fd in [0, 1] {
+            // SAFETY: fcntl on fds 0/1 with valid commands.
+            unsafe {
+                let flags = libc::fcntl(fd, libc::F_GETFL);
+                if flags >= 0 && flags & libc::O_NONBLOCK != 0 {
+                    libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+                }
+            }
+        }
+        // SAFETY: fds 0 and 1 are open for the whole process and used only through these
+        // handles from here on (std's buffered stdout is never written by the server).
+        let (input, output) =
+            unsafe { (std::fs::File::from_raw_fd(0), std::fs::File::from_raw_fd(1)) };
+        return rtsync_wire::server::run(rest, input, output);
+    }
+    if opts.args.is_empty() {
+        print!("{}", help_text());
+        client_error(exit::SYNTAX, "main.c(1871)");
+        return exit::SYNTAX;
+    }
+    if opts.args.iter().any(|a| is_remote(a.as_bytes())) {
+        return remote(&opts);
+    }
+    let mut paths: Vec<PathBuf> = opts.args.iter().map(PathBuf::from).collect();
+    if opts.list_only || paths.len() == 1 {
+        // With a destination given, --list-only lists the sources only.
+        let sources = if paths.len() > 1 {
+            &paths[..paths.len() - 1]
+        } else {
+            &paths[..]
+        };
+        return listing::run(&opts, sources);
+    }
+    let dest = paths.pop().expect("at least two paths");
+    rtsync_engine::local::run(&opts, &paths, &dest)
 }

@@ -1,0 +1,409 @@
+//! The client's arguments after `@RSYNCD: OK`: reading them (bounded), the few facts the daemon
+//! needs from them (direction, capabilities, requested paths) and `refuse options`.
+
+use std::io::Read;
+
+use crate::access::wildmatch;
+use crate::io::{Reader, LONG_LINE};
+use crate::options_table::{OptionDef, OPTIONS};
+
+/// Most arguments a client may send (stock's MAX_DAEMON_ARGS).
+pub const MAX_ARGS: usize = 16000;
+
+/// Why the arguments could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    /// The connection ended before the empty terminating argument.
+    #[error("connection closed while reading arguments")]
+    Eof,
+    /// More than [`MAX_ARGS`].
+    #[error("too many daemon arguments")]
+    TooMany,
+    /// A read error or timeout.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// One option as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientOption {
+    /// Index into the option table.
+    pub index: usize,
+    /// Its value, for options that take one.
+    pub value: Option<String>,
+}
+
+impl ClientOption {
+    /// The long name ("" for short-only options).
+    pub fn long(&self) -> &'static str {
+        OPTIONS[self.index].0
+    }
+    /// The short name.
+    pub fn short(&self) -> Option<char> {
+        OPTIONS[self.index].1.map(char::from)
+    }
+}
+
+/// The client's request, as read from the socket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientArgs {
+    /// Every argument in order, without stock's leading "rsyncd" (the `.` and paths included).
+    pub argv: Vec<String>,
+    /// The options before `.`, parsed.
+    pub options: Vec<ClientOption>,
+    /// Arguments the option parser did not recognise (stock would refuse them).
+    pub unknown: Vec<String>,
+    /// `--sender`: the daemon sends files (a pull).
+    pub sender: bool,
+    /// The capability letters glued after `-e` (e.g. `.iLsfxCIvu`).
+    pub capabilities: Option<String>,
+    /// The paths after `.`, with the module name prefix removed as stock does.
+    pub paths: Vec<String>,
+    /// The paths as one string for the log (stock's "request", at most ~1 KiB).
+    pub request: String,
+}
+
+impl ClientArgs {
+    /// Whether an option (by long name, or short letter) was given.
+    pub fn has(&self, long: &str) -> bool {
+        self.options.iter().any(|o| o.long() == long)
+    }
+    /// Whether a short option letter was given.
+    pub fn has_short(&self, c: char) -> bool {
+        self.options.iter().any(|o| o.short() == Some(c))
+    }
+    /// Whether the client offered capability letter `c`.
+    pub fn capability(&self, c: char) -> bool {
+        self.capabilities.as_deref().is_some_and(|s| s.contains(c))
+    }
+}
+
+/// Reads NUL-terminated arguments up to an empty one, as protocol ≥ 30 clients send them.
+pub fn read_raw<R: Read>(reader: &mut Reader<R>) -> Result<Vec<String>, ArgsError> {
+    let mut out = Vec::new();
+    loop {
+        let Some(arg) = reader.read_terminated(0, LONG_LINE)? else {
+            return Err(ArgsError::Eof);
+        };
+        if arg.is_empty() {
+            return Ok(out);
+        }
+        if out.len() >= MAX_ARGS - 2 {
+            return Err(ArgsError::TooMany);
+        }
+        out.push(String::from_utf8_lossy(&arg).into_owned());
+    }
+}
+
+/// Undoes the backslash escaping a client applies to option arguments for a daemon.
+fn unbackslash(arg: &str) -> String {
+    let mut out = String::with_capacity(arg.len());
+    let mut chars = arg.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn find_long(name: &str) -> Option<usize> {
+    OPTIONS.iter().position(|o| !o.0.is_empty() && o.0 == name)
+}
+
+fn find_short(c: u8) -> Option<usize> {
+    OPTIONS.iter().position(|o| o.1 == Some(c))
+}
+
+/// Interprets raw arguments for module `module`.
+pub fn interpret(raw: Vec<String>, module: &str) -> ClientArgs {
+    let mut args = ClientArgs::default();
+    let mut i = 0;
+    let mut dot = None;
+    while i < raw.len() {
+        let arg = &raw[i];
+        if arg == "." {
+            dot = Some(i);
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, value) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(unbackslash(v))),
+                None => (long, None),
+            };
+            match find_long(name) {
+                Some(index) => {
+                    let value = if OPTIONS[index].2 && value.is_none() {
+                        i += 1;
+                        raw.get(i).map(|v| unbackslash(v))
+                    } else {
+                        value
+                    };
+                    if name == "sender" {
+                        args.sender = true;
+                    }
+                    args.options.push(ClientOption { index, value });
+                }
+                None => args.unknown.push(arg.clone()),
+            }
+        } else if let Some(bundle) = arg.strip_prefix('-').filter(|b| !b.is_empty()) {
+            let bytes = bundle.as_bytes();
+            let mut j = 0;
+            while j < bytes.len() {
+                let Some(index) = find_short(bytes[j]) else {
+                    args.unknown.push(format!("-{}", char::from(bytes[j])));
+                    j += 1;
+                    continue;
+                };
+                let takes = OPTIONS[index].2;
+                let value = if takes {
+                    let rest = &bundle[j + 1..];
+                    j = bytes.len();
+                    if rest.is_empty() {
+                        i += 1;
+                        raw.get(i).map(|v| unbackslash(v))
+                    } else {
+                        Some(unbackslash(rest))
+                    }
+                } else {
+                    j += 1;
+                    None
+                };
+                if OPTIONS[index].1 == Some(b'e') {
+                    // `-e.xyz` from a client to a server carries its capabilities.
+                    args.capabilities = value.clone();
+                }
+                args.options.push(ClientOption { index, value });
+            }
+        } else {
+            args.unknown.push(arg.clone());
+        }
+        i += 1;
+    }
+    if let Some(d) = dot {
+        let mut request = String::new();
+        for p in &raw[d + 1..] {
+            if request.len() < 1024 {
+                if !request.is_empty() {
+                    request.push(' ');
+                }
+                request.push_str(p);
+            }
+            args.paths.extend(split_module_paths(p, module));
+        }
+        args.request = request;
+    }
+    args.argv = raw;
+    args
+}
+
+/// Strips the leading module name from a path argument and splits a "mod/a mod/b" argument
+/// into its parts, as stock does for old clients.
+fn split_module_paths(arg: &str, module: &str) -> Vec<String> {
+    if arg.is_empty() {
+        return Vec::new();
+    }
+    let arg = arg.strip_prefix(module).unwrap_or(arg);
+    let sep = format!(" {module}/");
+    arg.split(sep.as_str())
+        .enumerate()
+        .map(|(k, s)| {
+            if k == 0 {
+                s.to_string()
+            } else {
+                format!("/{s}")
+            }
+        })
+        .collect()
+}
+
+/// Options always accepted (refusable only by an exact `!`-less name? no: never by wildcard).
+fn exact_only(def: &OptionDef) -> bool {
+    matches!(def.1, Some(b'e') | Some(b'0') | Some(b's') | Some(b'n'))
+        || matches!(
+            def.0,
+            "iconv"
+                | "no-iconv"
+                | "checksum-seed"
+                | "copy-devices"
+                | "write-devices"
+                | "log-format"
+                | "sender"
+                | "server"
+        )
+}
+
+/// Which options of the table a module refuses, per `refuse options` and the daemon's own
+/// defaults (`copy-devices`, `write-devices`, `log-file*`, `insecure-links`, and `iconv` when
+/// the module sets no `charset`).
+pub fn refused_set(refuse_options: &str, has_charset: bool) -> Vec<bool> {
+    let mut refused = vec![false; OPTIONS.len()];
+    let mut apply = |negated: bool, pattern: &str| {
+        let (pattern, wild) = if pattern == "a" || pattern == "archive" {
+            ("[ardlptgoD]", true)
+        } else {
+            (pattern, pattern.contains(['*', '?', '[']))
+        };
+        for (k, def) in OPTIONS.iter().enumerate() {
+            let short = def.1.map(|c| char::from(c).to_string()).unwrap_or_default();
+            let hit = (!def.0.is_empty() && wildmatch(pattern, def.0))
+                || (!short.is_empty() && wildmatch(pattern, &short));
+            if !hit || (wild && exact_only(def)) {
+                continue;
+            }
+            refused[k] = !negated;
+            if !wild {
+                break;
+            }
+        }
+    };
+    apply(false, "copy-devices");
+    apply(false, "write-devices");
+    for tok in refuse_options.split(' ').filter(|t| !t.is_empty()) {
+        let negated = tok.starts_with('!') && tok.len() > 1;
+        apply(negated, if negated { &tok[1..] } else { tok });
+    }
+    if !has_charset {
+        apply(false, "iconv");
+    }
+    apply(false, "log-file*");
+    apply(false, "insecure-links");
+    refused
+}
+
+/// The first option the client sent that the module refuses, as the message stock sends:
+/// `The server is configured to refuse --NAME` (plus ` (-c)` for an option with a short name).
+pub fn refusal(args: &ClientArgs, refused: &[bool]) -> Option<String> {
+    let opt = args.options.iter().find(|o| refused[o.index])?;
+    let def = &OPTIONS[opt.index];
+    let mut msg = format!("The server is configured to refuse --{}", def.0);
+    if let Some(c) = def.1 {
+        msg.push_str(&format!(" (-{})", char::from(c)));
+    }
+    Some(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn reads_nul_terminated_until_empty() {
+        let mut r = Reader::new(&b"--server\0-logDtpre.iLsfxCIvu\0.\0mod/\0\0rest"[..]);
+        let got = read_raw(&mut r).unwrap();
+        assert_eq!(got, ["--server", "-logDtpre.iLsfxCIvu", ".", "mod/"]);
+        let mut r = Reader::new(&b"--server\0"[..]);
+        assert!(matches!(read_raw(&mut r), Err(ArgsError::Eof)));
+    }
+
+    #[test]
+    fn interprets_a_push_and_a_pull() {
+        let push = interpret(
+            raw(&["--server", "-logDtpre.iLsfxCIvu", ".", "mod/"]),
+            "mod",
+        );
+        assert!(!push.sender);
+        assert_eq!(push.capabilities.as_deref(), Some(".iLsfxCIvu"));
+        assert!(push.has_short('r') && push.has_short('t'));
+        assert!(push.capability('v') && !push.capability('V'));
+        assert_eq!(push.paths, ["/"]);
+        assert_eq!(push.request, "mod/");
+        assert!(push.unknown.is_empty());
+
+        let pull = interpret(
+            raw(&[
+                "--server",
+                "--sender",
+                "-vlogDtpre.iLsfxCIvu",
+                "--delete",
+                "--log-format=%i",
+                ".",
+                "mod/a mod/b",
+                "x",
+            ]),
+            "mod",
+        );
+        assert!(pull.sender);
+        assert!(pull.has("delete") && pull.has("log-format"));
+        assert_eq!(pull.paths, ["/a", "/b", "x"]);
+        assert_eq!(pull.request, "mod/a mod/b x");
+    }
+
+    #[test]
+    fn refuse_options_table() {
+        let push = |extra: &[&str]| {
+            let mut v = raw(&["--server", "-logDtprce.iLsfxCIvu"]);
+            v.extend(raw(extra));
+            v.extend(raw(&[".", "m/"]));
+            interpret(v, "m")
+        };
+        let cases: &[(&str, &[&str], Option<&str>)] = &[
+            ("", &[], None),
+            (
+                "delete",
+                &["--delete"],
+                Some("The server is configured to refuse --delete"),
+            ),
+            ("delete", &["--delete-after"], None),
+            (
+                "delete*",
+                &["--delete-after"],
+                Some("The server is configured to refuse --delete-after"),
+            ),
+            (
+                "c",
+                &[],
+                Some("The server is configured to refuse --checksum (-c)"),
+            ),
+            (
+                "checksum",
+                &[],
+                Some("The server is configured to refuse --checksum (-c)"),
+            ),
+            (
+                "a",
+                &[],
+                Some("The server is configured to refuse --links (-l)"),
+            ),
+            ("* !c !l !o !g !D !t !p !r", &[], None),
+            (
+                "*",
+                &[],
+                Some("The server is configured to refuse --links (-l)"),
+            ),
+            (
+                "",
+                &["--log-file=/x"],
+                Some("The server is configured to refuse --log-file"),
+            ),
+            (
+                "",
+                &["--copy-devices"],
+                Some("The server is configured to refuse --copy-devices"),
+            ),
+            ("!copy-devices", &["--copy-devices"], None),
+            (
+                "",
+                &["--iconv=utf8"],
+                Some("The server is configured to refuse --iconv"),
+            ),
+        ];
+        for (refuse, extra, want) in cases {
+            let args = push(extra);
+            let set = refused_set(refuse, false);
+            assert_eq!(
+                refusal(&args, &set).as_deref(),
+                *want,
+                "refuse={refuse:?} {extra:?}"
+            );
+        }
+    }
+}

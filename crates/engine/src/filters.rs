@@ -1,0 +1,150 @@
+//! The user's filter rules, applied while scanning the sender's tree and when deciding what
+//! `--delete` may remove.
+
+use crate::options::Options;
+use rtsync_filter::{FileSource, FilterError, FilterSet, FsSource};
+use rtsync_tree::ScanFilter;
+use std::io;
+use std::path::Path;
+
+/// Reads per-directory merge files of the directory being entered: rule-file paths arrive
+/// relative to the transfer root (`sub/.rsync-filter`) and are found under that directory's
+/// real location.
+struct DirSource<'a> {
+    name: &'a [u8],
+    path: &'a Path,
+}
+
+impl FileSource for DirSource<'_> {
+    fn read(&mut self, rel: &Path) -> io::Result<Option<Vec<u8>>> {
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = rel.as_os_str().as_bytes();
+        let inside = if self.name.is_empty() {
+            Some(bytes)
+        } else {
+            bytes
+                .strip_prefix(self.name)
+                .and_then(|r| r.strip_prefix(b"/"))
+        };
+        let full = match inside {
+            Some(r) if !rel.is_absolute() => self.path.join(std::ffi::OsStr::from_bytes(r)),
+            _ => rel.to_path_buf(),
+        };
+        FsSource::default().read(&full)
+    }
+}
+
+/// Filter rules plus the walk state of per-directory merge files.
+#[derive(Clone)]
+pub struct Filters {
+    pub set: FilterSet,
+    /// Any rule at all? Lets the common no-filter case skip all work.
+    active: bool,
+}
+
+/// File-list names use `.` for the root; filter paths use the empty string.
+fn filter_name(name: &[u8]) -> &[u8] {
+    if name == b"." {
+        b""
+    } else {
+        name
+    }
+}
+
+impl Filters {
+    /// Builds the rule list from the command line, reading `--exclude-from` & co. from disk.
+    pub fn from_options(opts: &Options) -> Result<Filters, FilterError> {
+        let mut source = FsSource::default();
+        let mut set = FilterSet::from_options(
+            &opts.filters,
+            opts.cvs_exclude,
+            rtsync_filter::CvsEnv::from_process(),
+            &mut source,
+        )?;
+        set.set_delete_excluded(opts.delete_excluded);
+        if opts.backup && opts.deleting() && !opts.delete_excluded && opts.backup_dir.is_none() {
+            // rsync protects the backups it makes beside their files from --delete.
+            let mut rule = b"P *".to_vec();
+            let suffix = opts.suffix.as_deref().map_or(&b"~"[..], |s| {
+                use std::os::unix::ffi::OsStrExt;
+                s.as_bytes()
+            });
+            rule.extend_from_slice(suffix);
+            set.add_filter(&rule, &mut source)?;
+        }
+        let active = !set.is_empty();
+        Ok(Filters { set, active })
+    }
+
+    /// No rules at all.
+    pub fn none() -> Filters {
+        Filters {
+            set: FilterSet::new(),
+            active: false,
+        }
+    }
+
+    /// Whether `--delete` must leave `name` alone: excluded (without `--delete-excluded`) or
+    /// protected, by the rules in force in the directory being walked.
+    pub fn protects(&self, name: &[u8], is_dir: bool) -> bool {
+        self.active && self.set.is_protected(filter_name(name), is_dir)
+    }
+}
+
+impl Filters {
+    /// Enters directory `name` reading its per-directory files at `path` (which may not
+    /// exist: the directory is entered all the same, with no rules of its own).
+    pub fn enter_at(&mut self, name: &[u8], path: &Path) {
+        if self.active {
+            let name = filter_name(name);
+            if self
+                .set
+                .enter_dir(name, &mut DirSource { name, path })
+                .is_err()
+            {
+                // Unreadable rules: enter with none, keeping enter/leave balanced.
+                let _ = self.set.enter_dir(name, &mut rtsync_filter::NoFiles);
+            }
+        }
+    }
+}
+
+impl ScanFilter for Filters {
+    fn enter_dir(&mut self, name: &[u8], path: &Path) -> io::Result<()> {
+        if !self.active {
+            return Ok(());
+        }
+        let name = filter_name(name);
+        self.set
+            .enter_dir(name, &mut DirSource { name, path })
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+    }
+
+    fn leave_dir(&mut self) {
+        if self.active {
+            self.set.leave_dir();
+        }
+    }
+
+    fn excluded(&self, name: &[u8], is_dir: bool) -> bool {
+        self.active && self.set.is_excluded(filter_name(name), is_dir)
+    }
+}
+
+/// The filter rules a client sends to its peer (`None`: no list at all, not even the
+/// terminating zero), as stock rsync decides for its role.
+pub fn client_wire_rules(
+    opts: &Options,
+    am_sender: bool,
+    protocol: u32,
+) -> Result<Option<Vec<Vec<u8>>>, FilterError> {
+    let filters = Filters::from_options(opts)?;
+    let ctx = rtsync_filter::wire::ClientContext {
+        am_sender,
+        protocol,
+        delete: opts.deleting(),
+        delete_excluded: opts.delete_excluded,
+        prune_empty_dirs: opts.prune_empty_dirs,
+    };
+    rtsync_filter::wire::client_rules(&filters.set, &ctx)
+}

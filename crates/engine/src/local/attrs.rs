@@ -1,0 +1,199 @@
+//! Comparing and applying permissions, ownership and times.
+
+use super::{full_path, md_mtime, os_error, same_mtime, LocalTransfer};
+use crate::chmod::apply_chmod;
+use crate::itemize::Itemize;
+use crate::report::exit;
+use rtsync_tree::fsops;
+use rtsync_tree::{FileEntry, FileKind};
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+impl LocalTransfer<'_> {
+    /// The permission bits entry `i` should end up with, given what is there now (if anything).
+    pub(super) fn wanted_perms(&self, i: usize, existing: Option<&Metadata>) -> u32 {
+        self.wanted_perms_for(&self.entries[i], existing)
+    }
+
+    /// [`Self::wanted_perms`] for an entry held elsewhere.
+    pub(super) fn wanted_perms_for(&self, e: &FileEntry, existing: Option<&Metadata>) -> u32 {
+        let source = apply_chmod(&self.opts.chmod, e.perms(), e.is_dir());
+        if self.opts.perms {
+            return source;
+        }
+        match existing {
+            Some(md) if FileKind::from_mode(md.mode()) == Some(e.kind) => md.mode() & 0o7777,
+            _ => {
+                let mut p = source & !self.umask & 0o777;
+                if self.opts.executability && e.kind == FileKind::Regular {
+                    p = (p & !0o111) | (source & 0o111);
+                }
+                p
+            }
+        }
+    }
+
+    fn wants_times(&self, kind: FileKind) -> bool {
+        self.opts.times
+            && match kind {
+                FileKind::Directory => !self.opts.omit_dir_times,
+                FileKind::Symlink => !self.opts.omit_link_times,
+                _ => true,
+            }
+    }
+
+    /// Fills the time/perms/owner/group columns for an existing item.
+    pub(super) fn compare_attrs(&self, i: usize, md: &Metadata, it: &mut Itemize, _dir: bool) {
+        self.compare_entry_attrs(&self.entries[i], md, it);
+    }
+
+    /// [`Self::compare_attrs`] for an entry held elsewhere.
+    pub(super) fn compare_entry_attrs(&self, e: &FileEntry, md: &Metadata, it: &mut Itemize) {
+        if self.wants_times(e.kind)
+            && !same_mtime(
+                self.opts.modify_window,
+                md_mtime(md),
+                (e.mtime, e.mtime_nsec),
+            )
+        {
+            it.time = Some(b't');
+        }
+        if e.kind != FileKind::Symlink
+            && self.opts.perms
+            && md.mode() & 0o7777 != self.wanted_perms_for(e, Some(md))
+        {
+            it.perms = true;
+        }
+        if self.opts.owner && self.is_root && md.uid() != e.uid {
+            it.owner = true;
+        }
+        if self.opts.group && md.gid() != e.gid {
+            it.group = true;
+        }
+    }
+
+    /// Sets owner and group where asked for and different.
+    pub(super) fn apply_owner(&mut self, i: usize, path: &Path, md: Option<&Metadata>) {
+        let e = &self.entries[i];
+        let uid = if self.opts.owner && self.is_root && md.is_none_or(|m| m.uid() != e.uid) {
+            e.uid
+        } else {
+            u32::MAX
+        };
+        let gid = if self.opts.group && md.is_none_or(|m| m.gid() != e.gid) {
+            e.gid
+        } else {
+            u32::MAX
+        };
+        if uid == u32::MAX && gid == u32::MAX {
+            return;
+        }
+        if let Err(err) = fsops::set_owner(path, uid, gid) {
+            if self.is_root || uid != u32::MAX {
+                self.report.error(&format!(
+                    "rsync: [generator] chown \"{}\" failed: {}",
+                    full_path(path),
+                    os_error(&err)
+                ));
+                self.note(exit::PARTIAL);
+            }
+        }
+    }
+
+    /// Permissions and mtime of an item that already exists in place.
+    pub(super) fn apply_mode_and_time(&mut self, i: usize, path: &Path, md: Option<&Metadata>) {
+        let e = &self.entries[i];
+        let kind = e.kind;
+        let mtime = (e.mtime, e.mtime_nsec);
+        if kind != FileKind::Symlink {
+            let perms = self.wanted_perms(i, md);
+            if md.is_none_or(|m| m.mode() & 0o7777 != perms) {
+                if let Err(err) = fsops::set_perms(path, perms) {
+                    self.report.error(&format!(
+                        "rsync: [generator] chmod \"{}\" failed: {}",
+                        full_path(path),
+                        os_error(&err)
+                    ));
+                    self.note(exit::PARTIAL);
+                }
+            }
+        }
+        if self.wants_times(kind)
+            && md.is_none_or(|m| !same_mtime(self.opts.modify_window, md_mtime(m), mtime))
+        {
+            if let Err(err) = fsops::set_mtime(path, mtime.0, mtime.1) {
+                self.report.error(&format!(
+                    "rsync: [generator] failed to set times on \"{}\": {}",
+                    full_path(path),
+                    os_error(&err)
+                ));
+                self.note(exit::PARTIAL);
+            }
+        }
+    }
+
+    /// Remembers a directory whose permissions and times are set once its contents are in
+    /// place (at the end, as rsync does: hard links made late can still touch it).
+    pub(super) fn defer_dir_fixup(&mut self, i: usize, created: bool) {
+        self.dir_fixups.push(DirFixup {
+            path: self.dest_path(&self.entries[i].name),
+            entry: self.entries[i].clone(),
+            created,
+        });
+    }
+
+    /// Directory permissions and times, once everything inside is written.
+    pub(super) fn fix_directories(&mut self) {
+        if self.wants_times(FileKind::Directory) && !self.opts.dry_run {
+            for (path, mtime, nsec) in std::mem::take(&mut self.retouch) {
+                let _ = fsops::set_mtime(&path, mtime, nsec);
+            }
+        }
+        let dirs = std::mem::take(&mut self.dir_fixups);
+        for fix in dirs.iter().rev() {
+            let md = std::fs::symlink_metadata(&fix.path).ok();
+            let Some(md) = md.filter(|m| m.is_dir()) else {
+                continue;
+            };
+            // A new directory gets the source's permissions (masked without -p); an existing
+            // one keeps its own unless -p.
+            let perms = self.wanted_perms_for(&fix.entry, (!fix.created).then_some(&md));
+            if md.mode() & 0o7777 != perms {
+                if let Err(err) = fsops::set_perms(&fix.path, perms) {
+                    self.report.error(&format!(
+                        "rsync: [generator] chmod \"{}\" failed: {}",
+                        full_path(&fix.path),
+                        os_error(&err)
+                    ));
+                    self.note(exit::PARTIAL);
+                }
+            }
+            let e = &fix.entry;
+            if self.wants_times(FileKind::Directory)
+                && !same_mtime(
+                    self.opts.modify_window,
+                    md_mtime(&md),
+                    (e.mtime, e.mtime_nsec),
+                )
+            {
+                if let Err(err) = fsops::set_mtime(&fix.path, e.mtime, e.mtime_nsec) {
+                    self.report.error(&format!(
+                        "rsync: [generator] failed to set times on \"{}\": {}",
+                        full_path(&fix.path),
+                        os_error(&err)
+                    ));
+                    self.note(exit::PARTIAL);
+                }
+            }
+        }
+    }
+}
+
+/// A directory to finish at the end of the run.
+pub(super) struct DirFixup {
+    path: std::path::PathBuf,
+    entry: FileEntry,
+    /// Made by this run.
+    created: bool,
+}

@@ -1,0 +1,130 @@
+//! `--delete`: removing what the destination has and the source does not.
+
+use super::{full_path, os_error, LocalTransfer};
+use crate::report::{exit, kind_slot};
+use rtsync_tree::Item;
+use rtsync_tree::{compare_names, FileKind};
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+fn join(dir: &[u8], base: &[u8]) -> Vec<u8> {
+    if dir == b"." || dir.is_empty() {
+        base.to_vec()
+    } else {
+        let mut n = dir.to_vec();
+        n.push(b'/');
+        n.extend_from_slice(base);
+        n
+    }
+}
+
+/// The names in a directory in rsync's order, with whether each is a directory.
+fn sorted_listing(path: &Path) -> Vec<(Vec<u8>, bool)> {
+    let Ok(reader) = std::fs::read_dir(path) else {
+        return Vec::new();
+    };
+    let mut names: Vec<(Vec<u8>, bool)> = reader
+        .filter_map(Result::ok)
+        .map(|d| {
+            let is_dir = d.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            (d.file_name().as_bytes().to_vec(), is_dir)
+        })
+        .collect();
+    names.sort_by(|a, b| compare_names(&a.0, a.1, &b.0, b.1));
+    names
+}
+
+impl LocalTransfer<'_> {
+    /// Deletes what directory entry `i`'s destination holds beyond `children` (its contents
+    /// in the source), sparing what the filter rules protect.
+    pub(super) fn delete_extraneous(&mut self, i: usize, children: &[Item]) {
+        let dir_name = self.entries[i].name.clone();
+        let dest = self.dest_path(&dir_name);
+        let keep: HashSet<&[u8]> = children.iter().map(|c| c.entry.basename()).collect();
+        let mut doomed = Vec::new();
+        for (base, is_dir) in sorted_listing(&dest) {
+            if keep.contains(base.as_slice()) {
+                continue;
+            }
+            let rel = join(&dir_name, &base);
+            if self.receiver_rules.protects(&rel, is_dir) {
+                continue;
+            }
+            doomed.push(rel);
+        }
+        for rel in doomed.into_iter().rev() {
+            let path = self.dest_path(&rel);
+            self.delete_item(&rel, &path);
+        }
+    }
+
+    fn delete_item(&mut self, rel: &[u8], path: &Path) {
+        let Ok(md) = std::fs::symlink_metadata(path) else {
+            return;
+        };
+        if let Some(max) = self.opts.max_delete {
+            if self.deletions as i64 >= max {
+                self.skipped_deletions += 1;
+                return;
+            }
+        }
+        let kind = FileKind::from_mode(md.mode()).unwrap_or(FileKind::Regular);
+        if kind == FileKind::Directory {
+            for (base, _) in sorted_listing(path).into_iter().rev() {
+                let child = join(rel, &base);
+                self.delete_item(&child, &path.join(OsStr::from_bytes(&base)));
+            }
+        }
+        if let Some(max) = self.opts.max_delete {
+            if self.deletions as i64 >= max {
+                self.skipped_deletions += 1;
+                return;
+            }
+        }
+        let result = if self.opts.dry_run {
+            Ok(())
+        } else if kind == FileKind::Directory {
+            std::fs::remove_dir(path)
+        } else if self.opts.backup {
+            self.make_backup(path);
+            Ok(())
+        } else {
+            std::fs::remove_file(path)
+        };
+        match result {
+            Ok(()) => {
+                self.deletions += 1;
+                self.stats.deleted[kind_slot(kind)] += 1;
+                let mut shown = rel.to_vec();
+                if kind == FileKind::Directory {
+                    shown.push(b'/');
+                }
+                self.report.deleting(&shown);
+            }
+            Err(e) if kind == FileKind::Directory && e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                // Something inside was kept (a backup, a protected file): not an error.
+                self.report.info(&format!(
+                    "cannot delete non-empty directory: {}",
+                    String::from_utf8_lossy(rel)
+                ));
+            }
+            Err(e) => {
+                let what = if kind == FileKind::Directory {
+                    "rmdir"
+                } else {
+                    "unlink"
+                };
+                self.report.error(&format!(
+                    "rsync: [generator] delete_file: {what}({}) failed: {}",
+                    String::from_utf8_lossy(rel),
+                    os_error(&e)
+                ));
+                let _ = full_path(path);
+                self.note(exit::PARTIAL);
+            }
+        }
+    }
+}

@@ -1,0 +1,591 @@
+//! Local transfers (`rtsync rsync SRC… DEST` between local paths): one process, no protocol.
+//!
+//! The generator walks the sorted file list and decides per entry, exactly as rsync's generator
+//! does (quick check, itemize flags, deletions); the receiver part writes each file into a temp
+//! file next to its destination and renames it into place.
+
+mod attrs;
+mod delete;
+mod hlink;
+mod transfer;
+mod walk;
+
+use crate::filters::Filters;
+use crate::itemize::Itemize;
+use crate::options::{DeleteMode, Options};
+use crate::report::{exit, kind_slot, Reporter, Stats};
+use rtsync_tree::{FileEntry, FileKind, Item, ScanOptions, ScanProblem};
+use std::ffi::OsStr;
+use std::fs::Metadata;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// `strerror` text plus the errno in parentheses, as rsync prints OS errors.
+pub(crate) fn os_error(e: &io::Error) -> String {
+    let code = e.raw_os_error().unwrap_or(0);
+    // SAFETY: strerror returns a pointer to a static NUL-terminated string.
+    let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) };
+    format!("{} ({code})", text.to_string_lossy())
+}
+
+/// An absolute form of a path for messages (rsync prints full paths).
+pub(crate) fn full_path(p: &Path) -> String {
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    };
+    let mut out: Vec<&[u8]> = Vec::new();
+    for comp in abs.as_os_str().as_bytes().split(|&c| c == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    let mut s = String::from("/");
+    s.push_str(&String::from_utf8_lossy(&out.join(&b'/')));
+    s
+}
+
+/// What one walk over the sources does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Transfer,
+    /// Transfer, deleting extraneous files in each directory first (`--delete-during`).
+    TransferAndDelete,
+    /// Only delete (`--delete-before` / `--delete-after`).
+    DeleteOnly,
+}
+
+/// The state of one local transfer.
+pub struct LocalTransfer<'a> {
+    opts: &'a Options,
+    report: Reporter,
+    stats: Stats,
+    /// The entries of the directories on the current path (an arena used as a stack: a
+    /// directory's entries are dropped once its subtree is done).
+    entries: Vec<FileEntry>,
+    /// Where each entry is read from.
+    paths: Vec<PathBuf>,
+    /// The filesystem each entry is on (for `-x`).
+    devs: Vec<u64>,
+    /// The destination directory, or the destination file for a single-file copy.
+    dest_root: PathBuf,
+    /// A single file copied to a new name.
+    single_file_dest: bool,
+    /// The destination directory was created by this run (its `.` entry is new).
+    dest_created: bool,
+    /// Worst problem so far, as an rsync exit code.
+    exit_code: i32,
+    /// `-H` groups.
+    links: hlink::HardLinks,
+    /// The `-H` group member being handled.
+    current_link: Option<hlink::Current>,
+    /// Directories whose times and permissions are set after their contents.
+    dir_fixups: Vec<attrs::DirFixup>,
+    /// Skipped directories whose destination still gets their mtime (path, sec, nsec).
+    retouch: Vec<(PathBuf, i64, u32)>,
+    deletions: u64,
+    /// Deletions refused by `--max-delete`.
+    skipped_deletions: u64,
+    umask: u32,
+    is_root: bool,
+    /// The command-line sources (after `--files-from`).
+    sources: Vec<PathBuf>,
+    /// The rules `--delete` consults, with per-directory files read from the destination.
+    receiver_rules: Filters,
+}
+
+/// Runs a local transfer; returns rsync's exit code.
+pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
+    let start = Instant::now();
+    let scan_opts = ScanOptions {
+        recursive: opts.recursive,
+        dirs: opts.dirs,
+        links: opts.links,
+        copy_links: opts.copy_links,
+        copy_unsafe_links: opts.copy_unsafe_links,
+        copy_dirlinks: opts.copy_dirlinks,
+        one_file_system: opts.one_file_system,
+        relative: opts.relative,
+        implied_dirs: opts.implied_dirs,
+        hard_links: opts.hard_links,
+    };
+    let mut report = Reporter::new(opts);
+    if opts.verbose > 0 && !opts.quiet {
+        if opts.incremental_recursion() {
+            report.info("sending incremental file list");
+        } else {
+            report.info("building file list ... done");
+        }
+    }
+    let mut filters = match Filters::from_options(opts) {
+        Ok(f) => f,
+        Err(e) => {
+            report.error(&format!("rsync: {e}"));
+            report.error(&format!(
+                "rsync error: syntax or usage error (code 1) at exclude.c(1480) [client={}]",
+                crate::RSYNC_VERSION
+            ));
+            return exit::SYNTAX;
+        }
+    };
+    let listed;
+    let sources = match &opts.files_from {
+        Some(list) => {
+            let names = match crate::files_from::read_list(Path::new(list), opts.from0) {
+                Ok(n) => n,
+                Err(e) => {
+                    let text = os_error(&e);
+                    let text = text.rsplit_once(" (").map_or(&text[..], |(t, _)| t);
+                    report.error(&format!(
+                        "rsync: failed to open files-from file {}: {text}",
+                        Path::new(list).display(),
+                    ));
+                    report.error(&format!(
+                        "rsync error: syntax or usage error (code 1) at main.c(1886) [client={}]",
+                        crate::RSYNC_VERSION
+                    ));
+                    return exit::SYNTAX;
+                }
+            };
+            listed = crate::files_from::sources(&sources[0], &names);
+            &listed[..]
+        }
+        None => sources,
+    };
+    let mut t = LocalTransfer {
+        opts,
+        report,
+        stats: Stats::default(),
+        entries: Vec::new(),
+        paths: Vec::new(),
+        devs: Vec::new(),
+        dest_root: dest.to_path_buf(),
+        single_file_dest: false,
+        dest_created: false,
+        exit_code: exit::OK,
+        links: hlink::HardLinks::default(),
+        current_link: None,
+        dir_fixups: Vec::new(),
+        retouch: Vec::new(),
+        deletions: 0,
+        skipped_deletions: 0,
+        umask: current_umask(),
+        // SAFETY: geteuid has no preconditions.
+        is_root: unsafe { libc::geteuid() } == 0,
+        sources: sources.to_vec(),
+        receiver_rules: Filters::none(),
+    };
+    if opts.hard_links {
+        let mut prepass_filters = filters.clone();
+        t.find_link_groups(sources, &scan_opts, &mut prepass_filters);
+    }
+    let code = t.walk(&scan_opts, &mut filters, dest);
+    if let Some(code) = code {
+        t.report.flush();
+        return code;
+    }
+    let flist_time = 0.0;
+    t.finish(flist_time, start)
+}
+
+fn current_umask() -> u32 {
+    // SAFETY: umask is always safe; set it back immediately.
+    unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m as u32
+    }
+}
+
+impl<'a> LocalTransfer<'a> {
+    fn note(&mut self, code: i32) {
+        // A real error outranks "vanished"; the first real error's code is kept.
+        if self.exit_code == exit::OK
+            || (self.exit_code == exit::VANISHED && code != exit::VANISHED)
+        {
+            self.exit_code = code;
+        }
+    }
+
+    fn report_problems(&mut self, problems: &[ScanProblem], sources: &[PathBuf]) {
+        for p in problems {
+            match p {
+                ScanProblem::Missing { path, error } => {
+                    let is_source_dir_arg = sources
+                        .iter()
+                        .any(|s| s == path && s.as_os_str().as_bytes().ends_with(b"/"));
+                    let what = if is_source_dir_arg {
+                        "change_dir"
+                    } else {
+                        "link_stat"
+                    };
+                    let mut shown = full_path(path);
+                    if is_source_dir_arg {
+                        // rsync reports the directory without its trailing slash.
+                        while shown.len() > 1 && shown.ends_with('/') {
+                            shown.pop();
+                        }
+                    }
+                    self.report.error(&format!(
+                        "rsync: [sender] {what} \"{shown}\" failed: {}",
+                        os_error(error)
+                    ));
+                    self.note(exit::PARTIAL);
+                }
+                ScanProblem::ReadDir { path, error } => {
+                    self.report.error(&format!(
+                        "rsync: [sender] opendir \"{}\" failed: {}",
+                        full_path(path),
+                        os_error(error)
+                    ));
+                    self.note(exit::PARTIAL);
+                }
+                ScanProblem::Vanished { path } => {
+                    self.report
+                        .error(&format!("file has vanished: \"{}\"", full_path(path)));
+                    self.note(exit::VANISHED);
+                }
+                ScanProblem::NoReferent { path } => {
+                    self.report
+                        .error(&format!("symlink has no referent: \"{}\"", full_path(path)));
+                    self.note(exit::PARTIAL);
+                }
+                ScanProblem::Skipped { name, .. } => {
+                    let n = String::from_utf8_lossy(name).into_owned();
+                    self.report.info(&format!("skipping directory {n}"));
+                }
+                ScanProblem::OtherFilesystem { .. } => {}
+            }
+        }
+    }
+
+    /// Decides whether DEST is a directory to copy into or the new name of a single file, and
+    /// creates it when needed (rsync's "created directory").
+    fn resolve_dest(&mut self, dest: &Path, top: &[rtsync_tree::Item]) -> Result<(), i32> {
+        let dest_bytes = dest.as_os_str().as_bytes();
+        let one_file = top.len() == 1 && !top[0].entry.is_dir();
+        match std::fs::metadata(dest) {
+            Ok(md) if md.is_dir() => return Ok(()),
+            Ok(_) => {
+                if one_file {
+                    self.single_file_dest = true;
+                    return Ok(());
+                }
+            }
+            Err(_) => {}
+        }
+        let single = one_file && !dest_bytes.ends_with(b"/");
+        if single || top.is_empty() {
+            self.single_file_dest = single;
+            return Ok(());
+        }
+        self.dest_created = true;
+        if self.opts.dry_run {
+            self.announce_created(dest);
+            return Ok(());
+        }
+        let made = if self.opts.mkpath {
+            std::fs::create_dir_all(dest)
+        } else {
+            std::fs::create_dir(dest)
+        };
+        match made {
+            Ok(()) => {
+                self.announce_created(dest);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => {
+                self.report.error(&format!(
+                    "rsync: [Receiver] mkdir \"{}\" failed: {}",
+                    full_path(dest),
+                    os_error(&e)
+                ));
+                self.report.error(&format!(
+                    "rsync error: error in file IO (code 11) at main.c(808) [Receiver={}]",
+                    crate::RSYNC_VERSION
+                ));
+                Err(exit::FILE_IO)
+            }
+        }
+    }
+
+    fn announce_created(&mut self, dest: &Path) {
+        if self.report.lists_items() {
+            let mut shown = dest.as_os_str().as_bytes().to_vec();
+            while shown.len() > 1 && shown.ends_with(b"/") {
+                shown.pop();
+            }
+            self.report.info(&format!(
+                "created directory {}",
+                String::from_utf8_lossy(&shown)
+            ));
+        }
+    }
+
+    /// Where an entry lands.
+    fn dest_path(&self, name: &[u8]) -> PathBuf {
+        if self.single_file_dest {
+            return self.dest_root.clone();
+        }
+        if name == b"." {
+            self.dest_root.clone()
+        } else {
+            self.dest_root.join(OsStr::from_bytes(name))
+        }
+    }
+
+    /// `--existing` / `--ignore-existing`: whether entry `i` is left alone.
+    fn skipped_by_existence(&mut self, i: usize, existing: Option<&Metadata>) -> bool {
+        let is_dir = self.entries[i].is_dir();
+        if self.opts.existing && existing.is_none() && self.entries[i].name != b"." {
+            return true;
+        }
+        if self.opts.ignore_existing && existing.is_some_and(|md| !(is_dir && md.is_dir())) {
+            if is_dir {
+                // rsync still touches the times of every listed directory at the end, even
+                // when what stands in its place is not one.
+                let e = &self.entries[i];
+                self.retouch
+                    .push((self.dest_path(&e.name), e.mtime, e.mtime_nsec));
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Generates a non-directory entry.
+    fn process(&mut self, i: usize) {
+        let dest = self.dest_path(&self.entries[i].name);
+        let existing = std::fs::symlink_metadata(&dest).ok();
+        if self.skipped_by_existence(i, existing.as_ref()) {
+            return;
+        }
+        match self.entries[i].kind {
+            FileKind::Directory => unreachable!("directories are generated by the walker"),
+            FileKind::Regular => {
+                self.current_link = self.join_group(i);
+                if let Some(cur) = self.current_link {
+                    if self.hard_link_check(cur) {
+                        self.current_link = None;
+                        return;
+                    }
+                }
+                self.do_file(i, &dest, existing);
+                self.current_link = None;
+            }
+            FileKind::Symlink => {
+                if self.opts.links {
+                    self.do_symlink(i, &dest, existing)
+                } else {
+                    self.skip_nonregular(i)
+                }
+            }
+            FileKind::BlockDevice | FileKind::CharDevice => {
+                if self.opts.devices {
+                    self.do_node(i, &dest, existing)
+                } else {
+                    self.skip_nonregular(i)
+                }
+            }
+            FileKind::Fifo | FileKind::Socket => {
+                if self.opts.specials {
+                    self.do_node(i, &dest, existing)
+                } else {
+                    self.skip_nonregular(i)
+                }
+            }
+        }
+    }
+
+    fn skip_nonregular(&mut self, i: usize) {
+        let name = String::from_utf8_lossy(&self.entries[i].name).into_owned();
+        self.report
+            .info(&format!("skipping non-regular file \"{name}\""));
+    }
+
+    fn item_name(&self, i: usize) -> Vec<u8> {
+        let e = &self.entries[i];
+        let mut n = e.name.clone();
+        if e.is_dir() {
+            if n == b"." {
+                n = b"./".to_vec();
+            } else {
+                n.push(b'/');
+            }
+        }
+        n
+    }
+
+    /// Generates a directory entry; with `children` (its contents in the source, when they are
+    /// part of the transfer) `--delete-during` removes what else the destination holds.
+    pub(super) fn do_dir(&mut self, i: usize, children: Option<&[Item]>) {
+        let dest = self.dest_path(&self.entries[i].name);
+        let existing = std::fs::symlink_metadata(&dest).ok();
+        if self.skipped_by_existence(i, existing.as_ref()) {
+            return;
+        }
+        // Attributes are compared before deletions touch the directory, but the deletion
+        // messages come first, as rsync's out-of-band messages overtake its item lines.
+        let item = self.prepare_dir(i, &dest, existing);
+        if let (DeleteMode::During, Some(children), Some(_)) = (self.opts.delete, children, &item) {
+            self.delete_extraneous(i, children);
+        }
+        if let Some(it) = item {
+            let name = self.item_name(i);
+            self.report.item(&it, &name, b"");
+        }
+    }
+
+    /// Creates or checks a directory; `None` when it could not be made.
+    fn prepare_dir(
+        &mut self,
+        i: usize,
+        dest: &Path,
+        existing: Option<Metadata>,
+    ) -> Option<Itemize> {
+        let created_root = self.dest_created && self.entries[i].name == b".";
+        let existing = match existing {
+            _ if created_root => None,
+            Some(md) if md.is_dir() => Some(md),
+            Some(_) => {
+                if !self.remove_in_the_way(dest, i) {
+                    return None;
+                }
+                None
+            }
+            None => None,
+        };
+        let Some(md) = existing else {
+            let mut it = Itemize::new(b'c', b'd');
+            it.is_new = true;
+            self.stats.created[1] += 1;
+            if !self.opts.dry_run {
+                if !created_root {
+                    if let Err(e) = std::fs::create_dir(dest) {
+                        self.report.error(&format!(
+                            "rsync: [generator] recv_generator: mkdir \"{}\" failed: {}",
+                            full_path(dest),
+                            os_error(&e)
+                        ));
+                        self.note(exit::PARTIAL);
+                        return None;
+                    }
+                }
+                self.apply_owner(i, dest, None);
+                // Permissions and times are set once the contents are in place.
+                self.defer_dir_fixup(i, true);
+            }
+            return Some(it);
+        };
+        let mut it = Itemize::new(b'.', b'd');
+        self.compare_attrs(i, &md, &mut it, true);
+        if !self.opts.dry_run {
+            self.apply_owner(i, dest, Some(&md));
+            self.defer_dir_fixup(i, false);
+        }
+        Some(it)
+    }
+
+    /// Removes whatever is at `dest` so that entry `i` can take its place.
+    fn remove_in_the_way(&mut self, dest: &Path, i: usize) -> bool {
+        let name = self.entries[i].name.clone();
+        self.remove_path_in_the_way(dest, &name)
+    }
+
+    /// Removes whatever is at `dest` (entry `name`'s place) so something else can go there.
+    fn remove_path_in_the_way(&mut self, dest: &Path, name: &[u8]) -> bool {
+        if self.opts.dry_run {
+            return true;
+        }
+        let md = match std::fs::symlink_metadata(dest) {
+            Ok(m) => m,
+            Err(_) => return true,
+        };
+        let result = if md.is_dir() {
+            if self.opts.deleting() || self.opts.force {
+                std::fs::remove_dir_all(dest)
+            } else {
+                std::fs::remove_dir(dest)
+            }
+        } else if self.opts.backup {
+            self.make_backup(dest);
+            Ok(())
+        } else {
+            std::fs::remove_file(dest)
+        };
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                let name = String::from_utf8_lossy(name).into_owned();
+                let what = if md.is_dir() { "rmdir" } else { "unlink" };
+                self.report.error(&format!(
+                    "rsync: [generator] delete_file: {what}({name}) failed: {}",
+                    os_error(&e)
+                ));
+                self.note(exit::PARTIAL);
+                false
+            }
+        }
+    }
+
+    fn finish(mut self, flist_time: f64, start: Instant) -> i32 {
+        // rsync's local transfer sends the file list and the literal data over a pipe.
+        self.stats.sent = self.stats.flist_size + self.stats.literal + 32;
+        self.stats.received = 16 + 4 * self.stats.transferred;
+        if self.opts.stats && !self.opts.quiet {
+            self.report.stats(&self.stats, flist_time);
+        }
+        if (self.opts.verbose > 0 || self.opts.stats) && !self.opts.quiet {
+            self.report.summary(
+                &self.stats,
+                start.elapsed().as_secs_f64(),
+                self.opts.dry_run,
+            );
+        }
+        self.report.flush();
+        if self.skipped_deletions > 0 {
+            self.report.error(&format!(
+                "Deletions stopped due to --max-delete limit ({} skipped)",
+                self.skipped_deletions
+            ));
+            self.note(exit::DEL_LIMIT);
+        }
+        if self.exit_code != exit::OK {
+            let role = "sender";
+            let word = if self.exit_code == exit::VANISHED {
+                "warning"
+            } else {
+                "error"
+            };
+            self.report.error(&format!(
+                "rsync {word}: {} (code {}) at main.c(1394) [{role}={}]",
+                crate::report::exit_message(self.exit_code),
+                self.exit_code,
+                crate::RSYNC_VERSION
+            ));
+        }
+        self.exit_code
+    }
+}
+
+/// Modification time equality under `--modify-window`: whole seconds by default, nanoseconds
+/// too when the window is negative.
+pub(crate) fn same_mtime(window: i64, a: (i64, u32), b: (i64, u32)) -> bool {
+    if window < 0 {
+        return a == b;
+    }
+    (a.0 - b.0).abs() <= window
+}
+
+pub(crate) fn md_mtime(md: &Metadata) -> (i64, u32) {
+    (md.mtime(), md.mtime_nsec() as u32)
+}

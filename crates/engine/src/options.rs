@@ -1,0 +1,743 @@
+//! rsync's command-line options: the model and a parser with rsync's spelling and messages.
+//!
+//! The parser is table-driven: every option rsync accepts is listed once with its long name, short
+//! letter, argument kind and effect. Boolean options accept `--no-NAME` (and `--no-X` for a short
+//! letter `-X`) to turn them off, as rsync does.
+
+use rtsync_filter::FilterOption;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+
+/// When `--delete` removes extraneous files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeleteMode {
+    #[default]
+    Off,
+    Before,
+    During,
+    Delay,
+    After,
+}
+
+/// Everything the user asked for. Field names follow rsync's long option names.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub verbose: u32,
+    pub quiet: bool,
+    pub itemize: u32,
+    pub dry_run: bool,
+    pub recursive: bool,
+    /// `-r`/`--no-recursive` given explicitly (not through `-a`): `--files-from` keeps it.
+    pub explicit_recursive: Option<bool>,
+    /// `-R`/`--no-relative` given explicitly.
+    pub explicit_relative: Option<bool>,
+    pub dirs: bool,
+    pub links: bool,
+    pub perms: bool,
+    pub executability: bool,
+    pub times: bool,
+    pub omit_dir_times: bool,
+    pub omit_link_times: bool,
+    pub owner: bool,
+    pub group: bool,
+    pub devices: bool,
+    pub specials: bool,
+    pub hard_links: bool,
+    pub sparse: bool,
+    pub checksum: bool,
+    pub update: bool,
+    pub relative: bool,
+    pub implied_dirs: bool,
+    pub one_file_system: u32,
+    pub copy_links: bool,
+    pub copy_unsafe_links: bool,
+    pub safe_links: bool,
+    pub copy_dirlinks: bool,
+    pub keep_dirlinks: bool,
+    pub human_readable: u32,
+    pub progress: bool,
+    pub stats: bool,
+    pub delete: DeleteMode,
+    pub delete_excluded: bool,
+    pub ignore_errors: bool,
+    pub force: bool,
+    pub max_delete: Option<i64>,
+    /// Filter options in command-line order.
+    pub filters: Vec<FilterOption>,
+    pub cvs_exclude: bool,
+    pub files_from: Option<OsString>,
+    pub from0: bool,
+    pub temp_dir: Option<OsString>,
+    pub partial: bool,
+    pub partial_dir: Option<OsString>,
+    pub inplace: bool,
+    pub append: bool,
+    /// `Some(true)` for `-W`, `Some(false)` for `--no-whole-file`; `None` picks rsync's default
+    /// (whole-file for local copies).
+    pub whole_file: Option<bool>,
+    pub size_only: bool,
+    pub ignore_times: bool,
+    pub existing: bool,
+    pub ignore_existing: bool,
+    pub remove_source_files: bool,
+    pub numeric_ids: bool,
+    pub chmod: Vec<String>,
+    pub max_size: Option<u64>,
+    pub min_size: Option<u64>,
+    pub bwlimit: Option<u64>,
+    pub timeout: u64,
+    pub contimeout: u64,
+    pub backup: bool,
+    pub backup_dir: Option<OsString>,
+    pub suffix: Option<OsString>,
+    pub list_only: bool,
+    pub mkpath: bool,
+    pub prune_empty_dirs: bool,
+    pub modify_window: i64,
+    pub block_size: Option<u32>,
+    pub checksum_seed: Option<i32>,
+    pub delay_updates: bool,
+    pub super_user: Option<bool>,
+    pub fake_super: bool,
+    pub protect_args: bool,
+    pub eight_bit_output: bool,
+    pub out_format: Option<String>,
+    pub log_file: Option<OsString>,
+    pub log_file_format: Option<String>,
+    pub ignore_missing_args: bool,
+    pub delete_missing_args: bool,
+    pub inc_recursive: Option<bool>,
+    // Network.
+    pub rsh: Option<String>,
+    pub rsync_path: Option<String>,
+    pub compress: bool,
+    pub compress_choice: Option<String>,
+    pub compress_level: Option<i32>,
+    pub checksum_choice: Option<String>,
+    pub protocol: Option<u32>,
+    pub port: Option<u16>,
+    pub address: Option<String>,
+    pub password_file: Option<OsString>,
+    pub sockopts: Option<String>,
+    pub no_motd: bool,
+    pub ipv4: bool,
+    pub ipv6: bool,
+    pub remote_options: Vec<OsString>,
+    pub blocking_io: bool,
+    pub info: Vec<String>,
+    pub debug: Vec<String>,
+    // Modes.
+    pub server: bool,
+    pub sender: bool,
+    pub daemon: bool,
+    pub version: u32,
+    pub help: bool,
+    /// Count of `-h`: on its own it means `--help`, otherwise `--human-readable`.
+    pub short_h: u32,
+    /// Non-option arguments: sources then destination (or a server's `.` and paths).
+    pub args: Vec<OsString>,
+}
+
+/// A command-line problem, reported as rsync reports it (exit code 1).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    /// The text after `rsync: `.
+    pub message: String,
+}
+
+fn usage(message: impl Into<String>) -> UsageError {
+    UsageError {
+        message: message.into(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arg {
+    /// A switch; `--no-NAME` turns it off.
+    Flag,
+    /// A switch without a `--no-` form.
+    Plain,
+    Required,
+}
+
+type Apply = fn(&mut Options, bool, Option<&OsStr>) -> Result<(), UsageError>;
+
+struct Spec {
+    long: &'static str,
+    short: Option<u8>,
+    arg: Arg,
+    apply: Apply,
+}
+
+macro_rules! flag {
+    ($long:expr, $short:expr, |$o:ident, $on:ident| $body:expr) => {
+        Spec {
+            long: $long,
+            short: $short,
+            arg: Arg::Flag,
+            apply: |$o, $on, _| {
+                $body;
+                Ok(())
+            },
+        }
+    };
+}
+
+macro_rules! plain {
+    ($long:expr, $short:expr, |$o:ident| $body:expr) => {
+        Spec {
+            long: $long,
+            short: $short,
+            arg: Arg::Plain,
+            apply: |$o, _, _| {
+                $body;
+                Ok(())
+            },
+        }
+    };
+}
+
+macro_rules! value {
+    ($long:expr, $short:expr, |$o:ident, $v:ident| $body:expr) => {
+        Spec {
+            long: $long,
+            short: $short,
+            arg: Arg::Required,
+            apply: |$o, _, v| {
+                let $v = v.expect("required argument");
+                $body;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// Accepted for compatibility; has no effect here.
+macro_rules! ignored {
+    ($long:expr, $arg:expr) => {
+        Spec {
+            long: $long,
+            short: None,
+            arg: $arg,
+            apply: |_, _, _| Ok(()),
+        }
+    };
+}
+
+fn text(v: &OsStr) -> String {
+    v.to_string_lossy().into_owned()
+}
+
+fn bytes(v: &OsStr) -> Vec<u8> {
+    v.as_bytes().to_vec()
+}
+
+fn number<T: std::str::FromStr>(name: &str, v: &OsStr) -> Result<T, UsageError> {
+    text(v)
+        .trim()
+        .parse()
+        .map_err(|_| usage(format!("--{name}={}: invalid numeric value", text(v))))
+}
+
+/// Parses rsync's SIZE syntax: a number with an optional K/M/G/T/P suffix (1024-based, or with
+/// `B` after the suffix 1000-based... rsync: "KB"=1000, "K"/"KiB"=1024) and an optional `+1`/`-1`.
+pub fn parse_size(s: &str, default_unit: u8) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, rest) = s.split_at(split);
+    if num.is_empty() {
+        return None;
+    }
+    let value: f64 = num.parse().ok()?;
+    let mut rest = rest.as_bytes();
+    let mut unit = default_unit.to_ascii_lowercase();
+    if let Some((&c, tail)) = rest.split_first() {
+        if c.is_ascii_alphabetic() {
+            unit = c.to_ascii_lowercase();
+            rest = tail;
+        }
+    }
+    let mut base: f64 = 1024.0;
+    if rest.len() >= 2 && rest[0].eq_ignore_ascii_case(&b'i') && rest[1].eq_ignore_ascii_case(&b'b')
+    {
+        rest = &rest[2..];
+    } else if !rest.is_empty() && rest[0].eq_ignore_ascii_case(&b'b') {
+        base = 1000.0;
+        rest = &rest[1..];
+    }
+    let power = match unit {
+        b'b' => 0,
+        b'k' => 1,
+        b'm' => 2,
+        b'g' => 3,
+        b't' => 4,
+        b'p' => 5,
+        _ => return None,
+    };
+    let mut bytes = value * base.powi(power);
+    match rest {
+        b"" => {}
+        b"+1" => bytes += 1.0,
+        b"-1" => bytes -= 1.0,
+        _ => return None,
+    }
+    if bytes < 0.0 {
+        return None;
+    }
+    Some(bytes as u64)
+}
+
+fn size_arg(name: &str, v: &OsStr, unit: u8) -> Result<u64, UsageError> {
+    parse_size(&text(v), unit)
+        .ok_or_else(|| usage(format!("--{name} value is invalid: {}", text(v))))
+}
+
+fn archive(o: &mut Options, on: bool) {
+    o.recursive = on;
+    o.links = on;
+    o.perms = on;
+    o.times = on;
+    o.group = on;
+    o.owner = on;
+    o.devices = on;
+    o.specials = on;
+}
+
+static SPECS: &[Spec] = &[
+    flag!("verbose", Some(b'v'), |o, on| if on {
+        o.verbose += 1
+    } else {
+        o.verbose = 0
+    }),
+    flag!("quiet", Some(b'q'), |o, on| o.quiet = on),
+    flag!("itemize-changes", Some(b'i'), |o, on| if on {
+        o.itemize += 1
+    } else {
+        o.itemize = 0
+    }),
+    flag!("dry-run", Some(b'n'), |o, on| o.dry_run = on),
+    flag!("archive", Some(b'a'), |o, on| archive(o, on)),
+    flag!("recursive", Some(b'r'), |o, on| {
+        o.recursive = on;
+        o.explicit_recursive = Some(on)
+    }),
+    flag!("dirs", Some(b'd'), |o, on| o.dirs = on),
+    flag!("links", Some(b'l'), |o, on| o.links = on),
+    flag!("perms", Some(b'p'), |o, on| o.perms = on),
+    flag!("executability", Some(b'E'), |o, on| o.executability = on),
+    flag!("times", Some(b't'), |o, on| o.times = on),
+    flag!("omit-dir-times", Some(b'O'), |o, on| o.omit_dir_times = on),
+    flag!("omit-link-times", Some(b'J'), |o, on| o.omit_link_times =
+        on),
+    flag!("owner", Some(b'o'), |o, on| o.owner = on),
+    flag!("group", Some(b'g'), |o, on| o.group = on),
+    flag!("D", Some(b'D'), |o, on| {
+        o.devices = on;
+        o.specials = on
+    }),
+    flag!("devices", None, |o, on| o.devices = on),
+    flag!("specials", None, |o, on| o.specials = on),
+    flag!("hard-links", Some(b'H'), |o, on| o.hard_links = on),
+    flag!("sparse", Some(b'S'), |o, on| o.sparse = on),
+    flag!("checksum", Some(b'c'), |o, on| o.checksum = on),
+    flag!("update", Some(b'u'), |o, on| o.update = on),
+    flag!("relative", Some(b'R'), |o, on| {
+        o.relative = on;
+        o.explicit_relative = Some(on)
+    }),
+    flag!("implied-dirs", None, |o, on| o.implied_dirs = on),
+    flag!("one-file-system", Some(b'x'), |o, on| if on {
+        o.one_file_system += 1
+    } else {
+        o.one_file_system = 0
+    }),
+    flag!("copy-links", Some(b'L'), |o, on| o.copy_links = on),
+    flag!("copy-unsafe-links", None, |o, on| o.copy_unsafe_links = on),
+    flag!("safe-links", None, |o, on| o.safe_links = on),
+    flag!("copy-dirlinks", Some(b'k'), |o, on| o.copy_dirlinks = on),
+    flag!("keep-dirlinks", Some(b'K'), |o, on| o.keep_dirlinks = on),
+    flag!("human-readable", None, |o, on| if on {
+        o.human_readable += 1
+    } else {
+        o.human_readable = 0
+    }),
+    flag!("progress", None, |o, on| o.progress = on),
+    plain!("P", Some(b'P'), |o| {
+        o.partial = true;
+        o.progress = true
+    }),
+    flag!("stats", None, |o, on| o.stats = on),
+    flag!("delete", None, |o, on| if on {
+        if o.delete == DeleteMode::Off {
+            o.delete = DeleteMode::During
+        }
+    } else {
+        o.delete = DeleteMode::Off
+    }),
+    plain!("del", None, |o| o.delete = DeleteMode::During),
+    plain!("delete-before", None, |o| o.delete = DeleteMode::Before),
+    plain!("delete-during", None, |o| o.delete = DeleteMode::During),
+    plain!("delete-delay", None, |o| o.delete = DeleteMode::Delay),
+    plain!("delete-after", None, |o| o.delete = DeleteMode::After),
+    flag!("delete-excluded", None, |o, on| {
+        o.delete_excluded = on;
+        if on {
+            o.filters.push(FilterOption::DeleteExcluded);
+            if o.delete == DeleteMode::Off {
+                o.delete = DeleteMode::During
+            }
+        }
+    }),
+    flag!("ignore-errors", None, |o, on| o.ignore_errors = on),
+    flag!("force", None, |o, on| o.force = on),
+    value!("max-delete", None, |o, v| o.max_delete =
+        Some(number("max-delete", v)?)),
+    value!("exclude", None, |o, v| o
+        .filters
+        .push(FilterOption::Exclude(bytes(v)))),
+    value!("include", None, |o, v| o
+        .filters
+        .push(FilterOption::Include(bytes(v)))),
+    value!("filter", Some(b'f'), |o, v| o
+        .filters
+        .push(FilterOption::Filter(bytes(v)))),
+    value!("exclude-from", None, |o, v| o
+        .filters
+        .push(FilterOption::ExcludeFrom(PathBuf::from(v)))),
+    value!("include-from", None, |o, v| o
+        .filters
+        .push(FilterOption::IncludeFrom(PathBuf::from(v)))),
+    plain!("F", Some(b'F'), |o| o.filters.push(FilterOption::F)),
+    flag!("cvs-exclude", Some(b'C'), |o, on| o.cvs_exclude = on),
+    value!("files-from", None, |o, v| o.files_from = Some(v.to_owned())),
+    flag!("from0", Some(b'0'), |o, on| {
+        o.from0 = on;
+        if on {
+            o.filters.push(FilterOption::From0)
+        }
+    }),
+    value!("temp-dir", Some(b'T'), |o, v| o.temp_dir =
+        Some(v.to_owned())),
+    flag!("partial", None, |o, on| o.partial = on),
+    value!("partial-dir", None, |o, v| {
+        o.partial_dir = Some(v.to_owned());
+        o.partial = true
+    }),
+    flag!("inplace", None, |o, on| o.inplace = on),
+    flag!("append", None, |o, on| o.append = on),
+    flag!("whole-file", Some(b'W'), |o, on| o.whole_file = Some(on)),
+    flag!("size-only", None, |o, on| o.size_only = on),
+    flag!("ignore-times", Some(b'I'), |o, on| o.ignore_times = on),
+    flag!("existing", None, |o, on| o.existing = on),
+    flag!("ignore-non-existing", None, |o, on| o.existing = on),
+    flag!("ignore-existing", None, |o, on| o.ignore_existing = on),
+    flag!("remove-source-files", None, |o, on| o.remove_source_files =
+        on),
+    flag!("numeric-ids", None, |o, on| o.numeric_ids = on),
+    value!("chmod", None, |o, v| o.chmod.push(text(v))),
+    value!("max-size", None, |o, v| o.max_size =
+        Some(size_arg("max-size", v, b'b')?)),
+    value!("min-size", None, |o, v| o.min_size =
+        Some(size_arg("min-size", v, b'b')?)),
+    value!("bwlimit", None, |o, v| o.bwlimit =
+        Some(size_arg("bwlimit", v, b'k')?)),
+    value!("timeout", None, |o, v| o.timeout = number("timeout", v)?),
+    value!("contimeout", None, |o, v| o.contimeout =
+        number("contimeout", v)?),
+    flag!("backup", Some(b'b'), |o, on| o.backup = on),
+    value!("backup-dir", None, |o, v| {
+        o.backup_dir = Some(v.to_owned());
+        o.backup = true
+    }),
+    value!("suffix", None, |o, v| o.suffix = Some(v.to_owned())),
+    flag!("list-only", None, |o, on| o.list_only = on),
+    flag!("mkpath", None, |o, on| o.mkpath = on),
+    flag!("prune-empty-dirs", Some(b'm'), |o, on| o.prune_empty_dirs =
+        on),
+    value!("modify-window", Some(b'@'), |o, v| o.modify_window =
+        number("modify-window", v)?),
+    value!("block-size", Some(b'B'), |o, v| o.block_size =
+        Some(size_arg("block-size", v, b'b')? as u32)),
+    value!("checksum-seed", None, |o, v| o.checksum_seed =
+        Some(number("checksum-seed", v)?)),
+    flag!("delay-updates", None, |o, on| o.delay_updates = on),
+    flag!("super", None, |o, on| o.super_user = Some(on)),
+    flag!("fake-super", None, |o, on| o.fake_super = on),
+    flag!("secluded-args", Some(b's'), |o, on| o.protect_args = on),
+    flag!("protect-args", None, |o, on| o.protect_args = on),
+    flag!("8-bit-output", Some(b'8'), |o, on| o.eight_bit_output = on),
+    value!("out-format", None, |o, v| o.out_format = Some(text(v))),
+    value!("log-format", None, |o, v| o.out_format = Some(text(v))),
+    value!("log-file", None, |o, v| o.log_file = Some(v.to_owned())),
+    value!("log-file-format", None, |o, v| o.log_file_format =
+        Some(text(v))),
+    flag!("ignore-missing-args", None, |o, on| o.ignore_missing_args =
+        on),
+    flag!("delete-missing-args", None, |o, on| o.delete_missing_args =
+        on),
+    flag!("inc-recursive", None, |o, on| o.inc_recursive = Some(on)),
+    flag!("i-r", None, |o, on| o.inc_recursive = Some(on)),
+    value!("rsh", Some(b'e'), |o, v| o.rsh = Some(text(v))),
+    value!("rsync-path", None, |o, v| o.rsync_path = Some(text(v))),
+    flag!("compress", Some(b'z'), |o, on| o.compress = on),
+    value!("compress-choice", None, |o, v| {
+        o.compress_choice = Some(text(v));
+        o.compress = true
+    }),
+    value!("zc", None, |o, v| {
+        o.compress_choice = Some(text(v));
+        o.compress = true
+    }),
+    value!("compress-level", None, |o, v| o.compress_level =
+        Some(number("compress-level", v)?)),
+    value!("zl", None, |o, v| o.compress_level =
+        Some(number("compress-level", v)?)),
+    ignored!("skip-compress", Arg::Required),
+    value!("checksum-choice", None, |o, v| o.checksum_choice =
+        Some(text(v))),
+    value!("cc", None, |o, v| o.checksum_choice = Some(text(v))),
+    value!("protocol", None, |o, v| o.protocol =
+        Some(number("protocol", v)?)),
+    value!("port", None, |o, v| o.port = Some(number("port", v)?)),
+    value!("address", None, |o, v| o.address = Some(text(v))),
+    value!("password-file", None, |o, v| o.password_file =
+        Some(v.to_owned())),
+    value!("sockopts", None, |o, v| o.sockopts = Some(text(v))),
+    flag!("motd", None, |o, on| o.no_motd = !on),
+    plain!("ipv4", Some(b'4'), |o| o.ipv4 = true),
+    plain!("ipv6", Some(b'6'), |o| o.ipv6 = true),
+    value!("remote-option", Some(b'M'), |o, v| o
+        .remote_options
+        .push(v.to_owned())),
+    flag!("blocking-io", None, |o, on| o.blocking_io = on),
+    ignored!("outbuf", Arg::Required),
+    value!("info", None, |o, v| o.info.push(text(v))),
+    value!("debug", None, |o, v| o.debug.push(text(v))),
+    ignored!("stderr", Arg::Required),
+    ignored!("iconv", Arg::Required),
+    ignored!("max-alloc", Arg::Required),
+    ignored!("open-noatime", Arg::Flag),
+    ignored!("fsync", Arg::Flag),
+    ignored!("old-args", Arg::Flag),
+    ignored!("trust-sender", Arg::Flag),
+    plain!("server", None, |o| o.server = true),
+    plain!("sender", None, |o| o.sender = true),
+    plain!("daemon", None, |o| o.daemon = true),
+    plain!("version", Some(b'V'), |o| o.version += 1),
+    plain!("help", None, |o| o.help = true),
+    plain!("h", Some(b'h'), |o| o.short_h += 1),
+];
+
+fn find_long(name: &str) -> Option<(&'static Spec, bool)> {
+    if let Some(s) = SPECS.iter().find(|s| s.long == name && s.long.len() > 1) {
+        return Some((s, true));
+    }
+    let negated = name.strip_prefix("no-")?;
+    let spec = SPECS.iter().find(|s| {
+        s.arg == Arg::Flag
+            && (s.long == negated
+                || (negated.len() == 1 && s.short.map(|c| c as char) == negated.chars().next()))
+    })?;
+    Some((spec, false))
+}
+
+impl Options {
+    /// Parses rsync's argv (without the program name).
+    pub fn parse(args: &[OsString]) -> Result<Options, UsageError> {
+        let mut o = Options {
+            implied_dirs: true,
+            ..Options::default()
+        };
+        let mut i = 0;
+        while i < args.len() {
+            let arg = args[i].as_bytes();
+            i += 1;
+            if arg == b"--" {
+                o.args.extend(args[i..].iter().cloned());
+                break;
+            }
+            if let Some(long) = arg.strip_prefix(b"--") {
+                let (name, inline) = match long.iter().position(|&b| b == b'=') {
+                    Some(eq) => (&long[..eq], Some(OsStr::from_bytes(&long[eq + 1..]))),
+                    None => (long, None),
+                };
+                let name = String::from_utf8_lossy(name).into_owned();
+                let Some((spec, on)) = find_long(&name) else {
+                    return Err(usage(format!("--{name}: unknown option")));
+                };
+                let value = match (spec.arg, inline) {
+                    (Arg::Required, Some(v)) => Some(v.to_owned()),
+                    (Arg::Required, None) => {
+                        let Some(v) = args.get(i) else {
+                            return Err(usage(format!("--{name}: missing argument")));
+                        };
+                        i += 1;
+                        Some(v.clone())
+                    }
+                    (_, Some(_)) => {
+                        return Err(usage(format!("--{name}: option does not take an argument")))
+                    }
+                    (_, None) => None,
+                };
+                (spec.apply)(&mut o, on, value.as_deref())?;
+                continue;
+            }
+            if arg.len() > 1 && arg[0] == b'-' {
+                let mut j = 1;
+                while j < arg.len() {
+                    let c = arg[j];
+                    j += 1;
+                    let Some(spec) = SPECS.iter().find(|s| s.short == Some(c)) else {
+                        return Err(usage(format!("-{}: unknown option", c as char)));
+                    };
+                    if spec.arg == Arg::Required {
+                        let value = if j < arg.len() {
+                            OsStr::from_bytes(&arg[j..]).to_owned()
+                        } else if let Some(v) = args.get(i) {
+                            i += 1;
+                            v.clone()
+                        } else {
+                            return Err(usage(format!("-{}: missing argument", c as char)));
+                        };
+                        (spec.apply)(&mut o, true, Some(&value))?;
+                        break;
+                    }
+                    (spec.apply)(&mut o, true, None)?;
+                }
+                continue;
+            }
+            o.args.push(OsString::from_vec(arg.to_vec()));
+        }
+        // `-h` alone is help; with anything else it means --human-readable.
+        if o.short_h > 0 {
+            if args.len() == 1 {
+                o.help = true;
+            } else {
+                o.human_readable += o.short_h;
+            }
+        }
+        o.finish()
+    }
+
+    fn finish(mut self) -> Result<Options, UsageError> {
+        if self.dry_run && self.itemize == 0 && self.verbose == 0 {
+            // rsync's -n alone prints nothing extra; nothing to adjust.
+        }
+        if self.copy_links {
+            self.links = true;
+        }
+        if self.inplace && self.partial_dir.is_some() {
+            return Err(usage("--inplace cannot be used with --partial-dir"));
+        }
+        if self.relative && !self.implied_dirs {
+            // Nothing to do: handled by the scanner.
+        }
+        if self.files_from.is_some() {
+            // --files-from implies -R and -d, and -a's -r only counts when given explicitly.
+            self.relative = self.explicit_relative.unwrap_or(true);
+            self.recursive = self.explicit_recursive.unwrap_or(false);
+            self.dirs = true;
+        }
+        if self.backup && self.backup_dir.is_none() {
+            // Backups renamed beside their files change directory times: rsync leaves them.
+            self.omit_dir_times = true;
+        }
+        if self.quiet && self.verbose > 0 {
+            self.verbose = 0;
+        }
+        Ok(self)
+    }
+
+    /// Whether rsync would use incremental recursion for a local transfer (it changes what `-v`
+    /// prints first).
+    pub fn incremental_recursion(&self) -> bool {
+        self.recursive
+            && self.inc_recursive != Some(false)
+            && !matches!(self.delete, DeleteMode::Before | DeleteMode::After)
+            && !self.delay_updates
+            && !self.prune_empty_dirs
+    }
+
+    /// Whether `--delete` (any timing) is on.
+    pub fn deleting(&self) -> bool {
+        self.delete != DeleteMode::Off
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, UsageError> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        Options::parse(&args)
+    }
+
+    #[test]
+    fn bundles_and_archive() {
+        let o = parse(&["-avHz", "--no-o", "src/", "dst"]).unwrap();
+        assert!(o.recursive && o.links && o.perms && o.times && o.group && o.devices);
+        assert!(!o.owner && o.hard_links && o.compress);
+        assert_eq!(o.verbose, 1);
+        assert_eq!(o.args, vec![OsString::from("src/"), OsString::from("dst")]);
+    }
+
+    #[test]
+    fn values_inline_and_separate() {
+        let o = parse(&[
+            "--exclude=*.o",
+            "--include",
+            "a/",
+            "-essh -p 2",
+            "-T/tmp",
+            "x",
+            "y",
+        ])
+        .unwrap();
+        assert_eq!(
+            o.filters,
+            vec![
+                FilterOption::Exclude(b"*.o".to_vec()),
+                FilterOption::Include(b"a/".to_vec())
+            ]
+        );
+        assert_eq!(o.rsh.as_deref(), Some("ssh -p 2"));
+        assert_eq!(o.temp_dir, Some(OsString::from("/tmp")));
+    }
+
+    #[test]
+    fn unknown_option_message() {
+        assert_eq!(
+            parse(&["--foo"]).unwrap_err().message,
+            "--foo: unknown option"
+        );
+        assert_eq!(parse(&["-Y"]).unwrap_err().message, "-Y: unknown option");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1k", b'b'), Some(1024));
+        assert_eq!(parse_size("1KB", b'b'), Some(1000));
+        assert_eq!(parse_size("1.5M", b'b'), Some(1572864));
+        assert_eq!(parse_size("1k+1", b'b'), Some(1025));
+        assert_eq!(parse_size("100", b'k'), Some(102400));
+        assert_eq!(parse_size("x", b'b'), None);
+    }
+
+    #[test]
+    fn double_f_is_two_f_options() {
+        let o = parse(&["-FF", "a", "b"]).unwrap();
+        assert_eq!(o.filters, vec![FilterOption::F, FilterOption::F]);
+    }
+
+    #[test]
+    fn h_alone_is_help() {
+        assert!(parse(&["-h"]).unwrap().help);
+        let o = parse(&["-h", "a", "b"]).unwrap();
+        assert!(!o.help && o.human_readable == 1);
+    }
+}

@@ -1,0 +1,372 @@
+//! Output as rsync prints it: item lines, messages, statistics and the closing summary.
+
+use crate::itemize::Itemize;
+use crate::options::Options;
+use std::io::{self, Write};
+
+/// rsync's exit codes.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const SYNTAX: i32 = 1;
+    pub const PROTOCOL: i32 = 2;
+    pub const FILE_SELECT: i32 = 3;
+    pub const UNSUPPORTED: i32 = 4;
+    pub const START_CLIENT: i32 = 5;
+    pub const SOCKET_IO: i32 = 10;
+    pub const FILE_IO: i32 = 11;
+    pub const STREAM_IO: i32 = 12;
+    pub const MESSAGE_IO: i32 = 13;
+    pub const IPC: i32 = 14;
+    pub const SIGNAL: i32 = 20;
+    pub const DEL_LIMIT: i32 = 25;
+    pub const PARTIAL: i32 = 23;
+    pub const VANISHED: i32 = 24;
+    pub const TIMEOUT: i32 = 30;
+    pub const CONTIMEOUT: i32 = 35;
+    pub const CMD_NOT_FOUND: i32 = 127;
+    pub const CMD_FAILED: i32 = 255;
+}
+
+/// The closing `rsync error: …` line for an exit code, as stock rsync words it.
+pub fn exit_message(code: i32) -> &'static str {
+    match code {
+        exit::SYNTAX => "syntax or usage error",
+        exit::PROTOCOL => "protocol incompatibility",
+        exit::FILE_SELECT => "errors selecting input/output files, dirs",
+        exit::UNSUPPORTED => "requested action not supported",
+        exit::START_CLIENT => "error starting client-server protocol",
+        exit::SOCKET_IO => "error in socket IO",
+        exit::FILE_IO => "error in file IO",
+        exit::STREAM_IO => "error in rsync protocol data stream",
+        exit::MESSAGE_IO => "errors with program diagnostics",
+        exit::IPC => "error in IPC code",
+        exit::SIGNAL => "received SIGINT, SIGTERM, or SIGHUP",
+        exit::PARTIAL => "some files/attrs were not transferred (see previous errors)",
+        exit::VANISHED => "some files vanished before they could be transferred",
+        exit::DEL_LIMIT => "the --max-delete limit stopped deletions",
+        exit::TIMEOUT => "timeout in data send/receive",
+        exit::CONTIMEOUT => "timeout waiting for daemon connection",
+        exit::CMD_NOT_FOUND => "remote command not found",
+        exit::CMD_FAILED => "remote command failed",
+        _ => "unexplained error",
+    }
+}
+
+/// Counters behind `--stats` and the closing summary.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub files: [u64; 5],
+    pub created: [u64; 5],
+    pub deleted: [u64; 5],
+    pub transferred: u64,
+    pub total_size: u64,
+    pub transferred_size: u64,
+    pub literal: u64,
+    pub matched: u64,
+    pub flist_size: u64,
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// Index into the per-kind counters: reg, dir, link, dev, special.
+pub fn kind_slot(kind: rtsync_tree::FileKind) -> usize {
+    use rtsync_tree::FileKind::*;
+    match kind {
+        Regular => 0,
+        Directory => 1,
+        Symlink => 2,
+        BlockDevice | CharDevice => 3,
+        Fifo | Socket => 4,
+    }
+}
+
+/// Formats a number as rsync does with its default `--human-readable` level 1 (digit groups).
+pub fn commas(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A number as rsync prints it at `-h` level `level` (0: plain, 1: groups, 2+: K/M/G units).
+pub fn human(n: u64, level: u32) -> String {
+    match level {
+        0 => n.to_string(),
+        1 => commas(n),
+        _ => {
+            let units = ['K', 'M', 'G', 'T', 'P'];
+            let mult = if level == 2 { 1000.0 } else { 1024.0 };
+            if (n as f64) < mult {
+                return n.to_string();
+            }
+            let mut v = n as f64;
+            let mut unit = 0;
+            while v >= mult && unit < units.len() {
+                v /= mult;
+                unit += 1;
+            }
+            format!("{:.2}{}", v, units[unit - 1])
+        }
+    }
+}
+
+fn kinds(counts: &[u64; 5], level: u32) -> String {
+    let total: u64 = counts.iter().sum();
+    let names = ["reg", "dir", "link", "dev", "special"];
+    let parts: Vec<String> = names
+        .iter()
+        .zip(counts)
+        .filter(|(_, &c)| c > 0)
+        .map(|(n, &c)| format!("{n}: {}", human(c, level)))
+        .collect();
+    if parts.is_empty() {
+        human(total, level)
+    } else {
+        format!("{} ({})", human(total, level), parts.join(", "))
+    }
+}
+
+/// Writes item lines and messages to stdout, errors to stderr.
+pub struct Reporter {
+    out: io::BufWriter<io::Stdout>,
+    /// `-i` given: lines start with the itemize string.
+    itemize: u32,
+    verbose: u32,
+    quiet: bool,
+    /// A user `--out-format`.
+    format: Option<String>,
+    pub human: u32,
+}
+
+impl Reporter {
+    pub fn new(opts: &Options) -> Reporter {
+        Reporter {
+            out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            itemize: opts.itemize,
+            verbose: opts.verbose,
+            quiet: opts.quiet,
+            format: opts.out_format.clone(),
+            human: if opts.human_readable > 0 {
+                opts.human_readable + 1
+            } else {
+                1
+            },
+        }
+    }
+
+    /// Whether item lines are printed at all.
+    pub fn lists_items(&self) -> bool {
+        !self.quiet && (self.itemize > 0 || self.verbose > 0 || self.format.is_some())
+    }
+
+    /// Prints one item line if the item qualifies: `-i`/`-v` show changed items, `-ii`/`-vv` all.
+    pub fn item(&mut self, it: &Itemize, name: &[u8], suffix: &[u8]) {
+        if !self.lists_items() {
+            return;
+        }
+        let shown = if self.itemize > 0 || self.format.as_deref().is_some_and(|f| f.contains("%i"))
+        {
+            it.has_changes() || self.itemize > 1 || self.verbose > 1
+        } else {
+            // Without %i, rsync names transfers, local changes (links, devices) and changed
+            // directories; attribute-only changes of other items need -vv.
+            matches!(it.update, b'>' | b'<' | b'c' | b'h')
+                || (it.kind == b'd' && it.has_changes())
+                || self.verbose > 1
+        };
+        if !shown {
+            return;
+        }
+        let mut line = Vec::with_capacity(name.len() + 16);
+        match &self.format {
+            Some(fmt) => format_line(&mut line, fmt, it, name, suffix),
+            None => {
+                if self.itemize > 0 {
+                    line.extend_from_slice(it.render().as_bytes());
+                    line.push(b' ');
+                }
+                line.extend_from_slice(&escape_name(name));
+                line.extend_from_slice(suffix);
+            }
+        }
+        line.push(b'\n');
+        let _ = self.out.write_all(&line);
+    }
+
+    /// A deletion line: `*deleting   NAME` with `-i`, `deleting NAME` with `-v`.
+    pub fn deleting(&mut self, name: &[u8]) {
+        if !self.lists_items() {
+            return;
+        }
+        let mut line = Vec::new();
+        if self.itemize > 0 || self.format.as_deref().is_some_and(|f| f.contains("%i")) {
+            line.extend_from_slice(b"*deleting   ");
+        } else {
+            line.extend_from_slice(b"deleting ");
+        }
+        line.extend_from_slice(&escape_name(name));
+        line.push(b'\n');
+        let _ = self.out.write_all(&line);
+    }
+
+    /// An informational line on stdout (unless `-q`).
+    pub fn info(&mut self, text: &str) {
+        if !self.quiet {
+            let _ = writeln!(self.out, "{text}");
+        }
+    }
+
+    /// An informational line shown only with `-v`.
+    pub fn verbose_info(&mut self, text: &str) {
+        if self.verbose > 0 && !self.quiet {
+            let _ = writeln!(self.out, "{text}");
+        }
+    }
+
+    /// An error line on stderr; stdout is flushed first so the two stay in order on a terminal.
+    pub fn error(&mut self, text: &str) {
+        let _ = self.out.flush();
+        eprintln!("{text}");
+    }
+
+    pub fn write_raw(&mut self, bytes: &[u8]) {
+        let _ = self.out.write_all(bytes);
+    }
+
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+
+    /// `--stats` block.
+    pub fn stats(&mut self, s: &Stats, elapsed_flist: f64) {
+        let h = self.human;
+        let text = format!(
+            "\nNumber of files: {}\nNumber of created files: {}\nNumber of deleted files: {}\n\
+             Number of regular files transferred: {}\nTotal file size: {} bytes\n\
+             Total transferred file size: {} bytes\nLiteral data: {} bytes\nMatched data: {} bytes\n\
+             File list size: {}\nFile list generation time: {:.3} seconds\n\
+             File list transfer time: 0.000 seconds\nTotal bytes sent: {}\nTotal bytes received: {}\n",
+            kinds(&s.files, h),
+            kinds(&s.created, h),
+            kinds(&s.deleted, h),
+            human(s.transferred, h),
+            human(s.total_size, h),
+            human(s.transferred_size, h),
+            human(s.literal, h),
+            human(s.matched, h),
+            human(s.flist_size, h),
+            elapsed_flist,
+            human(s.sent, h),
+            human(s.received, h),
+        );
+        let _ = self.out.write_all(text.as_bytes());
+    }
+
+    /// The closing `sent … received …` summary of `-v`/`--stats`.
+    pub fn summary(&mut self, s: &Stats, seconds: f64, dry_run: bool) {
+        let h = self.human;
+        let rate = (s.sent + s.received) as f64 / seconds.max(0.5);
+        let speedup = if s.sent + s.received == 0 {
+            0.0
+        } else {
+            s.total_size as f64 / (s.sent + s.received) as f64
+        };
+        let rate_text = if h > 1 {
+            human(rate as u64, h)
+        } else {
+            format!(
+                "{}.{:02}",
+                commas(rate as u64),
+                ((rate * 100.0) as u64) % 100
+            )
+        };
+        let _ = write!(
+            self.out,
+            "\nsent {} bytes  received {} bytes  {} bytes/sec\ntotal size is {}  speedup is {:.2}{}\n",
+            human(s.sent, h),
+            human(s.received, h),
+            rate_text,
+            human(s.total_size, h),
+            speedup,
+            if dry_run { " (DRY RUN)" } else { "" }
+        );
+    }
+}
+
+/// rsync shows unprintable bytes in names as `\#ooo` escapes: control characters other than
+/// tab, DEL, and bytes that are not part of valid UTF-8.
+pub fn escape_name(name: &[u8]) -> Vec<u8> {
+    let unprintable = |c: u8| (c < 0x20 && c != b'\t') || c == 0x7f;
+    if !name.iter().any(|&c| unprintable(c) || c >= 0x80) {
+        return name.to_vec();
+    }
+    let mut out = Vec::with_capacity(name.len() + 8);
+    for chunk in name.utf8_chunks() {
+        for ch in chunk.valid().chars() {
+            if ch.is_ascii() && unprintable(ch as u8) {
+                out.extend_from_slice(format!("\\#{:03o}", ch as u8).as_bytes());
+            } else {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+        for &c in chunk.invalid() {
+            out.extend_from_slice(format!("\\#{:03o}", c).as_bytes());
+        }
+    }
+    out
+}
+
+/// The subset of `--out-format` escapes the local engine knows: `%i %n %L %f %l`.
+fn format_line(line: &mut Vec<u8>, fmt: &str, it: &Itemize, name: &[u8], suffix: &[u8]) {
+    let mut chars = fmt.bytes().peekable();
+    while let Some(c) = chars.next() {
+        if c != b'%' {
+            line.push(c);
+            continue;
+        }
+        // Skip width and flags like `%-10n`.
+        while let Some(&d) = chars.peek() {
+            if d == b'-' || d.is_ascii_digit() || d == b'\'' {
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        match chars.next() {
+            Some(b'i') => line.extend_from_slice(it.render().as_bytes()),
+            Some(b'n') => line.extend_from_slice(&escape_name(name)),
+            Some(b'f') => line.extend_from_slice(&escape_name(name)),
+            Some(b'L') => line.extend_from_slice(suffix),
+            Some(b'%') => line.push(b'%'),
+            Some(other) => {
+                line.push(b'%');
+                line.push(other);
+            }
+            None => line.push(b'%'),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digit_groups() {
+        assert_eq!(commas(0), "0");
+        assert_eq!(commas(999), "999");
+        assert_eq!(commas(1000), "1,000");
+        assert_eq!(commas(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn escapes_control_characters() {
+        assert_eq!(escape_name(b"a\nb"), b"a\\#012b".to_vec());
+    }
+}

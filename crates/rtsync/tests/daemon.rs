@@ -1,0 +1,1074 @@
+//! `rtsync daemon` against stock `rsync --daemon`: the same rsyncd.conf, the same stock client
+//! commands, and the same stdout, stderr and exit codes, for everything that happens before a
+//! file transfer starts (listing, motd, module selection, access control, authentication,
+//! `max connections`, read only / write only / refuse options, chroot failures).
+
+mod daemon_util;
+
+use std::path::Path;
+use std::time::Duration;
+
+use daemon_util::*;
+
+const CONF: &str = "\
+# The same file serves both daemons; {dir} is each daemon's own scratch directory.
+use chroot = no
+motd file = {dir}/motd
+pid file = {dir}/pid
+
+[pub]
+  path = {dir}/mod
+  comment = public area
+[upload]
+  path = {dir}/mod
+  read only = no
+  write only = yes
+  comment = drop box
+[refuse]
+  path = {dir}/mod
+  read only = no
+  refuse options = delete c
+[hidden]
+  path = {dir}/mod
+  list = no
+[local1]
+  path = {dir}/mod
+  hosts allow = 127.0.0.1
+[deny2]
+  path = {dir}/mod
+  hosts deny = 127.0.0.2/32
+[hiddendeny]
+  path = {dir}/mod
+  list = no
+  hosts allow = 10.0.0.0/255.0.0.0
+[secure]
+  path = {dir}/mod
+  comment = needs a password
+  auth users = alice, bob:deny, @nogroup:ro
+  secrets file = {dir}/secrets
+[lax]
+  path = {dir}/mod
+  auth users = alice
+  secrets file = {dir}/secrets.open
+  strict modes = no
+[strict]
+  path = {dir}/mod
+  auth users = alice
+  secrets file = {dir}/secrets.open
+[nochroot]
+  path = {dir}/does-not-exist
+  use chroot = yes
+[nopath]
+  comment = no path here
+[prex]
+  path = {dir}/mod
+  read only = no
+  pre-xfer exec = echo \"hook says no to $RSYNC_MODULE_NAME for $RSYNC_REQUEST ($RSYNC_ARG0 $RSYNC_ARG1)\"; exit 3
+[postx]
+  path = {dir}/mod
+  post-xfer exec = echo \"$RSYNC_EXIT_STATUS $RSYNC_MODULE_NAME $RSYNC_HOST_ADDR $RSYNC_USER_NAME\" > {dir}/post.out
+";
+
+/// One client run: arguments (`URL:x` → the daemon's URL for x, `DIR:x` → its directory),
+/// environment, and the exit code both must give (a sanity check that the case tests what it
+/// says; the comparison with stock is the real assertion).
+struct Case {
+    name: &'static str,
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    code: i32,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        name: "list",
+        args: &["URL:"],
+        env: &[],
+        code: 0,
+    },
+    Case {
+        name: "list at protocol 30",
+        args: &["--protocol=30", "URL:"],
+        env: &[],
+        code: 0,
+    },
+    Case {
+        name: "list at protocol 31",
+        args: &["--protocol=31", "URL:"],
+        env: &[],
+        code: 0,
+    },
+    Case {
+        name: "list, no motd",
+        args: &["--no-motd", "URL:"],
+        env: &[],
+        code: 0,
+    },
+    Case {
+        name: "unknown module",
+        args: &["-a", "DIR:src/", "URL:nope/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "unknown module pull",
+        args: &["-a", "URL:nope/", "DIR:out/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "push to read only",
+        args: &["-a", "DIR:src/", "URL:pub/"],
+        env: &[],
+        code: 1,
+    },
+    Case {
+        name: "push to read only at 30",
+        args: &["--protocol=30", "-a", "DIR:src/", "URL:pub/"],
+        env: &[],
+        code: 10,
+    },
+    Case {
+        name: "pull from write only",
+        args: &["-a", "URL:upload/", "DIR:out/"],
+        env: &[],
+        code: 1,
+    },
+    Case {
+        name: "pull from write only -z",
+        args: &["-az", "URL:upload/", "DIR:out/"],
+        env: &[],
+        code: 1,
+    },
+    Case {
+        name: "refused --delete",
+        args: &["-a", "--delete", "DIR:src/", "URL:refuse/"],
+        env: &[],
+        code: 4,
+    },
+    Case {
+        name: "refused -c",
+        args: &["-ac", "DIR:src/", "URL:refuse/"],
+        env: &[],
+        code: 4,
+    },
+    Case {
+        name: "hidden module still usable",
+        args: &["-a", "DIR:src/", "URL:hidden/"],
+        env: &[],
+        code: 1,
+    },
+    Case {
+        name: "hosts allow, allowed",
+        args: &["-a", "DIR:src/", "URL:local1/"],
+        env: &[],
+        code: 1,
+    },
+    Case {
+        name: "hosts allow, from 127.0.0.2",
+        args: &["--address=127.0.0.2", "-a", "DIR:src/", "URL:local1/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "hosts deny, from 127.0.0.2",
+        args: &["--address=127.0.0.2", "-a", "DIR:src/", "URL:deny2/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "hosts deny, from 127.0.0.1",
+        args: &["-a", "DIR:src/", "URL:deny2/"],
+        env: &[],
+        code: 1,
+    },
+    Case {
+        name: "denied and unlisted",
+        args: &["-a", "DIR:src/", "URL:hiddendeny/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "auth ok",
+        args: &["-a", "DIR:src/", "URL:alice@secure/"],
+        env: &[("RSYNC_PASSWORD", "alicepw")],
+        code: 1,
+    },
+    Case {
+        name: "auth ok at protocol 30 (md5)",
+        args: &["--protocol=30", "-a", "DIR:src/", "URL:alice@secure/"],
+        env: &[("RSYNC_PASSWORD", "alicepw")],
+        code: 10,
+    },
+    Case {
+        name: "auth ok at protocol 31",
+        args: &["--protocol=31", "-a", "DIR:src/", "URL:alice@secure/"],
+        env: &[("RSYNC_PASSWORD", "alicepw")],
+        code: 1,
+    },
+    Case {
+        name: "auth wrong password",
+        args: &["-a", "DIR:src/", "URL:alice@secure/"],
+        env: &[("RSYNC_PASSWORD", "wrong")],
+        code: 5,
+    },
+    Case {
+        name: "auth denied user",
+        args: &["-a", "DIR:src/", "URL:bob@secure/"],
+        env: &[("RSYNC_PASSWORD", "bobpw")],
+        code: 5,
+    },
+    Case {
+        name: "auth unknown user",
+        args: &["-a", "DIR:src/", "URL:mallory@secure/"],
+        env: &[("RSYNC_PASSWORD", "x")],
+        code: 5,
+    },
+    Case {
+        name: "auth by group",
+        args: &["-a", "DIR:src/", "URL:nobody@secure/"],
+        env: &[("RSYNC_PASSWORD", "grouppw")],
+        code: 1,
+    },
+    Case {
+        name: "auth pull, then write only check passes",
+        args: &["-a", "URL:alice@secure/", "DIR:out/"],
+        env: &[("RSYNC_PASSWORD", "wrong")],
+        code: 5,
+    },
+    Case {
+        name: "strict modes off accepts open secrets",
+        args: &["-a", "DIR:src/", "URL:alice@lax/"],
+        env: &[("RSYNC_PASSWORD", "alicepw")],
+        code: 1,
+    },
+    Case {
+        name: "strict modes refuses open secrets",
+        args: &["-a", "DIR:src/", "URL:alice@strict/"],
+        env: &[("RSYNC_PASSWORD", "alicepw")],
+        code: 5,
+    },
+    Case {
+        name: "chroot failed",
+        args: &["-a", "DIR:src/", "URL:nochroot/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "no path",
+        args: &["-a", "DIR:src/", "URL:nopath/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "pre-xfer exec refuses",
+        args: &["-a", "DIR:src/", "URL:prex/"],
+        env: &[],
+        code: 4,
+    },
+    Case {
+        name: "pre-xfer exec refuses a pull",
+        args: &["-a", "URL:prex/sub", "DIR:out/"],
+        env: &[],
+        code: 10,
+    },
+    Case {
+        name: "refused option on a pull",
+        args: &["-ac", "URL:refuse/", "DIR:out/"],
+        env: &[],
+        code: 10,
+    },
+    Case {
+        name: "post-xfer exec module",
+        args: &["-a", "DIR:src/", "URL:postx/"],
+        env: &[],
+        code: 1,
+    },
+];
+
+fn prepare(dir: &Path) {
+    make_tree(dir);
+    write_secrets(dir, "alice:alicepw\nbob:bobpw\n@nogroup:grouppw\n", 0o600);
+    let open = dir.join("secrets.open");
+    std::fs::write(&open, "alice:alicepw\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+fn expand(args: &[&str], d: &Daemon) -> Vec<String> {
+    args.iter()
+        .map(|a| {
+            if let Some(rest) = a.strip_prefix("URL:") {
+                match rest.split_once('@') {
+                    Some((user, path)) => format!("rsync://{user}@127.0.0.1:{}/{path}", d.port),
+                    None => d.url(rest),
+                }
+            } else if let Some(rest) = a.strip_prefix("DIR:") {
+                d.dir.join(rest).display().to_string()
+            } else if let Some((opt, rest)) = a.split_once("=DIR:") {
+                format!("{opt}={}", d.dir.join(rest).display())
+            } else {
+                a.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Replaces each daemon's own directory by a placeholder so outputs compare.
+fn neutral(o: &Outcome, d: &Daemon) -> Outcome {
+    let dir = d.dir.display().to_string();
+    let port = format!(":{}", d.port);
+    let fix = |s: &str| s.replace(&dir, "{dir}").replace(&port, ":{port}");
+    normalize(&Outcome {
+        stdout: fix(&o.stdout),
+        stderr: fix(&o.stderr),
+        code: o.code,
+    })
+}
+
+/// Runs every case against a stock and an rtsync daemon sharing `conf` (each in its own
+/// directory, set up by `setup`), asserting identical outcomes; returns both daemons running.
+fn compare_cases(
+    conf: &str,
+    cases: &[Case],
+    setup: &dyn Fn(&Path),
+) -> (Daemon, Daemon, Vec<tempfile::TempDir>) {
+    let dirs = vec![tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for d in &dirs {
+        prepare(d.path());
+        setup(d.path());
+    }
+    let stock = Daemon::start(Kind::Stock, dirs[0].path(), conf);
+    let ours = Daemon::start(Kind::Rtsync, dirs[1].path(), conf);
+    let mut failures = Vec::new();
+    for case in cases {
+        let want = client(
+            &expand(case.args, &stock),
+            case.env,
+            Duration::from_secs(60),
+        );
+        let got = client(&expand(case.args, &ours), case.env, Duration::from_secs(60));
+        let (want, got) = (neutral(&want, &stock), neutral(&got, &ours));
+        assert_eq!(
+            want.code,
+            Some(case.code),
+            "stock behaves unexpectedly in {:?}: {want:?}",
+            case.name
+        );
+        if want != got {
+            failures.push(format!(
+                "{}:\n  stock: {want:?}\n  ours:  {got:?}",
+                case.name
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "differences from stock:\n{}",
+        failures.join("\n")
+    );
+    (stock, ours, dirs)
+}
+
+#[test]
+fn client_sees_what_stock_shows() {
+    let (stock, ours, _dirs) = compare_cases(CONF, CASES, &|_| {});
+    // post-xfer exec ran after the session, with its exit status and environment.
+    let post = |d: &Daemon| {
+        let path = d.dir.join("post.out");
+        for _ in 0..200 {
+            if let Ok(t) = std::fs::read_to_string(&path) {
+                if !t.is_empty() {
+                    return t;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        String::new()
+    };
+    let want = post(&stock);
+    assert_eq!(
+        want,
+        "1 postx 127.0.0.1 \n",
+        "stock log: {:?} stderr: {:?} alive: {}",
+        stock.log_messages(),
+        std::fs::read_to_string(stock.dir.join("daemon.stderr")),
+        std::process::Command::new("pgrep")
+            .arg("-f")
+            .arg(format!("port={}", stock.port))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    );
+    assert_eq!(post(&ours), want);
+}
+
+const CONF2: &str = "\
+reverse lookup = no
+motd file = {dir}/motd
+use chroot = no
+&include {dir}/conf.d
+&merge {dir}/extra.inc
+[baduid]
+  path = {dir}/mod
+  uid = no-such-user-here
+[badgid]
+  path = {dir}/mod
+  gid = no-such-group-here
+[badlock]
+  path = {dir}/mod
+  max connections = 2
+  lock file = {dir}/no/such/dir/lock
+[strong]
+  path = {dir}/mod
+  auth users = alice
+  secrets file = {dir}/secrets
+  auth digest = sha256
+[nosecrets]
+  path = {dir}/mod
+  auth users = alice
+  secrets file = {dir}/missing-secrets
+[denyname]
+  path = {dir}/mod
+  hosts deny = localhost
+[allowwild]
+  path = {dir}/mod
+  hosts allow = *.example.invalid
+[rwuser]
+  path = {dir}/mod
+  read only = no
+  auth users = carol:ro
+  secrets file = {dir}/secrets
+";
+
+const CASES2: &[Case] = &[
+    Case {
+        name: "listing with includes",
+        args: &["URL:"],
+        env: &[],
+        code: 0,
+    },
+    Case {
+        name: "included module",
+        args: &["-a", "DIR:src/", "URL:inc1/"],
+        env: &[],
+        code: 1,
+    },
+    Case {
+        name: "included file's defaults stay inside it",
+        args: &["-a", "DIR:src/", "URL:inc2/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "invalid uid",
+        args: &["-a", "DIR:src/", "URL:baduid/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "invalid gid",
+        args: &["-a", "DIR:src/", "URL:badgid/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "lock file cannot open",
+        args: &["-a", "DIR:src/", "URL:badlock/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "auth digest floor met",
+        args: &["-a", "DIR:src/", "URL:alice@strong/"],
+        env: &[("RSYNC_PASSWORD", "alicepw")],
+        code: 1,
+    },
+    Case {
+        name: "auth digest floor met at protocol 31",
+        args: &["--protocol=31", "-a", "DIR:src/", "URL:alice@strong/"],
+        env: &[("RSYNC_PASSWORD", "alicepw")],
+        code: 1,
+    },
+    Case {
+        name: "secrets file missing",
+        args: &["-a", "DIR:src/", "URL:alice@nosecrets/"],
+        env: &[("RSYNC_PASSWORD", "alicepw")],
+        code: 5,
+    },
+    Case {
+        name: "deny by host name without reverse lookup",
+        args: &["-a", "DIR:src/", "URL:denyname/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: "allow by wildcard without reverse lookup",
+        args: &["-a", "DIR:src/", "URL:allowwild/"],
+        env: &[],
+        code: 5,
+    },
+    Case {
+        name: ":ro grant on a writable module",
+        args: &["-a", "DIR:src/", "URL:carol@rwuser/"],
+        env: &[("RSYNC_PASSWORD", "carolpw")],
+        code: 1,
+    },
+    Case {
+        name: "early input",
+        args: &["--early-input=DIR:motd", "-a", "DIR:src/", "URL:inc1/"],
+        env: &[],
+        code: 1,
+    },
+];
+
+#[test]
+fn includes_lookups_and_setup_errors_match_stock() {
+    let setup = |dir: &Path| {
+        let d = dir.join("conf.d");
+        std::fs::create_dir_all(&d).unwrap();
+        let here = dir.display().to_string();
+        std::fs::write(
+            d.join("1.conf"),
+            format!("comment = from include\n[inc1]\n  path = {here}/mod\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("2.conf"),
+            format!("hosts allow = 10.9.9.9\n[inc2]\n  path = {here}/mod\n"),
+        )
+        .unwrap();
+        std::fs::write(d.join("skip.txt"), "[never]\n").unwrap();
+        std::fs::write(
+            dir.join("extra.inc"),
+            "[merged]\n  path = /tmp\n  comment = merged in\n",
+        )
+        .unwrap();
+        write_secrets(dir, "alice:alicepw\ncarol:carolpw\n", 0o600);
+    };
+    compare_cases(CONF2, CASES2, &setup);
+}
+
+#[test]
+fn log_file_lines_match_stock() {
+    let stock_dir = tempfile::tempdir().unwrap();
+    let ours_dir = tempfile::tempdir().unwrap();
+    prepare(stock_dir.path());
+    prepare(ours_dir.path());
+    let stock = Daemon::start(Kind::Stock, stock_dir.path(), CONF);
+    let ours = Daemon::start(Kind::Rtsync, ours_dir.path(), CONF);
+    for d in [&stock, &ours] {
+        client(&expand(&["URL:nope/"], d), &[], Duration::from_secs(30));
+        client(
+            &expand(&["--address=127.0.0.2", "URL:local1/"], d),
+            &[],
+            Duration::from_secs(30),
+        );
+        client(
+            &expand(&["URL:alice@secure/"], d),
+            &[("RSYNC_PASSWORD", "wrong")],
+            Duration::from_secs(30),
+        );
+    }
+    // Compare the per-connection lines (the start-up line names the implementation).
+    let pick = |d: &Daemon| -> Vec<String> {
+        d.log_messages()
+            .into_iter()
+            .filter(|m| !m.contains("starting, listening") && !m.contains("module-list request"))
+            .filter(|m| !m.starts_with("connect from"))
+            .collect()
+    };
+    let (want, got) = (pick(&stock), pick(&ours));
+    assert!(
+        want.iter().any(|m| m.starts_with("unknown module 'nope'")),
+        "{want:?}"
+    );
+    assert_eq!(want, got);
+}
+
+#[test]
+fn max_connections_is_enforced_across_connections() {
+    let conf = "use chroot = no\nlock file = {dir}/lock\n[limited]\n  path = {dir}/mod\n  max connections = 1\n";
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        let d = Daemon::start(kind, dir.path(), conf);
+        // Hold the only slot: a client that stops after the daemon's OK.
+        let (mut holder, greeting) = RawClient::connect(d.port);
+        assert!(greeting.starts_with("@RSYNCD: 32.0"), "{greeting}");
+        holder.send(b"@RSYNCD: 32.0 md5\nlimited\n");
+        assert_eq!(holder.until("@RSYNCD: OK"), "@RSYNCD: OK\n");
+        let push = expand(&["-a", "DIR:src/", "URL:limited/"], &d);
+        let full = client(&push, &[], Duration::from_secs(30));
+        assert_eq!(full.code, Some(5), "{kind:?}: {full:?}");
+        assert!(
+            full.stderr
+                .contains("@ERROR: max connections (1) reached -- try again later"),
+            "{kind:?}: {full:?}"
+        );
+        drop(holder);
+        // Once the holder's process has gone, the slot is free again (read only refusal: 1).
+        let mut freed = None;
+        for _ in 0..200 {
+            let o = client(&push, &[], Duration::from_secs(30));
+            if o.code != Some(5) {
+                freed = Some(o);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(freed.map(|o| o.code), Some(Some(1)), "{kind:?}");
+    }
+}
+
+#[test]
+fn silent_and_garbage_clients_are_dropped_without_disturbing_others() {
+    let conf = "use chroot = no\ntimeout = 1\n[pub]\n  path = {dir}/mod\n  comment = c\n";
+    let stock_dir = tempfile::tempdir().unwrap();
+    make_tree(stock_dir.path());
+    let stock = Daemon::start(Kind::Stock, stock_dir.path(), conf);
+    let want = client(&expand(&["URL:"], &stock), &[], Duration::from_secs(30));
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path());
+    let d = Daemon::start(Kind::Rtsync, dir.path(), conf);
+    // A silent client is disconnected (the read returns at EOF, not at our own 30 s limit).
+    let (mut silent, _) = RawClient::connect(d.port);
+    // A garbage client gets stock's startup error.
+    let (mut garbage, _) = RawClient::connect(d.port);
+    garbage.send(b"\x16\x03\x01 not rsync at all\n");
+    assert_eq!(garbage.rest(), "@ERROR: protocol startup error\n");
+    // Meanwhile a normal client is served as stock serves it.
+    let got = client(&expand(&["URL:"], &d), &[], Duration::from_secs(30));
+    assert_eq!(neutral(&got, &d), neutral(&want, &stock));
+    assert_eq!(silent.rest(), "");
+}
+
+#[test]
+fn old_and_malformed_greetings() {
+    let conf = "use chroot = no\n[pub]\n  path = {dir}/mod\n";
+    let cases: &[&[u8]] = &[
+        b"@RSYNCD: 32\n",
+        b"@RSYNCD: 32.0\n",
+        b"@RSYNCD: 31.0\n#bogus\n",
+        b"@RSYNCD: 31.0\n\n",
+        b"@RSYNCD: 31.0\n#list\n",
+    ];
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        let d = Daemon::start(kind, dir.path(), conf);
+        let mut out = Vec::new();
+        for input in cases {
+            let (mut c, greeting) = RawClient::connect(d.port);
+            assert_eq!(greeting, "@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4\n");
+            c.send(input);
+            out.push(c.rest());
+        }
+        results.push(out);
+    }
+    assert!(
+        results[0][2].contains("Unknown command"),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(results[0], results[1]);
+}
+
+#[test]
+fn connect_prog_and_remote_shell_modes() {
+    let conf = "use chroot = no\nmotd file = {dir}/motd\n[pub]\n  path = {dir}/mod\n  comment = over a pipe\n";
+    let mut outs = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        let conf_path = write_conf(dir.path(), conf);
+        let prog = match kind {
+            Kind::Stock => format!(
+                "{} --config={} --daemon",
+                stock_rsync().display(),
+                conf_path.display()
+            ),
+            Kind::Rtsync => format!(
+                "{} daemon --config={}",
+                rtsync_bin().display(),
+                conf_path.display()
+            ),
+        };
+        let listing = client(
+            &["rsync://localhost/".into()],
+            &[("RSYNC_CONNECT_PROG", &prog)],
+            Duration::from_secs(30),
+        );
+        let push = client(
+            &[
+                "-a".into(),
+                format!("{}/src/", dir.path().display()),
+                "rsync://localhost/pub/".into(),
+            ],
+            &[("RSYNC_CONNECT_PROG", &prog)],
+            Duration::from_secs(30),
+        );
+        // Over a remote shell: the "shell" runs the daemon in --server --daemon mode.
+        let rsh = dir.path().join("rsh");
+        let daemon = match kind {
+            Kind::Stock => stock_rsync().display().to_string(),
+            Kind::Rtsync => format!("{} daemon", rtsync_bin().display()),
+        };
+        std::fs::write(
+            &rsh,
+            format!(
+                "#!/bin/sh\nshift; shift\nexec {daemon} --config={} \"$@\"\n",
+                conf_path.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&rsh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let shell = client(
+            &[format!("--rsh={}", rsh.display()), "localhost::".into()],
+            &[],
+            Duration::from_secs(30),
+        );
+        outs.push((listing, push.code, shell));
+    }
+    assert_eq!(outs[0].0.code, Some(0));
+    assert!(outs[0].0.stdout.contains("over a pipe"));
+    assert_eq!(outs[0], outs[1]);
+}
+
+#[test]
+fn detaches_and_writes_pid_file() {
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path());
+    let conf = write_conf(
+        dir.path(),
+        "use chroot = no\npid file = {dir}/daemon.pid\n[pub]\n  path = {dir}/mod\n",
+    );
+    let port = free_port();
+    let status = std::process::Command::new(rtsync_bin())
+        .args([
+            "daemon",
+            &format!("--config={}", conf.display()),
+            &format!("--port={port}"),
+            "--address=127.0.0.1",
+        ])
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the launching process exits 0 once the daemon is detached"
+    );
+    let pid_path = dir.path().join("daemon.pid");
+    let mut pid = None;
+    for _ in 0..200 {
+        if let Ok(t) = std::fs::read_to_string(&pid_path) {
+            if let Ok(p) = t.trim().parse::<i32>() {
+                pid = Some(p);
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let pid = pid.expect("pid file written");
+    // SAFETY: probing and then stopping the daemon we started.
+    assert_eq!(unsafe { libc::kill(pid, 0) }, 0, "daemon {pid} is running");
+    let mut listed = client(
+        &[format!("rsync://127.0.0.1:{port}/")],
+        &[],
+        Duration::from_secs(30),
+    );
+    for _ in 0..100 {
+        if listed.code == Some(0) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        listed = client(
+            &[format!("rsync://127.0.0.1:{port}/")],
+            &[],
+            Duration::from_secs(30),
+        );
+    }
+    assert_eq!(listed.code, Some(0), "{listed:?}");
+    assert!(listed.stdout.contains("pub"));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    for _ in 0..200 {
+        if !pid_path.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(!pid_path.exists(), "pid file removed on SIGTERM");
+}
+
+#[test]
+fn daemon_front_door_options() {
+    let bad = std::process::Command::new(rtsync_bin())
+        .args(["daemon", "--bogus"])
+        .output()
+        .unwrap();
+    let stock = std::process::Command::new(stock_rsync())
+        .args(["--daemon", "--bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), stock.status.code());
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        String::from_utf8_lossy(&stock.stderr)
+    );
+    let missing = std::process::Command::new(rtsync_bin())
+        .args(["daemon", "--no-detach", "--config=/nonexistent/rsyncd.conf"])
+        .output()
+        .unwrap();
+    let stock_missing = std::process::Command::new(stock_rsync())
+        .args([
+            "--daemon",
+            "--no-detach",
+            "--config=/nonexistent/rsyncd.conf",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), stock_missing.status.code());
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr),
+        String::from_utf8_lossy(&stock_missing.stderr)
+    );
+}
+
+#[test]
+fn trickling_client_is_cut_off_like_stock() {
+    // A client that never goes silent long enough for an idle timeout still cannot stretch the
+    // handshake: both daemons bound it as a whole.
+    let conf = "use chroot = no\ntimeout = 1\n[pub]\n  path = {dir}/mod\n";
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        let d = Daemon::start(kind, dir.path(), conf);
+        let (mut c, _) = RawClient::connect(d.port);
+        c.stream
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut closed = false;
+        for _ in 0..200 {
+            use std::io::{Read, Write};
+            if c.stream.write_all(b"@").is_err() {
+                closed = true;
+                break;
+            }
+            let mut buf = [0u8; 64];
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                _ => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        assert!(closed, "{kind:?} kept a trickling client");
+    }
+}
+
+#[test]
+fn second_daemon_on_a_locked_pid_file_fails_like_stock() {
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        let first = Daemon::start(
+            kind,
+            dir.path(),
+            "pid file = {dir}/daemon.pid\n[pub]\n  path = {dir}/mod\n",
+        );
+        let second = daemon_command(kind)
+            .arg("--no-detach")
+            .arg(format!("--config={}", first.conf.display()))
+            .arg(format!("--port={}", free_port()))
+            .arg("--address=127.0.0.1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&second.stderr)
+            .replace(&dir.path().display().to_string(), "{dir}");
+        results.push((second.status.code(), stderr));
+        drop(first);
+    }
+    assert_eq!(results[0].0, Some(11), "{results:?}");
+    assert_eq!(results[0], results[1]);
+}
+
+/// A source tree with the kinds of entries a transfer must carry.
+fn rich_tree(root: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(root.join("d/e")).unwrap();
+    std::fs::write(root.join("plain"), "plain text\n").unwrap();
+    std::fs::write(root.join("d/e/deep"), vec![b'x'; 70_000]).unwrap();
+    std::fs::write(root.join("secret"), "only owner\n").unwrap();
+    std::fs::set_permissions(root.join("secret"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::write(root.join("tool"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(root.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("plain", root.join("link")).unwrap();
+    let t = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    for f in ["plain", "d/e/deep", "secret", "tool"] {
+        std::fs::File::options()
+            .write(true)
+            .open(root.join(f))
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+    // The link's own time too, so two trees made a second apart are alike.
+    let link = std::ffi::CString::new(root.join("link").display().to_string()).unwrap();
+    let ts = [libc::timespec {
+        tv_sec: 1_600_000_000,
+        tv_nsec: 0,
+    }; 2];
+    // SAFETY: a valid path and two timespecs.
+    unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            link.as_ptr(),
+            ts.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+}
+
+#[test]
+fn transfers_through_chrooted_modules_match_stock() {
+    // Modules owned by nobody, served as nobody inside a chroot (root's defaults).
+    transfers_match_stock("yes");
+}
+
+#[test]
+fn transfers_through_unconfined_modules_match_stock() {
+    // No chroot: every path is resolved beneath the module root instead.
+    transfers_match_stock("no");
+}
+
+fn transfers_match_stock(use_chroot: &str) {
+    let conf = format!(
+        "use chroot = {use_chroot}\n[up]\n  path = {{dir}}/up\n  read only = no\n[down]\n  path = {{dir}}/down\n"
+    );
+    let conf = conf.as_str();
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        for m in ["up", "down"] {
+            std::fs::create_dir(dir.path().join(m)).unwrap();
+        }
+        rich_tree(&dir.path().join("src2"));
+        rich_tree(&dir.path().join("down"));
+        // Readable to the module user (an unreadable file is reported differently by the
+        // transfer engine for now; that belongs to the wire crate's tests).
+        std::fs::remove_file(dir.path().join("down/secret")).unwrap();
+        let up = dir.path().join("up");
+        let c = std::ffi::CString::new(up.display().to_string()).unwrap();
+        // SAFETY: chown on a directory we created.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        let d = Daemon::start(kind, dir.path(), conf);
+        let push = client(
+            &expand(&["-a", "DIR:src2/", "URL:up/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let pull = client(
+            &expand(&["-a", "URL:down/", "DIR:pulled/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        results.push((
+            neutral(&push, &d),
+            snapshot(&up),
+            neutral(&pull, &d),
+            snapshot(&dir.path().join("pulled")),
+        ));
+    }
+    assert_eq!(results[0].0.code, Some(0), "stock push: {:?}", results[0].0);
+    assert!(
+        results[0]
+            .1
+            .iter()
+            .any(|l| l.starts_with("d/e/deep file") && l.contains("uid=65534")),
+        "{:?}",
+        results[0].1
+    );
+    assert_eq!(results[0].2.code, Some(0), "stock pull: {:?}", results[0].2);
+    assert_eq!(results[0].0, results[1].0, "push outcome");
+    assert!(
+        results[0].1 == results[1].1,
+        "pushed tree: {}",
+        diff_lines(&results[0].1, &results[1].1)
+    );
+    assert!(
+        results[0].3 == results[1].3,
+        "pulled tree: {}",
+        diff_lines(&results[0].3, &results[1].3)
+    );
+    assert_eq!(results[0].2, results[1].2, "pull outcome");
+}
+
+#[test]
+fn filtered_modules_refuse_transfers_safely() {
+    // Until the transfer applies daemon filters, such sessions end with an error instead of
+    // risking a leak of what the filters hide.
+    let conf = "[filtered]\n  path = {dir}/mod\n  use chroot = yes\n  exclude = *.txt\n";
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path());
+    let d = Daemon::start(Kind::Rtsync, dir.path(), conf);
+    let args = &["-a", "URL:filtered/", "DIR:out/"][..];
+    let o = client(&expand(args, &d), &[], Duration::from_secs(60));
+    assert_eq!(o.code, Some(4), "{args:?}: {o:?}");
+    assert!(
+        o.stderr.contains("file transfer is not available yet"),
+        "{o:?}"
+    );
+    assert!(!dir.path().join("out/m.txt").exists());
+}
+
+#[test]
+fn pulls_from_filtered_modules_match_stock() {
+    // The module's own rules hide files from every client, whatever the client asks for.
+    let conf = "use chroot = yes\n[down]\n  path = {dir}/down\n  exclude = tool e/\n  \
+                filter = - secret\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        rich_tree(&dir.path().join("down"));
+        let d = Daemon::start(kind, dir.path(), conf);
+        let pull = client(
+            &expand(&["-a", "URL:down/", "DIR:pulled/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let listing = client(&expand(&["URL:down/"], &d), &[], Duration::from_secs(60));
+        results.push((
+            neutral(&pull, &d),
+            snapshot(&dir.path().join("pulled")),
+            neutral(&listing, &d),
+        ));
+    }
+    assert_eq!(results[0].0.code, Some(0), "stock pull: {:?}", results[0].0);
+    assert!(
+        !results[0]
+            .1
+            .iter()
+            .any(|l| l.contains("tool") || l.contains("secret")),
+        "the module filter hides files: {:?}",
+        results[0].1
+    );
+    assert_eq!(results[0].0, results[1].0, "pull outcome");
+    assert!(
+        results[0].1 == results[1].1,
+        "pulled tree: {}",
+        diff_lines(&results[0].1, &results[1].1)
+    );
+    assert_eq!(results[0].2.code, results[1].2.code, "listing exit code");
+}

@@ -1,0 +1,304 @@
+//! Interop through the `rtsync` binary's front doors: `rtsync rsync` as a client (stdout
+//! compared with stock's) and `rtsync rsync --server` as the remote end of a stock client
+//! (`--rsync-path`).
+
+mod interop_util;
+
+use interop_util::*;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn rtsync(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rtsync"))
+        .arg("rsync")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Drops the closing `sent … received …` / `total size …` lines, whose byte counts and rate
+/// legitimately differ.
+fn without_summary(out: &[u8]) -> String {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter(|l| !l.starts_with("sent ") && !l.starts_with("total size is "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn stale(d: &Path) {
+    sample_tree(d);
+    std::fs::write(d.join("sub/medium.bin"), pattern(100_000, 8)).unwrap();
+    std::fs::create_dir_all(d.join("old/x")).unwrap();
+    std::fs::write(d.join("zz-extra"), b"delete me").unwrap();
+    for p in ["sub/medium.bin", "zz-extra", "old/x", "old"] {
+        set_mtime(&d.join(p), 1_400_000_000, 0);
+    }
+}
+
+#[test]
+fn pull_stdout_matches_stock() {
+    for opts in [
+        &["-ai", "--delete"][..],
+        &["-av", "--delete"],
+        &["-aiv"],
+        &["-ain", "--delete"],
+        &["-aHv"],
+        &["-aHi", "--delete"],
+        &["-ai", "--delete-after"],
+        &["-av", "--delete-before"],
+    ] {
+        let src = tempfile::tempdir().unwrap();
+        sample_tree(src.path());
+        let daemon = StockDaemon::start(&[Module {
+            name: "mod",
+            path: src.path(),
+            extra: "",
+        }]);
+        let work = tempfile::tempdir().unwrap();
+        let ours = work.path().join("ours");
+        let stock = work.path().join("stock");
+        for d in [&ours, &stock] {
+            std::fs::create_dir(d).unwrap();
+            stale(d);
+        }
+        let url = daemon.url("mod/");
+        let mut sargs: Vec<&str> = opts.to_vec();
+        let sd = format!("{}/", stock.display());
+        sargs.extend([url.as_str(), sd.as_str()]);
+        let s = run_stock(&sargs);
+        let od = format!("{}/", ours.display());
+        let mut oargs: Vec<&str> = opts.to_vec();
+        oargs.extend([url.as_str(), od.as_str()]);
+        let o = rtsync(&oargs);
+        assert_eq!(o.status.code(), s.status.code(), "{opts:?}: {o:?}");
+        assert_eq!(
+            without_summary(&o.stdout),
+            without_summary(&s.stdout),
+            "{opts:?}"
+        );
+        assert_same_tree(&ours, &stock, true);
+    }
+}
+
+#[test]
+fn unknown_module_exit_code_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let url = daemon.url("nope/");
+    let dest = tempfile::tempdir().unwrap();
+    let d = format!("{}/", dest.path().display());
+    let s = run_stock(&["-a", &url, &d]);
+    let o = rtsync(&["-a", &url, &d]);
+    assert_eq!(o.status.code(), s.status.code());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("@ERROR: Unknown module 'nope'"));
+}
+
+/// A stock client using `rtsync rsync` as its remote rsync through a fake ssh.
+fn stock_client_with_rtsync_server(opts: &[&str], push: bool) {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path());
+    let got = work.path().join("got");
+    let want = work.path().join("want");
+    for d in [&got, &want] {
+        std::fs::create_dir(d).unwrap();
+        stale(d);
+    }
+    let from = format!("{}/", src.path().display());
+    let mut ref_args: Vec<&str> = opts.to_vec();
+    let wd = format!("{}/", want.display());
+    ref_args.extend([from.as_str(), wd.as_str()]);
+    assert!(run_stock(&ref_args).status.success());
+
+    let rsync_path = format!("{} rsync", env!("CARGO_BIN_EXE_rtsync"));
+    let ssh_s = ssh.display().to_string();
+    let rp = format!("--rsync-path={rsync_path}");
+    let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+    args.extend(["-e".into(), ssh_s, rp]);
+    if push {
+        args.push(from.clone());
+        args.push(format!("localhost:{}/", got.display()));
+    } else {
+        args.push(format!("localhost:{from}"));
+        args.push(format!("{}/", got.display()));
+    }
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_stock(&a);
+    assert!(out.status.success(), "{opts:?} push={push}: {out:?}");
+    assert_same_tree(&got, &want, true);
+}
+
+#[test]
+fn stock_client_pulls_through_rtsync_server_binary() {
+    stock_client_with_rtsync_server(&["-aH", "--delete"], false);
+    stock_client_with_rtsync_server(&["-az", "--protocol=30"], false);
+}
+
+#[test]
+fn stock_client_pushes_through_rtsync_server_binary() {
+    stock_client_with_rtsync_server(&["-aHz", "--delete"], true);
+    stock_client_with_rtsync_server(&["-ac", "--checksum-choice=md5"], true);
+}
+
+#[test]
+fn push_stdout_matches_stock() {
+    for opts in [
+        &["-ai", "--delete"][..],
+        &["-av", "--delete"],
+        &["-aHiv"],
+        &["-ai", "--delete-after"],
+        &["-av", "--delete-before"],
+    ] {
+        let src = tempfile::tempdir().unwrap();
+        sample_tree(src.path());
+        let work = tempfile::tempdir().unwrap();
+        let ssh = fake_ssh(work.path());
+        let ours = work.path().join("ours");
+        let stock = work.path().join("stock");
+        for d in [&ours, &stock] {
+            std::fs::create_dir(d).unwrap();
+            stale(d);
+        }
+        let from = format!("{}/", src.path().display());
+        let ssh_s = ssh.display().to_string();
+        let st = format!("localhost:{}/", stock.display());
+        let mut sargs: Vec<&str> = opts.to_vec();
+        sargs.extend(["--no-i-r", "-e", ssh_s.as_str(), from.as_str(), st.as_str()]);
+        let s = run_stock(&sargs);
+        let ot = format!("localhost:{}/", ours.display());
+        let mut oargs: Vec<&str> = opts.to_vec();
+        oargs.extend(["-e", ssh_s.as_str(), from.as_str(), ot.as_str()]);
+        let o = rtsync(&oargs);
+        assert_eq!(o.status.code(), s.status.code(), "{opts:?}: {o:?}");
+        assert_eq!(
+            without_summary(&o.stdout),
+            without_summary(&s.stdout),
+            "{opts:?}"
+        );
+        assert_same_tree(&ours, &stock, true);
+    }
+}
+
+#[test]
+fn stock_client_push_stdout_same_with_rtsync_server() {
+    for opts in [
+        &["-ai", "--delete"][..],
+        &["-av", "--delete"],
+        &["-ai", "--delete-after"],
+        &["-av", "--delete-before"],
+        &["-aHv"],
+        &["-aHi"],
+    ] {
+        let src = tempfile::tempdir().unwrap();
+        sample_tree(src.path());
+        let work = tempfile::tempdir().unwrap();
+        let ssh = fake_ssh(work.path());
+        let ours = work.path().join("ours");
+        let stock = work.path().join("stock");
+        for d in [&ours, &stock] {
+            std::fs::create_dir(d).unwrap();
+            stale(d);
+        }
+        let from = format!("{}/", src.path().display());
+        let ssh_s = ssh.display().to_string();
+        let run = |dest: &Path, rsync_path: Option<String>| {
+            let to = format!("localhost:{}/", dest.display());
+            let mut a: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+            a.extend(["--no-i-r".into(), "-e".into(), ssh_s.clone()]);
+            if let Some(rp) = rsync_path {
+                a.push(format!("--rsync-path={rp}"));
+            }
+            a.extend([from.clone(), to]);
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            run_stock(&a)
+        };
+        let s = run(&stock, None);
+        let o = run(
+            &ours,
+            Some(format!("{} rsync", env!("CARGO_BIN_EXE_rtsync"))),
+        );
+        assert_eq!(o.status.code(), s.status.code(), "{opts:?}: {o:?}");
+        assert_eq!(
+            without_summary(&o.stdout),
+            without_summary(&s.stdout),
+            "{opts:?}"
+        );
+        assert_same_tree(&ours, &stock, true);
+    }
+}
+
+#[test]
+fn remote_listing_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let root = daemon.url("");
+    let m = daemon.url("mod/");
+    let sub = daemon.url("mod/sub");
+    let cases: Vec<Vec<&str>> = vec![
+        vec![root.as_str()],
+        vec![m.as_str()],
+        vec!["-r", m.as_str()],
+        vec!["--list-only", "-a", sub.as_str(), "/nonexistent-dest"],
+    ];
+    for args in cases {
+        let s = run_stock(&args);
+        let o = rtsync(&args);
+        assert_eq!(o.status.code(), s.status.code(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&s.stdout),
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn pull_into_a_new_destination_prints_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let url = daemon.url("mod/");
+    for opts in [&["-av"][..], &["-ai"], &["-a", "--stats"]] {
+        let work = tempfile::tempdir().unwrap();
+        // Same relative name for both, so "created directory NAME" lines compare equal.
+        let run = |exe: Option<&str>| {
+            let mut cmd = match exe {
+                Some(e) => {
+                    let mut c = Command::new(e);
+                    c.arg("rsync");
+                    c
+                }
+                None => Command::new(stock_rsync()),
+            };
+            let dir = tempfile::tempdir_in(work.path()).unwrap().keep();
+            cmd.current_dir(&dir).args(opts);
+            cmd.args([url.as_str(), "new/"]).output().unwrap()
+        };
+        let s = run(None);
+        let o = run(Some(env!("CARGO_BIN_EXE_rtsync")));
+        assert_eq!(o.status.code(), s.status.code());
+        let strip = |b: &[u8]| {
+            without_summary(b)
+                .lines()
+                .filter(|l| !l.starts_with("File list") && !l.starts_with("Total bytes"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&o.stdout), strip(&s.stdout), "{opts:?}");
+    }
+}

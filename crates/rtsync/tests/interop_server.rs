@@ -1,0 +1,218 @@
+//! Interop tests of rtsync's server role with stock rsync 3.x clients (through an in-process
+//! daemon front and a remote-shell relay), compared with stock rsync's own results.
+
+mod interop_util;
+
+use interop_util::inproc::{rtsync_daemon, rtsync_daemon_opts, rtsync_shell};
+use interop_util::*;
+use std::path::Path;
+
+/// The reference result: stock rsync copying `src` locally with the same options.
+fn stock_reference(opts: &[&str], src: &Path, dest: &Path) {
+    let from = format!("{}/", src.display());
+    let to = format!("{}/", dest.display());
+    let mut args: Vec<&str> = opts.to_vec();
+    args.extend([from.as_str(), to.as_str()]);
+    let out = run_stock(&args);
+    assert!(out.status.success(), "stock local copy failed: {out:?}");
+}
+
+fn stock_client_pull_from_us(opts: &[&str], prepare: impl Fn(&Path), via_shell: bool) {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let got = work.path().join("got");
+    let want = work.path().join("want");
+    for d in [&got, &want] {
+        std::fs::create_dir(d).unwrap();
+        prepare(d);
+    }
+    stock_reference(opts, src.path(), &want);
+    let to = format!("{}/", got.display());
+    let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+    if via_shell {
+        let sh = rtsync_shell(work.path(), 1);
+        args.extend(["-e".into(), sh.display().to_string()]);
+        args.push(format!("localhost:{}/", src.path().display()));
+    } else {
+        let port = rtsync_daemon(src.path(), 1);
+        args.push(format!("rsync://127.0.0.1:{port}/mod/"));
+    }
+    args.push(to);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_stock(&a);
+    assert!(
+        out.status.success(),
+        "stock client against rtsync server: {out:?}"
+    );
+    assert_same_tree(&got, &want, true);
+}
+
+fn stock_client_push_to_us(opts: &[&str], prepare: impl Fn(&Path), via_shell: bool) {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let got = work.path().join("got");
+    let want = work.path().join("want");
+    for d in [&got, &want] {
+        std::fs::create_dir(d).unwrap();
+        prepare(d);
+    }
+    stock_reference(opts, src.path(), &want);
+    let from = format!("{}/", src.path().display());
+    let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+    if via_shell {
+        let sh = rtsync_shell(work.path(), 1);
+        args.extend(["-e".into(), sh.display().to_string(), from]);
+        args.push(format!("localhost:{}/", got.display()));
+    } else {
+        let port = rtsync_daemon(&got, 1);
+        args.push(from);
+        args.push(format!("rsync://127.0.0.1:{port}/mod/"));
+    }
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_stock(&a);
+    assert!(
+        out.status.success(),
+        "stock client against rtsync server: {out:?}"
+    );
+    assert_same_tree(&got, &want, true);
+}
+
+fn stale(d: &Path) {
+    sample_tree(d);
+    std::fs::write(d.join("sub/medium.bin"), pattern(100_000, 8)).unwrap();
+    std::fs::write(d.join("extra-file"), b"delete me").unwrap();
+    set_mtime(&d.join("sub/medium.bin"), 1_400_000_000, 0);
+    set_mtime(&d.join("extra-file"), 1_400_000_000, 0);
+}
+
+#[test]
+fn stock_pulls_from_rtsync_daemon_archive() {
+    stock_client_pull_from_us(&["-a"], |_| {}, false);
+}
+
+#[test]
+fn stock_pulls_from_rtsync_daemon_compressed_delete() {
+    stock_client_pull_from_us(&["-aHz", "--delete"], stale, false);
+}
+
+#[test]
+fn stock_pulls_from_rtsync_over_shell_protocol_30() {
+    stock_client_pull_from_us(&["-a", "--protocol=30"], stale, true);
+}
+
+#[test]
+fn stock_pushes_to_rtsync_daemon_archive() {
+    stock_client_push_to_us(&["-a"], |_| {}, false);
+}
+
+#[test]
+fn stock_pushes_to_rtsync_daemon_compressed_delete_hardlinks() {
+    stock_client_push_to_us(&["-aHz", "--delete"], stale, false);
+}
+
+#[test]
+fn stock_pushes_to_rtsync_over_shell_checksum() {
+    stock_client_push_to_us(&["-ac", "--checksum-choice=md5"], stale, true);
+}
+
+#[test]
+fn stock_pulls_from_rtsync_with_excludes() {
+    stock_client_pull_from_us(&["-a", "--delete", "--exclude=*.bin"], stale, false);
+}
+
+#[test]
+fn stock_pushes_to_rtsync_with_excludes() {
+    stock_client_push_to_us(
+        &[
+            "-a",
+            "--delete",
+            "--exclude=extra-file",
+            "--exclude=deeper/",
+        ],
+        stale,
+        true,
+    );
+}
+
+#[test]
+fn read_only_module_refuses_a_push_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let dest = tempfile::tempdir().unwrap();
+    let port = rtsync_daemon_opts(dest.path(), 1, true);
+    let from = format!("{}/", src.path().display());
+    let out = run_stock(&["-a", &from, &format!("rsync://127.0.0.1:{port}/mod/")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("ERROR: module is read only\n"), "{err}");
+    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn stock_pulls_from_rtsync_with_files_from() {
+    let work = tempfile::tempdir().unwrap();
+    let list = work.path().join("list");
+    std::fs::write(&list, "small.txt\nsub/deeper/large.bin\nlink\n").unwrap();
+    let ff = format!("--files-from={}", list.display());
+    stock_client_pull_from_us(&["-a", &ff], |_| {}, false);
+    stock_client_push_to_us(&["-a", &ff], |_| {}, true);
+}
+
+#[test]
+fn missing_source_on_rtsync_daemon_gives_23_without_leaking_the_module_path() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let port = rtsync_daemon(src.path(), 1);
+    let dest = tempfile::tempdir().unwrap();
+    let out = run_stock(&[
+        "-a",
+        &format!("rsync://127.0.0.1:{port}/mod/nonexistent"),
+        &format!("{}/", dest.path().display()),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(23), "{err}");
+    assert!(err.contains("link_stat \"nonexistent\" failed"), "{err}");
+    assert!(!err.contains(&src.path().display().to_string()), "{err}");
+}
+
+#[test]
+fn module_paths_through_symlinks_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), b"top secret").unwrap();
+    let module = tempfile::tempdir().unwrap();
+    sample_tree(module.path());
+    std::os::unix::fs::symlink(outside.path(), module.path().join("escape")).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    for path in ["escape/secret", "escape/"] {
+        let port = rtsync_daemon(module.path(), 1);
+        let out = run_stock(&[
+            "-a",
+            &format!("rsync://127.0.0.1:{port}/mod/{path}"),
+            &format!("{}/", dest.path().display()),
+        ]);
+        assert_ne!(out.status.code(), Some(0), "{path}");
+        assert!(!dest.path().join("secret").exists(), "{path}");
+    }
+    // -L would follow symlinks out of the module: refused.
+    let port = rtsync_daemon(module.path(), 1);
+    let out = run_stock(&[
+        "-aL",
+        &format!("rsync://127.0.0.1:{port}/mod/"),
+        &format!("{}/", dest.path().display()),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!dest.path().join("escape/secret").exists());
+    // Pushing through a symlinked directory of the module is refused too.
+    let port = rtsync_daemon(module.path(), 1);
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("planted"), b"x").unwrap();
+    let out = run_stock(&[
+        "-a",
+        &format!("{}/", src.path().display()),
+        &format!("rsync://127.0.0.1:{port}/mod/escape/"),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!outside.path().join("planted").exists());
+}

@@ -1,0 +1,401 @@
+//! Helpers for interop tests against stock rsync: a stock daemon on loopback, a fake remote
+//! shell, sample trees, and tree comparison.
+
+#![allow(dead_code)]
+
+pub mod inproc;
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The stock rsync binary. Tests fail loudly when it is missing.
+pub fn stock_rsync() -> PathBuf {
+    let p =
+        PathBuf::from(std::env::var_os("STOCK_RSYNC").unwrap_or_else(|| "/usr/bin/rsync".into()));
+    assert!(
+        p.exists(),
+        "stock rsync not found at {} (set STOCK_RSYNC): interop tests need it",
+        p.display()
+    );
+    p
+}
+
+/// A stock `rsync --daemon` on 127.0.0.1 with a temporary config; killed on drop.
+pub struct StockDaemon {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+/// One module of the daemon's config.
+pub struct Module<'a> {
+    pub name: &'a str,
+    pub path: &'a Path,
+    /// Extra `key = value` lines.
+    pub extra: &'a str,
+}
+
+impl StockDaemon {
+    pub fn start(modules: &[Module<'_>]) -> StockDaemon {
+        let mut dir = tempfile::tempdir().unwrap();
+        let mut conf = String::from("use chroot = no\nreverse lookup = no\n");
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            conf.push_str("uid = root\ngid = root\n");
+        }
+        conf.push_str(&format!("pid file = {}/rsyncd.pid\n", dir.path().display()));
+        conf.push_str(&format!("log file = {}/rsyncd.log\n", dir.path().display()));
+        for m in modules {
+            conf.push_str(&format!(
+                "[{}]\npath = {}\nread only = false\n{}\n",
+                m.name,
+                m.path.display(),
+                m.extra
+            ));
+        }
+        let conf_path = dir.path().join("rsyncd.conf");
+        fs::write(&conf_path, conf).unwrap();
+        for _attempt in 0..20 {
+            let port = free_port();
+            let child = Command::new(stock_rsync())
+                .arg("--daemon")
+                .arg("--no-detach")
+                .arg(format!("--config={}", conf_path.display()))
+                .arg(format!("--port={port}"))
+                .arg("--address=127.0.0.1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start stock rsync daemon");
+            let mut d = StockDaemon { port, dir, child };
+            if d.wait_ready() {
+                return d;
+            }
+            let _ = d.child.kill();
+            let _ = d.child.wait();
+            dir = d.into_dir();
+        }
+        panic!("stock rsync daemon did not start");
+    }
+
+    fn into_dir(mut self) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                // Read the greeting so the daemon's child exits cleanly.
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut b = [0u8; 8];
+                let _ = s.read(&mut b);
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// `rsync://127.0.0.1:PORT/rest`.
+    pub fn url(&self, rest: &str) -> String {
+        format!("rsync://127.0.0.1:{}/{rest}", self.port)
+    }
+}
+
+impl Drop for StockDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A script standing in for ssh: drops the host argument and runs the command locally.
+pub fn fake_ssh(dir: &Path) -> PathBuf {
+    let p = dir.join("fake-ssh");
+    fs::write(
+        &p,
+        "#!/bin/sh\n# usage: fake-ssh [-l user] host command...\n# Like ssh: the words are joined and run by a shell.\nif [ \"$1\" = -l ]; then shift 2; fi\nshift\nexec sh -c \"$*\"\n",
+    )
+    .unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// Runs stock rsync with `args`.
+pub fn run_stock(args: &[&str]) -> Output {
+    Command::new(stock_rsync()).args(args).output().unwrap()
+}
+
+/// Builds a sample tree: nested dirs, files of various sizes, a symlink, a hard link, odd names.
+pub fn sample_tree(root: &Path) {
+    fs::create_dir_all(root.join("sub/deeper")).unwrap();
+    fs::create_dir_all(root.join("empty")).unwrap();
+    fs::write(root.join("small.txt"), b"hello world\n").unwrap();
+    fs::write(root.join("sub/medium.bin"), pattern(100_000, 7)).unwrap();
+    fs::write(root.join("sub/deeper/large.bin"), pattern(1_500_000, 13)).unwrap();
+    fs::write(root.join("sub/zero"), b"").unwrap();
+    fs::write(root.join("name with spaces"), b"spaces\n").unwrap();
+    fs::write(root.join("h1"), b"hard link data\n").unwrap();
+    fs::hard_link(root.join("h1"), root.join("sub/h2")).unwrap();
+    std::os::unix::fs::symlink("small.txt", root.join("link")).unwrap();
+    std::os::unix::fs::symlink("../nowhere", root.join("sub/dangling")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", root.join("sub/absolute")).unwrap();
+    std::os::unix::fs::symlink("../../../escape", root.join("sub/deeper/climbing")).unwrap();
+    let fifo =
+        std::ffi::CString::new(root.join("sub/fifo").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid path; a fifo exercises -D's special files.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o640) }, 0);
+    fs::set_permissions(
+        root.join("sub/medium.bin"),
+        fs::Permissions::from_mode(0o640),
+    )
+    .unwrap();
+    fs::set_permissions(root.join("small.txt"), fs::Permissions::from_mode(0o755)).unwrap();
+    let t = 1_600_000_000;
+    for (i, p) in [
+        "small.txt",
+        "name with spaces",
+        "sub/medium.bin",
+        "sub/deeper/large.bin",
+        "h1",
+        "sub/zero",
+    ]
+    .iter()
+    .enumerate()
+    {
+        set_mtime(&root.join(p), t + i as i64 * 1000, 123_456_789);
+    }
+    // Fixed times on links and directories too (deepest first): an mtime in the current
+    // second would be left alone by stock's seconds-only comparison, making results racy.
+    for (i, p) in [
+        "link",
+        "sub/dangling",
+        "sub/absolute",
+        "sub/deeper/climbing",
+        "sub/fifo",
+        "sub/deeper",
+        "sub",
+        "empty",
+        "",
+    ]
+    .iter()
+    .enumerate()
+    {
+        set_mtime(&root.join(p), t - 5000 - i as i64 * 100, 500_000_000);
+    }
+}
+
+/// Deterministic pseudo-random content.
+pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x >> 8) as u8
+        })
+        .collect()
+}
+
+pub fn set_mtime(p: &Path, secs: i64, nsec: u32) {
+    let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+    let times = [
+        libc::timespec {
+            tv_sec: secs,
+            tv_nsec: nsec as i64,
+        },
+        libc::timespec {
+            tv_sec: secs,
+            tv_nsec: nsec as i64,
+        },
+    ];
+    // SAFETY: valid path and two timespecs.
+    let rc = unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
+/// What we compare about each entry of a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub kind: &'static str,
+    pub perms: u32,
+    pub size: u64,
+    pub mtime: Option<(i64, i64)>,
+    pub content: Option<Vec<u8>>,
+    pub link: Option<PathBuf>,
+    /// Index of the first path sharing this inode (hard links).
+    pub ino_group: Option<String>,
+}
+
+/// Snapshot of a tree, keyed by relative path. Directory mtimes are compared only if asked.
+pub fn snapshot(root: &Path, dir_times: bool) -> BTreeMap<String, Node> {
+    let mut out = BTreeMap::new();
+    let mut inodes: BTreeMap<(u64, u64), String> = BTreeMap::new();
+    walk(root, root, dir_times, &mut out, &mut inodes);
+    out
+}
+
+fn walk(
+    root: &Path,
+    p: &Path,
+    dir_times: bool,
+    out: &mut BTreeMap<String, Node>,
+    inodes: &mut BTreeMap<(u64, u64), String>,
+) {
+    let mut names: Vec<_> = fs::read_dir(p)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    names.sort();
+    for path in names {
+        let m = fs::symlink_metadata(&path).unwrap();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let ft = m.file_type();
+        let kind = if ft.is_dir() {
+            "dir"
+        } else if ft.is_symlink() {
+            "symlink"
+        } else if ft.is_file() {
+            "file"
+        } else {
+            "special"
+        };
+        let ino_group = (ft.is_file() && m.nlink() > 1).then(|| {
+            inodes
+                .entry((m.dev(), m.ino()))
+                .or_insert(rel.clone())
+                .clone()
+        });
+        out.insert(
+            rel.clone(),
+            Node {
+                kind,
+                perms: if ft.is_symlink() {
+                    0
+                } else {
+                    m.mode() & 0o7777
+                },
+                size: if ft.is_dir() { 0 } else { m.len() },
+                mtime: (!ft.is_dir() || dir_times).then(|| (m.mtime(), m.mtime_nsec())),
+                content: ft.is_file().then(|| fs::read(&path).unwrap()),
+                link: ft.is_symlink().then(|| fs::read_link(&path).unwrap()),
+                ino_group,
+            },
+        );
+        if ft.is_dir() {
+            walk(root, &path, dir_times, out, inodes);
+        }
+    }
+}
+
+/// Asserts two trees are identical, listing the differences.
+pub fn assert_same_tree(ours: &Path, stock: &Path, dir_times: bool) {
+    let a = snapshot(ours, dir_times);
+    let b = snapshot(stock, dir_times);
+    let mut diffs = Vec::new();
+    for (k, v) in &b {
+        match a.get(k) {
+            None => diffs.push(format!("missing in ours: {k}")),
+            Some(w) if w != v => diffs.push(format!(
+                "differs: {k}\n  ours:  {:?}\n  stock: {:?}",
+                short(w),
+                short(v)
+            )),
+            _ => {}
+        }
+    }
+    for k in a.keys() {
+        if !b.contains_key(k) {
+            diffs.push(format!("extra in ours: {k}"));
+        }
+    }
+    assert!(diffs.is_empty(), "trees differ:\n{}", diffs.join("\n"));
+}
+
+fn short(n: &Node) -> String {
+    format!(
+        "{} perms={:o} size={} mtime={:?} link={:?} group={:?} content_len={:?}",
+        n.kind,
+        n.perms,
+        n.size,
+        n.mtime,
+        n.link,
+        n.ino_group,
+        n.content.as_ref().map(Vec::len)
+    )
+}
+
+/// Parses rsync-style argv into the option model.
+pub fn options(args: &[&str]) -> rtsync_engine::Options {
+    let v: Vec<OsString> = args.iter().map(OsString::from).collect();
+    rtsync_engine::Options::parse(&v).expect("valid options")
+}
+
+/// Runs our client library; returns the exit code as rsync would.
+pub fn run_ours(args: &[&str]) -> i32 {
+    let opts = options(args);
+    let env = rtsync_wire::client::ClientEnv::default();
+    match rtsync_wire::client::run(&opts, &env) {
+        Ok(o) => o.exit_code(),
+        Err(e) => {
+            eprintln!("rtsync: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// Writes `data` to a file and returns its path.
+pub fn write_file(p: &Path, data: &[u8]) -> PathBuf {
+    let mut f = fs::File::create(p).unwrap();
+    f.write_all(data).unwrap();
+    p.to_path_buf()
+}
+
+/// Runs our client library and returns the outcome (panics on a fatal error).
+pub fn run_ours_outcome(args: &[&str]) -> rtsync_wire::client::Outcome {
+    let opts = options(args);
+    rtsync_wire::client::run(&opts, &rtsync_wire::client::ClientEnv::default()).expect("transfer")
+}
+
+/// Runs our client with an explicit environment; returns the exit code and the fatal error
+/// text (empty on success).
+pub fn run_ours_env(args: &[&str], env: &rtsync_wire::client::ClientEnv) -> (i32, String) {
+    let opts = options(args);
+    match rtsync_wire::client::run(&opts, env) {
+        Ok(o) => (o.exit_code(), String::new()),
+        Err(e) => (e.exit_code(), e.to_string()),
+    }
+}

@@ -1,0 +1,213 @@
+//! Filesystem operations of the receiving side: temp files renamed into place, metadata
+//! application (permissions, owner, nanosecond times, including on symlinks), special files.
+
+use std::ffi::{CString, OsStr};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+fn cpath(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+fn check(ret: libc::c_int) -> io::Result<()> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Sets a path's mtime (with nanoseconds) without following a final symlink; atime is left alone.
+pub fn set_mtime(path: &Path, mtime: i64, nsec: u32) -> io::Result<()> {
+    let c = cpath(path)?;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        libc::timespec {
+            tv_sec: mtime as libc::time_t,
+            tv_nsec: nsec as libc::c_long,
+        },
+    ];
+    // SAFETY: `c` is a valid NUL-terminated path and `times` has two entries as required.
+    check(unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            times.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+}
+
+/// Changes permission bits (never on a symlink: Linux has no symlink modes).
+pub fn set_perms(path: &Path, mode: u32) -> io::Result<()> {
+    let c = cpath(path)?;
+    // SAFETY: valid C string.
+    check(unsafe { libc::chmod(c.as_ptr(), (mode & 0o7777) as libc::mode_t) })
+}
+
+/// Changes owner and/or group without following a final symlink; `u32::MAX` leaves one alone.
+pub fn set_owner(path: &Path, uid: u32, gid: u32) -> io::Result<()> {
+    let c = cpath(path)?;
+    // SAFETY: valid C string.
+    check(unsafe { libc::lchown(c.as_ptr(), uid, gid) })
+}
+
+/// Creates a device node, fifo or socket.
+pub fn make_node(path: &Path, mode: u32, rdev: u64) -> io::Result<()> {
+    let c = cpath(path)?;
+    if mode & libc::S_IFMT == libc::S_IFIFO {
+        // SAFETY: valid C string.
+        return check(unsafe { libc::mkfifo(c.as_ptr(), (mode & 0o7777) as libc::mode_t) });
+    }
+    // SAFETY: valid C string.
+    check(unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) })
+}
+
+/// A file being written next to its final name; removed on drop unless persisted.
+///
+/// rsync's naming: `.NAME.XXXXXX` in the destination directory (or a `--temp-dir`).
+pub struct TempFile {
+    path: PathBuf,
+    file: Option<File>,
+    keep: bool,
+}
+
+impl TempFile {
+    /// Creates `.{basename}.XXXXXX` exclusively in `dir`, mode 0600.
+    pub fn create_in(dir: &Path, basename: &[u8]) -> io::Result<TempFile> {
+        // Keep the name within NAME_MAX like rsync does by shortening long basenames.
+        let base = if basename.len() > 240 {
+            &basename[..240]
+        } else {
+            basename
+        };
+        let mut attempt = 0u32;
+        loop {
+            let mut name = Vec::with_capacity(base.len() + 9);
+            name.push(b'.');
+            name.extend_from_slice(base);
+            name.push(b'.');
+            name.extend_from_slice(&random_suffix(attempt));
+            let path = dir.join(OsStr::from_bytes(&name));
+            match OpenOptions::new()
+                .write(true)
+                .read(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&path)
+            {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        path,
+                        file: Some(file),
+                        keep: false,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        self.file
+            .as_mut()
+            .expect("temp file is open until persisted")
+    }
+
+    /// Closes the file and renames it to `dest`.
+    pub fn persist(mut self, dest: &Path) -> io::Result<()> {
+        drop(self.file.take());
+        std::fs::rename(&self.path, dest)?;
+        self.keep = true;
+        Ok(())
+    }
+
+    /// Closes the file and leaves it where it is (for `--partial`).
+    pub fn into_path(mut self) -> PathBuf {
+        drop(self.file.take());
+        self.keep = true;
+        self.path.clone()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            drop(self.file.take());
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn random_suffix(attempt: u32) -> [u8; 6] {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+        ^ ((std::process::id() as u64) << 32)
+        ^ (attempt as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut out = [0u8; 6];
+    for b in &mut out {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        *b = ALPHABET[(seed % ALPHABET.len() as u64) as usize];
+    }
+    out
+}
+
+/// Whether a name looks like one of our (or rsync's) temp files for `basename`.
+pub fn is_temp_name_for(name: &[u8], basename: &[u8]) -> bool {
+    name.len() == basename.len() + 8
+        && name[0] == b'.'
+        && &name[1..1 + basename.len()] == basename
+        && name[1 + basename.len()] == b'.'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn temp_file_is_removed_unless_persisted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = TempFile::create_in(dir.path(), b"name").unwrap();
+        t.file().write_all(b"x").unwrap();
+        let p = t.path().to_owned();
+        let fname = p.file_name().unwrap().as_bytes().to_vec();
+        assert!(is_temp_name_for(&fname, b"name"));
+        drop(t);
+        assert!(!p.exists());
+        let mut t = TempFile::create_in(dir.path(), b"name").unwrap();
+        t.file().write_all(b"hello").unwrap();
+        t.persist(&dir.path().join("name")).unwrap();
+        assert_eq!(std::fs::read(dir.path().join("name")).unwrap(), b"hello");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn mtime_with_nanoseconds_on_symlink() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink("nowhere", &link).unwrap();
+        set_mtime(&link, 4_102_444_800, 123_456_789).unwrap();
+        let md = std::fs::symlink_metadata(&link).unwrap();
+        assert_eq!((md.mtime(), md.mtime_nsec()), (4_102_444_800, 123_456_789));
+    }
+}

@@ -1,0 +1,555 @@
+//! Building a file list from local source arguments, with rsync's source-path semantics:
+//! `dir/` sends the directory's contents (its entry is `.`), `dir` sends the directory itself,
+//! `-R` keeps the path as given (after a `/./` marker, if any) and adds the implied parents.
+
+use crate::entry::{FileEntry, FileKind};
+use std::ffi::OsStr;
+use std::fs::Metadata;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Which sources to include and how to treat links and directories.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    pub recursive: bool,
+    /// `-d`: send directories named (without recursing).
+    pub dirs: bool,
+    pub links: bool,
+    pub copy_links: bool,
+    pub copy_unsafe_links: bool,
+    pub copy_dirlinks: bool,
+    /// 1 for `-x` (do not descend into other filesystems), 2 for `-xx` (do not even list their
+    /// mount points).
+    pub one_file_system: u32,
+    pub relative: bool,
+    pub implied_dirs: bool,
+    pub hard_links: bool,
+}
+
+/// Decides which names are left out of the file list; the filter crate's rule lists implement it.
+pub trait ScanFilter {
+    /// Entering directory `name` (file-list name, `.` for the root) found at `path`.
+    fn enter_dir(&mut self, name: &[u8], path: &Path) -> io::Result<()>;
+    /// Leaving the directory entered last.
+    fn leave_dir(&mut self);
+    /// Whether `name` (file-list name) is excluded.
+    fn excluded(&self, name: &[u8], is_dir: bool) -> bool;
+}
+
+/// A filter that excludes nothing.
+pub struct NoFilter;
+
+impl ScanFilter for NoFilter {
+    fn enter_dir(&mut self, _: &[u8], _: &Path) -> io::Result<()> {
+        Ok(())
+    }
+    fn leave_dir(&mut self) {}
+    fn excluded(&self, _: &[u8], _: bool) -> bool {
+        false
+    }
+}
+
+/// A problem met while scanning; the scan goes on.
+#[derive(Debug)]
+pub enum ScanProblem {
+    /// A command-line source could not be read (`link_stat … failed`).
+    Missing { path: PathBuf, error: io::Error },
+    /// Reading a directory failed (`opendir … failed`).
+    ReadDir { path: PathBuf, error: io::Error },
+    /// A file disappeared between readdir and lstat (rsync's exit code 24).
+    Vanished { path: PathBuf },
+    /// `-L`/`--copy-unsafe-links` met a symlink whose target does not exist.
+    NoReferent { path: PathBuf },
+    /// A non-regular file or directory skipped for lack of `-l`, `-D`, `-r`/`-d`.
+    Skipped { name: Vec<u8>, directory: bool },
+    /// Another filesystem's mount point not descended into with `-x`.
+    OtherFilesystem { name: Vec<u8> },
+}
+
+/// The result of a scan, in scan (readdir) order: `paths[i]` is where `entries[i]` is read from.
+#[derive(Debug, Default)]
+pub struct Scanned {
+    pub entries: Vec<FileEntry>,
+    pub paths: Vec<PathBuf>,
+    pub problems: Vec<ScanProblem>,
+}
+
+/// Whether a symlink target climbs out of the tree from `name`'s directory (rsync's "unsafe").
+pub fn unsafe_symlink(target: &[u8], name: &[u8]) -> bool {
+    if target.is_empty() || target[0] == b'/' {
+        return true;
+    }
+    let mut depth: i64 = name.iter().filter(|&&c| c == b'/').count() as i64;
+    // A name under a `./` root starts at depth 0 with its own directory components counted.
+    for comp in target.split(|&c| c == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    false
+}
+
+fn join_name(dir: &[u8], base: &[u8]) -> Vec<u8> {
+    if dir.is_empty() || dir == b"." {
+        base.to_vec()
+    } else {
+        let mut n = Vec::with_capacity(dir.len() + 1 + base.len());
+        n.extend_from_slice(dir);
+        n.push(b'/');
+        n.extend_from_slice(base);
+        n
+    }
+}
+
+/// Builds an entry from metadata; `None` for a kind the options don't transfer.
+fn make_entry(name: Vec<u8>, md: &Metadata, path: &Path, opts: &ScanOptions) -> FileEntry {
+    let kind = FileKind::from_mode(md.mode()).unwrap_or(FileKind::Regular);
+    let link_target = if kind == FileKind::Symlink {
+        std::fs::read_link(path)
+            .ok()
+            .map(|t| t.as_os_str().as_bytes().to_vec())
+    } else {
+        None
+    };
+    let size = match kind {
+        FileKind::Regular => md.size(),
+        FileKind::Symlink => link_target.as_ref().map_or(0, |t| t.len() as u64),
+        _ => 0,
+    };
+    let hardlink_key = (opts.hard_links && kind != FileKind::Directory && md.nlink() > 1)
+        .then(|| (md.dev(), md.ino()));
+    FileEntry {
+        name,
+        kind,
+        mode: md.mode(),
+        size,
+        mtime: md.mtime(),
+        mtime_nsec: md.mtime_nsec() as u32,
+        uid: md.uid(),
+        gid: md.gid(),
+        rdev: md.rdev(),
+        link_target,
+        hardlink_key,
+        checksum: None,
+        top_dir: false,
+    }
+}
+
+/// One scanned entry: what it is, where it is read from, and whether its contents are listed.
+#[derive(Debug)]
+pub struct Item {
+    pub entry: FileEntry,
+    pub path: PathBuf,
+    /// A directory whose contents are part of the transfer (recursion, or `-d dir/`).
+    pub descend: bool,
+    /// The filesystem it is on (for `-x`).
+    pub dev: u64,
+}
+
+/// Lists sources one directory at a time, so a transfer holds only the directories on its
+/// current path: [`Scanner::top`] gives the command-line level, [`Scanner::enter`] a
+/// directory's contents (and its per-directory filter rules, until [`Scanner::leave`]).
+pub struct Scanner<'a, F: ScanFilter> {
+    opts: &'a ScanOptions,
+    filter: &'a mut F,
+    problems: Vec<ScanProblem>,
+    /// Names already produced at the top level (duplicates and `-R`'s implied dirs).
+    top_names: std::collections::HashSet<Vec<u8>>,
+}
+
+impl<'a, F: ScanFilter> Scanner<'a, F> {
+    pub fn new(opts: &'a ScanOptions, filter: &'a mut F) -> Self {
+        Scanner {
+            opts,
+            filter,
+            problems: Vec::new(),
+            top_names: Default::default(),
+        }
+    }
+
+    /// The filter, for receiver-side checks made while a directory is entered.
+    pub fn filter(&self) -> &F {
+        self.filter
+    }
+
+    /// Problems met since the last call.
+    pub fn take_problems(&mut self) -> Vec<ScanProblem> {
+        std::mem::take(&mut self.problems)
+    }
+
+    /// lstat, or stat when links are to be followed for this name.
+    fn metadata(&mut self, path: &Path, name: &[u8]) -> io::Result<Option<Metadata>> {
+        let md = std::fs::symlink_metadata(path)?;
+        self.follow_if_asked(md, path, name)
+    }
+
+    /// For a symlink, the metadata of its referent when `-L`/`--copy-unsafe-links`/`-k` say so.
+    fn follow_if_asked(
+        &mut self,
+        md: Metadata,
+        path: &Path,
+        name: &[u8],
+    ) -> io::Result<Option<Metadata>> {
+        if !md.file_type().is_symlink() {
+            return Ok(Some(md));
+        }
+        if !(self.opts.copy_links || self.opts.copy_unsafe_links || self.opts.copy_dirlinks) {
+            return Ok(Some(md));
+        }
+        let target = std::fs::read_link(path)?;
+        let follow = self.opts.copy_links
+            || (self.opts.copy_unsafe_links && unsafe_symlink(target.as_os_str().as_bytes(), name));
+        let follow_dir =
+            self.opts.copy_dirlinks && std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
+        if follow || follow_dir {
+            return match std::fs::metadata(path) {
+                Ok(m) => Ok(Some(m)),
+                Err(_) => {
+                    self.problems.push(ScanProblem::NoReferent {
+                        path: path.to_owned(),
+                    });
+                    Ok(None)
+                }
+            };
+        }
+        Ok(Some(md))
+    }
+
+    /// Makes an item, unless it is a directory that no option transfers.
+    fn item(&mut self, entry: FileEntry, path: PathBuf, descend: bool, dev: u64) -> Option<Item> {
+        if entry.kind == FileKind::Directory && !(self.opts.recursive || self.opts.dirs) {
+            self.problems.push(ScanProblem::Skipped {
+                name: entry.name,
+                directory: true,
+            });
+            return None;
+        }
+        Some(Item {
+            entry,
+            path,
+            descend,
+            dev,
+        })
+    }
+
+    /// Enters directory `dir`: loads its per-directory rules and lists its contents in readdir
+    /// order. `None` when the directory could not be entered (the problem is recorded);
+    /// otherwise [`Scanner::leave`] must follow once the subtree is done.
+    pub fn enter(&mut self, dir: &Item) -> Option<Vec<Item>> {
+        let (name, path) = (&dir.entry.name, &dir.path);
+        if let Err(error) = self.filter.enter_dir(name, path) {
+            self.problems.push(ScanProblem::ReadDir {
+                path: path.to_owned(),
+                error,
+            });
+            return None;
+        }
+        let reader = match std::fs::read_dir(path) {
+            Ok(r) => r,
+            Err(error) => {
+                self.problems.push(ScanProblem::ReadDir {
+                    path: path.to_owned(),
+                    error,
+                });
+                return Some(Vec::new());
+            }
+        };
+        let mut items = Vec::new();
+        for found in reader {
+            let found = match found {
+                Ok(i) => i,
+                Err(error) => {
+                    self.problems.push(ScanProblem::ReadDir {
+                        path: path.to_owned(),
+                        error,
+                    });
+                    break;
+                }
+            };
+            let child_name = join_name(name, found.file_name().as_bytes());
+            let child_path = found.path();
+            // The entry's own lstat is relative to the open directory (no path walk).
+            let md = match found
+                .metadata()
+                .and_then(|md| self.follow_if_asked(md, &child_path, &child_name))
+            {
+                Ok(Some(md)) => md,
+                Ok(None) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    self.problems
+                        .push(ScanProblem::Vanished { path: child_path });
+                    continue;
+                }
+                Err(error) => {
+                    self.problems.push(ScanProblem::Missing {
+                        path: child_path,
+                        error,
+                    });
+                    continue;
+                }
+            };
+            let is_dir = md.is_dir();
+            if self.filter.excluded(&child_name, is_dir) {
+                continue;
+            }
+            let mut descend = is_dir && self.opts.recursive;
+            if is_dir && self.opts.one_file_system > 0 && md.dev() != dir.dev {
+                if self.opts.one_file_system > 1 {
+                    continue;
+                }
+                descend = false;
+                self.problems.push(ScanProblem::OtherFilesystem {
+                    name: child_name.clone(),
+                });
+            }
+            let entry = make_entry(child_name, &md, &child_path, self.opts);
+            if let Some(item) = self.item(entry, child_path, descend, md.dev()) {
+                items.push(item);
+            }
+        }
+        Some(items)
+    }
+
+    /// Leaves the directory entered last.
+    pub fn leave(&mut self) {
+        self.filter.leave_dir();
+    }
+
+    /// The command-line level: one item per source (a `dir/` source is `.`), plus `-R`'s
+    /// implied parent directories, in argument order.
+    pub fn top(&mut self, sources: &[PathBuf]) -> Vec<Item> {
+        let mut items = Vec::new();
+        for s in sources {
+            self.source(s, &mut items);
+        }
+        items
+    }
+
+    fn source(&mut self, arg: &Path, items: &mut Vec<Item>) {
+        let bytes = arg.as_os_str().as_bytes();
+        let trailing_slash = bytes.len() > 1 && bytes.ends_with(b"/");
+        let (name, path) = self.source_name(bytes);
+        if self.opts.relative {
+            self.implied_dirs(bytes, &name, items);
+        }
+        let md = match self.metadata(&path, &name) {
+            Ok(Some(md)) => md,
+            Ok(None) => return,
+            Err(error) => {
+                self.problems.push(ScanProblem::Missing { path, error });
+                return;
+            }
+        };
+        // `dir/` and `.` mean the directory's contents: its entry is `.`.
+        let contents_only = md.is_dir() && (trailing_slash || name == b"." || name.is_empty());
+        let name = if (contents_only && !self.opts.relative) || name.is_empty() {
+            b".".to_vec()
+        } else {
+            name
+        };
+        if !self.top_names.insert(name.clone()) {
+            return;
+        }
+        if !md.is_dir() {
+            let entry = make_entry(name, &md, &path, self.opts);
+            items.extend(self.item(entry, path, false, md.dev()));
+            return;
+        }
+        if name != b"." && self.filter.excluded(&name, true) {
+            return;
+        }
+        let mut entry = make_entry(name, &md, &path, self.opts);
+        entry.top_dir = true;
+        // `-d dir/` lists the directory's immediate contents.
+        let descend = self.opts.recursive || (self.opts.dirs && contents_only);
+        items.extend(self.item(entry, path, descend, md.dev()));
+    }
+
+    /// The file-list name and filesystem path of a command-line source.
+    fn source_name(&self, bytes: &[u8]) -> (Vec<u8>, PathBuf) {
+        let path = PathBuf::from(OsStr::from_bytes(bytes));
+        let trimmed = trim_slashes(bytes);
+        if self.opts.relative {
+            let rel = match find_dot_marker(bytes) {
+                Some(i) => &bytes[i..],
+                None => bytes,
+            };
+            return (clean_relative(rel), path);
+        }
+        let base = match trimmed.iter().rposition(|&c| c == b'/') {
+            Some(i) => &trimmed[i + 1..],
+            None => trimmed,
+        };
+        let name = if base == b"." || base == b".." || base.is_empty() {
+            b".".to_vec()
+        } else {
+            base.to_vec()
+        };
+        (name, path)
+    }
+
+    /// With `-R`, every parent of `name` is sent as a directory (rsync's implied dirs).
+    fn implied_dirs(&mut self, arg: &[u8], name: &[u8], items: &mut Vec<Item>) {
+        if !self.opts.implied_dirs {
+            return;
+        }
+        let base_len = find_dot_marker(arg).unwrap_or(0);
+        let mut end = 0;
+        while let Some(pos) = name[end..].iter().position(|&c| c == b'/') {
+            let dir_name = &name[..end + pos];
+            end += pos + 1;
+            if self.top_names.contains(dir_name) {
+                continue;
+            }
+            // The parent's path on disk: the argument's prefix before the relative part plus it.
+            let mut p = arg[..base_len].to_vec();
+            if !p.is_empty() && !p.ends_with(b"/") {
+                p.push(b'/');
+            }
+            if arg.starts_with(b"/") && base_len == 0 {
+                p = b"/".to_vec();
+            }
+            p.extend_from_slice(dir_name);
+            let path = PathBuf::from(OsStr::from_bytes(&p));
+            if let Ok(md) = std::fs::metadata(&path) {
+                self.top_names.insert(dir_name.to_vec());
+                let entry = make_entry(dir_name.to_vec(), &md, &path, self.opts);
+                items.push(Item {
+                    entry,
+                    path,
+                    descend: false,
+                    dev: md.dev(),
+                });
+            }
+        }
+    }
+}
+
+fn trim_trailing(bytes: &[u8]) -> &[u8] {
+    let mut end = bytes.len();
+    while end > 1 && bytes[end - 1] == b'/' {
+        end -= 1;
+    }
+    &bytes[..end]
+}
+
+fn trim_slashes(bytes: &[u8]) -> &[u8] {
+    trim_trailing(bytes)
+}
+
+/// Position just after a `/./` marker (or a leading `./`) that starts the relative path.
+fn find_dot_marker(bytes: &[u8]) -> Option<usize> {
+    bytes.windows(3).position(|w| w == b"/./").map(|i| i + 3)
+}
+
+/// A `-R` name: leading `/` and `./` removed, `//` and `/./` collapsed, no trailing `/`.
+fn clean_relative(rel: &[u8]) -> Vec<u8> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for comp in rel.split(|&c| c == b'/') {
+        match comp {
+            b"" | b"." => {}
+            other => parts.push(other),
+        }
+    }
+    parts.join(&b'/')
+}
+
+/// Scans the command-line sources into one file list, recursively (in scan order; see
+/// [`crate::sort_entries`]). Holds the whole tree: transfers use [`Scanner`] instead.
+pub fn scan_sources<F: ScanFilter>(
+    sources: &[PathBuf],
+    opts: &ScanOptions,
+    filter: &mut F,
+) -> Scanned {
+    fn walk<F: ScanFilter>(scanner: &mut Scanner<'_, F>, item: Item, out: &mut Scanned) {
+        let children = if item.descend {
+            scanner.enter(&item)
+        } else {
+            None
+        };
+        out.entries.push(item.entry);
+        out.paths.push(item.path);
+        let Some(children) = children else {
+            return;
+        };
+        let mut subdirs = Vec::new();
+        for child in children {
+            if child.descend {
+                subdirs.push(child);
+            } else {
+                out.entries.push(child.entry);
+                out.paths.push(child.path);
+            }
+        }
+        // rsync's sender descends in file-list order, which orders its messages.
+        subdirs
+            .sort_by(|a, b| crate::entry::compare_names(&a.entry.name, true, &b.entry.name, true));
+        for dir in subdirs {
+            walk(scanner, dir, out);
+        }
+        scanner.leave();
+    }
+    let mut scanner = Scanner::new(opts, filter);
+    let mut out = Scanned::default();
+    for item in scanner.top(sources) {
+        walk(&mut scanner, item, &mut out);
+    }
+    out.problems = scanner.take_problems();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_links() {
+        assert!(unsafe_symlink(b"/etc/passwd", b"a"));
+        assert!(unsafe_symlink(b"../x", b"a"));
+        assert!(!unsafe_symlink(b"../x", b"d/a"));
+        assert!(unsafe_symlink(b"../../x", b"d/a"));
+        assert!(!unsafe_symlink(b"x/../y", b"a"));
+        assert!(unsafe_symlink(b"x/../../y", b"a"));
+        assert!(!unsafe_symlink(b"./x", b"a"));
+    }
+
+    #[test]
+    fn relative_names() {
+        assert_eq!(clean_relative(b"/usr/./lib//x/"), b"usr/lib/x");
+        assert_eq!(find_dot_marker(b"/usr/./lib/x"), Some(7));
+    }
+
+    #[test]
+    fn trailing_slash_sends_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/f"), b"x").unwrap();
+        let opts = ScanOptions {
+            recursive: true,
+            ..Default::default()
+        };
+        let mut with_slash = src.as_os_str().as_bytes().to_vec();
+        with_slash.push(b'/');
+        let s = scan_sources(
+            &[PathBuf::from(OsStr::from_bytes(&with_slash))],
+            &opts,
+            &mut NoFilter,
+        );
+        let names: Vec<&[u8]> = s.entries.iter().map(|e| e.name.as_slice()).collect();
+        assert_eq!(names, vec![&b"."[..], b"sub", b"sub/f"]);
+        let s = scan_sources(&[src], &opts, &mut NoFilter);
+        let names: Vec<&[u8]> = s.entries.iter().map(|e| e.name.as_slice()).collect();
+        assert_eq!(names, vec![&b"src"[..], b"src/sub", b"src/sub/f"]);
+        assert!(s.entries[0].top_dir);
+    }
+}

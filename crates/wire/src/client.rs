@@ -1,0 +1,631 @@
+//! The client front door: parse the source/destination arguments, connect (daemon or remote
+//! shell), negotiate, and run the transfer.
+//!
+//! ```no_run
+//! use rtsync_engine::Options;
+//! use rtsync_wire::client::{self, ClientEnv};
+//! let args: Vec<std::ffi::OsString> =
+//!     ["-a", "rsync://127.0.0.1:8730/mod/", "dest/"].iter().map(Into::into).collect();
+//! let opts = Options::parse(&args).unwrap();
+//! let code = match client::run(&opts, &ClientEnv::from_process()) {
+//!     Ok(outcome) => outcome.exit_code(),
+//!     Err(e) => { eprintln!("rsync: {e}"); e.exit_code() }
+//! };
+//! ```
+
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use rtsync_engine::Options;
+
+use crate::connect::{self, Connection, DaemonAddress};
+use crate::daemon_client::{self, Credentials, DaemonReply};
+use crate::error::{exit, Error, Result};
+use crate::flist::{FlistDecoder, FlistOptions};
+use crate::local::Dest;
+use crate::log::ItemLog;
+use crate::mux::{MuxReader, MuxWriter, PrintMessages};
+use crate::negotiate::{self, Compression, NegotiateConfig, Negotiated, MAX_PROTOCOL};
+use crate::pull::{self, PullOptions, PullStats};
+use crate::server_args::server_args;
+use rtsync_engine::report::Reporter;
+
+/// What the client reads from its environment (injectable for tests).
+#[derive(Debug, Clone, Default)]
+pub struct ClientEnv {
+    /// `RSYNC_PASSWORD`.
+    pub password: Option<String>,
+    /// `RSYNC_CONNECT_PROG`.
+    pub connect_prog: Option<String>,
+    /// `RSYNC_RSH`, used when `-e` is absent.
+    pub rsh: Option<String>,
+    /// `USER` / `LOGNAME`.
+    pub user: Option<String>,
+}
+
+impl ClientEnv {
+    pub fn from_process() -> ClientEnv {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        ClientEnv {
+            password: var("RSYNC_PASSWORD"),
+            connect_prog: var("RSYNC_CONNECT_PROG"),
+            rsh: var("RSYNC_RSH"),
+            user: var("USER").or_else(|| var("LOGNAME")),
+        }
+    }
+}
+
+/// A parsed remote argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remote {
+    /// `host::module/path` or `rsync://[user@]host[:port]/module/path`.
+    Daemon {
+        user: Option<String>,
+        host: String,
+        port: Option<u16>,
+        /// `module/path` as sent to the daemon.
+        path: String,
+    },
+    /// `[user@]host:path` through a remote shell.
+    Shell {
+        user: Option<String>,
+        host: String,
+        path: String,
+    },
+}
+
+/// Recognises rsync's remote argument forms; `None` for a local path.
+pub fn parse_remote(arg: &str) -> Option<Remote> {
+    let split_user = |s: &str| -> (Option<String>, String) {
+        match s.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_string()), h.to_string()),
+            None => (None, s.to_string()),
+        }
+    };
+    if let Some(rest) = arg.strip_prefix("rsync://") {
+        let (hostpart, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (user, hostport) = split_user(hostpart);
+        let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
+            let (h, tail) = h.split_once(']').unwrap_or((h, ""));
+            (
+                h.to_string(),
+                tail.strip_prefix(':').and_then(|p| p.parse().ok()),
+            )
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), p.parse().ok()),
+                None => (hostport.clone(), None),
+            }
+        };
+        return Some(Remote::Daemon {
+            user,
+            host,
+            port,
+            path: path.to_string(),
+        });
+    }
+    let colon = arg.find(':')?;
+    if arg[..colon].contains('/') {
+        return None;
+    }
+    let (user, host) = split_user(&arg[..colon]);
+    if let Some(path) = arg[colon + 1..].strip_prefix(':') {
+        return Some(Remote::Daemon {
+            user,
+            host,
+            port: None,
+            path: path.to_string(),
+        });
+    }
+    Some(Remote::Shell {
+        user,
+        host,
+        path: arg[colon + 1..].to_string(),
+    })
+}
+
+/// The result of a transfer that ran to its end.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub stats: PullStats,
+    /// The exit status of the remote shell's rsync, when there is one: a sender that found
+    /// nothing to send exits 23 without saying so on the wire.
+    pub remote_status: Option<i32>,
+    /// Set when the run only listed modules.
+    pub listed_modules: bool,
+}
+
+impl Outcome {
+    /// rsync's exit code: 23 for partial transfers (errors or sender I/O errors), else 0.
+    pub fn exit_code(&self) -> i32 {
+        let local = self.local_exit_code();
+        match self.remote_status {
+            Some(remote) if local == exit::OK && remote != 0 => remote,
+            _ => local,
+        }
+    }
+
+    fn local_exit_code(&self) -> i32 {
+        if self.stats.errors > 0 || self.stats.io_error & 1 != 0 {
+            exit::PARTIAL
+        } else if self.stats.io_error & 2 != 0 {
+            exit::VANISHED
+        } else if self.stats.io_error & 4 != 0 {
+            exit::DEL_LIMIT
+        } else {
+            exit::OK
+        }
+    }
+}
+
+/// Runs a client transfer described by `opts.args` (sources, then destination).
+pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
+    let args: Vec<String> = opts
+        .args
+        .iter()
+        .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
+        .collect();
+    let (dest, sources) = args
+        .split_last()
+        .ok_or_else(|| Error::Startup("no destination given".into()))?;
+    // A lone remote source, or --list-only with remote sources: list instead of copying.
+    if sources.is_empty() || (opts.list_only && parse_remote(dest).is_some()) {
+        let all: Vec<Remote> = args.iter().filter_map(|s| parse_remote(s)).collect();
+        if all.len() == args.len() {
+            let mut lopts = opts.clone();
+            lopts.list_only = true;
+            if !lopts.recursive {
+                lopts.dirs = true;
+            }
+            return pull_from(&lopts, env, &all, None);
+        }
+    }
+    let remote_sources: Vec<Remote> = sources.iter().filter_map(|s| parse_remote(s)).collect();
+    if remote_sources.is_empty() {
+        return match parse_remote(dest) {
+            Some(remote) => crate::push_client::push_to(opts, env, sources, remote),
+            None => Err(Error::Unsupported(
+                "local copies are handled by the engine".into(),
+            )),
+        };
+    }
+    if remote_sources.len() != sources.len() {
+        return Err(Error::Startup(
+            "The source and destination cannot both be remote.".into(),
+        ));
+    }
+    pull_from(opts, env, &remote_sources, Some(PathBuf::from(dest)))
+}
+
+pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
+    let checksum_choice = match &opts.checksum_choice {
+        Some(c) => {
+            let first = c.split(',').next().unwrap_or(c);
+            Some(
+                crate::checksum::ChecksumAlgo::from_name(first)
+                    .ok_or_else(|| Error::Startup(format!("unknown checksum name: {first}")))?,
+            )
+        }
+        None => None,
+    };
+    let compress_choice = match &opts.compress_choice {
+        Some(c) if opts.compress => Some(
+            Compression::from_name(c)
+                .ok_or_else(|| Error::Startup(format!("unknown compress name: {c}")))?,
+        ),
+        _ => None,
+    };
+    Ok(NegotiateConfig {
+        checksum_choice,
+        compress: opts.compress,
+        compress_choice,
+        supported_compressions: supported_compressions(),
+    })
+}
+
+/// Token compressions this build can run.
+pub fn supported_compressions() -> Vec<Compression> {
+    vec![
+        Compression::Zstd,
+        Compression::Lz4,
+        Compression::Zlibx,
+        Compression::Zlib,
+    ]
+}
+
+fn pull_from(
+    opts: &Options,
+    env: &ClientEnv,
+    sources: &[Remote],
+    dest: Option<PathBuf>,
+) -> Result<Outcome> {
+    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
+        return Err(Error::Unsupported(format!(
+            "{opt} is not supported yet when rtsync receives over the network"
+        )));
+    }
+    let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
+    if our_protocol < negotiate::MIN_PROTOCOL {
+        return Err(Error::Protocol(format!(
+            "--protocol must be at least {} on the Client.",
+            negotiate::MIN_PROTOCOL
+        )));
+    }
+    let mut sargs = server_args(opts, true);
+    sargs.push(".".into());
+    let (mut conn, protocol) = match &sources[0] {
+        Remote::Daemon {
+            user, host, port, ..
+        } => {
+            let mut paths = Vec::new();
+            let mut module = None;
+            for s in sources {
+                let Remote::Daemon { path, host: h, .. } = s else {
+                    return Err(Error::Startup("mixed remote kinds".into()));
+                };
+                if h != host {
+                    return Err(Error::Startup(
+                        "all sources must be on the same host".into(),
+                    ));
+                }
+                if path.starts_with('/') {
+                    return Err(Error::Startup(
+                        "ERROR: The remote path must start with a module name".into(),
+                    ));
+                }
+                let m = path.split('/').next().unwrap_or_default().to_string();
+                module.get_or_insert(m.clone());
+                // A bare module name is sent as "module/".
+                paths.push(if path.contains('/') {
+                    path.clone()
+                } else {
+                    format!("{path}/")
+                });
+            }
+            let module = module.unwrap_or_default();
+            let addr = DaemonAddress {
+                host: host.clone(),
+                port: port.or(opts.port),
+                bind: opts.address.clone(),
+                contimeout: opts.contimeout,
+                io_timeout: opts.timeout,
+                connect_prog: env.connect_prog.clone(),
+            };
+            let mut conn = connect::connect_daemon(&addr)?;
+            let creds = Credentials {
+                user: user.clone().or_else(|| env.user.clone()),
+                password_file: opts.password_file.as_ref().map(PathBuf::from),
+                env_password: env.password.clone(),
+            };
+            let mut motd = PrintMessages;
+            let reply = daemon_client::daemon_login(
+                &mut conn.reader,
+                &mut conn.writer,
+                our_protocol,
+                &module,
+                &creds,
+                &mut motd,
+            )?;
+            let DaemonReply::Ready { protocol } = reply else {
+                return Ok(Outcome {
+                    listed_modules: true,
+                    ..Default::default()
+                });
+            };
+            sargs.extend(paths);
+            daemon_client::send_daemon_args(&mut conn.writer, &sargs)?;
+            (conn, protocol)
+        }
+        Remote::Shell { user, host, .. } => {
+            for s in sources {
+                let Remote::Shell { path, .. } = s else {
+                    return Err(Error::Startup("mixed remote kinds".into()));
+                };
+                sargs.push(if path.is_empty() {
+                    ".".into()
+                } else {
+                    path.clone()
+                });
+            }
+            let mut conn = spawn_remote_shell(opts, env, user.as_deref(), host, &sargs)?;
+            let protocol =
+                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)
+                    .map_err(|e| crate::client::shell_failure(e, &conn.closer))?;
+            (conn, protocol)
+        }
+    };
+    let neg = negotiate::client_setup(
+        &mut conn.reader,
+        &mut conn.writer,
+        protocol,
+        &negotiate_config(opts)?,
+    )?;
+    transfer_as_receiver(opts, conn, neg, dest)
+}
+
+/// Starts `rsh [-l user] host rsync-path <server args>`.
+pub(crate) fn spawn_remote_shell(
+    opts: &Options,
+    env: &ClientEnv,
+    user: Option<&str>,
+    host: &str,
+    sargs: &[String],
+) -> Result<Connection> {
+    let rsh = opts
+        .rsh
+        .clone()
+        .or_else(|| env.rsh.clone())
+        .unwrap_or_else(|| "ssh".into());
+    let mut words = connect::split_shell_command(&rsh);
+    if words.is_empty() {
+        return Err(Error::Startup("empty remote shell command".into()));
+    }
+    let program = words.remove(0);
+    let mut cmd = Command::new(program);
+    cmd.args(&words);
+    if let Some(u) = user {
+        cmd.arg("-l").arg(u);
+    }
+    cmd.arg(host);
+    cmd.arg(opts.rsync_path.clone().unwrap_or_else(|| "rsync".into()));
+    cmd.args(sargs);
+    connect::spawn(&mut cmd)
+}
+
+pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
+    FlistOptions {
+        protocol: neg.protocol,
+        varint_flags: neg.varint_flist_flags(),
+        safe_flist: neg.safe_flist(),
+        id0_names: neg.id0_names(),
+        preserve_uid: opts.owner,
+        preserve_gid: opts.group,
+        preserve_links: opts.links,
+        preserve_devices: opts.devices,
+        preserve_specials: opts.specials,
+        preserve_hard_links: opts.hard_links,
+        checksum_len: opts.checksum.then(|| neg.checksum.digest_len()),
+        numeric_ids: opts.numeric_ids,
+    }
+}
+
+fn transfer_as_receiver(
+    opts: &Options,
+    conn: Connection,
+    neg: Negotiated,
+    dest: Option<PathBuf>,
+) -> Result<Outcome> {
+    let Connection {
+        reader,
+        writer,
+        closer,
+    } = conn;
+    let started = std::time::Instant::now();
+    let reader = crate::connect::Counting::new(reader);
+    let received = reader.counter();
+    let writer = crate::connect::Counting::new(writer);
+    let sent = writer.counter();
+    let mut reader = MuxReader::new(reader, Box::new(PrintMessages));
+    reader.start_mux();
+    let mut writer = MuxWriter::new(writer);
+    writer
+        .start_mux()
+        .map_err(|e| Error::io("starting multiplexing", e))?;
+    let filters = crate::filters::client_filters(opts)?;
+    let mut out = crate::filters::client_list(opts, &neg, &filters, false)?;
+    if let Some(names) = crate::push_client::local_files_from(opts)? {
+        // Forwarded to the sender: NUL-terminated names, an empty one at the end.
+        if neg.protocol < 31 {
+            return Err(Error::Unsupported(
+                "--files-from forwarding needs protocol 31 or newer".into(),
+            ));
+        }
+        for n in names {
+            out.extend_from_slice(&n);
+            out.push(0);
+        }
+        out.push(0);
+    }
+    writer
+        .write_all(&out)
+        .and_then(|_| writer.flush())
+        .map_err(|e| Error::io("sending filter list", e))?;
+
+    let before_list = received.load(std::sync::atomic::Ordering::Relaxed);
+    let mut list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+    let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
+    apply_chmod(opts, &mut list.entries);
+    let mut reporter = Reporter::new(opts);
+    // Stock peers would use incremental recursion here, and say so; the items that follow come
+    // in the same order either way.
+    if opts.incremental_recursion() {
+        reporter.verbose_info("receiving incremental file list");
+    } else {
+        reporter.verbose_info("receiving file list ... done");
+    }
+    if list.entries.is_empty() {
+        finish_report(
+            opts,
+            reporter,
+            &list,
+            &sent,
+            &received,
+            started,
+            &PullStats::default(),
+        );
+        let mut outcome = Outcome::default();
+        outcome.stats.io_error = list.io_error | reader.oob.io_error;
+        outcome.stats.errors = u64::from(reader.oob.xfer_error);
+        outcome.remote_status = closer.wait();
+        return Ok(outcome);
+    }
+    let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
+    let dest = match &dest {
+        Some(d) if !opts.list_only => Dest::choose(d, &list.entries)?,
+        _ => Dest::Dir(PathBuf::from(".")),
+    };
+    let dest_created = !dest_existed && matches!(dest, Dest::Dir(_));
+    if let (true, Dest::Dir(d)) = (dest_created, &dest) {
+        if opts.verbose > 0 || opts.itemize > 0 {
+            let shown = d.to_string_lossy();
+            let shown = shown.trim_end_matches('/');
+            reporter.info(&format!("created directory {shown}"));
+        }
+    }
+    let popts = PullOptions {
+        peer_sends_stats: true,
+        dest_created,
+        list_only: opts.list_only,
+        ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
+    };
+    let lists = reporter.lists_items() || opts.list_only;
+    let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
+    let session = pull::PullSession {
+        neg: &neg,
+        list: &list,
+        dest: &dest,
+        opts: &popts,
+        closer: &closer,
+        log: &log,
+    };
+    let result = pull::run_pull(&mut reader, &mut writer, &session);
+    let reporter = log.finish().unwrap_or_else(|| Reporter::new(opts));
+    let mut stats = result?;
+    stats.flist_size = flist_size;
+    finish_report(opts, reporter, &list, &sent, &received, started, &stats);
+    let remote_status = closer.wait();
+    Ok(Outcome {
+        stats,
+        remote_status,
+        listed_modules: false,
+    })
+}
+
+/// `--chmod` is the client's business: applied to the list it receives (or sends).
+pub(crate) fn apply_chmod(opts: &Options, entries: &mut [rtsync_tree::FileEntry]) {
+    if opts.chmod.is_empty() {
+        return;
+    }
+    for e in entries {
+        if e.kind != rtsync_tree::FileKind::Symlink {
+            let perms = rtsync_engine::chmod::apply_chmod(&opts.chmod, e.perms(), e.is_dir());
+            e.mode = (e.mode & !0o7777) | (perms & 0o7777);
+        }
+    }
+}
+
+/// Prints the closing `sent … received …` lines (with `-v`) and `--stats`.
+pub(crate) fn finish_report(
+    opts: &Options,
+    mut reporter: Reporter,
+    list: &crate::flist::FileList,
+    sent: &std::sync::atomic::AtomicU64,
+    received: &std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
+    xfer: &PullStats,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if opts.quiet || (opts.verbose == 0 && !opts.stats) {
+        return;
+    }
+    let mut s = rtsync_engine::report::Stats {
+        sent: sent.load(Relaxed),
+        received: received.load(Relaxed),
+        transferred: xfer.files_transferred,
+        literal: xfer.literal_bytes,
+        matched: xfer.matched_bytes,
+        transferred_size: xfer.literal_bytes + xfer.matched_bytes,
+        ..Default::default()
+    };
+    s.deleted[0] = xfer.deleted;
+    s.created = xfer.created;
+    s.flist_size = xfer.flist_size;
+    for e in &list.entries {
+        s.files[rtsync_engine::report::kind_slot(e.kind)] += 1;
+        if matches!(
+            e.kind,
+            rtsync_tree::FileKind::Regular | rtsync_tree::FileKind::Symlink
+        ) {
+            s.total_size += e.size;
+        }
+    }
+    if opts.stats {
+        reporter.stats(&s, 0.0);
+    }
+    reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);
+    reporter.flush();
+}
+
+/// When the remote shell dies before the version exchange, say why as stock does: exit
+/// status 127 means the remote rsync was not found, 255 that ssh itself failed.
+pub(crate) fn shell_failure(e: Error, closer: &crate::connect::Closer) -> Error {
+    if !matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
+        return e;
+    }
+    match closer.wait() {
+        Some(127) => Error::RemoteShell {
+            code: exit::CMD_NOT_FOUND,
+            message: "connection unexpectedly closed (0 bytes received so far) [Receiver]".into(),
+        },
+        Some(255) => Error::RemoteShell {
+            code: exit::CMD_FAILED,
+            message: "connection unexpectedly closed (0 bytes received so far) [Receiver]".into(),
+        },
+        _ => e,
+    }
+}
+
+/// `strerror` text for an I/O error, as rsync prints it.
+pub fn strerror(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => {
+            // SAFETY: strerror returns a valid static C string.
+            let s = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) };
+            s.to_string_lossy().into_owned()
+        }
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_arg_table() {
+        let d = |user: Option<&str>, host: &str, port: Option<u16>, path: &str| {
+            Some(Remote::Daemon {
+                user: user.map(str::to_string),
+                host: host.into(),
+                port,
+                path: path.into(),
+            })
+        };
+        let s = |user: Option<&str>, host: &str, path: &str| {
+            Some(Remote::Shell {
+                user: user.map(str::to_string),
+                host: host.into(),
+                path: path.into(),
+            })
+        };
+        let cases = [
+            ("host::mod/path", d(None, "host", None, "mod/path")),
+            ("u@host::mod", d(Some("u"), "host", None, "mod")),
+            (
+                "rsync://127.0.0.1:8730/mod/x/",
+                d(None, "127.0.0.1", Some(8730), "mod/x/"),
+            ),
+            ("rsync://u@[::1]:99/m", d(Some("u"), "::1", Some(99), "m")),
+            ("rsync://host", d(None, "host", None, "")),
+            ("host:dir/file", s(None, "host", "dir/file")),
+            ("me@host:", s(Some("me"), "host", "")),
+            ("./a:b", None),
+            ("plain/path", None),
+        ];
+        for (arg, want) in cases {
+            assert_eq!(parse_remote(arg), want, "{arg}");
+        }
+    }
+}

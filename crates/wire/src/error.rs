@@ -1,0 +1,147 @@
+//! Typed errors of the wire protocol, each mapped to rsync's exit code.
+
+use std::io;
+
+/// rsync's exit codes, shared with the engine.
+pub use rtsync_engine::report::exit;
+
+/// Everything that can go wrong talking rsync's protocol.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The connection failed or was cut short (EOF inside a frame or a value).
+    #[error("connection unexpectedly closed ({context})")]
+    UnexpectedEof { context: &'static str },
+    /// A socket/pipe error while talking to the peer.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The peer sent something the protocol does not allow.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The data stream is malformed (bad frame, bad token, oversize value).
+    #[error("error in rsync protocol data stream: {0}")]
+    Stream(String),
+    /// The peer sent a file name that would escape the destination (CVE-2024-12087 class).
+    #[error("ABORTING due to unsafe pathname from sender: {0}")]
+    UnsafePath(String),
+    /// The daemon refused us with an `@ERROR` line (already printed, as stock does).
+    #[error("@ERROR: {0}")]
+    Daemon(String),
+    /// Starting the client failed (bad password file, cannot connect...).
+    #[error("{0}")]
+    Startup(String),
+    /// Could not connect to the daemon.
+    #[error("{0}")]
+    Socket(String),
+    /// Something the peer requested that we do not implement (yet).
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The peer reported a fatal error and exits with this code (MSG_ERROR_EXIT).
+    #[error("remote side exited with code {0}")]
+    RemoteExit(i32),
+    /// A local filesystem operation failed.
+    #[error("{context}: {source}")]
+    File {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    /// A usage problem found while starting (bad filter rule, ...): exit code 1.
+    #[error("{0}")]
+    Usage(String),
+    /// The remote shell or the remote rsync could not be started (exit 127 or 255).
+    #[error("{message}")]
+    RemoteShell { code: i32, message: String },
+    /// No data from the peer within `--timeout` seconds.
+    #[error("io timeout -- exiting")]
+    Timeout,
+    /// The password file is unusable (stock exits with 1 and this text).
+    #[error("{0}")]
+    PasswordFile(String),
+    /// Connecting timed out (`--contimeout`).
+    #[error("timed out connecting to {0}")]
+    ConnectTimeout(String),
+}
+
+impl Error {
+    /// The exit code stock rsync uses for this kind of failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::UnexpectedEof { .. } => exit::STREAM_IO,
+            Error::Io { .. } => exit::STREAM_IO,
+            Error::Protocol(_) => exit::PROTOCOL,
+            Error::Stream(_) => exit::STREAM_IO,
+            Error::UnsafePath(_) => exit::UNSUPPORTED,
+            Error::Daemon(_) => exit::START_CLIENT,
+            Error::Startup(_) => exit::START_CLIENT,
+            Error::Socket(_) => exit::SOCKET_IO,
+            Error::Unsupported(_) => exit::UNSUPPORTED,
+            Error::RemoteExit(code) => *code,
+            Error::File { .. } => exit::FILE_IO,
+            Error::ConnectTimeout(_) => exit::CONTIMEOUT,
+            Error::PasswordFile(_) => exit::SYNTAX,
+            Error::Usage(_) => exit::SYNTAX,
+            Error::Timeout => exit::TIMEOUT,
+            Error::RemoteShell { code, .. } => *code,
+        }
+    }
+
+    /// The line a client prints for this error, spelled as stock rsync prints it: daemon
+    /// refusals (`@ERROR: ...`) and password-file problems stand alone, everything else
+    /// gets the `rsync: ` prefix.
+    pub fn client_message(&self) -> String {
+        match self {
+            Error::Daemon(_) | Error::PasswordFile(_) => self.to_string(),
+            Error::Startup(m) if m.starts_with("ERROR:") => m.clone(),
+            other => format!("rsync: {other}"),
+        }
+    }
+
+    /// Wraps an I/O error met while reading or writing the peer stream.
+    pub fn io(context: impl Into<String>, source: io::Error) -> Error {
+        if source.kind() == io::ErrorKind::UnexpectedEof {
+            return Error::UnexpectedEof {
+                context: "reading from peer",
+            };
+        }
+        if matches!(
+            source.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            return Error::Timeout;
+        }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Wraps a local filesystem error with the path it concerns.
+    pub fn file(context: impl Into<String>, source: io::Error) -> Error {
+        Error::File {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<rtsync_delta::Error> for Error {
+    fn from(e: rtsync_delta::Error) -> Error {
+        match e {
+            rtsync_delta::Error::Io(io) => crate::mux::from_io(io, "reading tokens"),
+            other => Error::Stream(other.to_string()),
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::io("peer stream", e)
+    }
+}

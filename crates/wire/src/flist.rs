@@ -1,0 +1,638 @@
+//! The file-list codec (protocol ≥ 30, without incremental recursion), both directions.
+//!
+//! Decoding validates every name (no absolute names, no `..`, `.` or empty components, no NUL,
+//! bounded lengths, a non-directory `.` refused) before anything reaches the filesystem — the
+//! CVE-2024-12087 class of bugs — and never uses bytes it did not read (12085). The received
+//! list is sorted into rsync's order, which is the order the wire indices refer to.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use rtsync_tree::{compare_names, FileEntry, FileKind};
+
+use crate::error::{Error, Result};
+use crate::varint::{put_i32, put_u16, put_varint, put_varlong, ReadWire};
+
+/// Per-entry transmission flags.
+pub mod xmit {
+    pub const TOP_DIR: u32 = 1 << 0;
+    pub const SAME_MODE: u32 = 1 << 1;
+    pub const EXTENDED_FLAGS: u32 = 1 << 2;
+    pub const SAME_UID: u32 = 1 << 3;
+    pub const SAME_GID: u32 = 1 << 4;
+    pub const SAME_NAME: u32 = 1 << 5;
+    pub const LONG_NAME: u32 = 1 << 6;
+    pub const SAME_TIME: u32 = 1 << 7;
+    pub const SAME_RDEV_MAJOR: u32 = 1 << 8;
+    pub const NO_CONTENT_DIR: u32 = 1 << 8;
+    pub const HLINKED: u32 = 1 << 9;
+    pub const USER_NAME_FOLLOWS: u32 = 1 << 10;
+    pub const GROUP_NAME_FOLLOWS: u32 = 1 << 11;
+    pub const HLINK_FIRST: u32 = 1 << 12;
+    pub const IO_ERROR_ENDLIST: u32 = 1 << 12;
+    pub const MOD_NSEC: u32 = 1 << 13;
+    pub const SAME_ATIME: u32 = 1 << 14;
+    pub const CRTIME_EQ_MTIME: u32 = 1 << 17;
+}
+
+/// Longest path rsync handles (MAXPATHLEN).
+pub const MAX_PATH: usize = 4096;
+/// Largest number of entries we accept in one list (guards memory against a hostile peer).
+pub const MAX_ENTRIES: usize = 50_000_000;
+
+/// Which attributes travel in the list; both sides derive it from the same options.
+#[derive(Debug, Clone, Default)]
+pub struct FlistOptions {
+    pub protocol: u32,
+    /// CF_VARINT_FLIST_FLAGS.
+    pub varint_flags: bool,
+    /// The io-error end marker is allowed (protocol ≥ 31 or CF_SAFE_FLIST).
+    pub safe_flist: bool,
+    /// CF_ID0_NAMES.
+    pub id0_names: bool,
+    pub preserve_uid: bool,
+    pub preserve_gid: bool,
+    pub preserve_links: bool,
+    pub preserve_devices: bool,
+    pub preserve_specials: bool,
+    pub preserve_hard_links: bool,
+    /// `-c`: a whole-file checksum of this length follows each regular file.
+    pub checksum_len: Option<usize>,
+    pub numeric_ids: bool,
+}
+
+impl FlistOptions {
+    fn id_lists(&self) -> (bool, bool) {
+        (
+            self.preserve_uid && !self.numeric_ids,
+            self.preserve_gid && !self.numeric_ids,
+        )
+    }
+}
+
+/// A received file list, in rsync's sorted order: `entries[ndx]` is what index `ndx` means.
+#[derive(Debug, Clone, Default)]
+pub struct FileList {
+    pub entries: Vec<FileEntry>,
+    /// False for duplicates that rsync's cleaning pass removes (their index stays reserved).
+    pub active: Vec<bool>,
+    /// False for directories sent only as implied parents (XMIT_NO_CONTENT_DIR): `--delete`
+    /// leaves their other contents alone. (Kept beside `FileEntry`, which has no such field.)
+    pub content_dir: Vec<bool>,
+    /// The sender's io_error flags from the end marker.
+    pub io_error: i32,
+    /// uid → user name, as the sender listed them.
+    pub user_names: Vec<(u32, Vec<u8>)>,
+    /// gid → group name.
+    pub group_names: Vec<(u32, Vec<u8>)>,
+}
+
+/// The state that makes entries depend on the previous one.
+#[derive(Debug, Clone, Default)]
+struct Prev {
+    name: Vec<u8>,
+    mode: u32,
+    mtime: i64,
+    uid: u32,
+    gid: u32,
+    rdev_major: u32,
+}
+
+/// Checks a received name (see the module docs). `.` is allowed only as a directory.
+pub fn validate_name(name: &[u8], is_dir: bool) -> Result<()> {
+    let show = || String::from_utf8_lossy(name).into_owned();
+    if name.is_empty() || name.len() >= MAX_PATH || name.contains(&0) {
+        return Err(Error::UnsafePath(show()));
+    }
+    if name == b"." {
+        return if is_dir {
+            Ok(())
+        } else {
+            Err(Error::Protocol(format!(
+                "rejecting non-directory transfer-root entry: {}",
+                show()
+            )))
+        };
+    }
+    if name[0] == b'/' {
+        return Err(Error::UnsafePath(show()));
+    }
+    for comp in name.split(|&b| b == b'/') {
+        if comp.is_empty() || comp == b"." || comp == b".." {
+            return Err(Error::UnsafePath(show()));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a file list from the sender.
+pub struct FlistDecoder {
+    opts: FlistOptions,
+    prev: Prev,
+}
+
+impl FlistDecoder {
+    pub fn new(opts: FlistOptions) -> FlistDecoder {
+        FlistDecoder {
+            opts,
+            prev: Prev::default(),
+        }
+    }
+
+    /// Reads entries up to the end marker, then the id lists; validates and sorts.
+    pub fn read_list<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<FileList> {
+        let mut entries: Vec<(FileEntry, bool)> = Vec::new();
+        let mut io_error = 0;
+        loop {
+            let flags = if self.opts.varint_flags {
+                let f = r.read_varint()?;
+                if f == 0 {
+                    io_error = r.read_varint()?;
+                    break;
+                }
+                f as u32
+            } else {
+                let mut f = u32::from(r.read_u8()?);
+                if f == 0 {
+                    break;
+                }
+                if f & xmit::EXTENDED_FLAGS != 0 {
+                    f |= u32::from(r.read_u8()?) << 8;
+                }
+                if f == xmit::EXTENDED_FLAGS | xmit::IO_ERROR_ENDLIST {
+                    if !self.opts.safe_flist {
+                        return Err(Error::Protocol(format!("Invalid flist flag: {f:x}")));
+                    }
+                    io_error = r.read_varint()?;
+                    break;
+                }
+                f
+            };
+            if entries.len() >= MAX_ENTRIES {
+                return Err(Error::Protocol("file list too long".into()));
+            }
+            let e = self.read_entry(r, flags, &entries)?;
+            let content = !(e.is_dir() && flags & xmit::NO_CONTENT_DIR != 0);
+            entries.push((e, content));
+        }
+        let (want_uids, want_gids) = self.opts.id_lists();
+        let user_names = if want_uids {
+            read_id_list(r, self.opts.id0_names)?
+        } else {
+            Vec::new()
+        };
+        let group_names = if want_gids {
+            read_id_list(r, self.opts.id0_names)?
+        } else {
+            Vec::new()
+        };
+        let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) = entries.into_iter().unzip();
+        let (entries, active, content_dir) = sort_and_clean(entries, content_dir);
+        Ok(FileList {
+            entries,
+            active,
+            content_dir,
+            io_error,
+            user_names,
+            group_names,
+        })
+    }
+
+    fn read_entry<R: Read + ?Sized>(
+        &mut self,
+        r: &mut R,
+        flags: u32,
+        so_far: &[(FileEntry, bool)],
+    ) -> Result<FileEntry> {
+        let l1 = if flags & xmit::SAME_NAME != 0 {
+            usize::from(r.read_u8()?)
+        } else {
+            0
+        };
+        let l2 = if flags & xmit::LONG_NAME != 0 {
+            let v = r.read_varint()?;
+            usize::try_from(v).map_err(|_| Error::Protocol(format!("bad name length {v}")))?
+        } else {
+            usize::from(r.read_u8()?)
+        };
+        if l1 > self.prev.name.len() || l1 + l2 >= MAX_PATH {
+            return Err(Error::Protocol(format!(
+                "overflow: xflags=0x{flags:x} l1={l1} l2={l2}"
+            )));
+        }
+        let mut name = self.prev.name[..l1].to_vec();
+        let start = name.len();
+        name.resize(l1 + l2, 0);
+        r.read_all(&mut name[start..])?;
+        self.prev.name.clone_from(&name);
+        let ndx = so_far.len();
+
+        if self.opts.preserve_hard_links
+            && flags & xmit::HLINKED != 0
+            && flags & xmit::HLINK_FIRST == 0
+        {
+            let first = r.read_varint()?;
+            let first = usize::try_from(first)
+                .ok()
+                .filter(|&f| f < ndx)
+                .ok_or_else(|| {
+                    Error::Protocol(format!("hard-link reference out of range: {first} ({ndx})"))
+                })?;
+            let leader = &so_far[first].0;
+            let mut e = leader.clone();
+            e.name = name;
+            e.top_dir = false;
+            e.checksum = leader.checksum.clone();
+            e.hardlink_key = leader.hardlink_key;
+            validate_name(&e.name, e.is_dir())?;
+            self.prev.mode = leader.mode;
+            self.prev.mtime = leader.mtime;
+            self.prev.uid = leader.uid;
+            self.prev.gid = leader.gid;
+            return Ok(e);
+        }
+
+        let mut size = r.read_varlong(3)?;
+        if flags & xmit::SAME_TIME == 0 {
+            self.prev.mtime = r.read_varlong(4)?;
+        }
+        let nsec = if flags & xmit::MOD_NSEC != 0 {
+            r.read_varint_in(0, 999_999_999, "modtime_nsec")? as u32
+        } else {
+            0
+        };
+        if flags & xmit::SAME_MODE == 0 {
+            self.prev.mode = r.read_i32()? as u32;
+        }
+        let mode = self.prev.mode;
+        let kind = FileKind::from_mode(mode).ok_or_else(|| {
+            Error::Protocol(format!(
+                "invalid file mode 0{mode:o} for {}",
+                String::from_utf8_lossy(&name)
+            ))
+        })?;
+        if self.opts.preserve_uid && flags & xmit::SAME_UID == 0 {
+            self.prev.uid = r.read_varint()? as u32;
+            if flags & xmit::USER_NAME_FOLLOWS != 0 {
+                let len = usize::from(r.read_u8()?);
+                let mut n = vec![0; len];
+                r.read_all(&mut n)?;
+            }
+        }
+        if self.opts.preserve_gid && flags & xmit::SAME_GID == 0 {
+            self.prev.gid = r.read_varint()? as u32;
+            if flags & xmit::GROUP_NAME_FOLLOWS != 0 {
+                let len = usize::from(r.read_u8()?);
+                let mut n = vec![0; len];
+                r.read_all(&mut n)?;
+            }
+        }
+        let is_device = matches!(kind, FileKind::BlockDevice | FileKind::CharDevice);
+        let is_special = matches!(kind, FileKind::Fifo | FileKind::Socket);
+        let mut rdev = 0u64;
+        if (self.opts.preserve_devices && is_device)
+            || (self.opts.preserve_specials && is_special && self.opts.protocol < 31)
+        {
+            if flags & xmit::SAME_RDEV_MAJOR == 0 {
+                self.prev.rdev_major = r.read_varint()? as u32;
+            }
+            let minor = r.read_varint()? as u32;
+            if is_device {
+                rdev = libc::makedev(self.prev.rdev_major, minor);
+            }
+            size = 0;
+        } else if is_device {
+            size = 0;
+        }
+        let link_target = if kind == FileKind::Symlink {
+            if self.opts.preserve_links {
+                let len = r.read_varint()?;
+                let len = usize::try_from(len)
+                    .ok()
+                    .filter(|&l| l < MAX_PATH)
+                    .ok_or_else(|| Error::Protocol(format!("overflow: linkname_len={len}")))?;
+                let mut t = vec![0; len];
+                r.read_all(&mut t)?;
+                if t.contains(&0) {
+                    return Err(Error::Protocol("symlink target contains NUL".into()));
+                }
+                Some(t)
+            } else {
+                Some(Vec::new())
+            }
+        } else {
+            None
+        };
+        let checksum = match self.opts.checksum_len {
+            Some(len) if kind == FileKind::Regular => {
+                let mut sum = vec![0; len];
+                r.read_all(&mut sum)?;
+                Some(sum)
+            }
+            _ => None,
+        };
+        if size < 0 {
+            return Err(Error::Protocol(
+                "Offset underflow: file-length is negative".into(),
+            ));
+        }
+        validate_name(&name, kind == FileKind::Directory)?;
+        let hardlink_key = (self.opts.preserve_hard_links
+            && flags & xmit::HLINKED != 0
+            && kind != FileKind::Directory)
+            .then_some((u64::MAX, ndx as u64));
+        Ok(FileEntry {
+            name,
+            kind,
+            mode,
+            size: size as u64,
+            mtime: self.prev.mtime,
+            mtime_nsec: nsec,
+            uid: self.prev.uid,
+            gid: self.prev.gid,
+            rdev,
+            link_target,
+            hardlink_key,
+            checksum,
+            top_dir: kind == FileKind::Directory
+                && flags & xmit::TOP_DIR != 0
+                && flags & xmit::NO_CONTENT_DIR == 0,
+        })
+    }
+}
+
+fn read_id_list<R: Read + ?Sized>(r: &mut R, id0_names: bool) -> Result<Vec<(u32, Vec<u8>)>> {
+    let mut out = Vec::new();
+    loop {
+        let id = r.read_varint()?;
+        if id == 0 {
+            break;
+        }
+        if out.len() > 1_000_000 {
+            return Err(Error::Protocol("id list too long".into()));
+        }
+        let len = usize::from(r.read_u8()?);
+        let mut name = vec![0; len];
+        r.read_all(&mut name)?;
+        out.push((id as u32, name));
+    }
+    if id0_names {
+        let len = usize::from(r.read_u8()?);
+        let mut name = vec![0; len];
+        r.read_all(&mut name)?;
+        out.push((0, name));
+    }
+    Ok(out)
+}
+
+/// Sorts into rsync's order; of duplicate names one stays active (a directory if any).
+fn sort_and_clean(
+    entries: Vec<FileEntry>,
+    content_dir: Vec<bool>,
+) -> (Vec<FileEntry>, Vec<bool>, Vec<bool>) {
+    let mut paired: Vec<(FileEntry, bool)> = entries.into_iter().zip(content_dir).collect();
+    paired.sort_by(|(a, _), (b, _)| compare_names(&a.name, a.is_dir(), &b.name, b.is_dir()));
+    let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) = paired.into_iter().unzip();
+    let mut active = vec![true; entries.len()];
+    for i in 1..entries.len() {
+        if entries[i].name == entries[i - 1].name {
+            // Keep the directory (rsync prefers it); otherwise the first one.
+            if entries[i].is_dir() && !entries[i - 1].is_dir() {
+                active[i - 1] = false;
+            } else {
+                active[i] = false;
+            }
+        }
+    }
+    (entries, active, content_dir)
+}
+
+/// Encodes a file list for the receiver.
+pub struct FlistEncoder {
+    opts: FlistOptions,
+    prev: Prev,
+    first: bool,
+    /// Hard-link groups: key → index of the group's first entry.
+    hlink_first: HashMap<(u64, u64), usize>,
+}
+
+impl FlistEncoder {
+    pub fn new(opts: FlistOptions) -> FlistEncoder {
+        FlistEncoder {
+            opts,
+            prev: Prev::default(),
+            first: true,
+            hlink_first: HashMap::new(),
+        }
+    }
+
+    /// Appends entry `ndx` (its position in the list as sent).
+    pub fn put_entry(&mut self, out: &mut Vec<u8>, e: &FileEntry, ndx: usize) -> Result<()> {
+        self.put_entry_implied(out, e, ndx, false)
+    }
+
+    /// [`FlistEncoder::put_entry`] for a directory that may be an implied parent (`-R`):
+    /// sent as rsync does (XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR) so that a deleting receiver
+    /// leaves its other contents alone.
+    pub fn put_entry_implied(
+        &mut self,
+        out: &mut Vec<u8>,
+        e: &FileEntry,
+        ndx: usize,
+        implied: bool,
+    ) -> Result<()> {
+        let mut flags: u32 = 0;
+        if e.is_dir() && implied && self.opts.protocol >= 30 {
+            flags |= xmit::TOP_DIR | xmit::NO_CONTENT_DIR;
+        } else if e.is_dir() && e.top_dir {
+            flags |= xmit::TOP_DIR;
+        }
+        if !self.first && e.mode == self.prev.mode {
+            flags |= xmit::SAME_MODE;
+        }
+        self.prev.mode = e.mode;
+        let is_device = matches!(e.kind, FileKind::BlockDevice | FileKind::CharDevice);
+        let is_special = matches!(e.kind, FileKind::Fifo | FileKind::Socket);
+        let send_rdev = (self.opts.preserve_devices && is_device)
+            || (self.opts.preserve_specials && is_special && self.opts.protocol < 31);
+        let (major, minor) = if is_device {
+            (libc::major(e.rdev), libc::minor(e.rdev))
+        } else {
+            (self.prev.rdev_major, 0)
+        };
+        if send_rdev {
+            if !self.first && major == self.prev.rdev_major {
+                flags |= xmit::SAME_RDEV_MAJOR;
+            }
+            self.prev.rdev_major = major;
+        }
+        if !self.opts.preserve_uid || (!self.first && e.uid == self.prev.uid) {
+            flags |= xmit::SAME_UID;
+        } else {
+            self.prev.uid = e.uid;
+        }
+        if !self.opts.preserve_gid || (!self.first && e.gid == self.prev.gid) {
+            flags |= xmit::SAME_GID;
+        } else {
+            self.prev.gid = e.gid;
+        }
+        if !self.first && e.mtime == self.prev.mtime {
+            flags |= xmit::SAME_TIME;
+        }
+        self.prev.mtime = e.mtime;
+        if e.mtime_nsec != 0 && self.opts.protocol >= 31 {
+            flags |= xmit::MOD_NSEC;
+        }
+        let mut first_hlink = None;
+        if self.opts.preserve_hard_links && !e.is_dir() {
+            if let Some(key) = e.hardlink_key {
+                flags |= xmit::HLINKED;
+                match self.hlink_first.get(&key) {
+                    Some(&f) => first_hlink = Some(f),
+                    None => {
+                        self.hlink_first.insert(key, ndx);
+                        flags |= xmit::HLINK_FIRST;
+                    }
+                }
+            }
+        }
+        let l1 = e
+            .name
+            .iter()
+            .zip(&self.prev.name)
+            .take(255)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let l2 = e.name.len() - l1;
+        if l1 > 0 {
+            flags |= xmit::SAME_NAME;
+        }
+        if l2 > 255 {
+            flags |= xmit::LONG_NAME;
+        }
+        if self.opts.varint_flags {
+            put_varint(
+                out,
+                if flags == 0 {
+                    xmit::EXTENDED_FLAGS
+                } else {
+                    flags
+                } as i32,
+            );
+        } else {
+            if flags == 0 && !e.is_dir() {
+                flags |= xmit::TOP_DIR;
+            }
+            if flags & 0xFF00 != 0 || flags == 0 {
+                flags |= xmit::EXTENDED_FLAGS;
+                put_u16(out, flags as u16);
+            } else {
+                out.push(flags as u8);
+            }
+        }
+        if flags & xmit::SAME_NAME != 0 {
+            out.push(l1 as u8);
+        }
+        if flags & xmit::LONG_NAME != 0 {
+            put_varint(out, l2 as i32);
+        } else {
+            out.push(l2 as u8);
+        }
+        out.extend_from_slice(&e.name[l1..]);
+        self.prev.name.clone_from(&e.name);
+        self.first = false;
+        if let Some(f) = first_hlink {
+            put_varint(out, f as i32);
+            return Ok(());
+        }
+        put_varlong(out, e.size as i64, 3);
+        if flags & xmit::SAME_TIME == 0 {
+            put_varlong(out, e.mtime, 4);
+        }
+        if flags & xmit::MOD_NSEC != 0 {
+            put_varint(out, e.mtime_nsec as i32);
+        }
+        if flags & xmit::SAME_MODE == 0 {
+            put_i32(out, e.mode as i32);
+        }
+        if self.opts.preserve_uid && flags & xmit::SAME_UID == 0 {
+            put_varint(out, e.uid as i32);
+        }
+        if self.opts.preserve_gid && flags & xmit::SAME_GID == 0 {
+            put_varint(out, e.gid as i32);
+        }
+        if send_rdev {
+            if flags & xmit::SAME_RDEV_MAJOR == 0 {
+                put_varint(out, major as i32);
+            }
+            put_varint(out, minor as i32);
+        }
+        if self.opts.preserve_links && e.kind == FileKind::Symlink {
+            let t = e.link_target.as_deref().unwrap_or_default();
+            put_varint(out, t.len() as i32);
+            out.extend_from_slice(t);
+        }
+        if let Some(len) = self.opts.checksum_len {
+            if e.kind == FileKind::Regular {
+                let mut sum = e.checksum.clone().unwrap_or_default();
+                sum.resize(len, 0);
+                out.extend_from_slice(&sum);
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the end marker (with the io_error value where the protocol carries one).
+    pub fn put_end(&self, out: &mut Vec<u8>, io_error: i32) {
+        if self.opts.varint_flags {
+            put_varint(out, 0);
+            put_varint(out, io_error);
+        } else if io_error != 0 && self.opts.safe_flist {
+            put_u16(out, (xmit::EXTENDED_FLAGS | xmit::IO_ERROR_ENDLIST) as u16);
+            put_varint(out, io_error);
+        } else {
+            out.push(0);
+        }
+    }
+
+    /// Appends the uid/gid name lists (when the receiver expects them).
+    pub fn put_id_lists(
+        &self,
+        out: &mut Vec<u8>,
+        users: &[(u32, Vec<u8>)],
+        groups: &[(u32, Vec<u8>)],
+    ) {
+        let (want_uids, want_gids) = self.opts.id_lists();
+        let put_list = |out: &mut Vec<u8>, list: &[(u32, Vec<u8>)]| {
+            let mut zero_name: &[u8] = b"";
+            for (id, name) in list {
+                if *id == 0 {
+                    zero_name = name;
+                    continue;
+                }
+                if name.is_empty() {
+                    continue;
+                }
+                let name = &name[..name.len().min(255)];
+                put_varint(out, *id as i32);
+                out.push(name.len() as u8);
+                out.extend_from_slice(name);
+            }
+            put_varint(out, 0);
+            if self.opts.id0_names {
+                let n = &zero_name[..zero_name.len().min(255)];
+                out.push(n.len() as u8);
+                out.extend_from_slice(n);
+            }
+        };
+        if want_uids {
+            put_list(out, users);
+        }
+        if want_gids {
+            put_list(out, groups);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,253 @@
+use super::*;
+use proptest::prelude::*;
+
+fn opts() -> FlistOptions {
+    FlistOptions {
+        protocol: 31,
+        varint_flags: true,
+        safe_flist: true,
+        id0_names: true,
+        preserve_uid: true,
+        preserve_gid: true,
+        preserve_links: true,
+        preserve_devices: true,
+        preserve_specials: true,
+        preserve_hard_links: true,
+        checksum_len: None,
+        numeric_ids: false,
+    }
+}
+
+fn entry(name: &str, kind: FileKind, perm: u32) -> FileEntry {
+    let ifmt = match kind {
+        FileKind::Regular => libc::S_IFREG,
+        FileKind::Directory => libc::S_IFDIR,
+        FileKind::Symlink => libc::S_IFLNK,
+        FileKind::BlockDevice => libc::S_IFBLK,
+        FileKind::CharDevice => libc::S_IFCHR,
+        FileKind::Fifo => libc::S_IFIFO,
+        FileKind::Socket => libc::S_IFSOCK,
+    };
+    FileEntry {
+        name: name.as_bytes().to_vec(),
+        kind,
+        mode: ifmt | perm,
+        size: 0,
+        mtime: 1_700_000_000,
+        mtime_nsec: 0,
+        uid: 1000,
+        gid: 1000,
+        rdev: 0,
+        link_target: (kind == FileKind::Symlink).then(|| b"target".to_vec()),
+        hardlink_key: None,
+        checksum: None,
+        top_dir: false,
+    }
+}
+
+fn encode(o: &FlistOptions, entries: &[FileEntry]) -> Vec<u8> {
+    let mut enc = FlistEncoder::new(o.clone());
+    let mut out = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        enc.put_entry(&mut out, e, i).unwrap();
+    }
+    enc.put_end(&mut out, 0);
+    enc.put_id_lists(
+        &mut out,
+        &[(1000, b"alice".to_vec())],
+        &[(1000, b"staff".to_vec())],
+    );
+    out
+}
+
+fn sample() -> Vec<FileEntry> {
+    let mut root = entry(".", FileKind::Directory, 0o755);
+    root.top_dir = true;
+    let mut big = entry("a/big", FileKind::Regular, 0o644);
+    big.size = 5_000_000_000;
+    big.mtime_nsec = 123_456_789;
+    let mut dev = entry("a/dev", FileKind::CharDevice, 0o600);
+    dev.rdev = libc::makedev(4, 300);
+    let mut h1 = entry("a/h1", FileKind::Regular, 0o644);
+    h1.hardlink_key = Some((1, 77));
+    h1.size = 10;
+    let mut h2 = entry("a/h2", FileKind::Regular, 0o644);
+    h2.hardlink_key = Some((1, 77));
+    h2.size = 10;
+    let long = format!("a/{}", "x".repeat(300));
+    vec![
+        root,
+        entry("z", FileKind::Regular, 0o600),
+        entry("a", FileKind::Directory, 0o755),
+        big,
+        dev,
+        h1,
+        h2,
+        entry("a/link", FileKind::Symlink, 0o777),
+        entry("a/fifo", FileKind::Fifo, 0o644),
+        entry(&long, FileKind::Regular, 0o644),
+    ]
+}
+
+#[test]
+fn roundtrip_sorts_and_keeps_attributes() {
+    for varint_flags in [true, false] {
+        for protocol in [30, 31] {
+            let o = FlistOptions {
+                varint_flags,
+                protocol,
+                ..opts()
+            };
+            let sent = sample();
+            let bytes = encode(&o, &sent);
+            let list = FlistDecoder::new(o.clone())
+                .read_list(&mut &bytes[..])
+                .unwrap();
+            let mut want = sent.clone();
+            rtsync_tree::sort_entries(&mut want);
+            let names: Vec<_> = list.entries.iter().map(|e| e.name.clone()).collect();
+            let want_names: Vec<_> = want.iter().map(|e| e.name.clone()).collect();
+            assert_eq!(names, want_names);
+            for (got, want) in list.entries.iter().zip(&want) {
+                assert_eq!(got.mode, want.mode, "{:?}", want.name);
+                assert_eq!(got.size, want.size);
+                assert_eq!(got.mtime, want.mtime);
+                let nsec = if protocol >= 31 { want.mtime_nsec } else { 0 };
+                assert_eq!(got.mtime_nsec, nsec);
+                assert_eq!(got.rdev, want.rdev);
+                assert_eq!(got.link_target, want.link_target);
+                assert_eq!(got.hardlink_key.is_some(), want.hardlink_key.is_some());
+            }
+            let h: Vec<_> = list.entries.iter().filter_map(|e| e.hardlink_key).collect();
+            assert_eq!(h.len(), 2);
+            assert_eq!(h[0], h[1]);
+            assert_eq!(
+                list.user_names,
+                vec![(1000, b"alice".to_vec()), (0, vec![])]
+            );
+            assert!(list.entries[0].top_dir);
+        }
+    }
+}
+
+/// Builds a raw single-entry list with the given name bytes.
+fn raw_entry_list(name: &[u8], mode: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_varint(&mut out, (xmit::SAME_UID | xmit::SAME_GID) as i32);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    put_varlong(&mut out, 0, 3);
+    put_varlong(&mut out, 0, 4);
+    put_i32(&mut out, mode as i32);
+    put_varint(&mut out, 0);
+    put_varint(&mut out, 0);
+    out
+}
+
+#[test]
+fn hostile_names_are_refused() {
+    let o = FlistOptions {
+        preserve_uid: false,
+        preserve_gid: false,
+        ..opts()
+    };
+    let reg = libc::S_IFREG | 0o644;
+    let cases: &[(&[u8], u32, i32)] = &[
+        (b"../x", reg, 4),
+        (b"/etc/x", reg, 4),
+        (b"a/../../x", reg, 4),
+        (b"a//b", reg, 4),
+        (b"a/./b", reg, 4),
+        (b"..", libc::S_IFDIR | 0o755, 4),
+        (b"a\0b", reg, 4),
+        (b".", reg, 2),
+        (b"", reg, 4),
+        (b"ok", 0o170000 | 0o644, 2),
+    ];
+    for &(name, mode, code) in cases {
+        let bytes = raw_entry_list(name, mode);
+        let err = FlistDecoder::new(o.clone())
+            .read_list(&mut &bytes[..])
+            .unwrap_err();
+        assert_eq!(
+            err.exit_code(),
+            code,
+            "{:?}: {err}",
+            String::from_utf8_lossy(name)
+        );
+    }
+}
+
+#[test]
+fn same_name_prefix_longer_than_previous_is_refused() {
+    let mut out = Vec::new();
+    put_varint(
+        &mut out,
+        (xmit::SAME_NAME | xmit::SAME_UID | xmit::SAME_GID) as i32,
+    );
+    out.push(10); // l1 = 10 with no previous name: would read uninitialised bytes
+    out.push(1);
+    out.push(b'x');
+    let err = FlistDecoder::new(opts())
+        .read_list(&mut &out[..])
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+}
+
+#[test]
+fn bad_hardlink_reference_is_refused() {
+    let mut out = Vec::new();
+    put_varint(
+        &mut out,
+        (xmit::HLINKED | xmit::SAME_UID | xmit::SAME_GID) as i32,
+    );
+    out.push(1);
+    out.push(b'x');
+    put_varint(&mut out, 0); // refers to itself / nothing before it
+    let err = FlistDecoder::new(opts())
+        .read_list(&mut &out[..])
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+}
+
+#[test]
+fn duplicates_are_deactivated_and_order_is_rsyncs() {
+    let o = FlistOptions {
+        preserve_uid: false,
+        preserve_gid: false,
+        ..opts()
+    };
+    let mut bytes = Vec::new();
+    let mut enc = FlistEncoder::new(o.clone());
+    let list = [
+        entry("b", FileKind::Regular, 0o644),
+        entry("a", FileKind::Regular, 0o644),
+        entry("b", FileKind::Regular, 0o644),
+    ];
+    for (i, e) in list.iter().enumerate() {
+        enc.put_entry(&mut bytes, e, i).unwrap();
+    }
+    enc.put_end(&mut bytes, 0);
+    let got = FlistDecoder::new(o).read_list(&mut &bytes[..]).unwrap();
+    let names: Vec<&[u8]> = got.entries.iter().map(|e| &e.name[..]).collect();
+    assert_eq!(names, vec![&b"a"[..], b"b", b"b"]);
+    assert_eq!(got.active, vec![true, true, false]);
+}
+
+#[test]
+fn truncated_lists_fail_cleanly() {
+    let bytes = encode(&opts(), &sample());
+    for cut in 0..bytes.len() {
+        let r = FlistDecoder::new(opts()).read_list(&mut &bytes[..cut]);
+        assert!(r.is_err(), "cut at {cut}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn decoder_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let _ = FlistDecoder::new(opts()).read_list(&mut &bytes[..]);
+        let o = FlistOptions { varint_flags: false, checksum_len: Some(16), ..opts() };
+        let _ = FlistDecoder::new(o).read_list(&mut &bytes[..]);
+    }
+}

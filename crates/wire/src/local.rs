@@ -1,0 +1,334 @@
+//! The receiving side's filesystem work: where each entry goes, refusing to write through
+//! symlinks planted in the destination, creating directories/symlinks/specials, applying
+//! metadata, deleting extraneous files, and mapping user/group names to local ids.
+
+use std::collections::HashMap;
+use std::ffi::{CString, OsStr};
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use rtsync_tree::fsops;
+use rtsync_tree::{FileEntry, FileKind};
+
+use crate::error::{Error, Result};
+
+/// Where received entries are written.
+#[derive(Debug, Clone)]
+pub enum Dest {
+    /// Entries are created beneath this directory (`.` is the directory itself).
+    Dir(PathBuf),
+    /// A single file received under this exact name.
+    Solo(PathBuf),
+}
+
+impl Dest {
+    /// Decides like rsync's `get_local_name`: one non-directory entry copied onto a path that
+    /// is not an existing directory is written to that path; otherwise the path is a
+    /// directory, created if missing.
+    pub fn choose(dest: &Path, entries: &[FileEntry]) -> Result<Dest> {
+        let is_dir = fs::metadata(dest).map(|m| m.is_dir()).unwrap_or(false);
+        // A trailing slash always names a directory.
+        let slash = {
+            use std::os::unix::ffi::OsStrExt;
+            dest.as_os_str().as_bytes().ends_with(b"/")
+        };
+        if entries.len() == 1 && !entries[0].is_dir() && !is_dir && !slash {
+            return Ok(Dest::Solo(dest.to_path_buf()));
+        }
+        if !is_dir {
+            match fs::create_dir(dest) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(Error::file(
+                        format!("mkdir \"{}\" failed", dest.display()),
+                        e,
+                    ))
+                }
+            }
+        }
+        Ok(Dest::Dir(dest.to_path_buf()))
+    }
+
+    /// The local path of an entry (names are validated already: relative, no `..`).
+    pub fn path_of(&self, name: &[u8]) -> PathBuf {
+        match self {
+            Dest::Solo(p) => p.clone(),
+            Dest::Dir(root) if name == b"." => root.clone(),
+            Dest::Dir(root) => root.join(OsStr::from_bytes(name)),
+        }
+    }
+
+    /// Checks that every directory between the root and `name` is a real directory, not a
+    /// symlink (a hostile sender could list `a -> /etc` and then `a/passwd`).
+    pub fn check_parents(&self, name: &[u8]) -> Result<()> {
+        let Dest::Dir(root) = self else {
+            return Ok(());
+        };
+        let comps: Vec<&[u8]> = name.split(|&b| b == b'/').collect();
+        let mut p = root.clone();
+        for comp in &comps[..comps.len().saturating_sub(1)] {
+            p.push(OsStr::from_bytes(comp));
+            match fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::UnsafePath(format!(
+                        "{} (a parent is not a directory)",
+                        String::from_utf8_lossy(name)
+                    )))
+                }
+                Err(e) => {
+                    return Err(Error::file(
+                        format!("cannot reach parent of {}", String::from_utf8_lossy(name)),
+                        e,
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which metadata to apply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttrOptions {
+    pub perms: bool,
+    pub executability: bool,
+    pub times: bool,
+    pub owner: bool,
+    pub group: bool,
+    pub omit_dir_times: bool,
+    pub omit_link_times: bool,
+    pub am_root: bool,
+    /// The process umask, for new files without `-p`.
+    pub umask: u32,
+}
+
+/// The process umask (read once, before threads start).
+pub fn current_umask() -> u32 {
+    // SAFETY: umask is always safe; we restore the value immediately.
+    unsafe {
+        let old = libc::umask(0o022);
+        libc::umask(old);
+        old as u32
+    }
+}
+
+/// Maps the sender's ids to ours through the names it listed.
+#[derive(Debug, Default)]
+pub struct IdMap {
+    uids: HashMap<u32, u32>,
+    gids: HashMap<u32, u32>,
+}
+
+impl IdMap {
+    pub fn new(users: &[(u32, Vec<u8>)], groups: &[(u32, Vec<u8>)], numeric: bool) -> IdMap {
+        let mut m = IdMap::default();
+        if numeric {
+            return m;
+        }
+        for (id, name) in users {
+            if let Some(local) = lookup_user(name) {
+                m.uids.insert(*id, local);
+            }
+        }
+        for (id, name) in groups {
+            if let Some(local) = lookup_group(name) {
+                m.gids.insert(*id, local);
+            }
+        }
+        m
+    }
+
+    pub fn uid(&self, id: u32) -> u32 {
+        self.uids.get(&id).copied().unwrap_or(id)
+    }
+
+    pub fn gid(&self, id: u32) -> u32 {
+        self.gids.get(&id).copied().unwrap_or(id)
+    }
+}
+
+fn lookup_user(name: &[u8]) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16384];
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call; buf outlives it.
+    let rc =
+        unsafe { libc::getpwnam_r(c.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
+    (rc == 0 && !out.is_null()).then_some(pwd.pw_uid)
+}
+
+fn lookup_group(name: &[u8]) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16384];
+    let mut out: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call; buf outlives it.
+    let rc =
+        unsafe { libc::getgrnam_r(c.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut out) };
+    (rc == 0 && !out.is_null()).then_some(grp.gr_gid)
+}
+
+/// Applies owner, permissions and times to `path` as the options ask. `existing_mode` is the
+/// mode of the file this one replaces (kept when `-p` is off), `None` for a new file.
+pub fn apply_attrs(
+    path: &Path,
+    e: &FileEntry,
+    o: &AttrOptions,
+    ids: &IdMap,
+    existing_mode: Option<u32>,
+    accurate_time: bool,
+) -> io::Result<()> {
+    if o.owner || o.group {
+        let uid = if o.owner && o.am_root {
+            ids.uid(e.uid)
+        } else {
+            u32::MAX
+        };
+        let gid = if o.group { ids.gid(e.gid) } else { u32::MAX };
+        if uid != u32::MAX || gid != u32::MAX {
+            match fsops::set_owner(path, uid, gid) {
+                Ok(()) => {}
+                // A non-root receiver may not be in the group: rsync skips it silently.
+                Err(err) if err.raw_os_error() == Some(libc::EPERM) && !o.am_root => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    if e.kind != FileKind::Symlink {
+        let perms = if o.perms {
+            e.perms()
+        } else if let Some(old) = existing_mode {
+            old & 0o7777
+        } else {
+            let mut p = e.perms() & !o.umask & 0o777;
+            if o.executability && e.kind == FileKind::Regular && e.perms() & 0o111 != 0 {
+                p |= (p & 0o444) >> 2;
+            }
+            p
+        };
+        fsops::set_perms(path, perms)?;
+    }
+    let want_time = o.times
+        && !(e.kind == FileKind::Directory && o.omit_dir_times)
+        && !(e.kind == FileKind::Symlink && o.omit_link_times);
+    if want_time {
+        // Like stock (modify_window 0), only a transferred file gets its exact time; for
+        // anything else an mtime in the same second counts as equal and is left alone.
+        let same_second =
+            !accurate_time && fs::symlink_metadata(path).is_ok_and(|m| m.mtime() == e.mtime);
+        if !same_second {
+            fsops::set_mtime(path, e.mtime, e.mtime_nsec)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes whatever is at `path` (a directory recursively).
+pub fn remove_any(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Makes sure a directory exists at `path`, replacing a non-directory. Returns whether it
+/// was created.
+pub fn ensure_dir(path: &Path) -> io::Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => return Ok(false),
+        Ok(_) => remove_any(path)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    fs::create_dir(path)?;
+    // Writable by us until the final attribute pass.
+    fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+    Ok(true)
+}
+
+/// Makes `path` a symlink to `target`; returns false if it already was one.
+pub fn ensure_symlink(path: &Path, target: &[u8]) -> io::Result<bool> {
+    if let Ok(m) = fs::symlink_metadata(path) {
+        if m.file_type().is_symlink() && fs::read_link(path)?.as_os_str().as_bytes() == target {
+            return Ok(false);
+        }
+        remove_any(path)?;
+    }
+    std::os::unix::fs::symlink(OsStr::from_bytes(target), path)?;
+    Ok(true)
+}
+
+/// Makes `path` a device/fifo/socket like `e`; returns false if it already matched.
+pub fn ensure_special(path: &Path, e: &FileEntry) -> io::Result<bool> {
+    if let Ok(m) = fs::symlink_metadata(path) {
+        if m.mode() & libc::S_IFMT == e.mode & libc::S_IFMT && m.rdev() == e.rdev {
+            return Ok(false);
+        }
+        remove_any(path)?;
+    }
+    fsops::make_node(path, e.mode, e.rdev)?;
+    Ok(true)
+}
+
+/// How the generator decides a file is unchanged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QuickCheck {
+    pub size_only: bool,
+    pub ignore_times: bool,
+}
+
+/// rsync's quick check: same size, then same mtime (whether or not `-t` is on). With `-c`
+/// the caller compares checksums instead of times.
+pub fn up_to_date(meta: &fs::Metadata, e: &FileEntry, q: QuickCheck) -> bool {
+    if !meta.file_type().is_file() || meta.len() != e.size {
+        return false;
+    }
+    if q.size_only {
+        return true;
+    }
+    !q.ignore_times && meta.mtime() == e.mtime
+}
+
+/// The user name of a uid, if it has one.
+pub fn user_name(uid: u32) -> Option<Vec<u8>> {
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16384];
+    let mut out: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call; buf outlives it.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc != 0 || out.is_null() {
+        return None;
+    }
+    // SAFETY: pw_name points into buf, NUL-terminated.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) }
+            .to_bytes()
+            .to_vec(),
+    )
+}
+
+/// The group name of a gid, if it has one.
+pub fn group_name(gid: u32) -> Option<Vec<u8>> {
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 16384];
+    let mut out: *mut libc::group = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call; buf outlives it.
+    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if rc != 0 || out.is_null() {
+        return None;
+    }
+    // SAFETY: gr_name points into buf, NUL-terminated.
+    Some(
+        unsafe { std::ffi::CStr::from_ptr(grp.gr_name) }
+            .to_bytes()
+            .to_vec(),
+    )
+}

@@ -1,0 +1,353 @@
+//! Item lines (`-v`, `-i`, `--out-format`) printed in file-list order even though the
+//! generator and the receiver finish items in their own order, as stock's output reads.
+
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Mutex;
+
+use rtsync_engine::itemize::Itemize;
+use rtsync_engine::report::Reporter;
+use rtsync_tree::{FileEntry, FileKind};
+
+/// One output line.
+#[derive(Debug, Clone)]
+pub enum Line {
+    /// An item: its itemize data, name and suffix (`/`, ` -> target`, ` => leader`).
+    Item(Itemize, Vec<u8>, Vec<u8>),
+    /// `deleting NAME`.
+    Deleting(Vec<u8>),
+    /// A message line on stdout (e.g. `skipping non-regular file "x"`).
+    Info(String),
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    /// Not decided yet.
+    Unset,
+    /// Waiting for the receiver; lines known so far (deletions) come first.
+    Pending(Vec<Line>),
+    Ready(Vec<Line>),
+}
+
+struct State {
+    reporter: Option<Reporter>,
+    slots: Vec<Slot>,
+    next: usize,
+    /// Lines printed after every entry (`--delete-after` deletions).
+    trailer: Vec<Line>,
+}
+
+/// The ordered log of one transfer. With no reporter, it records nothing.
+pub struct ItemLog {
+    state: Mutex<State>,
+}
+
+impl ItemLog {
+    pub fn new(reporter: Option<Reporter>, entries: usize) -> ItemLog {
+        let slots = if reporter.is_some() {
+            vec![Slot::Unset; entries]
+        } else {
+            Vec::new()
+        };
+        ItemLog {
+            state: Mutex::new(State {
+                reporter,
+                slots,
+                next: 0,
+                trailer: Vec::new(),
+            }),
+        }
+    }
+
+    fn with(&self, f: impl FnOnce(&mut State)) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.reporter.is_some() {
+            f(&mut st);
+            advance(&mut st);
+        }
+    }
+
+    /// The final lines of entry `ndx`.
+    pub fn ready(&self, ndx: usize, lines: Vec<Line>) {
+        self.with(|st| {
+            if let Some(s) = st.slots.get_mut(ndx) {
+                *s = Slot::Ready(lines);
+            }
+        });
+    }
+
+    /// Entry `ndx` is being transferred; `lines` (deletions) print before its own line.
+    pub fn pending(&self, ndx: usize, lines: Vec<Line>) {
+        self.with(|st| {
+            if let Some(s) = st.slots.get_mut(ndx) {
+                *s = Slot::Pending(lines);
+            }
+        });
+    }
+
+    /// The receiver finished entry `ndx` (with its line, or none if it failed).
+    pub fn complete(&self, ndx: usize, line: Option<Line>) {
+        self.with(|st| {
+            if let Some(s) = st.slots.get_mut(ndx) {
+                let mut lines = match std::mem::replace(s, Slot::Unset) {
+                    Slot::Pending(l) | Slot::Ready(l) => l,
+                    Slot::Unset => Vec::new(),
+                };
+                lines.extend(line);
+                *s = Slot::Ready(lines);
+            }
+        });
+    }
+
+    /// Lines printed before every entry (`--delete-before` deletions).
+    pub fn header(&self, lines: Vec<Line>) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = st.reporter.as_mut() {
+            print_lines(r, lines);
+        }
+    }
+
+    /// Lines printed after every entry (`--delete-after` deletions).
+    pub fn trailer(&self, lines: Vec<Line>) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.trailer.extend(lines);
+    }
+
+    /// Prints whatever is left and hands the reporter back (for the summary).
+    pub fn finish(&self) -> Option<Reporter> {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        for s in st.slots.iter_mut() {
+            if let Slot::Pending(l) = s {
+                *s = Slot::Ready(std::mem::take(l));
+            } else if let Slot::Unset = s {
+                *s = Slot::Ready(Vec::new());
+            }
+        }
+        advance(&mut st);
+        let trailer = std::mem::take(&mut st.trailer);
+        if let Some(r) = st.reporter.as_mut() {
+            print_lines(r, trailer);
+        }
+        let mut r = st.reporter.take();
+        if let Some(r) = r.as_mut() {
+            r.flush();
+        }
+        r
+    }
+}
+
+fn print_lines(r: &mut Reporter, lines: Vec<Line>) {
+    for line in lines {
+        match line {
+            Line::Item(it, name, suffix) => r.item(&it, &name, &suffix),
+            Line::Deleting(name) => r.deleting(&name),
+            Line::Info(text) => r.info(&text),
+        }
+    }
+}
+
+fn advance(st: &mut State) {
+    while st.next < st.slots.len() {
+        let Slot::Ready(lines) = std::mem::replace(&mut st.slots[st.next], Slot::Unset) else {
+            break;
+        };
+        if let Some(r) = st.reporter.as_mut() {
+            print_lines(r, lines);
+        }
+        st.slots[st.next] = Slot::Ready(Vec::new());
+        st.next += 1;
+    }
+    if st.next == st.slots.len() {
+        if let Some(r) = st.reporter.as_mut() {
+            r.flush();
+        }
+    }
+}
+
+/// Which attributes the transfer preserves (for the itemize flags).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Preserve {
+    pub times: bool,
+    pub perms: bool,
+    pub owner: bool,
+    pub group: bool,
+}
+
+/// The itemize data of an entry compared with what exists locally.
+pub fn itemize(e: &FileEntry, local: Option<&Metadata>, update: u8, p: Preserve) -> Itemize {
+    let kind = match e.kind {
+        FileKind::Regular => b'f',
+        FileKind::Directory => b'd',
+        FileKind::Symlink => b'L',
+        FileKind::BlockDevice | FileKind::CharDevice => b'D',
+        FileKind::Fifo | FileKind::Socket => b'S',
+    };
+    let mut it = Itemize::new(update, kind);
+    let Some(m) = local else {
+        it.is_new = true;
+        return it;
+    };
+    let same_type = m.mode() & libc::S_IFMT == e.mode & libc::S_IFMT;
+    if !same_type {
+        it.is_new = true;
+        return it;
+    }
+    if e.kind == FileKind::Regular && m.len() != e.size {
+        it.size = true;
+    }
+    if e.kind != FileKind::Symlink && m.mtime() != e.mtime {
+        if p.times {
+            it.time = Some(b't');
+        } else if update == b'>' {
+            it.time = Some(b'T');
+        }
+    }
+    if p.perms && e.kind != FileKind::Symlink && m.mode() & 0o7777 != e.mode & 0o7777 {
+        it.perms = true;
+    }
+    if p.owner && m.uid() != e.uid {
+        it.owner = true;
+    }
+    if p.group && m.gid() != e.gid {
+        it.group = true;
+    }
+    it
+}
+
+/// The suffix rsync prints after a name.
+pub fn suffix(e: &FileEntry) -> Vec<u8> {
+    match e.kind {
+        FileKind::Directory => b"/".to_vec(),
+        FileKind::Symlink => {
+            let mut s = b" -> ".to_vec();
+            s.extend_from_slice(e.link_target.as_deref().unwrap_or_default());
+            s
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// An item line for `e`.
+pub fn line(e: &FileEntry, it: Itemize) -> Line {
+    Line::Item(it, e.name.clone(), suffix(e))
+}
+
+/// A `--list-only` line as rsync prints it: mode string, size, mtime, name.
+pub fn list_line(e: &FileEntry, links: bool) -> String {
+    let mut name =
+        String::from_utf8_lossy(&rtsync_engine::report::escape_name(&e.name)).into_owned();
+    if links && e.kind == FileKind::Symlink {
+        name.push_str(" -> ");
+        name.push_str(&String::from_utf8_lossy(
+            e.link_target.as_deref().unwrap_or_default(),
+        ));
+    }
+    format!(
+        "{} {:>14} {} {}",
+        mode_string(e.mode, e.kind),
+        rtsync_engine::report::commas(e.size),
+        local_time(e.mtime),
+        name
+    )
+}
+
+fn mode_string(mode: u32, kind: FileKind) -> String {
+    let t = match kind {
+        FileKind::Directory => 'd',
+        FileKind::Symlink => 'l',
+        FileKind::BlockDevice => 'b',
+        FileKind::CharDevice => 'c',
+        FileKind::Fifo => 'p',
+        FileKind::Socket => 's',
+        FileKind::Regular => '-',
+    };
+    let mut s = String::with_capacity(10);
+    s.push(t);
+    let bit = |m: u32, c: char| if mode & m != 0 { c } else { '-' };
+    let special = |x: bool, set: bool, lower: char, upper: char| match (set, x) {
+        (true, true) => lower,
+        (true, false) => upper,
+        (false, true) => 'x',
+        (false, false) => '-',
+    };
+    s.push(bit(0o400, 'r'));
+    s.push(bit(0o200, 'w'));
+    s.push(special(mode & 0o100 != 0, mode & 0o4000 != 0, 's', 'S'));
+    s.push(bit(0o040, 'r'));
+    s.push(bit(0o020, 'w'));
+    s.push(special(mode & 0o010 != 0, mode & 0o2000 != 0, 's', 'S'));
+    s.push(bit(0o004, 'r'));
+    s.push(bit(0o002, 'w'));
+    s.push(special(mode & 0o001 != 0, mode & 0o1000 != 0, 't', 'T'));
+    s
+}
+
+fn local_time(secs: i64) -> String {
+    // SAFETY: localtime_r only writes into `tm`.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let t = secs as libc::time_t;
+    unsafe { libc::localtime_r(&t, &mut tm) };
+    format!(
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines come out in file-list order even when entries finish out of order.
+    #[test]
+    fn ordered_output() {
+        let log = ItemLog::new(None, 3);
+        // Without a reporter nothing is recorded and nothing panics.
+        log.pending(0, Vec::new());
+        log.ready(2, vec![Line::Info("x".into())]);
+        log.complete(0, None);
+        assert!(log.finish().is_none());
+
+        let mut st = State {
+            reporter: None,
+            slots: vec![Slot::Unset, Slot::Unset, Slot::Unset],
+            next: 0,
+            trailer: Vec::new(),
+        };
+        st.slots[1] = Slot::Ready(Vec::new());
+        advance(&mut st);
+        assert_eq!(st.next, 0, "slot 0 undecided: nothing printed yet");
+        st.slots[0] = Slot::Pending(Vec::new());
+        advance(&mut st);
+        assert_eq!(st.next, 0, "slot 0 still being transferred");
+        st.slots[0] = Slot::Ready(Vec::new());
+        advance(&mut st);
+        assert_eq!(st.next, 2, "slots 0 and 1 flushed in order");
+    }
+
+    #[test]
+    fn list_line_format() {
+        let e = FileEntry {
+            name: b"a".to_vec(),
+            kind: FileKind::Regular,
+            mode: libc::S_IFREG | 0o4755,
+            size: 1234567,
+            mtime: 0,
+            mtime_nsec: 0,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            link_target: None,
+            hardlink_key: None,
+            checksum: None,
+            top_dir: false,
+        };
+        let line = list_line(&e, false);
+        assert!(line.starts_with("-rwsr-xr-x      1,234,567 "), "{line}");
+        assert!(line.ends_with(" a"), "{line}");
+    }
+}

@@ -1,0 +1,583 @@
+//! rsync's multiplexed stream: 4-byte little-endian headers `((7 + tag) << 24) | len`.
+//!
+//! [`MuxReader`] yields the MSG_DATA payload as a plain byte stream and hands every
+//! out-of-band message (INFO, ERROR, IO_ERROR, DELETED, ...) to a [`MessageHandler`].
+//! [`MuxWriter`] coalesces data into frames and writes to the socket only on flush (or when
+//! its buffer fills), which avoids the Nagle/delayed-ACK stall described in DESIGN.md.
+
+use std::io::{self, Read, Write};
+
+use crate::error::{Error, Result};
+
+/// Message tags of the multiplexed stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MsgTag {
+    Data = 0,
+    ErrorXfer = 1,
+    Info = 2,
+    Error = 3,
+    Warning = 4,
+    ErrorSocket = 5,
+    Log = 6,
+    Client = 7,
+    ErrorUtf8 = 8,
+    Redo = 9,
+    Stats = 10,
+    IoError = 22,
+    IoTimeout = 33,
+    Noop = 42,
+    ErrorExit = 86,
+    Success = 100,
+    Deleted = 101,
+    NoSend = 102,
+}
+
+impl MsgTag {
+    /// The tag for a wire number, if it is one rsync defines.
+    pub fn from_u8(n: u8) -> Option<MsgTag> {
+        use MsgTag::*;
+        Some(match n {
+            0 => Data,
+            1 => ErrorXfer,
+            2 => Info,
+            3 => Error,
+            4 => Warning,
+            5 => ErrorSocket,
+            6 => Log,
+            7 => Client,
+            8 => ErrorUtf8,
+            9 => Redo,
+            10 => Stats,
+            22 => IoError,
+            33 => IoTimeout,
+            42 => Noop,
+            86 => ErrorExit,
+            100 => Success,
+            101 => Deleted,
+            102 => NoSend,
+            _ => return None,
+        })
+    }
+}
+
+/// The offset rsync adds to a tag in the header's top byte.
+const MPLEX_BASE: u32 = 7;
+/// Largest payload a header can describe.
+pub const MAX_FRAME: usize = 0x00FF_FFFF;
+/// Largest out-of-band message we accept (stock uses a few KiB line buffers).
+pub const MAX_OOB_MESSAGE: usize = 64 * 1024;
+/// Data is sent in frames of at most this many bytes.
+const DATA_FRAME: usize = 32 * 1024;
+
+/// Encodes a frame header.
+pub fn frame_header(tag: MsgTag, len: usize) -> [u8; 4] {
+    debug_assert!(len <= MAX_FRAME);
+    (((MPLEX_BASE + tag as u32) << 24) | len as u32).to_le_bytes()
+}
+
+/// What the reader saw out of band, for the roles to act upon.
+#[derive(Debug, Default, Clone)]
+pub struct OobState {
+    /// OR of every MSG_IO_ERROR value (the sender's io_error flags).
+    pub io_error: i32,
+    /// True once an error-level message (ERROR, ERROR_XFER, ERROR_SOCKET) arrived.
+    pub saw_error: bool,
+    /// True once a MSG_ERROR_XFER arrived: the peer could not transfer something (stock's
+    /// `got_xfer_error`, which makes the exit code 23).
+    pub xfer_error: bool,
+    /// Names reported as deleted by the receiving side (MSG_DELETED).
+    pub deleted: Vec<Vec<u8>>,
+    /// Indices the sender could not open (MSG_NO_SEND).
+    pub no_send: Vec<i32>,
+    /// Indices reported as successfully updated (MSG_SUCCESS).
+    pub success: Vec<i32>,
+    /// Indices the peer asks to redo (MSG_REDO).
+    pub redo: Vec<i32>,
+    /// Raw payload of the last MSG_STATS.
+    pub stats: Option<Vec<u8>>,
+    /// The daemon's `--timeout` (MSG_IO_TIMEOUT).
+    pub io_timeout: Option<i32>,
+}
+
+/// Receives out-of-band message text (INFO/ERROR/WARNING/LOG lines).
+pub trait MessageHandler: Send {
+    /// Called with the tag and the raw text (which normally ends in `\n`).
+    fn message(&mut self, tag: MsgTag, text: &[u8]);
+}
+
+/// Prints messages as the stock client does: INFO/CLIENT to stdout, errors and warnings to
+/// stderr, LOG dropped.
+#[derive(Debug, Default)]
+pub struct PrintMessages;
+
+impl MessageHandler for PrintMessages {
+    fn message(&mut self, tag: MsgTag, text: &[u8]) {
+        match tag {
+            MsgTag::Info | MsgTag::Client => {
+                let mut out = io::stdout().lock();
+                let _ = out.write_all(text);
+                let _ = out.flush();
+            }
+            MsgTag::Log | MsgTag::Deleted => {}
+            _ => {
+                let _ = io::stderr().lock().write_all(text);
+            }
+        }
+    }
+}
+
+/// A client's handler: like [`PrintMessages`], and also prints the receiver's deletions
+/// (MSG_DELETED) as stock does: `deleting NAME` with `-v`, `*deleting   NAME` with `-i`.
+#[derive(Debug, Default)]
+pub struct ClientMessages {
+    pub itemize: bool,
+    pub verbose: bool,
+    pub quiet: bool,
+}
+
+impl MessageHandler for ClientMessages {
+    fn message(&mut self, tag: MsgTag, text: &[u8]) {
+        if tag != MsgTag::Deleted {
+            return PrintMessages.message(tag, text);
+        }
+        if self.quiet || !(self.itemize || self.verbose) {
+            return;
+        }
+        // Directories arrive with their trailing NUL.
+        let (name, dir) = match text.split_last() {
+            Some((0, rest)) => (rest, true),
+            _ => (text, false),
+        };
+        let mut line = if self.itemize {
+            b"*deleting   ".to_vec()
+        } else {
+            b"deleting ".to_vec()
+        };
+        line.extend_from_slice(name);
+        if dir {
+            line.push(b'/');
+        }
+        line.push(b'\n');
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(&line);
+        let _ = out.flush();
+    }
+}
+
+/// Collects messages in memory (tests, library users that log elsewhere).
+#[derive(Debug, Default)]
+pub struct CollectMessages {
+    pub messages: Vec<(MsgTag, Vec<u8>)>,
+}
+
+impl MessageHandler for CollectMessages {
+    fn message(&mut self, tag: MsgTag, text: &[u8]) {
+        self.messages.push((tag, text.to_vec()));
+    }
+}
+
+/// Demultiplexes a stream: `Read` yields MSG_DATA bytes only.
+pub struct MuxReader<R> {
+    inner: R,
+    /// Whether frames are expected yet (before multiplexing starts the stream is raw).
+    muxed: bool,
+    /// Bytes left in the current MSG_DATA frame.
+    remaining: usize,
+    /// What arrived out of band.
+    pub oob: OobState,
+    handler: Box<dyn MessageHandler>,
+}
+
+impl<R: Read> MuxReader<R> {
+    pub fn new(inner: R, handler: Box<dyn MessageHandler>) -> MuxReader<R> {
+        MuxReader {
+            inner,
+            muxed: false,
+            remaining: 0,
+            oob: OobState::default(),
+            handler,
+        }
+    }
+
+    /// Starts expecting multiplexed frames.
+    pub fn start_mux(&mut self) {
+        self.muxed = true;
+    }
+
+    pub fn is_muxed(&self) -> bool {
+        self.muxed
+    }
+
+    /// The underlying stream (e.g. to read raw greeting lines before multiplexing).
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// Reads frame headers until a MSG_DATA frame with a non-empty payload starts. Returns
+    /// `Ok(false)` on a clean EOF at a frame boundary.
+    fn next_data_frame(&mut self) -> Result<bool> {
+        loop {
+            let mut h = [0u8; 4];
+            match read_exact_or_eof(&mut self.inner, &mut h)? {
+                0 => return Ok(false),
+                4 => {}
+                _ => {
+                    return Err(Error::UnexpectedEof {
+                        context: "truncated frame header",
+                    })
+                }
+            }
+            let word = u32::from_le_bytes(h);
+            let len = (word & 0x00FF_FFFF) as usize;
+            let raw_tag = (word >> 24) as u8;
+            if u32::from(raw_tag) < MPLEX_BASE {
+                return Err(Error::Stream(format!(
+                    "unexpected tag {} (stream not multiplexed?)",
+                    i32::from(raw_tag) - MPLEX_BASE as i32
+                )));
+            }
+            let tag_num = raw_tag - MPLEX_BASE as u8;
+            let tag = MsgTag::from_u8(tag_num)
+                .ok_or_else(|| Error::Stream(format!("unexpected tag {tag_num}")))?;
+            if tag == MsgTag::Data {
+                if len == 0 {
+                    continue;
+                }
+                self.remaining = len;
+                return Ok(true);
+            }
+            if len > MAX_OOB_MESSAGE {
+                return Err(Error::Stream(format!(
+                    "multiplexing overflow {tag_num}:{len}"
+                )));
+            }
+            let mut payload = vec![0u8; len];
+            self.inner.read_exact(&mut payload).map_err(|e| {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    Error::UnexpectedEof {
+                        context: "truncated message frame",
+                    }
+                } else {
+                    Error::io("reading message", e)
+                }
+            })?;
+            self.handle_oob(tag, payload)?;
+        }
+    }
+
+    fn handle_oob(&mut self, tag: MsgTag, payload: Vec<u8>) -> Result<()> {
+        let int_payload = |p: &[u8], what: &str| -> Result<i32> {
+            <[u8; 4]>::try_from(p)
+                .map(i32::from_le_bytes)
+                .map_err(|_| Error::Stream(format!("bad {what} message length {}", p.len())))
+        };
+        match tag {
+            MsgTag::Data => unreachable!("handled by caller"),
+            MsgTag::Info | MsgTag::Client | MsgTag::Log => self.handler.message(tag, &payload),
+            MsgTag::Error | MsgTag::ErrorXfer | MsgTag::ErrorSocket | MsgTag::ErrorUtf8 => {
+                self.oob.saw_error = true;
+                self.oob.xfer_error |= tag == MsgTag::ErrorXfer;
+                self.handler.message(tag, &payload);
+            }
+            MsgTag::Warning => self.handler.message(tag, &payload),
+            MsgTag::IoError => self.oob.io_error |= int_payload(&payload, "IO_ERROR")?,
+            MsgTag::IoTimeout => self.oob.io_timeout = Some(int_payload(&payload, "IO_TIMEOUT")?),
+            MsgTag::Noop => {}
+            MsgTag::Redo => self.oob.redo.push(int_payload(&payload, "REDO")?),
+            MsgTag::Success => self.oob.success.push(int_payload(&payload, "SUCCESS")?),
+            MsgTag::NoSend => self.oob.no_send.push(int_payload(&payload, "NO_SEND")?),
+            MsgTag::Deleted => {
+                self.handler.message(tag, &payload);
+                let mut name = payload;
+                if name.last() == Some(&0) {
+                    name.pop();
+                }
+                self.oob.deleted.push(name);
+            }
+            MsgTag::Stats => self.oob.stats = Some(payload),
+            MsgTag::ErrorExit => {
+                let code = if payload.is_empty() {
+                    crate::error::exit::PARTIAL
+                } else {
+                    int_payload(&payload, "ERROR_EXIT")?
+                };
+                return Err(Error::RemoteExit(code));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads until `buf` is full or EOF; returns how many bytes were read.
+fn read_exact_or_eof<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io("reading from peer", e)),
+        }
+    }
+    Ok(got)
+}
+
+impl<R: Read> Read for MuxReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.muxed {
+            return self.inner.read(buf);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.remaining == 0 && !self.next_data_frame().map_err(into_io)? {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.remaining);
+        let got = self.inner.read(&mut buf[..n])?;
+        if got == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "truncated data frame",
+            ));
+        }
+        self.remaining -= got;
+        Ok(got)
+    }
+}
+
+/// Carries a typed [`Error`] through `io::Read` so that it can be recovered later.
+fn into_io(e: Error) -> io::Error {
+    io::Error::other(WireIoError(e))
+}
+
+/// Wrapper that lets a wire [`Error`] travel inside an `io::Error`.
+#[derive(Debug)]
+pub(crate) struct WireIoError(pub Error);
+
+impl std::fmt::Display for WireIoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for WireIoError {}
+
+/// Unwraps an `io::Error` produced by [`MuxReader`] back into the typed error it carries.
+pub(crate) fn from_io(e: io::Error, context: &str) -> Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<WireIoError>()) {
+        let inner = e.into_inner().expect("checked above");
+        return inner
+            .downcast::<WireIoError>()
+            .map(|w| w.0)
+            .unwrap_or_else(|other| Error::Stream(other.to_string()));
+    }
+    Error::io(context.to_string(), e)
+}
+
+/// Multiplexing writer: data is framed as MSG_DATA, messages are interleaved in order.
+pub struct MuxWriter<W: Write> {
+    inner: W,
+    muxed: bool,
+    /// Pending MSG_DATA payload not yet framed.
+    data: Vec<u8>,
+    /// Framed bytes ready for the socket.
+    out: Vec<u8>,
+}
+
+impl<W: Write> MuxWriter<W> {
+    pub fn new(inner: W) -> MuxWriter<W> {
+        MuxWriter {
+            inner,
+            muxed: false,
+            data: Vec::with_capacity(DATA_FRAME),
+            out: Vec::with_capacity(2 * DATA_FRAME),
+        }
+    }
+
+    /// Starts framing everything written from now on.
+    pub fn start_mux(&mut self) -> io::Result<()> {
+        self.frame_data();
+        self.muxed = true;
+        Ok(())
+    }
+
+    pub fn is_muxed(&self) -> bool {
+        self.muxed
+    }
+
+    /// Moves pending data into `out`, framed if multiplexing.
+    fn frame_data(&mut self) {
+        if self.data.is_empty() {
+            return;
+        }
+        if self.muxed {
+            for chunk in self.data.chunks(DATA_FRAME) {
+                self.out
+                    .extend_from_slice(&frame_header(MsgTag::Data, chunk.len()));
+                self.out.extend_from_slice(chunk);
+            }
+        } else {
+            self.out.extend_from_slice(&self.data);
+        }
+        self.data.clear();
+    }
+
+    /// Queues an out-of-band message after everything written so far.
+    pub fn send_msg(&mut self, tag: MsgTag, payload: &[u8]) -> io::Result<()> {
+        if !self.muxed {
+            return Err(io::Error::other("message on a non-multiplexed stream"));
+        }
+        self.frame_data();
+        for chunk in payload.chunks(DATA_FRAME.max(1)) {
+            self.out.extend_from_slice(&frame_header(tag, chunk.len()));
+            self.out.extend_from_slice(chunk);
+        }
+        if payload.is_empty() {
+            self.out.extend_from_slice(&frame_header(tag, 0));
+        }
+        self.maybe_drain()
+    }
+
+    /// Queues a message whose payload is one int32.
+    pub fn send_msg_int(&mut self, tag: MsgTag, v: i32) -> io::Result<()> {
+        self.send_msg(tag, &v.to_le_bytes())
+    }
+
+    fn maybe_drain(&mut self) -> io::Result<()> {
+        if self.out.len() >= 4 * DATA_FRAME {
+            self.inner.write_all(&self.out)?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+}
+
+impl<W: Write> Write for MuxWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.data.extend_from_slice(buf);
+        if self.data.len() >= DATA_FRAME {
+            self.frame_data();
+            self.maybe_drain()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.frame_data();
+        if !self.out.is_empty() {
+            self.inner.write_all(&self.out)?;
+            self.out.clear();
+        }
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::varint::ReadWire;
+
+    fn reader(bytes: Vec<u8>) -> MuxReader<io::Cursor<Vec<u8>>> {
+        let mut r = MuxReader::new(io::Cursor::new(bytes), Box::new(CollectMessages::default()));
+        r.start_mux();
+        r
+    }
+
+    #[test]
+    fn header_encoding_table() {
+        let cases: &[(MsgTag, usize, [u8; 4])] = &[
+            (MsgTag::Data, 0, [0, 0, 0, 7]),
+            (MsgTag::Data, 5, [5, 0, 0, 7]),
+            (MsgTag::Info, 0x0102, [2, 1, 0, 9]),
+            (MsgTag::Error, 0xFF_FFFF, [0xFF, 0xFF, 0xFF, 10]),
+            (MsgTag::ErrorExit, 4, [4, 0, 0, 93]),
+            (MsgTag::NoSend, 4, [4, 0, 0, 109]),
+        ];
+        for &(tag, len, want) in cases {
+            assert_eq!(frame_header(tag, len), want, "{tag:?}/{len}");
+        }
+    }
+
+    #[test]
+    fn writer_then_reader_roundtrip_with_messages() {
+        let mut w = MuxWriter::new(Vec::new());
+        w.start_mux().unwrap();
+        w.write_all(b"hello ").unwrap();
+        w.send_msg(MsgTag::Info, b"note\n").unwrap();
+        w.write_all(&vec![b'x'; 70_000]).unwrap();
+        w.send_msg_int(MsgTag::IoError, 1).unwrap();
+        w.send_msg(MsgTag::Deleted, b"gone/file\0").unwrap();
+        w.flush().unwrap();
+        let bytes = std::mem::take(w.get_mut());
+        let mut r = reader(bytes);
+        let mut all = Vec::new();
+        r.read_to_end(&mut all).unwrap();
+        assert_eq!(&all[..6], b"hello ");
+        assert_eq!(all.len(), 70_006);
+        assert_eq!(r.oob.io_error, 1);
+        assert_eq!(r.oob.deleted, vec![b"gone/file".to_vec()]);
+    }
+
+    #[test]
+    fn bad_frames_are_typed_errors() {
+        // (bytes, expected exit code)
+        let cases: Vec<(Vec<u8>, i32)> = vec![
+            (vec![5, 0, 0, 7, b'a'], 12),         // truncated data frame
+            (vec![5, 0, 0], 12),                  // truncated header
+            (vec![1, 0, 0, 6, 0], 12),            // tag below MPLEX_BASE
+            (vec![0, 0, 0, 7 + 50], 12),          // unknown tag
+            (vec![0xFF, 0xFF, 0xFF, 9], 12),      // oversize INFO message
+            (vec![3, 0, 0, 7 + 22, 1, 2, 3], 12), // IO_ERROR with 3 bytes
+            (vec![4, 0, 0, 93, 2, 0, 0, 0], 2),   // ERROR_EXIT 2
+            (vec![4, 0, 0, 9, b'a', b'b'], 12),   // truncated INFO
+        ];
+        for (bytes, code) in cases {
+            let mut r = reader(bytes.clone());
+            let err = r.read_i32().unwrap_err();
+            let err = match err {
+                Error::Io { source, .. } => from_io(source, "x"),
+                other => other,
+            };
+            assert_eq!(err.exit_code(), code, "{bytes:?}: {err}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reader_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let mut r = reader(bytes);
+            let mut sink = Vec::new();
+            let _ = r.read_to_end(&mut sink);
+        }
+
+        #[test]
+        fn data_roundtrip_any_chunking(chunks in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..5000), 0..20)) {
+            let mut w = MuxWriter::new(Vec::new());
+            w.start_mux().unwrap();
+            let mut want = Vec::new();
+            for c in &chunks {
+                w.write_all(c).unwrap();
+                want.extend_from_slice(c);
+                w.send_msg(MsgTag::Noop, b"").unwrap();
+            }
+            w.flush().unwrap();
+            let bytes = std::mem::take(w.get_mut());
+            let mut got = Vec::new();
+            reader(bytes).read_to_end(&mut got).unwrap();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn clean_eof_between_frames() {
+        let mut r = reader(vec![1, 0, 0, 7, b'z']);
+        let mut v = Vec::new();
+        r.read_to_end(&mut v).unwrap();
+        assert_eq!(v, b"z");
+    }
+}

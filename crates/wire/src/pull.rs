@@ -1,0 +1,987 @@
+//! The client as receiver: a generator thread that decides what to fetch and sends requests,
+//! and the receiver (the calling thread) that reads file data and writes it into place.
+//! They run concurrently, as in stock rsync, or the two pipes deadlock.
+//!
+//! Message flow at protocol 31 (generator → sender, sender → receiver):
+//! ```text
+//! gen: [ndx iflags sumhead sums]* DONE   (wait phase 1)   [redo]* DONE DONE [DEL_STATS] DONE (wait) DONE
+//! snd: [ndx iflags sumhead tokens sum]* DONE  [redo data]* DONE  DONE stats [DEL_STATS] DONE
+//! ```
+//! At protocol 30 the last round trip (the one before the goodbye) does not exist.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use rtsync_tree::fsops::TempFile;
+use rtsync_tree::FileEntry;
+
+use crate::checksum::FileHasher;
+use crate::connect::Closer;
+use crate::error::{Error, Result};
+use crate::flist::FileList;
+use crate::local::{self, AttrOptions, Dest, IdMap, QuickCheck};
+use crate::log::{ItemLog, Line};
+
+mod entry;
+use crate::mux::{MsgTag, MuxReader, MuxWriter};
+use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE};
+use crate::negotiate::Negotiated;
+use crate::sums::{item, SumHead};
+use crate::varint::{put_varint, ReadWire};
+use entry::{generate_entry, Step};
+
+/// io_error bit: deletions were stopped by `--max-delete` (exit code 25).
+pub const IOERR_DEL_LIMIT: i32 = 4;
+
+/// What the pull should do locally.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    pub attrs: AttrOptions,
+    pub quick: QuickCheck,
+    /// `-c`: compare whole-file checksums instead of size+mtime.
+    pub checksum: bool,
+    pub links: bool,
+    pub devices: bool,
+    pub specials: bool,
+    pub hard_links: bool,
+    pub delete: bool,
+    pub dry_run: bool,
+    pub numeric_ids: bool,
+    /// `-v` count: names are printed at ≥ 1.
+    pub verbose: u32,
+    /// `--whole-file`: never send block sums.
+    pub whole_file: bool,
+    /// `--block-size`.
+    pub block_size: Option<u32>,
+    /// `--delete-before`: all deletions happen before anything is transferred.
+    pub delete_before: bool,
+    /// `--delete-after` / `--delete-delay`: deletions happen after the transfer.
+    pub delete_after: bool,
+    /// The destination directory was created for this transfer (`.` is itemized as new).
+    pub dest_created: bool,
+    /// `--max-delete`: at most this many deletions (negative counts as 0).
+    pub max_delete: Option<i64>,
+    /// `--safe-links`: ignore symlinks pointing outside the tree.
+    pub safe_links: bool,
+    /// `-u`: skip files that are newer on the receiver.
+    pub update: bool,
+    /// `--existing`: create nothing new.
+    pub existing: bool,
+    /// `--ignore-existing`: update nothing that exists.
+    pub ignore_existing: bool,
+    /// `--min-size` / `--max-size` in bytes.
+    pub min_size: Option<u64>,
+    pub max_size: Option<u64>,
+    /// `--list-only` (or a remote source without a destination): print the list, change nothing.
+    pub list_only: bool,
+    /// Filter rules protecting receiver-side names from `--delete`.
+    pub protect: Option<rtsync_filter::FilterSet>,
+    /// The sender is a server and sends its statistics at the end (false when we are the
+    /// server receiving from a client).
+    pub peer_sends_stats: bool,
+}
+
+impl PullOptions {
+    /// The receiving side's settings from the option model (a client's pull, or a server
+    /// receiving a push); callers adjust the few that depend on their role.
+    pub fn from_options(
+        opts: &rtsync_engine::Options,
+        protect: Option<rtsync_filter::FilterSet>,
+    ) -> PullOptions {
+        // SAFETY: geteuid has no preconditions.
+        let am_root = unsafe { libc::geteuid() } == 0;
+        PullOptions {
+            attrs: AttrOptions {
+                perms: opts.perms,
+                executability: opts.executability,
+                times: opts.times,
+                owner: opts.owner,
+                group: opts.group,
+                omit_dir_times: opts.omit_dir_times,
+                omit_link_times: opts.omit_link_times,
+                am_root,
+                umask: crate::local::current_umask(),
+            },
+            quick: QuickCheck {
+                size_only: opts.size_only,
+                ignore_times: opts.ignore_times,
+            },
+            checksum: opts.checksum,
+            links: opts.links,
+            devices: opts.devices,
+            specials: opts.specials,
+            hard_links: opts.hard_links,
+            delete: opts.deleting(),
+            delete_before: opts.delete == rtsync_engine::DeleteMode::Before,
+            delete_after: matches!(
+                opts.delete,
+                rtsync_engine::DeleteMode::After | rtsync_engine::DeleteMode::Delay
+            ),
+            dry_run: opts.dry_run,
+            numeric_ids: opts.numeric_ids,
+            verbose: opts.verbose,
+            whole_file: opts.whole_file == Some(true),
+            block_size: opts.block_size,
+            peer_sends_stats: false,
+            dest_created: false,
+            list_only: false,
+            update: opts.update,
+            safe_links: opts.safe_links,
+            max_delete: opts.max_delete,
+            existing: opts.existing,
+            ignore_existing: opts.ignore_existing,
+            min_size: opts.min_size,
+            max_size: opts.max_size,
+            protect,
+        }
+    }
+}
+
+/// Counters the client reports.
+#[derive(Debug, Clone, Default)]
+pub struct PullStats {
+    pub files_transferred: u64,
+    pub literal_bytes: u64,
+    pub matched_bytes: u64,
+    pub deleted: u64,
+    /// Problems that make the exit code 23 (partial transfer).
+    pub errors: u64,
+    /// The sender's totals: bytes it read, wrote, and the total size of the list.
+    pub sender_read: i64,
+    pub sender_written: i64,
+    pub total_size: i64,
+    /// The sender's io_error flags (from the file list and MSG_IO_ERROR).
+    pub io_error: i32,
+    /// Items created, per kind (reg, dir, link, dev, special).
+    pub created: [u64; 5],
+    /// Bytes of the file list as received.
+    pub flist_size: u64,
+}
+
+/// A request the generator made, handed to the receiver before it hits the wire.
+struct Request {
+    ndx: usize,
+    /// The item line to print once the file is in place.
+    item: Option<Line>,
+    head: SumHead,
+    basis: Option<PathBuf>,
+    existing_mode: Option<u32>,
+}
+
+/// What the receiver tells the generator.
+enum Event {
+    /// The sender ended a phase.
+    PhaseDone,
+    /// This index failed verification and should be fetched again.
+    Redo(usize),
+    /// The receiver read the sender's statistics and final goodbye.
+    Finished,
+}
+
+/// Everything both threads share read-only.
+struct Ctx<'a> {
+    neg: &'a Negotiated,
+    list: &'a FileList,
+    dest: &'a Dest,
+    opts: &'a PullOptions,
+    ids: IdMap,
+    log: &'a ItemLog,
+    /// Deletions done and skipped (over `--max-delete`).
+    deletions: std::sync::atomic::AtomicU64,
+    skipped_deletions: std::sync::atomic::AtomicU64,
+}
+
+/// Everything a receiving session works with besides the connection.
+pub struct PullSession<'a> {
+    pub neg: &'a Negotiated,
+    /// The received file list.
+    pub list: &'a FileList,
+    pub dest: &'a Dest,
+    pub opts: &'a PullOptions,
+    /// Tears the connection down if one side fails, so the other does not wait forever.
+    pub closer: &'a Closer,
+    /// Where item lines go.
+    pub log: &'a ItemLog,
+}
+
+/// Runs the receiving side of a transfer whose file list has been read.
+pub fn run_pull<R: Read + Send, W: Write + Send>(
+    reader: &mut MuxReader<R>,
+    writer: &mut MuxWriter<W>,
+    session: &PullSession<'_>,
+) -> Result<PullStats> {
+    let PullSession {
+        neg,
+        list,
+        dest,
+        opts,
+        closer,
+        log,
+    } = *session;
+    let ctx = Ctx {
+        neg,
+        list,
+        dest,
+        opts,
+        ids: IdMap::new(&list.user_names, &list.group_names, opts.numeric_ids),
+        log,
+        deletions: Default::default(),
+        skipped_deletions: Default::default(),
+    };
+    let (req_tx, req_rx) = mpsc::channel::<Request>();
+    let (ev_tx, ev_rx) = mpsc::channel::<Event>();
+    std::thread::scope(|s| {
+        let ctx = &ctx;
+        let gen = s.spawn(move || {
+            let r = generate(ctx, writer, req_tx, ev_rx);
+            if r.is_err() {
+                closer.close();
+            }
+            r
+        });
+        let recv = receive(ctx, reader, req_rx, &ev_tx);
+        if recv.is_err() {
+            closer.close();
+        }
+        drop(ev_tx);
+        let gen = gen
+            .join()
+            .unwrap_or_else(|_| Err(Error::Stream("generator panicked".into())));
+        match (recv, gen) {
+            (Ok(mut stats), Ok(g)) => {
+                stats.deleted = g.deleted;
+                stats.created = g.created;
+                stats.errors += g.errors;
+                stats.io_error |= list.io_error | reader.oob.io_error;
+                let skipped = ctx
+                    .skipped_deletions
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if skipped > 0 {
+                    eprintln!("Deletions stopped due to --max-delete limit ({skipped} skipped)");
+                    stats.io_error |= IOERR_DEL_LIMIT;
+                }
+                stats.errors += u64::from(reader.oob.xfer_error);
+                Ok(stats)
+            }
+            // The receiver's error is the more precise one unless it only saw the shutdown.
+            (Err(e), Err(g)) => Err(
+                if matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
+                    g
+                } else {
+                    e
+                },
+            ),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        }
+    })
+}
+
+#[derive(Default)]
+struct GenResult {
+    deleted: u64,
+    errors: u64,
+    created: [u64; 5],
+    /// Directories whose extraneous entries are deleted later (`--delete-before/-after`).
+    deferred_deletes: Vec<usize>,
+}
+
+impl GenResult {
+    /// Counts new items among `lines` (for `--stats`).
+    fn count_created(&mut self, e: &FileEntry, lines: &[Line]) {
+        if lines
+            .iter()
+            .any(|l| matches!(l, Line::Item(it, ..) if it.is_new))
+        {
+            self.created[rtsync_engine::report::kind_slot(e.kind)] += 1;
+        }
+    }
+}
+
+fn generate<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    req_tx: mpsc::Sender<Request>,
+    ev_rx: mpsc::Receiver<Event>,
+) -> Result<GenResult> {
+    let wio = |e| Error::io("writing to sender", e);
+    let mut ndxw = NdxWriter::new(ctx.neg.protocol);
+    let mut res = GenResult::default();
+    let entries = &ctx.list.entries;
+    let names: HashSet<&[u8]> = entries.iter().map(|e| &e.name[..]).collect();
+    let mut hlink_leader: HashMap<(u64, u64), usize> = HashMap::new();
+    let mut dirs_to_fix = Vec::new();
+    let mut followers = Vec::new();
+    let mut out = Vec::new();
+
+    if ctx.opts.delete && ctx.opts.delete_before && !ctx.opts.list_only {
+        // --delete-before: one pass over the existing content directories first.
+        let mut header = Vec::new();
+        for (ndx, e) in entries.iter().enumerate() {
+            let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
+            if !ctx.list.active[ndx] || !e.is_dir() || !content {
+                continue;
+            }
+            if ctx.dest.check_parents(&e.name).is_err() {
+                continue;
+            }
+            let path = ctx.dest.path_of(&e.name);
+            if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            let (n, dels) = delete_extraneous(ctx, e, &path, &names);
+            res.deleted += n;
+            notify_sender(ctx, w, &mut ndxw, ndx, &dels)?;
+            header.extend(dels);
+        }
+        ctx.log.header(header);
+    }
+    for (ndx, e) in entries.iter().enumerate() {
+        if !ctx.list.active[ndx] {
+            ctx.log.ready(ndx, Vec::new());
+            continue;
+        }
+        if let Some(key) = e.hardlink_key.filter(|_| ctx.opts.hard_links) {
+            if let Some(&leader) = hlink_leader.get(&key) {
+                followers.push((ndx, leader));
+                continue;
+            }
+            hlink_leader.insert(key, ndx);
+        }
+        if !ctx.opts.list_only {
+            if let Err(err) = ctx.dest.check_parents(&e.name) {
+                report(&err);
+                res.errors += 1;
+                ctx.log.ready(ndx, Vec::new());
+                continue;
+            }
+        }
+        match generate_entry(ctx, ndx, e, &names, &mut res)? {
+            Step::Done(lines) => {
+                res.count_created(e, &lines);
+                notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
+                ctx.log.ready(ndx, lines);
+            }
+            Step::FixDir(lines) => {
+                res.count_created(e, &lines);
+                notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
+                ctx.log.ready(ndx, lines);
+                dirs_to_fix.push(ndx);
+            }
+            Step::Request {
+                head,
+                sums,
+                basis,
+                existing_mode,
+                item,
+            } => {
+                if let Some(line) = &item {
+                    res.count_created(e, std::slice::from_ref(line));
+                }
+                let iflags = match &item {
+                    Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
+                    _ => {
+                        item::TRANSFER
+                            | if existing_mode.is_none() {
+                                item::IS_NEW
+                            } else {
+                                0
+                            }
+                    }
+                };
+                ctx.log.pending(ndx, Vec::new());
+                req_tx
+                    .send(Request {
+                        ndx,
+                        item,
+                        head,
+                        basis,
+                        existing_mode,
+                    })
+                    .map_err(|_| Error::Stream("receiver gone".into()))?;
+                ndxw.put(&mut out, ndx as i32);
+                out.extend_from_slice(&iflags.to_le_bytes());
+                head.put(&mut out);
+                out.extend_from_slice(&sums);
+                w.write_all(&out).map_err(wio)?;
+                out.clear();
+            }
+        }
+    }
+    // End of phase 1.
+    ndxw.put(&mut out, NDX_DONE);
+    w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+    out.clear();
+
+    // Phase 2: refetch files that failed verification, with full-length sums (here: whole).
+    let mut redo = Vec::new();
+    loop {
+        match ev_rx.recv() {
+            Ok(Event::Redo(ndx)) => redo.push(ndx),
+            Ok(Event::PhaseDone) => break,
+            Ok(Event::Finished) | Err(_) => {
+                return Err(Error::Stream("receiver ended early".into()))
+            }
+        }
+    }
+    // Every leader is in place now (one that failed verification is redone below; its
+    // followers keep the previous content until the next run): link the followers while the
+    // sender still accepts item notices.
+    for (ndx, leader) in followers {
+        let e = &entries[ndx];
+        let from = ctx.dest.path_of(&entries[leader].name);
+        let to = ctx.dest.path_of(&e.name);
+        if ctx.dest.check_parents(&e.name).is_err() {
+            res.errors += 1;
+            ctx.log.ready(ndx, Vec::new());
+            continue;
+        }
+        let same = match (fs::metadata(&from), fs::symlink_metadata(&to)) {
+            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+            _ => false,
+        };
+        let mut lines = Vec::new();
+        if !same && !ctx.opts.dry_run {
+            let _ = local::remove_any(&to);
+            if let Err(err) = fs::hard_link(&from, &to) {
+                report(&Error::file(
+                    format!("link \"{}\" failed", to.display()),
+                    err,
+                ));
+                res.errors += 1;
+            } else {
+                let mut it = rtsync_engine::itemize::Itemize::new(b'h', b'f');
+                it.is_new = true;
+                let mut suffix = b" => ".to_vec();
+                suffix.extend_from_slice(&entries[leader].name);
+                lines.push(Line::Item(it, e.name.clone(), suffix));
+                // The sender logs it as `hf+++++++++ name => leader`.
+                let iflags = item::LOCAL_CHANGE | item::XNAME_FOLLOWS | item::IS_NEW;
+                ndxw.put(&mut out, ndx as i32);
+                out.extend_from_slice(&iflags.to_le_bytes());
+                crate::varint::put_vstring(&mut out, &entries[leader].name)?;
+            }
+        }
+        ctx.log.ready(ndx, lines);
+    }
+    for ndx in redo {
+        let head = SumHead::default();
+        req_tx
+            .send(Request {
+                ndx,
+                item: None,
+                head,
+                basis: None,
+                existing_mode: None,
+            })
+            .map_err(|_| Error::Stream("receiver gone".into()))?;
+        ndxw.put(&mut out, ndx as i32);
+        out.extend_from_slice(&item::TRANSFER.to_le_bytes());
+        head.put(&mut out);
+    }
+    ndxw.put(&mut out, NDX_DONE);
+    ndxw.put(&mut out, NDX_DONE);
+    let mut finished = false;
+    if ctx.opts.delete_after && !res.deferred_deletes.is_empty() {
+        // --delete-after: once the receiver has finished the redo phase.
+        w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+        out.clear();
+        loop {
+            match ev_rx.recv() {
+                Ok(Event::PhaseDone) => break,
+                Ok(Event::Finished) => {
+                    finished = true;
+                    break;
+                }
+                Ok(Event::Redo(_)) => {}
+                Err(_) => return Err(Error::Stream("receiver ended early".into())),
+            }
+        }
+        let mut trailer = Vec::new();
+        for ndx in std::mem::take(&mut res.deferred_deletes) {
+            let e = &entries[ndx];
+            let (n, dels) = delete_extraneous(ctx, e, &ctx.dest.path_of(&e.name), &names);
+            res.deleted += n;
+            notify_sender(ctx, w, &mut ndxw, ndx, &dels)?;
+            trailer.extend(dels);
+        }
+        ctx.log.trailer(trailer);
+    }
+    if ctx.neg.protocol >= 31 {
+        if ctx.opts.delete {
+            ndxw.put(&mut out, NDX_DEL_STATS);
+            for v in [res.deleted as i32, 0, 0, 0, 0] {
+                put_varint(&mut out, v);
+            }
+        }
+        ndxw.put(&mut out, NDX_DONE);
+    }
+    w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+    out.clear();
+    while !finished {
+        match ev_rx.recv() {
+            Ok(Event::Finished) => finished = true,
+            Ok(Event::Redo(_)) | Ok(Event::PhaseDone) => {}
+            Err(_) => return Err(Error::Stream("receiver ended early".into())),
+        }
+    }
+    // Hard links, then directory metadata (after their contents changed), and only then the
+    // goodbye: the sender (and a client waiting on it) must not see the end before the tree
+    // is final.
+    for ndx in dirs_to_fix.into_iter().rev() {
+        let e = &entries[ndx];
+        let path = ctx.dest.path_of(&e.name);
+        if let Err(err) = local::apply_attrs(&path, e, &ctx.opts.attrs, &ctx.ids, None, false) {
+            report(&Error::file(
+                format!("failed to set attributes on \"{}\"", path.display()),
+                err,
+            ));
+            res.errors += 1;
+        }
+    }
+    ndxw.put(&mut out, NDX_DONE);
+    w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+    Ok(res)
+}
+
+/// rsync's item flags for an itemize record.
+fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
+    let mut f = 0;
+    if it.update == b'c' || it.update == b'h' {
+        f |= item::LOCAL_CHANGE;
+    }
+    if it.is_new {
+        f |= item::IS_NEW;
+    }
+    for (on, bit) in [
+        (it.checksum, item::REPORT_CHANGE),
+        (it.size, item::REPORT_SIZE),
+        (it.time.is_some(), item::REPORT_TIME),
+        (it.perms, item::REPORT_PERMS),
+        (it.owner, item::REPORT_OWNER),
+        (it.group, item::REPORT_GROUP),
+    ] {
+        if on {
+            f |= bit;
+        }
+    }
+    f
+}
+
+/// Tells the sender about an item handled locally, as rsync's generator does at protocol
+/// ≥ 29 (the sender logs it; a client sender prints it), and, when we are the server,
+/// reports deletions to the client (MSG_DELETED).
+fn notify_sender<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    ndxw: &mut NdxWriter,
+    ndx: usize,
+    lines: &[Line],
+) -> Result<()> {
+    let wio = |e| Error::io("writing to sender", e);
+    let mut out = Vec::new();
+    for line in lines {
+        match line {
+            Line::Deleting(name) if !ctx.opts.peer_sends_stats => {
+                let mut payload = name.clone();
+                if payload.last() == Some(&b'/') {
+                    payload.pop();
+                    payload.push(0);
+                }
+                w.send_msg(MsgTag::Deleted, &payload).map_err(wio)?;
+            }
+            Line::Item(it, ..) => {
+                let iflags = iflags_of(it);
+                // Only significant items: something reported or created.
+                if iflags & !(item::LOCAL_CHANGE) != 0 {
+                    ndxw.put(&mut out, ndx as i32);
+                    out.extend_from_slice(&iflags.to_le_bytes());
+                }
+            }
+            _ => {}
+        }
+    }
+    if !out.is_empty() {
+        w.write_all(&out).map_err(wio)?;
+    }
+    Ok(())
+}
+
+/// Whether an existing file needs no transfer.
+fn is_current(ctx: &Ctx<'_>, e: &FileEntry, meta: &fs::Metadata, path: &std::path::Path) -> bool {
+    if ctx.opts.checksum {
+        if !meta.file_type().is_file() || meta.len() != e.size {
+            return false;
+        }
+        let Some(want) = &e.checksum else {
+            return false;
+        };
+        return file_digest(ctx, path).is_ok_and(|d| &d == want);
+    }
+    local::up_to_date(meta, e, ctx.opts.quick)
+}
+
+fn file_digest(ctx: &Ctx<'_>, path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let mut f = File::open(path)?;
+    let mut h = FileHasher::new(ctx.neg.checksum);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish().as_bytes().to_vec())
+}
+
+/// Computes the sum header and block sums of a basis file (see `crate::blocksum`).
+fn block_sums(
+    ctx: &Ctx<'_>,
+    path: &std::path::Path,
+    len: u64,
+) -> std::io::Result<(SumHead, Vec<u8>)> {
+    crate::blocksum::generate(path, len, ctx.neg, ctx.opts.block_size)
+}
+
+/// Deletes names inside `dir` that the sender's list does not have.
+fn delete_extraneous(
+    ctx: &Ctx<'_>,
+    dir: &FileEntry,
+    path: &std::path::Path,
+    names: &HashSet<&[u8]>,
+) -> (u64, Vec<Line>) {
+    use std::os::unix::ffi::OsStrExt;
+    let mut lines = Vec::new();
+    let Ok(rd) = fs::read_dir(path) else {
+        return (0, lines);
+    };
+    let mut gone: Vec<(Vec<u8>, PathBuf, bool)> = Vec::new();
+    for ent in rd.flatten() {
+        let child = ent.file_name();
+        let child = child.as_bytes();
+        let full = if dir.name == b"." {
+            child.to_vec()
+        } else {
+            [&dir.name[..], b"/", child].concat()
+        };
+        if names.contains(&full[..]) {
+            continue;
+        }
+        let is_dir = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if let Some(p) = &ctx.opts.protect {
+            if p.is_protected(&full, is_dir) {
+                continue;
+            }
+        }
+        gone.push((full, ent.path(), is_dir));
+    }
+    // rsync walks a directory's sorted listing backwards (directories, then files).
+    gone.sort_by(|a, b| rtsync_tree::compare_names(&a.0, a.2, &b.0, b.2));
+    let mut n = 0;
+    for (name, p, is_dir) in gone.into_iter().rev() {
+        n += delete_tree(ctx, name, &p, is_dir, &mut lines);
+    }
+    (n, lines)
+}
+
+/// Deletes `path` (a directory deepest first), logging each name; returns how many went.
+fn delete_tree(
+    ctx: &Ctx<'_>,
+    name: Vec<u8>,
+    path: &std::path::Path,
+    is_dir: bool,
+    lines: &mut Vec<Line>,
+) -> u64 {
+    use std::os::unix::ffi::OsStrExt;
+    let mut n = 0;
+    if is_dir {
+        let mut kids: Vec<(Vec<u8>, PathBuf, bool)> = fs::read_dir(path)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|ent| {
+                        let full = [&name[..], b"/", ent.file_name().as_bytes()].concat();
+                        let d = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                        (full, ent.path(), d)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        kids.sort_by(|a, b| rtsync_tree::compare_names(&a.0, a.2, &b.0, b.2));
+        for (kname, kpath, kdir) in kids.into_iter().rev() {
+            n += delete_tree(ctx, kname, &kpath, kdir, lines);
+        }
+    }
+    if let Some(limit) = ctx.opts.max_delete {
+        use std::sync::atomic::Ordering::Relaxed;
+        if ctx.deletions.load(Relaxed) >= limit.max(0) as u64 {
+            ctx.skipped_deletions.fetch_add(1, Relaxed);
+            return n;
+        }
+    }
+    let ok = ctx.opts.dry_run
+        || if is_dir {
+            fs::remove_dir(path).is_ok()
+        } else {
+            fs::remove_file(path).is_ok()
+        };
+    if ok {
+        ctx.deletions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut shown = name;
+        if is_dir {
+            shown.push(b'/');
+        }
+        lines.push(Line::Deleting(shown));
+        n += 1;
+    }
+    n
+}
+
+fn receive<R: Read>(
+    ctx: &Ctx<'_>,
+    r: &mut MuxReader<R>,
+    req_rx: mpsc::Receiver<Request>,
+    ev_tx: &mpsc::Sender<Event>,
+) -> Result<PullStats> {
+    let mut stats = PullStats::default();
+    let mut ndxr = NdxReader::new(ctx.neg.protocol);
+    let mut pending: HashMap<usize, Request> = HashMap::new();
+    let mut phase = 0;
+    let mut redone: HashSet<usize> = HashSet::new();
+    let n = ctx.list.entries.len();
+    let mut decoder = rtsync_delta::TokenDecoder::new(
+        ctx.neg
+            .compression
+            .unwrap_or(rtsync_delta::Compression::None),
+        ctx.neg.protocol,
+    )?;
+    loop {
+        let ndx = ndxr.read(r)?;
+        if ndx == NDX_DONE {
+            phase += 1;
+            if phase > 2 {
+                break;
+            }
+            let _ = ev_tx.send(Event::PhaseDone);
+            continue;
+        }
+        if ndx < 0 || ndx as usize >= n || !ctx.list.active[ndx as usize] {
+            return Err(Error::Protocol(format!(
+                "Invalid file index: {ndx} (-1 - {})",
+                n as i64 - 1
+            )));
+        }
+        let ndx = ndx as usize;
+        let iflags = r.read_u16()?;
+        if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
+            r.read_u8()?;
+        }
+        if iflags & item::XNAME_FOLLOWS != 0 {
+            r.read_vstring(4096)?;
+        }
+        if iflags & item::TRANSFER == 0 {
+            continue;
+        }
+        if phase == 2 {
+            return Err(Error::Protocol("got transfer request in phase 2".into()));
+        }
+        let req = take_request(&mut pending, &req_rx, ndx)?;
+        let head = SumHead::read(r, ctx.neg.checksum.digest_len())?;
+        if head != req.head {
+            return Err(Error::Protocol(format!(
+                "sender echoed a different sum header for index {ndx}"
+            )));
+        }
+        let ok = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
+        let e = &ctx.list.entries[ndx];
+        if ok {
+            stats.files_transferred += 1;
+            ctx.log.complete(ndx, req.item.clone());
+        } else if phase == 0 && redone.insert(ndx) {
+            eprintln!(
+                "WARNING: {} failed verification -- update discarded (will try again).",
+                String::from_utf8_lossy(&e.name)
+            );
+            let _ = ev_tx.send(Event::Redo(ndx));
+        } else {
+            eprintln!(
+                "ERROR: {} failed verification -- update discarded.",
+                String::from_utf8_lossy(&e.name)
+            );
+            stats.errors += 1;
+        }
+    }
+    // Sender statistics, then (protocol ≥ 31) the goodbye echo, maybe after deletion stats.
+    if ctx.opts.peer_sends_stats {
+        stats.sender_read = r.read_varlong(3)?;
+        stats.sender_written = r.read_varlong(3)?;
+        stats.total_size = r.read_varlong(3)?;
+        r.read_varlong(3)?;
+        r.read_varlong(3)?;
+    }
+    if ctx.neg.protocol >= 31 {
+        loop {
+            match ndxr.read(r)? {
+                NDX_DONE => break,
+                NDX_DEL_STATS => {
+                    for _ in 0..5 {
+                        r.read_varint()?;
+                    }
+                }
+                other => {
+                    return Err(Error::Protocol(format!(
+                        "Invalid packet at end of run ({other})"
+                    )))
+                }
+            }
+        }
+    }
+    let _ = ev_tx.send(Event::Finished);
+    Ok(stats)
+}
+
+/// Finds the generator's request for `ndx`; a sender answering something we did not ask for is
+/// a protocol error.
+fn take_request(
+    pending: &mut HashMap<usize, Request>,
+    rx: &mpsc::Receiver<Request>,
+    ndx: usize,
+) -> Result<Request> {
+    loop {
+        if let Some(req) = pending.remove(&ndx) {
+            return Ok(req);
+        }
+        // The generator queues a request before writing it, so anything the sender answers
+        // is already in the channel.
+        match rx.try_recv() {
+            Ok(req) => {
+                pending.insert(req.ndx, req);
+            }
+            Err(_) => {
+                return Err(Error::Protocol(format!(
+                    "sender sent index {ndx}, which was not requested"
+                )))
+            }
+        }
+    }
+}
+
+/// Reads one file's tokens into a temp file; renames it into place if the checksum matches.
+fn receive_file<R: Read>(
+    ctx: &Ctx<'_>,
+    r: &mut MuxReader<R>,
+    req: &Request,
+    decoder: &mut rtsync_delta::TokenDecoder,
+    stats: &mut PullStats,
+) -> Result<bool> {
+    let e = &ctx.list.entries[req.ndx];
+    let final_path = ctx.dest.path_of(&e.name);
+    ctx.dest.check_parents(&e.name)?;
+    let dir = final_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    let base = final_path.file_name().map(|b| {
+        use std::os::unix::ffi::OsStrExt;
+        b.as_bytes().to_vec()
+    });
+    let mut temp = TempFile::create_in(&dir, base.as_deref().unwrap_or(b"file"))
+        .map_err(|err| Error::file(format!("mkstemp in \"{}\" failed", dir.display()), err))?;
+    let mut basis = match &req.basis {
+        Some(p) => Some({
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(p)
+                .map_err(|err| Error::file(format!("open basis {}", p.display()), err))?
+        }),
+        None => None,
+    };
+    let mut hasher = FileHasher::new(ctx.neg.checksum);
+    let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
+    let mut block = Vec::new();
+    loop {
+        let token = match decoder.next(r)? {
+            None => break,
+            Some(rtsync_delta::Token::Literal(data)) => {
+                hasher.update(data);
+                temp.file().write_all(data).map_err(werr)?;
+                stats.literal_bytes += data.len() as u64;
+                continue;
+            }
+            Some(rtsync_delta::Token::Block(k)) => k,
+        };
+        let h = req.head;
+        if i64::from(token) >= i64::from(h.count) {
+            return Err(Error::Protocol(format!(
+                "invalid block index {token} (count {})",
+                h.count
+            )));
+        }
+        let Some(bf) = basis.as_mut() else {
+            return Err(Error::Protocol(
+                "block reference without a basis file".into(),
+            ));
+        };
+        let k = token as i32;
+        let len = h.block_len(k) as usize;
+        let off = u64::from(token) * h.blength as u64;
+        bf.seek(SeekFrom::Start(off))
+            .map_err(|err| Error::file("seek in basis", err))?;
+        block.clear();
+        block.resize(len, 0);
+        let mut filled = 0;
+        while filled < len {
+            let got = bf
+                .read(&mut block[filled..])
+                .map_err(|err| Error::file("read basis", err))?;
+            if got == 0 {
+                // A basis that shrank underneath us: zeros; the file checksum catches it.
+                break;
+            }
+            filled += got;
+        }
+        hasher.update(&block);
+        temp.file().write_all(&block).map_err(werr)?;
+        if decoder.needs_block_data() {
+            decoder.see_block(&block);
+        }
+        stats.matched_bytes += len as u64;
+    }
+    let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
+    r.read_all(&mut theirs)?;
+    if hasher.finish().as_bytes() != &theirs[..] {
+        return Ok(false);
+    }
+    local::apply_attrs(
+        temp.path(),
+        e,
+        &ctx.opts.attrs,
+        &ctx.ids,
+        req.existing_mode,
+        true,
+    )
+    .map_err(|err| {
+        Error::file(
+            format!("set attributes on \"{}\"", final_path.display()),
+            err,
+        )
+    })?;
+    temp.persist(&final_path).map_err(|err| {
+        Error::file(
+            format!("rename into \"{}\" failed", final_path.display()),
+            err,
+        )
+    })?;
+    Ok(true)
+}
+
+fn report(e: &Error) {
+    eprintln!("rsync: {e}");
+}

@@ -1,0 +1,237 @@
+//! What the generator does for one file-list entry: create directories, symlinks and special
+//! files, decide whether a regular file needs a transfer (and with which basis), and work out
+//! the item line rsync prints for it.
+
+use std::collections::HashSet;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use rtsync_tree::{FileEntry, FileKind};
+
+use super::{block_sums, delete_extraneous, is_current, report, Ctx, GenResult};
+use crate::error::{Error, Result};
+use crate::local;
+use crate::log::{itemize, line, Line, Preserve};
+use crate::sums::SumHead;
+
+/// The generator's decision for an entry.
+pub(super) enum Step {
+    /// Handled locally; these lines describe it.
+    Done(Vec<Line>),
+    /// A directory whose attributes are fixed after its contents are in place.
+    FixDir(Vec<Line>),
+    /// Ask the sender for the file.
+    Request {
+        head: SumHead,
+        sums: Vec<u8>,
+        basis: Option<PathBuf>,
+        existing_mode: Option<u32>,
+        item: Option<Line>,
+    },
+}
+
+pub(super) fn generate_entry(
+    ctx: &Ctx<'_>,
+    ndx: usize,
+    e: &FileEntry,
+    names: &HashSet<&[u8]>,
+    res: &mut GenResult,
+) -> Result<Step> {
+    let o = ctx.opts;
+    if o.list_only {
+        return Ok(Step::Done(vec![Line::Info(crate::log::list_line(
+            e, o.links,
+        ))]));
+    }
+    let path = ctx.dest.path_of(&e.name);
+    let meta = fs::symlink_metadata(&path).ok();
+    let p = Preserve {
+        times: o.attrs.times,
+        perms: o.attrs.perms,
+        owner: o.attrs.owner && o.attrs.am_root,
+        group: o.attrs.group,
+    };
+    let mut lines = Vec::new();
+    match e.kind {
+        FileKind::Directory => {
+            let existed =
+                meta.as_ref().is_some_and(|m| m.is_dir()) && !(o.dest_created && e.name == b".");
+            if o.existing && meta.is_none() {
+                return Ok(Step::Done(lines));
+            }
+            let it = itemize(
+                e,
+                meta.as_ref().filter(|_| existed),
+                if existed { b'.' } else { b'c' },
+                p,
+            );
+            if !o.dry_run {
+                if let Err(err) = local::ensure_dir(&path) {
+                    report(&Error::file(
+                        format!("recv_generator: mkdir \"{}\" failed", path.display()),
+                        err,
+                    ));
+                    res.errors += 1;
+                    return Ok(Step::Done(lines));
+                }
+            }
+            let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
+            if o.delete && existed && content {
+                if o.delete_after {
+                    res.deferred_deletes.push(ndx);
+                } else if !o.delete_before {
+                    let (n, dels) = delete_extraneous(ctx, e, &path, names);
+                    res.deleted += n;
+                    lines.extend(dels);
+                }
+            }
+            lines.push(line(e, it));
+            Ok(if o.dry_run {
+                Step::Done(lines)
+            } else {
+                Step::FixDir(lines)
+            })
+        }
+        FileKind::Symlink if o.links => {
+            let target = e.link_target.as_deref().unwrap_or_default();
+            if o.safe_links && rtsync_tree::scan::unsafe_symlink(target, &e.name) {
+                if o.verbose > 0 {
+                    lines.push(Line::Info(format!(
+                        "ignoring unsafe symlink \"{}\" -> \"{}\"",
+                        String::from_utf8_lossy(&e.name),
+                        String::from_utf8_lossy(target)
+                    )));
+                }
+                return Ok(Step::Done(lines));
+            }
+            let same = meta.as_ref().is_some_and(|m| m.file_type().is_symlink())
+                && fs::read_link(&path).is_ok_and(|t| {
+                    use std::os::unix::ffi::OsStrExt;
+                    t.as_os_str().as_bytes() == target
+                });
+            let it = if same {
+                itemize(e, meta.as_ref(), b'.', p)
+            } else {
+                let mut it = itemize(e, None, b'c', p);
+                if meta.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+                    it.is_new = false;
+                    it.checksum = true;
+                }
+                it
+            };
+            if !o.dry_run {
+                match local::ensure_symlink(&path, target) {
+                    Ok(_) => {
+                        if let Err(err) =
+                            local::apply_attrs(&path, e, &o.attrs, &ctx.ids, None, false)
+                        {
+                            report(&Error::file(
+                                format!("failed to set times on \"{}\"", path.display()),
+                                err,
+                            ));
+                        }
+                    }
+                    Err(err) => {
+                        report(&Error::file(
+                            format!("symlink \"{}\" failed", path.display()),
+                            err,
+                        ));
+                        res.errors += 1;
+                        return Ok(Step::Done(lines));
+                    }
+                }
+            }
+            lines.push(line(e, it));
+            Ok(Step::Done(lines))
+        }
+        FileKind::Regular => {
+            // Selection options (rsync's generator skips these silently).
+            let exists = meta.as_ref().is_some_and(|m| m.file_type().is_file());
+            if (o.existing && meta.is_none())
+                || (o.ignore_existing && meta.is_some())
+                || o.min_size.is_some_and(|n| e.size < n)
+                || o.max_size.is_some_and(|n| e.size > n)
+                || (o.update && exists && meta.as_ref().is_some_and(|m| m.mtime() > e.mtime))
+            {
+                return Ok(Step::Done(lines));
+            }
+            if let Some(m) = &meta {
+                if is_current(ctx, e, m, &path) {
+                    let it = itemize(e, Some(m), b'.', p);
+                    if !o.dry_run {
+                        let _ =
+                            local::apply_attrs(&path, e, &o.attrs, &ctx.ids, Some(m.mode()), false);
+                    }
+                    lines.push(line(e, it));
+                    return Ok(Step::Done(lines));
+                }
+            }
+            let existing = meta.filter(|m| m.file_type().is_file());
+            let mut it = itemize(e, existing.as_ref(), b'>', p);
+            if o.checksum && existing.is_some() {
+                it.checksum = true;
+            }
+            if o.dry_run {
+                lines.push(line(e, it));
+                return Ok(Step::Done(lines));
+            }
+            let (head, sums, basis) = match &existing {
+                Some(m) if !o.whole_file && m.len() > 0 => match block_sums(ctx, &path, m.len()) {
+                    Ok((h, s)) => (h, s, Some(path.clone())),
+                    Err(_) => (SumHead::default(), Vec::new(), None),
+                },
+                _ => (SumHead::default(), Vec::new(), None),
+            };
+            Ok(Step::Request {
+                head,
+                sums,
+                basis,
+                existing_mode: existing.as_ref().map(|m| m.mode()),
+                item: Some(line(e, it)),
+            })
+        }
+        FileKind::BlockDevice | FileKind::CharDevice | FileKind::Fifo | FileKind::Socket => {
+            let wanted = if matches!(e.kind, FileKind::BlockDevice | FileKind::CharDevice) {
+                o.devices && o.attrs.am_root
+            } else {
+                o.specials
+            };
+            if !wanted {
+                return Ok(Step::Done(lines));
+            }
+            let same = meta.as_ref().is_some_and(|m| {
+                m.mode() & libc::S_IFMT == e.mode & libc::S_IFMT && m.rdev() == e.rdev
+            });
+            let it = if same {
+                itemize(e, meta.as_ref(), b'.', p)
+            } else {
+                itemize(e, None, b'c', p)
+            };
+            if !o.dry_run {
+                match local::ensure_special(&path, e) {
+                    Ok(_) => {
+                        let _ = local::apply_attrs(&path, e, &o.attrs, &ctx.ids, None, false);
+                    }
+                    Err(err) => {
+                        report(&Error::file(
+                            format!("mknod \"{}\" failed", path.display()),
+                            err,
+                        ));
+                        res.errors += 1;
+                        return Ok(Step::Done(lines));
+                    }
+                }
+            }
+            lines.push(line(e, it));
+            Ok(Step::Done(lines))
+        }
+        FileKind::Symlink => {
+            lines.push(Line::Info(format!(
+                "skipping non-regular file \"{}\"",
+                String::from_utf8_lossy(&e.name)
+            )));
+            Ok(Step::Done(lines))
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The client as sender: send the file list, then answer the receiver's generator — read each
+//! request's sum header and block sums, match the file against them, send tokens and the
+//! whole-file checksum. Only files from the list we sent are ever opened (CVE-2024-12086):
+//! an index is the only thing the peer chooses.
+//!
+//! Message flow at protocol 31 (generator → us, us → receiver):
+//! ```text
+//! gen: [ndx iflags sumhead sums]* DONE [redo]* DONE DONE [DEL_STATS] DONE        DONE
+//! us:  [ndx iflags sumhead tokens sum]* DONE [redo data]* DONE     DONE     DONE
+//! ```
+
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::PathBuf;
+
+use rtsync_delta::{Matcher, Signature, TokenEncoder};
+use rtsync_engine::itemize::Itemize;
+use rtsync_engine::report::Reporter;
+use rtsync_tree::{FileEntry, FileKind};
+
+use crate::blocksum::block_hasher;
+use crate::error::{Error, Result};
+use crate::mux::{MsgTag, MuxReader, MuxWriter};
+use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE};
+use crate::negotiate::Negotiated;
+use crate::sums::{item, SumHead};
+use crate::varint::ReadWire;
+
+/// The list we sent, in the order the receiver indexes it (sorted), with where to read each
+/// entry from.
+#[derive(Debug, Clone, Default)]
+pub struct SendList {
+    pub entries: Vec<FileEntry>,
+    pub paths: Vec<PathBuf>,
+    /// Directories sent only as implied parents of `-R` paths (no content: `--delete` on the
+    /// receiver must not touch their other entries).
+    pub implied: Vec<bool>,
+    /// Problems met while scanning, as (message tag, stock's text with newline).
+    pub messages: Vec<(crate::mux::MsgTag, String)>,
+}
+
+impl SendList {
+    /// Marks implied directories: with `-R`, a directory that was not named itself and does
+    /// not lie inside a named directory being recursed into.
+    pub fn mark_implied(&mut self, relative: bool, recursive: bool) {
+        self.implied = vec![false; self.entries.len()];
+        if !relative {
+            return;
+        }
+        let tops: Vec<&[u8]> = self
+            .entries
+            .iter()
+            .filter(|e| e.is_dir() && e.top_dir)
+            .map(|e| &e.name[..])
+            .collect();
+        for (i, e) in self.entries.iter().enumerate() {
+            if !e.is_dir() || e.top_dir || e.name == b"." {
+                continue;
+            }
+            let inside_top = recursive
+                && tops.iter().any(|t| {
+                    *t == b"." || (e.name.starts_with(t) && e.name.get(t.len()) == Some(&b'/'))
+                });
+            self.implied[i] = !inside_top;
+        }
+    }
+}
+
+/// Counters of a push.
+#[derive(Debug, Clone, Default)]
+pub struct PushStats {
+    pub files_sent: u64,
+    pub literal_bytes: u64,
+    pub matched_bytes: u64,
+    /// Files that could not be read (exit code 23).
+    pub errors: u64,
+    /// Deletions the receiver reported (NDX_DEL_STATS), total.
+    pub deleted: u64,
+    /// The last NDX_DEL_STATS values (files, dirs, symlinks, devices, specials).
+    pub deleted_stats: Option<[i32; 5]>,
+}
+
+/// Options of the sending side.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    pub verbose: u32,
+    pub compress_level: Option<i32>,
+    /// We are the server: send statistics after the last phase and echo deletion stats.
+    pub server: bool,
+    /// Total size of the regular files and symlinks in the list (for the statistics).
+    pub total_size: i64,
+    /// `-L`: sources may be reached through symlinks. Otherwise every file is opened with
+    /// O_NOFOLLOW, so a symlink swapped in after the scan is not followed.
+    pub follow_links: bool,
+    /// Item lines show the itemize string (`-i` or `%i`): sent files are `<f…`. Without it
+    /// they are logged as transfers under the receiver's `>` (only the name is printed).
+    pub itemize: bool,
+}
+
+/// Serves the receiver's requests until the final goodbye.
+pub fn run_push<R: Read, W: Write>(
+    r: &mut MuxReader<R>,
+    w: &mut MuxWriter<W>,
+    neg: &Negotiated,
+    list: &SendList,
+    opts: &PushOptions,
+    mut reporter: Option<&mut Reporter>,
+) -> Result<PushStats> {
+    let mut stats = PushStats::default();
+    let mut ndxr = NdxReader::new(neg.protocol);
+    let mut ndxw = NdxWriter::new(neg.protocol);
+    let mut enc = TokenEncoder::new(
+        neg.compression.unwrap_or(rtsync_delta::Compression::None),
+        opts.compress_level,
+        neg.protocol,
+    )?;
+    let wio = |e| Error::io("writing to receiver", e);
+    let mut phase = 0;
+    let mut out = Vec::new();
+    loop {
+        let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+        if ndx == NDX_DONE {
+            phase += 1;
+            if phase > 2 {
+                break;
+            }
+            ndxw.put(&mut out, NDX_DONE);
+            w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+            out.clear();
+            continue;
+        }
+        let n = list.entries.len();
+        if ndx < 0 || ndx as usize >= n {
+            return Err(Error::Protocol(format!(
+                "Invalid file index: {ndx} (-1 - {})",
+                n as i64 - 1
+            )));
+        }
+        let ndx = ndx as usize;
+        let iflags = r.read_u16()?;
+        let basis_type = if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
+            Some(r.read_u8()?)
+        } else {
+            None
+        };
+        let xname = if iflags & item::XNAME_FOLLOWS != 0 {
+            Some(r.read_vstring(4096)?)
+        } else {
+            None
+        };
+        let e = &list.entries[ndx];
+        if iflags & item::TRANSFER == 0 {
+            // Itemized by the receiver but not transferred: only logged.
+            if let Some(rep) = reporter.as_deref_mut() {
+                log_item(rep, e, iflags, xname.as_deref(), opts.itemize);
+            }
+            continue;
+        }
+        if e.kind != FileKind::Regular {
+            return Err(Error::Protocol(format!(
+                "receiver asked for non-regular file {}",
+                String::from_utf8_lossy(&e.name)
+            )));
+        }
+        let head = SumHead::read(r, neg.checksum.digest_len())?;
+        let dhead = rtsync_delta::SumHead::from_wire(
+            head.count,
+            head.blength,
+            head.s2length,
+            head.remainder,
+            neg.protocol,
+            neg.checksum.digest_len(),
+        )
+        .map_err(|e| Error::Protocol(e.to_string()))?;
+        let sig = Signature::read_sums(dhead, &mut *r)?;
+        let file = match open_source(&list.paths[ndx], opts.follow_links) {
+            Ok(f) => f,
+            Err(err) => {
+                eprintln!(
+                    "rsync: [sender] send_files failed to open \"{}\": {} ({})",
+                    list.paths[ndx].display(),
+                    crate::client::strerror(&err),
+                    err.raw_os_error().unwrap_or(0)
+                );
+                stats.errors += 1;
+                w.send_msg_int(MsgTag::NoSend, ndx as i32).map_err(wio)?;
+                continue;
+            }
+        };
+        ndxw.put(&mut out, ndx as i32);
+        out.extend_from_slice(&iflags.to_le_bytes());
+        if let Some(t) = basis_type {
+            out.push(t);
+        }
+        if let Some(x) = &xname {
+            crate::varint::put_vstring(&mut out, x)?;
+        }
+        head.put(&mut out);
+        w.write_all(&out).map_err(wio)?;
+        out.clear();
+        let matcher = Matcher::new(&sig, block_hasher(neg));
+        let ms = matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?;
+        enc.finish_file(&mut *w)?;
+        w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
+        stats.files_sent += 1;
+        stats.literal_bytes += ms.literal_bytes;
+        stats.matched_bytes += ms.matched_bytes;
+        if let Some(rep) = reporter.as_deref_mut() {
+            log_item(rep, e, iflags, xname.as_deref(), opts.itemize);
+        }
+    }
+    ndxw.put(&mut out, NDX_DONE);
+    if opts.server {
+        // total_read, total_written, total_size, flist build and transfer times.
+        for v in [0, (stats.literal_bytes) as i64, opts.total_size, 0, 0] {
+            crate::varint::put_varlong(&mut out, v, 3);
+        }
+    }
+    w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+    out.clear();
+    // The final goodbye: at protocol ≥ 31 one more round trip.
+    let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+    if opts.server && stats.deleted_stats.is_some() {
+        let d = stats.deleted_stats.take().unwrap_or_default();
+        ndxw.put(&mut out, NDX_DEL_STATS);
+        for v in d {
+            crate::varint::put_varint(&mut out, v);
+        }
+    }
+    if ndx != NDX_DONE {
+        return Err(Error::Protocol(format!(
+            "Invalid packet at end of run ({ndx})"
+        )));
+    }
+    if neg.protocol >= 31 {
+        ndxw.put(&mut out, NDX_DONE);
+        w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+        let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+        if ndx != NDX_DONE {
+            return Err(Error::Protocol(format!(
+                "Invalid packet at end of run ({ndx})"
+            )));
+        }
+    }
+    Ok(stats)
+}
+
+/// Prints the line for an item the receiver reported (rsync's sender-side `log_item`).
+fn log_item(rep: &mut Reporter, e: &FileEntry, iflags: u16, xname: Option<&[u8]>, itemize: bool) {
+    let kind = match e.kind {
+        FileKind::Regular => b'f',
+        FileKind::Directory => b'd',
+        FileKind::Symlink => b'L',
+        FileKind::BlockDevice | FileKind::CharDevice => b'D',
+        FileKind::Fifo | FileKind::Socket => b'S',
+    };
+    let hlink = iflags & item::LOCAL_CHANGE != 0 && iflags & item::XNAME_FOLLOWS != 0;
+    let update = if iflags & item::TRANSFER != 0 {
+        if itemize {
+            b'<'
+        } else {
+            b'>'
+        }
+    } else if hlink {
+        b'h'
+    } else if iflags & item::LOCAL_CHANGE != 0 {
+        b'c'
+    } else {
+        b'.'
+    };
+    let mut it = Itemize::new(update, kind);
+    it.is_new = iflags & item::IS_NEW != 0;
+    it.checksum = iflags & item::REPORT_CHANGE != 0;
+    it.size = iflags & item::REPORT_SIZE != 0;
+    if iflags & item::REPORT_TIME != 0 {
+        it.time = Some(b't');
+    }
+    it.perms = iflags & item::REPORT_PERMS != 0;
+    it.owner = iflags & item::REPORT_OWNER != 0;
+    it.group = iflags & item::REPORT_GROUP != 0;
+    let suffix = match (hlink, xname) {
+        (true, Some(x)) => [&b" => "[..], x].concat(),
+        _ => crate::log::suffix(e),
+    };
+    rep.item(&it, &e.name, &suffix);
+    rep.flush();
+}
+
+/// Opens a file of the list for reading.
+fn open_source(path: &std::path::Path, follow: bool) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    if !follow {
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    o.open(path)
+}
+
+/// Reads an index, absorbing deletion statistics.
+fn read_ndx<R: Read>(
+    ndxr: &mut NdxReader,
+    r: &mut MuxReader<R>,
+    stats: &mut PushStats,
+) -> Result<i32> {
+    loop {
+        let ndx = ndxr.read(r)?;
+        if ndx != NDX_DEL_STATS {
+            return Ok(ndx);
+        }
+        let mut d = [0i32; 5];
+        for v in &mut d {
+            *v = r.read_varint_in(0, i32::MAX, "deleted count")?;
+            stats.deleted += *v as u64;
+        }
+        stats.deleted_stats = Some(d);
+    }
+}

@@ -1,0 +1,348 @@
+//! Connecting for a push: the server receives, we scan our sources and send.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use rtsync_engine::Options;
+use rtsync_tree::{compare_names, scan_sources, ScanOptions, ScanProblem};
+
+use crate::checksum::FileHasher;
+use crate::client::{
+    flist_options, negotiate_config, spawn_remote_shell, ClientEnv, Outcome, Remote,
+};
+use crate::connect::{self, DaemonAddress};
+use crate::daemon_client::{self, Credentials, DaemonReply};
+use crate::error::{Error, Result};
+use crate::flist::FlistEncoder;
+use crate::local;
+use crate::mux::{ClientMessages, MessageHandler, MsgTag, MuxReader, MuxWriter, PrintMessages};
+use crate::negotiate::{self, MAX_PROTOCOL};
+use crate::push::{self, PushOptions, SendList};
+use crate::server_args::server_args;
+use rtsync_engine::report::Reporter;
+
+/// io_error bits the sender reports in the file list's end marker.
+const IOERR_GENERAL: i32 = 1;
+const IOERR_VANISHED: i32 = 2;
+
+/// Pushes local `sources` to `remote`.
+pub fn push_to(
+    opts: &Options,
+    env: &ClientEnv,
+    sources: &[String],
+    remote: Remote,
+) -> Result<Outcome> {
+    let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
+    let mut sargs = server_args(opts, false);
+    sargs.push(".".into());
+    let (mut conn, protocol) = match &remote {
+        Remote::Daemon {
+            user,
+            host,
+            port,
+            path,
+        } => {
+            if path.starts_with('/') {
+                return Err(Error::Startup(
+                    "ERROR: The remote path must start with a module name".into(),
+                ));
+            }
+            let module = path.split('/').next().unwrap_or_default().to_string();
+            let addr = DaemonAddress {
+                host: host.clone(),
+                port: port.or(opts.port),
+                bind: opts.address.clone(),
+                contimeout: opts.contimeout,
+                io_timeout: opts.timeout,
+                connect_prog: env.connect_prog.clone(),
+            };
+            let mut conn = connect::connect_daemon(&addr)?;
+            let creds = Credentials {
+                user: user.clone().or_else(|| env.user.clone()),
+                password_file: opts.password_file.as_ref().map(PathBuf::from),
+                env_password: env.password.clone(),
+            };
+            let reply = daemon_client::daemon_login(
+                &mut conn.reader,
+                &mut conn.writer,
+                our_protocol,
+                &module,
+                &creds,
+                &mut PrintMessages,
+            )?;
+            let DaemonReply::Ready { protocol } = reply else {
+                return Ok(Outcome {
+                    listed_modules: true,
+                    ..Default::default()
+                });
+            };
+            sargs.push(if path.contains('/') {
+                path.clone()
+            } else {
+                format!("{path}/")
+            });
+            daemon_client::send_daemon_args(&mut conn.writer, &sargs)?;
+            (conn, protocol)
+        }
+        Remote::Shell { user, host, path } => {
+            sargs.push(if path.is_empty() {
+                ".".into()
+            } else {
+                path.clone()
+            });
+            let mut conn = spawn_remote_shell(opts, env, user.as_deref(), host, &sargs)?;
+            let protocol =
+                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)
+                    .map_err(|e| crate::client::shell_failure(e, &conn.closer))?;
+            (conn, protocol)
+        }
+    };
+    let neg = negotiate::client_setup(
+        &mut conn.reader,
+        &mut conn.writer,
+        protocol,
+        &negotiate_config(opts)?,
+    )?;
+    let started = std::time::Instant::now();
+    let counted_reader = crate::connect::Counting::new(conn.reader);
+    let received = counted_reader.counter();
+    let counted_writer = crate::connect::Counting::new(conn.writer);
+    let sent = counted_writer.counter();
+    let handler = ClientMessages {
+        itemize: opts.itemize > 0,
+        verbose: opts.verbose > 0,
+        quiet: opts.quiet,
+    };
+    let mut reader = MuxReader::new(counted_reader, Box::new(handler));
+    reader.start_mux();
+    let mut writer = MuxWriter::new(counted_writer);
+    writer
+        .start_mux()
+        .map_err(|e| Error::io("starting multiplexing", e))?;
+    let wio = |e| Error::io("writing to receiver", e);
+
+    let mut filters = crate::filters::client_filters(opts)?;
+    // The receiver only reads our filter rules when it deletes (or prunes).
+    let mut out = crate::filters::client_list(opts, &neg, &filters, true)?;
+    let mut reporter = Reporter::new(opts);
+    let names = local_files_from(opts)?;
+    let (mut list, io_error) = build_list(opts, sources, &neg, &mut filters, names.as_deref());
+    crate::client::apply_chmod(opts, &mut list.entries);
+    for (tag, text) in &list.messages {
+        PrintMessages.message(*tag, text.as_bytes());
+    }
+    reporter.verbose_info("building file list ... done");
+    reporter.flush();
+    let fopts = flist_options(opts, &neg);
+    let mut enc = FlistEncoder::new(fopts);
+    for (i, e) in list.entries.iter().enumerate() {
+        enc.put_entry_implied(
+            &mut out,
+            e,
+            i,
+            list.implied.get(i).copied().unwrap_or(false),
+        )?;
+    }
+    enc.put_end(&mut out, io_error);
+    let (users, groups) = id_names(opts, &list);
+    enc.put_id_lists(&mut out, &users, &groups);
+    writer
+        .write_all(&out)
+        .and_then(|_| writer.flush())
+        .map_err(wio)?;
+
+    let popts = PushOptions {
+        verbose: opts.verbose,
+        compress_level: opts.compress_level,
+        server: false,
+        total_size: 0,
+        follow_links: opts.copy_links || opts.copy_unsafe_links,
+        itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
+    };
+    let lists = reporter.lists_items();
+    let stats = push::run_push(
+        &mut reader,
+        &mut writer,
+        &neg,
+        &list,
+        &popts,
+        lists.then_some(&mut reporter),
+    )?;
+    let flist = crate::flist::FileList {
+        entries: list.entries.clone(),
+        ..Default::default()
+    };
+    let xfer = crate::pull::PullStats {
+        files_transferred: stats.files_sent,
+        literal_bytes: stats.literal_bytes,
+        matched_bytes: stats.matched_bytes,
+        deleted: stats.deleted,
+        ..Default::default()
+    };
+    crate::client::finish_report(opts, reporter, &flist, &sent, &received, started, &xfer);
+    let _ = conn.closer.wait();
+    let mut outcome = Outcome::default();
+    outcome.stats.files_transferred = stats.files_sent;
+    outcome.stats.literal_bytes = stats.literal_bytes;
+    outcome.stats.matched_bytes = stats.matched_bytes;
+    outcome.stats.deleted = stats.deleted;
+    outcome.stats.errors = stats.errors;
+    outcome.stats.io_error = io_error | reader.oob.io_error;
+    if reader.oob.xfer_error {
+        outcome.stats.errors += 1;
+    }
+    Ok(outcome)
+}
+
+/// Scans the sources into a sorted list; reports problems as stock does and returns the
+/// io_error bits for the end marker.
+pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
+    opts: &Options,
+    sources: &[String],
+    neg: &negotiate::Negotiated,
+    filter: &mut F,
+    files_from_names: Option<&[Vec<u8>]>,
+) -> (SendList, i32) {
+    let sopts = ScanOptions {
+        recursive: opts.recursive,
+        dirs: opts.dirs,
+        links: opts.links,
+        copy_links: opts.copy_links,
+        copy_unsafe_links: opts.copy_unsafe_links,
+        copy_dirlinks: opts.copy_dirlinks,
+        one_file_system: opts.one_file_system,
+        relative: opts.relative,
+        implied_dirs: opts.implied_dirs,
+        hard_links: opts.hard_links,
+    };
+    let mut paths: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
+    if let Some(names) = files_from_names {
+        // --files-from: the names are relative to the one source directory.
+        let dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
+        paths = rtsync_engine::files_from::sources(&dir, names);
+    }
+    let scanned = scan_sources(&paths, &sopts, filter);
+    let mut io_error = 0;
+    let mut messages = Vec::new();
+    let err_text = |what: &str, path: &std::path::Path, error: &std::io::Error| {
+        format!(
+            "rsync: [sender] {what} \"{}\" failed: {} ({})\n",
+            path.display(),
+            crate::client::strerror(error),
+            error.raw_os_error().unwrap_or(0)
+        )
+    };
+    for p in &scanned.problems {
+        match p {
+            ScanProblem::Missing { path, error } => {
+                messages.push((MsgTag::ErrorXfer, err_text("link_stat", path, error)));
+                io_error |= IOERR_GENERAL;
+            }
+            ScanProblem::ReadDir { path, error } => {
+                messages.push((MsgTag::ErrorXfer, err_text("opendir", path, error)));
+                io_error |= IOERR_GENERAL;
+            }
+            ScanProblem::Vanished { path } => {
+                messages.push((
+                    MsgTag::Warning,
+                    format!("file has vanished: \"{}\"\n", path.display()),
+                ));
+                io_error |= IOERR_VANISHED;
+            }
+            ScanProblem::Skipped { name, directory } => {
+                let text = if *directory {
+                    format!("skipping directory {}\n", String::from_utf8_lossy(name))
+                } else {
+                    format!(
+                        "skipping non-regular file \"{}\"\n",
+                        String::from_utf8_lossy(name)
+                    )
+                };
+                messages.push((MsgTag::Info, text));
+            }
+            _ => {}
+        }
+    }
+    let mut order: Vec<usize> = (0..scanned.entries.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&scanned.entries[a], &scanned.entries[b]);
+        compare_names(&x.name, x.is_dir(), &y.name, y.is_dir())
+    });
+    order.dedup_by(|a, b| scanned.entries[*a].name == scanned.entries[*b].name);
+    let mut list = SendList::default();
+    for i in order {
+        let mut e = scanned.entries[i].clone();
+        if opts.checksum && e.kind == rtsync_tree::FileKind::Regular {
+            e.checksum = file_sum(&scanned.paths[i], neg).ok();
+        }
+        list.entries.push(e);
+        list.paths.push(scanned.paths[i].clone());
+    }
+    list.mark_implied(opts.relative, opts.recursive);
+    list.messages = messages;
+    (list, io_error)
+}
+
+fn file_sum(path: &std::path::Path, neg: &negotiate::Negotiated) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = FileHasher::new(neg.checksum);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finish().as_bytes().to_vec())
+}
+
+type Names = Vec<(u32, Vec<u8>)>;
+
+/// The uid/gid → name lists to send (empty when not preserving or with `--numeric-ids`).
+pub(crate) fn id_names(opts: &Options, list: &SendList) -> (Names, Names) {
+    let mut users = Vec::new();
+    let mut groups = Vec::new();
+    if opts.numeric_ids {
+        return (users, groups);
+    }
+    let mut seen_u = std::collections::BTreeSet::new();
+    let mut seen_g = std::collections::BTreeSet::new();
+    for e in &list.entries {
+        if opts.owner && seen_u.insert(e.uid) {
+            if let Some(n) = local::user_name(e.uid) {
+                users.push((e.uid, n));
+            }
+        }
+        if opts.group && seen_g.insert(e.gid) {
+            if let Some(n) = local::group_name(e.gid) {
+                groups.push((e.gid, n));
+            }
+        }
+    }
+    (users, groups)
+}
+
+/// The names of a local `--files-from` list (`None` without the option). A remote list
+/// (`host:path`) is not supported yet.
+pub(crate) fn local_files_from(opts: &Options) -> Result<Option<Vec<Vec<u8>>>> {
+    let Some(list) = &opts.files_from else {
+        return Ok(None);
+    };
+    let text = list.to_string_lossy();
+    if crate::client::parse_remote(&text).is_some() {
+        return Err(Error::Unsupported(
+            "a remote --files-from list is not supported yet".into(),
+        ));
+    }
+    rtsync_engine::files_from::read_list(std::path::Path::new(list), opts.from0)
+        .map(Some)
+        .map_err(|e| {
+            Error::Usage(format!(
+                "rsync: failed to open files-from file {}: {}",
+                text,
+                crate::client::strerror(&e)
+            ))
+        })
+}

@@ -1,0 +1,471 @@
+//! The server side (`rsync --server [--sender] …`): what a stock client runs on the remote
+//! end through `-e`/`--rsync-path`, and what the daemon runs after its greeting.
+//!
+//! ```no_run
+//! // In the binary: `rtsync rsync --server ...` with stdin/stdout as the connection.
+//! let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+//! let code = rtsync_wire::server::run(&args, std::io::stdin(), std::io::stdout());
+//! std::process::exit(code);
+//! ```
+
+use std::ffi::OsString;
+use std::io::{BufReader, Read, Write};
+use std::path::PathBuf;
+
+use rtsync_engine::Options;
+
+use crate::client::{flist_options, supported_compressions};
+use crate::connect::Closer;
+use crate::error::{Error, Result};
+use crate::flist::{FlistDecoder, FlistEncoder};
+use crate::local::Dest;
+use crate::mux::{MsgTag, MuxReader, MuxWriter, PrintMessages};
+use crate::negotiate::{self, NegotiateConfig, Negotiated, MAX_PROTOCOL};
+use crate::pull::{self, PullOptions};
+use crate::push::{self, PushOptions};
+
+/// How the connection reached us.
+#[derive(Debug, Clone, Default)]
+pub struct ServerSession {
+    /// The protocol already agreed in a daemon greeting; `None` over a remote shell (the
+    /// versions are exchanged first).
+    pub daemon_protocol: Option<u32>,
+    /// A daemon module's root: the paths after `.` are taken relative to it (leading `/`
+    /// and `..` cannot leave it). `None`: paths are used as given (remote shell).
+    pub root: Option<PathBuf>,
+    /// The module refuses uploads (`read only`).
+    pub read_only: bool,
+    /// The module refuses downloads (`write only`).
+    pub write_only: bool,
+    /// rsyncd.conf's `munge symlinks`: received symlink targets get [`MUNGE_PREFIX`] (so they
+    /// cannot lead anywhere inside the module), and it is taken off targets sent back.
+    pub munge_symlinks: bool,
+    /// A daemon module's own filter rules: what they exclude is neither listed nor sent.
+    pub module_filter: Option<rtsync_filter::FilterSet>,
+    /// The connection's socket, if any: shut down when one side of a receiving session
+    /// fails, so the other cannot wait on a hostile client forever.
+    pub socket_fd: Option<std::os::fd::RawFd>,
+}
+
+/// The prefix `munge symlinks` puts before every received symlink target.
+pub const MUNGE_PREFIX: &[u8] = b"/rsyncd-munged/";
+
+/// Applies `munge symlinks` to the symlinks of a file list: on the way in (`receiving`) every
+/// target gets the prefix; on the way out a target that has it loses it.
+fn munge_symlinks(entries: &mut [rtsync_tree::FileEntry], receiving: bool) {
+    for e in entries {
+        if let Some(target) = e.link_target.as_mut() {
+            if receiving {
+                let mut t = MUNGE_PREFIX.to_vec();
+                t.extend_from_slice(target);
+                e.size = t.len() as u64;
+                *target = t;
+            } else if let Some(rest) = target.strip_prefix(MUNGE_PREFIX) {
+                *target = rest.to_vec();
+                e.size = target.len() as u64;
+            }
+        }
+    }
+}
+
+/// Keeps a module session inside its root without relying on chroot: the paths a client
+/// names may not pass through symlinks (a trailing-slash path may not be one either), and
+/// options that follow symlinks while sending are refused. Writes are checked per entry by
+/// the receiver (parents must be real directories) and files are opened with O_NOFOLLOW.
+fn confine(opts: &Options, root: &std::path::Path) -> std::result::Result<(), String> {
+    if opts.sender && (opts.copy_links || opts.copy_unsafe_links || opts.copy_dirlinks) {
+        return Err("ERROR: symlink-following options are not allowed in this module".into());
+    }
+    let root_s = root.to_string_lossy().trim_end_matches('/').to_string();
+    for a in opts.args.iter().skip(1) {
+        let a = a.to_string_lossy();
+        let rel = a
+            .strip_prefix(&root_s)
+            .unwrap_or(&a)
+            .trim_start_matches('/');
+        let trailing = rel.ends_with('/');
+        let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+        let mut p = root.to_path_buf();
+        for (i, c) in comps.iter().enumerate() {
+            p.push(c);
+            let last = i + 1 == comps.len();
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() && (!last || trailing) => {
+                    return Err(format!(
+                        "ERROR: path passes through a symlink: {}",
+                        comps[..=i].join("/")
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resolves a client path beneath `root` the way rsync's daemon sanitizes it: absolute
+/// paths become relative, `..` never climbs above the root, a trailing `/` is kept.
+pub fn path_beneath(root: &std::path::Path, p: &str) -> String {
+    let trailing = p.is_empty() || p.ends_with('/') || p == "." || p.ends_with("/.");
+    let mut stack: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                stack.pop();
+            }
+            c => stack.push(c),
+        }
+    }
+    let mut out = root.to_string_lossy().trim_end_matches('/').to_string();
+    for c in stack {
+        out.push('/');
+        out.push_str(c);
+    }
+    if trailing || out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// Runs the server role over `input`/`output` with rsync's server arguments (`--server`
+/// first). Returns rsync's exit code; fatal errors are also reported to the client as
+/// MSG_ERROR when the stream is multiplexed.
+pub fn run<R: Read + Send, W: Write + Send>(args: &[OsString], input: R, output: W) -> i32 {
+    run_session(args, input, output, ServerSession::default())
+}
+
+/// [`run`] for a connection whose protocol was set by a daemon greeting.
+pub fn run_session<R: Read + Send, W: Write + Send>(
+    args: &[OsString],
+    input: R,
+    output: W,
+    session: ServerSession,
+) -> i32 {
+    let opts = match Options::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("rsync: {e}");
+            return crate::error::exit::SYNTAX;
+        }
+    };
+    match serve(&opts, input, output, session) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rsync: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn serve<R: Read + Send, W: Write + Send>(
+    opts: &Options,
+    input: R,
+    mut output: W,
+    session: ServerSession,
+) -> Result<i32> {
+    let mut input = BufReader::with_capacity(64 * 1024, input);
+    let ours = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
+    let protocol = match session.daemon_protocol {
+        Some(p) => p,
+        None => negotiate::exchange_versions(&mut input, &mut output, ours)?,
+    };
+    let caps = opts.rsh.clone().unwrap_or_default();
+    let cfg = NegotiateConfig {
+        checksum_choice: match &opts.checksum_choice {
+            Some(c) => Some(
+                crate::checksum::ChecksumAlgo::from_name(c.split(',').next().unwrap_or(c))
+                    .ok_or_else(|| Error::Startup(format!("unknown checksum name: {c}")))?,
+            ),
+            None => None,
+        },
+        compress: opts.compress,
+        compress_choice: match &opts.compress_choice {
+            Some(c) => Some(
+                negotiate::Compression::from_name(c)
+                    .ok_or_else(|| Error::Startup(format!("unknown compress name: {c}")))?,
+            ),
+            None => None,
+        },
+        supported_compressions: supported_compressions(),
+    };
+    let seed = seed();
+    let neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
+    let mut reader = MuxReader::new(input, Box::new(PrintMessages));
+    reader.start_mux();
+    let mut writer = MuxWriter::new(output);
+    writer
+        .start_mux()
+        .map_err(|e| Error::io("starting multiplexing", e))?;
+    let mut opts = opts.clone();
+    if let Some(root) = &session.root {
+        for a in opts.args.iter_mut().skip(1) {
+            *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
+        }
+    }
+    let confinement = match &session.root {
+        Some(root) => confine(&opts, root),
+        None => Ok(()),
+    };
+    if let Err(msg) = confinement {
+        let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
+        let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::FILE_SELECT);
+        let _ = writer.flush();
+        return Ok(crate::error::exit::FILE_SELECT);
+    }
+    let refusal = if opts.sender && session.write_only {
+        Some("ERROR: module is write only")
+    } else if !opts.sender && session.read_only {
+        Some("ERROR: module is read only")
+    } else {
+        None
+    };
+    if let Some(msg) = refusal {
+        let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
+        let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::SYNTAX);
+        let _ = writer.flush();
+        return Ok(crate::error::exit::SYNTAX);
+    }
+    let opts = &opts;
+    let result = if opts.sender {
+        serve_sender(
+            opts,
+            session.root.as_deref(),
+            session.munge_symlinks,
+            session.module_filter.clone(),
+            &neg,
+            &mut reader,
+            &mut writer,
+        )
+    } else {
+        serve_receiver(
+            opts,
+            session.munge_symlinks,
+            &neg,
+            &mut reader,
+            &mut writer,
+            session.socket_fd,
+        )
+    };
+    if let Err(e) = &result {
+        // Tell the client why, as stock does, then the exit code.
+        let _ = writer.send_msg(MsgTag::Error, format!("rsync: {e}\n").as_bytes());
+        let _ = writer.send_msg_int(MsgTag::ErrorExit, e.exit_code());
+        let _ = writer.flush();
+    }
+    result
+}
+
+fn seed() -> i32 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i32)
+        .unwrap_or(0);
+    now ^ ((std::process::id() as i32) << 6)
+}
+
+fn serve_sender<R: Read + Send, W: Write + Send>(
+    opts: &Options,
+    root: Option<&std::path::Path>,
+    munge: bool,
+    module_filter: Option<rtsync_filter::FilterSet>,
+    neg: &Negotiated,
+    reader: &mut MuxReader<R>,
+    writer: &mut MuxWriter<W>,
+) -> Result<i32> {
+    let mut filter = crate::filters::SetFilter(
+        crate::filters::server_filters(reader, opts, neg, true)?,
+        module_filter,
+    );
+    // args: "." then the paths to send (relative to our working directory).
+    let mut paths: Vec<String> = opts
+        .args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if paths.is_empty() {
+        paths.push(".".into());
+    }
+    // `--files-from=-`: the client forwards the names after its filter list.
+    let names = match opts.files_from.as_deref() {
+        Some(f) if f == "-" => Some(read_forwarded_names(reader, neg)?),
+        Some(_) => {
+            return Err(Error::Unsupported(
+                "--files-from naming a file on the server is not supported yet".into(),
+            ))
+        }
+        None => None,
+    };
+    let (mut list, io_error) =
+        crate::push_client::build_list(opts, &paths, neg, &mut filter, names.as_deref());
+    if munge {
+        munge_symlinks(&mut list.entries, false);
+    }
+    for (tag, text) in &list.messages {
+        // Module paths are the daemon's business: show names relative to the module.
+        let text = match root {
+            Some(r) => text.replace(&format!("{}/", r.display()), ""),
+            None => text.clone(),
+        };
+        writer
+            .send_msg(*tag, text.as_bytes())
+            .map_err(|e| Error::io("sending message", e))?;
+    }
+    let mut out = Vec::new();
+    let mut enc = FlistEncoder::new(flist_options(opts, neg));
+    for (i, e) in list.entries.iter().enumerate() {
+        enc.put_entry_implied(
+            &mut out,
+            e,
+            i,
+            list.implied.get(i).copied().unwrap_or(false),
+        )?;
+    }
+    enc.put_end(&mut out, io_error);
+    let (users, groups) = crate::push_client::id_names(opts, &list);
+    enc.put_id_lists(&mut out, &users, &groups);
+    writer
+        .write_all(&out)
+        .and_then(|_| writer.flush())
+        .map_err(|e| Error::io("sending file list", e))?;
+    if list.entries.is_empty() {
+        return Ok(0);
+    }
+    let total_size = list
+        .entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                rtsync_tree::FileKind::Regular | rtsync_tree::FileKind::Symlink
+            )
+        })
+        .map(|e| e.size as i64)
+        .sum();
+    let popts = PushOptions {
+        verbose: 0,
+        compress_level: opts.compress_level,
+        server: true,
+        total_size,
+        follow_links: opts.copy_links || opts.copy_unsafe_links,
+        itemize: false,
+    };
+    let stats = push::run_push(reader, writer, neg, &list, &popts, None)?;
+    Ok(if stats.errors > 0 || io_error != 0 {
+        23
+    } else {
+        0
+    })
+}
+
+/// Reads the names a client forwards for `--files-from=-`: each ends in NUL, an empty one
+/// ends the list. Bounded in count and length.
+fn read_forwarded_names<R: Read>(r: &mut MuxReader<R>, neg: &Negotiated) -> Result<Vec<Vec<u8>>> {
+    use crate::varint::ReadWire;
+    if neg.protocol < 31 {
+        return Err(Error::Unsupported(
+            "--files-from forwarding needs protocol 31 or newer".into(),
+        ));
+    }
+    let mut names = Vec::new();
+    let mut cur = Vec::new();
+    loop {
+        let b = r.read_u8()?;
+        if b != 0 {
+            if cur.len() >= crate::flist::MAX_PATH {
+                return Err(Error::Protocol("files-from name too long".into()));
+            }
+            cur.push(b);
+            continue;
+        }
+        if cur.is_empty() {
+            return Ok(names);
+        }
+        if names.len() >= rtsync_engine::files_from::MAX_NAMES {
+            return Err(Error::Protocol("too many files-from names".into()));
+        }
+        names.push(std::mem::take(&mut cur));
+    }
+}
+
+fn serve_receiver<R: Read + Send, W: Write + Send>(
+    opts: &Options,
+    munge: bool,
+    neg: &Negotiated,
+    reader: &mut MuxReader<R>,
+    writer: &mut MuxWriter<W>,
+    socket_fd: Option<std::os::fd::RawFd>,
+) -> Result<i32> {
+    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
+        return Err(Error::Unsupported(format!(
+            "{opt} is not supported yet by the rtsync server"
+        )));
+    }
+    let protect = if opts.deleting() || opts.prune_empty_dirs {
+        Some(crate::filters::server_filters(reader, opts, neg, false)?)
+    } else {
+        None
+    };
+    let dest = opts
+        .args
+        .get(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut list = FlistDecoder::new(flist_options(opts, neg)).read_list(reader)?;
+    if list.entries.is_empty() {
+        return Ok(0);
+    }
+    if munge {
+        munge_symlinks(&mut list.entries, true);
+    }
+    let dest = Dest::choose(&dest, &list.entries)?;
+    let popts = PullOptions {
+        verbose: 0,
+        ..PullOptions::from_options(opts, protect)
+    };
+    let log = crate::log::ItemLog::new(None, 0);
+    let session = pull::PullSession {
+        neg,
+        list: &list,
+        dest: &dest,
+        opts: &popts,
+        closer: &socket_fd.map_or(Closer::None, Closer::Fd),
+        log: &log,
+    };
+    let stats = pull::run_pull(reader, writer, &session)?;
+    Ok(if stats.errors > 0 { 23 } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_beneath_the_root() {
+        let root = std::path::Path::new("/srv/mod");
+        let cases = [
+            ("", "/srv/mod/"),
+            (".", "/srv/mod/"),
+            ("sub", "/srv/mod/sub"),
+            ("sub/", "/srv/mod/sub/"),
+            ("/etc/passwd", "/srv/mod/etc/passwd"),
+            ("../../etc", "/srv/mod/etc"),
+            ("a/../../b/./c", "/srv/mod/b/c"),
+        ];
+        for (p, want) in cases {
+            assert_eq!(path_beneath(root, p), want, "{p}");
+        }
+    }
+
+    #[test]
+    fn parses_server_argument_vectors() {
+        let argv = |s: &str| -> Vec<OsString> { s.split(' ').map(OsString::from).collect() };
+        let o = Options::parse(&argv("--server --sender -logDtpre.iLsfxCIvu . src/")).unwrap();
+        assert!(o.server && o.sender && o.recursive && o.links && o.times);
+        assert_eq!(o.rsh.as_deref(), Some(".iLsfxCIvu"));
+        assert_eq!(o.args, vec![OsString::from("."), OsString::from("src/")]);
+        let o = Options::parse(&argv("--server -lHogDtprze.iLsfxCIvu --delete . dst/")).unwrap();
+        assert!(!o.sender && o.hard_links && o.compress && o.deleting());
+    }
+}

@@ -1,0 +1,326 @@
+//! The argument vector a client sends to the server side (`rsync --server ...`), built from
+//! the client's options the way stock rsync's `server_options()` orders them.
+
+use rtsync_engine::{DeleteMode, Options};
+
+use crate::negotiate::CLIENT_CAPABILITIES;
+
+/// Builds the server's arguments (without the trailing `.` and paths).
+/// `remote_is_sender` is true when we pull (the server sends).
+pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
+    let mut args = vec!["--server".to_string()];
+    if remote_is_sender {
+        args.push("--sender".into());
+    }
+    let we_send = !remote_is_sender;
+    let mut s = String::from("-");
+    for _ in 0..o.verbose.min(9) {
+        s.push('v');
+    }
+    if o.backup {
+        s.push('b');
+    }
+    if o.update {
+        s.push('u');
+    }
+    if o.dry_run {
+        s.push('n');
+    }
+    if o.links {
+        s.push('l');
+    }
+    if o.dirs && !o.recursive {
+        s.push('d');
+    }
+    if we_send {
+        if o.keep_dirlinks {
+            s.push('K');
+        }
+        if o.prune_empty_dirs {
+            s.push('m');
+        }
+        if o.omit_dir_times {
+            s.push('O');
+        }
+        if o.omit_link_times {
+            s.push('J');
+        }
+    } else {
+        if o.copy_links {
+            s.push('L');
+        }
+        if o.copy_dirlinks {
+            s.push('k');
+        }
+    }
+    if o.whole_file == Some(true) {
+        s.push('W');
+    }
+    if o.hard_links {
+        s.push('H');
+    }
+    if o.owner {
+        s.push('o');
+    }
+    if o.group {
+        s.push('g');
+    }
+    if o.devices {
+        s.push('D');
+    }
+    if o.times {
+        s.push('t');
+    }
+    if o.perms {
+        s.push('p');
+    } else if o.executability && we_send {
+        s.push('E');
+    }
+    if o.recursive {
+        s.push('r');
+    }
+    if o.checksum {
+        s.push('c');
+    }
+    if o.cvs_exclude {
+        s.push('C');
+    }
+    if o.ignore_times {
+        s.push('I');
+    }
+    if o.relative {
+        s.push('R');
+    }
+    for _ in 0..o.one_file_system.min(2) {
+        s.push('x');
+    }
+    if o.sparse {
+        s.push('S');
+    }
+    let choice = o.compress_choice.as_deref().map(str::to_ascii_lowercase);
+    if o.compress && matches!(choice.as_deref(), None | Some("zlib")) {
+        s.push('z');
+    }
+    s.push('e');
+    s.push_str(CLIENT_CAPABILITIES);
+    args.push(s);
+
+    if o.compress {
+        if let Some(level) = o.compress_level {
+            args.push(format!("--compress-level={level}"));
+        }
+    }
+    if o.devices && !o.specials {
+        args.push("--no-specials".into());
+    } else if !o.devices && o.specials {
+        args.push("--specials".into());
+    }
+    // The receiving server itemizes for our log only when told how we print.
+    if we_send && (o.verbose > 0 || o.itemize > 0 || o.out_format.is_some()) {
+        let fmt = o.out_format.as_deref().unwrap_or("");
+        if o.itemize > 1 {
+            args.push("--log-format=%i%I".into());
+        } else if o.itemize > 0 || fmt.contains("%i") {
+            args.push("--log-format=%i".into());
+        } else if fmt.contains("%o") {
+            args.push("--log-format=%o".into());
+        } else if o.verbose == 0 {
+            args.push("--log-format=X".into());
+        }
+    }
+    if let Some(b) = o.block_size {
+        args.push(format!("-B{b}"));
+    }
+    if o.timeout > 0 {
+        args.push(format!("--timeout={}", o.timeout));
+    }
+    if let Some(c) = &o.checksum_choice {
+        args.push(format!("--checksum-choice={c}"));
+    }
+    match choice.as_deref() {
+        _ if !o.compress => {}
+        None => {}
+        Some("zlib") => args.push("--old-compress".into()),
+        Some("zlibx") => args.push("--new-compress".into()),
+        Some(c) => args.push(format!("--compress-choice={c}")),
+    }
+    if we_send {
+        match o.max_delete {
+            Some(n) if n > 0 => args.push(format!("--max-delete={n}")),
+            Some(_) => args.push("--max-delete=-1".into()),
+            None => {}
+        }
+        match o.delete {
+            DeleteMode::Before => args.push("--delete-before".into()),
+            DeleteMode::Delay => args.push("--delete-delay".into()),
+            // The option model does not tell `--delete` from `--delete-during`; at protocol
+            // ≥ 30 the server treats them alike.
+            DeleteMode::During => args.push("--delete".into()),
+            DeleteMode::After => args.push("--delete-after".into()),
+            DeleteMode::Off => {}
+        }
+        if o.delete_excluded {
+            args.push("--delete-excluded".into());
+        }
+        if o.force {
+            args.push("--force".into());
+        }
+        if o.size_only {
+            args.push("--size-only".into());
+        }
+    }
+    if we_send {
+        if let Some(n) = o.min_size {
+            args.push(format!("--min-size={n}"));
+        }
+        if let Some(n) = o.max_size {
+            args.push(format!("--max-size={n}"));
+        }
+        if let Some(d) = &o.backup_dir {
+            args.push("--backup-dir".into());
+            args.push(d.to_string_lossy().into_owned());
+        }
+        if let Some(sfx) = &o.suffix {
+            args.push(format!("--suffix={}", sfx.to_string_lossy()));
+        }
+        if o.delay_updates {
+            args.push("--delay-updates".into());
+        }
+        if let Some(pd) = &o.partial_dir {
+            args.push("--partial-dir".into());
+            args.push(pd.to_string_lossy().into_owned());
+        } else if o.partial {
+            args.push("--partial".into());
+        }
+        if o.ignore_existing {
+            args.push("--ignore-existing".into());
+        }
+        if o.existing {
+            args.push("--existing".into());
+        }
+        if let Some(t) = &o.temp_dir {
+            args.push("--temp-dir".into());
+            args.push(t.to_string_lossy().into_owned());
+        }
+    }
+    if o.ignore_errors {
+        args.push("--ignore-errors".into());
+    }
+    if o.safe_links {
+        args.push("--safe-links".into());
+    }
+    if o.copy_unsafe_links {
+        args.push("--copy-unsafe-links".into());
+    }
+    if o.numeric_ids {
+        args.push("--numeric-ids".into());
+    }
+    if o.append {
+        args.push("--append".into());
+    } else if o.inplace {
+        args.push("--inplace".into());
+    }
+    if o.remove_source_files {
+        args.push("--remove-source-files".into());
+    }
+    if o.files_from.is_some() && remote_is_sender {
+        // The client forwards the list's names over the connection.
+        args.push("--files-from=-".into());
+        args.push("--from0".into());
+        if !o.relative {
+            args.push("--no-relative".into());
+        }
+    }
+    if o.list_only && remote_is_sender {
+        args.push("--list-only".into());
+    }
+    if let Some(seed) = o.checksum_seed {
+        if seed != 0 {
+            args.push(format!("--checksum-seed={seed}"));
+        }
+    }
+    args
+}
+
+/// Options whose receiving side rtsync does not implement yet: a transfer that would quietly
+/// do something else is refused instead.
+pub fn unsupported_receiver_option(o: &Options) -> Option<&'static str> {
+    if o.backup {
+        Some("--backup")
+    } else if o.append {
+        Some("--append")
+    } else if o.remove_source_files {
+        Some("--remove-source-files")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn opts(argv: &[&str]) -> Options {
+        let mut a: Vec<OsString> = argv.iter().map(OsString::from).collect();
+        a.push("src".into());
+        a.push("dst".into());
+        Options::parse(&a).unwrap()
+    }
+
+    #[test]
+    fn arg_table() {
+        let cases: &[(&[&str], bool, &[&str])] = &[
+            (
+                &["-a"],
+                true,
+                &["--server", "--sender", "-logDtpre.LsfxCIvu"],
+            ),
+            (&["-a"], false, &["--server", "-logDtpre.LsfxCIvu"]),
+            (
+                &["-az"],
+                true,
+                &["--server", "--sender", "-logDtprze.LsfxCIvu"],
+            ),
+            (
+                &["-aHz", "--delete"],
+                false,
+                &["--server", "-lHogDtprze.LsfxCIvu", "--delete"],
+            ),
+            (
+                &["-az", "--compress-choice=zlib"],
+                true,
+                &[
+                    "--server",
+                    "--sender",
+                    "-logDtprze.LsfxCIvu",
+                    "--old-compress",
+                ],
+            ),
+            (
+                &["-rc", "--checksum-choice=md5"],
+                true,
+                &[
+                    "--server",
+                    "--sender",
+                    "-rce.LsfxCIvu",
+                    "--checksum-choice=md5",
+                ],
+            ),
+            (
+                &["-r", "-z", "--compress-choice=zstd"],
+                true,
+                &[
+                    "--server",
+                    "--sender",
+                    "-re.LsfxCIvu",
+                    "--compress-choice=zstd",
+                ],
+            ),
+        ];
+        for &(argv, pull, want) in cases {
+            let got = server_args(&opts(argv), pull);
+            assert_eq!(got, want, "{argv:?}");
+        }
+    }
+}
