@@ -1,5 +1,5 @@
-//! Golden tests against stock rsync (the oracle). Each test is skipped, with a note, when no
-//! `rsync` binary is on the PATH.
+//! Golden tests against stock rsync (the oracle). They fail loudly when no `rsync` binary is on
+//! the PATH: the test command installs it.
 //!
 //! * Batch files (`--only-write-batch`) hold the sender's token stream verbatim: we decode
 //!   stock streams (plain and `zlib`), and replace the stream with ours and have stock
@@ -17,16 +17,17 @@ use rtsync_delta::{
     SumParams, TokenDecoder, TokenEncoder,
 };
 
-fn have_rsync() -> bool {
+/// Asserts that stock rsync is installed (the oracle these tests need).
+fn require_rsync() {
     let ok = Command::new("rsync")
         .arg("--version")
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    if !ok {
-        eprintln!("stock rsync not found: skipping golden test");
-    }
-    ok
+    assert!(
+        ok,
+        "stock rsync is required for these tests: install it (apt-get install rsync)"
+    );
 }
 
 /// Deterministic pseudo-random bytes.
@@ -152,9 +153,7 @@ fn params(protocol: u32, kind: ChecksumKind, block_size: Option<u32>) -> SumPara
 
 #[test]
 fn batch_streams_decode_and_reencode() {
-    if !have_rsync() {
-        return;
-    }
+    require_rsync();
     // (file size, -z?, protocol, block size)
     let cases: &[(usize, bool, u32, Option<u32>)] = &[
         (60_000, false, 32, None),
@@ -279,9 +278,7 @@ fn read_path(p: &Path) -> Vec<u8> {
 
 #[test]
 fn live_push_block_sums_and_tokens_match_stock() {
-    if !have_rsync() {
-        return;
-    }
+    require_rsync();
     let small = sample(80_000);
     let big = sample_big_literal();
     for kind in ChecksumKind::ALL {
@@ -376,9 +373,7 @@ fn demux_from(raw: &[u8], start: usize) -> Option<Vec<u8>> {
 /// sender), swap its token stream for ours, and replay it to a fresh stock client.
 #[test]
 fn stock_receiver_accepts_our_streams() {
-    if !have_rsync() {
-        return;
-    }
+    require_rsync();
     let small = sample(90_000);
     let kind = ChecksumKind::Xxh128;
     for ((basis, new), comp) in [&small]
