@@ -423,3 +423,31 @@ fn delete_reads_per_directory_rules_from_the_destination() {
     std::fs::write(template.join("extra.txt"), b"extra\n").unwrap();
     differential_in(&ws, &["-aiF", "--delete", "src/", "dst/"], FILE_TIMES);
 }
+
+#[test]
+fn chmod_without_who_is_masked_by_the_umask() {
+    // Found by rsync's chmod-option test: `D+w` adds only the bits the umask allows.
+    differential(
+        &["-ai", "--chmod=ug-s,a+rX,D+w,+t", "src/", "dst/"],
+        true,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn chmod_invalid_rule_is_a_syntax_error() {
+    differential(&["-ai", "--chmod=q+r", "src/", "dst/"], false, ALL_TIMES);
+}
+
+#[test]
+fn files_from_names_with_dot_markers_and_comments() {
+    // Found by rsync's files-from and files-from-depth tests: a listed `a/./b` keeps only
+    // `b` as its name, `dir/` lists the directory's contents, and `#`/`;` lines are comments.
+    let ws = Workspace::new(false);
+    std::fs::write(
+        ws.path().join("list"),
+        b"src/./deep/a\n#src/plain.txt\n;src/many\nsrc/./sub/\n",
+    )
+    .unwrap();
+    differential_in(&ws, &["-ai", "--files-from=list", ".", "dst/"], NEW_ROOT);
+}

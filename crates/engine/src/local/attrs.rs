@@ -18,7 +18,7 @@ impl LocalTransfer<'_> {
 
     /// [`Self::wanted_perms`] for an entry held elsewhere.
     pub(super) fn wanted_perms_for(&self, e: &FileEntry, existing: Option<&Metadata>) -> u32 {
-        let source = apply_chmod(&self.opts.chmod, e.perms(), e.is_dir());
+        let source = apply_chmod(&self.opts.chmod, e.perms(), e.is_dir(), self.umask);
         if self.opts.perms {
             return source;
         }
