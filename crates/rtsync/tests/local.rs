@@ -451,3 +451,41 @@ fn files_from_names_with_dot_markers_and_comments() {
     .unwrap();
     differential_in(&ws, &["-ai", "--files-from=list", ".", "dst/"], NEW_ROOT);
 }
+
+#[test]
+fn relative_source_with_leading_dot_slash_sends_the_dot_directory() {
+    // Found by rsync's relative test: `-R ./NAME` also sends `.` (the destination root).
+    differential(&["-aiR", "./src/deep/a", "dst/"], false, NEW_ROOT);
+}
+
+#[test]
+fn relative_backup_dir_is_inside_the_destination() {
+    // Found by rsync's backup-dir-relative test.
+    differential(
+        &["-ai", "--backup-dir=bak", "--delete", "src/", "dst/"],
+        true,
+        // The backup directories are made during the run: their times cannot match.
+        FILE_TIMES,
+    );
+}
+
+#[test]
+fn relative_temp_dir_is_relative_to_the_destination() {
+    // Found by rsync's temp-dir handling: the receiver works from the destination directory.
+    let ws = Workspace::new(true);
+    let template = ws.dest_template.as_ref().unwrap();
+    std::fs::create_dir(template.join("tdir")).unwrap();
+    differential_in(&ws, &["-ai", "--temp-dir=tdir", "src/", "dst/"], FILE_TIMES);
+}
+
+#[test]
+fn temp_dir_on_another_filesystem_is_copied_into_place() {
+    // Found by rsync's chmod-temp-dir test: rename(2) fails with EXDEV, rsync copies instead.
+    let shm = std::path::Path::new("/dev/shm");
+    assert!(shm.is_dir(), "this test needs /dev/shm");
+    differential(
+        &["-ai", "--temp-dir=/dev/shm", "src/", "dst/"],
+        true,
+        ALL_TIMES,
+    );
+}

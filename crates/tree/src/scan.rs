@@ -403,6 +403,22 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             return;
         }
         let base_len = find_dot_marker(arg).unwrap_or(0);
+        // A source written `./NAME` (no later `/./` marker) also sends `.` itself, so the
+        // destination root gets the source directory's attributes, as rsync does.
+        let leading_dot = arg.starts_with(b"./") && find_dot_marker(arg).is_none();
+        if leading_dot && name != b"." && !self.top_names.contains(&b"."[..]) {
+            let path = PathBuf::from(".");
+            if let Ok(md) = std::fs::metadata(&path) {
+                self.top_names.insert(b".".to_vec());
+                let entry = make_entry(b".".to_vec(), &md, &path, self.opts);
+                items.push(Item {
+                    entry,
+                    path,
+                    descend: false,
+                    dev: md.dev(),
+                });
+            }
+        }
         let mut end = 0;
         while let Some(pos) = name[end..].iter().position(|&c| c == b'/') {
             let dir_name = &name[..end + pos];

@@ -332,6 +332,19 @@ impl<'a> LocalTransfer<'a> {
     }
 
     /// Where an entry lands.
+    /// The destination directory, where rsync's receiver works from: relative `--temp-dir`
+    /// and `--backup-dir` paths start there.
+    fn dest_dir(&self) -> PathBuf {
+        if self.single_file_dest {
+            self.dest_root
+                .parent()
+                .unwrap_or(Path::new(""))
+                .to_path_buf()
+        } else {
+            self.dest_root.clone()
+        }
+    }
+
     fn dest_path(&self, name: &[u8]) -> PathBuf {
         if self.single_file_dest {
             return self.dest_root.clone();

@@ -234,7 +234,8 @@ impl LocalTransfer<'_> {
             return Ok(());
         }
         let dir = match &self.opts.temp_dir {
-            Some(t) => PathBuf::from(t),
+            // A relative --temp-dir is relative to the destination directory too.
+            Some(t) => self.dest_dir().join(t),
             None => dest.parent().map(Path::to_path_buf).unwrap_or_default(),
         };
         let dir = if dir.as_os_str().is_empty() {
@@ -349,7 +350,12 @@ impl LocalTransfer<'_> {
         if let Some(parent) = name.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        let _ = std::fs::rename(dest, &name);
+        if let Err(e) = std::fs::rename(dest, &name) {
+            // Another filesystem: copy, as rsync's robust_rename does.
+            if e.raw_os_error() == Some(libc::EXDEV) && std::fs::copy(dest, &name).is_ok() {
+                let _ = std::fs::remove_file(dest);
+            }
+        }
     }
 
     fn backup_name(&self, dest: &Path) -> PathBuf {
@@ -368,7 +374,8 @@ impl LocalTransfer<'_> {
         match &self.opts.backup_dir {
             Some(bd) => {
                 let rel = dest.strip_prefix(&self.dest_root).unwrap_or(dest);
-                let mut p = PathBuf::from(bd).join(rel);
+                // A relative --backup-dir is relative to the destination directory.
+                let mut p = self.dest_dir().join(bd).join(rel);
                 p.set_file_name(file);
                 p
             }
