@@ -489,3 +489,22 @@ fn temp_dir_on_another_filesystem_is_copied_into_place() {
         ALL_TIMES,
     );
 }
+
+#[test]
+fn safe_links_rejects_inner_dot_dot() {
+    // Found by rsync's safe-links test: `a/a/a/../../../x` never climbs out, yet rsync
+    // calls any `..` after the leading run (or a trailing `/..`) unsafe.
+    let ws = Workspace::new(false);
+    let src = ws.path().join("src");
+    let links: &[(&str, &str)] = &[
+        ("a/b/../../plain.txt", "sub/inner-dotdot"),
+        ("deep/..", "ends-dotdot"),
+        ("../plain.txt", "sub/leading-dotdot"),
+        ("..//../src/plain.txt", "deep/a/leading-run"),
+    ];
+    for (target, name) in links {
+        std::os::unix::fs::symlink(target, src.join(name)).unwrap();
+    }
+    local_util::settle_times(&src);
+    differential_in(&ws, &["-ai", "--safe-links", "src/", "dst/"], ALL_TIMES);
+}

@@ -81,6 +81,18 @@ pub fn unsafe_symlink(target: &[u8], name: &[u8]) -> bool {
     if target.is_empty() || target[0] == b'/' {
         return true;
     }
+    // Like rsync, a `..` anywhere but in the leading run (`a/../b`) or at the very end
+    // (`a/..`) is unsafe whatever the depth works out to.
+    let mut rest = target;
+    while let Some(r) = rest.strip_prefix(b"../") {
+        rest = r;
+        while let Some(r) = rest.strip_prefix(b"/") {
+            rest = r;
+        }
+    }
+    if rest.windows(4).any(|w| w == b"/../") || (target.len() > 3 && target.ends_with(b"/..")) {
+        return true;
+    }
     let mut depth: i64 = name.iter().filter(|&&c| c == b'/').count() as i64;
     // A name under a `./` root starts at depth 0 with its own directory components counted.
     for comp in target.split(|&c| c == b'/') {
