@@ -508,3 +508,10 @@ fn safe_links_rejects_inner_dot_dot() {
     local_util::settle_times(&src);
     differential_in(&ws, &["-ai", "--safe-links", "src/", "dst/"], ALL_TIMES);
 }
+
+#[test]
+fn replaced_items_without_times_report_big_t() {
+    // Found by rsync's itemize and devices tests: a symlink, device or hard link replaced
+    // without -t shows `T` (its time becomes the transfer time).
+    differential(&["-rlpHDi", "src/", "dst/"], true, NO_TIMES);
+}

@@ -34,6 +34,14 @@ impl LocalTransfer<'_> {
         }
     }
 
+    /// An existing item replaced in place (a symlink's new target, a device's new number, a
+    /// hard link over a file) whose time is not preserved: rsync reports `T`.
+    pub(super) fn mark_untimed_change(&self, kind: FileKind, it: &mut Itemize) {
+        if !self.wants_times(kind) {
+            it.time = Some(b'T');
+        }
+    }
+
     fn wants_times(&self, kind: FileKind) -> bool {
         self.opts.times
             && match kind {

@@ -438,6 +438,7 @@ impl LocalTransfer<'_> {
             }
             it.checksum = true;
             self.compare_attrs(i, md, &mut it, false);
+            self.mark_untimed_change(FileKind::Symlink, &mut it);
         } else {
             if existing.is_some() && !self.remove_in_the_way(dest, i) {
                 return;
@@ -522,6 +523,7 @@ impl LocalTransfer<'_> {
             if same_type {
                 it.checksum = true;
                 self.compare_attrs(i, md, &mut it, false);
+                self.mark_untimed_change(kind, &mut it);
             } else {
                 it.is_new = true;
             }
