@@ -515,3 +515,14 @@ fn replaced_items_without_times_report_big_t() {
     // without -t shows `T` (its time becomes the transfer time).
     differential(&["-rlpHDi", "src/", "dst/"], true, NO_TIMES);
 }
+
+#[test]
+fn progress_lists_names_and_completed_files() {
+    // Found by rsync's output-options test: --progress printed nothing.
+    differential(&["-a", "--progress", "src/", "dst/"], true, ALL_TIMES);
+}
+
+#[test]
+fn progress_with_itemize_and_human_sizes() {
+    differential(&["-aih", "--progress", "src/", "dst/"], false, ALL_TIMES);
+}

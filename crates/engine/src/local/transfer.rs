@@ -2,7 +2,7 @@
 
 use super::{full_path, md_mtime, os_error, same_mtime, LocalTransfer};
 use crate::itemize::Itemize;
-use crate::report::exit;
+use crate::report::{exit, Progress};
 use rtsync_tree::fsops::{self, TempFile};
 use rtsync_tree::scan::unsafe_symlink;
 use rtsync_tree::FileKind;
@@ -170,12 +170,14 @@ impl LocalTransfer<'_> {
                 it.group = attrs.group;
             }
         }
+        let started = std::time::Instant::now();
         if !self.opts.dry_run {
             if let Err(code) = self.write_file(i, dest, regular.as_ref()) {
                 self.note(code);
                 return;
             }
         }
+        let elapsed = started.elapsed();
         if regular.is_none() {
             self.stats.created[0] += 1;
         }
@@ -185,6 +187,14 @@ impl LocalTransfer<'_> {
             self.stats.literal += size;
         }
         self.report.item(&it, &name, b"");
+        if !self.opts.dry_run {
+            let counts = Progress {
+                transferred: self.stats.transferred,
+                index: self.ordinals.get(i).copied().unwrap_or(0),
+                listed: self.listed,
+            };
+            self.report.progress(size, elapsed, counts);
+        }
         self.member_sent();
         self.remove_source(i);
     }
