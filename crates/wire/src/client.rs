@@ -508,9 +508,11 @@ pub(crate) fn apply_chmod(opts: &Options, entries: &mut [rtsync_tree::FileEntry]
     if opts.chmod.is_empty() {
         return;
     }
+    let umask = crate::local::current_umask();
     for e in entries {
         if e.kind != rtsync_tree::FileKind::Symlink {
-            let perms = rtsync_engine::chmod::apply_chmod(&opts.chmod, e.perms(), e.is_dir());
+            let perms =
+                rtsync_engine::chmod::apply_chmod(&opts.chmod, e.perms(), e.is_dir(), umask);
             e.mode = (e.mode & !0o7777) | (perms & 0o7777);
         }
     }
