@@ -79,6 +79,8 @@ pub struct LocalTransfer<'a> {
     ordinals: Vec<u64>,
     /// Entries listed so far.
     listed: u64,
+    /// For a directory entry, same-named directories of other sources whose contents merge in.
+    alternates: Vec<Vec<PathBuf>>,
     /// The destination directory, or the destination file for a single-file copy.
     dest_root: PathBuf,
     /// A single file copied to a new name.
@@ -173,6 +175,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         devs: Vec::new(),
         ordinals: Vec::new(),
         listed: 0,
+        alternates: Vec::new(),
         dest_root: dest.to_path_buf(),
         single_file_dest: false,
         dest_created: false,
