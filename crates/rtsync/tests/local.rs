@@ -554,3 +554,17 @@ fn several_source_directories_merge_with_delete() {
     second_source(&ws);
     differential_in(&ws, &["-ai", "--delete", "src2/", "src/", "dst/"], NEW_ROOT);
 }
+
+#[test]
+fn backup_delete_removes_files_that_already_are_backups() {
+    // Found by rsync's delete-deep test: deleting `NAME~` with -b unlinks it (no `NAME~~`).
+    let ws = Workspace::new(true);
+    let template = ws.dest_template.as_ref().unwrap();
+    std::fs::write(template.join("many/stale~"), b"already a backup\n").unwrap();
+    std::fs::write(template.join("many/stale"), b"orphan\n").unwrap();
+    differential_in(
+        &ws,
+        &["-ai", "-b", "--delete", "--filter=R *~", "src/", "dst/"],
+        FILE_TIMES,
+    );
+}

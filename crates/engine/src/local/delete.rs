@@ -88,7 +88,8 @@ impl LocalTransfer<'_> {
             Ok(())
         } else if kind == FileKind::Directory {
             std::fs::remove_dir(path)
-        } else if self.opts.backup {
+        } else if self.opts.backup && (self.opts.backup_dir.is_some() || !self.is_backup_file(path))
+        {
             self.make_backup(path);
             Ok(())
         } else {

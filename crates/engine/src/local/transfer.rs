@@ -368,6 +368,13 @@ impl LocalTransfer<'_> {
         }
     }
 
+    /// Whether `path` already looks like a backup (ends in the suffix): deleting it removes it
+    /// rather than backing it up again (`NAME~~`), as rsync does without `--backup-dir`.
+    pub(super) fn is_backup_file(&self, path: &Path) -> bool {
+        let suffix = self.opts.suffix.as_deref().unwrap_or(OsStr::new("~"));
+        !suffix.is_empty() && path.as_os_str().as_bytes().ends_with(suffix.as_bytes())
+    }
+
     fn backup_name(&self, dest: &Path) -> PathBuf {
         let default_suffix = if self.opts.backup_dir.is_some() {
             ""
