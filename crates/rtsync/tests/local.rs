@@ -568,3 +568,29 @@ fn backup_delete_removes_files_that_already_are_backups() {
         FILE_TIMES,
     );
 }
+
+#[test]
+fn info_backup_reports_each_backup() {
+    // Found by rsync's backup test: --info=backup names every backup made.
+    differential(
+        &["-ai", "--info=backup", "-b", "--delete", "src/", "dst/"],
+        true,
+        FILE_TIMES,
+    );
+}
+
+#[test]
+fn info_backup_with_backup_dir() {
+    differential(
+        &[
+            "-ai",
+            "--info=backup",
+            "--backup-dir=bak",
+            "--delete",
+            "src/",
+            "dst/",
+        ],
+        true,
+        FILE_TIMES,
+    );
+}

@@ -131,6 +131,16 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             report.info("building file list ... done");
         }
     }
+    if let (Some(dir), true) = (&opts.backup_dir, opts.info_backup() && !opts.quiet) {
+        // Relative to the destination directory, as the receiver sees it.
+        let dest_dir = match std::fs::metadata(dest) {
+            Ok(m) if !m.is_dir() => dest.parent().unwrap_or(Path::new("")).to_path_buf(),
+            _ => dest.to_path_buf(),
+        };
+        let exists = std::fs::metadata(dest_dir.join(dir)).is_ok_and(|m| m.is_dir());
+        let new = if exists { "" } else { "(new) " };
+        report.info(&format!("{new}backup_dir is {}", Path::new(dir).display()));
+    }
     let mut filters = match Filters::from_options(opts) {
         Ok(f) => f,
         Err(e) => {

@@ -360,11 +360,19 @@ impl LocalTransfer<'_> {
         if let Some(parent) = name.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        if let Err(e) = std::fs::rename(dest, &name) {
+        let moved = match std::fs::rename(dest, &name) {
+            Ok(()) => true,
             // Another filesystem: copy, as rsync's robust_rename does.
-            if e.raw_os_error() == Some(libc::EXDEV) && std::fs::copy(dest, &name).is_ok() {
-                let _ = std::fs::remove_file(dest);
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                std::fs::copy(dest, &name).is_ok() && std::fs::remove_file(dest).is_ok()
             }
+            Err(_) => false,
+        };
+        if moved && self.opts.info_backup() {
+            let dir = self.dest_dir();
+            let shown = |p: &Path| p.strip_prefix(&dir).unwrap_or(p).display().to_string();
+            self.report
+                .info(&format!("backed up {} to {}", shown(dest), shown(&name)));
         }
     }
 
