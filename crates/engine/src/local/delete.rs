@@ -90,8 +90,11 @@ impl LocalTransfer<'_> {
             std::fs::remove_dir(path)
         } else if self.opts.backup && (self.opts.backup_dir.is_some() || !self.is_backup_file(path))
         {
-            self.make_backup(path);
-            Ok(())
+            if self.make_backup(path) {
+                Ok(())
+            } else {
+                Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+            }
         } else {
             std::fs::remove_file(path)
         };

@@ -549,8 +549,11 @@ impl<'a> LocalTransfer<'a> {
                 std::fs::remove_dir(dest)
             }
         } else if self.opts.backup {
-            self.make_backup(dest);
-            Ok(())
+            if self.make_backup(dest) {
+                Ok(())
+            } else {
+                Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+            }
         } else {
             std::fs::remove_file(dest)
         };

@@ -300,8 +300,8 @@ impl LocalTransfer<'_> {
             let e = &self.entries[i];
             let _ = fsops::set_mtime(&tmp_path, e.mtime, e.mtime_nsec);
         }
-        if existing.is_some() && self.opts.backup {
-            self.make_backup(dest);
+        if existing.is_some() && self.opts.backup && !self.make_backup(dest) {
+            return Err(exit::FILE_IO);
         }
         if let Err(e) = tmp.persist(dest) {
             let _ = std::fs::remove_file(&tmp_path);
@@ -355,8 +355,24 @@ impl LocalTransfer<'_> {
     }
 
     /// `--backup`: moves the old file aside (`NAME~`, or into `--backup-dir`).
-    pub(super) fn make_backup(&mut self, dest: &Path) {
+    /// `false` when the backup was refused (the caller then leaves the file alone).
+    pub(super) fn make_backup(&mut self, dest: &Path) -> bool {
         let name = self.backup_name(dest);
+        if let Some(link) = self.untrusted_symlink_in_backup_path(&name) {
+            self.report.error(
+                "refusing to follow a symlink owned by an untrusted user; use --insecure-links \
+                 locally or \"insecure links = yes\" in a daemon module ONLY if every path \
+                 component is trusted",
+            );
+            self.report.error(&format!(
+                "rsync: [receiver] keep_backup failed: \"{}\" -> \"{}\": untrusted symlink {}",
+                full_path(dest),
+                name.display(),
+                link.display()
+            ));
+            self.note(exit::FILE_IO);
+            return false;
+        }
         if let Some(parent) = name.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
@@ -374,6 +390,29 @@ impl LocalTransfer<'_> {
             self.report
                 .info(&format!("backed up {} to {}", shown(dest), shown(&name)));
         }
+        true
+    }
+
+    /// A symlink between the destination directory and a `--backup-dir` backup that belongs to
+    /// neither root nor us: rsync refuses to follow it (someone else could aim it anywhere).
+    fn untrusted_symlink_in_backup_path(&self, backup: &Path) -> Option<PathBuf> {
+        self.opts.backup_dir.as_ref()?;
+        let dir = self.dest_dir();
+        let rel = backup.strip_prefix(&dir).ok()?;
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        let mut at = dir;
+        for comp in rel.parent()?.components() {
+            at.push(comp);
+            match std::fs::symlink_metadata(&at) {
+                Ok(md) if md.file_type().is_symlink() && md.uid() != 0 && md.uid() != euid => {
+                    return Some(at);
+                }
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
     }
 
     /// Whether `path` already looks like a backup (ends in the suffix): deleting it removes it
@@ -472,8 +511,8 @@ impl LocalTransfer<'_> {
             self.stats.created[2] += 1;
         }
         if !self.opts.dry_run {
-            if current.is_some() && self.opts.backup {
-                self.make_backup(dest);
+            if current.is_some() && self.opts.backup && !self.make_backup(dest) {
+                return;
             }
             if let Err(e) = self.replace_with(dest, |tmp| {
                 std::os::unix::fs::symlink(OsStr::from_bytes(&target), tmp)
