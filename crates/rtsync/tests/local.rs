@@ -594,3 +594,16 @@ fn info_backup_with_backup_dir() {
         FILE_TIMES,
     );
 }
+
+#[test]
+fn eight_bit_output_leaves_high_bytes_unescaped() {
+    // Found by rsync's output-options test: -8 prints `hi\371name` raw, not `hi\#371name`.
+    use std::os::unix::ffi::OsStrExt;
+    let ws = Workspace::new(false);
+    let src = ws.path().join("src");
+    let name = std::ffi::OsStr::from_bytes(b"hi\xf9name");
+    std::fs::write(src.join(name), b"latin-1 name\n").unwrap();
+    local_util::settle_times(&src);
+    differential_in(&ws, &["-ai8", "src/", "dst/"], ALL_TIMES);
+    differential_in(&ws, &["-ai", "src/", "dst/"], ALL_TIMES);
+}
