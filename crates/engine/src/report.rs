@@ -10,15 +10,21 @@ pub mod exit {
     pub const SYNTAX: i32 = 1;
     pub const PROTOCOL: i32 = 2;
     pub const FILE_SELECT: i32 = 3;
+    pub const UNSUPPORTED: i32 = 4;
     pub const START_CLIENT: i32 = 5;
     pub const SOCKET_IO: i32 = 10;
     pub const FILE_IO: i32 = 11;
     pub const STREAM_IO: i32 = 12;
+    pub const MESSAGE_IO: i32 = 13;
+    pub const IPC: i32 = 14;
     pub const SIGNAL: i32 = 20;
     pub const DEL_LIMIT: i32 = 25;
     pub const PARTIAL: i32 = 23;
     pub const VANISHED: i32 = 24;
     pub const TIMEOUT: i32 = 30;
+    pub const CONTIMEOUT: i32 = 35;
+    pub const CMD_NOT_FOUND: i32 = 127;
+    pub const CMD_FAILED: i32 = 255;
 }
 
 /// The closing `rsync error: …` line for an exit code, as stock rsync words it.
@@ -27,15 +33,21 @@ pub fn exit_message(code: i32) -> &'static str {
         exit::SYNTAX => "syntax or usage error",
         exit::PROTOCOL => "protocol incompatibility",
         exit::FILE_SELECT => "errors selecting input/output files, dirs",
+        exit::UNSUPPORTED => "requested action not supported",
         exit::START_CLIENT => "error starting client-server protocol",
         exit::SOCKET_IO => "error in socket IO",
         exit::FILE_IO => "error in file IO",
         exit::STREAM_IO => "error in rsync protocol data stream",
+        exit::MESSAGE_IO => "errors with program diagnostics",
+        exit::IPC => "error in IPC code",
         exit::SIGNAL => "received SIGINT, SIGTERM, or SIGHUP",
         exit::PARTIAL => "some files/attrs were not transferred (see previous errors)",
         exit::VANISHED => "some files vanished before they could be transferred",
         exit::DEL_LIMIT => "the --max-delete limit stopped deletions",
         exit::TIMEOUT => "timeout in data send/receive",
+        exit::CONTIMEOUT => "timeout waiting for daemon connection",
+        exit::CMD_NOT_FOUND => "remote command not found",
+        exit::CMD_FAILED => "remote command failed",
         _ => "unexplained error",
     }
 }
@@ -183,7 +195,7 @@ impl Reporter {
         } else {
             // Without %i, rsync names transfers, local changes (links, devices) and changed
             // directories; attribute-only changes of other items need -vv.
-            matches!(it.update, b'>' | b'c' | b'h')
+            matches!(it.update, b'>' | b'<' | b'c' | b'h')
                 || (it.kind == b'd' && it.has_changes())
                 || self.verbose > 1
         };

@@ -129,6 +129,25 @@ impl FilterError {
         }
     }
 
+    /// The exit code stock rsync ends with for this error (1 syntax,
+    /// 2 protocol, 11 file I/O), for the binary to use.
+    pub fn rsync_exit_code(&self) -> i32 {
+        match self {
+            FilterError::UnknownRule { .. }
+            | FilterError::InvalidModifier { .. }
+            | FilterError::UnexpectedEnd { .. }
+            | FilterError::ClearWithTrailing { .. }
+            | FilterError::SidedRuleInSidedMerge { .. }
+            | FilterError::TooLong { .. } => 1,
+            FilterError::TooModern { .. } => 2,
+            FilterError::MergeDepth { .. }
+            | FilterError::NotFound { .. }
+            | FilterError::Io { .. }
+            | FilterError::FileTooLarge { .. } => 11,
+            FilterError::InFile { error, .. } => error.rsync_exit_code(),
+        }
+    }
+
     /// The innermost error with its full message (rule text included):
     /// for local diagnostics, not for a peer.
     pub fn detail(&self) -> &FilterError {

@@ -47,6 +47,7 @@
 
 #![warn(missing_docs)]
 
+mod checker;
 pub mod cvs;
 pub mod daemon;
 mod error;
@@ -60,13 +61,14 @@ mod source;
 pub mod wildmatch;
 pub mod wire;
 
+pub use checker::PathChecker;
 pub use cvs::{CvsEnv, DEFAULT_CVSIGNORE};
 pub use error::FilterError;
 pub use implied::ImpliedIncludes;
 pub use options::FilterOption;
 pub use rule::{Decision, Rule, RuleKind, Side};
 pub use set::{Check, FilterSet, MAX_LINE_LEN, MAX_MERGE_DEPTH, MAX_PATTERN_LEN};
-pub use source::{FileSource, FsSource, MemSource, NoFiles, MAX_RULE_FILE_BYTES};
+pub use source::{BeneathSource, FileSource, FsSource, MemSource, NoFiles, MAX_RULE_FILE_BYTES};
 
 #[cfg(test)]
 mod tests {

@@ -46,6 +46,9 @@ impl Entry {
 struct Slot {
     /// File name looked for in each directory.
     name: Box<[u8]>,
+    /// The name as the rule gave it (a path names where parent-directory
+    /// scanning starts).
+    named: Box<[u8]>,
     /// The dir-merge rule's flags: the template for the file's rules.
     flags: u32,
     /// Directory depth at which the rule naming this file was read.
@@ -124,6 +127,19 @@ pub struct FilterSet {
     all_sides: bool,
     /// A dir-merge rule was parsed (even one dropped as a duplicate).
     saw_dir_merge: bool,
+    /// Rules discarded without failing (over-long ones, as stock rsync).
+    warnings: Warnings,
+}
+
+/// Collected warnings; a clone starts with none (they belong to whoever
+/// built the set).
+#[derive(Debug, Default)]
+pub(crate) struct Warnings(pub(crate) Vec<FilterError>);
+
+impl Clone for Warnings {
+    fn clone(&self) -> Self {
+        Warnings(Vec::new())
+    }
 }
 
 fn basename(path: &[u8]) -> &[u8] {
@@ -376,6 +392,13 @@ impl FilterSet {
         self.saw_dir_merge
     }
 
+    /// Takes the warnings collected so far: rules stock rsync also discards
+    /// with a message but without failing (over-long patterns and lines).
+    /// The caller should print them (`summary()` for peer-visible output).
+    pub fn take_warnings(&mut self) -> Vec<FilterError> {
+        std::mem::take(&mut self.warnings.0)
+    }
+
     /// True when no rule at all is configured.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -397,10 +420,12 @@ impl FilterSet {
         {
             rest = remaining;
             if token.pattern.len() >= MAX_PATTERN_LEN {
-                return Err(FilterError::TooLong {
+                // Stock rsync discards the rule, says so, and goes on.
+                self.warnings.0.push(FilterError::TooLong {
                     len: token.pattern.len(),
                     limit: MAX_PATTERN_LEN - 1,
                 });
+                continue;
             }
             let mut flags = token.flags;
             if flags & bits::PERDIR != 0 {
@@ -497,6 +522,7 @@ impl FilterSet {
             }
             self.slots.push(Slot {
                 name: name.into(),
+                named: pat.as_slice().into(),
                 flags,
                 level: self.level,
                 active: true,

@@ -89,6 +89,109 @@ fn refuse_foreign_symlink(path: &Path) -> io::Result<()> {
     ))
 }
 
+/// Reads only beneath a root directory, for rule files a peer may name or
+/// plant (a server's per-directory files, a client's `merge` rules): every
+/// path component is opened relative to the previous one without following
+/// symlinks, `..` and absolute paths are refused, and only regular files
+/// are read (a planted FIFO cannot block the transfer).
+#[derive(Clone, Debug)]
+pub struct BeneathSource {
+    /// The directory all reads are confined to.
+    pub root: PathBuf,
+}
+
+impl BeneathSource {
+    /// A source confined to `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        BeneathSource { root: root.into() }
+    }
+}
+
+impl FileSource for BeneathSource {
+    fn read(&mut self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        let Some(file) = open_beneath(&self.root, path)? else {
+            return Ok(None);
+        };
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "filter file is not a regular file",
+            ));
+        }
+        let mut data = Vec::new();
+        file.take(MAX_RULE_FILE_BYTES as u64 + 1)
+            .read_to_end(&mut data)?;
+        if data.len() > MAX_RULE_FILE_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "filter file too large",
+            ));
+        }
+        Ok(Some(data))
+    }
+}
+
+/// Opens `rel` beneath `root` one component at a time with `O_NOFOLLOW`;
+/// `Ok(None)` when something on the way does not exist.
+fn open_beneath(root: &Path, rel: &Path) -> io::Result<Option<std::fs::File>> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Component;
+
+    let mut names = Vec::new();
+    for component in rel.components() {
+        match component {
+            Component::Normal(name) => names.push(name),
+            Component::CurDir => {}
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "filter file path leaves its root",
+                ))
+            }
+        }
+    }
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let mut current = match std::fs::File::open(root) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    for (i, name) in names.iter().enumerate() {
+        let last = i + 1 == names.len();
+        let c_name = std::ffi::CString::new(name.as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))?;
+        let flags = libc::O_RDONLY
+            | libc::O_NOFOLLOW
+            | libc::O_CLOEXEC
+            | if last {
+                libc::O_NONBLOCK
+            } else {
+                libc::O_DIRECTORY
+            };
+        // SAFETY: `current` is an open directory descriptor and `c_name` a
+        // NUL-terminated string that outlives the call.
+        let fd = unsafe { libc::openat(current.as_raw_fd(), c_name.as_ptr(), flags) };
+        if fd < 0 {
+            let error = io::Error::last_os_error();
+            return match error.raw_os_error() {
+                Some(libc::ENOENT) => Ok(None),
+                Some(libc::ELOOP) | Some(libc::ENOTDIR) => Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "symlink or non-directory in a filter file's path",
+                )),
+                _ => Err(error),
+            };
+        }
+        // SAFETY: `fd` was just returned by openat and is owned by nobody else.
+        current = unsafe { std::fs::File::from_raw_fd(fd) };
+    }
+    Ok(Some(current))
+}
+
 /// An in-memory source (tests, or rules already fetched by the caller).
 #[derive(Clone, Debug, Default)]
 pub struct MemSource {
@@ -140,6 +243,40 @@ mod tests {
             let err = source.read(Path::new("theirs")).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn beneath_source_stays_beneath() {
+        let dir =
+            std::env::temp_dir().join(format!("rtsync-filter-beneath-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("root/sub")).unwrap();
+        std::fs::write(dir.join("root/sub/.f"), "- x\n").unwrap();
+        std::fs::write(dir.join("outside"), "secret\n").unwrap();
+        std::os::unix::fs::symlink("../outside", dir.join("root/link")).unwrap();
+        std::os::unix::fs::symlink("..", dir.join("root/up")).unwrap();
+        let mut source = BeneathSource::new(dir.join("root"));
+        assert_eq!(source.read(Path::new("sub/.f")).unwrap().unwrap(), b"- x\n");
+        assert_eq!(
+            source.read(Path::new("./sub/.f")).unwrap().unwrap(),
+            b"- x\n"
+        );
+        assert_eq!(source.read(Path::new("sub/none")).unwrap(), None);
+        assert_eq!(source.read(Path::new("nodir/.f")).unwrap(), None);
+        for bad in [
+            "link",
+            "up/outside",
+            "../outside",
+            "/etc/passwd",
+            "sub/../../outside",
+        ] {
+            assert!(source.read(Path::new(bad)).is_err(), "{bad}");
+        }
+        assert!(
+            source.read(Path::new("sub")).is_err(),
+            "a directory is not a rule file"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rtsync_filter::{Check, FilterOption, FilterSet, FsSource, Side};
+use rtsync_filter::{Check, FileSource, FilterOption, FilterSet, FsSource, Side};
 
 /// Path of stock rsync; panics (never skips) when it is missing.
 pub fn stock_rsync() -> PathBuf {
@@ -232,10 +232,18 @@ fn display(rel: &[u8], is_dir: bool) -> String {
 /// entries are checked with its dir-merge files loaded; excluded
 /// directories are not entered.
 pub fn our_selected(set: &mut FilterSet, root: &Path) -> Result<BTreeSet<String>, String> {
+    our_selected_with(set, root, &mut FsSource::new(root))
+}
+
+/// [`our_selected`] reading per-directory files through `source`.
+pub fn our_selected_with(
+    set: &mut FilterSet,
+    root: &Path,
+    source: &mut dyn FileSource,
+) -> Result<BTreeSet<String>, String> {
     let mut out = BTreeSet::new();
     out.insert("./".to_string());
-    let mut source = FsSource::new(root);
-    walk_sender(set, root, b"", &mut source, &mut out)?;
+    walk_sender(set, root, b"", source, &mut out)?;
     Ok(out)
 }
 
@@ -243,7 +251,7 @@ fn walk_sender(
     set: &mut FilterSet,
     root: &Path,
     dir: &[u8],
-    source: &mut FsSource,
+    source: &mut dyn FileSource,
     out: &mut BTreeSet<String>,
 ) -> Result<(), String> {
     set.enter_dir(dir, source).map_err(|e| e.to_string())?;
@@ -345,4 +353,58 @@ fn delete_item(
         out.insert(display(rel, true));
     }
     !not_empty
+}
+
+/// One differential case: filter options plus extra files (paths relative
+/// to the work dir; the source tree is `src-root/`).
+pub struct Case {
+    pub name: &'static str,
+    pub args: &'static [&'static str],
+    pub files: &'static [(&'static str, &'static str)],
+}
+
+pub const fn case(name: &'static str, args: &'static [&'static str]) -> Case {
+    Case {
+        name,
+        args,
+        files: &[],
+    }
+}
+
+/// Sets up a work dir with the tricky tree and the case's files.
+pub fn setup(case: &Case) -> tempfile::TempDir {
+    let work = tempfile::tempdir().unwrap();
+    make_tree(&work.path().join("src-root"), TRICKY);
+    std::fs::create_dir_all(work.path().join("home")).unwrap();
+    for (path, contents) in case.files {
+        write_file(work.path(), path, contents);
+    }
+    work
+}
+
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
+pub fn our_sender(work: &Path, args: &[String]) -> Result<BTreeSet<String>, String> {
+    let mut set = our_set(work, args)?;
+    let root = work.join("src-root");
+    set.set_abs_root(std::os::unix::ffi::OsStrExt::as_bytes(root.as_os_str()));
+    our_selected(&mut set, &root)
+}
+
+pub fn report(
+    failures: &mut Vec<String>,
+    name: &str,
+    args: &[String],
+    stock: &BTreeSet<String>,
+    ours: &BTreeSet<String>,
+) {
+    if stock != ours {
+        let only_stock: Vec<_> = stock.difference(ours).collect();
+        let only_ours: Vec<_> = ours.difference(stock).collect();
+        failures.push(format!(
+            "case {name:?} {args:?}:\n  only stock rsync: {only_stock:?}\n  only ours: {only_ours:?}"
+        ));
+    }
 }

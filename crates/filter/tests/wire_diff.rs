@@ -9,9 +9,9 @@ use std::process::Command;
 use std::collections::BTreeSet;
 
 use rtsync_filter::wire::{client_rules, server_rules, ClientContext, ServerContext};
-use rtsync_filter::{CvsEnv, FsSource};
+use rtsync_filter::{BeneathSource, CvsEnv};
 
-use crate::util::{make_tree, our_selected, our_set, stock_rsync, write_file};
+use crate::util::{make_tree, our_selected_with, our_set, stock_rsync, write_file};
 
 /// A remote shell that runs the server command locally and copies the
 /// client's bytes to $CAPTURE.
@@ -139,8 +139,8 @@ fn check_server_side(work: &Path, args: &[&str], failures: &mut Vec<String>) {
     };
     let bytes: Vec<Vec<u8>> = rules.iter().map(|r| r.clone().into_bytes()).collect();
     let root = work.join("src-root");
-    let mut set = server_rules(&bytes, &ctx, env, &mut FsSource::new(&root)).unwrap();
-    let ours = our_selected(&mut set, &root).unwrap();
+    let mut set = server_rules(&bytes, &ctx, env, &mut BeneathSource::new(&root)).unwrap();
+    let ours = our_selected_with(&mut set, &root, &mut BeneathSource::new(&root)).unwrap();
     if stock != ours {
         let only_stock: Vec<_> = stock.difference(&ours).collect();
         let only_ours: Vec<_> = ours.difference(&stock).collect();
@@ -256,6 +256,75 @@ fn differential_wire_form() {
     }
     for args in cases {
         check_server_side(work, args, &mut failures);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Random rule lists with all modifiers, pushed and pulled (fixed seed).
+#[test]
+fn differential_wire_random() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    make_tree(&work.join("src-root"), &["a", "b.o", "sub/c"]);
+    make_tree(&work.join("dst-root"), &[]);
+    write_file(work, "fakessh", FAKE_SSH);
+    std::fs::set_permissions(
+        work.join("fakessh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let rules = [
+        "- a",
+        "+ b/",
+        "H c",
+        "S d",
+        "P e",
+        "R f",
+        "-sr g",
+        "-p h",
+        "-! i",
+        "-/ /j",
+        "+x k",
+        ":n- .m",
+        ":e .n",
+        ":w .o",
+        ":s .p",
+        ":r .q",
+        "-,sp r",
+        "exclude,r s",
+        "+p t",
+        "-C",
+        ":C",
+    ];
+    let mut failures = Vec::new();
+    for round in 0..15 {
+        let mut args: Vec<String> = vec!["--delete".to_string()];
+        if round % 3 == 0 {
+            args.push("--delete-excluded".to_string());
+        }
+        for _ in 0..1 + next(5) {
+            args.push(format!("--filter={}", rules[next(rules.len())]));
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        for push in [true, false] {
+            let Some(ours) = our_wire(work, push, &args) else {
+                continue;
+            };
+            let stock = stock_wire(work, push, &args);
+            if stock != ours {
+                failures.push(format!(
+                    "{} {args:?}:\n  stock: {stock:?}\n  ours:  {ours:?}",
+                    if push { "push" } else { "pull" }
+                ));
+            }
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

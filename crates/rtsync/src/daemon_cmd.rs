@@ -124,26 +124,74 @@ fn parse(args: &[String]) -> Result<Cli, i32> {
     Ok(cli)
 }
 
-/// The transfer of an accepted module session: the wire crate's server role.
-///
-/// Only sessions confined by chroot to the module root get it for now: the server's file
-/// operations still take plain paths, and without chroot a client's symlink could lead them
-/// out of the module. Other sessions end as [`NoTransfer`] ends them.
+/// The transfer of an accepted module session: the wire crate's server role, confined to the
+/// module root (by chroot, or by resolving every path beneath it).
 fn transfer(session: Session) -> i32 {
-    if !session.chrooted || session.module_dir != std::path::Path::new("/") {
+    // Settings the transfer cannot honour yet must not be silently ignored: chmod rules decide
+    // what permissions files get, and module filters would have to refuse uploads by name.
+    let m = &session.module;
+    let has_filters = [
+        m.exclude(),
+        m.include(),
+        m.filter(),
+        m.exclude_from(),
+        m.include_from(),
+    ]
+    .iter()
+    .any(|v| !v.trim().is_empty());
+    let has_chmod = [m.incoming_chmod(), m.outgoing_chmod()]
+        .iter()
+        .any(|v| !v.trim().is_empty());
+    if has_chmod || (has_filters && !session.args.sender) {
         return NoTransfer.run(session);
     }
+    let module_filter = if has_filters {
+        match module_filter(m) {
+            Ok(set) => Some(set),
+            Err(e) => {
+                eprintln!("rsync: {e}");
+                return NoTransfer.run(session);
+            }
+        }
+    } else {
+        None
+    };
     let argv = server_argv(&session.args.argv, &session.args.paths);
-    let protocol = session.protocol;
+    let input: Box<dyn std::io::Read + Send> = match session.socket_fd {
+        // Quick ACKs on the socket spare a peer with Nagle on its ~40 ms stalls.
+        Some(fd) => Box::new(rtsync_wire::connect::QuickAckFd::new(session.input, fd)),
+        None => session.input,
+    };
     rtsync_wire::server::run_session(
         &argv,
-        session.input,
+        input,
         session.output,
         rtsync_wire::server::ServerSession {
-            daemon_protocol: Some(protocol),
-            ..Default::default()
+            daemon_protocol: Some(session.protocol),
+            root: Some(session.module_dir.clone()),
+            read_only: session.read_only,
+            write_only: session.module.write_only(),
+            socket_fd: session.socket_fd,
+            munge_symlinks: session.munge_symlinks,
+            module_filter,
         },
     )
+}
+
+/// A module's `filter`, `include`, `exclude`, `include from` and `exclude from` rules.
+fn module_filter(
+    m: &rtsync_daemon::config::Module,
+) -> Result<rtsync_filter::FilterSet, rtsync_filter::FilterError> {
+    let text = |v: String| (!v.trim().is_empty()).then(|| v.into_bytes());
+    let path = |v: String| (!v.trim().is_empty()).then(|| std::path::PathBuf::from(v));
+    let params = rtsync_filter::daemon::ModuleFilterParams {
+        filter: text(m.filter()),
+        include_from: path(m.include_from()),
+        include: text(m.include()),
+        exclude_from: path(m.exclude_from()),
+        exclude: text(m.exclude()),
+    };
+    rtsync_filter::daemon::module_filter(&params, &mut rtsync_filter::FsSource::default())
 }
 
 /// The client's options up to `.`, then `.` and the module-relative paths (the module root is

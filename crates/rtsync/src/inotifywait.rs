@@ -562,7 +562,14 @@ fn run_loop(o: &Options, table: &mut Table, errors: &Errors, events: u32, orig_e
     let mut moved_from: Option<Vec<u8>> = None;
     let timefmt = o.timefmt.as_ref().map(|t| t.as_bytes().to_vec());
     loop {
-        let (ev, made_up) = match table.next_event(timeout) {
+        // The original flushes after every event; flushing whenever the watcher is about to
+        // wait gives the reader the same bytes as early as it could use them, in fewer writes.
+        let mut flush_failed = false;
+        let next = table.next_event(timeout, &mut || flush_failed |= out.flush().is_err());
+        if flush_failed {
+            return EXIT_FAILURE;
+        }
+        let (ev, made_up) = match next {
             Ok(Some(e)) => e,
             Ok(None) => {
                 let _ = out.flush();
@@ -596,10 +603,10 @@ fn run_loop(o: &Options, table: &mut Table, errors: &Errors, events: u32, orig_e
         if !made_up {
             follow_tree(o, table, errors, events, &ev, &mut moved_from);
         }
-        if out.flush().is_err() {
-            return EXIT_FAILURE;
-        }
         if !o.monitor {
+            if out.flush().is_err() {
+                return EXIT_FAILURE;
+            }
             return if events & ev.mask == 0 {
                 EXIT_FAILURE
             } else {

@@ -428,7 +428,7 @@ fn collect(o: &Options, table: &mut Table, events: u32) {
     let mut moved_from: Option<Vec<u8>> = None;
     let say = |msg: &[u8]| eprint_bytes(&[msg]);
     while !DONE.load(Ordering::SeqCst) {
-        let ev = match table.next_event(None) {
+        let ev = match table.next_event(None, &mut || {}) {
             Ok(Some((ev, made_up))) => (ev, made_up),
             Ok(None) => continue,
             Err(libc::EINTR) => {

@@ -942,7 +942,20 @@ fn rich_tree(root: &Path) {
 #[test]
 fn transfers_through_chrooted_modules_match_stock() {
     // Modules owned by nobody, served as nobody inside a chroot (root's defaults).
-    let conf = "use chroot = yes\n[up]\n  path = {dir}/up\n  read only = no\n[down]\n  path = {dir}/down\n";
+    transfers_match_stock("yes");
+}
+
+#[test]
+fn transfers_through_unconfined_modules_match_stock() {
+    // No chroot: every path is resolved beneath the module root instead.
+    transfers_match_stock("no");
+}
+
+fn transfers_match_stock(use_chroot: &str) {
+    let conf = format!(
+        "use chroot = {use_chroot}\n[up]\n  path = {{dir}}/up\n  read only = no\n[down]\n  path = {{dir}}/down\n"
+    );
+    let conf = conf.as_str();
     let mut results = Vec::new();
     for kind in [Kind::Stock, Kind::Rtsync] {
         let dir = tempfile::tempdir().unwrap();
@@ -999,4 +1012,66 @@ fn transfers_through_chrooted_modules_match_stock() {
         diff_lines(&results[0].3, &results[1].3)
     );
     assert_eq!(results[0].2, results[1].2, "pull outcome");
+}
+
+#[test]
+fn filtered_modules_refuse_transfers_safely() {
+    // Until the transfer applies daemon filters, such sessions end with an error instead of
+    // risking a leak of what the filters hide.
+    let conf =
+        "[filtered]\n  path = {dir}/mod\n  use chroot = yes\n  read only = no\n  exclude = *.txt\n";
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path());
+    let d = Daemon::start(Kind::Rtsync, dir.path(), conf);
+    // Pulls apply the module's rules (see pulls_from_filtered_modules_match_stock); pushes
+    // are refused until the receiving side refuses excluded names as stock does.
+    let args = &["-a", "DIR:src/", "URL:filtered/"][..];
+    let o = client(&expand(args, &d), &[], Duration::from_secs(60));
+    assert_eq!(o.code, Some(4), "{args:?}: {o:?}");
+    assert!(
+        o.stderr.contains("file transfer is not available yet"),
+        "{o:?}"
+    );
+    assert!(!dir.path().join("mod/a.txt").exists());
+}
+
+#[test]
+fn pulls_from_filtered_modules_match_stock() {
+    // The module's own rules hide files from every client, whatever the client asks for.
+    let conf = "use chroot = yes\n[down]\n  path = {dir}/down\n  exclude = tool e/\n  \
+                filter = - secret\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        rich_tree(&dir.path().join("down"));
+        let d = Daemon::start(kind, dir.path(), conf);
+        let pull = client(
+            &expand(&["-a", "URL:down/", "DIR:pulled/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let listing = client(&expand(&["URL:down/"], &d), &[], Duration::from_secs(60));
+        results.push((
+            neutral(&pull, &d),
+            snapshot(&dir.path().join("pulled")),
+            neutral(&listing, &d),
+        ));
+    }
+    assert_eq!(results[0].0.code, Some(0), "stock pull: {:?}", results[0].0);
+    assert!(
+        !results[0]
+            .1
+            .iter()
+            .any(|l| l.contains("tool") || l.contains("secret")),
+        "the module filter hides files: {:?}",
+        results[0].1
+    );
+    assert_eq!(results[0].0, results[1].0, "pull outcome");
+    assert!(
+        results[0].1 == results[1].1,
+        "pulled tree: {}",
+        diff_lines(&results[0].1, &results[1].1)
+    );
+    assert_eq!(results[0].2.code, results[1].2.code, "listing exit code");
 }

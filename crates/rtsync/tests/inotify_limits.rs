@@ -86,3 +86,18 @@ fn watch_limit_message_matches_stock() {
         assert_eq!(stock.code, Some(1));
     }
 }
+
+#[test]
+fn instance_limit_message_matches_stock() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    inotify_util::sh(dir.path(), "mkdir t");
+    for tool in ["inotifywait", "inotifywatch"] {
+        let (stock, ours) = {
+            let _limit = Sysctl::set("max_user_instances", 0);
+            run_plain(tool, &["t"], dir.path())
+        };
+        assert_eq!(ours, stock, "{tool}");
+        assert!(stock.stderr.contains("max_user_instances"), "{stock:?}");
+    }
+}

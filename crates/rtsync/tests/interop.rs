@@ -434,3 +434,107 @@ fn relative_push_with_delete_spares_implied_dirs_like_stock() {
 fn pull_with_safe_links_matches_stock() {
     pull_case(&["-a", "--safe-links"], |_| {});
 }
+
+#[test]
+fn missing_source_on_the_daemon_gives_23_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let work = tempfile::tempdir().unwrap();
+    for args in [
+        vec![daemon.url("mod/nonexistent")],
+        vec![daemon.url("mod/nonexistent"), daemon.url("mod/small.txt")],
+    ] {
+        let d1 = format!("{}/", work.path().join("s").display());
+        let d2 = format!("{}/", work.path().join("o").display());
+        let mut sa: Vec<&str> = vec!["-a"];
+        sa.extend(args.iter().map(String::as_str));
+        let mut oa = sa.clone();
+        sa.push(&d1);
+        oa.push(&d2);
+        let s = run_stock(&sa);
+        assert_eq!(run_ours(&oa), s.status.code().unwrap(), "{args:?}");
+        let (o, st) = (work.path().join("o"), work.path().join("s"));
+        assert_eq!(o.exists(), st.exists(), "{args:?}");
+        if st.exists() {
+            assert_same_tree(&o, &st, true);
+        }
+    }
+}
+
+#[test]
+fn max_delete_and_chmod_match_stock() {
+    pull_case_code(&["-a", "--delete", "--max-delete=1"], stale_dest, 25);
+    pull_case(&["-a", "--chmod=Fu+x,Dg-w"], |_| {});
+    push_case(&["-a", "--chmod=Fo-r"], |_| {});
+}
+
+/// [`pull_case`] for transfers stock ends with a non-zero exit code.
+fn pull_case_code(opts: &[&str], prepare_dest: impl Fn(&Path), code: i32) {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let work = tempfile::tempdir().unwrap();
+    let ours = work.path().join("ours");
+    let stock = work.path().join("stock");
+    for d in [&ours, &stock] {
+        std::fs::create_dir(d).unwrap();
+        prepare_dest(d);
+    }
+    let url = daemon.url("mod/");
+    let sd = format!("{}/", stock.display());
+    let mut sa: Vec<&str> = opts.to_vec();
+    sa.extend([url.as_str(), sd.as_str()]);
+    let out = run_stock(&sa);
+    assert_eq!(out.status.code(), Some(code), "stock: {out:?}");
+    let od = format!("{}/", ours.display());
+    let mut oa: Vec<&str> = opts.to_vec();
+    oa.extend([url.as_str(), od.as_str()]);
+    assert_eq!(run_ours(&oa), code, "{opts:?}");
+    // Directories left partly deleted carry the time of the deletion: not compared.
+    assert_same_tree(&ours, &stock, false);
+}
+
+#[test]
+fn missing_remote_rsync_gives_127_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path());
+    let ssh_s = ssh.display().to_string();
+    let from = format!("localhost:{}/", src.path().display());
+    let to = format!("{}/", work.path().join("d").display());
+    let args = [
+        "-a",
+        "-e",
+        &ssh_s,
+        "--rsync-path=/nonexistent/rsync",
+        &from,
+        &to,
+    ];
+    let s = run_stock(&args);
+    // Stock reports 127 when it reaps the shell before noticing the closed pipe, else 12.
+    assert!(matches!(s.status.code(), Some(127 | 12)), "{s:?}");
+    // We wait for the shell before reporting, so always give the precise code.
+    assert_eq!(run_ours(&args), 127);
+}
+
+#[test]
+fn delete_timings_match_stock() {
+    for timing in [
+        "--delete-before",
+        "--delete-after",
+        "--delete-delay",
+        "--delete-during",
+    ] {
+        pull_case(&["-a", timing], stale_dest);
+        push_case(&["-a", timing], stale_dest);
+    }
+}

@@ -43,6 +43,10 @@ fn pull_stdout_matches_stock() {
         &["-av", "--delete"],
         &["-aiv"],
         &["-ain", "--delete"],
+        &["-aHv"],
+        &["-aHi", "--delete"],
+        &["-ai", "--delete-after"],
+        &["-av", "--delete-before"],
     ] {
         let src = tempfile::tempdir().unwrap();
         sample_tree(src.path());
@@ -60,7 +64,6 @@ fn pull_stdout_matches_stock() {
         }
         let url = daemon.url("mod/");
         let mut sargs: Vec<&str> = opts.to_vec();
-        sargs.push("--no-i-r");
         let sd = format!("{}/", stock.display());
         sargs.extend([url.as_str(), sd.as_str()]);
         let s = run_stock(&sargs);
@@ -145,7 +148,13 @@ fn stock_client_pushes_through_rtsync_server_binary() {
 
 #[test]
 fn push_stdout_matches_stock() {
-    for opts in [&["-ai", "--delete"][..], &["-av", "--delete"], &["-aHiv"]] {
+    for opts in [
+        &["-ai", "--delete"][..],
+        &["-av", "--delete"],
+        &["-aHiv"],
+        &["-ai", "--delete-after"],
+        &["-av", "--delete-before"],
+    ] {
         let src = tempfile::tempdir().unwrap();
         sample_tree(src.path());
         let work = tempfile::tempdir().unwrap();
@@ -178,7 +187,14 @@ fn push_stdout_matches_stock() {
 
 #[test]
 fn stock_client_push_stdout_same_with_rtsync_server() {
-    for opts in [&["-ai", "--delete"][..], &["-av", "--delete"]] {
+    for opts in [
+        &["-ai", "--delete"][..],
+        &["-av", "--delete"],
+        &["-ai", "--delete-after"],
+        &["-av", "--delete-before"],
+        &["-aHv"],
+        &["-aHi"],
+    ] {
         let src = tempfile::tempdir().unwrap();
         sample_tree(src.path());
         let work = tempfile::tempdir().unwrap();
@@ -244,5 +260,45 @@ fn remote_listing_matches_stock() {
             String::from_utf8_lossy(&s.stdout),
             "{args:?}"
         );
+    }
+}
+
+#[test]
+fn pull_into_a_new_destination_prints_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let url = daemon.url("mod/");
+    for opts in [&["-av"][..], &["-ai"], &["-a", "--stats"]] {
+        let work = tempfile::tempdir().unwrap();
+        // Same relative name for both, so "created directory NAME" lines compare equal.
+        let run = |exe: Option<&str>| {
+            let mut cmd = match exe {
+                Some(e) => {
+                    let mut c = Command::new(e);
+                    c.arg("rsync");
+                    c
+                }
+                None => Command::new(stock_rsync()),
+            };
+            let dir = tempfile::tempdir_in(work.path()).unwrap().keep();
+            cmd.current_dir(&dir).args(opts);
+            cmd.args([url.as_str(), "new/"]).output().unwrap()
+        };
+        let s = run(None);
+        let o = run(Some(env!("CARGO_BIN_EXE_rtsync")));
+        assert_eq!(o.status.code(), s.status.code());
+        let strip = |b: &[u8]| {
+            without_summary(b)
+                .lines()
+                .filter(|l| !l.starts_with("File list") && !l.starts_with("Total bytes"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(strip(&o.stdout), strip(&s.stdout), "{opts:?}");
     }
 }

@@ -159,3 +159,60 @@ fn stock_pulls_from_rtsync_with_files_from() {
     stock_client_pull_from_us(&["-a", &ff], |_| {}, false);
     stock_client_push_to_us(&["-a", &ff], |_| {}, true);
 }
+
+#[test]
+fn missing_source_on_rtsync_daemon_gives_23_without_leaking_the_module_path() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let port = rtsync_daemon(src.path(), 1);
+    let dest = tempfile::tempdir().unwrap();
+    let out = run_stock(&[
+        "-a",
+        &format!("rsync://127.0.0.1:{port}/mod/nonexistent"),
+        &format!("{}/", dest.path().display()),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(23), "{err}");
+    assert!(err.contains("link_stat \"nonexistent\" failed"), "{err}");
+    assert!(!err.contains(&src.path().display().to_string()), "{err}");
+}
+
+#[test]
+fn module_paths_through_symlinks_are_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret"), b"top secret").unwrap();
+    let module = tempfile::tempdir().unwrap();
+    sample_tree(module.path());
+    std::os::unix::fs::symlink(outside.path(), module.path().join("escape")).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    for path in ["escape/secret", "escape/"] {
+        let port = rtsync_daemon(module.path(), 1);
+        let out = run_stock(&[
+            "-a",
+            &format!("rsync://127.0.0.1:{port}/mod/{path}"),
+            &format!("{}/", dest.path().display()),
+        ]);
+        assert_ne!(out.status.code(), Some(0), "{path}");
+        assert!(!dest.path().join("secret").exists(), "{path}");
+    }
+    // -L would follow symlinks out of the module: refused.
+    let port = rtsync_daemon(module.path(), 1);
+    let out = run_stock(&[
+        "-aL",
+        &format!("rsync://127.0.0.1:{port}/mod/"),
+        &format!("{}/", dest.path().display()),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!dest.path().join("escape/secret").exists());
+    // Pushing through a symlinked directory of the module is refused too.
+    let port = rtsync_daemon(module.path(), 1);
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("planted"), b"x").unwrap();
+    let out = run_stock(&[
+        "-a",
+        &format!("{}/", src.path().display()),
+        &format!("rsync://127.0.0.1:{port}/mod/escape/"),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!outside.path().join("planted").exists());
+}

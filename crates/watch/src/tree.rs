@@ -7,11 +7,42 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::sys::Wd;
+
+/// A fast hasher for keys that are small integers or already hashed (descriptors, name
+/// hashes); names themselves are hashed with the keyed `RandomState`.
+#[derive(Default)]
+struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_i32(&mut self, v: i32) {
+        self.write_u64(u64::from(v as u32));
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 /// Parent value of the root node.
 const NO_PARENT: Wd = -1;
@@ -33,8 +64,8 @@ struct Node {
 /// by the full name.
 #[derive(Debug, Default)]
 pub struct WatchTree {
-    nodes: HashMap<Wd, Node>,
-    kids: HashMap<(Wd, u64), Wd>,
+    nodes: IntMap<Wd, Node>,
+    kids: IntMap<(Wd, u64), Wd>,
     collided: HashMap<(Wd, Box<[u8]>), Wd>,
     hasher: RandomState,
     root: Option<Wd>,
@@ -137,6 +168,20 @@ impl WatchTree {
             return Vec::new();
         }
         let mut stale = Vec::new();
+        let bytes = name.as_bytes();
+        let key = self.key(parent, bytes);
+        // The common case, a directory seen for the first time: one hash, two inserts.
+        if !self.kids.contains_key(&key) && !self.nodes.contains_key(&wd) {
+            self.nodes.insert(
+                wd,
+                Node {
+                    parent,
+                    name: Box::from(bytes),
+                },
+            );
+            self.kids.insert(key, wd);
+            return stale;
+        }
         if let Some(old) = self.child(parent, name) {
             if old != wd {
                 stale = self.remove_subtree(old);

@@ -351,13 +351,15 @@ impl Watcher {
             return;
         }
         let Some(name) = raw.name else {
-            // Events on a watched directory itself: only the root's own fate matters, the
-            // others are reported by their parent.
-            if Some(raw.wd) == self.tree.root()
-                && raw.mask & (mask::DELETE_SELF | mask::MOVE_SELF) != 0
-            {
-                for wd in self.tree.wds() {
-                    let _ = self.ino.rm_watch(wd);
+            // Events on a watched directory itself are reported by its parent, except for the
+            // root, which has no watched parent.
+            if Some(raw.wd) == self.tree.root() {
+                if raw.mask & (mask::DELETE_SELF | mask::MOVE_SELF) != 0 {
+                    for wd in self.tree.wds() {
+                        let _ = self.ino.rm_watch(wd);
+                    }
+                } else if raw.mask & mask::ATTRIB != 0 && self.opts.mask & mask::ATTRIB != 0 {
+                    self.push(EventKind::Attrib, PathBuf::new(), true, false);
                 }
             }
             return;

@@ -76,3 +76,74 @@ fn running_out_of_watches_names_the_sysctl_and_its_value() {
     assert!(msg.contains("fs.inotify.max_user_watches"), "{msg}");
     assert!(msg.contains("currently 3"), "{msg}");
 }
+
+#[test]
+fn after_an_overflow_a_rescan_rebuilds_the_tree() {
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+    fn walk(root: &Path) -> BTreeSet<PathBuf> {
+        let mut out = BTreeSet::new();
+        let mut stack = vec![PathBuf::new()];
+        while let Some(rel) = stack.pop() {
+            for e in fs::read_dir(root.join(&rel)).unwrap().flatten() {
+                let p = rel.join(e.file_name());
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(p.clone());
+                }
+                out.insert(p);
+            }
+        }
+        out
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let d = tempfile::tempdir().unwrap();
+    fs::create_dir_all(d.path().join("a/b")).unwrap();
+    let mut w = {
+        let _limit = Sysctl::set("max_queued_events", 16);
+        Watcher::new(d.path(), WatchOptions::default()).unwrap()
+    };
+    let mut model = walk(d.path());
+    for i in 0..30 {
+        fs::create_dir_all(d.path().join(format!("a/n{i}/deep"))).unwrap();
+        fs::write(d.path().join(format!("a/n{i}/deep/f")), b"x").unwrap();
+        if i % 3 == 0 {
+            fs::rename(
+                d.path().join(format!("a/n{i}")),
+                d.path().join(format!("r{i}")),
+            )
+            .unwrap();
+        }
+    }
+    fs::remove_dir_all(d.path().join("a/b")).unwrap();
+    let mut rescans = 0;
+    while let Some(ev) = w.next_event(Some(Duration::from_millis(300))).unwrap() {
+        match ev.kind {
+            EventKind::Create => {
+                model.insert(ev.path);
+            }
+            EventKind::Delete => model.retain(|p| !p.starts_with(&ev.path)),
+            EventKind::Move { from } => {
+                let moved: Vec<PathBuf> = model
+                    .iter()
+                    .filter(|p| p.starts_with(&from))
+                    .cloned()
+                    .collect();
+                model.retain(|p| !p.starts_with(&from));
+                for p in moved {
+                    model.insert(ev.path.join(p.strip_prefix(&from).unwrap()));
+                }
+            }
+            EventKind::RescanNeeded => {
+                rescans += 1;
+                model = walk(d.path());
+            }
+            _ => {}
+        }
+    }
+    assert!(rescans > 0);
+    assert_eq!(model, walk(d.path()));
+    // Every directory is watched again: one more change deep down is seen.
+    fs::write(d.path().join("r27/deep/late"), b"x").unwrap();
+    let ev = w.next_event(Some(Duration::from_secs(5))).unwrap().unwrap();
+    assert_eq!(ev.path, Path::new("r27/deep/late"));
+}

@@ -57,6 +57,23 @@ fn renamed_directory_subtree_gets_new_paths() {
             from_scan: false,
         }]
     );
+    // The root's own attributes, and a subdirectory's (reported once, by its parent).
+    let mode = |p: &Path, m: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(d.path(), 0o750);
+    mode(&d.path().join("z/b"), 0o750);
+    let evs = drain(&mut w);
+    assert_eq!(
+        evs.iter()
+            .map(|e| (e.kind.clone(), e.path.clone()))
+            .collect::<Vec<_>>(),
+        vec![
+            (EventKind::Attrib, "".into()),
+            (EventKind::Attrib, "z/b".into())
+        ]
+    );
     fs::write(d.path().join("z/b/c/new"), b"1").unwrap();
     fs::rename(d.path().join("z/b"), d.path().join("top")).unwrap();
     fs::write(d.path().join("top/c/newer"), b"1").unwrap();

@@ -13,7 +13,6 @@
 //! };
 //! ```
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -25,7 +24,7 @@ use crate::connect::{self, Connection, DaemonAddress};
 use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{exit, Error, Result};
 use crate::flist::{FlistDecoder, FlistOptions};
-use crate::local::{self, AttrOptions, Dest, QuickCheck};
+use crate::local::Dest;
 use crate::log::ItemLog;
 use crate::mux::{MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, Compression, NegotiateConfig, Negotiated, MAX_PROTOCOL};
@@ -131,6 +130,9 @@ pub fn parse_remote(arg: &str) -> Option<Remote> {
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     pub stats: PullStats,
+    /// The exit status of the remote shell's rsync, when there is one: a sender that found
+    /// nothing to send exits 23 without saying so on the wire.
+    pub remote_status: Option<i32>,
     /// Set when the run only listed modules.
     pub listed_modules: bool,
 }
@@ -138,10 +140,20 @@ pub struct Outcome {
 impl Outcome {
     /// rsync's exit code: 23 for partial transfers (errors or sender I/O errors), else 0.
     pub fn exit_code(&self) -> i32 {
+        let local = self.local_exit_code();
+        match self.remote_status {
+            Some(remote) if local == exit::OK && remote != 0 => remote,
+            _ => local,
+        }
+    }
+
+    fn local_exit_code(&self) -> i32 {
         if self.stats.errors > 0 || self.stats.io_error & 1 != 0 {
             exit::PARTIAL
         } else if self.stats.io_error & 2 != 0 {
             exit::VANISHED
+        } else if self.stats.io_error & 4 != 0 {
+            exit::DEL_LIMIT
         } else {
             exit::OK
         }
@@ -319,7 +331,8 @@ fn pull_from(
             }
             let mut conn = spawn_remote_shell(opts, env, user.as_deref(), host, &sargs)?;
             let protocol =
-                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)?;
+                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)
+                    .map_err(|e| crate::client::shell_failure(e, &conn.closer))?;
             (conn, protocol)
         }
     };
@@ -420,55 +433,52 @@ fn transfer_as_receiver(
         .and_then(|_| writer.flush())
         .map_err(|e| Error::io("sending filter list", e))?;
 
-    let list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+    let before_list = received.load(std::sync::atomic::Ordering::Relaxed);
+    let mut list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+    let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
+    apply_chmod(opts, &mut list.entries);
     let mut reporter = Reporter::new(opts);
-    reporter.verbose_info("receiving file list ... done");
-    if list.entries.is_empty() {
-        finish_report(opts, reporter, &list, &sent, &received, started);
-        return Ok(Outcome::default());
+    // Stock peers would use incremental recursion here, and say so; the items that follow come
+    // in the same order either way.
+    if opts.incremental_recursion() {
+        reporter.verbose_info("receiving incremental file list");
+    } else {
+        reporter.verbose_info("receiving file list ... done");
     }
+    if list.entries.is_empty() {
+        finish_report(
+            opts,
+            reporter,
+            &list,
+            &sent,
+            &received,
+            started,
+            &PullStats::default(),
+        );
+        let mut outcome = Outcome::default();
+        outcome.stats.io_error = list.io_error | reader.oob.io_error;
+        outcome.stats.errors = u64::from(reader.oob.xfer_error);
+        outcome.remote_status = closer.wait();
+        return Ok(outcome);
+    }
+    let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
     let dest = match &dest {
         Some(d) if !opts.list_only => Dest::choose(d, &list.entries)?,
         _ => Dest::Dir(PathBuf::from(".")),
     };
-    // SAFETY: geteuid has no preconditions.
-    let am_root = unsafe { libc::geteuid() } == 0;
+    let dest_created = !dest_existed && matches!(dest, Dest::Dir(_));
+    if let (true, Dest::Dir(d)) = (dest_created, &dest) {
+        if opts.verbose > 0 || opts.itemize > 0 {
+            let shown = d.to_string_lossy();
+            let shown = shown.trim_end_matches('/');
+            reporter.info(&format!("created directory {shown}"));
+        }
+    }
     let popts = PullOptions {
-        attrs: AttrOptions {
-            perms: opts.perms,
-            executability: opts.executability,
-            times: opts.times,
-            owner: opts.owner,
-            group: opts.group,
-            omit_dir_times: opts.omit_dir_times,
-            omit_link_times: opts.omit_link_times,
-            am_root,
-            umask: local::current_umask(),
-        },
-        quick: QuickCheck {
-            size_only: opts.size_only,
-            ignore_times: opts.ignore_times,
-        },
-        checksum: opts.checksum,
-        links: opts.links,
-        devices: opts.devices,
-        specials: opts.specials,
-        hard_links: opts.hard_links,
-        delete: opts.deleting(),
-        dry_run: opts.dry_run,
-        numeric_ids: opts.numeric_ids,
-        verbose: opts.verbose,
-        whole_file: opts.whole_file == Some(true),
-        block_size: opts.block_size,
         peer_sends_stats: true,
+        dest_created,
         list_only: opts.list_only,
-        update: opts.update,
-        safe_links: opts.safe_links,
-        existing: opts.existing,
-        ignore_existing: opts.ignore_existing,
-        min_size: opts.min_size,
-        max_size: opts.max_size,
-        protect: (!filters.set.is_empty()).then(|| filters.set.clone()),
+        ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
     };
     let lists = reporter.lists_items() || opts.list_only;
     let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
@@ -482,14 +492,30 @@ fn transfer_as_receiver(
     };
     let result = pull::run_pull(&mut reader, &mut writer, &session);
     let reporter = log.finish().unwrap_or_else(|| Reporter::new(opts));
-    let stats = result?;
-    finish_report(opts, reporter, &list, &sent, &received, started);
-    let _ = closer.wait();
-    let _ = OsString::new();
+    let mut stats = result?;
+    stats.flist_size = flist_size;
+    finish_report(opts, reporter, &list, &sent, &received, started, &stats);
+    let remote_status = closer.wait();
     Ok(Outcome {
         stats,
+        remote_status,
         listed_modules: false,
     })
+}
+
+/// `--chmod` is the client's business: applied to the list it receives (or sends).
+pub(crate) fn apply_chmod(opts: &Options, entries: &mut [rtsync_tree::FileEntry]) {
+    if opts.chmod.is_empty() {
+        return;
+    }
+    let umask = crate::local::current_umask();
+    for e in entries {
+        if e.kind != rtsync_tree::FileKind::Symlink {
+            let perms =
+                rtsync_engine::chmod::apply_chmod(&opts.chmod, e.perms(), e.is_dir(), umask);
+            e.mode = (e.mode & !0o7777) | (perms & 0o7777);
+        }
+    }
 }
 
 /// Prints the closing `sent … received …` lines (with `-v`) and `--stats`.
@@ -500,6 +526,7 @@ pub(crate) fn finish_report(
     sent: &std::sync::atomic::AtomicU64,
     received: &std::sync::atomic::AtomicU64,
     started: std::time::Instant,
+    xfer: &PullStats,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     if opts.quiet || (opts.verbose == 0 && !opts.stats) {
@@ -508,8 +535,15 @@ pub(crate) fn finish_report(
     let mut s = rtsync_engine::report::Stats {
         sent: sent.load(Relaxed),
         received: received.load(Relaxed),
+        transferred: xfer.files_transferred,
+        literal: xfer.literal_bytes,
+        matched: xfer.matched_bytes,
+        transferred_size: xfer.literal_bytes + xfer.matched_bytes,
         ..Default::default()
     };
+    s.deleted[0] = xfer.deleted;
+    s.created = xfer.created;
+    s.flist_size = xfer.flist_size;
     for e in &list.entries {
         s.files[rtsync_engine::report::kind_slot(e.kind)] += 1;
         if matches!(
@@ -524,6 +558,25 @@ pub(crate) fn finish_report(
     }
     reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);
     reporter.flush();
+}
+
+/// When the remote shell dies before the version exchange, say why as stock does: exit
+/// status 127 means the remote rsync was not found, 255 that ssh itself failed.
+pub(crate) fn shell_failure(e: Error, closer: &crate::connect::Closer) -> Error {
+    if !matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
+        return e;
+    }
+    match closer.wait() {
+        Some(127) => Error::RemoteShell {
+            code: exit::CMD_NOT_FOUND,
+            message: "connection unexpectedly closed (0 bytes received so far) [Receiver]".into(),
+        },
+        Some(255) => Error::RemoteShell {
+            code: exit::CMD_FAILED,
+            message: "connection unexpectedly closed (0 bytes received so far) [Receiver]".into(),
+        },
+        _ => e,
+    }
 }
 
 /// `strerror` text for an I/O error, as rsync prints it.

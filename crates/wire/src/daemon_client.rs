@@ -125,13 +125,54 @@ impl Credentials {
             .unwrap_or_else(|| "nobody".into())
     }
 
-    /// The password: first line of the password file, else RSYNC_PASSWORD, else empty.
+    /// The password: first line of the password file, else RSYNC_PASSWORD, else asked on
+    /// the terminal (empty without one).
     pub fn password(&self) -> Result<Vec<u8>> {
         if let Some(path) = &self.password_file {
             return read_password_file(path);
         }
-        Ok(self.env_password.clone().unwrap_or_default().into_bytes())
+        if let Some(p) = &self.env_password {
+            return Ok(p.clone().into_bytes());
+        }
+        Ok(prompt_password().unwrap_or_default())
     }
+}
+
+/// Asks for the password on /dev/tty with echo off, as getpass(3) does for stock.
+fn prompt_password() -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let mut tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .ok()?;
+    let fd = tty.as_raw_fd();
+    // SAFETY: termios is plain data; tcgetattr fills it for a valid terminal fd.
+    let mut old: libc::termios = unsafe { std::mem::zeroed() };
+    let is_tty = unsafe { libc::tcgetattr(fd, &mut old) } == 0;
+    if is_tty {
+        let mut quiet = old;
+        quiet.c_lflag &= !libc::ECHO;
+        // SAFETY: valid fd and termios.
+        unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &quiet) };
+    }
+    let _ = tty.write_all(b"Password: ");
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while let Ok(1) = tty.read(&mut b) {
+        if b[0] == b'\n' || line.len() > 4096 {
+            break;
+        }
+        line.push(b[0]);
+    }
+    if is_tty {
+        // SAFETY: restores the settings read above.
+        unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &old) };
+    }
+    let _ = tty.write_all(b"\n");
+    line.retain(|&c| c != b'\r');
+    Some(line)
 }
 
 /// Reads a password file as stock does: refuses files other users can read or write

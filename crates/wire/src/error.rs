@@ -2,25 +2,8 @@
 
 use std::io;
 
-/// rsync's exit codes (see rsync(1), "EXIT VALUES").
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const SYNTAX: i32 = 1;
-    pub const PROTOCOL: i32 = 2;
-    pub const FILE_SELECT: i32 = 3;
-    pub const UNSUPPORTED: i32 = 4;
-    pub const START_CLIENT: i32 = 5;
-    pub const SOCKET_IO: i32 = 10;
-    pub const FILE_IO: i32 = 11;
-    pub const STREAM_IO: i32 = 12;
-    pub const MESSAGE_IO: i32 = 13;
-    pub const IPC: i32 = 14;
-    pub const SIGNAL: i32 = 20;
-    pub const PARTIAL: i32 = 23;
-    pub const VANISHED: i32 = 24;
-    pub const TIMEOUT: i32 = 30;
-    pub const CONTIMEOUT: i32 = 35;
-}
+/// rsync's exit codes, shared with the engine.
+pub use rtsync_engine::report::exit;
 
 /// Everything that can go wrong talking rsync's protocol.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +52,9 @@ pub enum Error {
     /// A usage problem found while starting (bad filter rule, ...): exit code 1.
     #[error("{0}")]
     Usage(String),
+    /// The remote shell or the remote rsync could not be started (exit 127 or 255).
+    #[error("{message}")]
+    RemoteShell { code: i32, message: String },
     /// No data from the peer within `--timeout` seconds.
     #[error("io timeout -- exiting")]
     Timeout,
@@ -99,6 +85,7 @@ impl Error {
             Error::PasswordFile(_) => exit::SYNTAX,
             Error::Usage(_) => exit::SYNTAX,
             Error::Timeout => exit::TIMEOUT,
+            Error::RemoteShell { code, .. } => *code,
         }
     }
 

@@ -62,8 +62,10 @@ pub fn server_filters<R: Read>(
     .map_err(|e| Error::Protocol(e.to_string()))
 }
 
-/// Scans with a received rule set (per-directory merge files are not read).
-pub struct SetFilter(pub FilterSet);
+/// Scans with a received rule set (per-directory merge files are not read), plus a daemon
+/// module's own rules (`exclude`, `filter`, … in rsyncd.conf), which hide what they exclude
+/// whatever the client asked for.
+pub struct SetFilter(pub FilterSet, pub Option<FilterSet>);
 
 impl ScanFilter for SetFilter {
     fn enter_dir(&mut self, name: &[u8], _path: &Path) -> io::Result<()> {
@@ -79,6 +81,8 @@ impl ScanFilter for SetFilter {
 
     fn excluded(&self, name: &[u8], is_dir: bool) -> bool {
         let name = if name == b"." { &b""[..] } else { name };
-        !name.is_empty() && self.0.is_excluded(name, is_dir)
+        !name.is_empty()
+            && (self.0.is_excluded(name, is_dir)
+                || self.1.as_ref().is_some_and(|d| d.is_excluded(name, is_dir)))
     }
 }

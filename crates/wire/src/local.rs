@@ -30,7 +30,12 @@ impl Dest {
     /// directory, created if missing.
     pub fn choose(dest: &Path, entries: &[FileEntry]) -> Result<Dest> {
         let is_dir = fs::metadata(dest).map(|m| m.is_dir()).unwrap_or(false);
-        if entries.len() == 1 && !entries[0].is_dir() && !is_dir {
+        // A trailing slash always names a directory.
+        let slash = {
+            use std::os::unix::ffi::OsStrExt;
+            dest.as_os_str().as_bytes().ends_with(b"/")
+        };
+        if entries.len() == 1 && !entries[0].is_dir() && !is_dir && !slash {
             return Ok(Dest::Solo(dest.to_path_buf()));
         }
         if !is_dir {

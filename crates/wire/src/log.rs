@@ -33,6 +33,8 @@ struct State {
     reporter: Option<Reporter>,
     slots: Vec<Slot>,
     next: usize,
+    /// Lines printed after every entry (`--delete-after` deletions).
+    trailer: Vec<Line>,
 }
 
 /// The ordered log of one transfer. With no reporter, it records nothing.
@@ -52,6 +54,7 @@ impl ItemLog {
                 reporter,
                 slots,
                 next: 0,
+                trailer: Vec::new(),
             }),
         }
     }
@@ -96,6 +99,20 @@ impl ItemLog {
         });
     }
 
+    /// Lines printed before every entry (`--delete-before` deletions).
+    pub fn header(&self, lines: Vec<Line>) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = st.reporter.as_mut() {
+            print_lines(r, lines);
+        }
+    }
+
+    /// Lines printed after every entry (`--delete-after` deletions).
+    pub fn trailer(&self, lines: Vec<Line>) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.trailer.extend(lines);
+    }
+
     /// Prints whatever is left and hands the reporter back (for the summary).
     pub fn finish(&self) -> Option<Reporter> {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -107,11 +124,25 @@ impl ItemLog {
             }
         }
         advance(&mut st);
+        let trailer = std::mem::take(&mut st.trailer);
+        if let Some(r) = st.reporter.as_mut() {
+            print_lines(r, trailer);
+        }
         let mut r = st.reporter.take();
         if let Some(r) = r.as_mut() {
             r.flush();
         }
         r
+    }
+}
+
+fn print_lines(r: &mut Reporter, lines: Vec<Line>) {
+    for line in lines {
+        match line {
+            Line::Item(it, name, suffix) => r.item(&it, &name, &suffix),
+            Line::Deleting(name) => r.deleting(&name),
+            Line::Info(text) => r.info(&text),
+        }
     }
 }
 
@@ -121,13 +152,7 @@ fn advance(st: &mut State) {
             break;
         };
         if let Some(r) = st.reporter.as_mut() {
-            for line in lines {
-                match line {
-                    Line::Item(it, name, suffix) => r.item(&it, &name, &suffix),
-                    Line::Deleting(name) => r.deleting(&name),
-                    Line::Info(text) => r.info(&text),
-                }
-            }
+            print_lines(r, lines);
         }
         st.slots[st.next] = Slot::Ready(Vec::new());
         st.next += 1;
@@ -271,4 +296,58 @@ fn local_time(secs: i64) -> String {
         tm.tm_min,
         tm.tm_sec
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines come out in file-list order even when entries finish out of order.
+    #[test]
+    fn ordered_output() {
+        let log = ItemLog::new(None, 3);
+        // Without a reporter nothing is recorded and nothing panics.
+        log.pending(0, Vec::new());
+        log.ready(2, vec![Line::Info("x".into())]);
+        log.complete(0, None);
+        assert!(log.finish().is_none());
+
+        let mut st = State {
+            reporter: None,
+            slots: vec![Slot::Unset, Slot::Unset, Slot::Unset],
+            next: 0,
+            trailer: Vec::new(),
+        };
+        st.slots[1] = Slot::Ready(Vec::new());
+        advance(&mut st);
+        assert_eq!(st.next, 0, "slot 0 undecided: nothing printed yet");
+        st.slots[0] = Slot::Pending(Vec::new());
+        advance(&mut st);
+        assert_eq!(st.next, 0, "slot 0 still being transferred");
+        st.slots[0] = Slot::Ready(Vec::new());
+        advance(&mut st);
+        assert_eq!(st.next, 2, "slots 0 and 1 flushed in order");
+    }
+
+    #[test]
+    fn list_line_format() {
+        let e = FileEntry {
+            name: b"a".to_vec(),
+            kind: FileKind::Regular,
+            mode: libc::S_IFREG | 0o4755,
+            size: 1234567,
+            mtime: 0,
+            mtime_nsec: 0,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            link_target: None,
+            hardlink_key: None,
+            checksum: None,
+            top_dir: false,
+        };
+        let line = list_line(&e, false);
+        assert!(line.starts_with("-rwsr-xr-x      1,234,567 "), "{line}");
+        assert!(line.ends_with(" a"), "{line}");
+    }
 }

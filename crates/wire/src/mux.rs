@@ -82,6 +82,9 @@ pub struct OobState {
     pub io_error: i32,
     /// True once an error-level message (ERROR, ERROR_XFER, ERROR_SOCKET) arrived.
     pub saw_error: bool,
+    /// True once a MSG_ERROR_XFER arrived: the peer could not transfer something (stock's
+    /// `got_xfer_error`, which makes the exit code 23).
+    pub xfer_error: bool,
     /// Names reported as deleted by the receiving side (MSG_DELETED).
     pub deleted: Vec<Vec<u8>>,
     /// Indices the sender could not open (MSG_NO_SEND).
@@ -273,6 +276,7 @@ impl<R: Read> MuxReader<R> {
             MsgTag::Info | MsgTag::Client | MsgTag::Log => self.handler.message(tag, &payload),
             MsgTag::Error | MsgTag::ErrorXfer | MsgTag::ErrorSocket | MsgTag::ErrorUtf8 => {
                 self.oob.saw_error = true;
+                self.oob.xfer_error |= tag == MsgTag::ErrorXfer;
                 self.handler.message(tag, &payload);
             }
             MsgTag::Warning => self.handler.message(tag, &payload),
@@ -540,6 +544,32 @@ mod tests {
                 other => other,
             };
             assert_eq!(err.exit_code(), code, "{bytes:?}: {err}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reader_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let mut r = reader(bytes);
+            let mut sink = Vec::new();
+            let _ = r.read_to_end(&mut sink);
+        }
+
+        #[test]
+        fn data_roundtrip_any_chunking(chunks in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..5000), 0..20)) {
+            let mut w = MuxWriter::new(Vec::new());
+            w.start_mux().unwrap();
+            let mut want = Vec::new();
+            for c in &chunks {
+                w.write_all(c).unwrap();
+                want.extend_from_slice(c);
+                w.send_msg(MsgTag::Noop, b"").unwrap();
+            }
+            w.flush().unwrap();
+            let bytes = std::mem::take(w.get_mut());
+            let mut got = Vec::new();
+            reader(bytes).read_to_end(&mut got).unwrap();
+            proptest::prop_assert_eq!(got, want);
         }
     }
 

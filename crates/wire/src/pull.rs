@@ -34,6 +34,9 @@ use crate::sums::{item, SumHead};
 use crate::varint::{put_varint, ReadWire};
 use entry::{generate_entry, Step};
 
+/// io_error bit: deletions were stopped by `--max-delete` (exit code 25).
+pub const IOERR_DEL_LIMIT: i32 = 4;
+
 /// What the pull should do locally.
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
@@ -54,6 +57,14 @@ pub struct PullOptions {
     pub whole_file: bool,
     /// `--block-size`.
     pub block_size: Option<u32>,
+    /// `--delete-before`: all deletions happen before anything is transferred.
+    pub delete_before: bool,
+    /// `--delete-after` / `--delete-delay`: deletions happen after the transfer.
+    pub delete_after: bool,
+    /// The destination directory was created for this transfer (`.` is itemized as new).
+    pub dest_created: bool,
+    /// `--max-delete`: at most this many deletions (negative counts as 0).
+    pub max_delete: Option<i64>,
     /// `--safe-links`: ignore symlinks pointing outside the tree.
     pub safe_links: bool,
     /// `-u`: skip files that are newer on the receiver.
@@ -74,6 +85,62 @@ pub struct PullOptions {
     pub peer_sends_stats: bool,
 }
 
+impl PullOptions {
+    /// The receiving side's settings from the option model (a client's pull, or a server
+    /// receiving a push); callers adjust the few that depend on their role.
+    pub fn from_options(
+        opts: &rtsync_engine::Options,
+        protect: Option<rtsync_filter::FilterSet>,
+    ) -> PullOptions {
+        // SAFETY: geteuid has no preconditions.
+        let am_root = unsafe { libc::geteuid() } == 0;
+        PullOptions {
+            attrs: AttrOptions {
+                perms: opts.perms,
+                executability: opts.executability,
+                times: opts.times,
+                owner: opts.owner,
+                group: opts.group,
+                omit_dir_times: opts.omit_dir_times,
+                omit_link_times: opts.omit_link_times,
+                am_root,
+                umask: crate::local::current_umask(),
+            },
+            quick: QuickCheck {
+                size_only: opts.size_only,
+                ignore_times: opts.ignore_times,
+            },
+            checksum: opts.checksum,
+            links: opts.links,
+            devices: opts.devices,
+            specials: opts.specials,
+            hard_links: opts.hard_links,
+            delete: opts.deleting(),
+            delete_before: opts.delete == rtsync_engine::DeleteMode::Before,
+            delete_after: matches!(
+                opts.delete,
+                rtsync_engine::DeleteMode::After | rtsync_engine::DeleteMode::Delay
+            ),
+            dry_run: opts.dry_run,
+            numeric_ids: opts.numeric_ids,
+            verbose: opts.verbose,
+            whole_file: opts.whole_file == Some(true),
+            block_size: opts.block_size,
+            peer_sends_stats: false,
+            dest_created: false,
+            list_only: false,
+            update: opts.update,
+            safe_links: opts.safe_links,
+            max_delete: opts.max_delete,
+            existing: opts.existing,
+            ignore_existing: opts.ignore_existing,
+            min_size: opts.min_size,
+            max_size: opts.max_size,
+            protect,
+        }
+    }
+}
+
 /// Counters the client reports.
 #[derive(Debug, Clone, Default)]
 pub struct PullStats {
@@ -89,6 +156,10 @@ pub struct PullStats {
     pub total_size: i64,
     /// The sender's io_error flags (from the file list and MSG_IO_ERROR).
     pub io_error: i32,
+    /// Items created, per kind (reg, dir, link, dev, special).
+    pub created: [u64; 5],
+    /// Bytes of the file list as received.
+    pub flist_size: u64,
 }
 
 /// A request the generator made, handed to the receiver before it hits the wire.
@@ -119,6 +190,9 @@ struct Ctx<'a> {
     opts: &'a PullOptions,
     ids: IdMap,
     log: &'a ItemLog,
+    /// Deletions done and skipped (over `--max-delete`).
+    deletions: std::sync::atomic::AtomicU64,
+    skipped_deletions: std::sync::atomic::AtomicU64,
 }
 
 /// Everything a receiving session works with besides the connection.
@@ -155,6 +229,8 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         opts,
         ids: IdMap::new(&list.user_names, &list.group_names, opts.numeric_ids),
         log,
+        deletions: Default::default(),
+        skipped_deletions: Default::default(),
     };
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
@@ -178,8 +254,17 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         match (recv, gen) {
             (Ok(mut stats), Ok(g)) => {
                 stats.deleted = g.deleted;
+                stats.created = g.created;
                 stats.errors += g.errors;
                 stats.io_error |= list.io_error | reader.oob.io_error;
+                let skipped = ctx
+                    .skipped_deletions
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if skipped > 0 {
+                    eprintln!("Deletions stopped due to --max-delete limit ({skipped} skipped)");
+                    stats.io_error |= IOERR_DEL_LIMIT;
+                }
+                stats.errors += u64::from(reader.oob.xfer_error);
                 Ok(stats)
             }
             // The receiver's error is the more precise one unless it only saw the shutdown.
@@ -199,6 +284,21 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
 struct GenResult {
     deleted: u64,
     errors: u64,
+    created: [u64; 5],
+    /// Directories whose extraneous entries are deleted later (`--delete-before/-after`).
+    deferred_deletes: Vec<usize>,
+}
+
+impl GenResult {
+    /// Counts new items among `lines` (for `--stats`).
+    fn count_created(&mut self, e: &FileEntry, lines: &[Line]) {
+        if lines
+            .iter()
+            .any(|l| matches!(l, Line::Item(it, ..) if it.is_new))
+        {
+            self.created[rtsync_engine::report::kind_slot(e.kind)] += 1;
+        }
+    }
 }
 
 fn generate<W: Write>(
@@ -217,6 +317,28 @@ fn generate<W: Write>(
     let mut followers = Vec::new();
     let mut out = Vec::new();
 
+    if ctx.opts.delete && ctx.opts.delete_before && !ctx.opts.list_only {
+        // --delete-before: one pass over the existing content directories first.
+        let mut header = Vec::new();
+        for (ndx, e) in entries.iter().enumerate() {
+            let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
+            if !ctx.list.active[ndx] || !e.is_dir() || !content {
+                continue;
+            }
+            if ctx.dest.check_parents(&e.name).is_err() {
+                continue;
+            }
+            let path = ctx.dest.path_of(&e.name);
+            if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                continue;
+            }
+            let (n, dels) = delete_extraneous(ctx, e, &path, &names);
+            res.deleted += n;
+            notify_sender(ctx, w, &mut ndxw, ndx, &dels)?;
+            header.extend(dels);
+        }
+        ctx.log.header(header);
+    }
     for (ndx, e) in entries.iter().enumerate() {
         if !ctx.list.active[ndx] {
             ctx.log.ready(ndx, Vec::new());
@@ -239,10 +361,12 @@ fn generate<W: Write>(
         }
         match generate_entry(ctx, ndx, e, &names, &mut res)? {
             Step::Done(lines) => {
+                res.count_created(e, &lines);
                 notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
             }
             Step::FixDir(lines) => {
+                res.count_created(e, &lines);
                 notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
                 dirs_to_fix.push(ndx);
@@ -254,6 +378,9 @@ fn generate<W: Write>(
                 existing_mode,
                 item,
             } => {
+                if let Some(line) = &item {
+                    res.count_created(e, std::slice::from_ref(line));
+                }
                 let iflags = match &item {
                     Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
                     _ => {
@@ -300,44 +427,9 @@ fn generate<W: Write>(
             }
         }
     }
-    for ndx in redo {
-        let head = SumHead::default();
-        req_tx
-            .send(Request {
-                ndx,
-                item: None,
-                head,
-                basis: None,
-                existing_mode: None,
-            })
-            .map_err(|_| Error::Stream("receiver gone".into()))?;
-        ndxw.put(&mut out, ndx as i32);
-        out.extend_from_slice(&item::TRANSFER.to_le_bytes());
-        head.put(&mut out);
-    }
-    ndxw.put(&mut out, NDX_DONE);
-    ndxw.put(&mut out, NDX_DONE);
-    if ctx.neg.protocol >= 31 {
-        if ctx.opts.delete {
-            ndxw.put(&mut out, NDX_DEL_STATS);
-            for v in [res.deleted as i32, 0, 0, 0, 0] {
-                put_varint(&mut out, v);
-            }
-        }
-        ndxw.put(&mut out, NDX_DONE);
-    }
-    w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
-    out.clear();
-    loop {
-        match ev_rx.recv() {
-            Ok(Event::Finished) => break,
-            Ok(Event::Redo(_)) | Ok(Event::PhaseDone) => {}
-            Err(_) => return Err(Error::Stream("receiver ended early".into())),
-        }
-    }
-    // Hard links, then directory metadata (after their contents changed), and only then the
-    // goodbye: the sender (and a client waiting on it) must not see the end before the tree
-    // is final.
+    // Every leader is in place now (one that failed verification is redone below; its
+    // followers keep the previous content until the next run): link the followers while the
+    // sender still accepts item notices.
     for (ndx, leader) in followers {
         let e = &entries[ndx];
         let from = ctx.dest.path_of(&entries[leader].name);
@@ -366,10 +458,79 @@ fn generate<W: Write>(
                 let mut suffix = b" => ".to_vec();
                 suffix.extend_from_slice(&entries[leader].name);
                 lines.push(Line::Item(it, e.name.clone(), suffix));
+                // The sender logs it as `hf+++++++++ name => leader`.
+                let iflags = item::LOCAL_CHANGE | item::XNAME_FOLLOWS | item::IS_NEW;
+                ndxw.put(&mut out, ndx as i32);
+                out.extend_from_slice(&iflags.to_le_bytes());
+                crate::varint::put_vstring(&mut out, &entries[leader].name)?;
             }
         }
         ctx.log.ready(ndx, lines);
     }
+    for ndx in redo {
+        let head = SumHead::default();
+        req_tx
+            .send(Request {
+                ndx,
+                item: None,
+                head,
+                basis: None,
+                existing_mode: None,
+            })
+            .map_err(|_| Error::Stream("receiver gone".into()))?;
+        ndxw.put(&mut out, ndx as i32);
+        out.extend_from_slice(&item::TRANSFER.to_le_bytes());
+        head.put(&mut out);
+    }
+    ndxw.put(&mut out, NDX_DONE);
+    ndxw.put(&mut out, NDX_DONE);
+    let mut finished = false;
+    if ctx.opts.delete_after && !res.deferred_deletes.is_empty() {
+        // --delete-after: once the receiver has finished the redo phase.
+        w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+        out.clear();
+        loop {
+            match ev_rx.recv() {
+                Ok(Event::PhaseDone) => break,
+                Ok(Event::Finished) => {
+                    finished = true;
+                    break;
+                }
+                Ok(Event::Redo(_)) => {}
+                Err(_) => return Err(Error::Stream("receiver ended early".into())),
+            }
+        }
+        let mut trailer = Vec::new();
+        for ndx in std::mem::take(&mut res.deferred_deletes) {
+            let e = &entries[ndx];
+            let (n, dels) = delete_extraneous(ctx, e, &ctx.dest.path_of(&e.name), &names);
+            res.deleted += n;
+            notify_sender(ctx, w, &mut ndxw, ndx, &dels)?;
+            trailer.extend(dels);
+        }
+        ctx.log.trailer(trailer);
+    }
+    if ctx.neg.protocol >= 31 {
+        if ctx.opts.delete {
+            ndxw.put(&mut out, NDX_DEL_STATS);
+            for v in [res.deleted as i32, 0, 0, 0, 0] {
+                put_varint(&mut out, v);
+            }
+        }
+        ndxw.put(&mut out, NDX_DONE);
+    }
+    w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+    out.clear();
+    while !finished {
+        match ev_rx.recv() {
+            Ok(Event::Finished) => finished = true,
+            Ok(Event::Redo(_)) | Ok(Event::PhaseDone) => {}
+            Err(_) => return Err(Error::Stream("receiver ended early".into())),
+        }
+    }
+    // Hard links, then directory metadata (after their contents changed), and only then the
+    // goodbye: the sender (and a client waiting on it) must not see the end before the tree
+    // is final.
     for ndx in dirs_to_fix.into_iter().rev() {
         let e = &entries[ndx];
         let path = ctx.dest.path_of(&e.name);
@@ -554,6 +715,13 @@ fn delete_tree(
             n += delete_tree(ctx, kname, &kpath, kdir, lines);
         }
     }
+    if let Some(limit) = ctx.opts.max_delete {
+        use std::sync::atomic::Ordering::Relaxed;
+        if ctx.deletions.load(Relaxed) >= limit.max(0) as u64 {
+            ctx.skipped_deletions.fetch_add(1, Relaxed);
+            return n;
+        }
+    }
     let ok = ctx.opts.dry_run
         || if is_dir {
             fs::remove_dir(path).is_ok()
@@ -561,6 +729,8 @@ fn delete_tree(
             fs::remove_file(path).is_ok()
         };
     if ok {
+        ctx.deletions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut shown = name;
         if is_dir {
             shown.push(b'/');
@@ -723,9 +893,14 @@ fn receive_file<R: Read>(
     let mut temp = TempFile::create_in(&dir, base.as_deref().unwrap_or(b"file"))
         .map_err(|err| Error::file(format!("mkstemp in \"{}\" failed", dir.display()), err))?;
     let mut basis = match &req.basis {
-        Some(p) => Some(
-            File::open(p).map_err(|err| Error::file(format!("open basis {}", p.display()), err))?,
-        ),
+        Some(p) => Some({
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(p)
+                .map_err(|err| Error::file(format!("open basis {}", p.display()), err))?
+        }),
         None => None,
     };
     let mut hasher = FileHasher::new(ctx.neg.checksum);

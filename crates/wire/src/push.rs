@@ -9,9 +9,10 @@
 //! us:  [ndx iflags sumhead tokens sum]* DONE [redo data]* DONE     DONE     DONE
 //! ```
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rtsync_delta::{Matcher, Signature, TokenEncoder};
 use rtsync_engine::itemize::Itemize;
@@ -26,6 +27,58 @@ use crate::negotiate::Negotiated;
 use crate::sums::{item, SumHead};
 use crate::varint::ReadWire;
 
+pub mod streamed;
+pub mod walk;
+
+/// What the transfer phase needs of the list we sent, by the receiver's index.
+pub trait SendSource {
+    /// Number of entries.
+    fn count(&self) -> usize;
+    fn kind(&self, ndx: usize) -> FileKind;
+    /// The file-list name.
+    fn name(&self, ndx: usize) -> &[u8];
+    /// A symlink's target (for item lines).
+    fn link_target(&self, ndx: usize) -> Option<&[u8]>;
+    /// Where the entry is read from.
+    fn source_path(&self, ndx: usize) -> Cow<'_, Path>;
+}
+
+impl SendSource for SendList {
+    fn count(&self) -> usize {
+        self.entries.len()
+    }
+    fn kind(&self, ndx: usize) -> FileKind {
+        self.entries[ndx].kind
+    }
+    fn name(&self, ndx: usize) -> &[u8] {
+        &self.entries[ndx].name
+    }
+    fn link_target(&self, ndx: usize) -> Option<&[u8]> {
+        self.entries[ndx].link_target.as_deref()
+    }
+    fn source_path(&self, ndx: usize) -> Cow<'_, Path> {
+        Cow::Borrowed(&self.paths[ndx])
+    }
+}
+
+impl SendSource for streamed::StreamedList {
+    fn count(&self) -> usize {
+        self.count()
+    }
+    fn kind(&self, ndx: usize) -> FileKind {
+        self.kind(ndx)
+    }
+    fn name(&self, ndx: usize) -> &[u8] {
+        self.name(ndx)
+    }
+    fn link_target(&self, ndx: usize) -> Option<&[u8]> {
+        self.link_target(ndx)
+    }
+    fn source_path(&self, ndx: usize) -> Cow<'_, Path> {
+        self.source_path(ndx)
+    }
+}
+
 /// The list we sent, in the order the receiver indexes it (sorted), with where to read each
 /// entry from.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +88,8 @@ pub struct SendList {
     /// Directories sent only as implied parents of `-R` paths (no content: `--delete` on the
     /// receiver must not touch their other entries).
     pub implied: Vec<bool>,
+    /// Problems met while scanning, as (message tag, stock's text with newline).
+    pub messages: Vec<(crate::mux::MsgTag, String)>,
 }
 
 impl SendList {
@@ -87,17 +142,20 @@ pub struct PushOptions {
     pub server: bool,
     /// Total size of the regular files and symlinks in the list (for the statistics).
     pub total_size: i64,
+    /// `-L`: sources may be reached through symlinks. Otherwise every file is opened with
+    /// O_NOFOLLOW, so a symlink swapped in after the scan is not followed.
+    pub follow_links: bool,
     /// Item lines show the itemize string (`-i` or `%i`): sent files are `<f…`. Without it
     /// they are logged as transfers under the receiver's `>` (only the name is printed).
     pub itemize: bool,
 }
 
 /// Serves the receiver's requests until the final goodbye.
-pub fn run_push<R: Read, W: Write>(
+pub fn run_push<R: Read, W: Write, S: SendSource + ?Sized>(
     r: &mut MuxReader<R>,
     w: &mut MuxWriter<W>,
     neg: &Negotiated,
-    list: &SendList,
+    list: &S,
     opts: &PushOptions,
     mut reporter: Option<&mut Reporter>,
 ) -> Result<PushStats> {
@@ -124,7 +182,7 @@ pub fn run_push<R: Read, W: Write>(
             out.clear();
             continue;
         }
-        let n = list.entries.len();
+        let n = list.count();
         if ndx < 0 || ndx as usize >= n {
             return Err(Error::Protocol(format!(
                 "Invalid file index: {ndx} (-1 - {})",
@@ -143,18 +201,17 @@ pub fn run_push<R: Read, W: Write>(
         } else {
             None
         };
-        let e = &list.entries[ndx];
         if iflags & item::TRANSFER == 0 {
             // Itemized by the receiver but not transferred: only logged.
             if let Some(rep) = reporter.as_deref_mut() {
-                log_item(rep, e, iflags, xname.as_deref(), opts.itemize);
+                log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
             }
             continue;
         }
-        if e.kind != FileKind::Regular {
+        if list.kind(ndx) != FileKind::Regular {
             return Err(Error::Protocol(format!(
                 "receiver asked for non-regular file {}",
-                String::from_utf8_lossy(&e.name)
+                String::from_utf8_lossy(list.name(ndx))
             )));
         }
         let head = SumHead::read(r, neg.checksum.digest_len())?;
@@ -168,12 +225,13 @@ pub fn run_push<R: Read, W: Write>(
         )
         .map_err(|e| Error::Protocol(e.to_string()))?;
         let sig = Signature::read_sums(dhead, &mut *r)?;
-        let file = match File::open(&list.paths[ndx]) {
+        let path = list.source_path(ndx);
+        let file = match open_source(&path, opts.follow_links) {
             Ok(f) => f,
             Err(err) => {
                 eprintln!(
                     "rsync: [sender] send_files failed to open \"{}\": {} ({})",
-                    list.paths[ndx].display(),
+                    path.display(),
                     crate::client::strerror(&err),
                     err.raw_os_error().unwrap_or(0)
                 );
@@ -201,7 +259,7 @@ pub fn run_push<R: Read, W: Write>(
         stats.literal_bytes += ms.literal_bytes;
         stats.matched_bytes += ms.matched_bytes;
         if let Some(rep) = reporter.as_deref_mut() {
-            log_item(rep, e, iflags, xname.as_deref(), opts.itemize);
+            log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
         }
     }
     ndxw.put(&mut out, NDX_DONE);
@@ -241,8 +299,15 @@ pub fn run_push<R: Read, W: Write>(
 }
 
 /// Prints the line for an item the receiver reported (rsync's sender-side `log_item`).
-fn log_item(rep: &mut Reporter, e: &FileEntry, iflags: u16, xname: Option<&[u8]>, itemize: bool) {
-    let kind = match e.kind {
+fn log_item<S: SendSource + ?Sized>(
+    rep: &mut Reporter,
+    list: &S,
+    ndx: usize,
+    iflags: u16,
+    xname: Option<&[u8]>,
+    itemize: bool,
+) {
+    let kind = match list.kind(ndx) {
         FileKind::Regular => b'f',
         FileKind::Directory => b'd',
         FileKind::Symlink => b'L',
@@ -275,10 +340,25 @@ fn log_item(rep: &mut Reporter, e: &FileEntry, iflags: u16, xname: Option<&[u8]>
     it.group = iflags & item::REPORT_GROUP != 0;
     let suffix = match (hlink, xname) {
         (true, Some(x)) => [&b" => "[..], x].concat(),
-        _ => crate::log::suffix(e),
+        _ => match list.kind(ndx) {
+            FileKind::Directory => b"/".to_vec(),
+            FileKind::Symlink => [&b" -> "[..], list.link_target(ndx).unwrap_or_default()].concat(),
+            _ => Vec::new(),
+        },
     };
-    rep.item(&it, &e.name, &suffix);
+    rep.item(&it, list.name(ndx), &suffix);
     rep.flush();
+}
+
+/// Opens a file of the list for reading.
+fn open_source(path: &std::path::Path, follow: bool) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    if !follow {
+        o.custom_flags(libc::O_NOFOLLOW);
+    }
+    o.open(path)
 }
 
 /// Reads an index, absorbing deletion statistics.

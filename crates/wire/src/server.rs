@@ -18,7 +18,7 @@ use crate::client::{flist_options, supported_compressions};
 use crate::connect::Closer;
 use crate::error::{Error, Result};
 use crate::flist::{FlistDecoder, FlistEncoder};
-use crate::local::{self, AttrOptions, Dest, QuickCheck};
+use crate::local::Dest;
 use crate::mux::{MsgTag, MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, NegotiateConfig, Negotiated, MAX_PROTOCOL};
 use crate::pull::{self, PullOptions};
@@ -37,6 +37,70 @@ pub struct ServerSession {
     pub read_only: bool,
     /// The module refuses downloads (`write only`).
     pub write_only: bool,
+    /// rsyncd.conf's `munge symlinks`: received symlink targets get [`MUNGE_PREFIX`] (so they
+    /// cannot lead anywhere inside the module), and it is taken off targets sent back.
+    pub munge_symlinks: bool,
+    /// A daemon module's own filter rules: what they exclude is neither listed nor sent.
+    pub module_filter: Option<rtsync_filter::FilterSet>,
+    /// The connection's socket, if any: shut down when one side of a receiving session
+    /// fails, so the other cannot wait on a hostile client forever.
+    pub socket_fd: Option<std::os::fd::RawFd>,
+}
+
+/// The prefix `munge symlinks` puts before every received symlink target.
+pub const MUNGE_PREFIX: &[u8] = b"/rsyncd-munged/";
+
+/// Applies `munge symlinks` to the symlinks of a file list: on the way in (`receiving`) every
+/// target gets the prefix; on the way out a target that has it loses it.
+fn munge_symlinks(entries: &mut [rtsync_tree::FileEntry], receiving: bool) {
+    for e in entries {
+        if let Some(target) = e.link_target.as_mut() {
+            if receiving {
+                let mut t = MUNGE_PREFIX.to_vec();
+                t.extend_from_slice(target);
+                e.size = t.len() as u64;
+                *target = t;
+            } else if let Some(rest) = target.strip_prefix(MUNGE_PREFIX) {
+                *target = rest.to_vec();
+                e.size = target.len() as u64;
+            }
+        }
+    }
+}
+
+/// Keeps a module session inside its root without relying on chroot: the paths a client
+/// names may not pass through symlinks (a trailing-slash path may not be one either), and
+/// options that follow symlinks while sending are refused. Writes are checked per entry by
+/// the receiver (parents must be real directories) and files are opened with O_NOFOLLOW.
+fn confine(opts: &Options, root: &std::path::Path) -> std::result::Result<(), String> {
+    if opts.sender && (opts.copy_links || opts.copy_unsafe_links || opts.copy_dirlinks) {
+        return Err("ERROR: symlink-following options are not allowed in this module".into());
+    }
+    let root_s = root.to_string_lossy().trim_end_matches('/').to_string();
+    for a in opts.args.iter().skip(1) {
+        let a = a.to_string_lossy();
+        let rel = a
+            .strip_prefix(&root_s)
+            .unwrap_or(&a)
+            .trim_start_matches('/');
+        let trailing = rel.ends_with('/');
+        let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+        let mut p = root.to_path_buf();
+        for (i, c) in comps.iter().enumerate() {
+            p.push(c);
+            let last = i + 1 == comps.len();
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() && (!last || trailing) => {
+                    return Err(format!(
+                        "ERROR: path passes through a symlink: {}",
+                        comps[..=i].join("/")
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves a client path beneath `root` the way rsync's daemon sanitizes it: absolute
@@ -139,6 +203,16 @@ fn serve<R: Read + Send, W: Write + Send>(
             *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
         }
     }
+    let confinement = match &session.root {
+        Some(root) => confine(&opts, root),
+        None => Ok(()),
+    };
+    if let Err(msg) = confinement {
+        let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
+        let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::FILE_SELECT);
+        let _ = writer.flush();
+        return Ok(crate::error::exit::FILE_SELECT);
+    }
     let refusal = if opts.sender && session.write_only {
         Some("ERROR: module is write only")
     } else if !opts.sender && session.read_only {
@@ -154,9 +228,24 @@ fn serve<R: Read + Send, W: Write + Send>(
     }
     let opts = &opts;
     let result = if opts.sender {
-        serve_sender(opts, &neg, &mut reader, &mut writer)
+        serve_sender(
+            opts,
+            session.root.as_deref(),
+            session.munge_symlinks,
+            session.module_filter.clone(),
+            &neg,
+            &mut reader,
+            &mut writer,
+        )
     } else {
-        serve_receiver(opts, &neg, &mut reader, &mut writer)
+        serve_receiver(
+            opts,
+            session.munge_symlinks,
+            &neg,
+            &mut reader,
+            &mut writer,
+            session.socket_fd,
+        )
     };
     if let Err(e) = &result {
         // Tell the client why, as stock does, then the exit code.
@@ -177,12 +266,17 @@ fn seed() -> i32 {
 
 fn serve_sender<R: Read + Send, W: Write + Send>(
     opts: &Options,
+    root: Option<&std::path::Path>,
+    munge: bool,
+    module_filter: Option<rtsync_filter::FilterSet>,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
 ) -> Result<i32> {
-    let mut filter =
-        crate::filters::SetFilter(crate::filters::server_filters(reader, opts, neg, true)?);
+    let mut filter = crate::filters::SetFilter(
+        crate::filters::server_filters(reader, opts, neg, true)?,
+        module_filter,
+    );
     // args: "." then the paths to send (relative to our working directory).
     let mut paths: Vec<String> = opts
         .args
@@ -203,8 +297,21 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         }
         None => None,
     };
-    let (list, io_error) =
+    let (mut list, io_error) =
         crate::push_client::build_list(opts, &paths, neg, &mut filter, names.as_deref());
+    if munge {
+        munge_symlinks(&mut list.entries, false);
+    }
+    for (tag, text) in &list.messages {
+        // Module paths are the daemon's business: show names relative to the module.
+        let text = match root {
+            Some(r) => text.replace(&format!("{}/", r.display()), ""),
+            None => text.clone(),
+        };
+        writer
+            .send_msg(*tag, text.as_bytes())
+            .map_err(|e| Error::io("sending message", e))?;
+    }
     let mut out = Vec::new();
     let mut enc = FlistEncoder::new(flist_options(opts, neg));
     for (i, e) in list.entries.iter().enumerate() {
@@ -241,6 +348,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         compress_level: opts.compress_level,
         server: true,
         total_size,
+        follow_links: opts.copy_links || opts.copy_unsafe_links,
         itemize: false,
     };
     let stats = push::run_push(reader, writer, neg, &list, &popts, None)?;
@@ -283,9 +391,11 @@ fn read_forwarded_names<R: Read>(r: &mut MuxReader<R>, neg: &Negotiated) -> Resu
 
 fn serve_receiver<R: Read + Send, W: Write + Send>(
     opts: &Options,
+    munge: bool,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
+    socket_fd: Option<std::os::fd::RawFd>,
 ) -> Result<i32> {
     if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
         return Err(Error::Unsupported(format!(
@@ -302,49 +412,17 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         .get(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
-    let list = FlistDecoder::new(flist_options(opts, neg)).read_list(reader)?;
+    let mut list = FlistDecoder::new(flist_options(opts, neg)).read_list(reader)?;
     if list.entries.is_empty() {
         return Ok(0);
     }
+    if munge {
+        munge_symlinks(&mut list.entries, true);
+    }
     let dest = Dest::choose(&dest, &list.entries)?;
-    // SAFETY: geteuid has no preconditions.
-    let am_root = unsafe { libc::geteuid() } == 0;
     let popts = PullOptions {
-        attrs: AttrOptions {
-            perms: opts.perms,
-            executability: opts.executability,
-            times: opts.times,
-            owner: opts.owner,
-            group: opts.group,
-            omit_dir_times: opts.omit_dir_times,
-            omit_link_times: opts.omit_link_times,
-            am_root,
-            umask: local::current_umask(),
-        },
-        quick: QuickCheck {
-            size_only: opts.size_only,
-            ignore_times: opts.ignore_times,
-        },
-        checksum: opts.checksum,
-        links: opts.links,
-        devices: opts.devices,
-        specials: opts.specials,
-        hard_links: opts.hard_links,
-        delete: opts.deleting(),
-        dry_run: opts.dry_run,
-        numeric_ids: opts.numeric_ids,
         verbose: 0,
-        whole_file: opts.whole_file == Some(true),
-        block_size: opts.block_size,
-        peer_sends_stats: false,
-        list_only: false,
-        update: opts.update,
-        safe_links: opts.safe_links,
-        existing: opts.existing,
-        ignore_existing: opts.ignore_existing,
-        min_size: opts.min_size,
-        max_size: opts.max_size,
-        protect,
+        ..PullOptions::from_options(opts, protect)
     };
     let log = crate::log::ItemLog::new(None, 0);
     let session = pull::PullSession {
@@ -352,7 +430,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         list: &list,
         dest: &dest,
         opts: &popts,
-        closer: &Closer::None,
+        closer: &socket_fd.map_or(Closer::None, Closer::Fd),
         log: &log,
     };
     let stats = pull::run_pull(reader, writer, &session)?;

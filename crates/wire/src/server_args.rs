@@ -145,6 +145,11 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         Some(c) => args.push(format!("--compress-choice={c}")),
     }
     if we_send {
+        match o.max_delete {
+            Some(n) if n > 0 => args.push(format!("--max-delete={n}")),
+            Some(_) => args.push("--max-delete=-1".into()),
+            None => {}
+        }
         match o.delete {
             DeleteMode::Before => args.push("--delete-before".into()),
             DeleteMode::Delay => args.push("--delete-delay".into()),

@@ -82,19 +82,27 @@ impl FilterSet {
         for (index, line) in split_rule_lines(data, word_split, from0).enumerate() {
             let line_no = (!word_split).then_some(index + 1);
             if line.len() > MAX_LINE_LEN {
-                return Err(at(
+                // Stock rsync discards the line, says so, and goes on.
+                self.warnings.0.push(at(
                     line_no,
                     FilterError::TooLong {
                         len: line.len(),
                         limit: MAX_LINE_LEN,
                     },
                 ));
+                continue;
             }
             if line.is_empty() || (!word_split && (line[0] == b';' || line[0] == b'#')) {
                 continue;
             }
+            let warned = self.warnings.0.len();
             self.add_text(out, stop, line, template, mode, ctx)
                 .map_err(|e| at(line_no, e))?;
+            // Locate warnings raised by this line.
+            for warning in self.warnings.0.iter_mut().skip(warned) {
+                let inner = std::mem::replace(warning, FilterError::TooModern { protocol: 0 });
+                *warning = at(line_no, inner);
+            }
         }
         Ok(())
     }

@@ -39,6 +39,42 @@ impl FilterSet {
             let flags = slot.flags;
             let mut stop = flags & bits::NO_INHERIT != 0;
             let mut entries = Vec::new();
+            if slot.active && slot.level == level && flags & bits::NO_INHERIT == 0 {
+                // A dir-merge rule met in this directory's files whose
+                // name has a path: its parents from there down come first.
+                let parents = self.nested_parent_dirs(&self.slots[i].named.clone(), dir);
+                let name = self.slots[i].name.clone();
+                for parent in parents {
+                    let mut parent_entries = Vec::new();
+                    let file = if parent.is_empty() {
+                        name.to_vec()
+                    } else {
+                        [&parent[..], b"/", &name[..]].concat()
+                    };
+                    let mut parent_ctx = Ctx {
+                        source: &mut *ctx.source,
+                        depth: 0,
+                        dir: Some(parent),
+                    };
+                    if let Err(e) = self.load_file(
+                        &mut parent_entries,
+                        &mut false,
+                        &bytes_to_path(&file),
+                        flags,
+                        mode,
+                        "dir-merge",
+                        &mut parent_ctx,
+                    ) {
+                        first_error.get_or_insert(e);
+                    }
+                    self.slots[i].frames.push(Frame {
+                        level,
+                        entries: parent_entries,
+                        stop: false,
+                    });
+                }
+            }
+            let slot = &self.slots[i];
             if slot.active {
                 let mut file = dir.to_vec();
                 if !file.is_empty() {
@@ -176,6 +212,12 @@ impl FilterSet {
         self.level -= 1;
     }
 
+    /// The file names of the active per-directory merge rules (for a
+    /// watcher: a change to such a file changes the rules).
+    pub fn dir_merge_names(&self) -> impl Iterator<Item = &[u8]> {
+        self.slots.iter().filter(|s| s.active).map(|s| &*s.name)
+    }
+
     /// How many directories are entered.
     pub fn depth(&self) -> usize {
         self.level
@@ -225,4 +267,75 @@ impl FilterSet {
         }
         Ok(!self.check(path, is_dir, side).is_excluded())
     }
+
+    /// The directories (relative to the root, outermost first) between the
+    /// directory a nested dir-merge name points into and `dir`, exclusive
+    /// of `dir`: empty unless that directory is a proper ancestor of `dir`
+    /// inside the transfer.
+    fn nested_parent_dirs(&self, named: &[u8], dir: &[u8]) -> Vec<Vec<u8>> {
+        if !named.contains(&b'/') {
+            return Vec::new();
+        }
+        let full = if named.first() == Some(&b'/') {
+            if self.abs_root.is_empty() {
+                return Vec::new();
+            }
+            let cleaned = clean_abs(named);
+            let root = [b"/", &self.abs_root[..], b"/"].concat();
+            match cleaned.strip_prefix(&root[..]) {
+                Some(rel) => rel.to_vec(),
+                None => return Vec::new(),
+            }
+        } else {
+            let joined = if dir.is_empty() {
+                named.to_vec()
+            } else {
+                [dir, b"/", named].concat()
+            };
+            match clean_rel(&joined) {
+                Some(rel) => rel,
+                None => return Vec::new(),
+            }
+        };
+        let start = match full.iter().rposition(|&c| c == b'/') {
+            Some(i) => full[..i].to_vec(),
+            None => Vec::new(),
+        };
+        let proper_ancestor = if start.is_empty() {
+            !dir.is_empty()
+        } else {
+            dir.len() > start.len() && dir.starts_with(&start) && dir[start.len()] == b'/'
+        };
+        if !proper_ancestor {
+            return Vec::new();
+        }
+        let mut out = vec![start.clone()];
+        let mut at = start.len();
+        loop {
+            let from = if at == 0 { 0 } else { at + 1 };
+            match dir[from..].iter().position(|&c| c == b'/') {
+                Some(n) => {
+                    at = from + n;
+                    out.push(dir[..at].to_vec());
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+/// Collapses `.` and `..` in a relative path; `None` if it leaves the root.
+fn clean_rel(path: &[u8]) -> Option<Vec<u8>> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in path.split(|&c| c == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop()?;
+            }
+            _ => parts.push(part),
+        }
+    }
+    Some(parts.join(&b'/'))
 }

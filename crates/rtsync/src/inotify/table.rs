@@ -474,10 +474,12 @@ impl Table {
     }
 
     /// The next event that passes the filter, waiting up to `timeout` (`None`: forever) when
-    /// nothing is queued. `Ok(None)` is a timeout. The flag marks made-up events.
+    /// nothing is queued; `before_wait` runs each time it is about to wait. `Ok(None)` is a
+    /// timeout. The flag marks made-up events.
     pub fn next_event(
         &mut self,
         timeout: Option<Duration>,
+        before_wait: &mut dyn FnMut(),
     ) -> Result<Option<(RawEvent, bool)>, Errno> {
         loop {
             let Some((ev, made_up)) = self.queue.pop_front() else {
@@ -485,6 +487,7 @@ impl Table {
                     // Everything queued before the re-check has been read.
                     self.dedupe.clear();
                 }
+                before_wait();
                 if !self.fill(timeout)? {
                     return Ok(None);
                 }

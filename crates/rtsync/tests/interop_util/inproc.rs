@@ -81,6 +81,7 @@ pub fn rtsync_daemon_opts(root: &Path, conns: usize, read_only: bool) -> u16 {
                 daemon_protocol: Some(theirs.min(32)),
                 root: Some(root.clone()),
                 read_only,
+                socket_fd: Some(std::os::fd::AsRawFd::as_raw_fd(&s)),
                 ..Default::default()
             };
             std::thread::spawn(move || server::run_session(&args, r, s, session));

@@ -55,7 +55,8 @@ pub(super) fn generate_entry(
     let mut lines = Vec::new();
     match e.kind {
         FileKind::Directory => {
-            let existed = meta.as_ref().is_some_and(|m| m.is_dir());
+            let existed =
+                meta.as_ref().is_some_and(|m| m.is_dir()) && !(o.dest_created && e.name == b".");
             if o.existing && meta.is_none() {
                 return Ok(Step::Done(lines));
             }
@@ -77,9 +78,13 @@ pub(super) fn generate_entry(
             }
             let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
             if o.delete && existed && content {
-                let (n, dels) = delete_extraneous(ctx, e, &path, names);
-                res.deleted += n;
-                lines.extend(dels);
+                if o.delete_after {
+                    res.deferred_deletes.push(ndx);
+                } else if !o.delete_before {
+                    let (n, dels) = delete_extraneous(ctx, e, &path, names);
+                    res.deleted += n;
+                    lines.extend(dels);
+                }
             }
             lines.push(line(e, it));
             Ok(if o.dry_run {
