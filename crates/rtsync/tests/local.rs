@@ -607,3 +607,20 @@ fn eight_bit_output_leaves_high_bytes_unescaped() {
     differential_in(&ws, &["-ai8", "src/", "dst/"], ALL_TIMES);
     differential_in(&ws, &["-ai", "src/", "dst/"], ALL_TIMES);
 }
+
+#[test]
+fn no_implied_dirs_creates_missing_parents_quietly() {
+    // Found by rsync's relative-implied test: without implied dirs, a listed file's missing
+    // parents are still made (with default attributes), not reported as a mkstemp failure.
+    differential(
+        &[
+            "-aiR",
+            "--no-implied-dirs",
+            "src/deep/a/b/c",
+            "src/plain.txt",
+            "dst/",
+        ],
+        false,
+        FILE_TIMES,
+    );
+}

@@ -351,6 +351,19 @@ impl<'a> LocalTransfer<'a> {
     }
 
     /// Where an entry lands.
+    /// `-R --no-implied-dirs`: the parents of a listed path are not in the list, so missing
+    /// ones are created quietly with default attributes, as rsync's receiver does.
+    fn make_missing_parents(&self, dest: &Path) {
+        if !self.opts.relative || self.opts.implied_dirs || self.opts.dry_run {
+            return;
+        }
+        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if std::fs::symlink_metadata(parent).is_err() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+        }
+    }
+
     /// The destination directory, where rsync's receiver works from: relative `--temp-dir`
     /// and `--backup-dir` paths start there.
     fn dest_dir(&self) -> PathBuf {
@@ -397,6 +410,7 @@ impl<'a> LocalTransfer<'a> {
     /// Generates a non-directory entry.
     fn process(&mut self, i: usize) {
         let dest = self.dest_path(&self.entries[i].name);
+        self.make_missing_parents(&dest);
         let existing = std::fs::symlink_metadata(&dest).ok();
         if self.skipped_by_existence(i, existing.as_ref()) {
             return;
@@ -461,6 +475,7 @@ impl<'a> LocalTransfer<'a> {
     /// part of the transfer) `--delete-during` removes what else the destination holds.
     pub(super) fn do_dir(&mut self, i: usize, children: Option<&[Item]>) {
         let dest = self.dest_path(&self.entries[i].name);
+        self.make_missing_parents(&dest);
         let existing = std::fs::symlink_metadata(&dest).ok();
         if self.skipped_by_existence(i, existing.as_ref()) {
             return;
