@@ -624,3 +624,20 @@ fn no_implied_dirs_creates_missing_parents_quietly() {
         FILE_TIMES,
     );
 }
+
+#[test]
+fn prune_empty_dirs() {
+    // Found by rsync's prune-empty-dirs and exclude tests: -m was accepted and ignored.
+    differential(&["-aim", "src/", "dst/"], false, ALL_TIMES);
+}
+
+#[test]
+fn prune_empty_dirs_after_excludes() {
+    // (With --delete, stock's messages about pruned directories holding excluded files are
+    // not matched yet.)
+    differential(
+        &["-aim", "--exclude=*.txt", "--exclude=f0*", "src/", "dst/"],
+        true,
+        ALL_TIMES,
+    );
+}

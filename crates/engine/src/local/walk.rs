@@ -54,6 +54,32 @@ fn merge_duplicates(items: Vec<Item>) -> Vec<(Item, Vec<PathBuf>)> {
     kept
 }
 
+/// `-m`: drops the directories with nothing but (pruned) directories below them, after the
+/// sender's filter rules, as rsync prunes its file list.
+fn prune_empty_dirs(scanner: &mut Scanner<'_, Filters>, children: Vec<Item>) -> Vec<Item> {
+    children
+        .into_iter()
+        .filter(|c| !c.entry.is_dir() || !c.descend || has_content(scanner, c))
+        .collect()
+}
+
+/// Whether a directory holds a non-directory somewhere below it.
+fn has_content(scanner: &mut Scanner<'_, Filters>, dir: &Item) -> bool {
+    let Some(children) = scanner.enter(dir) else {
+        // Unreadable: kept, so that the walk reports it.
+        scanner.take_problems();
+        return true;
+    };
+    // Problems are reported when the directory is walked for real.
+    scanner.take_problems();
+    let found = children.iter().any(|c| !c.entry.is_dir())
+        || children
+            .iter()
+            .any(|c| c.descend && has_content(scanner, c));
+    scanner.leave();
+    found
+}
+
 /// Sorts the top level (names there may have several components with `-R`).
 fn sort_items(items: &mut [Item]) {
     items.sort_by(|a, b| {
@@ -189,6 +215,9 @@ impl LocalTransfer<'_> {
             return;
         };
         sort_siblings(&mut children);
+        if self.opts.prune_empty_dirs {
+            children = prune_empty_dirs(scanner, children);
+        }
         // The receiver's side of per-directory rules comes from the destination's copies.
         let dest_dir = self.dest_path(&item.entry.name);
         self.receiver_rules.enter_at(&item.entry.name, &dest_dir);
