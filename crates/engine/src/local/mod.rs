@@ -357,9 +357,25 @@ impl<'a> LocalTransfer<'a> {
         if !self.opts.relative || self.opts.implied_dirs || self.opts.dry_run {
             return;
         }
-        if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if std::fs::symlink_metadata(parent).is_err() {
-                let _ = std::fs::create_dir_all(parent);
+        let Some(parent) = dest.parent() else {
+            return;
+        };
+        let Ok(rel) = parent.strip_prefix(&self.dest_root) else {
+            return;
+        };
+        // One component at a time, never through a symlink: a planted `A -> elsewhere` in the
+        // destination must not route the new directories out of it.
+        let mut at = self.dest_root.clone();
+        for comp in rel.components() {
+            at.push(comp);
+            match std::fs::symlink_metadata(&at) {
+                Ok(md) if md.is_dir() => {}
+                Ok(_) => return,
+                Err(_) => {
+                    if std::fs::create_dir(&at).is_err() {
+                        return;
+                    }
+                }
             }
         }
     }
