@@ -641,3 +641,26 @@ fn prune_empty_dirs_after_excludes() {
         ALL_TIMES,
     );
 }
+
+#[test]
+fn executability_on_existing_files() {
+    // Found by rsync's executability test: -E grants execute to whoever may read an existing
+    // file when the source is executable, and removes it when the source is not.
+    let ws = Workspace::new(true);
+    let template = ws.dest_template.as_ref().unwrap();
+    for (name, mode) in [("plain.txt", 0o640), ("many/f0001", 0o755)] {
+        local_util::chmod(&template.join(name), mode);
+    }
+    local_util::chmod(&ws.path().join("src/plain.txt"), 0o750);
+    local_util::settle_times(&ws.path().join("src"));
+    differential_in(&ws, &["-rtiE", "src/", "dst/"], ALL_TIMES);
+}
+
+#[test]
+fn new_directories_keep_an_inherited_setgid_bit_without_perms() {
+    // Found by rsync's dir-sgid test.
+    let ws = Workspace::new(true);
+    let template = ws.dest_template.as_ref().unwrap();
+    local_util::chmod(template, 0o2755);
+    differential_in(&ws, &["-rti", "src/", "dst/"], NEW_ROOT);
+}
