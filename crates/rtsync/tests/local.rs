@@ -664,3 +664,29 @@ fn new_directories_keep_an_inherited_setgid_bit_without_perms() {
     local_util::chmod(template, 0o2755);
     differential_in(&ws, &["-rti", "src/", "dst/"], NEW_ROOT);
 }
+
+#[test]
+fn safe_links_drops_unsafe_destination_symlinks_instead_of_backing_them_up() {
+    // Found by rsync's ki72-safe-links-backup test.
+    let ws = Workspace::new(true);
+    let template = ws.dest_template.as_ref().unwrap();
+    std::fs::remove_file(template.join("plain.txt")).unwrap();
+    std::os::unix::fs::symlink("../../sensitive", template.join("plain.txt")).unwrap();
+    differential_in(
+        &ws,
+        &[
+            "-ai",
+            "--safe-links",
+            "--backup",
+            "--suffix=.bak",
+            "src/",
+            "dst/",
+        ],
+        FILE_TIMES,
+    );
+    differential_in(
+        &ws,
+        &["-ai", "--backup", "--suffix=.bak", "src/", "dst/"],
+        FILE_TIMES,
+    );
+}

@@ -357,6 +357,11 @@ impl LocalTransfer<'_> {
     /// `--backup`: moves the old file aside (`NAME~`, or into `--backup-dir`).
     /// `false` when the backup was refused (the caller then leaves the file alone).
     pub(super) fn make_backup(&mut self, dest: &Path) -> bool {
+        if self.opts.safe_links && self.is_unsafe_dest_symlink(dest) {
+            // rsync drops an unsafe symlink rather than keep a backup of it.
+            let _ = std::fs::remove_file(dest);
+            return true;
+        }
         let name = self.backup_name(dest);
         if let Some(link) = self.untrusted_symlink_in_backup_path(&name) {
             self.report.error(
@@ -391,6 +396,16 @@ impl LocalTransfer<'_> {
                 .info(&format!("backed up {} to {}", shown(dest), shown(&name)));
         }
         true
+    }
+
+    /// Whether `dest` is a symlink pointing out of the destination tree.
+    fn is_unsafe_dest_symlink(&self, dest: &Path) -> bool {
+        let Ok(target) = std::fs::read_link(dest) else {
+            return false;
+        };
+        let dir = self.dest_dir();
+        let name = dest.strip_prefix(&dir).unwrap_or(dest);
+        unsafe_symlink(target.as_os_str().as_bytes(), name.as_os_str().as_bytes())
     }
 
     /// A symlink between the destination directory and a `--backup-dir` backup that belongs to
