@@ -690,3 +690,38 @@ fn safe_links_drops_unsafe_destination_symlinks_instead_of_backing_them_up() {
         FILE_TIMES,
     );
 }
+
+#[test]
+fn relative_delete_spares_files_listed_by_another_source() {
+    // Found by rsync's relative test: `-R --del DIR OTHER/./DIR/FILE` must not delete FILE.
+    let ws = Workspace::new(true);
+    let extra = ws.path().join("extra/src/many");
+    std::fs::create_dir_all(&extra).unwrap();
+    std::fs::write(extra.join("extra.added"), b"from another source\n").unwrap();
+    // Stock generates a top-level file before the contents of the directories listed with
+    // it; our walk descends first. Only that order differs, so compare the rest.
+    let args = [
+        "-aiR",
+        "--del",
+        "src/many",
+        "extra/./src/many/extra.added",
+        "dst/",
+    ];
+    let stock = ws.run(true, &args, FILE_TIMES);
+    let ours = ws.run(false, &args, FILE_TIMES);
+    assert!(
+        !stock.stdout.contains("deleting"),
+        "stock: {}",
+        stock.stdout
+    );
+    assert!(!ours.stdout.contains("deleting"), "ours: {}", ours.stdout);
+    let sorted = |s: &str| {
+        let mut lines: Vec<String> = local_util::normalize(s).lines().map(String::from).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(sorted(&stock.stdout), sorted(&ours.stdout));
+    assert_eq!(stock.stderr, ours.stderr);
+    assert_eq!(stock.code, ours.code);
+    local_util::assert_same_tree("rsync -aiR --del", &stock.tree, &ours.tree);
+}

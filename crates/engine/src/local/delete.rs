@@ -50,7 +50,8 @@ impl LocalTransfer<'_> {
                 continue;
             }
             let rel = join(&dir_name, &base);
-            if self.receiver_rules.protects(&rel, is_dir) {
+            // With -R another source argument may list a file inside this directory.
+            if self.top_names.contains(&rel) || self.receiver_rules.protects(&rel, is_dir) {
                 continue;
             }
             doomed.push(rel);

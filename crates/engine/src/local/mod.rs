@@ -81,6 +81,8 @@ pub struct LocalTransfer<'a> {
     listed: u64,
     /// For a directory entry, same-named directories of other sources whose contents merge in.
     alternates: Vec<Vec<PathBuf>>,
+    /// The names of the top-level items (with `-R`, whole paths), which `--delete` spares.
+    top_names: std::collections::HashSet<Vec<u8>>,
     /// The destination directory, or the destination file for a single-file copy.
     dest_root: PathBuf,
     /// A single file copied to a new name.
@@ -186,6 +188,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         ordinals: Vec::new(),
         listed: 0,
         alternates: Vec::new(),
+        top_names: Default::default(),
         dest_root: dest.to_path_buf(),
         single_file_dest: false,
         dest_created: false,

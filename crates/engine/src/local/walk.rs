@@ -114,6 +114,7 @@ impl LocalTransfer<'_> {
             let mut scanner = Scanner::new(scan_opts, &mut rules);
             let mut top = scanner.top(&sources);
             let problems = scanner.take_problems();
+            self.top_names = top.iter().map(|t| t.entry.name.clone()).collect();
             if first {
                 self.report_problems(&problems, &sources);
                 sort_items(&mut top);
