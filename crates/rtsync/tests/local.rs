@@ -725,3 +725,19 @@ fn relative_delete_spares_files_listed_by_another_source() {
     assert_eq!(stock.code, ours.code);
     local_util::assert_same_tree("rsync -aiR --del", &stock.tree, &ours.tree);
 }
+
+#[test]
+fn backup_dir_on_another_filesystem() {
+    // Found by rsync's backup-crossdev-copy test: backups are copied (or recreated, for
+    // special files: reading a FIFO would block) when rename(2) fails with EXDEV.
+    let ws = Workspace::new(true);
+    let shm = std::path::Path::new("/dev/shm");
+    assert!(shm.is_dir(), "this test needs /dev/shm");
+    let unique = ws.path().file_name().unwrap().to_str().unwrap().to_owned();
+    let bak = shm.join(format!("{unique}-bak"));
+    let arg = format!("--backup-dir={}", bak.display());
+    differential_in(&ws, &["-ai", &arg, "--delete", "src/", "dst/"], FILE_TIMES);
+    let kept = std::fs::read_dir(&bak).map(|d| d.count()).unwrap_or(0);
+    std::fs::remove_dir_all(&bak).unwrap();
+    assert!(kept > 0, "no backups were made in {}", bak.display());
+}

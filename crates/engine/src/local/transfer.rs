@@ -384,9 +384,7 @@ impl LocalTransfer<'_> {
         let moved = match std::fs::rename(dest, &name) {
             Ok(()) => true,
             // Another filesystem: copy, as rsync's robust_rename does.
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-                std::fs::copy(dest, &name).is_ok() && std::fs::remove_file(dest).is_ok()
-            }
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(dest, &name),
             Err(_) => false,
         };
         if moved && self.opts.info_backup() {
@@ -634,4 +632,23 @@ impl LocalTransfer<'_> {
         self.report.item(&it, &name, b"");
         self.remove_source(i);
     }
+}
+
+/// Moves `from` to `to` on another filesystem: a regular file is copied, a symlink or special
+/// file recreated (reading a FIFO or device would block or copy the wrong thing), then `from`
+/// is removed.
+fn copy_across(from: &Path, to: &Path) -> bool {
+    let Ok(md) = std::fs::symlink_metadata(from) else {
+        return false;
+    };
+    let copied = if md.is_file() {
+        std::fs::copy(from, to).is_ok()
+    } else if md.file_type().is_symlink() {
+        std::fs::read_link(from).is_ok_and(|t| std::os::unix::fs::symlink(t, to).is_ok())
+    } else if !md.is_dir() {
+        fsops::make_node(to, md.mode(), md.rdev()).is_ok()
+    } else {
+        false
+    };
+    copied && std::fs::remove_file(from).is_ok()
 }
