@@ -663,6 +663,19 @@ impl Options {
         Ok(self)
     }
 
+    /// Whether backup messages are shown (`--info=backup`, or `-vv`).
+    pub fn info_backup(&self) -> bool {
+        let mut on = self.verbose >= 2;
+        for word in self.info.iter().flat_map(|i| i.split(',')) {
+            match word.to_ascii_lowercase().as_str() {
+                "backup" | "backup1" | "backup2" | "all" | "all1" | "all2" => on = true,
+                "backup0" | "nobackup" | "none" | "all0" => on = false,
+                _ => {}
+            }
+        }
+        on
+    }
+
     /// Whether rsync would use incremental recursion for a local transfer (it changes what `-v`
     /// prints first).
     pub fn incremental_recursion(&self) -> bool {

@@ -152,6 +152,8 @@ pub struct Reporter {
     names: bool,
     /// `--progress`: a line after each transferred file.
     progress: bool,
+    /// `-8`: high-bit bytes of names are printed as they are.
+    eight_bit: bool,
     quiet: bool,
     /// A user `--out-format`.
     format: Option<String>,
@@ -166,6 +168,7 @@ impl Reporter {
             verbose: opts.verbose,
             names: opts.verbose > 0 || opts.progress,
             progress: opts.progress && !opts.quiet,
+            eight_bit: opts.eight_bit_output,
             quiet: opts.quiet,
             format: opts.out_format.clone(),
             human: if opts.human_readable > 0 {
@@ -201,13 +204,13 @@ impl Reporter {
         }
         let mut line = Vec::with_capacity(name.len() + 16);
         match &self.format {
-            Some(fmt) => format_line(&mut line, fmt, it, name, suffix),
+            Some(fmt) => format_line(&mut line, fmt, it, name, suffix, self.eight_bit),
             None => {
                 if self.itemize > 0 {
                     line.extend_from_slice(it.render().as_bytes());
                     line.push(b' ');
                 }
-                line.extend_from_slice(&escape_name(name));
+                line.extend_from_slice(&escape_name_with(name, self.eight_bit));
                 line.extend_from_slice(suffix);
             }
         }
@@ -226,7 +229,7 @@ impl Reporter {
         } else {
             line.extend_from_slice(b"deleting ");
         }
-        line.extend_from_slice(&escape_name(name));
+        line.extend_from_slice(&escape_name_with(name, self.eight_bit));
         line.push(b'\n');
         let _ = self.out.write_all(&line);
     }
@@ -349,6 +352,11 @@ impl Reporter {
 /// rsync shows unprintable bytes in names as `\#ooo` escapes: control characters other than
 /// tab, DEL, and bytes that are not part of valid UTF-8.
 pub fn escape_name(name: &[u8]) -> Vec<u8> {
+    escape_name_with(name, false)
+}
+
+/// [`escape_name`]; with `eight_bit` (`-8`), bytes with the high bit set pass through as they are.
+pub fn escape_name_with(name: &[u8], eight_bit: bool) -> Vec<u8> {
     let unprintable = |c: u8| (c < 0x20 && c != b'\t') || c == 0x7f;
     if !name.iter().any(|&c| unprintable(c) || c >= 0x80) {
         return name.to_vec();
@@ -364,14 +372,25 @@ pub fn escape_name(name: &[u8]) -> Vec<u8> {
             }
         }
         for &c in chunk.invalid() {
-            out.extend_from_slice(format!("\\#{:03o}", c).as_bytes());
+            if eight_bit {
+                out.push(c);
+            } else {
+                out.extend_from_slice(format!("\\#{:03o}", c).as_bytes());
+            }
         }
     }
     out
 }
 
 /// The subset of `--out-format` escapes the local engine knows: `%i %n %L %f %l`.
-fn format_line(line: &mut Vec<u8>, fmt: &str, it: &Itemize, name: &[u8], suffix: &[u8]) {
+fn format_line(
+    line: &mut Vec<u8>,
+    fmt: &str,
+    it: &Itemize,
+    name: &[u8],
+    suffix: &[u8],
+    eight_bit: bool,
+) {
     let mut chars = fmt.bytes().peekable();
     while let Some(c) = chars.next() {
         if c != b'%' {
@@ -388,8 +407,8 @@ fn format_line(line: &mut Vec<u8>, fmt: &str, it: &Itemize, name: &[u8], suffix:
         }
         match chars.next() {
             Some(b'i') => line.extend_from_slice(it.render().as_bytes()),
-            Some(b'n') => line.extend_from_slice(&escape_name(name)),
-            Some(b'f') => line.extend_from_slice(&escape_name(name)),
+            Some(b'n') => line.extend_from_slice(&escape_name_with(name, eight_bit)),
+            Some(b'f') => line.extend_from_slice(&escape_name_with(name, eight_bit)),
             Some(b'L') => line.extend_from_slice(suffix),
             Some(b'%') => line.push(b'%'),
             Some(other) => {

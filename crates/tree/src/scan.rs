@@ -368,7 +368,11 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         } else {
             name
         };
-        if !self.top_names.insert(name.clone()) {
+        // A name already listed is dropped, except a directory to recurse into: the walk
+        // merges the contents of same-named source directories (`a/ b/ dest/`), as rsync does.
+        let first = self.top_names.insert(name.clone());
+        let mergeable = md.is_dir() && self.opts.recursive;
+        if !first && !mergeable {
             return;
         }
         if !md.is_dir() {
@@ -545,7 +549,10 @@ mod tests {
         assert!(unsafe_symlink(b"../x", b"a"));
         assert!(!unsafe_symlink(b"../x", b"d/a"));
         assert!(unsafe_symlink(b"../../x", b"d/a"));
-        assert!(!unsafe_symlink(b"x/../y", b"a"));
+        // rsync calls any `..` after the leading run unsafe, even one that stays inside.
+        assert!(unsafe_symlink(b"x/../y", b"a"));
+        assert!(unsafe_symlink(b"x/..", b"d/a"));
+        assert!(!unsafe_symlink(b"..//x", b"d/a"));
         assert!(unsafe_symlink(b"x/../../y", b"a"));
         assert!(!unsafe_symlink(b"./x", b"a"));
     }

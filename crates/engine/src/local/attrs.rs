@@ -23,7 +23,19 @@ impl LocalTransfer<'_> {
             return source;
         }
         match existing {
-            Some(md) if FileKind::from_mode(md.mode()) == Some(e.kind) => md.mode() & 0o7777,
+            Some(md) if FileKind::from_mode(md.mode()) == Some(e.kind) => {
+                let mut p = md.mode() & 0o7777;
+                // -E on an existing file: execute off if the source has none, else granted
+                // to whoever may read, unless it is executable already (rsync's dest_mode).
+                if self.opts.executability && e.kind == FileKind::Regular {
+                    if source & 0o111 == 0 {
+                        p &= !0o111;
+                    } else if p & 0o111 == 0 {
+                        p |= (p & 0o444) >> 2;
+                    }
+                }
+                p
+            }
             _ => {
                 let mut p = source & !self.umask & 0o777;
                 if self.opts.executability && e.kind == FileKind::Regular {
@@ -70,6 +82,13 @@ impl LocalTransfer<'_> {
         if e.kind != FileKind::Symlink
             && self.opts.perms
             && md.mode() & 0o7777 != self.wanted_perms_for(e, Some(md))
+        {
+            it.perms = true;
+        }
+        if !self.opts.perms
+            && self.opts.executability
+            && e.kind == FileKind::Regular
+            && (md.mode() & 0o111 != 0) != (e.perms() & 0o111 != 0)
         {
             it.perms = true;
         }
@@ -166,7 +185,12 @@ impl LocalTransfer<'_> {
             };
             // A new directory gets the source's permissions (masked without -p); an existing
             // one keeps its own unless -p.
-            let perms = self.wanted_perms_for(&fix.entry, (!fix.created).then_some(&md));
+            let mut perms = self.wanted_perms_for(&fix.entry, (!fix.created).then_some(&md));
+            if fix.created && !self.opts.perms {
+                // The setgid bit a new directory inherits from its parent stays, as with
+                // rsync (which leaves a new directory's mode to mkdir without -p).
+                perms |= md.mode() & 0o2000;
+            }
             if md.mode() & 0o7777 != perms {
                 if let Err(err) = fsops::set_perms(&fix.path, perms) {
                     self.report.error(&format!(

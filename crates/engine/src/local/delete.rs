@@ -50,7 +50,8 @@ impl LocalTransfer<'_> {
                 continue;
             }
             let rel = join(&dir_name, &base);
-            if self.receiver_rules.protects(&rel, is_dir) {
+            // With -R another source argument may list a file inside this directory.
+            if self.top_names.contains(&rel) || self.receiver_rules.protects(&rel, is_dir) {
                 continue;
             }
             doomed.push(rel);
@@ -88,9 +89,13 @@ impl LocalTransfer<'_> {
             Ok(())
         } else if kind == FileKind::Directory {
             std::fs::remove_dir(path)
-        } else if self.opts.backup {
-            self.make_backup(path);
-            Ok(())
+        } else if self.opts.backup && (self.opts.backup_dir.is_some() || !self.is_backup_file(path))
+        {
+            if self.make_backup(path) {
+                Ok(())
+            } else {
+                Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+            }
         } else {
             std::fs::remove_file(path)
         };

@@ -79,6 +79,10 @@ pub struct LocalTransfer<'a> {
     ordinals: Vec<u64>,
     /// Entries listed so far.
     listed: u64,
+    /// For a directory entry, same-named directories of other sources whose contents merge in.
+    alternates: Vec<Vec<PathBuf>>,
+    /// The names of the top-level items (with `-R`, whole paths), which `--delete` spares.
+    top_names: std::collections::HashSet<Vec<u8>>,
     /// The destination directory, or the destination file for a single-file copy.
     dest_root: PathBuf,
     /// A single file copied to a new name.
@@ -129,6 +133,16 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             report.info("building file list ... done");
         }
     }
+    if let (Some(dir), true) = (&opts.backup_dir, opts.info_backup() && !opts.quiet) {
+        // Relative to the destination directory, as the receiver sees it.
+        let dest_dir = match std::fs::metadata(dest) {
+            Ok(m) if !m.is_dir() => dest.parent().unwrap_or(Path::new("")).to_path_buf(),
+            _ => dest.to_path_buf(),
+        };
+        let exists = std::fs::metadata(dest_dir.join(dir)).is_ok_and(|m| m.is_dir());
+        let new = if exists { "" } else { "(new) " };
+        report.info(&format!("{new}backup_dir is {}", Path::new(dir).display()));
+    }
     let mut filters = match Filters::from_options(opts) {
         Ok(f) => f,
         Err(e) => {
@@ -173,6 +187,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         devs: Vec::new(),
         ordinals: Vec::new(),
         listed: 0,
+        alternates: Vec::new(),
+        top_names: Default::default(),
         dest_root: dest.to_path_buf(),
         single_file_dest: false,
         dest_created: false,
@@ -338,6 +354,35 @@ impl<'a> LocalTransfer<'a> {
     }
 
     /// Where an entry lands.
+    /// `-R --no-implied-dirs`: the parents of a listed path are not in the list, so missing
+    /// ones are created quietly with default attributes, as rsync's receiver does.
+    fn make_missing_parents(&self, dest: &Path) {
+        if !self.opts.relative || self.opts.implied_dirs || self.opts.dry_run {
+            return;
+        }
+        let Some(parent) = dest.parent() else {
+            return;
+        };
+        let Ok(rel) = parent.strip_prefix(&self.dest_root) else {
+            return;
+        };
+        // One component at a time, never through a symlink: a planted `A -> elsewhere` in the
+        // destination must not route the new directories out of it.
+        let mut at = self.dest_root.clone();
+        for comp in rel.components() {
+            at.push(comp);
+            match std::fs::symlink_metadata(&at) {
+                Ok(md) if md.is_dir() => {}
+                Ok(_) => return,
+                Err(_) => {
+                    if std::fs::create_dir(&at).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
     /// The destination directory, where rsync's receiver works from: relative `--temp-dir`
     /// and `--backup-dir` paths start there.
     fn dest_dir(&self) -> PathBuf {
@@ -384,6 +429,7 @@ impl<'a> LocalTransfer<'a> {
     /// Generates a non-directory entry.
     fn process(&mut self, i: usize) {
         let dest = self.dest_path(&self.entries[i].name);
+        self.make_missing_parents(&dest);
         let existing = std::fs::symlink_metadata(&dest).ok();
         if self.skipped_by_existence(i, existing.as_ref()) {
             return;
@@ -448,6 +494,7 @@ impl<'a> LocalTransfer<'a> {
     /// part of the transfer) `--delete-during` removes what else the destination holds.
     pub(super) fn do_dir(&mut self, i: usize, children: Option<&[Item]>) {
         let dest = self.dest_path(&self.entries[i].name);
+        self.make_missing_parents(&dest);
         let existing = std::fs::symlink_metadata(&dest).ok();
         if self.skipped_by_existence(i, existing.as_ref()) {
             return;
@@ -536,8 +583,11 @@ impl<'a> LocalTransfer<'a> {
                 std::fs::remove_dir(dest)
             }
         } else if self.opts.backup {
-            self.make_backup(dest);
-            Ok(())
+            if self.make_backup(dest) {
+                Ok(())
+            } else {
+                Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+            }
         } else {
             std::fs::remove_file(dest)
         };

@@ -300,8 +300,8 @@ impl LocalTransfer<'_> {
             let e = &self.entries[i];
             let _ = fsops::set_mtime(&tmp_path, e.mtime, e.mtime_nsec);
         }
-        if existing.is_some() && self.opts.backup {
-            self.make_backup(dest);
+        if existing.is_some() && self.opts.backup && !self.make_backup(dest) {
+            return Err(exit::FILE_IO);
         }
         if let Err(e) = tmp.persist(dest) {
             let _ = std::fs::remove_file(&tmp_path);
@@ -355,17 +355,84 @@ impl LocalTransfer<'_> {
     }
 
     /// `--backup`: moves the old file aside (`NAME~`, or into `--backup-dir`).
-    pub(super) fn make_backup(&mut self, dest: &Path) {
+    /// `false` when the backup was refused (the caller then leaves the file alone).
+    pub(super) fn make_backup(&mut self, dest: &Path) -> bool {
+        if self.opts.safe_links && self.is_unsafe_dest_symlink(dest) {
+            // rsync drops an unsafe symlink rather than keep a backup of it.
+            let _ = std::fs::remove_file(dest);
+            return true;
+        }
         let name = self.backup_name(dest);
+        if let Some(link) = self.untrusted_symlink_in_backup_path(&name) {
+            self.report.error(
+                "refusing to follow a symlink owned by an untrusted user; use --insecure-links \
+                 locally or \"insecure links = yes\" in a daemon module ONLY if every path \
+                 component is trusted",
+            );
+            self.report.error(&format!(
+                "rsync: [receiver] keep_backup failed: \"{}\" -> \"{}\": untrusted symlink {}",
+                full_path(dest),
+                name.display(),
+                link.display()
+            ));
+            self.note(exit::FILE_IO);
+            return false;
+        }
         if let Some(parent) = name.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        if let Err(e) = std::fs::rename(dest, &name) {
+        let moved = match std::fs::rename(dest, &name) {
+            Ok(()) => true,
             // Another filesystem: copy, as rsync's robust_rename does.
-            if e.raw_os_error() == Some(libc::EXDEV) && std::fs::copy(dest, &name).is_ok() {
-                let _ = std::fs::remove_file(dest);
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(dest, &name),
+            Err(_) => false,
+        };
+        if moved && self.opts.info_backup() {
+            let dir = self.dest_dir();
+            let shown = |p: &Path| p.strip_prefix(&dir).unwrap_or(p).display().to_string();
+            self.report
+                .info(&format!("backed up {} to {}", shown(dest), shown(&name)));
+        }
+        true
+    }
+
+    /// Whether `dest` is a symlink pointing out of the destination tree.
+    fn is_unsafe_dest_symlink(&self, dest: &Path) -> bool {
+        let Ok(target) = std::fs::read_link(dest) else {
+            return false;
+        };
+        let dir = self.dest_dir();
+        let name = dest.strip_prefix(&dir).unwrap_or(dest);
+        unsafe_symlink(target.as_os_str().as_bytes(), name.as_os_str().as_bytes())
+    }
+
+    /// A symlink between the destination directory and a `--backup-dir` backup that belongs to
+    /// neither root nor us: rsync refuses to follow it (someone else could aim it anywhere).
+    fn untrusted_symlink_in_backup_path(&self, backup: &Path) -> Option<PathBuf> {
+        self.opts.backup_dir.as_ref()?;
+        let dir = self.dest_dir();
+        let rel = backup.strip_prefix(&dir).ok()?;
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        let mut at = dir;
+        for comp in rel.parent()?.components() {
+            at.push(comp);
+            match std::fs::symlink_metadata(&at) {
+                Ok(md) if md.file_type().is_symlink() && md.uid() != 0 && md.uid() != euid => {
+                    return Some(at);
+                }
+                Ok(_) => {}
+                Err(_) => return None,
             }
         }
+        None
+    }
+
+    /// Whether `path` already looks like a backup (ends in the suffix): deleting it removes it
+    /// rather than backing it up again (`NAME~~`), as rsync does without `--backup-dir`.
+    pub(super) fn is_backup_file(&self, path: &Path) -> bool {
+        let suffix = self.opts.suffix.as_deref().unwrap_or(OsStr::new("~"));
+        !suffix.is_empty() && path.as_os_str().as_bytes().ends_with(suffix.as_bytes())
     }
 
     fn backup_name(&self, dest: &Path) -> PathBuf {
@@ -457,8 +524,8 @@ impl LocalTransfer<'_> {
             self.stats.created[2] += 1;
         }
         if !self.opts.dry_run {
-            if current.is_some() && self.opts.backup {
-                self.make_backup(dest);
+            if current.is_some() && self.opts.backup && !self.make_backup(dest) {
+                return;
             }
             if let Err(e) = self.replace_with(dest, |tmp| {
                 std::os::unix::fs::symlink(OsStr::from_bytes(&target), tmp)
@@ -565,4 +632,23 @@ impl LocalTransfer<'_> {
         self.report.item(&it, &name, b"");
         self.remove_source(i);
     }
+}
+
+/// Moves `from` to `to` on another filesystem: a regular file is copied, a symlink or special
+/// file recreated (reading a FIFO or device would block or copy the wrong thing), then `from`
+/// is removed.
+fn copy_across(from: &Path, to: &Path) -> bool {
+    let Ok(md) = std::fs::symlink_metadata(from) else {
+        return false;
+    };
+    let copied = if md.is_file() {
+        std::fs::copy(from, to).is_ok()
+    } else if md.file_type().is_symlink() {
+        std::fs::read_link(from).is_ok_and(|t| std::os::unix::fs::symlink(t, to).is_ok())
+    } else if !md.is_dir() {
+        fsops::make_node(to, md.mode(), md.rdev()).is_ok()
+    } else {
+        false
+    };
+    copied && std::fs::remove_file(from).is_ok()
 }

@@ -12,7 +12,8 @@ use crate::report::kind_slot;
 use rtsync_tree::{
     compare_names, compare_siblings, FileKind, Item, ScanFilter, ScanOptions, Scanner,
 };
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// Sorts one directory's contents into rsync's order.
 fn sort_siblings(items: &mut [Item]) {
@@ -24,6 +25,59 @@ fn sort_siblings(items: &mut [Item]) {
             b.entry.is_dir(),
         )
     });
+}
+
+/// Merges items with the same name, which come from several sources (`a/ b/ dest/`): the
+/// first is kept, except that a directory wins over a non-directory (it may have contents);
+/// the paths of further same-named directories are returned with the kept item so that their
+/// contents are merged too. The order of the kept items is preserved.
+fn merge_duplicates(items: Vec<Item>) -> Vec<(Item, Vec<PathBuf>)> {
+    let mut kept: Vec<(Item, Vec<PathBuf>)> = Vec::with_capacity(items.len());
+    let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+    for item in items {
+        match index.get(&item.entry.name) {
+            None => {
+                index.insert(item.entry.name.clone(), kept.len());
+                kept.push((item, Vec::new()));
+            }
+            Some(&k) => {
+                let (first, alternates) = &mut kept[k];
+                if !first.entry.is_dir() && item.entry.is_dir() {
+                    *first = item;
+                } else if first.entry.is_dir() && item.entry.is_dir() && item.path != first.path {
+                    first.descend |= item.descend;
+                    alternates.push(item.path);
+                }
+            }
+        }
+    }
+    kept
+}
+
+/// `-m`: drops the directories with nothing but (pruned) directories below them, after the
+/// sender's filter rules, as rsync prunes its file list.
+fn prune_empty_dirs(scanner: &mut Scanner<'_, Filters>, children: Vec<Item>) -> Vec<Item> {
+    children
+        .into_iter()
+        .filter(|c| !c.entry.is_dir() || !c.descend || has_content(scanner, c))
+        .collect()
+}
+
+/// Whether a directory holds a non-directory somewhere below it.
+fn has_content(scanner: &mut Scanner<'_, Filters>, dir: &Item) -> bool {
+    let Some(children) = scanner.enter(dir) else {
+        // Unreadable: kept, so that the walk reports it.
+        scanner.take_problems();
+        return true;
+    };
+    // Problems are reported when the directory is walked for real.
+    scanner.take_problems();
+    let found = children.iter().any(|c| !c.entry.is_dir())
+        || children
+            .iter()
+            .any(|c| c.descend && has_content(scanner, c));
+    scanner.leave();
+    found
 }
 
 /// Sorts the top level (names there may have several components with `-R`).
@@ -60,6 +114,7 @@ impl LocalTransfer<'_> {
             let mut scanner = Scanner::new(scan_opts, &mut rules);
             let mut top = scanner.top(&sources);
             let problems = scanner.take_problems();
+            self.top_names = top.iter().map(|t| t.entry.name.clone()).collect();
             if first {
                 self.report_problems(&problems, &sources);
                 sort_items(&mut top);
@@ -85,7 +140,8 @@ impl LocalTransfer<'_> {
         let base = self.entries.len();
         let transferring = pass != Pass::DeleteOnly;
         let mut descend = Vec::with_capacity(items.len());
-        for item in items {
+        for (item, alternates) in merge_duplicates(items) {
+            self.alternates.push(alternates);
             if transferring {
                 let e = &item.entry;
                 self.stats.files[kind_slot(e.kind)] += 1;
@@ -119,6 +175,7 @@ impl LocalTransfer<'_> {
         self.paths.truncate(base);
         self.devs.truncate(base);
         self.ordinals.truncate(base);
+        self.alternates.truncate(base);
     }
 
     /// A directory whose contents are part of the transfer: the directory itself (and
@@ -131,6 +188,24 @@ impl LocalTransfer<'_> {
             dev: self.devs[i],
         };
         let children = scanner.enter(&item);
+        // Same-named directories of other sources: their contents are merged in (entered in
+        // turn, so that per-directory rules of each apply below it).
+        let mut entered = 1;
+        let children = children.map(|mut children| {
+            for path in self.alternates[i].clone() {
+                let other = Item {
+                    entry: item.entry.clone(),
+                    path,
+                    descend: true,
+                    dev: item.dev,
+                };
+                if let Some(more) = scanner.enter(&other) {
+                    children.extend(more);
+                    entered += 1;
+                }
+            }
+            children
+        });
         let problems = scanner.take_problems();
         let sources = self.sources.clone();
         self.report_problems(&problems, &sources);
@@ -141,6 +216,9 @@ impl LocalTransfer<'_> {
             return;
         };
         sort_siblings(&mut children);
+        if self.opts.prune_empty_dirs {
+            children = prune_empty_dirs(scanner, children);
+        }
         // The receiver's side of per-directory rules comes from the destination's copies.
         let dest_dir = self.dest_path(&item.entry.name);
         self.receiver_rules.enter_at(&item.entry.name, &dest_dir);
@@ -158,6 +236,8 @@ impl LocalTransfer<'_> {
         }
         self.walk_items(scanner, children, pass);
         self.receiver_rules.leave_dir();
-        scanner.leave();
+        for _ in 0..entered {
+            scanner.leave();
+        }
     }
 }

@@ -588,12 +588,17 @@ pub const NO_TIMES: Compare = Compare {
 /// stream, while messages (deletions, skips) and hard-link completions travel out of band and
 /// can overtake them — stock rsync itself orders them differently from run to run. Each stream
 /// keeps its own order, so each is compared in order.
-pub fn split_streams(out: &str) -> [Vec<&str>; 3] {
+pub fn split_streams(out: &str) -> [Vec<&str>; 4] {
     let mut items = Vec::new();
     let mut messages = Vec::new();
     let mut links = Vec::new();
+    // Stock makes backups in two processes (the generator for what it deletes or replaces
+    // itself, the receiver for transferred files): their relative order is not stable.
+    let mut backups = Vec::new();
     for line in out.lines() {
-        if line.starts_with("*deleting ")
+        if line.starts_with("backed up ") {
+            backups.push(line);
+        } else if line.starts_with("*deleting ")
             || line.starts_with("deleting ")
             || line.starts_with("skipping ")
         {
@@ -604,7 +609,8 @@ pub fn split_streams(out: &str) -> [Vec<&str>; 3] {
             items.push(line);
         }
     }
-    [items, messages, links]
+    backups.sort_unstable();
+    [items, messages, links, backups]
 }
 
 /// A minimal line diff (LCS) for readable failures: `-` lines only stock printed, `+` ours.
