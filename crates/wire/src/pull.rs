@@ -27,12 +27,15 @@ use crate::local::{self, AttrOptions, Dest, IdMap, QuickCheck};
 use crate::log::{ItemLog, Line};
 
 mod entry;
+mod keep;
 use crate::mux::{MsgTag, MuxReader, MuxWriter};
 use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE};
 use crate::negotiate::Negotiated;
 use crate::sums::{item, SumHead};
 use crate::varint::{put_varint, ReadWire};
 use entry::{generate_entry, Step};
+pub use keep::BackupOptions;
+use keep::Output;
 
 /// io_error bit: deletions were stopped by `--max-delete` (exit code 25).
 pub const IOERR_DEL_LIMIT: i32 = 4;
@@ -83,6 +86,18 @@ pub struct PullOptions {
     /// The sender is a server and sends its statistics at the end (false when we are the
     /// server receiving from a client).
     pub peer_sends_stats: bool,
+    /// `--backup`: what is replaced or deleted is kept under a backup name.
+    pub backup: Option<BackupOptions>,
+    /// `--inplace`: write into the destination file instead of a temp file.
+    pub inplace: bool,
+    /// `--partial`: keep the data of an interrupted transfer.
+    pub partial: bool,
+    /// `--partial-dir`: where partial files are kept (and found again as basis files).
+    pub partial_dir: Option<PathBuf>,
+    /// `--sparse`: leave holes for runs of zeros.
+    pub sparse: bool,
+    /// `--temp-dir`: where temp files are created.
+    pub temp_dir: Option<PathBuf>,
 }
 
 impl PullOptions {
@@ -137,6 +152,46 @@ impl PullOptions {
             min_size: opts.min_size,
             max_size: opts.max_size,
             protect,
+            backup: opts.backup.then(|| BackupOptions {
+                dir: opts.backup_dir.as_ref().map(PathBuf::from),
+                suffix: opts
+                    .suffix
+                    .clone()
+                    .unwrap_or_else(|| if opts.backup_dir.is_some() { "" } else { "~" }.into()),
+            }),
+            inplace: opts.inplace,
+            // rsync: --inplace implies --partial for refusal purposes only.
+            partial: (opts.partial || opts.partial_dir.is_some()) && !opts.inplace,
+            partial_dir: opts.partial_dir.as_ref().map(PathBuf::from),
+            sparse: opts.sparse,
+            temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
+        }
+    }
+
+    /// Resolves the directories named by options (`--backup-dir`, `--temp-dir`, an absolute
+    /// `--partial-dir`) against the destination `root`; with `confine` (a server), they are
+    /// kept beneath it whatever the client sent.
+    pub fn resolve_dirs(&mut self, root: &std::path::Path, confine: bool) {
+        let resolve = |p: &std::path::Path| -> PathBuf {
+            if confine {
+                PathBuf::from(crate::server::path_beneath(root, &p.to_string_lossy()))
+            } else {
+                root.join(p)
+            }
+        };
+        if let Some(b) = self.backup.as_mut() {
+            b.dir = b.dir.as_deref().map(resolve);
+        }
+        self.temp_dir = self.temp_dir.as_deref().map(resolve);
+        if confine {
+            // A relative partial dir is per directory; an absolute one must stay inside.
+            self.partial_dir = self.partial_dir.as_deref().map(|p| {
+                if p.is_absolute() || p.components().any(|c| c.as_os_str() == "..") {
+                    resolve(p)
+                } else {
+                    p.to_path_buf()
+                }
+            });
         }
     }
 }
@@ -726,7 +781,11 @@ fn delete_tree(
         || if is_dir {
             fs::remove_dir(path).is_ok()
         } else {
-            fs::remove_file(path).is_ok()
+            match &ctx.opts.backup {
+                // rsync backs up what --delete removes, except backups themselves.
+                Some(b) if !b.is_backup_name(&name) => b.move_aside(ctx.dest, &name, path).is_ok(),
+                _ => fs::remove_file(path).is_ok(),
+            }
         };
     if ok {
         ctx.deletions
@@ -870,7 +929,8 @@ fn take_request(
     }
 }
 
-/// Reads one file's tokens into a temp file; renames it into place if the checksum matches.
+/// Reads one file's tokens into a temp file (or the file itself with `--inplace`); puts it
+/// in place if the checksum matches. An interrupted transfer leaves a `--partial` file.
 fn receive_file<R: Read>(
     ctx: &Ctx<'_>,
     r: &mut MuxReader<R>,
@@ -878,21 +938,29 @@ fn receive_file<R: Read>(
     decoder: &mut rtsync_delta::TokenDecoder,
     stats: &mut PullStats,
 ) -> Result<bool> {
+    let o = ctx.opts;
     let e = &ctx.list.entries[req.ndx];
     let final_path = ctx.dest.path_of(&e.name);
     ctx.dest.check_parents(&e.name)?;
-    let dir = final_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."))
-        .to_path_buf();
-    let base = final_path.file_name().map(|b| {
-        use std::os::unix::ffi::OsStrExt;
-        b.as_bytes().to_vec()
-    });
-    let mut temp = TempFile::create_in(&dir, base.as_deref().unwrap_or(b"file"))
-        .map_err(|err| Error::file(format!("mkstemp in \"{}\" failed", dir.display()), err))?;
-    let mut basis = match &req.basis {
+    let mut basis_path = req.basis.clone();
+    if o.inplace {
+        if let (Some(b), Some(_)) = (&o.backup, req.existing_mode) {
+            // The original is about to be overwritten: back it up first and read matched
+            // blocks from the copy.
+            let copy = b
+                .copy_aside(ctx.dest, &e.name, &final_path)
+                .map_err(|err| {
+                    Error::file(
+                        format!("backup of \"{}\" failed", final_path.display()),
+                        err,
+                    )
+                })?;
+            if basis_path.is_some() {
+                basis_path = Some(copy);
+            }
+        }
+    }
+    let mut basis = match &basis_path {
         Some(p) => Some({
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
@@ -903,15 +971,148 @@ fn receive_file<R: Read>(
         }),
         None => None,
     };
-    let mut hasher = FileHasher::new(ctx.neg.checksum);
+    // Matched blocks can be left where they are only when the basis is the file written.
+    let updating_basis = o.inplace && basis_path.as_deref() == Some(final_path.as_path());
+    let mut temp = None;
+    let mut out = if o.inplace {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&final_path)
+            .map_err(|err| Error::file(format!("open \"{}\" failed", final_path.display()), err))?;
+        Output::new(f, o.sparse, true)
+    } else {
+        let mut t = create_temp(ctx, &final_path)?;
+        let f = t
+            .file()
+            .try_clone()
+            .map_err(|err| Error::file("dup temp file", err))?;
+        temp = Some(t);
+        Output::new(f, o.sparse, false)
+    };
     let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
+    let received = copy_tokens(
+        ctx,
+        r,
+        req,
+        decoder,
+        stats,
+        basis.as_mut(),
+        &mut out,
+        updating_basis,
+    )
+    .and_then(|digest| {
+        out.finish().map_err(werr)?;
+        Ok(digest)
+    });
+    let digest = match received {
+        Ok(d) => d,
+        Err(err) => {
+            if o.partial && out.pos > 0 {
+                if let Some(t) = temp.take() {
+                    keep_partial(ctx, e, t, &final_path);
+                }
+            }
+            return Err(err);
+        }
+    };
+    let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
+    r.read_all(&mut theirs)?;
+    if digest != theirs {
+        return Ok(false);
+    }
+    let written = temp.as_ref().map_or(final_path.as_path(), |t| t.path());
+    local::apply_attrs(written, e, &o.attrs, &ctx.ids, req.existing_mode, true).map_err(|err| {
+        Error::file(
+            format!("set attributes on \"{}\"", final_path.display()),
+            err,
+        )
+    })?;
+    let Some(temp) = temp else {
+        return Ok(true);
+    };
+    if let (Some(b), Some(_)) = (&o.backup, req.existing_mode) {
+        b.move_aside(ctx.dest, &e.name, &final_path)
+            .map_err(|err| {
+                Error::file(
+                    format!("backup of \"{}\" failed", final_path.display()),
+                    err,
+                )
+            })?;
+    }
+    temp.persist(&final_path).map_err(|err| {
+        Error::file(
+            format!("rename into \"{}\" failed", final_path.display()),
+            err,
+        )
+    })?;
+    if o.partial_dir.is_some() {
+        let stale = keep::partial_path(&final_path, o.partial_dir.as_deref());
+        let _ = fs::remove_file(stale);
+    }
+    Ok(true)
+}
+
+/// Creates the temp file for `final_path`, in `--temp-dir` when one was given.
+fn create_temp(ctx: &Ctx<'_>, final_path: &std::path::Path) -> Result<TempFile> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match &ctx.opts.temp_dir {
+        Some(t) => t.clone(),
+        None => final_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf(),
+    };
+    let base = final_path.file_name().map(|b| b.as_bytes().to_vec());
+    TempFile::create_in(&dir, base.as_deref().unwrap_or(b"file"))
+        .map_err(|err| Error::file(format!("mkstemp in \"{}\" failed", dir.display()), err))
+}
+
+/// `--partial`: an interrupted file is kept under its own name with an mtime of 0 (so it
+/// stands out and is never taken as current), or in the partial dir as it is.
+fn keep_partial(ctx: &Ctx<'_>, e: &FileEntry, temp: TempFile, final_path: &std::path::Path) {
+    let o = ctx.opts;
+    let to = keep::partial_path(final_path, o.partial_dir.as_deref());
+    if let Some(dir) = to.parent().filter(|_| o.partial_dir.is_some()) {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = fs::DirBuilder::new().mode(0o700).create(dir);
+    }
+    let mut attrs = o.attrs;
+    attrs.times = false;
+    let _ = local::apply_attrs(temp.path(), e, &attrs, &ctx.ids, None, false);
+    if o.partial_dir.is_none() {
+        let _ = rtsync_tree::fsops::set_mtime(temp.path(), 0, 0);
+    }
+    let _ = temp.persist(&to);
+}
+
+/// Reads a file's tokens and writes the data; returns the whole-file digest of what was
+/// written.
+#[allow(clippy::too_many_arguments)]
+fn copy_tokens<R: Read>(
+    ctx: &Ctx<'_>,
+    r: &mut MuxReader<R>,
+    req: &Request,
+    decoder: &mut rtsync_delta::TokenDecoder,
+    stats: &mut PullStats,
+    mut basis: Option<&mut File>,
+    out: &mut Output,
+    updating_basis: bool,
+) -> Result<Vec<u8>> {
+    let final_path = ctx.dest.path_of(&ctx.list.entries[req.ndx].name);
+    let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
+    let mut hasher = FileHasher::new(ctx.neg.checksum);
     let mut block = Vec::new();
     loop {
         let token = match decoder.next(r)? {
             None => break,
             Some(rtsync_delta::Token::Literal(data)) => {
                 hasher.update(data);
-                temp.file().write_all(data).map_err(werr)?;
+                out.write(data).map_err(werr)?;
                 stats.literal_bytes += data.len() as u64;
                 continue;
             }
@@ -924,7 +1125,7 @@ fn receive_file<R: Read>(
                 h.count
             )));
         }
-        let Some(bf) = basis.as_mut() else {
+        let Some(bf) = basis.as_deref_mut() else {
             return Err(Error::Protocol(
                 "block reference without a basis file".into(),
             ));
@@ -948,38 +1149,18 @@ fn receive_file<R: Read>(
             filled += got;
         }
         hasher.update(&block);
-        temp.file().write_all(&block).map_err(werr)?;
+        if updating_basis && off == out.pos {
+            // --inplace: the block is already where it belongs.
+            out.skip(len as u64);
+        } else {
+            out.write(&block).map_err(werr)?;
+        }
         if decoder.needs_block_data() {
             decoder.see_block(&block);
         }
         stats.matched_bytes += len as u64;
     }
-    let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
-    r.read_all(&mut theirs)?;
-    if hasher.finish().as_bytes() != &theirs[..] {
-        return Ok(false);
-    }
-    local::apply_attrs(
-        temp.path(),
-        e,
-        &ctx.opts.attrs,
-        &ctx.ids,
-        req.existing_mode,
-        true,
-    )
-    .map_err(|err| {
-        Error::file(
-            format!("set attributes on \"{}\"", final_path.display()),
-            err,
-        )
-    })?;
-    temp.persist(&final_path).map_err(|err| {
-        Error::file(
-            format!("rename into \"{}\" failed", final_path.display()),
-            err,
-        )
-    })?;
-    Ok(true)
+    Ok(hasher.finish().as_bytes().to_vec())
 }
 
 fn report(e: &Error) {

@@ -240,6 +240,7 @@ fn serve<R: Read + Send, W: Write + Send>(
     } else {
         serve_receiver(
             opts,
+            session.root.is_some(),
             session.munge_symlinks,
             &neg,
             &mut reader,
@@ -391,6 +392,7 @@ fn read_forwarded_names<R: Read>(r: &mut MuxReader<R>, neg: &Negotiated) -> Resu
 
 fn serve_receiver<R: Read + Send, W: Write + Send>(
     opts: &Options,
+    in_module: bool,
     munge: bool,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
@@ -420,10 +422,12 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         munge_symlinks(&mut list.entries, true);
     }
     let dest = Dest::choose(&dest, &list.entries)?;
-    let popts = PullOptions {
+    let mut popts = PullOptions {
         verbose: 0,
         ..PullOptions::from_options(opts, protect)
     };
+    // In a daemon module, directories named by the client stay inside the destination.
+    popts.resolve_dirs(&dest.root(), in_module);
     let log = crate::log::ItemLog::new(None, 0);
     let session = pull::PullSession {
         neg,
