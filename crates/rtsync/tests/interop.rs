@@ -710,64 +710,63 @@ fn pull_temp_dir_matches_stock() {
     });
 }
 
-/// A stand-in for ssh whose connection breaks after the server sent `limit` bytes.
+/// A stand-in for ssh whose connection breaks after the server sent `limit` bytes (the
+/// relay copies byte by byte so nothing is held back in a buffer).
 fn breaking_ssh(dir: &Path, limit: usize) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let p = dir.join("breaking-ssh");
-    std::fs::write(
-        &p,
-        format!(
-            "#!/bin/sh\nif [ \"$1\" = -l ]; then shift 2; fi\nshift\nsh -c \"$*\" | head -c {limit}\n"
-        ),
-    )
-    .unwrap();
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = -l ]; then shift 2; fi\nshift\n\
+         f=$(mktemp -u); mkfifo \"$f\"\nexec 3<&0\n\
+         sh -c \"$*\" <&3 > \"$f\" & p=$!\n\
+         dd bs=1 count={limit} < \"$f\" 2>/dev/null\n\
+         kill -9 $p 2>/dev/null; rm -f \"$f\"\n"
+    );
+    std::fs::write(&p, script).unwrap();
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     p
 }
 
+/// A pull whose connection breaks inside a file: the exit code is stock's (12); `--partial`
+/// keeps what arrived (under the file's name with mtime 0, or in the partial dir), and a
+/// second pull resumes from it. Stock's forked receiver rarely has data of the file yet when
+/// the stream breaks, so the kept files themselves are not compared with stock's.
 #[test]
-#[ignore = "hangs: our client does not notice the broken connection yet"]
-fn pull_partial_keeps_interrupted_file_like_stock() {
+fn pull_partial_keeps_interrupted_file() {
+    use std::os::unix::fs::MetadataExt;
     let src = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("big"), pattern(4_000_000, 3)).unwrap();
     set_mtime(&src.path().join("big"), 1_600_000_000, 0);
     let work = tempfile::tempdir().unwrap();
-    let ssh = breaking_ssh(work.path(), 1_000_000);
+    let broken = breaking_ssh(work.path(), 500_000).display().to_string();
+    let fine = fake_ssh(work.path()).display().to_string();
     let remote = format!("localhost:{}/", src.path().display());
     for extra in [None, Some("--partial-dir=.part")] {
         let mut codes = Vec::new();
-        let mut kept = Vec::new();
         for side in ["stock", "ours"] {
             let dest = work.path().join(format!("{side}-{}", extra.is_some()));
             std::fs::create_dir_all(&dest).unwrap();
             let d = format!("{}/", dest.display());
-            let ssh_s = ssh.display().to_string();
-            let mut a = vec!["-a", "--partial", "-e", &ssh_s];
-            a.extend(extra);
-            a.extend([remote.as_str(), d.as_str()]);
-            codes.push(if side == "stock" {
-                run_stock(&a).status.code().unwrap_or(-1)
-            } else {
-                run_ours(&a)
-            });
-            let name = if extra.is_some() { ".part/big" } else { "big" };
-            let part = std::fs::read(dest.join(name)).unwrap_or_default();
-            assert!(!part.is_empty(), "{side} kept no partial file {name}");
-            assert_eq!(part[..], pattern(4_000_000, 3)[..part.len()], "{side}");
-            let m = std::fs::metadata(dest.join(name)).unwrap();
-            use std::os::unix::fs::MetadataExt;
-            kept.push(m.mtime() == 0);
-            // Resuming over a working connection completes the file.
-            let fine = fake_ssh(work.path());
-            let fine_s = fine.display().to_string();
-            let mut a = vec!["-a", "--partial", "-e", &fine_s];
-            a.extend(extra);
-            a.extend([remote.as_str(), d.as_str()]);
-            if side == "stock" {
-                assert!(run_stock(&a).status.success());
-            } else {
-                assert_eq!(run_ours(&a), 0);
+            let run = |ssh: &str| {
+                let mut a = vec!["-a", "--partial", "-e", ssh];
+                a.extend(extra);
+                a.extend([remote.as_str(), d.as_str()]);
+                if side == "stock" {
+                    run_stock(&a).status.code().unwrap_or(-1)
+                } else {
+                    run_ours(&a)
+                }
+            };
+            codes.push(run(&broken));
+            if side == "ours" {
+                let name = if extra.is_some() { ".part/big" } else { "big" };
+                let part = std::fs::read(dest.join(name)).unwrap_or_default();
+                assert!(!part.is_empty(), "no partial file {name}");
+                assert_eq!(part[..], pattern(4_000_000, 3)[..part.len()]);
+                let mtime = std::fs::metadata(dest.join(name)).unwrap().mtime();
+                assert_eq!(mtime == 0, extra.is_none(), "partial file mtime");
             }
+            assert_eq!(run(&fine), 0, "{side} resuming");
             assert_eq!(
                 std::fs::read(dest.join("big")).unwrap(),
                 pattern(4_000_000, 3)
@@ -775,6 +774,10 @@ fn pull_partial_keeps_interrupted_file_like_stock() {
             assert!(!dest.join(".part/big").exists());
         }
         assert_eq!(codes[1], codes[0], "exit codes (ours, stock), {extra:?}");
-        assert_eq!(kept[1], kept[0], "partial mtime 0, {extra:?}");
+        assert_same_tree(
+            &work.path().join(format!("ours-{}", extra.is_some())),
+            &work.path().join(format!("stock-{}", extra.is_some())),
+            false,
+        );
     }
 }

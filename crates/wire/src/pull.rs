@@ -1051,7 +1051,12 @@ fn receive_file<R: Read>(
     })?;
     if o.partial_dir.is_some() {
         let stale = keep::partial_path(&final_path, o.partial_dir.as_deref());
-        let _ = fs::remove_file(stale);
+        if fs::remove_file(&stale).is_ok() {
+            // rsync removes the partial dir once it is empty.
+            if let Some(dir) = stale.parent() {
+                let _ = fs::remove_dir(dir);
+            }
+        }
     }
     Ok(true)
 }
