@@ -1016,20 +1016,21 @@ fn transfers_match_stock(use_chroot: &str) {
 
 #[test]
 fn filtered_modules_refuse_transfers_safely() {
-    // Until the transfer applies daemon filters, such sessions end with an error instead of
-    // risking a leak of what the filters hide.
-    let conf = "[filtered]\n  path = {dir}/mod\n  use chroot = yes\n  exclude = *.txt\n";
+    // Pulls apply the module's filters (tested against stock above); until the receiving
+    // side applies them too, pushes end with an error instead of writing what they exclude.
+    let conf =
+        "[filtered]\n  path = {dir}/mod\n  use chroot = yes\n  read only = no\n  exclude = *.txt\n";
     let dir = tempfile::tempdir().unwrap();
     make_tree(dir.path());
     let d = Daemon::start(Kind::Rtsync, dir.path(), conf);
-    let args = &["-a", "URL:filtered/", "DIR:out/"][..];
+    let args = &["-a", "DIR:src/", "URL:filtered/"][..];
     let o = client(&expand(args, &d), &[], Duration::from_secs(60));
     assert_eq!(o.code, Some(4), "{args:?}: {o:?}");
     assert!(
         o.stderr.contains("file transfer is not available yet"),
         "{o:?}"
     );
-    assert!(!dir.path().join("out/m.txt").exists());
+    assert!(!dir.path().join("mod/a.txt").exists());
 }
 
 #[test]
