@@ -1073,3 +1073,60 @@ fn pulls_from_filtered_modules_match_stock() {
     );
     assert_eq!(results[0].2.code, results[1].2.code, "listing exit code");
 }
+
+#[test]
+fn module_chmod_rules_match_stock() {
+    // `incoming chmod` shapes what a push creates, `outgoing chmod` the modes a pull lists.
+    let conf = "use chroot = yes\n[up]\n  path = {dir}/mod\n  read only = no\n  \
+                incoming chmod = Fgo-rwx,Dg-w\n[down]\n  path = {dir}/src\n  \
+                outgoing chmod = Fa+x,Do-rx\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        // Fixed times: make_tree's are those of the run.
+        for f in ["src/a.txt", "src/sub/b.txt", "mod/m.txt"] {
+            let t = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+            let file = std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(f))
+                .unwrap();
+            file.set_modified(t).unwrap();
+        }
+        // Writable by the module user (nobody).
+        let c = std::ffi::CString::new(dir.path().join("mod").display().to_string()).unwrap();
+        // SAFETY: chown on a directory we created.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        let d = Daemon::start(kind, dir.path(), conf);
+        let push = client(
+            &expand(&["-a", "DIR:src/", "URL:up/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let pull = client(
+            &expand(&["-a", "URL:down/", "DIR:pulled/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        results.push((
+            neutral(&push, &d),
+            snapshot(&dir.path().join("mod")),
+            neutral(&pull, &d),
+            snapshot(&dir.path().join("pulled")),
+        ));
+    }
+    assert_eq!(results[0].0.code, Some(0), "stock push: {:?}", results[0].0);
+    assert_eq!(results[0].2.code, Some(0), "stock pull: {:?}", results[0].2);
+    assert_eq!(results[0].0, results[1].0, "push outcome");
+    assert!(
+        results[0].1 == results[1].1,
+        "pushed tree: {}",
+        diff_lines(&results[0].1, &results[1].1)
+    );
+    assert_eq!(results[0].2, results[1].2, "pull outcome");
+    assert!(
+        results[0].3 == results[1].3,
+        "pulled tree: {}",
+        diff_lines(&results[0].3, &results[1].3)
+    );
+}

@@ -42,6 +42,9 @@ pub struct ServerSession {
     pub munge_symlinks: bool,
     /// A daemon module's own filter rules: what they exclude is neither listed nor sent.
     pub module_filter: Option<rtsync_filter::FilterSet>,
+    /// rsyncd.conf's `incoming chmod` (a receiving session) or `outgoing chmod` (a sending
+    /// one): applied to the modes of the file list's entries, as `--chmod` rules.
+    pub chmod: Vec<String>,
     /// The connection's socket, if any: shut down when one side of a receiving session
     /// fails, so the other cannot wait on a hostile client forever.
     pub socket_fd: Option<std::os::fd::RawFd>,
@@ -231,7 +234,10 @@ fn serve<R: Read + Send, W: Write + Send>(
         serve_sender(
             opts,
             session.root.as_deref(),
-            session.munge_symlinks,
+            &ListTweaks {
+                munge: session.munge_symlinks,
+                chmod: &session.chmod,
+            },
             session.module_filter.clone(),
             &neg,
             &mut reader,
@@ -241,7 +247,10 @@ fn serve<R: Read + Send, W: Write + Send>(
         serve_receiver(
             opts,
             session.root.is_some(),
-            session.munge_symlinks,
+            &ListTweaks {
+                munge: session.munge_symlinks,
+                chmod: &session.chmod,
+            },
             &neg,
             &mut reader,
             &mut writer,
@@ -265,10 +274,34 @@ fn seed() -> i32 {
     now ^ ((std::process::id() as i32) << 6)
 }
 
+/// What a daemon module changes in the file list it sends or receives.
+struct ListTweaks<'a> {
+    /// `munge symlinks`.
+    munge: bool,
+    /// `outgoing chmod` / `incoming chmod` rules.
+    chmod: &'a [String],
+}
+
+impl ListTweaks<'_> {
+    /// Applies the chmod rules to every entry but symlinks, as stock's flist code does.
+    fn apply_chmod(&self, entries: &mut [rtsync_tree::FileEntry]) {
+        if self.chmod.is_empty() {
+            return;
+        }
+        for e in entries {
+            if e.kind == rtsync_tree::FileKind::Symlink {
+                continue;
+            }
+            let perms = rtsync_engine::chmod::apply_chmod(self.chmod, e.mode, e.is_dir());
+            e.mode = (e.mode & libc::S_IFMT) | perms;
+        }
+    }
+}
+
 fn serve_sender<R: Read + Send, W: Write + Send>(
     opts: &Options,
     root: Option<&std::path::Path>,
-    munge: bool,
+    tweaks: &ListTweaks<'_>,
     module_filter: Option<rtsync_filter::FilterSet>,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
@@ -300,9 +333,10 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     };
     let (mut list, io_error) =
         crate::push_client::build_list(opts, &paths, neg, &mut filter, names.as_deref());
-    if munge {
+    if tweaks.munge {
         munge_symlinks(&mut list.entries, false);
     }
+    tweaks.apply_chmod(&mut list.entries);
     for (tag, text) in &list.messages {
         // Module paths are the daemon's business: show names relative to the module.
         let text = match root {
@@ -393,7 +427,7 @@ fn read_forwarded_names<R: Read>(r: &mut MuxReader<R>, neg: &Negotiated) -> Resu
 fn serve_receiver<R: Read + Send, W: Write + Send>(
     opts: &Options,
     in_module: bool,
-    munge: bool,
+    tweaks: &ListTweaks<'_>,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
@@ -418,9 +452,10 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     if list.entries.is_empty() {
         return Ok(0);
     }
-    if munge {
+    if tweaks.munge {
         munge_symlinks(&mut list.entries, true);
     }
+    tweaks.apply_chmod(&mut list.entries);
     let dest = Dest::choose(&dest, &list.entries)?;
     let mut popts = PullOptions {
         verbose: 0,
