@@ -127,8 +127,6 @@ fn parse(args: &[String]) -> Result<Cli, i32> {
 /// The transfer of an accepted module session: the wire crate's server role, confined to the
 /// module root (by chroot, or by resolving every path beneath it).
 fn transfer(session: Session) -> i32 {
-    // Settings the transfer cannot honour yet must not be silently ignored: module filters
-    // would have to refuse uploads by name.
     let m = &session.module;
     let has_filters = [
         m.exclude(),
@@ -139,9 +137,6 @@ fn transfer(session: Session) -> i32 {
     ]
     .iter()
     .any(|v| !v.trim().is_empty());
-    if has_filters && !session.args.sender {
-        return NoTransfer.run(session);
-    }
     let module_filter = if has_filters {
         match module_filter(m) {
             Ok(set) => Some(set),

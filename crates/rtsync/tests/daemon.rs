@@ -1015,22 +1015,62 @@ fn transfers_match_stock(use_chroot: &str) {
 }
 
 #[test]
-fn filtered_modules_refuse_transfers_safely() {
-    // Pulls apply the module's filters (tested against stock above); until the receiving
-    // side applies them too, pushes end with an error instead of writing what they exclude.
-    let conf =
-        "[filtered]\n  path = {dir}/mod\n  use chroot = yes\n  read only = no\n  exclude = *.txt\n";
-    let dir = tempfile::tempdir().unwrap();
-    make_tree(dir.path());
-    let d = Daemon::start(Kind::Rtsync, dir.path(), conf);
-    let args = &["-a", "DIR:src/", "URL:filtered/"][..];
-    let o = client(&expand(args, &d), &[], Duration::from_secs(60));
-    assert_eq!(o.code, Some(4), "{args:?}: {o:?}");
-    assert!(
-        o.stderr.contains("file transfer is not available yet"),
-        "{o:?}"
+fn pushes_to_filtered_modules_match_stock() {
+    // The module's rules refuse uploads by name: `ERROR: daemon refused to receive file`,
+    // the rest is written, exit code 23.
+    let conf = "use chroot = yes\n[filtered]\n  path = {dir}/mod\n  read only = no\n  \
+                exclude = b.txt\n  filter = - sub2/\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        std::fs::create_dir_all(dir.path().join("src/sub2/in")).unwrap();
+        std::fs::write(dir.path().join("src/sub2/in/c"), "c\n").unwrap();
+        for f in ["src/a.txt", "src/sub/b.txt", "mod/m.txt", "src/sub2/in/c"] {
+            let t = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+            let file = std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(f))
+                .unwrap();
+            file.set_modified(t).unwrap();
+        }
+        let c = std::ffi::CString::new(dir.path().join("mod").display().to_string()).unwrap();
+        // SAFETY: chown on a directory we created.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        let d = Daemon::start(kind, dir.path(), conf);
+        let push = client(
+            &expand(&["-a", "DIR:src/", "URL:filtered/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        // Stock leaves an empty mode-0700 `sub2` behind for the refused directory; we
+        // create nothing for it. Its contents must be absent on both.
+        let tree: Vec<String> = snapshot(&dir.path().join("mod"))
+            .into_iter()
+            .filter(|l| !l.starts_with("sub2 dir "))
+            .collect();
+        results.push((neutral(&push, &d), tree));
+    }
+    assert_eq!(
+        results[0].0.code,
+        Some(23),
+        "stock push: {:?}",
+        results[0].0
     );
-    assert!(!dir.path().join("mod/a.txt").exists());
+    assert!(
+        results[0]
+            .0
+            .stderr
+            .contains("ERROR: daemon refused to receive file \"sub/b.txt\""),
+        "{:?}",
+        results[0].0
+    );
+    assert_eq!(results[0].0, results[1].0, "push outcome");
+    assert!(
+        results[0].1 == results[1].1,
+        "pushed tree: {}",
+        diff_lines(&results[0].1, &results[1].1)
+    );
 }
 
 #[test]

@@ -98,6 +98,10 @@ pub struct PullOptions {
     pub sparse: bool,
     /// `--temp-dir`: where temp files are created.
     pub temp_dir: Option<PathBuf>,
+    /// A daemon module's own filter rules: names they exclude are refused
+    /// (`ERROR: daemon refused to receive file "NAME"`), with everything below a refused
+    /// directory.
+    pub refuse: Option<rtsync_filter::FilterSet>,
 }
 
 impl PullOptions {
@@ -165,6 +169,7 @@ impl PullOptions {
             partial_dir: opts.partial_dir.as_ref().map(PathBuf::from),
             sparse: opts.sparse,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
+            refuse: None,
         }
     }
 
@@ -394,8 +399,14 @@ fn generate<W: Write>(
         }
         ctx.log.header(header);
     }
+    let mut refused_dir: Option<Vec<u8>> = None;
     for (ndx, e) in entries.iter().enumerate() {
         if !ctx.list.active[ndx] {
+            ctx.log.ready(ndx, Vec::new());
+            continue;
+        }
+        if refused(ctx, w, e, &mut refused_dir)? {
+            res.errors += 1;
             ctx.log.ready(ndx, Vec::new());
             continue;
         }
@@ -600,6 +611,44 @@ fn generate<W: Write>(
     ndxw.put(&mut out, NDX_DONE);
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     Ok(res)
+}
+
+/// Whether a daemon module's rules refuse `e` (or a refused directory holds it); the client
+/// is told about the refused name itself, as stock's generator does.
+fn refused<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    e: &FileEntry,
+    refused_dir: &mut Option<Vec<u8>>,
+) -> Result<bool> {
+    let Some(rules) = &ctx.opts.refuse else {
+        return Ok(false);
+    };
+    if let Some(dir) = refused_dir {
+        if e.name.starts_with(dir) && e.name.get(dir.len()) == Some(&b'/') {
+            return Ok(true);
+        }
+        *refused_dir = None;
+    }
+    if e.name == b"." || !rules.is_excluded(&e.name, e.is_dir()) {
+        return Ok(false);
+    }
+    let msg = format!(
+        "ERROR: daemon refused to receive {} \"{}\"\n",
+        if e.is_dir() { "directory" } else { "file" },
+        String::from_utf8_lossy(&e.name)
+    );
+    w.send_msg(MsgTag::ErrorXfer, msg.as_bytes())
+        .map_err(|err| Error::io("writing to sender", err))?;
+    if e.is_dir() {
+        w.send_msg(
+            MsgTag::Error,
+            b"*** Skipping any contents from this failed directory ***\n",
+        )
+        .map_err(|err| Error::io("writing to sender", err))?;
+        *refused_dir = Some(e.name.clone());
+    }
+    Ok(true)
 }
 
 /// rsync's item flags for an itemize record.

@@ -237,6 +237,7 @@ fn serve<R: Read + Send, W: Write + Send>(
             &ListTweaks {
                 munge: session.munge_symlinks,
                 chmod: &session.chmod,
+                filter: session.module_filter.as_ref(),
             },
             session.module_filter.clone(),
             &neg,
@@ -250,6 +251,7 @@ fn serve<R: Read + Send, W: Write + Send>(
             &ListTweaks {
                 munge: session.munge_symlinks,
                 chmod: &session.chmod,
+                filter: session.module_filter.as_ref(),
             },
             &neg,
             &mut reader,
@@ -280,6 +282,8 @@ struct ListTweaks<'a> {
     munge: bool,
     /// `outgoing chmod` / `incoming chmod` rules.
     chmod: &'a [String],
+    /// The module's filter rules (a receiver refuses what they exclude).
+    filter: Option<&'a rtsync_filter::FilterSet>,
 }
 
 impl ListTweaks<'_> {
@@ -459,6 +463,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     let dest = Dest::choose(&dest, &list.entries)?;
     let mut popts = PullOptions {
         verbose: 0,
+        refuse: tweaks.filter.cloned(),
         ..PullOptions::from_options(opts, protect)
     };
     // In a daemon module, directories named by the client stay inside the destination.
