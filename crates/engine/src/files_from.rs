@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 pub const MAX_NAMES: usize = 50_000_000;
 
 /// Splits a list into names: one per line (or per NUL with `--from0`), `\r` before a newline
-/// dropped, empty entries skipped.
+/// dropped, empty entries and comments (starting with `#` or `;`) skipped, as rsync does.
 pub fn parse_list(data: &[u8], from0: bool) -> Vec<Vec<u8>> {
     let sep = if from0 { 0u8 } else { b'\n' };
     data.split(|&c| c == sep)
@@ -20,7 +20,7 @@ pub fn parse_list(data: &[u8], from0: bool) -> Vec<Vec<u8>> {
                 line
             }
         })
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && l[0] != b'#' && l[0] != b';')
         .take(MAX_NAMES)
         .map(<[u8]>::to_vec)
         .collect()
@@ -38,7 +38,8 @@ pub fn read_list(path: &Path, from0: bool) -> io::Result<Vec<Vec<u8>>> {
 }
 
 /// Source arguments for the scanner: `DIR/./NAME`, so that with `-R` each keeps its listed
-/// path (a leading `/` in the list is relative to DIR too, as in rsync).
+/// path (a leading `/` in the list is relative to DIR too, as in rsync). A name holding its
+/// own `/./` marker keeps only what follows the marker, as on rsync's command line.
 pub fn sources(dir: &Path, names: &[Vec<u8>]) -> Vec<PathBuf> {
     let mut base = dir.as_os_str().as_bytes().to_vec();
     while base.len() > 1 && base.ends_with(b"/") {
@@ -48,11 +49,12 @@ pub fn sources(dir: &Path, names: &[Vec<u8>]) -> Vec<PathBuf> {
         .iter()
         .map(|name| {
             let mut p = base.clone();
-            p.extend_from_slice(b"/./");
             let mut rest: &[u8] = name;
             while let Some(r) = rest.strip_prefix(b"/") {
                 rest = r;
             }
+            let own_marker = rest.windows(3).any(|w| w == b"/./");
+            p.extend_from_slice(if own_marker { b"/" } else { b"/./" });
             p.extend_from_slice(rest);
             PathBuf::from(OsStr::from_bytes(&p))
         })
@@ -66,7 +68,7 @@ mod tests {
     #[test]
     fn lines_and_nuls() {
         assert_eq!(
-            parse_list(b"a\r\n\nb/c\n", false),
+            parse_list(b"a\r\n\nb/c\n#x\n;y\n", false),
             vec![b"a".to_vec(), b"b/c".to_vec()]
         );
         assert_eq!(
@@ -77,10 +79,17 @@ mod tests {
 
     #[test]
     fn sources_are_marked_relative() {
-        let s = sources(Path::new("src/"), &[b"/x/y".to_vec(), b"z".to_vec()]);
+        let s = sources(
+            Path::new("src/"),
+            &[b"/x/y".to_vec(), b"z".to_vec(), b"p/./q".to_vec()],
+        );
         assert_eq!(
             s,
-            vec![PathBuf::from("src/./x/y"), PathBuf::from("src/./z")]
+            vec![
+                PathBuf::from("src/./x/y"),
+                PathBuf::from("src/./z"),
+                PathBuf::from("src/p/./q")
+            ]
         );
     }
 }

@@ -296,6 +296,17 @@ fn size_arg(name: &str, v: &OsStr, unit: u8) -> Result<u64, UsageError> {
         .ok_or_else(|| usage(format!("--{name} value is invalid: {}", text(v))))
 }
 
+fn chmod_arg(v: &OsStr) -> Result<String, UsageError> {
+    let rule = text(v);
+    if crate::chmod::is_valid_chmod(&rule) {
+        Ok(rule)
+    } else {
+        Err(usage(format!(
+            "Invalid argument passed to --chmod ({rule})"
+        )))
+    }
+}
+
 fn archive(o: &mut Options, on: bool) {
     o.recursive = on;
     o.links = on;
@@ -438,7 +449,7 @@ static SPECS: &[Spec] = &[
     flag!("remove-source-files", None, |o, on| o.remove_source_files =
         on),
     flag!("numeric-ids", None, |o, on| o.numeric_ids = on),
-    value!("chmod", None, |o, v| o.chmod.push(text(v))),
+    value!("chmod", None, |o, v| o.chmod.push(chmod_arg(v)?)),
     value!("max-size", None, |o, v| o.max_size =
         Some(size_arg("max-size", v, b'b')?)),
     value!("min-size", None, |o, v| o.min_size =

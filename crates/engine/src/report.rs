@@ -131,12 +131,27 @@ fn kinds(counts: &[u64; 5], level: u32) -> String {
     }
 }
 
+/// Where a transfer stands, for `--progress`.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Files transferred so far, this one included (`xfr#`).
+    pub transferred: u64,
+    /// This file's position in the file list.
+    pub index: u64,
+    /// Entries listed so far.
+    pub listed: u64,
+}
+
 /// Writes item lines and messages to stdout, errors to stderr.
 pub struct Reporter {
     out: io::BufWriter<io::Stdout>,
     /// `-i` given: lines start with the itemize string.
     itemize: u32,
     verbose: u32,
+    /// `-v` or `--progress`: names of transferred items are listed.
+    names: bool,
+    /// `--progress`: a line after each transferred file.
+    progress: bool,
     quiet: bool,
     /// A user `--out-format`.
     format: Option<String>,
@@ -149,6 +164,8 @@ impl Reporter {
             out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
             itemize: opts.itemize,
             verbose: opts.verbose,
+            names: opts.verbose > 0 || opts.progress,
+            progress: opts.progress && !opts.quiet,
             quiet: opts.quiet,
             format: opts.out_format.clone(),
             human: if opts.human_readable > 0 {
@@ -161,7 +178,7 @@ impl Reporter {
 
     /// Whether item lines are printed at all.
     pub fn lists_items(&self) -> bool {
-        !self.quiet && (self.itemize > 0 || self.verbose > 0 || self.format.is_some())
+        !self.quiet && (self.itemize > 0 || self.names || self.format.is_some())
     }
 
     /// Prints one item line if the item qualifies: `-i`/`-v` show changed items, `-ii`/`-vv` all.
@@ -212,6 +229,37 @@ impl Reporter {
         line.extend_from_slice(&escape_name(name));
         line.push(b'\n');
         let _ = self.out.write_all(&line);
+    }
+
+    /// `--progress`: the closing progress line of a transferred file, as rsync prints it once
+    /// the file is complete: `\r      SIZE 100%  RATE  H:MM:SS (xfr#N, to-chk=LEFT/LISTED)`.
+    pub fn progress(&mut self, size: u64, elapsed: std::time::Duration, counts: Progress) {
+        if !self.progress {
+            return;
+        }
+        let millis = (elapsed.as_millis() as u64).max(1);
+        let mut rate = size as f64 * 1000.0 / millis as f64 / 1024.0;
+        let units = if rate > 1024.0 * 1024.0 {
+            rate /= 1024.0 * 1024.0;
+            "GB/s"
+        } else if rate > 1024.0 {
+            rate /= 1024.0;
+            "MB/s"
+        } else {
+            "kB/s"
+        };
+        let secs = millis / 1000;
+        let _ = writeln!(
+            self.out,
+            "\r{:>15} 100% {rate:>7.2}{units} {:>4}:{:02}:{:02} (xfr#{}, to-chk={}/{})",
+            human(size, self.human),
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60,
+            counts.transferred,
+            counts.listed.saturating_sub(counts.index + 1),
+            counts.listed,
+        );
     }
 
     /// An informational line on stdout (unless `-q`).

@@ -59,19 +59,44 @@ pub fn is_remote(arg: &[u8]) -> bool {
 
 /// A transfer with a daemon or over a remote shell.
 fn remote(opts: &Options) -> i32 {
+    // rsync names the local process's role in its closing line: pulling makes it the receiver.
+    let sources = &opts.args[..opts.args.len().saturating_sub(1)];
+    let pulling = sources.iter().any(|a| is_remote(a.as_bytes()));
+    let role = if pulling { "Receiver" } else { "sender" };
+    let closing = |code: i32| {
+        let location = match code {
+            exit::START_CLIENT => "main.c(1954)",
+            exit::SOCKET_IO => "clientserver.c(165)",
+            exit::PARTIAL | exit::VANISHED if pulling => "main.c(1956)",
+            _ => "main.c(1394)",
+        };
+        let word = if code == exit::VANISHED {
+            "warning"
+        } else {
+            "error"
+        };
+        eprintln!(
+            "rsync {word}: {} (code {code}) at {location} [{role}={RSYNC_VERSION}]",
+            exit_message(code)
+        );
+    };
     let env = rtsync_wire::client::ClientEnv::from_process();
     match rtsync_wire::client::run(opts, &env) {
         Ok(outcome) => {
             let code = outcome.exit_code();
             if code != exit::OK {
-                client_error(code, "main.c(1394)");
+                closing(code);
             }
             code
         }
         Err(e) => {
             let code = e.exit_code();
-            eprintln!("{}", e.client_message());
-            client_error(code, "main.c(1394)");
+            let message = e.client_message();
+            match message.strip_prefix("rsync: ") {
+                Some(rest) if code == exit::SOCKET_IO => eprintln!("rsync: [{role}] {rest}"),
+                _ => eprintln!("{message}"),
+            }
+            closing(code);
             code
         }
     }

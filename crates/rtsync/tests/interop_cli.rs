@@ -64,7 +64,6 @@ fn pull_stdout_matches_stock() {
         }
         let url = daemon.url("mod/");
         let mut sargs: Vec<&str> = opts.to_vec();
-        sargs.push("--no-i-r");
         let sd = format!("{}/", stock.display());
         sargs.extend([url.as_str(), sd.as_str()]);
         let s = run_stock(&sargs);
@@ -288,9 +287,6 @@ fn pull_into_a_new_destination_prints_like_stock() {
             };
             let dir = tempfile::tempdir_in(work.path()).unwrap().keep();
             cmd.current_dir(&dir).args(opts);
-            if exe.is_none() {
-                cmd.arg("--no-i-r");
-            }
             cmd.args([url.as_str(), "new/"]).output().unwrap()
         };
         let s = run(None);

@@ -423,3 +423,106 @@ fn delete_reads_per_directory_rules_from_the_destination() {
     std::fs::write(template.join("extra.txt"), b"extra\n").unwrap();
     differential_in(&ws, &["-aiF", "--delete", "src/", "dst/"], FILE_TIMES);
 }
+
+#[test]
+fn chmod_without_who_is_masked_by_the_umask() {
+    // Found by rsync's chmod-option test: `D+w` adds only the bits the umask allows.
+    differential(
+        &["-ai", "--chmod=ug-s,a+rX,D+w,+t", "src/", "dst/"],
+        true,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn chmod_invalid_rule_is_a_syntax_error() {
+    differential(&["-ai", "--chmod=q+r", "src/", "dst/"], false, ALL_TIMES);
+}
+
+#[test]
+fn files_from_names_with_dot_markers_and_comments() {
+    // Found by rsync's files-from and files-from-depth tests: a listed `a/./b` keeps only
+    // `b` as its name, `dir/` lists the directory's contents, and `#`/`;` lines are comments.
+    let ws = Workspace::new(false);
+    std::fs::write(
+        ws.path().join("list"),
+        b"src/./deep/a\n#src/plain.txt\n;src/many\nsrc/./sub/\n",
+    )
+    .unwrap();
+    differential_in(&ws, &["-ai", "--files-from=list", ".", "dst/"], NEW_ROOT);
+}
+
+#[test]
+fn relative_source_with_leading_dot_slash_sends_the_dot_directory() {
+    // Found by rsync's relative test: `-R ./NAME` also sends `.` (the destination root).
+    differential(&["-aiR", "./src/deep/a", "dst/"], false, NEW_ROOT);
+}
+
+#[test]
+fn relative_backup_dir_is_inside_the_destination() {
+    // Found by rsync's backup-dir-relative test.
+    differential(
+        &["-ai", "--backup-dir=bak", "--delete", "src/", "dst/"],
+        true,
+        // The backup directories are made during the run: their times cannot match.
+        FILE_TIMES,
+    );
+}
+
+#[test]
+fn relative_temp_dir_is_relative_to_the_destination() {
+    // Found by rsync's temp-dir handling: the receiver works from the destination directory.
+    let ws = Workspace::new(true);
+    let template = ws.dest_template.as_ref().unwrap();
+    std::fs::create_dir(template.join("tdir")).unwrap();
+    differential_in(&ws, &["-ai", "--temp-dir=tdir", "src/", "dst/"], FILE_TIMES);
+}
+
+#[test]
+fn temp_dir_on_another_filesystem_is_copied_into_place() {
+    // Found by rsync's chmod-temp-dir test: rename(2) fails with EXDEV, rsync copies instead.
+    let shm = std::path::Path::new("/dev/shm");
+    assert!(shm.is_dir(), "this test needs /dev/shm");
+    differential(
+        &["-ai", "--temp-dir=/dev/shm", "src/", "dst/"],
+        true,
+        ALL_TIMES,
+    );
+}
+
+#[test]
+fn safe_links_rejects_inner_dot_dot() {
+    // Found by rsync's safe-links test: `a/a/a/../../../x` never climbs out, yet rsync
+    // calls any `..` after the leading run (or a trailing `/..`) unsafe.
+    let ws = Workspace::new(false);
+    let src = ws.path().join("src");
+    let links: &[(&str, &str)] = &[
+        ("a/b/../../plain.txt", "sub/inner-dotdot"),
+        ("deep/..", "ends-dotdot"),
+        ("../plain.txt", "sub/leading-dotdot"),
+        ("..//../src/plain.txt", "deep/a/leading-run"),
+    ];
+    for (target, name) in links {
+        std::os::unix::fs::symlink(target, src.join(name)).unwrap();
+    }
+    local_util::settle_times(&src);
+    differential_in(&ws, &["-ai", "--safe-links", "src/", "dst/"], ALL_TIMES);
+}
+
+#[test]
+fn replaced_items_without_times_report_big_t() {
+    // Found by rsync's itemize and devices tests: a symlink, device or hard link replaced
+    // without -t shows `T` (its time becomes the transfer time).
+    differential(&["-rlpHDi", "src/", "dst/"], true, NO_TIMES);
+}
+
+#[test]
+fn progress_lists_names_and_completed_files() {
+    // Found by rsync's output-options test: --progress printed nothing.
+    differential(&["-a", "--progress", "src/", "dst/"], true, ALL_TIMES);
+}
+
+#[test]
+fn progress_with_itemize_and_human_sizes() {
+    differential(&["-aih", "--progress", "src/", "dst/"], false, ALL_TIMES);
+}

@@ -127,10 +127,25 @@ impl TempFile {
             .expect("temp file is open until persisted")
     }
 
-    /// Closes the file and renames it to `dest`.
+    /// Closes the file and renames it to `dest`; from another filesystem (`--temp-dir`) it
+    /// is copied over `dest` and removed, as rsync does.
     pub fn persist(mut self, dest: &Path) -> io::Result<()> {
         drop(self.file.take());
-        std::fs::rename(&self.path, dest)?;
+        match std::fs::rename(&self.path, dest) {
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                use std::os::unix::fs::MetadataExt;
+                let md = std::fs::metadata(&self.path)?;
+                let _ = std::fs::remove_file(dest);
+                std::fs::copy(&self.path, dest)?;
+                // The attributes were set on the temp file; carry them over (the copy has
+                // the permissions already).
+                let _ = set_owner(dest, md.uid(), md.gid());
+                let _ = set_perms(dest, md.mode() & 0o7777);
+                let _ = set_mtime(dest, md.mtime(), md.mtime_nsec() as u32);
+                let _ = std::fs::remove_file(&self.path);
+            }
+            other => other?,
+        }
         self.keep = true;
         Ok(())
     }

@@ -81,6 +81,18 @@ pub fn unsafe_symlink(target: &[u8], name: &[u8]) -> bool {
     if target.is_empty() || target[0] == b'/' {
         return true;
     }
+    // Like rsync, a `..` anywhere but in the leading run (`a/../b`) or at the very end
+    // (`a/..`) is unsafe whatever the depth works out to.
+    let mut rest = target;
+    while let Some(r) = rest.strip_prefix(b"../") {
+        rest = r;
+        while let Some(r) = rest.strip_prefix(b"/") {
+            rest = r;
+        }
+    }
+    if rest.windows(4).any(|w| w == b"/../") || (target.len() > 3 && target.ends_with(b"/..")) {
+        return true;
+    }
     let mut depth: i64 = name.iter().filter(|&&c| c == b'/').count() as i64;
     // A name under a `./` root starts at depth 0 with its own directory components counted.
     for comp in target.split(|&c| c == b'/') {
@@ -403,6 +415,22 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             return;
         }
         let base_len = find_dot_marker(arg).unwrap_or(0);
+        // A source written `./NAME` (no later `/./` marker) also sends `.` itself, so the
+        // destination root gets the source directory's attributes, as rsync does.
+        let leading_dot = arg.starts_with(b"./") && find_dot_marker(arg).is_none();
+        if leading_dot && name != b"." && !self.top_names.contains(&b"."[..]) {
+            let path = PathBuf::from(".");
+            if let Ok(md) = std::fs::metadata(&path) {
+                self.top_names.insert(b".".to_vec());
+                let entry = make_entry(b".".to_vec(), &md, &path, self.opts);
+                items.push(Item {
+                    entry,
+                    path,
+                    descend: false,
+                    dev: md.dev(),
+                });
+            }
+        }
         let mut end = 0;
         while let Some(pos) = name[end..].iter().position(|&c| c == b'/') {
             let dir_name = &name[..end + pos];

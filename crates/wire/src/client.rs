@@ -13,7 +13,6 @@
 //! };
 //! ```
 
-use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -131,6 +130,9 @@ pub fn parse_remote(arg: &str) -> Option<Remote> {
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
     pub stats: PullStats,
+    /// The exit status of the remote shell's rsync, when there is one: a sender that found
+    /// nothing to send exits 23 without saying so on the wire.
+    pub remote_status: Option<i32>,
     /// Set when the run only listed modules.
     pub listed_modules: bool,
 }
@@ -138,6 +140,14 @@ pub struct Outcome {
 impl Outcome {
     /// rsync's exit code: 23 for partial transfers (errors or sender I/O errors), else 0.
     pub fn exit_code(&self) -> i32 {
+        let local = self.local_exit_code();
+        match self.remote_status {
+            Some(remote) if local == exit::OK && remote != 0 => remote,
+            _ => local,
+        }
+    }
+
+    fn local_exit_code(&self) -> i32 {
         if self.stats.errors > 0 || self.stats.io_error & 1 != 0 {
             exit::PARTIAL
         } else if self.stats.io_error & 2 != 0 {
@@ -428,7 +438,13 @@ fn transfer_as_receiver(
     let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
     apply_chmod(opts, &mut list.entries);
     let mut reporter = Reporter::new(opts);
-    reporter.verbose_info("receiving file list ... done");
+    // Stock peers would use incremental recursion here, and say so; the items that follow come
+    // in the same order either way.
+    if opts.incremental_recursion() {
+        reporter.verbose_info("receiving incremental file list");
+    } else {
+        reporter.verbose_info("receiving file list ... done");
+    }
     if list.entries.is_empty() {
         finish_report(
             opts,
@@ -442,6 +458,7 @@ fn transfer_as_receiver(
         let mut outcome = Outcome::default();
         outcome.stats.io_error = list.io_error | reader.oob.io_error;
         outcome.stats.errors = u64::from(reader.oob.xfer_error);
+        outcome.remote_status = closer.wait();
         return Ok(outcome);
     }
     let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
@@ -479,10 +496,10 @@ fn transfer_as_receiver(
     let mut stats = result?;
     stats.flist_size = flist_size;
     finish_report(opts, reporter, &list, &sent, &received, started, &stats);
-    let _ = closer.wait();
-    let _ = OsString::new();
+    let remote_status = closer.wait();
     Ok(Outcome {
         stats,
+        remote_status,
         listed_modules: false,
     })
 }
@@ -492,9 +509,11 @@ pub(crate) fn apply_chmod(opts: &Options, entries: &mut [rtsync_tree::FileEntry]
     if opts.chmod.is_empty() {
         return;
     }
+    let umask = crate::local::current_umask();
     for e in entries {
         if e.kind != rtsync_tree::FileKind::Symlink {
-            let perms = rtsync_engine::chmod::apply_chmod(&opts.chmod, e.perms(), e.is_dir());
+            let perms =
+                rtsync_engine::chmod::apply_chmod(&opts.chmod, e.perms(), e.is_dir(), umask);
             e.mode = (e.mode & !0o7777) | (perms & 0o7777);
         }
     }

@@ -87,7 +87,9 @@ pub fn connect_daemon(addr: &DaemonAddress) -> Result<Connection> {
         .map_err(|e| Error::Socket(format!("getaddrinfo: {host} {port}: {e}")))?
         .collect();
     let mut last_err = None;
+    let mut last_ip = None;
     for target in targets {
+        last_ip = Some(target.ip());
         match connect_one(target, addr.bind.as_deref(), addr.contimeout) {
             Ok(stream) => {
                 if addr.io_timeout > 0 {
@@ -104,7 +106,15 @@ pub fn connect_daemon(addr: &DaemonAddress) -> Result<Connection> {
         Some(e) if e.kind() == io::ErrorKind::TimedOut && addr.contimeout > 0 => {
             Error::ConnectTimeout(format!("{host} ({port})"))
         }
-        Some(e) => Error::Socket(format!("failed to connect to {host} ({host}): {e}")),
+        Some(e) => Error::Socket(
+            format!(
+                "failed to connect to {host} ({}): {}",
+                last_ip.map_or_else(|| host.to_string(), |ip| ip.to_string()),
+                crate::client::strerror(&e),
+            ) + &e
+                .raw_os_error()
+                .map_or_else(String::new, |n| format!(" ({n})")),
+        ),
         None => Error::Socket(format!("failed to connect to {host}: no addresses")),
     })
 }

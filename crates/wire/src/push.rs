@@ -9,9 +9,10 @@
 //! us:  [ndx iflags sumhead tokens sum]* DONE [redo data]* DONE     DONE     DONE
 //! ```
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rtsync_delta::{Matcher, Signature, TokenEncoder};
 use rtsync_engine::itemize::Itemize;
@@ -25,6 +26,59 @@ use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE};
 use crate::negotiate::Negotiated;
 use crate::sums::{item, SumHead};
 use crate::varint::ReadWire;
+
+pub mod streamed;
+pub mod walk;
+mod whole;
+
+/// What the transfer phase needs of the list we sent, by the receiver's index.
+pub trait SendSource {
+    /// Number of entries.
+    fn count(&self) -> usize;
+    fn kind(&self, ndx: usize) -> FileKind;
+    /// The file-list name.
+    fn name(&self, ndx: usize) -> &[u8];
+    /// A symlink's target (for item lines).
+    fn link_target(&self, ndx: usize) -> Option<&[u8]>;
+    /// Where the entry is read from.
+    fn source_path(&self, ndx: usize) -> Cow<'_, Path>;
+}
+
+impl SendSource for SendList {
+    fn count(&self) -> usize {
+        self.entries.len()
+    }
+    fn kind(&self, ndx: usize) -> FileKind {
+        self.entries[ndx].kind
+    }
+    fn name(&self, ndx: usize) -> &[u8] {
+        &self.entries[ndx].name
+    }
+    fn link_target(&self, ndx: usize) -> Option<&[u8]> {
+        self.entries[ndx].link_target.as_deref()
+    }
+    fn source_path(&self, ndx: usize) -> Cow<'_, Path> {
+        Cow::Borrowed(&self.paths[ndx])
+    }
+}
+
+impl SendSource for streamed::StreamedList {
+    fn count(&self) -> usize {
+        self.count()
+    }
+    fn kind(&self, ndx: usize) -> FileKind {
+        self.kind(ndx)
+    }
+    fn name(&self, ndx: usize) -> &[u8] {
+        self.name(ndx)
+    }
+    fn link_target(&self, ndx: usize) -> Option<&[u8]> {
+        self.link_target(ndx)
+    }
+    fn source_path(&self, ndx: usize) -> Cow<'_, Path> {
+        self.source_path(ndx)
+    }
+}
 
 /// The list we sent, in the order the receiver indexes it (sorted), with where to read each
 /// entry from.
@@ -98,13 +152,29 @@ pub struct PushOptions {
 }
 
 /// Serves the receiver's requests until the final goodbye.
-pub fn run_push<R: Read, W: Write>(
+pub fn run_push<R: Read, W: Write, S: SendSource + ?Sized>(
     r: &mut MuxReader<R>,
     w: &mut MuxWriter<W>,
     neg: &Negotiated,
-    list: &SendList,
+    list: &S,
+    opts: &PushOptions,
+    reporter: Option<&mut Reporter>,
+) -> Result<PushStats> {
+    run_push_pacing(r, w, neg, list, opts, reporter, |_| true)
+}
+
+/// [`run_push`], told by `input_pending` whether a request can be read without waiting on
+/// the peer. When none can, what we have buffered for the receiver is sent first (as
+/// stock's I/O loop does): otherwise the receiver idles on data we hold while we wait for
+/// the generator, and the two halves of the daemon no longer overlap.
+pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
+    r: &mut MuxReader<R>,
+    w: &mut MuxWriter<W>,
+    neg: &Negotiated,
+    list: &S,
     opts: &PushOptions,
     mut reporter: Option<&mut Reporter>,
+    input_pending: impl Fn(&mut R) -> bool,
 ) -> Result<PushStats> {
     let mut stats = PushStats::default();
     let mut ndxr = NdxReader::new(neg.protocol);
@@ -117,7 +187,12 @@ pub fn run_push<R: Read, W: Write>(
     let wio = |e| Error::io("writing to receiver", e);
     let mut phase = 0;
     let mut out = Vec::new();
+    let mut whole = whole::WholeFile::default();
+    let sum_kind = block_hasher(neg).kind();
     loop {
+        if !input_pending(r.get_mut()) {
+            w.flush().map_err(wio)?;
+        }
         let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
         if ndx == NDX_DONE {
             phase += 1;
@@ -129,7 +204,7 @@ pub fn run_push<R: Read, W: Write>(
             out.clear();
             continue;
         }
-        let n = list.entries.len();
+        let n = list.count();
         if ndx < 0 || ndx as usize >= n {
             return Err(Error::Protocol(format!(
                 "Invalid file index: {ndx} (-1 - {})",
@@ -148,18 +223,17 @@ pub fn run_push<R: Read, W: Write>(
         } else {
             None
         };
-        let e = &list.entries[ndx];
         if iflags & item::TRANSFER == 0 {
             // Itemized by the receiver but not transferred: only logged.
             if let Some(rep) = reporter.as_deref_mut() {
-                log_item(rep, e, iflags, xname.as_deref(), opts.itemize);
+                log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
             }
             continue;
         }
-        if e.kind != FileKind::Regular {
+        if list.kind(ndx) != FileKind::Regular {
             return Err(Error::Protocol(format!(
                 "receiver asked for non-regular file {}",
-                String::from_utf8_lossy(&e.name)
+                String::from_utf8_lossy(list.name(ndx))
             )));
         }
         let head = SumHead::read(r, neg.checksum.digest_len())?;
@@ -173,12 +247,13 @@ pub fn run_push<R: Read, W: Write>(
         )
         .map_err(|e| Error::Protocol(e.to_string()))?;
         let sig = Signature::read_sums(dhead, &mut *r)?;
-        let file = match open_source(&list.paths[ndx], opts.follow_links) {
+        let path = list.source_path(ndx);
+        let file = match open_source(&path, opts.follow_links) {
             Ok(f) => f,
             Err(err) => {
                 eprintln!(
                     "rsync: [sender] send_files failed to open \"{}\": {} ({})",
-                    list.paths[ndx].display(),
+                    path.display(),
                     crate::client::strerror(&err),
                     err.raw_os_error().unwrap_or(0)
                 );
@@ -198,15 +273,20 @@ pub fn run_push<R: Read, W: Write>(
         head.put(&mut out);
         w.write_all(&out).map_err(wio)?;
         out.clear();
-        let matcher = Matcher::new(&sig, block_hasher(neg));
-        let ms = matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?;
+        let sh = sig.head();
+        let ms = if sig.is_complete() && sh.count > 0 && sh.block_len > 0 {
+            let matcher = Matcher::new(&sig, block_hasher(neg));
+            matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?
+        } else {
+            whole.send(file, sum_kind, |t| enc.write(&mut *w, t))?
+        };
         enc.finish_file(&mut *w)?;
         w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
         stats.files_sent += 1;
         stats.literal_bytes += ms.literal_bytes;
         stats.matched_bytes += ms.matched_bytes;
         if let Some(rep) = reporter.as_deref_mut() {
-            log_item(rep, e, iflags, xname.as_deref(), opts.itemize);
+            log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
         }
     }
     ndxw.put(&mut out, NDX_DONE);
@@ -246,8 +326,15 @@ pub fn run_push<R: Read, W: Write>(
 }
 
 /// Prints the line for an item the receiver reported (rsync's sender-side `log_item`).
-fn log_item(rep: &mut Reporter, e: &FileEntry, iflags: u16, xname: Option<&[u8]>, itemize: bool) {
-    let kind = match e.kind {
+fn log_item<S: SendSource + ?Sized>(
+    rep: &mut Reporter,
+    list: &S,
+    ndx: usize,
+    iflags: u16,
+    xname: Option<&[u8]>,
+    itemize: bool,
+) {
+    let kind = match list.kind(ndx) {
         FileKind::Regular => b'f',
         FileKind::Directory => b'd',
         FileKind::Symlink => b'L',
@@ -280,9 +367,13 @@ fn log_item(rep: &mut Reporter, e: &FileEntry, iflags: u16, xname: Option<&[u8]>
     it.group = iflags & item::REPORT_GROUP != 0;
     let suffix = match (hlink, xname) {
         (true, Some(x)) => [&b" => "[..], x].concat(),
-        _ => crate::log::suffix(e),
+        _ => match list.kind(ndx) {
+            FileKind::Directory => b"/".to_vec(),
+            FileKind::Symlink => [&b" -> "[..], list.link_target(ndx).unwrap_or_default()].concat(),
+            _ => Vec::new(),
+        },
     };
-    rep.item(&it, &e.name, &suffix);
+    rep.item(&it, list.name(ndx), &suffix);
     rep.flush();
 }
 

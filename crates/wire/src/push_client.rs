@@ -1,6 +1,5 @@
 //! Connecting for a push: the server receives, we scan our sources and send.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use rtsync_engine::Options;
@@ -13,10 +12,10 @@ use crate::client::{
 use crate::connect::{self, DaemonAddress};
 use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{Error, Result};
-use crate::flist::FlistEncoder;
 use crate::local;
 use crate::mux::{ClientMessages, MessageHandler, MsgTag, MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, MAX_PROTOCOL};
+use crate::push::streamed::StreamedList;
 use crate::push::{self, PushOptions, SendList};
 use crate::server_args::server_args;
 use rtsync_engine::report::Reporter;
@@ -104,8 +103,9 @@ pub fn push_to(
         &negotiate_config(opts)?,
     )?;
     let started = std::time::Instant::now();
-    let counted_reader = crate::connect::Counting::new(conn.reader);
-    let received = counted_reader.counter();
+    // The outer buffer tells the sender when reading would wait on the peer.
+    let counted_reader = std::io::BufReader::new(crate::connect::Counting::new(conn.reader));
+    let received = counted_reader.get_ref().counter();
     let counted_writer = crate::connect::Counting::new(conn.writer);
     let sent = counted_writer.counter();
     let handler = ClientMessages {
@@ -119,37 +119,34 @@ pub fn push_to(
     writer
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
-    let wio = |e| Error::io("writing to receiver", e);
 
     let mut filters = crate::filters::client_filters(opts)?;
     // The receiver only reads our filter rules when it deletes (or prunes).
-    let mut out = crate::filters::client_list(opts, &neg, &filters, true)?;
+    let prefix = crate::filters::client_list(opts, &neg, &filters, true)?;
     let mut reporter = Reporter::new(opts);
     let names = local_files_from(opts)?;
-    let (mut list, io_error) = build_list(opts, sources, &neg, &mut filters, names.as_deref());
-    crate::client::apply_chmod(opts, &mut list.entries);
-    for (tag, text) in &list.messages {
-        PrintMessages.message(*tag, text.as_bytes());
-    }
+    let paths = source_paths(sources, names.as_deref());
+    let mut io_error = 0;
+    let sent_list = push::walk::send_list(
+        opts,
+        &neg,
+        flist_options(opts, &neg),
+        &paths,
+        &mut filters,
+        &mut writer,
+        prefix,
+        |problems| {
+            let (messages, bits) = problem_messages(problems);
+            for (tag, text) in &messages {
+                PrintMessages.message(*tag, text.as_bytes());
+            }
+            io_error = bits;
+            bits
+        },
+    )?;
+    let list = sent_list.list;
     reporter.verbose_info("building file list ... done");
     reporter.flush();
-    let fopts = flist_options(opts, &neg);
-    let mut enc = FlistEncoder::new(fopts);
-    for (i, e) in list.entries.iter().enumerate() {
-        enc.put_entry_implied(
-            &mut out,
-            e,
-            i,
-            list.implied.get(i).copied().unwrap_or(false),
-        )?;
-    }
-    enc.put_end(&mut out, io_error);
-    let (users, groups) = id_names(opts, &list);
-    enc.put_id_lists(&mut out, &users, &groups);
-    writer
-        .write_all(&out)
-        .and_then(|_| writer.flush())
-        .map_err(wio)?;
 
     let popts = PushOptions {
         verbose: opts.verbose,
@@ -160,26 +157,16 @@ pub fn push_to(
         itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
     };
     let lists = reporter.lists_items();
-    let stats = push::run_push(
+    let stats = push::run_push_pacing(
         &mut reader,
         &mut writer,
         &neg,
         &list,
         &popts,
         lists.then_some(&mut reporter),
+        |r| !r.buffer().is_empty(),
     )?;
-    let flist = crate::flist::FileList {
-        entries: list.entries.clone(),
-        ..Default::default()
-    };
-    let xfer = crate::pull::PullStats {
-        files_transferred: stats.files_sent,
-        literal_bytes: stats.literal_bytes,
-        matched_bytes: stats.matched_bytes,
-        deleted: stats.deleted,
-        ..Default::default()
-    };
-    crate::client::finish_report(opts, reporter, &flist, &sent, &received, started, &xfer);
+    finish_report(opts, reporter, &list, &sent, &received, started, &stats);
     let _ = conn.closer.wait();
     let mut outcome = Outcome::default();
     outcome.stats.files_transferred = stats.files_sent;
@@ -203,7 +190,33 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
     filter: &mut F,
     files_from_names: Option<&[Vec<u8>]>,
 ) -> (SendList, i32) {
-    let sopts = ScanOptions {
+    let sopts = scan_options(opts);
+    let paths = source_paths(sources, files_from_names);
+    let scanned = scan_sources(&paths, &sopts, filter);
+    let (messages, io_error) = problem_messages(&scanned.problems);
+    let mut order: Vec<usize> = (0..scanned.entries.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (&scanned.entries[a], &scanned.entries[b]);
+        compare_names(&x.name, x.is_dir(), &y.name, y.is_dir())
+    });
+    order.dedup_by(|a, b| scanned.entries[*a].name == scanned.entries[*b].name);
+    let mut list = SendList::default();
+    for i in order {
+        let mut e = scanned.entries[i].clone();
+        if opts.checksum && e.kind == rtsync_tree::FileKind::Regular {
+            e.checksum = file_sum(&scanned.paths[i], neg).ok();
+        }
+        list.entries.push(e);
+        list.paths.push(scanned.paths[i].clone());
+    }
+    list.mark_implied(opts.relative, opts.recursive);
+    list.messages = messages;
+    (list, io_error)
+}
+
+/// The scan options `opts` asks for.
+pub(crate) fn scan_options(opts: &Options) -> ScanOptions {
+    ScanOptions {
         recursive: opts.recursive,
         dirs: opts.dirs,
         links: opts.links,
@@ -214,14 +227,22 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
         relative: opts.relative,
         implied_dirs: opts.implied_dirs,
         hard_links: opts.hard_links,
-    };
+    }
+}
+
+/// The command-line sources, or with `--files-from` the listed names beneath the one source.
+fn source_paths(sources: &[String], files_from_names: Option<&[Vec<u8>]>) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
     if let Some(names) = files_from_names {
         // --files-from: the names are relative to the one source directory.
         let dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));
         paths = rtsync_engine::files_from::sources(&dir, names);
     }
-    let scanned = scan_sources(&paths, &sopts, filter);
+    paths
+}
+
+/// Stock's messages for scan problems, and the io_error bits for the end marker.
+fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String)>, i32) {
     let mut io_error = 0;
     let mut messages = Vec::new();
     let err_text = |what: &str, path: &std::path::Path, error: &std::io::Error| {
@@ -232,7 +253,7 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
             error.raw_os_error().unwrap_or(0)
         )
     };
-    for p in &scanned.problems {
+    for p in problems {
         match p {
             ScanProblem::Missing { path, error } => {
                 messages.push((MsgTag::ErrorXfer, err_text("link_stat", path, error)));
@@ -263,27 +284,50 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
             _ => {}
         }
     }
-    let mut order: Vec<usize> = (0..scanned.entries.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (x, y) = (&scanned.entries[a], &scanned.entries[b]);
-        compare_names(&x.name, x.is_dir(), &y.name, y.is_dir())
-    });
-    order.dedup_by(|a, b| scanned.entries[*a].name == scanned.entries[*b].name);
-    let mut list = SendList::default();
-    for i in order {
-        let mut e = scanned.entries[i].clone();
-        if opts.checksum && e.kind == rtsync_tree::FileKind::Regular {
-            e.checksum = file_sum(&scanned.paths[i], neg).ok();
-        }
-        list.entries.push(e);
-        list.paths.push(scanned.paths[i].clone());
-    }
-    list.mark_implied(opts.relative, opts.recursive);
-    list.messages = messages;
-    (list, io_error)
+    (messages, io_error)
 }
 
-fn file_sum(path: &std::path::Path, neg: &negotiate::Negotiated) -> std::io::Result<Vec<u8>> {
+/// Prints the closing `sent … received …` lines (with `-v`) and `--stats` for a push,
+/// from the list's counts (the list keeps no per-entry sizes).
+fn finish_report(
+    opts: &Options,
+    mut reporter: Reporter,
+    list: &StreamedList,
+    sent: &std::sync::atomic::AtomicU64,
+    received: &std::sync::atomic::AtomicU64,
+    started: std::time::Instant,
+    xfer: &push::PushStats,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if opts.quiet || (opts.verbose == 0 && !opts.stats) {
+        return;
+    }
+    let mut s = rtsync_engine::report::Stats {
+        sent: sent.load(Relaxed),
+        received: received.load(Relaxed),
+        transferred: xfer.files_sent,
+        literal: xfer.literal_bytes,
+        matched: xfer.matched_bytes,
+        transferred_size: xfer.literal_bytes + xfer.matched_bytes,
+        total_size: list.total_size,
+        ..Default::default()
+    };
+    s.deleted[0] = xfer.deleted;
+    for (code, n) in list.kind_counts.iter().enumerate() {
+        let kind = push::streamed::code_kind(code as u8);
+        s.files[rtsync_engine::report::kind_slot(kind)] += n;
+    }
+    if opts.stats {
+        reporter.stats(&s, 0.0);
+    }
+    reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);
+    reporter.flush();
+}
+
+pub(crate) fn file_sum(
+    path: &std::path::Path,
+    neg: &negotiate::Negotiated,
+) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     let mut h = FileHasher::new(neg.checksum);

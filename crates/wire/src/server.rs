@@ -296,7 +296,8 @@ impl ListTweaks<'_> {
             if e.kind == rtsync_tree::FileKind::Symlink {
                 continue;
             }
-            let perms = rtsync_engine::chmod::apply_chmod(self.chmod, e.mode, e.is_dir());
+            let umask = crate::local::current_umask();
+            let perms = rtsync_engine::chmod::apply_chmod(self.chmod, e.mode, e.is_dir(), umask);
             e.mode = (e.mode & libc::S_IFMT) | perms;
         }
     }

@@ -18,7 +18,7 @@ impl LocalTransfer<'_> {
 
     /// [`Self::wanted_perms`] for an entry held elsewhere.
     pub(super) fn wanted_perms_for(&self, e: &FileEntry, existing: Option<&Metadata>) -> u32 {
-        let source = apply_chmod(&self.opts.chmod, e.perms(), e.is_dir());
+        let source = apply_chmod(&self.opts.chmod, e.perms(), e.is_dir(), self.umask);
         if self.opts.perms {
             return source;
         }
@@ -31,6 +31,14 @@ impl LocalTransfer<'_> {
                 }
                 p
             }
+        }
+    }
+
+    /// An existing item replaced in place (a symlink's new target, a device's new number, a
+    /// hard link over a file) whose time is not preserved: rsync reports `T`.
+    pub(super) fn mark_untimed_change(&self, kind: FileKind, it: &mut Itemize) {
+        if !self.wants_times(kind) {
+            it.time = Some(b'T');
         }
     }
 

@@ -228,6 +228,7 @@ impl LocalTransfer<'_> {
                 let mut attrs = Itemize::default();
                 self.compare_entry_attrs(&entry, md, &mut attrs);
                 it.time = attrs.time;
+                self.mark_untimed_change(FileKind::Regular, &mut it);
                 it.perms = attrs.perms;
                 it.owner = attrs.owner;
                 it.group = attrs.group;

@@ -75,6 +75,10 @@ pub struct LocalTransfer<'a> {
     paths: Vec<PathBuf>,
     /// The filesystem each entry is on (for `-x`).
     devs: Vec<u64>,
+    /// Each entry's position in the file list, for `--progress`.
+    ordinals: Vec<u64>,
+    /// Entries listed so far.
+    listed: u64,
     /// The destination directory, or the destination file for a single-file copy.
     dest_root: PathBuf,
     /// A single file copied to a new name.
@@ -118,7 +122,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         hard_links: opts.hard_links,
     };
     let mut report = Reporter::new(opts);
-    if opts.verbose > 0 && !opts.quiet {
+    if (opts.verbose > 0 || opts.progress) && !opts.quiet {
         if opts.incremental_recursion() {
             report.info("sending incremental file list");
         } else {
@@ -167,6 +171,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         entries: Vec::new(),
         paths: Vec::new(),
         devs: Vec::new(),
+        ordinals: Vec::new(),
+        listed: 0,
         dest_root: dest.to_path_buf(),
         single_file_dest: false,
         dest_created: false,
@@ -332,6 +338,19 @@ impl<'a> LocalTransfer<'a> {
     }
 
     /// Where an entry lands.
+    /// The destination directory, where rsync's receiver works from: relative `--temp-dir`
+    /// and `--backup-dir` paths start there.
+    fn dest_dir(&self) -> PathBuf {
+        if self.single_file_dest {
+            self.dest_root
+                .parent()
+                .unwrap_or(Path::new(""))
+                .to_path_buf()
+        } else {
+            self.dest_root.clone()
+        }
+    }
+
     fn dest_path(&self, name: &[u8]) -> PathBuf {
         if self.single_file_dest {
             return self.dest_root.clone();

@@ -2,7 +2,7 @@
 
 use super::{full_path, md_mtime, os_error, same_mtime, LocalTransfer};
 use crate::itemize::Itemize;
-use crate::report::exit;
+use crate::report::{exit, Progress};
 use rtsync_tree::fsops::{self, TempFile};
 use rtsync_tree::scan::unsafe_symlink;
 use rtsync_tree::FileKind;
@@ -170,12 +170,14 @@ impl LocalTransfer<'_> {
                 it.group = attrs.group;
             }
         }
+        let started = std::time::Instant::now();
         if !self.opts.dry_run {
             if let Err(code) = self.write_file(i, dest, regular.as_ref()) {
                 self.note(code);
                 return;
             }
         }
+        let elapsed = started.elapsed();
         if regular.is_none() {
             self.stats.created[0] += 1;
         }
@@ -185,6 +187,14 @@ impl LocalTransfer<'_> {
             self.stats.literal += size;
         }
         self.report.item(&it, &name, b"");
+        if !self.opts.dry_run {
+            let counts = Progress {
+                transferred: self.stats.transferred,
+                index: self.ordinals.get(i).copied().unwrap_or(0),
+                listed: self.listed,
+            };
+            self.report.progress(size, elapsed, counts);
+        }
         self.member_sent();
         self.remove_source(i);
     }
@@ -234,7 +244,8 @@ impl LocalTransfer<'_> {
             return Ok(());
         }
         let dir = match &self.opts.temp_dir {
-            Some(t) => PathBuf::from(t),
+            // A relative --temp-dir is relative to the destination directory too.
+            Some(t) => self.dest_dir().join(t),
             None => dest.parent().map(Path::to_path_buf).unwrap_or_default(),
         };
         let dir = if dir.as_os_str().is_empty() {
@@ -349,7 +360,12 @@ impl LocalTransfer<'_> {
         if let Some(parent) = name.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        let _ = std::fs::rename(dest, &name);
+        if let Err(e) = std::fs::rename(dest, &name) {
+            // Another filesystem: copy, as rsync's robust_rename does.
+            if e.raw_os_error() == Some(libc::EXDEV) && std::fs::copy(dest, &name).is_ok() {
+                let _ = std::fs::remove_file(dest);
+            }
+        }
     }
 
     fn backup_name(&self, dest: &Path) -> PathBuf {
@@ -368,7 +384,8 @@ impl LocalTransfer<'_> {
         match &self.opts.backup_dir {
             Some(bd) => {
                 let rel = dest.strip_prefix(&self.dest_root).unwrap_or(dest);
-                let mut p = PathBuf::from(bd).join(rel);
+                // A relative --backup-dir is relative to the destination directory.
+                let mut p = self.dest_dir().join(bd).join(rel);
                 p.set_file_name(file);
                 p
             }
@@ -431,6 +448,7 @@ impl LocalTransfer<'_> {
             }
             it.checksum = true;
             self.compare_attrs(i, md, &mut it, false);
+            self.mark_untimed_change(FileKind::Symlink, &mut it);
         } else {
             if existing.is_some() && !self.remove_in_the_way(dest, i) {
                 return;
@@ -515,6 +533,7 @@ impl LocalTransfer<'_> {
             if same_type {
                 it.checksum = true;
                 self.compare_attrs(i, md, &mut it, false);
+                self.mark_untimed_change(kind, &mut it);
             } else {
                 it.is_new = true;
             }

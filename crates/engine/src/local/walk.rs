@@ -95,6 +95,10 @@ impl LocalTransfer<'_> {
                 self.stats.flist_size += e.name.len() as u64 + 12;
             }
             descend.push(item.descend);
+            self.ordinals.push(self.listed);
+            if transferring {
+                self.listed += 1;
+            }
             self.entries.push(item.entry);
             self.paths.push(item.path);
             self.devs.push(item.dev);
@@ -114,6 +118,7 @@ impl LocalTransfer<'_> {
         self.entries.truncate(base);
         self.paths.truncate(base);
         self.devs.truncate(base);
+        self.ordinals.truncate(base);
     }
 
     /// A directory whose contents are part of the transfer: the directory itself (and

@@ -408,10 +408,20 @@ pub struct Run {
 }
 
 /// Drops the lines that legitimately differ: byte counts and rates of the closing summary and
-/// timings of `--stats`.
+/// timings of `--stats`; `--progress` lines (rates, and counts of a sender running ahead) are
+/// reduced to their presence and the completed size.
 pub fn normalize(stdout: &str) -> String {
     stdout
         .lines()
+        .map(|l| match l.strip_prefix('\r') {
+            Some(progress) => {
+                let last = progress.rsplit('\r').next().unwrap_or(progress);
+                let size = last.split_whitespace().next().unwrap_or("");
+                let done = last.contains(" 100% ");
+                format!("<progress {size} done={done}>")
+            }
+            None => l.to_string(),
+        })
         .filter(|l| {
             !(l.starts_with("sent ")
                 || l.starts_with("total size is")

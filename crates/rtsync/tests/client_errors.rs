@@ -1,0 +1,139 @@
+//! What the `rtsync rsync` client prints and returns when a remote transfer fails, against the
+//! stock client in the same situation: the same lines on stdout and stderr, the same exit code.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const RTSYNC: &str = env!("CARGO_BIN_EXE_rtsync");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A stock `rsync --daemon` on loopback, killed on drop.
+struct Daemon {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stock_daemon(dir: &Path) -> Daemon {
+    std::fs::create_dir_all(dir.join("mod")).unwrap();
+    std::fs::write(dir.join("mod/file"), b"data\n").unwrap();
+    std::fs::write(dir.join("secrets"), b"bob:right\n").unwrap();
+    std::fs::set_permissions(
+        dir.join("secrets"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let conf = format!(
+        "pid file = {d}/pid\nuse chroot = no\n[pub]\n  path = {d}/mod\n\
+         [priv]\n  path = {d}/mod\n  auth users = bob\n  secrets file = {d}/secrets\n",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("rsyncd.conf"), conf).unwrap();
+    let port = free_port();
+    let child = Command::new("rsync")
+        .args(["--daemon", "--no-detach", "--address=127.0.0.1"])
+        .arg(format!("--config={}", dir.join("rsyncd.conf").display()))
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("stock rsync is required for these tests (apt-get install rsync)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "stock daemon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Daemon { child, port }
+}
+
+fn run(stock: bool, args: &[String], cwd: &Path) -> Output {
+    let mut cmd = if stock {
+        Command::new("rsync")
+    } else {
+        let mut c = Command::new(RTSYNC);
+        c.arg("rsync");
+        c
+    };
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("RSYNC_PASSWORD", "wrong")
+        .output()
+        .unwrap()
+}
+
+/// Stock's own racy line about the daemon closing first is left out (it comes and goes).
+fn stderr_lines(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| !l.contains("Connection reset by peer") && !l.contains("Broken pipe"))
+        .map(str::to_string)
+        .collect()
+}
+
+fn same(args: &[String], cwd: &Path) {
+    let s = run(true, args, cwd);
+    let o = run(false, args, cwd);
+    assert_eq!(
+        s.status.code(),
+        o.status.code(),
+        "{args:?}: exit codes\n{s:?}\n{o:?}"
+    );
+    assert_eq!(stderr_lines(&s), stderr_lines(&o), "{args:?}: stderr");
+    assert_eq!(s.stdout, o.stdout, "{args:?}: stdout");
+}
+
+#[test]
+fn daemon_refusals_and_failures_look_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = stock_daemon(dir.path());
+    let url = |p: &str| format!("rsync://127.0.0.1:{}/{p}", d.port);
+    let out = dir.path().join("out").display().to_string();
+    let unused = free_port();
+    for args in [
+        vec![url("nomod/"), out.clone()],
+        vec![
+            format!("rsync://bob@127.0.0.1:{}/priv/", d.port),
+            out.clone(),
+        ],
+        vec![url("pub/nonexistent"), out.clone()],
+        vec![format!("rsync://127.0.0.1:{unused}/pub/"), out.clone()],
+        vec![
+            "mod/file".into(),
+            format!("rsync://127.0.0.1:{unused}/pub/"),
+        ],
+    ] {
+        same(&args, dir.path());
+    }
+}
+
+#[test]
+fn pulling_nothing_over_a_remote_shell_is_a_partial_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    let shell = dir.path().join("fake-ssh");
+    // Stands in for ssh: drops the host name and runs the command here.
+    std::fs::write(&shell, "#!/bin/sh\nshift\nexec sh -c \"$*\"\n").unwrap();
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let missing = dir.path().join("missing").display().to_string();
+    let args = vec![
+        "-e".to_string(),
+        shell.display().to_string(),
+        format!("localhost:{missing}"),
+        dir.path().join("out").display().to_string(),
+    ];
+    same(&args, dir.path());
+}
