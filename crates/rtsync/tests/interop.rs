@@ -816,3 +816,39 @@ fn pull_partial_keeps_interrupted_file() {
         );
     }
 }
+
+/// `--remove-source-files` pulling: the receiver tells the stock sender (MSG_SUCCESS) which
+/// files are in place, transferred or already current, and the sender removes them.
+#[test]
+fn pull_remove_source_files_matches_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let sides = ["stock", "ours"].map(|s| work.path().join(s));
+    for side in &sides {
+        sample_tree(&side.join("src"));
+        std::fs::create_dir_all(side.join("dest")).unwrap();
+        // One file already current at the destination.
+        std::fs::copy(side.join("src/small.txt"), side.join("dest/small.txt")).unwrap();
+        set_mtime(&side.join("dest/small.txt"), 1_600_000_000, 123_456_789);
+    }
+    let daemon = StockDaemon::start(&[
+        Module {
+            name: "stock",
+            path: &sides[0].join("src"),
+            extra: "",
+        },
+        Module {
+            name: "ours",
+            path: &sides[1].join("src"),
+            extra: "",
+        },
+    ]);
+    let d0 = format!("{}/", sides[0].join("dest").display());
+    let d1 = format!("{}/", sides[1].join("dest").display());
+    let (u0, u1) = (daemon.url("stock/"), daemon.url("ours/"));
+    let out = run_stock(&["-a", "--remove-source-files", &u0, &d0]);
+    let ours = run_ours(&["-a", "--remove-source-files", &u1, &d1]);
+    assert_eq!(ours, out.status.code().unwrap(), "{out:?}");
+    assert_same_tree(&sides[1].join("dest"), &sides[0].join("dest"), true);
+    assert_same_tree(&sides[1].join("src"), &sides[0].join("src"), false);
+    assert!(!sides[1].join("src/small.txt").exists());
+}

@@ -98,6 +98,8 @@ pub struct PullOptions {
     pub sparse: bool,
     /// `--temp-dir`: where temp files are created.
     pub temp_dir: Option<PathBuf>,
+    /// `--remove-source-files`: tell the sender (MSG_SUCCESS) which files are in place.
+    pub remove_source_files: bool,
     /// A daemon module's own filter rules: names they exclude are refused
     /// (`ERROR: daemon refused to receive file "NAME"`), with everything below a refused
     /// directory.
@@ -170,6 +172,7 @@ impl PullOptions {
             sparse: opts.sparse,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
+            remove_source_files: opts.remove_source_files && !opts.dry_run,
         }
     }
 
@@ -240,6 +243,8 @@ enum Event {
     Redo(usize),
     /// The receiver read the sender's statistics and final goodbye.
     Finished,
+    /// This index is in place: a `--remove-source-files` sender may remove it.
+    Success(usize),
 }
 
 /// Everything both threads share read-only.
@@ -427,6 +432,17 @@ fn generate<W: Write>(
         }
         match generate_entry(ctx, ndx, e, &names, &mut res)? {
             Step::Done(lines) => {
+                if ctx.opts.remove_source_files && !e.is_dir() {
+                    // Stock reports current files and every symlink or special it made or
+                    // found in place.
+                    let regular = e.kind == rtsync_tree::FileKind::Regular;
+                    let current = lines
+                        .iter()
+                        .any(|l| matches!(l, Line::Item(it, ..) if !regular || it.update == b'.'));
+                    if current {
+                        send_success(w, ndx)?;
+                    }
+                }
                 res.count_created(e, &lines);
                 notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
@@ -487,6 +503,7 @@ fn generate<W: Write>(
     loop {
         match ev_rx.recv() {
             Ok(Event::Redo(ndx)) => redo.push(ndx),
+            Ok(Event::Success(ndx)) => send_success(w, ndx)?,
             Ok(Event::PhaseDone) => break,
             Ok(Event::Finished) | Err(_) => {
                 return Err(Error::Stream("receiver ended early".into()))
@@ -563,6 +580,7 @@ fn generate<W: Write>(
                     break;
                 }
                 Ok(Event::Redo(_)) => {}
+                Ok(Event::Success(ndx)) => send_success(w, ndx)?,
                 Err(_) => return Err(Error::Stream("receiver ended early".into())),
             }
         }
@@ -590,6 +608,7 @@ fn generate<W: Write>(
     while !finished {
         match ev_rx.recv() {
             Ok(Event::Finished) => finished = true,
+            Ok(Event::Success(ndx)) => send_success(w, ndx)?,
             Ok(Event::Redo(_)) | Ok(Event::PhaseDone) => {}
             Err(_) => return Err(Error::Stream("receiver ended early".into())),
         }
@@ -649,6 +668,13 @@ fn refused<W: Write>(
         *refused_dir = Some(e.name.clone());
     }
     Ok(true)
+}
+
+/// MSG_SUCCESS: the file at `ndx` is in place (the sender removes it with
+/// `--remove-source-files`).
+fn send_success<W: Write>(w: &mut MuxWriter<W>, ndx: usize) -> Result<()> {
+    w.send_msg_int(MsgTag::Success, ndx as i32)
+        .map_err(|e| Error::io("writing to sender", e))
 }
 
 /// rsync's item flags for an itemize record.
@@ -907,6 +933,9 @@ fn receive<R: Read>(
         let ok = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
         let e = &ctx.list.entries[ndx];
         if ok {
+            if ctx.opts.remove_source_files {
+                let _ = ev_tx.send(Event::Success(ndx));
+            }
             stats.files_transferred += 1;
             ctx.log.complete(ndx, req.item.clone());
         } else if phase == 0 && redone.insert(ndx) {

@@ -247,8 +247,6 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
 pub fn unsupported_receiver_option(o: &Options) -> Option<&'static str> {
     if o.append {
         Some("--append")
-    } else if o.remove_source_files {
-        Some("--remove-source-files")
     } else {
         None
     }
