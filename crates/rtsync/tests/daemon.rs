@@ -1170,3 +1170,25 @@ fn module_chmod_rules_match_stock() {
         diff_lines(&results[0].3, &results[1].3)
     );
 }
+
+#[test]
+fn module_listing_shows_directory_sizes_like_stock() {
+    let conf = "use chroot = yes\n[down]\n  path = {dir}/src\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        // Fixed times: the listing prints them.
+        for f in ["src/a.txt", "src/sub/b.txt", "src/sub", "src"] {
+            let t = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+            let file = std::fs::File::open(dir.path().join(f)).unwrap();
+            file.set_modified(t).unwrap();
+        }
+        let d = Daemon::start(kind, dir.path(), conf);
+        let listing = client(&expand(&["URL:down/"], &d), &[], Duration::from_secs(60));
+        results.push(neutral(&listing, &d));
+    }
+    assert_eq!(results[0].code, Some(0), "stock listing: {:?}", results[0]);
+    assert!(results[0].stdout.contains("4,096"), "{:?}", results[0]);
+    assert_eq!(results[0], results[1], "listing");
+}

@@ -342,6 +342,12 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         munge_symlinks(&mut list.entries, false);
     }
     tweaks.apply_chmod(&mut list.entries);
+    // Stock lists a directory with its st_size; the scanner leaves directory sizes at 0.
+    for (e, path) in list.entries.iter_mut().zip(&list.paths) {
+        if e.is_dir() && e.size == 0 {
+            e.size = std::fs::symlink_metadata(path).map_or(0, |m| m.len());
+        }
+    }
     for (tag, text) in &list.messages {
         // Module paths are the daemon's business: show names relative to the module.
         let text = match root {
