@@ -1192,3 +1192,29 @@ fn module_listing_shows_directory_sizes_like_stock() {
     assert!(results[0].stdout.contains("4,096"), "{:?}", results[0]);
     assert_eq!(results[0], results[1], "listing");
 }
+
+#[test]
+fn pulling_an_unreadable_file_reports_it_like_stock() {
+    let conf = "use chroot = yes\n[down]\n  path = {dir}/down\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        rich_tree(&dir.path().join("down"));
+        let d = Daemon::start(kind, dir.path(), conf);
+        let pull = client(
+            &expand(&["-a", "URL:down/", "DIR:pulled/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        results.push(neutral(&pull, &d));
+    }
+    assert_eq!(results[0].code, Some(23), "stock: {:?}", results[0]);
+    assert_eq!(results[1].code, results[0].code, "{:?}", results[1]);
+    for r in &results {
+        assert!(
+            r.stderr.contains("send_files failed to open") && r.stderr.contains("(13)"),
+            "{r:?}"
+        );
+    }
+}
