@@ -127,8 +127,6 @@ fn parse(args: &[String]) -> Result<Cli, i32> {
 /// The transfer of an accepted module session: the wire crate's server role, confined to the
 /// module root (by chroot, or by resolving every path beneath it).
 fn transfer(session: Session) -> i32 {
-    // Settings the transfer cannot honour yet must not be silently ignored: chmod rules decide
-    // what permissions files get, and module filters would have to refuse uploads by name.
     let m = &session.module;
     let has_filters = [
         m.exclude(),
@@ -139,12 +137,6 @@ fn transfer(session: Session) -> i32 {
     ]
     .iter()
     .any(|v| !v.trim().is_empty());
-    let has_chmod = [m.incoming_chmod(), m.outgoing_chmod()]
-        .iter()
-        .any(|v| !v.trim().is_empty());
-    if has_chmod || (has_filters && !session.args.sender) {
-        return NoTransfer.run(session);
-    }
     let module_filter = if has_filters {
         match module_filter(m) {
             Ok(set) => Some(set),
@@ -156,6 +148,16 @@ fn transfer(session: Session) -> i32 {
     } else {
         None
     };
+    // `outgoing chmod` shapes what a pull lists, `incoming chmod` what a push creates.
+    let chmod = if session.args.sender {
+        m.outgoing_chmod()
+    } else {
+        m.incoming_chmod()
+    };
+    let chmod: Vec<String> = (!chmod.trim().is_empty())
+        .then(|| chmod.trim().to_string())
+        .into_iter()
+        .collect();
     let argv = server_argv(&session.args.argv, &session.args.paths);
     let input: Box<dyn std::io::Read + Send> = match session.socket_fd {
         // Quick ACKs on the socket spare a peer with Nagle on its ~40 ms stalls.
@@ -174,6 +176,7 @@ fn transfer(session: Session) -> i32 {
             socket_fd: session.socket_fd,
             munge_symlinks: session.munge_symlinks,
             module_filter,
+            chmod,
         },
     )
 }

@@ -1015,24 +1015,62 @@ fn transfers_match_stock(use_chroot: &str) {
 }
 
 #[test]
-fn filtered_modules_refuse_transfers_safely() {
-    // Until the transfer applies daemon filters, such sessions end with an error instead of
-    // risking a leak of what the filters hide.
-    let conf =
-        "[filtered]\n  path = {dir}/mod\n  use chroot = yes\n  read only = no\n  exclude = *.txt\n";
-    let dir = tempfile::tempdir().unwrap();
-    make_tree(dir.path());
-    let d = Daemon::start(Kind::Rtsync, dir.path(), conf);
-    // Pulls apply the module's rules (see pulls_from_filtered_modules_match_stock); pushes
-    // are refused until the receiving side refuses excluded names as stock does.
-    let args = &["-a", "DIR:src/", "URL:filtered/"][..];
-    let o = client(&expand(args, &d), &[], Duration::from_secs(60));
-    assert_eq!(o.code, Some(4), "{args:?}: {o:?}");
-    assert!(
-        o.stderr.contains("file transfer is not available yet"),
-        "{o:?}"
+fn pushes_to_filtered_modules_match_stock() {
+    // The module's rules refuse uploads by name: `ERROR: daemon refused to receive file`,
+    // the rest is written, exit code 23.
+    let conf = "use chroot = yes\n[filtered]\n  path = {dir}/mod\n  read only = no\n  \
+                exclude = b.txt\n  filter = - sub2/\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        std::fs::create_dir_all(dir.path().join("src/sub2/in")).unwrap();
+        std::fs::write(dir.path().join("src/sub2/in/c"), "c\n").unwrap();
+        for f in ["src/a.txt", "src/sub/b.txt", "mod/m.txt", "src/sub2/in/c"] {
+            let t = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+            let file = std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(f))
+                .unwrap();
+            file.set_modified(t).unwrap();
+        }
+        let c = std::ffi::CString::new(dir.path().join("mod").display().to_string()).unwrap();
+        // SAFETY: chown on a directory we created.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        let d = Daemon::start(kind, dir.path(), conf);
+        let push = client(
+            &expand(&["-a", "DIR:src/", "URL:filtered/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        // Stock leaves an empty mode-0700 `sub2` behind for the refused directory; we
+        // create nothing for it. Its contents must be absent on both.
+        let tree: Vec<String> = snapshot(&dir.path().join("mod"))
+            .into_iter()
+            .filter(|l| !l.starts_with("sub2 dir "))
+            .collect();
+        results.push((neutral(&push, &d), tree));
+    }
+    assert_eq!(
+        results[0].0.code,
+        Some(23),
+        "stock push: {:?}",
+        results[0].0
     );
-    assert!(!dir.path().join("mod/a.txt").exists());
+    assert!(
+        results[0]
+            .0
+            .stderr
+            .contains("ERROR: daemon refused to receive file \"sub/b.txt\""),
+        "{:?}",
+        results[0].0
+    );
+    assert_eq!(results[0].0, results[1].0, "push outcome");
+    assert!(
+        results[0].1 == results[1].1,
+        "pushed tree: {}",
+        diff_lines(&results[0].1, &results[1].1)
+    );
 }
 
 #[test]
@@ -1074,4 +1112,109 @@ fn pulls_from_filtered_modules_match_stock() {
         diff_lines(&results[0].1, &results[1].1)
     );
     assert_eq!(results[0].2.code, results[1].2.code, "listing exit code");
+}
+
+#[test]
+fn module_chmod_rules_match_stock() {
+    // `incoming chmod` shapes what a push creates, `outgoing chmod` the modes a pull lists.
+    let conf = "use chroot = yes\n[up]\n  path = {dir}/mod\n  read only = no\n  \
+                incoming chmod = Fgo-rwx,Dg-w\n[down]\n  path = {dir}/src\n  \
+                outgoing chmod = Fa+x,Do-rx\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        // Fixed times: make_tree's are those of the run.
+        for f in ["src/a.txt", "src/sub/b.txt", "mod/m.txt"] {
+            let t = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+            let file = std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(f))
+                .unwrap();
+            file.set_modified(t).unwrap();
+        }
+        // Writable by the module user (nobody).
+        let c = std::ffi::CString::new(dir.path().join("mod").display().to_string()).unwrap();
+        // SAFETY: chown on a directory we created.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        let d = Daemon::start(kind, dir.path(), conf);
+        let push = client(
+            &expand(&["-a", "DIR:src/", "URL:up/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let pull = client(
+            &expand(&["-a", "URL:down/", "DIR:pulled/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        results.push((
+            neutral(&push, &d),
+            snapshot(&dir.path().join("mod")),
+            neutral(&pull, &d),
+            snapshot(&dir.path().join("pulled")),
+        ));
+    }
+    assert_eq!(results[0].0.code, Some(0), "stock push: {:?}", results[0].0);
+    assert_eq!(results[0].2.code, Some(0), "stock pull: {:?}", results[0].2);
+    assert_eq!(results[0].0, results[1].0, "push outcome");
+    assert!(
+        results[0].1 == results[1].1,
+        "pushed tree: {}",
+        diff_lines(&results[0].1, &results[1].1)
+    );
+    assert_eq!(results[0].2, results[1].2, "pull outcome");
+    assert!(
+        results[0].3 == results[1].3,
+        "pulled tree: {}",
+        diff_lines(&results[0].3, &results[1].3)
+    );
+}
+
+#[test]
+fn module_listing_shows_directory_sizes_like_stock() {
+    let conf = "use chroot = yes\n[down]\n  path = {dir}/src\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        // Fixed times: the listing prints them.
+        for f in ["src/a.txt", "src/sub/b.txt", "src/sub", "src"] {
+            let t = std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+            let file = std::fs::File::open(dir.path().join(f)).unwrap();
+            file.set_modified(t).unwrap();
+        }
+        let d = Daemon::start(kind, dir.path(), conf);
+        let listing = client(&expand(&["URL:down/"], &d), &[], Duration::from_secs(60));
+        results.push(neutral(&listing, &d));
+    }
+    assert_eq!(results[0].code, Some(0), "stock listing: {:?}", results[0]);
+    assert!(results[0].stdout.contains("4,096"), "{:?}", results[0]);
+    assert_eq!(results[0], results[1], "listing");
+}
+
+#[test]
+fn pulling_an_unreadable_file_reports_it_like_stock() {
+    let conf = "use chroot = yes\n[down]\n  path = {dir}/down\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        rich_tree(&dir.path().join("down"));
+        let d = Daemon::start(kind, dir.path(), conf);
+        let pull = client(
+            &expand(&["-a", "URL:down/", "DIR:pulled/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        results.push(neutral(&pull, &d));
+    }
+    assert_eq!(results[0].code, Some(23), "stock: {:?}", results[0]);
+    assert_eq!(results[1].code, results[0].code, "{:?}", results[1]);
+    for r in &results {
+        assert!(
+            r.stderr.contains("send_files failed to open") && r.stderr.contains("(13)"),
+            "{r:?}"
+        );
+    }
 }

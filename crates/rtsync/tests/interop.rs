@@ -370,7 +370,7 @@ fn unsupported_receiver_options_are_refused() {
     let dest = tempfile::tempdir().unwrap();
     let url = daemon.url("mod/");
     let d = format!("{}/", dest.path().display());
-    assert_eq!(run_ours(&["-a", "--backup", &url, &d]), 4);
+    assert_eq!(run_ours(&["-a", "--append", &url, &d]), 4);
     assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
 }
 
@@ -572,4 +572,283 @@ fn delete_timings_match_stock() {
         pull_case(&["-a", timing], stale_dest);
         push_case(&["-a", timing], stale_dest);
     }
+}
+
+// --- Receiver options: --backup, --inplace, --partial, --sparse, --temp-dir -------------------
+
+/// The same pull by stock and by us, each into its own side directory: the destination is
+/// `SIDE/dest/`, and `opts(SIDE)` may name other places inside SIDE (a backup dir). Returns
+/// the side directories after comparing them whole, with the exit codes.
+fn pull_sides(
+    src: &Path,
+    url_or_remote: &str,
+    opts: impl Fn(&Path) -> Vec<String>,
+    prepare_dest: impl Fn(&Path),
+    dir_times: bool,
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let _ = src;
+    let work = tempfile::tempdir().unwrap();
+    let ours = work.path().join("ours");
+    let stock = work.path().join("stock");
+    let mut codes = Vec::new();
+    for side in [&stock, &ours] {
+        std::fs::create_dir_all(side.join("dest")).unwrap();
+        prepare_dest(&side.join("dest"));
+        let mut args = opts(side);
+        args.push(url_or_remote.to_string());
+        args.push(format!("{}/", side.join("dest").display()));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        codes.push(if side == &stock {
+            let out = run_stock(&a);
+            if !out.status.success() {
+                eprintln!("stock: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            out.status.code().unwrap_or(-1)
+        } else {
+            run_ours(&a)
+        });
+    }
+    assert_eq!(codes[1], codes[0], "exit codes (ours, stock)");
+    assert_same_tree(&ours.join("dest"), &stock.join("dest"), dir_times);
+    // Backup and temp dirs outside the transfer: their times are those of the run.
+    assert_same_tree(&ours, &stock, false);
+    (work, ours, stock)
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn with_daemon(test: impl FnOnce(&Path, &str)) {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    test(src.path(), &daemon.url("mod/"));
+}
+
+#[test]
+fn pull_backup_keeps_replaced_and_deleted_files_like_stock() {
+    with_daemon(|src, url| {
+        // --backup implies --omit-dir-times: directory times are not compared.
+        pull_sides(src, url, |_| args(&["-a", "--backup"]), stale_dest, false);
+        pull_sides(
+            src,
+            url,
+            |_| args(&["-a", "-b", "--suffix=.old", "--delete"]),
+            stale_dest,
+            false,
+        );
+    });
+}
+
+#[test]
+fn pull_backup_dir_matches_stock() {
+    with_daemon(|src, url| {
+        let abs = |side: &Path| {
+            let bd = format!("--backup-dir={}", side.join("bak").display());
+            args(&["-a", "--delete", &bd])
+        };
+        let (_w, ours, _) = pull_sides(src, url, abs, stale_dest, true);
+        assert!(ours.join("bak/sub/deeper/large.bin").exists());
+        assert!(ours.join("bak/extra-file").exists());
+        // A relative backup dir is relative to the destination.
+        pull_sides(
+            src,
+            url,
+            |_| args(&["-a", "--backup-dir=../rel", "--suffix=~"]),
+            stale_dest,
+            true,
+        );
+    });
+}
+
+#[test]
+fn pull_inplace_updates_the_file_itself_like_stock() {
+    with_daemon(|src, url| {
+        let work = tempfile::tempdir().unwrap();
+        stale_dest(work.path());
+        let before = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(work.path().join("sub/deeper/large.bin"))
+                .unwrap()
+                .ino()
+        };
+        let d = format!("{}/", work.path().display());
+        let out = run_ours_outcome(&["-a", "--inplace", url, &d]);
+        assert_eq!(out.exit_code(), 0);
+        assert!(out.stats.matched_bytes > 1_000_000, "{:?}", out.stats);
+        let after = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(work.path().join("sub/deeper/large.bin"))
+                .unwrap()
+                .ino()
+        };
+        assert_eq!(before, after, "--inplace keeps the inode");
+        pull_sides(src, url, |_| args(&["-a", "--inplace"]), stale_dest, true);
+        pull_sides(
+            src,
+            url,
+            |_| args(&["-a", "--inplace", "--backup", "--delete"]),
+            stale_dest,
+            false,
+        );
+        pull_sides(src, url, |_| args(&["-a", "--inplace", "-S"]), |_| {}, true);
+    });
+}
+
+/// A source with long zero runs, pulled with and without `--sparse`.
+#[test]
+fn pull_sparse_leaves_holes_like_stock() {
+    use std::os::unix::fs::MetadataExt;
+    let src = tempfile::tempdir().unwrap();
+    let mut data = vec![0u8; 4 << 20];
+    data[1 << 20] = 1;
+    data[(3 << 20) + 17] = 2;
+    std::fs::write(src.path().join("holes"), &data).unwrap();
+    set_mtime(src.path(), 1_600_000_000, 0);
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let url = daemon.url("mod/");
+    let (_w, ours, stock) = pull_sides(src.path(), &url, |_| args(&["-a", "-S"]), |_| {}, true);
+    let blocks = |p: &Path| std::fs::metadata(p.join("dest/holes")).unwrap().blocks();
+    assert!(
+        blocks(&ours) <= blocks(&stock) + 64,
+        "ours {} blocks, stock {}",
+        blocks(&ours),
+        blocks(&stock)
+    );
+    assert!(blocks(&ours) < 1024, "{} blocks: no holes", blocks(&ours));
+}
+
+#[test]
+fn pull_temp_dir_matches_stock() {
+    with_daemon(|src, url| {
+        let (_w, ours, _) = pull_sides(
+            src,
+            url,
+            |side| {
+                std::fs::create_dir_all(side.join("tmp")).unwrap();
+                let t = format!("--temp-dir={}", side.join("tmp").display());
+                args(&["-a", &t])
+            },
+            stale_dest,
+            true,
+        );
+        assert_eq!(std::fs::read_dir(ours.join("tmp")).unwrap().count(), 0);
+    });
+}
+
+/// A stand-in for ssh whose connection breaks after the server sent `limit` bytes (the
+/// relay copies byte by byte so nothing is held back in a buffer).
+fn breaking_ssh(dir: &Path, limit: usize) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("breaking-ssh");
+    let script = format!(
+        "#!/bin/sh\nif [ \"$1\" = -l ]; then shift 2; fi\nshift\n\
+         f=$(mktemp -u); mkfifo \"$f\"\nexec 3<&0\n\
+         sh -c \"$*\" <&3 > \"$f\" & p=$!\n\
+         dd bs=1 count={limit} < \"$f\" 2>/dev/null\n\
+         kill -9 $p 2>/dev/null; rm -f \"$f\"\n"
+    );
+    std::fs::write(&p, script).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// A pull whose connection breaks inside a file: the exit code is stock's (12); `--partial`
+/// keeps what arrived (under the file's name with mtime 0, or in the partial dir), and a
+/// second pull resumes from it. Stock's forked receiver rarely has data of the file yet when
+/// the stream breaks, so the kept files themselves are not compared with stock's.
+#[test]
+fn pull_partial_keeps_interrupted_file() {
+    use std::os::unix::fs::MetadataExt;
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("big"), pattern(4_000_000, 3)).unwrap();
+    set_mtime(&src.path().join("big"), 1_600_000_000, 0);
+    let work = tempfile::tempdir().unwrap();
+    let broken = breaking_ssh(work.path(), 500_000).display().to_string();
+    let fine = fake_ssh(work.path()).display().to_string();
+    let remote = format!("localhost:{}/", src.path().display());
+    for extra in [None, Some("--partial-dir=.part")] {
+        let mut codes = Vec::new();
+        for side in ["stock", "ours"] {
+            let dest = work.path().join(format!("{side}-{}", extra.is_some()));
+            std::fs::create_dir_all(&dest).unwrap();
+            let d = format!("{}/", dest.display());
+            let run = |ssh: &str| {
+                let mut a = vec!["-a", "--partial", "-e", ssh];
+                a.extend(extra);
+                a.extend([remote.as_str(), d.as_str()]);
+                if side == "stock" {
+                    run_stock(&a).status.code().unwrap_or(-1)
+                } else {
+                    run_ours(&a)
+                }
+            };
+            codes.push(run(&broken));
+            if side == "ours" {
+                let name = if extra.is_some() { ".part/big" } else { "big" };
+                let part = std::fs::read(dest.join(name)).unwrap_or_default();
+                assert!(!part.is_empty(), "no partial file {name}");
+                assert_eq!(part[..], pattern(4_000_000, 3)[..part.len()]);
+                let mtime = std::fs::metadata(dest.join(name)).unwrap().mtime();
+                assert_eq!(mtime == 0, extra.is_none(), "partial file mtime");
+            }
+            assert_eq!(run(&fine), 0, "{side} resuming");
+            assert_eq!(
+                std::fs::read(dest.join("big")).unwrap(),
+                pattern(4_000_000, 3)
+            );
+            assert!(!dest.join(".part/big").exists());
+        }
+        assert_eq!(codes[1], codes[0], "exit codes (ours, stock), {extra:?}");
+        assert_same_tree(
+            &work.path().join(format!("ours-{}", extra.is_some())),
+            &work.path().join(format!("stock-{}", extra.is_some())),
+            false,
+        );
+    }
+}
+
+/// `--remove-source-files` pulling: the receiver tells the stock sender (MSG_SUCCESS) which
+/// files are in place, transferred or already current, and the sender removes them.
+#[test]
+fn pull_remove_source_files_matches_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let sides = ["stock", "ours"].map(|s| work.path().join(s));
+    for side in &sides {
+        sample_tree(&side.join("src"));
+        std::fs::create_dir_all(side.join("dest")).unwrap();
+        // One file already current at the destination.
+        std::fs::copy(side.join("src/small.txt"), side.join("dest/small.txt")).unwrap();
+        set_mtime(&side.join("dest/small.txt"), 1_600_000_000, 123_456_789);
+    }
+    let daemon = StockDaemon::start(&[
+        Module {
+            name: "stock",
+            path: &sides[0].join("src"),
+            extra: "",
+        },
+        Module {
+            name: "ours",
+            path: &sides[1].join("src"),
+            extra: "",
+        },
+    ]);
+    let d0 = format!("{}/", sides[0].join("dest").display());
+    let d1 = format!("{}/", sides[1].join("dest").display());
+    let (u0, u1) = (daemon.url("stock/"), daemon.url("ours/"));
+    let out = run_stock(&["-a", "--remove-source-files", &u0, &d0]);
+    let ours = run_ours(&["-a", "--remove-source-files", &u1, &d1]);
+    assert_eq!(ours, out.status.code().unwrap(), "{out:?}");
+    assert_same_tree(&sides[1].join("dest"), &sides[0].join("dest"), true);
+    assert_same_tree(&sides[1].join("src"), &sides[0].join("src"), false);
+    assert!(!sides[1].join("src/small.txt").exists());
 }

@@ -474,12 +474,13 @@ fn transfer_as_receiver(
             reporter.info(&format!("created directory {shown}"));
         }
     }
-    let popts = PullOptions {
+    let mut popts = PullOptions {
         peer_sends_stats: true,
         dest_created,
         list_only: opts.list_only,
         ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
     };
+    popts.resolve_dirs(&dest.root(), false);
     let lists = reporter.lists_items() || opts.list_only;
     let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
     let session = pull::PullSession {

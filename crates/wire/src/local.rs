@@ -54,6 +54,18 @@ impl Dest {
     }
 
     /// The local path of an entry (names are validated already: relative, no `..`).
+    /// The directory entries are created in (a solo file's directory).
+    pub fn root(&self) -> PathBuf {
+        match self {
+            Dest::Dir(root) => root.clone(),
+            Dest::Solo(p) => p
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+        }
+    }
+
     pub fn path_of(&self, name: &[u8]) -> PathBuf {
         match self {
             Dest::Solo(p) => p.clone(),

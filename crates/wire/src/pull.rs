@@ -11,12 +11,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
-use rtsync_tree::fsops::TempFile;
 use rtsync_tree::FileEntry;
 
 use crate::checksum::FileHasher;
@@ -27,12 +26,16 @@ use crate::local::{self, AttrOptions, Dest, IdMap, QuickCheck};
 use crate::log::{ItemLog, Line};
 
 mod entry;
+mod keep;
+mod write;
 use crate::mux::{MsgTag, MuxReader, MuxWriter};
 use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE};
 use crate::negotiate::Negotiated;
 use crate::sums::{item, SumHead};
 use crate::varint::{put_varint, ReadWire};
 use entry::{generate_entry, Step};
+pub use keep::BackupOptions;
+use write::receive_file;
 
 /// io_error bit: deletions were stopped by `--max-delete` (exit code 25).
 pub const IOERR_DEL_LIMIT: i32 = 4;
@@ -83,6 +86,24 @@ pub struct PullOptions {
     /// The sender is a server and sends its statistics at the end (false when we are the
     /// server receiving from a client).
     pub peer_sends_stats: bool,
+    /// `--backup`: what is replaced or deleted is kept under a backup name.
+    pub backup: Option<BackupOptions>,
+    /// `--inplace`: write into the destination file instead of a temp file.
+    pub inplace: bool,
+    /// `--partial`: keep the data of an interrupted transfer.
+    pub partial: bool,
+    /// `--partial-dir`: where partial files are kept (and found again as basis files).
+    pub partial_dir: Option<PathBuf>,
+    /// `--sparse`: leave holes for runs of zeros.
+    pub sparse: bool,
+    /// `--temp-dir`: where temp files are created.
+    pub temp_dir: Option<PathBuf>,
+    /// `--remove-source-files`: tell the sender (MSG_SUCCESS) which files are in place.
+    pub remove_source_files: bool,
+    /// A daemon module's own filter rules: names they exclude are refused
+    /// (`ERROR: daemon refused to receive file "NAME"`), with everything below a refused
+    /// directory.
+    pub refuse: Option<rtsync_filter::FilterSet>,
 }
 
 impl PullOptions {
@@ -137,6 +158,48 @@ impl PullOptions {
             min_size: opts.min_size,
             max_size: opts.max_size,
             protect,
+            backup: opts.backup.then(|| BackupOptions {
+                dir: opts.backup_dir.as_ref().map(PathBuf::from),
+                suffix: opts
+                    .suffix
+                    .clone()
+                    .unwrap_or_else(|| if opts.backup_dir.is_some() { "" } else { "~" }.into()),
+            }),
+            inplace: opts.inplace,
+            // rsync: --inplace implies --partial for refusal purposes only.
+            partial: (opts.partial || opts.partial_dir.is_some()) && !opts.inplace,
+            partial_dir: opts.partial_dir.as_ref().map(PathBuf::from),
+            sparse: opts.sparse,
+            temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
+            refuse: None,
+            remove_source_files: opts.remove_source_files && !opts.dry_run,
+        }
+    }
+
+    /// Resolves the directories named by options (`--backup-dir`, `--temp-dir`, an absolute
+    /// `--partial-dir`) against the destination `root`; with `confine` (a server), they are
+    /// kept beneath it whatever the client sent.
+    pub fn resolve_dirs(&mut self, root: &std::path::Path, confine: bool) {
+        let resolve = |p: &std::path::Path| -> PathBuf {
+            if confine {
+                PathBuf::from(crate::server::path_beneath(root, &p.to_string_lossy()))
+            } else {
+                root.join(p)
+            }
+        };
+        if let Some(b) = self.backup.as_mut() {
+            b.dir = b.dir.as_deref().map(resolve);
+        }
+        self.temp_dir = self.temp_dir.as_deref().map(resolve);
+        if confine {
+            // A relative partial dir is per directory; an absolute one must stay inside.
+            self.partial_dir = self.partial_dir.as_deref().map(|p| {
+                if p.is_absolute() || p.components().any(|c| c.as_os_str() == "..") {
+                    resolve(p)
+                } else {
+                    p.to_path_buf()
+                }
+            });
         }
     }
 }
@@ -180,6 +243,8 @@ enum Event {
     Redo(usize),
     /// The receiver read the sender's statistics and final goodbye.
     Finished,
+    /// This index is in place: a `--remove-source-files` sender may remove it.
+    Success(usize),
 }
 
 /// Everything both threads share read-only.
@@ -339,8 +404,14 @@ fn generate<W: Write>(
         }
         ctx.log.header(header);
     }
+    let mut refused_dir: Option<Vec<u8>> = None;
     for (ndx, e) in entries.iter().enumerate() {
         if !ctx.list.active[ndx] {
+            ctx.log.ready(ndx, Vec::new());
+            continue;
+        }
+        if refused(ctx, w, e, &mut refused_dir)? {
+            res.errors += 1;
             ctx.log.ready(ndx, Vec::new());
             continue;
         }
@@ -361,6 +432,17 @@ fn generate<W: Write>(
         }
         match generate_entry(ctx, ndx, e, &names, &mut res)? {
             Step::Done(lines) => {
+                if ctx.opts.remove_source_files && !e.is_dir() {
+                    // Stock reports current files and every symlink or special it made or
+                    // found in place.
+                    let regular = e.kind == rtsync_tree::FileKind::Regular;
+                    let current = lines
+                        .iter()
+                        .any(|l| matches!(l, Line::Item(it, ..) if !regular || it.update == b'.'));
+                    if current {
+                        send_success(w, ndx)?;
+                    }
+                }
                 res.count_created(e, &lines);
                 notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
@@ -421,6 +503,7 @@ fn generate<W: Write>(
     loop {
         match ev_rx.recv() {
             Ok(Event::Redo(ndx)) => redo.push(ndx),
+            Ok(Event::Success(ndx)) => send_success(w, ndx)?,
             Ok(Event::PhaseDone) => break,
             Ok(Event::Finished) | Err(_) => {
                 return Err(Error::Stream("receiver ended early".into()))
@@ -497,6 +580,7 @@ fn generate<W: Write>(
                     break;
                 }
                 Ok(Event::Redo(_)) => {}
+                Ok(Event::Success(ndx)) => send_success(w, ndx)?,
                 Err(_) => return Err(Error::Stream("receiver ended early".into())),
             }
         }
@@ -524,6 +608,7 @@ fn generate<W: Write>(
     while !finished {
         match ev_rx.recv() {
             Ok(Event::Finished) => finished = true,
+            Ok(Event::Success(ndx)) => send_success(w, ndx)?,
             Ok(Event::Redo(_)) | Ok(Event::PhaseDone) => {}
             Err(_) => return Err(Error::Stream("receiver ended early".into())),
         }
@@ -545,6 +630,51 @@ fn generate<W: Write>(
     ndxw.put(&mut out, NDX_DONE);
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     Ok(res)
+}
+
+/// Whether a daemon module's rules refuse `e` (or a refused directory holds it); the client
+/// is told about the refused name itself, as stock's generator does.
+fn refused<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    e: &FileEntry,
+    refused_dir: &mut Option<Vec<u8>>,
+) -> Result<bool> {
+    let Some(rules) = &ctx.opts.refuse else {
+        return Ok(false);
+    };
+    if let Some(dir) = refused_dir {
+        if e.name.starts_with(dir) && e.name.get(dir.len()) == Some(&b'/') {
+            return Ok(true);
+        }
+        *refused_dir = None;
+    }
+    if e.name == b"." || !rules.is_excluded(&e.name, e.is_dir()) {
+        return Ok(false);
+    }
+    let msg = format!(
+        "ERROR: daemon refused to receive {} \"{}\"\n",
+        if e.is_dir() { "directory" } else { "file" },
+        String::from_utf8_lossy(&e.name)
+    );
+    w.send_msg(MsgTag::ErrorXfer, msg.as_bytes())
+        .map_err(|err| Error::io("writing to sender", err))?;
+    if e.is_dir() {
+        w.send_msg(
+            MsgTag::Error,
+            b"*** Skipping any contents from this failed directory ***\n",
+        )
+        .map_err(|err| Error::io("writing to sender", err))?;
+        *refused_dir = Some(e.name.clone());
+    }
+    Ok(true)
+}
+
+/// MSG_SUCCESS: the file at `ndx` is in place (the sender removes it with
+/// `--remove-source-files`).
+fn send_success<W: Write>(w: &mut MuxWriter<W>, ndx: usize) -> Result<()> {
+    w.send_msg_int(MsgTag::Success, ndx as i32)
+        .map_err(|e| Error::io("writing to sender", e))
 }
 
 /// rsync's item flags for an itemize record.
@@ -726,7 +856,11 @@ fn delete_tree(
         || if is_dir {
             fs::remove_dir(path).is_ok()
         } else {
-            fs::remove_file(path).is_ok()
+            match &ctx.opts.backup {
+                // rsync backs up what --delete removes, except backups themselves.
+                Some(b) if !b.is_backup_name(&name) => b.move_aside(ctx.dest, &name, path).is_ok(),
+                _ => fs::remove_file(path).is_ok(),
+            }
         };
     if ok {
         ctx.deletions
@@ -799,6 +933,9 @@ fn receive<R: Read>(
         let ok = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
         let e = &ctx.list.entries[ndx];
         if ok {
+            if ctx.opts.remove_source_files {
+                let _ = ev_tx.send(Event::Success(ndx));
+            }
             stats.files_transferred += 1;
             ctx.log.complete(ndx, req.item.clone());
         } else if phase == 0 && redone.insert(ndx) {
@@ -868,118 +1005,6 @@ fn take_request(
             }
         }
     }
-}
-
-/// Reads one file's tokens into a temp file; renames it into place if the checksum matches.
-fn receive_file<R: Read>(
-    ctx: &Ctx<'_>,
-    r: &mut MuxReader<R>,
-    req: &Request,
-    decoder: &mut rtsync_delta::TokenDecoder,
-    stats: &mut PullStats,
-) -> Result<bool> {
-    let e = &ctx.list.entries[req.ndx];
-    let final_path = ctx.dest.path_of(&e.name);
-    ctx.dest.check_parents(&e.name)?;
-    let dir = final_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."))
-        .to_path_buf();
-    let base = final_path.file_name().map(|b| {
-        use std::os::unix::ffi::OsStrExt;
-        b.as_bytes().to_vec()
-    });
-    let mut temp = TempFile::create_in(&dir, base.as_deref().unwrap_or(b"file"))
-        .map_err(|err| Error::file(format!("mkstemp in \"{}\" failed", dir.display()), err))?;
-    let mut basis = match &req.basis {
-        Some(p) => Some({
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(p)
-                .map_err(|err| Error::file(format!("open basis {}", p.display()), err))?
-        }),
-        None => None,
-    };
-    let mut hasher = FileHasher::new(ctx.neg.checksum);
-    let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
-    let mut block = Vec::new();
-    loop {
-        let token = match decoder.next(r)? {
-            None => break,
-            Some(rtsync_delta::Token::Literal(data)) => {
-                hasher.update(data);
-                temp.file().write_all(data).map_err(werr)?;
-                stats.literal_bytes += data.len() as u64;
-                continue;
-            }
-            Some(rtsync_delta::Token::Block(k)) => k,
-        };
-        let h = req.head;
-        if i64::from(token) >= i64::from(h.count) {
-            return Err(Error::Protocol(format!(
-                "invalid block index {token} (count {})",
-                h.count
-            )));
-        }
-        let Some(bf) = basis.as_mut() else {
-            return Err(Error::Protocol(
-                "block reference without a basis file".into(),
-            ));
-        };
-        let k = token as i32;
-        let len = h.block_len(k) as usize;
-        let off = u64::from(token) * h.blength as u64;
-        bf.seek(SeekFrom::Start(off))
-            .map_err(|err| Error::file("seek in basis", err))?;
-        block.clear();
-        block.resize(len, 0);
-        let mut filled = 0;
-        while filled < len {
-            let got = bf
-                .read(&mut block[filled..])
-                .map_err(|err| Error::file("read basis", err))?;
-            if got == 0 {
-                // A basis that shrank underneath us: zeros; the file checksum catches it.
-                break;
-            }
-            filled += got;
-        }
-        hasher.update(&block);
-        temp.file().write_all(&block).map_err(werr)?;
-        if decoder.needs_block_data() {
-            decoder.see_block(&block);
-        }
-        stats.matched_bytes += len as u64;
-    }
-    let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
-    r.read_all(&mut theirs)?;
-    if hasher.finish().as_bytes() != &theirs[..] {
-        return Ok(false);
-    }
-    local::apply_attrs(
-        temp.path(),
-        e,
-        &ctx.opts.attrs,
-        &ctx.ids,
-        req.existing_mode,
-        true,
-    )
-    .map_err(|err| {
-        Error::file(
-            format!("set attributes on \"{}\"", final_path.display()),
-            err,
-        )
-    })?;
-    temp.persist(&final_path).map_err(|err| {
-        Error::file(
-            format!("rename into \"{}\" failed", final_path.display()),
-            err,
-        )
-    })?;
-    Ok(true)
 }
 
 fn report(e: &Error) {

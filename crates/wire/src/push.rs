@@ -251,12 +251,18 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         let file = match open_source(&path, opts.follow_links) {
             Ok(f) => f,
             Err(err) => {
-                eprintln!(
-                    "rsync: [sender] send_files failed to open \"{}\": {} ({})",
+                let msg = format!(
+                    "rsync: [sender] send_files failed to open \"{}\": {} ({})\n",
                     path.display(),
                     crate::client::strerror(&err),
                     err.raw_os_error().unwrap_or(0)
                 );
+                if opts.server {
+                    // The client reports it and exits 23, as with stock's FERROR_XFER.
+                    w.send_msg(MsgTag::ErrorXfer, msg.as_bytes()).map_err(wio)?;
+                } else {
+                    eprint!("{msg}");
+                }
                 stats.errors += 1;
                 w.send_msg_int(MsgTag::NoSend, ndx as i32).map_err(wio)?;
                 continue;

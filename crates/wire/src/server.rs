@@ -42,6 +42,9 @@ pub struct ServerSession {
     pub munge_symlinks: bool,
     /// A daemon module's own filter rules: what they exclude is neither listed nor sent.
     pub module_filter: Option<rtsync_filter::FilterSet>,
+    /// rsyncd.conf's `incoming chmod` (a receiving session) or `outgoing chmod` (a sending
+    /// one): applied to the modes of the file list's entries, as `--chmod` rules.
+    pub chmod: Vec<String>,
     /// The connection's socket, if any: shut down when one side of a receiving session
     /// fails, so the other cannot wait on a hostile client forever.
     pub socket_fd: Option<std::os::fd::RawFd>,
@@ -231,7 +234,11 @@ fn serve<R: Read + Send, W: Write + Send>(
         serve_sender(
             opts,
             session.root.as_deref(),
-            session.munge_symlinks,
+            &ListTweaks {
+                munge: session.munge_symlinks,
+                chmod: &session.chmod,
+                filter: session.module_filter.as_ref(),
+            },
             session.module_filter.clone(),
             &neg,
             &mut reader,
@@ -240,7 +247,12 @@ fn serve<R: Read + Send, W: Write + Send>(
     } else {
         serve_receiver(
             opts,
-            session.munge_symlinks,
+            session.root.is_some(),
+            &ListTweaks {
+                munge: session.munge_symlinks,
+                chmod: &session.chmod,
+                filter: session.module_filter.as_ref(),
+            },
             &neg,
             &mut reader,
             &mut writer,
@@ -264,10 +276,37 @@ fn seed() -> i32 {
     now ^ ((std::process::id() as i32) << 6)
 }
 
+/// What a daemon module changes in the file list it sends or receives.
+struct ListTweaks<'a> {
+    /// `munge symlinks`.
+    munge: bool,
+    /// `outgoing chmod` / `incoming chmod` rules.
+    chmod: &'a [String],
+    /// The module's filter rules (a receiver refuses what they exclude).
+    filter: Option<&'a rtsync_filter::FilterSet>,
+}
+
+impl ListTweaks<'_> {
+    /// Applies the chmod rules to every entry but symlinks, as stock's flist code does.
+    fn apply_chmod(&self, entries: &mut [rtsync_tree::FileEntry]) {
+        if self.chmod.is_empty() {
+            return;
+        }
+        for e in entries {
+            if e.kind == rtsync_tree::FileKind::Symlink {
+                continue;
+            }
+            let umask = crate::local::current_umask();
+            let perms = rtsync_engine::chmod::apply_chmod(self.chmod, e.mode, e.is_dir(), umask);
+            e.mode = (e.mode & libc::S_IFMT) | perms;
+        }
+    }
+}
+
 fn serve_sender<R: Read + Send, W: Write + Send>(
     opts: &Options,
     root: Option<&std::path::Path>,
-    munge: bool,
+    tweaks: &ListTweaks<'_>,
     module_filter: Option<rtsync_filter::FilterSet>,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
@@ -299,8 +338,15 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     };
     let (mut list, io_error) =
         crate::push_client::build_list(opts, &paths, neg, &mut filter, names.as_deref());
-    if munge {
+    if tweaks.munge {
         munge_symlinks(&mut list.entries, false);
+    }
+    tweaks.apply_chmod(&mut list.entries);
+    // Stock lists a directory with its st_size; the scanner leaves directory sizes at 0.
+    for (e, path) in list.entries.iter_mut().zip(&list.paths) {
+        if e.is_dir() && e.size == 0 {
+            e.size = std::fs::symlink_metadata(path).map_or(0, |m| m.len());
+        }
     }
     for (tag, text) in &list.messages {
         // Module paths are the daemon's business: show names relative to the module.
@@ -391,7 +437,8 @@ fn read_forwarded_names<R: Read>(r: &mut MuxReader<R>, neg: &Negotiated) -> Resu
 
 fn serve_receiver<R: Read + Send, W: Write + Send>(
     opts: &Options,
-    munge: bool,
+    in_module: bool,
+    tweaks: &ListTweaks<'_>,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
@@ -416,14 +463,18 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     if list.entries.is_empty() {
         return Ok(0);
     }
-    if munge {
+    if tweaks.munge {
         munge_symlinks(&mut list.entries, true);
     }
+    tweaks.apply_chmod(&mut list.entries);
     let dest = Dest::choose(&dest, &list.entries)?;
-    let popts = PullOptions {
+    let mut popts = PullOptions {
         verbose: 0,
+        refuse: tweaks.filter.cloned(),
         ..PullOptions::from_options(opts, protect)
     };
+    // In a daemon module, directories named by the client stay inside the destination.
+    popts.resolve_dirs(&dest.root(), in_module);
     let log = crate::log::ItemLog::new(None, 0);
     let session = pull::PullSession {
         neg,

@@ -245,12 +245,8 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
 /// Options whose receiving side rtsync does not implement yet: a transfer that would quietly
 /// do something else is refused instead.
 pub fn unsupported_receiver_option(o: &Options) -> Option<&'static str> {
-    if o.backup {
-        Some("--backup")
-    } else if o.append {
+    if o.append {
         Some("--append")
-    } else if o.remove_source_files {
-        Some("--remove-source-files")
     } else {
         None
     }

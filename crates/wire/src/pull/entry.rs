@@ -176,9 +176,21 @@ pub(super) fn generate_entry(
                 lines.push(line(e, it));
                 return Ok(Step::Done(lines));
             }
-            let (head, sums, basis) = match &existing {
-                Some(m) if !o.whole_file && m.len() > 0 => match block_sums(ctx, &path, m.len()) {
-                    Ok((h, s)) => (h, s, Some(path.clone())),
+            // An earlier interrupted transfer kept in the partial dir is the better basis.
+            let partial = o
+                .partial_dir
+                .as_deref()
+                .map(|pd| super::keep::partial_path(&path, Some(pd)))
+                .and_then(|p| Some((fs::symlink_metadata(&p).ok()?, p)))
+                .filter(|(m, _)| m.file_type().is_file());
+            let basis_file = match (&partial, &existing) {
+                (Some((m, p)), _) => Some((m.len(), p.clone())),
+                (None, Some(m)) => Some((m.len(), path.clone())),
+                (None, None) => None,
+            };
+            let (head, sums, basis) = match basis_file {
+                Some((len, p)) if !o.whole_file && len > 0 => match block_sums(ctx, &p, len) {
+                    Ok((h, s)) => (h, s, Some(p)),
                     Err(_) => (SumHead::default(), Vec::new(), None),
                 },
                 _ => (SumHead::default(), Vec::new(), None),

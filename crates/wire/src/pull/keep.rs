@@ -1,0 +1,214 @@
+//! What the receiver keeps besides the new file: `--backup` copies of what it replaces or
+//! deletes, and `--partial` files left by an interrupted transfer. Also the output side of
+//! a file being received (a temp file, or the file itself with `--inplace`), with holes for
+//! `--sparse`.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::local::Dest;
+
+/// Settings of `--backup`, `--backup-dir` and `--suffix`.
+#[derive(Debug, Clone, Default)]
+pub struct BackupOptions {
+    /// `--backup-dir`, already resolved against the destination (a server confines it there).
+    pub dir: Option<PathBuf>,
+    /// `--suffix` (rsync's default: `~` without a backup dir, nothing with one).
+    pub suffix: OsString,
+}
+
+impl BackupOptions {
+    /// Where the backup of the entry `name` goes.
+    pub fn path_for(&self, dest: &Dest, name: &[u8]) -> PathBuf {
+        let mut file = dest
+            .path_of(name)
+            .file_name()
+            .unwrap_or_default()
+            .to_os_string();
+        file.push(&self.suffix);
+        match (&self.dir, dest) {
+            (Some(bd), Dest::Dir(_)) => {
+                let mut p = bd.join(OsStr::from_bytes(name));
+                p.set_file_name(file);
+                p
+            }
+            (Some(bd), Dest::Solo(_)) => bd.join(file),
+            (None, _) => dest.path_of(name).with_file_name(file),
+        }
+    }
+
+    /// Whether `name` is itself a backup (`--delete` does not back up backups without a
+    /// backup dir).
+    pub fn is_backup_name(&self, name: &[u8]) -> bool {
+        self.dir.is_none() && name.ends_with(self.suffix.as_bytes())
+    }
+
+    /// Moves `path` (the entry `name`) to its backup name. Returns false when there was
+    /// nothing to back up.
+    pub fn move_aside(&self, dest: &Dest, name: &[u8], path: &Path) -> io::Result<bool> {
+        if fs::symlink_metadata(path).is_err() {
+            return Ok(false);
+        }
+        let to = self.path_for(dest, name);
+        self.make_parent(&to)?;
+        if fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
+            fs::remove_dir_all(&to)?;
+        }
+        fs::rename(path, &to)?;
+        Ok(true)
+    }
+
+    /// Copies `path` to its backup name (for `--inplace`, which overwrites the original)
+    /// and returns where the copy is.
+    pub fn copy_aside(&self, dest: &Dest, name: &[u8], path: &Path) -> io::Result<PathBuf> {
+        let to = self.path_for(dest, name);
+        self.make_parent(&to)?;
+        let _ = fs::remove_file(&to);
+        fs::copy(path, &to)?;
+        let m = fs::metadata(path)?;
+        let mtime = filetime_of(&m);
+        rtsync_tree::fsops::set_mtime(&to, mtime.0, mtime.1)?;
+        Ok(to)
+    }
+
+    fn make_parent(&self, to: &Path) -> io::Result<()> {
+        match to.parent() {
+            Some(p) if self.dir.is_some() && !p.as_os_str().is_empty() => fs::create_dir_all(p),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn filetime_of(m: &fs::Metadata) -> (i64, u32) {
+    use std::os::unix::fs::MetadataExt;
+    (m.mtime(), m.mtime_nsec() as u32)
+}
+
+/// Where `--partial` keeps the data of an interrupted transfer of `final_path`: the file's
+/// own name, or the same name in `--partial-dir` (relative to the file's directory unless
+/// absolute).
+pub fn partial_path(final_path: &Path, partial_dir: Option<&Path>) -> PathBuf {
+    match partial_dir {
+        None => final_path.to_path_buf(),
+        Some(pd) => {
+            let dir = final_path.parent().unwrap_or(Path::new("")).join(pd);
+            dir.join(final_path.file_name().unwrap_or_default())
+        }
+    }
+}
+
+/// Where a file's data is written: a fresh temp file, or the destination itself.
+pub struct Output {
+    file: File,
+    /// Bytes of the new file written (or skipped) so far.
+    pub pos: u64,
+    /// Leave holes for runs of zeros (`--sparse`).
+    sparse: bool,
+    /// The file already holds old data here (`--inplace`): skipped zeros must be written.
+    in_place: bool,
+}
+
+impl Output {
+    pub fn new(file: File, sparse: bool, in_place: bool) -> Output {
+        Output {
+            file,
+            pos: 0,
+            sparse,
+            in_place,
+        }
+    }
+
+    /// Appends `data` at the current position.
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.sparse && !self.in_place {
+            let start = data.iter().position(|&b| b != 0).unwrap_or(data.len());
+            let end = data.iter().rposition(|&b| b != 0).map_or(start, |i| i + 1);
+            if start < end {
+                self.file
+                    .write_all_at(&data[start..end], self.pos + start as u64)?;
+            }
+        } else {
+            self.file.write_all_at(data, self.pos)?;
+        }
+        self.pos += data.len() as u64;
+        Ok(())
+    }
+
+    /// Moves past `len` bytes that already hold the right data (an `--inplace` block
+    /// matched at its own offset).
+    pub fn skip(&mut self, len: u64) {
+        self.pos += len;
+    }
+
+    /// Sets the file's length to what was written (holes at the end, or old data beyond the
+    /// new end with `--inplace`).
+    pub fn finish(&mut self) -> io::Result<()> {
+        if self.in_place || self.file.metadata()?.len() != self.pos {
+            self.file.set_len(self.pos)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_names() {
+        let dest = Dest::Dir(PathBuf::from("/d"));
+        let tilde = BackupOptions {
+            dir: None,
+            suffix: "~".into(),
+        };
+        assert_eq!(tilde.path_for(&dest, b"a/b"), PathBuf::from("/d/a/b~"));
+        assert!(tilde.is_backup_name(b"a/b~"));
+        let bd = BackupOptions {
+            dir: Some(PathBuf::from("/bak")),
+            suffix: "".into(),
+        };
+        assert_eq!(bd.path_for(&dest, b"a/b"), PathBuf::from("/bak/a/b"));
+        assert!(!bd.is_backup_name(b"a/b~"));
+        let solo = Dest::Solo(PathBuf::from("/x/f"));
+        assert_eq!(bd.path_for(&solo, b"f"), PathBuf::from("/bak/f"));
+    }
+
+    #[test]
+    fn sparse_output_leaves_holes() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("s"))
+            .unwrap();
+        let mut out = Output::new(f, true, false);
+        out.write(&[0; 8192]).unwrap();
+        out.write(b"x").unwrap();
+        out.write(&[0; 100]).unwrap();
+        out.finish().unwrap();
+        let data = fs::read(dir.path().join("s")).unwrap();
+        assert_eq!(data.len(), 8293);
+        assert_eq!(data[8192], b'x');
+        assert!(data.iter().enumerate().all(|(i, &b)| i == 8192 || b == 0));
+    }
+
+    #[test]
+    fn partial_paths() {
+        let f = Path::new("/d/sub/f");
+        assert_eq!(partial_path(f, None), PathBuf::from("/d/sub/f"));
+        assert_eq!(
+            partial_path(f, Some(Path::new(".p"))),
+            PathBuf::from("/d/sub/.p/f")
+        );
+        assert_eq!(
+            partial_path(f, Some(Path::new("/tmp/p"))),
+            PathBuf::from("/tmp/p/f")
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! The receiver's side of one file: where its data goes (a temp file, the file itself with
+//! `--inplace`, a `--temp-dir`), how tokens become data, and what is kept when the transfer
+//! fails (`--partial`) or replaces something (`--backup`).
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+
+use rtsync_tree::fsops::TempFile;
+use rtsync_tree::FileEntry;
+
+use super::keep::{self, Output};
+use super::{Ctx, PullStats, Request};
+use crate::checksum::FileHasher;
+use crate::error::{Error, Result};
+use crate::local;
+use crate::mux::MuxReader;
+use crate::varint::ReadWire;
+
+/// Reads one file's tokens into a temp file (or the file itself with `--inplace`); puts it
+/// in place if the checksum matches. An interrupted transfer leaves a `--partial` file.
+pub(super) fn receive_file<R: Read>(
+    ctx: &Ctx<'_>,
+    r: &mut MuxReader<R>,
+    req: &Request,
+    decoder: &mut rtsync_delta::TokenDecoder,
+    stats: &mut PullStats,
+) -> Result<bool> {
+    let o = ctx.opts;
+    let e = &ctx.list.entries[req.ndx];
+    let final_path = ctx.dest.path_of(&e.name);
+    ctx.dest.check_parents(&e.name)?;
+    let mut basis_path = req.basis.clone();
+    if o.inplace {
+        if let (Some(b), Some(_)) = (&o.backup, req.existing_mode) {
+            // The original is about to be overwritten: back it up first and read matched
+            // blocks from the copy.
+            let copy = b
+                .copy_aside(ctx.dest, &e.name, &final_path)
+                .map_err(|err| {
+                    Error::file(
+                        format!("backup of \"{}\" failed", final_path.display()),
+                        err,
+                    )
+                })?;
+            if basis_path.is_some() {
+                basis_path = Some(copy);
+            }
+        }
+    }
+    let mut basis = match &basis_path {
+        Some(p) => Some({
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(p)
+                .map_err(|err| Error::file(format!("open basis {}", p.display()), err))?
+        }),
+        None => None,
+    };
+    // Matched blocks can be left where they are only when the basis is the file written.
+    let updating_basis = o.inplace && basis_path.as_deref() == Some(final_path.as_path());
+    let mut temp = None;
+    let mut out = if o.inplace {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&final_path)
+            .map_err(|err| Error::file(format!("open \"{}\" failed", final_path.display()), err))?;
+        Output::new(f, o.sparse, true)
+    } else {
+        let mut t = create_temp(ctx, &final_path)?;
+        let f = t
+            .file()
+            .try_clone()
+            .map_err(|err| Error::file("dup temp file", err))?;
+        temp = Some(t);
+        Output::new(f, o.sparse, false)
+    };
+    let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
+    let received = copy_tokens(
+        ctx,
+        r,
+        req,
+        decoder,
+        stats,
+        basis.as_mut(),
+        &mut out,
+        updating_basis,
+    )
+    .and_then(|digest| {
+        out.finish().map_err(werr)?;
+        Ok(digest)
+    });
+    let digest = match received {
+        Ok(d) => d,
+        Err(err) => {
+            if o.partial && out.pos > 0 {
+                if let Some(t) = temp.take() {
+                    keep_partial(ctx, e, t, &final_path);
+                }
+            }
+            return Err(err);
+        }
+    };
+    let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
+    r.read_all(&mut theirs)?;
+    if digest != theirs {
+        return Ok(false);
+    }
+    let written = temp.as_ref().map_or(final_path.as_path(), |t| t.path());
+    local::apply_attrs(written, e, &o.attrs, &ctx.ids, req.existing_mode, true).map_err(|err| {
+        Error::file(
+            format!("set attributes on \"{}\"", final_path.display()),
+            err,
+        )
+    })?;
+    let Some(temp) = temp else {
+        return Ok(true);
+    };
+    if let (Some(b), Some(_)) = (&o.backup, req.existing_mode) {
+        b.move_aside(ctx.dest, &e.name, &final_path)
+            .map_err(|err| {
+                Error::file(
+                    format!("backup of \"{}\" failed", final_path.display()),
+                    err,
+                )
+            })?;
+    }
+    temp.persist(&final_path).map_err(|err| {
+        Error::file(
+            format!("rename into \"{}\" failed", final_path.display()),
+            err,
+        )
+    })?;
+    if o.partial_dir.is_some() {
+        let stale = keep::partial_path(&final_path, o.partial_dir.as_deref());
+        if fs::remove_file(&stale).is_ok() {
+            // rsync removes the partial dir once it is empty.
+            if let Some(dir) = stale.parent() {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Creates the temp file for `final_path`, in `--temp-dir` when one was given.
+fn create_temp(ctx: &Ctx<'_>, final_path: &std::path::Path) -> Result<TempFile> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match &ctx.opts.temp_dir {
+        Some(t) => t.clone(),
+        None => final_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf(),
+    };
+    let base = final_path.file_name().map(|b| b.as_bytes().to_vec());
+    TempFile::create_in(&dir, base.as_deref().unwrap_or(b"file"))
+        .map_err(|err| Error::file(format!("mkstemp in \"{}\" failed", dir.display()), err))
+}
+
+/// `--partial`: an interrupted file is kept under its own name with an mtime of 0 (so it
+/// stands out and is never taken as current), or in the partial dir as it is.
+fn keep_partial(ctx: &Ctx<'_>, e: &FileEntry, temp: TempFile, final_path: &std::path::Path) {
+    let o = ctx.opts;
+    let to = keep::partial_path(final_path, o.partial_dir.as_deref());
+    if let Some(dir) = to.parent().filter(|_| o.partial_dir.is_some()) {
+        use std::os::unix::fs::DirBuilderExt;
+        let _ = fs::DirBuilder::new().mode(0o700).create(dir);
+    }
+    let mut attrs = o.attrs;
+    attrs.times = false;
+    let _ = local::apply_attrs(temp.path(), e, &attrs, &ctx.ids, None, false);
+    if o.partial_dir.is_none() {
+        let _ = rtsync_tree::fsops::set_mtime(temp.path(), 0, 0);
+    }
+    let _ = temp.persist(&to);
+}
+
+/// Reads a file's tokens and writes the data; returns the whole-file digest of what was
+/// written.
+#[allow(clippy::too_many_arguments)]
+fn copy_tokens<R: Read>(
+    ctx: &Ctx<'_>,
+    r: &mut MuxReader<R>,
+    req: &Request,
+    decoder: &mut rtsync_delta::TokenDecoder,
+    stats: &mut PullStats,
+    mut basis: Option<&mut File>,
+    out: &mut Output,
+    updating_basis: bool,
+) -> Result<Vec<u8>> {
+    let final_path = ctx.dest.path_of(&ctx.list.entries[req.ndx].name);
+    let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
+    let mut hasher = FileHasher::new(ctx.neg.checksum);
+    let mut block = Vec::new();
+    loop {
+        let token = match decoder.next(r)? {
+            None => break,
+            Some(rtsync_delta::Token::Literal(data)) => {
+                hasher.update(data);
+                out.write(data).map_err(werr)?;
+                stats.literal_bytes += data.len() as u64;
+                continue;
+            }
+            Some(rtsync_delta::Token::Block(k)) => k,
+        };
+        let h = req.head;
+        if i64::from(token) >= i64::from(h.count) {
+            return Err(Error::Protocol(format!(
+                "invalid block index {token} (count {})",
+                h.count
+            )));
+        }
+        let Some(bf) = basis.as_deref_mut() else {
+            return Err(Error::Protocol(
+                "block reference without a basis file".into(),
+            ));
+        };
+        let k = token as i32;
+        let len = h.block_len(k) as usize;
+        let off = u64::from(token) * h.blength as u64;
+        bf.seek(SeekFrom::Start(off))
+            .map_err(|err| Error::file("seek in basis", err))?;
+        block.clear();
+        block.resize(len, 0);
+        let mut filled = 0;
+        while filled < len {
+            let got = bf
+                .read(&mut block[filled..])
+                .map_err(|err| Error::file("read basis", err))?;
+            if got == 0 {
+                // A basis that shrank underneath us: zeros; the file checksum catches it.
+                break;
+            }
+            filled += got;
+        }
+        hasher.update(&block);
+        if updating_basis && off == out.pos {
+            // --inplace: the block is already where it belongs.
+            out.skip(len as u64);
+        } else {
+            out.write(&block).map_err(werr)?;
+        }
+        if decoder.needs_block_data() {
+            decoder.see_block(&block);
+        }
+        stats.matched_bytes += len as u64;
+    }
+    Ok(hasher.finish().as_bytes().to_vec())
+}
