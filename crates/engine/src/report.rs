@@ -349,6 +349,75 @@ impl Reporter {
     }
 }
 
+/// `ls -l`-style permission string of a mode, as rsync's `--list-only` prints it.
+pub fn mode_string(mode: u32, kind: rtsync_tree::FileKind) -> String {
+    use rtsync_tree::FileKind::*;
+    let mut s = String::with_capacity(10);
+    s.push(match kind {
+        Directory => 'd',
+        Symlink => 'l',
+        BlockDevice => 'b',
+        CharDevice => 'c',
+        Fifo => 'p',
+        Socket => 's',
+        Regular => '-',
+    });
+    let bit = |b: u32, c: char| if mode & b != 0 { c } else { '-' };
+    let special = |x: bool, set: bool, lower: char, upper: char| match (x, set) {
+        (true, true) => lower,
+        (false, true) => upper,
+        (true, false) => 'x',
+        (false, false) => '-',
+    };
+    s.push(bit(0o400, 'r'));
+    s.push(bit(0o200, 'w'));
+    s.push(special(mode & 0o100 != 0, mode & 0o4000 != 0, 's', 'S'));
+    s.push(bit(0o040, 'r'));
+    s.push(bit(0o020, 'w'));
+    s.push(special(mode & 0o010 != 0, mode & 0o2000 != 0, 's', 'S'));
+    s.push(bit(0o004, 'r'));
+    s.push(bit(0o002, 'w'));
+    s.push(special(mode & 0o001 != 0, mode & 0o1000 != 0, 't', 'T'));
+    s
+}
+
+/// A time as rsync's listings show it, in local time: `YYYY/MM/DD hh:mm:ss`.
+pub fn list_time(secs: i64) -> String {
+    // SAFETY: localtime_r only writes into `tm`.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let t = secs as libc::time_t;
+    unsafe { libc::localtime_r(&t, &mut tm) };
+    format!(
+        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// A `--list-only` line as rsync prints it (without the newline): mode string, size at `-h`
+/// level `level`, mtime, escaped name, and ` -> target` for symlinks when `links`.
+pub fn list_line(e: &rtsync_tree::FileEntry, level: u32, links: bool) -> Vec<u8> {
+    let mut line = format!(
+        "{} {:>14} {} ",
+        mode_string(e.mode, e.kind),
+        human(e.size, level),
+        list_time(e.mtime)
+    )
+    .into_bytes();
+    line.extend_from_slice(&escape_name(&e.name));
+    if links {
+        if let Some(t) = &e.link_target {
+            line.extend_from_slice(b" -> ");
+            line.extend_from_slice(t);
+        }
+    }
+    line
+}
+
 /// rsync shows unprintable bytes in names as `\#ooo` escapes: control characters other than
 /// tab, DEL, and bytes that are not part of valid UTF-8.
 pub fn escape_name(name: &[u8]) -> Vec<u8> {

@@ -741,3 +741,18 @@ fn backup_dir_on_another_filesystem() {
     std::fs::remove_dir_all(&bak).unwrap();
     assert!(kept > 0, "no backups were made in {}", bak.display());
 }
+
+#[test]
+fn list_only_recursive_with_filters() {
+    differential(
+        &[
+            "-r",
+            "--list-only",
+            "--exclude=many/",
+            "--exclude=*.bin",
+            "src/",
+        ],
+        false,
+        ALL_TIMES,
+    );
+}

@@ -132,8 +132,9 @@ fn make_entry(name: Vec<u8>, md: &Metadata, path: &Path, opts: &ScanOptions) -> 
     } else {
         None
     };
+    // rsync lists (and sends) a directory's own st_size.
     let size = match kind {
-        FileKind::Regular => md.size(),
+        FileKind::Regular | FileKind::Directory => md.size(),
         FileKind::Symlink => link_target.as_ref().map_or(0, |t| t.len() as u64),
         _ => 0,
     };

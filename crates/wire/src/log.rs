@@ -234,68 +234,7 @@ pub fn line(e: &FileEntry, it: Itemize) -> Line {
 
 /// A `--list-only` line as rsync prints it: mode string, size, mtime, name.
 pub fn list_line(e: &FileEntry, links: bool) -> String {
-    let mut name =
-        String::from_utf8_lossy(&rtsync_engine::report::escape_name(&e.name)).into_owned();
-    if links && e.kind == FileKind::Symlink {
-        name.push_str(" -> ");
-        name.push_str(&String::from_utf8_lossy(
-            e.link_target.as_deref().unwrap_or_default(),
-        ));
-    }
-    format!(
-        "{} {:>14} {} {}",
-        mode_string(e.mode, e.kind),
-        rtsync_engine::report::commas(e.size),
-        local_time(e.mtime),
-        name
-    )
-}
-
-fn mode_string(mode: u32, kind: FileKind) -> String {
-    let t = match kind {
-        FileKind::Directory => 'd',
-        FileKind::Symlink => 'l',
-        FileKind::BlockDevice => 'b',
-        FileKind::CharDevice => 'c',
-        FileKind::Fifo => 'p',
-        FileKind::Socket => 's',
-        FileKind::Regular => '-',
-    };
-    let mut s = String::with_capacity(10);
-    s.push(t);
-    let bit = |m: u32, c: char| if mode & m != 0 { c } else { '-' };
-    let special = |x: bool, set: bool, lower: char, upper: char| match (set, x) {
-        (true, true) => lower,
-        (true, false) => upper,
-        (false, true) => 'x',
-        (false, false) => '-',
-    };
-    s.push(bit(0o400, 'r'));
-    s.push(bit(0o200, 'w'));
-    s.push(special(mode & 0o100 != 0, mode & 0o4000 != 0, 's', 'S'));
-    s.push(bit(0o040, 'r'));
-    s.push(bit(0o020, 'w'));
-    s.push(special(mode & 0o010 != 0, mode & 0o2000 != 0, 's', 'S'));
-    s.push(bit(0o004, 'r'));
-    s.push(bit(0o002, 'w'));
-    s.push(special(mode & 0o001 != 0, mode & 0o1000 != 0, 't', 'T'));
-    s
-}
-
-fn local_time(secs: i64) -> String {
-    // SAFETY: localtime_r only writes into `tm`.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    let t = secs as libc::time_t;
-    unsafe { libc::localtime_r(&t, &mut tm) };
-    format!(
-        "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
+    String::from_utf8_lossy(&rtsync_engine::report::list_line(e, 1, links)).into_owned()
 }
 
 #[cfg(test)]
