@@ -427,24 +427,30 @@ pub fn main(args: Vec<OsString>) -> i32 {
 fn collect(o: &Options, table: &mut Table, events: u32) {
     let mut moved_from: Option<Vec<u8>> = None;
     let say = |msg: &[u8]| eprint_bytes(&[msg]);
+    // SIGUSR1 prints the table as it stands: checked before every event, not only when the
+    // signal interrupts a wait, so events that come after it are not counted in.
+    let print_if_asked = |table: &Table| {
+        if PRINT_NOW.swap(false, Ordering::SeqCst) {
+            print_info(
+                o,
+                table,
+                if o.events == 0 {
+                    mask::ALL_EVENTS
+                } else {
+                    o.events
+                },
+            );
+            println!();
+            let _ = std::io::stdout().flush();
+        }
+    };
     while !DONE.load(Ordering::SeqCst) {
+        print_if_asked(table);
         let ev = match table.next_event(None, &mut || {}) {
             Ok(Some((ev, made_up))) => (ev, made_up),
             Ok(None) => continue,
             Err(libc::EINTR) => {
-                if PRINT_NOW.swap(false, Ordering::SeqCst) {
-                    print_info(
-                        o,
-                        table,
-                        if o.events == 0 {
-                            mask::ALL_EVENTS
-                        } else {
-                            o.events
-                        },
-                    );
-                    println!();
-                    let _ = std::io::stdout().flush();
-                }
+                print_if_asked(table);
                 continue;
             }
             Err(errno) => {
