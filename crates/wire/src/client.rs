@@ -329,11 +329,7 @@ fn pull_from(
                     path.clone()
                 });
             }
-            let mut conn = spawn_remote_shell(opts, env, user.as_deref(), host, &sargs)?;
-            let protocol =
-                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)
-                    .map_err(|e| crate::client::shell_failure(e, &conn.closer))?;
-            (conn, protocol)
+            open_remote_shell(opts, env, user.as_deref(), host, &sargs, our_protocol)?
         }
     };
     let neg = negotiate::client_setup(
@@ -559,6 +555,22 @@ pub(crate) fn finish_report(
     }
     reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);
     reporter.flush();
+}
+
+/// Starts the remote shell's rsync with server arguments `sargs` and exchanges protocol
+/// versions with it; returns the connection and the agreed protocol.
+pub(crate) fn open_remote_shell(
+    opts: &Options,
+    env: &ClientEnv,
+    user: Option<&str>,
+    host: &str,
+    sargs: &[String],
+    our_protocol: u32,
+) -> Result<(crate::connect::Connection, u32)> {
+    let mut conn = spawn_remote_shell(opts, env, user, host, sargs)?;
+    let protocol = negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)
+        .map_err(|e| shell_failure(e, &conn.closer))?;
+    Ok((conn, protocol))
 }
 
 /// When the remote shell dies before the version exchange, say why as stock does: exit

@@ -6,9 +6,7 @@ use rtsync_engine::Options;
 use rtsync_tree::{compare_names, scan_sources, ScanOptions, ScanProblem};
 
 use crate::checksum::FileHasher;
-use crate::client::{
-    flist_options, negotiate_config, spawn_remote_shell, ClientEnv, Outcome, Remote,
-};
+use crate::client::{flist_options, negotiate_config, ClientEnv, Outcome, Remote};
 use crate::connect::{self, DaemonAddress};
 use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{Error, Result};
@@ -89,11 +87,14 @@ pub fn push_to(
             } else {
                 path.clone()
             });
-            let mut conn = spawn_remote_shell(opts, env, user.as_deref(), host, &sargs)?;
-            let protocol =
-                negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)
-                    .map_err(|e| crate::client::shell_failure(e, &conn.closer))?;
-            (conn, protocol)
+            crate::client::open_remote_shell(
+                opts,
+                env,
+                user.as_deref(),
+                host,
+                &sargs,
+                our_protocol,
+            )?
         }
     };
     let neg = negotiate::client_setup(
