@@ -121,12 +121,7 @@ pub struct AttrOptions {
 
 /// The process umask (read once, before threads start).
 pub fn current_umask() -> u32 {
-    // SAFETY: umask is always safe; we restore the value immediately.
-    unsafe {
-        let old = libc::umask(0o022);
-        libc::umask(old);
-        old as u32
-    }
+    rtsync_engine::local::current_umask()
 }
 
 /// Maps the sender's ids to ours through the names it listed.

@@ -139,31 +139,7 @@ pub fn client_setup<R: Read, W: Write>(
             .and_then(|_| w.flush())
             .map_err(|e| Error::io("sending negotiation strings", e))?;
     }
-    let checksum = match cfg.checksum_choice {
-        Some(c) => c,
-        None if negotiated_strings => {
-            let theirs = r.read_vstring(256)?;
-            let theirs = String::from_utf8_lossy(&theirs);
-            let ours: Vec<&str> = CHECKSUM_PREFERENCE.iter().map(|c| c.name()).collect();
-            let name = pick_common(&ours, &theirs)
-                .ok_or_else(|| negotiation_failed("checksum", &theirs))?;
-            ChecksumAlgo::from_name(name).expect("our own name")
-        }
-        None => ChecksumAlgo::Md5,
-    };
-    let compression = if !cfg.compress {
-        None
-    } else if let Some(c) = cfg.compress_choice {
-        Some(c)
-    } else if negotiated_strings {
-        let theirs = r.read_vstring(256)?;
-        let theirs = String::from_utf8_lossy(&theirs);
-        let name = pick_common(&compress_names, &theirs)
-            .ok_or_else(|| negotiation_failed("compress", &theirs))?;
-        Compression::from_name(name)
-    } else {
-        Some(Compression::Zlib)
-    };
+    let (checksum, compression) = read_choices(r, cfg, negotiated_strings, &compress_names)?;
     let seed = r.read_i32()?;
     Ok(Negotiated {
         protocol,
@@ -225,6 +201,30 @@ pub fn server_setup<R: Read, W: Write>(
     w.write_all(&out)
         .and_then(|_| w.flush())
         .map_err(|e| Error::io("sending compat flags", e))?;
+    let (checksum, compression) = read_choices(r, cfg, negotiated_strings, &compress_names)?;
+    let mut out = Vec::new();
+    put_i32(&mut out, seed);
+    w.write_all(&out)
+        .and_then(|_| w.flush())
+        .map_err(|e| Error::io("sending checksum seed", e))?;
+    Ok(Negotiated {
+        protocol,
+        compat_flags: flags,
+        checksum,
+        compression: compression.filter(|c| *c != Compression::None),
+        seed,
+    })
+}
+
+/// Reads the peer's checksum and compression lists (when they were exchanged) and picks, for
+/// each, our most preferred name it also lists; an explicit choice or the pre-list defaults
+/// (md5, zlib) otherwise. Both roles decide the same way.
+fn read_choices<R: Read>(
+    r: &mut R,
+    cfg: &NegotiateConfig,
+    negotiated_strings: bool,
+    compress_names: &[&str],
+) -> Result<(ChecksumAlgo, Option<Compression>)> {
     let checksum = match cfg.checksum_choice {
         Some(c) => c,
         None if negotiated_strings => {
@@ -244,24 +244,13 @@ pub fn server_setup<R: Read, W: Write>(
     } else if negotiated_strings {
         let theirs = r.read_vstring(256)?;
         let theirs = String::from_utf8_lossy(&theirs);
-        let name = pick_common(&compress_names, &theirs)
+        let name = pick_common(compress_names, &theirs)
             .ok_or_else(|| negotiation_failed("compress", &theirs))?;
         Compression::from_name(name)
     } else {
         Some(Compression::Zlib)
     };
-    let mut out = Vec::new();
-    put_i32(&mut out, seed);
-    w.write_all(&out)
-        .and_then(|_| w.flush())
-        .map_err(|e| Error::io("sending checksum seed", e))?;
-    Ok(Negotiated {
-        protocol,
-        compat_flags: flags,
-        checksum,
-        compression: compression.filter(|c| *c != Compression::None),
-        seed,
-    })
+    Ok((checksum, compression))
 }
 
 #[cfg(test)]

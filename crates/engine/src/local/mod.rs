@@ -218,13 +218,16 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     t.finish(flist_time, start)
 }
 
-fn current_umask() -> u32 {
+/// The process umask, read once (reading it means setting it: two syscalls, and a window
+/// where another thread would see the wrong value) and kept, since rtsync never changes it.
+pub fn current_umask() -> u32 {
+    static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     // SAFETY: umask is always safe; set it back immediately.
-    unsafe {
+    *UMASK.get_or_init(|| unsafe {
         let m = libc::umask(0o022);
         libc::umask(m);
         m as u32
-    }
+    })
 }
 
 impl<'a> LocalTransfer<'a> {
