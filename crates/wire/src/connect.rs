@@ -77,8 +77,8 @@ pub struct DaemonAddress {
 /// Connects to a daemon.
 pub fn connect_daemon(addr: &DaemonAddress) -> Result<Connection> {
     if let Some(prog) = &addr.connect_prog {
-        let cmd = prog.replace("%H", &addr.host);
-        return spawn(Command::new("sh").arg("-c").arg(cmd));
+        let cmd = connect_prog_command(prog, &addr.host)?;
+        return spawn_on_socket(Command::new("sh").arg("-c").arg(cmd));
     }
     let port = addr.port.unwrap_or(RSYNC_PORT);
     let host = addr.host.trim_start_matches('[').trim_end_matches(']');
@@ -298,6 +298,77 @@ pub fn spawn(cmd: &mut Command) -> Result<Connection> {
     })
 }
 
+/// Expands `%H` (the host, single-quoted) and `%%` in `RSYNC_CONNECT_PROG`; any other `%`
+/// stays. A command that names the host is run by a shell, possibly re-parsed by a nested
+/// one, so the host must be made of characters that stay data there (as stock rsync).
+fn connect_prog_command(prog: &str, host: &str) -> Result<String> {
+    if !prog.contains('%') {
+        return Ok(prog.to_string());
+    }
+    let safe_char = |c: char| c.is_ascii_alphanumeric() || "._:-%+~".contains(c);
+    if host.is_empty() || host.starts_with(['-', '+', '~', '%']) || !host.chars().all(safe_char) {
+        return Err(Error::Socket(
+            "unsafe host characters for RSYNC_CONNECT_PROG".into(),
+        ));
+    }
+    let quoted = format!("'{host}'");
+    let mut out = String::with_capacity(prog.len() + quoted.len());
+    let mut chars = prog.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '%' {
+            match chars.peek() {
+                Some('%') => {
+                    chars.next();
+                }
+                Some('H') => {
+                    chars.next();
+                    out.push_str(&quoted);
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// Runs a connect program whose stdin and stdout are one end of a loopback TCP connection,
+/// as stock rsync does: a daemon started as `rsync --daemon` serves its stdin only when it
+/// is a socket (inetd mode), and it names the peer from that socket's address (127.0.0.1,
+/// which `hosts allow = localhost` admits).
+pub fn spawn_on_socket(cmd: &mut Command) -> Result<Connection> {
+    let startup = |e: io::Error| Error::Startup(format!("socketpair_tcp failed: {e}"));
+    let (ours, theirs) = tcp_pair().map_err(startup)?;
+    let theirs_out = theirs.try_clone().map_err(startup)?;
+    let child = cmd
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs_out)))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::Startup(format!("Failed to exec {:?}: {e}", cmd.get_program())))?;
+    // `cmd` still holds the child's ends; replace them so they are closed now and the
+    // child sees end-of-file when we close ours.
+    cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    let mut conn = tcp_connection(ours)?;
+    conn.closer = Closer::Child(std::sync::Arc::new(std::sync::Mutex::new(child)));
+    Ok(conn)
+}
+
+/// A connected pair of loopback TCP sockets. The listener accepts exactly one connection
+/// and checks that it is ours (another local process racing to connect first is refused).
+fn tcp_pair() -> io::Result<(TcpStream, TcpStream)> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    let ours = TcpStream::connect(listener.local_addr()?)?;
+    let (theirs, peer) = listener.accept()?;
+    if peer != ours.local_addr()? {
+        return Err(io::Error::other(
+            "unexpected connection on the loopback pair",
+        ));
+    }
+    Ok((ours, theirs))
+}
+
 /// Counts the bytes that pass through a reader or writer (for rsync's `sent`/`received`).
 pub struct Counting<T> {
     inner: T,
@@ -410,6 +481,37 @@ mod tests {
         c.reader.read_to_string(&mut s).unwrap();
         assert_eq!(s, "hello myhost\n");
         c.closer.wait();
+    }
+
+    #[test]
+    fn connect_prog_runs_on_a_loopback_socket() {
+        // A daemon started as `rsync --daemon` serves its stdin only if it is a socket.
+        let addr = DaemonAddress {
+            host: "h".into(),
+            connect_prog: Some("test -S /dev/stdin && test -S /dev/stdout && echo socket".into()),
+            ..Default::default()
+        };
+        let mut c = connect_daemon(&addr).unwrap();
+        let mut s = String::new();
+        c.reader.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "socket\n");
+        c.closer.wait();
+    }
+
+    #[test]
+    fn connect_prog_host_is_quoted_and_checked() {
+        assert_eq!(
+            connect_prog_command("nc %H 873 %% %x %", "a.b-c").unwrap(),
+            "nc 'a.b-c' 873 % %x %"
+        );
+        assert_eq!(connect_prog_command("plain", "x;y").unwrap(), "plain");
+        for bad in ["", "-oProxy", "a'b", "a b", "a;b", "$(x)", "~x"] {
+            let e = connect_prog_command("ssh %H", bad).unwrap_err();
+            assert!(
+                e.to_string().contains("unsafe host characters"),
+                "{bad}: {e}"
+            );
+        }
     }
 
     #[test]
