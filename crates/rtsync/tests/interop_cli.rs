@@ -151,7 +151,8 @@ fn push_stdout_matches_stock() {
     for opts in [
         &["-ai", "--delete"][..],
         &["-av", "--delete"],
-        &["-aHiv"],
+        // -H: we send the whole list at once (no incremental recursion), so stock is told to.
+        &["-aHiv", "--no-i-r"],
         &["-ai", "--delete-after"],
         &["-av", "--delete-before"],
     ] {
@@ -169,7 +170,7 @@ fn push_stdout_matches_stock() {
         let ssh_s = ssh.display().to_string();
         let st = format!("localhost:{}/", stock.display());
         let mut sargs: Vec<&str> = opts.to_vec();
-        sargs.extend(["--no-i-r", "-e", ssh_s.as_str(), from.as_str(), st.as_str()]);
+        sargs.extend(["-e", ssh_s.as_str(), from.as_str(), st.as_str()]);
         let s = run_stock(&sargs);
         let ot = format!("localhost:{}/", ours.display());
         let mut oargs: Vec<&str> = opts.to_vec();

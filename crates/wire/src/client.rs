@@ -222,6 +222,7 @@ pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
         compress: opts.compress,
         compress_choice,
         supported_compressions: supported_compressions(),
+        offered_inc_recurse: false,
     })
 }
 
@@ -384,6 +385,7 @@ pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
         preserve_hard_links: opts.hard_links,
         checksum_len: opts.checksum.then(|| neg.checksum.digest_len()),
         numeric_ids: opts.numeric_ids,
+        inc_recurse: neg.inc_recurse(),
     }
 }
 

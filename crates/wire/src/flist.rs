@@ -59,6 +59,9 @@ pub struct FlistOptions {
     /// `-c`: a whole-file checksum of this length follows each regular file.
     pub checksum_len: Option<usize>,
     pub numeric_ids: bool,
+    /// Incremental recursion (CF_INC_RECURSE): owner and group names travel inline, the first
+    /// time each id is sent, instead of in lists after the file list.
+    pub inc_recurse: bool,
 }
 
 impl FlistOptions {
@@ -414,6 +417,9 @@ pub struct FlistEncoder {
     first: bool,
     /// Hard-link groups: key → index of the group's first entry.
     hlink_first: HashMap<(u64, u64), usize>,
+    /// Ids whose names were sent inline (incremental recursion).
+    named_uids: std::collections::HashSet<u32>,
+    named_gids: std::collections::HashSet<u32>,
 }
 
 impl FlistEncoder {
@@ -423,7 +429,31 @@ impl FlistEncoder {
             prev: Prev::default(),
             first: true,
             hlink_first: HashMap::new(),
+            named_uids: Default::default(),
+            named_gids: Default::default(),
         }
+    }
+
+    /// [`FlistEncoder::put_entry`] for incremental recursion: a directory whose contents are
+    /// not sent in a list of its own is flagged XMIT_NO_CONTENT_DIR (the receiver must not
+    /// wait for its list, nor delete in it).
+    pub fn put_entry_inc(
+        &mut self,
+        out: &mut Vec<u8>,
+        e: &FileEntry,
+        ndx: usize,
+        content: bool,
+    ) -> Result<()> {
+        let dir_flags = if !e.is_dir() {
+            0
+        } else if !content {
+            xmit::NO_CONTENT_DIR
+        } else if e.top_dir {
+            xmit::TOP_DIR
+        } else {
+            0
+        };
+        self.put_entry_with(out, e, ndx, dir_flags)
     }
 
     /// Appends entry `ndx` (its position in the list as sent).
@@ -441,12 +471,24 @@ impl FlistEncoder {
         ndx: usize,
         implied: bool,
     ) -> Result<()> {
-        let mut flags: u32 = 0;
-        if e.is_dir() && implied && self.opts.protocol >= 30 {
-            flags |= xmit::TOP_DIR | xmit::NO_CONTENT_DIR;
+        let dir_flags = if e.is_dir() && implied && self.opts.protocol >= 30 {
+            xmit::TOP_DIR | xmit::NO_CONTENT_DIR
         } else if e.is_dir() && e.top_dir {
-            flags |= xmit::TOP_DIR;
-        }
+            xmit::TOP_DIR
+        } else {
+            0
+        };
+        self.put_entry_with(out, e, ndx, dir_flags)
+    }
+
+    fn put_entry_with(
+        &mut self,
+        out: &mut Vec<u8>,
+        e: &FileEntry,
+        ndx: usize,
+        dir_flags: u32,
+    ) -> Result<()> {
+        let mut flags: u32 = dir_flags;
         if !self.first && e.mode == self.prev.mode {
             flags |= xmit::SAME_MODE;
         }
@@ -466,15 +508,30 @@ impl FlistEncoder {
             }
             self.prev.rdev_major = major;
         }
+        let inline_names = self.opts.inc_recurse && !self.opts.numeric_ids;
+        let mut user_name = None;
+        let mut group_name = None;
         if !self.opts.preserve_uid || (!self.first && e.uid == self.prev.uid) {
             flags |= xmit::SAME_UID;
         } else {
             self.prev.uid = e.uid;
+            if inline_names && self.named_uids.insert(e.uid) {
+                user_name = crate::local::user_name(e.uid);
+                if user_name.is_some() {
+                    flags |= xmit::USER_NAME_FOLLOWS;
+                }
+            }
         }
         if !self.opts.preserve_gid || (!self.first && e.gid == self.prev.gid) {
             flags |= xmit::SAME_GID;
         } else {
             self.prev.gid = e.gid;
+            if inline_names && self.named_gids.insert(e.gid) {
+                group_name = crate::local::group_name(e.gid);
+                if group_name.is_some() {
+                    flags |= xmit::GROUP_NAME_FOLLOWS;
+                }
+            }
         }
         if !self.first && e.mtime == self.prev.mtime {
             flags |= xmit::SAME_TIME;
@@ -555,11 +612,22 @@ impl FlistEncoder {
         if flags & xmit::SAME_MODE == 0 {
             put_i32(out, e.mode as i32);
         }
+        let put_name = |out: &mut Vec<u8>, name: &[u8]| {
+            let name = &name[..name.len().min(255)];
+            out.push(name.len() as u8);
+            out.extend_from_slice(name);
+        };
         if self.opts.preserve_uid && flags & xmit::SAME_UID == 0 {
             put_varint(out, e.uid as i32);
+            if let Some(n) = &user_name {
+                put_name(out, n);
+            }
         }
         if self.opts.preserve_gid && flags & xmit::SAME_GID == 0 {
             put_varint(out, e.gid as i32);
+            if let Some(n) = &group_name {
+                put_name(out, n);
+            }
         }
         if send_rdev {
             if flags & xmit::SAME_RDEV_MAJOR == 0 {

@@ -25,8 +25,9 @@ pub mod cf {
     pub const ID0_NAMES: i32 = 1 << 8;
 }
 
-/// The capability letters a client glues after `-e` in its option bundle. No `i`: we never
-/// ask for incremental recursion.
+/// The capability letters a client glues after `-e` in its option bundle. `i` (incremental
+/// recursion) is added after the `.` only for the transfers that can use it
+/// ([`crate::server_args::offer_inc_recurse`]).
 pub const CLIENT_CAPABILITIES: &str = ".LsfxCIvu";
 
 /// A compression algorithm (`--compress-choice`); shared with `rtsync-delta`.
@@ -43,6 +44,8 @@ pub struct NegotiateConfig {
     pub compress_choice: Option<Compression>,
     /// Compression algorithms we can actually run, preferred first.
     pub supported_compressions: Vec<Compression>,
+    /// We offered incremental recursion (`i` in the `-e` capabilities).
+    pub offered_inc_recurse: bool,
 }
 
 /// The outcome of setup.
@@ -71,6 +74,11 @@ impl Negotiated {
     /// io-error end marker allowed (protocol ≥ 31 or CF_SAFE_FLIST).
     pub fn safe_flist(&self) -> bool {
         self.protocol >= 31 || self.compat_flags & cf::SAFE_FLIST != 0
+    }
+
+    /// Incremental recursion is on (CF_INC_RECURSE).
+    pub fn inc_recurse(&self) -> bool {
+        self.compat_flags & cf::INC_RECURSE != 0
     }
 
     /// Seed goes first into MD5 block sums.
@@ -115,7 +123,7 @@ pub fn client_setup<R: Read, W: Write>(
     cfg: &NegotiateConfig,
 ) -> Result<Negotiated> {
     let compat_flags = r.read_varint()?;
-    if compat_flags & cf::INC_RECURSE != 0 {
+    if compat_flags & cf::INC_RECURSE != 0 && !cfg.offered_inc_recurse {
         return Err(Error::Protocol(
             "server enabled incremental recursion, which we did not offer".into(),
         ));

@@ -27,6 +27,7 @@ use crate::negotiate::Negotiated;
 use crate::sums::{item, SumHead};
 use crate::varint::ReadWire;
 
+pub mod inc;
 pub mod streamed;
 pub mod walk;
 mod whole;
@@ -42,6 +43,26 @@ pub trait SendSource {
     fn link_target(&self, ndx: usize) -> Option<&[u8]>;
     /// Where the entry is read from.
     fn source_path(&self, ndx: usize) -> Cow<'_, Path>;
+    /// Whether `ndx` names an entry still held.
+    fn valid(&self, ndx: i32) -> bool {
+        ndx >= 0 && (ndx as usize) < self.count()
+    }
+    /// Incremental recursion: whether another list should be sent before the next request
+    /// is read (`idle`: none is waiting in our buffer).
+    fn want_more(&self, _idle: bool) -> bool {
+        false
+    }
+    /// Incremental recursion: appends the next list (or the end of the lists) to `out`.
+    fn send_next(&mut self, _out: &mut Vec<u8>, _ndxw: &mut NdxWriter) -> Result<()> {
+        Ok(())
+    }
+    /// Incremental recursion: the generator asked for `ndx`.
+    fn note_request(&mut self, _ndx: usize) {}
+    /// Incremental recursion: the generator finished its oldest list (`NDX_DONE`); true
+    /// when that `NDX_DONE` only retires a list (echoed, same phase).
+    fn retire(&mut self) -> bool {
+        false
+    }
 }
 
 impl SendSource for SendList {
@@ -156,7 +177,7 @@ pub fn run_push<R: Read, W: Write, S: SendSource + ?Sized>(
     r: &mut MuxReader<R>,
     w: &mut MuxWriter<W>,
     neg: &Negotiated,
-    list: &S,
+    list: &mut S,
     opts: &PushOptions,
     reporter: Option<&mut Reporter>,
 ) -> Result<PushStats> {
@@ -171,7 +192,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     r: &mut MuxReader<R>,
     w: &mut MuxWriter<W>,
     neg: &Negotiated,
-    list: &S,
+    list: &mut S,
     opts: &PushOptions,
     mut reporter: Option<&mut Reporter>,
     input_pending: impl Fn(&mut R) -> bool,
@@ -190,11 +211,23 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     let mut whole = whole::WholeFile::default();
     let sum_kind = block_hasher(neg).kind();
     loop {
-        if !input_pending(r.get_mut()) {
+        let idle = !input_pending(r.get_mut());
+        while list.want_more(idle) {
+            list.send_next(&mut out, &mut ndxw)?;
+            w.write_all(&out).map_err(wio)?;
+            out.clear();
+        }
+        if idle {
             w.flush().map_err(wio)?;
         }
         let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
         if ndx == NDX_DONE {
+            if list.retire() {
+                ndxw.put(&mut out, NDX_DONE);
+                w.write_all(&out).map_err(wio)?;
+                out.clear();
+                continue;
+            }
             phase += 1;
             if phase > 2 {
                 break;
@@ -204,14 +237,14 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             out.clear();
             continue;
         }
-        let n = list.count();
-        if ndx < 0 || ndx as usize >= n {
+        if !list.valid(ndx) {
             return Err(Error::Protocol(format!(
                 "Invalid file index: {ndx} (-1 - {})",
-                n as i64 - 1
+                list.count() as i64 - 1
             )));
         }
         let ndx = ndx as usize;
+        list.note_request(ndx);
         let iflags = r.read_u16()?;
         let basis_type = if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
             Some(r.read_u8()?)

@@ -1,5 +1,6 @@
 //! Connecting for a push: the server receives, we scan our sources and send.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use rtsync_engine::Options;
@@ -13,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::local;
 use crate::mux::{ClientMessages, MessageHandler, MsgTag, MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, MAX_PROTOCOL};
-use crate::push::streamed::StreamedList;
 use crate::push::{self, PushOptions, SendList};
 use crate::server_args::server_args;
 use rtsync_engine::report::Reporter;
@@ -31,6 +31,10 @@ pub fn push_to(
 ) -> Result<Outcome> {
     let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
     let mut sargs = server_args(opts, false);
+    let offer_inc = push::inc::possible(opts, sources);
+    if offer_inc {
+        crate::server_args::offer_inc_recurse(&mut sargs);
+    }
     sargs.push(".".into());
     let (mut conn, protocol) = match &remote {
         Remote::Daemon {
@@ -97,12 +101,9 @@ pub fn push_to(
             )?
         }
     };
-    let neg = negotiate::client_setup(
-        &mut conn.reader,
-        &mut conn.writer,
-        protocol,
-        &negotiate_config(opts)?,
-    )?;
+    let mut ncfg = negotiate_config(opts)?;
+    ncfg.offered_inc_recurse = offer_inc;
+    let neg = negotiate::client_setup(&mut conn.reader, &mut conn.writer, protocol, &ncfg)?;
     let started = std::time::Instant::now();
     // The outer buffer tells the sender when reading would wait on the peer.
     let counted_reader = std::io::BufReader::new(crate::connect::Counting::new(conn.reader));
@@ -127,28 +128,6 @@ pub fn push_to(
     let mut reporter = Reporter::new(opts);
     let names = local_files_from(opts)?;
     let paths = source_paths(sources, names.as_deref());
-    let mut io_error = 0;
-    let sent_list = push::walk::send_list(
-        opts,
-        &neg,
-        flist_options(opts, &neg),
-        &paths,
-        &mut filters,
-        &mut writer,
-        prefix,
-        |problems| {
-            let (messages, bits) = problem_messages(problems);
-            for (tag, text) in &messages {
-                PrintMessages.message(*tag, text.as_bytes());
-            }
-            io_error = bits;
-            bits
-        },
-    )?;
-    let list = sent_list.list;
-    reporter.verbose_info("building file list ... done");
-    reporter.flush();
-
     let popts = PushOptions {
         verbose: opts.verbose,
         compress_level: opts.compress_level,
@@ -158,16 +137,68 @@ pub fn push_to(
         itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
     };
     let lists = reporter.lists_items();
-    let stats = push::run_push_pacing(
-        &mut reader,
-        &mut writer,
-        &neg,
-        &list,
-        &popts,
-        lists.then_some(&mut reporter),
-        |r| !r.buffer().is_empty(),
-    )?;
-    finish_report(opts, reporter, &list, &sent, &received, started, &stats);
+    let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();
+    let io_error;
+    let (stats, counts) = if neg.inc_recurse() {
+        reporter.verbose_info("sending incremental file list");
+        reporter.flush();
+        let sopts = scan_options(opts);
+        let mut out = prefix;
+        let mut list = push::inc::IncList::start(
+            opts,
+            &sopts,
+            &neg,
+            flist_options(opts, &neg),
+            &paths,
+            &mut filters,
+            print_problems,
+            &mut out,
+        )?;
+        writer
+            .write_all(&out)
+            .map_err(|e| Error::io("writing to receiver", e))?;
+        let stats = push::run_push_pacing(
+            &mut reader,
+            &mut writer,
+            &neg,
+            &mut list,
+            &popts,
+            lists.then_some(&mut reporter),
+            pending,
+        )?;
+        io_error = list.io_error();
+        (stats, (list.total_size, list.kind_counts))
+    } else {
+        let mut bits = 0;
+        let sent_list = push::walk::send_list(
+            opts,
+            &neg,
+            flist_options(opts, &neg),
+            &paths,
+            &mut filters,
+            &mut writer,
+            prefix,
+            |problems| {
+                bits = print_problems(problems);
+                bits
+            },
+        )?;
+        io_error = bits;
+        let mut list = sent_list.list;
+        reporter.verbose_info("building file list ... done");
+        reporter.flush();
+        let stats = push::run_push_pacing(
+            &mut reader,
+            &mut writer,
+            &neg,
+            &mut list,
+            &popts,
+            lists.then_some(&mut reporter),
+            pending,
+        )?;
+        (stats, (list.total_size, list.kind_counts))
+    };
+    finish_report(opts, reporter, counts, &sent, &received, started, &stats);
     let _ = conn.closer.wait();
     let mut outcome = Outcome::default();
     outcome.stats.files_transferred = stats.files_sent;
@@ -180,6 +211,15 @@ pub fn push_to(
         outcome.stats.errors += 1;
     }
     Ok(outcome)
+}
+
+/// Prints scan problems as stock's sender does; returns their io_error bits.
+fn print_problems(problems: &[ScanProblem]) -> i32 {
+    let (messages, bits) = problem_messages(problems);
+    for (tag, text) in &messages {
+        PrintMessages.message(*tag, text.as_bytes());
+    }
+    bits
 }
 
 /// Scans the sources into a sorted list; reports problems as stock does and returns the
@@ -293,7 +333,7 @@ fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String)>, i32) {
 fn finish_report(
     opts: &Options,
     mut reporter: Reporter,
-    list: &StreamedList,
+    (total_size, kind_counts): (u64, [u64; 7]),
     sent: &std::sync::atomic::AtomicU64,
     received: &std::sync::atomic::AtomicU64,
     started: std::time::Instant,
@@ -310,11 +350,11 @@ fn finish_report(
         literal: xfer.literal_bytes,
         matched: xfer.matched_bytes,
         transferred_size: xfer.literal_bytes + xfer.matched_bytes,
-        total_size: list.total_size,
+        total_size,
         ..Default::default()
     };
     s.deleted[0] = xfer.deleted;
-    for (code, n) in list.kind_counts.iter().enumerate() {
+    for (code, n) in kind_counts.iter().enumerate() {
         let kind = push::streamed::code_kind(code as u8);
         s.files[rtsync_engine::report::kind_slot(kind)] += n;
     }

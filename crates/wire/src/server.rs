@@ -191,6 +191,7 @@ fn serve<R: Read + Send, W: Write + Send>(
             None => None,
         },
         supported_compressions: supported_compressions(),
+        offered_inc_recurse: false,
     };
     let seed = seed();
     let neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
@@ -397,7 +398,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         follow_links: opts.copy_links || opts.copy_unsafe_links,
         itemize: false,
     };
-    let stats = push::run_push(reader, writer, neg, &list, &popts, None)?;
+    let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
         23
     } else {

@@ -7,6 +7,18 @@ use crate::negotiate::CLIENT_CAPABILITIES;
 
 /// Builds the server's arguments (without the trailing `.` and paths).
 /// `remote_is_sender` is true when we pull (the server sends).
+/// Adds `i` to the capabilities after `-e.` in the option bundle: the client asks for
+/// incremental recursion (the server grants it with CF_INC_RECURSE).
+pub fn offer_inc_recurse(args: &mut [String]) {
+    if let Some(bundle) = args
+        .iter_mut()
+        .find(|a| a.starts_with('-') && !a.starts_with("--") && a.contains("e."))
+    {
+        let at = bundle.find("e.").expect("found above") + 2;
+        bundle.insert(at, 'i');
+    }
+}
+
 pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     let mut args = vec!["--server".to_string()];
     if remote_is_sender {

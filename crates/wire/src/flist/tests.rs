@@ -15,6 +15,7 @@ fn opts() -> FlistOptions {
         preserve_hard_links: true,
         checksum_len: None,
         numeric_ids: false,
+        inc_recurse: false,
     }
 }
 

@@ -50,7 +50,7 @@ pub struct StreamedList {
     pub total_size: u64,
 }
 
-fn kind_code(kind: FileKind) -> u8 {
+pub(crate) fn kind_code(kind: FileKind) -> u8 {
     match kind {
         FileKind::Regular => 0,
         FileKind::Directory => 1,

@@ -1,0 +1,260 @@
+//! Pushes with incremental recursion (CF_INC_RECURSE) against stock receivers: the same
+//! operation through the stock client and through `rtsync rsync`, trees, owners, item lines
+//! and exit codes compared. The trees are wide and deep enough that the list goes out in
+//! many pieces, interleaved with file data, and the sender retires lists as the daemon's
+//! generator finishes them.
+
+mod interop_util;
+
+use interop_util::*;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn rtsync(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rtsync"))
+        .arg("rsync")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// stdout without the closing byte counts, which legitimately differ: item lines, then the
+/// receiver's deletion messages. Each stream is in order; how the two interleave is not
+/// (they travel apart, and stock's own runs differ).
+fn lines(out: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(out);
+    let kept = text
+        .lines()
+        .filter(|l| !l.starts_with("sent ") && !l.starts_with("total size is "));
+    let (deletions, items): (Vec<&str>, Vec<&str>) =
+        kept.partition(|l| l.starts_with("*deleting "));
+    items
+        .into_iter()
+        .chain(deletions)
+        .map(str::to_string)
+        .collect()
+}
+
+/// 3 levels of directories, 2,000+ files (more than the sender keeps listed ahead), empty
+/// directories, symlinks, files owned by another user and group.
+fn wide_tree(root: &Path) {
+    for a in 0..6 {
+        for b in 0..5 {
+            let d = root.join(format!("a{a}/b{b}"));
+            std::fs::create_dir_all(&d).unwrap();
+            for f in 0..70 {
+                std::fs::write(
+                    d.join(format!("f{f:02}")),
+                    pattern(f * 13 + a * 7, f as u32),
+                )
+                .unwrap();
+            }
+            std::fs::create_dir(d.join("empty")).unwrap();
+        }
+        std::fs::write(root.join(format!("a{a}/top.txt")), format!("top {a}")).unwrap();
+        std::os::unix::fs::symlink("top.txt", root.join(format!("a{a}/link"))).unwrap();
+    }
+    let deep = root.join("deep/1/2/3/4/5/6/7/8");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("bottom"), b"bottom").unwrap();
+    std::fs::write(root.join("a.txt"), b"first").unwrap();
+    std::fs::write(root.join("z.txt"), b"last").unwrap();
+    for p in ["a3/b1", "a3/b1/f05", "a2/top.txt"] {
+        std::os::unix::fs::chown(root.join(p), Some(65534), Some(65534)).unwrap();
+    }
+    past_times(root);
+}
+
+/// Gives every entry a distinct time in the past. A receiver re-touches a directory only
+/// when its time differs from the sender's in whole seconds, so times within the second of
+/// the transfer would make directory times depend on timing, for stock as for us.
+fn past_times(root: &Path) {
+    let mut all = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < all.len() {
+        if std::fs::symlink_metadata(&all[i]).unwrap().is_dir() {
+            for e in std::fs::read_dir(&all[i]).unwrap() {
+                all.push(e.unwrap().path());
+            }
+        }
+        i += 1;
+    }
+    for (n, p) in all.iter().rev().enumerate() {
+        set_mtime(
+            p,
+            1_500_000_000 + n as i64 * 7,
+            (n as u32 * 1_234_567) % 1_000_000_000,
+        );
+    }
+}
+
+/// Owner and group of every entry beneath `root`, by relative path.
+fn owners(root: &Path) -> Vec<(String, u32, u32)> {
+    let mut v = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            v.push((rel, md.uid(), md.gid()));
+            if md.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// Runs `opts SOURCES… DEST` with the stock client and with ours, against destinations
+/// prepared by `prepare`, and compares. `dest` maps a destination directory to the URL or
+/// remote path to give.
+fn compare(
+    opts: &[&str],
+    sources: &[String],
+    prepare: impl Fn(&Path),
+    dest: impl Fn(&str, &Path) -> String,
+    ours_dir: &Path,
+    stock_dir: &Path,
+) {
+    for d in [ours_dir, stock_dir] {
+        std::fs::create_dir_all(d).unwrap();
+        prepare(d);
+    }
+    let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+    args.extend(sources.iter().cloned());
+    let mut stock_args = args.clone();
+    stock_args.push(dest("stock", stock_dir));
+    let stock_args: Vec<&str> = stock_args.iter().map(String::as_str).collect();
+    let stock = run_stock(&stock_args);
+    let mut our_args = args.clone();
+    our_args.push(dest("ours", ours_dir));
+    let our_args: Vec<&str> = our_args.iter().map(String::as_str).collect();
+    let ours = rtsync(&our_args);
+    assert_eq!(
+        ours.status.code(),
+        stock.status.code(),
+        "exit codes, {opts:?}\nours: {}\nstock: {}",
+        String::from_utf8_lossy(&ours.stderr),
+        String::from_utf8_lossy(&stock.stderr)
+    );
+    assert_same_tree(ours_dir, stock_dir, true);
+    assert_eq!(owners(ours_dir), owners(stock_dir), "owners, {opts:?}");
+    let (o, s) = (lines(&ours.stdout), lines(&stock.stdout));
+    assert!(!s.is_empty(), "the comparison needs output: {opts:?}");
+    if o != s {
+        let at = o.iter().zip(&s).take_while(|(a, b)| a == b).count();
+        let from = at.saturating_sub(3);
+        panic!(
+            "stdout differs at line {at}, {opts:?}\nours:\n{}\nstock:\n{}",
+            o[from..(at + 5).min(o.len())].join("\n"),
+            s[from..(at + 5).min(s.len())].join("\n")
+        );
+    }
+}
+
+fn daemon_compare(opts: &[&str], sources: &[String], prepare: impl Fn(&Path)) {
+    let work = tempfile::tempdir().unwrap();
+    let (ours, stock) = (work.path().join("ours"), work.path().join("stock"));
+    std::fs::create_dir_all(&ours).unwrap();
+    std::fs::create_dir_all(&stock).unwrap();
+    let daemon = StockDaemon::start(&[
+        Module {
+            name: "ours",
+            path: &ours,
+            extra: "",
+        },
+        Module {
+            name: "stock",
+            path: &stock,
+            extra: "",
+        },
+    ]);
+    compare(
+        opts,
+        sources,
+        prepare,
+        |m, _| daemon.url(&format!("{m}/")),
+        &ours,
+        &stock,
+    );
+}
+
+#[test]
+fn inc_push_of_a_wide_tree_matches_stock_and_says_incremental() {
+    let src = tempfile::tempdir().unwrap();
+    wide_tree(src.path());
+    let from = vec![format!("{}/", src.path().display())];
+    daemon_compare(&["-ai"], &from, |_| {});
+    // -v names the incremental list (so the comparison above ran with it on).
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("d");
+    std::fs::create_dir(&dest).unwrap();
+    let daemon = StockDaemon::start(&[Module {
+        name: "m",
+        path: &dest,
+        extra: "munge symlinks = no",
+    }]);
+    let out = rtsync(&["-av", &from[0], &daemon.url("m/")]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("sending incremental file list\n"),
+        "{text}"
+    );
+    assert_same_tree(&dest, src.path(), false);
+}
+
+#[test]
+fn inc_push_update_with_delete_and_per_dir_filters_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    wide_tree(src.path());
+    std::fs::write(src.path().join("a1/.rsync-filter"), b"- b2/\n- *.txt\n").unwrap();
+    std::fs::write(src.path().join("a4/b0/.rsync-filter"), b"- f1*\n").unwrap();
+    past_times(src.path());
+    let from = vec![format!("{}/", src.path().display())];
+    let stale = |d: &Path| {
+        wide_tree(d);
+        std::fs::write(d.join("a2/b3/f10"), b"changed content").unwrap();
+        std::fs::remove_file(d.join("a5/b4/f69")).unwrap();
+        std::fs::create_dir_all(d.join("a0/gone/deeper")).unwrap();
+        std::fs::write(d.join("a0/gone/deeper/x"), b"x").unwrap();
+        std::fs::write(d.join("deep/1/2/extra"), b"x").unwrap();
+        past_times(d);
+        for p in ["a2/b3/f10", "a0/gone", "deep/1/2/extra"] {
+            set_mtime(&d.join(p), 1_400_000_000, 0);
+        }
+    };
+    daemon_compare(&["-ai", "--delete", "-F"], &from, stale);
+    daemon_compare(&["-aic", "--protocol=30"], &from, stale);
+    daemon_compare(&["-aiz", "--no-whole-file", "--numeric-ids"], &from, stale);
+}
+
+#[test]
+fn inc_push_of_named_sources_and_a_lone_file_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    wide_tree(src.path());
+    let p = |rel: &str| src.path().join(rel).display().to_string();
+    daemon_compare(&["-ai"], &[p("a1"), p("deep"), p("z.txt")], |_| {});
+    daemon_compare(&["-ai"], &[p("deep/1/2/3")], |_| {});
+    daemon_compare(&["-ai"], &[p("a.txt")], |_| {});
+}
+
+#[test]
+fn inc_push_over_a_remote_shell_to_stock_server_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    wide_tree(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let from = vec![format!("{}/", src.path().display())];
+    compare(
+        &["-ai", "--delete", "-e", &ssh],
+        &from,
+        |_| {},
+        |_, d| format!("localhost:{}/", d.display()),
+        &work.path().join("ours"),
+        &work.path().join("stock"),
+    );
+}

@@ -1,0 +1,508 @@
+//! Incremental recursion on the sending side (CF_INC_RECURSE).
+//!
+//! The list goes out one directory at a time while files are already being transferred:
+//! first the command-line level (with the contents of a `dir/` source), then, interleaved
+//! with file data between two files, one sub-list per directory in depth-first order of the
+//! sorted tree, each announced as `NDX_FLIST_OFFSET - dir_ndx` and ended like a whole list;
+//! `NDX_FLIST_EOF` after the last. Protocol facts (numbering, order, when a list is retired):
+//!
+//! * Every directory entry of every list gets the next *dir_ndx*, lists in the order sent and
+//!   entries in sorted order within a list (the top `.` included).
+//! * List *k* numbers its sorted entries from `ndx_start`: 1 for the first list, then the
+//!   previous start plus its length plus one. `ndx_start - 1` names the list's own directory
+//!   (the generator itemizes directories through it).
+//! * The generator sends `NDX_DONE` each time it has finished the oldest list; the sender
+//!   forgets that list and echoes `NDX_DONE`, unless it was the last one held, in which case
+//!   the `NDX_DONE` ends the phase as without incremental recursion.
+//! * The sender keeps some files listed ahead of the list the generator is working on
+//!   (stock: 1000, up to 10000 while it would otherwise wait), so the generator never runs
+//!   dry and the sender holds only a window of the tree.
+//! * Owner and group names travel inline (see [`crate::flist::FlistOptions::inc_recurse`]).
+
+use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rtsync_engine::Options;
+use rtsync_tree::{compare_names, FileKind, Item, ScanFilter, ScanOptions, ScanProblem, Scanner};
+
+use crate::error::Result;
+use crate::flist::{FlistEncoder, FlistOptions};
+use crate::ndx::{NdxWriter, NDX_FLIST_EOF, NDX_FLIST_OFFSET};
+use crate::negotiate::Negotiated;
+
+/// Files kept listed ahead of the generator.
+pub const MIN_LOOKAHEAD: usize = 1000;
+/// ... and while nothing else is to be done.
+pub const MAX_LOOKAHEAD: usize = 10_000;
+
+/// What the transfer phase needs of one sent entry (a list's own directory).
+#[derive(Debug, Clone)]
+struct Sent {
+    kind: FileKind,
+    name: Box<[u8]>,
+    path: PathBuf,
+    target: Option<Box<[u8]>>,
+}
+
+impl Sent {
+    fn of(item: &Item) -> Sent {
+        Sent {
+            kind: item.entry.kind,
+            name: item.entry.name.clone().into_boxed_slice(),
+            path: item.path.clone(),
+            target: item.entry.link_target.clone().map(Vec::into_boxed_slice),
+        }
+    }
+}
+
+/// One list the generator has not finished yet, packed: each entry is its kind code, its
+/// name and, for a symlink, its target, NUL-terminated, in one arena. An entry of a
+/// directory's list is read from the directory's path joined with the name's last
+/// component; the first list keeps its paths as given.
+#[derive(Debug)]
+struct Flist {
+    ndx_start: usize,
+    /// The directory whose contents this is (the top `.` for the first list, if any).
+    parent: Option<Sent>,
+    arena: Vec<u8>,
+    offsets: Vec<u32>,
+    /// The first list's source paths (others derive theirs from `parent`).
+    paths: Vec<PathBuf>,
+    explicit_paths: bool,
+}
+
+impl Flist {
+    fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    fn push(&mut self, item: &Item) -> Result<()> {
+        let at = u32::try_from(self.arena.len())
+            .map_err(|_| crate::error::Error::Unsupported("directory too large".into()))?;
+        self.offsets.push(at);
+        self.arena.push(super::streamed::kind_code(item.entry.kind));
+        self.arena.extend_from_slice(&item.entry.name);
+        self.arena.push(0);
+        if item.entry.kind == FileKind::Symlink {
+            self.arena
+                .extend_from_slice(item.entry.link_target.as_deref().unwrap_or_default());
+            self.arena.push(0);
+        }
+        if self.explicit_paths {
+            self.paths.push(item.path.clone());
+        }
+        Ok(())
+    }
+
+    fn str_at(&self, at: usize) -> &[u8] {
+        let tail = &self.arena[at..];
+        &tail[..tail.iter().position(|&b| b == 0).unwrap_or(tail.len())]
+    }
+
+    fn kind(&self, i: usize) -> FileKind {
+        super::streamed::code_kind(self.arena[self.offsets[i] as usize])
+    }
+
+    fn name(&self, i: usize) -> &[u8] {
+        self.str_at(self.offsets[i] as usize + 1)
+    }
+
+    fn target(&self, i: usize) -> Option<&[u8]> {
+        let at = self.offsets[i] as usize;
+        (self.kind(i) == FileKind::Symlink).then(|| self.str_at(at + 1 + self.name(i).len() + 1))
+    }
+
+    fn path(&self, i: usize) -> Cow<'_, Path> {
+        match &self.parent {
+            Some(dir) if !self.explicit_paths => {
+                let name = self.name(i);
+                let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+                Cow::Owned(dir.path.join(std::ffi::OsStr::from_bytes(base)))
+            }
+            _ => Cow::Borrowed(&self.paths[i]),
+        }
+    }
+}
+
+/// A directory whose list is still to be sent.
+struct Pending {
+    dir_ndx: i32,
+    item: Item,
+}
+
+/// A level of the depth-first walk: the directory entered (none for the command line)
+/// and its subdirectories still to be listed, in sorted order.
+struct Frame {
+    entered: bool,
+    pending: VecDeque<Pending>,
+}
+
+/// Whether a push can ask for incremental recursion: a recursive transfer whose top level
+/// is one `dir/` source or sources of distinct names, without the options whose list
+/// handling differs under incremental recursion (`-R`, `--files-from`, `-H`) or that make
+/// the receiver need the whole list first.
+pub fn possible(opts: &Options, sources: &[String]) -> bool {
+    if !opts.recursive
+        || opts.relative
+        || opts.files_from.is_some()
+        || opts.hard_links
+        || !opts.incremental_recursion()
+        || sources.is_empty()
+    {
+        return false;
+    }
+    let is_dot = |s: &str| s.is_empty() || s.ends_with('/') || s == "." || s.ends_with("/.");
+    if sources.iter().any(|s| is_dot(s)) {
+        return sources.len() == 1;
+    }
+    let mut names: Vec<&str> = sources
+        .iter()
+        .map(|s| s.rsplit('/').next().unwrap_or(s))
+        .collect();
+    names.sort_unstable();
+    names.windows(2).all(|w| w[0] != w[1]) && !names.contains(&"..")
+}
+
+/// The sending side's lists under incremental recursion.
+pub struct IncList<'a, F: ScanFilter> {
+    opts: &'a Options,
+    neg: &'a Negotiated,
+    scanner: Scanner<'a, F>,
+    enc: FlistEncoder,
+    frames: Vec<Frame>,
+    next_dir_ndx: i32,
+    flists: VecDeque<Flist>,
+    next_ndx_start: usize,
+    /// Index in `flists` of the list the generator is working on.
+    current: usize,
+    /// Entries in the lists after `current`.
+    ahead: usize,
+    eof: bool,
+    io_error: i32,
+    report: fn(&[ScanProblem]) -> i32,
+    /// Total size of the regular files and symlinks listed (statistics).
+    pub total_size: u64,
+    /// Entries listed per kind (indexed like [`super::streamed::code_kind`]).
+    pub kind_counts: [u64; 7],
+}
+
+impl<'a, F: ScanFilter> IncList<'a, F> {
+    /// Scans the command-line level and appends the first list to `out`. `report` prints
+    /// scan problems as they are met and returns their io_error bits.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        opts: &'a Options,
+        sopts: &'a ScanOptions,
+        neg: &'a Negotiated,
+        fopts: FlistOptions,
+        sources: &[PathBuf],
+        filter: &'a mut F,
+        report: fn(&[ScanProblem]) -> i32,
+        out: &mut Vec<u8>,
+    ) -> Result<IncList<'a, F>> {
+        let mut list = IncList {
+            opts,
+            neg,
+            scanner: Scanner::new(sopts, filter),
+            enc: FlistEncoder::new(fopts),
+            frames: Vec::new(),
+            next_dir_ndx: 0,
+            flists: VecDeque::new(),
+            next_ndx_start: 1,
+            current: 0,
+            ahead: 0,
+            eof: false,
+            io_error: 0,
+            report,
+            total_size: 0,
+            kind_counts: [0; 7],
+        };
+        let mut items = Vec::new();
+        let mut dot_entered = false;
+        for top in list.scanner.top(sources) {
+            if top.entry.name == b"." && top.descend {
+                // A `dir/` source: its contents belong to the first list.
+                let children = list.scanner.enter(&top);
+                dot_entered = children.is_some();
+                items.push(top);
+                items.extend(children.unwrap_or_default());
+            } else {
+                items.push(top);
+            }
+        }
+        let (dot, tops): (Vec<Pending>, Vec<Pending>) = list
+            .send_list(items, None, None, out)?
+            .into_iter()
+            .partition(|p| !p.item.entry.top_dir);
+        list.frames.push(Frame {
+            entered: false,
+            pending: tops.into(),
+        });
+        if dot_entered {
+            list.frames.push(Frame {
+                entered: true,
+                pending: dot.into(),
+            });
+        }
+        // The generator starts on the first list.
+        list.ahead = 0;
+        Ok(list)
+    }
+
+    /// The io_error bits of the problems met so far.
+    pub fn io_error(&self) -> i32 {
+        self.io_error
+    }
+
+    /// Sorts `items`, appends them as one list (a sub-list of `dir` when given) and returns
+    /// the directories whose own lists are still to come, in sorted order.
+    fn send_list(
+        &mut self,
+        mut items: Vec<Item>,
+        dir: Option<(i32, &mut NdxWriter)>,
+        parent: Option<Sent>,
+        out: &mut Vec<u8>,
+    ) -> Result<Vec<Pending>> {
+        items.sort_by(|a, b| {
+            compare_names(
+                &a.entry.name,
+                a.entry.is_dir(),
+                &b.entry.name,
+                b.entry.is_dir(),
+            )
+        });
+        if let Some((dir_ndx, ndxw)) = dir {
+            ndxw.put(out, NDX_FLIST_OFFSET - dir_ndx);
+        }
+        let ndx_start = self.next_ndx_start;
+        let first = parent.is_none();
+        let mut list = Flist {
+            ndx_start,
+            parent,
+            arena: Vec::new(),
+            offsets: Vec::with_capacity(items.len()),
+            paths: Vec::new(),
+            explicit_paths: first,
+        };
+        let mut pending = Vec::new();
+        for (i, mut item) in items.into_iter().enumerate() {
+            crate::client::apply_chmod(self.opts, std::slice::from_mut(&mut item.entry));
+            if self.opts.checksum && item.entry.kind == FileKind::Regular {
+                item.entry.checksum = crate::push_client::file_sum(&item.path, self.neg).ok();
+            }
+            // The top `.` of a `dir/` source has its contents in this very list.
+            let lists_own = item.descend && item.entry.name != b".";
+            let content = item.descend;
+            self.enc
+                .put_entry_inc(out, &item.entry, ndx_start + i, content)?;
+            let code = super::streamed::kind_code(item.entry.kind);
+            self.kind_counts[usize::from(code)] += 1;
+            if matches!(item.entry.kind, FileKind::Regular | FileKind::Symlink) {
+                self.total_size += item.entry.size;
+            }
+            if first && item.entry.name == b"." && list.parent.is_none() {
+                // The first list's `ndx_start - 1` names its top `.`.
+                list.parent = Some(Sent::of(&item));
+            }
+            list.push(&item)?;
+            if item.entry.is_dir() {
+                let dir_ndx = self.next_dir_ndx;
+                self.next_dir_ndx += 1;
+                if lists_own {
+                    pending.push(Pending { dir_ndx, item });
+                }
+            }
+        }
+        let problems = self.scanner.take_problems();
+        let bits = (self.report)(&problems);
+        let changed = bits & !self.io_error != 0;
+        self.io_error |= bits;
+        self.enc
+            .put_end(out, if changed { self.io_error } else { 0 });
+        self.next_ndx_start = ndx_start + list.len() + 1;
+        self.ahead += list.len();
+        self.flists.push_back(list);
+        Ok(pending)
+    }
+
+    /// Whether another list should go out now (`idle`: nothing from the peer is waiting).
+    pub fn want_more(&self, idle: bool) -> bool {
+        let target = if idle { MAX_LOOKAHEAD } else { MIN_LOOKAHEAD };
+        !self.eof && self.ahead < target
+    }
+
+    /// Appends the next directory's list to `out`, or `NDX_FLIST_EOF` when all are sent.
+    pub fn send_next(&mut self, out: &mut Vec<u8>, ndxw: &mut NdxWriter) -> Result<()> {
+        while let Some(frame) = self.frames.last_mut() {
+            let Some(next) = frame.pending.pop_front() else {
+                if self.frames.pop().is_some_and(|f| f.entered) {
+                    self.scanner.leave();
+                }
+                continue;
+            };
+            let parent = Sent::of(&next.item);
+            let children = self.scanner.enter(&next.item);
+            let entered = children.is_some();
+            let pending = self.send_list(
+                children.unwrap_or_default(),
+                Some((next.dir_ndx, ndxw)),
+                Some(parent),
+                out,
+            )?;
+            if entered {
+                self.frames.push(Frame {
+                    entered: true,
+                    pending: pending.into(),
+                });
+            }
+            return Ok(());
+        }
+        ndxw.put(out, NDX_FLIST_EOF);
+        self.eof = true;
+        Ok(())
+    }
+
+    /// The generator asked for `ndx`: it works on that list now.
+    pub fn note_request(&mut self, ndx: usize) {
+        let k = self.list_of(ndx).unwrap_or(self.current);
+        while self.current < k {
+            self.current += 1;
+            self.ahead = self.ahead.saturating_sub(self.flists[self.current].len());
+        }
+    }
+
+    /// The generator finished the oldest list. True when lists remain (the `NDX_DONE` is
+    /// echoed and the phase goes on).
+    pub fn retire(&mut self) -> bool {
+        if self.flists.pop_front().is_none() {
+            return false;
+        }
+        if self.current == 0 {
+            if let Some(next) = self.flists.front() {
+                self.ahead = self.ahead.saturating_sub(next.len());
+            }
+        } else {
+            self.current -= 1;
+        }
+        !self.flists.is_empty()
+    }
+
+    /// Index in `flists` of the list that `ndx` belongs to (`ndx_start - 1` included).
+    fn list_of(&self, ndx: usize) -> Option<usize> {
+        let k = self
+            .flists
+            .partition_point(|f| f.ndx_start - 1 <= ndx)
+            .checked_sub(1)?;
+        let f = &self.flists[k];
+        (ndx < f.ndx_start + f.len()).then_some(k)
+    }
+
+    /// The list holding `ndx`, and the entry's position in it (`None`: the list's own
+    /// directory).
+    fn locate(&self, ndx: usize) -> Option<(&Flist, Option<usize>)> {
+        let f = &self.flists[self.list_of(ndx)?];
+        if ndx + 1 == f.ndx_start {
+            f.parent.as_ref().map(|_| (f, None))
+        } else {
+            Some((f, Some(ndx - f.ndx_start)))
+        }
+    }
+
+    fn get(&self, ndx: usize) -> (&Flist, Option<usize>) {
+        self.locate(ndx).expect("index checked by valid()")
+    }
+}
+
+impl<F: ScanFilter> super::SendSource for IncList<'_, F> {
+    fn count(&self) -> usize {
+        self.flists.back().map_or(0, |f| f.ndx_start + f.len())
+    }
+    fn valid(&self, ndx: i32) -> bool {
+        ndx >= 0 && self.locate(ndx as usize).is_some()
+    }
+    fn kind(&self, ndx: usize) -> FileKind {
+        match self.get(ndx) {
+            (f, Some(i)) => f.kind(i),
+            (f, None) => f.parent.as_ref().map_or(FileKind::Directory, |p| p.kind),
+        }
+    }
+    fn name(&self, ndx: usize) -> &[u8] {
+        match self.get(ndx) {
+            (f, Some(i)) => f.name(i),
+            (f, None) => f.parent.as_ref().map_or(&b""[..], |p| &p.name),
+        }
+    }
+    fn link_target(&self, ndx: usize) -> Option<&[u8]> {
+        match self.get(ndx) {
+            (f, Some(i)) => f.target(i),
+            (f, None) => f.parent.as_ref().and_then(|p| p.target.as_deref()),
+        }
+    }
+    fn source_path(&self, ndx: usize) -> Cow<'_, Path> {
+        match self.get(ndx) {
+            (f, Some(i)) => f.path(i),
+            (f, None) => f
+                .parent
+                .as_ref()
+                .map_or(Cow::Borrowed(Path::new("")), |p| Cow::Borrowed(&p.path)),
+        }
+    }
+    fn want_more(&self, idle: bool) -> bool {
+        IncList::want_more(self, idle)
+    }
+    fn send_next(&mut self, out: &mut Vec<u8>, ndxw: &mut NdxWriter) -> Result<()> {
+        IncList::send_next(self, out, ndxw)
+    }
+    fn note_request(&mut self, ndx: usize) {
+        IncList::note_request(self, ndx)
+    }
+    fn retire(&mut self) -> bool {
+        IncList::retire(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(args: &str) -> Options {
+        let v: Vec<std::ffi::OsString> = args.split_whitespace().map(Into::into).collect();
+        Options::parse(&v).unwrap()
+    }
+
+    #[test]
+    fn asked_for_only_where_the_list_handling_is_the_same() {
+        let srcs = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(possible(&opts("-a"), &srcs(&["src/"])));
+        assert!(possible(
+            &opts("-a --delete"),
+            &srcs(&["a", "b/c", "f.txt"])
+        ));
+        assert!(!possible(&opts("-a"), &srcs(&["a/", "b/"])));
+        assert!(!possible(&opts("-a"), &srcs(&["x/a", "y/a"])));
+        assert!(!possible(&opts("-a"), &srcs(&["a", "b/"])));
+        for no in [
+            "-aH",
+            "-aR",
+            "-a --delete-after",
+            "-a --delete-before",
+            "-a --no-i-r",
+            "-lpt",
+        ] {
+            assert!(!possible(&opts(no), &srcs(&["src/"])), "{no}");
+        }
+    }
+
+    #[test]
+    fn the_offer_goes_after_the_dot_of_the_capabilities() {
+        let mut args: Vec<String> = ["--server", "-logDtpre.LsfxCIvu", "--delete", "."]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        crate::server_args::offer_inc_recurse(&mut args);
+        assert_eq!(args[1], "-logDtpre.iLsfxCIvu");
+        assert_eq!(args[2], "--delete");
+    }
+}
