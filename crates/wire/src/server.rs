@@ -71,6 +71,50 @@ fn munge_symlinks(entries: &mut [rtsync_tree::FileEntry], receiving: bool) {
     }
 }
 
+/// Cleans a received symlink target as stock does in a module served without chroot (and
+/// without `munge symlinks`): a leading `/` and `.` components go, `..` components collapse
+/// and may climb at most `depth` levels (the link's own depth in the module) at the start.
+/// An empty result is `.`.
+pub fn sanitize_link_target(target: &[u8], mut depth: usize) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(target.len());
+    // `out[..fixed]` holds the leading `../` components that were allowed.
+    let mut fixed = 0;
+    let mut comps = target.split(|&b| b == b'/').peekable();
+    while let Some(c) = comps.next() {
+        let last = comps.peek().is_none();
+        match c {
+            b"" | b"." => continue,
+            b".." if out.len() == fixed && depth > 0 => {
+                depth -= 1;
+                out.extend_from_slice(b"..");
+                if !last || target.ends_with(b"/") {
+                    out.push(b'/');
+                }
+                fixed = out.len();
+            }
+            b".." => {
+                // Back up one component (never into the allowed leading `..`s).
+                if out.len() > fixed {
+                    out.pop(); // the slash after the component
+                    while out.len() > fixed && out.last() != Some(&b'/') {
+                        out.pop();
+                    }
+                }
+            }
+            _ => {
+                out.extend_from_slice(c);
+                if !last || target.ends_with(b"/") {
+                    out.push(b'/');
+                }
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    out
+}
+
 /// Keeps a module session inside its root without relying on chroot: the paths a client
 /// names may not pass through symlinks (a trailing-slash path may not be one either), and
 /// options that follow symlinks while sending are refused. Writes are checked per entry by
@@ -231,12 +275,18 @@ fn serve<R: Read + Send, W: Write + Send>(
         return Ok(crate::error::exit::SYNTAX);
     }
     let opts = &opts;
+    // Stock sanitizes paths in a module whose root is not `/` (no chroot into it).
+    let sanitize_links = session
+        .root
+        .as_deref()
+        .is_some_and(|r| r != std::path::Path::new("/"));
     let result = if opts.sender {
         serve_sender(
             opts,
             session.root.as_deref(),
             &ListTweaks {
                 munge: session.munge_symlinks,
+                sanitize_links,
                 chmod: &session.chmod,
                 filter: session.module_filter.as_ref(),
             },
@@ -251,6 +301,7 @@ fn serve<R: Read + Send, W: Write + Send>(
             session.root.is_some(),
             &ListTweaks {
                 munge: session.munge_symlinks,
+                sanitize_links,
                 chmod: &session.chmod,
                 filter: session.module_filter.as_ref(),
             },
@@ -281,6 +332,9 @@ fn seed() -> i32 {
 struct ListTweaks<'a> {
     /// `munge symlinks`.
     munge: bool,
+    /// A module served without chroot: received symlink targets are sanitized (unless
+    /// munged), so they cannot climb out of the module.
+    sanitize_links: bool,
     /// `outgoing chmod` / `incoming chmod` rules.
     chmod: &'a [String],
     /// The module's filter rules (a receiver refuses what they exclude).
@@ -466,6 +520,14 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     }
     if tweaks.munge {
         munge_symlinks(&mut list.entries, true);
+    } else if tweaks.sanitize_links {
+        for e in &mut list.entries {
+            if let Some(t) = e.link_target.as_mut().filter(|t| !t.is_empty()) {
+                let depth = e.name.iter().filter(|&&b| b == b'/').count();
+                *t = sanitize_link_target(t, depth);
+                e.size = t.len() as u64;
+            }
+        }
     }
     tweaks.apply_chmod(&mut list.entries);
     let dest = Dest::choose(&dest, &list.entries)?;
@@ -492,6 +554,29 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn received_link_targets_are_sanitized_like_stock() {
+        for (target, depth, want) in [
+            ("/etc/hostname", 1, "etc/hostname"),
+            ("../../../escape", 2, "../../escape"),
+            ("../../../escape", 0, "escape"),
+            ("a/../../b", 1, "../b"),
+            ("./x/./y/", 0, "x/y/"),
+            ("..", 0, "."),
+            ("a/..", 3, "."),
+            ("x/../..", 5, ".."),
+            ("../", 1, "../"),
+            ("a//b", 0, "a/b"),
+            ("plain", 0, "plain"),
+        ] {
+            assert_eq!(
+                String::from_utf8(sanitize_link_target(target.as_bytes(), depth)).unwrap(),
+                want,
+                "{target} at depth {depth}"
+            );
+        }
+    }
 
     #[test]
     fn paths_stay_beneath_the_root() {
