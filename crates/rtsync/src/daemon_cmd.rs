@@ -159,6 +159,12 @@ fn transfer(session: Session) -> i32 {
         .into_iter()
         .collect();
     let argv = server_argv(&session.args.argv, &session.args.paths);
+    // Stock's log marks the start of the list phase (tools watch the log for it).
+    session.log.log(if session.args.sender {
+        "building file list"
+    } else {
+        "receiving file list"
+    });
     let input: Box<dyn std::io::Read + Send> = match session.socket_fd {
         // Quick ACKs on the socket spare a peer with Nagle on its ~40 ms stalls.
         Some(fd) => Box::new(rtsync_wire::connect::QuickAckFd::new(session.input, fd)),

@@ -1218,3 +1218,37 @@ fn pulling_an_unreadable_file_reports_it_like_stock() {
         );
     }
 }
+
+#[test]
+fn transfer_log_lines_match_stock() {
+    let conf = "use chroot = no\nlog file = {dir}/xfer.log\n[rw]\n  path = {dir}/mod\n  read only = no\n  uid = root\n  gid = root\n";
+    let mut logs = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path());
+        let d = Daemon::start_with(kind, dir.path(), conf, &[]);
+        for args in [
+            &["-a", "URL:rw/", "DIR:pulled/"][..],
+            &["-a", "DIR:pulled/", "URL:rw/pushed/"],
+        ] {
+            let o = client(&expand(args, &d), &[], Duration::from_secs(30));
+            assert_eq!(o.code, Some(0), "{kind:?} {args:?}: {o:?}");
+        }
+        let text = std::fs::read_to_string(dir.path().join("xfer.log")).unwrap_or_default();
+        let lines: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.split_once("] ").map(|(_, m)| m.to_string()))
+            .filter(|m| {
+                m.contains("file list") || m.starts_with("rsync on") || m.starts_with("rsync to")
+            })
+            .collect();
+        logs.push(lines);
+    }
+    assert!(
+        logs[0].iter().any(|m| m == "building file list")
+            && logs[0].iter().any(|m| m == "receiving file list"),
+        "{:?}",
+        logs[0]
+    );
+    assert_eq!(logs[1], logs[0]);
+}
