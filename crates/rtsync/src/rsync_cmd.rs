@@ -32,6 +32,97 @@ fn version_text() -> String {
     )
 }
 
+/// Whether the rolling checksum runs its AVX2 variant on this machine.
+fn simd_roll() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `-VV`: the capabilities as JSON, in stock's layout (tests and tools parse it, or look for
+/// `"NAME": true`). Every value says what this implementation does.
+fn version_json() -> String {
+    let caps: [(&str, &str); 23] = [
+        ("file_bits", "64"),
+        ("inum_bits", "64"),
+        ("timestamp_bits", "64"),
+        ("long_int_bits", "64"),
+        ("socketpairs", "true"),
+        ("symlinks", "true"),
+        ("symtimes", "true"),
+        ("hardlinks", "true"),
+        ("hardlink_specials", "true"),
+        ("hardlink_symlinks", "true"),
+        ("IPv6", "true"),
+        ("atimes", "false"),
+        ("batchfiles", "false"),
+        ("inplace", "true"),
+        ("append", "true"),
+        ("ACLs", "false"),
+        ("ACL_at", "false"),
+        ("xattrs", "false"),
+        ("secluded_args", "\"optional\""),
+        ("iconv", "false"),
+        ("prealloc", "false"),
+        ("stop_at", "false"),
+        ("crtimes", "false"),
+    ];
+    let opts: [(&str, &str); 4] = [
+        ("SIMD_roll", if simd_roll() { "true" } else { "false" }),
+        ("asm_roll", "false"),
+        ("openssl_crypto", "false"),
+        ("asm_MD5", "false"),
+    ];
+    // Entries joined with ", " and wrapped before 72 columns, 4 spaces in.
+    let wrap = |items: Vec<String>| -> String {
+        let mut lines = vec![String::new()];
+        for (i, item) in items.iter().enumerate() {
+            let piece = if i + 1 < items.len() {
+                format!("{item},")
+            } else {
+                item.clone()
+            };
+            let line = lines.last_mut().expect("one line");
+            if !line.is_empty() && line.len() + 1 + piece.len() > 68 {
+                lines.push(piece);
+            } else {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(&piece);
+            }
+        }
+        lines
+            .iter()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let pairs =
+        |list: &[(&str, &str)]| wrap(list.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect());
+    let names = |list: &str| wrap(list.split(' ').map(|n| format!("\"{n}\"")).collect());
+    format!(
+        "{{\n  \"program\": \"rsync\",\n  \"version\": \"{RSYNC_VERSION}\",\n  \
+         \"protocol\": \"{PROTOCOL_VERSION}.0\",\n  \
+         \"implementation\": \"rtsync {}\",\n  \
+         \"capabilities\": {{\n{}\n  }},\n  \"optimizations\": {{\n{}\n  }},\n  \
+         \"checksum_list\": [\n{}\n  ],\n  \"compress_list\": [\n{}\n  ],\n  \
+         \"daemon_auth_list\": [\n{}\n  ],\n  \
+         \"caveat\": \"rtsync comes with ABSOLUTELY NO WARRANTY\"\n}}\n",
+        env!("CARGO_PKG_VERSION"),
+        pairs(&caps),
+        pairs(&opts),
+        names("xxh128 xxh3 xxh64 md5 md4 sha1 none"),
+        names("zstd lz4 zlibx zlib none"),
+        names("sha512 sha256 sha1 md5 md4"),
+    )
+}
+
 fn help_text() -> String {
     format!(
         "{}\nUsage: rsync [OPTION]... SRC [SRC]... DEST\n  \
@@ -115,6 +206,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return exit::SYNTAX;
         }
     };
+    if opts.version > 1 {
+        print!("{}", version_json());
+        return exit::OK;
+    }
     if opts.version > 0 {
         print!("{}", version_text());
         return exit::OK;

@@ -303,3 +303,41 @@ fn pull_into_a_new_destination_prints_like_stock() {
         assert_eq!(strip(&o.stdout), strip(&s.stdout), "{opts:?}");
     }
 }
+
+/// The quoted keys of a `-VV` JSON text, and its value lists (`[...]`) by key.
+fn vv_shape(text: &str) -> (Vec<String>, Vec<(String, String)>) {
+    let mut keys = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("\":") {
+        let start = rest[..i].rfind('"').unwrap();
+        keys.push(rest[start + 1..i].to_string());
+        rest = &rest[i + 2..];
+    }
+    let mut lists = Vec::new();
+    for key in ["checksum_list", "compress_list", "daemon_auth_list"] {
+        let at = text.find(&format!("\"{key}\": [")).unwrap();
+        let end = at + text[at..].find(']').unwrap();
+        let body: String = text[at..end].split_whitespace().collect();
+        lists.push((key.to_string(), body));
+    }
+    (keys, lists)
+}
+
+#[test]
+fn double_v_prints_stock_json_shape() {
+    let stock = run_stock(&["-VV"]);
+    let ours = rtsync(&["-VV"]);
+    assert!(stock.status.success() && ours.status.success());
+    let (s_keys, s_lists) = vv_shape(&String::from_utf8_lossy(&stock.stdout));
+    let (o_keys, o_lists) = vv_shape(&String::from_utf8_lossy(&ours.stdout));
+    // Every key stock prints (but its copyright, url and licence) is there, `"NAME": value`.
+    for k in &s_keys {
+        if !["copyright", "url", "license"].contains(&k.as_str()) {
+            assert!(o_keys.contains(k), "missing key {k} in ours");
+        }
+    }
+    assert_eq!(o_lists, s_lists);
+    let text = String::from_utf8_lossy(&ours.stdout).into_owned();
+    assert!(text.contains("\"append\": true") && text.contains("\"ACLs\": false"));
+    assert!(text.starts_with("{\n") && text.ends_with("}\n"));
+}
