@@ -61,14 +61,14 @@ impl SumHead {
         if !(0..=MAX_BLOCK_SIZE).contains(&self.blength) {
             return bad("block length", self.blength);
         }
+        if self.count > 0 && self.blength == 0 {
+            return Err(Error::Protocol("Invalid zero block length".into()));
+        }
         if self.s2length < 0 || self.s2length as usize > max_s2length {
             return bad("checksum length", self.s2length);
         }
         if self.remainder < 0 || self.remainder > self.blength {
             return bad("remainder length", self.remainder);
-        }
-        if self.count > 0 && self.blength == 0 {
-            return bad("block length", self.blength);
         }
         Ok(())
     }
@@ -122,5 +122,10 @@ mod tests {
                 assert_eq!(e.exit_code(), 2);
             }
         }
+        // A zero block length with blocks is named as stock names it, whatever follows.
+        let mut bytes = Vec::new();
+        h(3, 0, 99, 5).put(&mut bytes);
+        let e = SumHead::read(&mut &bytes[..], 16).unwrap_err();
+        assert!(e.to_string().contains("Invalid zero block length"), "{e}");
     }
 }
