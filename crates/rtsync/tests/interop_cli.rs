@@ -341,3 +341,76 @@ fn double_v_prints_stock_json_shape() {
     assert!(text.contains("\"append\": true") && text.contains("\"ACLs\": false"));
     assert!(text.starts_with("{\n") && text.ends_with("}\n"));
 }
+
+/// A one-connection HTTP CONNECT proxy on loopback that forwards to `to` and records the
+/// request head it was sent.
+fn proxy_once(to: u16) -> (u16, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        let (c, _) = l.accept().unwrap();
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            head.push_str(&line);
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+        }
+        let up = std::net::TcpStream::connect(("127.0.0.1", to)).unwrap();
+        let mut c2 = c.try_clone().unwrap();
+        c2.write_all(b"HTTP/1.1 200 Connection established\r\nProxy-Agent: test\r\n\r\n")
+            .unwrap();
+        let (mut up_r, mut up_w) = (up.try_clone().unwrap(), up);
+        let down = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut up_r, &mut c2);
+            let _ = c2.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut r, &mut up_w);
+        let _ = up_w.shutdown(std::net::Shutdown::Write);
+        let _ = down.join();
+        head
+    });
+    (port, h)
+}
+
+#[test]
+fn rsync_proxy_reaches_the_daemon_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let daemon = StockDaemon::start(&[Module {
+        name: "m",
+        path: src.path(),
+        extra: "",
+    }]);
+    let mut heads = Vec::new();
+    for ours in [false, true] {
+        let (pport, h) = proxy_once(daemon.port);
+        let dest = work.path().join(if ours { "ours" } else { "stock" });
+        let url = format!("rsync://daemon.invalid:{}/m/", daemon.port);
+        let dest_s = format!("{}/", dest.display());
+        let proxy = format!("joe:pw@127.0.0.1:{pport}");
+        let out = if ours {
+            Command::new(env!("CARGO_BIN_EXE_rtsync"))
+                .args(["rsync", "-a", &url, &dest_s])
+                .env("RSYNC_PROXY", &proxy)
+                .output()
+                .unwrap()
+        } else {
+            Command::new(stock_rsync())
+                .args(["-a", &url, &dest_s])
+                .env("RSYNC_PROXY", &proxy)
+                .output()
+                .unwrap()
+        };
+        assert!(out.status.success(), "ours={ours}: {out:?}");
+        heads.push(h.join().unwrap());
+    }
+    assert!(heads[0].starts_with("CONNECT daemon.invalid:"), "{heads:?}");
+    assert_eq!(heads[1], heads[0]);
+    assert_same_tree(&work.path().join("ours"), &work.path().join("stock"), true);
+}

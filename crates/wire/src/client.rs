@@ -39,6 +39,8 @@ pub struct ClientEnv {
     pub password: Option<String>,
     /// `RSYNC_CONNECT_PROG`.
     pub connect_prog: Option<String>,
+    /// `RSYNC_PROXY`.
+    pub proxy: Option<String>,
     /// `RSYNC_RSH`, used when `-e` is absent.
     pub rsh: Option<String>,
     /// `USER` / `LOGNAME`.
@@ -51,6 +53,7 @@ impl ClientEnv {
         ClientEnv {
             password: var("RSYNC_PASSWORD"),
             connect_prog: var("RSYNC_CONNECT_PROG"),
+            proxy: var("RSYNC_PROXY"),
             rsh: var("RSYNC_RSH"),
             user: var("USER").or_else(|| var("LOGNAME")),
         }
@@ -293,6 +296,7 @@ fn pull_from(
                 contimeout: opts.contimeout,
                 io_timeout: opts.timeout,
                 connect_prog: env.connect_prog.clone(),
+                proxy: env.proxy.clone(),
             };
             let mut conn = connect::connect_daemon(&addr)?;
             let creds = Credentials {

@@ -72,6 +72,9 @@ pub struct DaemonAddress {
     pub connect_prog: Option<String>,
     /// `--timeout` in seconds (0 = none): a read or write that waits longer fails (exit 30).
     pub io_timeout: u64,
+    /// `RSYNC_PROXY` (`[USER:PASS@]HOST:PORT`): reach the daemon through an HTTP proxy's
+    /// CONNECT method.
+    pub proxy: Option<String>,
 }
 
 /// Connects to a daemon.
@@ -81,17 +84,33 @@ pub fn connect_daemon(addr: &DaemonAddress) -> Result<Connection> {
         return spawn_on_socket(Command::new("sh").arg("-c").arg(cmd));
     }
     let port = addr.port.unwrap_or(RSYNC_PORT);
-    let host = addr.host.trim_start_matches('[').trim_end_matches(']');
+    let target_host = addr.host.trim_start_matches('[').trim_end_matches(']');
+    let proxy = match addr.proxy.as_deref().filter(|p| !p.is_empty()) {
+        Some(spec) => Some(Proxy::parse(spec)?),
+        None => None,
+    };
+    let (host, port) = match &proxy {
+        Some(p) => (p.host.as_str(), p.port),
+        None => (target_host, port),
+    };
     let targets: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|e| Error::Socket(format!("getaddrinfo: {host} {port}: {e}")))?
         .collect();
     let mut last_err = None;
     let mut last_ip = None;
+    let mut last_proxy_err = None;
     for target in targets {
         last_ip = Some(target.ip());
         match connect_one(target, addr.bind.as_deref(), addr.contimeout) {
-            Ok(stream) => {
+            Ok(mut stream) => {
+                if let Some(p) = &proxy {
+                    let target_port = addr.port.unwrap_or(RSYNC_PORT);
+                    if let Err(e) = p.connect_through(&mut stream, target_host, target_port) {
+                        last_proxy_err = Some(e);
+                        continue;
+                    }
+                }
                 if addr.io_timeout > 0 {
                     let t = Some(Duration::from_secs(addr.io_timeout));
                     let _ = stream.set_read_timeout(t);
@@ -101,6 +120,9 @@ pub fn connect_daemon(addr: &DaemonAddress) -> Result<Connection> {
             }
             Err(e) => last_err = Some(e),
         }
+    }
+    if let Some(e) = last_proxy_err {
+        return Err(e);
     }
     Err(match last_err {
         Some(e) if e.kind() == io::ErrorKind::TimedOut && addr.contimeout > 0 => {
@@ -117,6 +139,143 @@ pub fn connect_daemon(addr: &DaemonAddress) -> Result<Connection> {
         ),
         None => Error::Socket(format!("failed to connect to {host}: no addresses")),
     })
+}
+
+/// An HTTP proxy from `RSYNC_PROXY`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Proxy {
+    host: String,
+    port: u16,
+    /// `user:pass` for Basic authorization.
+    credentials: Option<String>,
+}
+
+/// Longest CONNECT request, and longest response or header line, accepted (stock's buffer).
+const PROXY_BUF: usize = 1024;
+
+impl Proxy {
+    /// Parses `[USER:PASS@]HOST:PORT` with stock's messages.
+    fn parse(spec: &str) -> Result<Proxy> {
+        let (credentials, hostport) = match spec.rsplit_once('@') {
+            Some((cred, rest)) => {
+                if !cred.contains(':') {
+                    return Err(Error::Socket(
+                        "invalid proxy specification: should be USER:PASS@HOST:PORT".into(),
+                    ));
+                }
+                (Some(cred.to_string()), rest)
+            }
+            None => (None, spec),
+        };
+        let Some((host, port)) = hostport.split_once(':') else {
+            return Err(Error::Socket(
+                "invalid proxy specification: should be HOST:PORT".into(),
+            ));
+        };
+        let port = port.parse().map_err(|_| {
+            Error::Socket(format!(
+                "getaddrinfo: {host} {port}: Servname not supported for ai_socktype"
+            ))
+        })?;
+        Ok(Proxy {
+            host: host.to_string(),
+            port,
+            credentials,
+        })
+    }
+
+    /// Asks the proxy to CONNECT to `host:port` and reads its answer: a `2xx` status line,
+    /// then headers up to an empty line, each line bounded.
+    fn connect_through<S: Read + Write>(&self, s: &mut S, host: &str, port: u16) -> Result<()> {
+        let fail = |m: &str| Err(Error::Socket(m.to_string()));
+        if host.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            return fail("invalid control character in proxy CONNECT host");
+        }
+        let auth = match &self.credentials {
+            Some(c) => {
+                if (c.len() * 8).div_ceil(6) >= PROXY_BUF - 3 {
+                    return fail("authentication information is too long");
+                }
+                format!("\r\nProxy-Authorization: Basic {}", base64(c.as_bytes()))
+            }
+            None => String::new(),
+        };
+        let request = format!("CONNECT {host}:{port} HTTP/1.0{auth}\r\n\r\n");
+        if request.len() >= PROXY_BUF {
+            return fail("proxy CONNECT request too long");
+        }
+        s.write_all(request.as_bytes())
+            .and_then(|_| s.flush())
+            .map_err(|e| Error::Socket(format!("failed to write to proxy: {e}")))?;
+        let status = match read_proxy_line(s)? {
+            Some(l) => l,
+            None => return fail("proxy response line too long"),
+        };
+        let after_version = status
+            .strip_prefix("HTTP/")
+            .map(|r| r.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.'))
+            .map(|r| r.trim_start_matches(' '));
+        if !after_version.is_some_and(|r| r.starts_with('2')) {
+            return Err(Error::Socket(format!(
+                "bad response from proxy -- {status}"
+            )));
+        }
+        loop {
+            match read_proxy_line(s)? {
+                None => return fail("proxy response header line too long"),
+                Some(l) if l.is_empty() => return Ok(()),
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// One line from the proxy without its `\r\n`; `None` when it is longer than stock's buffer.
+fn read_proxy_line<S: Read>(s: &mut S) -> Result<Option<String>> {
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    loop {
+        match s.read(&mut b) {
+            Ok(1) if b[0] == b'\n' => break,
+            Ok(1) => {
+                if line.len() >= PROXY_BUF - 2 {
+                    return Ok(None);
+                }
+                line.push(b[0]);
+            }
+            Ok(_) => {
+                return Err(Error::Socket(
+                    "failed to read from proxy: unexpected end of file".into(),
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::Socket(format!("failed to read from proxy: {e}"))),
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(Some(String::from_utf8_lossy(&line).into_owned()))
+}
+
+/// Standard base64 with padding.
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 fn connect_one(target: SocketAddr, bind: Option<&str>, contimeout: u64) -> io::Result<TcpStream> {
@@ -496,6 +655,76 @@ mod tests {
         c.reader.read_to_string(&mut s).unwrap();
         assert_eq!(s, "socket\n");
         c.closer.wait();
+    }
+
+    #[test]
+    fn proxy_specs_and_answers_like_stock() {
+        let p = Proxy::parse("joe:secret@proxy.example:3128").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("proxy.example", 3128));
+        assert_eq!(p.credentials.as_deref(), Some("joe:secret"));
+        for (bad, msg) in [
+            ("joe@h:1", "USER:PASS@HOST:PORT"),
+            ("hostonly", "should be HOST:PORT"),
+        ] {
+            let e = Proxy::parse(bad).unwrap_err().to_string();
+            assert!(e.contains(msg), "{bad}: {e}");
+        }
+        assert_eq!(base64(b"joe:secret"), "am9lOnNlY3JldA==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        // A stream that answers with `reply` and records what was written.
+        struct Peer(std::io::Cursor<Vec<u8>>, Vec<u8>);
+        impl Read for Peer {
+            fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+                self.0.read(b)
+            }
+        }
+        impl Write for Peer {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.1.extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let run = |reply: Vec<u8>, host: &str| {
+            let mut peer = Peer(std::io::Cursor::new(reply), Vec::new());
+            let r = p.connect_through(&mut peer, host, 873);
+            (
+                r.map_err(|e| e.to_string()),
+                String::from_utf8(peer.1).unwrap(),
+            )
+        };
+        let (ok, sent) = run(b"HTTP/1.1 200 OK\r\nVia: x\r\n\r\nrest".to_vec(), "daemon");
+        assert!(ok.is_ok());
+        assert_eq!(
+            sent,
+            "CONNECT daemon:873 HTTP/1.0\r\nProxy-Authorization: Basic am9lOnNlY3JldA==\r\n\r\n"
+        );
+        let long = |prefix: &str| [prefix.as_bytes(), &[b'x'; 2000][..], b"\n"].concat();
+        for (reply, want) in [
+            (
+                b"HTTP/1.0 407 Auth\r\n\r\n".to_vec(),
+                "bad response from proxy -- HTTP/1.0 407 Auth",
+            ),
+            (
+                b"SSH-2.0\r\n".to_vec(),
+                "bad response from proxy -- SSH-2.0",
+            ),
+            (long("HTTP/1.0 200 "), "proxy response line too long"),
+            (
+                [&b"HTTP/1.0 200 OK\r\n"[..], &long("X: ")].concat(),
+                "proxy response header line too long",
+            ),
+        ] {
+            let (got, _) = run(reply, "daemon");
+            assert!(got.as_ref().unwrap_err().contains(want), "{got:?}");
+        }
+        let (got, sent) = run(Vec::new(), &"a".repeat(1100));
+        assert!(got.unwrap_err().contains("proxy CONNECT request too long"));
+        assert!(sent.is_empty());
+        let (got, _) = run(Vec::new(), "bad\r\nhost");
+        assert!(got.unwrap_err().contains("invalid control character"));
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub fn push_to(
                 contimeout: opts.contimeout,
                 io_timeout: opts.timeout,
                 connect_prog: env.connect_prog.clone(),
+                proxy: env.proxy.clone(),
             };
             let mut conn = connect::connect_daemon(&addr)?;
             let creds = Credentials {
