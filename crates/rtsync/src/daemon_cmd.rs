@@ -165,6 +165,13 @@ fn transfer(session: Session) -> i32 {
     } else {
         "receiving file list"
     });
+    // A fatal error of the session is logged as stock logs it, besides going to the client.
+    let logger = std::sync::Mutex::new(session.log);
+    let log = rtsync_wire::server::LogSink(std::sync::Arc::new(move |m: &str| {
+        if let Ok(l) = logger.lock() {
+            l.log(m);
+        }
+    }));
     let input: Box<dyn std::io::Read + Send> = match session.socket_fd {
         // Quick ACKs on the socket spare a peer with Nagle on its ~40 ms stalls.
         Some(fd) => Box::new(rtsync_wire::connect::QuickAckFd::new(session.input, fd)),
@@ -183,6 +190,7 @@ fn transfer(session: Session) -> i32 {
             munge_symlinks: session.munge_symlinks,
             module_filter,
             chmod,
+            log: Some(log),
         },
     )
 }

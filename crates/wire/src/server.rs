@@ -48,6 +48,18 @@ pub struct ServerSession {
     /// The connection's socket, if any: shut down when one side of a receiving session
     /// fails, so the other cannot wait on a hostile client forever.
     pub socket_fd: Option<std::os::fd::RawFd>,
+    /// Where a daemon logs: a session's fatal error goes there as well as to the client.
+    pub log: Option<LogSink>,
+}
+
+/// A daemon's log, as a function taking one message.
+#[derive(Clone)]
+pub struct LogSink(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for LogSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogSink")
+    }
 }
 
 /// The prefix `munge symlinks` puts before every received symlink target.
@@ -312,6 +324,9 @@ fn serve<R: Read + Send, W: Write + Send>(
         )
     };
     if let Err(e) = &result {
+        if let Some(log) = &session.log {
+            (log.0)(&format!("rsync: {e}"));
+        }
         // Tell the client why, as stock does, then the exit code.
         let _ = writer.send_msg(MsgTag::Error, format!("rsync: {e}\n").as_bytes());
         let _ = writer.send_msg_int(MsgTag::ErrorExit, e.exit_code());
