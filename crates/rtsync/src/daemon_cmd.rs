@@ -159,6 +159,9 @@ fn transfer(session: Session) -> i32 {
         .into_iter()
         .collect();
     let argv = server_argv(&session.args.argv, &session.args.paths);
+    // A chroot into the module is its own confinement; `insecure links = yes` opts out.
+    let chroot_is_root = session.chrooted && session.module_dir == std::path::Path::new("/");
+    let unconfined = chroot_is_root || m.insecure_links();
     let input: Box<dyn std::io::Read + Send> = match session.socket_fd {
         // Quick ACKs on the socket spare a peer with Nagle on its ~40 ms stalls.
         Some(fd) => Box::new(rtsync_wire::connect::QuickAckFd::new(session.input, fd)),
@@ -170,13 +173,18 @@ fn transfer(session: Session) -> i32 {
         session.output,
         rtsync_wire::server::ServerSession {
             daemon_protocol: Some(session.protocol),
-            root: Some(session.module_dir.clone()),
+            // The working directory is the module root (entered before privileges were
+            // dropped): paths relative to it work under a parent the module user cannot
+            // search.
+            root: Some(PathBuf::from(".")),
             read_only: session.read_only,
             write_only: session.module.write_only(),
             socket_fd: session.socket_fd,
             munge_symlinks: session.munge_symlinks,
             module_filter,
             chmod,
+            unconfined,
+            module_name: Some(m.name.clone()),
         },
     )
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use rtsync_engine::Options;
-use rtsync_tree::{compare_names, scan_sources, ScanOptions, ScanProblem};
+use rtsync_tree::{compare_names, ScanOptions, ScanProblem};
 
 use crate::checksum::FileHasher;
 use crate::client::{flist_options, negotiate_config, ClientEnv, Outcome, Remote};
@@ -155,6 +155,7 @@ pub fn push_to(
         server: false,
         total_size: 0,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
+        confine: None,
         itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
     };
     let lists = reporter.lists_items();
@@ -190,10 +191,11 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
     neg: &negotiate::Negotiated,
     filter: &mut F,
     files_from_names: Option<&[Vec<u8>]>,
+    confine: Option<rtsync_tree::Confine>,
 ) -> (SendList, i32) {
     let sopts = scan_options(opts);
     let paths = source_paths(sources, files_from_names);
-    let scanned = scan_sources(&paths, &sopts, filter);
+    let scanned = rtsync_tree::scan_sources_confined(&paths, &sopts, filter, confine);
     let (messages, io_error) = problem_messages(&scanned.problems);
     let mut order: Vec<usize> = (0..scanned.entries.len()).collect();
     order.sort_by(|&a, &b| {
