@@ -1433,3 +1433,99 @@ fn modules_under_a_private_parent_are_served_like_stock() {
     let codes = compare_tree_runs(conf, &setup, &runs);
     assert_eq!(codes, [0, 0].map(Some), "stock behaves unexpectedly");
 }
+
+#[test]
+fn hook_values_that_a_shell_could_act_on_are_refused_like_stock() {
+    // A `%RSYNC_*%` value holding a shell metacharacter is never put into an exec hook (the
+    // session ends, the log says why); an ordinary one is quoted for where it lands. The
+    // module path with a space is refused even though the operator wrote it.
+    let conf = "use chroot = no\n\
+                [ok]\n  path = {dir}/mod\n  pre-xfer exec = printf '%s|' %RSYNC_MODULE_NAME% \"%RSYNC_MODULE_NAME%\" '%RSYNC_MODULE_NAME%' > {dir}/ok.out\n\
+                [spaced]\n  path = {dir}/my mod\n  pre-xfer exec = printf %s %RSYNC_MODULE_PATH% > {dir}/spaced.out\n\
+                [early]\n  path = {dir}/mod\n  early exec = sh -c 'touch {dir}/early.out-%RSYNC_HOST_ADDR%'\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        std::fs::create_dir_all(dir.path().join("my mod")).unwrap();
+        let d = Daemon::start(kind, dir.path(), conf);
+        let ok = client(
+            &expand(&["-r", "URL:ok/", "DIR:o1/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let spaced = client(
+            &expand(&["-r", "URL:spaced/", "DIR:o2/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let early = client(
+            &expand(&["-r", "URL:early/", "DIR:o3/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).ok();
+        let refused = d
+            .log_messages()
+            .iter()
+            .filter(|l| l.contains("holds a shell metacharacter"))
+            .cloned()
+            .collect::<Vec<_>>();
+        results.push((
+            ok.code,
+            read("ok.out"),
+            spaced.code,
+            read("spaced.out"),
+            early.code,
+            read("early.out-127.0.0.1"),
+        ));
+        if kind == Kind::Rtsync {
+            // Stock logs the refusal where `log file` points; we log it too.
+            assert_eq!(refused.len(), 1, "{refused:?}");
+        }
+    }
+    assert_eq!(results[0].0, Some(0), "stock: {:?}", results[0]);
+    assert_ne!(results[0].2, Some(0), "stock: {:?}", results[0]);
+    assert_eq!(results[0], results[1]);
+}
+
+#[test]
+fn early_input_reaches_the_early_exec_hook_like_stock() {
+    // `--early-input` bytes are the `early exec` command's standard input; our client sends
+    // them as stock's does, and our daemon hands them over as stock's does.
+    let conf =
+        "use chroot = no\n[early]\n  path = {dir}/mod\n  early exec = cat > {dir}/early.out\n";
+    let mut got = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        for ours_client in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            make_tree(dir.path());
+            std::fs::write(dir.path().join("input"), b"EARLY\0PAYLOAD\n").unwrap();
+            let d = Daemon::start(kind, dir.path(), conf);
+            let args = expand(
+                &["--early-input=DIR:input", "-r", "URL:early/", "DIR:out/"],
+                &d,
+            );
+            let code = if ours_client {
+                std::process::Command::new(rtsync_bin())
+                    .arg("rsync")
+                    .args(&args)
+                    .output()
+                    .unwrap()
+                    .status
+                    .code()
+            } else {
+                client(&args, &[], Duration::from_secs(60)).code
+            };
+            let out = std::fs::read(dir.path().join("early.out")).ok();
+            got.push((kind, ours_client, code, out));
+        }
+    }
+    for g in &got {
+        assert_eq!(
+            (g.2, g.3.as_deref()),
+            (Some(0), Some(&b"EARLY\0PAYLOAD\n"[..])),
+            "{got:?}"
+        );
+    }
+}

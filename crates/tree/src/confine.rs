@@ -133,6 +133,25 @@ impl Confine {
     }
 }
 
+/// Opens `path` for reading the way stock opens files a client names for itself
+/// (`--password-file`, `--early-input`): a symlink anywhere on the way is followed only when
+/// it is owned by root or by us, so one planted by another user cannot redirect the read.
+pub fn open_no_attacker_symlinks(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(path)
+    };
+    let real = Confine::new(PathBuf::from("/"))
+        .at_fs_root(true)
+        .resolve(&abs, true)?;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(real)
+}
+
 fn components(p: &[u8]) -> Vec<Vec<u8>> {
     p.split(|&c| c == b'/')
         .filter(|c| !c.is_empty())
@@ -175,6 +194,18 @@ mod tests {
         for bad in ["sub/esc", "abs", "loop", "../mod/target.txt", "sub/../../x"] {
             let e = ok(bad, true).unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{bad}");
+        }
+        // Another user's symlink is never followed, wherever it is.
+        if unsafe { libc::geteuid() } == 0 {
+            let planted = root.join("planted");
+            std::os::unix::fs::symlink("target.txt", &planted).unwrap();
+            let c = std::ffi::CString::new(planted.display().to_string()).unwrap();
+            // SAFETY: a valid path.
+            assert_eq!(unsafe { libc::lchown(c.as_ptr(), 65534, 65534) }, 0);
+            let e = ok("planted", true).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+            assert!(open_no_attacker_symlinks(&planted).is_err());
+            assert!(open_no_attacker_symlinks(&root.join("sub/in_file")).is_ok());
         }
         // A chroot's root: absolute targets and `..` at the top stay inside.
         let c = Confine::new(root.clone()).at_fs_root(true);

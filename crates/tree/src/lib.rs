@@ -13,7 +13,7 @@ mod entry;
 pub mod fsops;
 pub mod scan;
 
-pub use confine::Confine;
+pub use confine::{open_no_attacker_symlinks, Confine};
 pub use entry::{compare_names, compare_siblings, sort_entries, FileEntry, FileKind};
 pub use scan::{
     scan_sources, scan_sources_confined, Item, NoFilter, ScanFilter, ScanOptions, ScanProblem,
