@@ -701,17 +701,25 @@ impl Handshake {
     /// `post-xfer exec` (a parent process that outlives the session and runs the command with
     /// its exit status), `early exec` and the start of `pre-xfer exec`, as stock orders them.
     fn start_execs(&mut self, module: &Module) -> Result<(), Stop> {
-        let (early, pre, post) = (
-            module.early_exec(),
-            module.pre_xfer_exec(),
-            module.post_xfer_exec(),
-        );
-        if (early.is_empty() && pre.is_empty() && post.is_empty())
-            || std::env::var_os("RSYNC_NO_XFER_EXEC").is_some()
-        {
+        if std::env::var_os("RSYNC_NO_XFER_EXEC").is_some() {
             return Ok(());
         }
         set_env("RSYNC_PID", &std::process::id().to_string());
+        // A value that could turn into shell syntax ends the session (stock exits with
+        // code 4 without telling the client why; the log says it).
+        let expanded = module
+            .early_exec()
+            .and_then(|e| Ok((e, module.pre_xfer_exec()?, module.post_xfer_exec()?)));
+        let (early, pre, post) = match expanded {
+            Ok(cmds) => cmds,
+            Err(msg) => {
+                self.log.log(&msg);
+                return Err(Stop);
+            }
+        };
+        if early.is_empty() && pre.is_empty() && post.is_empty() {
+            return Ok(());
+        }
         if !post.is_empty() {
             // SAFETY: the connection process is single-threaded.
             match unsafe { libc::fork() } {

@@ -119,6 +119,8 @@ pub struct Options {
     pub port: Option<u16>,
     pub address: Option<String>,
     pub password_file: Option<OsString>,
+    /// `--early-input=FILE`: bytes for a daemon module's `early exec` command.
+    pub early_input: Option<OsString>,
     pub sockopts: Option<String>,
     pub no_motd: bool,
     pub ipv4: bool,
@@ -516,6 +518,8 @@ static SPECS: &[Spec] = &[
     value!("port", None, |o, v| o.port = Some(number("port", v)?)),
     value!("address", None, |o, v| o.address = Some(text(v))),
     value!("password-file", None, |o, v| o.password_file =
+        Some(v.to_owned())),
+    value!("early-input", None, |o, v| o.early_input =
         Some(v.to_owned())),
     value!("sockopts", None, |o, v| o.sockopts = Some(text(v))),
     flag!("motd", None, |o, on| o.no_motd = !on),

@@ -172,6 +172,9 @@ fn transfer(session: Session) -> i32 {
             l.log(m);
         }
     }));
+    // A chroot into the module is its own confinement; `insecure links = yes` opts out.
+    let chroot_is_root = session.chrooted && session.module_dir == std::path::Path::new("/");
+    let unconfined = chroot_is_root || m.insecure_links();
     let input: Box<dyn std::io::Read + Send> = match session.socket_fd {
         // Quick ACKs on the socket spare a peer with Nagle on its ~40 ms stalls.
         Some(fd) => Box::new(rtsync_wire::connect::QuickAckFd::new(session.input, fd)),
@@ -183,7 +186,10 @@ fn transfer(session: Session) -> i32 {
         session.output,
         rtsync_wire::server::ServerSession {
             daemon_protocol: Some(session.protocol),
-            root: Some(session.module_dir.clone()),
+            // The working directory is the module root (entered before privileges were
+            // dropped): paths relative to it work under a parent the module user cannot
+            // search.
+            root: Some(PathBuf::from(".")),
             read_only: session.read_only,
             write_only: session.module.write_only(),
             socket_fd: session.socket_fd,
@@ -191,6 +197,9 @@ fn transfer(session: Session) -> i32 {
             module_filter,
             chmod,
             log: Some(log),
+            sanitize_paths: session.module_dir != std::path::Path::new("/"),
+            unconfined,
+            module_name: Some(m.name.clone()),
         },
     )
 }

@@ -1252,3 +1252,314 @@ fn transfer_log_lines_match_stock() {
     );
     assert_eq!(logs[1], logs[0]);
 }
+
+/// Sets every file and symlink below `root` to one fixed mtime, so trees made at different
+/// moments compare.
+fn fix_times(root: &Path) {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let ft = e.file_type().unwrap();
+            if ft.is_dir() {
+                stack.push(p.clone());
+            }
+            let c = std::ffi::CString::new(p.display().to_string()).unwrap();
+            let ts = [libc::timespec {
+                tv_sec: 1_600_000_000,
+                tv_nsec: 0,
+            }; 2];
+            // SAFETY: a valid path and two timespecs.
+            unsafe {
+                libc::utimensat(
+                    libc::AT_FDCWD,
+                    c.as_ptr(),
+                    ts.as_ptr(),
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            };
+        }
+    }
+}
+
+/// One client run of a tree scenario, and the directory whose tree is compared after it.
+struct TreeRun {
+    args: &'static [&'static str],
+    tree: &'static str,
+}
+
+/// Runs `runs` in order against a stock and an rtsync daemon (each in a directory prepared
+/// by `setup`), and asserts the same exit codes and resulting trees. Messages are not
+/// compared (stock names module paths in its own way). Returns stock's exit codes.
+fn compare_tree_runs(conf: &str, setup: &dyn Fn(&Path), runs: &[TreeRun]) -> Vec<Option<i32>> {
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        setup(dir.path());
+        fix_times(dir.path());
+        let d = Daemon::start(kind, dir.path(), conf);
+        let mut got = Vec::new();
+        for run in runs {
+            let out = client(&expand(run.args, &d), &[], Duration::from_secs(60));
+            got.push((out.code, snapshot(&dir.path().join(run.tree)), out));
+        }
+        results.push(got);
+    }
+    for (i, run) in runs.iter().enumerate() {
+        let (want, have) = (&results[0][i], &results[1][i]);
+        assert_eq!(
+            want.0, have.0,
+            "{:?}: exit codes differ\n  stock: {:?}\n  ours:  {:?}",
+            run.args, want.2, have.2
+        );
+        assert!(
+            want.1 == have.1,
+            "{:?}: trees differ: {}\n  stock: {:?}\n  ours:  {:?}",
+            run.args,
+            diff_lines(&want.1, &have.1),
+            want.2,
+            have.2
+        );
+    }
+    results[0].iter().map(|r| r.0).collect()
+}
+
+/// A module with symlinks that stay inside it (`../` included) and ones that lead out.
+fn symlinked_module(dir: &Path) {
+    let m = dir.join("mod");
+    for d in ["mod/sub", "mod/targetdir", "mod/y", "mod/x", "outside/od"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(m.join("target.txt"), "in module\n").unwrap();
+    std::fs::write(m.join("targetdir/f.txt"), "in module dir\n").unwrap();
+    std::fs::write(m.join("y/real.txt"), "real\n").unwrap();
+    std::fs::write(dir.join("outside/secret"), "SECRET\n").unwrap();
+    std::fs::write(dir.join("outside/od/s"), "SECRET2\n").unwrap();
+    for (target, link) in [
+        ("../target.txt", "sub/in_file"),
+        ("../targetdir", "sub/in_dir"),
+        ("../../outside/secret", "sub/esc_file"),
+        ("../../outside/od", "sub/esc_dir"),
+        ("../y", "x/jump"),
+    ] {
+        std::os::unix::fs::symlink(target, m.join(link)).unwrap();
+    }
+}
+
+#[test]
+fn symlink_following_pulls_stay_in_the_module_like_stock() {
+    // -L, -k and --copy-unsafe-links follow symlinks that stay in the module (`..` too) and
+    // refuse ones that lead out (exit 23); a source may pass through an in-module symlink.
+    let conf =
+        "use chroot = no\n[m]\n  path = {dir}/mod\n  read only = yes\n  uid = 0\n  gid = 0\n\
+                [open]\n  path = {dir}/mod\n  uid = 0\n  gid = 0\n  insecure links = yes\n";
+    let runs = [
+        TreeRun {
+            args: &["-aL", "URL:m/sub/", "DIR:d1/"],
+            tree: "d1",
+        },
+        TreeRun {
+            args: &["-ak", "URL:m/sub/", "DIR:d2/"],
+            tree: "d2",
+        },
+        TreeRun {
+            args: &["-a", "--copy-unsafe-links", "URL:m/sub/", "DIR:d3/"],
+            tree: "d3",
+        },
+        TreeRun {
+            args: &["-a", "URL:m/x/jump/", "DIR:d4/"],
+            tree: "d4",
+        },
+        TreeRun {
+            args: &["-aL", "URL:m/x/", "DIR:d5/"],
+            tree: "d5",
+        },
+        TreeRun {
+            args: &["-a", "URL:m/sub/esc_dir/", "DIR:d6/"],
+            tree: "d6",
+        },
+        TreeRun {
+            args: &["-aL", "URL:m/", "DIR:d7/"],
+            tree: "d7",
+        },
+        TreeRun {
+            args: &["-aL", "URL:open/sub/", "DIR:d8/"],
+            tree: "d8",
+        },
+    ];
+    let codes = compare_tree_runs(conf, &symlinked_module, &runs);
+    assert_eq!(
+        codes,
+        [23, 23, 23, 0, 0, 23, 23, 0].map(Some),
+        "stock behaves unexpectedly"
+    );
+}
+
+#[test]
+fn pushes_follow_in_module_destination_symlinks_like_stock() {
+    // The destination may be reached through an in-module symlink; with -K a symlink to a
+    // directory in the module stands for that directory. Module excludes are by name: an
+    // excluded destination is refused, a path through a symlink is not.
+    let conf =
+        "use chroot = no\n[mod]\n  path = {dir}/mod\n  read only = no\n  uid = 0\n  gid = 0\n  \
+                exclude = /secret/ /pub/blocked\n";
+    let setup = |dir: &Path| {
+        for d in ["mod/secret", "mod/pub", "src/blink2", "src/dir2/q", "one"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        std::fs::write(dir.join("mod/secret/f0"), "OLD\n").unwrap();
+        std::fs::write(dir.join("mod/pub/blocked"), "OLD BLOCKED\n").unwrap();
+        std::fs::write(dir.join("src/f0"), "NEW\n").unwrap();
+        std::fs::write(dir.join("src/blink2/blocked"), "NEW BLOCKED\n").unwrap();
+        std::fs::write(dir.join("src/dir2/q/x"), "deep\n").unwrap();
+        std::fs::write(dir.join("one/hosts"), "hosts\n").unwrap();
+        std::os::unix::fs::symlink("secret/", dir.join("mod/blink")).unwrap();
+        std::os::unix::fs::symlink("pub/", dir.join("mod/blink2")).unwrap();
+        std::os::unix::fs::symlink("pub", dir.join("mod/dir2")).unwrap();
+        std::os::unix::fs::symlink("../..", dir.join("mod/up")).unwrap();
+    };
+    let runs = [
+        TreeRun {
+            args: &["-a", "DIR:src/f0", "URL:mod/blink/"],
+            tree: "mod",
+        },
+        TreeRun {
+            args: &["-a", "--keep-dirlinks", "DIR:src/", "URL:mod/"],
+            tree: "mod",
+        },
+        TreeRun {
+            args: &["-a", "DIR:one/hosts", "URL:mod/secret/x2"],
+            tree: "mod",
+        },
+        TreeRun {
+            args: &["-a", "DIR:one/hosts", "URL:mod/up/"],
+            tree: "mod",
+        },
+    ];
+    let codes = compare_tree_runs(conf, &setup, &runs);
+    assert_eq!(codes, [0, 0, 3, 3].map(Some), "stock behaves unexpectedly");
+}
+
+#[test]
+fn modules_under_a_private_parent_are_served_like_stock() {
+    // The module user cannot search the module's parent: the root entered before the
+    // privilege drop is where every path starts.
+    let conf =
+        "use chroot = no\n[m]\n  path = {dir}/private/mod\n  uid = nobody\n  gid = nogroup\n";
+    let setup = |dir: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir.join("private/mod/sub")).unwrap();
+        std::fs::write(dir.join("private/mod/sub/file"), "private\n").unwrap();
+        std::os::unix::fs::symlink("sub/file", dir.join("private/mod/link")).unwrap();
+        std::fs::set_permissions(dir.join("private"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+    };
+    let runs = [
+        TreeRun {
+            args: &["-rt", "URL:m/", "DIR:d1/"],
+            tree: "d1",
+        },
+        TreeRun {
+            args: &["-rLt", "URL:m/", "DIR:d2/"],
+            tree: "d2",
+        },
+    ];
+    let codes = compare_tree_runs(conf, &setup, &runs);
+    assert_eq!(codes, [0, 0].map(Some), "stock behaves unexpectedly");
+}
+
+#[test]
+fn hook_values_that_a_shell_could_act_on_are_refused_like_stock() {
+    // A `%RSYNC_*%` value holding a shell metacharacter is never put into an exec hook (the
+    // session ends, the log says why); an ordinary one is quoted for where it lands. The
+    // module path with a space is refused even though the operator wrote it.
+    let conf = "use chroot = no\n\
+                [ok]\n  path = {dir}/mod\n  pre-xfer exec = printf '%s|' %RSYNC_MODULE_NAME% \"%RSYNC_MODULE_NAME%\" '%RSYNC_MODULE_NAME%' > {dir}/ok.out\n\
+                [spaced]\n  path = {dir}/my mod\n  pre-xfer exec = printf %s %RSYNC_MODULE_PATH% > {dir}/spaced.out\n\
+                [early]\n  path = {dir}/mod\n  early exec = sh -c 'touch {dir}/early.out-%RSYNC_HOST_ADDR%'\n";
+    let mut results = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        std::fs::create_dir_all(dir.path().join("my mod")).unwrap();
+        let d = Daemon::start(kind, dir.path(), conf);
+        let ok = client(
+            &expand(&["-r", "URL:ok/", "DIR:o1/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let spaced = client(
+            &expand(&["-r", "URL:spaced/", "DIR:o2/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let early = client(
+            &expand(&["-r", "URL:early/", "DIR:o3/"], &d),
+            &[],
+            Duration::from_secs(60),
+        );
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).ok();
+        let refused = d
+            .log_messages()
+            .iter()
+            .filter(|l| l.contains("holds a shell metacharacter"))
+            .cloned()
+            .collect::<Vec<_>>();
+        results.push((
+            ok.code,
+            read("ok.out"),
+            spaced.code,
+            read("spaced.out"),
+            early.code,
+            read("early.out-127.0.0.1"),
+        ));
+        if kind == Kind::Rtsync {
+            // Stock logs the refusal where `log file` points; we log it too.
+            assert_eq!(refused.len(), 1, "{refused:?}");
+        }
+    }
+    assert_eq!(results[0].0, Some(0), "stock: {:?}", results[0]);
+    assert_ne!(results[0].2, Some(0), "stock: {:?}", results[0]);
+    assert_eq!(results[0], results[1]);
+}
+
+#[test]
+fn early_input_reaches_the_early_exec_hook_like_stock() {
+    // `--early-input` bytes are the `early exec` command's standard input; our client sends
+    // them as stock's does, and our daemon hands them over as stock's does.
+    let conf =
+        "use chroot = no\n[early]\n  path = {dir}/mod\n  early exec = cat > {dir}/early.out\n";
+    let mut got = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        for ours_client in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            make_tree(dir.path());
+            std::fs::write(dir.path().join("input"), b"EARLY\0PAYLOAD\n").unwrap();
+            let d = Daemon::start(kind, dir.path(), conf);
+            let args = expand(
+                &["--early-input=DIR:input", "-r", "URL:early/", "DIR:out/"],
+                &d,
+            );
+            let code = if ours_client {
+                std::process::Command::new(rtsync_bin())
+                    .arg("rsync")
+                    .args(&args)
+                    .output()
+                    .unwrap()
+                    .status
+                    .code()
+            } else {
+                client(&args, &[], Duration::from_secs(60)).code
+            };
+            let out = std::fs::read(dir.path().join("early.out")).ok();
+            got.push((kind, ours_client, code, out));
+        }
+    }
+    for g in &got {
+        assert_eq!(
+            (g.2, g.3.as_deref()),
+            (Some(0), Some(&b"EARLY\0PAYLOAD\n"[..])),
+            "{got:?}"
+        );
+    }
+}

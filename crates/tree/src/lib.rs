@@ -8,11 +8,14 @@
 //! assert_eq!(FileKind::from_mode(libc::S_IFDIR | 0o755), Some(FileKind::Directory));
 //! ```
 
+pub mod confine;
 mod entry;
 pub mod fsops;
 pub mod scan;
 
+pub use confine::{open_no_attacker_symlinks, Confine};
 pub use entry::{compare_names, compare_siblings, sort_entries, FileEntry, FileKind};
 pub use scan::{
-    scan_sources, Item, NoFilter, ScanFilter, ScanOptions, ScanProblem, Scanned, Scanner,
+    scan_sources, scan_sources_confined, Item, NoFilter, ScanFilter, ScanOptions, ScanProblem,
+    Scanned, Scanner,
 };

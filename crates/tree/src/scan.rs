@@ -177,6 +177,10 @@ pub struct Scanner<'a, F: ScanFilter> {
     problems: Vec<ScanProblem>,
     /// Names already produced at the top level (duplicates and `-R`'s implied dirs).
     top_names: std::collections::HashSet<Vec<u8>>,
+    /// A daemon module root that followed symlinks may not leave.
+    confine: Option<crate::Confine>,
+    /// Followed directory symlinks that lead out of it: listed, but not read.
+    refused_dirs: std::collections::HashSet<PathBuf>,
 }
 
 impl<'a, F: ScanFilter> Scanner<'a, F> {
@@ -186,7 +190,17 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             filter,
             problems: Vec::new(),
             top_names: Default::default(),
+            confine: None,
+            refused_dirs: Default::default(),
         }
+    }
+
+    /// Follows symlinks (`-L`, `-k`, `--copy-unsafe-links`) only beneath `confine`'s root, as
+    /// a daemon module does: one leading out is listed as what it names (as stock does), but
+    /// a directory is not read, and the content open is the sender's to refuse.
+    pub fn confined(mut self, confine: Option<crate::Confine>) -> Self {
+        self.confine = confine;
+        self
     }
 
     /// The filter, for receiver-side checks made while a directory is entered.
@@ -224,8 +238,17 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         let follow_dir =
             self.opts.copy_dirlinks && std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
         if follow || follow_dir {
+            let escapes = self
+                .confine
+                .as_ref()
+                .is_some_and(|c| c.resolve(path, true).is_err());
             return match std::fs::metadata(path) {
-                Ok(m) => Ok(Some(m)),
+                Ok(m) => {
+                    if escapes && m.is_dir() {
+                        self.refused_dirs.insert(path.to_owned());
+                    }
+                    Ok(Some(m))
+                }
                 Err(_) => {
                     self.problems.push(ScanProblem::NoReferent {
                         path: path.to_owned(),
@@ -266,7 +289,12 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             });
             return None;
         }
-        let reader = match std::fs::read_dir(path) {
+        let reader = if self.refused_dirs.contains(path) {
+            Err(io::Error::from_raw_os_error(libc::ELOOP))
+        } else {
+            std::fs::read_dir(path)
+        };
+        let reader = match reader {
             Ok(r) => r,
             Err(error) => {
                 self.problems.push(ScanProblem::ReadDir {
@@ -503,6 +531,17 @@ pub fn scan_sources<F: ScanFilter>(
     opts: &ScanOptions,
     filter: &mut F,
 ) -> Scanned {
+    scan_sources_confined(sources, opts, filter, None)
+}
+
+/// [`scan_sources`] with symlinks followed only beneath a module root (see
+/// [`Scanner::confined`]).
+pub fn scan_sources_confined<F: ScanFilter>(
+    sources: &[PathBuf],
+    opts: &ScanOptions,
+    filter: &mut F,
+    confine: Option<crate::Confine>,
+) -> Scanned {
     fn walk<F: ScanFilter>(scanner: &mut Scanner<'_, F>, item: Item, out: &mut Scanned) {
         let children = if item.descend {
             scanner.enter(&item)
@@ -531,7 +570,7 @@ pub fn scan_sources<F: ScanFilter>(
         }
         scanner.leave();
     }
-    let mut scanner = Scanner::new(opts, filter);
+    let mut scanner = Scanner::new(opts, filter).confined(confine);
     let mut out = Scanned::default();
     for item in scanner.top(sources) {
         walk(&mut scanner, item, &mut out);

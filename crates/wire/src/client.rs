@@ -303,6 +303,7 @@ fn pull_from(
                 user: user.clone().or_else(|| env.user.clone()),
                 password_file: opts.password_file.as_ref().map(PathBuf::from),
                 env_password: env.password.clone(),
+                early_input: opts.early_input.as_ref().map(PathBuf::from),
             };
             let mut motd = PrintMessages;
             let reply = daemon_client::daemon_login(

@@ -113,6 +113,31 @@ pub struct Credentials {
     pub password_file: Option<std::path::PathBuf>,
     /// `RSYNC_PASSWORD` as read by the caller.
     pub env_password: Option<String>,
+    /// `--early-input`: a file whose bytes (up to [`MAX_EARLY_INPUT`]) go to the module's
+    /// `early exec` command.
+    pub early_input: Option<std::path::PathBuf>,
+}
+
+/// The most `--early-input` bytes a daemon accepts (stock's client-side bound).
+pub const MAX_EARLY_INPUT: usize = 5120;
+
+/// Reads the `--early-input` file the way stock does: no symlink another user planted on
+/// the way is followed, and a file over [`MAX_EARLY_INPUT`] bytes is an error.
+fn read_early_input(path: &std::path::Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = rtsync_tree::open_no_attacker_symlinks(path)
+        .map_err(|e| Error::file(format!("failed to open {}", path.display()), e))?;
+    let mut data = Vec::new();
+    f.take(MAX_EARLY_INPUT as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| Error::file(format!("failed to open {}", path.display()), e))?;
+    if data.len() > MAX_EARLY_INPUT {
+        return Err(Error::Startup(format!(
+            "{} is > {MAX_EARLY_INPUT} bytes.",
+            path.display()
+        )));
+    }
+    Ok(data)
 }
 
 impl Credentials {
@@ -180,7 +205,6 @@ fn prompt_password() -> Option<Vec<u8>> {
 pub fn read_password_file(path: &std::path::Path) -> Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::MetadataExt;
-    use std::os::unix::fs::OpenOptionsExt;
     let mut content = Vec::new();
     if path.as_os_str() == "-" {
         std::io::stdin()
@@ -188,16 +212,13 @@ pub fn read_password_file(path: &std::path::Path) -> Result<Vec<u8>> {
             .read_until(b'\n', &mut content)
             .map_err(|e| Error::file("reading password from stdin", e))?;
     } else {
-        let mut f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .map_err(|e| {
-                Error::PasswordFile(format!(
-                    "could not open password file {}: {e}",
-                    path.display()
-                ))
-            })?;
+        // A symlink another user planted on the way is not followed.
+        let mut f = rtsync_tree::open_no_attacker_symlinks(path).map_err(|e| {
+            Error::PasswordFile(format!(
+                "could not open password file {}: {e}",
+                path.display()
+            ))
+        })?;
         let meta = f
             .metadata()
             .map_err(|e| Error::PasswordFile(format!("fstat({}): {e}", path.display())))?;
@@ -257,6 +278,14 @@ pub fn daemon_login<R: BufRead, W: Write>(
         )));
     }
     let protocol = agreed_protocol(our_protocol, &greeting);
+    if let Some(path) = &creds.early_input {
+        let data = read_early_input(path)?;
+        if !data.is_empty() {
+            w.write_all(format!("#early_input={}\n", data.len()).as_bytes())
+                .and_then(|_| w.write_all(&data))
+                .map_err(io)?;
+        }
+    }
     w.write_all(format!("{module}\n").as_bytes())
         .and_then(|_| w.flush())
         .map_err(io)?;

@@ -22,6 +22,10 @@ pub enum Dest {
     Dir(PathBuf),
     /// A single file received under this exact name.
     Solo(PathBuf),
+    /// A directory destination with `--keep-dirlinks` in a daemon module: a symlink to a
+    /// directory on the way is followed, but only beneath the module root (see
+    /// [`rtsync_tree::Confine`]).
+    Linked(PathBuf, rtsync_tree::Confine),
 }
 
 impl Dest {
@@ -57,7 +61,7 @@ impl Dest {
     /// The directory entries are created in (a solo file's directory).
     pub fn root(&self) -> PathBuf {
         match self {
-            Dest::Dir(root) => root.clone(),
+            Dest::Dir(root) | Dest::Linked(root, _) => root.clone(),
             Dest::Solo(p) => p
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty())
@@ -71,14 +75,65 @@ impl Dest {
             Dest::Solo(p) => p.clone(),
             Dest::Dir(root) if name == b"." => root.clone(),
             Dest::Dir(root) => root.join(OsStr::from_bytes(name)),
+            Dest::Linked(root, _) if name == b"." => root.clone(),
+            Dest::Linked(root, confine) => {
+                let lexical = root.join(OsStr::from_bytes(name));
+                match (lexical.parent(), lexical.file_name()) {
+                    (Some(dir), Some(base)) => confine
+                        .resolve(dir, true)
+                        .map_or(lexical.clone(), |d| d.join(base)),
+                    _ => lexical,
+                }
+            }
+        }
+    }
+
+    /// The local path of a directory entry: with `--keep-dirlinks` an existing symlink to a
+    /// directory (inside the module) stands for it.
+    pub fn dir_path_of(&self, name: &[u8]) -> PathBuf {
+        let path = self.path_of(name);
+        if let Dest::Linked(_, confine) = self {
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                if let Ok(real) = confine.resolve(&path, true) {
+                    if fs::symlink_metadata(&real).is_ok_and(|m| m.is_dir()) {
+                        return real;
+                    }
+                }
+            }
+        }
+        path
+    }
+
+    /// Turns a directory destination into one that keeps (and follows) symlinks to
+    /// directories beneath `confine`'s root (`--keep-dirlinks` in a daemon module).
+    pub fn keep_dirlinks(self, confine: rtsync_tree::Confine) -> Dest {
+        match self {
+            Dest::Dir(root) => Dest::Linked(root, confine),
+            other => other,
         }
     }
 
     /// Checks that every directory between the root and `name` is a real directory, not a
     /// symlink (a hostile sender could list `a -> /etc` and then `a/passwd`).
     pub fn check_parents(&self, name: &[u8]) -> Result<()> {
-        let Dest::Dir(root) = self else {
-            return Ok(());
+        let root = match self {
+            Dest::Dir(root) => root,
+            Dest::Solo(_) => return Ok(()),
+            Dest::Linked(root, confine) => {
+                let lexical = root.join(OsStr::from_bytes(name));
+                let parent = lexical.parent().unwrap_or(root);
+                return match confine.resolve(parent, true) {
+                    Ok(real) if fs::symlink_metadata(&real).is_ok_and(|m| m.is_dir()) => Ok(()),
+                    Ok(_) => Err(Error::UnsafePath(format!(
+                        "{} (a parent is not a directory)",
+                        String::from_utf8_lossy(name)
+                    ))),
+                    Err(e) => Err(Error::file(
+                        format!("cannot reach parent of {}", String::from_utf8_lossy(name)),
+                        e,
+                    )),
+                };
+            }
         };
         let comps: Vec<&[u8]> = name.split(|&b| b == b'/').collect();
         let mut p = root.clone();

@@ -393,7 +393,7 @@ fn generate<W: Write>(
             if ctx.dest.check_parents(&e.name).is_err() {
                 continue;
             }
-            let path = ctx.dest.path_of(&e.name);
+            let path = ctx.dest.dir_path_of(&e.name);
             if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
                 continue;
             }
@@ -587,7 +587,7 @@ fn generate<W: Write>(
         let mut trailer = Vec::new();
         for ndx in std::mem::take(&mut res.deferred_deletes) {
             let e = &entries[ndx];
-            let (n, dels) = delete_extraneous(ctx, e, &ctx.dest.path_of(&e.name), &names);
+            let (n, dels) = delete_extraneous(ctx, e, &ctx.dest.dir_path_of(&e.name), &names);
             res.deleted += n;
             notify_sender(ctx, w, &mut ndxw, ndx, &dels)?;
             trailer.extend(dels);
@@ -618,7 +618,7 @@ fn generate<W: Write>(
     // is final.
     for ndx in dirs_to_fix.into_iter().rev() {
         let e = &entries[ndx];
-        let path = ctx.dest.path_of(&e.name);
+        let path = ctx.dest.dir_path_of(&e.name);
         if let Err(err) = local::apply_attrs(&path, e, &ctx.opts.attrs, &ctx.ids, None, false) {
             report(&Error::file(
                 format!("failed to set attributes on \"{}\"", path.display()),

@@ -167,6 +167,9 @@ pub struct PushOptions {
     /// `-L`: sources may be reached through symlinks. Otherwise every file is opened with
     /// O_NOFOLLOW, so a symlink swapped in after the scan is not followed.
     pub follow_links: bool,
+    /// A daemon module root: every file is opened through it, so no symlink (followed or
+    /// raced in) leads outside (see [`rtsync_tree::Confine`]).
+    pub confine: Option<rtsync_tree::Confine>,
     /// Item lines show the itemize string (`-i` or `%i`): sent files are `<f…`. Without it
     /// they are logged as transfers under the receiver's `>` (only the name is printed).
     pub itemize: bool,
@@ -281,7 +284,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         .map_err(|e| Error::Protocol(e.to_string()))?;
         let sig = Signature::read_sums(dhead, &mut *r)?;
         let path = list.source_path(ndx);
-        let file = match open_source(&path, opts.follow_links) {
+        let file = match open_source(&path, opts.follow_links, opts.confine.as_ref()) {
             Ok(f) => f,
             Err(err) => {
                 let msg = format!(
@@ -417,14 +420,26 @@ fn log_item<S: SendSource + ?Sized>(
 }
 
 /// Opens a file of the list for reading.
-fn open_source(path: &std::path::Path, follow: bool) -> std::io::Result<File> {
+fn open_source(
+    path: &std::path::Path,
+    follow: bool,
+    confine: Option<&rtsync_tree::Confine>,
+) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut o = std::fs::OpenOptions::new();
     o.read(true);
-    if !follow {
-        o.custom_flags(libc::O_NOFOLLOW);
+    match confine {
+        Some(c) => {
+            let real = c.resolve(path, follow)?;
+            o.custom_flags(libc::O_NOFOLLOW).open(real)
+        }
+        None => {
+            if !follow {
+                o.custom_flags(libc::O_NOFOLLOW);
+            }
+            o.open(path)
+        }
     }
-    o.open(path)
 }
 
 /// Reads an index, absorbing deletion statistics.

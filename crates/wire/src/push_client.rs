@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use rtsync_engine::Options;
-use rtsync_tree::{compare_names, scan_sources, ScanOptions, ScanProblem};
+use rtsync_tree::{compare_names, ScanOptions, ScanProblem};
 
 use crate::checksum::FileHasher;
 use crate::client::{flist_options, negotiate_config, ClientEnv, Outcome, Remote};
@@ -63,6 +63,7 @@ pub fn push_to(
                 user: user.clone().or_else(|| env.user.clone()),
                 password_file: opts.password_file.as_ref().map(PathBuf::from),
                 env_password: env.password.clone(),
+                early_input: opts.early_input.as_ref().map(PathBuf::from),
             };
             let reply = daemon_client::daemon_login(
                 &mut conn.reader,
@@ -135,6 +136,7 @@ pub fn push_to(
         server: false,
         total_size: 0,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
+        confine: None,
         itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
     };
     let lists = reporter.lists_items();
@@ -231,10 +233,11 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
     neg: &negotiate::Negotiated,
     filter: &mut F,
     files_from_names: Option<&[Vec<u8>]>,
+    confine: Option<rtsync_tree::Confine>,
 ) -> (SendList, i32) {
     let sopts = scan_options(opts);
     let paths = source_paths(sources, files_from_names);
-    let scanned = scan_sources(&paths, &sopts, filter);
+    let scanned = rtsync_tree::scan_sources_confined(&paths, &sopts, filter, confine);
     let (messages, io_error) = problem_messages(&scanned.problems);
     let mut order: Vec<usize> = (0..scanned.entries.len()).collect();
     order.sort_by(|&a, &b| {

@@ -48,8 +48,17 @@ pub struct ServerSession {
     /// The connection's socket, if any: shut down when one side of a receiving session
     /// fails, so the other cannot wait on a hostile client forever.
     pub socket_fd: Option<std::os::fd::RawFd>,
+    /// Symlinks in the module may be followed anywhere (the module is a chroot's root, or
+    /// `insecure links = yes`). Otherwise they are followed only beneath the root and only
+    /// when owned by root or us (see [`rtsync_tree::Confine`]).
+    pub unconfined: bool,
+    /// The module's name, for messages (`(in NAME)`).
+    pub module_name: Option<String>,
     /// Where a daemon logs: a session's fatal error goes there as well as to the client.
     pub log: Option<LogSink>,
+    /// A module whose root is not `/` in our view (no chroot into it): received symlink
+    /// targets are sanitized unless munged, as stock's `sanitize_paths`.
+    pub sanitize_paths: bool,
 }
 
 /// A daemon's log, as a function taking one message.
@@ -127,39 +136,104 @@ pub fn sanitize_link_target(target: &[u8], mut depth: usize) -> Vec<u8> {
     out
 }
 
-/// Keeps a module session inside its root without relying on chroot: the paths a client
-/// names may not pass through symlinks (a trailing-slash path may not be one either), and
-/// options that follow symlinks while sending are refused. Writes are checked per entry by
-/// the receiver (parents must be real directories) and files are opened with O_NOFOLLOW.
-fn confine(opts: &Options, root: &std::path::Path) -> std::result::Result<(), String> {
-    if opts.sender && (opts.copy_links || opts.copy_unsafe_links || opts.copy_dirlinks) {
-        return Err("ERROR: symlink-following options are not allowed in this module".into());
-    }
-    let root_s = root.to_string_lossy().trim_end_matches('/').to_string();
-    for a in opts.args.iter().skip(1) {
-        let a = a.to_string_lossy();
-        let rel = a
-            .strip_prefix(&root_s)
-            .unwrap_or(&a)
-            .trim_start_matches('/');
-        let trailing = rel.ends_with('/');
-        let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
-        let mut p = root.to_path_buf();
-        for (i, c) in comps.iter().enumerate() {
-            p.push(c);
-            let last = i + 1 == comps.len();
-            match std::fs::symlink_metadata(&p) {
-                Ok(m) if m.file_type().is_symlink() && (!last || trailing) => {
-                    return Err(format!(
-                        "ERROR: path passes through a symlink: {}",
-                        comps[..=i].join("/")
+/// Keeps a module session's paths inside its root without relying on chroot: a sender's
+/// source may pass through in-module symlinks, but not through one that leads out (stock's
+/// `change_dir ... failed: Too many levels of symbolic links`: the source is dropped); a
+/// receiver's destination is resolved to the real directory it names, or refused. Symlinks
+/// met below the sources are the scanner's and the content opens' business.
+fn confine_args(
+    opts: &mut Options,
+    confine: &rtsync_tree::Confine,
+    module: &str,
+) -> std::result::Result<Vec<String>, String> {
+    let mut messages = Vec::new();
+    let base = confine
+        .base()
+        .to_string_lossy()
+        .trim_end_matches('/')
+        .to_string();
+    let shown = |p: &str| -> String {
+        let rel = p.strip_prefix(&base).unwrap_or(p);
+        rel.trim_start_matches('/').to_string()
+    };
+    if opts.sender {
+        let mut kept = vec![opts.args[0].clone()];
+        for a in opts.args.iter().skip(1) {
+            let text = a.to_string_lossy().to_string();
+            let trimmed = text.trim_end_matches('/');
+            let dir = if text.ends_with('/') {
+                trimmed
+            } else {
+                trimmed.rsplit_once('/').map_or("", |(d, _)| d)
+            };
+            if !dir.is_empty() {
+                if let Err(e) = confine.resolve(std::path::Path::new(dir), true) {
+                    messages.push(format!(
+                        "rsync: [sender] change_dir \"{}\" (in {module}) failed: {} ({})\n",
+                        shown(dir),
+                        crate::client::strerror(&e),
+                        e.raw_os_error().unwrap_or(0)
                     ));
+                    continue;
                 }
-                _ => {}
+            }
+            kept.push(a.clone());
+        }
+        opts.args = kept;
+    } else if let Some(dest) = opts.args.get_mut(1) {
+        let text = dest.to_string_lossy().to_string();
+        let trailing = text.ends_with('/');
+        match confine.resolve(std::path::Path::new(&text), true) {
+            Ok(real) => {
+                let mut real = real.into_os_string();
+                if trailing {
+                    real.push("/");
+                }
+                *dest = real;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(format!(
+                    "rsync: [Receiver] change_dir#3 \"{}\" (in {module}) failed: {} ({})",
+                    shown(&text),
+                    crate::client::strerror(&e),
+                    e.raw_os_error().unwrap_or(0)
+                ))
             }
         }
     }
-    Ok(())
+    Ok(messages)
+}
+
+/// Stock's check of a receiving module's destination against the module's rules, by name
+/// (as a file and as a directory; a symlink on the way is not looked at).
+fn excluded_destination(
+    opts: &Options,
+    filter: &rtsync_filter::FilterSet,
+    root: Option<&std::path::Path>,
+) -> Option<String> {
+    let dest = opts.args.get(1)?.to_string_lossy().to_string();
+    let root = root.map(|r| r.to_string_lossy().trim_end_matches('/').to_string());
+    let rel = match &root {
+        Some(r) => dest.strip_prefix(r.as_str()).unwrap_or(&dest),
+        None => &dest,
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for c in rel.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let name = parts.join("/");
+    if name.is_empty() {
+        return None;
+    }
+    (filter.is_excluded(name.as_bytes(), false) || filter.is_excluded(name.as_bytes(), true))
+        .then(|| format!("ERROR: daemon has excluded destination \"{name}\""))
 }
 
 /// Resolves a client path beneath `root` the way rsync's daemon sanitizes it: absolute
@@ -263,16 +337,6 @@ fn serve<R: Read + Send, W: Write + Send>(
             *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
         }
     }
-    let confinement = match &session.root {
-        Some(root) => confine(&opts, root),
-        None => Ok(()),
-    };
-    if let Err(msg) = confinement {
-        let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
-        let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::FILE_SELECT);
-        let _ = writer.flush();
-        return Ok(crate::error::exit::FILE_SELECT);
-    }
     let refusal = if opts.sender && session.write_only {
         Some("ERROR: module is write only")
     } else if !opts.sender && session.read_only {
@@ -286,12 +350,35 @@ fn serve<R: Read + Send, W: Write + Send>(
         let _ = writer.flush();
         return Ok(crate::error::exit::SYNTAX);
     }
+    if let (Some(filter), false) = (&session.module_filter, opts.sender) {
+        if let Some(msg) = excluded_destination(&opts, filter, session.root.as_deref()) {
+            let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
+            let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::FILE_SELECT);
+            let _ = writer.flush();
+            return Ok(crate::error::exit::FILE_SELECT);
+        }
+    }
+    let module = session.module_name.clone().unwrap_or_default();
+    let confine = match (&session.root, session.unconfined) {
+        (Some(root), false) => Some(rtsync_tree::Confine::new(root.clone())),
+        _ => None,
+    };
+    let confinement = match &confine {
+        Some(c) => confine_args(&mut opts, c, &module),
+        None => Ok(Vec::new()),
+    };
+    let arg_messages = match confinement {
+        Ok(m) => m,
+        Err(msg) => {
+            let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
+            let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::FILE_SELECT);
+            let _ = writer.flush();
+            return Ok(crate::error::exit::FILE_SELECT);
+        }
+    };
     let opts = &opts;
     // Stock sanitizes paths in a module whose root is not `/` (no chroot into it).
-    let sanitize_links = session
-        .root
-        .as_deref()
-        .is_some_and(|r| r != std::path::Path::new("/"));
+    let sanitize_links = session.sanitize_paths;
     let result = if opts.sender {
         serve_sender(
             opts,
@@ -301,6 +388,8 @@ fn serve<R: Read + Send, W: Write + Send>(
                 sanitize_links,
                 chmod: &session.chmod,
                 filter: session.module_filter.as_ref(),
+                confine: confine.as_ref(),
+                source_messages: &arg_messages,
             },
             session.module_filter.clone(),
             &neg,
@@ -316,6 +405,8 @@ fn serve<R: Read + Send, W: Write + Send>(
                 sanitize_links,
                 chmod: &session.chmod,
                 filter: session.module_filter.as_ref(),
+                confine: confine.as_ref(),
+                source_messages: &[],
             },
             &neg,
             &mut reader,
@@ -354,6 +445,10 @@ struct ListTweaks<'a> {
     chmod: &'a [String],
     /// The module's filter rules (a receiver refuses what they exclude).
     filter: Option<&'a rtsync_filter::FilterSet>,
+    /// Where followed symlinks must stay (see [`ServerSession::confine`]).
+    confine: Option<&'a rtsync_tree::Confine>,
+    /// Messages about sources already dropped (they lead out of the module).
+    source_messages: &'a [String],
 }
 
 impl ListTweaks<'_> {
@@ -393,7 +488,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    if paths.is_empty() {
+    if paths.is_empty() && tweaks.source_messages.is_empty() {
         paths.push(".".into());
     }
     // `--files-from=-`: the client forwards the names after its filter list.
@@ -406,8 +501,18 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         }
         None => None,
     };
-    let (mut list, io_error) =
-        crate::push_client::build_list(opts, &paths, neg, &mut filter, names.as_deref());
+    let (mut list, mut io_error) = crate::push_client::build_list(
+        opts,
+        &paths,
+        neg,
+        &mut filter,
+        names.as_deref(),
+        tweaks.confine.cloned(),
+    );
+    for m in tweaks.source_messages.iter().rev() {
+        list.messages.insert(0, (MsgTag::ErrorXfer, m.clone()));
+        io_error |= 1; // IOERR_GENERAL
+    }
     if tweaks.munge {
         munge_symlinks(&mut list.entries, false);
     }
@@ -465,6 +570,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         server: true,
         total_size,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
+        confine: tweaks.confine.cloned(),
         itemize: false,
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
@@ -545,7 +651,10 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         }
     }
     tweaks.apply_chmod(&mut list.entries);
-    let dest = Dest::choose(&dest, &list.entries)?;
+    let mut dest = Dest::choose(&dest, &list.entries)?;
+    if let (true, Some(c)) = (opts.keep_dirlinks, tweaks.confine) {
+        dest = dest.keep_dirlinks(c.clone());
+    }
     let mut popts = PullOptions {
         verbose: 0,
         refuse: tweaks.filter.cloned(),

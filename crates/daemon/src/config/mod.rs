@@ -137,6 +137,14 @@ impl Params {
         }
     }
 
+    /// A command parameter run by a shell, `%VAR%` expanded with [`expand_vars_shell`].
+    pub fn shell_string(&self, p: P) -> Result<String, String> {
+        match self.get(p) {
+            Value::Str(Some(s)) => expand_vars_shell(s),
+            _ => Ok(String::new()),
+        }
+    }
+
     /// An integer parameter.
     pub fn int(&self, p: P) -> i64 {
         match self.get(p) {
@@ -219,6 +227,90 @@ pub fn expand_vars(s: &str) -> String {
     out
 }
 
+/// Characters a shell could act on, in any quoting context and in a second shell that
+/// re-parses the word: a `%RSYNC_*%` value holding one is never put into a hook command.
+fn shell_unsafe(value: &str) -> bool {
+    value
+        .bytes()
+        .any(|c| b"'\"`$\\;&|<>()*?[]# !~{}".contains(&c) || c < 0x20 || c == 0x7f)
+}
+
+/// `%VAR%` expansion for the exec hooks, as stock's: a `%RSYNC_*%` value is quoted for the
+/// shell quoting context it lands in (a word in single quotes outside quotes and inside
+/// double quotes, as is inside single quotes), and one holding a shell metacharacter is
+/// refused: `Err` carries the log line. Other variables expand as [`expand_vars`] does.
+pub fn expand_vars_shell(s: &str) -> Result<String, String> {
+    #[derive(PartialEq)]
+    enum Quote {
+        None,
+        Single,
+        Double,
+    }
+    if !s.contains('%') {
+        return Ok(s.to_string());
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut quote = Quote::None;
+    let mut escaped = false;
+    let mut rest = s;
+    while let Some(c) = rest.chars().next() {
+        if c == '%'
+            && rest[1..]
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_uppercase())
+        {
+            if let Some(end) = rest[1..].find('%') {
+                let name = &rest[1..1 + end];
+                if let Some(val) = lookup_var(name) {
+                    if name.starts_with("RSYNC_") {
+                        if shell_unsafe(&val) {
+                            return Err(format!(
+                                "refusing to run shell hook: %{name}% holds a shell metacharacter"
+                            ));
+                        }
+                        if quote == Quote::Single {
+                            out.push_str(&val);
+                        } else {
+                            out.push('\'');
+                            out.push_str(&val);
+                            out.push('\'');
+                        }
+                    } else {
+                        out.push_str(&val);
+                    }
+                    rest = &rest[end + 2..];
+                    continue;
+                }
+            }
+        }
+        match quote {
+            Quote::Single => {
+                if c == '\'' {
+                    quote = Quote::None;
+                }
+            }
+            _ if escaped => escaped = false,
+            _ if c == '\\' => escaped = true,
+            Quote::Double => {
+                if c == '"' {
+                    quote = Quote::None;
+                }
+            }
+            Quote::None => {
+                if c == '\'' {
+                    quote = Quote::Single;
+                } else if c == '"' {
+                    quote = Quote::Double;
+                }
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(out)
+}
+
 /// An integer read the way rsyncd.conf reads numbers (C `atoi`).
 pub fn parse_int(s: &str) -> i64 {
     parse::atoi(s)
@@ -255,12 +347,11 @@ macro_rules! bool3_getters {
 impl Module {
     string_getters! {
         auth_digest => AuthDigest, auth_users => AuthUsers, charset => Charset,
-        comment => Comment, dont_compress => DontCompress, early_exec => EarlyExec,
+        comment => Comment, dont_compress => DontCompress,
         exclude => Exclude, exclude_from => ExcludeFrom, filter => Filter, gid => Gid,
         hosts_allow => HostsAllow, hosts_deny => HostsDeny, include => Include,
         include_from => IncludeFrom, incoming_chmod => IncomingChmod, lock_file => LockFile,
         log_file => LogFile, log_format => LogFormat, outgoing_chmod => OutgoingChmod,
-        post_xfer_exec => PostXferExec, pre_xfer_exec => PreXferExec,
         refuse_options => RefuseOptions, secrets_file => SecretsFile, syslog_tag => SyslogTag,
         uid => Uid, path => Path, temp_dir => TempDir, name_converter => NameConverter,
     }
@@ -273,6 +364,19 @@ impl Module {
     bool3_getters! {
         munge_symlinks => MungeSymlinks, numeric_ids => NumericIds,
         open_noatime => OpenNoatime, use_chroot => UseChroot,
+    }
+
+    /// `early exec`, expanded for the shell (see [`expand_vars_shell`]).
+    pub fn early_exec(&self) -> Result<String, String> {
+        self.params.shell_string(P::EarlyExec)
+    }
+    /// `pre-xfer exec`, expanded for the shell (see [`expand_vars_shell`]).
+    pub fn pre_xfer_exec(&self) -> Result<String, String> {
+        self.params.shell_string(P::PreXferExec)
+    }
+    /// `post-xfer exec`, expanded for the shell (see [`expand_vars_shell`]).
+    pub fn post_xfer_exec(&self) -> Result<String, String> {
+        self.params.shell_string(P::PostXferExec)
     }
 
     /// `max connections` (0: unlimited).

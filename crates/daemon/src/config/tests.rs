@@ -268,3 +268,43 @@ fn vars_expand_from_environment() {
         assert_eq!(expand_vars(raw), want, "{raw}");
     }
 }
+
+#[test]
+fn hook_expansion_quotes_and_refuses_like_stock() {
+    set_session_var("RSYNC_HOOKTEST_OK", "alice.b-1_x");
+    set_session_var("RSYNC_HOOKTEST_BAD", "$(touch${IFS}x)");
+    set_session_var("RSYNC_HOOKTEST_GLOB", "touc?");
+    set_session_var("RSYNC_HOOKTEST_SPACE", "/srv/My Backups");
+    set_session_var("OTHER_HOOKTEST", "a b;c");
+    let ok = |s: &str| expand_vars_shell(s).unwrap();
+    assert_eq!(
+        ok("printf %s %RSYNC_HOOKTEST_OK%"),
+        "printf %s 'alice.b-1_x'"
+    );
+    assert_eq!(ok("printf '%RSYNC_HOOKTEST_OK%'"), "printf 'alice.b-1_x'");
+    assert_eq!(
+        ok("printf \"%RSYNC_HOOKTEST_OK%\""),
+        "printf \"'alice.b-1_x'\""
+    );
+    assert_eq!(
+        ok("printf \"it's %RSYNC_HOOKTEST_OK%\""),
+        "printf \"it's 'alice.b-1_x'\""
+    );
+    // Only RSYNC_* values are the peer's or the session's; others expand as written.
+    assert_eq!(ok("echo %OTHER_HOOKTEST%"), "echo a b;c");
+    assert_eq!(ok("echo 100% %NOPE_HOOKTEST%"), "echo 100% %NOPE_HOOKTEST%");
+    for bad in [
+        "RSYNC_HOOKTEST_BAD",
+        "RSYNC_HOOKTEST_GLOB",
+        "RSYNC_HOOKTEST_SPACE",
+    ] {
+        for t in ["x %V%", "x '%V%'", "x \"%V%\"", "sh -c 'x %V%'"] {
+            let cmd = t.replace("V", bad);
+            assert_eq!(
+                expand_vars_shell(&cmd).unwrap_err(),
+                format!("refusing to run shell hook: %{bad}% holds a shell metacharacter"),
+                "{cmd}"
+            );
+        }
+    }
+}

@@ -44,7 +44,11 @@ pub(super) fn generate_entry(
             e, o.links,
         ))]));
     }
-    let path = ctx.dest.path_of(&e.name);
+    let path = if e.is_dir() {
+        ctx.dest.dir_path_of(&e.name)
+    } else {
+        ctx.dest.path_of(&e.name)
+    };
     let meta = fs::symlink_metadata(&path).ok();
     let p = Preserve {
         times: o.attrs.times,

@@ -31,7 +31,7 @@ impl BackupOptions {
             .to_os_string();
         file.push(&self.suffix);
         match (&self.dir, dest) {
-            (Some(bd), Dest::Dir(_)) => {
+            (Some(bd), Dest::Dir(_) | Dest::Linked(..)) => {
                 let mut p = bd.join(OsStr::from_bytes(name));
                 p.set_file_name(file);
                 p
