@@ -20,6 +20,27 @@ pub enum DeleteMode {
     After,
 }
 
+/// Which of `--compare-dest`, `--copy-dest` and `--link-dest` was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AltDest {
+    Compare,
+    Copy,
+    Link,
+}
+
+impl AltDest {
+    pub fn option(self) -> &'static str {
+        match self {
+            AltDest::Compare => "--compare-dest",
+            AltDest::Copy => "--copy-dest",
+            AltDest::Link => "--link-dest",
+        }
+    }
+}
+
+/// rsync's limit on `--compare-dest`/`--copy-dest`/`--link-dest` directories.
+pub const MAX_BASIS_DIRS: usize = 20;
+
 /// Everything the user asked for. Field names follow rsync's long option names.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -98,6 +119,9 @@ pub struct Options {
     pub block_size: Option<u32>,
     pub checksum_seed: Option<i32>,
     pub delay_updates: bool,
+    /// `--compare-dest`/`--copy-dest`/`--link-dest` (one kind, up to 20 directories).
+    pub alt_dest: Option<AltDest>,
+    pub basis_dirs: Vec<OsString>,
     pub super_user: Option<bool>,
     pub fake_super: bool,
     pub protect_args: bool,
@@ -307,6 +331,25 @@ fn chmod_arg(v: &OsStr) -> Result<String, UsageError> {
     }
 }
 
+fn alt_dest(o: &mut Options, kind: AltDest, dir: &OsStr) -> Result<(), UsageError> {
+    if let Some(have) = o.alt_dest.filter(|&k| k != kind) {
+        return Err(usage(format!(
+            "ERROR: the {} option conflicts with the {} option",
+            kind.option(),
+            have.option()
+        )));
+    }
+    o.alt_dest = Some(kind);
+    if o.basis_dirs.len() >= MAX_BASIS_DIRS {
+        return Err(usage(format!(
+            "ERROR: at most {MAX_BASIS_DIRS} {} args may be specified",
+            kind.option()
+        )));
+    }
+    o.basis_dirs.push(dir.to_owned());
+    Ok(())
+}
+
 fn archive(o: &mut Options, on: bool) {
     o.recursive = on;
     o.links = on;
@@ -476,6 +519,13 @@ static SPECS: &[Spec] = &[
     value!("checksum-seed", None, |o, v| o.checksum_seed =
         Some(number("checksum-seed", v)?)),
     flag!("delay-updates", None, |o, on| o.delay_updates = on),
+    value!("compare-dest", None, |o, v| alt_dest(
+        o,
+        AltDest::Compare,
+        v
+    )?),
+    value!("copy-dest", None, |o, v| alt_dest(o, AltDest::Copy, v)?),
+    value!("link-dest", None, |o, v| alt_dest(o, AltDest::Link, v)?),
     flag!("super", None, |o, on| o.super_user = Some(on)),
     flag!("fake-super", None, |o, on| o.fake_super = on),
     flag!("secluded-args", Some(b's'), |o, on| o.protect_args = on),

@@ -4,6 +4,7 @@
 //! does (quick check, itemize flags, deletions); the receiver part writes each file into a temp
 //! file next to its destination and renames it into place.
 
+mod altdest;
 mod attrs;
 mod delete;
 mod hlink;
@@ -108,6 +109,12 @@ pub struct LocalTransfer<'a> {
     sources: Vec<PathBuf>,
     /// The rules `--delete` consults, with per-directory files read from the destination.
     receiver_rules: Filters,
+    /// `--compare-dest`/`--copy-dest`/`--link-dest` directories, resolved.
+    basis_dirs: Vec<PathBuf>,
+    /// The file being written is a copy from a basis directory (never a delta).
+    alt_whole_file: bool,
+    /// A basis-directory file to use as the delta basis of the file being written.
+    alt_basis: Option<PathBuf>,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
@@ -204,6 +211,9 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         is_root: unsafe { libc::geteuid() } == 0,
         sources: sources.to_vec(),
         receiver_rules: Filters::none(),
+        basis_dirs: Vec::new(),
+        alt_whole_file: false,
+        alt_basis: None,
     };
     if opts.hard_links {
         let mut prepass_filters = filters.clone();
@@ -509,8 +519,12 @@ impl<'a> LocalTransfer<'a> {
             self.delete_extraneous(i, children);
         }
         if let Some(it) = item {
-            let name = self.item_name(i);
-            self.report.item(&it, &name, b"");
+            // A directory found in a --link-dest (etc.) directory is a quiet local change.
+            let quiet = it.update == b'c' && !it.is_new && !self.alt_item_shown(&it);
+            if !quiet {
+                let name = self.item_name(i);
+                self.report.item(&it, &name, b"");
+            }
         }
     }
 
@@ -536,7 +550,11 @@ impl<'a> LocalTransfer<'a> {
         let Some(md) = existing else {
             let mut it = Itemize::new(b'c', b'd');
             it.is_new = true;
-            self.stats.created[1] += 1;
+            if let Some(alt) = self.alt_dest_dir(i) {
+                it = alt;
+            } else {
+                self.stats.created[1] += 1;
+            }
             if !self.opts.dry_run {
                 if !created_root {
                     if let Err(e) = std::fs::create_dir(dest) {
