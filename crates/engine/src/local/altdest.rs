@@ -32,7 +32,7 @@ pub(super) enum AltOutcome {
     /// Handled completely (linked, copied, or left out).
     Done,
     /// Transfer, with this file as the basis (itemized against its attributes).
-    Basis(AltMatch),
+    Basis(Box<AltMatch>),
 }
 
 impl LocalTransfer<'_> {
@@ -246,7 +246,7 @@ impl LocalTransfer<'_> {
         } else if existing {
             return AltOutcome::None;
         } else if m.level < 2 {
-            return AltOutcome::Basis(m);
+            return AltOutcome::Basis(Box::new(m));
         }
         // Copy the candidate into place (--copy-dest, or a match whose attributes differ).
         if !self.opts.dry_run && !self.copy_alt_file(i, dest, &m.path) {

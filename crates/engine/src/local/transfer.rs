@@ -103,7 +103,7 @@ impl LocalTransfer<'_> {
         }
         if self.opts.checksum {
             let src = self.paths[i].clone();
-            return matches!((file_checksum(&src), file_checksum(&dst)), (Ok(a), Ok(b)) if a == b);
+            return matches!((file_checksum(&src), file_checksum(dst)), (Ok(a), Ok(b)) if a == b);
         }
         if self.opts.size_only {
             return true;
