@@ -878,3 +878,20 @@ fn alt_dest_argument_errors_and_warnings() {
         NEW_ROOT,
     );
 }
+
+#[test]
+fn max_alloc_and_stop_options_are_checked_as_stock() {
+    for args in [
+        &["-a", "--max-alloc=1k", "src/", "dst/"][..],
+        &["-a", "--max-alloc=1x", "src/", "dst/"],
+        &["-ai", "--max-alloc=4M", "src/", "dst/"],
+        &["-a", "--stop-at=2000-01-01T00:00", "src/", "dst/"],
+        &["-a", "--stop-at=xx", "src/", "dst/"],
+        &["-a", "--stop-after=0", "src/", "dst/"],
+        &["-ai", "--stop-after=60", "src/", "dst/"],
+        &["-ai", "--time-limit=5", "src/", "dst/"],
+        &["-ai", "--stop-at=2099-12-31T23:59", "src/", "dst/"],
+    ] {
+        differential(args, false, ALL_TIMES);
+    }
+}
