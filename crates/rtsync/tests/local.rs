@@ -895,3 +895,18 @@ fn max_alloc_and_stop_options_are_checked_as_stock() {
         differential(args, false, ALL_TIMES);
     }
 }
+
+#[test]
+fn mkpath_creates_the_missing_destination_path() {
+    let ws = Workspace::new(false);
+    for args in [
+        &["-ai", "--mkpath", "src/plain.txt", "dst/a/b/new"][..],
+        &["-ai", "--mkpath", "src/plain.txt", "dst/x/y/"],
+        &["-ain", "--mkpath", "src/plain.txt", "dst/q/r/new"],
+        &["-ai", "--mkpath", "src/deep/", "dst/m/n"],
+        &["-av", "--mkpath", "src/deep/", "dst/o/p/"],
+        &["-ai", "src/plain.txt", "dst/no/mkpath"],
+    ] {
+        differential_in(&ws, args, FILE_TIMES);
+    }
+}
