@@ -65,7 +65,7 @@ impl Itemize {
             if self.group {
                 s[7] = b'g';
             }
-            if !self.has_changes() || s[2..].iter().all(|&c| c == b'.') && self.update == b'.' {
+            if s[2..].iter().all(|&c| c == b'.') && matches!(self.update, b'.' | b'h' | b'c') {
                 s[2..].fill(b' ');
             }
         }

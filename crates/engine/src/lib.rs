@@ -8,7 +8,7 @@ pub mod local;
 pub mod options;
 pub mod report;
 
-pub use options::{DeleteMode, Options, UsageError};
+pub use options::{AltDest, DeleteMode, Options, UsageError};
 
 /// The rsync version whose behaviour and messages we reproduce.
 pub const RSYNC_VERSION: &str = "3.5.0";

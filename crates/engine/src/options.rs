@@ -20,6 +20,27 @@ pub enum DeleteMode {
     After,
 }
 
+/// Which of `--compare-dest`, `--copy-dest` and `--link-dest` was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AltDest {
+    Compare,
+    Copy,
+    Link,
+}
+
+impl AltDest {
+    pub fn option(self) -> &'static str {
+        match self {
+            AltDest::Compare => "--compare-dest",
+            AltDest::Copy => "--copy-dest",
+            AltDest::Link => "--link-dest",
+        }
+    }
+}
+
+/// rsync's limit on `--compare-dest`/`--copy-dest`/`--link-dest` directories.
+pub const MAX_BASIS_DIRS: usize = 20;
+
 /// Everything the user asked for. Field names follow rsync's long option names.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -98,6 +119,17 @@ pub struct Options {
     pub block_size: Option<u32>,
     pub checksum_seed: Option<i32>,
     pub delay_updates: bool,
+    /// `--compare-dest`/`--copy-dest`/`--link-dest` (one kind, up to 20 directories).
+    pub alt_dest: Option<AltDest>,
+    pub basis_dirs: Vec<OsString>,
+    /// `-y`/`--fuzzy` count: 1 looks in the destination directory, 2 also in basis dirs.
+    pub fuzzy: u32,
+    /// `--stop-at`/`--stop-after`: the Unix time at which the transfer stops.
+    pub stop_at: Option<i64>,
+    /// `--max-alloc` as given.
+    pub max_alloc: Option<String>,
+    pub usermap: Vec<String>,
+    pub groupmap: Vec<String>,
     pub super_user: Option<bool>,
     pub fake_super: bool,
     pub protect_args: bool,
@@ -309,6 +341,181 @@ fn chmod_arg(v: &OsStr) -> Result<String, UsageError> {
     }
 }
 
+fn alt_dest(o: &mut Options, kind: AltDest, dir: &OsStr) -> Result<(), UsageError> {
+    if let Some(have) = o.alt_dest.filter(|&k| k != kind) {
+        return Err(usage(format!(
+            "ERROR: the {} option conflicts with the {} option",
+            kind.option(),
+            have.option()
+        )));
+    }
+    o.alt_dest = Some(kind);
+    if o.basis_dirs.len() >= MAX_BASIS_DIRS {
+        return Err(usage(format!(
+            "ERROR: at most {MAX_BASIS_DIRS} {} args may be specified",
+            kind.option()
+        )));
+    }
+    o.basis_dirs.push(dir.to_owned());
+    Ok(())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `--stop-after=MINS`.
+fn stop_after(v: &OsStr) -> Result<i64, UsageError> {
+    let t = text(v);
+    let digits: String = t
+        .trim_start()
+        .chars()
+        .enumerate()
+        .take_while(|&(k, c)| c.is_ascii_digit() || (k == 0 && (c == '-' || c == '+')))
+        .map(|(_, c)| c)
+        .collect();
+    match digits.parse::<i64>() {
+        Ok(m) if m > 0 && m < i64::MAX / 60 => Ok(now() + m * 60),
+        _ => Err(usage(format!("invalid --stop-after value: {t}"))),
+    }
+}
+
+/// `--stop-at=[[[YY]YY-]MM-]DD[Thh:mm]` or `[Thh:]mm` forms, local time; omitted date parts
+/// roll forward to the next matching time in the future.
+fn stop_at(v: &OsStr) -> Result<i64, UsageError> {
+    let t = text(v);
+    let when =
+        parse_stop_time(&t).ok_or_else(|| usage(format!("invalid --stop-at format: {t}")))?;
+    if when <= now() {
+        return Err(usage(format!("--stop-at time is not in the future: {t}")));
+    }
+    Ok(when)
+}
+
+fn parse_stop_time(s: &str) -> Option<i64> {
+    let (date, time) = match s.find(['T', 't']) {
+        Some(k) => (&s[..k], Some(&s[k + 1..])),
+        None if s.contains(':') => ("", Some(s)),
+        None => (s, None),
+    };
+    let nums = |p: &str, seps: &[char]| -> Option<Vec<i32>> {
+        if p.is_empty() {
+            return Some(Vec::new());
+        }
+        p.split(seps)
+            .map(|n| {
+                (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| n.parse().ok())
+                    .flatten()
+            })
+            .collect()
+    };
+    let d = nums(date, &['-', '/'])?;
+    let tm_parts = match time {
+        Some("") | None => Vec::new(),
+        Some(t) => nums(t.trim_start_matches(':'), &[':'])?,
+    };
+    if d.len() > 3 || tm_parts.len() > 2 || (d.is_empty() && tm_parts.is_empty()) {
+        return None;
+    }
+    // SAFETY: time/localtime_r/mktime on locals.
+    unsafe {
+        let now_t = libc::time(std::ptr::null_mut());
+        let mut today: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now_t, &mut today);
+        let mut tm = today;
+        tm.tm_sec = 0;
+        tm.tm_isdst = -1;
+        // Which unit rolls forward when the time is already past.
+        let mut roll = 0;
+        match d.len() {
+            3 => {
+                tm.tm_year = if d[0] < 100 {
+                    let mut y = d[0];
+                    while y < today.tm_year {
+                        y += 100;
+                    }
+                    y
+                } else {
+                    d[0] - 1900
+                };
+                tm.tm_mon = d[1] - 1;
+                tm.tm_mday = d[2];
+            }
+            2 => {
+                tm.tm_mon = d[0] - 1;
+                tm.tm_mday = d[1];
+                roll = 1;
+            }
+            1 => {
+                tm.tm_mday = d[0];
+                roll = 2;
+            }
+            _ => roll = 3,
+        }
+        match tm_parts.len() {
+            2 => {
+                tm.tm_hour = tm_parts[0];
+                tm.tm_min = tm_parts[1];
+            }
+            1 => {
+                if roll != 3 {
+                    return None;
+                }
+                tm.tm_min = tm_parts[0];
+                roll = 4;
+            }
+            _ => {
+                tm.tm_hour = 0;
+                tm.tm_min = 0;
+            }
+        }
+        if tm.tm_hour > 23 || tm.tm_min > 59 || !(0..12).contains(&tm.tm_mon) {
+            return None;
+        }
+        if !(1..=31).contains(&tm.tm_mday) {
+            return None;
+        }
+        let mut val = libc::mktime(&mut tm);
+        if val == -1 {
+            return None;
+        }
+        for _ in 0..400 {
+            if val > now_t {
+                break;
+            }
+            match roll {
+                1 => tm.tm_year += 1,
+                2 => tm.tm_mon += 1,
+                3 => tm.tm_mday += 1,
+                4 => tm.tm_hour += 1,
+                _ => break,
+            }
+            tm.tm_isdst = -1;
+            val = libc::mktime(&mut tm);
+        }
+        Some(val as i64)
+    }
+}
+
+/// `--max-alloc` (or `RSYNC_MAX_ALLOC`): a SIZE of at least 1M; 0 is refused.
+fn check_max_alloc(arg: &str) -> Result<(), UsageError> {
+    let Some(size) = parse_size(arg, b'b').filter(|_| !arg.trim().is_empty()) else {
+        return Err(usage(format!("--max-alloc={arg} is invalid")));
+    };
+    if size == 0 {
+        return Err(usage("max-alloc must be greater than zero"));
+    }
+    if size < 1024 * 1024 {
+        return Err(usage(format!(
+            "--max-alloc={arg} is too small (min: 1.00M or 0 for unlimited)"
+        )));
+    }
+    Ok(())
+}
+
 fn archive(o: &mut Options, on: bool) {
     o.recursive = on;
     o.links = on;
@@ -478,6 +685,38 @@ static SPECS: &[Spec] = &[
     value!("checksum-seed", None, |o, v| o.checksum_seed =
         Some(number("checksum-seed", v)?)),
     flag!("delay-updates", None, |o, on| o.delay_updates = on),
+    value!("compare-dest", None, |o, v| alt_dest(
+        o,
+        AltDest::Compare,
+        v
+    )?),
+    value!("copy-dest", None, |o, v| alt_dest(o, AltDest::Copy, v)?),
+    value!("link-dest", None, |o, v| alt_dest(o, AltDest::Link, v)?),
+    flag!("fuzzy", Some(b'y'), |o, on| if on {
+        o.fuzzy += 1
+    } else {
+        o.fuzzy = 0
+    }),
+    value!("stop-at", None, |o, v| o.stop_at = Some(stop_at(v)?)),
+    value!("stop-after", None, |o, v| o.stop_at = Some(stop_after(v)?)),
+    value!("time-limit", None, |o, v| o.stop_at = Some(stop_after(v)?)),
+    value!("usermap", None, |o, v| o.usermap.push(text(v))),
+    value!("groupmap", None, |o, v| o.groupmap.push(text(v))),
+    value!("chown", None, |o, v| {
+        let t = text(v);
+        let (user, group) = match t.split_once(':') {
+            Some((u, g)) => (u.to_string(), g.to_string()),
+            None => (t.clone(), String::new()),
+        };
+        if !user.is_empty() {
+            o.usermap.push(format!("*:{user}"));
+            o.owner = true;
+        }
+        if !group.is_empty() {
+            o.groupmap.push(format!("*:{group}"));
+            o.group = true;
+        }
+    }),
     flag!("super", None, |o, on| o.super_user = Some(on)),
     flag!("fake-super", None, |o, on| o.fake_super = on),
     flag!("secluded-args", Some(b's'), |o, on| o.protect_args = on),
@@ -534,7 +773,7 @@ static SPECS: &[Spec] = &[
     value!("debug", None, |o, v| o.debug.push(text(v))),
     ignored!("stderr", Arg::Required),
     ignored!("iconv", Arg::Required),
-    ignored!("max-alloc", Arg::Required),
+    value!("max-alloc", None, |o, v| o.max_alloc = Some(text(v))),
     ignored!("open-noatime", Arg::Flag),
     ignored!("fsync", Arg::Flag),
     ignored!("old-args", Arg::Flag),
@@ -639,6 +878,14 @@ impl Options {
     }
 
     fn finish(mut self) -> Result<Options, UsageError> {
+        if self.max_alloc.is_none() {
+            self.max_alloc = std::env::var("RSYNC_MAX_ALLOC")
+                .ok()
+                .filter(|v| !v.is_empty());
+        }
+        if let Some(arg) = &self.max_alloc {
+            check_max_alloc(arg)?;
+        }
         if self.dry_run && self.itemize == 0 && self.verbose == 0 {
             // rsync's -n alone prints nothing extra; nothing to adjust.
         }

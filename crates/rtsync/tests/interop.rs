@@ -852,3 +852,36 @@ fn pull_remove_source_files_matches_stock() {
     assert_same_tree(&sides[1].join("src"), &sides[0].join("src"), false);
     assert!(!sides[1].join("src/small.txt").exists());
 }
+
+/// A basis directory `ref/` inside the destination: the sample tree with one file changed
+/// and one mode changed (hard links made by `--link-dest` show as shared inodes).
+fn with_basis_dir(d: &Path) {
+    let r = d.join("ref");
+    sample_tree(&r);
+    std::fs::write(r.join("sub/medium.bin"), pattern(100_000, 9)).unwrap();
+    set_mtime(&r.join("sub/medium.bin"), 1_600_002_000, 123_456_789);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        r.join("name with spaces"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+}
+
+#[test]
+fn push_to_stock_daemon_with_alt_dest_dirs() {
+    for opt in ["--link-dest=ref", "--copy-dest=ref", "--compare-dest=ref"] {
+        push_case(&["-a", opt], with_basis_dir);
+    }
+}
+
+#[test]
+fn pull_from_stock_daemon_with_alt_dest_dirs() {
+    for opt in ["--link-dest=ref", "--copy-dest=ref", "--compare-dest=ref"] {
+        pull_case(&["-a", opt], with_basis_dir);
+    }
+    pull_case(
+        &["-a", "--link-dest=ref", "--no-whole-file"],
+        with_basis_dir,
+    );
+}

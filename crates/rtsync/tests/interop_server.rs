@@ -231,3 +231,49 @@ fn stock_pushes_to_rtsync_with_backup_inplace_sparse() {
         stock_client_push_to_us(&["-aS", "--partial"], stale, via_shell);
     }
 }
+
+/// A basis directory `ref/` inside the destination (see interop.rs).
+fn with_basis_dir(d: &Path) {
+    let r = d.join("ref");
+    sample_tree(&r);
+    std::fs::write(r.join("sub/medium.bin"), pattern(100_000, 9)).unwrap();
+    set_mtime(&r.join("sub/medium.bin"), 1_600_002_000, 123_456_789);
+}
+
+#[test]
+fn stock_pushes_to_rtsync_with_alt_dest_dirs() {
+    for opt in ["--link-dest=ref", "--copy-dest=ref", "--compare-dest=ref"] {
+        stock_client_push_to_us(&["-a", opt], with_basis_dir, false);
+        stock_client_push_to_us(&["-a", opt], with_basis_dir, true);
+    }
+}
+
+#[test]
+fn rtsync_daemon_keeps_alt_dest_dirs_inside_the_module() {
+    // `../outside` from the module root is clamped to the root: the file outside the module
+    // is neither linked nor even seen, and stock's warning says so.
+    let work = tempfile::tempdir().unwrap();
+    let module = work.path().join("module");
+    let outside = work.path().join("outside");
+    let src = work.path().join("src");
+    for d in [&module, &outside, &src] {
+        std::fs::create_dir(d).unwrap();
+    }
+    std::fs::write(src.join("f"), b"same\n").unwrap();
+    std::fs::write(outside.join("f"), b"same\n").unwrap();
+    set_mtime(&src.join("f"), 1_600_000_000, 0);
+    set_mtime(&outside.join("f"), 1_600_000_000, 0);
+    let port = rtsync_daemon(&module, 1);
+    let from = format!("{}/", src.display());
+    let url = format!("rsync://127.0.0.1:{port}/mod/");
+    let out = run_stock(&["-rtv", "--link-dest=../outside", &from, &url]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("--link-dest arg does not exist"), "{text}");
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (
+        std::fs::metadata(module.join("f")).unwrap(),
+        std::fs::metadata(outside.join("f")).unwrap(),
+    );
+    assert_ne!(a.ino(), b.ino(), "linked to a file outside the module");
+}

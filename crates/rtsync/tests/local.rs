@@ -756,3 +756,157 @@ fn list_only_recursive_with_filters() {
         ALL_TIMES,
     );
 }
+
+/// A workspace with two basis directories beside `src/`: `ref1` an altered copy of the source
+/// (one file changed, one mode changed, some files missing, a symlink retargeted) and `ref2`
+/// a partial copy.
+fn alt_dest_workspace(with_old_dest: bool) -> Workspace {
+    let ws = Workspace::new(with_old_dest);
+    let w = ws.path();
+    let cp = |from: &str, to: &str| {
+        let st = std::process::Command::new("cp")
+            .args(["-a", from, to])
+            .current_dir(w)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    cp("src", "ref1");
+    std::fs::write(w.join("ref1/plain.txt"), b"changed in ref1\n").unwrap();
+    local_util::chmod(&w.join("ref1/modes/0600"), 0o644);
+    std::fs::remove_dir_all(w.join("ref1/many")).unwrap();
+    std::fs::remove_file(w.join("ref1/link-rel")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", w.join("ref1/link-rel")).unwrap();
+    std::fs::create_dir_all(w.join("ref2")).unwrap();
+    cp("src/many", "ref2/many");
+    cp("src/plain.txt", "ref2/plain.txt");
+    cp("src/link-rel", "ref2/link-rel");
+    ws
+}
+
+#[test]
+fn link_dest_itemized() {
+    let ws = alt_dest_workspace(false);
+    for flags in ["-ai", "-aii", "-av", "-aiH"] {
+        differential_in(
+            &ws,
+            &[
+                flags,
+                "--link-dest=../ref1",
+                "--link-dest=../ref2",
+                "src/",
+                "dst/",
+            ],
+            NEW_ROOT,
+        );
+    }
+}
+
+#[test]
+fn copy_dest_itemized() {
+    let ws = alt_dest_workspace(false);
+    for flags in ["-ai", "-aii", "-av", "-rlti", "-aiH"] {
+        differential_in(
+            &ws,
+            &[
+                flags,
+                "--copy-dest=../ref1",
+                "--copy-dest=../ref2",
+                "src/",
+                "dst/",
+            ],
+            NEW_ROOT,
+        );
+    }
+}
+
+#[test]
+fn compare_dest_itemized() {
+    let ws = alt_dest_workspace(false);
+    for flags in ["-ai", "-aii", "-av", "-ain", "-aiiH"] {
+        differential_in(
+            &ws,
+            &[
+                flags,
+                "--compare-dest=../ref1",
+                "--compare-dest=../ref2",
+                "src/",
+                "dst/",
+            ],
+            NEW_ROOT,
+        );
+    }
+}
+
+#[test]
+fn alt_dest_over_an_old_destination() {
+    // --link-dest and --compare-dest replace an existing file by an exact basis match.
+    let ws = alt_dest_workspace(true);
+    for opt in ["--link-dest", "--compare-dest", "--copy-dest"] {
+        let abs = format!("{opt}={}", ws.path().join("ref1").display());
+        differential_in(&ws, &["-aii", &abs, "src/", "dst/"], FILE_TIMES);
+    }
+}
+
+#[test]
+fn alt_dest_argument_errors_and_warnings() {
+    let ws = alt_dest_workspace(false);
+    differential_in(
+        &ws,
+        &[
+            "-ai",
+            "--link-dest=../ref1",
+            "--copy-dest=../ref2",
+            "src/",
+            "dst/",
+        ],
+        NEW_ROOT,
+    );
+    let many: Vec<String> = (0..21).map(|i| format!("--compare-dest=r{i}")).collect();
+    let mut args: Vec<&str> = many.iter().map(String::as_str).collect();
+    args.extend(["-a", "src/", "dst/"]);
+    differential_in(&ws, &args, NEW_ROOT);
+    differential_in(
+        &ws,
+        &[
+            "-ai",
+            "--link-dest=missing",
+            "--link-dest=../src/plain.txt",
+            "src/",
+            "dst/",
+        ],
+        NEW_ROOT,
+    );
+}
+
+#[test]
+fn max_alloc_and_stop_options_are_checked_as_stock() {
+    for args in [
+        &["-a", "--max-alloc=1k", "src/", "dst/"][..],
+        &["-a", "--max-alloc=1x", "src/", "dst/"],
+        &["-ai", "--max-alloc=4M", "src/", "dst/"],
+        &["-a", "--stop-at=2000-01-01T00:00", "src/", "dst/"],
+        &["-a", "--stop-at=xx", "src/", "dst/"],
+        &["-a", "--stop-after=0", "src/", "dst/"],
+        &["-ai", "--stop-after=60", "src/", "dst/"],
+        &["-ai", "--time-limit=5", "src/", "dst/"],
+        &["-ai", "--stop-at=2099-12-31T23:59", "src/", "dst/"],
+    ] {
+        differential(args, false, ALL_TIMES);
+    }
+}
+
+#[test]
+fn mkpath_creates_the_missing_destination_path() {
+    let ws = Workspace::new(false);
+    for args in [
+        &["-ai", "--mkpath", "src/plain.txt", "dst/a/b/new"][..],
+        &["-ai", "--mkpath", "src/plain.txt", "dst/x/y/"],
+        &["-ain", "--mkpath", "src/plain.txt", "dst/q/r/new"],
+        &["-ai", "--mkpath", "src/deep/", "dst/m/n"],
+        &["-av", "--mkpath", "src/deep/", "dst/o/p/"],
+        &["-ai", "src/plain.txt", "dst/no/mkpath"],
+    ] {
+        differential_in(&ws, args, FILE_TIMES);
+    }
+}

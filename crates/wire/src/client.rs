@@ -484,6 +484,9 @@ fn transfer_as_receiver(
         ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
     };
     popts.resolve_dirs(&dest.root(), false);
+    for w in popts.resolve_basis_dirs(&dest.root(), None) {
+        eprintln!("{w}");
+    }
     let lists = reporter.lists_items() || opts.list_only;
     let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
     let session = pull::PullSession {

@@ -25,6 +25,7 @@ use crate::flist::FileList;
 use crate::local::{self, AttrOptions, Dest, IdMap, QuickCheck};
 use crate::log::{ItemLog, Line};
 
+mod alt;
 mod entry;
 mod keep;
 mod write;
@@ -104,6 +105,12 @@ pub struct PullOptions {
     /// (`ERROR: daemon refused to receive file "NAME"`), with everything below a refused
     /// directory.
     pub refuse: Option<rtsync_filter::FilterSet>,
+    /// `--compare-dest`/`--copy-dest`/`--link-dest` and its directories (resolved by
+    /// [`PullOptions::resolve_basis_dirs`]).
+    pub alt_dest: Option<rtsync_engine::AltDest>,
+    pub basis_dirs: Vec<PathBuf>,
+    /// A daemon module's root: basis candidates whose directory leads out of it are ignored.
+    pub basis_root: Option<PathBuf>,
 }
 
 impl PullOptions {
@@ -173,7 +180,78 @@ impl PullOptions {
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
             remove_source_files: opts.remove_source_files && !opts.dry_run,
+            alt_dest: opts.alt_dest,
+            basis_dirs: opts.basis_dirs.iter().map(PathBuf::from).collect(),
+            basis_root: None,
         }
+    }
+
+    /// Resolves the basis directories against the destination directory `dest_root`; in a
+    /// daemon module (`module_root`), `..` and absolute paths stay beneath the module, as
+    /// rsync's daemon sanitizes them. Returns rsync's warnings for those missing or not
+    /// directories.
+    pub fn resolve_basis_dirs(
+        &mut self,
+        dest_root: &std::path::Path,
+        module_root: Option<&std::path::Path>,
+    ) -> Vec<String> {
+        let Some(kind) = self.alt_dest else {
+            return Vec::new();
+        };
+        let mut warnings = Vec::new();
+        let mut resolved = Vec::new();
+        for dir in &self.basis_dirs {
+            let text = dir.to_string_lossy();
+            let (path, shown) = match module_root {
+                Some(root) => {
+                    let rel_dest = dest_root.strip_prefix(root).unwrap_or(dest_root);
+                    let joined = if text.starts_with('/') {
+                        text.to_string()
+                    } else {
+                        format!("{}/{text}", rel_dest.to_string_lossy())
+                    };
+                    let p = crate::server::path_beneath(root, &joined);
+                    let p = p.trim_end_matches('/').to_string();
+                    let shown = std::path::Path::new(&p)
+                        .strip_prefix(root)
+                        .map(|r| r.to_string_lossy().into_owned())
+                        .unwrap_or_else(|_| p.clone());
+                    (
+                        PathBuf::from(&p),
+                        if shown.is_empty() { ".".into() } else { shown },
+                    )
+                }
+                None => {
+                    let t = if text.len() > 1 {
+                        text.trim_end_matches('/')
+                    } else {
+                        &text
+                    };
+                    let base = std::env::current_dir().unwrap_or_default().join(dest_root);
+                    let base = base.to_string_lossy().replace("/./", "/");
+                    let base = base.trim_end_matches("/.").trim_end_matches('/');
+                    let p = PathBuf::from(format!("{base}/{t}"));
+                    let p = if t.starts_with('/') {
+                        PathBuf::from(t)
+                    } else {
+                        p
+                    };
+                    let shown = p.to_string_lossy().into_owned();
+                    (p, shown)
+                }
+            };
+            match std::fs::metadata(&path) {
+                Err(_) => warnings.push(format!("{} arg does not exist: {shown}", kind.option())),
+                Ok(m) if !m.is_dir() => {
+                    warnings.push(format!("{} arg is not a dir: {shown}", kind.option()))
+                }
+                Ok(_) => {}
+            }
+            resolved.push(path);
+        }
+        self.basis_dirs = resolved;
+        self.basis_root = module_root.map(std::path::Path::to_path_buf);
+        warnings
     }
 
     /// Resolves the directories named by options (`--backup-dir`, `--temp-dir`, an absolute

@@ -399,7 +399,7 @@ fn serve<R: Read + Send, W: Write + Send>(
     } else {
         serve_receiver(
             opts,
-            session.root.is_some(),
+            session.root.as_deref(),
             &ListTweaks {
                 munge: session.munge_symlinks,
                 sanitize_links,
@@ -613,13 +613,14 @@ fn read_forwarded_names<R: Read>(r: &mut MuxReader<R>, neg: &Negotiated) -> Resu
 
 fn serve_receiver<R: Read + Send, W: Write + Send>(
     opts: &Options,
-    in_module: bool,
+    module_root: Option<&std::path::Path>,
     tweaks: &ListTweaks<'_>,
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
     socket_fd: Option<std::os::fd::RawFd>,
 ) -> Result<i32> {
+    let in_module = module_root.is_some();
     if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
         return Err(Error::Unsupported(format!(
             "{opt} is not supported yet by the rtsync server"
@@ -662,6 +663,9 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     };
     // In a daemon module, directories named by the client stay inside the destination.
     popts.resolve_dirs(&dest.root(), in_module);
+    for w in popts.resolve_basis_dirs(&dest.root(), module_root) {
+        let _ = writer.send_msg(MsgTag::Warning, format!("{w}\n").as_bytes());
+    }
     let log = crate::log::ItemLog::new(None, 0);
     let session = pull::PullSession {
         neg,

@@ -214,6 +214,12 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             args.push("--temp-dir".into());
             args.push(t.to_string_lossy().into_owned());
         }
+        if let Some(kind) = o.alt_dest {
+            for d in &o.basis_dirs {
+                args.push(kind.option().into());
+                args.push(d.to_string_lossy().into_owned());
+            }
+        }
     }
     if o.ignore_errors {
         args.push("--ignore-errors".into());

@@ -235,6 +235,20 @@ impl LocalTransfer<'_> {
             }
             _ => it.is_new = true,
         }
+        let mut quiet = false;
+        if existing.is_none() {
+            // A basis-directory match is not a change (rsync compares against it instead).
+            if let Some((md, link)) = self.alt_match_for_member(&entry, leader_md.as_ref()) {
+                it = Itemize::new(b'h', b'f');
+                let mut attrs = Itemize::default();
+                self.compare_entry_attrs(&entry, &md, &mut attrs);
+                it.time = attrs.time;
+                it.perms = attrs.perms;
+                it.owner = attrs.owner;
+                it.group = attrs.group;
+                quiet = link && self.opts.itemize < 2;
+            }
+        }
         if !self.opts.dry_run {
             if existing.is_some() && !self.remove_path_in_the_way(&dest, &entry.name) {
                 return;
@@ -255,7 +269,9 @@ impl LocalTransfer<'_> {
         }
         let mut suffix = b" => ".to_vec();
         suffix.extend_from_slice(&leader_name);
-        self.report.item(&it, &entry.name, &suffix);
+        if !quiet {
+            self.report.item(&it, &entry.name, &suffix);
+        }
         self.remove_source_at(&source, &entry.name);
     }
 }

@@ -4,6 +4,7 @@
 //! does (quick check, itemize flags, deletions); the receiver part writes each file into a temp
 //! file next to its destination and renames it into place.
 
+mod altdest;
 mod attrs;
 mod delete;
 mod hlink;
@@ -108,6 +109,12 @@ pub struct LocalTransfer<'a> {
     sources: Vec<PathBuf>,
     /// The rules `--delete` consults, with per-directory files read from the destination.
     receiver_rules: Filters,
+    /// `--compare-dest`/`--copy-dest`/`--link-dest` directories, resolved.
+    basis_dirs: Vec<PathBuf>,
+    /// The file being written is a copy from a basis directory (never a delta).
+    alt_whole_file: bool,
+    /// A basis-directory file to use as the delta basis of the file being written.
+    alt_basis: Option<PathBuf>,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
@@ -204,6 +211,9 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         is_root: unsafe { libc::geteuid() } == 0,
         sources: sources.to_vec(),
         receiver_rules: Filters::none(),
+        basis_dirs: Vec::new(),
+        alt_whole_file: false,
+        alt_basis: None,
     };
     if opts.hard_links {
         let mut prepass_filters = filters.clone();
@@ -297,6 +307,9 @@ impl<'a> LocalTransfer<'a> {
     fn resolve_dest(&mut self, dest: &Path, top: &[rtsync_tree::Item]) -> Result<(), i32> {
         let dest_bytes = dest.as_os_str().as_bytes();
         let one_file = top.len() == 1 && !top[0].entry.is_dir();
+        if self.opts.mkpath && std::fs::metadata(dest).is_err() {
+            self.make_dest_path(dest, !one_file)?;
+        }
         match std::fs::metadata(dest) {
             Ok(md) if md.is_dir() => return Ok(()),
             Ok(_) => {
@@ -308,6 +321,30 @@ impl<'a> LocalTransfer<'a> {
             Err(_) => {}
         }
         let single = one_file && !dest_bytes.ends_with(b"/");
+        if single && !(self.opts.dry_run && self.opts.mkpath) {
+            // The receiver works in the file's directory: it must exist.
+            let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(parent) = parent {
+                if let Err(e) = std::fs::metadata(parent).and_then(|m| {
+                    if m.is_dir() {
+                        Ok(())
+                    } else {
+                        Err(io::Error::from_raw_os_error(libc::ENOTDIR))
+                    }
+                }) {
+                    self.report.error(&format!(
+                        "rsync: [Receiver] change_dir#3 \"{}\" failed: {}",
+                        full_path(parent),
+                        os_error(&e)
+                    ));
+                    self.report.error(&format!(
+                        "rsync error: errors selecting input/output files, dirs (code 3) at main.c(855) [Receiver={}]",
+                        crate::RSYNC_VERSION
+                    ));
+                    return Err(exit::FILE_SELECT);
+                }
+            }
+        }
         if single || top.is_empty() {
             self.single_file_dest = single;
             return Ok(());
@@ -317,12 +354,7 @@ impl<'a> LocalTransfer<'a> {
             self.announce_created(dest);
             return Ok(());
         }
-        let made = if self.opts.mkpath {
-            std::fs::create_dir_all(dest)
-        } else {
-            std::fs::create_dir(dest)
-        };
-        match made {
+        match std::fs::create_dir(dest) {
             Ok(()) => {
                 self.announce_created(dest);
                 Ok(())
@@ -341,6 +373,73 @@ impl<'a> LocalTransfer<'a> {
                 Err(exit::FILE_IO)
             }
         }
+    }
+
+    /// `--mkpath`: creates the missing directories leading to DEST (all of it when several
+    /// items go into it and it has no trailing slash), as rsync's make_path does, and says
+    /// how many.
+    fn make_dest_path(&mut self, dest: &Path, many: bool) -> Result<(), i32> {
+        let bytes = dest.as_os_str().as_bytes();
+        let Some(last_slash) = bytes.iter().rposition(|&c| c == b'/') else {
+            if !many {
+                return Ok(());
+            }
+            return self.make_path_of(bytes, bytes);
+        };
+        let trailing = last_slash + 1 == bytes.len();
+        let path = if many && !trailing {
+            bytes
+        } else {
+            &bytes[..last_slash]
+        };
+        self.make_path_of(path, path)
+    }
+
+    fn make_path_of(&mut self, path: &[u8], shown: &[u8]) -> Result<(), i32> {
+        let mut count = 0;
+        let mut at = Vec::new();
+        for (k, comp) in path.split(|&c| c == b'/').enumerate() {
+            if k > 0 {
+                at.push(b'/');
+            }
+            at.extend_from_slice(comp);
+            if comp.is_empty() || comp == b"." || comp == b".." {
+                continue;
+            }
+            let p = Path::new(OsStr::from_bytes(&at));
+            if std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+                || std::fs::metadata(p).is_ok_and(|m| m.is_dir())
+            {
+                continue;
+            }
+            if !self.opts.dry_run {
+                if let Err(e) = std::fs::create_dir(p) {
+                    self.report.error(&format!(
+                        "rsync: [Receiver] mkdir \"{}\" failed: {}",
+                        full_path(p),
+                        os_error(&e)
+                    ));
+                    self.report.error(&format!(
+                        "rsync error: error in file IO (code 11) at main.c(808) [Receiver={}]",
+                        crate::RSYNC_VERSION
+                    ));
+                    return Err(exit::FILE_IO);
+                }
+            }
+            count += 1;
+        }
+        if count > 0 && self.report.lists_items() {
+            let word = if count == 1 {
+                "directory"
+            } else {
+                "directories"
+            };
+            self.report.info(&format!(
+                "created {count} {word} for {}",
+                String::from_utf8_lossy(shown)
+            ));
+        }
+        Ok(())
     }
 
     fn announce_created(&mut self, dest: &Path) {
@@ -509,8 +608,12 @@ impl<'a> LocalTransfer<'a> {
             self.delete_extraneous(i, children);
         }
         if let Some(it) = item {
-            let name = self.item_name(i);
-            self.report.item(&it, &name, b"");
+            // A directory found in a --link-dest (etc.) directory is a quiet local change.
+            let quiet = it.update == b'c' && !it.is_new && !self.alt_item_shown(&it);
+            if !quiet {
+                let name = self.item_name(i);
+                self.report.item(&it, &name, b"");
+            }
         }
     }
 
@@ -536,7 +639,11 @@ impl<'a> LocalTransfer<'a> {
         let Some(md) = existing else {
             let mut it = Itemize::new(b'c', b'd');
             it.is_new = true;
-            self.stats.created[1] += 1;
+            if let Some(alt) = self.alt_dest_dir(i) {
+                it = alt;
+            } else {
+                self.stats.created[1] += 1;
+            }
             if !self.opts.dry_run {
                 if !created_root {
                     if let Err(e) = std::fs::create_dir(dest) {

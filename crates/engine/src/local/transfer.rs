@@ -1,5 +1,6 @@
 //! Regular files, symlinks, devices and hard links: deciding and writing.
 
+use super::altdest::AltOther;
 use super::{full_path, md_mtime, os_error, same_mtime, LocalTransfer};
 use crate::itemize::Itemize;
 use crate::report::{exit, Progress};
@@ -90,14 +91,19 @@ fn delta_copy(
 impl LocalTransfer<'_> {
     /// rsync's quick check: is the destination file already up to date?
     fn up_to_date(&mut self, i: usize, md: &Metadata) -> bool {
+        let dst = self.dest_path(&self.entries[i].name);
+        self.quick_check_at(i, &dst, md)
+    }
+
+    /// The quick check of entry `i` against the file at `dst` (whose metadata is `md`).
+    pub(super) fn quick_check_at(&mut self, i: usize, dst: &Path, md: &Metadata) -> bool {
         let e = &self.entries[i];
         if md.size() != e.size {
             return false;
         }
         if self.opts.checksum {
             let src = self.paths[i].clone();
-            let dst = self.dest_path(&e.name);
-            return matches!((file_checksum(&src), file_checksum(&dst)), (Ok(a), Ok(b)) if a == b);
+            return matches!((file_checksum(&src), file_checksum(dst)), (Ok(a), Ok(b)) if a == b);
         }
         if self.opts.size_only {
             return true;
@@ -120,7 +126,21 @@ impl LocalTransfer<'_> {
             return;
         }
         let regular = existing.filter(|m| m.is_file());
-        if regular.is_none() && self.defer_missing_member() {
+        let mut alt_basis = None;
+        if self.opts.alt_dest.is_some() {
+            if regular.is_none()
+                && std::fs::symlink_metadata(dest).is_ok()
+                && !self.remove_in_the_way(dest, i)
+            {
+                return;
+            }
+            match self.alt_dest_file(i, dest, regular.is_some()) {
+                super::altdest::AltOutcome::Done => return,
+                super::altdest::AltOutcome::Basis(m) => alt_basis = Some(m),
+                super::altdest::AltOutcome::None => {}
+            }
+        }
+        if regular.is_none() && alt_basis.is_none() && self.defer_missing_member() {
             // A later member of its hard-link group will be written and linked back to.
             return;
         }
@@ -148,7 +168,7 @@ impl LocalTransfer<'_> {
             }
         }
         let mut it = Itemize::new(b'>', b'f');
-        match &regular {
+        match regular.as_ref().or(alt_basis.as_ref().map(|m| &m.md)) {
             None => it.is_new = true,
             Some(md) => {
                 it.checksum = self.opts.checksum;
@@ -172,13 +192,16 @@ impl LocalTransfer<'_> {
         }
         let started = std::time::Instant::now();
         if !self.opts.dry_run {
-            if let Err(code) = self.write_file(i, dest, regular.as_ref()) {
+            self.alt_basis = alt_basis.map(|m| m.path);
+            let written = self.write_file(i, dest, regular.as_ref());
+            self.alt_basis = None;
+            if let Err(code) = written {
                 self.note(code);
                 return;
             }
         }
         let elapsed = started.elapsed();
-        if regular.is_none() {
+        if it.is_new {
             self.stats.created[0] += 1;
         }
         self.stats.transferred += 1;
@@ -200,7 +223,7 @@ impl LocalTransfer<'_> {
     }
 
     /// Writes the file's data and attributes, through a temp file unless `--inplace`.
-    fn write_file(
+    pub(super) fn write_file(
         &mut self,
         i: usize,
         dest: &Path,
@@ -269,9 +292,12 @@ impl LocalTransfer<'_> {
                 return Err(exit::PARTIAL);
             }
         };
-        let basis = existing.filter(|m| m.is_file()).map(|_| dest.to_path_buf());
+        let basis = existing
+            .filter(|m| m.is_file())
+            .map(|_| dest.to_path_buf())
+            .or_else(|| self.alt_basis.clone());
         let copied = match (self.opts.whole_file, basis) {
-            (Some(false), Some(basis)) => {
+            (Some(false), Some(basis)) if !self.alt_whole_file => {
                 delta_copy(&mut src, &basis, tmp.file(), self.opts.block_size).map(
                     |(literal, matched)| {
                         self.stats.literal += literal;
@@ -497,6 +523,7 @@ impl LocalTransfer<'_> {
         let mut suffix = b" -> ".to_vec();
         suffix.extend_from_slice(&target);
         let mut it = Itemize::new(b'c', b'L');
+        let mut quiet = false;
         let current = existing.as_ref().filter(|m| m.file_type().is_symlink());
         if let Some(md) = current {
             let same = std::fs::read_link(dest)
@@ -521,7 +548,22 @@ impl LocalTransfer<'_> {
                 return;
             }
             it.is_new = true;
-            self.stats.created[2] += 1;
+            if existing.is_none() {
+                match self.alt_dest_other(i, dest) {
+                    AltOther::Done => return,
+                    AltOther::Create => quiet = true,
+                    AltOther::Basis(md) => {
+                        it.is_new = false;
+                        it.checksum = true;
+                        self.compare_attrs(i, &md, &mut it, false);
+                        self.mark_untimed_change(FileKind::Symlink, &mut it);
+                    }
+                    AltOther::None => {}
+                }
+            }
+            if it.is_new && !quiet {
+                self.stats.created[2] += 1;
+            }
         }
         if !self.opts.dry_run {
             if current.is_some() && self.opts.backup && !self.make_backup(dest) {
@@ -542,7 +584,9 @@ impl LocalTransfer<'_> {
             self.apply_owner(i, dest, None);
             self.apply_mode_and_time(i, dest, None);
         }
-        self.report.item(&it, &name, &suffix);
+        if !quiet {
+            self.report.item(&it, &name, &suffix);
+        }
         self.remove_source(i);
     }
 
@@ -583,6 +627,7 @@ impl LocalTransfer<'_> {
             b'S'
         };
         let mut it = Itemize::new(b'c', letter);
+        let mut quiet = false;
         if let Some(md) = &existing {
             let same_type = md.mode() & libc::S_IFMT == mode & libc::S_IFMT;
             let same_dev = letter == b'S' || md.rdev() == rdev;
@@ -609,8 +654,19 @@ impl LocalTransfer<'_> {
             }
         } else {
             it.is_new = true;
+            match self.alt_dest_other(i, dest) {
+                AltOther::Done => return,
+                AltOther::Create => quiet = true,
+                AltOther::Basis(md) => {
+                    it.is_new = false;
+                    it.checksum = true;
+                    self.compare_attrs(i, &md, &mut it, false);
+                    self.mark_untimed_change(kind, &mut it);
+                }
+                AltOther::None => {}
+            }
         }
-        if it.is_new {
+        if it.is_new && !quiet {
             self.stats.created[super::kind_slot(kind)] += 1;
         }
         if !self.opts.dry_run {
@@ -629,7 +685,9 @@ impl LocalTransfer<'_> {
             self.apply_owner(i, dest, None);
             self.apply_mode_and_time(i, dest, None);
         }
-        self.report.item(&it, &name, b"");
+        if !quiet {
+            self.report.item(&it, &name, b"");
+        }
         self.remove_source(i);
     }
 }

@@ -121,6 +121,7 @@ impl LocalTransfer<'_> {
                 if let Err(code) = self.resolve_dest(dest, &top) {
                     return Some(code);
                 }
+                self.check_basis_dirs();
                 first = false;
             } else {
                 sort_items(&mut top);

@@ -64,9 +64,14 @@ pub(super) fn generate_entry(
             if o.existing && meta.is_none() {
                 return Ok(Step::Done(lines));
             }
+            let alt = if existed {
+                None
+            } else {
+                super::alt::dir(ctx, e)
+            };
             let it = itemize(
                 e,
-                meta.as_ref().filter(|_| existed),
+                meta.as_ref().filter(|_| existed).or(alt.as_ref()),
                 if existed { b'.' } else { b'c' },
                 p,
             );
@@ -114,6 +119,9 @@ pub(super) fn generate_entry(
                     use std::os::unix::ffi::OsStrExt;
                     t.as_os_str().as_bytes() == target
                 });
+            if meta.is_none() && super::alt::other(ctx, e, &path) {
+                return Ok(Step::Done(lines));
+            }
             let it = if same {
                 itemize(e, meta.as_ref(), b'.', p)
             } else {
@@ -171,8 +179,24 @@ pub(super) fn generate_entry(
                     return Ok(Step::Done(lines));
                 }
             }
+            let mut alt_basis = None;
+            if o.alt_dest.is_some() && meta.as_ref().is_none_or(|m| m.file_type().is_file()) {
+                match super::alt::regular(ctx, e, &path, meta.as_ref()) {
+                    super::alt::FileOutcome::Done(line) => {
+                        lines.extend(line);
+                        return Ok(Step::Done(lines));
+                    }
+                    super::alt::FileOutcome::Basis(m) => alt_basis = Some(m),
+                    super::alt::FileOutcome::None => {}
+                }
+            }
             let existing = meta.filter(|m| m.file_type().is_file());
-            let mut it = itemize(e, existing.as_ref(), b'>', p);
+            let mut it = itemize(
+                e,
+                existing.as_ref().or(alt_basis.as_ref().map(|m| &m.md)),
+                b'>',
+                p,
+            );
             if o.checksum && existing.is_some() {
                 it.checksum = true;
             }
@@ -190,7 +214,7 @@ pub(super) fn generate_entry(
             let basis_file = match (&partial, &existing) {
                 (Some((m, p)), _) => Some((m.len(), p.clone())),
                 (None, Some(m)) => Some((m.len(), path.clone())),
-                (None, None) => None,
+                (None, None) => alt_basis.map(|m| (m.md.len(), m.path)),
             };
             let (head, sums, basis) = match basis_file {
                 Some((len, p)) if !o.whole_file && len > 0 => match block_sums(ctx, &p, len) {
@@ -214,6 +238,9 @@ pub(super) fn generate_entry(
                 o.specials
             };
             if !wanted {
+                return Ok(Step::Done(lines));
+            }
+            if meta.is_none() && super::alt::other(ctx, e, &path) {
                 return Ok(Step::Done(lines));
             }
             let same = meta.as_ref().is_some_and(|m| {

@@ -1,0 +1,197 @@
+//! `--compare-dest`, `--copy-dest` and `--link-dest` on the receiving side: an item missing
+//! from the destination is looked for in the basis directories (graded as rsync's generator
+//! does: 1 same type, 2 passes the quick check, 3 attributes match too).
+
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use rtsync_engine::AltDest;
+use rtsync_tree::{FileEntry, FileKind};
+
+use super::{is_current, Ctx};
+use crate::local;
+use crate::log::{itemize, Preserve};
+
+pub(super) struct AltMatch {
+    pub path: PathBuf,
+    pub md: fs::Metadata,
+    pub level: u8,
+}
+
+/// The one place a basis candidate is looked up: `lstat` of DIR/NAME. The directories were
+/// confined to the module when the options were resolved (see `PullOptions::resolve_dirs`);
+/// in a module, a symlinked directory on the way out of it counts as missing.
+fn candidate(ctx: &Ctx<'_>, j: usize, name: &[u8]) -> Option<(PathBuf, fs::Metadata)> {
+    let dir = &ctx.opts.basis_dirs[j];
+    let path = dir.join(std::ffi::OsStr::from_bytes(name));
+    if let Some(root) = &ctx.opts.basis_root {
+        if !stays_inside(root, &path) {
+            return None;
+        }
+    }
+    let md = fs::symlink_metadata(&path).ok()?;
+    Some((path, md))
+}
+
+/// Whether `path`'s parent, symlinks resolved, is still beneath `root`.
+fn stays_inside(root: &Path, path: &Path) -> bool {
+    let Some(parent) = path.parent() else {
+        return false;
+    };
+    let (Ok(real_root), Ok(real)) = (fs::canonicalize(root), fs::canonicalize(parent)) else {
+        return false;
+    };
+    real.starts_with(real_root)
+}
+
+fn preserve(ctx: &Ctx<'_>) -> Preserve {
+    let o = &ctx.opts.attrs;
+    Preserve {
+        times: o.times,
+        perms: o.perms,
+        owner: o.owner && o.am_root,
+        group: o.group,
+    }
+}
+
+/// Grades the candidates for `e`; the best one wins.
+pub(super) fn find(ctx: &Ctx<'_>, e: &FileEntry) -> Option<AltMatch> {
+    ctx.opts.alt_dest?;
+    let mut best: Option<AltMatch> = None;
+    for j in 0..ctx.opts.basis_dirs.len() {
+        let Some((path, md)) = candidate(ctx, j, &e.name) else {
+            continue;
+        };
+        if FileKind::from_mode(md.mode()) != Some(e.kind) {
+            continue;
+        }
+        let quick = match e.kind {
+            FileKind::Regular => is_current(ctx, e, &md, &path),
+            FileKind::Symlink => fs::read_link(&path).is_ok_and(|t| {
+                t.as_os_str().as_bytes() == e.link_target.as_deref().unwrap_or_default()
+            }),
+            FileKind::BlockDevice | FileKind::CharDevice => md.rdev() == e.rdev,
+            _ => true,
+        };
+        let mut level = 1;
+        if quick {
+            level = 2;
+            let it = itemize(e, Some(&md), b'.', preserve(ctx));
+            let time = it.time.is_some()
+                && !(e.kind == FileKind::Directory && ctx.opts.attrs.omit_dir_times);
+            if !time && !it.perms && !it.owner && !it.group {
+                level = 3;
+            }
+        }
+        if best.as_ref().is_none_or(|b| level > b.level) {
+            best = Some(AltMatch { path, md, level });
+        }
+        if level == 3 {
+            break;
+        }
+    }
+    best
+}
+
+/// What became of a regular file.
+pub(super) enum FileOutcome {
+    None,
+    /// Linked, copied or left out: the item line to show (if any).
+    Done(Option<crate::log::Line>),
+    /// Fetch it with this basis.
+    Basis(AltMatch),
+}
+
+/// A regular file; `existing` is the destination's own regular file.
+pub(super) fn regular(
+    ctx: &Ctx<'_>,
+    e: &FileEntry,
+    dest: &Path,
+    existing: Option<&fs::Metadata>,
+) -> FileOutcome {
+    let o = ctx.opts;
+    let Some(kind) = o.alt_dest else {
+        return FileOutcome::None;
+    };
+    if existing.is_some() && kind == AltDest::Copy {
+        return FileOutcome::None;
+    }
+    let Some(m) = find(ctx, e) else {
+        return FileOutcome::None;
+    };
+    let p = preserve(ctx);
+    if m.level == 3 && kind != AltDest::Copy {
+        if let Some(cur) = existing {
+            if kind == AltDest::Link && cur.dev() == m.md.dev() && cur.ino() == m.md.ino() {
+                return FileOutcome::None;
+            }
+            if !o.dry_run && fs::remove_file(dest).is_err() {
+                return FileOutcome::None;
+            }
+        }
+        if kind == AltDest::Link {
+            if o.dry_run || fs::hard_link(&m.path, dest).is_ok() {
+                let it = itemize(e, Some(&m.md), b'h', p);
+                return FileOutcome::Done(Some(crate::log::line(e, it)));
+            }
+        } else {
+            let it = itemize(e, Some(&m.md), b'.', p);
+            return FileOutcome::Done(Some(crate::log::line(e, it)));
+        }
+    } else if existing.is_some() {
+        return FileOutcome::None;
+    } else if m.level < 2 {
+        return FileOutcome::Basis(m);
+    }
+    if !o.dry_run && copy_file(ctx, e, &m.path, dest).is_err() {
+        return FileOutcome::None;
+    }
+    let it = itemize(e, Some(&m.md), b'c', p);
+    FileOutcome::Done(Some(crate::log::line(e, it)))
+}
+
+/// Copies a basis file into place through a temp file, with `e`'s attributes.
+fn copy_file(ctx: &Ctx<'_>, e: &FileEntry, from: &Path, to: &Path) -> io::Result<()> {
+    let dir = to.parent().unwrap_or(Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let base = to
+        .file_name()
+        .map(|n| n.as_bytes().to_vec())
+        .unwrap_or_default();
+    let mut tmp = rtsync_tree::fsops::TempFile::create_in(dir, &base)?;
+    let mut src = fs::File::open(from)?;
+    io::copy(&mut src, tmp.file())?;
+    local::apply_attrs(tmp.path(), e, &ctx.opts.attrs, &ctx.ids, None, true)?;
+    tmp.persist(to)
+}
+
+/// A directory missing from the destination: whether a basis directory has one.
+pub(super) fn dir(ctx: &Ctx<'_>, e: &FileEntry) -> Option<fs::Metadata> {
+    find(ctx, e).map(|m| m.md)
+}
+
+/// A symlink, device or special file missing from the destination: `true` when it is done
+/// with (hard-linked, or left out by `--compare-dest`).
+pub(super) fn other(ctx: &Ctx<'_>, e: &FileEntry, dest: &Path) -> bool {
+    let Some(kind) = ctx.opts.alt_dest else {
+        return false;
+    };
+    let Some(m) = find(ctx, e) else {
+        return false;
+    };
+    if m.level < 3 {
+        return false;
+    }
+    match kind {
+        AltDest::Compare => true,
+        AltDest::Link => ctx.opts.dry_run || fs::hard_link(&m.path, dest).is_ok(),
+        AltDest::Copy => false,
+    }
+}
