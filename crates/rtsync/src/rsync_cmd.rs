@@ -115,6 +115,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return exit::SYNTAX;
         }
     };
+    rtsync_oppath::set_insecure_links(opts.insecure_links);
     if opts.version > 0 {
         print!("{}", version_text());
         return exit::OK;
