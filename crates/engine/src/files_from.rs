@@ -33,7 +33,8 @@ pub fn read_list(path: &Path, from0: bool) -> io::Result<Vec<Vec<u8>>> {
         io::stdin().lock().read_to_end(&mut data)?;
     } else {
         // An operator path: no other user's symlink on the way (see rtsync-oppath).
-        std::fs::File::from(rtsync_oppath::open(path, libc::O_RDONLY, 0)?).read_to_end(&mut data)?;
+        std::fs::File::from(rtsync_oppath::open(path, libc::O_RDONLY, 0)?)
+            .read_to_end(&mut data)?;
     }
     Ok(parse_list(&data, from0))
 }

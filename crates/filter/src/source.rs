@@ -213,11 +213,22 @@ mod tests {
         assert_eq!(source.read(Path::new("mine")).unwrap().unwrap(), b"- x\n");
         assert_eq!(source.read(Path::new("absent")).unwrap(), None);
         std::os::unix::fs::symlink("target", dir.join("theirs")).unwrap();
-        // Only root can give a symlink away; elsewhere the check is moot.
-        if std::os::unix::fs::lchown(dir.join("theirs"), Some(54321), None).is_ok() {
-            let err = source.read(Path::new("theirs")).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        std::fs::create_dir(dir.join("real")).unwrap();
+        std::fs::write(dir.join("real/rules"), "- y\n").unwrap();
+        std::os::unix::fs::symlink("real", dir.join("theirdir")).unwrap();
+        // The suite runs as root, which can give a symlink away.
+        for link in ["theirs", "theirdir"] {
+            std::os::unix::fs::lchown(dir.join(link), Some(54321), None).unwrap();
         }
+        let err = source.read(Path::new("theirs")).unwrap_err();
+        assert!(rtsync_oppath::is_refusal(&err), "{err}");
+        // A parent component too, not only the leaf.
+        let err = source.read(Path::new("theirdir/rules")).unwrap_err();
+        assert!(rtsync_oppath::is_refusal(&err), "{err}");
+        assert_eq!(
+            source.read(Path::new("real/rules")).unwrap().unwrap(),
+            b"- y\n"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -147,7 +147,9 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     }
     let mut filters = match Filters::from_options(opts) {
         Ok(f) => f,
-        Err(rtsync_filter::FilterError::Io { path, source }) if rtsync_oppath::is_refusal(&source) => {
+        Err(rtsync_filter::FilterError::Io { path, source })
+            if rtsync_oppath::is_refusal(&source) =>
+        {
             report.error(rtsync_oppath::REFUSAL);
             let what = if opts
                 .filters
@@ -417,12 +419,18 @@ impl<'a> LocalTransfer<'a> {
     }
 
     fn refuse_dest(&mut self, dir: &Path, which: u8, e: &io::Error) -> Result<(), i32> {
-        let shown = if dir.is_absolute() {
+        let mut shown = if dir.is_absolute() {
             dir.display().to_string()
         } else {
             let cwd = std::env::current_dir().unwrap_or_default();
             format!("{}/{}", cwd.display(), dir.display())
         };
+        if which == 2 {
+            // The directory it just created, named without the trailing slash.
+            while shown.len() > 1 && shown.ends_with('/') {
+                shown.pop();
+            }
+        }
         let at = match which {
             1 => "main.c(768)",
             2 => "main.c(826)",

@@ -226,8 +226,12 @@ impl LocalTransfer<'_> {
         let perms = self.wanted_perms(i, existing);
         let size = self.entries[i].size;
         if self.opts.inplace {
-            if existing.is_some_and(|m| m.is_file()) && self.opts.backup && !self.make_backup_copy(dest) {
-                return Err(exit::FILE_IO);
+            if existing.is_some_and(|m| m.is_file())
+                && self.opts.backup
+                && !self.make_backup_copy(dest)
+            {
+                // Left alone; what went wrong was noted already.
+                return Err(exit::OK);
             }
             let result = (|| -> io::Result<u64> {
                 let mut out = std::fs::OpenOptions::new()
@@ -400,8 +404,7 @@ impl LocalTransfer<'_> {
                     Err(_) => false,
                 },
                 Err(e) if rtsync_oppath::is_refusal(&e) => {
-                    self.report.error(rtsync_oppath::REFUSAL);
-                    self.fatal = Some((exit::FILE_IO, "rsync.c(900)"));
+                    self.backup_refused(dest, &name, &e, false);
                     return false;
                 }
                 Err(_) => false,
@@ -418,6 +421,52 @@ impl LocalTransfer<'_> {
             self.announce_backup(dest, &name);
         }
         true
+    }
+
+    /// A backup whose directory runs into another user's symlink, reported as stock does: a
+    /// replaced file ends the transfer (code 11), an `--inplace` one is left alone. Stock
+    /// says more when the symlink is the backup's own directory.
+    fn backup_refused(&mut self, dest: &Path, name: &Path, e: &io::Error, inplace: bool) {
+        let own_dir = name
+            .parent()
+            .and_then(|p| std::fs::symlink_metadata(p).ok())
+            .is_some_and(|m| m.file_type().is_symlink());
+        let dir = self.dest_dir();
+        let shown = name
+            .strip_prefix(&dir)
+            .unwrap_or(name)
+            .display()
+            .to_string();
+        if inplace {
+            self.report.error(rtsync_oppath::REFUSAL);
+            if own_dir {
+                self.report.error(&format!(
+                    "rsync: [generator] unlink \"{}\": {}",
+                    full_path(name),
+                    os_error(e)
+                ));
+                self.note(exit::PARTIAL);
+            }
+            return;
+        }
+        if own_dir {
+            for _ in 0..3 {
+                self.report.error(rtsync_oppath::REFUSAL);
+            }
+            self.report.error(&format!(
+                "rsync: [receiver] unlink \"{}\": {}",
+                full_path(name),
+                os_error(e)
+            ));
+            self.report.error(&format!(
+                "rsync: [receiver] keep_backup failed: \"{}\" -> \"{shown}\": {}",
+                full_path(dest),
+                os_error(e)
+            ));
+        } else {
+            self.report.error(rtsync_oppath::REFUSAL);
+        }
+        self.fatal = Some((exit::FILE_IO, "rsync.c(900)"));
     }
 
     fn announce_backup(&mut self, dest: &Path, name: &Path) {
@@ -438,8 +487,7 @@ impl LocalTransfer<'_> {
         {
             Ok(d) => d,
             Err(e) if rtsync_oppath::is_refusal(&e) => {
-                self.report.error(rtsync_oppath::REFUSAL);
-                self.fatal = Some((exit::FILE_IO, "rsync.c(900)"));
+                self.backup_refused(dest, &name, &e, true);
                 return false;
             }
             Err(_) => return true,
@@ -694,7 +742,12 @@ fn rename_into(from: &Path, dir: &std::os::fd::OwnedFd, leaf: &OsStr) -> io::Res
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: NUL-terminated names and an open directory descriptor.
     let r = unsafe {
-        libc::renameat(libc::AT_FDCWD, cfrom.as_ptr(), dir.as_raw_fd(), cleaf.as_ptr())
+        libc::renameat(
+            libc::AT_FDCWD,
+            cfrom.as_ptr(),
+            dir.as_raw_fd(),
+            cleaf.as_ptr(),
+        )
     };
     if r < 0 {
         Err(io::Error::last_os_error())
