@@ -180,7 +180,6 @@ fn prompt_password() -> Option<Vec<u8>> {
 pub fn read_password_file(path: &std::path::Path) -> Result<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::fs::MetadataExt;
-    use std::os::unix::fs::OpenOptionsExt;
     let mut content = Vec::new();
     if path.as_os_str() == "-" {
         std::io::stdin()
@@ -188,11 +187,13 @@ pub fn read_password_file(path: &std::path::Path) -> Result<Vec<u8>> {
             .read_until(b'\n', &mut content)
             .map_err(|e| Error::file("reading password from stdin", e))?;
     } else {
-        let mut f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
+        // An operator path: our own and root's symlinks are followed, nobody else's.
+        let mut f = rtsync_oppath::open(path, libc::O_RDONLY, 0)
+            .map(std::fs::File::from)
             .map_err(|e| {
+                if rtsync_oppath::is_refusal(&e) {
+                    eprintln!("{}", rtsync_oppath::REFUSAL);
+                }
                 Error::PasswordFile(format!(
                     "could not open password file {}: {e}",
                     path.display()
@@ -313,6 +314,26 @@ pub fn send_daemon_args<W: Write>(w: &mut W, args: &[String]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::mux::CollectMessages;
+
+    #[test]
+    fn password_file_follows_only_trusted_symlinks() {
+        use std::os::unix::fs::{lchown, symlink, PermissionsExt};
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("pw"), "secret\n").unwrap();
+        std::fs::set_permissions(real.join("pw"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        symlink(&real, t.path().join("mine")).unwrap();
+        symlink(&real, t.path().join("theirs")).unwrap();
+        // The suite runs as root, which can give a symlink to another uid.
+        lchown(t.path().join("theirs"), Some(65534), Some(65534)).unwrap();
+        assert_eq!(
+            read_password_file(&t.path().join("mine/pw")).unwrap(),
+            b"secret"
+        );
+        let err = read_password_file(&t.path().join("theirs/pw")).unwrap_err();
+        assert!(err.to_string().contains("Too many levels"), "{err}");
+    }
 
     #[test]
     fn greeting_table() {
