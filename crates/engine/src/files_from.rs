@@ -32,7 +32,9 @@ pub fn read_list(path: &Path, from0: bool) -> io::Result<Vec<Vec<u8>>> {
     if path.as_os_str() == "-" {
         io::stdin().lock().read_to_end(&mut data)?;
     } else {
-        std::fs::File::open(path)?.read_to_end(&mut data)?;
+        // An operator path: no other user's symlink on the way (see rtsync-oppath).
+        std::fs::File::from(rtsync_oppath::open(path, libc::O_RDONLY, 0)?)
+            .read_to_end(&mut data)?;
     }
     Ok(parse_list(&data, from0))
 }

@@ -30,7 +30,15 @@ impl FileSource for DirSource<'_> {
             Some(r) if !rel.is_absolute() => self.path.join(std::ffi::OsStr::from_bytes(r)),
             _ => rel.to_path_buf(),
         };
-        FsSource::default().read(&full)
+        match FsSource::default().read(&full) {
+            // Another user's symlink as (or on the way to) a per-directory file: stock says
+            // so and carries on as if the file were absent.
+            Err(e) if rtsync_oppath::is_refusal(&e) => {
+                eprintln!("{}", rtsync_oppath::REFUSAL);
+                Ok(None)
+            }
+            r => r,
+        }
     }
 }
 

@@ -74,6 +74,8 @@ pub struct Options {
     pub copy_links: bool,
     pub copy_unsafe_links: bool,
     pub safe_links: bool,
+    /// `--insecure-links`: operator paths follow other users' symlinks (see rtsync-oppath).
+    pub insecure_links: bool,
     pub copy_dirlinks: bool,
     pub keep_dirlinks: bool,
     pub human_readable: u32,
@@ -578,6 +580,7 @@ static SPECS: &[Spec] = &[
     flag!("copy-links", Some(b'L'), |o, on| o.copy_links = on),
     flag!("copy-unsafe-links", None, |o, on| o.copy_unsafe_links = on),
     flag!("safe-links", None, |o, on| o.safe_links = on),
+    flag!("insecure-links", None, |o, on| o.insecure_links = on),
     flag!("copy-dirlinks", Some(b'k'), |o, on| o.copy_dirlinks = on),
     flag!("keep-dirlinks", Some(b'K'), |o, on| o.keep_dirlinks = on),
     flag!("human-readable", None, |o, on| if on {

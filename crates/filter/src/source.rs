@@ -45,9 +45,9 @@ impl FileSource for FsSource {
             Some(base) if path.is_relative() => base.join(path),
             _ => path.to_path_buf(),
         };
-        refuse_foreign_symlink(&full)?;
-        let file = match std::fs::File::open(&full) {
-            Ok(f) => f,
+        // An operator path: no other user's symlink at any component (see rtsync-oppath).
+        let file = match rtsync_oppath::open(&full, libc::O_RDONLY, 0) {
+            Ok(f) => std::fs::File::from(f),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
@@ -62,31 +62,6 @@ impl FileSource for FsSource {
         }
         Ok(Some(data))
     }
-}
-
-/// Refuses a rule file that is a symlink owned by someone other than root
-/// or us: in a tree others can write to, a planted link could otherwise
-/// make us read any file we can read as filter rules (stock rsync refuses
-/// these too).
-fn refuse_foreign_symlink(path: &Path) -> io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = match std::fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e),
-    };
-    if !meta.file_type().is_symlink() {
-        return Ok(());
-    }
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    if meta.uid() == 0 || meta.uid() == euid {
-        return Ok(());
-    }
-    Err(io::Error::new(
-        io::ErrorKind::PermissionDenied,
-        "refusing a filter file that is another user's symlink",
-    ))
 }
 
 /// Reads only beneath a root directory, for rule files a peer may name or
@@ -238,11 +213,22 @@ mod tests {
         assert_eq!(source.read(Path::new("mine")).unwrap().unwrap(), b"- x\n");
         assert_eq!(source.read(Path::new("absent")).unwrap(), None);
         std::os::unix::fs::symlink("target", dir.join("theirs")).unwrap();
-        // Only root can give a symlink away; elsewhere the check is moot.
-        if std::os::unix::fs::lchown(dir.join("theirs"), Some(54321), None).is_ok() {
-            let err = source.read(Path::new("theirs")).unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        std::fs::create_dir(dir.join("real")).unwrap();
+        std::fs::write(dir.join("real/rules"), "- y\n").unwrap();
+        std::os::unix::fs::symlink("real", dir.join("theirdir")).unwrap();
+        // The suite runs as root, which can give a symlink away.
+        for link in ["theirs", "theirdir"] {
+            std::os::unix::fs::lchown(dir.join(link), Some(54321), None).unwrap();
         }
+        let err = source.read(Path::new("theirs")).unwrap_err();
+        assert!(rtsync_oppath::is_refusal(&err), "{err}");
+        // A parent component too, not only the leaf.
+        let err = source.read(Path::new("theirdir/rules")).unwrap_err();
+        assert!(rtsync_oppath::is_refusal(&err), "{err}");
+        assert_eq!(
+            source.read(Path::new("real/rules")).unwrap().unwrap(),
+            b"- y\n"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -206,6 +206,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return exit::SYNTAX;
         }
     };
+    rtsync_oppath::set_insecure_links(opts.insecure_links);
     if opts.version > 1 {
         print!("{}", version_json());
         return exit::OK;

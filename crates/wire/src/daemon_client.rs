@@ -212,13 +212,18 @@ pub fn read_password_file(path: &std::path::Path) -> Result<Vec<u8>> {
             .read_until(b'\n', &mut content)
             .map_err(|e| Error::file("reading password from stdin", e))?;
     } else {
-        // A symlink another user planted on the way is not followed.
-        let mut f = rtsync_tree::open_no_attacker_symlinks(path).map_err(|e| {
-            Error::PasswordFile(format!(
-                "could not open password file {}: {e}",
-                path.display()
-            ))
-        })?;
+        // An operator path: our own and root's symlinks are followed, nobody else's.
+        let mut f = rtsync_oppath::open(path, libc::O_RDONLY, 0)
+            .map(std::fs::File::from)
+            .map_err(|e| {
+                if rtsync_oppath::is_refusal(&e) {
+                    eprintln!("{}", rtsync_oppath::REFUSAL);
+                }
+                Error::PasswordFile(format!(
+                    "could not open password file {}: {e}",
+                    path.display()
+                ))
+            })?;
         let meta = f
             .metadata()
             .map_err(|e| Error::PasswordFile(format!("fstat({}): {e}", path.display())))?;
@@ -342,6 +347,26 @@ pub fn send_daemon_args<W: Write>(w: &mut W, args: &[String]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::mux::CollectMessages;
+
+    #[test]
+    fn password_file_follows_only_trusted_symlinks() {
+        use std::os::unix::fs::{lchown, symlink, PermissionsExt};
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::fs::write(real.join("pw"), "secret\n").unwrap();
+        std::fs::set_permissions(real.join("pw"), std::fs::Permissions::from_mode(0o600)).unwrap();
+        symlink(&real, t.path().join("mine")).unwrap();
+        symlink(&real, t.path().join("theirs")).unwrap();
+        // The suite runs as root, which can give a symlink to another uid.
+        lchown(t.path().join("theirs"), Some(65534), Some(65534)).unwrap();
+        assert_eq!(
+            read_password_file(&t.path().join("mine/pw")).unwrap(),
+            b"secret"
+        );
+        let err = read_password_file(&t.path().join("theirs/pw")).unwrap_err();
+        assert!(err.to_string().contains("Too many levels"), "{err}");
+    }
 
     #[test]
     fn greeting_table() {

@@ -115,6 +115,8 @@ pub struct LocalTransfer<'a> {
     alt_whole_file: bool,
     /// A basis-directory file to use as the delta basis of the file being written.
     alt_basis: Option<PathBuf>,
+    /// A failure that ends the transfer at once (exit code, stock's source location).
+    fatal: Option<(i32, &'static str)>,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
@@ -152,6 +154,30 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     }
     let mut filters = match Filters::from_options(opts) {
         Ok(f) => f,
+        Err(rtsync_filter::FilterError::Io { path, source })
+            if rtsync_oppath::is_refusal(&source) =>
+        {
+            report.error(rtsync_oppath::REFUSAL);
+            let what = if opts
+                .filters
+                .iter()
+                .any(|f| matches!(f, rtsync_filter::FilterOption::IncludeFrom(p) if *p == path))
+            {
+                "include"
+            } else {
+                "exclude"
+            };
+            report.error(&format!(
+                "rsync: [client] failed to open {what} file {}: {}",
+                path.display(),
+                os_error(&source)
+            ));
+            report.error(&format!(
+                "rsync error: error in file IO (code 11) at exclude.c(1719) [client={}]",
+                crate::RSYNC_VERSION
+            ));
+            return exit::FILE_IO;
+        }
         Err(e) => {
             report.error(&format!("rsync: {e}"));
             report.error(&format!(
@@ -167,6 +193,9 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             let names = match crate::files_from::read_list(Path::new(list), opts.from0) {
                 Ok(n) => n,
                 Err(e) => {
+                    if rtsync_oppath::is_refusal(&e) {
+                        report.error(rtsync_oppath::REFUSAL);
+                    }
                     let text = os_error(&e);
                     let text = text.rsplit_once(" (").map_or(&text[..], |(t, _)| t);
                     report.error(&format!(
@@ -214,6 +243,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         basis_dirs: Vec::new(),
         alt_whole_file: false,
         alt_basis: None,
+        fatal: None,
     };
     if opts.hard_links {
         let mut prepass_filters = filters.clone();
@@ -222,6 +252,15 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     let code = t.walk(&scan_opts, &mut filters, dest);
     if let Some(code) = code {
         t.report.flush();
+        return code;
+    }
+    if let Some((code, at)) = t.fatal {
+        t.report.flush();
+        t.report.error(&format!(
+            "rsync error: {} (code {code}) at {at} [receiver={}]",
+            crate::report::exit_message(code),
+            crate::RSYNC_VERSION
+        ));
         return code;
     }
     let flist_time = 0.0;
@@ -311,11 +350,11 @@ impl<'a> LocalTransfer<'a> {
             self.make_dest_path(dest, !one_file)?;
         }
         match std::fs::metadata(dest) {
-            Ok(md) if md.is_dir() => return Ok(()),
+            Ok(md) if md.is_dir() => return self.enter_dest(dest, 1),
             Ok(_) => {
                 if one_file {
                     self.single_file_dest = true;
-                    return Ok(());
+                    return self.enter_dest(self.dest_dir().as_path(), 3);
                 }
             }
             Err(_) => {}
@@ -347,6 +386,9 @@ impl<'a> LocalTransfer<'a> {
         }
         if single || top.is_empty() {
             self.single_file_dest = single;
+            if single {
+                return self.enter_dest(self.dest_dir().as_path(), 3);
+            }
             return Ok(());
         }
         self.dest_created = true;
@@ -354,12 +396,33 @@ impl<'a> LocalTransfer<'a> {
             self.announce_created(dest);
             return Ok(());
         }
-        match std::fs::create_dir(dest) {
+        // Created under the operator-path rule: not through another user's symlink.
+        let made = if self.opts.mkpath {
+            rtsync_oppath::create_dir_all(rtsync_oppath::Base::Cwd, dest, 0o777).map(drop)
+        } else {
+            rtsync_oppath::open_parent(rtsync_oppath::Base::Cwd, dest, false).and_then(
+                |(dir, leaf)| {
+                    let c = std::ffi::CString::new(leaf.as_bytes())
+                        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+                    // SAFETY: an open directory and a NUL-terminated name.
+                    let r = unsafe {
+                        libc::mkdirat(std::os::fd::AsRawFd::as_raw_fd(&dir), c.as_ptr(), 0o777)
+                    };
+                    if r < 0 {
+                        Err(io::Error::last_os_error())
+                    } else {
+                        Ok(())
+                    }
+                },
+            )
+        };
+        match made {
             Ok(()) => {
                 self.announce_created(dest);
-                Ok(())
+                self.enter_dest(dest, 2)
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => self.enter_dest(dest, 2),
+            Err(e) if rtsync_oppath::is_refusal(&e) => self.refuse_dest(dest, 2, &e),
             Err(e) => {
                 self.report.error(&format!(
                     "rsync: [Receiver] mkdir \"{}\" failed: {}",
@@ -440,6 +503,53 @@ impl<'a> LocalTransfer<'a> {
             ));
         }
         Ok(())
+    }
+
+    /// The receiver's `chdir` into the destination (`which` is stock's change_dir#N): the
+    /// directory must resolve under the operator-path rule (no other user's symlink).
+    fn enter_dest(&mut self, dir: &Path, which: u8) -> Result<(), i32> {
+        if self.opts.dry_run && which == 2 {
+            return Ok(());
+        }
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        match rtsync_oppath::open_dir(dir) {
+            Err(e) if rtsync_oppath::is_refusal(&e) => self.refuse_dest(dir, which, &e),
+            _ => Ok(()),
+        }
+    }
+
+    fn refuse_dest(&mut self, dir: &Path, which: u8, e: &io::Error) -> Result<(), i32> {
+        let mut shown = if dir.is_absolute() {
+            dir.display().to_string()
+        } else {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            format!("{}/{}", cwd.display(), dir.display())
+        };
+        if which == 2 {
+            // The directory it just created, named without the trailing slash.
+            while shown.len() > 1 && shown.ends_with('/') {
+                shown.pop();
+            }
+        }
+        let at = match which {
+            1 => "main.c(768)",
+            2 => "main.c(826)",
+            _ => "main.c(855)",
+        };
+        self.report.error(rtsync_oppath::REFUSAL);
+        self.report.error(&format!(
+            "rsync: [Receiver] change_dir#{which} \"{shown}\" failed: {}",
+            os_error(e)
+        ));
+        self.report.error(&format!(
+            "rsync error: errors selecting input/output files, dirs (code 3) at {at} [Receiver={}]",
+            crate::RSYNC_VERSION
+        ));
+        Err(exit::FILE_SELECT)
     }
 
     fn announce_created(&mut self, dest: &Path) {

@@ -249,6 +249,13 @@ impl LocalTransfer<'_> {
         let perms = self.wanted_perms(i, existing);
         let size = self.entries[i].size;
         if self.opts.inplace {
+            if existing.is_some_and(|m| m.is_file())
+                && self.opts.backup
+                && !self.make_backup_copy(dest)
+            {
+                // Left alone; what went wrong was noted already.
+                return Err(exit::OK);
+            }
             let result = (|| -> io::Result<u64> {
                 let mut out = std::fs::OpenOptions::new()
                     .write(true)
@@ -280,7 +287,30 @@ impl LocalTransfer<'_> {
             .file_name()
             .map(|n| n.as_bytes().to_vec())
             .unwrap_or_default();
-        let mut tmp = match TempFile::create_in(&dir, &base) {
+        // An operator's --temp-dir is entered under the ownership rule (and then used by its
+        // resolved name).
+        let mut at = dir.clone();
+        if self.opts.temp_dir.is_some() {
+            match rtsync_oppath::open_dir(&dir) {
+                Ok(fd) => {
+                    if let Ok(p) = rtsync_oppath::fd_path(std::os::fd::AsFd::as_fd(&fd)) {
+                        at = p;
+                    }
+                }
+                Err(e) if rtsync_oppath::is_refusal(&e) => {
+                    self.report.error(rtsync_oppath::REFUSAL);
+                    self.report.error(&format!(
+                        "rsync: [receiver] mkstemp \"{}/{}.XXXXXX\" failed: {}",
+                        full_path(&dir),
+                        String::from_utf8_lossy(&base),
+                        os_error(&e)
+                    ));
+                    return Err(exit::PARTIAL);
+                }
+                Err(_) => {}
+            }
+        }
+        let mut tmp = match TempFile::create_in(&at, &base) {
             Ok(t) => t,
             Err(e) => {
                 self.report.error(&format!(
@@ -389,35 +419,107 @@ impl LocalTransfer<'_> {
             return true;
         }
         let name = self.backup_name(dest);
-        if let Some(link) = self.untrusted_symlink_in_backup_path(&name) {
-            self.report.error(
-                "refusing to follow a symlink owned by an untrusted user; use --insecure-links \
-                 locally or \"insecure links = yes\" in a daemon module ONLY if every path \
-                 component is trusted",
-            );
-            self.report.error(&format!(
-                "rsync: [receiver] keep_backup failed: \"{}\" -> \"{}\": untrusted symlink {}",
-                full_path(dest),
-                name.display(),
-                link.display()
-            ));
-            self.note(exit::FILE_IO);
-            return false;
-        }
-        if let Some(parent) = name.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let moved = match std::fs::rename(dest, &name) {
-            Ok(()) => true,
-            // Another filesystem: copy, as rsync's robust_rename does.
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(dest, &name),
-            Err(_) => false,
+        let moved = if self.opts.backup_dir.is_some() {
+            // An operator path: created and entered under the ownership rule, and the rename
+            // goes into the directory descriptor that was checked (a parent swapped for a
+            // symlink meanwhile does not redirect it).
+            match rtsync_oppath::open_parent(rtsync_oppath::Base::Cwd, &name, true) {
+                Ok((dir, leaf)) => match rename_into(dest, &dir, &leaf) {
+                    Ok(()) => true,
+                    Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(dest, &name),
+                    Err(_) => false,
+                },
+                Err(e) if rtsync_oppath::is_refusal(&e) => {
+                    self.backup_refused(dest, &name, &e, false);
+                    return false;
+                }
+                Err(_) => false,
+            }
+        } else {
+            match std::fs::rename(dest, &name) {
+                Ok(()) => true,
+                // Another filesystem: copy, as rsync's robust_rename does.
+                Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(dest, &name),
+                Err(_) => false,
+            }
         };
-        if moved && self.opts.info_backup() {
+        if moved {
+            self.announce_backup(dest, &name);
+        }
+        true
+    }
+
+    /// A backup whose directory runs into another user's symlink, reported as stock does: a
+    /// replaced file ends the transfer (code 11), an `--inplace` one is left alone. Stock
+    /// says more when the symlink is the backup's own directory.
+    fn backup_refused(&mut self, dest: &Path, name: &Path, e: &io::Error, inplace: bool) {
+        let own_dir = name
+            .parent()
+            .and_then(|p| std::fs::symlink_metadata(p).ok())
+            .is_some_and(|m| m.file_type().is_symlink());
+        let dir = self.dest_dir();
+        let shown = name
+            .strip_prefix(&dir)
+            .unwrap_or(name)
+            .display()
+            .to_string();
+        if inplace {
+            self.report.error(rtsync_oppath::REFUSAL);
+            if own_dir {
+                self.report.error(&format!(
+                    "rsync: [generator] unlink \"{}\": {}",
+                    full_path(name),
+                    os_error(e)
+                ));
+                self.note(exit::PARTIAL);
+            }
+            return;
+        }
+        if own_dir {
+            for _ in 0..3 {
+                self.report.error(rtsync_oppath::REFUSAL);
+            }
+            self.report.error(&format!(
+                "rsync: [receiver] unlink \"{}\": {}",
+                full_path(name),
+                os_error(e)
+            ));
+            self.report.error(&format!(
+                "rsync: [receiver] keep_backup failed: \"{}\" -> \"{shown}\": {}",
+                full_path(dest),
+                os_error(e)
+            ));
+        } else {
+            self.report.error(rtsync_oppath::REFUSAL);
+        }
+        self.fatal = Some((exit::FILE_IO, "rsync.c(900)"));
+    }
+
+    fn announce_backup(&mut self, dest: &Path, name: &Path) {
+        if self.opts.info_backup() {
             let dir = self.dest_dir();
             let shown = |p: &Path| p.strip_prefix(&dir).unwrap_or(p).display().to_string();
             self.report
-                .info(&format!("backed up {} to {}", shown(dest), shown(&name)));
+                .info(&format!("backed up {} to {}", shown(dest), shown(name)));
+        }
+    }
+
+    /// `--backup` with `--inplace`: the file is about to be overwritten where it is, so the
+    /// backup is a copy (data, permissions and mtime). `false` when the backup was refused.
+    fn make_backup_copy(&mut self, dest: &Path) -> bool {
+        let name = self.backup_name(dest);
+        let create = self.opts.backup_dir.is_some();
+        let (dir, leaf) = match rtsync_oppath::open_parent(rtsync_oppath::Base::Cwd, &name, create)
+        {
+            Ok(d) => d,
+            Err(e) if rtsync_oppath::is_refusal(&e) => {
+                self.backup_refused(dest, &name, &e, true);
+                return false;
+            }
+            Err(_) => return true,
+        };
+        if copy_into(dest, &dir, &leaf).is_ok() {
+            self.announce_backup(dest, &name);
         }
         true
     }
@@ -430,28 +532,6 @@ impl LocalTransfer<'_> {
         let dir = self.dest_dir();
         let name = dest.strip_prefix(&dir).unwrap_or(dest);
         unsafe_symlink(target.as_os_str().as_bytes(), name.as_os_str().as_bytes())
-    }
-
-    /// A symlink between the destination directory and a `--backup-dir` backup that belongs to
-    /// neither root nor us: rsync refuses to follow it (someone else could aim it anywhere).
-    fn untrusted_symlink_in_backup_path(&self, backup: &Path) -> Option<PathBuf> {
-        self.opts.backup_dir.as_ref()?;
-        let dir = self.dest_dir();
-        let rel = backup.strip_prefix(&dir).ok()?;
-        // SAFETY: geteuid has no preconditions.
-        let euid = unsafe { libc::geteuid() };
-        let mut at = dir;
-        for comp in rel.parent()?.components() {
-            at.push(comp);
-            match std::fs::symlink_metadata(&at) {
-                Ok(md) if md.file_type().is_symlink() && md.uid() != 0 && md.uid() != euid => {
-                    return Some(at);
-                }
-                Ok(_) => {}
-                Err(_) => return None,
-            }
-        }
-        None
     }
 
     /// Whether `path` already looks like a backup (ends in the suffix): deleting it removes it
@@ -709,4 +789,59 @@ fn copy_across(from: &Path, to: &Path) -> bool {
         false
     };
     copied && std::fs::remove_file(from).is_ok()
+}
+
+/// `rename(from, dir/leaf)` with the destination side held as a directory descriptor.
+fn rename_into(from: &Path, dir: &std::os::fd::OwnedFd, leaf: &OsStr) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let cfrom = std::ffi::CString::new(from.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let cleaf = std::ffi::CString::new(leaf.as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: NUL-terminated names and an open directory descriptor.
+    let r = unsafe {
+        libc::renameat(
+            libc::AT_FDCWD,
+            cfrom.as_ptr(),
+            dir.as_raw_fd(),
+            cleaf.as_ptr(),
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Copies the regular file `from` to `dir/leaf` (never through a symlink there), keeping its
+/// permissions and modification time.
+fn copy_into(from: &Path, dir: &std::os::fd::OwnedFd, leaf: &OsStr) -> io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut src = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(from)?;
+    let md = src.metadata()?;
+    let cleaf = std::ffi::CString::new(leaf.as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: an open directory descriptor and a NUL-terminated name.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            cleaf.as_ptr(),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we just opened and now own.
+    let mut out = unsafe { File::from_raw_fd(fd) };
+    io::copy(&mut src, &mut out)?;
+    out.set_permissions(std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
+    out.set_modified(md.modified()?)?;
+    Ok(())
 }

@@ -127,6 +127,9 @@ impl LocalTransfer<'_> {
                 sort_items(&mut top);
             }
             self.walk_items(&mut scanner, top, pass);
+            if self.fatal.is_some() {
+                return None;
+            }
             if pass != Pass::DeleteOnly {
                 self.finish_written_links();
             }
@@ -162,6 +165,9 @@ impl LocalTransfer<'_> {
         }
         for (k, &into) in descend.iter().enumerate() {
             let i = base + k;
+            if self.fatal.is_some() {
+                break;
+            }
             if self.entries[i].is_dir() {
                 if into {
                     self.walk_dir(scanner, i, pass);
