@@ -212,6 +212,13 @@ pub(super) fn generate_entry(
             if !wanted {
                 return Ok(Step::Done(lines));
             }
+            if o.drop_devices {
+                lines.push(Line::Info(format!(
+                    "skipping non-regular file \"{}\"",
+                    String::from_utf8_lossy(&e.name)
+                )));
+                return Ok(Step::Done(lines));
+            }
             let same = meta.as_ref().is_some_and(|m| {
                 m.mode() & libc::S_IFMT == e.mode & libc::S_IFMT && m.rdev() == e.rdev
             });
