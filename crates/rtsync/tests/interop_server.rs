@@ -331,3 +331,45 @@ fn confine_root_must_be_absolute_like_stock() {
         .unwrap_err();
     assert_eq!(err.message, "--confine-root must be an absolute path");
 }
+
+#[test]
+fn sending_server_reads_dir_merge_files_inside_its_confine_root_like_stock() {
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("root");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(base.path().join("outside-secret"), "secretword\n").unwrap();
+    std::fs::write(root.join("secretword"), "x").unwrap();
+    std::fs::write(root.join("sub/intree-dropped"), "x").unwrap();
+    std::fs::write(root.join("sub/intree-kept"), "x").unwrap();
+    std::fs::write(root.join("sub/.rsync-filter"), "intree-dropped\n").unwrap();
+    let confine = format!("-M--confine-root={}", root.display());
+    for (i, filter) in [":-s ../outside-secret", ":-s .rsync-filter"]
+        .iter()
+        .enumerate()
+    {
+        let ours = base.path().join(format!("ours{i}"));
+        let stock = base.path().join(format!("stock{i}"));
+        let relay = rtsync_shell(base.path(), 1);
+        let ssh = fake_ssh(base.path());
+        let mut codes = Vec::new();
+        for (shell, dest) in [(&relay, &ours), (&ssh, &stock)] {
+            let out = run_stock(&[
+                "-rt",
+                &format!("--filter={filter}"),
+                &confine,
+                "-e",
+                shell.to_str().unwrap(),
+                &format!("localhost:{}/", root.display()),
+                &format!("{}/", dest.display()),
+            ]);
+            codes.push(out.status.code());
+        }
+        assert_eq!(codes, [Some(0), Some(0)], "{filter}");
+        assert_same_tree(&ours, &stock, false);
+    }
+    // Outside the root: not read, so the name it lists is transferred.
+    assert!(base.path().join("ours0/secretword").exists());
+    // Inside: read and obeyed.
+    assert!(!base.path().join("ours1/sub/intree-dropped").exists());
+    assert!(base.path().join("ours1/sub/intree-kept").exists());
+}

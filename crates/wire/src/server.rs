@@ -312,9 +312,16 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
 ) -> Result<i32> {
+    let merge_files = match root {
+        Some(_) => crate::filters::MergeFiles::Never,
+        None => crate::filters::MergeFiles::Read {
+            confine: rtsync_engine::filters::confine_root(opts),
+        },
+    };
     let mut filter = crate::filters::SetFilter(
         crate::filters::server_filters(reader, opts, neg, true)?,
         module_filter,
+        merge_files,
     );
     // args: "." then the paths to send (relative to our working directory).
     let mut paths: Vec<String> = opts
