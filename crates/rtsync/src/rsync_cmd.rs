@@ -32,6 +32,27 @@ fn version_text() -> String {
     )
 }
 
+fn version_json() -> String {
+    format!(
+        "{{\n  \"program\": \"rsync\",\n  \"version\": \"{RSYNC_VERSION}\",\n  \
+         \"protocol\": \"{PROTOCOL_VERSION}.0\",\n  \
+         \"implementation\": \"rtsync {}\",\n  \
+         \"capabilities\": {{\n    \"file_bits\": 64, \"inum_bits\": 64, \"timestamp_bits\": 64,\n    \
+         \"long_int_bits\": 64, \"socketpairs\": true, \"symlinks\": true,\n    \
+         \"symtimes\": true, \"hardlinks\": true, \"hardlink_specials\": true,\n    \
+         \"hardlink_symlinks\": true, \"IPv6\": true, \"atimes\": false,\n    \
+         \"batchfiles\": false, \"inplace\": true, \"append\": true, \"ACLs\": false,\n    \
+         \"ACL_at\": false, \"xattrs\": false, \"secluded_args\": \"optional\",\n    \
+         \"iconv\": false, \"prealloc\": true, \"stop_at\": false, \"crtimes\": false\n  }},\n  \
+         \"checksum_list\": [\n    \"xxh128\", \"xxh3\", \"xxh64\", \"md5\", \"md4\", \"sha1\", \"none\"\n  ],\n  \
+         \"compress_list\": [\n    \"zstd\", \"lz4\", \"zlibx\", \"zlib\", \"none\"\n  ],\n  \
+         \"daemon_auth_list\": [\n    \"sha512\", \"sha256\", \"sha1\", \"md5\", \"md4\"\n  ],\n  \
+         \"license\": \"{}\",\n  \"caveat\": \"rsync comes with ABSOLUTELY NO WARRANTY\"\n}}\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("CARGO_PKG_LICENSE")
+    )
+}
+
 fn help_text() -> String {
     format!(
         "{}\nUsage: rsync [OPTION]... SRC [SRC]... DEST\n  \
@@ -115,6 +136,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return exit::SYNTAX;
         }
     };
+    if opts.version > 1 {
+        // `-VV`: the same facts as JSON, as stock prints them.
+        print!("{}", version_json());
+        return exit::OK;
+    }
     if opts.version > 0 {
         print!("{}", version_text());
         return exit::OK;
