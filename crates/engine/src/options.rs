@@ -451,8 +451,9 @@ static SPECS: &[Spec] = &[
     }),
     flag!("inplace", None, |o, on| o.inplace = on),
     flag!("append", None, |o, on| {
-        o.append = on;
-        o.append_verify = false
+        // A server is told `--append --append` for --append-verify.
+        o.append_verify = on && o.server && o.append;
+        o.append = on
     }),
     flag!("append-verify", None, |o, on| {
         o.append = on;
@@ -683,6 +684,20 @@ impl Options {
                 // `--confine-root=/` confines nothing.
                 self.confine_root = None;
             }
+        }
+        if self.append {
+            if self.whole_file == Some(true) {
+                return Err(usage("--append cannot be used with --whole-file"));
+            }
+            if self.partial_dir.is_some() {
+                return Err(usage(if self.delay_updates {
+                    "--append cannot be used with --delay-updates"
+                } else {
+                    "--append cannot be used with --partial-dir"
+                }));
+            }
+            // --append writes in place.
+            self.inplace = true;
         }
         if self.inplace && self.partial_dir.is_some() {
             return Err(usage("--inplace cannot be used with --partial-dir"));

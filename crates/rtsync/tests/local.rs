@@ -803,3 +803,37 @@ fn confine_root_bounds_merge_files_through_a_symlinked_source() {
     }
     differential_in(&ws, &args, FILE_TIMES);
 }
+
+#[test]
+fn append_trusts_the_existing_prefix_and_append_verify_repairs_it() {
+    let ws = Workspace::new(false);
+    let src = ws.path().join("src");
+    std::fs::remove_dir_all(&src).unwrap();
+    std::fs::create_dir_all(&src).unwrap();
+    let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(src.join("grown"), &data).unwrap();
+    std::fs::write(src.join("same-size"), &data[..5000]).unwrap();
+    // The destination: a corrupted prefix, and a same-size file with other content.
+    let tmpl = ws.path().join("dest-tmpl");
+    std::fs::create_dir_all(&tmpl).unwrap();
+    let mut prefix = data[..10_000].to_vec();
+    prefix[..64].fill(0);
+    std::fs::write(tmpl.join("grown"), &prefix).unwrap();
+    std::fs::write(tmpl.join("same-size"), vec![b'z'; 5000]).unwrap();
+    let ws = Workspace {
+        dest_template: Some(tmpl),
+        ..ws
+    };
+    for mode in ["--append", "--append-verify"] {
+        differential_in(&ws, &["-rti", mode, "src/", "dst/"], FILE_TIMES);
+    }
+    let run = ws.run(false, &["-r", "--append", "src/", "dst/"], NO_TIMES);
+    let got = std::fs::read(ws.path().join("dst/grown")).unwrap();
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        &got[..64],
+        &[0u8; 64][..],
+        "plain --append rewrote the prefix"
+    );
+    assert_eq!(&got[10_000..], &data[10_000..]);
+}

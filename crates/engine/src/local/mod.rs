@@ -66,6 +66,8 @@ enum Pass {
 /// The state of one local transfer.
 pub struct LocalTransfer<'a> {
     opts: &'a Options,
+    /// `--append-verify` re-sent the file just written (it is itemized a second time).
+    redone: bool,
     report: Reporter,
     stats: Stats,
     /// The entries of the directories on the current path (an arena used as a stack: a
@@ -179,6 +181,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         None => sources,
     };
     let mut t = LocalTransfer {
+        redone: false,
         opts,
         report,
         stats: Stats::default(),
