@@ -10,9 +10,21 @@ use std::path::Path;
 /// Reads per-directory merge files of the directory being entered: rule-file paths arrive
 /// relative to the transfer root (`sub/.rsync-filter`) and are found under that directory's
 /// real location.
-struct DirSource<'a> {
-    name: &'a [u8],
-    path: &'a Path,
+pub struct DirSource<'a> {
+    /// The directory's name in the transfer (empty for the root).
+    pub name: &'a [u8],
+    /// Where the directory really is.
+    pub path: &'a Path,
+    /// `--confine-root` (canonical): a rule file resolving outside it is not read (as if it
+    /// did not exist), wherever its symlinks lead.
+    pub confine: Option<&'a Path>,
+}
+
+/// Whether `full` resolves (physically, all symlinks followed) inside `root`; `None` when it
+/// does not exist.
+fn resolves_inside(full: &Path, root: &Path) -> Option<bool> {
+    let real = std::fs::canonicalize(full).ok()?;
+    Some(real.starts_with(root))
 }
 
 impl FileSource for DirSource<'_> {
@@ -30,6 +42,11 @@ impl FileSource for DirSource<'_> {
             Some(r) if !rel.is_absolute() => self.path.join(std::ffi::OsStr::from_bytes(r)),
             _ => rel.to_path_buf(),
         };
+        if let Some(root) = self.confine {
+            if resolves_inside(&full, root) != Some(true) {
+                return Ok(None);
+            }
+        }
         match FsSource::default().read(&full) {
             // Another user's symlink as (or on the way to) a per-directory file: stock says
             // so and carries on as if the file were absent.
@@ -42,10 +59,20 @@ impl FileSource for DirSource<'_> {
     }
 }
 
+/// The canonical form of `--confine-root`, for [`DirSource::confine`].
+pub fn confine_root(opts: &Options) -> Option<std::path::PathBuf> {
+    let root = opts.confine_root.as_ref()?;
+    // A root that cannot be resolved confines to itself as given (nothing resolves inside a
+    // missing directory).
+    Some(std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
+}
+
 /// Filter rules plus the walk state of per-directory merge files.
 #[derive(Clone)]
 pub struct Filters {
     pub set: FilterSet,
+    /// [`confine_root`] of the options: per-directory rule files must resolve inside it.
+    confine: Option<std::path::PathBuf>,
     /// Any rule at all? Lets the common no-filter case skip all work.
     active: bool,
 }
@@ -81,7 +108,11 @@ impl Filters {
             set.add_filter(&rule, &mut source)?;
         }
         let active = !set.is_empty();
-        Ok(Filters { set, active })
+        Ok(Filters {
+            set,
+            active,
+            confine: confine_root(opts),
+        })
     }
 
     /// No rules at all.
@@ -89,6 +120,7 @@ impl Filters {
         Filters {
             set: FilterSet::new(),
             active: false,
+            confine: None,
         }
     }
 
@@ -107,7 +139,14 @@ impl Filters {
             let name = filter_name(name);
             if self
                 .set
-                .enter_dir(name, &mut DirSource { name, path })
+                .enter_dir(
+                    name,
+                    &mut DirSource {
+                        name,
+                        path,
+                        confine: self.confine.as_deref(),
+                    },
+                )
                 .is_err()
             {
                 // Unreadable rules: enter with none, keeping enter/leave balanced.
@@ -123,8 +162,16 @@ impl ScanFilter for Filters {
             return Ok(());
         }
         let name = filter_name(name);
+        let confine = self.confine.as_deref();
         self.set
-            .enter_dir(name, &mut DirSource { name, path })
+            .enter_dir(
+                name,
+                &mut DirSource {
+                    name,
+                    path,
+                    confine,
+                },
+            )
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
     }
 

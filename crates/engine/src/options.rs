@@ -64,6 +64,11 @@ pub struct Options {
     pub group: bool,
     pub devices: bool,
     pub specials: bool,
+    /// `--drop-D`: a receiver creates no devices or specials, whatever `-D` says (the file
+    /// list keeps its `-D` encoding, so one end of a connection can be given it alone).
+    pub drop_devices: bool,
+    /// `--confine-root=DIR`: operator-supplied paths (merge files, …) must resolve inside DIR.
+    pub confine_root: Option<PathBuf>,
     pub hard_links: bool,
     pub sparse: bool,
     pub checksum: bool,
@@ -96,6 +101,9 @@ pub struct Options {
     pub partial_dir: Option<OsString>,
     pub inplace: bool,
     pub append: bool,
+    /// `--append-verify`: like `--append`, but the whole file (old prefix included) is
+    /// checksummed and re-sent when it does not match.
+    pub append_verify: bool,
     /// `Some(true)` for `-W`, `Some(false)` for `--no-whole-file`; `None` picks rsync's default
     /// (whole-file for local copies).
     pub whole_file: Option<bool>,
@@ -562,6 +570,9 @@ static SPECS: &[Spec] = &[
         o.specials = on
     }),
     flag!("devices", None, |o, on| o.devices = on),
+    flag!("drop-D", None, |o, on| o.drop_devices = on),
+    value!("confine-root", None, |o, v| o.confine_root =
+        Some(PathBuf::from(v))),
     flag!("specials", None, |o, on| o.specials = on),
     flag!("hard-links", Some(b'H'), |o, on| o.hard_links = on),
     flag!("sparse", Some(b'S'), |o, on| o.sparse = on),
@@ -651,7 +662,15 @@ static SPECS: &[Spec] = &[
         o.partial = true
     }),
     flag!("inplace", None, |o, on| o.inplace = on),
-    flag!("append", None, |o, on| o.append = on),
+    flag!("append", None, |o, on| {
+        // A server is told `--append --append` for --append-verify.
+        o.append_verify = on && o.server && o.append;
+        o.append = on
+    }),
+    flag!("append-verify", None, |o, on| {
+        o.append = on;
+        o.append_verify = on
+    }),
     flag!("whole-file", Some(b'W'), |o, on| o.whole_file = Some(on)),
     flag!("size-only", None, |o, on| o.size_only = on),
     flag!("ignore-times", Some(b'I'), |o, on| o.ignore_times = on),
@@ -767,9 +786,22 @@ static SPECS: &[Spec] = &[
     flag!("motd", None, |o, on| o.no_motd = !on),
     plain!("ipv4", Some(b'4'), |o| o.ipv4 = true),
     plain!("ipv6", Some(b'6'), |o| o.ipv6 = true),
-    value!("remote-option", Some(b'M'), |o, v| o
-        .remote_options
-        .push(v.to_owned())),
+    Spec {
+        long: "remote-option",
+        short: Some(b'M'),
+        arg: Arg::Required,
+        apply: |o, _, v| {
+            let v = v.expect("required argument");
+            if !v.as_bytes().starts_with(b"-") {
+                return Err(usage(format!(
+                    "Remote option must start with a dash: {}",
+                    v.to_string_lossy()
+                )));
+            }
+            o.remote_options.push(v.to_owned());
+            Ok(())
+        },
+    },
     flag!("blocking-io", None, |o, on| o.blocking_io = on),
     ignored!("outbuf", Arg::Required),
     value!("info", None, |o, v| o.info.push(text(v))),
@@ -894,6 +926,32 @@ impl Options {
         }
         if self.copy_links {
             self.links = true;
+        }
+        if let Some(root) = &self.confine_root {
+            if !root.is_absolute() {
+                return Err(usage("--confine-root must be an absolute path"));
+            }
+            if root
+                .components()
+                .all(|c| c == std::path::Component::RootDir)
+            {
+                // `--confine-root=/` confines nothing.
+                self.confine_root = None;
+            }
+        }
+        if self.append {
+            if self.whole_file == Some(true) {
+                return Err(usage("--append cannot be used with --whole-file"));
+            }
+            if self.partial_dir.is_some() {
+                return Err(usage(if self.delay_updates {
+                    "--append cannot be used with --delay-updates"
+                } else {
+                    "--append cannot be used with --partial-dir"
+                }));
+            }
+            // --append writes in place.
+            self.inplace = true;
         }
         if self.inplace && self.partial_dir.is_some() {
             return Err(usage("--inplace cannot be used with --partial-dir"));

@@ -6,6 +6,7 @@ mod interop_util;
 use interop_util::inproc::{rtsync_daemon, rtsync_daemon_opts, rtsync_shell};
 use interop_util::*;
 use std::path::Path;
+use std::process::Output;
 
 /// The reference result: stock rsync copying `src` locally with the same options.
 fn stock_reference(opts: &[&str], src: &Path, dest: &Path) {
@@ -276,4 +277,145 @@ fn rtsync_daemon_keeps_alt_dest_dirs_inside_the_module() {
         std::fs::metadata(outside.join("f")).unwrap(),
     );
     assert_ne!(a.ino(), b.ino(), "linked to a file outside the module");
+}
+
+/// A push through the remote-shell relay to our server, and the same push to a stock server
+/// (through `fake_ssh`), with `extra` options: both destinations must end up alike.
+fn push_both_ways(
+    extra: &[&str],
+    src: &Path,
+    remote_path: &str,
+) -> (tempfile::TempDir, Vec<Output>) {
+    let work = tempfile::tempdir().unwrap();
+    let ours = work.path().join("ours");
+    let stock = work.path().join("stock");
+    for d in [&ours, &stock] {
+        std::fs::create_dir(d).unwrap();
+        std::fs::write(d.join("list"), "allowed\n").unwrap();
+    }
+    let from = format!("{}/", src.display());
+    let relay = rtsync_shell(work.path(), 1);
+    let ssh = fake_ssh(work.path());
+    let mut outs = Vec::new();
+    for (shell, dest) in [(&relay, &ours), (&ssh, &stock)] {
+        let mut args: Vec<String> = extra
+            .iter()
+            .map(|s| s.replace("@DEST@", &dest.display().to_string()))
+            .collect();
+        args.extend([
+            "-e".into(),
+            shell.display().to_string(),
+            from.clone(),
+            format!("localhost:{}/{remote_path}", dest.display()),
+        ]);
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        outs.push(run_stock(&a));
+    }
+    assert_eq!(
+        outs[0].status.code(),
+        outs[1].status.code(),
+        "ours {:?} stock {:?}",
+        outs[0],
+        outs[1]
+    );
+    assert_same_tree(&ours, &stock, false);
+    (work, outs)
+}
+
+#[test]
+fn drop_d_on_the_receiving_server_skips_specials_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("allowed"), b"data").unwrap();
+    let fifo = std::ffi::CString::new(src.path().join("fifo").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let (work, _) = push_both_ways(&["-rtD", "-M--drop-D"], src.path(), "");
+    assert!(work.path().join("ours/allowed").is_file());
+    assert!(!work.path().join("ours/fifo").exists());
+    // Without it the FIFO is created (the control).
+    let (work, _) = push_both_ways(&["-rtD"], src.path(), "");
+    assert!(work.path().join("ours/fifo").exists());
+}
+
+#[test]
+fn remote_files_from_is_read_by_the_server_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("allowed"), b"yes").unwrap();
+    std::fs::write(src.path().join("unlisted"), b"no").unwrap();
+    // Push: the receiving server reads the list and sends the names to the client.
+    let (work, _) = push_both_ways(&["-rt", "--files-from=:@DEST@/list"], src.path(), "");
+    assert!(work.path().join("ours/allowed").is_file());
+    assert!(!work.path().join("ours/unlisted").exists());
+    // Pull: the sending server reads its own list.
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("list"), "allowed\n").unwrap();
+    let got = work.path().join("got");
+    let relay = rtsync_shell(work.path(), 1);
+    let ff = format!("--files-from=:{}/list", work.path().display());
+    let out = run_stock(&[
+        "-r",
+        &ff,
+        "-e",
+        relay.to_str().unwrap(),
+        &format!("localhost:{}/", src.path().display()),
+        &format!("{}/", got.display()),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(got.join("allowed").is_file());
+    assert!(!got.join("unlisted").exists());
+}
+
+#[test]
+fn confine_root_must_be_absolute_like_stock() {
+    let out = run_stock(&["--confine-root=rel", "/nonexistent-a", "/nonexistent-b"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--confine-root must be an absolute path"),
+        "{stderr}"
+    );
+    let err = rtsync_engine::Options::parse(&["--confine-root=rel".into(), "a".into(), "b".into()])
+        .unwrap_err();
+    assert_eq!(err.message, "--confine-root must be an absolute path");
+}
+
+#[test]
+fn sending_server_reads_dir_merge_files_inside_its_confine_root_like_stock() {
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("root");
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::write(base.path().join("outside-secret"), "secretword\n").unwrap();
+    std::fs::write(root.join("secretword"), "x").unwrap();
+    std::fs::write(root.join("sub/intree-dropped"), "x").unwrap();
+    std::fs::write(root.join("sub/intree-kept"), "x").unwrap();
+    std::fs::write(root.join("sub/.rsync-filter"), "intree-dropped\n").unwrap();
+    let confine = format!("-M--confine-root={}", root.display());
+    for (i, filter) in [":-s ../outside-secret", ":-s .rsync-filter"]
+        .iter()
+        .enumerate()
+    {
+        let ours = base.path().join(format!("ours{i}"));
+        let stock = base.path().join(format!("stock{i}"));
+        let relay = rtsync_shell(base.path(), 1);
+        let ssh = fake_ssh(base.path());
+        let mut codes = Vec::new();
+        for (shell, dest) in [(&relay, &ours), (&ssh, &stock)] {
+            let out = run_stock(&[
+                "-rt",
+                &format!("--filter={filter}"),
+                &confine,
+                "-e",
+                shell.to_str().unwrap(),
+                &format!("localhost:{}/", root.display()),
+                &format!("{}/", dest.display()),
+            ]);
+            codes.push(out.status.code());
+        }
+        assert_eq!(codes, [Some(0), Some(0)], "{filter}");
+        assert_same_tree(&ours, &stock, false);
+    }
+    // Outside the root: not read, so the name it lists is transferred.
+    assert!(base.path().join("ours0/secretword").exists());
+    // Inside: read and obeyed.
+    assert!(!base.path().join("ours1/sub/intree-dropped").exists());
+    assert!(base.path().join("ours1/sub/intree-kept").exists());
 }

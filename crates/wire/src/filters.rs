@@ -62,17 +62,38 @@ pub fn server_filters<R: Read>(
     .map_err(|e| Error::Protocol(e.to_string()))
 }
 
-/// Scans with a received rule set (per-directory merge files are not read), plus a daemon
-/// module's own rules (`exclude`, `filter`, … in rsyncd.conf), which hide what they exclude
-/// whatever the client asked for.
-pub struct SetFilter(pub FilterSet, pub Option<FilterSet>);
+/// How a server reads the per-directory merge files (`dir-merge`) a client's rules name.
+#[derive(Clone, Debug)]
+pub enum MergeFiles {
+    /// Not at all (a daemon module).
+    Never,
+    /// As stock does over a remote shell, inside `--confine-root` when one was given.
+    Read { confine: Option<std::path::PathBuf> },
+}
+
+/// Scans with a received rule set, plus a daemon module's own rules (`exclude`, `filter`, …
+/// in rsyncd.conf), which hide what they exclude whatever the client asked for.
+pub struct SetFilter(pub FilterSet, pub Option<FilterSet>, pub MergeFiles);
 
 impl ScanFilter for SetFilter {
-    fn enter_dir(&mut self, name: &[u8], _path: &Path) -> io::Result<()> {
+    fn enter_dir(&mut self, name: &[u8], path: &Path) -> io::Result<()> {
         let name = if name == b"." { &b""[..] } else { name };
-        self.0
-            .enter_dir(name, &mut NoFiles)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+        let read = match &self.2 {
+            MergeFiles::Never => self.0.enter_dir(name, &mut NoFiles),
+            MergeFiles::Read { confine } => {
+                let mut source = rtsync_engine::filters::DirSource {
+                    name,
+                    path,
+                    confine: confine.as_deref(),
+                };
+                match self.0.enter_dir(name, &mut source) {
+                    Ok(()) => Ok(()),
+                    // Unreadable rules: enter with none, keeping enter/leave balanced.
+                    Err(_) => self.0.enter_dir(name, &mut NoFiles),
+                }
+            }
+        };
+        read.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
     }
 
     fn leave_dir(&mut self) {

@@ -51,6 +51,9 @@ pub struct PullOptions {
     pub links: bool,
     pub devices: bool,
     pub specials: bool,
+    /// `--drop-D`: devices and specials in the list are skipped (not created) while the list
+    /// keeps its `-D` encoding.
+    pub drop_devices: bool,
     pub hard_links: bool,
     pub delete: bool,
     pub dry_run: bool,
@@ -142,6 +145,7 @@ impl PullOptions {
             links: opts.links,
             devices: opts.devices,
             specials: opts.specials,
+            drop_devices: opts.drop_devices,
             hard_links: opts.hard_links,
             delete: opts.deleting(),
             delete_before: opts.delete == rtsync_engine::DeleteMode::Before,

@@ -128,7 +128,18 @@ pub fn push_to(
     // The receiver only reads our filter rules when it deletes (or prunes).
     let prefix = crate::filters::client_list(opts, &neg, &filters, true)?;
     let mut reporter = Reporter::new(opts);
-    let names = local_files_from(opts)?;
+    let mut prefix = prefix;
+    let names = match remote_files_from(opts) {
+        Some(_) => {
+            // `--files-from=host:LIST`: the receiving server reads its list and sends us the
+            // names once it has our filter rules.
+            std::io::Write::write_all(&mut writer, &std::mem::take(&mut prefix))
+                .and_then(|_| std::io::Write::flush(&mut writer))
+                .map_err(|e| Error::io("sending filter list", e))?;
+            Some(crate::server::read_forwarded_names(&mut reader, &neg)?)
+        }
+        None => local_files_from(opts)?,
+    };
     let paths = source_paths(sources, names.as_deref());
     let popts = PushOptions {
         verbose: opts.verbose,
@@ -413,17 +424,25 @@ pub(crate) fn id_names(opts: &Options, list: &SendList) -> (Names, Names) {
     (users, groups)
 }
 
-/// The names of a local `--files-from` list (`None` without the option). A remote list
-/// (`host:path`) is not supported yet.
+/// The path of a remote `--files-from` list (`host:LIST` or `:LIST`): the server reads it.
+pub(crate) fn remote_files_from(opts: &Options) -> Option<String> {
+    let text = opts.files_from.as_ref()?.to_string_lossy();
+    match crate::client::parse_remote(&text)? {
+        crate::client::Remote::Shell { path, .. } | crate::client::Remote::Daemon { path, .. } => {
+            Some(path)
+        }
+    }
+}
+
+/// The names of a local `--files-from` list (`None` without the option, or when the list is
+/// on the remote side).
 pub(crate) fn local_files_from(opts: &Options) -> Result<Option<Vec<Vec<u8>>>> {
     let Some(list) = &opts.files_from else {
         return Ok(None);
     };
     let text = list.to_string_lossy();
-    if crate::client::parse_remote(&text).is_some() {
-        return Err(Error::Unsupported(
-            "a remote --files-from list is not supported yet".into(),
-        ));
+    if remote_files_from(opts).is_some() {
+        return Ok(None);
     }
     rtsync_engine::files_from::read_list(std::path::Path::new(list), opts.from0)
         .map(Some)

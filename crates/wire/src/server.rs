@@ -477,9 +477,16 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
 ) -> Result<i32> {
+    let merge_files = match root {
+        Some(_) => crate::filters::MergeFiles::Never,
+        None => crate::filters::MergeFiles::Read {
+            confine: rtsync_engine::filters::confine_root(opts),
+        },
+    };
     let mut filter = crate::filters::SetFilter(
         crate::filters::server_filters(reader, opts, neg, true)?,
         module_filter,
+        merge_files,
     );
     // args: "." then the paths to send (relative to our working directory).
     let mut paths: Vec<String> = opts
@@ -494,11 +501,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     // `--files-from=-`: the client forwards the names after its filter list.
     let names = match opts.files_from.as_deref() {
         Some(f) if f == "-" => Some(read_forwarded_names(reader, neg)?),
-        Some(_) => {
-            return Err(Error::Unsupported(
-                "--files-from naming a file on the server is not supported yet".into(),
-            ))
-        }
+        Some(f) => Some(server_files_from(f, opts.from0, root)?),
         None => None,
     };
     let (mut list, mut io_error) = crate::push_client::build_list(
@@ -581,9 +584,36 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     })
 }
 
+/// Reads a `--files-from` list the client named on our side (`--files-from=:LIST`); in a
+/// daemon module the path stays beneath the module.
+fn server_files_from(
+    list: &std::ffi::OsStr,
+    from0: bool,
+    root: Option<&std::path::Path>,
+) -> Result<Vec<Vec<u8>>> {
+    let path = match root {
+        Some(r) => PathBuf::from(path_beneath(r, &list.to_string_lossy())),
+        None => PathBuf::from(list),
+    };
+    let names = rtsync_engine::files_from::read_list(&path, from0).map_err(|e| {
+        Error::Startup(format!(
+            "failed to open files-from file {}: {}",
+            list.to_string_lossy(),
+            crate::client::strerror(&e)
+        ))
+    })?;
+    if names.len() > rtsync_engine::files_from::MAX_NAMES {
+        return Err(Error::Protocol("too many files-from names".into()));
+    }
+    Ok(names)
+}
+
 /// Reads the names a client forwards for `--files-from=-`: each ends in NUL, an empty one
 /// ends the list. Bounded in count and length.
-fn read_forwarded_names<R: Read>(r: &mut MuxReader<R>, neg: &Negotiated) -> Result<Vec<Vec<u8>>> {
+pub(crate) fn read_forwarded_names<R: Read>(
+    r: &mut MuxReader<R>,
+    neg: &Negotiated,
+) -> Result<Vec<Vec<u8>>> {
     use crate::varint::ReadWire;
     if neg.protocol < 31 {
         return Err(Error::Unsupported(
@@ -611,6 +641,7 @@ fn read_forwarded_names<R: Read>(r: &mut MuxReader<R>, neg: &Negotiated) -> Resu
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn serve_receiver<R: Read + Send, W: Write + Send>(
     opts: &Options,
     module_root: Option<&std::path::Path>,
@@ -631,6 +662,24 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     } else {
         None
     };
+    if let Some(f) = opts.files_from.as_deref().filter(|f| *f != "-") {
+        // `--files-from=:LIST` on a push: we read the list and send the client its names.
+        if neg.protocol < 31 {
+            return Err(Error::Unsupported(
+                "--files-from forwarding needs protocol 31 or newer".into(),
+            ));
+        }
+        let mut out = Vec::new();
+        for n in server_files_from(f, opts.from0, module_root)? {
+            out.extend_from_slice(&n);
+            out.push(0);
+        }
+        out.push(0);
+        writer
+            .write_all(&out)
+            .and_then(|_| writer.flush())
+            .map_err(|e| Error::io("sending files-from names", e))?;
+    }
     let dest = opts
         .args
         .get(1)

@@ -241,7 +241,17 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if o.remove_source_files {
         args.push("--remove-source-files".into());
     }
-    if o.files_from.is_some() && remote_is_sender {
+    if let Some(list) = crate::push_client::remote_files_from(o) {
+        // The server reads the list itself.
+        args.push("--files-from".into());
+        args.push(list);
+        if o.from0 {
+            args.push("--from0".into());
+        }
+        if !o.relative {
+            args.push("--no-relative".into());
+        }
+    } else if o.files_from.is_some() && remote_is_sender {
         // The client forwards the list's names over the connection.
         args.push("--files-from=-".into());
         args.push("--from0".into());
@@ -257,6 +267,12 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             args.push(format!("--checksum-seed={seed}"));
         }
     }
+    // `-M`/`--remote-option`: passed on last, verbatim.
+    args.extend(
+        o.remote_options
+            .iter()
+            .map(|r| r.to_string_lossy().into_owned()),
+    );
     args
 }
 
@@ -330,6 +346,16 @@ mod tests {
                     "-re.LsfxCIvu",
                     "--compress-choice=zstd",
                 ],
+            ),
+            (
+                &["-r", "-M--drop-D", "--remote-option=--debug=ALL"],
+                false,
+                &["--server", "-re.LsfxCIvu", "--drop-D", "--debug=ALL"],
+            ),
+            (
+                &["-r", "--files-from=:list"],
+                false,
+                &["--server", "-rRe.LsfxCIvu", "--files-from", "list"],
             ),
         ];
         for &(argv, pull, want) in cases {

@@ -67,6 +67,8 @@ enum Pass {
 /// The state of one local transfer.
 pub struct LocalTransfer<'a> {
     opts: &'a Options,
+    /// `--append-verify` re-sent the file just written (it is itemized a second time).
+    redone: bool,
     report: Reporter,
     stats: Stats,
     /// The entries of the directories on the current path (an arena used as a stack: a
@@ -215,6 +217,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         None => sources,
     };
     let mut t = LocalTransfer {
+        redone: false,
         opts,
         report,
         stats: Stats::default(),
@@ -667,14 +670,14 @@ impl<'a> LocalTransfer<'a> {
                 }
             }
             FileKind::BlockDevice | FileKind::CharDevice => {
-                if self.opts.devices {
+                if self.opts.devices && !self.opts.drop_devices {
                     self.do_node(i, &dest, existing)
                 } else {
                     self.skip_nonregular(i)
                 }
             }
             FileKind::Fifo | FileKind::Socket => {
-                if self.opts.specials {
+                if self.opts.specials && !self.opts.drop_devices {
                     self.do_node(i, &dest, existing)
                 } else {
                     self.skip_nonregular(i)

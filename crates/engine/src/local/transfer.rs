@@ -88,6 +88,43 @@ fn delta_copy(
     Ok((stats.literal_bytes, stats.matched_bytes))
 }
 
+/// What [`append_data`] did.
+enum Appended {
+    /// The tail was appended: this many bytes.
+    Done(u64),
+    /// `--append-verify` found the existing data differs from the source's start; nothing
+    /// was written.
+    Mismatch,
+}
+
+/// `--append`: writes the source's bytes past `old_len` onto the end of `dest`, trusting the
+/// data already there; with `verify`, first checks that data against the source's start.
+fn append_data(src: &mut File, dest: &Path, old_len: u64, verify: bool) -> io::Result<Appended> {
+    let mut out = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dest)?;
+    if verify {
+        let mut a = vec![0u8; 64 * 1024];
+        let mut b = vec![0u8; 64 * 1024];
+        let mut left = old_len;
+        while left > 0 {
+            let n = left.min(a.len() as u64) as usize;
+            src.read_exact(&mut a[..n])?;
+            out.read_exact(&mut b[..n])?;
+            if a[..n] != b[..n] {
+                return Ok(Appended::Mismatch);
+            }
+            left -= n as u64;
+        }
+    }
+    src.seek(SeekFrom::Start(old_len))?;
+    out.seek(SeekFrom::Start(old_len))?;
+    let n = io::copy(src, &mut out)?;
+    out.set_len(old_len + n)?;
+    Ok(Appended::Done(n))
+}
+
 impl LocalTransfer<'_> {
     /// rsync's quick check: is the destination file already up to date?
     fn up_to_date(&mut self, i: usize, md: &Metadata) -> bool {
@@ -166,6 +203,10 @@ impl LocalTransfer<'_> {
             if self.opts.update && md.mtime() > self.entries[i].mtime {
                 return;
             }
+            if self.opts.append && md.size() >= size {
+                // --append never touches a file that is already as long as the source.
+                return;
+            }
         }
         let mut it = Itemize::new(b'>', b'f');
         match regular.as_ref().or(alt_basis.as_ref().map(|m| &m.md)) {
@@ -210,6 +251,10 @@ impl LocalTransfer<'_> {
             self.stats.literal += size;
         }
         self.report.item(&it, &name, b"");
+        if std::mem::take(&mut self.redone) {
+            // The redo pass itemizes the file again, now the size it should be.
+            self.report.item(&Itemize::new(b'>', b'f'), &name, b"");
+        }
         if !self.opts.dry_run {
             let counts = Progress {
                 transferred: self.stats.transferred,
@@ -248,6 +293,32 @@ impl LocalTransfer<'_> {
         };
         let perms = self.wanted_perms(i, existing);
         let size = self.entries[i].size;
+        let old_len = existing.filter(|m| m.is_file()).map_or(0, |m| m.size());
+        if self.opts.append && old_len > 0 && old_len < size {
+            let result = append_data(&mut src, dest, old_len, self.opts.append_verify);
+            match result {
+                Ok(Appended::Done(n)) => {
+                    self.stats.literal += n;
+                    self.finish_attrs(i, dest, perms);
+                    return Ok(());
+                }
+                Ok(Appended::Mismatch) => {
+                    // --append-verify: the old data did not match; the file is sent again
+                    // whole (in place), as stock's redo pass does.
+                    if self.opts.verbose > 0 || self.opts.itemize > 0 {
+                        self.report.error(&format!(
+                            "WARNING: {} failed verification -- update retained (will try again).",
+                            String::from_utf8_lossy(&self.entries[i].name)
+                        ));
+                    }
+                    self.redone = true;
+                    if let Err(e) = src.seek(SeekFrom::Start(0)) {
+                        return Err(self.write_failed(dest, &e));
+                    }
+                }
+                Err(e) => return Err(self.write_failed(dest, &e)),
+            }
+        }
         if self.opts.inplace {
             if existing.is_some_and(|m| m.is_file())
                 && self.opts.backup

@@ -240,6 +240,13 @@ pub(super) fn generate_entry(
             if !wanted {
                 return Ok(Step::Done(lines));
             }
+            if o.drop_devices {
+                lines.push(Line::Info(format!(
+                    "skipping non-regular file \"{}\"",
+                    String::from_utf8_lossy(&e.name)
+                )));
+                return Ok(Step::Done(lines));
+            }
             if meta.is_none() && super::alt::other(ctx, e, &path) {
                 return Ok(Step::Done(lines));
             }
