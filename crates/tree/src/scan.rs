@@ -266,7 +266,24 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             });
             return None;
         }
-        let reader = match std::fs::read_dir(path) {
+        // Unless symlinks are followed on purpose, the directory is opened without following
+        // a symlink swapped in for it (or a parent) since it was listed, and read through
+        // that descriptor.
+        let confined = !(self.opts.copy_links
+            || self.opts.copy_unsafe_links
+            || self.opts.copy_dirlinks
+            || rtsync_oppath::insecure_links());
+        let opened = if confined {
+            crate::fsops::open_source(path, name, libc::O_RDONLY | libc::O_DIRECTORY).and_then(
+                |fd| {
+                    use std::os::fd::AsRawFd;
+                    std::fs::read_dir(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                },
+            )
+        } else {
+            std::fs::read_dir(path)
+        };
+        let reader = match opened {
             Ok(r) => r,
             Err(error) => {
                 self.problems.push(ScanProblem::ReadDir {
@@ -289,7 +306,7 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
                 }
             };
             let child_name = join_name(name, found.file_name().as_bytes());
-            let child_path = found.path();
+            let child_path = path.join(found.file_name());
             // The entry's own lstat is relative to the open directory (no path walk).
             let md = match found
                 .metadata()

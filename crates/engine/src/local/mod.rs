@@ -110,6 +110,8 @@ pub struct LocalTransfer<'a> {
     receiver_rules: Filters,
     /// A failure that ends the transfer at once (exit code, stock's source location).
     fatal: Option<(i32, &'static str)>,
+    /// `--delay-updates`: finished files waiting in their partial directory (staged, final).
+    delayed: Vec<(PathBuf, PathBuf)>,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
@@ -234,6 +236,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         sources: sources.to_vec(),
         receiver_rules: Filters::none(),
         fatal: None,
+        delayed: Vec::new(),
     };
     if opts.hard_links {
         let mut prepass_filters = filters.clone();
