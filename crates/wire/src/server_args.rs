@@ -239,6 +239,12 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             args.push(format!("--checksum-seed={seed}"));
         }
     }
+    // -M/--remote-option: passed on verbatim, last (a daemon judges them like the rest).
+    args.extend(
+        o.remote_options
+            .iter()
+            .map(|r| r.to_string_lossy().into_owned()),
+    );
     args
 }
 
