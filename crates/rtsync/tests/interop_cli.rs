@@ -446,3 +446,36 @@ fn double_v_prints_json_with_stock_keys_and_lists() {
         assert!(stock_sums.contains(name.trim()), "{name}");
     }
 }
+
+#[test]
+fn remote_options_reach_a_stock_daemon() {
+    // -M options go to the server as given: a stock daemon refuses a client's
+    // --insecure-links, and accepts a harmless one.
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("f"), b"data\n").unwrap();
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let url = daemon.url("mod/");
+    for m in ["-M--insecure-links", "-M--numeric-ids"] {
+        let s = run_stock(&[m, &url]);
+        let o = rtsync(&[m, &url]);
+        // After the refusal the daemon resets the connection; stock reports that read error
+        // as code 10, we as 12 (a separate client difference): compare success only.
+        assert_eq!(o.status.success(), s.status.success(), "{m}");
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&s.stdout),
+            "{m}"
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        let stock_err = String::from_utf8_lossy(&s.stderr);
+        assert_eq!(
+            err.lines().next(),
+            stock_err.lines().next(),
+            "{m}: first message"
+        );
+    }
+}

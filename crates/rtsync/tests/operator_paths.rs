@@ -227,3 +227,34 @@ fn rule_and_list_files_through_a_foreign_symlink_are_refused() {
         check(scene, &["-aC", "src/", "dest/"]);
     }
 }
+
+#[test]
+fn delay_updates_stage_in_the_partial_dir() {
+    for foreign in [true, false] {
+        let scene = |w: &Path| {
+            base_scene(w);
+            link(&w.join("plant/opd"), &w.join("outside"), foreign);
+        };
+        check(scene, &["-ai", "--delay-updates", "src/", "dest/"]);
+        check(
+            scene,
+            &[
+                "-ai",
+                "--delay-updates",
+                "--partial-dir=pd",
+                "src/",
+                "dest/",
+            ],
+        );
+        check(
+            scene,
+            &[
+                "-a",
+                "--delay-updates",
+                "--partial-dir={W}/plant/opd/sub",
+                "src/",
+                "dest/",
+            ],
+        );
+    }
+}

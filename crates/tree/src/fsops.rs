@@ -21,6 +21,48 @@ fn check(ret: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// Opens a scanned source entry read at `path` and listed as `name` without following a
+/// symlink swapped into it after the scan: when `path` is a root followed by `name`, `name` is
+/// opened strictly beneath that root (no symlink at any component, see
+/// `rtsync_oppath::open_beneath`); otherwise (`-R` names, the root itself) the last component is
+/// opened `O_NOFOLLOW`. Not for `-L`/`--copy-*links`, where the sender follows symlinks.
+pub fn open_source(path: &Path, name: &[u8], flags: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::AsFd;
+    // An empty path is the working directory (a daemon module's root, for one).
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    let p = path.as_os_str().as_bytes();
+    let under_root = !name.is_empty()
+        && name != b"."
+        && p.len() > name.len()
+        && p.ends_with(name)
+        && p[p.len() - name.len() - 1] == b'/';
+    if under_root {
+        let root = Path::new(OsStr::from_bytes(&p[..p.len() - name.len()]));
+        let root = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(root)?;
+        return rtsync_oppath::open_beneath(
+            root.as_fd(),
+            Path::new(OsStr::from_bytes(name)),
+            flags,
+            0,
+        );
+    }
+    let c = cpath(path)?;
+    // SAFETY: a NUL-terminated path.
+    let fd = unsafe { libc::open(c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we just opened.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
 /// Sets a path's mtime (with nanoseconds) without following a final symlink; atime is left alone.
 pub fn set_mtime(path: &Path, mtime: i64, nsec: u32) -> io::Result<()> {
     let c = cpath(path)?;
@@ -197,6 +239,31 @@ pub fn is_temp_name_for(name: &[u8], basename: &[u8]) -> bool {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn source_opens_do_not_follow_a_swapped_parent() {
+        let t = tempfile::tempdir().unwrap();
+        let b = t.path();
+        std::fs::create_dir_all(b.join("src/sub")).unwrap();
+        std::fs::write(b.join("src/sub/f"), "in").unwrap();
+        std::fs::create_dir(b.join("outside")).unwrap();
+        std::fs::write(b.join("outside/f"), "secret").unwrap();
+        let path = b.join("src/sub/f");
+        assert!(open_source(&path, b"sub/f", libc::O_RDONLY).is_ok());
+        // The scanned `sub` is swapped for a symlink to outside.
+        std::fs::rename(b.join("src/sub"), b.join("src/moved")).unwrap();
+        std::os::unix::fs::symlink("../outside", b.join("src/sub")).unwrap();
+        let e = open_source(&path, b"sub/f", libc::O_RDONLY).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+        // Listed as the leaf only (-R, or the root itself): the leaf is not followed.
+        let e = open_source(
+            &b.join("src/sub"),
+            b"src/sub",
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        );
+        assert!(e.is_err());
+        assert!(open_source(&b.join("src/moved"), b"src/moved", libc::O_RDONLY).is_ok());
+    }
 
     #[test]
     fn temp_file_is_removed_unless_persisted() {

@@ -289,12 +289,30 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             });
             return None;
         }
-        let reader = if self.refused_dirs.contains(path) {
+        // Unless symlinks are followed on purpose, the directory is opened without following
+        // a symlink swapped in for it (or a parent) since it was listed, and read through
+        // that descriptor.
+        let confined = !(self.opts.copy_links
+            || self.opts.copy_unsafe_links
+            || self.opts.copy_dirlinks
+            || rtsync_oppath::insecure_links());
+        let opened = if self.refused_dirs.contains(path) {
             Err(io::Error::from_raw_os_error(libc::ELOOP))
+        } else if confined {
+            crate::fsops::open_source(path, name, libc::O_RDONLY | libc::O_DIRECTORY).and_then(
+                |fd| {
+                    use std::os::fd::AsRawFd;
+                    match std::fs::read_dir(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+                        // No /proc (a chroot, which confines by itself): the path it is.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::read_dir(path),
+                        r => r,
+                    }
+                },
+            )
         } else {
             std::fs::read_dir(path)
         };
-        let reader = match reader {
+        let reader = match opened {
             Ok(r) => r,
             Err(error) => {
                 self.problems.push(ScanProblem::ReadDir {
@@ -317,7 +335,7 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
                 }
             };
             let child_name = join_name(name, found.file_name().as_bytes());
-            let child_path = found.path();
+            let child_path = path.join(found.file_name());
             // The entry's own lstat is relative to the open directory (no path walk).
             let md = match found
                 .metadata()

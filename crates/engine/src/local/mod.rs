@@ -119,6 +119,8 @@ pub struct LocalTransfer<'a> {
     alt_basis: Option<PathBuf>,
     /// A failure that ends the transfer at once (exit code, stock's source location).
     fatal: Option<(i32, &'static str)>,
+    /// `--delay-updates`: finished files waiting in their partial directory (staged, final).
+    delayed: Vec<(PathBuf, PathBuf)>,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
@@ -247,6 +249,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         alt_whole_file: false,
         alt_basis: None,
         fatal: None,
+        delayed: Vec::new(),
     };
     if opts.hard_links {
         let mut prepass_filters = filters.clone();

@@ -275,7 +275,14 @@ impl LocalTransfer<'_> {
         existing: Option<&Metadata>,
     ) -> Result<(), i32> {
         let src_path = self.paths[i].clone();
-        let mut src = match File::open(&src_path) {
+        let o = self.opts;
+        let opened = if o.copy_links || o.copy_unsafe_links || o.copy_dirlinks || o.insecure_links {
+            File::open(&src_path)
+        } else {
+            // Not through a parent swapped for a symlink since the scan.
+            fsops::open_source(&src_path, &self.entries[i].name, libc::O_RDONLY).map(File::from)
+        };
+        let mut src = match opened {
             Ok(f) => f,
             Err(e) => {
                 if e.kind() == io::ErrorKind::NotFound {
@@ -430,6 +437,25 @@ impl LocalTransfer<'_> {
         if existing.is_some() && self.opts.backup && !self.make_backup(dest) {
             return Err(exit::FILE_IO);
         }
+        if self.opts.delay_updates {
+            // Staged in the partial directory, moved into place at the end of the transfer.
+            let name = String::from_utf8_lossy(&self.entries[i].name).into_owned();
+            let staged = self
+                .delayed_dir(dest)
+                .map(|d| d.join(OsStr::from_bytes(&base)));
+            match staged {
+                Some(staged) if tmp.persist(&staged).is_ok() => {
+                    self.delayed.push((staged, dest.to_path_buf()));
+                }
+                _ => {
+                    let _ = std::fs::remove_file(&tmp_path);
+                    self.report.error(&format!(
+                        "Unable to create partial-dir for {name} -- discarding completed file."
+                    ));
+                }
+            }
+            return Ok(());
+        }
         if let Err(e) = tmp.persist(dest) {
             let _ = std::fs::remove_file(&tmp_path);
             self.report.error(&format!(
@@ -449,6 +475,63 @@ impl LocalTransfer<'_> {
             let _ = std::fs::remove_file(stale);
         }
         Ok(())
+    }
+
+    /// `--delay-updates`: the partial directory a finished file waits in (`.~tmp~` beside it
+    /// by default), created under the operator-path rule; `None` when it cannot be.
+    fn delayed_dir(&mut self, dest: &Path) -> Option<PathBuf> {
+        let pd = self
+            .opts
+            .partial_dir
+            .clone()
+            .unwrap_or_else(|| ".~tmp~".into());
+        let dir = if Path::new(&pd).is_absolute() {
+            PathBuf::from(&pd)
+        } else {
+            dest.parent().unwrap_or(Path::new(".")).join(&pd)
+        };
+        match rtsync_oppath::create_dir_all(rtsync_oppath::Base::Cwd, &dir, 0o700) {
+            Ok(fd) => rtsync_oppath::fd_path(std::os::fd::AsFd::as_fd(&fd)).ok(),
+            Err(e) => {
+                if rtsync_oppath::is_refusal(&e) {
+                    // Stock looks twice (the directory, then making it).
+                    self.report.error(rtsync_oppath::REFUSAL);
+                    self.report.error(rtsync_oppath::REFUSAL);
+                }
+                None
+            }
+        }
+    }
+
+    /// `--delay-updates`: moves the staged files into place, and removes relative partial
+    /// directories left empty.
+    pub(super) fn finish_delayed(&mut self) {
+        let delayed = std::mem::take(&mut self.delayed);
+        let relative = self
+            .opts
+            .partial_dir
+            .as_ref()
+            .is_none_or(|p| !Path::new(p).is_absolute());
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        for (staged, dest) in delayed {
+            if let Err(e) = std::fs::rename(&staged, &dest) {
+                self.report.error(&format!(
+                    "rsync: [receiver] rename \"{}\" -> \"{}\": {}",
+                    full_path(&staged),
+                    full_path(&dest),
+                    os_error(&e)
+                ));
+                self.note(exit::PARTIAL);
+            }
+            if let Some(d) = staged.parent() {
+                if relative && !dirs.iter().any(|x| x == d) {
+                    dirs.push(d.to_path_buf());
+                }
+            }
+        }
+        for d in dirs {
+            let _ = std::fs::remove_dir(d);
+        }
     }
 
     fn write_failed(&mut self, dest: &Path, e: &io::Error) -> i32 {

@@ -134,6 +134,7 @@ impl LocalTransfer<'_> {
                 self.finish_written_links();
             }
         }
+        self.finish_delayed();
         self.fix_directories();
         None
     }
