@@ -525,7 +525,12 @@ impl Handshake {
             p.send(&parsed.request, &argv, &[]);
             p.finish("pre-xfer exec")
         });
-        let refusal = args::refusal(&parsed, &refused);
+        let refusal = args::refusal(&parsed, &refused).or_else(|| {
+            parsed.options.iter().find_map(|o| match o.long() {
+                "max-size" | "min-size" => args::size_error(o.long(), o.value.as_deref()?),
+                _ => None,
+            })
+        });
         let fatal = if let Some(text) = pre_exec_error {
             Some(Fatal {
                 messages: text.lines().map(|l| format!("{l}\n")).collect(),

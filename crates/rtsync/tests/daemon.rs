@@ -31,6 +31,10 @@ pid file = {dir}/pid
 [hidden]
   path = {dir}/mod
   list = no
+[refusedd]
+  path = {dir}/mod
+  read only = no
+  refuse options = delete-during
 [local1]
   path = {dir}/mod
   hosts allow = 127.0.0.1
@@ -151,6 +155,29 @@ const CASES: &[Case] = &[
         args: &["-ac", "DIR:src/", "URL:refuse/"],
         env: &[],
         code: 4,
+    },
+    Case {
+        name: "refused --delete-during covers --del",
+        args: &["-a", "--delete", "-M--del", "DIR:src/", "URL:refusedd/"],
+        env: &[],
+        code: 4,
+    },
+    Case {
+        name: "invalid --max-size",
+        args: &["-a", "-M--max-size=1x", "DIR:src/", "URL:refusedd/"],
+        env: &[],
+        code: 4,
+    },
+    Case {
+        name: "oversized --min-size on a pull",
+        args: &[
+            "-a",
+            "-M--min-size=99999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999",
+            "URL:pub/",
+            "DIR:out/",
+        ],
+        env: &[],
+        code: 10,
     },
     Case {
         name: "hidden module still usable",

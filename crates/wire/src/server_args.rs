@@ -239,6 +239,12 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             args.push(format!("--checksum-seed={seed}"));
         }
     }
+    // `-M`/`--remote-option`: passed on as given, after everything else (as stock does).
+    args.extend(
+        o.remote_options
+            .iter()
+            .map(|r| r.to_string_lossy().into_owned()),
+    );
     args
 }
 
@@ -262,6 +268,13 @@ mod tests {
         a.push("src".into());
         a.push("dst".into());
         Options::parse(&a).unwrap()
+    }
+
+    #[test]
+    fn remote_options_come_last_as_given() {
+        let o = opts(&["-a", "-M--max-size=5", "--remote-option=--del"]);
+        let args = server_args(&o, false);
+        assert_eq!(args[args.len() - 2..], ["--max-size=5", "--del"]);
     }
 
     #[test]
