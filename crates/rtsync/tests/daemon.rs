@@ -1556,3 +1556,64 @@ fn early_input_reaches_the_early_exec_hook_like_stock() {
         );
     }
 }
+
+#[test]
+fn daemon_over_a_remote_shell_and_source_wildcards_like_stock() {
+    // `-e SHELL host::` starts `rsync --server --daemon .` through the shell (with
+    // `--rsync-path` words such as `--config`); a daemon expands wildcards in sources.
+    let conf = "use chroot = no\n[pub]\n  path = {dir}/mod\n  comment = via a shell\n[hidden]\n  path = {dir}/mod\n  list = no\n";
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path());
+    std::fs::write(dir.path().join("mod/n.txt"), "n\n").unwrap();
+    std::fs::write(dir.path().join("mod/other"), "o\n").unwrap();
+    let conf_path = write_conf(dir.path(), conf);
+    let rsh = dir.path().join("rsh");
+    std::fs::write(&rsh, "#!/bin/sh\nshift\nexec sh -c \"$*\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&rsh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut outs = Vec::new();
+    for daemon in [
+        stock_rsync().display().to_string(),
+        format!("{} rsync", rtsync_bin().display()),
+    ] {
+        for ours in [false, true] {
+            let path = format!("--rsync-path={daemon} --config={}", conf_path.display());
+            let run = |args: &[&str]| {
+                let mut argv = vec![format!("--rsh={}", rsh.display()), path.clone()];
+                argv.extend(args.iter().map(|a| a.to_string()));
+                if ours {
+                    let o = std::process::Command::new(rtsync_bin())
+                        .arg("rsync")
+                        .args(&argv)
+                        .output()
+                        .unwrap();
+                    (
+                        o.status.code(),
+                        String::from_utf8_lossy(&o.stdout).into_owned(),
+                    )
+                } else {
+                    let o = client(&argv, &[], Duration::from_secs(30));
+                    (o.code, o.stdout)
+                }
+            };
+            let listing = run(&["localhost::"]);
+            let globbed = run(&["--list-only", "localhost::pub/*.txt"]);
+            let names: Vec<String> = globbed
+                .1
+                .lines()
+                .filter_map(|l| l.rsplit(' ').next().map(String::from))
+                .collect();
+            outs.push((daemon.clone(), ours, listing, globbed.0, names));
+        }
+    }
+    assert_eq!(outs[0].2 .0, Some(0), "{outs:?}");
+    assert!(outs[0].2 .1.contains("via a shell"), "{outs:?}");
+    assert_eq!(outs[0].4, ["m.txt", "n.txt"], "{outs:?}");
+    for o in &outs[1..] {
+        assert_eq!(
+            (&o.2, o.3, &o.4),
+            (&outs[0].2, outs[0].3, &outs[0].4),
+            "{outs:?}"
+        );
+    }
+}

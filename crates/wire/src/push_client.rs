@@ -53,7 +53,7 @@ pub fn push_to(
                 io_timeout: opts.timeout,
                 connect_prog: env.connect_prog.clone(),
             };
-            let mut conn = connect::connect_daemon(&addr)?;
+            let mut conn = crate::client::open_daemon(opts, env, user.as_deref(), &addr)?;
             let creds = Credentials {
                 user: user.clone().or_else(|| env.user.clone()),
                 password_file: opts.password_file.as_ref().map(PathBuf::from),
