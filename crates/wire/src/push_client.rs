@@ -7,7 +7,7 @@ use rtsync_tree::{compare_names, ScanOptions, ScanProblem};
 
 use crate::checksum::FileHasher;
 use crate::client::{flist_options, negotiate_config, ClientEnv, Outcome, Remote};
-use crate::connect::{self, DaemonAddress};
+use crate::connect::DaemonAddress;
 use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{Error, Result};
 use crate::local;
