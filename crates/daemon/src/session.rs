@@ -916,7 +916,14 @@ impl Handshake {
         } else {
             outer.clone()
         };
-        if let Err(e) = std::env::set_current_dir(&dir) {
+        // Without chroot, a symlink another user planted on the module path must not move
+        // the module root (stock walks it refusing such links).
+        let entered = if use_chroot {
+            Ok(())
+        } else {
+            privs::check_trusted_path(Path::new(&dir))
+        };
+        if let Err(e) = entered.and_then(|_| std::env::set_current_dir(&dir)) {
             self.log
                 .log(&format!("chdir {dir} failed: {}", sys_error(&e)));
             return self.error("chdir failed");

@@ -1617,3 +1617,32 @@ fn daemon_over_a_remote_shell_and_source_wildcards_like_stock() {
         );
     }
 }
+
+#[test]
+fn module_paths_through_foreign_symlinks_are_refused_like_stock() {
+    // Without chroot, a module path through a symlink another user owns is not entered;
+    // one through root's own symlink is.
+    let conf = "use chroot = no\n[planted]\n  path = {dir}/plant\n[own]\n  path = {dir}/own\n";
+    let mut outs = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        std::fs::write(dir.path().join("mod/canary"), "x\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("mod"), dir.path().join("plant")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("mod"), dir.path().join("own")).unwrap();
+        let c = std::ffi::CString::new(dir.path().join("plant").display().to_string()).unwrap();
+        // SAFETY: changing the owner of the link we just made.
+        assert_eq!(unsafe { libc::lchown(c.as_ptr(), 65534, 65534) }, 0);
+        let d = Daemon::start(kind, dir.path(), conf);
+        let planted = client(&expand(&["URL:planted/"], &d), &[], Duration::from_secs(30));
+        let own = client(&expand(&["URL:own/"], &d), &[], Duration::from_secs(30));
+        outs.push((
+            planted.code,
+            planted.stdout.contains("canary"),
+            own.code,
+            own.stdout.contains("canary"),
+        ));
+    }
+    assert_eq!(outs[0], (Some(5), false, Some(0), true), "stock: {outs:?}");
+    assert_eq!(outs[0], outs[1]);
+}
