@@ -1646,3 +1646,40 @@ fn module_paths_through_foreign_symlinks_are_refused_like_stock() {
     assert_eq!(outs[0], (Some(5), false, Some(0), true), "stock: {outs:?}");
     assert_eq!(outs[0], outs[1]);
 }
+
+#[test]
+fn name_converter_maps_ids_like_stock() {
+    // A module's `name converter` answers every name/id lookup of the session: names the
+    // client sends (push) and ids the daemon lists (pull).
+    let conf = "use chroot = no\nnumeric ids = no\n[conv]\n  path = {dir}/mod\n  read only = no\n  uid = 0\n  gid = 0\n  \
+                name converter = {dir}/conv.sh\n";
+    let setup = |dir: &Path| {
+        make_tree(dir);
+        std::fs::write(
+            dir.join("conv.sh"),
+            "#!/bin/sh\nwhile read k v; do case $k in usr) echo 4242;; grp) echo 4343;; \
+             uid|gid) echo nobody;; esac; done\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("conv.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        for f in ["src", "src/a.txt", "src/sub", "src/sub/b.txt"] {
+            let c = std::ffi::CString::new(dir.join(f).display().to_string()).unwrap();
+            // SAFETY: chown on a file we created.
+            assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        }
+    };
+    let runs = [
+        TreeRun {
+            args: &["-rtog", "DIR:src/", "URL:conv/in/"],
+            tree: "mod/in",
+        },
+        TreeRun {
+            args: &["-rtog", "URL:conv/in/", "DIR:back/"],
+            tree: "back",
+        },
+    ];
+    let codes = compare_tree_runs(conf, &setup, &runs);
+    assert_eq!(codes, [0, 0].map(Some), "stock behaves unexpectedly");
+}
