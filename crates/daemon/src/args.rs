@@ -257,6 +257,17 @@ pub fn refused_set(refuse_options: &str, has_charset: bool) -> Vec<bool> {
             }
             refused[k] = !negated;
             if !wild {
+                // An exact rule names a capability: its other spellings go with it.
+                let group = crate::options_table::ALIASES
+                    .iter()
+                    .find(|g| g.contains(&def.0))
+                    .copied()
+                    .unwrap_or_default();
+                for (j, other) in OPTIONS.iter().enumerate() {
+                    if j != k && group.contains(&other.0) {
+                        refused[j] = !negated;
+                    }
+                }
                 break;
             }
         }
@@ -287,12 +298,146 @@ pub fn refusal(args: &ClientArgs, refused: &[bool]) -> Option<String> {
     Some(msg)
 }
 
+/// Checks a `--max-size`/`--min-size` value the way stock's option parser does, giving its
+/// message (`--NAME=VALUE is invalid` / `is too large`, cut to stock's 198-byte buffer) for
+/// a value it rejects.
+pub fn size_error(name: &str, value: &str) -> Option<String> {
+    let size_max = i64::MAX;
+    let b = value.as_bytes();
+    let mut i = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    let fail = |err: &str| {
+        let mut msg = format!("--{name}={value} is {err}");
+        if msg.len() > 198 {
+            let mut cut = 198;
+            while !msg.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            msg.truncate(cut);
+        }
+        Some(msg)
+    };
+    let suffix = match b.get(i) {
+        Some(&c) if c != b'+' && c != b'-' => {
+            i += 1;
+            c
+        }
+        _ => b'b',
+    };
+    let reps = match suffix.to_ascii_lowercase() {
+        b'b' => 0,
+        b'k' => 1,
+        b'm' => 2,
+        b'g' => 3,
+        b't' => 4,
+        b'p' => 5,
+        _ => return fail("invalid"),
+    };
+    let mult: i64 = match b.get(i) {
+        Some(b'b' | b'B') => {
+            i += 1;
+            1000
+        }
+        None | Some(b'+' | b'-') => 1024,
+        Some(_) if b[i..].len() >= 2 && b[i..i + 2].eq_ignore_ascii_case(b"ib") => {
+            i += 2;
+            1024
+        }
+        Some(_) => return fail("invalid"),
+    };
+    let mut size: i64 = 1;
+    for _ in 0..reps {
+        if size > size_max / mult {
+            return fail("too large");
+        }
+        size *= mult;
+    }
+    // strtod of the leading number (a sign included).
+    let num_end = value
+        .char_indices()
+        .find(|&(k, c)| !(c.is_ascii_digit() || c == '.' || (k == 0 && (c == '-' || c == '+'))))
+        .map_or(value.len(), |(k, _)| k);
+    let dsize: f64 = value[..num_end].parse().unwrap_or(0.0);
+    let limit = size_max as f64 / size as f64;
+    if !dsize.is_finite() || dsize < 0.0 || dsize >= limit {
+        return fail("too large");
+    }
+    let mut total = (dsize * size as f64) as i64;
+    if i > 0 && b.len() >= i + 2 && (b[i] == b'+' || b[i] == b'-') && b[i + 1] == b'1' {
+        if b[i] == b'+' {
+            if total == size_max {
+                return fail("too large");
+            }
+            total += 1;
+        } else {
+            total -= 1;
+        }
+        i += 2;
+    }
+    if i < b.len() {
+        return fail("invalid");
+    }
+    if total < 0 {
+        return fail("too large");
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn raw(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn size_values_are_checked_like_stock() {
+        for ok in ["0", "10", "1.5k", "10G", "1kb+1", "2MiB-1", "100b", "1P"] {
+            assert_eq!(size_error("max-size", ok), None, "{ok}");
+        }
+        for (bad, err) in [
+            ("1x", "invalid"),
+            ("abc", "invalid"),
+            ("+5", "invalid"),
+            ("1k+2", "invalid"),
+            ("-1", "too large"),
+            ("9999999999999999999", "too large"),
+            ("5000000000000000000000", "too large"),
+            ("99999999P", "too large"),
+        ] {
+            assert_eq!(
+                size_error("min-size", bad),
+                Some(format!("--min-size={bad} is {err}")),
+                "{bad}"
+            );
+        }
+        let huge = "9".repeat(5000);
+        let msg = size_error("max-size", &huge).unwrap();
+        assert_eq!(msg.len(), 198);
+        assert!(msg.starts_with("--max-size=999"));
+    }
+
+    #[test]
+    fn exact_refusals_cover_every_spelling() {
+        let find = |n: &str| OPTIONS.iter().position(|o| o.0 == n).unwrap();
+        let r = refused_set("delete-during", false);
+        assert!(r[find("del")] && r[find("delete-during")] && !r[find("delete")]);
+        let r = refused_set("del", false);
+        assert!(r[find("del")] && r[find("delete-during")]);
+        let r = refused_set("protect-args", false);
+        assert!(r[find("secluded-args")]);
+        // A wildcard names spellings, not capabilities.
+        let r = refused_set("delete-d*", false);
+        assert!(!r[find("del")] && r[find("delete-during")]);
     }
 
     #[test]

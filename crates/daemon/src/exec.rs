@@ -135,6 +135,30 @@ impl PreExec {
         }
     }
 
+    /// For a `name converter`: sends the request and arguments and keeps the command
+    /// running, returning its standard input and output for `usr`/`grp`/`uid`/`gid` queries.
+    pub fn converse(
+        mut self,
+        request: &str,
+        argv: &[String],
+    ) -> Option<(std::fs::File, std::io::BufReader<std::fs::File>)> {
+        let mut w = self.args.take()?;
+        let mut buf = Vec::new();
+        buf.extend_from_slice(if request.is_empty() {
+            b"(NONE)"
+        } else {
+            request.as_bytes()
+        });
+        buf.push(0);
+        for a in argv {
+            buf.extend_from_slice(a.as_bytes());
+            buf.push(0);
+        }
+        buf.push(0);
+        w.write_all(&buf).ok()?;
+        Some((w, std::io::BufReader::new(self.output.take()?)))
+    }
+
     /// Waits for the command; `Some(message)` when it failed, in stock's words.
     pub fn finish(mut self, desc: &str) -> Option<String> {
         self.args.take();

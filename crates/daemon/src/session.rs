@@ -89,6 +89,8 @@ pub struct Session {
     pub log: Logger,
     /// The daemon's command-line settings.
     pub options: DaemonOptions,
+    /// The running `name converter` (its standard input and output), if the module has one.
+    pub name_converter: Option<(File, std::io::BufReader<File>)>,
 }
 
 /// What runs the transfer once the daemon has accepted a client: the seam to the wire crate.
@@ -174,6 +176,7 @@ pub fn serve(conn: Conn, opts: &DaemonOptions, mode: Mode, handler: &dyn Transfe
         peer_digests: None,
         early_input: Vec::new(),
         pre_exec: None,
+        name_conv: None,
         deadline,
         idle,
     };
@@ -198,6 +201,8 @@ struct Handshake {
     early_input: Vec<u8>,
     /// The `pre-xfer exec` helper waiting for the request.
     pre_exec: Option<PreExec>,
+    /// The `name converter` waiting for the request.
+    name_conv: Option<PreExec>,
     /// The absolute bound of the current handshake phase.
     deadline: Deadline,
     /// The idle read timeout of the socket.
@@ -525,7 +530,17 @@ impl Handshake {
             p.send(&parsed.request, &argv, &[]);
             p.finish("pre-xfer exec")
         });
-        let refusal = args::refusal(&parsed, &refused);
+        let name_converter = self.name_conv.take().and_then(|p| {
+            let mut argv = vec!["rsyncd".to_string()];
+            argv.extend(parsed.argv.iter().cloned());
+            p.converse(&parsed.request, &argv)
+        });
+        let refusal = args::refusal(&parsed, &refused).or_else(|| {
+            parsed.options.iter().find_map(|o| match o.long() {
+                "max-size" | "min-size" => args::size_error(o.long(), o.value.as_deref()?),
+                _ => None,
+            })
+        });
         let fatal = if let Some(text) = pre_exec_error {
             Some(Fatal {
                 messages: text.lines().map(|l| format!("{l}\n")).collect(),
@@ -578,6 +593,7 @@ impl Handshake {
             numeric_ids: prepared.numeric_ids,
             log,
             options: opts.clone(),
+            name_converter,
         };
         Ok(handler.run(session))
     }
@@ -595,6 +611,7 @@ impl Handshake {
             peer_digests: None,
             early_input: Vec::new(),
             pre_exec: None,
+            name_conv: None,
             deadline: Deadline::default(),
             idle: Arc::default(),
         }
@@ -717,6 +734,19 @@ impl Handshake {
                 return Err(Stop);
             }
         };
+        let converter = module.name_converter();
+        if !converter.is_empty() {
+            match PreExec::start(&converter, true, &crate::config::session_vars()) {
+                Ok(p) => self.name_conv = Some(p),
+                Err(e) => {
+                    self.log.log(&format!(
+                        "name-converter exec preparation failed: {}",
+                        sys_error(&e)
+                    ));
+                    return self.error("name-converter exec preparation failed");
+                }
+            }
+        }
         if early.is_empty() && pre.is_empty() && post.is_empty() {
             return Ok(());
         }
@@ -911,7 +941,14 @@ impl Handshake {
         } else {
             outer.clone()
         };
-        if let Err(e) = std::env::set_current_dir(&dir) {
+        // Without chroot, a symlink another user planted on the module path must not move
+        // the module root (stock walks it refusing such links).
+        let entered = if use_chroot {
+            Ok(())
+        } else {
+            privs::check_trusted_path(Path::new(&dir))
+        };
+        if let Err(e) = entered.and_then(|_| std::env::set_current_dir(&dir)) {
             self.log
                 .log(&format!("chdir {dir} failed: {}", sys_error(&e)));
             return self.error("chdir failed");

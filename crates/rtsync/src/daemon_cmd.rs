@@ -126,7 +126,22 @@ fn parse(args: &[String]) -> Result<Cli, i32> {
 
 /// The transfer of an accepted module session: the wire crate's server role, confined to the
 /// module root (by chroot, or by resolving every path beneath it).
-fn transfer(session: Session) -> i32 {
+fn transfer(mut session: Session) -> i32 {
+    if let Some((mut to, mut from)) = session.name_converter.take() {
+        use std::io::{BufRead, Write};
+        rtsync_wire::local::set_name_converter(Box::new(move |kind, value| {
+            let mut q = format!("{kind} ").into_bytes();
+            q.extend_from_slice(value);
+            q.push(b'\n');
+            to.write_all(&q).ok()?;
+            let mut line = Vec::new();
+            from.read_until(b'\n', &mut line).ok()?;
+            while line.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
+                line.pop();
+            }
+            Some(line)
+        }));
+    }
     let m = &session.module;
     let has_filters = [
         m.exclude(),

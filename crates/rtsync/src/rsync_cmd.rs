@@ -195,7 +195,9 @@ fn remote(opts: &Options) -> i32 {
 
 pub fn main(args: Vec<OsString>) -> i32 {
     let rest = &args[1.min(args.len())..];
-    if rest.iter().any(|a| a == "--daemon") && !rest.iter().any(|a| a == "--server") {
+    // `--daemon` (with `--server` too: the far end of `-e SHELL host::`, which may carry
+    // daemon options such as `--config` from `--rsync-path`).
+    if rest.iter().any(|a| a == "--daemon") {
         return crate::daemon_cmd::main(args);
     }
     let opts = match Options::parse(rest) {

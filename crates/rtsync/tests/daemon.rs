@@ -31,6 +31,10 @@ pid file = {dir}/pid
 [hidden]
   path = {dir}/mod
   list = no
+[refusedd]
+  path = {dir}/mod
+  read only = no
+  refuse options = delete-during
 [local1]
   path = {dir}/mod
   hosts allow = 127.0.0.1
@@ -151,6 +155,29 @@ const CASES: &[Case] = &[
         args: &["-ac", "DIR:src/", "URL:refuse/"],
         env: &[],
         code: 4,
+    },
+    Case {
+        name: "refused --delete-during covers --del",
+        args: &["-a", "--delete", "-M--del", "DIR:src/", "URL:refusedd/"],
+        env: &[],
+        code: 4,
+    },
+    Case {
+        name: "invalid --max-size",
+        args: &["-a", "-M--max-size=1x", "DIR:src/", "URL:refusedd/"],
+        env: &[],
+        code: 4,
+    },
+    Case {
+        name: "oversized --min-size on a pull",
+        args: &[
+            "-a",
+            "-M--min-size=99999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999999",
+            "URL:pub/",
+            "DIR:out/",
+        ],
+        env: &[],
+        code: 10,
     },
     Case {
         name: "hidden module still usable",
@@ -1562,4 +1589,131 @@ fn early_input_reaches_the_early_exec_hook_like_stock() {
             "{got:?}"
         );
     }
+}
+
+#[test]
+fn daemon_over_a_remote_shell_and_source_wildcards_like_stock() {
+    // `-e SHELL host::` starts `rsync --server --daemon .` through the shell (with
+    // `--rsync-path` words such as `--config`); a daemon expands wildcards in sources.
+    let conf = "use chroot = no\n[pub]\n  path = {dir}/mod\n  comment = via a shell\n[hidden]\n  path = {dir}/mod\n  list = no\n";
+    let dir = tempfile::tempdir().unwrap();
+    make_tree(dir.path());
+    std::fs::write(dir.path().join("mod/n.txt"), "n\n").unwrap();
+    std::fs::write(dir.path().join("mod/other"), "o\n").unwrap();
+    let conf_path = write_conf(dir.path(), conf);
+    let rsh = dir.path().join("rsh");
+    std::fs::write(&rsh, "#!/bin/sh\nshift\nexec sh -c \"$*\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&rsh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut outs = Vec::new();
+    for daemon in [
+        stock_rsync().display().to_string(),
+        format!("{} rsync", rtsync_bin().display()),
+    ] {
+        for ours in [false, true] {
+            let path = format!("--rsync-path={daemon} --config={}", conf_path.display());
+            let run = |args: &[&str]| {
+                let mut argv = vec![format!("--rsh={}", rsh.display()), path.clone()];
+                argv.extend(args.iter().map(|a| a.to_string()));
+                if ours {
+                    let o = std::process::Command::new(rtsync_bin())
+                        .arg("rsync")
+                        .args(&argv)
+                        .output()
+                        .unwrap();
+                    (
+                        o.status.code(),
+                        String::from_utf8_lossy(&o.stdout).into_owned(),
+                    )
+                } else {
+                    let o = client(&argv, &[], Duration::from_secs(30));
+                    (o.code, o.stdout)
+                }
+            };
+            let listing = run(&["localhost::"]);
+            let globbed = run(&["--list-only", "localhost::pub/*.txt"]);
+            let names: Vec<String> = globbed
+                .1
+                .lines()
+                .filter_map(|l| l.rsplit(' ').next().map(String::from))
+                .collect();
+            outs.push((daemon.clone(), ours, listing, globbed.0, names));
+        }
+    }
+    assert_eq!(outs[0].2 .0, Some(0), "{outs:?}");
+    assert!(outs[0].2 .1.contains("via a shell"), "{outs:?}");
+    assert_eq!(outs[0].4, ["m.txt", "n.txt"], "{outs:?}");
+    for o in &outs[1..] {
+        assert_eq!(
+            (&o.2, o.3, &o.4),
+            (&outs[0].2, outs[0].3, &outs[0].4),
+            "{outs:?}"
+        );
+    }
+}
+
+#[test]
+fn module_paths_through_foreign_symlinks_are_refused_like_stock() {
+    // Without chroot, a module path through a symlink another user owns is not entered;
+    // one through root's own symlink is.
+    let conf = "use chroot = no\n[planted]\n  path = {dir}/plant\n[own]\n  path = {dir}/own\n";
+    let mut outs = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        make_tree(dir.path());
+        std::fs::write(dir.path().join("mod/canary"), "x\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("mod"), dir.path().join("plant")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("mod"), dir.path().join("own")).unwrap();
+        let c = std::ffi::CString::new(dir.path().join("plant").display().to_string()).unwrap();
+        // SAFETY: changing the owner of the link we just made.
+        assert_eq!(unsafe { libc::lchown(c.as_ptr(), 65534, 65534) }, 0);
+        let d = Daemon::start(kind, dir.path(), conf);
+        let planted = client(&expand(&["URL:planted/"], &d), &[], Duration::from_secs(30));
+        let own = client(&expand(&["URL:own/"], &d), &[], Duration::from_secs(30));
+        outs.push((
+            planted.code,
+            planted.stdout.contains("canary"),
+            own.code,
+            own.stdout.contains("canary"),
+        ));
+    }
+    assert_eq!(outs[0], (Some(5), false, Some(0), true), "stock: {outs:?}");
+    assert_eq!(outs[0], outs[1]);
+}
+
+#[test]
+fn name_converter_maps_ids_like_stock() {
+    // A module's `name converter` answers every name/id lookup of the session: names the
+    // client sends (push) and ids the daemon lists (pull).
+    let conf = "use chroot = no\nnumeric ids = no\n[conv]\n  path = {dir}/mod\n  read only = no\n  uid = 0\n  gid = 0\n  \
+                name converter = {dir}/conv.sh\n";
+    let setup = |dir: &Path| {
+        make_tree(dir);
+        std::fs::write(
+            dir.join("conv.sh"),
+            "#!/bin/sh\nwhile read k v; do case $k in usr) echo 4242;; grp) echo 4343;; \
+             uid|gid) echo nobody;; esac; done\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("conv.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        for f in ["src", "src/a.txt", "src/sub", "src/sub/b.txt"] {
+            let c = std::ffi::CString::new(dir.join(f).display().to_string()).unwrap();
+            // SAFETY: chown on a file we created.
+            assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        }
+    };
+    let runs = [
+        TreeRun {
+            args: &["-rtog", "DIR:src/", "URL:conv/in/"],
+            tree: "mod/in",
+        },
+        TreeRun {
+            args: &["-rtog", "URL:conv/in/", "DIR:back/"],
+            tree: "back",
+        },
+    ];
+    let codes = compare_tree_runs(conf, &setup, &runs);
+    assert_eq!(codes, [0, 0].map(Some), "stock behaves unexpectedly");
 }

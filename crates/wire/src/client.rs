@@ -298,7 +298,7 @@ fn pull_from(
                 connect_prog: env.connect_prog.clone(),
                 proxy: env.proxy.clone(),
             };
-            let mut conn = connect::connect_daemon(&addr)?;
+            let mut conn = crate::client::open_daemon(opts, env, user.as_deref(), &addr)?;
             let creds = Credentials {
                 user: user.clone().or_else(|| env.user.clone()),
                 password_file: opts.password_file.as_ref().map(PathBuf::from),
@@ -345,6 +345,21 @@ fn pull_from(
         &negotiate_config(opts)?,
     )?;
     transfer_as_receiver(opts, conn, neg, dest)
+}
+
+/// Reaches a daemon: over a socket (or `RSYNC_CONNECT_PROG`), or, when `-e` was given, by
+/// starting `rsync --server --daemon .` through that remote shell, as stock does.
+pub(crate) fn open_daemon(
+    opts: &Options,
+    env: &ClientEnv,
+    user: Option<&str>,
+    addr: &DaemonAddress,
+) -> Result<Connection> {
+    if opts.rsh.is_some() {
+        let sargs = ["--server", "--daemon", "."].map(String::from);
+        return spawn_remote_shell(opts, env, user, &addr.host, &sargs);
+    }
+    connect::connect_daemon(addr)
 }
 
 /// Starts `rsh [-l user] host rsync-path <server args>`.

@@ -214,7 +214,43 @@ impl IdMap {
     }
 }
 
+/// A daemon module's `name converter`: asked `usr NAME`, `grp NAME`, `uid ID`, `gid ID`,
+/// it answers with the id or the name ("" when unknown).
+pub type NameConverter = Box<dyn FnMut(&str, &[u8]) -> Option<Vec<u8>> + Send>;
+
+static NAME_CONVERTER: std::sync::Mutex<Option<NameConverter>> = std::sync::Mutex::new(None);
+
+/// Routes every user/group name and id lookup of this process through `conv` (rsyncd.conf's
+/// `name converter`).
+pub fn set_name_converter(conv: NameConverter) {
+    if let Ok(mut g) = NAME_CONVERTER.lock() {
+        *g = Some(conv);
+    }
+}
+
+/// Asks the name converter, if one is set (`Some(None)`: it does not know the value).
+fn convert(kind: &str, value: &[u8]) -> Option<Option<Vec<u8>>> {
+    let mut g = NAME_CONVERTER.lock().ok()?;
+    let conv = g.as_mut()?;
+    // Stock refuses to pass control characters to the converter.
+    if value.iter().any(|&c| c < b' ' || c == 0x7f) {
+        return Some(None);
+    }
+    Some(conv(kind, value).filter(|a| !a.is_empty()))
+}
+
+fn converted_id(answer: Option<Vec<u8>>) -> Option<u32> {
+    let a = answer?;
+    if !a.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(&a).ok()?.parse().ok()
+}
+
 fn lookup_user(name: &[u8]) -> Option<u32> {
+    if let Some(answer) = convert("usr", name) {
+        return converted_id(answer);
+    }
     let c = CString::new(name).ok()?;
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16384];
@@ -226,6 +262,9 @@ fn lookup_user(name: &[u8]) -> Option<u32> {
 }
 
 fn lookup_group(name: &[u8]) -> Option<u32> {
+    if let Some(answer) = convert("grp", name) {
+        return converted_id(answer);
+    }
     let c = CString::new(name).ok()?;
     let mut grp: libc::group = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16384];
@@ -361,6 +400,9 @@ pub fn up_to_date(meta: &fs::Metadata, e: &FileEntry, q: QuickCheck) -> bool {
 
 /// The user name of a uid, if it has one.
 pub fn user_name(uid: u32) -> Option<Vec<u8>> {
+    if let Some(answer) = convert("uid", uid.to_string().as_bytes()) {
+        return answer;
+    }
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16384];
     let mut out: *mut libc::passwd = std::ptr::null_mut();
@@ -379,6 +421,9 @@ pub fn user_name(uid: u32) -> Option<Vec<u8>> {
 
 /// The group name of a gid, if it has one.
 pub fn group_name(gid: u32) -> Option<Vec<u8>> {
+    if let Some(answer) = convert("gid", gid.to_string().as_bytes()) {
+        return answer;
+    }
     let mut grp: libc::group = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 16384];
     let mut out: *mut libc::group = std::ptr::null_mut();

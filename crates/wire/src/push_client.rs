@@ -8,7 +8,7 @@ use rtsync_tree::{compare_names, ScanOptions, ScanProblem};
 
 use crate::checksum::FileHasher;
 use crate::client::{flist_options, negotiate_config, ClientEnv, Outcome, Remote};
-use crate::connect::{self, DaemonAddress};
+use crate::connect::DaemonAddress;
 use crate::daemon_client::{self, Credentials, DaemonReply};
 use crate::error::{Error, Result};
 use crate::local;
@@ -58,7 +58,7 @@ pub fn push_to(
                 connect_prog: env.connect_prog.clone(),
                 proxy: env.proxy.clone(),
             };
-            let mut conn = connect::connect_daemon(&addr)?;
+            let mut conn = crate::client::open_daemon(opts, env, user.as_deref(), &addr)?;
             let creds = Credentials {
                 user: user.clone().or_else(|| env.user.clone()),
                 password_file: opts.password_file.as_ref().map(PathBuf::from),

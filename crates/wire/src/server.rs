@@ -236,6 +236,42 @@ fn excluded_destination(
         .then(|| format!("ERROR: daemon has excluded destination \"{name}\""))
 }
 
+/// The names a source with wildcards matches, sorted (itself when it has none or they match
+/// nothing), as stock's daemon sender expands them with glob(3). Matches never hold `..`
+/// or leave the directory the pattern is written in except through its own components.
+fn glob_source(arg: &OsString) -> Vec<OsString> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let bytes = arg.as_bytes();
+    if !bytes.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
+        return vec![arg.clone()];
+    }
+    let Ok(pattern) = std::ffi::CString::new(bytes) else {
+        return vec![arg.clone()];
+    };
+    // SAFETY: glob_t is plain data that glob fills and globfree releases.
+    let mut g: libc::glob_t = unsafe { std::mem::zeroed() };
+    let mut out = Vec::new();
+    // SAFETY: a valid NUL-terminated pattern and glob_t.
+    let rc = unsafe { libc::glob(pattern.as_ptr(), 0, None, &mut g) };
+    if rc == 0 {
+        for k in 0..g.gl_pathc {
+            // SAFETY: glob returned gl_pathc valid C strings.
+            let p = unsafe { std::ffi::CStr::from_ptr(*g.gl_pathv.add(k)) };
+            let mut v = p.to_bytes().to_vec();
+            if bytes.ends_with(b"/") && !v.ends_with(b"/") {
+                v.push(b'/');
+            }
+            out.push(OsString::from_vec(v));
+        }
+    }
+    // SAFETY: releases what glob allocated (also after a failure).
+    unsafe { libc::globfree(&mut g) };
+    if out.is_empty() {
+        out.push(arg.clone());
+    }
+    out
+}
+
 /// Resolves a client path beneath `root` the way rsync's daemon sanitizes it: absolute
 /// paths become relative, `..` never climbs above the root, a trailing `/` is kept.
 pub fn path_beneath(root: &std::path::Path, p: &str) -> String {
@@ -335,6 +371,14 @@ fn serve<R: Read + Send, W: Write + Send>(
     if let Some(root) = &session.root {
         for a in opts.args.iter_mut().skip(1) {
             *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
+        }
+        if opts.sender {
+            // A daemon expands wildcards in the sources itself (no shell did).
+            let mut expanded = vec![opts.args[0].clone()];
+            for a in opts.args.iter().skip(1) {
+                expanded.extend(glob_source(a));
+            }
+            opts.args = expanded;
         }
     }
     let refusal = if opts.sender && session.write_only {

@@ -299,6 +299,13 @@ mod tests {
     }
 
     #[test]
+    fn remote_options_come_last_as_given() {
+        let o = opts(&["-a", "-M--max-size=5", "--remote-option=--del"]);
+        let args = server_args(&o, false);
+        assert_eq!(args[args.len() - 2..], ["--max-size=5", "--del"]);
+    }
+
+    #[test]
     fn arg_table() {
         let cases: &[(&[&str], bool, &[&str])] = &[
             (
