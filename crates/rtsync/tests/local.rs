@@ -910,3 +910,18 @@ fn mkpath_creates_the_missing_destination_path() {
         differential_in(&ws, args, FILE_TIMES);
     }
 }
+
+#[test]
+fn delay_updates_stages_and_cleans_up() {
+    let ws = Workspace::new(true);
+    let template = ws.dest_template.as_ref().unwrap();
+    // A stale staging directory from an interrupted run is overwritten and removed.
+    std::fs::create_dir_all(template.join("sub/.~tmp~")).unwrap();
+    std::fs::write(template.join("sub/.~tmp~/g2a"), b"stale staged junk\n").unwrap();
+    differential_in(&ws, &["-ai", "--delay-updates", "src/", "dst/"], FILE_TIMES);
+    differential(
+        &["-aiH", "--delay-updates", "src/", "dst/"],
+        false,
+        NEW_ROOT,
+    );
+}

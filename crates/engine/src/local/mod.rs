@@ -115,6 +115,8 @@ pub struct LocalTransfer<'a> {
     alt_whole_file: bool,
     /// A basis-directory file to use as the delta basis of the file being written.
     alt_basis: Option<PathBuf>,
+    /// `--delay-updates`: (staged file, destination) pairs renamed at the end.
+    delayed: Vec<(PathBuf, PathBuf)>,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
@@ -214,6 +216,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         basis_dirs: Vec::new(),
         alt_whole_file: false,
         alt_basis: None,
+        delayed: Vec::new(),
     };
     if opts.hard_links {
         let mut prepass_filters = filters.clone();

@@ -14,6 +14,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// `--delay-updates`: the per-directory staging directory.
+pub(super) const DELAY_DIR: &str = ".~tmp~";
+
 /// A strong whole-file checksum for `--checksum` comparisons.
 fn file_checksum(path: &Path) -> io::Result<u128> {
     let mut f = File::open(path)?;
@@ -152,6 +155,16 @@ impl LocalTransfer<'_> {
         }
         if let Some(md) = &regular {
             if self.up_to_date(i, md) {
+                if self.opts.delay_updates && !self.opts.dry_run {
+                    // A stale staged copy of an up-to-date file goes, and its staging
+                    // directory with it once empty.
+                    let stage_dir = dest.parent().unwrap_or(Path::new(".")).join(DELAY_DIR);
+                    let staged = stage_dir.join(dest.file_name().unwrap_or_default());
+                    if std::fs::symlink_metadata(&staged).is_ok_and(|m| m.is_file()) {
+                        let _ = std::fs::remove_file(&staged);
+                        let _ = std::fs::remove_dir(&stage_dir);
+                    }
+                }
                 let mut it = Itemize::new(b'.', b'f');
                 self.compare_attrs(i, md, &mut it, false);
                 if !self.opts.dry_run {
@@ -329,6 +342,30 @@ impl LocalTransfer<'_> {
         if existing.is_some() && self.opts.backup && !self.make_backup(dest) {
             return Err(exit::FILE_IO);
         }
+        if self.opts.delay_updates && !self.alt_whole_file {
+            // Staged in DIR/.~tmp~/ and renamed into place at the end of the run.
+            let stage_dir = dest.parent().unwrap_or(Path::new(".")).join(DELAY_DIR);
+            let _ = std::fs::create_dir(&stage_dir);
+            let staged = stage_dir.join(dest.file_name().unwrap_or_default());
+            match std::fs::symlink_metadata(&staged) {
+                Ok(m) if m.is_dir() => {
+                    let _ = std::fs::remove_dir_all(&staged);
+                }
+                _ => {}
+            }
+            if let Err(e) = tmp.persist(&staged) {
+                let _ = std::fs::remove_file(&tmp_path);
+                self.report.error(&format!(
+                    "rsync: [receiver] rename \"{}\" -> \"{}\": {}",
+                    full_path(&tmp_path),
+                    full_path(&staged),
+                    os_error(&e)
+                ));
+                return Err(exit::PARTIAL);
+            }
+            self.delayed.push((staged, dest.to_path_buf()));
+            return Ok(());
+        }
         if let Err(e) = tmp.persist(dest) {
             let _ = std::fs::remove_file(&tmp_path);
             self.report.error(&format!(
@@ -348,6 +385,34 @@ impl LocalTransfer<'_> {
             let _ = std::fs::remove_file(stale);
         }
         Ok(())
+    }
+
+    /// `--delay-updates`: renames the staged files into place and removes the staging
+    /// directories.
+    pub(super) fn finish_delayed_updates(&mut self) {
+        let mut dirs = Vec::new();
+        for (staged, dest) in std::mem::take(&mut self.delayed) {
+            if let Some(d) = staged.parent() {
+                if !dirs.iter().any(|x: &PathBuf| x == d) {
+                    dirs.push(d.to_path_buf());
+                }
+            }
+            if let Err(e) = std::fs::rename(&staged, &dest) {
+                self.report.error(&format!(
+                    "rsync: [receiver] rename \"{}\" -> \"{}\": {}",
+                    full_path(&staged),
+                    full_path(&dest),
+                    os_error(&e)
+                ));
+                self.note(exit::PARTIAL);
+            }
+        }
+        for d in dirs {
+            // Stale leftovers of an earlier run go too.
+            if std::fs::remove_dir(&d).is_err() {
+                let _ = std::fs::remove_dir_all(&d);
+            }
+        }
     }
 
     fn write_failed(&mut self, dest: &Path, e: &io::Error) -> i32 {

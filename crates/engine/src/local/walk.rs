@@ -128,6 +128,7 @@ impl LocalTransfer<'_> {
             }
             self.walk_items(&mut scanner, top, pass);
             if pass != Pass::DeleteOnly {
+                self.finish_delayed_updates();
                 self.finish_written_links();
             }
         }
