@@ -925,3 +925,29 @@ fn delay_updates_stages_and_cleans_up() {
         NEW_ROOT,
     );
 }
+
+#[test]
+fn fuzzy_basis_is_chosen_and_reported_as_stock() {
+    let ws = Workspace::new(true);
+    let t = ws.dest_template.as_ref().unwrap();
+    // plain.txt is missing; plain-v1.txt and an unrelated file are candidates.
+    let data = std::fs::read(ws.path().join("src/plain.txt")).unwrap();
+    std::fs::rename(t.join("plain.txt"), t.join("plain-v1.txt")).unwrap();
+    std::fs::write(t.join("plain-v1.txt"), &data[..data.len() / 2]).unwrap();
+    std::fs::remove_file(t.join("deep/a/b/c/d/e/f/g/h/bottom.txt")).unwrap();
+    std::fs::write(t.join("deep/a/b/c/d/e/f/g/h/bottom.txt.old"), b"deep").unwrap();
+    for flags in ["-ai", "-aiy"] {
+        differential_in(
+            &ws,
+            &[
+                flags,
+                "--fuzzy",
+                "--no-whole-file",
+                "--debug=FUZZY",
+                "src/",
+                "dst/",
+            ],
+            FILE_TIMES,
+        );
+    }
+}

@@ -143,7 +143,23 @@ impl LocalTransfer<'_> {
                 super::altdest::AltOutcome::None => {}
             }
         }
-        if regular.is_none() && alt_basis.is_none() && self.defer_missing_member() {
+        let mut fuzzy_basis = None;
+        if regular.is_none() && alt_basis.is_none() && self.opts.fuzzy > 0 {
+            fuzzy_basis = self.find_fuzzy(i, dest);
+            if let (Some(f), true) = (&fuzzy_basis, self.debug_fuzzy() > 0) {
+                let dir = self.dest_dir();
+                let shown = f.strip_prefix(&dir).unwrap_or(f).display().to_string();
+                self.report.info(&format!(
+                    "fuzzy basis selected for {}: {shown}",
+                    String::from_utf8_lossy(&name)
+                ));
+            }
+        }
+        if regular.is_none()
+            && alt_basis.is_none()
+            && fuzzy_basis.is_none()
+            && self.defer_missing_member()
+        {
             // A later member of its hard-link group will be written and linked back to.
             return;
         }
@@ -205,7 +221,7 @@ impl LocalTransfer<'_> {
         }
         let started = std::time::Instant::now();
         if !self.opts.dry_run {
-            self.alt_basis = alt_basis.map(|m| m.path);
+            self.alt_basis = alt_basis.map(|m| m.path).or(fuzzy_basis);
             let written = self.write_file(i, dest, regular.as_ref());
             self.alt_basis = None;
             if let Err(code) = written {
