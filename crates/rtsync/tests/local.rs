@@ -951,3 +951,17 @@ fn fuzzy_basis_is_chosen_and_reported_as_stock() {
         );
     }
 }
+
+#[test]
+fn keep_dirlinks_follows_a_destination_symlink_to_a_directory() {
+    let ws = Workspace::new(true);
+    let t = ws.dest_template.as_ref().unwrap();
+    std::fs::rename(t.join("deep/a"), t.join("deep/real-a")).unwrap();
+    std::os::unix::fs::symlink("real-a", t.join("deep/a")).unwrap();
+    // A symlink where the source has a file is replaced even with -K.
+    std::fs::remove_file(t.join("plain.txt")).unwrap();
+    std::os::unix::fs::symlink("deep", t.join("plain.txt")).unwrap();
+    for flags in ["-aiK", "-ai"] {
+        differential_in(&ws, &[flags, "src/", "dst/"], FILE_TIMES);
+    }
+}
