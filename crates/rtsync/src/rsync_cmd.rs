@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+mod help_words;
 mod listing;
 
 const PROTOCOL_VERSION: u32 = 32;
@@ -115,6 +116,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
             return exit::SYNTAX;
         }
     };
+    if let Some(text) = help_words::requested(&opts) {
+        print!("{text}");
+        return exit::OK;
+    }
     if opts.version > 0 {
         print!("{}", version_text());
         return exit::OK;

@@ -965,3 +965,14 @@ fn keep_dirlinks_follows_a_destination_symlink_to_a_directory() {
         differential_in(&ws, &[flags, "src/", "dst/"], FILE_TIMES);
     }
 }
+
+#[test]
+fn info_and_debug_help_lists_match_stock() {
+    for args in [
+        &["--info=help"][..],
+        &["--debug=help"],
+        &["--info=name,HELP", "src/", "dst/"],
+    ] {
+        differential(args, false, NO_TIMES);
+    }
+}
