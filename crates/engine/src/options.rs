@@ -722,23 +722,6 @@ static SPECS: &[Spec] = &[
     value!("stop-at", None, |o, v| o.stop_at = Some(stop_at(v)?)),
     value!("stop-after", None, |o, v| o.stop_at = Some(stop_after(v)?)),
     value!("time-limit", None, |o, v| o.stop_at = Some(stop_after(v)?)),
-    value!("usermap", None, |o, v| o.usermap.push(text(v))),
-    value!("groupmap", None, |o, v| o.groupmap.push(text(v))),
-    value!("chown", None, |o, v| {
-        let t = text(v);
-        let (user, group) = match t.split_once(':') {
-            Some((u, g)) => (u.to_string(), g.to_string()),
-            None => (t.clone(), String::new()),
-        };
-        if !user.is_empty() {
-            o.usermap.push(format!("*:{user}"));
-            o.owner = true;
-        }
-        if !group.is_empty() {
-            o.groupmap.push(format!("*:{group}"));
-            o.group = true;
-        }
-    }),
     flag!("super", None, |o, on| o.super_user = Some(on)),
     flag!("fake-super", None, |o, on| o.fake_super = on),
     flag!("secluded-args", Some(b's'), |o, on| o.protect_args = on),

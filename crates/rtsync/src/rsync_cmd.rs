@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+mod help_words;
 mod listing;
 
 const PROTOCOL_VERSION: u32 = 32;
@@ -209,6 +210,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
     };
     rtsync_oppath::set_insecure_links(opts.insecure_links);
+    if let Some(text) = help_words::requested(&opts) {
+        print!("{text}");
+        return exit::OK;
+    }
     if opts.version > 1 {
         print!("{}", version_json());
         return exit::OK;

@@ -991,3 +991,69 @@ fn append_trusts_the_existing_prefix_and_append_verify_repairs_it() {
     );
     assert_eq!(&got[10_000..], &data[10_000..]);
 }
+
+#[test]
+fn delay_updates_stages_and_cleans_up() {
+    let ws = Workspace::new(true);
+    let template = ws.dest_template.as_ref().unwrap();
+    // A stale staging directory from an interrupted run is overwritten and removed.
+    std::fs::create_dir_all(template.join("sub/.~tmp~")).unwrap();
+    std::fs::write(template.join("sub/.~tmp~/g2a"), b"stale staged junk\n").unwrap();
+    differential_in(&ws, &["-ai", "--delay-updates", "src/", "dst/"], FILE_TIMES);
+    differential(
+        &["-aiH", "--delay-updates", "src/", "dst/"],
+        false,
+        NEW_ROOT,
+    );
+}
+
+#[test]
+fn fuzzy_basis_is_chosen_and_reported_as_stock() {
+    let ws = Workspace::new(true);
+    let t = ws.dest_template.as_ref().unwrap();
+    // plain.txt is missing; plain-v1.txt and an unrelated file are candidates.
+    let data = std::fs::read(ws.path().join("src/plain.txt")).unwrap();
+    std::fs::rename(t.join("plain.txt"), t.join("plain-v1.txt")).unwrap();
+    std::fs::write(t.join("plain-v1.txt"), &data[..data.len() / 2]).unwrap();
+    std::fs::remove_file(t.join("deep/a/b/c/d/e/f/g/h/bottom.txt")).unwrap();
+    std::fs::write(t.join("deep/a/b/c/d/e/f/g/h/bottom.txt.old"), b"deep").unwrap();
+    for flags in ["-ai", "-aiy"] {
+        differential_in(
+            &ws,
+            &[
+                flags,
+                "--fuzzy",
+                "--no-whole-file",
+                "--debug=FUZZY",
+                "src/",
+                "dst/",
+            ],
+            FILE_TIMES,
+        );
+    }
+}
+
+#[test]
+fn keep_dirlinks_follows_a_destination_symlink_to_a_directory() {
+    let ws = Workspace::new(true);
+    let t = ws.dest_template.as_ref().unwrap();
+    std::fs::rename(t.join("deep/a"), t.join("deep/real-a")).unwrap();
+    std::os::unix::fs::symlink("real-a", t.join("deep/a")).unwrap();
+    // A symlink where the source has a file is replaced even with -K.
+    std::fs::remove_file(t.join("plain.txt")).unwrap();
+    std::os::unix::fs::symlink("deep", t.join("plain.txt")).unwrap();
+    for flags in ["-aiK", "-ai"] {
+        differential_in(&ws, &[flags, "src/", "dst/"], FILE_TIMES);
+    }
+}
+
+#[test]
+fn info_and_debug_help_lists_match_stock() {
+    for args in [
+        &["--info=help"][..],
+        &["--debug=help"],
+        &["--info=name,HELP", "src/", "dst/"],
+    ] {
+        differential(args, false, NO_TIMES);
+    }
+}

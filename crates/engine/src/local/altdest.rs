@@ -392,3 +392,160 @@ fn clean_join(base: &Path, rel: &Path) -> PathBuf {
     }
     PathBuf::from(OsStr::from_bytes(&out))
 }
+
+/// rsync's weighted Levenshtein distance between two names (16.16 fixed point), or more than
+/// `limit` when the length difference alone exceeds it.
+fn fuzzy_distance(s1: &[u8], s2: &[u8], limit: u32) -> u32 {
+    const UNIT: u32 = 1 << 16;
+    let (mut s1, len2) = (s1, s2.len());
+    if (s1.len().abs_diff(len2) as u64) * UNIT as u64 > limit as u64 {
+        return 0xFFFF * UNIT + 1;
+    }
+    if s1.is_empty() || s2.is_empty() {
+        if s1.is_empty() {
+            s1 = s2;
+        }
+        let cost: u32 = s1
+            .iter()
+            .map(|&c| c as i8 as i32 as u32)
+            .fold(0, u32::wrapping_add);
+        return (s1.len() as u32).wrapping_mul(UNIT).wrapping_add(cost);
+    }
+    let mut a: Vec<u32> = (0..len2).map(|i| (i as u32 + 1) * UNIT).collect();
+    for (i1, &c1) in s1.iter().enumerate() {
+        let mut diag = i1 as u32 * UNIT;
+        let mut above = (i1 as u32 + 1) * UNIT;
+        for (i2, &c2) in s2.iter().enumerate() {
+            let left = a[i2];
+            let d = c1 as i32 - c2 as i32;
+            let cost = match d {
+                0 => 0,
+                d if d < 0 => (UNIT as i32 - d) as u32,
+                d => UNIT + d as u32,
+            };
+            let diag_inc = diag.wrapping_add(cost);
+            let left_inc = left + UNIT + c1 as u32;
+            let above_inc = above + UNIT + c2 as u32;
+            above = if left < above {
+                left_inc.min(diag_inc)
+            } else {
+                above_inc.min(diag_inc)
+            };
+            a[i2] = above;
+            diag = left;
+        }
+    }
+    a[len2 - 1]
+}
+
+/// rsync's idea of a name's significant suffix (`.tar` of `x.tar.bak~`, none for dotfiles).
+fn filename_suffix(name: &[u8]) -> &[u8] {
+    let mut fn_ = name;
+    while let [b'.', rest @ ..] = fn_ {
+        fn_ = rest;
+    }
+    let mut len = fn_.len();
+    let had_tilde = len > 1 && fn_[len - 1] == b'~';
+    if had_tilde {
+        len -= 1;
+    }
+    let mut suf: &[u8] = b"";
+    while len > 1 {
+        let Some(dot) = fn_[..len]
+            .iter()
+            .rposition(|&c| c == b'.')
+            .filter(|&d| d > 0)
+        else {
+            break;
+        };
+        let s = &fn_[dot..len];
+        len = dot;
+        let tail = &s[1..];
+        if (s.len() == 4 && (tail == b"bak" || tail == b"old"))
+            || (s.len() == 5 && tail == b"orig")
+            || (s.len() > 2 && had_tilde && s[1] == b'~' && s[2].is_ascii_digit())
+        {
+            continue;
+        }
+        suf = s;
+        if s.len() == 1 || !tail.iter().all(u8::is_ascii_digit) {
+            break;
+        }
+        // An all-digit suffix is not that significant: look further left.
+    }
+    suf
+}
+
+impl LocalTransfer<'_> {
+    /// `--fuzzy`: a file in the destination directory (and, with `-yy`, the basis
+    /// directories) that looks like a previous version of entry `i`.
+    pub(super) fn find_fuzzy(&mut self, i: usize, dest: &Path) -> Option<PathBuf> {
+        let name = self.entries[i].name.clone();
+        let base = name.rsplit(|&c| c == b'/').next().unwrap_or(&name).to_vec();
+        let (size, mtime) = (self.entries[i].size, self.entries[i].mtime);
+        let dir = dest.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let rel_dir = &name[..name.len() - base.len()];
+        let mut dirs = vec![dir];
+        if self.opts.fuzzy > 1 {
+            for b in &self.basis_dirs {
+                dirs.push(b.join(OsStr::from_bytes(rel_dir)));
+            }
+        }
+        let mut lists: Vec<Vec<(Vec<u8>, u64, i64)>> = Vec::new();
+        for d in &dirs {
+            let mut files = Vec::new();
+            if let Ok(rd) = std::fs::read_dir(d) {
+                for ent in rd.flatten() {
+                    let Ok(md) = ent.metadata() else { continue };
+                    if md.is_file() && md.size() > 0 {
+                        files.push((ent.file_name().as_bytes().to_vec(), md.size(), md.mtime()));
+                    }
+                }
+            }
+            files.sort();
+            lists.push(files);
+        }
+        let pick = |k: usize, n: &[u8]| dirs[k].join(OsStr::from_bytes(n));
+        for (k, files) in lists.iter().enumerate() {
+            if let Some((n, ..)) = files.iter().find(|f| f.1 == size && f.2 == mtime) {
+                return Some(pick(k, n));
+            }
+        }
+        let suffix = filename_suffix(&base).to_vec();
+        let mut lowest = 25u32 << 16;
+        let mut best = None;
+        for (k, files) in lists.iter().enumerate() {
+            for (n, ..) in files {
+                let mut dist = fuzzy_distance(n, &base, lowest);
+                if dist < 0xFFFF_0000 {
+                    let s = filename_suffix(n);
+                    dist =
+                        dist.wrapping_add(fuzzy_distance(s, &suffix, 0xFFFF_0000).wrapping_mul(10));
+                }
+                if dist <= lowest {
+                    lowest = dist;
+                    best = Some(pick(k, n));
+                }
+            }
+        }
+        best
+    }
+
+    /// `--debug=FUZZY` level.
+    pub(super) fn debug_fuzzy(&self) -> u32 {
+        let mut level = 0;
+        for w in self.opts.debug.iter().flat_map(|d| d.split(',')) {
+            let w = w.to_ascii_uppercase();
+            let (word, n) = match w.trim_end_matches(|c: char| c.is_ascii_digit()) {
+                t if t.len() < w.len() => (t.to_string(), w[t.len()..].parse().unwrap_or(1)),
+                t => (t.to_string(), 1),
+            };
+            if word == "FUZZY" || word == "ALL" {
+                level = n;
+            } else if word == "NONE" {
+                level = 0;
+            }
+        }
+        level
+    }
+}

@@ -179,9 +179,23 @@ impl LocalTransfer<'_> {
         }
         let dirs = std::mem::take(&mut self.dir_fixups);
         for fix in dirs.iter().rev() {
-            let md = std::fs::symlink_metadata(&fix.path).ok();
+            let mut md = std::fs::symlink_metadata(&fix.path).ok();
+            if self.opts.keep_dirlinks && md.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+                // -K: the kept symlink's directory gets the permissions, the link the time.
+                md = std::fs::metadata(&fix.path).ok();
+            }
             let Some(md) = md.filter(|m| m.is_dir()) else {
                 continue;
+            };
+            let md = match std::fs::symlink_metadata(&fix.path) {
+                Ok(l) if l.file_type().is_symlink() => {
+                    let perms = self.wanted_perms_for(&fix.entry, Some(&md));
+                    if md.mode() & 0o7777 != perms {
+                        let _ = fsops::set_perms(&fix.path, perms);
+                    }
+                    l
+                }
+                _ => md,
             };
             // A new directory gets the source's permissions (masked without -p); an existing
             // one keeps its own unless -p.

@@ -713,7 +713,17 @@ impl<'a> LocalTransfer<'a> {
     pub(super) fn do_dir(&mut self, i: usize, children: Option<&[Item]>) {
         let dest = self.dest_path(&self.entries[i].name);
         self.make_missing_parents(&dest);
-        let existing = std::fs::symlink_metadata(&dest).ok();
+        let mut existing = std::fs::symlink_metadata(&dest).ok();
+        if self.opts.keep_dirlinks
+            && existing
+                .as_ref()
+                .is_some_and(|m| m.file_type().is_symlink())
+        {
+            // -K: a symlink to a directory on the receiving side stands for that directory.
+            if let Some(md) = std::fs::metadata(&dest).ok().filter(|m| m.is_dir()) {
+                existing = Some(md);
+            }
+        }
         if self.skipped_by_existence(i, existing.as_ref()) {
             return;
         }

@@ -14,6 +14,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+/// `--delay-updates`: the per-directory staging directory.
+pub(super) const DELAY_DIR: &str = ".~tmp~";
+
 /// A strong whole-file checksum for `--checksum` comparisons.
 fn file_checksum(path: &Path) -> io::Result<u128> {
     let mut f = File::open(path)?;
@@ -177,7 +180,23 @@ impl LocalTransfer<'_> {
                 super::altdest::AltOutcome::None => {}
             }
         }
-        if regular.is_none() && alt_basis.is_none() && self.defer_missing_member() {
+        let mut fuzzy_basis = None;
+        if regular.is_none() && alt_basis.is_none() && self.opts.fuzzy > 0 {
+            fuzzy_basis = self.find_fuzzy(i, dest);
+            if let (Some(f), true) = (&fuzzy_basis, self.debug_fuzzy() > 0) {
+                let dir = self.dest_dir();
+                let shown = f.strip_prefix(&dir).unwrap_or(f).display().to_string();
+                self.report.info(&format!(
+                    "fuzzy basis selected for {}: {shown}",
+                    String::from_utf8_lossy(&name)
+                ));
+            }
+        }
+        if regular.is_none()
+            && alt_basis.is_none()
+            && fuzzy_basis.is_none()
+            && self.defer_missing_member()
+        {
             // A later member of its hard-link group will be written and linked back to.
             return;
         }
@@ -189,6 +208,16 @@ impl LocalTransfer<'_> {
         }
         if let Some(md) = &regular {
             if self.up_to_date(i, md) {
+                if self.opts.delay_updates && !self.opts.dry_run {
+                    // A stale staged copy of an up-to-date file goes, and its staging
+                    // directory with it once empty.
+                    let stage_dir = dest.parent().unwrap_or(Path::new(".")).join(DELAY_DIR);
+                    let staged = stage_dir.join(dest.file_name().unwrap_or_default());
+                    if std::fs::symlink_metadata(&staged).is_ok_and(|m| m.is_file()) {
+                        let _ = std::fs::remove_file(&staged);
+                        let _ = std::fs::remove_dir(&stage_dir);
+                    }
+                }
                 let mut it = Itemize::new(b'.', b'f');
                 self.compare_attrs(i, md, &mut it, false);
                 if !self.opts.dry_run {
@@ -233,7 +262,7 @@ impl LocalTransfer<'_> {
         }
         let started = std::time::Instant::now();
         if !self.opts.dry_run {
-            self.alt_basis = alt_basis.map(|m| m.path);
+            self.alt_basis = alt_basis.map(|m| m.path).or(fuzzy_basis);
             let written = self.write_file(i, dest, regular.as_ref());
             self.alt_basis = None;
             if let Err(code) = written {
@@ -437,7 +466,7 @@ impl LocalTransfer<'_> {
         if existing.is_some() && self.opts.backup && !self.make_backup(dest) {
             return Err(exit::FILE_IO);
         }
-        if self.opts.delay_updates {
+        if self.opts.delay_updates && !self.alt_whole_file {
             // Staged in the partial directory, moved into place at the end of the transfer.
             let name = String::from_utf8_lossy(&self.entries[i].name).into_owned();
             let staged = self

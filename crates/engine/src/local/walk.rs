@@ -131,6 +131,7 @@ impl LocalTransfer<'_> {
                 return None;
             }
             if pass != Pass::DeleteOnly {
+                self.finish_delayed();
                 self.finish_written_links();
             }
         }

@@ -601,6 +601,7 @@ pub fn split_streams(out: &str) -> [Vec<&str>; 4] {
         } else if line.starts_with("*deleting ")
             || line.starts_with("deleting ")
             || line.starts_with("skipping ")
+            || line.starts_with("fuzzy basis selected for ")
         {
             messages.push(line);
         } else if line.starts_with("hf") || line.contains(" => ") {
