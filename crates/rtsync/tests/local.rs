@@ -756,3 +756,25 @@ fn list_only_recursive_with_filters() {
         ALL_TIMES,
     );
 }
+
+#[test]
+fn backup_replaces_a_directory_in_the_way_of_a_deleted_file() {
+    // Found by rsync's backup test: an empty directory where a deleted file's backup goes is
+    // replaced by the backup, and the file leaves the destination.
+    let ws = Workspace::new(true);
+    let template = ws.dest_template.as_ref().unwrap();
+    std::fs::create_dir_all(template.join("bak/many/zzz-extra")).unwrap();
+    differential_in(
+        &ws,
+        &[
+            "-ai",
+            "--info=backup",
+            "--delete-delay",
+            "--backup-dir=bak",
+            "--filter=P /bak/",
+            "src/",
+            "dst/",
+        ],
+        FILE_TIMES,
+    );
+}

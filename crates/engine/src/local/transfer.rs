@@ -381,6 +381,12 @@ impl LocalTransfer<'_> {
         if let Some(parent) = name.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
+        // A directory already where the backup goes is replaced, as rsync does (a rename
+        // onto it would fail and leave the deleted entry in place).
+        let dest_is_dir = std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir());
+        if !dest_is_dir && std::fs::symlink_metadata(&name).is_ok_and(|m| m.is_dir()) {
+            let _ = std::fs::remove_dir_all(&name);
+        }
         let moved = match std::fs::rename(dest, &name) {
             Ok(()) => true,
             // Another filesystem: copy, as rsync's robust_rename does.
