@@ -32,6 +32,27 @@ fn version_text() -> String {
     )
 }
 
+/// `-VV`: the same facts as `-V` as JSON, in the layout rsync uses (test suites read the
+/// capabilities from it, e.g. whether symlink times can be set).
+fn version_json() -> String {
+    format!(
+        "{{\n  \"program\": \"rsync\",\n  \"version\": \"{RSYNC_VERSION}\",\n  \
+         \"protocol\": \"{PROTOCOL_VERSION}.0\",\n  \
+         \"implementation\": \"rtsync {}\",\n  \"capabilities\": {{\n    \
+         \"file_bits\": 64, \"inum_bits\": 64, \"timestamp_bits\": 64,\n    \
+         \"long_int_bits\": 64, \"socketpairs\": true, \"symlinks\": true,\n    \
+         \"symtimes\": true, \"hardlinks\": true, \"hardlink_specials\": true,\n    \
+         \"hardlink_symlinks\": true, \"IPv6\": true, \"atimes\": false,\n    \
+         \"batchfiles\": false, \"inplace\": true, \"append\": true, \"ACLs\": false,\n    \
+         \"xattrs\": false, \"iconv\": false, \"prealloc\": true\n  }},\n  \
+         \"checksum_list\": [\n    \"xxh128\", \"xxh3\", \"xxh64\", \"md5\", \"md4\", \
+         \"sha1\", \"none\"\n  ],\n  \"compress_list\": [\n    \"zstd\", \"lz4\", \
+         \"zlibx\", \"zlib\", \"none\"\n  ],\n  \"daemon_auth_list\": [\n    \
+         \"sha512\", \"sha256\", \"sha1\", \"md5\", \"md4\"\n  ]\n}}\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 fn help_text() -> String {
     format!(
         "{}\nUsage: rsync [OPTION]... SRC [SRC]... DEST\n  \
@@ -116,7 +137,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
     };
     if opts.version > 0 {
-        print!("{}", version_text());
+        if opts.version > 1 {
+            print!("{}", version_json());
+        } else {
+            print!("{}", version_text());
+        }
         return exit::OK;
     }
     if opts.help {

@@ -302,3 +302,31 @@ fn pull_into_a_new_destination_prints_like_stock() {
         assert_eq!(strip(&o.stdout), strip(&s.stdout), "{opts:?}");
     }
 }
+
+/// Reads fields of a `-VV` JSON document with python's json module (as test suites do).
+fn vv_fields(json: &[u8]) -> String {
+    let mut py = Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys; d=json.load(sys.stdin); c=d['capabilities']; \
+             print(d['program'], d['version'], d['protocol'], c['symtimes'], c['symlinks'], \
+             c['hardlinks'], c['inplace'])",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    py.stdin.take().unwrap().write_all(json).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success(), "-VV output is not JSON");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn double_version_prints_capabilities_as_json_like_stock() {
+    // Found by rsync's itemize test, which reads "symtimes" from `rsync -VV`.
+    let stock = Command::new(stock_rsync()).arg("-VV").output().unwrap();
+    let ours = rtsync(&["-VV"]);
+    assert_eq!(vv_fields(&stock.stdout), vv_fields(&ours.stdout));
+}

@@ -5,6 +5,7 @@ mod local_util;
 use local_util::{
     differential, differential_in, Workspace, ALL_TIMES, FILE_TIMES, NEW_ROOT, NO_TIMES,
 };
+use std::os::unix::ffi::OsStrExt;
 
 #[test]
 fn archive_initial() {
@@ -777,4 +778,52 @@ fn backup_replaces_a_directory_in_the_way_of_a_deleted_file() {
         ],
         FILE_TIMES,
     );
+}
+
+/// The lines of a `--log-file` without their `DATE TIME [PID] ` prefix and the byte counts.
+fn log_lines(path: &std::path::Path) -> Vec<String> {
+    let data = std::fs::read(path).expect("no log file written");
+    let _ = std::fs::remove_file(path);
+    String::from_utf8_lossy(&data)
+        .lines()
+        .map(|l| {
+            let rest = l.splitn(4, ' ').nth(3).unwrap_or("").to_string();
+            assert!(
+                l.split(' ').nth(2).is_some_and(|p| p.starts_with('[')),
+                "{l}"
+            );
+            rest
+        })
+        .filter(|l| !l.starts_with("sent "))
+        .collect()
+}
+
+#[test]
+fn log_file_lines_and_escapes_match_stock() {
+    // Found by rsync's log-control-chars test: names in the log are escaped (`\#033`).
+    let ws = Workspace::new(true);
+    std::fs::write(ws.path().join("src/c0_\x1b_esc"), b"x").unwrap();
+    std::fs::write(
+        ws.path()
+            .join(std::ffi::OsStr::from_bytes(b"src/c1_\x9b_csi")),
+        b"x",
+    )
+    .unwrap();
+    let log = ws.path().join("rsync.log");
+    for args in [
+        ["-av", "--delete", "--log-file=rsync.log", "src/", "dst/"],
+        ["-ai", "--delete", "--log-file=rsync.log", "src/", "dst/"],
+    ] {
+        ws.run(true, &args, FILE_TIMES);
+        let stock = log_lines(&log);
+        ws.run(false, &args, FILE_TIMES);
+        let ours = log_lines(&log);
+        // Stock's generator logs deletions while its receiver logs items: only each kind's own
+        // order is fixed.
+        let split = |v: &[String]| -> (Vec<String>, Vec<String>) {
+            v.iter().cloned().partition(|l| l.starts_with("*deleting"))
+        };
+        assert_eq!(split(&stock), split(&ours));
+        assert!(ours.iter().any(|l| l.contains("c0_\\#033_esc")), "{ours:?}");
+    }
 }

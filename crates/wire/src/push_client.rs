@@ -155,7 +155,11 @@ pub fn push_to(
         server: false,
         total_size: 0,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
-        itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
+        itemize: opts.itemize > 0
+            || opts
+                .out_format
+                .as_deref()
+                .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
     };
     let lists = reporter.lists_items();
     let stats = push::run_push_pacing(
