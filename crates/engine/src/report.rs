@@ -290,9 +290,16 @@ impl Reporter {
             } else {
                 // Without %i, rsync names transfers, local changes (links, devices) and changed
                 // directories; attribute-only changes of other items need -vv.
-                matches!(it.update, b'>' | b'<' | b'c' | b'h')
-                    || (it.kind == b'd' && it.has_changes())
-                    || self.verbose > 1
+                let changed = matches!(it.update, b'>' | b'<' | b'c' | b'h')
+                    || (it.kind == b'd' && it.has_changes());
+                if !changed && self.verbose > 1 && it.kind != b'd' {
+                    // -vv names what needed nothing: `NAME is uptodate` (not directories).
+                    let mut line = escape_name_with(name, self.eight_bit);
+                    line.extend_from_slice(b" is uptodate\n");
+                    let _ = self.out.write_all(&line);
+                    return;
+                }
+                changed
             };
         if !shown {
             return;

@@ -3,7 +3,7 @@
 mod local_util;
 
 use local_util::{
-    differential, differential_in, Workspace, ALL_TIMES, FILE_TIMES, NEW_ROOT, NO_TIMES,
+    differential, differential_in, normalize, Workspace, ALL_TIMES, FILE_TIMES, NEW_ROOT, NO_TIMES,
 };
 use std::os::unix::ffi::OsStrExt;
 
@@ -826,4 +826,55 @@ fn log_file_lines_and_escapes_match_stock() {
         assert_eq!(split(&stock), split(&ours));
         assert!(ours.iter().any(|l| l.contains("c0_\\#033_esc")), "{ours:?}");
     }
+}
+
+#[test]
+fn double_verbose_names_uptodate_files() {
+    // Found by rsync's itemize test: -vv says `NAME is uptodate` for files that needed
+    // nothing and leaves unchanged directories out.
+    let ws = Workspace::new(false);
+    let args = ["-rlp", "src/", "dst/"];
+    ws.run(true, &args, FILE_TIMES);
+    let keep = |out: &str| -> Vec<String> {
+        normalize(out)
+            .lines()
+            .filter(|l| {
+                !l.starts_with("delta-transmission ")
+                    && !l.starts_with("total: matches=")
+                    && !l.starts_with("[sender] expand file_list")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    // A second run over a copy made by the first: the destination already matches.
+    let w = ws.path();
+    let prepare = || {
+        let _ = std::fs::remove_dir_all(w.join("dst"));
+        let st = std::process::Command::new("cp")
+            .args(["-a", "src", "dst"])
+            .current_dir(w)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    let run = |bin: &str, rsync_arg: bool| {
+        let mut c = std::process::Command::new(bin);
+        if rsync_arg {
+            c.arg("rsync");
+        }
+        c.args(["-vvrlp", "src/", "dst/"])
+            .current_dir(w)
+            .output()
+            .unwrap()
+    };
+    prepare();
+    let stock = run(local_util::stock_rsync(), false);
+    prepare();
+    let ours = run(local_util::RTSYNC, true);
+    let (a, b) = (
+        keep(&String::from_utf8_lossy(&stock.stdout)),
+        keep(&String::from_utf8_lossy(&ours.stdout)),
+    );
+    assert!(a.iter().any(|l| l.ends_with(" is uptodate")), "{a:?}");
+    assert_eq!(a, b);
 }
