@@ -878,3 +878,14 @@ fn double_verbose_names_uptodate_files() {
     assert!(a.iter().any(|l| l.ends_with(" is uptodate")), "{a:?}");
     assert_eq!(a, b);
 }
+
+#[test]
+fn inplace_backup_copies_the_old_file_aside() {
+    // Found by rsync's backup test: --inplace --backup keeps a copy of what it overwrites.
+    for extra in [&["--backup-dir=bak"][..], &["--suffix=.old"][..]] {
+        let mut args = vec!["-ai", "--info=backup", "--inplace", "--backup"];
+        args.extend_from_slice(extra);
+        args.extend(["src/", "dst/"]);
+        differential(&args, true, FILE_TIMES);
+    }
+}

@@ -226,6 +226,9 @@ impl LocalTransfer<'_> {
         let perms = self.wanted_perms(i, existing);
         let size = self.entries[i].size;
         if self.opts.inplace {
+            if existing.is_some() && self.opts.backup && !self.copy_backup(dest) {
+                return Err(exit::FILE_IO);
+            }
             let result = (|| -> io::Result<u64> {
                 let mut out = std::fs::OpenOptions::new()
                     .write(true)
@@ -357,6 +360,16 @@ impl LocalTransfer<'_> {
     /// `--backup`: moves the old file aside (`NAME~`, or into `--backup-dir`).
     /// `false` when the backup was refused (the caller then leaves the file alone).
     pub(super) fn make_backup(&mut self, dest: &Path) -> bool {
+        self.backup_as(dest, false)
+    }
+
+    /// `--backup` with `--inplace`: the old file is copied aside (it is about to be
+    /// overwritten where it is), keeping its mode and times.
+    fn copy_backup(&mut self, dest: &Path) -> bool {
+        self.backup_as(dest, true)
+    }
+
+    fn backup_as(&mut self, dest: &Path, copy: bool) -> bool {
         if self.opts.safe_links && self.is_unsafe_dest_symlink(dest) {
             // rsync drops an unsafe symlink rather than keep a backup of it.
             let _ = std::fs::remove_file(dest);
@@ -387,11 +400,21 @@ impl LocalTransfer<'_> {
         if !dest_is_dir && std::fs::symlink_metadata(&name).is_ok_and(|m| m.is_dir()) {
             let _ = std::fs::remove_dir_all(&name);
         }
-        let moved = match std::fs::rename(dest, &name) {
-            Ok(()) => true,
-            // Another filesystem: copy, as rsync's robust_rename does.
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(dest, &name),
-            Err(_) => false,
+        let moved = if copy {
+            let _ = std::fs::remove_file(&name);
+            std::fs::copy(dest, &name).is_ok_and(|_| {
+                if let Ok(md) = std::fs::metadata(dest) {
+                    let _ = fsops::set_mtime(&name, md.mtime(), md.mtime_nsec() as u32);
+                }
+                true
+            })
+        } else {
+            match std::fs::rename(dest, &name) {
+                Ok(()) => true,
+                // Another filesystem: copy, as rsync's robust_rename does.
+                Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(dest, &name),
+                Err(_) => false,
+            }
         };
         if moved && self.opts.info_backup() {
             let dir = self.dest_dir();
