@@ -144,6 +144,11 @@ impl LocalTransfer<'_> {
                 return;
             }
             if self.opts.update && md.mtime() > self.entries[i].mtime {
+                if self.opts.info_skip() {
+                    let shown = crate::report::escape_name(&name);
+                    self.report
+                        .info(&format!("{} is newer", String::from_utf8_lossy(&shown)));
+                }
                 return;
             }
         }
