@@ -67,6 +67,36 @@ pub fn confine_root(opts: &Options) -> Option<std::path::PathBuf> {
     Some(std::fs::canonicalize(root).unwrap_or_else(|_| root.clone()))
 }
 
+/// The client's own rule files: `-` (as in `merge -` or `--exclude-from=-`) is standard
+/// input, read once; other names are files.
+struct ClientSource {
+    files: FsSource,
+    stdin_read: bool,
+}
+
+impl FileSource for ClientSource {
+    fn read(&mut self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        if path.as_os_str() != "-" {
+            return self.files.read(path);
+        }
+        let mut data = Vec::new();
+        if !std::mem::replace(&mut self.stdin_read, true) {
+            use std::io::Read;
+            io::stdin()
+                .lock()
+                .take(rtsync_filter::MAX_RULE_FILE_BYTES as u64 + 1)
+                .read_to_end(&mut data)?;
+            if data.len() > rtsync_filter::MAX_RULE_FILE_BYTES {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "filter file too large",
+                ));
+            }
+        }
+        Ok(Some(data))
+    }
+}
+
 /// Filter rules plus the walk state of per-directory merge files.
 #[derive(Clone)]
 pub struct Filters {
@@ -89,12 +119,18 @@ fn filter_name(name: &[u8]) -> &[u8] {
 impl Filters {
     /// Builds the rule list from the command line, reading `--exclude-from` & co. from disk.
     pub fn from_options(opts: &Options) -> Result<Filters, FilterError> {
-        let mut source = FsSource::default();
+        // A server's standard input is the protocol stream: `-` is never stdin there.
+        let mut client = ClientSource {
+            files: FsSource::default(),
+            stdin_read: opts.server,
+        };
+        let mut fs = FsSource::default();
+        let source: &mut dyn FileSource = if opts.server { &mut fs } else { &mut client };
         let mut set = FilterSet::from_options(
             &opts.filters,
             opts.cvs_exclude,
             rtsync_filter::CvsEnv::from_process(),
-            &mut source,
+            source,
         )?;
         set.set_delete_excluded(opts.delete_excluded);
         if opts.backup && opts.deleting() && !opts.delete_excluded && opts.backup_dir.is_none() {
@@ -105,7 +141,7 @@ impl Filters {
                 s.as_bytes()
             });
             rule.extend_from_slice(suffix);
-            set.add_filter(&rule, &mut source)?;
+            set.add_filter(&rule, source)?;
         }
         let active = !set.is_empty();
         Ok(Filters {

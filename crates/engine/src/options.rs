@@ -971,6 +971,19 @@ impl Options {
         on
     }
 
+    /// Whether skip messages are shown (`--info=skip`, or `-vv`): `NAME is newer` & co.
+    pub fn info_skip(&self) -> bool {
+        let mut on = self.verbose >= 2;
+        for word in self.info.iter().flat_map(|i| i.split(',')) {
+            match word.to_ascii_lowercase().as_str() {
+                "skip" | "skip1" | "skip2" | "all" | "all1" | "all2" => on = true,
+                "skip0" | "noskip" | "none" | "all0" => on = false,
+                _ => {}
+            }
+        }
+        on
+    }
+
     /// Whether rsync would use incremental recursion for a local transfer (it changes what `-v`
     /// prints first).
     pub fn incremental_recursion(&self) -> bool {

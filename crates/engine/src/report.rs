@@ -158,6 +158,69 @@ pub struct Reporter {
     /// A user `--out-format`.
     format: Option<String>,
     pub human: u32,
+    /// `--log-file`: where item lines and the summary are also logged.
+    log: Option<LogFile>,
+}
+
+/// An open `--log-file`: each line is `YYYY/MM/DD HH:MM:SS [PID] TEXT`, as rsync writes it.
+struct LogFile {
+    file: std::fs::File,
+    /// `--log-file-format` (rsync's default: `%i %n%L`; empty: no item lines).
+    format: String,
+    pid: u32,
+}
+
+impl LogFile {
+    fn open(opts: &Options) -> Option<LogFile> {
+        let path = opts.log_file.as_ref()?;
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(file) => Some(LogFile {
+                file,
+                format: opts
+                    .log_file_format
+                    .clone()
+                    .unwrap_or_else(|| "%i %n%L".into()),
+                pid: std::process::id(),
+            }),
+            Err(e) => {
+                eprintln!(
+                    "rsync: failed to open log-file {}: {e}",
+                    std::path::Path::new(path).display()
+                );
+                None
+            }
+        }
+    }
+
+    fn line(&mut self, text: &[u8]) {
+        let mut line = format!("{} [{}] ", log_time(), self.pid).into_bytes();
+        line.extend_from_slice(text);
+        line.push(b'\n');
+        let _ = self.file.write_all(&line);
+    }
+}
+
+/// The local time as rsync's log lines show it: `2024/01/31 13:45:00`.
+fn log_time() -> String {
+    // SAFETY: time(NULL) and localtime_r with valid pointers have no other preconditions.
+    unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&now, &mut tm);
+        format!(
+            "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday,
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec
+        )
+    }
 }
 
 impl Reporter {
@@ -176,7 +239,38 @@ impl Reporter {
             } else {
                 1
             },
+            log: LogFile::open(opts),
         }
+    }
+
+    /// A line for the `--log-file` only (such as `building file list`).
+    pub fn log_only(&mut self, text: &str) {
+        if let Some(log) = &mut self.log {
+            log.line(text.as_bytes());
+        }
+    }
+
+    /// Logs an item to the `--log-file` when it changed, in the log's own format. Names are
+    /// always escaped there: a name's control characters must not reach whoever reads the log.
+    fn log_item(&mut self, it: &Itemize, name: &[u8], suffix: &[u8]) {
+        let Some(log) = &mut self.log else {
+            return;
+        };
+        // Items are selected as for stdout: without `%i` there, attribute-only changes of
+        // non-directories are not itemized at all (rsync's generator reports them only then).
+        let stdout_has_i =
+            self.itemize > 0 || self.format.as_deref().is_some_and(|f| format_has(f, b'i'));
+        let selected = if stdout_has_i {
+            it.has_changes()
+        } else {
+            matches!(it.update, b'>' | b'<' | b'c' | b'h') || (it.kind == b'd' && it.has_changes())
+        };
+        if log.format.is_empty() || !selected {
+            return;
+        }
+        let mut line = Vec::with_capacity(name.len() + 16);
+        format_line(&mut line, &log.format, it, name, suffix, false);
+        log.line(&line);
     }
 
     /// Whether item lines are printed at all.
@@ -186,19 +280,27 @@ impl Reporter {
 
     /// Prints one item line if the item qualifies: `-i`/`-v` show changed items, `-ii`/`-vv` all.
     pub fn item(&mut self, it: &Itemize, name: &[u8], suffix: &[u8]) {
+        self.log_item(it, name, suffix);
         if !self.lists_items() {
             return;
         }
-        let shown = if self.itemize > 0 || self.format.as_deref().is_some_and(|f| f.contains("%i"))
-        {
-            it.has_changes() || self.itemize > 1 || self.verbose > 1
-        } else {
-            // Without %i, rsync names transfers, local changes (links, devices) and changed
-            // directories; attribute-only changes of other items need -vv.
-            matches!(it.update, b'>' | b'<' | b'c' | b'h')
-                || (it.kind == b'd' && it.has_changes())
-                || self.verbose > 1
-        };
+        let shown =
+            if self.itemize > 0 || self.format.as_deref().is_some_and(|f| format_has(f, b'i')) {
+                it.has_changes() || self.itemize > 1 || self.verbose > 1
+            } else {
+                // Without %i, rsync names transfers, local changes (links, devices) and changed
+                // directories; attribute-only changes of other items need -vv.
+                let changed = matches!(it.update, b'>' | b'<' | b'c' | b'h')
+                    || (it.kind == b'd' && it.has_changes());
+                if !changed && self.verbose > 1 && it.kind != b'd' {
+                    // -vv names what needed nothing: `NAME is uptodate` (not directories).
+                    let mut line = escape_name_with(name, self.eight_bit);
+                    line.extend_from_slice(b" is uptodate\n");
+                    let _ = self.out.write_all(&line);
+                    return;
+                }
+                changed
+            };
         if !shown {
             return;
         }
@@ -220,11 +322,20 @@ impl Reporter {
 
     /// A deletion line: `*deleting   NAME` with `-i`, `deleting NAME` with `-v`.
     pub fn deleting(&mut self, name: &[u8]) {
+        if let Some(log) = &mut self.log {
+            let mut line = if format_has(&log.format, b'i') {
+                b"*deleting   ".to_vec()
+            } else {
+                b"deleting ".to_vec()
+            };
+            line.extend_from_slice(&escape_name_with(name, false));
+            log.line(&line);
+        }
         if !self.lists_items() {
             return;
         }
         let mut line = Vec::new();
-        if self.itemize > 0 || self.format.as_deref().is_some_and(|f| f.contains("%i")) {
+        if self.itemize > 0 || self.format.as_deref().is_some_and(|f| format_has(f, b'i')) {
             line.extend_from_slice(b"*deleting   ");
         } else {
             line.extend_from_slice(b"deleting ");
@@ -336,16 +447,21 @@ impl Reporter {
                 ((rate * 100.0) as u64) % 100
             )
         };
-        let _ = write!(
-            self.out,
-            "\nsent {} bytes  received {} bytes  {} bytes/sec\ntotal size is {}  speedup is {:.2}{}\n",
+        let sent = format!(
+            "sent {} bytes  received {} bytes  {} bytes/sec",
             human(s.sent, h),
             human(s.received, h),
-            rate_text,
+            rate_text
+        );
+        let total = format!(
+            "total size is {}  speedup is {:.2}{}",
             human(s.total_size, h),
             speedup,
             if dry_run { " (DRY RUN)" } else { "" }
         );
+        let _ = write!(self.out, "\n{sent}\n{total}\n");
+        self.log_only(&sent);
+        self.log_only(&total);
     }
 }
 
@@ -451,6 +567,26 @@ pub fn escape_name_with(name: &[u8], eight_bit: bool) -> Vec<u8> {
     out
 }
 
+/// Whether the `--out-format`/`--log-file-format` string `fmt` uses the escape `%esc`
+/// (past flags and a width such as `%-10n`); `%%` is a literal percent, not an escape.
+pub fn format_has(fmt: &str, esc: u8) -> bool {
+    let b = fmt.as_bytes();
+    let mut i = 0;
+    while let Some(off) = b[i..].iter().position(|&c| c == b'%') {
+        i += off + 1;
+        while i < b.len() && (b[i] == b'\'' || b[i] == b'-' || b[i].is_ascii_digit()) {
+            i += 1;
+        }
+        match b.get(i) {
+            None => return false,
+            Some(&c) if c == esc => return true,
+            Some(b'%') => i += 1,
+            Some(_) => {}
+        }
+    }
+    false
+}
+
 /// The subset of `--out-format` escapes the local engine knows: `%i %n %L %f %l`.
 fn format_line(
     line: &mut Vec<u8>,
@@ -492,6 +628,16 @@ fn format_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn format_escapes_skip_literal_percent() {
+        assert!(format_has("%i %n", b'i'));
+        assert!(format_has("%-10i", b'i'));
+        assert!(!format_has("%%i %n", b'i'));
+        assert!(format_has("%%%i", b'i'));
+        assert!(!format_has("100%", b'i'));
+        assert!(format_has("%%i %o", b'o'));
+    }
 
     #[test]
     fn digit_groups() {

@@ -219,7 +219,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return exit::OK;
     }
     if opts.version > 0 {
-        print!("{}", version_text());
+        if opts.version > 1 {
+            print!("{}", version_json());
+        } else {
+            print!("{}", version_text());
+        }
         return exit::OK;
     }
     if opts.help {

@@ -3,8 +3,9 @@
 mod local_util;
 
 use local_util::{
-    differential, differential_in, Workspace, ALL_TIMES, FILE_TIMES, NEW_ROOT, NO_TIMES,
+    differential, differential_in, normalize, Workspace, ALL_TIMES, FILE_TIMES, NEW_ROOT, NO_TIMES,
 };
+use std::os::unix::ffi::OsStrExt;
 
 #[test]
 fn archive_initial() {
@@ -1055,5 +1056,196 @@ fn info_and_debug_help_lists_match_stock() {
         &["--info=name,HELP", "src/", "dst/"],
     ] {
         differential(args, false, NO_TIMES);
+    }
+}
+
+#[test]
+fn info_skip_names_newer_destination_files() {
+    // Found by rsync's exclude test: --info=skip (or -vv) says which files were newer. Stock
+    // prints these from its generator, item lines from another process: only compare sets.
+    let ws = Workspace::new(true);
+    let args = ["-aiu", "--info=skip", "src/", "dst/"];
+    let stock = ws.run(true, &args, ALL_TIMES);
+    let ours = ws.run(false, &args, ALL_TIMES);
+    let sorted = |out: &str| {
+        let mut v: Vec<String> = normalize(out).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert!(stock.stdout.contains(" is newer"), "{}", stock.stdout);
+    assert_eq!(sorted(&stock.stdout), sorted(&ours.stdout));
+    assert_eq!(stock.code, ours.code);
+    local_util::assert_same_tree("--info=skip", &stock.tree, &ours.tree);
+}
+
+#[test]
+fn backup_replaces_a_directory_in_the_way_of_a_deleted_file() {
+    // Found by rsync's backup test: an empty directory where a deleted file's backup goes is
+    // replaced by the backup, and the file leaves the destination.
+    let ws = Workspace::new(true);
+    let template = ws.dest_template.as_ref().unwrap();
+    std::fs::create_dir_all(template.join("bak/many/zzz-extra")).unwrap();
+    differential_in(
+        &ws,
+        &[
+            "-ai",
+            "--info=backup",
+            "--delete-delay",
+            "--backup-dir=bak",
+            "--filter=P /bak/",
+            "src/",
+            "dst/",
+        ],
+        FILE_TIMES,
+    );
+}
+
+fn log_lines(path: &std::path::Path) -> Vec<String> {
+    let data = std::fs::read(path).expect("no log file written");
+    let _ = std::fs::remove_file(path);
+    String::from_utf8_lossy(&data)
+        .lines()
+        .map(|l| {
+            let rest = l.splitn(4, ' ').nth(3).unwrap_or("").to_string();
+            assert!(
+                l.split(' ').nth(2).is_some_and(|p| p.starts_with('[')),
+                "{l}"
+            );
+            rest
+        })
+        .filter(|l| !l.starts_with("sent "))
+        .collect()
+}
+
+#[test]
+fn log_file_lines_and_escapes_match_stock() {
+    // Found by rsync's log-control-chars test: names in the log are escaped (`\#033`).
+    let ws = Workspace::new(true);
+    std::fs::write(ws.path().join("src/c0_\x1b_esc"), b"x").unwrap();
+    std::fs::write(
+        ws.path()
+            .join(std::ffi::OsStr::from_bytes(b"src/c1_\x9b_csi")),
+        b"x",
+    )
+    .unwrap();
+    let log = ws.path().join("rsync.log");
+    for args in [
+        ["-av", "--delete", "--log-file=rsync.log", "src/", "dst/"],
+        ["-ai", "--delete", "--log-file=rsync.log", "src/", "dst/"],
+    ] {
+        ws.run(true, &args, FILE_TIMES);
+        let stock = log_lines(&log);
+        ws.run(false, &args, FILE_TIMES);
+        let ours = log_lines(&log);
+        // Stock's generator logs deletions while its receiver logs items: only each kind's own
+        // order is fixed.
+        let split = |v: &[String]| -> (Vec<String>, Vec<String>) {
+            v.iter().cloned().partition(|l| l.starts_with("*deleting"))
+        };
+        assert_eq!(split(&stock), split(&ours));
+        assert!(ours.iter().any(|l| l.contains("c0_\\#033_esc")), "{ours:?}");
+    }
+}
+
+#[test]
+fn double_verbose_names_uptodate_files() {
+    // Found by rsync's itemize test: -vv says `NAME is uptodate` for files that needed
+    // nothing and leaves unchanged directories out.
+    let ws = Workspace::new(false);
+    let args = ["-rlp", "src/", "dst/"];
+    ws.run(true, &args, FILE_TIMES);
+    let keep = |out: &str| -> Vec<String> {
+        normalize(out)
+            .lines()
+            .filter(|l| {
+                !l.starts_with("delta-transmission ")
+                    && !l.starts_with("total: matches=")
+                    && !l.starts_with("[sender] expand file_list")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    // A second run over a copy made by the first: the destination already matches.
+    let w = ws.path();
+    let prepare = || {
+        let _ = std::fs::remove_dir_all(w.join("dst"));
+        let st = std::process::Command::new("cp")
+            .args(["-a", "src", "dst"])
+            .current_dir(w)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    let run = |bin: &str, rsync_arg: bool| {
+        let mut c = std::process::Command::new(bin);
+        if rsync_arg {
+            c.arg("rsync");
+        }
+        c.args(["-vvrlp", "src/", "dst/"])
+            .current_dir(w)
+            .output()
+            .unwrap()
+    };
+    prepare();
+    let stock = run(local_util::stock_rsync(), false);
+    prepare();
+    let ours = run(local_util::RTSYNC, true);
+    let (a, b) = (
+        keep(&String::from_utf8_lossy(&stock.stdout)),
+        keep(&String::from_utf8_lossy(&ours.stdout)),
+    );
+    assert!(a.iter().any(|l| l.ends_with(" is uptodate")), "{a:?}");
+    assert_eq!(a, b);
+}
+
+#[test]
+fn inplace_backup_copies_the_old_file_aside() {
+    // Found by rsync's backup test: --inplace --backup keeps a copy of what it overwrites.
+    for extra in [&["--backup-dir=bak"][..], &["--suffix=.old"][..]] {
+        let mut args = vec!["-ai", "--info=backup", "--inplace", "--backup"];
+        args.extend_from_slice(extra);
+        args.extend(["src/", "dst/"]);
+        differential(&args, true, FILE_TIMES);
+    }
+}
+
+#[test]
+fn merge_dash_reads_rules_from_stdin() {
+    // Found by rsync's exclude test: `merge -` (and `--exclude-from=-`) read standard input.
+    let ws = Workspace::new(false);
+    let w = ws.path();
+    for (rule, rules) in [
+        ("--filter=merge -", &b"- many/\n- *.bin\n"[..]),
+        ("--exclude-from=-", &b"many/\n*.bin\n"[..]),
+    ] {
+        let run = |bin: &str, rsync_arg: bool| {
+            let _ = std::fs::remove_dir_all(w.join("dst"));
+            let mut c = std::process::Command::new(bin);
+            if rsync_arg {
+                c.arg("rsync");
+            }
+            let mut child = c
+                .args(["-ai", rule, "src/", "dst/"])
+                .current_dir(w)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(rules).unwrap();
+            let out = child.wait_with_output().unwrap();
+            let tree = local_util::snapshot(&w.join("dst"), FILE_TIMES);
+            (
+                out.status.code(),
+                normalize(&String::from_utf8_lossy(&out.stdout)),
+                tree,
+            )
+        };
+        let stock = run(local_util::stock_rsync(), false);
+        let ours = run(local_util::RTSYNC, true);
+        assert!(!stock.1.contains("big.bin"), "{}", stock.1);
+        assert_eq!(stock.0, ours.0, "{rule}");
+        assert_eq!(stock.1, ours.1, "{rule}");
+        local_util::assert_same_tree(rule, &stock.2, &ours.2);
     }
 }

@@ -148,7 +148,11 @@ pub fn push_to(
         total_size: 0,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
         confine: None,
-        itemize: opts.itemize > 0 || opts.out_format.as_deref().is_some_and(|f| f.contains("%i")),
+        itemize: opts.itemize > 0
+            || opts
+                .out_format
+                .as_deref()
+                .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
     };
     let lists = reporter.lists_items();
     let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();

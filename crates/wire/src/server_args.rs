@@ -132,9 +132,9 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         let fmt = o.out_format.as_deref().unwrap_or("");
         if o.itemize > 1 {
             args.push("--log-format=%i%I".into());
-        } else if o.itemize > 0 || fmt.contains("%i") {
+        } else if o.itemize > 0 || rtsync_engine::report::format_has(fmt, b'i') {
             args.push("--log-format=%i".into());
-        } else if fmt.contains("%o") {
+        } else if rtsync_engine::report::format_has(fmt, b'o') {
             args.push("--log-format=%o".into());
         } else if o.verbose == 0 {
             args.push("--log-format=X".into());

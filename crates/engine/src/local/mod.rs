@@ -139,6 +139,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         hard_links: opts.hard_links,
     };
     let mut report = Reporter::new(opts);
+    report.log_only("building file list");
     if (opts.verbose > 0 || opts.progress) && !opts.quiet {
         if opts.incremental_recursion() {
             report.info("sending incremental file list");

@@ -230,6 +230,11 @@ impl LocalTransfer<'_> {
                 return;
             }
             if self.opts.update && md.mtime() > self.entries[i].mtime {
+                if self.opts.info_skip() {
+                    let shown = crate::report::escape_name(&name);
+                    self.report
+                        .info(&format!("{} is newer", String::from_utf8_lossy(&shown)));
+                }
                 return;
             }
             if self.opts.append && md.size() >= size {
@@ -602,6 +607,12 @@ impl LocalTransfer<'_> {
             return true;
         }
         let name = self.backup_name(dest);
+        // A directory already where the backup goes is replaced, as rsync does (a rename
+        // onto it would fail and leave the deleted entry in place).
+        let dest_is_dir = std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir());
+        if !dest_is_dir && std::fs::symlink_metadata(&name).is_ok_and(|m| m.is_dir()) {
+            let _ = std::fs::remove_dir_all(&name);
+        }
         let moved = if self.opts.backup_dir.is_some() {
             // An operator path: created and entered under the ownership rule, and the rename
             // goes into the directory descriptor that was checked (a parent swapped for a
