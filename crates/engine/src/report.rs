@@ -173,11 +173,19 @@ struct LogFile {
 impl LogFile {
     fn open(opts: &Options) -> Option<LogFile> {
         let path = opts.log_file.as_ref()?;
-        match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
+        // An operator path: our own and root's symlinks are followed, nobody else's.
+        let opened = rtsync_oppath::open(
+            std::path::Path::new(path),
+            libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+            0o666,
+        )
+        .map(std::fs::File::from);
+        if let Err(e) = &opened {
+            if rtsync_oppath::is_refusal(e) {
+                eprintln!("{}", rtsync_oppath::REFUSAL);
+            }
+        }
+        match opened {
             Ok(file) => Some(LogFile {
                 file,
                 format: opts

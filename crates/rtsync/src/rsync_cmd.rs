@@ -24,7 +24,7 @@ fn version_text() -> String {
         "rsync  version {RSYNC_VERSION}  protocol version {PROTOCOL_VERSION}\n\
          (rtsync {} — an rsync-compatible implementation in Rust)\n\
          Capabilities:\n    64-bit files, 64-bit inums, 64-bit timestamps, 64-bit long ints,\n    \
-         symlinks, symtimes, hardlinks, hardlink-specials, hardlink-symlinks, IPv6,\n    \
+         symlinks, symtimes, hardlinks, no hardlink-specials, no hardlink-symlinks, IPv6,\n    \
          inplace, append, no ACLs, no xattrs, no iconv, prealloc\n\
          Checksum list:\n    xxh128 xxh3 xxh64 (xxhash) md5 md4 sha1 none\n\
          Compress list:\n    zstd lz4 zlibx zlib none\n\
@@ -57,8 +57,9 @@ fn version_json() -> String {
         ("symlinks", "true"),
         ("symtimes", "true"),
         ("hardlinks", "true"),
-        ("hardlink_specials", "true"),
-        ("hardlink_symlinks", "true"),
+        // -H links regular files only (devices, specials and symlinks are recreated).
+        ("hardlink_specials", "false"),
+        ("hardlink_symlinks", "false"),
         ("IPv6", "true"),
         ("atimes", "false"),
         ("batchfiles", "false"),

@@ -299,6 +299,8 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         let opened = if self.refused_dirs.contains(path) {
             Err(io::Error::from_raw_os_error(libc::ELOOP))
         } else if confined {
+            // With -R the name holds the operator's path (its symlinks are followed).
+            let name: &[u8] = if self.opts.relative { b"" } else { name };
             crate::fsops::open_source(path, name, libc::O_RDONLY | libc::O_DIRECTORY).and_then(
                 |fd| {
                     use std::os::fd::AsRawFd;

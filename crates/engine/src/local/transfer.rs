@@ -313,8 +313,15 @@ impl LocalTransfer<'_> {
         let opened = if o.copy_links || o.copy_unsafe_links || o.copy_dirlinks || o.insecure_links {
             File::open(&src_path)
         } else {
-            // Not through a parent swapped for a symlink since the scan.
-            fsops::open_source(&src_path, &self.entries[i].name, libc::O_RDONLY).map(File::from)
+            // Not through a parent swapped for a symlink since the scan. With -R the name
+            // holds the path the operator gave, whose symlinks stock follows: only the last
+            // component is then held to O_NOFOLLOW.
+            let name: &[u8] = if o.relative {
+                b""
+            } else {
+                &self.entries[i].name
+            };
+            fsops::open_source(&src_path, name, libc::O_RDONLY).map(File::from)
         };
         let mut src = match opened {
             Ok(f) => f,
