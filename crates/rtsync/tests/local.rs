@@ -1249,3 +1249,16 @@ fn merge_dash_reads_rules_from_stdin() {
         local_util::assert_same_tree(rule, &stock.2, &ours.2);
     }
 }
+
+#[test]
+fn relative_path_through_a_symlinked_element_is_followed_like_stock() {
+    // The operator's own path may pass through a symlink: with -R the implied directory is
+    // made a real directory and the file lands beneath it (stock follows it; only what the
+    // scan finds below is held to the beneath-the-root rule).
+    let ws = Workspace::new(false);
+    let src = ws.path().join("src");
+    std::fs::create_dir_all(src.join("realdir")).unwrap();
+    std::fs::write(src.join("realdir/file"), b"F\n").unwrap();
+    std::os::unix::fs::symlink("realdir", src.join("link")).unwrap();
+    differential_in(&ws, &["-aiR", "src/./link/file", "dst/"], FILE_TIMES);
+}
