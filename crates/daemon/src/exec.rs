@@ -118,18 +118,7 @@ impl PreExec {
     /// Sends the request and arguments (stock's `argv[0]` is "rsyncd").
     pub fn send(&mut self, request: &str, argv: &[String], early_input: &[u8]) {
         if let Some(mut w) = self.args.take() {
-            let mut buf = Vec::new();
-            buf.extend_from_slice(if request.is_empty() {
-                b"(NONE)"
-            } else {
-                request.as_bytes()
-            });
-            buf.push(0);
-            for a in argv {
-                buf.extend_from_slice(a.as_bytes());
-                buf.push(0);
-            }
-            buf.push(0);
+            let mut buf = request_bytes(request, argv);
             buf.extend_from_slice(early_input);
             let _ = w.write_all(&buf);
         }
@@ -143,19 +132,7 @@ impl PreExec {
         argv: &[String],
     ) -> Option<(std::fs::File, std::io::BufReader<std::fs::File>)> {
         let mut w = self.args.take()?;
-        let mut buf = Vec::new();
-        buf.extend_from_slice(if request.is_empty() {
-            b"(NONE)"
-        } else {
-            request.as_bytes()
-        });
-        buf.push(0);
-        for a in argv {
-            buf.extend_from_slice(a.as_bytes());
-            buf.push(0);
-        }
-        buf.push(0);
-        w.write_all(&buf).ok()?;
+        w.write_all(&request_bytes(request, argv)).ok()?;
         Some((w, std::io::BufReader::new(self.output.take()?)))
     }
 
@@ -177,6 +154,24 @@ impl PreExec {
         let sep = if text.is_empty() { "" } else { ":" };
         Some(format!("{desc} returned failure ({status}){sep}\n{text}"))
     }
+}
+
+/// What a hook reads first on its standard input: the request (`(NONE)` when empty), then
+/// each argument, each NUL-terminated, and an empty one to end them.
+fn request_bytes(request: &str, argv: &[String]) -> Vec<u8> {
+    let mut buf = Vec::new();
+    buf.extend_from_slice(if request.is_empty() {
+        b"(NONE)"
+    } else {
+        request.as_bytes()
+    });
+    buf.push(0);
+    for a in argv {
+        buf.extend_from_slice(a.as_bytes());
+        buf.push(0);
+    }
+    buf.push(0);
+    buf
 }
 
 #[cfg(test)]

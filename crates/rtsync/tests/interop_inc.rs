@@ -160,18 +160,7 @@ fn daemon_compare(opts: &[&str], sources: &[String], prepare: impl Fn(&Path)) {
     let (ours, stock) = (work.path().join("ours"), work.path().join("stock"));
     std::fs::create_dir_all(&ours).unwrap();
     std::fs::create_dir_all(&stock).unwrap();
-    let daemon = StockDaemon::start(&[
-        Module {
-            name: "ours",
-            path: &ours,
-            extra: "",
-        },
-        Module {
-            name: "stock",
-            path: &stock,
-            extra: "",
-        },
-    ]);
+    let daemon = StockDaemon::ours_and_stock(&ours, &stock);
     compare(
         opts,
         sources,

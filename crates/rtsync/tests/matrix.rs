@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use daemon_util::{Daemon, Kind};
-use interop_util::{assert_same_tree, fake_ssh, pattern, sample_tree, set_mtime};
+use interop_util::{assert_same_tree, fake_ssh, sample_tree, stale_dest};
 
 /// The option sets of the matrix (each applied to every cell).
 const OPTION_SETS: [&[&str]; 7] = [
@@ -59,31 +59,6 @@ fn client(side: Side) -> Command {
             c.arg("rsync");
             c
         }
-    }
-}
-
-/// A stale copy of the sample tree: changed content (delta), a truncated file, missing and
-/// extra entries (deletions), different times.
-fn stale(d: &Path) {
-    sample_tree(d);
-    let mut big = pattern(1_500_000, 13);
-    big[700_000..700_100].copy_from_slice(&[0u8; 100]);
-    big.truncate(1_400_000);
-    std::fs::write(d.join("sub/deeper/large.bin"), big).unwrap();
-    std::fs::write(d.join("sub/medium.bin"), pattern(100_000, 8)).unwrap();
-    std::fs::remove_file(d.join("name with spaces")).unwrap();
-    std::fs::write(d.join("extra-file"), b"delete me").unwrap();
-    std::fs::create_dir_all(d.join("extra-dir/inner")).unwrap();
-    std::fs::write(d.join("extra-dir/inner/x"), b"x").unwrap();
-    for p in [
-        "extra-dir/inner/x",
-        "extra-dir/inner",
-        "extra-dir",
-        "extra-file",
-        "sub/medium.bin",
-        "sub/deeper/large.bin",
-    ] {
-        set_mtime(&d.join(p), 1_400_000_000, 0);
     }
 }
 
@@ -176,7 +151,7 @@ fn row(client_side: Side, peer: Peer) {
             let (case, refd) = (format!("case-{n}-{way:?}"), format!("ref-{n}-{way:?}"));
             for d in [&case, &refd] {
                 std::fs::create_dir(root.join(d)).unwrap();
-                stale(&root.join(d));
+                stale_dest(&root.join(d));
             }
             let reference = transfer(
                 Side::Stock,

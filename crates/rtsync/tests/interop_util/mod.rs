@@ -109,6 +109,22 @@ impl StockDaemon {
         false
     }
 
+    /// A daemon with two writable modules, `ours` and `stock`, for side-by-side pushes.
+    pub fn ours_and_stock(ours: &Path, stock: &Path) -> StockDaemon {
+        StockDaemon::start(&[
+            Module {
+                name: "ours",
+                path: ours,
+                extra: "",
+            },
+            Module {
+                name: "stock",
+                path: stock,
+                extra: "",
+            },
+        ])
+    }
+
     /// `rsync://127.0.0.1:PORT/rest`.
     pub fn url(&self, rest: &str) -> String {
         format!("rsync://127.0.0.1:{}/{rest}", self.port)
@@ -203,6 +219,32 @@ pub fn sample_tree(root: &Path) {
     .enumerate()
     {
         set_mtime(&root.join(p), t - 5000 - i as i64 * 100, 500_000_000);
+    }
+}
+
+/// A destination that differs from [`sample_tree`]'s source: changed content (so the delta
+/// path with block matching is used), a truncated file, a missing file, extra entries (for
+/// `--delete`), older times.
+pub fn stale_dest(d: &Path) {
+    sample_tree(d);
+    let mut big = pattern(1_500_000, 13);
+    big[700_000..700_100].copy_from_slice(&[0u8; 100]);
+    big.truncate(1_400_000);
+    fs::write(d.join("sub/deeper/large.bin"), big).unwrap();
+    fs::write(d.join("sub/medium.bin"), pattern(100_000, 8)).unwrap();
+    fs::remove_file(d.join("name with spaces")).unwrap();
+    fs::write(d.join("extra-file"), b"delete me").unwrap();
+    fs::create_dir_all(d.join("extra-dir/inner")).unwrap();
+    fs::write(d.join("extra-dir/inner/x"), b"x").unwrap();
+    for p in [
+        "extra-dir/inner/x",
+        "extra-dir/inner",
+        "extra-dir",
+        "extra-file",
+        "sub/medium.bin",
+        "sub/deeper/large.bin",
+    ] {
+        set_mtime(&d.join(p), 1_400_000_000, 0);
     }
 }
 
