@@ -155,8 +155,21 @@ pub struct Reporter {
     /// `-8`: high-bit bytes of names are printed as they are.
     eight_bit: bool,
     quiet: bool,
-    /// A user `--out-format`.
+    /// The format of stdout's item lines: `--out-format`, else `%i %n%L` for `-i`, else
+    /// `%n%L` for `-v` (rsync's `stdout_format`).
     format: Option<String>,
+    /// rsync's `stdout_format_has_i`: the format itemizes (1), and `-ii` asks for every item (2+).
+    has_i: u32,
+    /// `%o` of transferred items: `send` on the sending side (a local copy too), `recv` on a
+    /// receiving client.
+    op: &'static str,
+    /// Hex digits of `%C` for an item without a checksum.
+    sum_hex_len: usize,
+    /// `-o`/`-g`: `%U`/`%G` show the owner and group (else `0` and `DEFAULT`).
+    owner: bool,
+    group: bool,
+    /// How deletions read on stdout.
+    deletions: DeletionLines,
     pub human: u32,
     /// `--log-file`: where item lines and the summary are also logged.
     log: Option<LogFile>,
@@ -241,7 +254,22 @@ impl Reporter {
             progress: opts.progress && !opts.quiet,
             eight_bit: opts.eight_bit_output,
             quiet: opts.quiet,
-            format: opts.out_format.clone(),
+            format: match (&opts.out_format, opts.itemize, opts.verbose) {
+                (Some(f), _, _) => Some(f.clone()),
+                (None, 1.., _) => Some("%i %n%L".into()),
+                (None, 0, 1..) => Some("%n%L".into()),
+                _ => None,
+            },
+            has_i: match &opts.out_format {
+                Some(f) if format_has(f, b'i') => opts.itemize | 1,
+                Some(_) => 0,
+                None => opts.itemize,
+            },
+            op: "send",
+            sum_hex_len: 2 * sum_len(opts),
+            owner: opts.owner,
+            group: opts.group,
+            deletions: DeletionLines::new(opts),
             human: if opts.human_readable > 0 {
                 opts.human_readable + 1
             } else {
@@ -260,15 +288,21 @@ impl Reporter {
 
     /// Logs an item to the `--log-file` when it changed, in the log's own format. Names are
     /// always escaped there: a name's control characters must not reach whoever reads the log.
-    fn log_item(&mut self, it: &Itemize, name: &[u8], suffix: &[u8]) {
+    fn log_item(&mut self, it: &Itemize, name: &[u8], suffix: &[u8], facts: &ItemFacts) {
+        let ctx = FormatContext {
+            op: self.op,
+            sum_hex_len: self.sum_hex_len,
+            eight_bit: false,
+            owner: self.owner,
+            group: self.group,
+            daemon: None,
+        };
         let Some(log) = &mut self.log else {
             return;
         };
         // Items are selected as for stdout: without `%i` there, attribute-only changes of
         // non-directories are not itemized at all (rsync's generator reports them only then).
-        let stdout_has_i =
-            self.itemize > 0 || self.format.as_deref().is_some_and(|f| format_has(f, b'i'));
-        let selected = if stdout_has_i {
+        let selected = if self.has_i > 0 {
             it.has_changes()
         } else {
             matches!(it.update, b'>' | b'<' | b'c' | b'h') || (it.kind == b'd' && it.has_changes())
@@ -277,7 +311,7 @@ impl Reporter {
             return;
         }
         let mut line = Vec::with_capacity(name.len() + 16);
-        format_line(&mut line, &log.format, it, name, suffix, false);
+        format_line(&mut line, &log.format, it, name, suffix, facts, &ctx);
         log.line(&line);
     }
 
@@ -286,71 +320,116 @@ impl Reporter {
         !self.quiet && (self.itemize > 0 || self.names || self.format.is_some())
     }
 
+    /// Whether the stdout format needs what only the end of a transfer knows (`%b %c %C`):
+    /// rsync then logs a transferred item after its data, not before.
+    pub fn logs_after_transfer(&self) -> bool {
+        self.format
+            .as_deref()
+            .is_some_and(|f| format_has(f, b'b') || format_has(f, b'c') || format_has(f, b'C'))
+    }
+
+    /// Whether an `--out-format`/`--log-file-format` escape is in use (so facts that cost
+    /// something, like `%C`'s checksum, are worth gathering).
+    pub fn wants(&self, esc: u8) -> bool {
+        self.format.as_deref().is_some_and(|f| format_has(f, esc))
+            || self
+                .log
+                .as_ref()
+                .is_some_and(|l| format_has(&l.format, esc))
+    }
+
+    /// Whether a format asks what only the item's inode tells (`%l %M %B %U %G`).
+    pub fn wants_entry_facts(&self) -> bool {
+        b"lMBUG".iter().any(|&e| self.wants(e))
+    }
+
+    /// `%o` of transferred items (`recv` on a receiving client).
+    pub fn set_op(&mut self, op: &'static str) {
+        self.op = op;
+    }
+
+    /// `%C` of an item without a checksum shows this many bytes' worth of blanks.
+    pub fn set_sum_len(&mut self, bytes: usize) {
+        self.sum_hex_len = bytes * 2;
+    }
+
     /// Prints one item line if the item qualifies: `-i`/`-v` show changed items, `-ii`/`-vv` all.
     pub fn item(&mut self, it: &Itemize, name: &[u8], suffix: &[u8]) {
-        self.log_item(it, name, suffix);
+        self.item_with(it, name, suffix, &ItemFacts::default());
+    }
+
+    /// [`Reporter::item`] with what a user format may ask of the item beyond its name.
+    pub fn item_with(&mut self, it: &Itemize, name: &[u8], suffix: &[u8], facts: &ItemFacts) {
+        // A directory's slash belongs to its name (`%n`), not to `%L`.
+        let joined;
+        let (name, suffix) = if suffix == b"/" {
+            joined = [name, b"/"].concat();
+            (&joined[..], &b""[..])
+        } else {
+            (name, suffix)
+        };
+        self.log_item(it, name, suffix, facts);
         if !self.lists_items() {
             return;
         }
-        let shown =
-            if self.itemize > 0 || self.format.as_deref().is_some_and(|f| format_has(f, b'i')) {
-                it.has_changes() || self.itemize > 1 || self.verbose > 1
-            } else {
-                // Without %i, rsync names transfers, local changes (links, devices) and changed
-                // directories; attribute-only changes of other items need -vv.
-                let changed = matches!(it.update, b'>' | b'<' | b'c' | b'h')
-                    || (it.kind == b'd' && it.has_changes());
-                if !changed && self.verbose > 1 && it.kind != b'd' {
-                    // -vv names what needed nothing: `NAME is uptodate` (not directories).
-                    let mut line = escape_name_with(name, self.eight_bit);
-                    line.extend_from_slice(b" is uptodate\n");
-                    let _ = self.out.write_all(&line);
-                    return;
-                }
-                changed
-            };
+        let shown = if self.has_i > 0 {
+            it.has_changes() || self.has_i > 1 || self.verbose > 1
+        } else {
+            // Without %i, rsync names transfers, local changes (links, devices) and changed
+            // directories; attribute-only changes of other items need -vv.
+            let changed = matches!(it.update, b'>' | b'<' | b'c' | b'h')
+                || (it.kind == b'd' && it.has_changes());
+            if !changed && self.verbose > 1 && it.kind != b'd' {
+                // -vv names what needed nothing: `NAME is uptodate` (not directories).
+                let mut line = escape_name_with(name, self.eight_bit);
+                line.extend_from_slice(b" is uptodate\n");
+                let _ = self.out.write_all(&line);
+                return;
+            }
+            changed
+        };
         if !shown {
             return;
         }
         let mut line = Vec::with_capacity(name.len() + 16);
-        match &self.format {
-            Some(fmt) => format_line(&mut line, fmt, it, name, suffix, self.eight_bit),
-            None => {
-                if self.itemize > 0 {
-                    line.extend_from_slice(it.render().as_bytes());
-                    line.push(b' ');
-                }
-                line.extend_from_slice(&escape_name_with(name, self.eight_bit));
-                line.extend_from_slice(suffix);
-            }
-        }
+        let ctx = FormatContext {
+            op: self.op,
+            sum_hex_len: self.sum_hex_len,
+            eight_bit: self.eight_bit,
+            owner: self.owner,
+            group: self.group,
+            daemon: None,
+        };
+        let fmt = self.format.as_deref().unwrap_or("%n%L");
+        format_line(&mut line, fmt, it, name, suffix, facts, &ctx);
         line.push(b'\n');
         let _ = self.out.write_all(&line);
     }
 
-    /// A deletion line: `*deleting   NAME` with `-i`, `deleting NAME` with `-v`.
+    /// A deletion line, as rsync's `log_delete` writes it: in the user's format when that has
+    /// `%i` or `%o` (`*deleting   NAME` for `-i`), else `deleting NAME`.
     pub fn deleting(&mut self, name: &[u8]) {
+        self.deleting_mode(name, 0);
+    }
+
+    /// [`Reporter::deleting`] of an item whose mode is known (`%B` shows it).
+    pub fn deleting_mode(&mut self, name: &[u8], mode: u32) {
         if let Some(log) = &mut self.log {
-            let mut line = if format_has(&log.format, b'i') {
-                b"*deleting   ".to_vec()
-            } else {
-                b"deleting ".to_vec()
-            };
-            line.extend_from_slice(&escape_name_with(name, false));
-            log.line(&line);
+            if !log.format.is_empty() {
+                let lines = DeletionLines {
+                    format: Some(log.format.clone()),
+                    eight_bit: false,
+                    ..self.deletions.clone()
+                };
+                if let Some(mut line) = lines.line(name, mode) {
+                    line.pop();
+                    log.line(&line);
+                }
+            }
         }
-        if !self.lists_items() {
-            return;
+        if let Some(line) = self.deletions.line(name, mode) {
+            let _ = self.out.write_all(&line);
         }
-        let mut line = Vec::new();
-        if self.itemize > 0 || self.format.as_deref().is_some_and(|f| format_has(f, b'i')) {
-            line.extend_from_slice(b"*deleting   ");
-        } else {
-            line.extend_from_slice(b"deleting ");
-        }
-        line.extend_from_slice(&escape_name_with(name, self.eight_bit));
-        line.push(b'\n');
-        let _ = self.out.write_all(&line);
     }
 
     /// `--progress`: the closing progress line of a transferred file, as rsync prints it once
@@ -385,23 +464,47 @@ impl Reporter {
     }
 
     /// An informational line on stdout (unless `-q`).
+    /// An informational line on stdout (unless `-q`) and in the `--log-file` (even with `-q`,
+    /// as rsync logs every message it composes).
     pub fn info(&mut self, text: &str) {
+        self.log_only(text);
         if !self.quiet {
+            let _ = writeln!(self.out, "{text}");
+        }
+    }
+
+    /// A file-list notice (`sending incremental file list`): with `-v` or `--progress`, on
+    /// stdout only (rsync writes these to the client and never to its log).
+    pub fn list_notice(&mut self, text: &str) {
+        if (self.verbose > 0 || self.progress) && !self.quiet {
             let _ = writeln!(self.out, "{text}");
         }
     }
 
     /// An informational line shown only with `-v`.
     pub fn verbose_info(&mut self, text: &str) {
-        if self.verbose > 0 && !self.quiet {
-            let _ = writeln!(self.out, "{text}");
+        if self.verbose > 0 {
+            self.info(text);
         }
     }
 
-    /// An error line on stderr; stdout is flushed first so the two stay in order on a terminal.
+    /// An error line on stderr (and in the `--log-file`); stdout is flushed first so the two
+    /// stay in order on a terminal.
     pub fn error(&mut self, text: &str) {
         let _ = self.out.flush();
+        self.log_only(text.trim_end_matches('\n'));
         eprintln!("{text}");
+    }
+
+    /// The `--log-file`'s closing line, as rsync's `log_exit` writes it: after a failure, or when
+    /// the summary did not already go to the log (no `-v`/`--stats`).
+    pub fn log_exit(&mut self, s: &Stats, code: i32, summarized: bool) {
+        if code != exit::OK || !summarized {
+            self.log_only(&format!(
+                "sent {} bytes  received {} bytes  total size {}",
+                s.sent, s.received, s.total_size
+            ));
+        }
     }
 
     pub fn write_raw(&mut self, bytes: &[u8]) {
@@ -595,42 +698,333 @@ pub fn format_has(fmt: &str, esc: u8) -> bool {
     false
 }
 
-/// The subset of `--out-format` escapes the local engine knows: `%i %n %L %f %l`.
-fn format_line(
+/// Deletion lines as rsync's `log_delete` writes them: in the user's format when that has `%i`
+/// or `%o` (so `*deleting   NAME` for `-i`), else `deleting NAME`; shown with `-v` or any
+/// format, never with `-q`.
+#[derive(Debug, Clone, Default)]
+pub struct DeletionLines {
+    /// rsync's `stdout_format` (see [`Reporter`]); `None`: deletions are not shown.
+    format: Option<String>,
+    eight_bit: bool,
+    owner: bool,
+    group: bool,
+}
+
+impl DeletionLines {
+    pub fn new(opts: &Options) -> DeletionLines {
+        let format = match (&opts.out_format, opts.itemize, opts.verbose) {
+            _ if opts.quiet => None,
+            (Some(f), _, _) => Some(f.clone()),
+            (None, 1.., _) => Some("%i %n%L".into()),
+            (None, 0, 1..) => Some("%n%L".into()),
+            _ => None,
+        };
+        DeletionLines {
+            format,
+            eight_bit: opts.eight_bit_output,
+            owner: opts.owner,
+            group: opts.group,
+        }
+    }
+
+    /// The line (with its newline) for deleting `name` (a directory's with its slash), whose
+    /// mode is `mode` (0 when unknown); `None` when deletions are not shown.
+    pub fn line(&self, name: &[u8], mode: u32) -> Option<Vec<u8>> {
+        let fmt = self.format.as_deref()?;
+        let fmt = if format_has(fmt, b'i') || format_has(fmt, b'o') {
+            fmt
+        } else {
+            "deleting %n"
+        };
+        let facts = ItemFacts {
+            mode,
+            uid: Some(0),
+            gid: Some(0),
+            ..ItemFacts::default()
+        };
+        let ctx = FormatContext {
+            op: "del.",
+            sum_hex_len: 32,
+            eight_bit: self.eight_bit,
+            owner: self.owner,
+            group: self.group,
+            daemon: None,
+        };
+        let mut line = Vec::new();
+        format_line(
+            &mut line,
+            fmt,
+            &Itemize::new(b'*', b'f'),
+            name,
+            b"",
+            &facts,
+            &ctx,
+        );
+        line.push(b'\n');
+        Some(line)
+    }
+}
+
+/// What an `--out-format`/`--log-file-format` line may say of an item beyond its itemize
+/// flags and name: rsync's `%l %b %c %C %B %M %U %G %f`.
+#[derive(Debug, Clone, Default)]
+pub struct ItemFacts {
+    /// Full `st_mode` (type and permission bits); 0 when unknown.
+    pub mode: u32,
+    /// `%l`: the length the file list gives the item.
+    pub size: u64,
+    pub mtime: i64,
+    /// `%U`/`%G`: owner and group when they are preserved.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// `%f`: the sender's path of the item when it is not the name itself.
+    pub path: Option<Vec<u8>>,
+    /// `%b`/`%c`: protocol bytes written and read for the item's data.
+    pub written: u64,
+    pub read: u64,
+    /// `%C`: the whole-file checksum in hex (already in rsync's canonical byte order).
+    pub sum_hex: Option<String>,
+}
+
+/// The setting a line is formatted in: who logs it and what the checksum looks like.
+pub struct FormatContext<'a> {
+    /// `%o`: `send`, `recv` or `del.`.
+    pub op: &'a str,
+    /// `%C` of an item without a checksum: this many hex digits of blanks.
+    pub sum_hex_len: usize,
+    pub eight_bit: bool,
+    /// `-o`/`-g`: `%U`/`%G` show the owner and group (else `0` and `DEFAULT`).
+    pub owner: bool,
+    pub group: bool,
+    /// `%m`, `%P`, `%u`, `%h`, `%a` inside a daemon (module name, module path, user, host,
+    /// address); outside one `%m` is empty and the others stay as written.
+    pub daemon: Option<&'a DaemonFacts>,
+}
+
+/// What a daemon's log format adds about the connection.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonFacts {
+    pub module: String,
+    pub module_path: String,
+    pub user: Option<String>,
+    pub host: String,
+    pub addr: String,
+}
+
+/// The local time as rsync's logs show it: `YYYY/MM/DD hh:mm:ss`.
+pub fn now_time() -> String {
+    // SAFETY: time(NULL) has no preconditions.
+    list_time(unsafe { libc::time(std::ptr::null_mut()) })
+}
+
+/// Expands an `--out-format` string for one item as rsync's `log_formatted` does: each escape
+/// takes `'` (digit groups; twice: units), `-` (left-justify) and a width; unknown escapes are
+/// left as written. The finished line is escaped as a whole (widths count raw bytes).
+pub fn format_line(
     line: &mut Vec<u8>,
     fmt: &str,
     it: &Itemize,
     name: &[u8],
     suffix: &[u8],
-    eight_bit: bool,
+    facts: &ItemFacts,
+    ctx: &FormatContext,
 ) {
-    let mut chars = fmt.bytes().peekable();
-    while let Some(c) = chars.next() {
-        if c != b'%' {
-            line.push(c);
+    let mut raw = Vec::with_capacity(fmt.len() + name.len() + 16);
+    expand(&mut raw, fmt, it, name, suffix, facts, ctx);
+    line.extend_from_slice(&escape_name_with(&raw, ctx.eight_bit));
+}
+
+fn expand(
+    line: &mut Vec<u8>,
+    fmt: &str,
+    it: &Itemize,
+    name: &[u8],
+    suffix: &[u8],
+    facts: &ItemFacts,
+    ctx: &FormatContext,
+) {
+    let b = fmt.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            line.push(b[i]);
+            i += 1;
             continue;
         }
-        // Skip width and flags like `%-10n`.
-        while let Some(&d) = chars.peek() {
-            if d == b'-' || d.is_ascii_digit() || d == b'\'' {
-                chars.next();
-            } else {
-                break;
-            }
+        let start = i;
+        i += 1;
+        let mut humanize = 0u32;
+        while b.get(i) == Some(&b'\'') {
+            humanize += 1;
+            i += 1;
         }
-        match chars.next() {
-            Some(b'i') => line.extend_from_slice(it.render().as_bytes()),
-            Some(b'n') => line.extend_from_slice(&escape_name_with(name, eight_bit)),
-            Some(b'f') => line.extend_from_slice(&escape_name_with(name, eight_bit)),
-            Some(b'L') => line.extend_from_slice(suffix),
-            Some(b'%') => line.push(b'%'),
-            Some(other) => {
-                line.push(b'%');
-                line.push(other);
+        let left = b.get(i) == Some(&b'-');
+        if left {
+            i += 1;
+        }
+        let digits = i;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+            i += 1;
+        }
+        let width: Option<usize> = std::str::from_utf8(&b[digits..i])
+            .ok()
+            .and_then(|d| d.parse().ok());
+        while b.get(i) == Some(&b'\'') {
+            humanize += 1;
+            i += 1;
+        }
+        let Some(&esc) = b.get(i) else {
+            line.extend_from_slice(&b[start..]);
+            break;
+        };
+        i += 1;
+        let spec = left || width.is_some();
+        let value: Option<Vec<u8>> = match esc {
+            b'o' => Some(ctx.op.as_bytes().to_vec()),
+            b'n' => Some(name.to_vec()),
+            b'f' => Some(full_name(name, facts)),
+            b'L' => {
+                if suffix.is_empty() && !spec {
+                    Some(Vec::new())
+                } else {
+                    // The arrow stays in front; the width pads what follows it.
+                    let (arrow, rest) = if suffix.len() >= 4 {
+                        suffix.split_at(4)
+                    } else {
+                        (&b"    "[..], suffix)
+                    };
+                    let mut v = arrow.to_vec();
+                    v.extend(pad(rest.to_vec(), left, width));
+                    line.extend(v);
+                    continue;
+                }
             }
-            None => line.push(b'%'),
+            b'i' => Some(if it.update == b'*' {
+                b"*deleting  ".to_vec()
+            } else {
+                it.render().into_bytes()
+            }),
+            b'l' => Some(human(facts.size, humanize).into_bytes()),
+            b'b' => Some(human(facts.written, humanize).into_bytes()),
+            b'c' => Some(human(facts.read, humanize).into_bytes()),
+            b'U' => Some(
+                facts
+                    .uid
+                    .filter(|_| ctx.owner)
+                    .unwrap_or(0)
+                    .to_string()
+                    .into_bytes(),
+            ),
+            b'G' => Some(match facts.gid.filter(|_| ctx.group) {
+                Some(g) => g.to_string().into_bytes(),
+                None => b"DEFAULT".to_vec(),
+            }),
+            b'p' => Some(std::process::id().to_string().into_bytes()),
+            b'M' => Some(list_time(facts.mtime).replace(' ', "-").into_bytes()),
+            b'B' => {
+                let kind = rtsync_tree::FileKind::from_mode(facts.mode)
+                    .unwrap_or(rtsync_tree::FileKind::Regular);
+                Some(mode_string(facts.mode, kind).as_bytes()[1..].to_vec())
+            }
+            b't' => Some(now_time().into_bytes()),
+            b'C' => Some(match &facts.sum_hex {
+                Some(h) => h.clone().into_bytes(),
+                None => vec![b' '; ctx.sum_hex_len],
+            }),
+            b'm' => Some(
+                ctx.daemon
+                    .map(|d| d.module.clone())
+                    .unwrap_or_default()
+                    .into_bytes(),
+            ),
+            b'P' => ctx.daemon.map(|d| d.module_path.clone().into_bytes()),
+            b'u' => ctx
+                .daemon
+                .and_then(|d| d.user.clone())
+                .map(String::into_bytes),
+            b'h' => ctx.daemon.map(|d| d.host.clone().into_bytes()),
+            b'a' => ctx.daemon.map(|d| d.addr.clone().into_bytes()),
+            b'%' => Some(b"%".to_vec()),
+            _ => None,
+        };
+        match value {
+            Some(v) => line.extend(pad(v, left, width)),
+            None => line.extend_from_slice(&b[start..i]),
         }
     }
+}
+
+/// printf's `%-Ns`/`%Ns`.
+fn pad(v: Vec<u8>, left: bool, width: Option<usize>) -> Vec<u8> {
+    let Some(w) = width else { return v };
+    if v.len() >= w {
+        return v;
+    }
+    let fill = std::iter::repeat_n(b' ', w - v.len());
+    if left {
+        v.into_iter().chain(fill).collect()
+    } else {
+        fill.chain(v).collect()
+    }
+}
+
+/// `%f`: the item's path on the sender (or in the module), without a leading slash.
+fn full_name(name: &[u8], facts: &ItemFacts) -> Vec<u8> {
+    let full = match &facts.path {
+        Some(p) => p.as_slice(),
+        None => match name {
+            [rest @ .., b'/'] if !rest.is_empty() => rest,
+            _ => name,
+        },
+    };
+    let trimmed = match full {
+        [b'/', rest @ ..] => rest,
+        _ => full,
+    };
+    trimmed.to_vec()
+}
+
+/// Bytes of the checksum `%C` shows: the transfer checksum `--checksum-choice` names (with `-c`,
+/// the file checksum), 16 for the default xxh128.
+fn sum_len(opts: &Options) -> usize {
+    let choice = opts.checksum_choice.as_deref().unwrap_or("");
+    let mut parts = choice.splitn(2, ',');
+    let xfer = parts.next().unwrap_or("");
+    let name = if opts.checksum {
+        parts.next().unwrap_or(xfer)
+    } else {
+        xfer
+    };
+    rtsync_delta::ChecksumKind::from_name(name).map_or(16, |k| k.digest_len())
+}
+
+/// `%f` on the sending side: the path an item is read from as the sender names it, with the
+/// root of `src/` as `src/.` and no leading `./`.
+pub fn sender_path(path: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut full = path.to_vec();
+    if name == b"." {
+        if !full.ends_with(b"/") {
+            full.push(b'/');
+        }
+        full.push(b'.');
+    }
+    while full.starts_with(b"./") && full.len() > 2 {
+        full.drain(..2);
+    }
+    full
+}
+
+/// A checksum in hex as rsync prints it: MD4/MD5 byte by byte, the xxHash family (stored
+/// little-endian on the wire) from the last byte back.
+pub fn sum_hex(sum: &[u8], reversed: bool) -> String {
+    let mut s = String::with_capacity(sum.len() * 2);
+    let mut push = |b: &u8| s.push_str(&format!("{b:02x}"));
+    if reversed {
+        sum.iter().rev().for_each(&mut push);
+    } else {
+        sum.iter().for_each(&mut push);
+    }
+    s
 }
 
 #[cfg(test)]

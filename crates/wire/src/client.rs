@@ -456,12 +456,13 @@ fn transfer_as_receiver(
     let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
     apply_chmod(opts, &mut list.entries);
     let mut reporter = Reporter::new(opts);
+    reporter.set_op("recv");
     // Stock peers would use incremental recursion here, and say so; the items that follow come
     // in the same order either way.
     if opts.incremental_recursion() {
-        reporter.verbose_info("receiving incremental file list");
+        reporter.list_notice("receiving incremental file list");
     } else {
-        reporter.verbose_info("receiving file list ... done");
+        reporter.list_notice("receiving file list ... done");
     }
     if list.entries.is_empty() {
         finish_report(

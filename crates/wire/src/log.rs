@@ -6,16 +6,17 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
 
 use rtsync_engine::itemize::Itemize;
-use rtsync_engine::report::Reporter;
+use rtsync_engine::report::{ItemFacts, Reporter};
 use rtsync_tree::{FileEntry, FileKind};
 
 /// One output line.
 #[derive(Debug, Clone)]
 pub enum Line {
-    /// An item: its itemize data, name and suffix (`/`, ` -> target`, ` => leader`).
-    Item(Itemize, Vec<u8>, Vec<u8>),
-    /// `deleting NAME`.
-    Deleting(Vec<u8>),
+    /// An item: its itemize data, name, suffix (`/`, ` -> target`, ` => leader`) and what a
+    /// user's `--out-format` may ask of it.
+    Item(Itemize, Vec<u8>, Vec<u8>, Option<Box<ItemFacts>>),
+    /// `deleting NAME`, and the mode of what was deleted.
+    Deleting(Vec<u8>, u32),
     /// A message line on stdout (e.g. `skipping non-regular file "x"`).
     Info(String),
 }
@@ -139,8 +140,10 @@ impl ItemLog {
 fn print_lines(r: &mut Reporter, lines: Vec<Line>) {
     for line in lines {
         match line {
-            Line::Item(it, name, suffix) => r.item(&it, &name, &suffix),
-            Line::Deleting(name) => r.deleting(&name),
+            Line::Item(it, name, suffix, facts) => {
+                r.item_with(&it, &name, &suffix, &facts.unwrap_or_default())
+            }
+            Line::Deleting(name, mode) => r.deleting_mode(&name, mode),
             Line::Info(text) => r.info(&text),
         }
     }
@@ -229,7 +232,19 @@ pub fn suffix(e: &FileEntry) -> Vec<u8> {
 
 /// An item line for `e`.
 pub fn line(e: &FileEntry, it: Itemize) -> Line {
-    Line::Item(it, e.name.clone(), suffix(e))
+    Line::Item(it, e.name.clone(), suffix(e), Some(Box::new(facts(e))))
+}
+
+/// What `--out-format` may say of `e` on the receiving side (`%f` is the name there).
+pub fn facts(e: &FileEntry) -> ItemFacts {
+    ItemFacts {
+        mode: e.mode,
+        size: e.size,
+        mtime: e.mtime,
+        uid: Some(e.uid),
+        gid: Some(e.gid),
+        ..ItemFacts::default()
+    }
 }
 
 /// A `--list-only` line as rsync prints it: mode string, size, mtime, name.

@@ -127,12 +127,10 @@ impl MessageHandler for PrintMessages {
 }
 
 /// A client's handler: like [`PrintMessages`], and also prints the receiver's deletions
-/// (MSG_DELETED) as stock does: `deleting NAME` with `-v`, `*deleting   NAME` with `-i`.
+/// (MSG_DELETED) as stock's `log_delete` does.
 #[derive(Debug, Default)]
 pub struct ClientMessages {
-    pub itemize: bool,
-    pub verbose: bool,
-    pub quiet: bool,
+    pub deletions: rtsync_engine::report::DeletionLines,
 }
 
 impl MessageHandler for ClientMessages {
@@ -140,27 +138,16 @@ impl MessageHandler for ClientMessages {
         if tag != MsgTag::Deleted {
             return PrintMessages.message(tag, text);
         }
-        if self.quiet || !(self.itemize || self.verbose) {
-            return;
-        }
         // Directories arrive with their trailing NUL.
-        let (name, dir) = match text.split_last() {
-            Some((0, rest)) => (rest, true),
-            _ => (text, false),
+        let (name, mode) = match text.split_last() {
+            Some((0, rest)) => ([rest, b"/"].concat(), libc::S_IFDIR),
+            _ => (text.to_vec(), libc::S_IFREG),
         };
-        let mut line = if self.itemize {
-            b"*deleting   ".to_vec()
-        } else {
-            b"deleting ".to_vec()
-        };
-        line.extend_from_slice(name);
-        if dir {
-            line.push(b'/');
+        if let Some(line) = self.deletions.line(&name, mode) {
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(&line);
+            let _ = out.flush();
         }
-        line.push(b'\n');
-        let mut out = io::stdout().lock();
-        let _ = out.write_all(&line);
-        let _ = out.flush();
     }
 }
 

@@ -622,7 +622,12 @@ fn generate<W: Write>(
                 it.is_new = true;
                 let mut suffix = b" => ".to_vec();
                 suffix.extend_from_slice(&entries[leader].name);
-                lines.push(Line::Item(it, e.name.clone(), suffix));
+                lines.push(Line::Item(
+                    it,
+                    e.name.clone(),
+                    suffix,
+                    Some(Box::new(crate::log::facts(e))),
+                ));
                 // The sender logs it as `hf+++++++++ name => leader`.
                 let iflags = item::LOCAL_CHANGE | item::XNAME_FOLLOWS | item::IS_NEW;
                 ndxw.put(&mut out, ndx as i32);
@@ -797,7 +802,7 @@ fn notify_sender<W: Write>(
     let mut out = Vec::new();
     for line in lines {
         match line {
-            Line::Deleting(name) if !ctx.opts.peer_sends_stats => {
+            Line::Deleting(name, _) if !ctx.opts.peer_sends_stats => {
                 let mut payload = name.clone();
                 if payload.last() == Some(&b'/') {
                     payload.pop();
@@ -909,7 +914,10 @@ fn delete_tree(
     lines: &mut Vec<Line>,
 ) -> u64 {
     use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
     let mut n = 0;
+    // `%B` of a deletion line shows the mode of what went.
+    let mode = fs::symlink_metadata(path).map_or(0, |m| m.mode());
     if is_dir {
         let mut kids: Vec<(Vec<u8>, PathBuf, bool)> = fs::read_dir(path)
             .map(|rd| {
@@ -951,7 +959,7 @@ fn delete_tree(
         if is_dir {
             shown.push(b'/');
         }
-        lines.push(Line::Deleting(shown));
+        lines.push(Line::Deleting(shown, mode));
         n += 1;
     }
     n

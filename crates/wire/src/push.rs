@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rtsync_delta::{Matcher, Signature, TokenEncoder};
 use rtsync_engine::itemize::Itemize;
-use rtsync_engine::report::Reporter;
+use rtsync_engine::report::{ItemFacts, Reporter};
 use rtsync_tree::{FileEntry, FileKind};
 
 use crate::blocksum::block_hasher;
@@ -43,6 +43,30 @@ pub trait SendSource {
     fn link_target(&self, ndx: usize) -> Option<&[u8]>;
     /// Where the entry is read from.
     fn source_path(&self, ndx: usize) -> Cow<'_, Path>;
+    /// What `--out-format` may say of the entry: `%f`, the sender's path, and with `stat` what
+    /// the source's inode says now (a compact list keeps no sizes or times).
+    fn facts(&self, ndx: usize, stat: bool) -> ItemFacts {
+        let path = self.source_path(ndx);
+        let mut facts = ItemFacts {
+            path: Some(rtsync_engine::report::sender_path(
+                path.as_os_str().as_encoded_bytes(),
+                self.name(ndx),
+            )),
+            ..ItemFacts::default()
+        };
+        if let Some(md) = stat
+            .then(|| std::fs::symlink_metadata(&path).ok())
+            .flatten()
+        {
+            use std::os::unix::fs::MetadataExt;
+            facts.mode = md.mode();
+            facts.size = md.size();
+            facts.mtime = md.mtime();
+            facts.uid = Some(md.uid());
+            facts.gid = Some(md.gid());
+        }
+        facts
+    }
     /// Whether `ndx` names an entry still held.
     fn valid(&self, ndx: i32) -> bool {
         ndx >= 0 && (ndx as usize) < self.count()
@@ -80,6 +104,21 @@ impl SendSource for SendList {
     }
     fn source_path(&self, ndx: usize) -> Cow<'_, Path> {
         Cow::Borrowed(&self.paths[ndx])
+    }
+    fn facts(&self, ndx: usize, _stat: bool) -> ItemFacts {
+        let e = &self.entries[ndx];
+        ItemFacts {
+            mode: e.mode,
+            size: e.size,
+            mtime: e.mtime,
+            uid: Some(e.uid),
+            gid: Some(e.gid),
+            path: Some(rtsync_engine::report::sender_path(
+                self.paths[ndx].as_os_str().as_encoded_bytes(),
+                &e.name,
+            )),
+            ..ItemFacts::default()
+        }
     }
 }
 
@@ -415,7 +454,8 @@ fn log_item<S: SendSource + ?Sized>(
             _ => Vec::new(),
         },
     };
-    rep.item(&it, list.name(ndx), &suffix);
+    let facts = list.facts(ndx, rep.wants_entry_facts());
+    rep.item_with(&it, list.name(ndx), &suffix, &facts);
     rep.flush();
 }
 

@@ -113,9 +113,7 @@ pub fn push_to(
     let counted_writer = crate::connect::Counting::new(conn.writer);
     let sent = counted_writer.counter();
     let handler = ClientMessages {
-        itemize: opts.itemize > 0,
-        verbose: opts.verbose > 0,
-        quiet: opts.quiet,
+        deletions: rtsync_engine::report::DeletionLines::new(opts),
     };
     let mut reader = MuxReader::new(counted_reader, Box::new(handler));
     reader.start_mux();
@@ -158,7 +156,7 @@ pub fn push_to(
     let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();
     let io_error;
     let (stats, counts) = if neg.inc_recurse() {
-        reporter.verbose_info("sending incremental file list");
+        reporter.list_notice("sending incremental file list");
         reporter.flush();
         let sopts = scan_options(opts);
         let mut out = prefix;
@@ -203,7 +201,7 @@ pub fn push_to(
         )?;
         io_error = bits;
         let mut list = sent_list.list;
-        reporter.verbose_info("building file list ... done");
+        reporter.list_notice("building file list ... done");
         reporter.flush();
         let stats = push::run_push_pacing(
             &mut reader,

@@ -226,7 +226,7 @@ impl LocalTransfer<'_> {
                     if self.shows_quiet_items() && self.opts.itemize > 0 {
                         let mut it = Itemize::new(b'h', b'f');
                         self.compare_attrs(i, &m.md, &mut it, false);
-                        self.report.item(&it, &name, b"");
+                        self.show(i, &it, &name, b"");
                     }
                     self.member_up_to_date();
                     self.remove_source(i);
@@ -237,7 +237,7 @@ impl LocalTransfer<'_> {
                 if self.opts.itemize > 1 || (self.opts.itemize > 0 && self.opts.verbose > 1) {
                     let mut it = Itemize::new(b'.', b'f');
                     self.compare_attrs(i, &m.md, &mut it, false);
-                    self.report.item(&it, &name, b"");
+                    self.show(i, &it, &name, b"");
                 }
                 // Nothing is written: later members of its hard-link group stand alone.
                 self.remove_source(i);
@@ -262,7 +262,7 @@ impl LocalTransfer<'_> {
             m.level == 2
         };
         if show {
-            self.report.item(&it, &name, b"");
+            self.show(i, &it, &name, b"");
         }
         self.member_up_to_date();
         self.remove_source(i);
@@ -320,7 +320,7 @@ impl LocalTransfer<'_> {
                 _ => b'c',
             };
             let it = Itemize::new(update, letter);
-            self.report.item(&it, &name, &suffix);
+            self.show(i, &it, &name, &suffix);
         }
         if linked || kind == AltDest::Compare {
             self.remove_source(i);

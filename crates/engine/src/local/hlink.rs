@@ -270,7 +270,8 @@ impl LocalTransfer<'_> {
         let mut suffix = b" => ".to_vec();
         suffix.extend_from_slice(&leader_name);
         if !quiet {
-            self.report.item(&it, &entry.name, &suffix);
+            let facts = self.facts_of(&entry, &source);
+            self.report.item_with(&it, &entry.name, &suffix, &facts);
         }
         self.remove_source_at(&source, &entry.name);
     }

@@ -14,7 +14,7 @@ mod walk;
 use crate::filters::Filters;
 use crate::itemize::Itemize;
 use crate::options::{DeleteMode, Options};
-use crate::report::{exit, kind_slot, Reporter, Stats};
+use crate::report::{exit, kind_slot, ItemFacts, Reporter, Stats};
 use rtsync_tree::{FileEntry, FileKind, Item, ScanOptions, ScanProblem};
 use std::ffi::OsStr;
 use std::fs::Metadata;
@@ -76,6 +76,8 @@ pub struct LocalTransfer<'a> {
     entries: Vec<FileEntry>,
     /// Where each entry is read from.
     paths: Vec<PathBuf>,
+    /// What the last file written would have cost on the wire (`%b`, `%c`).
+    wire_bytes: transfer::WireBytes,
     /// The filesystem each entry is on (for `-x`).
     devs: Vec<u64>,
     /// Each entry's position in the file list, for `--progress`.
@@ -140,13 +142,11 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     };
     let mut report = Reporter::new(opts);
     report.log_only("building file list");
-    if (opts.verbose > 0 || opts.progress) && !opts.quiet {
-        if opts.incremental_recursion() {
-            report.info("sending incremental file list");
-        } else {
-            report.info("building file list ... done");
-        }
-    }
+    report.list_notice(if opts.incremental_recursion() {
+        "sending incremental file list"
+    } else {
+        "building file list ... done"
+    });
     if let (Some(dir), true) = (&opts.backup_dir, opts.info_backup() && !opts.quiet) {
         // Relative to the destination directory, as the receiver sees it.
         let dest_dir = match std::fs::metadata(dest) {
@@ -226,6 +226,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         stats: Stats::default(),
         entries: Vec::new(),
         paths: Vec::new(),
+        wire_bytes: Default::default(),
         devs: Vec::new(),
         ordinals: Vec::new(),
         listed: 0,
@@ -696,6 +697,60 @@ impl<'a> LocalTransfer<'a> {
             .info(&format!("skipping non-regular file \"{name}\""));
     }
 
+    /// Reports entry `i` as an item line (and in the log file).
+    pub(super) fn show(&mut self, i: usize, it: &Itemize, name: &[u8], suffix: &[u8]) {
+        let facts = self.facts(i);
+        self.report.item_with(it, name, suffix, &facts);
+    }
+
+    /// What `--out-format` may say of entry `i` beyond its name.
+    pub(super) fn facts(&self, i: usize) -> ItemFacts {
+        self.facts_of(&self.entries[i], &self.paths[i])
+    }
+
+    /// What `--out-format` may say of `e`, read from `path`: the list's size, mode, time and
+    /// (when preserved) owner; `%f` is the path as the sender names it (`src/.` for the root of
+    /// `src/`); `%C` is the file's checksum with `-c`.
+    pub(super) fn facts_of(&self, e: &FileEntry, path: &Path) -> ItemFacts {
+        let full = crate::report::sender_path(path.as_os_str().as_bytes(), &e.name);
+        let sum_hex = (self.opts.checksum
+            && e.kind == rtsync_tree::FileKind::Regular
+            && self.report.wants(b'C'))
+        .then(|| self.sum_hex_of(path, true))
+        .flatten();
+        ItemFacts {
+            mode: e.mode,
+            size: e.size,
+            mtime: e.mtime,
+            uid: self.opts.owner.then_some(e.uid),
+            gid: self.opts.group.then_some(e.gid),
+            path: Some(full),
+            sum_hex,
+            ..ItemFacts::default()
+        }
+    }
+
+    /// `%C`: the file's checksum in the kind `--checksum-choice` names for transfers (or, with
+    /// `file_sum`, for `-c`), xxh128 by default.
+    pub(super) fn sum_hex_of(&self, path: &Path, file_sum: bool) -> Option<String> {
+        use rtsync_delta::{ChecksumKind, FileHasher};
+        let choice = self.opts.checksum_choice.as_deref().unwrap_or("");
+        let mut parts = choice.splitn(2, ',');
+        let xfer = parts.next().unwrap_or("");
+        let name = if file_sum {
+            parts.next().unwrap_or(xfer)
+        } else {
+            xfer
+        };
+        let kind = ChecksumKind::from_name(name).unwrap_or(ChecksumKind::Xxh128);
+        let data = std::fs::read(path).ok()?;
+        let mut h = FileHasher::new(kind);
+        h.update(&data);
+        let digest = h.finish();
+        let reversed = !matches!(kind, ChecksumKind::Md4 | ChecksumKind::Md5);
+        Some(crate::report::sum_hex(digest.as_bytes(), reversed))
+    }
+
     fn item_name(&self, i: usize) -> Vec<u8> {
         let e = &self.entries[i];
         let mut n = e.name.clone();
@@ -739,7 +794,7 @@ impl<'a> LocalTransfer<'a> {
             let quiet = it.update == b'c' && !it.is_new && !self.alt_item_shown(&it);
             if !quiet {
                 let name = self.item_name(i);
-                self.report.item(&it, &name, b"");
+                self.show(i, &it, &name, b"");
             }
         }
     }
@@ -850,7 +905,8 @@ impl<'a> LocalTransfer<'a> {
         if self.opts.stats && !self.opts.quiet {
             self.report.stats(&self.stats, flist_time);
         }
-        if (self.opts.verbose > 0 || self.opts.stats) && !self.opts.quiet {
+        let summarized = (self.opts.verbose > 0 || self.opts.stats) && !self.opts.quiet;
+        if summarized {
             self.report.summary(
                 &self.stats,
                 start.elapsed().as_secs_f64(),
@@ -865,6 +921,8 @@ impl<'a> LocalTransfer<'a> {
             ));
             self.note(exit::DEL_LIMIT);
         }
+        self.report
+            .log_exit(&self.stats, self.exit_code, summarized);
         if self.exit_code != exit::OK {
             let role = "sender";
             let word = if self.exit_code == exit::VANISHED {

@@ -58,13 +58,14 @@ fn copy_data(src: &mut File, dst: &mut File, sparse: bool, size: u64) -> io::Res
 }
 
 /// Writes `src` into `out` as a delta against `basis` (rsync's algorithm run locally, as with
-/// `--no-whole-file`); returns (literal, matched) byte counts.
+/// `--no-whole-file`); returns the literal and matched byte counts and what the exchange
+/// would have cost on the wire.
 fn delta_copy(
     src: &mut File,
     basis: &Path,
     out: &mut File,
     block_size: Option<u32>,
-) -> io::Result<(u64, u64)> {
+) -> io::Result<(u64, u64, WireBytes)> {
     use rtsync_delta::{BlockHasher, ChecksumKind, Matcher, Patcher, Signature, SumParams};
     let to_io = |e: rtsync_delta::Error| io::Error::other(e.to_string());
     let kind = ChecksumKind::Xxh128;
@@ -82,13 +83,47 @@ fn delta_copy(
     .map_err(to_io)?;
     let mut patcher = Patcher::new(basis_file, *sig.head(), kind);
     let mut writer = io::BufWriter::with_capacity(1 << 20, out);
+    let mut tokens = 0u64;
     let stats = Matcher::new(&sig, hasher)
         .stream(io::BufReader::with_capacity(1 << 20, src), |token| {
+            tokens += match token.token() {
+                rtsync_delta::Token::Literal(d) => 4 + d.len() as u64,
+                rtsync_delta::Token::Block(_) => 4,
+            };
             patcher.apply(token.token(), &mut writer).map(|_| ())
         })
         .map_err(to_io)?;
     writer.flush()?;
-    Ok((stats.literal_bytes, stats.matched_bytes))
+    let head = sig.head();
+    let wire = WireBytes {
+        written: WireBytes::FILE_OVERHEAD + tokens,
+        read: WireBytes::SUM_HEAD + u64::from(head.count) * (4 + u64::from(head.strong_len)),
+    };
+    Ok((stats.literal_bytes, stats.matched_bytes, wire))
+}
+
+/// What a file's exchange would cost between rsync's sender and generator (`%b`, `%c`):
+/// the local engine moves no protocol bytes but reports the numbers stock's local copy would.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct WireBytes {
+    pub written: u64,
+    pub read: u64,
+}
+
+impl WireBytes {
+    /// The sum header the generator sends: count, block length, strong length, remainder.
+    const SUM_HEAD: u64 = 16;
+    /// Besides its tokens the sender writes the index (one byte when close to the last),
+    /// the item flags, the sum header echoed back, the end token and the 16-byte file sum.
+    const FILE_OVERHEAD: u64 = 1 + 2 + Self::SUM_HEAD + 4 + 16;
+
+    /// A file sent whole: literal data in 32 KiB chunks, each behind its length.
+    pub fn whole(len: u64) -> WireBytes {
+        WireBytes {
+            written: Self::FILE_OVERHEAD + len + 4 * len.div_ceil(rtsync_delta::CHUNK_SIZE as u64),
+            read: Self::SUM_HEAD,
+        }
+    }
 }
 
 /// What [`append_data`] did.
@@ -224,7 +259,7 @@ impl LocalTransfer<'_> {
                     self.apply_owner(i, dest, Some(md));
                     self.apply_mode_and_time(i, dest, Some(md));
                 }
-                self.report.item(&it, &name, b"");
+                self.show(i, &it, &name, b"");
                 self.member_up_to_date();
                 self.remove_source(i);
                 return;
@@ -284,7 +319,16 @@ impl LocalTransfer<'_> {
         if self.opts.dry_run {
             self.stats.literal += size;
         }
-        self.report.item(&it, &name, b"");
+        let mut facts = self.facts(i);
+        if !self.opts.dry_run {
+            let wire = std::mem::take(&mut self.wire_bytes);
+            facts.written = wire.written;
+            facts.read = wire.read;
+            if facts.sum_hex.is_none() && self.report.wants(b'C') {
+                facts.sum_hex = self.sum_hex_of(&self.paths[i], false);
+            }
+        }
+        self.report.item_with(&it, &name, b"", &facts);
         if std::mem::take(&mut self.redone) {
             // The redo pass itemizes the file again, now the size it should be.
             self.report.item(&Itemize::new(b'>', b'f'), &name, b"");
@@ -347,6 +391,7 @@ impl LocalTransfer<'_> {
             match result {
                 Ok(Appended::Done(n)) => {
                     self.stats.literal += n;
+                    self.wire_bytes = WireBytes::whole(n);
                     self.finish_attrs(i, dest, perms);
                     return Ok(());
                 }
@@ -386,7 +431,10 @@ impl LocalTransfer<'_> {
                 Ok(n)
             })();
             match result {
-                Ok(n) => self.stats.literal += n,
+                Ok(n) => {
+                    self.stats.literal += n;
+                    self.wire_bytes = WireBytes::whole(n);
+                }
                 Err(e) => return Err(self.write_failed(dest, &e)),
             }
             self.finish_attrs(i, dest, perms);
@@ -448,14 +496,16 @@ impl LocalTransfer<'_> {
         let copied = match (self.opts.whole_file, basis) {
             (Some(false), Some(basis)) if !self.alt_whole_file => {
                 delta_copy(&mut src, &basis, tmp.file(), self.opts.block_size).map(
-                    |(literal, matched)| {
+                    |(literal, matched, wire)| {
                         self.stats.literal += literal;
                         self.stats.matched += matched;
+                        self.wire_bytes = wire;
                     },
                 )
             }
             _ => copy_data(&mut src, tmp.file(), self.opts.sparse, size).map(|n| {
                 self.stats.literal += n;
+                self.wire_bytes = WireBytes::whole(n);
             }),
         };
         if let Err(e) = copied {
@@ -817,7 +867,7 @@ impl LocalTransfer<'_> {
                     self.apply_owner(i, dest, Some(md));
                     self.apply_mode_and_time(i, dest, Some(md));
                 }
-                self.report.item(&it, &name, &suffix);
+                self.show(i, &it, &name, &suffix);
                 self.remove_source(i);
                 return;
             }
@@ -866,7 +916,7 @@ impl LocalTransfer<'_> {
             self.apply_mode_and_time(i, dest, None);
         }
         if !quiet {
-            self.report.item(&it, &name, &suffix);
+            self.show(i, &it, &name, &suffix);
         }
         self.remove_source(i);
     }
@@ -919,7 +969,7 @@ impl LocalTransfer<'_> {
                     self.apply_owner(i, dest, Some(md));
                     self.apply_mode_and_time(i, dest, Some(md));
                 }
-                self.report.item(&it, &name, b"");
+                self.show(i, &it, &name, b"");
                 self.remove_source(i);
                 return;
             }
@@ -967,7 +1017,7 @@ impl LocalTransfer<'_> {
             self.apply_mode_and_time(i, dest, None);
         }
         if !quiet {
-            self.report.item(&it, &name, b"");
+            self.show(i, &it, &name, b"");
         }
         self.remove_source(i);
     }
