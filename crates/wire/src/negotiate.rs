@@ -44,7 +44,8 @@ pub struct NegotiateConfig {
     pub compress_choice: Option<Compression>,
     /// Compression algorithms we can actually run, preferred first.
     pub supported_compressions: Vec<Compression>,
-    /// We offered incremental recursion (`i` in the `-e` capabilities).
+    /// A client: we offered incremental recursion (`i` in the `-e` capabilities). A server:
+    /// we can do it for this transfer, so we grant it if the client offered it.
     pub offered_inc_recurse: bool,
 }
 
@@ -176,6 +177,9 @@ pub fn server_setup<R: Read, W: Write>(
     seed: i32,
 ) -> Result<Negotiated> {
     let mut flags = cf::SYMLINK_TIMES;
+    if cfg.offered_inc_recurse && client_caps.contains('i') {
+        flags |= cf::INC_RECURSE;
+    }
     for (letter, bit) in [
         ('f', cf::SAFE_FLIST),
         ('x', cf::AVOID_XATTR_OPTIM),
