@@ -299,14 +299,13 @@ fn pull_compare(via: Via, opts: &[&str], src: &Path, what: &[&str], prepare: imp
         let ddir = work.path().join(format!("{kind:?}-daemon"));
         std::fs::create_dir_all(&ddir).unwrap();
         let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
-        let _daemon;
-        match via {
+        let _daemon = match via {
             Via::Daemon => {
                 let d = pull_daemon(kind, &ddir, src);
                 for w in what {
                     args.push(d.url(&format!("m/{w}")));
                 }
-                _daemon = Some(d);
+                Some(d)
             }
             Via::Shell => {
                 let ssh = fake_ssh(&ddir).display().to_string();
@@ -325,9 +324,9 @@ fn pull_compare(via: Via, opts: &[&str], src: &Path, what: &[&str], prepare: imp
                         format!(":{p}")
                     });
                 }
-                _daemon = None;
+                None
             }
-        }
+        };
         args.push(format!("{}/", dest.display()));
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         results.push((dest, run_stock(&a)));
