@@ -23,8 +23,10 @@ fn rtsync(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// stdout without the closing byte counts, which legitimately differ: item lines, then the
-/// receiver's deletion messages. Each stream is in order; how the two interleave is not
+/// stdout without the closing byte counts, which legitimately differ: item lines in order,
+/// then hard-link completions (sorted: the receiver finishes a link group when its
+/// generator gets to it, which depends on how far ahead the lists are), then the
+/// receiver's deletion messages in order. How the streams interleave is not compared
 /// (they travel apart, and stock's own runs differ).
 fn lines(out: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(out);
@@ -33,8 +35,12 @@ fn lines(out: &[u8]) -> Vec<String> {
         .filter(|l| !l.starts_with("sent ") && !l.starts_with("total size is "));
     let (deletions, items): (Vec<&str>, Vec<&str>) =
         kept.partition(|l| l.starts_with("*deleting "));
+    let (mut links, items): (Vec<&str>, Vec<&str>) =
+        items.into_iter().partition(|l| l.starts_with("hf"));
+    links.sort_unstable();
     items
         .into_iter()
+        .chain(links)
         .chain(deletions)
         .map(str::to_string)
         .collect()
@@ -223,6 +229,15 @@ fn inc_push_update_with_delete_and_per_dir_filters_matches_stock() {
     daemon_compare(&["-ai", "--delete", "-F"], &from, stale);
     daemon_compare(&["-aic", "--protocol=30"], &from, stale);
     daemon_compare(&["-aiz", "--no-whole-file", "--numeric-ids"], &from, stale);
+}
+
+#[test]
+fn inc_push_with_hard_links_across_lists_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    linked_tree(src.path());
+    let from = vec![format!("{}/", src.path().display())];
+    daemon_compare(&["-aHi"], &from, |_| {});
+    daemon_compare(&["-aHi", "--delete"], &from, stale_pull_dest);
 }
 
 #[test]

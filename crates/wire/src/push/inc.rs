@@ -163,10 +163,10 @@ struct Frame {
 
 /// Whether a push can ask for incremental recursion: a recursive transfer whose top level
 /// is one `dir/` source or sources of distinct names, without the options whose list
-/// handling differs under incremental recursion (`-R`, `--files-from`, `-H`) or that make
-/// the receiver need the whole list first.
+/// handling differs under incremental recursion (`-R`, `--files-from`) or that make the
+/// receiver need the whole list first.
 pub fn possible(opts: &Options, sources: &[String]) -> bool {
-    !opts.hard_links && opts.incremental_recursion() && lists_supported(opts, sources)
+    opts.incremental_recursion() && lists_supported(opts, sources)
 }
 
 /// Whether [`IncList`] can send `sources` the way stock would under incremental recursion:
@@ -583,8 +583,8 @@ mod tests {
         assert!(!possible(&opts("-a"), &srcs(&["a/", "b/"])));
         assert!(!possible(&opts("-a"), &srcs(&["x/a", "y/a"])));
         assert!(!possible(&opts("-a"), &srcs(&["a", "b/"])));
+        assert!(possible(&opts("-aH"), &srcs(&["src/"])));
         for no in [
-            "-aH",
             "-aR",
             "-a --delete-after",
             "-a --delete-before",
