@@ -278,13 +278,23 @@ enum Via {
 
 /// A daemon of `kind` with one module `m` at `src`.
 fn pull_daemon(kind: daemon_util::Kind, dir: &Path, src: &Path) -> daemon_util::Daemon {
+    pull_daemon_with(kind, dir, src, "")
+}
+
+/// [`pull_daemon`] with extra module parameters.
+fn pull_daemon_with(
+    kind: daemon_util::Kind,
+    dir: &Path,
+    src: &Path,
+    extra: &str,
+) -> daemon_util::Daemon {
     let ids = if unsafe { libc::geteuid() } == 0 {
         "uid = root\ngid = root\n"
     } else {
         ""
     };
     let conf = format!(
-        "use chroot = no\nreverse lookup = no\n[m]\npath = {}\nread only = false\n{ids}",
+        "use chroot = no\nreverse lookup = no\n[m]\npath = {}\nread only = false\n{ids}{extra}",
         src.display()
     );
     daemon_util::Daemon::start(kind, dir, &conf)
@@ -305,6 +315,18 @@ fn pull_lines(out: &[u8]) -> Vec<String> {
 /// trailing slash) with `opts`, once from a stock server and once from ours, into
 /// destinations prepared by `prepare`; compares exit codes, trees, owners and output.
 fn pull_compare(via: Via, opts: &[&str], src: &Path, what: &[&str], prepare: impl Fn(&Path)) {
+    pull_compare_with(via, "", opts, src, what, prepare)
+}
+
+/// [`pull_compare`] with extra daemon module parameters.
+fn pull_compare_with(
+    via: Via,
+    module_extra: &str,
+    opts: &[&str],
+    src: &Path,
+    what: &[&str],
+    prepare: impl Fn(&Path),
+) {
     let work = tempfile::tempdir().unwrap();
     let mut results = Vec::new();
     for kind in [daemon_util::Kind::Stock, daemon_util::Kind::Rtsync] {
@@ -316,7 +338,7 @@ fn pull_compare(via: Via, opts: &[&str], src: &Path, what: &[&str], prepare: imp
         let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
         let _daemon = match via {
             Via::Daemon => {
-                let d = pull_daemon(kind, &ddir, src);
+                let d = pull_daemon_with(kind, &ddir, src, module_extra);
                 for w in what {
                     args.push(d.url(&format!("m/{w}")));
                 }
@@ -359,7 +381,22 @@ fn pull_compare(via: Via, opts: &[&str], src: &Path, what: &[&str], prepare: imp
     assert_eq!(owners(our_dest), owners(stock_dest), "owners, {opts:?}");
     let (o, s) = (pull_lines(&ours.stdout), pull_lines(&stock.stdout));
     assert!(!s.is_empty(), "the comparison needs output: {opts:?}");
-    assert_eq!(o, s, "stdout, {via:?} {opts:?}");
+    if o != s {
+        let only = |a: &[String], b: &[String]| -> Vec<String> {
+            a.iter()
+                .filter(|l| !b.contains(l))
+                .take(10)
+                .cloned()
+                .collect()
+        };
+        panic!(
+            "stdout differs, {via:?} {opts:?}\nonly ours: {:#?}\nonly stock: {:#?}\nfirst lines: {:?} / {:?}",
+            only(&o, &s),
+            only(&s, &o),
+            o.first(),
+            s.first()
+        );
+    }
     let errors = |e: &[u8]| {
         let mut v: Vec<String> = String::from_utf8_lossy(e)
             .lines()
@@ -509,4 +546,22 @@ fn stock_pull_of_named_sources_lone_files_and_missing_ones_matches_stock() {
         pull_compare(via, &["-ai"], src.path(), &["a1", "missing"], |_| {});
         pull_compare(via, &["-ai"], src.path(), &["a3/b1/empty/"], |_| {});
     }
+}
+
+#[test]
+fn stock_pull_from_a_module_with_outgoing_chmod_and_munged_links_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    wide_tree(src.path());
+    std::os::unix::fs::symlink("/rsyncd-munged/a.txt", src.path().join("a1/munged")).unwrap();
+    past_times(src.path());
+    let extra = "munge symlinks = yes\noutgoing chmod = Fo-r,Dg+w\n";
+    pull_compare_with(Via::Daemon, extra, &["-ai"], src.path(), &[""], |_| {});
+    pull_compare_with(
+        Via::Daemon,
+        extra,
+        &["-ai", "--list-only"],
+        src.path(),
+        &[""],
+        |_| {},
+    );
 }

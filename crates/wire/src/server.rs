@@ -75,7 +75,8 @@ impl std::fmt::Debug for LogSink {
 pub const MUNGE_PREFIX: &[u8] = b"/rsyncd-munged/";
 
 /// Applies `munge symlinks` to the symlinks of a file list: on the way in (`receiving`) every
-/// target gets the prefix; on the way out a target that has it loses it.
+/// target gets the prefix; on the way out a target that has it loses it (its listed size
+/// stays that of the link on disk).
 fn munge_symlinks(entries: &mut [rtsync_tree::FileEntry], receiving: bool) {
     for e in entries {
         if let Some(target) = e.link_target.as_mut() {
@@ -85,8 +86,8 @@ fn munge_symlinks(entries: &mut [rtsync_tree::FileEntry], receiving: bool) {
                 e.size = t.len() as u64;
                 *target = t;
             } else if let Some(rest) = target.strip_prefix(MUNGE_PREFIX) {
+                // The size stays the link's own (stock lists it with the prefix counted).
                 *target = rest.to_vec();
-                e.size = target.len() as u64;
             }
         }
     }
