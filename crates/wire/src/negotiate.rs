@@ -308,6 +308,36 @@ mod tests {
     }
 
     #[test]
+    fn a_server_grants_inc_recurse_only_when_offered_and_able() {
+        for (caps, able, granted) in [
+            (".iLsfxCIvu", true, true),
+            (".LsfxCIvu", true, false),
+            (".iLsfxCIvu", false, false),
+        ] {
+            let cfg = NegotiateConfig {
+                checksum_choice: Some(ChecksumAlgo::Md5),
+                offered_inc_recurse: able,
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            let n = server_setup(&mut &[][..], &mut out, 32, caps, &cfg, 1).unwrap();
+            assert_eq!(n.inc_recurse(), granted, "{caps} {able}");
+            let c = client_setup(
+                &mut &out[..],
+                &mut Vec::new(),
+                32,
+                &NegotiateConfig {
+                    checksum_choice: Some(ChecksumAlgo::Md5),
+                    offered_inc_recurse: caps.contains('i'),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(c.inc_recurse(), granted);
+        }
+    }
+
+    #[test]
     fn server_and_client_agree() {
         let cfg = NegotiateConfig {
             compress: true,
