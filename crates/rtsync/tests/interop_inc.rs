@@ -1,9 +1,13 @@
-//! Pushes with incremental recursion (CF_INC_RECURSE) against stock receivers: the same
-//! operation through the stock client and through `rtsync rsync`, trees, owners, item lines
-//! and exit codes compared. The trees are wide and deep enough that the list goes out in
-//! many pieces, interleaved with file data, and the sender retires lists as the daemon's
-//! generator finishes them.
+//! Incremental recursion (CF_INC_RECURSE) against stock peers.
+//!
+//! Pushes: the same operation through the stock client and through `rtsync rsync` to stock
+//! receivers. Pulls by the stock client: from a stock server and from ours (`rtsync daemon`,
+//! `rtsync rsync --server --sender` behind a fake ssh). Trees, owners, item lines and exit
+//! codes are compared. The trees are wide and deep enough that the list goes out in many
+//! pieces, interleaved with file data, and the sender retires lists as the generator
+//! finishes them.
 
+mod daemon_util;
 mod interop_util;
 
 use interop_util::*;
@@ -19,8 +23,10 @@ fn rtsync(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// stdout without the closing byte counts, which legitimately differ: item lines, then the
-/// receiver's deletion messages. Each stream is in order; how the two interleave is not
+/// stdout without the closing byte counts, which legitimately differ: item lines in order,
+/// then hard-link completions (sorted: the receiver finishes a link group when its
+/// generator gets to it, which depends on how far ahead the lists are), then the
+/// receiver's deletion messages in order. How the streams interleave is not compared
 /// (they travel apart, and stock's own runs differ).
 fn lines(out: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(out);
@@ -29,8 +35,12 @@ fn lines(out: &[u8]) -> Vec<String> {
         .filter(|l| !l.starts_with("sent ") && !l.starts_with("total size is "));
     let (deletions, items): (Vec<&str>, Vec<&str>) =
         kept.partition(|l| l.starts_with("*deleting "));
+    let (mut links, items): (Vec<&str>, Vec<&str>) =
+        items.into_iter().partition(|l| l.starts_with("hf"));
+    links.sort_unstable();
     items
         .into_iter()
+        .chain(links)
         .chain(deletions)
         .map(str::to_string)
         .collect()
@@ -222,6 +232,15 @@ fn inc_push_update_with_delete_and_per_dir_filters_matches_stock() {
 }
 
 #[test]
+fn inc_push_with_hard_links_across_lists_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    linked_tree(src.path());
+    let from = vec![format!("{}/", src.path().display())];
+    daemon_compare(&["-aHi"], &from, |_| {});
+    daemon_compare(&["-aHi", "--delete"], &from, stale_pull_dest);
+}
+
+#[test]
 fn inc_push_of_named_sources_and_a_lone_file_matches_stock() {
     let src = tempfile::tempdir().unwrap();
     wide_tree(src.path());
@@ -245,5 +264,304 @@ fn inc_push_over_a_remote_shell_to_stock_server_matches_stock() {
         |_, d| format!("localhost:{}/", d.display()),
         &work.path().join("ours"),
         &work.path().join("stock"),
+    );
+}
+
+/// Where the stock client pulls from.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    /// `rsync://` from a daemon (`rsync --daemon` or `rtsync daemon`) serving the source.
+    Daemon,
+    /// A remote shell running `rsync --server --sender` or `rtsync rsync --server --sender`.
+    Shell,
+}
+
+/// A daemon of `kind` with one module `m` at `src`.
+fn pull_daemon(kind: daemon_util::Kind, dir: &Path, src: &Path) -> daemon_util::Daemon {
+    pull_daemon_with(kind, dir, src, "")
+}
+
+/// [`pull_daemon`] with extra module parameters.
+fn pull_daemon_with(
+    kind: daemon_util::Kind,
+    dir: &Path,
+    src: &Path,
+    extra: &str,
+) -> daemon_util::Daemon {
+    let ids = if unsafe { libc::geteuid() } == 0 {
+        "uid = root\ngid = root\n"
+    } else {
+        ""
+    };
+    let conf = format!(
+        "use chroot = no\nreverse lookup = no\n[m]\npath = {}\nread only = false\n{ids}{extra}",
+        src.display()
+    );
+    daemon_util::Daemon::start(kind, dir, &conf)
+}
+
+/// Sorted item lines (all of stdout but the closing byte counts), with the first line
+/// (`receiving incremental file list`) kept first. A pulling client prints what its
+/// generator and its receiver report, and the two interleave by timing, for stock too.
+fn pull_lines(out: &[u8]) -> Vec<String> {
+    let mut v = lines(out);
+    if v.len() > 1 {
+        v[1..].sort();
+    }
+    v
+}
+
+/// The stock client pulls `what` (paths below the source: `""` is the whole tree with a
+/// trailing slash) with `opts`, once from a stock server and once from ours, into
+/// destinations prepared by `prepare`; compares exit codes, trees, owners and output.
+fn pull_compare(via: Via, opts: &[&str], src: &Path, what: &[&str], prepare: impl Fn(&Path)) {
+    pull_compare_with(via, "", opts, src, what, prepare)
+}
+
+/// [`pull_compare`] with extra daemon module parameters.
+fn pull_compare_with(
+    via: Via,
+    module_extra: &str,
+    opts: &[&str],
+    src: &Path,
+    what: &[&str],
+    prepare: impl Fn(&Path),
+) {
+    let work = tempfile::tempdir().unwrap();
+    let mut results = Vec::new();
+    for kind in [daemon_util::Kind::Stock, daemon_util::Kind::Rtsync] {
+        let dest = work.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&dest).unwrap();
+        prepare(&dest);
+        let ddir = work.path().join(format!("{kind:?}-daemon"));
+        std::fs::create_dir_all(&ddir).unwrap();
+        let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+        let _daemon = match via {
+            Via::Daemon => {
+                let d = pull_daemon_with(kind, &ddir, src, module_extra);
+                for w in what {
+                    args.push(d.url(&format!("m/{w}")));
+                }
+                Some(d)
+            }
+            Via::Shell => {
+                let ssh = fake_ssh(&ddir).display().to_string();
+                let path = match kind {
+                    daemon_util::Kind::Stock => stock_rsync().display().to_string(),
+                    daemon_util::Kind::Rtsync => {
+                        format!("{} rsync", env!("CARGO_BIN_EXE_rtsync"))
+                    }
+                };
+                args.extend(["-e".to_string(), ssh, format!("--rsync-path={path}")]);
+                for (i, w) in what.iter().enumerate() {
+                    let p = format!("{}/{w}", src.display());
+                    args.push(if i == 0 {
+                        format!("localhost:{p}")
+                    } else {
+                        format!(":{p}")
+                    });
+                }
+                None
+            }
+        };
+        args.push(format!("{}/", dest.display()));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        results.push((dest, run_stock(&a)));
+    }
+    let (stock_dest, stock) = &results[0];
+    let (our_dest, ours) = &results[1];
+    assert_eq!(
+        ours.status.code(),
+        stock.status.code(),
+        "exit codes, {via:?} {opts:?}\nours: {}\nstock: {}",
+        String::from_utf8_lossy(&ours.stderr),
+        String::from_utf8_lossy(&stock.stderr)
+    );
+    assert_same_tree(our_dest, stock_dest, true);
+    assert_eq!(owners(our_dest), owners(stock_dest), "owners, {opts:?}");
+    let (o, s) = (pull_lines(&ours.stdout), pull_lines(&stock.stdout));
+    assert!(!s.is_empty(), "the comparison needs output: {opts:?}");
+    if o != s {
+        let only = |a: &[String], b: &[String]| -> Vec<String> {
+            a.iter()
+                .filter(|l| !b.contains(l))
+                .take(10)
+                .cloned()
+                .collect()
+        };
+        panic!(
+            "stdout differs, {via:?} {opts:?}\nonly ours: {:#?}\nonly stock: {:#?}\nfirst lines: {:?} / {:?}",
+            only(&o, &s),
+            only(&s, &o),
+            o.first(),
+            s.first()
+        );
+    }
+    let errors = |e: &[u8]| {
+        let mut v: Vec<String> = String::from_utf8_lossy(e)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        errors(&ours.stderr),
+        errors(&stock.stderr),
+        "stderr, {via:?} {opts:?}"
+    );
+}
+
+/// [`wide_tree`] with hard links within and across directories.
+fn linked_tree(root: &Path) {
+    wide_tree(root);
+    std::fs::hard_link(root.join("a0/b0/f00"), root.join("a0/b0/same-dir")).unwrap();
+    std::fs::hard_link(root.join("a0/b0/f01"), root.join("a5/b4/other-dir")).unwrap();
+    std::fs::hard_link(root.join("a.txt"), root.join("deep/1/2/3/4/5/6/7/8/far")).unwrap();
+    past_times(root);
+}
+
+/// A destination for updates: some files changed, one missing, extra entries for --delete.
+fn stale_pull_dest(d: &Path) {
+    wide_tree(d);
+    std::fs::write(d.join("a2/b3/f10"), b"changed content").unwrap();
+    std::fs::remove_file(d.join("a5/b4/f69")).unwrap();
+    std::fs::create_dir_all(d.join("a0/gone/deeper")).unwrap();
+    std::fs::write(d.join("a0/gone/deeper/x"), b"x").unwrap();
+    std::fs::write(d.join("deep/1/2/extra"), b"x").unwrap();
+    past_times(d);
+    for p in ["a2/b3/f10", "a0/gone", "deep/1/2/extra"] {
+        set_mtime(&d.join(p), 1_400_000_000, 0);
+    }
+}
+
+#[test]
+fn stock_pull_from_our_servers_says_incremental_and_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    wide_tree(src.path());
+    for via in [Via::Daemon, Via::Shell] {
+        pull_compare(via, &["-av"], src.path(), &[""], |_| {});
+        pull_compare(via, &["-ai"], src.path(), &[""], |_| {});
+    }
+    // The comparison ran with incremental recursion on: -v names it.
+    let work = tempfile::tempdir().unwrap();
+    let d = pull_daemon(daemon_util::Kind::Rtsync, work.path(), src.path());
+    let dest = work.path().join("dest");
+    let out = run_stock(&["-av", &d.url("m/"), &format!("{}/", dest.display())]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("receiving incremental file list\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn stock_pull_updates_with_delete_checksum_compression_match_stock() {
+    let src = tempfile::tempdir().unwrap();
+    wide_tree(src.path());
+    for via in [Via::Daemon, Via::Shell] {
+        pull_compare(
+            via,
+            &["-ai", "--delete"],
+            src.path(),
+            &[""],
+            stale_pull_dest,
+        );
+        pull_compare(
+            via,
+            &["-aic", "--delete"],
+            src.path(),
+            &[""],
+            stale_pull_dest,
+        );
+        pull_compare(
+            via,
+            &["-aiz", "--no-whole-file"],
+            src.path(),
+            &[""],
+            stale_pull_dest,
+        );
+        pull_compare(
+            via,
+            &["-ai", "--protocol=30", "--delete"],
+            src.path(),
+            &[""],
+            stale_pull_dest,
+        );
+    }
+}
+
+#[test]
+fn stock_pull_with_filters_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    wide_tree(src.path());
+    std::fs::write(src.path().join("a1/.rsync-filter"), b"- b2/\n- *.txt\n").unwrap();
+    std::fs::write(src.path().join("a4/b0/.rsync-filter"), b"- f1*\n").unwrap();
+    past_times(src.path());
+    let rules = [
+        "-ai",
+        "--delete",
+        "--exclude=f0*",
+        "--exclude=b3/",
+        "--include=a2/***",
+    ];
+    for via in [Via::Daemon, Via::Shell] {
+        pull_compare(via, &rules, src.path(), &[""], stale_pull_dest);
+    }
+    // A remote-shell sender reads the per-directory rule files.
+    pull_compare(
+        Via::Shell,
+        &["-ai", "-F", "--delete"],
+        src.path(),
+        &[""],
+        stale_pull_dest,
+    );
+}
+
+#[test]
+fn stock_pull_with_hard_links_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    linked_tree(src.path());
+    for via in [Via::Daemon, Via::Shell] {
+        pull_compare(via, &["-aHi"], src.path(), &[""], |_| {});
+        pull_compare(
+            via,
+            &["-aHiv", "--delete"],
+            src.path(),
+            &[""],
+            stale_pull_dest,
+        );
+    }
+}
+
+#[test]
+fn stock_pull_of_named_sources_lone_files_and_missing_ones_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    wide_tree(src.path());
+    for via in [Via::Daemon, Via::Shell] {
+        pull_compare(via, &["-ai"], src.path(), &["a1", "deep", "z.txt"], |_| {});
+        pull_compare(via, &["-ai"], src.path(), &["deep/1/2/3"], |_| {});
+        pull_compare(via, &["-avi"], src.path(), &["a.txt"], |_| {});
+        pull_compare(via, &["-ai"], src.path(), &["a1", "missing"], |_| {});
+        pull_compare(via, &["-ai"], src.path(), &["a3/b1/empty/"], |_| {});
+    }
+}
+
+#[test]
+fn stock_pull_from_a_module_with_outgoing_chmod_and_munged_links_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    wide_tree(src.path());
+    std::os::unix::fs::symlink("/rsyncd-munged/a.txt", src.path().join("a1/munged")).unwrap();
+    past_times(src.path());
+    let extra = "munge symlinks = yes\noutgoing chmod = Fo-r,Dg+w\n";
+    pull_compare_with(Via::Daemon, extra, &["-ai"], src.path(), &[""], |_| {});
+    pull_compare_with(
+        Via::Daemon,
+        extra,
+        &["-ai", "--list-only"],
+        src.path(),
+        &[""],
+        |_| {},
     );
 }

@@ -417,6 +417,9 @@ pub struct FlistEncoder {
     first: bool,
     /// Hard-link groups: key → index of the group's first entry.
     hlink_first: HashMap<(u64, u64), usize>,
+    /// Index of the current list's first entry (incremental recursion): a hard-link follower
+    /// whose first entry is older is sent in full.
+    list_start: usize,
     /// Ids whose names were sent inline (incremental recursion).
     named_uids: std::collections::HashSet<u32>,
     named_gids: std::collections::HashSet<u32>,
@@ -429,9 +432,16 @@ impl FlistEncoder {
             prev: Prev::default(),
             first: true,
             hlink_first: HashMap::new(),
+            list_start: 0,
             named_uids: Default::default(),
             named_gids: Default::default(),
         }
+    }
+
+    /// Incremental recursion: the entries that follow belong to the list starting at index
+    /// `ndx_start`.
+    pub fn set_list_start(&mut self, ndx_start: usize) {
+        self.list_start = ndx_start;
     }
 
     /// [`FlistEncoder::put_entry`] for incremental recursion: a directory whose contents are
@@ -600,7 +610,9 @@ impl FlistEncoder {
         self.first = false;
         if let Some(f) = first_hlink {
             put_varint(out, f as i32);
-            return Ok(());
+            if f >= self.list_start {
+                return Ok(());
+            }
         }
         put_varlong(out, e.size as i64, 3);
         if flags & xmit::SAME_TIME == 0 {

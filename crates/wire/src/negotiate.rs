@@ -44,7 +44,8 @@ pub struct NegotiateConfig {
     pub compress_choice: Option<Compression>,
     /// Compression algorithms we can actually run, preferred first.
     pub supported_compressions: Vec<Compression>,
-    /// We offered incremental recursion (`i` in the `-e` capabilities).
+    /// A client: we offered incremental recursion (`i` in the `-e` capabilities). A server:
+    /// we can do it for this transfer, so we grant it if the client offered it.
     pub offered_inc_recurse: bool,
 }
 
@@ -176,6 +177,9 @@ pub fn server_setup<R: Read, W: Write>(
     seed: i32,
 ) -> Result<Negotiated> {
     let mut flags = cf::SYMLINK_TIMES;
+    if cfg.offered_inc_recurse && client_caps.contains('i') {
+        flags |= cf::INC_RECURSE;
+    }
     for (letter, bit) in [
         ('f', cf::SAFE_FLIST),
         ('x', cf::AVOID_XATTR_OPTIM),
@@ -301,6 +305,36 @@ mod tests {
             &NegotiateConfig::default(),
         );
         assert_eq!(err.unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn a_server_grants_inc_recurse_only_when_offered_and_able() {
+        for (caps, able, granted) in [
+            (".iLsfxCIvu", true, true),
+            (".LsfxCIvu", true, false),
+            (".iLsfxCIvu", false, false),
+        ] {
+            let cfg = NegotiateConfig {
+                checksum_choice: Some(ChecksumAlgo::Md5),
+                offered_inc_recurse: able,
+                ..Default::default()
+            };
+            let mut out = Vec::new();
+            let n = server_setup(&mut &[][..], &mut out, 32, caps, &cfg, 1).unwrap();
+            assert_eq!(n.inc_recurse(), granted, "{caps} {able}");
+            let c = client_setup(
+                &mut &out[..],
+                &mut Vec::new(),
+                32,
+                &NegotiateConfig {
+                    checksum_choice: Some(ChecksumAlgo::Md5),
+                    offered_inc_recurse: caps.contains('i'),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(c.inc_recurse(), granted);
+        }
     }
 
     #[test]

@@ -87,6 +87,15 @@ pub trait SendSource {
     fn retire(&mut self) -> bool {
         false
     }
+    /// Messages for the peer that listing produced (a sending server's scan problems).
+    fn take_messages(&mut self) -> Vec<(MsgTag, String)> {
+        Vec::new()
+    }
+    /// Total size of the regular files and symlinks listed, when the list counts it as it
+    /// goes (the statistics otherwise use [`PushOptions::total_size`]).
+    fn total_size(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl SendSource for SendList {
@@ -212,6 +221,15 @@ pub struct PushOptions {
     /// Item lines show the itemize string (`-i` or `%i`): sent files are `<f…`. Without it
     /// they are logged as transfers under the receiver's `>` (only the name is printed).
     pub itemize: bool,
+    /// A server: the connection's byte counters, for the statistics it sends.
+    pub counts: Option<ByteCounts>,
+}
+
+/// Bytes read from and written to the connection so far.
+#[derive(Debug, Clone, Default)]
+pub struct ByteCounts {
+    pub read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub written: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Serves the receiver's requests until the final goodbye.
@@ -256,6 +274,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         let idle = !input_pending(r.get_mut());
         while list.want_more(idle) {
             list.send_next(&mut out, &mut ndxw)?;
+            for (tag, text) in list.take_messages() {
+                w.send_msg(tag, text.as_bytes()).map_err(wio)?;
+            }
             w.write_all(&out).map_err(wio)?;
             out.clear();
         }
@@ -299,10 +320,21 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             None
         };
         if iflags & item::TRANSFER == 0 {
-            // Itemized by the receiver but not transferred: only logged.
+            // Itemized by the generator but not transferred: logged, and echoed to the
+            // receiver, which logs it too (a stock client prints these lines there).
             if let Some(rep) = reporter.as_deref_mut() {
                 log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
             }
+            put_ndx_and_attrs(
+                &mut out,
+                &mut ndxw,
+                ndx,
+                iflags,
+                basis_type,
+                xname.as_deref(),
+            )?;
+            w.write_all(&out).map_err(wio)?;
+            out.clear();
             continue;
         }
         if list.kind(ndx) != FileKind::Regular {
@@ -343,14 +375,14 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 continue;
             }
         };
-        ndxw.put(&mut out, ndx as i32);
-        out.extend_from_slice(&iflags.to_le_bytes());
-        if let Some(t) = basis_type {
-            out.push(t);
-        }
-        if let Some(x) = &xname {
-            crate::varint::put_vstring(&mut out, x)?;
-        }
+        put_ndx_and_attrs(
+            &mut out,
+            &mut ndxw,
+            ndx,
+            iflags,
+            basis_type,
+            xname.as_deref(),
+        )?;
         head.put(&mut out);
         w.write_all(&out).map_err(wio)?;
         out.clear();
@@ -373,7 +405,20 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     ndxw.put(&mut out, NDX_DONE);
     if opts.server {
         // total_read, total_written, total_size, flist build and transfer times.
-        for v in [0, (stats.literal_bytes) as i64, opts.total_size, 0, 0] {
+        let total_size = list.total_size().map_or(opts.total_size, |t| t as i64);
+        let (read, written) = match &opts.counts {
+            Some(c) => {
+                // Everything before the statistics counts as written.
+                w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
+                out.clear();
+                let get = |a: &std::sync::atomic::AtomicU64| {
+                    a.load(std::sync::atomic::Ordering::Relaxed) as i64
+                };
+                (get(&c.read), get(&c.written))
+            }
+            None => (0, stats.literal_bytes as i64),
+        };
+        for v in [read, written, total_size, 0, 0] {
             crate::varint::put_varlong(&mut out, v, 3);
         }
     }
@@ -404,6 +449,27 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         }
     }
     Ok(stats)
+}
+
+/// Appends an index with the generator's item flags, basis type and extra name, as they
+/// go to the receiver before a file's data (or alone for an item not transferred).
+fn put_ndx_and_attrs(
+    out: &mut Vec<u8>,
+    ndxw: &mut NdxWriter,
+    ndx: usize,
+    iflags: u16,
+    basis_type: Option<u8>,
+    xname: Option<&[u8]>,
+) -> Result<()> {
+    ndxw.put(out, ndx as i32);
+    out.extend_from_slice(&iflags.to_le_bytes());
+    if let Some(t) = basis_type {
+        out.push(t);
+    }
+    if let Some(x) = xname {
+        crate::varint::put_vstring(out, x)?;
+    }
+    Ok(())
 }
 
 /// Prints the line for an item the receiver reported (rsync's sender-side `log_item`).

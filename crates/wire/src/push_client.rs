@@ -146,6 +146,7 @@ pub fn push_to(
         total_size: 0,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
         confine: None,
+        counts: None,
         itemize: opts.itemize > 0
             || opts
                 .out_format
@@ -160,16 +161,17 @@ pub fn push_to(
         reporter.flush();
         let sopts = scan_options(opts);
         let mut out = prefix;
-        let mut list = push::inc::IncList::start(
+        let cfg = push::inc::IncConfig {
             opts,
-            &sopts,
-            &neg,
-            flist_options(opts, &neg),
-            &paths,
-            &mut filters,
-            print_problems,
-            &mut out,
-        )?;
+            sopts: &sopts,
+            neg: &neg,
+            fopts: flist_options(opts, &neg),
+            problems: push::inc::Problems::Print,
+            confine: None,
+            io_error: 0,
+            adjust: None,
+        };
+        let mut list = push::inc::IncList::start(cfg, &paths, &mut filters, &mut out)?;
         writer
             .write_all(&out)
             .map_err(|e| Error::io("writing to receiver", e))?;
@@ -300,7 +302,7 @@ fn source_paths(sources: &[String], files_from_names: Option<&[Vec<u8>]>) -> Vec
 }
 
 /// Stock's messages for scan problems, and the io_error bits for the end marker.
-fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String)>, i32) {
+pub(crate) fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String)>, i32) {
     let mut io_error = 0;
     let mut messages = Vec::new();
     let err_text = |what: &str, path: &std::path::Path, error: &std::io::Error| {

@@ -75,7 +75,8 @@ impl std::fmt::Debug for LogSink {
 pub const MUNGE_PREFIX: &[u8] = b"/rsyncd-munged/";
 
 /// Applies `munge symlinks` to the symlinks of a file list: on the way in (`receiving`) every
-/// target gets the prefix; on the way out a target that has it loses it.
+/// target gets the prefix; on the way out a target that has it loses it (its listed size
+/// stays that of the link on disk).
 fn munge_symlinks(entries: &mut [rtsync_tree::FileEntry], receiving: bool) {
     for e in entries {
         if let Some(target) = e.link_target.as_mut() {
@@ -85,8 +86,8 @@ fn munge_symlinks(entries: &mut [rtsync_tree::FileEntry], receiving: bool) {
                 e.size = t.len() as u64;
                 *target = t;
             } else if let Some(rest) = target.strip_prefix(MUNGE_PREFIX) {
+                // The size stays the link's own (stock lists it with the prefix counted).
                 *target = rest.to_vec();
-                e.size = target.len() as u64;
             }
         }
     }
@@ -330,15 +331,37 @@ pub fn run_session<R: Read + Send, W: Write + Send>(
 fn serve<R: Read + Send, W: Write + Send>(
     opts: &Options,
     input: R,
-    mut output: W,
+    output: W,
     session: ServerSession,
 ) -> Result<i32> {
+    // What we read and wrote goes into a sender's statistics (the client's `sent`/`received`).
+    let input = crate::connect::Counting::new(input);
+    let output = crate::connect::Counting::new(output);
+    let counts = push::ByteCounts {
+        read: input.counter(),
+        written: output.counter(),
+    };
+    let mut output = output;
     let mut input = BufReader::with_capacity(64 * 1024, input);
     let ours = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
     let protocol = match session.daemon_protocol {
         Some(p) => p,
         None => negotiate::exchange_versions(&mut input, &mut output, ours)?,
     };
+    let mut opts = opts.clone();
+    if let Some(root) = &session.root {
+        for a in opts.args.iter_mut().skip(1) {
+            *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
+        }
+        if opts.sender {
+            // A daemon expands wildcards in the sources itself (no shell did).
+            let mut expanded = vec![opts.args[0].clone()];
+            for a in opts.args.iter().skip(1) {
+                expanded.extend(glob_source(a));
+            }
+            opts.args = expanded;
+        }
+    }
     let caps = opts.rsh.clone().unwrap_or_default();
     let cfg = NegotiateConfig {
         checksum_choice: match &opts.checksum_choice {
@@ -357,7 +380,8 @@ fn serve<R: Read + Send, W: Write + Send>(
             None => None,
         },
         supported_compressions: supported_compressions(),
-        offered_inc_recurse: false,
+        offered_inc_recurse: opts.sender
+            && push::inc::lists_supported(&opts, &sender_sources(&opts)),
     };
     let seed = seed();
     let neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
@@ -367,20 +391,6 @@ fn serve<R: Read + Send, W: Write + Send>(
     writer
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
-    let mut opts = opts.clone();
-    if let Some(root) = &session.root {
-        for a in opts.args.iter_mut().skip(1) {
-            *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
-        }
-        if opts.sender {
-            // A daemon expands wildcards in the sources itself (no shell did).
-            let mut expanded = vec![opts.args[0].clone()];
-            for a in opts.args.iter().skip(1) {
-                expanded.extend(glob_source(a));
-            }
-            opts.args = expanded;
-        }
-    }
     let refusal = if opts.sender && session.write_only {
         Some("ERROR: module is write only")
     } else if !opts.sender && session.read_only {
@@ -434,11 +444,13 @@ fn serve<R: Read + Send, W: Write + Send>(
                 filter: session.module_filter.as_ref(),
                 confine: confine.as_ref(),
                 source_messages: &arg_messages,
+                module: session.module_name.as_deref(),
             },
             session.module_filter.clone(),
             &neg,
             &mut reader,
             &mut writer,
+            &counts,
         )
     } else {
         serve_receiver(
@@ -451,6 +463,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 filter: session.module_filter.as_ref(),
                 confine: confine.as_ref(),
                 source_messages: &[],
+                module: session.module_name.as_deref(),
             },
             &neg,
             &mut reader,
@@ -468,6 +481,20 @@ fn serve<R: Read + Send, W: Write + Send>(
         let _ = writer.flush();
     }
     result
+}
+
+/// The paths a sending server lists: its arguments after `.`, or `.` itself.
+fn sender_sources(opts: &Options) -> Vec<String> {
+    let mut paths: Vec<String> = opts
+        .args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if paths.is_empty() {
+        paths.push(".".into());
+    }
+    paths
 }
 
 fn seed() -> i32 {
@@ -493,6 +520,8 @@ struct ListTweaks<'a> {
     confine: Option<&'a rtsync_tree::Confine>,
     /// Messages about sources already dropped (they lead out of the module).
     source_messages: &'a [String],
+    /// The daemon module's name (messages name files `(in MODULE)`).
+    module: Option<&'a str>,
 }
 
 impl ListTweaks<'_> {
@@ -512,14 +541,16 @@ impl ListTweaks<'_> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn serve_sender<R: Read + Send, W: Write + Send>(
     opts: &Options,
     root: Option<&std::path::Path>,
     tweaks: &ListTweaks<'_>,
     module_filter: Option<rtsync_filter::FilterSet>,
     neg: &Negotiated,
-    reader: &mut MuxReader<R>,
+    reader: &mut MuxReader<BufReader<R>>,
     writer: &mut MuxWriter<W>,
+    counts: &push::ByteCounts,
 ) -> Result<i32> {
     let merge_files = match root {
         Some(_) => crate::filters::MergeFiles::Never,
@@ -548,6 +579,10 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         Some(f) => Some(server_files_from(f, opts.from0, root)?),
         None => None,
     };
+    if neg.inc_recurse() {
+        let io = (reader, writer, counts);
+        return serve_sender_inc(opts, root, tweaks, &mut filter, &paths, neg, io);
+    }
     let (mut list, mut io_error) = crate::push_client::build_list(
         opts,
         &paths,
@@ -619,6 +654,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         follow_links: opts.copy_links || opts.copy_unsafe_links,
         confine: tweaks.confine.cloned(),
         itemize: false,
+        counts: Some(counts.clone()),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
@@ -626,6 +662,104 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     } else {
         0
     })
+}
+
+/// A sending server under incremental recursion: the lists go out one directory at a
+/// time between files ([`push::inc`], shared with a pushing client).
+fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>(
+    opts: &Options,
+    root: Option<&std::path::Path>,
+    tweaks: &ListTweaks<'_>,
+    filter: &mut F,
+    paths: &[String],
+    neg: &Negotiated,
+    (reader, writer, counts): (
+        &mut MuxReader<BufReader<R>>,
+        &mut MuxWriter<W>,
+        &push::ByteCounts,
+    ),
+) -> Result<i32> {
+    let wio = |e| Error::io("sending file list", e);
+    let mut early = 0;
+    for m in tweaks.source_messages {
+        writer
+            .send_msg(MsgTag::ErrorXfer, m.as_bytes())
+            .map_err(wio)?;
+        early |= 1; // IOERR_GENERAL
+    }
+    let sopts = crate::push_client::scan_options(opts);
+    let munge = tweaks.munge;
+    let adjust = move |e: &mut rtsync_tree::FileEntry, path: &std::path::Path| {
+        if munge {
+            munge_symlinks(std::slice::from_mut(e), false);
+        }
+        tweaks.apply_chmod(std::slice::from_mut(e));
+        // Stock lists a directory with its st_size; the scanner leaves it at 0.
+        if e.is_dir() && e.size == 0 {
+            e.size = std::fs::symlink_metadata(path).map_or(0, |m| m.len());
+        }
+    };
+    let cfg = push::inc::IncConfig {
+        opts,
+        sopts: &sopts,
+        neg,
+        fopts: flist_options(opts, neg),
+        // Module paths are the daemon's business: names relative to the module.
+        problems: push::inc::Problems::Send {
+            strip: root.map(|r| format!("{}/", r.display())),
+            module: tweaks.module.map(str::to_string),
+        },
+        confine: tweaks.confine.cloned(),
+        io_error: early,
+        adjust: Some(Box::new(adjust)),
+    };
+    let sources: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+    let mut out = Vec::new();
+    let mut list = push::inc::IncList::start(cfg, &sources, filter, &mut out)?;
+    for (tag, text) in push::SendSource::take_messages(&mut list) {
+        writer.send_msg(tag, text.as_bytes()).map_err(wio)?;
+    }
+    writer.write_all(&out).map_err(wio)?;
+    out.clear();
+    if list.kind_counts.iter().sum::<u64>() == 0 {
+        // Nothing to send: the end of the lists, and done (as stock's sender).
+        let mut ndxw = crate::ndx::NdxWriter::new(neg.protocol);
+        list.send_next(&mut out, &mut ndxw)?;
+        writer
+            .write_all(&out)
+            .and_then(|_| writer.flush())
+            .map_err(wio)?;
+        return Ok(exit_for_io_error(list.io_error()));
+    }
+    let popts = PushOptions {
+        verbose: 0,
+        compress_level: opts.compress_level,
+        server: true,
+        total_size: 0,
+        follow_links: opts.copy_links || opts.copy_unsafe_links,
+        confine: tweaks.confine.cloned(),
+        itemize: false,
+        counts: Some(counts.clone()),
+    };
+    let pending = |r: &mut BufReader<R>| !r.buffer().is_empty();
+    let stats = push::run_push_pacing(reader, writer, neg, &mut list, &popts, None, pending)?;
+    Ok(if stats.errors > 0 {
+        23
+    } else {
+        exit_for_io_error(list.io_error())
+    })
+}
+
+/// The exit code of a sender whose only trouble was listing: stock's cleanup turns a
+/// vanished file into 24 and any other listing error into 23.
+fn exit_for_io_error(io_error: i32) -> i32 {
+    if io_error & 1 != 0 {
+        23
+    } else if io_error & 2 != 0 {
+        24
+    } else {
+        0
+    }
 }
 
 /// Reads a `--files-from` list the client named on our side (`--files-from=:LIST`); in a

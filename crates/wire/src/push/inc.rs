@@ -18,6 +18,14 @@
 //!   (stock: 1000, up to 10000 while it would otherwise wait), so the generator never runs
 //!   dry and the sender holds only a window of the tree.
 //! * Owner and group names travel inline (see [`crate::flist::FlistOptions::inc_recurse`]).
+//! * Hard links (`-H`): a follower names its group's first entry by that entry's index; the
+//!   entry is abbreviated only when the first is in the same list (the receiver may have
+//!   forgotten an earlier list's entries).
+//!
+//! The same lists serve a pushing client and a sending server (a stock client pulling with
+//! `i` in its capabilities): [`Problems`] says whether scan problems are printed here or sent
+//! to the peer, and [`IncConfig::adjust`] lets a daemon module change entries (munged
+//! symlinks, `outgoing chmod`) before they go out.
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -25,10 +33,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rtsync_engine::Options;
-use rtsync_tree::{compare_names, FileKind, Item, ScanFilter, ScanOptions, ScanProblem, Scanner};
+use rtsync_tree::{
+    compare_names, FileEntry, FileKind, Item, ScanFilter, ScanOptions, ScanProblem, Scanner,
+};
 
 use crate::error::Result;
 use crate::flist::{FlistEncoder, FlistOptions};
+use crate::mux::MsgTag;
 use crate::ndx::{NdxWriter, NDX_FLIST_EOF, NDX_FLIST_OFFSET};
 use crate::negotiate::Negotiated;
 
@@ -126,6 +137,17 @@ impl Flist {
     }
 }
 
+/// `text` with ` (in MODULE)` after its first quoted name.
+fn in_module(text: &str, module: &str) -> String {
+    let Some(open) = text.find('"') else {
+        return text.to_string();
+    };
+    let Some(close) = text[open + 1..].find('"').map(|i| open + 1 + i) else {
+        return text.to_string();
+    };
+    format!("{} (in {module}){}", &text[..=close], &text[close + 1..])
+}
+
 /// A directory whose list is still to be sent.
 struct Pending {
     dir_ndx: i32,
@@ -141,16 +163,18 @@ struct Frame {
 
 /// Whether a push can ask for incremental recursion: a recursive transfer whose top level
 /// is one `dir/` source or sources of distinct names, without the options whose list
-/// handling differs under incremental recursion (`-R`, `--files-from`, `-H`) or that make
-/// the receiver need the whole list first.
+/// handling differs under incremental recursion (`-R`, `--files-from`) or that make the
+/// receiver need the whole list first.
 pub fn possible(opts: &Options, sources: &[String]) -> bool {
-    if !opts.recursive
-        || opts.relative
-        || opts.files_from.is_some()
-        || opts.hard_links
-        || !opts.incremental_recursion()
-        || sources.is_empty()
-    {
+    opts.incremental_recursion() && lists_supported(opts, sources)
+}
+
+/// Whether [`IncList`] can send `sources` the way stock would under incremental recursion:
+/// recursive, no `-R` or `--files-from` (their implied directories and merged source
+/// directories are sent differently), and a top level that is one `dir/` source or
+/// sources of distinct names.
+pub fn lists_supported(opts: &Options, sources: &[String]) -> bool {
+    if !opts.recursive || opts.relative || opts.files_from.is_some() || sources.is_empty() {
         return false;
     }
     let is_dot = |s: &str| s.is_empty() || s.ends_with('/') || s == "." || s.ends_with("/.");
@@ -164,6 +188,37 @@ pub fn possible(opts: &Options, sources: &[String]) -> bool {
     names.sort_unstable();
     names.windows(2).all(|w| w[0] != w[1]) && !names.contains(&"..")
 }
+
+/// Where scan problems go.
+pub enum Problems {
+    /// Printed here, as a pushing client's sender does (stock's wording).
+    Print,
+    /// Queued for the peer as messages (a sending server), with `strip` (a daemon module's
+    /// root and `/`) taken out of their text, and ` (in MODULE)` after the name in errors
+    /// and warnings, as stock names files in a module.
+    Send {
+        strip: Option<String>,
+        module: Option<String>,
+    },
+}
+
+/// What [`IncList::start`] needs besides the sources.
+pub struct IncConfig<'a> {
+    pub opts: &'a Options,
+    pub sopts: &'a ScanOptions,
+    pub neg: &'a Negotiated,
+    pub fopts: FlistOptions,
+    pub problems: Problems,
+    /// Symlinks may be followed only beneath this root (a daemon module).
+    pub confine: Option<rtsync_tree::Confine>,
+    /// io_error bits of problems reported before the list (dropped sources).
+    pub io_error: i32,
+    /// Changes an entry (read from the path given) before it is sent.
+    pub adjust: Option<Adjust<'a>>,
+}
+
+/// A change made to each entry before it is sent.
+pub type Adjust<'a> = Box<dyn FnMut(&mut FileEntry, &Path) + 'a>;
 
 /// The sending side's lists under incremental recursion.
 pub struct IncList<'a, F: ScanFilter> {
@@ -181,7 +236,12 @@ pub struct IncList<'a, F: ScanFilter> {
     ahead: usize,
     eof: bool,
     io_error: i32,
-    report: fn(&[ScanProblem]) -> i32,
+    /// Bits reported before the first list (they go into its end marker).
+    early_io_error: i32,
+    problems: Problems,
+    /// Messages for the peer not yet sent ([`Problems::Send`]).
+    messages: Vec<(MsgTag, String)>,
+    adjust: Option<Adjust<'a>>,
     /// Total size of the regular files and symlinks listed (statistics).
     pub total_size: u64,
     /// Entries listed per kind (indexed like [`super::streamed::code_kind`]).
@@ -189,24 +249,18 @@ pub struct IncList<'a, F: ScanFilter> {
 }
 
 impl<'a, F: ScanFilter> IncList<'a, F> {
-    /// Scans the command-line level and appends the first list to `out`. `report` prints
-    /// scan problems as they are met and returns their io_error bits.
-    #[allow(clippy::too_many_arguments)]
+    /// Scans the command-line level and appends the first list to `out`.
     pub fn start(
-        opts: &'a Options,
-        sopts: &'a ScanOptions,
-        neg: &'a Negotiated,
-        fopts: FlistOptions,
+        cfg: IncConfig<'a>,
         sources: &[PathBuf],
         filter: &'a mut F,
-        report: fn(&[ScanProblem]) -> i32,
         out: &mut Vec<u8>,
     ) -> Result<IncList<'a, F>> {
         let mut list = IncList {
-            opts,
-            neg,
-            scanner: Scanner::new(sopts, filter),
-            enc: FlistEncoder::new(fopts),
+            opts: cfg.opts,
+            neg: cfg.neg,
+            scanner: Scanner::new(cfg.sopts, filter).confined(cfg.confine),
+            enc: FlistEncoder::new(cfg.fopts),
             frames: Vec::new(),
             next_dir_ndx: 0,
             flists: VecDeque::new(),
@@ -215,7 +269,10 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
             ahead: 0,
             eof: false,
             io_error: 0,
-            report,
+            early_io_error: cfg.io_error,
+            problems: cfg.problems,
+            messages: Vec::new(),
+            adjust: cfg.adjust,
             total_size: 0,
             kind_counts: [0; 7],
         };
@@ -253,7 +310,37 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
 
     /// The io_error bits of the problems met so far.
     pub fn io_error(&self) -> i32 {
-        self.io_error
+        self.io_error | self.early_io_error
+    }
+
+    /// Prints or queues `problems`; returns their io_error bits.
+    fn report(&mut self, problems: &[ScanProblem]) -> i32 {
+        let (messages, bits) = crate::push_client::problem_messages(problems);
+        match &self.problems {
+            Problems::Print => {
+                for (tag, text) in &messages {
+                    crate::mux::MessageHandler::message(
+                        &mut crate::mux::PrintMessages,
+                        *tag,
+                        text.as_bytes(),
+                    );
+                }
+            }
+            Problems::Send { strip, module } => {
+                self.messages
+                    .extend(messages.into_iter().map(|(tag, text)| {
+                        let mut text = match strip {
+                            Some(s) => text.replace(s.as_str(), ""),
+                            None => text,
+                        };
+                        if let (Some(m), MsgTag::ErrorXfer | MsgTag::Warning) = (module, tag) {
+                            text = in_module(&text, m);
+                        }
+                        (tag, text)
+                    }));
+            }
+        }
+        bits
     }
 
     /// Sorts `items`, appends them as one list (a sub-list of `dir` when given) and returns
@@ -287,8 +374,12 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
             explicit_paths: first,
         };
         let mut pending = Vec::new();
+        self.enc.set_list_start(ndx_start);
         for (i, mut item) in items.into_iter().enumerate() {
             crate::client::apply_chmod(self.opts, std::slice::from_mut(&mut item.entry));
+            if let Some(adjust) = self.adjust.as_mut() {
+                adjust(&mut item.entry, &item.path);
+            }
             if self.opts.checksum && item.entry.kind == FileKind::Regular {
                 item.entry.checksum = crate::push_client::file_sum(&item.path, self.neg).ok();
             }
@@ -316,7 +407,10 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
             }
         }
         let problems = self.scanner.take_problems();
-        let bits = (self.report)(&problems);
+        let mut bits = self.report(&problems);
+        if first {
+            bits |= self.early_io_error;
+        }
         let changed = bits & !self.io_error != 0;
         self.io_error |= bits;
         self.enc
@@ -461,6 +555,12 @@ impl<F: ScanFilter> super::SendSource for IncList<'_, F> {
     fn retire(&mut self) -> bool {
         IncList::retire(self)
     }
+    fn take_messages(&mut self) -> Vec<(MsgTag, String)> {
+        std::mem::take(&mut self.messages)
+    }
+    fn total_size(&self) -> Option<u64> {
+        Some(self.total_size)
+    }
 }
 
 #[cfg(test)]
@@ -483,8 +583,8 @@ mod tests {
         assert!(!possible(&opts("-a"), &srcs(&["a/", "b/"])));
         assert!(!possible(&opts("-a"), &srcs(&["x/a", "y/a"])));
         assert!(!possible(&opts("-a"), &srcs(&["a", "b/"])));
+        assert!(possible(&opts("-aH"), &srcs(&["src/"])));
         for no in [
-            "-aH",
             "-aR",
             "-a --delete-after",
             "-a --delete-before",
@@ -493,6 +593,18 @@ mod tests {
         ] {
             assert!(!possible(&opts(no), &srcs(&["src/"])), "{no}");
         }
+    }
+
+    #[test]
+    fn module_names_follow_the_file_name() {
+        assert_eq!(
+            in_module(
+                "rsync: [sender] link_stat \"x/y\" failed: No such file (2)\n",
+                "m"
+            ),
+            "rsync: [sender] link_stat \"x/y\" (in m) failed: No such file (2)\n"
+        );
+        assert_eq!(in_module("no name\n", "m"), "no name\n");
     }
 
     #[test]
