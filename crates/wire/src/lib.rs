@@ -32,6 +32,7 @@
 //! assert_eq!((&mut &buf[..]).read_varint().unwrap(), 0x1fe);
 //! ```
 
+pub mod batch;
 pub mod blocksum;
 pub mod checksum;
 pub mod client;

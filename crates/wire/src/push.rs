@@ -173,6 +173,11 @@ pub struct PushOptions {
     /// Item lines show the itemize string (`-i` or `%i`): sent files are `<f…`. Without it
     /// they are logged as transfers under the receiver's `>` (only the name is printed).
     pub itemize: bool,
+    /// Bytes read and written so far (a batch records them with the statistics).
+    pub counters: Option<(
+        std::sync::Arc<std::sync::atomic::AtomicU64>,
+        std::sync::Arc<std::sync::atomic::AtomicU64>,
+    )>,
 }
 
 /// Serves the receiver's requests until the final goodbye.
@@ -264,6 +269,19 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             if let Some(rep) = reporter.as_deref_mut() {
                 log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
             }
+            if w.tee().is_some() {
+                // Stock's sender echoes the item; a batch's reader logs it from there.
+                ndxw.put(&mut out, ndx as i32);
+                out.extend_from_slice(&iflags.to_le_bytes());
+                if let Some(t) = basis_type {
+                    out.push(t);
+                }
+                if let Some(x) = &xname {
+                    crate::varint::put_vstring(&mut out, x)?;
+                }
+                w.write_all(&out).map_err(wio)?;
+                out.clear();
+            }
             continue;
         }
         if list.kind(ndx) != FileKind::Regular {
@@ -312,6 +330,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         if let Some(x) = &xname {
             crate::varint::put_vstring(&mut out, x)?;
         }
+        w.write_all(&out).map_err(wio)?;
+        out.clear();
+        w.file_data(true);
         head.put(&mut out);
         w.write_all(&out).map_err(wio)?;
         out.clear();
@@ -324,6 +345,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         };
         enc.finish_file(&mut *w)?;
         w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
+        w.file_data(false);
         stats.files_sent += 1;
         stats.literal_bytes += ms.literal_bytes;
         stats.matched_bytes += ms.matched_bytes;
@@ -340,6 +362,19 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     }
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     out.clear();
+    if let (false, Some(batch)) = (opts.server, w.tee().cloned()) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // A batch's reader is a receiving client: it expects the sender's statistics.
+        let mut st = Vec::new();
+        let (read, written) = opts
+            .counters
+            .as_ref()
+            .map_or((0, 0), |(r, w)| (r.load(Relaxed) as i64, w.load(Relaxed) as i64));
+        for v in [read, written, opts.total_size, 0, 0] {
+            crate::varint::put_varlong(&mut st, v, 3);
+        }
+        batch.record(&st);
+    }
     // The final goodbye: at protocol ≥ 31 one more round trip.
     let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
     if opts.server && stats.deleted_stats.is_some() {

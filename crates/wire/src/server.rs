@@ -358,6 +358,7 @@ fn serve<R: Read + Send, W: Write + Send>(
         },
         supported_compressions: supported_compressions(),
         offered_inc_recurse: false,
+        batch: false,
     };
     let seed = seed();
     let neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
@@ -619,6 +620,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         follow_links: opts.copy_links || opts.copy_unsafe_links,
         confine: tweaks.confine.cloned(),
         itemize: false,
+        counters: None,
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
