@@ -519,6 +519,31 @@ fn generate<W: Write>(
         }
         if !ctx.opts.list_only {
             if let Err(err) = ctx.dest.check_parents(&e.name) {
+                // A dry run (or --only-write-batch) did not create the parent it would make.
+                let not_made = ctx.opts.dry_run
+                    && matches!(&err, Error::File { source, .. }
+                        if source.kind() == std::io::ErrorKind::NotFound);
+                if not_made {
+                    match generate_entry(ctx, ndx, e, &names, &mut res)? {
+                        Step::Done(lines) | Step::FixDir(lines) => ctx.log.ready(ndx, lines),
+                        Step::Request {
+                            head,
+                            sums,
+                            basis,
+                            existing_mode,
+                            item,
+                        } => request(
+                            ctx,
+                            w,
+                            &req_tx,
+                            &mut ndxw,
+                            &mut out,
+                            ndx,
+                            (head, sums, basis, existing_mode, item),
+                        )?,
+                    }
+                    continue;
+                }
                 report(&err);
                 res.errors += 1;
                 ctx.log.ready(ndx, Vec::new());
@@ -558,33 +583,15 @@ fn generate<W: Write>(
                 if let Some(line) = &item {
                     res.count_created(e, std::slice::from_ref(line));
                 }
-                let iflags = match &item {
-                    Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
-                    _ => {
-                        item::TRANSFER
-                            | if existing_mode.is_none() {
-                                item::IS_NEW
-                            } else {
-                                0
-                            }
-                    }
-                };
-                ctx.log.pending(ndx, Vec::new());
-                req_tx
-                    .send(Request {
-                        ndx,
-                        item,
-                        head,
-                        basis,
-                        existing_mode,
-                    })
-                    .map_err(|_| Error::Stream("receiver gone".into()))?;
-                ndxw.put(&mut out, ndx as i32);
-                out.extend_from_slice(&iflags.to_le_bytes());
-                head.put(&mut out);
-                out.extend_from_slice(&sums);
-                w.write_all(&out).map_err(wio)?;
-                out.clear();
+                request(
+                    ctx,
+                    w,
+                    &req_tx,
+                    &mut ndxw,
+                    &mut out,
+                    ndx,
+                    (head, sums, basis, existing_mode, item),
+                )?;
             }
         }
     }
@@ -735,6 +742,49 @@ fn generate<W: Write>(
     ndxw.put(&mut out, NDX_DONE);
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     Ok(res)
+}
+
+type RequestParts = (SumHead, Vec<u8>, Option<PathBuf>, Option<u32>, Option<Line>);
+
+/// Queues a request for the receiver, then asks the sender for the file.
+fn request<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    req_tx: &mpsc::Sender<Request>,
+    ndxw: &mut NdxWriter,
+    out: &mut Vec<u8>,
+    ndx: usize,
+    (head, sums, basis, existing_mode, item): RequestParts,
+) -> Result<()> {
+    let iflags = match &item {
+        Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
+        _ => {
+            item::TRANSFER
+                | if existing_mode.is_none() {
+                    item::IS_NEW
+                } else {
+                    0
+                }
+        }
+    };
+    ctx.log.pending(ndx, Vec::new());
+    req_tx
+        .send(Request {
+            ndx,
+            item,
+            head,
+            basis,
+            existing_mode,
+        })
+        .map_err(|_| Error::Stream("receiver gone".into()))?;
+    ndxw.put(out, ndx as i32);
+    out.extend_from_slice(&iflags.to_le_bytes());
+    head.put(out);
+    out.extend_from_slice(&sums);
+    w.write_all(out)
+        .map_err(|e| Error::io("writing to sender", e))?;
+    out.clear();
+    Ok(())
 }
 
 /// Whether a daemon module's rules refuse `e` (or a refused directory holds it); the client

@@ -747,7 +747,8 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         }
     }
     tweaks.apply_chmod(&mut list.entries);
-    let mut dest = Dest::choose(&dest, &list.entries)?;
+    let batch_only = opts.only_write_batch && opts.write_batch.is_some();
+    let mut dest = Dest::choose_opt(&dest, &list.entries, !batch_only)?;
     if let (true, Some(c)) = (opts.keep_dirlinks, tweaks.confine) {
         dest = dest.keep_dirlinks(c.clone());
     }
