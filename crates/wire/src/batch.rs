@@ -44,23 +44,38 @@ const BIT_ICONV: usize = 9;
 const BIT_ACLS: usize = 10;
 const BIT_XATTRS: usize = 11;
 
-fn flag_values(o: &Options) -> [bool; 15] {
+/// The option values as stock holds them: an explicit `-r` is 2 (`-a`'s is 1), and so is
+/// `-d` when not recursing; a batch's bit is 0 or 1, so those differ from a set bit and are
+/// "set" again, with the message.
+fn flag_values(o: &Options) -> [i32; 15] {
+    let recurse = match (o.recursive, o.explicit_recursive) {
+        (true, Some(true)) => 2,
+        (true, _) => 1,
+        _ => 0,
+    };
+    let dirs = if o.recursive {
+        1
+    } else if o.dirs {
+        2
+    } else {
+        0
+    };
     [
-        o.recursive,
-        o.owner,
-        o.group,
-        o.links,
-        o.devices,
-        o.hard_links,
-        o.checksum,
-        o.dirs || o.recursive,
-        o.compress,
-        false,
-        false,
-        false,
-        o.inplace && !o.append,
-        o.append && !o.append_verify,
-        o.append_verify,
+        recurse,
+        o.owner.into(),
+        o.group.into(),
+        o.links.into(),
+        o.devices.into(),
+        o.hard_links.into(),
+        o.checksum.into(),
+        dirs,
+        o.compress.into(),
+        0,
+        0,
+        0,
+        (o.inplace && !o.append).into(),
+        (o.append && !o.append_verify).into(),
+        o.append_verify.into(),
     ]
 }
 
@@ -69,7 +84,7 @@ pub fn stream_flags(o: &Options) -> i32 {
     flag_values(o)
         .iter()
         .enumerate()
-        .fold(0, |acc, (i, &on)| if on { acc | 1 << i } else { acc })
+        .fold(0, |acc, (i, &v)| if v != 0 { acc | 1 << i } else { acc })
 }
 
 /// Makes `o` match a batch's stream flags, saying so with `-v` as stock does
@@ -78,7 +93,7 @@ pub fn apply_stream_flags(o: &mut Options, flags: i32) -> Result<()> {
     let have = flag_values(o);
     for (i, name) in FLAG_NAMES.iter().enumerate() {
         let set = flags & (1 << i) != 0;
-        if have[i] == set {
+        if have[i] == i32::from(set) {
             continue;
         }
         match i {
@@ -102,7 +117,10 @@ pub fn apply_stream_flags(o: &mut Options, flags: i32) -> Result<()> {
             );
         }
         match i {
-            0 => o.recursive = set,
+            0 => {
+                o.recursive = set;
+                o.explicit_recursive = None;
+            }
             1 => o.owner = set,
             2 => o.group = set,
             3 => o.links = set,
@@ -267,7 +285,10 @@ pub fn open_read(name: &OsStr) -> Result<Box<dyn Read + Send>> {
     let file = File::from(fd);
     if !file.metadata().map(|m| m.is_file()).unwrap_or(true) {
         return Err(Error::BatchOpen {
-            message: format!("Batch file {} is not a regular file", shown(Path::new(name))),
+            message: format!(
+                "Batch file {} is not a regular file",
+                shown(Path::new(name))
+            ),
             code: exit::FILE_IO,
         });
     }
@@ -306,7 +327,10 @@ fn dest_path(arg: &[u8]) -> &[u8] {
     match crate::client::parse_remote(&text) {
         Some(_) => {
             if let Some(rest) = arg.strip_prefix(b"rsync://") {
-                let slash = rest.iter().position(|&b| b == b'/').map_or(rest.len(), |p| p + 1);
+                let slash = rest
+                    .iter()
+                    .position(|&b| b == b'/')
+                    .map_or(rest.len(), |p| p + 1);
                 &rest[slash..]
             } else {
                 let colon = arg.iter().position(|&b| b == b':').unwrap_or(0);
@@ -323,7 +347,10 @@ fn dest_path(arg: &[u8]) -> &[u8] {
 /// left out and the destination overridable by the script's first argument.
 pub fn script(raw: &[OsString], o: &Options, rules: &[Vec<u8>]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    put_arg(&mut out, raw.first().map_or(&b"rsync"[..], |a| a.as_bytes()));
+    put_arg(
+        &mut out,
+        raw.first().map_or(&b"rsync"[..], |a| a.as_bytes()),
+    );
     if !rules.is_empty() {
         out.extend_from_slice(b" --filter=");
         put_arg(&mut out, b"._-");
@@ -346,9 +373,14 @@ pub fn script(raw: &[OsString], o: &Options, rules: &[Vec<u8>]) -> Result<Vec<u8
             continue;
         };
         i += 1;
-        if [&b"--files-from"[..], b"--filter", b"--include", b"--exclude"]
-            .iter()
-            .any(|pre| p.starts_with(pre))
+        if [
+            &b"--files-from"[..],
+            b"--filter",
+            b"--include",
+            b"--exclude",
+        ]
+        .iter()
+        .any(|pre| p.starts_with(pre))
         {
             if !p.contains(&b'=') {
                 i += 1;
@@ -374,7 +406,10 @@ pub fn script(raw: &[OsString], o: &Options, rules: &[Vec<u8>]) -> Result<Vec<u8
         }
     }
     out.extend_from_slice(b" ${1:-");
-    put_arg(&mut out, dest_path(o.args.last().map_or(&b""[..], |a| a.as_bytes())));
+    put_arg(
+        &mut out,
+        dest_path(o.args.last().map_or(&b""[..], |a| a.as_bytes())),
+    );
     out.push(b'}');
     if !rules.is_empty() {
         out.extend_from_slice(b" <<'#E#'\n");
@@ -404,7 +439,10 @@ pub fn write_script(mut sh: File, raw: &[OsString], o: &Options, rules: &[Vec<u8
         Error::file(
             format!(
                 "Batch file {}.sh write error",
-                o.write_batch.as_deref().unwrap_or_default().to_string_lossy()
+                o.write_batch
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_string_lossy()
             ),
             e,
         )
@@ -473,7 +511,14 @@ pub fn replay(o: &Options) -> Result<crate::client::Outcome> {
         writer: Box::new(io::sink()),
         closer: crate::connect::Closer::None,
     };
-    crate::client::transfer_as_receiver(&o, conn, neg, dest, None)
+    crate::client::transfer_as_receiver(&o, conn, neg, dest, None).map_err(|e| match e {
+        Error::UnexpectedEof { .. } => Error::BatchOpen {
+            message: "rsync: connection unexpectedly closed (the batch file ends early) [Receiver]"
+                .into(),
+            code: exit::STREAM_IO,
+        },
+        other => other,
+    })
 }
 
 #[cfg(test)]
@@ -522,10 +567,18 @@ mod tests {
             s,
             "'/bin/rsync' '-a' --read-batch='B' '--' ${1:-'-x$(>P)=y/'}\n"
         );
-        let raw: Vec<OsString> = ["rsync", "--only-write-batch", "it's", "-f", "- x", "a", "h::m/d"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let raw: Vec<OsString> = [
+            "rsync",
+            "--only-write-batch",
+            "it's",
+            "-f",
+            "- x",
+            "a",
+            "h::m/d",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
         let o = Options::parse(&raw[1..]).unwrap();
         let rules = vec![b"- x".to_vec()];
         let s = String::from_utf8(script(&raw, &o, &rules).unwrap()).unwrap();

@@ -429,7 +429,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
             }
             // The receiver's error is the more precise one unless it only saw the shutdown.
             (Err(e), Err(g)) => Err(
-                if matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
+                if !opts.read_batch && matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
                     g
                 } else {
                     e

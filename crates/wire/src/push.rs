@@ -366,10 +366,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         use std::sync::atomic::Ordering::Relaxed;
         // A batch's reader is a receiving client: it expects the sender's statistics.
         let mut st = Vec::new();
-        let (read, written) = opts
-            .counters
-            .as_ref()
-            .map_or((0, 0), |(r, w)| (r.load(Relaxed) as i64, w.load(Relaxed) as i64));
+        let (read, written) = opts.counters.as_ref().map_or((0, 0), |(r, w)| {
+            (r.load(Relaxed) as i64, w.load(Relaxed) as i64)
+        });
         for v in [read, written, opts.total_size, 0, 0] {
             crate::varint::put_varlong(&mut st, v, 3);
         }

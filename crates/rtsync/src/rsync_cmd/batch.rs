@@ -39,6 +39,10 @@ fn read(opts: &Options) -> i32 {
         super::client_error(exit::SYNTAX, "main.c(1524)");
         return exit::SYNTAX;
     };
+    // Stock opens the batch before it looks at the destination.
+    if let Err(e) = rtsync_wire::batch::open_read(opts.read_batch.as_deref().unwrap_or_default()) {
+        return fail(&e, true);
+    }
     if is_remote(dest.as_bytes()) {
         eprintln!("remote destination is not allowed with --read-batch");
         eprintln!(
