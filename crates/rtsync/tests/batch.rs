@@ -112,10 +112,6 @@ fn round_trip(writer: Tool, reader: Tool, via: Via, opts: &[&str]) {
         ])
     });
     let mut args: Vec<String> = opts.iter().map(|a| a.to_string()).collect();
-    if writer == Tool::Stock && reader == Tool::Ours {
-        // Incremental-recursion batches are not replayed by rtsync yet.
-        args.push("--no-inc-recursive".into());
-    }
     args.push(batch_opt);
     match via {
         Via::Local => args.extend([s(&src), s(&dest)]),
@@ -198,10 +194,7 @@ fn only_write_batch_changes_nothing_and_replays() {
         let batch = w.join("only");
         let bopt = format!("--only-write-batch={}", batch.display());
         let missing = w.join("missing/");
-        let mut args = vec!["-a", "--delete", &bopt];
-        if writer == Tool::Stock {
-            args.push("--no-inc-recursive");
-        }
+        let args = vec!["-a", "--delete", &bopt];
         let (sd, md) = (s(&src), s(&dest));
         let mut a = args.clone();
         a.extend([sd.as_str(), md.as_str()]);

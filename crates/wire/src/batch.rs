@@ -498,27 +498,44 @@ pub fn replay(o: &Options) -> Result<crate::client::Outcome> {
         compression: o.compress.then_some(crate::negotiate::Compression::Zlib),
         seed,
     };
-    if neg.inc_recurse() {
-        return Err(Error::Unsupported(
-            "this batch file uses incremental recursion, which rtsync cannot replay yet \
-             (write it with --no-inc-recursive)"
-                .into(),
-        ));
-    }
     let dest = o.args.last().map(std::path::PathBuf::from);
+    let (reader, neg, list) = if neg.inc_recurse() {
+        // Incremental recursion: replay the equivalent stream without it.
+        let fopts = crate::client::flist_options(&o, &neg);
+        let (list, flat) = crate::batch_inc::flatten(
+            &mut reader,
+            fopts,
+            neg.checksum.digest_len(),
+            neg.compression.is_some(),
+        )
+        .map_err(|e| truncated(e))?;
+        let neg = crate::negotiate::Negotiated {
+            compat_flags: neg.compat_flags & !crate::negotiate::cf::INC_RECURSE,
+            ..neg
+        };
+        let flat: Box<dyn Read + Send> = Box::new(flat);
+        (io::BufReader::new(flat), neg, Some(list))
+    } else {
+        (reader, neg, None)
+    };
     let conn = crate::connect::Connection {
         reader,
         writer: Box::new(io::sink()),
         closer: crate::connect::Closer::None,
     };
-    crate::client::transfer_as_receiver(&o, conn, neg, dest, None).map_err(|e| match e {
+    crate::client::transfer_as_receiver(&o, conn, neg, dest, None, list).map_err(truncated)
+}
+
+/// A batch that ends early says so.
+fn truncated(e: Error) -> Error {
+    match e {
         Error::UnexpectedEof { .. } => Error::BatchOpen {
             message: "rsync: connection unexpectedly closed (the batch file ends early) [Receiver]"
                 .into(),
             code: exit::STREAM_IO,
         },
         other => other,
-    })
+    }
 }
 
 #[cfg(test)]

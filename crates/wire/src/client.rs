@@ -364,7 +364,7 @@ fn pull_from(
     if let Some(b) = &env.batch {
         b.record_header(&neg);
     }
-    transfer_as_receiver(opts, conn, neg, dest, env.batch.as_ref())
+    transfer_as_receiver(opts, conn, neg, dest, env.batch.as_ref(), None)
 }
 
 /// Reaches a daemon: over a socket (or `RSYNC_CONNECT_PROG`), or, when `-e` was given, by
@@ -442,6 +442,7 @@ pub(crate) fn transfer_as_receiver(
     neg: Negotiated,
     dest: Option<PathBuf>,
     batch: Option<&crate::batch::Recorder>,
+    prebuilt: Option<crate::flist::FileList>,
 ) -> Result<Outcome> {
     let reading_batch = opts.read_batch.is_some();
     let batch_only = opts.only_write_batch && batch.is_some();
@@ -486,7 +487,10 @@ pub(crate) fn transfer_as_receiver(
     // The batch records what we read from here on (stock's start_write_batch).
     reader.set_tee(batch.cloned());
     let before_list = received.load(std::sync::atomic::Ordering::Relaxed);
-    let mut list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+    let mut list = match prebuilt {
+        Some(list) => list,
+        None => FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?,
+    };
     let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
     apply_chmod(opts, &mut list.entries);
     let mut reporter = Reporter::new(opts);

@@ -33,6 +33,7 @@
 //! ```
 
 pub mod batch;
+mod batch_inc;
 pub mod blocksum;
 pub mod checksum;
 pub mod client;

@@ -1107,7 +1107,16 @@ fn receive<R: Read>(
             continue;
         }
         let wanted = if ctx.opts.read_batch {
-            batch_request(&mut pending, &req_rx, ndx, &mut gen_done)
+            batch_request(&mut pending, &req_rx, ndx, &mut gen_done).or_else(|| {
+                // A hard-linked file whose data the batch carries under another name of its
+                // group (stock picks the group's last name with incremental recursion): the
+                // data goes to the name we asked for, the others are linked to it.
+                let key = ctx.list.entries[ndx].hardlink_key?;
+                let k = *pending
+                    .keys()
+                    .find(|&&k| ctx.list.entries[k].hardlink_key == Some(key))?;
+                pending.remove(&k)
+            })
         } else {
             Some(take_request(&mut pending, &req_rx, ndx)?)
         };
@@ -1133,6 +1142,8 @@ fn receive<R: Read>(
             write::discard_file(ctx, r, &req, &mut decoder)?;
             continue;
         };
+        // (A hard-link group's data may come under another of its names.)
+        let ndx = req.ndx;
         if ctx.opts.read_batch {
             // The batch's deltas were made against the block sums of its own run.
             req.head = head;
@@ -1187,6 +1198,8 @@ fn receive<R: Read>(
             };
             match ndx {
                 NDX_DONE => break,
+                // A batch recorded by a pulling client may carry the sender's late list end.
+                crate::ndx::NDX_FLIST_EOF if ctx.opts.read_batch => {}
                 NDX_DEL_STATS => {
                     for _ in 0..5 {
                         r.read_varint()?;
