@@ -508,7 +508,7 @@ pub fn replay(o: &Options) -> Result<crate::client::Outcome> {
             neg.checksum.digest_len(),
             neg.compression.is_some(),
         )
-        .map_err(|e| truncated(e))?;
+        .map_err(truncated)?;
         let neg = crate::negotiate::Negotiated {
             compat_flags: neg.compat_flags & !crate::negotiate::cf::INC_RECURSE,
             ..neg
