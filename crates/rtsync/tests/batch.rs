@@ -381,3 +381,27 @@ fn replay_script_matches_stock() {
     let stock = scripts(Tool::Stock, "B1");
     assert_eq!(ours, stock);
 }
+
+/// `--read-batch=-` reads the batch from standard input, as stock does.
+#[test]
+fn read_batch_from_standard_input() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let src = w.join("src");
+    std::fs::create_dir(&src).unwrap();
+    sample_tree(&src);
+    let batch = w.join("b");
+    let bopt = format!("--only-write-batch={}", batch.display());
+    ok(
+        &run_stock(&["-aH", &bopt, &s(&src), &s(&w.join("unused"))]),
+        "stock write",
+    );
+    let dest = w.join("dest");
+    let out = Command::new(RTSYNC)
+        .args(["rsync", "-aH", "--read-batch=-", &s(&dest)])
+        .stdin(std::fs::File::open(&batch).unwrap())
+        .output()
+        .unwrap();
+    ok(&out, "replay from stdin");
+    assert_same_tree(&dest, &src, true);
+}
