@@ -150,6 +150,13 @@ pub struct Options {
     pub ignore_missing_args: bool,
     pub delete_missing_args: bool,
     pub inc_recursive: Option<bool>,
+    /// `--write-batch=FILE` / `--only-write-batch=FILE` (then `only_write_batch`).
+    pub write_batch: Option<OsString>,
+    /// The batch is written instead of changing the destination (`--only-write-batch`;
+    /// a receiving server is told `--only-write-batch=X`).
+    pub only_write_batch: bool,
+    /// `--read-batch=FILE` (`-` is standard input).
+    pub read_batch: Option<OsString>,
     // Network.
     pub rsh: Option<String>,
     pub rsync_path: Option<String>,
@@ -738,6 +745,15 @@ static SPECS: &[Spec] = &[
         on),
     flag!("inc-recursive", None, |o, on| o.inc_recursive = Some(on)),
     flag!("i-r", None, |o, on| o.inc_recursive = Some(on)),
+    value!("write-batch", None, |o, v| {
+        o.write_batch = Some(v.to_owned());
+        o.only_write_batch = false
+    }),
+    value!("only-write-batch", None, |o, v| {
+        o.write_batch = Some(v.to_owned());
+        o.only_write_batch = true
+    }),
+    value!("read-batch", None, |o, v| o.read_batch = Some(v.to_owned())),
     value!("rsh", Some(b'e'), |o, v| o.rsh = Some(text(v))),
     value!("rsync-path", None, |o, v| o.rsync_path = Some(text(v))),
     flag!("compress", Some(b'z'), |o, on| o.compress = on),
@@ -910,6 +926,7 @@ impl Options {
         if self.copy_links {
             self.links = true;
         }
+        self.check_batch()?;
         if let Some(root) = &self.confine_root {
             if !root.is_absolute() {
                 return Err(usage("--confine-root must be an absolute path"));
@@ -956,6 +973,37 @@ impl Options {
             self.verbose = 0;
         }
         Ok(self)
+    }
+
+    /// rsync's checks on the batch options (a server ignores all but `--only-write-batch`).
+    fn check_batch(&mut self) -> Result<(), UsageError> {
+        if self.write_batch.is_some() && self.read_batch.is_some() {
+            return Err(usage(
+                "--write-batch and --read-batch can not be used together",
+            ));
+        }
+        if self.server {
+            if self.read_batch.is_some() || !self.only_write_batch {
+                self.read_batch = None;
+                self.write_batch = None;
+            }
+        } else if self.dry_run {
+            self.write_batch = None;
+            self.only_write_batch = false;
+        }
+        if self.read_batch.is_some() && self.files_from.is_some() {
+            return Err(usage("--read-batch cannot be used with --files-from"));
+        }
+        if self.read_batch.is_some() && self.remove_source_files {
+            return Err(usage(
+                "--read-batch cannot be used with --remove-source-files",
+            ));
+        }
+        let name = self.write_batch.as_ref().or(self.read_batch.as_ref());
+        if name.is_some_and(|n| n.len() > 256) {
+            return Err(usage("the batch-file name must be 256 characters or less."));
+        }
+        Ok(())
     }
 
     /// Whether backup messages are shown (`--info=backup`, or `-vv`).

@@ -45,6 +45,11 @@ pub struct ClientEnv {
     pub rsh: Option<String>,
     /// `USER` / `LOGNAME`.
     pub user: Option<String>,
+    /// `--write-batch`: where the stream the receiver reads is recorded.
+    pub batch: Option<crate::batch::Recorder>,
+    /// The "remote shell" is this program started as a local server (a local transfer that
+    /// goes over the protocol, as `--write-batch` needs).
+    pub local_server: bool,
 }
 
 impl ClientEnv {
@@ -56,6 +61,8 @@ impl ClientEnv {
             proxy: var("RSYNC_PROXY"),
             rsh: var("RSYNC_RSH"),
             user: var("USER").or_else(|| var("LOGNAME")),
+            batch: None,
+            local_server: false,
         }
     }
 }
@@ -186,6 +193,15 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
         }
     }
     let remote_sources: Vec<Remote> = sources.iter().filter_map(|s| parse_remote(s)).collect();
+    if remote_sources.is_empty() && env.local_server {
+        // A local transfer through a server we start ourselves (stock's local_child).
+        let remote = Remote::Shell {
+            user: None,
+            host: String::new(),
+            path: dest.clone(),
+        };
+        return crate::push_client::push_to(opts, env, sources, remote);
+    }
     if remote_sources.is_empty() {
         return match parse_remote(dest) {
             Some(remote) => crate::push_client::push_to(opts, env, sources, remote),
@@ -226,6 +242,7 @@ pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
         compress_choice,
         supported_compressions: supported_compressions(),
         offered_inc_recurse: false,
+        batch: opts.write_batch.is_some() && !opts.server,
     })
 }
 
@@ -344,7 +361,10 @@ fn pull_from(
         protocol,
         &negotiate_config(opts)?,
     )?;
-    transfer_as_receiver(opts, conn, neg, dest)
+    if let Some(b) = &env.batch {
+        b.record_header(&neg);
+    }
+    transfer_as_receiver(opts, conn, neg, dest, env.batch.as_ref(), None)
 }
 
 /// Reaches a daemon: over a socket (or `RSYNC_CONNECT_PROG`), or, when `-e` was given, by
@@ -370,6 +390,13 @@ pub(crate) fn spawn_remote_shell(
     host: &str,
     sargs: &[String],
 ) -> Result<Connection> {
+    if env.local_server {
+        let me = std::env::current_exe()
+            .map_err(|e| Error::Startup(format!("cannot find this program: {e}")))?;
+        let mut cmd = Command::new(me);
+        cmd.arg("rsync").args(sargs);
+        return connect::spawn(&mut cmd);
+    }
     let rsh = opts
         .rsh
         .clone()
@@ -409,12 +436,16 @@ pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
     }
 }
 
-fn transfer_as_receiver(
+pub(crate) fn transfer_as_receiver(
     opts: &Options,
     conn: Connection,
     neg: Negotiated,
     dest: Option<PathBuf>,
+    batch: Option<&crate::batch::Recorder>,
+    prebuilt: Option<crate::flist::FileList>,
 ) -> Result<Outcome> {
+    let reading_batch = opts.read_batch.is_some();
+    let batch_only = opts.only_write_batch && batch.is_some();
     let Connection {
         reader,
         writer,
@@ -426,7 +457,9 @@ fn transfer_as_receiver(
     let writer = crate::connect::Counting::new(writer);
     let sent = writer.counter();
     let mut reader = MuxReader::new(reader, Box::new(PrintMessages));
-    reader.start_mux();
+    if !reading_batch {
+        reader.start_mux();
+    }
     let mut writer = MuxWriter::new(writer);
     writer
         .start_mux()
@@ -451,8 +484,13 @@ fn transfer_as_receiver(
         .and_then(|_| writer.flush())
         .map_err(|e| Error::io("sending filter list", e))?;
 
+    // The batch records what we read from here on (stock's start_write_batch).
+    reader.set_tee(batch.cloned());
     let before_list = received.load(std::sync::atomic::Ordering::Relaxed);
-    let mut list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+    let mut list = match prebuilt {
+        Some(list) => list,
+        None => FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?,
+    };
     let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
     apply_chmod(opts, &mut list.entries);
     let mut reporter = Reporter::new(opts);
@@ -465,6 +503,9 @@ fn transfer_as_receiver(
         reporter.list_notice("receiving file list ... done");
     }
     if list.entries.is_empty() {
+        if let Some(b) = batch {
+            b.finish()?;
+        }
         finish_report(
             opts,
             reporter,
@@ -482,10 +523,10 @@ fn transfer_as_receiver(
     }
     let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
     let dest = match &dest {
-        Some(d) if !opts.list_only => Dest::choose(d, &list.entries)?,
+        Some(d) if !opts.list_only => Dest::choose_opt(d, &list.entries, !batch_only)?,
         _ => Dest::Dir(PathBuf::from(".")),
     };
-    let dest_created = !dest_existed && matches!(dest, Dest::Dir(_));
+    let dest_created = !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only;
     if let (true, Dest::Dir(d)) = (dest_created, &dest) {
         if opts.verbose > 0 || opts.itemize > 0 {
             let shown = d.to_string_lossy();
@@ -497,6 +538,8 @@ fn transfer_as_receiver(
         peer_sends_stats: true,
         dest_created,
         list_only: opts.list_only,
+        batch_data_follows: batch_only,
+        read_batch: reading_batch,
         ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
     };
     popts.resolve_dirs(&dest.root(), false);
@@ -516,6 +559,9 @@ fn transfer_as_receiver(
     let result = pull::run_pull(&mut reader, &mut writer, &session);
     let reporter = log.finish().unwrap_or_else(|| Reporter::new(opts));
     let mut stats = result?;
+    if let Some(b) = batch {
+        b.finish()?;
+    }
     stats.flist_size = flist_size;
     finish_report(opts, reporter, &list, &sent, &received, started, &stats);
     let remote_status = closer.wait();

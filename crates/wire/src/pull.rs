@@ -114,6 +114,15 @@ pub struct PullOptions {
     pub basis_dirs: Vec<PathBuf>,
     /// A daemon module's root: basis candidates whose directory leads out of it are ignored.
     pub basis_root: Option<PathBuf>,
+    /// `--only-write-batch`: nothing changes here, but files are requested (with block sums)
+    /// so the sender can record their deltas in the batch.
+    pub batch_only: bool,
+    /// With `batch_only`, the sender's file data still comes to us (we are the client and
+    /// record it); a receiving server gets none.
+    pub batch_data_follows: bool,
+    /// `--read-batch`: the "sender" is a batch file; only what the generator wants of it
+    /// is applied, no block sums are made.
+    pub read_batch: bool,
 }
 
 impl PullOptions {
@@ -125,6 +134,7 @@ impl PullOptions {
     ) -> PullOptions {
         // SAFETY: geteuid has no preconditions.
         let am_root = unsafe { libc::geteuid() } == 0;
+        let batch_only = opts.only_write_batch && opts.write_batch.is_some();
         PullOptions {
             attrs: AttrOptions {
                 perms: opts.perms,
@@ -153,7 +163,7 @@ impl PullOptions {
                 opts.delete,
                 rtsync_engine::DeleteMode::After | rtsync_engine::DeleteMode::Delay
             ),
-            dry_run: opts.dry_run,
+            dry_run: opts.dry_run || batch_only,
             numeric_ids: opts.numeric_ids,
             verbose: opts.verbose,
             whole_file: opts.whole_file == Some(true),
@@ -183,10 +193,13 @@ impl PullOptions {
             sparse: opts.sparse,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
-            remove_source_files: opts.remove_source_files && !opts.dry_run,
+            remove_source_files: opts.remove_source_files && !opts.dry_run && !batch_only,
             alt_dest: opts.alt_dest,
             basis_dirs: opts.basis_dirs.iter().map(PathBuf::from).collect(),
             basis_root: None,
+            batch_only,
+            batch_data_follows: false,
+            read_batch: false,
         }
     }
 
@@ -416,7 +429,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
             }
             // The receiver's error is the more precise one unless it only saw the shutdown.
             (Err(e), Err(g)) => Err(
-                if matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
+                if !opts.read_batch && matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
                     g
                 } else {
                     e
@@ -506,6 +519,31 @@ fn generate<W: Write>(
         }
         if !ctx.opts.list_only {
             if let Err(err) = ctx.dest.check_parents(&e.name) {
+                // A dry run (or --only-write-batch) did not create the parent it would make.
+                let not_made = ctx.opts.dry_run
+                    && matches!(&err, Error::File { source, .. }
+                        if source.kind() == std::io::ErrorKind::NotFound);
+                if not_made {
+                    match generate_entry(ctx, ndx, e, &names, &mut res)? {
+                        Step::Done(lines) | Step::FixDir(lines) => ctx.log.ready(ndx, lines),
+                        Step::Request {
+                            head,
+                            sums,
+                            basis,
+                            existing_mode,
+                            item,
+                        } => request(
+                            ctx,
+                            w,
+                            &req_tx,
+                            &mut ndxw,
+                            &mut out,
+                            ndx,
+                            (head, sums, basis, existing_mode, item),
+                        )?,
+                    }
+                    continue;
+                }
                 report(&err);
                 res.errors += 1;
                 ctx.log.ready(ndx, Vec::new());
@@ -545,35 +583,27 @@ fn generate<W: Write>(
                 if let Some(line) = &item {
                     res.count_created(e, std::slice::from_ref(line));
                 }
-                let iflags = match &item {
-                    Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
-                    _ => {
-                        item::TRANSFER
-                            | if existing_mode.is_none() {
-                                item::IS_NEW
-                            } else {
-                                0
-                            }
-                    }
-                };
-                ctx.log.pending(ndx, Vec::new());
-                req_tx
-                    .send(Request {
-                        ndx,
-                        item,
-                        head,
-                        basis,
-                        existing_mode,
-                    })
-                    .map_err(|_| Error::Stream("receiver gone".into()))?;
-                ndxw.put(&mut out, ndx as i32);
-                out.extend_from_slice(&iflags.to_le_bytes());
-                head.put(&mut out);
-                out.extend_from_slice(&sums);
-                w.write_all(&out).map_err(wio)?;
-                out.clear();
+                request(
+                    ctx,
+                    w,
+                    &req_tx,
+                    &mut ndxw,
+                    &mut out,
+                    ndx,
+                    (head, sums, basis, existing_mode, item),
+                )?;
             }
         }
+    }
+    if ctx.opts.read_batch {
+        // Tells the receiver the generator has decided on every entry.
+        let _ = req_tx.send(Request {
+            ndx: usize::MAX,
+            item: None,
+            head: SumHead::default(),
+            basis: None,
+            existing_mode: None,
+        });
     }
     // End of phase 1.
     ndxw.put(&mut out, NDX_DONE);
@@ -717,6 +747,49 @@ fn generate<W: Write>(
     ndxw.put(&mut out, NDX_DONE);
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     Ok(res)
+}
+
+type RequestParts = (SumHead, Vec<u8>, Option<PathBuf>, Option<u32>, Option<Line>);
+
+/// Queues a request for the receiver, then asks the sender for the file.
+fn request<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    req_tx: &mpsc::Sender<Request>,
+    ndxw: &mut NdxWriter,
+    out: &mut Vec<u8>,
+    ndx: usize,
+    (head, sums, basis, existing_mode, item): RequestParts,
+) -> Result<()> {
+    let iflags = match &item {
+        Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
+        _ => {
+            item::TRANSFER
+                | if existing_mode.is_none() {
+                    item::IS_NEW
+                } else {
+                    0
+                }
+        }
+    };
+    ctx.log.pending(ndx, Vec::new());
+    req_tx
+        .send(Request {
+            ndx,
+            item,
+            head,
+            basis,
+            existing_mode,
+        })
+        .map_err(|_| Error::Stream("receiver gone".into()))?;
+    ndxw.put(out, ndx as i32);
+    out.extend_from_slice(&iflags.to_le_bytes());
+    head.put(out);
+    out.extend_from_slice(&sums);
+    w.write_all(out)
+        .map_err(|e| Error::io("writing to sender", e))?;
+    out.clear();
+    Ok(())
 }
 
 /// Whether a daemon module's rules refuse `e` (or a refused directory holds it); the client
@@ -976,6 +1049,7 @@ fn receive<R: Read>(
     let mut pending: HashMap<usize, Request> = HashMap::new();
     let mut phase = 0;
     let mut redone: HashSet<usize> = HashSet::new();
+    let mut gen_done = false;
     let n = ctx.list.entries.len();
     let mut decoder = rtsync_delta::TokenDecoder::new(
         ctx.neg
@@ -986,6 +1060,26 @@ fn receive<R: Read>(
     loop {
         let ndx = ndxr.read(r)?;
         if ndx == NDX_DONE {
+            if phase == 0 && ctx.opts.read_batch {
+                // What the generator wanted and the batch did not have.
+                while !gen_done {
+                    match req_rx.recv() {
+                        Ok(req) if req.ndx != usize::MAX => {
+                            pending.insert(req.ndx, req);
+                        }
+                        _ => gen_done = true,
+                    }
+                }
+                let mut missing: Vec<usize> = pending.drain().map(|(k, _)| k).collect();
+                missing.sort_unstable();
+                for k in missing {
+                    eprintln!(
+                        "(No batched update for \"{}\")",
+                        String::from_utf8_lossy(&ctx.list.entries[k].name)
+                    );
+                    stats.errors += 1;
+                }
+            }
             phase += 1;
             if phase > 2 {
                 break;
@@ -1013,12 +1107,65 @@ fn receive<R: Read>(
         if phase == 2 {
             return Err(Error::Protocol("got transfer request in phase 2".into()));
         }
-        let req = take_request(&mut pending, &req_rx, ndx)?;
+        if ctx.opts.batch_only && !ctx.opts.batch_data_follows {
+            // `--only-write-batch` on a receiving server: the data went to the client's batch.
+            let req = take_request(&mut pending, &req_rx, ndx)?;
+            stats.files_transferred += 1;
+            ctx.log.complete(ndx, req.item.clone());
+            continue;
+        }
+        let wanted = if ctx.opts.read_batch {
+            batch_request(&mut pending, &req_rx, ndx, &mut gen_done).or_else(|| {
+                // A hard-linked file whose data the batch carries under another name of its
+                // group (stock picks the group's last name with incremental recursion): the
+                // data goes to the name we asked for, the others are linked to it.
+                let key = ctx.list.entries[ndx].hardlink_key?;
+                let k = *pending
+                    .keys()
+                    .find(|&&k| ctx.list.entries[k].hardlink_key == Some(key))?;
+                pending.remove(&k)
+            })
+        } else {
+            Some(take_request(&mut pending, &req_rx, ndx)?)
+        };
         let head = SumHead::read(r, ctx.neg.checksum.digest_len())?;
-        if head != req.head {
+        let Some(mut req) = wanted else {
+            // In the batch, but the destination does not need it (already up to date).
+            let e = &ctx.list.entries[ndx];
+            println!(
+                "(Skipping batched update for \"{}\")",
+                String::from_utf8_lossy(&e.name)
+            );
+            let path = ctx.dest.path_of(&e.name);
+            let basis = fs::symlink_metadata(&path)
+                .is_ok_and(|m| m.is_file())
+                .then_some(path);
+            let req = Request {
+                ndx,
+                item: None,
+                head,
+                basis,
+                existing_mode: None,
+            };
+            write::discard_file(ctx, r, &req, &mut decoder)?;
+            continue;
+        };
+        // (A hard-link group's data may come under another of its names.)
+        let ndx = req.ndx;
+        if ctx.opts.read_batch {
+            // The batch's deltas were made against the block sums of its own run.
+            req.head = head;
+        } else if head != req.head {
             return Err(Error::Protocol(format!(
                 "sender echoed a different sum header for index {ndx}"
             )));
+        }
+        if ctx.opts.batch_only {
+            // `--only-write-batch` on the client: recorded as it passes, not applied.
+            write::discard_file(ctx, r, &req, &mut decoder)?;
+            stats.files_transferred += 1;
+            ctx.log.complete(ndx, req.item.clone());
+            continue;
         }
         let ok = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
         let e = &ctx.list.entries[ndx];
@@ -1028,7 +1175,7 @@ fn receive<R: Read>(
             }
             stats.files_transferred += 1;
             ctx.log.complete(ndx, req.item.clone());
-        } else if phase == 0 && redone.insert(ndx) {
+        } else if phase == 0 && !ctx.opts.read_batch && redone.insert(ndx) {
             eprintln!(
                 "WARNING: {} failed verification -- update discarded (will try again).",
                 String::from_utf8_lossy(&e.name)
@@ -1052,8 +1199,15 @@ fn receive<R: Read>(
     }
     if ctx.neg.protocol >= 31 {
         loop {
-            match ndxr.read(r)? {
+            let ndx = match ndxr.read(r) {
+                // A batch may end before the goodbye (stock writes it from either side).
+                Err(Error::UnexpectedEof { .. }) if ctx.opts.read_batch => NDX_DONE,
+                other => other?,
+            };
+            match ndx {
                 NDX_DONE => break,
+                // A batch recorded by a pulling client may carry the sender's late list end.
+                crate::ndx::NDX_FLIST_EOF if ctx.opts.read_batch => {}
                 NDX_DEL_STATS => {
                     for _ in 0..5 {
                         r.read_varint()?;
@@ -1069,6 +1223,30 @@ fn receive<R: Read>(
     }
     let _ = ev_tx.send(Event::Finished);
     Ok(stats)
+}
+
+/// `--read-batch`: the generator's request for `ndx`, waiting until it has decided; `None`
+/// when it does not want that file (its requests come in list order, then `usize::MAX`).
+fn batch_request(
+    pending: &mut HashMap<usize, Request>,
+    rx: &mpsc::Receiver<Request>,
+    ndx: usize,
+    gen_done: &mut bool,
+) -> Option<Request> {
+    loop {
+        if let Some(req) = pending.remove(&ndx) {
+            return Some(req);
+        }
+        if *gen_done || pending.keys().any(|&k| k > ndx) {
+            return None;
+        }
+        match rx.recv() {
+            Ok(req) if req.ndx != usize::MAX => {
+                pending.insert(req.ndx, req);
+            }
+            _ => *gen_done = true,
+        }
+    }
 }
 
 /// Finds the generator's request for `ndx`; a sender answering something we did not ask for is

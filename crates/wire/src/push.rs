@@ -383,6 +383,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             basis_type,
             xname.as_deref(),
         )?;
+        w.write_all(&out).map_err(wio)?;
+        out.clear();
+        w.file_data(true);
         head.put(&mut out);
         w.write_all(&out).map_err(wio)?;
         out.clear();
@@ -395,6 +398,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         };
         enc.finish_file(&mut *w)?;
         w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
+        w.file_data(false);
         stats.files_sent += 1;
         stats.literal_bytes += ms.literal_bytes;
         stats.matched_bytes += ms.matched_bytes;
@@ -424,6 +428,18 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     }
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     out.clear();
+    if let (false, Some(batch)) = (opts.server, w.tee().cloned()) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // A batch's reader is a receiving client: it expects the sender's statistics.
+        let mut st = Vec::new();
+        let (read, written) = opts.counts.as_ref().map_or((0, 0), |c| {
+            (c.read.load(Relaxed) as i64, c.written.load(Relaxed) as i64)
+        });
+        for v in [read, written, opts.total_size, 0, 0] {
+            crate::varint::put_varlong(&mut st, v, 3);
+        }
+        batch.record(&st);
+    }
     // The final goodbye: at protocol ≥ 31 one more round trip.
     let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
     if opts.server && stats.deleted_stats.is_some() {

@@ -382,6 +382,7 @@ fn serve<R: Read + Send, W: Write + Send>(
         supported_compressions: supported_compressions(),
         offered_inc_recurse: opts.sender
             && push::inc::lists_supported(&opts, &sender_sources(&opts)),
+        batch: false,
     };
     let seed = seed();
     let neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
@@ -879,7 +880,8 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         }
     }
     tweaks.apply_chmod(&mut list.entries);
-    let mut dest = Dest::choose(&dest, &list.entries)?;
+    let batch_only = opts.only_write_batch && opts.write_batch.is_some();
+    let mut dest = Dest::choose_opt(&dest, &list.entries, !batch_only)?;
     if let (true, Some(c)) = (opts.keep_dirlinks, tweaks.confine) {
         dest = dest.keep_dirlinks(c.clone());
     }

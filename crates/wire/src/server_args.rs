@@ -177,6 +177,10 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         if o.force {
             args.push("--force".into());
         }
+        if o.only_write_batch && o.write_batch.is_some() {
+            // The receiving server changes nothing and expects no file data.
+            args.push("--only-write-batch=X".into());
+        }
         if o.size_only {
             args.push("--size-only".into());
         }

@@ -200,7 +200,7 @@ pub(super) fn generate_entry(
             if o.checksum && existing.is_some() {
                 it.checksum = true;
             }
-            if o.dry_run {
+            if o.dry_run && !o.batch_only {
                 lines.push(line(e, it));
                 return Ok(Step::Done(lines));
             }
@@ -217,6 +217,8 @@ pub(super) fn generate_entry(
                 (None, None) => alt_basis.map(|m| (m.md.len(), m.path)),
             };
             let (head, sums, basis) = match basis_file {
+                // Replaying a batch: its deltas are against this basis; no sums are made.
+                Some((_, p)) if o.read_batch => (SumHead::default(), Vec::new(), Some(p)),
                 Some((len, p)) if !o.whole_file && len > 0 => match block_sums(ctx, &p, len) {
                     Ok((h, s)) => (h, s, Some(p)),
                     Err(_) => (SumHead::default(), Vec::new(), None),
