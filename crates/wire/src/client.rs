@@ -245,11 +245,6 @@ fn pull_from(
     sources: &[Remote],
     dest: Option<PathBuf>,
 ) -> Result<Outcome> {
-    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
-        return Err(Error::Unsupported(format!(
-            "{opt} is not supported yet when rtsync receives over the network"
-        )));
-    }
     let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
     if our_protocol < negotiate::MIN_PROTOCOL {
         return Err(Error::Protocol(format!(

@@ -619,6 +619,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         follow_links: opts.copy_links || opts.copy_unsafe_links,
         confine: tweaks.confine.cloned(),
         itemize: false,
+        append: crate::server_args::append_mode(opts),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
@@ -696,11 +697,6 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     socket_fd: Option<std::os::fd::RawFd>,
 ) -> Result<i32> {
     let in_module = module_root.is_some();
-    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
-        return Err(Error::Unsupported(format!(
-            "{opt} is not supported yet by the rtsync server"
-        )));
-    }
     let protect = if opts.deleting() || opts.prune_empty_dirs {
         Some(crate::filters::server_filters(reader, opts, neg, false)?)
     } else {

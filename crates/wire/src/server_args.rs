@@ -234,7 +234,11 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         args.push("--numeric-ids".into());
     }
     if o.append {
+        // A server is told `--append --append` for --append-verify.
         args.push("--append".into());
+        if o.append_verify {
+            args.push("--append".into());
+        }
     } else if o.inplace {
         args.push("--inplace".into());
     }
@@ -276,13 +280,12 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     args
 }
 
-/// Options whose receiving side rtsync does not implement yet: a transfer that would quietly
-/// do something else is refused instead.
-pub fn unsupported_receiver_option(o: &Options) -> Option<&'static str> {
-    if o.append {
-        Some("--append")
-    } else {
-        None
+/// rsync's `append_mode`: 0 without `--append`, 1 with it, 2 for `--append-verify`.
+pub fn append_mode(o: &Options) -> u8 {
+    match (o.append, o.append_verify) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
     }
 }
 
@@ -358,6 +361,16 @@ mod tests {
                 &["-r", "-M--drop-D", "--remote-option=--debug=ALL"],
                 false,
                 &["--server", "-re.LsfxCIvu", "--drop-D", "--debug=ALL"],
+            ),
+            (
+                &["-a", "--append-verify"],
+                false,
+                &["--server", "-logDtpre.LsfxCIvu", "--append", "--append"],
+            ),
+            (
+                &["-a", "--append"],
+                true,
+                &["--server", "--sender", "-logDtpre.LsfxCIvu", "--append"],
             ),
             (
                 &["-r", "--files-from=:list"],
