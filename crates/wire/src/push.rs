@@ -278,10 +278,21 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             None
         };
         if iflags & item::TRANSFER == 0 {
-            // Itemized by the receiver but not transferred: only logged.
+            // Itemized by the generator but not transferred: logged, and passed on to the
+            // receiver, which prints it when it is the client (stock's sender does both).
             if let Some(rep) = reporter.as_deref_mut() {
                 log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
             }
+            ndxw.put(&mut out, ndx as i32);
+            out.extend_from_slice(&iflags.to_le_bytes());
+            if let Some(t) = basis_type {
+                out.push(t);
+            }
+            if let Some(x) = &xname {
+                crate::varint::put_vstring(&mut out, x)?;
+            }
+            w.write_all(&out).map_err(wio)?;
+            out.clear();
             continue;
         }
         if list.kind(ndx) != FileKind::Regular {
