@@ -493,6 +493,7 @@ fn transfer_as_receiver(
         list_only: opts.list_only,
         ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
     };
+    popts.map_ids(&mut list);
     popts.resolve_dirs(&dest.root(), false);
     for w in popts.resolve_basis_dirs(&dest.root(), None) {
         eprintln!("{w}");

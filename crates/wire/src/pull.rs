@@ -100,6 +100,9 @@ pub struct PullOptions {
     pub append: u8,
     /// A failed verification is reported before the retry (stock: `-v`, `-i`, `%i`).
     pub verify_warnings: bool,
+    /// `--usermap` / `--groupmap` / `--chown`, resolved on this side.
+    pub usermap: Option<local::NameMap>,
+    pub groupmap: Option<local::NameMap>,
     /// `--partial`: keep the data of an interrupted transfer.
     pub partial: bool,
     /// `--partial-dir`: where partial files are kept (and found again as basis files).
@@ -184,6 +187,8 @@ impl PullOptions {
             }),
             inplace: opts.inplace,
             append: crate::server_args::append_mode(opts),
+            usermap: local::parse_map(opts.usermap.as_deref(), true),
+            groupmap: local::parse_map(opts.groupmap.as_deref(), false),
             verify_warnings: opts.verbose > 0
                 || opts.itemize > 0
                 || opts
@@ -299,6 +304,22 @@ impl PullOptions {
     }
 }
 
+impl PullOptions {
+    /// Turns the ids of a received list into ours (see [`local::map_ids`]).
+    pub fn map_ids(&self, list: &mut FileList) {
+        local::map_ids(
+            &mut list.entries,
+            &list.user_names,
+            &list.group_names,
+            self.numeric_ids,
+            self.usermap.as_ref(),
+            self.groupmap.as_ref(),
+            self.attrs.owner,
+            self.attrs.group,
+        );
+    }
+}
+
 /// Counters the client reports.
 #[derive(Debug, Clone, Default)]
 pub struct PullStats {
@@ -392,7 +413,8 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         list,
         dest,
         opts,
-        ids: IdMap::new(&list.user_names, &list.group_names, opts.numeric_ids),
+        // The list's ids are ours already (`local::map_ids`).
+        ids: IdMap::default(),
         log,
         deletions: Default::default(),
         skipped_deletions: Default::default(),

@@ -750,6 +750,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         refuse: tweaks.filter.cloned(),
         ..PullOptions::from_options(opts, protect)
     };
+    popts.map_ids(&mut list);
     // In a daemon module, directories named by the client stay inside the destination.
     popts.resolve_dirs(&dest.root(), in_module);
     for w in popts.resolve_basis_dirs(&dest.root(), module_root) {

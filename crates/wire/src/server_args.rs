@@ -233,6 +233,15 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if o.numeric_ids {
         args.push("--numeric-ids".into());
     }
+    if !remote_is_sender {
+        // The receiver maps ids: a pushing client hands its maps over.
+        if let Some(m) = &o.usermap {
+            args.push(safe_option_arg("--usermap", m));
+        }
+        if let Some(m) = &o.groupmap {
+            args.push(safe_option_arg("--groupmap", m));
+        }
+    }
     if o.append {
         // A server is told `--append --append` for --append-verify.
         args.push("--append".into());
@@ -278,6 +287,19 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             .map(|r| r.to_string_lossy().into_owned()),
     );
     args
+}
+
+/// `--OPT=VALUE` with the value's wildcard and shell characters backslash-escaped, as stock's
+/// client sends option values (a remote shell or a daemon takes the backslashes off).
+fn safe_option_arg(opt: &str, value: &str) -> String {
+    let mut out = format!("{opt}=");
+    for c in value.chars() {
+        if "*?[]!#$&;|<>(){}\"'` \t\n\r\\".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// rsync's `append_mode`: 0 without `--append`, 1 with it, 2 for `--append-verify`.
@@ -371,6 +393,21 @@ mod tests {
                 &["-a", "--append"],
                 true,
                 &["--server", "--sender", "-logDtpre.LsfxCIvu", "--append"],
+            ),
+            (
+                &["-a", "--chown=:0", "--usermap=*:1,a b:2"],
+                false,
+                &[
+                    "--server",
+                    "-logDtpre.LsfxCIvu",
+                    "--usermap=\\*:1,a\\ b:2",
+                    "--groupmap=\\*:0",
+                ],
+            ),
+            (
+                &["-a", "--chown=0:0"],
+                true,
+                &["--server", "--sender", "-logDtpre.LsfxCIvu"],
             ),
             (
                 &["-r", "--files-from=:list"],
