@@ -203,9 +203,8 @@ impl LocalMaps {
     /// to `warn`.
     pub fn new(o: &crate::Options, am_root: bool, mut warn: impl FnMut(String)) -> LocalMaps {
         let mut parse = |spec: &Option<String>, kind: Kind, users: bool| {
-            spec.as_deref().and_then(|m| {
-                NameMap::parse(m, kind, |n| local_id(users, n), &mut warn).ok()
-            })
+            spec.as_deref()
+                .and_then(|m| NameMap::parse(m, kind, |n| local_id(users, n), &mut warn).ok())
         };
         LocalMaps {
             users: parse(&o.usermap, Kind::User, true).filter(|_| o.owner && am_root),
@@ -222,7 +221,11 @@ impl LocalMaps {
             let Some(map) = map else { continue };
             let numeric = self.numeric;
             *id = *self.done.entry((users, *id)).or_insert_with(|| {
-                let name = if numeric { None } else { local_name(users, *id) };
+                let name = if numeric {
+                    None
+                } else {
+                    local_name(users, *id)
+                };
                 resolve(Some(map), *id, name.as_deref(), |n| local_id(users, n))
             });
         }
@@ -301,8 +304,10 @@ mod tests {
             assert_eq!(e.0, want);
         }
         let mut warned = Vec::new();
-        let m = NameMap::parse("1:nobody-here,2:bob", Kind::Group, local, |w| warned.push(w))
-            .unwrap();
+        let m = NameMap::parse("1:nobody-here,2:bob", Kind::Group, local, |w| {
+            warned.push(w)
+        })
+        .unwrap();
         assert_eq!(warned, ["Unknown --groupmap name on receiver: nobody-here"]);
         assert_eq!(m.lookup(1, None), None);
         assert_eq!(m.lookup(2, None), Some(1002));

@@ -223,3 +223,34 @@ fn conflicting_maps_are_refused_like_stock() {
         assert_eq!(first(&got), first(&want), "{opts:?}");
     }
 }
+
+/// A module's `numeric ids = yes`: the names a client sends are ignored (so name items of a
+/// map no longer match and nameless ones match everything), as on stock's daemon.
+#[test]
+fn module_numeric_ids_ignores_sent_names_like_stock() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "these tests need root");
+    for (numeric, opts) in [
+        ("yes", &["-a", "--groupmap=bin:3,:5"][..]),
+        ("no", &["-a", "--groupmap=bin:3,:5"]),
+        ("yes", &["-a", "--usermap=sys:11"]),
+    ] {
+        let src = tempfile::tempdir().unwrap();
+        source(src.path());
+        let from = format!("{}/", src.path().display());
+        let mut trees = Vec::new();
+        for kind in [daemon_util::Kind::Stock, daemon_util::Kind::Rtsync] {
+            let dir = tempfile::tempdir().unwrap();
+            let dest = dir.path().join("dest");
+            std::fs::create_dir(&dest).unwrap();
+            let conf = format!(
+                "use chroot = no\nuid = root\ngid = root\n[mod]\npath = {}\nread only = false\nnumeric ids = {numeric}\n",
+                dest.display()
+            );
+            let d = daemon_util::Daemon::start(kind, dir.path(), &conf);
+            stock(&with(opts, &[from.clone(), d.url("mod/")]));
+            trees.push(owners(&dest));
+        }
+        assert_eq!(trees[1], trees[0], "numeric ids = {numeric}, {opts:?}");
+    }
+}

@@ -274,6 +274,7 @@ mod tests {
             slots: vec![Slot::Unset, Slot::Unset, Slot::Unset],
             next: 0,
             trailer: Vec::new(),
+            late: Vec::new(),
         };
         st.slots[1] = Slot::Ready(Vec::new());
         advance(&mut st);

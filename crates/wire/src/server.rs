@@ -59,6 +59,9 @@ pub struct ServerSession {
     /// A module whose root is not `/` in our view (no chroot into it): received symlink
     /// targets are sanitized unless munged, as stock's `sanitize_paths`.
     pub sanitize_paths: bool,
+    /// rsyncd.conf's `numeric ids` (or its chroot default): a receiving session ignores the
+    /// user and group names the client sends and keeps the numbers (maps still apply).
+    pub numeric_ids: bool,
 }
 
 /// A daemon's log, as a function taking one message.
@@ -434,6 +437,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 filter: session.module_filter.as_ref(),
                 confine: confine.as_ref(),
                 source_messages: &arg_messages,
+                numeric_ids: session.numeric_ids,
             },
             session.module_filter.clone(),
             &neg,
@@ -451,6 +455,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 filter: session.module_filter.as_ref(),
                 confine: confine.as_ref(),
                 source_messages: &[],
+                numeric_ids: session.numeric_ids,
             },
             &neg,
             &mut reader,
@@ -493,6 +498,8 @@ struct ListTweaks<'a> {
     confine: Option<&'a rtsync_tree::Confine>,
     /// Messages about sources already dropped (they lead out of the module).
     source_messages: &'a [String],
+    /// The module's `numeric ids`: received names are ignored.
+    numeric_ids: bool,
 }
 
 impl ListTweaks<'_> {
@@ -750,6 +757,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         refuse: tweaks.filter.cloned(),
         ..PullOptions::from_options(opts, protect)
     };
+    popts.numeric_ids |= tweaks.numeric_ids;
     popts.map_ids(&mut list);
     // In a daemon module, directories named by the client stay inside the destination.
     popts.resolve_dirs(&dest.root(), in_module);
