@@ -498,6 +498,7 @@ impl Handshake {
                 .log(&format!("reading arguments for module {name}: {e}"));
             Stop
         })?;
+        args::unescape_options(&mut raw);
         let mut parsed = args::interpret(raw.clone(), &name);
         if parsed.has_short('s') || parsed.has("secluded-args") || parsed.has("protect-args") {
             // The real arguments follow, unescaped.

@@ -138,8 +138,12 @@ pub struct Options {
     pub stop_at: Option<i64>,
     /// `--max-alloc` as given.
     pub max_alloc: Option<String>,
-    pub usermap: Vec<String>,
-    pub groupmap: Vec<String>,
+    /// `--usermap` / `--groupmap` (or a `--chown` half, as `*:NAME`).
+    pub usermap: Option<String>,
+    pub groupmap: Option<String>,
+    /// Whether each map came from `--chown` (for stock's conflict messages).
+    pub usermap_via_chown: bool,
+    pub groupmap_via_chown: bool,
     pub super_user: Option<bool>,
     pub fake_super: bool,
     pub protect_args: bool,
@@ -275,6 +279,32 @@ macro_rules! ignored {
             apply: |_, _, _| Ok(()),
         }
     };
+}
+
+/// Records a user (`users`) or group map, refusing a second one as stock does; a map
+/// implies preserving that id.
+fn set_map(o: &mut Options, users: bool, map: String, via_chown: bool) -> Result<(), UsageError> {
+    let (slot, was_chown, what) = if users {
+        (&mut o.usermap, &mut o.usermap_via_chown, "user")
+    } else {
+        (&mut o.groupmap, &mut o.groupmap_via_chown, "group")
+    };
+    if slot.is_some() {
+        return Err(usage(match (via_chown, *was_chown) {
+            (false, true) => format!("--{what}map conflicts with prior --chown."),
+            (false, false) => format!("You can only specify --{what}map once."),
+            (true, false) => format!("--chown conflicts with prior --{what}map."),
+            (true, true) => format!("You can only specify a {what}-affecting --chown once."),
+        }));
+    }
+    *slot = Some(map);
+    *was_chown = via_chown;
+    if users {
+        o.owner = true;
+    } else {
+        o.group = true;
+    }
+    Ok(())
 }
 
 fn text(v: &OsStr) -> String {
@@ -688,6 +718,18 @@ static SPECS: &[Spec] = &[
         on),
     flag!("numeric-ids", None, |o, on| o.numeric_ids = on),
     value!("chmod", None, |o, v| o.chmod.push(chmod_arg(v)?)),
+    value!("usermap", None, |o, v| set_map(o, true, text(v), false)?),
+    value!("groupmap", None, |o, v| set_map(o, false, text(v), false)?),
+    value!("chown", None, |o, v| {
+        let spec = text(v);
+        let (user, group) = crate::idmap::split_chown(&spec);
+        if let Some(u) = user {
+            set_map(o, true, format!("*:{u}"), true)?;
+        }
+        if let Some(g) = group {
+            set_map(o, false, format!("*:{g}"), true)?;
+        }
+    }),
     value!("max-size", None, |o, v| o.max_size =
         Some(size_arg("max-size", v, b'b')?)),
     value!("min-size", None, |o, v| o.min_size =
@@ -937,6 +979,16 @@ impl Options {
             {
                 // `--confine-root=/` confines nothing.
                 self.confine_root = None;
+            }
+        }
+        for (map, kind) in [
+            (&self.usermap, crate::idmap::Kind::User),
+            (&self.groupmap, crate::idmap::Kind::Group),
+        ] {
+            if let Some(m) = map {
+                // The syntax only: names are resolved by the receiver.
+                crate::idmap::NameMap::parse(m, kind, |_| Some(0), |_| {})
+                    .map_err(|e| usage(e.0))?;
             }
         }
         if self.append {

@@ -323,22 +323,6 @@ fn push_selection_options_match_stock() {
 }
 
 #[test]
-fn unsupported_receiver_options_are_refused() {
-    let src = tempfile::tempdir().unwrap();
-    sample_tree(src.path());
-    let daemon = StockDaemon::start(&[Module {
-        name: "mod",
-        path: src.path(),
-        extra: "",
-    }]);
-    let dest = tempfile::tempdir().unwrap();
-    let url = daemon.url("mod/");
-    let d = format!("{}/", dest.path().display());
-    assert_eq!(run_ours(&["-a", "--append", &url, &d]), 4);
-    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
-}
-
-#[test]
 fn files_from_pull_and_push_match_stock() {
     let work = tempfile::tempdir().unwrap();
     let list = work.path().join("list");

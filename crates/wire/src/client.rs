@@ -262,11 +262,6 @@ fn pull_from(
     sources: &[Remote],
     dest: Option<PathBuf>,
 ) -> Result<Outcome> {
-    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
-        return Err(Error::Unsupported(format!(
-            "{opt} is not supported yet when rtsync receives over the network"
-        )));
-    }
     let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
     if our_protocol < negotiate::MIN_PROTOCOL {
         return Err(Error::Protocol(format!(
@@ -542,6 +537,7 @@ pub(crate) fn transfer_as_receiver(
         read_batch: reading_batch,
         ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
     };
+    popts.map_ids(&mut list);
     popts.resolve_dirs(&dest.root(), false);
     for w in popts.resolve_basis_dirs(&dest.root(), None) {
         eprintln!("{w}");

@@ -94,6 +94,15 @@ pub struct PullOptions {
     pub backup: Option<BackupOptions>,
     /// `--inplace`: write into the destination file instead of a temp file.
     pub inplace: bool,
+    /// `--append` (1) or `--append-verify` (2): an existing file shorter than the sender's
+    /// is only extended (its data trusted, or with 2 checked by the whole-file checksum);
+    /// one at least as long is left alone.
+    pub append: u8,
+    /// A failed verification is reported before the retry (stock: `-v`, `-i`, `%i`).
+    pub verify_warnings: bool,
+    /// `--usermap` / `--groupmap` / `--chown`, resolved on this side.
+    pub usermap: Option<local::NameMap>,
+    pub groupmap: Option<local::NameMap>,
     /// `--partial`: keep the data of an interrupted transfer.
     pub partial: bool,
     /// `--partial-dir`: where partial files are kept (and found again as basis files).
@@ -187,6 +196,15 @@ impl PullOptions {
                     .unwrap_or_else(|| if opts.backup_dir.is_some() { "" } else { "~" }.into()),
             }),
             inplace: opts.inplace,
+            append: crate::server_args::append_mode(opts),
+            usermap: local::parse_map(opts.usermap.as_deref(), true),
+            groupmap: local::parse_map(opts.groupmap.as_deref(), false),
+            verify_warnings: opts.verbose > 0
+                || opts.itemize > 0
+                || opts
+                    .out_format
+                    .as_deref()
+                    .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
             // rsync: --inplace implies --partial for refusal purposes only.
             partial: (opts.partial || opts.partial_dir.is_some()) && !opts.inplace,
             partial_dir: opts.partial_dir.as_ref().map(PathBuf::from),
@@ -299,6 +317,22 @@ impl PullOptions {
     }
 }
 
+impl PullOptions {
+    /// Turns the ids of a received list into ours (see [`local::map_ids`]).
+    pub fn map_ids(&self, list: &mut FileList) {
+        local::map_ids(
+            &mut list.entries,
+            &list.user_names,
+            &list.group_names,
+            self.numeric_ids,
+            self.usermap.as_ref(),
+            self.groupmap.as_ref(),
+            self.attrs.owner,
+            self.attrs.group,
+        );
+    }
+}
+
 /// Counters the client reports.
 #[derive(Debug, Clone, Default)]
 pub struct PullStats {
@@ -328,6 +362,9 @@ struct Request {
     head: SumHead,
     basis: Option<PathBuf>,
     existing_mode: Option<u32>,
+    /// `--append`: the data starts after the length `head` describes (the basis is the
+    /// file itself).
+    append: bool,
 }
 
 /// What the receiver tells the generator.
@@ -340,6 +377,8 @@ enum Event {
     Finished,
     /// This index is in place: a `--remove-source-files` sender may remove it.
     Success(usize),
+    /// A message for the client, when we are the server (the generator holds the writer).
+    Message(MsgTag, String),
 }
 
 /// Everything both threads share read-only.
@@ -387,7 +426,8 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         list,
         dest,
         opts,
-        ids: IdMap::new(&list.user_names, &list.group_names, opts.numeric_ids),
+        // The list's ids are ours already (`local::map_ids`).
+        ids: IdMap::default(),
         log,
         deletions: Default::default(),
         skipped_deletions: Default::default(),
@@ -532,6 +572,7 @@ fn generate<W: Write>(
                             basis,
                             existing_mode,
                             item,
+                            append,
                         } => request(
                             ctx,
                             w,
@@ -539,7 +580,7 @@ fn generate<W: Write>(
                             &mut ndxw,
                             &mut out,
                             ndx,
-                            (head, sums, basis, existing_mode, item),
+                            (head, sums, basis, existing_mode, item, append),
                         )?,
                     }
                     continue;
@@ -579,6 +620,7 @@ fn generate<W: Write>(
                 basis,
                 existing_mode,
                 item,
+                append,
             } => {
                 if let Some(line) = &item {
                     res.count_created(e, std::slice::from_ref(line));
@@ -590,7 +632,7 @@ fn generate<W: Write>(
                     &mut ndxw,
                     &mut out,
                     ndx,
-                    (head, sums, basis, existing_mode, item),
+                    (head, sums, basis, existing_mode, item, append),
                 )?;
             }
         }
@@ -603,6 +645,7 @@ fn generate<W: Write>(
             head: SumHead::default(),
             basis: None,
             existing_mode: None,
+            append: false,
         });
     }
     // End of phase 1.
@@ -616,6 +659,7 @@ fn generate<W: Write>(
         match ev_rx.recv() {
             Ok(Event::Redo(ndx)) => redo.push(ndx),
             Ok(Event::Success(ndx)) => send_success(w, ndx)?,
+            Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
             Ok(Event::PhaseDone) => break,
             Ok(Event::Finished) | Err(_) => {
                 return Err(Error::Stream("receiver ended early".into()))
@@ -668,18 +712,26 @@ fn generate<W: Write>(
         ctx.log.ready(ndx, lines);
     }
     for ndx in redo {
+        // Itemized again against what is there now (an in-place update was kept).
+        let e = &entries[ndx];
+        let now = fs::symlink_metadata(ctx.dest.path_of(&e.name))
+            .ok()
+            .filter(|m| m.file_type().is_file());
+        let it = crate::log::itemize(e, now.as_ref(), b'>', entry::preserve(ctx.opts));
+        let iflags = item::TRANSFER | iflags_of(&it);
         let head = SumHead::default();
         req_tx
             .send(Request {
                 ndx,
-                item: None,
+                item: Some(crate::log::line(e, it)),
                 head,
                 basis: None,
-                existing_mode: None,
+                existing_mode: now.as_ref().map(|m| m.mode()),
+                append: false,
             })
             .map_err(|_| Error::Stream("receiver gone".into()))?;
         ndxw.put(&mut out, ndx as i32);
-        out.extend_from_slice(&item::TRANSFER.to_le_bytes());
+        out.extend_from_slice(&iflags.to_le_bytes());
         head.put(&mut out);
     }
     ndxw.put(&mut out, NDX_DONE);
@@ -698,6 +750,7 @@ fn generate<W: Write>(
                 }
                 Ok(Event::Redo(_)) => {}
                 Ok(Event::Success(ndx)) => send_success(w, ndx)?,
+                Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
                 Err(_) => return Err(Error::Stream("receiver ended early".into())),
             }
         }
@@ -726,6 +779,7 @@ fn generate<W: Write>(
         match ev_rx.recv() {
             Ok(Event::Finished) => finished = true,
             Ok(Event::Success(ndx)) => send_success(w, ndx)?,
+            Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
             Ok(Event::Redo(_)) | Ok(Event::PhaseDone) => {}
             Err(_) => return Err(Error::Stream("receiver ended early".into())),
         }
@@ -749,7 +803,14 @@ fn generate<W: Write>(
     Ok(res)
 }
 
-type RequestParts = (SumHead, Vec<u8>, Option<PathBuf>, Option<u32>, Option<Line>);
+type RequestParts = (
+    SumHead,
+    Vec<u8>,
+    Option<PathBuf>,
+    Option<u32>,
+    Option<Line>,
+    bool,
+);
 
 /// Queues a request for the receiver, then asks the sender for the file.
 fn request<W: Write>(
@@ -759,7 +820,7 @@ fn request<W: Write>(
     ndxw: &mut NdxWriter,
     out: &mut Vec<u8>,
     ndx: usize,
-    (head, sums, basis, existing_mode, item): RequestParts,
+    (head, sums, basis, existing_mode, item, append): RequestParts,
 ) -> Result<()> {
     let iflags = match &item {
         Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
@@ -780,6 +841,7 @@ fn request<W: Write>(
             head,
             basis,
             existing_mode,
+            append,
         })
         .map_err(|_| Error::Stream("receiver gone".into()))?;
     ndxw.put(out, ndx as i32);
@@ -834,6 +896,12 @@ fn refused<W: Write>(
 /// `--remove-source-files`).
 fn send_success<W: Write>(w: &mut MuxWriter<W>, ndx: usize) -> Result<()> {
     w.send_msg_int(MsgTag::Success, ndx as i32)
+        .map_err(|e| Error::io("writing to sender", e))
+}
+
+/// Sends a message for the client (we are the server).
+fn send_message<W: Write>(w: &mut MuxWriter<W>, tag: MsgTag, text: &str) -> Result<()> {
+    w.send_msg(tag, text.as_bytes())
         .map_err(|e| Error::io("writing to sender", e))
 }
 
@@ -1146,6 +1214,7 @@ fn receive<R: Read>(
                 head,
                 basis,
                 existing_mode: None,
+                append: false,
             };
             write::discard_file(ctx, r, &req, &mut decoder)?;
             continue;
@@ -1168,24 +1237,39 @@ fn receive<R: Read>(
             continue;
         }
         let ok = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
+        // Logged whether or not it verified, as stock does; a redo's line comes later.
+        if phase == 0 {
+            ctx.log.complete(ndx, req.item.clone());
+        } else if let Some(line) = req.item.clone() {
+            ctx.log.late(line);
+        }
         let e = &ctx.list.entries[ndx];
+        // An in-place update stays in the file (stock's wording).
+        let kept = if ctx.opts.inplace {
+            "retained"
+        } else {
+            "discarded"
+        };
         if ok {
             if ctx.opts.remove_source_files {
                 let _ = ev_tx.send(Event::Success(ndx));
             }
             stats.files_transferred += 1;
-            ctx.log.complete(ndx, req.item.clone());
         } else if phase == 0 && !ctx.opts.read_batch && redone.insert(ndx) {
-            eprintln!(
-                "WARNING: {} failed verification -- update discarded (will try again).",
-                String::from_utf8_lossy(&e.name)
-            );
+            if ctx.opts.verify_warnings {
+                let text = format!(
+                    "WARNING: {} failed verification -- update {kept} (will try again).\n",
+                    String::from_utf8_lossy(&e.name)
+                );
+                tell(ctx, ev_tx, MsgTag::Warning, text);
+            }
             let _ = ev_tx.send(Event::Redo(ndx));
         } else {
-            eprintln!(
-                "ERROR: {} failed verification -- update discarded.",
+            let text = format!(
+                "ERROR: {} failed verification -- update {kept}.\n",
                 String::from_utf8_lossy(&e.name)
             );
+            tell(ctx, ev_tx, MsgTag::ErrorXfer, text);
             stats.errors += 1;
         }
     }
@@ -1246,6 +1330,15 @@ fn batch_request(
             }
             _ => *gen_done = true,
         }
+    }
+}
+
+/// A message of the receiver: printed by a client, sent to the client by a server.
+fn tell(ctx: &Ctx<'_>, ev_tx: &mpsc::Sender<Event>, tag: MsgTag, text: String) {
+    if ctx.opts.peer_sends_stats {
+        eprint!("{text}");
+    } else {
+        let _ = ev_tx.send(Event::Message(tag, text));
     }
 }
 

@@ -67,6 +67,10 @@ pub trait SendSource {
         }
         facts
     }
+    /// A regular file's size as listed (`--append` skips a file that shrank since).
+    fn size(&self, _ndx: usize) -> Option<u64> {
+        None
+    }
     /// Whether `ndx` names an entry still held.
     fn valid(&self, ndx: i32) -> bool {
         ndx >= 0 && (ndx as usize) < self.count()
@@ -129,6 +133,10 @@ impl SendSource for SendList {
             ..ItemFacts::default()
         }
     }
+    fn size(&self, ndx: usize) -> Option<u64> {
+        let e = &self.entries[ndx];
+        (e.kind == FileKind::Regular).then_some(e.size)
+    }
 }
 
 impl SendSource for streamed::StreamedList {
@@ -146,6 +154,9 @@ impl SendSource for streamed::StreamedList {
     }
     fn source_path(&self, ndx: usize) -> Cow<'_, Path> {
         self.source_path(ndx)
+    }
+    fn size(&self, ndx: usize) -> Option<u64> {
+        self.size(ndx)
     }
 }
 
@@ -221,6 +232,11 @@ pub struct PushOptions {
     /// Item lines show the itemize string (`-i` or `%i`): sent files are `<f…`. Without it
     /// they are logged as transfers under the receiver's `>` (only the name is printed).
     pub itemize: bool,
+    /// `--append` (1) or `--append-verify` (2): a request's sum header gives the receiver's
+    /// length, no block sums follow, and only the data past it is sent (the checksum of
+    /// `--append-verify` covering the whole file). A file's second request (the redo after a
+    /// failed verification) is an ordinary one.
+    pub append: u8,
     /// A server: the connection's byte counters, for the statistics it sends.
     pub counts: Option<ByteCounts>,
 }
@@ -270,6 +286,8 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     let mut out = Vec::new();
     let mut whole = whole::WholeFile::default();
     let sum_kind = block_hasher(neg).kind();
+    // Files already sent once: a new request for one is a redo, without append semantics.
+    let mut sent_once = std::collections::HashSet::new();
     loop {
         let idle = !input_pending(r.get_mut());
         while list.want_more(idle) {
@@ -353,7 +371,12 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             neg.checksum.digest_len(),
         )
         .map_err(|e| Error::Protocol(e.to_string()))?;
-        let sig = Signature::read_sums(dhead, &mut *r)?;
+        let appending = opts.append > 0 && !sent_once.contains(&ndx);
+        let sig = if appending {
+            None
+        } else {
+            Some(Signature::read_sums(dhead, &mut *r)?)
+        };
         let path = list.source_path(ndx);
         let file = match open_source(&path, opts.follow_links, opts.confine.as_ref()) {
             Ok(f) => f,
@@ -375,6 +398,19 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 continue;
             }
         };
+        if appending {
+            let now = file.metadata().map_or(0, |m| m.len());
+            if list.size(ndx).is_some_and(|listed| now < listed) {
+                let msg = format!("skipped diminished file: {}\n", path.display());
+                if opts.server {
+                    w.send_msg(MsgTag::Warning, msg.as_bytes()).map_err(wio)?;
+                } else {
+                    eprint!("{msg}");
+                }
+                w.send_msg_int(MsgTag::NoSend, ndx as i32).map_err(wio)?;
+                continue;
+            }
+        }
         put_ndx_and_attrs(
             &mut out,
             &mut ndxw,
@@ -389,13 +425,19 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         head.put(&mut out);
         w.write_all(&out).map_err(wio)?;
         out.clear();
-        let sh = sig.head();
-        let ms = if sig.is_complete() && sh.count > 0 && sh.block_len > 0 {
-            let matcher = Matcher::new(&sig, block_hasher(neg));
-            matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?
-        } else {
-            whole.send(file, sum_kind, |t| enc.write(&mut *w, t))?
+        let ms = match &sig {
+            None => whole.send_from(file, sum_kind, head.file_len(), opts.append > 1, |t| {
+                enc.write(&mut *w, t)
+            })?,
+            Some(sig) if sig.is_complete() && sig.head().count > 0 && sig.head().block_len > 0 => {
+                let matcher = Matcher::new(sig, block_hasher(neg));
+                matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?
+            }
+            Some(_) => whole.send(file, sum_kind, |t| enc.write(&mut *w, t))?,
         };
+        if opts.append > 0 {
+            sent_once.insert(ndx);
+        }
         enc.finish_file(&mut *w)?;
         w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
         w.file_data(false);

@@ -167,6 +167,7 @@ pub fn push_to(
                 .out_format
                 .as_deref()
                 .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
+        append: crate::server_args::append_mode(opts),
     };
     let lists = reporter.lists_items();
     let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();

@@ -59,6 +59,9 @@ pub struct ServerSession {
     /// A module whose root is not `/` in our view (no chroot into it): received symlink
     /// targets are sanitized unless munged, as stock's `sanitize_paths`.
     pub sanitize_paths: bool,
+    /// rsyncd.conf's `numeric ids` (or its chroot default): a receiving session ignores the
+    /// user and group names the client sends and keeps the numbers (maps still apply).
+    pub numeric_ids: bool,
 }
 
 /// A daemon's log, as a function taking one message.
@@ -446,6 +449,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 confine: confine.as_ref(),
                 source_messages: &arg_messages,
                 module: session.module_name.as_deref(),
+                numeric_ids: session.numeric_ids,
             },
             session.module_filter.clone(),
             &neg,
@@ -465,6 +469,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 confine: confine.as_ref(),
                 source_messages: &[],
                 module: session.module_name.as_deref(),
+                numeric_ids: session.numeric_ids,
             },
             &neg,
             &mut reader,
@@ -523,6 +528,8 @@ struct ListTweaks<'a> {
     source_messages: &'a [String],
     /// The daemon module's name (messages name files `(in MODULE)`).
     module: Option<&'a str>,
+    /// The module's `numeric ids`: received names are ignored.
+    numeric_ids: bool,
 }
 
 impl ListTweaks<'_> {
@@ -656,6 +663,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         confine: tweaks.confine.cloned(),
         itemize: false,
         counts: Some(counts.clone()),
+        append: crate::server_args::append_mode(opts),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
@@ -741,6 +749,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         confine: tweaks.confine.cloned(),
         itemize: false,
         counts: Some(counts.clone()),
+        append: crate::server_args::append_mode(opts),
     };
     let pending = |r: &mut BufReader<R>| !r.buffer().is_empty();
     let stats = push::run_push_pacing(reader, writer, neg, &mut list, &popts, None, pending)?;
@@ -831,11 +840,6 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     socket_fd: Option<std::os::fd::RawFd>,
 ) -> Result<i32> {
     let in_module = module_root.is_some();
-    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
-        return Err(Error::Unsupported(format!(
-            "{opt} is not supported yet by the rtsync server"
-        )));
-    }
     let protect = if opts.deleting() || opts.prune_empty_dirs {
         Some(crate::filters::server_filters(reader, opts, neg, false)?)
     } else {
@@ -890,6 +894,8 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         refuse: tweaks.filter.cloned(),
         ..PullOptions::from_options(opts, protect)
     };
+    popts.numeric_ids |= tweaks.numeric_ids;
+    popts.map_ids(&mut list);
     // In a daemon module, directories named by the client stay inside the destination.
     popts.resolve_dirs(&dest.root(), in_module);
     for w in popts.resolve_basis_dirs(&dest.root(), module_root) {

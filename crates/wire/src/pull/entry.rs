@@ -28,7 +28,19 @@ pub(super) enum Step {
         basis: Option<PathBuf>,
         existing_mode: Option<u32>,
         item: Option<Line>,
+        /// `--append`: only the data past the existing file's length is asked for.
+        append: bool,
     },
+}
+
+/// The attributes item lines report.
+pub(super) fn preserve(o: &super::PullOptions) -> Preserve {
+    Preserve {
+        times: o.attrs.times,
+        perms: o.attrs.perms,
+        owner: o.attrs.owner && o.attrs.am_root,
+        group: o.attrs.group,
+    }
 }
 
 pub(super) fn generate_entry(
@@ -50,12 +62,7 @@ pub(super) fn generate_entry(
         ctx.dest.path_of(&e.name)
     };
     let meta = fs::symlink_metadata(&path).ok();
-    let p = Preserve {
-        times: o.attrs.times,
-        perms: o.attrs.perms,
-        owner: o.attrs.owner && o.attrs.am_root,
-        group: o.attrs.group,
-    };
+    let p = preserve(o);
     let mut lines = Vec::new();
     match e.kind {
         FileKind::Directory => {
@@ -178,6 +185,10 @@ pub(super) fn generate_entry(
                     lines.push(line(e, it));
                     return Ok(Step::Done(lines));
                 }
+                if o.append > 0 && m.file_type().is_file() && m.len() >= e.size {
+                    // --append never touches a file already as long as the sender's.
+                    return Ok(Step::Done(lines));
+                }
             }
             let mut alt_basis = None;
             if o.alt_dest.is_some() && meta.as_ref().is_none_or(|m| m.file_type().is_file()) {
@@ -216,6 +227,23 @@ pub(super) fn generate_entry(
                 (None, Some(m)) => Some((m.len(), path.clone())),
                 (None, None) => alt_basis.map(|m| (m.md.len(), m.path)),
             };
+            let append_len = existing
+                .as_ref()
+                .filter(|_| o.append > 0)
+                .map_or(0, |m| m.len());
+            if append_len > 0 {
+                // The header alone tells the sender where our data ends.
+                if let Ok(head) = crate::blocksum::head_only(append_len, ctx.neg, o.block_size) {
+                    return Ok(Step::Request {
+                        head,
+                        sums: Vec::new(),
+                        basis: Some(path.clone()),
+                        existing_mode: existing.as_ref().map(|m| m.mode()),
+                        item: Some(line(e, it)),
+                        append: true,
+                    });
+                }
+            }
             let (head, sums, basis) = match basis_file {
                 // Replaying a batch: its deltas are against this basis; no sums are made.
                 Some((_, p)) if o.read_batch => (SumHead::default(), Vec::new(), Some(p)),
@@ -231,6 +259,7 @@ pub(super) fn generate_entry(
                 basis,
                 existing_mode: existing.as_ref().map(|m| m.mode()),
                 item: Some(line(e, it)),
+                append: false,
             })
         }
         FileKind::BlockDevice | FileKind::CharDevice | FileKind::Fifo | FileKind::Socket => {

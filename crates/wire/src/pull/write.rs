@@ -239,6 +239,29 @@ fn copy_tokens<R: Read>(
     let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
     let mut hasher = FileHasher::new(ctx.neg.checksum);
     let mut block = Vec::new();
+    if req.append {
+        // --append: the file's first bytes stay; --append-verify sums them, as the sender
+        // does, so the checksum covers the whole file.
+        let keep = req.head.file_len();
+        if ctx.opts.append > 1 {
+            if let Some(bf) = basis.as_deref_mut() {
+                bf.seek(SeekFrom::Start(0))
+                    .map_err(|err| Error::file("seek in basis", err))?;
+                let mut prefix = bf.take(keep);
+                block.resize(64 * 1024, 0);
+                loop {
+                    let got = prefix
+                        .read(&mut block)
+                        .map_err(|err| Error::file("read basis", err))?;
+                    if got == 0 {
+                        break;
+                    }
+                    hasher.update(&block[..got]);
+                }
+            }
+        }
+        out.skip(keep);
+    }
     loop {
         let token = match decoder.next(r)? {
             None => break,

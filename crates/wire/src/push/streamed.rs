@@ -12,7 +12,8 @@
 //! keeping their indices, exactly as it does for stock's sender.
 //!
 //! ```text
-//! arena:   [kind]name\0[kind]name\0target\0[kind]name\0 …
+//! arena:   [kind]name\0size[kind]name\0target\0[kind]name\0 …
+//!          (a regular file's size follows its name: 8 bytes, little-endian)
 //! offsets: where each entry starts (sent order while walking, sorted order after `sort`)
 //! ```
 
@@ -48,6 +49,22 @@ pub struct StreamedList {
     pub kind_counts: [u64; 7],
     /// Total size of the regular files and symlinks (for the statistics).
     pub total_size: u64,
+}
+
+/// Stores a regular file's size after its name (`--append` needs the listed length).
+pub(crate) fn push_size(arena: &mut Vec<u8>, e: &FileEntry) {
+    if e.kind == FileKind::Regular {
+        arena.extend_from_slice(&e.size.to_le_bytes());
+    }
+}
+
+/// The size stored for the regular file whose name (without its NUL) ends at `name_end`.
+pub(crate) fn size_at(arena: &[u8], name_end: usize) -> u64 {
+    let at = name_end + 1;
+    arena
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
 }
 
 pub(crate) fn kind_code(kind: FileKind) -> u8 {
@@ -131,6 +148,7 @@ impl StreamedList {
         self.arena.push(code);
         self.arena.extend_from_slice(&e.name);
         self.arena.push(0);
+        push_size(&mut self.arena, e);
         if e.kind == FileKind::Symlink {
             self.arena
                 .extend_from_slice(e.link_target.as_deref().unwrap_or_default());
@@ -189,6 +207,17 @@ impl StreamedList {
         let offset = self.offsets[ndx];
         (self.kind_at(offset) == FileKind::Symlink)
             .then(|| self.str_at(offset as usize + 1 + self.name_at(offset).len() + 1))
+    }
+
+    /// The listed size of regular file `ndx`.
+    pub fn size(&self, ndx: usize) -> Option<u64> {
+        let offset = self.offsets[ndx];
+        (self.kind_at(offset) == FileKind::Regular).then(|| {
+            size_at(
+                &self.arena,
+                offset as usize + 1 + self.name_at(offset).len(),
+            )
+        })
     }
 
     /// Where entry `ndx` is read from.
@@ -296,6 +325,8 @@ mod tests {
         assert_eq!(l.link_target(1), Some(&b"tgt"[..]));
         assert_eq!(l.link_target(2), None);
         assert_eq!(l.kind(5), FileKind::Directory);
+        assert_eq!(l.size(2), Some(3));
+        assert_eq!(l.size(5), None);
         assert_eq!(l.total_size, 6 * 3);
     }
 }
