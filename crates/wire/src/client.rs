@@ -325,16 +325,18 @@ fn pull_from(
             (conn, protocol)
         }
         Remote::Shell { user, host, .. } => {
+            let mut files = Vec::new();
             for s in sources {
                 let Remote::Shell { path, .. } = s else {
                     return Err(Error::Startup("mixed remote kinds".into()));
                 };
-                sargs.push(if path.is_empty() {
+                files.push(if path.is_empty() {
                     ".".into()
                 } else {
                     path.clone()
                 });
             }
+            let sargs = shell_escape_server_args(opts, &sargs, &files, false);
             open_remote_shell(opts, env, user.as_deref(), host, &sargs, our_protocol)?
         }
     };
@@ -360,6 +362,81 @@ pub(crate) fn open_daemon(
         return spawn_remote_shell(opts, env, user, &addr.host, &sargs);
     }
     connect::connect_daemon(addr)
+}
+
+/// Characters the remote shell would act on; backslash-escaped in arguments it passes on.
+const SHELL_CHARS: &str = "!#$&;|<>(){}\"'` \t\n\r\\";
+/// Glob characters: escaped in option values, left alone in file names (remote globbing).
+const WILD_CHARS: &str = "*?[]";
+
+/// Backslash-escapes one server argument for the remote shell, as stock rsync (3.2.4+)
+/// does unless `--old-args` asks for the old word-splitting behaviour. A file name keeps its
+/// wildcards (and a backslash already protecting one); a leading `-` becomes `./-`, and a
+/// leading `~` is escaped when the remote shell would otherwise expand it to a home dir
+/// the local side never asked for (`tilde_guard`).
+pub(crate) fn shell_escape_arg(arg: &str, filename: bool, old_args: u8, tilde_guard: bool) -> String {
+    let mut out = String::with_capacity(arg.len() + 4);
+    if filename && arg.starts_with('-') {
+        out.push_str("./");
+    }
+    let escape = if filename { old_args == 0 } else { old_args < 2 };
+    if !escape {
+        out.push_str(arg);
+        return out;
+    }
+    if filename && tilde_guard && arg.starts_with('~') {
+        out.push('\\');
+    }
+    let chars: Vec<char> = arg.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let needs = if c == '\\' {
+            !filename || !chars.get(i + 1).is_some_and(|n| WILD_CHARS.contains(*n))
+        } else {
+            SHELL_CHARS.contains(c) || (!filename && WILD_CHARS.contains(c))
+        };
+        if needs {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Server arguments as the remote shell must see them: the options escaped as option
+/// values, then the remote file names escaped as file names.
+pub(crate) fn shell_escape_server_args(
+    opts: &Options,
+    options: &[String],
+    files: &[String],
+    local_is_sender: bool,
+) -> Vec<String> {
+    // Without --old-args/--no-old-args, RSYNC_OLD_ARGS supplies the count.
+    let old_args = opts.old_args.unwrap_or_else(|| {
+        if opts.protect_args {
+            return 0;
+        }
+        std::env::var("RSYNC_OLD_ARGS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u8>().ok())
+            .unwrap_or(0)
+    });
+    let mut out: Vec<String> = options
+        .iter()
+        .map(|a| shell_escape_arg(a, false, old_args, false))
+        .collect();
+    for f in files {
+        // Stock escapes a leading tilde only where the sender's answer is not trusted
+        // anyway: pulling, without --old-args or a remote --files-from.
+        let tilde_guard = !local_is_sender
+            && old_args == 0
+            && !opts.files_from.as_ref().is_some_and(|f| {
+                let f = f.to_string_lossy();
+                f.contains(':') && !f.starts_with('/')
+            })
+            && ((opts.relative && !f.contains("/./")) || !f.contains('/'));
+        out.push(shell_escape_arg(f, true, old_args, tilde_guard));
+    }
+    out
 }
 
 /// Starts `rsh [-l user] host rsync-path <server args>`.
