@@ -424,3 +424,20 @@ fn sending_server_reads_dir_merge_files_inside_its_confine_root_like_stock() {
     assert!(!base.path().join("ours1/sub/intree-dropped").exists());
     assert!(base.path().join("ours1/sub/intree-kept").exists());
 }
+
+/// Stock clients ask for zlib and zlibx as --old-compress / --new-compress: our server
+/// accepts both and applies a compressed delta like stock.
+#[test]
+fn old_and_new_compress_server_options_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("big"), pattern(300_000, 3)).unwrap();
+    for choice in ["--compress-choice=zlib", "--compress-choice=zlibx"] {
+        let (work, outs) =
+            push_both_ways(&["-rtz", "-I", "--no-whole-file", choice], src.path(), "");
+        assert_eq!(outs[0].status.code(), Some(0), "{choice}: {:?}", outs[0]);
+        assert_eq!(
+            std::fs::read(work.path().join("ours/big")).unwrap(),
+            pattern(300_000, 3)
+        );
+    }
+}

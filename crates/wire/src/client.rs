@@ -374,12 +374,21 @@ const WILD_CHARS: &str = "*?[]";
 /// wildcards (and a backslash already protecting one); a leading `-` becomes `./-`, and a
 /// leading `~` is escaped when the remote shell would otherwise expand it to a home dir
 /// the local side never asked for (`tilde_guard`).
-pub(crate) fn shell_escape_arg(arg: &str, filename: bool, old_args: u8, tilde_guard: bool) -> String {
+pub(crate) fn shell_escape_arg(
+    arg: &str,
+    filename: bool,
+    old_args: u8,
+    tilde_guard: bool,
+) -> String {
     let mut out = String::with_capacity(arg.len() + 4);
     if filename && arg.starts_with('-') {
         out.push_str("./");
     }
-    let escape = if filename { old_args == 0 } else { old_args < 2 };
+    let escape = if filename {
+        old_args == 0
+    } else {
+        old_args < 2
+    };
     if !escape {
         out.push_str(arg);
         return out;
