@@ -541,6 +541,9 @@ fn transfer_as_receiver(
     let mut list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
     let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
     apply_chmod(opts, &mut list.entries);
+    if opts.prune_empty_dirs {
+        list.prune_empty_dirs(|n| filters.set.is_protected(n, true));
+    }
     let mut reporter = Reporter::new(opts);
     // Stock peers would use incremental recursion here, and say so; the items that follow come
     // in the same order either way.

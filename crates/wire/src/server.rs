@@ -745,6 +745,9 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         }
     }
     tweaks.apply_chmod(&mut list.entries);
+    if let (true, Some(p)) = (opts.prune_empty_dirs, &protect) {
+        list.prune_empty_dirs(|n| p.is_protected(n, true));
+    }
     let mut dest = Dest::choose(&dest, &list.entries)?;
     if let (true, Some(c)) = (opts.keep_dirlinks, tweaks.confine) {
         dest = dest.keep_dirlinks(c.clone());
