@@ -893,12 +893,17 @@ fn delete_extraneous(
     let mut gone: Vec<(Vec<u8>, PathBuf, bool)> = Vec::new();
     // Per-directory rule files (dir-merge) are read from the destination, as the receiving
     // rsync reads them, and protect what they exclude on this side.
-    let mut merged = ctx.opts.protect.as_ref().filter(|p| p.has_dir_merge()).map(|p| {
-        (
-            rtsync_filter::PathChecker::new(p.clone()),
-            rtsync_filter::BeneathSource::new(ctx.dest.root()),
-        )
-    });
+    let mut merged = ctx
+        .opts
+        .protect
+        .as_ref()
+        .filter(|p| p.has_dir_merge())
+        .map(|p| {
+            (
+                rtsync_filter::PathChecker::new(p.clone()),
+                rtsync_filter::BeneathSource::new(ctx.dest.root()),
+            )
+        });
     for ent in rd.flatten() {
         let child = ent.file_name();
         let child = child.as_bytes();
