@@ -146,6 +146,8 @@ pub struct Options {
     /// `--old-args` count (None: not given): 1 leaves remote file names to the remote
     /// shell, 2 options too.
     pub old_args: Option<u8>,
+    /// `--trust-sender`: skip the checks of a remote sender's file list.
+    pub trust_sender: bool,
     pub eight_bit_output: bool,
     pub out_format: Option<String>,
     pub log_file: Option<OsString>,
@@ -811,7 +813,7 @@ static SPECS: &[Spec] = &[
     } else {
         0
     })),
-    ignored!("trust-sender", Arg::Flag),
+    flag!("trust-sender", None, |o, on| o.trust_sender = on),
     plain!("server", None, |o| o.server = true),
     plain!("sender", None, |o| o.sender = true),
     plain!("daemon", None, |o| o.daemon = true),

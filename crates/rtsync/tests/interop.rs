@@ -904,3 +904,12 @@ fn old_args_leaves_remote_word_splitting_like_stock() {
     assert!(work.path().join("ours/one").is_file());
     assert_same_tree(&work.path().join("ours"), &work.path().join("stock"), false);
 }
+
+/// `-K` when pulling: our client keeps a destination symlink to a directory, as stock does.
+#[test]
+fn keep_dirlinks_when_pulling_like_stock() {
+    shell_pull_case(&["-aK"], |d| {
+        std::fs::create_dir(d.join("real-sub")).unwrap();
+        std::os::unix::fs::symlink("real-sub", d.join("sub")).unwrap();
+    });
+}

@@ -506,7 +506,24 @@ fn prune_tree(s: &Path) {
     std::fs::write(s.join("top"), b"t").unwrap();
     std::fs::write(s.join(".filt"), b"- .filt\n- *.bak\n").unwrap();
     std::fs::write(s.join("full/.filt"), b"- keep-*\n").unwrap();
-    for p in ["full/x/y/f", "mixed/g", "top", ".filt", "full/.filt", ""] {
+    for p in [
+        "full/x/y/f",
+        "mixed/g",
+        "top",
+        ".filt",
+        "full/.filt",
+        "empty/a/b",
+        "empty/a",
+        "empty",
+        "full/x/y",
+        "full/x",
+        "full",
+        "mixed/e",
+        "mixed",
+        "skip/inner",
+        "skip",
+        "",
+    ] {
         set_mtime(&s.join(p), 1_500_000_000, 0);
     }
 }

@@ -259,6 +259,7 @@ fn pull_from(
     }
     let mut sargs = server_args(opts, true);
     sargs.push(".".into());
+    let implied = requested_names(opts, sources);
     let (mut conn, protocol) = match &sources[0] {
         Remote::Daemon {
             user, host, port, ..
@@ -346,7 +347,39 @@ fn pull_from(
         protocol,
         &negotiate_config(opts)?,
     )?;
-    transfer_as_receiver(opts, conn, neg, dest)
+    transfer_as_receiver(opts, conn, neg, dest, implied.as_ref())
+}
+
+/// What the source arguments of a pull asked for, as stock's implied include list: a sender
+/// listing anything else is refused, and a directory listed only as a `-R` parent of a
+/// requested path keeps its other contents even with `--delete`. None when the sender is
+/// trusted (`--trust-sender`, `--old-args`, or a `--files-from` list naming the files).
+fn requested_names(opts: &Options, sources: &[Remote]) -> Option<rtsync_filter::ImpliedIncludes> {
+    let trusted_env = opts.old_args.is_none()
+        && !opts.protect_args
+        && std::env::var("RSYNC_OLD_ARGS").is_ok_and(|v| !v.is_empty() && v.trim() != "0");
+    if opts.trust_sender
+        || opts.old_args.unwrap_or(0) > 0
+        || trusted_env
+        || opts.files_from.is_some()
+    {
+        return None;
+    }
+    let mut implied = rtsync_filter::ImpliedIncludes::new(opts.recursive, opts.dirs, opts.relative);
+    for s in sources {
+        match s {
+            Remote::Daemon { path, .. } => implied.add_arg(path.as_bytes(), true),
+            Remote::Shell { path, .. } => implied.add_arg(
+                if path.is_empty() {
+                    b"."
+                } else {
+                    path.as_bytes()
+                },
+                false,
+            ),
+        }
+    }
+    Some(implied)
 }
 
 /// Reaches a daemon: over a socket (or `RSYNC_CONNECT_PROG`), or, when `-e` was given, by
@@ -500,6 +533,7 @@ fn transfer_as_receiver(
     conn: Connection,
     neg: Negotiated,
     dest: Option<PathBuf>,
+    implied: Option<&rtsync_filter::ImpliedIncludes>,
 ) -> Result<Outcome> {
     let Connection {
         reader,
@@ -540,6 +574,26 @@ fn transfer_as_receiver(
     let before_list = received.load(std::sync::atomic::Ordering::Relaxed);
     let mut list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
     let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
+    if let Some(implied) = implied.filter(|i| !i.is_empty()) {
+        for (i, e) in list.entries.iter().enumerate() {
+            if e.name != b"." && !implied.allows(&e.name, e.is_dir()) {
+                eprintln!(
+                    "ERROR: rejecting unrequested file-list name: {}",
+                    String::from_utf8_lossy(&e.name)
+                );
+                return Err(Error::UnsafePath(
+                    String::from_utf8_lossy(&e.name).into_owned(),
+                ));
+            }
+            // A -R parent of a requested path is never a content directory, whatever the
+            // sender says: --delete must not sweep its siblings.
+            if e.is_dir() && implied.is_parent_only(&e.name) {
+                if let Some(c) = list.content_dir.get_mut(i) {
+                    *c = false;
+                }
+            }
+        }
+    }
     apply_chmod(opts, &mut list.entries);
     if opts.prune_empty_dirs {
         list.prune_empty_dirs(|n| filters.set.is_protected(n, true));
@@ -570,6 +624,9 @@ fn transfer_as_receiver(
     }
     let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
     let dest = match &dest {
+        Some(d) if !opts.list_only && opts.keep_dirlinks => {
+            Dest::choose(d, &list.entries)?.keep_dirlinks_unconfined()
+        }
         Some(d) if !opts.list_only => Dest::choose(d, &list.entries)?,
         _ => Dest::Dir(PathBuf::from(".")),
     };

@@ -749,8 +749,11 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         list.prune_empty_dirs(|n| p.is_protected(n, true));
     }
     let mut dest = Dest::choose(&dest, &list.entries)?;
-    if let (true, Some(c)) = (opts.keep_dirlinks, tweaks.confine) {
-        dest = dest.keep_dirlinks(c.clone());
+    if opts.keep_dirlinks {
+        dest = match tweaks.confine {
+            Some(c) => dest.keep_dirlinks(c.clone()),
+            None => dest.keep_dirlinks_unconfined(),
+        };
     }
     let mut popts = PullOptions {
         verbose: 0,

@@ -71,6 +71,16 @@ impl LocalTransfer<'_> {
                 p.extend_from_slice(bytes);
                 PathBuf::from(OsStr::from_bytes(&p))
             };
+            // An operator path: another user's symlink on the way is refused and the
+            // directory quietly left out, as stock does; a trusted one is resolved now, once.
+            let path = match rtsync_oppath::open_dir(&path) {
+                Err(e) if rtsync_oppath::is_refusal(&e) => continue,
+                Ok(fd) => {
+                    use std::os::fd::AsFd;
+                    rtsync_oppath::fd_path(fd.as_fd()).unwrap_or(path)
+                }
+                Err(_) => path,
+            };
             match std::fs::metadata(&path) {
                 Err(_) => self.report.error(&format!(
                     "{} arg does not exist: {}",
