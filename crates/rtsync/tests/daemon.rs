@@ -1717,3 +1717,35 @@ fn name_converter_maps_ids_like_stock() {
     let codes = compare_tree_runs(conf, &setup, &runs);
     assert_eq!(codes, [0, 0].map(Some), "stock behaves unexpectedly");
 }
+
+#[test]
+fn refused_option_is_logged_like_stock() {
+    // A refused option is reported to the client and written to the daemon log.
+    let conf = "use chroot = no\n[mod]\n  path = {dir}\n  refuse options = compress-threads\n";
+    let mut logs = Vec::new();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for (kind, dir) in [Kind::Stock, Kind::Rtsync].into_iter().zip(&dirs) {
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        let d = Daemon::start(kind, dir.path(), conf);
+        let to = dir.path().join("got");
+        for spelling in ["--compress-threads=2", "--zt=2"] {
+            let args = [
+                "-z".to_string(),
+                format!("-M{spelling}"),
+                d.url("mod/f"),
+                to.display().to_string(),
+            ];
+            let out = client(&args, &[], Duration::from_secs(20));
+            assert_ne!(out.code, Some(0), "{kind:?} accepted {spelling}");
+        }
+        let mut refusals: Vec<String> = d
+            .log_messages()
+            .into_iter()
+            .filter(|l| l.contains("configured to refuse"))
+            .collect();
+        refusals.sort();
+        logs.push(refusals);
+    }
+    assert_eq!(logs[0].len(), 2, "{:?}", logs[0]);
+    assert_eq!(logs[1], logs[0]);
+}
