@@ -768,6 +768,9 @@ static SPECS: &[Spec] = &[
     value!("zl", None, |o, v| o.compress_level =
         Some(number("compress-level", v)?)),
     ignored!("skip-compress", Arg::Required),
+    // Zstandard worker threads: our compressor runs on the transfer's own thread.
+    ignored!("compress-threads", Arg::Required),
+    ignored!("zt", Arg::Required),
     value!("checksum-choice", None, |o, v| o.checksum_choice =
         Some(text(v))),
     value!("cc", None, |o, v| o.checksum_choice = Some(text(v))),

@@ -1292,6 +1292,15 @@ fn basis_dir_through_another_users_symlink_is_ignored_like_stock() {
     // user: the basis directory is left out, so the file is copied, not matched.
     for opt in ["--compare-dest", "--copy-dest", "--link-dest"] {
         let ws = Workspace::new(false);
+        // A small source of its own (matching files in the basis would be skipped if the
+        // basis were used).
+        let src = ws.path().join("src");
+        std::fs::remove_dir_all(&src).unwrap();
+        std::fs::create_dir_all(src.join("d")).unwrap();
+        for (f, data) in [("f0", "zero\n"), ("f1", "one\n"), ("d/f2", "two\n")] {
+            std::fs::write(src.join(f), data).unwrap();
+            local_util::set_mtime(&src.join(f), 1_500_000_000, 0);
+        }
         let outside = ws.path().join("outside");
         std::fs::create_dir(&outside).unwrap();
         let out = std::process::Command::new("cp")
