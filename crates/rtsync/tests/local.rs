@@ -1301,6 +1301,8 @@ fn basis_dir_through_another_users_symlink_is_ignored_like_stock() {
             std::fs::write(src.join(f), data).unwrap();
             local_util::set_mtime(&src.join(f), 1_500_000_000, 0);
         }
+        local_util::set_mtime(&src.join("d"), 1_500_000_000, 0);
+        local_util::set_mtime(&src, 1_500_000_000, 0);
         let outside = ws.path().join("outside");
         std::fs::create_dir(&outside).unwrap();
         let out = std::process::Command::new("cp")
