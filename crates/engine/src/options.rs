@@ -147,6 +147,11 @@ pub struct Options {
     pub super_user: Option<bool>,
     pub fake_super: bool,
     pub protect_args: bool,
+    /// `--old-args` count (None: not given): 1 leaves remote file names to the remote
+    /// shell, 2 options too.
+    pub old_args: Option<u8>,
+    /// `--trust-sender`: skip the checks of a remote sender's file list.
+    pub trust_sender: bool,
     pub eight_bit_output: bool,
     pub out_format: Option<String>,
     pub log_file: Option<OsString>,
@@ -803,6 +808,15 @@ static SPECS: &[Spec] = &[
         o.compress_choice = Some(text(v));
         o.compress = true
     }),
+    // What a client sends a server for --compress-choice=zlib / zlibx.
+    plain!("old-compress", None, |o| {
+        o.compress_choice = Some("zlib".into());
+        o.compress = true
+    }),
+    plain!("new-compress", None, |o| {
+        o.compress_choice = Some("zlibx".into());
+        o.compress = true
+    }),
     value!("zc", None, |o, v| {
         o.compress_choice = Some(text(v));
         o.compress = true
@@ -812,6 +826,9 @@ static SPECS: &[Spec] = &[
     value!("zl", None, |o, v| o.compress_level =
         Some(number("compress-level", v)?)),
     ignored!("skip-compress", Arg::Required),
+    // Zstandard worker threads: our compressor runs on the transfer's own thread.
+    ignored!("compress-threads", Arg::Required),
+    ignored!("zt", Arg::Required),
     value!("checksum-choice", None, |o, v| o.checksum_choice =
         Some(text(v))),
     value!("cc", None, |o, v| o.checksum_choice = Some(text(v))),
@@ -852,8 +869,12 @@ static SPECS: &[Spec] = &[
     value!("max-alloc", None, |o, v| o.max_alloc = Some(text(v))),
     ignored!("open-noatime", Arg::Flag),
     ignored!("fsync", Arg::Flag),
-    ignored!("old-args", Arg::Flag),
-    ignored!("trust-sender", Arg::Flag),
+    flag!("old-args", None, |o, on| o.old_args = Some(if on {
+        o.old_args.unwrap_or(0).saturating_add(1)
+    } else {
+        0
+    })),
+    flag!("trust-sender", None, |o, on| o.trust_sender = on),
     plain!("server", None, |o| o.server = true),
     plain!("sender", None, |o| o.sender = true),
     plain!("daemon", None, |o| o.daemon = true),

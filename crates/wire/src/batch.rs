@@ -523,7 +523,7 @@ pub fn replay(o: &Options) -> Result<crate::client::Outcome> {
         writer: Box::new(io::sink()),
         closer: crate::connect::Closer::None,
     };
-    crate::client::transfer_as_receiver(&o, conn, neg, dest, None, list).map_err(truncated)
+    crate::client::transfer_as_receiver(&o, conn, neg, dest, None, list, None).map_err(truncated)
 }
 
 /// A batch that ends early says so.

@@ -271,6 +271,7 @@ fn pull_from(
     }
     let mut sargs = server_args(opts, true);
     sargs.push(".".into());
+    let implied = requested_names(opts, sources);
     let (mut conn, protocol) = match &sources[0] {
         Remote::Daemon {
             user, host, port, ..
@@ -337,16 +338,18 @@ fn pull_from(
             (conn, protocol)
         }
         Remote::Shell { user, host, .. } => {
+            let mut files = Vec::new();
             for s in sources {
                 let Remote::Shell { path, .. } = s else {
                     return Err(Error::Startup("mixed remote kinds".into()));
                 };
-                sargs.push(if path.is_empty() {
+                files.push(if path.is_empty() {
                     ".".into()
                 } else {
                     path.clone()
                 });
             }
+            let sargs = shell_escape_server_args(opts, &sargs, &files, false);
             open_remote_shell(opts, env, user.as_deref(), host, &sargs, our_protocol)?
         }
     };
@@ -359,7 +362,47 @@ fn pull_from(
     if let Some(b) = &env.batch {
         b.record_header(&neg);
     }
-    transfer_as_receiver(opts, conn, neg, dest, env.batch.as_ref(), None)
+    transfer_as_receiver(
+        opts,
+        conn,
+        neg,
+        dest,
+        env.batch.as_ref(),
+        None,
+        implied.as_ref(),
+    )
+}
+
+/// What the source arguments of a pull asked for, as stock's implied include list: a sender
+/// listing anything else is refused, and a directory listed only as a `-R` parent of a
+/// requested path keeps its other contents even with `--delete`. None when the sender is
+/// trusted (`--trust-sender`, `--old-args`, or a `--files-from` list naming the files).
+fn requested_names(opts: &Options, sources: &[Remote]) -> Option<rtsync_filter::ImpliedIncludes> {
+    let trusted_env = opts.old_args.is_none()
+        && !opts.protect_args
+        && std::env::var("RSYNC_OLD_ARGS").is_ok_and(|v| !v.is_empty() && v.trim() != "0");
+    if opts.trust_sender
+        || opts.old_args.unwrap_or(0) > 0
+        || trusted_env
+        || opts.files_from.is_some()
+    {
+        return None;
+    }
+    let mut implied = rtsync_filter::ImpliedIncludes::new(opts.recursive, opts.dirs, opts.relative);
+    for s in sources {
+        match s {
+            Remote::Daemon { path, .. } => implied.add_arg(path.as_bytes(), true),
+            Remote::Shell { path, .. } => implied.add_arg(
+                if path.is_empty() {
+                    b"."
+                } else {
+                    path.as_bytes()
+                },
+                false,
+            ),
+        }
+    }
+    Some(implied)
 }
 
 /// Reaches a daemon: over a socket (or `RSYNC_CONNECT_PROG`), or, when `-e` was given, by
@@ -375,6 +418,90 @@ pub(crate) fn open_daemon(
         return spawn_remote_shell(opts, env, user, &addr.host, &sargs);
     }
     connect::connect_daemon(addr)
+}
+
+/// Characters the remote shell would act on; backslash-escaped in arguments it passes on.
+const SHELL_CHARS: &str = "!#$&;|<>(){}\"'` \t\n\r\\";
+/// Glob characters: escaped in option values, left alone in file names (remote globbing).
+const WILD_CHARS: &str = "*?[]";
+
+/// Backslash-escapes one server argument for the remote shell, as stock rsync (3.2.4+)
+/// does unless `--old-args` asks for the old word-splitting behaviour. A file name keeps its
+/// wildcards (and a backslash already protecting one); a leading `-` becomes `./-`, and a
+/// leading `~` is escaped when the remote shell would otherwise expand it to a home dir
+/// the local side never asked for (`tilde_guard`).
+pub(crate) fn shell_escape_arg(
+    arg: &str,
+    filename: bool,
+    old_args: u8,
+    tilde_guard: bool,
+) -> String {
+    let mut out = String::with_capacity(arg.len() + 4);
+    if filename && arg.starts_with('-') {
+        out.push_str("./");
+    }
+    let escape = if filename {
+        old_args == 0
+    } else {
+        old_args < 2
+    };
+    if !escape {
+        out.push_str(arg);
+        return out;
+    }
+    if filename && tilde_guard && arg.starts_with('~') {
+        out.push('\\');
+    }
+    let chars: Vec<char> = arg.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let needs = if c == '\\' {
+            !filename || !chars.get(i + 1).is_some_and(|n| WILD_CHARS.contains(*n))
+        } else {
+            SHELL_CHARS.contains(c) || (!filename && WILD_CHARS.contains(c))
+        };
+        if needs {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Server arguments as the remote shell must see them: the options escaped as option
+/// values, then the remote file names escaped as file names.
+pub(crate) fn shell_escape_server_args(
+    opts: &Options,
+    options: &[String],
+    files: &[String],
+    local_is_sender: bool,
+) -> Vec<String> {
+    // Without --old-args/--no-old-args, RSYNC_OLD_ARGS supplies the count.
+    let old_args = opts.old_args.unwrap_or_else(|| {
+        if opts.protect_args {
+            return 0;
+        }
+        std::env::var("RSYNC_OLD_ARGS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u8>().ok())
+            .unwrap_or(0)
+    });
+    let mut out: Vec<String> = options
+        .iter()
+        .map(|a| shell_escape_arg(a, false, old_args, false))
+        .collect();
+    for f in files {
+        // Stock escapes a leading tilde only where the sender's answer is not trusted
+        // anyway: pulling, without --old-args or a remote --files-from.
+        let tilde_guard = !local_is_sender
+            && old_args == 0
+            && !opts.files_from.as_ref().is_some_and(|f| {
+                let f = f.to_string_lossy();
+                f.contains(':') && !f.starts_with('/')
+            })
+            && ((opts.relative && !f.contains("/./")) || !f.contains('/'));
+        out.push(shell_escape_arg(f, true, old_args, tilde_guard));
+    }
+    out
 }
 
 /// Starts `rsh [-l user] host rsync-path <server args>`.
@@ -438,6 +565,7 @@ pub(crate) fn transfer_as_receiver(
     dest: Option<PathBuf>,
     batch: Option<&crate::batch::Recorder>,
     prebuilt: Option<crate::flist::FileList>,
+    implied: Option<&rtsync_filter::ImpliedIncludes>,
 ) -> Result<Outcome> {
     let reading_batch = opts.read_batch.is_some();
     let batch_only = opts.only_write_batch && batch.is_some();
@@ -487,7 +615,30 @@ pub(crate) fn transfer_as_receiver(
         None => FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?,
     };
     let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
+    if let Some(implied) = implied.filter(|i| !i.is_empty()) {
+        for (i, e) in list.entries.iter().enumerate() {
+            if e.name != b"." && !implied.allows(&e.name, e.is_dir()) {
+                eprintln!(
+                    "ERROR: rejecting unrequested file-list name: {}",
+                    String::from_utf8_lossy(&e.name)
+                );
+                return Err(Error::UnsafePath(
+                    String::from_utf8_lossy(&e.name).into_owned(),
+                ));
+            }
+            // A -R parent of a requested path is never a content directory, whatever the
+            // sender says: --delete must not sweep its siblings.
+            if e.is_dir() && implied.is_parent_only(&e.name) {
+                if let Some(c) = list.content_dir.get_mut(i) {
+                    *c = false;
+                }
+            }
+        }
+    }
     apply_chmod(opts, &mut list.entries);
+    if opts.prune_empty_dirs {
+        list.prune_empty_dirs(|n| filters.set.is_protected(n, true));
+    }
     let mut reporter = Reporter::new(opts);
     reporter.set_op("recv");
     // Stock peers would use incremental recursion here, and say so; the items that follow come
@@ -518,6 +669,9 @@ pub(crate) fn transfer_as_receiver(
     }
     let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
     let dest = match &dest {
+        Some(d) if !opts.list_only && opts.keep_dirlinks => {
+            Dest::choose_opt(d, &list.entries, !batch_only)?.keep_dirlinks_unconfined()
+        }
         Some(d) if !opts.list_only => Dest::choose_opt(d, &list.entries, !batch_only)?,
         _ => Dest::Dir(PathBuf::from(".")),
     };

@@ -101,6 +101,42 @@ struct Prev {
     rdev_major: u32,
 }
 
+impl FileList {
+    /// `-m` on the receiving side, as rsync cleans its received list: a directory below the
+    /// transfer root that holds (at any depth) no non-directory entry is dropped, unless it or
+    /// a directory below it is excluded on this side (`kept`), which keeps its chain.
+    pub fn prune_empty_dirs(&mut self, kept: impl Fn(&[u8]) -> bool) {
+        let parents = |name: &[u8]| -> Vec<Vec<u8>> {
+            let mut out = Vec::new();
+            let mut n = name;
+            while let Some(p) = n.iter().rposition(|&b| b == b'/') {
+                n = &n[..p];
+                out.push(n.to_vec());
+            }
+            out
+        };
+        let mut keep: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if !self.active.get(i).copied().unwrap_or(true) {
+                continue;
+            }
+            if !e.is_dir() || kept(&e.name) {
+                if e.is_dir() {
+                    keep.insert(e.name.clone());
+                }
+                keep.extend(parents(&e.name));
+            }
+        }
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.is_dir() && e.name != b"." && !keep.contains(&e.name) {
+                if let Some(a) = self.active.get_mut(i) {
+                    *a = false;
+                }
+            }
+        }
+    }
+}
+
 /// Checks a received name (see the module docs). `.` is allowed only as a directory.
 pub fn validate_name(name: &[u8], is_dir: bool) -> Result<()> {
     let show = || String::from_utf8_lossy(name).into_owned();

@@ -110,6 +110,21 @@ impl Dest {
         path
     }
 
+    /// `--keep-dirlinks` outside a daemon module: a directory destination that keeps (and
+    /// follows) symlinks to directories.
+    pub fn keep_dirlinks_unconfined(self) -> Dest {
+        // Outside a daemon module a directory symlink may lead anywhere, as with stock `-K`;
+        // only symlinks owned by root or by us are followed.
+        match self {
+            Dest::Dir(root) => {
+                let root = std::path::absolute(&root).unwrap_or(root);
+                let confine = rtsync_tree::Confine::new(PathBuf::from("/")).at_fs_root(true);
+                Dest::Linked(root, confine)
+            }
+            other => other,
+        }
+    }
+
     /// Turns a directory destination into one that keeps (and follows) symlinks to
     /// directories beneath `confine`'s root (`--keep-dirlinks` in a daemon module).
     pub fn keep_dirlinks(self, confine: rtsync_tree::Confine) -> Dest {

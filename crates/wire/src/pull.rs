@@ -60,6 +60,8 @@ pub struct PullOptions {
     pub numeric_ids: bool,
     /// `-v` count: names are printed at ≥ 1.
     pub verbose: u32,
+    /// `--info=skip` (or `-vv`): say why `--update` skipped a file.
+    pub info_skip: bool,
     /// `--whole-file`: never send block sums.
     pub whole_file: bool,
     /// `--block-size`.
@@ -175,6 +177,7 @@ impl PullOptions {
             dry_run: opts.dry_run || batch_only,
             numeric_ids: opts.numeric_ids,
             verbose: opts.verbose,
+            info_skip: opts.info_skip(),
             whole_file: opts.whole_file == Some(true),
             block_size: opts.block_size,
             peer_sends_stats: false,
@@ -540,10 +543,19 @@ fn generate<W: Write>(
         ctx.log.header(header);
     }
     let mut refused_dir: Option<Vec<u8>> = None;
+    // A directory `--existing` did not create: its contents are skipped quietly.
+    let mut skip_dir: Option<Vec<u8>> = None;
     for (ndx, e) in entries.iter().enumerate() {
         if !ctx.list.active[ndx] {
             ctx.log.ready(ndx, Vec::new());
             continue;
+        }
+        if let Some(dir) = &skip_dir {
+            if e.name.starts_with(dir) && e.name.get(dir.len()) == Some(&b'/') {
+                ctx.log.ready(ndx, Vec::new());
+                continue;
+            }
+            skip_dir = None;
         }
         if refused(ctx, w, e, &mut refused_dir)? {
             res.errors += 1;
@@ -590,6 +602,13 @@ fn generate<W: Write>(
                 ctx.log.ready(ndx, Vec::new());
                 continue;
             }
+        }
+        if ctx.opts.existing
+            && e.is_dir()
+            && e.name != b"."
+            && std::fs::symlink_metadata(ctx.dest.path_of(&e.name)).is_err()
+        {
+            skip_dir = Some(e.name.clone());
         }
         match generate_entry(ctx, ndx, e, &names, &mut res)? {
             Step::Done(lines) => {
@@ -1018,6 +1037,19 @@ fn delete_extraneous(
         return (0, lines);
     };
     let mut gone: Vec<(Vec<u8>, PathBuf, bool)> = Vec::new();
+    // Per-directory rule files (dir-merge) are read from the destination, as the receiving
+    // rsync reads them, and protect what they exclude on this side.
+    let mut merged = ctx
+        .opts
+        .protect
+        .as_ref()
+        .filter(|p| p.has_dir_merge())
+        .map(|p| {
+            (
+                rtsync_filter::PathChecker::new(p.clone()),
+                rtsync_filter::BeneathSource::new(ctx.dest.root()),
+            )
+        });
     for ent in rd.flatten() {
         let child = ent.file_name();
         let child = child.as_bytes();
@@ -1030,7 +1062,15 @@ fn delete_extraneous(
             continue;
         }
         let is_dir = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if let Some(p) = &ctx.opts.protect {
+        if let Some((checker, source)) = &mut merged {
+            // An unreadable rule file protects rather than deletes.
+            let kept = checker
+                .is_transferred(&full, is_dir, rtsync_filter::Side::Receiver, source)
+                .unwrap_or(false);
+            if !kept {
+                continue;
+            }
+        } else if let Some(p) = &ctx.opts.protect {
             if p.is_protected(&full, is_dir) {
                 continue;
             }

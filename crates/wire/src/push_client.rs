@@ -89,11 +89,12 @@ pub fn push_to(
             (conn, protocol)
         }
         Remote::Shell { user, host, path } => {
-            sargs.push(if path.is_empty() {
-                ".".into()
+            let file = if path.is_empty() {
+                ".".to_string()
             } else {
                 path.clone()
-            });
+            };
+            let sargs = crate::client::shell_escape_server_args(opts, &sargs, &[file], true);
             crate::client::open_remote_shell(
                 opts,
                 env,

@@ -885,9 +885,15 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     }
     tweaks.apply_chmod(&mut list.entries);
     let batch_only = opts.only_write_batch && opts.write_batch.is_some();
+    if let (true, Some(p)) = (opts.prune_empty_dirs, &protect) {
+        list.prune_empty_dirs(|n| p.is_protected(n, true));
+    }
     let mut dest = Dest::choose_opt(&dest, &list.entries, !batch_only)?;
-    if let (true, Some(c)) = (opts.keep_dirlinks, tweaks.confine) {
-        dest = dest.keep_dirlinks(c.clone());
+    if opts.keep_dirlinks {
+        dest = match tweaks.confine {
+            Some(c) => dest.keep_dirlinks(c.clone()),
+            None => dest.keep_dirlinks_unconfined(),
+        };
     }
     let mut popts = PullOptions {
         verbose: 0,

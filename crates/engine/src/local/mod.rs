@@ -331,6 +331,15 @@ impl<'a> LocalTransfer<'a> {
                     ));
                     self.note(exit::PARTIAL);
                 }
+                ScanProblem::ReadDir { error, .. }
+                    if error.raw_os_error().is_none()
+                        && error.kind() == std::io::ErrorKind::InvalidData =>
+                {
+                    // The directory's rule files could not be loaded (a bad rule, too deep a
+                    // merge chain): the filter error itself, as stock reports it.
+                    self.report.error(&format!("[sender] {error}"));
+                    self.note(exit::FILE_IO);
+                }
                 ScanProblem::ReadDir { path, error } => {
                     self.report.error(&format!(
                         "rsync: [sender] opendir \"{}\" failed: {}",

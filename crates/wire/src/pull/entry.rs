@@ -171,8 +171,17 @@ pub(super) fn generate_entry(
                 || (o.ignore_existing && meta.is_some())
                 || o.min_size.is_some_and(|n| e.size < n)
                 || o.max_size.is_some_and(|n| e.size > n)
-                || (o.update && exists && meta.as_ref().is_some_and(|m| m.mtime() > e.mtime))
             {
+                return Ok(Step::Done(lines));
+            }
+            if o.update && exists && meta.as_ref().is_some_and(|m| m.mtime() > e.mtime) {
+                if o.info_skip {
+                    let shown = rtsync_engine::report::escape_name(&e.name);
+                    lines.push(Line::Info(format!(
+                        "{} is newer",
+                        String::from_utf8_lossy(&shown)
+                    )));
+                }
                 return Ok(Step::Done(lines));
             }
             if let Some(m) = &meta {
