@@ -560,7 +560,7 @@ pub(crate) fn finish_report(
         transferred: xfer.files_transferred,
         literal: xfer.literal_bytes,
         matched: xfer.matched_bytes,
-        transferred_size: xfer.literal_bytes + xfer.matched_bytes,
+        transferred_size: xfer.transferred_size,
         ..Default::default()
     };
     s.deleted[0] = xfer.deleted;

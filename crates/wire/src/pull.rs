@@ -305,6 +305,8 @@ pub struct PullStats {
     pub created: [u64; 5],
     /// Bytes of the file list as received.
     pub flist_size: u64,
+    /// Total size of the files transferred (`-n`: that would have been).
+    pub transferred_size: u64,
 }
 
 /// A request the generator made, handed to the receiver before it hits the wire.
@@ -487,6 +489,8 @@ fn generate<W: Write>(
         ctx.log.header(header);
     }
     let mut refused_dir: Option<Vec<u8>> = None;
+    let mut dry_missing: Option<Vec<u8>> = None;
+    let dest_exists = fs::symlink_metadata(ctx.dest.root()).is_ok_and(|m| m.is_dir());
     for (ndx, e) in entries.iter().enumerate() {
         if !ctx.list.active[ndx] {
             ctx.log.ready(ndx, Vec::new());
@@ -504,15 +508,42 @@ fn generate<W: Write>(
             }
             hlink_leader.insert(key, ndx);
         }
-        if !ctx.opts.list_only {
-            if let Err(err) = ctx.dest.check_parents(&e.name) {
-                report(&err);
-                res.errors += 1;
-                ctx.log.ready(ndx, Vec::new());
-                continue;
+        // `-n`: entries below a directory that would have been created are new as well
+        // (stock's dry_missing_dir), and an absent destination holds nothing.
+        let mut missing = false;
+        if ctx.opts.dry_run {
+            if let Some(d) = &dry_missing {
+                if is_below(&e.name, d) {
+                    missing = true;
+                } else {
+                    dry_missing = None;
+                }
+            }
+            if !missing && !dest_exists {
+                missing = true;
             }
         }
-        match generate_entry(ctx, ndx, e, &names, &mut res)? {
+        if !ctx.opts.list_only && !missing {
+            if let Err(err) = ctx.dest.check_parents(&e.name) {
+                if ctx.opts.dry_run {
+                    missing = true;
+                } else {
+                    report(&err);
+                    res.errors += 1;
+                    ctx.log.ready(ndx, Vec::new());
+                    continue;
+                }
+            }
+        }
+        if ctx.opts.dry_run
+            && e.is_dir()
+            && dry_missing.is_none()
+            && (missing
+                || !fs::symlink_metadata(ctx.dest.dir_path_of(&e.name)).is_ok_and(|m| m.is_dir()))
+        {
+            dry_missing = Some(e.name.clone());
+        }
+        match generate_entry(ctx, ndx, e, &names, &mut res, missing)? {
             Step::Done(lines) => {
                 if ctx.opts.remove_source_files && !e.is_dir() {
                     // Stock reports current files and every symlink or special it made or
@@ -568,8 +599,10 @@ fn generate<W: Write>(
                     .map_err(|_| Error::Stream("receiver gone".into()))?;
                 ndxw.put(&mut out, ndx as i32);
                 out.extend_from_slice(&iflags.to_le_bytes());
-                head.put(&mut out);
-                out.extend_from_slice(&sums);
+                if !ctx.opts.dry_run {
+                    head.put(&mut out);
+                    out.extend_from_slice(&sums);
+                }
                 w.write_all(&out).map_err(wio)?;
                 out.clear();
             }
@@ -1006,6 +1039,13 @@ fn receive<R: Read>(
             return Err(Error::Protocol("got transfer request in phase 2".into()));
         }
         let req = take_request(&mut pending, &req_rx, ndx)?;
+        if ctx.opts.dry_run {
+            // `-n`: the sender only echoes the request.
+            stats.files_transferred += 1;
+            stats.transferred_size += ctx.list.entries[ndx].size;
+            ctx.log.complete(ndx, req.item.clone());
+            continue;
+        }
         let head = SumHead::read(r, ctx.neg.checksum.digest_len())?;
         if head != req.head {
             return Err(Error::Protocol(format!(
@@ -1019,6 +1059,7 @@ fn receive<R: Read>(
                 let _ = ev_tx.send(Event::Success(ndx));
             }
             stats.files_transferred += 1;
+            stats.transferred_size += e.size;
             ctx.log.complete(ndx, req.item.clone());
         } else if phase == 0 && redone.insert(ndx) {
             eprintln!(
@@ -1087,6 +1128,11 @@ fn take_request(
             }
         }
     }
+}
+
+/// Whether `name` lies inside directory `dir` (`.` holds everything).
+fn is_below(name: &[u8], dir: &[u8]) -> bool {
+    dir == b"." || (name.starts_with(dir) && name.get(dir.len()) == Some(&b'/'))
 }
 
 fn report(e: &Error) {

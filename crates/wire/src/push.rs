@@ -153,6 +153,9 @@ pub struct PushStats {
     pub deleted: u64,
     /// The last NDX_DEL_STATS values (files, dirs, symlinks, devices, specials).
     pub deleted_stats: Option<[i32; 5]>,
+    /// Items the receiver created (its `ITEM_IS_NEW`), per kind (reg, dir, link, dev,
+    /// special), as stock's sender counts them for `--stats`.
+    pub created: [u64; 5],
 }
 
 /// Options of the sending side.
@@ -173,7 +176,21 @@ pub struct PushOptions {
     /// Item lines show the itemize string (`-i` or `%i`): sent files are `<f…`. Without it
     /// they are logged as transfers under the receiver's `>` (only the name is printed).
     pub itemize: bool,
+    /// `-n`: the receiver's requests carry no sums and we send no data, only the request
+    /// back (stock's `!do_xfers`).
+    pub dry_run: bool,
+    /// A server's file-list build and transfer times in milliseconds (sent with its
+    /// statistics; stock's client prints them with `--stats`).
+    pub flist_times: (i64, i64),
+    /// A server's connection byte counters (read, written), sent with its statistics.
+    pub io_counts: Option<IoCounts>,
 }
+
+/// Shared byte counters of a connection: (read, written).
+pub type IoCounts = (
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+    std::sync::Arc<std::sync::atomic::AtomicU64>,
+);
 
 /// Serves the receiver's requests until the final goodbye.
 pub fn run_push<R: Read, W: Write, S: SendSource + ?Sized>(
@@ -259,12 +276,37 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         } else {
             None
         };
-        if iflags & item::TRANSFER == 0 {
-            // Itemized by the receiver but not transferred: only logged.
+        if iflags & item::TRANSFER == 0 || opts.dry_run {
+            // Itemized by the receiver but not transferred (or `-n`): logged, and echoed
+            // to the receiver, which logs it in turn (a stock client receiver prints it).
             if let Some(rep) = reporter.as_deref_mut() {
                 log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
             }
+            if iflags & item::IS_NEW != 0 && phase == 0 {
+                let kind = if iflags & item::TRANSFER != 0 {
+                    FileKind::Regular
+                } else {
+                    list.kind(ndx)
+                };
+                stats.created[rtsync_engine::report::kind_slot(kind)] += 1;
+            }
+            if iflags & item::TRANSFER != 0 {
+                stats.files_sent += 1;
+            }
+            ndxw.put(&mut out, ndx as i32);
+            out.extend_from_slice(&iflags.to_le_bytes());
+            if let Some(t) = basis_type {
+                out.push(t);
+            }
+            if let Some(x) = &xname {
+                crate::varint::put_vstring(&mut out, x)?;
+            }
+            w.write_all(&out).map_err(wio)?;
+            out.clear();
             continue;
+        }
+        if iflags & item::IS_NEW != 0 && phase == 0 {
+            stats.created[0] += 1;
         }
         if list.kind(ndx) != FileKind::Regular {
             return Err(Error::Protocol(format!(
@@ -334,7 +376,16 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     ndxw.put(&mut out, NDX_DONE);
     if opts.server {
         // total_read, total_written, total_size, flist build and transfer times.
-        for v in [0, (stats.literal_bytes) as i64, opts.total_size, 0, 0] {
+        let (build, xfer) = opts.flist_times;
+        let (read, written) = match &opts.io_counts {
+            Some((rc, wc)) => {
+                use std::sync::atomic::Ordering::Relaxed;
+                w.flush().map_err(wio)?;
+                (rc.load(Relaxed) as i64, wc.load(Relaxed) as i64)
+            }
+            None => (0, stats.literal_bytes as i64),
+        };
+        for v in [read, written, opts.total_size, build, xfer] {
             crate::varint::put_varlong(&mut out, v, 3);
         }
     }

@@ -330,9 +330,14 @@ pub fn run_session<R: Read + Send, W: Write + Send>(
 fn serve<R: Read + Send, W: Write + Send>(
     opts: &Options,
     input: R,
-    mut output: W,
+    output: W,
     session: ServerSession,
 ) -> Result<i32> {
+    // Bytes read and written, for a sending server's statistics.
+    let input = crate::connect::Counting::new(input);
+    let output = crate::connect::Counting::new(output);
+    let io_counts = (input.counter(), output.counter());
+    let mut output = output;
     let mut input = BufReader::with_capacity(64 * 1024, input);
     let ours = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
     let protocol = match session.daemon_protocol {
@@ -434,6 +439,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 filter: session.module_filter.as_ref(),
                 confine: confine.as_ref(),
                 source_messages: &arg_messages,
+                io_counts: Some(&io_counts),
             },
             session.module_filter.clone(),
             &neg,
@@ -451,6 +457,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 filter: session.module_filter.as_ref(),
                 confine: confine.as_ref(),
                 source_messages: &[],
+                io_counts: None,
             },
             &neg,
             &mut reader,
@@ -493,6 +500,8 @@ struct ListTweaks<'a> {
     confine: Option<&'a rtsync_tree::Confine>,
     /// Messages about sources already dropped (they lead out of the module).
     source_messages: &'a [String],
+    /// Bytes read and written on the connection so far (a sender reports them).
+    io_counts: Option<&'a crate::push::IoCounts>,
 }
 
 impl ListTweaks<'_> {
@@ -548,6 +557,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         Some(f) => Some(server_files_from(f, opts.from0, root)?),
         None => None,
     };
+    let list_started = std::time::Instant::now();
     let (mut list, mut io_error) = crate::push_client::build_list(
         opts,
         &paths,
@@ -580,6 +590,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
             .send_msg(*tag, text.as_bytes())
             .map_err(|e| Error::io("sending message", e))?;
     }
+    let list_built = std::time::Instant::now();
     let mut out = Vec::new();
     let mut enc = FlistEncoder::new(flist_options(opts, neg));
     for (i, e) in list.entries.iter().enumerate() {
@@ -619,6 +630,14 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         follow_links: opts.copy_links || opts.copy_unsafe_links,
         confine: tweaks.confine.cloned(),
         itemize: false,
+        dry_run: opts.dry_run,
+        io_counts: tweaks.io_counts.cloned(),
+        flist_times: (
+            flist_ms(list_started, list_built),
+            std::time::Instant::now()
+                .saturating_duration_since(list_built)
+                .as_millis() as i64,
+        ),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
@@ -626,6 +645,14 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     } else {
         0
     })
+}
+
+/// Milliseconds between two instants, at least 1 (stock never reports a zero build time, and
+/// its client omits the file-list times when it gets 0).
+fn flist_ms(from: std::time::Instant, to: std::time::Instant) -> i64 {
+    to.saturating_duration_since(from)
+        .as_millis()
+        .clamp(1, i64::MAX as u128) as i64
 }
 
 /// Reads a `--files-from` list the client named on our side (`--files-from=:LIST`); in a

@@ -37,6 +37,7 @@ pub(super) fn generate_entry(
     e: &FileEntry,
     names: &HashSet<&[u8]>,
     res: &mut GenResult,
+    missing: bool,
 ) -> Result<Step> {
     let o = ctx.opts;
     if o.list_only {
@@ -49,7 +50,12 @@ pub(super) fn generate_entry(
     } else {
         ctx.dest.path_of(&e.name)
     };
-    let meta = fs::symlink_metadata(&path).ok();
+    // `-n` below a directory that does not exist yet: nothing there exists either.
+    let meta = if missing {
+        None
+    } else {
+        fs::symlink_metadata(&path).ok()
+    };
     let p = Preserve {
         times: o.attrs.times,
         perms: o.attrs.perms,
@@ -201,8 +207,14 @@ pub(super) fn generate_entry(
                 it.checksum = true;
             }
             if o.dry_run {
-                lines.push(line(e, it));
-                return Ok(Step::Done(lines));
+                // `-n`: still requested (the sender logs and echoes it), without sums.
+                return Ok(Step::Request {
+                    head: SumHead::default(),
+                    sums: Vec::new(),
+                    basis: None,
+                    existing_mode: existing.as_ref().map(|m| m.mode()),
+                    item: Some(line(e, it)),
+                });
             }
             // An earlier interrupted transfer kept in the partial dir is the better basis.
             let partial = o
