@@ -481,7 +481,7 @@ fn transfer_as_receiver(
     }
     let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
     let dest = match &dest {
-        Some(d) if !opts.list_only => Dest::choose(d, &list.entries)?,
+        Some(d) if !opts.list_only => Dest::choose_with(d, &list.entries, !opts.dry_run)?,
         _ => Dest::Dir(PathBuf::from(".")),
     };
     let dest_created = !dest_existed && matches!(dest, Dest::Dir(_));

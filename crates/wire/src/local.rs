@@ -33,6 +33,11 @@ impl Dest {
     /// is not an existing directory is written to that path; otherwise the path is a
     /// directory, created if missing.
     pub fn choose(dest: &Path, entries: &[FileEntry]) -> Result<Dest> {
+        Self::choose_with(dest, entries, true)
+    }
+
+    /// [`Dest::choose`]; with `create` false (`-n`) a missing directory is not made.
+    pub fn choose_with(dest: &Path, entries: &[FileEntry], create: bool) -> Result<Dest> {
         let is_dir = fs::metadata(dest).map(|m| m.is_dir()).unwrap_or(false);
         // A trailing slash always names a directory.
         let slash = {
@@ -42,7 +47,7 @@ impl Dest {
         if entries.len() == 1 && !entries[0].is_dir() && !is_dir && !slash {
             return Ok(Dest::Solo(dest.to_path_buf()));
         }
-        if !is_dir {
+        if !is_dir && create {
             match fs::create_dir(dest) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}

@@ -772,7 +772,36 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         }
     }
     tweaks.apply_chmod(&mut list.entries);
-    let mut dest = Dest::choose(&dest, &list.entries)?;
+    let dest_existed = std::fs::symlink_metadata(&dest).is_ok();
+    let dest_arg = dest;
+    let mut dest = Dest::choose_with(&dest_arg, &list.entries, !opts.dry_run)?;
+    let says_items = opts.verbose > 0
+        || opts.itemize > 0
+        || opts
+            .out_format
+            .as_deref()
+            .is_some_and(|f| rtsync_engine::report::format_has(f, b'i'));
+    if !dest_existed && matches!(dest, Dest::Dir(_)) && says_items {
+        // As stock's receiver says (to the client), module-relative in a daemon.
+        let shown = dest_arg.to_string_lossy();
+        let shown = match module_root {
+            Some(r) => shown
+                .strip_prefix(&*r.to_string_lossy())
+                .unwrap_or(&shown)
+                .trim_start_matches('/')
+                .to_string(),
+            None => shown.to_string(),
+        };
+        let shown = if shown.len() > 1 {
+            shown.trim_end_matches('/')
+        } else {
+            &shown
+        };
+        let _ = writer.send_msg(
+            MsgTag::Info,
+            format!("created directory {shown}\n").as_bytes(),
+        );
+    }
     if let (true, Some(c)) = (opts.keep_dirlinks, tweaks.confine) {
         dest = dest.keep_dirlinks(c.clone());
     }
