@@ -119,9 +119,13 @@ fn normalize(text: &str, root: &Path) -> Vec<String> {
                     }
                 }
                 out
-            } else if l == "building file list ... done" || l == "receiving file list ... done" {
-                "LIST HEADER".into()
-            } else if l == "sending incremental file list" || l == "receiving incremental file list"
+            } else if [
+                "building file list ... done",
+                "receiving file list ... done",
+                "sending incremental file list",
+                "receiving incremental file list",
+            ]
+            .contains(&l.as_str())
             {
                 "LIST HEADER".into()
             } else {
