@@ -502,7 +502,8 @@ fn transfer_as_receiver(
     for w in popts.resolve_basis_dirs(&dest.root(), None) {
         eprintln!("{w}");
     }
-    let lists = reporter.lists_items() || opts.list_only;
+    // Messages such as `skipping non-regular file` print without -v too.
+    let lists = reporter.lists_items() || opts.list_only || !opts.quiet;
     let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
     let session = pull::PullSession {
         neg: &neg,

@@ -490,6 +490,7 @@ fn generate<W: Write>(
     }
     let mut refused_dir: Option<Vec<u8>> = None;
     let mut dry_missing: Option<Vec<u8>> = None;
+    let mut skipped_dir: Option<Vec<u8>> = None;
     let dest_exists = fs::symlink_metadata(ctx.dest.root()).is_ok_and(|m| m.is_dir());
     for (ndx, e) in entries.iter().enumerate() {
         if !ctx.list.active[ndx] {
@@ -510,6 +511,21 @@ fn generate<W: Write>(
         }
         // `-n`: entries below a directory that would have been created are new as well
         // (stock's dry_missing_dir), and an absent destination holds nothing.
+        // --existing: nothing below a directory that is not there.
+        if let Some(d) = &skipped_dir {
+            if is_below(&e.name, d) {
+                ctx.log.ready(ndx, Vec::new());
+                continue;
+            }
+            skipped_dir = None;
+        }
+        if ctx.opts.existing
+            && e.is_dir()
+            && e.name != b"."
+            && fs::symlink_metadata(ctx.dest.dir_path_of(&e.name)).is_err()
+        {
+            skipped_dir = Some(e.name.clone());
+        }
         let mut missing = false;
         if ctx.opts.dry_run {
             if let Some(d) = &dry_missing {
@@ -837,6 +853,12 @@ fn notify_sender<W: Write>(
                     payload.push(0);
                 }
                 w.send_msg(MsgTag::Deleted, &payload).map_err(wio)?;
+            }
+            // A receiving server's messages (`skipping non-regular file`) go to the client,
+            // as stock's generator prints them.
+            Line::Info(text) if !ctx.opts.peer_sends_stats && !ctx.opts.list_only => {
+                w.send_msg(MsgTag::Info, format!("{text}\n").as_bytes())
+                    .map_err(wio)?;
             }
             Line::Item(it, ..) => {
                 let iflags = iflags_of(it);

@@ -184,6 +184,8 @@ pub struct PushOptions {
     pub flist_times: (i64, i64),
     /// A server's connection byte counters (read, written), sent with its statistics.
     pub io_counts: Option<IoCounts>,
+    /// `--remove-source-files`: remove what the receiver reports in place (MSG_SUCCESS).
+    pub remove_source_files: bool,
 }
 
 /// Shared byte counters of a connection: (read, written).
@@ -241,6 +243,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             w.flush().map_err(wio)?;
         }
         let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+        remove_sent(r, list, opts);
         if ndx == NDX_DONE {
             if list.retire() {
                 ndxw.put(&mut out, NDX_DONE);
@@ -415,7 +418,44 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             )));
         }
     }
+    remove_sent(r, list, opts);
     Ok(stats)
+}
+
+/// `--remove-source-files`: removes the sources the receiver reported in place (never a
+/// directory; in a daemon module through its confinement).
+fn remove_sent<R: Read, S: SendSource + ?Sized>(
+    r: &mut MuxReader<R>,
+    list: &S,
+    opts: &PushOptions,
+) {
+    let done = std::mem::take(&mut r.oob.success);
+    if !opts.remove_source_files {
+        return;
+    }
+    for ndx in done {
+        if !list.valid(ndx) || list.kind(ndx as usize) == FileKind::Directory {
+            continue;
+        }
+        let path = list.source_path(ndx as usize);
+        let real = match (&opts.confine, path.parent(), path.file_name()) {
+            (Some(c), Some(parent), Some(name)) => match c.resolve(parent, true) {
+                Ok(p) => p.join(name),
+                Err(_) => continue,
+            },
+            _ => path.to_path_buf(),
+        };
+        if std::fs::symlink_metadata(&real).is_ok_and(|m| !m.is_dir()) {
+            if let Err(e) = std::fs::remove_file(&real) {
+                eprintln!(
+                    "rsync: [sender] sender failed to remove {}: {} ({})",
+                    path.display(),
+                    crate::client::strerror(&e),
+                    e.raw_os_error().unwrap_or(0)
+                );
+            }
+        }
+    }
 }
 
 /// Prints the line for an item the receiver reported (rsync's sender-side `log_item`).

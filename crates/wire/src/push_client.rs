@@ -156,6 +156,7 @@ pub fn push_to(
         dry_run: opts.dry_run,
         flist_times: (0, 0),
         io_counts: None,
+        remove_source_files: opts.remove_source_files,
     };
     let lists = reporter.lists_items();
     let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();

@@ -632,6 +632,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         itemize: false,
         dry_run: opts.dry_run,
         io_counts: tweaks.io_counts.cloned(),
+        remove_source_files: opts.remove_source_files,
         flist_times: (
             flist_ms(list_started, list_built),
             std::time::Instant::now()

@@ -63,6 +63,14 @@ pub(super) fn generate_entry(
         group: o.attrs.group,
     };
     let mut lines = Vec::new();
+    // --existing / --ignore-existing apply to every kind (a directory only skips when it is
+    // missing, or exists as something else with --ignore-existing).
+    if o.existing && meta.is_none() && !e.is_dir() {
+        return Ok(Step::Done(lines));
+    }
+    if o.ignore_existing && meta.as_ref().is_some_and(|m| !(e.is_dir() && m.is_dir())) {
+        return Ok(Step::Done(lines));
+    }
     match e.kind {
         FileKind::Directory => {
             let existed =
