@@ -151,6 +151,10 @@ fn setup(root: &Path) {
         std::fs::Permissions::from_mode(0o644),
     )
     .unwrap();
+    // A symlink that differs (--ignore-existing must leave it alone).
+    std::fs::remove_file(dst.join("link")).unwrap();
+    std::os::unix::fs::symlink("elsewhere", dst.join("link")).unwrap();
+    set_mtime(&dst.join("link"), 1_500_000_000, 0);
     for p in ["sub", ""] {
         set_mtime(&dst.join(p), 1_500_000_000, 0);
     }
@@ -246,6 +250,8 @@ fn compare(role: Role, opts: &[&str]) -> (Outcome, Outcome) {
         results.push(run(&client, &args, root));
     }
     assert_same_tree(&rt.join("dst"), &st.join("dst"), true);
+    // (Directory times in the source change when --remove-source-files empties them.)
+    assert_same_tree(&rt.join("src"), &st.join("src"), false);
     let r = results.pop().unwrap();
     let s = results.pop().unwrap();
     let (so, ro) = (normalize(&s.stdout, &st), normalize(&r.stdout, &rt));
@@ -344,5 +350,24 @@ fn a_stock_client_gets_the_file_list_times_from_our_sender() {
             "{role:?}: {}",
             r.stdout
         );
+    }
+}
+
+#[test]
+fn sender_and_receiver_options_match_stock_in_every_role() {
+    for opts in [
+        // The sender removes what the receiver reports in place.
+        &["-a", "--remove-source-files"][..],
+        // Without -l the receiver says it skips symlinks, also without -v.
+        &["-rt"],
+        // Existing entries of every kind are left alone.
+        &["-a", "--ignore-existing"],
+        &["-a", "--existing", "-i"],
+        // A stock client asks a server for zlib with --old-compress.
+        &["-az", "--compress-choice=zlib"],
+    ] {
+        for role in ROLES {
+            compare(role, opts);
+        }
     }
 }

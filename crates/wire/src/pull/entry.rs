@@ -136,16 +136,20 @@ pub(super) fn generate_entry(
             if meta.is_none() && super::alt::other(ctx, e, &path) {
                 return Ok(Step::Done(lines));
             }
-            let it = if same {
+            let was_link = meta.as_ref().is_some_and(|m| m.file_type().is_symlink());
+            let mut it = if same {
                 itemize(e, meta.as_ref(), b'.', p)
-            } else {
-                let mut it = itemize(e, None, b'c', p);
-                if meta.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
-                    it.is_new = false;
-                    it.checksum = true;
-                }
+            } else if was_link {
+                // Another target: a changed symlink, with its other attributes compared.
+                let mut it = itemize(e, meta.as_ref(), b'c', p);
+                it.checksum = true;
                 it
+            } else {
+                itemize(e, None, b'c', p)
             };
+            if o.attrs.omit_link_times {
+                it.time = None;
+            }
             if !o.dry_run {
                 match local::ensure_symlink(&path, target) {
                     Ok(_) => {
@@ -257,10 +261,7 @@ pub(super) fn generate_entry(
             } else {
                 o.specials
             };
-            if !wanted {
-                return Ok(Step::Done(lines));
-            }
-            if o.drop_devices {
+            if !wanted || o.drop_devices {
                 lines.push(Line::Info(format!(
                     "skipping non-regular file \"{}\"",
                     String::from_utf8_lossy(&e.name)
