@@ -648,7 +648,8 @@ fn generate<W: Write>(
         let e = &entries[ndx];
         let from = ctx.dest.path_of(&entries[leader].name);
         let to = ctx.dest.path_of(&e.name);
-        if ctx.dest.check_parents(&e.name).is_err() {
+        // (-n: a parent that would have been created is no error.)
+        if !ctx.opts.dry_run && ctx.dest.check_parents(&e.name).is_err() {
             res.errors += 1;
             ctx.log.ready(ndx, Vec::new());
             continue;
@@ -658,9 +659,14 @@ fn generate<W: Write>(
             _ => false,
         };
         let mut lines = Vec::new();
-        if !same && !ctx.opts.dry_run {
-            let _ = local::remove_any(&to);
-            if let Err(err) = fs::hard_link(&from, &to) {
+        if !same {
+            let linked = if ctx.opts.dry_run {
+                Ok(())
+            } else {
+                let _ = local::remove_any(&to);
+                fs::hard_link(&from, &to)
+            };
+            if let Err(err) = linked {
                 report(&Error::file(
                     format!("link \"{}\" failed", to.display()),
                     err,
