@@ -821,6 +821,15 @@ static SPECS: &[Spec] = &[
         o.compress_choice = Some(text(v));
         o.compress = true
     }),
+    // What a client sends a server for --compress-choice=zlib / zlibx.
+    flag!("old-compress", None, |o, on| if on {
+        o.compress_choice = Some("zlib".into());
+        o.compress = true
+    }),
+    flag!("new-compress", None, |o, on| if on {
+        o.compress_choice = Some("zlibx".into());
+        o.compress = true
+    }),
     value!("compress-level", None, |o, v| o.compress_level =
         Some(number("compress-level", v)?)),
     value!("zl", None, |o, v| o.compress_level =

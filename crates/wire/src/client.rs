@@ -670,9 +670,12 @@ pub(crate) fn transfer_as_receiver(
     let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
     let dest = match &dest {
         Some(d) if !opts.list_only && opts.keep_dirlinks => {
-            Dest::choose_opt(d, &list.entries, !batch_only)?.keep_dirlinks_unconfined()
+            Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?
+                .keep_dirlinks_unconfined()
         }
-        Some(d) if !opts.list_only => Dest::choose_opt(d, &list.entries, !batch_only)?,
+        Some(d) if !opts.list_only => {
+            Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?
+        }
         _ => Dest::Dir(PathBuf::from(".")),
     };
     let dest_created = !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only;
@@ -696,7 +699,8 @@ pub(crate) fn transfer_as_receiver(
     for w in popts.resolve_basis_dirs(&dest.root(), None) {
         eprintln!("{w}");
     }
-    let lists = reporter.lists_items() || opts.list_only;
+    // Messages such as `skipping non-regular file` print without -v too.
+    let lists = reporter.lists_items() || opts.list_only || !opts.quiet;
     let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
     let session = pull::PullSession {
         neg: &neg,
@@ -757,7 +761,7 @@ pub(crate) fn finish_report(
         transferred: xfer.files_transferred,
         literal: xfer.literal_bytes,
         matched: xfer.matched_bytes,
-        transferred_size: xfer.literal_bytes + xfer.matched_bytes,
+        transferred_size: xfer.transferred_size,
         ..Default::default()
     };
     s.deleted[0] = xfer.deleted;

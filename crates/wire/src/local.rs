@@ -37,7 +37,7 @@ impl Dest {
     }
 
     /// [`Dest::choose`]; a missing destination directory is created only when `create`
-    /// (`--only-write-batch` changes nothing).
+    /// (`--only-write-batch` and `-n` change nothing).
     pub fn choose_opt(dest: &Path, entries: &[FileEntry], create: bool) -> Result<Dest> {
         let is_dir = fs::metadata(dest).map(|m| m.is_dir()).unwrap_or(false);
         // A trailing slash always names a directory.

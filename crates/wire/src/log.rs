@@ -216,7 +216,8 @@ pub fn itemize(e: &FileEntry, local: Option<&Metadata>, update: u8, p: Preserve)
     if e.kind == FileKind::Regular && m.len() != e.size {
         it.size = true;
     }
-    if e.kind != FileKind::Symlink && m.mtime() != e.mtime {
+    // Symlink times count too (Linux sets them); `--omit-link-times` is the caller's.
+    if m.mtime() != e.mtime {
         if p.times {
             it.time = Some(b't');
         } else if update == b'>' {

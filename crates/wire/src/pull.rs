@@ -355,6 +355,8 @@ pub struct PullStats {
     pub created: [u64; 5],
     /// Bytes of the file list as received.
     pub flist_size: u64,
+    /// Total size of the files transferred (`-n`: that would have been).
+    pub transferred_size: u64,
 }
 
 /// A request the generator made, handed to the receiver before it hits the wire.
@@ -543,19 +545,13 @@ fn generate<W: Write>(
         ctx.log.header(header);
     }
     let mut refused_dir: Option<Vec<u8>> = None;
-    // A directory `--existing` did not create: its contents are skipped quietly.
-    let mut skip_dir: Option<Vec<u8>> = None;
+    let mut dry_missing: Option<Vec<u8>> = None;
+    let mut skipped_dir: Option<Vec<u8>> = None;
+    let dest_exists = fs::symlink_metadata(ctx.dest.root()).is_ok_and(|m| m.is_dir());
     for (ndx, e) in entries.iter().enumerate() {
         if !ctx.list.active[ndx] {
             ctx.log.ready(ndx, Vec::new());
             continue;
-        }
-        if let Some(dir) = &skip_dir {
-            if e.name.starts_with(dir) && e.name.get(dir.len()) == Some(&b'/') {
-                ctx.log.ready(ndx, Vec::new());
-                continue;
-            }
-            skip_dir = None;
         }
         if refused(ctx, w, e, &mut refused_dir)? {
             res.errors += 1;
@@ -569,48 +565,57 @@ fn generate<W: Write>(
             }
             hlink_leader.insert(key, ndx);
         }
-        if !ctx.opts.list_only {
-            if let Err(err) = ctx.dest.check_parents(&e.name) {
-                // A dry run (or --only-write-batch) did not create the parent it would make.
-                let not_made = ctx.opts.dry_run
-                    && matches!(&err, Error::File { source, .. }
-                        if source.kind() == std::io::ErrorKind::NotFound);
-                if not_made {
-                    match generate_entry(ctx, ndx, e, &names, &mut res)? {
-                        Step::Done(lines) | Step::FixDir(lines) => ctx.log.ready(ndx, lines),
-                        Step::Request {
-                            head,
-                            sums,
-                            basis,
-                            existing_mode,
-                            item,
-                            append,
-                        } => request(
-                            ctx,
-                            w,
-                            &req_tx,
-                            &mut ndxw,
-                            &mut out,
-                            ndx,
-                            (head, sums, basis, existing_mode, item, append),
-                        )?,
-                    }
-                    continue;
-                }
-                report(&err);
-                res.errors += 1;
+        // `-n`: entries below a directory that would have been created are new as well
+        // (stock's dry_missing_dir), and an absent destination holds nothing.
+        // --existing: nothing below a directory that is not there.
+        if let Some(d) = &skipped_dir {
+            if is_below(&e.name, d) {
                 ctx.log.ready(ndx, Vec::new());
                 continue;
             }
+            skipped_dir = None;
         }
         if ctx.opts.existing
             && e.is_dir()
             && e.name != b"."
-            && std::fs::symlink_metadata(ctx.dest.path_of(&e.name)).is_err()
+            && fs::symlink_metadata(ctx.dest.dir_path_of(&e.name)).is_err()
         {
-            skip_dir = Some(e.name.clone());
+            skipped_dir = Some(e.name.clone());
         }
-        match generate_entry(ctx, ndx, e, &names, &mut res)? {
+        let mut missing = false;
+        if ctx.opts.dry_run {
+            if let Some(d) = &dry_missing {
+                if is_below(&e.name, d) {
+                    missing = true;
+                } else {
+                    dry_missing = None;
+                }
+            }
+            if !missing && !dest_exists {
+                missing = true;
+            }
+        }
+        if !ctx.opts.list_only && !missing {
+            if let Err(err) = ctx.dest.check_parents(&e.name) {
+                if ctx.opts.dry_run {
+                    missing = true;
+                } else {
+                    report(&err);
+                    res.errors += 1;
+                    ctx.log.ready(ndx, Vec::new());
+                    continue;
+                }
+            }
+        }
+        if ctx.opts.dry_run
+            && e.is_dir()
+            && dry_missing.is_none()
+            && (missing
+                || !fs::symlink_metadata(ctx.dest.dir_path_of(&e.name)).is_ok_and(|m| m.is_dir()))
+        {
+            dry_missing = Some(e.name.clone());
+        }
+        match generate_entry(ctx, ndx, e, &names, &mut res, missing)? {
             Step::Done(lines) => {
                 if ctx.opts.remove_source_files && !e.is_dir() {
                     // Stock reports current files and every symlink or special it made or
@@ -692,7 +697,8 @@ fn generate<W: Write>(
         let e = &entries[ndx];
         let from = ctx.dest.path_of(&entries[leader].name);
         let to = ctx.dest.path_of(&e.name);
-        if ctx.dest.check_parents(&e.name).is_err() {
+        // (-n: a parent that would have been created is no error.)
+        if !ctx.opts.dry_run && ctx.dest.check_parents(&e.name).is_err() {
             res.errors += 1;
             ctx.log.ready(ndx, Vec::new());
             continue;
@@ -702,9 +708,14 @@ fn generate<W: Write>(
             _ => false,
         };
         let mut lines = Vec::new();
-        if !same && !ctx.opts.dry_run {
-            let _ = local::remove_any(&to);
-            if let Err(err) = fs::hard_link(&from, &to) {
+        if !same {
+            let linked = if ctx.opts.dry_run {
+                Ok(())
+            } else {
+                let _ = local::remove_any(&to);
+                fs::hard_link(&from, &to)
+            };
+            if let Err(err) = linked {
                 report(&Error::file(
                     format!("link \"{}\" failed", to.display()),
                     err,
@@ -865,8 +876,11 @@ fn request<W: Write>(
         .map_err(|_| Error::Stream("receiver gone".into()))?;
     ndxw.put(out, ndx as i32);
     out.extend_from_slice(&iflags.to_le_bytes());
-    head.put(out);
-    out.extend_from_slice(&sums);
+    if !ctx.opts.dry_run || ctx.opts.batch_only {
+        // `-n` asks for the file with no sums: the sender only echoes the request.
+        head.put(out);
+        out.extend_from_slice(&sums);
+    }
     w.write_all(out)
         .map_err(|e| Error::io("writing to sender", e))?;
     out.clear();
@@ -969,6 +983,12 @@ fn notify_sender<W: Write>(
                     payload.push(0);
                 }
                 w.send_msg(MsgTag::Deleted, &payload).map_err(wio)?;
+            }
+            // A receiving server's messages (`skipping non-regular file`) go to the client,
+            // as stock's generator prints them.
+            Line::Info(text) if !ctx.opts.peer_sends_stats && !ctx.opts.list_only => {
+                w.send_msg(MsgTag::Info, format!("{text}\n").as_bytes())
+                    .map_err(wio)?;
             }
             Line::Item(it, ..) => {
                 let iflags = iflags_of(it);
@@ -1236,6 +1256,15 @@ fn receive<R: Read>(
         } else {
             Some(take_request(&mut pending, &req_rx, ndx)?)
         };
+        if ctx.opts.dry_run && !ctx.opts.batch_only {
+            // `-n`: the sender only echoes the request.
+            if let Some(req) = wanted {
+                stats.files_transferred += 1;
+                stats.transferred_size += ctx.list.entries[ndx].size;
+                ctx.log.complete(ndx, req.item.clone());
+            }
+            continue;
+        }
         let head = SumHead::read(r, ctx.neg.checksum.digest_len())?;
         let Some(mut req) = wanted else {
             // In the batch, but the destination does not need it (already up to date).
@@ -1295,6 +1324,7 @@ fn receive<R: Read>(
                 let _ = ev_tx.send(Event::Success(ndx));
             }
             stats.files_transferred += 1;
+            stats.transferred_size += e.size;
         } else if phase == 0 && !ctx.opts.read_batch && redone.insert(ndx) {
             if ctx.opts.verify_warnings {
                 let text = format!(
@@ -1406,6 +1436,11 @@ fn take_request(
             }
         }
     }
+}
+
+/// Whether `name` lies inside directory `dir` (`.` holds everything).
+fn is_below(name: &[u8], dir: &[u8]) -> bool {
+    dir == b"." || (name.starts_with(dir) && name.get(dir.len()) == Some(&b'/'))
 }
 
 fn report(e: &Error) {

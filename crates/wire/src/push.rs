@@ -212,6 +212,9 @@ pub struct PushStats {
     pub deleted: u64,
     /// The last NDX_DEL_STATS values (files, dirs, symlinks, devices, specials).
     pub deleted_stats: Option<[i32; 5]>,
+    /// Items the receiver created (its `ITEM_IS_NEW`), per kind (reg, dir, link, dev,
+    /// special), as stock's sender counts them for `--stats`.
+    pub created: [u64; 5],
 }
 
 /// Options of the sending side.
@@ -237,6 +240,14 @@ pub struct PushOptions {
     /// `--append-verify` covering the whole file). A file's second request (the redo after a
     /// failed verification) is an ordinary one.
     pub append: u8,
+    /// `-n`: the receiver's requests carry no sums and we send no data, only the request
+    /// back (stock's `!do_xfers`).
+    pub dry_run: bool,
+    /// A server's file-list build and transfer times in milliseconds (sent with its
+    /// statistics; stock's client prints them with `--stats`).
+    pub flist_times: (i64, i64),
+    /// `--remove-source-files`: remove what the receiver reports in place (MSG_SUCCESS).
+    pub remove_source_files: bool,
     /// A server: the connection's byte counters, for the statistics it sends.
     pub counts: Option<ByteCounts>,
 }
@@ -302,6 +313,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             w.flush().map_err(wio)?;
         }
         let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+        remove_sent(r, list, opts);
         if ndx == NDX_DONE {
             if list.retire() {
                 ndxw.put(&mut out, NDX_DONE);
@@ -337,11 +349,22 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         } else {
             None
         };
-        if iflags & item::TRANSFER == 0 {
-            // Itemized by the generator but not transferred: logged, and echoed to the
-            // receiver, which logs it too (a stock client prints these lines there).
+        if iflags & item::TRANSFER == 0 || opts.dry_run {
+            // Itemized by the receiver but not transferred (or `-n`): logged, and echoed
+            // to the receiver, which logs it in turn (a stock client receiver prints it).
             if let Some(rep) = reporter.as_deref_mut() {
                 log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
+            }
+            if iflags & item::IS_NEW != 0 && phase == 0 {
+                let kind = if iflags & item::TRANSFER != 0 {
+                    FileKind::Regular
+                } else {
+                    list.kind(ndx)
+                };
+                stats.created[rtsync_engine::report::kind_slot(kind)] += 1;
+            }
+            if iflags & item::TRANSFER != 0 {
+                stats.files_sent += 1;
             }
             put_ndx_and_attrs(
                 &mut out,
@@ -354,6 +377,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             w.write_all(&out).map_err(wio)?;
             out.clear();
             continue;
+        }
+        if iflags & item::IS_NEW != 0 && phase == 0 {
+            stats.created[0] += 1;
         }
         if list.kind(ndx) != FileKind::Regular {
             return Err(Error::Protocol(format!(
@@ -464,7 +490,8 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             }
             None => (0, stats.literal_bytes as i64),
         };
-        for v in [read, written, total_size, 0, 0] {
+        let (build, xfer) = opts.flist_times;
+        for v in [read, written, total_size, build, xfer] {
             crate::varint::put_varlong(&mut out, v, 3);
         }
     }
@@ -506,6 +533,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             )));
         }
     }
+    remove_sent(r, list, opts);
     Ok(stats)
 }
 
@@ -528,6 +556,42 @@ fn put_ndx_and_attrs(
         crate::varint::put_vstring(out, x)?;
     }
     Ok(())
+}
+
+/// `--remove-source-files`: removes the sources the receiver reported in place (never a
+/// directory; in a daemon module through its confinement).
+fn remove_sent<R: Read, S: SendSource + ?Sized>(
+    r: &mut MuxReader<R>,
+    list: &S,
+    opts: &PushOptions,
+) {
+    let done = std::mem::take(&mut r.oob.success);
+    if !opts.remove_source_files {
+        return;
+    }
+    for ndx in done {
+        if !list.valid(ndx) || list.kind(ndx as usize) == FileKind::Directory {
+            continue;
+        }
+        let path = list.source_path(ndx as usize);
+        let real = match (&opts.confine, path.parent(), path.file_name()) {
+            (Some(c), Some(parent), Some(name)) => match c.resolve(parent, true) {
+                Ok(p) => p.join(name),
+                Err(_) => continue,
+            },
+            _ => path.to_path_buf(),
+        };
+        if std::fs::symlink_metadata(&real).is_ok_and(|m| !m.is_dir()) {
+            if let Err(e) = std::fs::remove_file(&real) {
+                eprintln!(
+                    "rsync: [sender] sender failed to remove {}: {} ({})",
+                    path.display(),
+                    crate::client::strerror(&e),
+                    e.raw_os_error().unwrap_or(0)
+                );
+            }
+        }
+    }
 }
 
 /// Prints the line for an item the receiver reported (rsync's sender-side `log_item`).

@@ -169,6 +169,9 @@ pub fn push_to(
                 .as_deref()
                 .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
         append: crate::server_args::append_mode(opts),
+        dry_run: opts.dry_run,
+        flist_times: (0, 0),
+        remove_source_files: opts.remove_source_files,
     };
     let lists = reporter.lists_items();
     let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();
@@ -394,6 +397,7 @@ fn finish_report(
         ..Default::default()
     };
     s.deleted[0] = xfer.deleted;
+    s.created = xfer.created;
     for (code, n) in kind_counts.iter().enumerate() {
         let kind = push::streamed::code_kind(code as u8);
         s.files[rtsync_engine::report::kind_slot(kind)] += n;

@@ -587,6 +587,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         Some(f) => Some(server_files_from(f, opts.from0, root)?),
         None => None,
     };
+    let list_started = std::time::Instant::now();
     if neg.inc_recurse() {
         let io = (reader, writer, counts);
         return serve_sender_inc(opts, root, tweaks, &mut filter, &paths, neg, io);
@@ -623,6 +624,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
             .send_msg(*tag, text.as_bytes())
             .map_err(|e| Error::io("sending message", e))?;
     }
+    let list_built = std::time::Instant::now();
     let mut out = Vec::new();
     let mut enc = FlistEncoder::new(flist_options(opts, neg));
     for (i, e) in list.entries.iter().enumerate() {
@@ -664,6 +666,14 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         itemize: false,
         counts: Some(counts.clone()),
         append: crate::server_args::append_mode(opts),
+        dry_run: opts.dry_run,
+        remove_source_files: opts.remove_source_files,
+        flist_times: (
+            flist_ms(list_started, list_built),
+            std::time::Instant::now()
+                .saturating_duration_since(list_built)
+                .as_millis() as i64,
+        ),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
@@ -724,7 +734,9 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
     };
     let sources: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
     let mut out = Vec::new();
+    let list_started = std::time::Instant::now();
     let mut list = push::inc::IncList::start(cfg, &sources, filter, &mut out)?;
+    let list_built = std::time::Instant::now();
     for (tag, text) in push::SendSource::take_messages(&mut list) {
         writer.send_msg(tag, text.as_bytes()).map_err(wio)?;
     }
@@ -750,6 +762,10 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         itemize: false,
         counts: Some(counts.clone()),
         append: crate::server_args::append_mode(opts),
+        dry_run: opts.dry_run,
+        remove_source_files: opts.remove_source_files,
+        // Under incremental recursion only the first list's build counts, as for stock.
+        flist_times: (flist_ms(list_started, list_built), 0),
     };
     let pending = |r: &mut BufReader<R>| !r.buffer().is_empty();
     let stats = push::run_push_pacing(reader, writer, neg, &mut list, &popts, None, pending)?;
@@ -770,6 +786,14 @@ fn exit_for_io_error(io_error: i32) -> i32 {
     } else {
         0
     }
+}
+
+/// Milliseconds between two instants, at least 1 (stock never reports a zero build time, and
+/// its client omits the file-list times when it gets 0).
+fn flist_ms(from: std::time::Instant, to: std::time::Instant) -> i64 {
+    to.saturating_duration_since(from)
+        .as_millis()
+        .clamp(1, i64::MAX as u128) as i64
 }
 
 /// Reads a `--files-from` list the client named on our side (`--files-from=:LIST`); in a
@@ -884,11 +908,40 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         }
     }
     tweaks.apply_chmod(&mut list.entries);
+    let dest_existed = std::fs::symlink_metadata(&dest).is_ok();
+    let dest_arg = dest;
     let batch_only = opts.only_write_batch && opts.write_batch.is_some();
     if let (true, Some(p)) = (opts.prune_empty_dirs, &protect) {
         list.prune_empty_dirs(|n| p.is_protected(n, true));
     }
-    let mut dest = Dest::choose_opt(&dest, &list.entries, !batch_only)?;
+    let mut dest = Dest::choose_opt(&dest_arg, &list.entries, !opts.dry_run && !batch_only)?;
+    let says_items = opts.verbose > 0
+        || opts.itemize > 0
+        || opts
+            .out_format
+            .as_deref()
+            .is_some_and(|f| rtsync_engine::report::format_has(f, b'i'));
+    if !dest_existed && matches!(dest, Dest::Dir(_)) && says_items {
+        // As stock's receiver says (to the client), module-relative in a daemon.
+        let shown = dest_arg.to_string_lossy();
+        let shown = match module_root {
+            Some(r) => shown
+                .strip_prefix(&*r.to_string_lossy())
+                .unwrap_or(&shown)
+                .trim_start_matches('/')
+                .to_string(),
+            None => shown.to_string(),
+        };
+        let shown = if shown.len() > 1 {
+            shown.trim_end_matches('/')
+        } else {
+            &shown
+        };
+        let _ = writer.send_msg(
+            MsgTag::Info,
+            format!("created directory {shown}\n").as_bytes(),
+        );
+    }
     if opts.keep_dirlinks {
         dest = match tweaks.confine {
             Some(c) => dest.keep_dirlinks(c.clone()),

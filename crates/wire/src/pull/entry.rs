@@ -49,6 +49,7 @@ pub(super) fn generate_entry(
     e: &FileEntry,
     names: &HashSet<&[u8]>,
     res: &mut GenResult,
+    missing: bool,
 ) -> Result<Step> {
     let o = ctx.opts;
     if o.list_only {
@@ -61,9 +62,22 @@ pub(super) fn generate_entry(
     } else {
         ctx.dest.path_of(&e.name)
     };
-    let meta = fs::symlink_metadata(&path).ok();
+    // `-n` below a directory that does not exist yet: nothing there exists either.
+    let meta = if missing {
+        None
+    } else {
+        fs::symlink_metadata(&path).ok()
+    };
     let p = preserve(o);
     let mut lines = Vec::new();
+    // --existing / --ignore-existing apply to every kind (a directory only skips when it is
+    // missing, or exists as something else with --ignore-existing).
+    if o.existing && meta.is_none() && !e.is_dir() {
+        return Ok(Step::Done(lines));
+    }
+    if o.ignore_existing && meta.as_ref().is_some_and(|m| !(e.is_dir() && m.is_dir())) {
+        return Ok(Step::Done(lines));
+    }
     match e.kind {
         FileKind::Directory => {
             let existed =
@@ -129,16 +143,20 @@ pub(super) fn generate_entry(
             if meta.is_none() && super::alt::other(ctx, e, &path) {
                 return Ok(Step::Done(lines));
             }
-            let it = if same {
+            let was_link = meta.as_ref().is_some_and(|m| m.file_type().is_symlink());
+            let mut it = if same {
                 itemize(e, meta.as_ref(), b'.', p)
-            } else {
-                let mut it = itemize(e, None, b'c', p);
-                if meta.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
-                    it.is_new = false;
-                    it.checksum = true;
-                }
+            } else if was_link {
+                // Another target: a changed symlink, with its other attributes compared.
+                let mut it = itemize(e, meta.as_ref(), b'c', p);
+                it.checksum = true;
                 it
+            } else {
+                itemize(e, None, b'c', p)
             };
+            if o.attrs.omit_link_times {
+                it.time = None;
+            }
             if !o.dry_run {
                 match local::ensure_symlink(&path, target) {
                     Ok(_) => {
@@ -221,8 +239,15 @@ pub(super) fn generate_entry(
                 it.checksum = true;
             }
             if o.dry_run && !o.batch_only {
-                lines.push(line(e, it));
-                return Ok(Step::Done(lines));
+                // `-n`: still requested (the sender logs and echoes it), without sums.
+                return Ok(Step::Request {
+                    head: SumHead::default(),
+                    sums: Vec::new(),
+                    basis: None,
+                    existing_mode: existing.as_ref().map(|m| m.mode()),
+                    item: Some(line(e, it)),
+                    append: false,
+                });
             }
             // An earlier interrupted transfer kept in the partial dir is the better basis.
             let partial = o
@@ -277,10 +302,7 @@ pub(super) fn generate_entry(
             } else {
                 o.specials
             };
-            if !wanted {
-                return Ok(Step::Done(lines));
-            }
-            if o.drop_devices {
+            if !wanted || o.drop_devices {
                 lines.push(Line::Info(format!(
                     "skipping non-regular file \"{}\"",
                     String::from_utf8_lossy(&e.name)
