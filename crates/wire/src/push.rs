@@ -87,6 +87,12 @@ pub trait SendSource {
     fn retire(&mut self) -> bool {
         false
     }
+    /// What the list said of entry `ndx`: size, mtime and its nanoseconds (for
+    /// `--remove-source-files`' check that the file is still the one sent). `None` when the
+    /// list did not keep it.
+    fn listed_stat(&self, _ndx: usize) -> Option<(u64, i64, u32)> {
+        None
+    }
     /// Messages for the peer that listing produced (a sending server's scan problems).
     fn take_messages(&mut self) -> Vec<(MsgTag, String)> {
         Vec::new()
@@ -129,6 +135,10 @@ impl SendSource for SendList {
             ..ItemFacts::default()
         }
     }
+    fn listed_stat(&self, ndx: usize) -> Option<(u64, i64, u32)> {
+        let e = &self.entries[ndx];
+        Some((e.size, e.mtime, e.mtime_nsec))
+    }
 }
 
 impl SendSource for streamed::StreamedList {
@@ -146,6 +156,9 @@ impl SendSource for streamed::StreamedList {
     }
     fn source_path(&self, ndx: usize) -> Cow<'_, Path> {
         self.source_path(ndx)
+    }
+    fn listed_stat(&self, ndx: usize) -> Option<(u64, i64, u32)> {
+        self.listed_stat(ndx)
     }
 }
 
@@ -223,6 +236,11 @@ pub struct PushOptions {
     pub itemize: bool,
     /// A server: the connection's byte counters, for the statistics it sends.
     pub counts: Option<ByteCounts>,
+    /// `--remove-source-files`: remove each file the receiver reports in place (MSG_SUCCESS)
+    /// if it is still the file that was listed.
+    pub remove_source: bool,
+    /// `--info=remove` (or `-vv`): say `sender removed NAME`.
+    pub info_remove: bool,
 }
 
 /// Bytes read from and written to the connection so far.
@@ -284,6 +302,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             w.flush().map_err(wio)?;
         }
         let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+        remove_sent(r, w, neg, list, opts, &mut stats)?;
         if ndx == NDX_DONE {
             if list.retire() {
                 ndxw.put(&mut out, NDX_DONE);
@@ -426,6 +445,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     out.clear();
     // The final goodbye: at protocol ≥ 31 one more round trip.
     let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+    remove_sent(r, w, neg, list, opts, &mut stats)?;
     if opts.server && stats.deleted_stats.is_some() {
         let d = stats.deleted_stats.take().unwrap_or_default();
         ndxw.put(&mut out, NDX_DEL_STATS);
@@ -442,6 +462,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         ndxw.put(&mut out, NDX_DONE);
         w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
         let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+        remove_sent(r, w, neg, list, opts, &mut stats)?;
         if ndx != NDX_DONE {
             return Err(Error::Protocol(format!(
                 "Invalid packet at end of run ({ndx})"
@@ -449,6 +470,108 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         }
     }
     Ok(stats)
+}
+
+/// `--remove-source-files`: removes the files the receiver reported in place (MSG_SUCCESS),
+/// each only if it still has the size and modification time it was listed with. Messages
+/// are stock's: a changed file or a failed removal is a transfer error (exit 23), a file
+/// already gone only a note.
+fn remove_sent<R: Read, W: Write, S: SendSource + ?Sized>(
+    r: &mut MuxReader<R>,
+    w: &mut MuxWriter<W>,
+    neg: &Negotiated,
+    list: &S,
+    opts: &PushOptions,
+    stats: &mut PushStats,
+) -> Result<()> {
+    if r.oob.success.is_empty() {
+        return Ok(());
+    }
+    let done = std::mem::take(&mut r.oob.success);
+    if !opts.remove_source {
+        return Ok(());
+    }
+    for ndx in done {
+        if !list.valid(ndx) {
+            return Err(Error::Protocol(format!(
+                "Invalid file index: {ndx} (-1 - {})",
+                list.count() as i64 - 1
+            )));
+        }
+        let ndx = ndx as usize;
+        if list.kind(ndx) == FileKind::Directory {
+            continue;
+        }
+        let name = String::from_utf8_lossy(list.name(ndx)).into_owned();
+        let (msg, error) = match remove_one(list, ndx, neg, opts) {
+            Ok(true) if opts.info_remove => (format!("sender removed {name}\n"), false),
+            Ok(true) => continue,
+            Ok(false) => (
+                format!("ERROR: Skipping sender remove for changed file: {name}\n"),
+                true,
+            ),
+            Err((_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                (format!("sender file already removed: {name}\n"), false)
+            }
+            Err((op, e)) => (
+                format!(
+                    "rsync: [sender] sender failed to {op} {name}: {} ({})\n",
+                    crate::client::strerror(&e),
+                    e.raw_os_error().unwrap_or(0)
+                ),
+                true,
+            ),
+        };
+        if error {
+            stats.errors += 1;
+        }
+        if opts.server {
+            let tag = if error {
+                MsgTag::ErrorXfer
+            } else {
+                MsgTag::Info
+            };
+            w.send_msg(tag, msg.as_bytes())
+                .map_err(|e| Error::io("writing to receiver", e))?;
+        } else if error {
+            eprint!("{msg}");
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(msg.as_bytes()).and_then(|_| out.flush());
+        }
+    }
+    Ok(())
+}
+
+/// Removes entry `ndx` if it is unchanged since it was listed: `Ok(false)` when it changed;
+/// an error names the step that failed (stock's words).
+fn remove_one<S: SendSource + ?Sized>(
+    list: &S,
+    ndx: usize,
+    neg: &Negotiated,
+    opts: &PushOptions,
+) -> std::result::Result<bool, (&'static str, std::io::Error)> {
+    let path = list.source_path(ndx);
+    let path = match &opts.confine {
+        // Parents are resolved within the module; the leaf itself is never followed.
+        Some(c) => c.resolve(&path, false).map_err(|e| ("re-lstat", e))?,
+        None => path.into_owned(),
+    };
+    let md = if opts.follow_links && opts.confine.is_none() {
+        std::fs::metadata(&path)
+    } else {
+        std::fs::symlink_metadata(&path)
+    }
+    .map_err(|e| ("re-lstat", e))?;
+    if let Some((size, mtime, nsec)) = list.listed_stat(ndx) {
+        use std::os::unix::fs::MetadataExt;
+        let nsec_differs = neg.protocol >= 31 && nsec != 0 && md.mtime_nsec() as u32 != nsec;
+        if md.len() != size || md.mtime() != mtime || nsec_differs {
+            return Ok(false);
+        }
+    }
+    std::fs::remove_file(&path).map_err(|e| ("remove", e))?;
+    Ok(true)
 }
 
 /// Appends an index with the generator's item flags, basis type and extra name, as they

@@ -147,6 +147,8 @@ pub fn push_to(
         follow_links: opts.copy_links || opts.copy_unsafe_links,
         confine: None,
         counts: None,
+        remove_source: opts.remove_source_files && !opts.dry_run,
+        info_remove: opts.info_remove(),
         itemize: opts.itemize > 0
             || opts
                 .out_format

@@ -655,6 +655,9 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         confine: tweaks.confine.cloned(),
         itemize: false,
         counts: Some(counts.clone()),
+        remove_source: opts.remove_source_files && !opts.dry_run,
+        // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
+        info_remove: opts.info_remove() && tweaks.module.is_none(),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
@@ -740,6 +743,9 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         confine: tweaks.confine.cloned(),
         itemize: false,
         counts: Some(counts.clone()),
+        remove_source: opts.remove_source_files && !opts.dry_run,
+        // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
+        info_remove: opts.info_remove() && tweaks.module.is_none(),
     };
     let pending = |r: &mut BufReader<R>| !r.buffer().is_empty();
     let stats = push::run_push_pacing(reader, writer, neg, &mut list, &popts, None, pending)?;
