@@ -201,3 +201,32 @@ fn remove_source_files_with_dry_run_removes_nothing_like_stock() {
 fn remove_source_files_without_incremental_recursion_like_stock() {
     every_pairing(&["-a", "--no-inc-recursive", "--remove-source-files"]);
 }
+
+/// A pull with `--remove-source-files` from a read-only module is refused, files kept.
+#[test]
+fn remove_source_files_from_a_read_only_module_is_refused_like_stock() {
+    let mut results = Vec::new();
+    for kind in [Kind::Rtsync, Kind::Stock] {
+        let base = tempfile::tempdir().unwrap();
+        prepare(base.path());
+        let dir = base.path().join("daemon");
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = daemon_conf().replace("read only = false", "read only = true");
+        let d = Daemon::start(kind, &dir, &conf);
+        let out = Command::new(stock_rsync())
+            .args(["-a", "--remove-source-files", &d.url("m/src/")])
+            .arg(format!("{}/dst/", base.path().display()))
+            .output()
+            .unwrap();
+        let text = format!(
+            "stdout:\n{}stderr:\n{}exit: {:?}\n",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            out.status.code()
+        );
+        results.push((text, snapshot(&base.path().join("src"), false)));
+    }
+    assert_eq!(results[0].0, results[1].0);
+    assert_eq!(results[0].1, results[1].1);
+    assert!(results[0].1.contains_key("sub/new.txt"));
+}

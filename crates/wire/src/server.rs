@@ -395,6 +395,8 @@ fn serve<R: Read + Send, W: Write + Send>(
         Some("ERROR: module is write only")
     } else if !opts.sender && session.read_only {
         Some("ERROR: module is read only")
+    } else if opts.sender && session.read_only && opts.remove_source_files {
+        Some("ERROR: --remove-source-files cannot be used with a read-only module")
     } else {
         None
     };
