@@ -503,7 +503,7 @@ fn remove_sent<R: Read, W: Write, S: SendSource + ?Sized>(
             continue;
         }
         let name = String::from_utf8_lossy(list.name(ndx)).into_owned();
-        let (msg, error) = match remove_one(list, ndx, neg, opts) {
+        let (msg, error) = match remove_one(list, ndx, neg.protocol >= 31, opts) {
             Ok(true) if opts.info_remove => (format!("sender removed {name}\n"), false),
             Ok(true) => continue,
             Ok(false) => (
@@ -543,12 +543,13 @@ fn remove_sent<R: Read, W: Write, S: SendSource + ?Sized>(
     Ok(())
 }
 
-/// Removes entry `ndx` if it is unchanged since it was listed: `Ok(false)` when it changed;
-/// an error names the step that failed (stock's words).
+/// Removes entry `ndx` if it is unchanged since it was listed (nanoseconds compared when
+/// `nsec_sent`, protocol ≥ 31): `Ok(false)` when it changed; an error names the step that
+/// failed (stock's words).
 fn remove_one<S: SendSource + ?Sized>(
     list: &S,
     ndx: usize,
-    neg: &Negotiated,
+    nsec_sent: bool,
     opts: &PushOptions,
 ) -> std::result::Result<bool, (&'static str, std::io::Error)> {
     let path = list.source_path(ndx);
@@ -565,7 +566,7 @@ fn remove_one<S: SendSource + ?Sized>(
     .map_err(|e| ("re-lstat", e))?;
     if let Some((size, mtime, nsec)) = list.listed_stat(ndx) {
         use std::os::unix::fs::MetadataExt;
-        let nsec_differs = neg.protocol >= 31 && nsec != 0 && md.mtime_nsec() as u32 != nsec;
+        let nsec_differs = nsec_sent && nsec != 0 && md.mtime_nsec() as u32 != nsec;
         if md.len() != size || md.mtime() != mtime || nsec_differs {
             return Ok(false);
         }
@@ -688,5 +689,53 @@ fn read_ndx<R: Read>(
             stats.deleted += *v as u64;
         }
         stats.deleted_stats = Some(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(path: &Path, size: u64, mtime: i64) -> SendList {
+        SendList {
+            entries: vec![FileEntry {
+                name: b"f".to_vec(),
+                kind: FileKind::Regular,
+                mode: 0o644,
+                size,
+                mtime,
+                mtime_nsec: 0,
+                uid: 0,
+                gid: 0,
+                rdev: 0,
+                link_target: None,
+                hardlink_key: None,
+                checksum: None,
+                top_dir: false,
+            }],
+            paths: vec![path.to_path_buf()],
+            ..SendList::default()
+        }
+    }
+
+    #[test]
+    fn a_sent_file_is_removed_only_while_it_is_the_file_listed() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"abc").unwrap();
+        let mtime = std::fs::metadata(&path).unwrap().mtime();
+        let opts = PushOptions::default();
+        // Grown since it was listed: kept.
+        assert!(!remove_one(&listed(&path, 2, mtime), 0, true, &opts).unwrap());
+        // Touched since: kept.
+        assert!(!remove_one(&listed(&path, 3, mtime - 5), 0, true, &opts).unwrap());
+        assert!(path.exists());
+        // The same: removed.
+        assert!(remove_one(&listed(&path, 3, mtime), 0, true, &opts).unwrap());
+        assert!(!path.exists());
+        // Gone already: reported as such.
+        let (op, err) = remove_one(&listed(&path, 3, mtime), 0, true, &opts).unwrap_err();
+        assert_eq!((op, err.kind()), ("re-lstat", std::io::ErrorKind::NotFound));
     }
 }
