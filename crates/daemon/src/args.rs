@@ -95,7 +95,17 @@ pub fn read_raw<R: Read>(reader: &mut Reader<R>) -> Result<Vec<String>, ArgsErro
     }
 }
 
-/// Undoes the backslash escaping a client applies to option arguments for a daemon.
+/// Undoes the backslash escaping a client applies to the options (the words before `.`) it
+/// sends a daemon, as stock's `read_args` does; not for secluded arguments, which come raw.
+pub fn unescape_options(raw: &mut [String]) {
+    for a in raw.iter_mut() {
+        if a == "." {
+            break;
+        }
+        *a = unbackslash(a);
+    }
+}
+
 fn unbackslash(arg: &str) -> String {
     let mut out = String::with_capacity(arg.len());
     let mut chars = arg.chars();
@@ -132,14 +142,14 @@ pub fn interpret(raw: Vec<String>, module: &str) -> ClientArgs {
         }
         if let Some(long) = arg.strip_prefix("--") {
             let (name, value) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(unbackslash(v))),
+                Some((n, v)) => (n, Some(v.to_string())),
                 None => (long, None),
             };
             match find_long(name) {
                 Some(index) => {
                     let value = if OPTIONS[index].2 && value.is_none() {
                         i += 1;
-                        raw.get(i).map(|v| unbackslash(v))
+                        raw.get(i).cloned()
                     } else {
                         value
                     };
@@ -165,9 +175,9 @@ pub fn interpret(raw: Vec<String>, module: &str) -> ClientArgs {
                     j = bytes.len();
                     if rest.is_empty() {
                         i += 1;
-                        raw.get(i).map(|v| unbackslash(v))
+                        raw.get(i).cloned()
                     } else {
-                        Some(unbackslash(rest))
+                        Some(rest.to_string())
                     }
                 } else {
                     j += 1;

@@ -59,6 +59,7 @@ pub mod lock;
 pub mod log;
 mod options_table;
 pub mod privs;
+pub mod proxy;
 pub mod reject;
 pub mod secrets;
 pub mod server;

@@ -268,6 +268,39 @@ impl Handshake {
         Stop
     }
 
+    /// `proxy protocol = yes`: only a direct peer listed in `proxy protocol hosts` may put
+    /// a PROXY header in front of the connection, and it must; the client it names then
+    /// stands in for the peer. Anything else ends the connection before the greeting.
+    fn proxy_header(&mut self, config: &Config) -> Result<(), Stop> {
+        let hosts = config.global_string(P::ProxyProtocolHosts);
+        if hosts.trim().is_empty() {
+            self.log.log(
+                "WARNING: \"proxy protocol = yes\" but \"proxy protocol hosts\" is unset: \
+                 every connection is refused",
+            );
+        }
+        let mut host = HostName::Undetermined;
+        let trusted = !hosts.trim().is_empty()
+            && crate::access::allow_access(&hosts, "", &self.addr, &mut host, false);
+        if !trusted {
+            self.log.log(&format!(
+                "proxy protocol rejected: direct peer {} is not in \"proxy protocol hosts\"",
+                self.addr
+            ));
+            return Err(Stop);
+        }
+        match crate::proxy::read_header(&mut self.reader) {
+            Ok(Some(ip)) => self.addr = ip.to_string(),
+            Ok(None) => {}
+            Err(e) => {
+                self.log
+                    .log(&format!("proxy protocol rejected from {}: {e}", self.addr));
+                return Err(Stop);
+            }
+        }
+        Ok(())
+    }
+
     fn ip(&self) -> Option<IpAddr> {
         self.addr.parse().ok()
     }
@@ -280,6 +313,9 @@ impl Handshake {
     ) -> Result<i32, Stop> {
         let globals = config.global_module();
         self.set_timeout(self.handshake_timeout(globals.timeout()));
+        if self.mode == Mode::Socket && config.globals.bool(P::ProxyProtocol) {
+            self.proxy_header(config)?;
+        }
         let need_reverse =
             globals.reverse_lookup() || config.modules.iter().any(|m| m.reverse_lookup());
         if need_reverse {
@@ -498,6 +534,7 @@ impl Handshake {
                 .log(&format!("reading arguments for module {name}: {e}"));
             Stop
         })?;
+        args::unescape_options(&mut raw);
         let mut parsed = args::interpret(raw.clone(), &name);
         if parsed.has_short('s') || parsed.has("secluded-args") || parsed.has("protect-args") {
             // The real arguments follow, unescaped.
@@ -548,6 +585,8 @@ impl Handshake {
                 ..Fatal::refused("")
             })
         } else if let Some(msg) = refusal {
+            // Stock's error goes to the daemon log as well as to the client.
+            self.log.log(&format!("rsync: {msg}"));
             Some(Fatal::refused(&msg))
         } else if parsed.sender && module.write_only() {
             Some(Fatal::write_only())

@@ -3,6 +3,7 @@
 pub mod chmod;
 pub mod files_from;
 pub mod filters;
+pub mod idmap;
 pub mod itemize;
 pub mod local;
 pub mod options;

@@ -138,11 +138,20 @@ pub struct Options {
     pub stop_at: Option<i64>,
     /// `--max-alloc` as given.
     pub max_alloc: Option<String>,
-    pub usermap: Vec<String>,
-    pub groupmap: Vec<String>,
+    /// `--usermap` / `--groupmap` (or a `--chown` half, as `*:NAME`).
+    pub usermap: Option<String>,
+    pub groupmap: Option<String>,
+    /// Whether each map came from `--chown` (for stock's conflict messages).
+    pub usermap_via_chown: bool,
+    pub groupmap_via_chown: bool,
     pub super_user: Option<bool>,
     pub fake_super: bool,
     pub protect_args: bool,
+    /// `--old-args` count (None: not given): 1 leaves remote file names to the remote
+    /// shell, 2 options too.
+    pub old_args: Option<u8>,
+    /// `--trust-sender`: skip the checks of a remote sender's file list.
+    pub trust_sender: bool,
     pub eight_bit_output: bool,
     pub out_format: Option<String>,
     pub log_file: Option<OsString>,
@@ -150,6 +159,13 @@ pub struct Options {
     pub ignore_missing_args: bool,
     pub delete_missing_args: bool,
     pub inc_recursive: Option<bool>,
+    /// `--write-batch=FILE` / `--only-write-batch=FILE` (then `only_write_batch`).
+    pub write_batch: Option<OsString>,
+    /// The batch is written instead of changing the destination (`--only-write-batch`;
+    /// a receiving server is told `--only-write-batch=X`).
+    pub only_write_batch: bool,
+    /// `--read-batch=FILE` (`-` is standard input).
+    pub read_batch: Option<OsString>,
     // Network.
     pub rsh: Option<String>,
     pub rsync_path: Option<String>,
@@ -268,6 +284,32 @@ macro_rules! ignored {
             apply: |_, _, _| Ok(()),
         }
     };
+}
+
+/// Records a user (`users`) or group map, refusing a second one as stock does; a map
+/// implies preserving that id.
+fn set_map(o: &mut Options, users: bool, map: String, via_chown: bool) -> Result<(), UsageError> {
+    let (slot, was_chown, what) = if users {
+        (&mut o.usermap, &mut o.usermap_via_chown, "user")
+    } else {
+        (&mut o.groupmap, &mut o.groupmap_via_chown, "group")
+    };
+    if slot.is_some() {
+        return Err(usage(match (via_chown, *was_chown) {
+            (false, true) => format!("--{what}map conflicts with prior --chown."),
+            (false, false) => format!("You can only specify --{what}map once."),
+            (true, false) => format!("--chown conflicts with prior --{what}map."),
+            (true, true) => format!("You can only specify a {what}-affecting --chown once."),
+        }));
+    }
+    *slot = Some(map);
+    *was_chown = via_chown;
+    if users {
+        o.owner = true;
+    } else {
+        o.group = true;
+    }
+    Ok(())
 }
 
 fn text(v: &OsStr) -> String {
@@ -681,6 +723,18 @@ static SPECS: &[Spec] = &[
         on),
     flag!("numeric-ids", None, |o, on| o.numeric_ids = on),
     value!("chmod", None, |o, v| o.chmod.push(chmod_arg(v)?)),
+    value!("usermap", None, |o, v| set_map(o, true, text(v), false)?),
+    value!("groupmap", None, |o, v| set_map(o, false, text(v), false)?),
+    value!("chown", None, |o, v| {
+        let spec = text(v);
+        let (user, group) = crate::idmap::split_chown(&spec);
+        if let Some(u) = user {
+            set_map(o, true, format!("*:{u}"), true)?;
+        }
+        if let Some(g) = group {
+            set_map(o, false, format!("*:{g}"), true)?;
+        }
+    }),
     value!("max-size", None, |o, v| o.max_size =
         Some(size_arg("max-size", v, b'b')?)),
     value!("min-size", None, |o, v| o.min_size =
@@ -738,6 +792,15 @@ static SPECS: &[Spec] = &[
         on),
     flag!("inc-recursive", None, |o, on| o.inc_recursive = Some(on)),
     flag!("i-r", None, |o, on| o.inc_recursive = Some(on)),
+    value!("write-batch", None, |o, v| {
+        o.write_batch = Some(v.to_owned());
+        o.only_write_batch = false
+    }),
+    value!("only-write-batch", None, |o, v| {
+        o.write_batch = Some(v.to_owned());
+        o.only_write_batch = true
+    }),
+    value!("read-batch", None, |o, v| o.read_batch = Some(v.to_owned())),
     value!("rsh", Some(b'e'), |o, v| o.rsh = Some(text(v))),
     value!("rsync-path", None, |o, v| o.rsync_path = Some(text(v))),
     flag!("compress", Some(b'z'), |o, on| o.compress = on),
@@ -745,8 +808,26 @@ static SPECS: &[Spec] = &[
         o.compress_choice = Some(text(v));
         o.compress = true
     }),
+    // What a client sends a server for --compress-choice=zlib / zlibx.
+    plain!("old-compress", None, |o| {
+        o.compress_choice = Some("zlib".into());
+        o.compress = true
+    }),
+    plain!("new-compress", None, |o| {
+        o.compress_choice = Some("zlibx".into());
+        o.compress = true
+    }),
     value!("zc", None, |o, v| {
         o.compress_choice = Some(text(v));
+        o.compress = true
+    }),
+    // What a client sends a server for --compress-choice=zlib / zlibx.
+    flag!("old-compress", None, |o, on| if on {
+        o.compress_choice = Some("zlib".into());
+        o.compress = true
+    }),
+    flag!("new-compress", None, |o, on| if on {
+        o.compress_choice = Some("zlibx".into());
         o.compress = true
     }),
     value!("compress-level", None, |o, v| o.compress_level =
@@ -754,6 +835,9 @@ static SPECS: &[Spec] = &[
     value!("zl", None, |o, v| o.compress_level =
         Some(number("compress-level", v)?)),
     ignored!("skip-compress", Arg::Required),
+    // Zstandard worker threads: our compressor runs on the transfer's own thread.
+    ignored!("compress-threads", Arg::Required),
+    ignored!("zt", Arg::Required),
     value!("checksum-choice", None, |o, v| o.checksum_choice =
         Some(text(v))),
     value!("cc", None, |o, v| o.checksum_choice = Some(text(v))),
@@ -794,8 +878,12 @@ static SPECS: &[Spec] = &[
     value!("max-alloc", None, |o, v| o.max_alloc = Some(text(v))),
     ignored!("open-noatime", Arg::Flag),
     ignored!("fsync", Arg::Flag),
-    ignored!("old-args", Arg::Flag),
-    ignored!("trust-sender", Arg::Flag),
+    flag!("old-args", None, |o, on| o.old_args = Some(if on {
+        o.old_args.unwrap_or(0).saturating_add(1)
+    } else {
+        0
+    })),
+    flag!("trust-sender", None, |o, on| o.trust_sender = on),
     plain!("server", None, |o| o.server = true),
     plain!("sender", None, |o| o.sender = true),
     plain!("daemon", None, |o| o.daemon = true),
@@ -910,6 +998,7 @@ impl Options {
         if self.copy_links {
             self.links = true;
         }
+        self.check_batch()?;
         if let Some(root) = &self.confine_root {
             if !root.is_absolute() {
                 return Err(usage("--confine-root must be an absolute path"));
@@ -920,6 +1009,16 @@ impl Options {
             {
                 // `--confine-root=/` confines nothing.
                 self.confine_root = None;
+            }
+        }
+        for (map, kind) in [
+            (&self.usermap, crate::idmap::Kind::User),
+            (&self.groupmap, crate::idmap::Kind::Group),
+        ] {
+            if let Some(m) = map {
+                // The syntax only: names are resolved by the receiver.
+                crate::idmap::NameMap::parse(m, kind, |_| Some(0), |_| {})
+                    .map_err(|e| usage(e.0))?;
             }
         }
         if self.append {
@@ -956,6 +1055,37 @@ impl Options {
             self.verbose = 0;
         }
         Ok(self)
+    }
+
+    /// rsync's checks on the batch options (a server ignores all but `--only-write-batch`).
+    fn check_batch(&mut self) -> Result<(), UsageError> {
+        if self.write_batch.is_some() && self.read_batch.is_some() {
+            return Err(usage(
+                "--write-batch and --read-batch can not be used together",
+            ));
+        }
+        if self.server {
+            if self.read_batch.is_some() || !self.only_write_batch {
+                self.read_batch = None;
+                self.write_batch = None;
+            }
+        } else if self.dry_run {
+            self.write_batch = None;
+            self.only_write_batch = false;
+        }
+        if self.read_batch.is_some() && self.files_from.is_some() {
+            return Err(usage("--read-batch cannot be used with --files-from"));
+        }
+        if self.read_batch.is_some() && self.remove_source_files {
+            return Err(usage(
+                "--read-batch cannot be used with --remove-source-files",
+            ));
+        }
+        let name = self.write_batch.as_ref().or(self.read_batch.as_ref());
+        if name.is_some_and(|n| n.len() > 256) {
+            return Err(usage("the batch-file name must be 256 characters or less."));
+        }
+        Ok(())
     }
 
     /// Whether backup messages are shown (`--info=backup`, or `-vv`).

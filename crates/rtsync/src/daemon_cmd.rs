@@ -215,6 +215,7 @@ fn transfer(mut session: Session) -> i32 {
             sanitize_paths: session.module_dir != std::path::Path::new("/"),
             unconfined,
             module_name: Some(m.name.clone()),
+            numeric_ids: session.numeric_ids,
         },
     )
 }

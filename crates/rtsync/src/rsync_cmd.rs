@@ -6,6 +6,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
+mod batch;
 mod help_words;
 mod listing;
 
@@ -62,7 +63,7 @@ fn version_json() -> String {
         ("hardlink_symlinks", "false"),
         ("IPv6", "true"),
         ("atimes", "false"),
-        ("batchfiles", "false"),
+        ("batchfiles", "true"),
         ("inplace", "true"),
         ("append", "true"),
         ("ACLs", "false"),
@@ -152,6 +153,11 @@ pub fn is_remote(arg: &[u8]) -> bool {
 
 /// A transfer with a daemon or over a remote shell.
 fn remote(opts: &Options) -> i32 {
+    report_remote(opts, &rtsync_wire::client::ClientEnv::from_process())
+}
+
+/// [`remote`] in the environment `env` (a batch recorder, a local server).
+fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
     // rsync names the local process's role in its closing line: pulling makes it the receiver.
     let sources = &opts.args[..opts.args.len().saturating_sub(1)];
     let pulling = sources.iter().any(|a| is_remote(a.as_bytes()));
@@ -173,8 +179,7 @@ fn remote(opts: &Options) -> i32 {
             exit_message(code)
         );
     };
-    let env = rtsync_wire::client::ClientEnv::from_process();
-    match rtsync_wire::client::run(opts, &env) {
+    match rtsync_wire::client::run(opts, env) {
         Ok(outcome) => {
             let code = outcome.exit_code();
             if code != exit::OK {
@@ -252,6 +257,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         let (input, output) =
             unsafe { (std::fs::File::from_raw_fd(0), std::fs::File::from_raw_fd(1)) };
         return rtsync_wire::server::run(rest, input, output);
+    }
+    if let Some(code) = batch::run(&opts, &args) {
+        return code;
     }
     if opts.args.is_empty() {
         print!("{}", help_text());

@@ -1717,3 +1717,62 @@ fn name_converter_maps_ids_like_stock() {
     let codes = compare_tree_runs(conf, &setup, &runs);
     assert_eq!(codes, [0, 0].map(Some), "stock behaves unexpectedly");
 }
+
+#[test]
+fn refused_option_is_logged() {
+    // A refused option is reported to the client and written to the daemon log, in stock's
+    // words ("rsync: The server is configured to refuse --NAME", as stock 3.5.0 logs it with
+    // a `log file`; its --log-file run here does not show the line, so ours is checked alone).
+    let conf = "use chroot = no\n[mod]\n  path = {dir}\n  refuse options = compress-threads\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), b"x").unwrap();
+    let d = Daemon::start(Kind::Rtsync, dir.path(), conf);
+    let to = dir.path().join("got");
+    for spelling in ["--compress-threads=2", "--zt=2"] {
+        let args = [
+            "-z".to_string(),
+            format!("-M{spelling}"),
+            d.url("mod/f"),
+            to.display().to_string(),
+        ];
+        let out = client(&args, &[], Duration::from_secs(20));
+        assert_ne!(out.code, Some(0), "accepted {spelling}");
+    }
+    let mut refusals: Vec<String> = d
+        .log_messages()
+        .into_iter()
+        .filter(|l| l.contains("configured to refuse"))
+        .collect();
+    refusals.sort();
+    assert_eq!(
+        refusals,
+        [
+            "rsync: The server is configured to refuse --compress-threads",
+            "rsync: The server is configured to refuse --zt",
+        ]
+    );
+}
+
+#[test]
+fn compress_threads_is_accepted_like_stock() {
+    // A client may ask the daemon's sender for Zstandard worker threads (-M--zt); stock
+    // accepts it, and so must we (our compressor has no worker threads to set).
+    let conf = "use chroot = no\n[mod]\n  path = {dir}\n";
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"data\n").unwrap();
+        let d = Daemon::start(kind, dir.path(), conf);
+        for spelling in ["-M--compress-threads=2", "-M--zt=2"] {
+            let to = dir.path().join(format!("got{}", spelling.len()));
+            let args = [
+                "-z".to_string(),
+                spelling.to_string(),
+                d.url("mod/f"),
+                to.display().to_string(),
+            ];
+            let out = client(&args, &[], Duration::from_secs(20));
+            assert_eq!(out.code, Some(0), "{kind:?} {spelling}: {}", out.stderr);
+            assert_eq!(std::fs::read(&to).unwrap(), b"data\n");
+        }
+    }
+}

@@ -323,22 +323,6 @@ fn push_selection_options_match_stock() {
 }
 
 #[test]
-fn unsupported_receiver_options_are_refused() {
-    let src = tempfile::tempdir().unwrap();
-    sample_tree(src.path());
-    let daemon = StockDaemon::start(&[Module {
-        name: "mod",
-        path: src.path(),
-        extra: "",
-    }]);
-    let dest = tempfile::tempdir().unwrap();
-    let url = daemon.url("mod/");
-    let d = format!("{}/", dest.path().display());
-    assert_eq!(run_ours(&["-a", "--append", &url, &d]), 4);
-    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0);
-}
-
-#[test]
 fn files_from_pull_and_push_match_stock() {
     let work = tempfile::tempdir().unwrap();
     let list = work.path().join("list");
@@ -826,4 +810,124 @@ fn pull_from_stock_daemon_with_alt_dest_dirs() {
         &["-a", "--link-dest=ref", "--no-whole-file"],
         with_basis_dir,
     );
+}
+
+/// Remote file names with shell metacharacters reach the remote rsync intact (stock escapes
+/// them for the remote shell since 3.2.4), both pulling and pushing; a newline cannot start
+/// a second remote command.
+#[test]
+fn remote_shell_args_with_shell_chars_are_escaped_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path());
+    let ssh_s = ssh.display().to_string();
+    let weird = "A weird)name $HOME;`x` 'q' \"d\" & [*]";
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join(weird)).unwrap();
+    std::fs::write(src.join(weird).join("file"), b"payload\n").unwrap();
+    for side in ["ours", "stock"] {
+        std::fs::create_dir_all(work.path().join(side).join("pulled")).unwrap();
+        std::fs::create_dir_all(work.path().join(side).join("pushed")).unwrap();
+    }
+    let local_src = format!("{}/{weird}/", src.display());
+    let remote_src = format!("localhost:{}/{weird}/", src.display());
+    for side in ["ours", "stock"] {
+        let base = work.path().join(side);
+        let pull_to = format!("{}/pulled/{weird}", base.display());
+        let push_to = format!("localhost:{}/pushed/{weird}", base.display());
+        let sentinel = base.join("pwned");
+        let inject = format!(
+            "localhost:{}/nl\ntouch {}\n#",
+            base.display(),
+            sentinel.display()
+        );
+        let runs: [[&str; 5]; 3] = [
+            ["-rt", "-e", &ssh_s, &remote_src, &pull_to],
+            ["-rt", "-e", &ssh_s, &local_src, &push_to],
+            ["-rt", "-e", &ssh_s, &local_src, &inject],
+        ];
+        for args in runs {
+            if side == "ours" {
+                run_ours(&args);
+            } else {
+                run_stock(&args);
+            }
+        }
+        assert!(!sentinel.exists(), "{side}: a newline ran a remote command");
+        assert!(
+            !base.join("nl").exists(),
+            "{side}: the newline split the path"
+        );
+    }
+    let ours = work.path().join("ours");
+    assert!(ours.join("pulled").join(weird).join("file").is_file());
+    assert!(ours.join("pushed").join(weird).join("file").is_file());
+    assert_same_tree(&ours, &work.path().join("stock"), false);
+}
+
+/// `--old-args` hands the remote names to the remote shell unescaped: "a b" names two files.
+#[test]
+fn old_args_leaves_remote_word_splitting_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path());
+    let ssh_s = ssh.display().to_string();
+    let src = work.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("one"), b"1").unwrap();
+    std::fs::write(src.join("two"), b"2").unwrap();
+    let remote = format!("localhost:{0}/one {0}/two", src.display());
+    for side in ["ours", "stock"] {
+        let to = format!("{}/", work.path().join(side).display());
+        let args = ["--old-args", "-t", "-e", &ssh_s, &remote, &to];
+        let code = if side == "ours" {
+            run_ours(&args)
+        } else {
+            run_stock(&args).status.code().unwrap()
+        };
+        assert_eq!(code, 0, "{side}");
+    }
+    assert!(work.path().join("ours/one").is_file());
+    assert_same_tree(&work.path().join("ours"), &work.path().join("stock"), false);
+}
+
+/// `-K` when pulling: our client keeps a destination symlink to a directory and writes
+/// through it, as stock does. (Stock then sets the directory's time on the symlink itself;
+/// times are not compared here.)
+#[test]
+fn keep_dirlinks_when_pulling_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    sample_tree(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let remote = format!("localhost:{}/", src.path().display());
+    for side in ["ours", "stock"] {
+        let d = work.path().join(side);
+        std::fs::create_dir_all(d.join("real-sub")).unwrap();
+        std::os::unix::fs::symlink("real-sub", d.join("sub")).unwrap();
+        let to = format!("{}/", d.display());
+        let args = ["-rlK", "-e", &ssh, &remote, &to];
+        if side == "ours" {
+            assert_eq!(run_ours(&args), 0);
+        } else {
+            assert!(run_stock(&args).status.success());
+        }
+        assert!(
+            d.join("sub").is_symlink(),
+            "{side}: the dirlink was replaced"
+        );
+    }
+    let listing = |side: &str| {
+        let d = work.path().join(side).join("real-sub");
+        let mut v: Vec<(String, Option<Vec<u8>>)> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let data = std::fs::read(e.path()).ok();
+                (e.file_name().to_string_lossy().into_owned(), data)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(!listing("ours").is_empty());
+    assert_eq!(listing("ours"), listing("stock"));
 }

@@ -455,3 +455,126 @@ fn remote_options_reach_a_stock_daemon() {
         );
     }
 }
+
+/// Pulls `src` through a fake ssh from a stock sender with `rtsync rsync` and with stock
+/// rsync, each into a destination `prepare` made; the item output, exit code and resulting
+/// trees must match.
+fn shell_pull_both(opts: &[&str], src: &Path, prepare: impl Fn(&Path)) {
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let remote = format!("localhost:{}/", src.display());
+    let mut outs = Vec::new();
+    for side in ["ours", "stock"] {
+        let d = work.path().join(side);
+        std::fs::create_dir(&d).unwrap();
+        prepare(&d);
+        let to = format!("{}/", d.display());
+        let mut args: Vec<&str> = opts.to_vec();
+        args.extend(["-e", &ssh, &remote, &to]);
+        outs.push(if side == "ours" {
+            rtsync(&args)
+        } else {
+            run_stock(&args)
+        });
+    }
+    assert_eq!(outs[0].status.code(), outs[1].status.code(), "{outs:?}");
+    // Messages (deletions, skips) travel apart from the items and may overtake them in
+    // stock's output: compare the lines, not their interleaving.
+    let lines = |o: &Output| {
+        let mut v: Vec<String> = without_summary(&o.stdout)
+            .lines()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(lines(&outs[0]), lines(&outs[1]), "{opts:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&outs[0].stderr),
+        String::from_utf8_lossy(&outs[1].stderr)
+    );
+    assert_same_tree(&work.path().join("ours"), &work.path().join("stock"), false);
+}
+
+/// A source tree with empty directory chains, files and per-directory rule files.
+fn prune_tree(s: &Path) {
+    for d in ["empty/a/b", "full/x/y", "mixed/e", "skip/inner"] {
+        std::fs::create_dir_all(s.join(d)).unwrap();
+    }
+    std::fs::write(s.join("full/x/y/f"), b"f").unwrap();
+    std::fs::write(s.join("mixed/g"), b"g").unwrap();
+    std::fs::write(s.join("top"), b"t").unwrap();
+    std::fs::write(s.join(".filt"), b"- .filt\n- *.bak\n").unwrap();
+    std::fs::write(s.join("full/.filt"), b"- keep-*\n").unwrap();
+    for p in [
+        "full/x/y/f",
+        "mixed/g",
+        "top",
+        ".filt",
+        "full/.filt",
+        "empty/a/b",
+        "empty/a",
+        "empty",
+        "full/x/y",
+        "full/x",
+        "full",
+        "mixed/e",
+        "mixed",
+        "skip/inner",
+        "skip",
+        "",
+    ] {
+        set_mtime(&s.join(p), 1_500_000_000, 0);
+    }
+}
+
+#[test]
+fn pull_prunes_empty_dirs_on_the_receiver_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    prune_tree(src.path());
+    shell_pull_both(&["-rti", "-m"], src.path(), |_| {});
+    // Excluded on the receiving side: a directory is kept through the chain.
+    shell_pull_both(&["-rti", "-m", "-f", "P skip/"], src.path(), |_| {});
+}
+
+#[test]
+fn pull_existing_skips_what_is_below_a_missing_dir_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    prune_tree(src.path());
+    shell_pull_both(
+        &["-rti", "--existing", "--include=*/", "--exclude=*"],
+        src.path(),
+        |d| std::fs::create_dir_all(d.join("full/x")).unwrap(),
+    );
+}
+
+#[test]
+fn pull_delete_honours_receiver_dir_merge_files_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    prune_tree(src.path());
+    shell_pull_both(
+        &["-rti", "-f", "dir-merge .filt", "--delete"],
+        src.path(),
+        |d| {
+            std::fs::create_dir_all(d.join("full")).unwrap();
+            std::fs::write(d.join(".filt"), b"- .filt\n- *.bak\n").unwrap();
+            std::fs::write(d.join("full/.filt"), b"- keep-*\n").unwrap();
+            for f in ["old.bak", "gone", "full/keep-me", "full/gone"] {
+                std::fs::write(d.join(f), b"x").unwrap();
+            }
+            for f in [".filt", "full/.filt", "old.bak", "full/keep-me"] {
+                set_mtime(&d.join(f), 1_400_000_000, 0);
+            }
+        },
+    );
+}
+
+#[test]
+fn pull_update_says_is_newer_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    prune_tree(src.path());
+    shell_pull_both(&["-rti", "--update", "--info=skip"], src.path(), |d| {
+        std::fs::write(d.join("top"), b"newer").unwrap();
+        set_mtime(&d.join("top"), 1_600_000_000, 0);
+    });
+}

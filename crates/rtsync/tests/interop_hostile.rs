@@ -315,3 +315,62 @@ fn assert_nothing_outside_module(work: &Path) {
     assert_eq!(names, vec!["module".to_string()]);
     assert_eq!(std::fs::read_dir(work.join("module")).unwrap().count(), 0);
 }
+
+/// Pulls `rsync://…/{path}` with `opts` from a fake daemon sending `list` (then idling a
+/// moment and hanging up) into a destination `prepare` made; returns the exit code.
+fn pull_path_with(
+    path: &str,
+    opts: &[&str],
+    list: Vec<u8>,
+    prepare: impl Fn(&Path),
+) -> (i32, tempfile::TempDir) {
+    let port = fake_daemon(move |s| {
+        s.write_all(&data_frame(&list)).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let _ = s.shutdown(std::net::Shutdown::Both);
+    });
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    prepare(&dest);
+    let url = format!("rsync://127.0.0.1:{port}/{path}");
+    let d = format!("{}/", dest.display());
+    let mut args = opts.to_vec();
+    args.extend([url.as_str(), d.as_str()]);
+    (interop_util::run_ours(&args), work)
+}
+
+#[test]
+fn unrequested_names_are_refused_like_stock() {
+    // Asked for dir/file: stock rejects any other name with exit code 4 before writing.
+    let mut list = entry(b"file", REG, 3);
+    list.extend(entry(b"evil", REG, 3));
+    list.push(0);
+    let (code, work) = pull_path_with("mod/dir/file", &["-r"], list, |_| {});
+    assert_eq!(code, 4);
+    assert_nothing_outside(work.path());
+    assert_eq!(
+        std::fs::read_dir(work.path().join("dest")).unwrap().count(),
+        0
+    );
+}
+
+#[test]
+fn a_relative_parent_flagged_as_content_dir_is_not_swept_by_delete() {
+    // `dir` sent as a content directory (top-dir flag without no-content-dir).
+    let list = || {
+        let mut l = entry(b"dir", DIR, 0);
+        l.push(0);
+        l
+    };
+    let keep = |d: &Path| {
+        std::fs::create_dir(d.join("dir")).unwrap();
+        std::fs::write(d.join("dir/keep.txt"), b"stay").unwrap();
+    };
+    // Asked for dir/file with -R: dir is only an implied parent, its other contents stay.
+    let (_, work) = pull_path_with("mod/dir/file", &["-rR", "--delete"], list(), keep);
+    assert!(work.path().join("dest/dir/keep.txt").is_file());
+    // Control: asked for the whole module, dir is requested and --delete sweeps it.
+    let (_, work) = pull_path_with("mod/", &["-rR", "--delete"], list(), keep);
+    assert!(!work.path().join("dest/dir/keep.txt").exists());
+}

@@ -424,3 +424,54 @@ fn sending_server_reads_dir_merge_files_inside_its_confine_root_like_stock() {
     assert!(!base.path().join("ours1/sub/intree-dropped").exists());
     assert!(base.path().join("ours1/sub/intree-kept").exists());
 }
+
+/// Stock clients ask for zlib and zlibx as --old-compress / --new-compress: our server
+/// accepts both and applies a compressed delta like stock.
+#[test]
+fn old_and_new_compress_server_options_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("big"), pattern(300_000, 3)).unwrap();
+    for choice in ["--compress-choice=zlib", "--compress-choice=zlibx"] {
+        let (work, outs) =
+            push_both_ways(&["-rtz", "-I", "--no-whole-file", choice], src.path(), "");
+        assert_eq!(outs[0].status.code(), Some(0), "{choice}: {:?}", outs[0]);
+        assert_eq!(
+            std::fs::read(work.path().join("ours/big")).unwrap(),
+            pattern(300_000, 3)
+        );
+    }
+}
+
+/// `-K` through a remote shell: a destination symlink to a directory is kept and written
+/// through, by our server (a stock client pushing) as by stock's.
+#[test]
+fn keep_dirlinks_on_a_remote_shell_server_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir(src.path().join("dir")).unwrap();
+    std::fs::write(src.path().join("dir/file"), pattern(40_000, 5)).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let relay = rtsync_shell(work.path(), 1);
+    let ssh = fake_ssh(work.path());
+    for (shell, side) in [(&relay, "ours"), (&ssh, "stock")] {
+        let d = work.path().join(side);
+        std::fs::create_dir_all(d.join("real-dir")).unwrap();
+        std::os::unix::fs::symlink("real-dir", d.join("dir")).unwrap();
+        let out = run_stock(&[
+            "-rlK",
+            "-e",
+            &shell.display().to_string(),
+            &format!("{}/", src.path().display()),
+            &format!("localhost:{}/", d.display()),
+        ]);
+        assert!(out.status.success(), "{side}: {out:?}");
+        assert!(
+            d.join("dir").is_symlink(),
+            "{side}: the dirlink was replaced"
+        );
+        assert_eq!(
+            std::fs::read(d.join("real-dir/file")).unwrap(),
+            pattern(40_000, 5),
+            "{side}"
+        );
+    }
+}

@@ -1262,3 +1262,61 @@ fn relative_path_through_a_symlinked_element_is_followed_like_stock() {
     std::os::unix::fs::symlink("realdir", src.join("link")).unwrap();
     differential_in(&ws, &["-aiR", "src/./link/file", "dst/"], FILE_TIMES);
 }
+
+#[test]
+fn self_including_merge_file_hits_the_depth_limit_like_stock() {
+    // A per-directory merge file that merges itself: stock stops at its merge depth limit
+    // with a file-I/O error naming the limit (we reported "opendir failed: Success").
+    let ws = Workspace::new(false);
+    std::fs::write(ws.path().join("src/.merge"), ". .merge\n").unwrap();
+    let stock = ws.run(true, &["-a", "--filter=: .merge", "src/", "dst/"], NO_TIMES);
+    let ours = ws.run(
+        false,
+        &["-a", "--filter=: .merge", "src/", "dst/"],
+        NO_TIMES,
+    );
+    assert_eq!(ours.code, stock.code, "{}", ours.stderr);
+    for run in [&stock, &ours] {
+        assert!(
+            run.stderr
+                .contains("merge-file include depth limit (32) exceeded"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn basis_dir_through_another_users_symlink_is_ignored_like_stock() {
+    // An operator path (--compare-dest & co.) does not follow a symlink owned by another
+    // user: the basis directory is left out, so the file is copied, not matched.
+    for opt in ["--compare-dest", "--copy-dest", "--link-dest"] {
+        let ws = Workspace::new(false);
+        // A small source of its own (matching files in the basis would be skipped if the
+        // basis were used).
+        let src = ws.path().join("src");
+        std::fs::remove_dir_all(&src).unwrap();
+        std::fs::create_dir_all(src.join("d")).unwrap();
+        for (f, data) in [("f0", "zero\n"), ("f1", "one\n"), ("d/f2", "two\n")] {
+            std::fs::write(src.join(f), data).unwrap();
+            local_util::set_mtime(&src.join(f), 1_500_000_000, 0);
+        }
+        local_util::set_mtime(&src.join("d"), 1_500_000_000, 0);
+        local_util::set_mtime(&src, 1_500_000_000, 0);
+        let outside = ws.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        let out = std::process::Command::new("cp")
+            .args(["-a", "src/.", outside.to_str().unwrap()])
+            .current_dir(ws.path())
+            .status()
+            .unwrap();
+        assert!(out.success());
+        let link = ws.path().join("link");
+        std::os::unix::fs::symlink(&outside, &link).unwrap();
+        let c = std::ffi::CString::new(link.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::lchown(c.as_ptr(), 4321, 4321) }, 0);
+        let arg = format!("{opt}={}", link.display());
+        differential_in(&ws, &["-ai", &arg, "src/", "dst/"], NEW_ROOT);
+    }
+}

@@ -28,6 +28,16 @@ pub fn wire_head(h: &rtsync_delta::SumHead) -> SumHead {
     }
 }
 
+/// The sum header alone for a basis of `len` bytes: what an `--append` request sends (the
+/// sender starts after the length it describes).
+pub fn head_only(len: u64, neg: &Negotiated, block_size: Option<u32>) -> io::Result<SumHead> {
+    let mut params = SumParams::new(neg.protocol, neg.checksum.digest_len());
+    params.block_size = block_size;
+    let head = rtsync_delta::SumHead::for_file(len, &params)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(wire_head(&head))
+}
+
 /// Reads a basis file of `len` bytes and returns its sum header and the encoded sums
 /// (int32 rolling sum + `s2length` strong bytes per block).
 pub fn generate(

@@ -45,6 +45,11 @@ pub struct ClientEnv {
     pub rsh: Option<String>,
     /// `USER` / `LOGNAME`.
     pub user: Option<String>,
+    /// `--write-batch`: where the stream the receiver reads is recorded.
+    pub batch: Option<crate::batch::Recorder>,
+    /// The "remote shell" is this program started as a local server (a local transfer that
+    /// goes over the protocol, as `--write-batch` needs).
+    pub local_server: bool,
 }
 
 impl ClientEnv {
@@ -56,6 +61,8 @@ impl ClientEnv {
             proxy: var("RSYNC_PROXY"),
             rsh: var("RSYNC_RSH"),
             user: var("USER").or_else(|| var("LOGNAME")),
+            batch: None,
+            local_server: false,
         }
     }
 }
@@ -186,6 +193,15 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
         }
     }
     let remote_sources: Vec<Remote> = sources.iter().filter_map(|s| parse_remote(s)).collect();
+    if remote_sources.is_empty() && env.local_server {
+        // A local transfer through a server we start ourselves (stock's local_child).
+        let remote = Remote::Shell {
+            user: None,
+            host: String::new(),
+            path: dest.clone(),
+        };
+        return crate::push_client::push_to(opts, env, sources, remote);
+    }
     if remote_sources.is_empty() {
         return match parse_remote(dest) {
             Some(remote) => crate::push_client::push_to(opts, env, sources, remote),
@@ -226,6 +242,7 @@ pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
         compress_choice,
         supported_compressions: supported_compressions(),
         offered_inc_recurse: false,
+        batch: opts.write_batch.is_some() && !opts.server,
     })
 }
 
@@ -245,11 +262,6 @@ fn pull_from(
     sources: &[Remote],
     dest: Option<PathBuf>,
 ) -> Result<Outcome> {
-    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
-        return Err(Error::Unsupported(format!(
-            "{opt} is not supported yet when rtsync receives over the network"
-        )));
-    }
     let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
     if our_protocol < negotiate::MIN_PROTOCOL {
         return Err(Error::Protocol(format!(
@@ -259,6 +271,7 @@ fn pull_from(
     }
     let mut sargs = server_args(opts, true);
     sargs.push(".".into());
+    let implied = requested_names(opts, sources);
     let (mut conn, protocol) = match &sources[0] {
         Remote::Daemon {
             user, host, port, ..
@@ -325,16 +338,18 @@ fn pull_from(
             (conn, protocol)
         }
         Remote::Shell { user, host, .. } => {
+            let mut files = Vec::new();
             for s in sources {
                 let Remote::Shell { path, .. } = s else {
                     return Err(Error::Startup("mixed remote kinds".into()));
                 };
-                sargs.push(if path.is_empty() {
+                files.push(if path.is_empty() {
                     ".".into()
                 } else {
                     path.clone()
                 });
             }
+            let sargs = shell_escape_server_args(opts, &sargs, &files, false);
             open_remote_shell(opts, env, user.as_deref(), host, &sargs, our_protocol)?
         }
     };
@@ -344,7 +359,50 @@ fn pull_from(
         protocol,
         &negotiate_config(opts)?,
     )?;
-    transfer_as_receiver(opts, conn, neg, dest)
+    if let Some(b) = &env.batch {
+        b.record_header(&neg);
+    }
+    transfer_as_receiver(
+        opts,
+        conn,
+        neg,
+        dest,
+        env.batch.as_ref(),
+        None,
+        implied.as_ref(),
+    )
+}
+
+/// What the source arguments of a pull asked for, as stock's implied include list: a sender
+/// listing anything else is refused, and a directory listed only as a `-R` parent of a
+/// requested path keeps its other contents even with `--delete`. None when the sender is
+/// trusted (`--trust-sender`, `--old-args`, or a `--files-from` list naming the files).
+fn requested_names(opts: &Options, sources: &[Remote]) -> Option<rtsync_filter::ImpliedIncludes> {
+    let trusted_env = opts.old_args.is_none()
+        && !opts.protect_args
+        && std::env::var("RSYNC_OLD_ARGS").is_ok_and(|v| !v.is_empty() && v.trim() != "0");
+    if opts.trust_sender
+        || opts.old_args.unwrap_or(0) > 0
+        || trusted_env
+        || opts.files_from.is_some()
+    {
+        return None;
+    }
+    let mut implied = rtsync_filter::ImpliedIncludes::new(opts.recursive, opts.dirs, opts.relative);
+    for s in sources {
+        match s {
+            Remote::Daemon { path, .. } => implied.add_arg(path.as_bytes(), true),
+            Remote::Shell { path, .. } => implied.add_arg(
+                if path.is_empty() {
+                    b"."
+                } else {
+                    path.as_bytes()
+                },
+                false,
+            ),
+        }
+    }
+    Some(implied)
 }
 
 /// Reaches a daemon: over a socket (or `RSYNC_CONNECT_PROG`), or, when `-e` was given, by
@@ -362,6 +420,90 @@ pub(crate) fn open_daemon(
     connect::connect_daemon(addr)
 }
 
+/// Characters the remote shell would act on; backslash-escaped in arguments it passes on.
+const SHELL_CHARS: &str = "!#$&;|<>(){}\"'` \t\n\r\\";
+/// Glob characters: escaped in option values, left alone in file names (remote globbing).
+const WILD_CHARS: &str = "*?[]";
+
+/// Backslash-escapes one server argument for the remote shell, as stock rsync (3.2.4+)
+/// does unless `--old-args` asks for the old word-splitting behaviour. A file name keeps its
+/// wildcards (and a backslash already protecting one); a leading `-` becomes `./-`, and a
+/// leading `~` is escaped when the remote shell would otherwise expand it to a home dir
+/// the local side never asked for (`tilde_guard`).
+pub(crate) fn shell_escape_arg(
+    arg: &str,
+    filename: bool,
+    old_args: u8,
+    tilde_guard: bool,
+) -> String {
+    let mut out = String::with_capacity(arg.len() + 4);
+    if filename && arg.starts_with('-') {
+        out.push_str("./");
+    }
+    let escape = if filename {
+        old_args == 0
+    } else {
+        old_args < 2
+    };
+    if !escape {
+        out.push_str(arg);
+        return out;
+    }
+    if filename && tilde_guard && arg.starts_with('~') {
+        out.push('\\');
+    }
+    let chars: Vec<char> = arg.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let needs = if c == '\\' {
+            !filename || !chars.get(i + 1).is_some_and(|n| WILD_CHARS.contains(*n))
+        } else {
+            SHELL_CHARS.contains(c) || (!filename && WILD_CHARS.contains(c))
+        };
+        if needs {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Server arguments as the remote shell must see them: the options escaped as option
+/// values, then the remote file names escaped as file names.
+pub(crate) fn shell_escape_server_args(
+    opts: &Options,
+    options: &[String],
+    files: &[String],
+    local_is_sender: bool,
+) -> Vec<String> {
+    // Without --old-args/--no-old-args, RSYNC_OLD_ARGS supplies the count.
+    let old_args = opts.old_args.unwrap_or_else(|| {
+        if opts.protect_args {
+            return 0;
+        }
+        std::env::var("RSYNC_OLD_ARGS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u8>().ok())
+            .unwrap_or(0)
+    });
+    let mut out: Vec<String> = options
+        .iter()
+        .map(|a| shell_escape_arg(a, false, old_args, false))
+        .collect();
+    for f in files {
+        // Stock escapes a leading tilde only where the sender's answer is not trusted
+        // anyway: pulling, without --old-args or a remote --files-from.
+        let tilde_guard = !local_is_sender
+            && old_args == 0
+            && !opts.files_from.as_ref().is_some_and(|f| {
+                let f = f.to_string_lossy();
+                f.contains(':') && !f.starts_with('/')
+            })
+            && ((opts.relative && !f.contains("/./")) || !f.contains('/'));
+        out.push(shell_escape_arg(f, true, old_args, tilde_guard));
+    }
+    out
+}
+
 /// Starts `rsh [-l user] host rsync-path <server args>`.
 pub(crate) fn spawn_remote_shell(
     opts: &Options,
@@ -370,6 +512,13 @@ pub(crate) fn spawn_remote_shell(
     host: &str,
     sargs: &[String],
 ) -> Result<Connection> {
+    if env.local_server {
+        let me = std::env::current_exe()
+            .map_err(|e| Error::Startup(format!("cannot find this program: {e}")))?;
+        let mut cmd = Command::new(me);
+        cmd.arg("rsync").args(sargs);
+        return connect::spawn(&mut cmd);
+    }
     let rsh = opts
         .rsh
         .clone()
@@ -409,12 +558,17 @@ pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
     }
 }
 
-fn transfer_as_receiver(
+pub(crate) fn transfer_as_receiver(
     opts: &Options,
     conn: Connection,
     neg: Negotiated,
     dest: Option<PathBuf>,
+    batch: Option<&crate::batch::Recorder>,
+    prebuilt: Option<crate::flist::FileList>,
+    implied: Option<&rtsync_filter::ImpliedIncludes>,
 ) -> Result<Outcome> {
+    let reading_batch = opts.read_batch.is_some();
+    let batch_only = opts.only_write_batch && batch.is_some();
     let Connection {
         reader,
         writer,
@@ -426,7 +580,9 @@ fn transfer_as_receiver(
     let writer = crate::connect::Counting::new(writer);
     let sent = writer.counter();
     let mut reader = MuxReader::new(reader, Box::new(PrintMessages));
-    reader.start_mux();
+    if !reading_batch {
+        reader.start_mux();
+    }
     let mut writer = MuxWriter::new(writer);
     writer
         .start_mux()
@@ -451,10 +607,38 @@ fn transfer_as_receiver(
         .and_then(|_| writer.flush())
         .map_err(|e| Error::io("sending filter list", e))?;
 
+    // The batch records what we read from here on (stock's start_write_batch).
+    reader.set_tee(batch.cloned());
     let before_list = received.load(std::sync::atomic::Ordering::Relaxed);
-    let mut list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+    let mut list = match prebuilt {
+        Some(list) => list,
+        None => FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?,
+    };
     let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
+    if let Some(implied) = implied.filter(|i| !i.is_empty()) {
+        for (i, e) in list.entries.iter().enumerate() {
+            if e.name != b"." && !implied.allows(&e.name, e.is_dir()) {
+                eprintln!(
+                    "ERROR: rejecting unrequested file-list name: {}",
+                    String::from_utf8_lossy(&e.name)
+                );
+                return Err(Error::UnsafePath(
+                    String::from_utf8_lossy(&e.name).into_owned(),
+                ));
+            }
+            // A -R parent of a requested path is never a content directory, whatever the
+            // sender says: --delete must not sweep its siblings.
+            if e.is_dir() && implied.is_parent_only(&e.name) {
+                if let Some(c) = list.content_dir.get_mut(i) {
+                    *c = false;
+                }
+            }
+        }
+    }
     apply_chmod(opts, &mut list.entries);
+    if opts.prune_empty_dirs {
+        list.prune_empty_dirs(|n| filters.set.is_protected(n, true));
+    }
     let mut reporter = Reporter::new(opts);
     reporter.set_op("recv");
     // Stock peers would use incremental recursion here, and say so; the items that follow come
@@ -465,6 +649,9 @@ fn transfer_as_receiver(
         reporter.list_notice("receiving file list ... done");
     }
     if list.entries.is_empty() {
+        if let Some(b) = batch {
+            b.finish()?;
+        }
         finish_report(
             opts,
             reporter,
@@ -482,10 +669,16 @@ fn transfer_as_receiver(
     }
     let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
     let dest = match &dest {
-        Some(d) if !opts.list_only => Dest::choose(d, &list.entries)?,
+        Some(d) if !opts.list_only && opts.keep_dirlinks => {
+            Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?
+                .keep_dirlinks_unconfined()
+        }
+        Some(d) if !opts.list_only => {
+            Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?
+        }
         _ => Dest::Dir(PathBuf::from(".")),
     };
-    let dest_created = !dest_existed && matches!(dest, Dest::Dir(_));
+    let dest_created = !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only;
     if let (true, Dest::Dir(d)) = (dest_created, &dest) {
         if opts.verbose > 0 || opts.itemize > 0 {
             let shown = d.to_string_lossy();
@@ -497,13 +690,17 @@ fn transfer_as_receiver(
         peer_sends_stats: true,
         dest_created,
         list_only: opts.list_only,
+        batch_data_follows: batch_only,
+        read_batch: reading_batch,
         ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
     };
+    popts.map_ids(&mut list);
     popts.resolve_dirs(&dest.root(), false);
     for w in popts.resolve_basis_dirs(&dest.root(), None) {
         eprintln!("{w}");
     }
-    let lists = reporter.lists_items() || opts.list_only;
+    // Messages such as `skipping non-regular file` print without -v too.
+    let lists = reporter.lists_items() || opts.list_only || !opts.quiet;
     let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
     let session = pull::PullSession {
         neg: &neg,
@@ -516,6 +713,9 @@ fn transfer_as_receiver(
     let result = pull::run_pull(&mut reader, &mut writer, &session);
     let reporter = log.finish().unwrap_or_else(|| Reporter::new(opts));
     let mut stats = result?;
+    if let Some(b) = batch {
+        b.finish()?;
+    }
     stats.flist_size = flist_size;
     finish_report(opts, reporter, &list, &sent, &received, started, &stats);
     let remote_status = closer.wait();
@@ -561,7 +761,7 @@ pub(crate) fn finish_report(
         transferred: xfer.files_transferred,
         literal: xfer.literal_bytes,
         matched: xfer.matched_bytes,
-        transferred_size: xfer.literal_bytes + xfer.matched_bytes,
+        transferred_size: xfer.transferred_size,
         ..Default::default()
     };
     s.deleted[0] = xfer.deleted;

@@ -61,6 +61,9 @@ pub enum Error {
     /// The password file is unusable (stock exits with 1 and this text).
     #[error("{0}")]
     PasswordFile(String),
+    /// A batch file could not be opened (stock's wording, and its exit code).
+    #[error("{message}")]
+    BatchOpen { message: String, code: i32 },
     /// Connecting timed out (`--contimeout`).
     #[error("timed out connecting to {0}")]
     ConnectTimeout(String),
@@ -86,6 +89,7 @@ impl Error {
             Error::Usage(_) => exit::SYNTAX,
             Error::Timeout => exit::TIMEOUT,
             Error::RemoteShell { code, .. } => *code,
+            Error::BatchOpen { code, .. } => *code,
         }
     }
 

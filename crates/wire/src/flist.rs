@@ -101,6 +101,42 @@ struct Prev {
     rdev_major: u32,
 }
 
+impl FileList {
+    /// `-m` on the receiving side, as rsync cleans its received list: a directory below the
+    /// transfer root that holds (at any depth) no non-directory entry is dropped, unless it or
+    /// a directory below it is excluded on this side (`kept`), which keeps its chain.
+    pub fn prune_empty_dirs(&mut self, kept: impl Fn(&[u8]) -> bool) {
+        let parents = |name: &[u8]| -> Vec<Vec<u8>> {
+            let mut out = Vec::new();
+            let mut n = name;
+            while let Some(p) = n.iter().rposition(|&b| b == b'/') {
+                n = &n[..p];
+                out.push(n.to_vec());
+            }
+            out
+        };
+        let mut keep: std::collections::HashSet<Vec<u8>> = std::collections::HashSet::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            if !self.active.get(i).copied().unwrap_or(true) {
+                continue;
+            }
+            if !e.is_dir() || kept(&e.name) {
+                if e.is_dir() {
+                    keep.insert(e.name.clone());
+                }
+                keep.extend(parents(&e.name));
+            }
+        }
+        for (i, e) in self.entries.iter().enumerate() {
+            if e.is_dir() && e.name != b"." && !keep.contains(&e.name) {
+                if let Some(a) = self.active.get_mut(i) {
+                    *a = false;
+                }
+            }
+        }
+    }
+}
+
 /// Checks a received name (see the module docs). `.` is allowed only as a directory.
 pub fn validate_name(name: &[u8], is_dir: bool) -> Result<()> {
     let show = || String::from_utf8_lossy(name).into_owned();
@@ -132,6 +168,13 @@ pub fn validate_name(name: &[u8], is_dir: bool) -> Result<()> {
 pub struct FlistDecoder {
     opts: FlistOptions,
     prev: Prev,
+    /// Names sent inline with incremental recursion (uid/gid → name).
+    inline_users: Vec<(u32, Vec<u8>)>,
+    inline_groups: Vec<(u32, Vec<u8>)>,
+    /// Incremental recursion: where the list being read starts in the global numbering,
+    /// and the hard-link leaders of earlier lists by global index.
+    ndx_start: usize,
+    leaders: std::collections::HashMap<usize, FileEntry>,
 }
 
 impl FlistDecoder {
@@ -139,7 +182,16 @@ impl FlistDecoder {
         FlistDecoder {
             opts,
             prev: Prev::default(),
+            inline_users: Vec::new(),
+            inline_groups: Vec::new(),
+            ndx_start: 0,
+            leaders: std::collections::HashMap::new(),
         }
+    }
+
+    /// Incremental recursion: the next list's entries are numbered from `ndx_start`.
+    pub fn set_ndx_start(&mut self, ndx_start: usize) {
+        self.ndx_start = ndx_start;
     }
 
     /// Reads entries up to the end marker, then the id lists; validates and sorts.
@@ -179,18 +231,27 @@ impl FlistDecoder {
             entries.push((e, content));
         }
         let (want_uids, want_gids) = self.opts.id_lists();
-        let user_names = if want_uids {
+        let inc = self.opts.inc_recurse;
+        let user_names = if want_uids && !inc {
             read_id_list(r, self.opts.id0_names)?
         } else {
-            Vec::new()
+            self.inline_users.clone()
         };
-        let group_names = if want_gids {
+        let group_names = if want_gids && !inc {
             read_id_list(r, self.opts.id0_names)?
         } else {
-            Vec::new()
+            self.inline_groups.clone()
         };
         let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) = entries.into_iter().unzip();
         let (entries, active, content_dir) = sort_and_clean(entries, content_dir);
+        if inc && self.opts.preserve_hard_links {
+            // Later lists name their leaders by global index.
+            for (i, e) in entries.iter().enumerate() {
+                if e.hardlink_key.is_some() {
+                    self.leaders.insert(self.ndx_start + i, e.clone());
+                }
+            }
+        }
         Ok(FileList {
             entries,
             active,
@@ -230,29 +291,49 @@ impl FlistDecoder {
         self.prev.name.clone_from(&name);
         let ndx = so_far.len();
 
+        let start = if self.opts.inc_recurse {
+            self.ndx_start
+        } else {
+            0
+        };
+        let mut inherited_key = None;
         if self.opts.preserve_hard_links
             && flags & xmit::HLINKED != 0
             && flags & xmit::HLINK_FIRST == 0
         {
             let first = r.read_varint()?;
-            let first = usize::try_from(first)
-                .ok()
-                .filter(|&f| f < ndx)
-                .ok_or_else(|| {
-                    Error::Protocol(format!("hard-link reference out of range: {first} ({ndx})"))
-                })?;
-            let leader = &so_far[first].0;
-            let mut e = leader.clone();
-            e.name = name;
-            e.top_dir = false;
-            e.checksum = leader.checksum.clone();
-            e.hardlink_key = leader.hardlink_key;
-            validate_name(&e.name, e.is_dir())?;
-            self.prev.mode = leader.mode;
-            self.prev.mtime = leader.mtime;
-            self.prev.uid = leader.uid;
-            self.prev.gid = leader.gid;
-            return Ok(e);
+            let out_of_range =
+                || Error::Protocol(format!("hard-link reference out of range: {first} ({ndx})"));
+            let first = usize::try_from(first).map_err(|_| out_of_range())?;
+            if first < start {
+                // A leader in an earlier list (incremental recursion): the attributes
+                // follow in full; the link group is the leader's.
+                inherited_key = Some(
+                    self.leaders
+                        .get(&first)
+                        .and_then(|l| l.hardlink_key)
+                        .unwrap_or((u64::MAX, first as u64)),
+                );
+            } else {
+                // In this list, in the order received: the attributes are the leader's.
+                let local = first - start;
+                let leader = so_far
+                    .get(local)
+                    .filter(|_| local < ndx)
+                    .map(|l| &l.0)
+                    .ok_or_else(out_of_range)?;
+                let mut e = leader.clone();
+                e.name = name;
+                e.top_dir = false;
+                e.checksum = leader.checksum.clone();
+                e.hardlink_key = leader.hardlink_key;
+                validate_name(&e.name, e.is_dir())?;
+                self.prev.mode = leader.mode;
+                self.prev.mtime = leader.mtime;
+                self.prev.uid = leader.uid;
+                self.prev.gid = leader.gid;
+                return Ok(e);
+            }
         }
 
         let mut size = r.read_varlong(3)?;
@@ -280,6 +361,7 @@ impl FlistDecoder {
                 let len = usize::from(r.read_u8()?);
                 let mut n = vec![0; len];
                 r.read_all(&mut n)?;
+                self.inline_users.push((self.prev.uid, n));
             }
         }
         if self.opts.preserve_gid && flags & xmit::SAME_GID == 0 {
@@ -288,6 +370,7 @@ impl FlistDecoder {
                 let len = usize::from(r.read_u8()?);
                 let mut n = vec![0; len];
                 r.read_all(&mut n)?;
+                self.inline_groups.push((self.prev.gid, n));
             }
         }
         let is_device = matches!(kind, FileKind::BlockDevice | FileKind::CharDevice);
@@ -343,7 +426,8 @@ impl FlistDecoder {
         let hardlink_key = (self.opts.preserve_hard_links
             && flags & xmit::HLINKED != 0
             && kind != FileKind::Directory)
-            .then_some((u64::MAX, ndx as u64));
+            .then_some((u64::MAX, (start + ndx) as u64));
+        let hardlink_key = inherited_key.or(hardlink_key);
         Ok(FileEntry {
             name,
             kind,

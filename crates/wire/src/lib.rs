@@ -32,6 +32,8 @@
 //! assert_eq!((&mut &buf[..]).read_varint().unwrap(), 0x1fe);
 //! ```
 
+pub mod batch;
+mod batch_inc;
 pub mod blocksum;
 pub mod checksum;
 pub mod client;

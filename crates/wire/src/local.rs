@@ -33,6 +33,12 @@ impl Dest {
     /// is not an existing directory is written to that path; otherwise the path is a
     /// directory, created if missing.
     pub fn choose(dest: &Path, entries: &[FileEntry]) -> Result<Dest> {
+        Dest::choose_opt(dest, entries, true)
+    }
+
+    /// [`Dest::choose`]; a missing destination directory is created only when `create`
+    /// (`--only-write-batch` and `-n` change nothing).
+    pub fn choose_opt(dest: &Path, entries: &[FileEntry], create: bool) -> Result<Dest> {
         let is_dir = fs::metadata(dest).map(|m| m.is_dir()).unwrap_or(false);
         // A trailing slash always names a directory.
         let slash = {
@@ -42,7 +48,7 @@ impl Dest {
         if entries.len() == 1 && !entries[0].is_dir() && !is_dir && !slash {
             return Ok(Dest::Solo(dest.to_path_buf()));
         }
-        if !is_dir {
+        if !is_dir && create {
             match fs::create_dir(dest) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -102,6 +108,21 @@ impl Dest {
             }
         }
         path
+    }
+
+    /// `--keep-dirlinks` outside a daemon module: a directory destination that keeps (and
+    /// follows) symlinks to directories.
+    pub fn keep_dirlinks_unconfined(self) -> Dest {
+        // Outside a daemon module a directory symlink may lead anywhere, as with stock `-K`;
+        // only symlinks owned by root or by us are followed.
+        match self {
+            Dest::Dir(root) => {
+                let root = std::path::absolute(&root).unwrap_or(root);
+                let confine = rtsync_tree::Confine::new(PathBuf::from("/")).at_fs_root(true);
+                Dest::Linked(root, confine)
+            }
+            other => other,
+        }
     }
 
     /// Turns a directory destination into one that keeps (and follows) symlinks to
@@ -179,7 +200,10 @@ pub fn current_umask() -> u32 {
     rtsync_engine::local::current_umask()
 }
 
-/// Maps the sender's ids to ours through the names it listed.
+pub use rtsync_engine::idmap::NameMap;
+
+/// Ids of the received list that still need mapping when attributes are applied (none once
+/// [`map_ids`] has run: the default map keeps every id).
 #[derive(Debug, Default)]
 pub struct IdMap {
     uids: HashMap<u32, u32>,
@@ -187,24 +211,6 @@ pub struct IdMap {
 }
 
 impl IdMap {
-    pub fn new(users: &[(u32, Vec<u8>)], groups: &[(u32, Vec<u8>)], numeric: bool) -> IdMap {
-        let mut m = IdMap::default();
-        if numeric {
-            return m;
-        }
-        for (id, name) in users {
-            if let Some(local) = lookup_user(name) {
-                m.uids.insert(*id, local);
-            }
-        }
-        for (id, name) in groups {
-            if let Some(local) = lookup_group(name) {
-                m.gids.insert(*id, local);
-            }
-        }
-        m
-    }
-
     pub fn uid(&self, id: u32) -> u32 {
         self.uids.get(&id).copied().unwrap_or(id)
     }
@@ -212,6 +218,74 @@ impl IdMap {
     pub fn gid(&self, id: u32) -> u32 {
         self.gids.get(&id).copied().unwrap_or(id)
     }
+}
+
+/// Turns the sender's ids in a received list into ours, as stock's receiver does once the
+/// list is in: by `--usermap`/`--groupmap` first, else by the names the sender gave (unless
+/// `numeric` ids), else as numbers. Owners are only mapped for a root receiver.
+#[allow(clippy::too_many_arguments)]
+pub fn map_ids(
+    entries: &mut [FileEntry],
+    users: &[(u32, Vec<u8>)],
+    groups: &[(u32, Vec<u8>)],
+    numeric: bool,
+    usermap: Option<&NameMap>,
+    groupmap: Option<&NameMap>,
+    owner: bool,
+    group: bool,
+) {
+    // SAFETY: geteuid has no preconditions.
+    let am_root = unsafe { libc::geteuid() } == 0;
+    let map_one = |list: &[(u32, Vec<u8>)],
+                   map: Option<&NameMap>,
+                   local: fn(&[u8]) -> Option<u32>,
+                   ids: &mut dyn Iterator<Item = &mut u32>| {
+        let names: HashMap<u32, &[u8]> = if numeric {
+            HashMap::new()
+        } else {
+            list.iter().map(|(id, n)| (*id, &n[..])).collect()
+        };
+        let mut done: HashMap<u32, u32> = HashMap::new();
+        for id in ids {
+            let to = *done.entry(*id).or_insert_with(|| {
+                // Without a name for id 0 from the sender, stock takes it to be root's.
+                let name = names
+                    .get(id)
+                    .copied()
+                    .or((*id == 0 && !numeric).then_some(&b"root"[..]));
+                rtsync_engine::idmap::resolve(map, *id, name, local)
+            });
+            *id = to;
+        }
+    };
+    if owner && am_root && (!numeric || usermap.is_some()) {
+        map_one(
+            users,
+            usermap,
+            lookup_user,
+            &mut entries.iter_mut().map(|e| &mut e.uid),
+        );
+    }
+    if group && (!am_root || !numeric || groupmap.is_some()) {
+        map_one(
+            groups,
+            groupmap,
+            lookup_group,
+            &mut entries.iter_mut().map(|e| &mut e.gid),
+        );
+    }
+}
+
+/// Parses the receiver's `--usermap`/`--groupmap` (names resolved here; an unknown one is
+/// reported and its item dropped, as stock does).
+pub fn parse_map(spec: Option<&str>, users: bool) -> Option<NameMap> {
+    let kind = if users {
+        rtsync_engine::idmap::Kind::User
+    } else {
+        rtsync_engine::idmap::Kind::Group
+    };
+    let lookup = if users { lookup_user } else { lookup_group };
+    NameMap::parse(spec?, kind, lookup, |w| eprintln!("{w}")).ok()
 }
 
 /// A daemon module's `name converter`: asked `usr NAME`, `grp NAME`, `uid ID`, `gid ID`,

@@ -36,6 +36,8 @@ struct State {
     next: usize,
     /// Lines printed after every entry (`--delete-after` deletions).
     trailer: Vec<Line>,
+    /// Lines of the redo phase that came before every entry's own was printed.
+    late: Vec<Line>,
 }
 
 /// The ordered log of one transfer. With no reporter, it records nothing.
@@ -56,6 +58,7 @@ impl ItemLog {
                 slots,
                 next: 0,
                 trailer: Vec::new(),
+                late: Vec::new(),
             }),
         }
     }
@@ -108,6 +111,20 @@ impl ItemLog {
         }
     }
 
+    /// A line of the redo phase (a file fetched again after failing verification): after
+    /// every entry's own line.
+    pub fn late(&self, line: Line) {
+        self.with(|st| {
+            if st.next == st.slots.len() {
+                if let Some(r) = st.reporter.as_mut() {
+                    print_lines(r, vec![line]);
+                }
+            } else {
+                st.late.push(line);
+            }
+        });
+    }
+
     /// Lines printed after every entry (`--delete-after` deletions).
     pub fn trailer(&self, lines: Vec<Line>) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -125,7 +142,8 @@ impl ItemLog {
             }
         }
         advance(&mut st);
-        let trailer = std::mem::take(&mut st.trailer);
+        let mut trailer = std::mem::take(&mut st.late);
+        trailer.append(&mut st.trailer);
         if let Some(r) = st.reporter.as_mut() {
             print_lines(r, trailer);
         }
@@ -198,7 +216,8 @@ pub fn itemize(e: &FileEntry, local: Option<&Metadata>, update: u8, p: Preserve)
     if e.kind == FileKind::Regular && m.len() != e.size {
         it.size = true;
     }
-    if e.kind != FileKind::Symlink && m.mtime() != e.mtime {
+    // Symlink times count too (Linux sets them); `--omit-link-times` is the caller's.
+    if m.mtime() != e.mtime {
         if p.times {
             it.time = Some(b't');
         } else if update == b'>' {
@@ -271,6 +290,7 @@ mod tests {
             slots: vec![Slot::Unset, Slot::Unset, Slot::Unset],
             next: 0,
             trailer: Vec::new(),
+            late: Vec::new(),
         };
         st.slots[1] = Slot::Ready(Vec::new());
         advance(&mut st);

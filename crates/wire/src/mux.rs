@@ -173,6 +173,8 @@ pub struct MuxReader<R> {
     /// What arrived out of band.
     pub oob: OobState,
     handler: Box<dyn MessageHandler>,
+    /// `--write-batch`: every data byte read is recorded here too.
+    tee: Option<crate::batch::Recorder>,
 }
 
 impl<R: Read> MuxReader<R> {
@@ -183,7 +185,13 @@ impl<R: Read> MuxReader<R> {
             remaining: 0,
             oob: OobState::default(),
             handler,
+            tee: None,
         }
+    }
+
+    /// Records every data byte read from now on (`--write-batch` on the receiving side).
+    pub fn set_tee(&mut self, tee: Option<crate::batch::Recorder>) {
+        self.tee = tee;
     }
 
     /// Starts expecting multiplexed frames.
@@ -312,7 +320,11 @@ fn read_exact_or_eof<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
 impl<R: Read> Read for MuxReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if !self.muxed {
-            return self.inner.read(buf);
+            let got = self.inner.read(buf)?;
+            if let Some(t) = &self.tee {
+                t.record(&buf[..got]);
+            }
+            return Ok(got);
         }
         if buf.is_empty() {
             return Ok(0);
@@ -329,6 +341,9 @@ impl<R: Read> Read for MuxReader<R> {
             ));
         }
         self.remaining -= got;
+        if let Some(t) = &self.tee {
+            t.record(&buf[..got]);
+        }
         Ok(got)
     }
 }
@@ -370,6 +385,12 @@ pub struct MuxWriter<W: Write> {
     data: Vec<u8>,
     /// Framed bytes ready for the socket.
     out: Vec<u8>,
+    /// `--write-batch`: every data byte written is recorded here too.
+    tee: Option<crate::batch::Recorder>,
+    /// `--only-write-batch`: file data (sum heads, tokens, checksums) goes to the batch only.
+    batch_only: bool,
+    /// Inside a file's data while `batch_only`: writes skip the peer.
+    tee_only: bool,
 }
 
 impl<W: Write> MuxWriter<W> {
@@ -379,7 +400,31 @@ impl<W: Write> MuxWriter<W> {
             muxed: false,
             data: Vec::with_capacity(DATA_FRAME),
             out: Vec::with_capacity(2 * DATA_FRAME),
+            tee: None,
+            batch_only: false,
+            tee_only: false,
         }
+    }
+
+    /// Records every data byte written from now on (`--write-batch` on the sending side).
+    pub fn set_tee(&mut self, tee: Option<crate::batch::Recorder>) {
+        self.tee = tee;
+    }
+
+    /// The batch recorder, if any.
+    pub fn tee(&self) -> Option<&crate::batch::Recorder> {
+        self.tee.as_ref()
+    }
+
+    /// `--only-write-batch`: file data is recorded but not sent (see [`MuxWriter::file_data`]).
+    pub fn set_batch_only(&mut self, on: bool) {
+        self.batch_only = on;
+    }
+
+    /// The sender marks where a file's data starts (`true`) and ends (`false`); with
+    /// `--only-write-batch` those bytes go to the batch file alone, as stock's sender does.
+    pub fn file_data(&mut self, on: bool) {
+        self.tee_only = on && self.batch_only && self.tee.is_some();
     }
 
     /// Starts framing everything written from now on.
@@ -446,6 +491,12 @@ impl<W: Write> MuxWriter<W> {
 
 impl<W: Write> Write for MuxWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(t) = &self.tee {
+            t.record(buf);
+            if self.tee_only {
+                return Ok(buf.len());
+            }
+        }
         self.data.extend_from_slice(buf);
         if self.data.len() >= DATA_FRAME {
             self.frame_data();

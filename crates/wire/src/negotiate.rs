@@ -47,6 +47,8 @@ pub struct NegotiateConfig {
     /// A client: we offered incremental recursion (`i` in the `-e` capabilities). A server:
     /// we can do it for this transfer, so we grant it if the client offered it.
     pub offered_inc_recurse: bool,
+    /// Writing a batch: only the pre-negotiation choices (md5, zlib) are offered.
+    pub batch: bool,
 }
 
 /// The outcome of setup.
@@ -130,16 +132,24 @@ pub fn client_setup<R: Read, W: Write>(
         ));
     }
     let negotiated_strings = compat_flags & cf::VARINT_FLIST_FLAGS != 0;
-    let compress_names: Vec<&str> = cfg
-        .supported_compressions
-        .iter()
-        .map(|c| c.name())
-        .collect();
+    let compress_names: Vec<&str> = if cfg.batch {
+        vec!["zlib"]
+    } else {
+        cfg.supported_compressions
+            .iter()
+            .map(|c| c.name())
+            .collect()
+    };
     let negotiate_compress = cfg.compress && cfg.compress_choice.is_none();
     if negotiated_strings {
         let mut out = Vec::new();
         if cfg.checksum_choice.is_none() {
-            put_vstring(&mut out, client_checksum_list().as_bytes())?;
+            let list = if cfg.batch {
+                "md5".to_string()
+            } else {
+                client_checksum_list()
+            };
+            put_vstring(&mut out, list.as_bytes())?;
         }
         if negotiate_compress {
             put_vstring(&mut out, compress_names.join(" ").as_bytes())?;
@@ -242,7 +252,11 @@ fn read_choices<R: Read>(
         None if negotiated_strings => {
             let theirs = r.read_vstring(256)?;
             let theirs = String::from_utf8_lossy(&theirs);
-            let ours: Vec<&str> = CHECKSUM_PREFERENCE.iter().map(|c| c.name()).collect();
+            let ours: Vec<&str> = if cfg.batch {
+                vec!["md5"]
+            } else {
+                CHECKSUM_PREFERENCE.iter().map(|c| c.name()).collect()
+            };
             let name = pick_common(&ours, &theirs)
                 .ok_or_else(|| negotiation_failed("checksum", &theirs))?;
             ChecksumAlgo::from_name(name).expect("our own name")

@@ -60,6 +60,8 @@ pub struct PullOptions {
     pub numeric_ids: bool,
     /// `-v` count: names are printed at ≥ 1.
     pub verbose: u32,
+    /// `--info=skip` (or `-vv`): say why `--update` skipped a file.
+    pub info_skip: bool,
     /// `--whole-file`: never send block sums.
     pub whole_file: bool,
     /// `--block-size`.
@@ -94,6 +96,15 @@ pub struct PullOptions {
     pub backup: Option<BackupOptions>,
     /// `--inplace`: write into the destination file instead of a temp file.
     pub inplace: bool,
+    /// `--append` (1) or `--append-verify` (2): an existing file shorter than the sender's
+    /// is only extended (its data trusted, or with 2 checked by the whole-file checksum);
+    /// one at least as long is left alone.
+    pub append: u8,
+    /// A failed verification is reported before the retry (stock: `-v`, `-i`, `%i`).
+    pub verify_warnings: bool,
+    /// `--usermap` / `--groupmap` / `--chown`, resolved on this side.
+    pub usermap: Option<local::NameMap>,
+    pub groupmap: Option<local::NameMap>,
     /// `--partial`: keep the data of an interrupted transfer.
     pub partial: bool,
     /// `--partial-dir`: where partial files are kept (and found again as basis files).
@@ -114,6 +125,15 @@ pub struct PullOptions {
     pub basis_dirs: Vec<PathBuf>,
     /// A daemon module's root: basis candidates whose directory leads out of it are ignored.
     pub basis_root: Option<PathBuf>,
+    /// `--only-write-batch`: nothing changes here, but files are requested (with block sums)
+    /// so the sender can record their deltas in the batch.
+    pub batch_only: bool,
+    /// With `batch_only`, the sender's file data still comes to us (we are the client and
+    /// record it); a receiving server gets none.
+    pub batch_data_follows: bool,
+    /// `--read-batch`: the "sender" is a batch file; only what the generator wants of it
+    /// is applied, no block sums are made.
+    pub read_batch: bool,
 }
 
 impl PullOptions {
@@ -125,6 +145,7 @@ impl PullOptions {
     ) -> PullOptions {
         // SAFETY: geteuid has no preconditions.
         let am_root = unsafe { libc::geteuid() } == 0;
+        let batch_only = opts.only_write_batch && opts.write_batch.is_some();
         PullOptions {
             attrs: AttrOptions {
                 perms: opts.perms,
@@ -153,9 +174,10 @@ impl PullOptions {
                 opts.delete,
                 rtsync_engine::DeleteMode::After | rtsync_engine::DeleteMode::Delay
             ),
-            dry_run: opts.dry_run,
+            dry_run: opts.dry_run || batch_only,
             numeric_ids: opts.numeric_ids,
             verbose: opts.verbose,
+            info_skip: opts.info_skip(),
             whole_file: opts.whole_file == Some(true),
             block_size: opts.block_size,
             peer_sends_stats: false,
@@ -177,16 +199,28 @@ impl PullOptions {
                     .unwrap_or_else(|| if opts.backup_dir.is_some() { "" } else { "~" }.into()),
             }),
             inplace: opts.inplace,
+            append: crate::server_args::append_mode(opts),
+            usermap: local::parse_map(opts.usermap.as_deref(), true),
+            groupmap: local::parse_map(opts.groupmap.as_deref(), false),
+            verify_warnings: opts.verbose > 0
+                || opts.itemize > 0
+                || opts
+                    .out_format
+                    .as_deref()
+                    .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
             // rsync: --inplace implies --partial for refusal purposes only.
             partial: (opts.partial || opts.partial_dir.is_some()) && !opts.inplace,
             partial_dir: opts.partial_dir.as_ref().map(PathBuf::from),
             sparse: opts.sparse,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
-            remove_source_files: opts.remove_source_files && !opts.dry_run,
+            remove_source_files: opts.remove_source_files && !opts.dry_run && !batch_only,
             alt_dest: opts.alt_dest,
             basis_dirs: opts.basis_dirs.iter().map(PathBuf::from).collect(),
             basis_root: None,
+            batch_only,
+            batch_data_follows: false,
+            read_batch: false,
         }
     }
 
@@ -286,6 +320,22 @@ impl PullOptions {
     }
 }
 
+impl PullOptions {
+    /// Turns the ids of a received list into ours (see [`local::map_ids`]).
+    pub fn map_ids(&self, list: &mut FileList) {
+        local::map_ids(
+            &mut list.entries,
+            &list.user_names,
+            &list.group_names,
+            self.numeric_ids,
+            self.usermap.as_ref(),
+            self.groupmap.as_ref(),
+            self.attrs.owner,
+            self.attrs.group,
+        );
+    }
+}
+
 /// Counters the client reports.
 #[derive(Debug, Clone, Default)]
 pub struct PullStats {
@@ -305,6 +355,8 @@ pub struct PullStats {
     pub created: [u64; 5],
     /// Bytes of the file list as received.
     pub flist_size: u64,
+    /// Total size of the files transferred (`-n`: that would have been).
+    pub transferred_size: u64,
 }
 
 /// A request the generator made, handed to the receiver before it hits the wire.
@@ -315,6 +367,9 @@ struct Request {
     head: SumHead,
     basis: Option<PathBuf>,
     existing_mode: Option<u32>,
+    /// `--append`: the data starts after the length `head` describes (the basis is the
+    /// file itself).
+    append: bool,
 }
 
 /// What the receiver tells the generator.
@@ -327,6 +382,8 @@ enum Event {
     Finished,
     /// This index is in place: a `--remove-source-files` sender may remove it.
     Success(usize),
+    /// A message for the client, when we are the server (the generator holds the writer).
+    Message(MsgTag, String),
 }
 
 /// Everything both threads share read-only.
@@ -374,7 +431,8 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         list,
         dest,
         opts,
-        ids: IdMap::new(&list.user_names, &list.group_names, opts.numeric_ids),
+        // The list's ids are ours already (`local::map_ids`).
+        ids: IdMap::default(),
         log,
         deletions: Default::default(),
         skipped_deletions: Default::default(),
@@ -416,7 +474,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
             }
             // The receiver's error is the more precise one unless it only saw the shutdown.
             (Err(e), Err(g)) => Err(
-                if matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
+                if !opts.read_batch && matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
                     g
                 } else {
                     e
@@ -487,6 +545,9 @@ fn generate<W: Write>(
         ctx.log.header(header);
     }
     let mut refused_dir: Option<Vec<u8>> = None;
+    let mut dry_missing: Option<Vec<u8>> = None;
+    let mut skipped_dir: Option<Vec<u8>> = None;
+    let dest_exists = fs::symlink_metadata(ctx.dest.root()).is_ok_and(|m| m.is_dir());
     for (ndx, e) in entries.iter().enumerate() {
         if !ctx.list.active[ndx] {
             ctx.log.ready(ndx, Vec::new());
@@ -504,15 +565,57 @@ fn generate<W: Write>(
             }
             hlink_leader.insert(key, ndx);
         }
-        if !ctx.opts.list_only {
-            if let Err(err) = ctx.dest.check_parents(&e.name) {
-                report(&err);
-                res.errors += 1;
+        // `-n`: entries below a directory that would have been created are new as well
+        // (stock's dry_missing_dir), and an absent destination holds nothing.
+        // --existing: nothing below a directory that is not there.
+        if let Some(d) = &skipped_dir {
+            if is_below(&e.name, d) {
                 ctx.log.ready(ndx, Vec::new());
                 continue;
             }
+            skipped_dir = None;
         }
-        match generate_entry(ctx, ndx, e, &names, &mut res)? {
+        if ctx.opts.existing
+            && e.is_dir()
+            && e.name != b"."
+            && fs::symlink_metadata(ctx.dest.dir_path_of(&e.name)).is_err()
+        {
+            skipped_dir = Some(e.name.clone());
+        }
+        let mut missing = false;
+        if ctx.opts.dry_run {
+            if let Some(d) = &dry_missing {
+                if is_below(&e.name, d) {
+                    missing = true;
+                } else {
+                    dry_missing = None;
+                }
+            }
+            if !missing && !dest_exists {
+                missing = true;
+            }
+        }
+        if !ctx.opts.list_only && !missing {
+            if let Err(err) = ctx.dest.check_parents(&e.name) {
+                if ctx.opts.dry_run {
+                    missing = true;
+                } else {
+                    report(&err);
+                    res.errors += 1;
+                    ctx.log.ready(ndx, Vec::new());
+                    continue;
+                }
+            }
+        }
+        if ctx.opts.dry_run
+            && e.is_dir()
+            && dry_missing.is_none()
+            && (missing
+                || !fs::symlink_metadata(ctx.dest.dir_path_of(&e.name)).is_ok_and(|m| m.is_dir()))
+        {
+            dry_missing = Some(e.name.clone());
+        }
+        match generate_entry(ctx, ndx, e, &names, &mut res, missing)? {
             Step::Done(lines) => {
                 if ctx.opts.remove_source_files && !e.is_dir() {
                     // Stock reports current files and every symlink or special it made or
@@ -541,39 +644,33 @@ fn generate<W: Write>(
                 basis,
                 existing_mode,
                 item,
+                append,
             } => {
                 if let Some(line) = &item {
                     res.count_created(e, std::slice::from_ref(line));
                 }
-                let iflags = match &item {
-                    Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
-                    _ => {
-                        item::TRANSFER
-                            | if existing_mode.is_none() {
-                                item::IS_NEW
-                            } else {
-                                0
-                            }
-                    }
-                };
-                ctx.log.pending(ndx, Vec::new());
-                req_tx
-                    .send(Request {
-                        ndx,
-                        item,
-                        head,
-                        basis,
-                        existing_mode,
-                    })
-                    .map_err(|_| Error::Stream("receiver gone".into()))?;
-                ndxw.put(&mut out, ndx as i32);
-                out.extend_from_slice(&iflags.to_le_bytes());
-                head.put(&mut out);
-                out.extend_from_slice(&sums);
-                w.write_all(&out).map_err(wio)?;
-                out.clear();
+                request(
+                    ctx,
+                    w,
+                    &req_tx,
+                    &mut ndxw,
+                    &mut out,
+                    ndx,
+                    (head, sums, basis, existing_mode, item, append),
+                )?;
             }
         }
+    }
+    if ctx.opts.read_batch {
+        // Tells the receiver the generator has decided on every entry.
+        let _ = req_tx.send(Request {
+            ndx: usize::MAX,
+            item: None,
+            head: SumHead::default(),
+            basis: None,
+            existing_mode: None,
+            append: false,
+        });
     }
     // End of phase 1.
     ndxw.put(&mut out, NDX_DONE);
@@ -586,6 +683,7 @@ fn generate<W: Write>(
         match ev_rx.recv() {
             Ok(Event::Redo(ndx)) => redo.push(ndx),
             Ok(Event::Success(ndx)) => send_success(w, ndx)?,
+            Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
             Ok(Event::PhaseDone) => break,
             Ok(Event::Finished) | Err(_) => {
                 return Err(Error::Stream("receiver ended early".into()))
@@ -599,7 +697,8 @@ fn generate<W: Write>(
         let e = &entries[ndx];
         let from = ctx.dest.path_of(&entries[leader].name);
         let to = ctx.dest.path_of(&e.name);
-        if ctx.dest.check_parents(&e.name).is_err() {
+        // (-n: a parent that would have been created is no error.)
+        if !ctx.opts.dry_run && ctx.dest.check_parents(&e.name).is_err() {
             res.errors += 1;
             ctx.log.ready(ndx, Vec::new());
             continue;
@@ -613,9 +712,14 @@ fn generate<W: Write>(
             // Already linked: in place, so the sender may remove its copy.
             send_success(w, ndx)?;
         }
-        if !same && !ctx.opts.dry_run {
-            let _ = local::remove_any(&to);
-            if let Err(err) = fs::hard_link(&from, &to) {
+        if !same {
+            let linked = if ctx.opts.dry_run {
+                Ok(())
+            } else {
+                let _ = local::remove_any(&to);
+                fs::hard_link(&from, &to)
+            };
+            if let Err(err) = linked {
                 report(&Error::file(
                     format!("link \"{}\" failed", to.display()),
                     err,
@@ -645,18 +749,26 @@ fn generate<W: Write>(
         ctx.log.ready(ndx, lines);
     }
     for ndx in redo {
+        // Itemized again against what is there now (an in-place update was kept).
+        let e = &entries[ndx];
+        let now = fs::symlink_metadata(ctx.dest.path_of(&e.name))
+            .ok()
+            .filter(|m| m.file_type().is_file());
+        let it = crate::log::itemize(e, now.as_ref(), b'>', entry::preserve(ctx.opts));
+        let iflags = item::TRANSFER | iflags_of(&it);
         let head = SumHead::default();
         req_tx
             .send(Request {
                 ndx,
-                item: None,
+                item: Some(crate::log::line(e, it)),
                 head,
                 basis: None,
-                existing_mode: None,
+                existing_mode: now.as_ref().map(|m| m.mode()),
+                append: false,
             })
             .map_err(|_| Error::Stream("receiver gone".into()))?;
         ndxw.put(&mut out, ndx as i32);
-        out.extend_from_slice(&item::TRANSFER.to_le_bytes());
+        out.extend_from_slice(&iflags.to_le_bytes());
         head.put(&mut out);
     }
     ndxw.put(&mut out, NDX_DONE);
@@ -675,6 +787,7 @@ fn generate<W: Write>(
                 }
                 Ok(Event::Redo(_)) => {}
                 Ok(Event::Success(ndx)) => send_success(w, ndx)?,
+                Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
                 Err(_) => return Err(Error::Stream("receiver ended early".into())),
             }
         }
@@ -703,6 +816,7 @@ fn generate<W: Write>(
         match ev_rx.recv() {
             Ok(Event::Finished) => finished = true,
             Ok(Event::Success(ndx)) => send_success(w, ndx)?,
+            Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
             Ok(Event::Redo(_)) | Ok(Event::PhaseDone) => {}
             Err(_) => return Err(Error::Stream("receiver ended early".into())),
         }
@@ -724,6 +838,60 @@ fn generate<W: Write>(
     ndxw.put(&mut out, NDX_DONE);
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     Ok(res)
+}
+
+type RequestParts = (
+    SumHead,
+    Vec<u8>,
+    Option<PathBuf>,
+    Option<u32>,
+    Option<Line>,
+    bool,
+);
+
+/// Queues a request for the receiver, then asks the sender for the file.
+fn request<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    req_tx: &mpsc::Sender<Request>,
+    ndxw: &mut NdxWriter,
+    out: &mut Vec<u8>,
+    ndx: usize,
+    (head, sums, basis, existing_mode, item, append): RequestParts,
+) -> Result<()> {
+    let iflags = match &item {
+        Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
+        _ => {
+            item::TRANSFER
+                | if existing_mode.is_none() {
+                    item::IS_NEW
+                } else {
+                    0
+                }
+        }
+    };
+    ctx.log.pending(ndx, Vec::new());
+    req_tx
+        .send(Request {
+            ndx,
+            item,
+            head,
+            basis,
+            existing_mode,
+            append,
+        })
+        .map_err(|_| Error::Stream("receiver gone".into()))?;
+    ndxw.put(out, ndx as i32);
+    out.extend_from_slice(&iflags.to_le_bytes());
+    if !ctx.opts.dry_run || ctx.opts.batch_only {
+        // `-n` asks for the file with no sums: the sender only echoes the request.
+        head.put(out);
+        out.extend_from_slice(&sums);
+    }
+    w.write_all(out)
+        .map_err(|e| Error::io("writing to sender", e))?;
+    out.clear();
+    Ok(())
 }
 
 /// Whether a daemon module's rules refuse `e` (or a refused directory holds it); the client
@@ -768,6 +936,12 @@ fn refused<W: Write>(
 /// `--remove-source-files`).
 fn send_success<W: Write>(w: &mut MuxWriter<W>, ndx: usize) -> Result<()> {
     w.send_msg_int(MsgTag::Success, ndx as i32)
+        .map_err(|e| Error::io("writing to sender", e))
+}
+
+/// Sends a message for the client (we are the server).
+fn send_message<W: Write>(w: &mut MuxWriter<W>, tag: MsgTag, text: &str) -> Result<()> {
+    w.send_msg(tag, text.as_bytes())
         .map_err(|e| Error::io("writing to sender", e))
 }
 
@@ -816,6 +990,12 @@ fn notify_sender<W: Write>(
                     payload.push(0);
                 }
                 w.send_msg(MsgTag::Deleted, &payload).map_err(wio)?;
+            }
+            // A receiving server's messages (`skipping non-regular file`) go to the client,
+            // as stock's generator prints them.
+            Line::Info(text) if !ctx.opts.peer_sends_stats && !ctx.opts.list_only => {
+                w.send_msg(MsgTag::Info, format!("{text}\n").as_bytes())
+                    .map_err(wio)?;
             }
             Line::Item(it, ..) => {
                 let iflags = iflags_of(it);
@@ -884,6 +1064,19 @@ fn delete_extraneous(
         return (0, lines);
     };
     let mut gone: Vec<(Vec<u8>, PathBuf, bool)> = Vec::new();
+    // Per-directory rule files (dir-merge) are read from the destination, as the receiving
+    // rsync reads them, and protect what they exclude on this side.
+    let mut merged = ctx
+        .opts
+        .protect
+        .as_ref()
+        .filter(|p| p.has_dir_merge())
+        .map(|p| {
+            (
+                rtsync_filter::PathChecker::new(p.clone()),
+                rtsync_filter::BeneathSource::new(ctx.dest.root()),
+            )
+        });
     for ent in rd.flatten() {
         let child = ent.file_name();
         let child = child.as_bytes();
@@ -896,7 +1089,15 @@ fn delete_extraneous(
             continue;
         }
         let is_dir = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if let Some(p) = &ctx.opts.protect {
+        if let Some((checker, source)) = &mut merged {
+            // An unreadable rule file protects rather than deletes.
+            let kept = checker
+                .is_transferred(&full, is_dir, rtsync_filter::Side::Receiver, source)
+                .unwrap_or(false);
+            if !kept {
+                continue;
+            }
+        } else if let Some(p) = &ctx.opts.protect {
             if p.is_protected(&full, is_dir) {
                 continue;
             }
@@ -983,6 +1184,7 @@ fn receive<R: Read>(
     let mut pending: HashMap<usize, Request> = HashMap::new();
     let mut phase = 0;
     let mut redone: HashSet<usize> = HashSet::new();
+    let mut gen_done = false;
     let n = ctx.list.entries.len();
     let mut decoder = rtsync_delta::TokenDecoder::new(
         ctx.neg
@@ -993,6 +1195,26 @@ fn receive<R: Read>(
     loop {
         let ndx = ndxr.read(r)?;
         if ndx == NDX_DONE {
+            if phase == 0 && ctx.opts.read_batch {
+                // What the generator wanted and the batch did not have.
+                while !gen_done {
+                    match req_rx.recv() {
+                        Ok(req) if req.ndx != usize::MAX => {
+                            pending.insert(req.ndx, req);
+                        }
+                        _ => gen_done = true,
+                    }
+                }
+                let mut missing: Vec<usize> = pending.drain().map(|(k, _)| k).collect();
+                missing.sort_unstable();
+                for k in missing {
+                    eprintln!(
+                        "(No batched update for \"{}\")",
+                        String::from_utf8_lossy(&ctx.list.entries[k].name)
+                    );
+                    stats.errors += 1;
+                }
+            }
             phase += 1;
             if phase > 2 {
                 break;
@@ -1020,32 +1242,111 @@ fn receive<R: Read>(
         if phase == 2 {
             return Err(Error::Protocol("got transfer request in phase 2".into()));
         }
-        let req = take_request(&mut pending, &req_rx, ndx)?;
+        if ctx.opts.batch_only && !ctx.opts.batch_data_follows {
+            // `--only-write-batch` on a receiving server: the data went to the client's batch.
+            let req = take_request(&mut pending, &req_rx, ndx)?;
+            stats.files_transferred += 1;
+            ctx.log.complete(ndx, req.item.clone());
+            continue;
+        }
+        let wanted = if ctx.opts.read_batch {
+            batch_request(&mut pending, &req_rx, ndx, &mut gen_done).or_else(|| {
+                // A hard-linked file whose data the batch carries under another name of its
+                // group (stock picks the group's last name with incremental recursion): the
+                // data goes to the name we asked for, the others are linked to it.
+                let key = ctx.list.entries[ndx].hardlink_key?;
+                let k = *pending
+                    .keys()
+                    .find(|&&k| ctx.list.entries[k].hardlink_key == Some(key))?;
+                pending.remove(&k)
+            })
+        } else {
+            Some(take_request(&mut pending, &req_rx, ndx)?)
+        };
+        if ctx.opts.dry_run && !ctx.opts.batch_only {
+            // `-n`: the sender only echoes the request.
+            if let Some(req) = wanted {
+                stats.files_transferred += 1;
+                stats.transferred_size += ctx.list.entries[ndx].size;
+                ctx.log.complete(ndx, req.item.clone());
+            }
+            continue;
+        }
         let head = SumHead::read(r, ctx.neg.checksum.digest_len())?;
-        if head != req.head {
+        let Some(mut req) = wanted else {
+            // In the batch, but the destination does not need it (already up to date).
+            let e = &ctx.list.entries[ndx];
+            println!(
+                "(Skipping batched update for \"{}\")",
+                String::from_utf8_lossy(&e.name)
+            );
+            let path = ctx.dest.path_of(&e.name);
+            let basis = fs::symlink_metadata(&path)
+                .is_ok_and(|m| m.is_file())
+                .then_some(path);
+            let req = Request {
+                ndx,
+                item: None,
+                head,
+                basis,
+                existing_mode: None,
+                append: false,
+            };
+            write::discard_file(ctx, r, &req, &mut decoder)?;
+            continue;
+        };
+        // (A hard-link group's data may come under another of its names.)
+        let ndx = req.ndx;
+        if ctx.opts.read_batch {
+            // The batch's deltas were made against the block sums of its own run.
+            req.head = head;
+        } else if head != req.head {
             return Err(Error::Protocol(format!(
                 "sender echoed a different sum header for index {ndx}"
             )));
         }
+        if ctx.opts.batch_only {
+            // `--only-write-batch` on the client: recorded as it passes, not applied.
+            write::discard_file(ctx, r, &req, &mut decoder)?;
+            stats.files_transferred += 1;
+            ctx.log.complete(ndx, req.item.clone());
+            continue;
+        }
         let ok = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
+        // Logged whether or not it verified, as stock does; a redo's line comes later.
+        if phase == 0 {
+            ctx.log.complete(ndx, req.item.clone());
+        } else if let Some(line) = req.item.clone() {
+            ctx.log.late(line);
+        }
         let e = &ctx.list.entries[ndx];
+        // An in-place update stays in the file (stock's wording).
+        let kept = if ctx.opts.inplace {
+            "retained"
+        } else {
+            "discarded"
+        };
         if ok {
             if ctx.opts.remove_source_files {
                 let _ = ev_tx.send(Event::Success(ndx));
             }
             stats.files_transferred += 1;
-            ctx.log.complete(ndx, req.item.clone());
-        } else if phase == 0 && redone.insert(ndx) {
-            eprintln!(
-                "WARNING: {} failed verification -- update discarded (will try again).",
-                String::from_utf8_lossy(&e.name)
-            );
+            stats.transferred_size += e.size;
+        } else if phase == 0 && !ctx.opts.read_batch && redone.insert(ndx) {
+            if ctx.opts.verify_warnings {
+                let text = format!(
+                    "WARNING: {} failed verification -- update {kept} (will try again).\n",
+                    String::from_utf8_lossy(&e.name)
+                );
+                tell(ctx, ev_tx, MsgTag::Warning, text);
+            }
             let _ = ev_tx.send(Event::Redo(ndx));
         } else {
-            eprintln!(
-                "ERROR: {} failed verification -- update discarded.",
+            let text = format!(
+                "ERROR: {} failed verification -- update {kept}.\n",
                 String::from_utf8_lossy(&e.name)
             );
+            tell(ctx, ev_tx, MsgTag::ErrorXfer, text);
             stats.errors += 1;
         }
     }
@@ -1059,8 +1360,15 @@ fn receive<R: Read>(
     }
     if ctx.neg.protocol >= 31 {
         loop {
-            match ndxr.read(r)? {
+            let ndx = match ndxr.read(r) {
+                // A batch may end before the goodbye (stock writes it from either side).
+                Err(Error::UnexpectedEof { .. }) if ctx.opts.read_batch => NDX_DONE,
+                other => other?,
+            };
+            match ndx {
                 NDX_DONE => break,
+                // A batch recorded by a pulling client may carry the sender's late list end.
+                crate::ndx::NDX_FLIST_EOF if ctx.opts.read_batch => {}
                 NDX_DEL_STATS => {
                     for _ in 0..5 {
                         r.read_varint()?;
@@ -1076,6 +1384,39 @@ fn receive<R: Read>(
     }
     let _ = ev_tx.send(Event::Finished);
     Ok(stats)
+}
+
+/// `--read-batch`: the generator's request for `ndx`, waiting until it has decided; `None`
+/// when it does not want that file (its requests come in list order, then `usize::MAX`).
+fn batch_request(
+    pending: &mut HashMap<usize, Request>,
+    rx: &mpsc::Receiver<Request>,
+    ndx: usize,
+    gen_done: &mut bool,
+) -> Option<Request> {
+    loop {
+        if let Some(req) = pending.remove(&ndx) {
+            return Some(req);
+        }
+        if *gen_done || pending.keys().any(|&k| k > ndx) {
+            return None;
+        }
+        match rx.recv() {
+            Ok(req) if req.ndx != usize::MAX => {
+                pending.insert(req.ndx, req);
+            }
+            _ => *gen_done = true,
+        }
+    }
+}
+
+/// A message of the receiver: printed by a client, sent to the client by a server.
+fn tell(ctx: &Ctx<'_>, ev_tx: &mpsc::Sender<Event>, tag: MsgTag, text: String) {
+    if ctx.opts.peer_sends_stats {
+        eprint!("{text}");
+    } else {
+        let _ = ev_tx.send(Event::Message(tag, text));
+    }
 }
 
 /// Finds the generator's request for `ndx`; a sender answering something we did not ask for is
@@ -1102,6 +1443,11 @@ fn take_request(
             }
         }
     }
+}
+
+/// Whether `name` lies inside directory `dir` (`.` holds everything).
+fn is_below(name: &[u8], dir: &[u8]) -> bool {
+    dir == b"." || (name.starts_with(dir) && name.get(dir.len()) == Some(&b'/'))
 }
 
 fn report(e: &Error) {

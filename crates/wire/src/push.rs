@@ -67,6 +67,10 @@ pub trait SendSource {
         }
         facts
     }
+    /// A regular file's size as listed (`--append` skips a file that shrank since).
+    fn size(&self, _ndx: usize) -> Option<u64> {
+        None
+    }
     /// Whether `ndx` names an entry still held.
     fn valid(&self, ndx: i32) -> bool {
         ndx >= 0 && (ndx as usize) < self.count()
@@ -139,6 +143,10 @@ impl SendSource for SendList {
         let e = &self.entries[ndx];
         Some((e.size, e.mtime, e.mtime_nsec))
     }
+    fn size(&self, ndx: usize) -> Option<u64> {
+        let e = &self.entries[ndx];
+        (e.kind == FileKind::Regular).then_some(e.size)
+    }
 }
 
 impl SendSource for streamed::StreamedList {
@@ -159,6 +167,9 @@ impl SendSource for streamed::StreamedList {
     }
     fn listed_stat(&self, ndx: usize) -> Option<(u64, i64, u32)> {
         self.listed_stat(ndx)
+    }
+    fn size(&self, ndx: usize) -> Option<u64> {
+        self.size(ndx)
     }
 }
 
@@ -214,6 +225,9 @@ pub struct PushStats {
     pub deleted: u64,
     /// The last NDX_DEL_STATS values (files, dirs, symlinks, devices, specials).
     pub deleted_stats: Option<[i32; 5]>,
+    /// Items the receiver created (its `ITEM_IS_NEW`), per kind (reg, dir, link, dev,
+    /// special), as stock's sender counts them for `--stats`.
+    pub created: [u64; 5],
 }
 
 /// Options of the sending side.
@@ -234,6 +248,17 @@ pub struct PushOptions {
     /// Item lines show the itemize string (`-i` or `%i`): sent files are `<f…`. Without it
     /// they are logged as transfers under the receiver's `>` (only the name is printed).
     pub itemize: bool,
+    /// `--append` (1) or `--append-verify` (2): a request's sum header gives the receiver's
+    /// length, no block sums follow, and only the data past it is sent (the checksum of
+    /// `--append-verify` covering the whole file). A file's second request (the redo after a
+    /// failed verification) is an ordinary one.
+    pub append: u8,
+    /// `-n`: the receiver's requests carry no sums and we send no data, only the request
+    /// back (stock's `!do_xfers`).
+    pub dry_run: bool,
+    /// A server's file-list build and transfer times in milliseconds (sent with its
+    /// statistics; stock's client prints them with `--stats`).
+    pub flist_times: (i64, i64),
     /// A server: the connection's byte counters, for the statistics it sends.
     pub counts: Option<ByteCounts>,
     /// `--remove-source-files`: remove each file the receiver reports in place (MSG_SUCCESS)
@@ -288,6 +313,8 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     let mut out = Vec::new();
     let mut whole = whole::WholeFile::default();
     let sum_kind = block_hasher(neg).kind();
+    // Files already sent once: a new request for one is a redo, without append semantics.
+    let mut sent_once = std::collections::HashSet::new();
     loop {
         let idle = !input_pending(r.get_mut());
         while list.want_more(idle) {
@@ -338,11 +365,22 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         } else {
             None
         };
-        if iflags & item::TRANSFER == 0 {
-            // Itemized by the generator but not transferred: logged, and echoed to the
-            // receiver, which logs it too (a stock client prints these lines there).
+        if iflags & item::TRANSFER == 0 || opts.dry_run {
+            // Itemized by the receiver but not transferred (or `-n`): logged, and echoed
+            // to the receiver, which logs it in turn (a stock client receiver prints it).
             if let Some(rep) = reporter.as_deref_mut() {
                 log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
+            }
+            if iflags & item::IS_NEW != 0 && phase == 0 {
+                let kind = if iflags & item::TRANSFER != 0 {
+                    FileKind::Regular
+                } else {
+                    list.kind(ndx)
+                };
+                stats.created[rtsync_engine::report::kind_slot(kind)] += 1;
+            }
+            if iflags & item::TRANSFER != 0 {
+                stats.files_sent += 1;
             }
             put_ndx_and_attrs(
                 &mut out,
@@ -355,6 +393,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             w.write_all(&out).map_err(wio)?;
             out.clear();
             continue;
+        }
+        if iflags & item::IS_NEW != 0 && phase == 0 {
+            stats.created[0] += 1;
         }
         if list.kind(ndx) != FileKind::Regular {
             return Err(Error::Protocol(format!(
@@ -372,7 +413,12 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             neg.checksum.digest_len(),
         )
         .map_err(|e| Error::Protocol(e.to_string()))?;
-        let sig = Signature::read_sums(dhead, &mut *r)?;
+        let appending = opts.append > 0 && !sent_once.contains(&ndx);
+        let sig = if appending {
+            None
+        } else {
+            Some(Signature::read_sums(dhead, &mut *r)?)
+        };
         let path = list.source_path(ndx);
         let file = match open_source(&path, opts.follow_links, opts.confine.as_ref()) {
             Ok(f) => f,
@@ -394,6 +440,19 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 continue;
             }
         };
+        if appending {
+            let now = file.metadata().map_or(0, |m| m.len());
+            if list.size(ndx).is_some_and(|listed| now < listed) {
+                let msg = format!("skipped diminished file: {}\n", path.display());
+                if opts.server {
+                    w.send_msg(MsgTag::Warning, msg.as_bytes()).map_err(wio)?;
+                } else {
+                    eprint!("{msg}");
+                }
+                w.send_msg_int(MsgTag::NoSend, ndx as i32).map_err(wio)?;
+                continue;
+            }
+        }
         put_ndx_and_attrs(
             &mut out,
             &mut ndxw,
@@ -402,18 +461,28 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             basis_type,
             xname.as_deref(),
         )?;
+        w.write_all(&out).map_err(wio)?;
+        out.clear();
+        w.file_data(true);
         head.put(&mut out);
         w.write_all(&out).map_err(wio)?;
         out.clear();
-        let sh = sig.head();
-        let ms = if sig.is_complete() && sh.count > 0 && sh.block_len > 0 {
-            let matcher = Matcher::new(&sig, block_hasher(neg));
-            matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?
-        } else {
-            whole.send(file, sum_kind, |t| enc.write(&mut *w, t))?
+        let ms = match &sig {
+            None => whole.send_from(file, sum_kind, head.file_len(), opts.append > 1, |t| {
+                enc.write(&mut *w, t)
+            })?,
+            Some(sig) if sig.is_complete() && sig.head().count > 0 && sig.head().block_len > 0 => {
+                let matcher = Matcher::new(sig, block_hasher(neg));
+                matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?
+            }
+            Some(_) => whole.send(file, sum_kind, |t| enc.write(&mut *w, t))?,
         };
+        if opts.append > 0 {
+            sent_once.insert(ndx);
+        }
         enc.finish_file(&mut *w)?;
         w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
+        w.file_data(false);
         stats.files_sent += 1;
         stats.literal_bytes += ms.literal_bytes;
         stats.matched_bytes += ms.matched_bytes;
@@ -437,12 +506,25 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             }
             None => (0, stats.literal_bytes as i64),
         };
-        for v in [read, written, total_size, 0, 0] {
+        let (build, xfer) = opts.flist_times;
+        for v in [read, written, total_size, build, xfer] {
             crate::varint::put_varlong(&mut out, v, 3);
         }
     }
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     out.clear();
+    if let (false, Some(batch)) = (opts.server, w.tee().cloned()) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // A batch's reader is a receiving client: it expects the sender's statistics.
+        let mut st = Vec::new();
+        let (read, written) = opts.counts.as_ref().map_or((0, 0), |c| {
+            (c.read.load(Relaxed) as i64, c.written.load(Relaxed) as i64)
+        });
+        for v in [read, written, opts.total_size, 0, 0] {
+            crate::varint::put_varlong(&mut st, v, 3);
+        }
+        batch.record(&st);
+    }
     // The final goodbye: at protocol ≥ 31 one more round trip.
     let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
     remove_sent(r, w, neg, list, opts, &mut stats)?;

@@ -31,7 +31,8 @@ pub fn push_to(
 ) -> Result<Outcome> {
     let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
     let mut sargs = server_args(opts, false);
-    let offer_inc = push::inc::possible(opts, sources);
+    // A batch is written without incremental recursion (one list up front).
+    let offer_inc = push::inc::possible(opts, sources) && env.batch.is_none();
     if offer_inc {
         crate::server_args::offer_inc_recurse(&mut sargs);
     }
@@ -88,11 +89,12 @@ pub fn push_to(
             (conn, protocol)
         }
         Remote::Shell { user, host, path } => {
-            sargs.push(if path.is_empty() {
-                ".".into()
+            let file = if path.is_empty() {
+                ".".to_string()
             } else {
                 path.clone()
-            });
+            };
+            let sargs = crate::client::shell_escape_server_args(opts, &sargs, &[file], true);
             crate::client::open_remote_shell(
                 opts,
                 env,
@@ -106,6 +108,9 @@ pub fn push_to(
     let mut ncfg = negotiate_config(opts)?;
     ncfg.offered_inc_recurse = offer_inc;
     let neg = negotiate::client_setup(&mut conn.reader, &mut conn.writer, protocol, &ncfg)?;
+    if let Some(b) = &env.batch {
+        b.record_header(&neg);
+    }
     let started = std::time::Instant::now();
     // The outer buffer tells the sender when reading would wait on the peer.
     let counted_reader = std::io::BufReader::new(crate::connect::Counting::new(conn.reader));
@@ -127,6 +132,13 @@ pub fn push_to(
     let prefix = crate::filters::client_list(opts, &neg, &filters, true)?;
     let mut reporter = Reporter::new(opts);
     let mut prefix = prefix;
+    if let Some(b) = &env.batch {
+        // The batch records what we send after the filter rules (stock's start_write_batch).
+        std::io::Write::write_all(&mut writer, &std::mem::take(&mut prefix))
+            .map_err(|e| Error::io("sending filter list", e))?;
+        writer.set_tee(Some(b.clone()));
+        writer.set_batch_only(opts.only_write_batch);
+    }
     let names = match remote_files_from(opts) {
         Some(_) => {
             // `--files-from=host:LIST`: the receiving server reads its list and sends us the
@@ -139,14 +151,18 @@ pub fn push_to(
         None => local_files_from(opts)?,
     };
     let paths = source_paths(sources, names.as_deref());
-    let popts = PushOptions {
+    let mut popts = PushOptions {
         verbose: opts.verbose,
         compress_level: opts.compress_level,
         server: false,
         total_size: 0,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
         confine: None,
-        counts: None,
+        // A batch records the sender's statistics.
+        counts: env.batch.as_ref().map(|_| push::ByteCounts {
+            read: received.clone(),
+            written: sent.clone(),
+        }),
         remove_source: opts.remove_source_files && !opts.dry_run,
         info_remove: opts.info_remove(),
         itemize: opts.itemize > 0
@@ -154,6 +170,9 @@ pub fn push_to(
                 .out_format
                 .as_deref()
                 .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
+        append: crate::server_args::append_mode(opts),
+        dry_run: opts.dry_run,
+        flist_times: (0, 0),
     };
     let lists = reporter.lists_items();
     let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();
@@ -205,6 +224,7 @@ pub fn push_to(
         )?;
         io_error = bits;
         let mut list = sent_list.list;
+        popts.total_size = list.total_size as i64;
         reporter.list_notice("building file list ... done");
         reporter.flush();
         let stats = push::run_push_pacing(
@@ -218,6 +238,9 @@ pub fn push_to(
         )?;
         (stats, (list.total_size, list.kind_counts))
     };
+    if let Some(b) = &env.batch {
+        b.finish()?;
+    }
     finish_report(opts, reporter, counts, &sent, &received, started, &stats);
     let _ = conn.closer.wait();
     let mut outcome = Outcome::default();
@@ -375,6 +398,7 @@ fn finish_report(
         ..Default::default()
     };
     s.deleted[0] = xfer.deleted;
+    s.created = xfer.created;
     for (code, n) in kind_counts.iter().enumerate() {
         let kind = push::streamed::code_kind(code as u8);
         s.files[rtsync_engine::report::kind_slot(kind)] += n;

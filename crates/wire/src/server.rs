@@ -59,6 +59,9 @@ pub struct ServerSession {
     /// A module whose root is not `/` in our view (no chroot into it): received symlink
     /// targets are sanitized unless munged, as stock's `sanitize_paths`.
     pub sanitize_paths: bool,
+    /// rsyncd.conf's `numeric ids` (or its chroot default): a receiving session ignores the
+    /// user and group names the client sends and keeps the numbers (maps still apply).
+    pub numeric_ids: bool,
 }
 
 /// A daemon's log, as a function taking one message.
@@ -382,6 +385,7 @@ fn serve<R: Read + Send, W: Write + Send>(
         supported_compressions: supported_compressions(),
         offered_inc_recurse: opts.sender
             && push::inc::lists_supported(&opts, &sender_sources(&opts)),
+        batch: false,
     };
     let seed = seed();
     let neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
@@ -447,6 +451,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 confine: confine.as_ref(),
                 source_messages: &arg_messages,
                 module: session.module_name.as_deref(),
+                numeric_ids: session.numeric_ids,
             },
             session.module_filter.clone(),
             &neg,
@@ -466,6 +471,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 confine: confine.as_ref(),
                 source_messages: &[],
                 module: session.module_name.as_deref(),
+                numeric_ids: session.numeric_ids,
             },
             &neg,
             &mut reader,
@@ -524,6 +530,8 @@ struct ListTweaks<'a> {
     source_messages: &'a [String],
     /// The daemon module's name (messages name files `(in MODULE)`).
     module: Option<&'a str>,
+    /// The module's `numeric ids`: received names are ignored.
+    numeric_ids: bool,
 }
 
 impl ListTweaks<'_> {
@@ -581,6 +589,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         Some(f) => Some(server_files_from(f, opts.from0, root)?),
         None => None,
     };
+    let list_started = std::time::Instant::now();
     if neg.inc_recurse() {
         let io = (reader, writer, counts);
         return serve_sender_inc(opts, root, tweaks, &mut filter, &paths, neg, io);
@@ -617,6 +626,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
             .send_msg(*tag, text.as_bytes())
             .map_err(|e| Error::io("sending message", e))?;
     }
+    let list_built = std::time::Instant::now();
     let mut out = Vec::new();
     let mut enc = FlistEncoder::new(flist_options(opts, neg));
     for (i, e) in list.entries.iter().enumerate() {
@@ -657,6 +667,14 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         confine: tweaks.confine.cloned(),
         itemize: false,
         counts: Some(counts.clone()),
+        append: crate::server_args::append_mode(opts),
+        dry_run: opts.dry_run,
+        flist_times: (
+            flist_ms(list_started, list_built),
+            std::time::Instant::now()
+                .saturating_duration_since(list_built)
+                .as_millis() as i64,
+        ),
         remove_source: opts.remove_source_files && !opts.dry_run,
         // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
         info_remove: opts.info_remove() && tweaks.module.is_none(),
@@ -720,7 +738,9 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
     };
     let sources: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
     let mut out = Vec::new();
+    let list_started = std::time::Instant::now();
     let mut list = push::inc::IncList::start(cfg, &sources, filter, &mut out)?;
+    let list_built = std::time::Instant::now();
     for (tag, text) in push::SendSource::take_messages(&mut list) {
         writer.send_msg(tag, text.as_bytes()).map_err(wio)?;
     }
@@ -745,6 +765,10 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         confine: tweaks.confine.cloned(),
         itemize: false,
         counts: Some(counts.clone()),
+        append: crate::server_args::append_mode(opts),
+        dry_run: opts.dry_run,
+        // Under incremental recursion only the first list's build counts, as for stock.
+        flist_times: (flist_ms(list_started, list_built), 0),
         remove_source: opts.remove_source_files && !opts.dry_run,
         // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
         info_remove: opts.info_remove() && tweaks.module.is_none(),
@@ -768,6 +792,14 @@ fn exit_for_io_error(io_error: i32) -> i32 {
     } else {
         0
     }
+}
+
+/// Milliseconds between two instants, at least 1 (stock never reports a zero build time, and
+/// its client omits the file-list times when it gets 0).
+fn flist_ms(from: std::time::Instant, to: std::time::Instant) -> i64 {
+    to.saturating_duration_since(from)
+        .as_millis()
+        .clamp(1, i64::MAX as u128) as i64
 }
 
 /// Reads a `--files-from` list the client named on our side (`--files-from=:LIST`); in a
@@ -838,11 +870,6 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     socket_fd: Option<std::os::fd::RawFd>,
 ) -> Result<i32> {
     let in_module = module_root.is_some();
-    if let Some(opt) = crate::server_args::unsupported_receiver_option(opts) {
-        return Err(Error::Unsupported(format!(
-            "{opt} is not supported yet by the rtsync server"
-        )));
-    }
     let protect = if opts.deleting() || opts.prune_empty_dirs {
         Some(crate::filters::server_filters(reader, opts, neg, false)?)
     } else {
@@ -887,15 +914,53 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         }
     }
     tweaks.apply_chmod(&mut list.entries);
-    let mut dest = Dest::choose(&dest, &list.entries)?;
-    if let (true, Some(c)) = (opts.keep_dirlinks, tweaks.confine) {
-        dest = dest.keep_dirlinks(c.clone());
+    let dest_existed = std::fs::symlink_metadata(&dest).is_ok();
+    let dest_arg = dest;
+    let batch_only = opts.only_write_batch && opts.write_batch.is_some();
+    if let (true, Some(p)) = (opts.prune_empty_dirs, &protect) {
+        list.prune_empty_dirs(|n| p.is_protected(n, true));
+    }
+    let mut dest = Dest::choose_opt(&dest_arg, &list.entries, !opts.dry_run && !batch_only)?;
+    let says_items = opts.verbose > 0
+        || opts.itemize > 0
+        || opts
+            .out_format
+            .as_deref()
+            .is_some_and(|f| rtsync_engine::report::format_has(f, b'i'));
+    if !dest_existed && matches!(dest, Dest::Dir(_)) && says_items {
+        // As stock's receiver says (to the client), module-relative in a daemon.
+        let shown = dest_arg.to_string_lossy();
+        let shown = match module_root {
+            Some(r) => shown
+                .strip_prefix(&*r.to_string_lossy())
+                .unwrap_or(&shown)
+                .trim_start_matches('/')
+                .to_string(),
+            None => shown.to_string(),
+        };
+        let shown = if shown.len() > 1 {
+            shown.trim_end_matches('/')
+        } else {
+            &shown
+        };
+        let _ = writer.send_msg(
+            MsgTag::Info,
+            format!("created directory {shown}\n").as_bytes(),
+        );
+    }
+    if opts.keep_dirlinks {
+        dest = match tweaks.confine {
+            Some(c) => dest.keep_dirlinks(c.clone()),
+            None => dest.keep_dirlinks_unconfined(),
+        };
     }
     let mut popts = PullOptions {
         verbose: 0,
         refuse: tweaks.filter.cloned(),
         ..PullOptions::from_options(opts, protect)
     };
+    popts.numeric_ids |= tweaks.numeric_ids;
+    popts.map_ids(&mut list);
     // In a daemon module, directories named by the client stay inside the destination.
     popts.resolve_dirs(&dest.root(), in_module);
     for w in popts.resolve_basis_dirs(&dest.root(), module_root) {

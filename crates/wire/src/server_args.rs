@@ -177,6 +177,10 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         if o.force {
             args.push("--force".into());
         }
+        if o.only_write_batch && o.write_batch.is_some() {
+            // The receiving server changes nothing and expects no file data.
+            args.push("--only-write-batch=X".into());
+        }
         if o.size_only {
             args.push("--size-only".into());
         }
@@ -243,8 +247,21 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         // A sending server says what it removed only when told (stock names the word).
         args.push("--info=REMOVE".into());
     }
+    if !remote_is_sender {
+        // The receiver maps ids: a pushing client hands its maps over.
+        if let Some(m) = &o.usermap {
+            args.push(safe_option_arg("--usermap", m));
+        }
+        if let Some(m) = &o.groupmap {
+            args.push(safe_option_arg("--groupmap", m));
+        }
+    }
     if o.append {
+        // A server is told `--append --append` for --append-verify.
         args.push("--append".into());
+        if o.append_verify {
+            args.push("--append".into());
+        }
     } else if o.inplace {
         args.push("--inplace".into());
     }
@@ -286,13 +303,25 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     args
 }
 
-/// Options whose receiving side rtsync does not implement yet: a transfer that would quietly
-/// do something else is refused instead.
-pub fn unsupported_receiver_option(o: &Options) -> Option<&'static str> {
-    if o.append {
-        Some("--append")
-    } else {
-        None
+/// `--OPT=VALUE` with the value's wildcard and shell characters backslash-escaped, as stock's
+/// client sends option values (a remote shell or a daemon takes the backslashes off).
+fn safe_option_arg(opt: &str, value: &str) -> String {
+    let mut out = format!("{opt}=");
+    for c in value.chars() {
+        if "*?[]!#$&;|<>(){}\"'` \t\n\r\\".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// rsync's `append_mode`: 0 without `--append`, 1 with it, 2 for `--append-verify`.
+pub fn append_mode(o: &Options) -> u8 {
+    match (o.append, o.append_verify) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
     }
 }
 
@@ -368,6 +397,31 @@ mod tests {
                 &["-r", "-M--drop-D", "--remote-option=--debug=ALL"],
                 false,
                 &["--server", "-re.LsfxCIvu", "--drop-D", "--debug=ALL"],
+            ),
+            (
+                &["-a", "--append-verify"],
+                false,
+                &["--server", "-logDtpre.LsfxCIvu", "--append", "--append"],
+            ),
+            (
+                &["-a", "--append"],
+                true,
+                &["--server", "--sender", "-logDtpre.LsfxCIvu", "--append"],
+            ),
+            (
+                &["-a", "--chown=:0", "--usermap=*:1,a b:2"],
+                false,
+                &[
+                    "--server",
+                    "-logDtpre.LsfxCIvu",
+                    "--usermap=\\*:1,a\\ b:2",
+                    "--groupmap=\\*:0",
+                ],
+            ),
+            (
+                &["-a", "--chown=0:0"],
+                true,
+                &["--server", "--sender", "-logDtpre.LsfxCIvu"],
             ),
             (
                 &["-r", "--files-from=:list"],

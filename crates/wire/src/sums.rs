@@ -79,6 +79,16 @@ impl SumHead {
         }
     }
 
+    /// The length of the basis this header describes: with `--append`, where the sender's
+    /// data starts (a header from the peer can claim anything; never negative).
+    pub fn file_len(&self) -> u64 {
+        let mut len = i64::from(self.count) * i64::from(self.blength);
+        if self.remainder != 0 {
+            len -= i64::from(self.blength - self.remainder);
+        }
+        len.max(0) as u64
+    }
+
     /// Length of block `k`.
     pub fn block_len(&self, k: i32) -> i32 {
         if k == self.count - 1 && self.remainder != 0 {

@@ -71,6 +71,20 @@ impl LocalTransfer<'_> {
                 p.extend_from_slice(bytes);
                 PathBuf::from(OsStr::from_bytes(&p))
             };
+            // An operator path: another user's symlink on the way is refused (an empty
+            // path marks the directory; each lookup in it says so, as stock does); a trusted
+            // one is resolved now, once.
+            let path = match rtsync_oppath::open_dir(&path) {
+                Err(e) if rtsync_oppath::is_refusal(&e) => {
+                    resolved.push(PathBuf::new());
+                    continue;
+                }
+                Ok(fd) => {
+                    use std::os::fd::AsFd;
+                    rtsync_oppath::fd_path(fd.as_fd()).unwrap_or(path)
+                }
+                Err(_) => path,
+            };
             match std::fs::metadata(&path) {
                 Err(_) => self.report.error(&format!(
                     "{} arg does not exist: {}",
@@ -91,6 +105,10 @@ impl LocalTransfer<'_> {
 
     /// The one place a basis-directory candidate is looked up (`lstat` of DIR/NAME).
     fn alt_lstat(&self, j: usize, name: &[u8]) -> Option<(PathBuf, Metadata)> {
+        if self.basis_dirs[j].as_os_str().is_empty() {
+            eprintln!("{}", rtsync_oppath::REFUSAL);
+            return None;
+        }
         let path = self.basis_dirs[j].join(OsStr::from_bytes(name));
         let md = std::fs::symlink_metadata(&path).ok()?;
         Some((path, md))
@@ -487,7 +505,7 @@ impl LocalTransfer<'_> {
         let rel_dir = &name[..name.len() - base.len()];
         let mut dirs = vec![dir];
         if self.opts.fuzzy > 1 {
-            for b in &self.basis_dirs {
+            for b in self.basis_dirs.iter().filter(|b| !b.as_os_str().is_empty()) {
                 dirs.push(b.join(OsStr::from_bytes(rel_dir)));
             }
         }

@@ -109,6 +109,8 @@ pub struct LocalTransfer<'a> {
     skipped_deletions: u64,
     umask: u32,
     is_root: bool,
+    /// `--usermap`/`--groupmap`/`--chown`.
+    maps: crate::idmap::LocalMaps,
     /// The command-line sources (after `--files-from`).
     sources: Vec<PathBuf>,
     /// The rules `--delete` consults, with per-directory files read from the destination.
@@ -245,6 +247,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         umask: current_umask(),
         // SAFETY: geteuid has no preconditions.
         is_root: unsafe { libc::geteuid() } == 0,
+        maps: Default::default(),
         sources: sources.to_vec(),
         receiver_rules: Filters::none(),
         basis_dirs: Vec::new(),
@@ -253,6 +256,12 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         fatal: None,
         delayed: Vec::new(),
     };
+    let is_root = t.is_root;
+    let mut warnings = Vec::new();
+    t.maps = crate::idmap::LocalMaps::new(t.opts, is_root, |w| warnings.push(w));
+    for w in warnings {
+        t.report.error(&w);
+    }
     if opts.hard_links {
         let mut prepass_filters = filters.clone();
         t.find_link_groups(sources, &scan_opts, &mut prepass_filters);
@@ -321,6 +330,15 @@ impl<'a> LocalTransfer<'a> {
                         os_error(error)
                     ));
                     self.note(exit::PARTIAL);
+                }
+                ScanProblem::ReadDir { error, .. }
+                    if error.raw_os_error().is_none()
+                        && error.kind() == std::io::ErrorKind::InvalidData =>
+                {
+                    // The directory's rule files could not be loaded (a bad rule, too deep a
+                    // merge chain): the filter error itself, as stock reports it.
+                    self.report.error(&format!("[sender] {error}"));
+                    self.note(exit::FILE_IO);
                 }
                 ScanProblem::ReadDir { path, error } => {
                     self.report.error(&format!(

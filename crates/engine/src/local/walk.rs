@@ -161,7 +161,9 @@ impl LocalTransfer<'_> {
             if transferring {
                 self.listed += 1;
             }
-            self.entries.push(item.entry);
+            let mut entry = item.entry;
+            self.maps.apply(&mut entry.uid, &mut entry.gid);
+            self.entries.push(entry);
             self.paths.push(item.path);
             self.devs.push(item.dev);
         }

@@ -115,6 +115,9 @@ pub fn rtsync_shell(dir: &Path, conns: usize) -> PathBuf {
         &relay,
         format!(
             r#"import os, socket, sys, threading
+# The client may hand us non-blocking descriptors (stock rsync's socketpair).
+os.set_blocking(0, True)
+os.set_blocking(1, True)
 s = socket.create_connection(("127.0.0.1", {port}))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 args = sys.argv[1:]
@@ -133,7 +136,8 @@ while True:
     d = s.recv(65536)
     if not d:
         break
-    os.write(1, d)
+    while d:
+        d = d[os.write(1, d):]
 "#
         ),
     )

@@ -28,7 +28,19 @@ pub(super) enum Step {
         basis: Option<PathBuf>,
         existing_mode: Option<u32>,
         item: Option<Line>,
+        /// `--append`: only the data past the existing file's length is asked for.
+        append: bool,
     },
+}
+
+/// The attributes item lines report.
+pub(super) fn preserve(o: &super::PullOptions) -> Preserve {
+    Preserve {
+        times: o.attrs.times,
+        perms: o.attrs.perms,
+        owner: o.attrs.owner && o.attrs.am_root,
+        group: o.attrs.group,
+    }
 }
 
 pub(super) fn generate_entry(
@@ -37,6 +49,7 @@ pub(super) fn generate_entry(
     e: &FileEntry,
     names: &HashSet<&[u8]>,
     res: &mut GenResult,
+    missing: bool,
 ) -> Result<Step> {
     let o = ctx.opts;
     if o.list_only {
@@ -49,14 +62,22 @@ pub(super) fn generate_entry(
     } else {
         ctx.dest.path_of(&e.name)
     };
-    let meta = fs::symlink_metadata(&path).ok();
-    let p = Preserve {
-        times: o.attrs.times,
-        perms: o.attrs.perms,
-        owner: o.attrs.owner && o.attrs.am_root,
-        group: o.attrs.group,
+    // `-n` below a directory that does not exist yet: nothing there exists either.
+    let meta = if missing {
+        None
+    } else {
+        fs::symlink_metadata(&path).ok()
     };
+    let p = preserve(o);
     let mut lines = Vec::new();
+    // --existing / --ignore-existing apply to every kind (a directory only skips when it is
+    // missing, or exists as something else with --ignore-existing).
+    if o.existing && meta.is_none() && !e.is_dir() {
+        return Ok(Step::Done(lines));
+    }
+    if o.ignore_existing && meta.as_ref().is_some_and(|m| !(e.is_dir() && m.is_dir())) {
+        return Ok(Step::Done(lines));
+    }
     match e.kind {
         FileKind::Directory => {
             let existed =
@@ -122,16 +143,20 @@ pub(super) fn generate_entry(
             if meta.is_none() && super::alt::other(ctx, e, &path) {
                 return Ok(Step::Done(lines));
             }
-            let it = if same {
+            let was_link = meta.as_ref().is_some_and(|m| m.file_type().is_symlink());
+            let mut it = if same {
                 itemize(e, meta.as_ref(), b'.', p)
-            } else {
-                let mut it = itemize(e, None, b'c', p);
-                if meta.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
-                    it.is_new = false;
-                    it.checksum = true;
-                }
+            } else if was_link {
+                // Another target: a changed symlink, with its other attributes compared.
+                let mut it = itemize(e, meta.as_ref(), b'c', p);
+                it.checksum = true;
                 it
+            } else {
+                itemize(e, None, b'c', p)
             };
+            if o.attrs.omit_link_times {
+                it.time = None;
+            }
             if !o.dry_run {
                 match local::ensure_symlink(&path, target) {
                     Ok(_) => {
@@ -164,8 +189,17 @@ pub(super) fn generate_entry(
                 || (o.ignore_existing && meta.is_some())
                 || o.min_size.is_some_and(|n| e.size < n)
                 || o.max_size.is_some_and(|n| e.size > n)
-                || (o.update && exists && meta.as_ref().is_some_and(|m| m.mtime() > e.mtime))
             {
+                return Ok(Step::Done(lines));
+            }
+            if o.update && exists && meta.as_ref().is_some_and(|m| m.mtime() > e.mtime) {
+                if o.info_skip {
+                    let shown = rtsync_engine::report::escape_name(&e.name);
+                    lines.push(Line::Info(format!(
+                        "{} is newer",
+                        String::from_utf8_lossy(&shown)
+                    )));
+                }
                 return Ok(Step::Done(lines));
             }
             if let Some(m) = &meta {
@@ -176,6 +210,10 @@ pub(super) fn generate_entry(
                             local::apply_attrs(&path, e, &o.attrs, &ctx.ids, Some(m.mode()), false);
                     }
                     lines.push(line(e, it));
+                    return Ok(Step::Done(lines));
+                }
+                if o.append > 0 && m.file_type().is_file() && m.len() >= e.size {
+                    // --append never touches a file already as long as the sender's.
                     return Ok(Step::Done(lines));
                 }
             }
@@ -200,9 +238,16 @@ pub(super) fn generate_entry(
             if o.checksum && existing.is_some() {
                 it.checksum = true;
             }
-            if o.dry_run {
-                lines.push(line(e, it));
-                return Ok(Step::Done(lines));
+            if o.dry_run && !o.batch_only {
+                // `-n`: still requested (the sender logs and echoes it), without sums.
+                return Ok(Step::Request {
+                    head: SumHead::default(),
+                    sums: Vec::new(),
+                    basis: None,
+                    existing_mode: existing.as_ref().map(|m| m.mode()),
+                    item: Some(line(e, it)),
+                    append: false,
+                });
             }
             // An earlier interrupted transfer kept in the partial dir is the better basis.
             let partial = o
@@ -216,7 +261,26 @@ pub(super) fn generate_entry(
                 (None, Some(m)) => Some((m.len(), path.clone())),
                 (None, None) => alt_basis.map(|m| (m.md.len(), m.path)),
             };
+            let append_len = existing
+                .as_ref()
+                .filter(|_| o.append > 0)
+                .map_or(0, |m| m.len());
+            if append_len > 0 {
+                // The header alone tells the sender where our data ends.
+                if let Ok(head) = crate::blocksum::head_only(append_len, ctx.neg, o.block_size) {
+                    return Ok(Step::Request {
+                        head,
+                        sums: Vec::new(),
+                        basis: Some(path.clone()),
+                        existing_mode: existing.as_ref().map(|m| m.mode()),
+                        item: Some(line(e, it)),
+                        append: true,
+                    });
+                }
+            }
             let (head, sums, basis) = match basis_file {
+                // Replaying a batch: its deltas are against this basis; no sums are made.
+                Some((_, p)) if o.read_batch => (SumHead::default(), Vec::new(), Some(p)),
                 Some((len, p)) if !o.whole_file && len > 0 => match block_sums(ctx, &p, len) {
                     Ok((h, s)) => (h, s, Some(p)),
                     Err(_) => (SumHead::default(), Vec::new(), None),
@@ -229,6 +293,7 @@ pub(super) fn generate_entry(
                 basis,
                 existing_mode: existing.as_ref().map(|m| m.mode()),
                 item: Some(line(e, it)),
+                append: false,
             })
         }
         FileKind::BlockDevice | FileKind::CharDevice | FileKind::Fifo | FileKind::Socket => {
@@ -237,10 +302,7 @@ pub(super) fn generate_entry(
             } else {
                 o.specials
             };
-            if !wanted {
-                return Ok(Step::Done(lines));
-            }
-            if o.drop_devices {
+            if !wanted || o.drop_devices {
                 lines.push(Line::Info(format!(
                     "skipping non-regular file \"{}\"",
                     String::from_utf8_lossy(&e.name)

@@ -148,6 +148,46 @@ pub(super) fn receive_file<R: Read>(
     Ok(true)
 }
 
+/// Reads one file's data (tokens and checksum) without writing it anywhere: a batch entry
+/// the destination does not need, or data recorded by `--only-write-batch`.
+pub(super) fn discard_file<R: Read>(
+    ctx: &Ctx<'_>,
+    r: &mut MuxReader<R>,
+    req: &Request,
+    decoder: &mut rtsync_delta::TokenDecoder,
+) -> Result<()> {
+    let mut basis = match &req.basis {
+        Some(p) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(p)
+                .ok()
+        }
+        None => None,
+    };
+    let sink = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .map_err(|err| Error::file("open /dev/null", err))?;
+    let mut out = Output::new(sink, false, false);
+    let mut scratch = PullStats::default();
+    copy_tokens(
+        ctx,
+        r,
+        req,
+        decoder,
+        &mut scratch,
+        basis.as_mut(),
+        &mut out,
+        false,
+    )?;
+    let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
+    r.read_all(&mut theirs)?;
+    Ok(())
+}
+
 /// Creates the temp file for `final_path`, in `--temp-dir` when one was given.
 fn create_temp(ctx: &Ctx<'_>, final_path: &std::path::Path) -> Result<TempFile> {
     use std::os::unix::ffi::OsStrExt;
@@ -199,6 +239,29 @@ fn copy_tokens<R: Read>(
     let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
     let mut hasher = FileHasher::new(ctx.neg.checksum);
     let mut block = Vec::new();
+    if req.append {
+        // --append: the file's first bytes stay; --append-verify sums them, as the sender
+        // does, so the checksum covers the whole file.
+        let keep = req.head.file_len();
+        if ctx.opts.append > 1 {
+            if let Some(bf) = basis.as_deref_mut() {
+                bf.seek(SeekFrom::Start(0))
+                    .map_err(|err| Error::file("seek in basis", err))?;
+                let mut prefix = bf.take(keep);
+                block.resize(64 * 1024, 0);
+                loop {
+                    let got = prefix
+                        .read(&mut block)
+                        .map_err(|err| Error::file("read basis", err))?;
+                    if got == 0 {
+                        break;
+                    }
+                    hasher.update(&block[..got]);
+                }
+            }
+        }
+        out.skip(keep);
+    }
     loop {
         let token = match decoder.next(r)? {
             None => break,

@@ -69,7 +69,8 @@ impl Sent {
 }
 
 /// One list the generator has not finished yet, packed: each entry is its kind code, its
-/// name and, for a symlink, its target, NUL-terminated, in one arena. An entry of a
+/// name and, for a symlink, its target, NUL-terminated (a regular file's size follows its
+/// name), in one arena. An entry of a
 /// directory's list is read from the directory's path joined with the name's last
 /// component; the first list keeps its paths as given.
 #[derive(Debug)]
@@ -99,6 +100,7 @@ impl Flist {
         self.arena.push(super::streamed::kind_code(item.entry.kind));
         self.arena.extend_from_slice(&item.entry.name);
         self.arena.push(0);
+        super::streamed::push_size(&mut self.arena, &item.entry);
         if item.entry.kind == FileKind::Symlink {
             self.arena
                 .extend_from_slice(item.entry.link_target.as_deref().unwrap_or_default());
@@ -130,6 +132,12 @@ impl Flist {
     fn target(&self, i: usize) -> Option<&[u8]> {
         let at = self.offsets[i] as usize;
         (self.kind(i) == FileKind::Symlink).then(|| self.str_at(at + 1 + self.name(i).len() + 1))
+    }
+
+    fn size(&self, i: usize) -> Option<u64> {
+        let at = self.offsets[i] as usize;
+        (self.kind(i) == FileKind::Regular)
+            .then(|| super::streamed::size_at(&self.arena, at + 1 + self.name(i).len()))
     }
 
     fn path(&self, i: usize) -> Cow<'_, Path> {
@@ -541,6 +549,12 @@ impl<F: ScanFilter> super::SendSource for IncList<'_, F> {
         match self.get(ndx) {
             (f, Some(i)) => f.target(i),
             (f, None) => f.parent.as_ref().and_then(|p| p.target.as_deref()),
+        }
+    }
+    fn size(&self, ndx: usize) -> Option<u64> {
+        match self.get(ndx) {
+            (f, Some(i)) => f.size(i),
+            (_, None) => None,
         }
     }
     fn source_path(&self, ndx: usize) -> Cow<'_, Path> {

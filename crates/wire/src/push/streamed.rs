@@ -12,7 +12,8 @@
 //! keeping their indices, exactly as it does for stock's sender.
 //!
 //! ```text
-//! arena:   [kind]name\0[kind]name\0target\0[kind]name\0 …
+//! arena:   [kind]name\0size[kind]name\0target\0[kind]name\0 …
+//!          (a regular file's size follows its name: 8 bytes, little-endian)
 //! offsets: where each entry starts (sent order while walking, sorted order after `sort`)
 //! ```
 
@@ -52,6 +53,22 @@ pub struct StreamedList {
     pub keep_stat: bool,
     /// Size, mtime and its nanoseconds by arena offset, when `keep_stat`.
     stats: HashMap<u32, (u64, i64, u32)>,
+}
+
+/// Stores a regular file's size after its name (`--append` needs the listed length).
+pub(crate) fn push_size(arena: &mut Vec<u8>, e: &FileEntry) {
+    if e.kind == FileKind::Regular {
+        arena.extend_from_slice(&e.size.to_le_bytes());
+    }
+}
+
+/// The size stored for the regular file whose name (without its NUL) ends at `name_end`.
+pub(crate) fn size_at(arena: &[u8], name_end: usize) -> u64 {
+    let at = name_end + 1;
+    arena
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
 }
 
 pub(crate) fn kind_code(kind: FileKind) -> u8 {
@@ -135,6 +152,7 @@ impl StreamedList {
         self.arena.push(code);
         self.arena.extend_from_slice(&e.name);
         self.arena.push(0);
+        push_size(&mut self.arena, e);
         if e.kind == FileKind::Symlink {
             self.arena
                 .extend_from_slice(e.link_target.as_deref().unwrap_or_default());
@@ -201,6 +219,17 @@ impl StreamedList {
     /// The size, mtime and its nanoseconds entry `ndx` was listed with (when kept).
     pub fn listed_stat(&self, ndx: usize) -> Option<(u64, i64, u32)> {
         self.stats.get(&self.offsets[ndx]).copied()
+    }
+
+    /// The listed size of regular file `ndx`.
+    pub fn size(&self, ndx: usize) -> Option<u64> {
+        let offset = self.offsets[ndx];
+        (self.kind_at(offset) == FileKind::Regular).then(|| {
+            size_at(
+                &self.arena,
+                offset as usize + 1 + self.name_at(offset).len(),
+            )
+        })
     }
 
     /// Where entry `ndx` is read from.
@@ -308,6 +337,8 @@ mod tests {
         assert_eq!(l.link_target(1), Some(&b"tgt"[..]));
         assert_eq!(l.link_target(2), None);
         assert_eq!(l.kind(5), FileKind::Directory);
+        assert_eq!(l.size(2), Some(3));
+        assert_eq!(l.size(5), None);
         assert_eq!(l.total_size, 6 * 3);
     }
 }

@@ -23,8 +23,56 @@ impl WholeFile {
     /// statistics with the whole-file checksum of kind `kind`.
     pub fn send<R: Read, E>(
         &mut self,
-        mut file: R,
+        file: R,
         kind: ChecksumKind,
+        emit: impl FnMut(MatchToken<'_>) -> Result<(), E>,
+    ) -> Result<MatchStats, E>
+    where
+        E: From<io::Error>,
+    {
+        self.send_hashed(file, FileHasher::new(kind), emit)
+    }
+
+    /// `--append`: sends the data past the receiver's `offset` bytes (clamped to the file's
+    /// length). The whole-file checksum covers the data sent, and with `verify`
+    /// (`--append-verify`) the skipped prefix too, so the receiver can check what it kept.
+    pub fn send_from<E>(
+        &mut self,
+        mut file: std::fs::File,
+        kind: ChecksumKind,
+        offset: u64,
+        verify: bool,
+        emit: impl FnMut(MatchToken<'_>) -> Result<(), E>,
+    ) -> Result<MatchStats, E>
+    where
+        E: From<io::Error>,
+    {
+        use std::io::{Seek, SeekFrom};
+        let len = file.metadata()?.len();
+        let offset = offset.min(len);
+        let mut hash = FileHasher::new(kind);
+        if verify {
+            let mut prefix = (&mut file).take(offset);
+            let mut buf = vec![0; CHUNK_SIZE];
+            loop {
+                match prefix.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => hash.update(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        let mut stats = self.send_hashed(file, hash, emit)?;
+        stats.file_len += offset;
+        Ok(stats)
+    }
+
+    fn send_hashed<R: Read, E>(
+        &mut self,
+        mut file: R,
+        mut hash: FileHasher,
         mut emit: impl FnMut(MatchToken<'_>) -> Result<(), E>,
     ) -> Result<MatchStats, E>
     where
@@ -33,7 +81,6 @@ impl WholeFile {
         if self.buf.is_empty() {
             self.buf = vec![0; CHUNK_SIZE * RUNS_PER_READ];
         }
-        let mut hash = FileHasher::new(kind);
         let mut stats = MatchStats::default();
         let mut eof = false;
         while !eof {
@@ -94,6 +141,46 @@ mod tests {
                 .unwrap();
             assert_eq!(got, want, "len {len}");
             assert_eq!(gs, ws, "len {len}");
+        }
+    }
+
+    #[test]
+    fn append_sends_the_tail_and_verify_sums_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let data: Vec<u8> = (0..CHUNK_SIZE * 2 + 77).map(|i| (i % 253) as u8).collect();
+        let p = dir.path().join("f");
+        std::fs::write(&p, &data).unwrap();
+        let kind = ChecksumKind::Md5;
+        let sum = |d: &[u8]| {
+            let mut h = FileHasher::new(kind);
+            h.update(d);
+            h.finish()
+        };
+        // (offset asked, verify, bytes expected, summed from)
+        for (offset, verify, from, summed) in [
+            (1000, false, 1000, 1000),
+            (1000, true, 1000, 0),
+            (0, true, 0, 0),
+            (data.len() as u64 + 50, true, data.len(), 0),
+        ] {
+            let mut got = Vec::new();
+            let st = WholeFile::default()
+                .send_from(
+                    std::fs::File::open(&p).unwrap(),
+                    kind,
+                    offset,
+                    verify,
+                    |t| {
+                        if let MatchToken::Literal(d) = t {
+                            got.extend_from_slice(d);
+                        }
+                        Ok::<(), io::Error>(())
+                    },
+                )
+                .unwrap();
+            assert_eq!(got, &data[from..], "offset {offset}");
+            assert_eq!(st.literal_bytes, (data.len() - from) as u64);
+            assert_eq!(st.checksum, sum(&data[summed..]), "offset {offset}");
         }
     }
 }
