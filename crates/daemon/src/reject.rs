@@ -84,6 +84,20 @@ impl Fatal {
         }
     }
 
+    /// `--remove-source-files` (or `--remove-sent-files`) pulling from a read-only module.
+    pub fn remove_from_read_only(word: &str) -> Fatal {
+        Fatal {
+            messages: vec![format!(
+                "ERROR: --remove-{word}-files cannot be used with a read-only module\n"
+            )],
+            code: 1,
+            location: "main.c(957)",
+            options_parsed: true,
+            delay: Duration::ZERO,
+            abrupt_as_sender: false,
+        }
+    }
+
     /// A refused option; `message` from [`crate::args::refusal`].
     pub fn refused(message: &str) -> Fatal {
         Fatal {

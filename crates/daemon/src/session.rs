@@ -592,6 +592,10 @@ impl Handshake {
             Some(Fatal::write_only())
         } else if !parsed.sender && read_only {
             Some(Fatal::read_only())
+        } else if parsed.sender && read_only && parsed.has("remove-source-files") {
+            Some(Fatal::remove_from_read_only("source"))
+        } else if parsed.sender && read_only && parsed.has("remove-sent-files") {
+            Some(Fatal::remove_from_read_only("sent"))
         } else {
             None
         };

@@ -1101,6 +1101,19 @@ impl Options {
         on
     }
 
+    /// Whether the sender says what `--remove-source-files` removed (`--info=remove`, or `-vv`).
+    pub fn info_remove(&self) -> bool {
+        let mut on = self.verbose >= 2;
+        for word in self.info.iter().flat_map(|i| i.split(',')) {
+            match word.to_ascii_lowercase().as_str() {
+                "remove" | "remove1" | "remove2" | "all" | "all1" | "all2" => on = true,
+                "remove0" | "noremove" | "none" | "all0" => on = false,
+                _ => {}
+            }
+        }
+        on
+    }
+
     /// Whether skip messages are shown (`--info=skip`, or `-vv`): `NAME is newer` & co.
     pub fn info_skip(&self) -> bool {
         let mut on = self.verbose >= 2;

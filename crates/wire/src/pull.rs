@@ -708,6 +708,10 @@ fn generate<W: Write>(
             _ => false,
         };
         let mut lines = Vec::new();
+        if same && ctx.opts.remove_source_files {
+            // Already linked: in place, so the sender may remove its copy.
+            send_success(w, ndx)?;
+        }
         if !same {
             let linked = if ctx.opts.dry_run {
                 Ok(())
@@ -732,6 +736,9 @@ fn generate<W: Write>(
                     suffix,
                     Some(Box::new(crate::log::facts(e))),
                 ));
+                if ctx.opts.remove_source_files {
+                    send_success(w, ndx)?;
+                }
                 // The sender logs it as `hf+++++++++ name => leader`.
                 let iflags = item::LOCAL_CHANGE | item::XNAME_FOLLOWS | item::IS_NEW;
                 ndxw.put(&mut out, ndx as i32);

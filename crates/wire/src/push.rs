@@ -91,6 +91,12 @@ pub trait SendSource {
     fn retire(&mut self) -> bool {
         false
     }
+    /// What the list said of entry `ndx`: size, mtime and its nanoseconds (for
+    /// `--remove-source-files`' check that the file is still the one sent). `None` when the
+    /// list did not keep it.
+    fn listed_stat(&self, _ndx: usize) -> Option<(u64, i64, u32)> {
+        None
+    }
     /// Messages for the peer that listing produced (a sending server's scan problems).
     fn take_messages(&mut self) -> Vec<(MsgTag, String)> {
         Vec::new()
@@ -133,6 +139,10 @@ impl SendSource for SendList {
             ..ItemFacts::default()
         }
     }
+    fn listed_stat(&self, ndx: usize) -> Option<(u64, i64, u32)> {
+        let e = &self.entries[ndx];
+        Some((e.size, e.mtime, e.mtime_nsec))
+    }
     fn size(&self, ndx: usize) -> Option<u64> {
         let e = &self.entries[ndx];
         (e.kind == FileKind::Regular).then_some(e.size)
@@ -154,6 +164,9 @@ impl SendSource for streamed::StreamedList {
     }
     fn source_path(&self, ndx: usize) -> Cow<'_, Path> {
         self.source_path(ndx)
+    }
+    fn listed_stat(&self, ndx: usize) -> Option<(u64, i64, u32)> {
+        self.listed_stat(ndx)
     }
     fn size(&self, ndx: usize) -> Option<u64> {
         self.size(ndx)
@@ -246,10 +259,13 @@ pub struct PushOptions {
     /// A server's file-list build and transfer times in milliseconds (sent with its
     /// statistics; stock's client prints them with `--stats`).
     pub flist_times: (i64, i64),
-    /// `--remove-source-files`: remove what the receiver reports in place (MSG_SUCCESS).
-    pub remove_source_files: bool,
     /// A server: the connection's byte counters, for the statistics it sends.
     pub counts: Option<ByteCounts>,
+    /// `--remove-source-files`: remove each file the receiver reports in place (MSG_SUCCESS)
+    /// if it is still the file that was listed.
+    pub remove_source: bool,
+    /// `--info=remove` (or `-vv`): say `sender removed NAME`.
+    pub info_remove: bool,
 }
 
 /// Bytes read from and written to the connection so far.
@@ -313,7 +329,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             w.flush().map_err(wio)?;
         }
         let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
-        remove_sent(r, list, opts);
+        remove_sent(r, w, neg, list, opts, &mut stats)?;
         if ndx == NDX_DONE {
             if list.retire() {
                 ndxw.put(&mut out, NDX_DONE);
@@ -511,6 +527,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     }
     // The final goodbye: at protocol ≥ 31 one more round trip.
     let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+    remove_sent(r, w, neg, list, opts, &mut stats)?;
     if opts.server && stats.deleted_stats.is_some() {
         let d = stats.deleted_stats.take().unwrap_or_default();
         ndxw.put(&mut out, NDX_DEL_STATS);
@@ -527,14 +544,117 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         ndxw.put(&mut out, NDX_DONE);
         w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
         let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
+        remove_sent(r, w, neg, list, opts, &mut stats)?;
         if ndx != NDX_DONE {
             return Err(Error::Protocol(format!(
                 "Invalid packet at end of run ({ndx})"
             )));
         }
     }
-    remove_sent(r, list, opts);
     Ok(stats)
+}
+
+/// `--remove-source-files`: removes the files the receiver reported in place (MSG_SUCCESS),
+/// each only if it still has the size and modification time it was listed with. Messages
+/// are stock's: a changed file or a failed removal is a transfer error (exit 23), a file
+/// already gone only a note.
+fn remove_sent<R: Read, W: Write, S: SendSource + ?Sized>(
+    r: &mut MuxReader<R>,
+    w: &mut MuxWriter<W>,
+    neg: &Negotiated,
+    list: &S,
+    opts: &PushOptions,
+    stats: &mut PushStats,
+) -> Result<()> {
+    if r.oob.success.is_empty() {
+        return Ok(());
+    }
+    let done = std::mem::take(&mut r.oob.success);
+    if !opts.remove_source {
+        return Ok(());
+    }
+    for ndx in done {
+        if !list.valid(ndx) {
+            return Err(Error::Protocol(format!(
+                "Invalid file index: {ndx} (-1 - {})",
+                list.count() as i64 - 1
+            )));
+        }
+        let ndx = ndx as usize;
+        if list.kind(ndx) == FileKind::Directory {
+            continue;
+        }
+        let name = String::from_utf8_lossy(list.name(ndx)).into_owned();
+        let (msg, error) = match remove_one(list, ndx, neg.protocol >= 31, opts) {
+            Ok(true) if opts.info_remove => (format!("sender removed {name}\n"), false),
+            Ok(true) => continue,
+            Ok(false) => (
+                format!("ERROR: Skipping sender remove for changed file: {name}\n"),
+                true,
+            ),
+            Err((_, e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                (format!("sender file already removed: {name}\n"), false)
+            }
+            Err((op, e)) => (
+                format!(
+                    "rsync: [sender] sender failed to {op} {name}: {} ({})\n",
+                    crate::client::strerror(&e),
+                    e.raw_os_error().unwrap_or(0)
+                ),
+                true,
+            ),
+        };
+        if error {
+            stats.errors += 1;
+        }
+        if opts.server {
+            let tag = if error {
+                MsgTag::ErrorXfer
+            } else {
+                MsgTag::Info
+            };
+            w.send_msg(tag, msg.as_bytes())
+                .map_err(|e| Error::io("writing to receiver", e))?;
+        } else if error {
+            eprint!("{msg}");
+        } else {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(msg.as_bytes()).and_then(|_| out.flush());
+        }
+    }
+    Ok(())
+}
+
+/// Removes entry `ndx` if it is unchanged since it was listed (nanoseconds compared when
+/// `nsec_sent`, protocol ≥ 31): `Ok(false)` when it changed; an error names the step that
+/// failed (stock's words).
+fn remove_one<S: SendSource + ?Sized>(
+    list: &S,
+    ndx: usize,
+    nsec_sent: bool,
+    opts: &PushOptions,
+) -> std::result::Result<bool, (&'static str, std::io::Error)> {
+    let path = list.source_path(ndx);
+    let path = match &opts.confine {
+        // Parents are resolved within the module; the leaf itself is never followed.
+        Some(c) => c.resolve(&path, false).map_err(|e| ("re-lstat", e))?,
+        None => path.into_owned(),
+    };
+    let md = if opts.follow_links && opts.confine.is_none() {
+        std::fs::metadata(&path)
+    } else {
+        std::fs::symlink_metadata(&path)
+    }
+    .map_err(|e| ("re-lstat", e))?;
+    if let Some((size, mtime, nsec)) = list.listed_stat(ndx) {
+        use std::os::unix::fs::MetadataExt;
+        let nsec_differs = nsec_sent && nsec != 0 && md.mtime_nsec() as u32 != nsec;
+        if md.len() != size || md.mtime() != mtime || nsec_differs {
+            return Ok(false);
+        }
+    }
+    std::fs::remove_file(&path).map_err(|e| ("remove", e))?;
+    Ok(true)
 }
 
 /// Appends an index with the generator's item flags, basis type and extra name, as they
@@ -556,42 +676,6 @@ fn put_ndx_and_attrs(
         crate::varint::put_vstring(out, x)?;
     }
     Ok(())
-}
-
-/// `--remove-source-files`: removes the sources the receiver reported in place (never a
-/// directory; in a daemon module through its confinement).
-fn remove_sent<R: Read, S: SendSource + ?Sized>(
-    r: &mut MuxReader<R>,
-    list: &S,
-    opts: &PushOptions,
-) {
-    let done = std::mem::take(&mut r.oob.success);
-    if !opts.remove_source_files {
-        return;
-    }
-    for ndx in done {
-        if !list.valid(ndx) || list.kind(ndx as usize) == FileKind::Directory {
-            continue;
-        }
-        let path = list.source_path(ndx as usize);
-        let real = match (&opts.confine, path.parent(), path.file_name()) {
-            (Some(c), Some(parent), Some(name)) => match c.resolve(parent, true) {
-                Ok(p) => p.join(name),
-                Err(_) => continue,
-            },
-            _ => path.to_path_buf(),
-        };
-        if std::fs::symlink_metadata(&real).is_ok_and(|m| !m.is_dir()) {
-            if let Err(e) = std::fs::remove_file(&real) {
-                eprintln!(
-                    "rsync: [sender] sender failed to remove {}: {} ({})",
-                    path.display(),
-                    crate::client::strerror(&e),
-                    e.raw_os_error().unwrap_or(0)
-                );
-            }
-        }
-    }
 }
 
 /// Prints the line for an item the receiver reported (rsync's sender-side `log_item`).
@@ -687,5 +771,53 @@ fn read_ndx<R: Read>(
             stats.deleted += *v as u64;
         }
         stats.deleted_stats = Some(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(path: &Path, size: u64, mtime: i64) -> SendList {
+        SendList {
+            entries: vec![FileEntry {
+                name: b"f".to_vec(),
+                kind: FileKind::Regular,
+                mode: 0o644,
+                size,
+                mtime,
+                mtime_nsec: 0,
+                uid: 0,
+                gid: 0,
+                rdev: 0,
+                link_target: None,
+                hardlink_key: None,
+                checksum: None,
+                top_dir: false,
+            }],
+            paths: vec![path.to_path_buf()],
+            ..SendList::default()
+        }
+    }
+
+    #[test]
+    fn a_sent_file_is_removed_only_while_it_is_the_file_listed() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"abc").unwrap();
+        let mtime = std::fs::metadata(&path).unwrap().mtime();
+        let opts = PushOptions::default();
+        // Grown since it was listed: kept.
+        assert!(!remove_one(&listed(&path, 2, mtime), 0, true, &opts).unwrap());
+        // Touched since: kept.
+        assert!(!remove_one(&listed(&path, 3, mtime - 5), 0, true, &opts).unwrap());
+        assert!(path.exists());
+        // The same: removed.
+        assert!(remove_one(&listed(&path, 3, mtime), 0, true, &opts).unwrap());
+        assert!(!path.exists());
+        // Gone already: reported as such.
+        let (op, err) = remove_one(&listed(&path, 3, mtime), 0, true, &opts).unwrap_err();
+        assert_eq!((op, err.kind()), ("re-lstat", std::io::ErrorKind::NotFound));
     }
 }

@@ -163,6 +163,8 @@ pub fn push_to(
             read: received.clone(),
             written: sent.clone(),
         }),
+        remove_source: opts.remove_source_files && !opts.dry_run,
+        info_remove: opts.info_remove(),
         itemize: opts.itemize > 0
             || opts
                 .out_format
@@ -171,7 +173,6 @@ pub fn push_to(
         append: crate::server_args::append_mode(opts),
         dry_run: opts.dry_run,
         flist_times: (0, 0),
-        remove_source_files: opts.remove_source_files,
     };
     let lists = reporter.lists_items();
     let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();

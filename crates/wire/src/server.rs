@@ -399,6 +399,8 @@ fn serve<R: Read + Send, W: Write + Send>(
         Some("ERROR: module is write only")
     } else if !opts.sender && session.read_only {
         Some("ERROR: module is read only")
+    } else if opts.sender && session.read_only && opts.remove_source_files {
+        Some("ERROR: --remove-source-files cannot be used with a read-only module")
     } else {
         None
     };
@@ -667,13 +669,15 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         counts: Some(counts.clone()),
         append: crate::server_args::append_mode(opts),
         dry_run: opts.dry_run,
-        remove_source_files: opts.remove_source_files,
         flist_times: (
             flist_ms(list_started, list_built),
             std::time::Instant::now()
                 .saturating_duration_since(list_built)
                 .as_millis() as i64,
         ),
+        remove_source: opts.remove_source_files && !opts.dry_run,
+        // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
+        info_remove: opts.info_remove() && tweaks.module.is_none(),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
@@ -763,9 +767,11 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         counts: Some(counts.clone()),
         append: crate::server_args::append_mode(opts),
         dry_run: opts.dry_run,
-        remove_source_files: opts.remove_source_files,
         // Under incremental recursion only the first list's build counts, as for stock.
         flist_times: (flist_ms(list_started, list_built), 0),
+        remove_source: opts.remove_source_files && !opts.dry_run,
+        // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
+        info_remove: opts.info_remove() && tweaks.module.is_none(),
     };
     let pending = |r: &mut BufReader<R>| !r.buffer().is_empty();
     let stats = push::run_push_pacing(reader, writer, neg, &mut list, &popts, None, pending)?;

@@ -237,6 +237,16 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if o.numeric_ids {
         args.push("--numeric-ids".into());
     }
+    if remote_is_sender
+        && o.info_remove()
+        && o.info
+            .iter()
+            .flat_map(|i| i.split(','))
+            .any(|w| w.to_ascii_lowercase().starts_with("remove"))
+    {
+        // A sending server says what it removed only when told (stock names the word).
+        args.push("--info=REMOVE".into());
+    }
     if !remote_is_sender {
         // The receiver maps ids: a pushing client hands its maps over.
         if let Some(m) = &o.usermap {

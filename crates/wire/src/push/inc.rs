@@ -83,6 +83,9 @@ struct Flist {
     /// The first list's source paths (others derive theirs from `parent`).
     paths: Vec<PathBuf>,
     explicit_paths: bool,
+    /// Each entry's size, mtime and its nanoseconds (kept for `--remove-source-files`).
+    stats: Vec<(u64, i64, u32)>,
+    keep_stat: bool,
 }
 
 impl Flist {
@@ -105,6 +108,10 @@ impl Flist {
         }
         if self.explicit_paths {
             self.paths.push(item.path.clone());
+        }
+        if self.keep_stat {
+            let e = &item.entry;
+            self.stats.push((e.size, e.mtime, e.mtime_nsec));
         }
         Ok(())
     }
@@ -380,6 +387,8 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
             offsets: Vec::with_capacity(items.len()),
             paths: Vec::new(),
             explicit_paths: first,
+            stats: Vec::new(),
+            keep_stat: self.opts.remove_source_files,
         };
         let mut pending = Vec::new();
         self.enc.set_list_start(ndx_start);
@@ -555,6 +564,12 @@ impl<F: ScanFilter> super::SendSource for IncList<'_, F> {
                 .parent
                 .as_ref()
                 .map_or(Cow::Borrowed(Path::new("")), |p| Cow::Borrowed(&p.path)),
+        }
+    }
+    fn listed_stat(&self, ndx: usize) -> Option<(u64, i64, u32)> {
+        match self.get(ndx) {
+            (f, Some(i)) => f.stats.get(i).copied(),
+            (_, None) => None,
         }
     }
     fn want_more(&self, idle: bool) -> bool {

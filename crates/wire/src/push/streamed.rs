@@ -49,6 +49,10 @@ pub struct StreamedList {
     pub kind_counts: [u64; 7],
     /// Total size of the regular files and symlinks (for the statistics).
     pub total_size: u64,
+    /// Keep each entry's size and mtime (`--remove-source-files` checks them again).
+    pub keep_stat: bool,
+    /// Size, mtime and its nanoseconds by arena offset, when `keep_stat`.
+    stats: HashMap<u32, (u64, i64, u32)>,
 }
 
 /// Stores a regular file's size after its name (`--append` needs the listed length).
@@ -155,6 +159,9 @@ impl StreamedList {
             self.arena.push(0);
         }
         self.offsets.push(offset);
+        if self.keep_stat {
+            self.stats.insert(offset, (e.size, e.mtime, e.mtime_nsec));
+        }
         self.kind_counts[usize::from(code)] += 1;
         if matches!(e.kind, FileKind::Regular | FileKind::Symlink) {
             self.total_size += e.size;
@@ -207,6 +214,11 @@ impl StreamedList {
         let offset = self.offsets[ndx];
         (self.kind_at(offset) == FileKind::Symlink)
             .then(|| self.str_at(offset as usize + 1 + self.name_at(offset).len() + 1))
+    }
+
+    /// The size, mtime and its nanoseconds entry `ndx` was listed with (when kept).
+    pub fn listed_stat(&self, ndx: usize) -> Option<(u64, i64, u32)> {
+        self.stats.get(&self.offsets[ndx]).copied()
     }
 
     /// The listed size of regular file `ndx`.

@@ -76,6 +76,7 @@ pub fn send_list<F: ScanFilter, W: Write>(
         seen_users: BTreeSet::new(),
         seen_groups: BTreeSet::new(),
     };
+    walk.list.keep_stat = opts.remove_source_files;
     for item in tops {
         walk.list.begin_root(&item.entry.name, &item.path);
         walk.walk(&mut scanner, item)?;
