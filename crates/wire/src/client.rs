@@ -487,7 +487,14 @@ pub(crate) fn shell_escape_server_args(
     });
     let mut out: Vec<String> = options
         .iter()
-        .map(|a| shell_escape_arg(a, false, old_args, false))
+        .map(|a| {
+            // The id maps are escaped already where the server arguments are built.
+            if a.starts_with("--usermap=") || a.starts_with("--groupmap=") {
+                a.clone()
+            } else {
+                shell_escape_arg(a, false, old_args, false)
+            }
+        })
         .collect();
     for f in files {
         // Stock escapes a leading tilde only where the sender's answer is not trusted
