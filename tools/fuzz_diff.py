@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Differential fuzzer: rtsync vs stock rsync across roles and option sets.
+
+Builds random trees and stale destinations, runs the same command through stock rsync and
+rtsync in each role (local; our client pushing/pulling over a stand-in ssh and to a stock
+daemon; a stock client against `rtsync rsync --server` and against `rtsync daemon`) and prints
+every difference in exit code, stdout, stderr, destination and source trees. Not a test (it
+asserts nothing and runs long): a tool for finding what the differential tests miss.
+
+    RT=target/release/rtsync-as-rsync-link PYTHONHASHSEED=0 python3 tools/fuzz_diff.py [ROLES] [N]
+
+RT must be a link named `rsync` to target/release/rtsync (the binary behaves as rsync then);
+ROLES is a comma-separated subset of the roles below; OPTS (environment) limits the option sets.
+Daemons listen on 127.0.0.1 only. Work happens under $FUZZ_DIR (default /tmp/rtsync-fuzz).
+"""
+import os, sys, subprocess, shutil, random, re, stat, time, signal
+RT = os.environ.get('RT', 'rsync-under-test')
+ST = '/usr/bin/rsync'
+WORK = os.environ.get('FUZZ_DIR', '/tmp/rtsync-fuzz')
+BASE = WORK + '/w'
+SSH = WORK + '/fake-ssh'
+
+
+def make_fake_ssh():
+    """A stand-in for ssh: drops the host and runs the command locally."""
+    os.makedirs(WORK, exist_ok=True)
+    with open(SSH, 'w') as f:
+        f.write('#!/bin/sh\nshift\nexec sh -c "$*"\n')
+    os.chmod(SSH, 0o755)
+PORT_ST, PORT_RT = 28741, 28742
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, capture_output=True, **kw)
+
+def mktree(root, rng):
+    os.makedirs(root, exist_ok=True)
+    dirs = [root]
+    for i in range(rng.randint(3, 25)):
+        d = rng.choice(dirs)
+        kind = rng.random()
+        name = rng.choice(['a', 'b', 'c', 'dir', 'x y', 'f.txt', 'g.o', 'h~', '.hid', 'z', 'sub', 'k.log', 'é'])+str(rng.randint(0,9))
+        p = os.path.join(d, name)
+        if os.path.lexists(p):
+            continue
+        if kind < 0.25:
+            os.mkdir(p); dirs.append(p)
+        elif kind < 0.85:
+            with open(p, 'wb') as f:
+                n = rng.choice([0, 1, 100, 700, 5000, 70000, 300000])
+                f.write(bytes(rng.getrandbits(8) for _ in range(min(n, 2000))) * (n // 2000 + 1))
+            os.chmod(p, rng.choice([0o644, 0o600, 0o755, 0o640]))
+            t = 1600000000 + rng.randint(0, 10**7)
+            os.utime(p, (t, t))
+        elif kind < 0.93:
+            os.symlink(rng.choice(['a1', '../x', '/etc/passwd', 'nonexist', 'sub3/f.txt2']), p)
+        else:
+            files = [os.path.join(dp, f) for dp, dn, fn in os.walk(root) for f in fn if os.path.isfile(os.path.join(dp, f)) and not os.path.islink(os.path.join(dp, f))]
+            if files:
+                os.link(rng.choice(files), p)
+
+def mutate(root, rng):
+    for dp, dn, fn in list(os.walk(root)):
+        for f in fn:
+            p = os.path.join(dp, f)
+            r = rng.random()
+            if os.path.islink(p): continue
+            if r < 0.2:
+                with open(p, 'ab') as fh: fh.write(b'more data\n' * rng.randint(1, 50))
+                t = 1700000000 + rng.randint(0, 10**6); os.utime(p, (t, t))
+            elif r < 0.3:
+                os.unlink(p)
+            elif r < 0.4:
+                t = 1500000000 + rng.randint(0, 10**7); os.utime(p, (t, t))
+            elif r < 0.45:
+                os.chmod(p, 0o600)
+
+def snap(root):
+    out = []
+    if not os.path.exists(root): return ['<absent>']
+    for dp, dn, fn in os.walk(root):
+        dn.sort()
+        for n in sorted(dn + fn):
+            p = os.path.join(dp, n)
+            st = os.lstat(p)
+            rel = os.path.relpath(p, root)
+            e = [rel, stat.S_IFMT(st.st_mode), oct(st.st_mode & 0o7777), st.st_uid, st.st_gid]
+            if stat.S_ISLNK(st.st_mode):
+                e.append(os.readlink(p))
+            elif stat.S_ISREG(st.st_mode):
+                e += [st.st_size, int(st.st_mtime), st.st_nlink, open(p, 'rb').read().__hash__()]
+            elif stat.S_ISDIR(st.st_mode):
+                pass
+            out.append(tuple(e))
+    return out
+
+NUM = re.compile(rb'\d[\d,.]*')
+def norm(b, tmp):
+    b = b.replace(tmp.encode(), b'TMP')
+    lines = []
+    for l in b.splitlines():
+        if l.startswith((b'sent ', b'total size', b'Total bytes', b'Literal data', b'Matched data', b'File list', b'Total transferred file size')):
+            l = NUM.sub(b'N', l)
+        l = re.sub(rb'\[(sender|receiver|generator|server|client)=[^\]]*\]', b'[ROLE]', l)
+        l = re.sub(rb'at [a-z0-9_]+\.c\(\d+\)', b'at X', l)
+        l = re.sub(rb'rsync\[\d+\]', b'rsync[P]', l)
+        if l in (b'building file list ... done', b'receiving file list ... done', b'sending incremental file list', b'receiving incremental file list'):
+            l = b'HDR'
+        lines.append(l)
+    return b'\n'.join(lines)
+
+CONF = """pid file = {d}/pid
+use chroot = false
+uid = root
+gid = root
+[m]
+path = {d}/mod
+read only = false
+"""
+
+def start_daemon(binary, d, port, sub):
+    if os.path.islink(d + '/mod'): os.unlink(d + '/mod')
+    os.makedirs(d + '/mod', exist_ok=True)
+    open(d + '/conf', 'w').write(CONF.format(d=d))
+    if sub:
+        cmd = [os.path.join(os.path.dirname(RT), 'rtsync'), 'daemon', '--no-detach', '--config=' + d + '/conf', '--port=%d' % port, '--address=127.0.0.1']
+    else:
+        cmd = [binary, '--daemon', '--no-detach', '--config=' + d + '/conf', '--port=%d' % port, '--address=127.0.0.1']
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    return p
+
+OPTSETS = [
+ '-a', '-av', '-ai', '-a --delete', '-ai --delete', '-aH', '-az', '-ac', '-a --inplace', '-a --partial',
+ '-a --exclude=*.o', "-a --filter='- *.log'", '-a --exclude=sub*/', '-av --stats', '-a -n -i', '-a -u', '-a --existing',
+ '-a --ignore-existing', '-a --size-only', '-a --max-size=1000', '-a --min-size=1k', '-a -b', '-a --backup --suffix=.bak',
+ '-a --delete --delete-excluded --exclude=*.o', '-rlt', '-r', '-a --no-whole-file', '-a -W', '-a --del -i', '-a --delete-after',
+ '-a --delete-before -i', '-a -L', '-a --copy-unsafe-links', '-a --safe-links', '-a --numeric-ids', '-a -O', '-a --chmod=go-rwx',
+ '-a -x', '-a -h --stats', '-a -z --compress-choice=zlib', '-a --checksum-choice=md4', '-a --protocol=30 -i', '-a --protocol=31',
+ '-a --remove-source-files', '-a -m', '-a --delete -F', '-ai --itemize-changes --out-format=%n%L', '-a --out-format="%o %f %l %b"',
+ '-a -R', '-a --no-implied-dirs -R', '-a --prune-empty-dirs', '-a -y', '-a --append', '-a --append-verify', '-a -i --dry-run --delete',
+ '-a --max-delete=1 --delete', '-a -I', '-a --modify-window=1', '-a --timeout=10', '-a -vv', '-a --progress', '-a -8 -i',
+]
+
+if os.environ.get('OPTS'):
+    OPTSETS = os.environ['OPTS'].split('|')
+
+def run_case(seed, role, opts):
+    rng = random.Random(seed)
+    mut_src = rng.random() < 0.5
+    tmp = f'{BASE}/cur'
+    results = {}
+    for who in ('st', 'rt'):
+        shutil.rmtree(tmp, ignore_errors=True)
+        w = tmp
+        mktree(w + '/src', random.Random(seed))
+        subprocess.run([ST, '-aH', w + '/src/', w + '/dst/'], check=True)
+        mutate(w + '/dst', random.Random(seed + 1))
+        if mut_src:
+            mutate(w + '/src', random.Random(seed + 2))
+        # Deterministic directory times (unlinks above would make them race the clock).
+        drng = random.Random(seed + 3)
+        for side in ('src', 'dst'):
+            for dp, dn, fn in sorted(os.walk(w + '/' + side, topdown=False)):
+                t = 1650000000 + (0 if side == 'src' or drng.random() < 0.7 else 1000)
+                os.utime(dp, (t, t), follow_symlinks=False)
+        client = ST
+        extra = []
+        srcs, dst = ['src/'], 'dst/'
+        if role == 'local':
+            client = RT if who == 'rt' else ST
+        elif role in ('push-ssh', 'pull-ssh'):
+            client = RT if who == 'rt' else ST
+            extra = ['-e', SSH]
+            if role == 'push-ssh': dst = 'localhost:' + w + '/dst/'
+            else: srcs = ['localhost:' + w + '/src/']
+        elif role in ('stock-push-ssh-rt', 'stock-pull-ssh-rt'):
+            client = ST
+            extra = ['-e', SSH] + (['--rsync-path=' + RT] if who == 'rt' else [])
+            if role.startswith('stock-push'): dst = 'localhost:' + w + '/dst/'
+            else: srcs = ['localhost:' + w + '/src/']
+        elif role in ('push-d', 'pull-d', 'stock-push-drt', 'stock-pull-drt'):
+            if role in ('push-d', 'pull-d'):
+                client = RT if who == 'rt' else ST
+                port = PORT_ST
+            else:
+                client = ST
+                port = PORT_RT if who == 'rt' else PORT_ST
+            mod = f'{WORK}/d{port}/mod'
+            if os.path.islink(mod): os.unlink(mod)
+            elif os.path.exists(mod): shutil.rmtree(mod)
+            os.symlink(w, mod)
+            if role in ('push-d', 'stock-push-drt'): dst = f'rsync://127.0.0.1:{port}/m/dst/'
+            else: srcs = [f'rsync://127.0.0.1:{port}/m/src/']
+        cmd = [client] + __import__('shlex').split(opts) + extra + srcs + [dst]
+        try:
+            p = sh(cmd, timeout=60, cwd=w)
+            rc, out, err = p.returncode, norm(p.stdout, w), norm(p.stderr, w)
+        except subprocess.TimeoutExpired:
+            rc, out, err = 'TIMEOUT', b'', b''
+        results[who] = (rc, out, err, snap(w + '/dst'), snap(w + '/src'))
+    shutil.rmtree(tmp, ignore_errors=True)
+    s, r = results['st'], results['rt']
+    diffs = []
+    for i, n in enumerate(['rc', 'stdout', 'stderr', 'dst', 'src']):
+        if s[i] != r[i]:
+            diffs.append(n)
+    if diffs:
+        print(f'DIFF seed={seed} role={role} opts={opts!r}: {diffs}')
+        for i, n in enumerate(['rc', 'stdout', 'stderr']):
+            if n in diffs:
+                print(f'  stock {n}: {s[i]!r}'[:1500]); print(f'  rt    {n}: {r[i]!r}'[:1500])
+        if 'src' in diffs:
+            a, b = set(s[4]), set(r[4])
+            print('  src only stock:', sorted(a - b, key=str)[:6]); print('  src only rt:', sorted(b - a, key=str)[:6])
+        if 'dst' in diffs:
+            a, b = set(s[3]), set(r[3])
+            print('  only stock:', sorted(a - b, key=str)[:6]); print('  only rt:', sorted(b - a, key=str)[:6])
+        sys.stdout.flush()
+        return False
+    return True
+
+if __name__ == '__main__':
+    roles = sys.argv[1].split(',') if len(sys.argv) > 1 else ['local', 'push-ssh', 'pull-ssh', 'stock-push-ssh-rt', 'stock-pull-ssh-rt', 'push-d', 'pull-d', 'stock-push-drt', 'stock-pull-drt']
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+    make_fake_ssh()
+    d1 = start_daemon(ST, f'{WORK}/d{PORT_ST}', PORT_ST, False)
+    d2 = start_daemon(RT, f'{WORK}/d{PORT_RT}', PORT_RT, True)
+    try:
+        bad = 0
+        for opts in OPTSETS:
+            for role in roles:
+                for k in range(n):
+                    seed = hash((opts, role, k)) % 100000
+                    if not run_case(seed, role, opts): bad += 1
+        print('bad', bad)
+    finally:
+        d1.kill(); d2.kill()
