@@ -218,29 +218,10 @@ impl LogFile {
     }
 
     fn line(&mut self, text: &[u8]) {
-        let mut line = format!("{} [{}] ", log_time(), self.pid).into_bytes();
+        let mut line = format!("{} [{}] ", now_time(), self.pid).into_bytes();
         line.extend_from_slice(text);
         line.push(b'\n');
         let _ = self.file.write_all(&line);
-    }
-}
-
-/// The local time as rsync's log lines show it: `2024/01/31 13:45:00`.
-fn log_time() -> String {
-    // SAFETY: time(NULL) and localtime_r with valid pointers have no other preconditions.
-    unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&now, &mut tm);
-        format!(
-            "{:04}/{:02}/{:02} {:02}:{:02}:{:02}",
-            tm.tm_year + 1900,
-            tm.tm_mon + 1,
-            tm.tm_mday,
-            tm.tm_hour,
-            tm.tm_min,
-            tm.tm_sec
-        )
     }
 }
 
