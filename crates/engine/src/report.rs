@@ -767,6 +767,28 @@ pub struct ItemFacts {
     pub sum_hex: Option<String>,
 }
 
+impl ItemFacts {
+    /// What the file list says of `e` (`%f` left to the name).
+    pub fn of(e: &rtsync_tree::FileEntry) -> ItemFacts {
+        ItemFacts {
+            mode: e.mode,
+            size: e.size,
+            mtime: e.mtime,
+            uid: Some(e.uid),
+            gid: Some(e.gid),
+            ..ItemFacts::default()
+        }
+    }
+
+    /// [`ItemFacts::of`] on the sending side: `%f` is `path`, as [`sender_path`] names it.
+    pub fn sent_from(e: &rtsync_tree::FileEntry, path: &[u8]) -> ItemFacts {
+        ItemFacts {
+            path: Some(sender_path(path, &e.name)),
+            ..ItemFacts::of(e)
+        }
+    }
+}
+
 /// The setting a line is formatted in: who logs it and what the checksum looks like.
 pub struct FormatContext<'a> {
     /// `%o`: `send`, `recv` or `del.`.
@@ -965,18 +987,23 @@ fn full_name(name: &[u8], facts: &ItemFacts) -> Vec<u8> {
     trimmed.to_vec()
 }
 
-/// Bytes of the checksum `%C` shows: the transfer checksum `--checksum-choice` names (with `-c`,
-/// the file checksum), 16 for the default xxh128.
+/// Bytes of the checksum `%C` shows: the transfer checksum (with `-c`, the file checksum).
 fn sum_len(opts: &Options) -> usize {
+    sum_kind(opts, opts.checksum).digest_len()
+}
+
+/// The checksum `--checksum-choice` names for transfers (with `file_sum`, for `-c`'s file
+/// sums: its second word when given), xxh128 by default.
+pub fn sum_kind(opts: &Options, file_sum: bool) -> rtsync_delta::ChecksumKind {
     let choice = opts.checksum_choice.as_deref().unwrap_or("");
     let mut parts = choice.splitn(2, ',');
     let xfer = parts.next().unwrap_or("");
-    let name = if opts.checksum {
+    let name = if file_sum {
         parts.next().unwrap_or(xfer)
     } else {
         xfer
     };
-    rtsync_delta::ChecksumKind::from_name(name).map_or(16, |k| k.digest_len())
+    rtsync_delta::ChecksumKind::from_name(name).unwrap_or(rtsync_delta::ChecksumKind::Xxh128)
 }
 
 /// `%f` on the sending side: the path an item is read from as the sender names it, with the

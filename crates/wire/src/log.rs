@@ -256,14 +256,7 @@ pub fn line(e: &FileEntry, it: Itemize) -> Line {
 
 /// What `--out-format` may say of `e` on the receiving side (`%f` is the name there).
 pub fn facts(e: &FileEntry) -> ItemFacts {
-    ItemFacts {
-        mode: e.mode,
-        size: e.size,
-        mtime: e.mtime,
-        uid: Some(e.uid),
-        gid: Some(e.gid),
-        ..ItemFacts::default()
-    }
+    ItemFacts::of(e)
 }
 
 /// A `--list-only` line as rsync prints it: mode string, size, mtime, name.

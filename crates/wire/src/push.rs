@@ -125,19 +125,10 @@ impl SendSource for SendList {
         Cow::Borrowed(&self.paths[ndx])
     }
     fn facts(&self, ndx: usize, _stat: bool) -> ItemFacts {
-        let e = &self.entries[ndx];
-        ItemFacts {
-            mode: e.mode,
-            size: e.size,
-            mtime: e.mtime,
-            uid: Some(e.uid),
-            gid: Some(e.gid),
-            path: Some(rtsync_engine::report::sender_path(
-                self.paths[ndx].as_os_str().as_encoded_bytes(),
-                &e.name,
-            )),
-            ..ItemFacts::default()
-        }
+        ItemFacts::sent_from(
+            &self.entries[ndx],
+            self.paths[ndx].as_os_str().as_encoded_bytes(),
+        )
     }
     fn listed_stat(&self, ndx: usize) -> Option<(u64, i64, u32)> {
         let e = &self.entries[ndx];

@@ -730,21 +730,14 @@ impl<'a> LocalTransfer<'a> {
     /// (when preserved) owner; `%f` is the path as the sender names it (`src/.` for the root of
     /// `src/`); `%C` is the file's checksum with `-c`.
     pub(super) fn facts_of(&self, e: &FileEntry, path: &Path) -> ItemFacts {
-        let full = crate::report::sender_path(path.as_os_str().as_bytes(), &e.name);
         let sum_hex = (self.opts.checksum
             && e.kind == rtsync_tree::FileKind::Regular
             && self.report.wants(b'C'))
         .then(|| self.sum_hex_of(path, true))
         .flatten();
         ItemFacts {
-            mode: e.mode,
-            size: e.size,
-            mtime: e.mtime,
-            uid: self.opts.owner.then_some(e.uid),
-            gid: self.opts.group.then_some(e.gid),
-            path: Some(full),
             sum_hex,
-            ..ItemFacts::default()
+            ..ItemFacts::sent_from(e, path.as_os_str().as_bytes())
         }
     }
 
@@ -752,18 +745,18 @@ impl<'a> LocalTransfer<'a> {
     /// `file_sum`, for `-c`), xxh128 by default.
     pub(super) fn sum_hex_of(&self, path: &Path, file_sum: bool) -> Option<String> {
         use rtsync_delta::{ChecksumKind, FileHasher};
-        let choice = self.opts.checksum_choice.as_deref().unwrap_or("");
-        let mut parts = choice.splitn(2, ',');
-        let xfer = parts.next().unwrap_or("");
-        let name = if file_sum {
-            parts.next().unwrap_or(xfer)
-        } else {
-            xfer
-        };
-        let kind = ChecksumKind::from_name(name).unwrap_or(ChecksumKind::Xxh128);
-        let data = std::fs::read(path).ok()?;
+        let kind = crate::report::sum_kind(self.opts, file_sum);
+        // Streamed: the file may be large.
+        let mut file = std::fs::File::open(path).ok()?;
         let mut h = FileHasher::new(kind);
-        h.update(&data);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match io::Read::read(&mut file, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => h.update(&buf[..n]),
+                Err(_) => return None,
+            }
+        }
         let digest = h.finish();
         let reversed = !matches!(kind, ChecksumKind::Md4 | ChecksumKind::Md5);
         Some(crate::report::sum_hex(digest.as_bytes(), reversed))
