@@ -484,7 +484,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 block_hasher(neg),
                 updating,
                 &mut *r,
-                BufReader::with_capacity(1 << 20, file),
+                BufReader::with_capacity(256 << 10, file),
                 |t| {
                     enc.write(&mut *w, t)?;
                     if let MatchToken::Block { data, .. } = t {
