@@ -140,6 +140,163 @@ pub struct Progress {
     pub index: u64,
     /// Entries listed so far.
     pub listed: u64,
+    /// Every list has been sent (`to-chk`); else more may follow (`ir-chk`).
+    pub complete: bool,
+}
+
+/// Where rsync's sender reports `--progress` while it sends a file's tokens: after each
+/// matched block (with the literal data before it), after each flush of 32 KiB of literal
+/// data, and at the end.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendTicks {
+    offset: u64,
+}
+
+impl SendTicks {
+    /// Notes a token sent; the offset to report, if one is due.
+    pub fn token(&mut self, t: &rtsync_delta::MatchToken<'_>) -> Option<u64> {
+        match t {
+            rtsync_delta::MatchToken::Literal(d) => {
+                self.offset += d.len() as u64;
+                (d.len() == rtsync_delta::CHUNK_SIZE).then(|| self.tick())
+            }
+            rtsync_delta::MatchToken::Block { data, .. } => {
+                self.offset += data.len() as u64;
+                Some(self.tick())
+            }
+        }
+    }
+
+    /// Notes literal data sent (a file sent whole, in chunks): the offset to report.
+    pub fn literal(&mut self, len: u64) -> Option<u64> {
+        self.offset += len;
+        (len > 0).then(|| self.tick())
+    }
+
+    fn tick(&mut self) -> u64 {
+
+        self.offset
+    }
+
+    /// The file's data is all sent: the closing offset, unless the file was empty.
+    pub fn end(&mut self) -> Option<u64> {
+        (self.offset > 0).then_some(self.offset)
+    }
+}
+
+/// How many seconds of history the rate of an unfinished file is taken over.
+const METER_HISTORY: usize = 5;
+
+/// `--progress` of the file being transferred: when lines are due and the rates they show,
+/// with rsync's rules (the first update of a file is shown, later ones at most once a
+/// second; the rate of an update covers the last few seconds, the closing one the whole
+/// file).
+#[derive(Debug, Clone)]
+struct Meter {
+    /// When the file's data started, and the offset then.
+    start: Option<(std::time::Instant, u64)>,
+    /// Recent (time, offset) samples, a ring: `newest` was taken last, `oldest` is reused next.
+    history: [(std::time::Instant, u64); METER_HISTORY],
+    newest: usize,
+    oldest: usize,
+}
+
+impl Meter {
+    fn new() -> Meter {
+        let now = std::time::Instant::now();
+        Meter {
+            start: None,
+            history: [(now, 0); METER_HISTORY],
+            newest: 0,
+            oldest: 0,
+        }
+    }
+
+    fn millis(from: std::time::Instant, to: std::time::Instant) -> u64 {
+        to.saturating_duration_since(from).as_millis() as u64
+    }
+
+    /// Notes offset `ofs`; returns the (rate in kB/s, seconds left) of a line to show, or
+    /// `None` when it is too early for another.
+    fn update(&mut self, ofs: u64, size: u64) -> Option<(f64, f64)> {
+        let now = std::time::Instant::now();
+        if self.start.is_none() {
+            // Data of the previous file arriving just now: this file started then.
+            let prev = self.history[self.newest].0;
+            let start = if Self::millis(prev, now) <= 1500 {
+                (prev, 0)
+            } else {
+                (now, ofs)
+            };
+            self.start = Some(start);
+            self.history = [start; METER_HISTORY];
+        } else {
+            if Self::millis(self.history[self.newest].0, now) < 1000 {
+                return None;
+            }
+            self.newest = self.oldest;
+            self.oldest = (self.oldest + 1) % METER_HISTORY;
+            self.history[self.newest] = (now, ofs);
+        }
+        let (t0, o0) = self.history[self.oldest];
+        let diff = Self::millis(t0, now).max(1);
+        let rate = ofs.saturating_sub(o0) as f64 * 1000.0 / diff as f64 / 1024.0;
+        let remain = if rate > 0.0 {
+            size.saturating_sub(ofs) as f64 / rate / 1000.0
+        } else {
+            0.0
+        };
+        Some((rate, remain))
+    }
+
+    /// The file is done: (rate over the whole file, seconds it took); the next file starts
+    /// afresh.
+    fn end(&mut self, size: u64) -> (f64, f64) {
+        let now = std::time::Instant::now();
+        let (diff, ofs0) = match self.start.take() {
+            Some((t, o)) => (Self::millis(t, now).max(1), o),
+            None => (1, 0),
+        };
+        let rate = size.saturating_sub(ofs0) as f64 * 1000.0 / diff as f64 / 1024.0;
+        (rate, diff as f64 / 1000.0)
+    }
+}
+
+/// Whether stdout is a terminal owned by another process group (rsync run in the
+/// background): intermediate progress is then not shown.
+fn backgrounded() -> bool {
+    // SAFETY: plain queries of the process group and the terminal's foreground group.
+    unsafe {
+        let tc = libc::tcgetpgrp(1);
+        tc != -1 && tc != libc::getpgrp()
+    }
+}
+
+/// One progress line: `\r SIZE PCT% RATE TIME` and the tail (`  ` while the file goes on,
+/// ` (xfr#N, to-chk=LEFT/LISTED)\n` when it is done).
+fn progress_line(ofs: u64, size: u64, rate: f64, secs: f64, level: u32, tail: &str) -> String {
+    let (rate, units) = if rate > 1024.0 * 1024.0 {
+        (rate / (1024.0 * 1024.0), "GB/s")
+    } else if rate > 1024.0 {
+        (rate / 1024.0, "MB/s")
+    } else {
+        (rate, "kB/s")
+    };
+    let time = if !(0.0..=9999.0 * 3600.0).contains(&secs) {
+        "  ??:??:??".to_string()
+    } else {
+        let s = secs as u64;
+        format!("{:4}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    };
+    let pct = if ofs == size {
+        100
+    } else {
+        (100.0 * ofs as f64 / size as f64) as i64
+    };
+    format!(
+        "\r{:>15} {pct:>3}% {rate:>7.2}{units} {time}{tail}",
+        human(ofs, level)
+    )
 }
 
 /// Writes item lines and messages to stdout, errors to stderr.
@@ -173,6 +330,13 @@ pub struct Reporter {
     pub human: u32,
     /// `--log-file`: where item lines and the summary are also logged.
     log: Option<LogFile>,
+    /// `--progress` of the file being transferred.
+    meter: Meter,
+    /// `--progress`: the line that heads the file's progress (its item line, or its name
+    /// when the item line waits for the end of the transfer), until it is shown.
+    head: Option<Vec<u8>>,
+    /// The transferred item's stdout line went out as the head: not printed again.
+    item_shown: bool,
 }
 
 /// An open `--log-file`: each line is `YYYY/MM/DD HH:MM:SS [PID] TEXT`, as rsync writes it.
@@ -257,6 +421,9 @@ impl Reporter {
                 1
             },
             log: LogFile::open(opts),
+            meter: Meter::new(),
+            head: None,
+            item_shown: false,
         }
     }
 
@@ -350,8 +517,25 @@ impl Reporter {
             (name, suffix)
         };
         self.log_item(it, name, suffix, facts);
-        if !self.lists_items() {
+        if std::mem::take(&mut self.item_shown) {
             return;
+        }
+        if let Some(line) = self.stdout_item(it, name, suffix, facts) {
+            let _ = self.out.write_all(&line);
+        }
+    }
+
+    /// The stdout line of an item (`NAME is uptodate` for what `-vv` names without a
+    /// change), or `None` when the item is not shown. A directory's slash is in `name`.
+    fn stdout_item(
+        &self,
+        it: &Itemize,
+        name: &[u8],
+        suffix: &[u8],
+        facts: &ItemFacts,
+    ) -> Option<Vec<u8>> {
+        if !self.lists_items() {
+            return None;
         }
         let shown = if self.has_i > 0 {
             it.has_changes() || self.has_i > 1 || self.verbose > 1
@@ -364,13 +548,12 @@ impl Reporter {
                 // -vv names what needed nothing: `NAME is uptodate` (not directories).
                 let mut line = escape_name_with(name, self.eight_bit);
                 line.extend_from_slice(b" is uptodate\n");
-                let _ = self.out.write_all(&line);
-                return;
+                return Some(line);
             }
             changed
         };
         if !shown {
-            return;
+            return None;
         }
         let mut line = Vec::with_capacity(name.len() + 16);
         let ctx = FormatContext {
@@ -384,7 +567,7 @@ impl Reporter {
         let fmt = self.format.as_deref().unwrap_or("%n%L");
         format_line(&mut line, fmt, it, name, suffix, facts, &ctx);
         line.push(b'\n');
-        let _ = self.out.write_all(&line);
+        Some(line)
     }
 
     /// A deletion line, as rsync's `log_delete` writes it: in the user's format when that has
@@ -413,35 +596,74 @@ impl Reporter {
         }
     }
 
-    /// `--progress`: the closing progress line of a transferred file, as rsync prints it once
-    /// the file is complete: `\r      SIZE 100%  RATE  H:MM:SS (xfr#N, to-chk=LEFT/LISTED)`.
-    pub fn progress(&mut self, size: u64, elapsed: std::time::Duration, counts: Progress) {
+    /// `--progress`: a regular file's data is about to be sent. What heads its progress is
+    /// its item line when that is logged before the transfer (no `%b %c %C` in the format),
+    /// else its name; it is shown with the first progress line.
+    pub fn transfer_begin(&mut self, it: &Itemize, name: &[u8], facts: &ItemFacts) {
+        self.head = None;
+        self.item_shown = false;
         if !self.progress {
             return;
         }
-        let millis = (elapsed.as_millis() as u64).max(1);
-        let mut rate = size as f64 * 1000.0 / millis as f64 / 1024.0;
-        let units = if rate > 1024.0 * 1024.0 {
-            rate /= 1024.0 * 1024.0;
-            "GB/s"
-        } else if rate > 1024.0 {
-            rate /= 1024.0;
-            "MB/s"
-        } else {
-            "kB/s"
+        if !self.logs_after_transfer() {
+            self.head = self.stdout_item(it, name, b"", facts);
+            self.item_shown = true;
+        } else if self.names {
+            let mut line = escape_name_with(name, self.eight_bit);
+            line.push(b'\n');
+            self.head = Some(line);
+        }
+    }
+
+    /// The transfer did not happen after all (the source could not be read, ...): nothing
+    /// of it is shown.
+    pub fn transfer_abort(&mut self) {
+        self.head = None;
+        self.item_shown = false;
+        self.meter.start = None;
+    }
+
+    fn show_head(&mut self) {
+        if let Some(head) = self.head.take() {
+            let _ = self.out.write_all(&head);
+        }
+    }
+
+    /// `--progress`: the file's data has reached offset `ofs` of `size` (rsync's sender
+    /// reports after each token it sends; a receiver before each it reads).
+    pub fn transfer_tick(&mut self, ofs: u64, size: u64) {
+        if !self.progress {
+            return;
+        }
+        let Some((rate, remain)) = self.meter.update(ofs, size) else {
+            return;
         };
-        let secs = millis / 1000;
-        let _ = writeln!(
-            self.out,
-            "\r{:>15} 100% {rate:>7.2}{units} {:>4}:{:02}:{:02} (xfr#{}, to-chk={}/{})",
-            human(size, self.human),
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60,
+        if backgrounded() {
+            return;
+        }
+        self.show_head();
+        let line = progress_line(ofs, size, rate, remain, self.human, "  ");
+        let _ = self.out.write_all(line.as_bytes());
+        let _ = self.out.flush();
+    }
+
+    /// `--progress`: the closing progress line of a transferred file:
+    /// `\r      SIZE 100%  RATE  H:MM:SS (xfr#N, to-chk=LEFT/LISTED)`.
+    pub fn progress(&mut self, size: u64, counts: Progress) {
+        if !self.progress {
+            return;
+        }
+        self.show_head();
+        let (rate, secs) = self.meter.end(size);
+        let tail = format!(
+            " (xfr#{}, {}-chk={}/{})\n",
             counts.transferred,
-            counts.listed.saturating_sub(counts.index + 1),
+            if counts.complete { "to" } else { "ir" },
+            counts.listed as i64 - counts.index as i64 - 1,
             counts.listed,
         );
+        let line = progress_line(size, size, rate, secs, self.human, &tail);
+        let _ = self.out.write_all(line.as_bytes());
     }
 
     /// An informational line on stdout (unless `-q`).

@@ -8,6 +8,7 @@ mod altdest;
 mod attrs;
 mod delete;
 mod hlink;
+mod lookahead;
 mod transfer;
 mod walk;
 
@@ -84,6 +85,8 @@ pub struct LocalTransfer<'a> {
     ordinals: Vec<u64>,
     /// Entries listed so far.
     listed: u64,
+    /// `--progress`: the entries stock's sender would have listed by now.
+    lookahead: Option<lookahead::Lookahead>,
     /// For a directory entry, same-named directories of other sources whose contents merge in.
     alternates: Vec<Vec<PathBuf>>,
     /// The names of the top-level items (with `-R`, whole paths), which `--delete` spares.
@@ -232,6 +235,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         devs: Vec::new(),
         ordinals: Vec::new(),
         listed: 0,
+        lookahead: None,
         alternates: Vec::new(),
         top_names: Default::default(),
         dest_root: dest.to_path_buf(),
@@ -266,6 +270,14 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         let mut prepass_filters = filters.clone();
         t.find_link_groups(sources, &scan_opts, &mut prepass_filters);
     }
+    if opts.progress && !opts.dry_run {
+        t.lookahead = Some(lookahead::Lookahead::new(
+            &scan_opts,
+            &filters,
+            sources,
+            !opts.incremental_recursion(),
+        ));
+    }
     let code = t.walk(&scan_opts, &mut filters, dest);
     if let Some(code) = code {
         t.report.flush();
@@ -297,6 +309,25 @@ pub fn current_umask() -> u32 {
 }
 
 impl<'a> LocalTransfer<'a> {
+    /// `--progress`: where the file of entry `i` stands in the lists stock's sender would
+    /// have sent by now.
+    fn progress_counts(&mut self, i: usize) -> crate::report::Progress {
+        let index = self.ordinals.get(i).copied().unwrap_or(0);
+        let (listed, complete) = match &mut self.lookahead {
+            Some(la) => {
+                la.advance(index, self.opts.prune_empty_dirs);
+                (la.listed.max(self.listed), la.done)
+            }
+            None => (self.listed, true),
+        };
+        crate::report::Progress {
+            transferred: self.stats.transferred,
+            index,
+            listed,
+            complete,
+        }
+    }
+
     fn note(&mut self, code: i32) {
         // A real error outranks "vanished"; the first real error's code is kept.
         if self.exit_code == exit::OK
