@@ -184,6 +184,18 @@ impl SendTicks {
     }
 }
 
+/// What `--progress` shows while a whole file list is built (no incremental recursion): the
+/// count every hundred entries, overwritten by the total.
+pub fn flist_progress(total: u64) -> String {
+    let mut text = String::from("building file list ... \n");
+    for n in (0..total).step_by(100) {
+        text.push_str(&format!(" {n} files...\r"));
+    }
+    let s = if total == 1 { " " } else { "s " };
+    text.push_str(&format!("{total} file{s}to consider\n"));
+    text
+}
+
 /// How many seconds of history the rate of an unfinished file is taken over.
 const METER_HISTORY: usize = 5;
 
@@ -461,6 +473,15 @@ impl Reporter {
         let mut line = Vec::with_capacity(name.len() + 16);
         format_line(&mut line, &log.format, it, name, suffix, facts, &ctx);
         log.line(&line);
+    }
+
+    /// Whether a destination directory the run creates is announced (`created directory
+    /// D`): at rsync's `--info=name` (`-v`, or `--progress` with a format logged after the
+    /// transfer) or with a format that itemizes.
+    pub fn announces_created(&self) -> bool {
+        self.verbose > 0
+            || self.has_i > 0
+            || (self.progress && (self.format.is_none() || self.logs_after_transfer()))
     }
 
     /// Whether item lines are printed at all.

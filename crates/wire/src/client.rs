@@ -687,7 +687,7 @@ pub(crate) fn transfer_as_receiver(
     };
     let dest_created = !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only;
     if let (true, Dest::Dir(d)) = (dest_created, &dest) {
-        if opts.verbose > 0 || opts.itemize > 0 {
+        if reporter.announces_created() {
             let shown = d.to_string_lossy();
             let shown = shown.trim_end_matches('/');
             reporter.info(&format!("created directory {shown}"));

@@ -147,11 +147,18 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     };
     let mut report = Reporter::new(opts);
     report.log_only("building file list");
-    report.list_notice(if opts.incremental_recursion() {
-        "sending incremental file list"
-    } else {
-        "building file list ... done"
-    });
+    // `--progress` without incremental recursion counts the list as it is built.
+    let flist_progress = opts.progress
+        && !opts.quiet
+        && !opts.incremental_recursion()
+        && (opts.recursive || opts.dirs);
+    if !flist_progress {
+        report.list_notice(if opts.incremental_recursion() {
+            "sending incremental file list"
+        } else {
+            "building file list ... done"
+        });
+    }
     if let (Some(dir), true) = (&opts.backup_dir, opts.info_backup() && !opts.quiet) {
         // Relative to the destination directory, as the receiver sees it.
         let dest_dir = match std::fs::metadata(dest) {
@@ -270,13 +277,19 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         let mut prepass_filters = filters.clone();
         t.find_link_groups(sources, &scan_opts, &mut prepass_filters);
     }
-    if opts.progress && !opts.dry_run {
-        t.lookahead = Some(lookahead::Lookahead::new(
+    if (opts.progress && !opts.dry_run) || flist_progress {
+        let mut la = lookahead::Lookahead::new(
             &scan_opts,
             &filters,
             sources,
             !opts.incremental_recursion(),
-        ));
+        );
+        if flist_progress {
+            la.advance(0, opts.prune_empty_dirs);
+            t.report
+                .write_raw(crate::report::flist_progress(la.listed).as_bytes());
+        }
+        t.lookahead = Some(la);
     }
     let code = t.walk(&scan_opts, &mut filters, dest);
     if let Some(code) = code {
@@ -610,7 +623,7 @@ impl<'a> LocalTransfer<'a> {
     }
 
     fn announce_created(&mut self, dest: &Path) {
-        if self.report.lists_items() {
+        if self.report.announces_created() {
             let mut shown = dest.as_os_str().as_bytes().to_vec();
             while shown.len() > 1 && shown.ends_with(b"/") {
                 shown.pop();
