@@ -174,7 +174,6 @@ impl SendTicks {
     }
 
     fn tick(&mut self) -> u64 {
-
         self.offset
     }
 

@@ -99,14 +99,26 @@ fn run(stock: bool, role: Role, args: &[&str], prep: &dyn Fn(&Path)) -> Outcome 
     let ssh = fake_ssh(w).display().to_string();
     match role {
         Role::Local => cmd.args(["src/", "dst/"]),
-        Role::Push => cmd.args(["-e", &ssh, "src/", &format!("localhost:{}/dst/", w.display())]),
-        Role::Pull => cmd.args(["-e", &ssh, &format!("localhost:{}/src/", w.display()), "dst/"]),
+        Role::Push => cmd.args([
+            "-e",
+            &ssh,
+            "src/",
+            &format!("localhost:{}/dst/", w.display()),
+        ]),
+        Role::Pull => cmd.args([
+            "-e",
+            &ssh,
+            &format!("localhost:{}/src/", w.display()),
+            "dst/",
+        ]),
     };
     let out = cmd.current_dir(w).output().unwrap();
+    // Each run has its own work directory.
+    let unplace = |b: &[u8]| String::from_utf8_lossy(b).replace(&w.display().to_string(), "WORK");
     Outcome {
         code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        stdout: unplace(&out.stdout),
+        stderr: unplace(&out.stderr),
     }
 }
 
@@ -153,6 +165,23 @@ fn progress_lines_locally() {
     ] {
         same_output(Role::Local, args, &fresh);
     }
-    same_output(Role::Local, &["-a", "--progress", "--no-whole-file"], &stale);
+    same_output(
+        Role::Local,
+        &["-a", "--progress", "--no-whole-file"],
+        &stale,
+    );
     same_output(Role::Local, &["-av", "--progress", "-I"], &stale);
+}
+
+#[test]
+fn progress_lines_of_a_push() {
+    for args in [
+        &["-a", "--progress"][..],
+        &["-av", "--progress"],
+        &["-ai", "--progress"],
+        &["-a", "--progress", "--out-format=%n %l"],
+    ] {
+        same_output(Role::Push, args, &fresh);
+    }
+    same_output(Role::Push, &["-a", "--progress", "--no-whole-file"], &stale);
 }

@@ -106,6 +106,11 @@ pub trait SendSource {
     fn total_size(&self) -> Option<u64> {
         None
     }
+    /// `--progress`: entry `ndx`'s position among the entries listed so far (not counting
+    /// the gaps between lists' indexes), how many that is, and whether every list is sent.
+    fn progress_at(&self, ndx: usize) -> (u64, u64, bool) {
+        (ndx as u64, self.count() as u64, true)
+    }
 }
 
 impl SendSource for SendList {
@@ -458,16 +463,32 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         head.put(&mut out);
         w.write_all(&out).map_err(wio)?;
         out.clear();
+        let file_len = file.metadata().map_or(0, |m| m.len());
+        if let Some(rep) = reporter.as_deref_mut() {
+            let (it, _) = item_of(list, ndx, iflags, xname.as_deref(), opts.itemize);
+            let facts = list.facts(ndx, rep.wants_entry_facts());
+            rep.transfer_begin(&it, list.name(ndx), &facts);
+        }
+        // `--progress`: reported after each token, as stock's sender does.
+        let mut ticks = rtsync_engine::report::SendTicks::default();
+        let mut rep_ticks = reporter.as_deref_mut();
+        let mut emit = |t: rtsync_delta::MatchToken<'_>| {
+            if let (Some(rep), Some(ofs)) = (rep_ticks.as_deref_mut(), ticks.token(&t)) {
+                rep.transfer_tick(ofs, file_len);
+            }
+            enc.write(&mut *w, t)
+        };
         let ms = match &sig {
-            None => whole.send_from(file, sum_kind, head.file_len(), opts.append > 1, |t| {
-                enc.write(&mut *w, t)
-            })?,
+            None => whole.send_from(file, sum_kind, head.file_len(), opts.append > 1, &mut emit)?,
             Some(sig) if sig.is_complete() && sig.head().count > 0 && sig.head().block_len > 0 => {
                 let matcher = Matcher::new(sig, block_hasher(neg));
-                matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?
+                matcher.stream(BufReader::new(file), &mut emit)?
             }
-            Some(_) => whole.send(file, sum_kind, |t| enc.write(&mut *w, t))?,
+            Some(_) => whole.send(file, sum_kind, &mut emit)?,
         };
+        if let (Some(rep), Some(ofs)) = (reporter.as_deref_mut(), ticks.end()) {
+            rep.transfer_tick(ofs, file_len);
+        }
         if opts.append > 0 {
             sent_once.insert(ndx);
         }
@@ -478,6 +499,14 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         stats.literal_bytes += ms.literal_bytes;
         stats.matched_bytes += ms.matched_bytes;
         if let Some(rep) = reporter.as_deref_mut() {
+            let (index, listed, complete) = list.progress_at(ndx);
+            let counts = rtsync_engine::report::Progress {
+                transferred: stats.files_sent,
+                index,
+                listed,
+                complete,
+            };
+            rep.progress(file_len, counts);
             log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
         }
     }
@@ -678,6 +707,20 @@ fn log_item<S: SendSource + ?Sized>(
     xname: Option<&[u8]>,
     itemize: bool,
 ) {
+    let (it, suffix) = item_of(list, ndx, iflags, xname, itemize);
+    let facts = list.facts(ndx, rep.wants_entry_facts());
+    rep.item_with(&it, list.name(ndx), &suffix, &facts);
+    rep.flush();
+}
+
+/// The itemize data and name suffix of an item the receiver reported.
+fn item_of<S: SendSource + ?Sized>(
+    list: &S,
+    ndx: usize,
+    iflags: u16,
+    xname: Option<&[u8]>,
+    itemize: bool,
+) -> (Itemize, Vec<u8>) {
     let kind = match list.kind(ndx) {
         FileKind::Regular => b'f',
         FileKind::Directory => b'd',
@@ -717,9 +760,7 @@ fn log_item<S: SendSource + ?Sized>(
             _ => Vec::new(),
         },
     };
-    let facts = list.facts(ndx, rep.wants_entry_facts());
-    rep.item_with(&it, list.name(ndx), &suffix, &facts);
-    rep.flush();
+    (it, suffix)
 }
 
 /// Opens a file of the list for reading.

@@ -278,12 +278,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         t.find_link_groups(sources, &scan_opts, &mut prepass_filters);
     }
     if (opts.progress && !opts.dry_run) || flist_progress {
-        let mut la = lookahead::Lookahead::new(
-            &scan_opts,
-            &filters,
-            sources,
-            !opts.incremental_recursion(),
-        );
+        let mut la =
+            lookahead::Lookahead::new(&scan_opts, &filters, sources, !opts.incremental_recursion());
         if flist_progress {
             la.advance(0, opts.prune_empty_dirs);
             t.report

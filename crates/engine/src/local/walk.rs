@@ -56,7 +56,10 @@ pub(super) fn merge_duplicates(items: Vec<Item>) -> Vec<(Item, Vec<PathBuf>)> {
 
 /// `-m`: drops the directories with nothing but (pruned) directories below them, after the
 /// sender's filter rules, as rsync prunes its file list.
-pub(super) fn prune_empty_dirs(scanner: &mut Scanner<'_, Filters>, children: Vec<Item>) -> Vec<Item> {
+pub(super) fn prune_empty_dirs(
+    scanner: &mut Scanner<'_, Filters>,
+    children: Vec<Item>,
+) -> Vec<Item> {
     children
         .into_iter()
         .filter(|c| !c.entry.is_dir() || !c.descend || has_content(scanner, c))
