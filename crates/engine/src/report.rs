@@ -66,6 +66,21 @@ pub struct Stats {
     pub flist_size: u64,
     pub sent: u64,
     pub received: u64,
+    /// The sender's match counters (`--debug=deltasum`): blocks matched, offsets whose weak
+    /// sum hit, strong sums that then differed.
+    pub matches: u64,
+    pub hash_hits: u64,
+    pub false_alarms: u64,
+}
+
+impl Stats {
+    /// rsync's `--debug=deltasum` closing line of the sender.
+    pub fn match_report(&self) -> String {
+        format!(
+            "total: matches={}  hash_hits={}  false_alarms={} data={}",
+            self.matches, self.hash_hits, self.false_alarms, self.literal
+        )
+    }
 }
 
 /// Index into the per-kind counters: reg, dir, link, dev, special.
@@ -348,6 +363,10 @@ pub struct Reporter {
     head: Option<Vec<u8>>,
     /// The transferred item's stdout line went out as the head: not printed again.
     item_shown: bool,
+    /// `-vv` without `%i`: item lines wait for the end of their directory's list while
+    /// `NAME is uptodate` lines go at once (see [`Reporter::flush_items`]).
+    defer: bool,
+    deferred: Vec<u8>,
 }
 
 /// An open `--log-file`: each line is `YYYY/MM/DD HH:MM:SS [PID] TEXT`, as rsync writes it.
@@ -435,6 +454,40 @@ impl Reporter {
             meter: Meter::new(),
             head: None,
             item_shown: false,
+            defer: opts.verbose > 1
+                && !opts.quiet
+                && !opts.progress
+                && opts.itemize == 0
+                && opts
+                    .out_format
+                    .as_deref()
+                    .is_none_or(|f| !format_has(f, b'i')),
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Prints the item lines held back. In stock's local copy (and a push), `NAME is
+    /// uptodate` comes from the generator as a message, which overtakes the sender's item
+    /// lines: a run typically shows a directory list's uptodate names before the names it
+    /// transferred. The engine calls this when it moves on to another directory's list.
+    pub fn flush_items(&mut self) {
+        if !self.deferred.is_empty() {
+            let _ = self.out.write_all(&self.deferred);
+            self.deferred.clear();
+        }
+    }
+
+    /// Whether the stdout format itemizes (`-i` or `%i`).
+    pub fn itemizes(&self) -> bool {
+        self.has_i > 0
+    }
+
+    /// `-vv`: `NAME is uptodate` for an item that needed nothing (a message: not held back).
+    pub fn uptodate(&mut self, name: &[u8]) {
+        if self.verbose > 1 && !self.quiet {
+            let mut line = escape_name_with(name, self.eight_bit);
+            line.extend_from_slice(b" is uptodate\n");
+            let _ = self.out.write_all(&line);
         }
     }
 
@@ -541,7 +594,11 @@ impl Reporter {
             return;
         }
         if let Some(line) = self.stdout_item(it, name, suffix, facts) {
-            let _ = self.out.write_all(&line);
+            if self.defer && !line.ends_with(b" is uptodate\n") {
+                self.deferred.extend_from_slice(&line);
+            } else {
+                let _ = self.out.write_all(&line);
+            }
         }
     }
 
@@ -735,11 +792,13 @@ impl Reporter {
     }
 
     pub fn flush(&mut self) {
+        self.flush_items();
         let _ = self.out.flush();
     }
 
     /// `--stats` block.
     pub fn stats(&mut self, s: &Stats, elapsed_flist: f64) {
+        self.flush_items();
         let h = self.human;
         let text = format!(
             "\nNumber of files: {}\nNumber of created files: {}\nNumber of deleted files: {}\n\
@@ -765,6 +824,7 @@ impl Reporter {
 
     /// The closing `sent … received …` summary of `-v`/`--stats`.
     pub fn summary(&mut self, s: &Stats, seconds: f64, dry_run: bool) {
+        self.flush_items();
         let h = self.human;
         let rate = (s.sent + s.received) as f64 / seconds.max(0.5);
         let speedup = if s.sent + s.received == 0 {

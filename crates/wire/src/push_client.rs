@@ -225,7 +225,10 @@ pub fn push_to(
         io_error = bits;
         let mut list = sent_list.list;
         popts.total_size = list.total_size as i64;
-        reporter.list_notice("building file list ... done");
+        if opts.recursive || opts.dirs {
+            // (Without directories to transfer stock's sender says nothing of its list.)
+            reporter.list_notice("building file list ... done");
+        }
         reporter.flush();
         let stats = push::run_push_pacing(
             &mut reader,

@@ -152,12 +152,11 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         && !opts.quiet
         && !opts.incremental_recursion()
         && (opts.recursive || opts.dirs);
-    if !flist_progress {
-        report.list_notice(if opts.incremental_recursion() {
-            "sending incremental file list"
-        } else {
-            "building file list ... done"
-        });
+    if opts.incremental_recursion() {
+        report.list_notice("sending incremental file list");
+    } else if !flist_progress && (opts.recursive || opts.dirs) {
+        // (Without directories to transfer stock's sender says nothing of its list.)
+        report.list_notice("building file list ... done");
     }
     if let (Some(dir), true) = (&opts.backup_dir, opts.info_backup() && !opts.quiet) {
         // Relative to the destination directory, as the receiver sees it.
@@ -953,6 +952,16 @@ impl<'a> LocalTransfer<'a> {
         // rsync's local transfer sends the file list and the literal data over a pipe.
         self.stats.sent = self.stats.flist_size + self.stats.literal + 32;
         self.stats.received = 16 + 4 * self.stats.transferred;
+        self.report.flush_items();
+        if self.opts.debug_level("deltasum") >= 1 {
+            // A dry run's sender sends no data (the summary's literal count is another's).
+            let mut counted = self.stats.clone();
+            if self.opts.dry_run {
+                counted.literal = 0;
+            }
+            let line = counted.match_report();
+            self.report.info(&line);
+        }
         if self.opts.stats && !self.opts.quiet {
             self.report.stats(&self.stats, flist_time);
         }

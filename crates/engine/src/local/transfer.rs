@@ -118,7 +118,7 @@ fn delta_copy(
     out: &mut File,
     block_size: Option<u32>,
     mut tick: Option<&mut dyn FnMut(u64)>,
-) -> io::Result<(u64, u64, WireBytes)> {
+) -> io::Result<(rtsync_delta::MatchStats, WireBytes)> {
     use rtsync_delta::{BlockHasher, ChecksumKind, Matcher, Patcher, Signature, SumParams};
     let to_io = |e: rtsync_delta::Error| io::Error::other(e.to_string());
     let kind = ChecksumKind::Xxh128;
@@ -159,7 +159,7 @@ fn delta_copy(
         written: WireBytes::FILE_OVERHEAD + tokens,
         read: WireBytes::SUM_HEAD + u64::from(head.count) * (4 + u64::from(head.strong_len)),
     };
-    Ok((stats.literal_bytes, stats.matched_bytes, wire))
+    Ok((stats, wire))
 }
 
 /// What a file's exchange would cost between rsync's sender and generator (`%b`, `%c`):
@@ -561,9 +561,12 @@ impl LocalTransfer<'_> {
         let copied = match (self.opts.whole_file, basis) {
             (Some(false), Some(basis)) if !self.alt_whole_file => {
                 delta_copy(&mut src, &basis, tmp.file(), self.opts.block_size, tick).map(
-                    |(literal, matched, wire)| {
-                        self.stats.literal += literal;
-                        self.stats.matched += matched;
+                    |(ms, wire)| {
+                        self.stats.literal += ms.literal_bytes;
+                        self.stats.matched += ms.matched_bytes;
+                        self.stats.matches += ms.matches;
+                        self.stats.hash_hits += ms.hash_hits;
+                        self.stats.false_alarms += ms.false_alarms;
                         self.wire_bytes = wire;
                     },
                 )

@@ -124,6 +124,15 @@ impl LocalTransfer<'_> {
                 if let Err(code) = self.resolve_dest(dest, &top) {
                     return Some(code);
                 }
+                if self.opts.debug_level("flist") >= 1 {
+                    // The generator's first word (a local copy goes whole unless told).
+                    let delta = self.opts.whole_file == Some(false) || self.opts.append;
+                    self.report.info(if delta {
+                        "delta-transmission enabled"
+                    } else {
+                        "delta-transmission disabled for local transfer or --whole-file"
+                    });
+                }
                 self.check_basis_dirs();
                 first = false;
             } else {
@@ -195,6 +204,8 @@ impl LocalTransfer<'_> {
     /// A directory whose contents are part of the transfer: the directory itself (and
     /// deletions inside it), then its contents.
     fn walk_dir(&mut self, scanner: &mut Scanner<'_, Filters>, i: usize, pass: Pass) {
+        // Another directory's list: what the last one held back is printed now.
+        self.report.flush_items();
         let item = Item {
             entry: self.entries[i].clone(),
             path: self.paths[i].clone(),
