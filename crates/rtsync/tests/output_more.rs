@@ -248,3 +248,21 @@ fn double_verbose_lines_locally() {
         assert_eq!(stock.code, ours.code, "{args:?}");
     }
 }
+
+#[test]
+fn transferred_bytes_over_the_wire() {
+    for role in [Role::Push, Role::Pull] {
+        for args in [
+            &["-a", "--out-format=%n %b %c %'b %i"][..],
+            &["-az", "--out-format=%n %b %c"],
+        ] {
+            same_output(role, args, &fresh);
+        }
+        same_output(
+            role,
+            &["-a", "--no-whole-file", "--out-format=%n|%b|%c"],
+            &stale,
+        );
+        same_output(role, &["-az", "-I", "--out-format=%n|%b|%c"], &stale);
+    }
+}

@@ -457,10 +457,17 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             basis_type,
             xname.as_deref(),
         )?;
+        // `%b`/`%c`: the data bytes written and read for this file, as stock counts them
+        // (everything after the request's index and flags were read).
+        let mut wire = WireCount {
+            read: head_len(&head, sig.as_ref()),
+            written: out.len() as u64,
+        };
         w.write_all(&out).map_err(wio)?;
         out.clear();
         w.file_data(true);
         head.put(&mut out);
+        wire.written += out.len() as u64;
         w.write_all(&out).map_err(wio)?;
         out.clear();
         let file_len = file.metadata().map_or(0, |m| m.len());
@@ -472,11 +479,15 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         // `--progress`: reported after each token, as stock's sender does.
         let mut ticks = rtsync_engine::report::SendTicks::default();
         let mut rep_ticks = reporter.as_deref_mut();
+        let mut counted = Counting {
+            inner: &mut *w,
+            count: 0,
+        };
         let mut emit = |t: rtsync_delta::MatchToken<'_>| {
             if let (Some(rep), Some(ofs)) = (rep_ticks.as_deref_mut(), ticks.token(&t)) {
                 rep.transfer_tick(ofs, file_len);
             }
-            enc.write(&mut *w, t)
+            enc.write(&mut counted, t)
         };
         let ms = match &sig {
             None => whole.send_from(file, sum_kind, head.file_len(), opts.append > 1, &mut emit)?,
@@ -492,7 +503,8 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         if opts.append > 0 {
             sent_once.insert(ndx);
         }
-        enc.finish_file(&mut *w)?;
+        enc.finish_file(&mut counted)?;
+        wire.written += counted.count + ms.checksum.as_bytes().len() as u64;
         w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
         w.file_data(false);
         stats.files_sent += 1;
@@ -507,7 +519,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 complete,
             };
             rep.progress(file_len, counts);
-            log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
+            log_item_counted(rep, list, ndx, iflags, xname.as_deref(), opts.itemize, wire);
         }
     }
     ndxw.put(&mut out, NDX_DONE);
@@ -698,6 +710,41 @@ fn put_ndx_and_attrs(
     Ok(())
 }
 
+/// Data bytes of one file's exchange (`%b` written, `%c` read on the sending side).
+#[derive(Debug, Clone, Copy, Default)]
+struct WireCount {
+    written: u64,
+    read: u64,
+}
+
+/// The bytes of a request's sum header and the block sums that followed it.
+fn head_len(head: &SumHead, sig: Option<&Signature>) -> u64 {
+    let mut out = Vec::new();
+    head.put(&mut out);
+    let sums = sig.map_or(0, |s| {
+        let h = s.head();
+        u64::from(h.count) * (4 + u64::from(h.strong_len))
+    });
+    out.len() as u64 + sums
+}
+
+/// A writer that counts what passes through it.
+struct Counting<'a, W: Write> {
+    inner: &'a mut W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Prints the line for an item the receiver reported (rsync's sender-side `log_item`).
 fn log_item<S: SendSource + ?Sized>(
     rep: &mut Reporter,
@@ -707,8 +754,23 @@ fn log_item<S: SendSource + ?Sized>(
     xname: Option<&[u8]>,
     itemize: bool,
 ) {
+    log_item_counted(rep, list, ndx, iflags, xname, itemize, WireCount::default());
+}
+
+/// [`log_item`] of a file sent, with what its exchange cost (`%b`, `%c`).
+fn log_item_counted<S: SendSource + ?Sized>(
+    rep: &mut Reporter,
+    list: &S,
+    ndx: usize,
+    iflags: u16,
+    xname: Option<&[u8]>,
+    itemize: bool,
+    wire: WireCount,
+) {
     let (it, suffix) = item_of(list, ndx, iflags, xname, itemize);
-    let facts = list.facts(ndx, rep.wants_entry_facts());
+    let mut facts = list.facts(ndx, rep.wants_entry_facts());
+    facts.written = wire.written;
+    facts.read = wire.read;
     rep.item_with(&it, list.name(ndx), &suffix, &facts);
     rep.flush();
 }
