@@ -961,6 +961,10 @@ pub fn escape_name_with(name: &[u8], eight_bit: bool) -> Vec<u8> {
     out
 }
 
+/// rsync reads at most this many width digits (its escape buffer's size); a digit past them
+/// is taken as the escape letter (unknown: the text stays as written).
+const MAX_WIDTH_DIGITS: usize = 23;
+
 /// Whether the `--out-format`/`--log-file-format` string `fmt` uses the escape `%esc`
 /// (past flags and a width such as `%-10n`); `%%` is a literal percent, not an escape.
 pub fn format_has(fmt: &str, esc: u8) -> bool {
@@ -968,7 +972,20 @@ pub fn format_has(fmt: &str, esc: u8) -> bool {
     let mut i = 0;
     while let Some(off) = b[i..].iter().position(|&c| c == b'%') {
         i += off + 1;
-        while i < b.len() && (b[i] == b'\'' || b[i] == b'-' || b[i].is_ascii_digit()) {
+        while b.get(i) == Some(&b'\'') {
+            i += 1;
+        }
+        let left = b.get(i) == Some(&b'-');
+        if left {
+            i += 1;
+        }
+        let digits = i;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit())
+            && i - digits < MAX_WIDTH_DIGITS - usize::from(left)
+        {
+            i += 1;
+        }
+        while b.get(i) == Some(&b'\'') {
             i += 1;
         }
         match b.get(i) {
@@ -1168,7 +1185,9 @@ fn expand(
             i += 1;
         }
         let digits = i;
-        while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+        while b.get(i).is_some_and(|c| c.is_ascii_digit())
+            && i - digits < MAX_WIDTH_DIGITS - usize::from(left)
+        {
             i += 1;
         }
         let width: Option<usize> = std::str::from_utf8(&b[digits..i])

@@ -266,3 +266,17 @@ fn transferred_bytes_over_the_wire() {
         same_output(role, &["-az", "-I", "--out-format=%n|%b|%c"], &stale);
     }
 }
+
+/// A width longer than rsync reads: the digits past its limit end the escape, which stays as
+/// written, and the next escape is expanded (`%C` included, which must then be gathered).
+#[test]
+fn over_long_widths_in_formats() {
+    for fmt in [
+        "--out-format=%000000000000000000000000000000%C %n",
+        "--out-format=%-0000000000000000000000000%n|",
+        "--out-format=%00000000000000000000012%n|%'''''''''''''''''''''''l",
+    ] {
+        same_output(Role::Local, &["-a", "-c", fmt], &fresh);
+        same_output(Role::Push, &["-a", fmt], &fresh);
+    }
+}

@@ -462,6 +462,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         let mut wire = WireCount {
             read: head_len(&head, sig.as_ref()),
             written: out.len() as u64,
+            sum_hex: None,
         };
         w.write_all(&out).map_err(wio)?;
         out.clear();
@@ -505,6 +506,14 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         }
         enc.finish_file(&mut counted)?;
         wire.written += counted.count + ms.checksum.as_bytes().len() as u64;
+        let reversed = !matches!(
+            sum_kind,
+            rtsync_delta::ChecksumKind::Md4 | rtsync_delta::ChecksumKind::Md5
+        );
+        wire.sum_hex = Some(rtsync_engine::report::sum_hex(
+            ms.checksum.as_bytes(),
+            reversed,
+        ));
         w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
         w.file_data(false);
         stats.files_sent += 1;
@@ -711,10 +720,12 @@ fn put_ndx_and_attrs(
 }
 
 /// Data bytes of one file's exchange (`%b` written, `%c` read on the sending side).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct WireCount {
     written: u64,
     read: u64,
+    /// `%C`: the file's transfer checksum in hex.
+    sum_hex: Option<String>,
 }
 
 /// The bytes of a request's sum header and the block sums that followed it.
@@ -771,6 +782,9 @@ fn log_item_counted<S: SendSource + ?Sized>(
     let mut facts = list.facts(ndx, rep.wants_entry_facts());
     facts.written = wire.written;
     facts.read = wire.read;
+    if facts.sum_hex.is_none() {
+        facts.sum_hex = wire.sum_hex;
+    }
     rep.item_with(&it, list.name(ndx), &suffix, &facts);
     rep.flush();
 }
