@@ -210,6 +210,34 @@ pub fn flist_progress(total: u64) -> String {
     text
 }
 
+/// `--debug=nstr` of a local copy: the checksum and compressor its two halves settle on
+/// (`Client checksum: NAME` when one was chosen, else the negotiated xxh128; the compressor
+/// likewise, with its level).
+pub fn nstr_lines(opts: &Options) -> Vec<String> {
+    let mut lines = Vec::new();
+    let chosen = |c: &Option<String>| {
+        c.as_deref()
+            .filter(|c| !c.eq_ignore_ascii_case("auto") && !c.contains(','))
+            .map(str::to_ascii_lowercase)
+    };
+    lines.push(match chosen(&opts.checksum_choice) {
+        Some(c) => format!("Client checksum: {c}"),
+        None => "Client negotiated checksum: xxh128".to_string(),
+    });
+    if opts.compress || opts.compress_level.is_some() {
+        let name = chosen(&opts.compress_choice);
+        let algo = name.as_deref().unwrap_or("zstd");
+        let level = opts.compress_level.unwrap_or(match algo {
+            "zstd" => 3,
+            "zlib" | "zlibx" => 6,
+            _ => 0,
+        });
+        let how = if name.is_some() { "" } else { " negotiated" };
+        lines.push(format!("Client{how} compress: {algo} (level {level})"));
+    }
+    lines
+}
+
 /// How many seconds of history the rate of an unfinished file is taken over.
 const METER_HISTORY: usize = 5;
 

@@ -280,3 +280,24 @@ fn over_long_widths_in_formats() {
         same_output(Role::Push, &["-a", fmt], &fresh);
     }
 }
+
+/// `--debug=nstr` of a local copy names the checksum and compressor in use.
+#[test]
+fn negotiated_names_locally() {
+    for args in [
+        &["-a", "--debug=NSTR"][..],
+        &["-az", "--debug=nstr"],
+        &["-az", "--compress-choice=zstd", "--debug=NSTR"],
+        &[
+            "-az",
+            "--compress-choice=zlibx",
+            "--compress-level=9",
+            "--debug=NSTR",
+        ],
+        &["-az", "--compress-choice=lz4", "--debug=NSTR"],
+        &["-ac", "--checksum-choice=xxh64", "--debug=NSTR"],
+        &["-av", "--debug=NSTR"],
+    ] {
+        same_output(Role::Local, args, &fresh);
+    }
+}

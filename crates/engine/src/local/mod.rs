@@ -146,6 +146,11 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         hard_links: opts.hard_links,
     };
     let mut report = Reporter::new(opts);
+    if opts.debug_level("nstr") >= 1 {
+        for line in crate::report::nstr_lines(opts) {
+            report.info(&line);
+        }
+    }
     report.log_only("building file list");
     // `--progress` without incremental recursion counts the list as it is built.
     let flist_progress = opts.progress
