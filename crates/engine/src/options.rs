@@ -1127,6 +1127,33 @@ impl Options {
         on
     }
 
+    /// rsync's `--info=stats` level: 1 (`-v`) gives the closing summary, 2 (`--stats`) the
+    /// statistics block too; `--info=statsN` sets it.
+    pub fn info_stats(&self) -> u32 {
+        let mut level = if self.stats {
+            2
+        } else {
+            u32::from(self.verbose > 0)
+        };
+        for word in self.info.iter().flat_map(|i| i.split(',')) {
+            let w = word.to_ascii_lowercase();
+            match w.as_str() {
+                "stats" | "all" => level = level.max(1),
+                "stats0" | "none" | "all0" => level = 0,
+                _ => {
+                    if let Some(n) = w
+                        .strip_prefix("stats")
+                        .or_else(|| w.strip_prefix("all"))
+                        .and_then(|n| n.parse::<u32>().ok())
+                    {
+                        level = n;
+                    }
+                }
+            }
+        }
+        level
+    }
+
     /// The level of a `--debug` category (`deltasum`, `flist`, `nstr`, ...): what `-vv` and
     /// more imply (rsync's `debug_verbosity` table), then the `--debug` words in order
     /// (`WORD`, `WORDn`, `noWORD`, `all[n]`, `none`; case does not matter).

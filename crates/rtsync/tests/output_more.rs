@@ -301,3 +301,36 @@ fn negotiated_names_locally() {
         same_output(Role::Local, args, &fresh);
     }
 }
+
+/// `--info=stats`: level 1 is the closing summary, 2 the statistics block too.
+#[test]
+fn info_stats_levels() {
+    for role in [Role::Local, Role::Push, Role::Pull] {
+        for args in [
+            &["-a", "--info=stats"][..],
+            &["-a", "--info=stats2"],
+            &["-av", "--info=stats0"],
+            &["-a", "--stats", "--info=stats0"],
+        ] {
+            // The statistics' byte counts and times vary: only their labels are compared.
+            let stock = run(true, role, args, &fresh);
+            let ours = run(false, role, args, &fresh);
+            let labels = |out: &str| -> Vec<String> {
+                out.lines()
+                    .map(|l| {
+                        l.split(' ')
+                            .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                labels(&stock.stdout),
+                labels(&ours.stdout),
+                "{role:?} {args:?}"
+            );
+            assert_eq!(stock.code, ours.code, "{role:?} {args:?}");
+        }
+    }
+}

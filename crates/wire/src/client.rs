@@ -759,7 +759,7 @@ pub(crate) fn finish_report(
     xfer: &PullStats,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
-    if opts.quiet || (opts.verbose == 0 && !opts.stats) {
+    if opts.quiet || opts.info_stats() == 0 {
         return;
     }
     let mut s = rtsync_engine::report::Stats {
@@ -783,7 +783,7 @@ pub(crate) fn finish_report(
             s.total_size += e.size;
         }
     }
-    if opts.stats {
+    if opts.info_stats() >= 2 {
         reporter.stats(&s, 0.0);
     }
     reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);

@@ -387,7 +387,7 @@ fn finish_report(
     xfer: &push::PushStats,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
-    if opts.quiet || (opts.verbose == 0 && !opts.stats) {
+    if opts.quiet || opts.info_stats() == 0 {
         return;
     }
     let mut s = rtsync_engine::report::Stats {
@@ -406,7 +406,7 @@ fn finish_report(
         let kind = push::streamed::code_kind(code as u8);
         s.files[rtsync_engine::report::kind_slot(kind)] += n;
     }
-    if opts.stats {
+    if opts.info_stats() >= 2 {
         reporter.stats(&s, 0.0);
     }
     reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);

@@ -967,10 +967,10 @@ impl<'a> LocalTransfer<'a> {
             let line = counted.match_report();
             self.report.info(&line);
         }
-        if self.opts.stats && !self.opts.quiet {
+        if self.opts.info_stats() >= 2 && !self.opts.quiet {
             self.report.stats(&self.stats, flist_time);
         }
-        let summarized = (self.opts.verbose > 0 || self.opts.stats) && !self.opts.quiet;
+        let summarized = self.opts.info_stats() >= 1 && !self.opts.quiet;
         if summarized {
             self.report.summary(
                 &self.stats,
