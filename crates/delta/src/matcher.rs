@@ -49,6 +49,8 @@ pub struct MatchStats {
     pub matches: u64,
     /// Weak-sum hits whose strong sum differed.
     pub false_alarms: u64,
+    /// Offsets where some block had the window's weak sum (and length).
+    pub hash_hits: u64,
     /// Whole-file checksum of the new file (sent after the tokens).
     pub checksum: Digest,
 }
@@ -355,9 +357,14 @@ impl<'s> Matcher<'s> {
         let strong_len = head.strong_len as usize;
         let bl = head.block_len as u64;
         let mut strong: Option<Digest> = None;
+        let mut hit = false;
         let mut check = |i: u32, stats: &mut MatchStats| -> bool {
             if weaks[i as usize] != weak || head.block_len_of(i) as usize != k {
                 return false;
+            }
+            if !hit {
+                hit = true;
+                stats.hash_hits += 1;
             }
             let d = strong.get_or_insert_with(|| self.hasher.sum(window));
             if d.as_bytes()[..strong_len] == *sig.strong_sum(i) {
@@ -476,6 +483,7 @@ where
         prefix.file_hash.update(data);
         prefix.stats.matched_bytes += n as u64;
         prefix.stats.matches += 1;
+        prefix.stats.hash_hits += 1;
         emit(MatchToken::Block {
             index: prefix.blocks,
             data,

@@ -1127,6 +1127,73 @@ impl Options {
         on
     }
 
+    /// rsync's `--info=stats` level: 1 (`-v`) gives the closing summary, 2 (`--stats`) the
+    /// statistics block too; `--info=statsN` sets it.
+    pub fn info_stats(&self) -> u32 {
+        let mut level = if self.stats {
+            2
+        } else {
+            u32::from(self.verbose > 0)
+        };
+        for word in self.info.iter().flat_map(|i| i.split(',')) {
+            let w = word.to_ascii_lowercase();
+            match w.as_str() {
+                "stats" | "all" => level = level.max(1),
+                "stats0" | "none" | "all0" => level = 0,
+                _ => {
+                    if let Some(n) = w
+                        .strip_prefix("stats")
+                        .or_else(|| w.strip_prefix("all"))
+                        .and_then(|n| n.parse::<u32>().ok())
+                    {
+                        level = n;
+                    }
+                }
+            }
+        }
+        level
+    }
+
+    /// The level of a `--debug` category (`deltasum`, `flist`, `nstr`, ...): what `-vv` and
+    /// more imply (rsync's `debug_verbosity` table), then the `--debug` words in order
+    /// (`WORD`, `WORDn`, `noWORD`, `all[n]`, `none`; case does not matter).
+    pub fn debug_level(&self, category: &str) -> u32 {
+        const BY_VERBOSITY: [&str; 4] = [
+            "bind,cmd,connect,del,deltasum,dup,filter,flist,iconv",
+            "acl,backup,connect2,deltasum2,del2,exit,filter2,flist2,fuzzy,genr,own,recv,send,time",
+            "cmd2,deltasum3,del3,exit2,flist3,iconv2,own2,proto,time2",
+            "chdir,deltasum4,flist4,fuzzy2,hash,hlink",
+        ];
+        let parse = |word: &str| -> Option<(String, u32)> {
+            let word = word.to_ascii_lowercase();
+            let digits = word.len() - word.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            let (name, n) = word.split_at(word.len() - digits);
+            let level = if n.is_empty() { 1 } else { n.parse().ok()? };
+            match name.strip_prefix("no") {
+                Some(rest) if n.is_empty() && rest != "ne" => Some((rest.to_string(), 0)),
+                _ => Some((name.to_string(), level)),
+            }
+        };
+        let mut level = 0;
+        for (v, words) in BY_VERBOSITY.iter().enumerate() {
+            if self.verbose as usize >= v + 2 {
+                for (name, n) in words.split(',').filter_map(parse) {
+                    if name == category {
+                        level = level.max(n);
+                    }
+                }
+            }
+        }
+        for word in self.debug.iter().flat_map(|d| d.split(',')) {
+            match parse(word) {
+                Some((name, n)) if name == category || name == "all" => level = n,
+                Some((name, _)) if name == "none" => level = 0,
+                _ => {}
+            }
+        }
+        level
+    }
+
     /// Whether rsync would use incremental recursion for a local transfer (it changes what `-v`
     /// prints first).
     pub fn incremental_recursion(&self) -> bool {

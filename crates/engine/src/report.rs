@@ -66,6 +66,21 @@ pub struct Stats {
     pub flist_size: u64,
     pub sent: u64,
     pub received: u64,
+    /// The sender's match counters (`--debug=deltasum`): blocks matched, offsets whose weak
+    /// sum hit, strong sums that then differed.
+    pub matches: u64,
+    pub hash_hits: u64,
+    pub false_alarms: u64,
+}
+
+impl Stats {
+    /// rsync's `--debug=deltasum` closing line of the sender.
+    pub fn match_report(&self) -> String {
+        format!(
+            "total: matches={}  hash_hits={}  false_alarms={} data={}",
+            self.matches, self.hash_hits, self.false_alarms, self.literal
+        )
+    }
 }
 
 /// Index into the per-kind counters: reg, dir, link, dev, special.
@@ -140,6 +155,202 @@ pub struct Progress {
     pub index: u64,
     /// Entries listed so far.
     pub listed: u64,
+    /// Every list has been sent (`to-chk`); else more may follow (`ir-chk`).
+    pub complete: bool,
+}
+
+/// Where rsync's sender reports `--progress` while it sends a file's tokens: after each
+/// matched block (with the literal data before it), after each flush of 32 KiB of literal
+/// data, and at the end.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendTicks {
+    offset: u64,
+}
+
+impl SendTicks {
+    /// Notes a token sent; the offset to report, if one is due.
+    pub fn token(&mut self, t: &rtsync_delta::MatchToken<'_>) -> Option<u64> {
+        match t {
+            rtsync_delta::MatchToken::Literal(d) => {
+                self.offset += d.len() as u64;
+                (d.len() == rtsync_delta::CHUNK_SIZE).then(|| self.tick())
+            }
+            rtsync_delta::MatchToken::Block { data, .. } => {
+                self.offset += data.len() as u64;
+                Some(self.tick())
+            }
+        }
+    }
+
+    /// Notes literal data sent (a file sent whole, in chunks): the offset to report.
+    pub fn literal(&mut self, len: u64) -> Option<u64> {
+        self.offset += len;
+        (len > 0).then(|| self.tick())
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.offset
+    }
+
+    /// The file's data is all sent: the closing offset, unless the file was empty.
+    pub fn end(&mut self) -> Option<u64> {
+        (self.offset > 0).then_some(self.offset)
+    }
+}
+
+/// What `--progress` shows while a whole file list is built (no incremental recursion): the
+/// count every hundred entries, overwritten by the total.
+pub fn flist_progress(total: u64) -> String {
+    let mut text = String::from("building file list ... \n");
+    for n in (0..total).step_by(100) {
+        text.push_str(&format!(" {n} files...\r"));
+    }
+    let s = if total == 1 { " " } else { "s " };
+    text.push_str(&format!("{total} file{s}to consider\n"));
+    text
+}
+
+/// `--debug=nstr` of a local copy: the checksum and compressor its two halves settle on
+/// (`Client checksum: NAME` when one was chosen, else the negotiated xxh128; the compressor
+/// likewise, with its level).
+pub fn nstr_lines(opts: &Options) -> Vec<String> {
+    let mut lines = Vec::new();
+    let chosen = |c: &Option<String>| {
+        c.as_deref()
+            .filter(|c| !c.eq_ignore_ascii_case("auto") && !c.contains(','))
+            .map(str::to_ascii_lowercase)
+    };
+    lines.push(match chosen(&opts.checksum_choice) {
+        Some(c) => format!("Client checksum: {c}"),
+        None => "Client negotiated checksum: xxh128".to_string(),
+    });
+    if opts.compress || opts.compress_level.is_some() {
+        let name = chosen(&opts.compress_choice);
+        let algo = name.as_deref().unwrap_or("zstd");
+        let level = opts.compress_level.unwrap_or(match algo {
+            "zstd" => 3,
+            "zlib" | "zlibx" => 6,
+            _ => 0,
+        });
+        let how = if name.is_some() { "" } else { " negotiated" };
+        lines.push(format!("Client{how} compress: {algo} (level {level})"));
+    }
+    lines
+}
+
+/// How many seconds of history the rate of an unfinished file is taken over.
+const METER_HISTORY: usize = 5;
+
+/// `--progress` of the file being transferred: when lines are due and the rates they show,
+/// with rsync's rules (the first update of a file is shown, later ones at most once a
+/// second; the rate of an update covers the last few seconds, the closing one the whole
+/// file).
+#[derive(Debug, Clone)]
+struct Meter {
+    /// When the file's data started, and the offset then.
+    start: Option<(std::time::Instant, u64)>,
+    /// Recent (time, offset) samples, a ring: `newest` was taken last, `oldest` is reused next.
+    history: [(std::time::Instant, u64); METER_HISTORY],
+    newest: usize,
+    oldest: usize,
+}
+
+impl Meter {
+    fn new() -> Meter {
+        let now = std::time::Instant::now();
+        Meter {
+            start: None,
+            history: [(now, 0); METER_HISTORY],
+            newest: 0,
+            oldest: 0,
+        }
+    }
+
+    fn millis(from: std::time::Instant, to: std::time::Instant) -> u64 {
+        to.saturating_duration_since(from).as_millis() as u64
+    }
+
+    /// Notes offset `ofs`; returns the (rate in kB/s, seconds left) of a line to show, or
+    /// `None` when it is too early for another.
+    fn update(&mut self, ofs: u64, size: u64) -> Option<(f64, f64)> {
+        let now = std::time::Instant::now();
+        if self.start.is_none() {
+            // Data of the previous file arriving just now: this file started then.
+            let prev = self.history[self.newest].0;
+            let start = if Self::millis(prev, now) <= 1500 {
+                (prev, 0)
+            } else {
+                (now, ofs)
+            };
+            self.start = Some(start);
+            self.history = [start; METER_HISTORY];
+        } else {
+            if Self::millis(self.history[self.newest].0, now) < 1000 {
+                return None;
+            }
+            self.newest = self.oldest;
+            self.oldest = (self.oldest + 1) % METER_HISTORY;
+            self.history[self.newest] = (now, ofs);
+        }
+        let (t0, o0) = self.history[self.oldest];
+        let diff = Self::millis(t0, now).max(1);
+        let rate = ofs.saturating_sub(o0) as f64 * 1000.0 / diff as f64 / 1024.0;
+        let remain = if rate > 0.0 {
+            size.saturating_sub(ofs) as f64 / rate / 1000.0
+        } else {
+            0.0
+        };
+        Some((rate, remain))
+    }
+
+    /// The file is done: (rate over the whole file, seconds it took); the next file starts
+    /// afresh.
+    fn end(&mut self, size: u64) -> (f64, f64) {
+        let now = std::time::Instant::now();
+        let (diff, ofs0) = match self.start.take() {
+            Some((t, o)) => (Self::millis(t, now).max(1), o),
+            None => (1, 0),
+        };
+        let rate = size.saturating_sub(ofs0) as f64 * 1000.0 / diff as f64 / 1024.0;
+        (rate, diff as f64 / 1000.0)
+    }
+}
+
+/// Whether stdout is a terminal owned by another process group (rsync run in the
+/// background): intermediate progress is then not shown.
+fn backgrounded() -> bool {
+    // SAFETY: plain queries of the process group and the terminal's foreground group.
+    unsafe {
+        let tc = libc::tcgetpgrp(1);
+        tc != -1 && tc != libc::getpgrp()
+    }
+}
+
+/// One progress line: `\r SIZE PCT% RATE TIME` and the tail (`  ` while the file goes on,
+/// ` (xfr#N, to-chk=LEFT/LISTED)\n` when it is done).
+fn progress_line(ofs: u64, size: u64, rate: f64, secs: f64, level: u32, tail: &str) -> String {
+    let (rate, units) = if rate > 1024.0 * 1024.0 {
+        (rate / (1024.0 * 1024.0), "GB/s")
+    } else if rate > 1024.0 {
+        (rate / 1024.0, "MB/s")
+    } else {
+        (rate, "kB/s")
+    };
+    let time = if !(0.0..=9999.0 * 3600.0).contains(&secs) {
+        "  ??:??:??".to_string()
+    } else {
+        let s = secs as u64;
+        format!("{:4}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    };
+    let pct = if ofs == size {
+        100
+    } else {
+        (100.0 * ofs as f64 / size as f64) as i64
+    };
+    format!(
+        "\r{:>15} {pct:>3}% {rate:>7.2}{units} {time}{tail}",
+        human(ofs, level)
+    )
 }
 
 /// Writes item lines and messages to stdout, errors to stderr.
@@ -173,6 +384,17 @@ pub struct Reporter {
     pub human: u32,
     /// `--log-file`: where item lines and the summary are also logged.
     log: Option<LogFile>,
+    /// `--progress` of the file being transferred.
+    meter: Meter,
+    /// `--progress`: the line that heads the file's progress (its item line, or its name
+    /// when the item line waits for the end of the transfer), until it is shown.
+    head: Option<Vec<u8>>,
+    /// The transferred item's stdout line went out as the head: not printed again.
+    item_shown: bool,
+    /// `-vv` without `%i`: item lines wait for the end of their directory's list while
+    /// `NAME is uptodate` lines go at once (see [`Reporter::flush_items`]).
+    defer: bool,
+    deferred: Vec<u8>,
 }
 
 /// An open `--log-file`: each line is `YYYY/MM/DD HH:MM:SS [PID] TEXT`, as rsync writes it.
@@ -257,6 +479,43 @@ impl Reporter {
                 1
             },
             log: LogFile::open(opts),
+            meter: Meter::new(),
+            head: None,
+            item_shown: false,
+            defer: opts.verbose > 1
+                && !opts.quiet
+                && !opts.progress
+                && opts.itemize == 0
+                && opts
+                    .out_format
+                    .as_deref()
+                    .is_none_or(|f| !format_has(f, b'i')),
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Prints the item lines held back. In stock's local copy (and a push), `NAME is
+    /// uptodate` comes from the generator as a message, which overtakes the sender's item
+    /// lines: a run typically shows a directory list's uptodate names before the names it
+    /// transferred. The engine calls this when it moves on to another directory's list.
+    pub fn flush_items(&mut self) {
+        if !self.deferred.is_empty() {
+            let _ = self.out.write_all(&self.deferred);
+            self.deferred.clear();
+        }
+    }
+
+    /// Whether the stdout format itemizes (`-i` or `%i`).
+    pub fn itemizes(&self) -> bool {
+        self.has_i > 0
+    }
+
+    /// `-vv`: `NAME is uptodate` for an item that needed nothing (a message: not held back).
+    pub fn uptodate(&mut self, name: &[u8]) {
+        if self.verbose > 1 && !self.quiet {
+            let mut line = escape_name_with(name, self.eight_bit);
+            line.extend_from_slice(b" is uptodate\n");
+            let _ = self.out.write_all(&line);
         }
     }
 
@@ -294,6 +553,15 @@ impl Reporter {
         let mut line = Vec::with_capacity(name.len() + 16);
         format_line(&mut line, &log.format, it, name, suffix, facts, &ctx);
         log.line(&line);
+    }
+
+    /// Whether a destination directory the run creates is announced (`created directory
+    /// D`): at rsync's `--info=name` (`-v`, or `--progress` with a format logged after the
+    /// transfer) or with a format that itemizes.
+    pub fn announces_created(&self) -> bool {
+        self.verbose > 0
+            || self.has_i > 0
+            || (self.progress && (self.format.is_none() || self.logs_after_transfer()))
     }
 
     /// Whether item lines are printed at all.
@@ -350,8 +618,29 @@ impl Reporter {
             (name, suffix)
         };
         self.log_item(it, name, suffix, facts);
-        if !self.lists_items() {
+        if std::mem::take(&mut self.item_shown) {
             return;
+        }
+        if let Some(line) = self.stdout_item(it, name, suffix, facts) {
+            if self.defer && !line.ends_with(b" is uptodate\n") {
+                self.deferred.extend_from_slice(&line);
+            } else {
+                let _ = self.out.write_all(&line);
+            }
+        }
+    }
+
+    /// The stdout line of an item (`NAME is uptodate` for what `-vv` names without a
+    /// change), or `None` when the item is not shown. A directory's slash is in `name`.
+    fn stdout_item(
+        &self,
+        it: &Itemize,
+        name: &[u8],
+        suffix: &[u8],
+        facts: &ItemFacts,
+    ) -> Option<Vec<u8>> {
+        if !self.lists_items() {
+            return None;
         }
         let shown = if self.has_i > 0 {
             it.has_changes() || self.has_i > 1 || self.verbose > 1
@@ -364,13 +653,12 @@ impl Reporter {
                 // -vv names what needed nothing: `NAME is uptodate` (not directories).
                 let mut line = escape_name_with(name, self.eight_bit);
                 line.extend_from_slice(b" is uptodate\n");
-                let _ = self.out.write_all(&line);
-                return;
+                return Some(line);
             }
             changed
         };
         if !shown {
-            return;
+            return None;
         }
         let mut line = Vec::with_capacity(name.len() + 16);
         let ctx = FormatContext {
@@ -384,7 +672,7 @@ impl Reporter {
         let fmt = self.format.as_deref().unwrap_or("%n%L");
         format_line(&mut line, fmt, it, name, suffix, facts, &ctx);
         line.push(b'\n');
-        let _ = self.out.write_all(&line);
+        Some(line)
     }
 
     /// A deletion line, as rsync's `log_delete` writes it: in the user's format when that has
@@ -413,35 +701,74 @@ impl Reporter {
         }
     }
 
-    /// `--progress`: the closing progress line of a transferred file, as rsync prints it once
-    /// the file is complete: `\r      SIZE 100%  RATE  H:MM:SS (xfr#N, to-chk=LEFT/LISTED)`.
-    pub fn progress(&mut self, size: u64, elapsed: std::time::Duration, counts: Progress) {
+    /// `--progress`: a regular file's data is about to be sent. What heads its progress is
+    /// its item line when that is logged before the transfer (no `%b %c %C` in the format),
+    /// else its name; it is shown with the first progress line.
+    pub fn transfer_begin(&mut self, it: &Itemize, name: &[u8], facts: &ItemFacts) {
+        self.head = None;
+        self.item_shown = false;
         if !self.progress {
             return;
         }
-        let millis = (elapsed.as_millis() as u64).max(1);
-        let mut rate = size as f64 * 1000.0 / millis as f64 / 1024.0;
-        let units = if rate > 1024.0 * 1024.0 {
-            rate /= 1024.0 * 1024.0;
-            "GB/s"
-        } else if rate > 1024.0 {
-            rate /= 1024.0;
-            "MB/s"
-        } else {
-            "kB/s"
+        if !self.logs_after_transfer() {
+            self.head = self.stdout_item(it, name, b"", facts);
+            self.item_shown = true;
+        } else if self.names {
+            let mut line = escape_name_with(name, self.eight_bit);
+            line.push(b'\n');
+            self.head = Some(line);
+        }
+    }
+
+    /// The transfer did not happen after all (the source could not be read, ...): nothing
+    /// of it is shown.
+    pub fn transfer_abort(&mut self) {
+        self.head = None;
+        self.item_shown = false;
+        self.meter.start = None;
+    }
+
+    fn show_head(&mut self) {
+        if let Some(head) = self.head.take() {
+            let _ = self.out.write_all(&head);
+        }
+    }
+
+    /// `--progress`: the file's data has reached offset `ofs` of `size` (rsync's sender
+    /// reports after each token it sends; a receiver before each it reads).
+    pub fn transfer_tick(&mut self, ofs: u64, size: u64) {
+        if !self.progress {
+            return;
+        }
+        let Some((rate, remain)) = self.meter.update(ofs, size) else {
+            return;
         };
-        let secs = millis / 1000;
-        let _ = writeln!(
-            self.out,
-            "\r{:>15} 100% {rate:>7.2}{units} {:>4}:{:02}:{:02} (xfr#{}, to-chk={}/{})",
-            human(size, self.human),
-            secs / 3600,
-            secs / 60 % 60,
-            secs % 60,
+        if backgrounded() {
+            return;
+        }
+        self.show_head();
+        let line = progress_line(ofs, size, rate, remain, self.human, "  ");
+        let _ = self.out.write_all(line.as_bytes());
+        let _ = self.out.flush();
+    }
+
+    /// `--progress`: the closing progress line of a transferred file:
+    /// `\r      SIZE 100%  RATE  H:MM:SS (xfr#N, to-chk=LEFT/LISTED)`.
+    pub fn progress(&mut self, size: u64, counts: Progress) {
+        if !self.progress {
+            return;
+        }
+        self.show_head();
+        let (rate, secs) = self.meter.end(size);
+        let tail = format!(
+            " (xfr#{}, {}-chk={}/{})\n",
             counts.transferred,
-            counts.listed.saturating_sub(counts.index + 1),
+            if counts.complete { "to" } else { "ir" },
+            counts.listed as i64 - counts.index as i64 - 1,
             counts.listed,
         );
+        let line = progress_line(size, size, rate, secs, self.human, &tail);
+        let _ = self.out.write_all(line.as_bytes());
     }
 
     /// An informational line on stdout (unless `-q`).
@@ -493,11 +820,13 @@ impl Reporter {
     }
 
     pub fn flush(&mut self) {
+        self.flush_items();
         let _ = self.out.flush();
     }
 
     /// `--stats` block.
     pub fn stats(&mut self, s: &Stats, elapsed_flist: f64) {
+        self.flush_items();
         let h = self.human;
         let text = format!(
             "\nNumber of files: {}\nNumber of created files: {}\nNumber of deleted files: {}\n\
@@ -523,6 +852,7 @@ impl Reporter {
 
     /// The closing `sent … received …` summary of `-v`/`--stats`.
     pub fn summary(&mut self, s: &Stats, seconds: f64, dry_run: bool) {
+        self.flush_items();
         let h = self.human;
         let rate = (s.sent + s.received) as f64 / seconds.max(0.5);
         let speedup = if s.sent + s.received == 0 {
@@ -659,6 +989,10 @@ pub fn escape_name_with(name: &[u8], eight_bit: bool) -> Vec<u8> {
     out
 }
 
+/// rsync reads at most this many width digits (its escape buffer's size); a digit past them
+/// is taken as the escape letter (unknown: the text stays as written).
+const MAX_WIDTH_DIGITS: usize = 23;
+
 /// Whether the `--out-format`/`--log-file-format` string `fmt` uses the escape `%esc`
 /// (past flags and a width such as `%-10n`); `%%` is a literal percent, not an escape.
 pub fn format_has(fmt: &str, esc: u8) -> bool {
@@ -666,7 +1000,20 @@ pub fn format_has(fmt: &str, esc: u8) -> bool {
     let mut i = 0;
     while let Some(off) = b[i..].iter().position(|&c| c == b'%') {
         i += off + 1;
-        while i < b.len() && (b[i] == b'\'' || b[i] == b'-' || b[i].is_ascii_digit()) {
+        while b.get(i) == Some(&b'\'') {
+            i += 1;
+        }
+        let left = b.get(i) == Some(&b'-');
+        if left {
+            i += 1;
+        }
+        let digits = i;
+        while b.get(i).is_some_and(|c| c.is_ascii_digit())
+            && i - digits < MAX_WIDTH_DIGITS - usize::from(left)
+        {
+            i += 1;
+        }
+        while b.get(i) == Some(&b'\'') {
             i += 1;
         }
         match b.get(i) {
@@ -866,7 +1213,9 @@ fn expand(
             i += 1;
         }
         let digits = i;
-        while b.get(i).is_some_and(|c| c.is_ascii_digit()) {
+        while b.get(i).is_some_and(|c| c.is_ascii_digit())
+            && i - digits < MAX_WIDTH_DIGITS - usize::from(left)
+        {
             i += 1;
         }
         let width: Option<usize> = std::str::from_utf8(&b[digits..i])

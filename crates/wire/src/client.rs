@@ -693,7 +693,7 @@ pub(crate) fn transfer_as_receiver(
     };
     let dest_created = !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only;
     if let (true, Dest::Dir(d)) = (dest_created, &dest) {
-        if opts.verbose > 0 || opts.itemize > 0 {
+        if reporter.announces_created() {
             let shown = d.to_string_lossy();
             let shown = shown.trim_end_matches('/');
             reporter.info(&format!("created directory {shown}"));
@@ -765,7 +765,7 @@ pub(crate) fn finish_report(
     xfer: &PullStats,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
-    if opts.quiet || (opts.verbose == 0 && !opts.stats) {
+    if opts.quiet || opts.info_stats() == 0 {
         return;
     }
     let mut s = rtsync_engine::report::Stats {
@@ -789,7 +789,7 @@ pub(crate) fn finish_report(
             s.total_size += e.size;
         }
     }
-    if opts.stats {
+    if opts.info_stats() >= 2 {
         reporter.stats(&s, 0.0);
     }
     reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);

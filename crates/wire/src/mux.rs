@@ -175,6 +175,8 @@ pub struct MuxReader<R> {
     handler: Box<dyn MessageHandler>,
     /// `--write-batch`: every data byte read is recorded here too.
     tee: Option<crate::batch::Recorder>,
+    /// Data bytes read so far (stock's `total_data_read`, behind `%b` of a receiver).
+    pub data_read: u64,
 }
 
 impl<R: Read> MuxReader<R> {
@@ -186,6 +188,7 @@ impl<R: Read> MuxReader<R> {
             oob: OobState::default(),
             handler,
             tee: None,
+            data_read: 0,
         }
     }
 
@@ -321,6 +324,7 @@ impl<R: Read> Read for MuxReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if !self.muxed {
             let got = self.inner.read(buf)?;
+            self.data_read += got as u64;
             if let Some(t) = &self.tee {
                 t.record(&buf[..got]);
             }
@@ -341,6 +345,7 @@ impl<R: Read> Read for MuxReader<R> {
             ));
         }
         self.remaining -= got;
+        self.data_read += got as u64;
         if let Some(t) = &self.tee {
             t.record(&buf[..got]);
         }

@@ -1272,6 +1272,8 @@ fn receive<R: Read>(
             }
             continue;
         }
+        // `%b` of a receiver: the data read from here to the end of the file.
+        let data_mark = r.data_read;
         let head = SumHead::read(r, ctx.neg.checksum.digest_len())?;
         let Some(mut req) = wanted else {
             // In the batch, but the destination does not need it (already up to date).
@@ -1313,6 +1315,9 @@ fn receive<R: Read>(
             continue;
         }
         let ok = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
+        if let Some(Line::Item(_, _, _, Some(facts))) = req.item.as_mut() {
+            facts.written = r.data_read - data_mark;
+        }
         // Logged whether or not it verified, as stock does; a redo's line comes later.
         if phase == 0 {
             ctx.log.complete(ndx, req.item.clone());

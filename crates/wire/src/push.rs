@@ -106,6 +106,11 @@ pub trait SendSource {
     fn total_size(&self) -> Option<u64> {
         None
     }
+    /// `--progress`: entry `ndx`'s position among the entries listed so far (not counting
+    /// the gaps between lists' indexes), how many that is, and whether every list is sent.
+    fn progress_at(&self, ndx: usize) -> (u64, u64, bool) {
+        (ndx as u64, self.count() as u64, true)
+    }
 }
 
 impl SendSource for SendList {
@@ -459,16 +464,52 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             basis_type,
             xname.as_deref(),
         )?;
+        // `%b`/`%c`: the data bytes written and read for this file, as stock counts them
+        // (everything after the request's index and flags were read).
+        let mut wire = WireCount {
+            read: head_len(&head, if appending { None } else { Some(&dhead) }),
+            written: out.len() as u64,
+            sum_hex: None,
+        };
         w.write_all(&out).map_err(wio)?;
         out.clear();
         w.file_data(true);
         head.put(&mut out);
+        wire.written += out.len() as u64;
         w.write_all(&out).map_err(wio)?;
         out.clear();
+        let file_len = file.metadata().map_or(0, |m| m.len());
+        if let Some(rep) = reporter.as_deref_mut() {
+            let (it, _) = item_of(list, ndx, iflags, xname.as_deref(), opts.itemize);
+            let facts = list.facts(ndx, rep.wants_entry_facts());
+            rep.transfer_begin(&it, list.name(ndx), &facts);
+        }
+        // `--progress`: reported after each token, as stock's sender does.
+        let mut ticks = rtsync_engine::report::SendTicks::default();
+        let mut rep_ticks = reporter.as_deref_mut();
+        let mut counted = Counting {
+            inner: &mut *w,
+            count: 0,
+        };
+        // The tokens of an unchanged leading part go out every few MiB, so that the
+        // receiver works alongside the generator (see `stream_arriving` below).
+        let mut unflushed = 0usize;
+        let mut emit = |t: rtsync_delta::MatchToken<'_>| {
+            if let (Some(rep), Some(ofs)) = (rep_ticks.as_deref_mut(), ticks.token(&t)) {
+                rep.transfer_tick(ofs, file_len);
+            }
+            enc.write(&mut counted, t)?;
+            if let MatchToken::Block { data, .. } = t {
+                unflushed += data.len();
+                if unflushed >= 4 << 20 {
+                    unflushed = 0;
+                    counted.flush()?;
+                }
+            }
+            Ok(())
+        };
         let ms = if appending {
-            whole.send_from(file, sum_kind, head.file_len(), opts.append > 1, |t| {
-                enc.write(&mut *w, t)
-            })?
+            whole.send_from(file, sum_kind, head.file_len(), opts.append > 1, &mut emit)?
         } else if dhead.count > 0 && dhead.block_len > 0 {
             // The receiver writes into the basis itself: only blocks it has not yet
             // overwritten may be referenced (stock's `updating_basis_file`).
@@ -476,41 +517,49 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             let updating = (opts.inplace && basis == FNAMECMP_FNAME)
                 || (basis == FNAMECMP_PARTIAL_DIR
                     && neg.compat_flags & crate::negotiate::cf::INPLACE_PARTIAL_DIR != 0);
-            // Matched while the sums still arrive; the tokens of an unchanged leading part
-            // go out every few MiB so that the receiver works alongside the generator.
-            let mut unflushed = 0usize;
+            // Matched while the sums still arrive.
             rtsync_delta::stream_arriving(
                 dhead,
                 block_hasher(neg),
                 updating,
                 &mut *r,
                 BufReader::with_capacity(256 << 10, file),
-                |t| {
-                    enc.write(&mut *w, t)?;
-                    if let MatchToken::Block { data, .. } = t {
-                        unflushed += data.len();
-                        if unflushed >= 4 << 20 {
-                            unflushed = 0;
-                            w.flush()?;
-                        }
-                    }
-                    Ok(())
-                },
+                &mut emit,
             )?
         } else {
-            whole.send(file, sum_kind, |t| enc.write(&mut *w, t))?
+            whole.send(file, sum_kind, &mut emit)?
         };
+        if let (Some(rep), Some(ofs)) = (reporter.as_deref_mut(), ticks.end()) {
+            rep.transfer_tick(ofs, file_len);
+        }
         if opts.append > 0 {
             sent_once.insert(ndx);
         }
-        enc.finish_file(&mut *w)?;
+        enc.finish_file(&mut counted)?;
+        wire.written += counted.count + ms.checksum.as_bytes().len() as u64;
+        let reversed = !matches!(
+            sum_kind,
+            rtsync_delta::ChecksumKind::Md4 | rtsync_delta::ChecksumKind::Md5
+        );
+        wire.sum_hex = Some(rtsync_engine::report::sum_hex(
+            ms.checksum.as_bytes(),
+            reversed,
+        ));
         w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
         w.file_data(false);
         stats.files_sent += 1;
         stats.literal_bytes += ms.literal_bytes;
         stats.matched_bytes += ms.matched_bytes;
         if let Some(rep) = reporter.as_deref_mut() {
-            log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
+            let (index, listed, complete) = list.progress_at(ndx);
+            let counts = rtsync_engine::report::Progress {
+                transferred: stats.files_sent,
+                index,
+                listed,
+                complete,
+            };
+            rep.progress(file_len, counts);
+            log_item_counted(rep, list, ndx, iflags, xname.as_deref(), opts.itemize, wire);
         }
     }
     ndxw.put(&mut out, NDX_DONE);
@@ -701,6 +750,41 @@ fn put_ndx_and_attrs(
     Ok(())
 }
 
+/// Data bytes of one file's exchange (`%b` written, `%c` read on the sending side).
+#[derive(Debug, Clone, Default)]
+struct WireCount {
+    written: u64,
+    read: u64,
+    /// `%C`: the file's transfer checksum in hex.
+    sum_hex: Option<String>,
+}
+
+/// The bytes of a request's sum header and the block sums that follow it (`sums`: their
+/// header, when block sums are sent).
+fn head_len(head: &SumHead, sums: Option<&rtsync_delta::SumHead>) -> u64 {
+    let mut out = Vec::new();
+    head.put(&mut out);
+    let sums = sums.map_or(0, |h| u64::from(h.count) * (4 + u64::from(h.strong_len)));
+    out.len() as u64 + sums
+}
+
+/// A writer that counts what passes through it.
+struct Counting<'a, W: Write> {
+    inner: &'a mut W,
+    count: u64,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Prints the line for an item the receiver reported (rsync's sender-side `log_item`).
 fn log_item<S: SendSource + ?Sized>(
     rep: &mut Reporter,
@@ -710,6 +794,38 @@ fn log_item<S: SendSource + ?Sized>(
     xname: Option<&[u8]>,
     itemize: bool,
 ) {
+    log_item_counted(rep, list, ndx, iflags, xname, itemize, WireCount::default());
+}
+
+/// [`log_item`] of a file sent, with what its exchange cost (`%b`, `%c`).
+fn log_item_counted<S: SendSource + ?Sized>(
+    rep: &mut Reporter,
+    list: &S,
+    ndx: usize,
+    iflags: u16,
+    xname: Option<&[u8]>,
+    itemize: bool,
+    wire: WireCount,
+) {
+    let (it, suffix) = item_of(list, ndx, iflags, xname, itemize);
+    let mut facts = list.facts(ndx, rep.wants_entry_facts());
+    facts.written = wire.written;
+    facts.read = wire.read;
+    if facts.sum_hex.is_none() {
+        facts.sum_hex = wire.sum_hex;
+    }
+    rep.item_with(&it, list.name(ndx), &suffix, &facts);
+    rep.flush();
+}
+
+/// The itemize data and name suffix of an item the receiver reported.
+fn item_of<S: SendSource + ?Sized>(
+    list: &S,
+    ndx: usize,
+    iflags: u16,
+    xname: Option<&[u8]>,
+    itemize: bool,
+) -> (Itemize, Vec<u8>) {
     let kind = match list.kind(ndx) {
         FileKind::Regular => b'f',
         FileKind::Directory => b'd',
@@ -749,9 +865,7 @@ fn log_item<S: SendSource + ?Sized>(
             _ => Vec::new(),
         },
     };
-    let facts = list.facts(ndx, rep.wants_entry_facts());
-    rep.item_with(&it, list.name(ndx), &suffix, &facts);
-    rep.flush();
+    (it, suffix)
 }
 
 /// Opens a file of the list for reading.

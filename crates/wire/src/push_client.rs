@@ -227,7 +227,10 @@ pub fn push_to(
         io_error = bits;
         let mut list = sent_list.list;
         popts.total_size = list.total_size as i64;
-        reporter.list_notice("building file list ... done");
+        if opts.recursive || opts.dirs {
+            // (Without directories to transfer stock's sender says nothing of its list.)
+            reporter.list_notice("building file list ... done");
+        }
         reporter.flush();
         let stats = push::run_push_pacing(
             &mut reader,
@@ -386,7 +389,7 @@ fn finish_report(
     xfer: &push::PushStats,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
-    if opts.quiet || (opts.verbose == 0 && !opts.stats) {
+    if opts.quiet || opts.info_stats() == 0 {
         return;
     }
     let mut s = rtsync_engine::report::Stats {
@@ -405,7 +408,7 @@ fn finish_report(
         let kind = push::streamed::code_kind(code as u8);
         s.files[rtsync_engine::report::kind_slot(kind)] += n;
     }
-    if opts.stats {
+    if opts.info_stats() >= 2 {
         reporter.stats(&s, 0.0);
     }
     reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);

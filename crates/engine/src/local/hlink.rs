@@ -218,6 +218,17 @@ impl LocalTransfer<'_> {
         let leader_md = std::fs::symlink_metadata(&leader_dest).ok();
         if let (Some(m), Some(l)) = (&existing, &leader_md) {
             if m.dev() == l.dev() && m.ino() == l.ino() {
+                // Already linked: an unchanged `h` item, or `NAME is uptodate` at -vv.
+                if self.report.itemizes() {
+                    if self.opts.itemize < 2 && self.opts.verbose < 2 {
+                        return;
+                    }
+                    let facts = self.facts_of(&entry, &source);
+                    self.report
+                        .item_with(&Itemize::new(b'h', b'f'), &entry.name, b"", &facts);
+                } else {
+                    self.report.uptodate(&entry.name);
+                }
                 return;
             }
         }

@@ -8,6 +8,7 @@ mod altdest;
 mod attrs;
 mod delete;
 mod hlink;
+mod lookahead;
 mod transfer;
 mod walk;
 
@@ -84,6 +85,8 @@ pub struct LocalTransfer<'a> {
     ordinals: Vec<u64>,
     /// Entries listed so far.
     listed: u64,
+    /// `--progress`: the entries stock's sender would have listed by now.
+    lookahead: Option<lookahead::Lookahead>,
     /// For a directory entry, same-named directories of other sources whose contents merge in.
     alternates: Vec<Vec<PathBuf>>,
     /// The names of the top-level items (with `-R`, whole paths), which `--delete` spares.
@@ -143,12 +146,23 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         hard_links: opts.hard_links,
     };
     let mut report = Reporter::new(opts);
+    if opts.debug_level("nstr") >= 1 {
+        for line in crate::report::nstr_lines(opts) {
+            report.info(&line);
+        }
+    }
     report.log_only("building file list");
-    report.list_notice(if opts.incremental_recursion() {
-        "sending incremental file list"
-    } else {
-        "building file list ... done"
-    });
+    // `--progress` without incremental recursion counts the list as it is built.
+    let flist_progress = opts.progress
+        && !opts.quiet
+        && !opts.incremental_recursion()
+        && (opts.recursive || opts.dirs);
+    if opts.incremental_recursion() {
+        report.list_notice("sending incremental file list");
+    } else if !flist_progress && (opts.recursive || opts.dirs) {
+        // (Without directories to transfer stock's sender says nothing of its list.)
+        report.list_notice("building file list ... done");
+    }
     if let (Some(dir), true) = (&opts.backup_dir, opts.info_backup() && !opts.quiet) {
         // Relative to the destination directory, as the receiver sees it.
         let dest_dir = match std::fs::metadata(dest) {
@@ -232,6 +246,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         devs: Vec::new(),
         ordinals: Vec::new(),
         listed: 0,
+        lookahead: None,
         alternates: Vec::new(),
         top_names: Default::default(),
         dest_root: dest.to_path_buf(),
@@ -266,6 +281,16 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         let mut prepass_filters = filters.clone();
         t.find_link_groups(sources, &scan_opts, &mut prepass_filters);
     }
+    if (opts.progress && !opts.dry_run) || flist_progress {
+        let mut la =
+            lookahead::Lookahead::new(&scan_opts, &filters, sources, !opts.incremental_recursion());
+        if flist_progress {
+            la.advance(0, opts.prune_empty_dirs);
+            t.report
+                .write_raw(crate::report::flist_progress(la.listed).as_bytes());
+        }
+        t.lookahead = Some(la);
+    }
     let code = t.walk(&scan_opts, &mut filters, dest);
     if let Some(code) = code {
         t.report.flush();
@@ -297,6 +322,25 @@ pub fn current_umask() -> u32 {
 }
 
 impl<'a> LocalTransfer<'a> {
+    /// `--progress`: where the file of entry `i` stands in the lists stock's sender would
+    /// have sent by now.
+    fn progress_counts(&mut self, i: usize) -> crate::report::Progress {
+        let index = self.ordinals.get(i).copied().unwrap_or(0);
+        let (listed, complete) = match &mut self.lookahead {
+            Some(la) => {
+                la.advance(index, self.opts.prune_empty_dirs);
+                (la.listed.max(self.listed), la.done)
+            }
+            None => (self.listed, true),
+        };
+        crate::report::Progress {
+            transferred: self.stats.transferred,
+            index,
+            listed,
+            complete,
+        }
+    }
+
     fn note(&mut self, code: i32) {
         // A real error outranks "vanished"; the first real error's code is kept.
         if self.exit_code == exit::OK
@@ -579,7 +623,7 @@ impl<'a> LocalTransfer<'a> {
     }
 
     fn announce_created(&mut self, dest: &Path) {
-        if self.report.lists_items() {
+        if self.report.announces_created() {
             let mut shown = dest.as_os_str().as_bytes().to_vec();
             while shown.len() > 1 && shown.ends_with(b"/") {
                 shown.pop();
@@ -913,10 +957,20 @@ impl<'a> LocalTransfer<'a> {
         // rsync's local transfer sends the file list and the literal data over a pipe.
         self.stats.sent = self.stats.flist_size + self.stats.literal + 32;
         self.stats.received = 16 + 4 * self.stats.transferred;
-        if self.opts.stats && !self.opts.quiet {
+        self.report.flush_items();
+        if self.opts.debug_level("deltasum") >= 1 {
+            // A dry run's sender sends no data (the summary's literal count is another's).
+            let mut counted = self.stats.clone();
+            if self.opts.dry_run {
+                counted.literal = 0;
+            }
+            let line = counted.match_report();
+            self.report.info(&line);
+        }
+        if self.opts.info_stats() >= 2 && !self.opts.quiet {
             self.report.stats(&self.stats, flist_time);
         }
-        let summarized = (self.opts.verbose > 0 || self.opts.stats) && !self.opts.quiet;
+        let summarized = self.opts.info_stats() >= 1 && !self.opts.quiet;
         if summarized {
             self.report.summary(
                 &self.stats,

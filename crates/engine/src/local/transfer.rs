@@ -3,7 +3,7 @@
 use super::altdest::AltOther;
 use super::{full_path, md_mtime, os_error, same_mtime, LocalTransfer};
 use crate::itemize::Itemize;
-use crate::report::{exit, Progress};
+use crate::report::exit;
 use rtsync_tree::fsops::{self, TempFile};
 use rtsync_tree::scan::unsafe_symlink;
 use rtsync_tree::FileKind;
@@ -32,8 +32,22 @@ fn file_checksum(path: &Path) -> io::Result<u128> {
     Ok(h.digest128())
 }
 
-/// Copies `src` to `dst`, leaving holes for runs of zeros when `sparse`.
-fn copy_data(src: &mut File, dst: &mut File, sparse: bool, size: u64) -> io::Result<u64> {
+/// Where rsync's sender reports progress while sending a file whole: after each 32 KiB
+/// chunk and at the end.
+const TICK: u64 = rtsync_delta::CHUNK_SIZE as u64;
+
+/// Copies `src` to `dst`, leaving holes for runs of zeros when `sparse`; `tick` hears the
+/// offset reached after each 32 KiB (`--progress`).
+fn copy_data(
+    src: &mut File,
+    dst: &mut File,
+    sparse: bool,
+    size: u64,
+    tick: Option<&mut dyn FnMut(u64)>,
+) -> io::Result<u64> {
+    if let Some(tick) = tick {
+        return copy_ticking(src, dst, sparse, tick);
+    }
     if !sparse {
         return io::copy(src, dst);
     }
@@ -57,6 +71,44 @@ fn copy_data(src: &mut File, dst: &mut File, sparse: bool, size: u64) -> io::Res
     Ok(total)
 }
 
+/// [`copy_data`] a chunk at a time, telling `tick` each chunk's end (and the end of data).
+fn copy_ticking(
+    src: &mut File,
+    dst: &mut File,
+    sparse: bool,
+    tick: &mut dyn FnMut(u64),
+) -> io::Result<u64> {
+    let mut buf = vec![0u8; TICK as usize];
+    let mut total = 0u64;
+    loop {
+        let mut n = 0;
+        while n < buf.len() {
+            let got = src.read(&mut buf[n..])?;
+            if got == 0 {
+                break;
+            }
+            n += got;
+        }
+        if n == 0 {
+            break;
+        }
+        if sparse && buf[..n].iter().all(|&b| b == 0) {
+            dst.seek(SeekFrom::Current(n as i64))?;
+        } else {
+            dst.write_all(&buf[..n])?;
+        }
+        total += n as u64;
+        tick(total);
+        if n < buf.len() {
+            break;
+        }
+    }
+    if sparse {
+        dst.set_len(total)?;
+    }
+    Ok(total)
+}
+
 /// Writes `src` into `out` as a delta against `basis` (rsync's algorithm run locally, as with
 /// `--no-whole-file`); returns the literal and matched byte counts and what the exchange
 /// would have cost on the wire.
@@ -65,7 +117,8 @@ fn delta_copy(
     basis: &Path,
     out: &mut File,
     block_size: Option<u32>,
-) -> io::Result<(u64, u64, WireBytes)> {
+    mut tick: Option<&mut dyn FnMut(u64)>,
+) -> io::Result<(rtsync_delta::MatchStats, WireBytes)> {
     use rtsync_delta::{BlockHasher, ChecksumKind, Matcher, Patcher, Signature, SumParams};
     let to_io = |e: rtsync_delta::Error| io::Error::other(e.to_string());
     let kind = ChecksumKind::Xxh128;
@@ -84,8 +137,12 @@ fn delta_copy(
     let mut patcher = Patcher::new(basis_file, *sig.head(), kind);
     let mut writer = io::BufWriter::with_capacity(1 << 20, out);
     let mut tokens = 0u64;
+    let mut ticks = crate::report::SendTicks::default();
     let stats = Matcher::new(&sig, hasher)
         .stream(io::BufReader::with_capacity(1 << 20, src), |token| {
+            if let (Some(tick), Some(ofs)) = (tick.as_mut(), ticks.token(&token)) {
+                tick(ofs);
+            }
             tokens += match token.token() {
                 rtsync_delta::Token::Literal(d) => 4 + d.len() as u64,
                 rtsync_delta::Token::Block(_) => 4,
@@ -94,12 +151,15 @@ fn delta_copy(
         })
         .map_err(to_io)?;
     writer.flush()?;
+    if let (Some(tick), Some(ofs)) = (tick.as_mut(), ticks.end()) {
+        tick(ofs);
+    }
     let head = sig.head();
     let wire = WireBytes {
         written: WireBytes::FILE_OVERHEAD + tokens,
         read: WireBytes::SUM_HEAD + u64::from(head.count) * (4 + u64::from(head.strong_len)),
     };
-    Ok((stats.literal_bytes, stats.matched_bytes, wire))
+    Ok((stats, wire))
 }
 
 /// What a file's exchange would cost between rsync's sender and generator (`%b`, `%c`):
@@ -300,17 +360,20 @@ impl LocalTransfer<'_> {
                 it.group = attrs.group;
             }
         }
-        let started = std::time::Instant::now();
         if !self.opts.dry_run {
+            if self.opts.progress {
+                let facts = self.facts(i);
+                self.report.transfer_begin(&it, &name, &facts);
+            }
             self.alt_basis = alt_basis.map(|m| m.path).or(fuzzy_basis);
             let written = self.write_file(i, dest, regular.as_ref());
             self.alt_basis = None;
             if let Err(code) = written {
+                self.report.transfer_abort();
                 self.note(code);
                 return;
             }
         }
-        let elapsed = started.elapsed();
         if it.is_new {
             self.stats.created[0] += 1;
         }
@@ -328,18 +391,14 @@ impl LocalTransfer<'_> {
                 facts.sum_hex = self.sum_hex_of(&self.paths[i], false);
             }
         }
+        if !self.opts.dry_run && self.opts.progress {
+            let counts = self.progress_counts(i);
+            self.report.progress(size, counts);
+        }
         self.report.item_with(&it, &name, b"", &facts);
         if std::mem::take(&mut self.redone) {
             // The redo pass itemizes the file again, now the size it should be.
             self.report.item(&Itemize::new(b'>', b'f'), &name, b"");
-        }
-        if !self.opts.dry_run {
-            let counts = Progress {
-                transferred: self.stats.transferred,
-                index: self.ordinals.get(i).copied().unwrap_or(0),
-                listed: self.listed,
-            };
-            self.report.progress(size, elapsed, counts);
         }
         self.member_sent();
         self.remove_source(i);
@@ -426,7 +485,10 @@ impl LocalTransfer<'_> {
                     .create(true)
                     .truncate(false)
                     .open(dest)?;
-                let n = copy_data(&mut src, &mut out, self.opts.sparse, size)?;
+                let report = &mut self.report;
+                let mut tick = |ofs| report.transfer_tick(ofs, size);
+                let tick: Option<&mut dyn FnMut(u64)> = self.opts.progress.then_some(&mut tick);
+                let n = copy_data(&mut src, &mut out, self.opts.sparse, size, tick)?;
                 out.set_len(n)?;
                 Ok(n)
             })();
@@ -493,17 +555,23 @@ impl LocalTransfer<'_> {
             .filter(|m| m.is_file())
             .map(|_| dest.to_path_buf())
             .or_else(|| self.alt_basis.clone());
+        let report = &mut self.report;
+        let mut tick = |ofs| report.transfer_tick(ofs, size);
+        let tick: Option<&mut dyn FnMut(u64)> = self.opts.progress.then_some(&mut tick);
         let copied = match (self.opts.whole_file, basis) {
             (Some(false), Some(basis)) if !self.alt_whole_file => {
-                delta_copy(&mut src, &basis, tmp.file(), self.opts.block_size).map(
-                    |(literal, matched, wire)| {
-                        self.stats.literal += literal;
-                        self.stats.matched += matched;
+                delta_copy(&mut src, &basis, tmp.file(), self.opts.block_size, tick).map(
+                    |(ms, wire)| {
+                        self.stats.literal += ms.literal_bytes;
+                        self.stats.matched += ms.matched_bytes;
+                        self.stats.matches += ms.matches;
+                        self.stats.hash_hits += ms.hash_hits;
+                        self.stats.false_alarms += ms.false_alarms;
                         self.wire_bytes = wire;
                     },
                 )
             }
-            _ => copy_data(&mut src, tmp.file(), self.opts.sparse, size).map(|n| {
+            _ => copy_data(&mut src, tmp.file(), self.opts.sparse, size, tick).map(|n| {
                 self.stats.literal += n;
                 self.wire_bytes = WireBytes::whole(n);
             }),

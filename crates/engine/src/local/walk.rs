@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Sorts one directory's contents into rsync's order.
-fn sort_siblings(items: &mut [Item]) {
+pub(super) fn sort_siblings(items: &mut [Item]) {
     items.sort_by(|a, b| {
         compare_siblings(
             a.entry.basename(),
@@ -31,7 +31,7 @@ fn sort_siblings(items: &mut [Item]) {
 /// first is kept, except that a directory wins over a non-directory (it may have contents);
 /// the paths of further same-named directories are returned with the kept item so that their
 /// contents are merged too. The order of the kept items is preserved.
-fn merge_duplicates(items: Vec<Item>) -> Vec<(Item, Vec<PathBuf>)> {
+pub(super) fn merge_duplicates(items: Vec<Item>) -> Vec<(Item, Vec<PathBuf>)> {
     let mut kept: Vec<(Item, Vec<PathBuf>)> = Vec::with_capacity(items.len());
     let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
     for item in items {
@@ -56,7 +56,10 @@ fn merge_duplicates(items: Vec<Item>) -> Vec<(Item, Vec<PathBuf>)> {
 
 /// `-m`: drops the directories with nothing but (pruned) directories below them, after the
 /// sender's filter rules, as rsync prunes its file list.
-fn prune_empty_dirs(scanner: &mut Scanner<'_, Filters>, children: Vec<Item>) -> Vec<Item> {
+pub(super) fn prune_empty_dirs(
+    scanner: &mut Scanner<'_, Filters>,
+    children: Vec<Item>,
+) -> Vec<Item> {
     children
         .into_iter()
         .filter(|c| !c.entry.is_dir() || !c.descend || has_content(scanner, c))
@@ -81,7 +84,7 @@ fn has_content(scanner: &mut Scanner<'_, Filters>, dir: &Item) -> bool {
 }
 
 /// Sorts the top level (names there may have several components with `-R`).
-fn sort_items(items: &mut [Item]) {
+pub(super) fn sort_items(items: &mut [Item]) {
     items.sort_by(|a, b| {
         compare_names(
             &a.entry.name,
@@ -120,6 +123,15 @@ impl LocalTransfer<'_> {
                 sort_items(&mut top);
                 if let Err(code) = self.resolve_dest(dest, &top) {
                     return Some(code);
+                }
+                if self.opts.debug_level("flist") >= 1 {
+                    // The generator's first word (a local copy goes whole unless told).
+                    let delta = self.opts.whole_file == Some(false) || self.opts.append;
+                    self.report.info(if delta {
+                        "delta-transmission enabled"
+                    } else {
+                        "delta-transmission disabled for local transfer or --whole-file"
+                    });
                 }
                 self.check_basis_dirs();
                 first = false;
@@ -192,6 +204,8 @@ impl LocalTransfer<'_> {
     /// A directory whose contents are part of the transfer: the directory itself (and
     /// deletions inside it), then its contents.
     fn walk_dir(&mut self, scanner: &mut Scanner<'_, Filters>, i: usize, pass: Pass) {
+        // Another directory's list: what the last one held back is printed now.
+        self.report.flush_items();
         let item = Item {
             entry: self.entries[i].clone(),
             path: self.paths[i].clone(),

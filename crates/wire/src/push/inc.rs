@@ -76,6 +76,8 @@ impl Sent {
 #[derive(Debug)]
 struct Flist {
     ndx_start: usize,
+    /// How many lists were sent before this one.
+    num: usize,
     /// The directory whose contents this is (the top `.` for the first list, if any).
     parent: Option<Sent>,
     arena: Vec<u8>,
@@ -261,6 +263,9 @@ pub struct IncList<'a, F: ScanFilter> {
     pub total_size: u64,
     /// Entries listed per kind (indexed like [`super::streamed::code_kind`]).
     pub kind_counts: [u64; 7],
+    /// Lists sent, and the entries in them (`--progress`).
+    lists_sent: usize,
+    listed: u64,
 }
 
 impl<'a, F: ScanFilter> IncList<'a, F> {
@@ -290,6 +295,8 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
             adjust: cfg.adjust,
             total_size: 0,
             kind_counts: [0; 7],
+            lists_sent: 0,
+            listed: 0,
         };
         let mut items = Vec::new();
         let mut dot_entered = false;
@@ -382,6 +389,7 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
         let first = parent.is_none();
         let mut list = Flist {
             ndx_start,
+            num: self.lists_sent,
             parent,
             arena: Vec::new(),
             offsets: Vec::with_capacity(items.len()),
@@ -433,6 +441,8 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
         self.enc
             .put_end(out, if changed { self.io_error } else { 0 });
         self.next_ndx_start = ndx_start + list.len() + 1;
+        self.lists_sent += 1;
+        self.listed += list.len() as u64;
         self.ahead += list.len();
         self.flists.push_back(list);
         Ok(pending)
@@ -586,6 +596,15 @@ impl<F: ScanFilter> super::SendSource for IncList<'_, F> {
     }
     fn take_messages(&mut self) -> Vec<(MsgTag, String)> {
         std::mem::take(&mut self.messages)
+    }
+    fn progress_at(&self, ndx: usize) -> (u64, u64, bool) {
+        // Stock numbers list k from the start of list k plus k + 1 (a gap per list).
+        let num = self.list_of(ndx).map_or(0, |k| self.flists[k].num);
+        (
+            (ndx as u64).saturating_sub(num as u64 + 1),
+            self.listed,
+            self.eof,
+        )
     }
     fn total_size(&self) -> Option<u64> {
         Some(self.total_size)

@@ -1,0 +1,336 @@
+//! Output that only reads right when it is stock's to the byte: `--progress` lines, the extra
+//! lines of `-vv`, and `%b`/`%c` over the wire. The same command runs through stock rsync
+//! and rtsync (locally, and as a client pushing to or pulling from a stock server over a
+//! remote shell); stdout is compared whole after the fields that vary from run to run (rates,
+//! times, the closing byte counts) are blanked.
+
+mod interop_util;
+mod local_util;
+
+use interop_util::fake_ssh;
+use local_util::{line_diff, stock_rsync, RTSYNC};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+/// Where the client runs and where its peer is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    Local,
+    /// The client sends to a stock server over a remote shell.
+    Push,
+    /// The client receives from a stock server over a remote shell.
+    Pull,
+}
+
+/// A small tree: files below, at and above rsync's 32 KiB chunk, an empty file, a
+/// subdirectory, and a hard-linked pair.
+fn tree(root: &Path) {
+    fs::create_dir_all(root.join("sub/deeper")).unwrap();
+    fs::write(root.join("a"), b"hello\n").unwrap();
+    fs::write(root.join("empty"), b"").unwrap();
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    fs::write(root.join("big"), &big).unwrap();
+    fs::write(root.join("sub/c"), b"c\n").unwrap();
+    fs::write(root.join("sub/deeper/d"), vec![b'd'; 32 * 1024]).unwrap();
+    fs::hard_link(root.join("sub/c"), root.join("sub/linked")).unwrap();
+}
+
+/// Blanks what varies between runs: rates and times in progress lines, the rate and byte
+/// counts of the closing summary.
+fn blank(out: &str) -> String {
+    let mut lines = Vec::new();
+    for line in out.split('\n') {
+        if line.starts_with("sent ") {
+            lines.push("sent ...".to_string());
+            continue;
+        }
+        if line.starts_with("total size is ") {
+            lines.push("total size ...".to_string());
+            continue;
+        }
+        if !line.contains('\r') {
+            lines.push(line.to_string());
+            continue;
+        }
+        // Widths vary with the rate's digits: words are compared, with each `\r` kept.
+        let line = line.replace('\r', " CR ");
+        let words: Vec<String> = line
+            .split_whitespace()
+            .map(|w| {
+                if w.ends_with("B/s") && w.starts_with(|c: char| c.is_ascii_digit()) {
+                    "RATE".to_string()
+                } else if w.len() >= 7
+                    && w.split(':').count() == 3
+                    && w.split(':').all(|p| p.chars().all(|c| c.is_ascii_digit()))
+                {
+                    "TIME".to_string()
+                } else {
+                    w.to_string()
+                }
+            })
+            .collect();
+        lines.push(words.join(" "));
+    }
+    lines.join("\n")
+}
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `args` with stock rsync (`stock`) or rtsync as the client in role `role`, copying
+/// `src/` of a fresh work directory (prepared by `prep`, which may also make `dst/`).
+fn run(stock: bool, role: Role, args: &[&str], prep: &dyn Fn(&Path)) -> Outcome {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    tree(&w.join("src"));
+    prep(w);
+    let mut cmd = if stock {
+        Command::new(stock_rsync())
+    } else {
+        let mut c = Command::new(RTSYNC);
+        c.arg("rsync");
+        c
+    };
+    cmd.args(args);
+    let ssh = fake_ssh(w).display().to_string();
+    match role {
+        Role::Local => cmd.args(["src/", "dst/"]),
+        Role::Push => cmd.args([
+            "-e",
+            &ssh,
+            "src/",
+            &format!("localhost:{}/dst/", w.display()),
+        ]),
+        Role::Pull => cmd.args([
+            "-e",
+            &ssh,
+            &format!("localhost:{}/src/", w.display()),
+            "dst/",
+        ]),
+    };
+    let out = cmd.current_dir(w).output().unwrap();
+    // Each run has its own work directory.
+    let unplace = |b: &[u8]| String::from_utf8_lossy(b).replace(&w.display().to_string(), "WORK");
+    Outcome {
+        code: out.status.code().unwrap_or(-1),
+        stdout: unplace(&out.stdout),
+        stderr: unplace(&out.stderr),
+    }
+}
+
+/// Stock and rtsync print the same (blanked) stdout, stderr and exit code.
+fn same_output(role: Role, args: &[&str], prep: &dyn Fn(&Path)) {
+    let stock = run(true, role, args, prep);
+    let ours = run(false, role, args, prep);
+    let (a, b) = (blank(&stock.stdout), blank(&ours.stdout));
+    assert!(
+        a == b,
+        "{role:?} {args:?}: stdout differs (- stock, + ours):\n{}\n--- stock:\n{a}\n--- ours:\n{b}",
+        line_diff(&a, &b)
+    );
+    assert_eq!(stock.stderr, ours.stderr, "{role:?} {args:?}: stderr");
+    assert_eq!(stock.code, ours.code, "{role:?} {args:?}: exit code");
+}
+
+fn fresh(_: &Path) {}
+
+/// A destination holding an older copy of every file (so `--no-whole-file` has a basis).
+fn stale(w: &Path) {
+    tree(&w.join("dst"));
+    fs::write(w.join("dst/a"), b"hellO\n").unwrap();
+    let mut big = fs::read(w.join("src/big")).unwrap();
+    big[50_000] ^= 1;
+    fs::write(w.join("dst/big"), &big).unwrap();
+    for f in ["a", "big", "sub/c", "sub/deeper/d", "empty"] {
+        local_util::set_mtime(&w.join("dst").join(f), 1_000_000_000, 0);
+    }
+}
+
+#[test]
+fn progress_lines_locally() {
+    for args in [
+        &["-a", "--progress"][..],
+        &["-a", "-P"],
+        &["-av", "--progress"],
+        &["-ai", "--progress"],
+        &["-a", "--progress", "--out-format=%n %l"],
+        &["-a", "--progress", "--out-format=%i %n %b"],
+        &["-aH", "--progress"],
+        &["-r", "--progress"],
+        &["-a", "--progress", "--no-inc-recursive"],
+    ] {
+        same_output(Role::Local, args, &fresh);
+    }
+    same_output(
+        Role::Local,
+        &["-a", "--progress", "--no-whole-file"],
+        &stale,
+    );
+    same_output(Role::Local, &["-av", "--progress", "-I"], &stale);
+}
+
+#[test]
+fn progress_lines_of_a_push() {
+    for args in [
+        &["-a", "--progress"][..],
+        &["-av", "--progress"],
+        &["-ai", "--progress"],
+        &["-a", "--progress", "--out-format=%n %l"],
+    ] {
+        same_output(Role::Push, args, &fresh);
+    }
+    same_output(Role::Push, &["-a", "--progress", "--no-whole-file"], &stale);
+}
+
+/// `-vv`'s matcher totals: the counts of matches and the data are stock's; how often the
+/// weak sum hit, and how many of those the strong sum refuted, depend on each one's hash
+/// table and are blanked.
+fn blank_hits(out: &str) -> String {
+    out.lines()
+        .map(|l| match (l.find("hash_hits="), l.find(" data=")) {
+            (Some(a), Some(b)) if l.starts_with("total: ") => format!("{}{}", &l[..a], &l[b..]),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A destination where some files are current, one is stale, one is already hard-linked.
+fn partly_current(w: &Path) {
+    let st = Command::new("cp")
+        .args(["-a", "src", "dst"])
+        .current_dir(w)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    fs::write(w.join("dst/a"), b"hellO\n").unwrap();
+    local_util::set_mtime(&w.join("dst/a"), 1_000_000_000, 0);
+}
+
+#[test]
+fn double_verbose_lines_locally() {
+    for (args, prep) in [
+        (&["-avv"][..], &fresh as &dyn Fn(&Path)),
+        (&["-avv"], &partly_current),
+        (&["-avvH"], &partly_current),
+        (&["-avv", "--no-whole-file"], &stale),
+        (&["-avvn"], &stale),
+        (&["-ivvH"], &partly_current),
+        (&["-aivvH"], &partly_current),
+        (&["-a", "--debug=deltasum", "--no-whole-file"], &stale),
+        (&["-a", "--debug=flist"], &stale),
+    ] {
+        let stock = run(true, Role::Local, args, prep);
+        let ours = run(false, Role::Local, args, prep);
+        // `NAME is uptodate` travels as a message in stock and overtakes item lines by a
+        // varying amount from run to run: each kind is compared in its own order.
+        let split = |out: &str| -> (String, String) {
+            let text = blank_hits(&blank(out));
+            let (up, rest): (Vec<&str>, Vec<&str>) =
+                text.lines().partition(|l| l.ends_with(" is uptodate"));
+            (up.join("\n"), rest.join("\n"))
+        };
+        let ((a1, a2), (b1, b2)) = (split(&stock.stdout), split(&ours.stdout));
+        assert!(
+            a1 == b1,
+            "{args:?}: uptodate lines differ:\n{}",
+            line_diff(&a1, &b1)
+        );
+        assert!(
+            a2 == b2,
+            "{args:?}: stdout differs:\n{}",
+            line_diff(&a2, &b2)
+        );
+        assert_eq!(stock.code, ours.code, "{args:?}");
+    }
+}
+
+#[test]
+fn transferred_bytes_over_the_wire() {
+    for role in [Role::Push, Role::Pull] {
+        for args in [
+            &["-a", "--out-format=%n %b %c %'b %i"][..],
+            &["-az", "--out-format=%n %b %c"],
+        ] {
+            same_output(role, args, &fresh);
+        }
+        same_output(
+            role,
+            &["-a", "--no-whole-file", "--out-format=%n|%b|%c"],
+            &stale,
+        );
+        same_output(role, &["-az", "-I", "--out-format=%n|%b|%c"], &stale);
+    }
+}
+
+/// A width longer than rsync reads: the digits past its limit end the escape, which stays as
+/// written, and the next escape is expanded (`%C` included, which must then be gathered).
+#[test]
+fn over_long_widths_in_formats() {
+    for fmt in [
+        "--out-format=%000000000000000000000000000000%C %n",
+        "--out-format=%-0000000000000000000000000%n|",
+        "--out-format=%00000000000000000000012%n|%'''''''''''''''''''''''l",
+    ] {
+        same_output(Role::Local, &["-a", "-c", fmt], &fresh);
+        same_output(Role::Push, &["-a", fmt], &fresh);
+    }
+}
+
+/// `--debug=nstr` of a local copy names the checksum and compressor in use.
+#[test]
+fn negotiated_names_locally() {
+    for args in [
+        &["-a", "--debug=NSTR"][..],
+        &["-az", "--debug=nstr"],
+        &["-az", "--compress-choice=zstd", "--debug=NSTR"],
+        &[
+            "-az",
+            "--compress-choice=zlibx",
+            "--compress-level=9",
+            "--debug=NSTR",
+        ],
+        &["-az", "--compress-choice=lz4", "--debug=NSTR"],
+        &["-ac", "--checksum-choice=xxh64", "--debug=NSTR"],
+        &["-av", "--debug=NSTR"],
+    ] {
+        same_output(Role::Local, args, &fresh);
+    }
+}
+
+/// `--info=stats`: level 1 is the closing summary, 2 the statistics block too.
+#[test]
+fn info_stats_levels() {
+    for role in [Role::Local, Role::Push, Role::Pull] {
+        for args in [
+            &["-a", "--info=stats"][..],
+            &["-a", "--info=stats2"],
+            &["-av", "--info=stats0"],
+            &["-a", "--stats", "--info=stats0"],
+        ] {
+            // The statistics' byte counts and times vary: only their labels are compared.
+            let stock = run(true, role, args, &fresh);
+            let ours = run(false, role, args, &fresh);
+            let labels = |out: &str| -> Vec<String> {
+                out.lines()
+                    .map(|l| {
+                        l.split(' ')
+                            .filter(|w| !w.chars().any(|c| c.is_ascii_digit()))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                labels(&stock.stdout),
+                labels(&ours.stdout),
+                "{role:?} {args:?}"
+            );
+            assert_eq!(stock.code, ours.code, "{role:?} {args:?}");
+        }
+    }
+}
