@@ -190,6 +190,9 @@ fn transfer(mut session: Session) -> i32 {
     // A chroot into the module is its own confinement; `insecure links = yes` opts out.
     let chroot_is_root = session.chrooted && session.module_dir == std::path::Path::new("/");
     let unconfined = chroot_is_root || m.insecure_links();
+    // The module's opt-out also lets operator paths follow any owner's symlinks (a client's
+    // own `--insecure-links` is refused before this point).
+    rtsync_oppath::set_insecure_links(m.insecure_links());
     let input: Box<dyn std::io::Read + Send> = match session.socket_fd {
         // Quick ACKs on the socket spare a peer with Nagle on its ~40 ms stalls.
         Some(fd) => Box::new(rtsync_wire::connect::QuickAckFd::new(session.input, fd)),

@@ -966,6 +966,11 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     for w in popts.resolve_basis_dirs(&dest.root(), module_root) {
         let _ = writer.send_msg(MsgTag::Warning, format!("{w}\n").as_bytes());
     }
+    match tweaks.confine {
+        Some(c) => popts.confine_dirs(c),
+        // `insecure links = yes`: basis dirs are followed wherever they lead, as before 3.4.
+        None => popts.basis_root = None,
+    }
     let log = crate::log::ItemLog::new(None, 0);
     let session = pull::PullSession {
         neg,

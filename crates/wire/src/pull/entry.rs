@@ -250,12 +250,12 @@ pub(super) fn generate_entry(
                 });
             }
             // An earlier interrupted transfer kept in the partial dir is the better basis.
-            let partial = o
-                .partial_dir
-                .as_deref()
-                .map(|pd| super::keep::partial_path(&path, Some(pd)))
-                .and_then(|p| Some((fs::symlink_metadata(&p).ok()?, p)))
-                .filter(|(m, _)| m.file_type().is_file());
+            let partial = match o.partial_dir.as_deref() {
+                Some(pd) => super::keep::confined_partial(o, &path, pd, &e.name)?,
+                None => None,
+            }
+            .and_then(|p| Some((fs::symlink_metadata(&p).ok()?, p)))
+            .filter(|(m, _)| m.file_type().is_file());
             let basis_file = match (&partial, &existing) {
                 (Some((m, p)), _) => Some((m.len(), p.clone())),
                 (None, Some(m)) => Some((m.len(), path.clone())),
