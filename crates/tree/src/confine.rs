@@ -238,6 +238,20 @@ mod tests {
             assert!(open_no_attacker_symlinks(&planted).is_err());
             assert!(open_no_attacker_symlinks(&root.join("sub/in_file")).is_ok());
         }
+        // Directories made on the way stay inside too: through a trusted link, not out.
+        let made = c
+            .create_dir_all(Path::new("sub/in_dir/new/deeper"), 0o700)
+            .unwrap();
+        assert_eq!(made, root.join("targetdir/new/deeper"));
+        assert!(made.is_dir());
+        let e = c
+            .create_dir_all(Path::new("sub/esc/../made"), 0o700)
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        link("../outside", "up");
+        let e = c.create_dir_all(Path::new("up/made"), 0o700).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        assert!(!dir.path().join("outside/made").exists());
         // A chroot's root: absolute targets and `..` at the top stay inside.
         let c = Confine::new(root.clone()).at_fs_root(true);
         assert!(c.resolve(Path::new("../target.txt"), true).is_ok());

@@ -337,7 +337,11 @@ impl PullOptions {
 
     /// Where the directory `dir` an option names really is: itself, or in a daemon module
     /// its resolution inside the module (created first when `create` is a mode).
-    pub fn option_dir(&self, dir: &std::path::Path, create: Option<u32>) -> std::io::Result<PathBuf> {
+    pub fn option_dir(
+        &self,
+        dir: &std::path::Path,
+        create: Option<u32>,
+    ) -> std::io::Result<PathBuf> {
         match (&self.confine, create) {
             (None, _) => Ok(dir.to_path_buf()),
             (Some(c), Some(mode)) => c.create_dir_all(dir, mode),

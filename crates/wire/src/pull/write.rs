@@ -195,9 +195,10 @@ pub(super) fn discard_file<R: Read>(
 fn create_temp(ctx: &Ctx<'_>, final_path: &std::path::Path) -> Result<TempFile> {
     use std::os::unix::ffi::OsStrExt;
     let dir = match &ctx.opts.temp_dir {
-        Some(t) => ctx.opts.option_dir(t, None).map_err(|err| {
-            Error::file(format!("mkstemp in \"{}\" failed", t.display()), err)
-        })?,
+        Some(t) => ctx
+            .opts
+            .option_dir(t, None)
+            .map_err(|err| Error::file(format!("mkstemp in \"{}\" failed", t.display()), err))?,
         None => final_path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
