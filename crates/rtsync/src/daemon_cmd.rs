@@ -193,6 +193,13 @@ fn transfer(mut session: Session) -> i32 {
     // The module's opt-out also lets operator paths follow any owner's symlinks (a client's
     // own `--insecure-links` is refused before this point).
     rtsync_oppath::set_insecure_links(m.insecure_links());
+    if !unconfined {
+        // Files the client names or plants (merge files, `--files-from`) are read only from
+        // inside the module (our working directory is its root), as stock confines them.
+        if let Ok(root) = std::env::current_dir() {
+            rtsync_oppath::set_confine_root(Some(&root));
+        }
+    }
     let input: Box<dyn std::io::Read + Send> = match session.socket_fd {
         // Quick ACKs on the socket spare a peer with Nagle on its ~40 ms stalls.
         Some(fd) => Box::new(rtsync_wire::connect::QuickAckFd::new(session.input, fd)),
