@@ -245,3 +245,52 @@ fn insecure_links_module_follows_symlinks_like_stock() {
         results[2][1].outside
     );
 }
+
+#[test]
+fn pulls_through_module_symlinks_match_stock() {
+    // A pull names its sources through the module's symlinks: one leading out (absolute or
+    // relative) is refused, one staying inside is followed; a symlink source is sent as the
+    // link it is.
+    let cases: &[&str] = &[
+        "blink/f0",
+        "rlink/f0",
+        "ilink/link",
+        "blink/",
+        "ilink/",
+        "in/link",
+        "ilink",
+        "blink",
+    ];
+    let mut results: Vec<Vec<(Option<i32>, Vec<String>)>> = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        plant(dir.path());
+        symlink("inside-target", dir.path().join("mod/in/link")).unwrap();
+        symlink("OUTSIDE-TARGET", dir.path().join("outside/link")).unwrap();
+        let d = Daemon::start(kind, dir.path(), CONF);
+        let mut runs = Vec::new();
+        for (i, src) in cases.iter().enumerate() {
+            let dest = dir.path().join(format!("dest{i}"));
+            std::fs::create_dir(&dest).unwrap();
+            let args = vec![
+                "-rlt".to_string(),
+                d.url(&format!("mod/{src}")),
+                format!("{}/", dest.display()),
+            ];
+            let o = client(&args, &[], Duration::from_secs(60));
+            runs.push((o.code, view(&dest, dir.path())));
+        }
+        results.push(runs);
+    }
+    for (i, src) in cases.iter().enumerate() {
+        assert_eq!(results[0][i], results[1][i], "pull of mod/{src}");
+        assert!(
+            !results[1][i]
+                .1
+                .iter()
+                .any(|l| l.contains("OUTSIDE") || l.starts_with("f0 ")),
+            "pull of mod/{src} read outside the module: {:?}",
+            results[1][i].1
+        );
+    }
+}

@@ -714,6 +714,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn link_targets_are_read_where_the_directory_was_opened() {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::symlink;
+        let t = tempfile::tempdir().unwrap();
+        let b = t.path();
+        std::fs::create_dir_all(b.join("real")).unwrap();
+        std::fs::create_dir_all(b.join("outside")).unwrap();
+        symlink("inside-target", b.join("real/link")).unwrap();
+        symlink("OUTSIDE", b.join("outside/link")).unwrap();
+        let dir = std::fs::File::open(b.join("real")).unwrap();
+        let pinned = pin_source(&b.join("real/link")).unwrap();
+        // The parent is swapped for a symlink out after it was opened.
+        std::fs::rename(b.join("real"), b.join("real.old")).unwrap();
+        symlink(b.join("outside"), b.join("real")).unwrap();
+        assert_eq!(
+            read_link_at(dir.as_fd(), b"link").unwrap(),
+            b"inside-target"
+        );
+        assert_eq!(read_link_at(pinned.as_fd(), b"").unwrap(), b"inside-target");
+        assert!(pinned.metadata().unwrap().file_type().is_symlink());
+        // Read by path, the swap would have been followed.
+        assert_eq!(
+            std::fs::read_link(b.join("real/link")).unwrap(),
+            Path::new("OUTSIDE")
+        );
+        // Another user's symlink on the way to a source is not followed.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::lchown(b.join("real"), Some(65534), Some(65534)).unwrap();
+            let e = pin_source(&b.join("real/link")).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        }
+    }
+
+    #[test]
     fn unsafe_links() {
         assert!(unsafe_symlink(b"/etc/passwd", b"a"));
         assert!(unsafe_symlink(b"../x", b"a"));
