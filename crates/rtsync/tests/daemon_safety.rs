@@ -294,3 +294,76 @@ fn pulls_through_module_symlinks_match_stock() {
         );
     }
 }
+
+#[test]
+fn backups_in_a_sub_destination_match_stock() {
+    // An absolute --backup-dir starts at the module's root (not the destination's); a
+    // relative one at the destination. Symlinks the push replaces are backed up too.
+    let cases: &[&[&str]] = &[
+        &[
+            "-a",
+            "-b",
+            "--backup-dir=/bak/",
+            "DIR:srcb/",
+            "URL:mod/dest/",
+        ],
+        &["-a", "-b", "--backup-dir=bak", "DIR:srcb/", "URL:mod/dest/"],
+        &[
+            "-a",
+            "-b",
+            "--backup-dir=../../bak2",
+            "DIR:srcb/",
+            "URL:mod/dest/",
+        ],
+        &["-a", "-b", "DIR:srcb/", "URL:mod/dest/"],
+    ];
+    let mut results: Vec<Vec<(Option<i32>, Vec<String>)>> = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Daemon::start(kind, dir.path(), CONF);
+        let mut runs = Vec::new();
+        for args in cases {
+            let _ = std::fs::remove_dir_all(dir.path().join("mod"));
+            let _ = std::fs::remove_dir_all(dir.path().join("srcb"));
+            let (m, s) = (dir.path().join("mod/dest/sub"), dir.path().join("srcb/sub"));
+            std::fs::create_dir_all(&m).unwrap();
+            std::fs::create_dir_all(&s).unwrap();
+            symlink("new-target", s.join("l")).unwrap();
+            symlink("old-target", m.join("l")).unwrap();
+            symlink("x", s.join("f2l")).unwrap();
+            std::fs::write(m.join("f2l"), "a file replaced by a symlink\n").unwrap();
+            std::fs::write(s.join("g"), "new g\n").unwrap();
+            std::fs::write(m.join("g"), "old\n").unwrap();
+            for f in [s.join("g"), m.join("g"), m.join("f2l")] {
+                set_old(&f);
+            }
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    a.replace("URL:", &d.url(""))
+                        .replace("DIR:", &format!("{}/", dir.path().display()))
+                })
+                .collect();
+            let o = client(&args, &[], Duration::from_secs(60));
+            runs.push((o.code, view(&dir.path().join("mod"), dir.path())));
+        }
+        results.push(runs);
+    }
+    for (i, args) in cases.iter().enumerate() {
+        assert!(
+            results[0][i] == results[1][i],
+            "{args:?}: exit {:?} vs {:?}\n{}",
+            results[0][i].0,
+            results[1][i].0,
+            diff_lines(&results[0][i].1, &results[1][i].1)
+        );
+    }
+    assert!(
+        results[1][0]
+            .1
+            .iter()
+            .any(|l| l.starts_with("bak/sub/l link -> ")),
+        "{:?}",
+        results[1][0].1
+    );
+}

@@ -299,14 +299,19 @@ impl PullOptions {
     }
 
     /// Resolves the directories named by options (`--backup-dir`, `--temp-dir`, an absolute
-    /// `--partial-dir`) against the destination `root`; with `confine` (a server), they are
-    /// kept beneath it whatever the client sent.
-    pub fn resolve_dirs(&mut self, root: &std::path::Path, confine: bool) {
+    /// `--partial-dir`) against the destination `root`; in a daemon module (`module_root`),
+    /// they are kept beneath it whatever the client sent: an absolute one starts at the
+    /// module's root, a relative one at the destination and cannot climb above it (stock's
+    /// `sanitize_path`).
+    pub fn resolve_dirs(&mut self, root: &std::path::Path, module_root: Option<&std::path::Path>) {
+        let confine = module_root.is_some();
         let resolve = |p: &std::path::Path| -> PathBuf {
-            if confine {
-                PathBuf::from(crate::server::path_beneath(root, &p.to_string_lossy()))
-            } else {
-                root.join(p)
+            match module_root {
+                Some(m) if p.is_absolute() => {
+                    PathBuf::from(crate::server::path_beneath(m, &p.to_string_lossy()))
+                }
+                Some(_) => PathBuf::from(crate::server::path_beneath(root, &p.to_string_lossy())),
+                None => root.join(p),
             }
         };
         if let Some(b) = self.backup.as_mut() {

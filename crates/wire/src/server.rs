@@ -869,7 +869,6 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     writer: &mut MuxWriter<W>,
     socket_fd: Option<std::os::fd::RawFd>,
 ) -> Result<i32> {
-    let in_module = module_root.is_some();
     let protect = if opts.deleting() || opts.prune_empty_dirs {
         Some(crate::filters::server_filters(reader, opts, neg, false)?)
     } else {
@@ -962,7 +961,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     popts.numeric_ids |= tweaks.numeric_ids;
     popts.map_ids(&mut list);
     // In a daemon module, directories named by the client stay inside the destination.
-    popts.resolve_dirs(&dest.root(), in_module);
+    popts.resolve_dirs(&dest.root(), module_root);
     for w in popts.resolve_basis_dirs(&dest.root(), module_root) {
         let _ = writer.send_msg(MsgTag::Warning, format!("{w}\n").as_bytes());
     }

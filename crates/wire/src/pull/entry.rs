@@ -157,6 +157,19 @@ pub(super) fn generate_entry(
             if o.attrs.omit_link_times {
                 it.time = None;
             }
+            if let (false, false, Some(b), Some(m)) = (o.dry_run, same, &o.backup, &meta) {
+                // What the new symlink replaces is kept, as stock's make_backup does.
+                if !m.is_dir() {
+                    if let Err(err) = b.move_aside(ctx.dest, &e.name, &path) {
+                        report(&Error::file(
+                            format!("backup of \"{}\" failed", path.display()),
+                            err,
+                        ));
+                        res.errors += 1;
+                        return Ok(Step::Done(lines));
+                    }
+                }
+            }
             if !o.dry_run {
                 match local::ensure_symlink(&path, target) {
                     Ok(_) => {
