@@ -367,3 +367,75 @@ fn backups_in_a_sub_destination_match_stock() {
         results[1][0].1
     );
 }
+
+#[test]
+fn copy_dest_reads_the_basis_it_checked() {
+    // A --copy-dest directory swapped (atomically, over and over) for another user's symlink
+    // leading out: a copy reads the basis directory that was checked, never the outside file.
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path();
+    for d in ["src", "cdroot/cd", "outside"] {
+        std::fs::create_dir_all(b.join(d)).unwrap();
+    }
+    for i in 0..40 {
+        for (d, text) in [
+            ("src", "SRC\n"),
+            ("cdroot/cd", "BAS\n"),
+            ("outside", "SECRET\n"),
+        ] {
+            let f = b.join(d).join(format!("f{i}"));
+            std::fs::write(&f, text).unwrap();
+            set_old(&f);
+        }
+    }
+    let link = b.join("cdroot/.cdlink");
+    symlink(b.join("outside"), &link).unwrap();
+    lchown(&link, 65534);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let stop = stop.clone();
+        let (a, l) = (
+            std::ffi::CString::new(b.join("cdroot/cd").display().to_string()).unwrap(),
+            std::ffi::CString::new(link.display().to_string()).unwrap(),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: two valid paths; RENAME_EXCHANGE swaps them atomically.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_renameat2,
+                        libc::AT_FDCWD,
+                        a.as_ptr(),
+                        libc::AT_FDCWD,
+                        l.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+            }
+        })
+    };
+    let mut leaked = None;
+    for round in 0..60 {
+        let dest = b.join(format!("dest{round}"));
+        let _ = std::process::Command::new(rtsync_bin())
+            .arg("rsync")
+            .arg("-rt")
+            .arg(format!("--copy-dest={}", b.join("cdroot/cd").display()))
+            .arg(format!("{}/", b.join("src").display()))
+            .arg(format!("{}/", dest.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        for i in 0..40 {
+            if std::fs::read_to_string(dest.join(format!("f{i}"))).is_ok_and(|t| t == "SECRET\n") {
+                leaked = Some((round, i));
+            }
+        }
+        if leaked.is_some() {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flipper.join().unwrap();
+    assert_eq!(leaked, None, "an outside file was copied in as the basis");
+}
