@@ -82,6 +82,7 @@ fn comps_of(p: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// The absolute path of where a walk stands, kept to check it against the confinement root.
+#[derive(Clone)]
 struct Tracker {
     root: Vec<Vec<u8>>,
     at: Vec<Vec<u8>>,
@@ -316,6 +317,7 @@ fn walk_in(
         dir = Some(openat(libc::AT_FDCWD, b"/", TRAVERSE, 0)?);
     }
     let mut links = 0;
+    let mut relooks = 0;
     loop {
         let start = remaining.iter().position(|&c| c != b'/');
         let Some(start) = start else { break };
@@ -346,11 +348,7 @@ fn walk_in(
                 if mkdirs {
                     if let Some(t) = &track {
                         // Never make a directory outside the confinement root.
-                        let mut probe = Tracker {
-                            root: t.root.clone(),
-                            at: t.at.clone(),
-                        };
-                        probe.step(&comp)?;
+                        t.clone().step(&comp)?;
                     }
                     let c = cstr(&comp)?;
                     // SAFETY: valid descriptor and NUL-terminated name.
@@ -387,14 +385,40 @@ fn walk_in(
             remaining = target;
             continue;
         }
-        step(&mut track, &comp)?;
+        // A component swapped for a symlink between the look and the open fails the open
+        // (O_NOFOLLOW): look again, so the symlink is judged as any other.
+        let swapped = |e: &io::Error| {
+            matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR))
+                && lstat_at(at(&dir), &comp).is_ok_and(|st| st.st_mode & libc::S_IFMT != kind)
+        };
+        // Where the open lands must be inside the confinement before anything is opened.
+        if let Some(t) = &track {
+            t.clone().step(&comp)?;
+        }
         if is_last {
-            return openat(at(&dir), &comp, flags | libc::O_NOFOLLOW, mode);
+            let opened = openat(at(&dir), &comp, flags | libc::O_NOFOLLOW, mode);
+            match opened {
+                Err(e) if relooks < MAX_SYMLINKS && swapped(&e) => {
+                    relooks += 1;
+                    continue;
+                }
+                r => return r,
+            }
         }
         if kind != libc::S_IFDIR {
             return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
         }
-        dir = Some(openat(at(&dir), &comp, TRAVERSE, 0)?);
+        match openat(at(&dir), &comp, TRAVERSE, 0) {
+            Ok(fd) => {
+                step(&mut track, &comp)?;
+                dir = Some(fd);
+            }
+            Err(e) if relooks < MAX_SYMLINKS && swapped(&e) => {
+                relooks += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
         remaining = rest;
     }
     // The path named a directory (trailing slash, `.`, `/`).
