@@ -163,6 +163,29 @@ fn transfer(mut session: Session) -> i32 {
     } else {
         None
     };
+    if let (Some(filter), false) = (&module_filter, session.args.sender) {
+        // Stock rejects a --backup-dir or --temp-dir the module's rules hide while it parses
+        // the client's options (exit 4, as a refused option).
+        let hidden = session.args.options.iter().any(|o| {
+            matches!(o.long(), "backup-dir" | "temp-dir")
+                && o.value
+                    .as_deref()
+                    .is_some_and(|v| dir_is_excluded(filter, v))
+        });
+        if hidden {
+            let msg = "Your options have been rejected by the server.";
+            session.log.log(&format!("rsync: {msg}"));
+            let fatal = rtsync_daemon::reject::Fatal::refused(msg);
+            let _ = rtsync_daemon::reject::send_fatal(
+                &mut session.input,
+                &mut session.output,
+                &session.args,
+                session.protocol,
+                &fatal,
+            );
+            return fatal.code;
+        }
+    }
     // `outgoing chmod` shapes what a pull lists, `incoming chmod` what a push creates.
     let chmod = if session.args.sender {
         m.outgoing_chmod()
@@ -228,6 +251,23 @@ fn transfer(mut session: Session) -> i32 {
             numeric_ids: session.numeric_ids,
         },
     )
+}
+
+/// Whether the module's rules hide the directory `dir` a client names (by name, `..`
+/// collapsed, a leading `/` meaning the module's root).
+fn dir_is_excluded(filter: &rtsync_filter::FilterSet, dir: &str) -> bool {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in dir.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let name = parts.join("/");
+    !name.is_empty() && filter.is_excluded(name.as_bytes(), true)
 }
 
 /// A module's `filter`, `include`, `exclude`, `include from` and `exclude from` rules.

@@ -439,3 +439,60 @@ fn copy_dest_reads_the_basis_it_checked() {
     flipper.join().unwrap();
     assert_eq!(leaked, None, "an outside file was copied in as the basis");
 }
+
+#[test]
+fn client_named_dirs_the_module_excludes_are_rejected_like_stock() {
+    // The module's rules hide `secret/`: a --backup-dir, --temp-dir or absolute
+    // --partial-dir naming it (`..` collapsed) rejects the options; others still work.
+    let conf = "use chroot = no\nuid = 0\ngid = 0\n[mod]\n  path = {dir}/mod\n  read only = no\n  \
+                exclude = secret/\n";
+    let cases: &[&[&str]] = &[
+        &["-a", "--backup-dir=/secret/", "DIR:src/", "URL:mod/"],
+        &["-a", "--backup-dir=in/../secret", "DIR:src/", "URL:mod/"],
+        &["-a", "--temp-dir=secret", "DIR:src/", "URL:mod/"],
+        &["-a", "--partial-dir=/secret", "DIR:src/", "URL:mod/"],
+        &["-a", "--backup-dir=/in/", "DIR:src/", "URL:mod/"],
+    ];
+    let with_secret = |dir: &Path| {
+        std::fs::create_dir_all(dir.join("mod/secret")).unwrap();
+        std::fs::write(dir.join("mod/secret/f0"), "hidden\n").unwrap();
+        set_old(&dir.join("mod/secret/f0"));
+    };
+    let mut results: Vec<Vec<(Option<i32>, Vec<String>)>> = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Daemon::start(kind, dir.path(), conf);
+        let mut runs = Vec::new();
+        for args in cases {
+            for sub in ["mod", "outside", "src", "srck"] {
+                let _ = std::fs::remove_dir_all(dir.path().join(sub));
+            }
+            plant(dir.path());
+            with_secret(dir.path());
+            std::fs::write(dir.path().join("mod/f0"), "OLD\n").unwrap();
+            set_old(&dir.path().join("mod/f0"));
+            let args: Vec<String> = args
+                .iter()
+                .map(|a| {
+                    a.replace("URL:", &d.url(""))
+                        .replace("DIR:", &format!("{}/", dir.path().display()))
+                })
+                .collect();
+            let o = client(&args, &[], Duration::from_secs(60));
+            runs.push((o.code, view(&dir.path().join("mod"), dir.path())));
+        }
+        results.push(runs);
+    }
+    for (i, args) in cases.iter().enumerate() {
+        assert!(
+            results[0][i] == results[1][i],
+            "{args:?}: exit {:?} vs {:?}\n{}",
+            results[0][i].0,
+            results[1][i].0,
+            diff_lines(&results[0][i].1, &results[1][i].1)
+        );
+    }
+    // Rejected while the options are read (4); the partial dir after the file list (1).
+    assert_eq!(results[1][0].0, Some(4));
+    assert_eq!(results[1][3].0, Some(1));
+}
