@@ -50,6 +50,91 @@ pub fn insecure_links() -> bool {
     INSECURE.load(Ordering::Relaxed)
 }
 
+static CONFINE_ROOT: std::sync::Mutex<Option<Vec<Vec<u8>>>> = std::sync::Mutex::new(None);
+
+/// A daemon module's root (a physical path): from now on an operator path of this process
+/// (merge files, `--files-from`, ...) may follow a trusted symlink only while what it
+/// resolves to stays beneath `root`, as stock's secure resolver confines them to the module.
+/// `None` lifts it. `--insecure-links` / `insecure links = yes` overrides it.
+pub fn set_confine_root(root: Option<&Path>) {
+    let comps = root.map(|r| comps_of(r.as_os_str().as_bytes()));
+    if let Ok(mut g) = CONFINE_ROOT.lock() {
+        *g = comps;
+    }
+}
+
+fn confine_root() -> Option<Vec<Vec<u8>>> {
+    CONFINE_ROOT.lock().ok().and_then(|g| g.clone())
+}
+
+fn comps_of(p: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for c in p.split(|&b| b == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                out.pop();
+            }
+            c => out.push(c.to_vec()),
+        }
+    }
+    out
+}
+
+/// The absolute path of where a walk stands, kept to check it against the confinement root.
+#[derive(Clone)]
+struct Tracker {
+    root: Vec<Vec<u8>>,
+    at: Vec<Vec<u8>>,
+}
+
+impl Tracker {
+    fn start(
+        base: Base<'_>,
+        path: &[u8],
+        root: Option<Vec<Vec<u8>>>,
+    ) -> io::Result<Option<Tracker>> {
+        let Some(root) = root.filter(|_| !insecure_links()) else {
+            return Ok(None);
+        };
+        let at = if path.first() == Some(&b'/') {
+            Vec::new()
+        } else {
+            let here = match base {
+                Base::Cwd => std::env::current_dir()?,
+                Base::Dir(fd) => fd_path(fd)?,
+            };
+            comps_of(here.as_os_str().as_bytes())
+        };
+        let t = Tracker { root, at };
+        t.check()?;
+        Ok(Some(t))
+    }
+
+    /// Inside the root, or still on the way down to it (an ancestor of it).
+    fn check(&self) -> io::Result<()> {
+        let n = self.at.len().min(self.root.len());
+        if self.at[..n] == self.root[..n] {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(libc::ELOOP))
+        }
+    }
+
+    fn step(&mut self, comp: &[u8]) -> io::Result<()> {
+        if comp == b".." {
+            self.at.pop();
+        } else if comp != b"." {
+            self.at.push(comp.to_vec());
+        }
+        self.check()
+    }
+
+    fn restart(&mut self) {
+        self.at.clear();
+    }
+}
+
 /// Whether an error is the ownership refusal (or a symlink met with `O_NOFOLLOW`): `ELOOP`.
 pub fn is_refusal(e: &io::Error) -> bool {
     e.raw_os_error() == Some(libc::ELOOP)
@@ -202,10 +287,29 @@ const MAX_SYMLINKS: u32 = 40;
 /// The ownership walk: one component at a time from `base` (or `/`), each directory held
 /// open, a symlink followed (its target spliced in front of the rest) only when trusted.
 fn walk(base: Base<'_>, path: &[u8], flags: i32, mode: u32, mkdirs: bool) -> io::Result<OwnedFd> {
+    walk_in(base, path, flags, mode, mkdirs, confine_root())
+}
+
+/// [`walk`] confined beneath `root` (components of a physical absolute path) when given.
+fn walk_in(
+    base: Base<'_>,
+    path: &[u8],
+    flags: i32,
+    mode: u32,
+    mkdirs: bool,
+    root: Option<Vec<Vec<u8>>>,
+) -> io::Result<OwnedFd> {
     if path.is_empty() {
         return Err(io::Error::from_raw_os_error(libc::ENOENT));
     }
     let trust_all = insecure_links();
+    let mut track = Tracker::start(base, path, root)?;
+    fn step(t: &mut Option<Tracker>, comp: &[u8]) -> io::Result<()> {
+        match t {
+            Some(t) => t.step(comp),
+            None => Ok(()),
+        }
+    }
     let mut dir: Option<OwnedFd> = None;
     let at = |d: &Option<OwnedFd>| d.as_ref().map_or(base.raw(), |f| f.as_raw_fd());
     let mut remaining: Vec<u8> = path.to_vec();
@@ -213,6 +317,7 @@ fn walk(base: Base<'_>, path: &[u8], flags: i32, mode: u32, mkdirs: bool) -> io:
         dir = Some(openat(libc::AT_FDCWD, b"/", TRAVERSE, 0)?);
     }
     let mut links = 0;
+    let mut relooks = 0;
     loop {
         let start = remaining.iter().position(|&c| c != b'/');
         let Some(start) = start else { break };
@@ -228,6 +333,7 @@ fn walk(base: Base<'_>, path: &[u8], flags: i32, mode: u32, mkdirs: bool) -> io:
             continue;
         }
         if comp == b".." {
+            step(&mut track, b"..")?;
             dir = Some(openat(at(&dir), b"..", TRAVERSE, 0)?);
             remaining = rest;
             continue;
@@ -236,9 +342,14 @@ fn walk(base: Base<'_>, path: &[u8], flags: i32, mode: u32, mkdirs: bool) -> io:
             Ok(st) => st,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                 if is_last && flags & libc::O_CREAT != 0 {
+                    step(&mut track, &comp)?;
                     return openat(at(&dir), &comp, flags | libc::O_NOFOLLOW, mode);
                 }
                 if mkdirs {
+                    if let Some(t) = &track {
+                        // Never make a directory outside the confinement root.
+                        t.clone().step(&comp)?;
+                    }
                     let c = cstr(&comp)?;
                     // SAFETY: valid descriptor and NUL-terminated name.
                     let r = unsafe { libc::mkdirat(at(&dir), c.as_ptr(), mode) };
@@ -266,18 +377,48 @@ fn walk(base: Base<'_>, path: &[u8], flags: i32, mode: u32, mkdirs: bool) -> io:
             let mut target = readlink_at(at(&dir), &comp)?;
             if target.first() == Some(&b'/') {
                 dir = Some(openat(libc::AT_FDCWD, b"/", TRAVERSE, 0)?);
+                if let Some(t) = track.as_mut() {
+                    t.restart();
+                }
             }
             target.extend_from_slice(&rest);
             remaining = target;
             continue;
         }
+        // A component swapped for a symlink between the look and the open fails the open
+        // (O_NOFOLLOW): look again, so the symlink is judged as any other.
+        let swapped = |e: &io::Error| {
+            matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR))
+                && lstat_at(at(&dir), &comp).is_ok_and(|st| st.st_mode & libc::S_IFMT != kind)
+        };
+        // Where the open lands must be inside the confinement before anything is opened.
+        if let Some(t) = &track {
+            t.clone().step(&comp)?;
+        }
         if is_last {
-            return openat(at(&dir), &comp, flags | libc::O_NOFOLLOW, mode);
+            let opened = openat(at(&dir), &comp, flags | libc::O_NOFOLLOW, mode);
+            match opened {
+                Err(e) if relooks < MAX_SYMLINKS && swapped(&e) => {
+                    relooks += 1;
+                    continue;
+                }
+                r => return r,
+            }
         }
         if kind != libc::S_IFDIR {
             return Err(io::Error::from_raw_os_error(libc::ENOTDIR));
         }
-        dir = Some(openat(at(&dir), &comp, TRAVERSE, 0)?);
+        match openat(at(&dir), &comp, TRAVERSE, 0) {
+            Ok(fd) => {
+                step(&mut track, &comp)?;
+                dir = Some(fd);
+            }
+            Err(e) if relooks < MAX_SYMLINKS && swapped(&e) => {
+                relooks += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
         remaining = rest;
     }
     // The path named a directory (trailing slash, `.`, `/`).

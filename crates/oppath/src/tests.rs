@@ -221,3 +221,54 @@ fn beneath_follows_no_symlink_and_stays_inside() {
     }
     assert!(open_beneath(r, Path::new(""), libc::O_RDONLY | libc::O_DIRECTORY, 0).is_ok());
 }
+
+#[test]
+fn confined_walks_stay_beneath_the_root() {
+    let t = tree();
+    let b = &t.base;
+    let root = b.join("real");
+    let comps = Some(comps_of(root.as_os_str().as_bytes()));
+    let open_in = |p: &Path, mkdirs: bool| {
+        let flags = if mkdirs {
+            libc::O_RDONLY | libc::O_DIRECTORY
+        } else {
+            libc::O_RDONLY
+        };
+        walk_in(
+            Base::Cwd,
+            p.as_os_str().as_bytes(),
+            flags,
+            0o700,
+            mkdirs,
+            comps.clone(),
+        )
+    };
+    // Our own symlinks: followed while they stay inside the root.
+    std::fs::create_dir(root.join("in")).unwrap();
+    std::fs::write(root.join("in/rules"), "inside").unwrap();
+    symlink("in", root.join("ilink")).unwrap();
+    symlink("../outside", root.join("rel_out")).unwrap();
+    symlink(b.join("outside"), root.join("abs_out")).unwrap();
+    symlink("../outside/victim", root.join("file_out")).unwrap();
+    let f = open_in(&root.join("ilink/rules"), false).unwrap();
+    assert_eq!(read_fd(f), "inside");
+    for p in [
+        "rel_out/victim",
+        "abs_out/victim",
+        "file_out",
+        "../outside/victim",
+    ] {
+        let e = open_in(&root.join(p), false).unwrap_err();
+        assert!(is_refusal(&e), "{p}: {e}");
+    }
+    // Nothing is made out of the root either.
+    let e = open_in(&root.join("rel_out/made"), true).unwrap_err();
+    assert!(is_refusal(&e), "{e}");
+    let e = open_in(&root.join("../made"), true).unwrap_err();
+    assert!(is_refusal(&e), "{e}");
+    assert!(!b.join("outside/made").exists() && !b.join("made").exists());
+    assert!(open_in(&root.join("ilink/made/deeper"), true).is_ok());
+    assert!(root.join("in/made/deeper").is_dir());
+    // Unconfined, the same trusted symlinks lead out.
+    assert!(open(&root.join("rel_out/victim"), libc::O_RDONLY, 0).is_ok());
+}

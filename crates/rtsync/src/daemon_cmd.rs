@@ -163,6 +163,29 @@ fn transfer(mut session: Session) -> i32 {
     } else {
         None
     };
+    if let (Some(filter), false) = (&module_filter, session.args.sender) {
+        // Stock rejects a --backup-dir or --temp-dir the module's rules hide while it parses
+        // the client's options (exit 4, as a refused option).
+        let hidden = session.args.options.iter().any(|o| {
+            matches!(o.long(), "backup-dir" | "temp-dir")
+                && o.value
+                    .as_deref()
+                    .is_some_and(|v| dir_is_excluded(filter, v))
+        });
+        if hidden {
+            let msg = "Your options have been rejected by the server.";
+            session.log.log(&format!("rsync: {msg}"));
+            let fatal = rtsync_daemon::reject::Fatal::refused(msg);
+            let _ = rtsync_daemon::reject::send_fatal(
+                &mut session.input,
+                &mut session.output,
+                &session.args,
+                session.protocol,
+                &fatal,
+            );
+            return fatal.code;
+        }
+    }
     // `outgoing chmod` shapes what a pull lists, `incoming chmod` what a push creates.
     let chmod = if session.args.sender {
         m.outgoing_chmod()
@@ -190,6 +213,16 @@ fn transfer(mut session: Session) -> i32 {
     // A chroot into the module is its own confinement; `insecure links = yes` opts out.
     let chroot_is_root = session.chrooted && session.module_dir == std::path::Path::new("/");
     let unconfined = chroot_is_root || m.insecure_links();
+    // The module's opt-out also lets operator paths follow any owner's symlinks (a client's
+    // own `--insecure-links` is refused before this point).
+    rtsync_oppath::set_insecure_links(m.insecure_links());
+    if !unconfined {
+        // Files the client names or plants (merge files, `--files-from`) are read only from
+        // inside the module (our working directory is its root), as stock confines them.
+        if let Ok(root) = std::env::current_dir() {
+            rtsync_oppath::set_confine_root(Some(&root));
+        }
+    }
     let input: Box<dyn std::io::Read + Send> = match session.socket_fd {
         // Quick ACKs on the socket spare a peer with Nagle on its ~40 ms stalls.
         Some(fd) => Box::new(rtsync_wire::connect::QuickAckFd::new(session.input, fd)),
@@ -218,6 +251,23 @@ fn transfer(mut session: Session) -> i32 {
             numeric_ids: session.numeric_ids,
         },
     )
+}
+
+/// Whether the module's rules hide the directory `dir` a client names (by name, `..`
+/// collapsed, a leading `/` meaning the module's root).
+fn dir_is_excluded(filter: &rtsync_filter::FilterSet, dir: &str) -> bool {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in dir.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let name = parts.join("/");
+    !name.is_empty() && filter.is_excluded(name.as_bytes(), true)
 }
 
 /// A module's `filter`, `include`, `exclude`, `include from` and `exclude from` rules.

@@ -66,6 +66,22 @@ impl Confine {
     /// taken off) to the physical path of what it names, following symlinks on the way
     /// (and the last component too when `follow_last`) under the rules above.
     pub fn resolve(&self, path: &Path, follow_last: bool) -> io::Result<PathBuf> {
+        self.walk(path, follow_last, None)
+    }
+
+    /// Resolves the directory `path` as [`Confine::resolve`] does, creating each missing
+    /// component (with `mode`, less the umask) as `mkdir -p` would: for the directories an
+    /// operator path names (`--backup-dir`, `--partial-dir`), which may not exist yet.
+    pub fn create_dir_all(&self, path: &Path, mode: u32) -> io::Result<PathBuf> {
+        let real = self.walk(path, true, Some(mode))?;
+        if std::fs::symlink_metadata(&real)?.is_dir() {
+            Ok(real)
+        } else {
+            Err(io::Error::from_raw_os_error(libc::ENOTDIR))
+        }
+    }
+
+    fn walk(&self, path: &Path, follow_last: bool, create: Option<u32>) -> io::Result<PathBuf> {
         let bytes = path.as_os_str().as_bytes();
         let base = self.base.as_os_str().as_bytes();
         let rel = match bytes.strip_prefix(base) {
@@ -89,6 +105,20 @@ impl Confine {
             let here = self.join(&stack, Some(&comp));
             let md = match std::fs::symlink_metadata(&here) {
                 Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && create.is_some() => {
+                    use std::os::unix::fs::DirBuilderExt;
+                    let made = std::fs::DirBuilder::new()
+                        .mode(create.unwrap_or(0o777))
+                        .create(&here);
+                    match made {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(e),
+                    }
+                    // Look again at what is there now (never trust the name blindly).
+                    todo.push(comp);
+                    continue;
+                }
                 Err(e) if e.kind() == io::ErrorKind::NotFound && todo.is_empty() => {
                     // A leaf that does not exist (yet) names a place inside.
                     stack.push(comp);
@@ -98,7 +128,8 @@ impl Confine {
             };
             let last = todo.is_empty();
             if md.file_type().is_symlink() && (!last || follow_last) {
-                if md.uid() != 0 && md.uid() != self.trusted_uid {
+                if md.uid() != 0 && md.uid() != self.trusted_uid && !rtsync_oppath::insecure_links()
+                {
                     return Err(refused());
                 }
                 links += 1;
@@ -207,6 +238,20 @@ mod tests {
             assert!(open_no_attacker_symlinks(&planted).is_err());
             assert!(open_no_attacker_symlinks(&root.join("sub/in_file")).is_ok());
         }
+        // Directories made on the way stay inside too: through a trusted link, not out.
+        let made = c
+            .create_dir_all(Path::new("sub/in_dir/new/deeper"), 0o700)
+            .unwrap();
+        assert_eq!(made, root.join("targetdir/new/deeper"));
+        assert!(made.is_dir());
+        let e = c
+            .create_dir_all(Path::new("sub/esc/../made"), 0o700)
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        link("../outside", "up");
+        let e = c.create_dir_all(Path::new("up/made"), 0o700).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        assert!(!dir.path().join("outside/made").exists());
         // A chroot's root: absolute targets and `..` at the top stay inside.
         let c = Confine::new(root.clone()).at_fs_root(true);
         assert!(c.resolve(Path::new("../target.txt"), true).is_ok());

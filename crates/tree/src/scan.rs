@@ -122,13 +122,86 @@ fn join_name(dir: &[u8], base: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Builds an entry from metadata; `None` for a kind the options don't transfer.
-fn make_entry(name: Vec<u8>, md: &Metadata, path: &Path, opts: &ScanOptions) -> FileEntry {
+/// A symlink's target read relative to an open descriptor: its directory and its name, or
+/// (an empty name) an `O_PATH` descriptor of the symlink itself. No path is walked again, so
+/// a parent swapped for a symlink since the descriptor was opened cannot redirect the read.
+fn read_link_at(fd: std::os::fd::BorrowedFd<'_>, name: &[u8]) -> io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let c = std::ffi::CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: a valid descriptor, a NUL-terminated name, and a buffer of the length passed.
+    let n = unsafe {
+        libc::readlinkat(
+            fd.as_raw_fd(),
+            c.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// A command-line source of a confined (daemon) scan, pinned without following anything but
+/// a trusted symlink that stays inside the module (the operator-path walk, confined by the
+/// daemon): an `O_PATH` descriptor of the entry itself, not followed.
+fn pin_source(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        // `dir/` names what a symlink there leads to, as lstat does with the slash.
+        let fd = rtsync_oppath::open(path, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        return Ok(std::fs::File::from(fd));
+    }
+    let bytes = path.as_os_str().as_bytes();
+    let (parent, leaf): (&[u8], &[u8]) = match bytes.iter().rposition(|&c| c == b'/') {
+        Some(0) => (b"/", &bytes[1..]),
+        Some(i) => (&bytes[..i], &bytes[i + 1..]),
+        None => (b".", bytes),
+    };
+    if leaf.is_empty() || leaf == b"." || leaf == b".." {
+        let fd = rtsync_oppath::open(path, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+        return Ok(std::fs::File::from(fd));
+    }
+    let dir = rtsync_oppath::open(
+        Path::new(OsStr::from_bytes(parent)),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )?;
+    let c = std::ffi::CString::new(leaf).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: a valid directory descriptor and a NUL-terminated name.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor we just opened.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// Builds an entry from metadata; `None` for a kind the options don't transfer. A symlink's
+/// target is `link` when the caller read it safely, else read at `path`.
+fn make_entry(
+    name: Vec<u8>,
+    md: &Metadata,
+    path: &Path,
+    opts: &ScanOptions,
+    link: Option<Vec<u8>>,
+) -> FileEntry {
     let kind = FileKind::from_mode(md.mode()).unwrap_or(FileKind::Regular);
     let link_target = if kind == FileKind::Symlink {
-        std::fs::read_link(path)
-            .ok()
-            .map(|t| t.as_os_str().as_bytes().to_vec())
+        link.or_else(|| {
+            std::fs::read_link(path)
+                .ok()
+                .map(|t| t.as_os_str().as_bytes().to_vec())
+        })
     } else {
         None
     };
@@ -296,6 +369,8 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             || self.opts.copy_unsafe_links
             || self.opts.copy_dirlinks
             || rtsync_oppath::insecure_links());
+        // The directory as opened: symlink targets are read relative to it.
+        let mut dir_fd: Option<std::os::fd::OwnedFd> = None;
         let opened = if self.refused_dirs.contains(path) {
             Err(io::Error::from_raw_os_error(libc::ELOOP))
         } else if confined {
@@ -304,11 +379,13 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             crate::fsops::open_source(path, name, libc::O_RDONLY | libc::O_DIRECTORY).and_then(
                 |fd| {
                     use std::os::fd::AsRawFd;
-                    match std::fs::read_dir(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+                    let r = match std::fs::read_dir(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
                         // No /proc (a chroot, which confines by itself): the path it is.
                         Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::read_dir(path),
                         r => r,
-                    }
+                    };
+                    dir_fd = Some(fd);
+                    r
                 },
             )
         } else {
@@ -372,7 +449,14 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
                     name: child_name.clone(),
                 });
             }
-            let entry = make_entry(child_name, &md, &child_path, self.opts);
+            let link = match (&dir_fd, md.file_type().is_symlink()) {
+                (Some(fd), true) => {
+                    use std::os::fd::AsFd;
+                    read_link_at(fd.as_fd(), found.file_name().as_bytes()).ok()
+                }
+                _ => None,
+            };
+            let entry = make_entry(child_name, &md, &child_path, self.opts, link);
             if let Some(item) = self.item(entry, child_path, descend, md.dev()) {
                 items.push(item);
             }
@@ -402,13 +486,39 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         if self.opts.relative {
             self.implied_dirs(bytes, &name, items);
         }
-        let md = match self.metadata(&path, &name) {
+        // A daemon module's source is pinned first, so its lstat and its link target come
+        // from the same entry, reached without a parent swapped for a symlink on the way.
+        let pinned = if self.confine.is_some() {
+            match pin_source(&path) {
+                Ok(f) => Some(f),
+                Err(error) => {
+                    self.problems.push(ScanProblem::Missing { path, error });
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let md = match &pinned {
+            Some(f) => f
+                .metadata()
+                .and_then(|md| self.follow_if_asked(md, &path, &name)),
+            None => self.metadata(&path, &name),
+        };
+        let md = match md {
             Ok(Some(md)) => md,
             Ok(None) => return,
             Err(error) => {
                 self.problems.push(ScanProblem::Missing { path, error });
                 return;
             }
+        };
+        let link = match &pinned {
+            Some(f) if md.file_type().is_symlink() => {
+                use std::os::fd::AsFd;
+                read_link_at(f.as_fd(), b"").ok()
+            }
+            _ => None,
         };
         // `dir/` and `.` mean the directory's contents: its entry is `.`.
         let contents_only = md.is_dir() && (trailing_slash || name == b"." || name.is_empty());
@@ -425,14 +535,14 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             return;
         }
         if !md.is_dir() {
-            let entry = make_entry(name, &md, &path, self.opts);
+            let entry = make_entry(name, &md, &path, self.opts, link);
             items.extend(self.item(entry, path, false, md.dev()));
             return;
         }
         if name != b"." && self.filter.excluded(&name, true) {
             return;
         }
-        let mut entry = make_entry(name, &md, &path, self.opts);
+        let mut entry = make_entry(name, &md, &path, self.opts, None);
         entry.top_dir = true;
         // `-d dir/` lists the directory's immediate contents.
         let descend = self.opts.recursive || (self.opts.dirs && contents_only);
@@ -475,7 +585,7 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             let path = PathBuf::from(".");
             if let Ok(md) = std::fs::metadata(&path) {
                 self.top_names.insert(b".".to_vec());
-                let entry = make_entry(b".".to_vec(), &md, &path, self.opts);
+                let entry = make_entry(b".".to_vec(), &md, &path, self.opts, None);
                 items.push(Item {
                     entry,
                     path,
@@ -503,7 +613,7 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             let path = PathBuf::from(OsStr::from_bytes(&p));
             if let Ok(md) = std::fs::metadata(&path) {
                 self.top_names.insert(dir_name.to_vec());
-                let entry = make_entry(dir_name.to_vec(), &md, &path, self.opts);
+                let entry = make_entry(dir_name.to_vec(), &md, &path, self.opts, None);
                 items.push(Item {
                     entry,
                     path,
@@ -602,6 +712,40 @@ pub fn scan_sources_confined<F: ScanFilter>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_targets_are_read_where_the_directory_was_opened() {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::symlink;
+        let t = tempfile::tempdir().unwrap();
+        let b = t.path();
+        std::fs::create_dir_all(b.join("real")).unwrap();
+        std::fs::create_dir_all(b.join("outside")).unwrap();
+        symlink("inside-target", b.join("real/link")).unwrap();
+        symlink("OUTSIDE", b.join("outside/link")).unwrap();
+        let dir = std::fs::File::open(b.join("real")).unwrap();
+        let pinned = pin_source(&b.join("real/link")).unwrap();
+        // The parent is swapped for a symlink out after it was opened.
+        std::fs::rename(b.join("real"), b.join("real.old")).unwrap();
+        symlink(b.join("outside"), b.join("real")).unwrap();
+        assert_eq!(
+            read_link_at(dir.as_fd(), b"link").unwrap(),
+            b"inside-target"
+        );
+        assert_eq!(read_link_at(pinned.as_fd(), b"").unwrap(), b"inside-target");
+        assert!(pinned.metadata().unwrap().file_type().is_symlink());
+        // Read by path, the swap would have been followed.
+        assert_eq!(
+            std::fs::read_link(b.join("real/link")).unwrap(),
+            Path::new("OUTSIDE")
+        );
+        // Another user's symlink on the way to a source is not followed.
+        if unsafe { libc::geteuid() } == 0 {
+            std::os::unix::fs::lchown(b.join("real"), Some(65534), Some(65534)).unwrap();
+            let e = pin_source(&b.join("real/link")).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ELOOP));
+        }
+    }
 
     #[test]
     fn unsafe_links() {

@@ -708,7 +708,7 @@ pub(crate) fn transfer_as_receiver(
         ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
     };
     popts.map_ids(&mut list);
-    popts.resolve_dirs(&dest.root(), false);
+    popts.resolve_dirs(&dest.root(), None);
     for w in popts.resolve_basis_dirs(&dest.root(), None) {
         eprintln!("{w}");
     }

@@ -43,8 +43,10 @@ impl Closer {
                 }
             }
             Closer::Fd(fd) => {
+                // Only the reading side: that unblocks the thread waiting for the peer, and
+                // the error that ended the session can still be sent to it.
                 // SAFETY: shutdown(2) on a descriptor the caller keeps open; errors ignored.
-                unsafe { libc::shutdown(*fd, libc::SHUT_RDWR) };
+                unsafe { libc::shutdown(*fd, libc::SHUT_RD) };
             }
             Closer::None => {}
         }

@@ -125,6 +125,10 @@ pub struct PullOptions {
     pub basis_dirs: Vec<PathBuf>,
     /// A daemon module's root: basis candidates whose directory leads out of it are ignored.
     pub basis_root: Option<PathBuf>,
+    /// A daemon module's confinement: the directories options name (`--backup-dir`,
+    /// `--partial-dir`, `--temp-dir`) are reached following only trusted symlinks that stay
+    /// inside the module (see [`PullOptions::confine_dirs`]).
+    pub confine: Option<rtsync_tree::Confine>,
     /// `--only-write-batch`: nothing changes here, but files are requested (with block sums)
     /// so the sender can record their deltas in the batch.
     pub batch_only: bool,
@@ -197,6 +201,7 @@ impl PullOptions {
                     .suffix
                     .clone()
                     .unwrap_or_else(|| if opts.backup_dir.is_some() { "" } else { "~" }.into()),
+                confine: None,
             }),
             inplace: opts.inplace,
             append: crate::server_args::append_mode(opts),
@@ -218,6 +223,7 @@ impl PullOptions {
             alt_dest: opts.alt_dest,
             basis_dirs: opts.basis_dirs.iter().map(PathBuf::from).collect(),
             basis_root: None,
+            confine: None,
             batch_only,
             batch_data_follows: false,
             read_batch: false,
@@ -293,14 +299,19 @@ impl PullOptions {
     }
 
     /// Resolves the directories named by options (`--backup-dir`, `--temp-dir`, an absolute
-    /// `--partial-dir`) against the destination `root`; with `confine` (a server), they are
-    /// kept beneath it whatever the client sent.
-    pub fn resolve_dirs(&mut self, root: &std::path::Path, confine: bool) {
+    /// `--partial-dir`) against the destination `root`; in a daemon module (`module_root`),
+    /// they are kept beneath it whatever the client sent: an absolute one starts at the
+    /// module's root, a relative one at the destination and cannot climb above it (stock's
+    /// `sanitize_path`).
+    pub fn resolve_dirs(&mut self, root: &std::path::Path, module_root: Option<&std::path::Path>) {
+        let confine = module_root.is_some();
         let resolve = |p: &std::path::Path| -> PathBuf {
-            if confine {
-                PathBuf::from(crate::server::path_beneath(root, &p.to_string_lossy()))
-            } else {
-                root.join(p)
+            match module_root {
+                Some(m) if p.is_absolute() => {
+                    PathBuf::from(crate::server::path_beneath(m, &p.to_string_lossy()))
+                }
+                Some(_) => PathBuf::from(crate::server::path_beneath(root, &p.to_string_lossy())),
+                None => root.join(p),
             }
         };
         if let Some(b) = self.backup.as_mut() {
@@ -321,6 +332,28 @@ impl PullOptions {
 }
 
 impl PullOptions {
+    /// Confines the directories options name to a daemon module (see [`PullOptions::confine`]).
+    pub fn confine_dirs(&mut self, confine: &rtsync_tree::Confine) {
+        if let Some(b) = self.backup.as_mut() {
+            b.confine = Some(confine.clone());
+        }
+        self.confine = Some(confine.clone());
+    }
+
+    /// Where the directory `dir` an option names really is: itself, or in a daemon module
+    /// its resolution inside the module (created first when `create` is a mode).
+    pub fn option_dir(
+        &self,
+        dir: &std::path::Path,
+        create: Option<u32>,
+    ) -> std::io::Result<PathBuf> {
+        match (&self.confine, create) {
+            (None, _) => Ok(dir.to_path_buf()),
+            (Some(c), Some(mode)) => c.create_dir_all(dir, mode),
+            (Some(c), None) => c.resolve(dir, true),
+        }
+    }
+
     /// Turns the ids of a received list into ours (see [`local::map_ids`]).
     pub fn map_ids(&self, list: &mut FileList) {
         local::map_ids(

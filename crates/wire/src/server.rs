@@ -240,6 +240,35 @@ fn excluded_destination(
         .then(|| format!("ERROR: daemon has excluded destination \"{name}\""))
 }
 
+/// Stock's check of the directories a client names for a receiving module (`--backup-dir`,
+/// `--temp-dir`, an absolute `--partial-dir`) against the module's rules: by name, `..`
+/// collapsed, as directories. One the rules exclude rejects the options.
+fn option_dir_excluded(opts: &Options, filter: &rtsync_filter::FilterSet) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let partial = opts
+        .partial_dir
+        .as_ref()
+        .filter(|p| p.as_bytes().starts_with(b"/"));
+    [opts.backup_dir.as_ref(), opts.temp_dir.as_ref(), partial]
+        .into_iter()
+        .flatten()
+        .any(|dir| {
+            let dir = dir.to_string_lossy();
+            let mut parts: Vec<&str> = Vec::new();
+            for c in dir.split('/') {
+                match c {
+                    "" | "." => {}
+                    ".." => {
+                        parts.pop();
+                    }
+                    c => parts.push(c),
+                }
+            }
+            let name = parts.join("/");
+            !name.is_empty() && filter.is_excluded(name.as_bytes(), true)
+        })
+}
+
 /// The names a source with wildcards matches, sorted (itself when it has none or they match
 /// nothing), as stock's daemon sender expands them with glob(3). Matches never hold `..`
 /// or leave the directory the pattern is written in except through its own components.
@@ -416,6 +445,15 @@ fn serve<R: Read + Send, W: Write + Send>(
             let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::FILE_SELECT);
             let _ = writer.flush();
             return Ok(crate::error::exit::FILE_SELECT);
+        }
+    }
+    if let (Some(filter), false) = (&session.module_filter, opts.sender) {
+        if option_dir_excluded(&opts, filter) {
+            let msg = "Your options have been rejected by the server.\n";
+            let _ = writer.send_msg(MsgTag::Error, msg.as_bytes());
+            let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::SYNTAX);
+            let _ = writer.flush();
+            return Ok(crate::error::exit::SYNTAX);
         }
     }
     let module = session.module_name.clone().unwrap_or_default();
@@ -871,7 +909,6 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     writer: &mut MuxWriter<W>,
     socket_fd: Option<std::os::fd::RawFd>,
 ) -> Result<i32> {
-    let in_module = module_root.is_some();
     let protect = if opts.deleting() || opts.prune_empty_dirs {
         Some(crate::filters::server_filters(reader, opts, neg, false)?)
     } else {
@@ -964,9 +1001,14 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     popts.numeric_ids |= tweaks.numeric_ids;
     popts.map_ids(&mut list);
     // In a daemon module, directories named by the client stay inside the destination.
-    popts.resolve_dirs(&dest.root(), in_module);
+    popts.resolve_dirs(&dest.root(), module_root);
     for w in popts.resolve_basis_dirs(&dest.root(), module_root) {
         let _ = writer.send_msg(MsgTag::Warning, format!("{w}\n").as_bytes());
+    }
+    match tweaks.confine {
+        Some(c) => popts.confine_dirs(c),
+        // `insecure links = yes`: basis dirs are followed wherever they lead, as before 3.4.
+        None => popts.basis_root = None,
     }
     let log = crate::log::ItemLog::new(None, 0);
     let session = pull::PullSession {

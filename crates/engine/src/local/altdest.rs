@@ -74,14 +74,21 @@ impl LocalTransfer<'_> {
             // An operator path: another user's symlink on the way is refused (an empty
             // path marks the directory; each lookup in it says so, as stock does); a trusted
             // one is resolved now, once.
+            let mut pinned = None;
             let path = match rtsync_oppath::open_dir(&path) {
                 Err(e) if rtsync_oppath::is_refusal(&e) => {
                     resolved.push(PathBuf::new());
                     continue;
                 }
                 Ok(fd) => {
-                    use std::os::fd::AsFd;
-                    rtsync_oppath::fd_path(fd.as_fd()).unwrap_or(path)
+                    use std::os::fd::{AsFd, AsRawFd};
+                    let real = rtsync_oppath::fd_path(fd.as_fd()).unwrap_or(path);
+                    let magic = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+                    if magic.is_dir() {
+                        pinned = Some(magic);
+                        self.basis_fds.push(fd);
+                    }
+                    real
                 }
                 Err(_) => path,
             };
@@ -98,7 +105,8 @@ impl LocalTransfer<'_> {
                 )),
                 Ok(_) => {}
             }
-            resolved.push(path);
+            // Looked up and read through the descriptor held open, not the name.
+            resolved.push(pinned.unwrap_or(path));
         }
         self.basis_dirs = resolved;
     }
@@ -377,6 +385,22 @@ pub(super) enum AltOther {
     Create,
     /// Create it, itemized against this candidate's attributes.
     Basis(Metadata),
+}
+
+/// A path beneath a basis directory held open (`/proc/self/fd/N/...`), named as the
+/// directory's own path for messages.
+pub(super) fn unpinned(p: &Path) -> PathBuf {
+    let Ok(rest) = p.strip_prefix("/proc/self/fd") else {
+        return p.to_path_buf();
+    };
+    let mut comps = rest.components();
+    let Some(fd) = comps.next() else {
+        return p.to_path_buf();
+    };
+    match std::fs::read_link(Path::new("/proc/self/fd").join(fd)) {
+        Ok(real) => real.join(comps.as_path()),
+        Err(_) => p.to_path_buf(),
+    }
 }
 
 fn item_letter(kind: FileKind) -> u8 {

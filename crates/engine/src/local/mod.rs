@@ -120,6 +120,9 @@ pub struct LocalTransfer<'a> {
     receiver_rules: Filters,
     /// `--compare-dest`/`--copy-dest`/`--link-dest` directories, resolved.
     basis_dirs: Vec<PathBuf>,
+    /// The basis directories held open: their files are reached through these descriptors
+    /// (`/proc/self/fd/N/NAME`), so a directory swapped for a symlink later is not followed.
+    basis_fds: Vec<std::os::fd::OwnedFd>,
     /// The file being written is a copy from a basis directory (never a delta).
     alt_whole_file: bool,
     /// A basis-directory file to use as the delta basis of the file being written.
@@ -266,6 +269,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         sources: sources.to_vec(),
         receiver_rules: Filters::none(),
         basis_dirs: Vec::new(),
+        basis_fds: Vec::new(),
         alt_whole_file: false,
         alt_basis: None,
         fatal: None,

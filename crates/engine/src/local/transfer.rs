@@ -280,6 +280,7 @@ impl LocalTransfer<'_> {
             fuzzy_basis = self.find_fuzzy(i, dest);
             if let (Some(f), true) = (&fuzzy_basis, self.debug_fuzzy() > 0) {
                 let dir = self.dest_dir();
+                let f = &super::altdest::unpinned(f);
                 let shown = f.strip_prefix(&dir).unwrap_or(f).display().to_string();
                 self.report.info(&format!(
                     "fuzzy basis selected for {}: {shown}",

@@ -157,6 +157,19 @@ pub(super) fn generate_entry(
             if o.attrs.omit_link_times {
                 it.time = None;
             }
+            if let (false, false, Some(b), Some(m)) = (o.dry_run, same, &o.backup, &meta) {
+                // What the new symlink replaces is kept, as stock's make_backup does.
+                if !m.is_dir() {
+                    if let Err(err) = b.move_aside(ctx.dest, &e.name, &path) {
+                        report(&Error::file(
+                            format!("backup of \"{}\" failed", path.display()),
+                            err,
+                        ));
+                        res.errors += 1;
+                        return Ok(Step::Done(lines));
+                    }
+                }
+            }
             if !o.dry_run {
                 match local::ensure_symlink(&path, target) {
                     Ok(_) => {
@@ -250,12 +263,12 @@ pub(super) fn generate_entry(
                 });
             }
             // An earlier interrupted transfer kept in the partial dir is the better basis.
-            let partial = o
-                .partial_dir
-                .as_deref()
-                .map(|pd| super::keep::partial_path(&path, Some(pd)))
-                .and_then(|p| Some((fs::symlink_metadata(&p).ok()?, p)))
-                .filter(|(m, _)| m.file_type().is_file());
+            let partial = match o.partial_dir.as_deref() {
+                Some(pd) => super::keep::confined_partial(o, &path, pd, &e.name)?,
+                None => None,
+            }
+            .and_then(|p| Some((fs::symlink_metadata(&p).ok()?, p)))
+            .filter(|(m, _)| m.file_type().is_file());
             let basis_file = match (&partial, &existing) {
                 (Some((m, p)), _) => Some((m.len(), p.clone())),
                 (None, Some(m)) => Some((m.len(), path.clone())),

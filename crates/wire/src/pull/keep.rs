@@ -19,6 +19,9 @@ pub struct BackupOptions {
     pub dir: Option<PathBuf>,
     /// `--suffix` (rsync's default: `~` without a backup dir, nothing with one).
     pub suffix: OsString,
+    /// A daemon module's root: the backup dir (and what is made beneath it) is reached
+    /// following only trusted symlinks that stay inside it.
+    pub confine: Option<rtsync_tree::Confine>,
 }
 
 impl BackupOptions {
@@ -53,8 +56,7 @@ impl BackupOptions {
         if fs::symlink_metadata(path).is_err() {
             return Ok(false);
         }
-        let to = self.path_for(dest, name);
-        self.make_parent(&to)?;
+        let to = self.make_parent(&self.path_for(dest, name))?;
         if fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
             fs::remove_dir_all(&to)?;
         }
@@ -65,8 +67,7 @@ impl BackupOptions {
     /// Copies `path` to its backup name (for `--inplace`, which overwrites the original)
     /// and returns where the copy is.
     pub fn copy_aside(&self, dest: &Dest, name: &[u8], path: &Path) -> io::Result<PathBuf> {
-        let to = self.path_for(dest, name);
-        self.make_parent(&to)?;
+        let to = self.make_parent(&self.path_for(dest, name))?;
         let _ = fs::remove_file(&to);
         fs::copy(path, &to)?;
         let m = fs::metadata(path)?;
@@ -75,10 +76,19 @@ impl BackupOptions {
         Ok(to)
     }
 
-    fn make_parent(&self, to: &Path) -> io::Result<()> {
-        match to.parent() {
-            Some(p) if self.dir.is_some() && !p.as_os_str().is_empty() => fs::create_dir_all(p),
-            _ => Ok(()),
+    /// Creates the directory the backup `to` goes into (with a backup dir) and returns where
+    /// the backup is then written: in a daemon module, beneath the directory as resolved
+    /// inside the module (a symlink leading out of it, or another user's, is refused).
+    fn make_parent(&self, to: &Path) -> io::Result<PathBuf> {
+        let (Some(p), Some(file)) = (to.parent(), to.file_name()) else {
+            return Ok(to.to_path_buf());
+        };
+        if self.dir.is_none() || p.as_os_str().is_empty() {
+            return Ok(to.to_path_buf());
+        }
+        match &self.confine {
+            Some(c) => Ok(c.create_dir_all(p, 0o777)?.join(file)),
+            None => fs::create_dir_all(p).map(|_| to.to_path_buf()),
         }
     }
 }
@@ -98,6 +108,31 @@ pub fn partial_path(final_path: &Path, partial_dir: Option<&Path>) -> PathBuf {
             let dir = final_path.parent().unwrap_or(Path::new("")).join(pd);
             dir.join(final_path.file_name().unwrap_or_default())
         }
+    }
+}
+
+/// The partial file of `final_path` (the entry `name`) as a basis: in a daemon module its
+/// directory is resolved inside the module. One that only exists through a symlink leading
+/// out of the module ends the session, as stock's daemon refuses such an unconfined basis.
+pub fn confined_partial(
+    o: &super::PullOptions,
+    final_path: &Path,
+    partial_dir: &Path,
+    name: &[u8],
+) -> crate::error::Result<Option<PathBuf>> {
+    let lexical = partial_path(final_path, Some(partial_dir));
+    let (Some(dir), Some(file)) = (lexical.parent(), lexical.file_name()) else {
+        return Ok(Some(lexical));
+    };
+    match o.option_dir(dir, None) {
+        Ok(real) => Ok(Some(real.join(file))),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) && fs::metadata(&lexical).is_ok() => {
+            Err(crate::error::Error::Protocol(format!(
+                "refusing unconfined partial basis for {}",
+                String::from_utf8_lossy(name)
+            )))
+        }
+        Err(_) => Ok(None),
     }
 }
 
@@ -164,12 +199,14 @@ mod tests {
         let tilde = BackupOptions {
             dir: None,
             suffix: "~".into(),
+            confine: None,
         };
         assert_eq!(tilde.path_for(&dest, b"a/b"), PathBuf::from("/d/a/b~"));
         assert!(tilde.is_backup_name(b"a/b~"));
         let bd = BackupOptions {
             dir: Some(PathBuf::from("/bak")),
             suffix: "".into(),
+            confine: None,
         };
         assert_eq!(bd.path_for(&dest, b"a/b"), PathBuf::from("/bak/a/b"));
         assert!(!bd.is_backup_name(b"a/b~"));

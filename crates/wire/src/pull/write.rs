@@ -136,9 +136,12 @@ pub(super) fn receive_file<R: Read>(
             err,
         )
     })?;
-    if o.partial_dir.is_some() {
-        let stale = keep::partial_path(&final_path, o.partial_dir.as_deref());
-        if fs::remove_file(&stale).is_ok() {
+    if let Some(pd) = o.partial_dir.as_deref() {
+        let stale = keep::confined_partial(o, &final_path, pd, &e.name)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if !stale.as_os_str().is_empty() && fs::remove_file(&stale).is_ok() {
             // rsync removes the partial dir once it is empty.
             if let Some(dir) = stale.parent() {
                 let _ = fs::remove_dir(dir);
@@ -192,7 +195,10 @@ pub(super) fn discard_file<R: Read>(
 fn create_temp(ctx: &Ctx<'_>, final_path: &std::path::Path) -> Result<TempFile> {
     use std::os::unix::ffi::OsStrExt;
     let dir = match &ctx.opts.temp_dir {
-        Some(t) => t.clone(),
+        Some(t) => ctx
+            .opts
+            .option_dir(t, None)
+            .map_err(|err| Error::file(format!("mkstemp in \"{}\" failed", t.display()), err))?,
         None => final_path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -208,10 +214,20 @@ fn create_temp(ctx: &Ctx<'_>, final_path: &std::path::Path) -> Result<TempFile> 
 /// stands out and is never taken as current), or in the partial dir as it is.
 fn keep_partial(ctx: &Ctx<'_>, e: &FileEntry, temp: TempFile, final_path: &std::path::Path) {
     let o = ctx.opts;
-    let to = keep::partial_path(final_path, o.partial_dir.as_deref());
-    if let Some(dir) = to.parent().filter(|_| o.partial_dir.is_some()) {
-        use std::os::unix::fs::DirBuilderExt;
-        let _ = fs::DirBuilder::new().mode(0o700).create(dir);
+    let mut to = keep::partial_path(final_path, o.partial_dir.as_deref());
+    if let (Some(dir), Some(file)) = (to.parent(), to.file_name()) {
+        if o.partial_dir.is_some() {
+            if o.confine.is_some() {
+                // In a daemon module the partial dir is made (0700) inside the module only.
+                match o.option_dir(dir, Some(0o700)) {
+                    Ok(real) => to = real.join(file),
+                    Err(_) => return,
+                }
+            } else {
+                use std::os::unix::fs::DirBuilderExt;
+                let _ = fs::DirBuilder::new().mode(0o700).create(dir);
+            }
+        }
     }
     let mut attrs = o.attrs;
     attrs.times = false;
