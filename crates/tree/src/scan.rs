@@ -26,6 +26,10 @@ pub struct ScanOptions {
     pub relative: bool,
     pub implied_dirs: bool,
     pub hard_links: bool,
+    /// What a command-line source that does not exist means: an error (0, stock's default),
+    /// nothing (1, `--ignore-missing-args`), or a missing entry (2, `--delete-missing-args`:
+    /// listed with mode 0, see [`FileEntry::is_missing`]) that tells the receiver to delete it.
+    pub missing_args: u8,
 }
 
 /// Decides which names are left out of the file list; the filter crate's rule lists implement it.
@@ -213,9 +217,14 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         std::mem::take(&mut self.problems)
     }
 
-    /// lstat, or stat when links are to be followed for this name.
+    /// A command-line source's lstat, or stat when links are to be followed for this name.
+    /// Under `-L` a source whose link leads nowhere is an error of its own (stock's
+    /// `link_stat` stats it), not a symlink without referent.
     fn metadata(&mut self, path: &Path, name: &[u8]) -> io::Result<Option<Metadata>> {
         let md = std::fs::symlink_metadata(path)?;
+        if self.opts.copy_links && md.file_type().is_symlink() {
+            std::fs::metadata(path)?;
+        }
         self.follow_if_asked(md, path, name)
     }
 
@@ -399,16 +408,40 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         let bytes = arg.as_os_str().as_bytes();
         let trailing_slash = bytes.len() > 1 && bytes.ends_with(b"/");
         let (name, path) = self.source_name(bytes);
+        // Looked at before the implied parents: a source that is not there adds none (unless
+        // it is listed as missing).
+        let md = match self.metadata(&path, &name) {
+            Ok(Some(md)) => Some(md),
+            Ok(None) => return,
+            Err(error) => {
+                // `dir/` outside -R names a directory to enter: its absence is always an
+                // error (stock's change_dir).
+                let absent = error.kind() == io::ErrorKind::NotFound
+                    && (self.opts.relative || !trailing_slash);
+                match self.opts.missing_args {
+                    1 if absent => return,
+                    2 if absent => None,
+                    _ => {
+                        self.problems.push(ScanProblem::Missing { path, error });
+                        return;
+                    }
+                }
+            }
+        };
         if self.opts.relative {
             self.implied_dirs(bytes, &name, items);
         }
-        let md = match self.metadata(&path, &name) {
-            Ok(Some(md)) => md,
-            Ok(None) => return,
-            Err(error) => {
-                self.problems.push(ScanProblem::Missing { path, error });
-                return;
+        let Some(md) = md else {
+            let name = if name.is_empty() { b".".to_vec() } else { name };
+            if self.top_names.insert(name.clone()) {
+                items.push(Item {
+                    entry: FileEntry::missing(name),
+                    path,
+                    descend: false,
+                    dev: 0,
+                });
             }
+            return;
         };
         // `dir/` and `.` mean the directory's contents: its entry is `.`.
         let contents_only = md.is_dir() && (trailing_slash || name == b"." || name.is_empty());
@@ -424,12 +457,13 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         if !first && !mergeable {
             return;
         }
+        // The sender's rules apply to the named sources too (not to a `.`).
+        if name != b"." && self.filter.excluded(&name, md.is_dir()) {
+            return;
+        }
         if !md.is_dir() {
             let entry = make_entry(name, &md, &path, self.opts);
             items.extend(self.item(entry, path, false, md.dev()));
-            return;
-        }
-        if name != b"." && self.filter.excluded(&name, true) {
             return;
         }
         let mut entry = make_entry(name, &md, &path, self.opts);

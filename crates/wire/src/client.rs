@@ -562,6 +562,7 @@ pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
         checksum_len: opts.checksum.then(|| neg.checksum.digest_len()),
         numeric_ids: opts.numeric_ids,
         inc_recurse: neg.inc_recurse(),
+        missing_entries: opts.delete_missing_args,
     }
 }
 
@@ -740,7 +741,7 @@ pub(crate) fn apply_chmod(opts: &Options, entries: &mut [rtsync_tree::FileEntry]
     }
     let umask = crate::local::current_umask();
     for e in entries {
-        if e.kind != rtsync_tree::FileKind::Symlink {
+        if e.kind != rtsync_tree::FileKind::Symlink && !e.is_missing() {
             let perms =
                 rtsync_engine::chmod::apply_chmod(&opts.chmod, e.perms(), e.is_dir(), umask);
             e.mode = (e.mode & !0o7777) | (perms & 0o7777);

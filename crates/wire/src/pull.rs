@@ -134,6 +134,10 @@ pub struct PullOptions {
     /// `--read-batch`: the "sender" is a batch file; only what the generator wants of it
     /// is applied, no block sums are made.
     pub read_batch: bool,
+    /// `--delete-missing-args`: a missing entry (mode 0) deletes what is here under its name
+    /// (a non-empty directory only with `--delete` or `--force`).
+    pub delete_missing: bool,
+    pub force: bool,
 }
 
 impl PullOptions {
@@ -221,6 +225,8 @@ impl PullOptions {
             batch_only,
             batch_data_follows: false,
             read_batch: false,
+            delete_missing: opts.delete_missing_args,
+            force: opts.force,
         }
     }
 
@@ -802,7 +808,9 @@ fn generate<W: Write>(
         ctx.log.trailer(trailer);
     }
     if ctx.neg.protocol >= 31 {
-        if ctx.opts.delete {
+        // Stock's generator reports deletions when deleting or forcing (a missing source's
+        // deletions count only then).
+        if ctx.opts.delete || ctx.opts.force {
             ndxw.put(&mut out, NDX_DEL_STATS);
             for v in [res.deleted as i32, 0, 0, 0, 0] {
                 put_varint(&mut out, v);
@@ -1111,6 +1119,31 @@ fn delete_extraneous(
         n += delete_tree(ctx, name, &p, is_dir, &mut lines);
     }
     (n, lines)
+}
+
+/// `--delete-missing-args`: `e` names a source the sender does not have, so what is here
+/// under its name goes (unless this side's rules protect it); a non-empty directory only
+/// with `--delete` or `--force`, as stock's delete_item without DEL_RECURSE.
+fn delete_missing(ctx: &Ctx<'_>, e: &FileEntry, res: &mut GenResult) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let protected = |p: &rtsync_filter::FilterSet| p.is_protected(&e.name, false);
+    if ctx.opts.protect.as_ref().is_some_and(protected) {
+        return lines;
+    }
+    let path = ctx.dest.path_of(&e.name);
+    let Ok(md) = fs::symlink_metadata(&path) else {
+        return lines;
+    };
+    let recurse = ctx.opts.delete || ctx.opts.force;
+    if md.is_dir() && !recurse && fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some()) {
+        lines.push(Line::Info(format!(
+            "cannot delete non-empty directory: {}",
+            String::from_utf8_lossy(&e.name)
+        )));
+        return lines;
+    }
+    res.deleted += delete_tree(ctx, e.name.clone(), &path, md.is_dir(), &mut lines);
+    lines
 }
 
 /// Deletes `path` (a directory deepest first), logging each name; returns how many went.

@@ -541,7 +541,7 @@ impl ListTweaks<'_> {
             return;
         }
         for e in entries {
-            if e.kind == rtsync_tree::FileKind::Symlink {
+            if e.kind == rtsync_tree::FileKind::Symlink || e.is_missing() {
                 continue;
             }
             let umask = crate::local::current_umask();

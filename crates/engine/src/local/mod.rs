@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// `strerror` text plus the errno in parentheses, as rsync prints OS errors.
-pub(crate) fn os_error(e: &io::Error) -> String {
+pub fn os_error(e: &io::Error) -> String {
     let code = e.raw_os_error().unwrap_or(0);
     // SAFETY: strerror returns a pointer to a static NUL-terminated string.
     let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) };
@@ -33,7 +33,7 @@ pub(crate) fn os_error(e: &io::Error) -> String {
 }
 
 /// An absolute form of a path for messages (rsync prints full paths).
-pub(crate) fn full_path(p: &Path) -> String {
+pub fn full_path(p: &Path) -> String {
     let abs = if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -141,6 +141,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         relative: opts.relative,
         implied_dirs: opts.implied_dirs,
         hard_links: opts.hard_links,
+        missing_args: opts.missing_args(),
     };
     let mut report = Reporter::new(opts);
     report.log_only("building file list");
@@ -666,6 +667,10 @@ impl<'a> LocalTransfer<'a> {
 
     /// Generates a non-directory entry.
     fn process(&mut self, i: usize) {
+        if self.entries[i].is_missing() {
+            self.delete_missing(i);
+            return;
+        }
         let dest = self.dest_path(&self.entries[i].name);
         self.make_missing_parents(&dest);
         let existing = std::fs::symlink_metadata(&dest).ok();
@@ -913,6 +918,11 @@ impl<'a> LocalTransfer<'a> {
         // rsync's local transfer sends the file list and the literal data over a pipe.
         self.stats.sent = self.stats.flist_size + self.stats.literal + 32;
         self.stats.received = 16 + 4 * self.stats.transferred;
+        if !(self.opts.deleting() || self.opts.force) {
+            // Stock's sender hears of deletions (those of `--delete-missing-args`) only when
+            // the receiver deletes or forces.
+            self.stats.deleted = Default::default();
+        }
         if self.opts.stats && !self.opts.quiet {
             self.report.stats(&self.stats, flist_time);
         }

@@ -16,6 +16,7 @@ fn opts() -> FlistOptions {
         checksum_len: None,
         numeric_ids: false,
         inc_recurse: false,
+        missing_entries: false,
     }
 }
 
