@@ -145,6 +145,9 @@ pub struct Outcome {
     pub remote_status: Option<i32>,
     /// Set when the run only listed modules.
     pub listed_modules: bool,
+    /// A pull received a non-empty list: stock's client then forks, and the closing line of
+    /// its generator says `[generator=…]` rather than `[Receiver=…]`.
+    pub generated: bool,
 }
 
 impl Outcome {
@@ -731,6 +734,7 @@ pub(crate) fn transfer_as_receiver(
         stats,
         remote_status,
         listed_modules: false,
+        generated: true,
     })
 }
 
@@ -772,11 +776,17 @@ pub(crate) fn finish_report(
         transferred_size: xfer.transferred_size,
         ..Default::default()
     };
-    s.deleted[0] = xfer.deleted;
+    s.deleted = xfer.deleted_kinds;
     s.created = xfer.created;
     s.flist_size = xfer.flist_size;
     for e in &list.entries {
-        s.files[rtsync_engine::report::kind_slot(e.kind)] += 1;
+        // A missing entry (mode 0) is no known kind: stock's receiver counts it a special.
+        let kind = if e.is_missing() {
+            rtsync_tree::FileKind::Socket
+        } else {
+            e.kind
+        };
+        s.files[rtsync_engine::report::kind_slot(kind)] += 1;
         if matches!(
             e.kind,
             rtsync_tree::FileKind::Regular | rtsync_tree::FileKind::Symlink

@@ -772,8 +772,15 @@ impl FlistEncoder {
         groups: &[(u32, Vec<u8>)],
     ) {
         let (want_uids, want_gids) = self.opts.id_lists();
-        let put_list = |out: &mut Vec<u8>, list: &[(u32, Vec<u8>)]| {
-            let mut zero_name: &[u8] = b"";
+        let put_list = |out: &mut Vec<u8>, list: &[(u32, Vec<u8>)], users: bool| {
+            // Id 0's name goes last whether or not the list used it (as stock, which looks
+            // it up for the occasion: a list left empty by `numeric ids` still names it).
+            let looked_up = if users {
+                crate::local::user_name(0)
+            } else {
+                crate::local::group_name(0)
+            };
+            let mut zero_name: &[u8] = looked_up.as_deref().unwrap_or_default();
             for (id, name) in list {
                 if *id == 0 {
                     zero_name = name;
@@ -795,10 +802,10 @@ impl FlistEncoder {
             }
         };
         if want_uids {
-            put_list(out, users);
+            put_list(out, users, true);
         }
         if want_gids {
-            put_list(out, groups);
+            put_list(out, groups, false);
         }
     }
 }

@@ -363,6 +363,16 @@ pub struct PullStats {
     pub flist_size: u64,
     /// Total size of the files transferred (`-n`: that would have been).
     pub transferred_size: u64,
+    /// Deletions per kind (regular, directory, symlink, device, special).
+    pub deleted_kinds: [u64; 5],
+}
+
+impl Ctx<'_> {
+    fn deleted_kinds(&self) -> [u64; 5] {
+        self.deleted_kinds
+            .each_ref()
+            .map(|n| n.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// A request the generator made, handed to the receiver before it hits the wire.
@@ -403,6 +413,9 @@ struct Ctx<'a> {
     /// Deletions done and skipped (over `--max-delete`).
     deletions: std::sync::atomic::AtomicU64,
     skipped_deletions: std::sync::atomic::AtomicU64,
+    /// Deletions per kind (regular, directory, symlink, device, special), for the
+    /// statistics (NDX_DEL_STATS).
+    deleted_kinds: [std::sync::atomic::AtomicU64; 5],
 }
 
 /// Everything a receiving session works with besides the connection.
@@ -442,6 +455,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         log,
         deletions: Default::default(),
         skipped_deletions: Default::default(),
+        deleted_kinds: Default::default(),
     };
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
@@ -465,6 +479,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         match (recv, gen) {
             (Ok(mut stats), Ok(g)) => {
                 stats.deleted = g.deleted;
+                stats.deleted_kinds = ctx.deleted_kinds();
                 stats.created = g.created;
                 stats.errors += g.errors;
                 stats.io_error |= list.io_error | reader.oob.io_error;
@@ -812,8 +827,8 @@ fn generate<W: Write>(
         // deletions count only then).
         if ctx.opts.delete || ctx.opts.force {
             ndxw.put(&mut out, NDX_DEL_STATS);
-            for v in [res.deleted as i32, 0, 0, 0, 0] {
-                put_varint(&mut out, v);
+            for v in ctx.deleted_kinds() {
+                put_varint(&mut out, v.min(i32::MAX as u64) as i32);
             }
         }
         ndxw.put(&mut out, NDX_DONE);
@@ -1195,6 +1210,9 @@ fn delete_tree(
         };
     if ok {
         ctx.deletions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let kind = rtsync_tree::FileKind::from_mode(mode).unwrap_or(rtsync_tree::FileKind::Regular);
+        ctx.deleted_kinds[rtsync_engine::report::kind_slot(kind)]
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut shown = name;
         if is_dir {

@@ -407,7 +407,11 @@ fn finish_report(
         total_size,
         ..Default::default()
     };
-    s.deleted[0] = xfer.deleted;
+    // The receiver's counts per kind (its NDX_DEL_STATS).
+    match xfer.deleted_stats {
+        Some(d) => s.deleted = d.map(|n| n.max(0) as u64),
+        None => s.deleted[0] = xfer.deleted,
+    }
     s.created = xfer.created;
     for (code, n) in kind_counts.iter().enumerate() {
         let kind = push::streamed::code_kind(code as u8);

@@ -374,7 +374,7 @@ impl<'a> LocalTransfer<'a> {
         let dest_bytes = dest.as_os_str().as_bytes();
         let one_file = top.len() == 1 && !top[0].entry.is_dir();
         if self.opts.mkpath && std::fs::metadata(dest).is_err() {
-            self.make_dest_path(dest, !one_file)?;
+            self.make_dest_path(dest, !one_file && !top.is_empty())?;
         }
         match std::fs::metadata(dest) {
             Ok(md) if md.is_dir() => return self.enter_dest(dest, 1),
@@ -386,7 +386,9 @@ impl<'a> LocalTransfer<'a> {
             }
             Err(_) => {}
         }
-        let single = one_file && !dest_bytes.ends_with(b"/");
+        // Nothing to copy is a single file too (stock then works in DEST's parent), unless
+        // DEST ends in a slash: that directory is made all the same.
+        let single = (one_file || top.is_empty()) && !dest_bytes.ends_with(b"/");
         if single && !(self.opts.dry_run && self.opts.mkpath) {
             // The receiver works in the file's directory: it must exist.
             let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
@@ -411,12 +413,9 @@ impl<'a> LocalTransfer<'a> {
                 }
             }
         }
-        if single || top.is_empty() {
-            self.single_file_dest = single;
-            if single {
-                return self.enter_dest(self.dest_dir().as_path(), 3);
-            }
-            return Ok(());
+        if single {
+            self.single_file_dest = true;
+            return self.enter_dest(self.dest_dir().as_path(), 3);
         }
         self.dest_created = true;
         if self.opts.dry_run {

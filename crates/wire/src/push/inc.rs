@@ -153,7 +153,7 @@ impl Flist {
 }
 
 /// `text` with ` (in MODULE)` after its first quoted name.
-fn in_module(text: &str, module: &str) -> String {
+pub(crate) fn in_module(text: &str, module: &str) -> String {
     let Some(open) = text.find('"') else {
         return text.to_string();
     };
