@@ -274,3 +274,74 @@ fn a_stock_daemon_refusing_delete_refuses_delete_missing_args() {
         assert!(ours.path().join("dst/missing").exists());
     }
 }
+
+// --- --ignore-errors on the sending side ---
+
+/// A sender's listing error (a symlink without referent under `-L`) stops the receiver's
+/// deletions, unless `--ignore-errors`.
+#[test]
+fn sender_io_errors_and_ignore_errors_locally_like_stock() {
+    let ws = workspace();
+    for opts in [
+        &["-aiL", "--delete"][..],
+        &["-aiL", "--delete", "--ignore-errors"],
+    ] {
+        let mut args = opts.to_vec();
+        args.extend(["src/", "dst/"]);
+        differential_in(&ws, &args, FILE_TIMES);
+    }
+}
+
+#[test]
+fn sender_io_errors_and_ignore_errors_in_every_role_like_stock() {
+    for opts in [
+        &["-a", "-i", "-L", "--delete"][..],
+        &["-a", "-i", "-L", "--delete", "--ignore-errors"],
+        &["-a", "-i", "-L", "--delete-after", "--ignore-errors"],
+    ] {
+        roles(opts, &[""]);
+    }
+}
+
+// --- a daemon module's `numeric ids` and `max verbosity` when the daemon sends ---
+
+/// A source owned by users with names; the client maps one of them by name.
+fn prepare_owned(base: &Path) {
+    prepare(base);
+    for (p, uid) in [("src/a", 65534), ("src/d/b", 1)] {
+        local_util::chown(&base.join(p), uid, 0);
+    }
+}
+
+#[test]
+fn numeric_ids_module_sends_no_names_like_stock() {
+    // Names travel only without the module's `numeric ids`: with it, `--usermap` by name
+    // has nothing to match.
+    for module in ["numeric ids = yes", "numeric ids = no"] {
+        // (`%U` is the owner as mapped on the receiving side.)
+        for opts in [
+            &["-a", "--out-format=%n %U", "--usermap=nobody:daemon"][..],
+            &["-a", "--out-format=%n %U", "--no-i-r", "--usermap=nobody:daemon"],
+        ] {
+            let case = Case::new(opts, &[""]).module(module);
+            for client in [Side::Ours, Side::Stock] {
+                roles::compare(&prepare_owned, (client, Side::Ours, Via::Daemon, false), case);
+            }
+        }
+    }
+}
+
+#[test]
+fn max_verbosity_limits_what_the_daemon_says_like_stock() {
+    for module in ["", "max verbosity = 2", "max verbosity = 0"] {
+        for opts in [
+            &["-a", "--info=remove", "--remove-source-files"][..],
+            &["-a", "-i", "--no-i-r", "--info=remove", "--remove-source-files"],
+        ] {
+            let case = Case::new(opts, &["a", "d"]).module(module).sorted();
+            for client in [Side::Ours, Side::Stock] {
+                roles::compare(&prepare, (client, Side::Ours, Via::Daemon, false), case);
+            }
+        }
+    }
+}

@@ -138,6 +138,8 @@ pub struct PullOptions {
     /// (a non-empty directory only with `--delete` or `--force`).
     pub delete_missing: bool,
     pub force: bool,
+    /// `--ignore-errors`: delete even after the sender reported an I/O error.
+    pub ignore_errors: bool,
 }
 
 impl PullOptions {
@@ -225,8 +227,9 @@ impl PullOptions {
             batch_only,
             batch_data_follows: false,
             read_batch: false,
-            delete_missing: opts.delete_missing_args,
+                    delete_missing: opts.delete_missing_args,
             force: opts.force,
+            ignore_errors: opts.ignore_errors,
         }
     }
 
@@ -416,6 +419,8 @@ struct Ctx<'a> {
     /// Deletions per kind (regular, directory, symlink, device, special), for the
     /// statistics (NDX_DEL_STATS).
     deleted_kinds: [std::sync::atomic::AtomicU64; 5],
+    /// "IO error encountered" was said (once per run).
+    io_warned: std::sync::atomic::AtomicBool,
 }
 
 /// Everything a receiving session works with besides the connection.
@@ -456,6 +461,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         deletions: Default::default(),
         skipped_deletions: Default::default(),
         deleted_kinds: Default::default(),
+        io_warned: Default::default(),
     };
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
@@ -1083,6 +1089,15 @@ fn delete_extraneous(
 ) -> (u64, Vec<Line>) {
     use std::os::unix::ffi::OsStrExt;
     let mut lines = Vec::new();
+    if ctx.list.io_error & 1 != 0 && !ctx.opts.ignore_errors {
+        // The sender could not list everything: what looks extraneous may not be.
+        if !ctx.io_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            lines.push(Line::Info(
+                "IO error encountered -- skipping file deletion".into(),
+            ));
+        }
+        return (0, lines);
+    }
     let Ok(rd) = fs::read_dir(path) else {
         return (0, lines);
     };

@@ -670,7 +670,8 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
             list.implied.get(i).copied().unwrap_or(false),
         )?;
     }
-    enc.put_end(&mut out, io_error);
+    // `--ignore-errors`: the receiver is not told (it deletes all the same).
+    enc.put_end(&mut out, if opts.ignore_errors { 0 } else { io_error });
     // A module's `numeric ids` sends no names (the lists stay, empty).
     let (users, groups) = if tweaks.numeric_ids {
         Default::default()

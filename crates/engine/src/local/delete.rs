@@ -41,6 +41,15 @@ impl LocalTransfer<'_> {
     /// Deletes what directory entry `i`'s destination holds beyond `children` (its contents
     /// in the source), sparing what the filter rules protect.
     pub(super) fn delete_extraneous(&mut self, i: usize, children: &[Item]) {
+        if self.io_error && !self.opts.ignore_errors {
+            // The sender could not list everything: what looks extraneous may not be.
+            if !self.io_warned {
+                self.io_warned = true;
+                self.report
+                    .info("IO error encountered -- skipping file deletion");
+            }
+            return;
+        }
         let dir_name = self.entries[i].name.clone();
         let dest = self.dest_path(&dir_name);
         let keep: HashSet<&[u8]> = children.iter().map(|c| c.entry.basename()).collect();

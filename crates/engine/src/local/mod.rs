@@ -125,6 +125,10 @@ pub struct LocalTransfer<'a> {
     fatal: Option<(i32, &'static str)>,
     /// `--delay-updates`: finished files waiting in their partial directory (staged, final).
     delayed: Vec<(PathBuf, PathBuf)>,
+    /// The sender met an I/O error listing (stock's IOERR_GENERAL): `--delete` stops,
+    /// unless `--ignore-errors`; the flag says whether that was said yet.
+    io_error: bool,
+    io_warned: bool,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
@@ -256,6 +260,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         alt_basis: None,
         fatal: None,
         delayed: Vec::new(),
+        io_error: false,
+        io_warned: false,
     };
     let is_root = t.is_root;
     let mut warnings = Vec::new();
@@ -331,6 +337,7 @@ impl<'a> LocalTransfer<'a> {
                         os_error(error)
                     ));
                     self.note(exit::PARTIAL);
+                    self.io_error = true;
                 }
                 ScanProblem::ReadDir { error, .. }
                     if error.raw_os_error().is_none()
@@ -348,6 +355,7 @@ impl<'a> LocalTransfer<'a> {
                         os_error(error)
                     ));
                     self.note(exit::PARTIAL);
+                    self.io_error = true;
                 }
                 ScanProblem::Vanished { path } => {
                     self.report
@@ -358,6 +366,7 @@ impl<'a> LocalTransfer<'a> {
                     self.report
                         .error(&format!("symlink has no referent: \"{}\"", full_path(path)));
                     self.note(exit::PARTIAL);
+                    self.io_error = true;
                 }
                 ScanProblem::Skipped { name, .. } => {
                     let n = String::from_utf8_lossy(name).into_owned();

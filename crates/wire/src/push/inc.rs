@@ -430,8 +430,9 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
         }
         let changed = bits & !self.io_error != 0;
         self.io_error |= bits;
-        self.enc
-            .put_end(out, if changed { self.io_error } else { 0 });
+        // `--ignore-errors`: the receiver is not told (it deletes all the same).
+        let told = changed && !self.opts.ignore_errors;
+        self.enc.put_end(out, if told { self.io_error } else { 0 });
         self.next_ndx_start = ndx_start + list.len() + 1;
         self.ahead += list.len();
         self.flists.push_back(list);
