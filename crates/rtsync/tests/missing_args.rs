@@ -144,7 +144,13 @@ fn delete_missing_args_single_file_and_relative_locally_like_stock() {
     );
     differential_in(
         &ws,
-        &["-aiR", "--delete-missing-args", "src/nope", "src/plain.txt", "dst/"],
+        &[
+            "-aiR",
+            "--delete-missing-args",
+            "src/nope",
+            "src/plain.txt",
+            "dst/",
+        ],
         FILE_TIMES,
     );
 }
@@ -172,7 +178,13 @@ fn delete_missing_args_with_files_from_locally_like_stock() {
 fn delete_missing_args_listing_like_stock() {
     differential(&["--delete-missing-args", "src/nope"], false, NEW_ROOT);
     differential(
-        &["--list-only", "--delete-missing-args", "src/nope", "src/plain.txt", "dst/"],
+        &[
+            "--list-only",
+            "--delete-missing-args",
+            "src/nope",
+            "src/plain.txt",
+            "dst/",
+        ],
         false,
         NEW_ROOT,
     );
@@ -203,7 +215,10 @@ fn delete_missing_args_with_delete_or_force_in_every_role_like_stock() {
 
 #[test]
 fn ignore_missing_args_in_every_role_like_stock() {
-    roles(&["-a", "-i", "--ignore-missing-args"], &["a", "missing", "d"]);
+    roles(
+        &["-a", "-i", "--ignore-missing-args"],
+        &["a", "missing", "d"],
+    );
     roles(&["-a", "-i"], &["a", "missing"]);
 }
 
@@ -213,8 +228,18 @@ fn ignore_missing_args_in_every_role_like_stock() {
 #[test]
 fn missing_args_with_files_from_in_every_role_like_stock() {
     for opts in [
-        &["-a", "-i", "--delete-missing-args", "--files-from=BASE/list"][..],
-        &["-a", "-i", "--ignore-missing-args", "--files-from=BASE/list"],
+        &[
+            "-a",
+            "-i",
+            "--delete-missing-args",
+            "--files-from=BASE/list",
+        ][..],
+        &[
+            "-a",
+            "-i",
+            "--ignore-missing-args",
+            "--files-from=BASE/list",
+        ],
     ] {
         let case = Case::new(opts, &[""]).no_dir_times().sorted();
         for via in [Via::Shell, Via::Daemon] {
@@ -235,8 +260,16 @@ fn missing_args_with_files_from_in_every_role_like_stock() {
 #[test]
 fn copy_links_reports_symlinks_without_referent_locally_like_stock() {
     differential(&["-aiL", "src/", "dst/"], true, FILE_TIMES);
-    differential(&["-aiL", "src/dangling", "src/plain.txt", "dst/"], true, FILE_TIMES);
-    differential(&["-ai", "--copy-unsafe-links", "src/", "dst/"], true, FILE_TIMES);
+    differential(
+        &["-aiL", "src/dangling", "src/plain.txt", "dst/"],
+        true,
+        FILE_TIMES,
+    );
+    differential(
+        &["-ai", "--copy-unsafe-links", "src/", "dst/"],
+        true,
+        FILE_TIMES,
+    );
 }
 
 #[test]
@@ -259,8 +292,8 @@ fn excluded_sources_are_left_out_like_stock() {
 /// `--delete-missing-args` goes to the server (a stock daemon refusing `delete` refuses it).
 #[test]
 fn a_stock_daemon_refusing_delete_refuses_delete_missing_args() {
-    let case = Case::new(&["-a", "--delete-missing-args"], &["missing"])
-        .module("refuse options = delete");
+    let case =
+        Case::new(&["-a", "--delete-missing-args"], &["missing"]).module("refuse options = delete");
     for push in [true, false] {
         let roles = |client| (client, Side::Stock, Via::Daemon, push);
         let ours = tempfile::tempdir().unwrap();
@@ -321,11 +354,20 @@ fn numeric_ids_module_sends_no_names_like_stock() {
         // (`%U` is the owner as mapped on the receiving side.)
         for opts in [
             &["-a", "--out-format=%n %U", "--usermap=nobody:daemon"][..],
-            &["-a", "--out-format=%n %U", "--no-i-r", "--usermap=nobody:daemon"],
+            &[
+                "-a",
+                "--out-format=%n %U",
+                "--no-i-r",
+                "--usermap=nobody:daemon",
+            ],
         ] {
             let case = Case::new(opts, &[""]).module(module);
             for client in [Side::Ours, Side::Stock] {
-                roles::compare(&prepare_owned, (client, Side::Ours, Via::Daemon, false), case);
+                roles::compare(
+                    &prepare_owned,
+                    (client, Side::Ours, Via::Daemon, false),
+                    case,
+                );
             }
         }
     }
@@ -336,7 +378,13 @@ fn max_verbosity_limits_what_the_daemon_says_like_stock() {
     for module in ["", "max verbosity = 2", "max verbosity = 0"] {
         for opts in [
             &["-a", "--info=remove", "--remove-source-files"][..],
-            &["-a", "-i", "--no-i-r", "--info=remove", "--remove-source-files"],
+            &[
+                "-a",
+                "-i",
+                "--no-i-r",
+                "--info=remove",
+                "--remove-source-files",
+            ],
         ] {
             let case = Case::new(opts, &["a", "d"]).module(module).sorted();
             for client in [Side::Ours, Side::Stock] {

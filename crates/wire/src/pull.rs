@@ -227,7 +227,7 @@ impl PullOptions {
             batch_only,
             batch_data_follows: false,
             read_batch: false,
-                    delete_missing: opts.delete_missing_args,
+            delete_missing: opts.delete_missing_args,
             force: opts.force,
             ignore_errors: opts.ignore_errors,
         }
@@ -1091,7 +1091,10 @@ fn delete_extraneous(
     let mut lines = Vec::new();
     if ctx.list.io_error & 1 != 0 && !ctx.opts.ignore_errors {
         // The sender could not list everything: what looks extraneous may not be.
-        if !ctx.io_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        if !ctx
+            .io_warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
             lines.push(Line::Info(
                 "IO error encountered -- skipping file deletion".into(),
             ));

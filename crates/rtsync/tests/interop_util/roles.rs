@@ -164,7 +164,10 @@ pub fn run(
         String::from_utf8_lossy(&out.stderr),
         out.status.code()
     );
-    let log = daemon.as_ref().map(Daemon::log_messages).unwrap_or_default();
+    let log = daemon
+        .as_ref()
+        .map(Daemon::log_messages)
+        .unwrap_or_default();
     Ran {
         output: text.replace(&b, "BASE"),
         log: log.into_iter().map(|l| l.replace(&b, "BASE")).collect(),
