@@ -174,7 +174,18 @@ impl<'s> Matcher<'s> {
 
     /// Read the new file from `reader` to its end, calling `emit` for each token in order, and
     /// return the statistics with the whole-file checksum.
-    pub fn stream<R, F>(&self, reader: R, mut emit: F) -> Result<MatchStats>
+    pub fn stream<R, F>(&self, reader: R, emit: F) -> Result<MatchStats>
+    where
+        R: Read,
+        F: FnMut(MatchToken<'_>) -> Result<()>,
+    {
+        self.run(reader, emit, Prefix::new(self.hasher.kind()))
+    }
+
+    /// Match the rest of a file whose first `prefix.blocks` blocks already matched at their
+    /// own offsets (see [`stream_arriving`]): the state is the one `stream` has right after
+    /// those matches, so the tokens are the ones `stream` would emit.
+    fn run<R, F>(&self, reader: R, mut emit: F, prefix: Prefix) -> Result<MatchStats>
     where
         R: Read,
         F: FnMut(MatchToken<'_>) -> Result<()>,
@@ -194,8 +205,11 @@ impl<'s> Matcher<'s> {
             end: 0,
             eof: false,
         };
-        let mut stats = MatchStats::default();
-        let mut file_hash = FileHasher::new(self.hasher.kind());
+        let Prefix {
+            mut stats,
+            mut file_hash,
+            blocks,
+        } = prefix;
         let literal = |data: &[u8], stats: &mut MatchStats, h: &mut FileHasher| -> Result<()> {
             h.update(data);
             stats.literal_bytes += data.len() as u64;
@@ -205,16 +219,18 @@ impl<'s> Matcher<'s> {
         win.refill(0)?;
         let (mut lm, mut off) = (0usize, 0usize);
         // File offset of buf[0].
-        let mut base = 0u64;
+        let mut base = stats.matched_bytes;
         let mut same_offset = if self.inplace {
-            vec![false; head.count as usize]
+            let mut same = vec![false; head.count as usize];
+            same[..blocks as usize].fill(true);
+            same
         } else {
             Vec::new()
         };
         if usable {
             let mut k = bl.min(win.end);
             let mut roll = Rolling::new(&win.buf[..k]);
-            let mut want = 0u32;
+            let mut want = blocks;
             while k >= min_len && k > 0 {
                 if k == bl {
                     // Fast path: roll over bytes whose weak sum is in no bucket.
@@ -380,6 +396,99 @@ impl<'s> Matcher<'s> {
         }
         None
     }
+}
+
+/// What the aligned-prefix pass of [`stream_arriving`] hands to the full matcher.
+struct Prefix {
+    stats: MatchStats,
+    file_hash: FileHasher,
+    /// Blocks `0..blocks` matched at their own offsets.
+    blocks: u32,
+}
+
+impl Prefix {
+    fn new(kind: crate::checksum::ChecksumKind) -> Self {
+        Prefix {
+            stats: MatchStats::default(),
+            file_hash: FileHasher::new(kind),
+            blocks: 0,
+        }
+    }
+}
+
+/// Fill `buf` from `r` as far as it goes; returns the bytes read (short only at EOF).
+fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(m) => n += m,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(n)
+}
+
+/// Match a new file against a signature that is still arriving on `sums` (wire form, as
+/// [`Signature::read_sums`] reads it), emitting the same tokens as reading every sum first
+/// and then calling [`Matcher::stream`].
+///
+/// While block `i`'s sums are the newest, the file's bytes at block `i`'s own offset are
+/// compared with them: the full matcher would find exactly that block there first (it
+/// prefers the block after the previous match). So an unchanged leading part of the file is
+/// matched, and its tokens sent, while the peer is still computing the later sums, instead
+/// of after. At the first block that differs, the remaining sums are read and the full
+/// matcher continues from that offset in the state it would have reached itself.
+pub fn stream_arriving<S, R, F>(
+    head: crate::sizes::SumHead,
+    hasher: BlockHasher,
+    inplace: bool,
+    mut sums: S,
+    mut reader: R,
+    mut emit: F,
+) -> Result<MatchStats>
+where
+    S: Read,
+    R: Read,
+    F: FnMut(MatchToken<'_>) -> Result<()>,
+{
+    let mut sig = Signature::with_head(head);
+    let strong_len = head.strong_len as usize;
+    let mut rec = vec![0u8; 4 + strong_len];
+    let mut block = vec![0u8; head.block_len as usize];
+    let mut prefix = Prefix::new(hasher.kind());
+    let mut pending = 0usize;
+    while prefix.blocks < head.count {
+        sums.read_exact(&mut rec)?;
+        let weak = u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]);
+        sig.push(weak, &rec[4..])?;
+        let n = read_full(&mut reader, &mut block)?;
+        let data = &block[..n];
+        let same = n > 0
+            && n == head.block_len_of(prefix.blocks) as usize
+            && crate::rolling::checksum1(data) == weak
+            && hasher.sum(data).as_bytes()[..strong_len] == rec[4..];
+        if !same {
+            pending = n;
+            break;
+        }
+        prefix.file_hash.update(data);
+        prefix.stats.matched_bytes += n as u64;
+        prefix.stats.matches += 1;
+        emit(MatchToken::Block {
+            index: prefix.blocks,
+            data,
+        })?;
+        prefix.blocks += 1;
+    }
+    while !sig.is_complete() {
+        sums.read_exact(&mut rec)?;
+        let weak = u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]);
+        sig.push(weak, &rec[4..])?;
+    }
+    let matcher = Matcher::new(&sig, hasher).inplace(inplace);
+    matcher.run((&block[..pending]).chain(reader), emit, prefix)
 }
 
 /// Convenience: run a match and collect owned tokens (for tests and small files).

@@ -5,8 +5,9 @@ use std::io::Cursor;
 
 use proptest::prelude::*;
 use rtsync_delta::{
-    diff_to_vec, BlockHasher, ChecksumKind, Compression, InPlacePatcher, MatchToken, Matcher,
-    OwnedToken, Patcher, Signature, SumParams, Token, TokenDecoder, TokenEncoder, CHUNK_SIZE,
+    diff_to_vec, stream_arriving, BlockHasher, ChecksumKind, Compression, InPlacePatcher,
+    MatchToken, Matcher, OwnedToken, Patcher, Signature, SumParams, Token, TokenDecoder,
+    TokenEncoder, CHUNK_SIZE,
 };
 
 /// One edit applied to the basis to make the new file.
@@ -325,6 +326,77 @@ proptest! {
         out.truncate(len as usize);
         prop_assert_eq!(digest, stats.checksum);
         prop_assert!(out == new, "in-place rebuild differs");
+    }
+}
+
+/// Tokens and statistics of `stream_arriving` against those of reading every sum first.
+fn arriving_matches_stream(
+    basis: &[u8],
+    new: &[u8],
+    block_size: Option<u32>,
+    inplace: bool,
+) -> Result<(), TestCaseError> {
+    let kind = ChecksumKind::Xxh128;
+    let hasher = BlockHasher::new(kind, 0);
+    let params = SumParams {
+        block_size,
+        ..SumParams::new(31, 2)
+    };
+    let sig = Signature::from_bytes(basis, &params, &hasher).unwrap();
+    let mut wire = Vec::new();
+    sig.write_sums(&mut wire).unwrap();
+    let mut whole = Vec::new();
+    let want = Matcher::new(&sig, hasher)
+        .inplace(inplace)
+        .stream(new, |t| {
+            whole.push(t.token().clone_owned());
+            Ok(())
+        })
+        .unwrap();
+    let mut arriving = Vec::new();
+    let mut sums = &wire[..];
+    let got = stream_arriving(*sig.head(), hasher, inplace, &mut sums, new, |t| {
+        arriving.push(t.token().clone_owned());
+        Ok(())
+    })
+    .unwrap();
+    prop_assert!(sums.is_empty(), "sums left unread");
+    prop_assert_eq!(got, want);
+    prop_assert_eq!(arriving, whole);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// Matching while the sums arrive emits what matching after them does, for any edit
+    /// (unchanged prefixes, changes at the start, growth, truncation, repeated blocks).
+    #[test]
+    fn matching_while_sums_arrive_is_the_same(
+        basis in bytes(6000),
+        edits in proptest::collection::vec(edit(), 0..4),
+        block_size in prop_oneof![Just(None), (1u32..700).prop_map(Some)],
+        inplace in any::<bool>(),
+    ) {
+        let new = apply(basis.clone(), &edits);
+        arriving_matches_stream(&basis, &new, block_size, inplace)?;
+    }
+}
+
+#[test]
+fn arriving_sums_are_consumed_on_every_path() {
+    let basis: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    // Unchanged, changed in the middle, changed at the first byte, grown, empty.
+    let mut middle = basis.clone();
+    middle[25_000] ^= 1;
+    let mut first = basis.clone();
+    first[0] ^= 1;
+    let mut grown = basis.clone();
+    grown.extend_from_slice(&basis[..3000]);
+    for new in [&basis[..], &middle, &first, &grown, &[][..]] {
+        for bs in [None, Some(700), Some(1)] {
+            arriving_matches_stream(&basis, new, bs, false).unwrap();
+        }
     }
 }
 

@@ -4,10 +4,12 @@
 //! destination holds a file that grew at the sender, one with a corrupted prefix, one of
 //! equal length, one longer than the sender's, an empty one and missing ones.
 
+mod daemon_util;
 mod interop_util;
+mod roles;
 
-use interop_util::inproc::{rtsync_daemon, rtsync_shell};
 use interop_util::*;
+use roles::{code, stock_reference, Role};
 use std::path::Path;
 
 fn source(root: &Path) {
@@ -73,51 +75,6 @@ const CASES: &[&[&str]] = &[
     &["-a", "--append-verify", "--partial", "--block-size=1000"],
 ];
 
-#[derive(Clone, Copy, Debug)]
-enum Role {
-    OursPullDaemon,
-    OursPushDaemon,
-    OursPullShell,
-    OursPushShell,
-    StockPullsOurDaemon,
-    StockPushesOurDaemon,
-    StockPullsOurShell,
-    StockPushesOurShell,
-}
-
-impl Role {
-    fn pulls(self) -> bool {
-        matches!(
-            self,
-            Role::OursPullDaemon
-                | Role::OursPullShell
-                | Role::StockPullsOurDaemon
-                | Role::StockPullsOurShell
-        )
-    }
-}
-
-fn args(opts: &[&str], rest: &[String]) -> Vec<String> {
-    opts.iter()
-        .map(|s| s.to_string())
-        .chain(rest.iter().cloned())
-        .collect()
-}
-
-fn stock(a: &[String]) -> i32 {
-    let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    let out = run_stock(&a);
-    if !out.status.success() {
-        eprintln!("stock {a:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    out.status.code().unwrap_or(-1)
-}
-
-fn ours(a: &[String]) -> i32 {
-    let a: Vec<&str> = a.iter().map(String::as_str).collect();
-    run_ours(&a)
-}
-
 /// One transfer in `role` with `opts`, against stock's own client and server doing the same
 /// over a remote shell (pulling or pushing as the role does).
 fn case(role: Role, opts: &[&str]) {
@@ -130,85 +87,15 @@ fn case(role: Role, opts: &[&str]) {
         std::fs::create_dir(d).unwrap();
         dest(d);
     }
-    let ssh = fake_ssh(work.path()).display().to_string();
-    let from = format!("{}/", src.path().display());
-    let want_rc = if role.pulls() {
-        let a = args(
-            opts,
-            &[
-                "-e".into(),
-                ssh.clone(),
-                format!("localhost:{from}"),
-                format!("{}/", want.display()),
-            ],
-        );
-        stock(&a)
-    } else {
-        let a = args(
-            opts,
-            &[
-                "-e".into(),
-                ssh.clone(),
-                from.clone(),
-                format!("localhost:{}/", want.display()),
-            ],
-        );
-        stock(&a)
-    };
+    let want_rc = code(&stock_reference(
+        role.pulls(),
+        opts,
+        src.path(),
+        &want,
+        work.path(),
+    ));
     assert_eq!(want_rc, 0, "stock reference run failed, {opts:?}");
-    let to_got = format!("{}/", got.display());
-    let rc = match role {
-        Role::OursPullDaemon | Role::OursPushDaemon => {
-            let pulls = role.pulls();
-            let daemon = StockDaemon::start(&[Module {
-                name: "mod",
-                path: if pulls { src.path() } else { &got },
-                extra: "",
-            }]);
-            let url = daemon.url("mod/");
-            if pulls {
-                ours(&args(opts, &[url, to_got]))
-            } else {
-                ours(&args(opts, &[from, url]))
-            }
-        }
-        Role::OursPullShell => ours(&args(
-            opts,
-            &["-e".into(), ssh, format!("localhost:{from}"), to_got],
-        )),
-        Role::OursPushShell => ours(&args(
-            opts,
-            &["-e".into(), ssh, from, format!("localhost:{to_got}")],
-        )),
-        Role::StockPullsOurDaemon => {
-            let port = rtsync_daemon(src.path(), 1);
-            stock(&args(
-                opts,
-                &[format!("rsync://127.0.0.1:{port}/mod/"), to_got],
-            ))
-        }
-        Role::StockPushesOurDaemon => {
-            let port = rtsync_daemon(&got, 1);
-            stock(&args(
-                opts,
-                &[from, format!("rsync://127.0.0.1:{port}/mod/")],
-            ))
-        }
-        Role::StockPullsOurShell => {
-            let sh = rtsync_shell(work.path(), 1).display().to_string();
-            stock(&args(
-                opts,
-                &["-e".into(), sh, format!("localhost:{from}"), to_got],
-            ))
-        }
-        Role::StockPushesOurShell => {
-            let sh = rtsync_shell(work.path(), 1).display().to_string();
-            stock(&args(
-                opts,
-                &["-e".into(), sh, from, format!("localhost:{to_got}")],
-            ))
-        }
-    };
+    let rc = code(&role.run(opts, src.path(), &got, work.path()));
     assert_eq!(rc, want_rc, "exit code, {role:?} {opts:?}");
     assert_same_tree(&got, &want, true);
     // The premises: the corrupted prefix survives --append and is repaired by
@@ -235,22 +122,22 @@ fn all_cases(role: Role) {
 
 #[test]
 fn append_pull_from_stock_daemon() {
-    all_cases(Role::OursPullDaemon);
+    all_cases(Role::OursPullStockDaemon);
 }
 
 #[test]
 fn append_push_to_stock_daemon() {
-    all_cases(Role::OursPushDaemon);
+    all_cases(Role::OursPushStockDaemon);
 }
 
 #[test]
 fn append_pull_over_shell_from_stock_server() {
-    all_cases(Role::OursPullShell);
+    all_cases(Role::OursPullStockShell);
 }
 
 #[test]
 fn append_push_over_shell_to_stock_server() {
-    all_cases(Role::OursPushShell);
+    all_cases(Role::OursPushStockShell);
 }
 
 #[test]
@@ -273,14 +160,6 @@ fn append_stock_client_pushes_to_our_server() {
     all_cases(Role::StockPushesOurShell);
 }
 
-fn rtsync(args: &[String]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_rtsync"))
-        .arg("rsync")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// Stdout without the closing byte counts; stderr as is.
 fn shown(out: &std::process::Output) -> (String, String) {
     let stdout = String::from_utf8_lossy(&out.stdout)
@@ -296,12 +175,15 @@ fn shown(out: &std::process::Output) -> (String, String) {
 /// line) — is stock's, as client and as server.
 #[test]
 fn append_verify_output_matches_stock() {
-    for (opts, push, our_server) in [
-        (&["-ai", "--append-verify"][..], false, false),
-        (&["-ai", "--append-verify"], true, false),
-        (&["-av", "--append"], false, false),
-        (&["-ai", "--append-verify", "--protocol=30"], true, true),
-        (&["-ai", "--append-verify"], false, true),
+    for (opts, role) in [
+        (&["-ai", "--append-verify"][..], Role::OursPullStockShell),
+        (&["-ai", "--append-verify"], Role::OursPushStockShell),
+        (&["-av", "--append"], Role::OursPullStockShell),
+        (
+            &["-ai", "--append-verify", "--protocol=30"],
+            Role::StockPushesOurShell,
+        ),
+        (&["-ai", "--append-verify"], Role::StockPullsOurShell),
     ] {
         let src = tempfile::tempdir().unwrap();
         source(src.path());
@@ -312,37 +194,10 @@ fn append_verify_output_matches_stock() {
             std::fs::create_dir(d).unwrap();
             dest(d);
         }
-        let ssh = fake_ssh(work.path()).display().to_string();
-        let from = format!("{}/", src.path().display());
-        let ends = |d: &Path| -> Vec<String> {
-            if push {
-                vec![from.clone(), format!("localhost:{}/", d.display())]
-            } else {
-                vec![format!("localhost:{from}"), format!("{}/", d.display())]
-            }
-        };
-        let mut want_args = args(opts, &["-e".into(), ssh.clone()]);
-        want_args.extend(ends(&want));
-        let want_out = run_stock(&want_args.iter().map(String::as_str).collect::<Vec<_>>());
-        let mut got_args = args(opts, &["-e".into(), ssh.clone()]);
-        if our_server {
-            got_args.push(format!(
-                "--rsync-path={} rsync",
-                env!("CARGO_BIN_EXE_rtsync")
-            ));
-        }
-        got_args.extend(ends(&got));
-        let got_out = if our_server {
-            run_stock(&got_args.iter().map(String::as_str).collect::<Vec<_>>())
-        } else {
-            rtsync(&got_args)
-        };
+        let want_out = stock_reference(role.pulls(), opts, src.path(), &want, work.path());
+        let got_out = role.run(opts, src.path(), &got, work.path());
         assert_eq!(got_out.status.code(), want_out.status.code(), "{opts:?}");
-        assert_eq!(
-            shown(&got_out),
-            shown(&want_out),
-            "{opts:?} push={push} our_server={our_server}"
-        );
+        assert_eq!(shown(&got_out), shown(&want_out), "{opts:?} {role:?}");
         assert_same_tree(&got, &want, true);
     }
 }

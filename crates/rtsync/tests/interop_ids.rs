@@ -5,8 +5,10 @@
 
 mod daemon_util;
 mod interop_util;
+mod roles;
 
 use interop_util::*;
+use roles::Role;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -62,38 +64,6 @@ const CASES: &[&[&str]] = &[
     &["-rlo", "--groupmap=*:9"],
 ];
 
-#[derive(Clone, Copy, Debug)]
-enum Role {
-    Local,
-    OursPushShell,
-    OursPullShell,
-    OursPushStockDaemon,
-    StockPushesOurDaemon,
-    StockPushesOurServer,
-}
-
-fn stock(args: &[String]) {
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run_stock(&a);
-    assert!(out.status.success(), "stock {args:?}: {out:?}");
-}
-
-fn ours_bin(args: &[String]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rtsync"))
-        .arg("rsync")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "rtsync {args:?}: {out:?}");
-}
-
-fn with(opts: &[&str], rest: &[String]) -> Vec<String> {
-    opts.iter()
-        .map(|s| s.to_string())
-        .chain(rest.iter().cloned())
-        .collect()
-}
-
 fn case(role: Role, opts: &[&str]) {
     let src = tempfile::tempdir().unwrap();
     source(src.path());
@@ -103,48 +73,15 @@ fn case(role: Role, opts: &[&str]) {
     for d in [&got, &want] {
         std::fs::create_dir(d).unwrap();
     }
+    // The reference is stock copying locally.
     let from = format!("{}/", src.path().display());
-    stock(&with(opts, &[from.clone(), format!("{}/", want.display())]));
-    let ssh = fake_ssh(work.path()).display().to_string();
-    let to = format!("{}/", got.display());
-    match role {
-        Role::Local => ours_bin(&with(opts, &[from, to])),
-        Role::OursPushShell => ours_bin(&with(
-            opts,
-            &["-e".into(), ssh, from, format!("localhost:{to}")],
-        )),
-        Role::OursPullShell => ours_bin(&with(
-            opts,
-            &["-e".into(), ssh, format!("localhost:{from}"), to],
-        )),
-        Role::OursPushStockDaemon => {
-            let d = StockDaemon::start(&[Module {
-                name: "mod",
-                path: &got,
-                extra: "",
-            }]);
-            ours_bin(&with(opts, &[from, d.url("mod/")]));
-        }
-        Role::StockPushesOurDaemon => {
-            let dir = tempfile::tempdir().unwrap();
-            let conf = format!(
-                "use chroot = no\nuid = root\ngid = root\n[mod]\npath = {}\nread only = false\n",
-                got.display()
-            );
-            let d = daemon_util::Daemon::start(daemon_util::Kind::Rtsync, dir.path(), &conf);
-            stock(&with(opts, &[from, d.url("mod/")]));
-        }
-        Role::StockPushesOurServer => stock(&with(
-            opts,
-            &[
-                "-e".into(),
-                ssh,
-                format!("--rsync-path={} rsync", env!("CARGO_BIN_EXE_rtsync")),
-                from,
-                format!("localhost:{to}"),
-            ],
-        )),
-    }
+    let mut a = opts.to_vec();
+    let to = format!("{}/", want.display());
+    a.extend([from.as_str(), to.as_str()]);
+    let out = run_stock(&a);
+    assert!(out.status.success(), "stock {a:?}: {out:?}");
+    let out = role.run(opts, src.path(), &got, work.path());
+    assert!(out.status.success(), "{role:?} {opts:?}: {out:?}");
     assert_eq!(owners(&got), owners(&want), "{role:?} {opts:?}");
 }
 
@@ -163,12 +100,12 @@ fn id_maps_local() {
 
 #[test]
 fn id_maps_push_over_shell_to_stock() {
-    all(Role::OursPushShell);
+    all(Role::OursPushStockShell);
 }
 
 #[test]
 fn id_maps_pull_over_shell_from_stock() {
-    all(Role::OursPullShell);
+    all(Role::OursPullStockShell);
 }
 
 #[test]
@@ -183,7 +120,7 @@ fn id_maps_stock_client_pushes_to_our_daemon() {
 
 #[test]
 fn id_maps_stock_client_pushes_to_our_server() {
-    all(Role::StockPushesOurServer);
+    all(Role::StockPushesOurShell);
 }
 
 /// Stock's refusals of a second map, in its words and exit code.
@@ -203,12 +140,12 @@ fn conflicting_maps_are_refused_like_stock() {
         &["--usermap=nocolon"],
         &["--groupmap=1-x:3"],
     ] {
-        let args = with(opts, &[s.clone(), d.clone()]);
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut a = opts.to_vec();
+        a.extend([s.as_str(), d.as_str()]);
         let want = run_stock(&a);
         let got = Command::new(env!("CARGO_BIN_EXE_rtsync"))
             .arg("rsync")
-            .args(&args)
+            .args(&a)
             .output()
             .unwrap();
         assert_eq!(got.status.code(), want.status.code(), "{opts:?}");
@@ -248,7 +185,10 @@ fn module_numeric_ids_ignores_sent_names_like_stock() {
                 dest.display()
             );
             let d = daemon_util::Daemon::start(kind, dir.path(), &conf);
-            stock(&with(opts, &[from.clone(), d.url("mod/")]));
+            let mut a = opts.to_vec();
+            let url = d.url("mod/");
+            a.extend([from.as_str(), url.as_str()]);
+            assert!(run_stock(&a).status.success(), "stock {a:?}");
             trees.push(owners(&dest));
         }
         assert_eq!(trees[1], trees[0], "numeric ids = {numeric}, {opts:?}");

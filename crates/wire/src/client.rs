@@ -336,6 +336,7 @@ fn pull_from(
                     ..Default::default()
                 });
             };
+            let mut sargs = escape_options(opts, &sargs);
             sargs.extend(paths);
             daemon_client::send_daemon_args(&mut conn.writer, &sargs)?;
             (conn, protocol)
@@ -470,6 +471,30 @@ pub(crate) fn shell_escape_arg(
     out
 }
 
+/// How many `--old-args` apply: the option, else RSYNC_OLD_ARGS.
+fn old_args_level(opts: &Options) -> u8 {
+    opts.old_args.unwrap_or_else(|| {
+        if opts.protect_args {
+            return 0;
+        }
+        std::env::var("RSYNC_OLD_ARGS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u8>().ok())
+            .unwrap_or(0)
+    })
+}
+
+/// The server options (raw from `server_args`) escaped as stock's client escapes option
+/// values: the one place for both transports, since a remote shell and a daemon (stock's
+/// `read_args`) both take the backslashes off the words before `.`.
+pub(crate) fn escape_options(opts: &Options, options: &[String]) -> Vec<String> {
+    let old_args = old_args_level(opts);
+    options
+        .iter()
+        .map(|a| shell_escape_arg(a, false, old_args, false))
+        .collect()
+}
+
 /// Server arguments as the remote shell must see them: the options escaped as option
 /// values, then the remote file names escaped as file names.
 pub(crate) fn shell_escape_server_args(
@@ -478,27 +503,8 @@ pub(crate) fn shell_escape_server_args(
     files: &[String],
     local_is_sender: bool,
 ) -> Vec<String> {
-    // Without --old-args/--no-old-args, RSYNC_OLD_ARGS supplies the count.
-    let old_args = opts.old_args.unwrap_or_else(|| {
-        if opts.protect_args {
-            return 0;
-        }
-        std::env::var("RSYNC_OLD_ARGS")
-            .ok()
-            .and_then(|v| v.trim().parse::<u8>().ok())
-            .unwrap_or(0)
-    });
-    let mut out: Vec<String> = options
-        .iter()
-        .map(|a| {
-            // The id maps are escaped already where the server arguments are built.
-            if a.starts_with("--usermap=") || a.starts_with("--groupmap=") {
-                a.clone()
-            } else {
-                shell_escape_arg(a, false, old_args, false)
-            }
-        })
-        .collect();
+    let old_args = old_args_level(opts);
+    let mut out = escape_options(opts, options);
     for f in files {
         // Stock escapes a leading tilde only where the sender's answer is not trusted
         // anyway: pulling, without --old-args or a remote --files-from.

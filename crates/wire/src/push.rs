@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
-use rtsync_delta::{Matcher, Signature, TokenEncoder};
+use rtsync_delta::{MatchToken, Signature, TokenEncoder};
 use rtsync_engine::itemize::Itemize;
 use rtsync_engine::report::{ItemFacts, Reporter};
 use rtsync_tree::{FileEntry, FileKind};
@@ -221,6 +221,12 @@ pub struct PushStats {
     pub created: [u64; 5],
 }
 
+/// The receiver's basis is the destination file itself (stock's `FNAMECMP_FNAME`; also what
+/// no basis type in the item flags means).
+const FNAMECMP_FNAME: u8 = 0x80;
+/// The receiver's basis is a partial file in `--partial-dir`.
+const FNAMECMP_PARTIAL_DIR: u8 = 0x81;
+
 /// Options of the sending side.
 #[derive(Debug, Clone, Default)]
 pub struct PushOptions {
@@ -244,6 +250,8 @@ pub struct PushOptions {
     /// `--append-verify` covering the whole file). A file's second request (the redo after a
     /// failed verification) is an ordinary one.
     pub append: u8,
+    /// `--inplace`: the receiver updates the basis file in place.
+    pub inplace: bool,
     /// `-n`: the receiver's requests carry no sums and we send no data, only the request
     /// back (stock's `!do_xfers`).
     pub dry_run: bool,
@@ -405,15 +413,14 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         )
         .map_err(|e| Error::Protocol(e.to_string()))?;
         let appending = opts.append > 0 && !sent_once.contains(&ndx);
-        let sig = if appending {
-            None
-        } else {
-            Some(Signature::read_sums(dhead, &mut *r)?)
-        };
         let path = list.source_path(ndx);
         let file = match open_source(&path, opts.follow_links, opts.confine.as_ref()) {
             Ok(f) => f,
             Err(err) => {
+                if !appending {
+                    // The generator's sums are still to be read.
+                    Signature::read_sums(dhead, &mut *r)?;
+                }
                 let msg = format!(
                     "rsync: [sender] send_files failed to open \"{}\": {} ({})\n",
                     path.display(),
@@ -458,15 +465,40 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         head.put(&mut out);
         w.write_all(&out).map_err(wio)?;
         out.clear();
-        let ms = match &sig {
-            None => whole.send_from(file, sum_kind, head.file_len(), opts.append > 1, |t| {
+        let ms = if appending {
+            whole.send_from(file, sum_kind, head.file_len(), opts.append > 1, |t| {
                 enc.write(&mut *w, t)
-            })?,
-            Some(sig) if sig.is_complete() && sig.head().count > 0 && sig.head().block_len > 0 => {
-                let matcher = Matcher::new(sig, block_hasher(neg));
-                matcher.stream(BufReader::new(file), |t| enc.write(&mut *w, t))?
-            }
-            Some(_) => whole.send(file, sum_kind, |t| enc.write(&mut *w, t))?,
+            })?
+        } else if dhead.count > 0 && dhead.block_len > 0 {
+            // The receiver writes into the basis itself: only blocks it has not yet
+            // overwritten may be referenced (stock's `updating_basis_file`).
+            let basis = basis_type.unwrap_or(FNAMECMP_FNAME);
+            let updating = (opts.inplace && basis == FNAMECMP_FNAME)
+                || (basis == FNAMECMP_PARTIAL_DIR
+                    && neg.compat_flags & crate::negotiate::cf::INPLACE_PARTIAL_DIR != 0);
+            // Matched while the sums still arrive; the tokens of an unchanged leading part
+            // go out every few MiB so that the receiver works alongside the generator.
+            let mut unflushed = 0usize;
+            rtsync_delta::stream_arriving(
+                dhead,
+                block_hasher(neg),
+                updating,
+                &mut *r,
+                BufReader::with_capacity(256 << 10, file),
+                |t| {
+                    enc.write(&mut *w, t)?;
+                    if let MatchToken::Block { data, .. } = t {
+                        unflushed += data.len();
+                        if unflushed >= 4 << 20 {
+                            unflushed = 0;
+                            w.flush()?;
+                        }
+                    }
+                    Ok(())
+                },
+            )?
+        } else {
+            whole.send(file, sum_kind, |t| enc.write(&mut *w, t))?
         };
         if opts.append > 0 {
             sent_once.insert(ndx);

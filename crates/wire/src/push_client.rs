@@ -80,6 +80,7 @@ pub fn push_to(
                     ..Default::default()
                 });
             };
+            let mut sargs = crate::client::escape_options(opts, &sargs);
             sargs.push(if path.contains('/') {
                 path.clone()
             } else {
@@ -171,6 +172,7 @@ pub fn push_to(
                 .as_deref()
                 .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
         append: crate::server_args::append_mode(opts),
+        inplace: opts.inplace,
         dry_run: opts.dry_run,
         flist_times: (0, 0),
     };

@@ -707,6 +707,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         itemize: false,
         counts: Some(counts.clone()),
         append: crate::server_args::append_mode(opts),
+        inplace: opts.inplace,
         dry_run: opts.dry_run,
         flist_times: (
             flist_ms(list_started, list_built),
@@ -809,6 +810,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         itemize: false,
         counts: Some(counts.clone()),
         append: crate::server_args::append_mode(opts),
+        inplace: opts.inplace,
         dry_run: opts.dry_run,
         // Under incremental recursion only the first list's build counts, as for stock.
         flist_times: (flist_ms(list_started, list_built), 0),

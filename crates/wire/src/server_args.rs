@@ -256,10 +256,10 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if !remote_is_sender {
         // The receiver maps ids: a pushing client hands its maps over.
         if let Some(m) = &o.usermap {
-            args.push(safe_option_arg("--usermap", m));
+            args.push(format!("--usermap={m}"));
         }
         if let Some(m) = &o.groupmap {
-            args.push(safe_option_arg("--groupmap", m));
+            args.push(format!("--groupmap={m}"));
         }
     }
     if o.append {
@@ -307,19 +307,6 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             .map(|r| r.to_string_lossy().into_owned()),
     );
     args
-}
-
-/// `--OPT=VALUE` with the value's wildcard and shell characters backslash-escaped, as stock's
-/// client sends option values (a remote shell or a daemon takes the backslashes off).
-fn safe_option_arg(opt: &str, value: &str) -> String {
-    let mut out = format!("{opt}=");
-    for c in value.chars() {
-        if "*?[]!#$&;|<>(){}\"'` \t\n\r\\".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// rsync's `append_mode`: 0 without `--append`, 1 with it, 2 for `--append-verify`.
@@ -420,8 +407,8 @@ mod tests {
                 &[
                     "--server",
                     "-logDtpre.LsfxCIvu",
-                    "--usermap=\\*:1,a\\ b:2",
-                    "--groupmap=\\*:0",
+                    "--usermap=*:1,a b:2",
+                    "--groupmap=*:0",
                 ],
             ),
             (
