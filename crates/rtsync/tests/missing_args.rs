@@ -8,14 +8,13 @@
 mod daemon_util;
 mod interop_util;
 mod local_util;
-#[path = "interop_util/roles.rs"]
 mod roles;
 
 use std::path::Path;
 
 use interop_util::{set_mtime, write_file};
 use local_util::{differential, differential_in, Workspace, FILE_TIMES, NEW_ROOT};
-use roles::{every_pairing, Case, Side, Via};
+use roles::matrix::{self, every_pairing, Case, Side, Via};
 
 /// A source with a file, a directory and symlinks leading nowhere; a destination holding
 /// what the missing sources name (a file, an empty and a non-empty directory).
@@ -244,11 +243,11 @@ fn missing_args_with_files_from_in_every_role_like_stock() {
         let case = Case::new(opts, &[""]).no_dir_times().sorted();
         for via in [Via::Shell, Via::Daemon] {
             for push in [true, false] {
-                for (client, server) in roles::PAIRS {
+                for (client, server) in matrix::PAIRS {
                     if via == Via::Daemon && !push && server == Side::Ours {
                         continue;
                     }
-                    roles::compare(&prepare, (client, server, via, push), case);
+                    matrix::compare(&prepare, (client, server, via, push), case);
                 }
             }
         }
@@ -298,8 +297,8 @@ fn a_stock_daemon_refusing_delete_refuses_delete_missing_args() {
         let roles = |client| (client, Side::Stock, Via::Daemon, push);
         let ours = tempfile::tempdir().unwrap();
         let stock = tempfile::tempdir().unwrap();
-        let got = roles::run(ours.path(), &prepare, roles(Side::Ours), case);
-        let want = roles::run(stock.path(), &prepare, roles(Side::Stock), case);
+        let got = matrix::run(ours.path(), &prepare, roles(Side::Ours), case);
+        let want = matrix::run(stock.path(), &prepare, roles(Side::Stock), case);
         // (How each client words the connection's end afterwards differs.)
         let refusal = "rsync: The server is configured to refuse --delete\n";
         assert!(want.output.contains(refusal), "{}", want.output);
@@ -363,7 +362,7 @@ fn numeric_ids_module_sends_no_names_like_stock() {
         ] {
             let case = Case::new(opts, &[""]).module(module);
             for client in [Side::Ours, Side::Stock] {
-                roles::compare(
+                matrix::compare(
                     &prepare_owned,
                     (client, Side::Ours, Via::Daemon, false),
                     case,
@@ -388,7 +387,7 @@ fn max_verbosity_limits_what_the_daemon_says_like_stock() {
         ] {
             let case = Case::new(opts, &["a", "d"]).module(module).sorted();
             for client in [Side::Ours, Side::Stock] {
-                roles::compare(&prepare, (client, Side::Ours, Via::Daemon, false), case);
+                matrix::compare(&prepare, (client, Side::Ours, Via::Daemon, false), case);
             }
         }
     }

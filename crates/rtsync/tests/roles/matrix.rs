@@ -1,9 +1,10 @@
-//! One transfer in every role pairing, compared with stock doing the same: rtsync's client
-//! pushing to and pulling from stock servers and daemons, the stock client against rtsync's
-//! server and daemon, and rtsync on both ends, each on its own copy of the same tree.
-//!
-//! Opt-in (it needs `daemon_util` beside `interop_util`): a test file declares
-//! `mod daemon_util; mod interop_util; #[path = "interop_util/roles.rs"] mod roles;`.
+//! One transfer in every pairing at once, compared with stock doing the same on both ends:
+//! rtsync's client pushing to and pulling from stock servers and daemons, the stock client
+//! against rtsync's server and daemon, and rtsync on both ends, each on its own copy of a
+//! prepared work directory (`src/`, `dst/`, whatever else the case needs). Unlike
+//! [`super::Role::run`], a case names several sources under `src/`, may add lines to the
+//! daemon's module (`numeric ids`, `max verbosity`, `refuse options`), and compares the
+//! output too (byte counts left out).
 
 #![allow(dead_code)]
 
