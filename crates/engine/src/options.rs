@@ -1208,6 +1208,19 @@ impl Options {
     pub fn deleting(&self) -> bool {
         self.delete != DeleteMode::Off
     }
+
+    /// What a missing source means (stock's `missing_args`): 0 an error, 1 nothing
+    /// (`--ignore-missing-args`), 2 a deletion (`--delete-missing-args`, which wins when both
+    /// are given).
+    pub fn missing_args(&self) -> u8 {
+        if self.delete_missing_args {
+            2
+        } else if self.ignore_missing_args {
+            1
+        } else {
+            0
+        }
+    }
 }
 
 #[cfg(test)]

@@ -249,6 +249,7 @@ fn transfer(mut session: Session) -> i32 {
             unconfined,
             module_name: Some(m.name.clone()),
             numeric_ids: session.numeric_ids,
+            max_verbosity: Some(m.max_verbosity()),
         },
     )
 }

@@ -162,7 +162,7 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
     let sources = &opts.args[..opts.args.len().saturating_sub(1)];
     let pulling = sources.iter().any(|a| is_remote(a.as_bytes()));
     let role = if pulling { "Receiver" } else { "sender" };
-    let closing = |code: i32| {
+    let closing = |code: i32, role: &str| {
         let location = match code {
             exit::START_CLIENT => "main.c(1954)",
             exit::SOCKET_IO => "clientserver.c(165)",
@@ -183,7 +183,7 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
         Ok(outcome) => {
             let code = outcome.exit_code();
             if code != exit::OK {
-                closing(code);
+                closing(code, if outcome.generated { "generator" } else { role });
             }
             code
         }
@@ -194,7 +194,7 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
                 Some(rest) if code == exit::SOCKET_IO => eprintln!("rsync: [{role}] {rest}"),
                 _ => eprintln!("{message}"),
             }
-            closing(code);
+            closing(code, role);
             code
         }
     }

@@ -74,6 +74,32 @@ impl FileEntry {
         self.kind == FileKind::Directory
     }
 
+    /// A `--delete-missing-args` entry: a source that does not exist, listed with mode 0 so
+    /// that the receiver deletes what it has under the name. (Its kind says `Regular`, as
+    /// stock counts it; nothing is ever read or written for it.)
+    pub fn missing(name: Vec<u8>) -> FileEntry {
+        FileEntry {
+            name,
+            kind: FileKind::Regular,
+            mode: 0,
+            size: 0,
+            mtime: 0,
+            mtime_nsec: 0,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            link_target: None,
+            hardlink_key: None,
+            checksum: None,
+            top_dir: false,
+        }
+    }
+
+    /// Whether this is a `--delete-missing-args` entry (see [`FileEntry::missing`]).
+    pub fn is_missing(&self) -> bool {
+        self.mode == 0
+    }
+
     /// The permission bits (and setuid/setgid/sticky).
     pub fn perms(&self) -> u32 {
         self.mode & 0o7777

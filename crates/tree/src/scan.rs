@@ -26,6 +26,10 @@ pub struct ScanOptions {
     pub relative: bool,
     pub implied_dirs: bool,
     pub hard_links: bool,
+    /// What a command-line source that does not exist means: an error (0, stock's default),
+    /// nothing (1, `--ignore-missing-args`), or a missing entry (2, `--delete-missing-args`:
+    /// listed with mode 0, see [`FileEntry::is_missing`]) that tells the receiver to delete it.
+    pub missing_args: u8,
 }
 
 /// Decides which names are left out of the file list; the filter crate's rule lists implement it.
@@ -286,9 +290,14 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         std::mem::take(&mut self.problems)
     }
 
-    /// lstat, or stat when links are to be followed for this name.
+    /// A command-line source's lstat, or stat when links are to be followed for this name.
+    /// Under `-L` a source whose link leads nowhere is an error of its own (stock's
+    /// `link_stat` stats it), not a symlink without referent.
     fn metadata(&mut self, path: &Path, name: &[u8]) -> io::Result<Option<Metadata>> {
         let md = std::fs::symlink_metadata(path)?;
+        if self.opts.copy_links && md.file_type().is_symlink() {
+            std::fs::metadata(path)?;
+        }
         self.follow_if_asked(md, path, name)
     }
 
@@ -483,35 +492,57 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         let bytes = arg.as_os_str().as_bytes();
         let trailing_slash = bytes.len() > 1 && bytes.ends_with(b"/");
         let (name, path) = self.source_name(bytes);
+        // A daemon module's source is pinned first, so its lstat and its link target come
+        // from the same entry, reached without a parent swapped for a symlink on the way.
+        let mut pinned = None;
+        let md = if self.confine.is_some() {
+            match pin_source(&path) {
+                Ok(f) => {
+                    let md = f
+                        .metadata()
+                        .and_then(|md| self.follow_if_asked(md, &path, &name));
+                    pinned = Some(f);
+                    md
+                }
+                Err(error) => Err(error),
+            }
+        } else {
+            self.metadata(&path, &name)
+        };
+        // Looked at before the implied parents: a source that is not there adds none (unless
+        // it is listed as missing).
+        let md = match md {
+            Ok(Some(md)) => Some(md),
+            Ok(None) => return,
+            Err(error) => {
+                // `dir/` outside -R names a directory to enter: its absence is always an
+                // error (stock's change_dir).
+                let absent = error.kind() == io::ErrorKind::NotFound
+                    && (self.opts.relative || !trailing_slash);
+                match self.opts.missing_args {
+                    1 if absent => return,
+                    2 if absent => None,
+                    _ => {
+                        self.problems.push(ScanProblem::Missing { path, error });
+                        return;
+                    }
+                }
+            }
+        };
         if self.opts.relative {
             self.implied_dirs(bytes, &name, items);
         }
-        // A daemon module's source is pinned first, so its lstat and its link target come
-        // from the same entry, reached without a parent swapped for a symlink on the way.
-        let pinned = if self.confine.is_some() {
-            match pin_source(&path) {
-                Ok(f) => Some(f),
-                Err(error) => {
-                    self.problems.push(ScanProblem::Missing { path, error });
-                    return;
-                }
+        let Some(md) = md else {
+            let name = if name.is_empty() { b".".to_vec() } else { name };
+            if self.top_names.insert(name.clone()) {
+                items.push(Item {
+                    entry: FileEntry::missing(name),
+                    path,
+                    descend: false,
+                    dev: 0,
+                });
             }
-        } else {
-            None
-        };
-        let md = match &pinned {
-            Some(f) => f
-                .metadata()
-                .and_then(|md| self.follow_if_asked(md, &path, &name)),
-            None => self.metadata(&path, &name),
-        };
-        let md = match md {
-            Ok(Some(md)) => md,
-            Ok(None) => return,
-            Err(error) => {
-                self.problems.push(ScanProblem::Missing { path, error });
-                return;
-            }
+            return;
         };
         let link = match &pinned {
             Some(f) if md.file_type().is_symlink() => {
@@ -534,12 +565,13 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         if !first && !mergeable {
             return;
         }
+        // The sender's rules apply to the named sources too (not to a `.`).
+        if name != b"." && self.filter.excluded(&name, md.is_dir()) {
+            return;
+        }
         if !md.is_dir() {
             let entry = make_entry(name, &md, &path, self.opts, link);
             items.extend(self.item(entry, path, false, md.dev()));
-            return;
-        }
-        if name != b"." && self.filter.excluded(&name, true) {
             return;
         }
         let mut entry = make_entry(name, &md, &path, self.opts, None);

@@ -145,6 +145,9 @@ pub struct Outcome {
     pub remote_status: Option<i32>,
     /// Set when the run only listed modules.
     pub listed_modules: bool,
+    /// A pull received a non-empty list: stock's client then forks, and the closing line of
+    /// its generator says `[generator=…]` rather than `[Receiver=…]`.
+    pub generated: bool,
 }
 
 impl Outcome {
@@ -568,6 +571,7 @@ pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
         checksum_len: opts.checksum.then(|| neg.checksum.digest_len()),
         numeric_ids: opts.numeric_ids,
         inc_recurse: neg.inc_recurse(),
+        missing_entries: opts.delete_missing_args,
     }
 }
 
@@ -736,6 +740,7 @@ pub(crate) fn transfer_as_receiver(
         stats,
         remote_status,
         listed_modules: false,
+        generated: true,
     })
 }
 
@@ -746,7 +751,7 @@ pub(crate) fn apply_chmod(opts: &Options, entries: &mut [rtsync_tree::FileEntry]
     }
     let umask = crate::local::current_umask();
     for e in entries {
-        if e.kind != rtsync_tree::FileKind::Symlink {
+        if e.kind != rtsync_tree::FileKind::Symlink && !e.is_missing() {
             let perms =
                 rtsync_engine::chmod::apply_chmod(&opts.chmod, e.perms(), e.is_dir(), umask);
             e.mode = (e.mode & !0o7777) | (perms & 0o7777);
@@ -777,11 +782,17 @@ pub(crate) fn finish_report(
         transferred_size: xfer.transferred_size,
         ..Default::default()
     };
-    s.deleted[0] = xfer.deleted;
+    s.deleted = xfer.deleted_kinds;
     s.created = xfer.created;
     s.flist_size = xfer.flist_size;
     for e in &list.entries {
-        s.files[rtsync_engine::report::kind_slot(e.kind)] += 1;
+        // A missing entry (mode 0) is no known kind: stock's receiver counts it a special.
+        let kind = if e.is_missing() {
+            rtsync_tree::FileKind::Socket
+        } else {
+            e.kind
+        };
+        s.files[rtsync_engine::report::kind_slot(kind)] += 1;
         if matches!(
             e.kind,
             rtsync_tree::FileKind::Regular | rtsync_tree::FileKind::Symlink

@@ -62,6 +62,9 @@ pub struct FlistOptions {
     /// Incremental recursion (CF_INC_RECURSE): owner and group names travel inline, the first
     /// time each id is sent, instead of in lists after the file list.
     pub inc_recurse: bool,
+    /// `--delete-missing-args`: an entry with mode 0 is a missing source (see
+    /// [`FileEntry::is_missing`]), the one mode without a file type that is accepted.
+    pub missing_entries: bool,
 }
 
 impl FlistOptions {
@@ -349,7 +352,9 @@ impl FlistDecoder {
             self.prev.mode = r.read_i32()? as u32;
         }
         let mode = self.prev.mode;
-        let kind = FileKind::from_mode(mode).ok_or_else(|| {
+        let missing = mode == 0 && self.opts.missing_entries;
+        let kind = FileKind::from_mode(mode).or(missing.then_some(FileKind::Regular));
+        let kind = kind.ok_or_else(|| {
             Error::Protocol(format!(
                 "invalid file mode 0{mode:o} for {}",
                 String::from_utf8_lossy(&name)
@@ -410,7 +415,7 @@ impl FlistDecoder {
             None
         };
         let checksum = match self.opts.checksum_len {
-            Some(len) if kind == FileKind::Regular => {
+            Some(len) if kind == FileKind::Regular && !missing => {
                 let mut sum = vec![0; len];
                 r.read_all(&mut sum)?;
                 Some(sum)
@@ -737,7 +742,7 @@ impl FlistEncoder {
             out.extend_from_slice(t);
         }
         if let Some(len) = self.opts.checksum_len {
-            if e.kind == FileKind::Regular {
+            if e.kind == FileKind::Regular && !e.is_missing() {
                 let mut sum = e.checksum.clone().unwrap_or_default();
                 sum.resize(len, 0);
                 out.extend_from_slice(&sum);
@@ -767,8 +772,15 @@ impl FlistEncoder {
         groups: &[(u32, Vec<u8>)],
     ) {
         let (want_uids, want_gids) = self.opts.id_lists();
-        let put_list = |out: &mut Vec<u8>, list: &[(u32, Vec<u8>)]| {
-            let mut zero_name: &[u8] = b"";
+        let put_list = |out: &mut Vec<u8>, list: &[(u32, Vec<u8>)], users: bool| {
+            // Id 0's name goes last whether or not the list used it (as stock, which looks
+            // it up for the occasion: a list left empty by `numeric ids` still names it).
+            let looked_up = if users {
+                crate::local::user_name(0)
+            } else {
+                crate::local::group_name(0)
+            };
+            let mut zero_name: &[u8] = looked_up.as_deref().unwrap_or_default();
             for (id, name) in list {
                 if *id == 0 {
                     zero_name = name;
@@ -790,10 +802,10 @@ impl FlistEncoder {
             }
         };
         if want_uids {
-            put_list(out, users);
+            put_list(out, users, true);
         }
         if want_gids {
-            put_list(out, groups);
+            put_list(out, groups, false);
         }
     }
 }

@@ -264,6 +264,13 @@ pub fn list_line(e: &FileEntry, links: bool) -> String {
     String::from_utf8_lossy(&rtsync_engine::report::list_line(e, 1, links)).into_owned()
 }
 
+/// The `--list-only` line of a missing entry (`--delete-missing-args`): `*missing` padded to
+/// where the name of a [`list_line`] starts.
+pub fn missing_line(e: &FileEntry) -> String {
+    let name = rtsync_engine::report::escape_name(&e.name);
+    format!("{:<45} {}", "*missing", String::from_utf8_lossy(&name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -138,6 +138,12 @@ pub struct PullOptions {
     /// `--read-batch`: the "sender" is a batch file; only what the generator wants of it
     /// is applied, no block sums are made.
     pub read_batch: bool,
+    /// `--delete-missing-args`: a missing entry (mode 0) deletes what is here under its name
+    /// (a non-empty directory only with `--delete` or `--force`).
+    pub delete_missing: bool,
+    pub force: bool,
+    /// `--ignore-errors`: delete even after the sender reported an I/O error.
+    pub ignore_errors: bool,
 }
 
 impl PullOptions {
@@ -227,6 +233,9 @@ impl PullOptions {
             batch_only,
             batch_data_follows: false,
             read_batch: false,
+            delete_missing: opts.delete_missing_args,
+            force: opts.force,
+            ignore_errors: opts.ignore_errors,
         }
     }
 
@@ -390,6 +399,16 @@ pub struct PullStats {
     pub flist_size: u64,
     /// Total size of the files transferred (`-n`: that would have been).
     pub transferred_size: u64,
+    /// Deletions per kind (regular, directory, symlink, device, special).
+    pub deleted_kinds: [u64; 5],
+}
+
+impl Ctx<'_> {
+    fn deleted_kinds(&self) -> [u64; 5] {
+        self.deleted_kinds
+            .each_ref()
+            .map(|n| n.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// A request the generator made, handed to the receiver before it hits the wire.
@@ -430,6 +449,11 @@ struct Ctx<'a> {
     /// Deletions done and skipped (over `--max-delete`).
     deletions: std::sync::atomic::AtomicU64,
     skipped_deletions: std::sync::atomic::AtomicU64,
+    /// Deletions per kind (regular, directory, symlink, device, special), for the
+    /// statistics (NDX_DEL_STATS).
+    deleted_kinds: [std::sync::atomic::AtomicU64; 5],
+    /// "IO error encountered" was said (once per run).
+    io_warned: std::sync::atomic::AtomicBool,
 }
 
 /// Everything a receiving session works with besides the connection.
@@ -469,6 +493,8 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         log,
         deletions: Default::default(),
         skipped_deletions: Default::default(),
+        deleted_kinds: Default::default(),
+        io_warned: Default::default(),
     };
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
@@ -492,6 +518,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         match (recv, gen) {
             (Ok(mut stats), Ok(g)) => {
                 stats.deleted = g.deleted;
+                stats.deleted_kinds = ctx.deleted_kinds();
                 stats.created = g.created;
                 stats.errors += g.errors;
                 stats.io_error |= list.io_error | reader.oob.io_error;
@@ -835,10 +862,12 @@ fn generate<W: Write>(
         ctx.log.trailer(trailer);
     }
     if ctx.neg.protocol >= 31 {
-        if ctx.opts.delete {
+        // Stock's generator reports deletions when deleting or forcing (a missing source's
+        // deletions count only then).
+        if ctx.opts.delete || ctx.opts.force {
             ndxw.put(&mut out, NDX_DEL_STATS);
-            for v in [res.deleted as i32, 0, 0, 0, 0] {
-                put_varint(&mut out, v);
+            for v in ctx.deleted_kinds() {
+                put_varint(&mut out, v.min(i32::MAX as u64) as i32);
             }
         }
         ndxw.put(&mut out, NDX_DONE);
@@ -1093,6 +1122,18 @@ fn delete_extraneous(
 ) -> (u64, Vec<Line>) {
     use std::os::unix::ffi::OsStrExt;
     let mut lines = Vec::new();
+    if ctx.list.io_error & 1 != 0 && !ctx.opts.ignore_errors {
+        // The sender could not list everything: what looks extraneous may not be.
+        if !ctx
+            .io_warned
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            lines.push(Line::Info(
+                "IO error encountered -- skipping file deletion".into(),
+            ));
+        }
+        return (0, lines);
+    }
     let Ok(rd) = fs::read_dir(path) else {
         return (0, lines);
     };
@@ -1146,6 +1187,31 @@ fn delete_extraneous(
     (n, lines)
 }
 
+/// `--delete-missing-args`: `e` names a source the sender does not have, so what is here
+/// under its name goes (unless this side's rules protect it); a non-empty directory only
+/// with `--delete` or `--force`, as stock's delete_item without DEL_RECURSE.
+fn delete_missing(ctx: &Ctx<'_>, e: &FileEntry, res: &mut GenResult) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let protected = |p: &rtsync_filter::FilterSet| p.is_protected(&e.name, false);
+    if ctx.opts.protect.as_ref().is_some_and(protected) {
+        return lines;
+    }
+    let path = ctx.dest.path_of(&e.name);
+    let Ok(md) = fs::symlink_metadata(&path) else {
+        return lines;
+    };
+    let recurse = ctx.opts.delete || ctx.opts.force;
+    if md.is_dir() && !recurse && fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some()) {
+        lines.push(Line::Info(format!(
+            "cannot delete non-empty directory: {}",
+            String::from_utf8_lossy(&e.name)
+        )));
+        return lines;
+    }
+    res.deleted += delete_tree(ctx, e.name.clone(), &path, md.is_dir(), &mut lines);
+    lines
+}
+
 /// Deletes `path` (a directory deepest first), logging each name; returns how many went.
 fn delete_tree(
     ctx: &Ctx<'_>,
@@ -1195,6 +1261,9 @@ fn delete_tree(
         };
     if ok {
         ctx.deletions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let kind = rtsync_tree::FileKind::from_mode(mode).unwrap_or(rtsync_tree::FileKind::Regular);
+        ctx.deleted_kinds[rtsync_engine::report::kind_slot(kind)]
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut shown = name;
         if is_dir {

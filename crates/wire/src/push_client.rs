@@ -317,6 +317,7 @@ pub(crate) fn scan_options(opts: &Options) -> ScanOptions {
         relative: opts.relative,
         implied_dirs: opts.implied_dirs,
         hard_links: opts.hard_links,
+        missing_args: opts.missing_args(),
     }
 }
 
@@ -335,10 +336,12 @@ fn source_paths(sources: &[String], files_from_names: Option<&[Vec<u8>]>) -> Vec
 pub(crate) fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String)>, i32) {
     let mut io_error = 0;
     let mut messages = Vec::new();
+    // Paths are shown absolute, as stock's full_fname does (a daemon strips its module's).
+    let full = |path: &std::path::Path| rtsync_engine::local::full_path(path);
     let err_text = |what: &str, path: &std::path::Path, error: &std::io::Error| {
         format!(
             "rsync: [sender] {what} \"{}\" failed: {} ({})\n",
-            path.display(),
+            full(path),
             crate::client::strerror(error),
             error.raw_os_error().unwrap_or(0)
         )
@@ -353,10 +356,17 @@ pub(crate) fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String
                 messages.push((MsgTag::ErrorXfer, err_text("opendir", path, error)));
                 io_error |= IOERR_GENERAL;
             }
+            ScanProblem::NoReferent { path } => {
+                messages.push((
+                    MsgTag::ErrorXfer,
+                    format!("symlink has no referent: \"{}\"\n", full(path)),
+                ));
+                io_error |= IOERR_GENERAL;
+            }
             ScanProblem::Vanished { path } => {
                 messages.push((
                     MsgTag::Warning,
-                    format!("file has vanished: \"{}\"\n", path.display()),
+                    format!("file has vanished: \"{}\"\n", full(path)),
                 ));
                 io_error |= IOERR_VANISHED;
             }
@@ -402,7 +412,11 @@ fn finish_report(
         total_size,
         ..Default::default()
     };
-    s.deleted[0] = xfer.deleted;
+    // The receiver's counts per kind (its NDX_DEL_STATS).
+    match xfer.deleted_stats {
+        Some(d) => s.deleted = d.map(|n| n.max(0) as u64),
+        None => s.deleted[0] = xfer.deleted,
+    }
     s.created = xfer.created;
     for (code, n) in kind_counts.iter().enumerate() {
         let kind = push::streamed::code_kind(code as u8);

@@ -17,7 +17,7 @@ use rtsync_engine::Options;
 use crate::client::{flist_options, supported_compressions};
 use crate::connect::Closer;
 use crate::error::{Error, Result};
-use crate::flist::{FlistDecoder, FlistEncoder};
+use crate::flist::{FlistDecoder, FlistEncoder, FlistOptions};
 use crate::local::Dest;
 use crate::mux::{MsgTag, MuxReader, MuxWriter, PrintMessages};
 use crate::negotiate::{self, NegotiateConfig, Negotiated, MAX_PROTOCOL};
@@ -60,8 +60,12 @@ pub struct ServerSession {
     /// targets are sanitized unless munged, as stock's `sanitize_paths`.
     pub sanitize_paths: bool,
     /// rsyncd.conf's `numeric ids` (or its chroot default): a receiving session ignores the
-    /// user and group names the client sends and keeps the numbers (maps still apply).
+    /// user and group names the client sends and keeps the numbers (maps still apply); a
+    /// sending one sends no names (the client maps by number).
     pub numeric_ids: bool,
+    /// rsyncd.conf's `max verbosity` (`None` outside a daemon): the client's `-v`/`--info`
+    /// levels are limited to it on our side, as stock's limit_output_verbosity.
+    pub max_verbosity: Option<i64>,
 }
 
 /// A daemon's log, as a function taking one message.
@@ -381,6 +385,11 @@ fn serve<R: Read + Send, W: Write + Send>(
         None => negotiate::exchange_versions(&mut input, &mut output, ours)?,
     };
     let mut opts = opts.clone();
+    if let Some(max) = session.max_verbosity {
+        // A daemon's `max verbosity` caps the client's `-v` on our side (stock's
+        // limit_output_verbosity; the `--info` words are capped where they are used).
+        opts.verbose = opts.verbose.min(max.clamp(0, u32::MAX as i64) as u32);
+    }
     if let Some(root) = &session.root {
         for a in opts.args.iter_mut().skip(1) {
             *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
@@ -490,6 +499,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 source_messages: &arg_messages,
                 module: session.module_name.as_deref(),
                 numeric_ids: session.numeric_ids,
+                max_verbosity: session.max_verbosity,
             },
             session.module_filter.clone(),
             &neg,
@@ -510,6 +520,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 source_messages: &[],
                 module: session.module_name.as_deref(),
                 numeric_ids: session.numeric_ids,
+                max_verbosity: session.max_verbosity,
             },
             &neg,
             &mut reader,
@@ -568,8 +579,18 @@ struct ListTweaks<'a> {
     source_messages: &'a [String],
     /// The daemon module's name (messages name files `(in MODULE)`).
     module: Option<&'a str>,
-    /// The module's `numeric ids`: received names are ignored.
+    /// The module's `numeric ids`: received names are ignored, and none are sent.
     numeric_ids: bool,
+    /// The module's `max verbosity`.
+    max_verbosity: Option<i64>,
+}
+
+impl ListTweaks<'_> {
+    /// Whether `--info=remove` (level 1, stock's `-vv` word) survives the module's
+    /// `max verbosity`.
+    fn info_remove(&self, opts: &Options) -> bool {
+        opts.info_remove() && self.max_verbosity.is_none_or(|m| m >= 2)
+    }
 }
 
 impl ListTweaks<'_> {
@@ -579,7 +600,7 @@ impl ListTweaks<'_> {
             return;
         }
         for e in entries {
-            if e.kind == rtsync_tree::FileKind::Symlink {
+            if e.kind == rtsync_tree::FileKind::Symlink || e.is_missing() {
                 continue;
             }
             let umask = crate::local::current_umask();
@@ -657,8 +678,20 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     for (tag, text) in &list.messages {
         // Module paths are the daemon's business: show names relative to the module.
         let text = match root {
-            Some(r) => text.replace(&format!("{}/", r.display()), ""),
+            Some(r) => match module_prefix(r) {
+                Some(p) => text.replace(&p, ""),
+                None => text.clone(),
+            },
             None => text.clone(),
+        };
+        let text = match (tweaks.module, tag) {
+            // (The sources refused up front name their module already.)
+            (Some(m), MsgTag::ErrorXfer | MsgTag::Warning)
+                if !text.contains(&format!("(in {m})")) =>
+            {
+                push::inc::in_module(&text, m)
+            }
+            _ => text,
         };
         writer
             .send_msg(*tag, text.as_bytes())
@@ -675,8 +708,14 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
             list.implied.get(i).copied().unwrap_or(false),
         )?;
     }
-    enc.put_end(&mut out, io_error);
-    let (users, groups) = crate::push_client::id_names(opts, &list);
+    // `--ignore-errors`: the receiver is not told (it deletes all the same).
+    enc.put_end(&mut out, if opts.ignore_errors { 0 } else { io_error });
+    // A module's `numeric ids` sends no names (the lists stay, empty).
+    let (users, groups) = if tweaks.numeric_ids {
+        Default::default()
+    } else {
+        crate::push_client::id_names(opts, &list)
+    };
     enc.put_id_lists(&mut out, &users, &groups);
     writer
         .write_all(&out)
@@ -716,7 +755,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         ),
         remove_source: opts.remove_source_files && !opts.dry_run,
         // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
-        info_remove: opts.info_remove() && tweaks.module.is_none(),
+        info_remove: tweaks.info_remove(opts),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
@@ -765,10 +804,14 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         opts,
         sopts: &sopts,
         neg,
-        fopts: flist_options(opts, neg),
+        fopts: FlistOptions {
+            // A module's `numeric ids`: no names travel inline.
+            numeric_ids: opts.numeric_ids || tweaks.numeric_ids,
+            ..flist_options(opts, neg)
+        },
         // Module paths are the daemon's business: names relative to the module.
         problems: push::inc::Problems::Send {
-            strip: root.map(|r| format!("{}/", r.display())),
+            strip: root.and_then(module_prefix),
             module: tweaks.module.map(str::to_string),
         },
         confine: tweaks.confine.cloned(),
@@ -811,7 +854,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         flist_times: (flist_ms(list_started, list_built), 0),
         remove_source: opts.remove_source_files && !opts.dry_run,
         // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
-        info_remove: opts.info_remove() && tweaks.module.is_none(),
+        info_remove: tweaks.info_remove(opts),
     };
     let pending = |r: &mut BufReader<R>| !r.buffer().is_empty();
     let stats = push::run_push_pacing(reader, writer, neg, &mut list, &popts, None, pending)?;
@@ -820,6 +863,13 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
     } else {
         exit_for_io_error(list.io_error())
     })
+}
+
+/// What a daemon takes off the (absolute) paths in a sender's messages: the module's
+/// directory, so that they read `/NAME` as stock's do (`None` for a module at `/`).
+fn module_prefix(root: &std::path::Path) -> Option<String> {
+    let full = rtsync_engine::local::full_path(root);
+    (full != "/").then_some(full)
 }
 
 /// The exit code of a sender whose only trouble was listing: stock's cleanup turns a

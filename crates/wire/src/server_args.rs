@@ -185,6 +185,12 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             args.push("--size-only".into());
         }
     }
+    // Deleting a missing source needs the receiver; a sender ignores one by itself.
+    match o.missing_args() {
+        2 => args.push("--delete-missing-args".into()),
+        1 if remote_is_sender => args.push("--ignore-missing-args".into()),
+        _ => {}
+    }
     if we_send {
         if let Some(n) = o.min_size {
             args.push(format!("--min-size={n}"));

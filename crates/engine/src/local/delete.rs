@@ -41,6 +41,15 @@ impl LocalTransfer<'_> {
     /// Deletes what directory entry `i`'s destination holds beyond `children` (its contents
     /// in the source), sparing what the filter rules protect.
     pub(super) fn delete_extraneous(&mut self, i: usize, children: &[Item]) {
+        if self.io_error && !self.opts.ignore_errors {
+            // The sender could not list everything: what looks extraneous may not be.
+            if !self.io_warned {
+                self.io_warned = true;
+                self.report
+                    .info("IO error encountered -- skipping file deletion");
+            }
+            return;
+        }
         let dir_name = self.entries[i].name.clone();
         let dest = self.dest_path(&dir_name);
         let keep: HashSet<&[u8]> = children.iter().map(|c| c.entry.basename()).collect();
@@ -60,6 +69,37 @@ impl LocalTransfer<'_> {
             let path = self.dest_path(&rel);
             self.delete_item(&rel, &path);
         }
+    }
+
+    /// `--delete-missing-args`: entry `i` names a source that does not exist; what the
+    /// destination has under its name goes, unless the receiver's rules protect it. A
+    /// directory's contents go only with `--delete` or `--force`.
+    pub(super) fn delete_missing(&mut self, i: usize) {
+        let name = self.entries[i].name.clone();
+        if self.receiver_rules.protects(&name, false) {
+            return;
+        }
+        let path = self.dest_path(&name);
+        let Ok(md) = std::fs::symlink_metadata(&path) else {
+            return;
+        };
+        // A single file's new name is what the receiver works on.
+        let shown = if self.single_file_dest {
+            path.file_name()
+                .map_or(name.clone(), |n| n.as_bytes().to_vec())
+        } else {
+            name
+        };
+        let recurse = self.opts.deleting() || self.opts.force;
+        let has_contents = || std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some());
+        if md.is_dir() && !recurse && has_contents() {
+            self.report.info(&format!(
+                "cannot delete non-empty directory: {}",
+                String::from_utf8_lossy(&shown)
+            ));
+            return;
+        }
+        self.delete_item(&shown, &path);
     }
 
     fn delete_item(&mut self, rel: &[u8], path: &Path) {

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// `strerror` text plus the errno in parentheses, as rsync prints OS errors.
-pub(crate) fn os_error(e: &io::Error) -> String {
+pub fn os_error(e: &io::Error) -> String {
     let code = e.raw_os_error().unwrap_or(0);
     // SAFETY: strerror returns a pointer to a static NUL-terminated string.
     let text = unsafe { std::ffi::CStr::from_ptr(libc::strerror(code)) };
@@ -34,7 +34,7 @@ pub(crate) fn os_error(e: &io::Error) -> String {
 }
 
 /// An absolute form of a path for messages (rsync prints full paths).
-pub(crate) fn full_path(p: &Path) -> String {
+pub fn full_path(p: &Path) -> String {
     let abs = if p.is_absolute() {
         p.to_path_buf()
     } else {
@@ -131,6 +131,10 @@ pub struct LocalTransfer<'a> {
     fatal: Option<(i32, &'static str)>,
     /// `--delay-updates`: finished files waiting in their partial directory (staged, final).
     delayed: Vec<(PathBuf, PathBuf)>,
+    /// The sender met an I/O error listing (stock's IOERR_GENERAL): `--delete` stops,
+    /// unless `--ignore-errors`; the flag says whether that was said yet.
+    io_error: bool,
+    io_warned: bool,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
@@ -147,6 +151,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         relative: opts.relative,
         implied_dirs: opts.implied_dirs,
         hard_links: opts.hard_links,
+        missing_args: opts.missing_args(),
     };
     let mut report = Reporter::new(opts);
     if opts.debug_level("nstr") >= 1 {
@@ -274,6 +279,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         alt_basis: None,
         fatal: None,
         delayed: Vec::new(),
+        io_error: false,
+        io_warned: false,
     };
     let is_root = t.is_root;
     let mut warnings = Vec::new();
@@ -378,6 +385,7 @@ impl<'a> LocalTransfer<'a> {
                         os_error(error)
                     ));
                     self.note(exit::PARTIAL);
+                    self.io_error = true;
                 }
                 ScanProblem::ReadDir { error, .. }
                     if error.raw_os_error().is_none()
@@ -395,6 +403,7 @@ impl<'a> LocalTransfer<'a> {
                         os_error(error)
                     ));
                     self.note(exit::PARTIAL);
+                    self.io_error = true;
                 }
                 ScanProblem::Vanished { path } => {
                     self.report
@@ -405,6 +414,7 @@ impl<'a> LocalTransfer<'a> {
                     self.report
                         .error(&format!("symlink has no referent: \"{}\"", full_path(path)));
                     self.note(exit::PARTIAL);
+                    self.io_error = true;
                 }
                 ScanProblem::Skipped { name, .. } => {
                     let n = String::from_utf8_lossy(name).into_owned();
@@ -421,7 +431,7 @@ impl<'a> LocalTransfer<'a> {
         let dest_bytes = dest.as_os_str().as_bytes();
         let one_file = top.len() == 1 && !top[0].entry.is_dir();
         if self.opts.mkpath && std::fs::metadata(dest).is_err() {
-            self.make_dest_path(dest, !one_file)?;
+            self.make_dest_path(dest, !one_file && !top.is_empty())?;
         }
         match std::fs::metadata(dest) {
             Ok(md) if md.is_dir() => return self.enter_dest(dest, 1),
@@ -433,7 +443,9 @@ impl<'a> LocalTransfer<'a> {
             }
             Err(_) => {}
         }
-        let single = one_file && !dest_bytes.ends_with(b"/");
+        // Nothing to copy is a single file too (stock then works in DEST's parent), unless
+        // DEST ends in a slash: that directory is made all the same.
+        let single = (one_file || top.is_empty()) && !dest_bytes.ends_with(b"/");
         if single && !(self.opts.dry_run && self.opts.mkpath) {
             // The receiver works in the file's directory: it must exist.
             let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
@@ -458,12 +470,9 @@ impl<'a> LocalTransfer<'a> {
                 }
             }
         }
-        if single || top.is_empty() {
-            self.single_file_dest = single;
-            if single {
-                return self.enter_dest(self.dest_dir().as_path(), 3);
-            }
-            return Ok(());
+        if single {
+            self.single_file_dest = true;
+            return self.enter_dest(self.dest_dir().as_path(), 3);
         }
         self.dest_created = true;
         if self.opts.dry_run {
@@ -714,6 +723,10 @@ impl<'a> LocalTransfer<'a> {
 
     /// Generates a non-directory entry.
     fn process(&mut self, i: usize) {
+        if self.entries[i].is_missing() {
+            self.delete_missing(i);
+            return;
+        }
         let dest = self.dest_path(&self.entries[i].name);
         self.make_missing_parents(&dest);
         let existing = std::fs::symlink_metadata(&dest).ok();
@@ -970,6 +983,11 @@ impl<'a> LocalTransfer<'a> {
             }
             let line = counted.match_report();
             self.report.info(&line);
+        }
+        if !(self.opts.deleting() || self.opts.force) {
+            // Stock's sender hears of deletions (those of `--delete-missing-args`) only when
+            // the receiver deletes or forces.
+            self.stats.deleted = Default::default();
         }
         if self.opts.info_stats() >= 2 && !self.opts.quiet {
             self.report.stats(&self.stats, flist_time);

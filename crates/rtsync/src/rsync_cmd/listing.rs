@@ -14,6 +14,7 @@ pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
         links: true,
         relative: opts.relative,
         implied_dirs: opts.implied_dirs,
+        missing_args: opts.missing_args(),
         ..Default::default()
     };
     let mut filters = match rtsync_engine::filters::Filters::from_options(opts) {
@@ -29,8 +30,8 @@ pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
         if let ScanProblem::Missing { path, error } = p {
             eprintln!(
                 "rsync: [sender] link_stat \"{}\" failed: {}",
-                path.display(),
-                error
+                rtsync_engine::local::full_path(path),
+                rtsync_engine::local::os_error(error)
             );
             code = exit::PARTIAL;
         }
@@ -46,9 +47,23 @@ pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     for e in &scanned.entries {
+        if e.is_missing() {
+            // `--delete-missing-args`: the name is listed as missing.
+            let name = rtsync_engine::report::escape_name(&e.name);
+            let _ = writeln!(out, "{:<45} {}", "*missing", String::from_utf8_lossy(&name));
+            continue;
+        }
         let mut line = list_line(e, level, opts.links);
         line.push(b'\n');
         let _ = out.write_all(&line);
+    }
+    let _ = out.flush();
+    if code != exit::OK {
+        eprintln!(
+            "rsync error: {} (code {code}) at main.c(1394) [sender={}]",
+            rtsync_engine::report::exit_message(code),
+            rtsync_engine::RSYNC_VERSION
+        );
     }
     code
 }

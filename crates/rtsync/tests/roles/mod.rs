@@ -6,6 +6,8 @@
 //! `mod daemon_util; mod interop_util; mod roles;`.
 #![allow(dead_code)]
 
+pub mod matrix;
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -52,6 +52,12 @@ pub(super) fn generate_entry(
     missing: bool,
 ) -> Result<Step> {
     let o = ctx.opts;
+    if o.delete_missing && e.is_missing() {
+        if o.list_only {
+            return Ok(Step::Done(vec![Line::Info(crate::log::missing_line(e))]));
+        }
+        return Ok(Step::Done(super::delete_missing(ctx, e, res)));
+    }
     if o.list_only {
         return Ok(Step::Done(vec![Line::Info(crate::log::list_line(
             e, o.links,

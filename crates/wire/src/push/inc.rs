@@ -155,7 +155,7 @@ impl Flist {
 }
 
 /// `text` with ` (in MODULE)` after its first quoted name.
-fn in_module(text: &str, module: &str) -> String {
+pub(crate) fn in_module(text: &str, module: &str) -> String {
     let Some(open) = text.find('"') else {
         return text.to_string();
     };
@@ -438,8 +438,9 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
         }
         let changed = bits & !self.io_error != 0;
         self.io_error |= bits;
-        self.enc
-            .put_end(out, if changed { self.io_error } else { 0 });
+        // `--ignore-errors`: the receiver is not told (it deletes all the same).
+        let told = changed && !self.opts.ignore_errors;
+        self.enc.put_end(out, if told { self.io_error } else { 0 });
         self.next_ndx_start = ndx_start + list.len() + 1;
         self.lists_sent += 1;
         self.listed += list.len() as u64;

@@ -83,7 +83,9 @@ pub fn send_list<F: ScanFilter, W: Write>(
     }
     let problems = scanner.take_problems();
     let io_error = end(&problems);
-    walk.enc.put_end(&mut walk.out, io_error);
+    // `--ignore-errors`: the receiver is not told (it deletes all the same).
+    walk.enc
+        .put_end(&mut walk.out, if opts.ignore_errors { 0 } else { io_error });
     walk.enc
         .put_id_lists(&mut walk.out, &walk.users, &walk.groups);
     walk.drain()?;
