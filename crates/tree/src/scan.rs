@@ -291,10 +291,20 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
     }
 
     /// A command-line source's lstat, or stat when links are to be followed for this name.
-    /// Under `-L` a source whose link leads nowhere is an error of its own (stock's
-    /// `link_stat` stats it), not a symlink without referent.
     fn metadata(&mut self, path: &Path, name: &[u8]) -> io::Result<Option<Metadata>> {
         let md = std::fs::symlink_metadata(path)?;
+        self.source_metadata(md, path, name)
+    }
+
+    /// A named source's metadata from its lstat `md` (taken by path or through a pinned
+    /// handle). Under `-L` a source whose link leads nowhere is an error of its own (stock's
+    /// `link_stat` stats it), not a symlink without referent.
+    fn source_metadata(
+        &mut self,
+        md: Metadata,
+        path: &Path,
+        name: &[u8],
+    ) -> io::Result<Option<Metadata>> {
         if self.opts.copy_links && md.file_type().is_symlink() {
             std::fs::metadata(path)?;
         }
@@ -500,7 +510,7 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
                 Ok(f) => {
                     let md = f
                         .metadata()
-                        .and_then(|md| self.follow_if_asked(md, &path, &name));
+                        .and_then(|md| self.source_metadata(md, &path, &name));
                     pinned = Some(f);
                     md
                 }
