@@ -383,8 +383,13 @@ fn serve<R: Read + Send, W: Write + Send>(
             None => None,
         },
         supported_compressions: supported_compressions(),
-        offered_inc_recurse: opts.sender
-            && push::inc::lists_supported(&opts, &sender_sources(&opts)),
+        // As stock's set_allow_inc_recurse: a receiver takes the lists incrementally unless
+        // an option needs the whole list first.
+        offered_inc_recurse: if opts.sender {
+            push::inc::lists_supported(&opts, &sender_sources(&opts))
+        } else {
+            opts.incremental_recursion()
+        },
         batch: false,
     };
     let seed = seed();
@@ -898,22 +903,45 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         .get(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
-    let mut list = FlistDecoder::new(flist_options(opts, neg)).read_list(reader)?;
-    if list.entries.is_empty() {
-        return Ok(0);
-    }
-    if tweaks.munge {
-        munge_symlinks(&mut list.entries, true);
-    } else if tweaks.sanitize_links {
-        for e in &mut list.entries {
-            if let Some(t) = e.link_target.as_mut().filter(|t| !t.is_empty()) {
-                let depth = e.name.iter().filter(|&&b| b == b'/').count();
-                *t = sanitize_link_target(t, depth);
-                e.size = t.len() as u64;
+    // What every received list goes through before the generator sees it.
+    let numeric_ids = tweaks.numeric_ids;
+    let adjust = move |list: &mut crate::flist::FileList| {
+        if tweaks.munge {
+            munge_symlinks(&mut list.entries, true);
+        } else if tweaks.sanitize_links {
+            for e in &mut list.entries {
+                if let Some(t) = e.link_target.as_mut().filter(|t| !t.is_empty()) {
+                    let depth = e.name.iter().filter(|&&b| b == b'/').count();
+                    *t = sanitize_link_target(t, depth);
+                    e.size = t.len() as u64;
+                }
             }
         }
-    }
-    tweaks.apply_chmod(&mut list.entries);
+        tweaks.apply_chmod(&mut list.entries);
+    };
+    let mut ids = PullOptions::from_options(opts, None);
+    ids.numeric_ids |= numeric_ids;
+    let prepare = move |list: &mut crate::flist::FileList| {
+        adjust(list);
+        ids.map_ids(list);
+        Ok::<(), Error>(())
+    };
+    let mut decoder = FlistDecoder::new(flist_options(opts, neg));
+    let (mut list, inc) = if neg.inc_recurse() {
+        let mut lists = pull::inc::IncReader::new(decoder, Box::new(prepare));
+        let first = lists.read_first(reader)?;
+        if first.list.entries.is_empty() {
+            return Ok(0);
+        }
+        (first.list, Some((lists, first.parent)))
+    } else {
+        let mut list = decoder.read_list(reader)?;
+        if list.entries.is_empty() {
+            return Ok(0);
+        }
+        prepare(&mut list)?;
+        (list, None)
+    };
     let dest_existed = std::fs::symlink_metadata(&dest).is_ok();
     let dest_arg = dest;
     let batch_only = opts.only_write_batch && opts.write_batch.is_some();
@@ -959,8 +987,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         refuse: tweaks.filter.cloned(),
         ..PullOptions::from_options(opts, protect)
     };
-    popts.numeric_ids |= tweaks.numeric_ids;
-    popts.map_ids(&mut list);
+    popts.numeric_ids |= numeric_ids;
     // In a daemon module, directories named by the client stay inside the destination.
     popts.resolve_dirs(&dest.root(), in_module);
     for w in popts.resolve_basis_dirs(&dest.root(), module_root) {
@@ -975,7 +1002,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         closer: &socket_fd.map_or(Closer::None, Closer::Fd),
         log: &log,
     };
-    let stats = pull::run_pull(reader, writer, &session)?;
+    let stats = pull::run_pull(reader, writer, &session, inc)?;
     Ok(if stats.errors > 0 { 23 } else { 0 })
 }
 
