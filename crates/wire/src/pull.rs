@@ -551,10 +551,17 @@ struct Walk {
     dry_missing: Option<Vec<u8>>,
     skipped_dir: Option<Vec<u8>>,
     dest_exists: bool,
-    /// Hard-link groups: the member that leads each (its index and name).
+    /// Hard-link groups of other kinds than regular files: the member that leads each (its
+    /// index and name).
     hlink_leader: HashMap<(u64, u64), (usize, Vec<u8>)>,
     /// Members linked to their leader once it is in place: index, entry, leader's name.
     followers: VecDeque<(usize, FileEntry, Vec<u8>)>,
+    /// Hard-link groups of regular files, handled with rsync's chain (see [`LinkGroup`]).
+    groups: HashMap<(u64, u64), LinkGroup>,
+    /// The last member of each group in the lists known so far (its index).
+    last_member: HashMap<(u64, u64), usize>,
+    /// Group members being transferred, by index: their group and name.
+    sent_members: HashMap<usize, ((u64, u64), Vec<u8>)>,
     /// Directories whose attributes are set once their contents are in place.
     dirs_to_fix: Vec<FileEntry>,
     /// Incremental recursion: directories created while their parent's list was handled
@@ -584,12 +591,25 @@ impl Walk {
             ctx.log.ready(ndx, Vec::new());
             return Ok(());
         }
+        let mut link_group = None;
         if let Some(key) = e.hardlink_key.filter(|_| ctx.opts.hard_links) {
-            if let Some((_, leader)) = self.hlink_leader.get(&key) {
-                self.followers.push_back((ndx, e.clone(), leader.clone()));
-                return Ok(());
+            if e.kind == rtsync_tree::FileKind::Regular {
+                let group = self.groups.entry(key).or_default();
+                if let Some(leader) = group.leader.clone() {
+                    return self.link_follower(ctx, w, ndxw, (ndx, e.clone(), leader));
+                }
+                if group.sent.is_some() {
+                    self.wait_for_leader(ctx, key, ndx, e);
+                    return Ok(());
+                }
+                link_group = Some(key);
+            } else {
+                if let Some((_, leader)) = self.hlink_leader.get(&key) {
+                    self.followers.push_back((ndx, e.clone(), leader.clone()));
+                    return Ok(());
+                }
+                self.hlink_leader.insert(key, (ndx, e.name.clone()));
             }
-            self.hlink_leader.insert(key, (ndx, e.name.clone()));
         }
         // `-n`: entries below a directory that would have been created are new as well
         // (stock's dry_missing_dir), and an absent destination holds nothing.
@@ -641,7 +661,38 @@ impl Walk {
         {
             self.dry_missing = Some(e.name.clone());
         }
-        match generate_entry(ctx, ndx, e, names, &mut self.res, missing, content)? {
+        if let Some(key) = link_group {
+            // Not the last member known and nothing here: a later member is transferred
+            // and this one linked to it.
+            let last = self.last_member.get(&key).is_none_or(|&l| l <= ndx);
+            if !last
+                && !ctx.opts.existing
+                && (missing || fs::symlink_metadata(ctx.dest.path_of(&e.name)).is_err())
+            {
+                self.wait_for_leader(ctx, key, ndx, e);
+                return Ok(());
+            }
+        }
+        let step = generate_entry(ctx, ndx, e, names, &mut self.res, missing, content)?;
+        if let Some(key) = link_group {
+            match &step {
+                Step::Request { .. } if !ctx.opts.dry_run || ctx.opts.batch_only => {
+                    self.groups.entry(key).or_default().sent = Some(ndx);
+                    self.sent_members.insert(ndx, (key, e.name.clone()));
+                }
+                // `-n`: as if transferred.
+                Step::Request { .. } => self.leader_done(ctx, w, ndxw, key, &e.name)?,
+                Step::Done(lines)
+                    if lines.iter().any(|l| matches!(l, Line::Item(..)))
+                        || fs::symlink_metadata(ctx.dest.path_of(&e.name))
+                            .is_ok_and(|m| m.is_file()) =>
+                {
+                    self.leader_done(ctx, w, ndxw, key, &e.name)?;
+                }
+                _ => {}
+            }
+        }
+        match step {
             Step::Done(lines) => {
                 if ctx.opts.remove_source_files && !e.is_dir() {
                     // Stock reports current files and every symlink or special it made or
@@ -693,6 +744,98 @@ impl Walk {
         Ok(())
     }
 
+    /// A group member waits for its leader (it holds its list until then).
+    fn wait_for_leader(&mut self, ctx: &Ctx<'_>, key: (u64, u64), ndx: usize, e: &FileEntry) {
+        ctx.log.pending(ndx, Vec::new());
+        if ctx.inc {
+            self.in_flight.insert(ndx);
+        }
+        self.groups
+            .entry(key)
+            .or_default()
+            .waiting
+            .push((ndx, e.clone()));
+    }
+
+    /// Member `name` of group `key` is in place: the waiting members are linked to it, and
+    /// later ones will be.
+    fn leader_done<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+        key: (u64, u64),
+        name: &[u8],
+    ) -> Result<()> {
+        let group = self.groups.entry(key).or_default();
+        group.leader = Some(name.to_vec());
+        group.sent = None;
+        let waiting = std::mem::take(&mut group.waiting);
+        for (ndx, e) in waiting {
+            self.in_flight.remove(&ndx);
+            self.link_follower(ctx, w, ndxw, (ndx, e, name.to_vec()))?;
+        }
+        Ok(())
+    }
+
+    /// A transfer is done with: a group member being transferred now leads its group.
+    fn transfer_done<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+        ndx: usize,
+    ) -> Result<()> {
+        if let Some((key, name)) = self.sent_members.remove(&ndx) {
+            self.leader_done(ctx, w, ndxw, key, &name)?;
+        }
+        Ok(())
+    }
+
+    /// Groups whose members all wait and none leads (the member they waited for was
+    /// skipped, or will not come soon enough): the last waiting member is handled as the
+    /// one to transfer, as rsync's handle_skipped_hlink does.
+    #[allow(clippy::too_many_arguments)]
+    fn release_groups<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+        req_tx: &mpsc::Sender<Request>,
+    ) -> Result<()> {
+        let stuck: Vec<(u64, u64)> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.leader.is_none() && g.sent.is_none() && !g.waiting.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stuck {
+            loop {
+                let group = self.groups.entry(key).or_default();
+                if group.leader.is_some() || group.sent.is_some() {
+                    break;
+                }
+                let Some((ndx, e)) = group.waiting.pop() else {
+                    break;
+                };
+                self.in_flight.remove(&ndx);
+                self.last_member.insert(key, ndx);
+                let names: HashSet<&[u8]> = HashSet::new();
+                self.entry(ctx, w, ndxw, req_tx, ndx, &e, true, &names, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes the hard-link members of a list the generator knows of (which is last).
+    fn know_members(&mut self, list: &FileList, ndx_start: usize) {
+        for (i, e) in list.entries.iter().enumerate() {
+            if let (Some(key), true) = (e.hardlink_key, list.active[i]) {
+                self.last_member.insert(key, ndx_start + i);
+            }
+        }
+    }
+
     /// Links a hard-link follower to its group's leader (in place by now) and tells the
     /// sender (`hf+++++++++ NAME => LEADER`).
     fn link_follower<W: Write>(
@@ -714,6 +857,9 @@ impl Walk {
             (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
             _ => false,
         };
+        let existing = fs::symlink_metadata(&to)
+            .ok()
+            .filter(|m| m.file_type().is_file());
         let mut lines = Vec::new();
         if same && ctx.opts.remove_source_files {
             // Already linked: in place, so the sender may remove its copy.
@@ -733,8 +879,16 @@ impl Walk {
                 ));
                 self.res.errors += 1;
             } else {
-                let mut it = rtsync_engine::itemize::Itemize::new(b'h', b'f');
-                it.is_new = true;
+                // A file replaced by the link is itemized against what it was.
+                let mut it = match existing.as_ref() {
+                    Some(m) => crate::log::itemize(&e, Some(m), b'h', entry::preserve(ctx.opts)),
+                    None => {
+                        let mut it = rtsync_engine::itemize::Itemize::new(b'h', b'f');
+                        it.is_new = true;
+                        it
+                    }
+                };
+                it.update = b'h';
                 let mut suffix = b" => ".to_vec();
                 suffix.extend_from_slice(&leader);
                 lines.push(Line::Item(
@@ -747,7 +901,7 @@ impl Walk {
                     send_success(w, ndx)?;
                 }
                 // The sender logs it as `hf+++++++++ name => leader`.
-                let iflags = item::LOCAL_CHANGE | item::XNAME_FOLLOWS | item::IS_NEW;
+                let iflags = item::LOCAL_CHANGE | item::XNAME_FOLLOWS | iflags_of(&it);
                 ndxw.put(&mut self.out, ndx as i32);
                 self.out.extend_from_slice(&iflags.to_le_bytes());
                 crate::varint::put_vstring(&mut self.out, &leader)?;
@@ -803,6 +957,21 @@ impl Walk {
     }
 }
 
+/// A hard-link group of regular files, as rsync's generator chains it: members come in list
+/// order; one whose destination is missing waits for a later member, unless it is the last
+/// known, so the last member is the one transferred; a member already up to date leads at
+/// once. When the leader is in place, the waiting members are linked to it
+/// (`hf+++++++++ NAME => LEADER`), and later members are linked as they come.
+#[derive(Default)]
+struct LinkGroup {
+    /// The member in place that the others link to.
+    leader: Option<Vec<u8>>,
+    /// A member being transferred (its index).
+    sent: Option<usize>,
+    /// Members waiting for the leader: index and entry.
+    waiting: Vec<(usize, FileEntry)>,
+}
+
 /// A list the generator has started (incremental recursion).
 struct Started {
     ndx_start: usize,
@@ -851,6 +1020,7 @@ fn generate<W: Write>(
             }
             ctx.log.header(header);
         }
+        g.know_members(ctx.list, 0);
         for (ndx, e) in entries.iter().enumerate() {
             if !ctx.list.active[ndx] {
                 ctx.log.ready(ndx, Vec::new());
@@ -858,7 +1028,19 @@ fn generate<W: Write>(
             }
             let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
             g.entry(ctx, w, &mut ndxw, &req_tx, ndx, e, content, &names, false)?;
+            if ctx.opts.hard_links {
+                while let Ok(ev) = ev_rx.try_recv() {
+                    match ev {
+                        Event::Completed(ndx) => g.transfer_done(ctx, w, &mut ndxw, ndx)?,
+                        Event::Redo(ndx, e) => redo.push((ndx, *e)),
+                        Event::Success(ndx) => send_success(w, ndx)?,
+                        Event::Message(tag, text) => send_message(w, tag, &text)?,
+                        _ => return Err(Error::Stream("receiver ended early".into())),
+                    }
+                }
+            }
         }
+        g.release_groups(ctx, w, &mut ndxw, &req_tx)?;
         if ctx.opts.read_batch {
             // Tells the receiver the generator has decided on every entry.
             let _ = req_tx.send(Request {
@@ -885,7 +1067,7 @@ fn generate<W: Write>(
             Ok(Event::Success(ndx)) => send_success(w, ndx)?,
             Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
             Ok(Event::PhaseDone) => break,
-            Ok(Event::Completed(_)) => {}
+            Ok(Event::Completed(ndx)) => g.transfer_done(ctx, w, &mut ndxw, ndx)?,
             Ok(Event::List(_)) | Ok(Event::ListsEnd) => {
                 return Err(Error::Protocol("file list after the end of lists".into()))
             }
@@ -897,6 +1079,10 @@ fn generate<W: Write>(
     // Every leader is in place now (one that failed verification is redone below; its
     // followers keep the previous content until the next run): link the followers while the
     // sender still accepts item notices.
+    let redone: Vec<usize> = g.sent_members.keys().copied().collect();
+    for ndx in redone {
+        g.transfer_done(ctx, w, &mut ndxw, ndx)?;
+    }
     while let Some(f) = g.followers.pop_front() {
         g.link_follower(ctx, w, &mut ndxw, f)?;
     }
@@ -974,6 +1160,10 @@ fn generate<W: Write>(
     Ok(g.res)
 }
 
+/// Files listed ahead before the generator starts a list with `-H` (stock:
+/// MIN_FILECNT_LOOKAHEAD / 2).
+const HLINK_LOOKAHEAD: usize = 500;
+
 /// Incremental recursion: handles the lists as the receiver passes them on, each list's
 /// directory first, and tells the sender (`NDX_DONE`) each time the oldest list is done.
 fn generate_lists<W: Write>(
@@ -990,8 +1180,27 @@ fn generate_lists<W: Write>(
     let mut eof = false;
     // The first list is the caller's; the others come from the receiver.
     let mut first = Some(ctx.list);
+    g.know_members(ctx.list, 1);
     let mut first_parent = ctx.first_parent.clone();
     loop {
+        if ctx.opts.hard_links {
+            // As stock's generator: with -H, some files are listed ahead before a list is
+            // started, so that a group's later members are known (the last is transferred).
+            loop {
+                let listed: usize = started.iter().map(|l| l.len).sum::<usize>()
+                    + waiting.iter().map(|l| l.list.entries.len()).sum::<usize>()
+                    + first.map_or(0, |l| l.entries.len());
+                if eof || listed >= HLINK_LOOKAHEAD {
+                    break;
+                }
+                w.write_all(&g.out).and_then(|_| w.flush()).map_err(wio)?;
+                g.out.clear();
+                let ev = ev_rx
+                    .recv()
+                    .map_err(|_| Error::Stream("receiver ended early".into()))?;
+                list_event(ctx, w, ndxw, req_tx, g, ev, &mut waiting, &mut eof)?;
+            }
+        }
         let owned;
         let (list, ndx_start, parent) = if let Some(l) = first.take() {
             (l, 1, first_parent.take())
@@ -1001,6 +1210,8 @@ fn generate_lists<W: Write>(
         } else if eof {
             break;
         } else {
+            // Nothing to do until the next list: no hard-link member may wait for one.
+            g.release_groups(ctx, w, ndxw, req_tx)?;
             w.write_all(&g.out).and_then(|_| w.flush()).map_err(wio)?;
             g.out.clear();
             let ev = ev_rx
@@ -1032,7 +1243,9 @@ fn generate_lists<W: Write>(
                     &names,
                     created,
                 )?;
-                if g.dirs_to_fix.len() > fixes {
+                // (--delete-delay: every directory is touched up at the end, after the
+                // deletions, as stock does.)
+                if g.dirs_to_fix.len() > fixes && !ctx.opts.delete_after {
                     started.back_mut().expect("just started").fix = g.dirs_to_fix.pop();
                 }
             }
@@ -1061,6 +1274,7 @@ fn generate_lists<W: Write>(
     }
     // Every list is handled: the rest retire as their transfers finish; the last `NDX_DONE`
     // ends phase 1.
+    g.release_groups(ctx, w, ndxw, req_tx)?;
     loop {
         retire_lists(ctx, w, ndxw, g, &mut started, true)?;
         if started.is_empty() {
@@ -1117,10 +1331,14 @@ fn list_event<W: Write>(
     eof: &mut bool,
 ) -> Result<()> {
     match ev {
-        Event::List(l) => waiting.push_back(*l),
+        Event::List(l) => {
+            g.know_members(&l.list, l.ndx_start);
+            waiting.push_back(*l);
+        }
         Event::ListsEnd => *eof = true,
         Event::Completed(ndx) => {
             g.in_flight.remove(&ndx);
+            g.transfer_done(ctx, w, ndxw, ndx)?;
         }
         Event::Redo(ndx, e) => g.redo(ctx, ndxw, req_tx, ndx, *e)?,
         Event::Success(ndx) => send_success(w, ndx)?,
@@ -1554,11 +1772,10 @@ fn receive<R: Read>(
             .unwrap_or(rtsync_delta::Compression::None),
         ctx.neg.protocol,
     )?;
-    // Incremental recursion: the generator learns when a request is done with.
+    // The generator learns when a request is done with (to finish hard-link groups, and
+    // with incremental recursion, lists).
     let completed = |ndx: usize| {
-        if ctx.inc {
-            let _ = ev_tx.send(Event::Completed(ndx));
-        }
+        let _ = ev_tx.send(Event::Completed(ndx));
     };
     loop {
         let ndx = ndxr.read(r)?;
