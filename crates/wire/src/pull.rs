@@ -1174,10 +1174,8 @@ fn generate_lists<W: Write>(
     ev_rx: &mpsc::Receiver<Event>,
     g: &mut Walk,
 ) -> Result<()> {
-    let wio = |e| Error::io("writing to sender", e);
-    let mut waiting: VecDeque<inc::IncList> = VecDeque::new();
+    let mut lists = Intake::default();
     let mut started: VecDeque<Started> = VecDeque::new();
-    let mut eof = false;
     // The first list is the caller's; the others come from the receiver.
     let mut first = Some(ctx.list);
     g.know_members(ctx.list, 1);
@@ -1188,37 +1186,31 @@ fn generate_lists<W: Write>(
             // started, so that a group's later members are known (the last is transferred).
             loop {
                 let listed: usize = started.iter().map(|l| l.len).sum::<usize>()
-                    + waiting.iter().map(|l| l.list.entries.len()).sum::<usize>()
+                    + lists
+                        .waiting
+                        .iter()
+                        .map(|l| l.list.entries.len())
+                        .sum::<usize>()
                     + first.map_or(0, |l| l.entries.len());
-                if eof || listed >= HLINK_LOOKAHEAD {
+                if lists.eof || listed >= HLINK_LOOKAHEAD {
                     break;
                 }
-                w.write_all(&g.out).and_then(|_| w.flush()).map_err(wio)?;
-                g.out.clear();
-                let ev = ev_rx
-                    .recv()
-                    .map_err(|_| Error::Stream("receiver ended early".into()))?;
-                list_event(ctx, w, ndxw, req_tx, g, ev, &mut waiting, &mut eof)?;
+                lists.wait(ctx, w, ndxw, req_tx, ev_rx, g)?;
             }
         }
         let owned;
         let (list, ndx_start, parent) = if let Some(l) = first.take() {
             (l, 1, first_parent.take())
-        } else if let Some(l) = waiting.pop_front() {
+        } else if let Some(l) = lists.waiting.pop_front() {
             owned = l;
             (&owned.list, owned.ndx_start, owned.parent.clone())
-        } else if eof {
+        } else if lists.eof {
             break;
         } else {
             // Nothing to do until the next list: no hard-link member may wait for one.
             g.release_groups(ctx, w, ndxw, req_tx)?;
-            w.write_all(&g.out).and_then(|_| w.flush()).map_err(wio)?;
-            g.out.clear();
-            let ev = ev_rx
-                .recv()
-                .map_err(|_| Error::Stream("receiver ended early".into()))?;
-            list_event(ctx, w, ndxw, req_tx, g, ev, &mut waiting, &mut eof)?;
             retire_lists(ctx, w, ndxw, g, &mut started, false)?;
+            lists.wait(ctx, w, ndxw, req_tx, ev_rx, g)?;
             continue;
         };
         started.push_back(Started {
@@ -1267,8 +1259,9 @@ fn generate_lists<W: Write>(
             let content = list.content_dir.get(i).copied().unwrap_or(true);
             g.entry(ctx, w, ndxw, req_tx, ndx, e, content, &names, false)?;
             while let Ok(ev) = ev_rx.try_recv() {
-                list_event(ctx, w, ndxw, req_tx, g, ev, &mut waiting, &mut eof)?;
+                list_event(ctx, w, ndxw, req_tx, g, ev, &mut lists)?;
             }
+            retire_lists(ctx, w, ndxw, g, &mut started, false)?;
         }
         retire_lists(ctx, w, ndxw, g, &mut started, false)?;
     }
@@ -1280,15 +1273,56 @@ fn generate_lists<W: Write>(
         if started.is_empty() {
             return Ok(());
         }
-        w.write_all(&g.out).and_then(|_| w.flush()).map_err(wio)?;
-        g.out.clear();
-        let ev = ev_rx
-            .recv()
-            .map_err(|_| Error::Stream("receiver ended early".into()))?;
-        list_event(ctx, w, ndxw, req_tx, g, ev, &mut waiting, &mut eof)?;
-        if !waiting.is_empty() {
+        lists.wait(ctx, w, ndxw, req_tx, ev_rx, g)?;
+        if !lists.waiting.is_empty() {
             return Err(Error::Protocol("file list after the end of lists".into()));
         }
+    }
+}
+
+/// Incremental recursion: the lists the receiver passed on. As stock's generator reads its
+/// receiver only when it waits, a list is taken in (its hard-link members known, which
+/// decides which member is the last) only when the generator waits for one.
+#[derive(Default)]
+struct Intake {
+    /// Passed on, not taken in yet (`None`: the end of the lists).
+    unseen: VecDeque<Option<inc::IncList>>,
+    /// Taken in, not started.
+    waiting: VecDeque<inc::IncList>,
+    eof: bool,
+}
+
+impl Intake {
+    /// Takes in the next list (or the end), waiting for the receiver if need be; handles
+    /// what else it reports meanwhile.
+    fn wait<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+        req_tx: &mpsc::Sender<Request>,
+        ev_rx: &mpsc::Receiver<Event>,
+        g: &mut Walk,
+    ) -> Result<()> {
+        if self.unseen.is_empty() {
+            w.write_all(&g.out)
+                .and_then(|_| w.flush())
+                .map_err(|e| Error::io("writing to sender", e))?;
+            g.out.clear();
+            let ev = ev_rx
+                .recv()
+                .map_err(|_| Error::Stream("receiver ended early".into()))?;
+            list_event(ctx, w, ndxw, req_tx, g, ev, self)?;
+        }
+        match self.unseen.pop_front() {
+            Some(Some(l)) => {
+                g.know_members(&l.list, l.ndx_start);
+                self.waiting.push_back(l);
+            }
+            Some(None) => self.eof = true,
+            None => {}
+        }
+        Ok(())
     }
 }
 
@@ -1319,7 +1353,6 @@ fn early_dir(ctx: &Ctx<'_>, g: &mut Walk, e: &FileEntry) {
 }
 
 /// Handles what the receiver reports while lists are being worked on.
-#[allow(clippy::too_many_arguments)]
 fn list_event<W: Write>(
     ctx: &Ctx<'_>,
     w: &mut MuxWriter<W>,
@@ -1327,15 +1360,11 @@ fn list_event<W: Write>(
     req_tx: &mpsc::Sender<Request>,
     g: &mut Walk,
     ev: Event,
-    waiting: &mut VecDeque<inc::IncList>,
-    eof: &mut bool,
+    lists: &mut Intake,
 ) -> Result<()> {
     match ev {
-        Event::List(l) => {
-            g.know_members(&l.list, l.ndx_start);
-            waiting.push_back(*l);
-        }
-        Event::ListsEnd => *eof = true,
+        Event::List(l) => lists.unseen.push_back(Some(*l)),
+        Event::ListsEnd => lists.unseen.push_back(None),
         Event::Completed(ndx) => {
             g.in_flight.remove(&ndx);
             g.transfer_done(ctx, w, ndxw, ndx)?;

@@ -19,7 +19,7 @@ use crate::connect::Closer;
 use crate::error::{Error, Result};
 use crate::flist::{FlistDecoder, FlistEncoder};
 use crate::local::Dest;
-use crate::mux::{MsgTag, MuxReader, MuxWriter, PrintMessages};
+use crate::mux::{MsgTag, MuxReader, MuxWriter};
 use crate::negotiate::{self, NegotiateConfig, Negotiated, MAX_PROTOCOL};
 use crate::pull::{self, PullOptions};
 use crate::push::{self, PushOptions};
@@ -71,6 +71,31 @@ pub struct LogSink(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
 impl std::fmt::Debug for LogSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LogSink")
+    }
+}
+
+/// Messages a client puts on the wire to us (a sender never needs to; stock's receiver
+/// passes them to its generator, which logs them). Never written to stdout, which may be the
+/// connection itself: a daemon logs them, a remote-shell server writes them to stderr.
+struct PeerMessages {
+    log: Option<LogSink>,
+}
+
+impl crate::mux::MessageHandler for PeerMessages {
+    fn message(&mut self, tag: MsgTag, text: &[u8]) {
+        if matches!(tag, MsgTag::Log | MsgTag::Deleted) {
+            return;
+        }
+        match &self.log {
+            Some(log) => {
+                for line in String::from_utf8_lossy(text).lines() {
+                    (log.0)(line);
+                }
+            }
+            None => {
+                let _ = std::io::stderr().lock().write_all(text);
+            }
+        }
     }
 }
 
@@ -394,7 +419,12 @@ fn serve<R: Read + Send, W: Write + Send>(
     };
     let seed = seed();
     let neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
-    let mut reader = MuxReader::new(input, Box::new(PrintMessages));
+    let mut reader = MuxReader::new(
+        input,
+        Box::new(PeerMessages {
+            log: session.log.clone(),
+        }),
+    );
     reader.start_mux();
     let mut writer = MuxWriter::new(output);
     writer
