@@ -168,19 +168,12 @@ fn compare_runs(what: &str, ours: &Output, stock: &Output, our_dest: &Path, stoc
     let (o, s) = (sorted_lines(&ours.stdout), sorted_lines(&stock.stdout));
     assert!(!s.is_empty(), "the comparison needs output: {what}");
     if o != s {
-        let only = |a: &[String], b: &[String]| -> Vec<String> {
-            a.iter()
-                .filter(|l| !b.contains(l))
-                .take(12)
-                .cloned()
-                .collect()
-        };
+        let at = o.iter().zip(&s).take_while(|(a, b)| a == b).count();
+        let from = at.saturating_sub(2);
         panic!(
-            "stdout differs, {what}\nonly ours: {:#?}\nonly stock: {:#?}\nfirst lines: {:?} / {:?}",
-            only(&o, &s),
-            only(&s, &o),
-            o.first(),
-            s.first()
+            "stdout differs at sorted line {at}, {what}\nours:\n{}\nstock:\n{}",
+            o[from..(at + 6).min(o.len())].join("\n"),
+            s[from..(at + 6).min(s.len())].join("\n")
         );
     }
 }

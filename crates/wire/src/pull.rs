@@ -706,12 +706,17 @@ impl Walk {
                     }
                 }
                 self.res.count_created(e, &lines);
-                notify_sender(ctx, w, ndxw, ndx, &lines)?;
+                notify_sender(ctx, w, ndxw, &mut self.out, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
+                if self.out.len() > 1 << 16 {
+                    w.write_all(&self.out)
+                        .map_err(|e| Error::io("writing to sender", e))?;
+                    self.out.clear();
+                }
             }
             Step::FixDir(lines) => {
                 self.res.count_created(e, &lines);
-                notify_sender(ctx, w, ndxw, ndx, &lines)?;
+                notify_sender(ctx, w, ndxw, &mut self.out, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
                 self.dirs_to_fix.push(e.clone());
             }
@@ -1015,7 +1020,7 @@ fn generate<W: Write>(
                 }
                 let (n, dels) = delete_extraneous(ctx, e, &path, &names);
                 g.res.deleted += n;
-                notify_sender(ctx, w, &mut ndxw, ndx, &dels)?;
+                notify_sender(ctx, w, &mut ndxw, &mut g.out, ndx, &dels)?;
                 header.extend(dels);
             }
             ctx.log.header(header);
@@ -1124,7 +1129,7 @@ fn generate<W: Write>(
                 Deferred::Found(gone) => delete_found(ctx, gone),
             };
             g.res.deleted += n;
-            notify_sender(ctx, w, &mut ndxw, 0, &dels)?;
+            notify_sender(ctx, w, &mut ndxw, &mut out, 0, &dels)?;
             trailer.extend(dels);
         }
         ctx.log.trailer(trailer);
@@ -1563,16 +1568,18 @@ fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
 
 /// Tells the sender about an item handled locally, as rsync's generator does at protocol
 /// ≥ 29 (the sender logs it; a client sender prints it), and, when we are the server,
-/// reports deletions to the client (MSG_DELETED).
+/// reports deletions to the client (MSG_DELETED). The notice goes into `out`, after what
+/// is there (indexes are encoded relative to the previous one, so the order is the
+/// encoding's).
 fn notify_sender<W: Write>(
     ctx: &Ctx<'_>,
     w: &mut MuxWriter<W>,
     ndxw: &mut NdxWriter,
+    out: &mut Vec<u8>,
     ndx: usize,
     lines: &[Line],
 ) -> Result<()> {
     let wio = |e| Error::io("writing to sender", e);
-    let mut out = Vec::new();
     for line in lines {
         match line {
             Line::Deleting(name, _) if !ctx.opts.peer_sends_stats => {
@@ -1593,15 +1600,12 @@ fn notify_sender<W: Write>(
                 let iflags = iflags_of(it);
                 // Only significant items: something reported or created.
                 if iflags & !(item::LOCAL_CHANGE) != 0 {
-                    ndxw.put(&mut out, ndx as i32);
+                    ndxw.put(out, ndx as i32);
                     out.extend_from_slice(&iflags.to_le_bytes());
                 }
             }
             _ => {}
         }
-    }
-    if !out.is_empty() {
-        w.write_all(&out).map_err(wio)?;
     }
     Ok(())
 }

@@ -1015,6 +1015,8 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     let mut popts = PullOptions {
         verbose: 0,
         refuse: tweaks.filter.cloned(),
+        // `.` is itemized as new in a destination made for this transfer.
+        dest_created: !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only,
         ..PullOptions::from_options(opts, protect)
     };
     popts.numeric_ids |= numeric_ids;
