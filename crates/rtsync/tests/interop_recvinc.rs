@@ -202,6 +202,17 @@ fn daemon_conf(dest: &Path) -> String {
 /// The stock client pushes `src/` with `opts` to a stock receiver and to ours, into
 /// destinations prepared by `prepare`; compares.
 fn push_compare(via: Via, opts: &[&str], src: &Path, prepare: impl Fn(&Path)) {
+    push_compare_paths(via, opts, src, &[""], prepare)
+}
+
+/// [`push_compare`] of `paths` beneath `src` (`""`: all of it, with a trailing slash).
+fn push_compare_paths(
+    via: Via,
+    opts: &[&str],
+    src: &Path,
+    paths: &[&str],
+    prepare: impl Fn(&Path),
+) {
     let work = tempfile::tempdir().unwrap();
     let mut runs = Vec::new();
     for kind in [daemon_util::Kind::Stock, daemon_util::Kind::Rtsync] {
@@ -211,7 +222,7 @@ fn push_compare(via: Via, opts: &[&str], src: &Path, prepare: impl Fn(&Path)) {
         let ddir = work.path().join(format!("{kind:?}-aux"));
         std::fs::create_dir_all(&ddir).unwrap();
         let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
-        args.push(format!("{}/", src.display()));
+        args.extend(paths.iter().map(|p| format!("{}/{p}", src.display())));
         let _daemon = match via {
             Via::Shell => {
                 let ssh = fake_ssh(&ddir).display().to_string();
@@ -252,6 +263,17 @@ fn rtsync(args: &[&str]) -> Output {
 /// Our client and the stock client pull `src/` with `opts` from a stock sender (`via`),
 /// into destinations prepared by `prepare`; compares.
 fn pull_compare(via: Via, opts: &[&str], src: &Path, prepare: impl Fn(&Path)) {
+    pull_compare_paths(via, opts, src, &[""], prepare)
+}
+
+/// [`pull_compare`] of `paths` beneath `src` (`""`: all of it, with a trailing slash).
+fn pull_compare_paths(
+    via: Via,
+    opts: &[&str],
+    src: &Path,
+    paths: &[&str],
+    prepare: impl Fn(&Path),
+) {
     let work = tempfile::tempdir().unwrap();
     let aux = work.path().join("aux");
     std::fs::create_dir_all(&aux).unwrap();
@@ -260,7 +282,10 @@ fn pull_compare(via: Via, opts: &[&str], src: &Path, prepare: impl Fn(&Path)) {
             let ssh = fake_ssh(&aux).display().to_string();
             (
                 None,
-                format!("localhost:{}/", src.display()),
+                paths
+                    .iter()
+                    .map(|p| format!("localhost:{}/{p}", src.display()))
+                    .collect::<Vec<_>>(),
                 vec![
                     "-e".to_string(),
                     ssh,
@@ -270,8 +295,8 @@ fn pull_compare(via: Via, opts: &[&str], src: &Path, prepare: impl Fn(&Path)) {
         }
         Via::Daemon => {
             let d = daemon_util::Daemon::start(daemon_util::Kind::Stock, &aux, &daemon_conf(src));
-            let url = d.url("m/");
-            (Some(d), url, Vec::new())
+            let urls = paths.iter().map(|p| d.url(&format!("m/{p}"))).collect();
+            (Some(d), urls, Vec::new())
         }
     };
     let mut runs = Vec::new();
@@ -281,7 +306,7 @@ fn pull_compare(via: Via, opts: &[&str], src: &Path, prepare: impl Fn(&Path)) {
         prepare(&dest);
         let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
         args.extend(extra.iter().cloned());
-        args.push(from.clone());
+        args.extend(from.iter().cloned());
         args.push(format!("{}/", dest.display()));
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         runs.push((dest, if ours { rtsync(&a) } else { run_stock(&a) }));
@@ -390,4 +415,19 @@ fn our_pull_with_hard_links_matches_stock() {
         // group is the one transferred.
         pull_compare(via, &["-aiH", "--no-inc-recursive"], src.path(), |_| {});
     }
+}
+
+#[test]
+fn relative_paths_and_files_from_lists_match_stock() {
+    let src = tempfile::tempdir().unwrap();
+    tree(src.path());
+    let list = src.path().join("the-list");
+    std::fs::write(&list, b"a1/b2\na3\nz.txt\ndeep/1/2\n").unwrap();
+    let files_from = format!("--files-from={}", list.display());
+    for via in [Via::Shell, Via::Daemon] {
+        push_compare_paths(via, &["-aiR"], src.path(), &["./a0/b1", "./deep/1"], stale);
+        pull_compare_paths(via, &["-aiR"], src.path(), &["./a0/b1", "./deep/1"], stale);
+        push_compare(via, &["-air", &files_from], src.path(), stale);
+    }
+    pull_compare(Via::Shell, &["-air", &files_from], src.path(), stale);
 }
