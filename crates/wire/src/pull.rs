@@ -1426,6 +1426,7 @@ type RequestParts = (
 );
 
 /// Queues a request for the receiver, then asks the sender for the file.
+#[allow(clippy::too_many_arguments)]
 fn request<W: Write>(
     ctx: &Ctx<'_>,
     w: &mut MuxWriter<W>,
