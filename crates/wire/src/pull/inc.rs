@@ -258,6 +258,105 @@ impl<'a> IncReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flist::{FlistEncoder, FlistOptions};
+    use rtsync_tree::FileKind;
+
+    fn opts() -> FlistOptions {
+        FlistOptions {
+            protocol: 31,
+            varint_flags: true,
+            safe_flist: true,
+            inc_recurse: true,
+            ..FlistOptions::default()
+        }
+    }
+
+    fn entry(name: &str, dir: bool) -> FileEntry {
+        FileEntry {
+            name: name.as_bytes().to_vec(),
+            kind: if dir {
+                FileKind::Directory
+            } else {
+                FileKind::Regular
+            },
+            mode: if dir { libc::S_IFDIR } else { libc::S_IFREG } | 0o755,
+            size: 1,
+            mtime: 1_700_000_000,
+            mtime_nsec: 0,
+            uid: 0,
+            gid: 0,
+            rdev: 0,
+            link_target: None,
+            hardlink_key: None,
+            checksum: None,
+            top_dir: false,
+        }
+    }
+
+    /// One list's bytes (entries as given, end marker), numbered from `start`.
+    fn list(enc: &mut FlistEncoder, start: usize, entries: &[FileEntry]) -> Vec<u8> {
+        let mut out = Vec::new();
+        enc.set_list_start(start);
+        for (i, e) in entries.iter().enumerate() {
+            enc.put_entry_inc(&mut out, e, start + i, true).unwrap();
+        }
+        enc.put_end(&mut out, 0);
+        out
+    }
+
+    #[test]
+    fn lists_are_numbered_checked_and_retired_like_stocks() {
+        let mut enc = FlistEncoder::new(opts());
+        let mut r = IncReader::new(FlistDecoder::new(opts()), Box::new(|_| Ok(())));
+        // First list: `.`, a file, two directories (dir_ndx 0 `.`, 1 `a`, 2 `b`).
+        let top = [
+            entry(".", true),
+            entry("a", true),
+            entry("b", true),
+            entry("f", false),
+        ];
+        let first = r.read_first(&mut &list(&mut enc, 1, &top)[..]).unwrap();
+        assert_eq!(first.ndx_start, 1);
+        assert_eq!(
+            first.parent.as_ref().map(|p| &p.0.name[..]),
+            Some(&b"."[..])
+        );
+        // `a`'s list starts after the first list's 4 entries and the gap index.
+        let sub = [entry("a/x", false), entry("a/y", true)];
+        let a = r
+            .read_sub(&mut &list(&mut enc, 6, &sub)[..], NDX_FLIST_OFFSET - 1)
+            .unwrap();
+        assert_eq!(a.ndx_start, 6);
+        assert_eq!(a.parent.as_ref().map(|p| &p.0.name[..]), Some(&b"a"[..]));
+        assert_eq!(r.totals.files[0], 1);
+        // Indexes: the gap before a list names its directory; others must be listed.
+        for ok in [0, 1, 4, 5, 6, 7] {
+            r.check(ok).unwrap();
+        }
+        for bad in [-5, 8, 100] {
+            assert!(r.check(bad).is_err(), "{bad}");
+        }
+        // A second list for `a`, a dir_ndx never given, a non-directory's: refused.
+        let again = r.read_sub(&mut &list(&mut enc, 9, &sub)[..], NDX_FLIST_OFFSET - 1);
+        assert!(again.is_err_and(|e| e.to_string().contains("duplicate flist")));
+        assert!(r
+            .read_sub(&mut &b""[..], NDX_FLIST_OFFSET - 9)
+            .is_err_and(|e| e.to_string().contains("Invalid dir index")));
+        // An entry outside the list's directory is refused.
+        let stray = [entry("a/z", false)];
+        assert!(r
+            .read_sub(&mut &list(&mut enc, 9, &stray)[..], NDX_FLIST_OFFSET - 2)
+            .is_err());
+        // NDX_DONE echoes retire the oldest list; the last one ends the phase.
+        assert!(r.retire());
+        assert!(r.check(1).is_err(), "the first list is gone");
+        assert!(!r.retire());
+        assert!(r
+            .read_sub(&mut &b""[..], NDX_FLIST_OFFSET - 3)
+            .is_err_and(|e| e.to_string().contains("after final flist was freed")));
+        r.end().unwrap();
+        assert!(r.end().is_err());
+    }
 
     #[test]
     fn dirname_of_names() {
