@@ -431,3 +431,25 @@ fn relative_paths_and_files_from_lists_match_stock() {
     }
     pull_compare(Via::Shell, &["-air", &files_from], src.path(), stale);
 }
+
+#[test]
+fn list_only_pull_matches_stock_and_creates_nothing() {
+    let src = tempfile::tempdir().unwrap();
+    linked_tree(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let from = format!("localhost:{}/", src.path().display());
+    for opts in [&["-r"][..], &["-rH"], &["-rlptH"]] {
+        let mut args: Vec<&str> = opts.to_vec();
+        args.extend(["-e", &ssh, &from]);
+        let (ours, stock) = (rtsync(&args), run_stock(&args));
+        assert_eq!(ours.status.code(), stock.status.code(), "{opts:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&stock.stdout),
+            "{opts:?}"
+        );
+    }
+    // (The tests run in the package directory: nothing may have been linked there.)
+    assert!(!Path::new("a.txt").exists());
+}

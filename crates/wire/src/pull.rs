@@ -592,7 +592,10 @@ impl Walk {
             return Ok(());
         }
         let mut link_group = None;
-        if let Some(key) = e.hardlink_key.filter(|_| ctx.opts.hard_links) {
+        if let Some(key) = e
+            .hardlink_key
+            .filter(|_| ctx.opts.hard_links && !ctx.opts.list_only)
+        {
             if e.kind == rtsync_tree::FileKind::Regular {
                 let group = self.groups.entry(key).or_default();
                 if let Some(leader) = group.leader.clone() {
