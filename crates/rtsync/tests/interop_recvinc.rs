@@ -453,3 +453,47 @@ fn list_only_pull_matches_stock_and_creates_nothing() {
     // (The tests run in the package directory: nothing may have been linked there.)
     assert!(!Path::new("a.txt").exists());
 }
+
+#[test]
+fn a_file_the_sender_cannot_send_ends_the_pull_like_stock() {
+    // Our daemon refuses a --copy-links escape out of the module at send time
+    // (MSG_NO_SEND): the list holding it must still be retired.
+    let work = tempfile::tempdir().unwrap();
+    let module = work.path().join("module");
+    std::fs::create_dir_all(module.join("sub/deeper")).unwrap();
+    std::fs::create_dir_all(work.path().join("outside")).unwrap();
+    std::fs::write(work.path().join("outside/secret"), b"secret").unwrap();
+    std::fs::write(module.join("target"), b"in").unwrap();
+    std::fs::write(module.join("sub/deeper/f"), b"f").unwrap();
+    std::os::unix::fs::symlink("../target", module.join("sub/in_file")).unwrap();
+    std::os::unix::fs::symlink("../../outside/secret", module.join("sub/esc_file")).unwrap();
+    let aux = work.path().join("aux");
+    std::fs::create_dir_all(&aux).unwrap();
+    let conf = format!(
+        "use chroot = no\nreverse lookup = no\n[m]\npath = {}\nread only = yes\n",
+        module.display()
+    );
+    let d = daemon_util::Daemon::start(daemon_util::Kind::Rtsync, &aux, &conf);
+    let mut runs = Vec::new();
+    for ours in [false, true] {
+        let dest = work.path().join(if ours { "ours" } else { "stock" });
+        let args = [
+            "-rti",
+            "--copy-links",
+            &d.url("m/sub/"),
+            &format!("{}/", dest.display()),
+        ];
+        runs.push((
+            dest.clone(),
+            if ours {
+                rtsync(&args)
+            } else {
+                run_stock(&args)
+            },
+        ));
+    }
+    assert_eq!(runs[1].1.status.code(), runs[0].1.status.code());
+    assert_eq!(runs[1].1.status.code(), Some(23));
+    assert_same_tree(&runs[1].0, &runs[0].0, false);
+    assert!(!runs[1].0.join("esc_file").exists());
+}

@@ -1816,6 +1816,19 @@ fn receive<R: Read>(
     };
     loop {
         let ndx = ndxr.read(r)?;
+        // Files the sender could not open (MSG_NO_SEND): done with, without a line.
+        for gone in std::mem::take(&mut r.oob.no_send) {
+            let Ok(gone) = usize::try_from(gone) else {
+                continue;
+            };
+            while let Ok(req) = req_rx.try_recv() {
+                pending.insert(req.ndx, req);
+            }
+            if pending.remove(&gone).is_some() {
+                ctx.log.complete(gone, None);
+                completed(gone);
+            }
+        }
         if let Some(lists) = inc.as_deref_mut() {
             if ndx == NDX_FLIST_EOF {
                 lists.end()?;
