@@ -273,6 +273,12 @@ fn pull_from(
         )));
     }
     let mut sargs = server_args(opts, true);
+    // As stock's client, ask for incremental recursion unless an option needs the whole
+    // list first (we write batches without it).
+    let offer_inc = opts.incremental_recursion() && env.batch.is_none();
+    if offer_inc {
+        crate::server_args::offer_inc_recurse(&mut sargs);
+    }
     sargs.push(".".into());
     let implied = requested_names(opts, sources);
     let (mut conn, protocol) = match &sources[0] {
@@ -357,12 +363,9 @@ fn pull_from(
             open_remote_shell(opts, env, user.as_deref(), host, &sargs, our_protocol)?
         }
     };
-    let neg = negotiate::client_setup(
-        &mut conn.reader,
-        &mut conn.writer,
-        protocol,
-        &negotiate_config(opts)?,
-    )?;
+    let mut ncfg = negotiate_config(opts)?;
+    ncfg.offered_inc_recurse = offer_inc;
+    let neg = negotiate::client_setup(&mut conn.reader, &mut conn.writer, protocol, &ncfg)?;
     if let Some(b) = &env.batch {
         b.record_header(&neg);
     }
@@ -627,32 +630,56 @@ pub(crate) fn transfer_as_receiver(
     // The batch records what we read from here on (stock's start_write_batch).
     reader.set_tee(batch.cloned());
     let before_list = received.load(std::sync::atomic::Ordering::Relaxed);
-    let mut list = match prebuilt {
-        Some(list) => list,
-        None => FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?,
-    };
-    let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
-    if let Some(implied) = implied.filter(|i| !i.is_empty()) {
-        for (i, e) in list.entries.iter().enumerate() {
-            if e.name != b"." && !implied.allows(&e.name, e.is_dir()) {
-                eprintln!(
-                    "ERROR: rejecting unrequested file-list name: {}",
-                    String::from_utf8_lossy(&e.name)
-                );
-                return Err(Error::UnsafePath(
-                    String::from_utf8_lossy(&e.name).into_owned(),
-                ));
-            }
-            // A -R parent of a requested path is never a content directory, whatever the
-            // sender says: --delete must not sweep its siblings.
-            if e.is_dir() && implied.is_parent_only(&e.name) {
-                if let Some(c) = list.content_dir.get_mut(i) {
-                    *c = false;
+    // What every received list goes through: names checked against the request, `--chmod`,
+    // owners mapped.
+    let implied = implied.filter(|i| !i.is_empty());
+    let mut ids = PullOptions::from_options(opts, None);
+    ids.numeric_ids = opts.numeric_ids;
+    let prepare = move |list: &mut crate::flist::FileList| -> Result<()> {
+        if let Some(implied) = implied {
+            for (i, e) in list.entries.iter().enumerate() {
+                if e.name != b"." && !implied.allows(&e.name, e.is_dir()) {
+                    eprintln!(
+                        "ERROR: rejecting unrequested file-list name: {}",
+                        String::from_utf8_lossy(&e.name)
+                    );
+                    return Err(Error::UnsafePath(
+                        String::from_utf8_lossy(&e.name).into_owned(),
+                    ));
+                }
+                // A -R parent of a requested path is never a content directory, whatever
+                // the sender says: --delete must not sweep its siblings.
+                if e.is_dir() && implied.is_parent_only(&e.name) {
+                    if let Some(c) = list.content_dir.get_mut(i) {
+                        *c = false;
+                    }
                 }
             }
         }
-    }
-    apply_chmod(opts, &mut list.entries);
+        apply_chmod(opts, &mut list.entries);
+        ids.map_ids(list);
+        Ok(())
+    };
+    let (mut list, inc) = match prebuilt {
+        Some(mut list) => {
+            prepare(&mut list)?;
+            (list, None)
+        }
+        None if neg.inc_recurse() => {
+            let mut lists = crate::pull::inc::IncReader::new(
+                FlistDecoder::new(flist_options(opts, &neg)),
+                Box::new(prepare),
+            );
+            let first = lists.read_first(&mut reader)?;
+            (first.list, Some((lists, first.parent)))
+        }
+        None => {
+            let mut list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+            prepare(&mut list)?;
+            (list, None)
+        }
+    };
+    let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
     if opts.prune_empty_dirs {
         list.prune_empty_dirs(|n| filters.set.is_protected(n, true));
     }
@@ -711,7 +738,6 @@ pub(crate) fn transfer_as_receiver(
         read_batch: reading_batch,
         ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
     };
-    popts.map_ids(&mut list);
     popts.resolve_dirs(&dest.root(), None);
     for w in popts.resolve_basis_dirs(&dest.root(), None) {
         eprintln!("{w}");
@@ -727,13 +753,13 @@ pub(crate) fn transfer_as_receiver(
         closer: &closer,
         log: &log,
     };
-    let result = pull::run_pull(&mut reader, &mut writer, &session);
+    let result = pull::run_pull(&mut reader, &mut writer, &session, inc);
     let reporter = log.finish().unwrap_or_else(|| Reporter::new(opts));
     let mut stats = result?;
     if let Some(b) = batch {
         b.finish()?;
     }
-    stats.flist_size = flist_size;
+    stats.flist_size = flist_size + stats.later_lists.bytes;
     finish_report(opts, reporter, &list, &sent, &received, started, &stats);
     let remote_status = closer.wait();
     Ok(Outcome {
@@ -800,6 +826,11 @@ pub(crate) fn finish_report(
             s.total_size += e.size;
         }
     }
+    // (Incremental recursion: the lists after the first are gone.)
+    for (n, more) in s.files.iter_mut().zip(xfer.later_lists.files) {
+        *n += more;
+    }
+    s.total_size += xfer.later_lists.total_size;
     if opts.info_stats() >= 2 {
         reporter.stats(&s, 0.0);
     }

@@ -245,16 +245,16 @@ impl FlistDecoder {
         } else {
             self.inline_groups.clone()
         };
-        let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) = entries.into_iter().unzip();
-        let (entries, active, content_dir) = sort_and_clean(entries, content_dir);
         if inc && self.opts.preserve_hard_links {
-            // Later lists name their leaders by global index.
-            for (i, e) in entries.iter().enumerate() {
+            // Later lists name their leaders by global index, counted in the order received.
+            for (i, (e, _)) in entries.iter().enumerate() {
                 if e.hardlink_key.is_some() {
                     self.leaders.insert(self.ndx_start + i, e.clone());
                 }
             }
         }
+        let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) = entries.into_iter().unzip();
+        let (entries, active, content_dir) = sort_and_clean(entries, content_dir);
         Ok(FileList {
             entries,
             active,
@@ -310,13 +310,18 @@ impl FlistDecoder {
             let first = usize::try_from(first).map_err(|_| out_of_range())?;
             if first < start {
                 // A leader in an earlier list (incremental recursion): the attributes
-                // follow in full; the link group is the leader's.
-                inherited_key = Some(
-                    self.leaders
-                        .get(&first)
-                        .and_then(|l| l.hardlink_key)
-                        .unwrap_or((u64::MAX, first as u64)),
-                );
+                // follow in full; the link group is the leader's, which must have been
+                // declared (stock's wording).
+                let key = self
+                    .leaders
+                    .get(&first)
+                    .and_then(|l| l.hardlink_key)
+                    .ok_or_else(|| {
+                        Error::Protocol(format!(
+                            "hard-link gnum {first} precedes flist start {start}"
+                        ))
+                    })?;
+                inherited_key = Some(key);
             } else {
                 // In this list, in the order received: the attributes are the leader's.
                 let local = first - start;

@@ -32,12 +32,26 @@ enum Slot {
 
 struct State {
     reporter: Option<Reporter>,
-    slots: Vec<Slot>,
-    next: usize,
+    /// The slots from index `base` on; earlier ones are printed and gone, so only a window
+    /// of a long (incrementally received) list is held.
+    slots: std::collections::VecDeque<Slot>,
+    base: usize,
     /// Lines printed after every entry (`--delete-after` deletions).
     trailer: Vec<Line>,
     /// Lines of the redo phase that came before every entry's own was printed.
     late: Vec<Line>,
+}
+
+impl State {
+    /// The slot of `ndx`, added (undecided, with any before it) if the list grew; `None` for
+    /// one already printed.
+    fn slot(&mut self, ndx: usize) -> Option<&mut Slot> {
+        let i = ndx.checked_sub(self.base)?;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, Slot::Unset);
+        }
+        self.slots.get_mut(i)
+    }
 }
 
 /// The ordered log of one transfer. With no reporter, it records nothing.
@@ -48,15 +62,15 @@ pub struct ItemLog {
 impl ItemLog {
     pub fn new(reporter: Option<Reporter>, entries: usize) -> ItemLog {
         let slots = if reporter.is_some() {
-            vec![Slot::Unset; entries]
+            std::iter::repeat_n(Slot::Unset, entries).collect()
         } else {
-            Vec::new()
+            Default::default()
         };
         ItemLog {
             state: Mutex::new(State {
                 reporter,
                 slots,
-                next: 0,
+                base: 0,
                 trailer: Vec::new(),
                 late: Vec::new(),
             }),
@@ -74,7 +88,7 @@ impl ItemLog {
     /// The final lines of entry `ndx`.
     pub fn ready(&self, ndx: usize, lines: Vec<Line>) {
         self.with(|st| {
-            if let Some(s) = st.slots.get_mut(ndx) {
+            if let Some(s) = st.slot(ndx) {
                 *s = Slot::Ready(lines);
             }
         });
@@ -83,7 +97,7 @@ impl ItemLog {
     /// Entry `ndx` is being transferred; `lines` (deletions) print before its own line.
     pub fn pending(&self, ndx: usize, lines: Vec<Line>) {
         self.with(|st| {
-            if let Some(s) = st.slots.get_mut(ndx) {
+            if let Some(s) = st.slot(ndx) {
                 *s = Slot::Pending(lines);
             }
         });
@@ -92,7 +106,7 @@ impl ItemLog {
     /// The receiver finished entry `ndx` (with its line, or none if it failed).
     pub fn complete(&self, ndx: usize, line: Option<Line>) {
         self.with(|st| {
-            if let Some(s) = st.slots.get_mut(ndx) {
+            if let Some(s) = st.slot(ndx) {
                 let mut lines = match std::mem::replace(s, Slot::Unset) {
                     Slot::Pending(l) | Slot::Ready(l) => l,
                     Slot::Unset => Vec::new(),
@@ -115,7 +129,7 @@ impl ItemLog {
     /// every entry's own line.
     pub fn late(&self, line: Line) {
         self.with(|st| {
-            if st.next == st.slots.len() {
+            if st.slots.is_empty() {
                 if let Some(r) = st.reporter.as_mut() {
                     print_lines(r, vec![line]);
                 }
@@ -168,17 +182,16 @@ fn print_lines(r: &mut Reporter, lines: Vec<Line>) {
 }
 
 fn advance(st: &mut State) {
-    while st.next < st.slots.len() {
-        let Slot::Ready(lines) = std::mem::replace(&mut st.slots[st.next], Slot::Unset) else {
+    while let Some(Slot::Ready(_)) = st.slots.front() {
+        let Some(Slot::Ready(lines)) = st.slots.pop_front() else {
             break;
         };
+        st.base += 1;
         if let Some(r) = st.reporter.as_mut() {
             print_lines(r, lines);
         }
-        st.slots[st.next] = Slot::Ready(Vec::new());
-        st.next += 1;
     }
-    if st.next == st.slots.len() {
+    if st.slots.is_empty() {
         if let Some(r) = st.reporter.as_mut() {
             r.flush();
         }
@@ -287,20 +300,24 @@ mod tests {
 
         let mut st = State {
             reporter: None,
-            slots: vec![Slot::Unset, Slot::Unset, Slot::Unset],
-            next: 0,
+            slots: vec![Slot::Unset, Slot::Unset, Slot::Unset].into(),
+            base: 0,
             trailer: Vec::new(),
             late: Vec::new(),
         };
         st.slots[1] = Slot::Ready(Vec::new());
         advance(&mut st);
-        assert_eq!(st.next, 0, "slot 0 undecided: nothing printed yet");
+        assert_eq!(st.base, 0, "slot 0 undecided: nothing printed yet");
         st.slots[0] = Slot::Pending(Vec::new());
         advance(&mut st);
-        assert_eq!(st.next, 0, "slot 0 still being transferred");
+        assert_eq!(st.base, 0, "slot 0 still being transferred");
         st.slots[0] = Slot::Ready(Vec::new());
         advance(&mut st);
-        assert_eq!(st.next, 2, "slots 0 and 1 flushed in order");
+        assert_eq!(st.base, 2, "slots 0 and 1 flushed in order");
+        assert_eq!(st.slots.len(), 1, "printed slots are dropped");
+        *st.slot(5).expect("a later slot") = Slot::Ready(Vec::new());
+        assert_eq!(st.slots.len(), 4, "the window grows with the list");
+        assert!(st.slot(1).is_none(), "printed slots stay printed");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! ```
 //! At protocol 30 the last round trip (the one before the goodbye) does not exist.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -27,10 +27,11 @@ use crate::log::{ItemLog, Line};
 
 mod alt;
 mod entry;
+pub mod inc;
 mod keep;
 mod write;
 use crate::mux::{MsgTag, MuxReader, MuxWriter};
-use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE};
+use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE, NDX_FLIST_EOF, NDX_FLIST_OFFSET};
 use crate::negotiate::Negotiated;
 use crate::sums::{item, SumHead};
 use crate::varint::{put_varint, ReadWire};
@@ -399,6 +400,8 @@ pub struct PullStats {
     pub flist_size: u64,
     /// Total size of the files transferred (`-n`: that would have been).
     pub transferred_size: u64,
+    /// Incremental recursion: what the lists after the first held.
+    pub later_lists: inc::ListTotals,
     /// Deletions per kind (regular, directory, symlink, device, special).
     pub deleted_kinds: [u64; 5],
 }
@@ -422,6 +425,8 @@ struct Request {
     /// `--append`: the data starts after the length `head` describes (the basis is the
     /// file itself).
     append: bool,
+    /// The entry (its list may be gone when the data comes, with incremental recursion).
+    entry: FileEntry,
 }
 
 /// What the receiver tells the generator.
@@ -429,7 +434,12 @@ enum Event {
     /// The sender ended a phase.
     PhaseDone,
     /// This index failed verification and should be fetched again.
-    Redo(usize),
+    Redo(usize, Box<FileEntry>),
+    /// Incremental recursion: a request is done with (in place or failed for good).
+    Completed(usize),
+    /// Incremental recursion: the next list, and the end of the lists.
+    List(Box<inc::IncList>),
+    ListsEnd,
     /// The receiver read the sender's statistics and final goodbye.
     Finished,
     /// This index is in place: a `--remove-source-files` sender may remove it.
@@ -441,7 +451,11 @@ enum Event {
 /// Everything both threads share read-only.
 struct Ctx<'a> {
     neg: &'a Negotiated,
+    /// The list (incremental recursion: the first one).
     list: &'a FileList,
+    /// Incremental recursion is on; the first list's own directory.
+    inc: bool,
+    first_parent: Option<(FileEntry, bool)>,
     dest: &'a Dest,
     opts: &'a PullOptions,
     ids: IdMap,
@@ -469,11 +483,13 @@ pub struct PullSession<'a> {
     pub log: &'a ItemLog,
 }
 
-/// Runs the receiving side of a transfer whose file list has been read.
+/// Runs the receiving side of a transfer whose file list has been read (with incremental
+/// recursion, its first list, read through `inc`, which reads the others).
 pub fn run_pull<R: Read + Send, W: Write + Send>(
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
     session: &PullSession<'_>,
+    inc: Option<(inc::IncReader<'_>, Option<(FileEntry, bool)>)>,
 ) -> Result<PullStats> {
     let PullSession {
         neg,
@@ -483,9 +499,15 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         closer,
         log,
     } = *session;
+    let (mut inc, first_parent) = match inc {
+        Some((r, p)) => (Some(r), p),
+        None => (None, None),
+    };
     let ctx = Ctx {
         neg,
         list,
+        inc: inc.is_some(),
+        first_parent,
         dest,
         opts,
         // The list's ids are ours already (`local::map_ids`).
@@ -507,7 +529,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
             }
             r
         });
-        let recv = receive(ctx, reader, req_rx, &ev_tx);
+        let recv = receive(ctx, reader, req_rx, &ev_tx, inc.as_mut());
         if recv.is_err() {
             closer.close();
         }
@@ -517,6 +539,9 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
             .unwrap_or_else(|_| Err(Error::Stream("generator panicked".into())));
         match (recv, gen) {
             (Ok(mut stats), Ok(g)) => {
+                if let Some(i) = inc {
+                    stats.later_lists = i.totals;
+                }
                 stats.deleted = g.deleted;
                 stats.deleted_kinds = ctx.deleted_kinds();
                 stats.created = g.created;
@@ -550,8 +575,19 @@ struct GenResult {
     deleted: u64,
     errors: u64,
     created: [u64; 5],
-    /// Directories whose extraneous entries are deleted later (`--delete-before/-after`).
-    deferred_deletes: Vec<usize>,
+    /// Directories whose extraneous entries are deleted later (`--delete-after/-delay`).
+    deferred_deletes: Vec<Deferred>,
+}
+
+/// A name to delete: list name, path, whether it is a directory.
+type Extraneous = (Vec<u8>, PathBuf, bool);
+
+/// Deletions put off until after the transfer.
+enum Deferred {
+    /// Scanned then, against the whole list.
+    Dir(FileEntry),
+    /// Found at the directory's turn (incremental recursion: its list is gone by then).
+    Found(Vec<Extraneous>),
 }
 
 impl GenResult {
@@ -566,92 +602,105 @@ impl GenResult {
     }
 }
 
-fn generate<W: Write>(
-    ctx: &Ctx<'_>,
-    w: &mut MuxWriter<W>,
-    req_tx: mpsc::Sender<Request>,
-    ev_rx: mpsc::Receiver<Event>,
-) -> Result<GenResult> {
-    let wio = |e| Error::io("writing to sender", e);
-    let mut ndxw = NdxWriter::new(ctx.neg.protocol);
-    let mut res = GenResult::default();
-    let entries = &ctx.list.entries;
-    let names: HashSet<&[u8]> = entries.iter().map(|e| &e.name[..]).collect();
-    let mut hlink_leader: HashMap<(u64, u64), usize> = HashMap::new();
-    let mut dirs_to_fix = Vec::new();
-    let mut followers = Vec::new();
-    let mut out = Vec::new();
+/// The generator's state while it walks the list (or the lists, one after another).
+#[derive(Default)]
+struct Walk {
+    out: Vec<u8>,
+    res: GenResult,
+    refused_dir: Option<Vec<u8>>,
+    dry_missing: Option<Vec<u8>>,
+    skipped_dir: Option<Vec<u8>>,
+    dest_exists: bool,
+    /// Hard-link groups of other kinds than regular files: the member that leads each (its
+    /// index and name).
+    hlink_leader: HashMap<(u64, u64), (usize, Vec<u8>)>,
+    /// Members linked to their leader once it is in place: index, entry, leader's name.
+    followers: VecDeque<(usize, FileEntry, Vec<u8>)>,
+    /// Hard-link groups of regular files, handled with rsync's chain (see [`LinkGroup`]).
+    groups: HashMap<(u64, u64), LinkGroup>,
+    /// The last member of each group in the lists known so far (its index).
+    last_member: HashMap<(u64, u64), usize>,
+    /// Group members being transferred, by index: their group and name.
+    sent_members: HashMap<usize, ((u64, u64), Vec<u8>)>,
+    /// Directories whose attributes are set once their contents are in place.
+    dirs_to_fix: Vec<FileEntry>,
+    /// Incremental recursion: directories created while their parent's list was handled
+    /// (itemized as new when their own list comes).
+    created_early: HashSet<Vec<u8>>,
+    /// Incremental recursion: indexes requested and not finished yet.
+    in_flight: BTreeSet<usize>,
+}
 
-    if ctx.opts.delete && ctx.opts.delete_before && !ctx.opts.list_only {
-        // --delete-before: one pass over the existing content directories first.
-        let mut header = Vec::new();
-        for (ndx, e) in entries.iter().enumerate() {
-            let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
-            if !ctx.list.active[ndx] || !e.is_dir() || !content {
-                continue;
-            }
-            if ctx.dest.check_parents(&e.name).is_err() {
-                continue;
-            }
-            let path = ctx.dest.dir_path_of(&e.name);
-            if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
-                continue;
-            }
-            let (n, dels) = delete_extraneous(ctx, e, &path, &names);
-            res.deleted += n;
-            notify_sender(ctx, w, &mut ndxw, ndx, &dels)?;
-            header.extend(dels);
-        }
-        ctx.log.header(header);
-    }
-    let mut refused_dir: Option<Vec<u8>> = None;
-    let mut dry_missing: Option<Vec<u8>> = None;
-    let mut skipped_dir: Option<Vec<u8>> = None;
-    let dest_exists = fs::symlink_metadata(ctx.dest.root()).is_ok_and(|m| m.is_dir());
-    for (ndx, e) in entries.iter().enumerate() {
-        if !ctx.list.active[ndx] {
+impl Walk {
+    /// Handles one entry (the body of rsync's recv_generator for our purposes).
+    #[allow(clippy::too_many_arguments)]
+    fn entry<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+        req_tx: &mpsc::Sender<Request>,
+        ndx: usize,
+        e: &FileEntry,
+        content: bool,
+        names: &HashSet<&[u8]>,
+        created: bool,
+    ) -> Result<()> {
+        if refused(ctx, w, e, &mut self.refused_dir)? {
+            self.res.errors += 1;
             ctx.log.ready(ndx, Vec::new());
-            continue;
+            return Ok(());
         }
-        if refused(ctx, w, e, &mut refused_dir)? {
-            res.errors += 1;
-            ctx.log.ready(ndx, Vec::new());
-            continue;
-        }
-        if let Some(key) = e.hardlink_key.filter(|_| ctx.opts.hard_links) {
-            if let Some(&leader) = hlink_leader.get(&key) {
-                followers.push((ndx, leader));
-                continue;
+        let mut link_group = None;
+        if let Some(key) = e
+            .hardlink_key
+            .filter(|_| ctx.opts.hard_links && !ctx.opts.list_only)
+        {
+            if e.kind == rtsync_tree::FileKind::Regular {
+                let group = self.groups.entry(key).or_default();
+                if let Some(leader) = group.leader.clone() {
+                    return self.link_follower(ctx, w, ndxw, (ndx, e.clone(), leader));
+                }
+                if group.sent.is_some() {
+                    self.wait_for_leader(ctx, key, ndx, e);
+                    return Ok(());
+                }
+                link_group = Some(key);
+            } else {
+                if let Some((_, leader)) = self.hlink_leader.get(&key) {
+                    self.followers.push_back((ndx, e.clone(), leader.clone()));
+                    return Ok(());
+                }
+                self.hlink_leader.insert(key, (ndx, e.name.clone()));
             }
-            hlink_leader.insert(key, ndx);
         }
         // `-n`: entries below a directory that would have been created are new as well
         // (stock's dry_missing_dir), and an absent destination holds nothing.
         // --existing: nothing below a directory that is not there.
-        if let Some(d) = &skipped_dir {
+        if let Some(d) = &self.skipped_dir {
             if is_below(&e.name, d) {
                 ctx.log.ready(ndx, Vec::new());
-                continue;
+                return Ok(());
             }
-            skipped_dir = None;
+            self.skipped_dir = None;
         }
         if ctx.opts.existing
             && e.is_dir()
             && e.name != b"."
             && fs::symlink_metadata(ctx.dest.dir_path_of(&e.name)).is_err()
         {
-            skipped_dir = Some(e.name.clone());
+            self.skipped_dir = Some(e.name.clone());
         }
-        let mut missing = false;
+        let mut missing = created;
         if ctx.opts.dry_run {
-            if let Some(d) = &dry_missing {
+            if let Some(d) = &self.dry_missing {
                 if is_below(&e.name, d) {
                     missing = true;
                 } else {
-                    dry_missing = None;
+                    self.dry_missing = None;
                 }
             }
-            if !missing && !dest_exists {
+            if !missing && !self.dest_exists {
                 missing = true;
             }
         }
@@ -661,21 +710,52 @@ fn generate<W: Write>(
                     missing = true;
                 } else {
                     report(&err);
-                    res.errors += 1;
+                    self.res.errors += 1;
                     ctx.log.ready(ndx, Vec::new());
-                    continue;
+                    return Ok(());
                 }
             }
         }
         if ctx.opts.dry_run
             && e.is_dir()
-            && dry_missing.is_none()
+            && self.dry_missing.is_none()
             && (missing
                 || !fs::symlink_metadata(ctx.dest.dir_path_of(&e.name)).is_ok_and(|m| m.is_dir()))
         {
-            dry_missing = Some(e.name.clone());
+            self.dry_missing = Some(e.name.clone());
         }
-        match generate_entry(ctx, ndx, e, &names, &mut res, missing)? {
+        if let Some(key) = link_group {
+            // Not the last member known and nothing here: a later member is transferred
+            // and this one linked to it.
+            let last = self.last_member.get(&key).is_none_or(|&l| l <= ndx);
+            if !last
+                && !ctx.opts.existing
+                && (missing || fs::symlink_metadata(ctx.dest.path_of(&e.name)).is_err())
+            {
+                self.wait_for_leader(ctx, key, ndx, e);
+                return Ok(());
+            }
+        }
+        let step = generate_entry(ctx, ndx, e, names, &mut self.res, missing, content)?;
+        if let Some(key) = link_group {
+            match &step {
+                Step::Request { .. } if !ctx.opts.dry_run || ctx.opts.batch_only => {
+                    self.groups.entry(key).or_default().sent = Some(ndx);
+                    self.sent_members.insert(ndx, (key, e.name.clone()));
+                }
+                // `-n`: as if transferred.
+                Step::Request { .. } => self.leader_done(ctx, w, ndxw, key, &e.name)?,
+                Step::Done(lines)
+                    if lines.iter().any(|l| matches!(l, Line::Item(..)))
+                        || fs::symlink_metadata(ctx.dest.path_of(&e.name))
+                            .is_ok_and(|m| m.is_file()) =>
+                {
+                    self.leader_done(ctx, w, ndxw, key, &e.name)?;
+                }
+                _ => {}
+            }
+        }
+        match step {
             Step::Done(lines) => {
                 if ctx.opts.remove_source_files && !e.is_dir() {
                     // Stock reports current files and every symlink or special it made or
@@ -688,15 +768,20 @@ fn generate<W: Write>(
                         send_success(w, ndx)?;
                     }
                 }
-                res.count_created(e, &lines);
-                notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
+                self.res.count_created(e, &lines);
+                notify_sender(ctx, w, ndxw, &mut self.out, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
+                if self.out.len() > 1 << 16 {
+                    w.write_all(&self.out)
+                        .map_err(|e| Error::io("writing to sender", e))?;
+                    self.out.clear();
+                }
             }
             Step::FixDir(lines) => {
-                res.count_created(e, &lines);
-                notify_sender(ctx, w, &mut ndxw, ndx, &lines)?;
+                self.res.count_created(e, &lines);
+                notify_sender(ctx, w, ndxw, &mut self.out, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
-                dirs_to_fix.push(ndx);
+                self.dirs_to_fix.push(e.clone());
             }
             Step::Request {
                 head,
@@ -707,66 +792,142 @@ fn generate<W: Write>(
                 append,
             } => {
                 if let Some(line) = &item {
-                    res.count_created(e, std::slice::from_ref(line));
+                    self.res.count_created(e, std::slice::from_ref(line));
+                }
+                if ctx.inc {
+                    self.in_flight.insert(ndx);
                 }
                 request(
                     ctx,
                     w,
-                    &req_tx,
-                    &mut ndxw,
-                    &mut out,
+                    req_tx,
+                    ndxw,
+                    &mut self.out,
                     ndx,
+                    e,
                     (head, sums, basis, existing_mode, item, append),
                 )?;
             }
         }
+        Ok(())
     }
-    if ctx.opts.read_batch {
-        // Tells the receiver the generator has decided on every entry.
-        let _ = req_tx.send(Request {
-            ndx: usize::MAX,
-            item: None,
-            head: SumHead::default(),
-            basis: None,
-            existing_mode: None,
-            append: false,
-        });
-    }
-    // End of phase 1.
-    ndxw.put(&mut out, NDX_DONE);
-    w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
-    out.clear();
 
-    // Phase 2: refetch files that failed verification, with full-length sums (here: whole).
-    let mut redo = Vec::new();
-    loop {
-        match ev_rx.recv() {
-            Ok(Event::Redo(ndx)) => redo.push(ndx),
-            Ok(Event::Success(ndx)) => send_success(w, ndx)?,
-            Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
-            Ok(Event::PhaseDone) => break,
-            Ok(Event::Finished) | Err(_) => {
-                return Err(Error::Stream("receiver ended early".into()))
+    /// A group member waits for its leader (it holds its list until then).
+    fn wait_for_leader(&mut self, ctx: &Ctx<'_>, key: (u64, u64), ndx: usize, e: &FileEntry) {
+        ctx.log.pending(ndx, Vec::new());
+        if ctx.inc {
+            self.in_flight.insert(ndx);
+        }
+        self.groups
+            .entry(key)
+            .or_default()
+            .waiting
+            .push((ndx, e.clone()));
+    }
+
+    /// Member `name` of group `key` is in place: the waiting members are linked to it, and
+    /// later ones will be.
+    fn leader_done<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+        key: (u64, u64),
+        name: &[u8],
+    ) -> Result<()> {
+        let group = self.groups.entry(key).or_default();
+        group.leader = Some(name.to_vec());
+        group.sent = None;
+        let waiting = std::mem::take(&mut group.waiting);
+        for (ndx, e) in waiting {
+            self.in_flight.remove(&ndx);
+            self.link_follower(ctx, w, ndxw, (ndx, e, name.to_vec()))?;
+        }
+        Ok(())
+    }
+
+    /// A transfer is done with: a group member being transferred now leads its group.
+    fn transfer_done<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+        ndx: usize,
+    ) -> Result<()> {
+        if let Some((key, name)) = self.sent_members.remove(&ndx) {
+            self.leader_done(ctx, w, ndxw, key, &name)?;
+        }
+        Ok(())
+    }
+
+    /// Groups whose members all wait and none leads (the member they waited for was
+    /// skipped, or will not come soon enough): the last waiting member is handled as the
+    /// one to transfer, as rsync's handle_skipped_hlink does.
+    #[allow(clippy::too_many_arguments)]
+    fn release_groups<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+        req_tx: &mpsc::Sender<Request>,
+    ) -> Result<()> {
+        let stuck: Vec<(u64, u64)> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.leader.is_none() && g.sent.is_none() && !g.waiting.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stuck {
+            loop {
+                let group = self.groups.entry(key).or_default();
+                if group.leader.is_some() || group.sent.is_some() {
+                    break;
+                }
+                let Some((ndx, e)) = group.waiting.pop() else {
+                    break;
+                };
+                self.in_flight.remove(&ndx);
+                self.last_member.insert(key, ndx);
+                let names: HashSet<&[u8]> = HashSet::new();
+                self.entry(ctx, w, ndxw, req_tx, ndx, &e, true, &names, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes the hard-link members of a list the generator knows of (which is last).
+    fn know_members(&mut self, list: &FileList, ndx_start: usize) {
+        for (i, e) in list.entries.iter().enumerate() {
+            if let (Some(key), true) = (e.hardlink_key, list.active[i]) {
+                self.last_member.insert(key, ndx_start + i);
             }
         }
     }
-    // Every leader is in place now (one that failed verification is redone below; its
-    // followers keep the previous content until the next run): link the followers while the
-    // sender still accepts item notices.
-    for (ndx, leader) in followers {
-        let e = &entries[ndx];
-        let from = ctx.dest.path_of(&entries[leader].name);
+
+    /// Links a hard-link follower to its group's leader (in place by now) and tells the
+    /// sender (`hf+++++++++ NAME => LEADER`).
+    fn link_follower<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+        (ndx, e, leader): (usize, FileEntry, Vec<u8>),
+    ) -> Result<()> {
+        let from = ctx.dest.path_of(&leader);
         let to = ctx.dest.path_of(&e.name);
         // (-n: a parent that would have been created is no error.)
         if !ctx.opts.dry_run && ctx.dest.check_parents(&e.name).is_err() {
-            res.errors += 1;
+            self.res.errors += 1;
             ctx.log.ready(ndx, Vec::new());
-            continue;
+            return Ok(());
         }
         let same = match (fs::metadata(&from), fs::symlink_metadata(&to)) {
             (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
             _ => false,
         };
+        let existing = fs::symlink_metadata(&to)
+            .ok()
+            .filter(|m| m.file_type().is_file());
         let mut lines = Vec::new();
         if same && ctx.opts.remove_source_files {
             // Already linked: in place, so the sender may remove its copy.
@@ -784,57 +945,223 @@ fn generate<W: Write>(
                     format!("link \"{}\" failed", to.display()),
                     err,
                 ));
-                res.errors += 1;
+                self.res.errors += 1;
             } else {
-                let mut it = rtsync_engine::itemize::Itemize::new(b'h', b'f');
-                it.is_new = true;
+                // A file replaced by the link is itemized against what it was.
+                let mut it = match existing.as_ref() {
+                    Some(m) => crate::log::itemize(&e, Some(m), b'h', entry::preserve(ctx.opts)),
+                    None => {
+                        let mut it = rtsync_engine::itemize::Itemize::new(b'h', b'f');
+                        it.is_new = true;
+                        it
+                    }
+                };
+                it.update = b'h';
                 let mut suffix = b" => ".to_vec();
-                suffix.extend_from_slice(&entries[leader].name);
+                suffix.extend_from_slice(&leader);
                 lines.push(Line::Item(
                     it,
                     e.name.clone(),
                     suffix,
-                    Some(Box::new(crate::log::facts(e))),
+                    Some(Box::new(crate::log::facts(&e))),
                 ));
                 if ctx.opts.remove_source_files {
                     send_success(w, ndx)?;
                 }
                 // The sender logs it as `hf+++++++++ name => leader`.
-                let iflags = item::LOCAL_CHANGE | item::XNAME_FOLLOWS | item::IS_NEW;
-                ndxw.put(&mut out, ndx as i32);
-                out.extend_from_slice(&iflags.to_le_bytes());
-                crate::varint::put_vstring(&mut out, &entries[leader].name)?;
+                let iflags = item::LOCAL_CHANGE | item::XNAME_FOLLOWS | iflags_of(&it);
+                ndxw.put(&mut self.out, ndx as i32);
+                self.out.extend_from_slice(&iflags.to_le_bytes());
+                crate::varint::put_vstring(&mut self.out, &leader)?;
             }
         }
         ctx.log.ready(ndx, lines);
+        Ok(())
     }
-    for ndx in redo {
+
+    /// Sets a directory's attributes now that its contents are in place.
+    fn fix_dir(&mut self, ctx: &Ctx<'_>, e: &FileEntry) {
+        let path = ctx.dest.dir_path_of(&e.name);
+        if let Err(err) = local::apply_attrs(&path, e, &ctx.opts.attrs, &ctx.ids, None, false) {
+            report(&Error::file(
+                format!("failed to set attributes on \"{}\"", path.display()),
+                err,
+            ));
+            self.res.errors += 1;
+        }
+    }
+
+    /// Sends a request for a file that failed verification, with whole-file sums.
+    fn redo(
+        &mut self,
+        ctx: &Ctx<'_>,
+        ndxw: &mut NdxWriter,
+        req_tx: &mpsc::Sender<Request>,
+        ndx: usize,
+        e: FileEntry,
+    ) -> Result<()> {
         // Itemized again against what is there now (an in-place update was kept).
-        let e = &entries[ndx];
         let now = fs::symlink_metadata(ctx.dest.path_of(&e.name))
             .ok()
             .filter(|m| m.file_type().is_file());
-        let it = crate::log::itemize(e, now.as_ref(), b'>', entry::preserve(ctx.opts));
+        let it = crate::log::itemize(&e, now.as_ref(), b'>', entry::preserve(ctx.opts));
         let iflags = item::TRANSFER | iflags_of(&it);
         let head = SumHead::default();
         req_tx
             .send(Request {
                 ndx,
-                item: Some(crate::log::line(e, it)),
+                item: Some(crate::log::line(&e, it)),
                 head,
                 basis: None,
                 existing_mode: now.as_ref().map(|m| m.mode()),
                 append: false,
+                entry: e,
             })
             .map_err(|_| Error::Stream("receiver gone".into()))?;
-        ndxw.put(&mut out, ndx as i32);
-        out.extend_from_slice(&iflags.to_le_bytes());
-        head.put(&mut out);
+        ndxw.put(&mut self.out, ndx as i32);
+        self.out.extend_from_slice(&iflags.to_le_bytes());
+        head.put(&mut self.out);
+        Ok(())
     }
+}
+
+/// A hard-link group of regular files, as rsync's generator chains it: members come in list
+/// order; one whose destination is missing waits for a later member, unless it is the last
+/// known, so the last member is the one transferred; a member already up to date leads at
+/// once. When the leader is in place, the waiting members are linked to it
+/// (`hf+++++++++ NAME => LEADER`), and later members are linked as they come.
+#[derive(Default)]
+struct LinkGroup {
+    /// The member in place that the others link to.
+    leader: Option<Vec<u8>>,
+    /// A member being transferred (its index).
+    sent: Option<usize>,
+    /// Members waiting for the leader: index and entry.
+    waiting: Vec<(usize, FileEntry)>,
+}
+
+/// A list the generator has started (incremental recursion).
+struct Started {
+    ndx_start: usize,
+    len: usize,
+    /// Its directory, whose attributes are set when the list is done.
+    fix: Option<FileEntry>,
+}
+
+fn generate<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    req_tx: mpsc::Sender<Request>,
+    ev_rx: mpsc::Receiver<Event>,
+) -> Result<GenResult> {
+    let wio = |e| Error::io("writing to sender", e);
+    let mut ndxw = NdxWriter::new(ctx.neg.protocol);
+    let mut g = Walk {
+        dest_exists: fs::symlink_metadata(ctx.dest.root()).is_ok_and(|m| m.is_dir()),
+        ..Walk::default()
+    };
+    let entries = &ctx.list.entries;
+    let mut redo = Vec::new();
+    if ctx.inc {
+        generate_lists(ctx, w, &mut ndxw, &req_tx, &ev_rx, &mut g)?;
+    } else {
+        let names: HashSet<&[u8]> = entries.iter().map(|e| &e.name[..]).collect();
+        if ctx.opts.delete && ctx.opts.delete_before && !ctx.opts.list_only {
+            // --delete-before: one pass over the existing content directories first.
+            let mut header = Vec::new();
+            for (ndx, e) in entries.iter().enumerate() {
+                let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
+                if !ctx.list.active[ndx] || !e.is_dir() || !content {
+                    continue;
+                }
+                if ctx.dest.check_parents(&e.name).is_err() {
+                    continue;
+                }
+                let path = ctx.dest.dir_path_of(&e.name);
+                if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                    continue;
+                }
+                let (n, dels) = delete_extraneous(ctx, e, &path, &names);
+                g.res.deleted += n;
+                notify_sender(ctx, w, &mut ndxw, &mut g.out, ndx, &dels)?;
+                header.extend(dels);
+            }
+            ctx.log.header(header);
+        }
+        g.know_members(ctx.list, 0);
+        for (ndx, e) in entries.iter().enumerate() {
+            if !ctx.list.active[ndx] {
+                ctx.log.ready(ndx, Vec::new());
+                continue;
+            }
+            let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
+            g.entry(ctx, w, &mut ndxw, &req_tx, ndx, e, content, &names, false)?;
+            if ctx.opts.hard_links {
+                while let Ok(ev) = ev_rx.try_recv() {
+                    match ev {
+                        Event::Completed(ndx) => g.transfer_done(ctx, w, &mut ndxw, ndx)?,
+                        Event::Redo(ndx, e) => redo.push((ndx, *e)),
+                        Event::Success(ndx) => send_success(w, ndx)?,
+                        Event::Message(tag, text) => send_message(w, tag, &text)?,
+                        _ => return Err(Error::Stream("receiver ended early".into())),
+                    }
+                }
+            }
+        }
+        g.release_groups(ctx, w, &mut ndxw, &req_tx)?;
+        if ctx.opts.read_batch {
+            // Tells the receiver the generator has decided on every entry.
+            let _ = req_tx.send(Request {
+                ndx: usize::MAX,
+                item: None,
+                head: SumHead::default(),
+                basis: None,
+                existing_mode: None,
+                append: false,
+                entry: no_entry(),
+            });
+        }
+        // End of phase 1.
+        ndxw.put(&mut g.out, NDX_DONE);
+    }
+    w.write_all(&g.out).and_then(|_| w.flush()).map_err(wio)?;
+    g.out.clear();
+
+    // Phase 2: refetch files that failed verification, with full-length sums (here: whole).
+    // (With incremental recursion they were refetched before their list was done.)
+    loop {
+        match ev_rx.recv() {
+            Ok(Event::Redo(ndx, e)) => redo.push((ndx, *e)),
+            Ok(Event::Success(ndx)) => send_success(w, ndx)?,
+            Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
+            Ok(Event::PhaseDone) => break,
+            Ok(Event::Completed(ndx)) => g.transfer_done(ctx, w, &mut ndxw, ndx)?,
+            Ok(Event::List(_)) | Ok(Event::ListsEnd) => {
+                return Err(Error::Protocol("file list after the end of lists".into()))
+            }
+            Ok(Event::Finished) | Err(_) => {
+                return Err(Error::Stream("receiver ended early".into()))
+            }
+        }
+    }
+    // Every leader is in place now (one that failed verification is redone below; its
+    // followers keep the previous content until the next run): link the followers while the
+    // sender still accepts item notices.
+    let redone: Vec<usize> = g.sent_members.keys().copied().collect();
+    for ndx in redone {
+        g.transfer_done(ctx, w, &mut ndxw, ndx)?;
+    }
+    while let Some(f) = g.followers.pop_front() {
+        g.link_follower(ctx, w, &mut ndxw, f)?;
+    }
+    for (ndx, e) in redo {
+        g.redo(ctx, &mut ndxw, &req_tx, ndx, e)?;
+    }
+    let mut out = std::mem::take(&mut g.out);
     ndxw.put(&mut out, NDX_DONE);
     ndxw.put(&mut out, NDX_DONE);
     let mut finished = false;
-    if ctx.opts.delete_after && !res.deferred_deletes.is_empty() {
+    if ctx.opts.delete_after && !g.res.deferred_deletes.is_empty() {
         // --delete-after: once the receiver has finished the redo phase.
         w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
         out.clear();
@@ -845,18 +1172,27 @@ fn generate<W: Write>(
                     finished = true;
                     break;
                 }
-                Ok(Event::Redo(_)) => {}
                 Ok(Event::Success(ndx)) => send_success(w, ndx)?,
                 Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
+                Ok(_) => {}
                 Err(_) => return Err(Error::Stream("receiver ended early".into())),
             }
         }
+        let names: HashSet<&[u8]> = if ctx.inc {
+            HashSet::new()
+        } else {
+            entries.iter().map(|e| &e.name[..]).collect()
+        };
         let mut trailer = Vec::new();
-        for ndx in std::mem::take(&mut res.deferred_deletes) {
-            let e = &entries[ndx];
-            let (n, dels) = delete_extraneous(ctx, e, &ctx.dest.dir_path_of(&e.name), &names);
-            res.deleted += n;
-            notify_sender(ctx, w, &mut ndxw, ndx, &dels)?;
+        for d in std::mem::take(&mut g.res.deferred_deletes) {
+            let (n, dels) = match d {
+                Deferred::Dir(e) => {
+                    delete_extraneous(ctx, &e, &ctx.dest.dir_path_of(&e.name), &names)
+                }
+                Deferred::Found(gone) => delete_found(ctx, gone),
+            };
+            g.res.deleted += n;
+            notify_sender(ctx, w, &mut ndxw, &mut out, 0, &dels)?;
             trailer.extend(dels);
         }
         ctx.log.trailer(trailer);
@@ -879,27 +1215,270 @@ fn generate<W: Write>(
             Ok(Event::Finished) => finished = true,
             Ok(Event::Success(ndx)) => send_success(w, ndx)?,
             Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
-            Ok(Event::Redo(_)) | Ok(Event::PhaseDone) => {}
+            Ok(_) => {}
             Err(_) => return Err(Error::Stream("receiver ended early".into())),
         }
     }
     // Hard links, then directory metadata (after their contents changed), and only then the
     // goodbye: the sender (and a client waiting on it) must not see the end before the tree
     // is final.
-    for ndx in dirs_to_fix.into_iter().rev() {
-        let e = &entries[ndx];
-        let path = ctx.dest.dir_path_of(&e.name);
-        if let Err(err) = local::apply_attrs(&path, e, &ctx.opts.attrs, &ctx.ids, None, false) {
-            report(&Error::file(
-                format!("failed to set attributes on \"{}\"", path.display()),
-                err,
-            ));
-            res.errors += 1;
-        }
+    for e in std::mem::take(&mut g.dirs_to_fix).into_iter().rev() {
+        g.fix_dir(ctx, &e);
     }
     ndxw.put(&mut out, NDX_DONE);
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
-    Ok(res)
+    Ok(g.res)
+}
+
+/// Files listed ahead before the generator starts a list with `-H` (stock:
+/// MIN_FILECNT_LOOKAHEAD / 2).
+const HLINK_LOOKAHEAD: usize = 500;
+
+/// Incremental recursion: handles the lists as the receiver passes them on, each list's
+/// directory first, and tells the sender (`NDX_DONE`) each time the oldest list is done.
+fn generate_lists<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    ndxw: &mut NdxWriter,
+    req_tx: &mpsc::Sender<Request>,
+    ev_rx: &mpsc::Receiver<Event>,
+    g: &mut Walk,
+) -> Result<()> {
+    let mut lists = Intake::default();
+    let mut started: VecDeque<Started> = VecDeque::new();
+    // The first list is the caller's; the others come from the receiver.
+    let mut first = Some(ctx.list);
+    g.know_members(ctx.list, 1);
+    let mut first_parent = ctx.first_parent.clone();
+    loop {
+        if ctx.opts.hard_links {
+            // As stock's generator: with -H, some files are listed ahead before a list is
+            // started, so that a group's later members are known (the last is transferred).
+            loop {
+                let listed: usize = started.iter().map(|l| l.len).sum::<usize>()
+                    + lists
+                        .waiting
+                        .iter()
+                        .map(|l| l.list.entries.len())
+                        .sum::<usize>()
+                    + first.map_or(0, |l| l.entries.len());
+                if lists.eof || listed >= HLINK_LOOKAHEAD {
+                    break;
+                }
+                lists.wait(ctx, w, ndxw, req_tx, ev_rx, g)?;
+            }
+        }
+        let owned;
+        let (list, ndx_start, parent) = if let Some(l) = first.take() {
+            (l, 1, first_parent.take())
+        } else if let Some(l) = lists.waiting.pop_front() {
+            owned = l;
+            (&owned.list, owned.ndx_start, owned.parent.clone())
+        } else if lists.eof {
+            break;
+        } else {
+            // Nothing to do until the next list: no hard-link member may wait for one.
+            g.release_groups(ctx, w, ndxw, req_tx)?;
+            retire_lists(ctx, w, ndxw, g, &mut started, false)?;
+            lists.wait(ctx, w, ndxw, req_tx, ev_rx, g)?;
+            continue;
+        };
+        started.push_back(Started {
+            ndx_start,
+            len: list.entries.len(),
+            fix: None,
+        });
+        let names: HashSet<&[u8]> = list.entries.iter().map(|e| &e.name[..]).collect();
+        // The list's directory in full: its line, its deletions.
+        match parent {
+            Some((dir, content)) => {
+                let created = g.created_early.remove(&dir.name);
+                let fixes = g.dirs_to_fix.len();
+                g.entry(
+                    ctx,
+                    w,
+                    ndxw,
+                    req_tx,
+                    ndx_start - 1,
+                    &dir,
+                    content,
+                    &names,
+                    created,
+                )?;
+                // (--delete-delay: every directory is touched up at the end, after the
+                // deletions, as stock does.)
+                if g.dirs_to_fix.len() > fixes && !ctx.opts.delete_after {
+                    started.back_mut().expect("just started").fix = g.dirs_to_fix.pop();
+                }
+            }
+            None => ctx.log.ready(ndx_start - 1, Vec::new()),
+        }
+        for (i, e) in list.entries.iter().enumerate() {
+            let ndx = ndx_start + i;
+            if !list.active[i] {
+                ctx.log.ready(ndx, Vec::new());
+                continue;
+            }
+            if e.is_dir() {
+                // Handled in full with its own list; made now so that its parent's
+                // times can be set when this list is done.
+                early_dir(ctx, g, e);
+                ctx.log.ready(ndx, Vec::new());
+                continue;
+            }
+            let content = list.content_dir.get(i).copied().unwrap_or(true);
+            g.entry(ctx, w, ndxw, req_tx, ndx, e, content, &names, false)?;
+            while let Ok(ev) = ev_rx.try_recv() {
+                list_event(ctx, w, ndxw, req_tx, g, ev, &mut lists)?;
+            }
+            retire_lists(ctx, w, ndxw, g, &mut started, false)?;
+        }
+        retire_lists(ctx, w, ndxw, g, &mut started, false)?;
+    }
+    // Every list is handled: the rest retire as their transfers finish; the last `NDX_DONE`
+    // ends phase 1.
+    g.release_groups(ctx, w, ndxw, req_tx)?;
+    loop {
+        retire_lists(ctx, w, ndxw, g, &mut started, true)?;
+        if started.is_empty() {
+            return Ok(());
+        }
+        lists.wait(ctx, w, ndxw, req_tx, ev_rx, g)?;
+        if !lists.waiting.is_empty() {
+            return Err(Error::Protocol("file list after the end of lists".into()));
+        }
+    }
+}
+
+/// Incremental recursion: the lists the receiver passed on. As stock's generator reads its
+/// receiver only when it waits, a list is taken in (its hard-link members known, which
+/// decides which member is the last) only when the generator waits for one.
+#[derive(Default)]
+struct Intake {
+    /// Passed on, not taken in yet (`None`: the end of the lists).
+    unseen: VecDeque<Option<inc::IncList>>,
+    /// Taken in, not started.
+    waiting: VecDeque<inc::IncList>,
+    eof: bool,
+}
+
+impl Intake {
+    /// Takes in the next list (or the end), waiting for the receiver if need be; handles
+    /// what else it reports meanwhile.
+    fn wait<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+        req_tx: &mpsc::Sender<Request>,
+        ev_rx: &mpsc::Receiver<Event>,
+        g: &mut Walk,
+    ) -> Result<()> {
+        if self.unseen.is_empty() {
+            w.write_all(&g.out)
+                .and_then(|_| w.flush())
+                .map_err(|e| Error::io("writing to sender", e))?;
+            g.out.clear();
+            let ev = ev_rx
+                .recv()
+                .map_err(|_| Error::Stream("receiver ended early".into()))?;
+            list_event(ctx, w, ndxw, req_tx, g, ev, self)?;
+        }
+        match self.unseen.pop_front() {
+            Some(Some(l)) => {
+                g.know_members(&l.list, l.ndx_start);
+                self.waiting.push_back(l);
+            }
+            Some(None) => self.eof = true,
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// Incremental recursion: a directory among a list's entries is created right away (if
+/// missing and wanted), silently; its own list itemizes it.
+fn early_dir(ctx: &Ctx<'_>, g: &mut Walk, e: &FileEntry) {
+    let o = ctx.opts;
+    if o.dry_run || o.list_only || o.existing || e.name == b"." {
+        return;
+    }
+    let covered = |d: &Option<Vec<u8>>| d.as_deref().is_some_and(|d| is_below(&e.name, d));
+    if covered(&g.refused_dir) || covered(&g.skipped_dir) {
+        return;
+    }
+    if o.refuse
+        .as_ref()
+        .is_some_and(|rules| rules.is_excluded(&e.name, true))
+    {
+        return;
+    }
+    let path = ctx.dest.dir_path_of(&e.name);
+    if fs::symlink_metadata(&path).is_ok() || ctx.dest.check_parents(&e.name).is_err() {
+        return;
+    }
+    if fs::create_dir(&path).is_ok() {
+        g.created_early.insert(e.name.clone());
+    }
+}
+
+/// Handles what the receiver reports while lists are being worked on.
+fn list_event<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    ndxw: &mut NdxWriter,
+    req_tx: &mpsc::Sender<Request>,
+    g: &mut Walk,
+    ev: Event,
+    lists: &mut Intake,
+) -> Result<()> {
+    match ev {
+        Event::List(l) => lists.unseen.push_back(Some(*l)),
+        Event::ListsEnd => lists.unseen.push_back(None),
+        Event::Completed(ndx) => {
+            g.in_flight.remove(&ndx);
+            g.transfer_done(ctx, w, ndxw, ndx)?;
+        }
+        Event::Redo(ndx, e) => g.redo(ctx, ndxw, req_tx, ndx, *e)?,
+        Event::Success(ndx) => send_success(w, ndx)?,
+        Event::Message(tag, text) => send_message(w, tag, &text)?,
+        Event::PhaseDone | Event::Finished => {
+            return Err(Error::Stream("receiver ended early".into()))
+        }
+    }
+    Ok(())
+}
+
+/// Incremental recursion: retires the oldest lists that have nothing in flight (never the
+/// one being worked on, unless `all` are handled): their hard links are completed, the
+/// sender is told, and their directory gets its attributes.
+fn retire_lists<W: Write>(
+    ctx: &Ctx<'_>,
+    w: &mut MuxWriter<W>,
+    ndxw: &mut NdxWriter,
+    g: &mut Walk,
+    started: &mut VecDeque<Started>,
+    all: bool,
+) -> Result<()> {
+    while let Some(front) = started.front() {
+        if started.len() == 1 && !all {
+            break;
+        }
+        let (lo, end) = (front.ndx_start - 1, front.ndx_start + front.len);
+        if g.in_flight.range(lo..end).next().is_some() {
+            break;
+        }
+        while g.followers.front().is_some_and(|f| f.0 < end) {
+            let f = g.followers.pop_front().expect("checked");
+            g.link_follower(ctx, w, ndxw, f)?;
+        }
+        ndxw.put(&mut g.out, NDX_DONE);
+        let done = started.pop_front().expect("checked");
+        if let Some(dir) = done.fix {
+            g.fix_dir(ctx, &dir);
+        }
+    }
+    Ok(())
 }
 
 type RequestParts = (
@@ -912,6 +1491,7 @@ type RequestParts = (
 );
 
 /// Queues a request for the receiver, then asks the sender for the file.
+#[allow(clippy::too_many_arguments)]
 fn request<W: Write>(
     ctx: &Ctx<'_>,
     w: &mut MuxWriter<W>,
@@ -919,6 +1499,7 @@ fn request<W: Write>(
     ndxw: &mut NdxWriter,
     out: &mut Vec<u8>,
     ndx: usize,
+    e: &FileEntry,
     (head, sums, basis, existing_mode, item, append): RequestParts,
 ) -> Result<()> {
     let iflags = match &item {
@@ -941,6 +1522,7 @@ fn request<W: Write>(
             basis,
             existing_mode,
             append,
+            entry: e.clone(),
         })
         .map_err(|_| Error::Stream("receiver gone".into()))?;
     ndxw.put(out, ndx as i32);
@@ -1007,6 +1589,25 @@ fn send_message<W: Write>(w: &mut MuxWriter<W>, tag: MsgTag, text: &str) -> Resu
         .map_err(|e| Error::io("writing to sender", e))
 }
 
+/// A stand-in entry for requests that carry none (the end of a batch's requests).
+fn no_entry() -> FileEntry {
+    FileEntry {
+        name: Vec::new(),
+        kind: rtsync_tree::FileKind::Regular,
+        mode: 0,
+        size: 0,
+        mtime: 0,
+        mtime_nsec: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        link_target: None,
+        hardlink_key: None,
+        checksum: None,
+        top_dir: false,
+    }
+}
+
 /// rsync's item flags for an itemize record.
 fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
     let mut f = 0;
@@ -1033,16 +1634,18 @@ fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
 
 /// Tells the sender about an item handled locally, as rsync's generator does at protocol
 /// ≥ 29 (the sender logs it; a client sender prints it), and, when we are the server,
-/// reports deletions to the client (MSG_DELETED).
+/// reports deletions to the client (MSG_DELETED). The notice goes into `out`, after what
+/// is there (indexes are encoded relative to the previous one, so the order is the
+/// encoding's).
 fn notify_sender<W: Write>(
     ctx: &Ctx<'_>,
     w: &mut MuxWriter<W>,
     ndxw: &mut NdxWriter,
+    out: &mut Vec<u8>,
     ndx: usize,
     lines: &[Line],
 ) -> Result<()> {
     let wio = |e| Error::io("writing to sender", e);
-    let mut out = Vec::new();
     for line in lines {
         match line {
             Line::Deleting(name, _) if !ctx.opts.peer_sends_stats => {
@@ -1063,15 +1666,12 @@ fn notify_sender<W: Write>(
                 let iflags = iflags_of(it);
                 // Only significant items: something reported or created.
                 if iflags & !(item::LOCAL_CHANGE) != 0 {
-                    ndxw.put(&mut out, ndx as i32);
+                    ndxw.put(out, ndx as i32);
                     out.extend_from_slice(&iflags.to_le_bytes());
                 }
             }
             _ => {}
         }
-    }
-    if !out.is_empty() {
-        w.write_all(&out).map_err(wio)?;
     }
     Ok(())
 }
@@ -1120,7 +1720,12 @@ fn delete_extraneous(
     path: &std::path::Path,
     names: &HashSet<&[u8]>,
 ) -> (u64, Vec<Line>) {
-    use std::os::unix::ffi::OsStrExt;
+    delete_found(ctx, find_extraneous(ctx, dir, path, names))
+}
+
+/// Deletes what [`find_extraneous`] found, deepest first (a directory's sorted listing
+/// backwards, as rsync walks it).
+fn delete_found(ctx: &Ctx<'_>, gone: Vec<Extraneous>) -> (u64, Vec<Line>) {
     let mut lines = Vec::new();
     if ctx.list.io_error & 1 != 0 && !ctx.opts.ignore_errors {
         // The sender could not list everything: what looks extraneous may not be.
@@ -1134,10 +1739,26 @@ fn delete_extraneous(
         }
         return (0, lines);
     }
+    let mut n = 0;
+    for (name, p, is_dir) in gone.into_iter().rev() {
+        n += delete_tree(ctx, name, &p, is_dir, &mut lines);
+    }
+    (n, lines)
+}
+
+/// The names inside `dir` that the sender's list does not have and no rule protects,
+/// sorted.
+fn find_extraneous(
+    ctx: &Ctx<'_>,
+    dir: &FileEntry,
+    path: &std::path::Path,
+    names: &HashSet<&[u8]>,
+) -> Vec<Extraneous> {
+    use std::os::unix::ffi::OsStrExt;
     let Ok(rd) = fs::read_dir(path) else {
-        return (0, lines);
+        return Vec::new();
     };
-    let mut gone: Vec<(Vec<u8>, PathBuf, bool)> = Vec::new();
+    let mut gone: Vec<Extraneous> = Vec::new();
     // Per-directory rule files (dir-merge) are read from the destination, as the receiving
     // rsync reads them, and protect what they exclude on this side.
     let mut merged = ctx
@@ -1178,13 +1799,8 @@ fn delete_extraneous(
         }
         gone.push((full, ent.path(), is_dir));
     }
-    // rsync walks a directory's sorted listing backwards (directories, then files).
     gone.sort_by(|a, b| rtsync_tree::compare_names(&a.0, a.2, &b.0, b.2));
-    let mut n = 0;
-    for (name, p, is_dir) in gone.into_iter().rev() {
-        n += delete_tree(ctx, name, &p, is_dir, &mut lines);
-    }
-    (n, lines)
+    gone
 }
 
 /// `--delete-missing-args`: `e` names a source the sender does not have, so what is here
@@ -1280,6 +1896,7 @@ fn receive<R: Read>(
     r: &mut MuxReader<R>,
     req_rx: mpsc::Receiver<Request>,
     ev_tx: &mpsc::Sender<Event>,
+    mut inc: Option<&mut inc::IncReader<'_>>,
 ) -> Result<PullStats> {
     let mut stats = PullStats::default();
     let mut ndxr = NdxReader::new(ctx.neg.protocol);
@@ -1294,8 +1911,42 @@ fn receive<R: Read>(
             .unwrap_or(rtsync_delta::Compression::None),
         ctx.neg.protocol,
     )?;
+    // The generator learns when a request is done with (to finish hard-link groups, and
+    // with incremental recursion, lists).
+    let completed = |ndx: usize| {
+        let _ = ev_tx.send(Event::Completed(ndx));
+    };
     loop {
         let ndx = ndxr.read(r)?;
+        // Files the sender could not open (MSG_NO_SEND): done with, without a line.
+        for gone in std::mem::take(&mut r.oob.no_send) {
+            let Ok(gone) = usize::try_from(gone) else {
+                continue;
+            };
+            while let Ok(req) = req_rx.try_recv() {
+                pending.insert(req.ndx, req);
+            }
+            if pending.remove(&gone).is_some() {
+                ctx.log.complete(gone, None);
+                completed(gone);
+            }
+        }
+        if let Some(lists) = inc.as_deref_mut() {
+            if ndx == NDX_FLIST_EOF {
+                lists.end()?;
+                let _ = ev_tx.send(Event::ListsEnd);
+                continue;
+            }
+            if ndx <= NDX_FLIST_OFFSET {
+                let list = lists.read_sub(r, ndx)?;
+                let _ = ev_tx.send(Event::List(Box::new(list)));
+                continue;
+            }
+            if ndx == NDX_DONE && lists.retire() {
+                // The sender forgot a list the generator finished.
+                continue;
+            }
+        }
         if ndx == NDX_DONE {
             if phase == 0 && ctx.opts.read_batch {
                 // What the generator wanted and the batch did not have.
@@ -1324,11 +1975,20 @@ fn receive<R: Read>(
             let _ = ev_tx.send(Event::PhaseDone);
             continue;
         }
-        if ndx < 0 || ndx as usize >= n || !ctx.list.active[ndx as usize] {
-            return Err(Error::Protocol(format!(
-                "Invalid file index: {ndx} (-1 - {})",
-                n as i64 - 1
-            )));
+        match inc.as_deref() {
+            Some(lists) => lists.check(ndx)?,
+            None if ndx < 0 || ndx as usize >= n => {
+                return Err(Error::Protocol(format!(
+                    "Invalid file index: {ndx} (-1 - {})",
+                    n as i64 - 1
+                )))
+            }
+            None if !ctx.list.active[ndx as usize] => {
+                return Err(Error::Protocol(format!(
+                    "refusing transfer of cleared file index {ndx}"
+                )))
+            }
+            None => {}
         }
         let ndx = ndx as usize;
         let iflags = r.read_u16()?;
@@ -1349,6 +2009,7 @@ fn receive<R: Read>(
             let req = take_request(&mut pending, &req_rx, ndx)?;
             stats.files_transferred += 1;
             ctx.log.complete(ndx, req.item.clone());
+            completed(ndx);
             continue;
         }
         let wanted = if ctx.opts.read_batch {
@@ -1369,8 +2030,9 @@ fn receive<R: Read>(
             // `-n`: the sender only echoes the request.
             if let Some(req) = wanted {
                 stats.files_transferred += 1;
-                stats.transferred_size += ctx.list.entries[ndx].size;
+                stats.transferred_size += req.entry.size;
                 ctx.log.complete(ndx, req.item.clone());
+                completed(ndx);
             }
             continue;
         }
@@ -1395,6 +2057,7 @@ fn receive<R: Read>(
                 basis,
                 existing_mode: None,
                 append: false,
+                entry: e.clone(),
             };
             write::discard_file(ctx, r, &req, &mut decoder)?;
             continue;
@@ -1414,6 +2077,7 @@ fn receive<R: Read>(
             write::discard_file(ctx, r, &req, &mut decoder)?;
             stats.files_transferred += 1;
             ctx.log.complete(ndx, req.item.clone());
+            completed(ndx);
             continue;
         }
         let ok = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
@@ -1421,12 +2085,17 @@ fn receive<R: Read>(
             facts.written = r.data_read - data_mark;
         }
         // Logged whether or not it verified, as stock does; a redo's line comes later.
-        if phase == 0 {
+        let redoing = if ctx.inc {
+            redone.contains(&ndx)
+        } else {
+            phase != 0
+        };
+        if !redoing {
             ctx.log.complete(ndx, req.item.clone());
         } else if let Some(line) = req.item.clone() {
             ctx.log.late(line);
         }
-        let e = &ctx.list.entries[ndx];
+        let e = &req.entry;
         // An in-place update stays in the file (stock's wording).
         let kept = if ctx.opts.inplace {
             "retained"
@@ -1447,7 +2116,8 @@ fn receive<R: Read>(
                 );
                 tell(ctx, ev_tx, MsgTag::Warning, text);
             }
-            let _ = ev_tx.send(Event::Redo(ndx));
+            let _ = ev_tx.send(Event::Redo(ndx, Box::new(req.entry)));
+            continue;
         } else {
             let text = format!(
                 "ERROR: {} failed verification -- update {kept}.\n",
@@ -1456,6 +2126,7 @@ fn receive<R: Read>(
             tell(ctx, ev_tx, MsgTag::ErrorXfer, text);
             stats.errors += 1;
         }
+        completed(ndx);
     }
     // Sender statistics, then (protocol ≥ 31) the goodbye echo, maybe after deletion stats.
     if ctx.opts.peer_sends_stats {

@@ -19,7 +19,7 @@ use crate::connect::Closer;
 use crate::error::{Error, Result};
 use crate::flist::{FlistDecoder, FlistEncoder, FlistOptions};
 use crate::local::Dest;
-use crate::mux::{MsgTag, MuxReader, MuxWriter, PrintMessages};
+use crate::mux::{MsgTag, MuxReader, MuxWriter};
 use crate::negotiate::{self, NegotiateConfig, Negotiated, MAX_PROTOCOL};
 use crate::pull::{self, PullOptions};
 use crate::push::{self, PushOptions};
@@ -75,6 +75,31 @@ pub struct LogSink(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
 impl std::fmt::Debug for LogSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("LogSink")
+    }
+}
+
+/// Messages a client puts on the wire to us (a sender never needs to; stock's receiver
+/// passes them to its generator, which logs them). Never written to stdout, which may be the
+/// connection itself: a daemon logs them, a remote-shell server writes them to stderr.
+struct PeerMessages {
+    log: Option<LogSink>,
+}
+
+impl crate::mux::MessageHandler for PeerMessages {
+    fn message(&mut self, tag: MsgTag, text: &[u8]) {
+        if matches!(tag, MsgTag::Log | MsgTag::Deleted) {
+            return;
+        }
+        match &self.log {
+            Some(log) => {
+                for line in String::from_utf8_lossy(text).lines() {
+                    (log.0)(line);
+                }
+            }
+            None => {
+                let _ = std::io::stderr().lock().write_all(text);
+            }
+        }
     }
 }
 
@@ -421,13 +446,23 @@ fn serve<R: Read + Send, W: Write + Send>(
             None => None,
         },
         supported_compressions: supported_compressions(),
-        offered_inc_recurse: opts.sender
-            && push::inc::lists_supported(&opts, &sender_sources(&opts)),
+        // As stock's set_allow_inc_recurse: a receiver takes the lists incrementally unless
+        // an option needs the whole list first.
+        offered_inc_recurse: if opts.sender {
+            push::inc::lists_supported(&opts, &sender_sources(&opts))
+        } else {
+            opts.incremental_recursion()
+        },
         batch: false,
     };
     let seed = seed();
     let neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
-    let mut reader = MuxReader::new(input, Box::new(PrintMessages));
+    let mut reader = MuxReader::new(
+        input,
+        Box::new(PeerMessages {
+            log: session.log.clone(),
+        }),
+    );
     reader.start_mux();
     let mut writer = MuxWriter::new(output);
     writer
@@ -987,22 +1022,45 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         .get(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
-    let mut list = FlistDecoder::new(flist_options(opts, neg)).read_list(reader)?;
-    if list.entries.is_empty() {
-        return Ok(0);
-    }
-    if tweaks.munge {
-        munge_symlinks(&mut list.entries, true);
-    } else if tweaks.sanitize_links {
-        for e in &mut list.entries {
-            if let Some(t) = e.link_target.as_mut().filter(|t| !t.is_empty()) {
-                let depth = e.name.iter().filter(|&&b| b == b'/').count();
-                *t = sanitize_link_target(t, depth);
-                e.size = t.len() as u64;
+    // What every received list goes through before the generator sees it.
+    let numeric_ids = tweaks.numeric_ids;
+    let adjust = move |list: &mut crate::flist::FileList| {
+        if tweaks.munge {
+            munge_symlinks(&mut list.entries, true);
+        } else if tweaks.sanitize_links {
+            for e in &mut list.entries {
+                if let Some(t) = e.link_target.as_mut().filter(|t| !t.is_empty()) {
+                    let depth = e.name.iter().filter(|&&b| b == b'/').count();
+                    *t = sanitize_link_target(t, depth);
+                    e.size = t.len() as u64;
+                }
             }
         }
-    }
-    tweaks.apply_chmod(&mut list.entries);
+        tweaks.apply_chmod(&mut list.entries);
+    };
+    let mut ids = PullOptions::from_options(opts, None);
+    ids.numeric_ids |= numeric_ids;
+    let prepare = move |list: &mut crate::flist::FileList| {
+        adjust(list);
+        ids.map_ids(list);
+        Ok::<(), Error>(())
+    };
+    let mut decoder = FlistDecoder::new(flist_options(opts, neg));
+    let (mut list, inc) = if neg.inc_recurse() {
+        let mut lists = pull::inc::IncReader::new(decoder, Box::new(prepare));
+        let first = lists.read_first(reader)?;
+        if first.list.entries.is_empty() {
+            return Ok(0);
+        }
+        (first.list, Some((lists, first.parent)))
+    } else {
+        let mut list = decoder.read_list(reader)?;
+        if list.entries.is_empty() {
+            return Ok(0);
+        }
+        prepare(&mut list)?;
+        (list, None)
+    };
     let dest_existed = std::fs::symlink_metadata(&dest).is_ok();
     let dest_arg = dest;
     let batch_only = opts.only_write_batch && opts.write_batch.is_some();
@@ -1046,10 +1104,11 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     let mut popts = PullOptions {
         verbose: 0,
         refuse: tweaks.filter.cloned(),
+        // `.` is itemized as new in a destination made for this transfer.
+        dest_created: !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only,
         ..PullOptions::from_options(opts, protect)
     };
-    popts.numeric_ids |= tweaks.numeric_ids;
-    popts.map_ids(&mut list);
+    popts.numeric_ids |= numeric_ids;
     // In a daemon module, directories named by the client stay inside the destination.
     popts.resolve_dirs(&dest.root(), module_root);
     for w in popts.resolve_basis_dirs(&dest.root(), module_root) {
@@ -1069,7 +1128,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         closer: &socket_fd.map_or(Closer::None, Closer::Fd),
         log: &log,
     };
-    let stats = pull::run_pull(reader, writer, &session)?;
+    let stats = pull::run_pull(reader, writer, &session, inc)?;
     Ok(if stats.errors > 0 { 23 } else { 0 })
 }
 

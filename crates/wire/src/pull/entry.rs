@@ -9,7 +9,9 @@ use std::path::PathBuf;
 
 use rtsync_tree::{FileEntry, FileKind};
 
-use super::{block_sums, delete_extraneous, is_current, report, Ctx, GenResult};
+use super::{
+    block_sums, delete_extraneous, find_extraneous, is_current, report, Ctx, Deferred, GenResult,
+};
 use crate::error::{Error, Result};
 use crate::local;
 use crate::log::{itemize, line, Line, Preserve};
@@ -45,11 +47,12 @@ pub(super) fn preserve(o: &super::PullOptions) -> Preserve {
 
 pub(super) fn generate_entry(
     ctx: &Ctx<'_>,
-    ndx: usize,
+    _ndx: usize,
     e: &FileEntry,
     names: &HashSet<&[u8]>,
     res: &mut GenResult,
     missing: bool,
+    content: bool,
 ) -> Result<Step> {
     let o = ctx.opts;
     if o.delete_missing && e.is_missing() {
@@ -112,10 +115,15 @@ pub(super) fn generate_entry(
                     return Ok(Step::Done(lines));
                 }
             }
-            let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
             if o.delete && existed && content {
                 if o.delete_after {
-                    res.deferred_deletes.push(ndx);
+                    // With incremental recursion the list is gone by the end: what to
+                    // delete is found now.
+                    res.deferred_deletes.push(if ctx.inc {
+                        Deferred::Found(find_extraneous(ctx, e, &path, names))
+                    } else {
+                        Deferred::Dir(e.clone())
+                    });
                 } else if !o.delete_before {
                     let (n, dels) = delete_extraneous(ctx, e, &path, names);
                     res.deleted += n;

@@ -26,7 +26,7 @@ pub(super) fn receive_file<R: Read>(
     stats: &mut PullStats,
 ) -> Result<bool> {
     let o = ctx.opts;
-    let e = &ctx.list.entries[req.ndx];
+    let e = &req.entry;
     let final_path = ctx.dest.path_of(&e.name);
     ctx.dest.check_parents(&e.name)?;
     let mut basis_path = req.basis.clone();
@@ -251,7 +251,7 @@ fn copy_tokens<R: Read>(
     out: &mut Output,
     updating_basis: bool,
 ) -> Result<Vec<u8>> {
-    let final_path = ctx.dest.path_of(&ctx.list.entries[req.ndx].name);
+    let final_path = ctx.dest.path_of(&req.entry.name);
     let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
     let mut hasher = FileHasher::new(ctx.neg.checksum);
     let mut block = Vec::new();

@@ -1,0 +1,499 @@
+//! Incremental recursion on the *receiving* side against stock peers.
+//!
+//! Pushes by the stock client: once to a stock receiver and once to ours (`rtsync rsync
+//! --server` behind a fake ssh, and `rtsync daemon`). Pulls by our client: from a stock
+//! `rsync --server --sender` and from a stock daemon, compared with the stock client
+//! pulling the same. Trees, item lines (with the `sending`/`receiving incremental file
+//! list` header), hard links and exit codes are compared. The trees are wide and deep
+//! enough that the list comes in many pieces, interleaved with file data, and the
+//! receiver retires lists while the sender still sends new ones.
+
+mod daemon_util;
+mod interop_util;
+
+use interop_util::*;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Directories three levels deep with 1,800 files (more than a sender lists ahead), empty
+/// directories, a symlink, hard links within a directory, across directories and across
+/// lists far apart.
+fn tree(root: &Path) {
+    for a in 0..5 {
+        for b in 0..4 {
+            let d = root.join(format!("a{a}/b{b}"));
+            std::fs::create_dir_all(&d).unwrap();
+            for f in 0..90 {
+                std::fs::write(
+                    d.join(format!("f{f:02}")),
+                    pattern(f * 11 + a * 5, f as u32),
+                )
+                .unwrap();
+            }
+            std::fs::create_dir(d.join("empty")).unwrap();
+        }
+        std::fs::write(root.join(format!("a{a}/top.txt")), format!("top {a}")).unwrap();
+        std::os::unix::fs::symlink("top.txt", root.join(format!("a{a}/link"))).unwrap();
+    }
+    let deep = root.join("deep/1/2/3/4/5/6");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("bottom"), b"bottom").unwrap();
+    std::fs::create_dir_all(root.join("zempty/inner")).unwrap();
+    std::fs::write(root.join("a.txt"), b"first").unwrap();
+    std::fs::write(root.join("z.txt"), b"last").unwrap();
+    past_times(root);
+}
+
+/// [`tree`] with hard-link groups.
+fn linked_tree(root: &Path) {
+    tree(root);
+    let l = |a: &str, b: &str| std::fs::hard_link(root.join(a), root.join(b)).unwrap();
+    l("a0/b0/f00", "a0/b0/same-dir");
+    l("a0/b0/f01", "a4/b3/other-dir");
+    l("a0/b0/f01", "a2/b1/third");
+    l("a.txt", "deep/1/2/3/4/5/6/far");
+    l("z.txt", "a1/zz");
+    past_times(root);
+}
+
+/// A destination to update: changed, missing and extra entries (for --delete).
+fn stale(d: &Path) {
+    tree(d);
+    std::fs::write(d.join("a2/b3/f10"), b"changed content").unwrap();
+    std::fs::remove_file(d.join("a4/b3/f89")).unwrap();
+    std::fs::create_dir_all(d.join("a0/gone/deeper")).unwrap();
+    std::fs::write(d.join("a0/gone/deeper/x"), b"x").unwrap();
+    std::fs::write(d.join("deep/1/2/extra"), b"x").unwrap();
+    std::fs::write(d.join("a3/b0/empty/extra"), b"x").unwrap();
+    past_times(d);
+    for p in ["a2/b3/f10", "a0/gone", "deep/1/2/extra"] {
+        set_mtime(&d.join(p), 1_400_000_000, 0);
+    }
+}
+
+/// Distinct times in the past for every entry (a receiver re-touches a directory only when
+/// its time differs in whole seconds, so current times would make the result depend on
+/// timing, for stock as for us).
+fn past_times(root: &Path) {
+    let mut all = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < all.len() {
+        if std::fs::symlink_metadata(&all[i]).unwrap().is_dir() {
+            let mut kids: Vec<_> = std::fs::read_dir(&all[i])
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            kids.sort();
+            all.extend(kids);
+        }
+        i += 1;
+    }
+    for (n, p) in all.iter().rev().enumerate() {
+        set_mtime(
+            p,
+            1_500_000_000 + n as i64 * 7,
+            (n as u32 * 7_654_321) % 1_000_000_000,
+        );
+    }
+}
+
+/// Hard-link groups beneath `root`: sorted lists of paths sharing an inode.
+fn link_groups(root: &Path) -> Vec<Vec<String>> {
+    let mut by_ino: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            if md.is_dir() {
+                stack.push(p);
+            } else if md.is_file() && md.nlink() > 1 {
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                by_ino.entry(md.ino()).or_default().push(rel);
+            }
+        }
+    }
+    let mut v: Vec<Vec<String>> = by_ino
+        .into_values()
+        .map(|mut g| {
+            g.sort();
+            g
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// stdout without the byte counts and timings (which differ legitimately).
+fn kept_lines(out: &[u8]) -> Vec<String> {
+    let varying = [
+        "sent ",
+        "total size is ",
+        "Total bytes ",
+        "File list size",
+        "File list generation time",
+        "File list transfer time",
+    ];
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter(|l| !varying.iter().any(|v| l.starts_with(v)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The header line first, then the rest sorted: a client's generator and receiver (or a
+/// sender's own lines and the receiver's notices) interleave by timing, for stock too.
+fn sorted_lines(out: &[u8]) -> Vec<String> {
+    let mut v = kept_lines(out);
+    let header = v.first().is_some_and(|l| l.contains("file list"));
+    v[usize::from(header)..].sort();
+    v
+}
+
+fn compare_runs(what: &str, ours: &Output, stock: &Output, our_dest: &Path, stock_dest: &Path) {
+    assert_eq!(
+        ours.status.code(),
+        stock.status.code(),
+        "exit codes, {what}\nours: {}\nstock: {}",
+        String::from_utf8_lossy(&ours.stderr),
+        String::from_utf8_lossy(&stock.stderr)
+    );
+    assert_same_tree(our_dest, stock_dest, true);
+    assert_eq!(
+        link_groups(our_dest),
+        link_groups(stock_dest),
+        "hard links, {what}"
+    );
+    let (o, s) = (sorted_lines(&ours.stdout), sorted_lines(&stock.stdout));
+    assert!(!s.is_empty(), "the comparison needs output: {what}");
+    if o != s {
+        let at = o.iter().zip(&s).take_while(|(a, b)| a == b).count();
+        let from = at.saturating_sub(2);
+        panic!(
+            "stdout differs at sorted line {at}, {what}\nours:\n{}\nstock:\n{}",
+            o[from..(at + 6).min(o.len())].join("\n"),
+            s[from..(at + 6).min(s.len())].join("\n")
+        );
+    }
+}
+
+/// How the stock client reaches the receiver it pushes to.
+#[derive(Debug, Clone, Copy)]
+enum Via {
+    /// A remote shell running `rsync --server` or `rtsync rsync --server`.
+    Shell,
+    /// `rsync://` to `rsync --daemon` or `rtsync daemon` with a writable module.
+    Daemon,
+}
+
+fn daemon_conf(dest: &Path) -> String {
+    let ids = if unsafe { libc::geteuid() } == 0 {
+        "uid = root\ngid = root\n"
+    } else {
+        ""
+    };
+    format!(
+        "use chroot = no\nreverse lookup = no\n[m]\npath = {}\nread only = false\n{ids}",
+        dest.display()
+    )
+}
+
+/// The stock client pushes `src/` with `opts` to a stock receiver and to ours, into
+/// destinations prepared by `prepare`; compares.
+fn push_compare(via: Via, opts: &[&str], src: &Path, prepare: impl Fn(&Path)) {
+    push_compare_paths(via, opts, src, &[""], prepare)
+}
+
+/// [`push_compare`] of `paths` beneath `src` (`""`: all of it, with a trailing slash).
+fn push_compare_paths(
+    via: Via,
+    opts: &[&str],
+    src: &Path,
+    paths: &[&str],
+    prepare: impl Fn(&Path),
+) {
+    let work = tempfile::tempdir().unwrap();
+    let mut runs = Vec::new();
+    for kind in [daemon_util::Kind::Stock, daemon_util::Kind::Rtsync] {
+        let dest = work.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(&dest).unwrap();
+        prepare(&dest);
+        let ddir = work.path().join(format!("{kind:?}-aux"));
+        std::fs::create_dir_all(&ddir).unwrap();
+        let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+        args.extend(paths.iter().map(|p| format!("{}/{p}", src.display())));
+        let _daemon = match via {
+            Via::Shell => {
+                let ssh = fake_ssh(&ddir).display().to_string();
+                let path = match kind {
+                    daemon_util::Kind::Stock => stock_rsync().display().to_string(),
+                    daemon_util::Kind::Rtsync => {
+                        format!("{} rsync", env!("CARGO_BIN_EXE_rtsync"))
+                    }
+                };
+                args.splice(
+                    0..0,
+                    ["-e".to_string(), ssh, format!("--rsync-path={path}")],
+                );
+                args.push(format!("localhost:{}/", dest.display()));
+                None
+            }
+            Via::Daemon => {
+                let d = daemon_util::Daemon::start(kind, &ddir, &daemon_conf(&dest));
+                args.push(d.url("m/"));
+                Some(d)
+            }
+        };
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        runs.push((dest, run_stock(&a)));
+    }
+    let what = format!("push {via:?} {opts:?}");
+    compare_runs(&what, &runs[1].1, &runs[0].1, &runs[1].0, &runs[0].0);
+}
+
+fn rtsync(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rtsync"))
+        .arg("rsync")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Our client and the stock client pull `src/` with `opts` from a stock sender (`via`),
+/// into destinations prepared by `prepare`; compares.
+fn pull_compare(via: Via, opts: &[&str], src: &Path, prepare: impl Fn(&Path)) {
+    pull_compare_paths(via, opts, src, &[""], prepare)
+}
+
+/// [`pull_compare`] of `paths` beneath `src` (`""`: all of it, with a trailing slash).
+fn pull_compare_paths(
+    via: Via,
+    opts: &[&str],
+    src: &Path,
+    paths: &[&str],
+    prepare: impl Fn(&Path),
+) {
+    let work = tempfile::tempdir().unwrap();
+    let aux = work.path().join("aux");
+    std::fs::create_dir_all(&aux).unwrap();
+    let (daemon, from, extra) = match via {
+        Via::Shell => {
+            let ssh = fake_ssh(&aux).display().to_string();
+            (
+                None,
+                paths
+                    .iter()
+                    .map(|p| format!("localhost:{}/{p}", src.display()))
+                    .collect::<Vec<_>>(),
+                vec![
+                    "-e".to_string(),
+                    ssh,
+                    format!("--rsync-path={}", stock_rsync().display()),
+                ],
+            )
+        }
+        Via::Daemon => {
+            let d = daemon_util::Daemon::start(daemon_util::Kind::Stock, &aux, &daemon_conf(src));
+            let urls = paths.iter().map(|p| d.url(&format!("m/{p}"))).collect();
+            (Some(d), urls, Vec::new())
+        }
+    };
+    let mut runs = Vec::new();
+    for ours in [false, true] {
+        let dest = work.path().join(if ours { "ours" } else { "stock" });
+        std::fs::create_dir_all(&dest).unwrap();
+        prepare(&dest);
+        let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+        args.extend(extra.iter().cloned());
+        args.extend(from.iter().cloned());
+        args.push(format!("{}/", dest.display()));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        runs.push((dest, if ours { rtsync(&a) } else { run_stock(&a) }));
+    }
+    drop(daemon);
+    let what = format!("pull {via:?} {opts:?}");
+    compare_runs(&what, &runs[1].1, &runs[0].1, &runs[1].0, &runs[0].0);
+}
+
+#[test]
+fn stock_push_to_our_receivers_says_incremental_and_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    tree(src.path());
+    for via in [Via::Shell, Via::Daemon] {
+        push_compare(via, &["-av"], src.path(), |_| {});
+        push_compare(via, &["-ai"], src.path(), stale);
+    }
+    // -v names the incremental list: our server granted it.
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let dest = work.path().join("d");
+    let out = run_stock(&[
+        "-av",
+        "-e",
+        &ssh,
+        &format!("--rsync-path={} rsync", env!("CARGO_BIN_EXE_rtsync")),
+        &format!("{}/", src.path().display()),
+        &format!("localhost:{}/", dest.display()),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("sending incremental file list\n"),
+        "{text}"
+    );
+    assert_same_tree(&dest, src.path(), false);
+}
+
+#[test]
+fn stock_push_to_our_receivers_with_delete_filters_and_hard_links_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    linked_tree(src.path());
+    std::fs::write(src.path().join("a1/.rsync-filter"), b"- b2/\n- *.txt\n").unwrap();
+    past_times(src.path());
+    for via in [Via::Shell, Via::Daemon] {
+        push_compare(via, &["-ai", "--delete"], src.path(), stale);
+        push_compare(via, &["-ai", "--delete-delay", "-F"], src.path(), stale);
+        push_compare(via, &["-aiH"], src.path(), |_| {});
+        push_compare(
+            via,
+            &["-aiH", "--delete", "--exclude=f1*"],
+            src.path(),
+            stale,
+        );
+    }
+}
+
+#[test]
+fn stock_push_with_options_that_need_the_whole_list_matches_stock() {
+    // Stock's receiver turns incremental recursion down for these; so does ours.
+    let src = tempfile::tempdir().unwrap();
+    tree(src.path());
+    for opts in [
+        &["-av", "--delete-before"][..],
+        &["-av", "--delete-after"],
+        &["-av", "--delay-updates"],
+        &["-av", "--prune-empty-dirs"],
+        &["-av", "--no-inc-recursive"],
+    ] {
+        push_compare(Via::Shell, opts, src.path(), stale);
+    }
+}
+
+#[test]
+fn our_pull_from_stock_senders_says_incremental_and_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    tree(src.path());
+    for via in [Via::Shell, Via::Daemon] {
+        pull_compare(via, &["-av"], src.path(), |_| {});
+        pull_compare(via, &["-ai"], src.path(), stale);
+        pull_compare(via, &["-ai", "--delete"], src.path(), stale);
+        pull_compare(via, &["-ai", "--delete-delay"], src.path(), stale);
+        pull_compare(via, &["-ain", "--delete"], src.path(), stale);
+        pull_compare(
+            via,
+            &["-ai", "--exclude=f0*", "--exclude=b3/"],
+            src.path(),
+            stale,
+        );
+        pull_compare(via, &["-a", "--stats"], src.path(), stale);
+    }
+}
+
+#[test]
+fn our_pull_with_hard_links_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    linked_tree(src.path());
+    for via in [Via::Shell, Via::Daemon] {
+        pull_compare(via, &["-aiH"], src.path(), |_| {});
+        pull_compare(via, &["-aiH", "--delete"], src.path(), stale);
+        // Without incremental recursion the whole list is known: the last member of each
+        // group is the one transferred.
+        pull_compare(via, &["-aiH", "--no-inc-recursive"], src.path(), |_| {});
+    }
+}
+
+#[test]
+fn relative_paths_and_files_from_lists_match_stock() {
+    let src = tempfile::tempdir().unwrap();
+    tree(src.path());
+    let list = src.path().join("the-list");
+    std::fs::write(&list, b"a1/b2\na3\nz.txt\ndeep/1/2\n").unwrap();
+    let files_from = format!("--files-from={}", list.display());
+    for via in [Via::Shell, Via::Daemon] {
+        push_compare_paths(via, &["-aiR"], src.path(), &["./a0/b1", "./deep/1"], stale);
+        pull_compare_paths(via, &["-aiR"], src.path(), &["./a0/b1", "./deep/1"], stale);
+        push_compare(via, &["-air", &files_from], src.path(), stale);
+    }
+    pull_compare(Via::Shell, &["-air", &files_from], src.path(), stale);
+}
+
+#[test]
+fn list_only_pull_matches_stock_and_creates_nothing() {
+    let src = tempfile::tempdir().unwrap();
+    linked_tree(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let from = format!("localhost:{}/", src.path().display());
+    for opts in [&["-r"][..], &["-rH"], &["-rlptH"]] {
+        let mut args: Vec<&str> = opts.to_vec();
+        args.extend(["-e", &ssh, &from]);
+        let (ours, stock) = (rtsync(&args), run_stock(&args));
+        assert_eq!(ours.status.code(), stock.status.code(), "{opts:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&stock.stdout),
+            "{opts:?}"
+        );
+    }
+    // (The tests run in the package directory: nothing may have been linked there.)
+    assert!(!Path::new("a.txt").exists());
+}
+
+#[test]
+fn a_file_the_sender_cannot_send_ends_the_pull_like_stock() {
+    // Our daemon refuses a --copy-links escape out of the module at send time
+    // (MSG_NO_SEND): the list holding it must still be retired.
+    let work = tempfile::tempdir().unwrap();
+    let module = work.path().join("module");
+    std::fs::create_dir_all(module.join("sub/deeper")).unwrap();
+    std::fs::create_dir_all(work.path().join("outside")).unwrap();
+    std::fs::write(work.path().join("outside/secret"), b"secret").unwrap();
+    std::fs::write(module.join("target"), b"in").unwrap();
+    std::fs::write(module.join("sub/deeper/f"), b"f").unwrap();
+    std::os::unix::fs::symlink("../target", module.join("sub/in_file")).unwrap();
+    std::os::unix::fs::symlink("../../outside/secret", module.join("sub/esc_file")).unwrap();
+    let aux = work.path().join("aux");
+    std::fs::create_dir_all(&aux).unwrap();
+    let conf = format!(
+        "use chroot = no\nreverse lookup = no\n[m]\npath = {}\nread only = yes\n",
+        module.display()
+    );
+    let d = daemon_util::Daemon::start(daemon_util::Kind::Rtsync, &aux, &conf);
+    let mut runs = Vec::new();
+    for ours in [false, true] {
+        let dest = work.path().join(if ours { "ours" } else { "stock" });
+        let args = [
+            "-rti",
+            "--copy-links",
+            &d.url("m/sub/"),
+            &format!("{}/", dest.display()),
+        ];
+        runs.push((
+            dest.clone(),
+            if ours {
+                rtsync(&args)
+            } else {
+                run_stock(&args)
+            },
+        ));
+    }
+    assert_eq!(runs[1].1.status.code(), runs[0].1.status.code());
+    assert_eq!(runs[1].1.status.code(), Some(23));
+    assert_same_tree(&runs[1].0, &runs[0].0, false);
+    assert!(!runs[1].0.join("esc_file").exists());
+}
