@@ -714,7 +714,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         // Module paths are the daemon's business: show names relative to the module.
         let text = match root {
             Some(r) => match module_prefix(r) {
-                Some(p) => text.replace(&p, ""),
+                Some(p) => push::inc::module_relative(text, &p),
                 None => text.clone(),
             },
             None => text.clone(),

@@ -154,6 +154,23 @@ impl Flist {
     }
 }
 
+/// A sender message's paths relative to the module, as stock's `full_fname` shows them from
+/// the directory it stat'ed in: `"/DIR/NAME"` for a source inside a directory, `"NAME"` for
+/// one at the module's top.
+pub(crate) fn module_relative(text: &str, prefix: &str) -> String {
+    let text = text.replace(prefix, "");
+    let Some(open) = text.find("\"/") else {
+        return text;
+    };
+    let name = &text[open + 2..];
+    match name.find('"') {
+        Some(close) if !name[..close].contains('/') => {
+            format!("{}\"{}", &text[..open], name)
+        }
+        _ => text,
+    }
+}
+
 /// `text` with ` (in MODULE)` after its first quoted name.
 pub(crate) fn in_module(text: &str, module: &str) -> String {
     let Some(open) = text.find('"') else {
@@ -352,7 +369,7 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
                 self.messages
                     .extend(messages.into_iter().map(|(tag, text)| {
                         let mut text = match strip {
-                            Some(s) => text.replace(s.as_str(), ""),
+                            Some(s) => module_relative(&text, s),
                             None => text,
                         };
                         if let (Some(m), MsgTag::ErrorXfer | MsgTag::Warning) = (module, tag) {
