@@ -170,7 +170,7 @@ fn transfer(mut session: Session) -> i32 {
             matches!(o.long(), "backup-dir" | "temp-dir")
                 && o.value
                     .as_deref()
-                    .is_some_and(|v| dir_is_excluded(filter, v))
+                    .is_some_and(|v| rtsync_wire::server::dir_is_excluded(filter, v))
         });
         if hidden {
             let msg = "Your options have been rejected by the server.";
@@ -252,23 +252,6 @@ fn transfer(mut session: Session) -> i32 {
             max_verbosity: Some(m.max_verbosity()),
         },
     )
-}
-
-/// Whether the module's rules hide the directory `dir` a client names (by name, `..`
-/// collapsed, a leading `/` meaning the module's root).
-fn dir_is_excluded(filter: &rtsync_filter::FilterSet, dir: &str) -> bool {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in dir.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            c => parts.push(c),
-        }
-    }
-    let name = parts.join("/");
-    !name.is_empty() && filter.is_excluded(name.as_bytes(), true)
 }
 
 /// A module's `filter`, `include`, `exclude`, `include from` and `exclude from` rules.

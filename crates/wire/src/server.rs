@@ -281,21 +281,24 @@ fn option_dir_excluded(opts: &Options, filter: &rtsync_filter::FilterSet) -> boo
     [opts.backup_dir.as_ref(), opts.temp_dir.as_ref(), partial]
         .into_iter()
         .flatten()
-        .any(|dir| {
-            let dir = dir.to_string_lossy();
-            let mut parts: Vec<&str> = Vec::new();
-            for c in dir.split('/') {
-                match c {
-                    "" | "." => {}
-                    ".." => {
-                        parts.pop();
-                    }
-                    c => parts.push(c),
-                }
+        .any(|dir| dir_is_excluded(filter, &dir.to_string_lossy()))
+}
+
+/// Whether the module's rules hide the directory `dir` a client names (by name, `..`
+/// collapsed, a leading `/` meaning the module's root).
+pub fn dir_is_excluded(filter: &rtsync_filter::FilterSet, dir: &str) -> bool {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in dir.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
             }
-            let name = parts.join("/");
-            !name.is_empty() && filter.is_excluded(name.as_bytes(), true)
-        })
+            c => parts.push(c),
+        }
+    }
+    let name = parts.join("/");
+    !name.is_empty() && filter.is_excluded(name.as_bytes(), true)
 }
 
 /// The names a source with wildcards matches, sorted (itself when it has none or they match
