@@ -1589,23 +1589,10 @@ fn send_message<W: Write>(w: &mut MuxWriter<W>, tag: MsgTag, text: &str) -> Resu
         .map_err(|e| Error::io("writing to sender", e))
 }
 
-/// A stand-in entry for requests that carry none (the end of a batch's requests).
+/// A stand-in entry for requests that carry none (the end of a batch's requests): the
+/// all-zero entry the tree crate already makes for a missing source.
 fn no_entry() -> FileEntry {
-    FileEntry {
-        name: Vec::new(),
-        kind: rtsync_tree::FileKind::Regular,
-        mode: 0,
-        size: 0,
-        mtime: 0,
-        mtime_nsec: 0,
-        uid: 0,
-        gid: 0,
-        rdev: 0,
-        link_target: None,
-        hardlink_key: None,
-        checksum: None,
-        top_dir: false,
-    }
+    FileEntry::missing(Vec::new())
 }
 
 /// rsync's item flags for an itemize record.
