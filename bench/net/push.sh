@@ -4,7 +4,10 @@
 #   1. initial push of 100k small files (-a)
 #   2. a 1 GiB file with 1 MiB changed in the middle (-a --no-whole-file; the daemon holds the
 #      old version)
-# Prints wall time and the client's peak RSS, and the rtsync/stock ratios (goal: <= 0.8).
+# Prints wall time, the client's peak RSS and CPU time, and the rtsync/stock ratios (goal: <= 0.8).
+# In case 1 the receiving stock daemon does the same work whichever client feeds it (same syscall
+# counts under `strace -c -f`) and the client's own CPU time is a few percent of the wall time:
+# the wall-time ratio there is bound near 1 by the daemon; the client cpu ratio shows the client.
 # The receiving daemon's file creation dominates case 1 and is noisy on a shared machine:
 # RUNS=N alternates which client goes first and reports the median time and the largest RSS.
 # Usage: bench/net/push.sh [WORKDIR]   (FILES=100000, BIG_MIB=1024, RUNS=1 and CASES="small big"
@@ -61,15 +64,18 @@ URL="rsync://127.0.0.1:$PORT/m"
 
 measure() {
   local tf; tf=$(mktemp)
-  /usr/bin/time -o "$tf" -f '%e %M' "$@" >/dev/null 2>&1 || echo "warning: $1 exited non-zero" >&2
-  tail -1 "$tf"; rm -f "$tf"
+  /usr/bin/time -o "$tf" -f '%e %M %U %S' "$@" >/dev/null 2>&1 || echo "warning: $1 exited non-zero" >&2
+  # wall seconds, peak RSS (KiB), and the client's own CPU seconds (user + system)
+  tail -1 "$tf" | awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }'; rm -f "$tf"
 }
 report() {
   python3 - "$@" <<'PY'
 import sys
-name, st, sm, rt, rm = sys.argv[1], *map(float, sys.argv[2:])
-print(f"{name:40s} stock {st:7.2f}s {sm/1024:7.1f}MiB | rtsync {rt:7.2f}s {rm/1024:7.1f}MiB "
-      f"| time ratio {rt/max(st,1e-3):.2f}  mem ratio {rm/max(sm,1):.2f}")
+name, st, sm, sc, rt, rm, rc = sys.argv[1], *map(float, sys.argv[2:])
+print(f"{name:40s} stock {st:7.2f}s {sm/1024:7.1f}MiB {sc:6.2f}s cpu "
+      f"| rtsync {rt:7.2f}s {rm/1024:7.1f}MiB {rc:6.2f}s cpu "
+      f"| time ratio {rt/max(st,1e-3):.2f}  mem ratio {rm/max(sm,1):.2f}  "
+      f"client cpu ratio {rc/max(sc,1e-2):.2f}")
 PY
 }
 # Each case prepares the daemon side for client $1, run $2, and prints the target directory.
@@ -87,23 +93,26 @@ case_big() {
 # Runs case $1 for both clients RUNS times, alternating the order; prints the four values.
 compare() {
   local case=$1; shift
-  local stock_cmd=$1 ours_cmd=$2 i st sm rt rm dest
-  local sts=() sms=() rts=() rms=()
+  local stock_cmd=$1 ours_cmd=$2 i st sm sc rt rm rc dest
+  local sts=() sms=() scs=() rts=() rms=() rcs=()
   for ((i = 0; i < RUNS; i++)); do
     for who in $( ((i % 2)) && echo "ours stock" || echo "stock ours"); do
       dest=$("case_$case" "$who" "$i")
       if [ "$who" = stock ]; then
-        read -r st sm <<<"$(measure $stock_cmd "$URL/$dest/")"; sts+=("$st"); sms+=("$sm")
+        read -r st sm sc <<<"$(measure $stock_cmd "$URL/$dest/")"
+        sts+=("$st"); sms+=("$sm"); scs+=("$sc")
       else
-        read -r rt rm <<<"$(measure $ours_cmd "$URL/$dest/")"; rts+=("$rt"); rms+=("$rm")
+        read -r rt rm rc <<<"$(measure $ours_cmd "$URL/$dest/")"
+        rts+=("$rt"); rms+=("$rm"); rcs+=("$rc")
       fi
     done
   done
-  python3 - "${sts[*]}" "${sms[*]}" "${rts[*]}" "${rms[*]}" <<'PY'
+  python3 - "${sts[*]}" "${sms[*]}" "${scs[*]}" "${rts[*]}" "${rms[*]}" "${rcs[*]}" <<'PY'
 import statistics, sys
 t = lambda s: statistics.median(map(float, s.split()))
 m = lambda s: max(map(float, s.split()))
-print(t(sys.argv[1]), m(sys.argv[2]), t(sys.argv[3]), m(sys.argv[4]))
+a = sys.argv
+print(t(a[1]), m(a[2]), t(a[3]), t(a[4]), m(a[5]), t(a[6]))
 PY
 }
 echo
