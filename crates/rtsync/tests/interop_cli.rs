@@ -8,14 +8,6 @@ use interop_util::*;
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn rtsync(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rtsync"))
-        .arg("rsync")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// Drops the closing `sent … received …` / `total size …` lines, whose byte counts and rate
 /// legitimately differ.
 fn without_summary(out: &[u8]) -> String {

@@ -9,8 +9,6 @@ mod roles;
 
 use interop_util::*;
 use roles::Role;
-use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -31,24 +29,6 @@ fn source(root: &Path) {
     std::os::unix::fs::lchown(root.join("d/link"), Some(3), Some(3)).unwrap();
     std::os::unix::fs::lchown(root.join("d"), Some(3), Some(4)).unwrap();
     std::os::unix::fs::lchown(root.join("d/e"), Some(4321), Some(2)).unwrap();
-}
-
-/// Every entry's (uid, gid).
-fn owners(root: &Path) -> BTreeMap<String, (u32, u32)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for ent in std::fs::read_dir(&dir).unwrap() {
-            let p = ent.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            out.insert(rel, (m.uid(), m.gid()));
-            if m.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    out
 }
 
 const CASES: &[&[&str]] = &[

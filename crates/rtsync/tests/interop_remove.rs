@@ -5,24 +5,14 @@
 
 mod daemon_util;
 mod interop_util;
+mod roles;
 
 use std::path::Path;
 use std::process::Command;
 
-use daemon_util::{rtsync_bin, Daemon, Kind};
-use interop_util::{fake_ssh, pattern, set_mtime, snapshot, stock_rsync, write_file};
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Side {
-    Ours,
-    Stock,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Via {
-    Shell,
-    Daemon,
-}
+use daemon_util::{Daemon, Kind};
+use interop_util::{pattern, set_mtime, snapshot, stock_rsync, write_file};
+use roles::matrix::{self, Case};
 
 /// A source with files, a symlink, hard links and an empty directory; a destination where
 /// one file is already current and one is stale.
@@ -59,122 +49,16 @@ fn prepare(base: &Path) {
     set_mtime(&dst.join("stale.bin"), 1_400_000_000, 0);
 }
 
-fn daemon_conf() -> String {
-    let mut conf = String::from("use chroot = no\nreverse lookup = no\n");
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        conf.push_str("uid = root\ngid = root\n");
-    }
-    conf.push_str("[m]\npath = {dir}/..\nread only = false\n");
-    conf
-}
-
-/// Runs one transfer in `base` with `client` talking to `server`; returns (stdout, stderr,
-/// exit code) with `base` written as `BASE`.
-fn run(base: &Path, client: Side, server: Side, via: Via, push: bool, opts: &[&str]) -> String {
-    prepare(base);
-    let b = base.display().to_string();
-    let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
-    let _daemon;
-    let (remote_src, remote_dst) = match via {
-        Via::Shell => {
-            let ssh = fake_ssh(base);
-            args.extend(["-e".into(), ssh.display().to_string()]);
-            args.push(match server {
-                Side::Stock => format!("--rsync-path={}", stock_rsync().display()),
-                Side::Ours => format!("--rsync-path={} rsync", rtsync_bin().display()),
-            });
-            (format!("host:{b}/src/"), format!("host:{b}/dst/"))
-        }
-        Via::Daemon => {
-            let dir = base.join("daemon");
-            std::fs::create_dir_all(&dir).unwrap();
-            let kind = match server {
-                Side::Stock => Kind::Stock,
-                Side::Ours => Kind::Rtsync,
-            };
-            let d = Daemon::start(kind, &dir, &daemon_conf());
-            let urls = (d.url("m/src/"), d.url("m/dst/"));
-            _daemon = d;
-            urls
-        }
-    };
-    if push {
-        args.extend([format!("{b}/src/"), remote_dst]);
-    } else {
-        args.extend([remote_src, format!("{b}/dst/")]);
-    }
-    let mut cmd = match client {
-        Side::Stock => Command::new(stock_rsync()),
-        Side::Ours => {
-            let mut c = Command::new(rtsync_bin());
-            c.arg("rsync");
-            c
-        }
-    };
-    let out = cmd.args(&args).output().unwrap();
-    let text = format!(
-        "stdout:\n{}stderr:\n{}exit: {:?}\n",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        out.status.code()
-    );
-    text.replace(&b, "BASE")
-}
-
-/// Runs the pairing and all-stock on identical trees; compares everything.
-fn compare(client: Side, server: Side, via: Via, push: bool, opts: &[&str]) {
-    let ours = tempfile::tempdir().unwrap();
-    let stock = tempfile::tempdir().unwrap();
-    let got = run(ours.path(), client, server, via, push, opts);
-    let want = run(stock.path(), Side::Stock, Side::Stock, via, push, opts);
-    let what = format!("{client:?} client, {server:?} server, {via:?}, push {push}, {opts:?}");
-    if opts.contains(&"--info=remove") {
-        // The receiver's reports and the generator's item notices reach the sender on
-        // separate paths: which comes first is timing. Compare the lines as a set.
-        let sorted = |t: &str| {
-            let mut l: Vec<&str> = t.lines().collect();
-            l.sort_unstable();
-            l.join("\n")
-        };
-        assert_eq!(sorted(&got), sorted(&want), "output differs: {what}");
-    } else {
-        assert_eq!(got, want, "output differs: {what}");
-    }
-    // Removing files touches the source directories' times: those are not compared.
-    for (d, dir_times) in [("src", false), ("dst", true)] {
-        let a = snapshot(&ours.path().join(d), dir_times);
-        let b = snapshot(&stock.path().join(d), dir_times);
-        let differ: Vec<_> = a
-            .keys()
-            .chain(b.keys())
-            .filter(|k| a.get(*k) != b.get(*k))
-            .map(|k| format!("{k}: {:?} vs {:?}", a.get(k), b.get(k)))
-            .collect();
-        assert!(differ.is_empty(), "{d} differs: {what}: {differ:#?}");
-    }
-}
-
-const PAIRS: [(Side, Side); 3] = [
-    (Side::Ours, Side::Stock),
-    (Side::Stock, Side::Ours),
-    (Side::Ours, Side::Ours),
-];
-
+/// `opts` in every pairing (roles::matrix), compared with stock on both ends. Removal
+/// notices travel apart from item lines: with `--info=remove` the lines are compared as a set.
 fn every_pairing(opts: &[&str]) {
-    for via in [Via::Shell, Via::Daemon] {
-        for push in [true, false] {
-            for (client, server) in PAIRS {
-                let our_sender = if push { client } else { server } == Side::Ours;
-                if our_sender && opts.contains(&"-n") {
-                    // A dry run with rtsync sending to stock fails with or without this
-                    // option (a separate bug: "Invalid checksum count").
-                    continue;
-                }
-                compare(client, server, via, push, opts);
-            }
-        }
-    }
+    let case = Case::new(opts, &[""]);
+    let case = if opts.contains(&"--info=remove") {
+        case.sorted()
+    } else {
+        case
+    };
+    matrix::every_pairing(&prepare, case);
 }
 
 #[test]
@@ -211,7 +95,7 @@ fn remove_source_files_from_a_read_only_module_is_refused_like_stock() {
         prepare(base.path());
         let dir = base.path().join("daemon");
         std::fs::create_dir_all(&dir).unwrap();
-        let conf = daemon_conf().replace("read only = false", "read only = true");
+        let conf = matrix::daemon_conf("").replace("read only = false", "read only = true");
         let d = Daemon::start(kind, &dir, &conf);
         let out = Command::new(stock_rsync())
             .args(["-a", "--remove-source-files", &d.url("m/src/")])

@@ -285,6 +285,74 @@ pub fn set_mtime(p: &Path, secs: i64, nsec: u32) {
     assert_eq!(rc, 0);
 }
 
+/// Gives every entry beneath `root` (and `root`) a distinct time in the past. A receiver
+/// re-touches a directory only when its time differs from the sender's in whole seconds, so
+/// times within the second of a transfer would make directory times depend on timing, for
+/// stock as for us.
+pub fn past_times(root: &Path) {
+    let mut all = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < all.len() {
+        if fs::symlink_metadata(&all[i]).unwrap().is_dir() {
+            let mut kids: Vec<_> = fs::read_dir(&all[i])
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            kids.sort();
+            all.extend(kids);
+        }
+        i += 1;
+    }
+    for (n, p) in all.iter().rev().enumerate() {
+        set_mtime(
+            p,
+            1_500_000_000 + n as i64 * 7,
+            (n as u32 * 7_654_321) % 1_000_000_000,
+        );
+    }
+}
+
+/// Every entry's (uid, gid), by path relative to `root`.
+pub fn owners(root: &Path) -> BTreeMap<String, (u32, u32)> {
+    snapshot(root, false)
+        .into_iter()
+        .map(|(k, n)| (k, n.owner))
+        .collect()
+}
+
+/// An rsyncd.conf with one writable module `m` at `path` (ids kept when run as root),
+/// followed by `extra` module parameters.
+pub fn module_conf(path: &Path, extra: &str) -> String {
+    // SAFETY: geteuid has no preconditions.
+    let ids = if unsafe { libc::geteuid() } == 0 {
+        "uid = root\ngid = root\n"
+    } else {
+        ""
+    };
+    format!(
+        "use chroot = no\nreverse lookup = no\n[m]\npath = {}\nread only = false\n{ids}{extra}",
+        path.display()
+    )
+}
+
+/// The `--rsync-path` that makes a remote shell run our binary (`ours`) or stock rsync.
+pub fn remote_rsync_path(ours: bool) -> String {
+    if ours {
+        format!("{} rsync", env!("CARGO_BIN_EXE_rtsync"))
+    } else {
+        stock_rsync().display().to_string()
+    }
+}
+
+/// Runs `rtsync rsync ARGS…` (the binary) and collects its output.
+pub fn rtsync(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rtsync"))
+        .arg("rsync")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// What we compare about each entry of a tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
@@ -296,6 +364,8 @@ pub struct Node {
     pub link: Option<PathBuf>,
     /// Index of the first path sharing this inode (hard links).
     pub ino_group: Option<String>,
+    /// (uid, gid): trees built by stock and by us in the same case have the same owners.
+    pub owner: (u32, u32),
 }
 
 /// Snapshot of a tree, keyed by relative path. Directory mtimes are compared only if asked.
@@ -355,6 +425,7 @@ fn walk(
                 content: ft.is_file().then(|| fs::read(&path).unwrap()),
                 link: ft.is_symlink().then(|| fs::read_link(&path).unwrap()),
                 ino_group,
+                owner: (m.uid(), m.gid()),
             },
         );
         if ft.is_dir() {
@@ -389,9 +460,10 @@ pub fn assert_same_tree(ours: &Path, stock: &Path, dir_times: bool) {
 
 fn short(n: &Node) -> String {
     format!(
-        "{} perms={:o} size={} mtime={:?} link={:?} group={:?} content_len={:?}",
+        "{} perms={:o} owner={:?} size={} mtime={:?} link={:?} group={:?} content_len={:?}",
         n.kind,
         n.perms,
+        n.owner,
         n.size,
         n.mtime,
         n.link,

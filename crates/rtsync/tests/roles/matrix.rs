@@ -80,7 +80,8 @@ pub struct Ran {
     pub log: Vec<String>,
 }
 
-fn daemon_conf(module: &str) -> String {
+/// The daemon config of a run: module `m` is the work directory, `module` added to it.
+pub fn daemon_conf(module: &str) -> String {
     let mut conf = String::from("use chroot = no\nreverse lookup = no\n");
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
