@@ -1965,6 +1965,12 @@ fn receive<R: Read>(
     let mut gen_done = false;
     // `--delay-updates`: files waiting in their partial dir (index, where, entry).
     let mut delayed: Vec<(usize, PathBuf, FileEntry)> = Vec::new();
+    // `--progress`: files whose data came (`xfr#`), entries listed, where each list starts
+    // (incremental recursion), and whether every list is here.
+    let mut xfr = 0u64;
+    let mut listed = ctx.list.entries.len() as u64;
+    let mut list_starts: Vec<usize> = vec![1];
+    let mut all_listed = !ctx.inc;
     let n = ctx.list.entries.len();
     let mut decoder = rtsync_delta::TokenDecoder::new(
         ctx.neg
@@ -1994,12 +2000,15 @@ fn receive<R: Read>(
         }
         if let Some(lists) = inc.as_deref_mut() {
             if ndx == NDX_FLIST_EOF {
+                all_listed = true;
                 lists.end()?;
                 let _ = ev_tx.send(Event::ListsEnd);
                 continue;
             }
             if ndx <= NDX_FLIST_OFFSET {
                 let list = lists.read_sub(r, ndx)?;
+                listed += list.list.entries.len() as u64;
+                list_starts.push(list.ndx_start);
                 let _ = ev_tx.send(Event::List(Box::new(list)));
                 continue;
             }
@@ -2153,7 +2162,31 @@ fn receive<R: Read>(
             completed(ndx);
             continue;
         }
-        let (ok, staged) = match receive_file(ctx, r, &req, &mut decoder, &mut stats)? {
+        ctx.log.transfer_begin(ndx, req.item.as_ref());
+        let got = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
+        xfr += 1;
+        if let Some(Line::Item(_, _, _, Some(facts))) = req.item.as_mut() {
+            facts.written = r.data_read - data_mark;
+        }
+        if ctx.log.shows_progress() {
+            // As stock's receiver counts: entries listed so far (the gaps between lists'
+            // indexes left out).
+            let before = if ctx.inc {
+                list_starts.partition_point(|&s| s <= ndx)
+            } else {
+                0
+            };
+            let counts = rtsync_engine::report::Progress {
+                transferred: xfr,
+                index: (ndx - before) as u64,
+                listed,
+                complete: all_listed,
+            };
+            // The item line goes out with the progress, not through its slot.
+            ctx.log
+                .transfer_end(req.entry.size, counts, req.item.take());
+        }
+        let (ok, staged) = match got {
             write::Received::Placed => (true, None),
             write::Received::Staged(at) => (true, Some(at)),
             write::Received::BadSum => (false, None),
@@ -2166,9 +2199,6 @@ fn receive<R: Read>(
                 continue;
             }
         };
-        if let Some(Line::Item(_, _, _, Some(facts))) = req.item.as_mut() {
-            facts.written = r.data_read - data_mark;
-        }
         // Logged whether or not it verified, as stock does; a redo's line comes later.
         let redoing = if ctx.inc {
             redone.contains(&ndx)

@@ -106,6 +106,7 @@ pub(super) fn receive_file<R: Read>(
         basis.as_mut(),
         &mut out,
         updating_basis,
+        true,
     )
     .and_then(|digest| {
         out.finish().map_err(werr)?;
@@ -231,6 +232,7 @@ pub(super) fn discard_file<R: Read>(
         basis.as_mut(),
         &mut out,
         false,
+        false,
     )?;
     let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
     r.read_all(&mut theirs)?;
@@ -288,6 +290,7 @@ fn copy_tokens<R: Read>(
     mut basis: Option<&mut File>,
     out: &mut Output,
     updating_basis: bool,
+    progress: bool,
 ) -> Result<Vec<u8>> {
     let final_path = ctx.dest.path_of(&req.entry.name);
     let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
@@ -316,8 +319,14 @@ fn copy_tokens<R: Read>(
         }
         out.skip(keep);
     }
+    let size = req.entry.size;
     loop {
-        let token = match decoder.next(r)? {
+        let token = decoder.next(r)?;
+        if progress && token.is_some() {
+            // `--progress`: where the data stands before each token, as stock's receiver.
+            ctx.log.transfer_tick(out.pos, size);
+        }
+        let token = match token {
             None => break,
             Some(rtsync_delta::Token::Literal(data)) => {
                 hasher.update(data);
