@@ -138,3 +138,84 @@ fn pull_progress_with_names_and_items() {
     pull_progress(&["-av", "--progress"]);
     pull_progress(&["-ai", "--progress", "--delay-updates"]);
 }
+
+// --- `-vv` lines a server sends its client (MSG_INFO) ---
+
+/// Deterministic pseudo-random bytes.
+fn noise(n: usize, mut x: u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A file changed in one place (sent as a delta) and a new one.
+fn prepare_delta(base: &Path) {
+    let (src, dst) = (base.join("src"), base.join("dst"));
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::create_dir_all(&dst).unwrap();
+    let data = noise(150_000, 0x9e37_79b9_7f4a_7c15);
+    let mut old = data.clone();
+    old[70_000..70_040].fill(0);
+    write_file(&src.join("f"), &data);
+    write_file(&dst.join("f"), &old);
+    write_file(&src.join("sub/new"), &noise(5_000, 7));
+    for (i, p) in ["src/f", "src/sub/new", "src/sub", "src", "dst/f", "dst"]
+        .iter()
+        .enumerate()
+    {
+        set_mtime(&base.join(p), 1_600_000_000 + i as i64 * 100, 0);
+    }
+}
+
+/// `-vv` in every pairing: the generator's `delta-transmission enabled` and the sender's
+/// `total: matches=…` closing line come from whichever side generates or sends, the
+/// server's over MSG_INFO.
+#[test]
+fn very_verbose_lines_of_either_side() {
+    for via in [Via::Shell, Via::Daemon] {
+        for push in [true, false] {
+            for (client, server) in matrix::PAIRS {
+                let case = Case::new(&["-avv"], &[""]);
+                let ours = tempfile::tempdir().unwrap();
+                let stock = tempfile::tempdir().unwrap();
+                let roles = (client, server, via, push);
+                let got = matrix::run(ours.path(), &prepare_delta, roles, case);
+                let want = matrix::run(
+                    stock.path(),
+                    &prepare_delta,
+                    (Side::Stock, Side::Stock, via, push),
+                    case,
+                );
+                // (The command line names each side's binary. Our matcher counts a hash
+                // hit only where a block's whole weak sum matches, stock's wherever its
+                // 16-bit hash table slot is taken: that count is left out.)
+                let strip = |t: &str| -> String {
+                    normalized(t)
+                        .lines()
+                        .filter(|l| {
+                            // (Also left out: a daemon client's connection notices, which
+                            // name the port; rtsync's client does not print them yet.)
+                            !l.starts_with("opening connection using")
+                                && !l.starts_with("opening tcp connection")
+                                && !l.starts_with("sending daemon args")
+                        })
+                        .map(|l| match (l.find("hash_hits="), l.find("  false_alarms")) {
+                            (Some(a), Some(b)) => format!("{}{}\n", &l[..a], &l[b..]),
+                            _ => format!("{l}\n"),
+                        })
+                        .collect()
+                };
+                let (got, want) = (strip(&got.output), strip(&want.output));
+                if via == Via::Shell {
+                    assert!(want.contains("total: matches="), "{want}");
+                }
+                assert_eq!(got, want, "{roles:?}");
+            }
+        }
+    }
+}

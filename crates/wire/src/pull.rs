@@ -117,6 +117,9 @@ pub struct PullOptions {
     /// The partial dir was given as an absolute path: one directory for every file (a
     /// daemon resolves it inside the module, as a path relative to it).
     pub partial_dir_shared: bool,
+    /// `--debug=flist` (or `-vv`): the generator starts with `delta-transmission enabled`
+    /// (a server sends it to the client).
+    pub delta_notice: bool,
     /// `--delay-updates`: finished files wait in their partial dir and are renamed into
     /// place together once the sender has sent everything (redos included).
     pub delay_updates: bool,
@@ -243,6 +246,7 @@ impl PullOptions {
                 .as_ref()
                 .is_some_and(|p| p.as_encoded_bytes().starts_with(b"/")),
             delay_updates: opts.delay_updates && !opts.inplace,
+            delta_notice: opts.debug_level("flist") >= 1,
             sparse: opts.sparse,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
@@ -1109,6 +1113,19 @@ fn generate<W: Write>(
     };
     let entries = &ctx.list.entries;
     let mut redo = Vec::new();
+    if ctx.opts.delta_notice && !ctx.opts.list_only {
+        // Stock's generator's first word.
+        let text = if ctx.opts.whole_file && ctx.opts.append == 0 {
+            "delta-transmission disabled for local transfer or --whole-file"
+        } else {
+            "delta-transmission enabled"
+        };
+        if ctx.opts.peer_sends_stats {
+            ctx.log.header(vec![Line::Info(text.into())]);
+        } else {
+            send_message(w, MsgTag::Info, &format!("{text}\n"))?;
+        }
+    }
     if ctx.inc {
         generate_lists(ctx, w, &mut ndxw, &req_tx, &ev_rx, &mut g)?;
     } else {
