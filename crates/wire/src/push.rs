@@ -580,7 +580,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         );
         if opts.server {
             w.send_msg(MsgTag::Info, text.as_bytes()).map_err(wio)?;
-        } else if let Some(rep) = reporter.as_deref_mut() {
+        } else if let Some(rep) = reporter.as_mut() {
             rep.info(text.trim_end());
         } else {
             print!("{text}");
