@@ -525,10 +525,10 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 || (basis == FNAMECMP_PARTIAL_DIR
                     && neg.compat_flags & crate::negotiate::cf::INPLACE_PARTIAL_DIR != 0);
             // Matched while the sums still arrive.
-            rtsync_delta::stream_arriving(
+            rtsync_delta::stream_arriving_counted(
                 dhead,
                 block_hasher(neg),
-                updating,
+                (updating, opts.match_report),
                 &mut *r,
                 BufReader::with_capacity(256 << 10, file),
                 &mut emit,
