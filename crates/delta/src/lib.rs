@@ -81,7 +81,10 @@ pub use checksum::{
     file_checksum, BlockHasher, ChecksumKind, Digest, FileHasher, SeedOrder, MAX_DIGEST_LEN,
 };
 pub use error::{Error, Result};
-pub use matcher::{diff_to_vec, stream_arriving, MatchStats, MatchToken, Matcher, OwnedToken};
+pub use matcher::{
+    diff_to_vec, stream_arriving, stream_arriving_counted, MatchStats, MatchToken, Matcher,
+    OwnedToken,
+};
 pub use patch::{InPlacePatcher, Patcher};
 pub use rolling::{checksum1, Rolling};
 pub use signature::Signature;

@@ -118,6 +118,47 @@ impl HashIndex {
     }
 }
 
+/// Which slots of rsync's own hash table the blocks take, for its `hash_hits` counter: an
+/// offset counts when the slot of its weak sum holds any block (its table has at least
+/// 65,536 slots; with exactly that many a sum's slot is its halves added, else the sum
+/// modulo the size).
+#[derive(Debug)]
+struct StockTags {
+    size: u32,
+    bits: Vec<u64>,
+}
+
+impl StockTags {
+    fn new(weak: &[u32]) -> Self {
+        let count = u32::try_from(weak.len()).unwrap_or(u32::MAX);
+        let size = ((count / 8).saturating_mul(10).saturating_add(11)).max(1 << 16);
+        let mut t = StockTags {
+            size,
+            bits: vec![0; (size as usize).div_ceil(64)],
+        };
+        for &w in weak {
+            let slot = t.slot(w);
+            t.bits[slot / 64] |= 1 << (slot % 64);
+        }
+        t
+    }
+
+    #[inline(always)]
+    fn slot(&self, w: u32) -> usize {
+        if self.size == 1 << 16 {
+            ((w & 0xFFFF) + (w >> 16)) as usize & 0xFFFF
+        } else {
+            (w % self.size) as usize
+        }
+    }
+
+    #[inline(always)]
+    fn hit(&self, w: u32) -> bool {
+        let slot = self.slot(w);
+        self.bits[slot / 64] & (1 << (slot % 64)) != 0
+    }
+}
+
 /// Matches new files against one signature. Build once, stream any number of files.
 #[derive(Debug)]
 pub struct Matcher<'s> {
@@ -125,6 +166,8 @@ pub struct Matcher<'s> {
     hasher: BlockHasher,
     index: HashIndex,
     inplace: bool,
+    /// `hash_hits` counted as rsync's sender counts them (see [`Matcher::stock_hash_hits`]).
+    tags: Option<StockTags>,
 }
 
 /// Sliding read buffer over the new file.
@@ -162,7 +205,17 @@ impl<'s> Matcher<'s> {
             hasher,
             index: HashIndex::new(sig.weak_sums()),
             inplace: false,
+            tags: None,
         }
+    }
+
+    /// Count `hash_hits` as rsync's sender does (for its `--debug=deltasum` report): every
+    /// offset looked at whose weak sum falls in a slot of rsync's hash table that holds a
+    /// block, whether or not the sums then agree. It costs a lookup per byte, so it is off
+    /// unless asked for (then only offsets where some block has the same weak sum count).
+    pub fn stock_hash_hits(mut self, on: bool) -> Self {
+        self.tags = on.then(|| StockTags::new(self.sig.weak_sums()));
+        self
     }
 
     /// Match for a receiver that updates the basis in place (`--inplace`): only blocks that
@@ -238,7 +291,14 @@ impl<'s> Matcher<'s> {
                     // Fast path: roll over bytes whose weak sum is in no bucket.
                     let limit = (win.end - k).min(lm + CHUNK_SIZE);
                     if off < limit {
-                        off = self.scan(&win.buf[..win.end], off, k, limit, &mut roll);
+                        off = self.scan(
+                            &win.buf[..win.end],
+                            off,
+                            k,
+                            limit,
+                            &mut roll,
+                            &mut stats.hash_hits,
+                        );
                     }
                 }
                 let found = self.find(
@@ -324,15 +384,32 @@ impl<'s> Matcher<'s> {
         k: usize,
         limit: usize,
         roll: &mut Rolling,
+        hash_hits: &mut u64,
     ) -> usize {
         assert!(limit + k <= buf.len());
         let mut r = *roll;
-        while off < limit {
-            if self.index.maybe(r.digest()) {
-                break;
+        match &self.tags {
+            None => {
+                while off < limit {
+                    if self.index.maybe(r.digest()) {
+                        break;
+                    }
+                    r.roll(buf[off], buf[off + k]);
+                    off += 1;
+                }
             }
-            r.roll(buf[off], buf[off + k]);
-            off += 1;
+            Some(tags) => {
+                while off < limit {
+                    let d = r.digest();
+                    if self.index.maybe(d) {
+                        break;
+                    }
+                    // (An offset stopped at is counted by `find`.)
+                    *hash_hits += u64::from(tags.hit(d));
+                    r.roll(buf[off], buf[off + k]);
+                    off += 1;
+                }
+            }
         }
         *roll = r;
         off
@@ -357,7 +434,14 @@ impl<'s> Matcher<'s> {
         let strong_len = head.strong_len as usize;
         let bl = head.block_len as u64;
         let mut strong: Option<Digest> = None;
-        let mut hit = false;
+        // Counted here already when rsync's way (by table slot) is asked for.
+        let mut hit = match &self.tags {
+            Some(tags) => {
+                stats.hash_hits += u64::from(tags.hit(weak));
+                true
+            }
+            None => false,
+        };
         let mut check = |i: u32, stats: &mut MatchStats| -> bool {
             if weaks[i as usize] != weak || head.block_len_of(i) as usize != k {
                 return false;
@@ -378,6 +462,39 @@ impl<'s> Matcher<'s> {
         let usable = |i: u32, same: &[bool]| -> bool {
             !self.inplace || i as u64 * bl >= pos || same[i as usize]
         };
+        if self.tags.is_some() && !self.inplace {
+            // Counting as rsync does, in its order: its hash chain from the highest block
+            // down, each block with the same weak sum whose strong sum differs a false
+            // alarm, until one agrees; the block after the previous match wins if it agrees
+            // too (checked without counting).
+            let mut found = None;
+            let mut tried = 0;
+            for &i in self.index.candidates(weak).iter().rev() {
+                if weaks[i as usize] != weak {
+                    continue;
+                }
+                tried += 1;
+                if tried > MAX_CHAIN_LEN {
+                    break;
+                }
+                if check(i, stats) {
+                    found = Some(i);
+                    break;
+                }
+            }
+            let i = found?;
+            if i != want
+                && want < head.count
+                && weaks[want as usize] == weak
+                && head.block_len_of(want) as usize == k
+                && strong
+                    .as_ref()
+                    .is_some_and(|d| d.as_bytes()[..strong_len] == *sig.strong_sum(want))
+            {
+                return Some(want);
+            }
+            return Some(i);
+        }
         if self.inplace {
             let aligned = pos / bl;
             if aligned * bl == pos && aligned < head.count as u64 && check(aligned as u32, stats) {
@@ -451,6 +568,24 @@ pub fn stream_arriving<S, R, F>(
     head: crate::sizes::SumHead,
     hasher: BlockHasher,
     inplace: bool,
+    sums: S,
+    reader: R,
+    emit: F,
+) -> Result<MatchStats>
+where
+    S: Read,
+    R: Read,
+    F: FnMut(MatchToken<'_>) -> Result<()>,
+{
+    stream_arriving_counted(head, hasher, (inplace, false), sums, reader, emit)
+}
+
+/// [`stream_arriving`], with `hash_hits` counted as rsync's sender does when the second of
+/// `(inplace, stock_hash_hits)` says so (see [`Matcher::stock_hash_hits`]).
+pub fn stream_arriving_counted<S, R, F>(
+    head: crate::sizes::SumHead,
+    hasher: BlockHasher,
+    (inplace, stock_hash_hits): (bool, bool),
     mut sums: S,
     mut reader: R,
     mut emit: F,
@@ -495,7 +630,9 @@ where
         let weak = u32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]);
         sig.push(weak, &rec[4..])?;
     }
-    let matcher = Matcher::new(&sig, hasher).inplace(inplace);
+    let matcher = Matcher::new(&sig, hasher)
+        .inplace(inplace)
+        .stock_hash_hits(stock_hash_hits);
     matcher.run((&block[..pending]).chain(reader), emit, prefix)
 }
 

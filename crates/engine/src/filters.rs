@@ -143,6 +143,20 @@ impl Filters {
             rule.extend_from_slice(suffix);
             set.add_filter(&rule, source)?;
         }
+        if let Some(pd) = client_partial_dir(opts) {
+            // As stock's client: a relative partial dir (`.~tmp~` of --delay-updates) is
+            // excluded, so it is neither sent nor deleted; perishable unless an old
+            // protocol cannot carry that.
+            let perishable = opts.protocol.is_none_or(|p| p >= 30);
+            let mut rule = if perishable {
+                b"-p ".to_vec()
+            } else {
+                b"- ".to_vec()
+            };
+            rule.extend_from_slice(&pd);
+            rule.push(b'/');
+            set.add_filter(&rule, source)?;
+        }
         let active = !set.is_empty();
         Ok(Filters {
             set,
@@ -165,6 +179,28 @@ impl Filters {
     pub fn protects(&self, name: &[u8], is_dir: bool) -> bool {
         self.active && self.set.is_protected(filter_name(name), is_dir)
     }
+}
+
+/// The partial dir a client (or a local copy) keeps out of the transfer: a relative
+/// `--partial-dir`, or `.~tmp~` with `--delay-updates`.
+fn client_partial_dir(opts: &Options) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    if opts.server || opts.inplace {
+        return None;
+    }
+    let pd = match &opts.partial_dir {
+        Some(p) => p.as_bytes().to_vec(),
+        None if opts.delay_updates => b".~tmp~".to_vec(),
+        None => return None,
+    };
+    let trimmed: &[u8] = {
+        let mut t = &pd[..];
+        while t.len() > 1 && t.ends_with(b"/") {
+            t = &t[..t.len() - 1];
+        }
+        t
+    };
+    (!trimmed.is_empty() && trimmed != b"." && !trimmed.starts_with(b"/")).then(|| trimmed.to_vec())
 }
 
 impl Filters {

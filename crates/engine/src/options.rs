@@ -1025,7 +1025,7 @@ impl Options {
             if self.whole_file == Some(true) {
                 return Err(usage("--append cannot be used with --whole-file"));
             }
-            if self.partial_dir.is_some() {
+            if self.partial_dir.is_some() || self.delay_updates {
                 return Err(usage(if self.delay_updates {
                     "--append cannot be used with --delay-updates"
                 } else {
@@ -1035,8 +1035,13 @@ impl Options {
             // --append writes in place.
             self.inplace = true;
         }
-        if self.inplace && self.partial_dir.is_some() {
-            return Err(usage("--inplace cannot be used with --partial-dir"));
+        if self.inplace && (self.partial_dir.is_some() || self.delay_updates) {
+            // (--delay-updates stages files in a partial dir of its own.)
+            return Err(usage(if self.delay_updates {
+                "--inplace cannot be used with --delay-updates"
+            } else {
+                "--inplace cannot be used with --partial-dir"
+            }));
         }
         if self.relative && !self.implied_dirs {
             // Nothing to do: handled by the scanner.

@@ -752,6 +752,11 @@ impl Reporter {
         let _ = self.out.flush();
     }
 
+    /// Whether `--progress` lines are shown.
+    pub fn shows_progress(&self) -> bool {
+        self.progress
+    }
+
     /// `--progress`: the closing progress line of a transferred file:
     /// `\r      SIZE 100%  RATE  H:MM:SS (xfr#N, to-chk=LEFT/LISTED)`.
     pub fn progress(&mut self, size: u64, counts: Progress) {

@@ -689,6 +689,19 @@ pub(crate) fn transfer_as_receiver(
     // in the same order either way.
     if opts.incremental_recursion() {
         reporter.list_notice("receiving incremental file list");
+    } else if opts.progress && !opts.quiet && (opts.recursive || opts.dirs) {
+        // As stock's receiver with `--progress`: the count every hundred entries, then the
+        // total.
+        let n = list.entries.len();
+        let mut text = String::from("receiving file list ... ");
+        for k in (100..=n).step_by(100) {
+            text.push_str(&format!(" {k} files...\r"));
+        }
+        text.push_str(&format!(
+            "{n} file{}to consider\n",
+            if n == 1 { " " } else { "s " }
+        ));
+        reporter.write_raw(text.as_bytes());
     } else {
         reporter.list_notice("receiving file list ... done");
     }

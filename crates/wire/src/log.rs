@@ -57,6 +57,8 @@ impl State {
 /// The ordered log of one transfer. With no reporter, it records nothing.
 pub struct ItemLog {
     state: Mutex<State>,
+    /// `--progress` lines are shown (a receiving client's).
+    progress: bool,
 }
 
 impl ItemLog {
@@ -67,6 +69,7 @@ impl ItemLog {
             Default::default()
         };
         ItemLog {
+            progress: reporter.as_ref().is_some_and(Reporter::shows_progress),
             state: Mutex::new(State {
                 reporter,
                 slots,
@@ -115,6 +118,59 @@ impl ItemLog {
                 *s = Slot::Ready(lines);
             }
         });
+    }
+
+    /// `--progress` lines are shown: a transferred file's item line goes out with them
+    /// ([`ItemLog::transfer_end`]), not through its slot.
+    pub fn shows_progress(&self) -> bool {
+        self.progress
+    }
+
+    /// `--progress`: the data of entry `ndx` starts arriving. What is ready before it is
+    /// printed first; then what heads its progress (its item line, or its name).
+    pub fn transfer_begin(&self, ndx: usize, line: Option<&Line>) {
+        if !self.progress {
+            return;
+        }
+        self.with(|st| {
+            if let Some(Slot::Unset) = st.slot(ndx) {
+                *st.slot(ndx).expect("just seen") = Slot::Pending(Vec::new());
+            }
+            advance(st);
+            if let (Some(r), Some(Line::Item(it, name, _, facts))) = (st.reporter.as_mut(), line) {
+                r.transfer_begin(it, name, &facts.as_deref().cloned().unwrap_or_default());
+            }
+        });
+    }
+
+    /// `--progress`: the file's data reached offset `ofs` of `size` (a receiver reports
+    /// before each token it reads).
+    pub fn transfer_tick(&self, ofs: u64, size: u64) {
+        if !self.progress {
+            return;
+        }
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = st.reporter.as_mut() {
+            r.transfer_tick(ofs, size);
+        }
+    }
+
+    /// `--progress`: the file's data is all here: its closing progress line, then its item
+    /// line (unless that headed the progress). `line` is then not for its slot.
+    pub fn transfer_end(
+        &self,
+        size: u64,
+        counts: rtsync_engine::report::Progress,
+        line: Option<Line>,
+    ) {
+        if !self.progress {
+            return;
+        }
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = st.reporter.as_mut() {
+            r.progress(size, counts);
+            print_lines(r, line.into_iter().collect());
+        }
     }
 
     /// Lines printed before every entry (`--delete-before` deletions).

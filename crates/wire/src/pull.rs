@@ -39,6 +39,9 @@ use entry::{generate_entry, Step};
 pub use keep::BackupOptions;
 use write::receive_file;
 
+/// `--delay-updates`: the partial dir when none is given (stock's).
+pub const DELAY_DIR: &str = ".~tmp~";
+
 /// io_error bit: deletions were stopped by `--max-delete` (exit code 25).
 pub const IOERR_DEL_LIMIT: i32 = 4;
 
@@ -108,8 +111,18 @@ pub struct PullOptions {
     pub groupmap: Option<local::NameMap>,
     /// `--partial`: keep the data of an interrupted transfer.
     pub partial: bool,
-    /// `--partial-dir`: where partial files are kept (and found again as basis files).
+    /// `--partial-dir`: where partial files are kept (and found again as basis files);
+    /// `.~tmp~` with `--delay-updates` unless one was given.
     pub partial_dir: Option<PathBuf>,
+    /// The partial dir was given as an absolute path: one directory for every file (a
+    /// daemon resolves it inside the module, as a path relative to it).
+    pub partial_dir_shared: bool,
+    /// `--debug=flist` (or `-vv`): the generator starts with `delta-transmission enabled`
+    /// (a server sends it to the client).
+    pub delta_notice: bool,
+    /// `--delay-updates`: finished files wait in their partial dir and are renamed into
+    /// place together once the sender has sent everything (redos included).
+    pub delay_updates: bool,
     /// `--sparse`: leave holes for runs of zeros.
     pub sparse: bool,
     /// `--temp-dir`: where temp files are created.
@@ -221,8 +234,19 @@ impl PullOptions {
                     .as_deref()
                     .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
             // rsync: --inplace implies --partial for refusal purposes only.
-            partial: (opts.partial || opts.partial_dir.is_some()) && !opts.inplace,
-            partial_dir: opts.partial_dir.as_ref().map(PathBuf::from),
+            partial: (opts.partial || opts.partial_dir.is_some() || opts.delay_updates)
+                && !opts.inplace,
+            partial_dir: opts
+                .partial_dir
+                .as_ref()
+                .map(PathBuf::from)
+                .or_else(|| opts.delay_updates.then(|| PathBuf::from(DELAY_DIR))),
+            partial_dir_shared: opts
+                .partial_dir
+                .as_ref()
+                .is_some_and(|p| p.as_encoded_bytes().starts_with(b"/")),
+            delay_updates: opts.delay_updates && !opts.inplace,
+            delta_notice: opts.debug_level("flist") >= 1,
             sparse: opts.sparse,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
@@ -975,7 +999,34 @@ impl Walk {
                 crate::varint::put_vstring(&mut self.out, &leader)?;
             }
         }
-        ctx.log.ready(ndx, lines);
+        if ctx.opts.delay_updates {
+            // Linked only once the delayed files are in place: after every other line,
+            // as stock prints it.
+            ctx.log.ready(ndx, Vec::new());
+            for l in lines {
+                ctx.log.late(l);
+            }
+        } else {
+            ctx.log.ready(ndx, lines);
+        }
+        Ok(())
+    }
+
+    /// Links the followers of every group whose leader is in place by now (or was sent and
+    /// is done with, whatever became of it).
+    fn link_remaining<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+    ) -> Result<()> {
+        let sent: Vec<usize> = self.sent_members.keys().copied().collect();
+        for ndx in sent {
+            self.transfer_done(ctx, w, ndxw, ndx)?;
+        }
+        while let Some(f) = self.followers.pop_front() {
+            self.link_follower(ctx, w, ndxw, f)?;
+        }
         Ok(())
     }
 
@@ -1062,6 +1113,19 @@ fn generate<W: Write>(
     };
     let entries = &ctx.list.entries;
     let mut redo = Vec::new();
+    if ctx.opts.delta_notice && !ctx.opts.list_only {
+        // Stock's generator's first word.
+        let text = if ctx.opts.whole_file && ctx.opts.append == 0 {
+            "delta-transmission disabled for local transfer or --whole-file"
+        } else {
+            "delta-transmission enabled"
+        };
+        if ctx.opts.peer_sends_stats {
+            ctx.log.header(vec![Line::Info(text.into())]);
+        } else {
+            send_message(w, MsgTag::Info, &format!("{text}\n"))?;
+        }
+    }
     if ctx.inc {
         generate_lists(ctx, w, &mut ndxw, &req_tx, &ev_rx, &mut g)?;
     } else {
@@ -1146,23 +1210,32 @@ fn generate<W: Write>(
     }
     // Every leader is in place now (one that failed verification is redone below; its
     // followers keep the previous content until the next run): link the followers while the
-    // sender still accepts item notices.
-    let redone: Vec<usize> = g.sent_members.keys().copied().collect();
-    for ndx in redone {
-        g.transfer_done(ctx, w, &mut ndxw, ndx)?;
-    }
-    while let Some(f) = g.followers.pop_front() {
-        g.link_follower(ctx, w, &mut ndxw, f)?;
+    // sender still accepts item notices. (With `--delay-updates`, once they are renamed into
+    // place, below.)
+    let delay = ctx.opts.delay_updates;
+    if !delay {
+        g.link_remaining(ctx, w, &mut ndxw)?;
     }
     for (ndx, e) in redo {
         g.redo(ctx, &mut ndxw, &req_tx, ndx, e)?;
     }
     let mut out = std::mem::take(&mut g.out);
+    // The end of the redo phase, then (unless the receiver still has files to put in place)
+    // of the phase `--delay-updates` needs.
     ndxw.put(&mut out, NDX_DONE);
-    ndxw.put(&mut out, NDX_DONE);
+    if !delay {
+        ndxw.put(&mut out, NDX_DONE);
+    }
+    let late_delete = ctx.opts.delete_after && !g.res.deferred_deletes.is_empty();
+    if ctx.neg.protocol >= 31 && !late_delete {
+        del_stats(ctx, &mut ndxw, &mut out);
+        if !delay {
+            ndxw.put(&mut out, NDX_DONE);
+        }
+    }
     let mut finished = false;
-    if ctx.opts.delete_after && !g.res.deferred_deletes.is_empty() {
-        // --delete-after: once the receiver has finished the redo phase.
+    if delay || late_delete {
+        // Wait for the receiver to finish the redo phase (and move the delayed files).
         w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
         out.clear();
         loop {
@@ -1174,10 +1247,22 @@ fn generate<W: Write>(
                 }
                 Ok(Event::Success(ndx)) => send_success(w, ndx)?,
                 Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
+                Ok(Event::Completed(ndx)) => g.transfer_done(ctx, w, &mut ndxw, ndx)?,
                 Ok(_) => {}
                 Err(_) => return Err(Error::Stream("receiver ended early".into())),
             }
         }
+    }
+    if delay {
+        g.link_remaining(ctx, w, &mut ndxw)?;
+        out.append(&mut g.out);
+        ndxw.put(&mut out, NDX_DONE);
+        if ctx.neg.protocol >= 31 && !late_delete {
+            ndxw.put(&mut out, NDX_DONE);
+        }
+    }
+    if late_delete {
+        // --delete-after: once the receiver has finished the redo phase.
         let names: HashSet<&[u8]> = if ctx.inc {
             HashSet::new()
         } else {
@@ -1196,17 +1281,10 @@ fn generate<W: Write>(
             trailer.extend(dels);
         }
         ctx.log.trailer(trailer);
-    }
-    if ctx.neg.protocol >= 31 {
-        // Stock's generator reports deletions when deleting or forcing (a missing source's
-        // deletions count only then).
-        if ctx.opts.delete || ctx.opts.force {
-            ndxw.put(&mut out, NDX_DEL_STATS);
-            for v in ctx.deleted_kinds() {
-                put_varint(&mut out, v.min(i32::MAX as u64) as i32);
-            }
+        if ctx.neg.protocol >= 31 {
+            del_stats(ctx, &mut ndxw, &mut out);
+            ndxw.put(&mut out, NDX_DONE);
         }
-        ndxw.put(&mut out, NDX_DONE);
     }
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     out.clear();
@@ -1228,6 +1306,17 @@ fn generate<W: Write>(
     ndxw.put(&mut out, NDX_DONE);
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     Ok(g.res)
+}
+
+/// NDX_DEL_STATS and the deletions per kind, when stock's generator reports them (when
+/// deleting or forcing; a missing source's deletions count only then).
+fn del_stats(ctx: &Ctx<'_>, ndxw: &mut NdxWriter, out: &mut Vec<u8>) {
+    if ctx.opts.delete || ctx.opts.force {
+        ndxw.put(out, NDX_DEL_STATS);
+        for v in ctx.deleted_kinds() {
+            put_varint(out, v.min(i32::MAX as u64) as i32);
+        }
+    }
 }
 
 /// Files listed ahead before the generator starts a list with `-H` (stock:
@@ -1891,6 +1980,14 @@ fn receive<R: Read>(
     let mut phase = 0;
     let mut redone: HashSet<usize> = HashSet::new();
     let mut gen_done = false;
+    // `--delay-updates`: files waiting in their partial dir (index, where, entry).
+    let mut delayed: Vec<(usize, PathBuf, FileEntry)> = Vec::new();
+    // `--progress`: files whose data came (`xfr#`), entries listed, where each list starts
+    // (incremental recursion), and whether every list is here.
+    let mut xfr = 0u64;
+    let mut listed = ctx.list.entries.len() as u64;
+    let mut list_starts: Vec<usize> = vec![1];
+    let mut all_listed = !ctx.inc;
     let n = ctx.list.entries.len();
     let mut decoder = rtsync_delta::TokenDecoder::new(
         ctx.neg
@@ -1920,12 +2017,15 @@ fn receive<R: Read>(
         }
         if let Some(lists) = inc.as_deref_mut() {
             if ndx == NDX_FLIST_EOF {
+                all_listed = true;
                 lists.end()?;
                 let _ = ev_tx.send(Event::ListsEnd);
                 continue;
             }
             if ndx <= NDX_FLIST_OFFSET {
                 let list = lists.read_sub(r, ndx)?;
+                listed += list.list.entries.len() as u64;
+                list_starts.push(list.ndx_start);
                 let _ = ev_tx.send(Event::List(Box::new(list)));
                 continue;
             }
@@ -1933,6 +2033,14 @@ fn receive<R: Read>(
                 // The sender forgot a list the generator finished.
                 continue;
             }
+        }
+        if ndx == NDX_DEL_STATS {
+            // A server sender passes the generator's deletion statistics on when it reads
+            // them (with `--delay-updates`, before the sender's last phase ends).
+            for _ in 0..5 {
+                r.read_varint()?;
+            }
+            continue;
         }
         if ndx == NDX_DONE {
             if phase == 0 && ctx.opts.read_batch {
@@ -1958,6 +2066,10 @@ fn receive<R: Read>(
             phase += 1;
             if phase > 2 {
                 break;
+            }
+            if phase == 2 {
+                // The sender has sent everything: `--delay-updates` files go into place.
+                finish_delayed(ctx, ev_tx, std::mem::take(&mut delayed), &mut stats);
             }
             let _ = ev_tx.send(Event::PhaseDone);
             continue;
@@ -2067,10 +2179,43 @@ fn receive<R: Read>(
             completed(ndx);
             continue;
         }
-        let ok = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
+        ctx.log.transfer_begin(ndx, req.item.as_ref());
+        let got = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
+        xfr += 1;
         if let Some(Line::Item(_, _, _, Some(facts))) = req.item.as_mut() {
             facts.written = r.data_read - data_mark;
         }
+        if ctx.log.shows_progress() {
+            // As stock's receiver counts: entries listed so far (the gaps between lists'
+            // indexes left out).
+            let before = if ctx.inc {
+                list_starts.partition_point(|&s| s <= ndx)
+            } else {
+                0
+            };
+            let counts = rtsync_engine::report::Progress {
+                transferred: xfr,
+                index: (ndx - before) as u64,
+                listed,
+                complete: all_listed,
+            };
+            // The item line goes out with the progress, not through its slot.
+            ctx.log
+                .transfer_end(req.entry.size, counts, req.item.take());
+        }
+        let (ok, staged) = match got {
+            write::Received::Placed => (true, None),
+            write::Received::Staged(at) => (true, Some(at)),
+            write::Received::BadSum => (false, None),
+            write::Received::Dropped(text) => {
+                // Not in place, and not to be tried again.
+                ctx.log.complete(ndx, req.item.clone());
+                tell(ctx, ev_tx, MsgTag::Error, text);
+                stats.files_transferred += 1;
+                completed(ndx);
+                continue;
+            }
+        };
         // Logged whether or not it verified, as stock does; a redo's line comes later.
         let redoing = if ctx.inc {
             redone.contains(&ndx)
@@ -2090,11 +2235,16 @@ fn receive<R: Read>(
             "discarded"
         };
         if ok {
+            stats.files_transferred += 1;
+            stats.transferred_size += e.size;
+            if let Some(at) = staged {
+                // In place (and done with, for its hard links) only once renamed there.
+                delayed.push((ndx, at, req.entry));
+                continue;
+            }
             if ctx.opts.remove_source_files {
                 let _ = ev_tx.send(Event::Success(ndx));
             }
-            stats.files_transferred += 1;
-            stats.transferred_size += e.size;
         } else if phase == 0 && !ctx.opts.read_batch && redone.insert(ndx) {
             if ctx.opts.verify_warnings {
                 let text = format!(
@@ -2149,6 +2299,67 @@ fn receive<R: Read>(
     }
     let _ = ev_tx.send(Event::Finished);
     Ok(stats)
+}
+
+/// `--delay-updates`: renames the files waiting in their partial dirs into place (after a
+/// backup of what they replace), as stock's receiver does once the redo phase is over;
+/// then they count as in place (`--remove-source-files`, hard links).
+fn finish_delayed(
+    ctx: &Ctx<'_>,
+    ev_tx: &mpsc::Sender<Event>,
+    delayed: Vec<(usize, PathBuf, FileEntry)>,
+    stats: &mut PullStats,
+) {
+    let o = ctx.opts;
+    for (ndx, staged, e) in delayed {
+        let final_path = ctx.dest.path_of(&e.name);
+        if let Some(b) = &o.backup {
+            if let Err(err) = b.move_aside(ctx.dest, &e.name, &final_path) {
+                report(&Error::file(
+                    format!("backup of \"{}\" failed", final_path.display()),
+                    err,
+                ));
+                stats.errors += 1;
+                continue;
+            }
+        }
+        if let Err(err) = fs::rename(&staged, &final_path) {
+            let text = format!(
+                "rsync: [receiver] rename failed for \"{}\" (from {}): {} ({})\n",
+                rtsync_engine::local::full_path(&final_path),
+                String::from_utf8_lossy(&shown_partial(o, &e.name)),
+                crate::client::strerror(&err),
+                err.raw_os_error().unwrap_or(0)
+            );
+            tell(ctx, ev_tx, MsgTag::ErrorXfer, text);
+            stats.errors += 1;
+            continue;
+        }
+        if o.remove_source_files {
+            let _ = ev_tx.send(Event::Success(ndx));
+        }
+        let _ = ev_tx.send(Event::Completed(ndx));
+        keep::remove_partial_dir(o, &staged);
+    }
+}
+
+/// The partial-dir name of the entry `name` as stock shows it (its partial_dir_fname).
+fn shown_partial(o: &PullOptions, name: &[u8]) -> Vec<u8> {
+    let pd = o
+        .partial_dir
+        .as_deref()
+        .unwrap_or(std::path::Path::new(DELAY_DIR));
+    let base = name.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1);
+    let mut out = if o.partial_dir_shared {
+        Vec::new()
+    } else {
+        name[..base].to_vec()
+    };
+    use std::os::unix::ffi::OsStrExt;
+    out.extend_from_slice(pd.as_os_str().as_bytes());
+    out.push(b'/');
+    out.extend_from_slice(&name[base..]);
+    out
 }
 
 /// `--read-batch`: the generator's request for `ndx`, waiting until it has decided; `None`

@@ -224,6 +224,10 @@ pub struct PushStats {
     /// Items the receiver created (its `ITEM_IS_NEW`), per kind (reg, dir, link, dev,
     /// special), as stock's sender counts them for `--stats`.
     pub created: [u64; 5],
+    /// The matcher's counters (`--debug=deltasum`): block matches, hash hits, false alarms.
+    pub matches: u64,
+    pub hash_hits: u64,
+    pub false_alarms: u64,
 }
 
 /// The receiver's basis is the destination file itself (stock's `FNAMECMP_FNAME`; also what
@@ -270,6 +274,9 @@ pub struct PushOptions {
     pub remove_source: bool,
     /// `--info=remove` (or `-vv`): say `sender removed NAME`.
     pub info_remove: bool,
+    /// `--debug=deltasum` (or `-vv`): the closing `total: matches=…` line (a server sends
+    /// it to the client).
+    pub match_report: bool,
 }
 
 /// Bytes read from and written to the connection so far.
@@ -518,10 +525,10 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 || (basis == FNAMECMP_PARTIAL_DIR
                     && neg.compat_flags & crate::negotiate::cf::INPLACE_PARTIAL_DIR != 0);
             // Matched while the sums still arrive.
-            rtsync_delta::stream_arriving(
+            rtsync_delta::stream_arriving_counted(
                 dhead,
                 block_hasher(neg),
-                updating,
+                (updating, opts.match_report),
                 &mut *r,
                 BufReader::with_capacity(256 << 10, file),
                 &mut emit,
@@ -550,6 +557,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         stats.files_sent += 1;
         stats.literal_bytes += ms.literal_bytes;
         stats.matched_bytes += ms.matched_bytes;
+        stats.matches += ms.matches;
+        stats.hash_hits += ms.hash_hits;
+        stats.false_alarms += ms.false_alarms;
         if let Some(rep) = reporter.as_deref_mut() {
             let (index, listed, complete) = list.progress_at(ndx);
             let counts = rtsync_engine::report::Progress {
@@ -560,6 +570,20 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             };
             rep.progress(file_len, counts);
             log_item_counted(rep, list, ndx, iflags, xname.as_deref(), opts.itemize, wire);
+        }
+    }
+    if opts.match_report {
+        // Stock's sender, once its last phase is over.
+        let text = format!(
+            "total: matches={}  hash_hits={}  false_alarms={} data={}\n",
+            stats.matches, stats.hash_hits, stats.false_alarms, stats.literal_bytes
+        );
+        if opts.server {
+            w.send_msg(MsgTag::Info, text.as_bytes()).map_err(wio)?;
+        } else if let Some(rep) = reporter.as_mut() {
+            rep.info(text.trim_end());
+        } else {
+            print!("{text}");
         }
     }
     ndxw.put(&mut out, NDX_DONE);

@@ -629,6 +629,12 @@ impl ListTweaks<'_> {
     fn info_remove(&self, opts: &Options) -> bool {
         opts.info_remove() && self.max_verbosity.is_none_or(|m| m >= 2)
     }
+
+    /// Whether a `--debug` category of `-vv` (level 1) survives the module's `max
+    /// verbosity`.
+    fn debug(&self, opts: &Options, category: &str) -> bool {
+        opts.debug_level(category) >= 1 && self.max_verbosity.is_none_or(|m| m >= 2)
+    }
 }
 
 impl ListTweaks<'_> {
@@ -794,6 +800,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         remove_source: opts.remove_source_files && !opts.dry_run,
         // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
         info_remove: tweaks.info_remove(opts),
+        match_report: tweaks.debug(opts, "deltasum"),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 || io_error != 0 {
@@ -893,6 +900,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         remove_source: opts.remove_source_files && !opts.dry_run,
         // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
         info_remove: tweaks.info_remove(opts),
+        match_report: tweaks.debug(opts, "deltasum"),
     };
     let pending = |r: &mut BufReader<R>| !r.buffer().is_empty();
     let stats = push::run_push_pacing(reader, writer, neg, &mut list, &popts, None, pending)?;
@@ -1106,6 +1114,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     }
     let mut popts = PullOptions {
         verbose: 0,
+        delta_notice: tweaks.debug(opts, "flist"),
         refuse: tweaks.filter.cloned(),
         // `.` is itemized as new in a destination made for this transfer.
         dest_created: !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only,

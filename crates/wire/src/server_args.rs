@@ -205,13 +205,15 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         if let Some(sfx) = &o.suffix {
             args.push(format!("--suffix={}", sfx.to_string_lossy()));
         }
-        if o.delay_updates {
-            args.push("--delay-updates".into());
-        }
+        // (As stock: --delay-updates without a partial dir implies `.~tmp~` and keeping
+        // partial files.)
         if let Some(pd) = &o.partial_dir {
             args.push("--partial-dir".into());
             args.push(pd.to_string_lossy().into_owned());
-        } else if o.partial {
+        }
+        if o.delay_updates {
+            args.push("--delay-updates".into());
+        } else if o.partial && o.partial_dir.is_none() {
             args.push("--partial".into());
         }
         if o.ignore_existing {

@@ -99,12 +99,17 @@ pub(super) fn generate_entry(
             } else {
                 super::alt::dir(ctx, e)
             };
-            let it = itemize(
+            let mut it = itemize(
                 e,
                 meta.as_ref().filter(|_| existed).or(alt.as_ref()),
                 if existed { b'.' } else { b'c' },
                 p,
             );
+            if o.attrs.omit_dir_times {
+                // (`-O`, or implied by `--backup` without a backup dir: a directory's time
+                // is neither kept nor reported.)
+                it.time = None;
+            }
             if !o.dry_run {
                 if let Err(err) = local::ensure_dir(&path) {
                     report(&Error::file(
@@ -233,6 +238,11 @@ pub(super) fn generate_entry(
                 if is_current(ctx, e, m, &path) {
                     let it = itemize(e, Some(m), b'.', p);
                     if !o.dry_run {
+                        if let Some(pd) = o.partial_dir.as_deref() {
+                            // A partial file (or a staged `--delay-updates` copy) of a file
+                            // already current goes, with its directory once empty.
+                            super::keep::drop_partial(o, &path, pd, &e.name);
+                        }
                         let _ =
                             local::apply_attrs(&path, e, &o.attrs, &ctx.ids, Some(m.mode()), false);
                     }

@@ -101,9 +101,10 @@ fn filetime_of(m: &fs::Metadata) -> (i64, u32) {
 /// Where `--partial` keeps the data of an interrupted transfer of `final_path`: the file's
 /// own name, or the same name in `--partial-dir` (relative to the file's directory unless
 /// absolute).
-pub fn partial_path(final_path: &Path, partial_dir: Option<&Path>) -> PathBuf {
+pub fn partial_path(final_path: &Path, partial_dir: Option<&Path>, shared: bool) -> PathBuf {
     match partial_dir {
         None => final_path.to_path_buf(),
+        Some(pd) if shared => pd.join(final_path.file_name().unwrap_or_default()),
         Some(pd) => {
             let dir = final_path.parent().unwrap_or(Path::new("")).join(pd);
             dir.join(final_path.file_name().unwrap_or_default())
@@ -120,7 +121,7 @@ pub fn confined_partial(
     partial_dir: &Path,
     name: &[u8],
 ) -> crate::error::Result<Option<PathBuf>> {
-    let lexical = partial_path(final_path, Some(partial_dir));
+    let lexical = partial_path(final_path, Some(partial_dir), o.partial_dir_shared);
     let (Some(dir), Some(file)) = (lexical.parent(), lexical.file_name()) else {
         return Ok(Some(lexical));
     };
@@ -133,6 +134,92 @@ pub fn confined_partial(
             )))
         }
         Err(_) => Ok(None),
+    }
+}
+
+/// Whether a daemon module's rules exclude the partial dir of the entry `name` (a relative
+/// one, beside it) or the partial file in it: stock then keeps no partial file for it, and
+/// `--delay-updates` puts it in place directly.
+pub fn partial_refused(o: &super::PullOptions, partial_dir: &Path, name: &[u8]) -> bool {
+    let Some(rules) = &o.refuse else {
+        return false;
+    };
+    if o.partial_dir_shared {
+        return false;
+    }
+    let mut dir = match name.iter().rposition(|&c| c == b'/') {
+        Some(i) => name[..=i].to_vec(),
+        None => Vec::new(),
+    };
+    dir.extend_from_slice(partial_dir.as_os_str().as_bytes());
+    let mut file = dir.clone();
+    file.push(b'/');
+    file.extend_from_slice(&name[name.iter().rposition(|&c| c == b'/').map_or(0, |i| i + 1)..]);
+    rules.is_excluded(&dir, true) || rules.is_excluded(&file, false)
+}
+
+/// Makes the partial dir of `final_path` ready to take a file, as stock's receiver does:
+/// the directory it sits in must exist (reached by the operator-path rule, or in a daemon
+/// module inside the module); the partial dir itself is created (0700) when missing, after
+/// removing whatever else has its name (a symlink too). Returns where the file goes.
+pub fn make_partial_dir(
+    o: &super::PullOptions,
+    final_path: &Path,
+    partial_dir: &Path,
+) -> io::Result<PathBuf> {
+    let lexical = partial_path(final_path, Some(partial_dir), o.partial_dir_shared);
+    let none = || io::Error::from_raw_os_error(libc::EINVAL);
+    let dir = lexical.parent().ok_or_else(none)?;
+    let file = lexical.file_name().ok_or_else(none)?;
+    let leaf = dir.file_name().ok_or_else(none)?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let real_parent = match &o.confine {
+        Some(c) => c.resolve(parent, true)?,
+        None => {
+            let fd = rtsync_oppath::open_dir(parent)?;
+            rtsync_oppath::fd_path(std::os::fd::AsFd::as_fd(&fd))?
+        }
+    };
+    let real = real_parent.join(leaf);
+    match fs::symlink_metadata(&real) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            fs::remove_file(&real)?;
+            make_dir(&real)?;
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => make_dir(&real)?,
+        Err(e) => return Err(e),
+    }
+    Ok(real.join(file))
+}
+
+fn make_dir(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new().mode(0o700).create(path)
+}
+
+/// Removes the partial file of `final_path` (the entry `name`), used up or made pointless
+/// by a file already current, and then a relative partial dir if that left it empty.
+pub fn drop_partial(o: &super::PullOptions, final_path: &Path, partial_dir: &Path, name: &[u8]) {
+    let Ok(Some(p)) = confined_partial(o, final_path, partial_dir, name) else {
+        return;
+    };
+    if fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) && fs::remove_file(&p).is_ok() {
+        remove_partial_dir(o, &p);
+    }
+}
+
+/// Removes the relative partial dir holding `partial_file` if it is empty now (stock leaves
+/// an absolute one).
+pub fn remove_partial_dir(o: &super::PullOptions, partial_file: &Path) {
+    if o.partial_dir_shared {
+        return;
+    }
+    if let Some(dir) = partial_file.parent() {
+        let _ = fs::remove_dir(dir);
     }
 }
 
@@ -238,14 +325,19 @@ mod tests {
     #[test]
     fn partial_paths() {
         let f = Path::new("/d/sub/f");
-        assert_eq!(partial_path(f, None), PathBuf::from("/d/sub/f"));
+        assert_eq!(partial_path(f, None, false), PathBuf::from("/d/sub/f"));
         assert_eq!(
-            partial_path(f, Some(Path::new(".p"))),
+            partial_path(f, Some(Path::new(".p")), false),
             PathBuf::from("/d/sub/.p/f")
         );
         assert_eq!(
-            partial_path(f, Some(Path::new("/tmp/p"))),
+            partial_path(f, Some(Path::new("/tmp/p")), true),
             PathBuf::from("/tmp/p/f")
+        );
+        // A daemon's absolute partial dir, resolved relative to the module.
+        assert_eq!(
+            partial_path(f, Some(Path::new("./pd")), true),
+            PathBuf::from("./pd/f")
         );
     }
 }

@@ -2,8 +2,9 @@
 //! `--inplace`, a `--temp-dir`), how tokens become data, and what is kept when the transfer
 //! fails (`--partial`) or replaces something (`--backup`).
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
 
 use rtsync_tree::fsops::TempFile;
 use rtsync_tree::FileEntry;
@@ -16,15 +17,30 @@ use crate::local;
 use crate::mux::MuxReader;
 use crate::varint::ReadWire;
 
+/// What became of a file received in full.
+pub(super) enum Received {
+    /// In place.
+    Placed,
+    /// `--delay-updates`: waiting at this path in its partial dir, to be renamed into place
+    /// at the end of the transfer.
+    Staged(PathBuf),
+    /// The checksum did not match (the data was discarded).
+    BadSum,
+    /// Verified, but thrown away (`--delay-updates` could not make its partial dir), for
+    /// this reason (an error message).
+    Dropped(String),
+}
+
 /// Reads one file's tokens into a temp file (or the file itself with `--inplace`); puts it
-/// in place if the checksum matches. An interrupted transfer leaves a `--partial` file.
+/// in place (or with `--delay-updates` in its partial dir) if the checksum matches. An
+/// interrupted transfer leaves a `--partial` file.
 pub(super) fn receive_file<R: Read>(
     ctx: &Ctx<'_>,
     r: &mut MuxReader<R>,
     req: &Request,
     decoder: &mut rtsync_delta::TokenDecoder,
     stats: &mut PullStats,
-) -> Result<bool> {
+) -> Result<Received> {
     let o = ctx.opts;
     let e = &req.entry;
     let final_path = ctx.dest.path_of(&e.name);
@@ -90,6 +106,7 @@ pub(super) fn receive_file<R: Read>(
         basis.as_mut(),
         &mut out,
         updating_basis,
+        true,
     )
     .and_then(|digest| {
         out.finish().map_err(werr)?;
@@ -109,7 +126,7 @@ pub(super) fn receive_file<R: Read>(
     let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
     r.read_all(&mut theirs)?;
     if digest != theirs {
-        return Ok(false);
+        return Ok(Received::BadSum);
     }
     let written = temp.as_ref().map_or(final_path.as_path(), |t| t.path());
     local::apply_attrs(written, e, &o.attrs, &ctx.ids, req.existing_mode, true).map_err(|err| {
@@ -119,7 +136,15 @@ pub(super) fn receive_file<R: Read>(
         )
     })?;
     let Some(temp) = temp else {
-        return Ok(true);
+        return Ok(Received::Placed);
+    };
+    let temp = match o.partial_dir.as_deref().filter(|_| o.delay_updates) {
+        Some(pd) => match stage(ctx, e, temp, &final_path, pd) {
+            Ok(done) => return Ok(done),
+            // A partial dir the module's rules exclude: the file goes straight into place.
+            Err(temp) => temp,
+        },
+        None => temp,
     };
     if let (Some(b), Some(_)) = (&o.backup, req.existing_mode) {
         b.move_aside(ctx.dest, &e.name, &final_path)
@@ -137,18 +162,40 @@ pub(super) fn receive_file<R: Read>(
         )
     })?;
     if let Some(pd) = o.partial_dir.as_deref() {
-        let stale = keep::confined_partial(o, &final_path, pd, &e.name)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        if !stale.as_os_str().is_empty() && fs::remove_file(&stale).is_ok() {
-            // rsync removes the partial dir once it is empty.
-            if let Some(dir) = stale.parent() {
-                let _ = fs::remove_dir(dir);
-            }
+        // The partial file this one may have been made from is used up.
+        keep::drop_partial(o, &final_path, pd, &e.name);
+    }
+    Ok(Received::Placed)
+}
+
+/// `--delay-updates`: moves the finished temp file into its partial dir (made as stock's
+/// receiver does), where it waits for the end of the transfer. The temp file comes back
+/// when the module's rules exclude that name (it is then put in place directly).
+fn stage(
+    ctx: &Ctx<'_>,
+    e: &FileEntry,
+    temp: TempFile,
+    final_path: &std::path::Path,
+    pd: &std::path::Path,
+) -> std::result::Result<Received, TempFile> {
+    let o = ctx.opts;
+    if keep::partial_refused(o, pd, &e.name) {
+        return Err(temp);
+    }
+    let staged = keep::make_partial_dir(o, final_path, pd)
+        .ok()
+        .and_then(|to| temp.persist(&to).ok().map(|()| to));
+    match staged {
+        Some(to) => Ok(Received::Staged(to)),
+        None => {
+            // (A temp file not persisted is removed when dropped.)
+            let text = format!(
+                "Unable to create partial-dir for {} -- discarding completed file.\n",
+                String::from_utf8_lossy(&e.name)
+            );
+            Ok(Received::Dropped(text))
         }
     }
-    Ok(true)
 }
 
 /// Reads one file's data (tokens and checksum) without writing it anywhere: a batch entry
@@ -185,6 +232,7 @@ pub(super) fn discard_file<R: Read>(
         basis.as_mut(),
         &mut out,
         false,
+        false,
     )?;
     let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
     r.read_all(&mut theirs)?;
@@ -214,21 +262,13 @@ fn create_temp(ctx: &Ctx<'_>, final_path: &std::path::Path) -> Result<TempFile> 
 /// stands out and is never taken as current), or in the partial dir as it is.
 fn keep_partial(ctx: &Ctx<'_>, e: &FileEntry, temp: TempFile, final_path: &std::path::Path) {
     let o = ctx.opts;
-    let mut to = keep::partial_path(final_path, o.partial_dir.as_deref());
-    if let (Some(dir), Some(file)) = (to.parent(), to.file_name()) {
-        if o.partial_dir.is_some() {
-            if o.confine.is_some() {
-                // In a daemon module the partial dir is made (0700) inside the module only.
-                match o.option_dir(dir, Some(0o700)) {
-                    Ok(real) => to = real.join(file),
-                    Err(_) => return,
-                }
-            } else {
-                use std::os::unix::fs::DirBuilderExt;
-                let _ = fs::DirBuilder::new().mode(0o700).create(dir);
-            }
-        }
-    }
+    let to = match o.partial_dir.as_deref() {
+        Some(pd) => match keep::make_partial_dir(o, final_path, pd) {
+            Ok(to) => to,
+            Err(_) => return,
+        },
+        None => final_path.to_path_buf(),
+    };
     let mut attrs = o.attrs;
     attrs.times = false;
     let _ = local::apply_attrs(temp.path(), e, &attrs, &ctx.ids, None, false);
@@ -250,6 +290,7 @@ fn copy_tokens<R: Read>(
     mut basis: Option<&mut File>,
     out: &mut Output,
     updating_basis: bool,
+    progress: bool,
 ) -> Result<Vec<u8>> {
     let final_path = ctx.dest.path_of(&req.entry.name);
     let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
@@ -278,8 +319,14 @@ fn copy_tokens<R: Read>(
         }
         out.skip(keep);
     }
+    let size = req.entry.size;
     loop {
-        let token = match decoder.next(r)? {
+        let token = decoder.next(r)?;
+        if progress && token.is_some() {
+            // `--progress`: where the data stands before each token, as stock's receiver.
+            ctx.log.transfer_tick(out.pos, size);
+        }
+        let token = match token {
             None => break,
             Some(rtsync_delta::Token::Literal(data)) => {
                 hasher.update(data);
