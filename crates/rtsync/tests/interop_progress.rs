@@ -242,3 +242,37 @@ fn very_verbose_lines_of_either_side() {
         }
     }
 }
+
+/// A local `--no-whole-file` copy's `-vv` matcher totals count hash hits and false alarms as
+/// stock's sender does (the same crafted weak-sum twin as above).
+#[test]
+fn very_verbose_totals_of_a_local_delta_copy() {
+    let totals = |stock: bool| -> Vec<String> {
+        let work = tempfile::tempdir().unwrap();
+        prepare_delta(work.path());
+        let mut cmd = if stock {
+            std::process::Command::new(interop_util::stock_rsync())
+        } else {
+            let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_rtsync"));
+            c.arg("rsync");
+            c
+        };
+        let out = cmd
+            .args(["-avv", "--no-whole-file", "src/", "dst/"])
+            .current_dir(work.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "stock: {stock}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("total: "))
+            .map(str::to_string)
+            .collect()
+    };
+    let want = totals(true);
+    assert!(
+        want.iter().any(|l| l.contains("false_alarms=3 ")),
+        "{want:?}"
+    );
+    assert_eq!(totals(false), want);
+}

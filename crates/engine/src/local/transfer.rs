@@ -111,12 +111,14 @@ fn copy_ticking(
 
 /// Writes `src` into `out` as a delta against `basis` (rsync's algorithm run locally, as with
 /// `--no-whole-file`); returns the literal and matched byte counts and what the exchange
-/// would have cost on the wire.
+/// would have cost on the wire. `hash_hits` counts the match statistics as stock's sender
+/// does (for `--debug=deltasum`'s closing line).
 fn delta_copy(
     src: &mut File,
     basis: &Path,
     out: &mut File,
     block_size: Option<u32>,
+    hash_hits: bool,
     mut tick: Option<&mut dyn FnMut(u64)>,
 ) -> io::Result<(rtsync_delta::MatchStats, WireBytes)> {
     use rtsync_delta::{BlockHasher, ChecksumKind, Matcher, Patcher, Signature, SumParams};
@@ -139,6 +141,7 @@ fn delta_copy(
     let mut tokens = 0u64;
     let mut ticks = crate::report::SendTicks::default();
     let stats = Matcher::new(&sig, hasher)
+        .stock_hash_hits(hash_hits)
         .stream(io::BufReader::with_capacity(1 << 20, src), |token| {
             if let (Some(tick), Some(ofs)) = (tick.as_mut(), ticks.token(&token)) {
                 tick(ofs);
@@ -559,9 +562,11 @@ impl LocalTransfer<'_> {
         let report = &mut self.report;
         let mut tick = |ofs| report.transfer_tick(ofs, size);
         let tick: Option<&mut dyn FnMut(u64)> = self.opts.progress.then_some(&mut tick);
+        let hash_hits = self.opts.debug_level("deltasum") >= 1;
         let copied = match (self.opts.whole_file, basis) {
             (Some(false), Some(basis)) if !self.alt_whole_file => {
-                delta_copy(&mut src, &basis, tmp.file(), self.opts.block_size, tick).map(
+                let block_size = self.opts.block_size;
+                delta_copy(&mut src, &basis, tmp.file(), block_size, hash_hits, tick).map(
                     |(ms, wire)| {
                         self.stats.literal += ms.literal_bytes;
                         self.stats.matched += ms.matched_bytes;
