@@ -691,6 +691,30 @@ impl<'a> LocalTransfer<'a> {
         }
     }
 
+    /// The directory a file inside the destination lands in, held open beneath the
+    /// destination directory (in-tree symlinks followed, none leading out: `ELOOP`), as
+    /// stock's receiver confines a transfer path. `None` for a file directly in the
+    /// destination directory (an operator path), and with `--insecure-links`.
+    fn pin_parent(&self, dest: &Path) -> std::io::Result<Option<std::os::fd::OwnedFd>> {
+        if self.opts.insecure_links || self.single_file_dest {
+            return Ok(None);
+        }
+        let root = self.dest_dir();
+        let Some(parent) = dest.strip_prefix(&root).ok().and_then(Path::parent) else {
+            return Ok(None);
+        };
+        if parent.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        let root = if root.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &root
+        };
+        let rootfd = std::fs::File::open(root)?;
+        rtsync_oppath::open_dir_in_tree(std::os::fd::AsFd::as_fd(&rootfd), parent).map(Some)
+    }
+
     fn dest_path(&self, name: &[u8]) -> PathBuf {
         if self.single_file_dest {
             return self.dest_root.clone();
@@ -729,6 +753,18 @@ impl<'a> LocalTransfer<'a> {
         }
         let dest = self.dest_path(&self.entries[i].name);
         self.make_missing_parents(&dest);
+        if let Err(e) = self.pin_parent(&dest) {
+            // A parent that is (or became) a symlink leading out of the destination.
+            if rtsync_oppath::is_refusal(&e) {
+                self.report.error(&format!(
+                    "rsync: [generator] recv_generator: failed to stat \"{}\": {}",
+                    full_path(&dest),
+                    os_error(&e)
+                ));
+                self.note(exit::PARTIAL);
+                return;
+            }
+        }
         let existing = std::fs::symlink_metadata(&dest).ok();
         if self.skipped_by_existence(i, existing.as_ref()) {
             return;

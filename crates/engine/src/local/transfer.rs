@@ -10,6 +10,7 @@ use rtsync_tree::FileKind;
 use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -517,9 +518,35 @@ impl LocalTransfer<'_> {
             .file_name()
             .map(|n| n.as_bytes().to_vec())
             .unwrap_or_default();
+        // The file's directory, held open beneath the destination so a parent swapped for a
+        // symlink leading out of the tree during the transfer cannot redirect the write (the
+        // temp file, without --temp-dir, and the final rename go through it).
+        let pinned = match self.pin_parent(dest) {
+            Ok(p) => p,
+            Err(e) => {
+                self.report.error(&format!(
+                    "rsync: [receiver] mkstemp \"{}/.{}.XXXXXX\" failed: {}",
+                    full_path(&dir),
+                    String::from_utf8_lossy(&base),
+                    os_error(&e)
+                ));
+                return Err(exit::PARTIAL);
+            }
+        };
+        let pinned_dir = pinned.map(|fd| {
+            let d = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+            (fd, d)
+        });
+        let dest_pinned = pinned_dir.as_ref().map_or_else(
+            || dest.to_path_buf(),
+            |(_, d)| d.join(OsStr::from_bytes(&base)),
+        );
         // An operator's --temp-dir is entered under the ownership rule (and then used by its
         // resolved name).
-        let mut at = dir.clone();
+        let mut at = match &pinned_dir {
+            Some((_, d)) if self.opts.temp_dir.is_none() => d.clone(),
+            _ => dir.clone(),
+        };
         if self.opts.temp_dir.is_some() {
             match rtsync_oppath::open_dir(&dir) {
                 Ok(fd) => {
@@ -616,11 +643,11 @@ impl LocalTransfer<'_> {
             }
             return Ok(());
         }
-        if let Err(e) = tmp.persist(dest) {
+        if let Err(e) = tmp.persist(&dest_pinned) {
             let _ = std::fs::remove_file(&tmp_path);
             self.report.error(&format!(
                 "rsync: [receiver] rename \"{}\" -> \"{}\": {}",
-                full_path(&tmp_path),
+                full_path(&super::altdest::unpinned(&tmp_path)),
                 String::from_utf8_lossy(&self.entries[i].name),
                 os_error(&e)
             ));
