@@ -72,6 +72,45 @@ fn copy_data(
     Ok(total)
 }
 
+/// Disarms the interrupt handler's temp-file cleanup when dropped.
+struct Disarm;
+
+impl Drop for Disarm {
+    fn drop(&mut self) {
+        fsops::interrupt::signal_cleanup_set(None, None);
+    }
+}
+
+/// `--bwlimit` for a local copy: stock's sender writes file data down its pipe no faster
+/// than the limit (KiB per second, rounded as stock rounds it; 0 is no limit), so copying
+/// sleeps to hold the average since the first byte to that rate.
+pub(super) struct BwLimit {
+    rate: u64,
+    start: Option<std::time::Instant>,
+    spent: u64,
+}
+
+impl BwLimit {
+    pub(super) fn new(bytes_per_sec: Option<u64>) -> Option<BwLimit> {
+        let kib = (bytes_per_sec? + 512) / 1024;
+        (kib > 0).then_some(BwLimit {
+            rate: kib * 1024,
+            start: None,
+            spent: 0,
+        })
+    }
+
+    /// `n` more bytes went out: sleeps while they are ahead of the rate.
+    fn spend(&mut self, n: u64) {
+        let start = *self.start.get_or_insert_with(std::time::Instant::now);
+        self.spent += n;
+        let due = std::time::Duration::from_secs_f64(self.spent as f64 / self.rate as f64);
+        if let Some(ahead) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(ahead);
+        }
+    }
+}
+
 /// [`copy_data`] a chunk at a time, telling `tick` each chunk's end (and the end of data).
 fn copy_ticking(
     src: &mut File,
@@ -487,9 +526,20 @@ impl LocalTransfer<'_> {
                     .create(true)
                     .truncate(false)
                     .open(dest)?;
-                let report = &mut self.report;
-                let mut tick = |ofs| report.transfer_tick(ofs, size);
-                let tick: Option<&mut dyn FnMut(u64)> = self.opts.progress.then_some(&mut tick);
+                let (report, bw, progress) = (&mut self.report, &mut self.bw, self.opts.progress);
+                let throttled = bw.is_some();
+                let mut last = 0;
+                let mut tick = |ofs| {
+                    if progress {
+                        report.transfer_tick(ofs, size);
+                    }
+                    if let Some(bw) = bw.as_mut() {
+                        bw.spend(ofs.saturating_sub(last));
+                        last = ofs;
+                    }
+                };
+                let tick: Option<&mut dyn FnMut(u64)> =
+                    (progress || throttled).then_some(&mut tick);
                 let n = copy_data(&mut src, &mut out, self.opts.sparse, size, tick)?;
                 out.set_len(n)?;
                 Ok(n)
@@ -579,13 +629,25 @@ impl LocalTransfer<'_> {
                 return Err(exit::PARTIAL);
             }
         };
+        // Interrupted from here on, the temp file is removed (or, with --partial, kept).
+        let _armed = self.arm_interrupt(&tmp, dest, &dest_pinned);
         let basis = existing
             .filter(|m| m.is_file())
             .map(|_| dest.to_path_buf())
             .or_else(|| self.alt_basis.clone());
-        let report = &mut self.report;
-        let mut tick = |ofs| report.transfer_tick(ofs, size);
-        let tick: Option<&mut dyn FnMut(u64)> = self.opts.progress.then_some(&mut tick);
+        let (report, bw, progress) = (&mut self.report, &mut self.bw, self.opts.progress);
+        let throttled = bw.is_some() && !self.alt_whole_file;
+        let mut last = 0;
+        let mut tick = |ofs| {
+            if progress {
+                report.transfer_tick(ofs, size);
+            }
+            if let Some(bw) = bw.as_mut().filter(|_| throttled) {
+                bw.spend(ofs.saturating_sub(last));
+                last = ofs;
+            }
+        };
+        let tick: Option<&mut dyn FnMut(u64)> = (progress || throttled).then_some(&mut tick);
         let copied = match (self.opts.whole_file, basis) {
             (Some(false), Some(basis)) if !self.alt_whole_file => {
                 delta_copy(&mut src, &basis, tmp.file(), self.opts.block_size, tick).map(
@@ -659,7 +721,12 @@ impl LocalTransfer<'_> {
                 .unwrap_or(Path::new("."))
                 .join(pd)
                 .join(OsStr::from_bytes(&base));
-            let _ = std::fs::remove_file(stale);
+            if std::fs::remove_file(&stale).is_ok() && !Path::new(pd).is_absolute() {
+                // The used partial's relative directory goes too once empty, as stock's.
+                if let Some(dir) = stale.parent() {
+                    let _ = std::fs::remove_dir(dir);
+                }
+            }
         }
         Ok(())
     }
@@ -728,6 +795,32 @@ impl LocalTransfer<'_> {
             os_error(e)
         ));
         exit::FILE_IO
+    }
+
+    /// Names `tmp` to the interrupt handler, with where `--partial` keeps it (the file's own
+    /// name, or its partial directory); disarmed when the returned guard drops.
+    fn arm_interrupt(&self, tmp: &TempFile, dest: &Path, dest_pinned: &Path) -> Disarm {
+        use fsops::interrupt::signal_cleanup_set;
+        let tmp = tmp.path().as_os_str().as_bytes();
+        if !self.opts.partial {
+            signal_cleanup_set(Some(tmp), None);
+            return Disarm;
+        }
+        match &self.opts.partial_dir {
+            Some(pd) => {
+                let dir = dest.parent().unwrap_or(Path::new(".")).join(pd);
+                let keep = dir.join(dest.file_name().unwrap_or_default());
+                signal_cleanup_set(
+                    Some(tmp),
+                    Some((
+                        keep.as_os_str().as_bytes(),
+                        Some(dir.as_os_str().as_bytes()),
+                    )),
+                );
+            }
+            None => signal_cleanup_set(Some(tmp), Some((dest_pinned.as_os_str().as_bytes(), None))),
+        }
+        Disarm
     }
 
     /// Where `--partial` keeps an interrupted file.
