@@ -498,5 +498,43 @@ pub fn open_beneath(
     openat(at, last, flags | libc::O_NOFOLLOW, mode)
 }
 
+/// Opens the directory `rel` beneath `root`, following symlinks only while they stay in the
+/// tree (a relative target that does not climb above `root`), as stock's receiver resolves a
+/// transfer path's parent before it renames a finished file into it. An absolute or escaping
+/// symlink — say a parent swapped for `-> ../outside` during the transfer — fails with
+/// `ELOOP`.
+pub fn open_dir_in_tree(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
+    let bytes = rel.as_os_str().as_bytes();
+    if bytes.first() == Some(&b'/') {
+        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+    }
+    let c = cstr(if bytes.is_empty() { b"." } else { bytes })?;
+    let how = OpenHow {
+        flags: (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: valid dirfd, NUL-terminated path, and an open_how of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd >= 0 {
+        return owned(fd as i32);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EXDEV) => Err(io::Error::from_raw_os_error(libc::ELOOP)),
+        // Older kernels: no symlink at all on the way.
+        Some(libc::ENOSYS) => open_beneath(root, rel, libc::O_RDONLY | libc::O_DIRECTORY, 0),
+        _ => Err(err),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -272,3 +272,22 @@ fn confined_walks_stay_beneath_the_root() {
     // Unconfined, the same trusted symlinks lead out.
     assert!(open(&root.join("rel_out/victim"), libc::O_RDONLY, 0).is_ok());
 }
+
+#[test]
+fn in_tree_directory_symlinks_are_followed_escaping_ones_refused() {
+    let t = tree();
+    let root = t.base.join("real");
+    std::fs::create_dir_all(root.join("d/e")).unwrap();
+    symlink("d", root.join("in")).unwrap();
+    symlink("../outside", root.join("out")).unwrap();
+    symlink(t.base.join("real/d"), root.join("abs")).unwrap();
+    let r = std::fs::File::open(&root).unwrap();
+    let r = r.as_fd();
+    let d = open_dir_in_tree(r, Path::new("in/e")).unwrap();
+    assert_eq!(fd_path(d.as_fd()).unwrap(), root.join("d/e"));
+    assert!(open_dir_in_tree(r, Path::new("d")).is_ok());
+    for bad in ["out", "out/sub", "abs", "..", "d/../..", "/tmp"] {
+        let e = open_dir_in_tree(r, Path::new(bad)).unwrap_err();
+        assert!(is_refusal(&e), "{bad}: {e}");
+    }
+}

@@ -1320,3 +1320,168 @@ fn basis_dir_through_another_users_symlink_is_ignored_like_stock() {
         differential_in(&ws, &["-ai", &arg, "src/", "dst/"], NEW_ROOT);
     }
 }
+
+/// `-vv` without `-i` names what a basis directory already had unchanged `NAME is uptodate`
+/// (files, symlinks and directories: linked, copied or left to the basis), a `--link-dest`
+/// hard-link follower too; `-ivv` itemizes the follower `hf`; a dry run links followers to
+/// the leader found in the basis, as stock does.
+#[test]
+fn alt_dest_uptodate_names_at_vv() {
+    let ws = Workspace::new(false);
+    let src = ws.path().join("src");
+    std::fs::remove_dir_all(&src).unwrap();
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    for (f, data) in [("f0", "zero\n"), ("d/f1", "one\n"), ("d/f2", "two\n")] {
+        std::fs::write(src.join(f), data).unwrap();
+        local_util::set_mtime(&src.join(f), 1_500_000_000, 0);
+    }
+    std::fs::hard_link(src.join("d/f1"), src.join("d/f3")).unwrap();
+    std::os::unix::fs::symlink("f0", src.join("sym")).unwrap();
+    local_util::set_mtime(&src.join("sym"), 1_500_000_000, 0);
+    local_util::set_mtime(&src.join("d"), 1_500_000_000, 0);
+    local_util::set_mtime(&src, 1_500_000_000, 0);
+    let st = std::process::Command::new("cp")
+        .args(["-a", "src", "ref"])
+        .current_dir(ws.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    for opt in [
+        "--copy-dest=../ref",
+        "--link-dest=../ref",
+        "--compare-dest=../ref",
+    ] {
+        for flags in ["-rlptH", "-vvrlptH", "-ivvrlptH", "-vvrlpt"] {
+            differential_in(&ws, &[flags, opt, "src/", "dst/"], NEW_ROOT);
+        }
+    }
+    differential_in(
+        &ws,
+        &["-inrlptH", "--link-dest=../ref", "src/", "dst/"],
+        NEW_ROOT,
+    );
+}
+
+/// What an interrupted copy leaves: stock's exit code, stderr, and the destination's names.
+fn interrupted_copy(
+    stock: bool,
+    w: &std::path::Path,
+    extra: &[&str],
+) -> (i32, String, Vec<String>) {
+    use std::io::Read;
+    let dst = w.join("dst");
+    let _ = std::fs::remove_dir_all(&dst);
+    let mut cmd = if stock {
+        std::process::Command::new(local_util::stock_rsync())
+    } else {
+        let mut c = std::process::Command::new(local_util::RTSYNC);
+        c.arg("rsync");
+        c
+    };
+    // --bwlimit keeps the copy going long enough to be caught with its temp file written.
+    let mut child = cmd
+        .args(["-a", "--bwlimit=300"])
+        .args(extra)
+        .args(["src/", "dst/"])
+        .current_dir(w)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut caught = false;
+    for _ in 0..3000 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let temp = std::fs::read_dir(&dst)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.file_name().as_bytes().starts_with(b".big.")
+                    && e.metadata().is_ok_and(|m| m.len() > 0)
+            });
+        if temp {
+            caught = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        caught,
+        "stock={stock}: the copy ended before it could be interrupted"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&dst)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    (status.code().unwrap_or(-1), err, names)
+}
+
+/// `--bwlimit` holds a local copy to the rate, and an interrupted copy (SIGTERM) removes its
+/// temp file — or with `--partial` keeps what arrived under the file's name — then exits 20
+/// with stock's message.
+#[test]
+fn interrupted_copy_cleans_up_or_keeps_the_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path();
+    std::fs::create_dir(w.join("src")).unwrap();
+    let data = local_util::noise(4 << 20, 7);
+    std::fs::write(w.join("src/big"), &data).unwrap();
+    for extra in [&[][..], &["--partial"][..]] {
+        let stock = interrupted_copy(true, w, extra);
+        let ours = interrupted_copy(false, w, extra);
+        assert_eq!(stock.0, 20, "stock {extra:?}: {}", stock.1);
+        assert_eq!(ours.0, stock.0, "{extra:?}: exit codes differ: {}", ours.1);
+        assert_eq!(ours.2, stock.2, "{extra:?}: destinations differ");
+        let line =
+            "rsync error: received SIGINT, SIGTERM, or SIGHUP (code 20) at rsync.c(874) [sender=";
+        assert!(
+            stock.1.contains(line) && ours.1.contains(line),
+            "{extra:?}: {}",
+            ours.1
+        );
+        if !extra.is_empty() {
+            let kept = std::fs::read(w.join("dst/big")).unwrap();
+            assert!(
+                !kept.is_empty() && data.starts_with(&kept),
+                "the partial is no prefix"
+            );
+        }
+    }
+}
+
+/// A partial file in a relative `--partial-dir` is the basis of the resumed copy; afterwards
+/// the partial and its emptied directory are gone, as stock leaves it.
+#[test]
+fn used_relative_partial_dir_is_removed() {
+    let mut ws = Workspace::new(false);
+    let w = ws.path().to_path_buf();
+    std::fs::remove_dir_all(w.join("src")).unwrap();
+    std::fs::create_dir_all(w.join("src/d")).unwrap();
+    let data = local_util::noise(300_000, 3);
+    std::fs::write(w.join("src/d/f"), &data).unwrap();
+    std::fs::write(w.join("src/d/g"), b"gee\n").unwrap();
+    let t = w.join("template");
+    std::fs::create_dir_all(t.join("d/.part")).unwrap();
+    std::fs::write(t.join("d/.part/f"), &data[..100_000]).unwrap();
+    ws.dest_template = Some(t);
+    for extra in ["--no-whole-file", "--whole-file"] {
+        differential_in(
+            &ws,
+            &["-a", extra, "--partial-dir=.part", "src/", "dst/"],
+            // Stock's directory time is the time the partial directory went.
+            FILE_TIMES,
+        );
+    }
+}

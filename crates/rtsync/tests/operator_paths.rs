@@ -258,3 +258,26 @@ fn delay_updates_stage_in_the_partial_dir() {
         );
     }
 }
+
+/// A directory inside the destination that is a symlink leading out of it (kept by `-K`, or
+/// swapped in during a transfer) is not written through: stock's receiver resolves a file's
+/// parent beneath the destination and fails the file ("failed to stat", ELOOP). In-tree
+/// relative symlinks are still followed; absolute ones are refused.
+#[test]
+fn files_are_not_written_through_a_destination_dirlink_leading_out() {
+    let scene = |w: &Path| {
+        base_scene(w);
+        std::fs::create_dir_all(w.join("src/abs")).unwrap();
+        std::fs::create_dir_all(w.join("src/in")).unwrap();
+        write(&w.join("src/abs/g"), b"G\n");
+        write(&w.join("src/in/h"), b"H\n");
+        std::fs::create_dir_all(w.join("dest/real")).unwrap();
+        symlink("../outside", w.join("dest/sub")).unwrap();
+        symlink(w.join("dest/real"), w.join("dest/abs")).unwrap();
+        symlink("real", w.join("dest/in")).unwrap();
+    };
+    check(scene, &["-aK", "src/", "dest/"]);
+    check(scene, &["-aK", "--temp-dir={W}/plant", "src/", "dest/"]);
+    check(scene, &["-aK", "--dry-run", "src/", "dest/"]);
+    check(scene, &["-aK", "--insecure-links", "src/", "dest/"]);
+}

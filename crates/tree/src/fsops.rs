@@ -293,3 +293,98 @@ mod tests {
         assert_eq!((md.mtime(), md.mtime_nsec()), (4_102_444_800, 123_456_789));
     }
 }
+
+/// Cleanup of the file being written when rsync is interrupted (SIGINT, SIGTERM, SIGHUP):
+/// stock's receiver removes its temp file then (or with `--partial` keeps what arrived under
+/// the file's name or in its partial directory), says why it stopped and exits with code 20.
+///
+/// Single-threaded use: the engine arms it ([`signal_cleanup_install`]), and the temp file
+/// in progress is named with [`signal_cleanup_set`]; the handler only uses async-signal-safe
+/// calls (`mkdir`, `rename`, `unlink`, `write`, `_exit`) on fixed buffers.
+pub mod interrupt {
+    use std::cell::UnsafeCell;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const MAX: usize = 4096;
+
+    struct Buf(UnsafeCell<[u8; MAX]>);
+    // SAFETY: written only by the (single) engine thread while `ARMED` is false; read by the
+    // signal handler only while it is true.
+    unsafe impl Sync for Buf {}
+
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static TMP: Buf = Buf(UnsafeCell::new([0; MAX]));
+    static KEEP: Buf = Buf(UnsafeCell::new([0; MAX]));
+    static KEEP_DIR: Buf = Buf(UnsafeCell::new([0; MAX]));
+    static MSG: Buf = Buf(UnsafeCell::new([0; MAX]));
+
+    fn fill(buf: &Buf, bytes: &[u8]) -> bool {
+        if bytes.len() >= MAX || bytes.contains(&0) {
+            return false;
+        }
+        // SAFETY: see `Buf`; not armed while written.
+        let b = unsafe { &mut *buf.0.get() };
+        b[..bytes.len()].copy_from_slice(bytes);
+        b[bytes.len()] = 0;
+        true
+    }
+
+    fn ptr(buf: &Buf) -> *const libc::c_char {
+        buf.0.get() as *const libc::c_char
+    }
+
+    extern "C" fn on_signal(_sig: libc::c_int) {
+        // SAFETY: async-signal-safe calls on NUL-terminated fixed buffers.
+        unsafe {
+            if ARMED.load(Ordering::SeqCst) {
+                if *ptr(&KEEP) != 0 {
+                    if *ptr(&KEEP_DIR) != 0 {
+                        libc::mkdir(ptr(&KEEP_DIR), 0o700);
+                    }
+                    if libc::rename(ptr(&TMP), ptr(&KEEP)) != 0 {
+                        libc::unlink(ptr(&TMP));
+                    }
+                } else {
+                    libc::unlink(ptr(&TMP));
+                }
+            }
+            let msg = ptr(&MSG);
+            libc::write(2, msg as *const libc::c_void, libc::strlen(msg));
+            libc::_exit(20);
+        }
+    }
+
+    /// Catches SIGINT, SIGTERM and SIGHUP for the rest of the run; `message` (a whole line) is
+    /// what goes to stderr before the exit with code 20.
+    pub fn signal_cleanup_install(message: &str) {
+        if INSTALLED.swap(true, Ordering::SeqCst) || !fill(&MSG, message.as_bytes()) {
+            return;
+        }
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            // SAFETY: a zeroed sigaction with a plain handler is valid.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as *const () as usize;
+                libc::sigemptyset(&mut sa.sa_mask);
+                libc::sigaction(sig, &sa, std::ptr::null_mut());
+            }
+        }
+    }
+
+    /// The temp file now being written (`None`: none), and where `--partial` keeps it when
+    /// interrupted (`keep`, with the partial directory to create first, if any).
+    pub fn signal_cleanup_set(tmp: Option<&[u8]>, keep: Option<(&[u8], Option<&[u8]>)>) {
+        ARMED.store(false, Ordering::SeqCst);
+        if !INSTALLED.load(Ordering::SeqCst) {
+            return;
+        }
+        let Some(tmp) = tmp else {
+            return;
+        };
+        let (keep, dir) = keep.map_or((&b""[..], None), |(k, d)| (k, d));
+        if fill(&TMP, tmp) && fill(&KEEP, keep) && fill(&KEEP_DIR, dir.unwrap_or(b"")) {
+            ARMED.store(true, Ordering::SeqCst);
+        }
+    }
+}

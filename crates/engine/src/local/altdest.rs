@@ -112,7 +112,7 @@ impl LocalTransfer<'_> {
     }
 
     /// The one place a basis-directory candidate is looked up (`lstat` of DIR/NAME).
-    fn alt_lstat(&self, j: usize, name: &[u8]) -> Option<(PathBuf, Metadata)> {
+    pub(super) fn alt_lstat(&self, j: usize, name: &[u8]) -> Option<(PathBuf, Metadata)> {
         if self.basis_dirs[j].as_os_str().is_empty() {
             eprintln!("{}", rtsync_oppath::REFUSAL);
             return None;
@@ -254,6 +254,7 @@ impl LocalTransfer<'_> {
                         self.compare_attrs(i, &m.md, &mut it, false);
                         self.show(i, &it, &name, b"");
                     }
+                    self.alt_uptodate(&name);
                     self.member_up_to_date();
                     self.remove_source(i);
                     return AltOutcome::Done;
@@ -265,6 +266,7 @@ impl LocalTransfer<'_> {
                     self.compare_attrs(i, &m.md, &mut it, false);
                     self.show(i, &it, &name, b"");
                 }
+                self.alt_uptodate(&name);
                 // Nothing is written: later members of its hard-link group stand alone.
                 self.remove_source(i);
                 return AltOutcome::Done;
@@ -289,6 +291,9 @@ impl LocalTransfer<'_> {
         };
         if show {
             self.show(i, &it, &name, b"");
+        }
+        if m.level == 3 {
+            self.alt_uptodate(&name);
         }
         self.member_up_to_date();
         self.remove_source(i);
@@ -348,6 +353,7 @@ impl LocalTransfer<'_> {
             let it = Itemize::new(update, letter);
             self.show(i, &it, &name, &suffix);
         }
+        self.alt_uptodate(&name);
         if linked || kind == AltDest::Compare {
             self.remove_source(i);
             return AltOther::Done;
@@ -366,6 +372,14 @@ impl LocalTransfer<'_> {
         let mut it = Itemize::new(b'c', b'd');
         self.compare_attrs(i, &m.md, &mut it, true);
         Some(it)
+    }
+
+    /// `-vv` without `%i`: an entry found unchanged in a basis directory (linked, copied or
+    /// left to the basis) is named `NAME is uptodate`, as stock's generator reports it.
+    pub(super) fn alt_uptodate(&mut self, name: &[u8]) {
+        if !self.report.itemizes() {
+            self.report.uptodate(name);
+        }
     }
 
     /// Whether a directory item found in a basis directory is shown.

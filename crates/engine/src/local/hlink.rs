@@ -215,7 +215,12 @@ impl LocalTransfer<'_> {
         let dest = self.dest_path(&entry.name);
         let leader_dest = self.dest_path(&leader_name);
         let existing = std::fs::symlink_metadata(&dest).ok();
-        let leader_md = std::fs::symlink_metadata(&leader_dest).ok();
+        let mut leader_md = std::fs::symlink_metadata(&leader_dest).ok();
+        if leader_md.is_none() && self.opts.dry_run {
+            // A dry run made no leader: it stands where a basis directory has it.
+            leader_md = (0..self.basis_dirs.len())
+                .find_map(|j| self.alt_lstat(j, &leader_name).map(|(_, md)| md));
+        }
         if let (Some(m), Some(l)) = (&existing, &leader_md) {
             if m.dev() == l.dev() && m.ino() == l.ino() {
                 // Already linked: an unchanged `h` item, or `NAME is uptodate` at -vv.
@@ -257,7 +262,13 @@ impl LocalTransfer<'_> {
                 it.perms = attrs.perms;
                 it.owner = attrs.owner;
                 it.group = attrs.group;
-                quiet = link && self.opts.itemize < 2;
+                // A --link-dest match is a change only to `-ii`, or `-i` with `-vv`; without
+                // `%i`, `-vv` says `NAME is uptodate`.
+                let itemizes = self.report.itemizes();
+                quiet = link && (!itemizes || (self.opts.itemize < 2 && self.opts.verbose < 2));
+                if quiet && !itemizes {
+                    self.report.uptodate(&entry.name);
+                }
             }
         }
         if !self.opts.dry_run {

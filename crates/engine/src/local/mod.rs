@@ -125,6 +125,8 @@ pub struct LocalTransfer<'a> {
     basis_fds: Vec<std::os::fd::OwnedFd>,
     /// The file being written is a copy from a basis directory (never a delta).
     alt_whole_file: bool,
+    /// `--bwlimit`: file data is copied no faster than this.
+    bw: Option<transfer::BwLimit>,
     /// A basis-directory file to use as the delta basis of the file being written.
     alt_basis: Option<PathBuf>,
     /// A failure that ends the transfer at once (exit code, stock's source location).
@@ -154,6 +156,10 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         missing_args: opts.missing_args(),
     };
     let mut report = Reporter::new(opts);
+    rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
+        "rsync error: received SIGINT, SIGTERM, or SIGHUP (code 20) at rsync.c(874) [sender={}]\n",
+        crate::RSYNC_VERSION
+    ));
     if opts.debug_level("nstr") >= 1 {
         for line in crate::report::nstr_lines(opts) {
             report.info(&line);
@@ -276,6 +282,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         basis_dirs: Vec::new(),
         basis_fds: Vec::new(),
         alt_whole_file: false,
+        bw: transfer::BwLimit::new(opts.bwlimit),
         alt_basis: None,
         fatal: None,
         delayed: Vec::new(),
@@ -691,6 +698,30 @@ impl<'a> LocalTransfer<'a> {
         }
     }
 
+    /// The directory a file inside the destination lands in, held open beneath the
+    /// destination directory (in-tree symlinks followed, none leading out: `ELOOP`), as
+    /// stock's receiver confines a transfer path. `None` for a file directly in the
+    /// destination directory (an operator path), and with `--insecure-links`.
+    fn pin_parent(&self, dest: &Path) -> std::io::Result<Option<std::os::fd::OwnedFd>> {
+        if self.opts.insecure_links || self.single_file_dest {
+            return Ok(None);
+        }
+        let root = self.dest_dir();
+        let Some(parent) = dest.strip_prefix(&root).ok().and_then(Path::parent) else {
+            return Ok(None);
+        };
+        if parent.as_os_str().is_empty() {
+            return Ok(None);
+        }
+        let root = if root.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &root
+        };
+        let rootfd = std::fs::File::open(root)?;
+        rtsync_oppath::open_dir_in_tree(std::os::fd::AsFd::as_fd(&rootfd), parent).map(Some)
+    }
+
     fn dest_path(&self, name: &[u8]) -> PathBuf {
         if self.single_file_dest {
             return self.dest_root.clone();
@@ -729,6 +760,18 @@ impl<'a> LocalTransfer<'a> {
         }
         let dest = self.dest_path(&self.entries[i].name);
         self.make_missing_parents(&dest);
+        if let Err(e) = self.pin_parent(&dest) {
+            // A parent that is (or became) a symlink leading out of the destination.
+            if rtsync_oppath::is_refusal(&e) {
+                self.report.error(&format!(
+                    "rsync: [generator] recv_generator: failed to stat \"{}\": {}",
+                    full_path(&dest),
+                    os_error(&e)
+                ));
+                self.note(exit::PARTIAL);
+                return;
+            }
+        }
         let existing = std::fs::symlink_metadata(&dest).ok();
         if self.skipped_by_existence(i, existing.as_ref()) {
             return;
@@ -863,8 +906,14 @@ impl<'a> LocalTransfer<'a> {
         }
         if let Some(it) = item {
             // A directory found in a --link-dest (etc.) directory is a quiet local change.
-            let quiet = it.update == b'c' && !it.is_new && !self.alt_item_shown(&it);
-            if !quiet {
+            let from_alt = it.update == b'c' && !it.is_new;
+            let quiet = from_alt && !self.alt_item_shown(&it);
+            let significant = it.time.is_some() || it.perms || it.owner || it.group;
+            if from_alt && !significant && !self.report.itemizes() {
+                // Found unchanged in a basis directory: `-vv` says `DIR/ is uptodate`.
+                let name = self.item_name(i);
+                self.report.uptodate(&name);
+            } else if !quiet {
                 let name = self.item_name(i);
                 self.show(i, &it, &name, b"");
             }

@@ -10,6 +10,7 @@ use rtsync_tree::FileKind;
 use std::ffi::OsStr;
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -69,6 +70,45 @@ fn copy_data(
     }
     dst.set_len(total.max(size.min(total)))?;
     Ok(total)
+}
+
+/// Disarms the interrupt handler's temp-file cleanup when dropped.
+struct Disarm;
+
+impl Drop for Disarm {
+    fn drop(&mut self) {
+        fsops::interrupt::signal_cleanup_set(None, None);
+    }
+}
+
+/// `--bwlimit` for a local copy: stock's sender writes file data down its pipe no faster
+/// than the limit (KiB per second, rounded as stock rounds it; 0 is no limit), so copying
+/// sleeps to hold the average since the first byte to that rate.
+pub(super) struct BwLimit {
+    rate: u64,
+    start: Option<std::time::Instant>,
+    spent: u64,
+}
+
+impl BwLimit {
+    pub(super) fn new(bytes_per_sec: Option<u64>) -> Option<BwLimit> {
+        let kib = (bytes_per_sec? + 512) / 1024;
+        (kib > 0).then_some(BwLimit {
+            rate: kib * 1024,
+            start: None,
+            spent: 0,
+        })
+    }
+
+    /// `n` more bytes went out: sleeps while they are ahead of the rate.
+    fn spend(&mut self, n: u64) {
+        let start = *self.start.get_or_insert_with(std::time::Instant::now);
+        self.spent += n;
+        let due = std::time::Duration::from_secs_f64(self.spent as f64 / self.rate as f64);
+        if let Some(ahead) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(ahead);
+        }
+    }
 }
 
 /// [`copy_data`] a chunk at a time, telling `tick` each chunk's end (and the end of data).
@@ -489,9 +529,20 @@ impl LocalTransfer<'_> {
                     .create(true)
                     .truncate(false)
                     .open(dest)?;
-                let report = &mut self.report;
-                let mut tick = |ofs| report.transfer_tick(ofs, size);
-                let tick: Option<&mut dyn FnMut(u64)> = self.opts.progress.then_some(&mut tick);
+                let (report, bw, progress) = (&mut self.report, &mut self.bw, self.opts.progress);
+                let throttled = bw.is_some();
+                let mut last = 0;
+                let mut tick = |ofs| {
+                    if progress {
+                        report.transfer_tick(ofs, size);
+                    }
+                    if let Some(bw) = bw.as_mut() {
+                        bw.spend(ofs.saturating_sub(last));
+                        last = ofs;
+                    }
+                };
+                let tick: Option<&mut dyn FnMut(u64)> =
+                    (progress || throttled).then_some(&mut tick);
                 let n = copy_data(&mut src, &mut out, self.opts.sparse, size, tick)?;
                 out.set_len(n)?;
                 Ok(n)
@@ -520,9 +571,35 @@ impl LocalTransfer<'_> {
             .file_name()
             .map(|n| n.as_bytes().to_vec())
             .unwrap_or_default();
+        // The file's directory, held open beneath the destination so a parent swapped for a
+        // symlink leading out of the tree during the transfer cannot redirect the write (the
+        // temp file, without --temp-dir, and the final rename go through it).
+        let pinned = match self.pin_parent(dest) {
+            Ok(p) => p,
+            Err(e) => {
+                self.report.error(&format!(
+                    "rsync: [receiver] mkstemp \"{}/.{}.XXXXXX\" failed: {}",
+                    full_path(&dir),
+                    String::from_utf8_lossy(&base),
+                    os_error(&e)
+                ));
+                return Err(exit::PARTIAL);
+            }
+        };
+        let pinned_dir = pinned.map(|fd| {
+            let d = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+            (fd, d)
+        });
+        let dest_pinned = pinned_dir.as_ref().map_or_else(
+            || dest.to_path_buf(),
+            |(_, d)| d.join(OsStr::from_bytes(&base)),
+        );
         // An operator's --temp-dir is entered under the ownership rule (and then used by its
         // resolved name).
-        let mut at = dir.clone();
+        let mut at = match &pinned_dir {
+            Some((_, d)) if self.opts.temp_dir.is_none() => d.clone(),
+            _ => dir.clone(),
+        };
         if self.opts.temp_dir.is_some() {
             match rtsync_oppath::open_dir(&dir) {
                 Ok(fd) => {
@@ -555,14 +632,26 @@ impl LocalTransfer<'_> {
                 return Err(exit::PARTIAL);
             }
         };
+        // Interrupted from here on, the temp file is removed (or, with --partial, kept).
+        let _armed = self.arm_interrupt(&tmp, dest, &dest_pinned);
         let basis = existing
             .filter(|m| m.is_file())
             .map(|_| dest.to_path_buf())
             .or_else(|| self.alt_basis.clone());
-        let report = &mut self.report;
-        let mut tick = |ofs| report.transfer_tick(ofs, size);
-        let tick: Option<&mut dyn FnMut(u64)> = self.opts.progress.then_some(&mut tick);
         let hash_hits = self.opts.debug_level("deltasum") >= 1;
+        let (report, bw, progress) = (&mut self.report, &mut self.bw, self.opts.progress);
+        let throttled = bw.is_some() && !self.alt_whole_file;
+        let mut last = 0;
+        let mut tick = |ofs| {
+            if progress {
+                report.transfer_tick(ofs, size);
+            }
+            if let Some(bw) = bw.as_mut().filter(|_| throttled) {
+                bw.spend(ofs.saturating_sub(last));
+                last = ofs;
+            }
+        };
+        let tick: Option<&mut dyn FnMut(u64)> = (progress || throttled).then_some(&mut tick);
         let copied = match (self.opts.whole_file, basis) {
             (Some(false), Some(basis)) if !self.alt_whole_file => {
                 let block_size = self.opts.block_size;
@@ -621,11 +710,11 @@ impl LocalTransfer<'_> {
             }
             return Ok(());
         }
-        if let Err(e) = tmp.persist(dest) {
+        if let Err(e) = tmp.persist(&dest_pinned) {
             let _ = std::fs::remove_file(&tmp_path);
             self.report.error(&format!(
                 "rsync: [receiver] rename \"{}\" -> \"{}\": {}",
-                full_path(&tmp_path),
+                full_path(&super::altdest::unpinned(&tmp_path)),
                 String::from_utf8_lossy(&self.entries[i].name),
                 os_error(&e)
             ));
@@ -637,7 +726,12 @@ impl LocalTransfer<'_> {
                 .unwrap_or(Path::new("."))
                 .join(pd)
                 .join(OsStr::from_bytes(&base));
-            let _ = std::fs::remove_file(stale);
+            if std::fs::remove_file(&stale).is_ok() && !Path::new(pd).is_absolute() {
+                // The used partial's relative directory goes too once empty, as stock's.
+                if let Some(dir) = stale.parent() {
+                    let _ = std::fs::remove_dir(dir);
+                }
+            }
         }
         Ok(())
     }
@@ -706,6 +800,32 @@ impl LocalTransfer<'_> {
             os_error(e)
         ));
         exit::FILE_IO
+    }
+
+    /// Names `tmp` to the interrupt handler, with where `--partial` keeps it (the file's own
+    /// name, or its partial directory); disarmed when the returned guard drops.
+    fn arm_interrupt(&self, tmp: &TempFile, dest: &Path, dest_pinned: &Path) -> Disarm {
+        use fsops::interrupt::signal_cleanup_set;
+        let tmp = tmp.path().as_os_str().as_bytes();
+        if !self.opts.partial {
+            signal_cleanup_set(Some(tmp), None);
+            return Disarm;
+        }
+        match &self.opts.partial_dir {
+            Some(pd) => {
+                let dir = dest.parent().unwrap_or(Path::new(".")).join(pd);
+                let keep = dir.join(dest.file_name().unwrap_or_default());
+                signal_cleanup_set(
+                    Some(tmp),
+                    Some((
+                        keep.as_os_str().as_bytes(),
+                        Some(dir.as_os_str().as_bytes()),
+                    )),
+                );
+            }
+            None => signal_cleanup_set(Some(tmp), Some((dest_pinned.as_os_str().as_bytes(), None))),
+        }
+        Disarm
     }
 
     /// Where `--partial` keeps an interrupted file.
