@@ -1776,3 +1776,234 @@ fn compress_threads_is_accepted_like_stock() {
         }
     }
 }
+
+const REFUSE_CONF: &str = "\
+use chroot = no
+uid = 0
+gid = 0
+[rdel]
+  path = {dir}/mod
+  read only = no
+  refuse options = delete
+[rdelwild]
+  path = {dir}/mod
+  read only = no
+  refuse options = delete* !delete-missing-args
+[rwhen]
+  path = {dir}/mod
+  read only = no
+  refuse options = delete-before del
+[rbefore]
+  path = {dir}/mod
+  read only = no
+  refuse options = delete-before
+[rcomp]
+  path = {dir}/mod
+  read only = no
+  refuse options = compress
+[rinplace]
+  path = {dir}/mod
+  read only = no
+  refuse options = inplace
+[rpartial]
+  path = {dir}/mod
+  read only = no
+  refuse options = partial
+[rarch]
+  path = {dir}/mod
+  read only = no
+  refuse options = t o
+[rprogress]
+  path = {dir}/mod
+  read only = no
+  refuse options = progress
+[rnoiconv]
+  path = {dir}/mod
+  read only = no
+  refuse options = no-iconv
+[rnega]
+  path = {dir}/mod
+  read only = no
+  refuse options = * !a !e !delete-during
+";
+
+/// `refuse options` refuses what stock refuses: the named options, and the options that imply
+/// them (every delete implies `delete`, `--append` implies `inplace`, a compression choice
+/// implies `compress`, `-a` its parts, `-P` `--partial` and `--progress` …), with the same
+/// message and exit code; options that imply nothing refused still work.
+#[test]
+fn refuse_options_cover_implied_options_like_stock() {
+    macro_rules! case {
+        ($name:expr, $code:expr, [$($a:expr),*]) => {
+            Case { name: $name, args: &[$($a),*], env: &[], code: $code }
+        };
+    }
+    let cases: &[Case] = &[
+        case!(
+            "delete-missing-args under delete",
+            4,
+            [
+                "-r",
+                "--delete-missing-args",
+                "DIR:src/a.txt",
+                "DIR:src/nope",
+                "URL:rdel/"
+            ]
+        ),
+        case!(
+            "delete-after under delete",
+            4,
+            ["-r", "--delete-after", "DIR:src/", "URL:rdel/"]
+        ),
+        case!(
+            "delete-delay under delete",
+            4,
+            ["-r", "--delete-delay", "DIR:src/", "URL:rdel/"]
+        ),
+        case!(
+            "delete-excluded under delete",
+            4,
+            ["-r", "--delete-excluded", "DIR:src/", "URL:rdel/"]
+        ),
+        case!(
+            "delete pull under delete (a client receiver keeps it)",
+            0,
+            ["-r", "--delete", "URL:rdel/", "DIR:out1/"]
+        ),
+        case!(
+            "remove-source-files pull under delete",
+            10,
+            ["-r", "--remove-source-files", "URL:rdel/", "DIR:out2/"]
+        ),
+        case!(
+            "remove-source-files push under delete",
+            0,
+            ["-r", "--remove-source-files", "DIR:src/sub/", "URL:rdel/"]
+        ),
+        case!(
+            "plain push under delete",
+            0,
+            ["-r", "DIR:src/", "URL:rdel/"]
+        ),
+        case!(
+            "delete-missing-args, negated but implying delete",
+            4,
+            [
+                "-r",
+                "--delete-missing-args",
+                "DIR:src/a.txt",
+                "URL:rdelwild/"
+            ]
+        ),
+        case!(
+            "delete under wildcard",
+            4,
+            ["-r", "--delete", "DIR:src/", "URL:rdelwild/"]
+        ),
+        case!(
+            "delete-after under wildcard",
+            4,
+            ["-r", "--delete-after", "DIR:src/", "URL:rdelwild/"]
+        ),
+        case!(
+            "untimed delete, both timings refused",
+            4,
+            ["-r", "--delete", "DIR:src/", "URL:rwhen/"]
+        ),
+        case!(
+            "untimed delete-excluded, both timings refused",
+            4,
+            ["-r", "--delete-excluded", "DIR:src/", "URL:rwhen/"]
+        ),
+        case!(
+            "untimed delete, before refused",
+            0,
+            ["-r", "--delete", "DIR:src/", "URL:rbefore/"]
+        ),
+        case!(
+            "compress-choice under compress",
+            4,
+            ["-r", "--zc=zlib", "DIR:src/", "URL:rcomp/"]
+        ),
+        case!(
+            "new-compress under compress",
+            4,
+            ["-r", "-M--new-compress", "DIR:src/", "URL:rcomp/"]
+        ),
+        case!(
+            "compress-choice none under compress",
+            0,
+            ["-r", "-M--zc=none", "DIR:src/", "URL:rcomp/"]
+        ),
+        case!(
+            "-z then --no-compress under compress",
+            4,
+            ["-r", "-M-z", "-M--no-compress", "DIR:src/", "URL:rcomp/"]
+        ),
+        case!(
+            "append under inplace",
+            4,
+            ["-r", "--append", "DIR:src/", "URL:rinplace/"]
+        ),
+        case!(
+            "append-verify under inplace",
+            4,
+            ["-r", "--append-verify", "DIR:src/", "URL:rinplace/"]
+        ),
+        case!(
+            "inplace under partial",
+            4,
+            ["-r", "--inplace", "DIR:src/", "URL:rpartial/"]
+        ),
+        case!(
+            "partial-dir . under partial",
+            4,
+            ["-r", "-M--partial-dir=.", "DIR:src/", "URL:rpartial/"]
+        ),
+        case!(
+            "partial-dir under partial",
+            0,
+            ["-r", "--partial-dir=.pd", "DIR:src/", "URL:rpartial/"]
+        ),
+        case!(
+            "delay-updates under partial",
+            0,
+            ["-r", "--delay-updates", "DIR:src/", "URL:rpartial/"]
+        ),
+        case!(
+            "-P under partial",
+            4,
+            ["-r", "-M-P", "DIR:src/", "URL:rpartial/"]
+        ),
+        case!(
+            "-P under progress",
+            4,
+            ["-r", "-M-P", "DIR:src/", "URL:rprogress/"]
+        ),
+        case!("-a under t o", 4, ["-r", "-M-a", "DIR:src/", "URL:rarch/"]),
+        case!("-t under t o", 4, ["-rt", "DIR:src/", "URL:rarch/"]),
+        case!("-rl under t o", 0, ["-rl", "DIR:src/", "URL:rarch/"]),
+        case!(
+            "no --iconv under no-iconv",
+            4,
+            ["-r", "DIR:src/", "URL:rnoiconv/"]
+        ),
+        case!(
+            "everything but -a, delete-during implying delete",
+            4,
+            ["-rlt", "--delete-during", "DIR:src/", "URL:rnega/"]
+        ),
+        case!("everything but -a", 0, ["-rlt", "DIR:src/", "URL:rnega/"]),
+        case!(
+            "everything but -a, -z refused",
+            4,
+            ["-rz", "DIR:src/", "URL:rnega/"]
+        ),
+        case!(
+            "everything but -a, delete refused",
+            4,
+            ["-r", "--delete-after", "DIR:src/", "URL:rnega/"]
+        ),
+    ];
+    compare_cases(REFUSE_CONF, cases, &|_| {});
+}
