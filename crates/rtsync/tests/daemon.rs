@@ -2007,3 +2007,74 @@ fn refuse_options_cover_implied_options_like_stock() {
     ];
     compare_cases(REFUSE_CONF, cases, &|_| {});
 }
+
+/// A module with per-directory rule files: `.rsync-filter`s, a `.cvsignore`, one the module's
+/// own rules hide, and one that is a symlink leading out of the module.
+fn merge_file_module(dir: &Path) {
+    let m = dir.join("mod");
+    for d in ["sub/deep", "cvs", "hidden", "escape"] {
+        std::fs::create_dir_all(m.join(d)).unwrap();
+    }
+    let files: &[(&str, &str)] = &[
+        (".rsync-filter", "- *.o\n"),
+        ("a.c", "c\n"),
+        ("a.o", "o\n"),
+        ("sub/.rsync-filter", "- *.tmp\n"),
+        ("sub/x.tmp", "t\n"),
+        ("sub/y.txt", "y\n"),
+        ("sub/z.o", "o\n"),
+        ("sub/deep/.rsync-filter", "+ *.tmp\n- *.txt\n"),
+        ("sub/deep/keep.tmp", "t\n"),
+        ("sub/deep/drop.txt", "d\n"),
+        ("cvs/.cvsignore", "ign*\n"),
+        ("cvs/ignored.txt", "i\n"),
+        ("cvs/kept.txt", "k\n"),
+        ("cvs/core", "core\n"),
+        ("hidden/.rsync-filter", "- *\n"),
+        ("hidden/shown.txt", "s\n"),
+        ("escape/shown.txt", "s\n"),
+    ];
+    for (name, text) in files {
+        std::fs::write(m.join(name), text).unwrap();
+    }
+    std::fs::write(dir.join("outside.rules"), "- *\n").unwrap();
+    std::os::unix::fs::symlink("../../outside.rules", m.join("escape/.rsync-filter")).unwrap();
+}
+
+#[test]
+fn pulls_read_per_directory_rule_files_inside_the_module_like_stock() {
+    // A daemon's sender reads the per-directory rule files a client names (-F, `: NAME`,
+    // -C's .cvsignore) inside the module, not one the module's rules hide or one that leads
+    // out of the module.
+    let conf = "use chroot = no\nuid = 0\ngid = 0\n[mod]\n  path = {dir}/mod\n  \
+                exclude = /hidden/.rsync-filter\n";
+    let runs = [
+        TreeRun {
+            args: &["-a", "-F", "URL:mod/", "DIR:o1/"],
+            tree: "o1",
+        },
+        TreeRun {
+            args: &["-a", "--filter=: .rsync-filter", "URL:mod/sub/", "DIR:o2/"],
+            tree: "o2",
+        },
+        TreeRun {
+            args: &["-a", "-C", "URL:mod/cvs/", "DIR:o3/"],
+            tree: "o3",
+        },
+        TreeRun {
+            args: &["-a", "-FF", "--no-i-r", "URL:mod/", "DIR:o4/"],
+            tree: "o4",
+        },
+        TreeRun {
+            args: &[
+                "-rt",
+                "--filter=dir-merge .rsync-filter",
+                "URL:mod/escape",
+                "DIR:o5/",
+            ],
+            tree: "o5",
+        },
+    ];
+    let codes = compare_tree_runs(conf, &merge_file_module, &runs);
+    assert_eq!(codes, [Some(0); 5], "stock behaves unexpectedly");
+}

@@ -660,7 +660,14 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     counts: &push::ByteCounts,
 ) -> Result<i32> {
     let merge_files = match root {
-        Some(_) => crate::filters::MergeFiles::Never,
+        // A daemon reads them inside the module only (its root may not resolve: then none).
+        Some(r) => match std::fs::canonicalize(r) {
+            Ok(root) => crate::filters::MergeFiles::Module {
+                root,
+                filter: module_filter.clone(),
+            },
+            Err(_) => crate::filters::MergeFiles::Never,
+        },
         None => crate::filters::MergeFiles::Read {
             confine: rtsync_engine::filters::confine_root(opts),
         },
