@@ -194,7 +194,11 @@ fn confine_args(
         for a in opts.args.iter().skip(1) {
             let text = a.to_string_lossy().to_string();
             let trimmed = text.trim_end_matches('/');
-            let dir = if text.ends_with('/') {
+            // With -R only the part before a `/./` marker is a directory to enter (the rest
+            // is the name sent, and the listing reports what of it is missing).
+            let dir = if opts.relative {
+                text.split_once("/./").map_or("", |(d, _)| d)
+            } else if text.ends_with('/') {
                 trimmed
             } else {
                 trimmed.rsplit_once('/').map_or("", |(d, _)| d)
@@ -340,10 +344,17 @@ fn glob_source(arg: &OsString) -> Vec<OsString> {
 /// Resolves a client path beneath `root` the way rsync's daemon sanitizes it: absolute
 /// paths become relative, `..` never climbs above the root, a trailing `/` is kept.
 pub fn path_beneath(root: &std::path::Path, p: &str) -> String {
+    beneath(root, p, false)
+}
+
+/// [`path_beneath`], keeping a `.` inside the path (`dir/./name`), which marks where `-R`'s
+/// relative name starts (as stock's sanitizing keeps such dot dirs with `-R`).
+fn beneath(root: &std::path::Path, p: &str, keep_dots: bool) -> String {
     let trailing = p.is_empty() || p.ends_with('/') || p == "." || p.ends_with("/.");
     let mut stack: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {
+            "." if keep_dots && stack.last().is_some_and(|l| *l != ".") => stack.push("."),
             "" | "." => {}
             ".." => {
                 stack.pop();
@@ -420,7 +431,7 @@ fn serve<R: Read + Send, W: Write + Send>(
     }
     if let Some(root) = &session.root {
         for a in opts.args.iter_mut().skip(1) {
-            *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
+            *a = OsString::from(beneath(root, &a.to_string_lossy(), opts.relative));
         }
         if opts.sender {
             // A daemon expands wildcards in the sources itself (no shell did).
@@ -803,10 +814,10 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         info_remove: tweaks.info_remove(opts),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
-    Ok(if stats.errors > 0 || io_error != 0 {
+    Ok(if stats.errors > 0 {
         23
     } else {
-        0
+        exit_for_io_error(io_error)
     })
 }
 
@@ -833,7 +844,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
             .map_err(wio)?;
         early |= 1; // IOERR_GENERAL
     }
-    let sopts = crate::push_client::scan_options(opts);
+    let sopts = crate::push_client::scan_options(opts, neg);
     let munge = tweaks.munge;
     let adjust = move |e: &mut rtsync_tree::FileEntry, path: &std::path::Path| {
         if munge {
