@@ -2078,3 +2078,100 @@ fn pulls_read_per_directory_rule_files_inside_the_module_like_stock() {
     let codes = compare_tree_runs(conf, &merge_file_module, &runs);
     assert_eq!(codes, [Some(0); 5], "stock behaves unexpectedly");
 }
+
+/// A client that sends a receiving daemon one file-list entry whose owner name carries a
+/// newline (protocol 30, two-byte flags, `-o`), then waits a moment; returns what the
+/// daemon sent back.
+fn push_owner_name_with_newline(port: u16) -> Vec<u8> {
+    use rtsync_wire::varint::{put_i32, put_varint, put_varlong};
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut greeting = Vec::new();
+    let mut b = [0u8; 1];
+    while s.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
+        greeting.push(b[0]);
+    }
+    s.write_all(b"@RSYNCD: 30.0\nrecv\n").unwrap();
+    let mut ok = Vec::new();
+    while s.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
+        ok.push(b[0]);
+    }
+    assert_eq!(ok, b"@RSYNCD: OK", "{}", String::from_utf8_lossy(&ok));
+    s.write_all(b"--server\0-oe.LsfC\0.\0recv/\0\0").unwrap();
+    let mut setup = [0u8; 5]; // compat flags (one byte) and the checksum seed
+    s.read_exact(&mut setup).unwrap();
+    // XMIT_EXTENDED_FLAGS | XMIT_TOP_DIR, and (second byte) XMIT_USER_NAME_FOLLOWS.
+    let mut list = vec![0x05u8, 0x04];
+    list.push(1);
+    list.push(b'f');
+    put_varlong(&mut list, 0, 3);
+    put_varlong(&mut list, 1_600_000_000, 4);
+    put_i32(&mut list, 0o100644);
+    put_varint(&mut list, 1);
+    let name = b"bad\nname";
+    list.push(name.len() as u8);
+    list.extend_from_slice(name);
+    list.push(0); // end of the list
+    let mut frame = ((7u32 << 24) | list.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&list);
+    s.write_all(&frame).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut back = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = s.read(&mut buf) {
+        back.extend_from_slice(&buf[..n]);
+    }
+    back
+}
+
+#[test]
+fn name_converter_refuses_names_with_control_characters_like_stock() {
+    // A sender's user name with a newline would inject a second request into the converter's
+    // pipe: the receiving daemon refuses it as it reads the list ("invalid name-converter
+    // token") and never passes it on.
+    let conf = "use chroot = no\nuid = 0\ngid = 0\n[recv]\n  path = {dir}/mod\n  \
+                read only = no\n  numeric ids = no\n  name converter = {dir}/conv\n";
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("mod")).unwrap();
+        let conv = dir.path().join("conv");
+        let conv_log = dir.path().join("conv.log");
+        std::fs::write(
+            &conv,
+            format!(
+                "#!/bin/sh\nwhile IFS= read -r line; do echo \"$line\" >> {}; echo 123; done\n",
+                conv_log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&conv, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let d = Daemon::start(kind, dir.path(), conf);
+        let back = push_owner_name_with_newline(d.port);
+        // (Stock tells the client; we write it to the daemon's log.)
+        let token = b"invalid name-converter token: bad";
+        let mut refused = back.windows(token.len()).any(|w| w == token);
+        for _ in 0..100 {
+            refused |= d
+                .log_messages()
+                .iter()
+                .any(|l| l.contains("invalid name-converter token: bad"));
+            if refused {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let requests = std::fs::read_to_string(&conv_log).unwrap_or_default();
+        let stderr = std::fs::read_to_string(dir.path().join("daemon.stderr")).unwrap_or_default();
+        assert!(
+            refused,
+            "{kind:?}: log {:?} stderr {stderr:?}",
+            d.log_messages()
+        );
+        assert!(
+            !requests.lines().any(|l| l.contains("name")),
+            "{kind:?}: converter asked {requests:?}"
+        );
+    }
+}
