@@ -30,6 +30,13 @@ pub fn push_to(
     remote: Remote,
 ) -> Result<Outcome> {
     let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
+    // We speak protocol 30 and newer only: refused before connecting, as for a pull.
+    if our_protocol < negotiate::MIN_PROTOCOL {
+        return Err(Error::Protocol(format!(
+            "--protocol must be at least {} on the Client.",
+            negotiate::MIN_PROTOCOL
+        )));
+    }
     let mut sargs = server_args(opts, false);
     // A batch is written without incremental recursion (one list up front).
     let offer_inc = push::inc::possible(opts, sources) && env.batch.is_none();
