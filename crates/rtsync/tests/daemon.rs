@@ -2175,3 +2175,25 @@ fn name_converter_refuses_names_with_control_characters_like_stock() {
         );
     }
 }
+
+/// `-R` pulls name files from the module's top; a `./` the client writes also sends the
+/// module's root (as stock's implied `.`), one it does not write does not.
+#[test]
+fn relative_pulls_start_where_the_client_says_like_stock() {
+    let conf = "use chroot = no\n[pub]\n  path = {dir}/mod\n";
+    let cases: &[Case] = &[
+        Case {
+            name: "-R from the top",
+            args: &["-iR", "URL:pub/m.txt", "DIR:o1/"],
+            env: &[],
+            code: 0,
+        },
+        Case {
+            name: "-R with ./",
+            args: &["-iR", "URL:pub/./m.txt", "DIR:o2/"],
+            env: &[],
+            code: 0,
+        },
+    ];
+    compare_cases(conf, cases, &|_| {});
+}

@@ -258,6 +258,18 @@ fn relative_delete_missing_args_with_a_missing_parent_locally_like_stock() {
 fn relative_delete_missing_args_with_a_missing_parent_in_every_role_like_stock() {
     let srcs = &["./gone/inner/x", "./a"];
     roles(&["-a", "-R", "-i", "--delete-missing-args"], srcs);
+    // Without a `/./` marker the names start at the module's top, and a daemon's messages
+    // show them so. (Not yet our client against stock's daemon: stock reports this parent
+    // in a later incremental list, whose io_error our receiver does not count.)
+    let case = Case::new(
+        &["-a", "-R", "-i", "--delete-missing-args"],
+        &["gone/inner/x", "a"],
+    )
+    .no_dir_times()
+    .sorted();
+    for client in [Side::Stock, Side::Ours] {
+        matrix::compare(&prepare, (client, Side::Ours, Via::Daemon, false), case);
+    }
     let opts = &["-a", "-R", "-i", "--no-i-r", "--delete-missing-args"];
     let case = Case::new(opts, srcs).no_dir_times().sorted();
     for via in [Via::Shell, Via::Daemon] {

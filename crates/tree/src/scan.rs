@@ -641,12 +641,8 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             if let Ok(md) = std::fs::metadata(&path) {
                 self.top_names.insert(b".".to_vec());
                 let entry = make_entry(b".".to_vec(), &md, &path, self.opts, None);
-                items.push(Item {
-                    entry,
-                    path,
-                    descend: false,
-                    dev: md.dev(),
-                });
+                // (Without -r or -d it is skipped, as any directory.)
+                items.extend(self.item(entry, path, false, md.dev()));
             }
         }
         let mut end = 0;

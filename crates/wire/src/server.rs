@@ -431,7 +431,16 @@ fn serve<R: Read + Send, W: Write + Send>(
     }
     if let Some(root) = &session.root {
         for a in opts.args.iter_mut().skip(1) {
-            *a = OsString::from(beneath(root, &a.to_string_lossy(), opts.relative));
+            let written = a.to_string_lossy().into_owned();
+            let mut p = beneath(root, &written, opts.relative);
+            // A -R name written from the module's top starts there, not at a `./` of ours
+            // (which would send the module's root as an implied directory, as a `./` the
+            // client wrote does).
+            let dot_written = written.trim_start_matches('/').starts_with("./");
+            if opts.relative && root.as_os_str() == "." && p.len() > 2 && !dot_written {
+                p.drain(..2);
+            }
+            *a = OsString::from(p);
         }
         if opts.sender {
             // A daemon expands wildcards in the sources itself (no shell did).
@@ -735,6 +744,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         // Module paths are the daemon's business: show names relative to the module.
         let text = match root {
             Some(r) => match module_prefix(r) {
+                Some(p) if opts.relative => relative_shown(&text.replace(&p, ""), &paths),
                 Some(p) => push::inc::module_relative(text, &p),
                 None => text.clone(),
             },
@@ -923,6 +933,26 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
 
 /// What a daemon takes off the (absolute) paths in a sender's messages: the module's
 /// directory, so that they read `/NAME` as stock's do (`None` for a module at `/`).
+/// A `-R` sender message's path (module prefix already removed), as stock's `full_fname`
+/// shows it: relative to the directory before a source's `/./` marker, which it entered
+/// (`"/DIR/NAME"`), or to the module's root when no source named one (`"NAME"`).
+fn relative_shown(text: &str, sources: &[String]) -> String {
+    let Some(open) = text.find("\"/") else {
+        return text.to_string();
+    };
+    let name = &text[open + 2..];
+    let entered = sources.iter().any(|s| {
+        let s = s.strip_prefix("./").unwrap_or(s);
+        s.split_once("/./")
+            .is_some_and(|(dir, _)| name.starts_with(&format!("{dir}/")))
+    });
+    if entered {
+        text.to_string()
+    } else {
+        format!("{}\"{name}", &text[..open])
+    }
+}
+
 fn module_prefix(root: &std::path::Path) -> Option<String> {
     let full = rtsync_engine::local::full_path(root);
     (full != "/").then_some(full)
