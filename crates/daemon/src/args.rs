@@ -296,16 +296,160 @@ pub fn refused_set(refuse_options: &str, has_charset: bool) -> Vec<bool> {
     refused
 }
 
-/// The first option the client sent that the module refuses, as the message stock sends:
-/// `The server is configured to refuse --NAME` (plus ` (-c)` for an option with a short name).
-pub fn refusal(args: &ClientArgs, refused: &[bool]) -> Option<String> {
-    let opt = args.options.iter().find(|o| refused[o.index])?;
-    let def = &OPTIONS[opt.index];
+/// The message for refused table row `k`: `The server is configured to refuse --NAME`, plus
+/// ` (-c)` for an option with a short name.
+fn refuse_message(k: usize) -> String {
+    let def = &OPTIONS[k];
     let mut msg = format!("The server is configured to refuse --{}", def.0);
     if let Some(c) = def.1 {
         msg.push_str(&format!(" (-{})", char::from(c)));
     }
-    Some(msg)
+    msg
+}
+
+/// The first error stock's option parser gives for the client's options: a refused option,
+/// an option that implies a refused one, or an invalid `--max-size`/`--min-size`.
+///
+/// As in stock, options are checked in the order sent (a refused option, `-a` while a part of
+/// it is refused, `-P` while `--partial` or `--progress` is, a bad size); then the options'
+/// combined effect: compression while `compress` is refused; no `--iconv` while `no-iconv` is;
+/// a delete without a timing while both `delete-before` and `delete-during` are; any delete
+/// (every `--delete-WHEN`, `--delete-excluded`, `--delete-missing-args`) while `delete` is,
+/// and `--remove-source-files` from a sending daemon too; `--append` or `--write-devices`
+/// while `inplace` is; in-place writing, or a `--partial-dir` of `.`, while `partial` is.
+pub fn refusal(args: &ClientArgs, refused: &[bool]) -> Option<String> {
+    let row = |name: &str| OPTIONS.iter().position(|o| o.0 == name);
+    let is_refused = |name: &str| row(name).filter(|&k| refused[k]);
+    // The last refused row among -a's parts names an `-a` refusal.
+    let archive_part = (0..OPTIONS.len()).rev().find(|&k| {
+        refused[k]
+            && matches!(
+                OPTIONS[k].1,
+                Some(b'r' | b'd' | b'l' | b'p' | b't' | b'g' | b'o' | b'D')
+            )
+    });
+    let partial = is_refused("partial");
+    let progress = is_refused("progress");
+
+    let mut compress = 0u32;
+    let mut compress_choice: Option<String> = None;
+    let mut compress_level = false;
+    let mut iconv = false;
+    let (mut delete_mode, mut delete_before, mut delete_during, mut delete_after) =
+        (false, false, false, false);
+    let mut delete_excluded = false;
+    let mut missing_args = 0u8;
+    let mut remove_source = false;
+    let mut append = false;
+    let mut inplace = false;
+    let mut write_devices = false;
+    let mut partial_dir: Option<String> = None;
+    for opt in &args.options {
+        if refused[opt.index] {
+            return Some(refuse_message(opt.index));
+        }
+        let value = opt.value.as_deref();
+        match (opt.long(), opt.short()) {
+            ("archive", _) => {
+                if let Some(k) = archive_part {
+                    return Some(refuse_message(k));
+                }
+            }
+            ("", Some('P')) => {
+                if let Some(k) = partial.or(progress) {
+                    return Some(refuse_message(k));
+                }
+            }
+            (name @ ("max-size" | "min-size"), _) => {
+                if let Some(e) = value.and_then(|v| size_error(name, v)) {
+                    return Some(e);
+                }
+            }
+            ("compress", _) => compress += 1,
+            ("old-compress", _) => compress_choice = Some("zlib".into()),
+            ("new-compress", _) => compress_choice = Some("zlibx".into()),
+            ("no-compress", _) => {
+                compress = 0;
+                compress_choice = None;
+            }
+            ("compress-choice" | "zc", _) => compress_choice = value.map(str::to_string),
+            ("compress-level" | "zl", _) => compress_level = true,
+            ("iconv", _) => iconv = true,
+            ("no-iconv", _) => iconv = false,
+            ("delete", _) => delete_mode = true,
+            ("delete-before", _) => delete_before = true,
+            ("del" | "delete-during" | "delete-delay", _) => delete_during = true,
+            ("delete-after", _) => delete_after = true,
+            ("delete-excluded", _) => delete_excluded = true,
+            ("delete-missing-args", _) => missing_args |= 2,
+            ("ignore-missing-args", _) => missing_args |= 1,
+            ("remove-source-files" | "remove-sent-files", _) => remove_source = true,
+            ("append" | "append-verify", _) => append = true,
+            ("no-append", _) => append = false,
+            ("inplace", _) => inplace = true,
+            ("no-inplace", _) => inplace = false,
+            ("write-devices", _) => write_devices = true,
+            ("no-write-devices", _) => write_devices = false,
+            ("partial-dir", _) => partial_dir = value.map(str::to_string),
+            ("delay-updates", _) => {
+                partial_dir.get_or_insert_with(|| ".~tmp~".into());
+            }
+            _ => {}
+        }
+    }
+
+    // Compression: a choice other than "auto"/"none", -z, or a level alone turn it on.
+    let compressing = match compress_choice.as_deref() {
+        Some(c) if c.eq_ignore_ascii_case("auto") => compress > 0,
+        Some(c) => !c.eq_ignore_ascii_case("none"),
+        None => compress > 0,
+    } || compress_level;
+    if compressing {
+        if let Some(k) = is_refused("compress") {
+            return Some(refuse_message(k));
+        }
+    }
+    if !iconv {
+        if let Some(k) = is_refused("no-iconv") {
+            return Some(refuse_message(k));
+        }
+    }
+    let timed = delete_before || delete_during || delete_after;
+    if !timed && (delete_mode || delete_excluded) {
+        if let (Some(k), Some(_)) = (is_refused("delete-before"), is_refused("delete-during")) {
+            return Some(refuse_message(k));
+        }
+    }
+    let deleting = timed || delete_mode || delete_excluded;
+    if let Some(k) = is_refused("delete") {
+        if deleting || missing_args & 2 != 0 || (remove_source && args.sender) {
+            return Some(refuse_message(k));
+        }
+    }
+    if append || write_devices {
+        if let Some(k) = is_refused("inplace") {
+            return Some(refuse_message(k));
+        }
+        inplace = true;
+    }
+    if inplace {
+        if partial_dir.is_none() {
+            if let Some(k) = partial {
+                return Some(refuse_message(k));
+            }
+        }
+    } else if let Some(dir) = partial_dir {
+        if let Some(k) = partial.filter(|_| is_current_dir(&dir)) {
+            return Some(refuse_message(k));
+        }
+    }
+    None
+}
+
+/// Whether a `--partial-dir` value names no directory of its own (empty, `.`, `./.` …), which
+/// stock treats as no partial directory at all.
+fn is_current_dir(dir: &str) -> bool {
+    dir.split('/').all(|c| c.is_empty() || c == ".")
 }
 
 /// Checks a `--max-size`/`--min-size` value the way stock's option parser does, giving its
@@ -507,7 +651,11 @@ mod tests {
                 &["--delete"],
                 Some("The server is configured to refuse --delete"),
             ),
-            ("delete", &["--delete-after"], None),
+            (
+                "delete",
+                &["--delete-after"],
+                Some("The server is configured to refuse --delete"),
+            ),
             (
                 "delete*",
                 &["--delete-after"],

@@ -572,12 +572,7 @@ impl Handshake {
             argv.extend(parsed.argv.iter().cloned());
             p.converse(&parsed.request, &argv)
         });
-        let refusal = args::refusal(&parsed, &refused).or_else(|| {
-            parsed.options.iter().find_map(|o| match o.long() {
-                "max-size" | "min-size" => args::size_error(o.long(), o.value.as_deref()?),
-                _ => None,
-            })
-        });
+        let refusal = args::refusal(&parsed, &refused);
         let fatal = if let Some(text) = pre_exec_error {
             Some(Fatal {
                 messages: text.lines().map(|l| format!("{l}\n")).collect(),

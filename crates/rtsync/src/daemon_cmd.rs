@@ -127,21 +127,6 @@ fn parse(args: &[String]) -> Result<Cli, i32> {
 /// The transfer of an accepted module session: the wire crate's server role, confined to the
 /// module root (by chroot, or by resolving every path beneath it).
 fn transfer(mut session: Session) -> i32 {
-    if let Some((mut to, mut from)) = session.name_converter.take() {
-        use std::io::{BufRead, Write};
-        rtsync_wire::local::set_name_converter(Box::new(move |kind, value| {
-            let mut q = format!("{kind} ").into_bytes();
-            q.extend_from_slice(value);
-            q.push(b'\n');
-            to.write_all(&q).ok()?;
-            let mut line = Vec::new();
-            from.read_until(b'\n', &mut line).ok()?;
-            while line.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
-                line.pop();
-            }
-            Some(line)
-        }));
-    }
     let m = &session.module;
     let has_filters = [
         m.exclude(),
@@ -210,6 +195,31 @@ fn transfer(mut session: Session) -> i32 {
             l.log(m);
         }
     }));
+    if let Some((mut to, mut from)) = session.name_converter.take() {
+        use std::io::{BufRead, Write};
+        let log = log.clone();
+        rtsync_wire::local::set_name_converter(Box::new(move |kind, value| {
+            // A control character would split the request line: refused (and logged), as
+            // stock's namecvt_safe_token.
+            if value.iter().any(|&c| c < b' ' || c == 0x7f) {
+                (log.0)(&format!(
+                    "invalid name-converter token: {}",
+                    String::from_utf8_lossy(value)
+                ));
+                return None;
+            }
+            let mut q = format!("{kind} ").into_bytes();
+            q.extend_from_slice(value);
+            q.push(b'\n');
+            to.write_all(&q).ok()?;
+            let mut line = Vec::new();
+            from.read_until(b'\n', &mut line).ok()?;
+            while line.last().is_some_and(|c| *c == b'\n' || *c == b'\r') {
+                line.pop();
+            }
+            Some(line)
+        }));
+    }
     // A chroot into the module is its own confinement; `insecure links = yes` opts out.
     let chroot_is_root = session.chrooted && session.module_dir == std::path::Path::new("/");
     let unconfined = chroot_is_root || m.insecure_links();

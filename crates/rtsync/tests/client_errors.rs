@@ -137,3 +137,45 @@ fn pulling_nothing_over_a_remote_shell_is_a_partial_transfer() {
     ];
     same(&args, dir.path());
 }
+
+/// rtsync speaks protocol 30–32: `--protocol=29` is refused before connecting, pushing as
+/// pulling (stock's wording for a protocol below its minimum, exit 2), not left to fail in
+/// the middle of the stream.
+#[test]
+fn protocol_below_30_is_refused_up_front_for_pushes_and_pulls() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = stock_daemon(dir.path());
+    let url = format!("rsync://127.0.0.1:{}/pub/", d.port);
+    let src = dir.path().join("mod/").display().to_string();
+    let out = dir.path().join("out/").display().to_string();
+    for args in [
+        vec![
+            "--protocol=29".into(),
+            "-a".into(),
+            url.clone(),
+            out.clone(),
+        ],
+        vec![
+            "--protocol=29".into(),
+            "-a".into(),
+            src.clone(),
+            url.clone(),
+        ],
+        vec![
+            "--protocol=29".into(),
+            "-a".into(),
+            "--delete".into(),
+            src.clone(),
+            "localhost:/nowhere/".into(),
+        ],
+    ] {
+        let o = run(false, &args, dir.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {o:?}");
+        assert_eq!(
+            stderr_lines(&o).first().map(String::as_str),
+            Some("rsync: protocol error: --protocol must be at least 30 on the Client."),
+            "{args:?}"
+        );
+    }
+    assert!(!dir.path().join("out").exists());
+}

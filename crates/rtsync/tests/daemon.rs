@@ -1776,3 +1776,424 @@ fn compress_threads_is_accepted_like_stock() {
         }
     }
 }
+
+const REFUSE_CONF: &str = "\
+use chroot = no
+uid = 0
+gid = 0
+[rdel]
+  path = {dir}/mod
+  read only = no
+  refuse options = delete
+[rdelwild]
+  path = {dir}/mod
+  read only = no
+  refuse options = delete* !delete-missing-args
+[rwhen]
+  path = {dir}/mod
+  read only = no
+  refuse options = delete-before del
+[rbefore]
+  path = {dir}/mod
+  read only = no
+  refuse options = delete-before
+[rcomp]
+  path = {dir}/mod
+  read only = no
+  refuse options = compress
+[rinplace]
+  path = {dir}/mod
+  read only = no
+  refuse options = inplace
+[rpartial]
+  path = {dir}/mod
+  read only = no
+  refuse options = partial
+[rarch]
+  path = {dir}/mod
+  read only = no
+  refuse options = t o
+[rprogress]
+  path = {dir}/mod
+  read only = no
+  refuse options = progress
+[rnoiconv]
+  path = {dir}/mod
+  read only = no
+  refuse options = no-iconv
+[rnega]
+  path = {dir}/mod
+  read only = no
+  refuse options = * !a !e !delete-during
+";
+
+/// `refuse options` refuses what stock refuses: the named options, and the options that imply
+/// them (every delete implies `delete`, `--append` implies `inplace`, a compression choice
+/// implies `compress`, `-a` its parts, `-P` `--partial` and `--progress` …), with the same
+/// message and exit code; options that imply nothing refused still work.
+#[test]
+fn refuse_options_cover_implied_options_like_stock() {
+    macro_rules! case {
+        ($name:expr, $code:expr, [$($a:expr),*]) => {
+            Case { name: $name, args: &[$($a),*], env: &[], code: $code }
+        };
+    }
+    let cases: &[Case] = &[
+        case!(
+            "delete-missing-args under delete",
+            4,
+            [
+                "-r",
+                "--delete-missing-args",
+                "DIR:src/a.txt",
+                "DIR:src/nope",
+                "URL:rdel/"
+            ]
+        ),
+        case!(
+            "delete-after under delete",
+            4,
+            ["-r", "--delete-after", "DIR:src/", "URL:rdel/"]
+        ),
+        case!(
+            "delete-delay under delete",
+            4,
+            ["-r", "--delete-delay", "DIR:src/", "URL:rdel/"]
+        ),
+        case!(
+            "delete-excluded under delete",
+            4,
+            ["-r", "--delete-excluded", "DIR:src/", "URL:rdel/"]
+        ),
+        case!(
+            "delete pull under delete (a client receiver keeps it)",
+            0,
+            ["-r", "--delete", "URL:rdel/", "DIR:out1/"]
+        ),
+        case!(
+            "remove-source-files pull under delete",
+            10,
+            ["-r", "--remove-source-files", "URL:rdel/", "DIR:out2/"]
+        ),
+        case!(
+            "remove-source-files push under delete",
+            0,
+            ["-r", "--remove-source-files", "DIR:src/sub/", "URL:rdel/"]
+        ),
+        case!(
+            "plain push under delete",
+            0,
+            ["-r", "DIR:src/", "URL:rdel/"]
+        ),
+        case!(
+            "delete-missing-args, negated but implying delete",
+            4,
+            [
+                "-r",
+                "--delete-missing-args",
+                "DIR:src/a.txt",
+                "URL:rdelwild/"
+            ]
+        ),
+        case!(
+            "delete under wildcard",
+            4,
+            ["-r", "--delete", "DIR:src/", "URL:rdelwild/"]
+        ),
+        case!(
+            "delete-after under wildcard",
+            4,
+            ["-r", "--delete-after", "DIR:src/", "URL:rdelwild/"]
+        ),
+        case!(
+            "untimed delete, both timings refused",
+            4,
+            ["-r", "--delete", "DIR:src/", "URL:rwhen/"]
+        ),
+        case!(
+            "untimed delete-excluded, both timings refused",
+            4,
+            ["-r", "--delete-excluded", "DIR:src/", "URL:rwhen/"]
+        ),
+        case!(
+            "untimed delete, before refused",
+            0,
+            ["-r", "--delete", "DIR:src/", "URL:rbefore/"]
+        ),
+        case!(
+            "compress-choice under compress",
+            4,
+            ["-r", "--zc=zlib", "DIR:src/", "URL:rcomp/"]
+        ),
+        case!(
+            "new-compress under compress",
+            4,
+            ["-r", "-M--new-compress", "DIR:src/", "URL:rcomp/"]
+        ),
+        case!(
+            "compress-choice none under compress",
+            0,
+            ["-r", "-M--zc=none", "DIR:src/", "URL:rcomp/"]
+        ),
+        case!(
+            "-z then --no-compress under compress",
+            4,
+            ["-r", "-M-z", "-M--no-compress", "DIR:src/", "URL:rcomp/"]
+        ),
+        case!(
+            "append under inplace",
+            4,
+            ["-r", "--append", "DIR:src/", "URL:rinplace/"]
+        ),
+        case!(
+            "append-verify under inplace",
+            4,
+            ["-r", "--append-verify", "DIR:src/", "URL:rinplace/"]
+        ),
+        case!(
+            "inplace under partial",
+            4,
+            ["-r", "--inplace", "DIR:src/", "URL:rpartial/"]
+        ),
+        case!(
+            "partial-dir . under partial",
+            4,
+            ["-r", "-M--partial-dir=.", "DIR:src/", "URL:rpartial/"]
+        ),
+        case!(
+            "partial-dir under partial",
+            0,
+            ["-r", "--partial-dir=.pd", "DIR:src/", "URL:rpartial/"]
+        ),
+        case!(
+            "delay-updates under partial",
+            0,
+            ["-r", "--delay-updates", "DIR:src/", "URL:rpartial/"]
+        ),
+        case!(
+            "-P under partial",
+            4,
+            ["-r", "-M-P", "DIR:src/", "URL:rpartial/"]
+        ),
+        case!(
+            "-P under progress",
+            4,
+            ["-r", "-M-P", "DIR:src/", "URL:rprogress/"]
+        ),
+        case!("-a under t o", 4, ["-r", "-M-a", "DIR:src/", "URL:rarch/"]),
+        case!("-t under t o", 4, ["-rt", "DIR:src/", "URL:rarch/"]),
+        case!("-rl under t o", 0, ["-rl", "DIR:src/", "URL:rarch/"]),
+        case!(
+            "no --iconv under no-iconv",
+            4,
+            ["-r", "DIR:src/", "URL:rnoiconv/"]
+        ),
+        case!(
+            "everything but -a, delete-during implying delete",
+            4,
+            ["-rlt", "--delete-during", "DIR:src/", "URL:rnega/"]
+        ),
+        case!("everything but -a", 0, ["-rlt", "DIR:src/", "URL:rnega/"]),
+        case!(
+            "everything but -a, -z refused",
+            4,
+            ["-rz", "DIR:src/", "URL:rnega/"]
+        ),
+        case!(
+            "everything but -a, delete refused",
+            4,
+            ["-r", "--delete-after", "DIR:src/", "URL:rnega/"]
+        ),
+    ];
+    compare_cases(REFUSE_CONF, cases, &|_| {});
+}
+
+/// A module with per-directory rule files: `.rsync-filter`s, a `.cvsignore`, one the module's
+/// own rules hide, and one that is a symlink leading out of the module.
+fn merge_file_module(dir: &Path) {
+    let m = dir.join("mod");
+    for d in ["sub/deep", "cvs", "hidden", "escape"] {
+        std::fs::create_dir_all(m.join(d)).unwrap();
+    }
+    let files: &[(&str, &str)] = &[
+        (".rsync-filter", "- *.o\n"),
+        ("a.c", "c\n"),
+        ("a.o", "o\n"),
+        ("sub/.rsync-filter", "- *.tmp\n"),
+        ("sub/x.tmp", "t\n"),
+        ("sub/y.txt", "y\n"),
+        ("sub/z.o", "o\n"),
+        ("sub/deep/.rsync-filter", "+ *.tmp\n- *.txt\n"),
+        ("sub/deep/keep.tmp", "t\n"),
+        ("sub/deep/drop.txt", "d\n"),
+        ("cvs/.cvsignore", "ign*\n"),
+        ("cvs/ignored.txt", "i\n"),
+        ("cvs/kept.txt", "k\n"),
+        ("cvs/core", "core\n"),
+        ("hidden/.rsync-filter", "- *\n"),
+        ("hidden/shown.txt", "s\n"),
+        ("escape/shown.txt", "s\n"),
+    ];
+    for (name, text) in files {
+        std::fs::write(m.join(name), text).unwrap();
+    }
+    std::fs::write(dir.join("outside.rules"), "- *\n").unwrap();
+    std::os::unix::fs::symlink("../../outside.rules", m.join("escape/.rsync-filter")).unwrap();
+}
+
+#[test]
+fn pulls_read_per_directory_rule_files_inside_the_module_like_stock() {
+    // A daemon's sender reads the per-directory rule files a client names (-F, `: NAME`,
+    // -C's .cvsignore) inside the module, not one the module's rules hide or one that leads
+    // out of the module.
+    let conf = "use chroot = no\nuid = 0\ngid = 0\n[mod]\n  path = {dir}/mod\n  \
+                exclude = /hidden/.rsync-filter\n";
+    let runs = [
+        TreeRun {
+            args: &["-a", "-F", "URL:mod/", "DIR:o1/"],
+            tree: "o1",
+        },
+        TreeRun {
+            args: &["-a", "--filter=: .rsync-filter", "URL:mod/sub/", "DIR:o2/"],
+            tree: "o2",
+        },
+        TreeRun {
+            args: &["-a", "-C", "URL:mod/cvs/", "DIR:o3/"],
+            tree: "o3",
+        },
+        TreeRun {
+            args: &["-a", "-FF", "--no-i-r", "URL:mod/", "DIR:o4/"],
+            tree: "o4",
+        },
+        TreeRun {
+            args: &[
+                "-rt",
+                "--filter=dir-merge .rsync-filter",
+                "URL:mod/escape",
+                "DIR:o5/",
+            ],
+            tree: "o5",
+        },
+    ];
+    let codes = compare_tree_runs(conf, &merge_file_module, &runs);
+    assert_eq!(codes, [Some(0); 5], "stock behaves unexpectedly");
+}
+
+/// A client that sends a receiving daemon one file-list entry whose owner name carries a
+/// newline (protocol 30, two-byte flags, `-o`), then waits a moment; returns what the
+/// daemon sent back.
+fn push_owner_name_with_newline(port: u16) -> Vec<u8> {
+    use rtsync_wire::varint::{put_i32, put_varint, put_varlong};
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut greeting = Vec::new();
+    let mut b = [0u8; 1];
+    while s.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
+        greeting.push(b[0]);
+    }
+    s.write_all(b"@RSYNCD: 30.0\nrecv\n").unwrap();
+    let mut ok = Vec::new();
+    while s.read(&mut b).unwrap_or(0) == 1 && b[0] != b'\n' {
+        ok.push(b[0]);
+    }
+    assert_eq!(ok, b"@RSYNCD: OK", "{}", String::from_utf8_lossy(&ok));
+    s.write_all(b"--server\0-oe.LsfC\0.\0recv/\0\0").unwrap();
+    let mut setup = [0u8; 5]; // compat flags (one byte) and the checksum seed
+    s.read_exact(&mut setup).unwrap();
+    // XMIT_EXTENDED_FLAGS | XMIT_TOP_DIR, and (second byte) XMIT_USER_NAME_FOLLOWS.
+    let mut list = vec![0x05u8, 0x04];
+    list.push(1);
+    list.push(b'f');
+    put_varlong(&mut list, 0, 3);
+    put_varlong(&mut list, 1_600_000_000, 4);
+    put_i32(&mut list, 0o100644);
+    put_varint(&mut list, 1);
+    let name = b"bad\nname";
+    list.push(name.len() as u8);
+    list.extend_from_slice(name);
+    list.push(0); // end of the list
+    let mut frame = ((7u32 << 24) | list.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&list);
+    s.write_all(&frame).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut back = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n @ 1..) = s.read(&mut buf) {
+        back.extend_from_slice(&buf[..n]);
+    }
+    back
+}
+
+#[test]
+fn name_converter_refuses_names_with_control_characters_like_stock() {
+    // A sender's user name with a newline would inject a second request into the converter's
+    // pipe: the receiving daemon refuses it as it reads the list ("invalid name-converter
+    // token") and never passes it on.
+    let conf = "use chroot = no\nuid = 0\ngid = 0\n[recv]\n  path = {dir}/mod\n  \
+                read only = no\n  numeric ids = no\n  name converter = {dir}/conv\n";
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("mod")).unwrap();
+        let conv = dir.path().join("conv");
+        let conv_log = dir.path().join("conv.log");
+        std::fs::write(
+            &conv,
+            format!(
+                "#!/bin/sh\nwhile IFS= read -r line; do echo \"$line\" >> {}; echo 123; done\n",
+                conv_log.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&conv, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let d = Daemon::start(kind, dir.path(), conf);
+        let back = push_owner_name_with_newline(d.port);
+        // (Stock tells the client; we write it to the daemon's log.)
+        let token = b"invalid name-converter token: bad";
+        let mut refused = back.windows(token.len()).any(|w| w == token);
+        for _ in 0..100 {
+            refused |= d
+                .log_messages()
+                .iter()
+                .any(|l| l.contains("invalid name-converter token: bad"));
+            if refused {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let requests = std::fs::read_to_string(&conv_log).unwrap_or_default();
+        let stderr = std::fs::read_to_string(dir.path().join("daemon.stderr")).unwrap_or_default();
+        assert!(
+            refused,
+            "{kind:?}: log {:?} stderr {stderr:?}",
+            d.log_messages()
+        );
+        assert!(
+            !requests.lines().any(|l| l.contains("name")),
+            "{kind:?}: converter asked {requests:?}"
+        );
+    }
+}
+
+/// `-R` pulls name files from the module's top; a `./` the client writes also sends the
+/// module's root (as stock's implied `.`), one it does not write does not.
+#[test]
+fn relative_pulls_start_where_the_client_says_like_stock() {
+    let conf = "use chroot = no\n[pub]\n  path = {dir}/mod\n";
+    let cases: &[Case] = &[
+        Case {
+            name: "-R from the top",
+            args: &["-iR", "URL:pub/m.txt", "DIR:o1/"],
+            env: &[],
+            code: 0,
+        },
+        Case {
+            name: "-R with ./",
+            args: &["-iR", "URL:pub/./m.txt", "DIR:o2/"],
+            env: &[],
+            code: 0,
+        },
+    ];
+    compare_cases(conf, cases, &|_| {});
+}

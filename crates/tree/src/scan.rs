@@ -30,6 +30,12 @@ pub struct ScanOptions {
     /// nothing (1, `--ignore-missing-args`), or a missing entry (2, `--delete-missing-args`:
     /// listed with mode 0, see [`FileEntry::is_missing`]) that tells the receiver to delete it.
     pub missing_args: u8,
+    /// Stock would send this list incrementally. It then files a `-R` source under its
+    /// first implied parent, so a missing parent is reported once per source (the first
+    /// one only) and a `--delete-missing-args` entry below it is not listed at all;
+    /// otherwise every missing parent is reported once and the entry is listed (the
+    /// receiver warns that its parent is absent, and deletes it).
+    pub incremental: bool,
 }
 
 /// Decides which names are left out of the file list; the filter crate's rule lists implement it.
@@ -258,6 +264,8 @@ pub struct Scanner<'a, F: ScanFilter> {
     confine: Option<crate::Confine>,
     /// Followed directory symlinks that lead out of it: listed, but not read.
     refused_dirs: std::collections::HashSet<PathBuf>,
+    /// `-R`'s implied parents found missing (reported once each).
+    vanished_dirs: std::collections::HashSet<Vec<u8>>,
 }
 
 impl<'a, F: ScanFilter> Scanner<'a, F> {
@@ -269,6 +277,7 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             top_names: Default::default(),
             confine: None,
             refused_dirs: Default::default(),
+            vanished_dirs: Default::default(),
         }
     }
 
@@ -539,10 +548,11 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
                 }
             }
         };
-        if self.opts.relative {
-            self.implied_dirs(bytes, &name, items);
-        }
+        let parents_listed = !self.opts.relative || self.implied_dirs(bytes, &name, items);
         let Some(md) = md else {
+            if self.opts.incremental && !parents_listed {
+                return;
+            }
             let name = if name.is_empty() { b".".to_vec() } else { name };
             if self.top_names.insert(name.clone()) {
                 items.push(Item {
@@ -614,11 +624,14 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         (name, path)
     }
 
-    /// With `-R`, every parent of `name` is sent as a directory (rsync's implied dirs).
-    fn implied_dirs(&mut self, arg: &[u8], name: &[u8], items: &mut Vec<Item>) {
+    /// With `-R`, every parent of `name` is sent as a directory (rsync's implied dirs); one
+    /// that is not there is reported as vanished (as stock does for a missing source's
+    /// parent under `--delete-missing-args`). Whether all of them are listed.
+    fn implied_dirs(&mut self, arg: &[u8], name: &[u8], items: &mut Vec<Item>) -> bool {
         if !self.opts.implied_dirs {
-            return;
+            return true;
         }
+        let mut all_listed = true;
         let base_len = find_dot_marker(arg).unwrap_or(0);
         // A source written `./NAME` (no later `/./` marker) also sends `.` itself, so the
         // destination root gets the source directory's attributes, as rsync does.
@@ -628,12 +641,8 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             if let Ok(md) = std::fs::metadata(&path) {
                 self.top_names.insert(b".".to_vec());
                 let entry = make_entry(b".".to_vec(), &md, &path, self.opts, None);
-                items.push(Item {
-                    entry,
-                    path,
-                    descend: false,
-                    dev: md.dev(),
-                });
+                // (Without -r or -d it is skipped, as any directory.)
+                items.extend(self.item(entry, path, false, md.dev()));
             }
         }
         let mut end = 0;
@@ -641,6 +650,10 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             let dir_name = &name[..end + pos];
             end += pos + 1;
             if self.top_names.contains(dir_name) {
+                continue;
+            }
+            if !self.opts.incremental && self.vanished_dirs.contains(dir_name) {
+                all_listed = false;
                 continue;
             }
             // The parent's path on disk: the argument's prefix before the relative part plus it.
@@ -653,17 +666,30 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             }
             p.extend_from_slice(dir_name);
             let path = PathBuf::from(OsStr::from_bytes(&p));
-            if let Ok(md) = std::fs::metadata(&path) {
-                self.top_names.insert(dir_name.to_vec());
-                let entry = make_entry(dir_name.to_vec(), &md, &path, self.opts, None);
-                items.push(Item {
-                    entry,
-                    path,
-                    descend: false,
-                    dev: md.dev(),
-                });
+            match std::fs::metadata(&path) {
+                Ok(md) => {
+                    self.top_names.insert(dir_name.to_vec());
+                    let entry = make_entry(dir_name.to_vec(), &md, &path, self.opts, None);
+                    items.push(Item {
+                        entry,
+                        path,
+                        descend: false,
+                        dev: md.dev(),
+                    });
+                }
+                Err(e) => {
+                    all_listed = false;
+                    if e.kind() == io::ErrorKind::NotFound {
+                        self.vanished_dirs.insert(dir_name.to_vec());
+                        self.problems.push(ScanProblem::Vanished { path });
+                    }
+                    if self.opts.incremental {
+                        break;
+                    }
+                }
             }
         }
+        all_listed
     }
 }
 

@@ -2,14 +2,14 @@
 //! and a scan filter over a received rule set. The rules themselves are `rtsync-filter`'s.
 
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rtsync_engine::filters::Filters;
 use rtsync_engine::Options;
 use rtsync_filter::wire::{
     client_rules, encode_list, read_list, server_rules, ClientContext, ServerContext,
 };
-use rtsync_filter::{FilterSet, NoFiles};
+use rtsync_filter::{FileSource, FilterSet, NoFiles};
 use rtsync_tree::ScanFilter;
 
 use crate::error::{Error, Result};
@@ -63,12 +63,74 @@ pub fn server_filters<R: Read>(
 }
 
 /// How a server reads the per-directory merge files (`dir-merge`) a client's rules name.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum MergeFiles {
-    /// Not at all (a daemon module).
+    /// Not at all.
     Never,
     /// As stock does over a remote shell, inside `--confine-root` when one was given.
     Read { confine: Option<std::path::PathBuf> },
+    /// As a daemon does: only files inside the module (`root`, canonical), an absolute name
+    /// meaning one under the module's root, and never one the module's own rules hide.
+    Module {
+        root: std::path::PathBuf,
+        filter: Option<FilterSet>,
+    },
+}
+
+/// A daemon module's per-directory rule files (see [`MergeFiles::Module`]).
+struct ModuleSource<'a> {
+    name: &'a [u8],
+    path: &'a Path,
+    root: &'a Path,
+    filter: Option<&'a FilterSet>,
+}
+
+impl FileSource for ModuleSource<'_> {
+    fn read(&mut self, rel: &Path) -> io::Result<Option<Vec<u8>>> {
+        use std::os::unix::ffi::OsStrExt;
+        use std::path::Component;
+        // Where the file is: a transfer-relative name inside the directory being entered,
+        // an absolute one under the module's root.
+        let full = if rel.is_absolute() {
+            self.root.join(rel.strip_prefix("/").unwrap_or(rel))
+        } else {
+            let bytes = rel.as_os_str().as_bytes();
+            let inside = if self.name.is_empty() {
+                Some(bytes)
+            } else {
+                bytes
+                    .strip_prefix(self.name)
+                    .and_then(|r| r.strip_prefix(b"/"))
+            };
+            match inside {
+                Some(r) => self.path.join(std::ffi::OsStr::from_bytes(r)),
+                None => return Ok(None),
+            }
+        };
+        // Its name in the module, `..` collapsed without climbing above the root.
+        let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+        for c in full.strip_prefix(self.root).unwrap_or(&full).components() {
+            match c {
+                Component::Normal(n) => parts.push(n),
+                Component::ParentDir => {
+                    parts.pop();
+                }
+                _ => {}
+            }
+        }
+        let in_module: PathBuf = parts.iter().collect();
+        if let Some(f) = self.filter {
+            if f.is_excluded(in_module.as_os_str().as_bytes(), false) {
+                return Ok(None);
+            }
+        }
+        let mut source = rtsync_engine::filters::DirSource {
+            name: b"",
+            path: self.root,
+            confine: Some(self.root),
+        };
+        source.read(&in_module)
+    }
 }
 
 /// Scans with a received rule set, plus a daemon module's own rules (`exclude`, `filter`, …
@@ -89,6 +151,18 @@ impl ScanFilter for SetFilter {
                 match self.0.enter_dir(name, &mut source) {
                     Ok(()) => Ok(()),
                     // Unreadable rules: enter with none, keeping enter/leave balanced.
+                    Err(_) => self.0.enter_dir(name, &mut NoFiles),
+                }
+            }
+            MergeFiles::Module { root, filter } => {
+                let mut source = ModuleSource {
+                    name,
+                    path,
+                    root,
+                    filter: filter.as_ref(),
+                };
+                match self.0.enter_dir(name, &mut source) {
+                    Ok(()) => Ok(()),
                     Err(_) => self.0.enter_dir(name, &mut NoFiles),
                 }
             }

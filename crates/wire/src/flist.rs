@@ -371,6 +371,9 @@ impl FlistDecoder {
                 let len = usize::from(r.read_u8()?);
                 let mut n = vec![0; len];
                 r.read_all(&mut n)?;
+                if !self.opts.numeric_ids {
+                    crate::local::received_name(true, &n);
+                }
                 self.inline_users.push((self.prev.uid, n));
             }
         }
@@ -380,6 +383,9 @@ impl FlistDecoder {
                 let len = usize::from(r.read_u8()?);
                 let mut n = vec![0; len];
                 r.read_all(&mut n)?;
+                if !self.opts.numeric_ids {
+                    crate::local::received_name(false, &n);
+                }
                 self.inline_groups.push((self.prev.gid, n));
             }
         }

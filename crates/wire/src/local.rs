@@ -289,28 +289,49 @@ pub fn parse_map(spec: Option<&str>, users: bool) -> Option<NameMap> {
 }
 
 /// A daemon module's `name converter`: asked `usr NAME`, `grp NAME`, `uid ID`, `gid ID`,
-/// it answers with the id or the name ("" when unknown).
+/// it answers with the id or the name ("" when unknown). It is handed every value: one it
+/// cannot pass on (a control character would split the request line) it must refuse,
+/// answering `None`, as stock's namecvt_safe_token does.
 pub type NameConverter = Box<dyn FnMut(&str, &[u8]) -> Option<Vec<u8>> + Send>;
 
-static NAME_CONVERTER: std::sync::Mutex<Option<NameConverter>> = std::sync::Mutex::new(None);
+/// The converter and its answers so far (each value is asked once, as stock keeps the ids
+/// it has mapped).
+type ConverterState = (NameConverter, HashMap<(String, Vec<u8>), Option<Vec<u8>>>);
+
+static NAME_CONVERTER: std::sync::Mutex<Option<ConverterState>> = std::sync::Mutex::new(None);
 
 /// Routes every user/group name and id lookup of this process through `conv` (rsyncd.conf's
 /// `name converter`).
 pub fn set_name_converter(conv: NameConverter) {
     if let Ok(mut g) = NAME_CONVERTER.lock() {
-        *g = Some(conv);
+        *g = Some((conv, HashMap::new()));
     }
 }
 
 /// Asks the name converter, if one is set (`Some(None)`: it does not know the value).
 fn convert(kind: &str, value: &[u8]) -> Option<Option<Vec<u8>>> {
     let mut g = NAME_CONVERTER.lock().ok()?;
-    let conv = g.as_mut()?;
-    // Stock refuses to pass control characters to the converter.
-    if value.iter().any(|&c| c < b' ' || c == 0x7f) {
-        return Some(None);
+    let (conv, seen) = g.as_mut()?;
+    let key = (kind.to_string(), value.to_vec());
+    if let Some(answer) = seen.get(&key) {
+        return Some(answer.clone());
     }
-    Some(conv(kind, value).filter(|a| !a.is_empty()))
+    let answer = conv(kind, value).filter(|a| !a.is_empty());
+    seen.insert(key, answer.clone());
+    Some(answer)
+}
+
+/// A user (`users`) or group name the sender named in the file list: with a name converter
+/// it is mapped as it arrives, as stock's receiver does (later lookups reuse the answer).
+pub fn received_name(users: bool, name: &[u8]) {
+    let converting = NAME_CONVERTER.lock().is_ok_and(|g| g.is_some());
+    if converting {
+        let _ = if users {
+            lookup_user(name)
+        } else {
+            lookup_group(name)
+        };
+    }
 }
 
 fn converted_id(answer: Option<Vec<u8>>) -> Option<u32> {

@@ -30,6 +30,13 @@ pub fn push_to(
     remote: Remote,
 ) -> Result<Outcome> {
     let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
+    // We speak protocol 30 and newer only: refused before connecting, as for a pull.
+    if our_protocol < negotiate::MIN_PROTOCOL {
+        return Err(Error::Protocol(format!(
+            "--protocol must be at least {} on the Client.",
+            negotiate::MIN_PROTOCOL
+        )));
+    }
     let mut sargs = server_args(opts, false);
     // A batch is written without incremental recursion (one list up front).
     let offer_inc = push::inc::possible(opts, sources) && env.batch.is_none();
@@ -183,7 +190,7 @@ pub fn push_to(
     let (stats, counts) = if neg.inc_recurse() {
         reporter.list_notice("sending incremental file list");
         reporter.flush();
-        let sopts = scan_options(opts);
+        let sopts = scan_options(opts, &neg);
         let mut out = prefix;
         let cfg = push::inc::IncConfig {
             opts,
@@ -281,7 +288,7 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
     files_from_names: Option<&[Vec<u8>]>,
     confine: Option<rtsync_tree::Confine>,
 ) -> (SendList, i32) {
-    let sopts = scan_options(opts);
+    let sopts = scan_options(opts, neg);
     let paths = source_paths(sources, files_from_names);
     let scanned = rtsync_tree::scan_sources_confined(&paths, &sopts, filter, confine);
     let (messages, io_error) = problem_messages(&scanned.problems);
@@ -305,9 +312,18 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
     (list, io_error)
 }
 
-/// The scan options `opts` asks for.
-pub(crate) fn scan_options(opts: &Options) -> ScanOptions {
+/// The scan options `opts` asks for, sending with protocol `neg`.
+pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanOptions {
+    // Whether stock would send this list incrementally (we may not, e.g. with -R): a client
+    // as its options allow, a server when the client offered it (`i`).
+    let incremental = neg.protocol >= 30
+        && if opts.server {
+            opts.recursive && opts.rsh.as_deref().is_some_and(|c| c.contains('i'))
+        } else {
+            opts.incremental_recursion()
+        };
     ScanOptions {
+        incremental,
         recursive: opts.recursive,
         dirs: opts.dirs,
         links: opts.links,

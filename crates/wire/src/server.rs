@@ -194,7 +194,11 @@ fn confine_args(
         for a in opts.args.iter().skip(1) {
             let text = a.to_string_lossy().to_string();
             let trimmed = text.trim_end_matches('/');
-            let dir = if text.ends_with('/') {
+            // With -R only the part before a `/./` marker is a directory to enter (the rest
+            // is the name sent, and the listing reports what of it is missing).
+            let dir = if opts.relative {
+                text.split_once("/./").map_or("", |(d, _)| d)
+            } else if text.ends_with('/') {
                 trimmed
             } else {
                 trimmed.rsplit_once('/').map_or("", |(d, _)| d)
@@ -340,10 +344,17 @@ fn glob_source(arg: &OsString) -> Vec<OsString> {
 /// Resolves a client path beneath `root` the way rsync's daemon sanitizes it: absolute
 /// paths become relative, `..` never climbs above the root, a trailing `/` is kept.
 pub fn path_beneath(root: &std::path::Path, p: &str) -> String {
+    beneath(root, p, false)
+}
+
+/// [`path_beneath`], keeping a `.` inside the path (`dir/./name`), which marks where `-R`'s
+/// relative name starts (as stock's sanitizing keeps such dot dirs with `-R`).
+fn beneath(root: &std::path::Path, p: &str, keep_dots: bool) -> String {
     let trailing = p.is_empty() || p.ends_with('/') || p == "." || p.ends_with("/.");
     let mut stack: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {
+            "." if keep_dots && stack.last().is_some_and(|l| *l != ".") => stack.push("."),
             "" | "." => {}
             ".." => {
                 stack.pop();
@@ -420,7 +431,16 @@ fn serve<R: Read + Send, W: Write + Send>(
     }
     if let Some(root) = &session.root {
         for a in opts.args.iter_mut().skip(1) {
-            *a = OsString::from(path_beneath(root, &a.to_string_lossy()));
+            let written = a.to_string_lossy().into_owned();
+            let mut p = beneath(root, &written, opts.relative);
+            // A -R name written from the module's top starts there, not at a `./` of ours
+            // (which would send the module's root as an implied directory, as a `./` the
+            // client wrote does).
+            let dot_written = written.trim_start_matches('/').starts_with("./");
+            if opts.relative && root.as_os_str() == "." && p.len() > 2 && !dot_written {
+                p.drain(..2);
+            }
+            *a = OsString::from(p);
         }
         if opts.sender {
             // A daemon expands wildcards in the sources itself (no shell did).
@@ -666,7 +686,14 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     counts: &push::ByteCounts,
 ) -> Result<i32> {
     let merge_files = match root {
-        Some(_) => crate::filters::MergeFiles::Never,
+        // A daemon reads them inside the module only (its root may not resolve: then none).
+        Some(r) => match std::fs::canonicalize(r) {
+            Ok(root) => crate::filters::MergeFiles::Module {
+                root,
+                filter: module_filter.clone(),
+            },
+            Err(_) => crate::filters::MergeFiles::Never,
+        },
         None => crate::filters::MergeFiles::Read {
             confine: rtsync_engine::filters::confine_root(opts),
         },
@@ -723,6 +750,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         // Module paths are the daemon's business: show names relative to the module.
         let text = match root {
             Some(r) => match module_prefix(r) {
+                Some(p) if opts.relative => relative_shown(&text.replace(&p, ""), &paths),
                 Some(p) => push::inc::module_relative(text, &p),
                 None => text.clone(),
             },
@@ -803,10 +831,10 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         match_report: tweaks.debug(opts, "deltasum"),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
-    Ok(if stats.errors > 0 || io_error != 0 {
+    Ok(if stats.errors > 0 {
         23
     } else {
-        0
+        exit_for_io_error(io_error)
     })
 }
 
@@ -833,7 +861,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
             .map_err(wio)?;
         early |= 1; // IOERR_GENERAL
     }
-    let sopts = crate::push_client::scan_options(opts);
+    let sopts = crate::push_client::scan_options(opts, neg);
     let munge = tweaks.munge;
     let adjust = move |e: &mut rtsync_tree::FileEntry, path: &std::path::Path| {
         if munge {
@@ -913,6 +941,26 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
 
 /// What a daemon takes off the (absolute) paths in a sender's messages: the module's
 /// directory, so that they read `/NAME` as stock's do (`None` for a module at `/`).
+/// A `-R` sender message's path (module prefix already removed), as stock's `full_fname`
+/// shows it: relative to the directory before a source's `/./` marker, which it entered
+/// (`"/DIR/NAME"`), or to the module's root when no source named one (`"NAME"`).
+fn relative_shown(text: &str, sources: &[String]) -> String {
+    let Some(open) = text.find("\"/") else {
+        return text.to_string();
+    };
+    let name = &text[open + 2..];
+    let entered = sources.iter().any(|s| {
+        let s = s.strip_prefix("./").unwrap_or(s);
+        s.split_once("/./")
+            .is_some_and(|(dir, _)| name.starts_with(&format!("{dir}/")))
+    });
+    if entered {
+        text.to_string()
+    } else {
+        format!("{}\"{name}", &text[..open])
+    }
+}
+
 fn module_prefix(root: &std::path::Path) -> Option<String> {
     let full = rtsync_engine::local::full_path(root);
     (full != "/").then_some(full)

@@ -76,6 +76,26 @@ impl LocalTransfer<'_> {
     /// directory's contents go only with `--delete` or `--force`.
     pub(super) fn delete_missing(&mut self, i: usize) {
         let name = self.entries[i].name.clone();
+        // Its parent missing from the list (`-R` with the parent not there either): stock's
+        // generator complains and deletes it anyway (with incremental recursion the sender
+        // does not list such an entry).
+        if let Some(slash) = name.iter().rposition(|&c| c == b'/') {
+            let parent = &name[..slash];
+            // (Once for a run of entries in that directory.)
+            let same_as_previous = i.checked_sub(1).is_some_and(|p| {
+                let prev = &self.entries[p].name;
+                prev.iter().rposition(|&c| c == b'/').map(|k| &prev[..k]) == Some(parent)
+            });
+            if !self.opts.incremental_recursion()
+                && !self.top_names.contains(parent)
+                && !same_as_previous
+            {
+                self.report.error(&format!(
+                    "WARNING: parent dir is absent in the file list: {}",
+                    String::from_utf8_lossy(parent)
+                ));
+            }
+        }
         if self.receiver_rules.protects(&name, false) {
             return;
         }

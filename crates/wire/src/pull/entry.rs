@@ -47,7 +47,7 @@ pub(super) fn preserve(o: &super::PullOptions) -> Preserve {
 
 pub(super) fn generate_entry(
     ctx: &Ctx<'_>,
-    _ndx: usize,
+    ndx: usize,
     e: &FileEntry,
     names: &HashSet<&[u8]>,
     res: &mut GenResult,
@@ -58,6 +58,21 @@ pub(super) fn generate_entry(
     if o.delete_missing && e.is_missing() {
         if o.list_only {
             return Ok(Step::Done(vec![Line::Info(crate::log::missing_line(e))]));
+        }
+        // Its parent not in the list (`-R`, the parent missing on the sender too): stock
+        // complains (once for a run of entries in that directory) and deletes it anyway.
+        if let Some(slash) = e.name.iter().rposition(|&c| c == b'/') {
+            let parent = &e.name[..slash];
+            let prev_parent = ndx
+                .checked_sub(1)
+                .and_then(|p| ctx.list.entries.get(p))
+                .map(|p| dir_of(&p.name));
+            if !ctx.inc && !names.contains(parent) && prev_parent != Some(parent) {
+                eprintln!(
+                    "WARNING: parent dir is absent in the file list: {}",
+                    String::from_utf8_lossy(parent)
+                );
+            }
         }
         return Ok(Step::Done(super::delete_missing(ctx, e, res)));
     }
@@ -383,4 +398,11 @@ pub(super) fn generate_entry(
             Ok(Step::Done(lines))
         }
     }
+}
+
+/// The directory part of a list name (before its last `/`; empty for none).
+fn dir_of(name: &[u8]) -> &[u8] {
+    name.iter()
+        .rposition(|&c| c == b'/')
+        .map_or(&b""[..], |i| &name[..i])
 }

@@ -56,7 +56,7 @@ pub fn send_list<F: ScanFilter, W: Write>(
     prefix: Vec<u8>,
     end: impl FnOnce(&[ScanProblem]) -> i32,
 ) -> Result<Sent> {
-    let sopts = super::super::push_client::scan_options(opts);
+    let sopts = super::super::push_client::scan_options(opts, neg);
     let mut scanner = Scanner::new(&sopts, filter);
     let tops = scanner.top(sources);
     let mut walk = Walk {
