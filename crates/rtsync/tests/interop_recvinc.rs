@@ -414,3 +414,54 @@ fn a_file_the_sender_cannot_send_ends_the_pull_like_stock() {
     assert_same_tree(&runs[1].0, &runs[0].0, false);
     assert!(!runs[1].0.join("esc_file").exists());
 }
+
+/// A directory the daemon's sender cannot read sits early in the tree, so its io_error comes
+/// with a later incremental list: the receiver then skips deleting in the directories it
+/// reaches afterwards (the extra file is in the last one) and exits 23, as stock's does.
+#[test]
+fn an_io_error_in_a_later_list_stops_deletions_like_stock() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let src = w.join("src");
+    tree(&src);
+    std::fs::create_dir_all(src.join("a0/alocked")).unwrap();
+    std::fs::write(src.join("a0/alocked/secret"), b"x").unwrap();
+    past_times(&src);
+    std::fs::set_permissions(src.join("a0/alocked"), std::fs::Permissions::from_mode(0)).unwrap();
+    std::fs::set_permissions(w, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The daemon reads as nobody, which cannot open `a0/alocked`.
+    let conf = format!(
+        "use chroot = no\nreverse lookup = no\n[m]\npath = {}\nuid = 65534\ngid = 65534\n",
+        src.display()
+    );
+    let aux = w.join("aux");
+    std::fs::create_dir_all(&aux).unwrap();
+    let d = daemon_util::Daemon::start(daemon_util::Kind::Stock, &aux, &conf);
+    let mut runs = Vec::new();
+    for ours in [false, true] {
+        let dest = w.join(if ours { "ours" } else { "stock" });
+        std::fs::create_dir_all(dest.join("zempty/inner")).unwrap();
+        std::fs::write(dest.join("zempty/inner/extra"), b"kept").unwrap();
+        set_mtime(&dest.join("zempty/inner/extra"), 1_400_000_000, 0);
+        let dest_arg = format!("{}/", dest.display());
+        let args = ["-ai", "--delete", &d.url("m/"), &dest_arg];
+        runs.push((
+            dest,
+            if ours {
+                rtsync(&args)
+            } else {
+                run_stock(&args)
+            },
+        ));
+    }
+    assert_eq!(runs[0].1.status.code(), Some(23));
+    assert!(runs[0].0.join("zempty/inner/extra").exists());
+    compare_runs(
+        "io_error in a later list",
+        &runs[1].1,
+        &runs[0].1,
+        &runs[1].0,
+        &runs[0].0,
+    );
+}

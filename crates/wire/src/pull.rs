@@ -492,6 +492,9 @@ struct Ctx<'a> {
     deleted_kinds: [std::sync::atomic::AtomicU64; 5],
     /// "IO error encountered" was said (once per run).
     io_warned: std::sync::atomic::AtomicBool,
+    /// The io_error flags of the incremental lists received so far (the first list's are
+    /// in `list`): a later list's error stops the deletions from then on, as stock's.
+    later_io_error: std::sync::atomic::AtomicI32,
 }
 
 /// Everything a receiving session works with besides the connection.
@@ -541,6 +544,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         skipped_deletions: Default::default(),
         deleted_kinds: Default::default(),
         io_warned: Default::default(),
+        later_io_error: Default::default(),
     };
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
@@ -570,7 +574,11 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
                 stats.deleted_kinds = ctx.deleted_kinds();
                 stats.created = g.created;
                 stats.errors += g.errors;
-                stats.io_error |= list.io_error | reader.oob.io_error;
+                stats.io_error |= list.io_error
+                    | reader.oob.io_error
+                    | ctx
+                        .later_io_error
+                        .load(std::sync::atomic::Ordering::Relaxed);
                 let skipped = ctx
                     .skipped_deletions
                     .load(std::sync::atomic::Ordering::Relaxed);
@@ -1803,7 +1811,11 @@ fn delete_extraneous(
 /// backwards, as rsync walks it).
 fn delete_found(ctx: &Ctx<'_>, gone: Vec<Extraneous>) -> (u64, Vec<Line>) {
     let mut lines = Vec::new();
-    if ctx.list.io_error & 1 != 0 && !ctx.opts.ignore_errors {
+    let io_error = ctx.list.io_error
+        | ctx
+            .later_io_error
+            .load(std::sync::atomic::Ordering::Relaxed);
+    if io_error & 1 != 0 && !ctx.opts.ignore_errors {
         // The sender could not list everything: what looks extraneous may not be.
         if !ctx
             .io_warned
@@ -2024,6 +2036,8 @@ fn receive<R: Read>(
             }
             if ndx <= NDX_FLIST_OFFSET {
                 let list = lists.read_sub(r, ndx)?;
+                ctx.later_io_error
+                    .fetch_or(list.list.io_error, std::sync::atomic::Ordering::Relaxed);
                 listed += list.list.entries.len() as u64;
                 list_starts.push(list.ndx_start);
                 let _ = ev_tx.send(Event::List(Box::new(list)));
