@@ -428,7 +428,11 @@ fn an_io_error_in_a_later_list_stops_deletions_like_stock() {
     std::fs::create_dir_all(src.join("a0/alocked")).unwrap();
     std::fs::write(src.join("a0/alocked/secret"), b"x").unwrap();
     past_times(&src);
-    std::fs::set_permissions(src.join("a0/alocked"), std::fs::Permissions::from_mode(0)).unwrap();
+    std::fs::set_permissions(
+        src.join("a0/alocked"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
     std::fs::set_permissions(w, std::fs::Permissions::from_mode(0o755)).unwrap();
     // The daemon reads as nobody, which cannot open `a0/alocked`.
     let conf = format!(
