@@ -1,5 +1,6 @@
 //! The transfer engine: rsync options, the local generator/receiver, itemize output and statistics.
 
+pub mod bwlimit;
 pub mod chmod;
 pub mod files_from;
 pub mod filters;

@@ -570,3 +570,81 @@ fn pull_update_says_is_newer_like_stock() {
         set_mtime(&d.join("top"), 1_600_000_000, 0);
     });
 }
+
+/// `--bwlimit` reaches the remote end as stock's client sends it (in whole KiB, after
+/// `--timeout`), pushing and pulling; a limited transfer still arrives whole.
+#[test]
+fn bwlimit_reaches_the_server_as_stock_sends_it() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // A remote shell that records the command it was asked to run, and runs nothing.
+    let record = w.join("record-ssh");
+    std::fs::write(
+        &record,
+        "#!/bin/sh\nshift\nprintf '%s\\n' \"$@\" > \"$RECORD_TO\"\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(w.join("src")).unwrap();
+    std::fs::write(w.join("src/f"), b"x").unwrap();
+    let src = format!("{}/src/", w.display());
+    for opts in [
+        &["-a", "--bwlimit=100", "--timeout=30"][..],
+        &["-a", "--bwlimit=1.5m"],
+        &["-r", "--bwlimit=600b"],
+        &["-r", "--bwlimit=0"],
+    ] {
+        for push in [true, false] {
+            let mut seen = Vec::new();
+            for stock in [true, false] {
+                let out = w.join(format!("argv-{stock}"));
+                let mut cmd = if stock {
+                    Command::new(stock_rsync())
+                } else {
+                    let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
+                    c.arg("rsync");
+                    c
+                };
+                cmd.args(opts).arg("-e").arg(&record).env("RECORD_TO", &out);
+                if push {
+                    cmd.args([src.as_str(), "host:/nowhere/"]);
+                } else {
+                    cmd.args(["host:/nowhere/", src.as_str()]);
+                }
+                let status = cmd.output().unwrap().status;
+                assert_ne!(status.code(), Some(0), "{opts:?}");
+                seen.push(std::fs::read_to_string(&out).unwrap());
+            }
+            assert_eq!(seen[1], seen[0], "remote command, {opts:?}, push {push}");
+            if opts[1] != "--bwlimit=0" {
+                assert!(seen[0].contains("--bwlimit="), "{}", seen[0]);
+            }
+        }
+    }
+    // A limited push through our client to stock's server, and stock's client to ours.
+    let ssh = fake_ssh(w);
+    std::fs::write(w.join("src/big"), pattern(300_000, 3)).unwrap();
+    for (client_ours, path) in [
+        (true, stock_rsync().display().to_string()),
+        (false, format!("{} rsync", env!("CARGO_BIN_EXE_rtsync"))),
+    ] {
+        let dest = w.join(format!("dst-{client_ours}"));
+        let args = [
+            "-a",
+            "--bwlimit=2000",
+            "-e",
+            ssh.to_str().unwrap(),
+            &format!("--rsync-path={path}"),
+            &src,
+            &format!("localhost:{}/", dest.display()),
+        ];
+        let out = if client_ours {
+            rtsync(&args)
+        } else {
+            run_stock(&args)
+        };
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_same_tree(&dest, &w.join("src"), false);
+    }
+}

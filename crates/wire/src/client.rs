@@ -607,6 +607,7 @@ pub(crate) fn transfer_as_receiver(
     writer
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
+    writer.set_bwlimit(opts.bwlimit);
     let filters = crate::filters::client_filters(opts)?;
     let mut out = crate::filters::client_list(opts, &neg, &filters, false)?;
     if let Some(names) = crate::push_client::local_files_from(opts)? {

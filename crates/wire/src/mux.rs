@@ -396,6 +396,8 @@ pub struct MuxWriter<W: Write> {
     batch_only: bool,
     /// Inside a file's data while `batch_only`: writes skip the peer.
     tee_only: bool,
+    /// `--bwlimit`: what goes to the peer is held to the rate.
+    bw: Option<rtsync_engine::bwlimit::BwLimit>,
 }
 
 impl<W: Write> MuxWriter<W> {
@@ -408,7 +410,31 @@ impl<W: Write> MuxWriter<W> {
             tee: None,
             batch_only: false,
             tee_only: false,
+            bw: None,
         }
+    }
+
+    /// `--bwlimit` (bytes per second, rounded to KiB as stock does): from now on the peer
+    /// is sent at most that many bytes a second on average.
+    pub fn set_bwlimit(&mut self, bytes_per_sec: Option<u64>) {
+        self.bw = rtsync_engine::bwlimit::BwLimit::new(bytes_per_sec);
+    }
+
+    /// Writes the framed bytes out (in rate-sized pieces under `--bwlimit`).
+    fn drain(&mut self) -> io::Result<()> {
+        match &mut self.bw {
+            None => self.inner.write_all(&self.out)?,
+            Some(bw) => {
+                for piece in self.out.chunks(bw.write_max()) {
+                    self.inner.write_all(piece)?;
+                    // The pause must not hold back what was written: it goes out first.
+                    self.inner.flush()?;
+                    bw.spend(piece.len() as u64);
+                }
+            }
+        }
+        self.out.clear();
+        Ok(())
     }
 
     /// Records every data byte written from now on (`--write-batch` on the sending side).
@@ -483,8 +509,7 @@ impl<W: Write> MuxWriter<W> {
 
     fn maybe_drain(&mut self) -> io::Result<()> {
         if self.out.len() >= 4 * DATA_FRAME {
-            self.inner.write_all(&self.out)?;
-            self.out.clear();
+            self.drain()?;
         }
         Ok(())
     }
@@ -513,8 +538,7 @@ impl<W: Write> Write for MuxWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.frame_data();
         if !self.out.is_empty() {
-            self.inner.write_all(&self.out)?;
-            self.out.clear();
+            self.drain()?;
         }
         self.inner.flush()
     }

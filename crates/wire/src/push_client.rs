@@ -134,6 +134,7 @@ pub fn push_to(
     writer
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
+    writer.set_bwlimit(opts.bwlimit);
 
     let mut filters = crate::filters::client_filters(opts)?;
     // The receiver only reads our filter rules when it deletes (or prunes).

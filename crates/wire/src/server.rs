@@ -491,6 +491,7 @@ fn serve<R: Read + Send, W: Write + Send>(
     writer
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
+    writer.set_bwlimit(opts.bwlimit);
     let refusal = if opts.sender && session.write_only {
         Some("ERROR: module is write only")
     } else if !opts.sender && session.read_only {

@@ -146,6 +146,13 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if o.timeout > 0 {
         args.push(format!("--timeout={}", o.timeout));
     }
+    if let Some(kib) = o
+        .bwlimit
+        .map(rtsync_engine::bwlimit::BwLimit::kib)
+        .filter(|&k| k > 0)
+    {
+        args.push(format!("--bwlimit={kib}"));
+    }
     if let Some(c) = &o.checksum_choice {
         args.push(format!("--checksum-choice={c}"));
     }

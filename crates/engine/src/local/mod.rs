@@ -126,7 +126,7 @@ pub struct LocalTransfer<'a> {
     /// The file being written is a copy from a basis directory (never a delta).
     alt_whole_file: bool,
     /// `--bwlimit`: file data is copied no faster than this.
-    bw: Option<transfer::BwLimit>,
+    bw: Option<crate::bwlimit::BwLimit>,
     /// A basis-directory file to use as the delta basis of the file being written.
     alt_basis: Option<PathBuf>,
     /// A failure that ends the transfer at once (exit code, stock's source location).
@@ -283,7 +283,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         basis_dirs: Vec::new(),
         basis_fds: Vec::new(),
         alt_whole_file: false,
-        bw: transfer::BwLimit::new(opts.bwlimit),
+        bw: crate::bwlimit::BwLimit::new(opts.bwlimit),
         alt_basis: None,
         fatal: None,
         delayed: Vec::new(),

@@ -81,36 +81,6 @@ impl Drop for Disarm {
     }
 }
 
-/// `--bwlimit` for a local copy: stock's sender writes file data down its pipe no faster
-/// than the limit (KiB per second, rounded as stock rounds it; 0 is no limit), so copying
-/// sleeps to hold the average since the first byte to that rate.
-pub(super) struct BwLimit {
-    rate: u64,
-    start: Option<std::time::Instant>,
-    spent: u64,
-}
-
-impl BwLimit {
-    pub(super) fn new(bytes_per_sec: Option<u64>) -> Option<BwLimit> {
-        let kib = (bytes_per_sec? + 512) / 1024;
-        (kib > 0).then_some(BwLimit {
-            rate: kib * 1024,
-            start: None,
-            spent: 0,
-        })
-    }
-
-    /// `n` more bytes went out: sleeps while they are ahead of the rate.
-    fn spend(&mut self, n: u64) {
-        let start = *self.start.get_or_insert_with(std::time::Instant::now);
-        self.spent += n;
-        let due = std::time::Duration::from_secs_f64(self.spent as f64 / self.rate as f64);
-        if let Some(ahead) = due.checked_sub(start.elapsed()) {
-            std::thread::sleep(ahead);
-        }
-    }
-}
-
 /// [`copy_data`] a chunk at a time, telling `tick` each chunk's end (and the end of data).
 fn copy_ticking(
     src: &mut File,
