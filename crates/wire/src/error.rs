@@ -42,8 +42,8 @@ pub enum Error {
     /// The peer reported a fatal error and exits with this code (MSG_ERROR_EXIT).
     #[error("remote side exited with code {0}")]
     RemoteExit(i32),
-    /// A local filesystem operation failed.
-    #[error("{context}: {source}")]
+    /// A local filesystem operation failed: `CONTEXT: STRERROR (ERRNO)`, as stock's rsyserr.
+    #[error("{context}: {}", os_text(source))]
     File {
         context: String,
         #[source]
@@ -147,5 +147,33 @@ impl From<rtsync_delta::Error> for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Error {
         Error::io("peer stream", e)
+    }
+}
+
+/// An I/O error as stock rsync prints one: `strerror (errno)` for an OS error, its own text
+/// otherwise.
+pub fn os_text(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(code) => format!("{} ({code})", crate::client::strerror(e)),
+        None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_errors_read_as_stock_rsyserr() {
+        let e = Error::file(
+            "open \"x\" failed",
+            io::Error::from_raw_os_error(libc::ENOENT),
+        );
+        assert_eq!(
+            e.to_string(),
+            "open \"x\" failed: No such file or directory (2)"
+        );
+        let other = Error::file("reading", io::Error::other("short list"));
+        assert_eq!(other.to_string(), "reading: short list");
     }
 }
