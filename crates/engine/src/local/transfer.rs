@@ -546,15 +546,7 @@ impl LocalTransfer<'_> {
         // temp file, without --temp-dir, and the final rename go through it).
         let pinned = match self.pin_parent(dest) {
             Ok(p) => p,
-            Err(e) => {
-                self.report.error(&format!(
-                    "rsync: [receiver] mkstemp \"{}/.{}.XXXXXX\" failed: {}",
-                    full_path(&dir),
-                    String::from_utf8_lossy(&base),
-                    os_error(&e)
-                ));
-                return Err(exit::PARTIAL);
-            }
+            Err(e) => return Err(self.mkstemp_failed(&dir, &base, &e)),
         };
         let pinned_dir = pinned.map(|fd| {
             let d = PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()));
@@ -592,15 +584,7 @@ impl LocalTransfer<'_> {
         }
         let mut tmp = match TempFile::create_in(&at, &base) {
             Ok(t) => t,
-            Err(e) => {
-                self.report.error(&format!(
-                    "rsync: [receiver] mkstemp \"{}/.{}.XXXXXX\" failed: {}",
-                    full_path(&dir),
-                    String::from_utf8_lossy(&base),
-                    os_error(&e)
-                ));
-                return Err(exit::PARTIAL);
-            }
+            Err(e) => return Err(self.mkstemp_failed(&dir, &base, &e)),
         };
         // Interrupted from here on, the temp file is removed (or, with --partial, kept).
         let _armed = self.arm_interrupt(&tmp, dest, &dest_pinned);
@@ -704,6 +688,18 @@ impl LocalTransfer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Reports that no temp file could be made for `base` in `dir` (stock's mkstemp line);
+    /// the exit code to give.
+    fn mkstemp_failed(&mut self, dir: &Path, base: &[u8], e: &io::Error) -> i32 {
+        self.report.error(&format!(
+            "rsync: [receiver] mkstemp \"{}/.{}.XXXXXX\" failed: {}",
+            full_path(dir),
+            String::from_utf8_lossy(base),
+            os_error(e)
+        ));
+        exit::PARTIAL
     }
 
     /// `--delay-updates`: the partial directory a finished file waits in (`.~tmp~` beside it
