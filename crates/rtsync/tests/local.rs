@@ -968,6 +968,16 @@ fn append_trusts_the_existing_prefix_and_append_verify_repairs_it() {
     let data: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(src.join("grown"), &data).unwrap();
     std::fs::write(src.join("same-size"), &data[..5000]).unwrap();
+    // Sources from the past: a retained (failed) file's write time then always differs from
+    // theirs in whole seconds, for stock as for us, whatever second the runs fall in.
+    for f in ["grown", "same-size"] {
+        std::fs::File::options()
+            .write(true)
+            .open(src.join(f))
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000))
+            .unwrap();
+    }
     // The destination: a corrupted prefix, and a same-size file with other content.
     let tmpl = ws.path().join("dest-tmpl");
     std::fs::create_dir_all(&tmpl).unwrap();

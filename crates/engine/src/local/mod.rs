@@ -70,6 +70,8 @@ pub struct LocalTransfer<'a> {
     opts: &'a Options,
     /// `--append-verify` re-sent the file just written (it is itemized a second time).
     redone: bool,
+    /// `--append-verify`'s failed file: its time, for the redo pass's item line.
+    redo_mtime: Option<(i64, u32)>,
     report: Reporter,
     stats: Stats,
     /// The entries of the directories on the current path (an arena used as a stack: a
@@ -252,6 +254,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     };
     let mut t = LocalTransfer {
         redone: false,
+        redo_mtime: None,
         opts,
         report,
         stats: Stats::default(),

@@ -411,8 +411,16 @@ impl LocalTransfer<'_> {
         }
         self.report.item_with(&it, &name, b"", &facts);
         if std::mem::take(&mut self.redone) {
-            // The redo pass itemizes the file again, now the size it should be.
-            self.report.item(&Itemize::new(b'>', b'f'), &name, b"");
+            // The redo pass itemizes the file again, now the size it should be, against the
+            // retained file, whose time is that of the failed append.
+            let mut redo = Itemize::new(b'>', b'f');
+            let e = &self.entries[i];
+            if let Some(t) = self.redo_mtime.take().filter(|_| self.opts.times) {
+                if !same_mtime(self.opts.modify_window, t, (e.mtime, e.mtime_nsec)) {
+                    redo.time = Some(b't');
+                }
+            }
+            self.report.item(&redo, &name, b"");
         }
         self.member_sent();
         self.remove_source(i);
@@ -478,6 +486,7 @@ impl LocalTransfer<'_> {
                         ));
                     }
                     self.redone = true;
+                    self.redo_mtime = std::fs::symlink_metadata(dest).ok().map(|m| md_mtime(&m));
                     if let Err(e) = src.seek(SeekFrom::Start(0)) {
                         return Err(self.write_failed(dest, &e));
                     }
