@@ -468,20 +468,10 @@ pub fn open_beneath(
         },
         resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
     };
-    // SAFETY: valid dirfd, NUL-terminated path, and an open_how of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
+    let err = match openat2(root.as_raw_fd(), &c, &how) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
     };
-    if fd >= 0 {
-        return owned(fd as i32);
-    }
-    let err = io::Error::last_os_error();
     if err.raw_os_error() != Some(libc::ENOSYS) {
         return Err(err);
     }
@@ -496,6 +486,25 @@ pub fn open_beneath(
     }
     let at = dir.as_ref().map_or(root.as_raw_fd(), |f| f.as_raw_fd());
     openat(at, last, flags | libc::O_NOFOLLOW, mode)
+}
+
+/// openat2(2) of `path` at `dirfd` as `how` says.
+fn openat2(dirfd: RawFd, path: &std::ffi::CStr, how: &OpenHow) -> io::Result<OwnedFd> {
+    // SAFETY: valid dirfd, NUL-terminated path, and an open_how of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            path.as_ptr(),
+            how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd >= 0 {
+        owned(fd as i32)
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Opens the directory `rel` beneath `root`, following symlinks only while they stay in the
@@ -514,20 +523,10 @@ pub fn open_dir_in_tree(root: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd>
         mode: 0,
         resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
     };
-    // SAFETY: valid dirfd, NUL-terminated path, and an open_how of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root.as_raw_fd(),
-            c.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
+    let err = match openat2(root.as_raw_fd(), &c, &how) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
     };
-    if fd >= 0 {
-        return owned(fd as i32);
-    }
-    let err = io::Error::last_os_error();
     match err.raw_os_error() {
         Some(libc::EXDEV) => Err(io::Error::from_raw_os_error(libc::ELOOP)),
         // Older kernels: no symlink at all on the way.
