@@ -29,6 +29,7 @@ mod alt;
 mod entry;
 pub mod inc;
 mod keep;
+mod say;
 mod write;
 use crate::mux::{MsgTag, MuxReader, MuxWriter};
 use crate::ndx::{NdxReader, NdxWriter, NDX_DEL_STATS, NDX_DONE, NDX_FLIST_EOF, NDX_FLIST_OFFSET};
@@ -158,6 +159,10 @@ pub struct PullOptions {
     pub force: bool,
     /// `--ignore-errors`: delete even after the sender reported an I/O error.
     pub ignore_errors: bool,
+    /// A daemon module's root and name: messages name files beneath it, `(in NAME)`.
+    pub module: Option<(PathBuf, String)>,
+    /// A daemon's log: the messages a receiving session sends its client go there too.
+    pub log: Option<crate::server::LogSink>,
 }
 
 impl PullOptions {
@@ -261,6 +266,8 @@ impl PullOptions {
             delete_missing: opts.delete_missing_args,
             force: opts.force,
             ignore_errors: opts.ignore_errors,
+            module: None,
+            log: None,
         }
     }
 
@@ -495,6 +502,12 @@ struct Ctx<'a> {
     /// The io_error flags of the incremental lists received so far (the first list's are
     /// in `list`): a later list's error stops the deletions from then on, as stock's.
     later_io_error: std::sync::atomic::AtomicI32,
+    /// Deletions that failed (counted as errors).
+    delete_errors: std::sync::atomic::AtomicU64,
+    /// How messages name files.
+    naming: say::Naming,
+    /// A server generator's messages for the client, sent with its next write.
+    said: std::sync::Mutex<Vec<(MsgTag, String)>>,
 }
 
 /// Everything a receiving session works with besides the connection.
@@ -545,6 +558,9 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         deleted_kinds: Default::default(),
         io_warned: Default::default(),
         later_io_error: Default::default(),
+        delete_errors: Default::default(),
+        naming: say::Naming::new(&dest.root(), opts.module.as_ref()),
+        said: Default::default(),
     };
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
@@ -573,7 +589,8 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
                 stats.deleted = g.deleted;
                 stats.deleted_kinds = ctx.deleted_kinds();
                 stats.created = g.created;
-                stats.errors += g.errors;
+                stats.errors +=
+                    g.errors + ctx.delete_errors.load(std::sync::atomic::Ordering::Relaxed);
                 stats.io_error |= list.io_error
                     | reader.oob.io_error
                     | ctx
@@ -609,6 +626,8 @@ struct GenResult {
     created: [u64; 5],
     /// Directories whose extraneous entries are deleted later (`--delete-after/-delay`).
     deferred_deletes: Vec<Deferred>,
+    /// A directory that could not be made: its contents are skipped.
+    failed_dir: Option<Vec<u8>>,
 }
 
 /// A name to delete: list name, path, whether it is a directory.
@@ -741,7 +760,8 @@ impl Walk {
                 if ctx.opts.dry_run {
                     missing = true;
                 } else {
-                    report(&err);
+                    ctx.gen_error(format!("rsync: [generator] {err}\n"));
+                    send_said(ctx, w)?;
                     self.res.errors += 1;
                     ctx.log.ready(ndx, Vec::new());
                     return Ok(());
@@ -769,6 +789,11 @@ impl Walk {
             }
         }
         let step = generate_entry(ctx, ndx, e, names, &mut self.res, missing, content)?;
+        if let Some(dir) = self.res.failed_dir.take() {
+            // Nothing below a directory that could not be made (stock's skip_dir).
+            self.skipped_dir = Some(dir);
+        }
+        send_said(ctx, w)?;
         if let Some(key) = link_group {
             match &step {
                 Step::Request { .. } if !ctx.opts.dry_run || ctx.opts.batch_only => {
@@ -809,11 +834,11 @@ impl Walk {
                     self.out.clear();
                 }
             }
-            Step::FixDir(lines) => {
+            Step::FixDir(lines, fixed) => {
                 self.res.count_created(e, &lines);
                 notify_sender(ctx, w, ndxw, &mut self.out, ndx, &lines)?;
                 ctx.log.ready(ndx, lines);
-                self.dirs_to_fix.push(e.clone());
+                self.dirs_to_fix.push(fixed);
             }
             Step::Request {
                 head,
@@ -973,10 +998,13 @@ impl Walk {
                 fs::hard_link(&from, &to)
             };
             if let Err(err) = linked {
-                report(&Error::file(
-                    format!("link \"{}\" failed", to.display()),
-                    err,
-                ));
+                let what = format!(
+                    "link {} => {} failed",
+                    ctx.naming.name(&e.name),
+                    String::from_utf8_lossy(&leader)
+                );
+                ctx.gen_error(say::syserr("generator", &what, &err));
+                send_said(ctx, w)?;
                 self.res.errors += 1;
             } else {
                 // A file replaced by the link is itemized against what it was.
@@ -1038,15 +1066,24 @@ impl Walk {
         Ok(())
     }
 
-    /// Sets a directory's attributes now that its contents are in place.
+    /// Puts back a directory's permissions (made writable for us while its contents were
+    /// written) and its time (changed by them) once its contents are in place, silently, as
+    /// stock's touch_up_dirs (its attributes were set, failures reported, at its turn).
+    /// `e` carries the permissions it ends up with.
     fn fix_dir(&mut self, ctx: &Ctx<'_>, e: &FileEntry) {
         let path = ctx.dest.dir_path_of(&e.name);
-        if let Err(err) = local::apply_attrs(&path, e, &ctx.opts.attrs, &ctx.ids, None, false) {
-            report(&Error::file(
-                format!("failed to set attributes on \"{}\"", path.display()),
-                err,
-            ));
-            self.res.errors += 1;
+        let Ok(md) = fs::symlink_metadata(&path) else {
+            return;
+        };
+        if !md.is_dir() {
+            return;
+        }
+        let a = &ctx.opts.attrs;
+        if md.mode() & 0o7777 != e.perms() {
+            let _ = rtsync_tree::fsops::set_perms(&path, e.perms());
+        }
+        if a.times && !a.omit_dir_times && md.mtime() != e.mtime {
+            let _ = rtsync_tree::fsops::set_mtime(&path, e.mtime, e.mtime_nsec);
         }
     }
 
@@ -1196,6 +1233,7 @@ fn generate<W: Write>(
         // End of phase 1.
         ndxw.put(&mut g.out, NDX_DONE);
     }
+    send_said(ctx, w)?;
     w.write_all(&g.out).and_then(|_| w.flush()).map_err(wio)?;
     g.out.clear();
 
@@ -1311,6 +1349,8 @@ fn generate<W: Write>(
     for e in std::mem::take(&mut g.dirs_to_fix).into_iter().rev() {
         g.fix_dir(ctx, &e);
     }
+    // Every message before the goodbye.
+    send_said(ctx, w)?;
     ndxw.put(&mut out, NDX_DONE);
     w.write_all(&out).and_then(|_| w.flush()).map_err(wio)?;
     Ok(g.res)
@@ -1928,7 +1968,20 @@ fn delete_tree(
     use std::os::unix::fs::MetadataExt;
     let mut n = 0;
     // `%B` of a deletion line shows the mode of what went.
-    let mode = fs::symlink_metadata(path).map_or(0, |m| m.mode());
+    let md = fs::symlink_metadata(path).ok();
+    let mode = md.as_ref().map_or(0, |m| m.mode());
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if is_dir
+        && !ctx.opts.dry_run
+        && euid != 0
+        && mode & 0o200 == 0
+        && md.as_ref().is_some_and(|m| m.uid() == euid)
+    {
+        // A directory of ours without write permission is made writable so its contents
+        // can go, as stock's del_chmod.
+        let _ = rtsync_tree::fsops::set_perms(path, (mode | 0o200) & 0o7777);
+    }
     if is_dir {
         let mut kids: Vec<(Vec<u8>, PathBuf, bool)> = fs::read_dir(path)
             .map(|rd| {
@@ -1953,16 +2006,43 @@ fn delete_tree(
             return n;
         }
     }
-    let ok = ctx.opts.dry_run
-        || if is_dir {
-            fs::remove_dir(path).is_ok()
-        } else {
-            match &ctx.opts.backup {
-                // rsync backs up what --delete removes, except backups themselves.
-                Some(b) if !b.is_backup_name(&name) => b.move_aside(ctx.dest, &name, path).is_ok(),
-                _ => fs::remove_file(path).is_ok(),
-            }
-        };
+    let (what, done) = if ctx.opts.dry_run {
+        ("", Ok(()))
+    } else if is_dir {
+        ("rmdir", fs::remove_dir(path))
+    } else {
+        match &ctx.opts.backup {
+            // rsync backs up what --delete removes, except backups themselves.
+            Some(b) if !b.is_backup_name(&name) => (
+                "make_backup",
+                b.move_aside(ctx.dest, &name, path).map(|_| ()),
+            ),
+            _ => ("unlink", fs::remove_file(path)),
+        }
+    };
+    let ok = match done {
+        Ok(()) => true,
+        // Gone already: nothing to say.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) if is_dir && e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+            // Something inside stayed (it could not be deleted, or is protected).
+            lines.push(Line::Info(format!(
+                "cannot delete non-empty directory: {}",
+                String::from_utf8_lossy(&name)
+            )));
+            false
+        }
+        Err(e) => {
+            let text = format!(
+                "delete_file: {what}({}) failed",
+                String::from_utf8_lossy(&name)
+            );
+            ctx.gen_error(say::syserr("generator", &text, &e));
+            ctx.delete_errors
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            false
+        }
+    };
     if ok {
         ctx.deletions
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -2194,7 +2274,7 @@ fn receive<R: Read>(
             continue;
         }
         ctx.log.transfer_begin(ndx, req.item.as_ref());
-        let got = receive_file(ctx, r, &req, &mut decoder, &mut stats)?;
+        let got = receive_file(ctx, r, &req, &mut decoder, &mut stats, ev_tx)?;
         xfr += 1;
         if let Some(Line::Item(_, _, _, Some(facts))) = req.item.as_mut() {
             facts.written = r.data_read - data_mark;
@@ -2221,6 +2301,13 @@ fn receive<R: Read>(
             write::Received::Placed => (true, None),
             write::Received::Staged(at) => (true, Some(at)),
             write::Received::BadSum => (false, None),
+            write::Received::Failed { logged } => {
+                // Not in place; no line for a file that could not be opened, as stock.
+                ctx.log.complete(ndx, req.item.clone().filter(|_| logged));
+                stats.errors += 1;
+                completed(ndx);
+                continue;
+            }
             write::Received::Dropped(text) => {
                 // Not in place, and not to be tried again.
                 ctx.log.complete(ndx, req.item.clone());
@@ -2329,10 +2416,13 @@ fn finish_delayed(
         let final_path = ctx.dest.path_of(&e.name);
         if let Some(b) = &o.backup {
             if let Err(err) = b.move_aside(ctx.dest, &e.name, &final_path) {
-                report(&Error::file(
-                    format!("backup of \"{}\" failed", final_path.display()),
-                    err,
-                ));
+                let what = format!("backup of {} failed", ctx.naming.name(&e.name));
+                tell(
+                    ctx,
+                    ev_tx,
+                    MsgTag::ErrorXfer,
+                    say::syserr("receiver", &what, &err),
+                );
                 stats.errors += 1;
                 continue;
             }
@@ -2402,11 +2492,7 @@ fn batch_request(
 
 /// A message of the receiver: printed by a client, sent to the client by a server.
 fn tell(ctx: &Ctx<'_>, ev_tx: &mpsc::Sender<Event>, tag: MsgTag, text: String) {
-    if ctx.opts.peer_sends_stats {
-        eprint!("{text}");
-    } else {
-        let _ = ev_tx.send(Event::Message(tag, text));
-    }
+    say::recv_say(ctx, ev_tx, tag, text);
 }
 
 /// Finds the generator's request for `ndx`; a sender answering something we did not ask for is
@@ -2440,6 +2526,10 @@ fn is_below(name: &[u8], dir: &[u8]) -> bool {
     dir == b"." || (name.starts_with(dir) && name.get(dir.len()) == Some(&b'/'))
 }
 
-fn report(e: &Error) {
-    eprintln!("rsync: {e}");
+/// Sends the client the messages the generator queued (we are the server).
+fn send_said<W: Write>(ctx: &Ctx<'_>, w: &mut MuxWriter<W>) -> Result<()> {
+    for (tag, text) in ctx.take_said() {
+        send_message(w, tag, &text)?;
+    }
+    Ok(())
 }

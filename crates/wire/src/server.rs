@@ -584,7 +584,7 @@ fn serve<R: Read + Send, W: Write + Send>(
             &neg,
             &mut reader,
             &mut writer,
-            session.socket_fd,
+            (session.socket_fd, session.log.clone()),
         )
     };
     if let Err(e) = &result {
@@ -1052,7 +1052,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     neg: &Negotiated,
     reader: &mut MuxReader<R>,
     writer: &mut MuxWriter<W>,
-    socket_fd: Option<std::os::fd::RawFd>,
+    (socket_fd, log_sink): (Option<std::os::fd::RawFd>, Option<LogSink>),
 ) -> Result<i32> {
     let protect = if opts.deleting() || opts.prune_empty_dirs {
         Some(crate::filters::server_filters(reader, opts, neg, false)?)
@@ -1170,6 +1170,12 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         ..PullOptions::from_options(opts, protect)
     };
     popts.numeric_ids |= numeric_ids;
+    // Messages name files as stock's daemon does (beneath the module, `(in NAME)`), and go
+    // to its log as well as to the client.
+    if let (Some(root), Some(name)) = (module_root, tweaks.module) {
+        popts.module = Some((root.to_path_buf(), name.to_string()));
+    }
+    popts.log = log_sink;
     // In a daemon module, directories named by the client stay inside the destination.
     popts.resolve_dirs(&dest.root(), module_root);
     for w in popts.resolve_basis_dirs(&dest.root(), module_root) {

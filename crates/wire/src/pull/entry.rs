@@ -10,19 +10,21 @@ use std::path::PathBuf;
 use rtsync_tree::{FileEntry, FileKind};
 
 use super::{
-    block_sums, delete_extraneous, find_extraneous, is_current, report, Ctx, Deferred, GenResult,
+    block_sums, delete_extraneous, find_extraneous, is_current, say, Ctx, Deferred, GenResult,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::local;
 use crate::log::{itemize, line, Line, Preserve};
+use crate::mux::MsgTag;
 use crate::sums::SumHead;
 
 /// The generator's decision for an entry.
 pub(super) enum Step {
     /// Handled locally; these lines describe it.
     Done(Vec<Line>),
-    /// A directory whose attributes are fixed after its contents are in place.
-    FixDir(Vec<Line>),
+    /// A directory whose attributes are fixed after its contents are in place (the entry
+    /// with the permissions it ends up with).
+    FixDir(Vec<Line>, FileEntry),
     /// Ask the sender for the file.
     Request {
         head: SumHead,
@@ -125,15 +127,23 @@ pub(super) fn generate_entry(
                 // is neither kept nor reported.)
                 it.time = None;
             }
+            let mut fixed = e.clone();
             if !o.dry_run {
                 if let Err(err) = local::ensure_dir(&path) {
-                    report(&Error::file(
-                        format!("recv_generator: mkdir \"{}\" failed", path.display()),
-                        err,
-                    ));
+                    let what = format!("recv_generator: mkdir {} failed", ctx.naming.name(&e.name));
+                    ctx.gen_error(say::syserr("generator", &what, &err));
+                    ctx.gen_say(
+                        MsgTag::Error,
+                        "*** Skipping any contents from this failed directory ***\n".into(),
+                    );
                     res.errors += 1;
+                    res.failed_dir = Some(e.name.clone());
                     return Ok(Step::Done(lines));
                 }
+                let kept = meta.as_ref().filter(|_| existed).map(|m| m.mode());
+                let perms = say::dest_perms(e, &o.attrs, kept);
+                fixed.mode = (e.mode & libc::S_IFMT) | perms;
+                res.errors += dir_attrs(ctx, &path, &fixed);
             }
             if o.delete && existed && content {
                 if o.delete_after {
@@ -154,7 +164,7 @@ pub(super) fn generate_entry(
             Ok(if o.dry_run {
                 Step::Done(lines)
             } else {
-                Step::FixDir(lines)
+                Step::FixDir(lines, fixed)
             })
         }
         FileKind::Symlink if o.links => {
@@ -195,10 +205,8 @@ pub(super) fn generate_entry(
                 // What the new symlink replaces is kept, as stock's make_backup does.
                 if !m.is_dir() {
                     if let Err(err) = b.move_aside(ctx.dest, &e.name, &path) {
-                        report(&Error::file(
-                            format!("backup of \"{}\" failed", path.display()),
-                            err,
-                        ));
+                        let what = format!("backup of {} failed", ctx.naming.name(&e.name));
+                        ctx.gen_error(say::syserr("generator", &what, &err));
                         res.errors += 1;
                         return Ok(Step::Done(lines));
                     }
@@ -206,21 +214,14 @@ pub(super) fn generate_entry(
             }
             if !o.dry_run {
                 match local::ensure_symlink(&path, target) {
-                    Ok(_) => {
-                        if let Err(err) =
-                            local::apply_attrs(&path, e, &o.attrs, &ctx.ids, None, false)
-                        {
-                            report(&Error::file(
-                                format!("failed to set times on \"{}\"", path.display()),
-                                err,
-                            ));
-                        }
-                    }
+                    Ok(_) => res.errors += item_attrs(ctx, &path, e),
                     Err(err) => {
-                        report(&Error::file(
-                            format!("symlink \"{}\" failed", path.display()),
-                            err,
-                        ));
+                        let what = format!(
+                            "symlink {} -> \"{}\" failed",
+                            ctx.naming.name(&e.name),
+                            String::from_utf8_lossy(target)
+                        );
+                        ctx.gen_error(say::syserr("generator", &what, &err));
                         res.errors += 1;
                         return Ok(Step::Done(lines));
                     }
@@ -258,8 +259,7 @@ pub(super) fn generate_entry(
                             // already current goes, with its directory once empty.
                             super::keep::drop_partial(o, &path, pd, &e.name);
                         }
-                        let _ =
-                            local::apply_attrs(&path, e, &o.attrs, &ctx.ids, Some(m.mode()), false);
+                        res.errors += item_attrs(ctx, &path, e);
                     }
                     lines.push(line(e, it));
                     return Ok(Step::Done(lines));
@@ -374,14 +374,10 @@ pub(super) fn generate_entry(
             };
             if !o.dry_run {
                 match local::ensure_special(&path, e) {
-                    Ok(_) => {
-                        let _ = local::apply_attrs(&path, e, &o.attrs, &ctx.ids, None, false);
-                    }
+                    Ok(_) => res.errors += item_attrs(ctx, &path, e),
                     Err(err) => {
-                        report(&Error::file(
-                            format!("mknod \"{}\" failed", path.display()),
-                            err,
-                        ));
+                        let what = format!("mknod {} failed", ctx.naming.name(&e.name));
+                        ctx.gen_error(say::syserr("generator", &what, &err));
                         res.errors += 1;
                         return Ok(Step::Done(lines));
                     }
@@ -396,6 +392,50 @@ pub(super) fn generate_entry(
                 String::from_utf8_lossy(&e.name)
             )));
             Ok(Step::Done(lines))
+        }
+    }
+}
+
+/// A directory's attributes at its turn, as stock's generator sets them (the failure
+/// reported); then, for a user other than root, made writable and searchable for us while
+/// its contents are written (its own permissions come back at the end). Returns the
+/// failures counted.
+fn dir_attrs(ctx: &Ctx<'_>, path: &std::path::Path, fixed: &FileEntry) -> u64 {
+    let o = &ctx.opts.attrs;
+    let Ok(md) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    let shown = ctx.naming.name(&fixed.name);
+    let perms = fixed.perms();
+    let mut errors = 0;
+    if let Err(text) = say::set_attrs(path, &shown, "generator", fixed, o, &md, perms, false) {
+        ctx.gen_error(text);
+        errors += 1;
+    }
+    if !o.am_root && perms & 0o700 != 0o700 {
+        if let Err(err) = rtsync_tree::fsops::set_perms(path, perms | 0o700) {
+            let what = format!("failed to modify permissions on {shown}");
+            ctx.gen_error(say::syserr("generator", &what, &err));
+            errors += 1;
+        }
+    }
+    errors
+}
+
+/// The attributes of an item the generator handled (a symlink, a special file, a file
+/// already current), set as stock's set_file_attrs; returns the failures counted.
+fn item_attrs(ctx: &Ctx<'_>, path: &std::path::Path, e: &FileEntry) -> u64 {
+    let Ok(md) = fs::symlink_metadata(path) else {
+        return 0;
+    };
+    let o = &ctx.opts.attrs;
+    let perms = say::dest_perms(e, o, Some(md.mode()).filter(|_| !o.perms));
+    let shown = ctx.naming.name(&e.name);
+    match say::set_attrs(path, &shown, "generator", e, o, &md, perms, false) {
+        Ok(()) => 0,
+        Err(text) => {
+            ctx.gen_error(text);
+            1
         }
     }
 }

@@ -5,16 +5,17 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::mpsc;
 
 use rtsync_tree::fsops::TempFile;
 use rtsync_tree::FileEntry;
 
 use super::keep::{self, Output};
-use super::{Ctx, PullStats, Request};
+use super::{say, Ctx, Event, PullStats, Request};
 use crate::checksum::FileHasher;
 use crate::error::{Error, Result};
 use crate::local;
-use crate::mux::MuxReader;
+use crate::mux::{MsgTag, MuxReader};
 use crate::varint::ReadWire;
 
 /// What became of a file received in full.
@@ -29,6 +30,10 @@ pub(super) enum Received {
     /// Verified, but thrown away (`--delay-updates` could not make its partial dir), for
     /// this reason (an error message).
     Dropped(String),
+    /// Not in place: something here failed (reported already, the data read and dropped);
+    /// `logged` when stock still logs the item (the data was written, only the rename
+    /// failed).
+    Failed { logged: bool },
 }
 
 /// Reads one file's tokens into a temp file (or the file itself with `--inplace`); puts it
@@ -40,7 +45,11 @@ pub(super) fn receive_file<R: Read>(
     req: &Request,
     decoder: &mut rtsync_delta::TokenDecoder,
     stats: &mut PullStats,
+    ev_tx: &mpsc::Sender<Event>,
 ) -> Result<Received> {
+    let fail = |text: String| {
+        super::tell(ctx, ev_tx, MsgTag::ErrorXfer, text);
+    };
     let o = ctx.opts;
     let e = &req.entry;
     let final_path = ctx.dest.path_of(&e.name);
@@ -63,15 +72,16 @@ pub(super) fn receive_file<R: Read>(
             }
         }
     }
+    // A basis that cannot be opened is no basis (as stock's receiver takes it).
     let mut basis = match &basis_path {
-        Some(p) => Some({
+        Some(p) => {
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(p)
-                .map_err(|err| Error::file(format!("open basis {}", p.display()), err))?
-        }),
+                .ok()
+        }
         None => None,
     };
     // Matched blocks can be left where they are only when the basis is the file written.
@@ -79,16 +89,35 @@ pub(super) fn receive_file<R: Read>(
     let mut temp = None;
     let mut out = if o.inplace {
         use std::os::unix::fs::OpenOptionsExt;
-        let f = std::fs::OpenOptions::new()
+        let opened = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
-            .open(&final_path)
-            .map_err(|err| Error::file(format!("open \"{}\" failed", final_path.display()), err))?;
+            .open(&final_path);
+        let f = match opened {
+            Ok(f) => f,
+            Err(err) => {
+                let what = format!("open {} failed", shown_final(ctx, &e.name, &final_path));
+                fail(say::syserr("receiver", &what, &err));
+                discard_file(ctx, r, req, decoder)?;
+                return Ok(Received::Failed { logged: false });
+            }
+        };
         Output::new(f, o.sparse, true)
     } else {
-        let mut t = create_temp(ctx, &final_path)?;
+        let mut t = match create_temp(ctx, &final_path) {
+            Ok(t) => t,
+            Err((shown, err)) => {
+                fail(say::syserr(
+                    "receiver",
+                    &format!("mkstemp {shown} failed"),
+                    &err,
+                ));
+                discard_file(ctx, r, req, decoder)?;
+                return Ok(Received::Failed { logged: false });
+            }
+        };
         let f = t
             .file()
             .try_clone()
@@ -96,7 +125,10 @@ pub(super) fn receive_file<R: Read>(
         temp = Some(t);
         Output::new(f, o.sparse, false)
     };
-    let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
+    let werr = |err| {
+        let shown = shown_final(ctx, &e.name, &final_path);
+        Error::file(format!("[receiver] write failed on {shown}"), err)
+    };
     let received = copy_tokens(
         ctx,
         r,
@@ -107,6 +139,7 @@ pub(super) fn receive_file<R: Read>(
         &mut out,
         updating_basis,
         true,
+        false,
     )
     .and_then(|digest| {
         out.finish().map_err(werr)?;
@@ -129,12 +162,21 @@ pub(super) fn receive_file<R: Read>(
         return Ok(Received::BadSum);
     }
     let written = temp.as_ref().map_or(final_path.as_path(), |t| t.path());
-    local::apply_attrs(written, e, &o.attrs, &ctx.ids, req.existing_mode, true).map_err(|err| {
-        Error::file(
-            format!("set attributes on \"{}\"", final_path.display()),
-            err,
-        )
-    })?;
+    if let Ok(md) = std::fs::symlink_metadata(written) {
+        // A failure is reported and the file still goes into place, as stock's
+        // finish_transfer does.
+        let shown = match &temp {
+            Some(t) => ctx.naming.path(t.path()),
+            None => shown_final(ctx, &e.name, &final_path),
+        };
+        let perms = say::dest_perms(e, &o.attrs, req.existing_mode);
+        if let Err(text) =
+            say::set_attrs(written, &shown, "receiver", e, &o.attrs, &md, perms, true)
+        {
+            fail(text);
+            stats.errors += 1;
+        }
+    }
     let Some(temp) = temp else {
         return Ok(Received::Placed);
     };
@@ -155,12 +197,16 @@ pub(super) fn receive_file<R: Read>(
                 )
             })?;
     }
-    temp.persist(&final_path).map_err(|err| {
-        Error::file(
-            format!("rename into \"{}\" failed", final_path.display()),
-            err,
-        )
-    })?;
+    let temp_shown = ctx.naming.path(temp.path());
+    if let Err(err) = temp.persist(&final_path) {
+        // (The temp file is gone with it.)
+        let what = format!(
+            "rename {temp_shown} -> \"{}\"",
+            String::from_utf8_lossy(&e.name)
+        );
+        fail(say::syserr("receiver", &what, &err));
+        return Ok(Received::Failed { logged: true });
+    }
     if let Some(pd) = o.partial_dir.as_deref() {
         // The partial file this one may have been made from is used up.
         keep::drop_partial(o, &final_path, pd, &e.name);
@@ -233,29 +279,55 @@ pub(super) fn discard_file<R: Read>(
         &mut out,
         false,
         false,
+        true,
     )?;
     let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
     r.read_all(&mut theirs)?;
     Ok(())
 }
 
-/// Creates the temp file for `final_path`, in `--temp-dir` when one was given.
-fn create_temp(ctx: &Ctx<'_>, final_path: &std::path::Path) -> Result<TempFile> {
+/// Creates the temp file for `final_path`, in `--temp-dir` when one was given. On failure,
+/// the name it would have had as stock's message shows it (`DIR/.NAME.XXXXXX`), and why.
+fn create_temp(
+    ctx: &Ctx<'_>,
+    final_path: &std::path::Path,
+) -> std::result::Result<TempFile, (String, std::io::Error)> {
     use std::os::unix::ffi::OsStrExt;
+    let base = final_path.file_name().map(|b| b.as_bytes().to_vec());
+    let base = base.as_deref().unwrap_or(b"file");
+    let parent = final_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let template = |dir: &std::path::Path| {
+        let mut name = b".".to_vec();
+        name.extend_from_slice(base);
+        name.extend_from_slice(b".XXXXXX");
+        ctx.naming
+            .path(&dir.join(std::ffi::OsStr::from_bytes(&name)))
+    };
     let dir = match &ctx.opts.temp_dir {
         Some(t) => ctx
             .opts
             .option_dir(t, None)
-            .map_err(|err| Error::file(format!("mkstemp in \"{}\" failed", t.display()), err))?,
-        None => final_path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."))
-            .to_path_buf(),
+            .map_err(|err| (template(t), err))?,
+        None => parent.to_path_buf(),
     };
-    let base = final_path.file_name().map(|b| b.as_bytes().to_vec());
-    TempFile::create_in(&dir, base.as_deref().unwrap_or(b"file"))
-        .map_err(|err| Error::file(format!("mkstemp in \"{}\" failed", dir.display()), err))
+    TempFile::create_in(&dir, base).map_err(|err| {
+        let shown = match &ctx.opts.temp_dir {
+            Some(t) => template(t),
+            None => template(parent),
+        };
+        (shown, err)
+    })
+}
+
+/// How stock names the destination file of entry `name` in a message.
+fn shown_final(ctx: &Ctx<'_>, name: &[u8], final_path: &std::path::Path) -> String {
+    match ctx.dest {
+        crate::local::Dest::Solo(_) => ctx.naming.path(final_path),
+        _ => ctx.naming.name(name),
+    }
 }
 
 /// `--partial`: an interrupted file is kept under its own name with an mtime of 0 (so it
@@ -291,9 +363,13 @@ fn copy_tokens<R: Read>(
     out: &mut Output,
     updating_basis: bool,
     progress: bool,
+    discarding: bool,
 ) -> Result<Vec<u8>> {
     let final_path = ctx.dest.path_of(&req.entry.name);
-    let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
+    let werr = |err| {
+        let shown = shown_final(ctx, &req.entry.name, &final_path);
+        Error::file(format!("[receiver] write failed on {shown}"), err)
+    };
     let mut hasher = FileHasher::new(ctx.neg.checksum);
     let mut block = Vec::new();
     if req.append {
@@ -344,6 +420,10 @@ fn copy_tokens<R: Read>(
             )));
         }
         let Some(bf) = basis.as_deref_mut() else {
+            if discarding {
+                // Data read only to be dropped: a block needs no basis.
+                continue;
+            }
             return Err(Error::Protocol(
                 "block reference without a basis file".into(),
             ));

@@ -1,0 +1,283 @@
+//! The receiving side's per-file failures, worded and routed as stock's: `rsync: [ROLE]
+//! WHAT "NAME": STRERROR (ERRNO)`, printed by a client, sent to the client (MSG_ERROR_XFER,
+//! and logged) by a server; names shown as stock's `full_fname` shows them (the destination
+//! directory's full path, or in a daemon module the path beneath the module and
+//! ` (in MODULE)`). Also the attribute setting whose failures are reported that way.
+
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::mpsc;
+
+use rtsync_tree::{fsops, FileEntry, FileKind};
+
+use super::{Ctx, Event};
+use crate::local::AttrOptions;
+use crate::mux::MsgTag;
+
+/// How names appear in messages: what goes before a destination-relative name, and the
+/// module suffix.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Naming {
+    /// The destination directory as shown, ending in `/` (empty at a module's top).
+    prefix: String,
+    /// A daemon module's root (full path) and name.
+    module: Option<(String, String)>,
+}
+
+impl Naming {
+    pub(super) fn new(dest_root: &Path, module: Option<&(std::path::PathBuf, String)>) -> Naming {
+        let full = rtsync_engine::local::full_path(dest_root);
+        let module =
+            module.map(|(root, name)| (rtsync_engine::local::full_path(root), name.clone()));
+        let prefix = match &module {
+            Some((root, _)) if root != "/" => match full.strip_prefix(root.as_str()) {
+                Some("") => String::new(),
+                Some(rest) if rest.starts_with('/') => format!("{rest}/"),
+                _ => format!("{full}/"),
+            },
+            _ if full == "/" => full,
+            _ => format!("{full}/"),
+        };
+        Naming { prefix, module }
+    }
+
+    /// `"NAME"` (with ` (in MODULE)`) for a name relative to the destination directory.
+    pub(super) fn name(&self, name: &[u8]) -> String {
+        self.quoted(format!("{}{}", self.prefix, String::from_utf8_lossy(name)))
+    }
+
+    /// `"PATH"` for a local path (a temp file, a solo destination): made absolute, and
+    /// beneath a module shown from the module's top.
+    pub(super) fn path(&self, p: &Path) -> String {
+        let mut full = rtsync_engine::local::full_path(p);
+        if p.as_os_str().as_bytes().ends_with(b"/.") {
+            full.push_str(if full == "/" { "." } else { "/." });
+        }
+        if let Some((root, _)) = self.module.as_ref().filter(|(r, _)| r != "/") {
+            if let Some(rest) = full.strip_prefix(root.as_str()) {
+                if rest.is_empty() {
+                    full = ".".into();
+                } else if let Some(r) = rest.strip_prefix('/').filter(|_| self.prefix.is_empty()) {
+                    full = r.to_string();
+                } else if rest.starts_with('/') {
+                    full = rest.to_string();
+                }
+            }
+        }
+        self.quoted(full)
+    }
+
+    fn quoted(&self, shown: String) -> String {
+        match &self.module {
+            Some((_, m)) => format!("\"{shown}\" (in {m})"),
+            None => format!("\"{shown}\""),
+        }
+    }
+}
+
+/// stock's rsyserr text: `rsync: [ROLE] WHAT: STRERROR (ERRNO)` and a newline.
+pub(super) fn syserr(role: &str, what: &str, err: &io::Error) -> String {
+    format!("rsync: [{role}] {what}: {}\n", crate::error::os_text(err))
+}
+
+impl Ctx<'_> {
+    /// We are the client (messages are ours to print).
+    fn is_client(&self) -> bool {
+        self.opts.peer_sends_stats
+    }
+
+    /// A message of the generator (`text` ends in a newline): printed by a client; a server
+    /// queues it for the client (the generator sends it with its next write) and a daemon
+    /// logs it.
+    pub(super) fn gen_say(&self, tag: MsgTag, text: String) {
+        if self.is_client() {
+            say_locally(tag, &text);
+            return;
+        }
+        self.log_line(&text);
+        self.said
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((tag, text));
+    }
+
+    /// A per-file failure of the generator (stock's FERROR_XFER: the exit code becomes 23).
+    pub(super) fn gen_error(&self, text: String) {
+        self.gen_say(MsgTag::ErrorXfer, text);
+    }
+
+    /// A daemon's log gets the messages it sends its client, as stock's does.
+    pub(super) fn log_line(&self, text: &str) {
+        if let Some(log) = &self.opts.log {
+            for line in text.lines() {
+                (log.0)(line);
+            }
+        }
+    }
+
+    /// The messages the generator queued, taken for sending.
+    pub(super) fn take_said(&self) -> Vec<(MsgTag, String)> {
+        std::mem::take(&mut *self.said.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// A message printed where stock's client prints it (errors and warnings on stderr).
+fn say_locally(tag: MsgTag, text: &str) {
+    use std::io::Write;
+    if matches!(tag, MsgTag::Info) {
+        let mut out = io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    } else {
+        let _ = io::stderr().lock().write_all(text.as_bytes());
+    }
+}
+
+/// A message of the receiver: printed by a client, passed to the generator (which sends it
+/// to the client) by a server.
+pub(super) fn recv_say(ctx: &Ctx<'_>, ev_tx: &mpsc::Sender<Event>, tag: MsgTag, text: String) {
+    if ctx.is_client() {
+        say_locally(tag, &text);
+    } else {
+        ctx.log_line(&text);
+        let _ = ev_tx.send(Event::Message(tag, text));
+    }
+}
+
+/// Whether this process may give files group `gid` (root, or one of our groups), as stock's
+/// FLAG_SKIP_GROUP decides: a group it may not give is left alone, silently.
+fn may_give_group(gid: u32, am_root: bool) -> bool {
+    if am_root {
+        return true;
+    }
+    // SAFETY: getegid has no preconditions.
+    if unsafe { libc::getegid() } == gid {
+        return true;
+    }
+    // SAFETY: a null buffer with size 0 asks for the count only.
+    let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    if n <= 0 {
+        return false;
+    }
+    let mut groups = vec![0 as libc::gid_t; n as usize];
+    // SAFETY: the buffer holds `n` entries.
+    let got = unsafe { libc::getgroups(n, groups.as_mut_ptr()) };
+    got > 0 && groups[..got as usize].contains(&gid)
+}
+
+/// The permission bits an entry gets here (stock's dest_mode): the sender's with `-p`;
+/// without, an existing item keeps its own (`-E` adjusting execute bits of a file) and a
+/// new one gets the sender's less the umask.
+pub(super) fn dest_perms(e: &FileEntry, o: &AttrOptions, existing: Option<u32>) -> u32 {
+    if o.perms {
+        return e.perms();
+    }
+    match existing {
+        Some(old) => {
+            let mut p = old & 0o7777;
+            if o.executability && e.kind == FileKind::Regular {
+                if e.perms() & 0o111 == 0 {
+                    p &= !0o111;
+                } else if old & 0o111 == 0 {
+                    p |= (p & 0o444) >> 2;
+                }
+            }
+            p
+        }
+        None => e.perms() & !o.umask & 0o777,
+    }
+}
+
+/// Sets owner, times and permissions of `path` as stock's set_file_attrs does: only what
+/// differs from `md` (what is there), in that order, stopping at the first failure, whose
+/// message (for `role`, naming the item `shown`) is returned. `perms` are the bits it should
+/// end up with; `accurate` compares times to the nanosecond (a file just written).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn set_attrs(
+    path: &Path,
+    shown: &str,
+    role: &str,
+    e: &FileEntry,
+    o: &AttrOptions,
+    md: &fs::Metadata,
+    perms: u32,
+    accurate: bool,
+) -> Result<(), String> {
+    let mut mode = md.mode();
+    let change_uid = o.owner && o.am_root && md.uid() != e.uid;
+    let change_gid = o.group && md.gid() != e.gid && may_give_group(e.gid, o.am_root);
+    if change_uid || change_gid {
+        let uid = if change_uid { e.uid } else { u32::MAX };
+        let gid = if change_gid { e.gid } else { u32::MAX };
+        if let Err(err) = fsops::set_owner(path, uid, gid) {
+            let what = if change_uid { "chown" } else { "chgrp" };
+            return Err(syserr(role, &format!("{what} {shown} failed"), &err));
+        }
+        if mode & (libc::S_ISUID | libc::S_ISGID) != 0 {
+            // A chown clears set-id bits: compare with what is there now.
+            mode = fs::symlink_metadata(path).map_or(mode, |m| m.mode());
+        }
+    }
+    let skip_time = match e.kind {
+        FileKind::Directory => o.omit_dir_times,
+        FileKind::Symlink => o.omit_link_times,
+        _ => false,
+    };
+    if o.times && !skip_time {
+        let same = md.mtime() == e.mtime && (!accurate || md.mtime_nsec() as u32 == e.mtime_nsec);
+        if !same {
+            if let Err(err) = fsops::set_mtime(path, e.mtime, e.mtime_nsec) {
+                return Err(syserr(
+                    role,
+                    &format!("failed to set times on {shown}"),
+                    &err,
+                ));
+            }
+        }
+    }
+    if e.kind != FileKind::Symlink && mode & 0o7777 != perms & 0o7777 {
+        if let Err(err) = fsops::set_perms(path, perms) {
+            return Err(syserr(
+                role,
+                &format!("failed to set permissions on {shown}"),
+                &err,
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_as_stock_full_fname() {
+        let plain = Naming::new(Path::new("/tmp/d/"), None);
+        assert_eq!(plain.name(b"ro/.f.XXXXXX"), "\"/tmp/d/ro/.f.XXXXXX\"");
+        assert_eq!(plain.name(b"."), "\"/tmp/d/.\"");
+        let m = (std::path::PathBuf::from("/srv/m"), "mod".to_string());
+        let top = Naming::new(Path::new("/srv/m/."), Some(&m));
+        assert_eq!(top.name(b"ro"), "\"ro\" (in mod)");
+        assert_eq!(top.name(b"."), "\".\" (in mod)");
+        let sub = Naming::new(Path::new("/srv/m/sub"), Some(&m));
+        assert_eq!(sub.name(b"."), "\"/sub/.\" (in mod)");
+        assert_eq!(
+            sub.path(Path::new("/srv/m/sub/.x.AbCdEf")),
+            "\"/sub/.x.AbCdEf\" (in mod)"
+        );
+        assert_eq!(top.path(Path::new("/srv/m/a/.x.1")), "\"a/.x.1\" (in mod)");
+    }
+
+    #[test]
+    fn rsyserr_wording() {
+        let e = io::Error::from_raw_os_error(libc::EPERM);
+        assert_eq!(
+            syserr("generator", "failed to modify permissions on \"x\"", &e),
+            "rsync: [generator] failed to modify permissions on \"x\": Operation not permitted (1)\n"
+        );
+    }
+}
