@@ -1869,7 +1869,7 @@ fn delete_found(ctx: &Ctx<'_>, gone: Vec<Extraneous>) -> (u64, Vec<Line>) {
     }
     let mut n = 0;
     for (name, p, is_dir) in gone.into_iter().rev() {
-        n += delete_tree(ctx, name, &p, is_dir, &mut lines);
+        n += delete_tree(ctx, name, &p, is_dir, &mut lines).0;
     }
     (n, lines)
 }
@@ -1952,18 +1952,34 @@ fn delete_missing(ctx: &Ctx<'_>, e: &FileEntry, res: &mut GenResult) -> Vec<Line
         )));
         return lines;
     }
-    res.deleted += delete_tree(ctx, e.name.clone(), &path, md.is_dir(), &mut lines);
+    res.deleted += delete_tree(ctx, e.name.clone(), &path, md.is_dir(), &mut lines).0;
     lines
 }
 
-/// Deletes `path` (a directory deepest first), logging each name; returns how many went.
+/// Deletes `path` (a directory deepest first), logging each name; returns how many went,
+/// and whether it went.
 fn delete_tree(
     ctx: &Ctx<'_>,
     name: Vec<u8>,
     path: &std::path::Path,
     is_dir: bool,
     lines: &mut Vec<Line>,
-) -> u64 {
+) -> (u64, bool) {
+    delete_item(ctx, name, path, is_dir, lines, true)
+}
+
+/// [`delete_tree`] for the item `name` (`top`: the extraneous item itself, not something
+/// inside it). As stock's delete_dir_contents: a directory whose contents did not all go is
+/// `cannot delete non-empty directory`; the item itself is then left, one inside it is
+/// still tried.
+fn delete_item(
+    ctx: &Ctx<'_>,
+    name: Vec<u8>,
+    path: &std::path::Path,
+    is_dir: bool,
+    lines: &mut Vec<Line>,
+    top: bool,
+) -> (u64, bool) {
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
     let mut n = 0;
@@ -1995,15 +2011,27 @@ fn delete_tree(
             })
             .unwrap_or_default();
         kids.sort_by(|a, b| rtsync_tree::compare_names(&a.0, a.2, &b.0, b.2));
+        let mut kept = false;
         for (kname, kpath, kdir) in kids.into_iter().rev() {
-            n += delete_tree(ctx, kname, &kpath, kdir, lines);
+            let (k, gone) = delete_item(ctx, kname, &kpath, kdir, lines, false);
+            n += k;
+            kept |= !gone;
+        }
+        if kept {
+            lines.push(Line::Info(format!(
+                "cannot delete non-empty directory: {}",
+                String::from_utf8_lossy(&name)
+            )));
+            if top {
+                return (n, false);
+            }
         }
     }
     if let Some(limit) = ctx.opts.max_delete {
         use std::sync::atomic::Ordering::Relaxed;
         if ctx.deletions.load(Relaxed) >= limit.max(0) as u64 {
             ctx.skipped_deletions.fetch_add(1, Relaxed);
-            return n;
+            return (n, false);
         }
     }
     let (what, done) = if ctx.opts.dry_run {
@@ -2023,7 +2051,7 @@ fn delete_tree(
     let ok = match done {
         Ok(()) => true,
         // Gone already: nothing to say.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (n, true),
         Err(e) if is_dir && e.raw_os_error() == Some(libc::ENOTEMPTY) => {
             // Something inside stayed (it could not be deleted, or is protected).
             lines.push(Line::Info(format!(
@@ -2056,7 +2084,7 @@ fn delete_tree(
         lines.push(Line::Deleting(shown, mode));
         n += 1;
     }
-    n
+    (n, ok)
 }
 
 fn receive<R: Read>(

@@ -256,8 +256,13 @@ pub fn push_to(
         b.finish()?;
     }
     finish_report(opts, reporter, counts, &sent, &received, started, &stats);
-    let _ = conn.closer.wait();
-    let mut outcome = Outcome::default();
+    // A remote shell's rsync may have failed without a word on the wire (stock's server
+    // writes its errors to stderr): its exit status counts, as stock's client takes it.
+    let remote_status = conn.closer.wait();
+    let mut outcome = Outcome {
+        remote_status,
+        ..Outcome::default()
+    };
     outcome.stats.files_transferred = stats.files_sent;
     outcome.stats.literal_bytes = stats.literal_bytes;
     outcome.stats.matched_bytes = stats.matched_bytes;

@@ -41,6 +41,9 @@ pub struct Case<'a> {
     /// The output is compared as a set of lines: messages that travel out of band (a
     /// receiver's deletions, a sender's removals) may overtake item lines.
     pub sorted: bool,
+    /// The client runs as this unprivileged user (and group `nogroup`); a daemon module
+    /// needs its own `uid =` line for its side.
+    pub user: Option<&'a str>,
 }
 
 impl<'a> Case<'a> {
@@ -51,6 +54,15 @@ impl<'a> Case<'a> {
             module: "",
             dir_times: true,
             sorted: false,
+            user: None,
+        }
+    }
+
+    /// The client runs as `user` (the trees are still made by the caller, as root).
+    pub fn as_user(self, user: &'a str) -> Case<'a> {
+        Case {
+            user: Some(user),
+            ..self
         }
     }
 
@@ -138,14 +150,26 @@ pub fn run(
         args.extend(case.srcs.iter().map(|s| remote(&src(s))));
         args.push(format!("{b}/dst/"));
     }
-    let mut cmd = match client {
-        Side::Stock => Command::new(stock_rsync()),
-        Side::Ours => {
-            let mut c = Command::new(rtsync_bin());
-            c.arg("rsync");
+    let mut cmd = match case.user {
+        Some(user) => {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid", user, "--regid", "nogroup", "--clear-groups"]);
             c
         }
+        None => match client {
+            Side::Stock => Command::new(stock_rsync()),
+            Side::Ours => Command::new(rtsync_bin()),
+        },
     };
+    if case.user.is_some() {
+        cmd.arg(match client {
+            Side::Stock => stock_rsync(),
+            Side::Ours => rtsync_bin(),
+        });
+    }
+    if client == Side::Ours {
+        cmd.arg("rsync");
+    }
     let out = cmd.args(&args).current_dir(base).output().unwrap();
     // Byte counts and timings legitimately differ between implementations.
     let counts = [
@@ -171,7 +195,7 @@ pub fn run(
         .map(Daemon::log_messages)
         .unwrap_or_default();
     Ran {
-        output: text.replace(&b, "BASE"),
+        output: temp_names(&text.replace(&b, "BASE")),
         log: log.into_iter().map(|l| l.replace(&b, "BASE")).collect(),
     }
 }
@@ -240,4 +264,23 @@ pub fn every_pairing(prepare: &dyn Fn(&Path), case: Case<'_>) {
             }
         }
     }
+}
+
+/// Temp-file names in messages (`".NAME.AbC123"`, stock's random mkstemp suffix) with the
+/// suffix as `XXXXXX`.
+pub fn temp_names(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = b.to_vec();
+    for (i, &c) in b.iter().enumerate() {
+        if c != b'"' || i < 8 || b[i - 7] != b'.' {
+            continue;
+        }
+        let suffix = &b[i - 6..i];
+        let start = b[..i - 7].iter().rposition(|&c| c == b'/' || c == b'"');
+        let dotted = start.is_some_and(|s| b.get(s + 1) == Some(&b'.'));
+        if dotted && suffix.iter().all(u8::is_ascii_alphanumeric) {
+            out[i - 6..i].copy_from_slice(b"XXXXXX");
+        }
+    }
+    String::from_utf8(out).expect("only ASCII replaced")
 }

@@ -1,0 +1,135 @@
+//! Per-file failures of a receiver running as an unprivileged user, in every pairing (stock
+//! or rtsync as client, the other end as `--server` through a remote shell or as a daemon
+//! whose module runs as that user), pushing and pulling, compared with stock on both ends:
+//! the trees left, the exit code (23: the transfer goes on past each failure) and the
+//! messages (stock's wording and `[role]` tag, relayed to the client by a server, ` (in m)`
+//! from a daemon; the random mkstemp suffix normalized). The trees are made as root; only
+//! the rsync commands drop privileges.
+
+mod daemon_util;
+mod interop_util;
+mod roles;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use interop_util::set_mtime;
+use roles::matrix::{every_pairing, Case};
+
+/// The user the client (and a daemon's module) runs as.
+const USER: &str = "nobody";
+
+/// The module runs as the unprivileged user too.
+const MODULE: &str = "uid = nobody\ngid = nogroup";
+
+fn chmod(p: &Path, mode: u32) {
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `dst/` (root's, writable by all) holds directories of root's the user cannot write
+/// into: `ro/` and `ro2/` (0555); the sources have a file in each, and `ro/` a new
+/// subdirectory.
+fn read_only_dirs(base: &Path) {
+    chmod(base, 0o755);
+    let (src, dst) = (base.join("src"), base.join("dst"));
+    for d in ["ro/sub", "ro2"] {
+        fs::create_dir_all(src.join(d)).unwrap();
+    }
+    fs::write(src.join("ro/f"), "hi\n").unwrap();
+    fs::write(src.join("ro/sub/deep"), "deep\n").unwrap();
+    fs::write(src.join("ro2/g"), "x\n").unwrap();
+    fs::write(src.join("top"), "top\n").unwrap();
+    for f in ["ro/f", "ro/sub/deep", "ro2/g", "top"] {
+        set_mtime(&src.join(f), 1_500_000_000, 0);
+    }
+    for d in ["ro", "ro2"] {
+        fs::create_dir_all(dst.join(d)).unwrap();
+    }
+    // Old times the user cannot put back, on the destination's directories and sources.
+    for p in [src.join("ro"), src.join("ro2"), src.join("ro/sub")] {
+        set_mtime(&p, 1_500_000_000, 0);
+    }
+    for p in [dst.join("ro"), dst.join("ro2"), dst.clone()] {
+        set_mtime(&p, 1_400_000_000, 0);
+    }
+    chmod(&dst.join("ro"), 0o555);
+    chmod(&dst.join("ro2"), 0o555);
+    chmod(&dst, 0o777);
+    chmod(&src, 0o755);
+    set_mtime(&src, 1_500_000_000, 0);
+}
+
+/// `-rtO`: nothing of a directory is preserved, so the destination's root is left alone; each
+/// read-only directory is made writable first (`failed to modify permissions`), each file
+/// in it fails at its temp file and the new subdirectory at its mkdir (its contents
+/// skipped); the rest arrives.
+#[test]
+fn no_dir_attrs_into_read_only_dirs() {
+    every_pairing(
+        &read_only_dirs,
+        Case::new(&["-rtO"], &[""])
+            .module(MODULE)
+            .as_user(USER)
+            .no_dir_times()
+            .sorted(),
+    );
+}
+
+/// `-a`: the root's and each directory's permissions (and times) fail as stock reports
+/// them, per attribute.
+#[test]
+fn archive_into_read_only_dirs() {
+    every_pairing(
+        &read_only_dirs,
+        Case::new(&["-a"], &[""])
+            .module(MODULE)
+            .as_user(USER)
+            .no_dir_times()
+            .sorted(),
+    );
+}
+
+/// `--delete` where the user may not delete: stock's `delete_file: unlink(NAME) failed`,
+/// and the directory holding it stays (`cannot delete non-empty directory`).
+#[test]
+fn deletions_that_fail() {
+    let prepare = |base: &Path| {
+        read_only_dirs(base);
+        let dst = base.join("dst");
+        chmod(&dst.join("ro"), 0o755);
+        fs::create_dir_all(dst.join("gone/inner")).unwrap();
+        fs::write(dst.join("ro/extra"), "extra\n").unwrap();
+        fs::write(dst.join("gone/inner/x"), "x\n").unwrap();
+        set_mtime(&dst.join("ro/extra"), 1_400_000_000, 0);
+        set_mtime(&dst.join("gone/inner/x"), 1_400_000_000, 0);
+        chmod(&dst.join("gone/inner"), 0o555);
+        chmod(&dst.join("ro"), 0o555);
+    };
+    every_pairing(
+        &prepare,
+        Case::new(&["-rtO", "--delete"], &[""])
+            .module(MODULE)
+            .as_user(USER)
+            .no_dir_times()
+            .sorted(),
+    );
+}
+
+/// Symlinks that cannot be made (`symlink "NAME" -> "TARGET" failed`).
+#[test]
+fn symlinks_in_read_only_dirs() {
+    let prepare = |base: &Path| {
+        read_only_dirs(base);
+        std::os::unix::fs::symlink("f", base.join("src/ro/link")).unwrap();
+        set_mtime(&base.join("src/ro/link"), 1_500_000_000, 0);
+    };
+    every_pairing(
+        &prepare,
+        Case::new(&["-rltO"], &[""])
+            .module(MODULE)
+            .as_user(USER)
+            .no_dir_times()
+            .sorted(),
+    );
+}
