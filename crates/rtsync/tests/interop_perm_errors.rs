@@ -14,8 +14,11 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use interop_util::set_mtime;
-use roles::matrix::{every_pairing, Case};
+use std::process::Command;
+
+use daemon_util::{rtsync_bin, stock_rsync};
+use interop_util::{set_mtime, snapshot};
+use roles::matrix::{every_pairing, temp_names, Case};
 
 /// The user the client (and a daemon's module) runs as.
 const USER: &str = "nobody";
@@ -132,4 +135,52 @@ fn symlinks_in_read_only_dirs() {
             .no_dir_times()
             .sorted(),
     );
+}
+
+/// The same local copy (`SRC/ DST/`) by stock and by `rtsync rsync`, as the user: the
+/// messages (as a set), the exit code and the trees must agree.
+fn local_compare(prepare: &dyn Fn(&Path), opts: &[&str]) {
+    let run = |ours: bool| {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        prepare(base);
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid", USER, "--regid", "nogroup", "--clear-groups"]);
+        if ours {
+            cmd.arg(rtsync_bin()).arg("rsync");
+        } else {
+            cmd.arg(stock_rsync());
+        }
+        let b = base.display().to_string();
+        let out = cmd
+            .args(opts)
+            .arg(format!("{b}/src/"))
+            .arg(format!("{b}/dst/"))
+            .output()
+            .unwrap();
+        let text = temp_names(
+            &format!(
+                "{}{}exit: {:?}\n",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                out.status.code()
+            )
+            .replace(&b, "BASE"),
+        );
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        (lines, snapshot(&base.join("dst"), false), dir)
+    };
+    let (ours, ours_tree, _a) = run(true);
+    let (stock, stock_tree, _b) = run(false);
+    assert_eq!(ours, stock, "output differs: {opts:?}");
+    assert_eq!(ours_tree, stock_tree, "dst differs: {opts:?}");
+}
+
+/// The local engine reports the same failures the same way.
+#[test]
+fn local_copy_into_read_only_dirs() {
+    for opts in [&["-rtO"][..], &["-a"], &["-rtO", "--delete"]] {
+        local_compare(&read_only_dirs, opts);
+    }
 }

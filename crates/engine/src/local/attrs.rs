@@ -160,13 +160,75 @@ impl LocalTransfer<'_> {
         }
     }
 
+    /// A directory's times and permissions at its turn, as stock's generator sets them
+    /// (only what differs; the first failure reported and the rest left); then, for a user
+    /// other than root, made writable and searchable for us while its contents are written
+    /// (`failed to modify permissions` if it cannot be). They are put back, silently, once
+    /// the contents are in place ([`Self::fix_directories`]).
+    /// Returns the permissions set (what the end puts back), if it got that far.
+    pub(super) fn set_dir_attrs_now(
+        &mut self,
+        i: usize,
+        path: &Path,
+        created: bool,
+    ) -> Option<u32> {
+        let md = std::fs::symlink_metadata(path).ok()?;
+        if !md.is_dir() {
+            // (A kept symlink to a directory: the end takes care of it.)
+            return None;
+        }
+        let e = &self.entries[i];
+        let mut shown = full_path(path);
+        if e.name == b"." {
+            shown.push_str(if shown == "/" { "." } else { "/." });
+        }
+        let mut perms = self.wanted_perms_for(e, (!created).then_some(&md));
+        if created && !self.opts.perms {
+            perms |= md.mode() & 0o2000;
+        }
+        let mtime = (e.mtime, e.mtime_nsec);
+        let failed = if self.wants_times(FileKind::Directory)
+            && !same_mtime(self.opts.modify_window, md_mtime(&md), mtime)
+        {
+            fsops::set_mtime(path, mtime.0, mtime.1)
+                .err()
+                .map(|err| ("failed to set times on", err))
+        } else {
+            None
+        };
+        let failed = failed.or_else(|| {
+            (md.mode() & 0o7777 != perms)
+                .then(|| fsops::set_perms(path, perms).err())
+                .flatten()
+                .map(|err| ("failed to set permissions on", err))
+        });
+        if let Some((what, err)) = failed {
+            self.report.error(&format!(
+                "rsync: [generator] {what} \"{shown}\": {}",
+                os_error(&err)
+            ));
+            self.note(exit::PARTIAL);
+        }
+        if !self.is_root && perms & 0o700 != 0o700 {
+            if let Err(err) = fsops::set_perms(path, perms | 0o700) {
+                self.report.error(&format!(
+                    "rsync: [generator] failed to modify permissions on \"{shown}\": {}",
+                    os_error(&err)
+                ));
+                self.note(exit::PARTIAL);
+            }
+        }
+        Some(perms)
+    }
+
     /// Remembers a directory whose permissions and times are set once its contents are in
     /// place (at the end, as rsync does: hard links made late can still touch it).
-    pub(super) fn defer_dir_fixup(&mut self, i: usize, created: bool) {
+    pub(super) fn defer_dir_fixup(&mut self, i: usize, created: bool, perms: Option<u32>) {
         self.dir_fixups.push(DirFixup {
             path: self.dest_path(&self.entries[i].name),
             entry: self.entries[i].clone(),
             created,
+            perms,
         });
     }
 
@@ -200,20 +262,18 @@ impl LocalTransfer<'_> {
             // A new directory gets the source's permissions (masked without -p); an existing
             // one keeps its own unless -p.
             let mut perms = self.wanted_perms_for(&fix.entry, (!fix.created).then_some(&md));
-            if fix.created && !self.opts.perms {
+            if let Some(p) = fix.perms {
+                // Decided when it was handled (it may have been made writable since).
+                perms = p;
+            } else if fix.created && !self.opts.perms {
                 // The setgid bit a new directory inherits from its parent stays, as with
                 // rsync (which leaves a new directory's mode to mkdir without -p).
                 perms |= md.mode() & 0o2000;
             }
+            // (Failures were reported when the directory was handled: silent now, as
+            // stock's touch_up_dirs.)
             if md.mode() & 0o7777 != perms {
-                if let Err(err) = fsops::set_perms(&fix.path, perms) {
-                    self.report.error(&format!(
-                        "rsync: [generator] chmod \"{}\" failed: {}",
-                        full_path(&fix.path),
-                        os_error(&err)
-                    ));
-                    self.note(exit::PARTIAL);
-                }
+                let _ = fsops::set_perms(&fix.path, perms);
             }
             let e = &fix.entry;
             if self.wants_times(FileKind::Directory)
@@ -223,14 +283,7 @@ impl LocalTransfer<'_> {
                     (e.mtime, e.mtime_nsec),
                 )
             {
-                if let Err(err) = fsops::set_mtime(&fix.path, e.mtime, e.mtime_nsec) {
-                    self.report.error(&format!(
-                        "rsync: [generator] failed to set times on \"{}\": {}",
-                        full_path(&fix.path),
-                        os_error(&err)
-                    ));
-                    self.note(exit::PARTIAL);
-                }
+                let _ = fsops::set_mtime(&fix.path, e.mtime, e.mtime_nsec);
             }
         }
     }
@@ -242,4 +295,6 @@ pub(super) struct DirFixup {
     entry: FileEntry,
     /// Made by this run.
     created: bool,
+    /// The permissions it was given when handled.
+    perms: Option<u32>,
 }

@@ -114,6 +114,8 @@ pub struct LocalTransfer<'a> {
     skipped_deletions: u64,
     umask: u32,
     is_root: bool,
+    /// The directory just handled could not be made: its contents are skipped.
+    mkdir_failed: bool,
     /// `--usermap`/`--groupmap`/`--chown`.
     maps: crate::idmap::LocalMaps,
     /// The command-line sources (after `--files-from`).
@@ -280,6 +282,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         umask: current_umask(),
         // SAFETY: geteuid has no preconditions.
         is_root: unsafe { libc::geteuid() } == 0,
+        mkdir_failed: false,
         maps: Default::default(),
         sources: sources.to_vec(),
         receiver_rules: Filters::none(),
@@ -886,6 +889,7 @@ impl<'a> LocalTransfer<'a> {
     /// Generates a directory entry; with `children` (its contents in the source, when they are
     /// part of the transfer) `--delete-during` removes what else the destination holds.
     pub(super) fn do_dir(&mut self, i: usize, children: Option<&[Item]>) {
+        self.mkdir_failed = false;
         let dest = self.dest_path(&self.entries[i].name);
         self.make_missing_parents(&dest);
         let mut existing = std::fs::symlink_metadata(&dest).ok();
@@ -959,13 +963,17 @@ impl<'a> LocalTransfer<'a> {
                             full_path(dest),
                             os_error(&e)
                         ));
+                        self.report
+                            .error("*** Skipping any contents from this failed directory ***");
+                        self.mkdir_failed = true;
                         self.note(exit::PARTIAL);
                         return None;
                     }
                 }
                 self.apply_owner(i, dest, None);
-                // Permissions and times are set once the contents are in place.
-                self.defer_dir_fixup(i, true);
+                // Set now, and again once the contents are in place.
+                let perms = self.set_dir_attrs_now(i, dest, true);
+                self.defer_dir_fixup(i, true, perms);
             }
             return Some(it);
         };
@@ -973,7 +981,8 @@ impl<'a> LocalTransfer<'a> {
         self.compare_attrs(i, &md, &mut it, true);
         if !self.opts.dry_run {
             self.apply_owner(i, dest, Some(&md));
-            self.defer_dir_fixup(i, false);
+            let perms = self.set_dir_attrs_now(i, dest, false);
+            self.defer_dir_fixup(i, false, perms);
         }
         Some(it)
     }

@@ -259,6 +259,10 @@ impl LocalTransfer<'_> {
                 self.do_dir(i, Some(&children));
             }
         }
+        if std::mem::take(&mut self.mkdir_failed) {
+            // Nothing below a directory that could not be made (stock's skip_dir).
+            children.clear();
+        }
         self.walk_items(scanner, children, pass);
         self.receiver_rules.leave_dir();
         for _ in 0..entered {
