@@ -1121,7 +1121,7 @@ fn generate<W: Write>(
     };
     let entries = &ctx.list.entries;
     let mut redo = Vec::new();
-    if ctx.opts.delta_notice && !ctx.opts.list_only {
+    if ctx.opts.delta_notice {
         // Stock's generator's first word.
         let text = if ctx.opts.whole_file && ctx.opts.append == 0 {
             "delta-transmission disabled for local transfer or --whole-file"
