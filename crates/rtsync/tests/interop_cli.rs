@@ -733,7 +733,7 @@ fn pull_hard_link_lines_come_where_stock_prints_them() {
             &["-aHi", "--no-inc-recursive"],
             &["-aHin"],
             &["-aHi", "--delay-updates"],
-            &["-aHii", "--no-inc-recursive", "--delay-updates"],
+            &["-aHi", "--no-inc-recursive", "--delay-updates"],
         ] {
             for via in ["daemon", "shell"] {
                 let mut outs = Vec::new();

@@ -174,3 +174,34 @@ fn connection_steps_at_vv_and_vvv_match_stock() {
         compare(label, &args, envs, &reset);
     }
 }
+
+/// A listing that cannot reach its daemon names the receiving side in its messages, as
+/// stock's client does.
+#[test]
+fn listing_connect_failure_matches_stock() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // (Nothing listens there once the probe is dropped.)
+    for args in [
+        vec![format!("rsync://127.0.0.1:{port}/")],
+        vec!["-vv".into(), format!("rsync://127.0.0.1:{port}/m/")],
+    ] {
+        let run = |ours: bool| {
+            let mut cmd = if ours {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
+                c.arg("rsync");
+                c
+            } else {
+                Command::new(stock_rsync())
+            };
+            cmd.args(&args).env_remove("RSYNC_CONNECT_PROG");
+            shown(&cmd.output().unwrap())
+        };
+        let want = run(false);
+        assert_ne!(want.2, Some(0), "{want:?}");
+        assert_eq!(run(true), want, "{args:?}");
+    }
+}
