@@ -102,7 +102,9 @@ fn connection_steps_at_vv_and_vvv_match_stock() {
     let ssh = fake_ssh(work.path());
     let ssh_s = ssh.display().to_string();
     let daemon_path = format!("{} --config={}", stock_rsync().display(), conf.display());
-    let cases: Vec<(&str, Vec<String>, Vec<(&str, &str)>)> = vec![
+    /// A label, the arguments, the environment.
+    type Case<'a> = (&'a str, Vec<String>, Vec<(&'a str, &'a str)>);
+    let cases: Vec<Case> = vec![
         (
             "pull",
             vec!["-avv".into(), d.url("m/"), dst_s.clone()],

@@ -382,6 +382,7 @@ mod tests {
             base: 0,
             trailer: Vec::new(),
             late: Vec::new(),
+            after: Default::default(),
         };
         st.slots[1] = Slot::Ready(Vec::new());
         advance(&mut st);
