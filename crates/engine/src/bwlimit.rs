@@ -27,6 +27,18 @@ impl BwLimit {
         bytes_per_sec.saturating_add(512) / 1024
     }
 
+    /// What a daemon started with `--bwlimit=KIB` holds a session to, given the client's
+    /// `--bwlimit` (bytes per second): the daemon's rate, unless the client asked for a
+    /// lower one (stock compares the two in whole KiB). A daemon limit of 0 is none.
+    pub fn daemon_cap(client: Option<u64>, daemon_kib: u64) -> Option<u64> {
+        let client_kib = client.map_or(0, BwLimit::kib);
+        if daemon_kib > 0 && (client_kib == 0 || client_kib > daemon_kib) {
+            Some(daemon_kib * 1024)
+        } else {
+            client
+        }
+    }
+
     /// The most written at once: a write is then followed by its pause.
     pub fn write_max(&self) -> usize {
         ((self.rate / 1024) * 128).max(512) as usize
@@ -60,6 +72,29 @@ mod tests {
         assert_eq!(BwLimit::kib(100 * 1024 + 600), 101);
         assert_eq!(BwLimit::new(Some(1024)).unwrap().write_max(), 512);
         assert_eq!(BwLimit::new(Some(100 << 10)).unwrap().write_max(), 12_800);
+    }
+
+    #[test]
+    fn a_daemon_limit_caps_the_clients() {
+        // No limit from the client, or a higher one: the daemon's.
+        assert_eq!(BwLimit::daemon_cap(None, 100), Some(100 * 1024));
+        assert_eq!(BwLimit::daemon_cap(Some(0), 100), Some(100 * 1024));
+        assert_eq!(BwLimit::daemon_cap(Some(500 * 1024), 100), Some(100 * 1024));
+        // A lower one (or the same, in whole KiB) stays the client's.
+        assert_eq!(BwLimit::daemon_cap(Some(20 * 1024), 100), Some(20 * 1024));
+        assert_eq!(
+            BwLimit::daemon_cap(Some(100 * 1024 + 300), 100),
+            Some(100 * 1024 + 300)
+        );
+        // The client's 511 bytes/s round to no limit at all: the daemon's applies.
+        assert_eq!(BwLimit::daemon_cap(Some(511), 100), Some(100 * 1024));
+        // No daemon limit: the client's as given.
+        assert_eq!(BwLimit::daemon_cap(None, 0), None);
+        assert_eq!(BwLimit::daemon_cap(Some(2048), 0), Some(2048));
+        // The capped limit paces writes at the daemon's rate (on a given clock).
+        let mut b = BwLimit::new(BwLimit::daemon_cap(Some(1 << 30), 2)).unwrap();
+        assert_eq!(b.write_max(), 512);
+        assert_eq!(b.ahead(4096, Duration::ZERO), Some(Duration::from_secs(2)));
     }
 
     #[test]

@@ -74,7 +74,19 @@ fn parse(args: &[String]) -> Result<Cli, i32> {
             "--server" => cli.server = true,
             "." if cli.server => {}
             "--address" => cli.listen.address = Some(value(&mut i, inline, "address")?),
-            "--bwlimit" => cli.daemon.bwlimit = Some(value(&mut i, inline, "bwlimit")?),
+            "--bwlimit" => {
+                let v = value(&mut i, inline, "bwlimit")?;
+                // An integer (KiB/s), as stock's daemon-mode option table takes it.
+                if v.trim().parse::<i32>().is_err() {
+                    eprintln!("rsync: --bwlimit={v}: invalid numeric value (in daemon mode)");
+                    eprintln!("(Type \"rsync --daemon --help\" for assistance with daemon mode.)");
+                    eprintln!(
+                        "rsync error: syntax or usage error (code 1) at options.c(1596) [client=3.5.0]"
+                    );
+                    return Err(1);
+                }
+                cli.daemon.bwlimit = Some(v.trim().to_string());
+            }
             "--config" => cli.config = Some(PathBuf::from(value(&mut i, inline, "config")?)),
             "--dparam" | "-M" => cli.daemon.dparams.push(value(&mut i, inline, "dparam")?),
             "--no-detach" => cli.listen.no_detach = true,
@@ -260,8 +272,18 @@ fn transfer(mut session: Session) -> i32 {
             module_name: Some(m.name.clone()),
             numeric_ids: session.numeric_ids,
             max_verbosity: Some(m.max_verbosity()),
+            daemon_bwlimit: daemon_bwlimit(&session.options),
         },
     )
+}
+
+/// The daemon's `--bwlimit` in KiB/s (checked when the options were parsed; a negative
+/// value is no limit).
+fn daemon_bwlimit(o: &DaemonOptions) -> u64 {
+    o.bwlimit
+        .as_deref()
+        .and_then(|v| v.parse::<i64>().ok())
+        .map_or(0, |n| n.max(0) as u64)
 }
 
 /// A module's `filter`, `include`, `exclude`, `include from` and `exclude from` rules.

@@ -160,7 +160,9 @@ fn remote(opts: &Options) -> i32 {
 fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
     // rsync names the local process's role in its closing line: pulling makes it the receiver.
     let sources = &opts.args[..opts.args.len().saturating_sub(1)];
-    let pulling = sources.iter().any(|a| is_remote(a.as_bytes()));
+    // (A lone remote argument is a listing: received.)
+    let pulling = sources.iter().any(|a| is_remote(a.as_bytes()))
+        || (sources.is_empty() && opts.args.iter().any(|a| is_remote(a.as_bytes())));
     let role = if pulling { "Receiver" } else { "sender" };
     let closing = |code: i32, role: &str| {
         let location = match code {

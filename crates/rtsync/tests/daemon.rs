@@ -2197,3 +2197,59 @@ fn relative_pulls_start_where_the_client_says_like_stock() {
     ];
     compare_cases(conf, cases, &|_| {});
 }
+
+/// `--daemon --bwlimit=KIB`: a session is held to the daemon's rate (or the client's lower
+/// one) and still transfers everything; a value that is not an integer is refused as stock
+/// refuses it.
+#[test]
+fn daemon_bwlimit_sessions_transfer_whole_like_stock() {
+    for bad in ["--bwlimit=1K", "--bwlimit=abc", "--bwlimit=1.5"] {
+        let ours = std::process::Command::new(rtsync_bin())
+            .args(["daemon", "--no-detach", bad])
+            .output()
+            .unwrap();
+        let stock = std::process::Command::new(stock_rsync())
+            .args(["--daemon", "--no-detach", bad])
+            .output()
+            .unwrap();
+        assert_eq!(ours.status.code(), stock.status.code(), "{bad}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stderr),
+            String::from_utf8_lossy(&stock.stderr),
+            "{bad}"
+        );
+    }
+    let conf = "use chroot = no\npid file = {dir}/pid\n[rw]\n  path = {dir}/mod\n  read only = no\n  uid = root\n  gid = root\n";
+    let runs: &[&[&str]] = &[
+        &["-a", "URL:rw/", "DIR:pulled/"],
+        &["-a", "--bwlimit=100000", "URL:rw/", "DIR:pulled2/"],
+        &["-a", "--bwlimit=2000", "URL:rw/", "DIR:pulled3/"],
+        &["-a", "DIR:pulled/", "URL:rw/pushed/"],
+    ];
+    let mut trees = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path());
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+        std::fs::write(dir.path().join("mod/big.bin"), data).unwrap();
+        fix_times(dir.path());
+        let d = Daemon::start_with(kind, dir.path(), conf, &["--bwlimit=3000"]);
+        let mut got = Vec::new();
+        for args in runs {
+            let o = client(&expand(args, &d), &[], Duration::from_secs(60));
+            got.push(o.code);
+        }
+        assert!(got.iter().all(|c| *c == Some(0)), "{kind:?}: {got:?}");
+        trees.push([
+            snapshot(&dir.path().join("pulled")),
+            snapshot(&dir.path().join("pulled2")),
+            snapshot(&dir.path().join("pulled3")),
+            snapshot(&dir.path().join("mod/pushed")),
+            snapshot(&dir.path().join("mod")),
+        ]);
+    }
+    for (i, (want, have)) in trees[0].iter().zip(&trees[1]).enumerate() {
+        assert!(want == have, "tree {i}: {}", diff_lines(want, have));
+    }
+    assert!(trees[1][0].iter().any(|l| l.contains("big.bin")));
+}

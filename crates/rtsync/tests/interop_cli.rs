@@ -648,3 +648,126 @@ fn bwlimit_reaches_the_server_as_stock_sends_it() {
         assert_same_tree(&dest, &w.join("src"), false);
     }
 }
+
+/// Several hard-link groups across directories (their last members in later directories
+/// than the others), plus files of their own.
+fn linked_groups(root: &Path) {
+    for d in ["x/y/z", "p", "q/r"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    for i in 1..=6 {
+        std::fs::write(root.join(format!("x/g{i}")), format!("group {i}\n")).unwrap();
+    }
+    std::fs::write(root.join("p/big"), pattern(150_000, 5)).unwrap();
+    for (from, to) in [
+        ("x/g1", "p/g1"),
+        ("x/g1", "q/r/g1"),
+        ("x/g2", "x/y/z/g2"),
+        ("x/g3", "p/a3"),
+        ("x/g3", "x/y/g3"),
+        ("x/g3", "q/g3"),
+        ("x/g4", "q/r/a4"),
+        ("p/big", "x/big"),
+    ] {
+        std::fs::hard_link(root.join(from), root.join(to)).unwrap();
+    }
+    std::fs::write(root.join("q/solo"), b"solo\n").unwrap();
+    std::fs::write(root.join("x/y/solo"), b"solo too\n").unwrap();
+    for p in [
+        "x/g1", "x/g2", "x/g3", "x/g4", "x/g5", "x/g6", "p/big", "q/solo", "x/y/solo",
+    ] {
+        set_mtime(&root.join(p), 1_600_000_000, 0);
+    }
+    for p in ["x/y/z", "x/y", "x", "p", "q/r", "q", ""] {
+        set_mtime(&root.join(p), 1_600_000_000, 0);
+    }
+}
+
+/// A destination holding part of [`linked_groups`]: some members missing, some unlinked
+/// copies, one changed file, one with another time.
+fn partly_linked(d: &Path) {
+    linked_groups(d);
+    for p in ["x/g1", "p/a3", "q/r/a4", "x/big"] {
+        std::fs::remove_file(d.join(p)).unwrap();
+    }
+    // Unlinked copies where the source has links.
+    for p in ["q/g3", "q/r/g1"] {
+        let data = std::fs::read(d.join(p)).unwrap();
+        std::fs::remove_file(d.join(p)).unwrap();
+        std::fs::write(d.join(p), data).unwrap();
+        set_mtime(&d.join(p), 1_600_000_000, 0);
+    }
+    std::fs::write(d.join("x/y/solo"), b"changed\n").unwrap();
+    set_mtime(&d.join("x/y/solo"), 1_500_000_000, 0);
+    set_mtime(&d.join("x/g3"), 1_500_000_000, 0);
+    for p in ["x/y", "x", "p", "q/r", "q", ""] {
+        set_mtime(&d.join(p), 1_600_000_000, 0);
+    }
+}
+
+/// Pulling with `-H`: each follower's `hf` line comes where stock's receiver prints it —
+/// with the leader's own line when the leader was in place, at the end of the first pass
+/// (leaders in list order, each one's followers last first) when it was transferred — with
+/// and without incremental recursion, over a daemon and a remote shell.
+#[test]
+fn pull_hard_link_lines_come_where_stock_prints_them() {
+    let src = tempfile::tempdir().unwrap();
+    linked_groups(src.path());
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: src.path(),
+        extra: "",
+    }]);
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let shell_src = format!("localhost:{}/", src.path().display());
+    let url = daemon.url("mod/");
+    let fresh = |_: &Path| {};
+    for (prepare, label) in [
+        (&fresh as &dyn Fn(&Path), "fresh"),
+        (&partly_linked, "partly linked"),
+    ] {
+        for opts in [
+            &["-aHi"][..],
+            &["-aHv"],
+            &["-aHi", "--no-inc-recursive"],
+            &["-aHin"],
+            &["-aHi", "--delay-updates"],
+            &["-aHi", "--no-inc-recursive", "--delay-updates"],
+        ] {
+            for via in ["daemon", "shell"] {
+                let mut outs = Vec::new();
+                for name in ["stock", "ours"] {
+                    let dest = work.path().join(format!("{name}-{via}"));
+                    let _ = std::fs::remove_dir_all(&dest);
+                    std::fs::create_dir(&dest).unwrap();
+                    prepare(&dest);
+                    let d = format!("{}/", dest.display());
+                    let mut args: Vec<&str> = opts.to_vec();
+                    if via == "daemon" {
+                        args.push(&url);
+                    } else {
+                        args.extend(["-e", ssh.as_str(), shell_src.as_str()]);
+                    }
+                    args.push(&d);
+                    let out = if name == "ours" {
+                        rtsync(&args)
+                    } else {
+                        run_stock(&args)
+                    };
+                    outs.push((out, dest));
+                }
+                let ((s, sd), (o, od)) = (&outs[0], &outs[1]);
+                assert_eq!(
+                    o.status.code(),
+                    s.status.code(),
+                    "{label} {opts:?} {via}: {o:?}"
+                );
+                let want = without_summary(&s.stdout);
+                assert!(want.contains(" => "), "{label} {opts:?}: {want}");
+                assert_eq!(without_summary(&o.stdout), want, "{label} {opts:?} {via}");
+                assert_same_tree(od, sd, true);
+            }
+        }
+    }
+}

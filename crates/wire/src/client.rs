@@ -192,7 +192,7 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
             if !lopts.recursive {
                 lopts.dirs = true;
             }
-            return pull_from(&lopts, env, &all, None);
+            return pull_from(&lopts, env, &all, None, !opts.list_only);
         }
     }
     let remote_sources: Vec<Remote> = sources.iter().filter_map(|s| parse_remote(s)).collect();
@@ -218,7 +218,7 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
             "The source and destination cannot both be remote.".into(),
         ));
     }
-    pull_from(opts, env, &remote_sources, Some(PathBuf::from(dest)))
+    pull_from(opts, env, &remote_sources, Some(PathBuf::from(dest)), false)
 }
 
 pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
@@ -259,11 +259,14 @@ pub fn supported_compressions() -> Vec<Compression> {
     ]
 }
 
+/// `implied_listing`: a listing asked for by naming no destination (not `--list-only`),
+/// which stock does not pass on to the server.
 fn pull_from(
     opts: &Options,
     env: &ClientEnv,
     sources: &[Remote],
     dest: Option<PathBuf>,
+    implied_listing: bool,
 ) -> Result<Outcome> {
     let our_protocol = opts.protocol.unwrap_or(MAX_PROTOCOL).min(MAX_PROTOCOL);
     if our_protocol < negotiate::MIN_PROTOCOL {
@@ -273,6 +276,9 @@ fn pull_from(
         )));
     }
     let mut sargs = server_args(opts, true);
+    if implied_listing {
+        sargs.retain(|a| a != "--list-only");
+    }
     // As stock's client, ask for incremental recursion unless an option needs the whole
     // list first (we write batches without it).
     let offer_inc = opts.incremental_recursion() && env.batch.is_none();
@@ -319,6 +325,8 @@ fn pull_from(
                 io_timeout: opts.timeout,
                 connect_prog: env.connect_prog.clone(),
                 proxy: env.proxy.clone(),
+                debug_connect: crate::client::client_debug(opts, "connect"),
+                debug_cmd: crate::client::client_debug(opts, "cmd"),
             };
             let mut conn = crate::client::open_daemon(opts, env, user.as_deref(), &addr)?;
             let creds = Credentials {
@@ -328,13 +336,16 @@ fn pull_from(
                 early_input: opts.early_input.as_ref().map(PathBuf::from),
             };
             let mut motd = PrintMessages;
-            let reply = daemon_client::daemon_login(
+            let mut sargs = escape_options(opts, &sargs);
+            sargs.extend(paths);
+            let reply = daemon_client::daemon_login_with(
                 &mut conn.reader,
                 &mut conn.writer,
                 our_protocol,
                 &module,
                 &creds,
                 &mut motd,
+                &mut || announce_daemon_args(opts, &sargs),
             )?;
             let DaemonReply::Ready { protocol } = reply else {
                 return Ok(Outcome {
@@ -342,8 +353,6 @@ fn pull_from(
                     ..Default::default()
                 });
             };
-            let mut sargs = escape_options(opts, &sargs);
-            sargs.extend(paths);
             daemon_client::send_daemon_args(&mut conn.writer, &sargs)?;
             (conn, protocol)
         }
@@ -410,6 +419,23 @@ fn requested_names(opts: &Options, sources: &[Remote]) -> Option<rtsync_filter::
         }
     }
     Some(implied)
+}
+
+/// A `--debug` level as the client uses it for its own informational lines (none with
+/// `--quiet`, which silences them in stock).
+pub(crate) fn client_debug(opts: &Options, category: &str) -> u32 {
+    if opts.quiet {
+        0
+    } else {
+        opts.debug_level(category)
+    }
+}
+
+/// `-vv` (`--debug=cmd`): the arguments about to be sent to a daemon, as stock shows them.
+pub(crate) fn announce_daemon_args(opts: &Options, sargs: &[String]) {
+    if client_debug(opts, "cmd") >= 1 {
+        connect::info_line(&connect::child_argv_line("sending daemon args:", sargs));
+    }
 }
 
 /// Reaches a daemon: over a socket (or `RSYNC_CONNECT_PROG`), or, when `-e` was given, by
@@ -556,6 +582,16 @@ pub(crate) fn spawn_remote_shell(
     cmd.arg(host);
     cmd.arg(opts.rsync_path.clone().unwrap_or_else(|| "rsync".into()));
     cmd.args(sargs);
+    if client_debug(opts, "cmd") >= 1 {
+        let words: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect();
+        connect::info_line(&connect::child_argv_line(
+            "opening connection using:",
+            &words,
+        ));
+    }
     connect::spawn(&mut cmd)
 }
 

@@ -77,20 +77,70 @@ pub struct DaemonAddress {
     /// `RSYNC_PROXY` (`[USER:PASS@]HOST:PORT`): reach the daemon through an HTTP proxy's
     /// CONNECT method.
     pub proxy: Option<String>,
+    /// `--debug=connect` level (`-vv` gives 1, `-vvv` 2): the steps of connecting are
+    /// reported on stdout as stock's client reports them.
+    pub debug_connect: u32,
+    /// `--debug=cmd` level (`-vv` gives 1): the `RSYNC_CONNECT_PROG` command is shown.
+    pub debug_cmd: u32,
+}
+
+/// Prints one line of the client's informational output (stock's FINFO: stdout).
+pub(crate) fn info_line(line: &str) {
+    let mut out = io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Stock's `print_child_argv`: the prefix, each word (in double quotes when it holds
+/// anything besides letters, digits and `,.-_=+@/`), then the word count.
+pub fn child_argv_line<S: AsRef<str>>(prefix: &str, words: &[S]) -> String {
+    let mut line = format!("{prefix} ");
+    for w in words {
+        let w = w.as_ref();
+        let plain = w
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ",.-_=+@/".contains(c));
+        if plain {
+            line.push_str(&format!("{w} "));
+        } else {
+            line.push_str(&format!("\"{w}\" "));
+        }
+    }
+    line.push_str(&format!(" ({} args)", words.len()));
+    line
 }
 
 /// Connects to a daemon.
 pub fn connect_daemon(addr: &DaemonAddress) -> Result<Connection> {
-    if let Some(prog) = &addr.connect_prog {
-        let cmd = connect_prog_command(prog, &addr.host)?;
-        return spawn_on_socket(Command::new("sh").arg("-c").arg(cmd));
-    }
     let port = addr.port.unwrap_or(RSYNC_PORT);
     let target_host = addr.host.trim_start_matches('[').trim_end_matches(']');
+    if let Some(prog) = &addr.connect_prog {
+        let cmd = connect_prog_command(prog, &addr.host)?;
+        if addr.debug_connect >= 1 {
+            info_line(&format!(
+                "Using RSYNC_CONNECT_PROG instead of opening tcp connection to {target_host} port {port}"
+            ));
+        }
+        if addr.debug_cmd >= 1 {
+            info_line(&format!("Running socket program: \"{cmd}\""));
+        }
+        return spawn_on_socket(Command::new("sh").arg("-c").arg(cmd));
+    }
+    if addr.debug_connect >= 1 {
+        info_line(&format!(
+            "opening tcp connection to {target_host} port {port}"
+        ));
+    }
     let proxy = match addr.proxy.as_deref().filter(|p| !p.is_empty()) {
         Some(spec) => Some(Proxy::parse(spec)?),
         None => None,
     };
+    if let (Some(p), true) = (&proxy, addr.debug_connect >= 1) {
+        info_line(&format!(
+            "connection via http proxy {} port {}",
+            p.host, p.port
+        ));
+    }
     let (host, port) = match &proxy {
         Some(p) => (p.host.as_str(), p.port),
         None => (target_host, port),
@@ -112,6 +162,9 @@ pub fn connect_daemon(addr: &DaemonAddress) -> Result<Connection> {
                         last_proxy_err = Some(e);
                         continue;
                     }
+                }
+                if addr.debug_connect >= 2 {
+                    info_line(&format!("Connected to {host} ({})", target.ip()));
                 }
                 if addr.io_timeout > 0 {
                     let t = Some(Duration::from_secs(addr.io_timeout));

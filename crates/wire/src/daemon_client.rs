@@ -270,6 +270,20 @@ pub fn daemon_login<R: BufRead, W: Write>(
     creds: &Credentials,
     messages: &mut dyn MessageHandler,
 ) -> Result<DaemonReply> {
+    daemon_login_with(r, w, our_protocol, module, creds, messages, &mut || {})
+}
+
+/// [`daemon_login`], calling `before_request` once the greetings are exchanged, just before
+/// the module is asked for (where stock's client reports the arguments it will send).
+pub fn daemon_login_with<R: BufRead, W: Write>(
+    r: &mut R,
+    w: &mut W,
+    our_protocol: u32,
+    module: &str,
+    creds: &Credentials,
+    messages: &mut dyn MessageHandler,
+    before_request: &mut dyn FnMut(),
+) -> Result<DaemonReply> {
     let io = |e| Error::io("writing to daemon", e);
     w.write_all(format_greeting(our_protocol).as_bytes())
         .and_then(|_| w.flush())
@@ -291,6 +305,7 @@ pub fn daemon_login<R: BufRead, W: Write>(
                 .map_err(io)?;
         }
     }
+    before_request();
     w.write_all(format!("{module}\n").as_bytes())
         .and_then(|_| w.flush())
         .map_err(io)?;

@@ -40,6 +40,8 @@ struct State {
     trailer: Vec<Line>,
     /// Lines of the redo phase that came before every entry's own was printed.
     late: Vec<Line>,
+    /// Lines printed right after an entry's own (hard links made to it), by index.
+    after: std::collections::HashMap<usize, Vec<Line>>,
 }
 
 impl State {
@@ -76,6 +78,7 @@ impl ItemLog {
                 base: 0,
                 trailer: Vec::new(),
                 late: Vec::new(),
+                after: Default::default(),
             }),
         }
     }
@@ -181,6 +184,19 @@ impl ItemLog {
         }
     }
 
+    /// Lines printed right after entry `ndx`'s own (now, if that is printed already).
+    pub fn after(&self, ndx: usize, lines: Vec<Line>) {
+        self.with(|st| {
+            if ndx < st.base {
+                if let Some(r) = st.reporter.as_mut() {
+                    print_lines(r, lines);
+                }
+            } else {
+                st.after.entry(ndx).or_default().extend(lines);
+            }
+        });
+    }
+
     /// A line of the redo phase (a file fetched again after failing verification): after
     /// every entry's own line.
     pub fn late(&self, line: Line) {
@@ -212,7 +228,10 @@ impl ItemLog {
             }
         }
         advance(&mut st);
-        let mut trailer = std::mem::take(&mut st.late);
+        let mut rest: Vec<(usize, Vec<Line>)> = st.after.drain().collect();
+        rest.sort_by_key(|(ndx, _)| *ndx);
+        let mut trailer: Vec<Line> = rest.into_iter().flat_map(|(_, l)| l).collect();
+        trailer.append(&mut st.late);
         trailer.append(&mut st.trailer);
         if let Some(r) = st.reporter.as_mut() {
             print_lines(r, trailer);
@@ -239,9 +258,12 @@ fn print_lines(r: &mut Reporter, lines: Vec<Line>) {
 
 fn advance(st: &mut State) {
     while let Some(Slot::Ready(_)) = st.slots.front() {
-        let Some(Slot::Ready(lines)) = st.slots.pop_front() else {
+        let Some(Slot::Ready(mut lines)) = st.slots.pop_front() else {
             break;
         };
+        if let Some(more) = st.after.remove(&st.base) {
+            lines.extend(more);
+        }
         st.base += 1;
         if let Some(r) = st.reporter.as_mut() {
             print_lines(r, lines);
@@ -360,6 +382,7 @@ mod tests {
             base: 0,
             trailer: Vec::new(),
             late: Vec::new(),
+            after: Default::default(),
         };
         st.slots[1] = Slot::Ready(Vec::new());
         advance(&mut st);

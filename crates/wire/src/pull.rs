@@ -673,6 +673,9 @@ struct Walk {
     last_member: HashMap<(u64, u64), usize>,
     /// Group members being transferred, by index: their group and name.
     sent_members: HashMap<usize, ((u64, u64), Vec<u8>)>,
+    /// Lines of members linked to a transferred leader: printed at the end of the first
+    /// phase, where stock's generator reports them.
+    linked_late: Vec<(usize, Vec<Line>)>,
     /// Directories whose attributes are set once their contents are in place.
     dirs_to_fix: Vec<FileEntry>,
     /// Incremental recursion: directories created while their parent's list was handled
@@ -801,13 +804,15 @@ impl Walk {
                     self.sent_members.insert(ndx, (key, e.name.clone()));
                 }
                 // `-n`: as if transferred.
-                Step::Request { .. } => self.leader_done(ctx, w, ndxw, key, &e.name)?,
+                Step::Request { .. } => {
+                    self.leader_done(ctx, w, ndxw, key, (ndx, &e.name), false)?
+                }
                 Step::Done(lines)
                     if lines.iter().any(|l| matches!(l, Line::Item(..)))
                         || fs::symlink_metadata(ctx.dest.path_of(&e.name))
                             .is_ok_and(|m| m.is_file()) =>
                 {
-                    self.leader_done(ctx, w, ndxw, key, &e.name)?;
+                    self.leader_done(ctx, w, ndxw, key, (ndx, &e.name), false)?;
                 }
                 _ => {}
             }
@@ -884,23 +889,47 @@ impl Walk {
 
     /// Member `name` of group `key` is in place: the waiting members are linked to it, and
     /// later ones will be.
+    ///
+    /// As stock's finish_hard_link, the waiting members are linked last one first, and
+    /// their lines follow the leader's: right after it when it was found in place
+    /// (`transferred` false), at the end of the first phase when it was transferred (where
+    /// stock's generator hears of it).
+    #[allow(clippy::too_many_arguments)]
     fn leader_done<W: Write>(
         &mut self,
         ctx: &Ctx<'_>,
         w: &mut MuxWriter<W>,
         ndxw: &mut NdxWriter,
         key: (u64, u64),
-        name: &[u8],
+        (leader_ndx, name): (usize, &[u8]),
+        transferred: bool,
     ) -> Result<()> {
         let group = self.groups.entry(key).or_default();
         group.leader = Some(name.to_vec());
         group.sent = None;
         let waiting = std::mem::take(&mut group.waiting);
-        for (ndx, e) in waiting {
+        let mut lines = Vec::new();
+        for (ndx, e) in waiting.into_iter().rev() {
             self.in_flight.remove(&ndx);
-            self.link_follower(ctx, w, ndxw, (ndx, e, name.to_vec()))?;
+            lines.extend(self.link_follower_lines(ctx, w, ndxw, (ndx, &e, name))?);
+            ctx.log.ready(ndx, Vec::new());
+        }
+        if transferred {
+            self.linked_late.push((leader_ndx, lines));
+        } else if !lines.is_empty() {
+            ctx.log.after(leader_ndx, lines);
         }
         Ok(())
+    }
+
+    /// Prints the lines of members linked to transferred leaders, in the leaders' order
+    /// (the order stock's receiver reports them done in).
+    fn print_linked_late(&mut self, ctx: &Ctx<'_>) {
+        let mut groups = std::mem::take(&mut self.linked_late);
+        groups.sort_by_key(|(leader, _)| *leader);
+        for line in groups.into_iter().flat_map(|(_, lines)| lines) {
+            ctx.log.late(line);
+        }
     }
 
     /// A transfer is done with: a group member being transferred now leads its group.
@@ -912,7 +941,7 @@ impl Walk {
         ndx: usize,
     ) -> Result<()> {
         if let Some((key, name)) = self.sent_members.remove(&ndx) {
-            self.leader_done(ctx, w, ndxw, key, &name)?;
+            self.leader_done(ctx, w, ndxw, key, (ndx, &name), true)?;
         }
         Ok(())
     }
@@ -970,13 +999,25 @@ impl Walk {
         ndxw: &mut NdxWriter,
         (ndx, e, leader): (usize, FileEntry, Vec<u8>),
     ) -> Result<()> {
-        let from = ctx.dest.path_of(&leader);
+        let lines = self.link_follower_lines(ctx, w, ndxw, (ndx, &e, &leader))?;
+        ctx.log.ready(ndx, lines);
+        Ok(())
+    }
+
+    /// [`Walk::link_follower`] without logging: the follower's line, if it has one.
+    fn link_follower_lines<W: Write>(
+        &mut self,
+        ctx: &Ctx<'_>,
+        w: &mut MuxWriter<W>,
+        ndxw: &mut NdxWriter,
+        (ndx, e, leader): (usize, &FileEntry, &[u8]),
+    ) -> Result<Vec<Line>> {
+        let from = ctx.dest.path_of(leader);
         let to = ctx.dest.path_of(&e.name);
         // (-n: a parent that would have been created is no error.)
         if !ctx.opts.dry_run && ctx.dest.check_parents(&e.name).is_err() {
             self.res.errors += 1;
-            ctx.log.ready(ndx, Vec::new());
-            return Ok(());
+            return Ok(Vec::new());
         }
         let same = match (fs::metadata(&from), fs::symlink_metadata(&to)) {
             (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
@@ -1009,7 +1050,7 @@ impl Walk {
             } else {
                 // A file replaced by the link is itemized against what it was.
                 let mut it = match existing.as_ref() {
-                    Some(m) => crate::log::itemize(&e, Some(m), b'h', entry::preserve(ctx.opts)),
+                    Some(m) => crate::log::itemize(e, Some(m), b'h', entry::preserve(ctx.opts)),
                     None => {
                         let mut it = rtsync_engine::itemize::Itemize::new(b'h', b'f');
                         it.is_new = true;
@@ -1018,12 +1059,12 @@ impl Walk {
                 };
                 it.update = b'h';
                 let mut suffix = b" => ".to_vec();
-                suffix.extend_from_slice(&leader);
+                suffix.extend_from_slice(leader);
                 lines.push(Line::Item(
                     it,
                     e.name.clone(),
                     suffix,
-                    Some(Box::new(crate::log::facts(&e))),
+                    Some(Box::new(crate::log::facts(e))),
                 ));
                 if ctx.opts.remove_source_files {
                     send_success(w, ndx)?;
@@ -1032,20 +1073,10 @@ impl Walk {
                 let iflags = item::LOCAL_CHANGE | item::XNAME_FOLLOWS | iflags_of(&it);
                 ndxw.put(&mut self.out, ndx as i32);
                 self.out.extend_from_slice(&iflags.to_le_bytes());
-                crate::varint::put_vstring(&mut self.out, &leader)?;
+                crate::varint::put_vstring(&mut self.out, leader)?;
             }
         }
-        if ctx.opts.delay_updates {
-            // Linked only once the delayed files are in place: after every other line,
-            // as stock prints it.
-            ctx.log.ready(ndx, Vec::new());
-            for l in lines {
-                ctx.log.late(l);
-            }
-        } else {
-            ctx.log.ready(ndx, lines);
-        }
-        Ok(())
+        Ok(lines)
     }
 
     /// Links the followers of every group whose leader is in place by now (or was sent and
@@ -1056,7 +1087,8 @@ impl Walk {
         w: &mut MuxWriter<W>,
         ndxw: &mut NdxWriter,
     ) -> Result<()> {
-        let sent: Vec<usize> = self.sent_members.keys().copied().collect();
+        let mut sent: Vec<usize> = self.sent_members.keys().copied().collect();
+        sent.sort_unstable();
         for ndx in sent {
             self.transfer_done(ctx, w, ndxw, ndx)?;
         }
@@ -1158,7 +1190,7 @@ fn generate<W: Write>(
     };
     let entries = &ctx.list.entries;
     let mut redo = Vec::new();
-    if ctx.opts.delta_notice && !ctx.opts.list_only {
+    if ctx.opts.delta_notice {
         // Stock's generator's first word.
         let text = if ctx.opts.whole_file && ctx.opts.append == 0 {
             "delta-transmission disabled for local transfer or --whole-file"
@@ -1261,6 +1293,7 @@ fn generate<W: Write>(
     let delay = ctx.opts.delay_updates;
     if !delay {
         g.link_remaining(ctx, w, &mut ndxw)?;
+        g.print_linked_late(ctx);
     }
     for (ndx, e) in redo {
         g.redo(ctx, &mut ndxw, &req_tx, ndx, e)?;
@@ -1301,6 +1334,7 @@ fn generate<W: Write>(
     }
     if delay {
         g.link_remaining(ctx, w, &mut ndxw)?;
+        g.print_linked_late(ctx);
         out.append(&mut g.out);
         ndxw.put(&mut out, NDX_DONE);
         if ctx.neg.protocol >= 31 && !late_delete {
@@ -2302,7 +2336,13 @@ fn receive<R: Read>(
             continue;
         }
         ctx.log.transfer_begin(ndx, req.item.as_ref());
-        let got = receive_file(ctx, r, &req, &mut decoder, &mut stats, ev_tx)?;
+        // The retry of a file that failed verification.
+        let redoing = if ctx.inc {
+            redone.contains(&ndx)
+        } else {
+            phase != 0
+        };
+        let got = receive_file(ctx, r, &req, &mut decoder, &mut stats, ev_tx, redoing)?;
         xfr += 1;
         if let Some(Line::Item(_, _, _, Some(facts))) = req.item.as_mut() {
             facts.written = r.data_read - data_mark;
@@ -2346,11 +2386,6 @@ fn receive<R: Read>(
             }
         };
         // Logged whether or not it verified, as stock does; a redo's line comes later.
-        let redoing = if ctx.inc {
-            redone.contains(&ndx)
-        } else {
-            phase != 0
-        };
         if !redoing {
             ctx.log.complete(ndx, req.item.clone());
         } else if let Some(line) = req.item.clone() {

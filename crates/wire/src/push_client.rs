@@ -65,6 +65,8 @@ pub fn push_to(
                 io_timeout: opts.timeout,
                 connect_prog: env.connect_prog.clone(),
                 proxy: env.proxy.clone(),
+                debug_connect: crate::client::client_debug(opts, "connect"),
+                debug_cmd: crate::client::client_debug(opts, "cmd"),
             };
             let mut conn = crate::client::open_daemon(opts, env, user.as_deref(), &addr)?;
             let creds = Credentials {
@@ -73,13 +75,20 @@ pub fn push_to(
                 env_password: env.password.clone(),
                 early_input: opts.early_input.as_ref().map(PathBuf::from),
             };
-            let reply = daemon_client::daemon_login(
+            let mut sargs = crate::client::escape_options(opts, &sargs);
+            sargs.push(if path.contains('/') {
+                path.clone()
+            } else {
+                format!("{path}/")
+            });
+            let reply = daemon_client::daemon_login_with(
                 &mut conn.reader,
                 &mut conn.writer,
                 our_protocol,
                 &module,
                 &creds,
                 &mut PrintMessages,
+                &mut || crate::client::announce_daemon_args(opts, &sargs),
             )?;
             let DaemonReply::Ready { protocol } = reply else {
                 return Ok(Outcome {
@@ -87,12 +96,6 @@ pub fn push_to(
                     ..Default::default()
                 });
             };
-            let mut sargs = crate::client::escape_options(opts, &sargs);
-            sargs.push(if path.contains('/') {
-                path.clone()
-            } else {
-                format!("{path}/")
-            });
             daemon_client::send_daemon_args(&mut conn.writer, &sargs)?;
             (conn, protocol)
         }

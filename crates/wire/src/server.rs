@@ -66,6 +66,9 @@ pub struct ServerSession {
     /// rsyncd.conf's `max verbosity` (`None` outside a daemon): the client's `-v`/`--info`
     /// levels are limited to it on our side, as stock's limit_output_verbosity.
     pub max_verbosity: Option<i64>,
+    /// The daemon's own `--bwlimit` in KiB/s (0: none): the session is held to it, or to
+    /// the client's `--bwlimit` when that is lower.
+    pub daemon_bwlimit: u64,
 }
 
 /// A daemon's log, as a function taking one message.
@@ -387,13 +390,15 @@ pub fn run_session<R: Read + Send, W: Write + Send>(
     output: W,
     session: ServerSession,
 ) -> i32 {
-    let opts = match Options::parse(args) {
+    let mut opts = match Options::parse(args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("rsync: {e}");
             return crate::error::exit::SYNTAX;
         }
     };
+    opts.bwlimit =
+        rtsync_engine::bwlimit::BwLimit::daemon_cap(opts.bwlimit, session.daemon_bwlimit);
     match serve(&opts, input, output, session) {
         Ok(code) => code,
         Err(e) => {

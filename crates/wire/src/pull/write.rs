@@ -25,7 +25,7 @@ pub(super) enum Received {
     /// `--delay-updates`: waiting at this path in its partial dir, to be renamed into place
     /// at the end of the transfer.
     Staged(PathBuf),
-    /// The checksum did not match (the data was discarded).
+    /// The checksum did not match (the data was discarded, or with `--partial` kept).
     BadSum,
     /// Verified, but thrown away (`--delay-updates` could not make its partial dir), for
     /// this reason (an error message).
@@ -38,7 +38,8 @@ pub(super) enum Received {
 
 /// Reads one file's tokens into a temp file (or the file itself with `--inplace`); puts it
 /// in place (or with `--delay-updates` in its partial dir) if the checksum matches. An
-/// interrupted transfer leaves a `--partial` file.
+/// interrupted transfer leaves a `--partial` file, and so does one that fails verification.
+/// `retry`: this is the second try of a file that failed verification.
 pub(super) fn receive_file<R: Read>(
     ctx: &Ctx<'_>,
     r: &mut MuxReader<R>,
@@ -46,6 +47,7 @@ pub(super) fn receive_file<R: Read>(
     decoder: &mut rtsync_delta::TokenDecoder,
     stats: &mut PullStats,
     ev_tx: &mpsc::Sender<Event>,
+    retry: bool,
 ) -> Result<Received> {
     let fail = |text: String| {
         super::tell(ctx, ev_tx, MsgTag::ErrorXfer, text);
@@ -159,6 +161,9 @@ pub(super) fn receive_file<R: Read>(
     let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
     r.read_all(&mut theirs)?;
     if digest != theirs {
+        if let (Some(t), true) = (temp.take(), o.partial) {
+            keep_unverified(ctx, req, t, &final_path, retry);
+        }
         return Ok(Received::BadSum);
     }
     let written = temp.as_ref().map_or(final_path.as_path(), |t| t.path());
@@ -188,7 +193,9 @@ pub(super) fn receive_file<R: Read>(
         },
         None => temp,
     };
-    if let (Some(b), Some(_)) = (&o.backup, req.existing_mode) {
+    // (A retry replaces what the first try kept in place: the original is backed up already.)
+    let kept_in_place = retry && o.partial && o.partial_dir.is_none();
+    if let (Some(b), Some(_), false) = (&o.backup, req.existing_mode, kept_in_place) {
         b.move_aside(ctx.dest, &e.name, &final_path)
             .map_err(|err| {
                 Error::file(
@@ -347,6 +354,43 @@ fn keep_partial(ctx: &Ctx<'_>, e: &FileEntry, temp: TempFile, final_path: &std::
     if o.partial_dir.is_none() {
         let _ = rtsync_tree::fsops::set_mtime(temp.path(), 0, 0);
     }
+    let _ = temp.persist(&to);
+}
+
+/// `--partial`: data that failed verification is kept as stock's receiver keeps it — in
+/// place of the file (after its backup, on the first try) or in the partial dir — with the
+/// file's attributes but not its time. The retry then starts from it.
+fn keep_unverified(
+    ctx: &Ctx<'_>,
+    req: &Request,
+    temp: TempFile,
+    final_path: &std::path::Path,
+    retry: bool,
+) {
+    let o = ctx.opts;
+    let e = &req.entry;
+    let to = match o.partial_dir.as_deref() {
+        Some(pd) => {
+            if keep::partial_refused(o, pd, &e.name) {
+                return;
+            }
+            match keep::make_partial_dir(o, final_path, pd) {
+                Ok(to) => to,
+                Err(_) => return,
+            }
+        }
+        None => {
+            if let (Some(b), Some(_), false) = (&o.backup, req.existing_mode, retry) {
+                if b.move_aside(ctx.dest, &e.name, final_path).is_err() {
+                    return;
+                }
+            }
+            final_path.to_path_buf()
+        }
+    };
+    let mut attrs = o.attrs;
+    attrs.times = false;
+    let _ = local::apply_attrs(temp.path(), e, &attrs, &ctx.ids, req.existing_mode, false);
     let _ = temp.persist(&to);
 }
 
