@@ -795,7 +795,17 @@ impl<'a> LocalTransfer<'a> {
             }
             FileKind::Symlink => {
                 if self.opts.links {
-                    self.do_symlink(i, &dest, existing)
+                    // Hard-linked symlinks are linked as stock links them on Linux: the
+                    // first member is created, later ones are linked to it.
+                    self.current_link = self.join_group(i);
+                    if let Some(cur) = self.current_link {
+                        if self.hard_link_check(cur) {
+                            self.current_link = None;
+                            return;
+                        }
+                    }
+                    self.do_symlink(i, &dest, existing);
+                    self.current_link = None;
                 } else {
                     self.skip_nonregular(i)
                 }

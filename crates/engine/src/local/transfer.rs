@@ -422,7 +422,13 @@ impl LocalTransfer<'_> {
             }
             self.report.item(&redo, &name, b"");
         }
-        self.member_sent();
+        if self.opts.dry_run {
+            // Nothing is written: the group is completed at once, as stock's generator does
+            // without transfers.
+            self.member_up_to_date();
+        } else {
+            self.member_sent();
+        }
         self.remove_source(i);
     }
 
@@ -1037,6 +1043,7 @@ impl LocalTransfer<'_> {
                     self.apply_mode_and_time(i, dest, Some(md));
                 }
                 self.show(i, &it, &name, &suffix);
+                self.member_up_to_date();
                 self.remove_source(i);
                 return;
             }
@@ -1087,6 +1094,7 @@ impl LocalTransfer<'_> {
         if !quiet {
             self.show(i, &it, &name, &suffix);
         }
+        self.member_up_to_date();
         self.remove_source(i);
     }
 
