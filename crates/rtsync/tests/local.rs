@@ -1495,3 +1495,65 @@ fn used_relative_partial_dir_is_removed() {
         );
     }
 }
+
+/// `-H` hard-links symlinks as stock does on Linux: the first member of a group is created,
+/// later ones are linked to it (`hL NAME => LEADER`), already-linked members are unchanged
+/// `hL` items at `-ii` and `NAME is uptodate` at `-vv`, members replacing other symlinks are
+/// itemized against them, a dry run reports the links, and `--link-dest` links to the basis.
+#[test]
+fn hard_linked_symlinks_are_linked() {
+    let mut ws = Workspace::new(false);
+    let w = ws.path().to_path_buf();
+    let src = w.join("src");
+    std::fs::remove_dir_all(&src).unwrap();
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("f"), "x\n").unwrap();
+    std::fs::hard_link(src.join("f"), src.join("g")).unwrap();
+    std::os::unix::fs::symlink("f", src.join("s1")).unwrap();
+    // link(2) on Linux links the symlink itself.
+    std::fs::hard_link(src.join("s1"), src.join("s3")).unwrap();
+    std::fs::hard_link(src.join("s1"), src.join("d/s2")).unwrap();
+    for p in ["f", "s1", "d", ""] {
+        local_util::set_mtime(&src.join(p), 1_500_000_000, 0);
+    }
+    let run = |setup: &str| {
+        let st = std::process::Command::new("sh")
+            .args(["-c", setup])
+            .current_dir(&w)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{setup}");
+    };
+    let stock = local_util::stock_rsync();
+    for flags in ["-aiH", "-aiiH", "-avvH", "-aiiHn"] {
+        differential_in(&ws, &[flags, "src/", "dst/"], ALL_TIMES);
+    }
+    // An existing destination: linked already, separate symlinks, one missing and one old.
+    let template = w.join("dest-template");
+    ws.dest_template = Some(template.clone());
+    for (setup, flags) in [
+        (format!("{stock} -aH src/ dest-template/"), "-aiiH"),
+        (format!("{stock} -aH src/ dest-template/"), "-avvH"),
+        (format!("{stock} -a src/ dest-template/"), "-aiH"),
+        (
+            format!(
+                "{stock} -a src/ dest-template/ && rm dest-template/s1 && \
+                 touch -h -d 2001-01-01 dest-template/s3"
+            ),
+            "-aiH",
+        ),
+    ] {
+        let _ = std::fs::remove_dir_all(&template);
+        run(&setup);
+        differential_in(&ws, &[flags, "src/", "dst/"], ALL_TIMES);
+    }
+    ws.dest_template = None;
+    run(&format!("{stock} -aH src/ ref/"));
+    for flags in ["-aiiH", "-aiH", "-avvH"] {
+        differential_in(
+            &ws,
+            &[flags, "--link-dest=../ref", "src/", "dst/"],
+            NEW_ROOT,
+        );
+    }
+}

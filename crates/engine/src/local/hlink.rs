@@ -81,7 +81,8 @@ impl LocalTransfer<'_> {
         ) {
             for item in items {
                 let e = &item.entry;
-                if let (FileKind::Regular | FileKind::Symlink, Some(key)) = (e.kind, e.hardlink_key) {
+                if let (FileKind::Regular | FileKind::Symlink, Some(key)) = (e.kind, e.hardlink_key)
+                {
                     let slot = found.entry(key).or_insert((0, Vec::new()));
                     slot.0 += 1;
                     if slot.1.is_empty() || compare_names(&e.name, false, &slot.1, false).is_gt() {
@@ -242,8 +243,12 @@ impl LocalTransfer<'_> {
                         suffix.extend_from_slice(t);
                     }
                     let facts = self.facts_of(&entry, &source);
-                    self.report
-                        .item_with(&Itemize::new(b'h', letter), &entry.name, &suffix, &facts);
+                    self.report.item_with(
+                        &Itemize::new(b'h', letter),
+                        &entry.name,
+                        &suffix,
+                        &facts,
+                    );
                 } else {
                     self.report.uptodate(&entry.name);
                 }
