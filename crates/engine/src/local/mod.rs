@@ -72,6 +72,12 @@ pub struct LocalTransfer<'a> {
     redone: bool,
     /// `--append-verify`'s failed file: its time, for the redo pass's item line.
     redo_mtime: Option<(i64, u32)>,
+    /// The file just written was not read to its size (it changed while it was sent).
+    source_changed: bool,
+    /// Files to send again once the others are done (entry, source path, device).
+    redo_sources: Vec<(FileEntry, PathBuf, u64)>,
+    /// Those files are being sent again.
+    redoing: bool,
     report: Reporter,
     stats: Stats,
     /// The entries of the directories on the current path (an arena used as a stack: a
@@ -255,6 +261,9 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     let mut t = LocalTransfer {
         redone: false,
         redo_mtime: None,
+        source_changed: false,
+        redo_sources: Vec::new(),
+        redoing: false,
         opts,
         report,
         stats: Stats::default(),
