@@ -187,15 +187,12 @@ fn a_source_changing_size_while_sent_over_the_wire_is_handled_as_stock() {
             };
             let server = interop_util::remote_rsync_path(ours && !push);
             let mut words: Vec<String> = client.split(' ').map(str::to_string).collect();
-            words.extend(
-                [
-                    "-ai".to_string(),
-                    "-e".into(),
-                    ssh.display().to_string(),
-                    format!("--rsync-path={server}"),
-                ]
-                .into_iter(),
-            );
+            words.extend([
+                "-ai".to_string(),
+                "-e".into(),
+                ssh.display().to_string(),
+                format!("--rsync-path={server}"),
+            ]);
             if push {
                 words.push(format!("{}/", w.join("src").display()));
                 words.push(format!("localhost:{}/", dest.display()));

@@ -490,7 +490,7 @@ impl LocalTransfer<'_> {
         // What is sent is the file as it is now (stock's sender maps the size it finds
         // when it opens the file).
         let open_size = match src.metadata() {
-            Ok(m) => m.is_file().then(|| m.len()),
+            Ok(m) => m.is_file().then_some(m.len()),
             Err(e) => {
                 self.report
                     .error(&format!("rsync: [sender] fstat failed: {}", os_error(&e)));
