@@ -1557,3 +1557,38 @@ fn hard_linked_symlinks_are_linked() {
         );
     }
 }
+
+/// A bad rule read from a merge file is reported as stock reports it, without its text:
+/// `<rule from FILE line N>` for a file an argument named (CRLF counted as one line end, the
+/// line after a nested merge blamed on the right file), `<rule from a file named at FILE
+/// line N>` for a file a file named (its own name is file content too, also when it cannot
+/// be opened); a bad argument is still shown; an over-long argument is discarded with its
+/// whole text shown. Exit codes and stock's exit lines too.
+#[test]
+fn bad_rules_in_merge_files_are_located_not_echoed_as_stock() {
+    let ws = Workspace::new(false);
+    let w = ws.path();
+    let secret = "TOP-SECRET-abc123";
+    let put = |name: &str, text: String| std::fs::write(w.join(name), text).unwrap();
+    let at = |name: &str| w.join(name).display().to_string();
+    put("rules", format!("{secret}\n"));
+    put("outer-known", format!(". {}\n", at("inner-bad")));
+    put("inner-bad", format!("{secret}\n"));
+    put("outer", format!(". {}\n", at("nested")));
+    put("nested", format!(". {secret}\n"));
+    put("child", "- harmless\n".into());
+    put("parent", format!(". {}\nZbad-in-parent\n", at("child")));
+    put("crlf", "- harmless\r\nZbad-on-line-2\r\n".into());
+    put("badmod", "-z oops\n".into());
+    let long = format!("--filter=- ARGLONG-{}", "Q".repeat(4400));
+    for file in ["rules", "outer-known", "outer", "parent", "crlf", "badmod"] {
+        let arg = format!("--filter=. {}", at(file));
+        differential_in(&ws, &["-r", &arg, "src/", "dst/"], NO_TIMES);
+    }
+    differential_in(
+        &ws,
+        &["-r", "--filter=Zbogus-rule", "src/", "dst/"],
+        NO_TIMES,
+    );
+    differential_in(&ws, &["-r", &long, "src/", "dst/"], NO_TIMES);
+}

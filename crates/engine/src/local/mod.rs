@@ -223,12 +223,25 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             return exit::FILE_IO;
         }
         Err(e) => {
-            report.error(&format!("rsync: {e}"));
+            use rtsync_filter::FilterError as F;
+            // Stock's words and the place its exit names, by what went wrong.
+            let (prefix, place) = match e.detail() {
+                F::UnknownRule { .. }
+                | F::UnexpectedEnd { .. }
+                | F::ClearWithTrailing { .. }
+                | F::SidedRuleInSidedMerge { .. } => ("", "exclude.c(136)"),
+                F::InvalidModifier { .. } => ("", "exclude.c(1379)"),
+                F::NotFound { .. } if matches!(e, F::InFile { .. }) => ("", "exclude.c(1719)"),
+                _ => ("rsync: ", "exclude.c(1480)"),
+            };
+            let code = e.rsync_exit_code();
+            report.error(&format!("{prefix}{e}"));
             report.error(&format!(
-                "rsync error: syntax or usage error (code 1) at exclude.c(1480) [client={}]",
+                "rsync error: {} (code {code}) at {place} [client={}]",
+                crate::report::exit_message(code),
                 crate::RSYNC_VERSION
             ));
-            return exit::SYNTAX;
+            return code;
         }
     };
     let listed;
