@@ -132,6 +132,10 @@ impl Filters {
             rtsync_filter::CvsEnv::from_process(),
             source,
         )?;
+        // Rules stock also discards, with a message, without failing.
+        for w in set.take_warnings() {
+            eprintln!("{w}");
+        }
         set.set_delete_excluded(opts.delete_excluded);
         if opts.backup && opts.deleting() && !opts.delete_excluded && opts.backup_dir.is_none() {
             // rsync protects the backups it makes beside their files from --delete.

@@ -519,6 +519,16 @@ impl Reporter {
         }
     }
 
+    /// A hard-link member found already linked to its leader: its unchanged `h` item with
+    /// `-ii` (or `-i -vv`), `NAME is uptodate` with `-vv` and no `%i`, else nothing.
+    pub fn unchanged_link(&mut self, it: &Itemize, name: &[u8], suffix: &[u8], facts: &ItemFacts) {
+        if self.has_i == 0 {
+            self.uptodate(name);
+        } else if self.has_i > 1 || self.verbose > 1 {
+            self.item_with(it, name, suffix, facts);
+        }
+    }
+
     /// A line for the `--log-file` only (such as `building file list`).
     pub fn log_only(&mut self, text: &str) {
         if let Some(log) = &mut self.log {

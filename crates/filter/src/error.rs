@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum FilterError {
     /// The rule does not start with a known rule word or prefix character.
-    #[error("unknown filter rule: {rule}")]
+    #[error("Unknown filter rule: {rule}")]
     UnknownRule {
         /// The offending rule text (lossy UTF-8).
         rule: String,
@@ -40,13 +40,15 @@ pub enum FilterError {
         /// The offending rule text (lossy UTF-8).
         rule: String,
     },
-    /// A pattern or line longer than rsync accepts.
-    #[error("over-long filter rule ({len} bytes, limit {limit})")]
+    /// A pattern or line longer than rsync accepts (discarded with this warning).
+    #[error("discarding over-long filter: {rule}")]
     TooLong {
         /// Length seen.
         len: usize,
         /// The limit.
         limit: usize,
+        /// The rule text (lossy UTF-8).
+        rule: String,
     },
     /// Merge files nested deeper than the limit (also catches loops).
     #[error("merge-file include depth limit ({limit}) exceeded at {path}")]
@@ -85,14 +87,18 @@ pub enum FilterError {
     ///
     /// Its message says where and what kind of error, never the rule text:
     /// a peer can choose which file a merge rule reads, and echoing its
-    /// lines back would let it read files (stock rsync hides them too).
+    /// lines back would let it read files (stock rsync hides them too, in
+    /// the same words: `<rule from FILE line N>`, or for a file whose name
+    /// itself came from a file `<rule from a file named at FILE line N>`).
     /// [`FilterError::detail`] has the full inner error for local use.
-    #[error("{path}{}: {}", line.map(|l| format!(" line {l}")).unwrap_or_default(), error.summary())]
+    #[error("{}", in_file_text(place, error))]
     InFile {
         /// The rule file.
         path: PathBuf,
         /// 1-based line number (none for word-split files).
         line: Option<usize>,
+        /// Where the rule is, as messages may say it (stock's `rule_src_where`).
+        place: String,
         /// What was wrong with the rule (its message includes the text).
         error: Box<FilterError>,
     },
@@ -108,14 +114,14 @@ impl FilterError {
     /// The kind of error, without any rule text.
     pub fn summary(&self) -> String {
         match self {
-            FilterError::UnknownRule { .. } => "unknown filter rule".into(),
+            FilterError::UnknownRule { .. } => "Unknown filter rule".into(),
             FilterError::InvalidModifier { .. } => "invalid modifier in filter rule".into(),
             FilterError::UnexpectedEnd { .. } => "unexpected end of filter rule".into(),
             FilterError::ClearWithTrailing { .. } => "'!' rule has trailing characters".into(),
             FilterError::SidedRuleInSidedMerge { .. } => {
                 "specified-side merge file contains specified-side filter".into()
             }
-            FilterError::TooLong { limit, .. } => format!("over-long filter rule (limit {limit})"),
+            FilterError::TooLong { .. } => "discarding over-long filter".into(),
             FilterError::MergeDepth { limit, .. } => {
                 format!("merge-file include depth limit ({limit}) exceeded")
             }
@@ -155,6 +161,29 @@ impl FilterError {
             FilterError::InFile { error, .. } => error.detail(),
             other => other,
         }
+    }
+}
+
+/// Stock's message for an error in a rule read from a file: the rule's text replaced by
+/// where it is.
+fn in_file_text(place: &str, error: &FilterError) -> String {
+    let rule = format!("<rule from {place}>");
+    match error {
+        FilterError::NotFound { what, .. } => {
+            let what = if *what == "include" {
+                "include"
+            } else {
+                "exclude"
+            };
+            format!("failed to open {what} file {rule}")
+        }
+        FilterError::MergeDepth { limit, .. } => {
+            format!("merge-file include depth limit ({limit}) exceeded at {rule}")
+        }
+        FilterError::Io { .. } | FilterError::FileTooLarge { .. } => {
+            format!("{place}: {}", error.summary())
+        }
+        other => format!("{}: {rule}", other.summary()),
     }
 }
 

@@ -55,6 +55,8 @@ struct Slot {
     level: usize,
     /// False once a `clear` dropped the rule naming this file.
     active: bool,
+    /// The rule naming this file was read from a file.
+    from_file: bool,
     /// One frame per entered directory, innermost last.
     frames: Vec<Frame>,
 }
@@ -98,6 +100,45 @@ struct Ctx<'s> {
     /// Directory (relative to the transfer root) whose dir-merge file is
     /// being read; `None` outside per-directory parsing.
     dir: Option<Vec<u8>>,
+    /// Where the text being parsed comes from: `None` for an argument (its
+    /// text may be shown), else the file being read and its current line.
+    origin: Option<(Origin, usize)>,
+    /// The next file loaded is a per-directory file named by a rule read
+    /// from a file earlier (its location is gone by now).
+    deferred: bool,
+}
+
+impl<'s> Ctx<'s> {
+    fn new(source: &'s mut dyn FileSource, dir: Option<Vec<u8>>) -> Self {
+        Ctx {
+            source,
+            depth: 0,
+            dir,
+            origin: None,
+            deferred: false,
+        }
+    }
+}
+
+/// Where a rule file's rules may be said to come from in messages (stock's
+/// `rule_src_where`): its own name when an argument named it; otherwise
+/// only where it was named, since its name is file content too.
+#[derive(Clone, Debug)]
+enum Origin {
+    /// Named by an argument: `FILE line N` (just `FILE` for word-split files).
+    Shown(String, bool),
+    /// Named by a rule read from a file: this description.
+    Hidden(String),
+}
+
+impl Origin {
+    fn place(&self, line: usize) -> String {
+        match self {
+            Origin::Shown(path, false) => format!("{path} line {line}"),
+            Origin::Shown(path, true) => path.clone(),
+            Origin::Hidden(text) => text.clone(),
+        }
+    }
 }
 
 /// An ordered filter-rule list plus per-directory merge state.
@@ -338,11 +379,7 @@ impl FilterSet {
         edit: impl FnOnce(&mut Self, &mut Vec<Entry>, &mut Ctx<'_>) -> Result<(), FilterError>,
     ) -> Result<(), FilterError> {
         let mut entries = std::mem::take(Arc::make_mut(&mut self.entries));
-        let mut ctx = Ctx {
-            source,
-            depth: 0,
-            dir: None,
-        };
+        let mut ctx = Ctx::new(source, None);
         let result = edit(self, &mut entries, &mut ctx);
         self.entries = Arc::new(entries);
         result
@@ -424,6 +461,7 @@ impl FilterSet {
                 self.warnings.0.push(FilterError::TooLong {
                     len: token.pattern.len(),
                     limit: MAX_PATTERN_LEN - 1,
+                    rule: crate::error::lossy(token.pattern),
                 });
                 continue;
             }
@@ -456,7 +494,13 @@ impl FilterSet {
                 }
             }
             let dir = ctx.dir.clone();
+            let slots = self.slots.len();
             self.push_rule(out, pattern, flags, mode, dir.as_deref());
+            if self.slots.len() > slots && ctx.origin.is_some() {
+                // A dir-merge name read from a file: its files are read later, where
+                // messages can no longer say where it was named.
+                self.slots[slots].from_file = true;
+            }
             if flags & bits::CVS != 0 && flags & bits::MERGE == 0 {
                 self.load_cvs(flags, ctx)?;
             }
@@ -526,6 +570,7 @@ impl FilterSet {
                 flags,
                 level: self.level,
                 active: true,
+                from_file: false,
                 frames: Vec::new(),
             });
             out.push(Entry::DirMerge(

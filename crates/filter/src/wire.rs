@@ -273,6 +273,7 @@ pub fn server_rules(
             return Err(FilterError::TooLong {
                 len: rule.len(),
                 limit: MAX_WIRE_RULE_LEN,
+                rule: crate::error::lossy(rule),
             });
         }
         set.add_top(rule, 0, mode, source)?;

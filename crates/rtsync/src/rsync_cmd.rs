@@ -58,9 +58,9 @@ fn version_json() -> String {
         ("symlinks", "true"),
         ("symtimes", "true"),
         ("hardlinks", "true"),
-        // -H links regular files only (devices, specials and symlinks are recreated).
+        // -H links regular files and symlinks (devices and specials are recreated).
         ("hardlink_specials", "false"),
-        ("hardlink_symlinks", "false"),
+        ("hardlink_symlinks", "true"),
         ("IPv6", "true"),
         ("atimes", "false"),
         ("batchfiles", "true"),

@@ -334,6 +334,56 @@ fn our_pull_with_hard_links_matches_stock() {
     }
 }
 
+/// Hard-linked symlinks (and a regular group) with `-H`: our receiver, pushed to by the
+/// stock client and pulling as the client, links every later member to the first one made,
+/// as stock does on Linux; members already linked are unchanged `hL` items at `-ii`, and
+/// members standing as separate symlinks (one of them older) are linked over them.
+#[test]
+fn hard_linked_symlinks_are_linked_by_our_receivers_as_by_stock() {
+    let src = tempfile::tempdir().unwrap();
+    let root = src.path();
+    std::fs::create_dir_all(root.join("d")).unwrap();
+    std::fs::write(root.join("f"), b"x\n").unwrap();
+    std::fs::hard_link(root.join("f"), root.join("g")).unwrap();
+    std::os::unix::fs::symlink("f", root.join("s1")).unwrap();
+    // link(2) on Linux links the symlink itself.
+    std::fs::hard_link(root.join("s1"), root.join("s3")).unwrap();
+    std::fs::hard_link(root.join("s1"), root.join("d/s2")).unwrap();
+    past_times(root);
+    let copy_of_src = |linked: bool| {
+        move |d: &Path| {
+            let flags = if linked { "-aH" } else { "-a" };
+            let out = run_stock(&[
+                flags,
+                &format!("{}/", root.display()),
+                &format!("{}/", d.display()),
+            ]);
+            assert!(out.status.success());
+        }
+    };
+    let older = |d: &Path| {
+        copy_of_src(false)(d);
+        std::fs::remove_file(d.join("s1")).unwrap();
+        set_mtime(&d.join("s3"), 1_000_000_000, 0);
+    };
+    for via in [Via::Shell, Via::Daemon] {
+        push_compare(via, &["-aiH"], root, |_| {});
+        pull_compare(via, &["-aiH"], root, |_| {});
+        pull_compare(via, &["-aiiH"], root, copy_of_src(true));
+        pull_compare(
+            via,
+            &["-aiiH", "--no-inc-recursive"],
+            root,
+            copy_of_src(true),
+        );
+        push_compare(via, &["-aiH"], root, copy_of_src(false));
+        pull_compare(via, &["-aiH"], root, copy_of_src(false));
+        push_compare(via, &["-aiH"], root, older);
+        pull_compare(via, &["-aiH"], root, older);
+        pull_compare(via, &["-aiHn"], root, |_| {});
+    }
+}
+
 #[test]
 fn relative_paths_and_files_from_lists_match_stock() {
     let src = tempfile::tempdir().unwrap();

@@ -477,3 +477,57 @@ fn keep_dirlinks_on_a_remote_shell_server_like_stock() {
         );
     }
 }
+
+/// A `--backup-dir` held open as `/proc/self/fd/N` (as rrsync pins it) whose directory is
+/// gone by the time a file is replaced: our receiving server fails the transfer as stock's
+/// does, naming the backup it could not open and the `keep_backup failed: FILE -> BACKUP`
+/// pair, with stock's exit code.
+#[test]
+fn a_backup_into_a_vanished_pinned_dir_fails_like_stock() {
+    let t = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(t.path());
+    let mut runs = Vec::new();
+    for ours in [false, true] {
+        // The same paths for both servers (the messages name them).
+        let w = t.path().join("run");
+        let (src, dest, bk) = (w.join("src"), w.join("dest"), w.join("bk"));
+        for d in [&src, &dest, &bk] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(dest.join("k"), b"old\n").unwrap();
+        std::fs::write(src.join("k"), b"new\n").unwrap();
+        let server = format!(
+            "exec 5<{0}; rmdir {0}; {1}",
+            bk.display(),
+            remote_rsync_path(ours)
+        );
+        let out = run_stock(&[
+            "-rlbI",
+            "--backup-dir=/proc/self/fd/5",
+            "-e",
+            &ssh.display().to_string(),
+            &format!("--rsync-path={server}"),
+            &format!("{}/", src.display()),
+            &format!("localhost:{}/", dest.display()),
+        ]);
+        let kept = std::fs::read(dest.join("k")).unwrap();
+        std::fs::rename(&w, t.path().join(format!("run-{ours}"))).unwrap();
+        runs.push((out, kept));
+    }
+    let lines = |o: &Output| {
+        let mut v: Vec<String> = String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .filter(|l| l.starts_with("rsync: [receiver]"))
+            .map(str::to_string)
+            .collect();
+        v.dedup();
+        v
+    };
+    let (stock, ours) = (&runs[0], &runs[1]);
+    assert_eq!(ours.0.status.code(), stock.0.status.code(), "exit codes");
+    assert_eq!(lines(&ours.0), lines(&stock.0), "receiver's messages");
+    assert!(lines(&stock.0)
+        .iter()
+        .any(|l| l.contains("keep_backup failed")));
+    assert_eq!(ours.1, stock.1, "the destination file");
+}

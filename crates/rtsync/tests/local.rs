@@ -1495,3 +1495,100 @@ fn used_relative_partial_dir_is_removed() {
         );
     }
 }
+
+/// `-H` hard-links symlinks as stock does on Linux: the first member of a group is created,
+/// later ones are linked to it (`hL NAME => LEADER`), already-linked members are unchanged
+/// `hL` items at `-ii` and `NAME is uptodate` at `-vv`, members replacing other symlinks are
+/// itemized against them, a dry run reports the links, and `--link-dest` links to the basis.
+#[test]
+fn hard_linked_symlinks_are_linked() {
+    let mut ws = Workspace::new(false);
+    let w = ws.path().to_path_buf();
+    let src = w.join("src");
+    std::fs::remove_dir_all(&src).unwrap();
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("f"), "x\n").unwrap();
+    std::fs::hard_link(src.join("f"), src.join("g")).unwrap();
+    std::os::unix::fs::symlink("f", src.join("s1")).unwrap();
+    // link(2) on Linux links the symlink itself.
+    std::fs::hard_link(src.join("s1"), src.join("s3")).unwrap();
+    std::fs::hard_link(src.join("s1"), src.join("d/s2")).unwrap();
+    for p in ["f", "s1", "d", ""] {
+        local_util::set_mtime(&src.join(p), 1_500_000_000, 0);
+    }
+    let run = |setup: &str| {
+        let st = std::process::Command::new("sh")
+            .args(["-c", setup])
+            .current_dir(&w)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{setup}");
+    };
+    let stock = local_util::stock_rsync();
+    for flags in ["-aiH", "-aiiH", "-avvH", "-aiiHn"] {
+        differential_in(&ws, &[flags, "src/", "dst/"], ALL_TIMES);
+    }
+    // An existing destination: linked already, separate symlinks, one missing and one old.
+    let template = w.join("dest-template");
+    ws.dest_template = Some(template.clone());
+    for (setup, flags) in [
+        (format!("{stock} -aH src/ dest-template/"), "-aiiH"),
+        (format!("{stock} -aH src/ dest-template/"), "-avvH"),
+        (format!("{stock} -a src/ dest-template/"), "-aiH"),
+        (
+            format!(
+                "{stock} -a src/ dest-template/ && rm dest-template/s1 && \
+                 touch -h -d 2001-01-01 dest-template/s3"
+            ),
+            "-aiH",
+        ),
+    ] {
+        let _ = std::fs::remove_dir_all(&template);
+        run(&setup);
+        differential_in(&ws, &[flags, "src/", "dst/"], ALL_TIMES);
+    }
+    ws.dest_template = None;
+    run(&format!("{stock} -aH src/ ref/"));
+    for flags in ["-aiiH", "-aiH", "-avvH"] {
+        differential_in(
+            &ws,
+            &[flags, "--link-dest=../ref", "src/", "dst/"],
+            NEW_ROOT,
+        );
+    }
+}
+
+/// A bad rule read from a merge file is reported as stock reports it, without its text:
+/// `<rule from FILE line N>` for a file an argument named (CRLF counted as one line end, the
+/// line after a nested merge blamed on the right file), `<rule from a file named at FILE
+/// line N>` for a file a file named (its own name is file content too, also when it cannot
+/// be opened); a bad argument is still shown; an over-long argument is discarded with its
+/// whole text shown. Exit codes and stock's exit lines too.
+#[test]
+fn bad_rules_in_merge_files_are_located_not_echoed_as_stock() {
+    let ws = Workspace::new(false);
+    let w = ws.path();
+    let secret = "TOP-SECRET-abc123";
+    let put = |name: &str, text: String| std::fs::write(w.join(name), text).unwrap();
+    let at = |name: &str| w.join(name).display().to_string();
+    put("rules", format!("{secret}\n"));
+    put("outer-known", format!(". {}\n", at("inner-bad")));
+    put("inner-bad", format!("{secret}\n"));
+    put("outer", format!(". {}\n", at("nested")));
+    put("nested", format!(". {secret}\n"));
+    put("child", "- harmless\n".into());
+    put("parent", format!(". {}\nZbad-in-parent\n", at("child")));
+    put("crlf", "- harmless\r\nZbad-on-line-2\r\n".into());
+    put("badmod", "-z oops\n".into());
+    let long = format!("--filter=- ARGLONG-{}", "Q".repeat(4400));
+    for file in ["rules", "outer-known", "outer", "parent", "crlf", "badmod"] {
+        let arg = format!("--filter=. {}", at(file));
+        differential_in(&ws, &["-r", &arg, "src/", "dst/"], NO_TIMES);
+    }
+    differential_in(
+        &ws,
+        &["-r", "--filter=Zbogus-rule", "src/", "dst/"],
+        NO_TIMES,
+    );
+    differential_in(&ws, &["-r", &long, "src/", "dst/"], NO_TIMES);
+}

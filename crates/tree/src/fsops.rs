@@ -235,10 +235,141 @@ pub fn is_temp_name_for(name: &[u8], basename: &[u8]) -> bool {
         && name[1 + basename.len()] == b'.'
 }
 
+/// A source file as stock's sender reads it: exactly the size it had when opened, whatever
+/// happens to it meanwhile. A file that grew is read up to that size; one that shrank (or
+/// cannot be read) is made up with zeros to it, and the error is kept in
+/// [`SizedSource::status`] (`ENODATA` for an early end, as stock's `map_ptr` keeps it).
+/// Without a size (not a regular file: a device read with `--copy-devices`) it is read to
+/// its end.
+pub struct SizedSource<F> {
+    file: F,
+    left: u64,
+    bounded: bool,
+    status: Option<i32>,
+}
+
+impl<F> SizedSource<F> {
+    /// `file`, to be read as `size` bytes (`None`: to its end).
+    pub fn new(file: F, size: Option<u64>) -> Self {
+        SizedSource {
+            file,
+            left: size.unwrap_or(u64::MAX),
+            bounded: size.is_some(),
+            status: None,
+        }
+    }
+
+    /// The error that cut the data short (an errno), if any: what was read was made up with
+    /// zeros from there on.
+    pub fn status(&self) -> Option<i32> {
+        self.status
+    }
+}
+
+impl SizedSource<&mut File> {
+    /// The rest of the data into `dst` (in the kernel where it can be), zeros for what the
+    /// file no longer has; the bytes written.
+    pub fn copy_rest(&mut self, dst: &mut File) -> io::Result<u64> {
+        use std::io::{Read, Write};
+        let mut total = 0;
+        if self.status.is_none() && self.left > 0 {
+            let n = io::copy(&mut (&mut *self.file).take(self.left), dst)?;
+            self.left -= n;
+            total += n;
+        }
+        if self.left > 0 && self.bounded {
+            self.status.get_or_insert(libc::ENODATA);
+            let zeros = vec![0u8; self.left.min(1 << 20) as usize];
+            while self.left > 0 {
+                let n = self.left.min(zeros.len() as u64) as usize;
+                dst.write_all(&zeros[..n])?;
+                self.left -= n as u64;
+                total += n as u64;
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl<F: io::Read> io::Read for SizedSource<F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = (buf.len() as u64).min(self.left) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let mut n = 0;
+        if self.status.is_none() {
+            n = loop {
+                match self.file.read(&mut buf[..want]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        self.status = Some(e.raw_os_error().unwrap_or(libc::EIO));
+                        break 0;
+                    }
+                }
+            };
+        }
+        if n == 0 {
+            if !self.bounded {
+                return Ok(0);
+            }
+            self.status.get_or_insert(libc::ENODATA);
+            buf[..want].fill(0);
+            n = want;
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// A file read as the size it had when opened: one that grew is cut there, one that
+    /// shrank is made up with zeros (and says so), by reads and by the kernel copy alike.
+    #[test]
+    fn sized_source_reads_the_size_seen_at_open() {
+        use std::io::Read;
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        let mut f = File::open(&p).unwrap();
+        let mut grown = Vec::new();
+        let mut s = SizedSource::new(&mut f, Some(4));
+        s.read_to_end(&mut grown).unwrap();
+        assert_eq!((&grown[..], s.status()), (&b"0123"[..], None));
+        let mut f = File::open(&p).unwrap();
+        let mut shrunk = Vec::new();
+        let mut s = SizedSource::new(&mut f, Some(14));
+        s.read_to_end(&mut shrunk).unwrap();
+        assert_eq!(&shrunk[..], b"0123456789\0\0\0\0");
+        assert_eq!(s.status(), Some(libc::ENODATA));
+        let mut f = File::open(&p).unwrap();
+        let mut s = SizedSource::new(&mut f, None);
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        assert_eq!((&all[..], s.status()), (&b"0123456789"[..], None));
+        for (size, want, status) in [
+            (6, &b"012345"[..], None),
+            (12, b"0123456789\0\0", Some(libc::ENODATA)),
+        ] {
+            let mut f = File::open(&p).unwrap();
+            let out_path = t.path().join("out");
+            let mut out = File::create(&out_path).unwrap();
+            let mut s = SizedSource::new(&mut f, Some(size));
+            let mut first = [0u8; 3];
+            let n = s.read(&mut first).unwrap();
+            out.write_all(&first[..n]).unwrap();
+            s.copy_rest(&mut out).unwrap();
+            assert_eq!(
+                (std::fs::read(&out_path).unwrap(), s.status()),
+                (want.to_vec(), status)
+            );
+        }
+    }
 
     #[test]
     fn source_opens_do_not_follow_a_swapped_parent() {

@@ -19,6 +19,9 @@ pub enum Line {
     Deleting(Vec<u8>, u32),
     /// A message line on stdout (e.g. `skipping non-regular file "x"`).
     Info(String),
+    /// A hard-link follower already linked to its leader: an unchanged item, shown as
+    /// [`Reporter::unchanged_link`] decides.
+    Linked(Itemize, Vec<u8>, Vec<u8>, Option<Box<ItemFacts>>),
 }
 
 #[derive(Debug, Clone)]
@@ -252,6 +255,9 @@ fn print_lines(r: &mut Reporter, lines: Vec<Line>) {
             }
             Line::Deleting(name, mode) => r.deleting_mode(&name, mode),
             Line::Info(text) => r.info(&text),
+            Line::Linked(it, name, suffix, facts) => {
+                r.unchanged_link(&it, &name, &suffix, &facts.unwrap_or_default())
+            }
         }
     }
 }

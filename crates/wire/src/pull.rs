@@ -665,8 +665,6 @@ struct Walk {
     /// Hard-link groups of other kinds than regular files: the member that leads each (its
     /// index and name).
     hlink_leader: HashMap<(u64, u64), (usize, Vec<u8>)>,
-    /// Members linked to their leader once it is in place: index, entry, leader's name.
-    followers: VecDeque<(usize, FileEntry, Vec<u8>)>,
     /// Hard-link groups of regular files, handled with rsync's chain (see [`LinkGroup`]).
     groups: HashMap<(u64, u64), LinkGroup>,
     /// The last member of each group in the lists known so far (its index).
@@ -706,6 +704,7 @@ impl Walk {
             return Ok(());
         }
         let mut link_group = None;
+        let mut other_group = None;
         if let Some(key) = e
             .hardlink_key
             .filter(|_| ctx.opts.hard_links && !ctx.opts.list_only)
@@ -721,11 +720,14 @@ impl Walk {
                 }
                 link_group = Some(key);
             } else {
+                // Symlinks, devices and specials are made at once: a member whose group has
+                // a member in place is linked to it now; otherwise it is made itself and,
+                // once in place, leads the group (stock's hard_link_check/finish_hard_link).
                 if let Some((_, leader)) = self.hlink_leader.get(&key) {
-                    self.followers.push_back((ndx, e.clone(), leader.clone()));
-                    return Ok(());
+                    let leader = leader.clone();
+                    return self.link_follower(ctx, w, ndxw, (ndx, e.clone(), leader));
                 }
-                self.hlink_leader.insert(key, (ndx, e.name.clone()));
+                other_group = Some(key);
             }
         }
         // `-n`: entries below a directory that would have been created are new as well
@@ -797,6 +799,17 @@ impl Walk {
             self.skipped_dir = Some(dir);
         }
         send_said(ctx, w)?;
+        if let (Some(key), Step::Done(lines)) = (other_group, &step) {
+            let in_place = if ctx.opts.dry_run {
+                lines.iter().any(|l| matches!(l, Line::Item(..)))
+            } else {
+                fs::symlink_metadata(ctx.dest.path_of(&e.name))
+                    .is_ok_and(|m| rtsync_tree::FileKind::from_mode(m.mode()) == Some(e.kind))
+            };
+            if in_place {
+                self.hlink_leader.insert(key, (ndx, e.name.clone()));
+            }
+        }
         if let Some(key) = link_group {
             match &step {
                 Step::Request { .. } if !ctx.opts.dry_run || ctx.opts.batch_only => {
@@ -1019,17 +1032,33 @@ impl Walk {
             self.res.errors += 1;
             return Ok(Vec::new());
         }
-        let same = match (fs::metadata(&from), fs::symlink_metadata(&to)) {
+        let same = match (fs::symlink_metadata(&from), fs::symlink_metadata(&to)) {
             (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
             _ => false,
         };
+        // What the link replaces is itemized against, when it is of the member's kind.
         let existing = fs::symlink_metadata(&to)
             .ok()
-            .filter(|m| m.file_type().is_file());
+            .filter(|m| rtsync_tree::FileKind::from_mode(m.mode()) == Some(e.kind));
+        let letter = crate::log::itemize(&e, None, b'h', entry::preserve(ctx.opts)).kind;
         let mut lines = Vec::new();
-        if same && ctx.opts.remove_source_files {
-            // Already linked: in place, so the sender may remove its copy.
-            send_success(w, ndx)?;
+        if same {
+            // Already linked: an unchanged item (a symlink names its target, as stock's
+            // log does for an item without a leader's name).
+            let suffix = match (&e.link_target, e.kind) {
+                (Some(t), rtsync_tree::FileKind::Symlink) => [&b" -> "[..], t].concat(),
+                _ => Vec::new(),
+            };
+            lines.push(Line::Linked(
+                rtsync_engine::itemize::Itemize::new(b'h', letter),
+                e.name.clone(),
+                suffix,
+                Some(Box::new(crate::log::facts(&e))),
+            ));
+            if ctx.opts.remove_source_files {
+                // In place, so the sender may remove its copy.
+                send_success(w, ndx)?;
+            }
         }
         if !same {
             let linked = if ctx.opts.dry_run {
@@ -1052,7 +1081,7 @@ impl Walk {
                 let mut it = match existing.as_ref() {
                     Some(m) => crate::log::itemize(e, Some(m), b'h', entry::preserve(ctx.opts)),
                     None => {
-                        let mut it = rtsync_engine::itemize::Itemize::new(b'h', b'f');
+                        let mut it = rtsync_engine::itemize::Itemize::new(b'h', letter);
                         it.is_new = true;
                         it
                     }
@@ -1091,9 +1120,6 @@ impl Walk {
         sent.sort_unstable();
         for ndx in sent {
             self.transfer_done(ctx, w, ndxw, ndx)?;
-        }
-        while let Some(f) = self.followers.pop_front() {
-            self.link_follower(ctx, w, ndxw, f)?;
         }
         Ok(())
     }
@@ -1450,7 +1476,7 @@ fn generate_lists<W: Write>(
         } else {
             // Nothing to do until the next list: no hard-link member may wait for one.
             g.release_groups(ctx, w, ndxw, req_tx)?;
-            retire_lists(ctx, w, ndxw, g, &mut started, false)?;
+            retire_lists(ctx, ndxw, g, &mut started, false)?;
             lists.wait(ctx, w, ndxw, req_tx, ev_rx, g)?;
             continue;
         };
@@ -1502,15 +1528,15 @@ fn generate_lists<W: Write>(
             while let Ok(ev) = ev_rx.try_recv() {
                 list_event(ctx, w, ndxw, req_tx, g, ev, &mut lists)?;
             }
-            retire_lists(ctx, w, ndxw, g, &mut started, false)?;
+            retire_lists(ctx, ndxw, g, &mut started, false)?;
         }
-        retire_lists(ctx, w, ndxw, g, &mut started, false)?;
+        retire_lists(ctx, ndxw, g, &mut started, false)?;
     }
     // Every list is handled: the rest retire as their transfers finish; the last `NDX_DONE`
     // ends phase 1.
     g.release_groups(ctx, w, ndxw, req_tx)?;
     loop {
-        retire_lists(ctx, w, ndxw, g, &mut started, true)?;
+        retire_lists(ctx, ndxw, g, &mut started, true)?;
         if started.is_empty() {
             return Ok(());
         }
@@ -1621,11 +1647,10 @@ fn list_event<W: Write>(
 }
 
 /// Incremental recursion: retires the oldest lists that have nothing in flight (never the
-/// one being worked on, unless `all` are handled): their hard links are completed, the
-/// sender is told, and their directory gets its attributes.
-fn retire_lists<W: Write>(
+/// one being worked on, unless `all` are handled): the sender is told, and their directory
+/// gets its attributes.
+fn retire_lists(
     ctx: &Ctx<'_>,
-    w: &mut MuxWriter<W>,
     ndxw: &mut NdxWriter,
     g: &mut Walk,
     started: &mut VecDeque<Started>,
@@ -1638,10 +1663,6 @@ fn retire_lists<W: Write>(
         let (lo, end) = (front.ndx_start - 1, front.ndx_start + front.len);
         if g.in_flight.range(lo..end).next().is_some() {
             break;
-        }
-        while g.followers.front().is_some_and(|f| f.0 < end) {
-            let f = g.followers.pop_front().expect("checked");
-            g.link_follower(ctx, w, ndxw, f)?;
         }
         ndxw.put(&mut g.out, NDX_DONE);
         let done = started.pop_front().expect("checked");
@@ -2595,4 +2616,9 @@ fn send_said<W: Write>(ctx: &Ctx<'_>, w: &mut MuxWriter<W>) -> Result<()> {
         send_message(w, tag, &text)?;
     }
     Ok(())
+}
+
+/// A fatal error's preceding line, printed where the process prints its errors.
+fn report(e: &Error) {
+    eprintln!("rsync: {e}");
 }

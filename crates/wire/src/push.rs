@@ -485,7 +485,11 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         wire.written += out.len() as u64;
         w.write_all(&out).map_err(wio)?;
         out.clear();
-        let file_len = file.metadata().map_or(0, |m| m.len());
+        let file_meta = file.metadata();
+        let file_len = file_meta.as_ref().map_or(0, |m| m.len());
+        // The file is sent as the size it has now, opened, even if it changes while it is
+        // read: cut to it if it grows, zero-filled to it if it shrinks (stock's map_ptr).
+        let open_size = file_meta.ok().filter(|m| m.is_file()).map(|m| m.len());
         if let Some(rep) = reporter.as_deref_mut() {
             let (it, _) = item_of(list, ndx, iflags, xname.as_deref(), opts.itemize);
             let facts = list.facts(ndx, rep.wants_entry_facts());
@@ -515,9 +519,11 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             }
             Ok(())
         };
+        let mut sized = None;
         let ms = if appending {
             whole.send_from(file, sum_kind, head.file_len(), opts.append > 1, &mut emit)?
         } else if dhead.count > 0 && dhead.block_len > 0 {
+            let src = sized.insert(rtsync_tree::fsops::SizedSource::new(file, open_size));
             // The receiver writes into the basis itself: only blocks it has not yet
             // overwritten may be referenced (stock's `updating_basis_file`).
             let basis = basis_type.unwrap_or(FNAMECMP_FNAME);
@@ -530,12 +536,14 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 block_hasher(neg),
                 (updating, opts.match_report),
                 &mut *r,
-                BufReader::with_capacity(256 << 10, file),
+                BufReader::with_capacity(256 << 10, src),
                 &mut emit,
             )?
         } else {
-            whole.send(file, sum_kind, &mut emit)?
+            let src = sized.insert(rtsync_tree::fsops::SizedSource::new(file, open_size));
+            whole.send(src, sum_kind, &mut emit)?
         };
+        let read_error = sized.and_then(|s| s.status());
         if let (Some(rep), Some(ofs)) = (reporter.as_deref_mut(), ticks.end()) {
             rep.transfer_tick(ofs, file_len);
         }
@@ -552,7 +560,31 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             ms.checksum.as_bytes(),
             reversed,
         ));
-        w.write_all(ms.checksum.as_bytes()).map_err(wio)?;
+        let mut sum = ms.checksum.as_bytes().to_vec();
+        if let Some(errno) = read_error {
+            // The data was made up: a checksum that cannot match makes the receiver
+            // discard it and ask again (all zeros, or ...01 if the real one is all zeros).
+            let zero = sum.iter().all(|&b| b == 0);
+            sum.fill(0);
+            if zero {
+                if let Some(last) = sum.last_mut() {
+                    *last = 1;
+                }
+            }
+            let msg = format!(
+                "rsync: [sender] read errors mapping \"{}\": {} ({})\n",
+                path.display(),
+                crate::client::strerror(&std::io::Error::from_raw_os_error(errno)),
+                errno
+            );
+            if opts.server {
+                w.send_msg(MsgTag::ErrorXfer, msg.as_bytes()).map_err(wio)?;
+            } else {
+                eprint!("{msg}");
+            }
+            stats.errors += 1;
+        }
+        w.write_all(&sum).map_err(wio)?;
         w.file_data(false);
         stats.files_sent += 1;
         stats.literal_bytes += ms.literal_bytes;

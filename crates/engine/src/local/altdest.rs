@@ -354,6 +354,10 @@ impl LocalTransfer<'_> {
             self.show(i, &it, &name, &suffix);
         }
         self.alt_uptodate(&name);
+        if linked {
+            // In place: later members of its hard-link group link to it.
+            self.member_up_to_date();
+        }
         if linked || kind == AltDest::Compare {
             self.remove_source(i);
             return AltOther::Done;

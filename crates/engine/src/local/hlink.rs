@@ -81,7 +81,8 @@ impl LocalTransfer<'_> {
         ) {
             for item in items {
                 let e = &item.entry;
-                if let (FileKind::Regular, Some(key)) = (e.kind, e.hardlink_key) {
+                if let (FileKind::Regular | FileKind::Symlink, Some(key)) = (e.kind, e.hardlink_key)
+                {
                     let slot = found.entry(key).or_insert((0, Vec::new()));
                     slot.0 += 1;
                     if slot.1.is_empty() || compare_names(&e.name, false, &slot.1, false).is_gt() {
@@ -120,7 +121,9 @@ impl LocalTransfer<'_> {
     /// Registers entry `i` with its group (if it has one) as the member being handled.
     pub(super) fn join_group(&mut self, i: usize) -> Option<Current> {
         let e = &self.entries[i];
-        let key = e.hardlink_key.filter(|_| e.kind == FileKind::Regular)?;
+        let key = e
+            .hardlink_key
+            .filter(|_| matches!(e.kind, FileKind::Regular | FileKind::Symlink))?;
         let group = self.links.groups.get_mut(&key)?;
         let index = group.members.len();
         let path = self.paths[i].clone();
@@ -221,30 +224,49 @@ impl LocalTransfer<'_> {
             leader_md = (0..self.basis_dirs.len())
                 .find_map(|j| self.alt_lstat(j, &leader_name).map(|(_, md)| md));
         }
+        let letter = if entry.kind == FileKind::Symlink {
+            b'L'
+        } else {
+            b'f'
+        };
         if let (Some(m), Some(l)) = (&existing, &leader_md) {
             if m.dev() == l.dev() && m.ino() == l.ino() {
-                // Already linked: an unchanged `h` item, or `NAME is uptodate` at -vv.
+                // Already linked: an unchanged `h` item, or `NAME is uptodate` at -vv. (A
+                // symlink names its target, as any unlinked symlink item does.)
                 if self.report.itemizes() {
                     if self.opts.itemize < 2 && self.opts.verbose < 2 {
                         return;
                     }
+                    let mut suffix = Vec::new();
+                    if let Some(t) = entry.link_target.as_ref().filter(|_| letter == b'L') {
+                        suffix.extend_from_slice(b" -> ");
+                        suffix.extend_from_slice(t);
+                    }
                     let facts = self.facts_of(&entry, &source);
-                    self.report
-                        .item_with(&Itemize::new(b'h', b'f'), &entry.name, b"", &facts);
+                    self.report.item_with(
+                        &Itemize::new(b'h', letter),
+                        &entry.name,
+                        &suffix,
+                        &facts,
+                    );
                 } else {
                     self.report.uptodate(&entry.name);
                 }
                 return;
             }
         }
-        let mut it = Itemize::new(b'h', b'f');
+        let mut it = Itemize::new(b'h', letter);
+        let same_kind = |md: &std::fs::Metadata| match entry.kind {
+            FileKind::Symlink => md.file_type().is_symlink(),
+            _ => md.is_file(),
+        };
         match &existing {
-            Some(md) if md.is_file() => {
-                it.size = md.size() != entry.size;
+            Some(md) if same_kind(md) => {
+                it.size = entry.kind == FileKind::Regular && md.size() != entry.size;
                 let mut attrs = Itemize::default();
                 self.compare_entry_attrs(&entry, md, &mut attrs);
                 it.time = attrs.time;
-                self.mark_untimed_change(FileKind::Regular, &mut it);
+                self.mark_untimed_change(entry.kind, &mut it);
                 it.perms = attrs.perms;
                 it.owner = attrs.owner;
                 it.group = attrs.group;
@@ -255,7 +277,7 @@ impl LocalTransfer<'_> {
         if existing.is_none() {
             // A basis-directory match is not a change (rsync compares against it instead).
             if let Some((md, link)) = self.alt_match_for_member(&entry, leader_md.as_ref()) {
-                it = Itemize::new(b'h', b'f');
+                it = Itemize::new(b'h', letter);
                 let mut attrs = Itemize::default();
                 self.compare_entry_attrs(&entry, &md, &mut attrs);
                 it.time = attrs.time;

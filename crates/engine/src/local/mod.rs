@@ -72,6 +72,12 @@ pub struct LocalTransfer<'a> {
     redone: bool,
     /// `--append-verify`'s failed file: its time, for the redo pass's item line.
     redo_mtime: Option<(i64, u32)>,
+    /// The file just written was not read to its size (it changed while it was sent).
+    source_changed: bool,
+    /// Files to send again once the others are done (entry, source path, device).
+    redo_sources: Vec<(FileEntry, PathBuf, u64)>,
+    /// Those files are being sent again.
+    redoing: bool,
     report: Reporter,
     stats: Stats,
     /// The entries of the directories on the current path (an arena used as a stack: a
@@ -219,12 +225,25 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             return exit::FILE_IO;
         }
         Err(e) => {
-            report.error(&format!("rsync: {e}"));
+            use rtsync_filter::FilterError as F;
+            // Stock's words and the place its exit names, by what went wrong.
+            let (prefix, place) = match e.detail() {
+                F::UnknownRule { .. }
+                | F::UnexpectedEnd { .. }
+                | F::ClearWithTrailing { .. }
+                | F::SidedRuleInSidedMerge { .. } => ("", "exclude.c(136)"),
+                F::InvalidModifier { .. } => ("", "exclude.c(1379)"),
+                F::NotFound { .. } if matches!(e, F::InFile { .. }) => ("", "exclude.c(1719)"),
+                _ => ("rsync: ", "exclude.c(1480)"),
+            };
+            let code = e.rsync_exit_code();
+            report.error(&format!("{prefix}{e}"));
             report.error(&format!(
-                "rsync error: syntax or usage error (code 1) at exclude.c(1480) [client={}]",
+                "rsync error: {} (code {code}) at {place} [client={}]",
+                crate::report::exit_message(code),
                 crate::RSYNC_VERSION
             ));
-            return exit::SYNTAX;
+            return code;
         }
     };
     let listed;
@@ -257,6 +276,9 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     let mut t = LocalTransfer {
         redone: false,
         redo_mtime: None,
+        source_changed: false,
+        redo_sources: Vec::new(),
+        redoing: false,
         opts,
         report,
         stats: Stats::default(),
@@ -798,7 +820,17 @@ impl<'a> LocalTransfer<'a> {
             }
             FileKind::Symlink => {
                 if self.opts.links {
-                    self.do_symlink(i, &dest, existing)
+                    // Hard-linked symlinks are linked as stock links them on Linux: the
+                    // first member is created, later ones are linked to it.
+                    self.current_link = self.join_group(i);
+                    if let Some(cur) = self.current_link {
+                        if self.hard_link_check(cur) {
+                            self.current_link = None;
+                            return;
+                        }
+                    }
+                    self.do_symlink(i, &dest, existing);
+                    self.current_link = None;
                 } else {
                     self.skip_nonregular(i)
                 }

@@ -4,7 +4,7 @@ use super::altdest::AltOther;
 use super::{full_path, md_mtime, os_error, same_mtime, LocalTransfer};
 use crate::itemize::Itemize;
 use crate::report::exit;
-use rtsync_tree::fsops::{self, TempFile};
+use rtsync_tree::fsops::{self, SizedSource, TempFile};
 use rtsync_tree::scan::unsafe_symlink;
 use rtsync_tree::FileKind;
 use std::ffi::OsStr;
@@ -40,7 +40,7 @@ const TICK: u64 = rtsync_delta::CHUNK_SIZE as u64;
 /// Copies `src` to `dst`, leaving holes for runs of zeros when `sparse`; `tick` hears the
 /// offset reached after each 32 KiB (`--progress`).
 fn copy_data(
-    src: &mut File,
+    src: &mut SizedSource<&mut File>,
     dst: &mut File,
     sparse: bool,
     size: u64,
@@ -50,7 +50,12 @@ fn copy_data(
         return copy_ticking(src, dst, sparse, tick);
     }
     if !sparse {
-        return io::copy(src, dst);
+        // The first piece is read as stock's sender reads it (a file emptied since it was
+        // listed shows here); the rest goes in the kernel.
+        let mut buf = vec![0u8; 256 * 1024];
+        let n = src.read(&mut buf)?;
+        dst.write_all(&buf[..n])?;
+        return Ok(n as u64 + src.copy_rest(dst)?);
     }
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
@@ -83,7 +88,7 @@ impl Drop for Disarm {
 
 /// [`copy_data`] a chunk at a time, telling `tick` each chunk's end (and the end of data).
 fn copy_ticking(
-    src: &mut File,
+    src: &mut impl Read,
     dst: &mut File,
     sparse: bool,
     tick: &mut dyn FnMut(u64),
@@ -124,7 +129,7 @@ fn copy_ticking(
 /// would have cost on the wire. `hash_hits` counts the match statistics as stock's sender
 /// does (for `--debug=deltasum`'s closing line).
 fn delta_copy(
-    src: &mut File,
+    src: &mut impl Read,
     basis: &Path,
     out: &mut File,
     block_size: Option<u32>,
@@ -422,7 +427,25 @@ impl LocalTransfer<'_> {
             }
             self.report.item(&redo, &name, b"");
         }
-        self.member_sent();
+        if std::mem::take(&mut self.source_changed) {
+            // Not in place: sent again after the other files (once).
+            self.note(exit::PARTIAL);
+            if !self.redoing {
+                self.redo_sources.push((
+                    self.entries[i].clone(),
+                    self.paths[i].clone(),
+                    self.devs[i],
+                ));
+            }
+            return;
+        }
+        if self.opts.dry_run {
+            // Nothing is written: the group is completed at once, as stock's generator does
+            // without transfers.
+            self.member_up_to_date();
+        } else {
+            self.member_sent();
+        }
         self.remove_source(i);
     }
 
@@ -464,6 +487,16 @@ impl LocalTransfer<'_> {
                 return Err(exit::PARTIAL);
             }
         };
+        // What is sent is the file as it is now (stock's sender maps the size it finds
+        // when it opens the file).
+        let open_size = match src.metadata() {
+            Ok(m) => m.is_file().then_some(m.len()),
+            Err(e) => {
+                self.report
+                    .error(&format!("rsync: [sender] fstat failed: {}", os_error(&e)));
+                return Err(exit::FILE_IO);
+            }
+        };
         let perms = self.wanted_perms(i, existing);
         let size = self.entries[i].size;
         let old_len = existing.filter(|m| m.is_file()).map_or(0, |m| m.size());
@@ -502,7 +535,7 @@ impl LocalTransfer<'_> {
                 // Left alone; what went wrong was noted already.
                 return Err(exit::OK);
             }
-            let result = (|| -> io::Result<u64> {
+            let result = (|| -> io::Result<(u64, Option<i32>)> {
                 let mut out = std::fs::OpenOptions::new()
                     .write(true)
                     .create(true)
@@ -522,14 +555,20 @@ impl LocalTransfer<'_> {
                 };
                 let tick: Option<&mut dyn FnMut(u64)> =
                     (progress || throttled).then_some(&mut tick);
-                let n = copy_data(&mut src, &mut out, self.opts.sparse, size, tick)?;
+                let mut sized = SizedSource::new(&mut src, open_size);
+                let n = copy_data(&mut sized, &mut out, self.opts.sparse, size, tick)?;
                 out.set_len(n)?;
-                Ok(n)
+                Ok((n, sized.status()))
             })();
             match result {
-                Ok(n) => {
+                Ok((n, status)) => {
                     self.stats.literal += n;
                     self.wire_bytes = WireBytes::whole(n);
+                    if let Some(errno) = status {
+                        // Written in place: what was read stays, without its attributes.
+                        self.source_read_failed(i, &src_path, errno, "retained");
+                        return Ok(());
+                    }
                 }
                 Err(e) => return Err(self.write_failed(dest, &e)),
             }
@@ -615,10 +654,11 @@ impl LocalTransfer<'_> {
             }
         };
         let tick: Option<&mut dyn FnMut(u64)> = (progress || throttled).then_some(&mut tick);
+        let mut sized = SizedSource::new(&mut src, open_size);
         let copied = match (self.opts.whole_file, basis) {
             (Some(false), Some(basis)) if !self.alt_whole_file => {
                 let block_size = self.opts.block_size;
-                delta_copy(&mut src, &basis, tmp.file(), block_size, hash_hits, tick).map(
+                delta_copy(&mut sized, &basis, tmp.file(), block_size, hash_hits, tick).map(
                     |(ms, wire)| {
                         self.stats.literal += ms.literal_bytes;
                         self.stats.matched += ms.matched_bytes;
@@ -629,17 +669,35 @@ impl LocalTransfer<'_> {
                     },
                 )
             }
-            _ => copy_data(&mut src, tmp.file(), self.opts.sparse, size, tick).map(|n| {
+            _ => copy_data(&mut sized, tmp.file(), self.opts.sparse, size, tick).map(|n| {
                 self.stats.literal += n;
                 self.wire_bytes = WireBytes::whole(n);
             }),
         };
+        let status = sized.status();
         if let Err(e) = copied {
             if self.opts.partial {
                 let keep = self.partial_path(dest);
                 let _ = tmp.persist(&keep);
             }
             return Err(self.write_failed(dest, &e));
+        }
+        if let Some(errno) = status {
+            // Stock's sender then sends a checksum that cannot match, so the receiver
+            // discards the file (or, with --partial, keeps it as partial data).
+            let kept = if !self.opts.partial {
+                "discarded"
+            } else if self.opts.partial_dir.is_some() {
+                "put into partial-dir"
+            } else {
+                "retained"
+            };
+            if self.opts.partial {
+                let keep = self.partial_path(dest);
+                let _ = tmp.persist(&keep);
+            }
+            self.source_read_failed(i, &src_path, errno, kept);
+            return Ok(());
         }
         // Ownership first: chown clears set-id bits that chmod then puts back.
         let tmp_path = tmp.path().to_path_buf();
@@ -697,6 +755,29 @@ impl LocalTransfer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The source could not be read to the size it had when opened (it shrank, or a read
+    /// failed): stock's sender reports the read error and the receiver the failed
+    /// verification of the zero-filled data (a warning when the file will be sent again,
+    /// an error on the second try). The file is sent again once the others are done.
+    fn source_read_failed(&mut self, i: usize, src_path: &Path, errno: i32, kept: &str) {
+        self.report.error(&format!(
+            "rsync: [sender] read errors mapping \"{}\": {}",
+            full_path(src_path),
+            os_error(&io::Error::from_raw_os_error(errno))
+        ));
+        let name = String::from_utf8_lossy(&self.entries[i].name).into_owned();
+        if self.redoing {
+            self.report.error(&format!(
+                "ERROR: {name} failed verification -- update {kept}."
+            ));
+        } else if self.opts.verbose > 0 || self.report.itemizes() {
+            self.report.error(&format!(
+                "WARNING: {name} failed verification -- update {kept} (will try again)."
+            ));
+        }
+        self.source_changed = true;
     }
 
     /// Reports that no temp file could be made for `base` in `dir` (stock's mkstemp line);
@@ -1037,6 +1118,7 @@ impl LocalTransfer<'_> {
                     self.apply_mode_and_time(i, dest, Some(md));
                 }
                 self.show(i, &it, &name, &suffix);
+                self.member_up_to_date();
                 self.remove_source(i);
                 return;
             }
@@ -1087,6 +1169,7 @@ impl LocalTransfer<'_> {
         if !quiet {
             self.show(i, &it, &name, &suffix);
         }
+        self.member_up_to_date();
         self.remove_source(i);
     }
 

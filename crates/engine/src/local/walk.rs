@@ -143,6 +143,7 @@ impl LocalTransfer<'_> {
                 return None;
             }
             if pass != Pass::DeleteOnly {
+                self.redo_changed_sources();
                 self.finish_delayed();
                 self.finish_written_links();
             }
@@ -150,6 +151,32 @@ impl LocalTransfer<'_> {
         self.finish_delayed();
         self.fix_directories();
         None
+    }
+
+    /// Sends again the files whose source changed while they were sent (stock's redo
+    /// phase): once, as they are now.
+    fn redo_changed_sources(&mut self) {
+        let redo = std::mem::take(&mut self.redo_sources);
+        if redo.is_empty() {
+            return;
+        }
+        self.report.flush_items();
+        self.redoing = true;
+        for (entry, path, dev) in redo {
+            self.alternates.push(Vec::new());
+            self.ordinals.push(self.listed);
+            self.entries.push(entry);
+            self.paths.push(path);
+            self.devs.push(dev);
+            let i = self.entries.len() - 1;
+            self.process(i);
+            self.entries.truncate(i);
+            self.paths.truncate(i);
+            self.devs.truncate(i);
+            self.ordinals.truncate(i);
+            self.alternates.truncate(i);
+        }
+        self.redoing = false;
     }
 
     /// Generates a sorted list of sibling items (a directory's contents, or the top level),

@@ -50,9 +50,25 @@ impl FilterSet {
                 limit: MAX_RULE_FILE_BYTES,
             });
         }
+        // Where this file's rules come from, for messages: its name when an argument named
+        // it, else where it was named (or nothing, for a per-directory file whose name was
+        // read from a file long before).
+        let word_split = template & bits::WORD_SPLIT != 0;
+        let origin = if std::mem::take(&mut ctx.deferred) {
+            super::Origin::Hidden("a file read earlier".into())
+        } else {
+            match &ctx.origin {
+                None => super::Origin::Shown(path.display().to_string(), word_split),
+                Some((parent, line)) => {
+                    super::Origin::Hidden(format!("a file named at {}", parent.place(*line)))
+                }
+            }
+        };
+        let parent = ctx.origin.replace((origin, 0));
         ctx.depth += 1;
         let result = self.add_file_data(out, stop, path, &data, template, mode, ctx);
         ctx.depth -= 1;
+        ctx.origin = parent;
         result
     }
 
@@ -71,23 +87,33 @@ impl FilterSet {
     ) -> Result<(), FilterError> {
         let word_split = template & bits::WORD_SPLIT != 0;
         let from0 = self.from0;
-        let at = |line: Option<usize>, e: FilterError| match e {
+        let at = |line: Option<usize>, place: String, e: FilterError| match e {
             e @ FilterError::InFile { .. } => e,
             e => FilterError::InFile {
                 path: path.to_path_buf(),
                 line,
+                place,
                 error: Box::new(e),
             },
         };
         for (index, line) in split_rule_lines(data, word_split, from0).enumerate() {
             let line_no = (!word_split).then_some(index + 1);
+            if let Some((_, n)) = ctx.origin.as_mut() {
+                *n = index + 1;
+            }
+            let place = ctx
+                .origin
+                .as_ref()
+                .map_or_else(|| path.display().to_string(), |(o, n)| o.place(*n));
             if line.len() > MAX_LINE_LEN {
                 // Stock rsync discards the line, says so, and goes on.
                 self.warnings.0.push(at(
                     line_no,
+                    place,
                     FilterError::TooLong {
                         len: line.len(),
                         limit: MAX_LINE_LEN,
+                        rule: String::new(),
                     },
                 ));
                 continue;
@@ -97,11 +123,11 @@ impl FilterSet {
             }
             let warned = self.warnings.0.len();
             self.add_text(out, stop, line, template, mode, ctx)
-                .map_err(|e| at(line_no, e))?;
+                .map_err(|e| at(line_no, place.clone(), e))?;
             // Locate warnings raised by this line.
             for warning in self.warnings.0.iter_mut().skip(warned) {
                 let inner = std::mem::replace(warning, FilterError::TooModern { protocol: 0 });
-                *warning = at(line_no, inner);
+                *warning = at(line_no, place.clone(), inner);
             }
         }
         Ok(())

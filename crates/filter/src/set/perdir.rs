@@ -21,11 +21,7 @@ impl FilterSet {
         self.level += 1;
         let level = self.level;
         let dir = dir.strip_suffix(b"/").unwrap_or(dir);
-        let mut ctx = Ctx {
-            source,
-            depth: 0,
-            dir: Some(dir.to_vec()),
-        };
+        let mut ctx = Ctx::new(source, Some(dir.to_vec()));
         let mode = Mode {
             anchored_to_dir: true,
             ..Mode::default()
@@ -51,11 +47,8 @@ impl FilterSet {
                     } else {
                         [&parent[..], b"/", &name[..]].concat()
                     };
-                    let mut parent_ctx = Ctx {
-                        source: &mut *ctx.source,
-                        depth: 0,
-                        dir: Some(parent),
-                    };
+                    let mut parent_ctx = Ctx::new(&mut *ctx.source, Some(parent));
+                    parent_ctx.deferred = self.slots[i].from_file;
                     if let Err(e) = self.load_file(
                         &mut parent_entries,
                         &mut false,
@@ -82,6 +75,7 @@ impl FilterSet {
                 }
                 file.extend_from_slice(&slot.name);
                 let path = bytes_to_path(&file);
+                ctx.deferred = self.slots[i].from_file;
                 if let Err(e) = self.load_file(
                     &mut entries,
                     &mut stop,
@@ -158,11 +152,8 @@ impl FilterSet {
             while dir.len() < root.len() {
                 let path = bytes_to_path(&[&dir[..], b"/", &name[..]].concat());
                 let mut entries = Vec::new();
-                let mut ctx = Ctx {
-                    source: &mut *source,
-                    depth: 0,
-                    dir: Some(dir.clone()),
-                };
+                let mut ctx = Ctx::new(&mut *source, Some(dir.clone()));
+                ctx.deferred = self.slots[i - 1].from_file;
                 self.load_file(
                     &mut entries,
                     &mut false,

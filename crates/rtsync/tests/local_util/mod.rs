@@ -343,7 +343,7 @@ pub fn snapshot(root: &Path, cmp: Compare) -> Snapshot {
         } else {
             rel.to_vec()
         };
-        if kind == 'f' && md.nlink() > 1 {
+        if (kind == 'f' || kind == 'l') && md.nlink() > 1 {
             inodes
                 .entry((md.dev(), md.ino()))
                 .or_default()

@@ -197,12 +197,7 @@ pub(super) fn receive_file<R: Read>(
     let kept_in_place = retry && o.partial && o.partial_dir.is_none();
     if let (Some(b), Some(_), false) = (&o.backup, req.existing_mode, kept_in_place) {
         b.move_aside(ctx.dest, &e.name, &final_path)
-            .map_err(|err| {
-                Error::file(
-                    format!("backup of \"{}\" failed", final_path.display()),
-                    err,
-                )
-            })?;
+            .map_err(|err| backup_failed(ctx, b, &e.name, &final_path, err))?;
     }
     let temp_shown = ctx.naming.path(temp.path());
     if let Err(err) = temp.persist(&final_path) {
@@ -503,4 +498,29 @@ fn copy_tokens<R: Read>(
         stats.matched_bytes += len as u64;
     }
     Ok(hasher.finish().as_bytes().to_vec())
+}
+
+/// A backup that could not be made ends the transfer, as stock's receiver reports it: the
+/// backup name it could not open (named as given, e.g. a pinned `/proc/self/fd/N/...` dir),
+/// then `keep_backup failed: FILE -> BACKUP`.
+fn backup_failed(
+    ctx: &Ctx<'_>,
+    b: &super::BackupOptions,
+    name: &[u8],
+    path: &std::path::Path,
+    err: std::io::Error,
+) -> Error {
+    let to = b.path_for(ctx.dest, name);
+    super::report(&Error::file(
+        format!("[receiver] open \"{}\"", to.display()),
+        std::io::Error::from_raw_os_error(err.raw_os_error().unwrap_or(libc::EIO)),
+    ));
+    Error::file(
+        format!(
+            "[receiver] keep_backup failed: \"{}\" -> \"{}\"",
+            rtsync_engine::local::full_path(path),
+            to.display()
+        ),
+        err,
+    )
 }
