@@ -415,6 +415,9 @@ pub struct PullStats {
     /// The sender's totals: bytes it read, wrote, and the total size of the list.
     pub sender_read: i64,
     pub sender_written: i64,
+    /// The totals above came from the sender (stock's client prints them, swapped, as its
+    /// own `sent`/`received`).
+    pub sender_totals: bool,
     pub total_size: i64,
     /// The sender's io_error flags (from the file list and MSG_IO_ERROR).
     pub io_error: i32,
@@ -1742,7 +1745,7 @@ fn notify_sender<W: Write>(
             }
             // A receiving server's messages (`skipping non-regular file`) go to the client,
             // as stock's generator prints them.
-            Line::Info(text) if !ctx.opts.peer_sends_stats && !ctx.opts.list_only => {
+            Line::Info(text) if !ctx.opts.peer_sends_stats => {
                 w.send_msg(MsgTag::Info, format!("{text}\n").as_bytes())
                     .map_err(wio)?;
             }
@@ -2283,6 +2286,7 @@ fn receive<R: Read>(
     if ctx.opts.peer_sends_stats {
         stats.sender_read = r.read_varlong(3)?;
         stats.sender_written = r.read_varlong(3)?;
+        stats.sender_totals = true;
         stats.total_size = r.read_varlong(3)?;
         r.read_varlong(3)?;
         r.read_varlong(3)?;

@@ -167,8 +167,8 @@ pub fn push_to(
         total_size: 0,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
         confine: None,
-        // A batch records the sender's statistics.
-        counts: env.batch.as_ref().map(|_| push::ByteCounts {
+        // For the closing lines (and a batch records the sender's statistics).
+        counts: Some(push::ByteCounts {
             read: received.clone(),
             written: sent.clone(),
         }),
@@ -421,8 +421,8 @@ fn finish_report(
         return;
     }
     let mut s = rtsync_engine::report::Stats {
-        sent: sent.load(Relaxed),
-        received: received.load(Relaxed),
+        sent: xfer.totals.map_or_else(|| sent.load(Relaxed), |t| t.1),
+        received: xfer.totals.map_or_else(|| received.load(Relaxed), |t| t.0),
         transferred: xfer.files_sent,
         literal: xfer.literal_bytes,
         matched: xfer.matched_bytes,

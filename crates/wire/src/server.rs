@@ -113,9 +113,9 @@ fn munge_symlinks(entries: &mut [rtsync_tree::FileEntry], receiving: bool) {
     for e in entries {
         if let Some(target) = e.link_target.as_mut() {
             if receiving {
+                // The listed size stays the one sent (stock munges when it makes the link).
                 let mut t = MUNGE_PREFIX.to_vec();
                 t.extend_from_slice(target);
-                e.size = t.len() as u64;
                 *target = t;
             } else if let Some(rest) = target.strip_prefix(MUNGE_PREFIX) {
                 // The size stays the link's own (stock lists it with the prefix counted).
@@ -480,6 +480,13 @@ fn serve<R: Read + Send, W: Write + Send>(
     };
     let seed = seed();
     let neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
+    // Statistics count the multiplexed stream only, as stock's do: not the greeting, the
+    // version or the negotiation (bytes already buffered past it are the stream's).
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        counts.read.store(input.buffer().len() as u64, Relaxed);
+        counts.written.store(0, Relaxed);
+    }
     let mut reader = MuxReader::new(
         input,
         Box::new(PeerMessages {
@@ -1127,14 +1134,20 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     if let (true, Some(p)) = (opts.prune_empty_dirs, &protect) {
         list.prune_empty_dirs(|n| p.is_protected(n, true));
     }
-    let mut dest = Dest::choose_opt(&dest_arg, &list.entries, !opts.dry_run && !batch_only)?;
+    // `--list-only`: the generator lists the entries and touches nothing, not even the
+    // destination (stock's get_local_name returns before making it).
+    let mut dest = Dest::choose_opt(
+        &dest_arg,
+        &list.entries,
+        !opts.dry_run && !batch_only && !opts.list_only,
+    )?;
     let says_items = opts.verbose > 0
         || opts.itemize > 0
         || opts
             .out_format
             .as_deref()
             .is_some_and(|f| rtsync_engine::report::format_has(f, b'i'));
-    if !dest_existed && matches!(dest, Dest::Dir(_)) && says_items {
+    if !dest_existed && matches!(dest, Dest::Dir(_)) && says_items && !opts.list_only {
         // As stock's receiver says (to the client), module-relative in a daemon.
         let shown = dest_arg.to_string_lossy();
         let shown = match module_root {
@@ -1167,6 +1180,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         refuse: tweaks.filter.cloned(),
         // `.` is itemized as new in a destination made for this transfer.
         dest_created: !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only,
+        list_only: opts.list_only,
         ..PullOptions::from_options(opts, protect)
     };
     popts.numeric_ids |= numeric_ids;

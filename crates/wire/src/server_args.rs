@@ -301,7 +301,8 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             args.push("--no-relative".into());
         }
     }
-    if o.list_only && remote_is_sender {
+    // Pushing with --list-only too: the receiving server's generator lists, and changes nothing.
+    if o.list_only {
         args.push("--list-only".into());
     }
     if let Some(seed) = o.checksum_seed {
