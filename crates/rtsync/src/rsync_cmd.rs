@@ -71,7 +71,7 @@ fn version_json() -> String {
         ("xattrs", "false"),
         ("secluded_args", "\"optional\""),
         ("iconv", "false"),
-        ("prealloc", "false"),
+        ("prealloc", "true"),
         ("stop_at", "false"),
         ("crtimes", "false"),
     ];

@@ -469,3 +469,16 @@ fn list_only_with_a_destination_changes_nothing_in_every_role() {
         every_pairing(&prepare, Case::new(opts, &[""]));
     }
 }
+
+/// `--preallocate` (with and without `--sparse`, and `--inplace`) in every pairing: accepted,
+/// passed to a receiving server as stock passes it, and the files arrive as stock's do.
+#[test]
+fn preallocate_in_every_role_like_stock() {
+    for opts in [
+        &["-a", "--preallocate"][..],
+        &["-a", "--preallocate", "--sparse"],
+        &["-a", "--preallocate", "--inplace"],
+    ] {
+        every_pairing(&prepare, Case::new(opts, &[""]));
+    }
+}

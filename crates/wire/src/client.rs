@@ -742,6 +742,22 @@ pub(crate) fn transfer_as_receiver(
         outcome.remote_status = closer.wait();
         return Ok(outcome);
     }
+    if let (true, false, Some(d)) = (opts.mkpath, opts.list_only, &dest) {
+        if std::fs::metadata(d).is_err() {
+            // `--mkpath`: the missing directories leading to the destination first.
+            let dest_bytes = d.as_os_str().as_encoded_bytes().to_vec();
+            let many = list.entries.len() > 1;
+            if let Some(path) = rtsync_engine::local::mkpath_target(&dest_bytes, many) {
+                let count = rtsync_engine::local::make_path(path, opts.dry_run || batch_only)
+                    .map_err(|(p, e)| {
+                        Error::file(format!("mkdir \"{}\" failed", p.display()), e)
+                    })?;
+                if count > 0 && reporter.announces_created() {
+                    reporter.info(&rtsync_engine::local::mkpath_notice(count, path));
+                }
+            }
+        }
+    }
     let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
     let dest = match &dest {
         Some(d) if !opts.list_only && opts.keep_dirlinks => {

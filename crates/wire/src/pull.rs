@@ -125,6 +125,8 @@ pub struct PullOptions {
     pub delay_updates: bool,
     /// `--sparse`: leave holes for runs of zeros.
     pub sparse: bool,
+    /// `--preallocate`: reserve each file's size before writing it.
+    pub preallocate: bool,
     /// `--temp-dir`: where temp files are created.
     pub temp_dir: Option<PathBuf>,
     /// `--remove-source-files`: tell the sender (MSG_SUCCESS) which files are in place.
@@ -248,6 +250,7 @@ impl PullOptions {
             delay_updates: opts.delay_updates && !opts.inplace,
             delta_notice: opts.debug_level("flist") >= 1,
             sparse: opts.sparse,
+            preallocate: opts.preallocate,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
             remove_source_files: opts.remove_source_files && !opts.dry_run && !batch_only,

@@ -1128,9 +1128,31 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         prepare(&mut list)?;
         (list, None)
     };
+    let batch_only = opts.only_write_batch && opts.write_batch.is_some();
+    if opts.mkpath && !opts.list_only && std::fs::metadata(&dest).is_err() {
+        // `--mkpath`: the missing directories leading to the destination first.
+        let dest_bytes = dest.as_os_str().as_encoded_bytes().to_vec();
+        let many = list.entries.len() > 1;
+        if let Some(path) = rtsync_engine::local::mkpath_target(&dest_bytes, many) {
+            let count = rtsync_engine::local::make_path(path, opts.dry_run || batch_only)
+                .map_err(|(p, e)| Error::file(format!("mkdir \"{}\" failed", p.display()), e))?;
+            if count > 0 && (opts.verbose > 0 || opts.itemize > 0) {
+                let shown = String::from_utf8_lossy(path);
+                let shown = match module_root {
+                    Some(r) => shown
+                        .strip_prefix(&*r.to_string_lossy())
+                        .unwrap_or(&shown)
+                        .trim_start_matches('/')
+                        .to_string(),
+                    None => shown.to_string(),
+                };
+                let line = rtsync_engine::local::mkpath_notice(count, shown.as_bytes());
+                let _ = writer.send_msg(MsgTag::Info, format!("{line}\n").as_bytes());
+            }
+        }
+    }
     let dest_existed = std::fs::symlink_metadata(&dest).is_ok();
     let dest_arg = dest;
-    let batch_only = opts.only_write_batch && opts.write_batch.is_some();
     if let (true, Some(p)) = (opts.prune_empty_dirs, &protect) {
         list.prune_empty_dirs(|n| p.is_protected(n, true));
     }

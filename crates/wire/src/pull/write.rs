@@ -96,6 +96,14 @@ pub(super) fn receive_file<R: Read>(
         temp = Some(t);
         Output::new(f, o.sparse, false)
     };
+    if o.preallocate {
+        // Beyond what an --inplace file already holds. (A filesystem that cannot reserve
+        // the space fails the writes themselves, with their own message.)
+        let held = if o.inplace { out.len() } else { 0 };
+        if e.size > held {
+            let _ = out.preallocate(e.size, !o.sparse);
+        }
+    }
     let werr = |err| Error::file(format!("write failed on \"{}\"", final_path.display()), err);
     let received = copy_tokens(
         ctx,
