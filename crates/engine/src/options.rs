@@ -60,6 +60,8 @@ pub struct Options {
     pub times: bool,
     pub omit_dir_times: bool,
     pub omit_link_times: bool,
+    /// `omit_dir_times` comes from `-b` alone, not from `-O`.
+    pub omit_dir_times_implied: bool,
     pub owner: bool,
     pub group: bool,
     pub devices: bool,
@@ -71,6 +73,10 @@ pub struct Options {
     pub confine_root: Option<PathBuf>,
     pub hard_links: bool,
     pub sparse: bool,
+    /// `--preallocate`: reserve each received file's size before writing it.
+    pub preallocate: bool,
+    /// `--open-noatime`: open source files without updating their access times.
+    pub open_noatime: bool,
     pub checksum: bool,
     pub update: bool,
     pub relative: bool,
@@ -88,6 +94,8 @@ pub struct Options {
     pub stats: bool,
     pub delete: DeleteMode,
     pub delete_excluded: bool,
+    /// `--del`/`--delete-during` given as such (a server is told `--delete-during`).
+    pub delete_during_given: bool,
     pub ignore_errors: bool,
     pub force: bool,
     pub max_delete: Option<i64>,
@@ -618,6 +626,7 @@ static SPECS: &[Spec] = &[
     flag!("specials", None, |o, on| o.specials = on),
     flag!("hard-links", Some(b'H'), |o, on| o.hard_links = on),
     flag!("sparse", Some(b'S'), |o, on| o.sparse = on),
+    flag!("preallocate", None, |o, on| o.preallocate = on),
     flag!("checksum", Some(b'c'), |o, on| o.checksum = on),
     flag!("update", Some(b'u'), |o, on| o.update = on),
     flag!("relative", Some(b'R'), |o, on| {
@@ -654,9 +663,15 @@ static SPECS: &[Spec] = &[
     } else {
         o.delete = DeleteMode::Off
     }),
-    plain!("del", None, |o| o.delete = DeleteMode::During),
+    plain!("del", None, |o| {
+        o.delete = DeleteMode::During;
+        o.delete_during_given = true
+    }),
     plain!("delete-before", None, |o| o.delete = DeleteMode::Before),
-    plain!("delete-during", None, |o| o.delete = DeleteMode::During),
+    plain!("delete-during", None, |o| {
+        o.delete = DeleteMode::During;
+        o.delete_during_given = true
+    }),
     plain!("delete-delay", None, |o| o.delete = DeleteMode::Delay),
     plain!("delete-after", None, |o| o.delete = DeleteMode::After),
     flag!("delete-excluded", None, |o, on| {
@@ -803,7 +818,13 @@ static SPECS: &[Spec] = &[
     value!("read-batch", None, |o, v| o.read_batch = Some(v.to_owned())),
     value!("rsh", Some(b'e'), |o, v| o.rsh = Some(text(v))),
     value!("rsync-path", None, |o, v| o.rsync_path = Some(text(v))),
-    flag!("compress", Some(b'z'), |o, on| o.compress = on),
+    // A second -z without a choice picks zlibx, as stock's `-zz`.
+    flag!("compress", Some(b'z'), |o, on| {
+        if on && o.compress && o.compress_choice.is_none() {
+            o.compress_choice = Some("zlibx".into());
+        }
+        o.compress = on
+    }),
     value!("compress-choice", None, |o, v| {
         o.compress_choice = Some(text(v));
         o.compress = true
@@ -876,7 +897,7 @@ static SPECS: &[Spec] = &[
     ignored!("stderr", Arg::Required),
     ignored!("iconv", Arg::Required),
     value!("max-alloc", None, |o, v| o.max_alloc = Some(text(v))),
-    ignored!("open-noatime", Arg::Flag),
+    flag!("open-noatime", None, |o, on| o.open_noatime = on),
     ignored!("fsync", Arg::Flag),
     flag!("old-args", None, |o, on| o.old_args = Some(if on {
         o.old_args.unwrap_or(0).saturating_add(1)
@@ -1052,9 +1073,11 @@ impl Options {
             self.recursive = self.explicit_recursive.unwrap_or(false);
             self.dirs = true;
         }
-        if self.backup && self.backup_dir.is_none() {
+        if self.backup && self.backup_dir.is_none() && !self.omit_dir_times {
             // Backups renamed beside their files change directory times: rsync leaves them.
+            // (Not an -O to pass on to a server.)
             self.omit_dir_times = true;
+            self.omit_dir_times_implied = true;
         }
         if self.quiet && self.verbose > 0 {
             self.verbose = 0;

@@ -71,7 +71,7 @@ fn version_json() -> String {
         ("xattrs", "false"),
         ("secluded_args", "\"optional\""),
         ("iconv", "false"),
-        ("prealloc", "false"),
+        ("prealloc", "true"),
         ("stop_at", "false"),
         ("crtimes", "false"),
     ];
@@ -160,17 +160,18 @@ fn remote(opts: &Options) -> i32 {
 fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
     // rsync names the local process's role in its closing line: pulling makes it the receiver.
     let sources = &opts.args[..opts.args.len().saturating_sub(1)];
-    // (A lone remote argument is a listing: received.)
-    let pulling = sources.iter().any(|a| is_remote(a.as_bytes()))
+    // The first source decides the direction (a later remote source is a usage error); a
+    // lone remote argument is a listing: received.
+    let pulling = sources.first().is_some_and(|a| is_remote(a.as_bytes()))
         || (sources.is_empty() && opts.args.iter().any(|a| is_remote(a.as_bytes())));
     let role = if pulling { "Receiver" } else { "sender" };
-    let closing = |code: i32, role: &str| {
-        let location = match code {
+    let closing = |code: i32, role: &str, at: Option<&str>| {
+        let location = at.unwrap_or(match code {
             exit::START_CLIENT => "main.c(1954)",
             exit::SOCKET_IO => "clientserver.c(165)",
             exit::PARTIAL | exit::VANISHED if pulling => "main.c(1956)",
             _ => "main.c(1394)",
-        };
+        });
         let word = if code == exit::VANISHED {
             "warning"
         } else {
@@ -185,7 +186,11 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
         Ok(outcome) => {
             let code = outcome.exit_code();
             if code != exit::OK {
-                closing(code, if outcome.generated { "generator" } else { role });
+                closing(
+                    code,
+                    if outcome.generated { "generator" } else { role },
+                    None,
+                );
             }
             code
         }
@@ -196,7 +201,7 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
                 Some(rest) if code == exit::SOCKET_IO => eprintln!("rsync: [{role}] {rest}"),
                 _ => eprintln!("{message}"),
             }
-            closing(code, role);
+            closing(code, role, e.location());
             code
         }
     }

@@ -179,3 +179,35 @@ fn protocol_below_30_is_refused_up_front_for_pushes_and_pulls() {
     }
     assert!(!dir.path().join("out").exists());
 }
+
+/// Remote and local arguments mixed the way stock refuses them: both ends remote, a local
+/// source after a remote one, a remote source after a local one. Same lines, exit 1, and
+/// nothing is transferred (a remote destination used to be taken for a local path).
+#[test]
+fn mixed_remote_and_local_arguments_are_refused_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let shell = dir.path().join("fake-ssh");
+    std::fs::write(&shell, "#!/bin/sh\nshift\nexec sh -c \"$*\"\n").unwrap();
+    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/f"), b"f\n").unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let remote = |n: &str| format!("localhost:{}", p(n));
+    let e = ["-r".to_string(), "-e".into(), shell.display().to_string()];
+    for tail in [
+        vec![remote("src/"), remote("out/")],
+        vec!["--list-only".into(), remote("src/"), remote("out/")],
+        vec![remote("src/"), p("src/"), p("out/")],
+        vec![p("src/"), remote("src/"), p("out/")],
+    ] {
+        let args: Vec<String> = e.iter().cloned().chain(tail).collect();
+        same(&args, dir.path());
+        assert!(!dir.path().join("out").exists(), "{args:?} transferred");
+        let stray: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with("localhost"))
+            .collect();
+        assert!(stray.is_empty(), "{args:?} made {stray:?}");
+    }
+}

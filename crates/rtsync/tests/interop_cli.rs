@@ -571,6 +571,174 @@ fn pull_update_says_is_newer_like_stock() {
     });
 }
 
+/// The remote command our client asks a remote shell to run is stock's, word for word, for
+/// every option that reaches the server, pushing and pulling: forced commands in
+/// `authorized_keys` and rrsync-style wrappers match it exactly, and an option that is not
+/// passed on is an option the far end silently ignores (`--mkpath`, `--modify-window`,
+/// `-y`, `--stats` on a push were all lost once).
+#[test]
+fn remote_commands_are_stocks_word_for_word() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let record = w.join("record-ssh");
+    std::fs::write(
+        &record,
+        "#!/bin/sh\nshift\nprintf '%s\\n' \"$@\" > \"$RECORD_TO\"\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(w.join("src")).unwrap();
+    std::fs::write(w.join("src/f"), b"x").unwrap();
+    let src = format!("{}/src/", w.display());
+    let list = w.join("list");
+    std::fs::write(&list, "f\n").unwrap();
+    let files_from = format!("--files-from={}", list.display());
+    let sets: Vec<Vec<&str>> = vec![
+        vec!["-a", "--remove-source-files", &files_from],
+        // (Not -R: our pushing client offers incremental recursion only where its sender
+        // can list incrementally, and -R is not such a case; stock offers it anyway.)
+        vec!["-a", "--no-implied-dirs", "--inplace"],
+        vec!["-a", "--mkpath", "--preallocate", "--open-noatime"],
+        vec!["-a", "--inplace", "--sparse", "--no-W"],
+        vec!["-a", "-b", "--backup-dir=/b", "--suffix=.x"],
+        vec!["-a", "-b", "--suffix=~"],
+        vec!["-a", "--fuzzy", "--fuzzy", "--modify-window=2", "--stats"],
+        vec!["-a", "-zz"],
+        vec!["-a", "--delete", "--delete-excluded", "--exclude=*.o"],
+        vec!["-a", "--del", "--max-delete=3", "--force"],
+        vec!["-d", "--delete", "-l"],
+        vec!["-a", "--checksum-seed=7", "--list-only"],
+        vec![
+            "-a",
+            "--min-size=1k",
+            "--max-size=2M",
+            "--size-only",
+            "--super",
+        ],
+        vec![
+            "-a",
+            "--ignore-errors",
+            "--safe-links",
+            "--copy-unsafe-links",
+            "--numeric-ids",
+        ],
+        vec!["-a", "--partial-dir=.p", "--delay-updates", "-T", "/tmp"],
+        vec!["-a", "--compare-dest=/c", "--existing", "--ignore-existing"],
+        vec!["-a", "-@", "-1", "--max-alloc=1G", "--ignore-missing-args"],
+        vec![
+            "-rlptgoD", "-x", "-x", "-S", "-c", "-I", "-u", "-n", "-m", "-O", "-J", "-K",
+        ],
+    ];
+    for opts in &sets {
+        for push in [true, false] {
+            let mut seen = Vec::new();
+            for stock in [true, false] {
+                let out = w.join(format!("argv-{stock}"));
+                let _ = std::fs::remove_file(&out);
+                let mut cmd = if stock {
+                    Command::new(stock_rsync())
+                } else {
+                    let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
+                    c.arg("rsync");
+                    c
+                };
+                cmd.args(opts).arg("-e").arg(&record).env("RECORD_TO", &out);
+                if push {
+                    cmd.args([src.as_str(), "host:/nowhere/"]);
+                } else {
+                    cmd.args(["host:/nowhere/", src.as_str()]);
+                }
+                let o = cmd.output().unwrap();
+                assert_ne!(o.status.code(), Some(0), "{opts:?}");
+                seen.push(std::fs::read_to_string(&out).unwrap_or_else(|e| {
+                    panic!("{opts:?} (stock {stock}) ran no remote command: {e}: {o:?}")
+                }));
+            }
+            assert_eq!(seen[1], seen[0], "remote command, {opts:?}, push {push}");
+        }
+    }
+}
+
+/// `--mkpath` makes the missing directories of a remote destination (pushing: the server
+/// does it) and of a local one (pulling), in every client/server pairing over a remote
+/// shell, with stock's `created N directories for …` line and tree.
+#[test]
+fn mkpath_makes_remote_and_local_destination_paths_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let ssh = fake_ssh(w);
+    std::fs::create_dir_all(w.join("src/sub")).unwrap();
+    std::fs::write(w.join("src/f"), b"f\n").unwrap();
+    std::fs::write(w.join("src/sub/g"), b"g\n").unwrap();
+    let ours = format!("{} rsync", env!("CARGO_BIN_EXE_rtsync"));
+    let stock = stock_rsync().display().to_string();
+    let run = |client_ours: bool, server: &str, args: &[String]| {
+        let mut cmd = if client_ours {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
+            c.arg("rsync");
+            c
+        } else {
+            Command::new(stock_rsync())
+        };
+        cmd.args(["-av", "--mkpath", "-e"])
+            .arg(&ssh)
+            .arg(format!("--rsync-path={server}"))
+            .args(args);
+        let o = cmd.output().unwrap();
+        (
+            o.status.code(),
+            without_summary(&o.stdout),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    for (k, (client_ours, server)) in [
+        (true, &stock),
+        (false, &ours),
+        (true, &ours),
+        (false, &stock),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for (push, src, dest) in [
+            (true, "src/", "a/b/c"),
+            (true, "src/f", "d/e/"),
+            (false, "src/", "g/h"),
+            (false, "src/f", "i/j/"),
+        ] {
+            let base = w.join(format!("run{k}"));
+            let src = format!("{}/{src}", w.display());
+            let dest_path = format!("{}/{dest}", base.display());
+            let args = if push {
+                vec![src, format!("localhost:{dest_path}")]
+            } else {
+                vec![format!("localhost:{src}"), dest_path]
+            };
+            let got = run(client_ours, server, &args);
+            let _ = std::fs::rename(&base, w.join("got"));
+            let want = run(false, &stock, &args);
+            assert_eq!(
+                got.0, want.0,
+                "{args:?} ours client {client_ours}, server {server}: {got:?} vs {want:?}"
+            );
+            let normal = |t: &str| t.replace(&format!("run{k}"), "RUN");
+            assert_eq!(
+                normal(&got.1),
+                normal(&want.1),
+                "{args:?} {client_ours} {server}"
+            );
+            assert_eq!(
+                snapshot(&w.join("got"), false),
+                snapshot(&base, false),
+                "{args:?} {client_ours} {server}"
+            );
+            std::fs::remove_dir_all(w.join("got")).unwrap();
+            std::fs::remove_dir_all(&base).unwrap();
+        }
+    }
+}
+
 /// `--bwlimit` reaches the remote end as stock's client sends it (in whole KiB, after
 /// `--timeout`), pushing and pulling; a limited transfer still arrives whole.
 #[test]

@@ -455,3 +455,30 @@ fn max_verbosity_limits_what_the_daemon_says_like_stock() {
         }
     }
 }
+
+/// `--list-only` with a destination: the receiving side's generator lists the entries (a
+/// server's lines reach the client) and nothing is created, copied or deleted, pushing as
+/// pulling, in every pairing. rtsync used to push for real.
+#[test]
+fn list_only_with_a_destination_changes_nothing_in_every_role() {
+    for opts in [
+        &["-rv", "--list-only"][..],
+        &["-r", "--list-only", "--delete"],
+        &["-a", "--list-only", "--include=*/", "--exclude=*"],
+    ] {
+        every_pairing(&prepare, Case::new(opts, &[""]));
+    }
+}
+
+/// `--preallocate` (with and without `--sparse`, and `--inplace`) in every pairing: accepted,
+/// passed to a receiving server as stock passes it, and the files arrive as stock's do.
+#[test]
+fn preallocate_in_every_role_like_stock() {
+    for opts in [
+        &["-a", "--preallocate"][..],
+        &["-a", "--preallocate", "--sparse"],
+        &["-a", "--preallocate", "--inplace"],
+    ] {
+        every_pairing(&prepare, Case::new(opts, &[""]));
+    }
+}

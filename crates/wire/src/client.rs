@@ -183,8 +183,8 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
     let (dest, sources) = args
         .split_last()
         .ok_or_else(|| Error::Startup("no destination given".into()))?;
-    // A lone remote source, or --list-only with remote sources: list instead of copying.
-    if sources.is_empty() || (opts.list_only && parse_remote(dest).is_some()) {
+    // A lone remote source: list instead of copying.
+    if sources.is_empty() {
         let all: Vec<Remote> = args.iter().filter_map(|s| parse_remote(s)).collect();
         if all.len() == args.len() {
             let mut lopts = opts.clone();
@@ -213,10 +213,27 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
             )),
         };
     }
-    if remote_sources.len() != sources.len() {
-        return Err(Error::Startup(
-            "The source and destination cannot both be remote.".into(),
-        ));
+    // As stock's client: the first source decides the direction, the rest must agree.
+    if parse_remote(dest).is_some() {
+        return Err(Error::BareUsage {
+            message: "The source and destination cannot both be remote.".into(),
+            at: "main.c(1471)",
+        });
+    }
+    if parse_remote(&sources[0]).is_none() {
+        if let Some(odd) = sources.iter().find(|s| parse_remote(s).is_some()) {
+            return Err(Error::BareUsage {
+                message: format!("Unexpected remote arg: {odd}"),
+                at: "main.c(1555)",
+            });
+        }
+    } else if let Some(odd) = sources.iter().find(|s| parse_remote(s).is_none()) {
+        return Err(Error::BareUsage {
+            message: format!(
+                "Unexpected local arg: {odd}\nIf arg is a remote file/dir, prefix it with a colon (:)."
+            ),
+            at: "main.c(1571)",
+        });
     }
     pull_from(opts, env, &remote_sources, Some(PathBuf::from(dest)), false)
 }
@@ -761,6 +778,22 @@ pub(crate) fn transfer_as_receiver(
         outcome.remote_status = closer.wait();
         return Ok(outcome);
     }
+    if let (true, false, Some(d)) = (opts.mkpath, opts.list_only, &dest) {
+        if std::fs::metadata(d).is_err() {
+            // `--mkpath`: the missing directories leading to the destination first.
+            let dest_bytes = d.as_os_str().as_encoded_bytes().to_vec();
+            let many = list.entries.len() > 1;
+            if let Some(path) = rtsync_engine::local::mkpath_target(&dest_bytes, many) {
+                let count = rtsync_engine::local::make_path(path, opts.dry_run || batch_only)
+                    .map_err(|(p, e)| {
+                        Error::file(format!("mkdir \"{}\" failed", p.display()), e)
+                    })?;
+                if count > 0 && reporter.announces_created() {
+                    reporter.info(&rtsync_engine::local::mkpath_notice(count, path));
+                }
+            }
+        }
+    }
     let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
     let dest = match &dest {
         Some(d) if !opts.list_only && opts.keep_dirlinks => {
@@ -850,8 +883,14 @@ pub(crate) fn finish_report(
         return;
     }
     let mut s = rtsync_engine::report::Stats {
-        sent: sent.load(Relaxed),
-        received: received.load(Relaxed),
+        sent: match xfer.sender_totals {
+            true => xfer.sender_read.max(0) as u64,
+            false => sent.load(Relaxed),
+        },
+        received: match xfer.sender_totals {
+            true => xfer.sender_written.max(0) as u64,
+            false => received.load(Relaxed),
+        },
         transferred: xfer.files_transferred,
         literal: xfer.literal_bytes,
         matched: xfer.matched_bytes,

@@ -52,6 +52,10 @@ pub enum Error {
     /// A usage problem found while starting (bad filter rule, ...): exit code 1.
     #[error("{0}")]
     Usage(String),
+    /// A usage problem stock prints as a bare line, without `rsync: ` (exit code 1).
+    /// `at` is stock's source location for the closing line.
+    #[error("{message}")]
+    BareUsage { message: String, at: &'static str },
     /// The remote shell or the remote rsync could not be started (exit 127 or 255).
     #[error("{message}")]
     RemoteShell { code: i32, message: String },
@@ -86,7 +90,7 @@ impl Error {
             Error::File { .. } => exit::FILE_IO,
             Error::ConnectTimeout(_) => exit::CONTIMEOUT,
             Error::PasswordFile(_) => exit::SYNTAX,
-            Error::Usage(_) => exit::SYNTAX,
+            Error::Usage(_) | Error::BareUsage { .. } => exit::SYNTAX,
             Error::Timeout => exit::TIMEOUT,
             Error::RemoteShell { code, .. } => *code,
             Error::BatchOpen { code, .. } => *code,
@@ -98,9 +102,18 @@ impl Error {
     /// gets the `rsync: ` prefix.
     pub fn client_message(&self) -> String {
         match self {
-            Error::Daemon(_) | Error::PasswordFile(_) => self.to_string(),
+            Error::Daemon(_) | Error::PasswordFile(_) | Error::BareUsage { .. } => self.to_string(),
             Error::Startup(m) if m.starts_with("ERROR:") => m.clone(),
             other => format!("rsync: {other}"),
+        }
+    }
+
+    /// Where stock's closing `rsync error:` line says the error came from, when the exit
+    /// code alone does not tell.
+    pub fn location(&self) -> Option<&'static str> {
+        match self {
+            Error::BareUsage { at, .. } => Some(at),
+            _ => None,
         }
     }
 

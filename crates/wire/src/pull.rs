@@ -126,6 +126,8 @@ pub struct PullOptions {
     pub delay_updates: bool,
     /// `--sparse`: leave holes for runs of zeros.
     pub sparse: bool,
+    /// `--preallocate`: reserve each file's size before writing it.
+    pub preallocate: bool,
     /// `--temp-dir`: where temp files are created.
     pub temp_dir: Option<PathBuf>,
     /// `--remove-source-files`: tell the sender (MSG_SUCCESS) which files are in place.
@@ -253,6 +255,7 @@ impl PullOptions {
             delay_updates: opts.delay_updates && !opts.inplace,
             delta_notice: opts.debug_level("flist") >= 1,
             sparse: opts.sparse,
+            preallocate: opts.preallocate,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
             remove_source_files: opts.remove_source_files && !opts.dry_run && !batch_only,
@@ -422,6 +425,9 @@ pub struct PullStats {
     /// The sender's totals: bytes it read, wrote, and the total size of the list.
     pub sender_read: i64,
     pub sender_written: i64,
+    /// The totals above came from the sender (stock's client prints them, swapped, as its
+    /// own `sent`/`received`).
+    pub sender_totals: bool,
     pub total_size: i64,
     /// The sender's io_error flags (from the file list and MSG_IO_ERROR).
     pub io_error: i32,
@@ -1837,7 +1843,7 @@ fn notify_sender<W: Write>(
             }
             // A receiving server's messages (`skipping non-regular file`) go to the client,
             // as stock's generator prints them.
-            Line::Info(text) if !ctx.opts.peer_sends_stats && !ctx.opts.list_only => {
+            Line::Info(text) if !ctx.opts.peer_sends_stats => {
                 w.send_msg(MsgTag::Info, format!("{text}\n").as_bytes())
                     .map_err(wio)?;
             }
@@ -2454,6 +2460,7 @@ fn receive<R: Read>(
     if ctx.opts.peer_sends_stats {
         stats.sender_read = r.read_varlong(3)?;
         stats.sender_written = r.read_varlong(3)?;
+        stats.sender_totals = true;
         stats.total_size = r.read_varlong(3)?;
         r.read_varlong(3)?;
         r.read_varlong(3)?;

@@ -228,6 +228,9 @@ pub struct PushStats {
     pub matches: u64,
     pub hash_hits: u64,
     pub false_alarms: u64,
+    /// Bytes read and written when the last phase was over, before the goodbye: what stock's
+    /// sending client reports as `received` and `sent`.
+    pub totals: Option<(u64, u64)>,
 }
 
 /// The receiver's basis is the destination file itself (stock's `FNAMECMP_FNAME`; also what
@@ -267,7 +270,8 @@ pub struct PushOptions {
     /// A server's file-list build and transfer times in milliseconds (sent with its
     /// statistics; stock's client prints them with `--stats`).
     pub flist_times: (i64, i64),
-    /// A server: the connection's byte counters, for the statistics it sends.
+    /// The connection's byte counters: for the statistics a server sends, and what a
+    /// client reports.
     pub counts: Option<ByteCounts>,
     /// `--remove-source-files`: remove each file the receiver reports in place (MSG_SUCCESS)
     /// if it is still the file that was listed.
@@ -652,6 +656,10 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             crate::varint::put_varlong(&mut st, v, 3);
         }
         batch.record(&st);
+    }
+    if let Some(c) = &opts.counts {
+        use std::sync::atomic::Ordering::Relaxed;
+        stats.totals = Some((c.read.load(Relaxed), c.written.load(Relaxed)));
     }
     // The final goodbye: at protocol ≥ 31 one more round trip.
     let ndx = read_ndx(&mut ndxr, r, &mut stats)?;

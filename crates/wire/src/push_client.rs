@@ -39,7 +39,12 @@ pub fn push_to(
     }
     let mut sargs = server_args(opts, false);
     // A batch is written without incremental recursion (one list up front).
-    let offer_inc = push::inc::possible(opts, sources) && env.batch.is_none();
+    // (Only the receiver's reasons against it — --delete-before/after, --delay-updates,
+    // -m — are the server's to weigh: a sending client offers it regardless, as stock's.)
+    let offer_inc = opts.recursive
+        && opts.inc_recursive != Some(false)
+        && push::inc::lists_supported(opts, sources)
+        && env.batch.is_none();
     if offer_inc {
         crate::server_args::offer_inc_recurse(&mut sargs);
     }
@@ -170,8 +175,8 @@ pub fn push_to(
         total_size: 0,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
         confine: None,
-        // A batch records the sender's statistics.
-        counts: env.batch.as_ref().map(|_| push::ByteCounts {
+        // For the closing lines (and a batch records the sender's statistics).
+        counts: Some(push::ByteCounts {
             read: received.clone(),
             written: sent.clone(),
         }),
@@ -429,8 +434,8 @@ fn finish_report(
         return;
     }
     let mut s = rtsync_engine::report::Stats {
-        sent: sent.load(Relaxed),
-        received: received.load(Relaxed),
+        sent: xfer.totals.map_or_else(|| sent.load(Relaxed), |t| t.1),
+        received: xfer.totals.map_or_else(|| received.load(Relaxed), |t| t.0),
         transferred: xfer.files_sent,
         literal: xfer.literal_bytes,
         matched: xfer.matched_bytes,

@@ -116,9 +116,9 @@ fn munge_symlinks(entries: &mut [rtsync_tree::FileEntry], receiving: bool) {
     for e in entries {
         if let Some(target) = e.link_target.as_mut() {
             if receiving {
+                // The listed size stays the one sent (stock munges when it makes the link).
                 let mut t = MUNGE_PREFIX.to_vec();
                 t.extend_from_slice(target);
-                e.size = t.len() as u64;
                 *target = t;
             } else if let Some(rest) = target.strip_prefix(MUNGE_PREFIX) {
                 // The size stays the link's own (stock lists it with the prefix counted).
@@ -485,6 +485,13 @@ fn serve<R: Read + Send, W: Write + Send>(
     };
     let seed = seed();
     let neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
+    // Statistics count the multiplexed stream only, as stock's do: not the greeting, the
+    // version or the negotiation (bytes already buffered past it are the stream's).
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        counts.read.store(input.buffer().len() as u64, Relaxed);
+        counts.written.store(0, Relaxed);
+    }
     let mut reader = MuxReader::new(
         input,
         Box::new(PeerMessages {
@@ -1126,20 +1133,48 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         prepare(&mut list)?;
         (list, None)
     };
+    let batch_only = opts.only_write_batch && opts.write_batch.is_some();
+    if opts.mkpath && !opts.list_only && std::fs::metadata(&dest).is_err() {
+        // `--mkpath`: the missing directories leading to the destination first.
+        let dest_bytes = dest.as_os_str().as_encoded_bytes().to_vec();
+        let many = list.entries.len() > 1;
+        if let Some(path) = rtsync_engine::local::mkpath_target(&dest_bytes, many) {
+            let count = rtsync_engine::local::make_path(path, opts.dry_run || batch_only)
+                .map_err(|(p, e)| Error::file(format!("mkdir \"{}\" failed", p.display()), e))?;
+            if count > 0 && (opts.verbose > 0 || opts.itemize > 0) {
+                let shown = String::from_utf8_lossy(path);
+                let shown = match module_root {
+                    Some(r) => shown
+                        .strip_prefix(&*r.to_string_lossy())
+                        .unwrap_or(&shown)
+                        .trim_start_matches('/')
+                        .to_string(),
+                    None => shown.to_string(),
+                };
+                let line = rtsync_engine::local::mkpath_notice(count, shown.as_bytes());
+                let _ = writer.send_msg(MsgTag::Info, format!("{line}\n").as_bytes());
+            }
+        }
+    }
     let dest_existed = std::fs::symlink_metadata(&dest).is_ok();
     let dest_arg = dest;
-    let batch_only = opts.only_write_batch && opts.write_batch.is_some();
     if let (true, Some(p)) = (opts.prune_empty_dirs, &protect) {
         list.prune_empty_dirs(|n| p.is_protected(n, true));
     }
-    let mut dest = Dest::choose_opt(&dest_arg, &list.entries, !opts.dry_run && !batch_only)?;
+    // `--list-only`: the generator lists the entries and touches nothing, not even the
+    // destination (stock's get_local_name returns before making it).
+    let mut dest = Dest::choose_opt(
+        &dest_arg,
+        &list.entries,
+        !opts.dry_run && !batch_only && !opts.list_only,
+    )?;
     let says_items = opts.verbose > 0
         || opts.itemize > 0
         || opts
             .out_format
             .as_deref()
             .is_some_and(|f| rtsync_engine::report::format_has(f, b'i'));
-    if !dest_existed && matches!(dest, Dest::Dir(_)) && says_items {
+    if !dest_existed && matches!(dest, Dest::Dir(_)) && says_items && !opts.list_only {
         // As stock's receiver says (to the client), module-relative in a daemon.
         let shown = dest_arg.to_string_lossy();
         let shown = match module_root {
@@ -1172,6 +1207,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         refuse: tweaks.filter.cloned(),
         // `.` is itemized as new in a destination made for this transfer.
         dest_created: !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only,
+        list_only: opts.list_only,
         ..PullOptions::from_options(opts, protect)
     };
     popts.numeric_ids |= numeric_ids;

@@ -25,6 +25,9 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         args.push("--sender".into());
     }
     let we_send = !remote_is_sender;
+    // -d: given (not implied by --files-from), or needed to list or to delete without -r.
+    let explicit_dirs = o.dirs && o.files_from.is_none();
+    let dirs_only = o.dirs && !o.recursive;
     let mut s = String::from("-");
     for _ in 0..o.verbose.min(9) {
         s.push('v');
@@ -41,7 +44,8 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if o.links {
         s.push('l');
     }
-    if o.dirs && !o.recursive {
+    if (explicit_dirs && !o.recursive) || (dirs_only && (o.list_only || (o.deleting() && we_send)))
+    {
         s.push('d');
     }
     if we_send {
@@ -51,11 +55,20 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         if o.prune_empty_dirs {
             s.push('m');
         }
-        if o.omit_dir_times {
+        if o.omit_dir_times && !o.omit_dir_times_implied {
             s.push('O');
         }
         if o.omit_link_times {
             s.push('J');
+        }
+        // (-yy means the basis dirs too: without any it is -y.)
+        let fuzzy = if o.basis_dirs.is_empty() {
+            o.fuzzy.min(1)
+        } else {
+            o.fuzzy.min(2)
+        };
+        for _ in 0..fuzzy {
+            s.push('y');
         }
     } else {
         if o.copy_links {
@@ -117,6 +130,14 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     s.push_str(CLIENT_CAPABILITIES);
     args.push(s);
 
+    // Pushing with --list-only too: the receiving server's generator lists, and changes nothing.
+    if o.list_only {
+        args.push("--list-only".into());
+    }
+    // Deleting with -d but not -r: the server must not take -r from anywhere else.
+    if dirs_only && o.deleting() && we_send {
+        args.push("--no-r".into());
+    }
     if o.compress {
         if let Some(level) = o.compress_level {
             args.push(format!("--compress-level={level}"));
@@ -153,6 +174,17 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     {
         args.push(format!("--bwlimit={kib}"));
     }
+    if let Some(d) = &o.backup_dir {
+        args.push("--backup-dir".into());
+        args.push(d.to_string_lossy().into_owned());
+    }
+    // The suffix only when it is not the default (`~`, or nothing with a backup dir).
+    if let Some(sfx) = &o.suffix {
+        let default = if o.backup_dir.is_some() { "" } else { "~" };
+        if sfx.as_os_str() != default {
+            args.push(format!("--suffix={}", sfx.to_string_lossy()));
+        }
+    }
     if let Some(c) = &o.checksum_choice {
         args.push(format!("--checksum-choice={c}"));
     }
@@ -169,14 +201,20 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             Some(_) => args.push("--max-delete=-1".into()),
             None => {}
         }
+        if let Some(n) = o.min_size {
+            args.push(format!("--min-size={n}"));
+        }
+        if let Some(n) = o.max_size {
+            args.push(format!("--max-size={n}"));
+        }
         match o.delete {
             DeleteMode::Before => args.push("--delete-before".into()),
             DeleteMode::Delay => args.push("--delete-delay".into()),
-            // The option model does not tell `--delete` from `--delete-during`; at protocol
-            // ≥ 30 the server treats them alike.
-            DeleteMode::During => args.push("--delete".into()),
+            DeleteMode::During if o.delete_during_given => args.push("--delete-during".into()),
             DeleteMode::After => args.push("--delete-after".into()),
-            DeleteMode::Off => {}
+            // Plain --delete (implied by --delete-excluded, which then says it alone).
+            DeleteMode::During if !o.delete_excluded => args.push("--delete".into()),
+            DeleteMode::During | DeleteMode::Off => {}
         }
         if o.delete_excluded {
             args.push("--delete-excluded".into());
@@ -188,8 +226,20 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             // The receiving server changes nothing and expects no file data.
             args.push("--only-write-batch=X".into());
         }
+        if o.super_user == Some(true) {
+            args.push("--super".into());
+        }
         if o.size_only {
             args.push("--size-only".into());
+        }
+        if o.stats {
+            args.push("--stats".into());
+        }
+    }
+    // (Not the default, 1G.)
+    if let Some(m) = &o.max_alloc {
+        if rtsync_engine::options::parse_size(m, b'b') != Some(1 << 30) {
+            args.push(format!("--max-alloc={m}"));
         }
     }
     // Deleting a missing source needs the receiver; a sender ignores one by itself.
@@ -198,20 +248,19 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         1 if remote_is_sender => args.push("--ignore-missing-args".into()),
         _ => {}
     }
+    if we_send && o.modify_window != 0 {
+        if o.modify_window < 0 {
+            args.push(format!("-@{}", o.modify_window));
+        } else {
+            args.push(format!("--modify-window={}", o.modify_window));
+        }
+    }
+    if let Some(seed) = o.checksum_seed {
+        if seed != 0 {
+            args.push(format!("--checksum-seed={seed}"));
+        }
+    }
     if we_send {
-        if let Some(n) = o.min_size {
-            args.push(format!("--min-size={n}"));
-        }
-        if let Some(n) = o.max_size {
-            args.push(format!("--max-size={n}"));
-        }
-        if let Some(d) = &o.backup_dir {
-            args.push("--backup-dir".into());
-            args.push(d.to_string_lossy().into_owned());
-        }
-        if let Some(sfx) = &o.suffix {
-            args.push(format!("--suffix={}", sfx.to_string_lossy()));
-        }
         // (As stock: --delay-updates without a partial dir implies `.~tmp~` and keeping
         // partial files.)
         if let Some(pd) = &o.partial_dir {
@@ -222,6 +271,27 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             args.push("--delay-updates".into());
         } else if o.partial && o.partial_dir.is_none() {
             args.push("--partial".into());
+        }
+    }
+    if o.ignore_errors {
+        args.push("--ignore-errors".into());
+    }
+    if o.copy_unsafe_links {
+        args.push("--copy-unsafe-links".into());
+    }
+    if o.safe_links {
+        args.push("--safe-links".into());
+    }
+    if o.numeric_ids {
+        args.push("--numeric-ids".into());
+    }
+    if we_send {
+        // The receiver maps ids: a pushing client hands its maps over.
+        if let Some(m) = &o.usermap {
+            args.push(format!("--usermap={m}"));
+        }
+        if let Some(m) = &o.groupmap {
+            args.push(format!("--groupmap={m}"));
         }
         if o.ignore_existing {
             args.push("--ignore-existing".into());
@@ -240,18 +310,6 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             }
         }
     }
-    if o.ignore_errors {
-        args.push("--ignore-errors".into());
-    }
-    if o.safe_links {
-        args.push("--safe-links".into());
-    }
-    if o.copy_unsafe_links {
-        args.push("--copy-unsafe-links".into());
-    }
-    if o.numeric_ids {
-        args.push("--numeric-ids".into());
-    }
     if remote_is_sender
         && o.info_remove()
         && o.info
@@ -262,15 +320,6 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         // A sending server says what it removed only when told (stock names the word).
         args.push("--info=REMOVE".into());
     }
-    if !remote_is_sender {
-        // The receiver maps ids: a pushing client hands its maps over.
-        if let Some(m) = &o.usermap {
-            args.push(format!("--usermap={m}"));
-        }
-        if let Some(m) = &o.groupmap {
-            args.push(format!("--groupmap={m}"));
-        }
-    }
     if o.append {
         // A server is told `--append --append` for --append-verify.
         args.push("--append".into());
@@ -279,9 +328,10 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         }
     } else if o.inplace {
         args.push("--inplace".into());
-    }
-    if o.remove_source_files {
-        args.push("--remove-source-files".into());
+        if o.sparse && o.whole_file == Some(false) && we_send {
+            // (For old receivers that mishandled --inplace --sparse, as stock sends it.)
+            args.push("--no-W".into());
+        }
     }
     if let Some(list) = crate::push_client::remote_files_from(o) {
         // The server reads the list itself.
@@ -301,13 +351,20 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             args.push("--no-relative".into());
         }
     }
-    if o.list_only && remote_is_sender {
-        args.push("--list-only".into());
+    if o.relative && !o.implied_dirs {
+        args.push("--no-implied-dirs".into());
     }
-    if let Some(seed) = o.checksum_seed {
-        if seed != 0 {
-            args.push(format!("--checksum-seed={seed}"));
-        }
+    if o.remove_source_files {
+        args.push("--remove-source-files".into());
+    }
+    if o.preallocate && we_send {
+        args.push("--preallocate".into());
+    }
+    if o.open_noatime {
+        args.push("--open-noatime".into());
+    }
+    if o.mkpath && we_send {
+        args.push("--mkpath".into());
     }
     // `-M`/`--remote-option`: passed on last, verbatim.
     args.extend(

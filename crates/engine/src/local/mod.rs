@@ -557,71 +557,32 @@ impl<'a> LocalTransfer<'a> {
         }
     }
 
-    /// `--mkpath`: creates the missing directories leading to DEST (all of it when several
-    /// items go into it and it has no trailing slash), as rsync's make_path does, and says
-    /// how many.
+    /// `--mkpath`: creates the missing directories leading to DEST (see [`mkpath_target`])
+    /// and says how many.
     fn make_dest_path(&mut self, dest: &Path, many: bool) -> Result<(), i32> {
-        let bytes = dest.as_os_str().as_bytes();
-        let Some(last_slash) = bytes.iter().rposition(|&c| c == b'/') else {
-            if !many {
-                return Ok(());
-            }
-            return self.make_path_of(bytes, bytes);
+        let Some(path) = mkpath_target(dest.as_os_str().as_bytes(), many) else {
+            return Ok(());
         };
-        let trailing = last_slash + 1 == bytes.len();
-        let path = if many && !trailing {
-            bytes
-        } else {
-            &bytes[..last_slash]
-        };
-        self.make_path_of(path, path)
-    }
-
-    fn make_path_of(&mut self, path: &[u8], shown: &[u8]) -> Result<(), i32> {
-        let mut count = 0;
-        let mut at = Vec::new();
-        for (k, comp) in path.split(|&c| c == b'/').enumerate() {
-            if k > 0 {
-                at.push(b'/');
-            }
-            at.extend_from_slice(comp);
-            if comp.is_empty() || comp == b"." || comp == b".." {
-                continue;
-            }
-            let p = Path::new(OsStr::from_bytes(&at));
-            if std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
-                || std::fs::metadata(p).is_ok_and(|m| m.is_dir())
-            {
-                continue;
-            }
-            if !self.opts.dry_run {
-                if let Err(e) = std::fs::create_dir(p) {
-                    self.report.error(&format!(
-                        "rsync: [Receiver] mkdir \"{}\" failed: {}",
-                        full_path(p),
-                        os_error(&e)
-                    ));
-                    self.report.error(&format!(
-                        "rsync error: error in file IO (code 11) at main.c(808) [Receiver={}]",
-                        crate::RSYNC_VERSION
-                    ));
-                    return Err(exit::FILE_IO);
+        match make_path(path, self.opts.dry_run) {
+            Ok(count) => {
+                if count > 0 && self.report.lists_items() {
+                    self.report.info(&mkpath_notice(count, path));
                 }
+                Ok(())
             }
-            count += 1;
+            Err((p, e)) => {
+                self.report.error(&format!(
+                    "rsync: [Receiver] mkdir \"{}\" failed: {}",
+                    full_path(&p),
+                    os_error(&e)
+                ));
+                self.report.error(&format!(
+                    "rsync error: error in file IO (code 11) at main.c(808) [Receiver={}]",
+                    crate::RSYNC_VERSION
+                ));
+                Err(exit::FILE_IO)
+            }
         }
-        if count > 0 && self.report.lists_items() {
-            let word = if count == 1 {
-                "directory"
-            } else {
-                "directories"
-            };
-            self.report.info(&format!(
-                "created {count} {word} for {}",
-                String::from_utf8_lossy(shown)
-            ));
-        }
-        Ok(())
     }
 
     /// The receiver's `chdir` into the destination (`which` is stock's change_dir#N): the
@@ -1133,4 +1094,59 @@ pub(crate) fn same_mtime(window: i64, a: (i64, u32), b: (i64, u32)) -> bool {
 
 pub(crate) fn md_mtime(md: &Metadata) -> (i64, u32) {
     (md.mtime(), md.mtime_nsec() as u32)
+}
+
+/// `--mkpath`: the part of DEST whose missing directories are made, as rsync's make_path
+/// is called: all of it when several items go into it and it has no trailing slash, else
+/// up to its last slash (nothing for a bare name receiving one item).
+pub fn mkpath_target(dest: &[u8], many: bool) -> Option<&[u8]> {
+    let Some(last_slash) = dest.iter().rposition(|&c| c == b'/') else {
+        return many.then_some(dest);
+    };
+    let trailing = last_slash + 1 == dest.len();
+    Some(if many && !trailing {
+        dest
+    } else {
+        &dest[..last_slash]
+    })
+}
+
+/// Creates the missing directories of `path` (none with `dry_run`, but they are counted);
+/// returns how many, or the directory that could not be made and why.
+pub fn make_path(path: &[u8], dry_run: bool) -> Result<usize, (PathBuf, io::Error)> {
+    let mut count = 0;
+    let mut at = Vec::new();
+    for (k, comp) in path.split(|&c| c == b'/').enumerate() {
+        if k > 0 {
+            at.push(b'/');
+        }
+        at.extend_from_slice(comp);
+        if comp.is_empty() || comp == b"." || comp == b".." {
+            continue;
+        }
+        let p = Path::new(OsStr::from_bytes(&at));
+        if std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir())
+            || std::fs::metadata(p).is_ok_and(|m| m.is_dir())
+        {
+            continue;
+        }
+        if !dry_run {
+            std::fs::create_dir(p).map_err(|e| (p.to_path_buf(), e))?;
+        }
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// The `-v` line after `--mkpath` made directories.
+pub fn mkpath_notice(count: usize, path: &[u8]) -> String {
+    let word = if count == 1 {
+        "directory"
+    } else {
+        "directories"
+    };
+    format!(
+        "created {count} {word} for {}",
+        String::from_utf8_lossy(path)
+    )
 }

@@ -555,6 +555,9 @@ impl LocalTransfer<'_> {
                 };
                 let tick: Option<&mut dyn FnMut(u64)> =
                     (progress || throttled).then_some(&mut tick);
+                if self.opts.preallocate && size > out.metadata()?.len() {
+                    let _ = rtsync_tree::fsops::preallocate(&out, size, !self.opts.sparse);
+                }
                 let mut sized = SizedSource::new(&mut src, open_size);
                 let n = copy_data(&mut sized, &mut out, self.opts.sparse, size, tick)?;
                 out.set_len(n)?;
@@ -668,6 +671,13 @@ impl LocalTransfer<'_> {
                         self.wire_bytes = wire;
                     },
                 )
+            }
+            _ if self.opts.preallocate => {
+                let _ = rtsync_tree::fsops::preallocate(tmp.file(), size, !self.opts.sparse);
+                copy_data(&mut sized, tmp.file(), self.opts.sparse, size, tick).map(|n| {
+                    self.stats.literal += n;
+                    self.wire_bytes = WireBytes::whole(n);
+                })
             }
             _ => copy_data(&mut sized, tmp.file(), self.opts.sparse, size, tick).map(|n| {
                 self.stats.literal += n;

@@ -260,6 +260,16 @@ impl Output {
         Ok(())
     }
 
+    /// The file's length now (what an `--inplace` target holds before writing).
+    pub fn len(&self) -> u64 {
+        self.file.metadata().map_or(0, |m| m.len())
+    }
+
+    /// `--preallocate`: reserves `len` bytes (see [`rtsync_tree::fsops::preallocate`]).
+    pub fn preallocate(&self, len: u64, keep_size: bool) -> io::Result<()> {
+        rtsync_tree::fsops::preallocate(&self.file, len, keep_size)
+    }
+
     /// Moves past `len` bytes that already hold the right data (an `--inplace` block
     /// matched at its own offset).
     pub fn skip(&mut self, len: u64) {

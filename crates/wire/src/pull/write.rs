@@ -127,6 +127,14 @@ pub(super) fn receive_file<R: Read>(
         temp = Some(t);
         Output::new(f, o.sparse, false)
     };
+    if o.preallocate {
+        // Beyond what an --inplace file already holds. (A filesystem that cannot reserve
+        // the space fails the writes themselves, with their own message.)
+        let held = if o.inplace { out.len() } else { 0 };
+        if e.size > held {
+            let _ = out.preallocate(e.size, !o.sparse);
+        }
+    }
     let werr = |err| {
         let shown = shown_final(ctx, &e.name, &final_path);
         Error::file(format!("[receiver] write failed on {shown}"), err)
