@@ -1046,7 +1046,7 @@ impl Walk {
         let existing = fs::symlink_metadata(&to)
             .ok()
             .filter(|m| rtsync_tree::FileKind::from_mode(m.mode()) == Some(e.kind));
-        let letter = crate::log::itemize(&e, None, b'h', entry::preserve(ctx.opts)).kind;
+        let letter = crate::log::itemize(e, None, b'h', entry::preserve(ctx.opts)).kind;
         let mut lines = Vec::new();
         if same {
             // Already linked: an unchanged item (a symlink names its target, as stock's
@@ -1059,7 +1059,7 @@ impl Walk {
                 rtsync_engine::itemize::Itemize::new(b'h', letter),
                 e.name.clone(),
                 suffix,
-                Some(Box::new(crate::log::facts(&e))),
+                Some(Box::new(crate::log::facts(e))),
             ));
             if ctx.opts.remove_source_files {
                 // In place, so the sender may remove its copy.
@@ -1077,7 +1077,7 @@ impl Walk {
                 let what = format!(
                     "link {} => {} failed",
                     ctx.naming.name(&e.name),
-                    String::from_utf8_lossy(&leader)
+                    String::from_utf8_lossy(leader)
                 );
                 ctx.gen_error(say::syserr("generator", &what, &err));
                 send_said(ctx, w)?;
