@@ -395,6 +395,9 @@ pub struct Reporter {
     /// `NAME is uptodate` lines go at once (see [`Reporter::flush_items`]).
     defer: bool,
     deferred: Vec<u8>,
+    /// A sending client: the receiving server names what needed no transfer itself (stock's
+    /// `NAME is uptodate`, or `NAME` for new attributes, at `-vv`), so none are made here.
+    peer_names_unchanged: bool,
 }
 
 /// An open `--log-file`: each line is `YYYY/MM/DD HH:MM:SS [PID] TEXT`, as rsync writes it.
@@ -491,6 +494,7 @@ impl Reporter {
                     .as_deref()
                     .is_none_or(|f| !format_has(f, b'i')),
             deferred: Vec::new(),
+            peer_names_unchanged: false,
         }
     }
 
@@ -503,6 +507,11 @@ impl Reporter {
             let _ = self.out.write_all(&self.deferred);
             self.deferred.clear();
         }
+    }
+
+    /// A sending client's reporter: the receiving server names unchanged items itself.
+    pub fn set_peer_names_unchanged(&mut self) {
+        self.peer_names_unchanged = true;
     }
 
     /// Whether the stdout format itemizes (`-i` or `%i`).
@@ -659,10 +668,15 @@ impl Reporter {
             // directories; attribute-only changes of other items need -vv.
             let changed = matches!(it.update, b'>' | b'<' | b'c' | b'h')
                 || (it.kind == b'd' && it.has_changes());
-            if !changed && self.verbose > 1 && it.kind != b'd' {
-                // -vv names what needed nothing: `NAME is uptodate` (not directories).
+            if !changed && self.verbose > 1 && it.kind != b'd' && !self.peer_names_unchanged {
+                // -vv names what needed no transfer (not directories): `NAME is uptodate`,
+                // or just `NAME` when its attributes were updated (stock's set_file_attrs).
                 let mut line = escape_name_with(name, self.eight_bit);
-                line.extend_from_slice(b" is uptodate\n");
+                if it.has_changes() {
+                    line.push(b'\n');
+                } else {
+                    line.extend_from_slice(b" is uptodate\n");
+                }
                 return Some(line);
             }
             changed

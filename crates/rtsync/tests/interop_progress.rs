@@ -243,6 +243,70 @@ fn very_verbose_lines_of_either_side() {
     }
 }
 
+/// A tree where one file is current, one differs only in its permissions and one is new.
+fn prepare_unchanged(base: &Path) {
+    let (src, dst) = (base.join("src"), base.join("dst"));
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::create_dir_all(dst.join("d")).unwrap();
+    for (name, data) in [("same", &b"same\n"[..]), ("d/perm", b"perm\n")] {
+        write_file(&src.join(name), data);
+        write_file(&dst.join(name), data);
+        set_mtime(&src.join(name), 1_600_000_000, 0);
+        set_mtime(&dst.join(name), 1_600_000_000, 0);
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dst.join("d/perm"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(src.join("d/perm"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    write_file(&src.join("new"), b"new\n");
+    for d in ["src/d", "src", "dst/d", "dst"] {
+        set_mtime(&base.join(d), 1_500_000_000, 0);
+    }
+}
+
+/// `-vv` names what needed no transfer once, from whichever side generates: `NAME is
+/// uptodate`, or `NAME` when only its attributes changed (a receiving server sends them
+/// to the client; a sending client adds none of its own). Compared as sets of lines: the
+/// server's notices and the sender's names travel apart.
+#[test]
+fn very_verbose_names_unchanged_items_once_from_either_side() {
+    for via in [Via::Shell, Via::Daemon] {
+        for push in [true, false] {
+            for (client, server) in matrix::PAIRS {
+                let case = Case::new(&["-avv"], &[""]);
+                let ours = tempfile::tempdir().unwrap();
+                let stock = tempfile::tempdir().unwrap();
+                let roles = (client, server, via, push);
+                let got = matrix::run(ours.path(), &prepare_unchanged, roles, case);
+                let want = matrix::run(
+                    stock.path(),
+                    &prepare_unchanged,
+                    (Side::Stock, Side::Stock, via, push),
+                    case,
+                );
+                let lines = |t: &str| -> Vec<String> {
+                    let mut l: Vec<String> = normalized(t)
+                        .lines()
+                        .filter(|l| {
+                            !l.starts_with("opening ")
+                                && !l.starts_with("sending daemon args")
+                                && !l.starts_with("total size")
+                        })
+                        .map(str::to_string)
+                        .collect();
+                    l.sort();
+                    l
+                };
+                let (got, want) = (lines(&got.output), lines(&want.output));
+                // (A daemon's `max verbosity` of 1 keeps its side quiet at -vv.)
+                if via == Via::Shell || !push {
+                    assert!(want.iter().any(|l| l == "same is uptodate"), "{want:?}");
+                }
+                assert_eq!(got, want, "{roles:?}");
+            }
+        }
+    }
+}
+
 /// A local `--no-whole-file` copy's `-vv` matcher totals count hash hits and false alarms as
 /// stock's sender does (the same crafted weak-sum twin as above).
 #[test]

@@ -128,6 +128,10 @@ pub struct PullOptions {
     pub sparse: bool,
     /// `--preallocate`: reserve each file's size before writing it.
     pub preallocate: bool,
+    /// A receiving server at `-vv` whose client does not itemize: an item needing no
+    /// transfer is named to the client (`NAME is uptodate`, or `NAME` when only its
+    /// attributes changed), as stock's generator reports through set_file_attrs.
+    pub report_attrs: bool,
     /// `--temp-dir`: where temp files are created.
     pub temp_dir: Option<PathBuf>,
     /// `--remove-source-files`: tell the sender (MSG_SUCCESS) which files are in place.
@@ -256,6 +260,7 @@ impl PullOptions {
             delta_notice: opts.debug_level("flist") >= 1,
             sparse: opts.sparse,
             preallocate: opts.preallocate,
+            report_attrs: false,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
             remove_source_files: opts.remove_source_files && !opts.dry_run && !batch_only,
@@ -1847,8 +1852,21 @@ fn notify_sender<W: Write>(
                 w.send_msg(MsgTag::Info, format!("{text}\n").as_bytes())
                     .map_err(wio)?;
             }
-            Line::Item(it, ..) => {
+            Line::Item(it, name, ..) => {
                 let iflags = iflags_of(it);
+                if ctx.opts.report_attrs
+                    && it.kind != b'd'
+                    && !it.is_new
+                    && !matches!(it.update, b'>' | b'<' | b'c' | b'h')
+                {
+                    let mut text = rtsync_engine::report::escape_name(name);
+                    text.extend_from_slice(if it.has_changes() {
+                        b"\n"
+                    } else {
+                        b" is uptodate\n"
+                    });
+                    w.send_msg(MsgTag::Info, &text).map_err(wio)?;
+                }
                 // Only significant items: something reported or created.
                 if iflags & !(item::LOCAL_CHANGE) != 0 {
                     ndxw.put(out, ndx as i32);

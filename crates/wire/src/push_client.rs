@@ -148,6 +148,7 @@ pub fn push_to(
     // The receiver only reads our filter rules when it deletes (or prunes).
     let prefix = crate::filters::client_list(opts, &neg, &filters, true)?;
     let mut reporter = Reporter::new(opts);
+    reporter.set_peer_names_unchanged();
     let mut prefix = prefix;
     if let Some(b) = &env.batch {
         // The batch records what we send after the filter rules (stock's start_write_batch).

@@ -1208,6 +1208,11 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         // `.` is itemized as new in a destination made for this transfer.
         dest_created: !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only,
         list_only: opts.list_only,
+        report_attrs: opts.verbose > 1
+            && !opts
+                .out_format
+                .as_deref()
+                .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
         ..PullOptions::from_options(opts, protect)
     };
     popts.numeric_ids |= numeric_ids;
