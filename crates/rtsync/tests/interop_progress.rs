@@ -307,6 +307,57 @@ fn very_verbose_names_unchanged_items_once_from_either_side() {
     }
 }
 
+/// Symlinks whose targets changed, a file to transfer and a directory: the time column of
+/// what is remade without its time kept (`--omit-link-times`, no `-t`) is reported as set.
+fn prepare_links(base: &Path) {
+    let (src, dst) = (base.join("src"), base.join("dst"));
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::create_dir_all(dst.join("d")).unwrap();
+    for (name, old, new) in [("l", "old", "new"), ("d/m", "x", "y"), ("same", "t", "t")] {
+        std::os::unix::fs::symlink(new, src.join(name)).unwrap();
+        std::os::unix::fs::symlink(old, dst.join(name)).unwrap();
+        set_mtime(&src.join(name), 1_600_000_100, 0);
+        set_mtime(&dst.join(name), 1_600_000_200, 0);
+    }
+    write_file(&src.join("f"), b"new data\n");
+    write_file(&dst.join("f"), b"old\n");
+    set_mtime(&src.join("f"), 1_600_000_000, 0);
+    for d in ["src/d", "src", "dst/d", "dst"] {
+        set_mtime(&base.join(d), 1_500_000_000, 0);
+    }
+}
+
+/// Item lines of remade symlinks and untimed transfers, in every pairing, as stock's (the
+/// output only: the times themselves are the time of the run).
+#[test]
+fn untimed_items_report_their_time_as_set_like_stock() {
+    for opts in [
+        &["-ai", "--omit-link-times"][..],
+        &["-rli"],
+        &["-rli", "-O"],
+    ] {
+        for via in [Via::Shell, Via::Daemon] {
+            for push in [true, false] {
+                for (client, server) in matrix::PAIRS {
+                    let case = Case::new(opts, &[""]);
+                    let ours = tempfile::tempdir().unwrap();
+                    let stock = tempfile::tempdir().unwrap();
+                    let roles = (client, server, via, push);
+                    let got = matrix::run(ours.path(), &prepare_links, roles, case);
+                    let want = matrix::run(
+                        stock.path(),
+                        &prepare_links,
+                        (Side::Stock, Side::Stock, via, push),
+                        case,
+                    );
+                    assert!(want.output.contains("cLc.T") || want.output.contains("cLc.t"));
+                    assert_eq!(got.output, want.output, "{opts:?} {roles:?}");
+                }
+            }
+        }
+    }
+}
+
 /// A local `--no-whole-file` copy's `-vv` matcher totals count hash hits and false alarms as
 /// stock's sender does (the same crafted weak-sum twin as above).
 #[test]

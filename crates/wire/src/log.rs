@@ -314,12 +314,14 @@ pub fn itemize(e: &FileEntry, local: Option<&Metadata>, update: u8, p: Preserve)
         it.size = true;
     }
     // Symlink times count too (Linux sets them); `--omit-link-times` is the caller's.
-    if m.mtime() != e.mtime {
-        if p.times {
+    // Without -t a transferred or remade item's time is reported as set to now (stock's
+    // itemize without keep_time), whatever it was.
+    if p.times {
+        if m.mtime() != e.mtime {
             it.time = Some(b't');
-        } else if update == b'>' {
-            it.time = Some(b'T');
         }
+    } else if matches!(update, b'>' | b'c') {
+        it.time = Some(b'T');
     }
     if p.perms && e.kind != FileKind::Symlink && m.mode() & 0o7777 != e.mode & 0o7777 {
         it.perms = true;

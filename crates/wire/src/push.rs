@@ -257,6 +257,8 @@ pub struct PushOptions {
     /// Item lines show the itemize string (`-i` or `%i`): sent files are `<f…`. Without it
     /// they are logged as transfers under the receiver's `>` (only the name is printed).
     pub itemize: bool,
+    /// No `-t`: a time the receiver reports as set is shown as `T`, not `t`.
+    pub untimed: bool,
     /// `--append` (1) or `--append-verify` (2): a request's sum header gives the receiver's
     /// length, no block sums follow, and only the data past it is sent (the checksum of
     /// `--append-verify` covering the whole file). A file's second request (the redo after a
@@ -384,7 +386,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             // Itemized by the receiver but not transferred (or `-n`): logged, and echoed
             // to the receiver, which logs it in turn (a stock client receiver prints it).
             if let Some(rep) = reporter.as_deref_mut() {
-                log_item(rep, list, ndx, iflags, xname.as_deref(), opts.itemize);
+                log_item(rep, list, ndx, iflags, xname.as_deref(), opts.look());
             }
             if iflags & item::IS_NEW != 0 && phase == 0 {
                 let kind = if iflags & item::TRANSFER != 0 {
@@ -495,7 +497,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         // read: cut to it if it grows, zero-filled to it if it shrinks (stock's map_ptr).
         let open_size = file_meta.ok().filter(|m| m.is_file()).map(|m| m.len());
         if let Some(rep) = reporter.as_deref_mut() {
-            let (it, _) = item_of(list, ndx, iflags, xname.as_deref(), opts.itemize);
+            let (it, _) = item_of(list, ndx, iflags, xname.as_deref(), opts.look());
             let facts = list.facts(ndx, rep.wants_entry_facts());
             rep.transfer_begin(&it, list.name(ndx), &facts);
         }
@@ -605,7 +607,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 complete,
             };
             rep.progress(file_len, counts);
-            log_item_counted(rep, list, ndx, iflags, xname.as_deref(), opts.itemize, wire);
+            log_item_counted(rep, list, ndx, iflags, xname.as_deref(), opts.look(), wire);
         }
     }
     if opts.match_report {
@@ -856,9 +858,9 @@ fn log_item<S: SendSource + ?Sized>(
     ndx: usize,
     iflags: u16,
     xname: Option<&[u8]>,
-    itemize: bool,
+    look: ItemLook,
 ) {
-    log_item_counted(rep, list, ndx, iflags, xname, itemize, WireCount::default());
+    log_item_counted(rep, list, ndx, iflags, xname, look, WireCount::default());
 }
 
 /// [`log_item`] of a file sent, with what its exchange cost (`%b`, `%c`).
@@ -868,10 +870,10 @@ fn log_item_counted<S: SendSource + ?Sized>(
     ndx: usize,
     iflags: u16,
     xname: Option<&[u8]>,
-    itemize: bool,
+    look: ItemLook,
     wire: WireCount,
 ) {
-    let (it, suffix) = item_of(list, ndx, iflags, xname, itemize);
+    let (it, suffix) = item_of(list, ndx, iflags, xname, look);
     let mut facts = list.facts(ndx, rep.wants_entry_facts());
     facts.written = wire.written;
     facts.read = wire.read;
@@ -882,13 +884,29 @@ fn log_item_counted<S: SendSource + ?Sized>(
     rep.flush();
 }
 
+/// How a sender shows the items the receiver reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ItemLook {
+    itemize: bool,
+    untimed: bool,
+}
+
+impl PushOptions {
+    fn look(&self) -> ItemLook {
+        ItemLook {
+            itemize: self.itemize,
+            untimed: self.untimed,
+        }
+    }
+}
+
 /// The itemize data and name suffix of an item the receiver reported.
 fn item_of<S: SendSource + ?Sized>(
     list: &S,
     ndx: usize,
     iflags: u16,
     xname: Option<&[u8]>,
-    itemize: bool,
+    look: ItemLook,
 ) -> (Itemize, Vec<u8>) {
     let kind = match list.kind(ndx) {
         FileKind::Regular => b'f',
@@ -899,7 +917,7 @@ fn item_of<S: SendSource + ?Sized>(
     };
     let hlink = iflags & item::LOCAL_CHANGE != 0 && iflags & item::XNAME_FOLLOWS != 0;
     let update = if iflags & item::TRANSFER != 0 {
-        if itemize {
+        if look.itemize {
             b'<'
         } else {
             b'>'
@@ -916,7 +934,7 @@ fn item_of<S: SendSource + ?Sized>(
     it.checksum = iflags & item::REPORT_CHANGE != 0;
     it.size = iflags & item::REPORT_SIZE != 0;
     if iflags & item::REPORT_TIME != 0 {
-        it.time = Some(b't');
+        it.time = Some(if look.untimed { b'T' } else { b't' });
     }
     it.perms = iflags & item::REPORT_PERMS != 0;
     it.owner = iflags & item::REPORT_OWNER != 0;

@@ -47,10 +47,11 @@ impl LocalTransfer<'_> {
     }
 
     /// An existing item replaced in place (a symlink's new target, a device's new number, a
-    /// hard link over a file) whose time is not preserved: rsync reports `T`.
+    /// hard link over a file) whose time is not preserved: rsync reports its time as set,
+    /// `T` without `-t` (`t` when only `--omit-link-times`/`-O` leave this one out).
     pub(super) fn mark_untimed_change(&self, kind: FileKind, it: &mut Itemize) {
         if !self.wants_times(kind) {
-            it.time = Some(b'T');
+            it.time = Some(if self.opts.times { b't' } else { b'T' });
         }
     }
 

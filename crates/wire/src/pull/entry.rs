@@ -199,7 +199,9 @@ pub(super) fn generate_entry(
                 itemize(e, None, b'c', p)
             };
             if o.attrs.omit_link_times {
-                it.time = None;
+                // Its time is not kept: reported as set when the link is made anew over an
+                // old one (stock's itemize), `t` since -t is on.
+                it.time = (!same && was_link).then_some(b't');
             }
             if let (false, false, Some(b), Some(m)) = (o.dry_run, same, &o.backup, &meta) {
                 // What the new symlink replaces is kept, as stock's make_backup does.
