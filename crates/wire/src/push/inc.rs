@@ -195,6 +195,14 @@ struct Frame {
     pending: VecDeque<Pending>,
 }
 
+/// Whether a push can ask for incremental recursion: a recursive transfer whose top level
+/// is one `dir/` source or sources of distinct names, without the options whose list
+/// handling differs under incremental recursion (`-R`, `--files-from`) or that make the
+/// receiver need the whole list first.
+pub fn possible(opts: &Options, sources: &[String]) -> bool {
+    opts.incremental_recursion() && lists_supported(opts, sources)
+}
+
 /// Whether [`IncList`] can send `sources` the way stock would under incremental recursion:
 /// recursive, no `-R` or `--files-from` (their implied directories and merged source
 /// directories are sent differently), and a top level that is one `dir/` source or
