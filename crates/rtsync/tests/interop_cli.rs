@@ -571,6 +571,47 @@ fn pull_update_says_is_newer_like_stock() {
     });
 }
 
+/// The remote command stock's client and ours (in that order) ask a remote shell to run for
+/// `opts`, pushing `w/src/` or pulling into it: a shell that records its command and runs
+/// nothing (made in `w` on first use).
+fn remote_commands(w: &Path, opts: &[&str], push: bool) -> [String; 2] {
+    let record = w.join("record-ssh");
+    if !record.exists() {
+        std::fs::write(
+            &record,
+            "#!/bin/sh\nshift\nprintf '%s\\n' \"$@\" > \"$RECORD_TO\"\nexit 1\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir_all(w.join("src")).unwrap();
+        std::fs::write(w.join("src/f"), b"x").unwrap();
+    }
+    let src = format!("{}/src/", w.display());
+    [true, false].map(|stock| {
+        let out = w.join(format!("argv-{stock}"));
+        let _ = std::fs::remove_file(&out);
+        let mut cmd = if stock {
+            Command::new(stock_rsync())
+        } else {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
+            c.arg("rsync");
+            c
+        };
+        cmd.args(opts).arg("-e").arg(&record).env("RECORD_TO", &out);
+        if push {
+            cmd.args([src.as_str(), "host:/nowhere/"]);
+        } else {
+            cmd.args(["host:/nowhere/", src.as_str()]);
+        }
+        let o = cmd.output().unwrap();
+        assert_ne!(o.status.code(), Some(0), "{opts:?}");
+        std::fs::read_to_string(&out).unwrap_or_else(|e| {
+            panic!("{opts:?} (stock {stock}) ran no remote command: {e}: {o:?}")
+        })
+    })
+}
+
 /// The remote command our client asks a remote shell to run is stock's, word for word, for
 /// every option that reaches the server, pushing and pulling: forced commands in
 /// `authorized_keys` and rrsync-style wrappers match it exactly, and an option that is not
@@ -580,17 +621,6 @@ fn pull_update_says_is_newer_like_stock() {
 fn remote_commands_are_stocks_word_for_word() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    let record = w.join("record-ssh");
-    std::fs::write(
-        &record,
-        "#!/bin/sh\nshift\nprintf '%s\\n' \"$@\" > \"$RECORD_TO\"\nexit 1\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::create_dir_all(w.join("src")).unwrap();
-    std::fs::write(w.join("src/f"), b"x").unwrap();
-    let src = format!("{}/src/", w.display());
     let list = w.join("list");
     std::fs::write(&list, "f\n").unwrap();
     let files_from = format!("--files-from={}", list.display());
@@ -632,30 +662,8 @@ fn remote_commands_are_stocks_word_for_word() {
     ];
     for opts in &sets {
         for push in [true, false] {
-            let mut seen = Vec::new();
-            for stock in [true, false] {
-                let out = w.join(format!("argv-{stock}"));
-                let _ = std::fs::remove_file(&out);
-                let mut cmd = if stock {
-                    Command::new(stock_rsync())
-                } else {
-                    let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
-                    c.arg("rsync");
-                    c
-                };
-                cmd.args(opts).arg("-e").arg(&record).env("RECORD_TO", &out);
-                if push {
-                    cmd.args([src.as_str(), "host:/nowhere/"]);
-                } else {
-                    cmd.args(["host:/nowhere/", src.as_str()]);
-                }
-                let o = cmd.output().unwrap();
-                assert_ne!(o.status.code(), Some(0), "{opts:?}");
-                seen.push(std::fs::read_to_string(&out).unwrap_or_else(|e| {
-                    panic!("{opts:?} (stock {stock}) ran no remote command: {e}: {o:?}")
-                }));
-            }
-            assert_eq!(seen[1], seen[0], "remote command, {opts:?}, push {push}");
+            let [stock, ours] = remote_commands(w, opts, push);
+            assert_eq!(ours, stock, "remote command, {opts:?}, push {push}");
         }
     }
 }
@@ -745,18 +753,6 @@ fn mkpath_makes_remote_and_local_destination_paths_like_stock() {
 fn bwlimit_reaches_the_server_as_stock_sends_it() {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    // A remote shell that records the command it was asked to run, and runs nothing.
-    let record = w.join("record-ssh");
-    std::fs::write(
-        &record,
-        "#!/bin/sh\nshift\nprintf '%s\\n' \"$@\" > \"$RECORD_TO\"\nexit 1\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::create_dir_all(w.join("src")).unwrap();
-    std::fs::write(w.join("src/f"), b"x").unwrap();
-    let src = format!("{}/src/", w.display());
     for opts in [
         &["-a", "--bwlimit=100", "--timeout=30"][..],
         &["-a", "--bwlimit=1.5m"],
@@ -764,26 +760,7 @@ fn bwlimit_reaches_the_server_as_stock_sends_it() {
         &["-r", "--bwlimit=0"],
     ] {
         for push in [true, false] {
-            let mut seen = Vec::new();
-            for stock in [true, false] {
-                let out = w.join(format!("argv-{stock}"));
-                let mut cmd = if stock {
-                    Command::new(stock_rsync())
-                } else {
-                    let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
-                    c.arg("rsync");
-                    c
-                };
-                cmd.args(opts).arg("-e").arg(&record).env("RECORD_TO", &out);
-                if push {
-                    cmd.args([src.as_str(), "host:/nowhere/"]);
-                } else {
-                    cmd.args(["host:/nowhere/", src.as_str()]);
-                }
-                let status = cmd.output().unwrap().status;
-                assert_ne!(status.code(), Some(0), "{opts:?}");
-                seen.push(std::fs::read_to_string(&out).unwrap());
-            }
+            let seen = remote_commands(w, opts, push);
             assert_eq!(seen[1], seen[0], "remote command, {opts:?}, push {push}");
             if opts[1] != "--bwlimit=0" {
                 assert!(seen[0].contains("--bwlimit="), "{}", seen[0]);
@@ -791,6 +768,7 @@ fn bwlimit_reaches_the_server_as_stock_sends_it() {
         }
     }
     // A limited push through our client to stock's server, and stock's client to ours.
+    let src = format!("{}/src/", w.display());
     let ssh = fake_ssh(w);
     std::fs::write(w.join("src/big"), pattern(300_000, 3)).unwrap();
     for (client_ours, path) in [

@@ -205,42 +205,28 @@ fn prepare_delta(base: &Path) {
 /// server's over MSG_INFO.
 #[test]
 fn very_verbose_lines_of_either_side() {
-    for via in [Via::Shell, Via::Daemon] {
-        for push in [true, false] {
-            for (client, server) in matrix::PAIRS {
-                let case = Case::new(&["-avv"], &[""]);
-                let ours = tempfile::tempdir().unwrap();
-                let stock = tempfile::tempdir().unwrap();
-                let roles = (client, server, via, push);
-                let got = matrix::run(ours.path(), &prepare_delta, roles, case);
-                let want = matrix::run(
-                    stock.path(),
-                    &prepare_delta,
-                    (Side::Stock, Side::Stock, via, push),
-                    case,
-                );
-                // (The command line names each side's binary.)
-                let strip = |t: &str| -> String {
-                    normalized(t)
-                        .lines()
-                        .filter(|l| {
-                            // (Also left out: a daemon client's connection notices, which
-                            // name the port; rtsync's client does not print them yet.)
-                            !l.starts_with("opening connection using")
-                                && !l.starts_with("opening tcp connection")
-                                && !l.starts_with("sending daemon args")
-                        })
-                        .map(|l| format!("{l}\n"))
-                        .collect()
-                };
-                let (got, want) = (strip(&got.output), strip(&want.output));
-                if via == Via::Shell {
-                    assert!(want.contains("false_alarms=3 "), "{want}");
-                }
-                assert_eq!(got, want, "{roles:?}");
-            }
+    let case = Case::new(&["-avv"], &[""]);
+    matrix::every_pairing_outputs(&prepare_delta, case, &mut |roles, got, want| {
+        // (The command line names each side's binary.)
+        let strip = |t: &str| -> String {
+            normalized(t)
+                .lines()
+                .filter(|l| {
+                    // (Also left out: a daemon client's connection notices, which name the
+                    // port.)
+                    !l.starts_with("opening connection using")
+                        && !l.starts_with("opening tcp connection")
+                        && !l.starts_with("sending daemon args")
+                })
+                .map(|l| format!("{l}\n"))
+                .collect()
+        };
+        let (got, want) = (strip(&got.output), strip(&want.output));
+        if roles.2 == Via::Shell {
+            assert!(want.contains("false_alarms=3 "), "{want}");
         }
-    }
+        assert_eq!(got, want, "{roles:?}");
+    });
 }
 
 /// A tree where one file is current, one differs only in its permissions and one is new.
@@ -269,42 +255,29 @@ fn prepare_unchanged(base: &Path) {
 /// server's notices and the sender's names travel apart.
 #[test]
 fn very_verbose_names_unchanged_items_once_from_either_side() {
-    for via in [Via::Shell, Via::Daemon] {
-        for push in [true, false] {
-            for (client, server) in matrix::PAIRS {
-                let case = Case::new(&["-avv"], &[""]);
-                let ours = tempfile::tempdir().unwrap();
-                let stock = tempfile::tempdir().unwrap();
-                let roles = (client, server, via, push);
-                let got = matrix::run(ours.path(), &prepare_unchanged, roles, case);
-                let want = matrix::run(
-                    stock.path(),
-                    &prepare_unchanged,
-                    (Side::Stock, Side::Stock, via, push),
-                    case,
-                );
-                let lines = |t: &str| -> Vec<String> {
-                    let mut l: Vec<String> = normalized(t)
-                        .lines()
-                        .filter(|l| {
-                            !l.starts_with("opening ")
-                                && !l.starts_with("sending daemon args")
-                                && !l.starts_with("total size")
-                        })
-                        .map(str::to_string)
-                        .collect();
-                    l.sort();
-                    l
-                };
-                let (got, want) = (lines(&got.output), lines(&want.output));
-                // (A daemon's `max verbosity` of 1 keeps its side quiet at -vv.)
-                if via == Via::Shell || !push {
-                    assert!(want.iter().any(|l| l == "same is uptodate"), "{want:?}");
-                }
-                assert_eq!(got, want, "{roles:?}");
-            }
+    let case = Case::new(&["-avv"], &[""]);
+    matrix::every_pairing_outputs(&prepare_unchanged, case, &mut |roles, got, want| {
+        let lines = |t: &str| -> Vec<String> {
+            let mut l: Vec<String> = normalized(t)
+                .lines()
+                .filter(|l| {
+                    !l.starts_with("opening ")
+                        && !l.starts_with("sending daemon args")
+                        && !l.starts_with("total size")
+                })
+                .map(str::to_string)
+                .collect();
+            l.sort();
+            l
+        };
+        let (got, want) = (lines(&got.output), lines(&want.output));
+        // (A daemon's `max verbosity` of 1 keeps its side quiet at -vv.)
+        let (_, _, via, push) = roles;
+        if via == Via::Shell || !push {
+            assert!(want.iter().any(|l| l == "same is uptodate"), "{want:?}");
         }
-    }
+        assert_eq!(got, want, "{roles:?}");
+    });
 }
 
 /// Symlinks whose targets changed, a file to transfer and a directory: the time column of
@@ -336,25 +309,11 @@ fn untimed_items_report_their_time_as_set_like_stock() {
         &["-rli"],
         &["-rli", "-O"],
     ] {
-        for via in [Via::Shell, Via::Daemon] {
-            for push in [true, false] {
-                for (client, server) in matrix::PAIRS {
-                    let case = Case::new(opts, &[""]);
-                    let ours = tempfile::tempdir().unwrap();
-                    let stock = tempfile::tempdir().unwrap();
-                    let roles = (client, server, via, push);
-                    let got = matrix::run(ours.path(), &prepare_links, roles, case);
-                    let want = matrix::run(
-                        stock.path(),
-                        &prepare_links,
-                        (Side::Stock, Side::Stock, via, push),
-                        case,
-                    );
-                    assert!(want.output.contains("cLc.T") || want.output.contains("cLc.t"));
-                    assert_eq!(got.output, want.output, "{opts:?} {roles:?}");
-                }
-            }
-        }
+        let case = Case::new(opts, &[""]);
+        matrix::every_pairing_outputs(&prepare_links, case, &mut |roles, got, want| {
+            assert!(want.output.contains("cLc.T") || want.output.contains("cLc.t"));
+            assert_eq!(got.output, want.output, "{opts:?} {roles:?}");
+        });
     }
 }
 

@@ -953,8 +953,13 @@ fn confine_root_bounds_merge_files_through_a_symlinked_source() {
     );
     // Inside the root: read and obeyed, as stock does.
     // (The workspace restores the source from its pristine copy after each run.)
+    // Both copies get the same mtime, or the restored source differs from the one stock saw.
+    let stamp = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
     for dir in [&src, &ws.path().join("src.pristine")] {
-        std::fs::write(dir.join(".rsync-filter"), "merge,- intree-list\n").unwrap();
+        let path = dir.join(".rsync-filter");
+        std::fs::write(&path, "merge,- intree-list\n").unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(stamp).unwrap();
     }
     differential_in(&ws, &args, FILE_TIMES);
 }

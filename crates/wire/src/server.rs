@@ -106,6 +106,19 @@ impl crate::mux::MessageHandler for PeerMessages {
     }
 }
 
+/// A destination path as a receiving server names it to its client: relative to the module
+/// in a daemon, as given otherwise.
+fn module_relative(path: &str, module_root: Option<&std::path::Path>) -> String {
+    match module_root {
+        Some(r) => path
+            .strip_prefix(&*r.to_string_lossy())
+            .unwrap_or(path)
+            .trim_start_matches('/')
+            .to_string(),
+        None => path.to_string(),
+    }
+}
+
 /// The prefix `munge symlinks` puts before every received symlink target.
 pub const MUNGE_PREFIX: &[u8] = b"/rsyncd-munged/";
 
@@ -1144,15 +1157,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
             let count = rtsync_engine::local::make_path(path, opts.dry_run || batch_only)
                 .map_err(|(p, e)| Error::file(format!("mkdir \"{}\" failed", p.display()), e))?;
             if count > 0 && (opts.verbose > 0 || opts.itemize > 0) {
-                let shown = String::from_utf8_lossy(path);
-                let shown = match module_root {
-                    Some(r) => shown
-                        .strip_prefix(&*r.to_string_lossy())
-                        .unwrap_or(&shown)
-                        .trim_start_matches('/')
-                        .to_string(),
-                    None => shown.to_string(),
-                };
+                let shown = module_relative(&String::from_utf8_lossy(path), module_root);
                 let line = rtsync_engine::local::mkpath_notice(count, shown.as_bytes());
                 let _ = writer.send_msg(MsgTag::Info, format!("{line}\n").as_bytes());
             }
@@ -1178,15 +1183,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
             .is_some_and(|f| rtsync_engine::report::format_has(f, b'i'));
     if !dest_existed && matches!(dest, Dest::Dir(_)) && says_items && !opts.list_only {
         // As stock's receiver says (to the client), module-relative in a daemon.
-        let shown = dest_arg.to_string_lossy();
-        let shown = match module_root {
-            Some(r) => shown
-                .strip_prefix(&*r.to_string_lossy())
-                .unwrap_or(&shown)
-                .trim_start_matches('/')
-                .to_string(),
-            None => shown.to_string(),
-        };
+        let shown = module_relative(&dest_arg.to_string_lossy(), module_root);
         let shown = if shown.len() > 1 {
             shown.trim_end_matches('/')
         } else {

@@ -284,3 +284,34 @@ pub fn temp_names(text: &str) -> String {
     }
     String::from_utf8(out).expect("only ASCII replaced")
 }
+
+/// Who runs what: client, server, shell or daemon, push.
+pub type Roles = (Side, Side, Via, bool);
+
+/// Every pairing (shell and daemon, push and pull) run by ours and by stock on both ends,
+/// each on its own copy of `prepare`'s work directory, handed to `check` with the roles:
+/// for cases where only the output is compared (times set to the time of the run, lines
+/// compared as sets).
+pub fn every_pairing_outputs(
+    prepare: &dyn Fn(&Path),
+    case: Case<'_>,
+    check: &mut dyn FnMut(Roles, &Ran, &Ran),
+) {
+    for via in [Via::Shell, Via::Daemon] {
+        for push in [true, false] {
+            for (client, server) in PAIRS {
+                let ours = tempfile::tempdir().unwrap();
+                let stock = tempfile::tempdir().unwrap();
+                let roles = (client, server, via, push);
+                let got = run(ours.path(), prepare, roles, case);
+                let want = run(
+                    stock.path(),
+                    prepare,
+                    (Side::Stock, Side::Stock, via, push),
+                    case,
+                );
+                check(roles, &got, &want);
+            }
+        }
+    }
+}
