@@ -149,6 +149,21 @@ impl Session {
         }
     }
 
+    /// Waits (bounded) until the watcher has printed something and then nothing more for a
+    /// while: it has drained what the kernel queued for it.
+    pub fn settle_stdout(&self) {
+        let start = Instant::now();
+        let mut seen = 0;
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let len = self.out.lock().unwrap().len();
+            if (len > 0 && len == seen) || start.elapsed() > Duration::from_secs(30) {
+                return;
+            }
+            seen = len;
+        }
+    }
+
     /// The scratch directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
