@@ -134,6 +134,30 @@ impl Dest {
         }
     }
 
+    /// `-R --no-implied-dirs`: makes the missing directories between the root and `name`
+    /// (stock's make_path for an entry whose parent is not there). Only missing ones: what
+    /// exists is left for [`Dest::check_parents`] to judge.
+    pub fn make_parents(&self, name: &[u8]) -> std::io::Result<()> {
+        let Dest::Dir(root) = self else {
+            return Ok(());
+        };
+        let comps: Vec<&[u8]> = name.split(|&b| b == b'/').collect();
+        let mut p = root.clone();
+        for comp in &comps[..comps.len().saturating_sub(1)] {
+            p.push(OsStr::from_bytes(comp));
+            match fs::symlink_metadata(&p) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fs::create_dir(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that every directory between the root and `name` is a real directory, not a
     /// symlink (a hostile sender could list `a -> /etc` and then `a/passwd`).
     pub fn check_parents(&self, name: &[u8]) -> Result<()> {
