@@ -555,8 +555,13 @@ impl LocalTransfer<'_> {
                 };
                 let tick: Option<&mut dyn FnMut(u64)> =
                     (progress || throttled).then_some(&mut tick);
+                if self.opts.sparse {
+                    // Holes are skipped, not written: old data must not show through them
+                    // (stock starts a sparse whole-file --inplace copy from no length).
+                    out.set_len(0)?;
+                }
                 if self.opts.preallocate && size > out.metadata()?.len() {
-                    let _ = rtsync_tree::fsops::preallocate(&out, size, !self.opts.sparse);
+                    let _ = rtsync_tree::fsops::preallocate(&out, size, self.opts.sparse);
                 }
                 let mut sized = SizedSource::new(&mut src, open_size);
                 let n = copy_data(&mut sized, &mut out, self.opts.sparse, size, tick)?;
@@ -673,7 +678,7 @@ impl LocalTransfer<'_> {
                 )
             }
             _ if self.opts.preallocate => {
-                let _ = rtsync_tree::fsops::preallocate(tmp.file(), size, !self.opts.sparse);
+                let _ = rtsync_tree::fsops::preallocate(tmp.file(), size, self.opts.sparse);
                 copy_data(&mut sized, tmp.file(), self.opts.sparse, size, tick).map(|n| {
                     self.stats.literal += n;
                     self.wire_bytes = WireBytes::whole(n);
