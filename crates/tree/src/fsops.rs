@@ -63,7 +63,6 @@ pub fn open_source(path: &Path, name: &[u8], flags: i32) -> io::Result<std::os::
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
-/// Sets a path's mtime (with nanoseconds) without following a final symlink; atime is left alone.
 /// `--preallocate`: reserves `len` bytes for `file` before it is written, keeping its size
 /// as it is until data arrives. Not for a `sparse` file: its holes must stay holes (stock
 /// reserves everything and punches the zero runs out again; the blocks end up the same).
@@ -84,6 +83,7 @@ pub fn preallocate(file: &File, len: u64, sparse: bool) -> io::Result<()> {
     }
 }
 
+/// Sets a path's mtime (with nanoseconds) without following a final symlink; atime is left alone.
 pub fn set_mtime(path: &Path, mtime: i64, nsec: u32) -> io::Result<()> {
     let c = cpath(path)?;
     let times = [
