@@ -85,16 +85,26 @@ pub fn preallocate(file: &File, len: u64, sparse: bool) -> io::Result<()> {
 
 /// Sets a path's mtime (with nanoseconds) without following a final symlink; atime is left alone.
 pub fn set_mtime(path: &Path, mtime: i64, nsec: u32) -> io::Result<()> {
+    set_times(path, Some((mtime, nsec)), None)
+}
+
+/// Sets a path's mtime (with nanoseconds) and/or its atime (whole seconds, as rsync carries
+/// it) without following a final symlink; a time not given is left alone.
+pub fn set_times(path: &Path, mtime: Option<(i64, u32)>, atime: Option<i64>) -> io::Result<()> {
     let c = cpath(path)?;
+    let omit = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: libc::UTIME_OMIT,
+    };
     let times = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-        libc::timespec {
-            tv_sec: mtime as libc::time_t,
+        atime.map_or(omit, |a| libc::timespec {
+            tv_sec: a as libc::time_t,
+            tv_nsec: 0,
+        }),
+        mtime.map_or(omit, |(m, nsec)| libc::timespec {
+            tv_sec: m as libc::time_t,
             tv_nsec: nsec as libc::c_long,
-        },
+        }),
     ];
     // SAFETY: `c` is a valid NUL-terminated path and `times` has two entries as required.
     check(unsafe {

@@ -193,6 +193,7 @@ impl PullOptions {
                 group: opts.group,
                 omit_dir_times: opts.omit_dir_times,
                 omit_link_times: opts.omit_link_times,
+                atimes: opts.atimes > 0,
                 am_root,
                 umask: crate::local::current_umask(),
             },
@@ -1830,6 +1831,7 @@ fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
         (it.perms, item::REPORT_PERMS),
         (it.owner, item::REPORT_OWNER),
         (it.group, item::REPORT_GROUP),
+        (it.atime, item::REPORT_ATIME),
     ] {
         if on {
             f |= bit;

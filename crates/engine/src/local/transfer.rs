@@ -377,6 +377,7 @@ impl LocalTransfer<'_> {
                 it.perms = attrs.perms;
                 it.owner = attrs.owner;
                 it.group = attrs.group;
+                it.atime = attrs.atime;
             }
         }
         if !self.opts.dry_run {
@@ -720,10 +721,7 @@ impl LocalTransfer<'_> {
         let _ = tmp
             .file()
             .set_permissions(std::fs::Permissions::from_mode(perms));
-        if self.opts.times {
-            let e = &self.entries[i];
-            let _ = fsops::set_mtime(&tmp_path, e.mtime, e.mtime_nsec);
-        }
+        self.set_written_times(i, &tmp_path);
         if existing.is_some() && self.opts.backup && !self.make_backup(dest) {
             return Err(exit::FILE_IO);
         }
@@ -914,9 +912,16 @@ impl LocalTransfer<'_> {
     fn finish_attrs(&mut self, i: usize, dest: &Path, perms: u32) {
         self.apply_owner(i, dest, None);
         let _ = fsops::set_perms(dest, perms);
-        if self.opts.times {
-            let e = &self.entries[i];
-            let _ = fsops::set_mtime(dest, e.mtime, e.mtime_nsec);
+        self.set_written_times(i, dest);
+    }
+
+    /// The times of a file just written: exactly the source's (`-t`, `-U`).
+    fn set_written_times(&self, i: usize, path: &Path) {
+        let e = &self.entries[i];
+        let mtime = self.opts.times.then_some((e.mtime, e.mtime_nsec));
+        let atime = (self.opts.atimes > 0).then_some(e.atime);
+        if mtime.is_some() || atime.is_some() {
+            let _ = fsops::set_times(path, mtime, atime);
         }
     }
 
