@@ -199,5 +199,12 @@ fn local_copies_and_listings_show_and_keep_access_times_as_stock() {
             atimes(&stock.path().join("dst")),
         );
         assert_eq!(a, b, "{what}: access times in dst/ differ");
+        if args[0] == "-aUUi" {
+            // -UU is also --open-noatime: reading the sources left their access times.
+            for base in [ours.path(), stock.path()] {
+                let src = atimes(&base.join("src"));
+                assert_eq!(src.get("f"), Some(&ATIMES[0].1), "{what}: {base:?}");
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// `--delay-updates`: the per-directory staging directory.
@@ -459,8 +459,12 @@ impl LocalTransfer<'_> {
     ) -> Result<(), i32> {
         let src_path = self.paths[i].clone();
         let o = self.opts;
+        let noatime = if o.open_noatime { libc::O_NOATIME } else { 0 };
         let opened = if o.copy_links || o.copy_unsafe_links || o.copy_dirlinks || o.insecure_links {
-            File::open(&src_path)
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(noatime)
+                .open(&src_path)
         } else {
             // Not through a parent swapped for a symlink since the scan. With -R the name
             // holds the path the operator gave, whose symlinks stock follows: only the last
@@ -470,7 +474,7 @@ impl LocalTransfer<'_> {
             } else {
                 &self.entries[i].name
             };
-            fsops::open_source(&src_path, name, libc::O_RDONLY).map(File::from)
+            fsops::open_source(&src_path, name, libc::O_RDONLY | noatime).map(File::from)
         };
         let mut src = match opened {
             Ok(f) => f,
