@@ -16,6 +16,8 @@ pub struct Itemize {
     pub perms: bool,
     pub owner: bool,
     pub group: bool,
+    /// `u`: the access time was set (`-U`).
+    pub atime: bool,
 }
 
 impl Itemize {
@@ -37,6 +39,7 @@ impl Itemize {
             || self.perms
             || self.owner
             || self.group
+            || self.atime
     }
 
     /// The 11-character itemize string.
@@ -65,6 +68,9 @@ impl Itemize {
             if self.group {
                 s[7] = b'g';
             }
+            if self.atime {
+                s[8] = b'u';
+            }
             if s[2..].iter().all(|&c| c == b'.') && matches!(self.update, b'.' | b'h' | b'c') {
                 s[2..].fill(b' ');
             }
@@ -91,5 +97,8 @@ mod tests {
         assert_eq!(i.render(), ".d..t......");
         assert_eq!(Itemize::new(b'.', b'f').render(), ".f         ");
         assert_eq!(Itemize::new(b'>', b'f').render(), ">f.........");
+        let mut i = Itemize::new(b'.', b'f');
+        i.atime = true;
+        assert_eq!(i.render(), ".f......u..");
     }
 }

@@ -77,6 +77,9 @@ pub struct Options {
     pub preallocate: bool,
     /// `--open-noatime`: open source files without updating their access times.
     pub open_noatime: bool,
+    /// `-U`/`--atimes` (counted: `-UU` also means `--open-noatime`): access times of
+    /// non-directories are preserved.
+    pub atimes: u32,
     pub checksum: bool,
     pub update: bool,
     pub relative: bool,
@@ -613,6 +616,22 @@ static SPECS: &[Spec] = &[
     flag!("omit-dir-times", Some(b'O'), |o, on| o.omit_dir_times = on),
     flag!("omit-link-times", Some(b'J'), |o, on| o.omit_link_times =
         on),
+    flag!("atimes", Some(b'U'), |o, on| if on {
+        o.atimes += 1;
+        o.open_noatime |= o.atimes > 1;
+    } else {
+        o.atimes = 0
+    }),
+    Spec {
+        long: "crtimes",
+        short: Some(b'N'),
+        arg: Arg::Flag,
+        // Linux keeps no settable creation time: stock built for it refuses the option.
+        apply: |_, on, _| match on {
+            true => Err(usage("This rsync does not support --crtimes (-N)")),
+            false => Ok(()),
+        },
+    },
     flag!("owner", Some(b'o'), |o, on| o.owner = on),
     flag!("group", Some(b'g'), |o, on| o.group = on),
     flag!("D", Some(b'D'), |o, on| {

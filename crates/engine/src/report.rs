@@ -966,13 +966,19 @@ pub fn list_time(secs: i64) -> String {
 }
 
 /// A `--list-only` line as rsync prints it (without the newline): mode string, size at `-h`
-/// level `level`, mtime, escaped name, and ` -> target` for symlinks when `links`.
-pub fn list_line(e: &rtsync_tree::FileEntry, level: u32, links: bool) -> Vec<u8> {
+/// level `level`, mtime, with `atimes` (`-U`) the atime of a non-directory (blanks for a
+/// directory), escaped name, and ` -> target` for symlinks when `links`.
+pub fn list_line(e: &rtsync_tree::FileEntry, level: u32, links: bool, atimes: bool) -> Vec<u8> {
+    let mtime = list_time(e.mtime);
+    let atime = match (atimes, e.is_dir()) {
+        (false, _) => String::new(),
+        (true, true) => " ".repeat(mtime.len() + 1),
+        (true, false) => format!(" {}", list_time(e.atime)),
+    };
     let mut line = format!(
-        "{} {:>14} {} ",
+        "{} {:>14} {mtime}{atime} ",
         mode_string(e.mode, e.kind),
         human(e.size, level),
-        list_time(e.mtime)
     )
     .into_bytes();
     line.extend_from_slice(&escape_name(&e.name));
@@ -983,6 +989,14 @@ pub fn list_line(e: &rtsync_tree::FileEntry, level: u32, links: bool) -> Vec<u8>
         }
     }
     line
+}
+
+/// The `--list-only` line of a missing entry (`--delete-missing-args`): `*missing` padded to
+/// where the name of a [`list_line`] starts.
+pub fn missing_list_line(e: &rtsync_tree::FileEntry, atimes: bool) -> String {
+    let width = if atimes { 65 } else { 45 };
+    let name = escape_name(&e.name);
+    format!("{:<width$} {}", "*missing", String::from_utf8_lossy(&name))
 }
 
 /// rsync shows unprintable bytes in names as `\#ooo` escapes: control characters other than

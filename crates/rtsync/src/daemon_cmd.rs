@@ -273,6 +273,7 @@ fn transfer(mut session: Session) -> i32 {
             numeric_ids: session.numeric_ids,
             max_verbosity: Some(m.max_verbosity()),
             daemon_bwlimit: daemon_bwlimit(&session.options),
+            open_noatime: m.open_noatime(),
         },
     )
 }

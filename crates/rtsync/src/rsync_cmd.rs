@@ -25,7 +25,7 @@ fn version_text() -> String {
         "rsync  version {RSYNC_VERSION}  protocol version {PROTOCOL_VERSION}\n\
          (rtsync {} — an rsync-compatible implementation in Rust)\n\
          Capabilities:\n    64-bit files, 64-bit inums, 64-bit timestamps, 64-bit long ints,\n    \
-         symlinks, symtimes, hardlinks, no hardlink-specials, no hardlink-symlinks, IPv6,\n    \
+         symlinks, symtimes, hardlinks, no hardlink-specials, no hardlink-symlinks, IPv6, atimes,\n    \
          inplace, append, no ACLs, no xattrs, no iconv, prealloc\n\
          Checksum list:\n    xxh128 xxh3 xxh64 (xxhash) md5 md4 sha1 none\n\
          Compress list:\n    zstd lz4 zlibx zlib none\n\

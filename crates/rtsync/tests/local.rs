@@ -306,6 +306,25 @@ fn sparse_files() {
 }
 
 #[test]
+fn sparse_inplace_whole_file_does_not_show_old_data_through_holes() {
+    // The destination holds non-zero bytes where the source has a hole: a sparse --inplace
+    // copy skips the hole, so the old data must be gone first (stock starts from length 0).
+    let ws = Workspace::new(true);
+    let mut holey = vec![b'a'; 4096];
+    holey.extend(std::iter::repeat_n(0u8, 256 * 1024));
+    holey.extend(vec![b'z'; 4096]);
+    local_util::write(&ws.path().join("src/holey"), &holey);
+    local_util::write(&ws.path().join("dest-template/holey"), &[b'x'; 300 * 1024]);
+    for args in [
+        &["-aiS", "--inplace", "-W", "src/", "dst/"][..],
+        &["-aiS", "--inplace", "-W", "--preallocate", "src/", "dst/"],
+        &["-aiS", "--inplace", "--no-W", "src/", "dst/"],
+    ] {
+        differential_in(&ws, args, ALL_TIMES);
+    }
+}
+
+#[test]
 fn partial_dir() {
     differential(
         &["-ai", "--partial-dir=.rsync-partial", "src/", "dst/"],

@@ -482,3 +482,15 @@ fn preallocate_in_every_role_like_stock() {
         every_pairing(&prepare, Case::new(opts, &[""]));
     }
 }
+
+/// `-R --no-implied-dirs` pulls with sources deep in the tree: the receiver makes the
+/// missing directories above them (stock's make_path), as stock's does. (Pushes: our
+/// sender leaves the implied directories out where stock's sends them flagged, so a stock
+/// receiver refuses the list — not yet done.)
+#[test]
+fn relative_without_implied_dirs_makes_missing_parents_when_pulling() {
+    let case = Case::new(&["-aR", "--no-implied-dirs"], &["./d/b", "./sub/c"]).no_dir_times();
+    for via in [Via::Shell, Via::Daemon] {
+        matrix::compare(&prepare, (Side::Ours, Side::Stock, via, false), case);
+    }
+}

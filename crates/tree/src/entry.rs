@@ -53,6 +53,8 @@ pub struct FileEntry {
     pub mtime: i64,
     /// Nanoseconds of the mtime, 0..1e9.
     pub mtime_nsec: u32,
+    /// Access time in whole seconds (`-U`/`--atimes`; rsync carries no nanoseconds for it).
+    pub atime: i64,
     pub uid: u32,
     pub gid: u32,
     /// Device number for block/char devices (`makedev` form).
@@ -85,6 +87,7 @@ impl FileEntry {
             size: 0,
             mtime: 0,
             mtime_nsec: 0,
+            atime: 0,
             uid: 0,
             gid: 0,
             rdev: 0,

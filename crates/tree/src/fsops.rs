@@ -63,24 +63,18 @@ pub fn open_source(path: &Path, name: &[u8], flags: i32) -> io::Result<std::os::
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
-/// Sets a path's mtime (with nanoseconds) without following a final symlink; atime is left alone.
-/// `--preallocate`: reserves `len` bytes for `file` before it is written. Without holes to
-/// leave (`keep_size`) the size stays as it is until data arrives; for a sparse file the
-/// blocks are reserved at full size (holes are then written over as zeros). Filesystems
-/// that cannot preallocate are not an error.
-pub fn preallocate(file: &File, len: u64, keep_size: bool) -> io::Result<()> {
+/// `--preallocate`: reserves `len` bytes for `file` before it is written, keeping its size
+/// as it is until data arrives. Not for a `sparse` file: its holes must stay holes (stock
+/// reserves everything and punches the zero runs out again; the blocks end up the same).
+/// Filesystems that cannot preallocate are not an error.
+pub fn preallocate(file: &File, len: u64, sparse: bool) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    if len == 0 {
+    if len == 0 || sparse {
         return Ok(());
     }
-    let mode = if keep_size {
-        libc::FALLOC_FL_KEEP_SIZE
-    } else {
-        0
-    };
     let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
     // SAFETY: fallocate on a descriptor we own, with a valid mode and range.
-    if unsafe { libc::fallocate(file.as_raw_fd(), mode, 0, len) } == 0 {
+    if unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len) } == 0 {
         return Ok(());
     }
     match io::Error::last_os_error() {
@@ -89,17 +83,28 @@ pub fn preallocate(file: &File, len: u64, keep_size: bool) -> io::Result<()> {
     }
 }
 
+/// Sets a path's mtime (with nanoseconds) without following a final symlink; atime is left alone.
 pub fn set_mtime(path: &Path, mtime: i64, nsec: u32) -> io::Result<()> {
+    set_times(path, Some((mtime, nsec)), None)
+}
+
+/// Sets a path's mtime (with nanoseconds) and/or its atime (whole seconds, as rsync carries
+/// it) without following a final symlink; a time not given is left alone.
+pub fn set_times(path: &Path, mtime: Option<(i64, u32)>, atime: Option<i64>) -> io::Result<()> {
     let c = cpath(path)?;
+    let omit = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: libc::UTIME_OMIT,
+    };
     let times = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-        libc::timespec {
-            tv_sec: mtime as libc::time_t,
+        atime.map_or(omit, |a| libc::timespec {
+            tv_sec: a as libc::time_t,
+            tv_nsec: 0,
+        }),
+        mtime.map_or(omit, |(m, nsec)| libc::timespec {
+            tv_sec: m as libc::time_t,
             tv_nsec: nsec as libc::c_long,
-        },
+        }),
     ];
     // SAFETY: `c` is a valid NUL-terminated path and `times` has two entries as required.
     check(unsafe {

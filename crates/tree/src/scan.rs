@@ -230,6 +230,7 @@ fn make_entry(
         size,
         mtime: md.mtime(),
         mtime_nsec: md.mtime_nsec() as u32,
+        atime: md.atime(),
         uid: md.uid(),
         gid: md.gid(),
         rdev: md.rdev(),

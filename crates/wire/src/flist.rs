@@ -65,6 +65,8 @@ pub struct FlistOptions {
     /// `--delete-missing-args`: an entry with mode 0 is a missing source (see
     /// [`FileEntry::is_missing`]), the one mode without a file type that is accepted.
     pub missing_entries: bool,
+    /// `-U`: non-directories carry their access time.
+    pub preserve_atimes: bool,
 }
 
 impl FlistOptions {
@@ -99,6 +101,7 @@ struct Prev {
     name: Vec<u8>,
     mode: u32,
     mtime: i64,
+    atime: i64,
     uid: u32,
     gid: u32,
     rdev_major: u32,
@@ -338,6 +341,9 @@ impl FlistDecoder {
                 validate_name(&e.name, e.is_dir())?;
                 self.prev.mode = leader.mode;
                 self.prev.mtime = leader.mtime;
+                if self.opts.preserve_atimes && !e.is_dir() {
+                    self.prev.atime = leader.atime;
+                }
                 self.prev.uid = leader.uid;
                 self.prev.gid = leader.gid;
                 return Ok(e);
@@ -365,6 +371,11 @@ impl FlistDecoder {
                 String::from_utf8_lossy(&name)
             ))
         })?;
+        let timed_access = self.opts.preserve_atimes && kind != FileKind::Directory;
+        if timed_access && flags & xmit::SAME_ATIME == 0 {
+            self.prev.atime = r.read_varlong(4)?;
+        }
+        let atime = if timed_access { self.prev.atime } else { 0 };
         if self.opts.preserve_uid && flags & xmit::SAME_UID == 0 {
             self.prev.uid = r.read_varint()? as u32;
             if flags & xmit::USER_NAME_FOLLOWS != 0 {
@@ -451,6 +462,7 @@ impl FlistDecoder {
             size: size as u64,
             mtime: self.prev.mtime,
             mtime_nsec: nsec,
+            atime,
             uid: self.prev.uid,
             gid: self.prev.gid,
             rdev,
@@ -650,6 +662,13 @@ impl FlistEncoder {
         if e.mtime_nsec != 0 && self.opts.protocol >= 31 {
             flags |= xmit::MOD_NSEC;
         }
+        let timed_access = self.opts.preserve_atimes && !e.is_dir();
+        if timed_access {
+            if !self.first && e.atime == self.prev.atime {
+                flags |= xmit::SAME_ATIME;
+            }
+            self.prev.atime = e.atime;
+        }
         let mut first_hlink = None;
         if self.opts.preserve_hard_links && !e.is_dir() {
             if let Some(key) = e.hardlink_key {
@@ -723,6 +742,9 @@ impl FlistEncoder {
         }
         if flags & xmit::SAME_MODE == 0 {
             put_i32(out, e.mode as i32);
+        }
+        if timed_access && flags & xmit::SAME_ATIME == 0 {
+            put_varlong(out, e.atime, 4);
         }
         let put_name = |out: &mut Vec<u8>, name: &[u8]| {
             let name = &name[..name.len().min(255)];

@@ -134,6 +134,30 @@ impl Dest {
         }
     }
 
+    /// `-R --no-implied-dirs`: makes the missing directories between the root and `name`
+    /// (stock's make_path for an entry whose parent is not there). Only missing ones: what
+    /// exists is left for [`Dest::check_parents`] to judge.
+    pub fn make_parents(&self, name: &[u8]) -> std::io::Result<()> {
+        let Dest::Dir(root) = self else {
+            return Ok(());
+        };
+        let comps: Vec<&[u8]> = name.split(|&b| b == b'/').collect();
+        let mut p = root.clone();
+        for comp in &comps[..comps.len().saturating_sub(1)] {
+            p.push(OsStr::from_bytes(comp));
+            match fs::symlink_metadata(&p) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fs::create_dir(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that every directory between the root and `name` is a real directory, not a
     /// symlink (a hostile sender could list `a -> /etc` and then `a/passwd`).
     pub fn check_parents(&self, name: &[u8]) -> Result<()> {
@@ -190,6 +214,8 @@ pub struct AttrOptions {
     pub group: bool,
     pub omit_dir_times: bool,
     pub omit_link_times: bool,
+    /// `-U`: access times of non-directories are set too.
+    pub atimes: bool,
     pub am_root: bool,
     /// The process umask, for new files without `-p`.
     pub umask: u32,
@@ -410,17 +436,24 @@ pub fn apply_attrs(
         };
         fsops::set_perms(path, perms)?;
     }
-    let want_time = o.times
-        && !(e.kind == FileKind::Directory && o.omit_dir_times)
-        && !(e.kind == FileKind::Symlink && o.omit_link_times);
-    if want_time {
-        // Like stock (modify_window 0), only a transferred file gets its exact time; for
-        // anything else an mtime in the same second counts as equal and is left alone.
-        let same_second =
-            !accurate_time && fs::symlink_metadata(path).is_ok_and(|m| m.mtime() == e.mtime);
-        if !same_second {
-            fsops::set_mtime(path, e.mtime, e.mtime_nsec)?;
-        }
+    let skip_times = (e.kind == FileKind::Directory && o.omit_dir_times)
+        || (e.kind == FileKind::Symlink && o.omit_link_times);
+    // Like stock (modify_window 0), only a transferred file gets its exact times; for
+    // anything else a time in the same second counts as equal and is left alone.
+    let md = if accurate_time {
+        None
+    } else {
+        fs::symlink_metadata(path).ok()
+    };
+    let mtime = (o.times && !skip_times && md.as_ref().is_none_or(|m| m.mtime() != e.mtime))
+        .then_some((e.mtime, e.mtime_nsec));
+    let atime = (o.atimes
+        && !skip_times
+        && e.kind != FileKind::Directory
+        && md.as_ref().is_none_or(|m| m.atime() != e.atime))
+    .then_some(e.atime);
+    if mtime.is_some() || atime.is_some() {
+        fsops::set_times(path, mtime, atime)?;
     }
     Ok(())
 }

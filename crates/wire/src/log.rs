@@ -289,6 +289,8 @@ pub struct Preserve {
     pub perms: bool,
     pub owner: bool,
     pub group: bool,
+    /// `-U`.
+    pub atimes: bool,
 }
 
 /// The itemize data of an entry compared with what exists locally.
@@ -332,6 +334,9 @@ pub fn itemize(e: &FileEntry, local: Option<&Metadata>, update: u8, p: Preserve)
     if p.group && m.gid() != e.gid {
         it.group = true;
     }
+    if p.atimes && !matches!(e.kind, FileKind::Directory | FileKind::Symlink) {
+        it.atime = m.atime() != e.atime;
+    }
     it
 }
 
@@ -358,16 +363,9 @@ pub fn facts(e: &FileEntry) -> ItemFacts {
     ItemFacts::of(e)
 }
 
-/// A `--list-only` line as rsync prints it: mode string, size, mtime, name.
-pub fn list_line(e: &FileEntry, links: bool) -> String {
-    String::from_utf8_lossy(&rtsync_engine::report::list_line(e, 1, links)).into_owned()
-}
-
-/// The `--list-only` line of a missing entry (`--delete-missing-args`): `*missing` padded to
-/// where the name of a [`list_line`] starts.
-pub fn missing_line(e: &FileEntry) -> String {
-    let name = rtsync_engine::report::escape_name(&e.name);
-    format!("{:<45} {}", "*missing", String::from_utf8_lossy(&name))
+/// A `--list-only` line as rsync prints it: mode string, size, mtime (and atime), name.
+pub fn list_line(e: &FileEntry, links: bool, atimes: bool) -> String {
+    String::from_utf8_lossy(&rtsync_engine::report::list_line(e, 1, links, atimes)).into_owned()
 }
 
 #[cfg(test)]
@@ -416,6 +414,7 @@ mod tests {
             size: 1234567,
             mtime: 0,
             mtime_nsec: 0,
+            atime: 0,
             uid: 0,
             gid: 0,
             rdev: 0,
@@ -424,7 +423,7 @@ mod tests {
             checksum: None,
             top_dir: false,
         };
-        let line = list_line(&e, false);
+        let line = list_line(&e, false, false);
         assert!(line.starts_with("-rwsr-xr-x      1,234,567 "), "{line}");
         assert!(line.ends_with(" a"), "{line}");
     }

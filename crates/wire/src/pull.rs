@@ -132,6 +132,9 @@ pub struct PullOptions {
     /// transfer is named to the client (`NAME is uptodate`, or `NAME` when only its
     /// attributes changed), as stock's generator reports through set_file_attrs.
     pub report_attrs: bool,
+    /// `-R --no-implied-dirs`: the directories above an entry are not in the list, and
+    /// missing ones are made before it.
+    pub make_parents: bool,
     /// `--temp-dir`: where temp files are created.
     pub temp_dir: Option<PathBuf>,
     /// `--remove-source-files`: tell the sender (MSG_SUCCESS) which files are in place.
@@ -190,6 +193,7 @@ impl PullOptions {
                 group: opts.group,
                 omit_dir_times: opts.omit_dir_times,
                 omit_link_times: opts.omit_link_times,
+                atimes: opts.atimes > 0,
                 am_root,
                 umask: crate::local::current_umask(),
             },
@@ -261,6 +265,7 @@ impl PullOptions {
             sparse: opts.sparse,
             preallocate: opts.preallocate,
             report_attrs: false,
+            make_parents: opts.relative && !opts.implied_dirs,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
             remove_source_files: opts.remove_source_files && !opts.dry_run && !batch_only,
@@ -769,6 +774,18 @@ impl Walk {
             }
             if !missing && !self.dest_exists {
                 missing = true;
+            }
+        }
+        if ctx.opts.make_parents && !ctx.opts.list_only && !ctx.opts.dry_run && !e.is_missing() {
+            if let Err(err) = ctx.dest.make_parents(&e.name) {
+                let dir = e.name.rsplit(|&c| c == b'/').nth(1).map_or(&b"."[..], |_| {
+                    &e.name[..e.name.iter().rposition(|&c| c == b'/').unwrap_or(0)]
+                });
+                ctx.gen_error(format!(
+                    "rsync: [generator] recv_generator: mkdir \"{}\" failed: {}\n",
+                    String::from_utf8_lossy(dir),
+                    crate::error::os_text(&err)
+                ));
             }
         }
         if !ctx.opts.list_only && !missing {
@@ -1814,6 +1831,7 @@ fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
         (it.perms, item::REPORT_PERMS),
         (it.owner, item::REPORT_OWNER),
         (it.group, item::REPORT_GROUP),
+        (it.atime, item::REPORT_ATIME),
     ] {
         if on {
             f |= bit;

@@ -251,6 +251,9 @@ pub struct PushOptions {
     /// `-L`: sources may be reached through symlinks. Otherwise every file is opened with
     /// O_NOFOLLOW, so a symlink swapped in after the scan is not followed.
     pub follow_links: bool,
+    /// `--open-noatime`: files are opened with O_NOATIME (reading them leaves their access
+    /// times alone).
+    pub noatime: bool,
     /// A daemon module root: every file is opened through it, so no symlink (followed or
     /// raced in) leads outside (see [`rtsync_tree::Confine`]).
     pub confine: Option<rtsync_tree::Confine>,
@@ -432,7 +435,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         .map_err(|e| Error::Protocol(e.to_string()))?;
         let appending = opts.append > 0 && !sent_once.contains(&ndx);
         let path = list.source_path(ndx);
-        let file = match open_source(&path, opts.follow_links, opts.confine.as_ref()) {
+        let file = match open_source(&path, opts, opts.confine.as_ref()) {
             Ok(f) => f,
             Err(err) => {
                 if !appending {
@@ -939,6 +942,7 @@ fn item_of<S: SendSource + ?Sized>(
     it.perms = iflags & item::REPORT_PERMS != 0;
     it.owner = iflags & item::REPORT_OWNER != 0;
     it.group = iflags & item::REPORT_GROUP != 0;
+    it.atime = iflags & item::REPORT_ATIME != 0;
     let suffix = match (hlink, xname) {
         (true, Some(x)) => [&b" => "[..], x].concat(),
         _ => match list.kind(ndx) {
@@ -953,22 +957,22 @@ fn item_of<S: SendSource + ?Sized>(
 /// Opens a file of the list for reading.
 fn open_source(
     path: &std::path::Path,
-    follow: bool,
+    opts: &PushOptions,
     confine: Option<&rtsync_tree::Confine>,
 ) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
+    let follow = opts.follow_links;
     let mut o = std::fs::OpenOptions::new();
     o.read(true);
+    let noatime = if opts.noatime { libc::O_NOATIME } else { 0 };
     match confine {
         Some(c) => {
             let real = c.resolve(path, follow)?;
-            o.custom_flags(libc::O_NOFOLLOW).open(real)
+            o.custom_flags(libc::O_NOFOLLOW | noatime).open(real)
         }
         None => {
-            if !follow {
-                o.custom_flags(libc::O_NOFOLLOW);
-            }
-            o.open(path)
+            let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+            o.custom_flags(nofollow | noatime).open(path)
         }
     }
 }
@@ -1006,6 +1010,7 @@ mod tests {
                 size,
                 mtime,
                 mtime_nsec: 0,
+                atime: 0,
                 uid: 0,
                 gid: 0,
                 rdev: 0,

@@ -175,6 +175,7 @@ pub fn push_to(
         server: false,
         total_size: 0,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
+        noatime: opts.open_noatime,
         confine: None,
         // For the closing lines (and a batch records the sender's statistics).
         counts: Some(push::ByteCounts {

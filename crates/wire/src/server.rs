@@ -69,6 +69,9 @@ pub struct ServerSession {
     /// The daemon's own `--bwlimit` in KiB/s (0: none): the session is held to it, or to
     /// the client's `--bwlimit` when that is lower.
     pub daemon_bwlimit: u64,
+    /// rsyncd.conf's `open noatime`, when the module sets it: overrides the client's
+    /// `--open-noatime` (stock's lp_open_noatime).
+    pub open_noatime: Option<bool>,
 }
 
 /// A daemon's log, as a function taking one message.
@@ -412,6 +415,9 @@ pub fn run_session<R: Read + Send, W: Write + Send>(
     };
     opts.bwlimit =
         rtsync_engine::bwlimit::BwLimit::daemon_cap(opts.bwlimit, session.daemon_bwlimit);
+    if let Some(noatime) = session.open_noatime {
+        opts.open_noatime = noatime;
+    }
     match serve(&opts, input, output, session) {
         Ok(code) => code,
         Err(e) => {
@@ -839,6 +845,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         server: true,
         total_size,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
+        noatime: opts.open_noatime,
         confine: tweaks.confine.cloned(),
         itemize: false,
         untimed: !opts.times,
@@ -944,6 +951,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         server: true,
         total_size: 0,
         follow_links: opts.copy_links || opts.copy_unsafe_links,
+        noatime: opts.open_noatime,
         confine: tweaks.confine.cloned(),
         itemize: false,
         untimed: !opts.times,

@@ -96,6 +96,9 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if o.times {
         s.push('t');
     }
+    for _ in 0..o.atimes.min(2) {
+        s.push('U');
+    }
     if o.perms {
         s.push('p');
     } else if o.executability && we_send {
@@ -360,7 +363,7 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if o.preallocate && we_send {
         args.push("--preallocate".into());
     }
-    if o.open_noatime {
+    if o.open_noatime && o.atimes <= 1 {
         args.push("--open-noatime".into());
     }
     if o.mkpath && we_send {

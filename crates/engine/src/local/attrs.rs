@@ -64,6 +64,16 @@ impl LocalTransfer<'_> {
             }
     }
 
+    /// `-U` applies to this kind (not directories; not symlinks under `--omit-link-times`).
+    fn wants_atime(&self, kind: FileKind) -> bool {
+        self.opts.atimes > 0
+            && match kind {
+                FileKind::Directory => false,
+                FileKind::Symlink => !self.opts.omit_link_times,
+                _ => true,
+            }
+    }
+
     /// Fills the time/perms/owner/group columns for an existing item.
     pub(super) fn compare_attrs(&self, i: usize, md: &Metadata, it: &mut Itemize, _dir: bool) {
         self.compare_entry_attrs(&self.entries[i], md, it);
@@ -98,6 +108,12 @@ impl LocalTransfer<'_> {
         }
         if self.opts.group && md.gid() != e.gid {
             it.group = true;
+        }
+        if self.opts.atimes > 0
+            && !matches!(e.kind, FileKind::Directory | FileKind::Symlink)
+            && md.atime() != e.atime
+        {
+            it.atime = true;
         }
     }
 
@@ -134,6 +150,7 @@ impl LocalTransfer<'_> {
         let e = &self.entries[i];
         let kind = e.kind;
         let mtime = (e.mtime, e.mtime_nsec);
+        let source_atime = e.atime;
         if kind != FileKind::Symlink {
             let perms = self.wanted_perms(i, md);
             if md.is_none_or(|m| m.mode() & 0o7777 != perms) {
@@ -147,10 +164,13 @@ impl LocalTransfer<'_> {
                 }
             }
         }
-        if self.wants_times(kind)
-            && md.is_none_or(|m| !same_mtime(self.opts.modify_window, md_mtime(m), mtime))
-        {
-            if let Err(err) = fsops::set_mtime(path, mtime.0, mtime.1) {
+        let mtime = (self.wants_times(kind)
+            && md.is_none_or(|m| !same_mtime(self.opts.modify_window, md_mtime(m), mtime)))
+        .then_some(mtime);
+        let atime = (self.wants_atime(kind) && md.is_none_or(|m| m.atime() != source_atime))
+            .then_some(source_atime);
+        if mtime.is_some() || atime.is_some() {
+            if let Err(err) = fsops::set_times(path, mtime, atime) {
                 self.report.error(&format!(
                     "rsync: [generator] failed to set times on \"{}\": {}",
                     full_path(path),

@@ -12,7 +12,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// `--delay-updates`: the per-directory staging directory.
@@ -377,6 +377,7 @@ impl LocalTransfer<'_> {
                 it.perms = attrs.perms;
                 it.owner = attrs.owner;
                 it.group = attrs.group;
+                it.atime = attrs.atime;
             }
         }
         if !self.opts.dry_run {
@@ -458,8 +459,12 @@ impl LocalTransfer<'_> {
     ) -> Result<(), i32> {
         let src_path = self.paths[i].clone();
         let o = self.opts;
+        let noatime = if o.open_noatime { libc::O_NOATIME } else { 0 };
         let opened = if o.copy_links || o.copy_unsafe_links || o.copy_dirlinks || o.insecure_links {
-            File::open(&src_path)
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(noatime)
+                .open(&src_path)
         } else {
             // Not through a parent swapped for a symlink since the scan. With -R the name
             // holds the path the operator gave, whose symlinks stock follows: only the last
@@ -469,7 +474,7 @@ impl LocalTransfer<'_> {
             } else {
                 &self.entries[i].name
             };
-            fsops::open_source(&src_path, name, libc::O_RDONLY).map(File::from)
+            fsops::open_source(&src_path, name, libc::O_RDONLY | noatime).map(File::from)
         };
         let mut src = match opened {
             Ok(f) => f,
@@ -555,8 +560,13 @@ impl LocalTransfer<'_> {
                 };
                 let tick: Option<&mut dyn FnMut(u64)> =
                     (progress || throttled).then_some(&mut tick);
+                if self.opts.sparse {
+                    // Holes are skipped, not written: old data must not show through them
+                    // (stock starts a sparse whole-file --inplace copy from no length).
+                    out.set_len(0)?;
+                }
                 if self.opts.preallocate && size > out.metadata()?.len() {
-                    let _ = rtsync_tree::fsops::preallocate(&out, size, !self.opts.sparse);
+                    let _ = rtsync_tree::fsops::preallocate(&out, size, self.opts.sparse);
                 }
                 let mut sized = SizedSource::new(&mut src, open_size);
                 let n = copy_data(&mut sized, &mut out, self.opts.sparse, size, tick)?;
@@ -673,7 +683,7 @@ impl LocalTransfer<'_> {
                 )
             }
             _ if self.opts.preallocate => {
-                let _ = rtsync_tree::fsops::preallocate(tmp.file(), size, !self.opts.sparse);
+                let _ = rtsync_tree::fsops::preallocate(tmp.file(), size, self.opts.sparse);
                 copy_data(&mut sized, tmp.file(), self.opts.sparse, size, tick).map(|n| {
                     self.stats.literal += n;
                     self.wire_bytes = WireBytes::whole(n);
@@ -715,10 +725,7 @@ impl LocalTransfer<'_> {
         let _ = tmp
             .file()
             .set_permissions(std::fs::Permissions::from_mode(perms));
-        if self.opts.times {
-            let e = &self.entries[i];
-            let _ = fsops::set_mtime(&tmp_path, e.mtime, e.mtime_nsec);
-        }
+        self.set_written_times(i, &tmp_path);
         if existing.is_some() && self.opts.backup && !self.make_backup(dest) {
             return Err(exit::FILE_IO);
         }
@@ -909,9 +916,16 @@ impl LocalTransfer<'_> {
     fn finish_attrs(&mut self, i: usize, dest: &Path, perms: u32) {
         self.apply_owner(i, dest, None);
         let _ = fsops::set_perms(dest, perms);
-        if self.opts.times {
-            let e = &self.entries[i];
-            let _ = fsops::set_mtime(dest, e.mtime, e.mtime_nsec);
+        self.set_written_times(i, dest);
+    }
+
+    /// The times of a file just written: exactly the source's (`-t`, `-U`).
+    fn set_written_times(&self, i: usize, path: &Path) {
+        let e = &self.entries[i];
+        let mtime = self.opts.times.then_some((e.mtime, e.mtime_nsec));
+        let atime = (self.opts.atimes > 0).then_some(e.atime);
+        if mtime.is_some() || atime.is_some() {
+            let _ = fsops::set_times(path, mtime, atime);
         }
     }
 

@@ -49,11 +49,11 @@ pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
     for e in &scanned.entries {
         if e.is_missing() {
             // `--delete-missing-args`: the name is listed as missing.
-            let name = rtsync_engine::report::escape_name(&e.name);
-            let _ = writeln!(out, "{:<45} {}", "*missing", String::from_utf8_lossy(&name));
+            let line = rtsync_engine::report::missing_list_line(e, opts.atimes > 0);
+            let _ = writeln!(out, "{line}");
             continue;
         }
-        let mut line = list_line(e, level, opts.links);
+        let mut line = list_line(e, level, opts.links, opts.atimes > 0);
         line.push(b'\n');
         let _ = out.write_all(&line);
     }

@@ -17,6 +17,7 @@ fn opts() -> FlistOptions {
         numeric_ids: false,
         inc_recurse: false,
         missing_entries: false,
+        preserve_atimes: false,
     }
 }
 
@@ -37,6 +38,7 @@ fn entry(name: &str, kind: FileKind, perm: u32) -> FileEntry {
         size: 0,
         mtime: 1_700_000_000,
         mtime_nsec: 0,
+        atime: 0,
         uid: 1000,
         gid: 1000,
         rdev: 0,
@@ -89,6 +91,34 @@ fn sample() -> Vec<FileEntry> {
         entry("a/fifo", FileKind::Fifo, 0o644),
         entry(&long, FileKind::Regular, 0o644),
     ]
+}
+
+#[test]
+fn access_times_travel_for_non_directories_only() {
+    let o = FlistOptions {
+        preserve_atimes: true,
+        ..opts()
+    };
+    let mut sent = sample();
+    for (i, e) in sent.iter_mut().enumerate() {
+        // Runs of equal values (sent once) and changes, directories included.
+        e.atime = 1_600_000_000 + (i as i64 / 2) * 1000;
+        if e.hardlink_key.is_some() {
+            // One inode, one access time (a follower takes its leader's).
+            e.atime = 1_650_000_000;
+        }
+    }
+    let bytes = encode(&o, &sent);
+    let without = encode(&opts(), &sent);
+    assert!(bytes.len() > without.len(), "no access times were sent");
+    let list = FlistDecoder::new(o.clone())
+        .read_list(&mut &bytes[..])
+        .unwrap();
+    for got in &list.entries {
+        let want = sent.iter().find(|e| e.name == got.name).unwrap();
+        let atime = if want.is_dir() { 0 } else { want.atime };
+        assert_eq!(got.atime, atime, "{:?}", String::from_utf8_lossy(&got.name));
+    }
 }
 
 #[test]

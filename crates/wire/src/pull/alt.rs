@@ -48,13 +48,7 @@ fn stays_inside(root: &Path, path: &Path) -> bool {
 }
 
 fn preserve(ctx: &Ctx<'_>) -> Preserve {
-    let o = &ctx.opts.attrs;
-    Preserve {
-        times: o.times,
-        perms: o.perms,
-        owner: o.owner && o.am_root,
-        group: o.group,
-    }
+    super::entry::preserve(ctx.opts)
 }
 
 /// Grades the candidates for `e`; the best one wins.

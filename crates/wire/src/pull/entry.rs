@@ -44,6 +44,7 @@ pub(super) fn preserve(o: &super::PullOptions) -> Preserve {
         perms: o.attrs.perms,
         owner: o.attrs.owner && o.attrs.am_root,
         group: o.attrs.group,
+        atimes: o.attrs.atimes,
     }
 }
 
@@ -59,7 +60,9 @@ pub(super) fn generate_entry(
     let o = ctx.opts;
     if o.delete_missing && e.is_missing() {
         if o.list_only {
-            return Ok(Step::Done(vec![Line::Info(crate::log::missing_line(e))]));
+            return Ok(Step::Done(vec![Line::Info(
+                rtsync_engine::report::missing_list_line(e, o.attrs.atimes),
+            )]));
         }
         // Its parent not in the list (`-R`, the parent missing on the sender too): stock
         // complains (once for a run of entries in that directory) and deletes it anyway.
@@ -80,7 +83,9 @@ pub(super) fn generate_entry(
     }
     if o.list_only {
         return Ok(Step::Done(vec![Line::Info(crate::log::list_line(
-            e, o.links,
+            e,
+            o.links,
+            o.attrs.atimes,
         ))]));
     }
     let path = if e.is_dir() {

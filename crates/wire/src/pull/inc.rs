@@ -283,6 +283,7 @@ mod tests {
             size: 1,
             mtime: 1_700_000_000,
             mtime_nsec: 0,
+            atime: 0,
             uid: 0,
             gid: 0,
             rdev: 0,

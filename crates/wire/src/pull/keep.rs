@@ -266,8 +266,8 @@ impl Output {
     }
 
     /// `--preallocate`: reserves `len` bytes (see [`rtsync_tree::fsops::preallocate`]).
-    pub fn preallocate(&self, len: u64, keep_size: bool) -> io::Result<()> {
-        rtsync_tree::fsops::preallocate(&self.file, len, keep_size)
+    pub fn preallocate(&self, len: u64, sparse: bool) -> io::Result<()> {
+        rtsync_tree::fsops::preallocate(&self.file, len, sparse)
     }
 
     /// Moves past `len` bytes that already hold the right data (an `--inplace` block

@@ -226,16 +226,21 @@ pub(super) fn set_attrs(
         FileKind::Symlink => o.omit_link_times,
         _ => false,
     };
-    if o.times && !skip_time {
-        let same = md.mtime() == e.mtime && (!accurate || md.mtime_nsec() as u32 == e.mtime_nsec);
-        if !same {
-            if let Err(err) = fsops::set_mtime(path, e.mtime, e.mtime_nsec) {
-                return Err(syserr(
-                    role,
-                    &format!("failed to set times on {shown}"),
-                    &err,
-                ));
-            }
+    let same = md.mtime() == e.mtime && (!accurate || md.mtime_nsec() as u32 == e.mtime_nsec);
+    let mtime = (o.times && !skip_time && !same).then_some((e.mtime, e.mtime_nsec));
+    // `-U`: whole seconds, always set on a file just written.
+    let atime = (o.atimes
+        && !skip_time
+        && e.kind != FileKind::Directory
+        && (accurate || md.atime() != e.atime))
+        .then_some(e.atime);
+    if mtime.is_some() || atime.is_some() {
+        if let Err(err) = fsops::set_times(path, mtime, atime) {
+            return Err(syserr(
+                role,
+                &format!("failed to set times on {shown}"),
+                &err,
+            ));
         }
     }
     if e.kind != FileKind::Symlink && mode & 0o7777 != perms & 0o7777 {

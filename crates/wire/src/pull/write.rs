@@ -132,7 +132,7 @@ pub(super) fn receive_file<R: Read>(
         // the space fails the writes themselves, with their own message.)
         let held = if o.inplace { out.len() } else { 0 };
         if e.size > held {
-            let _ = out.preallocate(e.size, !o.sparse);
+            let _ = out.preallocate(e.size, o.sparse);
         }
     }
     let werr = |err| {

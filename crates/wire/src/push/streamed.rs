@@ -265,6 +265,7 @@ mod tests {
             size: 3,
             mtime: 0,
             mtime_nsec: 0,
+            atime: 0,
             uid: 0,
             gid: 0,
             rdev: 0,
