@@ -16,6 +16,8 @@ pub struct Itemize {
     pub perms: bool,
     pub owner: bool,
     pub group: bool,
+    /// `x`: extended attributes differ (`-X`).
+    pub xattr: bool,
 }
 
 impl Itemize {
@@ -37,6 +39,7 @@ impl Itemize {
             || self.perms
             || self.owner
             || self.group
+            || self.xattr
     }
 
     /// The 11-character itemize string.
@@ -64,6 +67,9 @@ impl Itemize {
             }
             if self.group {
                 s[7] = b'g';
+            }
+            if self.xattr {
+                s[10] = b'x';
             }
             if s[2..].iter().all(|&c| c == b'.') && matches!(self.update, b'.' | b'h' | b'c') {
                 s[2..].fill(b' ');
