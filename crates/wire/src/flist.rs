@@ -65,6 +65,8 @@ pub struct FlistOptions {
     /// `--delete-missing-args`: an entry with mode 0 is a missing source (see
     /// [`FileEntry::is_missing`]), the one mode without a file type that is accepted.
     pub missing_entries: bool,
+    /// `-X`: an attribute list follows every entry.
+    pub xattrs: Option<rtsync_tree::xattr::XattrRules>,
 }
 
 impl FlistOptions {
@@ -178,6 +180,7 @@ pub struct FlistDecoder {
     /// and the hard-link leaders of earlier lists by global index.
     ndx_start: usize,
     leaders: std::collections::HashMap<usize, FileEntry>,
+    xattrs: crate::xattrs::XattrReceiver,
 }
 
 impl FlistDecoder {
@@ -189,6 +192,7 @@ impl FlistDecoder {
             inline_groups: Vec::new(),
             ndx_start: 0,
             leaders: std::collections::HashMap::new(),
+            xattrs: Default::default(),
         }
     }
 
@@ -229,7 +233,10 @@ impl FlistDecoder {
             if entries.len() >= MAX_ENTRIES {
                 return Err(Error::Protocol("file list too long".into()));
             }
-            let e = self.read_entry(r, flags, &entries)?;
+            let mut e = self.read_entry(r, flags, &entries)?;
+            if let Some(rules) = &self.opts.xattrs {
+                e.xattrs = Some(self.xattrs.read(r, rules)?);
+            }
             let content = !(e.is_dir() && flags & xmit::NO_CONTENT_DIR != 0);
             entries.push((e, content));
         }
@@ -524,6 +531,7 @@ pub struct FlistEncoder {
     /// Ids whose names were sent inline (incremental recursion).
     named_uids: std::collections::HashSet<u32>,
     named_gids: std::collections::HashSet<u32>,
+    xattrs: crate::xattrs::XattrSender,
 }
 
 impl FlistEncoder {
@@ -536,6 +544,7 @@ impl FlistEncoder {
             list_start: 0,
             named_uids: Default::default(),
             named_gids: Default::default(),
+            xattrs: Default::default(),
         }
     }
 
@@ -593,6 +602,21 @@ impl FlistEncoder {
     }
 
     fn put_entry_with(
+        &mut self,
+        out: &mut Vec<u8>,
+        e: &FileEntry,
+        ndx: usize,
+        dir_flags: u32,
+    ) -> Result<()> {
+        self.put_entry_fields(out, e, ndx, dir_flags)?;
+        if let Some(rules) = &self.opts.xattrs {
+            let list = e.xattrs.as_deref().map_or(&[][..], |l| l);
+            self.xattrs.put(out, list, rules);
+        }
+        Ok(())
+    }
+
+    fn put_entry_fields(
         &mut self,
         out: &mut Vec<u8>,
         e: &FileEntry,

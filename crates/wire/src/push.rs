@@ -283,6 +283,8 @@ pub struct PushOptions {
     /// `--debug=deltasum` (or `-vv`): the closing `total: matches=…` line (a server sends
     /// it to the client).
     pub match_report: bool,
+    /// `-X`: the receiver may ask for abbreviated attribute values after an item's flags.
+    pub xattrs: Option<rtsync_tree::xattr::XattrRules>,
 }
 
 /// Bytes read from and written to the connection so far.
@@ -382,6 +384,12 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         } else {
             None
         };
+        let xattr_nums = match &opts.xattrs {
+            Some(rules) if iflags & item::REPORT_XATTR != 0 && !opts.dry_run => {
+                Some((rules, crate::xattrs::read_request(r)?))
+            }
+            _ => None,
+        };
         if iflags & item::TRANSFER == 0 || opts.dry_run {
             // Itemized by the receiver but not transferred (or `-n`): logged, and echoed
             // to the receiver, which logs it in turn (a stock client receiver prints it).
@@ -407,6 +415,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 basis_type,
                 xname.as_deref(),
             )?;
+            if let Some((rules, nums)) = &xattr_nums {
+                xattr_answer(&mut out, &list.source_path(ndx), rules, nums);
+            }
             w.write_all(&out).map_err(wio)?;
             out.clear();
             continue;
@@ -477,6 +488,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             basis_type,
             xname.as_deref(),
         )?;
+        if let Some((rules, nums)) = &xattr_nums {
+            xattr_answer(&mut out, &list.source_path(ndx), rules, nums);
+        }
         // `%b`/`%c`: the data bytes written and read for this file, as stock counts them
         // (everything after the request's index and flags were read).
         let mut wire = WireCount {
@@ -816,6 +830,17 @@ fn put_ndx_and_attrs(
     Ok(())
 }
 
+/// `-X`: the values the receiver asked for (by position in the list we sent), read now.
+fn xattr_answer(
+    out: &mut Vec<u8>,
+    path: &Path,
+    rules: &rtsync_tree::xattr::XattrRules,
+    nums: &[u32],
+) {
+    let list = rtsync_tree::xattr::read_for_send(path, rules).unwrap_or_default();
+    let _ = crate::xattrs::put_response(out, path, &list, nums);
+}
+
 /// Data bytes of one file's exchange (`%b` written, `%c` read on the sending side).
 #[derive(Debug, Clone, Default)]
 struct WireCount {
@@ -939,6 +964,7 @@ fn item_of<S: SendSource + ?Sized>(
     it.perms = iflags & item::REPORT_PERMS != 0;
     it.owner = iflags & item::REPORT_OWNER != 0;
     it.group = iflags & item::REPORT_GROUP != 0;
+    it.xattr = iflags & item::REPORT_XATTR != 0;
     let suffix = match (hlink, xname) {
         (true, Some(x)) => [&b" => "[..], x].concat(),
         _ => match list.kind(ndx) {

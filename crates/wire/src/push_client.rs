@@ -184,6 +184,7 @@ pub fn push_to(
         remove_source: opts.remove_source_files && !opts.dry_run,
         info_remove: opts.info_remove(),
         match_report: opts.debug_level("deltasum") >= 1,
+        xattrs: opts.xattr_rules(),
         untimed: !opts.times,
         itemize: opts.itemize > 0
             || opts

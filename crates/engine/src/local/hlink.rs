@@ -270,6 +270,7 @@ impl LocalTransfer<'_> {
                 it.perms = attrs.perms;
                 it.owner = attrs.owner;
                 it.group = attrs.group;
+                it.xattr = attrs.xattr;
             }
             _ => it.is_new = true,
         }
@@ -284,6 +285,7 @@ impl LocalTransfer<'_> {
                 it.perms = attrs.perms;
                 it.owner = attrs.owner;
                 it.group = attrs.group;
+                it.xattr = attrs.xattr;
                 // A --link-dest match is a change only to `-ii`, or `-i` with `-vv`; without
                 // `%i`, `-vv` says `NAME is uptodate`.
                 let itemizes = self.report.itemizes();

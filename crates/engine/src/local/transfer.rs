@@ -377,6 +377,7 @@ impl LocalTransfer<'_> {
                 it.perms = attrs.perms;
                 it.owner = attrs.owner;
                 it.group = attrs.group;
+                it.xattr = attrs.xattr;
             }
         }
         if !self.opts.dry_run {
