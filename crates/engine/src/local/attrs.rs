@@ -315,7 +315,7 @@ pub(super) struct DirFixup {
 
 /// `-X`: whether the destination's attributes differ from the source's (a source kind that
 /// carries none, e.g. a symlink without `-l`, compares as an empty list).
-fn xattr_diff(rules: &xattr::XattrRules, e: &FileEntry, dest: &Path) -> bool {
+pub(super) fn xattr_diff(rules: &xattr::XattrRules, e: &FileEntry, dest: &Path) -> bool {
     let want = xattr::received(e.xattrs.as_deref().map_or(&[][..], |v| v), rules);
     let have = xattr::read_dest(dest, rules).unwrap_or_default();
     xattr::diff(&want, &have, |_| [0; 16]).0
