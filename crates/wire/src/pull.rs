@@ -1919,7 +1919,7 @@ fn xattr_answer<R: Read>(
     r: &mut MuxReader<R>,
     ndx: usize,
     iflags: u16,
-) -> Result<Option<Vec<(u32, Vec<u8>)>>> {
+) -> Result<Option<crate::xattrs::Fetched>> {
     if ctx.opts.xattrs.is_none() || iflags & item::REPORT_XATTR == 0 || ctx.opts.dry_run {
         return Ok(None);
     }

@@ -51,16 +51,22 @@ fn value_len(v: &XattrValue) -> u64 {
     }
 }
 
+/// One attribute as it travels: name, value length, value or digest.
+type WireXattr = (Vec<u8>, u64, Vec<u8>);
+
+/// Values fetched for an item: (position as sent, value).
+pub type Fetched = Vec<(u32, Vec<u8>)>;
+
 /// A sender's state: the lists sent so far (an identical one is named by index).
 #[derive(Debug, Default)]
 pub struct XattrSender {
-    sent: HashMap<Vec<(Vec<u8>, u64, Vec<u8>)>, i32>,
+    sent: HashMap<Vec<WireXattr>, i32>,
 }
 
 impl XattrSender {
     /// Appends `list` (the sender's, sorted) in wire form.
     pub fn put(&mut self, out: &mut Vec<u8>, list: &[Xattr], rules: &XattrRules) {
-        let key: Vec<(Vec<u8>, u64, Vec<u8>)> = list
+        let key: Vec<WireXattr> = list
             .iter()
             .map(|x| {
                 (
@@ -211,7 +217,7 @@ pub fn put_response(out: &mut Vec<u8>, path: &Path, list: &[Xattr], nums: &[u32]
 }
 
 /// A receiver reads the sender's answer: (position, value) pairs.
-pub fn read_response<R: Read + ?Sized>(r: &mut R) -> Result<Vec<(u32, Vec<u8>)>> {
+pub fn read_response<R: Read + ?Sized>(r: &mut R) -> Result<Fetched> {
     let mut got = Vec::new();
     let mut num = 0i32;
     let mut total = 0usize;
