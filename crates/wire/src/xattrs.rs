@@ -31,6 +31,17 @@ pub const MAX_VALUE: i32 = 128 << 20;
 /// Largest total of one file's names and values.
 const MAX_LIST_BYTES: usize = 512 << 20;
 
+/// A value's length, refused before anything is allocated when over the per-value cap.
+fn read_value_len<R: Read + ?Sized>(r: &mut R) -> Result<usize> {
+    let len = r.read_varint_in(0, i32::MAX, "xattr datum_len")?;
+    if len > MAX_VALUE {
+        return Err(Error::Protocol(
+            "xattr datum_len exceeds per-value limit".into(),
+        ));
+    }
+    Ok(len as usize)
+}
+
 /// The digest of a long value.
 pub fn digest(v: &[u8]) -> [u8; 16] {
     Md5::digest(v).into()
@@ -118,7 +129,7 @@ impl XattrReceiver {
         let mut list = Vec::new();
         for num in 1..=count as u32 {
             let name_len = r.read_varint_in(1, MAX_NAME, "xattr name length")? as usize;
-            let len = r.read_varint_in(0, MAX_VALUE, "xattr value length")? as usize;
+            let len = read_value_len(r)?;
             total += name_len + len;
             if total > MAX_LIST_BYTES {
                 return Err(Error::Protocol("xattr list exceeds per-file limit".into()));
@@ -230,7 +241,7 @@ pub fn read_response<R: Read + ?Sized>(r: &mut R) -> Result<Fetched> {
             .checked_add(rel)
             .filter(|n| (1..=MAX_COUNT).contains(n))
             .ok_or_else(|| Error::Protocol(format!("could not find xattr #{num}+{rel}")))?;
-        let len = r.read_varint_in(0, MAX_VALUE, "xattr value length")? as usize;
+        let len = read_value_len(r)?;
         total += len;
         if total > MAX_LIST_BYTES || got.len() >= MAX_COUNT as usize {
             return Err(Error::Protocol("xattr list exceeds per-file limit".into()));
