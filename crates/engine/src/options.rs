@@ -1056,6 +1056,9 @@ impl Options {
                     .map_err(|e| usage(e.0))?;
             }
         }
+        if self.fake_super && self.xattrs > 1 {
+            return Err(usage("--fake-super conflicts with -XX"));
+        }
         if self.append {
             if self.whole_file == Some(true) {
                 return Err(usage("--append cannot be used with --whole-file"));

@@ -212,3 +212,68 @@ fn version_lists_xattrs() {
         "{text}"
     );
 }
+
+#[test]
+fn fake_super_with_double_x_is_refused_like_stock() {
+    let base = tempfile::tempdir().unwrap();
+    prepare(base.path());
+    let args = ["--fake-super", "-aXX", "src/", "out/"];
+    let stock = Command::new(stock_rsync())
+        .args(args)
+        .current_dir(base.path())
+        .output()
+        .unwrap();
+    let ours = Command::new(env!("CARGO_BIN_EXE_rtsync"))
+        .arg("rsync")
+        .args(args)
+        .current_dir(base.path())
+        .output()
+        .unwrap();
+    assert_eq!(ours.status.code(), stock.status.code());
+    let first = |o: &std::process::Output| {
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(first(&ours), first(&stock));
+    assert!(!base.path().join("out").exists());
+}
+
+/// A batch written by one implementation and replayed by the other puts the same attributes
+/// in place (the stream flags carry `-X`; the sender's answers are in the batch).
+#[test]
+fn xattrs_batch_files_replay_across_implementations() {
+    let ours = |args: &[&str], dir: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_rtsync"))
+            .arg("rsync")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    let stock = |args: &[&str], dir: &Path| {
+        Command::new(stock_rsync())
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    type Run = dyn Fn(&[&str], &Path) -> std::process::Output;
+    let pairs: [(&Run, &Run); 2] = [(&stock, &ours), (&ours, &stock)];
+    for (writer, reader) in pairs {
+        let base = tempfile::tempdir().unwrap();
+        prepare(base.path());
+        let b = base.path();
+        let w = writer(&["-aX", "--write-batch=batch", "src/", "written/"], b);
+        assert!(w.status.success(), "{w:?}");
+        let r = reader(&["-aX", "--read-batch=batch", "replayed/"], b);
+        assert!(r.status.success(), "{r:?}");
+        assert_eq!(
+            snapshot(&b.join("replayed"), true),
+            snapshot(&b.join("written"), true)
+        );
+        assert!(!xattrs_of(&b.join("replayed/stale.txt")).is_empty());
+    }
+}

@@ -415,6 +415,97 @@ pub fn apply(
     errors
 }
 
+/// A path whose directory is held open: `/proc/self/fd/N/NAME` reaches the entry through the
+/// descriptor, so a parent directory swapped for a symlink after it was opened cannot send
+/// an attribute write elsewhere (the `l*xattr` calls still never follow `NAME` itself).
+pub struct Pinned {
+    _dir: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl Pinned {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Opens the directories from `root` (trusted) down to `path`'s parent without following a
+/// symlink on the way. `None` when `path` is not below `root` (or is `root`): it is used as
+/// it is. An error when a directory on the way is a symlink now (or vanished).
+pub fn pin_beneath(root: &Path, path: &Path) -> io::Result<Option<Pinned>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::{AsRawFd, FromRawFd};
+    let Ok(rel) = path.strip_prefix(root) else {
+        return Ok(None);
+    };
+    if !Path::new("/proc/self/fd").is_dir() {
+        // (A chrooted daemon without /proc: the path as it is.)
+        return Ok(None);
+    }
+    let comps: Vec<&std::ffi::OsStr> = rel
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let Some((leaf, dirs)) = comps.split_last() else {
+        return Ok(None);
+    };
+    let mut dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(if root.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            root
+        })?;
+    for d in dirs {
+        let c =
+            CString::new(d.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: a valid directory descriptor and C string.
+        let fd = unsafe {
+            libc::openat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a descriptor we just opened and own.
+        dir = unsafe { std::fs::File::from_raw_fd(fd) };
+    }
+    let path = Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(leaf);
+    Ok(Some(Pinned { _dir: dir, path }))
+}
+
+/// [`apply`] to `path` below `root`, reached through [`pin_beneath`]; nothing is written
+/// when a directory on the way became a symlink (stock refuses rather than follow it).
+pub fn apply_beneath(
+    root: &Path,
+    path: &Path,
+    want: &[Xattr],
+    basis: Option<&Path>,
+    rules: &XattrRules,
+    digest: Digest,
+) -> Vec<XattrError> {
+    match pin_beneath(root, path) {
+        Ok(Some(p)) => apply(p.path(), want, &[], basis, rules, digest),
+        Ok(None) => apply(path, want, &[], basis, rules, digest),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// [`set`] to `path` below `root`, as [`apply_beneath`] reaches it.
+pub fn set_beneath(root: &Path, path: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
+    match pin_beneath(root, path)? {
+        Some(p) => set(p.path(), name, value),
+        None => set(path, name, value),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,5 +545,21 @@ mod tests {
         );
         assert!(!root.dest_removes(b"system.posix_acl_access"));
         assert!(root.dest_removes(b"security.x"));
+    }
+
+    #[test]
+    fn pinned_paths_refuse_a_symlinked_parent() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(t.path().join("outside")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("outside"), root.join("link")).unwrap();
+        let p = pin_beneath(&root, &root.join("sub/f")).unwrap().unwrap();
+        assert!(p.path().starts_with("/proc/self/fd"));
+        assert!(pin_beneath(&root, &root.join("link/f")).is_err());
+        assert!(pin_beneath(&root, &root).unwrap().is_none());
+        assert!(pin_beneath(&root, &t.path().join("elsewhere"))
+            .unwrap()
+            .is_none());
     }
 }

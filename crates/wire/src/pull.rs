@@ -1861,8 +1861,14 @@ fn xattr_local(
         return None;
     }
     if md.is_some() {
-        for err in rtsync_tree::xattr::apply(&path, &want, &[], None, rules, crate::xattrs::digest)
-        {
+        for err in rtsync_tree::xattr::apply_beneath(
+            &ctx.dest.root(),
+            &path,
+            &want,
+            None,
+            rules,
+            crate::xattrs::digest,
+        ) {
             if !matches!(err, rtsync_tree::xattr::XattrError::Missing(_)) {
                 let text = err.render(&ctx.naming.path(&path), |e| {
                     format!(
@@ -1929,7 +1935,9 @@ fn xattr_answer<R: Read>(
         if let Some((path, list)) = waiting {
             for (num, value) in &got {
                 if let Some(x) = list.iter().find(|x| x.num == *num) {
-                    if let Err(err) = rtsync_tree::xattr::set(&path, &x.name, value) {
+                    if let Err(err) =
+                        rtsync_tree::xattr::set_beneath(&ctx.dest.root(), &path, &x.name, value)
+                    {
                         let text = rtsync_tree::xattr::XattrError::Set(x.name.clone(), err).render(
                             &ctx.naming.path(&path),
                             |e| {

@@ -227,6 +227,18 @@ pub fn put_response(out: &mut Vec<u8>, path: &Path, list: &[Xattr], nums: &[u32]
     errors
 }
 
+/// Writes an answer again as read (re-encoding a batch).
+pub fn put_fetched(out: &mut Vec<u8>, got: &[(u32, Vec<u8>)]) {
+    let mut prior = 0i32;
+    for (num, v) in got {
+        put_varint(out, *num as i32 - prior);
+        prior = *num as i32;
+        put_varint(out, v.len() as i32);
+        out.extend_from_slice(v);
+    }
+    out.push(0);
+}
+
 /// A receiver reads the sender's answer: (position, value) pairs.
 pub fn read_response<R: Read + ?Sized>(r: &mut R) -> Result<Fetched> {
     let mut got = Vec::new();

@@ -110,7 +110,9 @@ impl LocalTransfer<'_> {
         if let Some(rules) = self.opts.xattr_rules() {
             let e = &self.entries[i];
             let want = xattr::received(e.xattrs.as_deref().map_or(&[][..], |v| v), &rules);
-            for err in xattr::apply(path, &want, &[], None, &rules, |_| [0; 16]) {
+            let errors =
+                xattr::apply_beneath(&self.dest_root, path, &want, None, &rules, |_| [0; 16]);
+            for err in errors {
                 self.report
                     .error(&err.render(&format!("\"{}\"", full_path(path)), os_error));
                 self.note(exit::PARTIAL);

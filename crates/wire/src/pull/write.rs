@@ -199,10 +199,10 @@ pub(super) fn receive_file<R: Read>(
             Some(t) => ctx.naming.path(t.path()),
             None => shown_final(ctx, &e.name, &final_path),
         };
-        for err in rtsync_tree::xattr::apply(
+        for err in rtsync_tree::xattr::apply_beneath(
+            &ctx.dest.root(),
             written,
             want,
-            &[],
             basis.as_deref(),
             rules,
             crate::xattrs::digest,
