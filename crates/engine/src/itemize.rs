@@ -18,6 +18,8 @@ pub struct Itemize {
     pub group: bool,
     /// `u`: the access time was set (`-U`).
     pub atime: bool,
+    /// `x`: extended attributes differ (`-X`).
+    pub xattr: bool,
 }
 
 impl Itemize {
@@ -40,6 +42,7 @@ impl Itemize {
             || self.owner
             || self.group
             || self.atime
+            || self.xattr
     }
 
     /// The 11-character itemize string.
@@ -70,6 +73,9 @@ impl Itemize {
             }
             if self.atime {
                 s[8] = b'u';
+            }
+            if self.xattr {
+                s[10] = b'x';
             }
             if s[2..].iter().all(|&c| c == b'.') && matches!(self.update, b'.' | b'h' | b'c') {
                 s[2..].fill(b' ');

@@ -72,6 +72,8 @@ pub struct Options {
     /// `--confine-root=DIR`: operator-supplied paths (merge files, …) must resolve inside DIR.
     pub confine_root: Option<PathBuf>,
     pub hard_links: bool,
+    /// `-X` count: 1 copies extended attributes, 2 also rsync's own `user.rsync.%*` ones.
+    pub xattrs: u8,
     pub sparse: bool,
     /// `--preallocate`: reserve each received file's size before writing it.
     pub preallocate: bool,
@@ -644,6 +646,8 @@ static SPECS: &[Spec] = &[
         Some(PathBuf::from(v))),
     flag!("specials", None, |o, on| o.specials = on),
     flag!("hard-links", Some(b'H'), |o, on| o.hard_links = on),
+    flag!("xattrs", Some(b'X'), |o, on| o.xattrs =
+        if on { o.xattrs.saturating_add(1) } else { 0 }),
     flag!("sparse", Some(b'S'), |o, on| o.sparse = on),
     flag!("preallocate", None, |o, on| o.preallocate = on),
     flag!("checksum", Some(b'c'), |o, on| o.checksum = on),
@@ -947,6 +951,16 @@ fn find_long(name: &str) -> Option<(&'static Spec, bool)> {
 
 impl Options {
     /// Parses rsync's argv (without the program name).
+    /// `-X`: the namespace rules for this process (root as the effective uid says).
+    pub fn xattr_rules(&self) -> Option<rtsync_tree::xattr::XattrRules> {
+        (self.xattrs > 0).then(|| rtsync_tree::xattr::XattrRules {
+            level: self.xattrs,
+            // SAFETY: geteuid has no preconditions.
+            root: unsafe { libc::geteuid() } == 0,
+            fake_super: self.fake_super,
+        })
+    }
+
     pub fn parse(args: &[OsString]) -> Result<Options, UsageError> {
         let mut o = Options {
             implied_dirs: true,
@@ -1060,6 +1074,9 @@ impl Options {
                 crate::idmap::NameMap::parse(m, kind, |_| Some(0), |_| {})
                     .map_err(|e| usage(e.0))?;
             }
+        }
+        if self.fake_super && self.xattrs > 1 {
+            return Err(usage("--fake-super conflicts with -XX"));
         }
         if self.append {
             if self.whole_file == Some(true) {

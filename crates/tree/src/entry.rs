@@ -69,6 +69,8 @@ pub struct FileEntry {
     /// Set on directories named on the command line (rsync's XMIT_TOP_DIR): `--delete` works
     /// inside them.
     pub top_dir: bool,
+    /// `-X`: the extended attributes listed for it (sender: read; receiver: as received).
+    pub xattrs: Option<crate::xattr::XattrList>,
 }
 
 impl FileEntry {
@@ -95,6 +97,7 @@ impl FileEntry {
             hardlink_key: None,
             checksum: None,
             top_dir: false,
+            xattrs: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod confine;
 mod entry;
 pub mod fsops;
 pub mod scan;
+pub mod xattr;
 
 pub use confine::{open_no_attacker_symlinks, Confine};
 pub use entry::{compare_names, compare_siblings, sort_entries, FileEntry, FileKind};

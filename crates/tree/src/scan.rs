@@ -36,6 +36,8 @@ pub struct ScanOptions {
     /// otherwise every missing parent is reported once and the entry is listed (the
     /// receiver warns that its parent is absent, and deletes it).
     pub incremental: bool,
+    /// `-X`: list each entry's extended attributes (as a sender does).
+    pub xattrs: Option<crate::xattr::XattrRules>,
 }
 
 /// Decides which names are left out of the file list; the filter crate's rule lists implement it.
@@ -238,6 +240,15 @@ fn make_entry(
         hardlink_key,
         checksum: None,
         top_dir: false,
+        xattrs: opts.xattrs.as_ref().and_then(|r| {
+            let listed = match kind {
+                FileKind::Symlink => opts.links,
+                _ => true,
+            };
+            listed.then(|| {
+                std::sync::Arc::new(crate::xattr::read_for_send(path, r).unwrap_or_default())
+            })
+        }),
     }
 }
 

@@ -72,7 +72,7 @@ fn flag_values(o: &Options) -> [i32; 15] {
         o.compress.into(),
         0,
         0,
-        0,
+        o.xattrs.into(),
         (o.inplace && !o.append).into(),
         (o.append && !o.append_verify).into(),
         o.append_verify.into(),
@@ -103,7 +103,7 @@ pub fn apply_stream_flags(o: &mut Options, flags: i32) -> Result<()> {
                     if set { "Please" } else { "Do not" }
                 )))
             }
-            BIT_ACLS | BIT_XATTRS => {
+            BIT_ACLS => {
                 return Err(Error::Unsupported(format!(
                     "the batch file needs {name}, which this rsync does not support"
                 )))
@@ -129,6 +129,7 @@ pub fn apply_stream_flags(o: &mut Options, flags: i32) -> Result<()> {
             6 => o.checksum = set,
             7 => o.dirs = set,
             8 => o.compress = set,
+            BIT_XATTRS => o.xattrs = set.into(),
             12 => o.inplace = set,
             13 => {
                 o.append = set;
@@ -555,6 +556,7 @@ mod tests {
         assert_eq!(stream_flags(&opts(&["--append", "s", "d"])), 1 << 13);
         assert_eq!(stream_flags(&opts(&["--append-verify", "s", "d"])), 1 << 14);
         assert_eq!(stream_flags(&opts(&["--inplace", "s", "d"])), 1 << 12);
+        assert_eq!(stream_flags(&opts(&["-aX", "s/", "d/"])), 0x9f | 1 << 11);
     }
 
     #[test]

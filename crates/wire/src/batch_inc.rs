@@ -40,6 +40,7 @@ pub fn flatten<R: Read>(
     compressed: bool,
 ) -> Result<(FileList, BufReader<File>)> {
     let protocol = fopts.protocol;
+    let xattrs = fopts.xattrs.is_some();
     let mut dec = FlistDecoder::new(fopts);
     let mut all = FileList::default();
     let mut segments: Vec<Segment> = Vec::new();
@@ -139,6 +140,10 @@ pub fn flatten<R: Read>(
         if iflags & item::XNAME_FOLLOWS != 0 {
             let x = r.read_vstring(4096)?;
             crate::varint::put_vstring(&mut buf, &x)?;
+        }
+        if xattrs && iflags & item::REPORT_XATTR != 0 {
+            let got = crate::xattrs::read_response(r)?;
+            crate::xattrs::put_fetched(&mut buf, &got);
         }
         if iflags & item::TRANSFER != 0 {
             let head = SumHead::read(r, digest_len)?;

@@ -629,6 +629,7 @@ pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
         inc_recurse: neg.inc_recurse(),
         missing_entries: opts.delete_missing_args,
         preserve_atimes: opts.atimes > 0,
+        xattrs: opts.xattr_rules().filter(|_| neg.protocol >= 30),
     }
 }
 

@@ -67,6 +67,8 @@ pub struct FlistOptions {
     pub missing_entries: bool,
     /// `-U`: non-directories carry their access time.
     pub preserve_atimes: bool,
+    /// `-X`: an attribute list follows every entry.
+    pub xattrs: Option<rtsync_tree::xattr::XattrRules>,
 }
 
 impl FlistOptions {
@@ -181,6 +183,7 @@ pub struct FlistDecoder {
     /// and the hard-link leaders of earlier lists by global index.
     ndx_start: usize,
     leaders: std::collections::HashMap<usize, FileEntry>,
+    xattrs: crate::xattrs::XattrReceiver,
 }
 
 impl FlistDecoder {
@@ -192,6 +195,7 @@ impl FlistDecoder {
             inline_groups: Vec::new(),
             ndx_start: 0,
             leaders: std::collections::HashMap::new(),
+            xattrs: Default::default(),
         }
     }
 
@@ -232,7 +236,10 @@ impl FlistDecoder {
             if entries.len() >= MAX_ENTRIES {
                 return Err(Error::Protocol("file list too long".into()));
             }
-            let e = self.read_entry(r, flags, &entries)?;
+            let mut e = self.read_entry(r, flags, &entries)?;
+            if let Some(rules) = &self.opts.xattrs {
+                e.xattrs = Some(self.xattrs.read(r, rules)?);
+            }
             let content = !(e.is_dir() && flags & xmit::NO_CONTENT_DIR != 0);
             entries.push((e, content));
         }
@@ -472,6 +479,7 @@ impl FlistDecoder {
             top_dir: kind == FileKind::Directory
                 && flags & xmit::TOP_DIR != 0
                 && flags & xmit::NO_CONTENT_DIR == 0,
+            xattrs: None,
         })
     }
 }
@@ -535,6 +543,7 @@ pub struct FlistEncoder {
     /// Ids whose names were sent inline (incremental recursion).
     named_uids: std::collections::HashSet<u32>,
     named_gids: std::collections::HashSet<u32>,
+    xattrs: crate::xattrs::XattrSender,
 }
 
 impl FlistEncoder {
@@ -547,6 +556,7 @@ impl FlistEncoder {
             list_start: 0,
             named_uids: Default::default(),
             named_gids: Default::default(),
+            xattrs: Default::default(),
         }
     }
 
@@ -604,6 +614,21 @@ impl FlistEncoder {
     }
 
     fn put_entry_with(
+        &mut self,
+        out: &mut Vec<u8>,
+        e: &FileEntry,
+        ndx: usize,
+        dir_flags: u32,
+    ) -> Result<()> {
+        self.put_entry_fields(out, e, ndx, dir_flags)?;
+        if let Some(rules) = &self.opts.xattrs {
+            let list = e.xattrs.as_deref().map_or(&[][..], |l| l);
+            self.xattrs.put(out, list, rules);
+        }
+        Ok(())
+    }
+
+    fn put_entry_fields(
         &mut self,
         out: &mut Vec<u8>,
         e: &FileEntry,

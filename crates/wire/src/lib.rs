@@ -54,5 +54,6 @@ pub mod server;
 pub mod server_args;
 pub mod sums;
 pub mod varint;
+pub mod xattrs;
 
 pub use error::{Error, Result};

@@ -422,6 +422,7 @@ mod tests {
             hardlink_key: None,
             checksum: None,
             top_dir: false,
+            xattrs: None,
         };
         let line = list_line(&e, false, false);
         assert!(line.starts_with("-rwsr-xr-x      1,234,567 "), "{line}");

@@ -172,6 +172,8 @@ pub struct PullOptions {
     pub module: Option<(PathBuf, String)>,
     /// A daemon's log: the messages a receiving session sends its client go there too.
     pub log: Option<crate::server::LogSink>,
+    /// `-X`: attribute lists come with the entries; abbreviated values are fetched.
+    pub xattrs: Option<rtsync_tree::xattr::XattrRules>,
 }
 
 impl PullOptions {
@@ -185,6 +187,7 @@ impl PullOptions {
         let am_root = unsafe { libc::geteuid() } == 0;
         let batch_only = opts.only_write_batch && opts.write_batch.is_some();
         PullOptions {
+            xattrs: opts.xattr_rules(),
             attrs: AttrOptions {
                 perms: opts.perms,
                 executability: opts.executability,
@@ -524,6 +527,9 @@ struct Ctx<'a> {
     naming: say::Naming,
     /// A server generator's messages for the client, sent with its next write.
     said: std::sync::Mutex<Vec<(MsgTag, String)>>,
+    /// `-X`: items handled locally whose abbreviated attribute values the sender will send
+    /// (by index: where they go, the wanted list).
+    xattr_wait: std::sync::Mutex<HashMap<usize, (PathBuf, rtsync_tree::xattr::XattrList)>>,
 }
 
 /// Everything a receiving session works with besides the connection.
@@ -577,6 +583,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         delete_errors: Default::default(),
         naming: say::Naming::new(&dest.root(), opts.module.as_ref()),
         said: Default::default(),
+        xattr_wait: Default::default(),
     };
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
@@ -821,7 +828,11 @@ impl Walk {
                 return Ok(());
             }
         }
-        let step = generate_entry(ctx, ndx, e, names, &mut self.res, missing, content)?;
+        let mut step = generate_entry(ctx, ndx, e, names, &mut self.res, missing, content)?;
+        let xattr_request = match &mut step {
+            Step::Done(lines) | Step::FixDir(lines, _) => xattr_local(ctx, ndx, e, lines),
+            Step::Request { .. } => None,
+        };
         if let Some(dir) = self.res.failed_dir.take() {
             // Nothing below a directory that could not be made (stock's skip_dir).
             self.skipped_dir = Some(dir);
@@ -873,6 +884,9 @@ impl Walk {
                 }
                 self.res.count_created(e, &lines);
                 notify_sender(ctx, w, ndxw, &mut self.out, ndx, &lines)?;
+                if let Some(nums) = &xattr_request {
+                    crate::xattrs::put_request(&mut self.out, nums);
+                }
                 ctx.log.ready(ndx, lines);
                 if self.out.len() > 1 << 16 {
                     w.write_all(&self.out)
@@ -883,6 +897,9 @@ impl Walk {
             Step::FixDir(lines, fixed) => {
                 self.res.count_created(e, &lines);
                 notify_sender(ctx, w, ndxw, &mut self.out, ndx, &lines)?;
+                if let Some(nums) = &xattr_request {
+                    crate::xattrs::put_request(&mut self.out, nums);
+                }
                 ctx.log.ready(ndx, lines);
                 self.dirs_to_fix.push(fixed);
             }
@@ -1720,8 +1737,9 @@ fn request<W: Write>(
     out: &mut Vec<u8>,
     ndx: usize,
     e: &FileEntry,
-    (head, sums, basis, existing_mode, item, append): RequestParts,
+    (head, sums, basis, existing_mode, mut item, append): RequestParts,
 ) -> Result<()> {
+    let xattr_nums = xattr_transfer(ctx, e, existing_mode.is_some(), &mut item);
     let iflags = match &item {
         Some(Line::Item(it, ..)) => item::TRANSFER | iflags_of(it),
         _ => {
@@ -1746,7 +1764,16 @@ fn request<W: Write>(
         })
         .map_err(|_| Error::Stream("receiver gone".into()))?;
     ndxw.put(out, ndx as i32);
+    let iflags = iflags
+        | if xattr_nums.is_some() {
+            item::REPORT_XATTR
+        } else {
+            0
+        };
     out.extend_from_slice(&iflags.to_le_bytes());
+    if let Some(nums) = xattr_nums.as_ref().filter(|_| !ctx.opts.dry_run) {
+        crate::xattrs::put_request(out, nums);
+    }
     if !ctx.opts.dry_run || ctx.opts.batch_only {
         // `-n` asks for the file with no sums: the sender only echoes the request.
         head.put(out);
@@ -1815,6 +1842,159 @@ fn no_entry() -> FileEntry {
     FileEntry::missing(Vec::new())
 }
 
+/// `-X` for an item handled locally: whether its attributes differ (its item line then says
+/// `x`; one is added when there was none), those that can be set now set, and the positions
+/// of the abbreviated values to ask the sender for (`None`: no request goes with it).
+fn xattr_local(
+    ctx: &Ctx<'_>,
+    ndx: usize,
+    e: &FileEntry,
+    lines: &mut Vec<Line>,
+) -> Option<Vec<u32>> {
+    let rules = ctx.opts.xattrs.as_ref()?;
+    let want = e.xattrs.clone().unwrap_or_default();
+    let path = ctx.dest.path_of(&e.name);
+    let md = fs::symlink_metadata(&path).ok();
+    let ours = |l: &Line| matches!(l, Line::Item(_, name, ..) if *name == e.name);
+    if lines.iter().any(|l| matches!(l, Line::Linked(..))) {
+        return None;
+    }
+    let have = lines.iter().any(ours);
+    if md.is_none() && !have {
+        return None;
+    }
+    let (differ, todo) = crate::xattrs::compare(&want, md.as_ref().map(|_| path.as_path()), rules);
+    if !differ {
+        return None;
+    }
+    if let Some(Line::Item(it, ..)) = lines.iter_mut().find(|l| ours(l)) {
+        it.xattr = true;
+    } else if let Some(m) = &md {
+        let mut it = crate::log::itemize(e, Some(m), b'.', entry::preserve(ctx.opts));
+        it.xattr = true;
+        lines.push(crate::log::line(e, it));
+    }
+    if ctx.opts.dry_run {
+        return None;
+    }
+    if md.is_some() {
+        for err in rtsync_tree::xattr::apply_beneath(
+            &ctx.dest.root(),
+            &path,
+            &want,
+            None,
+            rules,
+            crate::xattrs::digest,
+        ) {
+            if !matches!(err, rtsync_tree::xattr::XattrError::Missing(_)) {
+                let text = err.render(&ctx.naming.path(&path), |e| {
+                    format!(
+                        "{} ({})",
+                        crate::client::strerror(e),
+                        e.raw_os_error().unwrap_or(0)
+                    )
+                });
+                say_error(ctx, text);
+            }
+        }
+    }
+    if !todo.is_empty() {
+        if let Ok(mut wait) = ctx.xattr_wait.lock() {
+            wait.insert(ndx, (path, want));
+        }
+    }
+    Some(todo)
+}
+
+/// `-X` for a file about to be requested: whether its attributes differ from the
+/// destination's (the item line then says `x`), and the abbreviated values to ask for.
+fn xattr_transfer(
+    ctx: &Ctx<'_>,
+    e: &FileEntry,
+    exists: bool,
+    item: &mut Option<Line>,
+) -> Option<Vec<u32>> {
+    let rules = ctx.opts.xattrs.as_ref()?;
+    let want = e.xattrs.clone().unwrap_or_default();
+    let path = ctx.dest.path_of(&e.name);
+    let (differ, todo) = crate::xattrs::compare(&want, exists.then_some(path.as_path()), rules);
+    if !differ {
+        return None;
+    }
+    if let Some(Line::Item(it, ..)) = item {
+        it.xattr = true;
+    }
+    Some(todo)
+}
+
+/// A generator's error for the log and, from a server, the client.
+fn say_error(ctx: &Ctx<'_>, text: String) {
+    if ctx.opts.peer_sends_stats {
+        eprintln!("{text}");
+    } else if let Ok(mut said) = ctx.said.lock() {
+        said.push((MsgTag::ErrorXfer, format!("{text}\n")));
+    }
+}
+
+/// The sender's answer to our request, read after an item's flags.
+fn xattr_answer<R: Read>(
+    ctx: &Ctx<'_>,
+    r: &mut MuxReader<R>,
+    ndx: usize,
+    iflags: u16,
+) -> Result<Option<crate::xattrs::Fetched>> {
+    if ctx.opts.xattrs.is_none() || iflags & item::REPORT_XATTR == 0 || ctx.opts.dry_run {
+        return Ok(None);
+    }
+    let got = crate::xattrs::read_response(r)?;
+    if iflags & item::TRANSFER == 0 {
+        let waiting = ctx.xattr_wait.lock().ok().and_then(|mut w| w.remove(&ndx));
+        if let Some((path, list)) = waiting {
+            for (num, value) in &got {
+                if let Some(x) = list.iter().find(|x| x.num == *num) {
+                    if let Err(err) =
+                        rtsync_tree::xattr::set_beneath(&ctx.dest.root(), &path, &x.name, value)
+                    {
+                        let text = rtsync_tree::xattr::XattrError::Set(x.name.clone(), err).render(
+                            &ctx.naming.path(&path),
+                            |e| {
+                                format!(
+                                    "{} ({})",
+                                    crate::client::strerror(e),
+                                    e.raw_os_error().unwrap_or(0)
+                                )
+                            },
+                        );
+                        say_error(ctx, text);
+                    }
+                }
+            }
+        }
+        return Ok(None);
+    }
+    Ok(Some(got))
+}
+
+/// Puts fetched values into an entry's list in place of their digests.
+fn xattr_fill(e: &mut FileEntry, got: &[(u32, Vec<u8>)]) {
+    if got.is_empty() {
+        return;
+    }
+    if let Some(list) = &e.xattrs {
+        let filled: Vec<rtsync_tree::xattr::Xattr> = list
+            .iter()
+            .map(|x| match got.iter().find(|(n, _)| *n == x.num) {
+                Some((_, v)) => rtsync_tree::xattr::Xattr {
+                    value: rtsync_tree::xattr::XattrValue::Full(v.clone()),
+                    ..x.clone()
+                },
+                None => x.clone(),
+            })
+            .collect();
+        e.xattrs = Some(std::sync::Arc::new(filled));
+    }
+}
+
 /// rsync's item flags for an itemize record.
 fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
     let mut f = 0;
@@ -1832,6 +2012,7 @@ fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
         (it.owner, item::REPORT_OWNER),
         (it.group, item::REPORT_GROUP),
         (it.atime, item::REPORT_ATIME),
+        (it.xattr, item::REPORT_XATTR),
     ] {
         if on {
             f |= bit;
@@ -2316,6 +2497,7 @@ fn receive<R: Read>(
         if iflags & item::XNAME_FOLLOWS != 0 {
             r.read_vstring(4096)?;
         }
+        let xattr_values = xattr_answer(ctx, r, ndx, iflags)?;
         if iflags & item::TRANSFER == 0 {
             continue;
         }
@@ -2357,6 +2539,12 @@ fn receive<R: Read>(
         // `%b` of a receiver: the data read from here to the end of the file.
         let data_mark = r.data_read;
         let head = SumHead::read(r, ctx.neg.checksum.digest_len())?;
+        let wanted = wanted.map(|mut req| {
+            if let Some(got) = &xattr_values {
+                xattr_fill(&mut req.entry, got);
+            }
+            req
+        });
         let Some(mut req) = wanted else {
             // In the batch, but the destination does not need it (already up to date).
             let e = &ctx.list.entries[ndx];

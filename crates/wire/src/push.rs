@@ -286,6 +286,8 @@ pub struct PushOptions {
     /// `--debug=deltasum` (or `-vv`): the closing `total: matches=…` line (a server sends
     /// it to the client).
     pub match_report: bool,
+    /// `-X`: the receiver may ask for abbreviated attribute values after an item's flags.
+    pub xattrs: Option<rtsync_tree::xattr::XattrRules>,
 }
 
 /// Bytes read from and written to the connection so far.
@@ -385,6 +387,12 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         } else {
             None
         };
+        let xattr_nums = match &opts.xattrs {
+            Some(rules) if iflags & item::REPORT_XATTR != 0 && !opts.dry_run => {
+                Some((rules, crate::xattrs::read_request(r)?))
+            }
+            _ => None,
+        };
         if iflags & item::TRANSFER == 0 || opts.dry_run {
             // Itemized by the receiver but not transferred (or `-n`): logged, and echoed
             // to the receiver, which logs it in turn (a stock client receiver prints it).
@@ -410,6 +418,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 basis_type,
                 xname.as_deref(),
             )?;
+            if let Some((rules, nums)) = &xattr_nums {
+                xattr_answer(&mut out, &list.source_path(ndx), rules, nums);
+            }
             w.write_all(&out).map_err(wio)?;
             out.clear();
             continue;
@@ -480,6 +491,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             basis_type,
             xname.as_deref(),
         )?;
+        if let Some((rules, nums)) = &xattr_nums {
+            xattr_answer(&mut out, &list.source_path(ndx), rules, nums);
+        }
         // `%b`/`%c`: the data bytes written and read for this file, as stock counts them
         // (everything after the request's index and flags were read).
         let mut wire = WireCount {
@@ -819,6 +833,17 @@ fn put_ndx_and_attrs(
     Ok(())
 }
 
+/// `-X`: the values the receiver asked for (by position in the list we sent), read now.
+fn xattr_answer(
+    out: &mut Vec<u8>,
+    path: &Path,
+    rules: &rtsync_tree::xattr::XattrRules,
+    nums: &[u32],
+) {
+    let list = rtsync_tree::xattr::read_for_send(path, rules).unwrap_or_default();
+    let _ = crate::xattrs::put_response(out, path, &list, nums);
+}
+
 /// Data bytes of one file's exchange (`%b` written, `%c` read on the sending side).
 #[derive(Debug, Clone, Default)]
 struct WireCount {
@@ -943,6 +968,7 @@ fn item_of<S: SendSource + ?Sized>(
     it.owner = iflags & item::REPORT_OWNER != 0;
     it.group = iflags & item::REPORT_GROUP != 0;
     it.atime = iflags & item::REPORT_ATIME != 0;
+    it.xattr = iflags & item::REPORT_XATTR != 0;
     let suffix = match (hlink, xname) {
         (true, Some(x)) => [&b" => "[..], x].concat(),
         _ => match list.kind(ndx) {
@@ -1018,6 +1044,7 @@ mod tests {
                 hardlink_key: None,
                 checksum: None,
                 top_dir: false,
+                xattrs: None,
             }],
             paths: vec![path.to_path_buf()],
             ..SendList::default()

@@ -185,6 +185,7 @@ pub fn push_to(
         remove_source: opts.remove_source_files && !opts.dry_run,
         info_remove: opts.info_remove(),
         match_report: opts.debug_level("deltasum") >= 1,
+        xattrs: opts.xattr_rules(),
         untimed: !opts.times,
         itemize: opts.itemize > 0
             || opts
@@ -352,6 +353,7 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         implied_dirs: opts.implied_dirs,
         hard_links: opts.hard_links,
         missing_args: opts.missing_args(),
+        xattrs: opts.xattr_rules(),
     }
 }
 

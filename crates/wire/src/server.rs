@@ -863,6 +863,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
         info_remove: tweaks.info_remove(opts),
         match_report: tweaks.debug(opts, "deltasum"),
+        xattrs: opts.xattr_rules(),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 {
@@ -965,6 +966,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
         info_remove: tweaks.info_remove(opts),
         match_report: tweaks.debug(opts, "deltasum"),
+        xattrs: opts.xattr_rules(),
     };
     let pending = |r: &mut BufReader<R>| !r.buffer().is_empty();
     let stats = push::run_push_pacing(reader, writer, neg, &mut list, &popts, None, pending)?;

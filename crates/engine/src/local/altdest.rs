@@ -137,7 +137,7 @@ impl LocalTransfer<'_> {
             let mut level = 1;
             if self.alt_quick_check(i, &path, &md) {
                 level = 2;
-                if self.alt_unchanged_attrs(i, &md) {
+                if self.alt_unchanged_attrs(i, &md) && !self.alt_xattrs_differ(i, &path) {
                     level = 3;
                 }
             }
@@ -204,6 +204,13 @@ impl LocalTransfer<'_> {
             FileKind::BlockDevice | FileKind::CharDevice => md.rdev() == e.rdev,
             FileKind::Fifo | FileKind::Socket => true,
         }
+    }
+
+    /// `-X`: a candidate whose attributes differ is not linked or left as it is.
+    fn alt_xattrs_differ(&self, i: usize, path: &Path) -> bool {
+        self.opts
+            .xattr_rules()
+            .is_some_and(|r| super::attrs::xattr_diff(&r, &self.entries[i], path))
     }
 
     fn alt_unchanged_attrs(&self, i: usize, md: &Metadata) -> bool {

@@ -5,6 +5,7 @@ use crate::chmod::apply_chmod;
 use crate::itemize::Itemize;
 use crate::report::exit;
 use rtsync_tree::fsops;
+use rtsync_tree::xattr;
 use rtsync_tree::{FileEntry, FileKind};
 use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
@@ -115,10 +116,24 @@ impl LocalTransfer<'_> {
         {
             it.atime = true;
         }
+        if let Some(rules) = self.opts.xattr_rules() {
+            it.xattr = xattr_diff(&rules, e, &self.dest_path(&e.name));
+        }
     }
 
     /// Sets owner and group where asked for and different.
     pub(super) fn apply_owner(&mut self, i: usize, path: &Path, md: Option<&Metadata>) {
+        if let Some(rules) = self.opts.xattr_rules() {
+            let e = &self.entries[i];
+            let want = xattr::received(e.xattrs.as_deref().map_or(&[][..], |v| v), &rules);
+            let errors =
+                xattr::apply_beneath(&self.dest_root, path, &want, None, &rules, |_| [0; 16]);
+            for err in errors {
+                self.report
+                    .error(&err.render(&format!("\"{}\"", full_path(path)), os_error));
+                self.note(exit::PARTIAL);
+            }
+        }
         let e = &self.entries[i];
         let uid = if self.opts.owner && self.is_root && md.is_none_or(|m| m.uid() != e.uid) {
             e.uid
@@ -318,4 +333,12 @@ pub(super) struct DirFixup {
     created: bool,
     /// The permissions it was given when handled.
     perms: Option<u32>,
+}
+
+/// `-X`: whether the destination's attributes differ from the source's (a source kind that
+/// carries none, e.g. a symlink without `-l`, compares as an empty list).
+pub(super) fn xattr_diff(rules: &xattr::XattrRules, e: &FileEntry, dest: &Path) -> bool {
+    let want = xattr::received(e.xattrs.as_deref().map_or(&[][..], |v| v), rules);
+    let have = xattr::read_dest(dest, rules).unwrap_or_default();
+    xattr::diff(&want, &have, |_| [0; 16]).0
 }

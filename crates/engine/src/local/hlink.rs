@@ -271,6 +271,7 @@ impl LocalTransfer<'_> {
                 it.owner = attrs.owner;
                 it.group = attrs.group;
                 it.atime = attrs.atime;
+                it.xattr = attrs.xattr;
             }
             _ => it.is_new = true,
         }
@@ -286,6 +287,7 @@ impl LocalTransfer<'_> {
                 it.owner = attrs.owner;
                 it.group = attrs.group;
                 it.atime = attrs.atime;
+                it.xattr = attrs.xattr;
                 // A --link-dest match is a change only to `-ii`, or `-i` with `-vv`; without
                 // `%i`, `-vv` says `NAME is uptodate`.
                 let itemizes = self.report.itemizes();

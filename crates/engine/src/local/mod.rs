@@ -164,6 +164,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         implied_dirs: opts.implied_dirs,
         hard_links: opts.hard_links,
         missing_args: opts.missing_args(),
+        xattrs: opts.xattr_rules(),
         incremental: opts.incremental_recursion(),
     };
     let mut report = Reporter::new(opts);

@@ -378,6 +378,7 @@ impl LocalTransfer<'_> {
                 it.owner = attrs.owner;
                 it.group = attrs.group;
                 it.atime = attrs.atime;
+                it.xattr = attrs.xattr;
             }
         }
         if !self.opts.dry_run {

@@ -366,6 +366,8 @@ pub struct Node {
     pub ino_group: Option<String>,
     /// (uid, gid): trees built by stock and by us in the same case have the same owners.
     pub owner: (u32, u32),
+    /// Extended attributes (name, value), sorted.
+    pub xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// Snapshot of a tree, keyed by relative path. Directory mtimes are compared only if asked.
@@ -426,12 +428,65 @@ fn walk(
                 link: ft.is_symlink().then(|| fs::read_link(&path).unwrap()),
                 ino_group,
                 owner: (m.uid(), m.gid()),
+                xattrs: xattrs_of(&path),
             },
         );
         if ft.is_dir() {
             walk(root, &path, dir_times, out, inodes);
         }
     }
+}
+
+/// `path`'s extended attributes (not following a symlink), sorted by name.
+pub fn xattrs_of(path: &Path) -> Vec<(String, Vec<u8>)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let mut names = vec![0u8; 65536];
+    // SAFETY: valid C string and buffer.
+    let n = unsafe { libc::llistxattr(c.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if n <= 0 {
+        return Vec::new();
+    }
+    names.truncate(n as usize);
+    let mut out: Vec<(String, Vec<u8>)> = names
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|name| {
+            let cn = std::ffi::CString::new(name).unwrap();
+            let mut v = vec![0u8; 65536];
+            // SAFETY: valid C strings and buffer.
+            let len =
+                unsafe { libc::lgetxattr(c.as_ptr(), cn.as_ptr(), v.as_mut_ptr().cast(), v.len()) };
+            v.truncate(len.max(0) as usize);
+            (String::from_utf8_lossy(name).into_owned(), v)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Sets an extended attribute on `path` itself (not a symlink's target).
+pub fn set_xattr(path: &Path, name: &str, value: &[u8]) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    // SAFETY: valid C strings and buffer.
+    let r = unsafe {
+        libc::lsetxattr(
+            c.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    assert_eq!(
+        r,
+        0,
+        "lsetxattr {} {name}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
 }
 
 /// Asserts two trees are identical, listing the differences.
@@ -460,7 +515,7 @@ pub fn assert_same_tree(ours: &Path, stock: &Path, dir_times: bool) {
 
 fn short(n: &Node) -> String {
     format!(
-        "{} perms={:o} owner={:?} size={} mtime={:?} link={:?} group={:?} content_len={:?}",
+        "{} perms={:o} owner={:?} size={} mtime={:?} link={:?} group={:?} content_len={:?} xattrs={:?}",
         n.kind,
         n.perms,
         n.owner,
@@ -468,7 +523,8 @@ fn short(n: &Node) -> String {
         n.mtime,
         n.link,
         n.ino_group,
-        n.content.as_ref().map(Vec::len)
+        n.content.as_ref().map(Vec::len),
+        n.xattrs
     )
 }
 

@@ -18,6 +18,7 @@ fn opts() -> FlistOptions {
         inc_recurse: false,
         missing_entries: false,
         preserve_atimes: false,
+        xattrs: None,
     }
 }
 
@@ -46,6 +47,7 @@ fn entry(name: &str, kind: FileKind, perm: u32) -> FileEntry {
         hardlink_key: None,
         checksum: None,
         top_dir: false,
+        xattrs: None,
     }
 }
 

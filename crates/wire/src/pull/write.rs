@@ -190,6 +190,35 @@ pub(super) fn receive_file<R: Read>(
             stats.errors += 1;
         }
     }
+    if let (Some(rules), Some(want)) = (&o.xattrs, &e.xattrs) {
+        // -X: the list as sent; abbreviated values not fetched are the basis's.
+        let basis = basis_path
+            .clone()
+            .or_else(|| req.existing_mode.map(|_| final_path.clone()));
+        let shown = match &temp {
+            Some(t) => ctx.naming.path(t.path()),
+            None => shown_final(ctx, &e.name, &final_path),
+        };
+        for err in rtsync_tree::xattr::apply_beneath(
+            &ctx.dest.root(),
+            written,
+            want,
+            basis.as_deref(),
+            rules,
+            crate::xattrs::digest,
+        ) {
+            fail(
+                err.render(&shown, |e| {
+                    format!(
+                        "{} ({})",
+                        crate::client::strerror(e),
+                        e.raw_os_error().unwrap_or(0)
+                    )
+                }) + "\n",
+            );
+            stats.errors += 1;
+        }
+    }
     let Some(temp) = temp else {
         return Ok(Received::Placed);
     };

@@ -273,6 +273,7 @@ mod tests {
             hardlink_key: None,
             checksum: None,
             top_dir: false,
+            xattrs: None,
         }
     }
 
