@@ -16,6 +16,8 @@ pub struct Itemize {
     pub perms: bool,
     pub owner: bool,
     pub group: bool,
+    /// `a`: the ACL differs (`-A`).
+    pub acl: bool,
 }
 
 impl Itemize {
@@ -37,6 +39,7 @@ impl Itemize {
             || self.perms
             || self.owner
             || self.group
+            || self.acl
     }
 
     /// The 11-character itemize string.
@@ -64,6 +67,9 @@ impl Itemize {
             }
             if self.group {
                 s[7] = b'g';
+            }
+            if self.acl {
+                s[9] = b'a';
             }
             if s[2..].iter().all(|&c| c == b'.') && matches!(self.update, b'.' | b'h' | b'c') {
                 s[2..].fill(b' ');

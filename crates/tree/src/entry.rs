@@ -67,6 +67,9 @@ pub struct FileEntry {
     /// Set on directories named on the command line (rsync's XMIT_TOP_DIR): `--delete` works
     /// inside them.
     pub top_dir: bool,
+    /// `-A`: the entry's ACLs (not for symlinks). On a sender as read from disk; on a
+    /// receiver as received (condensed, see [`crate::acl`]).
+    pub acl: Option<std::sync::Arc<crate::acl::EntryAcl>>,
 }
 
 impl FileEntry {
@@ -92,6 +95,7 @@ impl FileEntry {
             hardlink_key: None,
             checksum: None,
             top_dir: false,
+            acl: None,
         }
     }
 

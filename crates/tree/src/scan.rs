@@ -36,6 +36,8 @@ pub struct ScanOptions {
     /// otherwise every missing parent is reported once and the entry is listed (the
     /// receiver warns that its parent is absent, and deletes it).
     pub incremental: bool,
+    /// `-A`: read each entry's ACLs (not a symlink's).
+    pub acls: bool,
 }
 
 /// Decides which names are left out of the file list; the filter crate's rule lists implement it.
@@ -237,6 +239,12 @@ fn make_entry(
         hardlink_key,
         checksum: None,
         top_dir: false,
+        acl: (opts.acls && kind != FileKind::Symlink).then(|| {
+            std::sync::Arc::new(
+                crate::acl::read(path, md.mode())
+                    .unwrap_or_else(|_| crate::acl::EntryAcl::plain(md.mode())),
+            )
+        }),
     }
 }
 

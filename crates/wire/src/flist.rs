@@ -460,6 +460,7 @@ impl FlistDecoder {
             top_dir: kind == FileKind::Directory
                 && flags & xmit::TOP_DIR != 0
                 && flags & xmit::NO_CONTENT_DIR == 0,
+            acl: None,
         })
     }
 }

@@ -423,6 +423,7 @@ mod tests {
             hardlink_key: None,
             checksum: None,
             top_dir: false,
+            acl: None,
         };
         let line = list_line(&e, false);
         assert!(line.starts_with("-rwsr-xr-x      1,234,567 "), "{line}");

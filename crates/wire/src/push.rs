@@ -1013,6 +1013,7 @@ mod tests {
                 hardlink_key: None,
                 checksum: None,
                 top_dir: false,
+                acl: None,
             }],
             paths: vec![path.to_path_buf()],
             ..SendList::default()

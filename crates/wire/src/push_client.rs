@@ -351,6 +351,7 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         implied_dirs: opts.implied_dirs,
         hard_links: opts.hard_links,
         missing_args: opts.missing_args(),
+        acls: opts.acls,
     }
 }
 

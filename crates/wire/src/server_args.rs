@@ -101,6 +101,9 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     } else if o.executability && we_send {
         s.push('E');
     }
+    if o.acls {
+        s.push('A');
+    }
     if o.recursive {
         s.push('r');
     }

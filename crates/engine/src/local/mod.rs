@@ -165,6 +165,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         hard_links: opts.hard_links,
         missing_args: opts.missing_args(),
         incremental: opts.incremental_recursion(),
+        acls: opts.acls,
     };
     let mut report = Reporter::new(opts);
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(

@@ -44,6 +44,7 @@ fn entry(name: &str, kind: FileKind, perm: u32) -> FileEntry {
         hardlink_key: None,
         checksum: None,
         top_dir: false,
+        acl: None,
     }
 }
 

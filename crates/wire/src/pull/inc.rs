@@ -290,6 +290,7 @@ mod tests {
             hardlink_key: None,
             checksum: None,
             top_dir: false,
+            acl: None,
         }
     }
 

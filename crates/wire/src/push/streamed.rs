@@ -272,6 +272,7 @@ mod tests {
             hardlink_key: None,
             checksum: None,
             top_dir: false,
+            acl: None,
         }
     }
 
