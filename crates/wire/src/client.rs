@@ -628,6 +628,7 @@ pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
         numeric_ids: opts.numeric_ids,
         inc_recurse: neg.inc_recurse(),
         missing_entries: opts.delete_missing_args,
+        preserve_acls: opts.acls,
     }
 }
 

@@ -65,13 +65,16 @@ pub struct FlistOptions {
     /// `--delete-missing-args`: an entry with mode 0 is a missing source (see
     /// [`FileEntry::is_missing`]), the one mode without a file type that is accepted.
     pub missing_entries: bool,
+    /// `-A`: ACLs follow each non-symlink entry (see [`crate::acls`]); the id lists are sent
+    /// even without `-o`/`-g`, for the named entries.
+    pub preserve_acls: bool,
 }
 
 impl FlistOptions {
     fn id_lists(&self) -> (bool, bool) {
         (
-            self.preserve_uid && !self.numeric_ids,
-            self.preserve_gid && !self.numeric_ids,
+            (self.preserve_uid || self.preserve_acls) && !self.numeric_ids,
+            (self.preserve_gid || self.preserve_acls) && !self.numeric_ids,
         )
     }
 }
@@ -178,6 +181,7 @@ pub struct FlistDecoder {
     /// and the hard-link leaders of earlier lists by global index.
     ndx_start: usize,
     leaders: std::collections::HashMap<usize, FileEntry>,
+    acls: crate::acls::AclReceiver,
 }
 
 impl FlistDecoder {
@@ -189,6 +193,7 @@ impl FlistDecoder {
             inline_groups: Vec::new(),
             ndx_start: 0,
             leaders: std::collections::HashMap::new(),
+            acls: Default::default(),
         }
     }
 
@@ -229,7 +234,14 @@ impl FlistDecoder {
             if entries.len() >= MAX_ENTRIES {
                 return Err(Error::Protocol("file list too long".into()));
             }
-            let e = self.read_entry(r, flags, &entries)?;
+            let mut e = self.read_entry(r, flags, &entries)?;
+            if self.opts.preserve_acls && crate::acls::carries_acl(e.kind) {
+                let (users, groups) = (&mut self.inline_users, &mut self.inline_groups);
+                let mut named = |(user, id, name): crate::acls::InlineName| {
+                    if user { &mut *users } else { &mut *groups }.push((id, name));
+                };
+                e.acl = Some(self.acls.read(r, e.mode, &mut named)?);
+            }
             let content = !(e.is_dir() && flags & xmit::NO_CONTENT_DIR != 0);
             entries.push((e, content));
         }
@@ -524,6 +536,10 @@ pub struct FlistEncoder {
     /// Ids whose names were sent inline (incremental recursion).
     named_uids: std::collections::HashSet<u32>,
     named_gids: std::collections::HashSet<u32>,
+    /// `-A`: the ACLs sent so far, and the ids their named entries add to the id lists.
+    acls: crate::acls::AclSender,
+    acl_users: Vec<(u32, Vec<u8>)>,
+    acl_groups: Vec<(u32, Vec<u8>)>,
 }
 
 impl FlistEncoder {
@@ -536,6 +552,9 @@ impl FlistEncoder {
             list_start: 0,
             named_uids: Default::default(),
             named_gids: Default::default(),
+            acls: Default::default(),
+            acl_users: Vec::new(),
+            acl_groups: Vec::new(),
         }
     }
 
@@ -593,6 +612,51 @@ impl FlistEncoder {
     }
 
     fn put_entry_with(
+        &mut self,
+        out: &mut Vec<u8>,
+        e: &FileEntry,
+        ndx: usize,
+        dir_flags: u32,
+    ) -> Result<()> {
+        self.put_entry_attrs(out, e, ndx, dir_flags)?;
+        if self.opts.preserve_acls && crate::acls::carries_acl(e.kind) {
+            self.put_acl(out, e);
+        }
+        Ok(())
+    }
+
+    /// `-A`: an entry's ACLs. A named entry's id joins the id lists (or, with incremental
+    /// recursion, is named inline the first time), as an owner's does.
+    fn put_acl(&mut self, out: &mut Vec<u8>, e: &FileEntry) {
+        let numeric = self.opts.numeric_ids;
+        let inc = self.opts.inc_recurse;
+        let (nu, ng) = (&mut self.named_uids, &mut self.named_gids);
+        let (au, ag) = (&mut self.acl_users, &mut self.acl_groups);
+        let mut namer = |user: bool, id: u32| -> Option<Vec<u8>> {
+            if numeric {
+                return None;
+            }
+            let (seen, list) = if user { (&mut *nu, &mut *au) } else { (&mut *ng, &mut *ag) };
+            if !seen.insert(id) {
+                return None;
+            }
+            let name = if user {
+                crate::local::user_name(id)
+            } else {
+                crate::local::group_name(id)
+            };
+            if inc {
+                return name;
+            }
+            if let Some(n) = name {
+                list.push((id, n));
+            }
+            None
+        };
+        self.acls.put(out, e, &mut namer);
+    }
+
+    fn put_entry_attrs(
         &mut self,
         out: &mut Vec<u8>,
         e: &FileEntry,
@@ -813,11 +877,18 @@ impl FlistEncoder {
                 out.extend_from_slice(n);
             }
         };
+        // `-A`: the ids named entries brought that the owners did not.
+        let with_acl = |list: &[(u32, Vec<u8>)], extra: &[(u32, Vec<u8>)]| {
+            let mut all = list.to_vec();
+            let known: std::collections::HashSet<u32> = list.iter().map(|(id, _)| *id).collect();
+            all.extend(extra.iter().filter(|(id, _)| !known.contains(id)).cloned());
+            all
+        };
         if want_uids {
-            put_list(out, users, true);
+            put_list(out, &with_acl(users, &self.acl_users), true);
         }
         if want_gids {
-            put_list(out, groups, false);
+            put_list(out, &with_acl(groups, &self.acl_groups), false);
         }
     }
 }

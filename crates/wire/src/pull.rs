@@ -192,6 +192,7 @@ impl PullOptions {
                 omit_link_times: opts.omit_link_times,
                 am_root,
                 umask: crate::local::current_umask(),
+                acls: opts.acls,
             },
             quick: QuickCheck {
                 size_only: opts.size_only,
@@ -1814,6 +1815,7 @@ fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
         (it.perms, item::REPORT_PERMS),
         (it.owner, item::REPORT_OWNER),
         (it.group, item::REPORT_GROUP),
+        (it.acl, item::REPORT_ACL),
     ] {
         if on {
             f |= bit;

@@ -939,6 +939,7 @@ fn item_of<S: SendSource + ?Sized>(
     it.perms = iflags & item::REPORT_PERMS != 0;
     it.owner = iflags & item::REPORT_OWNER != 0;
     it.group = iflags & item::REPORT_GROUP != 0;
+    it.acl = iflags & item::REPORT_ACL != 0;
     let suffix = match (hlink, xname) {
         (true, Some(x)) => [&b" => "[..], x].concat(),
         _ => match list.kind(ndx) {

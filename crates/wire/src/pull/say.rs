@@ -238,6 +238,23 @@ pub(super) fn set_attrs(
             }
         }
     }
+    if let Some(acl) = e.acl.as_deref().filter(|_| o.acls && e.kind != FileKind::Symlink) {
+        // `-A`: the ACL first (it may set the permission bits too), then the chmod of what
+        // still differs.
+        let want = (e.mode & libc::S_IFMT) | (perms & 0o7777);
+        match rtsync_tree::acl::apply(path, acl, want, mode) {
+            Ok(true) => mode = fs::symlink_metadata(path).map_or(mode, |m| m.mode()),
+            Ok(false) => {}
+            Err((what, err)) => {
+                let what = format!(
+                    "set_acl: acl_set_file_at({}, {})",
+                    shown.trim_matches('"'),
+                    rtsync_tree::acl::failure_name(what)
+                );
+                return Err(syserr(role, &what, &err));
+            }
+        }
+    }
     if e.kind != FileKind::Symlink && mode & 0o7777 != perms & 0o7777 {
         if let Err(err) = fsops::set_perms(path, perms) {
             return Err(syserr(
