@@ -399,6 +399,34 @@ pub fn apply(
     Ok(changed)
 }
 
+/// The permission bits a new item created in `dir` may have when permissions are not
+/// preserved (rsync's default_perms_for_dir): those of the directory's default ACL when it
+/// has one, else all less the umask.
+pub fn default_perms_for_dir(dir: &Path, umask: u32) -> u32 {
+    let fallback = 0o777 & !umask;
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    match get_blob(dir, XATTR_DEFAULT, true) {
+        Ok(Some(b)) => match parse_blob(&b) {
+            Ok(Acl {
+                user_obj: Some(u),
+                group_obj,
+                mask,
+                other,
+                ..
+            }) => {
+                let g = mask.or(group_obj).unwrap_or(0);
+                (u32::from(u) << 6) | (u32::from(g) << 3) | u32::from(other.unwrap_or(0))
+            }
+            _ => fallback,
+        },
+        _ => fallback,
+    }
+}
+
 /// The names rsync's error messages give the two kinds.
 pub fn failure_name(f: AclFailure) -> &'static str {
     match f {

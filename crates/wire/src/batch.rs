@@ -71,7 +71,7 @@ fn flag_values(o: &Options) -> [i32; 15] {
         dirs,
         o.compress.into(),
         0,
-        0,
+        o.acls.into(),
         0,
         (o.inplace && !o.append).into(),
         (o.append && !o.append_verify).into(),
@@ -103,7 +103,7 @@ pub fn apply_stream_flags(o: &mut Options, flags: i32) -> Result<()> {
                     if set { "Please" } else { "Do not" }
                 )))
             }
-            BIT_ACLS | BIT_XATTRS => {
+            BIT_XATTRS => {
                 return Err(Error::Unsupported(format!(
                     "the batch file needs {name}, which this rsync does not support"
                 )))
@@ -128,6 +128,10 @@ pub fn apply_stream_flags(o: &mut Options, flags: i32) -> Result<()> {
             5 => o.hard_links = set,
             6 => o.checksum = set,
             7 => o.dirs = set,
+            BIT_ACLS => {
+                o.acls = set;
+                o.perms |= set;
+            }
             8 => o.compress = set,
             12 => o.inplace = set,
             13 => {

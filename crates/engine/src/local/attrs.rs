@@ -37,7 +37,11 @@ impl LocalTransfer<'_> {
                 p
             }
             _ => {
-                let mut p = source & !self.umask & 0o777;
+                // The destination directory's default ACL, if any, stands in for the umask.
+                let dir = self.dest_path(&e.name);
+                let dir = dir.parent().unwrap_or(Path::new("."));
+                let dflt = rtsync_tree::acl::default_perms_for_dir(dir, self.umask);
+                let mut p = source & dflt & 0o777;
                 if self.opts.executability && e.kind == FileKind::Regular {
                     p = (p & !0o111) | (source & 0o111);
                 }

@@ -144,7 +144,12 @@ pub(super) fn generate_entry(
                     return Ok(Step::Done(lines));
                 }
                 let kept = meta.as_ref().filter(|_| existed).map(|m| m.mode());
-                let perms = say::dest_perms(e, &o.attrs, kept);
+                let perms = say::dest_perms_in(
+                    e,
+                    &o.attrs,
+                    kept,
+                    path.parent().unwrap_or(std::path::Path::new(".")),
+                );
                 fixed.mode = (e.mode & libc::S_IFMT) | perms;
                 res.errors += dir_attrs(ctx, &path, &fixed);
             }

@@ -191,6 +191,20 @@ pub(super) fn dest_perms(e: &FileEntry, o: &AttrOptions, existing: Option<u32>) 
     }
 }
 
+/// [`dest_perms`] for an item made in `dir`: a new one gets the sender's bits less those
+/// the directory's default ACL (if it has one, else the umask) leaves out.
+pub(super) fn dest_perms_in(
+    e: &FileEntry,
+    o: &AttrOptions,
+    existing: Option<u32>,
+    dir: &Path,
+) -> u32 {
+    if o.perms || existing.is_some() {
+        return dest_perms(e, o, existing);
+    }
+    e.perms() & rtsync_tree::acl::default_perms_for_dir(dir, o.umask) & 0o777
+}
+
 /// Sets owner, times and permissions of `path` as stock's set_file_attrs does: only what
 /// differs from `md` (what is there), in that order, stopping at the first failure, whose
 /// message (for `role`, naming the item `shown`) is returned. `perms` are the bits it should
