@@ -242,11 +242,7 @@ impl LocalMaps {
         let Some(map) = map else { return id };
         let numeric = self.numeric;
         *self.done.entry((users, id)).or_insert_with(|| {
-            let name = if numeric {
-                None
-            } else {
-                local_name(users, id)
-            };
+            let name = if numeric { None } else { local_name(users, id) };
             resolve(Some(map), id, name.as_deref(), |n| local_id(users, n))
         })
     }

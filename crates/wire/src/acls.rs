@@ -237,9 +237,7 @@ pub fn map_acl_ids(
         let Some(acl) = e.acl.as_ref() else {
             continue;
         };
-        if acl.access.names.is_empty()
-            && acl.default.as_ref().is_none_or(|d| d.names.is_empty())
-        {
+        if acl.access.names.is_empty() && acl.default.as_ref().is_none_or(|d| d.names.is_empty()) {
             continue;
         }
         let key = Arc::as_ptr(acl);

@@ -636,7 +636,11 @@ impl FlistEncoder {
             if numeric {
                 return None;
             }
-            let (seen, list) = if user { (&mut *nu, &mut *au) } else { (&mut *ng, &mut *ag) };
+            let (seen, list) = if user {
+                (&mut *nu, &mut *au)
+            } else {
+                (&mut *ng, &mut *ag)
+            };
             if !seen.insert(id) {
                 return None;
             }

@@ -252,7 +252,11 @@ pub(super) fn set_attrs(
             }
         }
     }
-    if let Some(acl) = e.acl.as_deref().filter(|_| o.acls && e.kind != FileKind::Symlink) {
+    if let Some(acl) = e
+        .acl
+        .as_deref()
+        .filter(|_| o.acls && e.kind != FileKind::Symlink)
+    {
         // `-A`: the ACL first (it may set the permission bits too), then the chmod of what
         // still differs.
         let want = (e.mode & libc::S_IFMT) | (perms & 0o7777);
