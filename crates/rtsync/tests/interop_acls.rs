@@ -55,8 +55,11 @@ fn get_acl(path: &Path, which: &str) -> Option<Vec<u8>> {
     })
 }
 
+/// An item's access and default ACL xattrs.
+type AclPair = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Every non-symlink's access and default ACL under `root`, by relative path.
-fn acls(root: &Path) -> BTreeMap<String, (Option<Vec<u8>>, Option<Vec<u8>>)> {
+fn acls(root: &Path) -> BTreeMap<String, AclPair> {
     let mut out = BTreeMap::new();
     for (rel, node) in snapshot(root, false) {
         if node.kind == "symlink" {

@@ -176,7 +176,7 @@ fn get_blob(path: &Path, name: &[u8], follow: bool) -> io::Result<Option<Vec<u8>
 /// Parses the kernel's xattr form; entries of unknown tags are ignored, as rsync does.
 pub fn parse_blob(blob: &[u8]) -> io::Result<Acl> {
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "malformed POSIX ACL xattr");
-    if blob.len() < 4 || (blob.len() - 4) % 8 != 0 {
+    if blob.len() < 4 || !(blob.len() - 4).is_multiple_of(8) {
         return Err(bad());
     }
     if u32::from_le_bytes(blob[..4].try_into().unwrap()) != ACL_VERSION {
@@ -484,7 +484,8 @@ mod tests {
         let full = acl.clone();
         acl.strip_perms(0o100664);
         assert_eq!(acl.user_obj, None);
-        assert_eq!(acl.group_obj, None);
+        // The owning group (r) differs from the mask the mode shows (rw): it stays.
+        assert_eq!(acl.group_obj, Some(4));
         assert_eq!(acl.mask, None);
         assert_eq!(acl.other, None);
         acl.fill_mask(Some(0o100664));
