@@ -540,6 +540,8 @@ pub struct FlistEncoder {
     acls: crate::acls::AclSender,
     acl_users: Vec<(u32, Vec<u8>)>,
     acl_groups: Vec<(u32, Vec<u8>)>,
+    /// A daemon module's `numeric ids`: named ACL entries bring no names either.
+    acl_names_off: bool,
 }
 
 impl FlistEncoder {
@@ -555,7 +557,14 @@ impl FlistEncoder {
             acls: Default::default(),
             acl_users: Vec::new(),
             acl_groups: Vec::new(),
+            acl_names_off: false,
         }
+    }
+
+    /// A daemon module's `numeric ids` (the id lists go, empty): no names for the ids of
+    /// named ACL entries.
+    pub fn acl_names_off(&mut self) {
+        self.acl_names_off = true;
     }
 
     /// Incremental recursion: the entries that follow belong to the list starting at index
@@ -628,7 +637,7 @@ impl FlistEncoder {
     /// `-A`: an entry's ACLs. A named entry's id joins the id lists (or, with incremental
     /// recursion, is named inline the first time), as an owner's does.
     fn put_acl(&mut self, out: &mut Vec<u8>, e: &FileEntry) {
-        let numeric = self.opts.numeric_ids;
+        let numeric = self.opts.numeric_ids || self.acl_names_off;
         let inc = self.opts.inc_recurse;
         let (nu, ng) = (&mut self.named_uids, &mut self.named_gids);
         let (au, ag) = (&mut self.acl_users, &mut self.acl_groups);
