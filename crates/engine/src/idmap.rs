@@ -214,21 +214,37 @@ impl LocalMaps {
         }
     }
 
+    /// Maps the ids of an entry's named ACL entries (users by the user map, groups by the
+    /// group map).
+    pub fn apply_acl(&mut self, acl: &mut std::sync::Arc<rtsync_tree::acl::EntryAcl>) {
+        if self.users.is_none() && self.groups.is_none() {
+            return;
+        }
+        let a = std::sync::Arc::make_mut(acl);
+        for n in a
+            .access
+            .names
+            .iter_mut()
+            .chain(a.default.iter_mut().flat_map(|d| d.names.iter_mut()))
+        {
+            n.id = self.map_one(n.user, n.id);
+        }
+    }
+
     /// Maps an entry's uid and gid.
     pub fn apply(&mut self, uid: &mut u32, gid: &mut u32) {
-        for (users, id) in [(true, uid), (false, gid)] {
-            let map = if users { &self.users } else { &self.groups };
-            let Some(map) = map else { continue };
-            let numeric = self.numeric;
-            *id = *self.done.entry((users, *id)).or_insert_with(|| {
-                let name = if numeric {
-                    None
-                } else {
-                    local_name(users, *id)
-                };
-                resolve(Some(map), *id, name.as_deref(), |n| local_id(users, n))
-            });
-        }
+        *uid = self.map_one(true, *uid);
+        *gid = self.map_one(false, *gid);
+    }
+
+    fn map_one(&mut self, users: bool, id: u32) -> u32 {
+        let map = if users { &self.users } else { &self.groups };
+        let Some(map) = map else { return id };
+        let numeric = self.numeric;
+        *self.done.entry((users, id)).or_insert_with(|| {
+            let name = if numeric { None } else { local_name(users, id) };
+            resolve(Some(map), id, name.as_deref(), |n| local_id(users, n))
+        })
     }
 }
 

@@ -20,6 +20,8 @@ pub struct Itemize {
     pub atime: bool,
     /// `x`: extended attributes differ (`-X`).
     pub xattr: bool,
+    /// `a`: the ACL differs (`-A`).
+    pub acl: bool,
 }
 
 impl Itemize {
@@ -43,6 +45,7 @@ impl Itemize {
             || self.group
             || self.atime
             || self.xattr
+            || self.acl
     }
 
     /// The 11-character itemize string.
@@ -76,6 +79,9 @@ impl Itemize {
             }
             if self.xattr {
                 s[10] = b'x';
+            }
+            if self.acl {
+                s[9] = b'a';
             }
             if s[2..].iter().all(|&c| c == b'.') && matches!(self.update, b'.' | b'h' | b'c') {
                 s[2..].fill(b' ');

@@ -56,6 +56,8 @@ pub struct Options {
     pub dirs: bool,
     pub links: bool,
     pub perms: bool,
+    /// `-A`: preserve ACLs (implies `-p`).
+    pub acls: bool,
     pub executability: bool,
     pub times: bool,
     pub omit_dir_times: bool,
@@ -613,6 +615,10 @@ static SPECS: &[Spec] = &[
     flag!("dirs", Some(b'd'), |o, on| o.dirs = on),
     flag!("links", Some(b'l'), |o, on| o.links = on),
     flag!("perms", Some(b'p'), |o, on| o.perms = on),
+    flag!("acls", Some(b'A'), |o, on| {
+        o.acls = on;
+        o.perms |= on
+    }),
     flag!("executability", Some(b'E'), |o, on| o.executability = on),
     flag!("times", Some(b't'), |o, on| o.times = on),
     flag!("omit-dir-times", Some(b'O'), |o, on| o.omit_dir_times = on),

@@ -26,7 +26,7 @@ fn version_text() -> String {
          (rtsync {} — an rsync-compatible implementation in Rust)\n\
          Capabilities:\n    64-bit files, 64-bit inums, 64-bit timestamps, 64-bit long ints,\n    \
          symlinks, symtimes, hardlinks, no hardlink-specials, no hardlink-symlinks, IPv6, atimes,\n    \
-         inplace, append, no ACLs, xattrs, no iconv, prealloc\n\
+         inplace, append, ACLs, xattrs, no iconv, prealloc\n\
          Checksum list:\n    xxh128 xxh3 xxh64 (xxhash) md5 md4 sha1 none\n\
          Compress list:\n    zstd lz4 zlibx zlib none\n\
          Daemon auth list:\n    sha512 sha256 sha1 md5 md4\n",
@@ -66,7 +66,7 @@ fn version_json() -> String {
         ("batchfiles", "true"),
         ("inplace", "true"),
         ("append", "true"),
-        ("ACLs", "false"),
+        ("ACLs", "true"),
         ("ACL_at", "false"),
         ("xattrs", "true"),
         ("secluded_args", "\"optional\""),

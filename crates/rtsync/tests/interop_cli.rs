@@ -330,7 +330,7 @@ fn double_v_prints_stock_json_shape() {
     }
     assert_eq!(o_lists, s_lists);
     let text = String::from_utf8_lossy(&ours.stdout).into_owned();
-    assert!(text.contains("\"append\": true") && text.contains("\"ACLs\": false"));
+    assert!(text.contains("\"append\": true") && text.contains("\"ACLs\": true"));
     assert!(text.starts_with("{\n") && text.ends_with("}\n"));
     let stock_text = String::from_utf8_lossy(&stock.stdout);
     for pair in [

@@ -71,6 +71,9 @@ pub struct FileEntry {
     pub top_dir: bool,
     /// `-X`: the extended attributes listed for it (sender: read; receiver: as received).
     pub xattrs: Option<crate::xattr::XattrList>,
+    /// `-A`: the entry's ACLs (not for symlinks). On a sender as read from disk; on a
+    /// receiver as received (condensed, see [`crate::acl`]).
+    pub acl: Option<std::sync::Arc<crate::acl::EntryAcl>>,
 }
 
 impl FileEntry {
@@ -98,6 +101,7 @@ impl FileEntry {
             checksum: None,
             top_dir: false,
             xattrs: None,
+            acl: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! assert_eq!(FileKind::from_mode(libc::S_IFDIR | 0o755), Some(FileKind::Directory));
 //! ```
 
+pub mod acl;
 pub mod confine;
 mod entry;
 pub mod fsops;

@@ -38,6 +38,8 @@ pub struct ScanOptions {
     pub incremental: bool,
     /// `-X`: list each entry's extended attributes (as a sender does).
     pub xattrs: Option<crate::xattr::XattrRules>,
+    /// `-A`: read each entry's ACLs (not a symlink's).
+    pub acls: bool,
 }
 
 /// Decides which names are left out of the file list; the filter crate's rule lists implement it.
@@ -248,6 +250,12 @@ fn make_entry(
             listed.then(|| {
                 std::sync::Arc::new(crate::xattr::read_for_send(path, r).unwrap_or_default())
             })
+        }),
+        acl: (opts.acls && kind != FileKind::Symlink).then(|| {
+            std::sync::Arc::new(
+                crate::acl::read(path, md.mode())
+                    .unwrap_or_else(|_| crate::acl::EntryAcl::plain(md.mode())),
+            )
         }),
     }
 }

@@ -71,7 +71,7 @@ fn flag_values(o: &Options) -> [i32; 15] {
         dirs,
         o.compress.into(),
         0,
-        0,
+        o.acls.into(),
         o.xattrs.into(),
         (o.inplace && !o.append).into(),
         (o.append && !o.append_verify).into(),
@@ -96,19 +96,11 @@ pub fn apply_stream_flags(o: &mut Options, flags: i32) -> Result<()> {
         if have[i] == i32::from(set) {
             continue;
         }
-        match i {
-            BIT_ICONV => {
-                return Err(Error::Usage(format!(
-                    "{} specify the --iconv option to use this batch file.",
-                    if set { "Please" } else { "Do not" }
-                )))
-            }
-            BIT_ACLS => {
-                return Err(Error::Unsupported(format!(
-                    "the batch file needs {name}, which this rsync does not support"
-                )))
-            }
-            _ => {}
+        if i == BIT_ICONV {
+            return Err(Error::Usage(format!(
+                "{} specify the --iconv option to use this batch file.",
+                if set { "Please" } else { "Do not" }
+            )));
         }
         if o.verbose > 0 {
             println!(
@@ -128,6 +120,10 @@ pub fn apply_stream_flags(o: &mut Options, flags: i32) -> Result<()> {
             5 => o.hard_links = set,
             6 => o.checksum = set,
             7 => o.dirs = set,
+            BIT_ACLS => {
+                o.acls = set;
+                o.perms |= set;
+            }
             8 => o.compress = set,
             BIT_XATTRS => o.xattrs = set.into(),
             12 => o.inplace = set,

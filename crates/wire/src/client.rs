@@ -630,6 +630,7 @@ pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
         missing_entries: opts.delete_missing_args,
         preserve_atimes: opts.atimes > 0,
         xattrs: opts.xattr_rules().filter(|_| neg.protocol >= 30),
+        preserve_acls: opts.acls,
     }
 }
 

@@ -69,13 +69,16 @@ pub struct FlistOptions {
     pub preserve_atimes: bool,
     /// `-X`: an attribute list follows every entry.
     pub xattrs: Option<rtsync_tree::xattr::XattrRules>,
+    /// `-A`: ACLs follow each non-symlink entry (see [`crate::acls`]); the id lists are sent
+    /// even without `-o`/`-g`, for the named entries.
+    pub preserve_acls: bool,
 }
 
 impl FlistOptions {
     fn id_lists(&self) -> (bool, bool) {
         (
-            self.preserve_uid && !self.numeric_ids,
-            self.preserve_gid && !self.numeric_ids,
+            (self.preserve_uid || self.preserve_acls) && !self.numeric_ids,
+            (self.preserve_gid || self.preserve_acls) && !self.numeric_ids,
         )
     }
 }
@@ -184,6 +187,7 @@ pub struct FlistDecoder {
     ndx_start: usize,
     leaders: std::collections::HashMap<usize, FileEntry>,
     xattrs: crate::xattrs::XattrReceiver,
+    acls: crate::acls::AclReceiver,
 }
 
 impl FlistDecoder {
@@ -196,6 +200,7 @@ impl FlistDecoder {
             ndx_start: 0,
             leaders: std::collections::HashMap::new(),
             xattrs: Default::default(),
+            acls: Default::default(),
         }
     }
 
@@ -237,6 +242,13 @@ impl FlistDecoder {
                 return Err(Error::Protocol("file list too long".into()));
             }
             let mut e = self.read_entry(r, flags, &entries)?;
+            if self.opts.preserve_acls && crate::acls::carries_acl(e.kind) {
+                let (users, groups) = (&mut self.inline_users, &mut self.inline_groups);
+                let mut named = |(user, id, name): crate::acls::InlineName| {
+                    if user { &mut *users } else { &mut *groups }.push((id, name));
+                };
+                e.acl = Some(self.acls.read(r, e.mode, &mut named)?);
+            }
             if let Some(rules) = &self.opts.xattrs {
                 e.xattrs = Some(self.xattrs.read(r, rules)?);
             }
@@ -480,6 +492,7 @@ impl FlistDecoder {
                 && flags & xmit::TOP_DIR != 0
                 && flags & xmit::NO_CONTENT_DIR == 0,
             xattrs: None,
+            acl: None,
         })
     }
 }
@@ -544,6 +557,12 @@ pub struct FlistEncoder {
     named_uids: std::collections::HashSet<u32>,
     named_gids: std::collections::HashSet<u32>,
     xattrs: crate::xattrs::XattrSender,
+    /// `-A`: the ACLs sent so far, and the ids their named entries add to the id lists.
+    acls: crate::acls::AclSender,
+    acl_users: Vec<(u32, Vec<u8>)>,
+    acl_groups: Vec<(u32, Vec<u8>)>,
+    /// A daemon module's `numeric ids`: named ACL entries bring no names either.
+    acl_names_off: bool,
 }
 
 impl FlistEncoder {
@@ -557,7 +576,17 @@ impl FlistEncoder {
             named_uids: Default::default(),
             named_gids: Default::default(),
             xattrs: Default::default(),
+            acls: Default::default(),
+            acl_users: Vec::new(),
+            acl_groups: Vec::new(),
+            acl_names_off: false,
         }
+    }
+
+    /// A daemon module's `numeric ids` (the id lists go, empty): no names for the ids of
+    /// named ACL entries.
+    pub fn acl_names_off(&mut self) {
+        self.acl_names_off = true;
     }
 
     /// Incremental recursion: the entries that follow belong to the list starting at index
@@ -621,11 +650,49 @@ impl FlistEncoder {
         dir_flags: u32,
     ) -> Result<()> {
         self.put_entry_fields(out, e, ndx, dir_flags)?;
+        if self.opts.preserve_acls && crate::acls::carries_acl(e.kind) {
+            self.put_acl(out, e);
+        }
         if let Some(rules) = &self.opts.xattrs {
             let list = e.xattrs.as_deref().map_or(&[][..], |l| l);
             self.xattrs.put(out, list, rules);
         }
         Ok(())
+    }
+
+    /// `-A`: an entry's ACLs. A named entry's id joins the id lists (or, with incremental
+    /// recursion, is named inline the first time), as an owner's does.
+    fn put_acl(&mut self, out: &mut Vec<u8>, e: &FileEntry) {
+        let numeric = self.opts.numeric_ids || self.acl_names_off;
+        let inc = self.opts.inc_recurse;
+        let (nu, ng) = (&mut self.named_uids, &mut self.named_gids);
+        let (au, ag) = (&mut self.acl_users, &mut self.acl_groups);
+        let mut namer = |user: bool, id: u32| -> Option<Vec<u8>> {
+            if numeric {
+                return None;
+            }
+            let (seen, list) = if user {
+                (&mut *nu, &mut *au)
+            } else {
+                (&mut *ng, &mut *ag)
+            };
+            if !seen.insert(id) {
+                return None;
+            }
+            let name = if user {
+                crate::local::user_name(id)
+            } else {
+                crate::local::group_name(id)
+            };
+            if inc {
+                return name;
+            }
+            if let Some(n) = name {
+                list.push((id, n));
+            }
+            None
+        };
+        self.acls.put(out, e, &mut namer);
     }
 
     fn put_entry_fields(
@@ -859,11 +926,18 @@ impl FlistEncoder {
                 out.extend_from_slice(n);
             }
         };
+        // `-A`: the ids named entries brought that the owners did not.
+        let with_acl = |list: &[(u32, Vec<u8>)], extra: &[(u32, Vec<u8>)]| {
+            let mut all = list.to_vec();
+            let known: std::collections::HashSet<u32> = list.iter().map(|(id, _)| *id).collect();
+            all.extend(extra.iter().filter(|(id, _)| !known.contains(id)).cloned());
+            all
+        };
         if want_uids {
-            put_list(out, users, true);
+            put_list(out, &with_acl(users, &self.acl_users), true);
         }
         if want_gids {
-            put_list(out, groups, false);
+            put_list(out, &with_acl(groups, &self.acl_groups), false);
         }
     }
 }

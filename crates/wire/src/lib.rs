@@ -32,6 +32,7 @@
 //! assert_eq!((&mut &buf[..]).read_varint().unwrap(), 0x1fe);
 //! ```
 
+pub mod acls;
 pub mod batch;
 mod batch_inc;
 pub mod blocksum;

@@ -219,6 +219,8 @@ pub struct AttrOptions {
     pub am_root: bool,
     /// The process umask, for new files without `-p`.
     pub umask: u32,
+    /// `-A`: entries carry ACLs to apply.
+    pub acls: bool,
 }
 
 /// The process umask (read once, before threads start).
@@ -299,6 +301,38 @@ pub fn map_ids(
             lookup_group,
             &mut entries.iter_mut().map(|e| &mut e.gid),
         );
+    }
+    // `-A`: the ids of named ACL entries, whoever receives (stock's match_acl_ids).
+    if entries.iter().any(|e| e.acl.is_some())
+        && (!numeric || usermap.is_some() || groupmap.is_some())
+    {
+        let mut uid = acl_id_resolver(users, usermap, lookup_user, numeric);
+        let mut gid = acl_id_resolver(groups, groupmap, lookup_group, numeric);
+        crate::acls::map_acl_ids(entries, &mut uid, &mut gid);
+    }
+}
+
+/// Maps one id of a named ACL entry as an owner's is mapped (remembering the answers).
+fn acl_id_resolver<'a>(
+    list: &[(u32, Vec<u8>)],
+    map: Option<&'a NameMap>,
+    local: fn(&[u8]) -> Option<u32>,
+    numeric: bool,
+) -> impl FnMut(u32) -> u32 + 'a {
+    let names: HashMap<u32, Vec<u8>> = if numeric {
+        HashMap::new()
+    } else {
+        list.iter().map(|(id, n)| (*id, n.clone())).collect()
+    };
+    let mut done: HashMap<u32, u32> = HashMap::new();
+    move |id: u32| {
+        *done.entry(id).or_insert_with(|| {
+            let name = names
+                .get(&id)
+                .map(|n| &n[..])
+                .or((id == 0 && !numeric).then_some(&b"root"[..]));
+            rtsync_engine::idmap::resolve(map, id, name, local)
+        })
     }
 }
 

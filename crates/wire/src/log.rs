@@ -423,6 +423,7 @@ mod tests {
             checksum: None,
             top_dir: false,
             xattrs: None,
+            acl: None,
         };
         let line = list_line(&e, false, false);
         assert!(line.starts_with("-rwsr-xr-x      1,234,567 "), "{line}");

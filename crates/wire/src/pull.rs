@@ -199,6 +199,7 @@ impl PullOptions {
                 atimes: opts.atimes > 0,
                 am_root,
                 umask: crate::local::current_umask(),
+                acls: opts.acls,
             },
             quick: QuickCheck {
                 size_only: opts.size_only,
@@ -2013,6 +2014,7 @@ fn iflags_of(it: &rtsync_engine::itemize::Itemize) -> u16 {
         (it.group, item::REPORT_GROUP),
         (it.atime, item::REPORT_ATIME),
         (it.xattr, item::REPORT_XATTR),
+        (it.acl, item::REPORT_ACL),
     ] {
         if on {
             f |= bit;

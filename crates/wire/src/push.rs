@@ -969,6 +969,7 @@ fn item_of<S: SendSource + ?Sized>(
     it.group = iflags & item::REPORT_GROUP != 0;
     it.atime = iflags & item::REPORT_ATIME != 0;
     it.xattr = iflags & item::REPORT_XATTR != 0;
+    it.acl = iflags & item::REPORT_ACL != 0;
     let suffix = match (hlink, xname) {
         (true, Some(x)) => [&b" => "[..], x].concat(),
         _ => match list.kind(ndx) {
@@ -1045,6 +1046,7 @@ mod tests {
                 checksum: None,
                 top_dir: false,
                 xattrs: None,
+                acl: None,
             }],
             paths: vec![path.to_path_buf()],
             ..SendList::default()

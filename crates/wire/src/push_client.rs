@@ -354,6 +354,7 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         hard_links: opts.hard_links,
         missing_args: opts.missing_args(),
         xattrs: opts.xattr_rules(),
+        acls: opts.acls,
     }
 }
 

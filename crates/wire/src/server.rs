@@ -804,6 +804,9 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     let list_built = std::time::Instant::now();
     let mut out = Vec::new();
     let mut enc = FlistEncoder::new(flist_options(opts, neg));
+    if tweaks.numeric_ids {
+        enc.acl_names_off();
+    }
     for (i, e) in list.entries.iter().enumerate() {
         enc.put_entry_implied(
             &mut out,

@@ -104,6 +104,9 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     } else if o.executability && we_send {
         s.push('E');
     }
+    if o.acls {
+        s.push('A');
+    }
     for _ in 0..o.xattrs.min(2) {
         s.push('X');
     }

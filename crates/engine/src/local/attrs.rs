@@ -38,7 +38,11 @@ impl LocalTransfer<'_> {
                 p
             }
             _ => {
-                let mut p = source & !self.umask & 0o777;
+                // The destination directory's default ACL, if any, stands in for the umask.
+                let dir = self.dest_path(&e.name);
+                let dir = dir.parent().unwrap_or(Path::new("."));
+                let dflt = rtsync_tree::acl::default_perms_for_dir(dir, self.umask);
+                let mut p = source & dflt & 0o777;
                 if self.opts.executability && e.kind == FileKind::Regular {
                     p = (p & !0o111) | (source & 0o111);
                 }
@@ -107,6 +111,9 @@ impl LocalTransfer<'_> {
         if self.opts.owner && self.is_root && md.uid() != e.uid {
             it.owner = true;
         }
+        if self.acl_differs(e, md) {
+            it.acl = true;
+        }
         if self.opts.group && md.gid() != e.gid {
             it.group = true;
         }
@@ -118,6 +125,73 @@ impl LocalTransfer<'_> {
         }
         if let Some(rules) = self.opts.xattr_rules() {
             it.xattr = xattr_diff(&rules, e, &self.dest_path(&e.name));
+        }
+    }
+
+    /// `-A`: whether the destination item's ACLs differ from the source entry's, judged as
+    /// a receiver judges what the sender sent.
+    fn acl_differs(&self, e: &FileEntry, md: &Metadata) -> bool {
+        let Some(acl) = e.acl.as_deref().filter(|_| self.opts.acls) else {
+            return false;
+        };
+        if e.kind == FileKind::Symlink || md.file_type().is_symlink() {
+            return false;
+        }
+        let path = self.dest_path(&e.name);
+        let have = rtsync_tree::acl::read_here(&path, md.mode())
+            .unwrap_or_else(|_| rtsync_tree::acl::EntryAcl::plain(md.mode()));
+        let want = rtsync_tree::acl::as_received(acl, e.mode);
+        let mode = (e.mode & libc::S_IFMT) | self.wanted_perms_for(e, Some(md));
+        rtsync_tree::acl::differs(&have, &want, mode)
+    }
+
+    /// rsync sets an up-to-date file's attributes before itemizing it: when `-A` rewrites
+    /// its access ACL, that already gives it the new permission bits, so `p` is judged
+    /// against the mode it has then.
+    pub(super) fn settle_acl_perms(&self, i: usize, md: &Metadata, it: &mut Itemize) {
+        let e = &self.entries[i];
+        let Some(acl) = e
+            .acl
+            .as_deref()
+            .filter(|_| self.opts.acls && it.acl && !self.opts.dry_run)
+        else {
+            return;
+        };
+        let path = self.dest_path(&e.name);
+        let have = rtsync_tree::acl::read_here(&path, md.mode())
+            .unwrap_or_else(|_| rtsync_tree::acl::EntryAcl::plain(md.mode()));
+        let want = rtsync_tree::acl::as_received(acl, e.mode);
+        let perms = self.wanted_perms_for(e, Some(md));
+        let mode = (e.mode & libc::S_IFMT) | perms;
+        if let Some(after) = rtsync_tree::acl::mode_after_access(&have, &want, mode, md.mode()) {
+            it.perms = after & 0o7777 != perms;
+        }
+    }
+
+    /// `-A`: gives `path` the entry's ACLs (before its permissions are set, as rsync does).
+    pub(super) fn apply_acl(&mut self, e: &FileEntry, path: &Path, perms: u32) {
+        let Some(acl) = e.acl.as_deref().filter(|_| self.opts.acls) else {
+            return;
+        };
+        if e.kind == FileKind::Symlink || self.opts.dry_run {
+            return;
+        }
+        let Ok(md) = std::fs::symlink_metadata(path) else {
+            return;
+        };
+        if md.file_type().is_symlink() {
+            return;
+        }
+        let want = rtsync_tree::acl::as_received(acl, e.mode);
+        let mode = (e.mode & libc::S_IFMT) | perms;
+        if let Err((what, err)) = rtsync_tree::acl::apply(path, &want, mode, md.mode()) {
+            self.report.error(&format!(
+                "rsync: [receiver] set_acl: acl_set_file_at({}, {}): {}",
+                path.display(),
+                rtsync_tree::acl::failure_name(what),
+                os_error(&err)
+            ));
+            self.note(exit::PARTIAL);
         }
     }
 
@@ -168,6 +242,7 @@ impl LocalTransfer<'_> {
         let source_atime = e.atime;
         if kind != FileKind::Symlink {
             let perms = self.wanted_perms(i, md);
+            self.apply_acl(&self.entries[i].clone(), path, perms);
             if md.is_none_or(|m| m.mode() & 0o7777 != perms) {
                 if let Err(err) = fsops::set_perms(path, perms) {
                     self.report.error(&format!(
@@ -232,6 +307,9 @@ impl LocalTransfer<'_> {
         } else {
             None
         };
+        if failed.is_none() {
+            self.apply_acl(&e.clone(), path, perms);
+        }
         let failed = failed.or_else(|| {
             (md.mode() & 0o7777 != perms)
                 .then(|| fsops::set_perms(path, perms).err())

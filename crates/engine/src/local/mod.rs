@@ -124,6 +124,8 @@ pub struct LocalTransfer<'a> {
     mkdir_failed: bool,
     /// `--usermap`/`--groupmap`/`--chown`.
     maps: crate::idmap::LocalMaps,
+    /// `-A`: the maps for the ids of named ACL entries (whoever receives).
+    acl_maps: crate::idmap::LocalMaps,
     /// The command-line sources (after `--files-from`).
     sources: Vec<PathBuf>,
     /// The rules `--delete` consults, with per-directory files read from the destination.
@@ -166,6 +168,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         missing_args: opts.missing_args(),
         xattrs: opts.xattr_rules(),
         incremental: opts.incremental_recursion(),
+        acls: opts.acls,
     };
     let mut report = Reporter::new(opts);
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
@@ -307,6 +310,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         is_root: unsafe { libc::geteuid() } == 0,
         mkdir_failed: false,
         maps: Default::default(),
+        acl_maps: Default::default(),
         sources: sources.to_vec(),
         receiver_rules: Filters::none(),
         basis_dirs: Vec::new(),
@@ -324,6 +328,12 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     t.maps = crate::idmap::LocalMaps::new(t.opts, is_root, |w| warnings.push(w));
     for w in warnings {
         t.report.error(&w);
+    }
+    if opts.acls && (opts.usermap.is_some() || opts.groupmap.is_some()) {
+        let mut o = opts.clone();
+        o.owner = true;
+        o.group = true;
+        t.acl_maps = crate::idmap::LocalMaps::new(&o, true, |_| {});
     }
     if opts.hard_links {
         let mut prepass_filters = filters.clone();

@@ -334,6 +334,7 @@ impl LocalTransfer<'_> {
                 }
                 let mut it = Itemize::new(b'.', b'f');
                 self.compare_attrs(i, md, &mut it, false);
+                self.settle_acl_perms(i, md, &mut it);
                 if !self.opts.dry_run {
                     self.apply_owner(i, dest, Some(md));
                     self.apply_mode_and_time(i, dest, Some(md));
@@ -379,6 +380,7 @@ impl LocalTransfer<'_> {
                 it.group = attrs.group;
                 it.atime = attrs.atime;
                 it.xattr = attrs.xattr;
+                it.acl = attrs.acl;
             }
         }
         if !self.opts.dry_run {
@@ -723,6 +725,7 @@ impl LocalTransfer<'_> {
         // Ownership first: chown clears set-id bits that chmod then puts back.
         let tmp_path = tmp.path().to_path_buf();
         self.apply_owner(i, &tmp_path, None);
+        self.apply_acl(&self.entries[i].clone(), &tmp_path, perms);
         let _ = tmp
             .file()
             .set_permissions(std::fs::Permissions::from_mode(perms));
@@ -916,6 +919,7 @@ impl LocalTransfer<'_> {
 
     fn finish_attrs(&mut self, i: usize, dest: &Path, perms: u32) {
         self.apply_owner(i, dest, None);
+        self.apply_acl(&self.entries[i].clone(), dest, perms);
         let _ = fsops::set_perms(dest, perms);
         self.set_written_times(i, dest);
     }

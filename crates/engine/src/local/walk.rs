@@ -202,6 +202,9 @@ impl LocalTransfer<'_> {
             }
             let mut entry = item.entry;
             self.maps.apply(&mut entry.uid, &mut entry.gid);
+            if let Some(acl) = entry.acl.as_mut() {
+                self.acl_maps.apply_acl(acl);
+            }
             self.entries.push(entry);
             self.paths.push(item.path);
             self.devs.push(item.dev);

@@ -19,6 +19,7 @@ fn opts() -> FlistOptions {
         missing_entries: false,
         preserve_atimes: false,
         xattrs: None,
+        preserve_acls: false,
     }
 }
 
@@ -48,6 +49,7 @@ fn entry(name: &str, kind: FileKind, perm: u32) -> FileEntry {
         checksum: None,
         top_dir: false,
         xattrs: None,
+        acl: None,
     }
 }
 
@@ -283,4 +285,70 @@ proptest! {
         let o = FlistOptions { varint_flags: false, checksum_len: Some(16), ..opts() };
         let _ = FlistDecoder::new(o).read_list(&mut &bytes[..]);
     }
+}
+
+/// `-A`: every non-symlink entry (hard-link followers too) carries its ACLs; the receiver
+/// gets them condensed, with the mask filled, and the named ids join the id lists.
+#[test]
+fn acls_round_trip() {
+    use rtsync_tree::acl::{Acl, AclName, EntryAcl};
+    let mut o = opts();
+    o.preserve_acls = true;
+    o.preserve_uid = false;
+    let mut named = EntryAcl::plain(libc::S_IFREG | 0o664);
+    named.access.mask = Some(6);
+    named.access.names = vec![
+        AclName {
+            id: 0,
+            perm: 6,
+            user: true,
+        },
+        AclName {
+            id: 4321,
+            perm: 4,
+            user: false,
+        },
+    ];
+    let named = std::sync::Arc::new(named);
+    let mut dir = entry(".", FileKind::Directory, 0o755);
+    let mut dacl = EntryAcl::plain(dir.mode);
+    dacl.default = Some(Acl {
+        user_obj: Some(7),
+        group_obj: Some(5),
+        mask: None,
+        other: Some(0),
+        names: Vec::new(),
+    });
+    dir.acl = Some(std::sync::Arc::new(dacl.clone()));
+    let mut f = entry("f", FileKind::Regular, 0o664);
+    f.acl = Some(named.clone());
+    f.hardlink_key = Some((1, 2));
+    let mut g = entry("g", FileKind::Regular, 0o664);
+    g.acl = Some(named.clone());
+    g.hardlink_key = Some((1, 2));
+    let plain = entry("p", FileKind::Regular, 0o600);
+    let link = entry("l", FileKind::Symlink, 0o777);
+    let list = [dir, f, g, plain, link];
+    let mut enc = FlistEncoder::new(o.clone());
+    let mut out = Vec::new();
+    for (i, e) in list.iter().enumerate() {
+        enc.put_entry(&mut out, e, i).unwrap();
+    }
+    enc.put_end(&mut out, 0);
+    enc.put_id_lists(&mut out, &[], &[]);
+    let got = FlistDecoder::new(o).read_list(&mut &out[..]).unwrap();
+    let by_name = |n: &str| got.entries.iter().find(|e| e.name == n.as_bytes()).unwrap();
+    let want = rtsync_tree::acl::as_received(&named, libc::S_IFREG | 0o664);
+    assert_eq!(by_name("f").acl.as_deref(), Some(&want));
+    assert_eq!(by_name("g").acl.as_deref(), Some(&want));
+    assert!(by_name("p").acl.as_ref().unwrap().access.is_empty());
+    assert!(by_name("l").acl.is_none());
+    assert_eq!(
+        by_name(".").acl.as_ref().unwrap().default,
+        dacl.default,
+        "a default ACL travels whole"
+    );
+    // uid 0 has a name (sent last, as id 0's); the nameless gid is not listed.
+    assert!(got.user_names.iter().any(|(id, _)| *id == 0));
+    assert!(got.group_names.iter().all(|(id, _)| *id != 4321));
 }

@@ -127,6 +127,9 @@ pub(super) fn generate_entry(
                 if existed { b'.' } else { b'c' },
                 p,
             );
+            if existed {
+                note_acl(ctx, &path, e, meta.as_ref(), &mut it, false);
+            }
             if o.attrs.omit_dir_times {
                 // (`-O`, or implied by `--backup` without a backup dir: a directory's time
                 // is neither kept nor reported.)
@@ -146,7 +149,12 @@ pub(super) fn generate_entry(
                     return Ok(Step::Done(lines));
                 }
                 let kept = meta.as_ref().filter(|_| existed).map(|m| m.mode());
-                let perms = say::dest_perms(e, &o.attrs, kept);
+                let perms = say::dest_perms_in(
+                    e,
+                    &o.attrs,
+                    kept,
+                    path.parent().unwrap_or(std::path::Path::new(".")),
+                );
                 fixed.mode = (e.mode & libc::S_IFMT) | perms;
                 res.errors += dir_attrs(ctx, &path, &fixed);
             }
@@ -259,7 +267,8 @@ pub(super) fn generate_entry(
             }
             if let Some(m) = &meta {
                 if is_current(ctx, e, m, &path) {
-                    let it = itemize(e, Some(m), b'.', p);
+                    let mut it = itemize(e, Some(m), b'.', p);
+                    note_acl(ctx, &path, e, Some(m), &mut it, true);
                     if !o.dry_run {
                         if let Some(pd) = o.partial_dir.as_deref() {
                             // A partial file (or a staged `--delay-updates` copy) of a file
@@ -297,6 +306,7 @@ pub(super) fn generate_entry(
             if o.checksum && existing.is_some() {
                 it.checksum = true;
             }
+            note_acl(ctx, &path, e, existing.as_ref(), &mut it, false);
             if o.dry_run && !o.batch_only {
                 // `-n`: still requested (the sender logs and echoes it), without sums.
                 return Ok(Step::Request {
@@ -374,11 +384,14 @@ pub(super) fn generate_entry(
             let same = meta.as_ref().is_some_and(|m| {
                 m.mode() & libc::S_IFMT == e.mode & libc::S_IFMT && m.rdev() == e.rdev
             });
-            let it = if same {
+            let mut it = if same {
                 itemize(e, meta.as_ref(), b'.', p)
             } else {
                 itemize(e, None, b'c', p)
             };
+            if same {
+                note_acl(ctx, &path, e, meta.as_ref(), &mut it, false);
+            }
             if !o.dry_run {
                 match local::ensure_special(&path, e) {
                     Ok(_) => res.errors += item_attrs(ctx, &path, e),
@@ -443,6 +456,42 @@ fn item_attrs(ctx: &Ctx<'_>, path: &std::path::Path, e: &FileEntry) -> u64 {
         Err(text) => {
             ctx.gen_error(text);
             1
+        }
+    }
+}
+
+/// `-A`: the `a` column for an item that exists: its ACLs differ from the received ones.
+/// `settle`: a file already current, whose attributes stock sets before itemizing it, so
+/// that an access ACL it rewrites has already given it the new permission bits (`p` is
+/// judged against them).
+fn note_acl(
+    ctx: &Ctx<'_>,
+    path: &std::path::Path,
+    e: &FileEntry,
+    meta: Option<&fs::Metadata>,
+    it: &mut rtsync_engine::itemize::Itemize,
+    settle: bool,
+) {
+    let o = ctx.opts;
+    let Some(acl) = e
+        .acl
+        .as_deref()
+        .filter(|_| o.attrs.acls && e.kind != FileKind::Symlink)
+    else {
+        return;
+    };
+    let Some(m) = meta.filter(|_| !it.is_new) else {
+        return;
+    };
+    let have = rtsync_tree::acl::read_here(path, m.mode())
+        .unwrap_or_else(|_| rtsync_tree::acl::EntryAcl::plain(m.mode()));
+    if !rtsync_tree::acl::differs(&have, acl, e.mode) {
+        return;
+    }
+    it.acl = true;
+    if settle && !o.dry_run && o.attrs.perms {
+        if let Some(after) = rtsync_tree::acl::mode_after_access(&have, acl, e.mode, m.mode()) {
+            it.perms = after & 0o7777 != e.mode & 0o7777;
         }
     }
 }

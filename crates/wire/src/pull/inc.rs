@@ -292,6 +292,7 @@ mod tests {
             checksum: None,
             top_dir: false,
             xattrs: None,
+            acl: None,
         }
     }
 

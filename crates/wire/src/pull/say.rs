@@ -191,6 +191,20 @@ pub(super) fn dest_perms(e: &FileEntry, o: &AttrOptions, existing: Option<u32>) 
     }
 }
 
+/// [`dest_perms`] for an item made in `dir`: a new one gets the sender's bits less those
+/// the directory's default ACL (if it has one, else the umask) leaves out.
+pub(super) fn dest_perms_in(
+    e: &FileEntry,
+    o: &AttrOptions,
+    existing: Option<u32>,
+    dir: &Path,
+) -> u32 {
+    if o.perms || existing.is_some() {
+        return dest_perms(e, o, existing);
+    }
+    e.perms() & rtsync_tree::acl::default_perms_for_dir(dir, o.umask) & 0o777
+}
+
 /// Sets owner, times and permissions of `path` as stock's set_file_attrs does: only what
 /// differs from `md` (what is there), in that order, stopping at the first failure, whose
 /// message (for `role`, naming the item `shown`) is returned. `perms` are the bits it should
@@ -241,6 +255,27 @@ pub(super) fn set_attrs(
                 &format!("failed to set times on {shown}"),
                 &err,
             ));
+        }
+    }
+    if let Some(acl) = e
+        .acl
+        .as_deref()
+        .filter(|_| o.acls && e.kind != FileKind::Symlink)
+    {
+        // `-A`: the ACL first (it may set the permission bits too), then the chmod of what
+        // still differs.
+        let want = (e.mode & libc::S_IFMT) | (perms & 0o7777);
+        match rtsync_tree::acl::apply(path, acl, want, mode) {
+            Ok(true) => mode = fs::symlink_metadata(path).map_or(mode, |m| m.mode()),
+            Ok(false) => {}
+            Err((what, err)) => {
+                let what = format!(
+                    "set_acl: acl_set_file_at({}, {})",
+                    shown.trim_matches('"'),
+                    rtsync_tree::acl::failure_name(what)
+                );
+                return Err(syserr(role, &what, &err));
+            }
         }
     }
     if e.kind != FileKind::Symlink && mode & 0o7777 != perms & 0o7777 {

@@ -182,7 +182,12 @@ pub(super) fn receive_file<R: Read>(
             Some(t) => ctx.naming.path(t.path()),
             None => shown_final(ctx, &e.name, &final_path),
         };
-        let perms = say::dest_perms(e, &o.attrs, req.existing_mode);
+        let perms = say::dest_perms_in(
+            e,
+            &o.attrs,
+            req.existing_mode,
+            final_path.parent().unwrap_or(std::path::Path::new(".")),
+        );
         if let Err(text) =
             say::set_attrs(written, &shown, "receiver", e, &o.attrs, &md, perms, true)
         {

@@ -274,6 +274,7 @@ mod tests {
             checksum: None,
             top_dir: false,
             xattrs: None,
+            acl: None,
         }
     }
 
