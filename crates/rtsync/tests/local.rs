@@ -627,6 +627,31 @@ fn no_implied_dirs_creates_missing_parents_quietly() {
 }
 
 #[test]
+fn no_implied_dirs_makes_parents_through_a_symlinked_destination_dir() {
+    // `-R --no-implied-dirs` keeps a destination symlink standing for an implied parent and
+    // writes through it (stock's make_path); ours refused the symlink and failed the file.
+    let mut ws = Workspace::new(false);
+    let t = ws.path().join("dest-template");
+    std::fs::create_dir_all(t.join("src/deep/real")).unwrap();
+    std::os::unix::fs::symlink("real", t.join("src/deep/a")).unwrap();
+    // One leading out of the destination is not followed.
+    std::fs::create_dir_all(ws.path().join("outside")).unwrap();
+    std::os::unix::fs::symlink("../../outside", t.join("src/empty2")).unwrap();
+    ws.dest_template = Some(t);
+    differential_in(
+        &ws,
+        &[
+            "-aiR",
+            "--no-implied-dirs",
+            "src/deep/a/b/c/d/e",
+            "src/empty2/inner",
+            "dst/",
+        ],
+        FILE_TIMES,
+    );
+}
+
+#[test]
 fn prune_empty_dirs() {
     // Found by rsync's prune-empty-dirs and exclude tests: -m was accepted and ignored.
     differential(&["-aim", "src/", "dst/"], false, ALL_TIMES);

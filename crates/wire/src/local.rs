@@ -134,6 +134,33 @@ impl Dest {
         }
     }
 
+    /// `-R --no-implied-dirs`: a directory destination whose symlinks to directories are
+    /// followed while they stay beneath `confine`'s root (or beneath the destination itself
+    /// without one), as stock's receiver reaches a listed name's parents then.
+    pub fn through_parents(self, confine: Option<&rtsync_tree::Confine>) -> Dest {
+        match self {
+            Dest::Dir(root) => {
+                let confine = confine
+                    .cloned()
+                    .unwrap_or_else(|| rtsync_tree::Confine::new(root.clone()));
+                Dest::Linked(root, confine)
+            }
+            other => other,
+        }
+    }
+
+    /// Makes the missing parents of `name` (mode 0777 less the umask) beneath the root,
+    /// following only symlinks that stay inside; failures show when the parent is used.
+    pub fn make_parents(&self, name: &[u8]) {
+        let Dest::Linked(root, confine) = self else {
+            return;
+        };
+        let lexical = root.join(OsStr::from_bytes(name));
+        if let Some(parent) = lexical.parent().filter(|p| *p != root.as_path()) {
+            let _ = confine.create_dir_all(parent, 0o777);
+        }
+    }
+
     /// Checks that every directory between the root and `name` is a real directory, not a
     /// symlink (a hostile sender could list `a -> /etc` and then `a/passwd`).
     pub fn check_parents(&self, name: &[u8]) -> Result<()> {

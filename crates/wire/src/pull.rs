@@ -99,6 +99,10 @@ pub struct PullOptions {
     pub peer_sends_stats: bool,
     /// `--backup`: what is replaced or deleted is kept under a backup name.
     pub backup: Option<BackupOptions>,
+    /// `-R --no-implied-dirs`: the parents of a listed name are not applied (see
+    /// [`crate::flist::FlistOptions::skip_implied`]); missing ones are made plainly, beneath
+    /// the destination (in-tree symlinks followed), as stock's receiver does.
+    pub make_parents: bool,
     /// `--inplace`: write into the destination file instead of a temp file.
     pub inplace: bool,
     /// `--append` (1) or `--append-verify` (2): an existing file shorter than the sender's
@@ -270,6 +274,7 @@ impl PullOptions {
             confine: None,
             batch_only,
             batch_data_follows: false,
+            make_parents: opts.relative && !opts.implied_dirs,
             read_batch: false,
             delete_missing: opts.delete_missing_args,
             force: opts.force,
@@ -770,6 +775,9 @@ impl Walk {
             if !missing && !self.dest_exists {
                 missing = true;
             }
+        }
+        if ctx.opts.make_parents && !ctx.opts.list_only && !ctx.opts.dry_run {
+            ctx.dest.make_parents(&e.name);
         }
         if !ctx.opts.list_only && !missing {
             if let Err(err) = ctx.dest.check_parents(&e.name) {

@@ -1194,18 +1194,21 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
             format!("created directory {shown}\n").as_bytes(),
         );
     }
+    let dest_is_dir = matches!(dest, Dest::Dir(_));
     if opts.keep_dirlinks {
         dest = match tweaks.confine {
             Some(c) => dest.keep_dirlinks(c.clone()),
             None => dest.keep_dirlinks_unconfined(),
         };
+    } else if opts.relative && !opts.implied_dirs && !opts.list_only {
+        dest = dest.through_parents(tweaks.confine);
     }
     let mut popts = PullOptions {
         verbose: 0,
         delta_notice: tweaks.debug(opts, "flist"),
         refuse: tweaks.filter.cloned(),
         // `.` is itemized as new in a destination made for this transfer.
-        dest_created: !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only,
+        dest_created: !dest_existed && dest_is_dir && !batch_only,
         list_only: opts.list_only,
         report_attrs: opts.verbose > 1
             && !opts

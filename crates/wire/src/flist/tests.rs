@@ -17,6 +17,7 @@ fn opts() -> FlistOptions {
         numeric_ids: false,
         inc_recurse: false,
         missing_entries: false,
+        skip_implied: false,
     }
 }
 
