@@ -67,6 +67,8 @@ pub struct PullOptions {
     pub verbose: u32,
     /// `--info=skip` (or `-vv`): say why `--update` skipped a file.
     pub info_skip: bool,
+    /// `--info=backup` (on with `-vv`): each backup made is mentioned.
+    pub info_backup: bool,
     /// `--whole-file`: never send block sums.
     pub whole_file: bool,
     /// `--block-size`.
@@ -217,6 +219,7 @@ impl PullOptions {
             numeric_ids: opts.numeric_ids,
             verbose: opts.verbose,
             info_skip: opts.info_skip(),
+            info_backup: opts.info_backup(),
             whole_file: opts.whole_file == Some(true),
             block_size: opts.block_size,
             peer_sends_stats: false,
@@ -2130,7 +2133,11 @@ fn delete_item(
             // rsync backs up what --delete removes, except backups themselves.
             Some(b) if !b.is_backup_name(&name) => (
                 "make_backup",
-                b.move_aside(ctx.dest, &name, path).map(|_| ()),
+                b.move_aside(ctx.dest, &name, path).map(|moved| {
+                    if moved {
+                        ctx.backed_up(None, &name);
+                    }
+                }),
             ),
             _ => ("unlink", fs::remove_file(path)),
         }
@@ -2532,7 +2539,11 @@ fn finish_delayed(
     for (ndx, staged, e) in delayed {
         let final_path = ctx.dest.path_of(&e.name);
         if let Some(b) = &o.backup {
-            if let Err(err) = b.move_aside(ctx.dest, &e.name, &final_path) {
+            let moved = b.move_aside(ctx.dest, &e.name, &final_path);
+            if let Ok(true) = moved {
+                ctx.backed_up(Some(ev_tx), &e.name);
+            }
+            if let Err(err) = moved {
                 let what = format!("backup of {} failed", ctx.naming.name(&e.name));
                 tell(
                     ctx,

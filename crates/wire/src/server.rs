@@ -446,6 +446,10 @@ fn serve<R: Read + Send, W: Write + Send>(
         // A daemon's `max verbosity` caps the client's `-v` on our side (stock's
         // limit_output_verbosity; the `--info` words are capped where they are used).
         opts.verbose = opts.verbose.min(max.clamp(0, u32::MAX as i64) as u32);
+        if max < 2 {
+            // BACKUP first comes with -vv: below that the word is capped to 0 as well.
+            opts.info.push("nobackup".into());
+        }
     }
     if let Some(root) = &session.root {
         for a in opts.args.iter_mut().skip(1) {
