@@ -339,6 +339,26 @@ fn single_file_to_new_name() {
 }
 
 #[test]
+fn local_list_only_header_and_summary_match_stock() {
+    // A local listing is a transfer whose receiver only lists: with -v stock prints its
+    // header and closing summary (and -vv's words, --stats), -q silences the listing; ours
+    // printed the bare listing whatever the verbosity.
+    for args in [
+        &["-v", "--list-only", "src/", "dst/"][..],
+        &["-v", "--list-only", "src/"],
+        &["-rv", "--list-only", "src/", "dst/"],
+        &["-av", "--no-i-r", "--list-only", "src/deep/", "dst/"],
+        &["-avv", "--list-only", "src/deep/"],
+        &["-v", "--stats", "--list-only", "src/"],
+        &["-q", "--list-only", "src/", "dst/"],
+        &["-rq", "src/"],
+        &["--list-only", "src/", "dst/"],
+    ] {
+        differential(args, false, ALL_TIMES);
+    }
+}
+
+#[test]
 fn list_only() {
     differential(&["-a", "--list-only", "src/deep/"], false, ALL_TIMES);
 }
