@@ -333,7 +333,7 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
                 "backup2" => Some(2),
                 _ => None,
             })
-            .last();
+            .next_back();
         if let Some(level) = level {
             args.push(match level {
                 1 => "--info=BACKUP".to_string(),
