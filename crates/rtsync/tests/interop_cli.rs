@@ -917,3 +917,70 @@ fn pull_hard_link_lines_come_where_stock_prints_them() {
         }
     }
 }
+
+/// `-R --no-implied-dirs` over a remote shell, every pairing of client and server, pushing
+/// and pulling: stock's receiver aborted ("invalid path from sender") when our sender left
+/// the implied parents out of the list, and our receiver applied the ones stock flags as
+/// implied (replacing a destination symlink that stands for a parent) or refused to write
+/// through that symlink.
+#[test]
+fn no_implied_dirs_between_every_pairing_like_stock() {
+    use std::os::unix::fs::PermissionsExt;
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("a/b/c")).unwrap();
+    std::fs::create_dir_all(src.join("a/d")).unwrap();
+    std::fs::write(src.join("a/b/c/f"), b"one\n").unwrap();
+    std::fs::write(src.join("a/d/g"), b"two\n").unwrap();
+    std::fs::set_permissions(src.join("a/b"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    set_mtime(&src.join("a/b"), 1_000_000_000, 0);
+    set_mtime(&src.join("a"), 1_000_000_000, 0);
+    let prepare = |d: &Path| {
+        std::fs::create_dir_all(d.join("a/real")).unwrap();
+        std::os::unix::fs::symlink("real", d.join("a/b")).unwrap();
+        set_mtime(&d.join("a/b"), 1_200_000_000, 0);
+    };
+    for extra in [&[][..], &["--no-inc-recursive"][..], &["-n"][..]] {
+        for push in [true, false] {
+            let mut trees = Vec::new();
+            let mut codes = Vec::new();
+            for (client, server) in [(false, false), (true, false), (false, true), (true, true)] {
+                let d = work.path().join(format!("d-{client}-{server}-{push}"));
+                let _ = std::fs::remove_dir_all(&d);
+                std::fs::create_dir(&d).unwrap();
+                prepare(&d);
+                let rsync_path = remote_rsync_path(server);
+                let mut args = vec!["-rtpR", "--no-implied-dirs", "-e", &ssh];
+                args.extend(extra);
+                args.extend(["--rsync-path", &rsync_path]);
+                let (from_f, from_g, to);
+                if push {
+                    from_f = src.join("./a/b/c/f").display().to_string();
+                    from_g = src.join("./a/d/g").display().to_string();
+                    to = format!("localhost:{}/", d.display());
+                    args.extend([from_f.as_str(), from_g.as_str(), to.as_str()]);
+                } else {
+                    from_f = format!("localhost:{}/./a/b/c/f", src.display());
+                    from_g = format!("localhost:{}/./a/d/g", src.display());
+                    to = format!("{}/", d.display());
+                    args.extend([from_f.as_str(), from_g.as_str(), to.as_str()]);
+                }
+                let out = if client {
+                    rtsync(&args)
+                } else {
+                    run_stock(&args)
+                };
+                codes.push((
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr).into_owned(),
+                ));
+                trees.push(d);
+            }
+            for (i, d) in trees.iter().enumerate().skip(1) {
+                assert_eq!(codes[i], codes[0], "{extra:?} push={push} pairing {i}");
+                assert_same_tree(d, &trees[0], false);
+            }
+        }
+    }
+}

@@ -171,6 +171,17 @@ fn compare(role: Role, opts: &[&str]) -> (Outcome, Outcome) {
 
 /// [`compare`]; with `check_stdout` false only exit codes and trees are compared.
 fn compare_with(role: Role, opts: &[&str], check_stdout: bool) -> (Outcome, Outcome) {
+    compare_trees(role, opts, check_stdout, true)
+}
+
+/// [`compare_with`]; with `dir_times` false directory times are not compared (a backup
+/// beside its file changes its directory's time after the transfer set it).
+fn compare_trees(
+    role: Role,
+    opts: &[&str],
+    check_stdout: bool,
+    dir_times: bool,
+) -> (Outcome, Outcome) {
     let work = tempfile::tempdir().unwrap();
     let st = work.path().join("st");
     let rt = work.path().join("rt");
@@ -257,7 +268,7 @@ fn compare_with(role: Role, opts: &[&str], check_stdout: bool) -> (Outcome, Outc
         }
         results.push(run(&client, &args, root));
     }
-    assert_same_tree(&rt.join("dst"), &st.join("dst"), true);
+    assert_same_tree(&rt.join("dst"), &st.join("dst"), dir_times);
     // (Directory times in the source change when --remove-source-files empties them.)
     assert_same_tree(&rt.join("src"), &st.join("src"), false);
     let r = results.pop().unwrap();
@@ -390,5 +401,37 @@ fn dry_run_with_hard_links_into_new_directories_succeeds_like_stock() {
     // missing one), so only exit codes and trees are compared here.
     for role in ROLES {
         compare_with(role, &["-aHni", "--no-i-r"], false);
+    }
+}
+
+#[test]
+fn backups_are_mentioned_like_stock_in_every_role() {
+    // Our receivers (client and server) never said `backed up NAME to BACKUP`, and our
+    // client did not pass an explicit `--info=backup` on to a receiving server.
+    for opts in [
+        &["-ai", "--backup", "--info=backup"][..],
+        &["-ai", "--backup", "--delete", "--info=backup"],
+        &["-ai", "--backup", "--backup-dir=bk", "--info=backup"],
+        &["-ai", "--backup", "--inplace", "--info=backup"],
+        &["-avv", "--backup", "--no-i-r"],
+    ] {
+        for role in ROLES {
+            let (s, r) = compare_trees(role, opts, false, false);
+            let mentioned = |o: &Outcome| {
+                let mut v: Vec<String> = o
+                    .stdout
+                    .lines()
+                    .filter(|l| l.starts_with("backed up "))
+                    .map(String::from)
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(
+                mentioned(&r),
+                mentioned(&s),
+                "{role:?} {opts:?}: rtsync (left) vs stock (right)"
+            );
+        }
     }
 }

@@ -358,6 +358,26 @@ fn single_file_to_new_name() {
 }
 
 #[test]
+fn local_list_only_header_and_summary_match_stock() {
+    // A local listing is a transfer whose receiver only lists: with -v stock prints its
+    // header and closing summary (and -vv's words, --stats), -q silences the listing; ours
+    // printed the bare listing whatever the verbosity.
+    for args in [
+        &["-v", "--list-only", "src/", "dst/"][..],
+        &["-v", "--list-only", "src/"],
+        &["-rv", "--list-only", "src/", "dst/"],
+        &["-av", "--no-i-r", "--list-only", "src/deep/", "dst/"],
+        &["-avv", "--list-only", "src/deep/"],
+        &["-v", "--stats", "--list-only", "src/"],
+        &["-q", "--list-only", "src/", "dst/"],
+        &["-rq", "src/"],
+        &["--list-only", "src/", "dst/"],
+    ] {
+        differential(args, false, ALL_TIMES);
+    }
+}
+
+#[test]
 fn list_only() {
     differential(&["-a", "--list-only", "src/deep/"], false, ALL_TIMES);
 }
@@ -641,6 +661,31 @@ fn no_implied_dirs_creates_missing_parents_quietly() {
             "dst/",
         ],
         false,
+        FILE_TIMES,
+    );
+}
+
+#[test]
+fn no_implied_dirs_makes_parents_through_a_symlinked_destination_dir() {
+    // `-R --no-implied-dirs` keeps a destination symlink standing for an implied parent and
+    // writes through it (stock's make_path); ours refused the symlink and failed the file.
+    let mut ws = Workspace::new(false);
+    let t = ws.path().join("dest-template");
+    std::fs::create_dir_all(t.join("src/deep/real")).unwrap();
+    std::os::unix::fs::symlink("real", t.join("src/deep/a")).unwrap();
+    // One leading out of the destination is not followed.
+    std::fs::create_dir_all(ws.path().join("outside")).unwrap();
+    std::os::unix::fs::symlink("../../outside", t.join("src/empty2")).unwrap();
+    ws.dest_template = Some(t);
+    differential_in(
+        &ws,
+        &[
+            "-aiR",
+            "--no-implied-dirs",
+            "src/deep/a/b/c/d/e",
+            "src/empty2/inner",
+            "dst/",
+        ],
         FILE_TIMES,
     );
 }

@@ -44,6 +44,12 @@ impl Confine {
     pub fn new(base: PathBuf) -> Self {
         // SAFETY: geteuid has no preconditions.
         let trusted_uid = unsafe { libc::geteuid() };
+        // (`dir/` names the same root as `dir`: the paths given start with it either way.)
+        let mut bytes = base.as_os_str().as_bytes();
+        while bytes.len() > 1 && bytes.ends_with(b"/") {
+            bytes = &bytes[..bytes.len() - 1];
+        }
+        let base = PathBuf::from(OsStr::from_bytes(bytes));
         Confine {
             base,
             at_fs_root: false,

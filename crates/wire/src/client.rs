@@ -631,6 +631,7 @@ pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
         preserve_atimes: opts.atimes > 0,
         xattrs: opts.xattr_rules().filter(|_| neg.protocol >= 30),
         preserve_acls: opts.acls,
+        skip_implied: opts.relative && !opts.implied_dirs,
     }
 }
 
@@ -803,13 +804,19 @@ pub(crate) fn transfer_as_receiver(
             Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?
                 .keep_dirlinks_unconfined()
         }
+        Some(d) if !opts.list_only && opts.relative && !opts.implied_dirs => {
+            Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?.through_parents(None)
+        }
         Some(d) if !opts.list_only => {
             Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?
         }
         _ => Dest::Dir(PathBuf::from(".")),
     };
-    let dest_created = !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only;
-    if let (true, Dest::Dir(d)) = (dest_created, &dest) {
+    let dest_created = !dest_existed
+        && (matches!(dest, Dest::Dir(_))
+            || (matches!(dest, Dest::Linked(..)) && !opts.keep_dirlinks))
+        && !batch_only;
+    if let (true, Dest::Dir(d) | Dest::Linked(d, _)) = (dest_created, &dest) {
         if reporter.announces_created() {
             let shown = d.to_string_lossy();
             let shown = shown.trim_end_matches('/');

@@ -72,6 +72,10 @@ pub struct FlistOptions {
     /// `-A`: ACLs follow each non-symlink entry (see [`crate::acls`]); the id lists are sent
     /// even without `-o`/`-g`, for the named entries.
     pub preserve_acls: bool,
+    /// `-R --no-implied-dirs` on the receiving side: directories the sender flagged as
+    /// implied parents (XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR) are left inactive, as stock's
+    /// generator passes them by (missing parents are made plainly when needed).
+    pub skip_implied: bool,
 }
 
 impl FlistOptions {
@@ -92,6 +96,10 @@ pub struct FileList {
     /// False for directories sent only as implied parents (XMIT_NO_CONTENT_DIR): `--delete`
     /// leaves their other contents alone. (Kept beside `FileEntry`, which has no such field.)
     pub content_dir: Vec<bool>,
+    /// True where an entry is inactive only as an implied parent under `-R
+    /// --no-implied-dirs` ([`FlistOptions::skip_implied`]): with incremental recursion its
+    /// sub-list still comes (empty when read: `None` below).
+    pub skipped_implied: Vec<bool>,
     /// The sender's io_error flags from the end marker.
     pub io_error: i32,
     /// uid → user name, as the sender listed them.
@@ -211,7 +219,7 @@ impl FlistDecoder {
 
     /// Reads entries up to the end marker, then the id lists; validates and sorts.
     pub fn read_list<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<FileList> {
-        let mut entries: Vec<(FileEntry, bool)> = Vec::new();
+        let mut entries: Vec<(FileEntry, bool, bool)> = Vec::new();
         let mut io_error = 0;
         loop {
             let flags = if self.opts.varint_flags {
@@ -253,7 +261,11 @@ impl FlistDecoder {
                 e.xattrs = Some(self.xattrs.read(r, rules)?);
             }
             let content = !(e.is_dir() && flags & xmit::NO_CONTENT_DIR != 0);
-            entries.push((e, content));
+            let implied = e.is_dir()
+                && self.opts.protocol >= 30
+                && flags & (xmit::TOP_DIR | xmit::NO_CONTENT_DIR)
+                    == xmit::TOP_DIR | xmit::NO_CONTENT_DIR;
+            entries.push((e, content, implied));
         }
         let (want_uids, want_gids) = self.opts.id_lists();
         let inc = self.opts.inc_recurse;
@@ -269,18 +281,44 @@ impl FlistDecoder {
         };
         if inc && self.opts.preserve_hard_links {
             // Later lists name their leaders by global index, counted in the order received.
-            for (i, (e, _)) in entries.iter().enumerate() {
+            for (i, (e, _, _)) in entries.iter().enumerate() {
                 if e.hardlink_key.is_some() {
                     self.leaders.insert(self.ndx_start + i, e.clone());
                 }
             }
         }
-        let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) = entries.into_iter().unzip();
-        let (entries, active, content_dir) = sort_and_clean(entries, content_dir);
+        let implied: Vec<Vec<u8>> = entries
+            .iter()
+            .filter(|(_, _, implied)| *implied && self.opts.skip_implied)
+            .map(|(e, _, _)| e.name.clone())
+            .collect();
+        let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) =
+            entries.into_iter().map(|(e, c, _)| (e, c)).unzip();
+        let (entries, mut active, content_dir) = sort_and_clean(entries, content_dir);
+        let mut skipped_implied = Vec::new();
+        if !implied.is_empty() {
+            let implied: std::collections::HashSet<&[u8]> =
+                implied.iter().map(|n| &n[..]).collect();
+            let same = |i: usize, j: Option<usize>| {
+                j.and_then(|j| entries.get(j))
+                    .is_some_and(|o| o.name == entries[i].name)
+            };
+            for i in 0..entries.len() {
+                // (A name sent twice, once as a directory of its own, is not only implied;
+                // duplicates sort next to each other.)
+                let twice = same(i, i.checked_sub(1)) || same(i, Some(i + 1));
+                if entries[i].is_dir() && implied.contains(&entries[i].name[..]) && !twice {
+                    active[i] = false;
+                    skipped_implied.resize(entries.len(), false);
+                    skipped_implied[i] = true;
+                }
+            }
+        }
         Ok(FileList {
             entries,
             active,
             content_dir,
+            skipped_implied,
             io_error,
             user_names,
             group_names,
@@ -291,7 +329,7 @@ impl FlistDecoder {
         &mut self,
         r: &mut R,
         flags: u32,
-        so_far: &[(FileEntry, bool)],
+        so_far: &[(FileEntry, bool, bool)],
     ) -> Result<FileEntry> {
         let l1 = if flags & xmit::SAME_NAME != 0 {
             usize::from(r.read_u8()?)

@@ -134,28 +134,31 @@ impl Dest {
         }
     }
 
-    /// `-R --no-implied-dirs`: makes the missing directories between the root and `name`
-    /// (stock's make_path for an entry whose parent is not there). Only missing ones: what
-    /// exists is left for [`Dest::check_parents`] to judge.
-    pub fn make_parents(&self, name: &[u8]) -> std::io::Result<()> {
-        let Dest::Dir(root) = self else {
-            return Ok(());
-        };
-        let comps: Vec<&[u8]> = name.split(|&b| b == b'/').collect();
-        let mut p = root.clone();
-        for comp in &comps[..comps.len().saturating_sub(1)] {
-            p.push(OsStr::from_bytes(comp));
-            match fs::symlink_metadata(&p) {
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => match fs::create_dir(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => return Err(e),
-                },
-                Err(e) => return Err(e),
+    /// `-R --no-implied-dirs`: a directory destination whose symlinks to directories are
+    /// followed while they stay beneath `confine`'s root (or beneath the destination itself
+    /// without one), as stock's receiver reaches a listed name's parents then.
+    pub fn through_parents(self, confine: Option<&rtsync_tree::Confine>) -> Dest {
+        match self {
+            Dest::Dir(root) => {
+                let confine = confine
+                    .cloned()
+                    .unwrap_or_else(|| rtsync_tree::Confine::new(root.clone()));
+                Dest::Linked(root, confine)
             }
+            other => other,
         }
-        Ok(())
+    }
+
+    /// Makes the missing parents of `name` (mode 0777 less the umask) beneath the root,
+    /// following only symlinks that stay inside; failures show when the parent is used.
+    pub fn make_parents(&self, name: &[u8]) {
+        let Dest::Linked(root, confine) = self else {
+            return;
+        };
+        let lexical = root.join(OsStr::from_bytes(name));
+        if let Some(parent) = lexical.parent().filter(|p| *p != root.as_path()) {
+            let _ = confine.create_dir_all(parent, 0o777);
+        }
     }
 
     /// Checks that every directory between the root and `name` is a real directory, not a

@@ -67,6 +67,8 @@ pub struct PullOptions {
     pub verbose: u32,
     /// `--info=skip` (or `-vv`): say why `--update` skipped a file.
     pub info_skip: bool,
+    /// `--info=backup` (on with `-vv`): each backup made is mentioned.
+    pub info_backup: bool,
     /// `--whole-file`: never send block sums.
     pub whole_file: bool,
     /// `--block-size`.
@@ -99,6 +101,10 @@ pub struct PullOptions {
     pub peer_sends_stats: bool,
     /// `--backup`: what is replaced or deleted is kept under a backup name.
     pub backup: Option<BackupOptions>,
+    /// `-R --no-implied-dirs`: the parents of a listed name are not applied (see
+    /// [`crate::flist::FlistOptions::skip_implied`]); missing ones are made plainly, beneath
+    /// the destination (in-tree symlinks followed), as stock's receiver does.
+    pub make_parents: bool,
     /// `--inplace`: write into the destination file instead of a temp file.
     pub inplace: bool,
     /// `--append` (1) or `--append-verify` (2): an existing file shorter than the sender's
@@ -132,9 +138,6 @@ pub struct PullOptions {
     /// transfer is named to the client (`NAME is uptodate`, or `NAME` when only its
     /// attributes changed), as stock's generator reports through set_file_attrs.
     pub report_attrs: bool,
-    /// `-R --no-implied-dirs`: the directories above an entry are not in the list, and
-    /// missing ones are made before it.
-    pub make_parents: bool,
     /// `--temp-dir`: where temp files are created.
     pub temp_dir: Option<PathBuf>,
     /// `--remove-source-files`: tell the sender (MSG_SUCCESS) which files are in place.
@@ -221,6 +224,7 @@ impl PullOptions {
             numeric_ids: opts.numeric_ids,
             verbose: opts.verbose,
             info_skip: opts.info_skip(),
+            info_backup: opts.info_backup(),
             whole_file: opts.whole_file == Some(true),
             block_size: opts.block_size,
             peer_sends_stats: false,
@@ -269,7 +273,6 @@ impl PullOptions {
             sparse: opts.sparse,
             preallocate: opts.preallocate,
             report_attrs: false,
-            make_parents: opts.relative && !opts.implied_dirs,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
             remove_source_files: opts.remove_source_files && !opts.dry_run && !batch_only,
@@ -279,6 +282,7 @@ impl PullOptions {
             confine: None,
             batch_only,
             batch_data_follows: false,
+            make_parents: opts.relative && !opts.implied_dirs,
             read_batch: false,
             delete_missing: opts.delete_missing_args,
             force: opts.force,
@@ -784,17 +788,8 @@ impl Walk {
                 missing = true;
             }
         }
-        if ctx.opts.make_parents && !ctx.opts.list_only && !ctx.opts.dry_run && !e.is_missing() {
-            if let Err(err) = ctx.dest.make_parents(&e.name) {
-                let dir = e.name.rsplit(|&c| c == b'/').nth(1).map_or(&b"."[..], |_| {
-                    &e.name[..e.name.iter().rposition(|&c| c == b'/').unwrap_or(0)]
-                });
-                ctx.gen_error(format!(
-                    "rsync: [generator] recv_generator: mkdir \"{}\" failed: {}\n",
-                    String::from_utf8_lossy(dir),
-                    crate::error::os_text(&err)
-                ));
-            }
+        if ctx.opts.make_parents && !ctx.opts.list_only && !ctx.opts.dry_run {
+            ctx.dest.make_parents(&e.name);
         }
         if !ctx.opts.list_only && !missing {
             if let Err(err) = ctx.dest.check_parents(&e.name) {
@@ -2323,7 +2318,11 @@ fn delete_item(
             // rsync backs up what --delete removes, except backups themselves.
             Some(b) if !b.is_backup_name(&name) => (
                 "make_backup",
-                b.move_aside(ctx.dest, &name, path).map(|_| ()),
+                b.move_aside(ctx.dest, &name, path).map(|moved| {
+                    if moved {
+                        ctx.backed_up(None, &name);
+                    }
+                }),
             ),
             _ => ("unlink", fs::remove_file(path)),
         }
@@ -2732,7 +2731,11 @@ fn finish_delayed(
     for (ndx, staged, e) in delayed {
         let final_path = ctx.dest.path_of(&e.name);
         if let Some(b) = &o.backup {
-            if let Err(err) = b.move_aside(ctx.dest, &e.name, &final_path) {
+            let moved = b.move_aside(ctx.dest, &e.name, &final_path);
+            if let Ok(true) = moved {
+                ctx.backed_up(Some(ev_tx), &e.name);
+            }
+            if let Err(err) = moved {
                 let what = format!("backup of {} failed", ctx.naming.name(&e.name));
                 tell(
                     ctx,

@@ -350,7 +350,10 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         copy_dirlinks: opts.copy_dirlinks,
         one_file_system: opts.one_file_system,
         relative: opts.relative,
-        implied_dirs: opts.implied_dirs,
+        // From protocol 30 on, a sender always lists the parents of `-R` names, flagged as
+        // implied; `--no-implied-dirs` only tells the receiver not to apply them (stock's
+        // receivers refuse a name whose parent is not in the list).
+        implied_dirs: opts.implied_dirs || (opts.relative && neg.protocol >= 30),
         hard_links: opts.hard_links,
         missing_args: opts.missing_args(),
         xattrs: opts.xattr_rules(),

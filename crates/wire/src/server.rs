@@ -452,6 +452,10 @@ fn serve<R: Read + Send, W: Write + Send>(
         // A daemon's `max verbosity` caps the client's `-v` on our side (stock's
         // limit_output_verbosity; the `--info` words are capped where they are used).
         opts.verbose = opts.verbose.min(max.clamp(0, u32::MAX as i64) as u32);
+        if max < 2 {
+            // BACKUP first comes with -vv: below that the word is capped to 0 as well.
+            opts.info.push("nobackup".into());
+        }
     }
     if let Some(root) = &session.root {
         for a in opts.args.iter_mut().skip(1) {
@@ -1207,18 +1211,21 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
             format!("created directory {shown}\n").as_bytes(),
         );
     }
+    let dest_is_dir = matches!(dest, Dest::Dir(_));
     if opts.keep_dirlinks {
         dest = match tweaks.confine {
             Some(c) => dest.keep_dirlinks(c.clone()),
             None => dest.keep_dirlinks_unconfined(),
         };
+    } else if opts.relative && !opts.implied_dirs && !opts.list_only {
+        dest = dest.through_parents(tweaks.confine);
     }
     let mut popts = PullOptions {
         verbose: 0,
         delta_notice: tweaks.debug(opts, "flist"),
         refuse: tweaks.filter.cloned(),
         // `.` is itemized as new in a destination made for this transfer.
-        dest_created: !dest_existed && matches!(dest, Dest::Dir(_)) && !batch_only,
+        dest_created: !dest_existed && dest_is_dir && !batch_only,
         list_only: opts.list_only,
         report_attrs: opts.verbose > 1
             && !opts

@@ -329,6 +329,27 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         // A sending server says what it removed only when told (stock names the word).
         args.push("--info=REMOVE".into());
     }
+    if !remote_is_sender {
+        // A receiving server mentions backups only at the level it is told (stock names the
+        // word when the user set it: BACKUP, BACKUP0, BACKUP2).
+        let level = o
+            .info
+            .iter()
+            .flat_map(|i| i.split(','))
+            .filter_map(|w| match w.to_ascii_lowercase().as_str() {
+                "backup" | "backup1" => Some(1),
+                "nobackup" | "backup0" => Some(0),
+                "backup2" => Some(2),
+                _ => None,
+            })
+            .next_back();
+        if let Some(level) = level {
+            args.push(match level {
+                1 => "--info=BACKUP".to_string(),
+                n => format!("--info=BACKUP{n}"),
+            });
+        }
+    }
     if o.append {
         // A server is told `--append --append` for --append-verify.
         args.push("--append".into());

@@ -666,24 +666,19 @@ impl<'a> LocalTransfer<'a> {
         let Some(parent) = dest.parent() else {
             return;
         };
-        let Ok(rel) = parent.strip_prefix(&self.dest_root) else {
+        // Through symlinks only while they stay inside the destination, as stock's
+        // receiver makes the path: a planted `A -> elsewhere` must not route the new
+        // directories out of it (a refusal shows when the file is written).
+        let base = self.dest_dir();
+        let base = if base.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            base
+        };
+        let Ok(rel) = parent.strip_prefix(&base) else {
             return;
         };
-        // One component at a time, never through a symlink: a planted `A -> elsewhere` in the
-        // destination must not route the new directories out of it.
-        let mut at = self.dest_root.clone();
-        for comp in rel.components() {
-            at.push(comp);
-            match std::fs::symlink_metadata(&at) {
-                Ok(md) if md.is_dir() => {}
-                Ok(_) => return,
-                Err(_) => {
-                    if std::fs::create_dir(&at).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
+        let _ = rtsync_tree::Confine::new(base.clone()).create_dir_all(&base.join(rel), 0o777);
     }
 
     /// The destination directory, where rsync's receiver works from: relative `--temp-dir`
@@ -913,7 +908,9 @@ impl<'a> LocalTransfer<'a> {
         // Attributes are compared before deletions touch the directory, but the deletion
         // messages come first, as rsync's out-of-band messages overtake its item lines.
         let item = self.prepare_dir(i, &dest, existing);
-        if let (DeleteMode::During, Some(children), Some(_)) = (self.opts.delete, children, &item) {
+        if let (DeleteMode::During, Some(children), Some(_), false) =
+            (self.opts.delete, children, &item, self.mkdir_failed)
+        {
             self.delete_extraneous(i, children);
         }
         if let Some(it) = item {
@@ -961,7 +958,7 @@ impl<'a> LocalTransfer<'a> {
             }
             if !self.opts.dry_run {
                 if !created_root {
-                    if let Err(e) = std::fs::create_dir(dest) {
+                    if let Err(e) = self.make_dir_in_tree(dest) {
                         self.report.error(&format!(
                             "rsync: [generator] recv_generator: mkdir \"{}\" failed: {}",
                             full_path(dest),
@@ -971,7 +968,8 @@ impl<'a> LocalTransfer<'a> {
                             .error("*** Skipping any contents from this failed directory ***");
                         self.mkdir_failed = true;
                         self.note(exit::PARTIAL);
-                        return None;
+                        // (Itemized all the same: stock says the item before it tries.)
+                        return Some(it);
                     }
                 }
                 self.apply_owner(i, dest, None);
@@ -989,6 +987,25 @@ impl<'a> LocalTransfer<'a> {
             self.defer_dir_fixup(i, false, perms);
         }
         Some(it)
+    }
+
+    /// Makes the directory `dest` in its parent held open beneath the destination (a
+    /// parent that is a symlink leading out is refused, `ELOOP`, as stock refuses it).
+    fn make_dir_in_tree(&self, dest: &Path) -> io::Result<()> {
+        let Some(parent) = self.pin_parent(dest)? else {
+            return std::fs::create_dir(dest);
+        };
+        let leaf = dest.file_name().unwrap_or_default();
+        let c = std::ffi::CString::new(leaf.as_bytes())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        // SAFETY: an open directory and a NUL-terminated name.
+        let r =
+            unsafe { libc::mkdirat(std::os::fd::AsRawFd::as_raw_fd(&parent), c.as_ptr(), 0o777) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
     }
 
     /// Removes whatever is at `dest` so that entry `i` can take its place.

@@ -3,7 +3,6 @@
 use rtsync_engine::report::{exit, list_line};
 use rtsync_engine::Options;
 use rtsync_tree::{compare_names, ScanOptions, ScanProblem};
-use std::io::Write;
 use std::path::PathBuf;
 
 pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
@@ -44,20 +43,70 @@ pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
     } else {
         1
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // A local listing is a local transfer whose receiver only lists: with -v it has the
+    // transfer's header and summary (and -vv's words, and --stats), as stock's has.
+    let started = std::time::Instant::now();
+    let mut report = rtsync_engine::report::Reporter::new(opts);
+    report.list_notice(if opts.incremental_recursion() {
+        "sending incremental file list"
+    } else {
+        "building file list ... done"
+    });
+    if opts.debug_level("flist") >= 1 {
+        report.info("delta-transmission disabled for local transfer or --whole-file");
+    }
+    let flist_time = started.elapsed().as_secs_f64();
+    let mut stats = rtsync_engine::report::Stats::default();
+    let mut listed = 0u64;
     for e in &scanned.entries {
         if e.is_missing() {
             // `--delete-missing-args`: the name is listed as missing.
-            let line = rtsync_engine::report::missing_list_line(e, opts.atimes > 0);
-            let _ = writeln!(out, "{line}");
+            let line = format!(
+                "{}\n",
+                rtsync_engine::report::missing_list_line(e, opts.atimes > 0)
+            );
+            listed += line.len() as u64 + 4;
+            if !opts.quiet {
+                report.write_raw(line.as_bytes());
+            }
             continue;
+        }
+        stats.files[rtsync_engine::report::kind_slot(e.kind)] += 1;
+        if matches!(
+            e.kind,
+            rtsync_tree::FileKind::Regular | rtsync_tree::FileKind::Symlink
+        ) {
+            stats.total_size += e.size;
         }
         let mut line = list_line(e, level, opts.links, opts.atimes > 0);
         line.push(b'\n');
-        let _ = out.write_all(&line);
+        // (Each line crosses back to the sending side as a message.)
+        listed += line.len() as u64 + 4;
+        // (-q silences the listing too: its lines are the receiver's messages.)
+        if !opts.quiet {
+            report.write_raw(&line);
+        }
     }
-    let _ = out.flush();
+    if opts.debug_level("deltasum") >= 1 {
+        report.info(&stats.match_report());
+    }
+    // The byte counts are the pipe's between the two halves: the list one way (estimated),
+    // the lines and the closing words the other.
+    stats.sent = 32
+        + scanned
+            .entries
+            .iter()
+            .map(|e| e.name.len() as u64 + 12)
+            .sum::<u64>();
+    stats.received = listed + 12;
+    if opts.info_stats() >= 2 && !opts.quiet {
+        report.stats(&stats, flist_time);
+    }
+    let summarized = opts.info_stats() >= 1 && !opts.quiet;
+    if summarized {
+        report.summary(&stats, started.elapsed().as_secs_f64(), opts.dry_run);
+    }
+    report.flush();
     if code != exit::OK {
         eprintln!(
             "rsync error: {} (code {code}) at main.c(1394) [sender={}]",

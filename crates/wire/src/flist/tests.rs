@@ -20,6 +20,7 @@ fn opts() -> FlistOptions {
         preserve_atimes: false,
         xattrs: None,
         preserve_acls: false,
+        skip_implied: false,
     }
 }
 

@@ -219,7 +219,11 @@ pub(super) fn generate_entry(
             if let (false, false, Some(b), Some(m)) = (o.dry_run, same, &o.backup, &meta) {
                 // What the new symlink replaces is kept, as stock's make_backup does.
                 if !m.is_dir() {
-                    if let Err(err) = b.move_aside(ctx.dest, &e.name, &path) {
+                    let moved = b.move_aside(ctx.dest, &e.name, &path);
+                    if let Ok(true) = moved {
+                        ctx.backed_up(None, &e.name);
+                    }
+                    if let Err(err) = moved {
                         let what = format!("backup of {} failed", ctx.naming.name(&e.name));
                         ctx.gen_error(say::syserr("generator", &what, &err));
                         res.errors += 1;

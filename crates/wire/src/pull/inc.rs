@@ -46,6 +46,9 @@ pub struct IncList {
 struct DirSlot {
     entry: FileEntry,
     active: bool,
+    /// An implied parent skipped under `-R --no-implied-dirs`: its list is read, but the
+    /// directory itself is not handled.
+    implied: bool,
     content: bool,
     got_list: bool,
 }
@@ -185,6 +188,7 @@ impl<'a> IncReader<'a> {
         }
         (self.prepare)(&mut list)?;
         let parent = match dir {
+            Some(d) if self.dirs[d].implied => None,
             Some(d) => Some((self.dirs[d].entry.clone(), self.dirs[d].content)),
             None => list
                 .entries
@@ -194,9 +198,12 @@ impl<'a> IncReader<'a> {
         };
         for (i, e) in list.entries.iter().enumerate() {
             if e.is_dir() {
+                let implied = list.skipped_implied.get(i).copied().unwrap_or(false);
                 self.dirs.push(DirSlot {
                     entry: e.clone(),
-                    active: list.active[i],
+                    // (An implied parent skipped under --no-implied-dirs still gets its list.)
+                    active: list.active[i] || implied,
+                    implied,
                     content: list.content_dir.get(i).copied().unwrap_or(true),
                     got_list: false,
                 });

@@ -104,6 +104,31 @@ impl Ctx<'_> {
             .push((tag, text));
     }
 
+    /// `--info=backup`: `backed up NAME to BACKUP`, both as seen from the destination
+    /// directory (stock's receiver works there); from the receiver when `ev_tx` is given,
+    /// else from the generator.
+    pub(super) fn backed_up(&self, ev_tx: Option<&mpsc::Sender<Event>>, name: &[u8]) {
+        let Some(b) = self.opts.backup.as_ref().filter(|_| self.opts.info_backup) else {
+            return;
+        };
+        let to = b.path_for(self.dest, name);
+        let root = self.dest.root();
+        let to = match to.strip_prefix(&root) {
+            Ok(rel) if root != Path::new(".") || !to.is_absolute() => rel,
+            _ => to.as_path(),
+        };
+        // (A single file received under another name is named by its local name.)
+        let shown = match self.dest {
+            crate::local::Dest::Solo(p) => p.file_name().unwrap_or_default().to_string_lossy(),
+            _ => String::from_utf8_lossy(name),
+        };
+        let text = format!("backed up {shown} to {}\n", to.display());
+        match ev_tx {
+            Some(tx) => recv_say(self, tx, MsgTag::Info, text),
+            None => self.gen_say(MsgTag::Info, text),
+        }
+    }
+
     /// A per-file failure of the generator (stock's FERROR_XFER: the exit code becomes 23).
     pub(super) fn gen_error(&self, text: String) {
         self.gen_say(MsgTag::ErrorXfer, text);

@@ -69,6 +69,7 @@ pub(super) fn receive_file<R: Read>(
                         err,
                     )
                 })?;
+            ctx.backed_up(Some(ev_tx), &e.name);
             if basis_path.is_some() {
                 basis_path = Some(copy);
             }
@@ -238,8 +239,11 @@ pub(super) fn receive_file<R: Read>(
     // (A retry replaces what the first try kept in place: the original is backed up already.)
     let kept_in_place = retry && o.partial && o.partial_dir.is_none();
     if let (Some(b), Some(_), false) = (&o.backup, req.existing_mode, kept_in_place) {
-        b.move_aside(ctx.dest, &e.name, &final_path)
-            .map_err(|err| backup_failed(ctx, b, &e.name, &final_path, err))?;
+        if b.move_aside(ctx.dest, &e.name, &final_path)
+            .map_err(|err| backup_failed(ctx, b, &e.name, &final_path, err))?
+        {
+            ctx.backed_up(Some(ev_tx), &e.name);
+        }
     }
     let temp_shown = ctx.naming.path(temp.path());
     if let Err(err) = temp.persist(&final_path) {
