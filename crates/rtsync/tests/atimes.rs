@@ -13,7 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
-use interop_util::{set_mtime, stock_rsync, write_file};
+use interop_util::{set_atime, set_mtime, stock_rsync, write_file};
 use roles::matrix::{self, Case, Side, Via};
 
 const MTIME: i64 = 1_700_000_000;
@@ -26,30 +26,6 @@ const ATIMES: [(&str, i64); 5] = [
     ("src/changed", 1_400_000_000),
     ("dst/same", 1_300_000_000),
 ];
-
-fn set_atime(path: &Path, atime: i64) {
-    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    let times = [
-        libc::timespec {
-            tv_sec: atime as libc::time_t,
-            tv_nsec: 0,
-        },
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-    ];
-    // SAFETY: a NUL-terminated path and two timespecs.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    assert_eq!(rc, 0, "utimensat {}", path.display());
-}
 
 /// Files with old access times, a hard link, a symlink and a directory; in `dst/` one file
 /// current but for its access time and one with other contents.

@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
 
-use interop_util::{run_stock, set_mtime, snapshot, write_file};
+use interop_util::{run_stock, set_atime, set_mtime, set_xattr, snapshot, write_file};
 use roles::matrix::{self, Case, Side, Via, PAIRS};
 
 const ACCESS: &str = "system.posix_acl_access";
@@ -248,30 +248,66 @@ fn check_acls(ours: &Path, stock: &Path, what: &str) {
     assert_eq!(a, b, "trees differ: {what}");
 }
 
+/// [`prepare`] with extended attributes (short and abbreviated values, stale ones in `dst/`)
+/// and old access times beside the ACLs: `-AXU` together, in stock's list order.
+fn prepare_with_xattrs(base: &Path) {
+    prepare(base);
+    let (src, dst) = (base.join("src"), base.join("dst"));
+    set_xattr(&src.join("named"), "user.short", b"s");
+    set_xattr(&src.join("named"), "user.long", &[b'L'; 100]);
+    set_xattr(&dst.join("named"), "user.long", &[b'l'; 100]);
+    set_xattr(
+        &src.join("d"),
+        "user.dir",
+        b"on a directory with a default ACL",
+    );
+    set_xattr(&src.join("d/inner"), "user.inner", &[b'i'; 64]);
+    for f in ["plain", "named", "d/inner"] {
+        set_atime(&src.join(f), 1_500_000_000);
+    }
+}
+
 fn pairing(via: Via, push: bool) {
+    pairing_with(via, push, &prepare, CASES);
+    pairing_with(via, push, &prepare_with_xattrs, &[&["-aAXUi"]]);
+}
+
+fn pairing_with(via: Via, push: bool, prepare: &dyn Fn(&Path), cases: &[&[&str]]) {
     // SAFETY: geteuid has no preconditions.
     assert_eq!(unsafe { libc::geteuid() }, 0, "these tests need root");
-    for opts in CASES {
+    for opts in cases {
         for (client, server) in PAIRS {
             let ours = tempfile::tempdir().unwrap();
             let stock = tempfile::tempdir().unwrap();
             let roles = (client, server, via, push);
             let case = Case::new(opts, &[""]);
-            let got = matrix::run(ours.path(), &prepare, roles, case);
+            let got = matrix::run(ours.path(), prepare, roles, case);
             let want = matrix::run(
                 stock.path(),
-                &prepare,
+                prepare,
                 (Side::Stock, Side::Stock, via, push),
                 case,
             );
             let what = format!("{roles:?} {opts:?}");
             assert_eq!(got.output, want.output, "output differs: {what}");
+            let all = opts.contains(&"-aAXUi");
+            let shown = if all { "uax named" } else { "a. named" };
             assert!(
-                want.output.contains("a. named"),
+                want.output.contains(shown),
                 "the case shows an ACL change: {}",
                 want.output
             );
             check_acls(ours.path(), stock.path(), &what);
+            if all {
+                for f in ["plain", "named", "d/inner"] {
+                    let at = |b: &Path| {
+                        let md = std::fs::symlink_metadata(b.join("dst").join(f)).unwrap();
+                        std::os::unix::fs::MetadataExt::atime(&md)
+                    };
+                    assert_eq!(at(stock.path()), 1_500_000_000, "{what}: {f}");
+                    assert_eq!(at(ours.path()), at(stock.path()), "{what}: {f}");
+                }
+            }
         }
     }
 }

@@ -261,18 +261,30 @@ pub fn pattern(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// Sets both times of `p` (not following a symlink) to `secs`.`nsec`.
 pub fn set_mtime(p: &Path, secs: i64, nsec: u32) {
+    set_times(p, Some((secs, nsec)), Some((secs, nsec)));
+}
+
+/// Sets only the access time of `p` (not following a symlink).
+pub fn set_atime(p: &Path, secs: i64) {
+    set_times(p, Some((secs, 0)), None);
+}
+
+/// Sets the access and modification times of `p` given (the others are left).
+fn set_times(p: &Path, atime: Option<(i64, u32)>, mtime: Option<(i64, u32)>) {
     let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-    let times = [
-        libc::timespec {
+    let spec = |t: Option<(i64, u32)>| match t {
+        Some((secs, nsec)) => libc::timespec {
             tv_sec: secs,
             tv_nsec: nsec as i64,
         },
-        libc::timespec {
-            tv_sec: secs,
-            tv_nsec: nsec as i64,
+        None => libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
         },
-    ];
+    };
+    let times = [spec(atime), spec(mtime)];
     // SAFETY: valid path and two timespecs.
     let rc = unsafe {
         libc::utimensat(
@@ -282,7 +294,7 @@ pub fn set_mtime(p: &Path, secs: i64, nsec: u32) {
             libc::AT_SYMLINK_NOFOLLOW,
         )
     };
-    assert_eq!(rc, 0);
+    assert_eq!(rc, 0, "utimensat {}", p.display());
 }
 
 /// Gives every entry beneath `root` (and `root`) a distinct time in the past. A receiver
