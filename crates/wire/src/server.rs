@@ -626,10 +626,13 @@ fn serve<R: Read + Send, W: Write + Send>(
         if let Some(log) = &session.log {
             (log.0)(&format!("rsync: {e}"));
         }
-        // Tell the client why, as stock does, then the exit code.
+        // Tell the client why, as stock does, then the exit code. Only there: our stderr
+        // reaches the same terminal through a remote shell, where a second copy of the line
+        // would interleave with the first.
         let _ = writer.send_msg(MsgTag::Error, format!("rsync: {e}\n").as_bytes());
         let _ = writer.send_msg_int(MsgTag::ErrorExit, e.exit_code());
         let _ = writer.flush();
+        return Ok(e.exit_code());
     }
     result
 }
