@@ -11,9 +11,8 @@ mod roles;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::Command;
 
-use interop_util::{set_atime, set_mtime, stock_rsync, write_file};
+use interop_util::{set_atime, set_mtime, write_file};
 use roles::matrix::{self, Case, Side, Via};
 
 const MTIME: i64 = 1_700_000_000;
@@ -124,25 +123,8 @@ fn access_times_travel_in_every_pairing_as_with_stock() {
 }
 
 fn local(ours: bool, base: &Path, args: &[&str]) -> String {
-    let mut cmd = if ours {
-        let mut c = Command::new(daemon_util::rtsync_bin());
-        c.arg("rsync");
-        c
-    } else {
-        Command::new(stock_rsync())
-    };
-    let out = cmd.args(args).current_dir(base).output().unwrap();
-    // (A local copy's byte counts are stock's pipe traffic: not ours to match.)
-    let stdout: String = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with("sent ") && !l.starts_with("total size"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    format!(
-        "{stdout}{}exit {:?}",
-        String::from_utf8_lossy(&out.stderr),
-        out.status.code()
-    )
+    let (text, code) = interop_util::run_local(ours, base, args);
+    format!("{text}exit {code:?}")
 }
 
 #[test]

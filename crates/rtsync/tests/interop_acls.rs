@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::Command;
 
 use interop_util::{run_stock, set_atime, set_mtime, set_xattr, snapshot, write_file};
 use roles::matrix::{self, Case, Side, Via, PAIRS};
@@ -335,26 +334,8 @@ fn acls_from_a_daemon() {
 
 /// Runs a local copy `src/` → `dst/` in `base` with stock or rtsync.
 fn local(base: &Path, ours: bool, opts: &[&str]) -> (String, Option<i32>) {
-    let mut cmd = if ours {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
-        c.arg("rsync");
-        c
-    } else {
-        Command::new(interop_util::stock_rsync())
-    };
-    let out = cmd
-        .args(opts)
-        .args(["src/", "dst/"])
-        .current_dir(base)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with("sent ") && !l.starts_with("total size"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        + &String::from_utf8_lossy(&out.stderr);
-    (text, out.status.code())
+    let args: Vec<&str> = opts.iter().copied().chain(["src/", "dst/"]).collect();
+    interop_util::run_local(ours, base, &args)
 }
 
 #[test]

@@ -581,3 +581,24 @@ pub fn run_ours_env(args: &[&str], env: &rtsync_wire::client::ClientEnv) -> (i32
         Err(e) => (e.exit_code(), e.to_string()),
     }
 }
+
+/// A local copy run in `base` by rtsync (`ours`) or stock rsync: stdout without the byte-count
+/// lines (a local copy's counts are stock's pipe traffic, not ours to match), stderr, and the
+/// exit code.
+pub fn run_local(ours: bool, base: &Path, args: &[&str]) -> (String, Option<i32>) {
+    let mut cmd = if ours {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
+        c.arg("rsync");
+        c
+    } else {
+        Command::new(stock_rsync())
+    };
+    let out = cmd.args(args).current_dir(base).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with("sent ") && !l.starts_with("total size"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        + &String::from_utf8_lossy(&out.stderr);
+    (text, out.status.code())
+}
