@@ -62,7 +62,7 @@ fn version_json() -> String {
         ("hardlink_specials", "false"),
         ("hardlink_symlinks", "true"),
         ("IPv6", "true"),
-        ("atimes", "false"),
+        ("atimes", "true"),
         ("batchfiles", "true"),
         ("inplace", "true"),
         ("append", "true"),
