@@ -184,3 +184,33 @@ fn local_copy_into_read_only_dirs() {
         local_compare(&read_only_dirs, opts);
     }
 }
+
+/// A destination the user cannot write into at all: the generator asks for the file, then
+/// reports the subdirectory it could not make, in one write, and waits for the file. A
+/// sender that took the buffered report for a request held the file's data back and both
+/// ends waited forever (the rsync suite's chdir-symlink-race, our client to our daemon).
+#[test]
+fn request_then_report_into_an_unwritable_root() {
+    let prepare = |base: &Path| {
+        chmod(base, 0o755);
+        let (src, dst) = (base.join("src"), base.join("dst"));
+        fs::create_dir_all(src.join("sub")).unwrap();
+        fs::create_dir_all(&dst).unwrap();
+        fs::write(src.join("file"), "data\n").unwrap();
+        fs::write(src.join("sub/inner"), "inner\n").unwrap();
+        for p in [src.join("file"), src.join("sub/inner"), src.join("sub")] {
+            set_mtime(&p, 1_500_000_000, 0);
+        }
+        set_mtime(&dst, 1_400_000_000, 0);
+        chmod(&dst, 0o555);
+        chmod(&src, 0o755);
+    };
+    every_pairing(
+        &prepare,
+        Case::new(&["-rtp", "--size-only"], &[""])
+            .module(MODULE)
+            .as_user(USER)
+            .no_dir_times()
+            .sorted(),
+    );
+}

@@ -215,52 +215,81 @@ impl<R: Read> MuxReader<R> {
     /// `Ok(false)` on a clean EOF at a frame boundary.
     fn next_data_frame(&mut self) -> Result<bool> {
         loop {
-            let mut h = [0u8; 4];
-            match read_exact_or_eof(&mut self.inner, &mut h)? {
-                0 => return Ok(false),
-                4 => {}
-                _ => {
-                    return Err(Error::UnexpectedEof {
-                        context: "truncated frame header",
-                    })
-                }
+            match self.next_frame()? {
+                None => return Ok(false),
+                Some(true) => return Ok(true),
+                Some(false) => {}
             }
-            let word = u32::from_le_bytes(h);
-            let len = (word & 0x00FF_FFFF) as usize;
-            let raw_tag = (word >> 24) as u8;
-            if u32::from(raw_tag) < MPLEX_BASE {
-                return Err(Error::Stream(format!(
-                    "unexpected tag {} (stream not multiplexed?)",
-                    i32::from(raw_tag) - MPLEX_BASE as i32
-                )));
-            }
-            let tag_num = raw_tag - MPLEX_BASE as u8;
-            let tag = MsgTag::from_u8(tag_num)
-                .ok_or_else(|| Error::Stream(format!("unexpected tag {tag_num}")))?;
-            if tag == MsgTag::Data {
-                if len == 0 {
-                    continue;
-                }
-                self.remaining = len;
-                return Ok(true);
-            }
-            if len > MAX_OOB_MESSAGE {
-                return Err(Error::Stream(format!(
-                    "multiplexing overflow {tag_num}:{len}"
-                )));
-            }
-            let mut payload = vec![0u8; len];
-            self.inner.read_exact(&mut payload).map_err(|e| {
-                if e.kind() == io::ErrorKind::UnexpectedEof {
-                    Error::UnexpectedEof {
-                        context: "truncated message frame",
-                    }
-                } else {
-                    Error::io("reading message", e)
-                }
-            })?;
-            self.handle_oob(tag, payload)?;
         }
+    }
+
+    /// Whether data can be read without waiting on the peer, `pending` telling whether
+    /// the underlying stream holds unread bytes. Messages already here are handled first:
+    /// bytes that are only messages are no data, and a caller that took them for data
+    /// would hold its own output while the peer waits for it.
+    pub fn data_pending(&mut self, pending: impl Fn(&mut R) -> bool) -> Result<bool> {
+        if !self.muxed {
+            return Ok(pending(&mut self.inner));
+        }
+        while self.remaining == 0 && pending(&mut self.inner) {
+            // (The peer writes whole frames: the rest of a frame begun here is on its way.)
+            if self.next_frame()?.is_none() {
+                return Ok(false);
+            }
+        }
+        Ok(self.remaining > 0 && pending(&mut self.inner))
+    }
+
+    /// Reads one frame header (and a message's body): `Some(true)` when a MSG_DATA frame
+    /// with a payload starts, `Some(false)` after a message or an empty data frame, `None`
+    /// on a clean EOF at a frame boundary.
+    fn next_frame(&mut self) -> Result<Option<bool>> {
+        let mut h = [0u8; 4];
+        match read_exact_or_eof(&mut self.inner, &mut h)? {
+            0 => return Ok(None),
+            4 => {}
+            _ => {
+                return Err(Error::UnexpectedEof {
+                    context: "truncated frame header",
+                })
+            }
+        }
+        let word = u32::from_le_bytes(h);
+        let len = (word & 0x00FF_FFFF) as usize;
+        let raw_tag = (word >> 24) as u8;
+        if u32::from(raw_tag) < MPLEX_BASE {
+            return Err(Error::Stream(format!(
+                "unexpected tag {} (stream not multiplexed?)",
+                i32::from(raw_tag) - MPLEX_BASE as i32
+            )));
+        }
+        let tag_num = raw_tag - MPLEX_BASE as u8;
+        let tag = MsgTag::from_u8(tag_num)
+            .ok_or_else(|| Error::Stream(format!("unexpected tag {tag_num}")))?;
+        if tag == MsgTag::Data {
+            if len == 0 {
+                return Ok(Some(false));
+            }
+            self.remaining = len;
+            return Ok(Some(true));
+        }
+        if len > MAX_OOB_MESSAGE {
+            return Err(Error::Stream(format!(
+                "multiplexing overflow {tag_num}:{len}"
+            )));
+        }
+        let mut payload = vec![0u8; len];
+        self.inner.read_exact(&mut payload).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                Error::UnexpectedEof {
+                    context: "truncated message frame",
+                }
+            } else {
+                Error::io("reading message", e)
+            }
+        })?;
+        self.handle_oob(tag, payload)?;
+        Ok(Some(false))
     }
 
     fn handle_oob(&mut self, tag: MsgTag, payload: Vec<u8>) -> Result<()> {

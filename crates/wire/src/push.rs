@@ -338,7 +338,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     // Files already sent once: a new request for one is a redo, without append semantics.
     let mut sent_once = std::collections::HashSet::new();
     loop {
-        let idle = !input_pending(r.get_mut());
+        let idle = !r.data_pending(&input_pending)?;
         while list.want_more(idle) {
             list.send_next(&mut out, &mut ndxw)?;
             for (tag, text) in list.take_messages() {

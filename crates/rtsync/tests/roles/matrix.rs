@@ -150,23 +150,17 @@ pub fn run(
         args.extend(case.srcs.iter().map(|s| remote(&src(s))));
         args.push(format!("{b}/dst/"));
     }
-    let mut cmd = match case.user {
-        Some(user) => {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid", user, "--regid", "nogroup", "--clear-groups"]);
-            c
-        }
-        None => match client {
-            Side::Stock => Command::new(stock_rsync()),
-            Side::Ours => Command::new(rtsync_bin()),
-        },
-    };
-    if case.user.is_some() {
-        cmd.arg(match client {
-            Side::Stock => stock_rsync(),
-            Side::Ours => rtsync_bin(),
-        });
+    // A transfer that hangs (two ends each waiting for the other) fails the case as
+    // `timeout`'s exit code instead of stalling the suite.
+    let mut cmd = Command::new("timeout");
+    cmd.args(["--kill-after=5", "120"]);
+    if let Some(user) = case.user {
+        cmd.args(["setpriv", "--reuid", user, "--regid", "nogroup", "--clear-groups"]);
     }
+    cmd.arg(match client {
+        Side::Stock => stock_rsync(),
+        Side::Ours => rtsync_bin(),
+    });
     if client == Side::Ours {
         cmd.arg("rsync");
     }
