@@ -374,3 +374,97 @@ fn a_relative_parent_flagged_as_content_dir_is_not_swept_by_delete() {
     let (_, work) = pull_path_with("mod/", &["-rR", "--delete"], list(), keep);
     assert!(!work.path().join("dest/dir/keep.txt").exists());
 }
+
+/// MSG_DATA bytes from a server, frame by frame, skipping messages; `exit` is the code of
+/// a MSG_ERROR_EXIT.
+struct DataReader {
+    buf: Vec<u8>,
+    exit: Option<i32>,
+}
+
+impl DataReader {
+    /// The next `want` data bytes; `None` when the server ends the transfer or hangs up
+    /// first.
+    fn take(&mut self, s: &mut TcpStream, want: usize) -> Option<Vec<u8>> {
+        while self.buf.len() < want {
+            let mut h = [0u8; 4];
+            s.read_exact(&mut h).ok()?;
+            let word = u32::from_le_bytes(h);
+            let len = (word & 0xFF_FFFF) as usize;
+            let tag = (word >> 24) as i32 - 7;
+            let mut payload = vec![0u8; len];
+            s.read_exact(&mut payload).ok()?;
+            match tag {
+                0 => self.buf.extend(payload),
+                86 => {
+                    self.exit = Some(i32::from_le_bytes(payload[..4].try_into().unwrap()));
+                    return None;
+                }
+                _ => {}
+            }
+        }
+        Some(self.buf.drain(..want).collect())
+    }
+}
+
+/// A hostile client echoes the generator's request for `f` naming another basis (an
+/// alternate-directory index, as the suite's chroot-basis-forge-inner-module does) and a
+/// block match against it. rtsync's receiver never takes the basis from the sender: it
+/// refuses the stream (protocol error, code 2) and the destination file is untouched.
+#[test]
+fn a_forged_basis_type_from_a_client_is_refused() {
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("module");
+    std::fs::create_dir_all(root.join("alt")).unwrap();
+    std::fs::write(root.join("f"), vec![b'A'; 700]).unwrap();
+    std::fs::write(root.join("alt/f"), vec![b'S'; 700]).unwrap();
+    let port = interop_util::inproc::rtsync_daemon(&root, 1);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let _greeting = read_line(&mut s);
+    s.write_all(b"@RSYNCD: 31.0\nmod\n").unwrap();
+    assert_eq!(read_line(&mut s), "@RSYNCD: OK");
+    s.write_all(b"--server\0-re.LsfC\0--no-whole-file\0--compare-dest=alt\0.\0mod/\0\0")
+        .unwrap();
+    let mut setup = [0u8; 5]; // compat flags (one byte) + seed
+    s.read_exact(&mut setup).unwrap();
+    let mut list = entry(b".", DIR, 0);
+    list.extend(entry(b"f", REG, 701));
+    list.push(0);
+    s.write_all(&data_frame(&list)).unwrap();
+    // The request: index 1 (one byte: the difference from -1), item flags, sum header.
+    let mut r = DataReader {
+        buf: Vec::new(),
+        exit: None,
+    };
+    let req = r.take(&mut s, 1 + 2 + 16).expect("a request for f");
+    assert_eq!(req[0], 2, "request for index 1");
+    let head = &req[3..19];
+    let count = i32::from_le_bytes(head[..4].try_into().unwrap());
+    let s2len = i32::from_le_bytes(head[8..12].try_into().unwrap());
+    assert!(count > 0, "the generator sends sums of the existing f");
+    r.take(&mut s, count as usize * (4 + s2len as usize))
+        .expect("the sums");
+    let iflags = u16::from_le_bytes([req[1], req[2]]) | (1 << 11) | (1 << 12);
+    let mut forged = vec![2u8];
+    forged.extend(iflags.to_le_bytes());
+    forged.push(0x84); // FNAMECMP_FUZZY + 1: the first alternate directory
+    forged.extend([1, b'f']);
+    forged.extend_from_slice(head);
+    put_i32(&mut forged, -1); // block 0 of the named basis
+    put_i32(&mut forged, 1);
+    forged.push(b'X');
+    put_i32(&mut forged, 0);
+    forged.extend([0u8; 16]);
+    s.write_all(&data_frame(&forged)).unwrap();
+    let _ = r.take(&mut s, usize::MAX);
+    assert_eq!(r.exit, Some(2), "refused as a protocol error");
+    assert_eq!(std::fs::read(root.join("f")).unwrap(), vec![b'A'; 700]);
+    let names: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(names.is_empty(), "temporary files left: {names:?}");
+}

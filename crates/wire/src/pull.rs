@@ -2492,15 +2492,30 @@ fn receive<R: Read>(
         }
         let ndx = ndx as usize;
         let iflags = r.read_u16()?;
-        if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
-            r.read_u8()?;
-        }
-        if iflags & item::XNAME_FOLLOWS != 0 {
-            r.read_vstring(4096)?;
-        }
+        let basis_type = if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
+            Some(r.read_u8()?)
+        } else {
+            None
+        };
+        let xname = if iflags & item::XNAME_FOLLOWS != 0 {
+            Some(r.read_vstring(4096)?)
+        } else {
+            None
+        };
         let xattr_values = xattr_answer(ctx, r, ndx, iflags)?;
         if iflags & item::TRANSFER == 0 {
             continue;
+        }
+        // Our generator keeps its choice of basis to itself and always asks for the
+        // destination's own name (a batch replays what stock's generator chose). A sender
+        // that names another basis (an alternate directory, a fuzzy match) is forging it:
+        // stock's receiver would open what it names.
+        if !ctx.opts.read_batch
+            && (basis_type.is_some_and(|t| t != crate::push::FNAMECMP_FNAME) || xname.is_some())
+        {
+            return Err(Error::Protocol(format!(
+                "the sender named a basis the generator did not choose (file index {ndx})"
+            )));
         }
         if phase == 2 {
             return Err(Error::Protocol("got transfer request in phase 2".into()));

@@ -235,7 +235,7 @@ pub struct PushStats {
 
 /// The receiver's basis is the destination file itself (stock's `FNAMECMP_FNAME`; also what
 /// no basis type in the item flags means).
-const FNAMECMP_FNAME: u8 = 0x80;
+pub(crate) const FNAMECMP_FNAME: u8 = 0x80;
 /// The receiver's basis is a partial file in `--partial-dir`.
 const FNAMECMP_PARTIAL_DIR: u8 = 0x81;
 

@@ -155,7 +155,14 @@ pub fn run(
     let mut cmd = Command::new("timeout");
     cmd.args(["--kill-after=5", "120"]);
     if let Some(user) = case.user {
-        cmd.args(["setpriv", "--reuid", user, "--regid", "nogroup", "--clear-groups"]);
+        cmd.args([
+            "setpriv",
+            "--reuid",
+            user,
+            "--regid",
+            "nogroup",
+            "--clear-groups",
+        ]);
     }
     cmd.arg(match client {
         Side::Stock => stock_rsync(),
