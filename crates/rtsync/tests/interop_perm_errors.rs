@@ -214,3 +214,35 @@ fn request_then_report_into_an_unwritable_root() {
             .sorted(),
     );
 }
+
+/// A source file the sender may list but not read (`send_files failed to open`, named as
+/// stock names it: in a module relative to it with `(in m)`), alone and in a tree. Alone,
+/// the sender has nothing more to send after saying so: a receiver that heard of it only
+/// with the next data waited forever, and so did the sender.
+#[test]
+fn unreadable_sources() {
+    let prepare = |base: &Path| {
+        chmod(base, 0o755);
+        let (src, dst) = (base.join("src"), base.join("dst"));
+        fs::create_dir_all(src.join("sub")).unwrap();
+        fs::create_dir_all(&dst).unwrap();
+        fs::write(src.join("sub/file"), "secret\n").unwrap();
+        fs::write(src.join("top"), "top\n").unwrap();
+        for p in [src.join("sub/file"), src.join("top"), src.join("sub")] {
+            set_mtime(&p, 1_500_000_000, 0);
+        }
+        chmod(&src.join("sub/file"), 0o000);
+        chmod(&dst, 0o777);
+        set_mtime(&dst, 1_400_000_000, 0);
+    };
+    for srcs in [&["sub/file"][..], &["sub/"], &["sub"], &[""]] {
+        every_pairing(
+            &prepare,
+            Case::new(&["-a"], srcs)
+                .module(MODULE)
+                .as_user(USER)
+                .no_dir_times()
+                .sorted(),
+        );
+    }
+}

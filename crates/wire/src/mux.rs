@@ -240,6 +240,23 @@ impl<R: Read> MuxReader<R> {
         Ok(self.remaining > 0 && pending(&mut self.inner))
     }
 
+    /// Waits until data can be read (or the stream ends: the read that follows reports
+    /// it); `Ok(false)` when a MSG_NO_SEND came first. A receiver must hear of a file the
+    /// sender cannot send while it waits: the sender sends nothing more until the
+    /// generator, which waits for that file, moves on.
+    pub fn await_data(&mut self) -> Result<bool> {
+        if !self.muxed || self.remaining > 0 {
+            return Ok(true);
+        }
+        loop {
+            match self.next_frame()? {
+                None | Some(true) => return Ok(true),
+                Some(false) if !self.oob.no_send.is_empty() => return Ok(false),
+                Some(false) => {}
+            }
+        }
+    }
+
     /// Reads one frame header (and a message's body): `Some(true)` when a MSG_DATA frame
     /// with a payload starts, `Some(false)` after a message or an empty data frame, `None`
     /// on a clean EOF at a frame boundary.

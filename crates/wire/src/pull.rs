@@ -2400,7 +2400,11 @@ fn receive<R: Read>(
         let _ = ev_tx.send(Event::Completed(ndx));
     };
     loop {
-        let ndx = ndxr.read(r)?;
+        let ndx = if r.await_data()? {
+            Some(ndxr.read(r)?)
+        } else {
+            None
+        };
         // Files the sender could not open (MSG_NO_SEND): done with, without a line.
         for gone in std::mem::take(&mut r.oob.no_send) {
             let Ok(gone) = usize::try_from(gone) else {
@@ -2414,6 +2418,9 @@ fn receive<R: Read>(
                 completed(gone);
             }
         }
+        let Some(ndx) = ndx else {
+            continue;
+        };
         if let Some(lists) = inc.as_deref_mut() {
             if ndx == NDX_FLIST_EOF {
                 all_listed = true;

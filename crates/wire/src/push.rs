@@ -288,6 +288,10 @@ pub struct PushOptions {
     pub match_report: bool,
     /// `-X`: the receiver may ask for abbreviated attribute values after an item's flags.
     pub xattrs: Option<rtsync_tree::xattr::XattrRules>,
+    /// Serving this daemon module (and whether it is chrooted into): a file that cannot be
+    /// opened is named as stock's `full_fname` names it, relative to the module and
+    /// followed by ` (in MODULE)`.
+    pub module: Option<(String, bool)>,
 }
 
 /// Bytes read from and written to the connection so far.
@@ -454,8 +458,8 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                     Signature::read_sums(dhead, &mut *r)?;
                 }
                 let msg = format!(
-                    "rsync: [sender] send_files failed to open \"{}\": {} ({})\n",
-                    path.display(),
+                    "rsync: [sender] send_files failed to open {}: {} ({})\n",
+                    shown_path(&path, list.name(ndx), opts.module.as_ref()),
                     crate::client::strerror(&err),
                     err.raw_os_error().unwrap_or(0)
                 );
@@ -1005,6 +1009,23 @@ fn open_source(
 }
 
 /// Reads an index, absorbing deletion statistics.
+/// A source file's path as a sender's message shows it: quoted, and in a module relative to
+/// it with ` (in MODULE)`. As stock's `full_fname`, a file found from the top of a module
+/// served without chroot shows its path as is; one found from a directory below the top,
+/// or in a chrooted module, a path starting with `/`.
+fn shown_path(path: &Path, name: &[u8], module: Option<&(String, bool)>) -> String {
+    let Some((m, chrooted)) = module else {
+        return format!("\"{}\"", path.display());
+    };
+    let text = path.to_string_lossy();
+    let rel = text.strip_prefix("./").unwrap_or(&text);
+    if rel.as_bytes() == name && !chrooted {
+        format!("\"{rel}\" (in {m})")
+    } else {
+        format!("\"/{}\" (in {m})", rel.trim_start_matches('/'))
+    }
+}
+
 fn read_ndx<R: Read>(
     ndxr: &mut NdxReader,
     r: &mut MuxReader<R>,

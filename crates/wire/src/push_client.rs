@@ -186,6 +186,7 @@ pub fn push_to(
         info_remove: opts.info_remove(),
         match_report: opts.debug_level("deltasum") >= 1,
         xattrs: opts.xattr_rules(),
+        module: None,
         untimed: !opts.times,
         itemize: opts.itemize > 0
             || opts

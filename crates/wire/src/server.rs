@@ -874,6 +874,9 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         info_remove: tweaks.info_remove(opts),
         match_report: tweaks.debug(opts, "deltasum"),
         xattrs: opts.xattr_rules(),
+        module: tweaks
+            .module
+            .map(|m| (m.to_string(), !tweaks.sanitize_links)),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
     Ok(if stats.errors > 0 {
@@ -977,6 +980,9 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         info_remove: tweaks.info_remove(opts),
         match_report: tweaks.debug(opts, "deltasum"),
         xattrs: opts.xattr_rules(),
+        module: tweaks
+            .module
+            .map(|m| (m.to_string(), !tweaks.sanitize_links)),
     };
     let pending = |r: &mut BufReader<R>| !r.buffer().is_empty();
     let stats = push::run_push_pacing(reader, writer, neg, &mut list, &popts, None, pending)?;
