@@ -139,6 +139,11 @@ OPTSETS = [
  '-a --remove-source-files', '-a -m', '-a --delete -F', '-ai --itemize-changes --out-format=%n%L', '-a --out-format="%o %f %l %b"',
  '-a -R', '-a --no-implied-dirs -R', '-a --prune-empty-dirs', '-a -y', '-a --append', '-a --append-verify', '-a -i --dry-run --delete',
  '-a --max-delete=1 --delete', '-a -I', '-a --modify-window=1', '-a --timeout=10', '-a -vv', '-a --progress', '-a -8 -i',
+ '-aAXi', '-a -S', '-a -S --inplace', '-ai --fuzzy', '-a -k', '-a -K', '-a --delay-updates', '-a --partial-dir=.p -i',
+ '-a -b --backup-dir=bk', '-ai --link-dest=../src', '-ai --compare-dest=../src', '-ai --copy-dest=../src', '-ai --chown=1:1',
+ '-a --checksum-seed=5 -c', '-a --block-size=1024 --no-whole-file', '-a -zz --compress-level=9', '-a --preallocate', '-ai -D',
+ '-ai --chmod=D700,F600', '-ai -H --delete', '-a --delete-during -i', '-a --delete-delay -i', '-a --force -i', '-a --existing --delete -i',
+ '-rlpt -i --omit-dir-times', '-a --stats -i --human-readable', '-a --info=progress2', '-a --itemize-changes -c', '-a --no-r -d -i',
 ]
 
 if os.environ.get('OPTS'):

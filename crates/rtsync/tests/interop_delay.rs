@@ -3,7 +3,9 @@
 //! `--partial-dir`) and are renamed into place once the sender is done, hard-link followers
 //! are linked only then, a stale staged copy of a file already current goes, something
 //! else named like the staging dir is replaced (and removed with it), and the client keeps
-//! the staging dir out of the transfer (neither sent nor deleted).
+//! the staging dir out of the transfer (neither sent nor deleted). Also the receiving
+//! side's other way of finishing files from elsewhere: the `--link-dest`, `--copy-dest`
+//! and `--compare-dest` basis directories, itemized as stock's generator does.
 
 mod daemon_util;
 mod interop_util;
@@ -144,5 +146,55 @@ fn delay_updates_refuses_inplace_and_append() {
                 .to_string()
         };
         assert_eq!(first(&ours), first(&stock), "{opts:?}");
+    }
+}
+
+/// A basis directory `ref/` beside `dst/`: the source's files as they are (a hard link or
+/// nothing to do), one with other contents, one missing. A file linked to its identical
+/// basis copy is no significant change: shown by `-ii`, not by `-i` (our receiving client
+/// printed `hf NAME` for it; a stock client of our server saw nothing with `-ii`).
+#[test]
+fn basis_dirs_itemized_like_stock_in_every_pairing() {
+    let prepare = |base: &Path| {
+        let (src, r) = (base.join("src"), base.join("ref"));
+        for d in [src.join("sub"), r.join("sub"), base.join("dst")] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        for (name, text) in [
+            ("same", "same\n"),
+            ("sub/deep", "deep\n"),
+            ("changed", "new\n"),
+        ] {
+            write_file(&src.join(name), text.as_bytes());
+        }
+        write_file(&src.join("new"), b"only here\n");
+        for (name, text) in [
+            ("same", "same\n"),
+            ("sub/deep", "deep\n"),
+            ("changed", "old\n"),
+        ] {
+            write_file(&r.join(name), text.as_bytes());
+        }
+        for p in ["same", "sub/deep", "changed", "new"] {
+            set_mtime(&src.join(p), 1_500_000_000, 0);
+            if r.join(p).exists() {
+                set_mtime(&r.join(p), 1_500_000_000, 0);
+            }
+        }
+        for d in [src.join("sub"), src.clone(), r.join("sub")] {
+            set_mtime(&d, 1_500_000_000, 0);
+        }
+    };
+    for dest in [
+        "--link-dest=../ref",
+        "--copy-dest=../ref",
+        "--compare-dest=../ref",
+    ] {
+        for verbosity in ["-ai", "-aii"] {
+            every_pairing(
+                &prepare,
+                Case::new(&[verbosity, dest], &[""]).no_dir_times(),
+            );
+        }
     }
 }

@@ -138,6 +138,9 @@ pub struct PullOptions {
     /// transfer is named to the client (`NAME is uptodate`, or `NAME` when only its
     /// attributes changed), as stock's generator reports through set_file_attrs.
     pub report_attrs: bool,
+    /// A receiving server whose client itemizes everything (`-ii`: it asks for `%i%I`):
+    /// items without a significant change are sent too, as stock's generator does.
+    pub report_all: bool,
     /// `--temp-dir`: where temp files are created.
     pub temp_dir: Option<PathBuf>,
     /// `--remove-source-files`: tell the sender (MSG_SUCCESS) which files are in place.
@@ -273,6 +276,7 @@ impl PullOptions {
             sparse: opts.sparse,
             preallocate: opts.preallocate,
             report_attrs: false,
+            report_all: false,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
             refuse: None,
             remove_source_files: opts.remove_source_files && !opts.dry_run && !batch_only,
@@ -2064,9 +2068,31 @@ fn notify_sender<W: Write>(
                     w.send_msg(MsgTag::Info, &text).map_err(wio)?;
                 }
                 // Only significant items: something reported or created.
-                if iflags & !(item::LOCAL_CHANGE) != 0 {
+                if iflags & !(item::LOCAL_CHANGE) != 0 || ctx.opts.report_all {
                     ndxw.put(out, ndx as i32);
                     out.extend_from_slice(&iflags.to_le_bytes());
+                }
+            }
+            // Linked already, or like a basis directory's twin: sent only for `-ii`, as
+            // a link without a leader's name (stock's empty xname).
+            // -vv without %i: named as up to date, as stock's generator logs it.
+            Line::Linked(it, name, ..) if ctx.opts.report_attrs => {
+                let mut text = rtsync_engine::report::escape_name(name);
+                if it.kind == b'd' {
+                    text.push(b'/');
+                }
+                text.extend_from_slice(b" is uptodate\n");
+                w.send_msg(MsgTag::Info, &text).map_err(wio)?;
+            }
+            Line::Linked(it, ..) if ctx.opts.report_all => {
+                let mut iflags = iflags_of(it);
+                if it.update == b'h' {
+                    iflags |= item::XNAME_FOLLOWS;
+                }
+                ndxw.put(out, ndx as i32);
+                out.extend_from_slice(&iflags.to_le_bytes());
+                if iflags & item::XNAME_FOLLOWS != 0 {
+                    out.push(0);
                 }
             }
             _ => {}

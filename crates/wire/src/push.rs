@@ -975,7 +975,8 @@ fn item_of<S: SendSource + ?Sized>(
     it.xattr = iflags & item::REPORT_XATTR != 0;
     it.acl = iflags & item::REPORT_ACL != 0;
     let suffix = match (hlink, xname) {
-        (true, Some(x)) => [&b" => "[..], x].concat(),
+        // (A basis-dir link names no leader: an empty name.)
+        (true, Some(x)) if !x.is_empty() => [&b" => "[..], x].concat(),
         _ => match list.kind(ndx) {
             FileKind::Directory => b"/".to_vec(),
             FileKind::Symlink => [&b" -> "[..], list.link_target(ndx).unwrap_or_default()].concat(),

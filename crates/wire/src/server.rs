@@ -1241,6 +1241,10 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
                 .out_format
                 .as_deref()
                 .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
+        report_all: opts
+            .out_format
+            .as_deref()
+            .is_some_and(|f| rtsync_engine::report::format_has(f, b'I')),
         ..PullOptions::from_options(opts, protect)
     };
     popts.numeric_ids |= numeric_ids;

@@ -128,8 +128,10 @@ pub(super) fn regular(
         }
         if kind == AltDest::Link {
             if o.dry_run || fs::hard_link(&m.path, dest).is_ok() {
+                // Linked to an identical file: as stock's generator, an item without a
+                // significant change (shown with -ii, `NAME is uptodate` with -vv).
                 let it = itemize(e, Some(&m.md), b'h', p);
-                return FileOutcome::Done(Some(crate::log::line(e, it)));
+                return FileOutcome::Done(Some(quiet_unless_changed(e, it)));
             }
         } else {
             let it = itemize(e, Some(&m.md), b'.', p);
@@ -144,7 +146,26 @@ pub(super) fn regular(
         return FileOutcome::None;
     }
     let it = itemize(e, Some(&m.md), b'c', p);
-    FileOutcome::Done(Some(crate::log::line(e, it)))
+    FileOutcome::Done(Some(quiet_unless_changed(e, it)))
+}
+
+/// The line of an item made from its twin in a basis directory: when nothing but the way
+/// it was made differs, no significant change for stock's generator (shown by -ii only).
+pub(super) fn quiet_unless_changed(
+    e: &FileEntry,
+    it: rtsync_engine::itemize::Itemize,
+) -> crate::log::Line {
+    let mut rest = it.clone();
+    rest.update = b'.';
+    if rest.has_changes() {
+        return crate::log::line(e, it);
+    }
+    crate::log::Line::Linked(
+        it,
+        e.name.clone(),
+        crate::log::suffix(e),
+        Some(Box::new(crate::log::facts(e))),
+    )
 }
 
 /// Copies a basis file into place through a temp file, with `e`'s attributes.

@@ -173,7 +173,13 @@ pub(super) fn generate_entry(
                     lines.extend(dels);
                 }
             }
-            lines.push(line(e, it));
+            // Made like its twin in a basis directory: no significant change for stock's
+            // generator.
+            lines.push(if alt.is_some() {
+                super::alt::quiet_unless_changed(e, it)
+            } else {
+                line(e, it)
+            });
             Ok(if o.dry_run {
                 Step::Done(lines)
             } else {
