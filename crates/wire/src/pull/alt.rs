@@ -155,7 +155,7 @@ pub(super) fn quiet_unless_changed(
     e: &FileEntry,
     it: rtsync_engine::itemize::Itemize,
 ) -> crate::log::Line {
-    let mut rest = it.clone();
+    let mut rest = it;
     rest.update = b'.';
     if rest.has_changes() {
         return crate::log::line(e, it);
