@@ -150,7 +150,7 @@ fn delay_updates_refuses_inplace_and_append() {
 }
 
 /// A basis directory `ref/` beside `dst/`: the source's files as they are (a hard link or
-/// nothing to do), one with other contents, one missing. A file linked to its identical
+/// nothing to do), one missing; `dst/` holds an up-to-date copy of one of them. A file linked to its identical
 /// basis copy is no significant change: shown by `-ii`, not by `-i` (our receiving client
 /// printed `hf NAME` for it; a stock client of our server saw nothing with `-ii`).
 #[test]
@@ -181,6 +181,10 @@ fn basis_dirs_itemized_like_stock_in_every_pairing() {
                 set_mtime(&r.join(p), 1_500_000_000, 0);
             }
         }
+        // An up-to-date copy already in the destination: replaced by a link to the basis
+        // (--link-dest) or removed (--compare-dest), as stock looks in the basis first.
+        write_file(&base.join("dst/same"), b"same\n");
+        set_mtime(&base.join("dst/same"), 1_500_000_000, 0);
         for d in [src.join("sub"), src.clone(), r.join("sub")] {
             set_mtime(&d, 1_500_000_000, 0);
         }

@@ -275,6 +275,20 @@ pub(super) fn generate_entry(
                 }
                 return Ok(Step::Done(lines));
             }
+            // Before the destination's own quick check, as stock's generator: a file found
+            // exactly in a --link-dest/--compare-dest directory replaces (or removes) even
+            // an up-to-date destination file.
+            let mut alt_basis = None;
+            if o.alt_dest.is_some() && meta.as_ref().is_none_or(|m| m.file_type().is_file()) {
+                match super::alt::regular(ctx, e, &path, meta.as_ref()) {
+                    super::alt::FileOutcome::Done(line) => {
+                        lines.extend(line);
+                        return Ok(Step::Done(lines));
+                    }
+                    super::alt::FileOutcome::Basis(m) => alt_basis = Some(m),
+                    super::alt::FileOutcome::None => {}
+                }
+            }
             if let Some(m) = &meta {
                 if is_current(ctx, e, m, &path) {
                     let mut it = itemize(e, Some(m), b'.', p);
@@ -293,17 +307,6 @@ pub(super) fn generate_entry(
                 if o.append > 0 && m.file_type().is_file() && m.len() >= e.size {
                     // --append never touches a file already as long as the sender's.
                     return Ok(Step::Done(lines));
-                }
-            }
-            let mut alt_basis = None;
-            if o.alt_dest.is_some() && meta.as_ref().is_none_or(|m| m.file_type().is_file()) {
-                match super::alt::regular(ctx, e, &path, meta.as_ref()) {
-                    super::alt::FileOutcome::Done(line) => {
-                        lines.extend(line);
-                        return Ok(Step::Done(lines));
-                    }
-                    super::alt::FileOutcome::Basis(m) => alt_basis = Some(m),
-                    super::alt::FileOutcome::None => {}
                 }
             }
             let existing = meta.filter(|m| m.file_type().is_file());
