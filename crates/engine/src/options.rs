@@ -54,6 +54,9 @@ pub struct Options {
     /// `-R`/`--no-relative` given explicitly.
     pub explicit_relative: Option<bool>,
     pub dirs: bool,
+    /// `--old-dirs` (`--old-d`): `--dirs` for an rsync too old to know it, done as
+    /// `-r --exclude='/*/*'` (the last of `--dirs`/`--no-dirs`/`--old-dirs` wins).
+    pub old_dirs: bool,
     pub links: bool,
     pub perms: bool,
     /// `-A`: preserve ACLs (implies `-p`).
@@ -612,7 +615,12 @@ static SPECS: &[Spec] = &[
         o.recursive = on;
         o.explicit_recursive = Some(on)
     }),
-    flag!("dirs", Some(b'd'), |o, on| o.dirs = on),
+    flag!("dirs", Some(b'd'), |o, on| {
+        o.dirs = on;
+        o.old_dirs = false
+    }),
+    plain!("old-dirs", None, |o| o.old_dirs = true),
+    plain!("old-d", None, |o| o.old_dirs = true),
     flag!("links", Some(b'l'), |o, on| o.links = on),
     flag!("perms", Some(b'p'), |o, on| o.perms = on),
     flag!("acls", Some(b'A'), |o, on| {
@@ -1057,6 +1065,12 @@ impl Options {
         }
         if self.copy_links {
             self.links = true;
+        }
+        if std::mem::take(&mut self.old_dirs) {
+            // (Appended after the user's own rules, as stock adds it.)
+            self.recursive = true;
+            self.dirs = true;
+            self.filters.push(FilterOption::Filter(b"- /*/*".to_vec()));
         }
         self.check_batch()?;
         if let Some(root) = &self.confine_root {

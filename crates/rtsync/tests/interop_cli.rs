@@ -987,3 +987,50 @@ fn no_implied_dirs_between_every_pairing_like_stock() {
         }
     }
 }
+
+/// `--old-dirs` (and its `--old-d` abbreviation): `-r` with `- /*/*` appended to the rules,
+/// so only the top level and its directories arrive, locally and pushed over a remote
+/// shell (the rule travels with the others); a later `--dirs` takes its place.
+#[test]
+fn old_dirs_lists_one_level_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("a/b")).unwrap();
+    std::fs::create_dir_all(src.join("c")).unwrap();
+    for f in ["f", "a/g", "a/b/h"] {
+        std::fs::write(src.join(f), f.as_bytes()).unwrap();
+        set_mtime(&src.join(f), 1_500_000_000, 0);
+    }
+    for d in ["a/b", "a", "c", ""] {
+        set_mtime(&src.join(d), 1_500_000_000, 0);
+    }
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let s = format!("{}/", src.display());
+    let cases: [&[&str]; 4] = [
+        &["-ai", "--old-dirs"],
+        &["-ai", "--old-d", "--exclude=c"],
+        &["-ai", "--old-dirs", "--dirs"],
+        &["-ai", "--old-dirs", "-e", &ssh],
+    ];
+    for opts in cases {
+        let mut runs = Vec::new();
+        for (who, stock) in [("ours", false), ("stock", true)] {
+            let dest = work.path().join(format!("d-{who}"));
+            let _ = std::fs::remove_dir_all(&dest);
+            let to = if opts.contains(&"-e") {
+                format!("localhost:{}/", dest.display())
+            } else {
+                format!("{}/", dest.display())
+            };
+            let mut args = opts.to_vec();
+            args.extend([s.as_str(), to.as_str()]);
+            let out = if stock { run_stock(&args) } else { rtsync(&args) };
+            let text = String::from_utf8_lossy(&out.stdout).replace(&who.to_string(), "X");
+            runs.push((text, out.status.code(), dest));
+        }
+        assert_eq!(runs[0].0, runs[1].0, "{opts:?}");
+        assert_eq!(runs[0].1, runs[1].1, "{opts:?}");
+        assert!(runs[0].0.contains("a/"), "{opts:?}: {}", runs[0].0);
+        assert_same_tree(&runs[0].2, &runs[1].2, true);
+    }
+}
