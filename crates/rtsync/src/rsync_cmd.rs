@@ -21,16 +21,35 @@ fn client_error(code: i32, location: &str) {
 }
 
 fn version_text() -> String {
+    let (caps, opts) = capabilities();
+    let word = |(name, value): &(&str, &str)| -> String {
+        let name = name.replace('_', "-");
+        match *value {
+            "true" => name,
+            "false" => format!("no {name}"),
+            v if v.starts_with('"') => format!("{} {name}", v.trim_matches('"')),
+            bits => format!(
+                "{bits}-bit {}",
+                name.trim_end_matches("-bits")
+                    .replace("long-int", "long int")
+            ),
+        }
+    };
+    let plural = |w: String| match w.as_str() {
+        "64-bit file" | "64-bit inum" | "64-bit timestamp" | "64-bit long int" => format!("{w}s"),
+        _ => w,
+    };
     format!(
         "rsync  version {RSYNC_VERSION}  protocol version {PROTOCOL_VERSION}\n\
          (rtsync {} — an rsync-compatible implementation in Rust)\n\
-         Capabilities:\n    64-bit files, 64-bit inums, 64-bit timestamps, 64-bit long ints,\n    \
-         symlinks, symtimes, hardlinks, no hardlink-specials, no hardlink-symlinks, IPv6, atimes,\n    \
-         inplace, append, ACLs, xattrs, no iconv, prealloc\n\
+         Capabilities:\n{}\n\
+         Optimizations:\n{}\n\
          Checksum list:\n    xxh128 xxh3 xxh64 (xxhash) md5 md4 sha1 none\n\
          Compress list:\n    zstd lz4 zlibx zlib none\n\
          Daemon auth list:\n    sha512 sha256 sha1 md5 md4\n",
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        wrap(caps.iter().map(|c| plural(word(c))).collect()),
+        wrap(opts.iter().map(word).collect()),
     )
 }
 
@@ -46,10 +65,13 @@ fn simd_roll() -> bool {
     }
 }
 
-/// `-VV`: the capabilities as JSON, in stock's layout (tests and tools parse it, or look for
-/// `"NAME": true`). Every value says what this implementation does.
-fn version_json() -> String {
-    let caps: [(&str, &str); 23] = [
+/// A `-VV` name and its JSON value.
+type Cap = (&'static str, &'static str);
+
+/// What this implementation can do, in stock's `-VV` names and JSON values (the
+/// capabilities, then the optimizations); `--version` says the same in words.
+fn capabilities() -> ([Cap; 23], [Cap; 4]) {
+    let caps = [
         ("file_bits", "64"),
         ("inum_bits", "64"),
         ("timestamp_bits", "64"),
@@ -75,37 +97,46 @@ fn version_json() -> String {
         ("stop_at", "false"),
         ("crtimes", "false"),
     ];
-    let opts: [(&str, &str); 4] = [
+    let opts = [
         ("SIMD_roll", if simd_roll() { "true" } else { "false" }),
         ("asm_roll", "false"),
         ("openssl_crypto", "false"),
         ("asm_MD5", "false"),
     ];
-    // Entries joined with ", " and wrapped before 72 columns, 4 spaces in.
-    let wrap = |items: Vec<String>| -> String {
-        let mut lines = vec![String::new()];
-        for (i, item) in items.iter().enumerate() {
-            let piece = if i + 1 < items.len() {
-                format!("{item},")
-            } else {
-                item.clone()
-            };
-            let line = lines.last_mut().expect("one line");
-            if !line.is_empty() && line.len() + 1 + piece.len() > 68 {
-                lines.push(piece);
-            } else {
-                if !line.is_empty() {
-                    line.push(' ');
-                }
-                line.push_str(&piece);
+    (caps, opts)
+}
+
+/// Entries joined with ", " and wrapped before 72 columns, 4 spaces in (stock's layout of
+/// `--version` and `-VV`).
+fn wrap(items: Vec<String>) -> String {
+    let mut lines = vec![String::new()];
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 < items.len() {
+            format!("{item},")
+        } else {
+            item.clone()
+        };
+        let line = lines.last_mut().expect("one line");
+        if !line.is_empty() && line.len() + 1 + piece.len() > 68 {
+            lines.push(piece);
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
             }
+            line.push_str(&piece);
         }
-        lines
-            .iter()
-            .map(|l| format!("    {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+    }
+    lines
+        .iter()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `-VV`: the capabilities as JSON, in stock's layout (tests and tools parse it, or look for
+/// `"NAME": true`). Every value says what this implementation does.
+fn version_json() -> String {
+    let (caps, opts) = capabilities();
     let pairs =
         |list: &[(&str, &str)]| wrap(list.iter().map(|(k, v)| format!("\"{k}\": {v}")).collect());
     let names = |list: &str| wrap(list.split(' ').map(|n| format!("\"{n}\"")).collect());

@@ -1024,7 +1024,11 @@ fn old_dirs_lists_one_level_like_stock() {
             };
             let mut args = opts.to_vec();
             args.extend([s.as_str(), to.as_str()]);
-            let out = if stock { run_stock(&args) } else { rtsync(&args) };
+            let out = if stock {
+                run_stock(&args)
+            } else {
+                rtsync(&args)
+            };
             let text = String::from_utf8_lossy(&out.stdout).replace(&who.to_string(), "X");
             runs.push((text, out.status.code(), dest));
         }
