@@ -53,6 +53,38 @@ fn version_text() -> String {
     )
 }
 
+/// `--stop-at`/`--stop-after`: at that time the run ends as stock's does when its I/O loop
+/// notices the limit (`stopping at requested limit`, code 30), whatever it is doing; the
+/// file being written locally is cleaned up as on a signal.
+fn stop_at_watchdog(at: i64, opts: &Options) {
+    use std::os::unix::ffi::OsStrExt;
+    let args = &opts.args;
+    let remote = |a: &std::ffi::OsString| is_remote(a.as_bytes());
+    let pulling = args.len() > 1
+        && !remote(&args[args.len() - 1])
+        && args[..args.len() - 1].iter().any(remote);
+    let role = match (opts.server, opts.sender, pulling) {
+        (true, true, _) | (false, _, false) => "sender",
+        _ => "receiver",
+    };
+    let message = format!(
+        "stopping at requested limit\nrsync error: {} (code {}) at io.c(927) [{role}={RSYNC_VERSION}]\n",
+        exit_message(exit::TIMEOUT),
+        exit::TIMEOUT
+    );
+    std::thread::spawn(move || loop {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if now >= at {
+            rtsync_tree::fsops::interrupt::stop_now(&message, exit::TIMEOUT);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(
+            ((at - now) as u64).saturating_mul(1000).min(1000),
+        ));
+    });
+}
+
 /// Whether the rolling checksum runs its AVX2 variant on this machine.
 fn simd_roll() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -94,7 +126,7 @@ fn capabilities() -> ([Cap; 23], [Cap; 4]) {
         ("secluded_args", "\"optional\""),
         ("iconv", "false"),
         ("prealloc", "true"),
-        ("stop_at", "false"),
+        ("stop_at", "true"),
         ("crtimes", "false"),
     ];
     let opts = [
@@ -273,6 +305,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if opts.help {
         print!("{}", help_text());
         return exit::OK;
+    }
+    if let Some(at) = opts.stop_at {
+        stop_at_watchdog(at, &opts);
     }
     if opts.server {
         // The remote end of a remote-shell transfer (or of `--server --daemon`).

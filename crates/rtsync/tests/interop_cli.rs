@@ -1038,3 +1038,73 @@ fn old_dirs_lists_one_level_like_stock() {
         assert_same_tree(&runs[0].2, &runs[1].2, true);
     }
 }
+
+/// `--stop-at` (minute precision, so this waits for the next minute): a transfer held back
+/// by `--bwlimit` stops at that time as stock's does (`stopping at requested limit`, code
+/// 30) and leaves no temp file (ours armed no cleanup when receiving over the wire),
+/// locally and pulling over a remote shell, ours and stock's side by side.
+#[test]
+fn stop_at_ends_the_transfer_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("big"), pattern(400_000, 3)).unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let at = {
+        let out = Command::new("date")
+            .args(["-d", "+1 minute", "+%Y-%m-%dT%H:%M"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let mut runs = Vec::new();
+    for (i, pull) in [false, true].into_iter().enumerate() {
+        for stock in [false, true] {
+            let dest = work.path().join(format!("d{i}-{stock}"));
+            std::fs::create_dir(&dest).unwrap();
+            let from = if pull {
+                format!("localhost:{}/", src.display())
+            } else {
+                format!("{}/", src.display())
+            };
+            let mut args = vec![
+                "-a".to_string(),
+                "--bwlimit=1".into(),
+                format!("--stop-at={at}"),
+            ];
+            if pull {
+                args.extend(["-e".into(), ssh.clone()]);
+                args.push(format!("--rsync-path={}", stock_rsync().display()));
+            }
+            args.extend([from, format!("{}/", dest.display())]);
+            runs.push(std::thread::spawn(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out = if stock {
+                    run_stock(&args)
+                } else {
+                    rtsync(&args)
+                };
+                (pull, stock, out, dest)
+            }));
+        }
+    }
+    for run in runs {
+        let (pull, stock, out, dest) = run.join().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        // (Stock's pulling client is two processes: which one notices first, and so the
+        // exit code, varies; ours and stock's local copy end with code 30.)
+        if !(pull && stock) {
+            assert_eq!(
+                out.status.code(),
+                Some(30),
+                "pull {pull} stock {stock}: {err}"
+            );
+        }
+        assert!(
+            err.starts_with("stopping at requested limit\n"),
+            "pull {pull} stock {stock}: {err}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&dest).unwrap().collect();
+        assert!(left.is_empty(), "pull {pull} stock {stock}: {left:?}");
+    }
+}

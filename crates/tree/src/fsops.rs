@@ -516,6 +516,33 @@ pub mod interrupt {
         }
     }
 
+    /// Ends the run now, as a signal would, with `message` (whole lines) and exit `code`:
+    /// the temp file being written goes (or is kept as `--partial` says).
+    pub fn stop_now(message: &str, code: i32) -> ! {
+        let text = std::ffi::CString::new(message.replace('\0', "")).unwrap_or_default();
+        // SAFETY: the same calls the signal handler makes, on NUL-terminated buffers.
+        unsafe {
+            if ARMED.swap(false, Ordering::SeqCst) {
+                if *ptr(&KEEP) != 0 {
+                    if *ptr(&KEEP_DIR) != 0 {
+                        libc::mkdir(ptr(&KEEP_DIR), 0o700);
+                    }
+                    if libc::rename(ptr(&TMP), ptr(&KEEP)) != 0 {
+                        libc::unlink(ptr(&TMP));
+                    }
+                } else {
+                    libc::unlink(ptr(&TMP));
+                }
+            }
+            libc::write(
+                2,
+                text.as_ptr() as *const libc::c_void,
+                text.as_bytes().len(),
+            );
+            libc::_exit(code);
+        }
+    }
+
     /// Catches SIGINT, SIGTERM and SIGHUP for the rest of the run; `message` (a whole line) is
     /// what goes to stderr before the exit with code 20.
     pub fn signal_cleanup_install(message: &str) {

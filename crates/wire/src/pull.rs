@@ -594,6 +594,12 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         said: Default::default(),
         xattr_wait: Default::default(),
     };
+    // Interrupted (or stopped by --stop-at), the file being written is removed or kept as
+    // --partial says, as stock's receiver does.
+    rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
+        "rsync error: received SIGINT, SIGTERM, or SIGHUP (code 20) at rsync.c(713) [receiver={}]\n",
+        rtsync_engine::RSYNC_VERSION
+    ));
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
     std::thread::scope(|s| {

@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::mpsc;
 
@@ -90,6 +91,8 @@ pub(super) fn receive_file<R: Read>(
     // Matched blocks can be left where they are only when the basis is the file written.
     let updating_basis = o.inplace && basis_path.as_deref() == Some(final_path.as_path());
     let mut temp = None;
+    // Kept until the temp file is in place or gone.
+    let mut _armed = None;
     let mut out = if o.inplace {
         use std::os::unix::fs::OpenOptionsExt;
         let opened = std::fs::OpenOptions::new()
@@ -125,6 +128,7 @@ pub(super) fn receive_file<R: Read>(
             .file()
             .try_clone()
             .map_err(|err| Error::file("dup temp file", err))?;
+        _armed = Some(arm_interrupt(o, t.path(), &final_path));
         temp = Some(t);
         Output::new(f, o.sparse, false)
     };
@@ -332,6 +336,47 @@ pub(super) fn discard_file<R: Read>(
     let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
     r.read_all(&mut theirs)?;
     Ok(())
+}
+
+/// Disarms the interrupt cleanup when dropped.
+struct Armed;
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        rtsync_tree::fsops::interrupt::signal_cleanup_set(None, None);
+    }
+}
+
+/// Names the temp file being written to the interrupt handler, with where `--partial` keeps
+/// it (the file's own name, or its partial directory).
+fn arm_interrupt(
+    o: &crate::pull::PullOptions,
+    tmp: &std::path::Path,
+    final_path: &std::path::Path,
+) -> Armed {
+    use rtsync_tree::fsops::interrupt::signal_cleanup_set;
+    let tmp = tmp.as_os_str().as_bytes();
+    match (o.partial, o.partial_dir.as_deref()) {
+        (false, _) => signal_cleanup_set(Some(tmp), None),
+        (true, Some(pd)) => {
+            let dir = final_path
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join(pd);
+            let keep = dir.join(final_path.file_name().unwrap_or_default());
+            signal_cleanup_set(
+                Some(tmp),
+                Some((
+                    keep.as_os_str().as_bytes(),
+                    Some(dir.as_os_str().as_bytes()),
+                )),
+            );
+        }
+        (true, None) => {
+            signal_cleanup_set(Some(tmp), Some((final_path.as_os_str().as_bytes(), None)))
+        }
+    }
+    Armed
 }
 
 /// Creates the temp file for `final_path`, in `--temp-dir` when one was given. On failure,
