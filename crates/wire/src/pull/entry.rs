@@ -403,8 +403,14 @@ pub(super) fn generate_entry(
             let same = seen.is_some_and(|s| {
                 s.mode & libc::S_IFMT == e.mode & libc::S_IFMT && s.rdev == e.rdev
             });
+            let same_type = seen.is_some_and(|s| s.mode & libc::S_IFMT == e.mode & libc::S_IFMT);
             let mut it = if same {
                 itemize_as(e, here, b'.', p)
+            } else if same_type {
+                // Another device number: a changed item, its other attributes compared.
+                let mut it = itemize_as(e, here, b'c', p);
+                it.checksum = true;
+                it
             } else {
                 itemize(e, None, b'c', p)
             };
