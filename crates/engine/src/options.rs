@@ -998,7 +998,7 @@ impl Options {
 
     /// `-X`: the namespace rules for a side whose `am_root` is `am_root`.
     pub fn xattr_rules_as(&self, am_root: i8) -> Option<rtsync_tree::xattr::XattrRules> {
-        (self.xattrs > 0).then(|| rtsync_tree::xattr::XattrRules {
+        (self.xattrs > 0).then_some(rtsync_tree::xattr::XattrRules {
             level: self.xattrs,
             root: am_root > 0,
             fake_super: am_root < 0,
@@ -1006,7 +1006,6 @@ impl Options {
     }
 
     /// Parses rsync's argv (without the program name).
-
     pub fn parse(args: &[OsString]) -> Result<Options, UsageError> {
         let mut o = Options {
             implied_dirs: true,

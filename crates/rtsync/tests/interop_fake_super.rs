@@ -17,7 +17,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use interop_util::{run_local, set_mtime, set_xattr, snapshot, write_file};
-use roles::matrix::{self, Case, Side, Via, PAIRS};
+use roles::matrix::{self, Case, Via, PAIRS};
 
 const STAT: &str = "user.rsync.%stat";
 

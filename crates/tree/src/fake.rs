@@ -317,7 +317,7 @@ pub fn acl_to_blob(acl: &Acl) -> Vec<u8> {
 /// Reads a stored ACL; `None` when the value is malformed. An access ACL's absent owner,
 /// group and other entries are taken from `mode` (stock does so for both kinds).
 pub fn acl_from_blob(b: &[u8], mode: u32) -> Option<Acl> {
-    if b.len() < 16 || (b.len() - 16) % 8 != 0 || (b.len() - 16) / 8 > MAX_ACL_NAMES {
+    if b.len() < 16 || !(b.len() - 16).is_multiple_of(8) || (b.len() - 16) / 8 > MAX_ACL_NAMES {
         return None;
     }
     let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
