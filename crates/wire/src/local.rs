@@ -256,7 +256,8 @@ impl IdMap {
 
 /// Turns the sender's ids in a received list into ours, as stock's receiver does once the
 /// list is in: by `--usermap`/`--groupmap` first, else by the names the sender gave (unless
-/// `numeric` ids), else as numbers. Owners are only mapped for a root receiver.
+/// `numeric` ids), else as numbers. Owners are only mapped for a receiver that may set them
+/// (`am_root`: root, `--super`, or `--fake-super`, which records them).
 #[allow(clippy::too_many_arguments)]
 pub fn map_ids(
     entries: &mut [FileEntry],
@@ -267,9 +268,8 @@ pub fn map_ids(
     groupmap: Option<&NameMap>,
     owner: bool,
     group: bool,
+    am_root: bool,
 ) {
-    // SAFETY: geteuid has no preconditions.
-    let am_root = unsafe { libc::geteuid() } == 0;
     let map_one = |list: &[(u32, Vec<u8>)],
                    map: Option<&NameMap>,
                    local: fn(&[u8]) -> Option<u32>,

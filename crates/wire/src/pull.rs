@@ -427,6 +427,7 @@ impl PullOptions {
             self.groupmap.as_ref(),
             self.attrs.owner,
             self.attrs.group,
+            self.attrs.am_root,
         );
     }
 }
