@@ -1404,4 +1404,20 @@ mod tests {
         let o = parse(&["-h", "a", "b"]).unwrap();
         assert!(!o.help && o.human_readable == 1);
     }
+
+    #[test]
+    fn the_last_of_super_no_super_fake_super_wins() {
+        assert_eq!(parse(&["--super", "--fake-super"]).unwrap().am_root(), -1);
+        assert_eq!(parse(&["--fake-super", "--super"]).unwrap().am_root(), 2);
+        assert_eq!(parse(&["--fake-super", "--no-super"]).unwrap().am_root(), 0);
+        let o = parse(&["--fake-super", "-M--super"]).unwrap();
+        assert_eq!((o.am_root(), o.receiver_am_root()), (-1, 2));
+        let o = parse(&["--no-super", "-M--fake-super"]).unwrap();
+        assert_eq!((o.am_root(), o.receiver_am_root()), (0, -1));
+        let rules = parse(&["-X", "--fake-super"])
+            .unwrap()
+            .xattr_rules()
+            .unwrap();
+        assert!(rules.fake_super && !rules.root);
+    }
 }

@@ -443,6 +443,52 @@ mod tests {
     }
 
     #[test]
+    fn stat_is_recorded_only_where_the_file_differs() {
+        use std::os::unix::fs::MetadataExt;
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        make_placeholder(&f).unwrap();
+        let md = std::fs::symlink_metadata(&f).unwrap();
+        let (uid, gid) = (md.uid(), md.gid());
+        // A device: recorded, the stand-in keeps its owner's access.
+        let dev = libc::makedev(8, 1);
+        store_stat(&f, libc::S_IFBLK | 0o640, dev, uid, gid).unwrap();
+        let md = std::fs::symlink_metadata(&f).unwrap();
+        assert_eq!(md.mode() & 0o7777, 0o640);
+        assert!(md.is_file());
+        let got = read_stat(&f, &md).unwrap().unwrap().unwrap();
+        assert_eq!((got.mode, got.rdev()), (libc::S_IFBLK | 0o640, dev));
+        assert_eq!(Seen::of(&f, &md).kind(), Some(crate::FileKind::BlockDevice));
+        // Special bits never reach the real file.
+        store_stat(&f, libc::S_IFREG | 0o4755, 0, uid, gid).unwrap();
+        let md = std::fs::symlink_metadata(&f).unwrap();
+        assert_eq!(md.mode() & 0o7777, 0o755);
+        assert_eq!(Seen::of(&f, &md).mode, libc::S_IFREG | 0o4755);
+        // What the real file says by itself: no record.
+        store_stat(&f, libc::S_IFREG | 0o644, 0, uid, gid).unwrap();
+        let md = std::fs::symlink_metadata(&f).unwrap();
+        assert!(read_stat(&f, &md).unwrap().is_none());
+        assert_eq!(md.mode() & 0o7777, 0o644);
+        // A corrupt record reads as corrupt, and the real stat stands.
+        xattr::set(&f, STAT_ATTR, b"not a stat").unwrap();
+        assert!(matches!(read_stat(&f, &md), Ok(Some(Err(_)))));
+        assert_eq!(Seen::of(&f, &md), Seen::real(&md));
+    }
+
+    #[test]
+    fn symlink_stand_ins_hold_their_target() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("l");
+        make_symlink_file(&f, b"some/target").unwrap();
+        assert_eq!(read_symlink_file(&f).unwrap().unwrap(), b"some/target");
+        let real = t.path().join("real");
+        std::os::unix::fs::symlink("x", &real).unwrap();
+        assert_eq!(read_symlink_file(&real).unwrap(), None);
+        // Never written through a symlink.
+        assert!(make_placeholder(&real).is_err());
+    }
+
+    #[test]
     fn acl_blobs_round_trip() {
         let acl = Acl {
             user_obj: None,
