@@ -226,6 +226,52 @@ fn fake_super_acls_over_a_shell() {
     }
 }
 
+/// What it is for: a user who is not root keeps what only root could set. The tree is
+/// handed to `nobody`, who copies it (and copies the copy back) with `--fake-super`.
+#[test]
+fn fake_super_local_as_a_user() {
+    need_root();
+    let run = |base: &Path, ours: bool, from: &str, to: &str| {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"]);
+        if ours {
+            c.arg(env!("CARGO_BIN_EXE_rtsync")).arg("rsync");
+        } else {
+            c.arg(interop_util::stock_rsync());
+        }
+        let out = c
+            .args(["-aiX", "--fake-super", from, to])
+            .current_dir(base)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+            out.status.code(),
+        )
+    };
+    let ours = tempfile::tempdir().unwrap();
+    let stock = tempfile::tempdir().unwrap();
+    for b in [ours.path(), stock.path()] {
+        prepare(b);
+        let st = std::process::Command::new("chown")
+            .args(["-hR", "nobody:nogroup"])
+            .arg(b)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    }
+    for (from, to) in [("src/", "dst/"), ("src/", "dst/"), ("dst/", "back/")] {
+        let got = run(ours.path(), true, from, to);
+        let want = run(stock.path(), false, from, to);
+        assert_eq!(got, want, "{from} -> {to}");
+        assert_eq!(want.1, Some(0), "{}", want.0);
+        same_trees(ours.path(), stock.path(), &format!("{from} -> {to}"));
+    }
+    let back = |b: &Path| snapshot(&b.join("back"), true);
+    assert_eq!(back(ours.path()), back(stock.path()));
+}
+
 /// The cases must show what they are about: stock's own run records devices and owners.
 #[test]
 fn the_reference_records_what_it_may_not_set() {
