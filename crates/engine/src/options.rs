@@ -828,8 +828,15 @@ static SPECS: &[Spec] = &[
     value!("stop-at", None, |o, v| o.stop_at = Some(stop_at(v)?)),
     value!("stop-after", None, |o, v| o.stop_at = Some(stop_after(v)?)),
     value!("time-limit", None, |o, v| o.stop_at = Some(stop_after(v)?)),
-    flag!("super", None, |o, on| o.super_user = Some(on)),
-    flag!("fake-super", None, |o, on| o.fake_super = on),
+    // One setting in stock (am_root): the last of --super, --no-super, --fake-super wins.
+    flag!("super", None, |o, on| {
+        o.super_user = Some(on);
+        o.fake_super = false
+    }),
+    flag!("fake-super", None, |o, on| {
+        o.fake_super = on;
+        o.super_user = None
+    }),
     flag!("secluded-args", Some(b's'), |o, on| o.protect_args = on),
     flag!("protect-args", None, |o, on| o.protect_args = on),
     flag!("8-bit-output", Some(b'8'), |o, on| o.eight_bit_output = on),
@@ -964,17 +971,49 @@ fn find_long(name: &str) -> Option<(&'static Spec, bool)> {
 }
 
 impl Options {
-    /// Parses rsync's argv (without the program name).
-    /// `-X`: the namespace rules for this process (root as the effective uid says).
-    pub fn xattr_rules(&self) -> Option<rtsync_tree::xattr::XattrRules> {
-        (self.xattrs > 0).then(|| rtsync_tree::xattr::XattrRules {
-            level: self.xattrs,
+    /// Stock's `am_root` for this process: -1 `--fake-super`, 2 `--super`, 0 `--no-super`,
+    /// else 1 for root and 0 for anyone else.
+    pub fn am_root(&self) -> i8 {
+        match (self.fake_super, self.super_user) {
+            (true, _) => -1,
+            (false, Some(true)) => 2,
+            (false, Some(false)) => 0,
             // SAFETY: geteuid has no preconditions.
-            root: unsafe { libc::geteuid() } == 0,
-            fake_super: self.fake_super,
+            (false, None) => i8::from(unsafe { libc::geteuid() } == 0),
+        }
+    }
+
+    /// The `am_root` of a local copy's receiving side: this process's, changed by a
+    /// `--super`, `--no-super` or `--fake-super` given with `-M` (stock's forked receiver
+    /// parses those as well).
+    pub fn receiver_am_root(&self) -> i8 {
+        let mut am_root = self.am_root();
+        for o in &self.remote_options {
+            match o.as_bytes() {
+                b"--super" => am_root = 2,
+                b"--no-super" => am_root = 0,
+                b"--fake-super" => am_root = -1,
+                _ => {}
+            }
+        }
+        am_root
+    }
+
+    /// `-X`: the namespace rules for this process.
+    pub fn xattr_rules(&self) -> Option<rtsync_tree::xattr::XattrRules> {
+        self.xattr_rules_as(self.am_root())
+    }
+
+    /// `-X`: the namespace rules for a side whose `am_root` is `am_root`.
+    pub fn xattr_rules_as(&self, am_root: i8) -> Option<rtsync_tree::xattr::XattrRules> {
+        (self.xattrs > 0).then_some(rtsync_tree::xattr::XattrRules {
+            level: self.xattrs,
+            root: am_root > 0,
+            fake_super: am_root < 0,
         })
     }
 
+    /// Parses rsync's argv (without the program name).
     pub fn parse(args: &[OsString]) -> Result<Options, UsageError> {
         let mut o = Options {
             implied_dirs: true,
@@ -1378,5 +1417,21 @@ mod tests {
         assert!(parse(&["-h"]).unwrap().help);
         let o = parse(&["-h", "a", "b"]).unwrap();
         assert!(!o.help && o.human_readable == 1);
+    }
+
+    #[test]
+    fn the_last_of_super_no_super_fake_super_wins() {
+        assert_eq!(parse(&["--super", "--fake-super"]).unwrap().am_root(), -1);
+        assert_eq!(parse(&["--fake-super", "--super"]).unwrap().am_root(), 2);
+        assert_eq!(parse(&["--fake-super", "--no-super"]).unwrap().am_root(), 0);
+        let o = parse(&["--fake-super", "-M--super"]).unwrap();
+        assert_eq!((o.am_root(), o.receiver_am_root()), (-1, 2));
+        let o = parse(&["--no-super", "-M--fake-super"]).unwrap();
+        assert_eq!((o.am_root(), o.receiver_am_root()), (0, -1));
+        let rules = parse(&["-X", "--fake-super"])
+            .unwrap()
+            .xattr_rules()
+            .unwrap();
+        assert!(rules.fake_super && !rules.root);
     }
 }

@@ -274,6 +274,7 @@ fn transfer(mut session: Session) -> i32 {
             max_verbosity: Some(m.max_verbosity()),
             daemon_bwlimit: daemon_bwlimit(&session.options),
             open_noatime: m.open_noatime(),
+            fake_super: m.fake_super(),
         },
     )
 }

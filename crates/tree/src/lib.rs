@@ -11,6 +11,7 @@
 pub mod acl;
 pub mod confine;
 mod entry;
+pub mod fake;
 pub mod fsops;
 pub mod scan;
 pub mod xattr;

@@ -40,6 +40,10 @@ pub struct ScanOptions {
     pub xattrs: Option<crate::xattr::XattrRules>,
     /// `-A`: read each entry's ACLs (not a symlink's).
     pub acls: bool,
+    /// `--fake-super` on this (sending) side: an entry's `user.rsync.%stat` gives its
+    /// mode, device number and owner, and its ACLs come from `user.rsync.%aacl`/`%dacl`
+    /// (see [`crate::fake`]).
+    pub fake_super: bool,
 }
 
 /// Decides which names are left out of the file list; the filter crate's rule lists implement it.
@@ -209,13 +213,24 @@ fn make_entry(
     opts: &ScanOptions,
     link: Option<Vec<u8>>,
 ) -> FileEntry {
-    let kind = FileKind::from_mode(md.mode()).unwrap_or(FileKind::Regular);
+    let real_kind = FileKind::from_mode(md.mode()).unwrap_or(FileKind::Regular);
+    let seen = if opts.fake_super {
+        faked(path, md)
+    } else {
+        crate::fake::Seen::real(md)
+    };
+    let kind = FileKind::from_mode(seen.mode).unwrap_or(FileKind::Regular);
     let link_target = if kind == FileKind::Symlink {
-        link.or_else(|| {
-            std::fs::read_link(path)
-                .ok()
-                .map(|t| t.as_os_str().as_bytes().to_vec())
-        })
+        if real_kind == FileKind::Regular {
+            // A --fake-super stand-in holds its target.
+            crate::fake::read_symlink_file(path).ok().flatten()
+        } else {
+            link.or_else(|| {
+                std::fs::read_link(path)
+                    .ok()
+                    .map(|t| t.as_os_str().as_bytes().to_vec())
+            })
+        }
     } else {
         None
     };
@@ -230,14 +245,14 @@ fn make_entry(
     FileEntry {
         name,
         kind,
-        mode: md.mode(),
+        mode: seen.mode,
         size,
         mtime: md.mtime(),
         mtime_nsec: md.mtime_nsec() as u32,
         atime: md.atime(),
-        uid: md.uid(),
-        gid: md.gid(),
-        rdev: md.rdev(),
+        uid: seen.uid,
+        gid: seen.gid,
+        rdev: seen.rdev,
         link_target,
         hardlink_key,
         checksum: None,
@@ -252,12 +267,28 @@ fn make_entry(
             })
         }),
         acl: (opts.acls && kind != FileKind::Symlink).then(|| {
-            std::sync::Arc::new(
+            std::sync::Arc::new(if opts.fake_super {
+                crate::fake::read_acl(path, seen.mode)
+            } else {
                 crate::acl::read(path, md.mode())
-                    .unwrap_or_else(|_| crate::acl::EntryAcl::plain(md.mode())),
-            )
+                    .unwrap_or_else(|_| crate::acl::EntryAcl::plain(md.mode()))
+            })
         }),
     }
+}
+
+/// A `--fake-super` sender's view of an item: its `%stat` folded in. A value that does not
+/// parse is ignored, and so is a type change between a directory and anything else (the
+/// scan descends by the real type).
+fn faked(path: &Path, md: &Metadata) -> crate::fake::Seen {
+    let mut seen = crate::fake::Seen::of(path, md);
+    let real_dir = md.is_dir();
+    let fake_dir = seen.mode & libc::S_IFMT == libc::S_IFDIR;
+    if real_dir != fake_dir || FileKind::from_mode(seen.mode).is_none() {
+        seen.mode = (md.mode() & libc::S_IFMT) | (seen.mode & 0o7777);
+        seen.rdev = md.rdev();
+    }
+    seen
 }
 
 /// One scanned entry: what it is, where it is read from, and whether its contents are listed.

@@ -220,6 +220,9 @@ pub struct AttrOptions {
     /// `-U`: access times of non-directories are set too.
     pub atimes: bool,
     pub am_root: bool,
+    /// `--fake-super`: owner, group, device numbers and special bits are recorded in
+    /// `user.rsync.%stat` instead of being set (see [`rtsync_tree::fake`]).
+    pub fake_super: bool,
     /// The process umask, for new files without `-p`.
     pub umask: u32,
     /// `-A`: entries carry ACLs to apply.
@@ -253,7 +256,8 @@ impl IdMap {
 
 /// Turns the sender's ids in a received list into ours, as stock's receiver does once the
 /// list is in: by `--usermap`/`--groupmap` first, else by the names the sender gave (unless
-/// `numeric` ids), else as numbers. Owners are only mapped for a root receiver.
+/// `numeric` ids), else as numbers. Owners are only mapped for a receiver that may set them
+/// (`am_root`: root, `--super`, or `--fake-super`, which records them).
 #[allow(clippy::too_many_arguments)]
 pub fn map_ids(
     entries: &mut [FileEntry],
@@ -264,9 +268,8 @@ pub fn map_ids(
     groupmap: Option<&NameMap>,
     owner: bool,
     group: bool,
+    am_root: bool,
 ) {
-    // SAFETY: geteuid has no preconditions.
-    let am_root = unsafe { libc::geteuid() } == 0;
     let map_one = |list: &[(u32, Vec<u8>)],
                    map: Option<&NameMap>,
                    local: fn(&[u8]) -> Option<u32>,
@@ -517,6 +520,35 @@ pub fn ensure_dir(path: &Path) -> io::Result<bool> {
     fs::create_dir(path)?;
     // Writable by us until the final attribute pass.
     fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;
+    Ok(true)
+}
+
+/// Makes `path` a `--fake-super` symlink stand-in holding `target`; returns false if it
+/// already was one.
+pub fn ensure_fake_symlink(path: &Path, target: &[u8]) -> io::Result<bool> {
+    if let Ok(m) = fs::symlink_metadata(path) {
+        if rtsync_tree::fake::Seen::of(path, &m).kind() == Some(FileKind::Symlink)
+            && rtsync_tree::fake::read_symlink_file(path)?.as_deref() == Some(target)
+        {
+            return Ok(false);
+        }
+        remove_any(path)?;
+    }
+    rtsync_tree::fake::make_symlink_file(path, target)?;
+    Ok(true)
+}
+
+/// Makes `path` a `--fake-super` stand-in for the device or special file `e`; returns false
+/// if it already was one.
+pub fn ensure_fake_special(path: &Path, e: &FileEntry) -> io::Result<bool> {
+    if let Ok(m) = fs::symlink_metadata(path) {
+        let seen = rtsync_tree::fake::Seen::of(path, &m);
+        if seen.mode & libc::S_IFMT == e.mode & libc::S_IFMT && seen.rdev == e.rdev {
+            return Ok(false);
+        }
+        remove_any(path)?;
+    }
+    rtsync_tree::fake::make_placeholder(path)?;
     Ok(true)
 }
 

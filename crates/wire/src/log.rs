@@ -295,6 +295,22 @@ pub struct Preserve {
 
 /// The itemize data of an entry compared with what exists locally.
 pub fn itemize(e: &FileEntry, local: Option<&Metadata>, update: u8, p: Preserve) -> Itemize {
+    itemize_as(
+        e,
+        local.map(|m| (m, rtsync_tree::fake::Seen::real(m))),
+        update,
+        p,
+    )
+}
+
+/// [`itemize`] against an item whose type, permissions and owner are `seen` (what a
+/// `--fake-super` receiver reads in its `%stat`).
+pub fn itemize_as(
+    e: &FileEntry,
+    local: Option<(&Metadata, rtsync_tree::fake::Seen)>,
+    update: u8,
+    p: Preserve,
+) -> Itemize {
     let kind = match e.kind {
         FileKind::Regular => b'f',
         FileKind::Directory => b'd',
@@ -303,11 +319,11 @@ pub fn itemize(e: &FileEntry, local: Option<&Metadata>, update: u8, p: Preserve)
         FileKind::Fifo | FileKind::Socket => b'S',
     };
     let mut it = Itemize::new(update, kind);
-    let Some(m) = local else {
+    let Some((m, seen)) = local else {
         it.is_new = true;
         return it;
     };
-    let same_type = m.mode() & libc::S_IFMT == e.mode & libc::S_IFMT;
+    let same_type = seen.mode & libc::S_IFMT == e.mode & libc::S_IFMT;
     if !same_type {
         it.is_new = true;
         return it;
@@ -325,13 +341,13 @@ pub fn itemize(e: &FileEntry, local: Option<&Metadata>, update: u8, p: Preserve)
     } else if matches!(update, b'>' | b'c') {
         it.time = Some(b'T');
     }
-    if p.perms && e.kind != FileKind::Symlink && m.mode() & 0o7777 != e.mode & 0o7777 {
+    if p.perms && e.kind != FileKind::Symlink && seen.mode & 0o7777 != e.mode & 0o7777 {
         it.perms = true;
     }
-    if p.owner && m.uid() != e.uid {
+    if p.owner && seen.uid != e.uid {
         it.owner = true;
     }
-    if p.group && m.gid() != e.gid {
+    if p.group && seen.gid != e.gid {
         it.group = true;
     }
     if p.atimes && !matches!(e.kind, FileKind::Directory | FileKind::Symlink) {

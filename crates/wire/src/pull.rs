@@ -189,8 +189,7 @@ impl PullOptions {
         opts: &rtsync_engine::Options,
         protect: Option<rtsync_filter::FilterSet>,
     ) -> PullOptions {
-        // SAFETY: geteuid has no preconditions.
-        let am_root = unsafe { libc::geteuid() } == 0;
+        let am_root = opts.am_root();
         let batch_only = opts.only_write_batch && opts.write_batch.is_some();
         PullOptions {
             xattrs: opts.xattr_rules(),
@@ -203,7 +202,8 @@ impl PullOptions {
                 omit_dir_times: opts.omit_dir_times,
                 omit_link_times: opts.omit_link_times,
                 atimes: opts.atimes > 0,
-                am_root,
+                am_root: am_root != 0,
+                fake_super: am_root < 0,
                 umask: crate::local::current_umask(),
                 acls: opts.acls,
             },
@@ -431,6 +431,7 @@ impl PullOptions {
             self.groupmap.as_ref(),
             self.attrs.owner,
             self.attrs.group,
+            self.attrs.am_root,
         );
     }
 }
@@ -1188,7 +1189,9 @@ impl Walk {
             return;
         }
         let a = &ctx.opts.attrs;
-        if md.mode() & 0o7777 != e.perms() {
+        if a.fake_super {
+            let _ = say::store_fake(&path, e, a, &md, e.perms());
+        } else if md.mode() & 0o7777 != e.perms() {
             let _ = rtsync_tree::fsops::set_perms(&path, e.perms());
         }
         if a.times && !a.omit_dir_times && md.mtime() != e.mtime {

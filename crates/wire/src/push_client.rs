@@ -359,6 +359,7 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         missing_args: opts.missing_args(),
         xattrs: opts.xattr_rules(),
         acls: opts.acls,
+        fake_super: opts.am_root() < 0,
     }
 }
 

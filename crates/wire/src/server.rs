@@ -72,6 +72,9 @@ pub struct ServerSession {
     /// rsyncd.conf's `open noatime`, when the module sets it: overrides the client's
     /// `--open-noatime` (stock's lp_open_noatime).
     pub open_noatime: Option<bool>,
+    /// A daemon module's `fake super`: this side runs as with `--fake-super` (and `-XX`
+    /// counts as `-X`); without it a client's `--fake-super` counts as `--super`.
+    pub fake_super: bool,
 }
 
 /// A daemon's log, as a function taking one message.
@@ -417,6 +420,16 @@ pub fn run_session<R: Read + Send, W: Write + Send>(
         rtsync_engine::bwlimit::BwLimit::daemon_cap(opts.bwlimit, session.daemon_bwlimit);
     if let Some(noatime) = session.open_noatime {
         opts.open_noatime = noatime;
+    }
+    if session.daemon_protocol.is_some() {
+        if session.fake_super {
+            opts.fake_super = true;
+            opts.super_user = None;
+            opts.xattrs = opts.xattrs.min(1);
+        } else if opts.fake_super {
+            opts.fake_super = false;
+            opts.super_user = Some(true);
+        }
     }
     match serve(&opts, input, output, session) {
         Ok(code) => code,

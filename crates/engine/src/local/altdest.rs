@@ -208,8 +208,7 @@ impl LocalTransfer<'_> {
 
     /// `-X`: a candidate whose attributes differ is not linked or left as it is.
     fn alt_xattrs_differ(&self, i: usize, path: &Path) -> bool {
-        self.opts
-            .xattr_rules()
+        self.recv_xattr_rules()
             .is_some_and(|r| super::attrs::xattr_diff(&r, &self.entries[i], path))
     }
 

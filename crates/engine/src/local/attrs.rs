@@ -23,9 +23,10 @@ impl LocalTransfer<'_> {
         if self.opts.perms {
             return source;
         }
+        let existing = existing.map(|md| self.seen(&self.dest_path(&e.name), md).mode);
         match existing {
-            Some(md) if FileKind::from_mode(md.mode()) == Some(e.kind) => {
-                let mut p = md.mode() & 0o7777;
+            Some(mode) if FileKind::from_mode(mode) == Some(e.kind) => {
+                let mut p = mode & 0o7777;
                 // -E on an existing file: execute off if the source has none, else granted
                 // to whoever may read, unless it is executable already (rsync's dest_mode).
                 if self.opts.executability && e.kind == FileKind::Regular {
@@ -86,6 +87,7 @@ impl LocalTransfer<'_> {
 
     /// [`Self::compare_attrs`] for an entry held elsewhere.
     pub(super) fn compare_entry_attrs(&self, e: &FileEntry, md: &Metadata, it: &mut Itemize) {
+        let seen = self.seen(&self.dest_path(&e.name), md);
         if self.wants_times(e.kind)
             && !same_mtime(
                 self.opts.modify_window,
@@ -97,24 +99,24 @@ impl LocalTransfer<'_> {
         }
         if e.kind != FileKind::Symlink
             && self.opts.perms
-            && md.mode() & 0o7777 != self.wanted_perms_for(e, Some(md))
+            && seen.mode & 0o7777 != self.wanted_perms_for(e, Some(md))
         {
             it.perms = true;
         }
         if !self.opts.perms
             && self.opts.executability
             && e.kind == FileKind::Regular
-            && (md.mode() & 0o111 != 0) != (e.perms() & 0o111 != 0)
+            && (seen.mode & 0o111 != 0) != (e.perms() & 0o111 != 0)
         {
             it.perms = true;
         }
-        if self.opts.owner && self.is_root && md.uid() != e.uid {
+        if self.opts.owner && self.is_root && seen.uid != e.uid {
             it.owner = true;
         }
         if self.acl_differs(e, md) {
             it.acl = true;
         }
-        if self.opts.group && md.gid() != e.gid {
+        if self.opts.group && seen.gid != e.gid {
             it.group = true;
         }
         if self.opts.atimes > 0
@@ -123,7 +125,7 @@ impl LocalTransfer<'_> {
         {
             it.atime = true;
         }
-        if let Some(rules) = self.opts.xattr_rules() {
+        if let Some(rules) = self.recv_xattr_rules() {
             it.xattr = xattr_diff(&rules, e, &self.dest_path(&e.name));
         }
     }
@@ -138,11 +140,19 @@ impl LocalTransfer<'_> {
             return false;
         }
         let path = self.dest_path(&e.name);
-        let have = rtsync_tree::acl::read_here(&path, md.mode())
-            .unwrap_or_else(|_| rtsync_tree::acl::EntryAcl::plain(md.mode()));
+        let have = self.dest_acl(&path, md);
         let want = rtsync_tree::acl::as_received(acl, e.mode);
         let mode = (e.mode & libc::S_IFMT) | self.wanted_perms_for(e, Some(md));
         rtsync_tree::acl::differs(&have, &want, mode)
+    }
+
+    /// The ACLs a destination item has (`--fake-super`: as stored in its xattrs).
+    fn dest_acl(&self, path: &Path, md: &Metadata) -> rtsync_tree::acl::EntryAcl {
+        if self.fake() {
+            return rtsync_tree::fake::read_acl(path, self.seen(path, md).mode);
+        }
+        rtsync_tree::acl::read_here(path, md.mode())
+            .unwrap_or_else(|_| rtsync_tree::acl::EntryAcl::plain(md.mode()))
     }
 
     /// rsync sets an up-to-date file's attributes before itemizing it: when `-A` rewrites
@@ -157,9 +167,12 @@ impl LocalTransfer<'_> {
         else {
             return;
         };
+        if self.fake() {
+            // (The real mode is not what the ACL changes.)
+            return;
+        }
         let path = self.dest_path(&e.name);
-        let have = rtsync_tree::acl::read_here(&path, md.mode())
-            .unwrap_or_else(|_| rtsync_tree::acl::EntryAcl::plain(md.mode()));
+        let have = self.dest_acl(&path, md);
         let want = rtsync_tree::acl::as_received(acl, e.mode);
         let perms = self.wanted_perms_for(e, Some(md));
         let mode = (e.mode & libc::S_IFMT) | perms;
@@ -184,6 +197,17 @@ impl LocalTransfer<'_> {
         }
         let want = rtsync_tree::acl::as_received(acl, e.mode);
         let mode = (e.mode & libc::S_IFMT) | perms;
+        if self.fake() {
+            if let Err(err) = rtsync_tree::fake::store_acl(path, &want, mode) {
+                self.report.error(&format!(
+                    "rsync: [receiver] set_xattr_acl: lsetxattr(\"{}\") failed: {}",
+                    full_path(path),
+                    os_error(&err)
+                ));
+                self.note(exit::PARTIAL);
+            }
+            return;
+        }
         if let Err((what, err)) = rtsync_tree::acl::apply(path, &want, mode, md.mode()) {
             self.report.error(&format!(
                 "rsync: [receiver] set_acl: acl_set_file_at({}, {}): {}",
@@ -197,7 +221,7 @@ impl LocalTransfer<'_> {
 
     /// Sets owner and group where asked for and different.
     pub(super) fn apply_owner(&mut self, i: usize, path: &Path, md: Option<&Metadata>) {
-        if let Some(rules) = self.opts.xattr_rules() {
+        if let Some(rules) = self.recv_xattr_rules() {
             let e = &self.entries[i];
             let want = xattr::received(e.xattrs.as_deref().map_or(&[][..], |v| v), &rules);
             let errors =
@@ -207,6 +231,10 @@ impl LocalTransfer<'_> {
                     .error(&err.render(&format!("\"{}\"", full_path(path)), os_error));
                 self.note(exit::PARTIAL);
             }
+        }
+        if self.fake() {
+            // Recorded in `%stat` with the permissions.
+            return;
         }
         let e = &self.entries[i];
         let uid = if self.opts.owner && self.is_root && md.is_none_or(|m| m.uid() != e.uid) {
@@ -240,7 +268,18 @@ impl LocalTransfer<'_> {
         let kind = e.kind;
         let mtime = (e.mtime, e.mtime_nsec);
         let source_atime = e.atime;
-        if kind != FileKind::Symlink {
+        if self.fake() {
+            let perms = if kind == FileKind::Symlink {
+                e.perms()
+            } else {
+                self.wanted_perms(i, md)
+            };
+            let e = self.entries[i].clone();
+            if kind != FileKind::Symlink {
+                self.apply_acl(&e, path, perms);
+            }
+            self.store_fake_stat(&e, path, perms);
+        } else if kind != FileKind::Symlink {
             let perms = self.wanted_perms(i, md);
             self.apply_acl(&self.entries[i].clone(), path, perms);
             if md.is_none_or(|m| m.mode() & 0o7777 != perms) {
@@ -309,6 +348,12 @@ impl LocalTransfer<'_> {
         };
         if failed.is_none() {
             self.apply_acl(&e.clone(), path, perms);
+        }
+        if self.fake() {
+            if failed.is_none() {
+                self.store_fake_stat(&self.entries[i].clone(), path, perms);
+            }
+            return Some(perms);
         }
         let failed = failed.or_else(|| {
             (md.mode() & 0o7777 != perms)
@@ -386,7 +431,15 @@ impl LocalTransfer<'_> {
             }
             // (Failures were reported when the directory was handled: silent now, as
             // stock's touch_up_dirs.)
-            if md.mode() & 0o7777 != perms {
+            if self.fake() {
+                let _ = rtsync_tree::fake::store_stat(
+                    &fix.path,
+                    libc::S_IFDIR | perms,
+                    0,
+                    self.fake_owner(&fix.entry, &md).0,
+                    self.fake_owner(&fix.entry, &md).1,
+                );
+            } else if md.mode() & 0o7777 != perms {
                 let _ = fsops::set_perms(&fix.path, perms);
             }
             let e = &fix.entry;
@@ -399,6 +452,38 @@ impl LocalTransfer<'_> {
             {
                 let _ = fsops::set_mtime(&fix.path, e.mtime, e.mtime_nsec);
             }
+        }
+    }
+}
+
+impl LocalTransfer<'_> {
+    /// `--fake-super`: the owner and group `%stat` records for `e` at an item that has `md`
+    /// (its own where they are not preserved).
+    fn fake_owner(&self, e: &FileEntry, md: &Metadata) -> (u32, u32) {
+        (
+            if self.opts.owner { e.uid } else { md.uid() },
+            if self.opts.group { e.gid } else { md.gid() },
+        )
+    }
+
+    /// `--fake-super`: records `e`'s type, `perms`, device number and owner at `path`
+    /// instead of setting them (stock's set_stat_xattr).
+    pub(super) fn store_fake_stat(&mut self, e: &FileEntry, path: &Path, perms: u32) {
+        if self.opts.dry_run {
+            return;
+        }
+        let Ok(md) = std::fs::symlink_metadata(path) else {
+            return;
+        };
+        let (uid, gid) = self.fake_owner(e, &md);
+        let mode = (e.mode & libc::S_IFMT) | (perms & 0o7777);
+        if let Err(err) = rtsync_tree::fake::store_stat(path, mode, e.rdev, uid, gid) {
+            self.report.error(&format!(
+                "rsync: [receiver] failed to write xattr user.rsync.%stat for \"{}\": {}",
+                full_path(path),
+                os_error(&err)
+            ));
+            self.note(exit::PARTIAL);
         }
     }
 }

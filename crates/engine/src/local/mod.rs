@@ -119,7 +119,10 @@ pub struct LocalTransfer<'a> {
     /// Deletions refused by `--max-delete`.
     skipped_deletions: u64,
     umask: u32,
+    /// The receiving side may do what root does (stock's `am_root` is not 0).
     is_root: bool,
+    /// The receiving side's `am_root` (-1: `--fake-super`).
+    am_root: i8,
     /// The directory just handled could not be made: its contents are skipped.
     mkdir_failed: bool,
     /// `--usermap`/`--groupmap`/`--chown`.
@@ -169,6 +172,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         xattrs: opts.xattr_rules(),
         incremental: opts.incremental_recursion(),
         acls: opts.acls,
+        fake_super: opts.am_root() < 0,
     };
     let mut report = Reporter::new(opts);
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
@@ -306,8 +310,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         deletions: 0,
         skipped_deletions: 0,
         umask: current_umask(),
-        // SAFETY: geteuid has no preconditions.
-        is_root: unsafe { libc::geteuid() } == 0,
+        is_root: opts.receiver_am_root() != 0,
+        am_root: opts.receiver_am_root(),
         mkdir_failed: false,
         maps: Default::default(),
         acl_maps: Default::default(),
@@ -718,6 +722,26 @@ impl<'a> LocalTransfer<'a> {
         rtsync_oppath::open_dir_in_tree(std::os::fd::AsFd::as_fd(&rootfd), parent).map(Some)
     }
 
+    /// `--fake-super` on the receiving side.
+    pub(super) fn fake(&self) -> bool {
+        self.am_root < 0
+    }
+
+    /// A destination item as the receiver sees it (with `--fake-super`, its `%stat` folded
+    /// in).
+    pub(super) fn seen(&self, path: &Path, md: &Metadata) -> rtsync_tree::fake::Seen {
+        if self.fake() {
+            rtsync_tree::fake::Seen::of(path, md)
+        } else {
+            rtsync_tree::fake::Seen::real(md)
+        }
+    }
+
+    /// `-X`: the namespace rules of the receiving side.
+    pub(super) fn recv_xattr_rules(&self) -> Option<rtsync_tree::xattr::XattrRules> {
+        self.opts.xattr_rules_as(self.am_root)
+    }
+
     fn dest_path(&self, name: &[u8]) -> PathBuf {
         if self.single_file_dest {
             return self.dest_root.clone();
@@ -803,7 +827,7 @@ impl<'a> LocalTransfer<'a> {
                 }
             }
             FileKind::BlockDevice | FileKind::CharDevice => {
-                if self.opts.devices && !self.opts.drop_devices {
+                if self.opts.devices && !self.opts.drop_devices && self.is_root {
                     self.do_node(i, &dest, existing)
                 } else {
                     self.skip_nonregular(i)

@@ -278,7 +278,9 @@ impl LocalTransfer<'_> {
         {
             return;
         }
-        let regular = existing.filter(|m| m.is_file());
+        // (With --fake-super a regular file may stand for something else.)
+        let regular = existing
+            .filter(|m| m.is_file() && self.seen(dest, m).kind() == Some(FileKind::Regular));
         let mut alt_basis = None;
         if self.opts.alt_dest.is_some() {
             if regular.is_none()
@@ -729,6 +731,9 @@ impl LocalTransfer<'_> {
         let _ = tmp
             .file()
             .set_permissions(std::fs::Permissions::from_mode(perms));
+        if self.fake() {
+            self.store_fake_stat(&self.entries[i].clone(), &tmp_path, perms);
+        }
         self.set_written_times(i, &tmp_path);
         if existing.is_some() && self.opts.backup && !self.make_backup(dest) {
             return Err(exit::FILE_IO);
@@ -920,7 +925,11 @@ impl LocalTransfer<'_> {
     fn finish_attrs(&mut self, i: usize, dest: &Path, perms: u32) {
         self.apply_owner(i, dest, None);
         self.apply_acl(&self.entries[i].clone(), dest, perms);
-        let _ = fsops::set_perms(dest, perms);
+        if self.fake() {
+            self.store_fake_stat(&self.entries[i].clone(), dest, perms);
+        } else {
+            let _ = fsops::set_perms(dest, perms);
+        }
         self.set_written_times(i, dest);
     }
 
@@ -1134,11 +1143,25 @@ impl LocalTransfer<'_> {
         suffix.extend_from_slice(&target);
         let mut it = Itemize::new(b'c', b'L');
         let mut quiet = false;
-        let current = existing.as_ref().filter(|m| m.file_type().is_symlink());
+        let fake = self.fake();
+        let current = existing.as_ref().filter(|m| {
+            if fake {
+                self.seen(dest, m).kind() == Some(FileKind::Symlink)
+            } else {
+                m.file_type().is_symlink()
+            }
+        });
         if let Some(md) = current {
-            let same = std::fs::read_link(dest)
-                .map(|t| t.as_os_str().as_bytes() == target.as_slice())
-                .unwrap_or(false);
+            let same = if fake {
+                // A real symlink reads as empty to a --fake-super receiver (it is replaced
+                // by a stand-in).
+                rtsync_tree::fake::read_symlink_file(dest)
+                    .is_ok_and(|t| t.unwrap_or_default() == target)
+            } else {
+                std::fs::read_link(dest)
+                    .map(|t| t.as_os_str().as_bytes() == target.as_slice())
+                    .unwrap_or(false)
+            };
             if same {
                 let mut it = Itemize::new(b'.', b'L');
                 self.compare_attrs(i, md, &mut it, false);
@@ -1181,7 +1204,11 @@ impl LocalTransfer<'_> {
                 return;
             }
             if let Err(e) = self.replace_with(dest, |tmp| {
-                std::os::unix::fs::symlink(OsStr::from_bytes(&target), tmp)
+                if fake {
+                    rtsync_tree::fake::make_symlink_file(tmp, &target)
+                } else {
+                    std::os::unix::fs::symlink(OsStr::from_bytes(&target), tmp)
+                }
             }) {
                 self.report.error(&format!(
                     "rsync: [generator] symlink \"{}\" -> \"{}\" failed: {}",
@@ -1241,8 +1268,9 @@ impl LocalTransfer<'_> {
         let mut it = Itemize::new(b'c', letter);
         let mut quiet = false;
         if let Some(md) = &existing {
-            let same_type = md.mode() & libc::S_IFMT == mode & libc::S_IFMT;
-            let same_dev = letter == b'S' || md.rdev() == rdev;
+            let seen = self.seen(dest, md);
+            let same_type = seen.mode & libc::S_IFMT == mode & libc::S_IFMT;
+            let same_dev = letter == b'S' || seen.rdev == rdev;
             if same_type && same_dev {
                 let mut it = Itemize::new(b'.', letter);
                 self.compare_attrs(i, md, &mut it, false);
@@ -1284,8 +1312,15 @@ impl LocalTransfer<'_> {
         if !self.opts.dry_run {
             let perms = self.wanted_perms(i, None);
             let node_mode = (mode & libc::S_IFMT) | perms;
-            if let Err(err) = self.replace_with(dest, |tmp| fsops::make_node(tmp, node_mode, rdev))
-            {
+            let fake = self.fake();
+            if let Err(err) = self.replace_with(dest, |tmp| {
+                if fake {
+                    // An inert stand-in; what it stands for goes into its `%stat`.
+                    rtsync_tree::fake::make_placeholder(tmp)
+                } else {
+                    fsops::make_node(tmp, node_mode, rdev)
+                }
+            }) {
                 self.report.error(&format!(
                     "rsync: [generator] mknod \"{}\" failed: {}",
                     full_path(dest),
@@ -1312,7 +1347,19 @@ fn copy_across(from: &Path, to: &Path) -> bool {
         return false;
     };
     let copied = if md.is_file() {
-        std::fs::copy(from, to).is_ok()
+        std::fs::copy(from, to).is_ok() && {
+            // A --fake-super stand-in keeps what it stands for.
+            for name in [
+                rtsync_tree::fake::STAT_ATTR,
+                rtsync_tree::fake::ACCESS_ACL_ATTR,
+                rtsync_tree::fake::DEFAULT_ACL_ATTR,
+            ] {
+                if let Ok(Some(v)) = rtsync_tree::xattr::get(from, name) {
+                    let _ = rtsync_tree::xattr::set(to, name, &v);
+                }
+            }
+            true
+        }
     } else if md.file_type().is_symlink() {
         std::fs::read_link(from).is_ok_and(|t| std::os::unix::fs::symlink(t, to).is_ok())
     } else if !md.is_dir() {

@@ -14,9 +14,10 @@ use super::{
 };
 use crate::error::Result;
 use crate::local;
-use crate::log::{itemize, line, Line, Preserve};
+use crate::log::{itemize, itemize_as, line, Line, Preserve};
 use crate::mux::MsgTag;
 use crate::sums::SumHead;
+use rtsync_tree::fake::Seen;
 
 /// The generator's decision for an entry.
 pub(super) enum Step {
@@ -99,6 +100,9 @@ pub(super) fn generate_entry(
     } else {
         fs::symlink_metadata(&path).ok()
     };
+    // What is there, as this receiver sees it (`--fake-super`: with its `%stat`).
+    let seen = meta.as_ref().map(|m| seen_at(o, &path, m));
+    let here = meta.as_ref().zip(seen);
     let p = preserve(o);
     let mut lines = Vec::new();
     // --existing / --ignore-existing apply to every kind (a directory only skips when it is
@@ -121,12 +125,11 @@ pub(super) fn generate_entry(
             } else {
                 super::alt::dir(ctx, e)
             };
-            let mut it = itemize(
-                e,
-                meta.as_ref().filter(|_| existed).or(alt.as_ref()),
-                if existed { b'.' } else { b'c' },
-                p,
-            );
+            let mut it = if existed {
+                itemize_as(e, here, b'.', p)
+            } else {
+                itemize(e, alt.as_ref(), b'c', p)
+            };
             if existed {
                 note_acl(ctx, &path, e, meta.as_ref(), &mut it, false);
             }
@@ -148,7 +151,7 @@ pub(super) fn generate_entry(
                     res.failed_dir = Some(e.name.clone());
                     return Ok(Step::Done(lines));
                 }
-                let kept = meta.as_ref().filter(|_| existed).map(|m| m.mode());
+                let kept = seen.filter(|_| existed).map(|s| s.mode);
                 let perms = say::dest_perms_in(
                     e,
                     &o.attrs,
@@ -198,20 +201,26 @@ pub(super) fn generate_entry(
                 }
                 return Ok(Step::Done(lines));
             }
-            let same = meta.as_ref().is_some_and(|m| m.file_type().is_symlink())
-                && fs::read_link(&path).is_ok_and(|t| {
-                    use std::os::unix::ffi::OsStrExt;
-                    t.as_os_str().as_bytes() == target
-                });
+            let was_link = seen.is_some_and(|s| s.kind() == Some(FileKind::Symlink));
+            let same = was_link
+                && if o.attrs.fake_super {
+                    // (A real symlink reads as empty here: it is replaced by a stand-in.)
+                    rtsync_tree::fake::read_symlink_file(&path)
+                        .is_ok_and(|t| t.unwrap_or_default() == target)
+                } else {
+                    fs::read_link(&path).is_ok_and(|t| {
+                        use std::os::unix::ffi::OsStrExt;
+                        t.as_os_str().as_bytes() == target
+                    })
+                };
             if meta.is_none() && super::alt::other(ctx, e, &path) {
                 return Ok(Step::Done(lines));
             }
-            let was_link = meta.as_ref().is_some_and(|m| m.file_type().is_symlink());
             let mut it = if same {
-                itemize(e, meta.as_ref(), b'.', p)
+                itemize_as(e, here, b'.', p)
             } else if was_link {
                 // Another target: a changed symlink, with its other attributes compared.
-                let mut it = itemize(e, meta.as_ref(), b'c', p);
+                let mut it = itemize_as(e, here, b'c', p);
                 it.checksum = true;
                 it
             } else {
@@ -238,7 +247,12 @@ pub(super) fn generate_entry(
                 }
             }
             if !o.dry_run {
-                match local::ensure_symlink(&path, target) {
+                let made = if o.attrs.fake_super {
+                    local::ensure_fake_symlink(&path, target)
+                } else {
+                    local::ensure_symlink(&path, target)
+                };
+                match made {
                     Ok(_) => res.errors += item_attrs(ctx, &path, e),
                     Err(err) => {
                         let what = format!(
@@ -257,7 +271,9 @@ pub(super) fn generate_entry(
         }
         FileKind::Regular => {
             // Selection options (rsync's generator skips these silently).
-            let exists = meta.as_ref().is_some_and(|m| m.file_type().is_file());
+            // (With --fake-super a regular file may stand for something else.)
+            let regular = seen.is_some_and(|s| s.kind() == Some(FileKind::Regular));
+            let exists = regular && meta.as_ref().is_some_and(|m| m.file_type().is_file());
             if (o.existing && meta.is_none())
                 || (o.ignore_existing && meta.is_some())
                 || o.min_size.is_some_and(|n| e.size < n)
@@ -289,9 +305,9 @@ pub(super) fn generate_entry(
                     super::alt::FileOutcome::None => {}
                 }
             }
-            if let Some(m) = &meta {
+            if let Some(m) = meta.as_ref().filter(|_| regular) {
                 if is_current(ctx, e, m, &path) {
-                    let mut it = itemize(e, Some(m), b'.', p);
+                    let mut it = itemize_as(e, here, b'.', p);
                     note_acl(ctx, &path, e, Some(m), &mut it, true);
                     if !o.dry_run {
                         if let Some(pd) = o.partial_dir.as_deref() {
@@ -309,13 +325,12 @@ pub(super) fn generate_entry(
                     return Ok(Step::Done(lines));
                 }
             }
-            let existing = meta.filter(|m| m.file_type().is_file());
-            let mut it = itemize(
-                e,
-                existing.as_ref().or(alt_basis.as_ref().map(|m| &m.md)),
-                b'>',
-                p,
-            );
+            let mut it = match here.filter(|(m, _)| m.file_type().is_file() && regular) {
+                Some(h) => itemize_as(e, Some(h), b'>', p),
+                None => itemize(e, alt_basis.as_ref().map(|m| &m.md), b'>', p),
+            };
+            let existing = meta.filter(|m| m.file_type().is_file() && regular);
+            let existing_mode = seen.filter(|_| existing.is_some()).map(|s| s.mode);
             if o.checksum && existing.is_some() {
                 it.checksum = true;
             }
@@ -326,7 +341,7 @@ pub(super) fn generate_entry(
                     head: SumHead::default(),
                     sums: Vec::new(),
                     basis: None,
-                    existing_mode: existing.as_ref().map(|m| m.mode()),
+                    existing_mode,
                     item: Some(line(e, it)),
                     append: false,
                 });
@@ -354,7 +369,7 @@ pub(super) fn generate_entry(
                         head,
                         sums: Vec::new(),
                         basis: Some(path.clone()),
-                        existing_mode: existing.as_ref().map(|m| m.mode()),
+                        existing_mode,
                         item: Some(line(e, it)),
                         append: true,
                     });
@@ -373,7 +388,7 @@ pub(super) fn generate_entry(
                 head,
                 sums,
                 basis,
-                existing_mode: existing.as_ref().map(|m| m.mode()),
+                existing_mode,
                 item: Some(line(e, it)),
                 append: false,
             })
@@ -394,11 +409,17 @@ pub(super) fn generate_entry(
             if meta.is_none() && super::alt::other(ctx, e, &path) {
                 return Ok(Step::Done(lines));
             }
-            let same = meta.as_ref().is_some_and(|m| {
-                m.mode() & libc::S_IFMT == e.mode & libc::S_IFMT && m.rdev() == e.rdev
+            let same = seen.is_some_and(|s| {
+                s.mode & libc::S_IFMT == e.mode & libc::S_IFMT && s.rdev == e.rdev
             });
+            let same_type = seen.is_some_and(|s| s.mode & libc::S_IFMT == e.mode & libc::S_IFMT);
             let mut it = if same {
-                itemize(e, meta.as_ref(), b'.', p)
+                itemize_as(e, here, b'.', p)
+            } else if same_type {
+                // Another device number: a changed item, its other attributes compared.
+                let mut it = itemize_as(e, here, b'c', p);
+                it.checksum = true;
+                it
             } else {
                 itemize(e, None, b'c', p)
             };
@@ -406,7 +427,12 @@ pub(super) fn generate_entry(
                 note_acl(ctx, &path, e, meta.as_ref(), &mut it, false);
             }
             if !o.dry_run {
-                match local::ensure_special(&path, e) {
+                let made = if o.attrs.fake_super {
+                    local::ensure_fake_special(&path, e)
+                } else {
+                    local::ensure_special(&path, e)
+                };
+                match made {
                     Ok(_) => res.errors += item_attrs(ctx, &path, e),
                     Err(err) => {
                         let what = format!("mknod {} failed", ctx.naming.name(&e.name));
@@ -462,7 +488,8 @@ fn item_attrs(ctx: &Ctx<'_>, path: &std::path::Path, e: &FileEntry) -> u64 {
         return 0;
     };
     let o = &ctx.opts.attrs;
-    let perms = say::dest_perms(e, o, Some(md.mode()).filter(|_| !o.perms));
+    let mode = seen_at(ctx.opts, path, &md).mode;
+    let perms = say::dest_perms(e, o, Some(mode).filter(|_| !o.perms));
     let shown = ctx.naming.name(&e.name);
     match say::set_attrs(path, &shown, "generator", e, o, &md, perms, false) {
         Ok(()) => 0,
@@ -496,8 +523,12 @@ fn note_acl(
     let Some(m) = meta.filter(|_| !it.is_new) else {
         return;
     };
-    let have = rtsync_tree::acl::read_here(path, m.mode())
-        .unwrap_or_else(|_| rtsync_tree::acl::EntryAcl::plain(m.mode()));
+    let have = if o.attrs.fake_super {
+        rtsync_tree::fake::read_acl(path, seen_at(o, path, m).mode)
+    } else {
+        rtsync_tree::acl::read_here(path, m.mode())
+            .unwrap_or_else(|_| rtsync_tree::acl::EntryAcl::plain(m.mode()))
+    };
     if !rtsync_tree::acl::differs(&have, acl, e.mode) {
         return;
     }
@@ -506,6 +537,15 @@ fn note_acl(
         if let Some(after) = rtsync_tree::acl::mode_after_access(&have, acl, e.mode, m.mode()) {
             it.perms = after & 0o7777 != e.mode & 0o7777;
         }
+    }
+}
+
+/// An item here as this receiver sees it: with `--fake-super`, its `%stat` folded in.
+pub(super) fn seen_at(o: &super::PullOptions, path: &std::path::Path, m: &fs::Metadata) -> Seen {
+    if o.attrs.fake_super {
+        Seen::of(path, m)
+    } else {
+        Seen::real(m)
     }
 }
 

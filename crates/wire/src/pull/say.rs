@@ -245,6 +245,9 @@ pub(super) fn set_attrs(
     perms: u32,
     accurate: bool,
 ) -> Result<(), String> {
+    if o.fake_super {
+        return set_fake_attrs(path, shown, role, e, o, md, perms, accurate);
+    }
     let mut mode = md.mode();
     let change_uid = o.owner && o.am_root && md.uid() != e.uid;
     let change_gid = o.group && md.gid() != e.gid && may_give_group(e.gid, o.am_root);
@@ -311,6 +314,82 @@ pub(super) fn set_attrs(
                 &err,
             ));
         }
+    }
+    Ok(())
+}
+
+/// `--fake-super`: what `%stat` records for `e` at an item that has `md` (the type,
+/// `perms`, the device number, and the owner and group where preserved, else its own).
+pub(super) fn store_fake(
+    path: &Path,
+    e: &FileEntry,
+    o: &AttrOptions,
+    md: &fs::Metadata,
+    perms: u32,
+) -> std::io::Result<()> {
+    let uid = if o.owner { e.uid } else { md.uid() };
+    let gid = if o.group { e.gid } else { md.gid() };
+    let mode = (e.mode & libc::S_IFMT) | (perms & 0o7777);
+    rtsync_tree::fake::store_stat(path, mode, e.rdev, uid, gid)
+}
+
+/// [`set_attrs`] for a `--fake-super` receiver: times as usual, then the ACLs kept in
+/// `%aacl`/`%dacl` and the rest recorded in `%stat` (stock's set_stat_xattr) instead of a
+/// chown and chmod.
+#[allow(clippy::too_many_arguments)]
+fn set_fake_attrs(
+    path: &Path,
+    shown: &str,
+    role: &str,
+    e: &FileEntry,
+    o: &AttrOptions,
+    md: &fs::Metadata,
+    perms: u32,
+    accurate: bool,
+) -> Result<(), String> {
+    let skip_time = match e.kind {
+        FileKind::Directory => o.omit_dir_times,
+        FileKind::Symlink => o.omit_link_times,
+        _ => false,
+    };
+    let same = md.mtime() == e.mtime && (!accurate || md.mtime_nsec() as u32 == e.mtime_nsec);
+    let mtime = (o.times && !skip_time && !same).then_some((e.mtime, e.mtime_nsec));
+    let atime = (o.atimes
+        && !skip_time
+        && e.kind != FileKind::Directory
+        && (accurate || md.atime() != e.atime))
+        .then_some(e.atime);
+    if mtime.is_some() || atime.is_some() {
+        if let Err(err) = fsops::set_times(path, mtime, atime) {
+            return Err(syserr(
+                role,
+                &format!("failed to set times on {shown}"),
+                &err,
+            ));
+        }
+    }
+    let perms = if e.kind == FileKind::Symlink {
+        e.perms()
+    } else {
+        perms
+    };
+    if let Some(acl) = e
+        .acl
+        .as_deref()
+        .filter(|_| o.acls && e.kind != FileKind::Symlink)
+    {
+        let want = (e.mode & libc::S_IFMT) | (perms & 0o7777);
+        if let Err(err) = rtsync_tree::fake::store_acl(path, acl, want) {
+            let what = format!("set_xattr_acl: lsetxattr({})", shown.trim_matches('"'));
+            return Err(syserr(role, &what, &err));
+        }
+    }
+    if let Err(err) = store_fake(path, e, o, md, perms) {
+        return Err(syserr(
+            role,
+            &format!("failed to write xattr user.rsync.%stat for {shown}"),
+            &err,
+        ));
     }
     Ok(())
 }
