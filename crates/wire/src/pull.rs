@@ -1767,7 +1767,11 @@ fn request<W: Write>(
             0
         };
     out.extend_from_slice(&iflags.to_le_bytes());
-    if let Some(nums) = xattr_nums.as_ref().filter(|_| !ctx.opts.dry_run) {
+    // `--only-write-batch` still transfers (into the batch): the request goes out as without `-n`.
+    if let Some(nums) = xattr_nums
+        .as_ref()
+        .filter(|_| !ctx.opts.dry_run || ctx.opts.batch_only)
+    {
         crate::xattrs::put_request(out, nums);
     }
     if !ctx.opts.dry_run || ctx.opts.batch_only {
@@ -1871,7 +1875,8 @@ fn xattr_local(
         lines.push(crate::log::line(e, it));
     }
     if ctx.opts.dry_run {
-        return None;
+        // `--only-write-batch` asks for the values (they go into the batch) but sets nothing.
+        return ctx.opts.batch_only.then_some(todo);
     }
     if md.is_some() {
         for err in rtsync_tree::xattr::apply_beneath(
@@ -1939,7 +1944,10 @@ fn xattr_answer<R: Read>(
     ndx: usize,
     iflags: u16,
 ) -> Result<Option<crate::xattrs::Fetched>> {
-    if ctx.opts.xattrs.is_none() || iflags & item::REPORT_XATTR == 0 || ctx.opts.dry_run {
+    if ctx.opts.xattrs.is_none()
+        || iflags & item::REPORT_XATTR == 0
+        || (ctx.opts.dry_run && !ctx.opts.batch_only)
+    {
         return Ok(None);
     }
     let got = crate::xattrs::read_response(r)?;
