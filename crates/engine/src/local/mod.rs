@@ -229,17 +229,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             return exit::FILE_IO;
         }
         Err(e) => {
-            use rtsync_filter::FilterError as F;
             // Stock's words and the place its exit names, by what went wrong.
-            let (prefix, place) = match e.detail() {
-                F::UnknownRule { .. }
-                | F::UnexpectedEnd { .. }
-                | F::ClearWithTrailing { .. }
-                | F::SidedRuleInSidedMerge { .. } => ("", "exclude.c(136)"),
-                F::InvalidModifier { .. } => ("", "exclude.c(1379)"),
-                F::NotFound { .. } if matches!(e, F::InFile { .. }) => ("", "exclude.c(1719)"),
-                _ => ("rsync: ", "exclude.c(1480)"),
-            };
+            let (prefix, place) = crate::filters::error_place(&e);
             let code = e.rsync_exit_code();
             report.error(&format!("{prefix}{e}"));
             report.error(&format!(
@@ -250,6 +241,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             return code;
         }
     };
+    filters.local_copy = true;
     let listed;
     let sources = match &opts.files_from {
         Some(list) => {
