@@ -462,6 +462,9 @@ fn finish_report(
         let kind = push::streamed::code_kind(code as u8);
         s.files[rtsync_engine::report::kind_slot(kind)] += n;
     }
+    if opts.info_stats() >= 3 {
+        reporter.heap_stats(&["sender"]);
+    }
     if opts.info_stats() >= 2 {
         reporter.stats(&s, 0.0);
     }

@@ -1064,6 +1064,11 @@ impl<'a> LocalTransfer<'a> {
             // the receiver deletes or forces.
             self.stats.deleted = Default::default();
         }
+        if self.opts.info_stats() >= 3 {
+            // One process plays the three roles of stock's local copy.
+            self.report
+                .heap_stats(&["sender", "server receiver", "server generator"]);
+        }
         if self.opts.info_stats() >= 2 && !self.opts.quiet {
             self.report.stats(&self.stats, flist_time);
         }
