@@ -1435,34 +1435,6 @@ pub fn sum_hex(sum: &[u8], reversed: bool) -> String {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn format_escapes_skip_literal_percent() {
-        assert!(format_has("%i %n", b'i'));
-        assert!(format_has("%-10i", b'i'));
-        assert!(!format_has("%%i %n", b'i'));
-        assert!(format_has("%%%i", b'i'));
-        assert!(!format_has("100%", b'i'));
-        assert!(format_has("%%i %o", b'o'));
-    }
-
-    #[test]
-    fn digit_groups() {
-        assert_eq!(commas(0), "0");
-        assert_eq!(commas(999), "999");
-        assert_eq!(commas(1000), "1,000");
-        assert_eq!(commas(1234567), "1,234,567");
-    }
-
-    #[test]
-    fn escapes_control_characters() {
-        assert_eq!(escape_name(b"a\nb"), b"a\\#012b".to_vec());
-    }
-}
-
 /// `--info=stats3`'s heap summary of this process (the C allocator's own counters, which Rust's
 /// allocations go through), in stock's layout: a blank line, then
 /// `rsync[PID] (ROLE) heap statistics:` and one line per counter. Empty where the C library
@@ -1500,5 +1472,33 @@ pub fn heap_stats(role: &str) -> String {
     {
         let _ = role;
         String::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_escapes_skip_literal_percent() {
+        assert!(format_has("%i %n", b'i'));
+        assert!(format_has("%-10i", b'i'));
+        assert!(!format_has("%%i %n", b'i'));
+        assert!(format_has("%%%i", b'i'));
+        assert!(!format_has("100%", b'i'));
+        assert!(format_has("%%i %o", b'o'));
+    }
+
+    #[test]
+    fn digit_groups() {
+        assert_eq!(commas(0), "0");
+        assert_eq!(commas(999), "999");
+        assert_eq!(commas(1000), "1,000");
+        assert_eq!(commas(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn escapes_control_characters() {
+        assert_eq!(escape_name(b"a\nb"), b"a\\#012b".to_vec());
     }
 }
