@@ -107,6 +107,8 @@ pub struct PullOptions {
     pub make_parents: bool,
     /// `--inplace`: write into the destination file instead of a temp file.
     pub inplace: bool,
+    /// `--write-devices`: a device in the way of a file is written into (in place).
+    pub write_devices: bool,
     /// `--append` (1) or `--append-verify` (2): an existing file shorter than the sender's
     /// is only extended (its data trusted, or with 2 checked by the whole-file checksum);
     /// one at least as long is left alone.
@@ -247,6 +249,7 @@ impl PullOptions {
                 confine: None,
             }),
             inplace: opts.inplace,
+            write_devices: opts.write_devices,
             append: crate::server_args::append_mode(opts),
             usermap: local::parse_map(opts.usermap.as_deref(), true),
             groupmap: local::parse_map(opts.groupmap.as_deref(), false),

@@ -358,6 +358,7 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         missing_args: opts.missing_args(),
         xattrs: opts.xattr_rules(),
         acls: opts.acls,
+        copy_devices: opts.copy_devices,
     }
 }
 

@@ -23,8 +23,17 @@ impl LocalTransfer<'_> {
         if self.opts.perms {
             return source;
         }
+        // (A device written into with --write-devices is the existing file.)
+        let written_device = |md: &Metadata| {
+            self.opts.write_devices
+                && e.kind == FileKind::Regular
+                && matches!(
+                    FileKind::from_mode(md.mode()),
+                    Some(FileKind::CharDevice | FileKind::BlockDevice)
+                )
+        };
         match existing {
-            Some(md) if FileKind::from_mode(md.mode()) == Some(e.kind) => {
+            Some(md) if FileKind::from_mode(md.mode()) == Some(e.kind) || written_device(md) => {
                 let mut p = md.mode() & 0o7777;
                 // -E on an existing file: execute off if the source has none, else granted
                 // to whoever may read, unless it is executable already (rsync's dest_mode).

@@ -169,6 +169,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         xattrs: opts.xattr_rules(),
         incremental: opts.incremental_recursion(),
         acls: opts.acls,
+        copy_devices: opts.copy_devices,
     };
     let mut report = Reporter::new(opts);
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(

@@ -300,7 +300,12 @@ pub(super) fn generate_entry(
                     super::alt::FileOutcome::None => {}
                 }
             }
-            let existing = meta.filter(|m| m.file_type().is_file());
+            // (`--write-devices`: a device in the way is the file written into.)
+            let existing = meta.filter(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                let ft = m.file_type();
+                ft.is_file() || (o.write_devices && (ft.is_block_device() || ft.is_char_device()))
+            });
             let mut it = itemize(
                 e,
                 existing.as_ref().or(alt_basis.as_ref().map(|m| &m.md)),
