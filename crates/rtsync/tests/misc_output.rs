@@ -49,3 +49,31 @@ fn info_stats3_prints_heap_blocks_like_stock() {
     }
     assert_eq!(shapes[1], shapes[0]);
 }
+
+/// A receiving server that cannot make the destination: the client shows the server's error
+/// and the server's closing line (both sent over the connection), then exits with the
+/// server's code, saying nothing of its own; any pairing of stock and ours as stock's.
+#[test]
+fn a_servers_fatal_error_reaches_the_client_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    fs::create_dir(w.join("src")).unwrap();
+    fs::write(w.join("src/f"), b"x\n").unwrap();
+    let ssh = fake_ssh(w);
+    let e = format!("-e{}", ssh.display());
+    let dest = format!("h:{}/missing/a/b/", w.display());
+    let run = |client: bool, server: bool| {
+        let rp = format!("--rsync-path={}", remote_rsync_path(server));
+        run_local(client, w, &["-r", &e, &rp, "src/", &dest])
+    };
+    let want = run(false, false);
+    assert_eq!(want.1, Some(11), "{}", want.0);
+    assert!(want.0.contains("main.c(808) [Receiver="), "{}", want.0);
+    for (client, server) in [(false, true), (true, false), (true, true)] {
+        assert_eq!(
+            run(client, server),
+            want,
+            "client ours={client} server ours={server}"
+        );
+    }
+}
