@@ -27,8 +27,9 @@ fn resolves_inside(full: &Path, root: &Path) -> Option<bool> {
     Some(real.starts_with(root))
 }
 
-impl FileSource for DirSource<'_> {
-    fn read(&mut self, rel: &Path) -> io::Result<Option<Vec<u8>>> {
+impl DirSource<'_> {
+    /// Where the rule file `rel` (transfer-relative, or absolute) really is.
+    fn locate(&self, rel: &Path) -> std::path::PathBuf {
         use std::os::unix::ffi::OsStrExt;
         let bytes = rel.as_os_str().as_bytes();
         let inside = if self.name.is_empty() {
@@ -38,10 +39,50 @@ impl FileSource for DirSource<'_> {
                 .strip_prefix(self.name)
                 .and_then(|r| r.strip_prefix(b"/"))
         };
-        let full = match inside {
+        match inside {
             Some(r) if !rel.is_absolute() => self.path.join(std::ffi::OsStr::from_bytes(r)),
             _ => rel.to_path_buf(),
-        };
+        }
+    }
+}
+
+/// `path` made absolute against the working directory, `.`, `..` and doubled slashes
+/// collapsed without looking at the filesystem (stock's `dirbuf`).
+pub fn lexical_abs(path: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(path)
+    };
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in joined.as_os_str().as_bytes().split(|&c| c == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
+        return b"/".to_vec();
+    }
+    parts
+        .iter()
+        .flat_map(|p| [&b"/"[..], p])
+        .flatten()
+        .copied()
+        .collect()
+}
+
+impl FileSource for DirSource<'_> {
+    fn display(&self, rel: &Path) -> Option<String> {
+        Some(String::from_utf8_lossy(&lexical_abs(&self.locate(rel))).into_owned())
+    }
+
+    fn read(&mut self, rel: &Path) -> io::Result<Option<Vec<u8>>> {
+        let full = self.locate(rel);
         if let Some(root) = self.confine {
             if resolves_inside(&full, root) != Some(true) {
                 return Ok(None);
@@ -105,6 +146,89 @@ pub struct Filters {
     confine: Option<std::path::PathBuf>,
     /// Any rule at all? Lets the common no-filter case skip all work.
     active: bool,
+    /// The dir-merge files of the first directory's parents are read (once per walk).
+    parents_read: bool,
+    /// A local copy: a fatal rule error in the sender's walk also ends stock's receiver
+    /// process, which says so.
+    pub local_copy: bool,
+}
+
+/// Stock's words and the place its exit line names for a filter error, by what went wrong:
+/// (prefix of the message, `file(line)`).
+pub fn error_place(e: &FilterError) -> (&'static str, &'static str) {
+    use rtsync_filter::FilterError as F;
+    match e.detail() {
+        F::UnknownRule { .. }
+        | F::UnexpectedEnd { .. }
+        | F::ClearWithTrailing { .. }
+        | F::SidedRuleInSidedMerge { .. } => ("", "exclude.c(136)"),
+        F::InvalidModifier { .. } => ("", "exclude.c(1379)"),
+        F::NotFound { .. } if matches!(e, F::InFile { .. }) => ("", "exclude.c(1719)"),
+        _ => ("rsync: ", "exclude.c(1480)"),
+    }
+}
+
+/// A rule that does not parse in a per-directory file ends the run, as stock's does: the
+/// error (the rule itself withheld: it is file content), the exit line naming `role`, exit
+/// code 1. Other errors (an unreadable file) are returned.
+pub fn fatal_rule_error(e: FilterError, role: &str, local_copy: bool) -> FilterError {
+    if e.rsync_exit_code() != crate::report::exit::SYNTAX {
+        return e;
+    }
+    let (prefix, place) = error_place(&e);
+    eprintln!("{prefix}{e}");
+    eprintln!(
+        "rsync error: {} (code 1) at {place} [{role}={}]",
+        crate::report::exit_message(1),
+        crate::RSYNC_VERSION
+    );
+    if local_copy && role == "sender" {
+        // Stock's local receiver is a child the sender's exit signals.
+        eprintln!(
+            "rsync error: received SIGUSR1 (code 19) at main.c(1660) [Receiver={}]",
+            crate::RSYNC_VERSION
+        );
+    }
+    std::process::exit(1);
+}
+
+/// Enters `name` (at `path`) in `set`, reading its per-directory files; on the first call
+/// also those of its parents that the rules name (`-F`'s `/.rsync-filter`: every directory
+/// from `/` down), as stock does for the first directory it enters.
+pub fn enter_reading(
+    set: &mut FilterSet,
+    parents_read: &mut bool,
+    name: &[u8],
+    path: &Path,
+    confine: Option<&Path>,
+) -> Result<(), FilterError> {
+    if !std::mem::replace(parents_read, true) {
+        let abs_dir = lexical_abs(path);
+        let mut root = abs_dir.clone();
+        if !name.is_empty() {
+            for _ in name.split(|&c| c == b'/') {
+                let cut = root.iter().rposition(|&c| c == b'/').unwrap_or(0);
+                root.truncate(cut);
+            }
+        }
+        set.load_parent_dirs_of(
+            &root,
+            &abs_dir,
+            &mut DirSource {
+                name: b"",
+                path: Path::new("/"),
+                confine,
+            },
+        )?;
+    }
+    set.enter_dir(
+        name,
+        &mut DirSource {
+            name,
+            path,
+            confine,
+        },
+    )
 }
 
 /// File-list names use `.` for the root; filter paths use the empty string.
@@ -166,6 +290,8 @@ impl Filters {
             set,
             active,
             confine: confine_root(opts),
+            parents_read: false,
+            local_copy: false,
         })
     }
 
@@ -175,6 +301,8 @@ impl Filters {
             set: FilterSet::new(),
             active: false,
             confine: None,
+            parents_read: false,
+            local_copy: false,
         }
     }
 
@@ -213,18 +341,15 @@ impl Filters {
     pub fn enter_at(&mut self, name: &[u8], path: &Path) {
         if self.active {
             let name = filter_name(name);
-            if self
-                .set
-                .enter_dir(
-                    name,
-                    &mut DirSource {
-                        name,
-                        path,
-                        confine: self.confine.as_deref(),
-                    },
-                )
-                .is_err()
-            {
+            let read = enter_reading(
+                &mut self.set,
+                &mut self.parents_read,
+                name,
+                path,
+                self.confine.as_deref(),
+            );
+            if let Err(e) = read {
+                fatal_rule_error(e, "generator", self.local_copy);
                 // Unreadable rules: enter with none, keeping enter/leave balanced.
                 let _ = self.set.enter_dir(name, &mut rtsync_filter::NoFiles);
             }
@@ -239,16 +364,10 @@ impl ScanFilter for Filters {
         }
         let name = filter_name(name);
         let confine = self.confine.as_deref();
-        self.set
-            .enter_dir(
-                name,
-                &mut DirSource {
-                    name,
-                    path,
-                    confine,
-                },
-            )
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+        enter_reading(&mut self.set, &mut self.parents_read, name, path, confine).map_err(|e| {
+            let e = fatal_rule_error(e, "sender", self.local_copy);
+            io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+        })
     }
 
     fn leave_dir(&mut self) {

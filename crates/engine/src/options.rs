@@ -118,6 +118,11 @@ pub struct Options {
     pub partial: bool,
     pub partial_dir: Option<OsString>,
     pub inplace: bool,
+    /// `--copy-devices`: the sender lists devices as regular files and sends their contents.
+    pub copy_devices: bool,
+    /// `--write-devices`: the receiver writes into a device in the way of a file (implies
+    /// `--inplace`).
+    pub write_devices: bool,
     pub append: bool,
     /// `--append-verify`: like `--append`, but the whole file (old prefix included) is
     /// checksummed and re-sent when it does not match.
@@ -756,6 +761,8 @@ static SPECS: &[Spec] = &[
         o.partial = true
     }),
     flag!("inplace", None, |o, on| o.inplace = on),
+    plain!("copy-devices", None, |o| o.copy_devices = true),
+    flag!("write-devices", None, |o, on| o.write_devices = on),
     flag!("append", None, |o, on| {
         // A server is told `--append --append` for --append-verify.
         o.append_verify = on && o.server && o.append;
@@ -1149,6 +1156,9 @@ impl Options {
                 }));
             }
             // --append writes in place.
+            self.inplace = true;
+        }
+        if self.write_devices {
             self.inplace = true;
         }
         if self.inplace && (self.partial_dir.is_some() || self.delay_updates) {

@@ -853,6 +853,14 @@ impl Reporter {
         let _ = self.out.flush();
     }
 
+    /// `--info=stats3`: [`heap_stats`] for each role this process plays, in stock's order.
+    pub fn heap_stats(&mut self, roles: &[&str]) {
+        self.flush_items();
+        for role in roles {
+            let _ = write!(self.out, "{}", heap_stats(role));
+        }
+    }
+
     /// `--stats` block.
     pub fn stats(&mut self, s: &Stats, elapsed_flist: f64) {
         self.flush_items();
@@ -1425,6 +1433,46 @@ pub fn sum_hex(sum: &[u8], reversed: bool) -> String {
         sum.iter().for_each(&mut push);
     }
     s
+}
+
+/// `--info=stats3`'s heap summary of this process (the C allocator's own counters, which Rust's
+/// allocations go through), in stock's layout: a blank line, then
+/// `rsync[PID] (ROLE) heap statistics:` and one line per counter. Empty where the C library
+/// keeps no such counters.
+pub fn heap_stats(role: &str) -> String {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads the allocator's statistics.
+        let mi = unsafe { libc::mallinfo2() };
+        let mut out = format!(
+            "\nrsync[{}] ({role}) heap statistics:\n",
+            std::process::id()
+        );
+        for (title, descr, num) in [
+            ("arena", "bytes from sbrk", mi.arena),
+            ("ordblks", "chunks not in use", mi.ordblks),
+            ("smblks", "free fastbin blocks", mi.smblks),
+            ("hblks", "chunks from mmap", mi.hblks),
+            ("hblkhd", "bytes from mmap", mi.hblkhd),
+            ("allmem", "bytes from sbrk + mmap", mi.arena + mi.hblkhd),
+            ("usmblks", "always 0", mi.usmblks),
+            ("fsmblks", "bytes in freed fastbin blocks", mi.fsmblks),
+            ("uordblks", "bytes used", mi.uordblks),
+            ("fordblks", "bytes free", mi.fordblks),
+            ("keepcost", "bytes in releasable chunk", mi.keepcost),
+        ] {
+            out.push_str(&format!(
+                "  {:<11}{num:>10}   ({descr})\n",
+                format!("{title}:")
+            ));
+        }
+        out
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = role;
+        String::new()
+    }
 }
 
 #[cfg(test)]

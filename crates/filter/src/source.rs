@@ -20,6 +20,12 @@ pub trait FileSource {
     /// The whole file, or `Ok(None)` when it does not exist. Implementations
     /// should refuse files over [`MAX_RULE_FILE_BYTES`].
     fn read(&mut self, path: &Path) -> io::Result<Option<Vec<u8>>>;
+
+    /// How messages name the file at `path` when its name may be shown (stock names a
+    /// per-directory file by its absolute path); `None`: as given.
+    fn display(&self, _path: &Path) -> Option<String> {
+        None
+    }
 }
 
 /// Reads from the local filesystem, relative paths resolved under `base`

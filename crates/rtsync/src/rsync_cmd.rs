@@ -257,6 +257,9 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
             }
             code
         }
+        // The peer said why it stopped and with what code (MSG_ERROR_EXIT): stock's client
+        // exits with that code and says nothing more.
+        Err(rtsync_wire::Error::RemoteExit(code)) => code,
         Err(e) => {
             let code = e.exit_code();
             let message = e.client_message();

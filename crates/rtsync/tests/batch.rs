@@ -405,3 +405,87 @@ fn read_batch_from_standard_input() {
     ok(&out, "replay from stdin");
     assert_same_tree(&dest, &src, true);
 }
+
+/// `--only-write-batch` with `-X`: the receiving side still asks for the values it lacks
+/// (stock's generator does: only the destination stays untouched), so a writer and a
+/// receiving server from different implementations agree; the batch replays (with `-X` and
+/// with bare `-a`, whose stream flags turn `-X` on) to what a real `-aX` transfer gives.
+#[test]
+fn only_write_batch_with_xattrs_replays() {
+    for (writer, server, via) in [
+        (Tool::Ours, Tool::Ours, Via::Local),
+        (Tool::Stock, Tool::Ours, Via::ShellPush),
+        (Tool::Ours, Tool::Stock, Via::ShellPush),
+        (Tool::Stock, Tool::Ours, Via::ShellPull),
+        (Tool::Ours, Tool::Ours, Via::ShellPull),
+    ] {
+        let what = format!("{writer:?} writes, {server:?} serves, {via:?}");
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        let src = w.join("src");
+        std::fs::create_dir(&src).unwrap();
+        for i in 0..12 {
+            let f = write_file(&src.join(format!("f{i:02}")), format!("x{i}\n").as_bytes());
+            set_xattr(&f, "user.m", b"v");
+            // Long values go by digest and are asked for by number.
+            set_xattr(&f, "user.long", &pattern(300, i));
+        }
+        let dest = w.join("dest");
+        std::fs::create_dir(&dest).unwrap();
+        // One file already current but for its attributes: asked for without a transfer.
+        ok(
+            &run_stock(&["-a", &format!("{}f03", s(&src)), &s(&dest)]),
+            "seed dest",
+        );
+        set_xattr(&dest.join("f03"), "user.long", b"old");
+        let before = snapshot(&dest, true);
+        let batch = w.join("b");
+        let ssh = fake_ssh(w);
+        let mut args = vec![
+            "-a".to_string(),
+            "-X".to_string(),
+            format!("--only-write-batch={}", batch.display()),
+        ];
+        match via {
+            Via::Local => args.extend([s(&src), s(&dest)]),
+            Via::ShellPush => args.extend([
+                format!("-e{}", ssh.display()),
+                server.rsync_path(),
+                s(&src),
+                format!("h:{}", s(&dest)),
+            ]),
+            _ => args.extend([
+                format!("-e{}", ssh.display()),
+                server.rsync_path(),
+                format!("h:{}", s(&src)),
+                s(&dest),
+            ]),
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        ok(&writer.run(&argv), &what);
+        assert!(snapshot(&dest, true) == before, "{what}: dest changed");
+        let want = w.join("want");
+        std::fs::create_dir(&want).unwrap();
+        ok(
+            &run_stock(&["-a", &format!("{}f03", s(&src)), &s(&want)]),
+            "seed want",
+        );
+        set_xattr(&want.join("f03"), "user.long", b"old");
+        ok(&run_stock(&["-aX", &s(&src), &s(&want)]), "reference");
+        for reader in [Tool::Ours, Tool::Stock] {
+            for ropts in [&["-a"][..], &["-aX"][..]] {
+                let r = w.join(format!("r-{reader:?}-{}", ropts[0]));
+                ok(&run_stock(&["-a", "-X", &s(&dest), &s(&r)]), "copy dest");
+                let ropt = format!("--read-batch={}", batch.display());
+                let mut a = ropts.to_vec();
+                let rs = s(&r);
+                a.extend([ropt.as_str(), rs.as_str()]);
+                ok(
+                    &reader.run(&a),
+                    &format!("{reader:?} {ropts:?} replays ({what})"),
+                );
+                assert_same_tree(&r, &want, true);
+            }
+        }
+    }
+}

@@ -265,6 +265,23 @@ pub fn is_temp_name_for(name: &[u8], basename: &[u8]) -> bool {
         && name[1 + basename.len()] == b'.'
 }
 
+/// How many bytes of `file` a sender sends: a regular file's length, or for a device (read
+/// with `--copy-devices`) where seeking to its end lands (0 for most character devices;
+/// stock's get_device_size), the position then back at the start. `None` for anything else.
+pub fn content_size(file: &File) -> io::Result<Option<u64>> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileTypeExt;
+    let md = file.metadata()?;
+    let ft = md.file_type();
+    if ft.is_block_device() || ft.is_char_device() {
+        let mut f = file;
+        let len = f.seek(SeekFrom::End(0)).unwrap_or(0);
+        f.seek(SeekFrom::Start(0))?;
+        return Ok(Some(len));
+    }
+    Ok(md.is_file().then_some(md.len()))
+}
+
 /// A source file as stock's sender reads it: exactly the size it had when opened, whatever
 /// happens to it meanwhile. A file that grew is read up to that size; one that shrank (or
 /// cannot be read) is made up with zeros to it, and the error is kept in

@@ -44,6 +44,18 @@ pub struct ScanOptions {
     /// mode, device number and owner, and its ACLs come from `user.rsync.%aacl`/`%dacl`
     /// (see [`crate::fake`]).
     pub fake_super: bool,
+    /// `--copy-devices`: a device is listed as a regular file of its contents (the size
+    /// seeking to its end finds, the time of the scan).
+    pub copy_devices: bool,
+}
+
+/// How many bytes a device holds: where seeking to its end lands (0 for most character
+/// devices, or when it cannot be opened).
+pub fn device_size(path: &Path) -> u64 {
+    use std::io::Seek;
+    std::fs::File::open(path)
+        .and_then(|mut f| f.seek(io::SeekFrom::End(0)))
+        .unwrap_or(0)
 }
 
 /// Decides which names are left out of the file list; the filter crate's rule lists implement it.
@@ -219,7 +231,24 @@ fn make_entry(
     } else {
         crate::fake::Seen::real(md)
     };
-    let kind = FileKind::from_mode(seen.mode).unwrap_or(FileKind::Regular);
+    let mut kind = FileKind::from_mode(seen.mode).unwrap_or(FileKind::Regular);
+    let mut mode = seen.mode;
+    let mut mtime = md.mtime();
+    let mut device_len = None;
+    if opts.copy_devices && matches!(kind, FileKind::CharDevice | FileKind::BlockDevice) {
+        // Stock's sender: a regular file with the device's permissions, timed now (a
+        // device's own time says nothing of its contents).
+        kind = FileKind::Regular;
+        mode = libc::S_IFREG | (mode & 0o777);
+        mtime = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        device_len = Some(if md.size() == 0 {
+            device_size(path)
+        } else {
+            md.size()
+        });
+    }
     let link_target = if kind == FileKind::Symlink {
         if real_kind == FileKind::Regular {
             // A --fake-super stand-in holds its target.
@@ -236,6 +265,7 @@ fn make_entry(
     };
     // rsync lists (and sends) a directory's own st_size.
     let size = match kind {
+        FileKind::Regular if device_len.is_some() => device_len.unwrap_or(0),
         FileKind::Regular | FileKind::Directory => md.size(),
         FileKind::Symlink => link_target.as_ref().map_or(0, |t| t.len() as u64),
         _ => 0,
@@ -245,9 +275,9 @@ fn make_entry(
     FileEntry {
         name,
         kind,
-        mode: seen.mode,
+        mode,
         size,
-        mtime: md.mtime(),
+        mtime,
         mtime_nsec: md.mtime_nsec() as u32,
         atime: md.atime(),
         uid: seen.uid,

@@ -930,6 +930,9 @@ pub(crate) fn finish_report(
         *n += more;
     }
     s.total_size += xfer.later_lists.total_size;
+    if opts.info_stats() >= 3 {
+        reporter.heap_stats(&["receiver", "generator"]);
+    }
     if opts.info_stats() >= 2 {
         reporter.stats(&s, 0.0);
     }

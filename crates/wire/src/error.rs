@@ -71,6 +71,9 @@ pub enum Error {
     /// Connecting timed out (`--contimeout`).
     #[error("timed out connecting to {0}")]
     ConnectTimeout(String),
+    /// `error`, with stock's source location for the closing `rsync error:` line.
+    #[error("{error}")]
+    Located { error: Box<Error>, at: &'static str },
 }
 
 impl Error {
@@ -94,6 +97,7 @@ impl Error {
             Error::Timeout => exit::TIMEOUT,
             Error::RemoteShell { code, .. } => *code,
             Error::BatchOpen { code, .. } => *code,
+            Error::Located { error, .. } => error.exit_code(),
         }
     }
 
@@ -104,6 +108,7 @@ impl Error {
         match self {
             Error::Daemon(_) | Error::PasswordFile(_) | Error::BareUsage { .. } => self.to_string(),
             Error::Startup(m) if m.starts_with("ERROR:") => m.clone(),
+            Error::Located { error, .. } => error.client_message(),
             other => format!("rsync: {other}"),
         }
     }
@@ -112,7 +117,7 @@ impl Error {
     /// code alone does not tell.
     pub fn location(&self) -> Option<&'static str> {
         match self {
-            Error::BareUsage { at, .. } => Some(at),
+            Error::BareUsage { at, .. } | Error::Located { at, .. } => Some(at),
             _ => None,
         }
     }

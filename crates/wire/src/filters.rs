@@ -150,8 +150,12 @@ impl ScanFilter for SetFilter {
                 };
                 match self.0.enter_dir(name, &mut source) {
                     Ok(()) => Ok(()),
-                    // Unreadable rules: enter with none, keeping enter/leave balanced.
-                    Err(_) => self.0.enter_dir(name, &mut NoFiles),
+                    Err(e) => {
+                        // A rule that does not parse ends the run, as stock's; unreadable
+                        // rules: enter with none, keeping enter/leave balanced.
+                        rtsync_engine::filters::fatal_rule_error(e, "sender", false);
+                        self.0.enter_dir(name, &mut NoFiles)
+                    }
                 }
             }
             MergeFiles::Module { root, filter } => {

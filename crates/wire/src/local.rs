@@ -53,10 +53,19 @@ impl Dest {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                 Err(e) => {
-                    return Err(Error::file(
-                        format!("mkdir \"{}\" failed", dest.display()),
-                        e,
-                    ))
+                    // Stock's receiver names the directory without its trailing slash.
+                    let shown = dest.to_string_lossy();
+                    let shown = match shown.trim_end_matches('/') {
+                        "" => "/",
+                        s => s,
+                    };
+                    return Err(Error::Located {
+                        error: Box::new(Error::file(
+                            format!("[Receiver] mkdir \"{shown}\" failed"),
+                            e,
+                        )),
+                        at: "main.c(808)",
+                    });
                 }
             }
         }

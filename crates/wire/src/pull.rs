@@ -107,6 +107,8 @@ pub struct PullOptions {
     pub make_parents: bool,
     /// `--inplace`: write into the destination file instead of a temp file.
     pub inplace: bool,
+    /// `--write-devices`: a device in the way of a file is written into (in place).
+    pub write_devices: bool,
     /// `--append` (1) or `--append-verify` (2): an existing file shorter than the sender's
     /// is only extended (its data trusted, or with 2 checked by the whole-file checksum);
     /// one at least as long is left alone.
@@ -250,6 +252,7 @@ impl PullOptions {
                 confine: None,
             }),
             inplace: opts.inplace,
+            write_devices: opts.write_devices,
             append: crate::server_args::append_mode(opts),
             usermap: local::parse_map(opts.usermap.as_deref(), true),
             groupmap: local::parse_map(opts.groupmap.as_deref(), false),
@@ -1780,7 +1783,11 @@ fn request<W: Write>(
             0
         };
     out.extend_from_slice(&iflags.to_le_bytes());
-    if let Some(nums) = xattr_nums.as_ref().filter(|_| !ctx.opts.dry_run) {
+    // `--only-write-batch` still transfers (into the batch): the request goes out as without `-n`.
+    if let Some(nums) = xattr_nums
+        .as_ref()
+        .filter(|_| !ctx.opts.dry_run || ctx.opts.batch_only)
+    {
         crate::xattrs::put_request(out, nums);
     }
     if !ctx.opts.dry_run || ctx.opts.batch_only {
@@ -1884,7 +1891,8 @@ fn xattr_local(
         lines.push(crate::log::line(e, it));
     }
     if ctx.opts.dry_run {
-        return None;
+        // `--only-write-batch` asks for the values (they go into the batch) but sets nothing.
+        return ctx.opts.batch_only.then_some(todo);
     }
     if md.is_some() {
         for err in rtsync_tree::xattr::apply_beneath(
@@ -1952,7 +1960,10 @@ fn xattr_answer<R: Read>(
     ndx: usize,
     iflags: u16,
 ) -> Result<Option<crate::xattrs::Fetched>> {
-    if ctx.opts.xattrs.is_none() || iflags & item::REPORT_XATTR == 0 || ctx.opts.dry_run {
+    if ctx.opts.xattrs.is_none()
+        || iflags & item::REPORT_XATTR == 0
+        || (ctx.opts.dry_run && !ctx.opts.batch_only)
+    {
         return Ok(None);
     }
     let got = crate::xattrs::read_response(r)?;

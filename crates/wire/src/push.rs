@@ -512,11 +512,11 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         wire.written += out.len() as u64;
         w.write_all(&out).map_err(wio)?;
         out.clear();
-        let file_meta = file.metadata();
-        let file_len = file_meta.as_ref().map_or(0, |m| m.len());
         // The file is sent as the size it has now, opened, even if it changes while it is
         // read: cut to it if it grows, zero-filled to it if it shrinks (stock's map_ptr).
-        let open_size = file_meta.ok().filter(|m| m.is_file()).map(|m| m.len());
+        // (A device sent with --copy-devices: what seeking to its end finds.)
+        let open_size = rtsync_tree::fsops::content_size(&file).ok().flatten();
+        let file_len = open_size.unwrap_or(0);
         if let Some(rep) = reporter.as_deref_mut() {
             let (it, _) = item_of(list, ndx, iflags, xname.as_deref(), opts.look());
             let facts = list.facts(ndx, rep.wants_entry_facts());

@@ -360,6 +360,7 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         xattrs: opts.xattr_rules(),
         acls: opts.acls,
         fake_super: opts.am_root() < 0,
+        copy_devices: opts.copy_devices,
     }
 }
 
@@ -463,6 +464,9 @@ fn finish_report(
     for (code, n) in kind_counts.iter().enumerate() {
         let kind = push::streamed::code_kind(code as u8);
         s.files[rtsync_engine::report::kind_slot(kind)] += n;
+    }
+    if opts.info_stats() >= 3 {
+        reporter.heap_stats(&["sender"]);
     }
     if opts.info_stats() >= 2 {
         reporter.stats(&s, 0.0);

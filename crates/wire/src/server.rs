@@ -642,7 +642,20 @@ fn serve<R: Read + Send, W: Write + Send>(
         // Tell the client why, as stock does, then the exit code. Only there: our stderr
         // reaches the same terminal through a remote shell, where a second copy of the line
         // would interleave with the first.
-        let _ = writer.send_msg(MsgTag::Error, format!("rsync: {e}\n").as_bytes());
+        let _ = writer.send_msg(
+            MsgTag::Error,
+            format!("{}\n", e.client_message()).as_bytes(),
+        );
+        // And stock's closing line, which its server's exit sends the same way.
+        let code = e.exit_code();
+        let closing = format!(
+            "rsync error: {} (code {code}) at {} [{}={}]\n",
+            rtsync_engine::report::exit_message(code),
+            e.location().unwrap_or("main.c(1394)"),
+            if opts.sender { "sender" } else { "Receiver" },
+            rtsync_engine::RSYNC_VERSION
+        );
+        let _ = writer.send_msg(MsgTag::Error, closing.as_bytes());
         let _ = writer.send_msg_int(MsgTag::ErrorExit, e.exit_code());
         let _ = writer.flush();
         return Ok(e.exit_code());

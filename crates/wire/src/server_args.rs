@@ -384,8 +384,14 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if o.relative && !o.implied_dirs {
         args.push("--no-implied-dirs".into());
     }
+    if o.write_devices && we_send {
+        args.push("--write-devices".into());
+    }
     if o.remove_source_files {
         args.push("--remove-source-files".into());
+    }
+    if o.copy_devices && !we_send {
+        args.push("--copy-devices".into());
     }
     if o.preallocate && we_send {
         args.push("--preallocate".into());

@@ -23,9 +23,23 @@ impl LocalTransfer<'_> {
         if self.opts.perms {
             return source;
         }
-        let existing = existing.map(|md| self.seen(&self.dest_path(&e.name), md).mode);
+        // (A device written into with --write-devices is the existing file.)
+        let written_device = |md: &Metadata| {
+            self.opts.write_devices
+                && e.kind == FileKind::Regular
+                && matches!(
+                    FileKind::from_mode(md.mode()),
+                    Some(FileKind::CharDevice | FileKind::BlockDevice)
+                )
+        };
+        let existing = existing.map(|md| {
+            (
+                self.seen(&self.dest_path(&e.name), md).mode,
+                written_device(md),
+            )
+        });
         match existing {
-            Some(mode) if FileKind::from_mode(mode) == Some(e.kind) => {
+            Some((mode, device)) if FileKind::from_mode(mode) == Some(e.kind) || device => {
                 let mut p = mode & 0o7777;
                 // -E on an existing file: execute off if the source has none, else granted
                 // to whoever may read, unless it is executable already (rsync's dest_mode).

@@ -173,6 +173,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         incremental: opts.incremental_recursion(),
         acls: opts.acls,
         fake_super: opts.am_root() < 0,
+        copy_devices: opts.copy_devices,
     };
     let mut report = Reporter::new(opts);
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
@@ -233,17 +234,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             return exit::FILE_IO;
         }
         Err(e) => {
-            use rtsync_filter::FilterError as F;
             // Stock's words and the place its exit names, by what went wrong.
-            let (prefix, place) = match e.detail() {
-                F::UnknownRule { .. }
-                | F::UnexpectedEnd { .. }
-                | F::ClearWithTrailing { .. }
-                | F::SidedRuleInSidedMerge { .. } => ("", "exclude.c(136)"),
-                F::InvalidModifier { .. } => ("", "exclude.c(1379)"),
-                F::NotFound { .. } if matches!(e, F::InFile { .. }) => ("", "exclude.c(1719)"),
-                _ => ("rsync: ", "exclude.c(1480)"),
-            };
+            let (prefix, place) = crate::filters::error_place(&e);
             let code = e.rsync_exit_code();
             report.error(&format!("{prefix}{e}"));
             report.error(&format!(
@@ -254,6 +246,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             return code;
         }
     };
+    filters.local_copy = true;
     let listed;
     let sources = match &opts.files_from {
         Some(list) => {
@@ -1095,6 +1088,11 @@ impl<'a> LocalTransfer<'a> {
             // Stock's sender hears of deletions (those of `--delete-missing-args`) only when
             // the receiver deletes or forces.
             self.stats.deleted = Default::default();
+        }
+        if self.opts.info_stats() >= 3 {
+            // One process plays the three roles of stock's local copy.
+            self.report
+                .heap_stats(&["sender", "server receiver", "server generator"]);
         }
         if self.opts.info_stats() >= 2 && !self.opts.quiet {
             self.report.stats(&self.stats, flist_time);

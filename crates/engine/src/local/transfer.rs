@@ -12,7 +12,7 @@ use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// `--delay-updates`: the per-directory staging directory.
@@ -271,6 +271,12 @@ impl LocalTransfer<'_> {
         )
     }
 
+    /// `--write-devices` and `md` is a device's.
+    fn writes_device(&self, md: &Metadata) -> bool {
+        self.opts.write_devices
+            && (md.file_type().is_block_device() || md.file_type().is_char_device())
+    }
+
     pub(super) fn do_file(&mut self, i: usize, dest: &Path, existing: Option<Metadata>) {
         let (size, name) = (self.entries[i].size, self.entries[i].name.clone());
         if self.opts.max_size.is_some_and(|m| size > m)
@@ -278,9 +284,12 @@ impl LocalTransfer<'_> {
         {
             return;
         }
-        // (With --fake-super a regular file may stand for something else.)
-        let regular = existing
-            .filter(|m| m.is_file() && self.seen(dest, m).kind() == Some(FileKind::Regular));
+        // (With --fake-super a regular file may stand for something else; with
+        // --write-devices a device in the way is written into, as if a file.)
+        let regular = existing.filter(|m| {
+            (m.is_file() && self.seen(dest, m).kind() == Some(FileKind::Regular))
+                || self.writes_device(m)
+        });
         let mut alt_basis = None;
         if self.opts.alt_dest.is_some() {
             if regular.is_none()
@@ -499,8 +508,9 @@ impl LocalTransfer<'_> {
         };
         // What is sent is the file as it is now (stock's sender maps the size it finds
         // when it opens the file).
-        let open_size = match src.metadata() {
-            Ok(m) => m.is_file().then_some(m.len()),
+        // (A device sent with --copy-devices: what seeking to its end finds.)
+        let open_size = match fsops::content_size(&src) {
+            Ok(size) => size,
             Err(e) => {
                 self.report
                     .error(&format!("rsync: [sender] fstat failed: {}", os_error(&e)));
@@ -575,7 +585,10 @@ impl LocalTransfer<'_> {
                 }
                 let mut sized = SizedSource::new(&mut src, open_size);
                 let n = copy_data(&mut sized, &mut out, self.opts.sparse, size, tick)?;
-                out.set_len(n)?;
+                if out.metadata()?.is_file() {
+                    // (A device written with --write-devices keeps its size.)
+                    out.set_len(n)?;
+                }
                 Ok((n, sized.status()))
             })();
             match result {

@@ -58,7 +58,12 @@ impl FilterSet {
             super::Origin::Hidden("a file read earlier".into())
         } else {
             match &ctx.origin {
-                None => super::Origin::Shown(path.display().to_string(), word_split),
+                None => super::Origin::Shown(
+                    ctx.source
+                        .display(path)
+                        .unwrap_or_else(|| path.display().to_string()),
+                    word_split,
+                ),
                 Some((parent, line)) => {
                     super::Origin::Hidden(format!("a file named at {}", parent.place(*line)))
                 }

@@ -42,19 +42,29 @@ impl FilterSet {
                 let name = self.slots[i].name.clone();
                 for parent in parents {
                     let mut parent_entries = Vec::new();
+                    // Above the transfer root the directories are absolute (`/` itself
+                    // included), and so are the anchors of their rules.
+                    let outside = parent.first() == Some(&b'/');
                     let file = if parent.is_empty() {
                         name.to_vec()
+                    } else if parent == b"/" {
+                        [b"/", &name[..]].concat()
                     } else {
                         [&parent[..], b"/", &name[..]].concat()
                     };
-                    let mut parent_ctx = Ctx::new(&mut *ctx.source, Some(parent));
+                    let ctx_dir = if parent == b"/" { Vec::new() } else { parent };
+                    let mut parent_ctx = Ctx::new(&mut *ctx.source, Some(ctx_dir));
                     parent_ctx.deferred = self.slots[i].from_file;
+                    let parent_mode = Mode {
+                        dir_absolute: outside,
+                        ..mode
+                    };
                     if let Err(e) = self.load_file(
                         &mut parent_entries,
                         &mut false,
                         &bytes_to_path(&file),
                         flags,
-                        mode,
+                        parent_mode,
                         "dir-merge",
                         &mut parent_ctx,
                     ) {
@@ -119,8 +129,21 @@ impl FilterSet {
         abs_root: &[u8],
         source: &mut dyn FileSource,
     ) -> Result<(), FilterError> {
-        let root = clean_abs(abs_root);
-        self.set_abs_root(&root);
+        self.load_parent_dirs_of(abs_root, abs_root, source)
+    }
+
+    /// [`FilterSet::load_parent_dirs`] when the first directory entered is not the transfer
+    /// root itself (`rsync src dest`: the root is `src`'s parent, and the scan, as stock's,
+    /// covers the parents of `src`, the root included). `abs_dir` is that directory's
+    /// absolute path.
+    pub fn load_parent_dirs_of(
+        &mut self,
+        abs_root: &[u8],
+        abs_dir: &[u8],
+        source: &mut dyn FileSource,
+    ) -> Result<(), FilterError> {
+        self.set_abs_root(&clean_abs(abs_root));
+        let root = clean_abs(abs_dir);
         let mode = Mode {
             anchored_to_dir: true,
             dir_absolute: true,
@@ -267,6 +290,9 @@ impl FilterSet {
         if !named.contains(&b'/') {
             return Vec::new();
         }
+        if !self.abs_root.is_empty() {
+            return self.nested_parent_dirs_abs(named, dir);
+        }
         let full = if named.first() == Some(&b'/') {
             if self.abs_root.is_empty() {
                 return Vec::new();
@@ -302,6 +328,74 @@ impl FilterSet {
         }
         let mut out = vec![start.clone()];
         let mut at = start.len();
+        loop {
+            let from = if at == 0 { 0 } else { at + 1 };
+            match dir[from..].iter().position(|&c| c == b'/') {
+                Some(n) => {
+                    at = from + n;
+                    out.push(dir[..at].to_vec());
+                }
+                None => break,
+            }
+        }
+        out
+    }
+}
+
+impl FilterSet {
+    /// [`FilterSet::nested_parent_dirs`] with the root's absolute path known: a named
+    /// directory above the root (`: ../x` in the root's own file) starts the scan there, as
+    /// stock's does; those directories are given absolute (`/` for the filesystem's root).
+    fn nested_parent_dirs_abs(&self, named: &[u8], dir: &[u8]) -> Vec<Vec<u8>> {
+        let root = [b"/", &self.abs_root[..]].concat();
+        let full = if named.first() == Some(&b'/') {
+            clean_abs(named)
+        } else {
+            clean_abs(&[&root[..], b"/", dir, b"/", named].concat())
+        };
+        let start = full[..full.iter().rposition(|&c| c == b'/').unwrap_or(0)].to_vec();
+        let mut out = Vec::new();
+        let start_rel = if start == root {
+            Vec::new()
+        } else if let Some(rel) = start
+            .strip_prefix(&root[..])
+            .and_then(|r| r.strip_prefix(b"/"))
+        {
+            rel.to_vec()
+        } else if start.is_empty() || root.starts_with(&[&start[..], b"/"].concat()) {
+            // Above the root: every directory from there down to the root's parent, then
+            // the root and its directories above `dir`.
+            let mut at = start;
+            loop {
+                out.push(if at.is_empty() {
+                    b"/".to_vec()
+                } else {
+                    at.clone()
+                });
+                match root[at.len() + 1..].iter().position(|&c| c == b'/') {
+                    Some(n) => at = root[..at.len() + 1 + n].to_vec(),
+                    None => break,
+                }
+            }
+            if dir.is_empty() {
+                return out;
+            }
+            Vec::new()
+        } else {
+            return out;
+        };
+        let proper_ancestor = if start_rel.is_empty() {
+            !dir.is_empty()
+        } else {
+            dir.len() > start_rel.len()
+                && dir.starts_with(&start_rel)
+                && dir[start_rel.len()] == b'/'
+        };
+        if !proper_ancestor {
+            return out;
+        }
+        out.push(start_rel.clone());
+        let mut at = start_rel.len();
         loop {
             let from = if at == 0 { 0 } else { at + 1 };
             match dir[from..].iter().position(|&c| c == b'/') {

@@ -325,11 +325,25 @@ pub(super) fn generate_entry(
                     return Ok(Step::Done(lines));
                 }
             }
+            // (`--write-devices`: a device in the way is the file written into.)
+            let existing = meta
+                .as_ref()
+                .filter(|m| {
+                    use std::os::unix::fs::FileTypeExt;
+                    let ft = m.file_type();
+                    (ft.is_file() && regular)
+                        || (o.write_devices && (ft.is_block_device() || ft.is_char_device()))
+                })
+                .cloned();
             let mut it = match here.filter(|(m, _)| m.file_type().is_file() && regular) {
                 Some(h) => itemize_as(e, Some(h), b'>', p),
-                None => itemize(e, alt_basis.as_ref().map(|m| &m.md), b'>', p),
+                None => itemize(
+                    e,
+                    existing.as_ref().or(alt_basis.as_ref().map(|m| &m.md)),
+                    b'>',
+                    p,
+                ),
             };
-            let existing = meta.filter(|m| m.file_type().is_file() && regular);
             let existing_mode = seen.filter(|_| existing.is_some()).map(|s| s.mode);
             if o.checksum && existing.is_some() {
                 it.checksum = true;

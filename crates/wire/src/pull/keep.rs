@@ -279,7 +279,12 @@ impl Output {
     /// Sets the file's length to what was written (holes at the end, or old data beyond the
     /// new end with `--inplace`).
     pub fn finish(&mut self) -> io::Result<()> {
-        if self.in_place || self.file.metadata()?.len() != self.pos {
+        let md = self.file.metadata()?;
+        if !md.is_file() {
+            // A device written with `--write-devices` keeps its size.
+            return Ok(());
+        }
+        if self.in_place || md.len() != self.pos {
             self.file.set_len(self.pos)?;
         }
         Ok(())

@@ -94,7 +94,18 @@ pub(super) fn receive_file<R: Read>(
     // Kept until the temp file is in place or gone.
     let mut _armed = None;
     let mut out = if o.inplace {
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        // Something other than a file in the way goes first, as stock's generator deletes
+        // it (a FIFO would block the open, a device take the data), unless it is a device
+        // to write with `--write-devices`.
+        if let Ok(m) = std::fs::symlink_metadata(&final_path) {
+            let ft = m.file_type();
+            let device = ft.is_block_device() || ft.is_char_device();
+            let keep = ft.is_file() || ft.is_dir() || (device && o.write_devices);
+            if !keep {
+                let _ = std::fs::remove_file(&final_path);
+            }
+        }
         let opened = std::fs::OpenOptions::new()
             .write(true)
             .create(true)

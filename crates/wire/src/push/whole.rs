@@ -48,7 +48,7 @@ impl WholeFile {
         E: From<io::Error>,
     {
         use std::io::{Seek, SeekFrom};
-        let len = file.metadata()?.len();
+        let len = rtsync_tree::fsops::content_size(&file)?.unwrap_or(0);
         let offset = offset.min(len);
         let mut hash = FileHasher::new(kind);
         if verify {
@@ -64,7 +64,8 @@ impl WholeFile {
             }
         }
         file.seek(SeekFrom::Start(offset))?;
-        let mut stats = self.send_hashed(file, hash, emit)?;
+        // (No further than the size found: a device read with --copy-devices has no end.)
+        let mut stats = self.send_hashed(file.take(len - offset), hash, emit)?;
         stats.file_len += offset;
         Ok(stats)
     }

@@ -1,0 +1,169 @@
+//! `--copy-devices` and `--write-devices` against stock rsync, locally and over a remote shell
+//! in both directions with either implementation at either end: the same trees, output and
+//! exit codes. (Character devices only: null 1,3 and zero 5 hold nothing to seek over, so
+//! a copied device is an empty file, and data written into null goes nowhere.)
+
+mod interop_util;
+
+use interop_util::*;
+use std::fs;
+use std::path::Path;
+
+fn mknod_char(path: &Path, minor: u32) {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid C string.
+    let r = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o640, libc::makedev(1, minor)) };
+    assert_eq!(r, 0, "mknod {}", path.display());
+}
+
+/// A source with two character devices and two files, and a destination where `g` is a
+/// device (the null device) in the way of a file.
+fn setup(w: &Path) {
+    let (src, dest) = (w.join("src"), w.join("dest"));
+    let _ = fs::remove_dir_all(&src);
+    let _ = fs::remove_dir_all(&dest);
+    fs::create_dir_all(&src).unwrap();
+    fs::create_dir_all(&dest).unwrap();
+    mknod_char(&src.join("null"), 3);
+    mknod_char(&src.join("zero"), 5);
+    write_file(&src.join("f"), b"hi\n");
+    write_file(&src.join("g"), b"hello\n");
+    mknod_char(&dest.join("g"), 3);
+    for name in ["f", "g", "null", "zero"] {
+        set_mtime(&src.join(name), 1_600_000_000, 0);
+    }
+    set_mtime(&dest.join("g"), 1_500_000_000, 0);
+}
+
+/// The destination's snapshot; the times of files made from devices are the time of the
+/// run (stock's too), so they are left out.
+fn tree(w: &Path, copied: bool) -> std::collections::BTreeMap<String, Node> {
+    let mut t = snapshot(&w.join("dest"), false);
+    if copied {
+        for name in ["null", "zero"] {
+            if let Some(n) = t.get_mut(name) {
+                assert_eq!(n.kind, "file", "{name} copied as a file");
+                n.mtime = None;
+            }
+        }
+    }
+    t
+}
+
+enum Via {
+    Local,
+    Push { client: bool, server: bool },
+    Pull { client: bool, server: bool },
+}
+
+fn run(w: &Path, args: &[&str], via: &Via) -> (String, Option<i32>) {
+    let ssh = fake_ssh(w);
+    let e = format!("-e{}", ssh.display());
+    let (src, dest) = (
+        format!("{}/src/", w.display()),
+        format!("{}/dest/", w.display()),
+    );
+    let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let ours = match via {
+        Via::Local => {
+            a.extend([src, dest]);
+            None
+        }
+        Via::Push { client, server } => {
+            a.extend([
+                e,
+                format!("--rsync-path={}", remote_rsync_path(*server)),
+                src,
+                format!("h:{dest}"),
+            ]);
+            Some(*client)
+        }
+        Via::Pull { client, server } => {
+            a.extend([
+                e,
+                format!("--rsync-path={}", remote_rsync_path(*server)),
+                format!("h:{src}"),
+                dest,
+            ]);
+            Some(*client)
+        }
+    };
+    let argv: Vec<&str> = a.iter().map(String::as_str).collect();
+    run_local(ours.unwrap_or(false), w, &argv)
+}
+
+fn compare(args: &[&str], copied: bool) {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let pairs = [(false, false), (true, true), (true, false), (false, true)];
+    let mut vias: Vec<(String, Via, Via)> = Vec::new();
+    vias.push(("local".into(), Via::Local, Via::Local));
+    for (client, server) in pairs.iter().skip(1) {
+        vias.push((
+            format!("push client ours={client} server ours={server}"),
+            Via::Push {
+                client: false,
+                server: false,
+            },
+            Via::Push {
+                client: *client,
+                server: *server,
+            },
+        ));
+        vias.push((
+            format!("pull client ours={client} server ours={server}"),
+            Via::Pull {
+                client: false,
+                server: false,
+            },
+            Via::Pull {
+                client: *client,
+                server: *server,
+            },
+        ));
+    }
+    for (what, stock_via, our_via) in vias {
+        setup(w);
+        let stock = run(w, args, &stock_via);
+        let want = tree(w, copied);
+        setup(w);
+        let ours = if let Via::Local = our_via {
+            let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            a.extend([
+                format!("{}/src/", w.display()),
+                format!("{}/dest/", w.display()),
+            ]);
+            let argv: Vec<&str> = a.iter().map(String::as_str).collect();
+            run_local(true, w, &argv)
+        } else {
+            run(w, args, &our_via)
+        };
+        let got = tree(w, copied);
+        assert_eq!(stock.1, Some(0), "{what} {args:?}: {}", stock.0);
+        assert_eq!(ours, stock, "{what} {args:?}");
+        assert!(
+            got == want,
+            "{what} {args:?}: trees differ\n{got:?}\n{want:?}"
+        );
+    }
+}
+
+#[test]
+fn copy_devices_sends_devices_as_files_like_stock() {
+    compare(&["-rtv", "--copy-devices"], true);
+    compare(&["-av", "--copy-devices"], true);
+}
+
+#[test]
+fn write_devices_writes_into_devices_like_stock() {
+    compare(&["-av", "--write-devices"], false);
+    compare(&["-rtv", "--copy-devices", "--write-devices"], true);
+}
+
+/// Without `--write-devices`, `--inplace` replaces a device in the way of a file (our
+/// receiving server used to write into it).
+#[test]
+fn inplace_replaces_a_device_like_stock() {
+    compare(&["-av", "--inplace"], false);
+}

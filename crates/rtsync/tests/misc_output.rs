@@ -1,0 +1,79 @@
+//! Odd corners of rsync's output against stock: `--info=stats3`'s heap summaries.
+
+mod interop_util;
+
+use interop_util::*;
+use std::fs;
+
+/// The output with numbers (process ids, byte counts, rates) replaced by `N`.
+fn shape(out: &str) -> Vec<String> {
+    out.lines()
+        .filter(|l| !l.starts_with("File list generation time"))
+        .map(|l| {
+            let mut s = String::new();
+            let mut in_num = false;
+            for c in l.chars() {
+                if c.is_ascii_digit() || (in_num && c == '.') {
+                    if !in_num {
+                        s.push('N');
+                    }
+                    in_num = true;
+                } else {
+                    in_num = false;
+                    s.push(c);
+                }
+            }
+            // Column padding depends on the numbers' widths.
+            s.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .collect()
+}
+
+/// A local copy's `--info=stats3`: one heap block per role stock's processes play (our one
+/// process plays all three), in stock's layout, before the `--stats` block.
+#[test]
+fn info_stats3_prints_heap_blocks_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    fs::create_dir(w.join("src")).unwrap();
+    for i in 0..3 {
+        fs::write(w.join(format!("src/f{i}")), vec![b'x'; 64 + i]).unwrap();
+    }
+    let mut shapes = Vec::new();
+    for ours in [false, true] {
+        let _ = fs::remove_dir_all(w.join("dest"));
+        let (out, code) = run_local(ours, w, &["-r", "--info=stats3", "src/", "dest/"]);
+        assert_eq!(code, Some(0), "{out}");
+        assert_eq!(out.matches("heap statistics").count(), 3, "{out}");
+        shapes.push(shape(&out));
+    }
+    assert_eq!(shapes[1], shapes[0]);
+}
+
+/// A receiving server that cannot make the destination: the client shows the server's error
+/// and the server's closing line (both sent over the connection), then exits with the
+/// server's code, saying nothing of its own; any pairing of stock and ours as stock's.
+#[test]
+fn a_servers_fatal_error_reaches_the_client_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    fs::create_dir(w.join("src")).unwrap();
+    fs::write(w.join("src/f"), b"x\n").unwrap();
+    let ssh = fake_ssh(w);
+    let e = format!("-e{}", ssh.display());
+    let dest = format!("h:{}/missing/a/b/", w.display());
+    let run = |client: bool, server: bool| {
+        let rp = format!("--rsync-path={}", remote_rsync_path(server));
+        run_local(client, w, &["-r", &e, &rp, "src/", &dest])
+    };
+    let want = run(false, false);
+    assert_eq!(want.1, Some(11), "{}", want.0);
+    assert!(want.0.contains("main.c(808) [Receiver="), "{}", want.0);
+    for (client, server) in [(false, true), (true, false), (true, true)] {
+        assert_eq!(
+            run(client, server),
+            want,
+            "client ours={client} server ours={server}"
+        );
+    }
+}
