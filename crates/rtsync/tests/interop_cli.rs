@@ -1108,3 +1108,22 @@ fn stop_at_ends_the_transfer_like_stock() {
         assert!(left.is_empty(), "pull {pull} stock {stock}: {left:?}");
     }
 }
+
+/// `-R` pulling an absolute source from a stock sender: its names start at `/`, which a
+/// receiver takes (only with `-R`) below the destination; ours refused them as unsafe
+/// (`rsync -aR host:/var/www/ /backup/`).
+#[test]
+fn relative_pull_of_an_absolute_source_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("f"), b"one\n").unwrap();
+    std::fs::write(src.join("sub/g"), b"two\n").unwrap();
+    for opts in [
+        &["-aRi"][..],
+        &["-aRi", "--no-implied-dirs"],
+        &["-aRi", "--no-i-r"],
+    ] {
+        shell_pull_both(opts, &src, |_| {});
+    }
+}

@@ -246,3 +246,33 @@ fn unreadable_sources() {
         );
     }
 }
+
+/// `-a` by a user into a copy it made before, of files whose group it is not in: the
+/// group can be neither given nor changed, so it is not itemized (`g`) nor tried, as
+/// stock's FLAG_SKIP_GROUP has it (ours itemized `.f.....g...` on every run).
+#[test]
+fn local_groups_the_user_cannot_give() {
+    use std::os::unix::fs::chown;
+    let prepare = |base: &Path| {
+        chmod(base, 0o755);
+        let (src, dst) = (base.join("src"), base.join("dst"));
+        for d in [src.join("sub"), dst.join("sub")] {
+            fs::create_dir_all(d).unwrap();
+        }
+        for f in ["f", "sub/g"] {
+            fs::write(src.join(f), "same\n").unwrap();
+            fs::write(dst.join(f), "same\n").unwrap();
+        }
+        let nobody = 65534;
+        for p in ["", "sub", "f", "sub/g"] {
+            // Ours: the user's; the source's: group root, which the user is not in.
+            chown(src.join(p), Some(nobody), Some(0)).unwrap();
+            chown(dst.join(p), Some(nobody), Some(65534)).unwrap();
+            set_mtime(&src.join(p), 1_500_000_000, 0);
+            set_mtime(&dst.join(p), 1_500_000_000, 0);
+        }
+    };
+    for opts in [&["-ai"][..], &["-aii"], &["-ai", "--delete"]] {
+        local_compare(&prepare, opts);
+    }
+}

@@ -615,6 +615,7 @@ pub(crate) fn spawn_remote_shell(
 pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
     FlistOptions {
         protocol: neg.protocol,
+        relative: opts.relative,
         varint_flags: neg.varint_flist_flags(),
         safe_flist: neg.safe_flist(),
         id0_names: neg.id0_names(),

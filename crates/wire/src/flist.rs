@@ -44,6 +44,8 @@ pub const MAX_ENTRIES: usize = 50_000_000;
 #[derive(Debug, Clone, Default)]
 pub struct FlistOptions {
     pub protocol: u32,
+    /// `-R`: received names may start with `/` (taken as below the destination).
+    pub relative: bool,
     /// CF_VARINT_FLIST_FLAGS.
     pub varint_flags: bool,
     /// The io-error end marker is allowed (protocol ≥ 31 or CF_SAFE_FLIST).
@@ -352,6 +354,15 @@ impl FlistDecoder {
         name.resize(l1 + l2, 0);
         r.read_all(&mut name[start..])?;
         self.prev.name.clone_from(&name);
+        if self.opts.relative && name.first() == Some(&b'/') {
+            // `-R` from an absolute source: stock's sender names it from `/`, and its
+            // receiver takes such names (only with -R) below the destination.
+            let slashes = name.iter().take_while(|&&c| c == b'/').count();
+            name.drain(..slashes);
+            if name.is_empty() {
+                name = b".".to_vec();
+            }
+        }
         let ndx = so_far.len();
 
         let start = if self.opts.inc_recurse {

@@ -4,6 +4,7 @@ use proptest::prelude::*;
 fn opts() -> FlistOptions {
     FlistOptions {
         protocol: 31,
+        relative: false,
         varint_flags: true,
         safe_flist: true,
         id0_names: true,
