@@ -512,20 +512,31 @@ pub mod interrupt {
         buf.0.get() as *const libc::c_char
     }
 
+    /// Removes the armed temp file, or keeps it as `--partial` says (async-signal-safe).
+    ///
+    /// # Safety
+    /// Only while armed: the buffers hold NUL-terminated paths.
+    unsafe fn put_away() {
+        // SAFETY: see the function's contract.
+        unsafe {
+            if *ptr(&KEEP) != 0 {
+                if *ptr(&KEEP_DIR) != 0 {
+                    libc::mkdir(ptr(&KEEP_DIR), 0o700);
+                }
+                if libc::rename(ptr(&TMP), ptr(&KEEP)) != 0 {
+                    libc::unlink(ptr(&TMP));
+                }
+            } else {
+                libc::unlink(ptr(&TMP));
+            }
+        }
+    }
+
     extern "C" fn on_signal(_sig: libc::c_int) {
         // SAFETY: async-signal-safe calls on NUL-terminated fixed buffers.
         unsafe {
             if ARMED.load(Ordering::SeqCst) {
-                if *ptr(&KEEP) != 0 {
-                    if *ptr(&KEEP_DIR) != 0 {
-                        libc::mkdir(ptr(&KEEP_DIR), 0o700);
-                    }
-                    if libc::rename(ptr(&TMP), ptr(&KEEP)) != 0 {
-                        libc::unlink(ptr(&TMP));
-                    }
-                } else {
-                    libc::unlink(ptr(&TMP));
-                }
+                put_away();
             }
             let msg = ptr(&MSG);
             libc::write(2, msg as *const libc::c_void, libc::strlen(msg));
@@ -540,16 +551,7 @@ pub mod interrupt {
         // SAFETY: the same calls the signal handler makes, on NUL-terminated buffers.
         unsafe {
             if ARMED.swap(false, Ordering::SeqCst) {
-                if *ptr(&KEEP) != 0 {
-                    if *ptr(&KEEP_DIR) != 0 {
-                        libc::mkdir(ptr(&KEEP_DIR), 0o700);
-                    }
-                    if libc::rename(ptr(&TMP), ptr(&KEEP)) != 0 {
-                        libc::unlink(ptr(&TMP));
-                    }
-                } else {
-                    libc::unlink(ptr(&TMP));
-                }
+                put_away();
             }
             libc::write(
                 2,
