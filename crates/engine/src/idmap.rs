@@ -260,6 +260,34 @@ pub fn split_chown(spec: &str) -> (Option<&str>, Option<&str>) {
     )
 }
 
+/// Whether this process may give files group `gid` (it may act as root, or `gid` is one of
+/// its groups): as stock's FLAG_SKIP_GROUP decides, a group it may not give is neither set
+/// nor itemized. Our groups are read once.
+pub fn may_give_group(gid: u32, am_root: bool) -> bool {
+    static GROUPS: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
+    if am_root {
+        return true;
+    }
+    GROUPS
+        .get_or_init(|| {
+            // SAFETY: getegid has no preconditions; a null buffer with size 0 asks for the
+            // count only, and the second call's buffer holds that many entries.
+            unsafe {
+                let mut all = vec![libc::getegid()];
+                let n = libc::getgroups(0, std::ptr::null_mut());
+                if n > 0 {
+                    let mut groups = vec![0 as libc::gid_t; n as usize];
+                    let got = libc::getgroups(n, groups.as_mut_ptr());
+                    if got > 0 {
+                        all.extend_from_slice(&groups[..got as usize]);
+                    }
+                }
+                all
+            }
+        })
+        .contains(&gid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

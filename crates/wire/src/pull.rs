@@ -2545,16 +2545,7 @@ fn receive<R: Read>(
         }
         let ndx = ndx as usize;
         let iflags = r.read_u16()?;
-        let basis_type = if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
-            Some(r.read_u8()?)
-        } else {
-            None
-        };
-        let xname = if iflags & item::XNAME_FOLLOWS != 0 {
-            Some(r.read_vstring(4096)?)
-        } else {
-            None
-        };
+        let (basis_type, xname) = crate::sums::read_item_extras(r, iflags)?;
         let xattr_values = xattr_answer(ctx, r, ndx, iflags)?;
         if iflags & item::TRANSFER == 0 {
             continue;

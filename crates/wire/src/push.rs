@@ -381,16 +381,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         let ndx = ndx as usize;
         list.note_request(ndx);
         let iflags = r.read_u16()?;
-        let basis_type = if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
-            Some(r.read_u8()?)
-        } else {
-            None
-        };
-        let xname = if iflags & item::XNAME_FOLLOWS != 0 {
-            Some(r.read_vstring(4096)?)
-        } else {
-            None
-        };
+        let (basis_type, xname) = crate::sums::read_item_extras(r, iflags)?;
         let xattr_nums = match &opts.xattrs {
             Some(rules) if iflags & item::REPORT_XATTR != 0 && !opts.dry_run => {
                 Some((rules, crate::xattrs::read_request(r)?))

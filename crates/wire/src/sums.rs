@@ -12,6 +12,25 @@ pub const CHUNK_SIZE: usize = 32 * 1024;
 /// Upper bound on the block count we accept (memory guard; 2 TiB at the largest blocks).
 pub const MAX_BLOCK_COUNT: i32 = 1 << 24;
 
+/// What may follow item flags on the wire: the basis type (`BASIS_TYPE_FOLLOWS`) and the
+/// extra name (`XNAME_FOLLOWS`).
+pub fn read_item_extras<R: ReadWire + ?Sized>(
+    r: &mut R,
+    iflags: u16,
+) -> Result<(Option<u8>, Option<Vec<u8>>)> {
+    let basis_type = if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
+        Some(r.read_u8()?)
+    } else {
+        None
+    };
+    let xname = if iflags & item::XNAME_FOLLOWS != 0 {
+        Some(r.read_vstring(4096)?)
+    } else {
+        None
+    };
+    Ok((basis_type, xname))
+}
+
 /// Item flags sent with a file index (rsync's ITEM_*).
 pub mod item {
     pub const REPORT_ATIME: u16 = 1 << 0;

@@ -130,7 +130,8 @@ impl LocalTransfer<'_> {
         if self.acl_differs(e, md) {
             it.acl = true;
         }
-        if self.opts.group && seen.gid != e.gid && may_give_group(e.gid, self.is_root) {
+        if self.opts.group && seen.gid != e.gid && crate::idmap::may_give_group(e.gid, self.is_root)
+        {
             it.group = true;
         }
         if self.opts.atimes > 0
@@ -258,7 +259,7 @@ impl LocalTransfer<'_> {
         };
         let gid = if self.opts.group
             && md.is_none_or(|m| m.gid() != e.gid)
-            && may_give_group(e.gid, self.is_root)
+            && crate::idmap::may_give_group(e.gid, self.is_root)
         {
             e.gid
         } else {
@@ -521,32 +522,4 @@ pub(super) fn xattr_diff(rules: &xattr::XattrRules, e: &FileEntry, dest: &Path) 
     let want = xattr::received(e.xattrs.as_deref().map_or(&[][..], |v| v), rules);
     let have = xattr::read_dest(dest, rules).unwrap_or_default();
     xattr::diff(&want, &have, |_| [0; 16]).0
-}
-
-/// Whether this process may give files group `gid` (it may act as root, or `gid` is one of
-/// its groups): as stock's FLAG_SKIP_GROUP decides, a group it may not give is neither set
-/// nor itemized. Our groups are read once.
-fn may_give_group(gid: u32, am_root: bool) -> bool {
-    static GROUPS: std::sync::OnceLock<Vec<u32>> = std::sync::OnceLock::new();
-    if am_root {
-        return true;
-    }
-    GROUPS
-        .get_or_init(|| {
-            // SAFETY: getegid has no preconditions; a null buffer with size 0 asks for the
-            // count only, and the second call's buffer holds that many entries.
-            unsafe {
-                let mut all = vec![libc::getegid()];
-                let n = libc::getgroups(0, std::ptr::null_mut());
-                if n > 0 {
-                    let mut groups = vec![0 as libc::gid_t; n as usize];
-                    let got = libc::getgroups(n, groups.as_mut_ptr());
-                    if got > 0 {
-                        all.extend_from_slice(&groups[..got as usize]);
-                    }
-                }
-                all
-            }
-        })
-        .contains(&gid)
 }

@@ -172,27 +172,6 @@ pub(super) fn recv_say(ctx: &Ctx<'_>, ev_tx: &mpsc::Sender<Event>, tag: MsgTag, 
     }
 }
 
-/// Whether this process may give files group `gid` (root, or one of our groups), as stock's
-/// FLAG_SKIP_GROUP decides: a group it may not give is left alone, silently.
-fn may_give_group(gid: u32, am_root: bool) -> bool {
-    if am_root {
-        return true;
-    }
-    // SAFETY: getegid has no preconditions.
-    if unsafe { libc::getegid() } == gid {
-        return true;
-    }
-    // SAFETY: a null buffer with size 0 asks for the count only.
-    let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
-    if n <= 0 {
-        return false;
-    }
-    let mut groups = vec![0 as libc::gid_t; n as usize];
-    // SAFETY: the buffer holds `n` entries.
-    let got = unsafe { libc::getgroups(n, groups.as_mut_ptr()) };
-    got > 0 && groups[..got as usize].contains(&gid)
-}
-
 /// The permission bits an entry gets here (stock's dest_mode): the sender's with `-p`;
 /// without, an existing item keeps its own (`-E` adjusting execute bits of a file) and a
 /// new one gets the sender's less the umask.
@@ -250,7 +229,8 @@ pub(super) fn set_attrs(
     }
     let mut mode = md.mode();
     let change_uid = o.owner && o.am_root && md.uid() != e.uid;
-    let change_gid = o.group && md.gid() != e.gid && may_give_group(e.gid, o.am_root);
+    let change_gid =
+        o.group && md.gid() != e.gid && rtsync_engine::idmap::may_give_group(e.gid, o.am_root);
     if change_uid || change_gid {
         let uid = if change_uid { e.uid } else { u32::MAX };
         let gid = if change_gid { e.gid } else { u32::MAX };
