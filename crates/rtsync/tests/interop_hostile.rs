@@ -261,9 +261,10 @@ fn stalled_daemon_times_out_with_code_30_like_stock() {
     assert_eq!(ours, 30);
 }
 
-/// A hostile client pushes `list` (raw file-list bytes, byte-sized flags) to rtsync's server;
-/// returns the exit code the server reports with MSG_ERROR_EXIT.
-fn push_hostile_list_to_rtsync(root: &Path, list: &[u8]) -> i32 {
+/// A hostile client of an rtsync daemon serving `root` as module `mod`: connected, past the
+/// greeting, and with the server (a receiver given `-re.LsfC`, `extra` and `. mod/`) set
+/// up to read its file list.
+fn hostile_client(root: &Path, extra: &[&str]) -> TcpStream {
     let port = interop_util::inproc::rtsync_daemon(root, 1);
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
@@ -271,9 +272,22 @@ fn push_hostile_list_to_rtsync(root: &Path, list: &[u8]) -> i32 {
     let _greeting = read_line(&mut s);
     s.write_all(b"@RSYNCD: 31.0\nmod\n").unwrap();
     assert_eq!(read_line(&mut s), "@RSYNCD: OK");
-    s.write_all(b"--server\0-re.LsfC\0.\0mod/\0\0").unwrap();
+    let mut args = b"--server\0-re.LsfC\0".to_vec();
+    for a in extra.iter().chain(&[".", "mod/"]) {
+        args.extend_from_slice(a.as_bytes());
+        args.push(0);
+    }
+    args.push(0);
+    s.write_all(&args).unwrap();
     let mut setup = [0u8; 5]; // compat flags (one byte) + seed
     s.read_exact(&mut setup).unwrap();
+    s
+}
+
+/// A hostile client pushes `list` (raw file-list bytes, byte-sized flags) to rtsync's server;
+/// returns the exit code the server reports with MSG_ERROR_EXIT.
+fn push_hostile_list_to_rtsync(root: &Path, list: &[u8]) -> i32 {
+    let mut s = hostile_client(root, &[]);
     s.write_all(&data_frame(list)).unwrap();
     // Read frames until MSG_ERROR_EXIT (tag 86).
     loop {
@@ -418,17 +432,7 @@ fn a_forged_basis_type_from_a_client_is_refused() {
     std::fs::create_dir_all(root.join("alt")).unwrap();
     std::fs::write(root.join("f"), vec![b'A'; 700]).unwrap();
     std::fs::write(root.join("alt/f"), vec![b'S'; 700]).unwrap();
-    let port = interop_util::inproc::rtsync_daemon(&root, 1);
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .unwrap();
-    let _greeting = read_line(&mut s);
-    s.write_all(b"@RSYNCD: 31.0\nmod\n").unwrap();
-    assert_eq!(read_line(&mut s), "@RSYNCD: OK");
-    s.write_all(b"--server\0-re.LsfC\0--no-whole-file\0--compare-dest=alt\0.\0mod/\0\0")
-        .unwrap();
-    let mut setup = [0u8; 5]; // compat flags (one byte) + seed
-    s.read_exact(&mut setup).unwrap();
+    let mut s = hostile_client(&root, &["--no-whole-file", "--compare-dest=alt"]);
     let mut list = entry(b".", DIR, 0);
     list.extend(entry(b"f", REG, 701));
     list.push(0);

@@ -503,6 +503,11 @@ pub fn set_xattr(path: &Path, name: &str, value: &[u8]) {
 
 /// Asserts two trees are identical, listing the differences.
 pub fn assert_same_tree(ours: &Path, stock: &Path, dir_times: bool) {
+    assert_same_tree_in(ours, stock, dir_times, "trees differ");
+}
+
+/// [`assert_same_tree`], saying `what` was compared when they differ.
+pub fn assert_same_tree_in(ours: &Path, stock: &Path, dir_times: bool, what: &str) {
     let a = snapshot(ours, dir_times);
     let b = snapshot(stock, dir_times);
     let mut diffs = Vec::new();
@@ -522,7 +527,7 @@ pub fn assert_same_tree(ours: &Path, stock: &Path, dir_times: bool) {
             diffs.push(format!("extra in ours: {k}"));
         }
     }
-    assert!(diffs.is_empty(), "trees differ:\n{}", diffs.join("\n"));
+    assert!(diffs.is_empty(), "{what}:\n{}", diffs.join("\n"));
 }
 
 fn short(n: &Node) -> String {

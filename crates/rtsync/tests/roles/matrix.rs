@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::daemon_util::{rtsync_bin, Daemon, Kind};
-use crate::interop_util::{fake_ssh, snapshot, stock_rsync};
+use crate::interop_util::{assert_same_tree_in, fake_ssh, stock_rsync};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Side {
@@ -236,15 +236,12 @@ pub fn compare(
         assert_eq!(got.output, want.output, "output differs: {what}");
     }
     for (d, dir_times) in [("src", false), ("dst", case.dir_times)] {
-        let a = snapshot(&ours.path().join(d), dir_times);
-        let b = snapshot(&stock.path().join(d), dir_times);
-        let differ: Vec<_> = a
-            .keys()
-            .chain(b.keys())
-            .filter(|k| a.get(*k) != b.get(*k))
-            .map(|k| format!("{k}: {:?} vs {:?}", a.get(k), b.get(k)))
-            .collect();
-        assert!(differ.is_empty(), "{d} differs: {what}: {differ:#?}");
+        assert_same_tree_in(
+            &ours.path().join(d),
+            &stock.path().join(d),
+            dir_times,
+            &format!("{d} differs: {what}"),
+        );
     }
     (got, want)
 }

@@ -243,28 +243,7 @@ pub(super) fn set_attrs(
             mode = fs::symlink_metadata(path).map_or(mode, |m| m.mode());
         }
     }
-    let skip_time = match e.kind {
-        FileKind::Directory => o.omit_dir_times,
-        FileKind::Symlink => o.omit_link_times,
-        _ => false,
-    };
-    let same = md.mtime() == e.mtime && (!accurate || md.mtime_nsec() as u32 == e.mtime_nsec);
-    let mtime = (o.times && !skip_time && !same).then_some((e.mtime, e.mtime_nsec));
-    // `-U`: whole seconds, always set on a file just written.
-    let atime = (o.atimes
-        && !skip_time
-        && e.kind != FileKind::Directory
-        && (accurate || md.atime() != e.atime))
-        .then_some(e.atime);
-    if mtime.is_some() || atime.is_some() {
-        if let Err(err) = fsops::set_times(path, mtime, atime) {
-            return Err(syserr(
-                role,
-                &format!("failed to set times on {shown}"),
-                &err,
-            ));
-        }
-    }
+    set_entry_times(path, shown, role, e, o, md, accurate)?;
     if let Some(acl) = e
         .acl
         .as_deref()
@@ -291,6 +270,42 @@ pub(super) fn set_attrs(
             return Err(syserr(
                 role,
                 &format!("failed to set permissions on {shown}"),
+                &err,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sets `e`'s modification time (`-t`, unless omitted for its kind or already right) and
+/// access time (`-U`: whole seconds, always set on a file just written) on `path`.
+fn set_entry_times(
+    path: &Path,
+    shown: &str,
+    role: &str,
+    e: &FileEntry,
+    o: &AttrOptions,
+    md: &fs::Metadata,
+    accurate: bool,
+) -> Result<(), String> {
+    let skip_time = match e.kind {
+        FileKind::Directory => o.omit_dir_times,
+        FileKind::Symlink => o.omit_link_times,
+        _ => false,
+    };
+    let same = md.mtime() == e.mtime && (!accurate || md.mtime_nsec() as u32 == e.mtime_nsec);
+    let mtime = (o.times && !skip_time && !same).then_some((e.mtime, e.mtime_nsec));
+    // `-U`: whole seconds, always set on a file just written.
+    let atime = (o.atimes
+        && !skip_time
+        && e.kind != FileKind::Directory
+        && (accurate || md.atime() != e.atime))
+        .then_some(e.atime);
+    if mtime.is_some() || atime.is_some() {
+        if let Err(err) = fsops::set_times(path, mtime, atime) {
+            return Err(syserr(
+                role,
+                &format!("failed to set times on {shown}"),
                 &err,
             ));
         }
@@ -327,27 +342,7 @@ fn set_fake_attrs(
     perms: u32,
     accurate: bool,
 ) -> Result<(), String> {
-    let skip_time = match e.kind {
-        FileKind::Directory => o.omit_dir_times,
-        FileKind::Symlink => o.omit_link_times,
-        _ => false,
-    };
-    let same = md.mtime() == e.mtime && (!accurate || md.mtime_nsec() as u32 == e.mtime_nsec);
-    let mtime = (o.times && !skip_time && !same).then_some((e.mtime, e.mtime_nsec));
-    let atime = (o.atimes
-        && !skip_time
-        && e.kind != FileKind::Directory
-        && (accurate || md.atime() != e.atime))
-        .then_some(e.atime);
-    if mtime.is_some() || atime.is_some() {
-        if let Err(err) = fsops::set_times(path, mtime, atime) {
-            return Err(syserr(
-                role,
-                &format!("failed to set times on {shown}"),
-                &err,
-            ));
-        }
-    }
+    set_entry_times(path, shown, role, e, o, md, accurate)?;
     let perms = if e.kind == FileKind::Symlink {
         e.perms()
     } else {
