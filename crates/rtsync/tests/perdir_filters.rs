@@ -34,7 +34,8 @@ fn both(base: &Path, args: &[&str]) -> [(String, Option<i32>); 2] {
 
 /// The lines of an output, sorted: stock's local receiver is another process, whose line
 /// can come before or after the sender's.
-/// (Its generator, when it had started, is the one that says it was signalled.)
+/// (Its generator, when it had started, is the one that says it was signalled; at times
+/// its receiver says so as well: the same line twice counts once.)
 fn lines(out: &str) -> Vec<String> {
     let mut v: Vec<String> = out
         .lines()
@@ -46,6 +47,7 @@ fn lines(out: &str) -> Vec<String> {
         })
         .collect();
     v.sort_unstable();
+    v.dedup();
     v
 }
 
