@@ -312,6 +312,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if let Some(at) = opts.stop_at {
         stop_at_watchdog(at, &opts);
     }
+    if opts.munge_links && !opts.server && rtsync_tree::munge::munge_dir_exists() {
+        eprintln!("{}", rtsync_tree::munge::MUNGE_DIR_UNSAFE);
+        client_error(exit::UNSUPPORTED, "options.c(2387)");
+        return exit::UNSUPPORTED;
+    }
     if opts.server {
         // The remote end of a remote-shell transfer (or of `--server --daemon`).
         if opts.daemon {

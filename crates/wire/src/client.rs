@@ -715,6 +715,9 @@ pub(crate) fn transfer_as_receiver(
                 }
             }
         }
+        if opts.munge_links {
+            rtsync_tree::munge::munge_entries(&mut list.entries, true);
+        }
         apply_chmod(opts, &mut list.entries);
         ids.map_ids(list);
         Ok(())

@@ -361,6 +361,7 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         acls: opts.acls,
         fake_super: opts.am_root() < 0,
         copy_devices: opts.copy_devices,
+        unmunge_links: opts.munge_links,
     }
 }
 
