@@ -210,6 +210,9 @@ pub struct Options {
     pub ipv4: bool,
     pub ipv6: bool,
     pub remote_options: Vec<OsString>,
+    /// `--copy-as=USER[:GROUP]`: the copying (this side's; both in a local copy) runs as
+    /// that user (see [`crate::idmap::become_copy_as`]).
+    pub copy_as: Option<String>,
     pub blocking_io: bool,
     pub info: Vec<String>,
     pub debug: Vec<String>,
@@ -786,6 +789,7 @@ static SPECS: &[Spec] = &[
         on),
     flag!("numeric-ids", None, |o, on| o.numeric_ids = on),
     value!("chmod", None, |o, v| o.chmod.push(chmod_arg(v)?)),
+    value!("copy-as", None, |o, v| o.copy_as = Some(text(v))),
     value!("usermap", None, |o, v| set_map(o, true, text(v), false)?),
     value!("groupmap", None, |o, v| set_map(o, false, text(v), false)?),
     value!("chown", None, |o, v| {
