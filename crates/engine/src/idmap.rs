@@ -365,3 +365,88 @@ mod tests {
         assert_eq!(split_chown("a:"), (Some("a"), None));
     }
 }
+
+/// Why `--copy-as` could not be followed: stock's words, whether they stand alone (an
+/// unknown name) or are a system error (`rsync: ` before them), and stock's source
+/// location for the closing line. Stock exits with code 1 for each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyAsError {
+    pub message: String,
+    pub bare: bool,
+    pub at: &'static str,
+}
+
+/// `--copy-as=USER[:GROUP]`: this process becomes `USER` (a name or a number) with `GROUP`
+/// as its only group, or without one given `USER`'s primary group and the groups it is a
+/// member of. Done where stock does it: once the connection is up, before the file list.
+pub fn become_copy_as(spec: &str) -> Result<(), CopyAsError> {
+    let numeric = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u64>().map_or(u32::MAX, |n| n as u32))
+    };
+    let bare = |message: String, at| CopyAsError {
+        message,
+        bare: true,
+        at,
+    };
+    let sys = |what: &str, at| CopyAsError {
+        message: format!(
+            "{what} failed: {}",
+            crate::local::os_error(&std::io::Error::last_os_error())
+        ),
+        bare: false,
+        at,
+    };
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let uid = numeric(user)
+        .or_else(|| {
+            (!user.is_empty())
+                .then(|| local_id(true, user.as_bytes()))
+                .flatten()
+        })
+        .ok_or_else(|| bare(format!("Invalid copy-as user: {user}"), "main.c(270)"))?;
+    let gid = match group {
+        Some(g) => numeric(g)
+            .or_else(|| {
+                (!g.is_empty())
+                    .then(|| local_id(false, g.as_bytes()))
+                    .flatten()
+            })
+            .ok_or_else(|| bare(format!("Invalid copy-as group: {g}"), "main.c(276)"))?,
+        None => primary_gid(uid).ok_or_else(|| sys("getpwuid", "main.c(282)"))?,
+    };
+    // SAFETY: plain credential calls with valid arguments; the name is NUL-terminated.
+    unsafe {
+        if libc::setgid(gid) < 0 {
+            return Err(sys("setgid", "main.c(289)"));
+        }
+        if libc::setgroups(1, &gid) < 0 {
+            return Err(sys("setgroups", "main.c(294)"));
+        }
+        if group.is_none() {
+            let name = std::ffi::CString::new(user).unwrap_or_default();
+            if libc::initgroups(name.as_ptr(), gid) < 0 {
+                return Err(sys("initgroups", "main.c(300)"));
+            }
+        }
+        if libc::setuid(uid) < 0 || libc::seteuid(uid) < 0 {
+            return Err(sys("setuid", "main.c(310)"));
+        }
+    }
+    Ok(())
+}
+
+/// The primary group of user `uid`.
+fn primary_gid(uid: u32) -> Option<u32> {
+    let mut buf = vec![0 as libc::c_char; 16384];
+    // SAFETY: as in local_name.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut out = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out);
+        (rc == 0 && !out.is_null()).then_some(pwd.pw_gid)
+    }
+}

@@ -95,6 +95,9 @@ pub struct Options {
     pub copy_links: bool,
     pub copy_unsafe_links: bool,
     pub safe_links: bool,
+    /// `--munge-links`: this side munges the symlinks it receives and unmunges the ones it
+    /// sends (see [`rtsync_tree::munge`]). A local copy's client is its sender.
+    pub munge_links: bool,
     /// `--insecure-links`: operator paths follow other users' symlinks (see rtsync-oppath).
     pub insecure_links: bool,
     pub copy_dirlinks: bool,
@@ -207,6 +210,9 @@ pub struct Options {
     pub ipv4: bool,
     pub ipv6: bool,
     pub remote_options: Vec<OsString>,
+    /// `--copy-as=USER[:GROUP]`: the copying (this side's; both in a local copy) runs as
+    /// that user (see [`crate::idmap::become_copy_as`]).
+    pub copy_as: Option<String>,
     pub blocking_io: bool,
     pub info: Vec<String>,
     pub debug: Vec<String>,
@@ -684,6 +690,7 @@ static SPECS: &[Spec] = &[
     flag!("copy-links", Some(b'L'), |o, on| o.copy_links = on),
     flag!("copy-unsafe-links", None, |o, on| o.copy_unsafe_links = on),
     flag!("safe-links", None, |o, on| o.safe_links = on),
+    flag!("munge-links", None, |o, on| o.munge_links = on),
     flag!("insecure-links", None, |o, on| o.insecure_links = on),
     flag!("copy-dirlinks", Some(b'k'), |o, on| o.copy_dirlinks = on),
     flag!("keep-dirlinks", Some(b'K'), |o, on| o.keep_dirlinks = on),
@@ -782,6 +789,7 @@ static SPECS: &[Spec] = &[
         on),
     flag!("numeric-ids", None, |o, on| o.numeric_ids = on),
     value!("chmod", None, |o, v| o.chmod.push(chmod_arg(v)?)),
+    value!("copy-as", None, |o, v| o.copy_as = Some(text(v))),
     value!("usermap", None, |o, v| set_map(o, true, text(v), false)?),
     value!("groupmap", None, |o, v| set_map(o, false, text(v), false)?),
     value!("chown", None, |o, v| {
@@ -1004,6 +1012,21 @@ impl Options {
             }
         }
         am_root
+    }
+
+    /// Whether a local copy's receiving side munges symlinks: `--munge-links` given with
+    /// `-M` (the option itself is the sending client's, and stock's forked receiver starts
+    /// without it).
+    pub fn receiver_munges_links(&self) -> bool {
+        let mut on = false;
+        for o in &self.remote_options {
+            match o.as_bytes() {
+                b"--munge-links" => on = true,
+                b"--no-munge-links" => on = false,
+                _ => {}
+            }
+        }
+        on
     }
 
     /// `-X`: the namespace rules for this process.

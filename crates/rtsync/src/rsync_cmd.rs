@@ -312,6 +312,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if let Some(at) = opts.stop_at {
         stop_at_watchdog(at, &opts);
     }
+    if opts.munge_links && !opts.server && rtsync_tree::munge::munge_dir_exists() {
+        eprintln!("{}", rtsync_tree::munge::MUNGE_DIR_UNSAFE);
+        client_error(exit::UNSUPPORTED, "options.c(2387)");
+        return exit::UNSUPPORTED;
+    }
     if opts.server {
         // The remote end of a remote-shell transfer (or of `--server --daemon`).
         if opts.daemon {
@@ -344,6 +349,26 @@ pub fn main(args: Vec<OsString>) -> i32 {
     }
     if opts.args.iter().any(|a| is_remote(a.as_bytes())) {
         return remote(&opts);
+    }
+    if let Some(spec) = opts.copy_as.as_deref() {
+        // A local copy: both of stock's processes become the user (and both say why not).
+        if let Err(e) = rtsync_engine::idmap::become_copy_as(spec) {
+            let line = if e.bare {
+                e.message
+            } else {
+                format!("rsync: {}", e.message)
+            };
+            eprintln!("{line}\n{line}");
+            for role in ["Receiver", "sender"] {
+                eprintln!(
+                    "rsync error: {} (code {}) at {} [{role}={RSYNC_VERSION}]",
+                    exit_message(exit::SYNTAX),
+                    exit::SYNTAX,
+                    e.at
+                );
+            }
+            return exit::SYNTAX;
+        }
     }
     let mut paths: Vec<PathBuf> = opts.args.iter().map(PathBuf::from).collect();
     if opts.list_only || paths.len() == 1 {

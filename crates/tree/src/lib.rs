@@ -13,6 +13,7 @@ pub mod confine;
 mod entry;
 pub mod fake;
 pub mod fsops;
+pub mod munge;
 pub mod scan;
 pub mod xattr;
 

@@ -47,6 +47,9 @@ pub struct ScanOptions {
     /// `--copy-devices`: a device is listed as a regular file of its contents (the size
     /// seeking to its end finds, the time of the scan).
     pub copy_devices: bool,
+    /// `--munge-links` on this sending side: symlink targets are listed without the
+    /// munging prefix (see [`crate::munge`]).
+    pub unmunge_links: bool,
 }
 
 /// How many bytes a device holds: where seeking to its end lands (0 for most character
@@ -269,6 +272,12 @@ fn make_entry(
         FileKind::Regular | FileKind::Directory => md.size(),
         FileKind::Symlink => link_target.as_ref().map_or(0, |t| t.len() as u64),
         _ => 0,
+    };
+    // `--munge-links` on a sender: the target travels unmunged, its size stays the one on
+    // disk (as stock lists it).
+    let link_target = match link_target {
+        Some(t) if opts.unmunge_links => Some(crate::munge::unmunge(&t).to_vec()),
+        t => t,
     };
     let hardlink_key = (opts.hard_links && kind != FileKind::Directory && md.nlink() > 1)
         .then(|| (md.dev(), md.ino()));

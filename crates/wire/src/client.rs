@@ -666,6 +666,7 @@ pub(crate) fn transfer_as_receiver(
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
     writer.set_bwlimit(opts.bwlimit);
+    become_copy_as(opts)?;
     let filters = crate::filters::client_filters(opts)?;
     let mut out = crate::filters::client_list(opts, &neg, &filters, false)?;
     if let Some(names) = crate::push_client::local_files_from(opts)? {
@@ -714,6 +715,9 @@ pub(crate) fn transfer_as_receiver(
                     }
                 }
             }
+        }
+        if opts.munge_links {
+            rtsync_tree::munge::munge_entries(&mut list.entries, true);
         }
         apply_chmod(opts, &mut list.entries);
         ids.map_ids(list);
@@ -865,6 +869,27 @@ pub(crate) fn transfer_as_receiver(
 }
 
 /// `--chmod` is the client's business: applied to the list it receives (or sends).
+/// `--copy-as`: this side's copying runs as the user it names (stock: once the
+/// connection is up, before the file list).
+pub(crate) fn become_copy_as(opts: &Options) -> Result<()> {
+    let Some(spec) = opts.copy_as.as_deref() else {
+        return Ok(());
+    };
+    rtsync_engine::idmap::become_copy_as(spec).map_err(|e| {
+        if e.bare {
+            Error::BareUsage {
+                message: e.message,
+                at: e.at,
+            }
+        } else {
+            Error::Located {
+                error: Box::new(Error::Usage(e.message)),
+                at: e.at,
+            }
+        }
+    })
+}
+
 pub(crate) fn apply_chmod(opts: &Options, entries: &mut [rtsync_tree::FileEntry]) {
     if opts.chmod.is_empty() {
         return;

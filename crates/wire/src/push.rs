@@ -1007,7 +1007,8 @@ fn open_source(
 /// or in a chrooted module, a path starting with `/`.
 fn shown_path(path: &Path, name: &[u8], module: Option<&(String, bool)>) -> String {
     let Some((m, chrooted)) = module else {
-        return format!("\"{}\"", path.display());
+        // Outside a module, stock's full_fname: from our working directory.
+        return format!("\"{}\"", rtsync_engine::local::full_path(path));
     };
     let text = path.to_string_lossy();
     let rel = text.strip_prefix("./").unwrap_or(&text);

@@ -147,6 +147,7 @@ pub fn push_to(
     let mut filters = crate::filters::client_filters(opts)?;
     // The receiver only reads our filter rules when it deletes (or prunes).
     let prefix = crate::filters::client_list(opts, &neg, &filters, true)?;
+    crate::client::become_copy_as(opts)?;
     let mut reporter = Reporter::new(opts);
     reporter.set_peer_names_unchanged();
     let mut prefix = prefix;
@@ -361,6 +362,7 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         acls: opts.acls,
         fake_super: opts.am_root() < 0,
         copy_devices: opts.copy_devices,
+        unmunge_links: opts.munge_links,
     }
 }
 

@@ -37,7 +37,7 @@ pub struct ServerSession {
     pub read_only: bool,
     /// The module refuses downloads (`write only`).
     pub write_only: bool,
-    /// rsyncd.conf's `munge symlinks`: received symlink targets get [`MUNGE_PREFIX`] (so they
+    /// rsyncd.conf's `munge symlinks`: received symlink targets get [`rtsync_tree::munge::MUNGE_PREFIX`] (so they
     /// cannot lead anywhere inside the module), and it is taken off targets sent back.
     pub munge_symlinks: bool,
     /// A daemon module's own filter rules: what they exclude is neither listed nor sent.
@@ -122,28 +122,6 @@ fn module_relative(path: &str, module_root: Option<&std::path::Path>) -> String 
             .trim_start_matches('/')
             .to_string(),
         None => path.to_string(),
-    }
-}
-
-/// The prefix `munge symlinks` puts before every received symlink target.
-pub const MUNGE_PREFIX: &[u8] = b"/rsyncd-munged/";
-
-/// Applies `munge symlinks` to the symlinks of a file list: on the way in (`receiving`) every
-/// target gets the prefix; on the way out a target that has it loses it (its listed size
-/// stays that of the link on disk).
-fn munge_symlinks(entries: &mut [rtsync_tree::FileEntry], receiving: bool) {
-    for e in entries {
-        if let Some(target) = e.link_target.as_mut() {
-            if receiving {
-                // The listed size stays the one sent (stock munges when it makes the link).
-                let mut t = MUNGE_PREFIX.to_vec();
-                t.extend_from_slice(target);
-                *target = t;
-            } else if let Some(rest) = target.strip_prefix(MUNGE_PREFIX) {
-                // The size stays the link's own (stock lists it with the prefix counted).
-                *target = rest.to_vec();
-            }
-        }
     }
 }
 
@@ -407,7 +385,7 @@ pub fn run_session<R: Read + Send, W: Write + Send>(
     args: &[OsString],
     input: R,
     output: W,
-    session: ServerSession,
+    mut session: ServerSession,
 ) -> i32 {
     let mut opts = match Options::parse(args) {
         Ok(o) => o,
@@ -418,6 +396,18 @@ pub fn run_session<R: Read + Send, W: Write + Send>(
     };
     opts.bwlimit =
         rtsync_engine::bwlimit::BwLimit::daemon_cap(opts.bwlimit, session.daemon_bwlimit);
+    if session.daemon_protocol.is_none() {
+        // Over a remote shell the option is ours to follow; a daemon's module decides
+        // (`munge symlinks`) whatever the client asks.
+        if opts.munge_links && rtsync_tree::munge::munge_dir_exists() {
+            eprintln!("{}", rtsync_tree::munge::MUNGE_DIR_UNSAFE);
+            return crate::error::exit::UNSUPPORTED;
+        }
+        session.munge_symlinks = opts.munge_links;
+    } else {
+        // The client mustn't control this: a module's sender unmunges as it munges.
+        opts.munge_links = session.munge_symlinks;
+    }
     if let Some(noatime) = session.open_noatime {
         opts.open_noatime = noatime;
     }
@@ -593,48 +583,51 @@ fn serve<R: Read + Send, W: Write + Send>(
     let opts = &opts;
     // Stock sanitizes paths in a module whose root is not `/` (no chroot into it).
     let sanitize_links = session.sanitize_paths;
-    let result = if opts.sender {
-        serve_sender(
-            opts,
-            session.root.as_deref(),
-            &ListTweaks {
-                munge: session.munge_symlinks,
-                sanitize_links,
-                chmod: &session.chmod,
-                filter: session.module_filter.as_ref(),
-                confine: confine.as_ref(),
-                source_messages: &arg_messages,
-                module: session.module_name.as_deref(),
-                numeric_ids: session.numeric_ids,
-                max_verbosity: session.max_verbosity,
-            },
-            session.module_filter.clone(),
-            &neg,
-            &mut reader,
-            &mut writer,
-            &counts,
-        )
-    } else {
-        serve_receiver(
-            opts,
-            session.root.as_deref(),
-            &ListTweaks {
-                munge: session.munge_symlinks,
-                sanitize_links,
-                chmod: &session.chmod,
-                filter: session.module_filter.as_ref(),
-                confine: confine.as_ref(),
-                source_messages: &[],
-                module: session.module_name.as_deref(),
-                numeric_ids: session.numeric_ids,
-                max_verbosity: session.max_verbosity,
-            },
-            &neg,
-            &mut reader,
-            &mut writer,
-            (session.socket_fd, session.log.clone()),
-        )
-    };
+    // `--copy-as` (given with `-M`): the server's copying runs as that user.
+    let result = crate::client::become_copy_as(opts).and_then(|()| {
+        if opts.sender {
+            serve_sender(
+                opts,
+                session.root.as_deref(),
+                &ListTweaks {
+                    munge: session.munge_symlinks,
+                    sanitize_links,
+                    chmod: &session.chmod,
+                    filter: session.module_filter.as_ref(),
+                    confine: confine.as_ref(),
+                    source_messages: &arg_messages,
+                    module: session.module_name.as_deref(),
+                    numeric_ids: session.numeric_ids,
+                    max_verbosity: session.max_verbosity,
+                },
+                session.module_filter.clone(),
+                &neg,
+                &mut reader,
+                &mut writer,
+                &counts,
+            )
+        } else {
+            serve_receiver(
+                opts,
+                session.root.as_deref(),
+                &ListTweaks {
+                    munge: session.munge_symlinks,
+                    sanitize_links,
+                    chmod: &session.chmod,
+                    filter: session.module_filter.as_ref(),
+                    confine: confine.as_ref(),
+                    source_messages: &[],
+                    module: session.module_name.as_deref(),
+                    numeric_ids: session.numeric_ids,
+                    max_verbosity: session.max_verbosity,
+                },
+                &neg,
+                &mut reader,
+                &mut writer,
+                (session.socket_fd, session.log.clone()),
+            )
+        }
+    });
     if let Err(e) = &result {
         if let Some(log) = &session.log {
             (log.0)(&format!("rsync: {e}"));
@@ -801,9 +794,6 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         list.messages.insert(0, (MsgTag::ErrorXfer, m.clone()));
         io_error |= 1; // IOERR_GENERAL
     }
-    if tweaks.munge {
-        munge_symlinks(&mut list.entries, false);
-    }
     tweaks.apply_chmod(&mut list.entries);
     // Stock lists a directory with its st_size; the scanner leaves directory sizes at 0.
     for (e, path) in list.entries.iter_mut().zip(&list.paths) {
@@ -936,11 +926,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         early |= 1; // IOERR_GENERAL
     }
     let sopts = crate::push_client::scan_options(opts, neg);
-    let munge = tweaks.munge;
     let adjust = move |e: &mut rtsync_tree::FileEntry, path: &std::path::Path| {
-        if munge {
-            munge_symlinks(std::slice::from_mut(e), false);
-        }
         tweaks.apply_chmod(std::slice::from_mut(e));
         // Stock lists a directory with its st_size; the scanner leaves it at 0.
         if e.is_dir() && e.size == 0 {
@@ -1165,7 +1151,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     let numeric_ids = tweaks.numeric_ids;
     let adjust = move |list: &mut crate::flist::FileList| {
         if tweaks.munge {
-            munge_symlinks(&mut list.entries, true);
+            rtsync_tree::munge::munge_entries(&mut list.entries, true);
         } else if tweaks.sanitize_links {
             for e in &mut list.entries {
                 if let Some(t) = e.link_target.as_mut().filter(|t| !t.is_empty()) {

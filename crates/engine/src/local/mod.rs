@@ -152,6 +152,8 @@ pub struct LocalTransfer<'a> {
     /// unless `--ignore-errors`; the flag says whether that was said yet.
     io_error: bool,
     io_warned: bool,
+    /// `-M--munge-links`: the receiving side munges the symlinks it makes.
+    munge_received: bool,
 }
 
 /// Runs a local transfer; returns rsync's exit code.
@@ -174,6 +176,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         acls: opts.acls,
         fake_super: opts.am_root() < 0,
         copy_devices: opts.copy_devices,
+        unmunge_links: opts.munge_links,
     };
     let mut report = Reporter::new(opts);
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
@@ -319,6 +322,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         delayed: Vec::new(),
         io_error: false,
         io_warned: false,
+        munge_received: opts.receiver_munges_links(),
     };
     let is_root = t.is_root;
     let mut warnings = Vec::new();

@@ -1141,7 +1141,14 @@ impl LocalTransfer<'_> {
 
     pub(super) fn do_symlink(&mut self, i: usize, dest: &Path, existing: Option<Metadata>) {
         let name = self.entries[i].name.clone();
-        let target = self.entries[i].link_target.clone().unwrap_or_default();
+        let listed = self.entries[i].link_target.clone().unwrap_or_default();
+        // `-M--munge-links`: the receiver makes (and judges) the munged link; what is shown
+        // is the sender's target, as a local copy's client (the sender) prints the items.
+        let target = if self.munge_received {
+            rtsync_tree::munge::munge(&listed)
+        } else {
+            listed.clone()
+        };
         if self.opts.safe_links && unsafe_symlink(&target, &name) {
             if self.opts.verbose > 0 {
                 self.report.info(&format!(
@@ -1153,7 +1160,7 @@ impl LocalTransfer<'_> {
             return;
         }
         let mut suffix = b" -> ".to_vec();
-        suffix.extend_from_slice(&target);
+        suffix.extend_from_slice(&listed);
         let mut it = Itemize::new(b'c', b'L');
         let mut quiet = false;
         let fake = self.fake();

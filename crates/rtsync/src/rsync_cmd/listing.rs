@@ -14,6 +14,7 @@ pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
         relative: opts.relative,
         implied_dirs: opts.implied_dirs,
         missing_args: opts.missing_args(),
+        unmunge_links: opts.munge_links,
         ..Default::default()
     };
     let mut filters = match rtsync_engine::filters::Filters::from_options(opts) {
