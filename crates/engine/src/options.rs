@@ -179,6 +179,11 @@ pub struct Options {
     /// `--trust-sender`: skip the checks of a remote sender's file list.
     pub trust_sender: bool,
     pub eight_bit_output: bool,
+    /// `--stderr`: where messages go. 2 (`errors`, the default): errors and warnings to
+    /// stderr, a remote-shell server's too (its own stderr, not the wire); 1 (`all`,
+    /// `--msgs2stderr`): every message; 0 (`client`, `--no-msgs2stderr`): a server sends
+    /// them all to the client.
+    pub stderr_mode: Option<u8>,
     pub out_format: Option<String>,
     pub log_file: Option<OsString>,
     pub log_file_format: Option<String>,
@@ -953,7 +958,23 @@ static SPECS: &[Spec] = &[
     ignored!("outbuf", Arg::Required),
     value!("info", None, |o, v| o.info.push(text(v))),
     value!("debug", None, |o, v| o.debug.push(text(v))),
-    ignored!("stderr", Arg::Required),
+    value!("stderr", None, |o, v| {
+        let mode = text(v);
+        let abbreviates = |word: &str| !mode.is_empty() && word.starts_with(mode.as_str());
+        o.stderr_mode = Some(if abbreviates("errors") {
+            2
+        } else if abbreviates("all") {
+            1
+        } else if abbreviates("client") {
+            0
+        } else {
+            return Err(usage(format!(
+                "--stderr mode \"{mode}\" is not one of errors, all, or client"
+            )));
+        });
+    }),
+    flag!("msgs2stderr", None, |o, on| o.stderr_mode =
+        Some(if on { 1 } else { 0 })),
     ignored!("iconv", Arg::Required),
     value!("max-alloc", None, |o, v| o.max_alloc = Some(text(v))),
     flag!("open-noatime", None, |o, on| o.open_noatime = on),

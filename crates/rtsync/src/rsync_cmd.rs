@@ -312,6 +312,11 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if let Some(at) = opts.stop_at {
         stop_at_watchdog(at, &opts);
     }
+    if opts.stderr_mode == Some(1) && !opts.server {
+        // `--stderr=all`: every message goes to stderr.
+        // SAFETY: dup2 of our own standard descriptors.
+        unsafe { libc::dup2(2, 1) };
+    }
     if opts.munge_links && !opts.server && rtsync_tree::munge::munge_dir_exists() {
         eprintln!("{}", rtsync_tree::munge::MUNGE_DIR_UNSAFE);
         client_error(exit::UNSUPPORTED, "options.c(2387)");

@@ -175,6 +175,7 @@ impl Outcome {
 
 /// Runs a client transfer described by `opts.args` (sources, then destination).
 pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
+    crate::mux::set_eight_bit_output(opts.eight_bit_output);
     let args: Vec<String> = opts
         .args
         .iter()

@@ -110,17 +110,29 @@ pub trait MessageHandler: Send {
 #[derive(Debug, Default)]
 pub struct PrintMessages;
 
+/// `-8` on a client: messages it prints keep their 8-bit bytes (see [`client_text`]).
+static EIGHT_BIT_OUTPUT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets how a client prints messages: `-8` leaves 8-bit bytes as they are.
+pub fn set_eight_bit_output(on: bool) {
+    EIGHT_BIT_OUTPUT.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl MessageHandler for PrintMessages {
     fn message(&mut self, tag: MsgTag, text: &[u8]) {
+        let text = client_text(
+            text,
+            EIGHT_BIT_OUTPUT.load(std::sync::atomic::Ordering::Relaxed),
+        );
         match tag {
             MsgTag::Info | MsgTag::Client => {
                 let mut out = io::stdout().lock();
-                let _ = out.write_all(text);
+                let _ = out.write_all(&text);
                 let _ = out.flush();
             }
             MsgTag::Log | MsgTag::Deleted => {}
             _ => {
-                let _ = io::stderr().lock().write_all(text);
+                let _ = io::stderr().lock().write_all(&text);
             }
         }
     }
@@ -444,6 +456,71 @@ pub struct MuxWriter<W: Write> {
     tee_only: bool,
     /// `--bwlimit`: what goes to the peer is held to the rate.
     bw: Option<rtsync_engine::bwlimit::BwLimit>,
+    /// A remote-shell server's messages that go to its own stderr instead of the wire
+    /// (see [`MuxWriter::set_messages_to_stderr`]).
+    to_stderr: Option<StderrMessages>,
+}
+
+/// Which messages a remote-shell server writes to its stderr, as stock's `--stderr` modes
+/// have it, and whether `-8` leaves 8-bit bytes unescaped there.
+#[derive(Debug, Clone, Copy)]
+struct StderrMessages {
+    all: bool,
+    eight_bit: bool,
+}
+
+/// A message as stock's remote-shell server writes it to stderr (its filtered_fwrite, in
+/// the C locale): control characters (not tab) and, without `-8`, every byte that is not
+/// printable ASCII become `\\#ooo`, as does the backslash of a literal `\\#ddd`; a leading
+/// `\\r` and the trailing newline stay as they are.
+pub fn stderr_text(msg: &[u8], eight_bit: bool) -> Vec<u8> {
+    filtered_text(msg, !eight_bit, false)
+}
+
+/// A message as stock's client prints it (its own, or one from the peer): control
+/// characters (not tab) and a literal `\\#ddd`'s backslash escaped; without `-8` the bytes
+/// that are not UTF-8 too (its charset check), where valid UTF-8 passes.
+pub fn client_text(msg: &[u8], eight_bit: bool) -> Vec<u8> {
+    filtered_text(msg, false, !eight_bit)
+}
+
+/// `use_isprint`: only printable ASCII and tab pass; else only control characters are
+/// escaped, and with `check_utf8` bytes outside valid UTF-8 sequences.
+fn filtered_text(msg: &[u8], use_isprint: bool, check_utf8: bool) -> Vec<u8> {
+    let (body, tail) = match msg.last() {
+        Some(b'\n' | b'\r') => msg.split_at(msg.len() - 1),
+        _ => (msg, &[][..]),
+    };
+    let (head, body) = match body.first() {
+        Some(b'\r') => body.split_at(1),
+        _ => (&[][..], body),
+    };
+    let mut invalid = vec![false; body.len()];
+    if check_utf8 {
+        let mut at = 0;
+        for chunk in body.utf8_chunks() {
+            at += chunk.valid().len();
+            for flag in &mut invalid[at..at + chunk.invalid().len()] {
+                *flag = true;
+            }
+            at += chunk.invalid().len();
+        }
+    }
+    let mut out = head.to_vec();
+    for (i, &c) in body.iter().enumerate() {
+        let literal = c == b'\\'
+            && body.len() > i + 4
+            && body[i + 1] == b'#'
+            && body[i + 2..i + 5].iter().all(u8::is_ascii_digit);
+        let unprintable = c != b'\t' && (c < b' ' || (use_isprint && !(b' '..=b'~').contains(&c)));
+        if literal || unprintable || invalid[i] {
+            out.extend_from_slice(format!("\\#{c:03o}").as_bytes());
+        } else {
+            out.push(c);
+        }
+    }
+    out.extend_from_slice(tail);
+    out
 }
 
 impl<W: Write> MuxWriter<W> {
@@ -457,11 +534,19 @@ impl<W: Write> MuxWriter<W> {
             batch_only: false,
             tee_only: false,
             bw: None,
+            to_stderr: None,
         }
     }
 
     /// `--bwlimit` (bytes per second, rounded to KiB as stock does): from now on the peer
     /// is sent at most that many bytes a second on average.
+    /// A remote-shell server (stock's default `--stderr=errors`): errors and warnings go to
+    /// our stderr, which the remote shell joins to the client's, escaped as stock's are;
+    /// with `all` (`--msgs2stderr`) informational messages too.
+    pub fn set_messages_to_stderr(&mut self, all: bool, eight_bit: bool) {
+        self.to_stderr = Some(StderrMessages { all, eight_bit });
+    }
+
     pub fn set_bwlimit(&mut self, bytes_per_sec: Option<u64>) {
         self.bw = rtsync_engine::bwlimit::BwLimit::new(bytes_per_sec);
     }
@@ -536,6 +621,15 @@ impl<W: Write> MuxWriter<W> {
     pub fn send_msg(&mut self, tag: MsgTag, payload: &[u8]) -> io::Result<()> {
         if !self.muxed {
             return Err(io::Error::other("message on a non-multiplexed stream"));
+        }
+        if let Some(m) = self.to_stderr {
+            let error = matches!(tag, MsgTag::Error | MsgTag::ErrorXfer | MsgTag::Warning);
+            if error || (m.all && tag == MsgTag::Info) {
+                let mut err = io::stderr().lock();
+                let _ = err.write_all(&stderr_text(payload, m.eight_bit));
+                let _ = err.flush();
+                return Ok(());
+            }
         }
         self.frame_data();
         for chunk in payload.chunks(DATA_FRAME.max(1)) {
@@ -692,5 +786,33 @@ mod tests {
         let mut v = Vec::new();
         r.read_to_end(&mut v).unwrap();
         assert_eq!(v, b"z");
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::{client_text, stderr_text};
+
+    #[test]
+    fn a_shell_servers_stderr_escapes_what_is_not_printable_ascii() {
+        assert_eq!(
+            stderr_text(b"a\x07\tb\xc3\xa9\n", false),
+            b"a\\#007\tb\\#303\\#251\n"
+        );
+        assert_eq!(
+            stderr_text(b"a\x07b\xc3\xa9\x7f\n", true),
+            b"a\\#007b\xc3\xa9\x7f\n"
+        );
+        assert_eq!(stderr_text(b"\rx \\#123\n", false), b"\rx \\#134#123\n");
+    }
+
+    #[test]
+    fn a_client_keeps_utf8_and_escapes_the_rest() {
+        assert_eq!(
+            client_text(b"\xc3\xa9\x07\xff\n", false),
+            b"\xc3\xa9\\#007\\#377\n"
+        );
+        assert_eq!(client_text(b"\xc3\xa9\xff\n", true), b"\xc3\xa9\xff\n");
+        assert_eq!(client_text(b"\\#12", false), b"\\#12");
     }
 }

@@ -530,6 +530,10 @@ fn serve<R: Read + Send, W: Write + Send>(
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
     writer.set_bwlimit(opts.bwlimit);
+    if session.daemon_protocol.is_none() && opts.stderr_mode != Some(0) {
+        // Over a remote shell stock's server says its errors on its own stderr.
+        writer.set_messages_to_stderr(opts.stderr_mode == Some(1), opts.eight_bit_output);
+    }
     let refusal = if opts.sender && session.write_only {
         Some("ERROR: module is write only")
     } else if !opts.sender && session.read_only {

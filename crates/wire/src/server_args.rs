@@ -32,6 +32,9 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     for _ in 0..o.verbose.min(9) {
         s.push('v');
     }
+    if o.quiet && o.stderr_mode != Some(0) {
+        s.push('q');
+    }
     if o.backup {
         s.push('b');
     }
@@ -169,6 +172,11 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         } else if o.verbose == 0 {
             args.push("--log-format=X".into());
         }
+    }
+    match o.stderr_mode {
+        Some(1) => args.push("--msgs2stderr".into()),
+        Some(0) => args.push("--no-msgs2stderr".into()),
+        _ => {}
     }
     if let Some(b) = o.block_size {
         args.push(format!("-B{b}"));
