@@ -50,6 +50,9 @@ pub struct ScanOptions {
     /// `--munge-links` on this sending side: symlink targets are listed without the
     /// munging prefix (see [`crate::munge`]).
     pub unmunge_links: bool,
+    /// Say which unsafe symlinks `--copy-unsafe-links` follows (stock's `--info=symsafe`):
+    /// [`ScanProblem::CopyingUnsafe`].
+    pub note_unsafe_copies: bool,
 }
 
 /// How many bytes a device holds: where seeking to its end lands (0 for most character
@@ -95,6 +98,9 @@ pub enum ScanProblem {
     Vanished { path: PathBuf },
     /// `-L`/`--copy-unsafe-links` met a symlink whose target does not exist.
     NoReferent { path: PathBuf },
+    /// `--copy-unsafe-links` copies what this unsafe symlink points to (a note, asked for
+    /// with [`ScanOptions::note_unsafe_copies`]).
+    CopyingUnsafe { name: Vec<u8>, target: Vec<u8> },
     /// A non-regular file or directory skipped for lack of `-l`, `-D`, `-r`/`-d`.
     Skipped { name: Vec<u8>, directory: bool },
     /// Another filesystem's mount point not descended into with `-x`.
@@ -424,8 +430,15 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             return Ok(Some(md));
         }
         let target = std::fs::read_link(path)?;
-        let follow = self.opts.copy_links
-            || (self.opts.copy_unsafe_links && unsafe_symlink(target.as_os_str().as_bytes(), name));
+        let target = target.as_os_str().as_bytes();
+        let copy_unsafe = self.opts.copy_unsafe_links && unsafe_symlink(target, name);
+        if copy_unsafe && !self.opts.copy_links && self.opts.note_unsafe_copies {
+            self.problems.push(ScanProblem::CopyingUnsafe {
+                name: name.to_vec(),
+                target: target.to_vec(),
+            });
+        }
+        let follow = self.opts.copy_links || copy_unsafe;
         let follow_dir =
             self.opts.copy_dirlinks && std::fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
         if follow || follow_dir {

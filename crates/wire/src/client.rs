@@ -724,6 +724,15 @@ pub(crate) fn transfer_as_receiver(
         ids.map_ids(list);
         Ok(())
     };
+    let mut reporter = Reporter::new(opts);
+    reporter.set_op("recv");
+    // Stock peers would use incremental recursion here, and say so before the list comes
+    // (what the sender says while it lists follows); the items that follow come in the same
+    // order either way.
+    if opts.incremental_recursion() {
+        reporter.list_notice("receiving incremental file list");
+        reporter.flush();
+    }
     let (mut list, inc) = match prebuilt {
         Some(mut list) => {
             prepare(&mut list)?;
@@ -747,12 +756,8 @@ pub(crate) fn transfer_as_receiver(
     if opts.prune_empty_dirs {
         list.prune_empty_dirs(|n| filters.set.is_protected(n, true));
     }
-    let mut reporter = Reporter::new(opts);
-    reporter.set_op("recv");
-    // Stock peers would use incremental recursion here, and say so; the items that follow come
-    // in the same order either way.
     if opts.incremental_recursion() {
-        reporter.list_notice("receiving incremental file list");
+        // (Said before the list was read.)
     } else if opts.progress && !opts.quiet && (opts.recursive || opts.dirs) {
         // As stock's receiver with `--progress`: the count every hundred entries, then the
         // total.

@@ -363,6 +363,7 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         fake_super: opts.am_root() < 0,
         copy_devices: opts.copy_devices,
         unmunge_links: opts.munge_links,
+        note_unsafe_copies: opts.verbose > 0,
     }
 }
 
@@ -407,6 +408,16 @@ pub(crate) fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String
                     format!("symlink has no referent: \"{}\"\n", full(path)),
                 ));
                 io_error |= IOERR_GENERAL;
+            }
+            ScanProblem::CopyingUnsafe { name, target } => {
+                messages.push((
+                    MsgTag::Info,
+                    format!(
+                        "copying unsafe symlink \"{}\" -> \"{}\"\n",
+                        String::from_utf8_lossy(name),
+                        String::from_utf8_lossy(target)
+                    ),
+                ));
             }
             ScanProblem::Vanished { path } => {
                 messages.push((

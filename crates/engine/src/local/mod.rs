@@ -177,6 +177,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         fake_super: opts.am_root() < 0,
         copy_devices: opts.copy_devices,
         unmunge_links: opts.munge_links,
+        note_unsafe_copies: opts.verbose > 0,
     };
     let mut report = Reporter::new(opts);
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
@@ -467,6 +468,13 @@ impl<'a> LocalTransfer<'a> {
                 ScanProblem::Skipped { name, .. } => {
                     let n = String::from_utf8_lossy(name).into_owned();
                     self.report.info(&format!("skipping directory {n}"));
+                }
+                ScanProblem::CopyingUnsafe { name, target } => {
+                    self.report.info(&format!(
+                        "copying unsafe symlink \"{}\" -> \"{}\"",
+                        String::from_utf8_lossy(&crate::report::escape_name(name)),
+                        String::from_utf8_lossy(target)
+                    ));
                 }
                 ScanProblem::OtherFilesystem { .. } => {}
             }
