@@ -587,23 +587,24 @@ fn serve<R: Read + Send, W: Write + Send>(
     let opts = &opts;
     // Stock sanitizes paths in a module whose root is not `/` (no chroot into it).
     let sanitize_links = session.sanitize_paths;
+    let tweaks = ListTweaks {
+        munge: session.munge_symlinks,
+        sanitize_links,
+        chmod: &session.chmod,
+        filter: session.module_filter.as_ref(),
+        confine: confine.as_ref(),
+        source_messages: if opts.sender { &arg_messages } else { &[] },
+        module: session.module_name.as_deref(),
+        numeric_ids: session.numeric_ids,
+        max_verbosity: session.max_verbosity,
+    };
     // `--copy-as` (given with `-M`): the server's copying runs as that user.
     let result = crate::client::become_copy_as(opts).and_then(|()| {
         if opts.sender {
             serve_sender(
                 opts,
                 session.root.as_deref(),
-                &ListTweaks {
-                    munge: session.munge_symlinks,
-                    sanitize_links,
-                    chmod: &session.chmod,
-                    filter: session.module_filter.as_ref(),
-                    confine: confine.as_ref(),
-                    source_messages: &arg_messages,
-                    module: session.module_name.as_deref(),
-                    numeric_ids: session.numeric_ids,
-                    max_verbosity: session.max_verbosity,
-                },
+                &tweaks,
                 session.module_filter.clone(),
                 &neg,
                 &mut reader,
@@ -614,17 +615,7 @@ fn serve<R: Read + Send, W: Write + Send>(
             serve_receiver(
                 opts,
                 session.root.as_deref(),
-                &ListTweaks {
-                    munge: session.munge_symlinks,
-                    sanitize_links,
-                    chmod: &session.chmod,
-                    filter: session.module_filter.as_ref(),
-                    confine: confine.as_ref(),
-                    source_messages: &[],
-                    module: session.module_name.as_deref(),
-                    numeric_ids: session.numeric_ids,
-                    max_verbosity: session.max_verbosity,
-                },
+                &tweaks,
                 &neg,
                 &mut reader,
                 &mut writer,
