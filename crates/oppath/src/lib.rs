@@ -27,7 +27,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -220,6 +220,49 @@ pub fn open_parent(base: Base<'_>, path: &Path, create: bool) -> io::Result<(Own
         create,
     )?;
     Ok((fd, OsStr::from_bytes(leaf).to_os_string()))
+}
+
+/// Removes `leaf` in the directory `dir` and, when it is a directory, everything in it,
+/// never leaving `dir`: each level is opened from the one above with `O_NOFOLLOW` and
+/// emptied through its descriptor, so a component swapped for a symlink meanwhile is
+/// removed as the link it is, not followed.
+pub fn remove_tree_at(dir: BorrowedFd<'_>, leaf: &OsStr) -> io::Result<()> {
+    let c = cstr(leaf.as_bytes())?;
+    // SAFETY: `dir` is an open descriptor and `c` a NUL-terminated name.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            // Not a directory (a symlink included): unlinked as it is.
+            Some(libc::ENOTDIR) | Some(libc::ELOOP) => unlink_at(dir, &c, 0),
+            _ => Err(e),
+        };
+    }
+    // SAFETY: `fd` was just opened and is owned here.
+    let sub = unsafe { OwnedFd::from_raw_fd(fd) };
+    // (Listed through the descriptor itself: /proc's link leads to the directory opened.)
+    let names: Vec<OsString> = std::fs::read_dir(format!("/proc/self/fd/{fd}"))?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()?;
+    for name in names {
+        remove_tree_at(sub.as_fd(), &name)?;
+    }
+    unlink_at(dir, &c, libc::AT_REMOVEDIR)
+}
+
+fn unlink_at(dir: BorrowedFd<'_>, name: &CString, flags: i32) -> io::Result<()> {
+    // SAFETY: `dir` is an open descriptor and `name` a NUL-terminated name.
+    if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) } < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Checks an operator path that may not exist (yet): `Ok(true)` when it resolves,

@@ -291,3 +291,21 @@ fn in_tree_directory_symlinks_are_followed_escaping_ones_refused() {
         assert!(is_refusal(&e), "{bad}: {e}");
     }
 }
+
+#[test]
+fn remove_tree_at_removes_a_tree_and_not_through_a_swapped_symlink() {
+    use std::os::fd::AsFd;
+    let t = tempfile::tempdir().unwrap();
+    let base = t.path();
+    std::fs::create_dir_all(base.join("d/sub/deeper")).unwrap();
+    std::fs::write(base.join("d/sub/f"), b"x").unwrap();
+    std::fs::create_dir_all(base.join("outside/keep")).unwrap();
+    std::os::unix::fs::symlink(base.join("outside"), base.join("d/link")).unwrap();
+    let dir = crate::open_dir(base).unwrap();
+    // A symlink is removed as the link it is: what it points to stays.
+    crate::remove_tree_at(dir.as_fd(), std::ffi::OsStr::new("d")).unwrap();
+    assert!(!base.join("d").exists());
+    assert!(base.join("outside/keep").is_dir());
+    // A missing name is an error, not a silent success.
+    assert!(crate::remove_tree_at(dir.as_fd(), std::ffi::OsStr::new("d")).is_err());
+}

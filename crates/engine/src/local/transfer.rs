@@ -969,7 +969,17 @@ impl LocalTransfer<'_> {
         // onto it would fail and leave the deleted entry in place).
         let dest_is_dir = std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir());
         if !dest_is_dir && std::fs::symlink_metadata(&name).is_ok_and(|m| m.is_dir()) {
-            let _ = std::fs::remove_dir_all(&name);
+            if self.opts.backup_dir.is_some() {
+                // An operator path: removed beneath the directory the ownership rule let us
+                // enter, never through a parent swapped for a symlink meanwhile.
+                if let Ok((dir, leaf)) =
+                    rtsync_oppath::open_parent(rtsync_oppath::Base::Cwd, &name, false)
+                {
+                    let _ = rtsync_oppath::remove_tree_at(std::os::fd::AsFd::as_fd(&dir), &leaf);
+                }
+            } else {
+                let _ = std::fs::remove_dir_all(&name);
+            }
         }
         let moved = if self.opts.backup_dir.is_some() {
             // An operator path: created and entered under the ownership rule, and the rename

@@ -58,7 +58,14 @@ impl BackupOptions {
         }
         let to = self.make_parent(&self.path_for(dest, name))?;
         if fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
-            fs::remove_dir_all(&to)?;
+            if self.dir.is_some() {
+                // An operator path: removed beneath the directory the ownership rule let us
+                // enter, never through a parent swapped for a symlink meanwhile.
+                let (dir, leaf) = rtsync_oppath::open_parent(rtsync_oppath::Base::Cwd, &to, false)?;
+                rtsync_oppath::remove_tree_at(std::os::fd::AsFd::as_fd(&dir), &leaf)?;
+            } else {
+                fs::remove_dir_all(&to)?;
+            }
         }
         fs::rename(path, &to)?;
         Ok(true)
