@@ -394,8 +394,8 @@ pub struct Reporter {
     /// `total_transferred_size`) and what the lists sent so far hold (`total_size`).
     transferred_size: u64,
     total_size: u64,
-    /// `--info=progress2`: the longest closing tail (` (xfr#N, to-chk=L/T)`) shown so far;
-    /// shorter ones are padded to it so no old characters stay on the line.
+    /// `--info=progress2`: the length of the last closing tail (` (xfr#N, to-chk=L/T)`); a
+    /// shorter one is padded to it so no old characters stay on the line.
     tail_len: usize,
     /// `--info=flist`: file-list notices are shown.
     flist_notices: bool,
@@ -895,13 +895,13 @@ impl Reporter {
     }
 
     /// The closing line of the whole transfer: bytes transferred of the total, the rate and
-    /// time since the first progress line, and the counts; padded to the longest tail so
-    /// far, without a newline.
+    /// time since the first progress line, and the counts; padded to the last such line's
+    /// length, without a newline.
     fn overall_line(&mut self, counts: Progress) {
         self.total_size = counts.total_size;
         let mut tail = progress_tail(&counts);
-        self.tail_len = self.tail_len.max(tail.len());
-        while tail.len() < self.tail_len {
+        let shorter_than = std::mem::replace(&mut self.tail_len, tail.len());
+        while tail.len() < shorter_than {
             tail.push(' ');
         }
         let (rate, secs) = self.meter.since_start(self.transferred_size);

@@ -94,6 +94,10 @@ pub struct LocalTransfer<'a> {
     ordinals: Vec<u64>,
     /// Entries listed so far.
     listed: u64,
+    /// Without incremental recursion: entries handled so far. Stock's single list puts
+    /// each directory's contents right after it, so an entry's position is its place in
+    /// the walk, not among its siblings.
+    visited: u64,
     /// `--progress`: the entries stock's sender would have listed by now.
     lookahead: Option<lookahead::Lookahead>,
     /// `--info=progress2`: the file lists stock's sender would have sent, for the lines it
@@ -293,6 +297,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         devs: Vec::new(),
         ordinals: Vec::new(),
         listed: 0,
+        visited: 0,
         lookahead: None,
         lists: Default::default(),
         alternates: Vec::new(),

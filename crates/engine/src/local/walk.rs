@@ -139,6 +139,7 @@ impl LocalTransfer<'_> {
                 sort_items(&mut top);
             }
             self.lists = Default::default();
+            self.visited = 0;
             let list = self.lists.begin();
             self.walk_items(&mut scanner, top, pass, list);
             if self.fatal.is_some() {
@@ -225,10 +226,15 @@ impl LocalTransfer<'_> {
         if transferring {
             self.lists.extend(list, self.listed);
         }
+        let whole_list = !self.opts.incremental_recursion();
         for (k, &into) in descend.iter().enumerate() {
             let i = base + k;
             if self.fatal.is_some() {
                 break;
+            }
+            if whole_list && transferring {
+                self.ordinals[i] = self.visited;
+                self.visited += 1;
             }
             if self.entries[i].is_dir() {
                 if into {
