@@ -1520,4 +1520,30 @@ mod tests {
             .unwrap();
         assert!(rules.fake_super && !rules.root);
     }
+
+    #[test]
+    fn info_levels_as_stock_sets_them() {
+        let level = |args: &[&str], cat: &str| parse(args).unwrap().info_level(cat);
+        assert_eq!(level(&["--info=progress2"], "progress"), 2);
+        assert_eq!(level(&["--info=progress2"], "name"), 0);
+        // The user's word wins over what --progress implies, wherever it stands.
+        assert_eq!(level(&["--info=progress2", "--progress"], "progress"), 2);
+        assert_eq!(level(&["--progress", "--info=progress2"], "progress"), 2);
+        assert_eq!(level(&["--progress"], "progress"), 1);
+        assert_eq!(level(&["--progress"], "name"), 1);
+        assert_eq!(level(&["--progress"], "flist"), 2);
+        // An item line before the transfer names the file already.
+        assert_eq!(level(&["--progress", "-i"], "name"), 0);
+        assert_eq!(level(&["--progress", "--out-format=%n %b"], "name"), 1);
+        assert_eq!(level(&["--progress", "--info=name0"], "name"), 0);
+        assert_eq!(level(&["-vv"], "name"), 2);
+        assert_eq!(level(&["-v", "--info=NAME0"], "name"), 0);
+        assert_eq!(level(&["--info=all2", "--info=progress0"], "progress"), 0);
+        assert_eq!(level(&["--info=progress0", "--info=all2"], "progress"), 2);
+        assert_eq!(level(&["--info=none,progress9"], "progress"), 4);
+        assert_eq!(
+            parse(&["-q", "--info=progress2"]).unwrap().progress_level(),
+            0
+        );
+    }
 }

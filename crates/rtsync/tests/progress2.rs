@@ -279,7 +279,13 @@ fn names_items_and_levels_match_stock() {
         if matches!(way, Way::Local | Way::PullShell | Way::PullDaemon) {
             // (Pushing, stock's client also passes `--info=name` to the receiving server,
             // which then says `created directory`; rtsync's client does not pass it yet.)
-            compare(&flat, way, &["-a", "--info=name", "--info=progress2"], false, true);
+            compare(
+                &flat,
+                way,
+                &["-a", "--info=name", "--info=progress2"],
+                false,
+                true,
+            );
         }
     }
 }
