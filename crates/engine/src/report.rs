@@ -507,7 +507,7 @@ impl Reporter {
             format: match (&opts.out_format, opts.itemize, opts.verbose) {
                 (Some(f), _, _) => Some(f.clone()),
                 (None, 1.., _) => Some("%i %n%L".into()),
-                (None, 0, 1..) => Some("%n%L".into()),
+                (None, 0, _) if opts.info_level("name") > 0 => Some("%n%L".into()),
                 _ => None,
             },
             has_i: match &opts.out_format {

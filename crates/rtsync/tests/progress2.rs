@@ -277,15 +277,15 @@ fn names_items_and_levels_match_stock() {
             compare(&flat, way, opts, false, true);
         }
         if matches!(way, Way::Local | Way::PullShell | Way::PullDaemon) {
-            // (Pushing, stock's client also passes `--info=name` to the receiving server,
-            // which then says `created directory`; rtsync's client does not pass it yet.)
-            compare(
-                &flat,
-                way,
-                &["-a", "--info=name", "--info=progress2"],
-                false,
-                true,
-            );
+            // (Pushing, stock's client also passes `--info=name`/`name0` to the receiving
+            // server, which then says `created directory` or not; rtsync's client does not
+            // pass it yet.)
+            for opts in [
+                &["-a", "--info=name", "--info=progress2"][..],
+                &["-av", "--info=name0", "--info=progress2"],
+            ] {
+                compare(&flat, way, opts, false, true);
+            }
         }
     }
 }
