@@ -1331,6 +1331,82 @@ impl Options {
         level
     }
 
+    /// The level of an `--info` category (`name`, `progress`, `flist`, ...) as stock sets it:
+    /// first what `-v`s imply (its `info_verbosity` table) and what `--progress` adds
+    /// (`progress`, `flist2`, and `name` when nothing else names transferred files), then the
+    /// user's `--info` words in order (`WORD`, `WORDn`, `all[n]`, `none`; case does not
+    /// matter), which win over the implied levels whatever their place on the command line.
+    pub fn info_level(&self, category: &str) -> u32 {
+        const BY_VERBOSITY: [&str; 3] = [
+            "nonreg",
+            "copy,del,flist,misc,name,stats,symsafe",
+            "backup,misc2,mount,name2,remove,skip",
+        ];
+        let parse = |word: &str| -> (String, u32) {
+            let word = word.to_ascii_lowercase();
+            let digits = word.len() - word.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            let (name, n) = word.split_at(word.len() - digits);
+            // (Stock caps a level at 4, an overflowing one included.)
+            let level = if n.is_empty() {
+                1
+            } else {
+                n.parse::<u32>().map_or(4, |n| n.min(4))
+            };
+            (name.to_string(), level)
+        };
+        let mut level = 0;
+        for (v, words) in BY_VERBOSITY.iter().enumerate() {
+            if self.verbose as usize >= v {
+                for (name, n) in words.split(',').map(parse) {
+                    if name == category {
+                        level = n;
+                    }
+                }
+            }
+        }
+        let mut user = None;
+        for word in self.info.iter().flat_map(|d| d.split(',')) {
+            match parse(word) {
+                (name, n) if name == category || name == "all" => user = Some(n),
+                (name, _) if name == "none" => user = Some(0),
+                _ => {}
+            }
+        }
+        if let Some(n) = user {
+            return n;
+        }
+        if self.progress {
+            match category {
+                "progress" => level = 1,
+                "flist" => level = 2,
+                "name" if level == 0 && !self.logs_before_transfer() => level = 1,
+                _ => {}
+            }
+        }
+        level
+    }
+
+    /// Whether an item line of the stdout format goes out before its file's data (stock's
+    /// `log_before_transfer`): `-i`, or a format that does not wait for `%b %c %C`.
+    fn logs_before_transfer(&self) -> bool {
+        match &self.out_format {
+            Some(f) => ![b'b', b'c', b'C']
+                .iter()
+                .any(|&e| crate::report::format_has(f, e)),
+            None => self.itemize > 0,
+        }
+    }
+
+    /// The `--info=progress` level: 1 a line per file (`--progress`), 2 one for the whole
+    /// transfer; 0 with `-q`, which silences it.
+    pub fn progress_level(&self) -> u32 {
+        if self.quiet {
+            0
+        } else {
+            self.info_level("progress")
+        }
+    }
+
     /// The level of a `--debug` category (`deltasum`, `flist`, `nstr`, ...): what `-vv` and
     /// more imply (rsync's `debug_verbosity` table), then the `--debug` words in order
     /// (`WORD`, `WORDn`, `noWORD`, `all[n]`, `none`; case does not matter).
@@ -1487,5 +1563,31 @@ mod tests {
             .xattr_rules()
             .unwrap();
         assert!(rules.fake_super && !rules.root);
+    }
+
+    #[test]
+    fn info_levels_as_stock_sets_them() {
+        let level = |args: &[&str], cat: &str| parse(args).unwrap().info_level(cat);
+        assert_eq!(level(&["--info=progress2"], "progress"), 2);
+        assert_eq!(level(&["--info=progress2"], "name"), 0);
+        // The user's word wins over what --progress implies, wherever it stands.
+        assert_eq!(level(&["--info=progress2", "--progress"], "progress"), 2);
+        assert_eq!(level(&["--progress", "--info=progress2"], "progress"), 2);
+        assert_eq!(level(&["--progress"], "progress"), 1);
+        assert_eq!(level(&["--progress"], "name"), 1);
+        assert_eq!(level(&["--progress"], "flist"), 2);
+        // An item line before the transfer names the file already.
+        assert_eq!(level(&["--progress", "-i"], "name"), 0);
+        assert_eq!(level(&["--progress", "--out-format=%n %b"], "name"), 1);
+        assert_eq!(level(&["--progress", "--info=name0"], "name"), 0);
+        assert_eq!(level(&["-vv"], "name"), 2);
+        assert_eq!(level(&["-v", "--info=NAME0"], "name"), 0);
+        assert_eq!(level(&["--info=all2", "--info=progress0"], "progress"), 0);
+        assert_eq!(level(&["--info=progress0", "--info=all2"], "progress"), 2);
+        assert_eq!(level(&["--info=none,progress9"], "progress"), 4);
+        assert_eq!(
+            parse(&["-q", "--info=progress2"]).unwrap().progress_level(),
+            0
+        );
     }
 }

@@ -157,6 +157,9 @@ pub struct Progress {
     pub listed: u64,
     /// Every list has been sent (`to-chk`); else more may follow (`ir-chk`).
     pub complete: bool,
+    /// `--info=progress2`: the bytes of the regular files and symlinks listed so far
+    /// (stock's `stats.total_size`, which grows as lists are sent).
+    pub total_size: u64,
 }
 
 /// Where rsync's sender reports `--progress` while it sends a file's tokens: after each
@@ -241,18 +244,20 @@ pub fn nstr_lines(opts: &Options) -> Vec<String> {
 /// How many seconds of history the rate of an unfinished file is taken over.
 const METER_HISTORY: usize = 5;
 
-/// `--progress` of the file being transferred: when lines are due and the rates they show,
-/// with rsync's rules (the first update of a file is shown, later ones at most once a
-/// second; the rate of an update covers the last few seconds, the closing one the whole
-/// file).
+/// `--progress` lines: when they are due and the rates they show, with rsync's rules (the
+/// first update is shown, later ones at most once a second; the rate of an update covers
+/// the last few seconds, a closing one everything since the start). At `--info=progress`
+/// level 1 each file starts afresh; at level 2 the whole transfer is one.
 #[derive(Debug, Clone)]
 struct Meter {
-    /// When the file's data started, and the offset then.
+    /// When the data started, and the offset then.
     start: Option<(std::time::Instant, u64)>,
     /// Recent (time, offset) samples, a ring: `newest` was taken last, `oldest` is reused next.
     history: [(std::time::Instant, u64); METER_HISTORY],
     newest: usize,
     oldest: usize,
+    /// Some sample was taken (before the first, the history is stock's zeroed one: long ago).
+    sampled: bool,
 }
 
 impl Meter {
@@ -263,6 +268,7 @@ impl Meter {
             history: [(now, 0); METER_HISTORY],
             newest: 0,
             oldest: 0,
+            sampled: false,
         }
     }
 
@@ -277,13 +283,14 @@ impl Meter {
         if self.start.is_none() {
             // Data of the previous file arriving just now: this file started then.
             let prev = self.history[self.newest].0;
-            let start = if Self::millis(prev, now) <= 1500 {
+            let start = if self.sampled && Self::millis(prev, now) <= 1500 {
                 (prev, 0)
             } else {
                 (now, ofs)
             };
             self.start = Some(start);
             self.history = [start; METER_HISTORY];
+            self.sampled = true;
         } else {
             if Self::millis(self.history[self.newest].0, now) < 1000 {
                 return None;
@@ -303,16 +310,23 @@ impl Meter {
         Some((rate, remain))
     }
 
-    /// The file is done: (rate over the whole file, seconds it took); the next file starts
-    /// afresh.
-    fn end(&mut self, size: u64) -> (f64, f64) {
+    /// A closing line at offset `ofs`: (rate since the start, seconds since the start). A
+    /// meter that never started counts one millisecond, as stock does.
+    fn since_start(&self, ofs: u64) -> (f64, f64) {
         let now = std::time::Instant::now();
-        let (diff, ofs0) = match self.start.take() {
+        let (diff, ofs0) = match self.start {
             Some((t, o)) => (Self::millis(t, now).max(1), o),
             None => (1, 0),
         };
-        let rate = size.saturating_sub(ofs0) as f64 * 1000.0 / diff as f64 / 1024.0;
+        let rate = ofs.saturating_sub(ofs0) as f64 * 1000.0 / diff as f64 / 1024.0;
         (rate, diff as f64 / 1000.0)
+    }
+
+    /// The file is done (level 1): its closing (rate, seconds); the next file starts afresh.
+    fn end(&mut self, size: u64) -> (f64, f64) {
+        let shown = self.since_start(size);
+        self.start = None;
+        shown
     }
 }
 
@@ -324,6 +338,18 @@ fn backgrounded() -> bool {
         let tc = libc::tcgetpgrp(1);
         tc != -1 && tc != libc::getpgrp()
     }
+}
+
+/// A closing progress line's counts: ` (xfr#N, to-chk=LEFT/LISTED)` (`ir-chk` while lists
+/// are still to come).
+fn progress_tail(counts: &Progress) -> String {
+    format!(
+        " (xfr#{}, {}-chk={}/{})",
+        counts.transferred,
+        if counts.complete { "to" } else { "ir" },
+        counts.listed as i64 - counts.index as i64 - 1,
+        counts.listed,
+    )
 }
 
 /// One progress line: `\r SIZE PCT% RATE TIME` and the tail (`  ` while the file goes on,
@@ -361,8 +387,21 @@ pub struct Reporter {
     verbose: u32,
     /// `-v` or `--progress`: names of transferred items are listed.
     names: bool,
-    /// `--progress`: a line after each transferred file.
-    progress: bool,
+    /// `--info=progress` level: 1 a line after each transferred file (`--progress`), 2 one
+    /// line for the whole transfer, rewritten as it goes; 0 none.
+    progress: u32,
+    /// `--info=progress2`: the lengths of the files whose transfer started (stock's
+    /// `total_transferred_size`) and what the lists sent so far hold (`total_size`).
+    transferred_size: u64,
+    total_size: u64,
+    /// `--info=progress2`: the length of the last closing tail (` (xfr#N, to-chk=L/T)`); a
+    /// shorter one is padded to it so no old characters stay on the line.
+    tail_len: usize,
+    /// `--info=flist`: file-list notices are shown.
+    flist_notices: bool,
+    /// A progress line was left open (no newline): whatever is printed next starts with
+    /// one (stock's `output_needs_newline`).
+    needs_newline: bool,
     /// `-8`: high-bit bytes of names are printed as they are.
     eight_bit: bool,
     quiet: bool,
@@ -456,14 +495,19 @@ impl Reporter {
             out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
             itemize: opts.itemize,
             verbose: opts.verbose,
-            names: opts.verbose > 0 || opts.progress,
-            progress: opts.progress && !opts.quiet,
+            names: opts.info_level("name") > 0,
+            progress: opts.progress_level(),
+            transferred_size: 0,
+            total_size: 0,
+            tail_len: 0,
+            flist_notices: opts.info_level("flist") > 0,
+            needs_newline: false,
             eight_bit: opts.eight_bit_output,
             quiet: opts.quiet,
             format: match (&opts.out_format, opts.itemize, opts.verbose) {
                 (Some(f), _, _) => Some(f.clone()),
                 (None, 1.., _) => Some("%i %n%L".into()),
-                (None, 0, 1..) => Some("%n%L".into()),
+                (None, 0, _) if opts.info_level("name") > 0 => Some("%n%L".into()),
                 _ => None,
             },
             has_i: match &opts.out_format {
@@ -487,7 +531,7 @@ impl Reporter {
             item_shown: false,
             defer: opts.verbose > 1
                 && !opts.quiet
-                && !opts.progress
+                && opts.progress_level() == 0
                 && opts.itemize == 0
                 && opts
                     .out_format
@@ -504,8 +548,8 @@ impl Reporter {
     /// transferred. The engine calls this when it moves on to another directory's list.
     pub fn flush_items(&mut self) {
         if !self.deferred.is_empty() {
-            let _ = self.out.write_all(&self.deferred);
-            self.deferred.clear();
+            let deferred = std::mem::take(&mut self.deferred);
+            self.put(&deferred);
         }
     }
 
@@ -524,7 +568,7 @@ impl Reporter {
         if self.verbose > 1 && !self.quiet {
             let mut line = escape_name_with(name, self.eight_bit);
             line.extend_from_slice(b" is uptodate\n");
-            let _ = self.out.write_all(&line);
+            self.put(&line);
         }
     }
 
@@ -575,12 +619,10 @@ impl Reporter {
     }
 
     /// Whether a destination directory the run creates is announced (`created directory
-    /// D`): at rsync's `--info=name` (`-v`, or `--progress` with a format logged after the
+    /// D`): at rsync's `--info=name` (`-v`, `--progress` without a format logged before the
     /// transfer) or with a format that itemizes.
     pub fn announces_created(&self) -> bool {
-        self.verbose > 0
-            || self.has_i > 0
-            || (self.progress && (self.format.is_none() || self.logs_after_transfer()))
+        self.names || self.has_i > 0
     }
 
     /// Whether item lines are printed at all.
@@ -644,7 +686,7 @@ impl Reporter {
             if self.defer && !line.ends_with(b" is uptodate\n") {
                 self.deferred.extend_from_slice(&line);
             } else {
-                let _ = self.out.write_all(&line);
+                self.put(&line);
             }
         }
     }
@@ -721,27 +763,36 @@ impl Reporter {
             }
         }
         if let Some(line) = self.deletions.line(name, mode) {
-            let _ = self.out.write_all(&line);
+            self.put(&line);
         }
     }
 
     /// `--progress`: a regular file's data is about to be sent. What heads its progress is
     /// its item line when that is logged before the transfer (no `%b %c %C` in the format),
-    /// else its name; it is shown with the first progress line.
+    /// else (at level 1) its name; it is shown with the first progress line.
     pub fn transfer_begin(&mut self, it: &Itemize, name: &[u8], facts: &ItemFacts) {
         self.head = None;
         self.item_shown = false;
-        if !self.progress {
+        if self.progress == 0 {
             return;
         }
         if !self.logs_after_transfer() {
             self.head = self.stdout_item(it, name, b"", facts);
             self.item_shown = true;
-        } else if self.names {
+        } else if self.names && self.progress == 1 {
             let mut line = escape_name_with(name, self.eight_bit);
             line.push(b'\n');
             self.head = Some(line);
         }
+    }
+
+    /// `--info=progress2`: a file of `len` bytes (its length in the list) starts its
+    /// transfer, while the lists sent so far hold `total_size` bytes. Stock counts the file
+    /// as transferred from here on (its `total_transferred_size`), so call this before the
+    /// file's first [`Reporter::transfer_tick`].
+    pub fn transfer_counted(&mut self, len: u64, total_size: u64) {
+        self.transferred_size += len;
+        self.total_size = total_size;
     }
 
     /// The transfer did not happen after all (the source could not be read, ...): nothing
@@ -749,21 +800,52 @@ impl Reporter {
     pub fn transfer_abort(&mut self) {
         self.head = None;
         self.item_shown = false;
-        self.meter.start = None;
+        if self.progress == 1 {
+            self.meter.start = None;
+        }
     }
 
     fn show_head(&mut self) {
         if let Some(head) = self.head.take() {
-            let _ = self.out.write_all(&head);
+            self.put(&head);
+        }
+    }
+
+    /// Writes to stdout, after the newline an open progress line is owed.
+    fn put(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if std::mem::take(&mut self.needs_newline) {
+            let _ = self.out.write_all(b"\n");
+        }
+        let _ = self.out.write_all(bytes);
+    }
+
+    /// Writes a progress line (it starts with `\r`, so any open one is overwritten, not
+    /// closed); `open`: it ends without a newline, which whatever follows owes it.
+    fn put_progress(&mut self, line: &str, open: bool) {
+        self.needs_newline = false;
+        self.put(line.as_bytes());
+        if open {
+            self.needs_newline = true;
+            let _ = self.out.flush();
         }
     }
 
     /// `--progress`: the file's data has reached offset `ofs` of `size` (rsync's sender
-    /// reports after each token it sends; a receiver before each it reads).
+    /// reports after each token it sends; a receiver before each it reads). At level 2 the
+    /// line shows the whole transfer instead.
     pub fn transfer_tick(&mut self, ofs: u64, size: u64) {
-        if !self.progress {
+        if self.progress == 0 {
             return;
         }
+        let (ofs, size) = if self.progress >= 2 {
+            let before = self.transferred_size.saturating_sub(size);
+            (before + ofs, self.total_size)
+        } else {
+            (ofs, size)
+        };
         let Some((rate, remain)) = self.meter.update(ofs, size) else {
             return;
         };
@@ -772,32 +854,66 @@ impl Reporter {
         }
         self.show_head();
         let line = progress_line(ofs, size, rate, remain, self.human, "  ");
-        let _ = self.out.write_all(line.as_bytes());
-        let _ = self.out.flush();
+        self.put_progress(&line, true);
     }
 
     /// Whether `--progress` lines are shown.
     pub fn shows_progress(&self) -> bool {
+        self.progress > 0
+    }
+
+    /// The `--info=progress` level (0: none).
+    pub fn progress_level(&self) -> u32 {
         self.progress
     }
 
     /// `--progress`: the closing progress line of a transferred file:
-    /// `\r      SIZE 100%  RATE  H:MM:SS (xfr#N, to-chk=LEFT/LISTED)`.
+    /// `\r      SIZE 100%  RATE  H:MM:SS (xfr#N, to-chk=LEFT/LISTED)`; at level 2 the line of
+    /// the whole transfer, left open.
     pub fn progress(&mut self, size: u64, counts: Progress) {
-        if !self.progress {
+        if self.progress == 0 {
             return;
         }
         self.show_head();
+        if self.progress >= 2 {
+            self.overall_line(counts);
+            return;
+        }
         let (rate, secs) = self.meter.end(size);
-        let tail = format!(
-            " (xfr#{}, {}-chk={}/{})\n",
-            counts.transferred,
-            if counts.complete { "to" } else { "ir" },
-            counts.listed as i64 - counts.index as i64 - 1,
-            counts.listed,
-        );
+        let tail = format!("{}\n", progress_tail(&counts));
         let line = progress_line(size, size, rate, secs, self.human, &tail);
-        let _ = self.out.write_all(line.as_bytes());
+        self.put_progress(&line, false);
+    }
+
+    /// `--info=progress2`: the sender or receiver met the end of a list or phase
+    /// (`NDX_DONE`); stock shows the line of the whole transfer again, counted to the end of
+    /// the list it is in (`counts.index`: that list's last entry).
+    pub fn list_done(&mut self, counts: Progress) {
+        if self.progress >= 2 {
+            self.overall_line(counts);
+        }
+    }
+
+    /// The closing line of the whole transfer: bytes transferred of the total, the rate and
+    /// time since the first progress line, and the counts; padded to the last such line's
+    /// length, without a newline.
+    fn overall_line(&mut self, counts: Progress) {
+        self.total_size = counts.total_size;
+        let mut tail = progress_tail(&counts);
+        let shorter_than = std::mem::replace(&mut self.tail_len, tail.len());
+        while tail.len() < shorter_than {
+            tail.push(' ');
+        }
+        let (rate, secs) = self.meter.since_start(self.transferred_size);
+        let line = progress_line(
+            self.transferred_size,
+            self.total_size,
+            rate,
+            secs,
+            self.human,
+            &tail,
+        );
+        self.put_progress(&line, true);
     }
 
     /// An informational line on stdout (unless `-q`).
@@ -806,15 +922,15 @@ impl Reporter {
     pub fn info(&mut self, text: &str) {
         self.log_only(text);
         if !self.quiet {
-            let _ = writeln!(self.out, "{text}");
+            self.put(format!("{text}\n").as_bytes());
         }
     }
 
-    /// A file-list notice (`sending incremental file list`): with `-v` or `--progress`, on
-    /// stdout only (rsync writes these to the client and never to its log).
+    /// A file-list notice (`sending incremental file list`): at `--info=flist` (`-v` or
+    /// `--progress`), on stdout only (rsync writes these to the client and never to its log).
     pub fn list_notice(&mut self, text: &str) {
-        if (self.verbose > 0 || self.progress) && !self.quiet {
-            let _ = writeln!(self.out, "{text}");
+        if self.flist_notices && !self.quiet {
+            self.put(format!("{text}\n").as_bytes());
         }
     }
 
@@ -829,6 +945,10 @@ impl Reporter {
     /// stay in order on a terminal.
     pub fn error(&mut self, text: &str) {
         let _ = self.out.flush();
+        if std::mem::take(&mut self.needs_newline) {
+            // (Stock ends the open line on the stream the message goes to.)
+            eprintln!();
+        }
         self.log_only(text.trim_end_matches('\n'));
         eprintln!("{text}");
     }
@@ -845,7 +965,7 @@ impl Reporter {
     }
 
     pub fn write_raw(&mut self, bytes: &[u8]) {
-        let _ = self.out.write_all(bytes);
+        self.put(bytes);
     }
 
     pub fn flush(&mut self) {
@@ -853,11 +973,18 @@ impl Reporter {
         let _ = self.out.flush();
     }
 
+    /// Ends an open `--info=progress2` line (with the newline it is owed).
+    pub fn close_progress(&mut self) {
+        if std::mem::take(&mut self.needs_newline) {
+            let _ = self.out.write_all(b"\n");
+        }
+    }
+
     /// `--info=stats3`: [`heap_stats`] for each role this process plays, in stock's order.
     pub fn heap_stats(&mut self, roles: &[&str]) {
         self.flush_items();
         for role in roles {
-            let _ = write!(self.out, "{}", heap_stats(role));
+            self.put(heap_stats(role).as_bytes());
         }
     }
 
@@ -884,7 +1011,7 @@ impl Reporter {
             human(s.sent, h),
             human(s.received, h),
         );
-        let _ = self.out.write_all(text.as_bytes());
+        self.put(text.as_bytes());
     }
 
     /// The closing `sent … received …` summary of `-v`/`--stats`.
@@ -918,9 +1045,17 @@ impl Reporter {
             speedup,
             if dry_run { " (DRY RUN)" } else { "" }
         );
-        let _ = write!(self.out, "\n{sent}\n{total}\n");
+        self.put(format!("\n{sent}\n{total}\n").as_bytes());
         self.log_only(&sent);
         self.log_only(&total);
+    }
+}
+
+impl Drop for Reporter {
+    /// An open `--info=progress2` line is ended at exit, as stock's cleanup does.
+    fn drop(&mut self) {
+        self.close_progress();
+        let _ = self.out.flush();
     }
 }
 

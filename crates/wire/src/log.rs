@@ -149,6 +149,29 @@ impl ItemLog {
         });
     }
 
+    /// `--info=progress2`: a file of `len` bytes starts its transfer while the lists hold
+    /// `total_size` (see [`Reporter::transfer_counted`]).
+    pub fn transfer_counted(&self, len: u64, total_size: u64) {
+        if !self.progress {
+            return;
+        }
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = st.reporter.as_mut() {
+            r.transfer_counted(len, total_size);
+        }
+    }
+
+    /// `--info=progress2`: the receiver read an `NDX_DONE` (see [`Reporter::list_done`]).
+    pub fn list_done(&self, counts: rtsync_engine::report::Progress) {
+        if !self.progress {
+            return;
+        }
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = st.reporter.as_mut() {
+            r.list_done(counts);
+        }
+    }
+
     /// `--progress`: the file's data reached offset `ofs` of `size` (a receiver reports
     /// before each token it reads).
     pub fn transfer_tick(&self, ofs: u64, size: u64) {

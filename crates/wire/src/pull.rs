@@ -2433,6 +2433,12 @@ fn receive<R: Read>(
     let mut listed = ctx.list.entries.len() as u64;
     let mut list_starts: Vec<usize> = vec![1];
     let mut all_listed = !ctx.inc;
+    // `--info=progress2`: the bytes listed (stock's `total_size`), each list's length, the
+    // list the sender last named (stock's `cur_flist`), and the lists retired so far.
+    let mut total_size = listed_size(&ctx.list.entries);
+    let mut list_lens: Vec<usize> = vec![ctx.list.entries.len()];
+    let mut current_list = 0usize;
+    let mut retired = 0usize;
     let n = ctx.list.entries.len();
     let mut decoder = rtsync_delta::TokenDecoder::new(
         ctx.neg
@@ -2467,6 +2473,32 @@ fn receive<R: Read>(
         let Some(ndx) = ndx else {
             continue;
         };
+        if ndx == NDX_DONE && ctx.log.shows_progress() && (!ctx.inc || retired < list_starts.len())
+        {
+            // As stock's receiver: the line of the whole transfer, counted to the end of the
+            // list the sender last named (or the oldest still held).
+            let k = current_list.max(retired);
+            let index = if ctx.inc {
+                (list_starts[k] + list_lens[k]).saturating_sub(k + 2)
+            } else {
+                n.saturating_sub(1)
+            };
+            ctx.log.list_done(rtsync_engine::report::Progress {
+                transferred: xfr,
+                index: index as u64,
+                listed,
+                complete: all_listed,
+                total_size,
+            });
+        }
+        if ndx == NDX_DONE {
+            retired += 1;
+        }
+        if ndx >= 0 && ctx.inc {
+            current_list = list_starts
+                .partition_point(|&s| s <= ndx as usize + 1)
+                .saturating_sub(1);
+        }
         if let Some(lists) = inc.as_deref_mut() {
             if ndx == NDX_FLIST_EOF {
                 all_listed = true;
@@ -2479,7 +2511,9 @@ fn receive<R: Read>(
                 ctx.later_io_error
                     .fetch_or(list.list.io_error, std::sync::atomic::Ordering::Relaxed);
                 listed += list.list.entries.len() as u64;
+                total_size += listed_size(&list.list.entries);
                 list_starts.push(list.ndx_start);
+                list_lens.push(list.list.entries.len());
                 let _ = ev_tx.send(Event::List(Box::new(list)));
                 continue;
             }
@@ -2589,6 +2623,8 @@ fn receive<R: Read>(
         if ctx.opts.dry_run && !ctx.opts.batch_only {
             // `-n`: the sender only echoes the request.
             if let Some(req) = wanted {
+                xfr += 1;
+                ctx.log.transfer_counted(req.entry.size, total_size);
                 stats.files_transferred += 1;
                 stats.transferred_size += req.entry.size;
                 ctx.log.complete(ndx, req.item.clone());
@@ -2646,6 +2682,7 @@ fn receive<R: Read>(
             completed(ndx);
             continue;
         }
+        ctx.log.transfer_counted(req.entry.size, total_size);
         ctx.log.transfer_begin(ndx, req.item.as_ref());
         // The retry of a file that failed verification.
         let redoing = if ctx.inc {
@@ -2671,6 +2708,7 @@ fn receive<R: Read>(
                 index: (ndx - before) as u64,
                 listed,
                 complete: all_listed,
+                total_size,
             };
             // The item line goes out with the progress, not through its slot.
             ctx.log
@@ -2780,6 +2818,21 @@ fn receive<R: Read>(
 /// `--delay-updates`: renames the files waiting in their partial dirs into place (after a
 /// backup of what they replace), as stock's receiver does once the redo phase is over;
 /// then they count as in place (`--remove-source-files`, hard links).
+/// Bytes of the regular files and symlinks in `entries` (what stock's `total_size` counts;
+/// a symlink's length is its target's).
+fn listed_size(entries: &[FileEntry]) -> u64 {
+    entries
+        .iter()
+        .map(|e| match e.kind {
+            rtsync_tree::FileKind::Regular => e.size,
+            rtsync_tree::FileKind::Symlink => {
+                e.link_target.as_ref().map_or(e.size, |t| t.len() as u64)
+            }
+            _ => 0,
+        })
+        .sum()
+}
+
 fn finish_delayed(
     ctx: &Ctx<'_>,
     ev_tx: &mpsc::Sender<Event>,

@@ -111,6 +111,13 @@ pub trait SendSource {
     fn progress_at(&self, ndx: usize) -> (u64, u64, bool) {
         (ndx as u64, self.count() as u64, true)
     }
+    /// `--info=progress2`: the position of the last entry of the list the generator last
+    /// asked about (stock's `cur_flist`, which moves on when that list is retired), the
+    /// entries listed and whether every list is sent; `None` once every list is retired.
+    fn list_end(&self) -> Option<(u64, u64, bool)> {
+        let n = self.count() as u64;
+        Some((n.saturating_sub(1), n, true))
+    }
 }
 
 impl SendSource for SendList {
@@ -357,6 +364,18 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         let ndx = read_ndx(&mut ndxr, r, &mut stats)?;
         remove_sent(r, w, neg, list, opts, &mut stats)?;
         if ndx == NDX_DONE {
+            if let (Some(rep), Some((index, listed, complete))) =
+                (reporter.as_deref_mut(), list.list_end())
+            {
+                let total_size = list.total_size().unwrap_or(opts.total_size as u64);
+                rep.list_done(rtsync_engine::report::Progress {
+                    transferred: stats.files_sent,
+                    index,
+                    listed,
+                    complete,
+                    total_size,
+                });
+            }
             if list.retire() {
                 ndxw.put(&mut out, NDX_DONE);
                 w.write_all(&out).map_err(wio)?;
@@ -404,6 +423,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             }
             if iflags & item::TRANSFER != 0 {
                 stats.files_sent += 1;
+                if let Some(rep) = reporter.as_deref_mut() {
+                    count_transfer(rep, list, ndx, opts);
+                }
             }
             put_ndx_and_attrs(
                 &mut out,
@@ -509,6 +531,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         let open_size = rtsync_tree::fsops::content_size(&file).ok().flatten();
         let file_len = open_size.unwrap_or(0);
         if let Some(rep) = reporter.as_deref_mut() {
+            count_transfer(rep, list, ndx, opts);
             let (it, _) = item_of(list, ndx, iflags, xname.as_deref(), opts.look());
             let facts = list.facts(ndx, rep.wants_entry_facts());
             rep.transfer_begin(&it, list.name(ndx), &facts);
@@ -617,6 +640,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 index,
                 listed,
                 complete,
+                total_size: list.total_size().unwrap_or(opts.total_size as u64),
             };
             rep.progress(file_len, counts);
             log_item_counted(rep, list, ndx, iflags, xname.as_deref(), opts.look(), wire);
@@ -809,6 +833,18 @@ fn remove_one<S: SendSource + ?Sized>(
 
 /// Appends an index with the generator's item flags, basis type and extra name, as they
 /// go to the receiver before a file's data (or alone for an item not transferred).
+/// `--info=progress2`: entry `ndx`'s transfer starts; stock's sender counts its listed length
+/// as transferred from here.
+fn count_transfer<S: SendSource + ?Sized>(
+    rep: &mut Reporter,
+    list: &S,
+    ndx: usize,
+    opts: &PushOptions,
+) {
+    let total_size = list.total_size().unwrap_or(opts.total_size as u64);
+    rep.transfer_counted(list.size(ndx).unwrap_or(0), total_size);
+}
+
 fn put_ndx_and_attrs(
     out: &mut Vec<u8>,
     ndxw: &mut NdxWriter,

@@ -199,7 +199,7 @@ pub fn push_to(
         dry_run: opts.dry_run,
         flist_times: (0, 0),
     };
-    let lists = reporter.lists_items();
+    let lists = reporter.lists_items() || reporter.shows_progress();
     let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();
     let io_error;
     let (stats, counts) = if neg.inc_recurse() {

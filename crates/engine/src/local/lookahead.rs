@@ -8,7 +8,7 @@
 
 use super::walk::{merge_duplicates, prune_empty_dirs, sort_items, sort_siblings};
 use crate::filters::Filters;
-use rtsync_tree::{Item, ScanOptions, Scanner};
+use rtsync_tree::{FileKind, Item, ScanOptions, Scanner};
 use std::path::PathBuf;
 
 /// How far ahead of the file being sent stock's sender keeps its lists.
@@ -22,6 +22,8 @@ pub(super) struct Lookahead {
     stack: Vec<(std::vec::IntoIter<Item>, bool)>,
     /// Entries listed.
     pub listed: u64,
+    /// Bytes of the regular files and symlinks listed (stock's `stats.total_size`).
+    pub total_size: u64,
     /// Every list is out.
     pub done: bool,
     /// No incremental recursion: the whole list is built first.
@@ -37,6 +39,7 @@ impl Lookahead {
             filters: filters.clone(),
             stack: Vec::new(),
             listed: 0,
+            total_size: 0,
             done: false,
             whole,
             started: false,
@@ -54,7 +57,7 @@ impl Lookahead {
             let mut top = scanner.top(&self.sources);
             sort_items(&mut top);
             let top: Vec<Item> = merge_duplicates(top).into_iter().map(|(i, _)| i).collect();
-            self.listed += top.len() as u64;
+            count(&mut self.listed, &mut self.total_size, &top);
             let dirs: Vec<Item> = top
                 .into_iter()
                 .filter(|i| i.entry.is_dir() && i.descend)
@@ -79,7 +82,7 @@ impl Lookahead {
                         .into_iter()
                         .map(|(i, _)| i)
                         .collect();
-                    self.listed += children.len() as u64;
+                    count(&mut self.listed, &mut self.total_size, &children);
                     let dirs: Vec<Item> = children
                         .into_iter()
                         .filter(|i| i.entry.is_dir() && i.descend)
@@ -95,4 +98,14 @@ impl Lookahead {
         }
         scanner.take_problems();
     }
+}
+
+/// Adds `items` to the entries listed and the bytes of their regular files and symlinks.
+fn count(listed: &mut u64, total_size: &mut u64, items: &[Item]) {
+    *listed += items.len() as u64;
+    *total_size += items
+        .iter()
+        .filter(|i| matches!(i.entry.kind, FileKind::Regular | FileKind::Symlink))
+        .map(|i| i.entry.size)
+        .sum::<u64>();
 }

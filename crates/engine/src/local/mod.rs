@@ -8,6 +8,7 @@ mod altdest;
 mod attrs;
 mod delete;
 mod hlink;
+mod lists;
 mod lookahead;
 mod transfer;
 mod walk;
@@ -93,8 +94,15 @@ pub struct LocalTransfer<'a> {
     ordinals: Vec<u64>,
     /// Entries listed so far.
     listed: u64,
+    /// Without incremental recursion: entries handled so far. Stock's single list puts
+    /// each directory's contents right after it, so an entry's position is its place in
+    /// the walk, not among its siblings.
+    visited: u64,
     /// `--progress`: the entries stock's sender would have listed by now.
     lookahead: Option<lookahead::Lookahead>,
+    /// `--info=progress2`: the file lists stock's sender would have sent, for the lines it
+    /// shows at each list's end.
+    lists: lists::Lists,
     /// For a directory entry, same-named directories of other sources whose contents merge in.
     alternates: Vec<Vec<PathBuf>>,
     /// The names of the top-level items (with `-R`, whole paths), which `--delete` spares.
@@ -293,7 +301,9 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         devs: Vec::new(),
         ordinals: Vec::new(),
         listed: 0,
+        visited: 0,
         lookahead: None,
+        lists: Default::default(),
         alternates: Vec::new(),
         top_names: Default::default(),
         dest_root: dest.to_path_buf(),
@@ -341,7 +351,9 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         let mut prepass_filters = filters.clone();
         t.find_link_groups(sources, &scan_opts, &mut prepass_filters);
     }
-    if (opts.progress && !opts.dry_run) || flist_progress {
+    // (A dry run shows no file's progress, but progress2's list ends still count.)
+    let progress = opts.progress_level();
+    if (progress > 0 && !opts.dry_run) || progress > 1 || flist_progress {
         let mut la =
             lookahead::Lookahead::new(&scan_opts, &filters, sources, !opts.incremental_recursion());
         if flist_progress {
@@ -386,18 +398,28 @@ impl<'a> LocalTransfer<'a> {
     /// have sent by now.
     fn progress_counts(&mut self, i: usize) -> crate::report::Progress {
         let index = self.ordinals.get(i).copied().unwrap_or(0);
-        let (listed, complete) = match &mut self.lookahead {
+        self.counts_at(index)
+    }
+
+    /// `--progress` counts at position `index` of the whole list.
+    fn counts_at(&mut self, index: u64) -> crate::report::Progress {
+        let (listed, complete, total_size) = match &mut self.lookahead {
             Some(la) => {
                 la.advance(index, self.opts.prune_empty_dirs);
-                (la.listed.max(self.listed), la.done)
+                (
+                    la.listed.max(self.listed),
+                    la.done,
+                    la.total_size.max(self.stats.total_size),
+                )
             }
-            None => (self.listed, true),
+            None => (self.listed, true, self.stats.total_size),
         };
         crate::report::Progress {
             transferred: self.stats.transferred,
             index,
             listed,
             complete,
+            total_size,
         }
     }
 
@@ -856,6 +878,10 @@ impl<'a> LocalTransfer<'a> {
 
     /// Reports entry `i` as an item line (and in the log file).
     pub(super) fn show(&mut self, i: usize, it: &Itemize, name: &[u8], suffix: &[u8]) {
+        if it.has_changes() {
+            // (Stock's generator tells the sender, which logs it.)
+            self.sender_sees(i, false);
+        }
         let facts = self.facts(i);
         self.report.item_with(it, name, suffix, &facts);
     }

@@ -394,8 +394,14 @@ impl LocalTransfer<'_> {
                 it.acl = attrs.acl;
             }
         }
+        // (Stock's sender counts the file's length as transferred when it starts.)
+        self.sender_sees(i, true);
+        if self.report.progress_level() > 1 {
+            let total_size = self.progress_counts(i).total_size;
+            self.report.transfer_counted(size, total_size);
+        }
         if !self.opts.dry_run {
-            if self.opts.progress {
+            if self.report.shows_progress() {
                 let facts = self.facts(i);
                 self.report.transfer_begin(&it, &name, &facts);
             }
@@ -425,7 +431,7 @@ impl LocalTransfer<'_> {
                 facts.sum_hex = self.sum_hex_of(&self.paths[i], false);
             }
         }
-        if !self.opts.dry_run && self.opts.progress {
+        if !self.opts.dry_run && self.report.shows_progress() {
             let counts = self.progress_counts(i);
             self.report.progress(size, counts);
         }
@@ -561,7 +567,8 @@ impl LocalTransfer<'_> {
                     .create(true)
                     .truncate(false)
                     .open(dest)?;
-                let (report, bw, progress) = (&mut self.report, &mut self.bw, self.opts.progress);
+                let progress = self.report.shows_progress();
+                let (report, bw) = (&mut self.report, &mut self.bw);
                 let throttled = bw.is_some();
                 let mut last = 0;
                 let mut tick = |ofs| {
@@ -672,7 +679,8 @@ impl LocalTransfer<'_> {
             .map(|_| dest.to_path_buf())
             .or_else(|| self.alt_basis.clone());
         let hash_hits = self.opts.debug_level("deltasum") >= 1;
-        let (report, bw, progress) = (&mut self.report, &mut self.bw, self.opts.progress);
+        let progress = self.report.shows_progress();
+        let (report, bw) = (&mut self.report, &mut self.bw);
         let throttled = bw.is_some() && !self.alt_whole_file;
         let mut last = 0;
         let mut tick = |ofs| {

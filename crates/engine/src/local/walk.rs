@@ -138,12 +138,16 @@ impl LocalTransfer<'_> {
             } else {
                 sort_items(&mut top);
             }
-            self.walk_items(&mut scanner, top, pass);
+            self.lists = Default::default();
+            self.visited = 0;
+            let list = self.lists.begin();
+            self.walk_items(&mut scanner, top, pass, list);
             if self.fatal.is_some() {
                 return None;
             }
             if pass != Pass::DeleteOnly {
                 self.redo_changed_sources();
+                self.lists_finished();
                 self.finish_delayed();
                 self.finish_written_links();
             }
@@ -165,6 +169,7 @@ impl LocalTransfer<'_> {
         for (entry, path, dev) in redo {
             self.alternates.push(Vec::new());
             self.ordinals.push(self.listed);
+            self.lists.entry_list.push(0);
             self.entries.push(entry);
             self.paths.push(path);
             self.devs.push(dev);
@@ -174,14 +179,22 @@ impl LocalTransfer<'_> {
             self.paths.truncate(i);
             self.devs.truncate(i);
             self.ordinals.truncate(i);
+            self.lists.entry_list.truncate(i);
             self.alternates.truncate(i);
         }
         self.redoing = false;
     }
 
     /// Generates a sorted list of sibling items (a directory's contents, or the top level),
-    /// descending into directories whose contents are part of the transfer.
-    fn walk_items(&mut self, scanner: &mut Scanner<'_, Filters>, items: Vec<Item>, pass: Pass) {
+    /// descending into directories whose contents are part of the transfer. The items are
+    /// in stock's file list `list` (see [`super::lists`]).
+    fn walk_items(
+        &mut self,
+        scanner: &mut Scanner<'_, Filters>,
+        items: Vec<Item>,
+        pass: Pass,
+        list: usize,
+    ) {
         let base = self.entries.len();
         let transferring = pass != Pass::DeleteOnly;
         let mut descend = Vec::with_capacity(items.len());
@@ -197,6 +210,7 @@ impl LocalTransfer<'_> {
             }
             descend.push(item.descend);
             self.ordinals.push(self.listed);
+            self.lists.entry_list.push(list);
             if transferring {
                 self.listed += 1;
             }
@@ -209,25 +223,36 @@ impl LocalTransfer<'_> {
             self.paths.push(item.path);
             self.devs.push(item.dev);
         }
+        if transferring {
+            self.lists.extend(list, self.listed);
+        }
+        let whole_list = !self.opts.incremental_recursion();
         for (k, &into) in descend.iter().enumerate() {
             let i = base + k;
             if self.fatal.is_some() {
                 break;
+            }
+            if whole_list && transferring {
+                self.ordinals[i] = self.visited;
+                self.visited += 1;
             }
             if self.entries[i].is_dir() {
                 if into {
                     self.walk_dir(scanner, i, pass);
                 } else if transferring {
                     self.do_dir(i, None);
+                    self.lists_finished_before(list);
                 }
             } else if transferring {
                 self.process(i);
+                self.lists_finished_before(list);
             }
         }
         self.entries.truncate(base);
         self.paths.truncate(base);
         self.devs.truncate(base);
         self.ordinals.truncate(base);
+        self.lists.entry_list.truncate(base);
         self.alternates.truncate(base);
     }
 
@@ -287,13 +312,21 @@ impl LocalTransfer<'_> {
             }
             Pass::Transfer | Pass::TransferAndDelete => {
                 self.do_dir(i, Some(&children));
+                self.lists_finished_before(self.lists.entry_list[i]);
             }
         }
         if std::mem::take(&mut self.mkdir_failed) {
             // Nothing below a directory that could not be made (stock's skip_dir).
             children.clear();
         }
-        self.walk_items(scanner, children, pass);
+        // The contents of a `dir/` source's `.` are in the first list; every other
+        // directory's contents are a list of their own.
+        let list = if self.lists.entry_list[i] == 0 && item.entry.name == b"." {
+            0
+        } else {
+            self.lists.begin()
+        };
+        self.walk_items(scanner, children, pass, list);
         self.receiver_rules.leave_dir();
         for _ in 0..entered {
             scanner.leave();

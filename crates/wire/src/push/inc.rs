@@ -627,6 +627,12 @@ impl<F: ScanFilter> super::SendSource for IncList<'_, F> {
     fn total_size(&self) -> Option<u64> {
         Some(self.total_size)
     }
+    fn list_end(&self) -> Option<(u64, u64, bool)> {
+        let f = self.flists.get(self.current)?;
+        // (A list's last entry, numbered without the gaps, as in `progress_at`.)
+        let last = (f.ndx_start + f.len()) as u64;
+        Some((last.saturating_sub(f.num as u64 + 2), self.listed, self.eof))
+    }
 }
 
 #[cfg(test)]
