@@ -363,7 +363,7 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         fake_super: opts.am_root() < 0,
         copy_devices: opts.copy_devices,
         unmunge_links: opts.munge_links,
-        note_unsafe_copies: opts.verbose > 0,
+        note_unsafe_copies: opts.info_level("symsafe") > 0,
     }
 }
 

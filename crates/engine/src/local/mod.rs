@@ -185,7 +185,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         fake_super: opts.am_root() < 0,
         copy_devices: opts.copy_devices,
         unmunge_links: opts.munge_links,
-        note_unsafe_copies: opts.verbose > 0,
+        note_unsafe_copies: opts.info_level("symsafe") > 0,
     };
     let mut report = Reporter::new(opts);
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
