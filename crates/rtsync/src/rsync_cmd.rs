@@ -312,6 +312,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
     if let Some(at) = opts.stop_at {
         stop_at_watchdog(at, &opts);
     }
+    if !opts.server {
+        rtsync_engine::filters::caution_trailing_whitespace(&opts);
+    }
     if opts.server {
         // The remote end of a remote-shell transfer (or of `--server --daemon`).
         if opts.daemon {

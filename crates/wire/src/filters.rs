@@ -149,7 +149,10 @@ impl ScanFilter for SetFilter {
                     confine: confine.as_deref(),
                 };
                 match self.0.enter_dir(name, &mut source) {
-                    Ok(()) => Ok(()),
+                    Ok(()) => {
+                        rtsync_engine::filters::print_warnings(&mut self.0);
+                        Ok(())
+                    }
                     Err(e) => {
                         // A rule that does not parse ends the run, as stock's; unreadable
                         // rules: enter with none, keeping enter/leave balanced.
