@@ -527,6 +527,13 @@ impl ScanFilter for Filters {
         }
     }
 
+    fn take_notes(&mut self) -> Vec<String> {
+        self.trace
+            .as_ref()
+            .map(FilterTrace::take)
+            .unwrap_or_default()
+    }
+
     fn excluded(&self, name: &[u8], is_dir: bool) -> bool {
         self.active
             && check_traced(

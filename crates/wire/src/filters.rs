@@ -4,12 +4,12 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use rtsync_engine::filters::Filters;
+use rtsync_engine::filters::{check_traced, FilterTrace, Filters};
 use rtsync_engine::Options;
 use rtsync_filter::wire::{
     client_rules, encode_list, read_list, server_rules, ClientContext, ServerContext,
 };
-use rtsync_filter::{FileSource, FilterSet, NoFiles};
+use rtsync_filter::{FileSource, FilterSet, NoFiles, Side};
 use rtsync_tree::ScanFilter;
 
 use crate::error::{Error, Result};
@@ -135,7 +135,13 @@ impl FileSource for ModuleSource<'_> {
 
 /// Scans with a received rule set, plus a daemon module's own rules (`exclude`, `filter`, …
 /// in rsyncd.conf), which hide what they exclude whatever the client asked for.
-pub struct SetFilter(pub FilterSet, pub Option<FilterSet>, pub MergeFiles);
+/// The last field traces the deciding rules (`--debug=filter`).
+pub struct SetFilter(
+    pub FilterSet,
+    pub Option<FilterSet>,
+    pub MergeFiles,
+    pub Option<FilterTrace>,
+);
 
 impl ScanFilter for SetFilter {
     fn enter_dir(&mut self, name: &[u8], path: &Path) -> io::Result<()> {
@@ -183,8 +189,13 @@ impl ScanFilter for SetFilter {
 
     fn excluded(&self, name: &[u8], is_dir: bool) -> bool {
         let name = if name == b"." { &b""[..] } else { name };
+        // (Stock's daemon list is checked first and logs to the daemon's log only.)
         !name.is_empty()
-            && (self.0.is_excluded(name, is_dir)
-                || self.1.as_ref().is_some_and(|d| d.is_excluded(name, is_dir)))
+            && (self.1.as_ref().is_some_and(|d| d.is_excluded(name, is_dir))
+                || check_traced(&self.0, name, is_dir, Side::Sender, self.3.as_ref()))
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        self.3.as_ref().map(FilterTrace::take).unwrap_or_default()
     }
 }

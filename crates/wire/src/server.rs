@@ -767,6 +767,10 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         crate::filters::server_filters(reader, opts, neg, true)?,
         module_filter,
         merge_files,
+        tweaks
+            .debug(opts, "filter")
+            .then(|| rtsync_engine::filters::FilterTrace::for_role(opts, "sender"))
+            .flatten(),
     );
     // args: "." then the paths to send (relative to our working directory).
     let mut paths: Vec<String> = opts
@@ -1274,6 +1278,10 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         ..PullOptions::from_options(opts, protect)
     };
     popts.numeric_ids |= numeric_ids;
+    if !tweaks.debug(opts, "filter") {
+        // A daemon's `max verbosity` keeps the filter trace quiet.
+        popts.protect_trace = None;
+    }
     // Messages name files as stock's daemon does (beneath the module, `(in NAME)`), and go
     // to its log as well as to the client.
     if let (Some(root), Some(name)) = (module_root, tweaks.module) {

@@ -471,6 +471,7 @@ impl<'a> LocalTransfer<'a> {
                     self.report.info(&format!("skipping directory {n}"));
                 }
                 ScanProblem::OtherFilesystem { .. } => {}
+                ScanProblem::Note { text } => self.report.info(text),
             }
         }
     }
