@@ -5,6 +5,9 @@
 
 use rtsync_filter::{Check, Decision, FilterSet, MemSource, NoFiles, Side};
 
+/// A name checked: path, directory?, side, and the decision and description expected.
+type Case<'a> = (&'a str, bool, Side, Option<(Decision, &'a str)>);
+
 fn described(set: &FilterSet, path: &str, is_dir: bool, side: Side) -> Option<(Decision, String)> {
     set.check_match(path.as_bytes(), is_dir, Check::side(side))
         .map(|m| (m.decision(), String::from_utf8(m.describe()).unwrap()))
@@ -29,7 +32,7 @@ fn names_the_deciding_rule() {
     set.enter_dir(b"", &mut files).unwrap();
     set.enter_dir(b"sub", &mut files).unwrap();
     let from_file = "<rule from a file read earlier>";
-    let cases: &[(&str, bool, Side, Option<(Decision, &str)>)] = &[
+    let cases: &[Case<'_>] = &[
         ("a.o", false, Side::Sender, Some((Decision::Exclude, "*.o"))),
         (
             "keep",
