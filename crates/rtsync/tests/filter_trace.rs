@@ -230,3 +230,88 @@ fn traces_only_when_asked() {
         assert_eq!(got, want, "{extra:?}");
     }
 }
+
+/// A daemon (`daemon`: its command) serving `src` with rules of its own, pulled from by a
+/// stock client with `rules`: the trace lines the client shows, and those in the daemon's log
+/// (without their pid), each sorted.
+fn daemon_pull(daemon: Command, base: &Path, rules: &[&str]) -> (Vec<String>, Vec<String>) {
+    let conf = base.join("rsyncd.conf");
+    let log = base.join("rsyncd.log");
+    let _ = fs::remove_file(&log);
+    // SAFETY: geteuid has no preconditions.
+    let ids = if unsafe { libc::geteuid() } == 0 {
+        "uid = root\ngid = root\n"
+    } else {
+        ""
+    };
+    fs::write(
+        &conf,
+        format!(
+            "use chroot = no\nreverse lookup = no\n{ids}log file = {}\n\
+             [m]\npath = {}\nmax verbosity = 2\nexclude = *.c\n",
+            log.display(),
+            base.join("src").display()
+        ),
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut daemon = daemon;
+    let mut child = daemon
+        .args(["--daemon", "--no-detach", "--address=127.0.0.1"])
+        .arg(format!("--config={}", conf.display()))
+        .arg(format!("--port={port}"))
+        .spawn()
+        .unwrap();
+    let ready = (0..500).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(ready, "the daemon did not start");
+    let tail = [format!("rsync://127.0.0.1:{port}/m/"), "dest/".to_string()];
+    let shown = run(stock(), base, rules, &tail, "daemon pull");
+    // (The log is written before the client hears the end of the transfer.)
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut logged: Vec<String> = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("because of pattern"))
+        .filter_map(|l| l.split_once("] ").map(|(_, rest)| rest.to_string()))
+        .collect();
+    logged.sort_unstable();
+    (shown, logged)
+}
+
+/// Our daemon, like stock's, logs its module rules' traces (` [daemon]`) and those of the
+/// client's rules, and tells the client only the latter.
+#[test]
+fn daemon_logs_trace_as_stock() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "the daemon config runs as root"
+    );
+    let base = tempfile::tempdir().unwrap();
+    let base = base.path();
+    source(base);
+    for (name, rules) in CASES {
+        for no_inc in [false, true] {
+            let mut rules = rules.to_vec();
+            if no_inc {
+                rules.push("--no-inc-recursive");
+            }
+            let want = daemon_pull(stock(), base, &rules);
+            assert!(
+                want.1.iter().any(|l| l.ends_with(" [daemon]")),
+                "{name}: {want:?}"
+            );
+            let got = daemon_pull(ours(), base, &rules);
+            assert_eq!(got, want, "{name} {rules:?}");
+        }
+    }
+}

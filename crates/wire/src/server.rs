@@ -607,6 +607,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 module: session.module_name.as_deref(),
                 numeric_ids: session.numeric_ids,
                 max_verbosity: session.max_verbosity,
+                log: session.log.as_ref(),
             },
             session.module_filter.clone(),
             &neg,
@@ -628,6 +629,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 module: session.module_name.as_deref(),
                 numeric_ids: session.numeric_ids,
                 max_verbosity: session.max_verbosity,
+                log: session.log.as_ref(),
             },
             &neg,
             &mut reader,
@@ -706,6 +708,8 @@ struct ListTweaks<'a> {
     numeric_ids: bool,
     /// The module's `max verbosity`.
     max_verbosity: Option<i64>,
+    /// A daemon's log.
+    log: Option<&'a LogSink>,
 }
 
 impl ListTweaks<'_> {
@@ -771,6 +775,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
             .debug(opts, "filter")
             .then(|| rtsync_engine::filters::FilterTrace::for_role(opts, "sender"))
             .flatten(),
+        tweaks.log.cloned(),
     );
     // args: "." then the paths to send (relative to our working directory).
     let mut paths: Vec<String> = opts
