@@ -315,3 +315,18 @@ fn daemon_logs_trace_as_stock() {
         }
     }
 }
+
+/// A local listing (no destination) lists as a sender does, and traces as one.
+#[test]
+fn local_listing_traces_as_stock() {
+    let base = tempfile::tempdir().unwrap();
+    let base = base.path();
+    source(base);
+    for (name, rules) in CASES {
+        let mut all = args(rules);
+        all.push("src/".to_string());
+        let want = run_with(stock(), base, &all, name);
+        let got = run_with(ours(), base, &all, name);
+        assert_eq!(got, want, "listing, {name}");
+    }
+}
