@@ -2,10 +2,11 @@
 //! `--delete` may remove.
 
 use crate::options::Options;
-use rtsync_filter::{FileSource, FilterError, FilterSet, FsSource};
+use rtsync_filter::{Check, FileSource, FilterError, FilterSet, FsSource, Matched, Side};
 use rtsync_tree::ScanFilter;
 use std::io;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// Reads per-directory merge files of the directory being entered: rule-file paths arrive
 /// relative to the transfer root (`sub/.rsync-filter`) and are found under that directory's
@@ -138,9 +139,92 @@ impl FileSource for ClientSource {
     }
 }
 
+/// Stock's `--debug=filter` trace of the rule that decided each check (`[sender] hiding
+/// file x because of pattern *.o`): lines collected as checks are made, for the owner to
+/// print or send wherever its role's messages go. Clones share the lines.
+#[derive(Clone, Debug)]
+pub struct FilterTrace {
+    /// Stock's `who_am_i()` of the checking side: `sender`, `generator`, ...
+    role: &'static str,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl FilterTrace {
+    /// A trace for `role` when `opts` ask for one: `--debug=filter` (which `-vv` implies)
+    /// traces a sender's and a generator's checks; any other side's from level 3.
+    pub fn for_role(opts: &Options, role: &'static str) -> Option<FilterTrace> {
+        let wanted = if matches!(role, "sender" | "generator") {
+            1
+        } else {
+            3
+        };
+        (!opts.quiet && opts.debug_level("filter") >= wanted).then(|| FilterTrace {
+            role,
+            lines: Arc::default(),
+        })
+    }
+
+    /// Notes that `m` decided `name` (a directory when `is_dir`).
+    pub fn record(&self, m: &Matched<'_>, name: &[u8], is_dir: bool) {
+        let line = trace_line(
+            self.role,
+            m,
+            name,
+            if is_dir { "directory" } else { "file" },
+        );
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(line);
+    }
+
+    /// The lines recorded since the last call, oldest first (no newlines).
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.lines.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// One trace line as stock words it: a generator protects or risks, every other side hides
+/// or shows; `kind` is `file`, `directory` or `xattr`. Unprintable bytes are escaped as in
+/// names.
+pub fn trace_line(role: &str, m: &Matched<'_>, name: &[u8], kind: &str) -> String {
+    let verb = match (role == "generator", m.decision().is_excluded()) {
+        (true, true) => "protecting",
+        (true, false) => "risking",
+        (false, true) => "hiding",
+        (false, false) => "showing",
+    };
+    let mut line = format!("[{role}] {verb} {kind} ").into_bytes();
+    line.extend_from_slice(name);
+    line.extend_from_slice(b" because of pattern ");
+    line.extend_from_slice(&m.describe());
+    String::from_utf8_lossy(&crate::report::escape_name(&line)).into_owned()
+}
+
+/// Checks `name` for `side`, recording the deciding rule in `trace` when there is one;
+/// true when excluded.
+pub fn check_traced(
+    set: &FilterSet,
+    name: &[u8],
+    is_dir: bool,
+    side: Side,
+    trace: Option<&FilterTrace>,
+) -> bool {
+    let Some(trace) = trace else {
+        return set.check(name, is_dir, side).is_excluded();
+    };
+    let Some(m) = set.check_match(name, is_dir, Check::side(side)) else {
+        return false;
+    };
+    trace.record(&m, name, is_dir);
+    m.decision().is_excluded()
+}
+
 /// Filter rules plus the walk state of per-directory merge files.
 #[derive(Clone)]
 pub struct Filters {
+    /// Where the deciding rules of checks are traced (`--debug=filter`); `None`: not traced.
+    pub trace: Option<FilterTrace>,
     pub set: FilterSet,
     /// [`confine_root`] of the options: per-directory rule files must resolve inside it.
     confine: Option<std::path::PathBuf>,
@@ -151,6 +235,9 @@ pub struct Filters {
     /// A local copy: a fatal rule error in the sender's walk also ends stock's receiver
     /// process, which says so.
     pub local_copy: bool,
+    /// A rule file could not be read in full (stock's I/O error flag: exit 23). Shared by
+    /// clones.
+    pub incomplete: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Stock's words and the place its exit line names for a filter error, by what went wrong:
@@ -194,14 +281,15 @@ pub fn fatal_rule_error(e: FilterError, role: &str, local_copy: bool) -> FilterE
 
 /// Enters `name` (at `path`) in `set`, reading its per-directory files; on the first call
 /// also those of its parents that the rules name (`-F`'s `/.rsync-filter`: every directory
-/// from `/` down), as stock does for the first directory it enters.
+/// from `/` down), as stock does for the first directory it enters. `Ok(true)`: entered,
+/// but a rule file could not be read in full (see [`print_warnings`]).
 pub fn enter_reading(
     set: &mut FilterSet,
     parents_read: &mut bool,
     name: &[u8],
     path: &Path,
     confine: Option<&Path>,
-) -> Result<(), FilterError> {
+) -> Result<bool, FilterError> {
     if !std::mem::replace(parents_read, true) {
         let abs_dir = lexical_abs(path);
         let mut root = abs_dir.clone();
@@ -228,7 +316,19 @@ pub fn enter_reading(
             path,
             confine,
         },
-    )
+    )?;
+    Ok(print_warnings(set))
+}
+
+/// Prints the rule-file problems stock reports and carries on past (over-long rules, merge
+/// files whose path is too long); true when one leaves the transfer incomplete.
+pub fn print_warnings(set: &mut FilterSet) -> bool {
+    let mut partial = false;
+    for w in set.take_warnings() {
+        eprintln!("{w}");
+        partial |= w.rsync_exit_code() == crate::report::exit::PARTIAL;
+    }
+    partial
 }
 
 /// File-list names use `.` for the root; filter paths use the empty string.
@@ -287,29 +387,70 @@ impl Filters {
         }
         let active = !set.is_empty();
         Ok(Filters {
+            trace: None,
             set,
             active,
             confine: confine_root(opts),
             parents_read: false,
             local_copy: false,
+            incomplete: Arc::default(),
         })
     }
 
     /// No rules at all.
     pub fn none() -> Filters {
         Filters {
+            trace: None,
             set: FilterSet::new(),
             active: false,
             confine: None,
             parents_read: false,
             local_copy: false,
+            incomplete: Arc::default(),
         }
     }
 
     /// Whether `--delete` must leave `name` alone: excluded (without `--delete-excluded`) or
     /// protected, by the rules in force in the directory being walked.
     pub fn protects(&self, name: &[u8], is_dir: bool) -> bool {
-        self.active && self.set.is_protected(filter_name(name), is_dir)
+        self.active
+            && check_traced(
+                &self.set,
+                filter_name(name),
+                is_dir,
+                Side::Receiver,
+                self.trace.as_ref(),
+            )
+    }
+}
+
+/// `--debug=filter`: as stock's client parses its rule arguments, it points out a pattern
+/// that ends in whitespace (easily typed, and kept as part of the pattern). Rules read from
+/// files are not shown.
+pub fn caution_trailing_whitespace(opts: &Options) {
+    // Stock applies `-v`'s debug levels only once its options are parsed.
+    if opts.quiet || opts.debug_words_level("filter", 0) < 1 {
+        return;
+    }
+    use rtsync_filter::FilterOption as O;
+    let mut set = FilterSet::new();
+    for option in &opts.filters {
+        if matches!(
+            option,
+            O::Filter(_) | O::Exclude(_) | O::Include(_) | O::DeleteExcluded
+        ) {
+            // (Errors are reported when the rules are built for real.)
+            let _ = set.apply_option(option, &mut rtsync_filter::NoFiles);
+        }
+    }
+    for rule in set.rules() {
+        if !rule.from_file() && matches!(rule.pattern().last(), Some(b' ' | b'\t')) {
+            let text = crate::report::escape_name(&rule.to_bytes());
+            println!(
+                "[client] add_rule({}) -- CAUTION: trailing whitespace!",
+                String::from_utf8_lossy(&text)
+            );
+        }
     }
 }
 
@@ -348,6 +489,10 @@ impl Filters {
                 path,
                 self.confine.as_deref(),
             );
+            if let Ok(true) = read {
+                self.incomplete
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             if let Err(e) = read {
                 fatal_rule_error(e, "generator", self.local_copy);
                 // Unreadable rules: enter with none, keeping enter/leave balanced.
@@ -364,10 +509,16 @@ impl ScanFilter for Filters {
         }
         let name = filter_name(name);
         let confine = self.confine.as_deref();
-        enter_reading(&mut self.set, &mut self.parents_read, name, path, confine).map_err(|e| {
-            let e = fatal_rule_error(e, "sender", self.local_copy);
-            io::Error::new(io::ErrorKind::InvalidData, e.to_string())
-        })
+        let partial = enter_reading(&mut self.set, &mut self.parents_read, name, path, confine)
+            .map_err(|e| {
+                let e = fatal_rule_error(e, "sender", self.local_copy);
+                io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+            })?;
+        if partial {
+            self.incomplete
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     fn leave_dir(&mut self) {
@@ -376,8 +527,22 @@ impl ScanFilter for Filters {
         }
     }
 
+    fn take_notes(&mut self) -> Vec<String> {
+        self.trace
+            .as_ref()
+            .map(FilterTrace::take)
+            .unwrap_or_default()
+    }
+
     fn excluded(&self, name: &[u8], is_dir: bool) -> bool {
-        self.active && self.set.is_excluded(filter_name(name), is_dir)
+        self.active
+            && check_traced(
+                &self.set,
+                filter_name(name),
+                is_dir,
+                Side::Sender,
+                self.trace.as_ref(),
+            )
     }
 }
 

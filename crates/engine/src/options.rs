@@ -1417,28 +1417,25 @@ impl Options {
             "cmd2,deltasum3,del3,exit2,flist3,iconv2,own2,proto,time2",
             "chdir,deltasum4,flist4,fuzzy2,hash,hlink",
         ];
-        let parse = |word: &str| -> Option<(String, u32)> {
-            let word = word.to_ascii_lowercase();
-            let digits = word.len() - word.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-            let (name, n) = word.split_at(word.len() - digits);
-            let level = if n.is_empty() { 1 } else { n.parse().ok()? };
-            match name.strip_prefix("no") {
-                Some(rest) if n.is_empty() && rest != "ne" => Some((rest.to_string(), 0)),
-                _ => Some((name.to_string(), level)),
-            }
-        };
         let mut level = 0;
         for (v, words) in BY_VERBOSITY.iter().enumerate() {
             if self.verbose as usize >= v + 2 {
-                for (name, n) in words.split(',').filter_map(parse) {
+                for (name, n) in words.split(',').filter_map(parse_debug_word) {
                     if name == category {
                         level = level.max(n);
                     }
                 }
             }
         }
+        self.debug_words_level(category, level)
+    }
+
+    /// The level of a `--debug` category from the `--debug` words alone, starting from
+    /// `level`: what is in force while options are still being parsed (stock applies `-v`'s
+    /// levels only afterwards).
+    pub fn debug_words_level(&self, category: &str, mut level: u32) -> u32 {
         for word in self.debug.iter().flat_map(|d| d.split(',')) {
-            match parse(word) {
+            match parse_debug_word(word) {
                 Some((name, n)) if name == category || name == "all" => level = n,
                 Some((name, _)) if name == "none" => level = 0,
                 _ => {}
@@ -1473,6 +1470,18 @@ impl Options {
         } else {
             0
         }
+    }
+}
+
+/// One `--debug` word (`WORD`, `WORDn`, `noWORD`) as (category, level).
+fn parse_debug_word(word: &str) -> Option<(String, u32)> {
+    let word = word.to_ascii_lowercase();
+    let digits = word.len() - word.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (name, n) = word.split_at(word.len() - digits);
+    let level = if n.is_empty() { 1 } else { n.parse().ok()? };
+    match name.strip_prefix("no") {
+        Some(rest) if n.is_empty() && rest != "ne" => Some((rest.to_string(), 0)),
+        _ => Some((name.to_string(), level)),
     }
 }
 

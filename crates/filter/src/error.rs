@@ -102,6 +102,22 @@ pub enum FilterError {
         /// What was wrong with the rule (its message includes the text).
         error: Box<FilterError>,
     },
+    /// A per-directory merge name with a path, too long once the directory
+    /// it was met in is put before it (the file is not read; not fatal).
+    #[error("merge-file name overflows: {shown}")]
+    NameOverflow {
+        /// The full name, or where the rule naming it came from when that
+        /// was a file.
+        shown: String,
+    },
+    /// A directory whose per-directory merge file's path is too long (the
+    /// file is not read; not fatal, but the transfer is incomplete).
+    #[error("cannot add local filter rules in long-named directory: {shown}")]
+    LongNamedDir {
+        /// The file's path, or where the rule naming it came from when that
+        /// was a file.
+        shown: String,
+    },
     /// The rules cannot be expressed at the peer's protocol version.
     #[error("filter rules are too modern for remote rsync (protocol {protocol})")]
     TooModern {
@@ -132,6 +148,10 @@ impl FilterError {
             FilterError::Io { .. } => "failed to read a filter file".into(),
             FilterError::InFile { error, .. } => error.summary(),
             FilterError::TooModern { .. } => self.to_string(),
+            FilterError::NameOverflow { .. } => "merge-file name overflows".into(),
+            FilterError::LongNamedDir { .. } => {
+                "cannot add local filter rules in long-named directory".into()
+            }
         }
     }
 
@@ -151,6 +171,8 @@ impl FilterError {
             | FilterError::Io { .. }
             | FilterError::FileTooLarge { .. } => 11,
             FilterError::InFile { error, .. } => error.rsync_exit_code(),
+            // Partial transfer: stock carries on with its I/O error flag set.
+            FilterError::NameOverflow { .. } | FilterError::LongNamedDir { .. } => 23,
         }
     }
 

@@ -67,7 +67,7 @@ pub use error::FilterError;
 pub use implied::ImpliedIncludes;
 pub use options::FilterOption;
 pub use rule::{Decision, Rule, RuleKind, Side};
-pub use set::{Check, FilterSet, MAX_LINE_LEN, MAX_MERGE_DEPTH, MAX_PATTERN_LEN};
+pub use set::{Check, FilterSet, Matched, MAX_LINE_LEN, MAX_MERGE_DEPTH, MAX_PATTERN_LEN};
 pub use source::{BeneathSource, FileSource, FsSource, MemSource, NoFiles, MAX_RULE_FILE_BYTES};
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ pub(crate) mod bits {
     pub const NO_INHERIT: u32 = 1 << 13;
     pub const EXCLUDE_SELF: u32 = 1 << 14;
     pub const XATTR: u32 = 1 << 15;
+    /// The pattern is a file's contents (a merge or exclude-from file), so messages must
+    /// not show it (stock's FILTRULE_FROM_FILE).
+    pub const FROM_FILE: u32 = 1 << 16;
 
     /// What a rule read from a merge file inherits from the merge rule.
     pub const FROM_CONTAINER: u32 = ABS_PATH | INCLUDE | DIRECTORY | NEGATE | PERISHABLE;
@@ -175,6 +178,13 @@ impl Rule {
             bits::RECEIVER => side == Side::Receiver,
             _ => true,
         }
+    }
+
+    /// Read from a file's contents (a merge, per-directory or exclude-from file): messages
+    /// say where it came from instead of showing it, since a peer may choose which file is
+    /// merged.
+    pub fn from_file(&self) -> bool {
+        self.flags & bits::FROM_FILE != 0
     }
 
     /// The rule prefix rsync prints for this rule (`-`, `+`, `:` and the

@@ -57,6 +57,8 @@ struct Slot {
     active: bool,
     /// The rule naming this file was read from a file.
     from_file: bool,
+    /// How traces name this file's rules (stock's ` [per-dir NAME]`).
+    label: Box<str>,
     /// One frame per entered directory, innermost last.
     frames: Vec<Frame>,
 }
@@ -106,6 +108,8 @@ struct Ctx<'s> {
     /// The next file loaded is a per-directory file named by a rule read
     /// from a file earlier (its location is gone by now).
     deferred: bool,
+    /// Files being read right now: their rules' text is file content.
+    in_file: usize,
 }
 
 impl<'s> Ctx<'s> {
@@ -116,6 +120,7 @@ impl<'s> Ctx<'s> {
             dir,
             origin: None,
             deferred: false,
+            in_file: 0,
         }
     }
 }
@@ -170,6 +175,54 @@ pub struct FilterSet {
     saw_dir_merge: bool,
     /// Rules discarded without failing (over-long ones, as stock rsync).
     warnings: Warnings,
+    /// How traces name the top-level list (stock's list `debug_type`: empty, or
+    /// ` [daemon]` for a module's list).
+    label: &'static str,
+}
+
+/// How traces name the global CVS-ignore list.
+const CVS_LABEL: &str = " [global CVS]";
+
+/// The rule that decided a check, and the list it is in: what stock's
+/// `--debug=filter` trace reports (see [`FilterSet::check_match`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Matched<'a> {
+    rule: &'a Rule,
+    list: &'a str,
+}
+
+impl<'a> Matched<'a> {
+    /// The matching rule.
+    pub fn rule(&self) -> &'a Rule {
+        self.rule
+    }
+
+    /// What the match decides.
+    pub fn decision(&self) -> Decision {
+        if self.rule.flags & bits::INCLUDE != 0 {
+            Decision::Include
+        } else {
+            Decision::Exclude
+        }
+    }
+
+    /// The rule as the trace names it: its pattern with the `/` of a
+    /// directory-only rule, then the list it is in (` [per-dir NAME]`,
+    /// ` [global CVS]`, ` [daemon]`, or nothing for the top-level list).
+    /// A pattern read from a file is not shown, only that it came from one.
+    pub fn describe(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.rule.pattern.len() + self.list.len() + 1);
+        if self.rule.from_file() {
+            out.extend_from_slice(b"<rule from a file read earlier>");
+        } else {
+            out.extend_from_slice(&self.rule.pattern);
+            if self.rule.dir_only() {
+                out.push(b'/');
+            }
+        }
+        out.extend_from_slice(self.list.as_bytes());
+        out
+    }
 }
 
 /// Collected warnings; a clone starts with none (they belong to whoever
@@ -320,6 +373,7 @@ impl FilterSet {
     /// for the daemon's module list).
     pub(crate) fn set_all_sides(&mut self) {
         self.all_sides = true;
+        self.label = " [daemon]";
     }
 
     /// Rules in the daemon's module-parameter syntax (see [`crate::daemon`]).
@@ -466,6 +520,9 @@ impl FilterSet {
                 continue;
             }
             let mut flags = token.flags;
+            if ctx.in_file > 0 {
+                flags |= bits::FROM_FILE;
+            }
             if flags & bits::PERDIR != 0 {
                 self.saw_dir_merge = true;
             }
@@ -480,7 +537,8 @@ impl FilterSet {
                     pattern = b".cvsignore";
                 }
                 if flags & bits::EXCLUDE_SELF != 0 {
-                    self.push_rule(out, basename(pattern), 0, Mode::default(), None);
+                    let own = flags & bits::FROM_FILE;
+                    self.push_rule(out, basename(pattern), own, Mode::default(), None);
                     flags &= !bits::EXCLUDE_SELF;
                 }
                 if flags & bits::PERDIR == 0 {
@@ -496,10 +554,20 @@ impl FilterSet {
             let dir = ctx.dir.clone();
             let slots = self.slots.len();
             self.push_rule(out, pattern, flags, mode, dir.as_deref());
-            if self.slots.len() > slots && ctx.origin.is_some() {
-                // A dir-merge name read from a file: its files are read later, where
-                // messages can no longer say where it was named.
-                self.slots[slots].from_file = true;
+            if self.slots.len() > slots {
+                let slot = &mut self.slots[slots];
+                if flags & bits::FROM_FILE != 0 {
+                    let place = ctx
+                        .origin
+                        .as_ref()
+                        .map_or_else(|| "a file read earlier".into(), |(o, n)| o.place(*n));
+                    slot.label = format!(" [per-dir <rule from {place}>]").into();
+                }
+                if ctx.origin.is_some() {
+                    // A dir-merge name read from a file: its files are read later, where
+                    // messages can no longer say where it was named.
+                    slot.from_file = true;
+                }
             }
             if flags & bits::CVS != 0 && flags & bits::MERGE == 0 {
                 self.load_cvs(flags, ctx)?;
@@ -571,6 +639,7 @@ impl FilterSet {
                 level: self.level,
                 active: true,
                 from_file: false,
+                label: format!(" [per-dir {}]", String::from_utf8_lossy(name)).into(),
                 frames: Vec::new(),
             });
             out.push(Entry::DirMerge(
@@ -633,12 +702,19 @@ impl FilterSet {
 
     /// [`FilterSet::check`] with all options.
     pub fn check_with(&self, path: &[u8], is_dir: bool, how: Check) -> Decision {
+        self.check_match(path, is_dir, how)
+            .map_or(Decision::NoMatch, |m| m.decision())
+    }
+
+    /// [`FilterSet::check_with`], saying which rule decided (`None`: no rule
+    /// matched), for stock's `--debug=filter` trace.
+    pub fn check_match(&self, path: &[u8], is_dir: bool, how: Check) -> Option<Matched<'_>> {
         let path = path.strip_prefix(b"/").unwrap_or(path);
         let path = path.strip_suffix(b"/").unwrap_or(path);
         if path.is_empty() {
-            return Decision::NoMatch;
+            return None;
         }
-        self.eval(&self.entries, &Subject::new(path), is_dir, how)
+        self.eval(&self.entries, self.label, &Subject::new(path), is_dir, how)
     }
 
     /// Sender-side shorthand: is `path` left out of the file list?
@@ -651,51 +727,58 @@ impl FilterSet {
         self.check(path, is_dir, Side::Receiver).is_excluded()
     }
 
-    fn eval(&self, entries: &[Entry], path: &Subject<'_>, is_dir: bool, how: Check) -> Decision {
+    fn eval<'a>(
+        &'a self,
+        entries: &'a [Entry],
+        list: &'a str,
+        path: &Subject<'_>,
+        is_dir: bool,
+        how: Check,
+    ) -> Option<Matched<'a>> {
         for entry in entries {
             let rule = entry.rule();
             if how.ignore_perishable && rule.perishable() {
                 continue;
             }
-            let decision = match entry {
-                Entry::Rule(rule) => self.eval_rule(rule, path, is_dir, how),
+            let found = match entry {
+                Entry::Rule(rule) => self
+                    .rule_hits(rule, path, is_dir, how)
+                    .then_some(Matched { rule, list }),
                 Entry::DirMerge(_, slot) => self.eval_slot(*slot, path, is_dir, how),
-                Entry::CvsImport(_) => self.eval(&self.cvs, path, is_dir, how),
+                Entry::CvsImport(_) => self.eval(&self.cvs, CVS_LABEL, path, is_dir, how),
             };
-            if decision != Decision::NoMatch {
-                return decision;
+            if found.is_some() {
+                return found;
             }
         }
-        Decision::NoMatch
+        None
     }
 
-    fn eval_slot(&self, slot: usize, path: &Subject<'_>, is_dir: bool, how: Check) -> Decision {
-        let Some(slot) = self.slots.get(slot) else {
-            return Decision::NoMatch;
-        };
+    fn eval_slot(
+        &self,
+        slot: usize,
+        path: &Subject<'_>,
+        is_dir: bool,
+        how: Check,
+    ) -> Option<Matched<'_>> {
+        let slot = self.slots.get(slot)?;
         for frame in slot.frames.iter().rev() {
-            let decision = self.eval(&frame.entries, path, is_dir, how);
-            if decision != Decision::NoMatch || frame.stop {
-                return decision;
+            let found = self.eval(&frame.entries, &slot.label, path, is_dir, how);
+            if found.is_some() || frame.stop {
+                return found;
             }
         }
-        Decision::NoMatch
+        None
     }
 
-    fn eval_rule(&self, rule: &Rule, path: &Subject<'_>, is_dir: bool, how: Check) -> Decision {
+    fn rule_hits(&self, rule: &Rule, path: &Subject<'_>, is_dir: bool, how: Check) -> bool {
         if rule.xattr() != how.xattr
             || !(self.all_sides || rule.applies_to(how.side, self.delete_excluded))
         {
-            return Decision::NoMatch;
+            return false;
         }
-        let hit = rule
-            .matcher
+        rule.matcher
             .matches(path, is_dir, rule.absolute(), &self.abs_root)
-            != rule.negated();
-        match (hit, rule.flags & bits::INCLUDE != 0) {
-            (false, _) => Decision::NoMatch,
-            (true, true) => Decision::Include,
-            (true, false) => Decision::Exclude,
-        }
+            != rule.negated()
     }
 }

@@ -8,6 +8,7 @@ mod receiver;
 mod robustness;
 mod scenarios;
 mod sender;
+mod trace;
 mod util;
 mod wildmatch_table;
 mod wire_diff;

@@ -322,6 +322,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         client_error(exit::UNSUPPORTED, "options.c(2387)");
         return exit::UNSUPPORTED;
     }
+    if !opts.server {
+        rtsync_engine::filters::caution_trailing_whitespace(&opts);
+    }
     if opts.server {
         // The remote end of a remote-shell transfer (or of `--server --daemon`).
         if opts.daemon {

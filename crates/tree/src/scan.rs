@@ -72,6 +72,11 @@ pub trait ScanFilter {
     fn leave_dir(&mut self);
     /// Whether `name` (file-list name) is excluded.
     fn excluded(&self, name: &[u8], is_dir: bool) -> bool;
+    /// Informational lines about the decisions made since the last call (see
+    /// [`ScanProblem::Note`]).
+    fn take_notes(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A filter that excludes nothing.
@@ -105,6 +110,9 @@ pub enum ScanProblem {
     Skipped { name: Vec<u8>, directory: bool },
     /// Another filesystem's mount point not descended into with `-x`.
     OtherFilesystem { name: Vec<u8> },
+    /// An informational line from the filter (stock's `--debug=filter` trace of the rule
+    /// that decided a name), in the order met.
+    Note { text: String },
 }
 
 /// The result of a scan, in scan (readdir) order: `paths[i]` is where `entries[i]` is read from.
@@ -392,7 +400,18 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
 
     /// Problems met since the last call.
     pub fn take_problems(&mut self) -> Vec<ScanProblem> {
-        std::mem::take(&mut self.problems)
+        let notes = self.filter.take_notes();
+        if notes.is_empty() {
+            return std::mem::take(&mut self.problems);
+        }
+        // (The filter's lines come first: stock prints them as it lists, before what it
+        // reports of the directory after.)
+        let mut out: Vec<ScanProblem> = notes
+            .into_iter()
+            .map(|text| ScanProblem::Note { text })
+            .collect();
+        out.append(&mut self.problems);
+        out
     }
 
     /// A command-line source's lstat, or stat when links are to be followed for this name.

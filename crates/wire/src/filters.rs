@@ -4,12 +4,12 @@
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use rtsync_engine::filters::Filters;
+use rtsync_engine::filters::{check_traced, FilterTrace, Filters};
 use rtsync_engine::Options;
 use rtsync_filter::wire::{
     client_rules, encode_list, read_list, server_rules, ClientContext, ServerContext,
 };
-use rtsync_filter::{FileSource, FilterSet, NoFiles};
+use rtsync_filter::{FileSource, FilterSet, NoFiles, Side};
 use rtsync_tree::ScanFilter;
 
 use crate::error::{Error, Result};
@@ -135,7 +135,37 @@ impl FileSource for ModuleSource<'_> {
 
 /// Scans with a received rule set, plus a daemon module's own rules (`exclude`, `filter`, …
 /// in rsyncd.conf), which hide what they exclude whatever the client asked for.
-pub struct SetFilter(pub FilterSet, pub Option<FilterSet>, pub MergeFiles);
+/// The fourth field traces the deciding rules (`--debug=filter`); the last is a daemon's
+/// log, which also has the module rules' traces (they never reach the client).
+pub struct SetFilter(
+    pub FilterSet,
+    pub Option<FilterSet>,
+    pub MergeFiles,
+    pub Option<FilterTrace>,
+    pub Option<crate::server::LogSink>,
+);
+
+impl SetFilter {
+    /// Whether the daemon's module rules hide `name`; traced to the daemon's log only, as
+    /// stock's (which checks them first).
+    fn module_excludes(&self, name: &[u8], is_dir: bool) -> bool {
+        let Some(module) = &self.1 else {
+            return false;
+        };
+        let (Some(_), Some(log)) = (&self.3, &self.4) else {
+            return module.is_excluded(name, is_dir);
+        };
+        let how = rtsync_filter::Check::side(Side::Sender);
+        let Some(m) = module.check_match(name, is_dir, how) else {
+            return false;
+        };
+        let kind = if is_dir { "directory" } else { "file" };
+        (log.0)(&rtsync_engine::filters::trace_line(
+            "sender", &m, name, kind,
+        ));
+        m.decision().is_excluded()
+    }
+}
 
 impl ScanFilter for SetFilter {
     fn enter_dir(&mut self, name: &[u8], path: &Path) -> io::Result<()> {
@@ -149,7 +179,10 @@ impl ScanFilter for SetFilter {
                     confine: confine.as_deref(),
                 };
                 match self.0.enter_dir(name, &mut source) {
-                    Ok(()) => Ok(()),
+                    Ok(()) => {
+                        rtsync_engine::filters::print_warnings(&mut self.0);
+                        Ok(())
+                    }
                     Err(e) => {
                         // A rule that does not parse ends the run, as stock's; unreadable
                         // rules: enter with none, keeping enter/leave balanced.
@@ -181,7 +214,18 @@ impl ScanFilter for SetFilter {
     fn excluded(&self, name: &[u8], is_dir: bool) -> bool {
         let name = if name == b"." { &b""[..] } else { name };
         !name.is_empty()
-            && (self.0.is_excluded(name, is_dir)
-                || self.1.as_ref().is_some_and(|d| d.is_excluded(name, is_dir)))
+            && (self.module_excludes(name, is_dir)
+                || check_traced(&self.0, name, is_dir, Side::Sender, self.3.as_ref()))
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        let notes = self.3.as_ref().map(FilterTrace::take).unwrap_or_default();
+        if let Some(log) = &self.4 {
+            // A daemon logs what it tells its client.
+            for line in &notes {
+                (log.0)(line);
+            }
+        }
+        notes
     }
 }

@@ -96,6 +96,8 @@ pub struct PullOptions {
     pub list_only: bool,
     /// Filter rules protecting receiver-side names from `--delete`.
     pub protect: Option<rtsync_filter::FilterSet>,
+    /// `--debug=filter`: the rules that protect or risk names are traced here.
+    pub protect_trace: Option<rtsync_engine::filters::FilterTrace>,
     /// The sender is a server and sends its statistics at the end (false when we are the
     /// server receiving from a client).
     pub peer_sends_stats: bool,
@@ -242,6 +244,12 @@ impl PullOptions {
             ignore_existing: opts.ignore_existing,
             min_size: opts.min_size,
             max_size: opts.max_size,
+            protect_trace: protect
+                .as_ref()
+                .and(rtsync_engine::filters::FilterTrace::for_role(
+                    opts,
+                    "generator",
+                )),
             protect,
             backup: opts.backup.then(|| BackupOptions {
                 dir: opts.backup_dir.as_ref().map(PathBuf::from),
@@ -2165,7 +2173,20 @@ fn delete_extraneous(
     path: &std::path::Path,
     names: &HashSet<&[u8]>,
 ) -> (u64, Vec<Line>) {
-    delete_found(ctx, find_extraneous(ctx, dir, path, names))
+    let found = find_extraneous(ctx, dir, path, names);
+    let mut lines = trace_lines(ctx);
+    let (n, deleted) = delete_found(ctx, found);
+    lines.extend(deleted);
+    (n, lines)
+}
+
+/// The filter traces recorded since the last call, as lines to show.
+fn trace_lines(ctx: &Ctx<'_>) -> Vec<Line> {
+    ctx.opts
+        .protect_trace
+        .as_ref()
+        .map(|t| t.take().into_iter().map(Line::Info).collect())
+        .unwrap_or_default()
 }
 
 /// Deletes what [`find_extraneous`] found, deepest first (a directory's sorted listing
@@ -2207,6 +2228,8 @@ fn find_extraneous(
     let Ok(rd) = fs::read_dir(path) else {
         return Vec::new();
     };
+    use rtsync_filter::Side;
+    let trace = ctx.opts.protect_trace.as_ref();
     let mut gone: Vec<Extraneous> = Vec::new();
     // Per-directory rule files (dir-merge) are read from the destination, as the receiving
     // rsync reads them, and protect what they exclude on this side.
@@ -2229,22 +2252,31 @@ fn find_extraneous(
         } else {
             [&dir.name[..], b"/", child].concat()
         };
-        if names.contains(&full[..]) {
+        let listed = names.contains(&full[..]);
+        // Stock's generator checks (and so traces) every name it finds.
+        if listed && trace.is_none() {
             continue;
         }
         let is_dir = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if let Some((checker, source)) = &mut merged {
+        let protected = if let Some((checker, source)) = &mut merged {
             // An unreadable rule file protects rather than deletes.
             let kept = checker
-                .is_transferred(&full, is_dir, rtsync_filter::Side::Receiver, source)
+                .is_transferred(&full, is_dir, Side::Receiver, source)
                 .unwrap_or(false);
-            if !kept {
-                continue;
+            if let Some(t) = trace {
+                let how = rtsync_filter::Check::side(Side::Receiver);
+                if let Some(m) = checker.set().check_match(&full, is_dir, how) {
+                    t.record(&m, &full, is_dir);
+                }
             }
+            !kept
         } else if let Some(p) = &ctx.opts.protect {
-            if p.is_protected(&full, is_dir) {
-                continue;
-            }
+            rtsync_engine::filters::check_traced(p, &full, is_dir, Side::Receiver, trace)
+        } else {
+            false
+        };
+        if listed || protected {
+            continue;
         }
         gone.push((full, ent.path(), is_dir));
     }

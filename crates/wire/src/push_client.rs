@@ -145,6 +145,7 @@ pub fn push_to(
     writer.set_bwlimit(opts.bwlimit);
 
     let mut filters = crate::filters::client_filters(opts)?;
+    filters.trace = rtsync_engine::filters::FilterTrace::for_role(opts, "sender");
     // The receiver only reads our filter rules when it deletes (or prunes).
     let prefix = crate::filters::client_list(opts, &neg, &filters, true)?;
     crate::client::become_copy_as(opts)?;
@@ -437,6 +438,7 @@ pub(crate) fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String
                 };
                 messages.push((MsgTag::Info, text));
             }
+            ScanProblem::Note { text } => messages.push((MsgTag::Info, format!("{text}\n"))),
             _ => {}
         }
     }

@@ -597,6 +597,7 @@ fn serve<R: Read + Send, W: Write + Send>(
         module: session.module_name.as_deref(),
         numeric_ids: session.numeric_ids,
         max_verbosity: session.max_verbosity,
+        log: session.log.as_ref(),
     };
     // `--copy-as` (given with `-M`): the server's copying runs as that user.
     let result = crate::client::become_copy_as(opts).and_then(|()| {
@@ -694,6 +695,8 @@ struct ListTweaks<'a> {
     numeric_ids: bool,
     /// The module's `max verbosity`.
     max_verbosity: Option<i64>,
+    /// A daemon's log.
+    log: Option<&'a LogSink>,
 }
 
 impl ListTweaks<'_> {
@@ -755,6 +758,11 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         crate::filters::server_filters(reader, opts, neg, true)?,
         module_filter,
         merge_files,
+        tweaks
+            .debug(opts, "filter")
+            .then(|| rtsync_engine::filters::FilterTrace::for_role(opts, "sender"))
+            .flatten(),
+        tweaks.log.cloned(),
     );
     // args: "." then the paths to send (relative to our working directory).
     let mut paths: Vec<String> = opts
@@ -1255,6 +1263,10 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         ..PullOptions::from_options(opts, protect)
     };
     popts.numeric_ids |= numeric_ids;
+    if !tweaks.debug(opts, "filter") {
+        // A daemon's `max verbosity` keeps the filter trace quiet.
+        popts.protect_trace = None;
+    }
     // Messages name files as stock's daemon does (beneath the module, `(in NAME)`), and go
     // to its log as well as to the client.
     if let (Some(root), Some(name)) = (module_root, tweaks.module) {

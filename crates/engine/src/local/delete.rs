@@ -54,8 +54,14 @@ impl LocalTransfer<'_> {
         let dest = self.dest_path(&dir_name);
         let keep: HashSet<&[u8]> = children.iter().map(|c| c.entry.basename()).collect();
         let mut doomed = Vec::new();
+        let tracing = self.receiver_rules.trace.is_some();
         for (base, is_dir) in sorted_listing(&dest) {
             if keep.contains(base.as_slice()) {
+                if tracing {
+                    // Stock's generator checks every name it finds, so traces them all.
+                    self.receiver_rules
+                        .protects(&join(&dir_name, &base), is_dir);
+                }
                 continue;
             }
             let rel = join(&dir_name, &base);
@@ -65,6 +71,7 @@ impl LocalTransfer<'_> {
             }
             doomed.push(rel);
         }
+        self.flush_traces();
         for rel in doomed.into_iter().rev() {
             let path = self.dest_path(&rel);
             self.delete_item(&rel, &path);

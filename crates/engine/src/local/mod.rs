@@ -141,6 +141,8 @@ pub struct LocalTransfer<'a> {
     sources: Vec<PathBuf>,
     /// The rules `--delete` consults, with per-directory files read from the destination.
     receiver_rules: Filters,
+    /// `--debug=filter`: the sender's and the generator's traces of deciding rules.
+    traces: [Option<crate::filters::FilterTrace>; 2],
     /// `--compare-dest`/`--copy-dest`/`--link-dest` directories, resolved.
     basis_dirs: Vec<PathBuf>,
     /// The basis directories held open: their files are reached through these descriptors
@@ -324,6 +326,10 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         acl_maps: Default::default(),
         sources: sources.to_vec(),
         receiver_rules: Filters::none(),
+        traces: [
+            crate::filters::FilterTrace::for_role(opts, "sender"),
+            crate::filters::FilterTrace::for_role(opts, "generator"),
+        ],
         basis_dirs: Vec::new(),
         basis_fds: Vec::new(),
         alt_whole_file: false,
@@ -499,6 +505,7 @@ impl<'a> LocalTransfer<'a> {
                     ));
                 }
                 ScanProblem::OtherFilesystem { .. } => {}
+                ScanProblem::Note { text } => self.report.info(text),
             }
         }
     }

@@ -113,9 +113,13 @@ impl LocalTransfer<'_> {
         let mut first = true;
         for &pass in passes {
             self.receiver_rules = filters.clone();
+            self.receiver_rules.trace = self.traces[1].clone();
             let mut rules = filters.clone();
+            // The sender lists the tree once, whatever the passes here.
+            rules.trace = if first { self.traces[0].clone() } else { None };
             let mut scanner = Scanner::new(scan_opts, &mut rules);
             let mut top = scanner.top(&sources);
+            self.flush_traces();
             let problems = scanner.take_problems();
             self.top_names = top.iter().map(|t| t.entry.name.clone()).collect();
             if first {
@@ -154,7 +158,24 @@ impl LocalTransfer<'_> {
         }
         self.finish_delayed();
         self.fix_directories();
+        self.flush_traces();
+        if filters
+            .incomplete
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            self.note(crate::report::exit::PARTIAL);
+            self.io_error = true;
+        }
         None
+    }
+
+    /// Prints the filter traces recorded so far (the sender's, then the generator's).
+    pub(super) fn flush_traces(&mut self) {
+        for trace in self.traces.iter().flatten() {
+            for line in trace.take() {
+                self.report.info(&line);
+            }
+        }
     }
 
     /// Sends again the files whose source changed while they were sent (stock's redo
@@ -286,6 +307,7 @@ impl LocalTransfer<'_> {
             }
             children
         });
+        self.flush_traces();
         let problems = scanner.take_problems();
         let sources = self.sources.clone();
         self.report_problems(&problems, &sources);
@@ -315,6 +337,7 @@ impl LocalTransfer<'_> {
                 self.lists_finished_before(self.lists.entry_list[i]);
             }
         }
+        self.flush_traces();
         if std::mem::take(&mut self.mkdir_failed) {
             // Nothing below a directory that could not be made (stock's skip_dir).
             children.clear();

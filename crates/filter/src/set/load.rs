@@ -37,6 +37,13 @@ impl FilterSet {
                 })
             }
             Ok(None) => return Ok(()),
+            // Stock opens per-directory files by their full path and takes any failure as
+            // "none here": a name too long to open is not an error.
+            Err(source)
+                if !mode.fatal_missing && source.raw_os_error() == Some(libc::ENAMETOOLONG) =>
+            {
+                return Ok(())
+            }
             Err(source) => {
                 return Err(FilterError::Io {
                     path: path.to_path_buf(),
@@ -81,6 +88,23 @@ impl FilterSet {
     /// and parses each; errors carry the file and line.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn add_file_data(
+        &mut self,
+        out: &mut Vec<Entry>,
+        stop: &mut bool,
+        path: &Path,
+        data: &[u8],
+        template: u32,
+        mode: Mode,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), FilterError> {
+        ctx.in_file += 1;
+        let result = self.add_file_lines(out, stop, path, data, template, mode, ctx);
+        ctx.in_file -= 1;
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_file_lines(
         &mut self,
         out: &mut Vec<Entry>,
         stop: &mut bool,

@@ -5,6 +5,20 @@ use super::load::clean_abs;
 use super::{bits, bytes_to_path, Ctx, Entry, FileSource, FilterError, FilterSet, Frame, Mode};
 use crate::rule::Side;
 
+/// Stock's MAXPATHLEN check on a per-directory file's full path (as `source` names it):
+/// `Some(how messages show it)` when too long, the path itself withheld when a rule read
+/// from a file named it.
+fn overlong(source: &dyn FileSource, rel: &[u8], from_file: bool) -> Option<String> {
+    let full = source.display(&bytes_to_path(rel))?;
+    (full.len() >= crate::MAX_PATTERN_LEN).then(|| {
+        if from_file {
+            "<rule from a file read earlier>".to_string()
+        } else {
+            full
+        }
+    })
+}
+
 impl FilterSet {
     /// Enters directory `dir` (relative to the transfer root, `""` for the
     /// root itself): reads its dir-merge files through `source` and makes
@@ -38,7 +52,23 @@ impl FilterSet {
             if slot.active && slot.level == level && flags & bits::NO_INHERIT == 0 {
                 // A dir-merge rule met in this directory's files whose
                 // name has a path: its parents from there down come first.
-                let parents = self.nested_parent_dirs(&self.slots[i].named.clone(), dir);
+                let named = self.slots[i].named.clone();
+                let joined = if dir.is_empty() || named.first() == Some(&b'/') {
+                    named.to_vec()
+                } else {
+                    [dir, b"/", &named[..]].concat()
+                };
+                let parents = if named.contains(&b'/') {
+                    match overlong(&*ctx.source, &joined, self.slots[i].from_file) {
+                        Some(shown) => {
+                            self.warnings.0.push(FilterError::NameOverflow { shown });
+                            Vec::new()
+                        }
+                        None => self.nested_parent_dirs(&named, dir),
+                    }
+                } else {
+                    Vec::new()
+                };
                 let name = self.slots[i].name.clone();
                 for parent in parents {
                     let mut parent_entries = Vec::new();
@@ -86,7 +116,9 @@ impl FilterSet {
                 file.extend_from_slice(&slot.name);
                 let path = bytes_to_path(&file);
                 ctx.deferred = self.slots[i].from_file;
-                if let Err(e) = self.load_file(
+                if let Some(shown) = overlong(&*ctx.source, &file, ctx.deferred) {
+                    self.warnings.0.push(FilterError::LongNamedDir { shown });
+                } else if let Err(e) = self.load_file(
                     &mut entries,
                     &mut stop,
                     &path,

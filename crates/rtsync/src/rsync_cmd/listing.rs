@@ -24,6 +24,7 @@ pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
             return exit::SYNTAX;
         }
     };
+    filters.trace = rtsync_engine::filters::FilterTrace::for_role(opts, "sender");
     let mut scanned = rtsync_tree::scan_sources(sources, &scan, &mut filters);
     let mut code = exit::OK;
     for p in &scanned.problems {
@@ -53,6 +54,11 @@ pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
     } else {
         "building file list ... done"
     });
+    for p in &scanned.problems {
+        if let ScanProblem::Note { text } = p {
+            report.info(text);
+        }
+    }
     if opts.debug_level("flist") >= 1 {
         report.info("delta-transmission disabled for local transfer or --whole-file");
     }

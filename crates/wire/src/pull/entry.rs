@@ -166,7 +166,9 @@ pub(super) fn generate_entry(
                     // With incremental recursion the list is gone by the end: what to
                     // delete is found now.
                     res.deferred_deletes.push(if ctx.inc {
-                        Deferred::Found(find_extraneous(ctx, e, &path, names))
+                        let found = find_extraneous(ctx, e, &path, names);
+                        lines.extend(super::trace_lines(ctx));
+                        Deferred::Found(found)
                     } else {
                         Deferred::Dir(e.clone())
                     });
