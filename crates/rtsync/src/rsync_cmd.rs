@@ -273,6 +273,16 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
     }
 }
 
+/// A transfer ignores SIGPIPE, as stock's does: a peer (or reader) that went away is an
+/// error it reports with its exit code (12 for the peer), not a signal that kills it.
+/// (Help, version and listings keep the default: a reader that stops early ends them.)
+fn ignore_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
 pub fn main(args: Vec<OsString>) -> i32 {
     let rest = &args[1.min(args.len())..];
     // `--daemon` (with `--server` too: the far end of `-e SHELL host::`, which may carry
@@ -326,6 +336,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         rtsync_engine::filters::caution_trailing_whitespace(&opts);
     }
     if opts.server {
+        ignore_sigpipe();
         // The remote end of a remote-shell transfer (or of `--server --daemon`).
         if opts.daemon {
             return crate::daemon_cmd::main(args);
@@ -356,6 +367,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return exit::SYNTAX;
     }
     if opts.args.iter().any(|a| is_remote(a.as_bytes())) {
+        ignore_sigpipe();
         return remote(&opts);
     }
     if let Some(spec) = opts.copy_as.as_deref() {
@@ -389,5 +401,6 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return listing::run(&opts, sources);
     }
     let dest = paths.pop().expect("at least two paths");
+    ignore_sigpipe();
     rtsync_engine::local::run(&opts, &paths, &dest)
 }

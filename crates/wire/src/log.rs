@@ -103,11 +103,18 @@ impl ItemLog {
         });
     }
 
-    /// Entry `ndx` is being transferred; `lines` (deletions) print before its own line.
+    /// Entry `ndx` is being transferred; `lines` (deletions) print before its own line,
+    /// after any given for it already.
     pub fn pending(&self, ndx: usize, lines: Vec<Line>) {
         self.with(|st| {
             if let Some(s) = st.slot(ndx) {
-                *s = Slot::Pending(lines);
+                *s = match std::mem::replace(s, Slot::Unset) {
+                    Slot::Pending(mut before) => {
+                        before.extend(lines);
+                        Slot::Pending(before)
+                    }
+                    _ => Slot::Pending(lines),
+                };
             }
         });
     }

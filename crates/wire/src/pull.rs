@@ -928,9 +928,14 @@ impl Walk {
                 existing_mode,
                 item,
                 append,
+                before,
             } => {
                 if let Some(line) = &item {
                     self.res.count_created(e, std::slice::from_ref(line));
+                }
+                if !before.is_empty() {
+                    notify_sender(ctx, w, ndxw, &mut self.out, ndx, &before)?;
+                    ctx.log.pending(ndx, before);
                 }
                 if ctx.inc {
                     self.in_flight.insert(ndx);
@@ -2321,6 +2326,84 @@ fn delete_tree(
     delete_item(ctx, name, path, is_dir, lines, true)
 }
 
+/// What is in directory `path` (the item `name`), in the order stock's delete_dir_contents
+/// removes it: the sorted list, last first.
+fn children(name: &[u8], path: &std::path::Path) -> Vec<(Vec<u8>, PathBuf, bool)> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut kids: Vec<(Vec<u8>, PathBuf, bool)> = fs::read_dir(path)
+        .map(|rd| {
+            rd.flatten()
+                .map(|ent| {
+                    let full = [name, b"/", ent.file_name().as_bytes()].concat();
+                    let d = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                    (full, ent.path(), d)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    kids.sort_by(|a, b| rtsync_tree::compare_names(&a.0, a.2, &b.0, b.2));
+    kids.reverse();
+    kids
+}
+
+/// A directory at `path` stands where the non-directory `e` goes: stock's delete_item with
+/// DEL_MAKE_ROOM. Its contents go (each logged as a deletion) only with `--delete` or
+/// `--force`, then the directory itself (not logged: `e` takes its place). Otherwise, or
+/// when something in it stays, `could not make way for new KIND: NAME` and `e` is skipped.
+/// Returns how many deletions were made and whether the way is clear.
+fn make_way(
+    ctx: &Ctx<'_>,
+    e: &FileEntry,
+    path: &std::path::Path,
+    lines: &mut Vec<Line>,
+) -> (u64, bool) {
+    let mut n = 0;
+    let mut clear = ctx.opts.delete
+        || ctx.opts.force
+        || fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
+    if !clear {
+        ctx.gen_say(
+            MsgTag::Info,
+            format!(
+                "cannot delete non-empty directory: {}\n",
+                String::from_utf8_lossy(&e.name)
+            ),
+        );
+    }
+    if clear {
+        for (kname, kpath, kdir) in children(&e.name, path) {
+            let (k, gone) = delete_item(ctx, kname, &kpath, kdir, lines, false);
+            n += k;
+            clear &= gone;
+        }
+        if !clear {
+            lines.push(Line::Info(format!(
+                "cannot delete non-empty directory: {}",
+                String::from_utf8_lossy(&e.name)
+            )));
+        }
+    }
+    if clear && !ctx.opts.dry_run {
+        clear = match fs::remove_dir(path) {
+            Ok(()) => true,
+            Err(err) => err.kind() == std::io::ErrorKind::NotFound,
+        };
+    }
+    if !clear {
+        let kind = match e.kind {
+            rtsync_tree::FileKind::Regular => "regular file",
+            rtsync_tree::FileKind::Symlink => "symlink",
+            rtsync_tree::FileKind::BlockDevice | rtsync_tree::FileKind::CharDevice => "device file",
+            _ => "special file",
+        };
+        ctx.gen_error(format!(
+            "could not make way for new {kind}: {}\n",
+            String::from_utf8_lossy(&e.name)
+        ));
+    }
+    (n, clear)
+}
+
 /// [`delete_tree`] for the item `name` (`top`: the extraneous item itself, not something
 /// inside it). As stock's delete_dir_contents: a directory whose contents did not all go is
 /// `cannot delete non-empty directory`; the item itself is then left, one inside it is
@@ -2333,7 +2416,6 @@ fn delete_item(
     lines: &mut Vec<Line>,
     top: bool,
 ) -> (u64, bool) {
-    use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::MetadataExt;
     let mut n = 0;
     // `%B` of a deletion line shows the mode of what went.
@@ -2352,20 +2434,8 @@ fn delete_item(
         let _ = rtsync_tree::fsops::set_perms(path, (mode | 0o200) & 0o7777);
     }
     if is_dir {
-        let mut kids: Vec<(Vec<u8>, PathBuf, bool)> = fs::read_dir(path)
-            .map(|rd| {
-                rd.flatten()
-                    .map(|ent| {
-                        let full = [&name[..], b"/", ent.file_name().as_bytes()].concat();
-                        let d = ent.file_type().map(|t| t.is_dir()).unwrap_or(false);
-                        (full, ent.path(), d)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        kids.sort_by(|a, b| rtsync_tree::compare_names(&a.0, a.2, &b.0, b.2));
         let mut kept = false;
-        for (kname, kpath, kdir) in kids.into_iter().rev() {
+        for (kname, kpath, kdir) in children(&name, path) {
             let (k, gone) = delete_item(ctx, kname, &kpath, kdir, lines, false);
             n += k;
             kept |= !gone;

@@ -129,6 +129,14 @@ impl LocalTransfer<'_> {
         self.delete_item(&shown, &path);
     }
 
+    /// Deletes what directory `path` (the item `rel`) holds, each item logged, last first.
+    pub(super) fn delete_contents(&mut self, rel: &[u8], path: &Path) {
+        for (base, _) in sorted_listing(path).into_iter().rev() {
+            let child = join(rel, &base);
+            self.delete_item(&child, &path.join(OsStr::from_bytes(&base)));
+        }
+    }
+
     fn delete_item(&mut self, rel: &[u8], path: &Path) {
         let Ok(md) = std::fs::symlink_metadata(path) else {
             return;
@@ -141,10 +149,7 @@ impl LocalTransfer<'_> {
         }
         let kind = FileKind::from_mode(md.mode()).unwrap_or(FileKind::Regular);
         if kind == FileKind::Directory {
-            for (base, _) in sorted_listing(path).into_iter().rev() {
-                let child = join(rel, &base);
-                self.delete_item(&child, &path.join(OsStr::from_bytes(&base)));
-            }
+            self.delete_contents(rel, path);
         }
         if let Some(max) = self.opts.max_delete {
             if self.deletions as i64 >= max {

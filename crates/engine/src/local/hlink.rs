@@ -298,7 +298,7 @@ impl LocalTransfer<'_> {
             }
         }
         if !self.opts.dry_run {
-            if existing.is_some() && !self.remove_path_in_the_way(&dest, &entry.name) {
+            if existing.is_some() && !self.remove_path_in_the_way(&dest, &entry.name, entry.kind) {
                 return;
             }
             if let Err(e) = std::fs::hard_link(&leader_dest, &dest) {

@@ -1073,24 +1073,53 @@ impl<'a> LocalTransfer<'a> {
     /// Removes whatever is at `dest` so that entry `i` can take its place.
     fn remove_in_the_way(&mut self, dest: &Path, i: usize) -> bool {
         let name = self.entries[i].name.clone();
-        self.remove_path_in_the_way(dest, &name)
+        let kind = self.entries[i].kind;
+        self.remove_path_in_the_way(dest, &name, kind)
     }
 
-    /// Removes whatever is at `dest` (entry `name`'s place) so something else can go there.
-    fn remove_path_in_the_way(&mut self, dest: &Path, name: &[u8]) -> bool {
-        if self.opts.dry_run {
-            return true;
-        }
+    /// Removes whatever is at `dest` (entry `name`'s place, a `kind`) so it can go there.
+    /// A directory's contents go only with `--delete` or `--force` (stock's delete_item with
+    /// DEL_MAKE_ROOM); otherwise it stays and the entry is skipped.
+    fn remove_path_in_the_way(&mut self, dest: &Path, name: &[u8], kind: FileKind) -> bool {
         let md = match std::fs::symlink_metadata(dest) {
             Ok(m) => m,
             Err(_) => return true,
         };
+        if self.opts.dry_run && !md.is_dir() {
+            return true;
+        }
         let result = if md.is_dir() {
+            let shown = String::from_utf8_lossy(name).into_owned();
             if self.opts.deleting() || self.opts.force {
-                std::fs::remove_dir_all(dest)
-            } else {
-                std::fs::remove_dir(dest)
+                // Its contents go as deletions (each one logged, as stock's delete_item
+                // with DEL_RECURSE), then the directory itself, which the new item replaces.
+                self.delete_contents(name, dest);
             }
+            let full = std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some());
+            let stays = if self.opts.dry_run {
+                // (What `-n` would have deleted is still there.)
+                full && !(self.opts.deleting() || self.opts.force)
+            } else {
+                std::fs::remove_dir(dest).is_err()
+            };
+            if stays {
+                let what = match kind {
+                    FileKind::Regular => "regular file",
+                    FileKind::Symlink => "symlink",
+                    FileKind::BlockDevice | FileKind::CharDevice => "device file",
+                    _ => "special file",
+                };
+                self.report
+                    .error(&format!("could not make way for new {what}: {shown}"));
+                // (Stock's local generator says why on stdout, through its sender: after.)
+                if full {
+                    self.report
+                        .info(&format!("cannot delete non-empty directory: {shown}"));
+                }
+                self.note(exit::PARTIAL);
+                return false;
+            }
+            Ok(())
         } else if self.opts.backup {
             if self.make_backup(dest) {
                 Ok(())

@@ -35,6 +35,8 @@ pub(super) enum Step {
         item: Option<Line>,
         /// `--append`: only the data past the existing file's length is asked for.
         append: bool,
+        /// Lines printed before the file's own (what was deleted to make way for it).
+        before: Vec<Line>,
     },
 }
 
@@ -95,15 +97,11 @@ pub(super) fn generate_entry(
         ctx.dest.path_of(&e.name)
     };
     // `-n` below a directory that does not exist yet: nothing there exists either.
-    let meta = if missing {
+    let mut meta = if missing {
         None
     } else {
         fs::symlink_metadata(&path).ok()
     };
-    // What is there, as this receiver sees it (`--fake-super`: with its `%stat`).
-    let seen = meta.as_ref().map(|m| seen_at(o, &path, m));
-    let here = meta.as_ref().zip(seen);
-    let p = preserve(o);
     let mut lines = Vec::new();
     // --existing / --ignore-existing apply to every kind (a directory only skips when it is
     // missing, or exists as something else with --ignore-existing).
@@ -113,6 +111,22 @@ pub(super) fn generate_entry(
     if o.ignore_existing && meta.as_ref().is_some_and(|m| !(e.is_dir() && m.is_dir())) {
         return Ok(Step::Done(lines));
     }
+    if !e.is_dir() && meta.as_ref().is_some_and(|m| m.is_dir()) {
+        // A directory where a non-directory goes: made way for as stock's generator does
+        // (its contents only with --delete or --force), or the item is skipped.
+        let (n, clear) = super::make_way(ctx, e, &path, &mut lines);
+        res.deleted += n;
+        if !clear {
+            res.errors += 1;
+            return Ok(Step::Done(lines));
+        }
+        // What takes its place is new (under `-n` too, as stock's generator sees it).
+        meta = None;
+    }
+    // What is there, as this receiver sees it (`--fake-super`: with its `%stat`).
+    let seen = meta.as_ref().map(|m| seen_at(o, &path, m));
+    let here = meta.as_ref().zip(seen);
+    let p = preserve(o);
     match e.kind {
         FileKind::Directory => {
             let existed =
@@ -360,6 +374,7 @@ pub(super) fn generate_entry(
                     existing_mode,
                     item: Some(line(e, it)),
                     append: false,
+                    before: std::mem::take(&mut lines),
                 });
             }
             // An earlier interrupted transfer kept in the partial dir is the better basis.
@@ -388,6 +403,7 @@ pub(super) fn generate_entry(
                         existing_mode,
                         item: Some(line(e, it)),
                         append: true,
+                        before: std::mem::take(&mut lines),
                     });
                 }
             }
@@ -407,6 +423,7 @@ pub(super) fn generate_entry(
                 existing_mode,
                 item: Some(line(e, it)),
                 append: false,
+                before: std::mem::take(&mut lines),
             })
         }
         FileKind::BlockDevice | FileKind::CharDevice | FileKind::Fifo | FileKind::Socket => {

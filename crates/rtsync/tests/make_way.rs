@@ -1,0 +1,93 @@
+//! A directory standing where a non-directory goes, against stock rsync: its contents go
+//! (each deletion logged) only with `--delete` or `--force`; an empty one simply goes;
+//! otherwise `could not make way for new KIND: NAME`, the item is skipped and the run ends
+//! with code 23 — never a silent removal of what the directory holds. Local copies and
+//! every pairing through a remote shell and a daemon.
+
+mod daemon_util;
+mod interop_util;
+mod roles;
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use interop_util::{assert_same_tree_in, past_times, run_local, write_file};
+use roles::matrix::{every_pairing, Case};
+
+/// A file, a symlink and a file under a directory in the source; in the destination, a
+/// full directory where the file goes, an empty one where the link goes, and a full one
+/// (nested) where the deeper file goes.
+fn prepare(base: &Path) {
+    let (src, dst) = (base.join("src"), base.join("dst"));
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    write_file(&src.join("x"), b"new file\n");
+    symlink("x", src.join("y")).unwrap();
+    write_file(&src.join("d/z"), b"deeper\n");
+    for d in ["x/sub", "y", "d/z/keep"] {
+        std::fs::create_dir_all(dst.join(d)).unwrap();
+    }
+    write_file(&dst.join("x/a"), b"old\n");
+    write_file(&dst.join("x/sub/b"), b"older\n");
+    write_file(&dst.join("d/z/keep/c"), b"kept?\n");
+    past_times(&src);
+    past_times(&dst);
+}
+
+const OPTION_SETS: &[&[&str]] = &[
+    &["-ai"],
+    &["-ai", "--delete"],
+    &["-ai", "--force"],
+    &["-ai", "-n", "--delete"],
+    &["-ai", "-n"],
+    &["-ai", "-b", "--suffix=.old"],
+];
+
+/// Lines sorted: stock's generator says its errors straight to stderr and the rest through
+/// its sender, so their order is a race.
+fn sorted(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn make_way_local() {
+    for opts in OPTION_SETS {
+        let ours = tempfile::tempdir().unwrap();
+        let stock = tempfile::tempdir().unwrap();
+        prepare(ours.path());
+        prepare(stock.path());
+        let args: Vec<&str> = opts.iter().copied().chain(["src/", "dst/"]).collect();
+        let (got, got_code) = run_local(true, ours.path(), &args);
+        let (want, want_code) = run_local(false, stock.path(), &args);
+        assert_eq!(sorted(&got), sorted(&want), "local {opts:?}");
+        assert_eq!(got_code, want_code, "local {opts:?}");
+        assert_same_tree_in(
+            &ours.path().join("dst"),
+            &stock.path().join("dst"),
+            false,
+            &format!("local {opts:?}"),
+        );
+    }
+    // Without --delete or --force the directory's contents stay, and the run says so.
+    let t = tempfile::tempdir().unwrap();
+    prepare(t.path());
+    let (text, code) = run_local(true, t.path(), &["-a", "src/", "dst/"]);
+    assert_eq!(code, Some(23), "{text}");
+    assert!(
+        text.contains("could not make way for new regular file: x"),
+        "{text}"
+    );
+    assert!(t.path().join("dst/x/sub/b").is_file());
+    assert!(
+        t.path().join("dst/y").is_symlink(),
+        "an empty directory simply goes"
+    );
+}
+
+#[test]
+fn make_way_every_pairing() {
+    for opts in OPTION_SETS {
+        every_pairing(&prepare, Case::new(opts, &[""]).no_dir_times().sorted());
+    }
+}
