@@ -91,3 +91,49 @@ fn make_way_every_pairing() {
         every_pairing(&prepare, Case::new(opts, &[""]).no_dir_times().sorted());
     }
 }
+
+/// The other way round under `--ignore-existing`: a directory listed where the
+/// destination has a file or a symlink. Both stay; what the directory holds fails with
+/// `failed to stat NAME: Not a directory` (code 23), and stock still sets the directory's
+/// time on what stands in its place.
+fn prepare_dirs_over_others(base: &Path) {
+    let (src, dst) = (base.join("src"), base.join("dst"));
+    for d in ["x", "y"] {
+        std::fs::create_dir_all(src.join(d)).unwrap();
+        write_file(&src.join(d).join("inner"), b"inside\n");
+    }
+    write_file(&src.join("keep"), b"kept\n");
+    std::fs::create_dir_all(&dst).unwrap();
+    write_file(&dst.join("x"), b"a file\n");
+    // (To a file already there: one the run makes would race stock's generator.)
+    symlink("x", dst.join("y")).unwrap();
+    past_times(&src);
+    past_times(&dst);
+}
+
+#[test]
+fn ignore_existing_dirs_over_others() {
+    let opts: &[&str] = &["-ai", "--ignore-existing"];
+    let ours = tempfile::tempdir().unwrap();
+    let stock = tempfile::tempdir().unwrap();
+    prepare_dirs_over_others(ours.path());
+    prepare_dirs_over_others(stock.path());
+    let args: Vec<&str> = opts.iter().copied().chain(["src/", "dst/"]).collect();
+    let (got, got_code) = run_local(true, ours.path(), &args);
+    let (want, want_code) = run_local(false, stock.path(), &args);
+    let got = got.replace(&ours.path().display().to_string(), "BASE");
+    let want = want.replace(&stock.path().display().to_string(), "BASE");
+    assert_eq!(sorted(&got), sorted(&want), "local");
+    assert_eq!(got_code, want_code, "local");
+    assert!(got.contains("failed to stat"), "{got}");
+    assert_same_tree_in(
+        &ours.path().join("dst"),
+        &stock.path().join("dst"),
+        false,
+        "local",
+    );
+    every_pairing(
+        &prepare_dirs_over_others,
+        Case::new(opts, &[""]).no_dir_times().sorted(),
+    );
+}

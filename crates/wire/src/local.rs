@@ -181,6 +181,9 @@ impl Dest {
                 let parent = lexical.parent().unwrap_or(root);
                 return match confine.resolve(parent, true) {
                     Ok(real) if fs::symlink_metadata(&real).is_ok_and(|m| m.is_dir()) => Ok(()),
+                    Ok(real) if fs::symlink_metadata(&real).is_ok_and(|m| !m.is_symlink()) => {
+                        Err(not_a_directory(name))
+                    }
                     Ok(_) => Err(Error::UnsafePath(format!(
                         "{} (a parent is not a directory)",
                         String::from_utf8_lossy(name)
@@ -198,6 +201,12 @@ impl Dest {
             p.push(OsStr::from_bytes(comp));
             match fs::symlink_metadata(&p) {
                 Ok(m) if m.file_type().is_dir() => {}
+                Ok(m) if !m.file_type().is_symlink() => return Err(not_a_directory(name)),
+                // A symlink to a file: a stat through it fails the same way (one to a
+                // directory is never followed).
+                Ok(_) if fs::metadata(&p).is_ok_and(|m| !m.is_dir()) => {
+                    return Err(not_a_directory(name))
+                }
                 Ok(_) => {
                     return Err(Error::UnsafePath(format!(
                         "{} (a parent is not a directory)",
@@ -214,6 +223,20 @@ impl Dest {
         }
         Ok(())
     }
+}
+
+/// A parent of `name` is a file (or another non-directory, not a symlink): what stock's
+/// generator meets as `failed to stat NAME: Not a directory`, a per-file error.
+fn not_a_directory(name: &[u8]) -> Error {
+    Error::file(
+        String::from_utf8_lossy(name).into_owned(),
+        std::io::Error::from_raw_os_error(libc::ENOTDIR),
+    )
+}
+
+/// Whether `err` (from [`Dest::check_parents`]) is a parent that is not a directory.
+pub fn is_not_a_directory(err: &Error) -> bool {
+    matches!(err, Error::File { source, .. } if source.raw_os_error() == Some(libc::ENOTDIR))
 }
 
 /// Which metadata to apply.

@@ -678,6 +678,10 @@ struct GenResult {
     deferred_deletes: Vec<Deferred>,
     /// A directory that could not be made: its contents are skipped.
     failed_dir: Option<Vec<u8>>,
+    /// Listed directories `--ignore-existing` left alone (something else is in their
+    /// place): stock's touch_up_dirs still sets their times at the end, on whatever is
+    /// there (without following a symlink).
+    retouch: Vec<(PathBuf, i64, u32)>,
 }
 
 /// A name to delete: list name, path, whether it is a directory.
@@ -818,7 +822,15 @@ impl Walk {
                 if ctx.opts.dry_run {
                     missing = true;
                 } else {
-                    ctx.gen_error(format!("rsync: [generator] {err}\n"));
+                    if crate::local::is_not_a_directory(&err) {
+                        // As stock's generator, whose stat of the name fails.
+                        let shown = ctx.naming.path(&ctx.dest.path_of(&e.name));
+                        ctx.gen_error(format!(
+                            "rsync: [generator] recv_generator: failed to stat {shown}: Not a directory (20)\n"
+                        ));
+                    } else {
+                        ctx.gen_error(format!("rsync: [generator] {err}\n"));
+                    }
                     send_said(ctx, w)?;
                     self.res.errors += 1;
                     ctx.log.ready(ndx, Vec::new());
@@ -1478,6 +1490,9 @@ fn generate<W: Write>(
     // is final.
     for e in std::mem::take(&mut g.dirs_to_fix).into_iter().rev() {
         g.fix_dir(ctx, &e);
+    }
+    for (path, mtime, nsec) in std::mem::take(&mut g.res.retouch) {
+        let _ = rtsync_tree::fsops::set_mtime(&path, mtime, nsec);
     }
     // Every message before the goodbye.
     send_said(ctx, w)?;

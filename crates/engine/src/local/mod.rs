@@ -826,7 +826,20 @@ impl<'a> LocalTransfer<'a> {
                 return;
             }
         }
-        let existing = std::fs::symlink_metadata(&dest).ok();
+        let existing = match std::fs::symlink_metadata(&dest) {
+            Ok(md) => Some(md),
+            // A parent is a file (the directory was skipped, or could not be made).
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
+                self.report.error(&format!(
+                    "rsync: [generator] recv_generator: failed to stat \"{}\": {}",
+                    full_path(&dest),
+                    os_error(&e)
+                ));
+                self.note(exit::PARTIAL);
+                return;
+            }
+            Err(_) => None,
+        };
         if self.skipped_by_existence(i, existing.as_ref()) {
             return;
         }

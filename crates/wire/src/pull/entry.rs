@@ -109,6 +109,10 @@ pub(super) fn generate_entry(
         return Ok(Step::Done(lines));
     }
     if o.ignore_existing && meta.as_ref().is_some_and(|m| !(e.is_dir() && m.is_dir())) {
+        let a = &o.attrs;
+        if e.is_dir() && a.times && !a.omit_dir_times && !o.dry_run {
+            res.retouch.push((path.clone(), e.mtime, e.mtime_nsec));
+        }
         return Ok(Step::Done(lines));
     }
     if !e.is_dir() && meta.as_ref().is_some_and(|m| m.is_dir()) {
