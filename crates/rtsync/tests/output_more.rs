@@ -321,3 +321,35 @@ fn info_stats_levels() {
         }
     }
 }
+
+/// `--stats` of a local copy: a dry run sends no data (literal and matched data are 0) and
+/// stock's sender reports its file list's size as 0. The timings and the byte counts of
+/// the pipe between stock's processes are left out.
+#[test]
+fn local_stats_lines() {
+    let keep = |out: &str| -> String {
+        out.lines()
+            .filter(|l| {
+                !l.contains(" time: ")
+                    && !l.starts_with("Total bytes ")
+                    && !l.starts_with("sent ")
+                    && !l.starts_with("total size is ")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    for args in [
+        &["-a", "-n", "--stats"][..],
+        &["-a", "--stats"],
+        &["-a", "-n", "--stats", "--no-inc-recursive"],
+        &["-a", "--stats", "-I", "--no-whole-file"],
+    ] {
+        for prep in [&fresh as &dyn Fn(&Path), &stale] {
+            let stock = run(true, Role::Local, args, prep);
+            let ours = run(false, Role::Local, args, prep);
+            assert!(stock.stdout.contains("Literal data: "), "{}", stock.stdout);
+            assert_eq!(keep(&ours.stdout), keep(&stock.stdout), "{args:?}");
+            assert_eq!(ours.code, stock.code, "{args:?}");
+        }
+    }
+}
