@@ -382,6 +382,9 @@ fn progress_line(ofs: u64, size: u64, rate: f64, secs: f64, level: u32, tail: &s
 /// Writes item lines and messages to stdout, errors to stderr.
 pub struct Reporter {
     out: io::BufWriter<io::Stdout>,
+    /// First components of the absolute `-R` sources this side sends: stock's sender keeps
+    /// their leading slash in its names, so the items it logs show one.
+    rooted: Vec<Vec<u8>>,
     /// `-i` given: lines start with the itemize string.
     itemize: u32,
     verbose: u32,
@@ -493,6 +496,7 @@ impl Reporter {
     pub fn new(opts: &Options) -> Reporter {
         Reporter {
             out: io::BufWriter::with_capacity(64 * 1024, io::stdout()),
+            rooted: Vec::new(),
             itemize: opts.itemize,
             verbose: opts.verbose,
             names: opts.info_level("name") > 0,
@@ -559,6 +563,27 @@ impl Reporter {
     }
 
     /// Whether the stdout format itemizes (`-i` or `%i`).
+    /// This side sends `sources` (with `-R`, `relative`): names under an absolute one are
+    /// shown with its leading slash, as stock's sender shows them (its receiver's deletions
+    /// do not have it).
+    pub fn set_rooted_sources(&mut self, relative: bool, sources: &[&[u8]]) {
+        self.rooted = if relative {
+            rooted_firsts(sources)
+        } else {
+            Vec::new()
+        };
+    }
+
+    /// `name` as this side's items show it (see [`Reporter::set_rooted_sources`]).
+    fn shown<'a>(&self, name: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        let first = name.split(|&b| b == b'/').next().unwrap_or(name);
+        if !self.rooted.is_empty() && self.rooted.iter().any(|r| r == first) {
+            std::borrow::Cow::Owned([b"/", name].concat())
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        }
+    }
+
     pub fn itemizes(&self) -> bool {
         self.has_i > 0
     }
@@ -566,6 +591,7 @@ impl Reporter {
     /// `-vv`: `NAME is uptodate` for an item that needed nothing (a message: not held back).
     pub fn uptodate(&mut self, name: &[u8]) {
         if self.verbose > 1 && !self.quiet {
+            // (Stock's generator says it, with the name as its list has it.)
             let mut line = escape_name_with(name, self.eight_bit);
             line.extend_from_slice(b" is uptodate\n");
             self.put(&line);
@@ -670,6 +696,7 @@ impl Reporter {
 
     /// [`Reporter::item`] with what a user format may ask of the item beyond its name.
     pub fn item_with(&mut self, it: &Itemize, name: &[u8], suffix: &[u8], facts: &ItemFacts) {
+        let name = &*self.shown(name);
         // A directory's slash belongs to its name (`%n`), not to `%L`.
         let joined;
         let (name, suffix) = if suffix == b"/" {
@@ -771,6 +798,7 @@ impl Reporter {
     /// its item line when that is logged before the transfer (no `%b %c %C` in the format),
     /// else (at level 1) its name; it is shown with the first progress line.
     pub fn transfer_begin(&mut self, it: &Itemize, name: &[u8], facts: &ItemFacts) {
+        let name = &*self.shown(name).into_owned();
         self.head = None;
         self.item_shown = false;
         if self.progress == 0 {
@@ -1520,6 +1548,23 @@ fn full_name(name: &[u8], facts: &ItemFacts) -> Vec<u8> {
         _ => full,
     };
     trimmed.to_vec()
+}
+
+/// The first components of the absolute `sources` (those without a `/./` marker, which
+/// starts their names after it): what a `-R` sender's names under them start with.
+pub fn rooted_firsts(sources: &[&[u8]]) -> Vec<Vec<u8>> {
+    let mut firsts: Vec<Vec<u8>> = Vec::new();
+    for src in sources {
+        if !src.starts_with(b"/") || src.windows(3).any(|w| w == b"/./") {
+            continue;
+        }
+        let trimmed = &src[src.iter().position(|&b| b != b'/').unwrap_or(src.len())..];
+        let first = trimmed.split(|&b| b == b'/').next().unwrap_or(b"");
+        if !first.is_empty() && !firsts.iter().any(|f| f == first) {
+            firsts.push(first.to_vec());
+        }
+    }
+    firsts
 }
 
 /// Bytes of the checksum `%C` shows: the transfer checksum (with `-c`, the file checksum).

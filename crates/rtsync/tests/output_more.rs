@@ -353,3 +353,60 @@ fn local_stats_lines() {
         }
     }
 }
+
+/// `-R` with an absolute source: the sender's items keep the leading slash (locally and
+/// on a push, where the client sends), its receiver's deletions do not, and `%f` never has
+/// it; a `/./` marker starts the names after it.
+#[test]
+fn relative_absolute_sources_show_their_slash() {
+    let outputs = |stock: bool| -> Vec<String> {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        tree(&w.join("src"));
+        fs::create_dir_all(w.join("l").join(w.strip_prefix("/").unwrap())).unwrap();
+        let stale = w
+            .join("l")
+            .join(w.strip_prefix("/").unwrap())
+            .join("src/stale");
+        fs::create_dir_all(stale.parent().unwrap()).unwrap();
+        fs::write(&stale, b"x").unwrap();
+        let abs = format!("{}/src", w.display());
+        let dotted = format!("{}/./src", w.display());
+        let ssh = fake_ssh(w).display().to_string();
+        let remote = format!("localhost:{}/p/", w.display());
+        // The far end of the push is stock's either way.
+        let rpath = stock_rsync().to_string();
+        let runs: Vec<Vec<&str>> = vec![
+            // (-O: the implied /tmp/ changes all the time.)
+            vec!["-aRiO", "--delete", &abs, "l/"],
+            vec!["-aRO", "--out-format=%n|%f", &abs, "f/"],
+            vec!["-aRiO", &dotted, "d/"],
+            vec!["-aRiO", "-e", &ssh, "--rsync-path", &rpath, &abs, &remote],
+        ];
+        runs.iter()
+            .map(|args| {
+                let mut cmd = if stock {
+                    Command::new(stock_rsync())
+                } else {
+                    let mut c = Command::new(RTSYNC);
+                    c.arg("rsync");
+                    c
+                };
+                let out = cmd.args(args).current_dir(w).output().unwrap();
+                let text = String::from_utf8_lossy(&out.stdout).to_string()
+                    + &String::from_utf8_lossy(&out.stderr);
+                // Stock's receiver may say a deletion before or after the sender's items.
+                let mut lines: Vec<&str> = text.lines().collect();
+                lines.sort();
+                let text = format!("{args:?} -> {:?}\n{}", out.status.code(), lines.join("\n"));
+                let place = w.display().to_string();
+                text.replace(&place, "/WORK").replace(&place[1..], "WORK")
+            })
+            .collect()
+    };
+    let (want, got) = (outputs(true), outputs(false));
+    assert!(want[0].contains(" /WORK/src/a\n"), "{}", want[0]);
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!(g, w);
+    }
+}

@@ -54,7 +54,11 @@ fn run(ours: bool, ours_server: bool, pull: bool, opts: &[&str]) -> (String, Str
             .replace(&base, "BASE")
             .lines()
             .filter(|l| !l.starts_with("sent "))
-            .map(|l| format!("{l}\n"))
+            // (... and the speedup they make.)
+            .map(|l| match l.find("  speedup is ") {
+                Some(at) => format!("{}\n", &l[..at]),
+                None => format!("{l}\n"),
+            })
             .collect::<String>()
     };
     let mut err: Vec<String> = text(&out.stderr).lines().map(String::from).collect();

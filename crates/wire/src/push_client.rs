@@ -151,6 +151,8 @@ pub fn push_to(
     crate::client::become_copy_as(opts)?;
     let mut reporter = Reporter::new(opts);
     reporter.set_peer_names_unchanged();
+    let srcs: Vec<&[u8]> = sources.iter().map(|s| s.as_bytes()).collect();
+    reporter.set_rooted_sources(opts.relative, &srcs);
     let mut prefix = prefix;
     if let Some(b) = &env.batch {
         // The batch records what we send after the filter rules (stock's start_write_batch).

@@ -190,6 +190,11 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         note_unsafe_copies: opts.info_level("symsafe") > 0,
     };
     let mut report = Reporter::new(opts);
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let srcs: Vec<&[u8]> = sources.iter().map(|p| p.as_os_str().as_bytes()).collect();
+        report.set_rooted_sources(opts.relative, &srcs);
+    }
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
         "rsync error: received SIGINT, SIGTERM, or SIGHUP (code 20) at rsync.c(874) [sender={}]\n",
         crate::RSYNC_VERSION
