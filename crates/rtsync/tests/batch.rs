@@ -489,3 +489,31 @@ fn only_write_batch_with_xattrs_replays() {
         }
     }
 }
+
+/// A local `--write-batch` (and `--only-write-batch`) itemizes as a local copy does, sent
+/// files as `>f`, and its replay the same: the lines are stock's.
+#[test]
+fn local_batch_item_lines_match_stock() {
+    for flag in ["--write-batch", "--only-write-batch"] {
+        let lines = |tool: Tool| -> (String, String) {
+            let t = tempfile::tempdir().unwrap();
+            let src = t.path().join("src");
+            sample_tree(&src);
+            let batch = format!("{flag}={}", t.path().join("b").display());
+            let dst = s(&t.path().join("dst"));
+            let written = tool.run(&["-ai", &batch, &s(&src), &dst]);
+            ok(&written, flag);
+            let read = format!("--read-batch={}", t.path().join("b").display());
+            let replay = s(&t.path().join("replay"));
+            let replayed = tool.run(&["-ai", &read, &replay]);
+            ok(&replayed, "read-batch");
+            let clean = |o: &Output| {
+                String::from_utf8_lossy(&o.stdout).replace(&t.path().display().to_string(), "T")
+            };
+            (clean(&written), clean(&replayed))
+        };
+        let (ours, stock) = (lines(Tool::Ours), lines(Tool::Stock));
+        assert!(stock.0.contains(">f+++++++++ "), "{}", stock.0);
+        assert_eq!(ours, stock, "{flag}");
+    }
+}

@@ -192,11 +192,14 @@ pub fn push_to(
         xattrs: opts.xattr_rules(),
         module: None,
         untimed: !opts.times,
-        itemize: opts.itemize > 0
-            || opts
-                .out_format
-                .as_deref()
-                .is_some_and(|f| rtsync_engine::report::format_has(f, b'i')),
+        // (A local copy, as with --write-batch, logs its sent files as stock's local
+        // sender does: `>f`.)
+        itemize: !env.local_server
+            && (opts.itemize > 0
+                || opts
+                    .out_format
+                    .as_deref()
+                    .is_some_and(|f| rtsync_engine::report::format_has(f, b'i'))),
         append: crate::server_args::append_mode(opts),
         inplace: opts.inplace,
         dry_run: opts.dry_run,
