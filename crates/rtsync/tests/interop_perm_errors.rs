@@ -213,6 +213,19 @@ fn request_then_report_into_an_unwritable_root() {
             .no_dir_times()
             .sorted(),
     );
+    // Itemized and counted as stock does: the directory it could not make still has its
+    // line, the file it could not write counts as transferred. In a chrooted module too,
+    // where the data of that file is read and dropped without a /dev/null to write to.
+    for module in [MODULE, "uid = nobody\ngid = nogroup\nuse chroot = yes"] {
+        every_pairing(
+            &prepare,
+            Case::new(&["-rtpi", "--stats"], &[""])
+                .module(module)
+                .as_user(USER)
+                .no_dir_times()
+                .sorted(),
+        );
+    }
 }
 
 /// A source file the sender may list but not read (`send_files failed to open`, named as

@@ -2761,6 +2761,8 @@ fn receive<R: Read>(
         let Some(mut req) = wanted else {
             // In the batch, but the destination does not need it (already up to date).
             let e = &ctx.list.entries[ndx];
+            stats.files_transferred += 1;
+            stats.transferred_size += e.size;
             println!(
                 "(Skipping batched update for \"{}\")",
                 String::from_utf8_lossy(&e.name)
@@ -2778,7 +2780,7 @@ fn receive<R: Read>(
                 append: false,
                 entry: e.clone(),
             };
-            write::discard_file(ctx, r, &req, &mut decoder)?;
+            write::discard_file(ctx, r, &req, &mut decoder, &mut stats)?;
             continue;
         };
         // (A hard-link group's data may come under another of its names.)
@@ -2793,7 +2795,7 @@ fn receive<R: Read>(
         }
         if ctx.opts.batch_only {
             // `--only-write-batch` on the client: recorded as it passes, not applied.
-            write::discard_file(ctx, r, &req, &mut decoder)?;
+            write::discard_file(ctx, r, &req, &mut decoder, &mut stats)?;
             stats.files_transferred += 1;
             ctx.log.complete(ndx, req.item.clone());
             completed(ndx);
@@ -2801,6 +2803,10 @@ fn receive<R: Read>(
         }
         ctx.log.transfer_counted(req.entry.size, total_size);
         ctx.log.transfer_begin(ndx, req.item.as_ref());
+        // Counted as stock's receiver counts: every file it starts to receive (one it then
+        // fails to write, and each try of a redone one, too).
+        stats.files_transferred += 1;
+        stats.transferred_size += req.entry.size;
         // The retry of a file that failed verification.
         let redoing = if ctx.inc {
             redone.contains(&ndx)
@@ -2846,7 +2852,6 @@ fn receive<R: Read>(
                 // Not in place, and not to be tried again.
                 ctx.log.complete(ndx, req.item.clone());
                 tell(ctx, ev_tx, MsgTag::Error, text);
-                stats.files_transferred += 1;
                 completed(ndx);
                 continue;
             }
@@ -2865,8 +2870,6 @@ fn receive<R: Read>(
             "discarded"
         };
         if ok {
-            stats.files_transferred += 1;
-            stats.transferred_size += e.size;
             if let Some(at) = staged {
                 // In place (and done with, for its hard links) only once renamed there.
                 delayed.push((ndx, at, req.entry));

@@ -184,7 +184,11 @@ pub fn run(
     let stdout: String = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !counts.iter().any(|c| l.starts_with(c)))
-        .map(|l| format!("{l}\n"))
+        // (The speedup is the byte counts' too.)
+        .map(|l| match l.find("  speedup is ") {
+            Some(at) => format!("{}\n", &l[..at]),
+            None => format!("{l}\n"),
+        })
         .collect();
     let text = format!(
         "stdout:\n{stdout}stderr:\n{}exit: {:?}\n",

@@ -167,6 +167,8 @@ pub(super) fn generate_entry(
                     );
                     res.errors += 1;
                     res.failed_dir = Some(e.name.clone());
+                    // Itemized all the same, as stock's generator does.
+                    lines.push(line(e, it));
                     return Ok(Step::Done(lines));
                 }
                 let kept = seen.filter(|_| existed).map(|s| s.mode);

@@ -232,7 +232,8 @@ pub fn remove_partial_dir(o: &super::PullOptions, partial_file: &Path) {
 
 /// Where a file's data is written: a fresh temp file, or the destination itself.
 pub struct Output {
-    file: File,
+    /// `None`: the data is read and dropped (see [`Output::discard`]).
+    file: Option<File>,
     /// Bytes of the new file written (or skipped) so far.
     pub pos: u64,
     /// Leave holes for runs of zeros (`--sparse`).
@@ -244,24 +245,38 @@ pub struct Output {
 impl Output {
     pub fn new(file: File, sparse: bool, in_place: bool) -> Output {
         Output {
-            file,
+            file: Some(file),
             pos: 0,
             sparse,
             in_place,
         }
     }
 
+    /// An output that keeps nothing: a file's data read only to stay in step with the
+    /// sender. (No `/dev/null`: a chrooted daemon module has none.)
+    pub fn discard() -> Output {
+        Output {
+            file: None,
+            pos: 0,
+            sparse: false,
+            in_place: false,
+        }
+    }
+
     /// Appends `data` at the current position.
     pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        let Some(file) = &self.file else {
+            self.pos += data.len() as u64;
+            return Ok(());
+        };
         if self.sparse && !self.in_place {
             let start = data.iter().position(|&b| b != 0).unwrap_or(data.len());
             let end = data.iter().rposition(|&b| b != 0).map_or(start, |i| i + 1);
             if start < end {
-                self.file
-                    .write_all_at(&data[start..end], self.pos + start as u64)?;
+                file.write_all_at(&data[start..end], self.pos + start as u64)?;
             }
         } else {
-            self.file.write_all_at(data, self.pos)?;
+            file.write_all_at(data, self.pos)?;
         }
         self.pos += data.len() as u64;
         Ok(())
@@ -269,12 +284,18 @@ impl Output {
 
     /// The file's length now (what an `--inplace` target holds before writing).
     pub fn len(&self) -> u64 {
-        self.file.metadata().map_or(0, |m| m.len())
+        self.file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len())
     }
 
     /// `--preallocate`: reserves `len` bytes (see [`rtsync_tree::fsops::preallocate`]).
     pub fn preallocate(&self, len: u64, sparse: bool) -> io::Result<()> {
-        rtsync_tree::fsops::preallocate(&self.file, len, sparse)
+        match &self.file {
+            Some(f) => rtsync_tree::fsops::preallocate(f, len, sparse),
+            None => Ok(()),
+        }
     }
 
     /// Moves past `len` bytes that already hold the right data (an `--inplace` block
@@ -286,13 +307,16 @@ impl Output {
     /// Sets the file's length to what was written (holes at the end, or old data beyond the
     /// new end with `--inplace`).
     pub fn finish(&mut self) -> io::Result<()> {
-        let md = self.file.metadata()?;
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let md = file.metadata()?;
         if !md.is_file() {
             // A device written with `--write-devices` keeps its size.
             return Ok(());
         }
         if self.in_place || md.len() != self.pos {
-            self.file.set_len(self.pos)?;
+            file.set_len(self.pos)?;
         }
         Ok(())
     }

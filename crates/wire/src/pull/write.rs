@@ -117,7 +117,7 @@ pub(super) fn receive_file<R: Read>(
             Err(err) => {
                 let what = format!("open {} failed", shown_final(ctx, &e.name, &final_path));
                 fail(say::syserr("receiver", &what, &err));
-                discard_file(ctx, r, req, decoder)?;
+                discard_file(ctx, r, req, decoder, stats)?;
                 return Ok(Received::Failed { logged: false });
             }
         };
@@ -131,7 +131,7 @@ pub(super) fn receive_file<R: Read>(
                     &format!("mkstemp {shown} failed"),
                     &err,
                 ));
-                discard_file(ctx, r, req, decoder)?;
+                discard_file(ctx, r, req, decoder, stats)?;
                 return Ok(Received::Failed { logged: false });
             }
         };
@@ -314,6 +314,7 @@ pub(super) fn discard_file<R: Read>(
     r: &mut MuxReader<R>,
     req: &Request,
     decoder: &mut rtsync_delta::TokenDecoder,
+    stats: &mut PullStats,
 ) -> Result<()> {
     let mut basis = match &req.basis {
         Some(p) => {
@@ -326,18 +327,13 @@ pub(super) fn discard_file<R: Read>(
         }
         None => None,
     };
-    let sink = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/null")
-        .map_err(|err| Error::file("open /dev/null", err))?;
-    let mut out = Output::new(sink, false, false);
-    let mut scratch = PullStats::default();
+    let mut out = Output::discard();
     copy_tokens(
         ctx,
         r,
         req,
         decoder,
-        &mut scratch,
+        stats,
         basis.as_mut(),
         &mut out,
         false,
