@@ -316,6 +316,9 @@ impl LocalTransfer<'_> {
         self.alt_whole_file = whole;
         self.stats.literal = literal;
         self.paths[i] = real;
+        if let Some(text) = self.receive_failed.take() {
+            self.report.error(&text);
+        }
         match result {
             Ok(()) => true,
             Err(code) => {

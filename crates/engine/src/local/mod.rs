@@ -133,6 +133,9 @@ pub struct LocalTransfer<'a> {
     am_root: i8,
     /// The directory just handled could not be made: its contents are skipped.
     mkdir_failed: bool,
+    /// The receiver's side of a file failed (no temp file): what it says, once the file's
+    /// line is out.
+    receive_failed: Option<String>,
     /// `--usermap`/`--groupmap`/`--chown`.
     maps: crate::idmap::LocalMaps,
     /// `-A`: the maps for the ids of named ACL entries (whoever receives).
@@ -327,6 +330,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         is_root: opts.receiver_am_root() != 0,
         am_root: opts.receiver_am_root(),
         mkdir_failed: false,
+        receive_failed: None,
         maps: Default::default(),
         acl_maps: Default::default(),
         sources: sources.to_vec(),

@@ -411,6 +411,19 @@ impl LocalTransfer<'_> {
             if let Err(code) = written {
                 self.report.transfer_abort();
                 self.note(code);
+                if let Some(text) = self.receive_failed.take() {
+                    // Only the receiver failed: stock's sender sent the file, logs it and
+                    // counts it (its data as literal).
+                    if it.is_new {
+                        self.stats.created[0] += 1;
+                    }
+                    self.stats.transferred += 1;
+                    self.stats.transferred_size += size;
+                    self.stats.literal += size;
+                    let facts = self.facts(i);
+                    self.report.item_with(&it, &name, b"", &facts);
+                    self.report.error(&text);
+                }
                 return;
             }
         }
@@ -829,8 +842,10 @@ impl LocalTransfer<'_> {
 
     /// Reports that no temp file could be made for `base` in `dir` (stock's mkstemp line);
     /// the exit code to give.
+    /// The message waits in `receive_failed`: the sender had sent the file by then, and
+    /// says so first.
     fn mkstemp_failed(&mut self, dir: &Path, base: &[u8], e: &io::Error) -> i32 {
-        self.report.error(&format!(
+        self.receive_failed = Some(format!(
             "rsync: [receiver] mkstemp \"{}/.{}.XXXXXX\" failed: {}",
             full_path(dir),
             String::from_utf8_lossy(base),

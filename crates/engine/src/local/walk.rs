@@ -277,6 +277,29 @@ impl LocalTransfer<'_> {
         self.alternates.truncate(base);
     }
 
+    /// Items (and what is below them) that are listed but never generated: counted in the
+    /// summary as stock's sender lists them, its messages about them said.
+    fn count_unvisited(&mut self, scanner: &mut Scanner<'_, Filters>, items: Vec<Item>) {
+        for item in items {
+            let e = &item.entry;
+            self.stats.files[kind_slot(e.kind)] += 1;
+            if matches!(e.kind, FileKind::Regular | FileKind::Symlink) {
+                self.stats.total_size += e.size;
+            }
+            self.stats.flist_size += e.name.len() as u64 + 12;
+            if e.is_dir() && item.descend {
+                let below = scanner.enter(&item);
+                let problems = scanner.take_problems();
+                let sources = self.sources.clone();
+                self.report_problems(&problems, &sources);
+                if let Some(below) = below {
+                    self.count_unvisited(scanner, below);
+                    scanner.leave();
+                }
+            }
+        }
+    }
+
     /// A directory whose contents are part of the transfer: the directory itself (and
     /// deletions inside it), then its contents.
     fn walk_dir(&mut self, scanner: &mut Scanner<'_, Filters>, i: usize, pass: Pass) {
@@ -339,8 +362,10 @@ impl LocalTransfer<'_> {
         }
         self.flush_traces();
         if std::mem::take(&mut self.mkdir_failed) {
-            // Nothing below a directory that could not be made (stock's skip_dir).
-            children.clear();
+            // Nothing below a directory that could not be made (stock's skip_dir), but
+            // stock's sender lists it all the same: it counts.
+            let skipped = std::mem::take(&mut children);
+            self.count_unvisited(scanner, skipped);
         }
         // The contents of a `dir/` source's `.` are in the first list; every other
         // directory's contents are a list of their own.
