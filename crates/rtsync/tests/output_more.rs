@@ -410,3 +410,31 @@ fn relative_absolute_sources_show_their_slash() {
         assert_eq!(g, w);
     }
 }
+
+/// `--copy-dest` with a basis holding the same symlink and fifo: they are made as stock's
+/// try_dests_non copies them, quietly unless something differs from the twin (shown with
+/// `-ii`).
+#[test]
+fn copy_dest_twins_of_links_and_specials() {
+    let prep = |w: &Path| {
+        let src = w.join("src");
+        std::os::unix::fs::symlink("a", src.join("link")).unwrap();
+        let fifo = std::ffi::CString::new(src.join("fifo").display().to_string()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let copied = Command::new("cp")
+            .args(["-a", "src", "basis"])
+            .current_dir(w)
+            .status()
+            .unwrap();
+        assert!(copied.success());
+    };
+    for role in [Role::Local, Role::Pull] {
+        for args in [
+            &["-ai", "--copy-dest=../basis"][..],
+            &["-aii", "--copy-dest=../basis"],
+        ] {
+            same_output(role, args, &prep);
+        }
+    }
+}

@@ -192,6 +192,16 @@ pub(super) fn dir(ctx: &Ctx<'_>, e: &FileEntry) -> Option<fs::Metadata> {
     find(ctx, e).map(|m| m.md)
 }
 
+/// `--copy-dest`: a symlink, device or special file missing from the destination whose
+/// twin in a basis directory matches: it is made as usual but, as stock's try_dests_non
+/// copies it, its line shows only what differs from the twin (quiet when nothing does).
+pub(super) fn copy_twin(ctx: &Ctx<'_>, e: &FileEntry) -> Option<fs::Metadata> {
+    if ctx.opts.alt_dest != Some(AltDest::Copy) {
+        return None;
+    }
+    find(ctx, e).filter(|m| m.level >= 3).map(|m| m.md)
+}
+
 /// A symlink, device or special file missing from the destination: `true` when it is done
 /// with (hard-linked, or left out by `--compare-dest`).
 pub(super) fn other(ctx: &Ctx<'_>, e: &FileEntry, dest: &Path) -> bool {

@@ -238,7 +238,13 @@ pub(super) fn generate_entry(
             if meta.is_none() && super::alt::other(ctx, e, &path) {
                 return Ok(Step::Done(lines));
             }
-            let mut it = if same {
+            let twin = meta
+                .is_none()
+                .then(|| super::alt::copy_twin(ctx, e))
+                .flatten();
+            let mut it = if twin.is_some() {
+                itemize(e, twin.as_ref(), b'c', p)
+            } else if same {
                 itemize_as(e, here, b'.', p)
             } else if was_link {
                 // Another target: a changed symlink, with its other attributes compared.
@@ -288,7 +294,10 @@ pub(super) fn generate_entry(
                     }
                 }
             }
-            lines.push(line(e, it));
+            lines.push(match twin {
+                Some(_) => super::alt::quiet_unless_changed(e, it),
+                None => line(e, it),
+            });
             Ok(Step::Done(lines))
         }
         FileKind::Regular => {
@@ -448,11 +457,17 @@ pub(super) fn generate_entry(
             if meta.is_none() && super::alt::other(ctx, e, &path) {
                 return Ok(Step::Done(lines));
             }
+            let twin = meta
+                .is_none()
+                .then(|| super::alt::copy_twin(ctx, e))
+                .flatten();
             let same = seen.is_some_and(|s| {
                 s.mode & libc::S_IFMT == e.mode & libc::S_IFMT && s.rdev == e.rdev
             });
             let same_type = seen.is_some_and(|s| s.mode & libc::S_IFMT == e.mode & libc::S_IFMT);
-            let mut it = if same {
+            let mut it = if twin.is_some() {
+                itemize(e, twin.as_ref(), b'c', p)
+            } else if same {
                 itemize_as(e, here, b'.', p)
             } else if same_type {
                 // Another device number: a changed item, its other attributes compared.
@@ -481,7 +496,10 @@ pub(super) fn generate_entry(
                     }
                 }
             }
-            lines.push(line(e, it));
+            lines.push(match twin {
+                Some(_) => super::alt::quiet_unless_changed(e, it),
+                None => line(e, it),
+            });
             Ok(Step::Done(lines))
         }
         FileKind::Symlink => {
