@@ -438,3 +438,60 @@ fn copy_dest_twins_of_links_and_specials() {
         }
     }
 }
+
+/// A local copy uses the file an interrupted transfer left in the partial dir (relative or
+/// absolute) as its basis, as stock's generator does: the same literal and matched data,
+/// and the partial file gone afterwards.
+#[test]
+fn local_partial_dir_file_is_the_basis() {
+    let keep = |out: &str| -> String {
+        out.lines()
+            .filter(|l| l.starts_with(['>', '.', 'c']) || l.contains(" data: "))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    for pd in [".p", "ABS"] {
+        let run = |stock: bool| {
+            let work = tempfile::tempdir().unwrap();
+            let w = work.path();
+            fs::create_dir_all(w.join("src")).unwrap();
+            fs::create_dir_all(w.join("dst")).unwrap();
+            fs::write(w.join("src/f"), vec![7u8; 120_000]).unwrap();
+            fs::write(w.join("dst/f"), vec![200u8; 120_000]).unwrap();
+            let dir = if pd == "ABS" {
+                w.join("parts")
+            } else {
+                w.join("dst").join(pd)
+            };
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("f"), vec![7u8; 60_000]).unwrap();
+            local_util::set_mtime(&w.join("dst/f"), 1_000_000_000, 0);
+            let opt = format!(
+                "--partial-dir={}",
+                if pd == "ABS" {
+                    dir.display().to_string()
+                } else {
+                    pd.to_string()
+                }
+            );
+            let mut cmd = if stock {
+                Command::new(stock_rsync())
+            } else {
+                let mut c = Command::new(RTSYNC);
+                c.arg("rsync");
+                c
+            };
+            let out = cmd
+                .args(["-ai", "--no-whole-file", "--stats", &opt, "src/", "dst/"])
+                .current_dir(w)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            assert!(!dir.join("f").exists(), "the partial file is gone");
+            keep(&String::from_utf8_lossy(&out.stdout))
+        };
+        let (want, got) = (run(true), run(false));
+        assert!(want.contains("Matched data: 119,"), "{want}");
+        assert_eq!(got, want, "{pd}");
+    }
+}

@@ -687,10 +687,26 @@ impl LocalTransfer<'_> {
         };
         // Interrupted from here on, the temp file is removed (or, with --partial, kept).
         let _armed = self.arm_interrupt(&tmp, dest, &dest_pinned);
-        let basis = existing
-            .filter(|m| m.is_file())
-            .map(|_| dest.to_path_buf())
-            .or_else(|| self.alt_basis.clone());
+        // An earlier interrupted transfer kept in the partial dir is the better basis (as
+        // stock's generator picks it; it goes once the file is in place).
+        let partial = self
+            .opts
+            .partial_dir
+            .as_ref()
+            .filter(|_| !self.alt_whole_file)
+            .map(|pd| {
+                dest.parent()
+                    .unwrap_or(Path::new("."))
+                    .join(pd)
+                    .join(OsStr::from_bytes(&base))
+            })
+            .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file()));
+        let basis = partial.or_else(|| {
+            existing
+                .filter(|m| m.is_file())
+                .map(|_| dest.to_path_buf())
+                .or_else(|| self.alt_basis.clone())
+        });
         let hash_hits = self.opts.debug_level("deltasum") >= 1;
         let progress = self.report.shows_progress();
         let (report, bw) = (&mut self.report, &mut self.bw);
