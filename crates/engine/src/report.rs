@@ -584,6 +584,16 @@ impl Reporter {
         }
     }
 
+    /// Item lines wait for the end of their directory's list, as stock's local copy shows
+    /// them: its generator's messages (deletions, skips) travel out of band and overtake
+    /// the item lines its sender logs from the buffered data stream. (Progress output is
+    /// printed as the transfer goes.)
+    pub fn defer_items_per_list(&mut self) {
+        if !self.quiet && self.progress == 0 {
+            self.defer = true;
+        }
+    }
+
     pub fn itemizes(&self) -> bool {
         self.has_i > 0
     }

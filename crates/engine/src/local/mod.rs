@@ -198,6 +198,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         let srcs: Vec<&[u8]> = sources.iter().map(|p| p.as_os_str().as_bytes()).collect();
         report.set_rooted_sources(opts.relative, &srcs);
     }
+    report.defer_items_per_list();
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
         "rsync error: received SIGINT, SIGTERM, or SIGHUP (code 20) at rsync.c(874) [sender={}]\n",
         crate::RSYNC_VERSION
