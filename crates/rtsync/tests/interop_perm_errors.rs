@@ -18,7 +18,7 @@ use std::process::Command;
 
 use daemon_util::{rtsync_bin, stock_rsync};
 use interop_util::{set_mtime, snapshot};
-use roles::matrix::{every_pairing, temp_names, Case};
+use roles::matrix::{every_pairing, temp_names, without_counts, Case};
 
 /// The user the client (and a daemon's module) runs as.
 const USER: &str = "nobody";
@@ -167,20 +167,8 @@ fn local_compare(prepare: &dyn Fn(&Path), opts: &[&str]) {
             )
             .replace(&b, "BASE"),
         );
-        // Byte counts and timings aside (stock's are its pipe's), and the speedup they make.
-        let counts = [
-            "sent ",
-            "File list size",
-            "File list generation time",
-            "File list transfer time",
-            "Total bytes sent",
-            "Total bytes received",
-        ];
-        let mut lines: Vec<String> = text
-            .lines()
-            .filter(|l| !counts.iter().any(|c| l.starts_with(c)))
-            .map(|l| l.split("  speedup is ").next().unwrap_or(l).to_string())
-            .collect();
+        // Byte counts and timings aside (stock's are its pipe's).
+        let mut lines: Vec<String> = without_counts(&text).lines().map(str::to_string).collect();
         lines.sort();
         (lines, snapshot(&base.join("dst"), false), dir)
     };

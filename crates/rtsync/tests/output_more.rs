@@ -8,7 +8,7 @@ mod interop_util;
 mod local_util;
 
 use interop_util::fake_ssh;
-use local_util::{line_diff, stock_rsync, RTSYNC};
+use local_util::{line_diff, stock_rsync};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -88,13 +88,7 @@ fn run(stock: bool, role: Role, args: &[&str], prep: &dyn Fn(&Path)) -> Outcome 
     let w = work.path();
     tree(&w.join("src"));
     prep(w);
-    let mut cmd = if stock {
-        Command::new(stock_rsync())
-    } else {
-        let mut c = Command::new(RTSYNC);
-        c.arg("rsync");
-        c
-    };
+    let mut cmd = local_util::rsync_command(stock);
     cmd.args(args);
     let ssh = fake_ssh(w).display().to_string();
     match role {
@@ -385,13 +379,7 @@ fn relative_absolute_sources_show_their_slash() {
         ];
         runs.iter()
             .map(|args| {
-                let mut cmd = if stock {
-                    Command::new(stock_rsync())
-                } else {
-                    let mut c = Command::new(RTSYNC);
-                    c.arg("rsync");
-                    c
-                };
+                let mut cmd = local_util::rsync_command(stock);
                 let out = cmd.args(args).current_dir(w).output().unwrap();
                 let text = String::from_utf8_lossy(&out.stdout).to_string()
                     + &String::from_utf8_lossy(&out.stderr);
@@ -474,13 +462,7 @@ fn local_partial_dir_file_is_the_basis() {
                     pd.to_string()
                 }
             );
-            let mut cmd = if stock {
-                Command::new(stock_rsync())
-            } else {
-                let mut c = Command::new(RTSYNC);
-                c.arg("rsync");
-                c
-            };
+            let mut cmd = local_util::rsync_command(stock);
             let out = cmd
                 .args(["-ai", "--no-whole-file", "--stats", &opt, "src/", "dst/"])
                 .current_dir(w)

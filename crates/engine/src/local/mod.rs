@@ -827,12 +827,7 @@ impl<'a> LocalTransfer<'a> {
         if let Err(e) = self.pin_parent(&dest) {
             // A parent that is (or became) a symlink leading out of the destination.
             if rtsync_oppath::is_refusal(&e) {
-                self.report.error(&format!(
-                    "rsync: [generator] recv_generator: failed to stat \"{}\": {}",
-                    full_path(&dest),
-                    os_error(&e)
-                ));
-                self.note(exit::PARTIAL);
+                self.stat_failed(&dest, &e);
                 return;
             }
         }
@@ -840,12 +835,7 @@ impl<'a> LocalTransfer<'a> {
             Ok(md) => Some(md),
             // A parent is a file (the directory was skipped, or could not be made).
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-                self.report.error(&format!(
-                    "rsync: [generator] recv_generator: failed to stat \"{}\": {}",
-                    full_path(&dest),
-                    os_error(&e)
-                ));
-                self.note(exit::PARTIAL);
+                self.stat_failed(&dest, &e);
                 return;
             }
             Err(_) => None,
@@ -898,6 +888,16 @@ impl<'a> LocalTransfer<'a> {
                 }
             }
         }
+    }
+
+    /// Stock's generator could not stat `dest`: the item is skipped, the run ends with 23.
+    fn stat_failed(&mut self, dest: &Path, e: &std::io::Error) {
+        self.report.error(&format!(
+            "rsync: [generator] recv_generator: failed to stat \"{}\": {}",
+            full_path(dest),
+            os_error(e)
+        ));
+        self.note(exit::PARTIAL);
     }
 
     fn skip_nonregular(&mut self, i: usize) {

@@ -485,14 +485,11 @@ impl Workspace {
         if !pristine.exists() {
             copy_tree(&w.join("src"), &pristine);
         }
-        let mut cmd = if stock {
-            Command::new(stock_rsync())
-        } else {
-            let mut c = Command::new(RTSYNC);
-            c.arg("rsync");
-            c
-        };
-        let out = cmd.args(args).current_dir(w).output().unwrap();
+        let out = rsync_command(stock)
+            .args(args)
+            .current_dir(w)
+            .output()
+            .unwrap();
         let tree = if fs::symlink_metadata(&dst).is_ok() {
             snapshot(&dst, cmp)
         } else {
@@ -651,4 +648,15 @@ fn build_corpus_for_manual_runs() {
     let dir = PathBuf::from(std::env::var_os("RTSYNC_CORPUS_DIR").expect("RTSYNC_CORPUS_DIR"));
     build_corpus(&dir.join("src"));
     build_old_dest(&dir.join("dest-template"));
+}
+
+/// A command running stock rsync (`stock`) or `rtsync rsync`.
+pub fn rsync_command(stock: bool) -> Command {
+    if stock {
+        Command::new(stock_rsync())
+    } else {
+        let mut c = Command::new(RTSYNC);
+        c.arg("rsync");
+        c
+    }
 }

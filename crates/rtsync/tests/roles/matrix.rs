@@ -172,24 +172,7 @@ pub fn run(
         cmd.arg("rsync");
     }
     let out = cmd.args(&args).current_dir(base).output().unwrap();
-    // Byte counts and timings legitimately differ between implementations.
-    let counts = [
-        "sent ",
-        "File list size",
-        "File list generation time",
-        "File list transfer time",
-        "Total bytes sent",
-        "Total bytes received",
-    ];
-    let stdout: String = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !counts.iter().any(|c| l.starts_with(c)))
-        // (The speedup is the byte counts' too.)
-        .map(|l| match l.find("  speedup is ") {
-            Some(at) => format!("{}\n", &l[..at]),
-            None => format!("{l}\n"),
-        })
-        .collect();
+    let stdout = without_counts(&String::from_utf8_lossy(&out.stdout));
     let text = format!(
         "stdout:\n{stdout}stderr:\n{}exit: {:?}\n",
         String::from_utf8_lossy(&out.stderr),
@@ -266,6 +249,26 @@ pub fn every_pairing(prepare: &dyn Fn(&Path), case: Case<'_>) {
             }
         }
     }
+}
+
+/// `text` without the lines of byte counts and timings, which legitimately differ between
+/// implementations (and without the speedup they make).
+pub fn without_counts(text: &str) -> String {
+    let counts = [
+        "sent ",
+        "File list size",
+        "File list generation time",
+        "File list transfer time",
+        "Total bytes sent",
+        "Total bytes received",
+    ];
+    text.lines()
+        .filter(|l| !counts.iter().any(|c| l.starts_with(c)))
+        .map(|l| match l.find("  speedup is ") {
+            Some(at) => format!("{}\n", &l[..at]),
+            None => format!("{l}\n"),
+        })
+        .collect()
 }
 
 /// Temp-file names in messages (`".NAME.AbC123"`, stock's random mkstemp suffix) with the
