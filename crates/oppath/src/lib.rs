@@ -228,32 +228,40 @@ pub fn open_parent(base: Base<'_>, path: &Path, create: bool) -> io::Result<(Own
 /// removed as the link it is, not followed.
 pub fn remove_tree_at(dir: BorrowedFd<'_>, leaf: &OsStr) -> io::Result<()> {
     let c = cstr(leaf.as_bytes())?;
-    // SAFETY: `dir` is an open descriptor and `c` a NUL-terminated name.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
+    let sub = match open_subdir(dir, &c) {
+        Ok(sub) => sub,
+        // Not a directory (a symlink included): unlinked as it is.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR) | Some(libc::ELOOP)) => {
+            return unlink_at(dir, &c, 0)
+        }
+        Err(e) => return Err(e),
     };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            // Not a directory (a symlink included): unlinked as it is.
-            Some(libc::ENOTDIR) | Some(libc::ELOOP) => unlink_at(dir, &c, 0),
-            _ => Err(e),
-        };
-    }
-    // SAFETY: `fd` was just opened and is owned here.
-    let sub = unsafe { OwnedFd::from_raw_fd(fd) };
     // (Listed through the descriptor itself: /proc's link leads to the directory opened.)
-    let names: Vec<OsString> = std::fs::read_dir(format!("/proc/self/fd/{fd}"))?
+    let names: Vec<OsString> = std::fs::read_dir(format!("/proc/self/fd/{}", sub.as_raw_fd()))?
         .map(|e| e.map(|e| e.file_name()))
         .collect::<io::Result<_>>()?;
     for name in names {
         remove_tree_at(sub.as_fd(), &name)?;
     }
     unlink_at(dir, &c, libc::AT_REMOVEDIR)
+}
+
+/// Opens the directory `name` in `dir` for reading, without following a symlink there
+/// (`ELOOP`) or opening anything but a directory (`ENOTDIR`).
+pub fn open_subdir(dir: BorrowedFd<'_>, name: &std::ffi::CStr) -> io::Result<OwnedFd> {
+    // SAFETY: `dir` is an open descriptor and `name` a NUL-terminated name.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and is owned here.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 fn unlink_at(dir: BorrowedFd<'_>, name: &CString, flags: i32) -> io::Result<()> {

@@ -434,7 +434,7 @@ impl Pinned {
 /// it is. An error when a directory on the way is a symlink now (or vanished).
 pub fn pin_beneath(root: &Path, path: &Path) -> io::Result<Option<Pinned>> {
     use std::os::unix::fs::OpenOptionsExt;
-    use std::os::unix::io::{AsRawFd, FromRawFd};
+    use std::os::unix::io::AsRawFd;
     let Ok(rel) = path.strip_prefix(root) else {
         return Ok(None);
     };
@@ -463,19 +463,10 @@ pub fn pin_beneath(root: &Path, path: &Path) -> io::Result<Option<Pinned>> {
     for d in dirs {
         let c =
             CString::new(d.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        // SAFETY: a valid directory descriptor and C string.
-        let fd = unsafe {
-            libc::openat(
-                dir.as_raw_fd(),
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a descriptor we just opened and own.
-        dir = unsafe { std::fs::File::from_raw_fd(fd) };
+        dir = std::fs::File::from(rtsync_oppath::open_subdir(
+            std::os::fd::AsFd::as_fd(&dir),
+            &c,
+        )?);
     }
     let path = Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(leaf);
     Ok(Some(Pinned { _dir: dir, path }))
