@@ -137,6 +137,59 @@ fn symlinks_in_read_only_dirs() {
     );
 }
 
+/// Symlinks and a fifo that replace something already there (a symlink to elsewhere, a
+/// file) are made under a temporary name and renamed over it, as stock's atomic_create does:
+/// in a directory the user cannot write to, the message names that temporary (`.NAME.PID`);
+/// in a writable one the replacement arrives.
+fn replacements(base: &Path) {
+    use std::os::unix::fs::symlink;
+    read_only_dirs(base);
+    let (src, dst) = (base.join("src"), base.join("dst"));
+    for d in [&src, &dst] {
+        fs::create_dir_all(d.join("rw")).unwrap();
+        set_mtime(&d.join("rw"), 1_500_000_000, 0);
+    }
+    for (new, old) in [("ro/link", "link"), ("ro/was_file", ""), ("rw/link", "")] {
+        symlink("f", src.join(new)).unwrap();
+        match old {
+            "" => fs::write(dst.join(new), "a file\n").unwrap(),
+            t => symlink(t, dst.join(new)).unwrap(),
+        }
+    }
+    for f in ["ro/fifo", "rw/fifo"] {
+        let c = std::ffi::CString::new(src.join(f).into_os_string().into_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        fs::write(dst.join(f), "a file\n").unwrap();
+    }
+    for f in [
+        "ro/link",
+        "ro/was_file",
+        "ro/fifo",
+        "rw/link",
+        "rw/fifo",
+        "ro",
+        "rw",
+    ] {
+        set_mtime(&src.join(f), 1_500_000_000, 0);
+        set_mtime(&dst.join(f), 1_400_000_000, 0);
+    }
+    chmod(&dst.join("rw"), 0o777);
+}
+
+#[test]
+fn replacements_in_read_only_dirs() {
+    every_pairing(
+        &replacements,
+        Case::new(&["-rltDO"], &[""])
+            .module(MODULE)
+            .as_user(USER)
+            .no_dir_times()
+            .sorted(),
+    );
+    local_compare(&replacements, &["-rltDOi"]);
+}
+
 /// The same local copy (`SRC/ DST/`) by stock and by `rtsync rsync`, as the user: the
 /// messages (as a set), the exit code and the trees must agree.
 fn local_compare(prepare: &dyn Fn(&Path), opts: &[&str]) {

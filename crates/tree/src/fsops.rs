@@ -142,6 +142,67 @@ pub fn make_node(path: &Path, mode: u32, rdev: u64) -> io::Result<()> {
     check(unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) })
 }
 
+/// Why [`create_over`] failed: the path it failed on (the temporary name when it was
+/// replacing something), whether that was the final rename, and the error.
+#[derive(Debug)]
+pub struct CreateFailed {
+    pub at: PathBuf,
+    pub renaming: bool,
+    pub err: io::Error,
+}
+
+/// Makes a new non-regular node (symlink, device, fifo, hard link) at `dest` with `create`.
+/// When something that is not a directory is already there (`replacing`), the node is made
+/// under a temporary name beside it (`.NAME.N`, as stock's atomic_create names it) and renamed
+/// over the old one, so the name never goes missing for a reader of the destination; the
+/// temporary is removed if the rename fails. Otherwise it is made at `dest` directly.
+pub fn create_over(
+    dest: &Path,
+    replacing: bool,
+    create: impl Fn(&Path) -> io::Result<()>,
+) -> Result<(), CreateFailed> {
+    let failed = |at: &Path, renaming, err| CreateFailed {
+        at: at.to_path_buf(),
+        renaming,
+        err,
+    };
+    if !replacing {
+        return create(dest).map_err(|e| failed(dest, false, e));
+    }
+    let first = std::process::id();
+    for n in first..first + 100 {
+        let tmp = unique_name_beside(dest, n);
+        match create(&tmp) {
+            Ok(()) => {
+                return std::fs::rename(&tmp, dest).map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    failed(&tmp, true, e)
+                })
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(failed(&tmp, false, e)),
+        }
+    }
+    let tmp = unique_name_beside(dest, first);
+    Err(failed(&tmp, false, io::ErrorKind::AlreadyExists.into()))
+}
+
+/// `.NAME.N` beside `dest`: a leading dot of NAME is not doubled, a trailing one is dropped,
+/// and NAME is cut so the whole stays within NAME_MAX (stock's get_tmpname).
+fn unique_name_beside(dest: &Path, n: u32) -> PathBuf {
+    let base = dest.file_name().map(OsStr::as_bytes).unwrap_or(b"");
+    let base = base.strip_prefix(b".").unwrap_or(base);
+    let mut base = &base[..base.len().min(255 - 1 - 7)];
+    if let Some(b) = base.strip_suffix(b".") {
+        base = b;
+    }
+    let mut name = Vec::with_capacity(base.len() + 12);
+    name.push(b'.');
+    name.extend_from_slice(base);
+    name.extend_from_slice(format!(".{n}").as_bytes());
+    dest.with_file_name(OsStr::from_bytes(&name))
+}
+
 /// A file being written next to its final name; removed on drop unless persisted.
 ///
 /// rsync's naming: `.NAME.XXXXXX` in the destination directory (or a `--temp-dir`).
@@ -374,6 +435,37 @@ impl<F: io::Read> io::Read for SizedSource<F> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    /// A symlink replacing a file goes in by rename (the name is never missing) and leaves
+    /// no temporary behind; a failed create names the temporary, as stock's message does.
+    #[test]
+    fn create_over_replaces_by_rename() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join(".cfg.");
+        std::fs::write(&p, b"old").unwrap();
+        let ino = |p: &Path| std::fs::symlink_metadata(p).unwrap();
+        let before = ino(&p);
+        create_over(&p, true, |tmp| {
+            let name = tmp.file_name().unwrap().as_bytes();
+            assert!(name.starts_with(b".cfg.") && !name.starts_with(b"..cfg"));
+            assert!(name[5..].iter().all(u8::is_ascii_digit), "{tmp:?}");
+            std::os::unix::fs::symlink("target", tmp)
+        })
+        .unwrap();
+        assert_eq!(std::fs::read_link(&p).unwrap(), Path::new("target"));
+        assert_ne!(
+            std::os::unix::fs::MetadataExt::ino(&before),
+            std::os::unix::fs::MetadataExt::ino(&ino(&p))
+        );
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
+        let err =
+            create_over(&p, true, |_| Err(io::ErrorKind::PermissionDenied.into())).unwrap_err();
+        assert_ne!(err.at, p);
+        assert!(!err.renaming);
+        let err =
+            create_over(&p, false, |_| Err(io::ErrorKind::PermissionDenied.into())).unwrap_err();
+        assert_eq!(err.at, p);
+    }
 
     /// A file read as the size it had when opened: one that grew is cut there, one that
     /// shrank is made up with zeros (and says so), by reads and by the kernel copy alike.

@@ -557,54 +557,100 @@ pub fn ensure_dir(path: &Path) -> io::Result<bool> {
 
 /// Makes `path` a `--fake-super` symlink stand-in holding `target`; returns false if it
 /// already was one.
-pub fn ensure_fake_symlink(path: &Path, target: &[u8]) -> io::Result<bool> {
-    if let Ok(m) = fs::symlink_metadata(path) {
-        if rtsync_tree::fake::Seen::of(path, &m).kind() == Some(FileKind::Symlink)
-            && rtsync_tree::fake::read_symlink_file(path)?.as_deref() == Some(target)
-        {
-            return Ok(false);
+pub fn ensure_fake_symlink(path: &Path, target: &[u8]) -> std::result::Result<bool, CreateFailed> {
+    let replacing = match fs::symlink_metadata(path) {
+        Ok(m) => {
+            if rtsync_tree::fake::Seen::of(path, &m).kind() == Some(FileKind::Symlink)
+                && rtsync_tree::fake::read_symlink_file(path)
+                    .map_err(|e| failed_at(path, e))?
+                    .as_deref()
+                    == Some(target)
+            {
+                return Ok(false);
+            }
+            clear_dir_in_the_way(path, &m)?
         }
-        remove_any(path)?;
-    }
-    rtsync_tree::fake::make_symlink_file(path, target)?;
+        Err(_) => false,
+    };
+    fsops::create_over(path, replacing, |p| {
+        rtsync_tree::fake::make_symlink_file(p, target)
+    })?;
     Ok(true)
 }
 
 /// Makes `path` a `--fake-super` stand-in for the device or special file `e`; returns false
 /// if it already was one.
-pub fn ensure_fake_special(path: &Path, e: &FileEntry) -> io::Result<bool> {
-    if let Ok(m) = fs::symlink_metadata(path) {
-        let seen = rtsync_tree::fake::Seen::of(path, &m);
-        if seen.mode & libc::S_IFMT == e.mode & libc::S_IFMT && seen.rdev == e.rdev {
-            return Ok(false);
+pub fn ensure_fake_special(path: &Path, e: &FileEntry) -> std::result::Result<bool, CreateFailed> {
+    let replacing = match fs::symlink_metadata(path) {
+        Ok(m) => {
+            let seen = rtsync_tree::fake::Seen::of(path, &m);
+            if seen.mode & libc::S_IFMT == e.mode & libc::S_IFMT && seen.rdev == e.rdev {
+                return Ok(false);
+            }
+            clear_dir_in_the_way(path, &m)?
         }
-        remove_any(path)?;
-    }
-    rtsync_tree::fake::make_placeholder(path)?;
+        Err(_) => false,
+    };
+    fsops::create_over(path, replacing, rtsync_tree::fake::make_placeholder)?;
     Ok(true)
 }
 
 /// Makes `path` a symlink to `target`; returns false if it already was one.
-pub fn ensure_symlink(path: &Path, target: &[u8]) -> io::Result<bool> {
-    if let Ok(m) = fs::symlink_metadata(path) {
-        if m.file_type().is_symlink() && fs::read_link(path)?.as_os_str().as_bytes() == target {
-            return Ok(false);
+pub fn ensure_symlink(path: &Path, target: &[u8]) -> std::result::Result<bool, CreateFailed> {
+    let replacing = match fs::symlink_metadata(path) {
+        Ok(m) => {
+            if m.file_type().is_symlink()
+                && fs::read_link(path)
+                    .map_err(|e| failed_at(path, e))?
+                    .as_os_str()
+                    .as_bytes()
+                    == target
+            {
+                return Ok(false);
+            }
+            clear_dir_in_the_way(path, &m)?
         }
-        remove_any(path)?;
-    }
-    std::os::unix::fs::symlink(OsStr::from_bytes(target), path)?;
+        Err(_) => false,
+    };
+    fsops::create_over(path, replacing, |p| {
+        std::os::unix::fs::symlink(OsStr::from_bytes(target), p)
+    })?;
     Ok(true)
 }
 
 /// Makes `path` a device/fifo/socket like `e`; returns false if it already matched.
-pub fn ensure_special(path: &Path, e: &FileEntry) -> io::Result<bool> {
-    if let Ok(m) = fs::symlink_metadata(path) {
-        if m.mode() & libc::S_IFMT == e.mode & libc::S_IFMT && m.rdev() == e.rdev {
-            return Ok(false);
+pub fn ensure_special(path: &Path, e: &FileEntry) -> std::result::Result<bool, CreateFailed> {
+    let replacing = match fs::symlink_metadata(path) {
+        Ok(m) => {
+            if m.mode() & libc::S_IFMT == e.mode & libc::S_IFMT && m.rdev() == e.rdev {
+                return Ok(false);
+            }
+            clear_dir_in_the_way(path, &m)?
         }
-        remove_any(path)?;
+        Err(_) => false,
+    };
+    fsops::create_over(path, replacing, |p| fsops::make_node(p, e.mode, e.rdev))?;
+    Ok(true)
+}
+
+pub use fsops::CreateFailed;
+
+fn failed_at(path: &Path, err: io::Error) -> CreateFailed {
+    CreateFailed {
+        at: path.to_path_buf(),
+        renaming: false,
+        err,
     }
-    fsops::make_node(path, e.mode, e.rdev)?;
+}
+
+/// What is at `path` before a non-directory is made there: a directory (emptied by the
+/// caller's make-way) is removed and the new node goes in directly; anything else is
+/// replaced by rename (true), as stock's atomic_create does.
+fn clear_dir_in_the_way(path: &Path, m: &fs::Metadata) -> std::result::Result<bool, CreateFailed> {
+    if m.is_dir() {
+        remove_any(path).map_err(|e| failed_at(path, e))?;
+        return Ok(false);
+    }
     Ok(true)
 }
 

@@ -1144,16 +1144,23 @@ impl Walk {
             let linked = if ctx.opts.dry_run {
                 Ok(())
             } else {
-                let _ = local::remove_any(&to);
-                fs::hard_link(&from, &to)
+                // Whatever is there is replaced by rename (stock's atomic_create); a
+                // directory in the way was made way for by the generator.
+                let replacing = match fs::symlink_metadata(&to) {
+                    Ok(m) if m.is_dir() => {
+                        let _ = local::remove_any(&to);
+                        false
+                    }
+                    Ok(_) => true,
+                    Err(_) => false,
+                };
+                rtsync_tree::fsops::create_over(&to, replacing, |p| fs::hard_link(&from, p))
             };
-            if let Err(err) = linked {
-                let what = format!(
-                    "link {} => {} failed",
-                    ctx.naming.name(&e.name),
-                    String::from_utf8_lossy(leader)
-                );
-                ctx.gen_error(say::syserr("generator", &what, &err));
+            if let Err(f) = linked {
+                let what = entry::create_failed(ctx, &e.name, &f, |n| {
+                    format!("link {n} => {} failed", String::from_utf8_lossy(leader))
+                });
+                ctx.gen_error(say::syserr("generator", &what, &f.err));
                 send_said(ctx, w)?;
                 self.res.errors += 1;
             } else {

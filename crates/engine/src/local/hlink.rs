@@ -13,7 +13,7 @@
 use super::{full_path, os_error, LocalTransfer};
 use crate::itemize::Itemize;
 use crate::report::exit;
-use rtsync_tree::{compare_names, FileEntry, FileKind, ScanFilter, ScanOptions, Scanner};
+use rtsync_tree::{compare_names, fsops, FileEntry, FileKind, ScanFilter, ScanOptions, Scanner};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -298,16 +298,33 @@ impl LocalTransfer<'_> {
             }
         }
         if !self.opts.dry_run {
-            if existing.is_some() && !self.remove_path_in_the_way(&dest, &entry.name, entry.kind) {
+            // A directory in the way is made way for (a backup taken); anything else is
+            // replaced by rename, as stock's atomic_create does.
+            let dir = existing.as_ref().is_some_and(|m| m.is_dir());
+            if (dir || (existing.is_some() && self.opts.backup))
+                && !self.remove_path_in_the_way(&dest, &entry.name, entry.kind)
+            {
                 return;
             }
-            if let Err(e) = std::fs::hard_link(&leader_dest, &dest) {
-                self.report.error(&format!(
-                    "rsync: [generator] link \"{}\" => {} failed: {}",
-                    full_path(&dest),
-                    String::from_utf8_lossy(&leader_name),
-                    os_error(&e)
-                ));
+            let replacing = std::fs::symlink_metadata(&dest).is_ok();
+            let linked =
+                fsops::create_over(&dest, replacing, |p| std::fs::hard_link(&leader_dest, p));
+            if let Err(f) = linked {
+                let said = if f.renaming {
+                    format!(
+                        "rename \"{}\" -> \"{}\" failed",
+                        full_path(&f.at),
+                        full_path(&dest)
+                    )
+                } else {
+                    format!(
+                        "link \"{}\" => {} failed",
+                        full_path(&f.at),
+                        String::from_utf8_lossy(&leader_name)
+                    )
+                };
+                self.report
+                    .error(&format!("rsync: [generator] {said}: {}", os_error(&f.err)));
                 self.note(exit::PARTIAL);
                 return;
             }

@@ -1100,6 +1100,17 @@ impl<'a> LocalTransfer<'a> {
         self.remove_path_in_the_way(dest, &name, kind)
     }
 
+    /// Makes room for a symlink, device or special file at `dest`: a directory is made way
+    /// for and a backup taken as for any entry, but anything else stays until the new node
+    /// is renamed over it (stock's atomic_create: the name never goes missing).
+    fn make_room_for_node(&mut self, dest: &Path, i: usize) -> bool {
+        let dir = std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir());
+        if !dir && !self.opts.backup {
+            return true;
+        }
+        self.remove_in_the_way(dest, i)
+    }
+
     /// Removes whatever is at `dest` (entry `name`'s place, a `kind`) so it can go there.
     /// A directory's contents go only with `--delete` or `--force` (stock's delete_item with
     /// DEL_MAKE_ROOM); otherwise it stays and the entry is skipped.

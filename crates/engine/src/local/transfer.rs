@@ -1247,7 +1247,7 @@ impl LocalTransfer<'_> {
             self.compare_attrs(i, md, &mut it, false);
             self.mark_untimed_change(FileKind::Symlink, &mut it);
         } else {
-            if existing.is_some() && !self.remove_in_the_way(dest, i) {
+            if existing.is_some() && !self.make_room_for_node(dest, i) {
                 return;
             }
             it.is_new = true;
@@ -1272,19 +1272,24 @@ impl LocalTransfer<'_> {
             if current.is_some() && self.opts.backup && !self.make_backup(dest) {
                 return;
             }
-            if let Err(e) = self.replace_with(dest, |tmp| {
-                if fake {
-                    rtsync_tree::fake::make_symlink_file(tmp, &target)
-                } else {
-                    std::os::unix::fs::symlink(OsStr::from_bytes(&target), tmp)
-                }
-            }) {
-                self.report.error(&format!(
-                    "rsync: [generator] symlink \"{}\" -> \"{}\" failed: {}",
-                    full_path(dest),
-                    String::from_utf8_lossy(&target),
-                    os_error(&e)
-                ));
+            let made = self.replace_with(
+                dest,
+                |tmp| {
+                    if fake {
+                        rtsync_tree::fake::make_symlink_file(tmp, &target)
+                    } else {
+                        std::os::unix::fs::symlink(OsStr::from_bytes(&target), tmp)
+                    }
+                },
+                |n| {
+                    format!(
+                        "symlink {n} -> \"{}\" failed",
+                        String::from_utf8_lossy(&target)
+                    )
+                },
+            );
+            if let Err(said) = made {
+                self.report.error(&said);
                 self.note(exit::PARTIAL);
                 return;
             }
@@ -1299,29 +1304,28 @@ impl LocalTransfer<'_> {
     }
 
     /// Creates an item under a temporary name next to `dest` and renames it over `dest`.
+    /// Makes a symlink/device/special at `dest` with `create`: directly, or by rename over
+    /// what is there (see [`fsops::create_over`]). On failure, stock's message: `what` of
+    /// the name that failed (the temporary one when replacing), or the rename.
     fn replace_with(
         &self,
         dest: &Path,
         create: impl Fn(&Path) -> io::Result<()>,
-    ) -> io::Result<()> {
-        let base = dest.file_name().unwrap_or_default().as_bytes().to_vec();
-        let dir = dest.parent().unwrap_or(Path::new("."));
-        for attempt in 0..100u32 {
-            let mut n = b".".to_vec();
-            n.extend_from_slice(&base[..base.len().min(200)]);
-            n.extend_from_slice(format!(".{}.{attempt}", std::process::id()).as_bytes());
-            let tmp = dir.join(OsStr::from_bytes(&n));
-            match create(&tmp) {
-                Ok(()) => {
-                    return std::fs::rename(&tmp, dest).inspect_err(|_| {
-                        let _ = std::fs::remove_file(&tmp);
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(io::Error::from(io::ErrorKind::AlreadyExists))
+        what: impl Fn(&str) -> String,
+    ) -> Result<(), String> {
+        let replacing = std::fs::symlink_metadata(dest).is_ok();
+        fsops::create_over(dest, replacing, create).map_err(|f| {
+            let said = if f.renaming {
+                format!(
+                    "rename \"{}\" -> \"{}\" failed",
+                    full_path(&f.at),
+                    full_path(dest)
+                )
+            } else {
+                what(&format!("\"{}\"", full_path(&f.at)))
+            };
+            format!("rsync: [generator] {said}: {}", os_error(&f.err))
+        })
     }
 
     pub(super) fn do_node(&mut self, i: usize, dest: &Path, existing: Option<Metadata>) {
@@ -1358,7 +1362,7 @@ impl LocalTransfer<'_> {
             } else {
                 it.is_new = true;
             }
-            if !self.remove_in_the_way(dest, i) {
+            if !self.make_room_for_node(dest, i) {
                 return;
             }
         } else {
@@ -1382,19 +1386,20 @@ impl LocalTransfer<'_> {
             let perms = self.wanted_perms(i, None);
             let node_mode = (mode & libc::S_IFMT) | perms;
             let fake = self.fake();
-            if let Err(err) = self.replace_with(dest, |tmp| {
-                if fake {
-                    // An inert stand-in; what it stands for goes into its `%stat`.
-                    rtsync_tree::fake::make_placeholder(tmp)
-                } else {
-                    fsops::make_node(tmp, node_mode, rdev)
-                }
-            }) {
-                self.report.error(&format!(
-                    "rsync: [generator] mknod \"{}\" failed: {}",
-                    full_path(dest),
-                    os_error(&err)
-                ));
+            let made = self.replace_with(
+                dest,
+                |tmp| {
+                    if fake {
+                        // An inert stand-in; what it stands for goes into its `%stat`.
+                        rtsync_tree::fake::make_placeholder(tmp)
+                    } else {
+                        fsops::make_node(tmp, node_mode, rdev)
+                    }
+                },
+                |n| format!("mknod {n} failed"),
+            );
+            if let Err(said) = made {
+                self.report.error(&said);
                 self.note(exit::PARTIAL);
                 return;
             }

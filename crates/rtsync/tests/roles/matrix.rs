@@ -287,7 +287,27 @@ pub fn temp_names(text: &str) -> String {
             out[i - 6..i].copy_from_slice(b"XXXXXX");
         }
     }
-    String::from_utf8(out).expect("only ASCII replaced")
+    // The `.NAME.PID` of a node made to replace another (stock's atomic_create) as `.NAME.N`.
+    let text = String::from_utf8(out).expect("only ASCII replaced");
+    let mut shown = String::with_capacity(text.len());
+    for (i, piece) in text.split('"').enumerate() {
+        if i > 0 {
+            shown.push('"');
+        }
+        let last = piece.rsplit('/').next().unwrap_or(piece);
+        let numbered = last.starts_with('.')
+            && last.rsplit_once('.').is_some_and(|(head, n)| {
+                head.len() > 1 && !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit())
+            });
+        if numbered {
+            let cut = piece.rfind('.').expect("numbered");
+            shown.push_str(&piece[..cut]);
+            shown.push_str(".N");
+        } else {
+            shown.push_str(piece);
+        }
+    }
+    shown
 }
 
 /// Who runs what: client, server, shell or daemon, push.

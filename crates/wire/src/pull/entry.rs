@@ -282,13 +282,14 @@ pub(super) fn generate_entry(
                 };
                 match made {
                     Ok(_) => res.errors += item_attrs(ctx, &path, e),
-                    Err(err) => {
-                        let what = format!(
-                            "symlink {} -> \"{}\" failed",
-                            ctx.naming.name(&e.name),
-                            String::from_utf8_lossy(target)
-                        );
-                        ctx.gen_error(say::syserr("generator", &what, &err));
+                    Err(f) => {
+                        let what = create_failed(ctx, &e.name, &f, |n| {
+                            format!(
+                                "symlink {n} -> \"{}\" failed",
+                                String::from_utf8_lossy(target)
+                            )
+                        });
+                        ctx.gen_error(say::syserr("generator", &what, &f.err));
                         res.errors += 1;
                         return Ok(Step::Done(lines));
                     }
@@ -488,9 +489,9 @@ pub(super) fn generate_entry(
                 };
                 match made {
                     Ok(_) => res.errors += item_attrs(ctx, &path, e),
-                    Err(err) => {
-                        let what = format!("mknod {} failed", ctx.naming.name(&e.name));
-                        ctx.gen_error(say::syserr("generator", &what, &err));
+                    Err(f) => {
+                        let what = create_failed(ctx, &e.name, &f, |n| format!("mknod {n} failed"));
+                        ctx.gen_error(say::syserr("generator", &what, &f.err));
                         res.errors += 1;
                         return Ok(Step::Done(lines));
                     }
@@ -607,6 +608,35 @@ pub(super) fn seen_at(o: &super::PullOptions, path: &std::path::Path, m: &fs::Me
 }
 
 /// The directory part of a list name (before its last `/`; empty for none).
+/// Stock's message for a node it could not make at `name`: `what` of the name it failed on
+/// (the temporary one when it was replacing something, see [`local::ensure_symlink`]), or the
+/// rename of that temporary over `name`.
+pub(super) fn create_failed(
+    ctx: &Ctx<'_>,
+    name: &[u8],
+    f: &local::CreateFailed,
+    what: impl Fn(&str) -> String,
+) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let own = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+    let at = f.at.file_name().map(|n| n.as_bytes()).unwrap_or(own);
+    let shown = if at == own {
+        ctx.naming.name(name)
+    } else {
+        let mut tmp = dir_of(name).to_vec();
+        if !tmp.is_empty() {
+            tmp.push(b'/');
+        }
+        tmp.extend_from_slice(at);
+        ctx.naming.name(&tmp)
+    };
+    if f.renaming {
+        format!("rename {shown} -> \"{}\" failed", ctx.naming.name(name))
+    } else {
+        what(&shown)
+    }
+}
+
 fn dir_of(name: &[u8]) -> &[u8] {
     name.iter()
         .rposition(|&c| c == b'/')
