@@ -1006,6 +1006,26 @@ fn find_long(name: &str) -> Option<(&'static Spec, bool)> {
     Some((spec, false))
 }
 
+/// rsync's `--info` words, in the order of its table.
+pub const INFO_WORDS: [&str; 13] = [
+    "backup", "copy", "del", "flist", "misc", "mount", "name", "nonreg", "progress", "remove",
+    "skip", "stats", "symsafe",
+];
+
+/// An `--info` word and its level: `NAMEn` (n capped at 4, as stock caps even an overflowing
+/// one), or `NAME` for level 1; lowercased.
+fn parse_info_word(word: &str) -> (String, u32) {
+    let word = word.to_ascii_lowercase();
+    let digits = word.len() - word.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (name, n) = word.split_at(word.len() - digits);
+    let level = if n.is_empty() {
+        1
+    } else {
+        n.parse::<u32>().map_or(4, |n| n.min(4))
+    };
+    (name.to_string(), level)
+}
+
 impl Options {
     /// Stock's `am_root` for this process: -1 `--fake-super`, 2 `--super`, 0 `--no-super`,
     /// else 1 for root and 0 for anyone else.
@@ -1342,18 +1362,7 @@ impl Options {
             "copy,del,flist,misc,name,stats,symsafe",
             "backup,misc2,mount,name2,remove,skip",
         ];
-        let parse = |word: &str| -> (String, u32) {
-            let word = word.to_ascii_lowercase();
-            let digits = word.len() - word.trim_end_matches(|c: char| c.is_ascii_digit()).len();
-            let (name, n) = word.split_at(word.len() - digits);
-            // (Stock caps a level at 4, an overflowing one included.)
-            let level = if n.is_empty() {
-                1
-            } else {
-                n.parse::<u32>().map_or(4, |n| n.min(4))
-            };
-            (name.to_string(), level)
-        };
+        let parse = parse_info_word;
         let mut level = 0;
         for (v, words) in BY_VERBOSITY.iter().enumerate() {
             if self.verbose as usize >= v {
@@ -1384,6 +1393,29 @@ impl Options {
             }
         }
         level
+    }
+
+    /// The levels of the `--info` words the user set (stock's USER_PRIORITY ones), in the
+    /// order of [`INFO_WORDS`]; `ALL[n]` and `NONE` set every word. What `-v` implies is not
+    /// here: a client tells its server only these (stock's make_output_option).
+    pub fn info_user_levels(&self) -> [Option<u32>; INFO_WORDS.len()] {
+        let mut out = [None; INFO_WORDS.len()];
+        for word in self.info.iter().flat_map(|d| d.split(',')) {
+            if word.is_empty() {
+                continue;
+            }
+            let (name, n) = parse_info_word(word);
+            match name.as_str() {
+                "none" => out = [Some(0); INFO_WORDS.len()],
+                "all" => out = [Some(n); INFO_WORDS.len()],
+                _ => {
+                    if let Some(j) = INFO_WORDS.iter().position(|w| *w == name) {
+                        out[j] = Some(n);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Whether an item line of the stdout format goes out before its file's data (stock's

@@ -337,6 +337,19 @@ fn local_stats_lines() {
         &["-a", "--stats"],
         &["-a", "-n", "--stats", "--no-inc-recursive"],
         &["-a", "--stats", "-I", "--no-whole-file"],
+        // In place, the destination is its own basis (blocks not yet overwritten). (-I:
+        // without it, stock's generator, running ahead, also sends a hard link of a file
+        // that was just rewritten in place through its other name.)
+        &["-a", "--stats", "-I", "--no-whole-file", "--inplace"],
+        &[
+            "-a",
+            "--stats",
+            "-I",
+            "--no-whole-file",
+            "--inplace",
+            "-B",
+            "700",
+        ],
     ] {
         for prep in [&fresh as &dyn Fn(&Path), &stale] {
             let stock = run(true, Role::Local, args, prep);

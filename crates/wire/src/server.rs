@@ -1251,7 +1251,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         // `.` is itemized as new in a destination made for this transfer.
         dest_created: !dest_existed && dest_is_dir && !batch_only,
         list_only: opts.list_only,
-        report_attrs: opts.verbose > 1
+        report_attrs: opts.info_level("name") > 1
             && !opts
                 .out_format
                 .as_deref()

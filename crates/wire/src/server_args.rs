@@ -161,7 +161,8 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         args.push("--specials".into());
     }
     // The receiving server itemizes for our log only when told how we print.
-    if we_send && (o.verbose > 0 || o.itemize > 0 || o.out_format.is_some()) {
+    // (Stock prints names, `%n%L`, whenever --info=name is on: -v, --info=name, --progress.)
+    if we_send && (o.info_level("name") > 0 || o.itemize > 0 || o.out_format.is_some()) {
         let fmt = o.out_format.as_deref().unwrap_or("");
         if o.itemize > 1 {
             args.push("--log-format=%i%I".into());
@@ -327,36 +328,8 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
             }
         }
     }
-    if remote_is_sender
-        && o.info_remove()
-        && o.info
-            .iter()
-            .flat_map(|i| i.split(','))
-            .any(|w| w.to_ascii_lowercase().starts_with("remove"))
-    {
-        // A sending server says what it removed only when told (stock names the word).
-        args.push("--info=REMOVE".into());
-    }
-    if !remote_is_sender {
-        // A receiving server mentions backups only at the level it is told (stock names the
-        // word when the user set it: BACKUP, BACKUP0, BACKUP2).
-        let level = o
-            .info
-            .iter()
-            .flat_map(|i| i.split(','))
-            .filter_map(|w| match w.to_ascii_lowercase().as_str() {
-                "backup" | "backup1" => Some(1),
-                "nobackup" | "backup0" => Some(0),
-                "backup2" => Some(2),
-                _ => None,
-            })
-            .next_back();
-        if let Some(level) = level {
-            args.push(match level {
-                1 => "--info=BACKUP".to_string(),
-                n => format!("--info=BACKUP{n}"),
-            });
-        }
+    if let Some(info) = info_for_server(o, remote_is_sender) {
+        args.push(info);
     }
     if o.append {
         // A server is told `--append --append` for --append-verify.
@@ -426,6 +399,76 @@ pub fn append_mode(o: &Options) -> u8 {
         (true, false) => 1,
         (true, true) => 2,
     }
+}
+
+/// The `--info` words the server needs, as stock's make_output_option spells them: the ones
+/// the user set (not what `-v` implies) that matter to a server (STATS) and to its role
+/// (what a receiver or a sender mentions), uppercase, `n` after a level other than 1; with
+/// every word of that kind set and five or more at one level, `ALL`/`NONE`/`ALLn` first
+/// and the exceptions after it.
+fn info_for_server(o: &Options, remote_is_sender: bool) -> Option<String> {
+    use rtsync_engine::options::INFO_WORDS;
+    const SND: u8 = 1;
+    const REC: u8 = 2;
+    const SRV: u8 = 4;
+    // Where each word is used, in INFO_WORDS' order (W_CLI alone: never sent).
+    const WHERE: [u8; INFO_WORDS.len()] = [
+        REC,       // backup
+        REC,       // copy
+        REC,       // del
+        0,         // flist
+        SND | REC, // misc
+        SND | REC, // mount
+        SND | REC, // name
+        REC,       // nonreg
+        0,         // progress
+        SND,       // remove
+        REC,       // skip
+        SRV,       // stats
+        SND | REC, // symsafe
+    ];
+    let role = SRV | if remote_is_sender { SND } else { REC };
+    let levels = o.info_user_levels();
+    let mut counts = [0usize; 5];
+    let (mut skipped, mut max, mut common, mut any) = (0, 0, 0, false);
+    for (j, level) in levels.iter().enumerate() {
+        if WHERE[j] & role == 0 {
+            continue;
+        }
+        match level {
+            None => skipped += 1,
+            Some(l) => {
+                any = true;
+                let l = *l as usize;
+                counts[l] += 1;
+                if counts[l] > max {
+                    (common, max) = (l, counts[l]);
+                }
+            }
+        }
+    }
+    if !any {
+        return None;
+    }
+    let common = (skipped == 0 && max >= 5).then_some(common as u32);
+    let mut out = match common {
+        Some(0) => "--info=NONE".to_string(),
+        Some(1) => "--info=ALL".to_string(),
+        Some(n) => format!("--info=ALL{n}"),
+        None => String::new(),
+    };
+    for (j, level) in levels.iter().enumerate() {
+        let Some(l) = *level else { continue };
+        if WHERE[j] & role == 0 || Some(l) == common {
+            continue;
+        }
+        out.push_str(if out.is_empty() { "--info=" } else { "," });
+        out.push_str(&INFO_WORDS[j].to_ascii_uppercase());
+        if l != 1 {
+            out.push_str(&l.to_string());
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]

@@ -180,6 +180,62 @@ fn delta_copy(
     Ok((stats, wire))
 }
 
+/// [`delta_copy`] for `--inplace --no-whole-file`: `file` (the destination, open for reading
+/// and writing) is its own basis and is rebuilt where it is, as stock's receiver does: the
+/// matcher only uses blocks not yet overwritten (or already at their place, which are not
+/// rewritten), and the file is cut to the new length at the end.
+fn delta_copy_inplace(
+    src: &mut impl Read,
+    file: &File,
+    block_size: Option<u32>,
+    hash_hits: bool,
+    mut tick: Option<&mut dyn FnMut(u64)>,
+) -> io::Result<(rtsync_delta::MatchStats, WireBytes, u64)> {
+    use rtsync_delta::{BlockHasher, ChecksumKind, InPlacePatcher, Matcher, Signature, SumParams};
+    let to_io = |e: rtsync_delta::Error| io::Error::other(e.to_string());
+    let kind = ChecksumKind::Xxh128;
+    let hasher = BlockHasher::new(kind, 0);
+    let mut params = SumParams::new(31, kind.digest_len());
+    params.block_size = block_size;
+    let basis_len = file.metadata()?.len();
+    let mut reader = file;
+    reader.seek(SeekFrom::Start(0))?;
+    let sig = Signature::generate(
+        io::BufReader::with_capacity(1 << 20, reader),
+        basis_len,
+        &params,
+        &hasher,
+    )
+    .map_err(to_io)?;
+    let mut patcher = InPlacePatcher::new(file, *sig.head(), kind);
+    let mut tokens = 0u64;
+    let mut ticks = crate::report::SendTicks::default();
+    let stats = Matcher::new(&sig, hasher)
+        .inplace(true)
+        .stock_hash_hits(hash_hits)
+        .stream(io::BufReader::with_capacity(1 << 20, src), |token| {
+            if let (Some(tick), Some(ofs)) = (tick.as_mut(), ticks.token(&token)) {
+                tick(ofs);
+            }
+            tokens += match token.token() {
+                rtsync_delta::Token::Literal(d) => 4 + d.len() as u64,
+                rtsync_delta::Token::Block(_) => 4,
+            };
+            patcher.apply(token.token()).map(|_| ())
+        })
+        .map_err(to_io)?;
+    if let (Some(tick), Some(ofs)) = (tick.as_mut(), ticks.end()) {
+        tick(ofs);
+    }
+    let len = patcher.written();
+    let head = sig.head();
+    let wire = WireBytes {
+        written: WireBytes::FILE_OVERHEAD + tokens,
+        read: WireBytes::SUM_HEAD + u64::from(head.count) * (4 + u64::from(head.strong_len)),
+    };
+    Ok((stats, wire, len))
+}
+
 /// What a file's exchange would cost between rsync's sender and generator (`%b`, `%c`):
 /// the local engine moves no protocol bytes but reports the numbers stock's local copy would.
 #[derive(Debug, Clone, Copy, Default)]
@@ -574,8 +630,14 @@ impl LocalTransfer<'_> {
                 // Left alone; what went wrong was noted already.
                 return Err(exit::OK);
             }
+            // With --no-whole-file an existing file is its own basis, rebuilt in place.
+            let delta = self.opts.whole_file == Some(false)
+                && !self.opts.sparse
+                && !self.alt_whole_file
+                && existing.is_some_and(|m| m.is_file());
             let result = (|| -> io::Result<(u64, Option<i32>)> {
                 let mut out = std::fs::OpenOptions::new()
+                    .read(delta)
                     .write(true)
                     .create(true)
                     .truncate(false)
@@ -604,6 +666,20 @@ impl LocalTransfer<'_> {
                     let _ = rtsync_tree::fsops::preallocate(&out, size, self.opts.sparse);
                 }
                 let mut sized = SizedSource::new(&mut src, open_size);
+                if delta {
+                    let block_size = self.opts.block_size;
+                    let hash_hits = self.opts.debug_level("deltasum") >= 1;
+                    let (ms, wire, n) =
+                        delta_copy_inplace(&mut sized, &out, block_size, hash_hits, tick)?;
+                    out.set_len(n)?;
+                    self.stats.matched += ms.matched_bytes;
+                    self.stats.matches += ms.matches;
+                    self.stats.hash_hits += ms.hash_hits;
+                    self.stats.false_alarms += ms.false_alarms;
+                    self.stats.literal += ms.literal_bytes;
+                    self.wire_bytes = wire;
+                    return Ok((0, sized.status()));
+                }
                 let n = copy_data(&mut sized, &mut out, self.opts.sparse, size, tick)?;
                 if out.metadata()?.is_file() {
                     // (A device written with --write-devices keeps its size.)
@@ -613,8 +689,10 @@ impl LocalTransfer<'_> {
             })();
             match result {
                 Ok((n, status)) => {
-                    self.stats.literal += n;
-                    self.wire_bytes = WireBytes::whole(n);
+                    if !delta {
+                        self.stats.literal += n;
+                        self.wire_bytes = WireBytes::whole(n);
+                    }
                     if let Some(errno) = status {
                         // Written in place: what was read stays, without its attributes.
                         self.source_read_failed(i, &src_path, errno, "retained");
