@@ -537,8 +537,10 @@ impl Handshake {
         args::unescape_options(&mut raw);
         let mut parsed = args::interpret(raw.clone(), &name);
         if parsed.has_short('s') || parsed.has("secluded-args") || parsed.has("protect-args") {
-            // The real arguments follow, unescaped.
-            raw = args::read_raw(&mut self.reader).map_err(|_| Stop)?;
+            // The rest of the arguments follow, unescaped, after an argument 0 (`rsync`);
+            // they add to the ones already read (stock parses both in turn).
+            let rest = args::read_raw(&mut self.reader).map_err(|_| Stop)?;
+            raw.extend(rest.into_iter().skip(1));
             parsed = args::interpret(raw, &name);
         }
         let request_from = if auth_user.is_empty() {

@@ -82,6 +82,11 @@ pub struct Options {
     pub sparse: bool,
     /// `--preallocate`: reserve each received file's size before writing it.
     pub preallocate: bool,
+    /// `--fsync`: each received file is flushed to disk before it goes into place.
+    pub fsync: bool,
+    /// `--skip-compress`: suffixes a sender does not compress (passed on to a sending
+    /// server; our own sender compresses everything it sends compressed).
+    pub skip_compress: Option<String>,
     /// `--open-noatime`: open source files without updating their access times.
     pub open_noatime: bool,
     /// `-U`/`--atimes` (counted: `-UU` also means `--open-noatime`): access times of
@@ -172,7 +177,8 @@ pub struct Options {
     pub groupmap_via_chown: bool,
     pub super_user: Option<bool>,
     pub fake_super: bool,
-    pub protect_args: bool,
+    /// `-s` / `--secluded-args` as given (None: not given; see [`Options::secluded_args`]).
+    pub protect_args: Option<bool>,
     /// `--old-args` count (None: not given): 1 leaves remote file names to the remote
     /// shell, 2 options too.
     pub old_args: Option<u8>,
@@ -857,8 +863,9 @@ static SPECS: &[Spec] = &[
         o.fake_super = on;
         o.super_user = None
     }),
-    flag!("secluded-args", Some(b's'), |o, on| o.protect_args = on),
-    flag!("protect-args", None, |o, on| o.protect_args = on),
+    flag!("secluded-args", Some(b's'), |o, on| o.protect_args =
+        Some(on)),
+    flag!("protect-args", None, |o, on| o.protect_args = Some(on)),
     flag!("8-bit-output", Some(b'8'), |o, on| o.eight_bit_output = on),
     value!("out-format", None, |o, v| o.out_format = Some(text(v))),
     value!("log-format", None, |o, v| o.out_format = Some(text(v))),
@@ -919,7 +926,8 @@ static SPECS: &[Spec] = &[
         Some(number("compress-level", v)?)),
     value!("zl", None, |o, v| o.compress_level =
         Some(number("compress-level", v)?)),
-    ignored!("skip-compress", Arg::Required),
+    value!("skip-compress", None, |o, v| o.skip_compress =
+        Some(text(v))),
     // Zstandard worker threads: our compressor runs on the transfer's own thread.
     ignored!("compress-threads", Arg::Required),
     ignored!("zt", Arg::Required),
@@ -978,7 +986,7 @@ static SPECS: &[Spec] = &[
     ignored!("iconv", Arg::Required),
     value!("max-alloc", None, |o, v| o.max_alloc = Some(text(v))),
     flag!("open-noatime", None, |o, on| o.open_noatime = on),
-    ignored!("fsync", Arg::Flag),
+    flag!("fsync", None, |o, on| o.fsync = on),
     flag!("old-args", None, |o, on| o.old_args = Some(if on {
         o.old_args.unwrap_or(0).saturating_add(1)
     } else {
@@ -1161,7 +1169,24 @@ impl Options {
         o.finish()
     }
 
+    /// Whether the arguments go to the server secluded (`-s`): as given; otherwise not when
+    /// `--old-args` (or a client's RSYNC_OLD_ARGS) asks for the old ways; a server only when
+    /// told; a client as RSYNC_PROTECT_ARGS says (stock's order of precedence).
+    pub fn secluded_args(&self) -> bool {
+        let env_set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(on) = self.protect_args {
+            return on;
+        }
+        if self.server || self.old_args.is_some() || env_set("RSYNC_OLD_ARGS").is_some() {
+            return false;
+        }
+        env_set("RSYNC_PROTECT_ARGS").is_some_and(|v| v.trim().parse::<i64>().unwrap_or(0) != 0)
+    }
+
     fn finish(mut self) -> Result<Options, UsageError> {
+        if self.protect_args == Some(true) && self.old_args.is_some_and(|n| n > 0) {
+            return Err(usage("--secluded-args conflicts with --old-args."));
+        }
         if self.max_alloc.is_none() {
             self.max_alloc = std::env::var("RSYNC_MAX_ALLOC")
                 .ok()

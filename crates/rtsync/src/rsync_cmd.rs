@@ -354,8 +354,21 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
         // SAFETY: fds 0 and 1 are open for the whole process and used only through these
         // handles from here on (std's buffered stdout is never written by the server).
-        let (input, output) =
+        let (mut input, output) =
             unsafe { (std::fs::File::from_raw_fd(0), std::fs::File::from_raw_fd(1)) };
+        if opts.secluded_args() {
+            // `-s`: the rest of the arguments come first on the connection (argument 0,
+            // `rsync`, is not an option).
+            let mut all = rest.to_vec();
+            match rtsync_wire::server::read_secluded_args(&mut input) {
+                Ok(secluded) => all.extend(secluded.into_iter().skip(1)),
+                Err(e) => {
+                    eprintln!("rsync: {e}");
+                    return e.exit_code();
+                }
+            }
+            return rtsync_wire::server::run(&all, input, output);
+        }
         return rtsync_wire::server::run(rest, input, output);
     }
     if let Some(code) = batch::run(&opts, &args) {

@@ -250,8 +250,10 @@ pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
         }
         None => None,
     };
+    // A --compress-level implies compression (stock's CPRES_AUTO).
+    let compress = opts.compress || opts.compress_level.is_some();
     let compress_choice = match &opts.compress_choice {
-        Some(c) if opts.compress => Some(
+        Some(c) if compress => Some(
             Compression::from_name(c)
                 .ok_or_else(|| Error::Startup(format!("unknown compress name: {c}")))?,
         ),
@@ -259,7 +261,7 @@ pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
     };
     Ok(NegotiateConfig {
         checksum_choice,
-        compress: opts.compress,
+        compress,
         compress_choice,
         supported_compressions: supported_compressions(),
         offered_inc_recurse: false,
@@ -354,8 +356,7 @@ fn pull_from(
                 early_input: opts.early_input.as_ref().map(PathBuf::from),
             };
             let mut motd = PrintMessages;
-            let mut sargs = escape_options(opts, &sargs);
-            sargs.extend(paths);
+            let (sargs, secluded) = daemon_args(opts, &sargs, paths);
             let reply = daemon_client::daemon_login_with(
                 &mut conn.reader,
                 &mut conn.writer,
@@ -372,6 +373,7 @@ fn pull_from(
                 });
             };
             daemon_client::send_daemon_args(&mut conn.writer, &sargs)?;
+            send_secluded(&mut conn.writer, secluded.as_deref())?;
             (conn, protocol)
         }
         Remote::Shell { user, host, .. } => {
@@ -386,13 +388,14 @@ fn pull_from(
                     path.clone()
                 });
             }
-            let sargs = shell_escape_server_args(opts, &sargs, &files, false);
-            open_remote_shell(opts, env, user.as_deref(), host, &sargs, our_protocol)?
+            let command = shell_command(opts, env, &sargs, &files, false);
+            open_remote_shell(opts, env, user.as_deref(), host, &command, our_protocol)?
         }
     };
     let mut ncfg = negotiate_config(opts)?;
     ncfg.offered_inc_recurse = offer_inc;
-    let neg = negotiate::client_setup(&mut conn.reader, &mut conn.writer, protocol, &ncfg)?;
+    let mut neg = negotiate::client_setup(&mut conn.reader, &mut conn.writer, protocol, &ncfg)?;
+    neg.apply_compress_level(opts.compress_level);
     if let Some(b) = &env.batch {
         b.record_header(&neg);
     }
@@ -413,7 +416,7 @@ fn pull_from(
 /// trusted (`--trust-sender`, `--old-args`, or a `--files-from` list naming the files).
 fn requested_names(opts: &Options, sources: &[Remote]) -> Option<rtsync_filter::ImpliedIncludes> {
     let trusted_env = opts.old_args.is_none()
-        && !opts.protect_args
+        && !opts.secluded_args()
         && std::env::var("RSYNC_OLD_ARGS").is_ok_and(|v| !v.is_empty() && v.trim() != "0");
     if opts.trust_sender
         || opts.old_args.unwrap_or(0) > 0
@@ -521,7 +524,7 @@ pub(crate) fn shell_escape_arg(
 /// How many `--old-args` apply: the option, else RSYNC_OLD_ARGS.
 fn old_args_level(opts: &Options) -> u8 {
     opts.old_args.unwrap_or_else(|| {
-        if opts.protect_args {
+        if opts.secluded_args() {
             return 0;
         }
         std::env::var("RSYNC_OLD_ARGS")
@@ -540,6 +543,88 @@ pub(crate) fn escape_options(opts: &Options, options: &[String]) -> Vec<String> 
         .iter()
         .map(|a| shell_escape_arg(a, false, old_args, false))
         .collect()
+}
+
+/// The remote end's command: what the remote shell is given, and with `-s` the arguments
+/// kept off its command line.
+pub(crate) struct ShellCommand {
+    pub args: Vec<String>,
+    /// `-s` (`--secluded-args`): sent over the connection before the protocol starts.
+    pub secluded: Option<Vec<u8>>,
+}
+
+/// The server's command for a remote shell: every argument on its command line, escaped
+/// (see [`shell_escape_server_args`]); or with `-s` only `--server`, `--sender` and the
+/// short-option cluster (with `s` first in it), and the rest, unescaped, in stock's
+/// send_protected_args form: `rsync` as argument 0, each one NUL-terminated (an empty one
+/// as `.`), and an empty one to close the list.
+pub(crate) fn shell_command(
+    opts: &Options,
+    env: &ClientEnv,
+    options: &[String],
+    files: &[String],
+    local_is_sender: bool,
+) -> ShellCommand {
+    if !opts.secluded_args() || env.local_server {
+        return ShellCommand {
+            args: shell_escape_server_args(opts, options, files, local_is_sender),
+            secluded: None,
+        };
+    }
+    let (shown, secluded) = seclude(options, files);
+    ShellCommand {
+        args: shown,
+        secluded: Some(secluded),
+    }
+}
+
+/// The arguments for a daemon: the options escaped as stock's client escapes them, then the
+/// module paths; with `-s` only the first ones, the rest to follow secluded (see
+/// [`seclude`]; a daemon reads both lists).
+pub(crate) fn daemon_args(
+    opts: &Options,
+    options: &[String],
+    paths: Vec<String>,
+) -> (Vec<String>, Option<Vec<u8>>) {
+    if opts.secluded_args() {
+        let (shown, secluded) = seclude(options, &paths);
+        return (shown, Some(secluded));
+    }
+    let mut args = escape_options(opts, options);
+    args.extend(paths);
+    (args, None)
+}
+
+/// Sends what [`daemon_args`] kept secluded, if anything.
+pub(crate) fn send_secluded<W: Write>(w: &mut W, secluded: Option<&[u8]>) -> Result<()> {
+    let Some(bytes) = secluded else {
+        return Ok(());
+    };
+    w.write_all(bytes)
+        .and_then(|_| w.flush())
+        .map_err(|e| Error::io("sending arguments to daemon", e))
+}
+
+/// Splits a server's arguments for `-s`: the ones shown (up to the short-option cluster,
+/// which gets its `s`) and the rest (then `files`) in stock's send_protected_args form.
+pub(crate) fn seclude(options: &[String], files: &[String]) -> (Vec<String>, Vec<u8>) {
+    let cluster = options
+        .iter()
+        .position(|a| a.starts_with('-') && !a.starts_with("--"));
+    let at = cluster.map_or(options.len().min(2), |i| i + 1);
+    let mut shown = options[..at].to_vec();
+    match cluster.and_then(|i| shown.get_mut(i)) {
+        Some(c) => c.insert(1, 's'),
+        None => shown.push("-s".into()),
+    }
+    let mut wire = Vec::new();
+    let rest = options[at..].iter().chain(files).map(String::as_str);
+    for a in std::iter::once("rsync").chain(rest) {
+        wire.extend_from_slice(if a.is_empty() { b"." } else { a.as_bytes() });
+        wire.push(0);
+    }
+    wire.push(0);
+    (shown, wire)
 }
 
 /// Server arguments as the remote shell must see them: the options escaped as option
@@ -979,10 +1064,17 @@ pub(crate) fn open_remote_shell(
     env: &ClientEnv,
     user: Option<&str>,
     host: &str,
-    sargs: &[String],
+    command: &ShellCommand,
     our_protocol: u32,
 ) -> Result<(crate::connect::Connection, u32)> {
-    let mut conn = spawn_remote_shell(opts, env, user, host, sargs)?;
+    let mut conn = spawn_remote_shell(opts, env, user, host, &command.args)?;
+    if let Some(secluded) = &command.secluded {
+        // Before anything else the server reads the arguments it was not shown.
+        conn.writer
+            .write_all(secluded)
+            .and_then(|_| conn.writer.flush())
+            .map_err(|e| shell_failure(Error::io("sending arguments", e), &conn.closer))?;
+    }
     let protocol = negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)
         .map_err(|e| shell_failure(e, &conn.closer))?;
     Ok((conn, protocol))

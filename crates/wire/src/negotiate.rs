@@ -84,6 +84,19 @@ impl Negotiated {
         self.compat_flags & cf::INC_RECURSE != 0
     }
 
+    /// `--compress-level=0` with zlib (either kind) means no compression at all, on both
+    /// ends (stock's init_compression_level turns it off after the negotiation).
+    pub fn apply_compress_level(&mut self, level: Option<i32>) {
+        if level == Some(0)
+            && matches!(
+                self.compression,
+                Some(Compression::Zlib | Compression::Zlibx)
+            )
+        {
+            self.compression = None;
+        }
+    }
+
     /// Seed goes first into MD5 block sums.
     pub fn proper_seed_order(&self) -> bool {
         self.compat_flags & cf::CHKSUM_SEED_FIX != 0

@@ -138,6 +138,8 @@ pub struct PullOptions {
     pub sparse: bool,
     /// `--preallocate`: reserve each file's size before writing it.
     pub preallocate: bool,
+    /// `--fsync`: flush each file received before it goes into place.
+    pub fsync: bool,
     /// A receiving server at `-vv` whose client does not itemize: an item needing no
     /// transfer is named to the client (`NAME is uptodate`, or `NAME` when only its
     /// attributes changed), as stock's generator reports through set_file_attrs.
@@ -286,6 +288,7 @@ impl PullOptions {
             delta_notice: opts.debug_level("flist") >= 1,
             sparse: opts.sparse,
             preallocate: opts.preallocate,
+            fsync: opts.fsync,
             report_attrs: false,
             report_all: false,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),

@@ -80,12 +80,12 @@ pub fn push_to(
                 env_password: env.password.clone(),
                 early_input: opts.early_input.as_ref().map(PathBuf::from),
             };
-            let mut sargs = crate::client::escape_options(opts, &sargs);
-            sargs.push(if path.contains('/') {
+            let path = if path.contains('/') {
                 path.clone()
             } else {
                 format!("{path}/")
-            });
+            };
+            let (sargs, secluded) = crate::client::daemon_args(opts, &sargs, vec![path]);
             let reply = daemon_client::daemon_login_with(
                 &mut conn.reader,
                 &mut conn.writer,
@@ -102,6 +102,7 @@ pub fn push_to(
                 });
             };
             daemon_client::send_daemon_args(&mut conn.writer, &sargs)?;
+            crate::client::send_secluded(&mut conn.writer, secluded.as_deref())?;
             (conn, protocol)
         }
         Remote::Shell { user, host, path } => {
@@ -110,20 +111,21 @@ pub fn push_to(
             } else {
                 path.clone()
             };
-            let sargs = crate::client::shell_escape_server_args(opts, &sargs, &[file], true);
+            let command = crate::client::shell_command(opts, env, &sargs, &[file], true);
             crate::client::open_remote_shell(
                 opts,
                 env,
                 user.as_deref(),
                 host,
-                &sargs,
+                &command,
                 our_protocol,
             )?
         }
     };
     let mut ncfg = negotiate_config(opts)?;
     ncfg.offered_inc_recurse = offer_inc;
-    let neg = negotiate::client_setup(&mut conn.reader, &mut conn.writer, protocol, &ncfg)?;
+    let mut neg = negotiate::client_setup(&mut conn.reader, &mut conn.writer, protocol, &ncfg)?;
+    neg.apply_compress_level(opts.compress_level);
     if let Some(b) = &env.batch {
         b.record_header(&neg);
     }

@@ -380,6 +380,42 @@ pub fn run<R: Read + Send, W: Write + Send>(args: &[OsString], input: R, output:
     run_session(args, input, output, ServerSession::default())
 }
 
+/// Reads the arguments a `-s` (`--secluded-args`) client sends before the protocol starts
+/// (stock's send_protected_args): NUL-terminated, argument 0 first (`rsync`), an empty one
+/// closing the list. Read a byte at a time: what follows is the client's protocol version,
+/// which is not ours to take. Bounded (at most 64 KiB an argument, 1 MiB in all).
+pub fn read_secluded_args<R: Read>(input: &mut R) -> Result<Vec<OsString>> {
+    use std::os::unix::ffi::OsStringExt;
+    const ARG_MAX: usize = 64 * 1024;
+    const TOTAL_MAX: usize = 1024 * 1024;
+    let (mut args, mut arg, mut total) = (Vec::new(), Vec::new(), 0usize);
+    let mut byte = [0u8; 1];
+    loop {
+        match input.read(&mut byte) {
+            Ok(0) => {
+                return Err(Error::UnexpectedEof {
+                    context: "reading arguments",
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io("reading arguments", e)),
+        }
+        total += 1;
+        if byte[0] == 0 {
+            if arg.is_empty() {
+                return Ok(args);
+            }
+            args.push(OsString::from_vec(std::mem::take(&mut arg)));
+        } else {
+            arg.push(byte[0]);
+        }
+        if arg.len() > ARG_MAX || total > TOTAL_MAX {
+            return Err(Error::Protocol("secluded arguments too long".into()));
+        }
+    }
+}
+
 /// [`run`] for a connection whose protocol was set by a daemon greeting.
 pub fn run_session<R: Read + Send, W: Write + Send>(
     args: &[OsString],
@@ -482,6 +518,15 @@ fn serve<R: Read + Send, W: Write + Send>(
             opts.args = expanded;
         }
     }
+    if session.root.is_none() && opts.secluded_args() && opts.sender {
+        // The sources came secluded, past the remote shell: expanded here, as stock's
+        // server expands them.
+        let mut expanded = vec![opts.args[0].clone()];
+        for a in opts.args.iter().skip(1) {
+            expanded.extend(glob_source(a));
+        }
+        opts.args = expanded;
+    }
     let caps = opts.rsh.clone().unwrap_or_default();
     let cfg = NegotiateConfig {
         checksum_choice: match &opts.checksum_choice {
@@ -491,7 +536,8 @@ fn serve<R: Read + Send, W: Write + Send>(
             ),
             None => None,
         },
-        compress: opts.compress,
+        // A --compress-level implies compression (stock's CPRES_AUTO).
+        compress: opts.compress || opts.compress_level.is_some(),
         compress_choice: match &opts.compress_choice {
             Some(c) => Some(
                 negotiate::Compression::from_name(c)
@@ -510,7 +556,8 @@ fn serve<R: Read + Send, W: Write + Send>(
         batch: false,
     };
     let seed = seed();
-    let neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
+    let mut neg = negotiate::server_setup(&mut input, &mut output, protocol, &caps, &cfg, seed)?;
+    neg.apply_compress_level(opts.compress_level);
     // Statistics count the multiplexed stream only, as stock's do: not the greeting, the
     // version or the negotiation (bytes already buffered past it are the stream's).
     {

@@ -150,10 +150,9 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     if dirs_only && o.deleting() && we_send {
         args.push("--no-r".into());
     }
-    if o.compress {
-        if let Some(level) = o.compress_level {
-            args.push(format!("--compress-level={level}"));
-        }
+    // (A level alone implies compression, so it is always passed on.)
+    if let Some(level) = o.compress_level {
+        args.push(format!("--compress-level={level}"));
     }
     if o.devices && !o.specials {
         args.push("--no-specials".into());
@@ -253,6 +252,9 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         if o.stats {
             args.push("--stats".into());
         }
+    } else if let Some(skip) = &o.skip_compress {
+        // The sending server decides what not to compress.
+        args.push(format!("--skip-compress={skip}"));
     }
     // (Not the default, 1G.)
     if let Some(m) = &o.max_alloc {
@@ -320,6 +322,9 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         if let Some(t) = &o.temp_dir {
             args.push("--temp-dir".into());
             args.push(t.to_string_lossy().into_owned());
+        }
+        if o.fsync {
+            args.push("--fsync".into());
         }
         if let Some(kind) = o.alt_dest {
             for d in &o.basis_dirs {

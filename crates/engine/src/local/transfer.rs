@@ -687,6 +687,13 @@ impl LocalTransfer<'_> {
                 }
                 Ok((n, sized.status()))
             })();
+            if result.is_ok() && self.opts.fsync {
+                // (Any descriptor of the file flushes it.)
+                match File::open(dest) {
+                    Ok(f) => self.fsync_written(&f, dest)?,
+                    Err(e) => return Err(self.write_failed(dest, &e)),
+                }
+            }
             match result {
                 Ok((n, status)) => {
                     if !delta {
@@ -835,6 +842,7 @@ impl LocalTransfer<'_> {
             }
             return Err(self.write_failed(dest, &e));
         }
+        self.fsync_written(tmp.file(), dest)?;
         if let Some(errno) = status {
             // Stock's sender then sends a checksum that cannot match, so the receiver
             // discards the file (or, with --partial, keeps it as partial data).
@@ -1003,6 +1011,22 @@ impl LocalTransfer<'_> {
         for d in dirs {
             let _ = std::fs::remove_dir(d);
         }
+    }
+
+    /// `--fsync`: the file written is flushed to disk before it goes into place; a file that
+    /// cannot be ends the transfer as stock's receiver ends it (code 11).
+    fn fsync_written(&mut self, file: &File, dest: &Path) -> Result<(), i32> {
+        if !self.opts.fsync {
+            return Ok(());
+        }
+        file.sync_all().map_err(|e| {
+            self.report.error(&format!(
+                "rsync: [receiver] fsync failed on \"{}\": {}",
+                full_path(dest),
+                os_error(&e)
+            ));
+            exit::FILE_IO
+        })
     }
 
     fn write_failed(&mut self, dest: &Path, e: &io::Error) -> i32 {

@@ -306,6 +306,11 @@ impl Output {
 
     /// Sets the file's length to what was written (holes at the end, or old data beyond the
     /// new end with `--inplace`).
+    /// Flushes what was written to the disk (`--fsync`).
+    pub fn sync(&self) -> io::Result<()> {
+        self.file.as_ref().map_or(Ok(()), File::sync_all)
+    }
+
     pub fn finish(&mut self) -> io::Result<()> {
         let Some(file) = &self.file else {
             return Ok(());

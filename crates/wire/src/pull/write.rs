@@ -169,6 +169,13 @@ pub(super) fn receive_file<R: Read>(
     )
     .and_then(|digest| {
         out.finish().map_err(werr)?;
+        if o.fsync {
+            // Stock's receiver gives up on a file it cannot flush (code 11).
+            out.sync().map_err(|err| {
+                let shown = shown_final(ctx, &e.name, &final_path);
+                Error::file(format!("fsync failed on {shown}"), err)
+            })?;
+        }
         Ok(digest)
     });
     let digest = match received {
