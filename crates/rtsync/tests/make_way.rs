@@ -12,7 +12,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use interop_util::{assert_same_tree_in, past_times, run_local, write_file};
-use roles::matrix::{every_pairing, Case};
+use roles::matrix::{compare, every_pairing, Case, Via, PAIRS};
 
 /// A file, a symlink and a file under a directory in the source; in the destination, a
 /// full directory where the file goes, an empty one where the link goes, and a full one
@@ -89,6 +89,38 @@ fn make_way_local() {
 fn make_way_every_pairing() {
     for opts in OPTION_SETS {
         every_pairing(&prepare, Case::new(opts, &[""]).no_dir_times().sorted());
+    }
+}
+
+/// A new file listed before a full directory that a file replaces: stock's receiving
+/// generator asks for the new file, then deletes what the directory held; its deletions
+/// go out ahead of the request it buffered, so a pushing client prints them before the new
+/// file's line. Compared in order, pushing in every pairing. (Pulling, stock's order is
+/// a race between its generator's pipe and the sender's echo of each item.)
+fn prepare_new_then_replaced(base: &Path) {
+    let (src, dst) = (base.join("src"), base.join("dst"));
+    std::fs::create_dir_all(&src).unwrap();
+    write_file(&src.join("keep"), b"new\n");
+    write_file(&src.join("x"), b"a file now\n");
+    std::fs::create_dir_all(dst.join("x")).unwrap();
+    write_file(&dst.join("x/old"), b"old\n");
+    past_times(&src);
+    past_times(&dst);
+}
+
+#[test]
+fn deletions_come_before_buffered_requests() {
+    for opts in [&["-ai", "--force"][..], &["-ai", "--delete"]] {
+        for via in [Via::Shell, Via::Daemon] {
+            for (client, server) in PAIRS {
+                let case = Case::new(opts, &[""]).no_dir_times();
+                compare(
+                    &prepare_new_then_replaced,
+                    (client, server, via, true),
+                    case,
+                );
+            }
+        }
     }
 }
 

@@ -619,6 +619,19 @@ impl<W: Write> MuxWriter<W> {
 
     /// Queues an out-of-band message after everything written so far.
     pub fn send_msg(&mut self, tag: MsgTag, payload: &[u8]) -> io::Result<()> {
+        self.frame_data();
+        self.queue_msg(tag, payload)
+    }
+
+    /// Queues an out-of-band message ahead of the data written but not yet framed, as
+    /// stock's I/O does (its message buffer goes out before the data buffer it holds): a
+    /// receiving server's deletions and notes reach its client before the requests it
+    /// made just before them, and the client prints them first, as stock's does.
+    pub fn send_msg_ahead(&mut self, tag: MsgTag, payload: &[u8]) -> io::Result<()> {
+        self.queue_msg(tag, payload)
+    }
+
+    fn queue_msg(&mut self, tag: MsgTag, payload: &[u8]) -> io::Result<()> {
         if !self.muxed {
             return Err(io::Error::other("message on a non-multiplexed stream"));
         }
@@ -631,7 +644,6 @@ impl<W: Write> MuxWriter<W> {
                 return Ok(());
             }
         }
-        self.frame_data();
         for chunk in payload.chunks(DATA_FRAME.max(1)) {
             self.out.extend_from_slice(&frame_header(tag, chunk.len()));
             self.out.extend_from_slice(chunk);

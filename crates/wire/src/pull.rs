@@ -2102,12 +2102,12 @@ fn notify_sender<W: Write>(
                     payload.pop();
                     payload.push(0);
                 }
-                w.send_msg(MsgTag::Deleted, &payload).map_err(wio)?;
+                w.send_msg_ahead(MsgTag::Deleted, &payload).map_err(wio)?;
             }
             // A receiving server's messages (`skipping non-regular file`) go to the client,
             // as stock's generator prints them.
             Line::Info(text) if !ctx.opts.peer_sends_stats => {
-                w.send_msg(MsgTag::Info, format!("{text}\n").as_bytes())
+                w.send_msg_ahead(MsgTag::Info, format!("{text}\n").as_bytes())
                     .map_err(wio)?;
             }
             Line::Item(it, name, ..) => {
