@@ -858,6 +858,12 @@ impl Reporter {
             let _ = self.out.write_all(b"\n");
         }
         let _ = self.out.write_all(bytes);
+        if bytes.ends_with(b"\n") {
+            // Each line goes out as it is made, as stock flushes its stdout after each
+            // line: merged with the messages on stderr (`2>&1`), the order is the order
+            // things happened in.
+            let _ = self.out.flush();
+        }
     }
 
     /// Writes a progress line (it starts with `\r`, so any open one is overwritten, not

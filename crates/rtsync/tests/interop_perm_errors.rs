@@ -322,6 +322,16 @@ fn unreadable_sources() {
                 .sorted(),
         );
     }
+    // A file the sender could not send is not created: stock's receiver counts a new file
+    // when it arrives.
+    every_pairing(
+        &prepare,
+        Case::new(&["-a", "--stats"], &[""])
+            .module(MODULE)
+            .as_user(USER)
+            .no_dir_times()
+            .sorted(),
+    );
 }
 
 /// `-a` by a user into a copy it made before, of files whose group it is not in: the

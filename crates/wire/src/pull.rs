@@ -470,6 +470,9 @@ pub struct PullStats {
     pub io_error: i32,
     /// Items created, per kind (reg, dir, link, dev, special).
     pub created: [u64; 5],
+    /// New files the generator asked for that the sender could not send (MSG_NO_SEND):
+    /// stock's receiver counts a file as created only when it arrives.
+    pub unsent_new: u64,
     /// Bytes of the file list as received.
     pub flist_size: u64,
     /// Total size of the files transferred (`-n`: that would have been).
@@ -642,6 +645,7 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
                 stats.deleted = g.deleted;
                 stats.deleted_kinds = ctx.deleted_kinds();
                 stats.created = g.created;
+                stats.created[0] = stats.created[0].saturating_sub(stats.unsent_new);
                 stats.errors +=
                     g.errors + ctx.delete_errors.load(std::sync::atomic::Ordering::Relaxed);
                 stats.io_error |= list.io_error
@@ -2592,7 +2596,10 @@ fn receive<R: Read>(
             while let Ok(req) = req_rx.try_recv() {
                 pending.insert(req.ndx, req);
             }
-            if pending.remove(&gone).is_some() {
+            if let Some(req) = pending.remove(&gone) {
+                if matches!(&req.item, Some(Line::Item(it, ..)) if it.is_new) {
+                    stats.unsent_new += 1;
+                }
                 ctx.log.complete(gone, None);
                 completed(gone);
             }

@@ -219,7 +219,11 @@ impl SendList {
 /// Counters of a push.
 #[derive(Debug, Clone, Default)]
 pub struct PushStats {
+    /// Files the receiver asked for, counted as stock's sender counts them: before it opens
+    /// each (one it then cannot read counts too).
     pub files_sent: u64,
+    /// Their listed sizes (stock's total_transferred_size).
+    pub transferred_size: u64,
     pub literal_bytes: u64,
     pub matched_bytes: u64,
     /// Files that could not be read (exit code 23).
@@ -423,6 +427,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             }
             if iflags & item::TRANSFER != 0 {
                 stats.files_sent += 1;
+                stats.transferred_size += list.size(ndx).unwrap_or(0);
                 if let Some(rep) = reporter.as_deref_mut() {
                     count_transfer(rep, list, ndx, opts);
                 }
@@ -463,6 +468,8 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         .map_err(|e| Error::Protocol(e.to_string()))?;
         let appending = opts.append > 0 && !sent_once.contains(&ndx);
         let path = list.source_path(ndx);
+        stats.files_sent += 1;
+        stats.transferred_size += list.size(ndx).unwrap_or(0);
         let file = match open_source(&path, opts, opts.confine.as_ref()) {
             Ok(f) => f,
             Err(err) => {
@@ -476,14 +483,18 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                     crate::client::strerror(&err),
                     err.raw_os_error().unwrap_or(0)
                 );
+                // (As stock's messages, these overtake the data still buffered for the
+                // files before: a client hears of the failure first.)
                 if opts.server {
                     // The client reports it and exits 23, as with stock's FERROR_XFER.
-                    w.send_msg(MsgTag::ErrorXfer, msg.as_bytes()).map_err(wio)?;
+                    w.send_msg_ahead(MsgTag::ErrorXfer, msg.as_bytes())
+                        .map_err(wio)?;
                 } else {
                     eprint!("{msg}");
                 }
                 stats.errors += 1;
-                w.send_msg_int(MsgTag::NoSend, ndx as i32).map_err(wio)?;
+                w.send_msg_ahead(MsgTag::NoSend, &(ndx as i32).to_le_bytes())
+                    .map_err(wio)?;
                 continue;
             }
         };
@@ -627,7 +638,6 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         }
         w.write_all(&sum).map_err(wio)?;
         w.file_data(false);
-        stats.files_sent += 1;
         stats.literal_bytes += ms.literal_bytes;
         stats.matched_bytes += ms.matched_bytes;
         stats.matches += ms.matches;

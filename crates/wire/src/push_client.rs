@@ -473,7 +473,7 @@ fn finish_report(
         transferred: xfer.files_sent,
         literal: xfer.literal_bytes,
         matched: xfer.matched_bytes,
-        transferred_size: xfer.literal_bytes + xfer.matched_bytes,
+        transferred_size: xfer.transferred_size,
         total_size,
         ..Default::default()
     };
