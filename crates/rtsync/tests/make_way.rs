@@ -169,3 +169,63 @@ fn ignore_existing_dirs_over_others() {
         Case::new(opts, &[""]).no_dir_times().sorted(),
     );
 }
+
+/// With `--backup`, what a directory replaces (a symlink, a file) is kept as a backup,
+/// over the wire as locally (stock's delete_item backs up a non-directory it removes).
+#[test]
+fn backed_up_when_a_directory_replaces_it() {
+    let prepare = |base: &Path| {
+        let (src, dst) = (base.join("src"), base.join("dst"));
+        std::fs::create_dir_all(src.join("d")).unwrap();
+        std::fs::create_dir_all(src.join("g")).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        write_file(&src.join("d/f"), b"x\n");
+        symlink("nowhere", dst.join("d")).unwrap();
+        write_file(&dst.join("g"), b"a file\n");
+        past_times(&src);
+        past_times(&dst);
+    };
+    every_pairing(
+        &prepare,
+        Case::new(&["-ai", "-b"], &[""]).no_dir_times().sorted(),
+    );
+    let ours = tempfile::tempdir().unwrap();
+    let stock = tempfile::tempdir().unwrap();
+    prepare(ours.path());
+    prepare(stock.path());
+    let (got, _) = run_local(true, ours.path(), &["-ai", "-b", "src/", "dst/"]);
+    let (want, _) = run_local(false, stock.path(), &["-ai", "-b", "src/", "dst/"]);
+    assert_eq!(sorted(&got), sorted(&want));
+    assert!(ours.path().join("dst/d~").is_symlink());
+    assert_same_tree_in(
+        &ours.path().join("dst"),
+        &stock.path().join("dst"),
+        false,
+        "local -b",
+    );
+}
+
+/// `--ignore-existing -H`: a group member already at its place stays as it is, not linked
+/// to its leader (stock's generator skips it before its hard-link check).
+#[test]
+fn ignore_existing_keeps_hard_link_members() {
+    let prepare = |base: &Path| {
+        let (src, dst) = (base.join("src"), base.join("dst"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        write_file(&src.join("f0"), b"a\n");
+        std::fs::hard_link(src.join("f0"), src.join("hl0")).unwrap();
+        write_file(&src.join("new0"), b"n\n");
+        std::fs::hard_link(src.join("new0"), src.join("new1")).unwrap();
+        write_file(&dst.join("f0"), b"old\n");
+        write_file(&dst.join("hl0"), b"other\n");
+        past_times(&src);
+        past_times(&dst);
+    };
+    every_pairing(
+        &prepare,
+        Case::new(&["-aiH", "--ignore-existing"], &[""])
+            .no_dir_times()
+            .sorted(),
+    );
+}

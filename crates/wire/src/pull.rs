@@ -1119,6 +1119,11 @@ impl Walk {
             self.res.errors += 1;
             return Ok(Vec::new());
         }
+        if ctx.opts.ignore_existing && fs::symlink_metadata(&to).is_ok() {
+            // --ignore-existing comes first: a member already there stays as it is, linked
+            // or not (stock's generator skips it before its hard-link check).
+            return Ok(Vec::new());
+        }
         let same = match (fs::symlink_metadata(&from), fs::symlink_metadata(&to)) {
             (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
             _ => false,

@@ -157,6 +157,22 @@ pub(super) fn generate_entry(
                 it.time = None;
             }
             let mut fixed = e.clone();
+            if let (false, Some(b), Some(m)) = (o.dry_run, &o.backup, &meta) {
+                // What the directory replaces is kept, as stock's delete_item does for a
+                // non-directory when backing up.
+                if !m.is_dir() {
+                    match b.move_aside(ctx.dest, &e.name, &path) {
+                        Ok(true) => ctx.backed_up(None, &e.name),
+                        Ok(false) => {}
+                        Err(err) => {
+                            let what = format!("backup of {} failed", ctx.naming.name(&e.name));
+                            ctx.gen_error(say::syserr("generator", &what, &err));
+                            res.errors += 1;
+                            return Ok(Step::Done(lines));
+                        }
+                    }
+                }
+            }
             if !o.dry_run {
                 if let Err(err) = local::ensure_dir(&path) {
                     let what = format!("recv_generator: mkdir {} failed", ctx.naming.name(&e.name));
