@@ -124,38 +124,37 @@ fn copy_ticking(
     Ok(total)
 }
 
-/// Writes `src` into `out` as a delta against `basis` (rsync's algorithm run locally, as with
-/// `--no-whole-file`); returns the literal and matched byte counts and what the exchange
-/// would have cost on the wire. `hash_hits` counts the match statistics as stock's sender
-/// does (for `--debug=deltasum`'s closing line).
-fn delta_copy(
-    src: &mut impl Read,
-    basis: &Path,
-    out: &mut File,
+/// The block checksums of a local delta's basis (`len` bytes read from `basis`).
+fn local_signature(
+    basis: impl Read,
+    len: u64,
     block_size: Option<u32>,
-    hash_hits: bool,
-    mut tick: Option<&mut dyn FnMut(u64)>,
-) -> io::Result<(rtsync_delta::MatchStats, WireBytes)> {
-    use rtsync_delta::{BlockHasher, ChecksumKind, Matcher, Patcher, Signature, SumParams};
-    let to_io = |e: rtsync_delta::Error| io::Error::other(e.to_string());
+) -> io::Result<rtsync_delta::Signature> {
+    use rtsync_delta::{BlockHasher, ChecksumKind, Signature, SumParams};
     let kind = ChecksumKind::Xxh128;
-    let hasher = BlockHasher::new(kind, 0);
     let mut params = SumParams::new(31, kind.digest_len());
     params.block_size = block_size;
-    let basis_file = File::open(basis)?;
-    let basis_len = basis_file.metadata()?.len();
-    let sig = Signature::generate(
-        io::BufReader::with_capacity(1 << 20, &basis_file),
-        basis_len,
-        &params,
-        &hasher,
-    )
-    .map_err(to_io)?;
-    let mut patcher = Patcher::new(basis_file, *sig.head(), kind);
-    let mut writer = io::BufWriter::with_capacity(1 << 20, out);
+    let basis = io::BufReader::with_capacity(1 << 20, basis);
+    Signature::generate(basis, len, &params, &BlockHasher::new(kind, 0))
+        .map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// Matches `src` against `sig` (`inplace`: only blocks not yet overwritten, as for a basis
+/// rebuilt where it is) and hands each token to `apply`; returns the match statistics and
+/// what the exchange would have cost on the wire. `hash_hits` counts as stock's sender
+/// does (for `--debug=deltasum`'s closing line).
+fn local_match(
+    sig: &rtsync_delta::Signature,
+    src: &mut impl Read,
+    (hash_hits, inplace): (bool, bool),
+    mut tick: Option<&mut dyn FnMut(u64)>,
+    mut apply: impl FnMut(rtsync_delta::Token<'_>) -> rtsync_delta::Result<()>,
+) -> io::Result<(rtsync_delta::MatchStats, WireBytes)> {
+    use rtsync_delta::{BlockHasher, ChecksumKind, Matcher};
     let mut tokens = 0u64;
     let mut ticks = crate::report::SendTicks::default();
-    let stats = Matcher::new(&sig, hasher)
+    let stats = Matcher::new(sig, BlockHasher::new(ChecksumKind::Xxh128, 0))
+        .inplace(inplace)
         .stock_hash_hits(hash_hits)
         .stream(io::BufReader::with_capacity(1 << 20, src), |token| {
             if let (Some(tick), Some(ofs)) = (tick.as_mut(), ticks.token(&token)) {
@@ -165,10 +164,9 @@ fn delta_copy(
                 rtsync_delta::Token::Literal(d) => 4 + d.len() as u64,
                 rtsync_delta::Token::Block(_) => 4,
             };
-            patcher.apply(token.token(), &mut writer).map(|_| ())
+            apply(token.token())
         })
-        .map_err(to_io)?;
-    writer.flush()?;
+        .map_err(|e| io::Error::other(e.to_string()))?;
     if let (Some(tick), Some(ofs)) = (tick.as_mut(), ticks.end()) {
         tick(ofs);
     }
@@ -180,60 +178,48 @@ fn delta_copy(
     Ok((stats, wire))
 }
 
+/// Writes `src` into `out` as a delta against `basis` (rsync's algorithm run locally, as with
+/// `--no-whole-file`); returns the match statistics and the wire cost (see [`local_match`]).
+fn delta_copy(
+    src: &mut impl Read,
+    basis: &Path,
+    out: &mut File,
+    block_size: Option<u32>,
+    hash_hits: bool,
+    tick: Option<&mut dyn FnMut(u64)>,
+) -> io::Result<(rtsync_delta::MatchStats, WireBytes)> {
+    let basis_file = File::open(basis)?;
+    let sig = local_signature(&basis_file, basis_file.metadata()?.len(), block_size)?;
+    let kind = rtsync_delta::ChecksumKind::Xxh128;
+    let mut patcher = rtsync_delta::Patcher::new(basis_file, *sig.head(), kind);
+    let mut writer = io::BufWriter::with_capacity(1 << 20, out);
+    let done = local_match(&sig, src, (hash_hits, false), tick, |t| {
+        patcher.apply(t, &mut writer).map(|_| ())
+    })?;
+    writer.flush()?;
+    Ok(done)
+}
+
 /// [`delta_copy`] for `--inplace --no-whole-file`: `file` (the destination, open for reading
 /// and writing) is its own basis and is rebuilt where it is, as stock's receiver does: the
 /// matcher only uses blocks not yet overwritten (or already at their place, which are not
-/// rewritten), and the file is cut to the new length at the end.
+/// rewritten); the caller cuts the file to the returned length.
 fn delta_copy_inplace(
     src: &mut impl Read,
     file: &File,
     block_size: Option<u32>,
     hash_hits: bool,
-    mut tick: Option<&mut dyn FnMut(u64)>,
+    tick: Option<&mut dyn FnMut(u64)>,
 ) -> io::Result<(rtsync_delta::MatchStats, WireBytes, u64)> {
-    use rtsync_delta::{BlockHasher, ChecksumKind, InPlacePatcher, Matcher, Signature, SumParams};
-    let to_io = |e: rtsync_delta::Error| io::Error::other(e.to_string());
-    let kind = ChecksumKind::Xxh128;
-    let hasher = BlockHasher::new(kind, 0);
-    let mut params = SumParams::new(31, kind.digest_len());
-    params.block_size = block_size;
-    let basis_len = file.metadata()?.len();
     let mut reader = file;
     reader.seek(SeekFrom::Start(0))?;
-    let sig = Signature::generate(
-        io::BufReader::with_capacity(1 << 20, reader),
-        basis_len,
-        &params,
-        &hasher,
-    )
-    .map_err(to_io)?;
-    let mut patcher = InPlacePatcher::new(file, *sig.head(), kind);
-    let mut tokens = 0u64;
-    let mut ticks = crate::report::SendTicks::default();
-    let stats = Matcher::new(&sig, hasher)
-        .inplace(true)
-        .stock_hash_hits(hash_hits)
-        .stream(io::BufReader::with_capacity(1 << 20, src), |token| {
-            if let (Some(tick), Some(ofs)) = (tick.as_mut(), ticks.token(&token)) {
-                tick(ofs);
-            }
-            tokens += match token.token() {
-                rtsync_delta::Token::Literal(d) => 4 + d.len() as u64,
-                rtsync_delta::Token::Block(_) => 4,
-            };
-            patcher.apply(token.token()).map(|_| ())
-        })
-        .map_err(to_io)?;
-    if let (Some(tick), Some(ofs)) = (tick.as_mut(), ticks.end()) {
-        tick(ofs);
-    }
-    let len = patcher.written();
-    let head = sig.head();
-    let wire = WireBytes {
-        written: WireBytes::FILE_OVERHEAD + tokens,
-        read: WireBytes::SUM_HEAD + u64::from(head.count) * (4 + u64::from(head.strong_len)),
-    };
-    Ok((stats, wire, len))
+    let sig = local_signature(reader, file.metadata()?.len(), block_size)?;
+    let kind = rtsync_delta::ChecksumKind::Xxh128;
+    let mut patcher = rtsync_delta::InPlacePatcher::new(file, *sig.head(), kind);
+    let (stats, wire) = local_match(&sig, src, (hash_hits, true), tick, |t| {
+        patcher.apply(t).map(|_| ())
+    })?;
+    Ok((stats, wire, patcher.written()))
 }
 
 /// What a file's exchange would cost between rsync's sender and generator (`%b`, `%c`):
