@@ -74,6 +74,15 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds one file's delta: its literal and matched bytes and the matcher's counters.
+    pub fn add_delta(&mut self, ms: &rtsync_delta::MatchStats) {
+        self.literal += ms.literal_bytes;
+        self.matched += ms.matched_bytes;
+        self.matches += ms.matches;
+        self.hash_hits += ms.hash_hits;
+        self.false_alarms += ms.false_alarms;
+    }
+
     /// rsync's `--debug=deltasum` closing line of the sender.
     pub fn match_report(&self) -> String {
         format!(

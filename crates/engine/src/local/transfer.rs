@@ -658,11 +658,7 @@ impl LocalTransfer<'_> {
                     let (ms, wire, n) =
                         delta_copy_inplace(&mut sized, &out, block_size, hash_hits, tick)?;
                     out.set_len(n)?;
-                    self.stats.matched += ms.matched_bytes;
-                    self.stats.matches += ms.matches;
-                    self.stats.hash_hits += ms.hash_hits;
-                    self.stats.false_alarms += ms.false_alarms;
-                    self.stats.literal += ms.literal_bytes;
+                    self.stats.add_delta(&ms);
                     self.wire_bytes = wire;
                     return Ok((0, sized.status()));
                 }
@@ -799,11 +795,7 @@ impl LocalTransfer<'_> {
                 let block_size = self.opts.block_size;
                 delta_copy(&mut sized, &basis, tmp.file(), block_size, hash_hits, tick).map(
                     |(ms, wire)| {
-                        self.stats.literal += ms.literal_bytes;
-                        self.stats.matched += ms.matched_bytes;
-                        self.stats.matches += ms.matches;
-                        self.stats.hash_hits += ms.hash_hits;
-                        self.stats.false_alarms += ms.false_alarms;
+                        self.stats.add_delta(&ms);
                         self.wire_bytes = wire;
                     },
                 )
