@@ -595,14 +595,14 @@ pub(crate) fn daemon_args(
     (args, None)
 }
 
-/// Sends what [`daemon_args`] kept secluded, if anything.
+/// Sends what [`seclude`] kept off the command line, if anything.
 pub(crate) fn send_secluded<W: Write>(w: &mut W, secluded: Option<&[u8]>) -> Result<()> {
     let Some(bytes) = secluded else {
         return Ok(());
     };
     w.write_all(bytes)
         .and_then(|_| w.flush())
-        .map_err(|e| Error::io("sending arguments to daemon", e))
+        .map_err(|e| Error::io("sending secluded arguments", e))
 }
 
 /// Splits a server's arguments for `-s`: the ones shown (up to the short-option cluster,
@@ -1068,13 +1068,9 @@ pub(crate) fn open_remote_shell(
     our_protocol: u32,
 ) -> Result<(crate::connect::Connection, u32)> {
     let mut conn = spawn_remote_shell(opts, env, user, host, &command.args)?;
-    if let Some(secluded) = &command.secluded {
-        // Before anything else the server reads the arguments it was not shown.
-        conn.writer
-            .write_all(secluded)
-            .and_then(|_| conn.writer.flush())
-            .map_err(|e| shell_failure(Error::io("sending arguments", e), &conn.closer))?;
-    }
+    // Before anything else the server reads the arguments it was not shown.
+    send_secluded(&mut conn.writer, command.secluded.as_deref())
+        .map_err(|e| shell_failure(e, &conn.closer))?;
     let protocol = negotiate::exchange_versions(&mut conn.reader, &mut conn.writer, our_protocol)
         .map_err(|e| shell_failure(e, &conn.closer))?;
     Ok((conn, protocol))
