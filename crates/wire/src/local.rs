@@ -558,78 +558,67 @@ pub fn ensure_dir(path: &Path) -> io::Result<bool> {
 /// Makes `path` a `--fake-super` symlink stand-in holding `target`; returns false if it
 /// already was one.
 pub fn ensure_fake_symlink(path: &Path, target: &[u8]) -> std::result::Result<bool, CreateFailed> {
-    let replacing = match fs::symlink_metadata(path) {
-        Ok(m) => {
-            if rtsync_tree::fake::Seen::of(path, &m).kind() == Some(FileKind::Symlink)
-                && rtsync_tree::fake::read_symlink_file(path)
-                    .map_err(|e| failed_at(path, e))?
-                    .as_deref()
-                    == Some(target)
-            {
-                return Ok(false);
-            }
-            clear_dir_in_the_way(path, &m)?
-        }
-        Err(_) => false,
-    };
-    fsops::create_over(path, replacing, |p| {
-        rtsync_tree::fake::make_symlink_file(p, target)
-    })?;
-    Ok(true)
+    ensure_node(
+        path,
+        |m| {
+            Ok(
+                rtsync_tree::fake::Seen::of(path, m).kind() == Some(FileKind::Symlink)
+                    && rtsync_tree::fake::read_symlink_file(path)?.as_deref() == Some(target),
+            )
+        },
+        |p| rtsync_tree::fake::make_symlink_file(p, target),
+    )
 }
 
 /// Makes `path` a `--fake-super` stand-in for the device or special file `e`; returns false
 /// if it already was one.
 pub fn ensure_fake_special(path: &Path, e: &FileEntry) -> std::result::Result<bool, CreateFailed> {
-    let replacing = match fs::symlink_metadata(path) {
-        Ok(m) => {
-            let seen = rtsync_tree::fake::Seen::of(path, &m);
-            if seen.mode & libc::S_IFMT == e.mode & libc::S_IFMT && seen.rdev == e.rdev {
-                return Ok(false);
-            }
-            clear_dir_in_the_way(path, &m)?
-        }
-        Err(_) => false,
-    };
-    fsops::create_over(path, replacing, rtsync_tree::fake::make_placeholder)?;
-    Ok(true)
+    ensure_node(
+        path,
+        |m| {
+            let seen = rtsync_tree::fake::Seen::of(path, m);
+            Ok(seen.mode & libc::S_IFMT == e.mode & libc::S_IFMT && seen.rdev == e.rdev)
+        },
+        rtsync_tree::fake::make_placeholder,
+    )
 }
 
 /// Makes `path` a symlink to `target`; returns false if it already was one.
 pub fn ensure_symlink(path: &Path, target: &[u8]) -> std::result::Result<bool, CreateFailed> {
-    let replacing = match fs::symlink_metadata(path) {
-        Ok(m) => {
-            if m.file_type().is_symlink()
-                && fs::read_link(path)
-                    .map_err(|e| failed_at(path, e))?
-                    .as_os_str()
-                    .as_bytes()
-                    == target
-            {
-                return Ok(false);
-            }
-            clear_dir_in_the_way(path, &m)?
-        }
-        Err(_) => false,
-    };
-    fsops::create_over(path, replacing, |p| {
-        std::os::unix::fs::symlink(OsStr::from_bytes(target), p)
-    })?;
-    Ok(true)
+    ensure_node(
+        path,
+        |m| Ok(m.file_type().is_symlink() && fs::read_link(path)?.as_os_str().as_bytes() == target),
+        |p| std::os::unix::fs::symlink(OsStr::from_bytes(target), p),
+    )
 }
 
 /// Makes `path` a device/fifo/socket like `e`; returns false if it already matched.
 pub fn ensure_special(path: &Path, e: &FileEntry) -> std::result::Result<bool, CreateFailed> {
+    ensure_node(
+        path,
+        |m| Ok(m.mode() & libc::S_IFMT == e.mode & libc::S_IFMT && m.rdev() == e.rdev),
+        |p| fsops::make_node(p, e.mode, e.rdev),
+    )
+}
+
+/// Makes a non-regular node at `path` with `create` unless what is there already is it
+/// (`already`): a directory in the way is removed first, anything else is replaced by
+/// rename (see [`fsops::create_over`]). Returns whether it made one.
+fn ensure_node(
+    path: &Path,
+    already: impl FnOnce(&fs::Metadata) -> io::Result<bool>,
+    create: impl Fn(&Path) -> io::Result<()>,
+) -> std::result::Result<bool, CreateFailed> {
     let replacing = match fs::symlink_metadata(path) {
         Ok(m) => {
-            if m.mode() & libc::S_IFMT == e.mode & libc::S_IFMT && m.rdev() == e.rdev {
+            if already(&m).map_err(|e| failed_at(path, e))? {
                 return Ok(false);
             }
             clear_dir_in_the_way(path, &m)?
         }
         Err(_) => false,
     };
-    fsops::create_over(path, replacing, |p| fsops::make_node(p, e.mode, e.rdev))?;
+    fsops::create_over(path, replacing, create)?;
     Ok(true)
 }
 
