@@ -1041,8 +1041,9 @@ impl Reporter {
         }
     }
 
-    /// `--stats` block.
-    pub fn stats(&mut self, s: &Stats, elapsed_flist: f64) {
+    /// `--stats` block; the file list's generation and transfer times in seconds (the
+    /// sender's).
+    pub fn stats(&mut self, s: &Stats, elapsed_flist: f64, flist_xfer: f64) {
         self.flush_items();
         let h = self.human;
         let text = format!(
@@ -1050,7 +1051,7 @@ impl Reporter {
              Number of regular files transferred: {}\nTotal file size: {} bytes\n\
              Total transferred file size: {} bytes\nLiteral data: {} bytes\nMatched data: {} bytes\n\
              File list size: {}\nFile list generation time: {:.3} seconds\n\
-             File list transfer time: 0.000 seconds\nTotal bytes sent: {}\nTotal bytes received: {}\n",
+             File list transfer time: {:.3} seconds\nTotal bytes sent: {}\nTotal bytes received: {}\n",
             kinds(&s.files, h),
             kinds(&s.created, h),
             kinds(&s.deleted, h),
@@ -1061,6 +1062,7 @@ impl Reporter {
             human(s.matched, h),
             human(s.flist_size, h),
             elapsed_flist,
+            flist_xfer,
             human(s.sent, h),
             human(s.received, h),
         );

@@ -486,3 +486,74 @@ fn stock_pull_from_a_module_with_outgoing_chmod_and_munged_links_matches_stock()
         |_| {},
     );
 }
+
+/// `-R` sources as stock lists them incrementally: the first list holds each name's first
+/// component, an implied directory's list the next one; sources that are not consecutive
+/// list a parent twice (`a1/b0 deep/… a1/b3`), and so does a source inside another
+/// (`a2 a2/b1`): stock sends both and one combined list for them.
+const RELATIVE_SETS: [&[&str]; 6] = [
+    &["./a1/b2"],
+    &["./a1/b0/f03", "./deep/1/2/3", "./a1/b3", "./z.txt"],
+    &["./a2", "./a2/b1"],
+    &["./a3/b1/empty", "./a3/top.txt", "./a3/b1/f05", "./a0"],
+    &["./deep/1/2/3/4/5", "./deep/1/2"],
+    &["./a4/b0/f01", "./a4/b0/f02", "./a5/b4", "./a4/b1"],
+];
+
+#[test]
+fn inc_push_of_relative_sources_matches_stock_and_says_incremental() {
+    let src = tempfile::tempdir().unwrap();
+    linked_tree(src.path());
+    let base = src.path().display().to_string();
+    for set in RELATIVE_SETS {
+        // (`BASE/./NAME`: the names start after the marker.)
+        let from: Vec<String> = set.iter().map(|s| format!("{base}/{s}")).collect();
+        daemon_compare(&["-aRvi"], &from, |_| {});
+        daemon_compare(&["-aHRi", "--delete"], &from, stale_pull_dest);
+    }
+    // A relative name with its own implied parents, over a remote shell.
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    compare(
+        &["-aRvi", "-e", &ssh],
+        &[format!("{base}/./a1/b0/f03"), format!("{base}/./a0")],
+        |_| {},
+        |_, d| format!("localhost:{}/", d.display()),
+        &work.path().join("ours"),
+        &work.path().join("stock"),
+    );
+    // -v printed the incremental header in those comparisons.
+    let dest = work.path().join("d");
+    std::fs::create_dir(&dest).unwrap();
+    let daemon = StockDaemon::start(&[Module {
+        name: "m",
+        path: &dest,
+        extra: "",
+    }]);
+    let out = rtsync(&["-aRv", &format!("{base}/./a1/b2"), &daemon.url("m/")]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("sending incremental file list\n"),
+        "{text}"
+    );
+    assert_same_tree(&dest.join("a1/b2"), &src.path().join("a1/b2"), false);
+}
+
+#[test]
+fn stock_pull_of_relative_sources_from_our_servers_matches_stock() {
+    let src = tempfile::tempdir().unwrap();
+    linked_tree(src.path());
+    for via in [Via::Daemon, Via::Shell] {
+        for set in RELATIVE_SETS {
+            pull_compare(via, &["-aRvi"], src.path(), set, |_| {});
+        }
+        pull_compare(
+            via,
+            &["-aHRi", "--delete"],
+            src.path(),
+            RELATIVE_SETS[1],
+            stale_pull_dest,
+        );
+    }
+}

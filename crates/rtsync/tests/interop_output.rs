@@ -376,6 +376,29 @@ fn a_stock_client_gets_the_file_list_times_from_our_sender() {
     }
 }
 
+/// Our client's --stats shows the sender's list generation time as stock's does: its own
+/// when it sends, the server's when it receives; a sender counts at least a millisecond.
+#[test]
+fn our_client_shows_the_senders_file_list_time_as_stock() {
+    let generation = |out: &str| -> f64 {
+        let line = out
+            .lines()
+            .find_map(|l| l.strip_prefix("File list generation time: "))
+            .unwrap_or_else(|| panic!("no generation time in {out}"));
+        line.trim_end_matches(" seconds").parse().unwrap()
+    };
+    for role in [
+        Role::PushSsh,
+        Role::PullSsh,
+        Role::PushDaemon,
+        Role::PullDaemon,
+    ] {
+        let (s, r) = compare(role, &["-a", "--stats"]);
+        assert!(generation(&s.stdout) >= 0.001, "{role:?}: {}", s.stdout);
+        assert!(generation(&r.stdout) >= 0.001, "{role:?}: {}", r.stdout);
+    }
+}
+
 #[test]
 fn sender_and_receiver_options_match_stock_in_every_role() {
     for opts in [

@@ -629,6 +629,16 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         items
     }
 
+    /// One `-R` source with all its implied parents, whatever earlier sources listed (stock's
+    /// incremental lists repeat a parent for sources that are not consecutive); `.` (of a
+    /// `./NAME` source) comes once.
+    pub fn top_chain(&mut self, source: &Path) -> Vec<Item> {
+        self.top_names.retain(|n| n == b".");
+        let mut items = Vec::new();
+        self.source(source, &mut items);
+        items
+    }
+
     fn source(&mut self, arg: &Path, items: &mut Vec<Item>) {
         let bytes = arg.as_os_str().as_bytes();
         let trailing_slash = bytes.len() > 1 && bytes.ends_with(b"/");
@@ -825,6 +835,15 @@ fn trim_trailing(bytes: &[u8]) -> &[u8] {
 
 fn trim_slashes(bytes: &[u8]) -> &[u8] {
     trim_trailing(bytes)
+}
+
+/// A `-R` source's base directory (what precedes a `/./` marker; empty without one) and its
+/// file-list name (see [`Scanner::top`]; empty for the base itself).
+pub fn relative_parts(arg: &[u8]) -> (&[u8], Vec<u8>) {
+    match find_dot_marker(arg) {
+        Some(i) => (&arg[..i - 3], clean_relative(&arg[i..])),
+        None => (&b""[..], clean_relative(arg)),
+    }
 }
 
 /// Position just after a `/./` marker (or a leading `./`) that starts the relative path.

@@ -1051,7 +1051,9 @@ pub(crate) fn finish_report(
         reporter.heap_stats(&["receiver", "generator"]);
     }
     if opts.info_stats() >= 2 {
-        reporter.stats(&s, 0.0);
+        // (The sender's times, as stock's client prints them.)
+        let (build, xfer) = xfer.flist_times;
+        reporter.stats(&s, build as f64 / 1000.0, xfer as f64 / 1000.0);
     }
     reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);
     reporter.flush();

@@ -465,6 +465,8 @@ pub struct PullStats {
     /// The totals above came from the sender (stock's client prints them, swapped, as its
     /// own `sent`/`received`).
     pub sender_totals: bool,
+    /// The sender's file-list generation and transfer times (milliseconds).
+    pub flist_times: (i64, i64),
     pub total_size: i64,
     /// The sender's io_error flags (from the file list and MSG_IO_ERROR).
     pub io_error: i32,
@@ -2926,8 +2928,8 @@ fn receive<R: Read>(
         stats.sender_written = r.read_varlong(3)?;
         stats.sender_totals = true;
         stats.total_size = r.read_varlong(3)?;
-        r.read_varlong(3)?;
-        r.read_varlong(3)?;
+        let build = r.read_varlong(3)?;
+        stats.flist_times = (build, r.read_varlong(3)?);
     }
     if ctx.neg.protocol >= 31 {
         loop {

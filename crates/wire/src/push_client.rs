@@ -210,6 +210,7 @@ pub fn push_to(
     let lists = reporter.lists_items() || reporter.shows_progress();
     let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();
     let io_error;
+    let build_ms;
     let (stats, counts) = if neg.inc_recurse() {
         reporter.list_notice("sending incremental file list");
         reporter.flush();
@@ -225,7 +226,9 @@ pub fn push_to(
             io_error: 0,
             adjust: None,
         };
+        let list_started = std::time::Instant::now();
         let mut list = push::inc::IncList::start(cfg, &paths, &mut filters, &mut out)?;
+        build_ms = flist_ms(list_started);
         writer
             .write_all(&out)
             .map_err(|e| Error::io("writing to receiver", e))?;
@@ -242,6 +245,7 @@ pub fn push_to(
         (stats, (list.total_size, list.kind_counts))
     } else {
         let mut bits = 0;
+        let list_started = std::time::Instant::now();
         let sent_list = push::walk::send_list(
             opts,
             &neg,
@@ -256,6 +260,7 @@ pub fn push_to(
             },
         )?;
         io_error = bits;
+        build_ms = flist_ms(list_started);
         let mut list = sent_list.list;
         popts.total_size = list.total_size as i64;
         if opts.recursive || opts.dirs {
@@ -277,7 +282,8 @@ pub fn push_to(
     if let Some(b) = &env.batch {
         b.finish()?;
     }
-    finish_report(opts, reporter, counts, &sent, &received, started, &stats);
+    let times = (started, build_ms);
+    finish_report(opts, reporter, counts, &sent, &received, times, &stats);
     // A remote shell's rsync may have failed without a word on the wire (stock's server
     // writes its errors to stderr): its exit status counts, as stock's client takes it.
     let remote_status = conn.closer.wait();
@@ -295,6 +301,11 @@ pub fn push_to(
         outcome.stats.errors += 1;
     }
     Ok(outcome)
+}
+
+/// Milliseconds since `from`, at least 1 (as stock's sender counts its list's generation).
+pub(crate) fn flist_ms(from: std::time::Instant) -> i64 {
+    from.elapsed().as_millis().clamp(1, i64::MAX as u128) as i64
 }
 
 /// Prints scan problems as stock's sender does; returns their io_error bits.
@@ -460,7 +471,7 @@ fn finish_report(
     (total_size, kind_counts): (u64, [u64; 7]),
     sent: &std::sync::atomic::AtomicU64,
     received: &std::sync::atomic::AtomicU64,
-    started: std::time::Instant,
+    (started, build_ms): (std::time::Instant, i64),
     xfer: &push::PushStats,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
@@ -491,7 +502,7 @@ fn finish_report(
         reporter.heap_stats(&["sender"]);
     }
     if opts.info_stats() >= 2 {
-        reporter.stats(&s, 0.0);
+        reporter.stats(&s, build_ms as f64 / 1000.0, 0.0);
     }
     reporter.summary(&s, started.elapsed().as_secs_f64(), opts.dry_run);
     reporter.flush();

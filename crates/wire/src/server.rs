@@ -855,7 +855,9 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         // Module paths are the daemon's business: show names relative to the module.
         let text = match root {
             Some(r) => match module_prefix(r) {
-                Some(p) if opts.relative => relative_shown(&text.replace(&p, ""), &paths),
+                Some(p) if opts.relative => {
+                    push::inc::relative_shown(&text.replace(&p, ""), &paths)
+                }
                 Some(p) => push::inc::module_relative(text, &p),
                 None => text.clone(),
             },
@@ -1057,26 +1059,6 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
 
 /// What a daemon takes off the (absolute) paths in a sender's messages: the module's
 /// directory, so that they read `/NAME` as stock's do (`None` for a module at `/`).
-/// A `-R` sender message's path (module prefix already removed), as stock's `full_fname`
-/// shows it: relative to the directory before a source's `/./` marker, which it entered
-/// (`"/DIR/NAME"`), or to the module's root when no source named one (`"NAME"`).
-fn relative_shown(text: &str, sources: &[String]) -> String {
-    let Some(open) = text.find("\"/") else {
-        return text.to_string();
-    };
-    let name = &text[open + 2..];
-    let entered = sources.iter().any(|s| {
-        let s = s.strip_prefix("./").unwrap_or(s);
-        s.split_once("/./")
-            .is_some_and(|(dir, _)| name.starts_with(&format!("{dir}/")))
-    });
-    if entered {
-        text.to_string()
-    } else {
-        format!("{}\"{name}", &text[..open])
-    }
-}
-
 fn module_prefix(root: &std::path::Path) -> Option<String> {
     let full = rtsync_engine::local::full_path(root);
     (full != "/").then_some(full)

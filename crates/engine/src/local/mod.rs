@@ -1215,7 +1215,7 @@ impl<'a> LocalTransfer<'a> {
                 .heap_stats(&["sender", "server receiver", "server generator"]);
         }
         if self.opts.info_stats() >= 2 && !self.opts.quiet {
-            self.report.stats(&self.stats, flist_time);
+            self.report.stats(&self.stats, flist_time, 0.0);
         }
         let summarized = self.opts.info_stats() >= 1 && !self.opts.quiet;
         if summarized {

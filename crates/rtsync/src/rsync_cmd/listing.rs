@@ -107,7 +107,7 @@ pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
             .sum::<u64>();
     stats.received = listed + 12;
     if opts.info_stats() >= 2 && !opts.quiet {
-        report.stats(&stats, flist_time);
+        report.stats(&stats, flist_time, 0.0);
     }
     let summarized = opts.info_stats() >= 1 && !opts.quiet;
     if summarized {

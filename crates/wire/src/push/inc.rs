@@ -171,6 +171,26 @@ pub(crate) fn module_relative(text: &str, prefix: &str) -> String {
     }
 }
 
+/// A `-R` sender message's path (module prefix already removed), as stock's `full_fname`
+/// shows it: relative to the directory before a source's `/./` marker, which it entered
+/// (`"/DIR/NAME"`), or to the module's root when no source named one (`"NAME"`).
+pub(crate) fn relative_shown(text: &str, sources: &[String]) -> String {
+    let Some(open) = text.find("\"/") else {
+        return text.to_string();
+    };
+    let name = &text[open + 2..];
+    let entered = sources.iter().any(|s| {
+        let s = s.strip_prefix("./").unwrap_or(s);
+        s.split_once("/./")
+            .is_some_and(|(dir, _)| name.starts_with(&format!("{dir}/")))
+    });
+    if entered {
+        text.to_string()
+    } else {
+        format!("{}\"{name}", &text[..open])
+    }
+}
+
 /// `text` with ` (in MODULE)` after its first quoted name.
 pub(crate) fn in_module(text: &str, module: &str) -> String {
     let Some(open) = text.find('"') else {
@@ -182,16 +202,84 @@ pub(crate) fn in_module(text: &str, module: &str) -> String {
     format!("{} (in {module}){}", &text[..=close], &text[close + 1..])
 }
 
-/// A directory whose list is still to be sent.
-struct Pending {
-    dir_ndx: i32,
+/// An entry for a list, with what `-R` keeps for the entry's own list.
+struct Member {
     item: Item,
+    /// `-R`: the base directory of the source it comes from (what precedes `/./`).
+    base: Vec<u8>,
+    /// `-R`: an implied parent directory.
+    implied: bool,
+    /// `-R`: what lies below this implied directory, per source (next component first).
+    below: Vec<Vec<Item>>,
 }
 
-/// A level of the depth-first walk: the directory entered (none for the command line)
-/// and its subdirectories still to be listed, in sorted order.
+impl Member {
+    fn plain(item: Item, base: &[u8]) -> Member {
+        Member {
+            item,
+            base: base.to_vec(),
+            implied: false,
+            below: Vec::new(),
+        }
+    }
+
+    /// Whether the directory has a list of its own: its contents (the top `.` of a `dir/`
+    /// source has them in the first list), or names below it (`-R`).
+    fn lists_own(&self) -> bool {
+        (self.item.descend && self.item.entry.name != b".") || !self.below.is_empty()
+    }
+}
+
+/// Places `-R` sources in one list as stock does: each chain is an implied directory or a
+/// source, followed by what lies below it. An implied directory is listed anew unless it
+/// is the one listed last (same name, same base), which then takes the rest of the chain
+/// too; so sources that are not consecutive list their parent twice (`a/1 b/2 a/3`).
+fn place(chains: Vec<Vec<Item>>, base: &[u8], out: &mut Vec<Member>, last: &mut Option<usize>) {
+    for mut chain in chains {
+        if chain.is_empty() {
+            continue;
+        }
+        let rest = chain.split_off(1);
+        let Some(head) = chain.pop() else { continue };
+        if !head.entry.is_dir() || head.entry.top_dir {
+            // A source of its own.
+            out.push(Member::plain(head, base));
+            continue;
+        }
+        if let Some(m) = last
+            .and_then(|i| out.get_mut(i))
+            .filter(|m| m.base == base && m.item.entry.name == head.entry.name)
+        {
+            if !rest.is_empty() {
+                m.below.push(rest);
+            }
+            continue;
+        }
+        *last = Some(out.len());
+        out.push(Member {
+            item: head,
+            base: base.to_vec(),
+            implied: true,
+            below: if rest.is_empty() {
+                Vec::new()
+            } else {
+                vec![rest]
+            },
+        });
+    }
+}
+
+/// A directory whose list is still to be sent: with `-R`, same-named directories listed
+/// together get one list, announced by the first (stock's duplicate directories).
+struct Pending {
+    dir_ndx: i32,
+    members: Vec<Member>,
+}
+
+/// A level of the depth-first walk: how many directories were entered for it (none for the
+/// command line) and its subdirectories still to be listed, in sorted order.
 struct Frame {
-    entered: bool,
+    entered: usize,
     pending: VecDeque<Pending>,
 }
 
@@ -208,8 +296,11 @@ pub fn possible(opts: &Options, sources: &[String]) -> bool {
 /// directories are sent differently), and a top level that is one `dir/` source or
 /// sources of distinct names.
 pub fn lists_supported(opts: &Options, sources: &[String]) -> bool {
-    if !opts.recursive || opts.relative || opts.files_from.is_some() || sources.is_empty() {
+    if !opts.recursive || opts.files_from.is_some() || sources.is_empty() {
         return false;
+    }
+    if opts.relative {
+        return relative_lists_supported(sources);
     }
     let is_dot = |s: &str| s.is_empty() || s.ends_with('/') || s == "." || s.ends_with("/.");
     if sources.iter().any(|s| is_dot(s)) {
@@ -221,6 +312,18 @@ pub fn lists_supported(opts: &Options, sources: &[String]) -> bool {
         .collect();
     names.sort_unstable();
     names.windows(2).all(|w| w[0] != w[1]) && !names.contains(&"..")
+}
+
+/// Whether [`IncList`] lists `-R` sources as stock would: not the base directory itself
+/// (`-R .`) beside other sources, and no `..` (stock refuses it).
+fn relative_lists_supported(sources: &[String]) -> bool {
+    sources.iter().all(|s| {
+        let (_, rel) = rtsync_tree::scan::relative_parts(s.as_bytes());
+        if rel.is_empty() {
+            return sources.len() == 1;
+        }
+        !rel.split(|&c| c == b'/').any(|c| c == b"..")
+    })
 }
 
 /// Where scan problems go.
@@ -283,6 +386,8 @@ pub struct IncList<'a, F: ScanFilter> {
     /// Lists sent, and the entries in them (`--progress`).
     lists_sent: usize,
     listed: u64,
+    /// The sources as given (`-R` messages show paths relative to them).
+    sources: Vec<String>,
 }
 
 impl<'a, F: ScanFilter> IncList<'a, F> {
@@ -314,31 +419,63 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
             kind_counts: [0; 7],
             lists_sent: 0,
             listed: 0,
+            sources: sources
+                .iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect(),
         };
-        let mut items = Vec::new();
+        let mut members = Vec::new();
         let mut dot_entered = false;
-        for top in list.scanner.top(sources) {
-            if top.entry.name == b"." && top.descend {
-                // A `dir/` source: its contents belong to the first list.
-                let children = list.scanner.enter(&top);
-                dot_entered = children.is_some();
-                items.push(top);
-                items.extend(children.unwrap_or_default());
+        // `-R`: each source with its implied parents, placed as stock does.
+        let mut last_implied = None;
+        for source in sources {
+            let (base, tops) = if list.opts.relative {
+                let (base, _) = rtsync_tree::scan::relative_parts(source.as_os_str().as_bytes());
+                (base.to_vec(), list.scanner.top_chain(source))
             } else {
-                items.push(top);
+                (Vec::new(), list.scanner.top(std::slice::from_ref(source)))
+            };
+            let mut chain = Vec::new();
+            for top in tops {
+                if top.entry.name == b"." && top.descend {
+                    // A `dir/` source: its contents belong to the first list.
+                    let children = list.scanner.enter(&top);
+                    dot_entered = children.is_some();
+                    members.push(Member::plain(top, &base));
+                    members.extend(
+                        children
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|c| Member::plain(c, &base)),
+                    );
+                } else if !list.opts.relative {
+                    members.push(Member::plain(top, &base));
+                } else if top.entry.name == b"." {
+                    // `.` of a `./NAME` source: implied, once, in the first list.
+                    members.push(Member {
+                        implied: true,
+                        ..Member::plain(top, &base)
+                    });
+                } else {
+                    chain.push(top);
+                }
             }
+            place(vec![chain], &base, &mut members, &mut last_implied);
         }
         let (dot, tops): (Vec<Pending>, Vec<Pending>) = list
-            .send_list(items, None, None, out)?
+            .send_list(members, None, None, out)?
             .into_iter()
-            .partition(|p| !p.item.entry.top_dir);
+            .partition(|p| {
+                let m = &p.members[0];
+                !m.item.entry.top_dir && !m.implied
+            });
         list.frames.push(Frame {
-            entered: false,
+            entered: 0,
             pending: tops.into(),
         });
         if dot_entered {
             list.frames.push(Frame {
-                entered: true,
+                entered: 1,
                 pending: dot.into(),
             });
         }
@@ -369,6 +506,9 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
                 self.messages
                     .extend(messages.into_iter().map(|(tag, text)| {
                         let mut text = match strip {
+                            Some(s) if self.opts.relative => {
+                                relative_shown(&text.replace(s.as_str(), ""), &self.sources)
+                            }
                             Some(s) => module_relative(&text, s),
                             None => text,
                         };
@@ -386,17 +526,18 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
     /// the directories whose own lists are still to come, in sorted order.
     fn send_list(
         &mut self,
-        mut items: Vec<Item>,
+        mut items: Vec<Member>,
         dir: Option<(i32, &mut NdxWriter)>,
         parent: Option<Sent>,
         out: &mut Vec<u8>,
     ) -> Result<Vec<Pending>> {
+        // (Stable: same-named `-R` directories stay in the order listed.)
         items.sort_by(|a, b| {
             compare_names(
-                &a.entry.name,
-                a.entry.is_dir(),
-                &b.entry.name,
-                b.entry.is_dir(),
+                &a.item.entry.name,
+                a.item.entry.is_dir(),
+                &b.item.entry.name,
+                b.item.entry.is_dir(),
             )
         });
         if let Some((dir_ndx, ndxw)) = dir {
@@ -411,13 +552,16 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
             arena: Vec::new(),
             offsets: Vec::with_capacity(items.len()),
             paths: Vec::new(),
-            explicit_paths: first,
+            // (`-R` lists mix names from several sources.)
+            explicit_paths: first || self.opts.relative,
             stats: Vec::new(),
             keep_stat: self.opts.remove_source_files,
         };
-        let mut pending = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut last_dir: Option<Vec<u8>> = None;
         self.enc.set_list_start(ndx_start);
-        for (i, mut item) in items.into_iter().enumerate() {
+        for (i, mut member) in items.into_iter().enumerate() {
+            let item = &mut member.item;
             crate::client::apply_chmod(self.opts, std::slice::from_mut(&mut item.entry));
             if let Some(adjust) = self.adjust.as_mut() {
                 adjust(&mut item.entry, &item.path);
@@ -425,11 +569,13 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
             if self.opts.checksum && item.entry.kind == FileKind::Regular {
                 item.entry.checksum = crate::push_client::file_sum(&item.path, self.neg).ok();
             }
-            // The top `.` of a `dir/` source has its contents in this very list.
-            let lists_own = item.descend && item.entry.name != b".";
-            let content = item.descend;
-            self.enc
-                .put_entry_inc(out, &item.entry, ndx_start + i, content)?;
+            if member.implied {
+                self.enc
+                    .put_entry_implied(out, &item.entry, ndx_start + i, true)?;
+            } else {
+                self.enc
+                    .put_entry_inc(out, &item.entry, ndx_start + i, item.descend)?;
+            }
             let code = super::streamed::kind_code(item.entry.kind);
             self.kind_counts[usize::from(code)] += 1;
             if matches!(item.entry.kind, FileKind::Regular | FileKind::Symlink) {
@@ -437,17 +583,27 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
             }
             if first && item.entry.name == b"." && list.parent.is_none() {
                 // The first list's `ndx_start - 1` names its top `.`.
-                list.parent = Some(Sent::of(&item));
+                list.parent = Some(Sent::of(item));
             }
-            list.push(&item)?;
+            list.push(item)?;
             if item.entry.is_dir() {
                 let dir_ndx = self.next_dir_ndx;
                 self.next_dir_ndx += 1;
-                if lists_own {
-                    pending.push(Pending { dir_ndx, item });
+                // A directory named as the one before (`-R` only) shares its list.
+                let same = last_dir.as_deref() == Some(&item.entry.name[..]);
+                match pending.last_mut() {
+                    Some(group) if same => group.members.push(member),
+                    _ => {
+                        last_dir = Some(item.entry.name.clone());
+                        pending.push(Pending {
+                            dir_ndx,
+                            members: vec![member],
+                        });
+                    }
                 }
             }
         }
+        pending.retain(|g| g.members.iter().any(Member::lists_own));
         let problems = self.scanner.take_problems();
         let mut bits = self.report(&problems);
         if first {
@@ -476,23 +632,35 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
     pub fn send_next(&mut self, out: &mut Vec<u8>, ndxw: &mut NdxWriter) -> Result<()> {
         while let Some(frame) = self.frames.last_mut() {
             let Some(next) = frame.pending.pop_front() else {
-                if self.frames.pop().is_some_and(|f| f.entered) {
+                for _ in 0..self.frames.pop().map_or(0, |f| f.entered) {
                     self.scanner.leave();
                 }
                 continue;
             };
-            let parent = Sent::of(&next.item);
-            let children = self.scanner.enter(&next.item);
-            let entered = children.is_some();
-            let pending = self.send_list(
-                children.unwrap_or_default(),
-                Some((next.dir_ndx, ndxw)),
-                Some(parent),
-                out,
-            )?;
-            if entered {
+            let parent = Sent::of(&next.members[0].item);
+            let mut children = Vec::new();
+            let mut entered = 0;
+            let mut last_implied = None;
+            let mut prev: Option<(Vec<u8>, bool)> = None;
+            for m in next.members {
+                // A same-named directory from the same base was read already.
+                let read = prev.as_ref().is_some_and(|(b, c)| *c && *b == m.base);
+                let content = m.item.descend && !read;
+                if content {
+                    if let Some(found) = self.scanner.enter(&m.item) {
+                        entered += 1;
+                        children.extend(found.into_iter().map(|c| Member::plain(c, &m.base)));
+                    }
+                }
+                // `-R`: the names below an implied directory.
+                place(m.below, &m.base, &mut children, &mut last_implied);
+                prev = Some((m.base, content));
+            }
+            let pending =
+                self.send_list(children, Some((next.dir_ndx, ndxw)), Some(parent), out)?;
+            if entered > 0 || !pending.is_empty() {
                 self.frames.push(Frame {
-                    entered: true,
+                    entered,
                     pending: pending.into(),
                 });
             }
@@ -656,8 +824,13 @@ mod tests {
         assert!(!possible(&opts("-a"), &srcs(&["x/a", "y/a"])));
         assert!(!possible(&opts("-a"), &srcs(&["a", "b/"])));
         assert!(possible(&opts("-aH"), &srcs(&["src/"])));
+        // -R: stock's lists (parents repeated for sources that are not consecutive), but
+        // not `..` nor the base itself beside other sources.
+        assert!(possible(&opts("-aR"), &srcs(&["a/1", "b", "a/2", "./c/d"])));
+        assert!(!possible(&opts("-aR"), &srcs(&["a/../b"])));
+        assert!(!possible(&opts("-aR"), &srcs(&[".", "a"])));
+        assert!(possible(&opts("-aR"), &srcs(&["/x/./"])));
         for no in [
-            "-aR",
             "-a --delete-after",
             "-a --delete-before",
             "-a --no-i-r",
