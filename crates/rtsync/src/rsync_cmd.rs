@@ -371,6 +371,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
         }
         return rtsync_wire::server::run(rest, input, output);
     }
+    if opts.read_batch.is_some() || opts.write_batch.is_some() {
+        ignore_sigpipe();
+    }
     if let Some(code) = batch::run(&opts, &args) {
         return code;
     }

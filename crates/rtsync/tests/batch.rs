@@ -78,8 +78,9 @@ fn ok(out: &Output, what: &str) {
 }
 
 /// `writer` records a batch of `opts` going `via`, into a stale destination; `reader`
-/// replays it into another copy of that stale destination. Both trees must match.
-fn round_trip(writer: Tool, reader: Tool, via: Via, opts: &[&str]) {
+/// replays it into another copy of that stale destination. Both trees must match. Returns
+/// the writer's output.
+fn round_trip(writer: Tool, reader: Tool, via: Via, opts: &[&str]) -> Output {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
     let src = w.join("src");
@@ -128,7 +129,8 @@ fn round_trip(writer: Tool, reader: Tool, via: Via, opts: &[&str]) {
     }
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let what = format!("{writer:?} writes {via:?} {opts:?}");
-    ok(&writer.run(&argv), &what);
+    let written = writer.run(&argv);
+    ok(&written, &what);
     assert!(batch.with_extension("sh").exists() || w.join("batch.sh").exists());
 
     let mut rargs: Vec<String> = opts.iter().map(|a| a.to_string()).collect();
@@ -137,6 +139,29 @@ fn round_trip(writer: Tool, reader: Tool, via: Via, opts: &[&str]) {
     let rargv: Vec<&str> = rargs.iter().map(String::as_str).collect();
     ok(&reader.run(&rargv), &format!("{reader:?} replays ({what})"));
     assert_same_tree(&replay, &dest, true);
+    written
+}
+
+/// A batch is written with the lists as they go (incremental recursion), as stock's:
+/// `-v` says so first, in every role, and the batch replays across implementations.
+#[test]
+fn batches_are_written_incrementally_like_stock() {
+    for via in [
+        Via::Local,
+        Via::ShellPush,
+        Via::ShellPull,
+        Via::DaemonPush,
+        Via::DaemonPull,
+    ] {
+        let first = |o: &Output| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            text.lines().next().unwrap_or_default().to_string()
+        };
+        let ours = first(&round_trip(Tool::Ours, Tool::Stock, via, &["-av"]));
+        let stock = first(&round_trip(Tool::Stock, Tool::Ours, via, &["-av"]));
+        assert_eq!(ours, stock, "{via:?}");
+        assert!(stock.ends_with("incremental file list"), "{via:?}: {stock}");
+    }
 }
 
 fn matrix(via: Via) {

@@ -300,8 +300,8 @@ fn pull_from(
         sargs.retain(|a| a != "--list-only");
     }
     // As stock's client, ask for incremental recursion unless an option needs the whole
-    // list first (we write batches without it).
-    let offer_inc = opts.incremental_recursion() && env.batch.is_none();
+    // list first (a batch records the lists as they come; --only-write-batch asks for one).
+    let offer_inc = opts.incremental_recursion() && !opts.only_write_batch;
     if offer_inc {
         crate::server_args::offer_inc_recurse(&mut sargs);
     }

@@ -38,13 +38,13 @@ pub fn push_to(
         )));
     }
     let mut sargs = server_args(opts, false);
-    // A batch is written without incremental recursion (one list up front).
     // (Only the receiver's reasons against it — --delete-before/after, --delay-updates,
-    // -m — are the server's to weigh: a sending client offers it regardless, as stock's.)
+    // -m — are the server's to weigh: a sending client offers it regardless, as stock's.
+    // A batch records the lists as they go; --only-write-batch sends one list up front.)
     let offer_inc = opts.recursive
         && opts.inc_recursive != Some(false)
         && push::inc::lists_supported(opts, sources)
-        && env.batch.is_none();
+        && !opts.only_write_batch;
     if offer_inc {
         crate::server_args::offer_inc_recurse(&mut sargs);
     }
