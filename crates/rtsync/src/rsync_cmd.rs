@@ -273,9 +273,10 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
     }
 }
 
-/// A transfer ignores SIGPIPE, as stock's does: a peer (or reader) that went away is an
-/// error it reports with its exit code (12 for the peer), not a signal that kills it.
-/// (Help, version and listings keep the default: a reader that stops early ends them.)
+/// A transfer (and a listing) ignores SIGPIPE, as stock's does: a peer (or reader) that
+/// went away is an error it reports with its exit code (12 for the peer), not a signal
+/// that kills it. (Help and version keep the default: stock prints them before it
+/// ignores the signal.)
 fn ignore_sigpipe() {
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
     unsafe {
@@ -414,6 +415,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         } else {
             &paths[..]
         };
+        ignore_sigpipe();
         return listing::run(&opts, sources);
     }
     let dest = paths.pop().expect("at least two paths");

@@ -1,4 +1,5 @@
-//! Odd corners of rsync's output against stock: `--info=stats3`'s heap summaries.
+//! Odd corners of rsync's output against stock: `--info=stats3`'s heap summaries, a reader
+//! that stops early.
 
 mod interop_util;
 
@@ -75,5 +76,53 @@ fn a_servers_fatal_error_reaches_the_client_like_stock() {
             want,
             "client ours={client} server ours={server}"
         );
+    }
+}
+
+/// A reader that stops early (`| head -1`) ends a listing, a copy and a batch-writing copy
+/// as it ends stock's: stock ignores SIGPIPE and finishes (exit 0), it is not killed.
+#[test]
+fn a_reader_that_stops_early_ends_runs_as_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    // Far more output than a pipe holds.
+    for d in 0..30 {
+        let dir = w.join(format!("src/d{d:02}"));
+        fs::create_dir_all(&dir).unwrap();
+        for f in 0..100 {
+            fs::write(dir.join(format!("a-rather-long-file-name-{f:03}")), b"x").unwrap();
+        }
+    }
+    let rtsync = env!("CARGO_BIN_EXE_rtsync");
+    let stock = stock_rsync().display().to_string();
+    for (i, args) in [
+        "-r --list-only src/",
+        "-av src/ dest-N/",
+        "-av --write-batch=batch-N src/ wdest-N/",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut codes = Vec::new();
+        for (who, bin) in [
+            ("stock", stock.clone()),
+            ("ours", format!("{rtsync} rsync")),
+        ] {
+            let args = args.replace('N', &format!("{who}{i}"));
+            let out = std::process::Command::new("bash")
+                .current_dir(w)
+                .args([
+                    "-c",
+                    &format!("set -o pipefail; {bin} {args} | head -1 >/dev/null"),
+                ])
+                .output()
+                .unwrap();
+            codes.push((
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ));
+        }
+        assert_eq!(codes[1], codes[0], "{args}: ours, then stock");
+        assert_eq!(codes[0].0, Some(0), "{args}: stock finished");
     }
 }
