@@ -3,6 +3,24 @@
 use crate::itemize::Itemize;
 use crate::options::Options;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A file-list line is open on stdout (`building file list ... ` before its `done`): the
+/// next message ends it first, on the stream the message goes to (stock's
+/// `output_needs_newline`). Shared by every printer of the process.
+static LIST_LINE_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Ends an open file-list line before a message goes to stderr (`to_stderr`) or stdout.
+pub fn end_open_list_line(to_stderr: bool) {
+    if LIST_LINE_OPEN.swap(false, Ordering::Relaxed) {
+        if to_stderr {
+            let _ = io::stderr().write_all(b"\n");
+        } else {
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(b"\n").and_then(|_| out.flush());
+        }
+    }
+}
 
 /// rsync's exit codes.
 pub mod exit {
@@ -411,6 +429,8 @@ pub struct Reporter {
     tail_len: usize,
     /// `--info=flist`: file-list notices are shown.
     flist_notices: bool,
+    /// [`Reporter::list_start`] opened a line that [`Reporter::list_built`] ends.
+    list_open: bool,
     /// A progress line was left open (no newline): whatever is printed next starts with
     /// one (stock's `output_needs_newline`).
     needs_newline: bool,
@@ -514,6 +534,7 @@ impl Reporter {
             total_size: 0,
             tail_len: 0,
             flist_notices: opts.info_level("flist") > 0,
+            list_open: false,
             needs_newline: false,
             eight_bit: opts.eight_bit_output,
             quiet: opts.quiet,
@@ -863,7 +884,8 @@ impl Reporter {
         if bytes.is_empty() {
             return;
         }
-        if std::mem::take(&mut self.needs_newline) {
+        if std::mem::take(&mut self.needs_newline) || LIST_LINE_OPEN.swap(false, Ordering::Relaxed)
+        {
             let _ = self.out.write_all(b"\n");
         }
         let _ = self.out.write_all(bytes);
@@ -987,6 +1009,26 @@ impl Reporter {
         }
     }
 
+    /// Opens a file-list line (`building file list ... `) while the whole list is built: a
+    /// message before [`Reporter::list_built`] ends it first, as stock's does.
+    pub fn list_start(&mut self, text: &str) {
+        if self.flist_notices && !self.quiet {
+            self.put(text.as_bytes());
+            self.flush();
+            LIST_LINE_OPEN.store(true, Ordering::Relaxed);
+            self.list_open = true;
+        }
+    }
+
+    /// The list is built: `done` ends the line [`Reporter::list_start`] opened (on a line
+    /// of its own after a message).
+    pub fn list_built(&mut self) {
+        if std::mem::take(&mut self.list_open) {
+            LIST_LINE_OPEN.store(false, Ordering::Relaxed);
+            self.put(b"done\n");
+        }
+    }
+
     /// An informational line shown only with `-v`.
     pub fn verbose_info(&mut self, text: &str) {
         if self.verbose > 0 {
@@ -998,7 +1040,8 @@ impl Reporter {
     /// stay in order on a terminal.
     pub fn error(&mut self, text: &str) {
         let _ = self.out.flush();
-        if std::mem::take(&mut self.needs_newline) {
+        if std::mem::take(&mut self.needs_newline) || LIST_LINE_OPEN.swap(false, Ordering::Relaxed)
+        {
             // (Stock ends the open line on the stream the message goes to.)
             eprintln!();
         }

@@ -97,6 +97,9 @@ impl ScanFilter for NoFilter {
 pub enum ScanProblem {
     /// A command-line source could not be read (`link_stat … failed`).
     Missing { path: PathBuf, error: io::Error },
+    /// The directory a command-line source is named in (its part before the last `/`, or
+    /// a `dir/` itself) cannot be entered (`change_dir … failed`).
+    ChangeDir { path: PathBuf, error: io::Error },
     /// Reading a directory failed (`opendir … failed`).
     ReadDir { path: PathBuf, error: io::Error },
     /// A file disappeared between readdir and lstat (rsync's exit code 24).
@@ -643,6 +646,21 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         let bytes = arg.as_os_str().as_bytes();
         let trailing_slash = bytes.len() > 1 && bytes.ends_with(b"/");
         let (name, path) = self.source_name(bytes);
+        if self.opts.relative {
+            self.leading_dot(bytes, &name, items);
+        } else if let Some(dir) = source_dir(bytes) {
+            // Stock enters the directory a source is named in before it looks at the name.
+            let path = PathBuf::from(OsStr::from_bytes(dir));
+            let entered = match std::fs::metadata(&path) {
+                Ok(md) if md.is_dir() => Ok(()),
+                Ok(_) => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+                Err(e) => Err(e),
+            };
+            if let Err(error) = entered {
+                self.problems.push(ScanProblem::ChangeDir { path, error });
+                return;
+            }
+        }
         // A daemon module's source is pinned first, so its lstat and its link target come
         // from the same entry, reached without a parent swapped for a symlink on the way.
         let mut pinned = None;
@@ -680,6 +698,23 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
                 }
             }
         };
+        // `dir/` and `.` mean the directory's contents: its entry is `.`.
+        let shown_name = |name: Vec<u8>, md: &Metadata| {
+            let contents_only = md.is_dir() && (trailing_slash || name == b"." || name.is_empty());
+            if (contents_only && !self.opts.relative) || name.is_empty() {
+                (b".".to_vec(), contents_only)
+            } else {
+                (name, contents_only)
+            }
+        };
+        // The sender's rules apply to the named sources too (not to a `.`, nor to a missing
+        // one), before any implied parent is listed for them.
+        if let Some(md) = &md {
+            let (shown, _) = shown_name(name.clone(), md);
+            if shown != b"." && self.filter.excluded(&shown, md.is_dir()) {
+                return;
+            }
+        }
         let parents_listed = !self.opts.relative || self.implied_dirs(bytes, &name, items);
         let Some(md) = md else {
             if self.opts.incremental && !parents_listed {
@@ -703,22 +738,12 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
             }
             _ => None,
         };
-        // `dir/` and `.` mean the directory's contents: its entry is `.`.
-        let contents_only = md.is_dir() && (trailing_slash || name == b"." || name.is_empty());
-        let name = if (contents_only && !self.opts.relative) || name.is_empty() {
-            b".".to_vec()
-        } else {
-            name
-        };
+        let (name, contents_only) = shown_name(name, &md);
         // A name already listed is dropped, except a directory to recurse into: the walk
         // merges the contents of same-named source directories (`a/ b/ dest/`), as rsync does.
         let first = self.top_names.insert(name.clone());
         let mergeable = md.is_dir() && self.opts.recursive;
         if !first && !mergeable {
-            return;
-        }
-        // The sender's rules apply to the named sources too (not to a `.`).
-        if name != b"." && self.filter.excluded(&name, md.is_dir()) {
             return;
         }
         if !md.is_dir() {
@@ -756,17 +781,10 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
         (name, path)
     }
 
-    /// With `-R`, every parent of `name` is sent as a directory (rsync's implied dirs); one
-    /// that is not there is reported as vanished (as stock does for a missing source's
-    /// parent under `--delete-missing-args`). Whether all of them are listed.
-    fn implied_dirs(&mut self, arg: &[u8], name: &[u8], items: &mut Vec<Item>) -> bool {
-        if !self.opts.implied_dirs {
-            return true;
-        }
-        let mut all_listed = true;
-        let base_len = find_dot_marker(arg).unwrap_or(0);
-        // A source written `./NAME` (no later `/./` marker) also sends `.` itself, so the
-        // destination root gets the source directory's attributes, as rsync does.
+    /// With `-R`, a source written `./NAME` (no later `/./` marker) also sends `.` itself,
+    /// so the destination root gets the source directory's attributes, as rsync does: once,
+    /// before the source is even looked at (it may be missing or excluded).
+    fn leading_dot(&mut self, arg: &[u8], name: &[u8], items: &mut Vec<Item>) {
         let leading_dot = arg.starts_with(b"./") && find_dot_marker(arg).is_none();
         if leading_dot && name != b"." && !self.top_names.contains(&b"."[..]) {
             let path = PathBuf::from(".");
@@ -777,6 +795,17 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
                 items.extend(self.item(entry, path, false, md.dev()));
             }
         }
+    }
+
+    /// With `-R`, every parent of `name` is sent as a directory (rsync's implied dirs); one
+    /// that is not there is reported as vanished (as stock does for a missing source's
+    /// parent under `--delete-missing-args`). Whether all of them are listed.
+    fn implied_dirs(&mut self, arg: &[u8], name: &[u8], items: &mut Vec<Item>) -> bool {
+        if !self.opts.implied_dirs {
+            return true;
+        }
+        let mut all_listed = true;
+        let base_len = find_dot_marker(arg).unwrap_or(0);
         let mut end = 0;
         while let Some(pos) = name[end..].iter().position(|&c| c == b'/') {
             let dir_name = &name[..end + pos];
@@ -843,6 +872,21 @@ pub fn relative_parts(arg: &[u8]) -> (&[u8], Vec<u8>) {
     match find_dot_marker(arg) {
         Some(i) => (&arg[..i - 3], clean_relative(&arg[i..])),
         None => (&b""[..], clean_relative(arg)),
+    }
+}
+
+/// The directory a source outside `-R` is named in, as stock enters it: the part before the
+/// last `/` (`/` itself for `/NAME`), or the directory of a `dir/` source; `None` for a bare
+/// name (the current directory).
+fn source_dir(arg: &[u8]) -> Option<&[u8]> {
+    // `dir/` is `dir/.`, and `..` is `../.`: their directory is the source itself.
+    let last = arg.rsplit(|&c| c == b'/').next().unwrap_or_default();
+    if (arg.len() > 1 && arg.ends_with(b"/")) || last == b".." {
+        return Some(arg);
+    }
+    match arg.iter().rposition(|&c| c == b'/')? {
+        0 => Some(b"/"),
+        i => Some(&arg[..i]),
     }
 }
 

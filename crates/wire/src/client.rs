@@ -814,10 +814,15 @@ pub(crate) fn transfer_as_receiver(
     // Stock peers would use incremental recursion here, and say so before the list comes
     // (what the sender says while it lists follows); the items that follow come in the same
     // order either way.
+    let counting = opts.progress && !opts.quiet && (opts.recursive || opts.dirs);
     if opts.incremental_recursion() {
         reporter.list_notice("receiving incremental file list");
         reporter.flush();
+    } else if !counting && prebuilt.is_none() {
+        // `done` once the list is in: the sender's messages come between.
+        reporter.list_start("receiving file list ... ");
     }
+    let prebuilt_list = prebuilt.is_some();
     let (mut list, inc) = match prebuilt {
         Some(mut list) => {
             prepare(&mut list)?;
@@ -843,7 +848,7 @@ pub(crate) fn transfer_as_receiver(
     }
     if opts.incremental_recursion() {
         // (Said before the list was read.)
-    } else if opts.progress && !opts.quiet && (opts.recursive || opts.dirs) {
+    } else if counting {
         // As stock's receiver with `--progress`: the count every hundred entries, then the
         // total.
         let n = list.entries.len();
@@ -856,8 +861,10 @@ pub(crate) fn transfer_as_receiver(
             if n == 1 { " " } else { "s " }
         ));
         reporter.write_raw(text.as_bytes());
-    } else {
+    } else if prebuilt_list {
         reporter.list_notice("receiving file list ... done");
+    } else {
+        reporter.list_built();
     }
     if list.entries.is_empty() {
         if let Some(b) = batch {

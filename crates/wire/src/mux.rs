@@ -126,12 +126,14 @@ impl MessageHandler for PrintMessages {
         );
         match tag {
             MsgTag::Info | MsgTag::Client => {
+                rtsync_engine::report::end_open_list_line(false);
                 let mut out = io::stdout().lock();
                 let _ = out.write_all(&text);
                 let _ = out.flush();
             }
             MsgTag::Log | MsgTag::Deleted => {}
             _ => {
+                rtsync_engine::report::end_open_list_line(true);
                 let _ = io::stderr().lock().write_all(&text);
             }
         }

@@ -43,7 +43,7 @@ pub fn push_to(
     // A batch records the lists as they go; --only-write-batch sends one list up front.)
     let offer_inc = opts.recursive
         && opts.inc_recursive != Some(false)
-        && push::inc::lists_supported(opts, sources)
+        && push::inc::lists_supported(opts, &push::inc::readable_sources(sources))
         && !opts.only_write_batch;
     if offer_inc {
         crate::server_args::offer_inc_recurse(&mut sargs);
@@ -211,6 +211,8 @@ pub fn push_to(
     let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();
     let io_error;
     let build_ms;
+    // Transfer errors met while listing (they make the exit code 23).
+    let mut list_errors = 0;
     let (stats, counts) = if neg.inc_recurse() {
         reporter.list_notice("sending incremental file list");
         reporter.flush();
@@ -242,10 +244,15 @@ pub fn push_to(
             pending,
         )?;
         io_error = list.io_error();
+        list_errors = list.xfer_errors;
         (stats, (list.total_size, list.kind_counts))
     } else {
         let mut bits = 0;
         let list_started = std::time::Instant::now();
+        if opts.recursive || opts.dirs {
+            // (Without directories to transfer stock's sender says nothing of its list.)
+            reporter.list_start("building file list ... ");
+        }
         let sent_list = push::walk::send_list(
             opts,
             &neg,
@@ -255,7 +262,9 @@ pub fn push_to(
             &mut writer,
             prefix,
             |problems| {
-                bits = print_problems(problems);
+                let (b, errors) = print_problems(problems);
+                bits = b;
+                list_errors += errors;
                 bits
             },
         )?;
@@ -263,10 +272,7 @@ pub fn push_to(
         build_ms = flist_ms(list_started);
         let mut list = sent_list.list;
         popts.total_size = list.total_size as i64;
-        if opts.recursive || opts.dirs {
-            // (Without directories to transfer stock's sender says nothing of its list.)
-            reporter.list_notice("building file list ... done");
-        }
+        reporter.list_built();
         reporter.flush();
         let stats = push::run_push_pacing(
             &mut reader,
@@ -295,7 +301,7 @@ pub fn push_to(
     outcome.stats.literal_bytes = stats.literal_bytes;
     outcome.stats.matched_bytes = stats.matched_bytes;
     outcome.stats.deleted = stats.deleted;
-    outcome.stats.errors = stats.errors;
+    outcome.stats.errors = stats.errors + list_errors;
     outcome.stats.io_error = io_error | reader.oob.io_error;
     if reader.oob.xfer_error {
         outcome.stats.errors += 1;
@@ -308,13 +314,16 @@ pub(crate) fn flist_ms(from: std::time::Instant) -> i64 {
     from.elapsed().as_millis().clamp(1, i64::MAX as u128) as i64
 }
 
-/// Prints scan problems as stock's sender does; returns their io_error bits.
-fn print_problems(problems: &[ScanProblem]) -> i32 {
+/// Prints scan problems as stock's sender does; returns their io_error bits and how many
+/// were transfer errors (each makes the exit code 23).
+fn print_problems(problems: &[ScanProblem]) -> (i32, u64) {
     let (messages, bits) = problem_messages(problems);
+    let mut errors = 0;
     for (tag, text) in &messages {
+        errors += u64::from(*tag == MsgTag::ErrorXfer);
         PrintMessages.message(*tag, text.as_bytes());
     }
-    bits
+    (bits, errors)
 }
 
 /// Scans the sources into a sorted list; reports problems as stock does and returns the
@@ -415,6 +424,18 @@ pub(crate) fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String
         match p {
             ScanProblem::Missing { path, error } => {
                 messages.push((MsgTag::ErrorXfer, err_text("link_stat", path, error)));
+                // A name that is not there does not stop the receiver's deletions (the
+                // error still makes the exit code 23).
+                if error.kind() != std::io::ErrorKind::NotFound {
+                    io_error |= IOERR_GENERAL;
+                }
+            }
+            ScanProblem::ChangeDir { path, error } => {
+                // (Shown without its trailing slash, as stock's full_fname shows it.)
+                let text = path.to_string_lossy();
+                let trimmed = text.trim_end_matches('/');
+                let path = std::path::Path::new(if trimmed.is_empty() { "/" } else { trimmed });
+                messages.push((MsgTag::ErrorXfer, err_text("change_dir", path, error)));
                 io_error |= IOERR_GENERAL;
             }
             ScanProblem::ReadDir { path, error } => {

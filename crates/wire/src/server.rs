@@ -549,7 +549,7 @@ fn serve<R: Read + Send, W: Write + Send>(
         // As stock's set_allow_inc_recurse: a receiver takes the lists incrementally unless
         // an option needs the whole list first.
         offered_inc_recurse: if opts.sender {
-            push::inc::lists_supported(&opts, &sender_sources(&opts))
+            push::inc::lists_supported(&opts, &push::inc::readable_sources(&sender_sources(&opts)))
         } else {
             opts.incremental_recursion()
         },

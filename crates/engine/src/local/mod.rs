@@ -218,7 +218,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         report.list_notice("sending incremental file list");
     } else if !flist_progress && (opts.recursive || opts.dirs) {
         // (Without directories to transfer stock's sender says nothing of its list.)
-        report.list_notice("building file list ... done");
+        // (`done` once the sources are listed: their problems come between.)
+        report.list_start("building file list ... ");
     }
     if let (Some(dir), true) = (&opts.backup_dir, opts.info_backup() && !opts.quiet) {
         // Relative to the destination directory, as the receiver sees it.
@@ -448,27 +449,30 @@ impl<'a> LocalTransfer<'a> {
         }
     }
 
-    fn report_problems(&mut self, problems: &[ScanProblem], sources: &[PathBuf]) {
+    fn report_problems(&mut self, problems: &[ScanProblem]) {
         for p in problems {
             match p {
                 ScanProblem::Missing { path, error } => {
-                    let is_source_dir_arg = sources
-                        .iter()
-                        .any(|s| s == path && s.as_os_str().as_bytes().ends_with(b"/"));
-                    let what = if is_source_dir_arg {
-                        "change_dir"
-                    } else {
-                        "link_stat"
-                    };
+                    self.report.error(&format!(
+                        "rsync: [sender] link_stat \"{}\" failed: {}",
+                        full_path(path),
+                        os_error(error)
+                    ));
+                    self.note(exit::PARTIAL);
+                    // (A name that is not there does not stop deletions; stock's sender
+                    // flags only other failures.)
+                    if error.kind() != std::io::ErrorKind::NotFound {
+                        self.io_error = true;
+                    }
+                }
+                ScanProblem::ChangeDir { path, error } => {
+                    // rsync reports the directory without its trailing slash.
                     let mut shown = full_path(path);
-                    if is_source_dir_arg {
-                        // rsync reports the directory without its trailing slash.
-                        while shown.len() > 1 && shown.ends_with('/') {
-                            shown.pop();
-                        }
+                    while shown.len() > 1 && shown.ends_with('/') {
+                        shown.pop();
                     }
                     self.report.error(&format!(
-                        "rsync: [sender] {what} \"{shown}\" failed: {}",
+                        "rsync: [sender] change_dir \"{shown}\" failed: {}",
                         os_error(error)
                     ));
                     self.note(exit::PARTIAL);

@@ -123,7 +123,8 @@ impl LocalTransfer<'_> {
             let problems = scanner.take_problems();
             self.top_names = top.iter().map(|t| t.entry.name.clone()).collect();
             if first {
-                self.report_problems(&problems, &sources);
+                self.report_problems(&problems);
+                self.report.list_built();
                 sort_items(&mut top);
                 if let Err(code) = self.resolve_dest(dest, &top) {
                     return Some(code);
@@ -290,8 +291,7 @@ impl LocalTransfer<'_> {
             if e.is_dir() && item.descend {
                 let below = scanner.enter(&item);
                 let problems = scanner.take_problems();
-                let sources = self.sources.clone();
-                self.report_problems(&problems, &sources);
+                self.report_problems(&problems);
                 if let Some(below) = below {
                     self.count_unvisited(scanner, below);
                     scanner.leave();
@@ -332,8 +332,7 @@ impl LocalTransfer<'_> {
         });
         self.flush_traces();
         let problems = scanner.take_problems();
-        let sources = self.sources.clone();
-        self.report_problems(&problems, &sources);
+        self.report_problems(&problems);
         let Some(mut children) = children else {
             if pass != Pass::DeleteOnly {
                 self.do_dir(i, None);

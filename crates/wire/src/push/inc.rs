@@ -159,6 +159,10 @@ impl Flist {
 /// one at the module's top.
 pub(crate) fn module_relative(text: &str, prefix: &str) -> String {
     let text = text.replace(prefix, "");
+    // A directory it could not enter shows as named, relative to the module.
+    if let Some(rest) = text.strip_prefix("rsync: [sender] change_dir \"/") {
+        return format!("rsync: [sender] change_dir \"{rest}");
+    }
     let Some(open) = text.find("\"/") else {
         return text;
     };
@@ -302,7 +306,6 @@ pub fn lists_supported(opts: &Options, sources: &[String]) -> bool {
     if opts.relative {
         return relative_lists_supported(sources);
     }
-    let is_dot = |s: &str| s.is_empty() || s.ends_with('/') || s == "." || s.ends_with("/.");
     if sources.iter().any(|s| is_dot(s)) {
         return sources.len() == 1;
     }
@@ -312,6 +315,22 @@ pub fn lists_supported(opts: &Options, sources: &[String]) -> bool {
         .collect();
     names.sort_unstable();
     names.windows(2).all(|w| w[0] != w[1]) && !names.contains(&"..")
+}
+
+/// A source naming a directory's contents (`dir/`, `.`): the first list holds them.
+fn is_dot(s: &str) -> bool {
+    s.is_empty() || s.ends_with('/') || s == "." || s.ends_with("/.")
+}
+
+/// `sources` without the `dir/` ones that are not directories here: they only add an
+/// error, and the rest is listed as if they were not given (for [`lists_supported`] on
+/// the side that reads them).
+pub fn readable_sources(sources: &[String]) -> Vec<String> {
+    sources
+        .iter()
+        .filter(|s| !is_dot(s) || std::fs::metadata(s.as_str()).is_ok_and(|m| m.is_dir()))
+        .cloned()
+        .collect()
 }
 
 /// Whether [`IncList`] lists `-R` sources as stock would: not the base directory itself
@@ -388,6 +407,8 @@ pub struct IncList<'a, F: ScanFilter> {
     listed: u64,
     /// The sources as given (`-R` messages show paths relative to them).
     sources: Vec<String>,
+    /// Transfer errors printed here ([`Problems::Print`]; each makes the exit code 23).
+    pub xfer_errors: u64,
 }
 
 impl<'a, F: ScanFilter> IncList<'a, F> {
@@ -423,6 +444,7 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
                 .iter()
                 .map(|s| s.to_string_lossy().into_owned())
                 .collect(),
+            xfer_errors: 0,
         };
         let mut members = Vec::new();
         let mut dot_entered = false;
@@ -495,6 +517,7 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
         match &self.problems {
             Problems::Print => {
                 for (tag, text) in &messages {
+                    self.xfer_errors += u64::from(*tag == MsgTag::ErrorXfer);
                     crate::mux::MessageHandler::message(
                         &mut crate::mux::PrintMessages,
                         *tag,
