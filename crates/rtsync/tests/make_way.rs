@@ -205,6 +205,44 @@ fn backed_up_when_a_directory_replaces_it() {
     );
 }
 
+/// With `--backup`, what a hard link, a symlink or a fifo replaces is kept as a backup too
+/// (stock's atomic_create backs up before it links or makes the node), in every pairing.
+#[test]
+fn backed_up_when_a_link_or_node_replaces_it() {
+    let prepare = |base: &Path| {
+        let (src, dst) = (base.join("src"), base.join("dst"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        write_file(&src.join("a"), b"new\n");
+        std::fs::hard_link(src.join("a"), src.join("b")).unwrap();
+        symlink("a", src.join("s")).unwrap();
+        let fifo = std::ffi::CString::new(src.join("p").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        for (name, text) in [
+            ("a", "old a\n"),
+            ("b", "old b\n"),
+            ("s", "old s\n"),
+            ("p", "old p\n"),
+        ] {
+            write_file(&dst.join(name), text.as_bytes());
+        }
+        past_times(&src);
+        past_times(&dst);
+    };
+    every_pairing(
+        &prepare,
+        Case::new(&["-aHi", "-b"], &[""]).no_dir_times().sorted(),
+    );
+    let work = tempfile::tempdir().unwrap();
+    prepare(work.path());
+    let (_, code) = run_local(true, work.path(), &["-aH", "-b", "src/", "dst/"]);
+    assert_eq!(code, Some(0));
+    for name in ["a~", "b~", "s~", "p~"] {
+        assert!(work.path().join("dst").join(name).is_file(), "{name}");
+    }
+}
+
 /// `--ignore-existing -H`: a group member already at its place stays as it is, not linked
 /// to its leader (stock's generator skips it before its hard-link check).
 #[test]

@@ -1155,6 +1155,11 @@ impl Walk {
             }
         }
         if !same {
+            let old = fs::symlink_metadata(&to).ok();
+            if !entry::keep_replaced(ctx, e, &to, old.as_ref()) {
+                self.res.errors += 1;
+                return Ok(lines);
+            }
             let linked = if ctx.opts.dry_run {
                 Ok(())
             } else {

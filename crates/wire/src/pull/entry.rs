@@ -275,20 +275,9 @@ pub(super) fn generate_entry(
                 // old one (stock's itemize), `t` since -t is on.
                 it.time = (!same && was_link).then_some(b't');
             }
-            if let (false, false, Some(b), Some(m)) = (o.dry_run, same, &o.backup, &meta) {
-                // What the new symlink replaces is kept, as stock's make_backup does.
-                if !m.is_dir() {
-                    let moved = b.move_aside(ctx.dest, &e.name, &path);
-                    if let Ok(true) = moved {
-                        ctx.backed_up(None, &e.name);
-                    }
-                    if let Err(err) = moved {
-                        let what = format!("backup of {} failed", ctx.naming.name(&e.name));
-                        ctx.gen_error(say::syserr("generator", &what, &err));
-                        res.errors += 1;
-                        return Ok(Step::Done(lines));
-                    }
-                }
+            if !same && !keep_replaced(ctx, e, &path, meta.as_ref()) {
+                res.errors += 1;
+                return Ok(Step::Done(lines));
             }
             if !o.dry_run {
                 let made = if o.attrs.fake_super {
@@ -496,6 +485,9 @@ pub(super) fn generate_entry(
             };
             if same {
                 note_acl(ctx, &path, e, meta.as_ref(), &mut it, false);
+            } else if !keep_replaced(ctx, e, &path, meta.as_ref()) {
+                res.errors += 1;
+                return Ok(Step::Done(lines));
             }
             if !o.dry_run {
                 let made = if o.attrs.fake_super {
@@ -657,4 +649,34 @@ fn dir_of(name: &[u8]) -> &[u8] {
     name.iter()
         .rposition(|&c| c == b'/')
         .map_or(&b""[..], |i| &name[..i])
+}
+
+/// `--backup`: what a new symlink, device or hard link replaces (not a directory) is kept,
+/// as stock's atomic_create does through make_backup. False when the backup failed (the
+/// error is reported; the entry is left alone).
+pub(super) fn keep_replaced(
+    ctx: &Ctx<'_>,
+    e: &FileEntry,
+    path: &std::path::Path,
+    meta: Option<&fs::Metadata>,
+) -> bool {
+    let (false, Some(b), Some(m)) = (ctx.opts.dry_run, &ctx.opts.backup, meta) else {
+        return true;
+    };
+    if m.is_dir() {
+        return true;
+    }
+    match b.move_aside(ctx.dest, &e.name, path) {
+        Ok(moved) => {
+            if moved {
+                ctx.backed_up(None, &e.name);
+            }
+            true
+        }
+        Err(err) => {
+            let what = format!("backup of {} failed", ctx.naming.name(&e.name));
+            ctx.gen_error(say::syserr("generator", &what, &err));
+            false
+        }
+    }
 }
