@@ -98,19 +98,8 @@ fn round_trip(writer: Tool, reader: Tool, via: Via, opts: &[&str]) -> Output {
     let ssh_opt = format!("-e{}", ssh.display());
     let rsync_path = writer.rsync_path();
     let daemon = matches!(via, Via::DaemonPush | Via::DaemonPull).then(|| {
-        StockDaemon::start(&[
-            Module {
-                name: "src",
-                path: &src,
-                extra: "",
-            },
-            Module {
-                name: "dest",
-                path: &dest,
-                // Link targets stay as sent (a chroot needs no sanitizing), as in the batch.
-                extra: "use chroot = yes\nmunge symlinks = no",
-            },
-        ])
+        // Link targets stay as sent (a chroot needs no sanitizing), as in the batch.
+        StockDaemon::src_and_dest(&src, &dest, "use chroot = yes\nmunge symlinks = no")
     });
     let mut args: Vec<String> = opts.iter().map(|a| a.to_string()).collect();
     args.push(batch_opt);

@@ -79,18 +79,7 @@ fn compare(via: Via, opts: &[&str], names: &[&str], prepare: fn(&Path)) {
         let ddir = work.path().join(format!("{who}-daemon"));
         std::fs::create_dir_all(&ddir).unwrap();
         let from = daemon_util::Daemon::start(kind, &ddir, &module_conf(&src, ""));
-        let daemon = StockDaemon::start(&[
-            Module {
-                name: "src",
-                path: &src,
-                extra: "",
-            },
-            Module {
-                name: "dest",
-                path: &dest,
-                extra: "",
-            },
-        ]);
+        let daemon = StockDaemon::src_and_dest(&src, &dest, "");
         let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
         match via {
             Via::Local | Via::Push => {

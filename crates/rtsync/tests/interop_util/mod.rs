@@ -109,6 +109,22 @@ impl StockDaemon {
         false
     }
 
+    /// A daemon with a `src` module and a `dest` module (with `dest_extra` lines).
+    pub fn src_and_dest(src: &Path, dest: &Path, dest_extra: &str) -> StockDaemon {
+        StockDaemon::start(&[
+            Module {
+                name: "src",
+                path: src,
+                extra: "",
+            },
+            Module {
+                name: "dest",
+                path: dest,
+                extra: dest_extra,
+            },
+        ])
+    }
+
     /// A daemon with two writable modules, `ours` and `stock`, for side-by-side pushes.
     pub fn ours_and_stock(ours: &Path, stock: &Path) -> StockDaemon {
         StockDaemon::start(&[
