@@ -431,6 +431,8 @@ pub struct Reporter {
     flist_notices: bool,
     /// [`Reporter::list_start`] opened a line that [`Reporter::list_built`] ends.
     list_open: bool,
+    /// Lines for after the list (see [`Reporter::info_after_list`]).
+    after_list: Vec<String>,
     /// A progress line was left open (no newline): whatever is printed next starts with
     /// one (stock's `output_needs_newline`).
     needs_newline: bool,
@@ -535,6 +537,7 @@ impl Reporter {
             tail_len: 0,
             flist_notices: opts.info_level("flist") > 0,
             list_open: false,
+            after_list: Vec::new(),
             needs_newline: false,
             eight_bit: opts.eight_bit_output,
             quiet: opts.quiet,
@@ -1026,6 +1029,19 @@ impl Reporter {
         if std::mem::take(&mut self.list_open) {
             LIST_LINE_OPEN.store(false, Ordering::Relaxed);
             self.put(b"done\n");
+        }
+        for text in std::mem::take(&mut self.after_list) {
+            self.info(&text);
+        }
+    }
+
+    /// An informational line stock's receiving side prints once it has the list (`backup_dir
+    /// is …`): held while a `building file list ... ` line is open.
+    pub fn info_after_list(&mut self, text: &str) {
+        if self.list_open {
+            self.after_list.push(text.to_string());
+        } else {
+            self.info(text);
         }
     }
 

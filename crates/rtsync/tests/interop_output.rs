@@ -376,6 +376,40 @@ fn a_stock_client_gets_the_file_list_times_from_our_sender() {
     }
 }
 
+/// `-vv` (debug del): a deletion pass before or after the transfer names each top
+/// directory as stock's generator does (`deleting in NAME`), in every role.
+#[test]
+fn deletion_passes_name_their_top_directories_as_stock() {
+    // (Only the deletion lines are compared, in order: -vv's other lines interleave by
+    // timing, for stock too.)
+    let deletions = |o: &Outcome| -> Vec<String> {
+        o.stdout
+            .lines()
+            .filter(|l| l.starts_with("deleting"))
+            .map(str::to_string)
+            .collect()
+    };
+    for opts in [
+        &["-avv", "--delete-after"][..],
+        &["-avv", "--delete-before"],
+    ] {
+        for role in ROLES {
+            let (stock, ours) = compare_with(role, opts, false);
+            assert_eq!(deletions(&ours), deletions(&stock), "{role:?} {opts:?}");
+            // (A daemon's `max verbosity` keeps its receiver's debug lines home.)
+            let daemon_receives = matches!(role, Role::PushDaemon | Role::StockPushDaemon);
+            assert!(
+                daemon_receives
+                    || deletions(&stock)
+                        .iter()
+                        .any(|l| l.starts_with("deleting in ")),
+                "{role:?} {opts:?}: {}",
+                stock.stdout
+            );
+        }
+    }
+}
+
 /// Our client's --stats shows the sender's list generation time as stock's does: its own
 /// when it sends, the server's when it receives; a sender counts at least a millisecond.
 #[test]

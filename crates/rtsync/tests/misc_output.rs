@@ -126,3 +126,39 @@ fn a_reader_that_stops_early_ends_runs_as_stock() {
         assert_eq!(codes[0].0, Some(0), "{args}: stock finished");
     }
 }
+
+/// A local `-vv` deletion pass before or after the transfer names each top directory
+/// (`deleting in NAME`) before its deletions, and says `delta-transmission …` only as the
+/// transfer starts, as stock's local copy does.
+#[test]
+fn local_deletion_passes_name_their_top_directories_as_stock() {
+    for when in ["--delete-before", "--delete-after"] {
+        let mut outs = Vec::new();
+        for ours in [false, true] {
+            let work = tempfile::tempdir().unwrap();
+            let w = work.path();
+            for d in ["a/sub", "b"] {
+                fs::create_dir_all(w.join("src").join(d)).unwrap();
+            }
+            fs::write(w.join("src/a/sub/f"), b"f").unwrap();
+            fs::write(w.join("src/b/g"), b"g").unwrap();
+            fs::create_dir_all(w.join("dest/a/gone")).unwrap();
+            fs::create_dir_all(w.join("dest/b")).unwrap();
+            fs::write(w.join("dest/b/extra"), b"x").unwrap();
+            let (out, code) = run_local(ours, w, &["-avv", when, "src/a", "src/b", "dest/"]);
+            assert_eq!(code, Some(0), "{out}");
+            let kept: Vec<String> = out
+                .lines()
+                .filter(|l| l.starts_with("deleting") || l.starts_with("delta-transmission"))
+                .map(str::to_string)
+                .collect();
+            outs.push(kept);
+        }
+        assert_eq!(outs[1], outs[0], "{when}: ours, then stock");
+        assert!(
+            outs[0].iter().any(|l| l == "deleting in a"),
+            "{when}: {:?}",
+            outs[0]
+        );
+    }
+}

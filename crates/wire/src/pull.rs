@@ -131,6 +131,9 @@ pub struct PullOptions {
     /// `--debug=flist` (or `-vv`): the generator starts with `delta-transmission enabled`
     /// (a server sends it to the client).
     pub delta_notice: bool,
+    /// `--debug=del` (or `-vv`): a deletion pass before or after the transfer names each
+    /// top directory it deletes in (`deleting in NAME`).
+    pub debug_del: bool,
     /// `--delay-updates`: finished files wait in their partial dir and are renamed into
     /// place together once the sender has sent everything (redos included).
     pub delay_updates: bool,
@@ -286,6 +289,7 @@ impl PullOptions {
                 .is_some_and(|p| p.as_encoded_bytes().starts_with(b"/")),
             delay_updates: opts.delay_updates && !opts.inplace,
             delta_notice: opts.debug_level("flist") >= 1,
+            debug_del: opts.debug_level("del") >= 1,
             sparse: opts.sparse,
             preallocate: opts.preallocate,
             fsync: opts.fsync,
@@ -1349,6 +1353,11 @@ fn generate<W: Write>(
                 if !ctx.list.active[ndx] || !e.is_dir() || !content {
                     continue;
                 }
+                if ctx.opts.debug_del && e.top_dir {
+                    let named = [deleting_in(e)];
+                    notify_sender(ctx, w, &mut ndxw, &mut g.out, ndx, &named)?;
+                    header.extend(named);
+                }
                 if ctx.dest.check_parents(&e.name).is_err() {
                     continue;
                 }
@@ -1439,7 +1448,9 @@ fn generate<W: Write>(
     if !delay {
         ndxw.put(&mut out, NDX_DONE);
     }
-    let late_delete = ctx.opts.delete_after && !g.res.deferred_deletes.is_empty();
+    // (`-vv` names the top directories even when nothing is to go.)
+    let named_tops = ctx.opts.debug_del && !ctx.inc && entries.iter().any(|e| e.top_dir);
+    let late_delete = ctx.opts.delete_after && (!g.res.deferred_deletes.is_empty() || named_tops);
     if ctx.neg.protocol >= 31 && !late_delete {
         del_stats(ctx, &mut ndxw, &mut out);
         if !delay {
@@ -1483,16 +1494,43 @@ fn generate<W: Write>(
             entries.iter().map(|e| &e.name[..]).collect()
         };
         let mut trailer = Vec::new();
-        for d in std::mem::take(&mut g.res.deferred_deletes) {
-            let (n, dels) = match d {
-                Deferred::Dir(e) => {
-                    delete_extraneous(ctx, &e, &ctx.dest.dir_path_of(&e.name), &names)
-                }
-                Deferred::Found(gone) => delete_found(ctx, gone),
+        // A deferred deletion, or the name of a top directory (Err).
+        let mut run =
+            |d: std::result::Result<Deferred, Line>, trailer: &mut Vec<Line>| -> Result<()> {
+                let (n, dels) = match d {
+                    Ok(Deferred::Dir(e)) => {
+                        delete_extraneous(ctx, &e, &ctx.dest.dir_path_of(&e.name), &names)
+                    }
+                    Ok(Deferred::Found(gone)) => delete_found(ctx, gone),
+                    Err(named) => (0, vec![named]),
+                };
+                g.res.deleted += n;
+                notify_sender(ctx, w, &mut ndxw, &mut out, 0, &dels)?;
+                trailer.extend(dels);
+                Ok(())
             };
-            g.res.deleted += n;
-            notify_sender(ctx, w, &mut ndxw, &mut out, 0, &dels)?;
-            trailer.extend(dels);
+        let mut deferred = std::mem::take(&mut g.res.deferred_deletes)
+            .into_iter()
+            .peekable();
+        if named_tops {
+            // In list order, each top directory named before its deletions (stock's
+            // do_delete_pass).
+            for (ndx, e) in entries.iter().enumerate() {
+                if ctx.list.active[ndx] && e.top_dir {
+                    run(Err(deleting_in(e)), &mut trailer)?;
+                }
+                while deferred
+                    .peek()
+                    .is_some_and(|d| matches!(d, Deferred::Dir(x) if x.name == e.name))
+                {
+                    if let Some(d) = deferred.next() {
+                        run(Ok(d), &mut trailer)?;
+                    }
+                }
+            }
+        }
+        for d in deferred {
+            run(Ok(d), &mut trailer)?;
         }
         ctx.log.trailer(trailer);
         if ctx.neg.protocol >= 31 {
@@ -3118,4 +3156,10 @@ fn send_said<W: Write>(ctx: &Ctx<'_>, w: &mut MuxWriter<W>) -> Result<()> {
 /// A fatal error's preceding line, printed where the process prints its errors.
 fn report(e: &Error) {
     eprintln!("rsync: {e}");
+}
+
+/// `deleting in NAME`: a deletion pass before or after the transfer reaching a top
+/// directory, with `--debug=del`.
+fn deleting_in(e: &FileEntry) -> Line {
+    Line::Info(format!("deleting in {}", String::from_utf8_lossy(&e.name)))
 }

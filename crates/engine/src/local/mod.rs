@@ -229,7 +229,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         };
         let exists = std::fs::metadata(dest_dir.join(dir)).is_ok_and(|m| m.is_dir());
         let new = if exists { "" } else { "(new) " };
-        report.info(&format!("{new}backup_dir is {}", Path::new(dir).display()));
+        report.info_after_list(&format!("{new}backup_dir is {}", Path::new(dir).display()));
     }
     let mut filters = match Filters::from_options(opts) {
         Ok(f) => f,

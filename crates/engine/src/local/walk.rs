@@ -129,19 +129,20 @@ impl LocalTransfer<'_> {
                 if let Err(code) = self.resolve_dest(dest, &top) {
                     return Some(code);
                 }
-                if self.opts.debug_level("flist") >= 1 {
-                    // The generator's first word (a local copy goes whole unless told).
-                    let delta = self.opts.whole_file == Some(false) || self.opts.append;
-                    self.report.info(if delta {
-                        "delta-transmission enabled"
-                    } else {
-                        "delta-transmission disabled for local transfer or --whole-file"
-                    });
-                }
                 self.check_basis_dirs();
                 first = false;
             } else {
                 sort_items(&mut top);
+            }
+            if pass != Pass::DeleteOnly && self.opts.debug_level("flist") >= 1 {
+                // The generator's first word as it starts transferring (after a
+                // --delete-before pass); a local copy goes whole unless told.
+                let delta = self.opts.whole_file == Some(false) || self.opts.append;
+                self.report.info(if delta {
+                    "delta-transmission enabled"
+                } else {
+                    "delta-transmission disabled for local transfer or --whole-file"
+                });
             }
             self.lists = Default::default();
             self.visited = 0;
@@ -348,6 +349,11 @@ impl LocalTransfer<'_> {
         self.receiver_rules.enter_at(&item.entry.name, &dest_dir);
         match pass {
             Pass::DeleteOnly => {
+                if item.entry.top_dir && self.opts.debug_level("del") >= 1 {
+                    // (Stock's deletion pass names each top directory, there or not.)
+                    let name = String::from_utf8_lossy(&item.entry.name).into_owned();
+                    self.report.info(&format!("deleting in {name}"));
+                }
                 if std::fs::symlink_metadata(self.dest_path(&item.entry.name))
                     .is_ok_and(|m| m.is_dir())
                 {
