@@ -851,6 +851,12 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
             e.size = std::fs::symlink_metadata(path).map_or(0, |m| m.len());
         }
     }
+    // (Transfer errors make the exit code 23 even without an io_error bit.)
+    let listed_errors = list
+        .messages
+        .iter()
+        .filter(|(tag, _)| *tag == MsgTag::ErrorXfer)
+        .count() as u64;
     for (tag, text) in &list.messages {
         // Module paths are the daemon's business: show names relative to the module.
         let text = match root {
@@ -947,11 +953,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
             .map(|m| (m.to_string(), !tweaks.sanitize_links)),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
-    Ok(if stats.errors > 0 {
-        23
-    } else {
-        exit_for_io_error(io_error)
-    })
+    Ok(listing_exit(io_error, stats.errors + listed_errors))
 }
 
 /// A sending server under incremental recursion: the lists go out one directory at a
@@ -1021,7 +1023,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
             .write_all(&out)
             .and_then(|_| writer.flush())
             .map_err(wio)?;
-        return Ok(exit_for_io_error(list.io_error()));
+        return Ok(listing_exit(list.io_error(), list.xfer_errors));
     }
     let popts = PushOptions {
         verbose: 0,
@@ -1050,11 +1052,10 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
     };
     let pending = |r: &mut BufReader<R>| !r.buffer().is_empty();
     let stats = push::run_push_pacing(reader, writer, neg, &mut list, &popts, None, pending)?;
-    Ok(if stats.errors > 0 {
-        23
-    } else {
-        exit_for_io_error(list.io_error())
-    })
+    Ok(listing_exit(
+        list.io_error(),
+        stats.errors + list.xfer_errors,
+    ))
 }
 
 /// What a daemon takes off the (absolute) paths in a sender's messages: the module's
@@ -1062,6 +1063,16 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
 fn module_prefix(root: &std::path::Path) -> Option<String> {
     let full = rtsync_engine::local::full_path(root);
     (full != "/").then_some(full)
+}
+
+/// A sender's exit code: 23 after transfer errors (stock's got_xfer_error), else what its
+/// io_error bits say.
+fn listing_exit(io_error: i32, errors: u64) -> i32 {
+    if errors > 0 {
+        23
+    } else {
+        exit_for_io_error(io_error)
+    }
 }
 
 /// The exit code of a sender whose only trouble was listing: stock's cleanup turns a

@@ -407,7 +407,8 @@ pub struct IncList<'a, F: ScanFilter> {
     listed: u64,
     /// The sources as given (`-R` messages show paths relative to them).
     sources: Vec<String>,
-    /// Transfer errors printed here ([`Problems::Print`]; each makes the exit code 23).
+    /// Transfer errors met while listing (each makes the exit code 23, as stock's
+    /// got_xfer_error; a missing name is one without an io_error bit).
     pub xfer_errors: u64,
 }
 
@@ -514,10 +515,13 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
     /// Prints or queues `problems`; returns their io_error bits.
     fn report(&mut self, problems: &[ScanProblem]) -> i32 {
         let (messages, bits) = crate::push_client::problem_messages(problems);
+        self.xfer_errors += messages
+            .iter()
+            .filter(|(tag, _)| *tag == MsgTag::ErrorXfer)
+            .count() as u64;
         match &self.problems {
             Problems::Print => {
                 for (tag, text) in &messages {
-                    self.xfer_errors += u64::from(*tag == MsgTag::ErrorXfer);
                     crate::mux::MessageHandler::message(
                         &mut crate::mux::PrintMessages,
                         *tag,
