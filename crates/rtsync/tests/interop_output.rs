@@ -354,6 +354,8 @@ fn item_lines_and_stats_match_stock_in_every_role() {
         &["-av"],
         &["-a", "--stats"],
         &["-ai", "--protocol=30"],
+        // Nothing recursive: no word of the file list, a directory skipped.
+        &["-v"],
     ] {
         for role in ROLES {
             compare(role, opts);

@@ -818,8 +818,9 @@ pub(crate) fn transfer_as_receiver(
     if opts.incremental_recursion() {
         reporter.list_notice("receiving incremental file list");
         reporter.flush();
-    } else if !counting && prebuilt.is_none() {
-        // `done` once the list is in: the sender's messages come between.
+    } else if !counting && prebuilt.is_none() && (opts.recursive || opts.dirs || opts.list_only) {
+        // `done` once the list is in: the sender's messages come between. (Stock says
+        // nothing of a list without directories to transfer; --list-only implies -d.)
         reporter.list_start("receiving file list ... ");
     }
     let prebuilt_list = prebuilt.is_some();

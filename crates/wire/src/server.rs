@@ -1217,15 +1217,11 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     let (mut list, inc) = if neg.inc_recurse() {
         let mut lists = pull::inc::IncReader::new(decoder, Box::new(prepare));
         let first = lists.read_first(reader)?;
-        if first.list.entries.is_empty() {
-            return Ok(0);
-        }
         (first.list, Some((lists, first.parent)))
     } else {
+        // (An empty list is received as any other: stock's receiver makes the
+        // destination directory and ends the transfer with the sender.)
         let mut list = decoder.read_list(reader)?;
-        if list.entries.is_empty() {
-            return Ok(0);
-        }
         prepare(&mut list)?;
         (list, None)
     };
