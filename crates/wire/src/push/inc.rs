@@ -287,18 +287,16 @@ struct Frame {
     pending: VecDeque<Pending>,
 }
 
-/// Whether a push can ask for incremental recursion: a recursive transfer whose top level
-/// is one `dir/` source or sources of distinct names, without the options whose list
-/// handling differs under incremental recursion (`-R`, `--files-from`) or that make the
-/// receiver need the whole list first.
+/// Whether a push can ask for incremental recursion: [`lists_supported`], without the
+/// options that make the receiver need the whole list first.
 pub fn possible(opts: &Options, sources: &[String]) -> bool {
     opts.incremental_recursion() && lists_supported(opts, sources)
 }
 
 /// Whether [`IncList`] can send `sources` the way stock would under incremental recursion:
-/// recursive, no `-R` or `--files-from` (their implied directories and merged source
-/// directories are sent differently), and a top level that is one `dir/` source or
-/// sources of distinct names.
+/// recursive, no `--files-from` (stock sends its names in one list), and a top level that
+/// is one `dir/` source or sources of distinct names (merged source directories are sent
+/// differently), or `-R` sources as [`relative_lists_supported`] allows.
 pub fn lists_supported(opts: &Options, sources: &[String]) -> bool {
     if !opts.recursive || opts.files_from.is_some() || sources.is_empty() {
         return false;
