@@ -162,3 +162,44 @@ fn local_deletion_passes_name_their_top_directories_as_stock() {
         );
     }
 }
+
+/// A local copy's `(new) backup_dir is …` comes after the whole list's `building file list
+/// ... done` (stock's receiving side says it once it has the list), with and without
+/// incremental recursion.
+#[test]
+fn local_backup_dir_notice_follows_the_list_line_as_stock() {
+    for opts in [&["-avv", "--no-i-r"][..], &["-avv"]] {
+        let mut outs = Vec::new();
+        for ours in [false, true] {
+            let work = tempfile::tempdir().unwrap();
+            let w = work.path();
+            fs::create_dir_all(w.join("src/d")).unwrap();
+            fs::write(w.join("src/d/f"), b"f").unwrap();
+            let mut args = opts.to_vec();
+            args.extend(["-b", "--backup-dir=bk", "src/", "dest/"]);
+            let (out, code) = run_local(ours, w, &args);
+            assert_eq!(code, Some(0), "{out}");
+            let heads: Vec<String> = out
+                .lines()
+                .filter(|l| {
+                    [
+                        "building",
+                        "sending",
+                        "(new) backup_dir",
+                        "delta-transmission",
+                    ]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+                })
+                .map(str::to_string)
+                .collect();
+            outs.push(heads);
+        }
+        assert_eq!(outs[1], outs[0], "{opts:?}: ours, then stock");
+        assert!(
+            outs[0].iter().any(|l| l.starts_with("(new) backup_dir")),
+            "{:?}",
+            outs[0]
+        );
+    }
+}

@@ -318,12 +318,19 @@ pub(crate) fn flist_ms(from: std::time::Instant) -> i64 {
 /// were transfer errors (each makes the exit code 23).
 fn print_problems(problems: &[ScanProblem]) -> (i32, u64) {
     let (messages, bits) = problem_messages(problems);
-    let mut errors = 0;
     for (tag, text) in &messages {
-        errors += u64::from(*tag == MsgTag::ErrorXfer);
         PrintMessages.message(*tag, text.as_bytes());
     }
-    (bits, errors)
+    (bits, xfer_errors(&messages))
+}
+
+/// How many of a sender's `messages` are transfer errors: each makes the exit code 23
+/// (stock's got_xfer_error), with or without an io_error bit.
+pub(crate) fn xfer_errors(messages: &[(MsgTag, String)]) -> u64 {
+    messages
+        .iter()
+        .filter(|(tag, _)| *tag == MsgTag::ErrorXfer)
+        .count() as u64
 }
 
 /// Scans the sources into a sorted list; reports problems as stock does and returns the

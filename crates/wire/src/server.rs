@@ -852,11 +852,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         }
     }
     // (Transfer errors make the exit code 23 even without an io_error bit.)
-    let listed_errors = list
-        .messages
-        .iter()
-        .filter(|(tag, _)| *tag == MsgTag::ErrorXfer)
-        .count() as u64;
+    let listed_errors = crate::push_client::xfer_errors(&list.messages);
     for (tag, text) in &list.messages {
         // Module paths are the daemon's business: show names relative to the module.
         let text = match root {

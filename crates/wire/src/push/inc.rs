@@ -513,10 +513,7 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
     /// Prints or queues `problems`; returns their io_error bits.
     fn report(&mut self, problems: &[ScanProblem]) -> i32 {
         let (messages, bits) = crate::push_client::problem_messages(problems);
-        self.xfer_errors += messages
-            .iter()
-            .filter(|(tag, _)| *tag == MsgTag::ErrorXfer)
-            .count() as u64;
+        self.xfer_errors += crate::push_client::xfer_errors(&messages);
         match &self.problems {
             Problems::Print => {
                 for (tag, text) in &messages {
