@@ -169,6 +169,9 @@ pub struct Options {
     pub stop_at: Option<i64>,
     /// `--max-alloc` as given.
     pub max_alloc: Option<String>,
+    /// `--iconv=LOCAL[,REMOTE]` (or RSYNC_ICONV on a client): file names are converted
+    /// between the charsets; see `rtsync_wire::iconv`.
+    pub iconv: Option<String>,
     /// `--usermap` / `--groupmap` (or a `--chown` half, as `*:NAME`).
     pub usermap: Option<String>,
     pub groupmap: Option<String>,
@@ -983,7 +986,8 @@ static SPECS: &[Spec] = &[
     }),
     flag!("msgs2stderr", None, |o, on| o.stderr_mode =
         Some(if on { 1 } else { 0 })),
-    ignored!("iconv", Arg::Required),
+    value!("iconv", None, |o, v| o.iconv = Some(text(v))),
+    plain!("no-iconv", None, |o| o.iconv = None),
     value!("max-alloc", None, |o, v| o.max_alloc = Some(text(v))),
     flag!("open-noatime", None, |o, on| o.open_noatime = on),
     flag!("fsync", None, |o, on| o.fsync = on),
@@ -1098,6 +1102,10 @@ impl Options {
             implied_dirs: true,
             ..Options::default()
         };
+        // RSYNC_ICONV is a client's default, which the command line overrides.
+        if !args.iter().any(|a| a == "--server" || a == "--daemon") {
+            o.iconv = std::env::var("RSYNC_ICONV").ok().filter(|v| !v.is_empty());
+        }
         let mut i = 0;
         while i < args.len() {
             let arg = args[i].as_bytes();
@@ -1194,6 +1202,9 @@ impl Options {
         }
         if let Some(arg) = &self.max_alloc {
             check_max_alloc(arg)?;
+        }
+        if !self.server && self.iconv.as_deref() == Some("-") {
+            self.iconv = None;
         }
         if self.dry_run && self.itemize == 0 && self.verbose == 0 {
             // rsync's -n alone prints nothing extra; nothing to adjust.

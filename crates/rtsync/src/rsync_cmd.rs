@@ -124,7 +124,7 @@ fn capabilities() -> ([Cap; 23], [Cap; 4]) {
         ("ACL_at", "false"),
         ("xattrs", "true"),
         ("secluded_args", "\"optional\""),
-        ("iconv", "false"),
+        ("iconv", "true"),
         ("prealloc", "true"),
         ("stop_at", "true"),
         ("crtimes", "false"),

@@ -20,6 +20,6 @@ pub mod xattr;
 pub use confine::{open_no_attacker_symlinks, Confine};
 pub use entry::{compare_names, compare_siblings, sort_entries, FileEntry, FileKind};
 pub use scan::{
-    scan_sources, scan_sources_confined, Item, NoFilter, ScanFilter, ScanOptions, ScanProblem,
-    Scanned, Scanner,
+    scan_sources, scan_sources_confined, Item, NameCheck, NoFilter, ScanFilter, ScanOptions,
+    ScanProblem, Scanned, Scanner,
 };

@@ -53,6 +53,22 @@ pub struct ScanOptions {
     /// Say which unsafe symlinks `--copy-unsafe-links` follows (stock's `--info=symsafe`):
     /// [`ScanProblem::CopyingUnsafe`].
     pub note_unsafe_copies: bool,
+    /// `--iconv` on this sending side: whether an entry's name (and symlink target) can be
+    /// sent; the message when not ([`ScanProblem::Unconvertible`], the entry is left out).
+    pub name_check: Option<NameCheck>,
+}
+
+/// A check of each entry before it is listed (see [`ScanOptions::name_check`]).
+#[derive(Clone)]
+pub struct NameCheck(pub std::sync::Arc<NameCheckFn>);
+
+/// The function of a [`NameCheck`]: the message for an entry that cannot be listed.
+pub type NameCheckFn = dyn Fn(&FileEntry) -> Option<String> + Send + Sync;
+
+impl std::fmt::Debug for NameCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NameCheck")
+    }
 }
 
 /// How many bytes a device holds: where seeking to its end lands (0 for most character
@@ -113,6 +129,9 @@ pub enum ScanProblem {
     Skipped { name: Vec<u8>, directory: bool },
     /// Another filesystem's mount point not descended into with `-x`.
     OtherFilesystem { name: Vec<u8> },
+    /// An entry whose name does not convert under `--iconv` (stock's `cannot convert
+    /// filename`), left out.
+    Unconvertible { text: String },
     /// An informational line from the filter (stock's `--debug=filter` trace of the rule
     /// that decided a name), in the order met.
     Note { text: String },
@@ -494,6 +513,12 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
                 directory: true,
             });
             return None;
+        }
+        if let Some(check) = &self.opts.name_check {
+            if let Some(text) = (check.0)(&entry) {
+                self.problems.push(ScanProblem::Unconvertible { text });
+                return None;
+            }
         }
         Some(Item {
             entry,

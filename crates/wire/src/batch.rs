@@ -70,7 +70,7 @@ fn flag_values(o: &Options) -> [i32; 15] {
         o.checksum.into(),
         dirs,
         o.compress.into(),
-        0,
+        o.iconv.is_some().into(),
         o.acls.into(),
         o.xattrs.into(),
         (o.inplace && !o.append).into(),

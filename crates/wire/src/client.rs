@@ -176,6 +176,7 @@ impl Outcome {
 /// Runs a client transfer described by `opts.args` (sources, then destination).
 pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
     crate::mux::set_eight_bit_output(opts.eight_bit_output);
+    transfer_iconv(opts)?;
     let args: Vec<String> = opts
         .args
         .iter()
@@ -719,6 +720,22 @@ pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
         xattrs: opts.xattr_rules().filter(|_| neg.protocol >= 30),
         preserve_acls: opts.acls,
         skip_implied: opts.relative && !opts.implied_dirs,
+        iconv: transfer_iconv(opts).ok().flatten(),
+        symlink_iconv: neg.symlink_iconv(),
+    }
+}
+
+/// `--iconv`: this side's conversions (a server, and a local copy's receiving half, use the
+/// charset after the comma); the error is stock's.
+pub(crate) fn transfer_iconv(opts: &Options) -> Result<Option<crate::iconv::Iconv>> {
+    match &opts.iconv {
+        None => Ok(None),
+        Some(spec) => crate::iconv::Iconv::new(crate::iconv::side_charset(spec, opts.server))
+            .map(Some)
+            .map_err(|msg| Error::Located {
+                error: Box::new(Error::Iconv(msg)),
+                at: "rsync.c(134)",
+            }),
     }
 }
 

@@ -39,6 +39,10 @@ pub enum Error {
     /// Something the peer requested that we do not implement (yet).
     #[error("unsupported: {0}")]
     Unsupported(String),
+
+    /// `--iconv` names a charset iconv does not know (stock's message, code 4).
+    #[error("{0}")]
+    Iconv(String),
     /// The peer reported a fatal error and exits with this code (MSG_ERROR_EXIT).
     #[error("remote side exited with code {0}")]
     RemoteExit(i32),
@@ -88,7 +92,7 @@ impl Error {
             Error::Daemon(_) => exit::START_CLIENT,
             Error::Startup(_) => exit::START_CLIENT,
             Error::Socket(_) => exit::SOCKET_IO,
-            Error::Unsupported(_) => exit::UNSUPPORTED,
+            Error::Unsupported(_) | Error::Iconv(_) => exit::UNSUPPORTED,
             Error::RemoteExit(code) => *code,
             Error::File { .. } => exit::FILE_IO,
             Error::ConnectTimeout(_) => exit::CONTIMEOUT,
@@ -106,7 +110,10 @@ impl Error {
     /// gets the `rsync: ` prefix.
     pub fn client_message(&self) -> String {
         match self {
-            Error::Daemon(_) | Error::PasswordFile(_) | Error::BareUsage { .. } => self.to_string(),
+            Error::Daemon(_)
+            | Error::PasswordFile(_)
+            | Error::Iconv(_)
+            | Error::BareUsage { .. } => self.to_string(),
             Error::Startup(m) if m.starts_with("ERROR:") => m.clone(),
             Error::Located { error, .. } => error.client_message(),
             other => format!("rsync: {other}"),

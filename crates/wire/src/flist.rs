@@ -35,6 +35,9 @@ pub mod xmit {
     pub const CRTIME_EQ_MTIME: u32 = 1 << 17;
 }
 
+/// The io_error bit for a general error (stock's IOERR_GENERAL).
+pub const IOERR_GENERAL: i32 = 1;
+
 /// Longest path rsync handles (MAXPATHLEN).
 pub const MAX_PATH: usize = 4096;
 /// Largest number of entries we accept in one list (guards memory against a hostile peer).
@@ -78,9 +81,19 @@ pub struct FlistOptions {
     /// implied parents (XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR) are left inactive, as stock's
     /// generator passes them by (missing parents are made plainly when needed).
     pub skip_implied: bool,
+    /// `--iconv`: names are converted to and from UTF-8 on the wire, and indices count
+    /// entries in the order sent (see [`crate::iconv`]).
+    pub iconv: Option<crate::iconv::Iconv>,
+    /// With `iconv`, symlink targets are converted too (CF_SYMLINK_ICONV).
+    pub symlink_iconv: bool,
 }
 
 impl FlistOptions {
+    /// Indices count entries in the order sent, not sorted (stock's need_unsorted_flist).
+    pub fn unsorted(&self) -> bool {
+        self.iconv.is_some()
+    }
+
     fn id_lists(&self) -> (bool, bool) {
         (
             (self.preserve_uid || self.preserve_acls) && !self.numeric_ids,
@@ -108,6 +121,9 @@ pub struct FileList {
     pub user_names: Vec<(u32, Vec<u8>)>,
     /// gid → group name.
     pub group_names: Vec<(u32, Vec<u8>)>,
+    /// With `--iconv` (unsorted indices): `sent[i]` is the position in which `entries[i]`
+    /// was received, which is what the peer's index for it counts; empty otherwise.
+    pub sent: Vec<u32>,
 }
 
 /// The state that makes entries depend on the previous one.
@@ -198,6 +214,10 @@ pub struct FlistDecoder {
     leaders: std::collections::HashMap<usize, FileEntry>,
     xattrs: crate::xattrs::XattrReceiver,
     acls: crate::acls::AclReceiver,
+    /// `--iconv`: why the entry being read could not be converted (it is left out).
+    unconverted: Option<String>,
+    /// Who we are in messages (`receiver` or `generator`).
+    who: &'static str,
 }
 
 impl FlistDecoder {
@@ -211,7 +231,19 @@ impl FlistDecoder {
             leaders: std::collections::HashMap::new(),
             xattrs: Default::default(),
             acls: Default::default(),
+            unconverted: None,
+            who: "receiver",
         }
+    }
+
+    /// Whether indices count entries in the order sent (`--iconv`).
+    pub fn unsorted(&self) -> bool {
+        self.opts.unsorted()
+    }
+
+    /// Names us in messages (stock's who_am_i: the generator reads later lists).
+    pub fn set_who(&mut self, who: &'static str) {
+        self.who = who;
     }
 
     /// Incremental recursion: the next list's entries are numbered from `ndx_start`.
@@ -223,6 +255,8 @@ impl FlistDecoder {
     pub fn read_list<R: Read + ?Sized>(&mut self, r: &mut R) -> Result<FileList> {
         let mut entries: Vec<(FileEntry, bool, bool)> = Vec::new();
         let mut io_error = 0;
+        let mut io_error_local = 0;
+        let mut unconverted = Vec::new();
         loop {
             let flags = if self.opts.varint_flags {
                 let f = r.read_varint()?;
@@ -252,6 +286,12 @@ impl FlistDecoder {
                 return Err(Error::Protocol("file list too long".into()));
             }
             let mut e = self.read_entry(r, flags, &entries)?;
+            if let Some(msg) = self.unconverted.take() {
+                // (Stock's FERROR_UTF8 / FERROR_XFER: the entry is left out.)
+                eprintln!("{msg}");
+                io_error_local |= crate::flist::IOERR_GENERAL;
+                unconverted.push(entries.len());
+            }
             if self.opts.preserve_acls && crate::acls::carries_acl(e.kind) {
                 let (users, groups) = (&mut self.inline_users, &mut self.inline_groups);
                 let mut named = |(user, id, name): crate::acls::InlineName| {
@@ -296,7 +336,18 @@ impl FlistDecoder {
             .collect();
         let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) =
             entries.into_iter().map(|(e, c, _)| (e, c)).unzip();
-        let (entries, mut active, content_dir) = sort_and_clean(entries, content_dir);
+        let (entries, mut active, content_dir, order) = sort_and_clean(entries, content_dir);
+        for (i, &at) in order.iter().enumerate() {
+            if unconverted.contains(&(at as usize)) {
+                active[i] = false;
+            }
+        }
+        let sent = if self.opts.unsorted() {
+            order
+        } else {
+            Vec::new()
+        };
+        io_error |= io_error_local;
         let mut skipped_implied = Vec::new();
         if !implied.is_empty() {
             let implied: std::collections::HashSet<&[u8]> =
@@ -324,6 +375,7 @@ impl FlistDecoder {
             io_error,
             user_names,
             group_names,
+            sent,
         })
     }
 
@@ -354,6 +406,16 @@ impl FlistDecoder {
         name.resize(l1 + l2, 0);
         r.read_all(&mut name[start..])?;
         self.prev.name.clone_from(&name);
+        if let Some(ic) = &self.opts.iconv {
+            match ic.from_wire(&name) {
+                Ok(local) => name = local,
+                Err(err) => {
+                    self.unconverted = Some(crate::iconv::cannot_convert(
+                        self.who, "filename", &name, &err,
+                    ));
+                }
+            }
+        }
         if self.opts.relative && name.first() == Some(&b'/') {
             // `-R` from an absolute source: stock's sender names it from `/`, and its
             // receiver takes such names (only with -R) below the destination.
@@ -497,7 +559,24 @@ impl FlistDecoder {
                 if t.contains(&0) {
                     return Err(Error::Protocol("symlink target contains NUL".into()));
                 }
-                Some(t)
+                match &self.opts.iconv {
+                    Some(ic) if self.opts.symlink_iconv => match ic.from_wire(&t) {
+                        Ok(local) => Some(local),
+                        Err(err) => {
+                            if self.unconverted.is_none() {
+                                let who = self.who;
+                                self.unconverted = Some(crate::iconv::cannot_convert(
+                                    who,
+                                    "symlink data for",
+                                    &name,
+                                    &err,
+                                ));
+                            }
+                            Some(t)
+                        }
+                    },
+                    _ => Some(t),
+                }
             } else {
                 Some(Vec::new())
             }
@@ -571,13 +650,26 @@ fn read_id_list<R: Read + ?Sized>(r: &mut R, id0_names: bool) -> Result<Vec<(u32
 }
 
 /// Sorts into rsync's order; of duplicate names one stays active (a directory if any).
+/// Also gives each sorted entry's position as received.
 fn sort_and_clean(
     entries: Vec<FileEntry>,
     content_dir: Vec<bool>,
-) -> (Vec<FileEntry>, Vec<bool>, Vec<bool>) {
-    let mut paired: Vec<(FileEntry, bool)> = entries.into_iter().zip(content_dir).collect();
-    paired.sort_by(|(a, _), (b, _)| compare_names(&a.name, a.is_dir(), &b.name, b.is_dir()));
-    let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) = paired.into_iter().unzip();
+) -> (Vec<FileEntry>, Vec<bool>, Vec<bool>, Vec<u32>) {
+    let mut paired: Vec<(FileEntry, bool, u32)> = entries
+        .into_iter()
+        .zip(content_dir)
+        .enumerate()
+        .map(|(i, (e, c))| (e, c, i as u32))
+        .collect();
+    paired.sort_by(|(a, _, _), (b, _, _)| compare_names(&a.name, a.is_dir(), &b.name, b.is_dir()));
+    let mut order = Vec::with_capacity(paired.len());
+    let (entries, content_dir): (Vec<FileEntry>, Vec<bool>) = paired
+        .into_iter()
+        .map(|(e, c, i)| {
+            order.push(i);
+            (e, c)
+        })
+        .unzip();
     let mut active = vec![true; entries.len()];
     for i in 1..entries.len() {
         if entries[i].name == entries[i - 1].name {
@@ -589,7 +681,7 @@ fn sort_and_clean(
             }
         }
     }
-    (entries, active, content_dir)
+    (entries, active, content_dir, order)
 }
 
 /// Encodes a file list for the receiver.
@@ -698,6 +790,14 @@ impl FlistEncoder {
         ndx: usize,
         dir_flags: u32,
     ) -> Result<()> {
+        let converted;
+        let e = match &self.opts.iconv {
+            Some(ic) => {
+                converted = self.to_wire(ic, e)?;
+                &converted
+            }
+            None => e,
+        };
         self.put_entry_fields(out, e, ndx, dir_flags)?;
         if self.opts.preserve_acls && crate::acls::carries_acl(e.kind) {
             self.put_acl(out, e);
@@ -707,6 +807,34 @@ impl FlistEncoder {
             self.xattrs.put(out, list, rules);
         }
         Ok(())
+    }
+
+    /// `--iconv`: the entry with its name (and symlink target) as they go on the wire.
+    fn to_wire(&self, ic: &crate::iconv::Iconv, e: &FileEntry) -> Result<FileEntry> {
+        let fail = |what: &str, err: std::io::Error| {
+            Error::Protocol(crate::iconv::cannot_convert("sender", what, &e.name, &err))
+        };
+        let mut c = e.clone();
+        c.name = ic.to_wire(&e.name).map_err(|err| fail("filename", err))?;
+        if self.opts.symlink_iconv {
+            if let Some(t) = &e.link_target {
+                c.link_target = Some(ic.to_wire(t).map_err(|err| fail("symlink data for", err))?);
+            }
+        }
+        Ok(c)
+    }
+
+    /// Whether `e` can be sent under `--iconv` (stock leaves out, with a message, an entry
+    /// whose name or symlink target does not convert); the message otherwise.
+    pub fn convertible(&self, e: &FileEntry) -> std::result::Result<(), String> {
+        match &self.opts.iconv {
+            Some(ic) => match self.to_wire(ic, e) {
+                Ok(_) => Ok(()),
+                Err(Error::Protocol(msg)) => Err(msg),
+                Err(other) => Err(other.to_string()),
+            },
+            None => Ok(()),
+        }
     }
 
     /// `-A`: an entry's ACLs. A named entry's id joins the id lists (or, with incremental

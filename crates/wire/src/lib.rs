@@ -43,6 +43,7 @@ pub mod daemon_client;
 pub mod error;
 pub mod filters;
 pub mod flist;
+pub mod iconv;
 pub mod local;
 pub mod log;
 pub mod mux;

@@ -132,8 +132,99 @@ impl NdxReader {
     }
 }
 
+/// `--iconv` on the receiving side: the peer numbers a list's entries in the order it sent
+/// them, we keep each list sorted; this translates between the two (stock's F_NDX).
+/// Indices outside every registered list (a list's `ndx_start - 1`) pass unchanged.
+#[derive(Debug, Clone, Default)]
+pub struct Unsorted(std::sync::Arc<std::sync::RwLock<std::collections::BTreeMap<usize, Order>>>);
+
+/// One list's order: `to_sent[sorted] = sent` and back.
+#[derive(Debug)]
+struct Order {
+    to_sent: Vec<u32>,
+    to_sorted: Vec<u32>,
+}
+
+impl Unsorted {
+    /// Registers the list starting at `start`; `sent[i]` is where its sorted entry `i` was
+    /// received.
+    pub fn add(&self, start: usize, sent: &[u32]) {
+        let mut to_sorted = vec![0; sent.len()];
+        for (i, &at) in sent.iter().enumerate() {
+            if let Some(slot) = to_sorted.get_mut(at as usize) {
+                *slot = i as u32;
+            }
+        }
+        let order = Order {
+            to_sent: sent.to_vec(),
+            to_sorted,
+        };
+        self.0
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(start, order);
+    }
+
+    fn map(&self, ndx: i32, to_wire: bool) -> i32 {
+        let Ok(n) = usize::try_from(ndx) else {
+            return ndx;
+        };
+        let lists = self.0.read().unwrap_or_else(|p| p.into_inner());
+        match lists.range(..=n).next_back() {
+            Some((&start, order)) if n - start < order.to_sent.len() => {
+                let table = if to_wire {
+                    &order.to_sent
+                } else {
+                    &order.to_sorted
+                };
+                (start + table[n - start] as usize) as i32
+            }
+            _ => ndx,
+        }
+    }
+
+    /// Our (sorted) index as the peer numbers it.
+    pub fn to_wire(&self, ndx: i32) -> i32 {
+        self.map(ndx, true)
+    }
+
+    /// The peer's index as ours.
+    pub fn from_wire(&self, ndx: i32) -> i32 {
+        self.map(ndx, false)
+    }
+}
+
+/// Translates through an optional [`Unsorted`] (identity without `--iconv`).
+pub fn to_wire(map: Option<&Unsorted>, ndx: i32) -> i32 {
+    map.map_or(ndx, |m| m.to_wire(ndx))
+}
+
+/// The inverse of [`to_wire`].
+pub fn from_wire(map: Option<&Unsorted>, ndx: i32) -> i32 {
+    map.map_or(ndx, |m| m.from_wire(ndx))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn unsorted_translates_within_lists_only() {
+        let u = super::Unsorted::default();
+        u.add(1, &[2, 0, 1]);
+        u.add(5, &[1, 0]);
+        assert_eq!(u.to_wire(1), 3);
+        assert_eq!(u.to_wire(2), 1);
+        assert_eq!(u.from_wire(3), 1);
+        assert_eq!(u.to_wire(0), 0);
+        assert_eq!(u.to_wire(4), 4, "a list's own directory slot");
+        assert_eq!(u.to_wire(5), 6);
+        assert_eq!(u.from_wire(6), 5);
+        assert_eq!(u.to_wire(7), 7);
+        assert_eq!(u.to_wire(-1), -1);
+        for n in 0..8 {
+            assert_eq!(u.from_wire(u.to_wire(n)), n);
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -79,6 +79,11 @@ impl Negotiated {
         self.protocol >= 31 || self.compat_flags & cf::SAFE_FLIST != 0
     }
 
+    /// With `--iconv`, symlink targets are converted too (CF_SYMLINK_ICONV).
+    pub fn symlink_iconv(&self) -> bool {
+        self.compat_flags & cf::SYMLINK_ICONV != 0
+    }
+
     /// Incremental recursion is on (CF_INC_RECURSE).
     pub fn inc_recurse(&self) -> bool {
         self.compat_flags & cf::INC_RECURSE != 0
@@ -204,6 +209,7 @@ pub fn server_setup<R: Read, W: Write>(
         flags |= cf::INC_RECURSE;
     }
     for (letter, bit) in [
+        ('s', cf::SYMLINK_ICONV),
         ('f', cf::SAFE_FLIST),
         ('x', cf::AVOID_XATTR_OPTIM),
         ('C', cf::CHKSUM_SEED_FIX),

@@ -490,6 +490,11 @@ pub struct PullStats {
 }
 
 impl Ctx<'_> {
+    /// Our index `ndx` as the sender numbers it.
+    fn wire(&self, ndx: usize) -> i32 {
+        crate::ndx::to_wire(self.unsorted.as_ref(), ndx as i32)
+    }
+
     fn deleted_kinds(&self) -> [u64; 5] {
         self.deleted_kinds
             .each_ref()
@@ -563,6 +568,8 @@ struct Ctx<'a> {
     /// `-X`: items handled locally whose abbreviated attribute values the sender will send
     /// (by index: where they go, the wanted list).
     xattr_wait: std::sync::Mutex<HashMap<usize, (PathBuf, rtsync_tree::xattr::XattrList)>>,
+    /// `--iconv`: the sender's numbering (entries in the order sent), translated at the wire.
+    unsorted: Option<crate::ndx::Unsorted>,
 }
 
 /// Everything a receiving session works with besides the connection.
@@ -617,6 +624,15 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
         naming: say::Naming::new(&dest.root(), opts.module.as_ref()),
         said: Default::default(),
         xattr_wait: Default::default(),
+        unsorted: match &inc {
+            Some(r) => r.unsorted.clone(),
+            None if !list.sent.is_empty() => {
+                let u = crate::ndx::Unsorted::default();
+                u.add(0, &list.sent);
+                Some(u)
+            }
+            None => None,
+        },
     };
     // Interrupted (or stopped by --stop-at), the file being written is removed or kept as
     // --partial says, as stock's receiver does.
@@ -922,7 +938,7 @@ impl Walk {
                         .iter()
                         .any(|l| matches!(l, Line::Item(it, ..) if !regular || it.update == b'.'));
                     if current {
-                        send_success(w, ndx)?;
+                        send_success(w, ctx.wire(ndx))?;
                     }
                 }
                 self.res.count_created(e, &lines);
@@ -1155,7 +1171,7 @@ impl Walk {
             ));
             if ctx.opts.remove_source_files {
                 // In place, so the sender may remove its copy.
-                send_success(w, ndx)?;
+                send_success(w, ctx.wire(ndx))?;
             }
         }
         if !same {
@@ -1206,11 +1222,11 @@ impl Walk {
                     Some(Box::new(crate::log::facts(e))),
                 ));
                 if ctx.opts.remove_source_files {
-                    send_success(w, ndx)?;
+                    send_success(w, ctx.wire(ndx))?;
                 }
                 // The sender logs it as `hf+++++++++ name => leader`.
                 let iflags = item::LOCAL_CHANGE | item::XNAME_FOLLOWS | iflags_of(&it);
-                ndxw.put(&mut self.out, ndx as i32);
+                ndxw.put(&mut self.out, ctx.wire(ndx));
                 self.out.extend_from_slice(&iflags.to_le_bytes());
                 crate::varint::put_vstring(&mut self.out, leader)?;
             }
@@ -1284,7 +1300,7 @@ impl Walk {
                 entry: e,
             })
             .map_err(|_| Error::Stream("receiver gone".into()))?;
-        ndxw.put(&mut self.out, ndx as i32);
+        ndxw.put(&mut self.out, ctx.wire(ndx));
         self.out.extend_from_slice(&iflags.to_le_bytes());
         head.put(&mut self.out);
         Ok(())
@@ -1385,7 +1401,7 @@ fn generate<W: Write>(
                     match ev {
                         Event::Completed(ndx) => g.transfer_done(ctx, w, &mut ndxw, ndx)?,
                         Event::Redo(ndx, e) => redo.push((ndx, *e)),
-                        Event::Success(ndx) => send_success(w, ndx)?,
+                        Event::Success(ndx) => send_success(w, ctx.wire(ndx))?,
                         Event::Message(tag, text) => send_message(w, tag, &text)?,
                         _ => return Err(Error::Stream("receiver ended early".into())),
                     }
@@ -1417,7 +1433,7 @@ fn generate<W: Write>(
     loop {
         match ev_rx.recv() {
             Ok(Event::Redo(ndx, e)) => redo.push((ndx, *e)),
-            Ok(Event::Success(ndx)) => send_success(w, ndx)?,
+            Ok(Event::Success(ndx)) => send_success(w, ctx.wire(ndx))?,
             Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
             Ok(Event::PhaseDone) => break,
             Ok(Event::Completed(ndx)) => g.transfer_done(ctx, w, &mut ndxw, ndx)?,
@@ -1469,7 +1485,7 @@ fn generate<W: Write>(
                     finished = true;
                     break;
                 }
-                Ok(Event::Success(ndx)) => send_success(w, ndx)?,
+                Ok(Event::Success(ndx)) => send_success(w, ctx.wire(ndx))?,
                 Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
                 Ok(Event::Completed(ndx)) => g.transfer_done(ctx, w, &mut ndxw, ndx)?,
                 Ok(_) => {}
@@ -1543,7 +1559,7 @@ fn generate<W: Write>(
     while !finished {
         match ev_rx.recv() {
             Ok(Event::Finished) => finished = true,
-            Ok(Event::Success(ndx)) => send_success(w, ndx)?,
+            Ok(Event::Success(ndx)) => send_success(w, ctx.wire(ndx))?,
             Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
             Ok(_) => {}
             Err(_) => return Err(Error::Stream("receiver ended early".into())),
@@ -1786,7 +1802,7 @@ fn list_event<W: Write>(
             g.transfer_done(ctx, w, ndxw, ndx)?;
         }
         Event::Redo(ndx, e) => g.redo(ctx, ndxw, req_tx, ndx, *e)?,
-        Event::Success(ndx) => send_success(w, ndx)?,
+        Event::Success(ndx) => send_success(w, ctx.wire(ndx))?,
         Event::Message(tag, text) => send_message(w, tag, &text)?,
         Event::PhaseDone | Event::Finished => {
             return Err(Error::Stream("receiver ended early".into()))
@@ -1867,7 +1883,7 @@ fn request<W: Write>(
             entry: e.clone(),
         })
         .map_err(|_| Error::Stream("receiver gone".into()))?;
-    ndxw.put(out, ndx as i32);
+    ndxw.put(out, ctx.wire(ndx));
     let iflags = iflags
         | if xattr_nums.is_some() {
             item::REPORT_XATTR
@@ -1933,8 +1949,8 @@ fn refused<W: Write>(
 
 /// MSG_SUCCESS: the file at `ndx` is in place (the sender removes it with
 /// `--remove-source-files`).
-fn send_success<W: Write>(w: &mut MuxWriter<W>, ndx: usize) -> Result<()> {
-    w.send_msg_int(MsgTag::Success, ndx as i32)
+fn send_success<W: Write>(w: &mut MuxWriter<W>, ndx: i32) -> Result<()> {
+    w.send_msg_int(MsgTag::Success, ndx)
         .map_err(|e| Error::io("writing to sender", e))
 }
 
@@ -2181,7 +2197,7 @@ fn notify_sender<W: Write>(
                 }
                 // Only significant items: something reported or created.
                 if iflags & !(item::LOCAL_CHANGE) != 0 || ctx.opts.report_all {
-                    ndxw.put(out, ndx as i32);
+                    ndxw.put(out, ctx.wire(ndx));
                     out.extend_from_slice(&iflags.to_le_bytes());
                 }
             }
@@ -2201,7 +2217,7 @@ fn notify_sender<W: Write>(
                 if it.update == b'h' {
                     iflags |= item::XNAME_FOLLOWS;
                 }
-                ndxw.put(out, ndx as i32);
+                ndxw.put(out, ctx.wire(ndx));
                 out.extend_from_slice(&iflags.to_le_bytes());
                 if iflags & item::XNAME_FOLLOWS != 0 {
                     out.push(0);
@@ -2634,12 +2650,13 @@ fn receive<R: Read>(
     };
     loop {
         let ndx = if r.await_data()? {
-            Some(ndxr.read(r)?)
+            Some(crate::ndx::from_wire(ctx.unsorted.as_ref(), ndxr.read(r)?))
         } else {
             None
         };
         // Files the sender could not open (MSG_NO_SEND): done with, without a line.
         for gone in std::mem::take(&mut r.oob.no_send) {
+            let gone = crate::ndx::from_wire(ctx.unsorted.as_ref(), gone);
             let Ok(gone) = usize::try_from(gone) else {
                 continue;
             };

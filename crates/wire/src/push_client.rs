@@ -399,7 +399,32 @@ pub(crate) fn scan_options(opts: &Options, neg: &negotiate::Negotiated) -> ScanO
         copy_devices: opts.copy_devices,
         unmunge_links: opts.munge_links,
         note_unsafe_copies: opts.info_level("symsafe") > 0,
+        name_check: name_check(opts, neg),
     }
+}
+
+/// `--iconv`: an entry whose name (or, with CF_SYMLINK_ICONV, symlink target) does not
+/// convert is left out with stock's message.
+fn name_check(opts: &Options, neg: &negotiate::Negotiated) -> Option<rtsync_tree::NameCheck> {
+    let ic = crate::client::transfer_iconv(opts).ok().flatten()?;
+    let symlinks = neg.symlink_iconv();
+    Some(rtsync_tree::NameCheck(std::sync::Arc::new(
+        move |e: &rtsync_tree::FileEntry| {
+            let fail = |what: &str, err: std::io::Error| {
+                Some(crate::iconv::cannot_convert("sender", what, &e.name, &err))
+            };
+            if let Err(err) = ic.to_wire(&e.name) {
+                return fail("filename", err);
+            }
+            match &e.link_target {
+                Some(t) if symlinks => ic
+                    .to_wire(t)
+                    .err()
+                    .and_then(|err| fail("symlink data for", err)),
+                _ => None,
+            }
+        },
+    )))
 }
 
 /// The command-line sources, or with `--files-from` the listed names beneath the one source.
@@ -485,6 +510,10 @@ pub(crate) fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String
                 messages.push((MsgTag::Info, text));
             }
             ScanProblem::Note { text } => messages.push((MsgTag::Info, format!("{text}\n"))),
+            ScanProblem::Unconvertible { text } => {
+                messages.push((MsgTag::ErrorXfer, format!("{text}\n")));
+                io_error |= IOERR_GENERAL;
+            }
             _ => {}
         }
     }

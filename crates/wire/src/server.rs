@@ -457,6 +457,10 @@ pub fn run_session<R: Read + Send, W: Write + Send>(
             opts.super_user = Some(true);
         }
     }
+    if let Err(e) = crate::client::transfer_iconv(&opts) {
+        eprintln!("{}", e.client_message());
+        return e.exit_code();
+    }
     match serve(&opts, input, output, session) {
         Ok(code) => code,
         Err(e) => {

@@ -141,6 +141,11 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     s.push('e');
     s.push_str(CLIENT_CAPABILITIES);
     args.push(s);
+    if let Some(spec) = &o.iconv {
+        // The server is told its own charset only.
+        let remote = spec.split_once(',').map_or(spec.as_str(), |(_, r)| r);
+        args.push(format!("--iconv={remote}"));
+    }
 
     // Pushing with --list-only too: the receiving server's generator lists, and changes nothing.
     if o.list_only {

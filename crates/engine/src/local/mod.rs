@@ -191,6 +191,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         copy_devices: opts.copy_devices,
         unmunge_links: opts.munge_links,
         note_unsafe_copies: opts.info_level("symsafe") > 0,
+        name_check: None,
     };
     let mut report = Reporter::new(opts);
     {
@@ -520,6 +521,11 @@ impl<'a> LocalTransfer<'a> {
                 }
                 ScanProblem::OtherFilesystem { .. } => {}
                 ScanProblem::Note { text } => self.report.info(text),
+                ScanProblem::Unconvertible { text } => {
+                    self.report.error(text);
+                    self.note(exit::PARTIAL);
+                    self.io_error = true;
+                }
             }
         }
     }

@@ -22,6 +22,8 @@ fn opts() -> FlistOptions {
         xattrs: None,
         preserve_acls: false,
         skip_implied: false,
+        iconv: None,
+        symlink_iconv: false,
     }
 }
 
@@ -165,6 +167,62 @@ fn roundtrip_sorts_and_keeps_attributes() {
             assert!(list.entries[0].top_dir);
         }
     }
+}
+
+/// `--iconv`: a latin1 sender's names and symlink targets arrive as UTF-8 on the wire and in
+/// a UTF-8 receiver's list, which records the order they were sent in (the indices the
+/// sender uses); a name that has no latin1 form is left out on the latin1 side, inactive.
+#[test]
+fn iconv_converts_names_and_records_the_order_sent() {
+    let latin1 = crate::iconv::Iconv::new("ISO-8859-1").unwrap();
+    let utf8 = crate::iconv::Iconv::new("UTF-8").unwrap();
+    let with = |ic: &crate::iconv::Iconv| FlistOptions {
+        iconv: Some(ic.clone()),
+        symlink_iconv: true,
+        preserve_hard_links: false,
+        ..opts()
+    };
+    // Sent as a sender walks a directory: not in sorted order.
+    let named = |name: &[u8], kind, perm| {
+        let mut e = entry("x", kind, perm);
+        e.name = name.to_vec();
+        e
+    };
+    let mut link = named(b"z\xe9", FileKind::Symlink, 0o777);
+    link.link_target = Some(b"caf\xe9".to_vec());
+    let sent = vec![
+        named(b"b\xfc", FileKind::Regular, 0o644),
+        named(b"a", FileKind::Regular, 0o644),
+        link,
+        named(b"\xe9t\xe9", FileKind::Directory, 0o755),
+    ];
+    let bytes = encode(&with(&latin1), &sent);
+    let list = FlistDecoder::new(with(&utf8))
+        .read_list(&mut &bytes[..])
+        .unwrap();
+    let names: Vec<String> = list
+        .entries
+        .iter()
+        .map(|e| String::from_utf8(e.name.clone()).unwrap())
+        .collect();
+    assert_eq!(names, ["a", "bü", "zé", "été"]);
+    assert_eq!(list.sent, [1, 0, 2, 3]);
+    assert_eq!(
+        list.entries[2].link_target.as_deref(),
+        Some("café".as_bytes())
+    );
+    assert!(list.active.iter().all(|&a| a));
+
+    let sent = vec![
+        entry("€", FileKind::Regular, 0o644),
+        entry("ok", FileKind::Regular, 0o644),
+    ];
+    let bytes = encode(&with(&utf8), &sent);
+    let list = FlistDecoder::new(with(&latin1))
+        .read_list(&mut &bytes[..])
+        .unwrap();
+    assert_eq!(list.active, [true, false], "{:?}", list.entries);
+    assert_eq!(list.io_error, IOERR_GENERAL);
 }
 
 /// Builds a raw single-entry list with the given name bytes.

@@ -72,6 +72,10 @@ pub struct IncReader<'a> {
     eof: bool,
     /// The lists after the first.
     pub totals: ListTotals,
+    /// `--iconv`: the sender's numbering of entries (in the order sent), and of directories:
+    /// `dir_wire[n]` is the slot in `dirs` of the directory the sender numbers `n`.
+    pub unsorted: Option<crate::ndx::Unsorted>,
+    dir_wire: Vec<usize>,
 }
 
 struct Counted<'r, R: ?Sized> {
@@ -95,8 +99,12 @@ fn dirname(name: &[u8]) -> &[u8] {
 }
 
 impl<'a> IncReader<'a> {
-    pub fn new(dec: FlistDecoder, prepare: Prepare<'a>) -> IncReader<'a> {
+    pub fn new(mut dec: FlistDecoder, prepare: Prepare<'a>) -> IncReader<'a> {
+        dec.set_who("generator");
+        let unsorted = dec.unsorted().then(crate::ndx::Unsorted::default);
         IncReader {
+            unsorted,
+            dir_wire: Vec::new(),
             dec,
             prepare,
             dirs: Vec::new(),
@@ -122,7 +130,15 @@ impl<'a> IncReader<'a> {
                 "refusing sub-flist after final flist was freed".into(),
             ));
         }
-        let dir_ndx = i64::from(NDX_FLIST_OFFSET) - i64::from(ndx);
+        let mut dir_ndx = i64::from(NDX_FLIST_OFFSET) - i64::from(ndx);
+        if self.unsorted.is_some() {
+            if let Some(&slot) = usize::try_from(dir_ndx)
+                .ok()
+                .and_then(|d| self.dir_wire.get(d))
+            {
+                dir_ndx = slot as i64;
+            }
+        }
         let slot = usize::try_from(dir_ndx)
             .ok()
             .and_then(|d| self.dirs.get(d))
@@ -196,6 +212,20 @@ impl<'a> IncReader<'a> {
                 .filter(|e| e.name == b"." && e.is_dir())
                 .map(|e| (e.clone(), list.content_dir.first().copied().unwrap_or(true))),
         };
+        if let Some(u) = &self.unsorted {
+            u.add(ndx_start, &list.sent);
+            let mut by_sent: Vec<(u32, usize)> = Vec::new();
+            let mut slot = self.dirs.len();
+            for (i, e) in list.entries.iter().enumerate() {
+                if e.is_dir() {
+                    by_sent.push((list.sent.get(i).copied().unwrap_or(i as u32), slot));
+                    slot += 1;
+                }
+            }
+            by_sent.sort_unstable();
+            self.dir_wire
+                .extend(by_sent.into_iter().map(|(_, slot)| slot));
+        }
         for (i, e) in list.entries.iter().enumerate() {
             if e.is_dir() {
                 let implied = list.skipped_implied.get(i).copied().unwrap_or(false);

@@ -56,6 +56,8 @@ pub fn send_list<F: ScanFilter, W: Write>(
     prefix: Vec<u8>,
     end: impl FnOnce(&[ScanProblem]) -> i32,
 ) -> Result<Sent> {
+    // (With --iconv the receiver numbers entries in the order sent.)
+    let unsorted = fopts.unsorted();
     let sopts = super::super::push_client::scan_options(opts, neg);
     let mut scanner = Scanner::new(&sopts, filter);
     let tops = scanner.top(sources);
@@ -93,7 +95,9 @@ pub fn send_list<F: ScanFilter, W: Write>(
         .flush()
         .map_err(|e| Error::io("writing to receiver", e))?;
     let mut list = walk.list;
-    list.sort();
+    if !unsorted {
+        list.sort();
+    }
     Ok(Sent { list, problems })
 }
 
