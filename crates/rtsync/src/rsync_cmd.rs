@@ -362,7 +362,16 @@ pub fn main(args: Vec<OsString>) -> i32 {
             // `rsync`, is not an option).
             let mut all = rest.to_vec();
             match rtsync_wire::server::read_secluded_args(&mut input) {
-                Ok(secluded) => all.extend(secluded.into_iter().skip(1)),
+                // (With --iconv on the command line they come in UTF-8.)
+                Ok(secluded) => match opts.iconv.as_deref().map(|cs| {
+                    rtsync_wire::iconv::Iconv::new(rtsync_wire::iconv::side_charset(cs, true))
+                }) {
+                    Some(Ok(ic)) => all.extend(secluded.into_iter().skip(1).map(|a| {
+                        use std::os::unix::ffi::{OsStrExt, OsStringExt};
+                        OsString::from_vec(ic.message_from_wire(a.as_bytes()))
+                    })),
+                    _ => all.extend(secluded.into_iter().skip(1)),
+                },
                 Err(e) => {
                     eprintln!("rsync: {e}");
                     return e.exit_code();

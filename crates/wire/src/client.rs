@@ -176,7 +176,7 @@ impl Outcome {
 /// Runs a client transfer described by `opts.args` (sources, then destination).
 pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
     crate::mux::set_eight_bit_output(opts.eight_bit_output);
-    transfer_iconv(opts)?;
+    crate::mux::set_message_iconv(transfer_iconv(opts)?);
     let args: Vec<String> = opts
         .args
         .iter()
@@ -572,7 +572,7 @@ pub(crate) fn shell_command(
             secluded: None,
         };
     }
-    let (shown, secluded) = seclude(options, files);
+    let (shown, secluded) = seclude(options, files, transfer_iconv(opts).ok().flatten());
     ShellCommand {
         args: shown,
         secluded: Some(secluded),
@@ -588,7 +588,7 @@ pub(crate) fn daemon_args(
     paths: Vec<String>,
 ) -> (Vec<String>, Option<Vec<u8>>) {
     if opts.secluded_args() {
-        let (shown, secluded) = seclude(options, &paths);
+        let (shown, secluded) = seclude(options, &paths, transfer_iconv(opts).ok().flatten());
         return (shown, Some(secluded));
     }
     let mut args = escape_options(opts, options);
@@ -608,11 +608,21 @@ pub(crate) fn send_secluded<W: Write>(w: &mut W, secluded: Option<&[u8]>) -> Res
 
 /// Splits a server's arguments for `-s`: the ones shown (up to the short-option cluster,
 /// which gets its `s`) and the rest (then `files`) in stock's send_protected_args form.
-pub(crate) fn seclude(options: &[String], files: &[String]) -> (Vec<String>, Vec<u8>) {
+///
+/// With `--iconv` (which stays shown, after the cluster, so the server can read the rest)
+/// the rest go converted to UTF-8, as stock's do.
+pub(crate) fn seclude(
+    options: &[String],
+    files: &[String],
+    iconv: Option<crate::iconv::Iconv>,
+) -> (Vec<String>, Vec<u8>) {
     let cluster = options
         .iter()
         .position(|a| a.starts_with('-') && !a.starts_with("--"));
-    let at = cluster.map_or(options.len().min(2), |i| i + 1);
+    let mut at = cluster.map_or(options.len().min(2), |i| i + 1);
+    if options.get(at).is_some_and(|a| a.starts_with("--iconv=")) {
+        at += 1;
+    }
     let mut shown = options[..at].to_vec();
     match cluster.and_then(|i| shown.get_mut(i)) {
         Some(c) => c.insert(1, 's'),
@@ -621,7 +631,11 @@ pub(crate) fn seclude(options: &[String], files: &[String]) -> (Vec<String>, Vec
     let mut wire = Vec::new();
     let rest = options[at..].iter().chain(files).map(String::as_str);
     for a in std::iter::once("rsync").chain(rest) {
-        wire.extend_from_slice(if a.is_empty() { b"." } else { a.as_bytes() });
+        let a = if a.is_empty() { "." } else { a };
+        match &iconv {
+            Some(ic) => wire.extend_from_slice(&ic.message_to_wire(a.as_bytes())),
+            None => wire.extend_from_slice(a.as_bytes()),
+        }
         wire.push(0);
     }
     wire.push(0);

@@ -118,10 +118,41 @@ pub fn set_eight_bit_output(on: bool) {
     EIGHT_BIT_OUTPUT.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// `--iconv` on a client: messages from the peer come in UTF-8 and are printed in the local
+/// charset (stock's rwrite with is_utf8).
+static MESSAGE_ICONV: std::sync::Mutex<Option<crate::iconv::Iconv>> = std::sync::Mutex::new(None);
+
+/// Sets the conversion of the peer's messages (see [`MESSAGE_ICONV`]).
+pub fn set_message_iconv(ic: Option<crate::iconv::Iconv>) {
+    *MESSAGE_ICONV.lock().unwrap_or_else(|p| p.into_inner()) = ic;
+}
+
+/// A peer's message text in the local charset.
+fn from_peer(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match &*MESSAGE_ICONV.lock().unwrap_or_else(|p| p.into_inner()) {
+        Some(ic) => std::borrow::Cow::Owned(ic.message_from_wire(text)),
+        None => std::borrow::Cow::Borrowed(text),
+    }
+}
+
+/// Whether a message's payload is text (converted under `--iconv`).
+fn is_text(tag: MsgTag) -> bool {
+    use MsgTag::*;
+    matches!(
+        tag,
+        ErrorXfer | Info | Error | Warning | ErrorSocket | Log | Client | Deleted
+    )
+}
+
 impl MessageHandler for PrintMessages {
     fn message(&mut self, tag: MsgTag, text: &[u8]) {
+        let text = if is_text(tag) || tag == MsgTag::ErrorUtf8 {
+            from_peer(text)
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        };
         let text = client_text(
-            text,
+            &text,
             EIGHT_BIT_OUTPUT.load(std::sync::atomic::Ordering::Relaxed),
         );
         match tag {
@@ -152,6 +183,7 @@ impl MessageHandler for ClientMessages {
         if tag != MsgTag::Deleted {
             return PrintMessages.message(tag, text);
         }
+        let text = from_peer(text);
         // Directories arrive with their trailing NUL.
         let (name, mode) = match text.split_last() {
             Some((0, rest)) => ([rest, b"/"].concat(), libc::S_IFDIR),
@@ -456,6 +488,8 @@ pub struct MuxWriter<W: Write> {
     batch_only: bool,
     /// Inside a file's data while `batch_only`: writes skip the peer.
     tee_only: bool,
+    /// `--iconv` on a server: text messages go to the client in UTF-8.
+    iconv: Option<crate::iconv::Iconv>,
     /// `--bwlimit`: what goes to the peer is held to the rate.
     bw: Option<rtsync_engine::bwlimit::BwLimit>,
     /// A remote-shell server's messages that go to its own stderr instead of the wire
@@ -535,6 +569,7 @@ impl<W: Write> MuxWriter<W> {
             tee: None,
             batch_only: false,
             tee_only: false,
+            iconv: None,
             bw: None,
             to_stderr: None,
         }
@@ -547,6 +582,11 @@ impl<W: Write> MuxWriter<W> {
     /// with `all` (`--msgs2stderr`) informational messages too.
     pub fn set_messages_to_stderr(&mut self, all: bool, eight_bit: bool) {
         self.to_stderr = Some(StderrMessages { all, eight_bit });
+    }
+
+    /// `--iconv` on a server: text messages are converted to UTF-8 for the client.
+    pub fn set_iconv(&mut self, ic: Option<crate::iconv::Iconv>) {
+        self.iconv = ic;
     }
 
     pub fn set_bwlimit(&mut self, bytes_per_sec: Option<u64>) {
@@ -646,6 +686,14 @@ impl<W: Write> MuxWriter<W> {
                 return Ok(());
             }
         }
+        let converted;
+        let payload = match &self.iconv {
+            Some(ic) if is_text(tag) => {
+                converted = ic.message_to_wire(payload);
+                &converted[..]
+            }
+            _ => payload,
+        };
         for chunk in payload.chunks(DATA_FRAME.max(1)) {
             self.out.extend_from_slice(&frame_header(tag, chunk.len()));
             self.out.extend_from_slice(chunk);

@@ -581,6 +581,7 @@ fn serve<R: Read + Send, W: Write + Send>(
         .start_mux()
         .map_err(|e| Error::io("starting multiplexing", e))?;
     writer.set_bwlimit(opts.bwlimit);
+    writer.set_iconv(crate::client::transfer_iconv(&opts)?);
     if session.daemon_protocol.is_none() && opts.stderr_mode != Some(0) {
         // Over a remote shell stock's server says its errors on its own stderr.
         writer.set_messages_to_stderr(opts.stderr_mode == Some(1), opts.eight_bit_output);
