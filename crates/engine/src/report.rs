@@ -1258,6 +1258,87 @@ pub fn missing_list_line(e: &rtsync_tree::FileEntry, atimes: bool) -> String {
 
 /// rsync shows unprintable bytes in names as `\#ooo` escapes: control characters other than
 /// tab, DEL, and bytes that are not part of valid UTF-8.
+/// First of the private-use characters that stand for bytes in [`lossless_text`].
+const BYTE_CHARS: u32 = 0xF700;
+
+/// Bytes as text without loss, for messages built as `String`s: a byte that is not part of
+/// valid UTF-8 becomes the private-use character U+F700 + byte, which [`raw_bytes`] (the
+/// output filters) turns back into the byte, so a name prints as stock prints it.
+pub fn lossless_text(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for &b in chunk.invalid() {
+            out.extend(char::from_u32(BYTE_CHARS + u32::from(b)));
+        }
+    }
+    out
+}
+
+/// The inverse of [`lossless_text`] on a message's bytes.
+pub fn raw_bytes(text: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    // U+F780..U+F7FF are EF 9E 80 .. EF 9F BF in UTF-8.
+    if !text
+        .windows(2)
+        .any(|w| w[0] == 0xEF && (w[1] == 0x9E || w[1] == 0x9F))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == 0xEF && i + 2 < text.len() {
+            if let Some(c) = std::str::from_utf8(&text[i..i + 3])
+                .ok()
+                .and_then(|s| s.chars().next())
+            {
+                let code = c as u32;
+                if (BYTE_CHARS + 0x80..=BYTE_CHARS + 0xFF).contains(&code) {
+                    out.push((code - BYTE_CHARS) as u8);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        out.push(text[i]);
+        i += 1;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Which bytes the locale's charset can print, as stock's client checks its output
+/// (`iconv_open(charset, charset)` on the locale's charset): in UTF-8 the valid sequences,
+/// in the C locale's ASCII none above 0x7f, in another charset every byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocaleText {
+    Utf8,
+    Ascii,
+    Bytes,
+}
+
+/// The locale's [`LocaleText`] (from LC_ALL / LC_CTYPE / LANG, looked up once).
+pub fn locale_text() -> LocaleText {
+    static KIND: std::sync::OnceLock<LocaleText> = std::sync::OnceLock::new();
+    *KIND.get_or_init(|| {
+        // SAFETY: setlocale with "" reads the environment; nl_langinfo's static string is
+        // copied at once.
+        let set = unsafe {
+            libc::setlocale(libc::LC_CTYPE, c"".as_ptr());
+            let p = libc::nl_langinfo(libc::CODESET);
+            if p.is_null() {
+                String::new()
+            } else {
+                std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+            }
+        };
+        match set.to_ascii_uppercase().replace('-', "").as_str() {
+            "UTF8" => LocaleText::Utf8,
+            "" | "ANSI_X3.41968" | "ASCII" | "USASCII" => LocaleText::Ascii,
+            _ => LocaleText::Bytes,
+        }
+    })
+}
+
 pub fn escape_name(name: &[u8]) -> Vec<u8> {
     escape_name_with(name, false)
 }
@@ -1267,6 +1348,19 @@ pub fn escape_name_with(name: &[u8], eight_bit: bool) -> Vec<u8> {
     let unprintable = |c: u8| (c < 0x20 && c != b'\t') || c == 0x7f;
     if !name.iter().any(|&c| unprintable(c) || c >= 0x80) {
         return name.to_vec();
+    }
+    let locale = locale_text();
+    if locale != LocaleText::Utf8 {
+        let mut out = Vec::with_capacity(name.len() + 8);
+        for &c in name {
+            let pass = c >= 0x80 && (eight_bit || locale == LocaleText::Bytes);
+            if unprintable(c) || (c >= 0x80 && !pass) {
+                out.extend_from_slice(format!("\\#{c:03o}").as_bytes());
+            } else {
+                out.push(c);
+            }
+        }
+        return out;
     }
     let mut out = Vec::with_capacity(name.len() + 8);
     for chunk in name.utf8_chunks() {

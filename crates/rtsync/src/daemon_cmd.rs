@@ -275,6 +275,7 @@ fn transfer(mut session: Session) -> i32 {
             daemon_bwlimit: daemon_bwlimit(&session.options),
             open_noatime: m.open_noatime(),
             fake_super: m.fake_super(),
+            charset: Some(m.charset()).filter(|c| !c.is_empty()),
         },
     )
 }

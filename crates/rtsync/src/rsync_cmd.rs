@@ -396,6 +396,14 @@ pub fn main(args: Vec<OsString>) -> i32 {
         ignore_sigpipe();
         return remote(&opts);
     }
+    if opts.iconv.is_some() && opts.args.len() > 1 && !opts.list_only {
+        // A local copy with --iconv goes over the protocol, to ourselves as the receiving
+        // server (stock's local_child), which converts the names to the second charset.
+        ignore_sigpipe();
+        let mut env = rtsync_wire::client::ClientEnv::from_process();
+        env.local_server = true;
+        return report_remote(&opts, &env);
+    }
     if let Some(spec) = opts.copy_as.as_deref() {
         // A local copy: both of stock's processes become the user (and both say why not).
         if let Err(e) = rtsync_engine::idmap::become_copy_as(spec) {

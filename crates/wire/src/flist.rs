@@ -124,6 +124,8 @@ pub struct FileList {
     /// With `--iconv` (unsorted indices): `sent[i]` is the position in which `entries[i]`
     /// was received, which is what the peer's index for it counts; empty otherwise.
     pub sent: Vec<u32>,
+    /// `--iconv`: received names that did not convert (left out; each an error here).
+    pub unconverted: u64,
 }
 
 /// The state that makes entries depend on the previous one.
@@ -216,8 +218,6 @@ pub struct FlistDecoder {
     acls: crate::acls::AclReceiver,
     /// `--iconv`: why the entry being read could not be converted (it is left out).
     unconverted: Option<String>,
-    /// Who we are in messages (`receiver` or `generator`).
-    who: &'static str,
 }
 
 impl FlistDecoder {
@@ -232,18 +232,12 @@ impl FlistDecoder {
             xattrs: Default::default(),
             acls: Default::default(),
             unconverted: None,
-            who: "receiver",
         }
     }
 
     /// Whether indices count entries in the order sent (`--iconv`).
     pub fn unsorted(&self) -> bool {
         self.opts.unsorted()
-    }
-
-    /// Names us in messages (stock's who_am_i: the generator reads later lists).
-    pub fn set_who(&mut self, who: &'static str) {
-        self.who = who;
     }
 
     /// Incremental recursion: the next list's entries are numbered from `ndx_start`.
@@ -376,6 +370,7 @@ impl FlistDecoder {
             user_names,
             group_names,
             sent,
+            unconverted: unconverted.len() as u64,
         })
     }
 
@@ -411,7 +406,7 @@ impl FlistDecoder {
                 Ok(local) => name = local,
                 Err(err) => {
                     self.unconverted = Some(crate::iconv::cannot_convert(
-                        self.who, "filename", &name, &err,
+                        "receiver", "filename", &name, &err,
                     ));
                 }
             }
@@ -564,9 +559,8 @@ impl FlistDecoder {
                         Ok(local) => Some(local),
                         Err(err) => {
                             if self.unconverted.is_none() {
-                                let who = self.who;
                                 self.unconverted = Some(crate::iconv::cannot_convert(
-                                    who,
+                                    "receiver",
                                     "symlink data for",
                                     &name,
                                     &err,

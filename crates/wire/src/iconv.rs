@@ -227,7 +227,7 @@ pub fn cannot_convert(who: &str, what: &str, name: &[u8], err: &io::Error) -> St
     }
     format!(
         "[{who}] cannot convert {what}: {} ({e})",
-        String::from_utf8_lossy(name)
+        rtsync_engine::report::lossless_text(name)
     )
 }
 

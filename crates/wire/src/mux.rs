@@ -523,6 +523,7 @@ pub fn client_text(msg: &[u8], eight_bit: bool) -> Vec<u8> {
 /// `use_isprint`: only printable ASCII and tab pass; else only control characters are
 /// escaped, and with `check_utf8` bytes outside valid UTF-8 sequences.
 fn filtered_text(msg: &[u8], use_isprint: bool, check_utf8: bool) -> Vec<u8> {
+    let msg = &rtsync_engine::report::raw_bytes(msg)[..];
     let (body, tail) = match msg.last() {
         Some(b'\n' | b'\r') => msg.split_at(msg.len() - 1),
         _ => (msg, &[][..]),
@@ -532,7 +533,12 @@ fn filtered_text(msg: &[u8], use_isprint: bool, check_utf8: bool) -> Vec<u8> {
         _ => (&[][..], body),
     };
     let mut invalid = vec![false; body.len()];
-    if check_utf8 {
+    let locale = rtsync_engine::report::locale_text();
+    if check_utf8 && locale == rtsync_engine::report::LocaleText::Ascii {
+        for (flag, &c) in invalid.iter_mut().zip(body) {
+            *flag = c >= 0x80;
+        }
+    } else if check_utf8 && locale == rtsync_engine::report::LocaleText::Utf8 {
         let mut at = 0;
         for chunk in body.utf8_chunks() {
             at += chunk.valid().len();
@@ -686,6 +692,7 @@ impl<W: Write> MuxWriter<W> {
                 return Ok(());
             }
         }
+        let payload = &rtsync_engine::report::raw_bytes(payload)[..];
         let converted;
         let payload = match &self.iconv {
             Some(ic) if is_text(tag) => {

@@ -661,7 +661,9 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
             .unwrap_or_else(|_| Err(Error::Stream("generator panicked".into())));
         match (recv, gen) {
             (Ok(mut stats), Ok(g)) => {
+                stats.errors += list.unconverted;
                 if let Some(i) = inc {
+                    stats.errors += i.totals.unconverted;
                     stats.later_lists = i.totals;
                 }
                 stats.deleted = g.deleted;

@@ -75,6 +75,10 @@ pub struct ServerSession {
     /// A daemon module's `fake super`: this side runs as with `--fake-super` (and `-XX`
     /// counts as `-X`); without it a client's `--fake-super` counts as `--super`.
     pub fake_super: bool,
+    /// A daemon module's `charset`: with the client's `--iconv`, names are converted to and
+    /// from it (the value the client sends is not used, as stock's daemon ignores it);
+    /// without one the daemon refused `--iconv` already.
+    pub charset: Option<String>,
 }
 
 /// A daemon's log, as a function taking one message.
@@ -456,6 +460,9 @@ pub fn run_session<R: Read + Send, W: Write + Send>(
             opts.fake_super = false;
             opts.super_user = Some(true);
         }
+    }
+    if session.daemon_protocol.is_some() {
+        opts.iconv = opts.iconv.take().and(session.charset.clone());
     }
     if let Err(e) = crate::client::transfer_iconv(&opts) {
         eprintln!("{}", e.client_message());

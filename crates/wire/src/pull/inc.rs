@@ -59,6 +59,8 @@ pub struct ListTotals {
     pub files: [u64; 5],
     pub total_size: u64,
     pub bytes: u64,
+    /// Names that did not convert under `--iconv` (errors of ours).
+    pub unconverted: u64,
 }
 
 /// The receiving side's list state.
@@ -99,8 +101,7 @@ fn dirname(name: &[u8]) -> &[u8] {
 }
 
 impl<'a> IncReader<'a> {
-    pub fn new(mut dec: FlistDecoder, prepare: Prepare<'a>) -> IncReader<'a> {
-        dec.set_who("generator");
+    pub fn new(dec: FlistDecoder, prepare: Prepare<'a>) -> IncReader<'a> {
         let unsorted = dec.unsorted().then(crate::ndx::Unsorted::default);
         IncReader {
             unsorted,
@@ -180,6 +181,9 @@ impl<'a> IncReader<'a> {
         let ndx_start = self.next_start;
         self.dec.set_ndx_start(ndx_start);
         let mut list = self.dec.read_list(r)?;
+        if dir.is_some() {
+            self.totals.unconverted += list.unconverted;
+        }
         // Every entry lies in the list's directory (the first list: at the top).
         let want: &[u8] = match dir {
             Some(d) => &self.dirs[d].entry.name,
