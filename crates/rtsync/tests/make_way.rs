@@ -243,6 +243,32 @@ fn backed_up_when_a_link_or_node_replaces_it() {
     }
 }
 
+/// The other way: a file (`-L` sends a symlink's referent) replacing a symlink or a fifo
+/// keeps what it replaces as a backup too, in every pairing (abdiff --fuzz, `-a -L -b`).
+#[test]
+fn backed_up_when_a_file_replaces_a_link_or_node() {
+    let prepare = |base: &Path| {
+        let (src, dst) = (base.join("src"), base.join("dst"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(&dst).unwrap();
+        write_file(&src.join("a"), b"new\n");
+        symlink("a", src.join("s")).unwrap();
+        write_file(&src.join("p"), b"p\n");
+        symlink("a", dst.join("s")).unwrap();
+        let fifo = std::ffi::CString::new(dst.join("p").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        past_times(&src);
+        past_times(&dst);
+    };
+    every_pairing(
+        &prepare,
+        Case::new(&["-aLi", "-b", "--info=backup"], &[""])
+            .no_dir_times()
+            .sorted(),
+    );
+}
+
 /// `--ignore-existing -H`: a group member already at its place stays as it is, not linked
 /// to its leader (stock's generator skips it before its hard-link check).
 #[test]

@@ -382,6 +382,15 @@ pub(super) fn generate_entry(
                 ),
             };
             let existing_mode = seen.filter(|_| existing.is_some()).map(|s| s.mode);
+            // A symlink, device or special in the way: backed up first (`--backup`), as
+            // stock's generator deletes it with a backup before asking for the file.
+            if existing.is_none()
+                && meta.as_ref().is_some_and(|m| !m.is_dir())
+                && !keep_replaced(ctx, e, &path, meta.as_ref())
+            {
+                res.errors += 1;
+                return Ok(Step::Done(lines));
+            }
             if o.checksum && existing.is_some() {
                 it.checksum = true;
             }
