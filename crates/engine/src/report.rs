@@ -1000,7 +1000,7 @@ impl Reporter {
     pub fn info(&mut self, text: &str) {
         self.log_only(text);
         if !self.quiet {
-            self.put(format!("{text}\n").as_bytes());
+            self.put(&[&printable(text)[..], b"\n"].concat());
         }
     }
 
@@ -1062,7 +1062,8 @@ impl Reporter {
             eprintln!();
         }
         self.log_only(text.trim_end_matches('\n'));
-        eprintln!("{text}");
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(&[&printable(text)[..], b"\n"].concat());
     }
 
     /// The `--log-file`'s closing line, as rsync's `log_exit` writes it: after a failure, or when
@@ -1264,7 +1265,10 @@ const BYTE_CHARS: u32 = 0xF700;
 /// Bytes as text without loss, for messages built as `String`s: a byte that is not part of
 /// valid UTF-8 becomes the private-use character U+F700 + byte, which [`raw_bytes`] (the
 /// output filters) turns back into the byte, so a name prints as stock prints it.
-pub fn lossless_text(bytes: &[u8]) -> String {
+pub fn lossless_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return std::borrow::Cow::Borrowed(text);
+    }
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
         out.push_str(chunk.valid());
@@ -1272,7 +1276,48 @@ pub fn lossless_text(bytes: &[u8]) -> String {
             out.extend(char::from_u32(BYTE_CHARS + u32::from(b)));
         }
     }
-    out
+    std::borrow::Cow::Owned(out)
+}
+
+/// A message as stock's client prints it (its filtered output): raw bytes back from
+/// [`lossless_text`], then control characters (not tab, not a final newline) and bytes the
+/// locale cannot print escaped as `\#ooo`. Names already escaped pass unchanged.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, [u8]> {
+    let raw = raw_bytes(text.as_bytes());
+    let locale = locale_text();
+    let bad_ctrl = |c: u8| c < 0x20 && c != b'\t' && c != b'\n';
+    let needs = raw.iter().any(|&c| bad_ctrl(c) || c >= 0x80);
+    if !needs {
+        return raw;
+    }
+    let mut invalid = vec![false; raw.len()];
+    match locale {
+        LocaleText::Ascii => {
+            for (flag, &c) in invalid.iter_mut().zip(raw.iter()) {
+                *flag = c >= 0x80;
+            }
+        }
+        LocaleText::Utf8 => {
+            let mut at = 0;
+            for chunk in raw.utf8_chunks() {
+                at += chunk.valid().len();
+                for flag in &mut invalid[at..at + chunk.invalid().len()] {
+                    *flag = true;
+                }
+                at += chunk.invalid().len();
+            }
+        }
+        LocaleText::Bytes => {}
+    }
+    let mut out = Vec::with_capacity(raw.len() + 8);
+    for (i, &c) in raw.iter().enumerate() {
+        if bad_ctrl(c) || invalid[i] {
+            out.extend_from_slice(format!("\\#{c:03o}").as_bytes());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The inverse of [`lossless_text`] on a message's bytes.

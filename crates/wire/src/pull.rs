@@ -1199,7 +1199,10 @@ impl Walk {
             };
             if let Err(f) = linked {
                 let what = entry::create_failed(ctx, &e.name, &f, |n| {
-                    format!("link {n} => {} failed", String::from_utf8_lossy(leader))
+                    format!(
+                        "link {n} => {} failed",
+                        rtsync_engine::report::lossless_text(leader)
+                    )
                 });
                 ctx.gen_error(say::syserr("generator", &what, &f.err));
                 send_said(ctx, w)?;
@@ -1934,7 +1937,7 @@ fn refused<W: Write>(
     let msg = format!(
         "ERROR: daemon refused to receive {} \"{}\"\n",
         if e.is_dir() { "directory" } else { "file" },
-        String::from_utf8_lossy(&e.name)
+        rtsync_engine::report::lossless_text(&e.name)
     );
     w.send_msg(MsgTag::ErrorXfer, msg.as_bytes())
         .map_err(|err| Error::io("writing to sender", err))?;
@@ -2403,7 +2406,7 @@ fn delete_missing(ctx: &Ctx<'_>, e: &FileEntry, res: &mut GenResult) -> Vec<Line
     if md.is_dir() && !recurse && fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some()) {
         lines.push(Line::Info(format!(
             "cannot delete non-empty directory: {}",
-            String::from_utf8_lossy(&e.name)
+            rtsync_engine::report::lossless_text(&e.name)
         )));
         return lines;
     }
@@ -2463,7 +2466,7 @@ fn make_way(
             MsgTag::Info,
             format!(
                 "cannot delete non-empty directory: {}\n",
-                String::from_utf8_lossy(&e.name)
+                rtsync_engine::report::lossless_text(&e.name)
             ),
         );
     }
@@ -2476,7 +2479,7 @@ fn make_way(
         if !clear {
             lines.push(Line::Info(format!(
                 "cannot delete non-empty directory: {}",
-                String::from_utf8_lossy(&e.name)
+                rtsync_engine::report::lossless_text(&e.name)
             )));
         }
     }
@@ -2495,7 +2498,7 @@ fn make_way(
         };
         ctx.gen_error(format!(
             "could not make way for new {kind}: {}\n",
-            String::from_utf8_lossy(&e.name)
+            rtsync_engine::report::lossless_text(&e.name)
         ));
     }
     (n, clear)
@@ -2540,7 +2543,7 @@ fn delete_item(
         if kept {
             lines.push(Line::Info(format!(
                 "cannot delete non-empty directory: {}",
-                String::from_utf8_lossy(&name)
+                rtsync_engine::report::lossless_text(&name)
             )));
             if top {
                 return (n, false);
@@ -2580,14 +2583,14 @@ fn delete_item(
             // Something inside stayed (it could not be deleted, or is protected).
             lines.push(Line::Info(format!(
                 "cannot delete non-empty directory: {}",
-                String::from_utf8_lossy(&name)
+                rtsync_engine::report::lossless_text(&name)
             )));
             false
         }
         Err(e) => {
             let text = format!(
                 "delete_file: {what}({}) failed",
-                String::from_utf8_lossy(&name)
+                rtsync_engine::report::lossless_text(&name)
             );
             ctx.gen_error(say::syserr("generator", &text, &e));
             ctx.delete_errors
@@ -2749,7 +2752,7 @@ fn receive<R: Read>(
                 for k in missing {
                     eprintln!(
                         "(No batched update for \"{}\")",
-                        String::from_utf8_lossy(&ctx.list.entries[k].name)
+                        rtsync_engine::report::lossless_text(&ctx.list.entries[k].name)
                     );
                     stats.errors += 1;
                 }
@@ -2851,7 +2854,7 @@ fn receive<R: Read>(
             stats.transferred_size += e.size;
             println!(
                 "(Skipping batched update for \"{}\")",
-                String::from_utf8_lossy(&e.name)
+                rtsync_engine::report::lossless_text(&e.name)
             );
             let path = ctx.dest.path_of(&e.name);
             let basis = fs::symlink_metadata(&path)
@@ -2968,7 +2971,7 @@ fn receive<R: Read>(
             if ctx.opts.verify_warnings {
                 let text = format!(
                     "WARNING: {} failed verification -- update {kept} (will try again).\n",
-                    String::from_utf8_lossy(&e.name)
+                    rtsync_engine::report::lossless_text(&e.name)
                 );
                 tell(ctx, ev_tx, MsgTag::Warning, text);
             }
@@ -2977,7 +2980,7 @@ fn receive<R: Read>(
         } else {
             let text = format!(
                 "ERROR: {} failed verification -- update {kept}.\n",
-                String::from_utf8_lossy(&e.name)
+                rtsync_engine::report::lossless_text(&e.name)
             );
             tell(ctx, ev_tx, MsgTag::ErrorXfer, text);
             stats.errors += 1;
@@ -3069,7 +3072,7 @@ fn finish_delayed(
             let text = format!(
                 "rsync: [receiver] rename failed for \"{}\" (from {}): {} ({})\n",
                 rtsync_engine::local::full_path(&final_path),
-                String::from_utf8_lossy(&shown_partial(o, &e.name)),
+                rtsync_engine::report::lossless_text(&shown_partial(o, &e.name)),
                 crate::client::strerror(&err),
                 err.raw_os_error().unwrap_or(0)
             );
@@ -3180,5 +3183,8 @@ fn report(e: &Error) {
 /// `deleting in NAME`: a deletion pass before or after the transfer reaching a top
 /// directory, with `--debug=del`.
 fn deleting_in(e: &FileEntry) -> Line {
-    Line::Info(format!("deleting in {}", String::from_utf8_lossy(&e.name)))
+    Line::Info(format!(
+        "deleting in {}",
+        rtsync_engine::report::lossless_text(&e.name)
+    ))
 }

@@ -486,8 +486,8 @@ pub(crate) fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String
                     MsgTag::Info,
                     format!(
                         "copying unsafe symlink \"{}\" -> \"{}\"\n",
-                        String::from_utf8_lossy(name),
-                        String::from_utf8_lossy(target)
+                        rtsync_engine::report::lossless_text(name),
+                        rtsync_engine::report::lossless_text(target)
                     ),
                 ));
             }
@@ -500,11 +500,14 @@ pub(crate) fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String
             }
             ScanProblem::Skipped { name, directory } => {
                 let text = if *directory {
-                    format!("skipping directory {}\n", String::from_utf8_lossy(name))
+                    format!(
+                        "skipping directory {}\n",
+                        rtsync_engine::report::lossless_text(name)
+                    )
                 } else {
                     format!(
                         "skipping non-regular file \"{}\"\n",
-                        String::from_utf8_lossy(name)
+                        rtsync_engine::report::lossless_text(name)
                     )
                 };
                 messages.push((MsgTag::Info, text));

@@ -99,7 +99,7 @@ impl LocalTransfer<'_> {
             {
                 self.report.error(&format!(
                     "WARNING: parent dir is absent in the file list: {}",
-                    String::from_utf8_lossy(parent)
+                    crate::report::lossless_text(parent)
                 ));
             }
         }
@@ -122,7 +122,7 @@ impl LocalTransfer<'_> {
         if md.is_dir() && !recurse && has_contents() {
             self.report.info(&format!(
                 "cannot delete non-empty directory: {}",
-                String::from_utf8_lossy(&shown)
+                crate::report::lossless_text(&shown)
             ));
             return;
         }
@@ -185,7 +185,7 @@ impl LocalTransfer<'_> {
                 // Something inside was kept (a backup, a protected file): not an error.
                 self.report.info(&format!(
                     "cannot delete non-empty directory: {}",
-                    String::from_utf8_lossy(rel)
+                    crate::report::lossless_text(rel)
                 ));
             }
             Err(e) => {
@@ -196,7 +196,7 @@ impl LocalTransfer<'_> {
                 };
                 self.report.error(&format!(
                     "rsync: [generator] delete_file: {what}({}) failed: {}",
-                    String::from_utf8_lossy(rel),
+                    crate::report::lossless_text(rel),
                     os_error(&e)
                 ));
                 let _ = full_path(path);

@@ -320,7 +320,7 @@ impl LocalTransfer<'_> {
                     format!(
                         "link \"{}\" => {} failed",
                         full_path(&f.at),
-                        String::from_utf8_lossy(&leader_name)
+                        crate::report::lossless_text(&leader_name)
                     )
                 };
                 self.report

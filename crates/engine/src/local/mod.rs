@@ -52,7 +52,7 @@ pub fn full_path(p: &Path) -> String {
         }
     }
     let mut s = String::from("/");
-    s.push_str(&String::from_utf8_lossy(&out.join(&b'/')));
+    s.push_str(&crate::report::lossless_text(&out.join(&b'/')));
     s
 }
 
@@ -509,14 +509,14 @@ impl<'a> LocalTransfer<'a> {
                     self.io_error = true;
                 }
                 ScanProblem::Skipped { name, .. } => {
-                    let n = String::from_utf8_lossy(name).into_owned();
+                    let n = crate::report::lossless_text(name).into_owned();
                     self.report.info(&format!("skipping directory {n}"));
                 }
                 ScanProblem::CopyingUnsafe { name, target } => {
                     self.report.info(&format!(
                         "copying unsafe symlink \"{}\" -> \"{}\"",
-                        String::from_utf8_lossy(&crate::report::escape_name(name)),
-                        String::from_utf8_lossy(target)
+                        crate::report::lossless_text(&crate::report::escape_name(name)),
+                        crate::report::lossless_text(target)
                     ));
                 }
                 ScanProblem::OtherFilesystem { .. } => {}
@@ -709,7 +709,7 @@ impl<'a> LocalTransfer<'a> {
             }
             self.report.info(&format!(
                 "created directory {}",
-                String::from_utf8_lossy(&shown)
+                crate::report::lossless_text(&shown)
             ));
         }
     }
@@ -911,7 +911,7 @@ impl<'a> LocalTransfer<'a> {
     }
 
     fn skip_nonregular(&mut self, i: usize) {
-        let name = String::from_utf8_lossy(&self.entries[i].name).into_owned();
+        let name = crate::report::lossless_text(&self.entries[i].name).into_owned();
         self.report
             .info(&format!("skipping non-regular file \"{name}\""));
     }
@@ -1133,7 +1133,7 @@ impl<'a> LocalTransfer<'a> {
             return true;
         }
         let result = if md.is_dir() {
-            let shown = String::from_utf8_lossy(name).into_owned();
+            let shown = crate::report::lossless_text(name).into_owned();
             if self.opts.deleting() || self.opts.force {
                 // Its contents go as deletions (each one logged, as stock's delete_item
                 // with DEL_RECURSE), then the directory itself, which the new item replaces.
@@ -1176,7 +1176,7 @@ impl<'a> LocalTransfer<'a> {
         match result {
             Ok(()) => true,
             Err(e) => {
-                let name = String::from_utf8_lossy(name).into_owned();
+                let name = crate::report::lossless_text(name).into_owned();
                 let what = if md.is_dir() { "rmdir" } else { "unlink" };
                 self.report.error(&format!(
                     "rsync: [generator] delete_file: {what}({name}) failed: {}",
@@ -1327,6 +1327,6 @@ pub fn mkpath_notice(count: usize, path: &[u8]) -> String {
     };
     format!(
         "created {count} {word} for {}",
-        String::from_utf8_lossy(path)
+        crate::report::lossless_text(path)
     )
 }

@@ -355,7 +355,7 @@ impl LocalTransfer<'_> {
                 let shown = f.strip_prefix(&dir).unwrap_or(f).display().to_string();
                 self.report.info(&format!(
                     "fuzzy basis selected for {}: {shown}",
-                    String::from_utf8_lossy(&name)
+                    crate::report::lossless_text(&name)
                 ));
             }
         }
@@ -400,8 +400,10 @@ impl LocalTransfer<'_> {
             if self.opts.update && md.mtime() > self.entries[i].mtime {
                 if self.opts.info_skip() {
                     let shown = crate::report::escape_name(&name);
-                    self.report
-                        .info(&format!("{} is newer", String::from_utf8_lossy(&shown)));
+                    self.report.info(&format!(
+                        "{} is newer",
+                        crate::report::lossless_text(&shown)
+                    ));
                 }
                 return;
             }
@@ -596,7 +598,7 @@ impl LocalTransfer<'_> {
                     if self.opts.verbose > 0 || self.opts.itemize > 0 {
                         self.report.error(&format!(
                             "WARNING: {} failed verification -- update retained (will try again).",
-                            String::from_utf8_lossy(&self.entries[i].name)
+                            crate::report::lossless_text(&self.entries[i].name)
                         ));
                     }
                     self.redone = true;
@@ -740,7 +742,7 @@ impl LocalTransfer<'_> {
                     self.report.error(&format!(
                         "rsync: [receiver] mkstemp \"{}/{}.XXXXXX\" failed: {}",
                         full_path(&dir),
-                        String::from_utf8_lossy(&base),
+                        crate::report::lossless_text(&base),
                         os_error(&e)
                     ));
                     return Err(exit::PARTIAL);
@@ -854,7 +856,7 @@ impl LocalTransfer<'_> {
         }
         if self.opts.delay_updates && !self.alt_whole_file {
             // Staged in the partial directory, moved into place at the end of the transfer.
-            let name = String::from_utf8_lossy(&self.entries[i].name).into_owned();
+            let name = crate::report::lossless_text(&self.entries[i].name).into_owned();
             let staged = self
                 .delayed_dir(dest)
                 .map(|d| d.join(OsStr::from_bytes(&base)));
@@ -876,7 +878,7 @@ impl LocalTransfer<'_> {
             self.report.error(&format!(
                 "rsync: [receiver] rename \"{}\" -> \"{}\": {}",
                 full_path(&super::altdest::unpinned(&tmp_path)),
-                String::from_utf8_lossy(&self.entries[i].name),
+                crate::report::lossless_text(&self.entries[i].name),
                 os_error(&e)
             ));
             return Err(exit::PARTIAL);
@@ -907,7 +909,7 @@ impl LocalTransfer<'_> {
             full_path(src_path),
             os_error(&io::Error::from_raw_os_error(errno))
         ));
-        let name = String::from_utf8_lossy(&self.entries[i].name).into_owned();
+        let name = crate::report::lossless_text(&self.entries[i].name).into_owned();
         if self.redoing {
             self.report.error(&format!(
                 "ERROR: {name} failed verification -- update {kept}."
@@ -928,7 +930,7 @@ impl LocalTransfer<'_> {
         self.receive_failed = Some(format!(
             "rsync: [receiver] mkstemp \"{}/.{}.XXXXXX\" failed: {}",
             full_path(dir),
-            String::from_utf8_lossy(base),
+            crate::report::lossless_text(base),
             os_error(e)
         ));
         exit::PARTIAL
@@ -1260,7 +1262,7 @@ impl LocalTransfer<'_> {
             if let Err(e) = std::fs::remove_file(path) {
                 self.report.error(&format!(
                     "rsync: [sender] sender failed to remove {}: {}",
-                    String::from_utf8_lossy(name),
+                    crate::report::lossless_text(name),
                     os_error(&e)
                 ));
                 self.note(exit::PARTIAL);
@@ -1283,7 +1285,7 @@ impl LocalTransfer<'_> {
                 self.report.info(&format!(
                     "ignoring unsafe symlink \"{}\" -> \"{}\"",
                     full_path(dest),
-                    String::from_utf8_lossy(&target)
+                    crate::report::lossless_text(&target)
                 ));
             }
             return;
@@ -1364,7 +1366,7 @@ impl LocalTransfer<'_> {
                 |n| {
                     format!(
                         "symlink {n} -> \"{}\" failed",
-                        String::from_utf8_lossy(&target)
+                        crate::report::lossless_text(&target)
                     )
                 },
             );

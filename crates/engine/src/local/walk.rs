@@ -351,7 +351,7 @@ impl LocalTransfer<'_> {
             Pass::DeleteOnly => {
                 if item.entry.top_dir && self.opts.debug_level("del") >= 1 {
                     // (Stock's deletion pass names each top directory, there or not.)
-                    let name = String::from_utf8_lossy(&item.entry.name).into_owned();
+                    let name = crate::report::lossless_text(&item.entry.name).into_owned();
                     self.report.info(&format!("deleting in {name}"));
                 }
                 if std::fs::symlink_metadata(self.dest_path(&item.entry.name))

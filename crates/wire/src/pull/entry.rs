@@ -78,7 +78,7 @@ pub(super) fn generate_entry(
             if !ctx.inc && !names.contains(parent) && prev_parent != Some(parent) {
                 eprintln!(
                     "WARNING: parent dir is absent in the file list: {}",
-                    String::from_utf8_lossy(parent)
+                    rtsync_engine::report::lossless_text(parent)
                 );
             }
         }
@@ -233,8 +233,8 @@ pub(super) fn generate_entry(
                 if o.verbose > 0 {
                     lines.push(Line::Info(format!(
                         "ignoring unsafe symlink \"{}\" -> \"{}\"",
-                        String::from_utf8_lossy(&e.name),
-                        String::from_utf8_lossy(target)
+                        rtsync_engine::report::lossless_text(&e.name),
+                        rtsync_engine::report::lossless_text(target)
                     )));
                 }
                 return Ok(Step::Done(lines));
@@ -291,7 +291,7 @@ pub(super) fn generate_entry(
                         let what = create_failed(ctx, &e.name, &f, |n| {
                             format!(
                                 "symlink {n} -> \"{}\" failed",
-                                String::from_utf8_lossy(target)
+                                rtsync_engine::report::lossless_text(target)
                             )
                         });
                         ctx.gen_error(say::syserr("generator", &what, &f.err));
@@ -323,7 +323,7 @@ pub(super) fn generate_entry(
                     let shown = rtsync_engine::report::escape_name(&e.name);
                     lines.push(Line::Info(format!(
                         "{} is newer",
-                        String::from_utf8_lossy(&shown)
+                        rtsync_engine::report::lossless_text(&shown)
                     )));
                 }
                 return Ok(Step::Done(lines));
@@ -465,7 +465,7 @@ pub(super) fn generate_entry(
             if !wanted || o.drop_devices {
                 lines.push(Line::Info(format!(
                     "skipping non-regular file \"{}\"",
-                    String::from_utf8_lossy(&e.name)
+                    rtsync_engine::report::lossless_text(&e.name)
                 )));
                 return Ok(Step::Done(lines));
             }
@@ -523,7 +523,7 @@ pub(super) fn generate_entry(
         FileKind::Symlink => {
             lines.push(Line::Info(format!(
                 "skipping non-regular file \"{}\"",
-                String::from_utf8_lossy(&e.name)
+                rtsync_engine::report::lossless_text(&e.name)
             )));
             Ok(Step::Done(lines))
         }

@@ -46,7 +46,11 @@ impl Naming {
 
     /// `"NAME"` (with ` (in MODULE)`) for a name relative to the destination directory.
     pub(super) fn name(&self, name: &[u8]) -> String {
-        self.quoted(format!("{}{}", self.prefix, String::from_utf8_lossy(name)))
+        self.quoted(format!(
+            "{}{}",
+            self.prefix,
+            rtsync_engine::report::lossless_text(name)
+        ))
     }
 
     /// `"PATH"` for a local path (a temp file, a solo destination): made absolute, and
@@ -120,7 +124,7 @@ impl Ctx<'_> {
         // (A single file received under another name is named by its local name.)
         let shown = match self.dest {
             crate::local::Dest::Solo(p) => p.file_name().unwrap_or_default().to_string_lossy(),
-            _ => String::from_utf8_lossy(name),
+            _ => rtsync_engine::report::lossless_text(name),
         };
         let text = format!("backed up {shown} to {}\n", to.display());
         match ev_tx {
