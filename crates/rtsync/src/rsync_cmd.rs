@@ -112,8 +112,8 @@ fn capabilities() -> ([Cap; 23], [Cap; 4]) {
         ("symlinks", "true"),
         ("symtimes", "true"),
         ("hardlinks", "true"),
-        // -H links regular files and symlinks (devices and specials are recreated).
-        ("hardlink_specials", "false"),
+        // -H links devices and specials too.
+        ("hardlink_specials", "true"),
         ("hardlink_symlinks", "true"),
         ("IPv6", "true"),
         ("atimes", "true"),

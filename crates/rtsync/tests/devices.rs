@@ -167,3 +167,82 @@ fn write_devices_writes_into_devices_like_stock() {
 fn inplace_replaces_a_device_like_stock() {
     compare(&["-av", "--inplace"], false);
 }
+
+/// `-H` links devices and specials as stock's build does (`hardlink_specials`): a member
+/// already a fifo of its own is replaced by the link; locally, and over a remote shell in
+/// both directions with either end ours, the same tree (the inode groups included) and
+/// item lines.
+#[test]
+fn hard_linked_devices_and_fifos_are_linked_like_stock() {
+    let prepare = |w: &Path| {
+        let (src, dest) = (w.join("src"), w.join("dest"));
+        let _ = fs::remove_dir_all(&src);
+        let _ = fs::remove_dir_all(&dest);
+        fs::create_dir_all(&src).unwrap();
+        fs::create_dir_all(&dest).unwrap();
+        mknod_char(&src.join("c1"), 3);
+        fs::hard_link(src.join("c1"), src.join("c2")).unwrap();
+        for p in [src.join("p1"), dest.join("p2")] {
+            let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+            // SAFETY: mkfifo on a NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        }
+        fs::hard_link(src.join("p1"), src.join("p2")).unwrap();
+        for name in ["c1", "p1"] {
+            set_mtime(&src.join(name), 1_600_000_000, 0);
+        }
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let sorted = |s: &str| {
+        let mut v: Vec<&str> = s.lines().filter(|l| !l.starts_with("sent ")).collect();
+        v.sort_unstable();
+        v.join("\n")
+    };
+    let local = |ours: bool| {
+        let a = [
+            "-aHi".to_string(),
+            format!("{}/src/", w.display()),
+            format!("{}/dest/", w.display()),
+        ];
+        let argv: Vec<&str> = a.iter().map(String::as_str).collect();
+        run_local(ours, w, &argv)
+    };
+    prepare(w);
+    let stock = local(false);
+    let want = snapshot(&w.join("dest"), false);
+    assert!(
+        want["c2"].ino_group.is_some() && want["p2"].ino_group.is_some(),
+        "{want:?}"
+    );
+    prepare(w);
+    let ours = local(true);
+    assert_eq!(
+        (sorted(&ours.0), ours.1),
+        (sorted(&stock.0), stock.1),
+        "local"
+    );
+    assert_eq!(snapshot(&w.join("dest"), false), want, "local");
+    for (client, server) in [(true, false), (false, true), (true, true)] {
+        for push in [true, false] {
+            let via = |client, server| {
+                if push {
+                    Via::Push { client, server }
+                } else {
+                    Via::Pull { client, server }
+                }
+            };
+            prepare(w);
+            let stock = run(w, &["-aHi"], &via(false, false));
+            prepare(w);
+            let ours = run(w, &["-aHi"], &via(client, server));
+            let what = format!("push={push} client ours={client} server ours={server}");
+            assert_eq!(
+                (sorted(&ours.0), ours.1),
+                (sorted(&stock.0), stock.1),
+                "{what}"
+            );
+            assert_eq!(snapshot(&w.join("dest"), false), want, "{what}");
+        }
+    }
+}

@@ -81,8 +81,7 @@ impl LocalTransfer<'_> {
         ) {
             for item in items {
                 let e = &item.entry;
-                if let (FileKind::Regular | FileKind::Symlink, Some(key)) = (e.kind, e.hardlink_key)
-                {
+                if let (false, Some(key)) = (e.kind == FileKind::Directory, e.hardlink_key) {
                     let slot = found.entry(key).or_insert((0, Vec::new()));
                     slot.0 += 1;
                     if slot.1.is_empty() || compare_names(&e.name, false, &slot.1, false).is_gt() {
@@ -121,9 +120,7 @@ impl LocalTransfer<'_> {
     /// Registers entry `i` with its group (if it has one) as the member being handled.
     pub(super) fn join_group(&mut self, i: usize) -> Option<Current> {
         let e = &self.entries[i];
-        let key = e
-            .hardlink_key
-            .filter(|_| matches!(e.kind, FileKind::Regular | FileKind::Symlink))?;
+        let key = e.hardlink_key.filter(|_| e.kind != FileKind::Directory)?;
         let group = self.links.groups.get_mut(&key)?;
         let index = group.members.len();
         let path = self.paths[i].clone();
@@ -224,10 +221,12 @@ impl LocalTransfer<'_> {
             leader_md = (0..self.basis_dirs.len())
                 .find_map(|j| self.alt_lstat(j, &leader_name).map(|(_, md)| md));
         }
-        let letter = if entry.kind == FileKind::Symlink {
-            b'L'
-        } else {
-            b'f'
+        // (Devices and specials are linked too, as stock's CAN_HARDLINK_SPECIAL build does.)
+        let letter = match entry.kind {
+            FileKind::Symlink => b'L',
+            FileKind::BlockDevice | FileKind::CharDevice => b'D',
+            FileKind::Fifo | FileKind::Socket => b'S',
+            _ => b'f',
         };
         if let (Some(m), Some(l)) = (&existing, &leader_md) {
             if m.dev() == l.dev() && m.ino() == l.ino() {
@@ -258,7 +257,8 @@ impl LocalTransfer<'_> {
         let mut it = Itemize::new(b'h', letter);
         let same_kind = |md: &std::fs::Metadata| match entry.kind {
             FileKind::Symlink => md.file_type().is_symlink(),
-            _ => md.is_file(),
+            FileKind::Regular => md.is_file(),
+            _ => md.mode() & libc::S_IFMT == entry.mode & libc::S_IFMT,
         };
         match &existing {
             Some(md) if same_kind(md) => {

@@ -885,14 +885,14 @@ impl<'a> LocalTransfer<'a> {
             }
             FileKind::BlockDevice | FileKind::CharDevice => {
                 if self.opts.devices && !self.opts.drop_devices && self.is_root {
-                    self.do_node(i, &dest, existing)
+                    self.linked_node(i, &dest, existing)
                 } else {
                     self.skip_nonregular(i)
                 }
             }
             FileKind::Fifo | FileKind::Socket => {
                 if self.opts.specials && !self.opts.drop_devices {
-                    self.do_node(i, &dest, existing)
+                    self.linked_node(i, &dest, existing)
                 } else {
                     self.skip_nonregular(i)
                 }

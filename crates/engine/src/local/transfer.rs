@@ -1410,6 +1410,20 @@ impl LocalTransfer<'_> {
         })
     }
 
+    /// A device or special, linked to its hard-link group's leader when it has one in place
+    /// (`-H`), else made.
+    pub(super) fn linked_node(&mut self, i: usize, dest: &Path, existing: Option<Metadata>) {
+        self.current_link = self.join_group(i);
+        if let Some(cur) = self.current_link {
+            if self.hard_link_check(cur) {
+                self.current_link = None;
+                return;
+            }
+        }
+        self.do_node(i, dest, existing);
+        self.current_link = None;
+    }
+
     pub(super) fn do_node(&mut self, i: usize, dest: &Path, existing: Option<Metadata>) {
         let e = &self.entries[i];
         let (name, mode, rdev, kind) = (e.name.clone(), e.mode, e.rdev, e.kind);
@@ -1434,6 +1448,7 @@ impl LocalTransfer<'_> {
                     self.apply_mode_and_time(i, dest, Some(md));
                 }
                 self.show(i, &it, &name, b"");
+                self.member_up_to_date();
                 self.remove_source(i);
                 return;
             }
@@ -1491,6 +1506,7 @@ impl LocalTransfer<'_> {
         if !quiet {
             self.show(i, &it, &name, b"");
         }
+        self.member_up_to_date();
         self.remove_source(i);
     }
 }

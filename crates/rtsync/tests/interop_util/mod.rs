@@ -435,7 +435,7 @@ fn walk(
         } else {
             "special"
         };
-        let ino_group = ((ft.is_file() || ft.is_symlink()) && m.nlink() > 1).then(|| {
+        let ino_group = (!ft.is_dir() && m.nlink() > 1).then(|| {
             inodes
                 .entry((m.dev(), m.ino()))
                 .or_insert(rel.clone())
