@@ -793,8 +793,13 @@ pub(crate) fn transfer_as_receiver(
                 "--files-from forwarding needs protocol 31 or newer".into(),
             ));
         }
+        // (With -s and --iconv they go in UTF-8, as stock's filesfrom_convert.)
+        let ic = transfer_iconv(opts)?.filter(|_| opts.secluded_args());
         for n in names {
-            out.extend_from_slice(&n);
+            match &ic {
+                Some(ic) => out.extend_from_slice(&ic.message_to_wire(&n)),
+                None => out.extend_from_slice(&n),
+            }
             out.push(0);
         }
         out.push(0);

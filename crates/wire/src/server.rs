@@ -835,7 +835,14 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     }
     // `--files-from=-`: the client forwards the names after its filter list.
     let names = match opts.files_from.as_deref() {
-        Some(f) if f == "-" => Some(read_forwarded_names(reader, neg)?),
+        Some(f) if f == "-" => {
+            let names = read_forwarded_names(reader, neg)?;
+            // (With -s and --iconv the client sent them in UTF-8.)
+            match crate::client::transfer_iconv(opts)?.filter(|_| opts.secluded_args()) {
+                Some(ic) => Some(names.iter().map(|n| ic.message_from_wire(n)).collect()),
+                None => Some(names),
+            }
+        }
         Some(f) => Some(server_files_from(f, opts.from0, root)?),
         None => None,
     };
