@@ -417,3 +417,52 @@ fn an_unknown_charset_is_stocks_error() {
         assert!(String::from_utf8_lossy(&o.stderr).contains(line), "{o:?}");
     }
 }
+
+/// `-s` with a local `--files-from` list pulled through: the names go to the sender in UTF-8
+/// and are found there (stock's filesfrom_convert), with either end ours.
+#[test]
+fn files_from_names_are_converted_with_secluded_args() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    utf8_tree(&src);
+    let ssh = fake_ssh(work.path());
+    let list = work.path().join("list");
+    std::fs::write(&list, b"caf\xe9\nd\xe91/f\xef1\nl\xe9\n").unwrap();
+    let mut results = Vec::new();
+    for (stock_client, stock_server) in [(true, true), (false, true), (true, false), (false, false)]
+    {
+        let dest = work.path().join(format!("d{stock_client}{stock_server}"));
+        let args: Vec<String> = vec![
+            "-ais".into(),
+            "--iconv=latin1,utf8".into(),
+            format!("--files-from={}", list.display()),
+            format!("--rsh={}", ssh.display()),
+            format!("--rsync-path={}", remote_rsync_path(!stock_server)),
+            format!("lh:{}/", src.display()),
+            format!("{}/", dest.display()),
+        ];
+        let out = run(stock_client, work.path(), &args);
+        results.push((dest, out));
+    }
+    let (want_dest, want) = &results[0];
+    assert_eq!(want.status.code(), Some(0), "{want:?}");
+    let want_tree = raw_tree(want_dest);
+    assert!(
+        want_tree.contains_key(&b"d\xe91/f\xef1"[..]),
+        "{want_tree:?}"
+    );
+    let named = |o: &Output, d: &Path| {
+        let (out, err) = shown(o, false);
+        (out.replace(&d.display().to_string(), "DEST"), err)
+    };
+    for (dest, out) in &results[1..] {
+        assert_eq!(
+            named(out, dest),
+            named(want, want_dest),
+            "{}",
+            dest.display()
+        );
+        assert_eq!(out.status.code(), want.status.code());
+        assert_same_raw(&raw_tree(dest), &want_tree, &dest.display().to_string());
+    }
+}
