@@ -466,3 +466,53 @@ fn files_from_names_are_converted_with_secluded_args() {
         assert_same_raw(&raw_tree(dest), &want_tree, &dest.display().to_string());
     }
 }
+
+/// Batches written with `--iconv` (names in UTF-8, entries in the order sent) replay across
+/// implementations, with and without incremental recursion.
+#[test]
+fn batches_replay_across_implementations() {
+    for extra in [&["-aH"][..], &["-aH", "--no-inc-recursive"]] {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        let src = w.join("src");
+        utf8_tree(&src);
+        let mut replays = Vec::new();
+        for writer_stock in [true, false] {
+            let batch = w.join(format!("batch{writer_stock}"));
+            let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+            args.push("--iconv=utf8,latin1".into());
+            args.push(format!("--write-batch={}", batch.display()));
+            args.push(format!("{}/", src.display()));
+            args.push(format!(
+                "{}/",
+                w.join(format!("written{writer_stock}")).display()
+            ));
+            let out = run(writer_stock, w, &args);
+            assert_eq!(out.status.code(), Some(0), "{out:?}");
+            for reader_stock in [true, false] {
+                let dest = w.join(format!("replay{writer_stock}{reader_stock}"));
+                let mut args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+                args.push("--iconv=utf8,latin1".into());
+                args.push(format!("--read-batch={}", batch.display()));
+                args.push(format!("{}/", dest.display()));
+                let out = run(reader_stock, w, &args);
+                assert_eq!(
+                    out.status.code(),
+                    Some(0),
+                    "{extra:?} {writer_stock} {reader_stock}: {out:?}"
+                );
+                replays.push((
+                    format!(
+                        "{extra:?} written by stock={writer_stock}, read by stock={reader_stock}"
+                    ),
+                    raw_tree(&dest),
+                ));
+            }
+        }
+        let want = &replays[0].1;
+        assert!(want.contains_key("café".as_bytes()), "{want:?}");
+        for (what, got) in &replays[1..] {
+            assert_same_raw(got, want, what);
+        }
+    }
+}

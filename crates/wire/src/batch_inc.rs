@@ -29,6 +29,9 @@ struct Segment {
     flat_start: i64,
     /// Flat index of the directory this list holds (named as `ndx_start - 1`).
     parent: Option<i64>,
+    /// `--iconv`: the sender numbered entries as sent; `to_sorted[sent]` is the sorted
+    /// position (empty otherwise).
+    to_sorted: Vec<u32>,
 }
 
 /// Reads the rest of an incremental-recursion batch (after the header) and returns the
@@ -60,8 +63,20 @@ pub fn flatten<R: Read>(
                 .position(|e| e.name == b".")
                 .map(|p| flat_start + p as i64)
         });
-        for (i, e) in list.entries.iter().enumerate() {
-            if e.is_dir() {
+        // Directories are numbered as the sender sent them (`--iconv`), else sorted.
+        let mut to_sorted = vec![0u32; list.sent.len()];
+        for (i, &at) in list.sent.iter().enumerate() {
+            if let Some(slot) = to_sorted.get_mut(at as usize) {
+                *slot = i as u32;
+            }
+        }
+        let order: Vec<usize> = if to_sorted.is_empty() {
+            (0..list.entries.len()).collect()
+        } else {
+            to_sorted.iter().map(|&i| i as usize).collect()
+        };
+        for i in order {
+            if list.entries[i].is_dir() {
                 dirs.push(flat_start + i as i64);
             }
         }
@@ -70,6 +85,7 @@ pub fn flatten<R: Read>(
             len: list.entries.len() as i64,
             flat_start,
             parent,
+            to_sorted,
         });
         all.entries.extend(list.entries);
         all.active.extend(list.active);
@@ -196,7 +212,9 @@ fn flat_index(segments: &[Segment], ndx: i64) -> Result<i32> {
         .iter()
         .find_map(|s| {
             if ndx >= s.ndx_start && ndx < s.ndx_start + s.len {
-                Some((s.flat_start + ndx - s.ndx_start) as i32)
+                let at = ndx - s.ndx_start;
+                let at = s.to_sorted.get(at as usize).map_or(at, |&p| i64::from(p));
+                Some((s.flat_start + at) as i32)
             } else if ndx == s.ndx_start - 1 {
                 s.parent.map(|p| p as i32)
             } else {
