@@ -1290,25 +1290,7 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, [u8]> {
     if !needs {
         return raw;
     }
-    let mut invalid = vec![false; raw.len()];
-    match locale {
-        LocaleText::Ascii => {
-            for (flag, &c) in invalid.iter_mut().zip(raw.iter()) {
-                *flag = c >= 0x80;
-            }
-        }
-        LocaleText::Utf8 => {
-            let mut at = 0;
-            for chunk in raw.utf8_chunks() {
-                at += chunk.valid().len();
-                for flag in &mut invalid[at..at + chunk.invalid().len()] {
-                    *flag = true;
-                }
-                at += chunk.invalid().len();
-            }
-        }
-        LocaleText::Bytes => {}
-    }
+    let invalid = unprintable_in(locale, &raw);
     let mut out = Vec::with_capacity(raw.len() + 8);
     for (i, &c) in raw.iter().enumerate() {
         if bad_ctrl(c) || invalid[i] {
@@ -1361,22 +1343,57 @@ pub enum LocaleText {
     Bytes,
 }
 
-/// The locale's [`LocaleText`] (from LC_ALL / LC_CTYPE / LANG, looked up once).
+/// The locale's charset (stock's default_charset: `nl_langinfo(CODESET)` after
+/// `setlocale(LC_CTYPE, "")`, from LC_ALL / LC_CTYPE / LANG); `ANSI_X3.4-1968` in the C
+/// locale.
+pub fn locale_charset() -> String {
+    // SAFETY: setlocale with "" reads the environment; nl_langinfo's static string is
+    // copied at once.
+    unsafe {
+        libc::setlocale(libc::LC_CTYPE, c"".as_ptr());
+        let p = libc::nl_langinfo(libc::CODESET);
+        if p.is_null() {
+            "ANSI_X3.4-1968".into()
+        } else {
+            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// Which of `text`'s bytes `locale` cannot print (stock's charset check): in UTF-8 those
+/// outside valid sequences, in ASCII every byte above 0x7f, otherwise none.
+pub fn unprintable_in(locale: LocaleText, text: &[u8]) -> Vec<bool> {
+    let mut invalid = vec![false; text.len()];
+    match locale {
+        LocaleText::Ascii => {
+            for (flag, &c) in invalid.iter_mut().zip(text) {
+                *flag = c >= 0x80;
+            }
+        }
+        LocaleText::Utf8 => {
+            let mut at = 0;
+            for chunk in text.utf8_chunks() {
+                at += chunk.valid().len();
+                for flag in &mut invalid[at..at + chunk.invalid().len()] {
+                    *flag = true;
+                }
+                at += chunk.invalid().len();
+            }
+        }
+        LocaleText::Bytes => {}
+    }
+    invalid
+}
+
+/// The locale's [`LocaleText`] (looked up once).
 pub fn locale_text() -> LocaleText {
     static KIND: std::sync::OnceLock<LocaleText> = std::sync::OnceLock::new();
     *KIND.get_or_init(|| {
-        // SAFETY: setlocale with "" reads the environment; nl_langinfo's static string is
-        // copied at once.
-        let set = unsafe {
-            libc::setlocale(libc::LC_CTYPE, c"".as_ptr());
-            let p = libc::nl_langinfo(libc::CODESET);
-            if p.is_null() {
-                String::new()
-            } else {
-                std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
-            }
-        };
-        match set.to_ascii_uppercase().replace('-', "").as_str() {
+        match locale_charset()
+            .to_ascii_uppercase()
+            .replace('-', "")
+            .as_str()
+        {
             "UTF8" => LocaleText::Utf8,
             "" | "ANSI_X3.41968" | "ASCII" | "USASCII" => LocaleText::Ascii,
             _ => LocaleText::Bytes,

@@ -20,7 +20,7 @@
 //! assert!(to_latin1.convert("€".as_bytes()).is_err());
 //! ```
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::io;
 use std::sync::{Arc, Mutex};
 
@@ -135,21 +135,6 @@ impl Drop for Converter {
     }
 }
 
-/// The locale's charset (stock's default_charset: `nl_langinfo(CODESET)` after
-/// `setlocale(LC_CTYPE, "")`).
-pub fn locale_charset() -> String {
-    // SAFETY: setlocale with an empty string reads the environment; nl_langinfo returns a
-    // static string that is copied at once.
-    unsafe {
-        libc::setlocale(libc::LC_CTYPE, c"".as_ptr());
-        let p = libc::nl_langinfo(libc::CODESET);
-        if p.is_null() {
-            return "ANSI_X3.4-1968".into();
-        }
-        CStr::from_ptr(p).to_string_lossy().into_owned()
-    }
-}
-
 /// Both directions for one side's charset, shared by the codecs of a transfer.
 #[derive(Clone, Debug)]
 pub struct Iconv {
@@ -165,7 +150,7 @@ impl Iconv {
     /// Sets up conversions for `charset` (`.` or empty: the locale's).
     pub fn new(charset: &str) -> Result<Iconv, String> {
         let charset = if charset.is_empty() || charset == "." {
-            locale_charset()
+            rtsync_engine::report::locale_charset()
         } else {
             charset.to_owned()
         };

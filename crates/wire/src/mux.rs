@@ -532,22 +532,11 @@ fn filtered_text(msg: &[u8], use_isprint: bool, check_utf8: bool) -> Vec<u8> {
         Some(b'\r') => body.split_at(1),
         _ => (&[][..], body),
     };
-    let mut invalid = vec![false; body.len()];
-    let locale = rtsync_engine::report::locale_text();
-    if check_utf8 && locale == rtsync_engine::report::LocaleText::Ascii {
-        for (flag, &c) in invalid.iter_mut().zip(body) {
-            *flag = c >= 0x80;
-        }
-    } else if check_utf8 && locale == rtsync_engine::report::LocaleText::Utf8 {
-        let mut at = 0;
-        for chunk in body.utf8_chunks() {
-            at += chunk.valid().len();
-            for flag in &mut invalid[at..at + chunk.invalid().len()] {
-                *flag = true;
-            }
-            at += chunk.invalid().len();
-        }
-    }
+    let invalid = if check_utf8 {
+        rtsync_engine::report::unprintable_in(rtsync_engine::report::locale_text(), body)
+    } else {
+        vec![false; body.len()]
+    };
     let mut out = head.to_vec();
     for (i, &c) in body.iter().enumerate() {
         let literal = c == b'\\'
