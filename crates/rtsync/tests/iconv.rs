@@ -112,18 +112,7 @@ fn assert_same_raw(got: &BTreeMap<Vec<u8>, String>, want: &BTreeMap<Vec<u8>, Str
 }
 
 fn run(stock: bool, cwd: &Path, args: &[String]) -> Output {
-    let mut cmd = if stock {
-        Command::new(stock_rsync())
-    } else {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
-        c.arg("rsync");
-        c
-    };
-    cmd.current_dir(cwd)
-        .env("LC_ALL", "C")
-        .args(args)
-        .output()
-        .unwrap()
+    run_in_locale(stock, cwd, "C", args)
 }
 
 /// stdout and stderr without the byte counts; lines sorted where stock's order is timing.

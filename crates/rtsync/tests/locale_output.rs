@@ -9,7 +9,7 @@ use interop_util::*;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn tree(root: &Path) {
     let src = root.join("src");
@@ -23,21 +23,6 @@ fn tree(root: &Path) {
     std::os::unix::fs::symlink("x", src.join("lé")).unwrap();
     std::fs::write(dst.join(name(b"old\xe9")), b"old\n").unwrap();
     std::fs::write(dst.join("oldé"), b"old\n").unwrap();
-}
-
-fn run(stock: bool, cwd: &Path, locale: &str, args: &[String]) -> Output {
-    let mut cmd = if stock {
-        Command::new(stock_rsync())
-    } else {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
-        c.arg("rsync");
-        c
-    };
-    cmd.current_dir(cwd)
-        .env("LC_ALL", locale)
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// Output lines without byte counts and the command echo, sorted (the generator's and the
@@ -84,7 +69,7 @@ fn names_are_escaped_as_the_locale_says() {
                             "dst/".into(),
                         ]),
                     }
-                    let out = run(stock, work.path(), locale, &args);
+                    let out = run_in_locale(stock, work.path(), locale, &args);
                     assert_eq!(out.status.code(), Some(0), "{out:?}");
                     got.push(lines(&out));
                 }

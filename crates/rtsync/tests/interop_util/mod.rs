@@ -372,6 +372,27 @@ pub fn remote_rsync_path(ours: bool) -> String {
     }
 }
 
+/// A command for stock rsync (`stock`) or our binary as rsync.
+pub fn rsync_command(stock: bool) -> Command {
+    if stock {
+        Command::new(stock_rsync())
+    } else {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rtsync"));
+        c.arg("rsync");
+        c
+    }
+}
+
+/// Runs stock rsync or ours in `cwd` with the locale `locale` (LC_ALL).
+pub fn run_in_locale(stock: bool, cwd: &Path, locale: &str, args: &[String]) -> Output {
+    rsync_command(stock)
+        .current_dir(cwd)
+        .env("LC_ALL", locale)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// Runs `rtsync rsync ARGS…` (the binary) and collects its output.
 pub fn rtsync(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rtsync"))
