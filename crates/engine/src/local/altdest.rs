@@ -131,13 +131,14 @@ impl LocalTransfer<'_> {
             let Some((path, md)) = self.alt_lstat(j, &name) else {
                 continue;
             };
-            if FileKind::from_mode(md.mode()) != Some(kind) {
+            // (`--fake-super`: a device or special is a stand-in with its `%stat`.)
+            if FileKind::from_mode(self.seen(&path, &md).mode) != Some(kind) {
                 continue;
             }
             let mut level = 1;
             if self.alt_quick_check(i, &path, &md) {
                 level = 2;
-                if self.alt_unchanged_attrs(i, &md) && !self.alt_xattrs_differ(i, &path) {
+                if self.alt_unchanged_attrs(i, &path, &md) && !self.alt_xattrs_differ(i, &path) {
                     level = 3;
                 }
             }
@@ -201,7 +202,7 @@ impl LocalTransfer<'_> {
             FileKind::Symlink => std::fs::read_link(path).is_ok_and(|t| {
                 t.as_os_str().as_bytes() == e.link_target.as_deref().unwrap_or_default()
             }),
-            FileKind::BlockDevice | FileKind::CharDevice => md.rdev() == e.rdev,
+            FileKind::BlockDevice | FileKind::CharDevice => self.seen(path, md).rdev == e.rdev,
             FileKind::Fifo | FileKind::Socket => true,
         }
     }
@@ -212,9 +213,9 @@ impl LocalTransfer<'_> {
             .is_some_and(|r| super::attrs::xattr_diff(&r, &self.entries[i], path))
     }
 
-    fn alt_unchanged_attrs(&self, i: usize, md: &Metadata) -> bool {
+    fn alt_unchanged_attrs(&self, i: usize, path: &Path, md: &Metadata) -> bool {
         let mut it = Itemize::default();
-        self.compare_attrs(i, md, &mut it, false);
+        self.compare_entry_attrs_at(&self.entries[i], path, md, &mut it);
         it.time.is_none() && !it.perms && !it.owner && !it.group
     }
 

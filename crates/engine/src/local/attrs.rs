@@ -101,7 +101,18 @@ impl LocalTransfer<'_> {
 
     /// [`Self::compare_attrs`] for an entry held elsewhere.
     pub(super) fn compare_entry_attrs(&self, e: &FileEntry, md: &Metadata, it: &mut Itemize) {
-        let seen = self.seen(&self.dest_path(&e.name), md);
+        self.compare_entry_attrs_at(e, &self.dest_path(&e.name), md, it);
+    }
+
+    /// [`Self::compare_entry_attrs`] for the item at `path` (a basis directory's).
+    pub(super) fn compare_entry_attrs_at(
+        &self,
+        e: &FileEntry,
+        path: &std::path::Path,
+        md: &Metadata,
+        it: &mut Itemize,
+    ) {
+        let seen = self.seen(path, md);
         if self.wants_times(e.kind)
             && !same_mtime(
                 self.opts.modify_window,
