@@ -417,6 +417,8 @@ pub struct Reporter {
     verbose: u32,
     /// `-v` or `--progress`: names of transferred items are listed.
     names: bool,
+    /// `--info=name2` (`-vv`): what needed nothing is named (`NAME is uptodate`).
+    names_unchanged: bool,
     /// `--info=progress` level: 1 a line after each transferred file (`--progress`), 2 one
     /// line for the whole transfer, rewritten as it goes; 0 none.
     progress: u32,
@@ -531,6 +533,7 @@ impl Reporter {
             itemize: opts.itemize,
             verbose: opts.verbose,
             names: opts.info_level("name") > 0,
+            names_unchanged: opts.info_level("name") > 1,
             progress: opts.progress_level(),
             transferred_size: 0,
             total_size: 0,
@@ -633,7 +636,7 @@ impl Reporter {
 
     /// `-vv`: `NAME is uptodate` for an item that needed nothing (a message: not held back).
     pub fn uptodate(&mut self, name: &[u8]) {
-        if self.verbose > 1 && !self.quiet {
+        if self.names_unchanged && !self.quiet {
             // (Stock's generator says it, with the name as its list has it.)
             let mut line = escape_name_with(name, self.eight_bit);
             line.extend_from_slice(b" is uptodate\n");
@@ -645,8 +648,13 @@ impl Reporter {
     /// `-ii` (or `-i -vv`), `NAME is uptodate` with `-vv` and no `%i`, else nothing.
     pub fn unchanged_link(&mut self, it: &Itemize, name: &[u8], suffix: &[u8], facts: &ItemFacts) {
         if self.has_i == 0 {
-            self.uptodate(name);
-        } else if self.has_i > 1 || self.verbose > 1 {
+            if it.kind == b'd' && !name.ends_with(b"/") {
+                // (A directory found in a basis directory: `sub/ is uptodate`.)
+                self.uptodate(&[name, b"/"].concat());
+            } else {
+                self.uptodate(name);
+            }
+        } else if self.has_i > 1 || self.names_unchanged {
             self.item_with(it, name, suffix, facts);
         }
     }
@@ -774,13 +782,13 @@ impl Reporter {
             return None;
         }
         let shown = if self.has_i > 0 {
-            it.has_changes() || self.has_i > 1 || self.verbose > 1
+            it.has_changes() || self.has_i > 1 || self.names_unchanged
         } else {
             // Without %i, rsync names transfers, local changes (links, devices) and changed
             // directories; attribute-only changes of other items need -vv.
             let changed = matches!(it.update, b'>' | b'<' | b'c' | b'h')
                 || (it.kind == b'd' && it.has_changes());
-            if !changed && self.verbose > 1 && it.kind != b'd' && !self.peer_names_unchanged {
+            if !changed && self.names_unchanged && it.kind != b'd' && !self.peer_names_unchanged {
                 // -vv names what needed no transfer (not directories): `NAME is uptodate`,
                 // or just `NAME` when its attributes were updated (stock's set_file_attrs).
                 let mut line = escape_name_with(name, self.eight_bit);

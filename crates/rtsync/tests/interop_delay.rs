@@ -202,3 +202,39 @@ fn basis_dirs_itemized_like_stock_in_every_pairing() {
         }
     }
 }
+
+/// A device and a fifo found in a basis directory: hard-linked (`--link-dest`), left to the
+/// basis (`--compare-dest`) or made again (`--copy-dest`), each with stock's line (`hD`,
+/// `.S` … with `-ii`; `NAME is uptodate`, `sub/ is uptodate` with `-vv`). (A symlink there
+/// is left out: stock's daemon, munging symlinks, does not take a basis symlink.)
+#[test]
+fn basis_dir_links_devices_and_specials_like_stock() {
+    let prepare = |base: &Path| {
+        for side in ["src", "ref"] {
+            let d = base.join(side);
+            std::fs::create_dir_all(d.join("sub")).unwrap();
+            write_file(&d.join("sub/f"), b"f\n");
+            for (name, mode, dev) in [
+                ("c", libc::S_IFCHR | 0o644, libc::makedev(1, 3)),
+                ("p", libc::S_IFIFO | 0o644, 0),
+            ] {
+                let p = std::ffi::CString::new(d.join(name).to_str().unwrap()).unwrap();
+                // SAFETY: mknod on a NUL-terminated path.
+                assert_eq!(unsafe { libc::mknod(p.as_ptr(), mode, dev) }, 0);
+            }
+            for p in ["sub/f", "c", "p", "sub", ""] {
+                set_mtime(&d.join(p), 1_500_000_000, 0);
+            }
+        }
+        std::fs::create_dir_all(base.join("dst")).unwrap();
+    };
+    for dest in [
+        "--link-dest=../ref",
+        "--compare-dest=../ref",
+        "--copy-dest=../ref",
+    ] {
+        for opts in [&["-aii", dest][..], &["-a", "--info=name2", dest]] {
+            every_pairing(&prepare, Case::new(opts, &[""]).no_dir_times().sorted());
+        }
+    }
+}

@@ -929,6 +929,19 @@ fn log_item<S: SendSource + ?Sized>(
     xname: Option<&[u8]>,
     look: ItemLook,
 ) {
+    if !look.itemize && iflags & item::TRANSFER == 0 {
+        // Stock's maybe_log_item without `%i`: only a significant local change, a
+        // hard-link name or a changed directory is named (a file made from a
+        // `--copy-dest` twin, whose flags say nothing else, is not).
+        let significant =
+            iflags & !(item::BASIS_TYPE_FOLLOWS | item::XNAME_FOLLOWS | item::LOCAL_CHANGE) != 0;
+        let local_change = iflags & item::LOCAL_CHANGE != 0 && significant;
+        let named = xname.is_some_and(|x| !x.is_empty());
+        let dir = list.kind(ndx) == FileKind::Directory && significant;
+        if !(local_change || named || dir) {
+            return;
+        }
+    }
     log_item_counted(rep, list, ndx, iflags, xname, look, WireCount::default());
 }
 

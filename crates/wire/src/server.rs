@@ -502,9 +502,17 @@ fn serve<R: Read + Send, W: Write + Send>(
         // A daemon's `max verbosity` caps the client's `-v` on our side (stock's
         // limit_output_verbosity; the `--info` words are capped where they are used).
         opts.verbose = opts.verbose.min(max.clamp(0, u32::MAX as i64) as u32);
-        if max < 2 {
-            // BACKUP first comes with -vv: below that the word is capped to 0 as well.
-            opts.info.push("nobackup".into());
+        // And every `--info` word to what that many `-v` give (`--info=name2` is `name1`
+        // under the default `max verbosity = 1`).
+        let at_max = rtsync_engine::Options {
+            verbose: opts.verbose,
+            ..Default::default()
+        };
+        for word in rtsync_engine::options::INFO_WORDS {
+            let cap = at_max.info_level(word);
+            if opts.info_level(word) > cap {
+                opts.info.push(format!("{word}{cap}"));
+            }
         }
     }
     if let Some(root) = &session.root {

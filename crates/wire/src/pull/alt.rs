@@ -202,21 +202,18 @@ pub(super) fn copy_twin(ctx: &Ctx<'_>, e: &FileEntry) -> Option<fs::Metadata> {
     find(ctx, e).filter(|m| m.level >= 3).map(|m| m.md)
 }
 
-/// A symlink, device or special file missing from the destination: `true` when it is done
-/// with (hard-linked, or left out by `--compare-dest`).
-pub(super) fn other(ctx: &Ctx<'_>, e: &FileEntry, dest: &Path) -> bool {
-    let Some(kind) = ctx.opts.alt_dest else {
-        return false;
-    };
-    let Some(m) = find(ctx, e) else {
-        return false;
-    };
-    if m.level < 3 {
-        return false;
-    }
+/// A symlink, device or special file missing from the destination: its line when it is
+/// done with (hard-linked, or left out by `--compare-dest`), as stock's try_dests_non
+/// reports it (`hD`/`.L` … with -ii, `NAME is uptodate` with -vv).
+pub(super) fn other(ctx: &Ctx<'_>, e: &FileEntry, dest: &Path) -> Option<crate::log::Line> {
+    let kind = ctx.opts.alt_dest?;
+    let m = find(ctx, e).filter(|m| m.level >= 3)?;
+    let p = preserve(ctx);
     match kind {
-        AltDest::Compare => true,
-        AltDest::Link => ctx.opts.dry_run || fs::hard_link(&m.path, dest).is_ok(),
-        AltDest::Copy => false,
+        AltDest::Compare => Some(quiet_unless_changed(e, itemize(e, Some(&m.md), b'.', p))),
+        AltDest::Link if ctx.opts.dry_run || fs::hard_link(&m.path, dest).is_ok() => {
+            Some(quiet_unless_changed(e, itemize(e, Some(&m.md), b'h', p)))
+        }
+        AltDest::Link | AltDest::Copy => None,
     }
 }

@@ -251,7 +251,12 @@ pub(super) fn generate_entry(
                         t.as_os_str().as_bytes() == target
                     })
                 };
-            if meta.is_none() && super::alt::other(ctx, e, &path) {
+            if let Some(l) = meta
+                .is_none()
+                .then(|| super::alt::other(ctx, e, &path))
+                .flatten()
+            {
+                lines.push(l);
                 return Ok(Step::Done(lines));
             }
             let twin = meta
@@ -469,7 +474,12 @@ pub(super) fn generate_entry(
                 )));
                 return Ok(Step::Done(lines));
             }
-            if meta.is_none() && super::alt::other(ctx, e, &path) {
+            if let Some(l) = meta
+                .is_none()
+                .then(|| super::alt::other(ctx, e, &path))
+                .flatten()
+            {
+                lines.push(l);
                 return Ok(Step::Done(lines));
             }
             let twin = meta
