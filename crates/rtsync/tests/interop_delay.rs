@@ -203,17 +203,19 @@ fn basis_dirs_itemized_like_stock_in_every_pairing() {
     }
 }
 
-/// A device and a fifo found in a basis directory: hard-linked (`--link-dest`), left to the
-/// basis (`--compare-dest`) or made again (`--copy-dest`), each with stock's line (`hD`,
-/// `.S` … with `-ii`; `NAME is uptodate`, `sub/ is uptodate` with `-vv`). (A symlink there
-/// is left out: stock's daemon, munging symlinks, does not take a basis symlink.)
+/// A device, a fifo and a symlink found in a basis directory: hard-linked (`--link-dest`),
+/// left to the basis (`--compare-dest`) or made again (`--copy-dest`), each with stock's
+/// line (`hD`, `.S` … with `-ii`; `NAME is uptodate`, `sub/ is uptodate` with name2). A
+/// daemon munges the symlink's target, so its basis twin matches only in kind: made anew,
+/// itemized against the twin (`cLc…`).
 #[test]
-fn basis_dir_links_devices_and_specials_like_stock() {
+fn basis_dir_links_devices_specials_and_symlinks_like_stock() {
     let prepare = |base: &Path| {
         for side in ["src", "ref"] {
             let d = base.join(side);
             std::fs::create_dir_all(d.join("sub")).unwrap();
             write_file(&d.join("sub/f"), b"f\n");
+            std::os::unix::fs::symlink("sub/f", d.join("l")).unwrap();
             for (name, mode, dev) in [
                 ("c", libc::S_IFCHR | 0o644, libc::makedev(1, 3)),
                 ("p", libc::S_IFIFO | 0o644, 0),
@@ -225,6 +227,21 @@ fn basis_dir_links_devices_and_specials_like_stock() {
             for p in ["sub/f", "c", "p", "sub", ""] {
                 set_mtime(&d.join(p), 1_500_000_000, 0);
             }
+            let l = std::ffi::CString::new(d.join("l").to_str().unwrap()).unwrap();
+            let times = [libc::timespec {
+                tv_sec: 1_500_000_000,
+                tv_nsec: 0,
+            }; 2];
+            // SAFETY: a NUL-terminated path and two timespecs.
+            let r = unsafe {
+                libc::utimensat(
+                    libc::AT_FDCWD,
+                    l.as_ptr(),
+                    times.as_ptr(),
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            };
+            assert_eq!(r, 0);
         }
         std::fs::create_dir_all(base.join("dst")).unwrap();
     };

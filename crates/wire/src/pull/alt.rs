@@ -202,6 +202,15 @@ pub(super) fn copy_twin(ctx: &Ctx<'_>, e: &FileEntry) -> Option<fs::Metadata> {
     find(ctx, e).filter(|m| m.level >= 3).map(|m| m.md)
 }
 
+/// A symlink, device or special file missing from the destination whose twin in a basis
+/// directory matches only in part: stock's generator itemizes the new item against it
+/// (`cLc…` for another target or device number — the `bool` — or just the attributes).
+pub(super) fn partial_twin(ctx: &Ctx<'_>, e: &FileEntry) -> Option<(fs::Metadata, bool)> {
+    find(ctx, e)
+        .filter(|m| m.level < 3)
+        .map(|m| (m.md, m.level == 1))
+}
+
 /// A symlink, device or special file missing from the destination: its line when it is
 /// done with (hard-linked, or left out by `--compare-dest`), as stock's try_dests_non
 /// reports it (`hD`/`.L` … with -ii, `NAME is uptodate` with -vv).

@@ -263,8 +263,15 @@ pub(super) fn generate_entry(
                 .is_none()
                 .then(|| super::alt::copy_twin(ctx, e))
                 .flatten();
+            let partial = (meta.is_none() && twin.is_none())
+                .then(|| super::alt::partial_twin(ctx, e))
+                .flatten();
             let mut it = if twin.is_some() {
                 itemize(e, twin.as_ref(), b'c', p)
+            } else if let Some((md, differs)) = &partial {
+                let mut it = itemize(e, Some(md), b'c', p);
+                it.checksum = *differs;
+                it
             } else if same {
                 itemize_as(e, here, b'.', p)
             } else if was_link {
@@ -490,8 +497,15 @@ pub(super) fn generate_entry(
                 s.mode & libc::S_IFMT == e.mode & libc::S_IFMT && s.rdev == e.rdev
             });
             let same_type = seen.is_some_and(|s| s.mode & libc::S_IFMT == e.mode & libc::S_IFMT);
+            let partial = (meta.is_none() && twin.is_none())
+                .then(|| super::alt::partial_twin(ctx, e))
+                .flatten();
             let mut it = if twin.is_some() {
                 itemize(e, twin.as_ref(), b'c', p)
+            } else if let Some((md, differs)) = &partial {
+                let mut it = itemize(e, Some(md), b'c', p);
+                it.checksum = *differs;
+                it
             } else if same {
                 itemize_as(e, here, b'.', p)
             } else if same_type {
