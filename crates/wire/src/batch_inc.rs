@@ -64,12 +64,7 @@ pub fn flatten<R: Read>(
                 .map(|p| flat_start + p as i64)
         });
         // Directories are numbered as the sender sent them (`--iconv`), else sorted.
-        let mut to_sorted = vec![0u32; list.sent.len()];
-        for (i, &at) in list.sent.iter().enumerate() {
-            if let Some(slot) = to_sorted.get_mut(at as usize) {
-                *slot = i as u32;
-            }
-        }
+        let to_sorted = crate::ndx::sorted_positions(&list.sent);
         let order: Vec<usize> = if to_sorted.is_empty() {
             (0..list.entries.len()).collect()
         } else {

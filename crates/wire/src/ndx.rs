@@ -149,15 +149,9 @@ impl Unsorted {
     /// Registers the list starting at `start`; `sent[i]` is where its sorted entry `i` was
     /// received.
     pub fn add(&self, start: usize, sent: &[u32]) {
-        let mut to_sorted = vec![0; sent.len()];
-        for (i, &at) in sent.iter().enumerate() {
-            if let Some(slot) = to_sorted.get_mut(at as usize) {
-                *slot = i as u32;
-            }
-        }
         let order = Order {
             to_sent: sent.to_vec(),
-            to_sorted,
+            to_sorted: sorted_positions(sent),
         };
         self.0
             .write()
@@ -194,6 +188,18 @@ impl Unsorted {
     }
 }
 
+/// The inverse of a list's `sent` order ([`crate::flist::FileList::sent`]): for each
+/// position as sent, the entry's sorted position.
+pub fn sorted_positions(sent: &[u32]) -> Vec<u32> {
+    let mut to_sorted = vec![0; sent.len()];
+    for (i, &at) in sent.iter().enumerate() {
+        if let Some(slot) = to_sorted.get_mut(at as usize) {
+            *slot = i as u32;
+        }
+    }
+    to_sorted
+}
+
 /// Translates through an optional [`Unsorted`] (identity without `--iconv`).
 pub fn to_wire(map: Option<&Unsorted>, ndx: i32) -> i32 {
     map.map_or(ndx, |m| m.to_wire(ndx))
@@ -206,9 +212,12 @@ pub fn from_wire(map: Option<&Unsorted>, ndx: i32) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
     #[test]
     fn unsorted_translates_within_lists_only() {
-        let u = super::Unsorted::default();
+        let u = Unsorted::default();
         u.add(1, &[2, 0, 1]);
         u.add(5, &[1, 0]);
         assert_eq!(u.to_wire(1), 3);
@@ -224,9 +233,6 @@ mod tests {
             assert_eq!(u.from_wire(u.to_wire(n)), n);
         }
     }
-
-    use super::*;
-    use proptest::prelude::*;
 
     #[test]
     fn encoding_table() {
