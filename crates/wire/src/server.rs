@@ -505,7 +505,7 @@ fn serve<R: Read + Send, W: Write + Send>(
         // And every `--info` word to what that many `-v` give (`--info=name2` is `name1`
         // under the default `max verbosity = 1`).
         let at_max = rtsync_engine::Options {
-            verbose: opts.verbose,
+            verbose: max.clamp(0, u32::MAX as i64) as u32,
             ..Default::default()
         };
         for word in rtsync_engine::options::INFO_WORDS {
