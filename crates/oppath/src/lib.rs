@@ -437,11 +437,14 @@ fn walk_in(
             continue;
         }
         // A component swapped for a symlink between the look and the open fails the open
-        // (O_NOFOLLOW): look again, so the symlink is judged as any other.
-        let swapped = |e: &io::Error| {
-            matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR))
-                && lstat_at(at(&dir), &comp).is_ok_and(|st| st.st_mode & libc::S_IFMT != kind)
-        };
+        // (O_NOFOLLOW gives ELOOP, or ENOTDIR with O_DIRECTORY): look again, so the symlink
+        // is judged as any other. The kind seen may already be back (swapped twice), so any
+        // such failure the look does not explain is looked at again.
+        let swapped = |e: &io::Error| match e.raw_os_error() {
+            Some(libc::ELOOP) => true,
+            Some(libc::ENOTDIR) => kind == libc::S_IFDIR,
+            _ => false,
+        } && lstat_at(at(&dir), &comp).is_ok();
         // Where the open lands must be inside the confinement before anything is opened.
         if let Some(t) = &track {
             t.clone().step(&comp)?;

@@ -75,6 +75,7 @@ impl LocalTransfer<'_> {
             // path marks the directory; each lookup in it says so, as stock does); a trusted
             // one is resolved now, once.
             let mut pinned = None;
+            let mut unusable = false;
             let path = match rtsync_oppath::open_dir(&path) {
                 Err(e) if rtsync_oppath::is_refusal(&e) => {
                     resolved.push(PathBuf::new());
@@ -90,7 +91,12 @@ impl LocalTransfer<'_> {
                     }
                     real
                 }
-                Err(_) => path,
+                // Not opened (missing, not a directory, ...): said below, and never looked in
+                // by name later, when it could be something else.
+                Err(_) => {
+                    unusable = true;
+                    path
+                }
             };
             match std::fs::metadata(&path) {
                 Err(_) => self.report.error(&format!(
@@ -106,7 +112,11 @@ impl LocalTransfer<'_> {
                 Ok(_) => {}
             }
             // Looked up and read through the descriptor held open, not the name.
-            resolved.push(pinned.unwrap_or(path));
+            resolved.push(match pinned {
+                Some(p) => p,
+                None if unusable => PathBuf::from(UNUSABLE_BASIS),
+                None => path,
+            });
         }
         self.basis_dirs = resolved;
     }
@@ -414,6 +424,10 @@ pub(super) enum AltOther {
     /// Create it, itemized against this candidate's attributes.
     Basis(Metadata),
 }
+
+/// What a basis directory that could not be opened is looked in as: every name beneath
+/// `/dev/null` fails (`ENOTDIR`), as lookups in a missing directory do.
+const UNUSABLE_BASIS: &str = "/dev/null";
 
 /// A path beneath a basis directory held open (`/proc/self/fd/N/...`), named as the
 /// directory's own path for messages.
