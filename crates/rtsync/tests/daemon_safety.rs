@@ -440,6 +440,113 @@ fn copy_dest_reads_the_basis_it_checked() {
     assert_eq!(leaked, None, "an outside file was copied in as the basis");
 }
 
+/// Swaps `a` and `b` (RENAME_EXCHANGE) over and over until `stop` is set.
+fn flipper(
+    a: &Path,
+    b: &Path,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let a = std::ffi::CString::new(a.display().to_string()).unwrap();
+    let b = std::ffi::CString::new(b.display().to_string()).unwrap();
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // SAFETY: two valid paths; RENAME_EXCHANGE swaps them atomically.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_renameat2,
+                    libc::AT_FDCWD,
+                    a.as_ptr(),
+                    libc::AT_FDCWD,
+                    b.as_ptr(),
+                    libc::RENAME_EXCHANGE,
+                )
+            };
+        }
+    })
+}
+
+/// Pushes to our daemon (no chroot) with a basis-dir `option` while `flip` (a directory in
+/// the module on the way to the basis files) is swapped again and again with a symlink out
+/// of the module: no destination file may take the outside file's bytes or inode.
+fn module_basis_race(option: &str, flip: &str, basis: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path();
+    let d = Daemon::start(Kind::Rtsync, b, CONF);
+    for sub in ["src/sub", "mod/cd/sub", "outside"] {
+        std::fs::create_dir_all(b.join(sub)).unwrap();
+    }
+    let mut outside_inodes = std::collections::HashSet::new();
+    for i in 0..30 {
+        for (d, text) in [
+            ("src/sub", "SRC\n"),
+            ("mod/cd/sub", "BAS\n"),
+            ("outside", "SECRET\n"),
+        ] {
+            let f = b.join(d).join(format!("f{i}"));
+            std::fs::write(&f, text).unwrap();
+            set_old(&f);
+            if d == "outside" {
+                use std::os::unix::fs::MetadataExt;
+                outside_inodes.insert(std::fs::metadata(&f).unwrap().ino());
+            }
+        }
+    }
+    let link = b.join("mod").join(format!("{flip}.flink"));
+    symlink(b.join("outside"), &link).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = flipper(&b.join("mod").join(flip), &link, stop.clone());
+    let mut leaked = None;
+    for round in 0..25 {
+        let dest = format!("dest{round}");
+        let _ = client(
+            &[
+                "-rt".to_string(),
+                format!("{option}={basis}"),
+                format!("{}/src/", b.display()),
+                d.url(&format!("mod/{dest}/")),
+            ],
+            &[],
+            Duration::from_secs(60),
+        );
+        for i in 0..30 {
+            let f = b.join("mod").join(&dest).join(format!("sub/f{i}"));
+            use std::os::unix::fs::MetadataExt;
+            let bad_inode = std::fs::metadata(&f).is_ok_and(|m| outside_inodes.contains(&m.ino()));
+            if bad_inode || std::fs::read_to_string(&f).is_ok_and(|t| t == "SECRET\n") {
+                leaked = Some((round, i));
+            }
+        }
+        if leaked.is_some() {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flipper.join().unwrap();
+    assert_eq!(
+        leaked, None,
+        "{option}: an outside file was taken in as the basis"
+    );
+    assert_eq!(
+        std::fs::read_to_string(b.join("outside/f0")).unwrap(),
+        "SECRET\n"
+    );
+}
+
+#[test]
+fn module_copy_dest_swapped_for_a_symlink_out_is_never_read() {
+    module_basis_race("--copy-dest", "cd", "../cd");
+}
+
+#[test]
+fn module_copy_dest_subdir_swapped_for_a_symlink_out_is_never_read() {
+    module_basis_race("--copy-dest", "cd/sub", "../cd");
+}
+
+#[test]
+fn module_link_dest_subdir_swapped_for_a_symlink_out_is_never_linked() {
+    module_basis_race("--link-dest", "cd/sub", "/cd");
+}
+
 #[test]
 fn client_named_dirs_the_module_excludes_are_rejected_like_stock() {
     // The module's rules hide `secret/`: a --backup-dir, --temp-dir or absolute

@@ -48,10 +48,20 @@ pub fn generate(
 ) -> io::Result<(SumHead, Vec<u8>)> {
     let mut params = SumParams::new(neg.protocol, neg.checksum.digest_len());
     params.block_size = block_size;
-    let basis = BufReader::new(File::open(path)?);
+    // A basis swapped for a symlink since it was looked at is not followed.
+    let basis = BufReader::new(open_nofollow(path)?);
     let sig = Signature::generate(basis, len, &params, &block_hasher(neg))
         .map_err(|e| io::Error::other(e.to_string()))?;
     let mut out = Vec::new();
     sig.write_sums(&mut out)?;
     Ok((wire_head(sig.head()), out))
+}
+
+/// Opens `path` for reading, failing (`ELOOP`) when its last component is a symlink.
+pub(crate) fn open_nofollow(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
 }

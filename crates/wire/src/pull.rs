@@ -10,7 +10,7 @@
 //! At protocol 30 the last round trip (the one before the goodbye) does not exist.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::fs::{self, File};
+use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -164,6 +164,10 @@ pub struct PullOptions {
     pub basis_dirs: Vec<PathBuf>,
     /// A daemon module's root: basis candidates whose directory leads out of it are ignored.
     pub basis_root: Option<PathBuf>,
+    /// In a daemon module, each basis directory held open (opened beneath the module root
+    /// when the options were resolved; `None` when that failed): candidates are looked up
+    /// beneath it, so a directory on the way swapped for a symlink later leads nowhere.
+    pub basis_pins: Vec<Option<std::sync::Arc<std::os::fd::OwnedFd>>>,
     /// A daemon module's confinement: the directories options name (`--backup-dir`,
     /// `--partial-dir`, `--temp-dir`) are reached following only trusted symlinks that stay
     /// inside the module (see [`PullOptions::confine_dirs`]).
@@ -301,6 +305,7 @@ impl PullOptions {
             alt_dest: opts.alt_dest,
             basis_dirs: opts.basis_dirs.iter().map(PathBuf::from).collect(),
             basis_root: None,
+            basis_pins: Vec::new(),
             confine: None,
             batch_only,
             batch_data_follows: false,
@@ -328,6 +333,8 @@ impl PullOptions {
         };
         let mut warnings = Vec::new();
         let mut resolved = Vec::new();
+        let mut pins = Vec::new();
+        let root_fd = module_root.and_then(|r| rtsync_oppath::open_dir(r).ok());
         for dir in &self.basis_dirs {
             let text = dir.to_string_lossy();
             let (path, shown) = match module_root {
@@ -375,9 +382,19 @@ impl PullOptions {
                 }
                 Ok(_) => {}
             }
+            if let (Some(root), Some(fd)) = (module_root, &root_fd) {
+                use std::os::fd::AsFd;
+                let rel = path.strip_prefix(root).unwrap_or(&path);
+                pins.push(
+                    rtsync_oppath::open_dir_in_tree(fd.as_fd(), rel)
+                        .ok()
+                        .map(std::sync::Arc::new),
+                );
+            }
             resolved.push(path);
         }
         self.basis_dirs = resolved;
+        self.basis_pins = pins;
         self.basis_root = module_root.map(std::path::Path::to_path_buf);
         warnings
     }
@@ -515,6 +532,8 @@ struct Request {
     append: bool,
     /// The entry (its list may be gone when the data comes, with incremental recursion).
     entry: FileEntry,
+    /// Holds open the directory a basis-dir `basis` is named through (see `alt::AltMatch`).
+    _pin: Option<alt::Pin>,
 }
 
 /// What the receiver tells the generator.
@@ -972,6 +991,7 @@ impl Walk {
                 item,
                 append,
                 before,
+                pin,
             } => {
                 if let Some(line) = &item {
                     self.res.count_created(e, std::slice::from_ref(line));
@@ -991,7 +1011,7 @@ impl Walk {
                     &mut self.out,
                     ndx,
                     e,
-                    (head, sums, basis, existing_mode, item, append),
+                    (head, sums, basis, existing_mode, item, append, pin),
                 )?;
             }
         }
@@ -1303,6 +1323,7 @@ impl Walk {
                 existing_mode: now.as_ref().map(|m| m.mode()),
                 append: false,
                 entry: e,
+                _pin: None,
             })
             .map_err(|_| Error::Stream("receiver gone".into()))?;
         ndxw.put(&mut self.out, ctx.wire(ndx));
@@ -1424,6 +1445,7 @@ fn generate<W: Write>(
                 existing_mode: None,
                 append: false,
                 entry: no_entry(),
+                _pin: None,
             });
         }
         // End of phase 1.
@@ -1850,6 +1872,7 @@ type RequestParts = (
     Option<u32>,
     Option<Line>,
     bool,
+    Option<alt::Pin>,
 );
 
 /// Queues a request for the receiver, then asks the sender for the file.
@@ -1862,7 +1885,7 @@ fn request<W: Write>(
     out: &mut Vec<u8>,
     ndx: usize,
     e: &FileEntry,
-    (head, sums, basis, existing_mode, mut item, append): RequestParts,
+    (head, sums, basis, existing_mode, mut item, append, pin): RequestParts,
 ) -> Result<()> {
     let xattr_nums = xattr_transfer(ctx, e, existing_mode.is_some(), &mut item);
     let iflags = match &item {
@@ -1886,6 +1909,7 @@ fn request<W: Write>(
             existing_mode,
             append,
             entry: e.clone(),
+            _pin: pin,
         })
         .map_err(|_| Error::Stream("receiver gone".into()))?;
     ndxw.put(out, ctx.wire(ndx));
@@ -2249,7 +2273,7 @@ fn is_current(ctx: &Ctx<'_>, e: &FileEntry, meta: &fs::Metadata, path: &std::pat
 }
 
 fn file_digest(ctx: &Ctx<'_>, path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    let mut f = File::open(path)?;
+    let mut f = crate::blocksum::open_nofollow(path)?;
     let mut h = FileHasher::new(ctx.neg.checksum);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -2868,6 +2892,7 @@ fn receive<R: Read>(
                 existing_mode: None,
                 append: false,
                 entry: e.clone(),
+                _pin: None,
             };
             write::discard_file(ctx, r, &req, &mut decoder, &mut stats)?;
             continue;

@@ -4,9 +4,11 @@
 
 use std::fs;
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rtsync_engine::AltDest;
 use rtsync_tree::{FileEntry, FileKind};
@@ -19,32 +21,40 @@ pub(super) struct AltMatch {
     pub path: PathBuf,
     pub md: fs::Metadata,
     pub level: u8,
+    /// In a daemon module, the candidate's directory held open: `path` is
+    /// `/proc/self/fd/N/LEAF` through it, valid while this lives.
+    pub pin: Option<Pin>,
 }
 
-/// The one place a basis candidate is looked up: `lstat` of DIR/NAME. The directories were
-/// confined to the module when the options were resolved (see `PullOptions::resolve_dirs`);
-/// in a module, a symlinked directory on the way out of it counts as missing.
-fn candidate(ctx: &Ctx<'_>, j: usize, name: &[u8]) -> Option<(PathBuf, fs::Metadata)> {
-    let dir = &ctx.opts.basis_dirs[j];
-    let path = dir.join(std::ffi::OsStr::from_bytes(name));
-    if let Some(root) = &ctx.opts.basis_root {
-        if !stays_inside(root, &path) {
-            return None;
-        }
+/// A directory held open for the paths through it.
+pub(super) type Pin = Arc<OwnedFd>;
+
+/// The one place a basis candidate is looked up: `lstat` of DIR/NAME. In a daemon module
+/// (unless `insecure links`), NAME's directory is opened beneath the basis directory held
+/// open since the options were resolved (see `PullOptions::resolve_basis_dirs`) and the
+/// candidate is named through it: a directory on the way swapped for a symlink out of the
+/// module, then or later, is never followed; the leaf is only ever opened `O_NOFOLLOW`.
+fn candidate(ctx: &Ctx<'_>, j: usize, name: &[u8]) -> Option<(PathBuf, fs::Metadata, Option<Pin>)> {
+    if ctx.opts.basis_root.is_none() {
+        let path = ctx.opts.basis_dirs[j].join(std::ffi::OsStr::from_bytes(name));
+        let md = fs::symlink_metadata(&path).ok()?;
+        return Some((path, md, None));
     }
+    let base = ctx.opts.basis_pins.get(j)?.as_ref()?;
+    let (parent, leaf) = match name.iter().rposition(|&c| c == b'/') {
+        Some(i) => (&name[..i], &name[i + 1..]),
+        None => (&b""[..], name),
+    };
+    let pin = if parent.is_empty() {
+        base.clone()
+    } else {
+        let rel = Path::new(std::ffi::OsStr::from_bytes(parent));
+        Arc::new(rtsync_oppath::open_dir_in_tree(base.as_fd(), rel).ok()?)
+    };
+    let path = PathBuf::from(format!("/proc/self/fd/{}", pin.as_raw_fd()))
+        .join(std::ffi::OsStr::from_bytes(leaf));
     let md = fs::symlink_metadata(&path).ok()?;
-    Some((path, md))
-}
-
-/// Whether `path`'s parent, symlinks resolved, is still beneath `root`.
-fn stays_inside(root: &Path, path: &Path) -> bool {
-    let Some(parent) = path.parent() else {
-        return false;
-    };
-    let (Ok(real_root), Ok(real)) = (fs::canonicalize(root), fs::canonicalize(parent)) else {
-        return false;
-    };
-    real.starts_with(real_root)
+    Some((path, md, Some(pin)))
 }
 
 fn preserve(ctx: &Ctx<'_>) -> Preserve {
@@ -56,7 +66,7 @@ pub(super) fn find(ctx: &Ctx<'_>, e: &FileEntry) -> Option<AltMatch> {
     ctx.opts.alt_dest?;
     let mut best: Option<AltMatch> = None;
     for j in 0..ctx.opts.basis_dirs.len() {
-        let Some((path, md)) = candidate(ctx, j, &e.name) else {
+        let Some((path, md, pin)) = candidate(ctx, j, &e.name) else {
             continue;
         };
         if FileKind::from_mode(md.mode()) != Some(e.kind) {
@@ -81,7 +91,12 @@ pub(super) fn find(ctx: &Ctx<'_>, e: &FileEntry) -> Option<AltMatch> {
             }
         }
         if best.as_ref().is_none_or(|b| level > b.level) {
-            best = Some(AltMatch { path, md, level });
+            best = Some(AltMatch {
+                path,
+                md,
+                level,
+                pin,
+            });
         }
         if level == 3 {
             break;
@@ -181,7 +196,7 @@ fn copy_file(ctx: &Ctx<'_>, e: &FileEntry, from: &Path, to: &Path) -> io::Result
         .map(|n| n.as_bytes().to_vec())
         .unwrap_or_default();
     let mut tmp = rtsync_tree::fsops::TempFile::create_in(dir, &base)?;
-    let mut src = fs::File::open(from)?;
+    let mut src = crate::blocksum::open_nofollow(from)?;
     io::copy(&mut src, tmp.file())?;
     local::apply_attrs(tmp.path(), e, &ctx.opts.attrs, &ctx.ids, None, true)?;
     tmp.persist(to)

@@ -37,6 +37,8 @@ pub(super) enum Step {
         append: bool,
         /// Lines printed before the file's own (what was deleted to make way for it).
         before: Vec<Line>,
+        /// Holds open the directory a basis-dir `basis` is named through.
+        pin: Option<super::alt::Pin>,
     },
 }
 
@@ -417,6 +419,7 @@ pub(super) fn generate_entry(
                     item: Some(line(e, it)),
                     append: false,
                     before: std::mem::take(&mut lines),
+                    pin: None,
                 });
             }
             // An earlier interrupted transfer kept in the partial dir is the better basis.
@@ -426,10 +429,14 @@ pub(super) fn generate_entry(
             }
             .and_then(|p| Some((fs::symlink_metadata(&p).ok()?, p)))
             .filter(|(m, _)| m.file_type().is_file());
+            let mut pin = None;
             let basis_file = match (&partial, &existing) {
                 (Some((m, p)), _) => Some((m.len(), p.clone())),
                 (None, Some(m)) => Some((m.len(), path.clone())),
-                (None, None) => alt_basis.map(|m| (m.md.len(), m.path)),
+                (None, None) => alt_basis.map(|m| {
+                    pin = m.pin;
+                    (m.md.len(), m.path)
+                }),
             };
             let append_len = existing
                 .as_ref()
@@ -446,6 +453,7 @@ pub(super) fn generate_entry(
                         item: Some(line(e, it)),
                         append: true,
                         before: std::mem::take(&mut lines),
+                        pin: None,
                     });
                 }
             }
@@ -466,6 +474,7 @@ pub(super) fn generate_entry(
                 item: Some(line(e, it)),
                 append: false,
                 before: std::mem::take(&mut lines),
+                pin,
             })
         }
         FileKind::BlockDevice | FileKind::CharDevice | FileKind::Fifo | FileKind::Socket => {
