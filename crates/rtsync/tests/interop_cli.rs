@@ -926,6 +926,72 @@ fn pull_hard_link_lines_come_where_stock_prints_them() {
 /// the implied parents out of the list, and our receiver applied the ones stock flags as
 /// implied (replacing a destination symlink that stands for a parent) or refused to write
 /// through that symlink.
+/// A leader being transferred while its group's other members come (each in place but not
+/// linked, in later directories): stock chains each after the one before, so their lines
+/// come in list order; a member deferred to a later one comes last first (the test above).
+/// Every pairing through a remote shell, pushing and pulling.
+#[test]
+fn hard_link_members_that_come_while_the_leader_is_sent_keep_list_order() {
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("x y")).unwrap();
+    std::fs::create_dir_all(src.join("z")).unwrap();
+    std::fs::write(src.join("a1"), b"hello\n").unwrap();
+    for m in ["x y/f.txt", "x y/sub", "x y/b", "z/m"] {
+        std::fs::hard_link(src.join("a1"), src.join(m)).unwrap();
+    }
+    set_mtime(&src.join("a1"), 1_600_000_000, 0);
+    for d in ["x y", "z", ""] {
+        set_mtime(&src.join(d), 1_600_000_000, 0);
+    }
+    let mut results = Vec::new();
+    for push in [true, false] {
+        for (stock_client, stock_server) in [(true, true), (false, true), (true, false)] {
+            let dest = work
+                .path()
+                .join(format!("d{push}{stock_client}{stock_server}"));
+            std::fs::create_dir_all(dest.join("x y")).unwrap();
+            std::fs::create_dir_all(dest.join("z")).unwrap();
+            for m in ["a1", "x y/f.txt", "x y/sub", "x y/b", "z/m"] {
+                std::fs::write(dest.join(m), b"hello\n").unwrap();
+            }
+            for d in ["x y", "z", ""] {
+                set_mtime(&dest.join(d), 1_600_000_000, 0);
+            }
+            let (from, to) = if push {
+                (
+                    format!("{}/", src.display()),
+                    format!("lh:{}/", dest.display()),
+                )
+            } else {
+                (
+                    format!("lh:{}/", src.display()),
+                    format!("{}/", dest.display()),
+                )
+            };
+            let out = rsync_command(stock_client)
+                .args(["-aiH", "--delete", &format!("--rsh={ssh}")])
+                .arg(format!("--rsync-path={}", remote_rsync_path(!stock_server)))
+                .args([&from, &to])
+                .output()
+                .unwrap();
+            results.push((push, stock_client, stock_server, out, dest));
+        }
+    }
+    for chunk in results.chunks(3) {
+        let (_, _, _, stock, stock_dest) = &chunk[0];
+        let want = String::from_utf8_lossy(&stock.stdout).into_owned();
+        assert!(want.contains("hf..t...... x y/b => a1"), "{want}");
+        for (push, c, s, out, dest) in &chunk[1..] {
+            let what = format!("push={push} stock client={c} stock server={s}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{what}");
+            assert_eq!(out.status.code(), stock.status.code(), "{what}");
+            assert_same_tree(dest, stock_dest, true);
+        }
+    }
+}
+
 #[test]
 fn no_implied_dirs_between_every_pairing_like_stock() {
     use std::os::unix::fs::PermissionsExt;

@@ -932,7 +932,9 @@ impl Walk {
         if let Some(key) = link_group {
             match &step {
                 Step::Request { .. } if !ctx.opts.dry_run || ctx.opts.batch_only => {
-                    self.groups.entry(key).or_default().sent = Some(ndx);
+                    let group = self.groups.entry(key).or_default();
+                    group.sent = Some(ndx);
+                    group.deferred = group.waiting.len();
                     self.sent_members.insert(ndx, (key, e.name.clone()));
                 }
                 // `-n`: as if transferred.
@@ -1034,10 +1036,12 @@ impl Walk {
     /// Member `name` of group `key` is in place: the waiting members are linked to it, and
     /// later ones will be.
     ///
-    /// As stock's finish_hard_link, the waiting members are linked last one first, and
-    /// their lines follow the leader's: right after it when it was found in place
-    /// (`transferred` false), at the end of the first phase when it was transferred (where
-    /// stock's generator hears of it).
+    /// In the order of stock's finish_hard_link, which walks the group's chain from the
+    /// leader: first the members that came while it was in flight, in list order (each was
+    /// chained after the one before it), then those deferred to it, last one first (the
+    /// list's own chain). Their lines follow the leader's: right after it when it was found
+    /// in place (`transferred` false), at the end of the first phase when it was transferred
+    /// (where stock's generator hears of it).
     #[allow(clippy::too_many_arguments)]
     fn leader_done<W: Write>(
         &mut self,
@@ -1050,10 +1054,16 @@ impl Walk {
     ) -> Result<()> {
         let group = self.groups.entry(key).or_default();
         group.leader = Some(name.to_vec());
-        group.sent = None;
-        let waiting = std::mem::take(&mut group.waiting);
+        let mut waiting = std::mem::take(&mut group.waiting);
+        // (Nothing was in flight: every one waiting was deferred to this member.)
+        let deferred = match group.sent.take() {
+            Some(_) => group.deferred.min(waiting.len()),
+            None => waiting.len(),
+        };
+        group.deferred = 0;
+        let came: Vec<_> = waiting.drain(deferred..).collect();
         let mut lines = Vec::new();
-        for (ndx, e) in waiting.into_iter().rev() {
+        for (ndx, e) in came.into_iter().chain(waiting.into_iter().rev()) {
             self.in_flight.remove(&ndx);
             lines.extend(self.link_follower_lines(ctx, w, ndxw, (ndx, &e, name))?);
             ctx.log.ready(ndx, Vec::new());
@@ -1346,6 +1356,9 @@ struct LinkGroup {
     sent: Option<usize>,
     /// Members waiting for the leader: index and entry.
     waiting: Vec<(usize, FileEntry)>,
+    /// How many of `waiting` were deferred to a later member before one was sent (the rest
+    /// came while it was in flight).
+    deferred: usize,
 }
 
 /// A list the generator has started (incremental recursion).
