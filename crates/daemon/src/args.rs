@@ -91,8 +91,40 @@ pub fn read_raw<R: Read>(reader: &mut Reader<R>) -> Result<Vec<String>, ArgsErro
         if out.len() >= MAX_ARGS - 2 {
             return Err(ArgsError::TooMany);
         }
-        out.push(String::from_utf8_lossy(&arg).into_owned());
+        out.push(arg_text(&arg));
     }
+}
+
+/// First of the private-use characters that stand for raw bytes in [`arg_text`].
+const BYTE_CHARS: u32 = 0xF700;
+
+/// An argument's bytes as text without loss: a byte that is not part of valid UTF-8 (a name
+/// in another charset) becomes the private-use character U+F700 + byte, which [`arg_bytes`]
+/// turns back into the byte for the transfer.
+pub fn arg_text(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for &b in chunk.invalid() {
+            out.extend(char::from_u32(BYTE_CHARS + u32::from(b)));
+        }
+    }
+    out
+}
+
+/// The bytes an argument read by [`read_raw`] came as (the inverse of [`arg_text`]).
+pub fn arg_bytes(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match u32::from(c).checked_sub(BYTE_CHARS) {
+            Some(b @ 0x80..=0xFF) => out.push(b as u8),
+            _ => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out
 }
 
 /// Undoes the backslash escaping a client applies to the options (the words before `.`) it

@@ -39,7 +39,13 @@ pub struct DaemonOptions {
     pub log_file_format: Option<String>,
     /// `--bwlimit` in KiB/s, for the transfer.
     pub bwlimit: Option<String>,
+    /// Converts secluded (`-s`) arguments from UTF-8, as they come, to a module's `charset`
+    /// (given first); unconvertible bytes pass as they are. Without it they stay as sent.
+    pub convert_args: Option<ArgConverter>,
 }
+
+/// Converts an argument's bytes to the charset named first.
+pub type ArgConverter = fn(&str, &[u8]) -> Vec<u8>;
 
 /// How the client reached us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -539,7 +545,15 @@ impl Handshake {
         if parsed.has_short('s') || parsed.has("secluded-args") || parsed.has("protect-args") {
             // The rest of the arguments follow, unescaped, after an argument 0 (`rsync`);
             // they add to the ones already read (stock parses both in turn).
-            let rest = args::read_raw(&mut self.reader).map_err(|_| Stop)?;
+            let mut rest = args::read_raw(&mut self.reader).map_err(|_| Stop)?;
+            // Sent in UTF-8 by a client using --iconv: a module with a `charset` takes them
+            // in its own, as stock's daemon reads them.
+            let charset = module.charset();
+            if let (Some(convert), false) = (opts.convert_args, charset.is_empty()) {
+                for a in rest.iter_mut().skip(1) {
+                    *a = args::arg_text(&convert(&charset, &args::arg_bytes(a)));
+                }
+            }
             raw.extend(rest.into_iter().skip(1));
             parsed = args::interpret(raw, &name);
         }

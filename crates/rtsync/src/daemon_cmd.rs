@@ -308,21 +308,29 @@ fn module_filter(
 /// The client's options up to `.`, then `.` and the module-relative paths (the module root is
 /// our working directory).
 fn server_argv(argv: &[String], paths: &[String]) -> Vec<OsString> {
+    use std::os::unix::ffi::OsStringExt;
+    // (Back to the bytes the client sent: a name in another charset is not UTF-8.)
+    let raw = |a: &str| OsString::from_vec(rtsync_daemon::args::arg_bytes(a));
     let dot = argv.iter().position(|a| a == ".").unwrap_or(argv.len());
-    let mut out: Vec<OsString> = argv[..dot].iter().map(OsString::from).collect();
+    let mut out: Vec<OsString> = argv[..dot].iter().map(|a| raw(a)).collect();
     out.push(".".into());
     if paths.is_empty() {
         out.push(".".into());
     }
     for p in paths {
         let rel = p.trim_start_matches('/');
-        out.push(if rel.is_empty() {
-            ".".into()
-        } else {
-            rel.into()
-        });
+        out.push(if rel.is_empty() { ".".into() } else { raw(rel) });
     }
     out
+}
+
+/// Secluded arguments as a module with a `charset` takes them: from UTF-8 to that charset
+/// (`.`: the locale's), bytes it cannot convert kept as they are (stock's read_args).
+fn convert_secluded(charset: &str, arg: &[u8]) -> Vec<u8> {
+    match rtsync_wire::iconv::Iconv::new(charset) {
+        Ok(ic) => ic.message_from_wire(arg),
+        Err(_) => arg.to_vec(),
+    }
 }
 
 /// Runs the front door with `args[0]` being the tool's name; returns the exit code.
@@ -342,6 +350,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return 0;
     }
     let root = rtsync_daemon::privs::am_root();
+    cli.daemon.convert_args = Some(convert_secluded);
     cli.daemon.config = cli.config.clone().unwrap_or_else(|| {
         PathBuf::from(if cli.server && !root {
             USER_CONFIG

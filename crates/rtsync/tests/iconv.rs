@@ -11,10 +11,8 @@ mod daemon_util;
 mod interop_util;
 
 use interop_util::*;
-use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -47,68 +45,6 @@ fn latin1_tree(root: &Path) {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-}
-
-/// Every entry by its raw name: kind, size, content, link target, and the first name
-/// sharing its inode.
-fn raw_tree(root: &Path) -> BTreeMap<Vec<u8>, String> {
-    let mut out = BTreeMap::new();
-    let mut inodes: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
-    let mut todo = vec![PathBuf::from(root)];
-    while let Some(dir) = todo.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            let m = std::fs::symlink_metadata(&p).unwrap();
-            let rel = p
-                .strip_prefix(root)
-                .unwrap()
-                .as_os_str()
-                .as_bytes()
-                .to_vec();
-            let desc = if m.is_dir() {
-                todo.push(p.clone());
-                format!("dir {:o}", m.mode() & 0o7777)
-            } else if m.file_type().is_symlink() {
-                let t = std::fs::read_link(&p).unwrap();
-                format!("link {:?}", t.as_os_str().as_bytes())
-            } else {
-                let first = inodes.entry(m.ino()).or_insert(rel.clone()).clone();
-                format!(
-                    "file {:o} {:?} first {first:?} mtime {}",
-                    m.mode() & 0o7777,
-                    std::fs::read(&p).unwrap(),
-                    m.mtime()
-                )
-            };
-            out.insert(rel, desc);
-        }
-    }
-    out
-}
-
-/// Compares two [`raw_tree`]s, naming what differs.
-fn assert_same_raw(got: &BTreeMap<Vec<u8>, String>, want: &BTreeMap<Vec<u8>, String>, what: &str) {
-    let show = |k: &Vec<u8>| String::from_utf8_lossy(k).into_owned();
-    let diffs: Vec<String> = want
-        .keys()
-        .chain(got.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .filter(|k| got.get(*k) != want.get(*k))
-        .map(|k| {
-            format!(
-                "{}: ours {:?}, stock {:?}",
-                show(k),
-                got.get(k),
-                want.get(k)
-            )
-        })
-        .collect();
-    assert!(
-        diffs.is_empty(),
-        "{what}: trees differ:\n{}",
-        diffs.join("\n")
-    );
 }
 
 fn run(stock: bool, cwd: &Path, args: &[String]) -> Output {

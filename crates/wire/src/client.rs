@@ -14,7 +14,6 @@
 //! ```
 
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -180,7 +179,7 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
     let args: Vec<String> = opts
         .args
         .iter()
-        .map(|a| String::from_utf8_lossy(a.as_bytes()).into_owned())
+        .map(|a| crate::argtext::os_text(a))
         .collect();
     let (dest, sources) = args
         .split_last()
@@ -237,7 +236,13 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
             at: "main.c(1571)",
         });
     }
-    pull_from(opts, env, &remote_sources, Some(PathBuf::from(dest)), false)
+    pull_from(
+        opts,
+        env,
+        &remote_sources,
+        Some(crate::argtext::path(dest)),
+        false,
+    )
 }
 
 pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
@@ -429,13 +434,9 @@ fn requested_names(opts: &Options, sources: &[Remote]) -> Option<rtsync_filter::
     let mut implied = rtsync_filter::ImpliedIncludes::new(opts.recursive, opts.dirs, opts.relative);
     for s in sources {
         match s {
-            Remote::Daemon { path, .. } => implied.add_arg(path.as_bytes(), true),
+            Remote::Daemon { path, .. } => implied.add_arg(&crate::argtext::bytes(path), true),
             Remote::Shell { path, .. } => implied.add_arg(
-                if path.is_empty() {
-                    b"."
-                } else {
-                    path.as_bytes()
-                },
+                &crate::argtext::bytes(if path.is_empty() { "." } else { path }),
                 false,
             ),
         }
@@ -631,10 +632,10 @@ pub(crate) fn seclude(
     let mut wire = Vec::new();
     let rest = options[at..].iter().chain(files).map(String::as_str);
     for a in std::iter::once("rsync").chain(rest) {
-        let a = if a.is_empty() { "." } else { a };
+        let a = crate::argtext::bytes(if a.is_empty() { "." } else { a });
         match &iconv {
-            Some(ic) => wire.extend_from_slice(&ic.message_to_wire(a.as_bytes())),
-            None => wire.extend_from_slice(a.as_bytes()),
+            Some(ic) => wire.extend_from_slice(&ic.message_to_wire(&a)),
+            None => wire.extend_from_slice(&a),
         }
         wire.push(0);
     }
@@ -679,7 +680,8 @@ pub(crate) fn spawn_remote_shell(
         let me = std::env::current_exe()
             .map_err(|e| Error::Startup(format!("cannot find this program: {e}")))?;
         let mut cmd = Command::new(me);
-        cmd.arg("rsync").args(sargs);
+        cmd.arg("rsync")
+            .args(sargs.iter().map(|a| crate::argtext::os(a)));
         return connect::spawn(&mut cmd);
     }
     let rsh = opts
@@ -699,7 +701,7 @@ pub(crate) fn spawn_remote_shell(
     }
     cmd.arg(host);
     cmd.arg(opts.rsync_path.clone().unwrap_or_else(|| "rsync".into()));
-    cmd.args(sargs);
+    cmd.args(sargs.iter().map(|a| crate::argtext::os(a)));
     if client_debug(opts, "cmd") >= 1 {
         let words: Vec<String> = std::iter::once(cmd.get_program())
             .chain(cmd.get_args())
@@ -958,7 +960,7 @@ pub(crate) fn transfer_as_receiver(
         && !batch_only;
     if let (true, Dest::Dir(d) | Dest::Linked(d, _)) = (dest_created, &dest) {
         if reporter.announces_created() {
-            let shown = d.to_string_lossy();
+            let shown = crate::argtext::os_text(d.as_os_str());
             let shown = shown.trim_end_matches('/');
             reporter.info(&format!("created directory {shown}"));
         }

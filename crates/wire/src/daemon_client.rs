@@ -349,7 +349,7 @@ pub fn daemon_login_with<R: BufRead, W: Write>(
 pub fn send_daemon_args<W: Write>(w: &mut W, args: &[String]) -> Result<()> {
     let mut out = Vec::new();
     for a in args {
-        out.extend_from_slice(a.as_bytes());
+        out.extend_from_slice(&crate::argtext::bytes(a));
         out.push(0);
     }
     out.push(0);

@@ -33,6 +33,7 @@
 //! ```
 
 pub mod acls;
+pub mod argtext;
 pub mod batch;
 mod batch_inc;
 pub mod blocksum;

@@ -153,7 +153,11 @@ pub fn push_to(
     crate::client::become_copy_as(opts)?;
     let mut reporter = Reporter::new(opts);
     reporter.set_peer_names_unchanged();
-    let srcs: Vec<&[u8]> = sources.iter().map(|s| s.as_bytes()).collect();
+    let srcs: Vec<Vec<u8>> = sources
+        .iter()
+        .map(|s| crate::argtext::bytes(s).into_owned())
+        .collect();
+    let srcs: Vec<&[u8]> = srcs.iter().map(Vec::as_slice).collect();
     reporter.set_rooted_sources(opts.relative, &srcs);
     let mut prefix = prefix;
     if let Some(b) = &env.batch {
@@ -429,7 +433,7 @@ fn name_check(opts: &Options, neg: &negotiate::Negotiated) -> Option<rtsync_tree
 
 /// The command-line sources, or with `--files-from` the listed names beneath the one source.
 fn source_paths(sources: &[String], files_from_names: Option<&[Vec<u8>]>) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = sources.iter().map(PathBuf::from).collect();
+    let mut paths: Vec<PathBuf> = sources.iter().map(|s| crate::argtext::path(s)).collect();
     if let Some(names) = files_from_names {
         // --files-from: the names are relative to the one source directory.
         let dir = paths.first().cloned().unwrap_or_else(|| PathBuf::from("."));

@@ -196,7 +196,7 @@ fn confine_args(
     if opts.sender {
         let mut kept = vec![opts.args[0].clone()];
         for a in opts.args.iter().skip(1) {
-            let text = a.to_string_lossy().to_string();
+            let text = crate::argtext::os_text(a);
             let trimmed = text.trim_end_matches('/');
             // With -R only the part before a `/./` marker is a directory to enter (the rest
             // is the name sent, and the listing reports what of it is missing).
@@ -208,7 +208,7 @@ fn confine_args(
                 trimmed.rsplit_once('/').map_or("", |(d, _)| d)
             };
             if !dir.is_empty() {
-                if let Err(e) = confine.resolve(std::path::Path::new(dir), true) {
+                if let Err(e) = confine.resolve(&crate::argtext::path(dir), true) {
                     messages.push(format!(
                         "rsync: [sender] change_dir \"{}\" (in {module}) failed: {} ({})\n",
                         shown(dir),
@@ -222,9 +222,9 @@ fn confine_args(
         }
         opts.args = kept;
     } else if let Some(dest) = opts.args.get_mut(1) {
-        let text = dest.to_string_lossy().to_string();
+        let text = crate::argtext::os_text(dest);
         let trailing = text.ends_with('/');
-        match confine.resolve(std::path::Path::new(&text), true) {
+        match confine.resolve(&crate::argtext::path(&text), true) {
             Ok(real) => {
                 let mut real = real.into_os_string();
                 if trailing {
@@ -517,7 +517,7 @@ fn serve<R: Read + Send, W: Write + Send>(
     }
     if let Some(root) = &session.root {
         for a in opts.args.iter_mut().skip(1) {
-            let written = a.to_string_lossy().into_owned();
+            let written = crate::argtext::os_text(a);
             let mut p = beneath(root, &written, opts.relative);
             // A -R name written from the module's top starts there, not at a `./` of ours
             // (which would send the module's root as an implied directory, as a `./` the
@@ -526,7 +526,7 @@ fn serve<R: Read + Send, W: Write + Send>(
             if opts.relative && root.as_os_str() == "." && p.len() > 2 && !dot_written {
                 p.drain(..2);
             }
-            *a = OsString::from(p);
+            *a = crate::argtext::os(&p);
         }
         if opts.sender {
             // A daemon expands wildcards in the sources itself (no shell did).
@@ -725,7 +725,7 @@ fn sender_sources(opts: &Options) -> Vec<String> {
         .args
         .iter()
         .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
+        .map(|a| crate::argtext::os_text(a))
         .collect();
     if paths.is_empty() {
         paths.push(".".into());
@@ -836,7 +836,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         .args
         .iter()
         .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
+        .map(|a| crate::argtext::os_text(a))
         .collect();
     if paths.is_empty() && tweaks.source_messages.is_empty() {
         paths.push(".".into());
@@ -1028,7 +1028,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         io_error: early,
         adjust: Some(Box::new(adjust)),
     };
-    let sources: Vec<PathBuf> = paths.iter().map(PathBuf::from).collect();
+    let sources: Vec<PathBuf> = paths.iter().map(|p| crate::argtext::path(p)).collect();
     let mut out = Vec::new();
     let list_started = std::time::Instant::now();
     let mut list = push::inc::IncList::start(cfg, &sources, filter, &mut out)?;
@@ -1126,7 +1126,7 @@ fn server_files_from(
     root: Option<&std::path::Path>,
 ) -> Result<Vec<Vec<u8>>> {
     let path = match root {
-        Some(r) => PathBuf::from(path_beneath(r, &list.to_string_lossy())),
+        Some(r) => crate::argtext::path(&path_beneath(r, &crate::argtext::os_text(list))),
         None => PathBuf::from(list),
     };
     let names = rtsync_engine::files_from::read_list(&path, from0).map_err(|e| {
@@ -1283,7 +1283,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
             .is_some_and(|f| rtsync_engine::report::format_has(f, b'i'));
     if !dest_existed && matches!(dest, Dest::Dir(_)) && says_items && !opts.list_only {
         // As stock's receiver says (to the client), module-relative in a daemon.
-        let shown = module_relative(&dest_arg.to_string_lossy(), module_root);
+        let shown = module_relative(&crate::argtext::os_text(dest_arg.as_os_str()), module_root);
         let shown = if shown.len() > 1 {
             shown.trim_end_matches('/')
         } else {
@@ -1291,7 +1291,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         };
         let _ = writer.send_msg(
             MsgTag::Info,
-            format!("created directory {shown}\n").as_bytes(),
+            &crate::argtext::bytes(&format!("created directory {shown}\n")),
         );
     }
     let dest_is_dir = matches!(dest, Dest::Dir(_));

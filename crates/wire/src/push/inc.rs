@@ -326,7 +326,9 @@ fn is_dot(s: &str) -> bool {
 pub fn readable_sources(sources: &[String]) -> Vec<String> {
     sources
         .iter()
-        .filter(|s| !is_dot(s) || std::fs::metadata(s.as_str()).is_ok_and(|m| m.is_dir()))
+        .filter(|s| {
+            !is_dot(s) || std::fs::metadata(crate::argtext::path(s)).is_ok_and(|m| m.is_dir())
+        })
         .cloned()
         .collect()
 }
