@@ -31,18 +31,23 @@ fn os(parts: &[&[u8]]) -> OsString {
 
 /// stdout and stderr without the byte counts (nor the reset a client that still writes after
 /// the server closed may report: a matter of timing, stock's too).
-fn shown(o: &Output, base: &Path) -> (String, String) {
+/// With `sorted`, lines in order: where a deletion's line falls among the items is a matter
+/// of timing between stock's processes too.
+fn shown(o: &Output, base: &Path, sorted: bool) -> (String, String) {
     let clean = |b: &[u8]| {
-        String::from_utf8_lossy(b)
-            .replace(&*base.to_string_lossy(), "{base}")
+        let text = String::from_utf8_lossy(b).replace(&*base.to_string_lossy(), "{base}");
+        let mut lines: Vec<&str> = text
             .lines()
             .filter(|l| {
                 !l.starts_with("sent ")
                     && !l.starts_with("total size is ")
                     && !l.ends_with("Connection reset by peer (104)")
             })
-            .collect::<Vec<_>>()
-            .join("\n")
+            .collect();
+        if sorted {
+            lines.sort_unstable();
+        }
+        lines.join("\n")
     };
     (clean(&o.stdout), clean(&o.stderr))
 }
@@ -68,7 +73,29 @@ fn compare(via: Via, push: bool, opts: &[&str]) {
         std::fs::create_dir_all(&far).unwrap();
         std::fs::create_dir_all(&near).unwrap();
         latin1_names(if push { &near } else { &far });
-        let mut args: Vec<OsString> = opts.iter().map(OsString::from).collect();
+        // `BACKUP`: deletions kept in a latin1-named backup dir with a latin1 suffix, the
+        // receiving side holding a latin1 name to delete.
+        let backup = opts.contains(&"BACKUP");
+        if backup {
+            let stale = if push {
+                far.join(OsStr::from_bytes(b"n\xe9w/d\xe9p\xf4t"))
+            } else {
+                near.join(OsStr::from_bytes(b"d\xe9p\xf4t"))
+            };
+            std::fs::create_dir_all(&stale).unwrap();
+            std::fs::write(stale.join(OsStr::from_bytes(b"k\xe9")), b"old\n").unwrap();
+            past_times(&stale);
+        }
+        let mut args: Vec<OsString> = opts
+            .iter()
+            .filter(|o| **o != "BACKUP")
+            .map(OsString::from)
+            .collect();
+        if backup {
+            args.push("--delete".into());
+            args.push(os(&[b"--backup-dir=b\xe4k"]));
+            args.push(os(&[b"--suffix=.\xe9"]));
+        }
         let _daemon;
         // Where a remote path starts: `lh:/abs/far/` or `rsync://…/m/`.
         let remote = match via {
@@ -123,11 +150,19 @@ fn compare(via: Via, push: bool, opts: &[&str]) {
         "stock copied the named files: {:?}",
         want.keys().collect::<Vec<_>>()
     );
+    let backup = opts.contains(&"BACKUP");
+    if backup {
+        assert!(
+            want.contains_key(&b"b\xe4k/d\xe9p\xf4t/k\xe9.\xe9"[..]),
+            "stock kept the deleted file: {:?}",
+            want.keys().collect::<Vec<_>>()
+        );
+    }
     for (tag, base, dest, out) in &results[1..] {
         let what = format!("{via:?} push={push} {opts:?} {tag}");
         assert_eq!(
-            shown(out, base),
-            shown(stock, stock_base),
+            shown(out, base, backup),
+            shown(stock, stock_base, backup),
             "{what}: (stdout, stderr), ours then stock"
         );
         assert_eq!(out.status.code(), stock.status.code(), "{what}: exit code");
@@ -137,7 +172,13 @@ fn compare(via: Via, push: bool, opts: &[&str]) {
 
 #[test]
 fn remote_shell_paths_with_latin1_bytes_match_stock() {
-    for opts in [&["-ai"][..], &["-ais"], &["-ai", "--protocol=30"]] {
+    for opts in [
+        &["-ai"][..],
+        &["-ais"],
+        &["-ai", "--protocol=30"],
+        &["-ai", "BACKUP"],
+        &["-ais", "BACKUP"],
+    ] {
         compare(Via::Shell, false, opts);
         compare(Via::Shell, true, opts);
     }
@@ -145,7 +186,7 @@ fn remote_shell_paths_with_latin1_bytes_match_stock() {
 
 #[test]
 fn daemon_paths_with_latin1_bytes_match_stock() {
-    for opts in [&["-ai"][..], &["-ais"]] {
+    for opts in [&["-ai"][..], &["-ais"], &["-ai", "BACKUP"]] {
         compare(Via::Daemon, false, opts);
         compare(Via::Daemon, true, opts);
     }
@@ -199,8 +240,8 @@ fn module_charset_converts_secluded_names_as_stock() {
             for (i, (base, dest, out)) in results.iter().enumerate().skip(1) {
                 let what = format!("secluded={secluded} push={push} mix {i}");
                 assert_eq!(
-                    shown(out, base),
-                    shown(stock, stock_base),
+                    shown(out, base, false),
+                    shown(stock, stock_base, false),
                     "{what}: (stdout, stderr), ours then stock"
                 );
                 assert_eq!(out.status.code(), stock.status.code(), "{what}: exit code");
@@ -221,6 +262,58 @@ fn module_charset_converts_secluded_names_as_stock() {
                     want.keys().collect::<Vec<_>>()
                 );
             }
+        }
+    }
+}
+
+/// `--mkpath` to a receiving server: its `created N directories for PATH` notice (a latin1
+/// path here) is said when stock's is — with `-v`, `--info=name1`, or a client's `-i` (sent
+/// as `--log-format=%i`), not with `--info=name0` alone — whichever client asks.
+#[test]
+fn mkpath_notice_of_a_receiving_server_matches_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path());
+    let src = work.path().join("src");
+    latin1_names(&src);
+    for opts in [
+        &["-i"][..],
+        &["-v"],
+        &["-v", "--info=name0"],
+        &["-i", "--info=name0"],
+        &["--info=name1"],
+        &["--out-format=%n"],
+    ] {
+        let mut outs = Vec::new();
+        for (stock_client, stock_server) in [(true, true), (true, false), (false, false)] {
+            let dest = work.path().join("made");
+            let _ = std::fs::remove_dir_all(&dest);
+            let out = rsync_command(stock_client)
+                .env("LC_ALL", "C")
+                .args(opts)
+                .arg("--mkpath")
+                .arg(format!("--rsh={}", ssh.display()))
+                .arg(format!("--rsync-path={}", remote_rsync_path(!stock_server)))
+                .arg(src.join("plain"))
+                .arg(os(&[
+                    format!("lh:{}/x", dest.display()).as_bytes(),
+                    b"\xe9/y/",
+                ]))
+                .output()
+                .unwrap();
+            assert!(
+                dest.join(OsStr::from_bytes(b"x\xe9/y/plain")).exists(),
+                "{out:?}"
+            );
+            outs.push((stock_client, stock_server, out));
+        }
+        let want = shown(&outs[0].2, work.path(), false);
+        for (c, s, out) in &outs[1..] {
+            assert_eq!(
+                shown(out, work.path(), false),
+                want,
+                "{opts:?} stock client {c} stock server {s}"
+            );
+            assert_eq!(out.status.code(), Some(0));
         }
     }
 }

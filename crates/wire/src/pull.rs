@@ -336,23 +336,23 @@ impl PullOptions {
         let mut pins = Vec::new();
         let root_fd = module_root.and_then(|r| rtsync_oppath::open_dir(r).ok());
         for dir in &self.basis_dirs {
-            let text = dir.to_string_lossy();
+            let text = crate::argtext::os_text(dir.as_os_str());
             let (path, shown) = match module_root {
                 Some(root) => {
                     let rel_dest = dest_root.strip_prefix(root).unwrap_or(dest_root);
                     let joined = if text.starts_with('/') {
                         text.to_string()
                     } else {
-                        format!("{}/{text}", rel_dest.to_string_lossy())
+                        format!("{}/{text}", crate::argtext::os_text(rel_dest.as_os_str()))
                     };
                     let p = crate::server::path_beneath(root, &joined);
                     let p = p.trim_end_matches('/').to_string();
                     let shown = std::path::Path::new(&p)
                         .strip_prefix(root)
-                        .map(|r| r.to_string_lossy().into_owned())
+                        .map(|r| crate::argtext::os_text(r.as_os_str()))
                         .unwrap_or_else(|_| p.clone());
                     (
-                        PathBuf::from(&p),
+                        crate::argtext::path(&p),
                         if shown.is_empty() { ".".into() } else { shown },
                     )
                 }
@@ -363,15 +363,15 @@ impl PullOptions {
                         &text
                     };
                     let base = std::env::current_dir().unwrap_or_default().join(dest_root);
-                    let base = base.to_string_lossy().replace("/./", "/");
+                    let base = crate::argtext::os_text(base.as_os_str()).replace("/./", "/");
                     let base = base.trim_end_matches("/.").trim_end_matches('/');
-                    let p = PathBuf::from(format!("{base}/{t}"));
+                    let p = crate::argtext::path(&format!("{base}/{t}"));
                     let p = if t.starts_with('/') {
-                        PathBuf::from(t)
+                        crate::argtext::path(t)
                     } else {
                         p
                     };
-                    let shown = p.to_string_lossy().into_owned();
+                    let shown = crate::argtext::os_text(p.as_os_str());
                     (p, shown)
                 }
             };
@@ -408,10 +408,14 @@ impl PullOptions {
         let confine = module_root.is_some();
         let resolve = |p: &std::path::Path| -> PathBuf {
             match module_root {
-                Some(m) if p.is_absolute() => {
-                    PathBuf::from(crate::server::path_beneath(m, &p.to_string_lossy()))
-                }
-                Some(_) => PathBuf::from(crate::server::path_beneath(root, &p.to_string_lossy())),
+                Some(m) if p.is_absolute() => crate::argtext::path(&crate::server::path_beneath(
+                    m,
+                    &crate::argtext::os_text(p.as_os_str()),
+                )),
+                Some(_) => crate::argtext::path(&crate::server::path_beneath(
+                    root,
+                    &crate::argtext::os_text(p.as_os_str()),
+                )),
                 None => root.join(p),
             }
         };

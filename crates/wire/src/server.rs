@@ -121,7 +121,7 @@ impl crate::mux::MessageHandler for PeerMessages {
 fn module_relative(path: &str, module_root: Option<&std::path::Path>) -> String {
     match module_root {
         Some(r) => path
-            .strip_prefix(&*r.to_string_lossy())
+            .strip_prefix(&*crate::argtext::os_text(r.as_os_str()))
             .unwrap_or(path)
             .trim_start_matches('/')
             .to_string(),
@@ -253,8 +253,12 @@ fn excluded_destination(
     filter: &rtsync_filter::FilterSet,
     root: Option<&std::path::Path>,
 ) -> Option<String> {
-    let dest = opts.args.get(1)?.to_string_lossy().to_string();
-    let root = root.map(|r| r.to_string_lossy().trim_end_matches('/').to_string());
+    let dest = crate::argtext::os_text(opts.args.get(1)?);
+    let root = root.map(|r| {
+        crate::argtext::os_text(r.as_os_str())
+            .trim_end_matches('/')
+            .to_string()
+    });
     let rel = match &root {
         Some(r) => dest.strip_prefix(r.as_str()).unwrap_or(&dest),
         None => &dest,
@@ -289,7 +293,7 @@ fn option_dir_excluded(opts: &Options, filter: &rtsync_filter::FilterSet) -> boo
     [opts.backup_dir.as_ref(), opts.temp_dir.as_ref(), partial]
         .into_iter()
         .flatten()
-        .any(|dir| dir_is_excluded(filter, &dir.to_string_lossy()))
+        .any(|dir| dir_is_excluded(filter, &crate::argtext::os_text(dir.as_os_str())))
 }
 
 /// Whether the module's rules hide the directory `dir` a client names (by name, `..`
@@ -366,7 +370,9 @@ fn beneath(root: &std::path::Path, p: &str, keep_dots: bool) -> String {
             c => stack.push(c),
         }
     }
-    let mut out = root.to_string_lossy().trim_end_matches('/').to_string();
+    let mut out = crate::argtext::os_text(root.as_os_str())
+        .trim_end_matches('/')
+        .to_string();
     for c in stack {
         out.push('/');
         out.push_str(c);
@@ -1256,10 +1262,16 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         if let Some(path) = rtsync_engine::local::mkpath_target(&dest_bytes, many) {
             let count = rtsync_engine::local::make_path(path, opts.dry_run || batch_only)
                 .map_err(|(p, e)| Error::file(format!("mkdir \"{}\" failed", p.display()), e))?;
-            if count > 0 && (opts.verbose > 0 || opts.itemize > 0) {
-                let shown = module_relative(&String::from_utf8_lossy(path), module_root);
+            // (Stock: INFO_GTE(NAME, 1) or a log format with %i, as a client's -i sends.)
+            let items = opts.itemize > 0
+                || opts
+                    .out_format
+                    .as_deref()
+                    .is_some_and(|f| rtsync_engine::report::format_has(f, b'i'));
+            if count > 0 && (opts.info_level("name") > 0 || items) {
+                let shown = module_relative(&crate::argtext::text(path), module_root);
                 let line = rtsync_engine::local::mkpath_notice(count, shown.as_bytes());
-                let _ = writer.send_msg(MsgTag::Info, format!("{line}\n").as_bytes());
+                let _ = writer.send_msg(MsgTag::Info, &crate::argtext::bytes(&format!("{line}\n")));
             }
         }
     }

@@ -198,13 +198,13 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
     }
     if let Some(d) = &o.backup_dir {
         args.push("--backup-dir".into());
-        args.push(d.to_string_lossy().into_owned());
+        args.push(crate::argtext::os_text(d));
     }
     // The suffix only when it is not the default (`~`, or nothing with a backup dir).
     if let Some(sfx) = &o.suffix {
         let default = if o.backup_dir.is_some() { "" } else { "~" };
         if sfx.as_os_str() != default {
-            args.push(format!("--suffix={}", sfx.to_string_lossy()));
+            args.push(format!("--suffix={}", crate::argtext::os_text(sfx)));
         }
     }
     if let Some(c) = &o.checksum_choice {
@@ -290,7 +290,7 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         // partial files.)
         if let Some(pd) = &o.partial_dir {
             args.push("--partial-dir".into());
-            args.push(pd.to_string_lossy().into_owned());
+            args.push(crate::argtext::os_text(pd));
         }
         if o.delay_updates {
             args.push("--delay-updates".into());
@@ -326,7 +326,7 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         }
         if let Some(t) = &o.temp_dir {
             args.push("--temp-dir".into());
-            args.push(t.to_string_lossy().into_owned());
+            args.push(crate::argtext::os_text(t));
         }
         if o.fsync {
             args.push("--fsync".into());
@@ -334,7 +334,7 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         if let Some(kind) = o.alt_dest {
             for d in &o.basis_dirs {
                 args.push(kind.option().into());
-                args.push(d.to_string_lossy().into_owned());
+                args.push(crate::argtext::os_text(d));
             }
         }
     }
@@ -394,11 +394,7 @@ pub fn server_args(o: &Options, remote_is_sender: bool) -> Vec<String> {
         args.push("--mkpath".into());
     }
     // `-M`/`--remote-option`: passed on last, verbatim.
-    args.extend(
-        o.remote_options
-            .iter()
-            .map(|r| r.to_string_lossy().into_owned()),
-    );
+    args.extend(o.remote_options.iter().map(|r| crate::argtext::os_text(r)));
     args
 }
 

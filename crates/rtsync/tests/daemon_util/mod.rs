@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../interop_util/listen.rs"]
+mod listen;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -83,7 +86,10 @@ impl Daemon {
                 .stdout(Stdio::null())
                 .stderr(std::fs::File::create(dir.join("daemon.stderr")).unwrap());
             let mut child = cmd.spawn().expect("start daemon");
-            if wait_for_port(port, &mut child) && still_running(&mut child) {
+            if wait_for_port(port, &mut child)
+                && still_running(&mut child)
+                && listen::listens(child.id(), port)
+            {
                 return Daemon {
                     kind,
                     port,

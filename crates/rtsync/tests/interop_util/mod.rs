@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod inproc;
+pub mod listen;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -103,7 +104,8 @@ impl StockDaemon {
                 let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut b = [0u8; 8];
                 let _ = s.read(&mut b);
-                return true;
+                // (Another test's daemon may hold the port: then ours is tried anew.)
+                return listen::listens(self.child.id(), self.port);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
