@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+// (The same file interop_util has: test crates use either helper or both.)
+#[allow(clippy::duplicate_mod)]
 #[path = "../interop_util/listen.rs"]
 mod listen;
 
