@@ -992,6 +992,42 @@ fn hard_link_members_that_come_while_the_leader_is_sent_keep_list_order() {
     }
 }
 
+/// A stock client pushing with `-ai --delete` to a server: the deletions in a directory
+/// listed later come after the item lines of the files asked for before it (stock's
+/// generator sends its requests while it waits for that directory's list), not ahead.
+#[test]
+fn later_directory_deletions_follow_earlier_requests_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(work.path()).display().to_string();
+    let src = work.path().join("src");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    for i in 1..=5 {
+        std::fs::write(src.join(format!("f{i}")), format!("{i}\n")).unwrap();
+    }
+    std::fs::write(src.join("sub/x"), b"x\n").unwrap();
+    past_times(&src);
+    let mut outs = Vec::new();
+    for ours in [false, true] {
+        let dest = work.path().join(format!("d{ours}"));
+        std::fs::create_dir_all(dest.join("sub")).unwrap();
+        std::fs::write(dest.join("sub/stale"), b"old\n").unwrap();
+        for d in ["sub", ""] {
+            set_mtime(&dest.join(d), 1_500_000_000, 0);
+        }
+        let out = rsync_command(true)
+            .args(["-ai", "--delete", &format!("--rsh={ssh}")])
+            .arg(format!("--rsync-path={}", remote_rsync_path(ours)))
+            .arg(format!("{}/", src.display()))
+            .arg(format!("lh:{}/", dest.display()))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        outs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    assert!(outs[0].contains("*deleting   sub/stale"), "{}", outs[0]);
+    assert_eq!(outs[1], outs[0], "ours, then stock");
+}
+
 #[test]
 fn no_implied_dirs_between_every_pairing_like_stock() {
     use std::os::unix::fs::PermissionsExt;

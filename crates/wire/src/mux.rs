@@ -654,6 +654,12 @@ impl<W: Write> MuxWriter<W> {
         self.data.clear();
     }
 
+    /// Frames the data written so far without sending it: messages queued later, even
+    /// [`MuxWriter::send_msg_ahead`] ones, go after it.
+    pub fn settle(&mut self) {
+        self.frame_data();
+    }
+
     /// Queues an out-of-band message after everything written so far.
     pub fn send_msg(&mut self, tag: MsgTag, payload: &[u8]) -> io::Result<()> {
         self.frame_data();

@@ -1678,6 +1678,15 @@ fn generate_lists<W: Write>(
         let (list, ndx_start, parent) = if let Some(l) = first.take() {
             (l, 1, first_parent.take())
         } else if let Some(l) = lists.waiting.pop_front() {
+            if !ctx.opts.hard_links {
+                // Stock's generator reads a list only when it has run out (with -H it reads
+                // ahead), waiting on the receiver, and its output goes out while it waits:
+                // the requests made so far precede the next directory's deletions.
+                w.write_all(&g.out)
+                    .map_err(|e| Error::io("writing to sender", e))?;
+                g.out.clear();
+                w.settle();
+            }
             owned = l;
             (&owned.list, owned.ndx_start, owned.parent.clone())
         } else if lists.eof {
