@@ -1,6 +1,9 @@
 //! What the `rtsync rsync` client prints and returns when a remote transfer fails, against the
 //! stock client in the same situation: the same lines on stdout and stderr, the same exit code.
 
+#[path = "interop_util/script.rs"]
+mod script;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -126,8 +129,7 @@ fn pulling_nothing_over_a_remote_shell_is_a_partial_transfer() {
     let dir = tempfile::tempdir().unwrap();
     let shell = dir.path().join("fake-ssh");
     // Stands in for ssh: drops the host name and runs the command here.
-    std::fs::write(&shell, "#!/bin/sh\nshift\nexec sh -c \"$*\"\n").unwrap();
-    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script::write_script(&shell, "#!/bin/sh\nshift\nexec sh -c \"$*\"\n");
     let missing = dir.path().join("missing").display().to_string();
     let args = vec![
         "-e".to_string(),
@@ -187,8 +189,7 @@ fn protocol_below_30_is_refused_up_front_for_pushes_and_pulls() {
 fn mixed_remote_and_local_arguments_are_refused_like_stock() {
     let dir = tempfile::tempdir().unwrap();
     let shell = dir.path().join("fake-ssh");
-    std::fs::write(&shell, "#!/bin/sh\nshift\nexec sh -c \"$*\"\n").unwrap();
-    std::fs::set_permissions(&shell, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script::write_script(&shell, "#!/bin/sh\nshift\nexec sh -c \"$*\"\n");
     std::fs::create_dir_all(dir.path().join("src")).unwrap();
     std::fs::write(dir.path().join("src/f"), b"f\n").unwrap();
     let p = |n: &str| dir.path().join(n).display().to_string();

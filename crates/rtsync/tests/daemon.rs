@@ -1608,9 +1608,7 @@ fn daemon_over_a_remote_shell_and_source_wildcards_like_stock() {
     std::fs::write(dir.path().join("mod/other"), "o\n").unwrap();
     let conf_path = write_conf(dir.path(), conf);
     let rsh = dir.path().join("rsh");
-    std::fs::write(&rsh, "#!/bin/sh\nshift\nexec sh -c \"$*\"\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&rsh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script::write_script(&rsh, "#!/bin/sh\nshift\nexec sh -c \"$*\"\n");
     let mut outs = Vec::new();
     for daemon in [
         stock_rsync().display().to_string(),

@@ -1656,6 +1656,7 @@ fn generate_lists<W: Write>(
     let mut first = Some(ctx.list);
     g.know_members(ctx.list, 1);
     let mut first_parent = ctx.first_parent.clone();
+    let mut first_switch_done = false;
     loop {
         if ctx.opts.hard_links {
             // As stock's generator: with -H, some files are listed ahead before a list is
@@ -1678,15 +1679,19 @@ fn generate_lists<W: Write>(
         let (list, ndx_start, parent) = if let Some(l) = first.take() {
             (l, 1, first_parent.take())
         } else if let Some(l) = lists.waiting.pop_front() {
-            if !ctx.opts.hard_links {
-                // Stock's generator reads a list only when it has run out (with -H it reads
-                // ahead), waiting on the receiver, and its output goes out while it waits:
-                // the requests made so far precede the next directory's deletions.
+            if !ctx.opts.hard_links && !first_switch_done {
+                // Stock's generator reads lists only once it has run out (with -H it reads
+                // ahead first), and its output goes out while it waits on the receiver —
+                // when the pipe has to be read: at the first list after the top one; the
+                // lists that came in the same read are parsed without any I/O. So the top
+                // list's requests precede the later directories' deletions; later requests
+                // may not (the deletion messages go ahead of data not yet sent).
                 w.write_all(&g.out)
                     .map_err(|e| Error::io("writing to sender", e))?;
                 g.out.clear();
                 w.settle();
             }
+            first_switch_done = true;
             owned = l;
             (&owned.list, owned.ndx_start, owned.parent.clone())
         } else if lists.eof {

@@ -7,6 +7,9 @@
 #[allow(clippy::duplicate_mod)]
 #[path = "../interop_util/listen.rs"]
 mod listen;
+#[allow(clippy::duplicate_mod)]
+#[path = "../interop_util/script.rs"]
+pub mod script;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -5,7 +5,6 @@
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rtsync_wire::server::{self, ServerSession};
@@ -143,11 +142,9 @@ while True:
     )
     .unwrap();
     let sh = dir.join("rtsync-ssh");
-    std::fs::write(
+    super::script::write_script(
         &sh,
-        format!("#!/bin/sh\nexec python3 {} \"$@\"\n", relay.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&sh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        &format!("#!/bin/sh\nexec python3 {} \"$@\"\n", relay.display()),
+    );
     sh
 }

@@ -5,6 +5,7 @@
 
 pub mod inproc;
 pub mod listen;
+pub mod script;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -168,12 +169,10 @@ fn free_port() -> u16 {
 /// A script standing in for ssh: drops the host argument and runs the command locally.
 pub fn fake_ssh(dir: &Path) -> PathBuf {
     let p = dir.join("fake-ssh");
-    fs::write(
+    script::write_script(
         &p,
         "#!/bin/sh\n# usage: fake-ssh [-l user] host command...\n# Like ssh: the words are joined and run by a shell.\nif [ \"$1\" = -l ]; then shift 2; fi\nshift\nexec sh -c \"$*\"\n",
-    )
-    .unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     p
 }
 
