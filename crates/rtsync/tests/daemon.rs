@@ -748,16 +748,13 @@ fn connect_prog_and_remote_shell_modes() {
             Kind::Stock => stock_rsync().display().to_string(),
             Kind::Rtsync => format!("{} daemon", rtsync_bin().display()),
         };
-        std::fs::write(
+        script::write_script(
             &rsh,
-            format!(
+            &format!(
                 "#!/bin/sh\nshift; shift\nexec {daemon} --config={} \"$@\"\n",
                 conf_path.display()
             ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&rsh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
         let shell = client(
             &[format!("--rsh={}", rsh.display()), "localhost::".into()],
             &[],
@@ -1693,15 +1690,11 @@ fn name_converter_maps_ids_like_stock() {
                 name converter = {dir}/conv.sh\n";
     let setup = |dir: &Path| {
         make_tree(dir);
-        std::fs::write(
-            dir.join("conv.sh"),
+        script::write_script(
+            &dir.join("conv.sh"),
             "#!/bin/sh\nwhile read k v; do case $k in usr) echo 4242;; grp) echo 4343;; \
              uid|gid) echo nobody;; esac; done\n",
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir.join("conv.sh"), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        );
         for f in ["src", "src/a.txt", "src/sub", "src/sub/b.txt"] {
             let c = std::ffi::CString::new(dir.join(f).display().to_string()).unwrap();
             // SAFETY: chown on a file we created.
@@ -2141,16 +2134,13 @@ fn name_converter_refuses_names_with_control_characters_like_stock() {
         std::fs::create_dir(dir.path().join("mod")).unwrap();
         let conv = dir.path().join("conv");
         let conv_log = dir.path().join("conv.log");
-        std::fs::write(
+        script::write_script(
             &conv,
-            format!(
+            &format!(
                 "#!/bin/sh\nwhile IFS= read -r line; do echo \"$line\" >> {}; echo 123; done\n",
                 conv_log.display()
             ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&conv, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
         let d = Daemon::start(kind, dir.path(), conf);
         let back = push_owner_name_with_newline(d.port);
         // (Stock tells the client; we write it to the daemon's log.)

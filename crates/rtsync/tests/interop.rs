@@ -747,7 +747,6 @@ fn pull_temp_dir_matches_stock() {
 /// A stand-in for ssh whose connection breaks after the server sent `limit` bytes (the
 /// relay copies byte by byte so nothing is held back in a buffer).
 fn breaking_ssh(dir: &Path, limit: usize) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let p = dir.join("breaking-ssh");
     let script = format!(
         "#!/bin/sh\nif [ \"$1\" = -l ]; then shift 2; fi\nshift\n\
@@ -756,8 +755,7 @@ fn breaking_ssh(dir: &Path, limit: usize) -> std::path::PathBuf {
          dd bs=1 count={limit} < \"$f\" 2>/dev/null\n\
          kill -9 $p 2>/dev/null; rm -f \"$f\"\n"
     );
-    std::fs::write(&p, script).unwrap();
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script::write_script(&p, &script);
     p
 }
 

@@ -7,12 +7,11 @@ mod daemon_util;
 mod interop_util;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
 use daemon_util::{Daemon, Kind};
-use interop_util::{fake_ssh, remote_rsync_path, snapshot, stock_rsync};
+use interop_util::{fake_ssh, remote_rsync_path, script, snapshot, stock_rsync};
 
 /// The client: stock rsync, or `rtsync rsync`.
 fn client(ours: bool) -> Command {
@@ -30,15 +29,13 @@ fn client(ours: bool) -> Command {
 fn command_line(ours: bool, opts: &[&str], push: bool, dir: &Path) -> String {
     let shell = dir.join("record-shell");
     let record = dir.join(if ours { "ours" } else { "stock" });
-    fs::write(
+    script::write_script(
         &shell,
-        format!(
+        &format!(
             "#!/bin/sh\nshift\nprintf '%s\\n' \"$@\" > '{}'\nexit 1\n",
             record.display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&shell, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let _ = fs::remove_file(&record);
     let local = format!("{}/", dir.join("src").display());
     let mut cmd = client(ours);
