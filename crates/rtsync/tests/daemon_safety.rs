@@ -392,28 +392,7 @@ fn copy_dest_reads_the_basis_it_checked() {
     symlink(b.join("outside"), &link).unwrap();
     lchown(&link, 65534);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flipper = {
-        let stop = stop.clone();
-        let (a, l) = (
-            std::ffi::CString::new(b.join("cdroot/cd").display().to_string()).unwrap(),
-            std::ffi::CString::new(link.display().to_string()).unwrap(),
-        );
-        std::thread::spawn(move || {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                // SAFETY: two valid paths; RENAME_EXCHANGE swaps them atomically.
-                unsafe {
-                    libc::syscall(
-                        libc::SYS_renameat2,
-                        libc::AT_FDCWD,
-                        a.as_ptr(),
-                        libc::AT_FDCWD,
-                        l.as_ptr(),
-                        libc::RENAME_EXCHANGE,
-                    )
-                };
-            }
-        })
-    };
+    let flipper = flipper(&b.join("cdroot/cd"), &link, stop.clone());
     let mut leaked = None;
     for round in 0..60 {
         let dest = b.join(format!("dest{round}"));

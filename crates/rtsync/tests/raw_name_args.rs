@@ -52,6 +52,19 @@ fn shown(o: &Output, base: &Path, sorted: bool) -> (String, String) {
     (clean(&o.stdout), clean(&o.stderr))
 }
 
+/// Stock's daemon or ours (in `base/daemon`) serving `path` as module `m`, as root.
+fn module_daemon(stock: bool, base: &Path, path: &Path, extra: &str) -> daemon_util::Daemon {
+    let kind = if stock {
+        daemon_util::Kind::Stock
+    } else {
+        daemon_util::Kind::Rtsync
+    };
+    let ddir = base.join("daemon");
+    std::fs::create_dir_all(&ddir).unwrap();
+    let conf = module_conf(path, &format!("{extra}uid = 0\ngid = 0\n"));
+    daemon_util::Daemon::start(kind, &ddir, &conf)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Via {
     Shell,
@@ -105,15 +118,7 @@ fn compare(via: Via, push: bool, opts: &[&str]) {
                 format!("lh:{}/", far.display())
             }
             Via::Daemon => {
-                let kind = if stock_server {
-                    daemon_util::Kind::Stock
-                } else {
-                    daemon_util::Kind::Rtsync
-                };
-                let ddir = base.join("daemon");
-                std::fs::create_dir_all(&ddir).unwrap();
-                let conf = module_conf(&far, "uid = 0\ngid = 0\n");
-                let d = daemon_util::Daemon::start(kind, &ddir, &conf);
+                let d = module_daemon(stock_server, &base, &far, "");
                 let url = d.url("m/");
                 _daemon = d;
                 url
@@ -211,15 +216,7 @@ fn module_charset_converts_secluded_names_as_stock() {
                 } else {
                     latin1_names(&module);
                 }
-                let kind = if stock_server {
-                    daemon_util::Kind::Stock
-                } else {
-                    daemon_util::Kind::Rtsync
-                };
-                let ddir = base.join("daemon");
-                std::fs::create_dir_all(&ddir).unwrap();
-                let conf = module_conf(&module, "charset = latin1\nuid = 0\ngid = 0\n");
-                let d = daemon_util::Daemon::start(kind, &ddir, &conf);
+                let d = module_daemon(stock_server, &base, &module, "charset = latin1\n");
                 let mut args: Vec<String> = vec!["-ai".into(), "--iconv=utf8".into()];
                 if secluded {
                     args.push("-s".into());
