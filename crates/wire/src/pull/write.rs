@@ -77,17 +77,9 @@ pub(super) fn receive_file<R: Read>(
         }
     }
     // A basis that cannot be opened is no basis (as stock's receiver takes it).
-    let mut basis = match &basis_path {
-        Some(p) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(p)
-                .ok()
-        }
-        None => None,
-    };
+    let mut basis = basis_path
+        .as_deref()
+        .and_then(|p| crate::blocksum::open_nofollow(p).ok());
     // Matched blocks can be left where they are only when the basis is the file written.
     let updating_basis = o.inplace && basis_path.as_deref() == Some(final_path.as_path());
     let mut temp = None;
@@ -323,17 +315,10 @@ pub(super) fn discard_file<R: Read>(
     decoder: &mut rtsync_delta::TokenDecoder,
     stats: &mut PullStats,
 ) -> Result<()> {
-    let mut basis = match &req.basis {
-        Some(p) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(p)
-                .ok()
-        }
-        None => None,
-    };
+    let mut basis = req
+        .basis
+        .as_deref()
+        .and_then(|p| crate::blocksum::open_nofollow(p).ok());
     let mut out = Output::discard();
     copy_tokens(
         ctx,
