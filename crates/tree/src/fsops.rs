@@ -142,6 +142,53 @@ pub fn make_node(path: &Path, mode: u32, rdev: u64) -> io::Result<()> {
     check(unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) })
 }
 
+/// Moves `from` to `to` by copying, for a rename that cannot cross filesystems (a
+/// `--backup-dir` elsewhere): a file's data, a symlink's target or a node's device, with
+/// owner, permissions, mtime and a `--fake-super` stand-in's attributes as stock's backup
+/// copy keeps them; then `from` is removed. A directory is not copied (`EISDIR`).
+pub fn move_by_copy(from: &Path, to: &Path) -> io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let md = std::fs::symlink_metadata(from)?;
+    let ft = md.file_type();
+    if ft.is_dir() {
+        return Err(io::Error::from_raw_os_error(libc::EISDIR));
+    }
+    // A stale entry under the backup name goes first, as stock's copy does.
+    match std::fs::remove_file(to) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    if ft.is_file() {
+        let mut src = File::open(from)?;
+        let mut dst = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(to)?;
+        io::copy(&mut src, &mut dst)?;
+        for name in [
+            crate::fake::STAT_ATTR,
+            crate::fake::ACCESS_ACL_ATTR,
+            crate::fake::DEFAULT_ACL_ATTR,
+        ] {
+            if let Ok(Some(v)) = crate::xattr::get(from, name) {
+                let _ = crate::xattr::set(to, name, &v);
+            }
+        }
+        let _ = set_owner(to, md.uid(), md.gid());
+        dst.set_permissions(std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
+    } else if ft.is_symlink() {
+        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
+        let _ = set_owner(to, md.uid(), md.gid());
+    } else {
+        make_node(to, md.mode(), md.rdev())?;
+        let _ = set_owner(to, md.uid(), md.gid());
+        let _ = set_perms(to, md.mode());
+    }
+    let _ = set_mtime(to, md.mtime(), md.mtime_nsec() as u32);
+    std::fs::remove_file(from)
+}
+
 /// Why [`create_over`] failed: the path it failed on (the temporary name when it was
 /// replacing something), whether that was the final rename, and the error.
 #[derive(Debug)]

@@ -132,6 +132,13 @@ pub enum ScanProblem {
     /// An entry whose name does not convert under `--iconv` (stock's `cannot convert
     /// filename`), left out.
     Unconvertible { text: String },
+    /// An entry whose name in the list would reach `MAXPATHLEN` (4096) bytes, left out with
+    /// stock's `filename overflows max-path len by N: DIR/NAME` (counts as an I/O error).
+    TooLong {
+        dir: Vec<u8>,
+        name: Vec<u8>,
+        over: usize,
+    },
     /// An informational line from the filter (stock's `--debug=filter` trace of the rule
     /// that decided a name), in the order met.
     Note { text: String },
@@ -178,6 +185,9 @@ pub fn unsafe_symlink(target: &[u8], name: &[u8]) -> bool {
     }
     false
 }
+
+/// rsync's path buffer size: a list name must be shorter.
+const MAXPATHLEN: usize = 4096;
 
 fn join_name(dir: &[u8], base: &[u8]) -> Vec<u8> {
     if dir.is_empty() || dir == b"." {
@@ -592,6 +602,16 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
                 }
             };
             let child_name = join_name(name, found.file_name().as_bytes());
+            if child_name.len() >= MAXPATHLEN {
+                // Stock's sender leaves the name out of its list (it would not fit its
+                // path buffer), and so does every receiver that reads a stock list.
+                self.problems.push(ScanProblem::TooLong {
+                    dir: name.clone(),
+                    name: found.file_name().as_bytes().to_vec(),
+                    over: child_name.len() + 1 - MAXPATHLEN,
+                });
+                continue;
+            }
             let child_path = path.join(found.file_name());
             // The entry's own lstat is relative to the open directory (no path walk).
             let md = match found

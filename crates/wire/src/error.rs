@@ -60,6 +60,13 @@ pub enum Error {
     /// `at` is stock's source location for the closing line.
     #[error("{message}")]
     BareUsage { message: String, at: &'static str },
+    /// A line stock prints bare, with the exit code and source location it gives.
+    #[error("{message}")]
+    Bare {
+        message: String,
+        code: i32,
+        at: &'static str,
+    },
     /// The remote shell or the remote rsync could not be started (exit 127 or 255).
     #[error("{message}")]
     RemoteShell { code: i32, message: String },
@@ -98,6 +105,7 @@ impl Error {
             Error::ConnectTimeout(_) => exit::CONTIMEOUT,
             Error::PasswordFile(_) => exit::SYNTAX,
             Error::Usage(_) | Error::BareUsage { .. } => exit::SYNTAX,
+            Error::Bare { code, .. } => *code,
             Error::Timeout => exit::TIMEOUT,
             Error::RemoteShell { code, .. } => *code,
             Error::BatchOpen { code, .. } => *code,
@@ -113,7 +121,8 @@ impl Error {
             Error::Daemon(_)
             | Error::PasswordFile(_)
             | Error::Iconv(_)
-            | Error::BareUsage { .. } => self.to_string(),
+            | Error::BareUsage { .. }
+            | Error::Bare { .. } => self.to_string(),
             Error::Startup(m) if m.starts_with("ERROR:") => m.clone(),
             Error::Located { error, .. } => error.client_message(),
             other => format!("rsync: {other}"),
@@ -124,7 +133,9 @@ impl Error {
     /// code alone does not tell.
     pub fn location(&self) -> Option<&'static str> {
         match self {
-            Error::BareUsage { at, .. } | Error::Located { at, .. } => Some(at),
+            Error::BareUsage { at, .. } | Error::Bare { at, .. } | Error::Located { at, .. } => {
+                Some(at)
+            }
             _ => None,
         }
     }

@@ -657,6 +657,12 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
             None => None,
         },
     };
+    if let Err(e) = check_option_dirs(&ctx) {
+        if opts.peer_sends_stats {
+            error_exit_handshake(reader, writer, closer, e.exit_code());
+        }
+        return Err(e);
+    }
     // Interrupted (or stopped by --stop-at), the file being written is removed or kept as
     // --partial says, as stock's receiver does.
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
@@ -721,6 +727,69 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
             (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
         }
     })
+}
+
+/// A client ending the session for a reason of its own tells the peer the exit code
+/// (MSG_ERROR_EXIT, as stock's exit_cleanup does) and waits for it to go, so the peer exits
+/// quietly instead of reporting a connection cut short. The wait is bounded.
+fn error_exit_handshake<R: Read + Send, W: Write + Send>(
+    reader: &mut MuxReader<R>,
+    writer: &mut MuxWriter<W>,
+    closer: &Closer,
+    code: i32,
+) {
+    if writer.send_msg_int(MsgTag::ErrorExit, code).is_err() || writer.flush().is_err() {
+        return;
+    }
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            if done_rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .is_err()
+            {
+                closer.close();
+            }
+        });
+        let mut buf = [0u8; 4096];
+        // Whatever the peer still sends is dropped; its MSG_ERROR_EXIT or EOF ends this.
+        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = done_tx.send(());
+    });
+}
+
+/// Stock's receiver looks at `--backup-dir` and `--temp-dir` before anything is
+/// transferred: either one that is there but not a directory, or a temp dir that is not
+/// there at all, ends the transfer (code 1); `--info=backup` says whether the backup dir
+/// is new.
+fn check_option_dirs(ctx: &Ctx<'_>) -> Result<()> {
+    let o = ctx.opts;
+    if o.list_only {
+        return Ok(());
+    }
+    let root = ctx.dest.root();
+    // Named as the receiver, working in the destination directory, sees them.
+    let shown = |p: &std::path::Path| -> String {
+        let rel = match p.strip_prefix(&root) {
+            Ok(rel) if !rel.as_os_str().is_empty() => rel,
+            _ => p,
+        };
+        rtsync_engine::report::lossless_text(rel.as_os_str().as_encoded_bytes()).into_owned()
+    };
+    let stat = |p: &std::path::Path| -> std::io::Result<std::fs::Metadata> {
+        std::fs::metadata(o.option_dir(p, None)?)
+    };
+    let backup_dir = o.backup.as_ref().and_then(|b| b.dir.as_deref());
+    let found =
+        rtsync_engine::local::unusable_option_dir(backup_dir, o.temp_dir.as_deref(), stat, shown);
+    if let Some((message, code, at)) = found {
+        return Err(Error::Bare { message, code, at });
+    }
+    if let (Some(dir), true) = (backup_dir, o.info_backup) {
+        let new = if stat(dir).is_ok() { "" } else { "(new) " };
+        ctx.gen_say(MsgTag::Info, format!("{new}backup_dir is {}\n", shown(dir)));
+    }
+    Ok(())
 }
 
 #[derive(Default)]

@@ -517,6 +517,11 @@ pub(crate) fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String
                 messages.push((MsgTag::Info, text));
             }
             ScanProblem::Note { text } => messages.push((MsgTag::Info, format!("{text}\n"))),
+            ScanProblem::TooLong { dir, name, over } => {
+                let text = rtsync_engine::local::too_long_text(dir, name, *over);
+                messages.push((MsgTag::ErrorXfer, format!("{text}\n")));
+                io_error |= IOERR_GENERAL;
+            }
             ScanProblem::Unconvertible { text } => {
                 messages.push((MsgTag::ErrorXfer, format!("{text}\n")));
                 io_error |= IOERR_GENERAL;

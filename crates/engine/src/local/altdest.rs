@@ -327,7 +327,7 @@ impl LocalTransfer<'_> {
         self.alt_whole_file = whole;
         self.stats.literal = literal;
         self.paths[i] = real;
-        if let Some(text) = self.receive_failed.take() {
+        for text in self.receive_failed.take().unwrap_or_default() {
             self.report.error(&text);
         }
         match result {

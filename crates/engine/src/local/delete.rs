@@ -157,6 +157,7 @@ impl LocalTransfer<'_> {
                 return;
             }
         }
+        let mut backup_failed = false;
         let result = if self.opts.dry_run {
             Ok(())
         } else if kind == FileKind::Directory {
@@ -166,7 +167,12 @@ impl LocalTransfer<'_> {
             if self.make_backup(path) {
                 Ok(())
             } else {
-                Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+                backup_failed = true;
+                self.flush_backup_messages();
+                Err(self
+                    .backup_error
+                    .take()
+                    .unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::PermissionDenied)))
             }
         } else {
             std::fs::remove_file(path)
@@ -188,9 +194,14 @@ impl LocalTransfer<'_> {
                     crate::report::lossless_text(rel)
                 ));
             }
+            // (Stock takes a name that is gone, or a backup directory that could not be
+            // made, as nothing to do: no line, no error.)
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 let what = if kind == FileKind::Directory {
                     "rmdir"
+                } else if backup_failed {
+                    "make_backup"
                 } else {
                     "unlink"
                 };

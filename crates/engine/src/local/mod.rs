@@ -133,9 +133,11 @@ pub struct LocalTransfer<'a> {
     am_root: i8,
     /// The directory just handled could not be made: its contents are skipped.
     mkdir_failed: bool,
-    /// The receiver's side of a file failed (no temp file): what it says, once the file's
-    /// line is out.
-    receive_failed: Option<String>,
+    /// The receiver's side of a file failed (no temp file, no backup): what it says, once
+    /// the file's line is out.
+    receive_failed: Option<Vec<String>>,
+    /// What the last failed `--backup` said (its caller decides when it is printed).
+    backup_messages: Vec<String>,
     /// `--usermap`/`--groupmap`/`--chown`.
     maps: crate::idmap::LocalMaps,
     /// `-A`: the maps for the ids of named ACL entries (whoever receives).
@@ -159,6 +161,9 @@ pub struct LocalTransfer<'a> {
     alt_basis: Option<PathBuf>,
     /// A failure that ends the transfer at once (exit code, stock's source location).
     fatal: Option<(i32, &'static str)>,
+    /// Why the last `--backup` could not be made (none when it was refused by the ownership
+    /// rule, which reports itself).
+    backup_error: Option<std::io::Error>,
     /// `--delay-updates`: finished files waiting in their partial directory (staged, final).
     delayed: Vec<(PathBuf, PathBuf)>,
     /// The sender met an I/O error listing (stock's IOERR_GENERAL): `--delete` stops,
@@ -222,12 +227,32 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         // (`done` once the sources are listed: their problems come between.)
         report.list_start("building file list ... ");
     }
+    // Relative to the destination directory, as the receiver sees it.
+    let dest_dir = match std::fs::metadata(dest) {
+        Ok(m) if !m.is_dir() => dest.parent().unwrap_or(Path::new("")).to_path_buf(),
+        _ => dest.to_path_buf(),
+    };
+    // Stock's receiver looks at both before anything is transferred: one that is there but
+    // not a directory, or a temp dir that is not there, ends the run (code 1).
+    let unusable = unusable_option_dir(
+        opts.backup_dir
+            .as_deref()
+            .filter(|_| opts.backup)
+            .map(Path::new),
+        opts.temp_dir.as_deref().map(Path::new),
+        |p| std::fs::metadata(dest_dir.join(p)),
+        |p| crate::report::lossless_text(p.as_os_str().as_bytes()).into_owned(),
+    );
+    if let Some((text, code, at)) = unusable {
+        report.error(&text);
+        report.error(&format!(
+            "rsync error: {} (code {code}) at {at} [Receiver={}]",
+            crate::report::exit_message(code),
+            crate::RSYNC_VERSION
+        ));
+        return code;
+    }
     if let (Some(dir), true) = (&opts.backup_dir, opts.info_backup() && !opts.quiet) {
-        // Relative to the destination directory, as the receiver sees it.
-        let dest_dir = match std::fs::metadata(dest) {
-            Ok(m) if !m.is_dir() => dest.parent().unwrap_or(Path::new("")).to_path_buf(),
-            _ => dest.to_path_buf(),
-        };
         let exists = std::fs::metadata(dest_dir.join(dir)).is_ok_and(|m| m.is_dir());
         let new = if exists { "" } else { "(new) " };
         report.info_after_list(&format!("{new}backup_dir is {}", Path::new(dir).display()));
@@ -348,6 +373,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         bw: crate::bwlimit::BwLimit::new(opts.bwlimit),
         alt_basis: None,
         fatal: None,
+        backup_error: None,
+        backup_messages: Vec::new(),
         delayed: Vec::new(),
         io_error: false,
         io_warned: false,
@@ -521,6 +548,11 @@ impl<'a> LocalTransfer<'a> {
                 }
                 ScanProblem::OtherFilesystem { .. } => {}
                 ScanProblem::Note { text } => self.report.info(text),
+                ScanProblem::TooLong { dir, name, over } => {
+                    self.report.error(&too_long_text(dir, name, *over));
+                    self.note(exit::PARTIAL);
+                    self.io_error = true;
+                }
                 ScanProblem::Unconvertible { text } => {
                     self.report.error(text);
                     self.note(exit::PARTIAL);
@@ -1132,6 +1164,7 @@ impl<'a> LocalTransfer<'a> {
         if self.opts.dry_run && !md.is_dir() {
             return true;
         }
+        let mut backup_failed = false;
         let result = if md.is_dir() {
             let shown = crate::report::lossless_text(name).into_owned();
             if self.opts.deleting() || self.opts.force {
@@ -1168,16 +1201,29 @@ impl<'a> LocalTransfer<'a> {
             if self.make_backup(dest) {
                 Ok(())
             } else {
-                Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+                backup_failed = true;
+                self.flush_backup_messages();
+                Err(self
+                    .backup_error
+                    .take()
+                    .unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::PermissionDenied)))
             }
         } else {
             std::fs::remove_file(dest)
         };
         match result {
             Ok(()) => true,
+            // (Gone already, or stock's silent backup-directory failure: room enough.)
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
             Err(e) => {
                 let name = crate::report::lossless_text(name).into_owned();
-                let what = if md.is_dir() { "rmdir" } else { "unlink" };
+                let what = if md.is_dir() {
+                    "rmdir"
+                } else if backup_failed {
+                    "make_backup"
+                } else {
+                    "unlink"
+                };
                 self.report.error(&format!(
                     "rsync: [generator] delete_file: {what}({name}) failed: {}",
                     os_error(&e)
@@ -1329,4 +1375,66 @@ pub fn mkpath_notice(count: usize, path: &[u8]) -> String {
         "created {count} {word} for {}",
         crate::report::lossless_text(path)
     )
+}
+
+/// Stock's line for a name left out of the list because it reaches `MAXPATHLEN`.
+pub fn too_long_text(dir: &[u8], name: &[u8], over: usize) -> String {
+    format!(
+        "filename overflows max-path len by {over}: {}/{}",
+        crate::report::lossless_text(dir),
+        crate::report::lossless_text(name)
+    )
+}
+
+/// Stock's receiver looks at `--backup-dir` and `--temp-dir` before anything is
+/// transferred: one that is there but not a directory, a temp dir that is not there, or
+/// one that cannot be looked at ends the run. The message, exit code and stock's source
+/// location when so. `stat` looks a directory up as the receiver sees it (a relative one
+/// from the destination directory), `shown` names it.
+pub fn unusable_option_dir(
+    backup_dir: Option<&Path>,
+    temp_dir: Option<&Path>,
+    stat: impl Fn(&Path) -> std::io::Result<std::fs::Metadata>,
+    shown: impl Fn(&Path) -> String,
+) -> Option<(String, i32, &'static str)> {
+    let check = |what: &str, dir: &Path, temp: bool| {
+        // (Stock looks at a backup dir without its trailing slash.)
+        let mut bytes = dir.as_os_str().as_bytes();
+        while !temp && bytes.len() > 1 && bytes.ends_with(b"/") {
+            bytes = &bytes[..bytes.len() - 1];
+        }
+        let dir = Path::new(std::ffi::OsStr::from_bytes(bytes));
+        let shown = shown(dir);
+        let at =
+            |backup: &'static str, temp_dir: &'static str| if temp { temp_dir } else { backup };
+        match stat(dir) {
+            Ok(m) if !m.is_dir() => Some((
+                format!("The {what} is not a directory: {shown}"),
+                exit::SYNTAX,
+                at("main.c(1032)", "main.c(1052)"),
+            )),
+            Ok(_) => None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => temp.then(|| {
+                (
+                    format!("The {what} does not exist: {shown}"),
+                    exit::SYNTAX,
+                    "main.c(1056)",
+                )
+            }),
+            Err(e) => {
+                let text = os_error(&e);
+                let text = text.rsplit_once(" (").map_or(&text[..], |(t, _)| t);
+                let what = if temp { "temp-dir " } else { "" };
+                Some((
+                    format!("Failed to stat {what}{shown}: {text}"),
+                    exit::FILE_IO,
+                    at("main.c(1036)", "main.c(1059)"),
+                ))
+            }
+        }
+    };
+    if let Some(found) = backup_dir.and_then(|d| check("backup-dir", d, false)) {
+        return Some(found);
+    }
+    check("temp-dir", temp_dir?, true)
 }

@@ -455,7 +455,7 @@ impl LocalTransfer<'_> {
             if let Err(code) = written {
                 self.report.transfer_abort();
                 self.note(code);
-                if let Some(text) = self.receive_failed.take() {
+                if let Some(texts) = self.receive_failed.take() {
                     // Only the receiver failed: stock's sender sent the file, logs it and
                     // counts it (its data as literal).
                     if it.is_new {
@@ -466,7 +466,9 @@ impl LocalTransfer<'_> {
                     self.stats.literal += size;
                     let facts = self.facts(i);
                     self.report.item_with(&it, &name, b"", &facts);
-                    self.report.error(&text);
+                    for text in texts {
+                        self.report.error(&text);
+                    }
                 }
                 return;
             }
@@ -852,7 +854,8 @@ impl LocalTransfer<'_> {
         }
         self.set_written_times(i, &tmp_path);
         if existing.is_some() && self.opts.backup && !self.make_backup(dest) {
-            return Err(exit::FILE_IO);
+            let _ = std::fs::remove_file(&tmp_path);
+            return self.replace_needs_backup();
         }
         if self.opts.delay_updates && !self.alt_whole_file {
             // Staged in the partial directory, moved into place at the end of the transfer.
@@ -927,12 +930,12 @@ impl LocalTransfer<'_> {
     /// The message waits in `receive_failed`: the sender had sent the file by then, and
     /// says so first.
     fn mkstemp_failed(&mut self, dir: &Path, base: &[u8], e: &io::Error) -> i32 {
-        self.receive_failed = Some(format!(
+        self.receive_failed = Some(vec![format!(
             "rsync: [receiver] mkstemp \"{}/.{}.XXXXXX\" failed: {}",
             full_path(dir),
             crate::report::lossless_text(base),
             os_error(e)
-        ));
+        )]);
         exit::PARTIAL
     }
 
@@ -1108,28 +1111,86 @@ impl LocalTransfer<'_> {
             // symlink meanwhile does not redirect it).
             match rtsync_oppath::open_parent(rtsync_oppath::Base::Cwd, &name, true) {
                 Ok((dir, leaf)) => match rename_into(dest, &dir, &leaf) {
-                    Ok(()) => true,
-                    Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(dest, &name),
-                    Err(_) => false,
+                    Ok(()) => Ok(()),
+                    // Another filesystem (or a rename refused): a copy, as stock falls back
+                    // to one.
+                    Err(_) => copy_across(dest, &name),
                 },
                 Err(e) if rtsync_oppath::is_refusal(&e) => {
                     self.backup_refused(dest, &name, &e, false);
                     return false;
                 }
-                Err(_) => false,
+                Err(e) => {
+                    // Stock's backup-directory creation fails without a word of its own.
+                    self.backup_error = Some(e);
+                    return false;
+                }
             }
         } else {
             match std::fs::rename(dest, &name) {
-                Ok(()) => true,
+                Ok(()) => Ok(()),
                 // Another filesystem: copy, as rsync's robust_rename does.
-                Err(e) if e.raw_os_error() == Some(libc::EXDEV) => copy_across(dest, &name),
-                Err(_) => false,
+                Err(_) => copy_across(dest, &name),
             }
         };
-        if moved {
-            self.announce_backup(dest, &name);
+        match moved {
+            Ok(()) => {
+                self.announce_backup(dest, &name);
+                true
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
+                // A directory that could not be renamed aside: left to the caller, as before.
+                true
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !dest.exists() => {
+                // Nothing was there to keep after all.
+                true
+            }
+            Err(e) => {
+                // Stock's copy fallback: it clears the backup name first, then creates it.
+                let dir = self.dest_dir();
+                let shown = name
+                    .strip_prefix(&dir)
+                    .unwrap_or(&name)
+                    .display()
+                    .to_string();
+                let what = if e.raw_os_error() == Some(libc::ENOENT) {
+                    "open"
+                } else {
+                    "unlink"
+                };
+                self.backup_messages.push(format!(
+                    "rsync: [receiver] {what} \"{}\": {}",
+                    full_path(&name),
+                    os_error(&e)
+                ));
+                self.backup_messages.push(format!(
+                    "rsync: [receiver] keep_backup failed: \"{}\" -> \"{shown}\": {}",
+                    full_path(dest),
+                    os_error(&e)
+                ));
+                self.backup_error = Some(e);
+                false
+            }
         }
-        true
+    }
+
+    /// A file about to be replaced could not be backed up: stock's receiver stops there
+    /// (code 11) and the file stays as it was.
+    pub(super) fn replace_needs_backup(&mut self) -> Result<(), i32> {
+        if self.backup_error.take().is_some() && self.fatal.is_none() {
+            self.fatal = Some((exit::FILE_IO, "rsync.c(900)"));
+            // (Stock's sender had sent the file: its line comes first.)
+            self.receive_failed = Some(std::mem::take(&mut self.backup_messages));
+        }
+        Err(exit::FILE_IO)
+    }
+
+    /// Prints what a failed `--backup` said (a deletion's, before its own line).
+    pub(super) fn flush_backup_messages(&mut self) {
+        for text in std::mem::take(&mut self.backup_messages) {
+            self.report.error(&text);
+        }
     }
 
     /// A backup whose directory runs into another user's symlink, reported as stock does: a
@@ -1352,6 +1413,7 @@ impl LocalTransfer<'_> {
         }
         if !self.opts.dry_run {
             if current.is_some() && self.opts.backup && !self.make_backup(dest) {
+                let _ = self.replace_needs_backup();
                 return;
             }
             let made = self.replace_with(
@@ -1514,32 +1576,8 @@ impl LocalTransfer<'_> {
 /// Moves `from` to `to` on another filesystem: a regular file is copied, a symlink or special
 /// file recreated (reading a FIFO or device would block or copy the wrong thing), then `from`
 /// is removed.
-fn copy_across(from: &Path, to: &Path) -> bool {
-    let Ok(md) = std::fs::symlink_metadata(from) else {
-        return false;
-    };
-    let copied = if md.is_file() {
-        std::fs::copy(from, to).is_ok() && {
-            // A --fake-super stand-in keeps what it stands for.
-            for name in [
-                rtsync_tree::fake::STAT_ATTR,
-                rtsync_tree::fake::ACCESS_ACL_ATTR,
-                rtsync_tree::fake::DEFAULT_ACL_ATTR,
-            ] {
-                if let Ok(Some(v)) = rtsync_tree::xattr::get(from, name) {
-                    let _ = rtsync_tree::xattr::set(to, name, &v);
-                }
-            }
-            true
-        }
-    } else if md.file_type().is_symlink() {
-        std::fs::read_link(from).is_ok_and(|t| std::os::unix::fs::symlink(t, to).is_ok())
-    } else if !md.is_dir() {
-        fsops::make_node(to, md.mode(), md.rdev()).is_ok()
-    } else {
-        false
-    };
-    copied && std::fs::remove_file(from).is_ok()
+fn copy_across(from: &Path, to: &Path) -> io::Result<()> {
+    fsops::move_by_copy(from, to)
 }
 
 /// `rename(from, dir/leaf)` with the destination side held as a directory descriptor.

@@ -36,6 +36,10 @@ pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
             );
             code = exit::PARTIAL;
         }
+        if let ScanProblem::TooLong { dir, name, over } = p {
+            eprintln!("{}", rtsync_engine::local::too_long_text(dir, name, *over));
+            code = exit::PARTIAL;
+        }
     }
     scanned
         .entries

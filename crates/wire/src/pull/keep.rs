@@ -67,7 +67,13 @@ impl BackupOptions {
                 fs::remove_dir_all(&to)?;
             }
         }
-        fs::rename(path, &to)?;
+        match fs::rename(path, &to) {
+            // Another filesystem: a copy, as stock's robust_rename falls back to.
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                rtsync_tree::fsops::move_by_copy(path, &to)?
+            }
+            r => r?,
+        }
         Ok(true)
     }
 
