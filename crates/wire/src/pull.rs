@@ -774,10 +774,21 @@ fn check_option_dirs(ctx: &Ctx<'_>) -> Result<()> {
             Ok(rel) if !rel.as_os_str().is_empty() => rel,
             _ => p,
         };
-        rtsync_engine::report::lossless_text(rel.as_os_str().as_encoded_bytes()).into_owned()
+        let mut text =
+            rtsync_engine::report::lossless_text(rel.as_os_str().as_encoded_bytes()).into_owned();
+        // (A trailing slash, which the prefix strip drops, is part of the name shown.)
+        if p.as_os_str().as_encoded_bytes().ends_with(b"/") && !text.ends_with('/') {
+            text.push('/');
+        }
+        text
     };
     let stat = |p: &std::path::Path| -> std::io::Result<std::fs::Metadata> {
-        std::fs::metadata(o.option_dir(p, None)?)
+        let m = std::fs::metadata(o.option_dir(p, None)?)?;
+        // (A name with a trailing slash looked up in a module is still a directory's.)
+        if p.as_os_str().as_encoded_bytes().ends_with(b"/") && !m.is_dir() {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOTDIR));
+        }
+        Ok(m)
     };
     let backup_dir = o.backup.as_ref().and_then(|b| b.dir.as_deref());
     let found =

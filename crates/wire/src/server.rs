@@ -697,6 +697,21 @@ fn serve<R: Read + Send, W: Write + Send>(
             )
         }
     });
+    if let Err(Error::RemoteExit(code)) = &result {
+        // The client ended the session for a reason of its own and said so: as stock's
+        // exit_cleanup, answer (an empty MSG_ERROR_EXIT, protocol 31 on) and leave quietly
+        // with its code.
+        // (Stock's receiving side passes the code on; its sender answers empty.)
+        if neg.protocol >= 31 {
+            let _ = if opts.sender {
+                writer.send_msg(MsgTag::ErrorExit, &[])
+            } else {
+                writer.send_msg_int(MsgTag::ErrorExit, *code)
+            };
+            let _ = writer.flush();
+        }
+        return Ok(*code);
+    }
     if let Err(e) = &result {
         if let Some(log) = &session.log {
             (log.0)(&format!("rsync: {e}"));
@@ -720,9 +735,43 @@ fn serve<R: Read + Send, W: Write + Send>(
         let _ = writer.send_msg(MsgTag::Error, closing.as_bytes());
         let _ = writer.send_msg_int(MsgTag::ErrorExit, e.exit_code());
         let _ = writer.flush();
+        if let Some(fd) = session.socket_fd {
+            if !matches!(
+                e,
+                Error::UnexpectedEof { .. } | Error::Io { .. } | Error::Timeout
+            ) {
+                wait_for_client_to_leave(&mut reader, fd);
+            }
+        }
         return Ok(e.exit_code());
     }
     result
+}
+
+/// After telling a daemon client why the session ends, reads (and drops) what it still
+/// sends until it goes, as stock's noop_io_until_death: closing a socket with unread data
+/// would reset the connection and the client would report that instead of our message.
+/// Bounded: a client that does not go within 10 seconds is left.
+fn wait_for_client_to_leave<R: Read>(reader: &mut MuxReader<R>, fd: std::os::fd::RawFd) {
+    let timeout = libc::timeval {
+        tv_sec: 10,
+        tv_usec: 0,
+    };
+    // SAFETY: setsockopt on the session's socket with a timeval of the right size.
+    let set = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            std::ptr::addr_of!(timeout).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
 }
 
 /// The paths a sending server lists: its arguments after `.`, or `.` itself.
