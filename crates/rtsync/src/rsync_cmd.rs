@@ -267,7 +267,7 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
                 Some(rest) if code == exit::SOCKET_IO => eprintln!("rsync: [{role}] {rest}"),
                 _ => eprintln!("{message}"),
             }
-            closing(code, role, e.location());
+            closing(code, e.role().unwrap_or(role), e.location());
             code
         }
     }

@@ -261,8 +261,10 @@ fn a_backup_that_cannot_be_made_stops_the_transfer_and_keeps_the_file() {
         shown(&runs[0].0, runs[0].1.path())
     );
     assert_eq!(runs[0].0.status.code(), Some(11));
-    // Every receiver of ours stops the same way (the wording of a wire receiver's lines is
-    // not compared: stock's depends on which of its copy steps failed).
+    // Over the wire, in every pairing: the same lines, code and trees as stock's.
+    let prepare_base = |base: &Path| prepare_long(base);
+    matrix::every_pairing(&prepare_base, Case::new(&["-a", "-b"], &[""]));
+    // And every receiver of ours keeps the file.
     for role in [
         Role::OursPullStockShell,
         Role::OursPullStockDaemon,
@@ -397,4 +399,98 @@ fn deep_names(root: &Path) -> (usize, Vec<String>) {
         dir = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
     }
     (depth, top)
+}
+
+/// A small tmpfs mounted for a test, unmounted when dropped.
+struct SmallFs(tempfile::TempDir);
+
+impl SmallFs {
+    fn new(size: &str) -> SmallFs {
+        let t = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "rtsync-small"])
+            .arg(t.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mounting a tmpfs (as root) is needed for this test");
+        SmallFs(t)
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_destination_stops_the_receiver_and_leaves_no_partial_file() {
+    let roles = [
+        Role::Local,
+        Role::OursPullStockShell,
+        Role::OursPullStockDaemon,
+        Role::StockPushesOurShell,
+        Role::StockPushesOurDaemon,
+    ];
+    for role in roles {
+        let mut seen = Vec::new();
+        for stock in [true, false] {
+            let work = tempfile::tempdir().unwrap();
+            let src = work.path().join("src");
+            std::fs::create_dir(&src).unwrap();
+            std::fs::write(src.join("a"), b"small\n").unwrap();
+            std::fs::write(src.join("big"), pattern(3 << 20, 7)).unwrap();
+            let full = SmallFs::new("1m");
+            let dest = full.0.path().join("d");
+            std::fs::create_dir(&dest).unwrap();
+            let out = if stock {
+                roles::stock_reference(
+                    role.pulls() || role == Role::Local,
+                    &["-a"],
+                    &src,
+                    &dest,
+                    work.path(),
+                )
+            } else {
+                role.run(&["-a"], &src, &dest, work.path())
+            };
+            let err =
+                String::from_utf8_lossy(&out.stderr).replace(&dest.display().to_string(), "DEST");
+            let mut names: Vec<String> = std::fs::read_dir(&dest)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            assert_eq!(out.status.code(), Some(11), "{role:?} stock={stock}: {err}");
+            // Nothing half-written is left: no temp file, no short `big`.
+            assert_eq!(names, ["a"], "{role:?} stock={stock}");
+            seen.push(err);
+        }
+        // (The reference runs through a shell; a daemon names the file in its module, as
+        // stock's daemon does: `"big" (in mod)`.)
+        let ours_named = if role == Role::StockPushesOurDaemon {
+            "\"big\" (in mod)"
+        } else {
+            "\"DEST/big\""
+        };
+        let closing =
+            "rsync error: error in file IO (code 11) at receiver.c(657) [receiver=3.5.0]\n";
+        let failed = |named: &str| {
+            format!("rsync: [receiver] write failed on {named}: No space left on device (28)\n")
+        };
+        assert!(
+            seen[0].contains(&failed("\"DEST/big\"")),
+            "stock {role:?}: {}",
+            seen[0]
+        );
+        assert!(seen[0].contains(closing), "stock {role:?}: {}", seen[0]);
+        assert!(
+            seen[1].contains(&failed(ours_named)),
+            "ours {role:?}: {}",
+            seen[1]
+        );
+        assert!(seen[1].contains(closing), "ours {role:?}: {}", seen[1]);
+    }
 }

@@ -85,6 +85,10 @@ pub enum Error {
     /// `error`, with stock's source location for the closing `rsync error:` line.
     #[error("{error}")]
     Located { error: Box<Error>, at: &'static str },
+    /// `error` met by the receiving side's file writing, which stock's receiver process
+    /// reports itself: its closing line says `[receiver=…]` and where.
+    #[error("{error}")]
+    InReceiver { error: Box<Error>, at: &'static str },
 }
 
 impl Error {
@@ -109,7 +113,7 @@ impl Error {
             Error::Timeout => exit::TIMEOUT,
             Error::RemoteShell { code, .. } => *code,
             Error::BatchOpen { code, .. } => *code,
-            Error::Located { error, .. } => error.exit_code(),
+            Error::Located { error, .. } | Error::InReceiver { error, .. } => error.exit_code(),
         }
     }
 
@@ -124,7 +128,9 @@ impl Error {
             | Error::BareUsage { .. }
             | Error::Bare { .. } => self.to_string(),
             Error::Startup(m) if m.starts_with("ERROR:") => m.clone(),
-            Error::Located { error, .. } => error.client_message(),
+            Error::Located { error, .. } | Error::InReceiver { error, .. } => {
+                error.client_message()
+            }
             other => format!("rsync: {other}"),
         }
     }
@@ -133,10 +139,30 @@ impl Error {
     /// code alone does not tell.
     pub fn location(&self) -> Option<&'static str> {
         match self {
-            Error::BareUsage { at, .. } | Error::Bare { at, .. } | Error::Located { at, .. } => {
-                Some(at)
-            }
+            Error::BareUsage { at, .. }
+            | Error::Bare { at, .. }
+            | Error::Located { at, .. }
+            | Error::InReceiver { at, .. } => Some(at),
             _ => None,
+        }
+    }
+
+    /// The process stock's closing line names for this error, when it is not the one the
+    /// direction of the transfer gives.
+    pub fn role(&self) -> Option<&'static str> {
+        match self {
+            Error::InReceiver { .. } => Some("receiver"),
+            _ => None,
+        }
+    }
+
+    /// A failure of this side's own filesystem work (writing a file, keeping a backup),
+    /// not of the connection or the peer.
+    pub fn is_local_file_error(&self) -> bool {
+        match self {
+            Error::File { .. } | Error::InReceiver { .. } => true,
+            Error::Located { error, .. } => error.is_local_file_error(),
+            _ => false,
         }
     }
 

@@ -671,20 +671,39 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
     ));
     let (req_tx, req_rx) = mpsc::channel::<Request>();
     let (ev_tx, ev_rx) = mpsc::channel::<Event>();
+    // A client whose receiving fails on its own side (a write, a backup) tells the peer
+    // the exit code and lets it go, as stock's does: the code, set before the generator is
+    // stopped, is what it sends.
+    let local_failure = std::sync::atomic::AtomicI32::new(0);
     std::thread::scope(|s| {
         let ctx = &ctx;
+        let local_failure = &local_failure;
         let gen = s.spawn(move || {
             let r = generate(ctx, writer, req_tx, ev_rx);
             if r.is_err() {
-                closer.close();
+                match local_failure.load(std::sync::atomic::Ordering::SeqCst) {
+                    0 => closer.close(),
+                    code => {
+                        let _ = writer.send_msg_int(MsgTag::ErrorExit, code);
+                        let _ = writer.flush();
+                    }
+                }
             }
             r
         });
         let recv = receive(ctx, reader, req_rx, &ev_tx, inc.as_mut());
-        if recv.is_err() {
-            closer.close();
+        match &recv {
+            Err(e) if opts.peer_sends_stats && e.is_local_file_error() => {
+                local_failure.store(e.exit_code(), std::sync::atomic::Ordering::SeqCst);
+                drop(ev_tx);
+                drain_until_peer_leaves(reader, closer);
+            }
+            Err(_) => {
+                closer.close();
+                drop(ev_tx);
+            }
+            Ok(_) => drop(ev_tx),
         }
-        drop(ev_tx);
         let gen = gen
             .join()
             .unwrap_or_else(|_| Err(Error::Stream("generator panicked".into())));
@@ -729,6 +748,26 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
     })
 }
 
+/// Reads (and drops) what the peer still sends until it goes: its answer to our
+/// MSG_ERROR_EXIT, or the end of the stream. Bounded: after 10 seconds the connection is
+/// closed.
+pub(crate) fn drain_until_peer_leaves<R: Read>(reader: &mut MuxReader<R>, closer: &Closer) {
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            if done_rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .is_err()
+            {
+                closer.close();
+            }
+        });
+        let mut buf = [0u8; 4096];
+        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = done_tx.send(());
+    });
+}
+
 /// A client ending the session for a reason of its own tells the peer the exit code
 /// (MSG_ERROR_EXIT, as stock's exit_cleanup does) and waits for it to go, so the peer exits
 /// quietly instead of reporting a connection cut short. The wait is bounded.
@@ -741,21 +780,7 @@ fn error_exit_handshake<R: Read + Send, W: Write + Send>(
     if writer.send_msg_int(MsgTag::ErrorExit, code).is_err() || writer.flush().is_err() {
         return;
     }
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            if done_rx
-                .recv_timeout(std::time::Duration::from_secs(10))
-                .is_err()
-            {
-                closer.close();
-            }
-        });
-        let mut buf = [0u8; 4096];
-        // Whatever the peer still sends is dropped; its MSG_ERROR_EXIT or EOF ends this.
-        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
-        let _ = done_tx.send(());
-    });
+    drain_until_peer_leaves(reader, closer);
 }
 
 /// Stock's receiver looks at `--backup-dir` and `--temp-dir` before anything is
@@ -3309,11 +3334,6 @@ fn send_said<W: Write>(ctx: &Ctx<'_>, w: &mut MuxWriter<W>) -> Result<()> {
         send_message(w, tag, &text)?;
     }
     Ok(())
-}
-
-/// A fatal error's preceding line, printed where the process prints its errors.
-fn report(e: &Error) {
-    eprintln!("rsync: {e}");
 }
 
 /// `deleting in NAME`: a deletion pass before or after the transfer reaching a top

@@ -246,7 +246,8 @@ pub fn push_to(
             &popts,
             lists.then_some(&mut reporter),
             pending,
-        )?;
+        )
+        .map_err(|e| answer_remote_exit(e, &mut reader, &mut writer, &neg, &conn.closer))?;
         io_error = list.io_error();
         list_errors = list.xfer_errors;
         (stats, (list.total_size, list.kind_counts))
@@ -286,7 +287,8 @@ pub fn push_to(
             &popts,
             lists.then_some(&mut reporter),
             pending,
-        )?;
+        )
+        .map_err(|e| answer_remote_exit(e, &mut reader, &mut writer, &neg, &conn.closer))?;
         (stats, (list.total_size, list.kind_counts))
     };
     if let Some(b) = &env.batch {
@@ -311,6 +313,28 @@ pub fn push_to(
         outcome.stats.errors += 1;
     }
     Ok(outcome)
+}
+
+/// The receiver told us it stops (MSG_ERROR_EXIT with its code): as stock's sender, answer
+/// (an empty MSG_ERROR_EXIT, protocol 31 on) and read on until it goes, printing what it
+/// still says (a daemon's generator sends its own closing line after the code). Bounded:
+/// after 10 seconds the connection is closed. Other errors pass through.
+fn answer_remote_exit<R: std::io::Read, W: std::io::Write>(
+    e: Error,
+    reader: &mut MuxReader<R>,
+    writer: &mut MuxWriter<W>,
+    neg: &crate::negotiate::Negotiated,
+    closer: &crate::connect::Closer,
+) -> Error {
+    if !matches!(e, Error::RemoteExit(_)) {
+        return e;
+    }
+    if neg.protocol >= 31 {
+        let _ = writer.send_msg(MsgTag::ErrorExit, &[]);
+        let _ = std::io::Write::flush(writer);
+    }
+    crate::pull::drain_until_peer_leaves(reader, closer);
+    e
 }
 
 /// Milliseconds since `from`, at least 1 (as stock's sender counts its list's generation).

@@ -719,20 +719,32 @@ fn serve<R: Read + Send, W: Write + Send>(
         // Tell the client why, as stock does, then the exit code. Only there: our stderr
         // reaches the same terminal through a remote shell, where a second copy of the line
         // would interleave with the first.
-        let _ = writer.send_msg(
-            MsgTag::Error,
-            format!("{}\n", e.client_message()).as_bytes(),
-        );
+        // (A message of several lines goes as one message a line: a client escapes a
+        // newline inside a message.)
+        for line in e.client_message().lines() {
+            let _ = writer.send_msg(MsgTag::Error, format!("{line}\n").as_bytes());
+        }
         // And stock's closing line, which its server's exit sends the same way.
         let code = e.exit_code();
         let closing = format!(
             "rsync error: {} (code {code}) at {} [{}={}]\n",
             rtsync_engine::report::exit_message(code),
             e.location().unwrap_or("main.c(1394)"),
-            if opts.sender { "sender" } else { "Receiver" },
+            e.role()
+                .unwrap_or(if opts.sender { "sender" } else { "Receiver" }),
             rtsync_engine::RSYNC_VERSION
         );
         let _ = writer.send_msg(MsgTag::Error, closing.as_bytes());
+        if session.module_name.is_some() && e.role() == Some("receiver") {
+            // A daemon's generator hears of its receiver's exit and logs its own line,
+            // which reaches the client too.
+            let generator = format!(
+                "rsync error: {} (code {code}) at io.c(1892) [generator={}]\n",
+                rtsync_engine::report::exit_message(code),
+                rtsync_engine::RSYNC_VERSION
+            );
+            let _ = writer.send_msg(MsgTag::Error, generator.as_bytes());
+        }
         let _ = writer.send_msg_int(MsgTag::ErrorExit, e.exit_code());
         let _ = writer.flush();
         if let Some(fd) = session.socket_fd {

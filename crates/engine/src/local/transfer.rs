@@ -1018,6 +1018,10 @@ impl LocalTransfer<'_> {
             full_path(dest),
             os_error(e)
         ));
+        // (Stock's receiver stops there.)
+        if self.fatal.is_none() {
+            self.fatal = Some((exit::FILE_IO, "receiver.c(657)"));
+        }
         exit::FILE_IO
     }
 

@@ -145,7 +145,13 @@ pub(super) fn receive_file<R: Read>(
     }
     let werr = |err| {
         let shown = shown_final(ctx, &e.name, &final_path);
-        Error::file(format!("[receiver] write failed on {shown}"), err)
+        Error::InReceiver {
+            error: Box::new(Error::file(
+                format!("[receiver] write failed on {shown}"),
+                err,
+            )),
+            at: "receiver.c(657)",
+        }
     };
     let received = copy_tokens(
         ctx,
@@ -497,7 +503,13 @@ fn copy_tokens<R: Read>(
     let final_path = ctx.dest.path_of(&req.entry.name);
     let werr = |err| {
         let shown = shown_final(ctx, &req.entry.name, &final_path);
-        Error::file(format!("[receiver] write failed on {shown}"), err)
+        Error::InReceiver {
+            error: Box::new(Error::file(
+                format!("[receiver] write failed on {shown}"),
+                err,
+            )),
+            at: "receiver.c(657)",
+        }
     };
     let mut hasher = FileHasher::new(ctx.neg.checksum);
     let mut block = Vec::new();
@@ -590,9 +602,10 @@ fn copy_tokens<R: Read>(
     Ok(hasher.finish().as_bytes().to_vec())
 }
 
-/// A backup that could not be made ends the transfer, as stock's receiver reports it: the
-/// backup name it could not open (named as given, e.g. a pinned `/proc/self/fd/N/...` dir),
-/// then `keep_backup failed: FILE -> BACKUP`.
+/// A backup that could not be made ends the transfer, as stock's receiver reports it (its
+/// copy fallback's failed step: clearing the backup name, or creating it when its
+/// directory is missing), then `keep_backup failed: FILE -> BACKUP` with the backup named
+/// as the receiver, working in the destination, sees it.
 fn backup_failed(
     ctx: &Ctx<'_>,
     b: &super::BackupOptions,
@@ -601,16 +614,29 @@ fn backup_failed(
     err: std::io::Error,
 ) -> Error {
     let to = b.path_for(ctx.dest, name);
-    super::report(&Error::file(
-        format!("[receiver] open \"{}\"", to.display()),
-        std::io::Error::from_raw_os_error(err.raw_os_error().unwrap_or(libc::EIO)),
-    ));
-    Error::file(
-        format!(
-            "[receiver] keep_backup failed: \"{}\" -> \"{}\"",
-            rtsync_engine::local::full_path(path),
-            to.display()
-        ),
-        err,
-    )
+    let root = ctx.dest.root();
+    let seen = match to.strip_prefix(&root) {
+        Ok(rel) if root != std::path::Path::new(".") && !rel.as_os_str().is_empty() => rel,
+        _ => to.as_path(),
+    };
+    let step = if err.raw_os_error() == Some(libc::ENOENT) {
+        "open"
+    } else {
+        "unlink"
+    };
+    let strerr = crate::error::os_text(&err);
+    // Both lines travel as the one error: a server sends them to the client together.
+    Error::InReceiver {
+        error: Box::new(Error::Bare {
+            message: format!(
+                "rsync: [receiver] {step} {}: {strerr}\nrsync: [receiver] keep_backup failed: {} -> \"{}\": {strerr}",
+                ctx.naming.path(&to),
+                ctx.naming.path(path),
+                seen.display()
+            ),
+            code: crate::error::exit::FILE_IO,
+            at: "rsync.c(900)",
+        }),
+        at: "rsync.c(900)",
+    }
 }
