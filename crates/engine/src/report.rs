@@ -1416,38 +1416,55 @@ pub fn escape_name(name: &[u8]) -> Vec<u8> {
 /// [`escape_name`]; with `eight_bit` (`-8`), bytes with the high bit set pass through as they are.
 pub fn escape_name_with(name: &[u8], eight_bit: bool) -> Vec<u8> {
     let unprintable = |c: u8| (c < 0x20 && c != b'\t') || c == 0x7f;
-    if !name.iter().any(|&c| unprintable(c) || c >= 0x80) {
+    // A backslash that would read as an escape (`\#` and three digits) is escaped itself,
+    // as stock's output does, so that every escape in a line is one.
+    let lone_backslash = |at: usize| {
+        name[at] == b'\\'
+            && name.get(at + 1) == Some(&b'#')
+            && name.len() > at + 4
+            && name[at + 2..at + 5].iter().all(u8::is_ascii_digit)
+    };
+    if !name
+        .iter()
+        .enumerate()
+        .any(|(at, &c)| unprintable(c) || c >= 0x80 || (c == b'\\' && lone_backslash(at)))
+    {
         return name.to_vec();
     }
+    let esc = |out: &mut Vec<u8>, c: u8| out.extend_from_slice(format!("\\#{c:03o}").as_bytes());
     let locale = locale_text();
+    let mut out = Vec::with_capacity(name.len() + 8);
     if locale != LocaleText::Utf8 {
-        let mut out = Vec::with_capacity(name.len() + 8);
-        for &c in name {
+        for (at, &c) in name.iter().enumerate() {
             let pass = c >= 0x80 && (eight_bit || locale == LocaleText::Bytes);
-            if unprintable(c) || (c >= 0x80 && !pass) {
-                out.extend_from_slice(format!("\\#{c:03o}").as_bytes());
+            if unprintable(c) || (c >= 0x80 && !pass) || (c == b'\\' && lone_backslash(at)) {
+                esc(&mut out, c);
             } else {
                 out.push(c);
             }
         }
         return out;
     }
-    let mut out = Vec::with_capacity(name.len() + 8);
+    let mut at = 0;
     for chunk in name.utf8_chunks() {
         for ch in chunk.valid().chars() {
-            if ch.is_ascii() && unprintable(ch as u8) {
-                out.extend_from_slice(format!("\\#{:03o}", ch as u8).as_bytes());
-            } else {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            let ascii = ch.is_ascii().then_some(ch as u8);
+            match ascii {
+                Some(c) if unprintable(c) || (c == b'\\' && lone_backslash(at)) => esc(&mut out, c),
+                _ => {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                }
             }
+            at += ch.len_utf8();
         }
         for &c in chunk.invalid() {
             if eight_bit {
                 out.push(c);
             } else {
-                out.extend_from_slice(format!("\\#{:03o}", c).as_bytes());
+                esc(&mut out, c);
             }
+            at += 1;
         }
     }
     out
@@ -1930,5 +1947,12 @@ mod tests {
     #[test]
     fn escapes_control_characters() {
         assert_eq!(escape_name(b"a\nb"), b"a\\#012b".to_vec());
+    }
+
+    #[test]
+    fn escapes_a_backslash_that_reads_as_an_escape() {
+        assert_eq!(escape_name(b"h\\#012x"), b"h\\#134#012x".to_vec());
+        assert_eq!(escape_name(b"back\\slash"), b"back\\slash".to_vec());
+        assert_eq!(escape_name(b"end\\#01"), b"end\\#01".to_vec());
     }
 }

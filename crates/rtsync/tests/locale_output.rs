@@ -1,7 +1,8 @@
 //! Names in output follow the locale as stock's client prints them: in the C locale every
 //! byte above 0x7f is escaped (`\#303\#251` for a UTF-8 `é`), in a UTF-8 locale only bytes
 //! that are not UTF-8 (`\#351` for a latin1 `é`) — in item lines, deletions and messages
-//! such as `skipping non-regular file`, locally, pushing and pulling, against stock.
+//! such as `skipping non-regular file`, locally, pushing and pulling, against stock; control
+//! characters as `\#ooo`, and a backslash that would read as such an escape as `\#134`.
 
 mod interop_util;
 
@@ -21,6 +22,19 @@ fn tree(root: &Path) {
     std::fs::write(src.join("né"), b"utf8\n").unwrap();
     std::os::unix::fs::symlink("x", src.join(name(b"l\xe9"))).unwrap();
     std::os::unix::fs::symlink("x", src.join("lé")).unwrap();
+    // Control characters, and a backslash that reads as an escape (escaped itself:
+    // `\#134#012`); a plain backslash stays.
+    for n in [
+        &b"hash\\#012x"[..],
+        b"nl\nname",
+        b"bell\x07name",
+        b"back\\slash",
+        b" space ",
+        b"-leading",
+    ] {
+        std::fs::write(src.join(name(n)), b"odd\n").unwrap();
+    }
+    std::fs::write(dst.join(name(b"old\\#101\x1b")), b"old\n").unwrap();
     std::fs::write(dst.join(name(b"old\xe9")), b"old\n").unwrap();
     std::fs::write(dst.join("oldé"), b"old\n").unwrap();
 }
@@ -77,6 +91,11 @@ fn names_are_escaped_as_the_locale_says() {
                 assert!(
                     got[0].iter().any(|l| l.contains("caf\\#351")),
                     "{what}: stock escapes latin1: {:?}",
+                    got[0]
+                );
+                assert!(
+                    got[0].iter().any(|l| l.contains("hash\\#134#012x")),
+                    "{what}: stock escapes a backslash that reads as an escape: {:?}",
                     got[0]
                 );
                 assert_eq!(got[1], got[0], "{what}: ours then stock");
