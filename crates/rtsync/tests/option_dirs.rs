@@ -494,3 +494,91 @@ fn a_full_destination_stops_the_receiver_and_leaves_no_partial_file() {
         assert!(seen[1].contains(closing), "ours {role:?}: {}", seen[1]);
     }
 }
+
+/// Opens directory `name` beneath `dir` (a path too long to name whole is walked this way).
+fn open_in(dir: &std::fs::File, name: &str, create: bool) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let c = std::ffi::CString::new(name).unwrap();
+    if create {
+        // SAFETY: a valid directory descriptor and NUL-terminated name.
+        assert_eq!(
+            unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), 0o755) },
+            0
+        );
+    }
+    // SAFETY: as above.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        )
+    };
+    assert!(fd >= 0, "{name}: {}", std::io::Error::last_os_error());
+    // SAFETY: a descriptor just opened.
+    unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+}
+
+/// The deepest directory of [`deep_tree`] beneath `root`, open.
+fn deepest(root: &Path, create: bool) -> std::fs::File {
+    let mut at = std::fs::File::open(root).unwrap();
+    for _ in 0..20 {
+        at = open_in(&at, &"E".repeat(200), create);
+    }
+    at
+}
+
+#[test]
+fn paths_longer_than_path_max_are_sent_and_received_in_every_role() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // Names of 4094 bytes (20 directories of 200 and a file of 74): within what the list
+    // carries, past PATH_MAX once a destination is put in front.
+    let file = "F".repeat(74);
+    for role in [
+        Role::Local,
+        Role::OursPullStockShell,
+        Role::OursPushStockShell,
+        Role::StockPullsOurShell,
+        Role::StockPushesOurShell,
+        Role::OursPullStockDaemon,
+        Role::StockPushesOurDaemon,
+    ] {
+        let work = tempfile::tempdir().unwrap();
+        let (src, dst) = (work.path().join("src"), work.path().join("dst"));
+        std::fs::create_dir(&src).unwrap();
+        std::fs::create_dir(&dst).unwrap();
+        let bottom = deepest(&src, true);
+        // SAFETY: a directory descriptor, a NUL-terminated name, flags and mode.
+        let fd = unsafe {
+            libc::openat(
+                bottom.as_raw_fd(),
+                std::ffi::CString::new(file.clone()).unwrap().as_ptr(),
+                libc::O_WRONLY | libc::O_CREAT,
+                0o644,
+            )
+        };
+        assert!(fd >= 0);
+        // SAFETY: a descriptor just opened.
+        let mut f: std::fs::File = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+        std::io::Write::write_all(&mut f, b"deep contents\n").unwrap();
+        drop(f);
+        let out = role.run(&["-a"], &src, &dst, work.path());
+        assert_eq!(roles::code(&out), 0, "{role:?}: {out:?}");
+        let got = deepest(&dst, false);
+        // SAFETY: as above.
+        let fd = unsafe {
+            libc::openat(
+                got.as_raw_fd(),
+                std::ffi::CString::new(file.clone()).unwrap().as_ptr(),
+                libc::O_RDONLY,
+            )
+        };
+        assert!(fd >= 0, "{role:?}: the deep file was not received");
+        // SAFETY: a descriptor just opened.
+        let mut f: std::fs::File = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).unwrap();
+        assert_eq!(data, b"deep contents\n", "{role:?}");
+    }
+}

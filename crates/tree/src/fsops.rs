@@ -142,6 +142,86 @@ pub fn make_node(path: &Path, mode: u32, rdev: u64) -> io::Result<()> {
     check(unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, rdev as libc::dev_t) })
 }
 
+/// Paths at least this long are reached through a held directory (see [`reachable`]).
+const LONG_PATH: usize = 3800;
+
+/// A path the kernel accepts for `path`, however long: paths shorter than PATH_MAX are
+/// themselves; a longer one becomes `/proc/self/fd/N/REST`, N a directory of it held open
+/// (reached one piece at a time and kept for the process's life; one that was removed since
+/// is opened again). Where no such directory can be opened the path is returned as it is
+/// (and fails with ENAMETOOLONG where it is used, as before).
+pub fn reachable(path: PathBuf) -> PathBuf {
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.len() < LONG_PATH {
+        return path;
+    }
+    // The directory part is cut at the first slash past which the rest fits.
+    let room = LONG_PATH - 40;
+    let from = bytes.len() - room;
+    let Some(cut) = bytes[from..]
+        .iter()
+        .position(|&c| c == b'/')
+        .map(|i| i + from)
+    else {
+        return path;
+    };
+    let (dir, rest) = (&bytes[..cut], &bytes[cut + 1..]);
+    match held_dir(dir) {
+        Some(fd) => {
+            let mut p = PathBuf::from(format!("/proc/self/fd/{fd}"));
+            p.push(OsStr::from_bytes(rest));
+            p
+        }
+        None => path,
+    }
+}
+
+/// The descriptor number of directory `dir` (a long path) held open for [`reachable`].
+fn held_dir(dir: &[u8]) -> Option<i32> {
+    use std::collections::HashMap;
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::sync::{Mutex, OnceLock};
+    static HELD: OnceLock<Mutex<HashMap<Vec<u8>, OwnedFd>>> = OnceLock::new();
+    let mut held = HELD
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(fd) = held.get(dir) {
+        // A directory removed since (no links left) is not the one the name means now.
+        let live = nlink_of(fd.as_raw_fd()).is_some_and(|n| n > 0);
+        if live {
+            return Some(fd.as_raw_fd());
+        }
+        held.remove(dir);
+    }
+    drop(held);
+    // (The directory's own path may be long too: reached the same way.)
+    let via = reachable(PathBuf::from(OsStr::from_bytes(dir)));
+    let fd: OwnedFd = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(via)
+        .ok()?
+        .into();
+    let raw = fd.as_raw_fd();
+    HELD.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(dir.to_vec(), fd);
+    Some(raw)
+}
+
+/// The link count of an open descriptor.
+fn nlink_of(fd: i32) -> Option<u64> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat on a descriptor we hold, into a stat buffer of the right size.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded and filled the buffer.
+    Some(unsafe { st.assume_init() }.st_nlink as u64)
+}
+
 /// Moves `from` to `to` by copying, for a rename that cannot cross filesystems (a
 /// `--backup-dir` elsewhere): a file's data, a symlink's target or a node's device, with
 /// owner, permissions, mtime and a `--fake-super` stand-in's attributes as stock's backup

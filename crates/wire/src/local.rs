@@ -86,6 +86,11 @@ impl Dest {
     }
 
     pub fn path_of(&self, name: &[u8]) -> PathBuf {
+        // (A path past PATH_MAX is reached through a directory of it held open.)
+        rtsync_tree::fsops::reachable(self.lexical_path_of(name))
+    }
+
+    fn lexical_path_of(&self, name: &[u8]) -> PathBuf {
         match self {
             Dest::Solo(p) => p.clone(),
             Dest::Dir(root) if name == b"." => root.clone(),

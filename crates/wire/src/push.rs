@@ -1050,11 +1050,13 @@ fn open_source(
     match confine {
         Some(c) => {
             let real = c.resolve(path, follow)?;
-            o.custom_flags(libc::O_NOFOLLOW | noatime).open(real)
+            o.custom_flags(libc::O_NOFOLLOW | noatime)
+                .open(rtsync_tree::fsops::reachable(real))
         }
         None => {
             let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-            o.custom_flags(nofollow | noatime).open(path)
+            o.custom_flags(nofollow | noatime)
+                .open(rtsync_tree::fsops::reachable(path.to_path_buf()))
         }
     }
 }
