@@ -219,7 +219,7 @@ fn nlink_of(fd: i32) -> Option<u64> {
         return None;
     }
     // SAFETY: fstat succeeded and filled the buffer.
-    Some(unsafe { st.assume_init() }.st_nlink as u64)
+    Some(unsafe { st.assume_init() }.st_nlink)
 }
 
 /// Moves `from` to `to` by copying, for a rename that cannot cross filesystems (a
