@@ -10,7 +10,8 @@ asserts nothing and runs long): a tool for finding what the differential tests m
     RT=target/release/rtsync-as-rsync-link PYTHONHASHSEED=0 python3 tools/fuzz_diff.py [ROLES] [N]
 
 RT must be a link named `rsync` to target/release/rtsync (the binary behaves as rsync then);
-ROLES is a comma-separated subset of the roles below; OPTS (environment) limits the option sets.
+ROLES is a comma-separated subset of the roles below; OPTS (environment) limits the option sets,
+OPTSET=more runs the second list (rarer options) instead.
 Daemons listen on 127.0.0.1 only. Work happens under $FUZZ_DIR (default /tmp/rtsync-fuzz).
 """
 import os, sys, subprocess, shutil, random, re, stat, time, signal
@@ -146,6 +147,87 @@ OPTSETS = [
  '-rlpt -i --omit-dir-times', '-a --stats -i --human-readable', '-a --info=progress2', '-a --itemize-changes -c', '-a --no-r -d -i',
 ]
 
+
+# A second set (OPTSET=more): rarer options, filters, choices, debug output.
+MORE_OPTSETS = [
+    '-a --mkpath -i',
+    '-a --ignore-times -i',
+    '-a -U -i',
+    '-a --atimes -i',
+    '-a -E -i',
+    '-rlt --executability -i',
+    '-a --ignore-errors --delete -i',
+    '-a -C -i',
+    '-a --cvs-exclude --delete -i',
+    '-a --include=*/ --include=*.txt* --exclude=* -i',
+    '-a --include=sub*/ --exclude=/* -i',
+    "-a -f '- /a*' -i",
+    "-a -f 'P b*' --delete -i",
+    "-a -f 'R *' -f 'H *.o*' --delete -i",
+    '-a --delete --exclude=c* -i',
+    '-a --delete-excluded --include=a* --exclude=* -i',
+    "-a --out-format='%i %n%L %l %U %G'",
+    "-a --out-format='%o %f %B %C'",
+    '-ai --checksum-choice=xxh64',
+    '-ai --checksum-choice=xxh3 -c',
+    '-az --compress-choice=lz4 -i',
+    '-az --compress-choice=zstd --compress-level=3 -i',
+    '-az --skip-compress=txt -i',
+    '-ai --bwlimit=100000',
+    '-ai --no-implied-dirs',
+    '-aiK --keep-dirlinks',
+    '-ai --munge-links',
+    '-ai --fsync',
+    '-ai --usermap=0:1 --groupmap=0:2',
+    '-ai --fake-super',
+    '-ai --super',
+    '-a --sparse -i',
+    '-a --whole-file --inplace -i',
+    '-a --old-args -i',
+    '-a -s -i',
+    '-a --list-only',
+    '-a --stats -vv',
+    '-a -vvv --dry-run',
+    '-a --info=flist2,name,stats2',
+    '-a --debug=deltasum -i',
+    '-a --debug=recv,send -i',
+    '-ai --max-delete=0 --delete',
+    '-ai --delete --backup --backup-dir=../bk',
+    '-ai --delete -b --suffix=~ --exclude=*~',
+    '-ai --temp-dir=/tmp',
+    '-ai --ignore-missing-args',
+    '-ai --size-only --delete',
+    '-ai -t --modify-window=-1',
+    '-ai --omit-link-times',
+    '-ai --copy-links --delete',
+    '-ai -L --safe-links',
+    '-ai --copy-dirlinks',
+    '-ai --hard-links --link-dest=../src',
+    '-ai --update --delete',
+    '-a -c --delete -v',
+    '-a --delete-missing-args -i',
+    '-a --no-p -i',
+    '-a --no-t -i',
+    '-a --no-o --no-g -i',
+    '-a --chmod=u+x,g-w -i',
+    '-a --8-bit-output -v',
+    '-a --human-readable --progress',
+    '-rpt -i',
+    '-rlD -i',
+    '-a -R --delete -i',
+    '-ai --trust-sender',
+    '-a --partial --delay-updates -i',
+    '-a --remove-source-files -i --exclude=*.o*',
+    '-a --existing --ignore-existing -i',
+    '-ai -y -y',
+    '-ai --min-size=500 --max-size=100k --delete',
+    '-ai --inplace --no-whole-file --block-size=700',
+    '-ai --append --no-whole-file',
+    '-a -n -vv --delete',
+]
+
+if os.environ.get('OPTSET') == 'more':
+    OPTSETS = MORE_OPTSETS
 if os.environ.get('OPTS'):
     OPTSETS = os.environ['OPTS'].split('|')
 
