@@ -232,7 +232,7 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
         let location = at.unwrap_or(match code {
             exit::START_CLIENT => "main.c(1954)",
             exit::SOCKET_IO => "clientserver.c(165)",
-            exit::PARTIAL | exit::VANISHED if pulling => "main.c(1956)",
+            exit::PARTIAL | exit::VANISHED | exit::DEL_LIMIT if pulling => "main.c(1956)",
             _ => "main.c(1394)",
         });
         let word = if code == exit::VANISHED {

@@ -36,6 +36,8 @@ fn prepare(base: &Path) {
 fn unusable_option_dirs_end_the_run_in_every_pairing() {
     for opts in [
         &["-a", "--temp-dir=missing"][..],
+        // (A daemon takes an absolute one inside its module and names it by its full path.)
+        &["-a", "--temp-dir=/nonexistent-rtsync-dir/"],
         &["-a", "--temp-dir=f"],
         &["-a", "--temp-dir=f/"],
         &["-a", "-b", "--backup-dir=f"],
@@ -580,5 +582,23 @@ fn paths_longer_than_path_max_are_sent_and_received_in_every_role() {
         let mut data = Vec::new();
         f.read_to_end(&mut data).unwrap();
         assert_eq!(data, b"deep contents\n", "{role:?}");
+    }
+}
+
+#[test]
+fn a_receiver_stopped_by_max_delete_warns_and_exits_as_stock_in_every_pairing() {
+    // Our receiving server kept the warning on its stderr (lost through a daemon) and
+    // exited 0 where stock's exits 25.
+    let prepare_extra = |base: &Path| {
+        prepare(base);
+        std::fs::write(base.join("dst/extra1"), b"x").unwrap();
+        std::fs::write(base.join("dst/extra2"), b"x").unwrap();
+        past_times(base);
+    };
+    for opts in [
+        &["-ai", "--max-delete=0", "--delete"][..],
+        &["-a", "--max-delete=1", "--delete-after"],
+    ] {
+        matrix::every_pairing(&prepare_extra, Case::new(opts, &[""]).no_dir_times());
     }
 }

@@ -152,6 +152,9 @@ pub struct PullOptions {
     pub report_all: bool,
     /// `--temp-dir`: where temp files are created.
     pub temp_dir: Option<PathBuf>,
+    /// How stock's daemon names the option directories given absolute (the module's full
+    /// path in front), keyed by their resolved paths.
+    pub dirs_shown: Vec<(PathBuf, String)>,
     /// `--remove-source-files`: tell the sender (MSG_SUCCESS) which files are in place.
     pub remove_source_files: bool,
     /// A daemon module's own filter rules: names they exclude are refused
@@ -300,6 +303,7 @@ impl PullOptions {
             report_attrs: false,
             report_all: false,
             temp_dir: opts.temp_dir.as_ref().map(PathBuf::from),
+            dirs_shown: Vec::new(),
             refuse: None,
             remove_source_files: opts.remove_source_files && !opts.dry_run && !batch_only,
             alt_dest: opts.alt_dest,
@@ -419,10 +423,27 @@ impl PullOptions {
                 None => root.join(p),
             }
         };
+        // In a module, an absolute one is named with the module's full path in front.
+        let mut shown = Vec::new();
+        let mut resolve_named = |p: &std::path::Path| -> PathBuf {
+            let r = resolve(p);
+            if let (Some(m), true) = (module_root, p.is_absolute()) {
+                let full = rtsync_engine::local::full_path(m);
+                let text = crate::argtext::os_text(p.as_os_str());
+                let joined = format!(
+                    "{}/{}",
+                    full.trim_end_matches('/'),
+                    text.trim_start_matches('/')
+                );
+                shown.push((r.clone(), joined));
+            }
+            r
+        };
         if let Some(b) = self.backup.as_mut() {
-            b.dir = b.dir.as_deref().map(resolve);
+            b.dir = b.dir.as_deref().map(&mut resolve_named);
         }
-        self.temp_dir = self.temp_dir.as_deref().map(resolve);
+        self.temp_dir = self.temp_dir.as_deref().map(&mut resolve_named);
+        self.dirs_shown = shown;
         if confine {
             // A relative partial dir is per directory; an absolute one must stay inside.
             self.partial_dir = self.partial_dir.as_deref().map(|p| {
@@ -729,7 +750,12 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
                     .skipped_deletions
                     .load(std::sync::atomic::Ordering::Relaxed);
                 if skipped > 0 {
-                    eprintln!("Deletions stopped due to --max-delete limit ({skipped} skipped)");
+                    // (A server's generator sent the warning to the client already.)
+                    if ctx.is_client() {
+                        eprintln!(
+                            "Deletions stopped due to --max-delete limit ({skipped} skipped)"
+                        );
+                    }
                     stats.io_error |= IOERR_DEL_LIMIT;
                 }
                 stats.errors += u64::from(reader.oob.xfer_error);
@@ -795,6 +821,9 @@ fn check_option_dirs(ctx: &Ctx<'_>) -> Result<()> {
     let root = ctx.dest.root();
     // Named as the receiver, working in the destination directory, sees them.
     let shown = |p: &std::path::Path| -> String {
+        if let Some((_, named)) = o.dirs_shown.iter().find(|(r, _)| r == p) {
+            return named.clone();
+        }
         let rel = match p.strip_prefix(&root) {
             Ok(rel) if !rel.as_os_str().is_empty() => rel,
             _ => p,
@@ -1722,6 +1751,15 @@ fn generate<W: Write>(
     }
     for (path, mtime, nsec) in std::mem::take(&mut g.res.retouch) {
         let _ = rtsync_tree::fsops::set_mtime(&path, mtime, nsec);
+    }
+    let skipped = ctx
+        .skipped_deletions
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if skipped > 0 && !ctx.is_client() {
+        ctx.gen_say(
+            MsgTag::Warning,
+            format!("Deletions stopped due to --max-delete limit ({skipped} skipped)\n"),
+        );
     }
     // Every message before the goodbye.
     send_said(ctx, w)?;

@@ -1425,7 +1425,14 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         log: &log,
     };
     let stats = pull::run_pull(reader, writer, &session, inc)?;
-    Ok(if stats.errors > 0 { 23 } else { 0 })
+    // (Stock's exit code: a transfer error outranks the --max-delete limit.)
+    Ok(if stats.errors > 0 {
+        23
+    } else if stats.io_error & crate::pull::IOERR_DEL_LIMIT != 0 {
+        25
+    } else {
+        0
+    })
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ pub(super) fn syserr(role: &str, what: &str, err: &io::Error) -> String {
 
 impl Ctx<'_> {
     /// We are the client (messages are ours to print).
-    fn is_client(&self) -> bool {
+    pub(super) fn is_client(&self) -> bool {
         self.opts.peer_sends_stats
     }
 
