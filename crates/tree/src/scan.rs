@@ -122,6 +122,10 @@ pub enum ScanProblem {
     Vanished { path: PathBuf },
     /// `-L`/`--copy-unsafe-links` met a symlink whose target does not exist.
     NoReferent { path: PathBuf },
+    /// `-L`/`--copy-unsafe-links` could not look at a symlink's referent for another reason
+    /// than its absence (a loop, a file where a directory should be): stock's
+    /// `readlink_stat(NAME) failed`.
+    ReadlinkStat { path: PathBuf, error: io::Error },
     /// `--copy-unsafe-links` copies what this unsafe symlink points to (a note, asked for
     /// with [`ScanOptions::note_unsafe_copies`]).
     CopyingUnsafe { name: Vec<u8>, target: Vec<u8> },
@@ -503,6 +507,13 @@ impl<'a, F: ScanFilter> Scanner<'a, F> {
                         self.refused_dirs.insert(path.to_owned());
                     }
                     Ok(Some(m))
+                }
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    self.problems.push(ScanProblem::ReadlinkStat {
+                        path: path.to_owned(),
+                        error: e,
+                    });
+                    Ok(None)
                 }
                 Err(_) => {
                     self.problems.push(ScanProblem::NoReferent {

@@ -502,6 +502,18 @@ pub(crate) fn problem_messages(problems: &[ScanProblem]) -> (Vec<(MsgTag, String
                 messages.push((MsgTag::ErrorXfer, err_text("opendir", path, error)));
                 io_error |= IOERR_GENERAL;
             }
+            ScanProblem::ReadlinkStat { path, error } => {
+                messages.push((
+                    MsgTag::ErrorXfer,
+                    format!(
+                        "rsync: [sender] readlink_stat(\"{}\") failed: {} ({})\n",
+                        full(path),
+                        crate::client::strerror(error),
+                        error.raw_os_error().unwrap_or(0)
+                    ),
+                ));
+                io_error |= IOERR_GENERAL;
+            }
             ScanProblem::NoReferent { path } => {
                 messages.push((
                     MsgTag::ErrorXfer,

@@ -529,6 +529,15 @@ impl<'a> LocalTransfer<'a> {
                         .error(&format!("file has vanished: \"{}\"", full_path(path)));
                     self.note(exit::VANISHED);
                 }
+                ScanProblem::ReadlinkStat { path, error } => {
+                    self.report.error(&format!(
+                        "rsync: [sender] readlink_stat(\"{}\") failed: {}",
+                        full_path(path),
+                        os_error(error)
+                    ));
+                    self.note(exit::PARTIAL);
+                    self.io_error = true;
+                }
                 ScanProblem::NoReferent { path } => {
                     self.report
                         .error(&format!("symlink has no referent: \"{}\"", full_path(path)));
