@@ -602,3 +602,22 @@ fn a_receiver_stopped_by_max_delete_warns_and_exits_as_stock_in_every_pairing() 
         matrix::every_pairing(&prepare_extra, Case::new(opts, &[""]).no_dir_times());
     }
 }
+
+#[test]
+fn hard_links_whose_link_dest_twin_is_the_leader_are_quiet_like_stock() {
+    // `-aH --link-dest=PREV` (a backup rotation): a group's members found in the basis as
+    // the very inode the leader was linked from are unchanged items, not `hf+++` lines.
+    let prepare_links = |base: &Path| {
+        let src = base.join("src");
+        std::fs::create_dir_all(src.join("c4/a3")).unwrap();
+        std::fs::create_dir_all(base.join("dst")).unwrap();
+        std::fs::write(src.join("c4/a3/sub8"), b"data\n").unwrap();
+        std::fs::hard_link(src.join("c4/a3/sub8"), src.join("c4/f.txt9")).unwrap();
+        std::fs::write(src.join("c4/other"), b"other\n").unwrap();
+        past_times(base);
+    };
+    matrix::every_pairing(
+        &prepare_links,
+        Case::new(&["-ai", "--hard-links", "--link-dest=../src"], &[""]).no_dir_times(),
+    );
+}

@@ -1320,6 +1320,12 @@ impl Walk {
             (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
             _ => false,
         };
+        // A member missing here whose --link-dest twin is the leader's inode is linked as an
+        // unchanged item (stock's hard_link_check), unless every item is itemized (-ii).
+        let twin_of_leader = !same
+            && !ctx.opts.report_all
+            && fs::symlink_metadata(&to).is_err()
+            && fs::symlink_metadata(&from).is_ok_and(|m| alt::holds_leader(ctx, &e.name, &m));
         // What the link replaces is itemized against, when it is of the member's kind.
         let existing = fs::symlink_metadata(&to)
             .ok()
@@ -1386,6 +1392,18 @@ impl Walk {
                     }
                 };
                 it.update = b'h';
+                if twin_of_leader {
+                    lines.push(Line::Linked(
+                        rtsync_engine::itemize::Itemize::new(b'h', letter),
+                        e.name.clone(),
+                        Vec::new(),
+                        Some(Box::new(crate::log::facts(e))),
+                    ));
+                    if ctx.opts.remove_source_files {
+                        send_success(w, ctx.wire(ndx))?;
+                    }
+                    return Ok(lines);
+                }
                 let mut suffix = b" => ".to_vec();
                 suffix.extend_from_slice(leader);
                 lines.push(Line::Item(

@@ -61,6 +61,19 @@ fn preserve(ctx: &Ctx<'_>) -> Preserve {
     super::entry::preserve(ctx.opts)
 }
 
+/// `--link-dest`: whether a basis directory holds `name` as the very inode `leader` (the
+/// group's leader as linked in place): stock's hard_link_check then links the member
+/// without a line of its own, as an unchanged item.
+pub(super) fn holds_leader(ctx: &Ctx<'_>, name: &[u8], leader: &fs::Metadata) -> bool {
+    if ctx.opts.alt_dest != Some(AltDest::Link) {
+        return false;
+    }
+    (0..ctx.opts.basis_dirs.len()).any(|j| {
+        candidate(ctx, j, name)
+            .is_some_and(|(_, md, _)| md.dev() == leader.dev() && md.ino() == leader.ino())
+    })
+}
+
 /// Grades the candidates for `e`; the best one wins.
 pub(super) fn find(ctx: &Ctx<'_>, e: &FileEntry) -> Option<AltMatch> {
     ctx.opts.alt_dest?;
