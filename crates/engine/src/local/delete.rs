@@ -164,16 +164,8 @@ impl LocalTransfer<'_> {
             std::fs::remove_dir(path)
         } else if self.opts.backup && (self.opts.backup_dir.is_some() || !self.is_backup_file(path))
         {
-            if self.make_backup(path) {
-                Ok(())
-            } else {
-                backup_failed = true;
-                self.flush_backup_messages();
-                Err(self
-                    .backup_error
-                    .take()
-                    .unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::PermissionDenied)))
-            }
+            backup_failed = true;
+            self.back_up_before_removal(path)
         } else {
             std::fs::remove_file(path)
         };

@@ -1207,16 +1207,8 @@ impl<'a> LocalTransfer<'a> {
             }
             Ok(())
         } else if self.opts.backup {
-            if self.make_backup(dest) {
-                Ok(())
-            } else {
-                backup_failed = true;
-                self.flush_backup_messages();
-                Err(self
-                    .backup_error
-                    .take()
-                    .unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::PermissionDenied)))
-            }
+            backup_failed = true;
+            self.back_up_before_removal(dest)
         } else {
             std::fs::remove_file(dest)
         };

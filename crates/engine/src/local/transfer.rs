@@ -1190,11 +1190,20 @@ impl LocalTransfer<'_> {
         Err(exit::FILE_IO)
     }
 
-    /// Prints what a failed `--backup` said (a deletion's, before its own line).
-    pub(super) fn flush_backup_messages(&mut self) {
+    /// `--backup` of something about to be removed (deleted, or made way for): why it could
+    /// not be kept, once what the backup said is printed (`backup_failed` callers name the
+    /// step `make_backup`, as stock's delete_item does).
+    pub(super) fn back_up_before_removal(&mut self, path: &Path) -> io::Result<()> {
+        if self.make_backup(path) {
+            return Ok(());
+        }
         for text in std::mem::take(&mut self.backup_messages) {
             self.report.error(&text);
         }
+        Err(self
+            .backup_error
+            .take()
+            .unwrap_or_else(|| io::Error::from(io::ErrorKind::PermissionDenied)))
     }
 
     /// A backup whose directory runs into another user's symlink, reported as stock does: a
