@@ -15,7 +15,7 @@ use interop_util::*;
 use roles::matrix::{self, Case};
 use roles::Role;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `src/g` changed since `dst/g` was copied; `dst/f` is a plain file (the name the bad
 /// option directories point at), `dst/old` an existing directory.
@@ -99,56 +99,53 @@ fn unusable_option_dirs_end_a_local_copy_as_stock_does() {
     }
 }
 
-/// A tmpfs mounted for the test (unmounted when dropped), or /dev/shm where mounting is
-/// not allowed: a filesystem other than the one the work directories are on.
-struct OtherFs {
-    dir: PathBuf,
-    mounted: bool,
-    _keep: Option<tempfile::TempDir>,
-}
+/// A tmpfs mounted on a temporary directory for a test (`size` as mount's `size=`),
+/// unmounted when dropped; `None` where mounting is not allowed.
+struct Tmpfs(tempfile::TempDir);
 
-impl OtherFs {
-    fn new() -> OtherFs {
+impl Tmpfs {
+    fn mount(size: Option<&str>) -> Option<Tmpfs> {
         let t = tempfile::tempdir().unwrap();
-        let ok = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "rtsync-test",
-                &t.path().display().to_string(),
-            ])
+        let mut cmd = std::process::Command::new("mount");
+        cmd.args(["-t", "tmpfs"]);
+        if let Some(size) = size {
+            cmd.args(["-o", &format!("size={size}")]);
+        }
+        let ok = cmd
+            .arg("rtsync-test")
+            .arg(t.path())
             .status()
             .is_ok_and(|s| s.success());
-        if ok {
-            return OtherFs {
-                dir: t.path().to_path_buf(),
-                mounted: true,
-                _keep: Some(t),
-            };
-        }
-        let shm = tempfile::tempdir_in("/dev/shm").expect("no tmpfs and no /dev/shm");
-        OtherFs {
-            dir: shm.path().to_path_buf(),
-            mounted: false,
-            _keep: Some(shm),
-        }
+        ok.then_some(Tmpfs(t))
     }
 }
 
-impl Drop for OtherFs {
+impl Drop for Tmpfs {
     fn drop(&mut self) {
-        if self.mounted {
-            let _ = std::process::Command::new("umount").arg(&self.dir).status();
-        }
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
     }
 }
 
 #[test]
 fn a_backup_dir_on_another_filesystem_is_copied_to_by_every_receiver() {
-    let other = OtherFs::new();
+    // A filesystem other than the work directories': a tmpfs, or /dev/shm where mounting
+    // is not allowed.
+    let (_mounted, _shm, other_dir) = match Tmpfs::mount(None) {
+        Some(t) => {
+            let dir = t.0.path().to_path_buf();
+            (Some(t), None, dir)
+        }
+        None => {
+            let shm = tempfile::tempdir_in("/dev/shm").expect("no tmpfs and no /dev/shm");
+            let dir = shm.path().to_path_buf();
+            (None, Some(shm), dir)
+        }
+    };
     let work_dev = std::fs::metadata(std::env::temp_dir()).unwrap().dev();
     assert_ne!(
-        std::fs::metadata(&other.dir).unwrap().dev(),
+        std::fs::metadata(&other_dir).unwrap().dev(),
         work_dev,
         "the backup dir must be on another filesystem for this test to mean anything"
     );
@@ -174,7 +171,7 @@ fn a_backup_dir_on_another_filesystem_is_copied_to_by_every_receiver() {
             set_mtime(&dst.join("g"), 1_500_000_000, 0);
             std::os::unix::fs::symlink("old-target", dst.join("l")).unwrap();
             std::os::unix::fs::symlink("new-target", src.join("l")).unwrap();
-            let bdir = other.dir.join(format!("{n}-{stock}"));
+            let bdir = other_dir.join(format!("{n}-{stock}"));
             let opt = format!("--backup-dir={}", bdir.display());
             let opts = ["-a", "-b", &opt, "--info=backup"];
             let out = if stock {
@@ -332,25 +329,8 @@ fn names_reaching_maxpathlen_are_left_out_of_the_list_like_stock() {
     std::fs::write(work.path().join("src/short"), b"s").unwrap();
     // (Made one level at a time through the parent, as the whole path is too long.)
     let mut at = std::fs::File::open(work.path().join("src")).unwrap();
-    for level in 0..21 {
-        use std::os::fd::AsRawFd;
-        let name = std::ffi::CString::new("D".repeat(200)).unwrap();
-        // SAFETY: a valid directory descriptor and NUL-terminated name.
-        assert_eq!(
-            unsafe { libc::mkdirat(at.as_raw_fd(), name.as_ptr(), 0o755) },
-            0
-        );
-        // SAFETY: as above.
-        let fd = unsafe {
-            libc::openat(
-                at.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY,
-            )
-        };
-        assert!(fd >= 0, "level {level}");
-        // SAFETY: a descriptor just opened.
-        at = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+    for _ in 0..21 {
+        at = open_in(&at, &"D".repeat(200), true);
     }
     let mut results = Vec::new();
     for (stock, dest) in [(true, "stock"), (false, "ours")] {
@@ -382,49 +362,11 @@ fn deep_names(root: &Path) -> (usize, Vec<String>) {
     top.sort();
     let mut depth = 0;
     let mut dir = std::fs::File::open(root).unwrap();
-    loop {
-        use std::os::fd::AsRawFd;
-        let name = std::ffi::CString::new("D".repeat(200)).unwrap();
-        // SAFETY: a valid directory descriptor and NUL-terminated name.
-        let fd = unsafe {
-            libc::openat(
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY,
-            )
-        };
-        if fd < 0 {
-            break;
-        }
+    while let Some(next) = try_open_in(&dir, &"D".repeat(200), false) {
         depth += 1;
-        // SAFETY: a descriptor just opened.
-        dir = unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) };
+        dir = next;
     }
     (depth, top)
-}
-
-/// A small tmpfs mounted for a test, unmounted when dropped.
-struct SmallFs(tempfile::TempDir);
-
-impl SmallFs {
-    fn new(size: &str) -> SmallFs {
-        let t = tempfile::tempdir().unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "rtsync-small"])
-            .arg(t.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(ok, "mounting a tmpfs (as root) is needed for this test");
-        SmallFs(t)
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.0.path())
-            .status();
-    }
 }
 
 #[test]
@@ -445,7 +387,8 @@ fn a_full_destination_stops_the_receiver_and_leaves_no_partial_file() {
             std::fs::create_dir(&src).unwrap();
             std::fs::write(src.join("a"), b"small\n").unwrap();
             std::fs::write(src.join("big"), pattern(3 << 20, 7)).unwrap();
-            let full = SmallFs::new("1m");
+            let full = Tmpfs::mount(Some("1m"))
+                .expect("mounting a tmpfs (as root) is needed for this test");
             let dest = full.0.path().join("d");
             std::fs::create_dir(&dest).unwrap();
             let out = if stock {
@@ -512,8 +455,9 @@ fn a_full_destination_stops_the_receiver_and_leaves_no_partial_file() {
     }
 }
 
-/// Opens directory `name` beneath `dir` (a path too long to name whole is walked this way).
-fn open_in(dir: &std::fs::File, name: &str, create: bool) -> std::fs::File {
+/// Opens directory `name` beneath `dir`, made first when `create` (a path too long to name
+/// whole is walked this way); `None` when it is not there.
+fn try_open_in(dir: &std::fs::File, name: &str, create: bool) -> Option<std::fs::File> {
     use std::os::fd::AsRawFd;
     let c = std::ffi::CString::new(name).unwrap();
     if create {
@@ -531,9 +475,14 @@ fn open_in(dir: &std::fs::File, name: &str, create: bool) -> std::fs::File {
             libc::O_RDONLY | libc::O_DIRECTORY,
         )
     };
-    assert!(fd >= 0, "{name}: {}", std::io::Error::last_os_error());
     // SAFETY: a descriptor just opened.
-    unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }
+    (fd >= 0).then(|| unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
+}
+
+/// [`try_open_in`] that must succeed.
+fn open_in(dir: &std::fs::File, name: &str, create: bool) -> std::fs::File {
+    try_open_in(dir, name, create)
+        .unwrap_or_else(|| panic!("{name}: {}", std::io::Error::last_os_error()))
 }
 
 /// The deepest directory of [`deep_tree`] beneath `root`, open.

@@ -1118,7 +1118,7 @@ impl LocalTransfer<'_> {
                     Ok(()) => Ok(()),
                     // Another filesystem (or a rename refused): a copy, as stock falls back
                     // to one.
-                    Err(_) => copy_across(dest, &name),
+                    Err(_) => fsops::move_by_copy(dest, &name),
                 },
                 Err(e) if rtsync_oppath::is_refusal(&e) => {
                     self.backup_refused(dest, &name, &e, false);
@@ -1134,7 +1134,7 @@ impl LocalTransfer<'_> {
             match std::fs::rename(dest, &name) {
                 Ok(()) => Ok(()),
                 // Another filesystem: copy, as rsync's robust_rename does.
-                Err(_) => copy_across(dest, &name),
+                Err(_) => fsops::move_by_copy(dest, &name),
             }
         };
         match moved {
@@ -1584,13 +1584,6 @@ impl LocalTransfer<'_> {
         self.member_up_to_date();
         self.remove_source(i);
     }
-}
-
-/// Moves `from` to `to` on another filesystem: a regular file is copied, a symlink or special
-/// file recreated (reading a FIFO or device would block or copy the wrong thing), then `from`
-/// is removed.
-fn copy_across(from: &Path, to: &Path) -> io::Result<()> {
-    fsops::move_by_copy(from, to)
 }
 
 /// `rename(from, dir/leaf)` with the destination side held as a directory descriptor.
