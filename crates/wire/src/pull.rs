@@ -695,14 +695,23 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
     // A client whose receiving fails on its own side (a write, a backup) tells the peer
     // the exit code and lets it go, as stock's does: the code, set before the generator is
     // stopped, is what it sends.
+    // A daemon's receiver failing on its own side leaves the connection open instead: the
+    // client may still be sending, and a socket closed with data unread resets the
+    // connection before the client reads why. The session's end tells it and reads until
+    // it goes (as stock's noop_io_until_death).
+    // (Both are set before the receiver lets go of the generator's requests, so the
+    // generator, failing to hand one over, already knows.)
     let local_failure = std::sync::atomic::AtomicI32::new(0);
+    let leave_open = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         let ctx = &ctx;
         let local_failure = &local_failure;
+        let leave_open = &leave_open;
         let gen = s.spawn(move || {
             let r = generate(ctx, writer, req_tx, ev_rx);
             if r.is_err() {
                 match local_failure.load(std::sync::atomic::Ordering::SeqCst) {
+                    0 if leave_open.load(std::sync::atomic::Ordering::SeqCst) => {}
                     0 => closer.close(),
                     code => {
                         let _ = writer.send_msg_int(MsgTag::ErrorExit, code);
@@ -712,18 +721,22 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
             }
             r
         });
-        let recv = receive(ctx, reader, req_rx, &ev_tx, inc.as_mut());
+        let recv = receive(ctx, reader, &req_rx, &ev_tx, inc.as_mut());
         match &recv {
             Err(e) if opts.peer_sends_stats && e.is_local_file_error() => {
                 local_failure.store(e.exit_code(), std::sync::atomic::Ordering::SeqCst);
-                drop(ev_tx);
+                drop((req_rx, ev_tx));
                 drain_until_peer_leaves(reader, closer);
+            }
+            Err(e) if matches!(closer, Closer::Fd(_)) && e.is_local_file_error() => {
+                leave_open.store(true, std::sync::atomic::Ordering::SeqCst);
+                drop((req_rx, ev_tx));
             }
             Err(_) => {
                 closer.close();
-                drop(ev_tx);
+                drop((req_rx, ev_tx));
             }
-            Ok(_) => drop(ev_tx),
+            Ok(_) => drop((req_rx, ev_tx)),
         }
         let gen = gen
             .join()
@@ -2833,7 +2846,7 @@ fn delete_item(
 fn receive<R: Read>(
     ctx: &Ctx<'_>,
     r: &mut MuxReader<R>,
-    req_rx: mpsc::Receiver<Request>,
+    req_rx: &mpsc::Receiver<Request>,
     ev_tx: &mpsc::Sender<Event>,
     mut inc: Option<&mut inc::IncReader<'_>>,
 ) -> Result<PullStats> {
@@ -3022,14 +3035,14 @@ fn receive<R: Read>(
         }
         if ctx.opts.batch_only && !ctx.opts.batch_data_follows {
             // `--only-write-batch` on a receiving server: the data went to the client's batch.
-            let req = take_request(&mut pending, &req_rx, ndx)?;
+            let req = take_request(&mut pending, req_rx, ndx)?;
             stats.files_transferred += 1;
             ctx.log.complete(ndx, req.item.clone());
             completed(ndx);
             continue;
         }
         let wanted = if ctx.opts.read_batch {
-            batch_request(&mut pending, &req_rx, ndx, &mut gen_done).or_else(|| {
+            batch_request(&mut pending, req_rx, ndx, &mut gen_done).or_else(|| {
                 // A hard-linked file whose data the batch carries under another name of its
                 // group (stock picks the group's last name with incremental recursion): the
                 // data goes to the name we asked for, the others are linked to it.
@@ -3040,7 +3053,7 @@ fn receive<R: Read>(
                 pending.remove(&k)
             })
         } else {
-            Some(take_request(&mut pending, &req_rx, ndx)?)
+            Some(take_request(&mut pending, req_rx, ndx)?)
         };
         if ctx.opts.dry_run && !ctx.opts.batch_only {
             // `-n`: the sender only echoes the request.
