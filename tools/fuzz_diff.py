@@ -11,7 +11,9 @@ asserts nothing and runs long): a tool for finding what the differential tests m
 
 RT must be a link named `rsync` to target/release/rtsync (the binary behaves as rsync then);
 ROLES is a comma-separated subset of the roles below; OPTS (environment) limits the option sets,
-OPTSET=more runs the second list (rarer options) instead.
+OPTSET=more runs the second list (rarer options) instead, OPTSET=shapes the third (source
+shapes: several sources, no trailing slash, --files-from, -R with /./); TREE=rich adds odd
+names (newlines, backslashes, non-UTF-8), fifos, a deep chain and kind swaps to the trees.
 Daemons listen on 127.0.0.1 only. Work happens under $FUZZ_DIR (default /tmp/rtsync-fuzz).
 """
 import os, sys, subprocess, shutil, random, re, stat, time, signal
@@ -59,12 +61,59 @@ def mktree(root, rng):
             if files:
                 os.link(rng.choice(files), p)
 
+RICH = os.environ.get('TREE') == 'rich'
+RICH_NAMES = [b'new\nline', b'back\\slash', b'star*', b'[br]', b'\xff\xferaw', b'-dash', b'sp ace ', b'q?', b'#hash', b'%pct']
+
+def enrich(root, rng):
+    """TREE=rich: odd names, fifos, empty dirs, a deep chain, files swapped for other kinds."""
+    dirs = [dp for dp, dn, fn in os.walk(root)]
+    for i in range(rng.randint(2, 8)):
+        d = rng.choice(dirs).encode()
+        p = os.path.join(d, rng.choice(RICH_NAMES) + str(rng.randint(0, 9)).encode())
+        if os.path.lexists(p):
+            continue
+        k = rng.random()
+        if k < 0.5:
+            with open(p, 'wb') as f:
+                f.write(b'x' * rng.choice([0, 10, 3000]))
+            t = 1600000000 + rng.randint(0, 10**7)
+            os.utime(p, (t, t))
+        elif k < 0.7:
+            os.mkfifo(p)
+        elif k < 0.85:
+            os.mkdir(p)
+        else:
+            os.symlink(rng.choice([b'new\nline1', b'../../..', b'.', b'']) or b'x', p)
+    deep = os.path.join(root, 'deep')
+    if rng.random() < 0.3 and not os.path.lexists(deep):
+        os.makedirs(os.path.join(deep, *['d%d' % i for i in range(rng.randint(1, 12))]))
+
+def swap_kinds(root, rng):
+    """TREE=rich: some entries change kind (file <-> dir <-> symlink) between the runs."""
+    for dp, dn, fn in list(os.walk(root, topdown=False)):
+        for n in fn + dn:
+            p = os.path.join(dp, n)
+            if rng.random() >= 0.08 or not os.path.lexists(p):
+                continue
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)
+                with open(p, 'wb') as f:
+                    f.write(b'was a dir\n')
+            elif rng.random() < 0.5:
+                os.unlink(p)
+                os.mkdir(p)
+                with open(os.path.join(p, 'inner'), 'wb') as f:
+                    f.write(b'inner\n')
+            else:
+                os.unlink(p)
+                os.symlink('swapped', p)
+
 def mutate(root, rng):
     for dp, dn, fn in list(os.walk(root)):
         for f in fn:
             p = os.path.join(dp, f)
             r = rng.random()
-            if os.path.islink(p): continue
+            if os.path.islink(p) or not os.path.isfile(p): continue
             if r < 0.2:
                 with open(p, 'ab') as fh: fh.write(b'more data\n' * rng.randint(1, 50))
                 t = 1700000000 + rng.randint(0, 10**6); os.utime(p, (t, t))
@@ -226,10 +275,61 @@ MORE_OPTSETS = [
     '-a -n -vv --delete',
 ]
 
-if os.environ.get('OPTSET') == 'more':
-    OPTSETS = MORE_OPTSETS
-if os.environ.get('OPTS'):
-    OPTSETS = os.environ['OPTS'].split('|')
+
+def source_shape(w, shape, rng):
+    """The sources (relative to the work dir) for the shape tokens in an option set:
+    @noslash `src`, @multi two top-level entries, @dot `src/./DIR` (for -R), @file one file,
+    @ff a --files-from list (written to ff.txt) of some entries and a missing one."""
+    top = sorted(os.listdir(w + '/src'))
+    if '@noslash' in shape:
+        return ['src']
+    if '@multi' in shape and top:
+        return ['src/' + x for x in sorted(rng.sample(top, min(2, len(top))))]
+    if '@dot' in shape:
+        dirs = [x for x in top if os.path.isdir(w + '/src/' + x) and not os.path.islink(w + '/src/' + x)]
+        return ['src/./' + rng.choice(dirs)] if dirs else ['src/./']
+    if '@file' in shape:
+        files = [x for x in top if os.path.isfile(w + '/src/' + x) and not os.path.islink(w + '/src/' + x)]
+        return ['src/' + rng.choice(files)] if files else ['src/']
+    if '@ff' in shape:
+        every = sorted(os.path.relpath(os.path.join(dp, n), w + '/src')
+                       for dp, dn, fn in os.walk(w + '/src') for n in dn + fn)
+        pick = sorted(rng.sample(every, min(len(every), rng.randint(1, 6)))) + ['missing-entry']
+        with open(w + '/ff.txt', 'w', errors='surrogateescape') as f:
+            f.write(''.join(x + '\n' for x in pick if '\n' not in x))
+    return ['src/']
+
+# A third set (OPTSET=shapes): source shapes (see source_shape), best with TREE=rich.
+SHAPE_OPTSETS = [
+    '-a @noslash -i', '-a @multi -i', '-a @multi --delete -i', '-aR @dot -i', '-a @file -i',
+    '-a @ff -i', '-a @ff -r -i', '-a @ff --no-relative -i', '-a @ff --delete -i', '-ai @ff -R',
+    '-aR @multi -i', '-a @noslash --delete -i', '-a @file --delete -i', '-aiD', '-ai --delete',
+    '-ai -H --delete', '-ai --force --delete', '-ai --delete-after', '-ai --inplace', '-ai -8',
+    '-av', '-ai --backup --delete', '-ai --no-specials', '-a --specials -i', '-ai --copy-links',
+    '-ai -K', '-ai --existing', '-ai --ignore-existing', '-a -vv', '-ai --delay-updates',
+    '-ai --partial-dir=.p', '-a -s -i @multi', '-a --old-args -i @noslash', '-ai --remove-source-files',
+    '-ai -R @multi --delete', '-ai --files-from=/dev/null', '-a --list-only @multi', '-a --list-only',
+]
+
+def build(w, seed, mut_src):
+    """The case's source and stale destination trees under W."""
+    mktree(w + '/src', random.Random(seed))
+    if RICH:
+        enrich(w + '/src', random.Random(seed + 5))
+    subprocess.run([ST, '-aH', w + '/src/', w + '/dst/'], check=True)
+    mutate(w + '/dst', random.Random(seed + 1))
+    if mut_src:
+        mutate(w + '/src', random.Random(seed + 2))
+    if RICH:
+        swap_kinds(w + '/dst', random.Random(seed + 6))
+        if mut_src:
+            swap_kinds(w + '/src', random.Random(seed + 7))
+    # Deterministic directory times (unlinks above would make them race the clock).
+    drng = random.Random(seed + 3)
+    for side in ('src', 'dst'):
+        for dp, dn, fn in sorted(os.walk(w + '/' + side, topdown=False)):
+            t = 1650000000 + (0 if side == 'src' or drng.random() < 0.7 else 1000)
+            os.utime(dp, (t, t), follow_symlinks=False)
 
 def run_case(seed, role, opts):
     rng = random.Random(seed)
@@ -239,32 +339,27 @@ def run_case(seed, role, opts):
     for who in ('st', 'rt'):
         shutil.rmtree(tmp, ignore_errors=True)
         w = tmp
-        mktree(w + '/src', random.Random(seed))
-        subprocess.run([ST, '-aH', w + '/src/', w + '/dst/'], check=True)
-        mutate(w + '/dst', random.Random(seed + 1))
-        if mut_src:
-            mutate(w + '/src', random.Random(seed + 2))
-        # Deterministic directory times (unlinks above would make them race the clock).
-        drng = random.Random(seed + 3)
-        for side in ('src', 'dst'):
-            for dp, dn, fn in sorted(os.walk(w + '/' + side, topdown=False)):
-                t = 1650000000 + (0 if side == 'src' or drng.random() < 0.7 else 1000)
-                os.utime(dp, (t, t), follow_symlinks=False)
+        build(w, seed, mut_src)
         client = ST
         extra = []
-        srcs, dst = ['src/'], 'dst/'
+        words = __import__('shlex').split(opts)
+        shape = [t for t in words if t.startswith('@')]
+        words = [t for t in words if not t.startswith('@')]
+        srcs, dst = source_shape(w, shape, random.Random(seed + 9)), 'dst/'
+        if '@ff' in shape:
+            words.append('--files-from=' + w + '/ff.txt')
         if role == 'local':
             client = RT if who == 'rt' else ST
         elif role in ('push-ssh', 'pull-ssh'):
             client = RT if who == 'rt' else ST
             extra = ['-e', SSH]
             if role == 'push-ssh': dst = 'localhost:' + w + '/dst/'
-            else: srcs = ['localhost:' + w + '/src/']
+            else: srcs = ['localhost:' + w + '/' + x for x in srcs]
         elif role in ('stock-push-ssh-rt', 'stock-pull-ssh-rt'):
             client = ST
             extra = ['-e', SSH] + (['--rsync-path=' + RT] if who == 'rt' else [])
             if role.startswith('stock-push'): dst = 'localhost:' + w + '/dst/'
-            else: srcs = ['localhost:' + w + '/src/']
+            else: srcs = ['localhost:' + w + '/' + x for x in srcs]
         elif role in ('push-d', 'pull-d', 'stock-push-drt', 'stock-pull-drt'):
             if role in ('push-d', 'pull-d'):
                 client = RT if who == 'rt' else ST
@@ -277,8 +372,8 @@ def run_case(seed, role, opts):
             elif os.path.exists(mod): shutil.rmtree(mod)
             os.symlink(w, mod)
             if role in ('push-d', 'stock-push-drt'): dst = f'rsync://127.0.0.1:{port}/m/dst/'
-            else: srcs = [f'rsync://127.0.0.1:{port}/m/src/']
-        cmd = [client] + __import__('shlex').split(opts) + extra + srcs + [dst]
+            else: srcs = [f'rsync://127.0.0.1:{port}/m/' + x for x in srcs]
+        cmd = [client] + words + extra + srcs + [dst]
         try:
             p = sh(cmd, timeout=60, cwd=w)
             rc, out, err = p.returncode, norm(p.stdout, w), norm(p.stderr, w)
@@ -307,6 +402,12 @@ def run_case(seed, role, opts):
     return True
 
 if __name__ == '__main__':
+    if os.environ.get('OPTSET') == 'more':
+        OPTSETS = MORE_OPTSETS
+    elif os.environ.get('OPTSET') == 'shapes':
+        OPTSETS = SHAPE_OPTSETS
+    if os.environ.get('OPTS'):
+        OPTSETS = os.environ['OPTS'].split('|')
     roles = sys.argv[1].split(',') if len(sys.argv) > 1 else ['local', 'push-ssh', 'pull-ssh', 'stock-push-ssh-rt', 'stock-pull-ssh-rt', 'push-d', 'pull-d', 'stock-push-drt', 'stock-pull-drt']
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     make_fake_ssh()

@@ -1363,8 +1363,9 @@ impl Options {
     /// rsync's `--info=stats` level: 1 (`-v`) gives the closing summary, 2 (`--stats`) the
     /// statistics block too; `--info=statsN` sets it.
     pub fn info_stats(&self) -> u32 {
+        // (`--stats` is stats2, stats3 with -vv.)
         let mut level = if self.stats {
-            2
+            2 + u32::from(self.verbose > 1)
         } else {
             u32::from(self.verbose > 0)
         };

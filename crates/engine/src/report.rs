@@ -466,10 +466,14 @@ pub struct Reporter {
     head: Option<Vec<u8>>,
     /// The transferred item's stdout line went out as the head: not printed again.
     item_shown: bool,
-    /// `-vv` without `%i`: item lines wait for the end of their directory's list while
-    /// `NAME is uptodate` lines go at once (see [`Reporter::flush_items`]).
+    /// Item lines wait while `NAME is uptodate` lines and messages go at once (see
+    /// [`Reporter::flush_items`]).
     defer: bool,
     deferred: Vec<u8>,
+    /// The size of the records stock's generator would hold for the deferred lines (about
+    /// 20 bytes for a transfer's request, 4 for another item): its buffer is 64 KiB, and a
+    /// full one goes out whatever else it waits for.
+    deferred_records: usize,
     /// A sending client: the receiving server names what needed no transfer itself (stock's
     /// `NAME is uptodate`, or `NAME` for new attributes, at `-vv`), so none are made here.
     peer_names_unchanged: bool,
@@ -578,15 +582,17 @@ impl Reporter {
                     .as_deref()
                     .is_none_or(|f| !format_has(f, b'i')),
             deferred: Vec::new(),
+            deferred_records: 0,
             peer_names_unchanged: false,
         }
     }
 
     /// Prints the item lines held back. In stock's local copy (and a push), `NAME is
-    /// uptodate` comes from the generator as a message, which overtakes the sender's item
-    /// lines: a run typically shows a directory list's uptodate names before the names it
-    /// transferred. The engine calls this when it moves on to another directory's list.
+    /// uptodate` comes from the generator as a message, which overtakes the item lines its
+    /// sender prints from the records the generator holds in its buffer. The engine calls
+    /// this where stock's generator flushes (see `local::walk`); a full buffer flushes too.
     pub fn flush_items(&mut self) {
+        self.deferred_records = 0;
         if !self.deferred.is_empty() {
             let deferred = std::mem::take(&mut self.deferred);
             self.put(&deferred);
@@ -620,10 +626,10 @@ impl Reporter {
         }
     }
 
-    /// Item lines wait for the end of their directory's list, as stock's local copy shows
-    /// them: its generator's messages (deletions, skips) travel out of band and overtake
-    /// the item lines its sender logs from the buffered data stream. (Progress output is
-    /// printed as the transfer goes.)
+    /// Item lines wait until stock's generator would flush its buffer, as stock's local
+    /// copy shows them: its generator's messages (deletions, skips) travel out of band and
+    /// overtake the item lines its sender logs from the buffered data stream. (Progress
+    /// output is printed as the transfer goes.)
     pub fn defer_items_per_list(&mut self) {
         if !self.quiet && self.progress == 0 {
             self.defer = true;
@@ -763,6 +769,10 @@ impl Reporter {
         if let Some(line) = self.stdout_item(it, name, suffix, facts) {
             if self.defer && !line.ends_with(b" is uptodate\n") {
                 self.deferred.extend_from_slice(&line);
+                self.deferred_records += if it.update == b'>' { 20 } else { 4 };
+                if self.deferred_records > 64 * 1024 {
+                    self.flush_items();
+                }
             } else {
                 self.put(&line);
             }

@@ -49,6 +49,9 @@ pub const IOERR_DEL_LIMIT: i32 = 4;
 /// What the pull should do locally.
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
+    /// `--timeout`: the generator keeps the clock (its every-200-entries flush is then a
+    /// keepalive check that does not flush).
+    pub timed: bool,
     pub attrs: AttrOptions,
     pub quick: QuickCheck,
     /// `-c`: compare whole-file checksums instead of size+mtime.
@@ -208,6 +211,7 @@ impl PullOptions {
         let am_root = opts.am_root();
         let batch_only = opts.only_write_batch && opts.write_batch.is_some();
         PullOptions {
+            timed: opts.timeout > 0,
             xattrs: opts.xattr_rules(),
             attrs: AttrOptions {
                 perms: opts.perms,
@@ -1597,6 +1601,10 @@ fn generate<W: Write>(
             ctx.log.header(header);
         }
         g.know_members(ctx.list, 0);
+        // Stock's generator calls maybe_flush_socket every 200 entries, which (its list
+        // whole from the start, and no --timeout keeping the clock) flushes what it holds:
+        // the messages said after it go behind those requests.
+        let mut next_loopchk = 0;
         for (ndx, e) in entries.iter().enumerate() {
             if !ctx.list.active[ndx] {
                 ctx.log.ready(ndx, Vec::new());
@@ -1604,6 +1612,13 @@ fn generate<W: Write>(
             }
             let content = ctx.list.content_dir.get(ndx).copied().unwrap_or(true);
             g.entry(ctx, w, &mut ndxw, &req_tx, ndx, e, content, &names, false)?;
+            if ndx >= next_loopchk {
+                next_loopchk += 200;
+                if !ctx.opts.timed && !ctx.is_client() {
+                    w.write_all(&g.out).and_then(|_| w.flush()).map_err(wio)?;
+                    g.out.clear();
+                }
+            }
             if ctx.opts.hard_links {
                 while let Ok(ev) = ev_rx.try_recv() {
                     match ev {
@@ -2427,7 +2442,7 @@ fn notify_sender<W: Write>(
                     } else {
                         b" is uptodate\n"
                     });
-                    w.send_msg(MsgTag::Info, &text).map_err(wio)?;
+                    w.send_msg_ahead(MsgTag::Info, &text).map_err(wio)?;
                 }
                 // Only significant items: something reported or created.
                 if iflags & !(item::LOCAL_CHANGE) != 0 || ctx.opts.report_all {
@@ -2444,7 +2459,7 @@ fn notify_sender<W: Write>(
                     text.push(b'/');
                 }
                 text.extend_from_slice(b" is uptodate\n");
-                w.send_msg(MsgTag::Info, &text).map_err(wio)?;
+                w.send_msg_ahead(MsgTag::Info, &text).map_err(wio)?;
             }
             Line::Linked(it, ..) if ctx.opts.report_all => {
                 let mut iflags = iflags_of(it);
@@ -3397,10 +3412,13 @@ fn is_below(name: &[u8], dir: &[u8]) -> bool {
     dir == b"." || (name.starts_with(dir) && name.get(dir.len()) == Some(&b'/'))
 }
 
-/// Sends the client the messages the generator queued (we are the server).
+/// Sends the client the messages the generator queued (we are the server): ahead of the
+/// requests not yet framed, as stock's generator's messages go out before the data it
+/// holds in its buffer (until it waits: see `w.settle()` and the flushes at its waits).
 fn send_said<W: Write>(ctx: &Ctx<'_>, w: &mut MuxWriter<W>) -> Result<()> {
     for (tag, text) in ctx.take_said() {
-        send_message(w, tag, &text)?;
+        w.send_msg_ahead(tag, text.as_bytes())
+            .map_err(|e| Error::io("writing to sender", e))?;
     }
     Ok(())
 }

@@ -297,6 +297,9 @@ pub struct PushOptions {
     /// `--debug=deltasum` (or `-vv`): the closing `total: matches=…` line (a server sends
     /// it to the client).
     pub match_report: bool,
+    /// `--stats` with `-vv` (stats3), a client: the sender's heap statistics, printed as
+    /// its last phase ends (before the receiving server's own arrive).
+    pub heap_report: bool,
     /// `-X`: the receiver may ask for abbreviated attribute values after an item's flags.
     pub xattrs: Option<rtsync_tree::xattr::XattrRules>,
     /// Serving this daemon module (and whether it is chrooted into): a file that cannot be
@@ -669,6 +672,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         } else {
             print!("{text}");
         }
+    }
+    if let (true, Some(rep)) = (opts.heap_report, reporter.as_mut()) {
+        rep.heap_stats(&["sender"]);
     }
     ndxw.put(&mut out, NDX_DONE);
     if opts.server {

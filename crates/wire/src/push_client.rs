@@ -195,6 +195,7 @@ pub fn push_to(
         remove_source: opts.remove_source_files && !opts.dry_run,
         info_remove: opts.info_remove(),
         match_report: opts.debug_level("deltasum") >= 1,
+        heap_report: opts.info_stats() >= 3,
         xattrs: opts.xattr_rules(),
         module: None,
         untimed: !opts.times,
@@ -602,9 +603,6 @@ fn finish_report(
     for (code, n) in kind_counts.iter().enumerate() {
         let kind = push::streamed::code_kind(code as u8);
         s.files[rtsync_engine::report::kind_slot(kind)] += n;
-    }
-    if opts.info_stats() >= 3 {
-        reporter.heap_stats(&["sender"]);
     }
     if opts.info_stats() >= 2 {
         reporter.stats(&s, build_ms as f64 / 1000.0, 0.0);

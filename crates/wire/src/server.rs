@@ -1037,6 +1037,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
         info_remove: tweaks.info_remove(opts),
         match_report: tweaks.debug(opts, "deltasum"),
+        heap_report: false,
         xattrs: opts.xattr_rules(),
         module: tweaks
             .module
@@ -1135,6 +1136,7 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         // A daemon's `max verbosity` (1 unless raised) keeps these quiet.
         info_remove: tweaks.info_remove(opts),
         match_report: tweaks.debug(opts, "deltasum"),
+        heap_report: false,
         xattrs: opts.xattr_rules(),
         module: tweaks
             .module

@@ -29,6 +29,8 @@ pub(super) struct Lists {
     done: usize,
     /// The list the sender last heard of.
     seen: usize,
+    /// The index at which stock's generator next checks whether to flush (every 200).
+    next_loopchk: u64,
 }
 
 impl Lists {
@@ -37,6 +39,23 @@ impl Lists {
         self.ends.push(0);
         self.transfers.push(false);
         self.ends.len() - 1
+    }
+
+    /// Stock's generator has handled the entry of index `ndx`: whether it flushes what it
+    /// has buffered (the records its sender prints item lines from) there. Every 200
+    /// entries it calls maybe_flush_socket, which flushes once the lists are all in
+    /// (`lists_in`): its clock test always passes when no --timeout keeps the clock.
+    pub fn loop_check(&mut self, ndx: u64, lists_in: bool) -> bool {
+        if ndx < self.next_loopchk {
+            return false;
+        }
+        self.next_loopchk += 200;
+        lists_in
+    }
+
+    /// How many lists have begun.
+    pub fn count(&self) -> usize {
+        self.ends.len()
     }
 
     /// List `n` holds entries up to position `listed - 1` so far.
@@ -59,6 +78,19 @@ impl Lists {
 }
 
 impl LocalTransfer<'_> {
+    /// The generator handled the entry of stock's index `ndx` (its place in the whole
+    /// list): the item lines held back are printed where stock's generator flushes (see
+    /// [`Lists::loop_check`]). Only without incremental recursion are the lists all in from
+    /// the start: with it, stock's generator hears of their end only when it reads from
+    /// its receiver, which it does when it waits (see `walk_dir`). A --timeout keeps the
+    /// clock, and its keepalive check then does not flush.
+    pub(super) fn entry_handled(&mut self, ndx: u64) {
+        let lists_in = self.opts.timeout == 0 && !self.opts.incremental_recursion();
+        if self.lists.loop_check(ndx, lists_in) {
+            self.report.flush_items();
+        }
+    }
+
     /// The generator handled an entry of list `n`: the lists before it are finished.
     pub(super) fn lists_finished_before(&mut self, n: usize) {
         self.lists_finish(n, false);

@@ -103,6 +103,8 @@ pub struct LocalTransfer<'a> {
     /// `--info=progress2`: the file lists stock's sender would have sent, for the lines it
     /// shows at each list's end.
     lists: lists::Lists,
+    /// The sender's `total: matches=…` line went out.
+    matches_reported: bool,
     /// For a directory entry, same-named directories of other sources whose contents merge in.
     alternates: Vec<Vec<PathBuf>>,
     /// The names of the top-level items (with `-R`, whole paths), which `--delete` spares.
@@ -342,6 +344,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         visited: 0,
         lookahead: None,
         lists: Default::default(),
+        matches_reported: false,
         alternates: Vec::new(),
         top_names: Default::default(),
         dest_root: dest.to_path_buf(),
@@ -1249,27 +1252,41 @@ impl<'a> LocalTransfer<'a> {
         s.flist_size = 0;
     }
 
-    fn finish(mut self, flist_time: f64, start: Instant) -> i32 {
-        self.report.flush_items();
+    /// The sender's closing numbers (`--debug=deltasum`, `-vv`: `total: matches=…`), once:
+    /// stock's sender prints them as its last phase ends, before the deletions of
+    /// --delete-after and --delete-delay.
+    pub(super) fn report_matches(&mut self) {
+        if std::mem::replace(&mut self.matches_reported, true) {
+            return;
+        }
         if self.opts.dry_run {
             // A dry run's sender sends no data.
             self.stats.literal = 0;
             self.stats.matched = 0;
         }
-        self.estimate_pipe_traffic();
         if self.opts.debug_level("deltasum") >= 1 {
             let line = self.stats.match_report();
             self.report.info(&line);
         }
+        if self.opts.info_stats() >= 3 {
+            // (Those two processes of stock's local copy are done by then; its generator,
+            // which makes the late deletions, says its own at the end.)
+            self.report.heap_stats(&["sender", "server receiver"]);
+        }
+    }
+
+    fn finish(mut self, flist_time: f64, start: Instant) -> i32 {
+        self.report.flush_items();
+        self.report_matches();
+        self.estimate_pipe_traffic();
         if !(self.opts.deleting() || self.opts.force) {
             // Stock's sender hears of deletions (those of `--delete-missing-args`) only when
             // the receiver deletes or forces.
             self.stats.deleted = Default::default();
         }
         if self.opts.info_stats() >= 3 {
-            // One process plays the three roles of stock's local copy.
-            self.report
-                .heap_stats(&["sender", "server receiver", "server generator"]);
+            // (The sender's and the receiver's went out with the closing numbers.)
+            self.report.heap_stats(&["server generator"]);
         }
         if self.opts.info_stats() >= 2 && !self.opts.quiet {
             self.report.stats(&self.stats, flist_time, 0.0);

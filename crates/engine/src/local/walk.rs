@@ -112,6 +112,10 @@ impl LocalTransfer<'_> {
         };
         let mut first = true;
         for &pass in passes {
+            if pass == Pass::DeleteOnly && !first {
+                // (--delete-after, --delete-delay: after the sender's last phase.)
+                self.report_matches();
+            }
             self.receiver_rules = filters.clone();
             self.receiver_rules.trace = self.traces[1].clone();
             let mut rules = filters.clone();
@@ -152,6 +156,10 @@ impl LocalTransfer<'_> {
                 return None;
             }
             if pass != Pass::DeleteOnly {
+                // The end of the transfers: stock's generator waits for its receiver, and
+                // what it held back goes out (before a redo, or the deletions of
+                // --delete-after).
+                self.report.flush_items();
                 self.redo_changed_sources();
                 self.lists_finished();
                 self.finish_delayed();
@@ -264,10 +272,16 @@ impl LocalTransfer<'_> {
                     self.walk_dir(scanner, i, pass);
                 } else if transferring {
                     self.do_dir(i, None);
+                    if whole_list {
+                        self.entry_handled(self.ordinals[i]);
+                    }
                     self.lists_finished_before(list);
                 }
             } else if transferring {
                 self.process(i);
+                if whole_list {
+                    self.entry_handled(self.ordinals[i]);
+                }
                 self.lists_finished_before(list);
             }
         }
@@ -304,8 +318,15 @@ impl LocalTransfer<'_> {
     /// A directory whose contents are part of the transfer: the directory itself (and
     /// deletions inside it), then its contents.
     fn walk_dir(&mut self, scanner: &mut Scanner<'_, Filters>, i: usize, pass: Pass) {
-        // Another directory's list: what the last one held back is printed now.
-        self.report.flush_items();
+        // Stock's generator sends what it decided for the first list, then waits for the
+        // next one: the item lines held back so far are printed. The lists after it have
+        // come in meanwhile and it goes through them without waiting, its item records held
+        // in its buffer while its messages (`is uptodate`, deletions) go out ahead of them,
+        // until it waits at the end of the transfers (see `walk`).
+        let own_list = !(self.lists.entry_list[i] == 0 && self.entries[i].name == b".");
+        if own_list && self.lists.count() == 1 && self.opts.incremental_recursion() {
+            self.report.flush_items();
+        }
         let item = Item {
             entry: self.entries[i].clone(),
             path: self.paths[i].clone(),
@@ -349,7 +370,12 @@ impl LocalTransfer<'_> {
         self.receiver_rules.enter_at(&item.entry.name, &dest_dir);
         match pass {
             Pass::DeleteOnly => {
-                if item.entry.top_dir && self.opts.debug_level("del") >= 1 {
+                // (Only stock's deletion passes, before and after the transfer, name the
+                // top directories: --delete-delay's deletions are found during it.)
+                if item.entry.top_dir
+                    && self.opts.debug_level("del") >= 1
+                    && self.opts.delete != DeleteMode::Delay
+                {
                     // (Stock's deletion pass names each top directory, there or not.)
                     let name = crate::report::lossless_text(&item.entry.name).into_owned();
                     self.report.info(&format!("deleting in {name}"));
@@ -362,6 +388,9 @@ impl LocalTransfer<'_> {
             }
             Pass::Transfer | Pass::TransferAndDelete => {
                 self.do_dir(i, Some(&children));
+                if !self.opts.incremental_recursion() {
+                    self.entry_handled(self.ordinals[i]);
+                }
                 self.lists_finished_before(self.lists.entry_list[i]);
             }
         }
