@@ -99,11 +99,13 @@ def swap_kinds(root, rng):
                 shutil.rmtree(p)
                 with open(p, 'wb') as f:
                     f.write(b'was a dir\n')
+                os.utime(p, (1600000000, 1600000000))
             elif rng.random() < 0.5:
                 os.unlink(p)
                 os.mkdir(p)
                 with open(os.path.join(p, 'inner'), 'wb') as f:
                     f.write(b'inner\n')
+                os.utime(os.path.join(p, 'inner'), (1600000000, 1600000000))
             else:
                 os.unlink(p)
                 os.symlink('swapped', p)

@@ -470,6 +470,10 @@ pub struct Reporter {
     /// [`Reporter::flush_items`]).
     defer: bool,
     deferred: Vec<u8>,
+    /// A local copy: error lines of stock's receiving side (its child processes, which
+    /// write stderr themselves) are escaped as its server escapes them (see
+    /// [`Reporter::receiving_side_errors`]).
+    child_errors: bool,
     /// The size of the records stock's generator would hold for the deferred lines (about
     /// 20 bytes for a transfer's request, 4 for another item): its buffer is 64 KiB, and a
     /// full one goes out whatever else it waits for.
@@ -582,6 +586,7 @@ impl Reporter {
                     .as_deref()
                     .is_none_or(|f| !format_has(f, b'i')),
             deferred: Vec::new(),
+            child_errors: false,
             deferred_records: 0,
             peer_names_unchanged: false,
         }
@@ -634,6 +639,15 @@ impl Reporter {
         if !self.quiet && self.progress == 0 {
             self.defer = true;
         }
+    }
+
+    /// A local copy: stock's generator and receiver run in a child that writes its error
+    /// lines to stderr itself. As a server it escapes with isprint(): every byte with the
+    /// high bit set (unless `-8`, or a single-byte locale), where the client's lines keep
+    /// the characters valid in the locale. The sender's own lines (`[sender]`, vanished
+    /// files, the closing line) are the client's.
+    pub fn receiving_side_errors(&mut self) {
+        self.child_errors = true;
     }
 
     pub fn itemizes(&self) -> bool {
@@ -1080,8 +1094,13 @@ impl Reporter {
             eprintln!();
         }
         self.log_only(text.trim_end_matches('\n'));
+        let shown = if self.child_errors && !said_by_sender(text) {
+            escape_isprint(&raw_bytes(text.as_bytes()), self.eight_bit)
+        } else {
+            printable(text).into_owned()
+        };
         let mut err = std::io::stderr().lock();
-        let _ = err.write_all(&[&printable(text)[..], b"\n"].concat());
+        let _ = err.write_all(&[&shown[..], b"\n"].concat());
     }
 
     /// The `--log-file`'s closing line, as rsync's `log_exit` writes it: after a failure, or when
@@ -1304,20 +1323,66 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, [u8]> {
     let raw = raw_bytes(text.as_bytes());
     let locale = locale_text();
     let bad_ctrl = |c: u8| c < 0x20 && c != b'\t' && c != b'\n';
-    let needs = raw.iter().any(|&c| bad_ctrl(c) || c >= 0x80);
+    // (A backslash that would read as one of these escapes is escaped itself.)
+    let escape_like = |i: usize| {
+        raw[i] == b'\\'
+            && raw.get(i + 1) == Some(&b'#')
+            && raw.len() > i + 4
+            && raw[i + 2..i + 5].iter().all(u8::is_ascii_digit)
+    };
+    let needs = raw
+        .iter()
+        .enumerate()
+        .any(|(i, &c)| bad_ctrl(c) || c >= 0x80 || escape_like(i));
     if !needs {
         return raw;
     }
     let invalid = unprintable_in(locale, &raw);
     let mut out = Vec::with_capacity(raw.len() + 8);
     for (i, &c) in raw.iter().enumerate() {
-        if bad_ctrl(c) || invalid[i] {
+        if bad_ctrl(c) || invalid[i] || escape_like(i) {
             out.extend_from_slice(format!("\\#{c:03o}").as_bytes());
         } else {
             out.push(c);
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Whether an error line of a local copy is one stock's sender (the client process) says.
+fn said_by_sender(text: &str) -> bool {
+    [
+        "rsync: [sender]",
+        "rsync error:",
+        "rsync warning:",
+        "file has vanished:",
+        "symlink has no referent:",
+        "filename overflows max-path len",
+        "*** Skipping any contents",
+    ]
+    .iter()
+    .any(|p| text.starts_with(p))
+}
+
+/// A server's escaping of a message (stock's filtered_fwrite with isprint()): control
+/// characters but tab, and, unless `eight_bit` or the locale's characters are single bytes,
+/// every byte from 0x7f up; a backslash that would read as an escape is escaped itself.
+pub fn escape_isprint(text: &[u8], eight_bit: bool) -> Vec<u8> {
+    let high_ok = eight_bit || locale_text() == LocaleText::Bytes;
+    let mut out = Vec::with_capacity(text.len() + 8);
+    for (i, &c) in text.iter().enumerate() {
+        let escape_like = c == b'\\'
+            && text.get(i + 1) == Some(&b'#')
+            && text.len() > i + 4
+            && text[i + 2..i + 5].iter().all(u8::is_ascii_digit);
+        let unprintable = (c < 0x20 && c != b'\t') || (c >= 0x7f && !high_ok);
+        if escape_like || unprintable {
+            out.extend_from_slice(format!("\\#{c:03o}").as_bytes());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The inverse of [`lossless_text`] on a message's bytes.

@@ -29,6 +29,13 @@ fn prepare(base: &Path) {
     write_file(&dst.join("x/a"), b"old\n");
     write_file(&dst.join("x/sub/b"), b"older\n");
     write_file(&dst.join("d/z/keep/c"), b"kept?\n");
+    // Names a receiving side's error line escapes (a server, and a local copy's child,
+    // escape every non-ASCII byte; a client keeps the locale's characters).
+    for name in ["\u{e9}t\u{e9}", "a\\#123b"] {
+        write_file(&src.join(name), b"new\n");
+        std::fs::create_dir_all(dst.join(name)).unwrap();
+        write_file(&dst.join(name).join("inner"), b"old\n");
+    }
     past_times(&src);
     past_times(&dst);
 }

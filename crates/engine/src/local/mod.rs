@@ -207,6 +207,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         report.set_rooted_sources(opts.relative, &srcs);
     }
     report.defer_items_per_list();
+    report.receiving_side_errors();
     rtsync_tree::fsops::interrupt::signal_cleanup_install(&format!(
         "rsync error: received SIGINT, SIGTERM, or SIGHUP (code 20) at rsync.c(874) [sender={}]\n",
         crate::RSYNC_VERSION

@@ -156,12 +156,15 @@ impl Ctx<'_> {
 /// A message printed where stock's client prints it (errors and warnings on stderr).
 fn say_locally(tag: MsgTag, text: &str) {
     use std::io::Write;
+    // (Escaped as stock's client writes a message: what the locale cannot show, control
+    // characters, and a backslash that would read as an escape.)
+    let shown = rtsync_engine::report::printable(text);
     if matches!(tag, MsgTag::Info) {
         let mut out = io::stdout().lock();
-        let _ = out.write_all(text.as_bytes());
+        let _ = out.write_all(&shown);
         let _ = out.flush();
     } else {
-        let _ = io::stderr().lock().write_all(text.as_bytes());
+        let _ = io::stderr().lock().write_all(&shown);
     }
 }
 
