@@ -23,7 +23,9 @@ fn prepare(base: &Path) {
     write_file(&src.join("x"), b"new file\n");
     symlink("x", src.join("y")).unwrap();
     write_file(&src.join("d/z"), b"deeper\n");
-    for d in ["x/sub", "y", "d/z/keep"] {
+    // (And an empty directory where a file goes: it simply goes, --existing or not.)
+    write_file(&src.join("w"), b"file over an empty directory\n");
+    for d in ["x/sub", "y", "d/z/keep", "w"] {
         std::fs::create_dir_all(dst.join(d)).unwrap();
     }
     write_file(&dst.join("x/a"), b"old\n");
@@ -47,6 +49,7 @@ const OPTION_SETS: &[&[&str]] = &[
     &["-ai", "-n", "--delete"],
     &["-ai", "-n"],
     &["-ai", "-b", "--suffix=.old"],
+    &["-ai", "--existing"],
 ];
 
 /// Lines sorted: stock's generator says its errors straight to stderr and the rest through

@@ -117,6 +117,8 @@ pub(super) fn generate_entry(
         }
         return Ok(Step::Done(lines));
     }
+    // (--existing asks whether something was there before any making way.)
+    let was_absent = meta.is_none();
     if !e.is_dir() && meta.as_ref().is_some_and(|m| m.is_dir()) {
         // A directory where a non-directory goes: made way for as stock's generator does
         // (its contents only with --delete or --force), or the item is skipped.
@@ -325,7 +327,7 @@ pub(super) fn generate_entry(
             // (With --fake-super a regular file may stand for something else.)
             let regular = seen.is_some_and(|s| s.kind() == Some(FileKind::Regular));
             let exists = regular && meta.as_ref().is_some_and(|m| m.file_type().is_file());
-            if (o.existing && meta.is_none())
+            if (o.existing && was_absent)
                 || (o.ignore_existing && meta.is_some())
                 || o.min_size.is_some_and(|n| e.size < n)
                 || o.max_size.is_some_and(|n| e.size > n)
