@@ -190,14 +190,19 @@ fn progress_lines_of_a_push() {
     same_output(Role::Push, &["-a", "--progress", "--no-whole-file"], &stale);
 }
 
-/// A destination where some files are current, one is stale, one is already hard-linked.
-fn partly_current(w: &Path) {
+/// `dst` made a copy of `src` (`cp -a`).
+fn copy_source_as_destination(w: &Path) {
     let st = Command::new("cp")
         .args(["-a", "src", "dst"])
         .current_dir(w)
         .status()
         .unwrap();
     assert!(st.success());
+}
+
+/// A destination where some files are current, one is stale, one is already hard-linked.
+fn partly_current(w: &Path) {
+    copy_source_as_destination(w);
     fs::write(w.join("dst/a"), b"hellO\n").unwrap();
     local_util::set_mtime(&w.join("dst/a"), 1_000_000_000, 0);
 }
@@ -511,12 +516,7 @@ fn many_dirs(w: &Path) {
             fs::write(&path, format!("{d} {f}\n")).unwrap();
         }
     }
-    let st = Command::new("cp")
-        .args(["-a", "src", "dst"])
-        .current_dir(w)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    copy_source_as_destination(w);
     fs::write(w.join("dst/extra"), b"only here\n").unwrap();
     // (The destination directory keeps the source's time: whether stock's generator sees
     // the time its own deletion gives it is timing.)
