@@ -1322,7 +1322,9 @@ pub fn lossless_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 pub fn printable(text: &str) -> std::borrow::Cow<'_, [u8]> {
     let raw = raw_bytes(text.as_bytes());
     let locale = locale_text();
-    let bad_ctrl = |c: u8| c < 0x20 && c != b'\t' && c != b'\n';
+    // (A line's own ending newline stays; one inside it, from a name, is escaped.)
+    let last = raw.len().saturating_sub(1);
+    let bad_ctrl = |i: usize, c: u8| c < 0x20 && c != b'\t' && !(c == b'\n' && i == last);
     // (A backslash that would read as one of these escapes is escaped itself.)
     let escape_like = |i: usize| {
         raw[i] == b'\\'
@@ -1333,14 +1335,14 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, [u8]> {
     let needs = raw
         .iter()
         .enumerate()
-        .any(|(i, &c)| bad_ctrl(c) || c >= 0x80 || escape_like(i));
+        .any(|(i, &c)| bad_ctrl(i, c) || c >= 0x80 || escape_like(i));
     if !needs {
         return raw;
     }
     let invalid = unprintable_in(locale, &raw);
     let mut out = Vec::with_capacity(raw.len() + 8);
     for (i, &c) in raw.iter().enumerate() {
-        if bad_ctrl(c) || invalid[i] || escape_like(i) {
+        if bad_ctrl(i, c) || invalid[i] || escape_like(i) {
             out.extend_from_slice(format!("\\#{c:03o}").as_bytes());
         } else {
             out.push(c);

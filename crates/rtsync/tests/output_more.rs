@@ -609,3 +609,42 @@ fn uptodate_messages_overtake_held_item_lines() {
         );
     }
 }
+
+/// Names a message must escape: a newline inside, and a backslash that reads as an escape;
+/// the destination holds newer copies (`-u` says `NAME is newer`) or, with `current`,
+/// the same ones (`-vv` says `NAME is uptodate`).
+fn odd_names(w: &Path, current: bool) {
+    for name in ["new\nline", "x\\#123y"] {
+        fs::write(w.join("src").join(name), b"odd\n").unwrap();
+        local_util::set_mtime(&w.join("src").join(name), 1_500_000_000, 0);
+    }
+    copy_source_as_destination(w);
+    if !current {
+        for name in ["new\nline", "x\\#123y"] {
+            local_util::set_mtime(&w.join("dst").join(name), 1_900_000_000, 0);
+        }
+    }
+}
+
+/// A generator's messages name files raw and are escaped where they are printed (a
+/// client's output): stock's `new\#012line is newer`, `x\#134#123y is uptodate`. Locally,
+/// pulling, and from our receiving server.
+#[test]
+fn generator_messages_escape_names_once() {
+    for role in [Role::Local, Role::Pull, Role::ToServer] {
+        for (args, current) in [(&["-avvu"][..], false), (&["-avv"], true)] {
+            let prep = |w: &Path| odd_names(w, current);
+            let stock = run(true, role, args, &prep);
+            let ours = run(false, role, args, &prep);
+            let (a, b) = (blank_stats(&stock.stdout), blank_stats(&ours.stdout));
+            assert!(
+                a == b,
+                "{role:?} {args:?}: stdout differs (- stock, + ours):\n{}",
+                line_diff(&a, &b)
+            );
+            assert!(a.contains("new\\#012line is "), "{role:?} {args:?}: {a}");
+            assert!(a.contains("x\\#134#123y is "), "{role:?} {args:?}: {a}");
+            assert_eq!(stock.code, ours.code, "{role:?} {args:?}");
+        }
+    }
+}

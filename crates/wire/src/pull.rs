@@ -2436,7 +2436,8 @@ fn notify_sender<W: Write>(
                     && !it.is_new
                     && !matches!(it.update, b'>' | b'<' | b'c' | b'h')
                 {
-                    let mut text = rtsync_engine::report::escape_name(name);
+                    // (Raw, as stock's server sends it: the client escapes what it prints.)
+                    let mut text = name.clone();
                     text.extend_from_slice(if it.has_changes() {
                         b"\n"
                     } else {
@@ -2454,7 +2455,7 @@ fn notify_sender<W: Write>(
             // a link without a leader's name (stock's empty xname).
             // -vv without %i: named as up to date, as stock's generator logs it.
             Line::Linked(it, name, ..) if ctx.opts.report_attrs => {
-                let mut text = rtsync_engine::report::escape_name(name);
+                let mut text = name.clone();
                 if it.kind == b'd' {
                     text.push(b'/');
                 }

@@ -555,7 +555,7 @@ impl<'a> LocalTransfer<'a> {
                 ScanProblem::CopyingUnsafe { name, target } => {
                     self.report.info(&format!(
                         "copying unsafe symlink \"{}\" -> \"{}\"",
-                        crate::report::lossless_text(&crate::report::escape_name(name)),
+                        crate::report::lossless_text(name),
                         crate::report::lossless_text(target)
                     ));
                 }

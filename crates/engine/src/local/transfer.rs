@@ -399,11 +399,9 @@ impl LocalTransfer<'_> {
             }
             if self.opts.update && md.mtime() > self.entries[i].mtime {
                 if self.opts.info_skip() {
-                    let shown = crate::report::escape_name(&name);
-                    self.report.info(&format!(
-                        "{} is newer",
-                        crate::report::lossless_text(&shown)
-                    ));
+                    // (Escaped as the line goes out, as stock's rwrite does.)
+                    self.report
+                        .info(&format!("{} is newer", crate::report::lossless_text(&name)));
                 }
                 return;
             }

@@ -336,10 +336,11 @@ pub(super) fn generate_entry(
             }
             if o.update && exists && meta.as_ref().is_some_and(|m| m.mtime() > e.mtime) {
                 if o.info_skip {
-                    let shown = rtsync_engine::report::escape_name(&e.name);
+                    // (Escaped where the line is printed: a client's output, or the
+                    // client a server sends it to.)
                     lines.push(Line::Info(format!(
                         "{} is newer",
-                        rtsync_engine::report::lossless_text(&shown)
+                        rtsync_engine::report::lossless_text(&e.name)
                     )));
                 }
                 return Ok(Step::Done(lines));
