@@ -2247,3 +2247,62 @@ fn daemon_bwlimit_sessions_transfer_whole_like_stock() {
     }
     assert!(trees[1][0].iter().any(|l| l.contains("big.bin")));
 }
+
+/// With --files-from the sender works in the source directory: a missing name is shown
+/// from there (`"/sub/missing" (in m)`), as stock's daemon shows it, relative or not. The
+/// names that are there are sent (stock 3.5.0's daemon calls them vanished: not copied).
+#[test]
+fn files_from_names_a_missing_entry_from_the_source_directory() {
+    const FF_CONF: &str = "pid file = {dir}/pid\nuse chroot = false\nuid = root\ngid = root\n[m]\npath = {dir}/mod\nread only = false\n";
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for d in &dirs {
+        std::fs::create_dir_all(d.path().join("mod/sub/deeper")).unwrap();
+        std::fs::write(d.path().join("mod/sub/deeper/f"), b"listed\n").unwrap();
+        std::fs::write(d.path().join("list"), b"deeper/f\nmissing\n").unwrap();
+    }
+    let stock = Daemon::start(Kind::Stock, dirs[0].path(), FF_CONF);
+    let ours = Daemon::start(Kind::Rtsync, dirs[1].path(), FF_CONF);
+    for relative in [true, false] {
+        let mut seen = Vec::new();
+        for d in [&stock, &ours] {
+            let mut args = vec![
+                "-a".to_string(),
+                format!("--files-from={}", d.dir.join("list").display()),
+            ];
+            if !relative {
+                args.push("--no-relative".into());
+            }
+            let dest = d.dir.join(format!("dest-{relative}"));
+            args.extend([d.url("m/sub/"), format!("{}/", dest.display())]);
+            let out = client(&args, &[], Duration::from_secs(60));
+            assert_eq!(
+                out.code,
+                Some(23),
+                "{:?} relative {relative}: {}",
+                d.kind,
+                out.stderr
+            );
+            let line = out
+                .stderr
+                .lines()
+                .find(|l| l.contains("link_stat"))
+                .unwrap_or_default()
+                .to_string();
+            seen.push(line);
+            if d.kind == Kind::Rtsync {
+                let sent = if relative { "deeper/f" } else { "f" };
+                assert!(
+                    dest.join(sent).is_file(),
+                    "relative {relative}: {}",
+                    out.stderr
+                );
+            }
+        }
+        assert!(
+            seen[0].contains("\"/sub/missing\" (in m)"),
+            "stock: {}",
+            seen[0]
+        );
+        assert_eq!(seen[0], seen[1], "relative {relative}");
+    }
+}

@@ -947,12 +947,22 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
     }
     // (Transfer errors make the exit code 23 even without an io_error bit.)
     let listed_errors = crate::push_client::xfer_errors(&list.messages);
+    // With --files-from stock's sender works in the source directory, as if each name
+    // followed a `/./` after it: its messages name files from there (`"/DIR/NAME"`).
+    let shown_sources: Vec<String> = if opts.files_from.is_some() {
+        paths
+            .iter()
+            .map(|p| format!("{}/./", p.trim_end_matches('/')))
+            .collect()
+    } else {
+        paths.clone()
+    };
     for (tag, text) in &list.messages {
         // Module paths are the daemon's business: show names relative to the module.
         let text = match root {
             Some(r) => match module_prefix(r) {
                 Some(p) if opts.relative => {
-                    push::inc::relative_shown(&text.replace(&p, ""), &paths)
+                    push::inc::relative_shown(&text.replace(&p, ""), &shown_sources)
                 }
                 Some(p) => push::inc::module_relative(text, &p),
                 None => text.clone(),
