@@ -1095,7 +1095,7 @@ impl Reporter {
         }
         self.log_only(text.trim_end_matches('\n'));
         let shown = if self.child_errors && !said_by_sender(text) {
-            escape_isprint(&raw_bytes(text.as_bytes()), self.eight_bit)
+            escape_isprint(text.as_bytes(), self.eight_bit)
         } else {
             printable(text).into_owned()
         };
@@ -1368,22 +1368,47 @@ fn said_by_sender(text: &str) -> bool {
 
 /// A server's escaping of a message (stock's filtered_fwrite with isprint()): control
 /// characters but tab, and, unless `eight_bit` or the locale's characters are single bytes,
-/// every byte from 0x7f up; a backslash that would read as an escape is escaped itself.
+/// every byte that is not printable ASCII; a backslash that would read as an escape too.
 pub fn escape_isprint(text: &[u8], eight_bit: bool) -> Vec<u8> {
-    let high_ok = eight_bit || locale_text() == LocaleText::Bytes;
-    let mut out = Vec::with_capacity(text.len() + 8);
-    for (i, &c) in text.iter().enumerate() {
-        let escape_like = c == b'\\'
-            && text.get(i + 1) == Some(&b'#')
-            && text.len() > i + 4
-            && text[i + 2..i + 5].iter().all(u8::is_ascii_digit);
-        let unprintable = (c < 0x20 && c != b'\t') || (c >= 0x7f && !high_ok);
-        if escape_like || unprintable {
+    filtered_text(
+        text,
+        !eight_bit && locale_text() != LocaleText::Bytes,
+        false,
+    )
+}
+
+/// stock's filtered_fwrite on a message (`mux::stderr_text`, `mux::client_text`, a local
+/// copy's receiving side): `use_isprint`: only printable ASCII and tab pass; else only control characters are
+/// escaped, and with `check_utf8` bytes outside valid UTF-8 sequences.
+pub fn filtered_text(msg: &[u8], use_isprint: bool, check_utf8: bool) -> Vec<u8> {
+    let msg = &raw_bytes(msg)[..];
+    let (body, tail) = match msg.last() {
+        Some(b'\n' | b'\r') => msg.split_at(msg.len() - 1),
+        _ => (msg, &[][..]),
+    };
+    let (head, body) = match body.first() {
+        Some(b'\r') => body.split_at(1),
+        _ => (&[][..], body),
+    };
+    let invalid = if check_utf8 {
+        unprintable_in(locale_text(), body)
+    } else {
+        vec![false; body.len()]
+    };
+    let mut out = head.to_vec();
+    for (i, &c) in body.iter().enumerate() {
+        let literal = c == b'\\'
+            && body.len() > i + 4
+            && body[i + 1] == b'#'
+            && body[i + 2..i + 5].iter().all(u8::is_ascii_digit);
+        let unprintable = c != b'\t' && (c < b' ' || (use_isprint && !(b' '..=b'~').contains(&c)));
+        if literal || unprintable || invalid[i] {
             out.extend_from_slice(format!("\\#{c:03o}").as_bytes());
         } else {
             out.push(c);
         }
     }
+    out.extend_from_slice(tail);
     out
 }
 

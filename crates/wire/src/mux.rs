@@ -510,48 +510,14 @@ struct StderrMessages {
 /// printable ASCII become `\\#ooo`, as does the backslash of a literal `\\#ddd`; a leading
 /// `\\r` and the trailing newline stay as they are.
 pub fn stderr_text(msg: &[u8], eight_bit: bool) -> Vec<u8> {
-    filtered_text(msg, !eight_bit, false)
+    rtsync_engine::report::filtered_text(msg, !eight_bit, false)
 }
 
 /// A message as stock's client prints it (its own, or one from the peer): control
 /// characters (not tab) and a literal `\\#ddd`'s backslash escaped; without `-8` the bytes
 /// that are not UTF-8 too (its charset check), where valid UTF-8 passes.
 pub fn client_text(msg: &[u8], eight_bit: bool) -> Vec<u8> {
-    filtered_text(msg, false, !eight_bit)
-}
-
-/// `use_isprint`: only printable ASCII and tab pass; else only control characters are
-/// escaped, and with `check_utf8` bytes outside valid UTF-8 sequences.
-fn filtered_text(msg: &[u8], use_isprint: bool, check_utf8: bool) -> Vec<u8> {
-    let msg = &rtsync_engine::report::raw_bytes(msg)[..];
-    let (body, tail) = match msg.last() {
-        Some(b'\n' | b'\r') => msg.split_at(msg.len() - 1),
-        _ => (msg, &[][..]),
-    };
-    let (head, body) = match body.first() {
-        Some(b'\r') => body.split_at(1),
-        _ => (&[][..], body),
-    };
-    let invalid = if check_utf8 {
-        rtsync_engine::report::unprintable_in(rtsync_engine::report::locale_text(), body)
-    } else {
-        vec![false; body.len()]
-    };
-    let mut out = head.to_vec();
-    for (i, &c) in body.iter().enumerate() {
-        let literal = c == b'\\'
-            && body.len() > i + 4
-            && body[i + 1] == b'#'
-            && body[i + 2..i + 5].iter().all(u8::is_ascii_digit);
-        let unprintable = c != b'\t' && (c < b' ' || (use_isprint && !(b' '..=b'~').contains(&c)));
-        if literal || unprintable || invalid[i] {
-            out.extend_from_slice(format!("\\#{c:03o}").as_bytes());
-        } else {
-            out.push(c);
-        }
-    }
-    out.extend_from_slice(tail);
-    out
+    rtsync_engine::report::filtered_text(msg, false, !eight_bit)
 }
 
 impl<W: Write> MuxWriter<W> {
