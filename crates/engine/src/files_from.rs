@@ -8,26 +8,61 @@ use std::path::{Path, PathBuf};
 /// The most names a list may hold; a bound on memory for hostile input.
 pub const MAX_NAMES: usize = 50_000_000;
 
-/// Splits a list into names: one per line (or per NUL with `--from0`), `\r` before a newline
-/// dropped, empty entries and comments (starting with `#` or `;`) skipped, as rsync does.
-pub fn parse_list(data: &[u8], from0: bool) -> Vec<Vec<u8>> {
-    let sep = if from0 { 0u8 } else { b'\n' };
-    data.split(|&c| c == sep)
-        .map(|line| {
-            if !from0 {
-                line.strip_suffix(b"\r").unwrap_or(line)
-            } else {
-                line
+/// How a list is read: by the side that sends the files, or by a client (or receiving
+/// server) that forwards it to a remote sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListUse {
+    /// The sender reads it: each line (each NUL-terminated entry with `--from0`) is a name,
+    /// a line ends at `\n` or `\r` and is cut at a NUL byte (one that starts with it is
+    /// `.`), empty lines and comments (`#` or `;` first) are skipped, as rsync's read_line
+    /// with comments dumped.
+    Read,
+    /// Forwarded to the remote sender as rsync's client does it: every `\n` and `\r` (unless
+    /// `--from0`) and every NUL ends a name, empty names are dropped, comments are kept
+    /// (the remote sender reads them as names).
+    Forward,
+}
+
+/// Splits a list into names (see [`ListUse`]).
+pub fn parse_list(data: &[u8], from0: bool, usage: ListUse) -> Vec<Vec<u8>> {
+    let line_end = |c: &u8| {
+        if from0 {
+            *c == 0
+        } else {
+            *c == b'\n' || *c == b'\r'
+        }
+    };
+    let mut names = Vec::new();
+    for line in data.split(line_end) {
+        let mut parts = line.split(|&c| c == 0);
+        // Read: a NUL inside a line cuts the name there. Forward: it ends a name.
+        let parts: Vec<&[u8]> = match usage {
+            ListUse::Read => parts.next().into_iter().collect(),
+            ListUse::Forward => parts.collect(),
+        };
+        for name in parts {
+            let comment = name.first().is_some_and(|c| *c == b'#' || *c == b';');
+            if usage == ListUse::Read && comment {
+                continue;
             }
-        })
-        .filter(|l| !l.is_empty() && l[0] != b'#' && l[0] != b';')
-        .take(MAX_NAMES)
-        .map(<[u8]>::to_vec)
-        .collect()
+            // (A line that starts with a NUL is not empty to rsync's reader: it names the
+            // directory itself.)
+            let name: &[u8] = match name.is_empty() {
+                true if usage == ListUse::Read && !line.is_empty() => b".",
+                true => continue,
+                false => name,
+            };
+            if names.len() >= MAX_NAMES {
+                return names;
+            }
+            names.push(name.to_vec());
+        }
+    }
+    names
 }
 
 /// Reads the list from a file, or standard input for `-`.
-pub fn read_list(path: &Path, from0: bool) -> io::Result<Vec<Vec<u8>>> {
+pub fn read_list(path: &Path, from0: bool, usage: ListUse) -> io::Result<Vec<Vec<u8>>> {
     let mut data = Vec::new();
     if path.as_os_str() == "-" {
         io::stdin().lock().read_to_end(&mut data)?;
@@ -36,7 +71,7 @@ pub fn read_list(path: &Path, from0: bool) -> io::Result<Vec<Vec<u8>>> {
         std::fs::File::from(rtsync_oppath::open(path, libc::O_RDONLY, 0)?)
             .read_to_end(&mut data)?;
     }
-    Ok(parse_list(&data, from0))
+    Ok(parse_list(&data, from0, usage))
 }
 
 /// Source arguments for the scanner: `DIR/./NAME`, so that with `-R` each keeps its listed
@@ -69,13 +104,23 @@ mod tests {
 
     #[test]
     fn lines_and_nuls() {
+        let v = |l: &[&[u8]]| l.iter().map(|x| x.to_vec()).collect::<Vec<_>>();
+        let list = b"#c\na/f\r;x\n\na/b/g\0zz\r\nh\n\0q\n";
         assert_eq!(
-            parse_list(b"a\r\n\nb/c\n#x\n;y\n", false),
-            vec![b"a".to_vec(), b"b/c".to_vec()]
+            parse_list(list, false, ListUse::Read),
+            v(&[b"a/f", b"a/b/g", b"h", b"."])
         );
         assert_eq!(
-            parse_list(b"a\nb\0c\0", true),
-            vec![b"a\nb".to_vec(), b"c".to_vec()]
+            parse_list(list, false, ListUse::Forward),
+            v(&[b"#c", b"a/f", b";x", b"a/b/g", b"zz", b"h", b"q"])
+        );
+        assert_eq!(
+            parse_list(b"a\nb\0#c\0\0c\r\0", true, ListUse::Read),
+            v(&[b"a\nb", b"c\r"])
+        );
+        assert_eq!(
+            parse_list(b"a\nb\0#c\0\0c\r\0", true, ListUse::Forward),
+            v(&[b"a\nb", b"#c", b"c\r"])
         );
     }
 

@@ -41,8 +41,17 @@ pub mod exit {
     pub const VANISHED: i32 = 24;
     pub const TIMEOUT: i32 = 30;
     pub const CONTIMEOUT: i32 = 35;
+    pub const CRASHED: i32 = 15;
+    pub const TERMINATED: i32 = 16;
+    pub const SIGNAL1: i32 = 19;
+    pub const WAITCHILD: i32 = 21;
+    pub const MALLOC: i32 = 22;
+    pub const CMD_FAILED: i32 = 124;
+    pub const CMD_KILLED: i32 = 125;
+    pub const CMD_RUN: i32 = 126;
     pub const CMD_NOT_FOUND: i32 = 127;
-    pub const CMD_FAILED: i32 = 255;
+    /// ssh's own failure (no name of stock's: "unexplained error").
+    pub const SHELL_FAILED: i32 = 255;
 }
 
 /// The closing `rsync error: …` line for an exit code, as stock rsync words it.
@@ -64,8 +73,15 @@ pub fn exit_message(code: i32) -> &'static str {
         exit::DEL_LIMIT => "the --max-delete limit stopped deletions",
         exit::TIMEOUT => "timeout in data send/receive",
         exit::CONTIMEOUT => "timeout waiting for daemon connection",
+        exit::CRASHED => "sibling process crashed",
+        exit::TERMINATED => "sibling process terminated abnormally",
+        exit::SIGNAL1 => "received SIGUSR1",
+        exit::WAITCHILD => "waitpid() failed",
+        exit::MALLOC => "error allocating core memory buffers",
+        exit::CMD_FAILED => "remote shell failed",
+        exit::CMD_KILLED => "remote shell killed",
+        exit::CMD_RUN => "remote command could not be run",
         exit::CMD_NOT_FOUND => "remote command not found",
-        exit::CMD_FAILED => "remote command failed",
         _ => "unexplained error",
     }
 }

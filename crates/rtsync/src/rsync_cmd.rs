@@ -260,6 +260,53 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
         // The peer said why it stopped and with what code (MSG_ERROR_EXIT): stock's client
         // exits with that code and says nothing more.
         Err(rtsync_wire::Error::RemoteExit(code)) => code,
+        Err(e @ rtsync_wire::Error::ExecFailed { .. }) => {
+            // Stock's forked child fails to exec and says so, then the client finds the
+            // connection closed.
+            eprintln!("rsync: [{role}] {e}");
+            eprintln!(
+                "rsync error: {} (code {}) at pipe.c(85) [{role}={RSYNC_VERSION}]",
+                exit_message(exit::IPC),
+                exit::IPC
+            );
+            eprintln!("rsync: connection unexpectedly closed (0 bytes received so far) [{role}]");
+            // (The child's exit code is the one stock's client exits with.)
+            closing(exit::IPC, role, e.location());
+            exit::IPC
+        }
+        Err(e @ rtsync_wire::Error::Lost { .. }) => {
+            let rtsync_wire::Error::Lost {
+                error,
+                received,
+                generated,
+                ..
+            } = &e
+            else {
+                unreachable!("matched above")
+            };
+            let (received, generated) = (*received, *generated);
+            let code = e.exit_code();
+            if error.is_broken_pipe() {
+                eprintln!("rsync: [{role}] write error: Broken pipe (32)");
+                closing(code, role, e.location());
+            } else if generated {
+                // Stock's receiver process says it lost the connection; its generator
+                // then ends with the client's exit code.
+                eprintln!(
+                    "rsync: connection unexpectedly closed ({received} bytes received so far) [receiver]"
+                );
+                closing(exit::STREAM_IO, "receiver", e.location());
+                if code != exit::STREAM_IO {
+                    closing(code, "generator", e.location());
+                }
+            } else {
+                eprintln!(
+                    "rsync: connection unexpectedly closed ({received} bytes received so far) [{role}]"
+                );
+                closing(code, role, e.location());
+            }
+            code
+        }
         Err(e) => {
             let code = e.exit_code();
             let message = e.client_message();
@@ -271,6 +318,28 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
             code
         }
     }
+}
+
+/// A client's checks on `--files-from` (stock's parse_arguments): one source and one
+/// destination, and a remote list that names a file (not `-`).
+fn files_from_usage(opts: &Options) -> Option<i32> {
+    let list = opts.files_from.as_ref()?;
+    if opts.args.len() != 2 {
+        eprint!("{}", help_text());
+        client_error(exit::SYNTAX, "options.c(2621)");
+        return Some(exit::SYNTAX);
+    }
+    let remote_dash =
+        rtsync_wire::client::parse_remote(&list.to_string_lossy()).is_some_and(|r| match r {
+            rtsync_wire::client::Remote::Daemon { path, .. }
+            | rtsync_wire::client::Remote::Shell { path, .. } => path == "-",
+        });
+    if remote_dash {
+        eprintln!("rsync: Invalid --files-from remote filename");
+        client_error(exit::SYNTAX, "main.c(1886)");
+        return Some(exit::SYNTAX);
+    }
+    None
 }
 
 /// A transfer (and a listing) ignores SIGPIPE, as stock's does: a peer (or reader) that
@@ -388,13 +457,39 @@ pub fn main(args: Vec<OsString>) -> i32 {
         return code;
     }
     if opts.args.is_empty() {
-        print!("{}", help_text());
-        client_error(exit::SYNTAX, "main.c(1871)");
+        // (usage(FERROR): the help goes to stderr.)
+        eprint!("{}", help_text());
+        if rest.is_empty() {
+            client_error(exit::SYNTAX, "main.c(1871)");
+        } else {
+            // Options but no names: stock gets past its option parsing, as the receiver.
+            eprintln!(
+                "rsync error: {} (code {}) at main.c(1941) [Receiver={RSYNC_VERSION}]",
+                exit_message(exit::SYNTAX),
+                exit::SYNTAX
+            );
+        }
         return exit::SYNTAX;
+    }
+    if let Some(code) = files_from_usage(&opts) {
+        return code;
     }
     if opts.args.iter().any(|a| is_remote(a.as_bytes())) {
         ignore_sigpipe();
         return remote(&opts);
+    }
+    if opts
+        .files_from
+        .as_ref()
+        .is_some_and(|f| is_remote(f.as_bytes()) || f.as_bytes().starts_with(b":"))
+    {
+        eprintln!("--files-from cannot be remote when the transfer is local");
+        eprintln!(
+            "rsync error: {} (code {}) at main.c(1510) [sender={RSYNC_VERSION}]",
+            exit_message(exit::SYNTAX),
+            exit::SYNTAX
+        );
+        return exit::SYNTAX;
     }
     if opts.iconv.is_some() && opts.args.len() > 1 && !opts.list_only {
         // A local copy with --iconv goes over the protocol, to ourselves as the receiving

@@ -34,6 +34,7 @@ impl Drop for Daemon {
 
 fn stock_daemon(dir: &Path) -> Daemon {
     std::fs::create_dir_all(dir.join("mod")).unwrap();
+    std::fs::create_dir_all(dir.join("drop")).unwrap();
     std::fs::write(dir.join("mod/file"), b"data\n").unwrap();
     std::fs::write(dir.join("secrets"), b"bob:right\n").unwrap();
     std::fs::set_permissions(
@@ -43,6 +44,7 @@ fn stock_daemon(dir: &Path) -> Daemon {
     .unwrap();
     let conf = format!(
         "pid file = {d}/pid\nuse chroot = no\n[pub]\n  path = {d}/mod\n\
+         [drop]\n  path = {d}/drop\n  read only = no\n  uid = root\n  gid = root\n\
          [priv]\n  path = {d}/mod\n  auth users = bob\n  secrets file = {d}/secrets\n",
         d = dir.display()
     );
@@ -211,4 +213,196 @@ fn mixed_remote_and_local_arguments_are_refused_like_stock() {
             .collect();
         assert!(stray.is_empty(), "{args:?} made {stray:?}");
     }
+}
+
+/// A remote shell that fails: the remote rsync not found (the shell's 127 is the exit code),
+/// a shell that says something and exits before the version exchange (code 12, nothing
+/// received), pulling and pushing. Same lines and exit code as stock.
+#[test]
+fn remote_shell_failures_look_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let shell = dir.path().join("fake-ssh");
+    script::write_script(&shell, "#!/bin/sh\nshift\nexec sh -c \"$*\"\n");
+    let quitter = dir.path().join("quitter");
+    script::write_script(&quitter, "#!/bin/sh\necho 'no entry' >&2\nexit 1\n");
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/f"), b"f\n").unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let remote = |n: &str| format!("localhost:{}", p(n));
+    for (shell, rsync_path) in [(&shell, "/nonexistent/rsync"), (&quitter, "rsync")] {
+        for ends in [[remote("src/"), p("out/")], [p("src/"), remote("out/")]] {
+            let mut args = vec![
+                "-a".to_string(),
+                "-e".into(),
+                shell.display().to_string(),
+                format!("--rsync-path={rsync_path}"),
+            ];
+            args.extend(ends);
+            same(&args, dir.path());
+        }
+    }
+}
+
+/// A remote shell that cannot be executed: stock's forked child says so and exits 14, and
+/// its client finds the connection closed. Which of the two codes stock exits with is a
+/// race in stock (whether the child is reaped yet); ours is the child's, 14, and the lines
+/// are stock's.
+#[test]
+fn a_remote_shell_that_cannot_run_is_reported_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    let p = |n: &str| dir.path().join(n).display().to_string();
+    let missing = p("no-such-ssh");
+    for ends in [
+        [format!("localhost:{}", p("src/")), p("out/")],
+        [p("src/"), format!("localhost:{}", p("out/"))],
+    ] {
+        let mut args = vec!["-a".to_string(), "-e".into(), missing.clone()];
+        args.extend(ends);
+        let s = run(true, &args, dir.path());
+        let o = run(false, &args, dir.path());
+        let (sl, ol) = (stderr_lines(&s), stderr_lines(&o));
+        assert_eq!(sl.len(), 4, "{args:?}: {sl:?}");
+        assert_eq!(sl[..3], ol[..3], "{args:?}");
+        assert!(
+            [Some(12), Some(14)].contains(&s.status.code()),
+            "{args:?}: stock {s:?}"
+        );
+        assert_eq!(o.status.code(), Some(14), "{args:?}: {o:?}");
+        let role = if args[3].starts_with("localhost:") {
+            "Receiver"
+        } else {
+            "sender"
+        };
+        assert_eq!(
+            ol[3],
+            format!("rsync error: error in IPC code (code 14) at io.c(285) [{role}=3.5.0]")
+        );
+    }
+}
+
+/// `--files-from` given wrongly: a remote `-`, a list on another host than the transfer's
+/// (pulling and pushing), a remote list for a local copy, no destination or two, and options
+/// with no names at all. Same exit code and closing line as stock (and the same lines, but
+/// for the help text, which is ours).
+#[test]
+fn files_from_misuse_is_refused_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = stock_daemon(dir.path());
+    std::fs::write(dir.path().join("list"), b"file\n").unwrap();
+    let url = format!("rsync://127.0.0.1:{}/pub/", d.port);
+    let out = dir.path().join("out/").display().to_string();
+    let src = dir.path().join("mod/").display().to_string();
+    let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    for args in [
+        a(&["-a", "--files-from=:-", &url, &out]),
+        a(&["-a", "--files-from=otherhost:list", &url, &out]),
+        a(&["-a", "--files-from=otherhost:list", &src, &url]),
+        a(&["-a", "--files-from=127.0.0.1::pub/list", &src, &out]),
+        a(&["-a", "--files-from=:list", &src, &out]),
+    ] {
+        same(&args, dir.path());
+        assert!(!dir.path().join("out").exists(), "{args:?} transferred");
+    }
+    for args in [
+        a(&["-a", "--files-from=list", &src]),
+        a(&["-a", "--files-from=list", &src, &out, &out]),
+        a(&["-a"]),
+        a(&[]),
+    ] {
+        let s = run(true, &args, dir.path());
+        let o = run(false, &args, dir.path());
+        assert_eq!(s.status.code(), o.status.code(), "{args:?}: {o:?}");
+        assert_eq!(stderr_lines(&s).last(), stderr_lines(&o).last(), "{args:?}");
+        assert!(o.stdout.is_empty(), "{args:?}: the help goes to stderr");
+        assert!(!dir.path().join("out").exists(), "{args:?} transferred");
+    }
+}
+
+/// How a `--files-from` list is read: by the sending side (a local copy, a push) a line ends
+/// at `\n` or `\r`, is cut at a NUL, and comments and empty lines are skipped; forwarded to
+/// a remote sender (a pull) every `\n`, `\r` and NUL ends a name and comments are names.
+/// With `--from0`, only NUL separates. Same trees, lines and exit codes as stock in each
+/// case, and a list on the daemon's side (`:LIST`) read there.
+#[test]
+fn files_from_lists_are_read_as_stock_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = stock_daemon(dir.path());
+    let m = dir.path().join("mod");
+    for f in ["a/f", "a/b/g", "h", "#c", ";x", "zz", "k\rl"] {
+        let p = m.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, f.as_bytes()).unwrap();
+    }
+    let list: &[u8] = b"#c\na/f\r;x\n\na/b/g\0zz\r\nh\nk\rl\n\0h\0#c\0";
+    std::fs::write(dir.path().join("list"), list).unwrap();
+    std::fs::write(m.join("list"), list).unwrap();
+    let url = format!("rsync://127.0.0.1:{}/pub/", d.port);
+    let src = format!("{}/", m.display());
+    let mut case = 0;
+    for from0 in [false, true] {
+        for (list, from, local_dest) in [
+            ("list", src.as_str(), true),
+            ("list", url.as_str(), true),
+            ("list", src.as_str(), false),
+            (":list", url.as_str(), true),
+        ] {
+            case += 1;
+            let mut outs = Vec::new();
+            for stock in [true, false] {
+                let dest = dir.path().join(format!("out{case}-{stock}"));
+                let push_url = format!("rsync://127.0.0.1:{}/drop/out{case}-{stock}/", d.port);
+                let mut args = vec!["-ai".to_string(), format!("--files-from={list}")];
+                if from0 {
+                    args.push("--from0".into());
+                }
+                args.push(from.to_string());
+                if local_dest {
+                    args.push(format!("{}/", dest.display()));
+                } else {
+                    args.push(push_url);
+                }
+                let o = run(stock, &args, dir.path());
+                let tree = if local_dest {
+                    dest
+                } else {
+                    dir.path().join(format!("drop/out{case}-{stock}"))
+                };
+                outs.push((args, o, tree));
+            }
+            let ((args, s, stree), (_, o, otree)) = (&outs[0], &outs[1]);
+            assert_eq!(s.status.code(), o.status.code(), "{args:?}: {o:?}");
+            assert_eq!(stderr_lines(s), stderr_lines(o), "{args:?}: stderr");
+            let text = |o: &Output, stock: bool| {
+                String::from_utf8_lossy(&o.stdout).replace(&format!("out{case}-{stock}"), "OUT")
+            };
+            assert_eq!(text(s, true), text(o, false), "{args:?}: stdout");
+            let names = |t: &Path| {
+                let mut v: Vec<String> = walk(t);
+                v.sort();
+                v
+            };
+            assert_eq!(names(stree), names(otree), "{args:?}: trees");
+            assert!(!names(otree).is_empty(), "{args:?}: nothing copied");
+        }
+    }
+}
+
+/// Every path below `root`, relative to it.
+fn walk(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(root).unwrap().display().to_string());
+            if p.is_dir() && !p.is_symlink() {
+                stack.push(p);
+            }
+        }
+    }
+    out
 }

@@ -13,6 +13,7 @@
 //! };
 //! ```
 
+use rtsync_engine::files_from::ListUse;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
@@ -135,6 +136,35 @@ pub fn parse_remote(arg: &str) -> Option<Remote> {
     })
 }
 
+impl Remote {
+    /// The host as written, with its `user@` (what stock compares a remote `--files-from`
+    /// list's host with).
+    pub fn host_spec(&self) -> String {
+        let (Remote::Daemon { user, host, .. } | Remote::Shell { user, host, .. }) = self;
+        match user {
+            Some(u) => format!("{u}@{host}"),
+            None => host.clone(),
+        }
+    }
+}
+
+/// A remote `--files-from` list must be on the host the transfer talks to (`:LIST`, with no
+/// host, always is), as stock's start_client checks.
+fn check_files_from_host(opts: &Options, transfer: &Remote, at: &'static str) -> Result<()> {
+    let Some(list) = opts.files_from.as_ref() else {
+        return Ok(());
+    };
+    match parse_remote(&crate::argtext::os_text(list)) {
+        Some(r) if !r.host_spec().is_empty() && r.host_spec() != transfer.host_spec() => {
+            Err(Error::BareUsage {
+                message: "--files-from hostname is not the same as the transfer hostname".into(),
+                at,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// The result of a transfer that ran to its end.
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -208,7 +238,10 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
     }
     if remote_sources.is_empty() {
         return match parse_remote(dest) {
-            Some(remote) => crate::push_client::push_to(opts, env, sources, remote),
+            Some(remote) => {
+                check_files_from_host(opts, &remote, "main.c(1503)")?;
+                crate::push_client::push_to(opts, env, sources, remote)
+            }
             None => Err(Error::Unsupported(
                 "local copies are handled by the engine".into(),
             )),
@@ -221,6 +254,7 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
             at: "main.c(1471)",
         });
     }
+    check_files_from_host(opts, &remote_sources[0], "main.c(1479)")?;
     if parse_remote(&sources[0]).is_none() {
         if let Some(odd) = sources.iter().find(|s| parse_remote(s).is_some()) {
             return Err(Error::BareUsage {
@@ -776,233 +810,262 @@ pub(crate) fn transfer_as_receiver(
     let received = reader.counter();
     let writer = crate::connect::Counting::new(writer);
     let sent = writer.counter();
-    let mut reader = MuxReader::new(reader, Box::new(PrintMessages));
-    if !reading_batch {
-        reader.start_mux();
-    }
-    let mut writer = MuxWriter::new(writer);
-    writer
-        .start_mux()
-        .map_err(|e| Error::io("starting multiplexing", e))?;
-    writer.set_bwlimit(opts.bwlimit);
-    become_copy_as(opts)?;
-    let filters = crate::filters::client_filters(opts)?;
-    let mut out = crate::filters::client_list(opts, &neg, &filters, false)?;
-    if let Some(names) = crate::push_client::local_files_from(opts)? {
-        // Forwarded to the sender: NUL-terminated names, an empty one at the end.
-        if neg.protocol < 31 {
-            return Err(Error::Unsupported(
-                "--files-from forwarding needs protocol 31 or newer".into(),
-            ));
+    let session = || -> Result<Outcome> {
+        let mut reader = MuxReader::new(reader, Box::new(PrintMessages));
+        if !reading_batch {
+            reader.start_mux();
         }
-        // (With -s and --iconv they go in UTF-8, as stock's filesfrom_convert.)
-        let ic = transfer_iconv(opts)?.filter(|_| opts.secluded_args());
-        for n in names {
-            match &ic {
-                Some(ic) => out.extend_from_slice(&ic.message_to_wire(&n)),
-                None => out.extend_from_slice(&n),
+        let mut writer = MuxWriter::new(writer);
+        writer
+            .start_mux()
+            .map_err(|e| Error::io("starting multiplexing", e))?;
+        writer.set_bwlimit(opts.bwlimit);
+        become_copy_as(opts)?;
+        let filters = crate::filters::client_filters(opts)?;
+        let mut out = crate::filters::client_list(opts, &neg, &filters, false)?;
+        if let Some(names) = crate::push_client::local_files_from(opts, ListUse::Forward)? {
+            // Forwarded to the sender: NUL-terminated names, an empty one at the end.
+            if neg.protocol < 31 {
+                return Err(Error::Unsupported(
+                    "--files-from forwarding needs protocol 31 or newer".into(),
+                ));
+            }
+            // (With -s and --iconv they go in UTF-8, as stock's filesfrom_convert.)
+            let ic = transfer_iconv(opts)?.filter(|_| opts.secluded_args());
+            for n in names {
+                match &ic {
+                    Some(ic) => out.extend_from_slice(&ic.message_to_wire(&n)),
+                    None => out.extend_from_slice(&n),
+                }
+                out.push(0);
             }
             out.push(0);
         }
-        out.push(0);
-    }
-    writer
-        .write_all(&out)
-        .and_then(|_| writer.flush())
-        .map_err(|e| Error::io("sending filter list", e))?;
+        writer
+            .write_all(&out)
+            .and_then(|_| writer.flush())
+            .map_err(|e| Error::io("sending filter list", e))?;
 
-    // The batch records what we read from here on (stock's start_write_batch).
-    reader.set_tee(batch.cloned());
-    let before_list = received.load(std::sync::atomic::Ordering::Relaxed);
-    // What every received list goes through: names checked against the request, `--chmod`,
-    // owners mapped.
-    let implied = implied.filter(|i| !i.is_empty());
-    let mut ids = PullOptions::from_options(opts, None);
-    ids.numeric_ids = opts.numeric_ids;
-    let prepare = move |list: &mut crate::flist::FileList| -> Result<()> {
-        if let Some(implied) = implied {
-            for (i, e) in list.entries.iter().enumerate() {
-                if e.name != b"." && !implied.allows(&e.name, e.is_dir()) {
-                    eprintln!(
-                        "ERROR: rejecting unrequested file-list name: {}",
-                        String::from_utf8_lossy(&e.name)
-                    );
-                    return Err(Error::UnsafePath(
-                        String::from_utf8_lossy(&e.name).into_owned(),
-                    ));
+        // The batch records what we read from here on (stock's start_write_batch).
+        reader.set_tee(batch.cloned());
+        let before_list = received.load(std::sync::atomic::Ordering::Relaxed);
+        // What every received list goes through: names checked against the request, `--chmod`,
+        // owners mapped.
+        let implied = implied.filter(|i| !i.is_empty());
+        let mut ids = PullOptions::from_options(opts, None);
+        ids.numeric_ids = opts.numeric_ids;
+        let prepare = move |list: &mut crate::flist::FileList| -> Result<()> {
+            if let Some(implied) = implied {
+                for (i, e) in list.entries.iter().enumerate() {
+                    if e.name != b"." && !implied.allows(&e.name, e.is_dir()) {
+                        eprintln!(
+                            "ERROR: rejecting unrequested file-list name: {}",
+                            String::from_utf8_lossy(&e.name)
+                        );
+                        return Err(Error::UnsafePath(
+                            String::from_utf8_lossy(&e.name).into_owned(),
+                        ));
+                    }
+                    // A -R parent of a requested path is never a content directory, whatever
+                    // the sender says: --delete must not sweep its siblings.
+                    if e.is_dir() && implied.is_parent_only(&e.name) {
+                        if let Some(c) = list.content_dir.get_mut(i) {
+                            *c = false;
+                        }
+                    }
                 }
-                // A -R parent of a requested path is never a content directory, whatever
-                // the sender says: --delete must not sweep its siblings.
-                if e.is_dir() && implied.is_parent_only(&e.name) {
-                    if let Some(c) = list.content_dir.get_mut(i) {
-                        *c = false;
+            }
+            if opts.munge_links {
+                rtsync_tree::munge::munge_entries(&mut list.entries, true);
+            }
+            apply_chmod(opts, &mut list.entries);
+            ids.map_ids(list);
+            Ok(())
+        };
+        let mut reporter = Reporter::new(opts);
+        reporter.set_op("recv");
+        // Stock peers would use incremental recursion here, and say so before the list comes
+        // (what the sender says while it lists follows); the items that follow come in the same
+        // order either way.
+        let counting = opts.progress && !opts.quiet && (opts.recursive || opts.dirs);
+        if opts.incremental_recursion() {
+            reporter.list_notice("receiving incremental file list");
+            reporter.flush();
+        } else if !counting && prebuilt.is_none() && (opts.recursive || opts.dirs || opts.list_only)
+        {
+            // `done` once the list is in: the sender's messages come between. (Stock says
+            // nothing of a list without directories to transfer; --list-only implies -d.)
+            reporter.list_start("receiving file list ... ");
+        }
+        let prebuilt_list = prebuilt.is_some();
+        let (mut list, inc) = match prebuilt {
+            Some(mut list) => {
+                prepare(&mut list)?;
+                (list, None)
+            }
+            None if neg.inc_recurse() => {
+                let mut lists = crate::pull::inc::IncReader::new(
+                    FlistDecoder::new(flist_options(opts, &neg)),
+                    Box::new(prepare),
+                );
+                let first = lists.read_first(&mut reader)?;
+                (first.list, Some((lists, first.parent)))
+            }
+            None => {
+                let mut list =
+                    FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
+                prepare(&mut list)?;
+                (list, None)
+            }
+        };
+        let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
+        if opts.prune_empty_dirs {
+            list.prune_empty_dirs(|n| filters.set.is_protected(n, true));
+        }
+        if opts.incremental_recursion() {
+            // (Said before the list was read.)
+        } else if counting {
+            // As stock's receiver with `--progress`: the count every hundred entries, then the
+            // total.
+            let n = list.entries.len();
+            let mut text = String::from("receiving file list ... ");
+            for k in (100..=n).step_by(100) {
+                text.push_str(&format!(" {k} files...\r"));
+            }
+            text.push_str(&format!(
+                "{n} file{}to consider\n",
+                if n == 1 { " " } else { "s " }
+            ));
+            reporter.write_raw(text.as_bytes());
+        } else if prebuilt_list {
+            reporter.list_notice("receiving file list ... done");
+        } else {
+            reporter.list_built();
+        }
+        if list.entries.is_empty() {
+            if let Some(b) = batch {
+                b.finish()?;
+            }
+            finish_report(
+                opts,
+                reporter,
+                &list,
+                &sent,
+                &received,
+                started,
+                &PullStats::default(),
+            );
+            let mut outcome = Outcome::default();
+            outcome.stats.io_error = list.io_error | reader.oob.io_error;
+            outcome.stats.errors = u64::from(reader.oob.xfer_error);
+            outcome.remote_status = closer.wait();
+            return Ok(outcome);
+        }
+        if let (true, false, Some(d)) = (opts.mkpath, opts.list_only, &dest) {
+            if std::fs::metadata(d).is_err() {
+                // `--mkpath`: the missing directories leading to the destination first.
+                let dest_bytes = d.as_os_str().as_encoded_bytes().to_vec();
+                let many = list.entries.len() > 1;
+                if let Some(path) = rtsync_engine::local::mkpath_target(&dest_bytes, many) {
+                    let count = rtsync_engine::local::make_path(path, opts.dry_run || batch_only)
+                        .map_err(|(p, e)| {
+                        Error::file(format!("mkdir \"{}\" failed", p.display()), e)
+                    })?;
+                    if count > 0 && reporter.announces_created() {
+                        reporter.info(&rtsync_engine::local::mkpath_notice(count, path));
                     }
                 }
             }
         }
-        if opts.munge_links {
-            rtsync_tree::munge::munge_entries(&mut list.entries, true);
+        let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
+        let dest = match &dest {
+            Some(d) if !opts.list_only && opts.keep_dirlinks => {
+                Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?
+                    .keep_dirlinks_unconfined()
+            }
+            Some(d) if !opts.list_only && opts.relative && !opts.implied_dirs => {
+                Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?
+                    .through_parents(None)
+            }
+            Some(d) if !opts.list_only => {
+                Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?
+            }
+            _ => Dest::Dir(PathBuf::from(".")),
+        };
+        let dest_created = !dest_existed
+            && (matches!(dest, Dest::Dir(_))
+                || (matches!(dest, Dest::Linked(..)) && !opts.keep_dirlinks))
+            && !batch_only;
+        if let (true, Dest::Dir(d) | Dest::Linked(d, _)) = (dest_created, &dest) {
+            if reporter.announces_created() {
+                let shown = crate::argtext::os_text(d.as_os_str());
+                let shown = shown.trim_end_matches('/');
+                reporter.info(&format!("created directory {shown}"));
+            }
         }
-        apply_chmod(opts, &mut list.entries);
-        ids.map_ids(list);
-        Ok(())
-    };
-    let mut reporter = Reporter::new(opts);
-    reporter.set_op("recv");
-    // Stock peers would use incremental recursion here, and say so before the list comes
-    // (what the sender says while it lists follows); the items that follow come in the same
-    // order either way.
-    let counting = opts.progress && !opts.quiet && (opts.recursive || opts.dirs);
-    if opts.incremental_recursion() {
-        reporter.list_notice("receiving incremental file list");
-        reporter.flush();
-    } else if !counting && prebuilt.is_none() && (opts.recursive || opts.dirs || opts.list_only) {
-        // `done` once the list is in: the sender's messages come between. (Stock says
-        // nothing of a list without directories to transfer; --list-only implies -d.)
-        reporter.list_start("receiving file list ... ");
-    }
-    let prebuilt_list = prebuilt.is_some();
-    let (mut list, inc) = match prebuilt {
-        Some(mut list) => {
-            prepare(&mut list)?;
-            (list, None)
+        let mut popts = PullOptions {
+            peer_sends_stats: true,
+            dest_created,
+            list_only: opts.list_only,
+            batch_data_follows: batch_only,
+            read_batch: reading_batch,
+            ..PullOptions::from_options(
+                opts,
+                (!filters.set.is_empty()).then(|| filters.set.clone()),
+            )
+        };
+        popts.resolve_dirs(&dest.root(), None);
+        for w in popts.resolve_basis_dirs(&dest.root(), None) {
+            eprintln!("{w}");
         }
-        None if neg.inc_recurse() => {
-            let mut lists = crate::pull::inc::IncReader::new(
-                FlistDecoder::new(flist_options(opts, &neg)),
-                Box::new(prepare),
-            );
-            let first = lists.read_first(&mut reader)?;
-            (first.list, Some((lists, first.parent)))
-        }
-        None => {
-            let mut list = FlistDecoder::new(flist_options(opts, &neg)).read_list(&mut reader)?;
-            prepare(&mut list)?;
-            (list, None)
-        }
-    };
-    let flist_size = received.load(std::sync::atomic::Ordering::Relaxed) - before_list;
-    if opts.prune_empty_dirs {
-        list.prune_empty_dirs(|n| filters.set.is_protected(n, true));
-    }
-    if opts.incremental_recursion() {
-        // (Said before the list was read.)
-    } else if counting {
-        // As stock's receiver with `--progress`: the count every hundred entries, then the
-        // total.
-        let n = list.entries.len();
-        let mut text = String::from("receiving file list ... ");
-        for k in (100..=n).step_by(100) {
-            text.push_str(&format!(" {k} files...\r"));
-        }
-        text.push_str(&format!(
-            "{n} file{}to consider\n",
-            if n == 1 { " " } else { "s " }
-        ));
-        reporter.write_raw(text.as_bytes());
-    } else if prebuilt_list {
-        reporter.list_notice("receiving file list ... done");
-    } else {
-        reporter.list_built();
-    }
-    if list.entries.is_empty() {
+        // Messages such as `skipping non-regular file` print without -v too.
+        let lists = reporter.lists_items() || opts.list_only || !opts.quiet;
+        let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
+        let session = pull::PullSession {
+            neg: &neg,
+            list: &list,
+            dest: &dest,
+            opts: &popts,
+            closer: &closer,
+            log: &log,
+        };
+        let result = pull::run_pull(&mut reader, &mut writer, &session, inc);
+        let reporter = log.finish().unwrap_or_else(|| Reporter::new(opts));
+        let mut stats = result.map_err(|e| lost(e, &received, &closer, true))?;
         if let Some(b) = batch {
             b.finish()?;
         }
-        finish_report(
-            opts,
-            reporter,
-            &list,
-            &sent,
-            &received,
-            started,
-            &PullStats::default(),
-        );
-        let mut outcome = Outcome::default();
-        outcome.stats.io_error = list.io_error | reader.oob.io_error;
-        outcome.stats.errors = u64::from(reader.oob.xfer_error);
-        outcome.remote_status = closer.wait();
-        return Ok(outcome);
-    }
-    if let (true, false, Some(d)) = (opts.mkpath, opts.list_only, &dest) {
-        if std::fs::metadata(d).is_err() {
-            // `--mkpath`: the missing directories leading to the destination first.
-            let dest_bytes = d.as_os_str().as_encoded_bytes().to_vec();
-            let many = list.entries.len() > 1;
-            if let Some(path) = rtsync_engine::local::mkpath_target(&dest_bytes, many) {
-                let count = rtsync_engine::local::make_path(path, opts.dry_run || batch_only)
-                    .map_err(|(p, e)| {
-                        Error::file(format!("mkdir \"{}\" failed", p.display()), e)
-                    })?;
-                if count > 0 && reporter.announces_created() {
-                    reporter.info(&rtsync_engine::local::mkpath_notice(count, path));
-                }
-            }
-        }
-    }
-    let dest_existed = dest.as_ref().is_none_or(|d| d.exists());
-    let dest = match &dest {
-        Some(d) if !opts.list_only && opts.keep_dirlinks => {
-            Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?
-                .keep_dirlinks_unconfined()
-        }
-        Some(d) if !opts.list_only && opts.relative && !opts.implied_dirs => {
-            Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?.through_parents(None)
-        }
-        Some(d) if !opts.list_only => {
-            Dest::choose_opt(d, &list.entries, !batch_only && !opts.dry_run)?
-        }
-        _ => Dest::Dir(PathBuf::from(".")),
+        stats.flist_size = flist_size + stats.later_lists.bytes;
+        finish_report(opts, reporter, &list, &sent, &received, started, &stats);
+        let remote_status = closer.wait();
+        Ok(Outcome {
+            stats,
+            remote_status,
+            listed_modules: false,
+            generated: true,
+        })
     };
-    let dest_created = !dest_existed
-        && (matches!(dest, Dest::Dir(_))
-            || (matches!(dest, Dest::Linked(..)) && !opts.keep_dirlinks))
-        && !batch_only;
-    if let (true, Dest::Dir(d) | Dest::Linked(d, _)) = (dest_created, &dest) {
-        if reporter.announces_created() {
-            let shown = crate::argtext::os_text(d.as_os_str());
-            let shown = shown.trim_end_matches('/');
-            reporter.info(&format!("created directory {shown}"));
-        }
+    session().map_err(|e| lost(e, &received, &closer, false))
+}
+
+/// A connection lost mid-transfer becomes [`Error::Lost`], with what stock's client says
+/// of it: the bytes received so far and the remote shell's exit status (stock takes it
+/// when the shell has already exited; we give it a moment). Other errors pass through.
+pub(crate) fn lost(
+    e: Error,
+    received: &std::sync::atomic::AtomicU64,
+    closer: &crate::connect::Closer,
+    generated: bool,
+) -> Error {
+    if !e.is_connection_loss() {
+        return e;
     }
-    let mut popts = PullOptions {
-        peer_sends_stats: true,
-        dest_created,
-        list_only: opts.list_only,
-        batch_data_follows: batch_only,
-        read_batch: reading_batch,
-        ..PullOptions::from_options(opts, (!filters.set.is_empty()).then(|| filters.set.clone()))
-    };
-    popts.resolve_dirs(&dest.root(), None);
-    for w in popts.resolve_basis_dirs(&dest.root(), None) {
-        eprintln!("{w}");
+    Error::Lost {
+        received: received.load(std::sync::atomic::Ordering::Relaxed),
+        status: closer.wait_briefly(std::time::Duration::from_millis(300)),
+        generated,
+        error: Box::new(e),
     }
-    // Messages such as `skipping non-regular file` print without -v too.
-    let lists = reporter.lists_items() || opts.list_only || !opts.quiet;
-    let log = ItemLog::new(lists.then_some(reporter), list.entries.len());
-    let session = pull::PullSession {
-        neg: &neg,
-        list: &list,
-        dest: &dest,
-        opts: &popts,
-        closer: &closer,
-        log: &log,
-    };
-    let result = pull::run_pull(&mut reader, &mut writer, &session, inc);
-    let reporter = log.finish().unwrap_or_else(|| Reporter::new(opts));
-    let mut stats = result?;
-    if let Some(b) = batch {
-        b.finish()?;
-    }
-    stats.flist_size = flist_size + stats.later_lists.bytes;
-    finish_report(opts, reporter, &list, &sent, &received, started, &stats);
-    let remote_status = closer.wait();
-    Ok(Outcome {
-        stats,
-        remote_status,
-        listed_modules: false,
-        generated: true,
-    })
 }
 
 /// `--chmod` is the client's business: applied to the list it receives (or sends).
@@ -1124,22 +1187,21 @@ pub(crate) fn open_remote_shell(
     Ok((conn, protocol))
 }
 
-/// When the remote shell dies before the version exchange, say why as stock does: exit
-/// status 127 means the remote rsync was not found, 255 that ssh itself failed.
+/// When the remote shell dies before the version exchange, say why as stock does: the
+/// connection closed with nothing received, and the shell's exit status (127: the remote
+/// rsync was not found, 255: ssh itself failed) as the exit code when it is higher.
 pub(crate) fn shell_failure(e: Error, closer: &crate::connect::Closer) -> Error {
-    if !matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
+    if !e.is_connection_loss() && !matches!(e, Error::Io { .. }) {
         return e;
     }
-    match closer.wait() {
-        Some(127) => Error::RemoteShell {
-            code: exit::CMD_NOT_FOUND,
-            message: "connection unexpectedly closed (0 bytes received so far) [Receiver]".into(),
-        },
-        Some(255) => Error::RemoteShell {
-            code: exit::CMD_FAILED,
-            message: "connection unexpectedly closed (0 bytes received so far) [Receiver]".into(),
-        },
-        _ => e,
+    // (Stock's version is still in its buffer: it only sees the end of the stream.)
+    Error::Lost {
+        received: 0,
+        status: closer.wait(),
+        generated: false,
+        error: Box::new(Error::UnexpectedEof {
+            context: "reading from peer",
+        }),
     }
 }
 

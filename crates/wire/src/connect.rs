@@ -52,6 +52,24 @@ impl Closer {
         }
     }
 
+    /// A remote-shell child's exit code if it exits within `limit` (None for a socket, or a
+    /// child still running or killed by a signal).
+    pub fn wait_briefly(&self, limit: std::time::Duration) -> Option<i32> {
+        let Closer::Child(c) = self else {
+            return None;
+        };
+        let until = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = c.lock().ok()?.try_wait().ok()? {
+                return status.code();
+            }
+            if std::time::Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Waits for a remote-shell child, returning its exit code.
     pub fn wait(&self) -> Option<i32> {
         match self {
@@ -502,7 +520,10 @@ pub fn spawn(cmd: &mut Command) -> Result<Connection> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| Error::Startup(format!("Failed to exec {:?}: {e}", cmd.get_program())))?;
+        .map_err(|source| Error::ExecFailed {
+            program: cmd.get_program().to_string_lossy().into_owned(),
+            source,
+        })?;
     let stdin = child.stdin.take().expect("piped");
     let stdout = child.stdout.take().expect("piped");
     Ok(Connection {
@@ -560,7 +581,10 @@ pub fn spawn_on_socket(cmd: &mut Command) -> Result<Connection> {
         .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs_out)))
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| Error::Startup(format!("Failed to exec {:?}: {e}", cmd.get_program())))?;
+        .map_err(|source| Error::ExecFailed {
+            program: cmd.get_program().to_string_lossy().into_owned(),
+            source,
+        })?;
     // `cmd` still holds the child's ends; replace them so they are closed now and the
     // child sees end-of-file when we close ours.
     cmd.stdin(Stdio::null()).stdout(Stdio::null());

@@ -288,7 +288,14 @@ pub fn daemon_login_with<R: BufRead, W: Write>(
     w.write_all(format_greeting(our_protocol).as_bytes())
         .and_then(|_| w.flush())
         .map_err(io)?;
-    let line = read_line(r)?.ok_or_else(|| Error::Startup("did not see server greeting".into()))?;
+    // (A connection cut before the greeting, reset or not, is this one error for stock.)
+    let line = match read_line(r) {
+        Ok(Some(line)) => line,
+        Ok(None) | Err(Error::Io { .. } | Error::UnexpectedEof { .. }) => {
+            return Err(Error::Startup("did not see server greeting".into()))
+        }
+        Err(e) => return Err(e),
+    };
     let greeting = parse_greeting(&line)?;
     if greeting.protocol < MIN_PROTOCOL {
         return Err(Error::Protocol(format!(

@@ -67,9 +67,21 @@ pub enum Error {
         code: i32,
         at: &'static str,
     },
-    /// The remote shell or the remote rsync could not be started (exit 127 or 255).
-    #[error("{message}")]
-    RemoteShell { code: i32, message: String },
+    /// The connection was lost mid-transfer (`error`: end of file, or a write into a closed
+    /// pipe), with the bytes received until then and a remote shell's exit status.
+    #[error("{error}")]
+    Lost {
+        error: Box<Error>,
+        received: u64,
+        status: Option<i32>,
+        /// A pull that had its file list: stock's receiver and generator are two
+        /// processes then, and both report.
+        generated: bool,
+    },
+    /// The remote shell (or connect program) could not be executed: stock's forked child
+    /// says so and exits 14, and its client then finds the connection closed (exit 12).
+    #[error("Failed to exec {program}: {}", os_text(source))]
+    ExecFailed { program: String, source: io::Error },
     /// No data from the peer within `--timeout` seconds.
     #[error("io timeout -- exiting")]
     Timeout,
@@ -99,6 +111,7 @@ impl Error {
             Error::Io { .. } => exit::STREAM_IO,
             Error::Protocol(_) => exit::PROTOCOL,
             Error::Stream(_) => exit::STREAM_IO,
+            Error::ExecFailed { .. } => exit::IPC,
             Error::UnsafePath(_) => exit::UNSUPPORTED,
             Error::Daemon(_) => exit::START_CLIENT,
             Error::Startup(_) => exit::START_CLIENT,
@@ -111,9 +124,10 @@ impl Error {
             Error::Usage(_) | Error::BareUsage { .. } => exit::SYNTAX,
             Error::Bare { code, .. } => *code,
             Error::Timeout => exit::TIMEOUT,
-            Error::RemoteShell { code, .. } => *code,
             Error::BatchOpen { code, .. } => *code,
             Error::Located { error, .. } | Error::InReceiver { error, .. } => error.exit_code(),
+            // Stock's client exits with its remote shell's status when that is higher.
+            Error::Lost { status, .. } => status.unwrap_or(0).max(exit::STREAM_IO),
         }
     }
 
@@ -139,6 +153,9 @@ impl Error {
     /// code alone does not tell.
     pub fn location(&self) -> Option<&'static str> {
         match self {
+            Error::ExecFailed { .. } => Some("io.c(285)"),
+            Error::Lost { error, .. } if error.is_broken_pipe() => Some("io.c(949)"),
+            Error::Lost { .. } => Some("io.c(285)"),
             Error::BareUsage { at, .. }
             | Error::Bare { at, .. }
             | Error::Located { at, .. }
@@ -164,6 +181,17 @@ impl Error {
             Error::Located { error, .. } => error.is_local_file_error(),
             _ => false,
         }
+    }
+
+    /// A write into a connection the peer closed.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+    }
+
+    /// The connection was cut: end of file where data was due, or a write the peer no
+    /// longer reads (what [`Error::Lost`] wraps).
+    pub fn is_connection_loss(&self) -> bool {
+        matches!(self, Error::UnexpectedEof { .. }) || self.is_broken_pipe()
     }
 
     /// Wraps an I/O error met while reading or writing the peer stream.

@@ -778,9 +778,13 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
                 stats.errors += u64::from(reader.oob.xfer_error);
                 Ok(stats)
             }
-            // The receiver's error is the more precise one unless it only saw the shutdown.
+            // The receiver's error is the more precise one unless it only saw the shutdown
+            // (and the generator's is not just that the receiver stopped).
             (Err(e), Err(g)) => Err(
-                if !opts.read_batch && matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. }) {
+                if !opts.read_batch
+                    && matches!(e, Error::UnexpectedEof { .. } | Error::Io { .. })
+                    && !is_receiver_ended(&g)
+                {
                     g
                 } else {
                     e
@@ -789,6 +793,17 @@ pub fn run_pull<R: Read + Send, W: Write + Send>(
             (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
         }
     })
+}
+
+const RECEIVER_ENDED: &str = "receiver ended early";
+
+/// The generator's error when the receiver stopped (for its own reason) first.
+fn receiver_ended() -> Error {
+    Error::Stream(RECEIVER_ENDED.into())
+}
+
+fn is_receiver_ended(e: &Error) -> bool {
+    matches!(e, Error::Stream(m) if m == RECEIVER_ENDED)
 }
 
 /// Reads (and drops) what the peer still sends until it goes: its answer to our
@@ -1626,7 +1641,7 @@ fn generate<W: Write>(
                         Event::Redo(ndx, e) => redo.push((ndx, *e)),
                         Event::Success(ndx) => send_success(w, ctx.wire(ndx))?,
                         Event::Message(tag, text) => send_message(w, tag, &text)?,
-                        _ => return Err(Error::Stream("receiver ended early".into())),
+                        _ => return Err(receiver_ended()),
                     }
                 }
             }
@@ -1664,9 +1679,7 @@ fn generate<W: Write>(
             Ok(Event::List(_)) | Ok(Event::ListsEnd) => {
                 return Err(Error::Protocol("file list after the end of lists".into()))
             }
-            Ok(Event::Finished) | Err(_) => {
-                return Err(Error::Stream("receiver ended early".into()))
-            }
+            Ok(Event::Finished) | Err(_) => return Err(receiver_ended()),
         }
     }
     // Every leader is in place now (one that failed verification is redone below; its
@@ -1713,7 +1726,7 @@ fn generate<W: Write>(
                 Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
                 Ok(Event::Completed(ndx)) => g.transfer_done(ctx, w, &mut ndxw, ndx)?,
                 Ok(_) => {}
-                Err(_) => return Err(Error::Stream("receiver ended early".into())),
+                Err(_) => return Err(receiver_ended()),
             }
         }
     }
@@ -1786,7 +1799,7 @@ fn generate<W: Write>(
             Ok(Event::Success(ndx)) => send_success(w, ctx.wire(ndx))?,
             Ok(Event::Message(tag, text)) => send_message(w, tag, &text)?,
             Ok(_) => {}
-            Err(_) => return Err(Error::Stream("receiver ended early".into())),
+            Err(_) => return Err(receiver_ended()),
         }
     }
     // Hard links, then directory metadata (after their contents changed), and only then the
@@ -1988,9 +2001,7 @@ impl Intake {
                 .and_then(|_| w.flush())
                 .map_err(|e| Error::io("writing to sender", e))?;
             g.out.clear();
-            let ev = ev_rx
-                .recv()
-                .map_err(|_| Error::Stream("receiver ended early".into()))?;
+            let ev = ev_rx.recv().map_err(|_| receiver_ended())?;
             list_event(ctx, w, ndxw, req_tx, g, ev, self)?;
         }
         match self.unseen.pop_front() {
@@ -2051,9 +2062,7 @@ fn list_event<W: Write>(
         Event::Redo(ndx, e) => g.redo(ctx, ndxw, req_tx, ndx, *e)?,
         Event::Success(ndx) => send_success(w, ctx.wire(ndx))?,
         Event::Message(tag, text) => send_message(w, tag, &text)?,
-        Event::PhaseDone | Event::Finished => {
-            return Err(Error::Stream("receiver ended early".into()))
-        }
+        Event::PhaseDone | Event::Finished => return Err(receiver_ended()),
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Connecting for a push: the server receives, we scan our sources and send.
 
+use rtsync_engine::files_from::ListUse;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -135,185 +136,189 @@ pub fn push_to(
     let received = counted_reader.get_ref().counter();
     let counted_writer = crate::connect::Counting::new(conn.writer);
     let sent = counted_writer.counter();
-    let handler = ClientMessages {
-        deletions: rtsync_engine::report::DeletionLines::new(opts),
-    };
-    let mut reader = MuxReader::new(counted_reader, Box::new(handler));
-    reader.start_mux();
-    let mut writer = MuxWriter::new(counted_writer);
-    writer
-        .start_mux()
-        .map_err(|e| Error::io("starting multiplexing", e))?;
-    writer.set_bwlimit(opts.bwlimit);
-
-    let mut filters = crate::filters::client_filters(opts)?;
-    filters.trace = rtsync_engine::filters::FilterTrace::for_role(opts, "sender");
-    // The receiver only reads our filter rules when it deletes (or prunes).
-    let prefix = crate::filters::client_list(opts, &neg, &filters, true)?;
-    crate::client::become_copy_as(opts)?;
-    let mut reporter = Reporter::new(opts);
-    reporter.set_peer_names_unchanged();
-    let srcs: Vec<Vec<u8>> = sources
-        .iter()
-        .map(|s| crate::argtext::bytes(s).into_owned())
-        .collect();
-    let srcs: Vec<&[u8]> = srcs.iter().map(Vec::as_slice).collect();
-    reporter.set_rooted_sources(opts.relative, &srcs);
-    let mut prefix = prefix;
-    if let Some(b) = &env.batch {
-        // The batch records what we send after the filter rules (stock's start_write_batch).
-        std::io::Write::write_all(&mut writer, &std::mem::take(&mut prefix))
-            .map_err(|e| Error::io("sending filter list", e))?;
-        writer.set_tee(Some(b.clone()));
-        writer.set_batch_only(opts.only_write_batch);
-    }
-    let names = match remote_files_from(opts) {
-        Some(_) => {
-            // `--files-from=host:LIST`: the receiving server reads its list and sends us the
-            // names once it has our filter rules.
-            std::io::Write::write_all(&mut writer, &std::mem::take(&mut prefix))
-                .and_then(|_| std::io::Write::flush(&mut writer))
-                .map_err(|e| Error::io("sending filter list", e))?;
-            Some(crate::server::read_forwarded_names(&mut reader, &neg)?)
-        }
-        None => local_files_from(opts)?,
-    };
-    let paths = source_paths(sources, names.as_deref());
-    let mut popts = PushOptions {
-        verbose: opts.verbose,
-        compress_level: opts.compress_level,
-        server: false,
-        total_size: 0,
-        follow_links: opts.copy_links || opts.copy_unsafe_links,
-        noatime: opts.open_noatime,
-        confine: None,
-        // For the closing lines (and a batch records the sender's statistics).
-        counts: Some(push::ByteCounts {
-            read: received.clone(),
-            written: sent.clone(),
-        }),
-        remove_source: opts.remove_source_files && !opts.dry_run,
-        info_remove: opts.info_remove(),
-        match_report: opts.debug_level("deltasum") >= 1,
-        heap_report: opts.info_stats() >= 3,
-        xattrs: opts.xattr_rules(),
-        module: None,
-        untimed: !opts.times,
-        // (A local copy, as with --write-batch, logs its sent files as stock's local
-        // sender does: `>f`.)
-        itemize: !env.local_server
-            && (opts.itemize > 0
-                || opts
-                    .out_format
-                    .as_deref()
-                    .is_some_and(|f| rtsync_engine::report::format_has(f, b'i'))),
-        append: crate::server_args::append_mode(opts),
-        inplace: opts.inplace,
-        dry_run: opts.dry_run,
-        flist_times: (0, 0),
-    };
-    let lists = reporter.lists_items() || reporter.shows_progress();
-    let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();
-    let io_error;
-    let build_ms;
-    // Transfer errors met while listing (they make the exit code 23).
-    let mut list_errors = 0;
-    let (stats, counts) = if neg.inc_recurse() {
-        reporter.list_notice("sending incremental file list");
-        reporter.flush();
-        let sopts = scan_options(opts, &neg);
-        let mut out = prefix;
-        let cfg = push::inc::IncConfig {
-            opts,
-            sopts: &sopts,
-            neg: &neg,
-            fopts: flist_options(opts, &neg),
-            problems: push::inc::Problems::Print,
-            confine: None,
-            io_error: 0,
-            adjust: None,
+    let closer = &conn.closer;
+    let session = || -> Result<Outcome> {
+        let handler = ClientMessages {
+            deletions: rtsync_engine::report::DeletionLines::new(opts),
         };
-        let list_started = std::time::Instant::now();
-        let mut list = push::inc::IncList::start(cfg, &paths, &mut filters, &mut out)?;
-        build_ms = flist_ms(list_started);
+        let mut reader = MuxReader::new(counted_reader, Box::new(handler));
+        reader.start_mux();
+        let mut writer = MuxWriter::new(counted_writer);
         writer
-            .write_all(&out)
-            .map_err(|e| Error::io("writing to receiver", e))?;
-        let stats = push::run_push_pacing(
-            &mut reader,
-            &mut writer,
-            &neg,
-            &mut list,
-            &popts,
-            lists.then_some(&mut reporter),
-            pending,
-        )
-        .map_err(|e| answer_remote_exit(e, &mut reader, &mut writer, &neg, &conn.closer))?;
-        io_error = list.io_error();
-        list_errors = list.xfer_errors;
-        (stats, (list.total_size, list.kind_counts))
-    } else {
-        let mut bits = 0;
-        let list_started = std::time::Instant::now();
-        if opts.recursive || opts.dirs {
-            // (Without directories to transfer stock's sender says nothing of its list.)
-            reporter.list_start("building file list ... ");
+            .start_mux()
+            .map_err(|e| Error::io("starting multiplexing", e))?;
+        writer.set_bwlimit(opts.bwlimit);
+
+        let mut filters = crate::filters::client_filters(opts)?;
+        filters.trace = rtsync_engine::filters::FilterTrace::for_role(opts, "sender");
+        // The receiver only reads our filter rules when it deletes (or prunes).
+        let prefix = crate::filters::client_list(opts, &neg, &filters, true)?;
+        crate::client::become_copy_as(opts)?;
+        let mut reporter = Reporter::new(opts);
+        reporter.set_peer_names_unchanged();
+        let srcs: Vec<Vec<u8>> = sources
+            .iter()
+            .map(|s| crate::argtext::bytes(s).into_owned())
+            .collect();
+        let srcs: Vec<&[u8]> = srcs.iter().map(Vec::as_slice).collect();
+        reporter.set_rooted_sources(opts.relative, &srcs);
+        let mut prefix = prefix;
+        if let Some(b) = &env.batch {
+            // The batch records what we send after the filter rules (stock's start_write_batch).
+            std::io::Write::write_all(&mut writer, &std::mem::take(&mut prefix))
+                .map_err(|e| Error::io("sending filter list", e))?;
+            writer.set_tee(Some(b.clone()));
+            writer.set_batch_only(opts.only_write_batch);
         }
-        let sent_list = push::walk::send_list(
-            opts,
-            &neg,
-            flist_options(opts, &neg),
-            &paths,
-            &mut filters,
-            &mut writer,
-            prefix,
-            |problems| {
-                let (b, errors) = print_problems(problems);
-                bits = b;
-                list_errors += errors;
-                bits
-            },
-        )?;
-        io_error = bits;
-        build_ms = flist_ms(list_started);
-        let mut list = sent_list.list;
-        popts.total_size = list.total_size as i64;
-        reporter.list_built();
-        reporter.flush();
-        let stats = push::run_push_pacing(
-            &mut reader,
-            &mut writer,
-            &neg,
-            &mut list,
-            &popts,
-            lists.then_some(&mut reporter),
-            pending,
-        )
-        .map_err(|e| answer_remote_exit(e, &mut reader, &mut writer, &neg, &conn.closer))?;
-        (stats, (list.total_size, list.kind_counts))
+        let names = match remote_files_from(opts) {
+            Some(_) => {
+                // `--files-from=host:LIST`: the receiving server reads its list and sends us the
+                // names once it has our filter rules.
+                std::io::Write::write_all(&mut writer, &std::mem::take(&mut prefix))
+                    .and_then(|_| std::io::Write::flush(&mut writer))
+                    .map_err(|e| Error::io("sending filter list", e))?;
+                Some(crate::server::read_forwarded_names(&mut reader, &neg)?)
+            }
+            None => local_files_from(opts, ListUse::Read)?,
+        };
+        let paths = source_paths(sources, names.as_deref());
+        let mut popts = PushOptions {
+            verbose: opts.verbose,
+            compress_level: opts.compress_level,
+            server: false,
+            total_size: 0,
+            follow_links: opts.copy_links || opts.copy_unsafe_links,
+            noatime: opts.open_noatime,
+            confine: None,
+            // For the closing lines (and a batch records the sender's statistics).
+            counts: Some(push::ByteCounts {
+                read: received.clone(),
+                written: sent.clone(),
+            }),
+            remove_source: opts.remove_source_files && !opts.dry_run,
+            info_remove: opts.info_remove(),
+            match_report: opts.debug_level("deltasum") >= 1,
+            heap_report: opts.info_stats() >= 3,
+            xattrs: opts.xattr_rules(),
+            module: None,
+            untimed: !opts.times,
+            // (A local copy, as with --write-batch, logs its sent files as stock's local
+            // sender does: `>f`.)
+            itemize: !env.local_server
+                && (opts.itemize > 0
+                    || opts
+                        .out_format
+                        .as_deref()
+                        .is_some_and(|f| rtsync_engine::report::format_has(f, b'i'))),
+            append: crate::server_args::append_mode(opts),
+            inplace: opts.inplace,
+            dry_run: opts.dry_run,
+            flist_times: (0, 0),
+        };
+        let lists = reporter.lists_items() || reporter.shows_progress();
+        let pending = |r: &mut std::io::BufReader<_>| !r.buffer().is_empty();
+        let io_error;
+        let build_ms;
+        // Transfer errors met while listing (they make the exit code 23).
+        let mut list_errors = 0;
+        let (stats, counts) = if neg.inc_recurse() {
+            reporter.list_notice("sending incremental file list");
+            reporter.flush();
+            let sopts = scan_options(opts, &neg);
+            let mut out = prefix;
+            let cfg = push::inc::IncConfig {
+                opts,
+                sopts: &sopts,
+                neg: &neg,
+                fopts: flist_options(opts, &neg),
+                problems: push::inc::Problems::Print,
+                confine: None,
+                io_error: 0,
+                adjust: None,
+            };
+            let list_started = std::time::Instant::now();
+            let mut list = push::inc::IncList::start(cfg, &paths, &mut filters, &mut out)?;
+            build_ms = flist_ms(list_started);
+            writer
+                .write_all(&out)
+                .map_err(|e| Error::io("writing to receiver", e))?;
+            let stats = push::run_push_pacing(
+                &mut reader,
+                &mut writer,
+                &neg,
+                &mut list,
+                &popts,
+                lists.then_some(&mut reporter),
+                pending,
+            )
+            .map_err(|e| answer_remote_exit(e, &mut reader, &mut writer, &neg, closer))?;
+            io_error = list.io_error();
+            list_errors = list.xfer_errors;
+            (stats, (list.total_size, list.kind_counts))
+        } else {
+            let mut bits = 0;
+            let list_started = std::time::Instant::now();
+            if opts.recursive || opts.dirs {
+                // (Without directories to transfer stock's sender says nothing of its list.)
+                reporter.list_start("building file list ... ");
+            }
+            let sent_list = push::walk::send_list(
+                opts,
+                &neg,
+                flist_options(opts, &neg),
+                &paths,
+                &mut filters,
+                &mut writer,
+                prefix,
+                |problems| {
+                    let (b, errors) = print_problems(problems);
+                    bits = b;
+                    list_errors += errors;
+                    bits
+                },
+            )?;
+            io_error = bits;
+            build_ms = flist_ms(list_started);
+            let mut list = sent_list.list;
+            popts.total_size = list.total_size as i64;
+            reporter.list_built();
+            reporter.flush();
+            let stats = push::run_push_pacing(
+                &mut reader,
+                &mut writer,
+                &neg,
+                &mut list,
+                &popts,
+                lists.then_some(&mut reporter),
+                pending,
+            )
+            .map_err(|e| answer_remote_exit(e, &mut reader, &mut writer, &neg, closer))?;
+            (stats, (list.total_size, list.kind_counts))
+        };
+        if let Some(b) = &env.batch {
+            b.finish()?;
+        }
+        let times = (started, build_ms);
+        finish_report(opts, reporter, counts, &sent, &received, times, &stats);
+        // A remote shell's rsync may have failed without a word on the wire (stock's server
+        // writes its errors to stderr): its exit status counts, as stock's client takes it.
+        let remote_status = closer.wait();
+        let mut outcome = Outcome {
+            remote_status,
+            ..Outcome::default()
+        };
+        outcome.stats.files_transferred = stats.files_sent;
+        outcome.stats.literal_bytes = stats.literal_bytes;
+        outcome.stats.matched_bytes = stats.matched_bytes;
+        outcome.stats.deleted = stats.deleted;
+        outcome.stats.errors = stats.errors + list_errors;
+        outcome.stats.io_error = io_error | reader.oob.io_error;
+        if reader.oob.xfer_error {
+            outcome.stats.errors += 1;
+        }
+        Ok(outcome)
     };
-    if let Some(b) = &env.batch {
-        b.finish()?;
-    }
-    let times = (started, build_ms);
-    finish_report(opts, reporter, counts, &sent, &received, times, &stats);
-    // A remote shell's rsync may have failed without a word on the wire (stock's server
-    // writes its errors to stderr): its exit status counts, as stock's client takes it.
-    let remote_status = conn.closer.wait();
-    let mut outcome = Outcome {
-        remote_status,
-        ..Outcome::default()
-    };
-    outcome.stats.files_transferred = stats.files_sent;
-    outcome.stats.literal_bytes = stats.literal_bytes;
-    outcome.stats.matched_bytes = stats.matched_bytes;
-    outcome.stats.deleted = stats.deleted;
-    outcome.stats.errors = stats.errors + list_errors;
-    outcome.stats.io_error = io_error | reader.oob.io_error;
-    if reader.oob.xfer_error {
-        outcome.stats.errors += 1;
-    }
-    Ok(outcome)
+    session().map_err(|e| crate::client::lost(e, &received, closer, false))
 }
 
 /// The receiver told us it stops (MSG_ERROR_EXIT with its code): as stock's sender, answer
@@ -666,8 +671,8 @@ pub(crate) fn remote_files_from(opts: &Options) -> Option<String> {
 }
 
 /// The names of a local `--files-from` list (`None` without the option, or when the list is
-/// on the remote side).
-pub(crate) fn local_files_from(opts: &Options) -> Result<Option<Vec<Vec<u8>>>> {
+/// on the remote side), read as the sender reads it or as a client forwards it.
+pub(crate) fn local_files_from(opts: &Options, usage: ListUse) -> Result<Option<Vec<Vec<u8>>>> {
     let Some(list) = &opts.files_from else {
         return Ok(None);
     };
@@ -675,7 +680,7 @@ pub(crate) fn local_files_from(opts: &Options) -> Result<Option<Vec<Vec<u8>>>> {
     if remote_files_from(opts).is_some() {
         return Ok(None);
     }
-    rtsync_engine::files_from::read_list(std::path::Path::new(list), opts.from0)
+    rtsync_engine::files_from::read_list(std::path::Path::new(list), opts.from0, usage)
         .map(Some)
         .map_err(|e| {
             Error::Usage(format!(

@@ -8,6 +8,7 @@
 //! std::process::exit(code);
 //! ```
 
+use rtsync_engine::files_from::ListUse;
 use std::ffi::OsString;
 use std::io::{BufReader, Read, Write};
 use std::path::PathBuf;
@@ -918,7 +919,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
                 None => Some(names),
             }
         }
-        Some(f) => Some(server_files_from(f, opts.from0, root)?),
+        Some(f) => Some(server_files_from(f, opts.from0, ListUse::Read, root)?),
         None => None,
     };
     let list_started = std::time::Instant::now();
@@ -1202,13 +1203,14 @@ fn flist_ms(from: std::time::Instant, to: std::time::Instant) -> i64 {
 fn server_files_from(
     list: &std::ffi::OsStr,
     from0: bool,
+    usage: ListUse,
     root: Option<&std::path::Path>,
 ) -> Result<Vec<Vec<u8>>> {
     let path = match root {
         Some(r) => crate::argtext::path(&path_beneath(r, &crate::argtext::os_text(list))),
         None => PathBuf::from(list),
     };
-    let names = rtsync_engine::files_from::read_list(&path, from0).map_err(|e| {
+    let names = rtsync_engine::files_from::read_list(&path, from0, usage).map_err(|e| {
         Error::Startup(format!(
             "failed to open files-from file {}: {}",
             list.to_string_lossy(),
@@ -1277,7 +1279,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
             ));
         }
         let mut out = Vec::new();
-        for n in server_files_from(f, opts.from0, module_root)? {
+        for n in server_files_from(f, opts.from0, ListUse::Forward, module_root)? {
             out.extend_from_slice(&n);
             out.push(0);
         }

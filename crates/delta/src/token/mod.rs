@@ -226,15 +226,10 @@ impl TokenDecoder {
     }
 }
 
-/// Read exactly `buf.len()` bytes, mapping a short read to a typed error.
+/// Read exactly `buf.len()` bytes. A short read stays an I/O error of kind UnexpectedEof:
+/// the stream ended (the connection closed), which the caller reports as such.
 pub(crate) fn read_exact<R: Read>(r: &mut R, buf: &mut [u8]) -> Result<()> {
-    r.read_exact(buf).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            Error::InvalidToken("stream ended inside a token")
-        } else {
-            Error::Io(e)
-        }
-    })
+    r.read_exact(buf).map_err(Error::Io)
 }
 
 pub(crate) fn read_i32<R: Read>(r: &mut R) -> Result<i32> {

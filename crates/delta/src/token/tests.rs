@@ -100,10 +100,14 @@ fn decode_all(comp: Compression, input: &[u8]) -> Result<Vec<u32>> {
 #[test]
 fn malformed_streams_are_typed_errors() {
     let cases: &[(Compression, &[u8], &str)] = &[
-        (Compression::None, &[], "ended"),
-        (Compression::None, &[5, 0, 0, 0, 1, 2], "ended"),
-        (Compression::Zlib, &[], "ended"),
-        (Compression::Zlib, &[0x41], "ended"),
+        (Compression::None, &[], "failed to fill whole buffer"),
+        (
+            Compression::None,
+            &[5, 0, 0, 0, 1, 2],
+            "failed to fill whole buffer",
+        ),
+        (Compression::Zlib, &[], "failed to fill whole buffer"),
+        (Compression::Zlib, &[0x41], "failed to fill whole buffer"),
         (Compression::Zlib, &[0x40, 0x00], "empty"),
         (Compression::Zlib, &[0x01], "unknown flag"),
         (Compression::Zstd, &[0x3f], "unknown flag"),

@@ -303,7 +303,11 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     let listed;
     let sources = match &opts.files_from {
         Some(list) => {
-            let names = match crate::files_from::read_list(Path::new(list), opts.from0) {
+            let names = match crate::files_from::read_list(
+                Path::new(list),
+                opts.from0,
+                crate::files_from::ListUse::Read,
+            ) {
                 Ok(n) => n,
                 Err(e) => {
                     if rtsync_oppath::is_refusal(&e) {
