@@ -152,3 +152,28 @@ fn bad_rule_on_a_server_sender_reaches_a_stock_client_like_stock() {
     assert_eq!(got[0].1, Some(12), "{}", got[0].0);
     assert_eq!(got[1], got[0]);
 }
+
+/// Rule files as stock reads them: `\r`, `\n` and `\r\n` end a line, a NUL ends the line's
+/// text (the rest of that line is ignored), and with `--from0` only a NUL separates. In an
+/// `--exclude-from` list and in a per-directory merge file.
+#[test]
+fn rule_files_end_lines_and_text_as_stock_reads_them() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    for f in ["a", "b", "c", "d", "e", "sub/a", "sub/b", "sub/c"] {
+        fs::create_dir_all(w.join("src").join(f).parent().unwrap()).unwrap();
+        fs::write(w.join("src").join(f), f).unwrap();
+    }
+    fs::write(w.join("list"), b"a\0b\r\nc\rd\n\0e\n").unwrap();
+    fs::write(w.join("src/sub/.rules"), b"- a\0- b\r- c\n").unwrap();
+    for args in [
+        &["-ai", "--exclude-from=list", "src/", "dest/"][..],
+        &["-ai", "--from0", "--exclude-from=list", "src/", "dest/"],
+        &["-ai", "--filter=: .rules", "src/", "dest/"],
+        &["-ai", "--from0", "--filter=: .rules", "src/", "dest/"],
+    ] {
+        let (out, code) = same(w, args);
+        assert_eq!(code, Some(0), "{args:?}: {out}");
+        assert!(out.contains(">f+++++++++ sub/b"), "{args:?}: {out}");
+    }
+}

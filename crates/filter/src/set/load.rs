@@ -199,7 +199,8 @@ pub(super) fn clean_abs(path: &[u8]) -> Vec<u8> {
 }
 
 /// Splits rule-file bytes as rsync reads them: on `\n`, `\r` or `\r\n`
-/// (or on NUL with `--from0`); word-split files also on whitespace.
+/// (or on NUL with `--from0`); word-split files also on whitespace. Without
+/// `--from0` a NUL ends the line's text (rsync keeps the line in a C string).
 fn split_rule_lines(data: &[u8], word_split: bool, from0: bool) -> impl Iterator<Item = &[u8]> {
     let mut rest = data;
     std::iter::from_fn(move || {
@@ -226,6 +227,22 @@ fn split_rule_lines(data: &[u8], word_split: bool, from0: bool) -> impl Iterator
             next += 1;
         }
         rest = &rest[next..];
-        Some(line)
+        match from0 {
+            false => line.split(|&c| c == 0).next(),
+            true => Some(line),
+        }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_rule_lines;
+
+    #[test]
+    fn a_nul_ends_a_line_unless_from0() {
+        let lines: Vec<&[u8]> = split_rule_lines(b"- a\0- b\r\n+ c\r- d\n", false, false).collect();
+        assert_eq!(lines, [&b"- a"[..], b"+ c", b"- d"]);
+        let lines: Vec<&[u8]> = split_rule_lines(b"- a\0- b\n\0", false, true).collect();
+        assert_eq!(lines, [&b"- a"[..], b"- b\n"]);
+    }
 }
