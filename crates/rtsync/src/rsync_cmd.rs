@@ -289,15 +289,17 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
             if error.is_broken_pipe() {
                 eprintln!("rsync: [{role}] write error: Broken pipe (32)");
                 closing(code, role, e.location());
-            } else if generated {
-                // Stock's receiver process says it lost the connection; its generator
-                // then ends with the client's exit code.
-                eprintln!(
-                    "rsync: connection unexpectedly closed ({received} bytes received so far) [receiver]"
-                );
-                closing(exit::STREAM_IO, "receiver", e.location());
-                if code != exit::STREAM_IO {
-                    closing(code, "generator", e.location());
+            } else if let Some(before) = generated {
+                // Stock's receiver process says it lost the connection, then its generator
+                // (which read the list) ends with the client's exit code.
+                for (count, who, code) in [
+                    (received, "receiver", exit::STREAM_IO),
+                    (before, "generator", code),
+                ] {
+                    eprintln!(
+                        "rsync: connection unexpectedly closed ({count} bytes received so far) [{who}]"
+                    );
+                    closing(code, who, e.location());
                 }
             } else {
                 eprintln!(

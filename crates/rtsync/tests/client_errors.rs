@@ -406,3 +406,72 @@ fn walk(root: &Path) -> Vec<String> {
     }
     out
 }
+
+/// A daemon that dies mid-transfer (its session process killed while a file is coming):
+/// stock's receiver and generator each say the connection closed, with their byte counts
+/// (masked here: they depend on buffering), and the exit code is 12.
+#[test]
+fn a_daemon_dying_mid_transfer_is_reported_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = stock_daemon(dir.path());
+    let data: Vec<u8> = (0..4_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.path().join("mod/big"), data).unwrap();
+    let url = format!("rsync://127.0.0.1:{}/pub/", d.port);
+    let mask = |o: &Output| {
+        let mut v: Vec<String> = stderr_lines(o)
+            .into_iter()
+            .map(|l| match (l.find('('), l.find(" bytes received so far")) {
+                (Some(a), Some(b)) if a < b => format!("{}(N{}", &l[..a], &l[b..]),
+                _ => l,
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let mut seen = Vec::new();
+    for stock in [true, false] {
+        let out = dir.path().join(format!("out-{stock}"));
+        let mut cmd = if stock {
+            Command::new("rsync")
+        } else {
+            let mut c = Command::new(RTSYNC);
+            c.arg("rsync");
+            c
+        };
+        let child = cmd
+            .args(["-a", "--bwlimit=500", &url, &format!("{}/", out.display())])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Once the file is on its way, kill the daemon's session process.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let started = std::fs::read_dir(&out).is_ok_and(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with(".big."))
+            });
+            if started {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stock {stock}: no transfer started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let sessions = Command::new("pgrep")
+            .args(["-P", &d.child.id().to_string()])
+            .output()
+            .unwrap();
+        let pids = String::from_utf8_lossy(&sessions.stdout).to_string();
+        assert!(!pids.trim().is_empty(), "no daemon session to kill");
+        for pid in pids.split_whitespace() {
+            Command::new("kill").args(["-KILL", pid]).status().unwrap();
+        }
+        let o = child.wait_with_output().unwrap();
+        seen.push((o.status.code(), mask(&o)));
+    }
+    assert_eq!(seen[0].0, Some(12), "stock: {:?}", seen[0]);
+    assert_eq!(seen[1], seen[0], "ours, then stock's");
+}

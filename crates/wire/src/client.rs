@@ -1029,9 +1029,10 @@ pub(crate) fn transfer_as_receiver(
             closer: &closer,
             log: &log,
         };
+        let list_received = received.load(std::sync::atomic::Ordering::Relaxed);
         let result = pull::run_pull(&mut reader, &mut writer, &session, inc);
         let reporter = log.finish().unwrap_or_else(|| Reporter::new(opts));
-        let mut stats = result.map_err(|e| lost(e, &received, &closer, true))?;
+        let mut stats = result.map_err(|e| lost(e, &received, &closer, Some(list_received)))?;
         if let Some(b) = batch {
             b.finish()?;
         }
@@ -1045,7 +1046,7 @@ pub(crate) fn transfer_as_receiver(
             generated: true,
         })
     };
-    session().map_err(|e| lost(e, &received, &closer, false))
+    session().map_err(|e| lost(e, &received, &closer, None))
 }
 
 /// A connection lost mid-transfer becomes [`Error::Lost`], with what stock's client says
@@ -1055,7 +1056,7 @@ pub(crate) fn lost(
     e: Error,
     received: &std::sync::atomic::AtomicU64,
     closer: &crate::connect::Closer,
-    generated: bool,
+    generated: Option<u64>,
 ) -> Error {
     if !e.is_connection_loss() {
         return e;
@@ -1198,7 +1199,7 @@ pub(crate) fn shell_failure(e: Error, closer: &crate::connect::Closer) -> Error 
     Error::Lost {
         received: 0,
         status: closer.wait(),
-        generated: false,
+        generated: None,
         error: Box::new(Error::UnexpectedEof {
             context: "reading from peer",
         }),

@@ -74,9 +74,10 @@ pub enum Error {
         error: Box<Error>,
         received: u64,
         status: Option<i32>,
-        /// A pull that had its file list: stock's receiver and generator are two
-        /// processes then, and both report.
-        generated: bool,
+        /// A pull that had its file list, with the bytes received until then: stock's
+        /// receiver and generator are two processes from there, and both report (the
+        /// generator's count stops where they parted).
+        generated: Option<u64>,
     },
     /// The remote shell (or connect program) could not be executed: stock's forked child
     /// says so and exits 14, and its client then finds the connection closed (exit 12).

@@ -318,7 +318,7 @@ pub fn push_to(
         }
         Ok(outcome)
     };
-    session().map_err(|e| crate::client::lost(e, &received, closer, false))
+    session().map_err(|e| crate::client::lost(e, &received, closer, None))
 }
 
 /// The receiver told us it stops (MSG_ERROR_EXIT with its code): as stock's sender, answer
