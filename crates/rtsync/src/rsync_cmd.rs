@@ -286,8 +286,17 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
             };
             let (received, generated) = (*received, *generated);
             let code = e.exit_code();
-            if error.is_broken_pipe() {
-                eprintln!("rsync: [{role}] write error: Broken pipe (32)");
+            if let Some(errno) = error.socket_errno() {
+                let what = if error.is_broken_pipe() {
+                    "write"
+                } else {
+                    "read"
+                };
+                let text = std::io::Error::from_raw_os_error(errno);
+                eprintln!(
+                    "rsync: [{role}] {what} error: {} ({errno})",
+                    rtsync_wire::client::strerror(&text)
+                );
                 closing(code, role, e.location());
             } else if let Some(before) = generated {
                 // Stock's receiver process says it lost the connection, then its generator

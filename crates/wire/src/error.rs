@@ -128,7 +128,15 @@ impl Error {
             Error::BatchOpen { code, .. } => *code,
             Error::Located { error, .. } | Error::InReceiver { error, .. } => error.exit_code(),
             // Stock's client exits with its remote shell's status when that is higher.
-            Error::Lost { status, .. } => status.unwrap_or(0).max(exit::STREAM_IO),
+            Error::Lost { status, error, .. } => {
+                // (A read or write that failed is a socket error for stock; the stream's
+                // end, a protocol one.)
+                let own = match error.socket_errno() {
+                    Some(_) => exit::SOCKET_IO,
+                    None => exit::STREAM_IO,
+                };
+                status.unwrap_or(0).max(own)
+            }
         }
     }
 
@@ -156,6 +164,7 @@ impl Error {
         match self {
             Error::ExecFailed { .. } => Some("io.c(285)"),
             Error::Lost { error, .. } if error.is_broken_pipe() => Some("io.c(949)"),
+            Error::Lost { error, .. } if error.socket_errno().is_some() => Some("io.c(907)"),
             Error::Lost { .. } => Some("io.c(285)"),
             Error::BareUsage { at, .. }
             | Error::Bare { at, .. }
@@ -190,9 +199,20 @@ impl Error {
     }
 
     /// The connection was cut: end of file where data was due, or a write the peer no
-    /// longer reads (what [`Error::Lost`] wraps).
+    /// longer reads, or a reset (what [`Error::Lost`] wraps).
     pub fn is_connection_loss(&self) -> bool {
-        matches!(self, Error::UnexpectedEof { .. }) || self.is_broken_pipe()
+        matches!(self, Error::UnexpectedEof { .. }) || self.socket_errno().is_some()
+    }
+
+    /// The errno of a failed read or write on the connection that means the peer is gone
+    /// (EPIPE writing, ECONNRESET reading).
+    pub fn socket_errno(&self) -> Option<i32> {
+        match self {
+            Error::Io { source, .. } => source
+                .raw_os_error()
+                .filter(|e| [libc::EPIPE, libc::ECONNRESET].contains(e)),
+            _ => None,
+        }
     }
 
     /// Wraps an I/O error met while reading or writing the peer stream.
