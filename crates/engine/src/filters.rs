@@ -265,9 +265,8 @@ pub fn fatal_rule_error(e: FilterError, role: &str, local_copy: bool) -> FilterE
     let (prefix, place) = error_place(&e);
     eprintln!("{prefix}{e}");
     eprintln!(
-        "rsync error: {} (code 1) at {place} [{role}={}]",
-        crate::report::exit_message(1),
-        crate::RSYNC_VERSION
+        "{}",
+        crate::report::error_line(crate::report::exit::SYNTAX, place, role)
     );
     if local_copy && role == "sender" {
         // Stock's local receiver is a child the sender's exit signals.

@@ -54,6 +54,22 @@ pub mod exit {
     pub const SHELL_FAILED: i32 = 255;
 }
 
+/// The closing line stock prints for exit code `code`, from `at` (its source place) in the
+/// process `role`: `rsync error: WHAT (code N) at PLACE [ROLE=VERSION]` (`rsync warning:`
+/// for vanished files).
+pub fn error_line(code: i32, at: &str, role: &str) -> String {
+    let word = if code == exit::VANISHED {
+        "warning"
+    } else {
+        "error"
+    };
+    format!(
+        "rsync {word}: {} (code {code}) at {at} [{role}={}]",
+        exit_message(code),
+        crate::RSYNC_VERSION
+    )
+}
+
 /// The closing `rsync error: …` line for an exit code, as stock rsync words it.
 pub fn exit_message(code: i32) -> &'static str {
     match code {

@@ -1,6 +1,6 @@
 //! The `rsync` front door: rsync's command line, messages and exit codes.
 
-use rtsync_engine::report::{exit, exit_message};
+use rtsync_engine::report::{error_line, exit};
 use rtsync_engine::{Options, RSYNC_VERSION};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -14,10 +14,7 @@ const PROTOCOL_VERSION: u32 = 32;
 
 /// Prints the closing `rsync error:` line of a client-side failure.
 fn client_error(code: i32, location: &str) {
-    eprintln!(
-        "rsync error: {} (code {code}) at {location} [client={RSYNC_VERSION}]",
-        exit_message(code)
-    );
+    eprintln!("{}", error_line(code, location, "client"));
 }
 
 fn version_text() -> String {
@@ -68,9 +65,8 @@ fn stop_at_watchdog(at: i64, opts: &Options) {
         _ => "receiver",
     };
     let message = format!(
-        "stopping at requested limit\nrsync error: {} (code {}) at io.c(927) [{role}={RSYNC_VERSION}]\n",
-        exit_message(exit::TIMEOUT),
-        exit::TIMEOUT
+        "stopping at requested limit\n{}\n",
+        error_line(exit::TIMEOUT, "io.c(927)", role)
     );
     std::thread::spawn(move || loop {
         let now = std::time::SystemTime::now()
@@ -235,15 +231,7 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
             exit::PARTIAL | exit::VANISHED | exit::DEL_LIMIT if pulling => "main.c(1956)",
             _ => "main.c(1394)",
         });
-        let word = if code == exit::VANISHED {
-            "warning"
-        } else {
-            "error"
-        };
-        eprintln!(
-            "rsync {word}: {} (code {code}) at {location} [{role}={RSYNC_VERSION}]",
-            exit_message(code)
-        );
+        eprintln!("{}", error_line(code, location, role));
     };
     match rtsync_wire::client::run(opts, env) {
         Ok(outcome) => {
@@ -264,11 +252,7 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
             // Stock's forked child fails to exec and says so, then the client finds the
             // connection closed.
             eprintln!("rsync: [{role}] {e}");
-            eprintln!(
-                "rsync error: {} (code {}) at pipe.c(85) [{role}={RSYNC_VERSION}]",
-                exit_message(exit::IPC),
-                exit::IPC
-            );
+            eprintln!("{}", error_line(exit::IPC, "pipe.c(85)", role));
             eprintln!("rsync: connection unexpectedly closed (0 bytes received so far) [{role}]");
             // (The child's exit code is the one stock's client exits with.)
             closing(exit::IPC, role, e.location());
@@ -474,11 +458,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             client_error(exit::SYNTAX, "main.c(1871)");
         } else {
             // Options but no names: stock gets past its option parsing, as the receiver.
-            eprintln!(
-                "rsync error: {} (code {}) at main.c(1941) [Receiver={RSYNC_VERSION}]",
-                exit_message(exit::SYNTAX),
-                exit::SYNTAX
-            );
+            eprintln!("{}", error_line(exit::SYNTAX, "main.c(1941)", "Receiver"));
         }
         return exit::SYNTAX;
     }
@@ -495,11 +475,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         .is_some_and(|f| is_remote(f.as_bytes()) || f.as_bytes().starts_with(b":"))
     {
         eprintln!("--files-from cannot be remote when the transfer is local");
-        eprintln!(
-            "rsync error: {} (code {}) at main.c(1510) [sender={RSYNC_VERSION}]",
-            exit_message(exit::SYNTAX),
-            exit::SYNTAX
-        );
+        eprintln!("{}", error_line(exit::SYNTAX, "main.c(1510)", "sender"));
         return exit::SYNTAX;
     }
     if opts.iconv.is_some() && opts.args.len() > 1 && !opts.list_only {
@@ -520,12 +496,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
             };
             eprintln!("{line}\n{line}");
             for role in ["Receiver", "sender"] {
-                eprintln!(
-                    "rsync error: {} (code {}) at {} [{role}={RSYNC_VERSION}]",
-                    exit_message(exit::SYNTAX),
-                    exit::SYNTAX,
-                    e.at
-                );
+                eprintln!("{}", error_line(exit::SYNTAX, e.at, role));
             }
             return exit::SYNTAX;
         }

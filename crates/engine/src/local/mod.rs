@@ -248,11 +248,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     );
     if let Some((text, code, at)) = unusable {
         report.error(&text);
-        report.error(&format!(
-            "rsync error: {} (code {code}) at {at} [Receiver={}]",
-            crate::report::exit_message(code),
-            crate::RSYNC_VERSION
-        ));
+        report.error(&crate::report::error_line(code, at, "Receiver"));
         return code;
     }
     if let (Some(dir), true) = (&opts.backup_dir, opts.info_backup() && !opts.quiet) {
@@ -280,9 +276,10 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
                 path.display(),
                 os_error(&source)
             ));
-            report.error(&format!(
-                "rsync error: error in file IO (code 11) at exclude.c(1719) [client={}]",
-                crate::RSYNC_VERSION
+            report.error(&crate::report::error_line(
+                exit::FILE_IO,
+                "exclude.c(1719)",
+                "client",
             ));
             return exit::FILE_IO;
         }
@@ -291,11 +288,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
             let (prefix, place) = crate::filters::error_place(&e);
             let code = e.rsync_exit_code();
             report.error(&format!("{prefix}{e}"));
-            report.error(&format!(
-                "rsync error: {} (code {code}) at {place} [client={}]",
-                crate::report::exit_message(code),
-                crate::RSYNC_VERSION
-            ));
+            report.error(&crate::report::error_line(code, place, "client"));
             return code;
         }
     };
@@ -319,9 +312,10 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
                         "rsync: failed to open files-from file {}: {text}",
                         Path::new(list).display(),
                     ));
-                    report.error(&format!(
-                        "rsync error: syntax or usage error (code 1) at main.c(1886) [client={}]",
-                        crate::RSYNC_VERSION
+                    report.error(&crate::report::error_line(
+                        exit::SYNTAX,
+                        "main.c(1886)",
+                        "client",
                     ));
                     return exit::SYNTAX;
                 }
@@ -423,11 +417,8 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
     }
     if let Some((code, at)) = t.fatal {
         t.report.flush();
-        t.report.error(&format!(
-            "rsync error: {} (code {code}) at {at} [receiver={}]",
-            crate::report::exit_message(code),
-            crate::RSYNC_VERSION
-        ));
+        t.report
+            .error(&crate::report::error_line(code, at, "receiver"));
         return code;
     }
     let flist_time = 0.0;
@@ -616,9 +607,10 @@ impl<'a> LocalTransfer<'a> {
                         full_path(parent),
                         os_error(&e)
                     ));
-                    self.report.error(&format!(
-                        "rsync error: errors selecting input/output files, dirs (code 3) at main.c(855) [Receiver={}]",
-                        crate::RSYNC_VERSION
+                    self.report.error(&crate::report::error_line(
+                        exit::FILE_SELECT,
+                        "main.c(855)",
+                        "Receiver",
                     ));
                     return Err(exit::FILE_SELECT);
                 }
@@ -666,9 +658,10 @@ impl<'a> LocalTransfer<'a> {
                     full_path(dest),
                     os_error(&e)
                 ));
-                self.report.error(&format!(
-                    "rsync error: error in file IO (code 11) at main.c(808) [Receiver={}]",
-                    crate::RSYNC_VERSION
+                self.report.error(&crate::report::error_line(
+                    exit::FILE_IO,
+                    "main.c(808)",
+                    "Receiver",
                 ));
                 Err(exit::FILE_IO)
             }
@@ -694,9 +687,10 @@ impl<'a> LocalTransfer<'a> {
                     full_path(&p),
                     os_error(&e)
                 ));
-                self.report.error(&format!(
-                    "rsync error: error in file IO (code 11) at main.c(808) [Receiver={}]",
-                    crate::RSYNC_VERSION
+                self.report.error(&crate::report::error_line(
+                    exit::FILE_IO,
+                    "main.c(808)",
+                    "Receiver",
                 ));
                 Err(exit::FILE_IO)
             }
@@ -743,9 +737,10 @@ impl<'a> LocalTransfer<'a> {
             "rsync: [Receiver] change_dir#{which} \"{shown}\" failed: {}",
             os_error(e)
         ));
-        self.report.error(&format!(
-            "rsync error: errors selecting input/output files, dirs (code 3) at {at} [Receiver={}]",
-            crate::RSYNC_VERSION
+        self.report.error(&crate::report::error_line(
+            exit::FILE_SELECT,
+            at,
+            "Receiver",
         ));
         Err(exit::FILE_SELECT)
     }

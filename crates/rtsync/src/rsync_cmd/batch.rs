@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 
-use rtsync_engine::report::exit;
+use rtsync_engine::report::{error_line, exit};
 use rtsync_engine::Options;
 use rtsync_wire::client::{ClientEnv, Outcome};
 use rtsync_wire::Error;
@@ -45,12 +45,7 @@ fn read(opts: &Options) -> i32 {
     }
     if is_remote(dest.as_bytes()) {
         eprintln!("remote destination is not allowed with --read-batch");
-        eprintln!(
-            "rsync error: {} (code {}) at main.c(1524) [Receiver={}]",
-            rtsync_engine::report::exit_message(exit::SYNTAX),
-            exit::SYNTAX,
-            rtsync_engine::RSYNC_VERSION
-        );
+        eprintln!("{}", error_line(exit::SYNTAX, "main.c(1524)", "Receiver"));
         return exit::SYNTAX;
     }
     match rtsync_wire::batch::replay(opts) {
@@ -62,11 +57,7 @@ fn read(opts: &Options) -> i32 {
 fn closing(outcome: &Outcome) -> i32 {
     let code = outcome.exit_code();
     if code != exit::OK {
-        eprintln!(
-            "rsync error: {} (code {code}) at main.c(1338) [Receiver={}]",
-            rtsync_engine::report::exit_message(code),
-            rtsync_engine::RSYNC_VERSION
-        );
+        eprintln!("{}", error_line(code, "main.c(1338)", "Receiver"));
     }
     code
 }
@@ -82,10 +73,6 @@ fn fail(e: &Error, receiver: bool) -> i32 {
         Error::BatchOpen { message, .. } | Error::Usage(message) => eprintln!("{message}"),
         other => eprintln!("{}", other.client_message()),
     }
-    eprintln!(
-        "rsync error: {} (code {code}) at batch.c(271) [{role}={}]",
-        rtsync_engine::report::exit_message(code),
-        rtsync_engine::RSYNC_VERSION
-    );
+    eprintln!("{}", error_line(code, "batch.c(271)", role));
     code
 }

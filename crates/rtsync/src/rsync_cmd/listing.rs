@@ -120,9 +120,8 @@ pub fn run(opts: &Options, sources: &[PathBuf]) -> i32 {
     report.flush();
     if code != exit::OK {
         eprintln!(
-            "rsync error: {} (code {code}) at main.c(1394) [sender={}]",
-            rtsync_engine::report::exit_message(code),
-            rtsync_engine::RSYNC_VERSION
+            "{}",
+            rtsync_engine::report::error_line(code, "main.c(1394)", "sender")
         );
     }
     code
