@@ -5,6 +5,7 @@
 mod interop_util;
 
 use interop_util::*;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -1239,5 +1240,102 @@ fn relative_pull_of_an_absolute_source_like_stock() {
         &["-aRi", "--no-i-r"],
     ] {
         shell_pull_both(opts, &src, |_| {});
+    }
+}
+
+/// A tree whose times differ from `src`'s by less than a second, by one and by two, for
+/// `--modify-window`: files, a symlink, a fifo and a directory.
+fn window_tree(d: &Path, src: bool) {
+    std::fs::create_dir_all(d.join("d")).unwrap();
+    for n in ["f", "g", "h"] {
+        std::fs::write(d.join(n), b"hello\n").unwrap();
+    }
+    std::os::unix::fs::symlink("t", d.join("l")).unwrap();
+    let fifo = std::ffi::CString::new(d.join("p").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let times: [(&str, i64, u32); 6] = if src {
+        [
+            ("f", 5, 500_000_000),
+            ("g", 5, 500_000_000),
+            ("h", 5, 500_000_000),
+            ("l", 5, 0),
+            ("p", 5, 0),
+            ("d", 5, 0),
+        ]
+    } else {
+        [
+            ("f", 4, 500_000_000),
+            ("g", 7, 0),
+            ("h", 5, 250_000_000),
+            ("l", 4, 0),
+            ("p", 4, 0),
+            ("d", 4, 0),
+        ]
+    };
+    for (n, secs, nsec) in times {
+        set_mtime(&d.join(n), 1_577_836_800 + secs, nsec);
+    }
+    // (The roots alike: their own times are not the case.)
+    set_mtime(d, 1_577_836_900, 0);
+}
+
+/// `--modify-window` (and `-u`, which compares within it) pulling from a stock daemon, and a
+/// stock client pushing to our server: the same items, times and trees as stock's.
+#[test]
+fn modify_window_is_honoured_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    window_tree(&src, true);
+    let daemon = StockDaemon::start(&[Module {
+        name: "mod",
+        path: &src,
+        extra: "",
+    }]);
+    let shell = fake_ssh(work.path());
+    for opts in [
+        &["-ai"][..],
+        &["-ai", "--modify-window=2"],
+        &["-ai", "--modify-window=-1"],
+        &["-aiu"],
+        &["-aiu", "--modify-window=2"],
+        &["-aiu", "--modify-window=-1"],
+    ] {
+        for push in [false, true] {
+            let mut seen = Vec::new();
+            for ours in [false, true] {
+                let dest = work.path().join(format!("dest-{ours}"));
+                let _ = std::fs::remove_dir_all(&dest);
+                window_tree(&dest, false);
+                let shown = format!("{}/", dest.display());
+                let mut args: Vec<String> = opts.iter().map(|s| s.to_string()).collect();
+                let out = if push {
+                    args.extend([
+                        "-e".into(),
+                        shell.display().to_string(),
+                        format!("--rsync-path={}", remote_rsync_path(ours)),
+                        format!("{}/", src.display()),
+                        format!("localhost:{shown}"),
+                    ]);
+                    rsync_command(true).args(&args).output().unwrap()
+                } else {
+                    args.extend([daemon.url("mod/"), shown]);
+                    rsync_command(!ours).args(&args).output().unwrap()
+                };
+                let times: Vec<(String, i64, i64)> = ["f", "g", "h", "l", "p", "d"]
+                    .iter()
+                    .map(|n| {
+                        let m = std::fs::symlink_metadata(dest.join(n)).unwrap();
+                        (n.to_string(), m.mtime(), m.mtime_nsec())
+                    })
+                    .collect();
+                seen.push((
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout).into_owned(),
+                    times,
+                ));
+            }
+            assert_eq!(seen[1], seen[0], "{opts:?} push {push}: ours, then stock's");
+        }
     }
 }

@@ -250,6 +250,9 @@ pub struct AttrOptions {
     pub perms: bool,
     pub executability: bool,
     pub times: bool,
+    /// `--modify-window`: how far apart two times may be and count as the same
+    /// (negative: equal to the nanosecond).
+    pub modify_window: i64,
     pub owner: bool,
     pub group: bool,
     pub omit_dir_times: bool,
@@ -515,15 +518,20 @@ pub fn apply_attrs(
     }
     let skip_times = (e.kind == FileKind::Directory && o.omit_dir_times)
         || (e.kind == FileKind::Symlink && o.omit_link_times);
-    // Like stock (modify_window 0), only a transferred file gets its exact times; for
-    // anything else a time in the same second counts as equal and is left alone.
+    // Like stock, only a transferred file gets its exact times; for anything else a time
+    // within the --modify-window (the same second by default) counts as equal and is left
+    // alone.
     let md = if accurate_time {
         None
     } else {
         fs::symlink_metadata(path).ok()
     };
-    let mtime = (o.times && !skip_times && md.as_ref().is_none_or(|m| m.mtime() != e.mtime))
-        .then_some((e.mtime, e.mtime_nsec));
+    let mtime = (o.times
+        && !skip_times
+        && md
+            .as_ref()
+            .is_none_or(|m| !same_mtime(o.modify_window, m, e)))
+    .then_some((e.mtime, e.mtime_nsec));
     let atime = (o.atimes
         && !skip_times
         && e.kind != FileKind::Directory
@@ -653,6 +661,18 @@ fn clear_dir_in_the_way(path: &Path, m: &fs::Metadata) -> std::result::Result<bo
 pub struct QuickCheck {
     pub size_only: bool,
     pub ignore_times: bool,
+    /// `--modify-window` (see [`AttrOptions::modify_window`]).
+    pub modify_window: i64,
+}
+
+/// Whether `meta`'s modification time and `e`'s are the same under `--modify-window`
+/// `window` (stock's same_mtime without extra accuracy).
+pub fn same_mtime(window: i64, meta: &fs::Metadata, e: &FileEntry) -> bool {
+    rtsync_engine::local::same_mtime(
+        window,
+        (meta.mtime(), meta.mtime_nsec() as u32),
+        (e.mtime, e.mtime_nsec),
+    )
 }
 
 /// rsync's quick check: same size, then same mtime (whether or not `-t` is on). With `-c`
@@ -664,7 +684,7 @@ pub fn up_to_date(meta: &fs::Metadata, e: &FileEntry, q: QuickCheck) -> bool {
     if q.size_only {
         return true;
     }
-    !q.ignore_times && meta.mtime() == e.mtime
+    !q.ignore_times && same_mtime(q.modify_window, meta, e)
 }
 
 /// The user name of a uid, if it has one.

@@ -316,6 +316,8 @@ fn advance(st: &mut State) {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Preserve {
     pub times: bool,
+    /// `--modify-window` for the time comparison.
+    pub modify_window: i64,
     pub perms: bool,
     pub owner: bool,
     pub group: bool,
@@ -365,7 +367,7 @@ pub fn itemize_as(
     // Without -t a transferred or remade item's time is reported as set to now (stock's
     // itemize without keep_time), whatever it was.
     if p.times {
-        if m.mtime() != e.mtime {
+        if !crate::local::same_mtime(p.modify_window, m, e) {
             it.time = Some(b't');
         }
     } else if matches!(update, b'>' | b'c') {

@@ -217,6 +217,7 @@ impl PullOptions {
                 perms: opts.perms,
                 executability: opts.executability,
                 times: opts.times,
+                modify_window: opts.modify_window,
                 owner: opts.owner,
                 group: opts.group,
                 omit_dir_times: opts.omit_dir_times,
@@ -230,6 +231,7 @@ impl PullOptions {
             quick: QuickCheck {
                 size_only: opts.size_only,
                 ignore_times: opts.ignore_times,
+                modify_window: opts.modify_window,
             },
             checksum: opts.checksum,
             links: opts.links,
@@ -1491,7 +1493,7 @@ impl Walk {
         } else if md.mode() & 0o7777 != e.perms() {
             let _ = rtsync_tree::fsops::set_perms(&path, e.perms());
         }
-        if a.times && !a.omit_dir_times && md.mtime() != e.mtime {
+        if a.times && !a.omit_dir_times && !crate::local::same_mtime(a.modify_window, &md, e) {
             let _ = rtsync_tree::fsops::set_mtime(&path, e.mtime, e.mtime_nsec);
         }
     }

@@ -1329,7 +1329,7 @@ impl<'a> LocalTransfer<'a> {
 
 /// Modification time equality under `--modify-window`: whole seconds by default, nanoseconds
 /// too when the window is negative.
-pub(crate) fn same_mtime(window: i64, a: (i64, u32), b: (i64, u32)) -> bool {
+pub fn same_mtime(window: i64, a: (i64, u32), b: (i64, u32)) -> bool {
     if window < 0 {
         return a == b;
     }

@@ -397,7 +397,8 @@ impl LocalTransfer<'_> {
                 self.remove_source(i);
                 return;
             }
-            if self.opts.update && md.mtime() > self.entries[i].mtime {
+            // (Stock's test: the sender's time less than --modify-window past ours.)
+            if self.opts.update && self.entries[i].mtime - md.mtime() < self.opts.modify_window {
                 if self.opts.info_skip() {
                     // (Escaped as the line goes out, as stock's rwrite does.)
                     self.report

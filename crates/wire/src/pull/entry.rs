@@ -46,6 +46,7 @@ pub(super) enum Step {
 pub(super) fn preserve(o: &super::PullOptions) -> Preserve {
     Preserve {
         times: o.attrs.times,
+        modify_window: o.attrs.modify_window,
         perms: o.attrs.perms,
         owner: o.attrs.owner && o.attrs.am_root,
         group: o.attrs.group,
@@ -334,7 +335,13 @@ pub(super) fn generate_entry(
             {
                 return Ok(Step::Done(lines));
             }
-            if o.update && exists && meta.as_ref().is_some_and(|m| m.mtime() > e.mtime) {
+            // (Stock's test: the sender's time less than --modify-window past ours.)
+            if o.update
+                && exists
+                && meta
+                    .as_ref()
+                    .is_some_and(|m| e.mtime - m.mtime() < o.attrs.modify_window)
+            {
                 if o.info_skip {
                     // (Escaped where the line is printed: a client's output, or the
                     // client a server sends it to.)

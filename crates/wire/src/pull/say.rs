@@ -300,7 +300,12 @@ fn set_entry_times(
         FileKind::Symlink => o.omit_link_times,
         _ => false,
     };
-    let same = md.mtime() == e.mtime && (!accurate || md.mtime_nsec() as u32 == e.mtime_nsec);
+    // (A file just written gets its exact time; anything else within --modify-window.)
+    let same = if accurate {
+        md.mtime() == e.mtime && md.mtime_nsec() as u32 == e.mtime_nsec
+    } else {
+        crate::local::same_mtime(o.modify_window, md, e)
+    };
     let mtime = (o.times && !skip_time && !same).then_some((e.mtime, e.mtime_nsec));
     // `-U`: whole seconds, always set on a file just written.
     let atime = (o.atimes
