@@ -1294,8 +1294,25 @@ pub fn list_time(secs: i64) -> String {
 
 /// A `--list-only` line as rsync prints it (without the newline): mode string, size at `-h`
 /// level `level`, mtime, with `atimes` (`-U`) the atime of a non-directory (blanks for a
-/// directory), escaped name, and ` -> target` for symlinks when `links`.
+/// directory), escaped name, and ` -> target` for symlinks when `links` (escaped too: stock
+/// filters the whole line as it goes out).
 pub fn list_line(e: &rtsync_tree::FileEntry, level: u32, links: bool, atimes: bool) -> Vec<u8> {
+    list_line_as(e, level, links, atimes, true)
+}
+
+/// [`list_line`] with the name and target raw (`escaped` false), for a line that is
+/// escaped as a whole where it is printed (a pulling client's message path).
+pub fn list_line_as(
+    e: &rtsync_tree::FileEntry,
+    level: u32,
+    links: bool,
+    atimes: bool,
+    escaped: bool,
+) -> Vec<u8> {
+    let shown = |name: &[u8]| match escaped {
+        true => escape_name(name),
+        false => name.to_vec(),
+    };
     let mtime = list_time(e.mtime);
     let atime = match (atimes, e.is_dir()) {
         (false, _) => String::new(),
@@ -1308,11 +1325,11 @@ pub fn list_line(e: &rtsync_tree::FileEntry, level: u32, links: bool, atimes: bo
         human(e.size, level),
     )
     .into_bytes();
-    line.extend_from_slice(&escape_name(&e.name));
+    line.extend_from_slice(&shown(&e.name));
     if links {
         if let Some(t) = &e.link_target {
             line.extend_from_slice(b" -> ");
-            line.extend_from_slice(t);
+            line.extend_from_slice(&shown(t));
         }
     }
     line

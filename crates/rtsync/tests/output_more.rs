@@ -648,3 +648,33 @@ fn generator_messages_escape_names_once() {
         }
     }
 }
+
+/// `--list-only` escapes a name and a symlink's target once, as stock's output filter does
+/// the whole line: `new\#012line`, `x\#134#123y`, `-> t\#001`. Locally and pulling (the
+/// pulled lines used to be escaped twice).
+#[test]
+fn list_only_escapes_names_and_targets_once() {
+    let prep = |w: &Path| {
+        odd_names(w, true);
+        std::os::unix::fs::symlink("t\u{1}\\#055", w.join("src/lk")).unwrap();
+        local_util::set_mtime(&w.join("src/lk"), 1_500_000_000, 0);
+    };
+    for role in [Role::Local, Role::Pull] {
+        let args = &["-a", "--list-only"][..];
+        let stock = run(true, role, args, &prep);
+        let ours = run(false, role, args, &prep);
+        assert!(
+            stock.stdout == ours.stdout,
+            "{role:?}: stdout differs (- stock, + ours):\n{}",
+            line_diff(&stock.stdout, &ours.stdout)
+        );
+        for want in ["new\\#012line", "x\\#134#123y", "lk -> t\\#001\\#134#055"] {
+            assert!(
+                stock.stdout.contains(want),
+                "{role:?}: {want}: {}",
+                stock.stdout
+            );
+        }
+        assert_eq!(stock.code, ours.code, "{role:?}");
+    }
+}

@@ -411,9 +411,11 @@ pub fn facts(e: &FileEntry) -> ItemFacts {
     ItemFacts::of(e)
 }
 
-/// A `--list-only` line as rsync prints it: mode string, size, mtime (and atime), name.
+/// A `--list-only` line as rsync prints it: mode string, size, mtime (and atime), name;
+/// raw (the name as it is), escaped once where the line is printed.
 pub fn list_line(e: &FileEntry, links: bool, atimes: bool) -> String {
-    String::from_utf8_lossy(&rtsync_engine::report::list_line(e, 1, links, atimes)).into_owned()
+    let line = rtsync_engine::report::list_line_as(e, 1, links, atimes, false);
+    rtsync_engine::report::lossless_text(&line).into_owned()
 }
 
 #[cfg(test)]
