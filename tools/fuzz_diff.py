@@ -133,8 +133,12 @@ def snap(root):
         dn.sort()
         for n in sorted(dn + fn):
             p = os.path.join(dp, n)
-            st = os.lstat(p)
             rel = os.path.relpath(p, root)
+            try:
+                st = os.lstat(p)
+            except OSError as err:  # (a tree too deep to name, from a symlink loop)
+                out.append((rel, 'unreadable', err.errno))
+                continue
             e = [rel, stat.S_IFMT(st.st_mode), oct(st.st_mode & 0o7777), st.st_uid, st.st_gid]
             if stat.S_ISLNK(st.st_mode):
                 e.append(os.readlink(p))
