@@ -318,18 +318,13 @@ fn report_remote(opts: &Options, env: &rtsync_wire::client::ClientEnv) -> i32 {
 /// A client's checks on `--files-from` (stock's parse_arguments): one source and one
 /// destination, and a remote list that names a file (not `-`).
 fn files_from_usage(opts: &Options) -> Option<i32> {
-    let list = opts.files_from.as_ref()?;
+    opts.files_from.as_ref()?;
     if opts.args.len() != 2 {
         eprint!("{}", help_text());
         client_error(exit::SYNTAX, "options.c(2621)");
         return Some(exit::SYNTAX);
     }
-    let remote_dash =
-        rtsync_wire::client::parse_remote(&list.to_string_lossy()).is_some_and(|r| match r {
-            rtsync_wire::client::Remote::Daemon { path, .. }
-            | rtsync_wire::client::Remote::Shell { path, .. } => path == "-",
-        });
-    if remote_dash {
+    if rtsync_wire::remote_files_from(opts).as_deref() == Some("-") {
         eprintln!("rsync: Invalid --files-from remote filename");
         client_error(exit::SYNTAX, "main.c(1886)");
         return Some(exit::SYNTAX);
@@ -469,11 +464,7 @@ pub fn main(args: Vec<OsString>) -> i32 {
         ignore_sigpipe();
         return remote(&opts);
     }
-    if opts
-        .files_from
-        .as_ref()
-        .is_some_and(|f| is_remote(f.as_bytes()) || f.as_bytes().starts_with(b":"))
-    {
+    if rtsync_wire::remote_files_from(&opts).is_some() {
         eprintln!("--files-from cannot be remote when the transfer is local");
         eprintln!("{}", error_line(exit::SYNTAX, "main.c(1510)", "sender"));
         return exit::SYNTAX;

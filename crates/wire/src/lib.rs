@@ -53,6 +53,7 @@ pub mod negotiate;
 pub mod pull;
 pub mod push;
 mod push_client;
+pub use push_client::remote_files_from;
 pub mod server;
 pub mod server_args;
 pub mod sums;

@@ -661,7 +661,7 @@ pub(crate) fn id_names(opts: &Options, list: &SendList) -> (Names, Names) {
 }
 
 /// The path of a remote `--files-from` list (`host:LIST` or `:LIST`): the server reads it.
-pub(crate) fn remote_files_from(opts: &Options) -> Option<String> {
+pub fn remote_files_from(opts: &Options) -> Option<String> {
     let text = opts.files_from.as_ref()?.to_string_lossy();
     match crate::client::parse_remote(&text)? {
         crate::client::Remote::Shell { path, .. } | crate::client::Remote::Daemon { path, .. } => {
