@@ -71,6 +71,9 @@ fn setup(src: &Path, dst: &Path) {
     set_mtime(&src.join("f"), 1_600_000_000, 0);
     set_mtime(&dst.join("f"), 1_500_000_000, 0);
     set_mtime(&src.join("g"), 1_600_000_000, 0);
+    // (The roots too: `./` is itemized only when their times differ.)
+    set_mtime(src, 1_600_000_000, 0);
+    set_mtime(dst, 1_500_000_000, 0);
 }
 
 fn shown(out: &std::process::Output) -> (String, String, Option<i32>) {

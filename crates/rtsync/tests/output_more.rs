@@ -145,6 +145,10 @@ fn fresh(_: &Path) {}
 /// A destination holding an older copy of every file (so `--no-whole-file` has a basis).
 fn stale(w: &Path) {
     tree(&w.join("dst"));
+    // Every time fixed (the directories' too, alike on both sides): two runs build their
+    // trees at different moments, now and then on either side of a second.
+    local_util::settle_times(&w.join("src"));
+    local_util::settle_times(&w.join("dst"));
     fs::write(w.join("dst/a"), b"hellO\n").unwrap();
     let mut big = fs::read(w.join("src/big")).unwrap();
     big[50_000] ^= 1;
@@ -482,6 +486,10 @@ fn local_partial_dir_file_is_the_basis() {
             fs::create_dir_all(&dir).unwrap();
             fs::write(dir.join("f"), vec![7u8; 60_000]).unwrap();
             local_util::set_mtime(&w.join("dst/f"), 1_000_000_000, 0);
+            // (The roots alike, whatever second the run began in.)
+            for d in ["src", "dst"] {
+                local_util::set_mtime(&w.join(d), 1_200_000_000, 0);
+            }
             let opt = format!(
                 "--partial-dir={}",
                 if pd == "ABS" {
