@@ -483,6 +483,8 @@ pub struct Reporter {
     op: &'static str,
     /// Hex digits of `%C` for an item without a checksum.
     sum_hex_len: usize,
+    /// `-c`: `%C` of a regular file is its file-list checksum, of this kind.
+    file_sum: Option<rtsync_delta::ChecksumKind>,
     /// `-o`/`-g`: `%U`/`%G` show the owner and group (else `0` and `DEFAULT`).
     owner: bool,
     group: bool,
@@ -597,6 +599,7 @@ impl Reporter {
             },
             op: "send",
             sum_hex_len: 2 * sum_len(opts),
+            file_sum: opts.checksum.then(|| sum_kind(opts, true)),
             owner: opts.owner,
             group: opts.group,
             deletions: DeletionLines::new(opts),
@@ -787,9 +790,20 @@ impl Reporter {
         self.op = op;
     }
 
-    /// `%C` of an item without a checksum shows this many bytes' worth of blanks.
-    pub fn set_sum_len(&mut self, bytes: usize) {
-        self.sum_hex_len = bytes * 2;
+    /// The checksums a connection settled on (`--protocol=30` without a choice: md5):
+    /// `%C` shows the file-list sum of `file` with `-c`, else the transfer sum of `xfer`, or
+    /// that many digits of blanks.
+    pub fn set_sum_kinds(
+        &mut self,
+        xfer: rtsync_delta::ChecksumKind,
+        file: rtsync_delta::ChecksumKind,
+    ) {
+        let shown = shown_sum(self.file_sum.is_some(), xfer, file);
+        if self.file_sum.is_some() {
+            self.file_sum = Some(file);
+        }
+        self.sum_hex_len = 2 * shown.digest_len();
+        self.deletions.set_sum_len(shown.digest_len());
     }
 
     /// Prints one item line if the item qualifies: `-i`/`-v` show changed items, `-ii`/`-vv` all.
@@ -800,6 +814,19 @@ impl Reporter {
     /// [`Reporter::item`] with what a user format may ask of the item beyond its name.
     pub fn item_with(&mut self, it: &Itemize, name: &[u8], suffix: &[u8], facts: &ItemFacts) {
         let name = &*self.shown(name);
+        // `-c`: a regular file's `%C` is the checksum its list entry carries (stock's F_SUM),
+        // whether it was transferred or not. (Only regular files are listed with one.)
+        let summed;
+        let facts = match (self.file_sum, &facts.list_sum) {
+            (Some(kind), Some(sum)) if self.wants(b'C') => {
+                summed = ItemFacts {
+                    sum_hex: Some(sum_hex_as(sum, kind)),
+                    ..facts.clone()
+                };
+                &summed
+            }
+            _ => facts,
+        };
         // A directory's slash belongs to its name (`%n`), not to `%L`.
         let joined;
         let (name, suffix) = if suffix == b"/" {
@@ -1668,6 +1695,8 @@ pub struct DeletionLines {
     eight_bit: bool,
     owner: bool,
     group: bool,
+    /// `%C` of a deletion: this many blanks (the width of the checksum `%C` shows).
+    sum_hex_len: usize,
 }
 
 impl DeletionLines {
@@ -1684,7 +1713,13 @@ impl DeletionLines {
             eight_bit: opts.eight_bit_output,
             owner: opts.owner,
             group: opts.group,
+            sum_hex_len: 2 * sum_len(opts),
         }
+    }
+
+    /// `%C` is `bytes` of checksum wide (see [`shown_sum`]).
+    pub fn set_sum_len(&mut self, bytes: usize) {
+        self.sum_hex_len = 2 * bytes;
     }
 
     /// The line (with its newline) for deleting `name` (a directory's with its slash), whose
@@ -1704,7 +1739,7 @@ impl DeletionLines {
         };
         let ctx = FormatContext {
             op: "del.",
-            sum_hex_len: 32,
+            sum_hex_len: self.sum_hex_len,
             eight_bit: self.eight_bit,
             owner: self.owner,
             group: self.group,
@@ -1744,6 +1779,8 @@ pub struct ItemFacts {
     pub read: u64,
     /// `%C`: the whole-file checksum in hex (already in rsync's canonical byte order).
     pub sum_hex: Option<String>,
+    /// `-c`: the checksum the file list gives the item (raw).
+    pub list_sum: Option<Vec<u8>>,
 }
 
 impl ItemFacts {
@@ -1755,6 +1792,7 @@ impl ItemFacts {
             mtime: e.mtime,
             uid: Some(e.uid),
             gid: Some(e.gid),
+            list_sum: e.checksum.clone(),
             ..ItemFacts::default()
         }
     }
@@ -1990,6 +2028,20 @@ fn sum_len(opts: &Options) -> usize {
     sum_kind(opts, opts.checksum).digest_len()
 }
 
+/// The checksum `%C` shows (its width, blank): with `-c` the file list's, else the
+/// transfer's.
+pub fn shown_sum(
+    checksum: bool,
+    xfer: rtsync_delta::ChecksumKind,
+    file: rtsync_delta::ChecksumKind,
+) -> rtsync_delta::ChecksumKind {
+    if checksum {
+        file
+    } else {
+        xfer
+    }
+}
+
 /// The checksum `--checksum-choice` names for transfers (with `file_sum`, for `-c`'s file
 /// sums: its second word when given), xxh128 by default.
 pub fn sum_kind(opts: &Options, file_sum: bool) -> rtsync_delta::ChecksumKind {
@@ -2018,6 +2070,12 @@ pub fn sender_path(path: &[u8], name: &[u8]) -> Vec<u8> {
         full.drain(..2);
     }
     full
+}
+
+/// A checksum of `kind` in hex as rsync prints it (see [`sum_hex`]).
+pub fn sum_hex_as(sum: &[u8], kind: rtsync_delta::ChecksumKind) -> String {
+    use rtsync_delta::ChecksumKind;
+    sum_hex(sum, !matches!(kind, ChecksumKind::Md4 | ChecksumKind::Md5))
 }
 
 /// A checksum in hex as rsync prints it: MD4/MD5 byte by byte, the xxHash family (stored

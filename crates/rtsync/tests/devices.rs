@@ -246,3 +246,118 @@ fn hard_linked_devices_and_fifos_are_linked_like_stock() {
         }
     }
 }
+
+/// A kind the transfer does not preserve (a symlink without -l, a fifo without -D) is
+/// skipped (`skipping non-regular file`) before anything in its way is touched: a non-empty
+/// directory of the same name stays, with --delete and --force too, and the run ends with
+/// 0. Our receiving side (a pulling client, a server receiving a push) used to delete
+/// what was in the way first (`cannot delete non-empty directory`, code 23). Locally and
+/// over a remote shell in both directions with either end ours.
+#[test]
+fn kinds_not_preserved_are_skipped_without_touching_what_is_there() {
+    let prepare = |w: &Path| {
+        let (src, dest) = (w.join("src"), w.join("dest"));
+        let _ = fs::remove_dir_all(&src);
+        let _ = fs::remove_dir_all(&dest);
+        fs::create_dir_all(&src).unwrap();
+        let c = std::ffi::CString::new(src.join("p").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        std::os::unix::fs::symlink("f", src.join("l")).unwrap();
+        write_file(&src.join("f"), b"f\n");
+        for name in ["p/in/x", "l/in/y"] {
+            fs::create_dir_all(dest.join(name).parent().unwrap()).unwrap();
+            write_file(&dest.join(name), b"kept\n");
+            set_mtime(&dest.join(name), 1_500_000_000, 0);
+        }
+        for name in ["f", "p", "l"] {
+            set_mtime(&src.join(name), 1_600_000_000, 0);
+        }
+        for d in [&src, &dest] {
+            set_mtime(d, 1_600_000_000, 0);
+        }
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let sorted = |s: &str| {
+        let mut v: Vec<&str> = s.lines().collect();
+        v.sort_unstable();
+        v.join("\n")
+    };
+    let vias = [
+        ("local", Via::Local),
+        (
+            "push",
+            Via::Push {
+                client: true,
+                server: false,
+            },
+        ),
+        (
+            "pull",
+            Via::Pull {
+                client: true,
+                server: false,
+            },
+        ),
+        (
+            "push to our server",
+            Via::Push {
+                client: false,
+                server: true,
+            },
+        ),
+        (
+            "pull from our server",
+            Via::Pull {
+                client: false,
+                server: true,
+            },
+        ),
+    ];
+    for args in [
+        &["-rpt", "-i"][..],
+        &["-rlpt", "-i", "--delete"],
+        &["-a", "--no-D", "-i", "--force"],
+        &["-rt", "-v"],
+    ] {
+        for (what, via) in &vias {
+            let stock_via = match via {
+                Via::Local => Via::Local,
+                Via::Push { .. } => Via::Push {
+                    client: false,
+                    server: false,
+                },
+                Via::Pull { .. } => Via::Pull {
+                    client: false,
+                    server: false,
+                },
+            };
+            prepare(w);
+            let (want, code) = run(w, args, &stock_via);
+            let want_tree = snapshot(&w.join("dest"), false);
+            assert_eq!(code, Some(0), "stock {what} {args:?}: {want}");
+            assert!(want.contains("skipping non-regular file"), "{want}");
+            assert!(w.join("dest/p/in/x").exists(), "stock {what} {args:?}");
+            prepare(w);
+            let ours = if let Via::Local = via {
+                let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+                a.extend([
+                    format!("{}/src/", w.display()),
+                    format!("{}/dest/", w.display()),
+                ]);
+                let argv: Vec<&str> = a.iter().map(String::as_str).collect();
+                run_local(true, w, &argv)
+            } else {
+                run(w, args, via)
+            };
+            assert_eq!(ours.1, code, "{what} {args:?}: {}", ours.0);
+            assert_eq!(sorted(&ours.0), sorted(&want), "{what} {args:?}");
+            let got_tree = snapshot(&w.join("dest"), false);
+            assert!(
+                got_tree == want_tree,
+                "{what} {args:?}: trees differ\n{got_tree:?}\n{want_tree:?}"
+            );
+        }
+    }
+}

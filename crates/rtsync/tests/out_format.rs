@@ -215,3 +215,80 @@ fn formats_over_a_remote_shell_match_stock_clients() {
         }
     }
 }
+
+/// `%C` over a remote shell, with our client or our server at either end: a transferred
+/// file's checksum (a receiving client's from the sender's sum), with `-c` every regular
+/// file's list checksum (unchanged ones too), blanks as wide as the checksum shown (on
+/// deletions too), and `--checksum-choice=XFER,FILE` summing the list with FILE. Ours printed
+/// blanks on a receiving client and for unchanged files, and read a FILE sum list at the
+/// transfer checksum's length (a desynchronized stream).
+#[test]
+fn checksums_in_formats_over_the_wire_match_stock() {
+    let choices: [&[&str]; 6] = [
+        &[],
+        &["-c"],
+        &["-c", "--checksum-choice=xxh64,md5"],
+        &["--checksum-choice=xxh3"],
+        &["-c", "--checksum-choice=md4"],
+        &["-c", "--protocol=30"],
+    ];
+    for push in [true, false] {
+        for choice in choices {
+            let mut outs = Vec::new();
+            // Stock at both ends; our client; our server.
+            for (ours_client, ours_server) in [(false, false), (true, false), (false, true)] {
+                let w = tempfile::tempdir().unwrap();
+                sample_tree(&w.path().join("src"));
+                stale_dest(&w.path().join("dst"));
+                let ssh = fake_ssh(w.path());
+                let here = w.path().display().to_string();
+                let (src, dst) = if push {
+                    ("src/".to_string(), format!("localhost:{here}/dst/"))
+                } else {
+                    (format!("localhost:{here}/src/"), "dst/".to_string())
+                };
+                let mut args: Vec<String> = ["-a", "-ii", "--delete", "--out-format=%o %i %n %C|"]
+                    .iter()
+                    .chain(choice)
+                    .map(|s| s.to_string())
+                    .collect();
+                args.extend([
+                    "-e".to_string(),
+                    ssh.display().to_string(),
+                    format!(
+                        "--rsync-path={}",
+                        interop_util::remote_rsync_path(ours_server)
+                    ),
+                    src,
+                    dst,
+                ]);
+                let (code, out, err) = client(!ours_client, w.path(), &args);
+                assert_eq!(code, 0, "{args:?}: {err}");
+                let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
+                // (Deletions travel out of band: compared as sets of lines.)
+                lines.sort();
+                let tree = local_util::snapshot(&w.path().join("dst"), FILE_TIMES);
+                outs.push((lines, tree, ours_client, ours_server));
+            }
+            let (want, want_tree, ..) = &outs[0];
+            assert!(
+                want.iter()
+                    .any(|l| l.contains("sub/medium.bin ") && !l.ends_with(" |")),
+                "push={push} {choice:?}: {want:?}"
+            );
+            for (got, tree, client, server) in &outs[1..] {
+                assert!(
+                    got == want,
+                    "push={push} {choice:?} our client {client} our server {server}: \
+                     output differs (- stock, + ours):\n{}",
+                    line_diff(&want.join("\n"), &got.join("\n"))
+                );
+                assert_same_tree(
+                    &format!("push={push} {choice:?} our client {client} our server {server}"),
+                    want_tree,
+                    tree,
+                );
+            }
+        }
+    }
+}

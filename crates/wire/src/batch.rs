@@ -492,6 +492,7 @@ pub fn replay(o: &Options) -> Result<crate::client::Outcome> {
         protocol: protocol as u32,
         compat_flags,
         checksum: crate::checksum::ChecksumAlgo::Md5,
+        file_checksum: crate::checksum::ChecksumAlgo::Md5,
         compression: o.compress.then_some(crate::negotiate::Compression::Zlib),
         seed,
     };

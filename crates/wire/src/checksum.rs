@@ -26,6 +26,25 @@ pub const CHECKSUM_PREFERENCE: [ChecksumAlgo; 6] = [
     ChecksumAlgo::Sha1,
 ];
 
+/// `--checksum-choice=XFER[,FILE]`: the transfer checksum, and `-c`'s file-sum checksum
+/// when a second name is given (none chosen: both negotiated).
+pub fn choices(
+    opts: &rtsync_engine::Options,
+) -> crate::error::Result<(Option<ChecksumAlgo>, Option<ChecksumAlgo>)> {
+    let Some(choice) = &opts.checksum_choice else {
+        return Ok((None, None));
+    };
+    let named = |name: &str| {
+        ChecksumAlgo::from_name(name)
+            .ok_or_else(|| crate::error::Error::Startup(format!("unknown checksum name: {name}")))
+    };
+    let (xfer, file) = match choice.split_once(',') {
+        Some((xfer, file)) => (named(xfer)?, Some(named(file)?)),
+        None => (named(choice)?, None),
+    };
+    Ok((Some(xfer), file))
+}
+
 /// The checksum list a client sends in negotiation.
 pub fn client_checksum_list() -> String {
     CHECKSUM_PREFERENCE.map(|a| a.name()).join(" ")

@@ -280,16 +280,7 @@ pub fn run(opts: &Options, env: &ClientEnv) -> Result<Outcome> {
 }
 
 pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
-    let checksum_choice = match &opts.checksum_choice {
-        Some(c) => {
-            let first = c.split(',').next().unwrap_or(c);
-            Some(
-                crate::checksum::ChecksumAlgo::from_name(first)
-                    .ok_or_else(|| Error::Startup(format!("unknown checksum name: {first}")))?,
-            )
-        }
-        None => None,
-    };
+    let (checksum_choice, file_checksum_choice) = crate::checksum::choices(opts)?;
     // A --compress-level implies compression (stock's CPRES_AUTO).
     let compress = opts.compress || opts.compress_level.is_some();
     let compress_choice = match &opts.compress_choice {
@@ -301,6 +292,7 @@ pub(crate) fn negotiate_config(opts: &Options) -> Result<NegotiateConfig> {
     };
     Ok(NegotiateConfig {
         checksum_choice,
+        file_checksum_choice,
         compress,
         compress_choice,
         supported_compressions: supported_compressions(),
@@ -762,7 +754,7 @@ pub(crate) fn flist_options(opts: &Options, neg: &Negotiated) -> FlistOptions {
         preserve_devices: opts.devices,
         preserve_specials: opts.specials,
         preserve_hard_links: opts.hard_links,
-        checksum_len: opts.checksum.then(|| neg.checksum.digest_len()),
+        checksum_len: opts.checksum.then(|| neg.file_checksum.digest_len()),
         numeric_ids: opts.numeric_ids,
         inc_recurse: neg.inc_recurse(),
         missing_entries: opts.delete_missing_args,
@@ -884,6 +876,11 @@ pub(crate) fn transfer_as_receiver(
         };
         let mut reporter = Reporter::new(opts);
         reporter.set_op("recv");
+        reporter.set_sum_kinds(neg.checksum, neg.file_checksum);
+        // Stock's item lines come back from the sender to its receiver, behind what its
+        // generator says itself (deletions, skips, `is uptodate`): held until the lines
+        // before them are out, as stock's generator flushes its buffer.
+        reporter.defer_items_per_list();
         // Stock peers would use incremental recursion here, and say so before the list comes
         // (what the sender says while it lists follows); the items that follow come in the same
         // order either way.

@@ -38,6 +38,8 @@ pub use rtsync_delta::Compression;
 pub struct NegotiateConfig {
     /// `--checksum-choice`: fixed algorithm, no negotiation.
     pub checksum_choice: Option<ChecksumAlgo>,
+    /// `--checksum-choice=XFER,FILE`: `-c`'s whole-file sums (in the file list) use FILE.
+    pub file_checksum_choice: Option<ChecksumAlgo>,
     /// `-z`.
     pub compress: bool,
     /// `--compress-choice`: fixed algorithm, no negotiation.
@@ -58,6 +60,9 @@ pub struct Negotiated {
     pub compat_flags: i32,
     /// Transfer (and whole-file) checksum.
     pub checksum: ChecksumAlgo,
+    /// `-c`'s file sums, in the file list: the transfer checksum, unless
+    /// `--checksum-choice=XFER,FILE` named another (as stock's file_sum_nni).
+    pub file_checksum: ChecksumAlgo,
     /// Token compression, if any.
     pub compression: Option<Compression>,
     pub seed: i32,
@@ -182,9 +187,19 @@ pub fn client_setup<R: Read, W: Write>(
         protocol,
         compat_flags,
         checksum,
+        file_checksum: file_checksum(cfg, checksum),
         compression: compression.filter(|c| *c != Compression::None),
         seed,
     })
+}
+
+/// `-c`'s file-sum checksum: a negotiated checksum serves both; a chosen one serves both
+/// unless the choice named a second.
+fn file_checksum(cfg: &NegotiateConfig, checksum: ChecksumAlgo) -> ChecksumAlgo {
+    match cfg.checksum_choice {
+        Some(_) => cfg.file_checksum_choice.unwrap_or(checksum),
+        None => checksum,
+    }
 }
 
 fn negotiation_failed(what: &str, theirs: &str) -> Error {
@@ -252,6 +267,7 @@ pub fn server_setup<R: Read, W: Write>(
         protocol,
         compat_flags: flags,
         checksum,
+        file_checksum: file_checksum(cfg, checksum),
         compression: compression.filter(|c| *c != Compression::None),
         seed,
     })

@@ -535,6 +535,9 @@ pub struct PullStats {
     pub later_lists: inc::ListTotals,
     /// Deletions per kind (regular, directory, symlink, device, special).
     pub deleted_kinds: [u64; 5],
+    /// The checksum the sender sent after the last file's data: `%C` of its item, as
+    /// stock's receiver shows it.
+    pub sender_sum: Vec<u8>,
 }
 
 impl Ctx<'_> {
@@ -2506,7 +2509,7 @@ fn is_current(ctx: &Ctx<'_>, e: &FileEntry, meta: &fs::Metadata, path: &std::pat
 
 fn file_digest(ctx: &Ctx<'_>, path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     let mut f = crate::blocksum::open_nofollow(path)?;
-    let mut h = FileHasher::new(ctx.neg.checksum);
+    let mut h = FileHasher::new(ctx.neg.file_checksum);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = f.read(&mut buf)?;
@@ -3163,6 +3166,12 @@ fn receive<R: Read>(
         xfr += 1;
         if let Some(Line::Item(_, _, _, Some(facts))) = req.item.as_mut() {
             facts.written = r.data_read - data_mark;
+            if facts.sum_hex.is_none() {
+                facts.sum_hex = Some(rtsync_engine::report::sum_hex_as(
+                    &stats.sender_sum,
+                    ctx.neg.checksum,
+                ));
+            }
         }
         if ctx.log.shows_progress() {
             // As stock's receiver counts: entries listed so far (the gaps between lists'

@@ -43,6 +43,11 @@ pub trait SendSource {
     fn link_target(&self, ndx: usize) -> Option<&[u8]>;
     /// Where the entry is read from.
     fn source_path(&self, ndx: usize) -> Cow<'_, Path>;
+    /// `-c`: the checksum the entry was listed with, when kept for `%C`
+    /// ([`keeps_list_sums`]).
+    fn list_sum(&self, _ndx: usize) -> Option<&[u8]> {
+        None
+    }
     /// What `--out-format` may say of the entry: `%f`, the sender's path, and with `stat` what
     /// the source's inode says now (a compact list keeps no sizes or times).
     fn facts(&self, ndx: usize, stat: bool) -> ItemFacts {
@@ -52,6 +57,7 @@ pub trait SendSource {
                 path.as_os_str().as_encoded_bytes(),
                 self.name(ndx),
             )),
+            list_sum: self.list_sum(ndx).map(<[u8]>::to_vec),
             ..ItemFacts::default()
         };
         if let Some(md) = stat
@@ -174,6 +180,19 @@ impl SendSource for streamed::StreamedList {
     fn size(&self, ndx: usize) -> Option<u64> {
         self.size(ndx)
     }
+    fn list_sum(&self, ndx: usize) -> Option<&[u8]> {
+        self.list_sum(ndx)
+    }
+}
+
+/// Whether a compact list keeps each file's `-c` checksum: only for a format showing `%C`
+/// (stock's sender shows the listed sum there).
+pub(crate) fn keeps_list_sums(opts: &rtsync_engine::Options) -> bool {
+    opts.checksum
+        && [&opts.out_format, &opts.log_file_format].iter().any(|f| {
+            f.as_deref()
+                .is_some_and(|f| rtsync_engine::report::format_has(f, b'C'))
+        })
 }
 
 /// The list we sent, in the order the receiver indexes it (sorted), with where to read each
@@ -607,13 +626,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
         }
         enc.finish_file(&mut counted)?;
         wire.written += counted.count + ms.checksum.as_bytes().len() as u64;
-        let reversed = !matches!(
-            sum_kind,
-            rtsync_delta::ChecksumKind::Md4 | rtsync_delta::ChecksumKind::Md5
-        );
-        wire.sum_hex = Some(rtsync_engine::report::sum_hex(
+        wire.sum_hex = Some(rtsync_engine::report::sum_hex_as(
             ms.checksum.as_bytes(),
-            reversed,
+            sum_kind,
         ));
         let mut sum = ms.checksum.as_bytes().to_vec();
         if let Some(errno) = read_error {

@@ -138,9 +138,12 @@ pub fn push_to(
     let sent = counted_writer.counter();
     let closer = &conn.closer;
     let session = || -> Result<Outcome> {
-        let handler = ClientMessages {
-            deletions: rtsync_engine::report::DeletionLines::new(opts),
-        };
+        let mut deletions = rtsync_engine::report::DeletionLines::new(opts);
+        deletions.set_sum_len(
+            rtsync_engine::report::shown_sum(opts.checksum, neg.checksum, neg.file_checksum)
+                .digest_len(),
+        );
+        let handler = ClientMessages { deletions };
         let mut reader = MuxReader::new(counted_reader, Box::new(handler));
         reader.start_mux();
         let mut writer = MuxWriter::new(counted_writer);
@@ -156,6 +159,7 @@ pub fn push_to(
         crate::client::become_copy_as(opts)?;
         let mut reporter = Reporter::new(opts);
         reporter.set_peer_names_unchanged();
+        reporter.set_sum_kinds(neg.checksum, neg.file_checksum);
         let srcs: Vec<Vec<u8>> = sources
             .iter()
             .map(|s| crate::argtext::bytes(s).into_owned())
@@ -622,7 +626,7 @@ pub(crate) fn file_sum(
 ) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
-    let mut h = FileHasher::new(neg.checksum);
+    let mut h = FileHasher::new(neg.file_checksum);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = f.read(&mut buf)?;

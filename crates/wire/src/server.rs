@@ -554,14 +554,10 @@ fn serve<R: Read + Send, W: Write + Send>(
         opts.args = expanded;
     }
     let caps = opts.rsh.clone().unwrap_or_default();
+    let (checksum_choice, file_checksum_choice) = crate::checksum::choices(&opts)?;
     let cfg = NegotiateConfig {
-        checksum_choice: match &opts.checksum_choice {
-            Some(c) => Some(
-                crate::checksum::ChecksumAlgo::from_name(c.split(',').next().unwrap_or(c))
-                    .ok_or_else(|| Error::Startup(format!("unknown checksum name: {c}")))?,
-            ),
-            None => None,
-        },
+        checksum_choice,
+        file_checksum_choice,
         // A --compress-level implies compression (stock's CPRES_AUTO).
         compress: opts.compress || opts.compress_level.is_some(),
         compress_choice: match &opts.compress_choice {

@@ -993,7 +993,7 @@ impl<'a> LocalTransfer<'a> {
     /// `%C`: the file's checksum in the kind `--checksum-choice` names for transfers (or, with
     /// `file_sum`, for `-c`), xxh128 by default.
     pub(super) fn sum_hex_of(&self, path: &Path, file_sum: bool) -> Option<String> {
-        use rtsync_delta::{ChecksumKind, FileHasher};
+        use rtsync_delta::FileHasher;
         let kind = crate::report::sum_kind(self.opts, file_sum);
         // Streamed: the file may be large.
         let mut file = std::fs::File::open(path).ok()?;
@@ -1007,8 +1007,7 @@ impl<'a> LocalTransfer<'a> {
             }
         }
         let digest = h.finish();
-        let reversed = !matches!(kind, ChecksumKind::Md4 | ChecksumKind::Md5);
-        Some(crate::report::sum_hex(digest.as_bytes(), reversed))
+        Some(crate::report::sum_hex_as(digest.as_bytes(), kind))
     }
 
     fn item_name(&self, i: usize) -> Vec<u8> {

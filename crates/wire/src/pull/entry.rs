@@ -118,6 +118,14 @@ pub(super) fn generate_entry(
         }
         return Ok(Step::Done(lines));
     }
+    if !generated(o, e.kind) {
+        // A kind not preserved: skipped before anything in its way is touched.
+        lines.push(Line::Info(format!(
+            "skipping non-regular file \"{}\"",
+            rtsync_engine::report::lossless_text(&e.name)
+        )));
+        return Ok(Step::Done(lines));
+    }
     // (--existing asks whether something was there before any making way.)
     let was_absent = meta.is_none();
     if !e.is_dir() && meta.as_ref().is_some_and(|m| m.is_dir()) {
@@ -232,7 +240,8 @@ pub(super) fn generate_entry(
                 Step::FixDir(lines, fixed)
             })
         }
-        FileKind::Symlink if o.links => {
+        // (Only with -l: see `generated`.)
+        FileKind::Symlink => {
             let target = e.link_target.as_deref().unwrap_or_default();
             if o.safe_links && rtsync_tree::scan::unsafe_symlink(target, &e.name) {
                 if o.verbose > 0 {
@@ -303,7 +312,7 @@ pub(super) fn generate_entry(
                     local::ensure_symlink(&path, target)
                 };
                 match made {
-                    Ok(_) => res.errors += item_attrs(ctx, &path, e),
+                    Ok(_) => res.errors += item_attrs(ctx, &path, e, false),
                     Err(f) => {
                         let what = create_failed(ctx, &e.name, &f, |n| {
                             format!(
@@ -376,7 +385,9 @@ pub(super) fn generate_entry(
                             // already current goes, with its directory once empty.
                             super::keep::drop_partial(o, &path, pd, &e.name);
                         }
-                        res.errors += item_attrs(ctx, &path, e);
+                        // (`-c`: its time set to the nanosecond, as stock's generator
+                        // does; at protocol 30 the list has none, so they become 0.)
+                        res.errors += item_attrs(ctx, &path, e, o.checksum);
                     }
                     lines.push(line(e, it));
                     return Ok(Step::Done(lines));
@@ -488,18 +499,6 @@ pub(super) fn generate_entry(
             })
         }
         FileKind::BlockDevice | FileKind::CharDevice | FileKind::Fifo | FileKind::Socket => {
-            let wanted = if matches!(e.kind, FileKind::BlockDevice | FileKind::CharDevice) {
-                o.devices && o.attrs.am_root
-            } else {
-                o.specials
-            };
-            if !wanted || o.drop_devices {
-                lines.push(Line::Info(format!(
-                    "skipping non-regular file \"{}\"",
-                    rtsync_engine::report::lossless_text(&e.name)
-                )));
-                return Ok(Step::Done(lines));
-            }
             if let Some(l) = meta
                 .is_none()
                 .then(|| super::alt::other(ctx, e, &path))
@@ -548,7 +547,7 @@ pub(super) fn generate_entry(
                     local::ensure_special(&path, e)
                 };
                 match made {
-                    Ok(_) => res.errors += item_attrs(ctx, &path, e),
+                    Ok(_) => res.errors += item_attrs(ctx, &path, e, false),
                     Err(f) => {
                         let what = create_failed(ctx, &e.name, &f, |n| format!("mknod {n} failed"));
                         ctx.gen_error(say::syserr("generator", &what, &f.err));
@@ -563,13 +562,19 @@ pub(super) fn generate_entry(
             });
             Ok(Step::Done(lines))
         }
-        FileKind::Symlink => {
-            lines.push(Line::Info(format!(
-                "skipping non-regular file \"{}\"",
-                rtsync_engine::report::lossless_text(&e.name)
-            )));
-            Ok(Step::Done(lines))
+    }
+}
+
+/// Whether the generator makes items of `kind` (stock's preserve_links, preserve_devices as
+/// root, preserve_specials, less --drop-D); the others are `skipping non-regular file`.
+fn generated(o: &super::PullOptions, kind: FileKind) -> bool {
+    match kind {
+        FileKind::Symlink => o.links,
+        FileKind::BlockDevice | FileKind::CharDevice => {
+            o.devices && o.attrs.am_root && !o.drop_devices
         }
+        FileKind::Fifo | FileKind::Socket => o.specials && !o.drop_devices,
+        FileKind::Regular | FileKind::Directory => true,
     }
 }
 
@@ -600,8 +605,9 @@ fn dir_attrs(ctx: &Ctx<'_>, path: &std::path::Path, fixed: &FileEntry) -> u64 {
 }
 
 /// The attributes of an item the generator handled (a symlink, a special file, a file
-/// already current), set as stock's set_file_attrs; returns the failures counted.
-fn item_attrs(ctx: &Ctx<'_>, path: &std::path::Path, e: &FileEntry) -> u64 {
+/// already current), set as stock's set_file_attrs (`accurate`: its time compared to the
+/// nanosecond); returns the failures counted.
+fn item_attrs(ctx: &Ctx<'_>, path: &std::path::Path, e: &FileEntry, accurate: bool) -> u64 {
     let Ok(md) = fs::symlink_metadata(path) else {
         return 0;
     };
@@ -609,7 +615,7 @@ fn item_attrs(ctx: &Ctx<'_>, path: &std::path::Path, e: &FileEntry) -> u64 {
     let mode = seen_at(ctx.opts, path, &md).mode;
     let perms = say::dest_perms(e, o, Some(mode).filter(|_| !o.perms));
     let shown = ctx.naming.name(&e.name);
-    match say::set_attrs(path, &shown, "generator", e, o, &md, perms, false) {
+    match say::set_attrs(path, &shown, "generator", e, o, &md, perms, accurate) {
         Ok(()) => 0,
         Err(text) => {
             ctx.gen_error(text);

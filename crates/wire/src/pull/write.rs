@@ -189,6 +189,7 @@ pub(super) fn receive_file<R: Read>(
     };
     let mut theirs = vec![0u8; ctx.neg.checksum.digest_len()];
     r.read_all(&mut theirs)?;
+    stats.sender_sum.clone_from(&theirs);
     if digest != theirs {
         if let (Some(t), true) = (temp.take(), o.partial) {
             keep_unverified(ctx, req, t, &final_path, retry);

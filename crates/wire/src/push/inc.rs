@@ -88,6 +88,9 @@ struct Flist {
     /// Each entry's size, mtime and its nanoseconds (kept for `--remove-source-files`).
     stats: Vec<(u64, i64, u32)>,
     keep_stat: bool,
+    /// Each regular file's `-c` checksum by its place in the list, kept for `%C`.
+    sums: std::collections::HashMap<usize, Vec<u8>>,
+    keep_sums: bool,
 }
 
 impl Flist {
@@ -114,6 +117,9 @@ impl Flist {
         if self.keep_stat {
             let e = &item.entry;
             self.stats.push((e.size, e.mtime, e.mtime_nsec));
+        }
+        if let Some(sum) = item.entry.checksum.as_ref().filter(|_| self.keep_sums) {
+            self.sums.insert(self.offsets.len() - 1, sum.clone());
         }
         Ok(())
     }
@@ -580,6 +586,8 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
             explicit_paths: first || self.opts.relative,
             stats: Vec::new(),
             keep_stat: self.opts.remove_source_files,
+            sums: std::collections::HashMap::new(),
+            keep_sums: super::keeps_list_sums(self.opts),
         };
         let mut pending: Vec<Pending> = Vec::new();
         let mut last_dir: Option<Vec<u8>> = None;
@@ -789,6 +797,12 @@ impl<F: ScanFilter> super::SendSource for IncList<'_, F> {
     fn listed_stat(&self, ndx: usize) -> Option<(u64, i64, u32)> {
         match self.get(ndx) {
             (f, Some(i)) => f.stats.get(i).copied(),
+            (_, None) => None,
+        }
+    }
+    fn list_sum(&self, ndx: usize) -> Option<&[u8]> {
+        match self.get(ndx) {
+            (f, Some(i)) => f.sums.get(&i).map(Vec::as_slice),
             (_, None) => None,
         }
     }

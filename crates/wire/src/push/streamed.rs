@@ -53,6 +53,10 @@ pub struct StreamedList {
     pub keep_stat: bool,
     /// Size, mtime and its nanoseconds by arena offset, when `keep_stat`.
     stats: HashMap<u32, (u64, i64, u32)>,
+    /// Keep each regular file's `-c` checksum (for `%C`).
+    pub keep_sums: bool,
+    /// The checksums by arena offset, when `keep_sums`.
+    sums: HashMap<u32, Vec<u8>>,
 }
 
 /// Stores a regular file's size after its name (`--append` needs the listed length).
@@ -162,6 +166,9 @@ impl StreamedList {
         if self.keep_stat {
             self.stats.insert(offset, (e.size, e.mtime, e.mtime_nsec));
         }
+        if let Some(sum) = e.checksum.as_ref().filter(|_| self.keep_sums) {
+            self.sums.insert(offset, sum.clone());
+        }
         self.kind_counts[usize::from(code)] += 1;
         if matches!(e.kind, FileKind::Regular | FileKind::Symlink) {
             self.total_size += e.size;
@@ -217,6 +224,11 @@ impl StreamedList {
     }
 
     /// The size, mtime and its nanoseconds entry `ndx` was listed with (when kept).
+    /// The `-c` checksum entry `ndx` was listed with, when `keep_sums`.
+    pub fn list_sum(&self, ndx: usize) -> Option<&[u8]> {
+        self.sums.get(&self.offsets[ndx]).map(Vec::as_slice)
+    }
+
     pub fn listed_stat(&self, ndx: usize) -> Option<(u64, i64, u32)> {
         self.stats.get(&self.offsets[ndx]).copied()
     }

@@ -79,6 +79,7 @@ pub fn send_list<F: ScanFilter, W: Write>(
         seen_groups: BTreeSet::new(),
     };
     walk.list.keep_stat = opts.remove_source_files;
+    walk.list.keep_sums = super::keeps_list_sums(opts);
     for item in tops {
         walk.list.begin_root(&item.entry.name, &item.path);
         walk.walk(&mut scanner, item)?;
