@@ -153,6 +153,9 @@ pub enum ScanProblem {
 pub struct Scanned {
     pub entries: Vec<FileEntry>,
     pub paths: Vec<PathBuf>,
+    /// Per entry: a directory whose contents were listed too (recursion, `-d dir/`);
+    /// stock's FLAG_CONTENT_DIR, without which a receiver deletes nothing in it.
+    pub descended: Vec<bool>,
     pub problems: Vec<ScanProblem>,
 }
 
@@ -989,6 +992,7 @@ pub fn scan_sources_confined<F: ScanFilter>(
         };
         out.entries.push(item.entry);
         out.paths.push(item.path);
+        out.descended.push(item.descend);
         let Some(children) = children else {
             return;
         };
@@ -999,6 +1003,7 @@ pub fn scan_sources_confined<F: ScanFilter>(
             } else {
                 out.entries.push(child.entry);
                 out.paths.push(child.path);
+                out.descended.push(child.descend);
             }
         }
         // rsync's sender descends in file-list order, which orders its messages.

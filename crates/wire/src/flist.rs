@@ -678,6 +678,18 @@ fn sort_and_clean(
     (entries, active, content_dir, order)
 }
 
+/// How a directory goes into a list (stock's FLAG_CONTENT_DIR / FLAG_IMPLIED_DIR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// Its contents are listed too (recursion, `-d dir/`).
+    With,
+    /// Only the directory itself (`-d` without recursion, a `--files-from` name without
+    /// its slash, a mount point under `-x`).
+    Without,
+    /// An implied parent of a `-R` path.
+    Implied,
+}
+
 /// Encodes a file list for the receiver.
 pub struct FlistEncoder {
     opts: FlistOptions,
@@ -767,12 +779,29 @@ impl FlistEncoder {
         ndx: usize,
         implied: bool,
     ) -> Result<()> {
-        let dir_flags = if e.is_dir() && implied && self.opts.protocol >= 30 {
-            xmit::TOP_DIR | xmit::NO_CONTENT_DIR
-        } else if e.is_dir() && e.top_dir {
-            xmit::TOP_DIR
+        let content = if implied {
+            Content::Implied
         } else {
-            0
+            Content::With
+        };
+        self.put_entry_as(out, e, ndx, content)
+    }
+
+    /// [`FlistEncoder::put_entry`] for a directory sent with or without its contents, as
+    /// stock flags it (XMIT_NO_CONTENT_DIR: a receiver deletes nothing in it).
+    pub fn put_entry_as(
+        &mut self,
+        out: &mut Vec<u8>,
+        e: &FileEntry,
+        ndx: usize,
+        content: Content,
+    ) -> Result<()> {
+        let dir_flags = match content {
+            _ if !e.is_dir() => 0,
+            Content::Implied if self.opts.protocol >= 30 => xmit::TOP_DIR | xmit::NO_CONTENT_DIR,
+            Content::Without if self.opts.protocol >= 30 => xmit::NO_CONTENT_DIR,
+            _ if e.top_dir => xmit::TOP_DIR,
+            _ => 0,
         };
         self.put_entry_with(out, e, ndx, dir_flags)
     }

@@ -204,6 +204,9 @@ pub struct SendList {
     /// Directories sent only as implied parents of `-R` paths (no content: `--delete` on the
     /// receiver must not touch their other entries).
     pub implied: Vec<bool>,
+    /// Directories whose contents are not in the list (no recursion, and not named as
+    /// `dir/`): sent as stock sends them, so that a deleting receiver leaves them alone.
+    pub no_content: Vec<bool>,
     /// Problems met while scanning, as (message tag, stock's text with newline).
     pub messages: Vec<(crate::mux::MsgTag, String)>,
 }

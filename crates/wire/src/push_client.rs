@@ -397,6 +397,8 @@ pub(crate) fn build_list<F: rtsync_tree::ScanFilter>(
         if opts.checksum && e.kind == rtsync_tree::FileKind::Regular {
             e.checksum = file_sum(&scanned.paths[i], neg).ok();
         }
+        list.no_content
+            .push(e.is_dir() && !scanned.descended.get(i).copied().unwrap_or(true));
         list.entries.push(e);
         list.paths.push(scanned.paths[i].clone());
     }

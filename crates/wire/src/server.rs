@@ -18,7 +18,7 @@ use rtsync_engine::Options;
 use crate::client::{flist_options, supported_compressions};
 use crate::connect::Closer;
 use crate::error::{Error, Result};
-use crate::flist::{FlistDecoder, FlistEncoder, FlistOptions};
+use crate::flist::{Content, FlistDecoder, FlistEncoder, FlistOptions};
 use crate::local::Dest;
 use crate::mux::{MsgTag, MuxReader, MuxWriter};
 use crate::negotiate::{self, NegotiateConfig, Negotiated, MAX_PROTOCOL};
@@ -986,12 +986,14 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         enc.acl_names_off();
     }
     for (i, e) in list.entries.iter().enumerate() {
-        enc.put_entry_implied(
-            &mut out,
-            e,
-            i,
-            list.implied.get(i).copied().unwrap_or(false),
-        )?;
+        let content = if list.implied.get(i).copied().unwrap_or(false) {
+            Content::Implied
+        } else if list.no_content.get(i).copied().unwrap_or(false) {
+            Content::Without
+        } else {
+            Content::With
+        };
+        enc.put_entry_as(&mut out, e, i, content)?;
     }
     // `--ignore-errors`: the receiver is not told (it deletes all the same).
     enc.put_end(&mut out, if opts.ignore_errors { 0 } else { io_error });

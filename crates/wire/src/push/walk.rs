@@ -12,7 +12,7 @@ use rtsync_tree::{compare_names, FileEntry, FileKind, Item, ScanFilter, ScanProb
 
 use super::streamed::StreamedList;
 use crate::error::{Error, Result};
-use crate::flist::{FlistEncoder, FlistOptions};
+use crate::flist::{Content, FlistEncoder, FlistOptions};
 use crate::mux::MuxWriter;
 use crate::negotiate::Negotiated;
 
@@ -133,16 +133,24 @@ impl<W: Write> Walk<'_, W> {
     /// Encodes one entry, remembers it, and sends what has gathered.
     fn add(&mut self, item: Item) -> Result<()> {
         let Item {
-            mut entry, path, ..
+            mut entry,
+            path,
+            descend,
+            ..
         } = item;
         crate::client::apply_chmod(self.opts, std::slice::from_mut(&mut entry));
         if self.opts.checksum && entry.kind == FileKind::Regular {
             entry.checksum = super::super::push_client::file_sum(&path, self.neg).ok();
         }
-        let implied = self.implied(&entry);
+        let content = if self.implied(&entry) {
+            Content::Implied
+        } else if entry.is_dir() && !descend {
+            Content::Without
+        } else {
+            Content::With
+        };
         let ndx = self.list.count();
-        self.enc
-            .put_entry_implied(&mut self.out, &entry, ndx, implied)?;
+        self.enc.put_entry_as(&mut self.out, &entry, ndx, content)?;
         self.note_ids(&entry);
         self.list.push(&entry, &path)?;
         if self.out.len() >= SEND_CHUNK {
