@@ -361,3 +361,94 @@ fn kinds_not_preserved_are_skipped_without_touching_what_is_there() {
         }
     }
 }
+
+/// A file where the source has a directory that `--ignore-existing` leaves in place (or that
+/// `-n` would replace): below it, stock reports a regular file's stat (`Not a directory`),
+/// tries to make a directory, symlink or fifo (and reports that failing, skipping what a
+/// failed directory holds), and `--existing` does not skip them (the stat failed otherwise
+/// than ENOENT); with `-n`, what a replaced directory would hold is new. Ours said `failed
+/// to stat` for every kind, let `--existing` skip them, and under `-n` failed below a file
+/// about to be replaced. Locally, and with our side receiving over a remote shell.
+#[test]
+fn entries_below_a_file_in_a_directorys_place_fail_like_stock() {
+    let prepare = |w: &Path| {
+        let (src, dest) = (w.join("src"), w.join("dest"));
+        let _ = fs::remove_dir_all(&src);
+        let _ = fs::remove_dir_all(&dest);
+        fs::create_dir_all(src.join("p/sub/deeper")).unwrap();
+        fs::create_dir_all(&dest).unwrap();
+        write_file(&src.join("p/f"), b"f\n");
+        write_file(&src.join("p/sub/g"), b"g\n");
+        std::os::unix::fs::symlink("tgt", src.join("p/l")).unwrap();
+        let c = std::ffi::CString::new(src.join("p/fifo").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        write_file(&dest.join("p"), b"a file\n");
+        past_times(w);
+    };
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let sorted = |s: &str| {
+        let mut v: Vec<&str> = s.lines().collect();
+        v.sort_unstable();
+        v.join("\n")
+    };
+    for args in [
+        &["-a", "-i", "--ignore-existing"][..],
+        &["-a", "-i", "--existing", "--ignore-existing"],
+        &["-a", "-i", "--ignore-existing", "-n"],
+        &["-a", "-i", "--existing", "--ignore-existing", "-n"],
+        &["-a", "-i", "-n"],
+        &["-a", "-i", "--existing", "-n"],
+    ] {
+        for (what, stock_via, our_via) in [
+            ("local", Via::Local, Via::Local),
+            (
+                "pull",
+                Via::Pull {
+                    client: false,
+                    server: false,
+                },
+                Via::Pull {
+                    client: true,
+                    server: false,
+                },
+            ),
+            (
+                "push to our server",
+                Via::Push {
+                    client: false,
+                    server: false,
+                },
+                Via::Push {
+                    client: false,
+                    server: true,
+                },
+            ),
+        ] {
+            prepare(w);
+            let (want, code) = run(w, args, &stock_via);
+            let want_tree = snapshot(&w.join("dest"), false);
+            prepare(w);
+            let ours = if let Via::Local = our_via {
+                let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+                a.extend([
+                    format!("{}/src/", w.display()),
+                    format!("{}/dest/", w.display()),
+                ]);
+                let argv: Vec<&str> = a.iter().map(String::as_str).collect();
+                run_local(true, w, &argv)
+            } else {
+                run(w, args, &our_via)
+            };
+            assert_eq!(
+                ours.1, code,
+                "{what} {args:?}: {}\n--- stock:\n{want}",
+                ours.0
+            );
+            assert_eq!(sorted(&ours.0), sorted(&want), "{what} {args:?}");
+            let got_tree = snapshot(&w.join("dest"), false);
+            assert!(got_tree == want_tree, "{what} {args:?}: trees differ");
+        }
+    }
+}

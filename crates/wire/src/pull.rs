@@ -903,6 +903,10 @@ struct GenResult {
     deferred_deletes: Vec<Deferred>,
     /// A directory that could not be made: its contents are skipped.
     failed_dir: Option<Vec<u8>>,
+    /// The entry at hand lies below something that is not a directory: nothing is there,
+    /// but not as `--existing` means (stock's stat_errno is ENOTDIR, not ENOENT), so it is
+    /// tried and fails as stock's does.
+    below_non_dir: bool,
     /// Listed directories `--ignore-existing` left alone (something else is in their
     /// place): stock's touch_up_dirs still sets their times at the end, on whatever is
     /// there (without following a symlink).
@@ -1022,7 +1026,8 @@ impl Walk {
         if ctx.opts.existing
             && e.is_dir()
             && e.name != b"."
-            && fs::symlink_metadata(ctx.dest.dir_path_of(&e.name)).is_err()
+            && fs::symlink_metadata(ctx.dest.dir_path_of(&e.name))
+                .is_err_and(|err| err.raw_os_error() != Some(libc::ENOTDIR))
         {
             self.skipped_dir = Some(e.name.clone());
         }
@@ -1044,8 +1049,19 @@ impl Walk {
         }
         if !ctx.opts.list_only && !missing {
             if let Err(err) = ctx.dest.check_parents(&e.name) {
-                if ctx.opts.dry_run {
+                let not_dir = crate::local::is_not_a_directory(&err);
+                if ctx.opts.dry_run && !(not_dir && e.kind == rtsync_tree::FileKind::Regular) {
+                    // (`-n`: nothing is made; below a file, only a regular file's stat
+                    // is reported, as stock's generator does.)
                     missing = true;
+                    self.res.below_non_dir = not_dir;
+                } else if not_dir && e.kind != rtsync_tree::FileKind::Regular {
+                    // A file where a parent directory should be: stock's generator finds
+                    // nothing (ENOTDIR) and tries to make a directory, symlink or device,
+                    // which fails with that. (Nothing made there can leave the
+                    // destination: the path stops at a file inside it.)
+                    missing = true;
+                    self.res.below_non_dir = true;
                 } else {
                     if crate::local::is_not_a_directory(&err) {
                         // As stock's generator, whose stat of the name fails.
@@ -1063,11 +1079,14 @@ impl Walk {
                 }
             }
         }
+        // (What `--ignore-existing` leaves in a directory's place stays: its contents are
+        // looked for below it, and are not there.)
         if ctx.opts.dry_run
             && e.is_dir()
             && self.dry_missing.is_none()
             && (missing
-                || !fs::symlink_metadata(ctx.dest.dir_path_of(&e.name)).is_ok_and(|m| m.is_dir()))
+                || fs::symlink_metadata(ctx.dest.dir_path_of(&e.name))
+                    .map_or(true, |m| !m.is_dir() && !ctx.opts.ignore_existing))
         {
             self.dry_missing = Some(e.name.clone());
         }

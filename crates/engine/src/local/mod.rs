@@ -135,6 +135,9 @@ pub struct LocalTransfer<'a> {
     am_root: i8,
     /// The directory just handled could not be made: its contents are skipped.
     mkdir_failed: bool,
+    /// `-n`: a directory that would replace what is in its way (stock's dry_missing_dir):
+    /// what is below it is not there (not even where a file is).
+    dry_missing: Option<Vec<u8>>,
     /// The receiver's side of a file failed (no temp file, no backup): what it says, once
     /// the file's line is out.
     receive_failed: Option<Vec<String>>,
@@ -360,6 +363,7 @@ pub fn run(opts: &Options, sources: &[PathBuf], dest: &Path) -> i32 {
         is_root: opts.receiver_am_root() != 0,
         am_root: opts.receiver_am_root(),
         mkdir_failed: false,
+        dry_missing: None,
         receive_failed: None,
         maps: Default::default(),
         acl_maps: Default::default(),
@@ -851,10 +855,31 @@ impl<'a> LocalTransfer<'a> {
         }
     }
 
-    /// `--existing` / `--ignore-existing`: whether entry `i` is left alone.
-    fn skipped_by_existence(&mut self, i: usize, existing: Option<&Metadata>) -> bool {
+    /// `-n`: whether entry `i` lies below a directory that would have replaced what is in
+    /// its way (then nothing is there for it).
+    fn below_dry_missing(&mut self, i: usize) -> bool {
+        let Some(d) = &self.dry_missing else {
+            return false;
+        };
+        let name = &self.entries[i].name;
+        if name.len() > d.len() && name.starts_with(d) && name[d.len()] == b'/' {
+            return true;
+        }
+        self.dry_missing = None;
+        false
+    }
+
+    /// `--existing` / `--ignore-existing`: whether entry `i` is left alone. `below_file`:
+    /// nothing is there because a parent is a file (stock's stat fails with ENOTDIR, not
+    /// ENOENT, and `--existing` still tries the item, which then fails).
+    fn skipped_by_existence(
+        &mut self,
+        i: usize,
+        existing: Option<&Metadata>,
+        below_file: bool,
+    ) -> bool {
         let is_dir = self.entries[i].is_dir();
-        if self.opts.existing && existing.is_none() && self.entries[i].name != b"." {
+        if self.opts.existing && existing.is_none() && !below_file && self.entries[i].name != b"." {
             return true;
         }
         if self.opts.ignore_existing && existing.is_some_and(|md| !(is_dir && md.is_dir())) {
@@ -885,16 +910,28 @@ impl<'a> LocalTransfer<'a> {
                 return;
             }
         }
-        let existing = match std::fs::symlink_metadata(&dest) {
+        let mut below_file = false;
+        let stat = if self.below_dry_missing(i) {
+            Err(io::Error::from_raw_os_error(libc::ENOENT))
+        } else {
+            std::fs::symlink_metadata(&dest)
+        };
+        let existing = match stat {
             Ok(md) => Some(md),
-            // A parent is a file (the directory was skipped, or could not be made).
+            // A parent is a file (the directory was skipped, or could not be made): stock
+            // reports a regular file's stat, and tries to make anything else (which fails
+            // alike; nothing made there can leave the destination).
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => {
-                self.stat_failed(&dest, &e);
-                return;
+                if self.entries[i].kind == rtsync_tree::FileKind::Regular {
+                    self.stat_failed(&dest, &e);
+                    return;
+                }
+                below_file = true;
+                None
             }
             Err(_) => None,
         };
-        if self.skipped_by_existence(i, existing.as_ref()) {
+        if self.skipped_by_existence(i, existing.as_ref(), below_file) {
             return;
         }
         match self.entries[i].kind {
@@ -1029,7 +1066,15 @@ impl<'a> LocalTransfer<'a> {
         self.mkdir_failed = false;
         let dest = self.dest_path(&self.entries[i].name);
         self.make_missing_parents(&dest);
-        let mut existing = std::fs::symlink_metadata(&dest).ok();
+        let stat = if self.below_dry_missing(i) {
+            Err(io::Error::from_raw_os_error(libc::ENOENT))
+        } else {
+            std::fs::symlink_metadata(&dest)
+        };
+        let below_file = stat
+            .as_ref()
+            .is_err_and(|e| e.raw_os_error() == Some(libc::ENOTDIR));
+        let mut existing = stat.ok();
         if self.opts.keep_dirlinks
             && existing
                 .as_ref()
@@ -1040,8 +1085,15 @@ impl<'a> LocalTransfer<'a> {
                 existing = Some(md);
             }
         }
-        if self.skipped_by_existence(i, existing.as_ref()) {
+        if self.skipped_by_existence(i, existing.as_ref(), below_file) {
             return;
+        }
+        if self.opts.dry_run
+            && self.dry_missing.is_none()
+            && existing.as_ref().is_none_or(|m| !m.is_dir())
+        {
+            // (Made by a real run, in place of what is there: what is below it is new.)
+            self.dry_missing = Some(self.entries[i].name.clone());
         }
         // Attributes are compared before deletions touch the directory, but the deletion
         // messages come first, as rsync's out-of-band messages overtake its item lines.

@@ -108,7 +108,8 @@ pub(super) fn generate_entry(
     let mut lines = Vec::new();
     // --existing / --ignore-existing apply to every kind (a directory only skips when it is
     // missing, or exists as something else with --ignore-existing).
-    if o.existing && meta.is_none() && !e.is_dir() {
+    let below_non_dir = std::mem::take(&mut res.below_non_dir);
+    if o.existing && meta.is_none() && !e.is_dir() && !below_non_dir {
         return Ok(Step::Done(lines));
     }
     if o.ignore_existing && meta.as_ref().is_some_and(|m| !(e.is_dir() && m.is_dir())) {
@@ -148,7 +149,7 @@ pub(super) fn generate_entry(
         FileKind::Directory => {
             let existed =
                 meta.as_ref().is_some_and(|m| m.is_dir()) && !(o.dest_created && e.name == b".");
-            if o.existing && meta.is_none() {
+            if o.existing && meta.is_none() && !below_non_dir {
                 return Ok(Step::Done(lines));
             }
             let alt = if existed {
