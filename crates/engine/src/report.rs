@@ -2028,6 +2028,19 @@ fn sum_len(opts: &Options) -> usize {
     sum_kind(opts, opts.checksum).digest_len()
 }
 
+/// `--max-size` / `--min-size`: what stock's generator says (at `--info=skip`) of a regular
+/// file of `size` bytes it skips, `None` for one it takes.
+pub fn size_skip(opts: &Options, name: &[u8], size: u64) -> Option<String> {
+    let why = if opts.max_size.is_some_and(|m| size > m) {
+        "over max-size"
+    } else if opts.min_size.is_some_and(|m| size < m) {
+        "under min-size"
+    } else {
+        return None;
+    };
+    Some(format!("{} is {why}", lossless_text(name)))
+}
+
 /// The checksum `%C` shows (its width, blank): with `-c` the file list's, else the
 /// transfer's.
 pub fn shown_sum(

@@ -1,8 +1,9 @@
 //! A directory standing where a non-directory goes, against stock rsync: its contents go
 //! (each deletion logged) only with `--delete` or `--force`; an empty one simply goes;
 //! otherwise `could not make way for new KIND: NAME`, the item is skipped and the run ends
-//! with code 23 — never a silent removal of what the directory holds. Local copies and
-//! every pairing through a remote shell and a daemon.
+//! with code 23 — never a silent removal of what the directory holds; a file skipped for
+//! its size (`--max-size`, `--min-size`) touches nothing. Local copies and every pairing
+//! through a remote shell and a daemon.
 
 mod daemon_util;
 mod interop_util;
@@ -50,6 +51,11 @@ const OPTION_SETS: &[&[&str]] = &[
     &["-ai", "-n"],
     &["-ai", "-b", "--suffix=.old"],
     &["-ai", "--existing"],
+    // A file skipped for its size leaves what is in its way alone (our receiving side
+    // deleted the directory's contents first), and says so at --info=skip.
+    &["-ai", "--delete", "--max-size=5"],
+    &["-ai", "--force", "--min-size=8", "--info=skip"],
+    &["-ai", "--delete", "--max-size=8", "--info=skip"],
 ];
 
 /// Lines sorted: stock's generator says its errors straight to stderr and the rest through

@@ -321,9 +321,10 @@ impl LocalTransfer<'_> {
 
     pub(super) fn do_file(&mut self, i: usize, dest: &Path, existing: Option<Metadata>) {
         let (size, name) = (self.entries[i].size, self.entries[i].name.clone());
-        if self.opts.max_size.is_some_and(|m| size > m)
-            || self.opts.min_size.is_some_and(|m| size < m)
-        {
+        if let Some(line) = crate::report::size_skip(self.opts, &name, size) {
+            if self.opts.info_skip() {
+                self.report.info(&line);
+            }
             return;
         }
         // (With --fake-super a regular file may stand for something else; with

@@ -127,6 +127,23 @@ pub(super) fn generate_entry(
         )));
         return Ok(Step::Done(lines));
     }
+    if e.kind == FileKind::Regular
+        && (o.min_size.is_some_and(|n| e.size < n) || o.max_size.is_some_and(|n| e.size > n))
+    {
+        // Outside the sizes asked for: skipped before anything in its way is touched.
+        if o.info_skip {
+            let why = if o.max_size.is_some_and(|n| e.size > n) {
+                "over max-size"
+            } else {
+                "under min-size"
+            };
+            lines.push(Line::Info(format!(
+                "{} is {why}",
+                rtsync_engine::report::lossless_text(&e.name)
+            )));
+        }
+        return Ok(Step::Done(lines));
+    }
     // (--existing asks whether something was there before any making way.)
     let was_absent = meta.is_none();
     if !e.is_dir() && meta.as_ref().is_some_and(|m| m.is_dir()) {
