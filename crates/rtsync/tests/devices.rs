@@ -93,6 +93,21 @@ fn run(w: &Path, args: &[&str], via: &Via) -> (String, Option<i32>) {
     run_local(ours.unwrap_or(false), w, &argv)
 }
 
+/// [`run`] with our binary wherever the choice is left to it: a local copy is ours.
+fn run_ours(w: &Path, args: &[&str], via: &Via) -> (String, Option<i32>) {
+    if let Via::Local = via {
+        let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        a.extend([
+            format!("{}/src/", w.display()),
+            format!("{}/dest/", w.display()),
+        ]);
+        let argv: Vec<&str> = a.iter().map(String::as_str).collect();
+        run_local(true, w, &argv)
+    } else {
+        run(w, args, via)
+    }
+}
+
 fn compare(args: &[&str], copied: bool) {
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
@@ -128,17 +143,7 @@ fn compare(args: &[&str], copied: bool) {
         let stock = run(w, args, &stock_via);
         let want = tree(w, copied);
         setup(w);
-        let ours = if let Via::Local = our_via {
-            let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-            a.extend([
-                format!("{}/src/", w.display()),
-                format!("{}/dest/", w.display()),
-            ]);
-            let argv: Vec<&str> = a.iter().map(String::as_str).collect();
-            run_local(true, w, &argv)
-        } else {
-            run(w, args, &our_via)
-        };
+        let ours = run_ours(w, args, &our_via);
         let got = tree(w, copied);
         assert_eq!(stock.1, Some(0), "{what} {args:?}: {}", stock.0);
         assert_eq!(ours, stock, "{what} {args:?}");
@@ -340,17 +345,7 @@ fn kinds_not_preserved_are_skipped_without_touching_what_is_there() {
             assert!(want.contains("skipping non-regular file"), "{want}");
             assert!(w.join("dest/p/in/x").exists(), "stock {what} {args:?}");
             prepare(w);
-            let ours = if let Via::Local = via {
-                let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-                a.extend([
-                    format!("{}/src/", w.display()),
-                    format!("{}/dest/", w.display()),
-                ]);
-                let argv: Vec<&str> = a.iter().map(String::as_str).collect();
-                run_local(true, w, &argv)
-            } else {
-                run(w, args, via)
-            };
+            let ours = run_ours(w, args, via);
             assert_eq!(ours.1, code, "{what} {args:?}: {}", ours.0);
             assert_eq!(sorted(&ours.0), sorted(&want), "{what} {args:?}");
             let got_tree = snapshot(&w.join("dest"), false);
@@ -430,17 +425,7 @@ fn entries_below_a_file_in_a_directorys_place_fail_like_stock() {
             let (want, code) = run(w, args, &stock_via);
             let want_tree = snapshot(&w.join("dest"), false);
             prepare(w);
-            let ours = if let Via::Local = our_via {
-                let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-                a.extend([
-                    format!("{}/src/", w.display()),
-                    format!("{}/dest/", w.display()),
-                ]);
-                let argv: Vec<&str> = a.iter().map(String::as_str).collect();
-                run_local(true, w, &argv)
-            } else {
-                run(w, args, &our_via)
-            };
+            let ours = run_ours(w, args, &our_via);
             assert_eq!(
                 ours.1, code,
                 "{what} {args:?}: {}\n--- stock:\n{want}",

@@ -164,6 +164,20 @@ fn client(stock: bool, dir: &Path, args: &[String]) -> (i32, String, String) {
     )
 }
 
+/// [`sample_tree`] in `src/`, [`stale_dest`] in `dst/` under `w`: the stand-in ssh, and the
+/// source and destination arguments of a push (`push`) or a pull over it.
+fn remote_scene(w: &Path, push: bool) -> (std::path::PathBuf, String, String) {
+    sample_tree(&w.join("src"));
+    stale_dest(&w.join("dst"));
+    let here = w.display().to_string();
+    let (src, dst) = if push {
+        ("src/".to_string(), format!("localhost:{here}/dst/"))
+    } else {
+        (format!("localhost:{here}/src/"), "dst/".to_string())
+    };
+    (fake_ssh(w), src, dst)
+}
+
 #[test]
 fn formats_over_a_remote_shell_match_stock_clients() {
     // Pushing, our client is the sender (`send`, `%f` its own path) and prints the deletions
@@ -178,15 +192,7 @@ fn formats_over_a_remote_shell_match_stock_clients() {
             let mut outs = Vec::new();
             for stock in [true, false] {
                 let w = tempfile::tempdir().unwrap();
-                sample_tree(&w.path().join("src"));
-                stale_dest(&w.path().join("dst"));
-                let ssh = fake_ssh(w.path());
-                let here = w.path().display().to_string();
-                let (src, dst) = if push {
-                    ("src/".to_string(), format!("localhost:{here}/dst/"))
-                } else {
-                    (format!("localhost:{here}/src/"), "dst/".to_string())
-                };
+                let (ssh, src, dst) = remote_scene(w.path(), push);
                 let args: Vec<String> = [
                     "-a",
                     "--delete",
@@ -238,15 +244,7 @@ fn checksums_in_formats_over_the_wire_match_stock() {
             // Stock at both ends; our client; our server.
             for (ours_client, ours_server) in [(false, false), (true, false), (false, true)] {
                 let w = tempfile::tempdir().unwrap();
-                sample_tree(&w.path().join("src"));
-                stale_dest(&w.path().join("dst"));
-                let ssh = fake_ssh(w.path());
-                let here = w.path().display().to_string();
-                let (src, dst) = if push {
-                    ("src/".to_string(), format!("localhost:{here}/dst/"))
-                } else {
-                    (format!("localhost:{here}/src/"), "dst/".to_string())
-                };
+                let (ssh, src, dst) = remote_scene(w.path(), push);
                 let mut args: Vec<String> = ["-a", "-ii", "--delete", "--out-format=%o %i %n %C|"]
                     .iter()
                     .chain(choice)

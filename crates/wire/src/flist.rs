@@ -766,25 +766,7 @@ impl FlistEncoder {
 
     /// Appends entry `ndx` (its position in the list as sent).
     pub fn put_entry(&mut self, out: &mut Vec<u8>, e: &FileEntry, ndx: usize) -> Result<()> {
-        self.put_entry_implied(out, e, ndx, false)
-    }
-
-    /// [`FlistEncoder::put_entry`] for a directory that may be an implied parent (`-R`):
-    /// sent as rsync does (XMIT_TOP_DIR | XMIT_NO_CONTENT_DIR) so that a deleting receiver
-    /// leaves its other contents alone.
-    pub fn put_entry_implied(
-        &mut self,
-        out: &mut Vec<u8>,
-        e: &FileEntry,
-        ndx: usize,
-        implied: bool,
-    ) -> Result<()> {
-        let content = if implied {
-            Content::Implied
-        } else {
-            Content::With
-        };
-        self.put_entry_as(out, e, ndx, content)
+        self.put_entry_as(out, e, ndx, Content::With)
     }
 
     /// [`FlistEncoder::put_entry`] for a directory sent with or without its contents, as

@@ -602,8 +602,12 @@ impl<'a, F: ScanFilter> IncList<'a, F> {
                 item.entry.checksum = crate::push_client::file_sum(&item.path, self.neg).ok();
             }
             if member.implied {
-                self.enc
-                    .put_entry_implied(out, &item.entry, ndx_start + i, true)?;
+                self.enc.put_entry_as(
+                    out,
+                    &item.entry,
+                    ndx_start + i,
+                    crate::flist::Content::Implied,
+                )?;
             } else {
                 self.enc
                     .put_entry_inc(out, &item.entry, ndx_start + i, item.descend)?;
