@@ -93,6 +93,21 @@ fn run(w: &Path, args: &[&str], via: &Via) -> (String, Option<i32>) {
     run_local(ours.unwrap_or(false), w, &argv)
 }
 
+/// The same transfer with stock at both ends.
+fn stock_twin(via: &Via) -> Via {
+    match via {
+        Via::Local => Via::Local,
+        Via::Push { .. } => Via::Push {
+            client: false,
+            server: false,
+        },
+        Via::Pull { .. } => Via::Pull {
+            client: false,
+            server: false,
+        },
+    }
+}
+
 /// [`run`] with our binary wherever the choice is left to it: a local copy is ours.
 fn run_ours(w: &Path, args: &[&str], via: &Via) -> (String, Option<i32>) {
     if let Via::Local = via {
@@ -327,19 +342,8 @@ fn kinds_not_preserved_are_skipped_without_touching_what_is_there() {
         &["-rt", "-v"],
     ] {
         for (what, via) in &vias {
-            let stock_via = match via {
-                Via::Local => Via::Local,
-                Via::Push { .. } => Via::Push {
-                    client: false,
-                    server: false,
-                },
-                Via::Pull { .. } => Via::Pull {
-                    client: false,
-                    server: false,
-                },
-            };
             prepare(w);
-            let (want, code) = run(w, args, &stock_via);
+            let (want, code) = run(w, args, &stock_twin(via));
             let want_tree = snapshot(&w.join("dest"), false);
             assert_eq!(code, Some(0), "stock {what} {args:?}: {want}");
             assert!(want.contains("skipping non-regular file"), "{want}");
@@ -396,14 +400,10 @@ fn entries_below_a_file_in_a_directorys_place_fail_like_stock() {
         &["-a", "-i", "-n"],
         &["-a", "-i", "--existing", "-n"],
     ] {
-        for (what, stock_via, our_via) in [
-            ("local", Via::Local, Via::Local),
+        for (what, our_via) in [
+            ("local", Via::Local),
             (
                 "pull",
-                Via::Pull {
-                    client: false,
-                    server: false,
-                },
                 Via::Pull {
                     client: true,
                     server: false,
@@ -413,16 +413,12 @@ fn entries_below_a_file_in_a_directorys_place_fail_like_stock() {
                 "push to our server",
                 Via::Push {
                     client: false,
-                    server: false,
-                },
-                Via::Push {
-                    client: false,
                     server: true,
                 },
             ),
         ] {
             prepare(w);
-            let (want, code) = run(w, args, &stock_via);
+            let (want, code) = run(w, args, &stock_twin(&our_via));
             let want_tree = snapshot(&w.join("dest"), false);
             prepare(w);
             let ours = run_ours(w, args, &our_via);
