@@ -2028,12 +2028,13 @@ fn sum_len(opts: &Options) -> usize {
     sum_kind(opts, opts.checksum).digest_len()
 }
 
-/// `--max-size` / `--min-size`: what stock's generator says (at `--info=skip`) of a regular
-/// file of `size` bytes it skips, `None` for one it takes.
-pub fn size_skip(opts: &Options, name: &[u8], size: u64) -> Option<String> {
-    let why = if opts.max_size.is_some_and(|m| size > m) {
+/// `--max-size` / `--min-size` (`limits`: min, max): what stock's generator says (at
+/// `--info=skip`) of a regular file of `size` bytes it skips, `None` for one it takes.
+pub fn size_skip(limits: (Option<u64>, Option<u64>), name: &[u8], size: u64) -> Option<String> {
+    let (min, max) = limits;
+    let why = if max.is_some_and(|m| size > m) {
         "over max-size"
-    } else if opts.min_size.is_some_and(|m| size < m) {
+    } else if min.is_some_and(|m| size < m) {
         "under min-size"
     } else {
         return None;

@@ -93,6 +93,42 @@ fn run(w: &Path, args: &[&str], via: &Via) -> (String, Option<i32>) {
     run_local(ours.unwrap_or(false), w, &argv)
 }
 
+/// Our side in each place: a local copy, our client pushing and pulling (stock's server),
+/// stock's client pushing to and pulling from our server.
+fn ours_at_either_end() -> [(&'static str, Via); 5] {
+    [
+        ("local", Via::Local),
+        (
+            "push",
+            Via::Push {
+                client: true,
+                server: false,
+            },
+        ),
+        (
+            "pull",
+            Via::Pull {
+                client: true,
+                server: false,
+            },
+        ),
+        (
+            "push to our server",
+            Via::Push {
+                client: false,
+                server: true,
+            },
+        ),
+        (
+            "pull from our server",
+            Via::Pull {
+                client: false,
+                server: true,
+            },
+        ),
+    ]
+}
+
 /// The same transfer with stock at both ends.
 fn stock_twin(via: &Via) -> Via {
     match via {
@@ -304,37 +340,7 @@ fn kinds_not_preserved_are_skipped_without_touching_what_is_there() {
         v.sort_unstable();
         v.join("\n")
     };
-    let vias = [
-        ("local", Via::Local),
-        (
-            "push",
-            Via::Push {
-                client: true,
-                server: false,
-            },
-        ),
-        (
-            "pull",
-            Via::Pull {
-                client: true,
-                server: false,
-            },
-        ),
-        (
-            "push to our server",
-            Via::Push {
-                client: false,
-                server: true,
-            },
-        ),
-        (
-            "pull from our server",
-            Via::Pull {
-                client: false,
-                server: true,
-            },
-        ),
-    ];
+    let vias = ours_at_either_end();
     for args in [
         &["-rpt", "-i"][..],
         &["-rlpt", "-i", "--delete"],
@@ -400,23 +406,7 @@ fn entries_below_a_file_in_a_directorys_place_fail_like_stock() {
         &["-a", "-i", "-n"],
         &["-a", "-i", "--existing", "-n"],
     ] {
-        for (what, our_via) in [
-            ("local", Via::Local),
-            (
-                "pull",
-                Via::Pull {
-                    client: true,
-                    server: false,
-                },
-            ),
-            (
-                "push to our server",
-                Via::Push {
-                    client: false,
-                    server: true,
-                },
-            ),
-        ] {
+        for (what, our_via) in ours_at_either_end() {
             prepare(w);
             let (want, code) = run(w, args, &stock_twin(&our_via));
             let want_tree = snapshot(&w.join("dest"), false);

@@ -1050,20 +1050,17 @@ impl Walk {
         if !ctx.opts.list_only && !missing {
             if let Err(err) = ctx.dest.check_parents(&e.name) {
                 let not_dir = crate::local::is_not_a_directory(&err);
-                if ctx.opts.dry_run && !(not_dir && e.kind == rtsync_tree::FileKind::Regular) {
-                    // (`-n`: nothing is made; below a file, only a regular file's stat
-                    // is reported, as stock's generator does.)
+                // A file where a parent directory should be: stock's generator finds
+                // nothing (ENOTDIR) and tries to make a directory, symlink or device, which
+                // fails with that; only a regular file's stat is reported. (Nothing made
+                // there can leave the destination: the path stops at a file inside it.)
+                // `-n` makes nothing, so any other parent trouble is a missing parent.
+                let tried = not_dir && e.kind != rtsync_tree::FileKind::Regular;
+                if tried || (ctx.opts.dry_run && !not_dir) {
                     missing = true;
                     self.res.below_non_dir = not_dir;
-                } else if not_dir && e.kind != rtsync_tree::FileKind::Regular {
-                    // A file where a parent directory should be: stock's generator finds
-                    // nothing (ENOTDIR) and tries to make a directory, symlink or device,
-                    // which fails with that. (Nothing made there can leave the
-                    // destination: the path stops at a file inside it.)
-                    missing = true;
-                    self.res.below_non_dir = true;
                 } else {
-                    if crate::local::is_not_a_directory(&err) {
+                    if not_dir {
                         // As stock's generator, whose stat of the name fails.
                         let shown = ctx.naming.path(&ctx.dest.path_of(&e.name));
                         ctx.gen_error(format!(

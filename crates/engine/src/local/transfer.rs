@@ -321,7 +321,9 @@ impl LocalTransfer<'_> {
 
     pub(super) fn do_file(&mut self, i: usize, dest: &Path, existing: Option<Metadata>) {
         let (size, name) = (self.entries[i].size, self.entries[i].name.clone());
-        if let Some(line) = crate::report::size_skip(self.opts, &name, size) {
+        if let Some(line) =
+            crate::report::size_skip((self.opts.min_size, self.opts.max_size), &name, size)
+        {
             if self.opts.info_skip() {
                 self.report.info(&line);
             }

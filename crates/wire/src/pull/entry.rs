@@ -127,20 +127,13 @@ pub(super) fn generate_entry(
         )));
         return Ok(Step::Done(lines));
     }
-    if e.kind == FileKind::Regular
-        && (o.min_size.is_some_and(|n| e.size < n) || o.max_size.is_some_and(|n| e.size > n))
-    {
+    let size_skip = (e.kind == FileKind::Regular)
+        .then(|| rtsync_engine::report::size_skip((o.min_size, o.max_size), &e.name, e.size))
+        .flatten();
+    if let Some(line) = size_skip {
         // Outside the sizes asked for: skipped before anything in its way is touched.
         if o.info_skip {
-            let why = if o.max_size.is_some_and(|n| e.size > n) {
-                "over max-size"
-            } else {
-                "under min-size"
-            };
-            lines.push(Line::Info(format!(
-                "{} is {why}",
-                rtsync_engine::report::lossless_text(&e.name)
-            )));
+            lines.push(Line::Info(line));
         }
         return Ok(Step::Done(lines));
     }
