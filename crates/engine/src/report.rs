@@ -567,6 +567,198 @@ impl LogFile {
     }
 }
 
+/// Where a server's transfer log goes: a line of text at a time (the daemon's log adds
+/// its own timestamp and pid, or hands the line to syslog).
+pub type LogFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A server's log of what it transferred, as stock's server roles write it: a daemon
+/// module's `transfer logging` (in its `log format`), or a server run with `--log-file`
+/// (in `--log-file-format`, by default `%i %n%L`). Transferred files are always logged;
+/// other items only when the format itemizes (`%i`) and something about them changed;
+/// deletions in the format when it has `%i` or `%o`, else as `deleting NAME`. Nothing is
+/// logged by a dry run (stock's `maybe_log_item`/`log_delete` on a server).
+#[derive(Clone)]
+pub struct TransferLog {
+    sink: LogFn,
+    format: String,
+    has_i: bool,
+    has_o_or_i: bool,
+    /// `%o` of transferred items: `send` or `recv`.
+    op: &'static str,
+    /// A receiving daemon: where its items are in the module (`%f` of stock's receiver is
+    /// the module-relative working directory joined with the name).
+    dir: Option<Vec<u8>>,
+    daemon: Option<DaemonFacts>,
+    sum_hex_len: usize,
+    file_sum: Option<rtsync_delta::ChecksumKind>,
+    owner: bool,
+    group: bool,
+}
+
+impl std::fmt::Debug for TransferLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransferLog")
+            .field("format", &self.format)
+            .field("op", &self.op)
+            .finish()
+    }
+}
+
+impl TransferLog {
+    /// The log of a server role (`op`: `send` or `recv`) writing `format` to `sink`; `None`
+    /// when there is nothing to log (an empty format, a dry run).
+    pub fn new(opts: &Options, format: &str, op: &'static str, sink: LogFn) -> Option<Self> {
+        if format.is_empty() || opts.dry_run {
+            return None;
+        }
+        let has_i = format_has(format, b'i');
+        Some(TransferLog {
+            sink,
+            format: format.to_string(),
+            has_i,
+            has_o_or_i: has_i || format_has(format, b'o'),
+            op,
+            dir: None,
+            daemon: None,
+            sum_hex_len: 2 * sum_len(opts),
+            file_sum: opts.checksum.then(|| sum_kind(opts, true)),
+            owner: opts.owner,
+            group: opts.group,
+        })
+    }
+
+    /// Inside a daemon: `%h %a %m %u %P` tell of the connection.
+    pub fn in_daemon(mut self, facts: DaemonFacts) -> Self {
+        self.daemon = Some(facts);
+        self
+    }
+
+    /// A receiving daemon's working directory in its module (see [`TransferLog::dir`]).
+    pub fn in_dir(mut self, dir: &[u8]) -> Self {
+        self.dir = Some(dir.to_vec());
+        self
+    }
+
+    /// The checksums the connection settled on (see [`Reporter::set_sum_kinds`]).
+    pub fn set_sum_kinds(
+        &mut self,
+        xfer: rtsync_delta::ChecksumKind,
+        file: rtsync_delta::ChecksumKind,
+    ) {
+        let shown = shown_sum(self.file_sum.is_some(), xfer, file);
+        if self.file_sum.is_some() {
+            self.file_sum = Some(file);
+        }
+        self.sum_hex_len = 2 * shown.digest_len();
+    }
+
+    /// An item the role handled: logged if transferred, or (with `%i`) if anything about
+    /// it changed.
+    pub fn item(&self, it: &Itemize, name: &[u8], suffix: &[u8], facts: &ItemFacts) {
+        let transferred = matches!(it.update, b'>' | b'<');
+        if !(transferred || self.has_i && it.has_changes()) {
+            return;
+        }
+        let mut facts = facts.clone();
+        if let (Some(kind), Some(sum)) = (self.file_sum, &facts.list_sum) {
+            facts.sum_hex = Some(sum_hex_as(sum, kind));
+        }
+        let joined;
+        let (name, suffix) = if suffix == b"/" {
+            joined = [name, b"/"].concat();
+            (&joined[..], &b""[..])
+        } else {
+            (name, suffix)
+        };
+        if let Some(dir) = &self.dir {
+            facts.path = Some(clean_join(dir, name));
+        }
+        self.put(self.op, &self.format, it, name, suffix, &facts);
+    }
+
+    /// A deletion (`mode`: what was deleted).
+    pub fn deleted(&self, name: &[u8], mode: u32) {
+        let fmt = if self.has_o_or_i {
+            self.format.as_str()
+        } else {
+            "deleting %n"
+        };
+        // (What stock formats a deletion from is blank: no length, owner or group 0.)
+        let facts = ItemFacts {
+            mode,
+            uid: Some(0),
+            gid: Some(0),
+            path: self.dir.as_ref().map(|d| clean_join(d, name)),
+            ..ItemFacts::default()
+        };
+        let it = Itemize::new(b'*', b'f');
+        self.put("del.", fmt, &it, name, b"", &facts);
+    }
+
+    /// A line of its own (the closing `sent … received … total size …`).
+    pub fn line(&self, text: &str) {
+        (self.sink)(text);
+    }
+
+    fn put(
+        &self,
+        op: &str,
+        fmt: &str,
+        it: &Itemize,
+        name: &[u8],
+        suffix: &[u8],
+        facts: &ItemFacts,
+    ) {
+        let ctx = FormatContext {
+            op,
+            sum_hex_len: self.sum_hex_len,
+            eight_bit: false,
+            owner: self.owner,
+            group: self.group,
+            daemon: self.daemon.as_ref(),
+        };
+        let mut line = Vec::with_capacity(name.len() + 64);
+        format_line(&mut line, fmt, it, name, suffix, facts, &ctx);
+        (self.sink)(&String::from_utf8_lossy(&line));
+    }
+}
+
+/// A server's `--log-file` (outside a daemon), opened as a client opens it: each line is
+/// stamped `YYYY/MM/DD hh:mm:ss [PID]`. `None` without one (or when it cannot be opened,
+/// which is said on stderr).
+pub fn log_file_sink(opts: &Options) -> Option<LogFn> {
+    let file = std::sync::Mutex::new(LogFile::open(opts)?);
+    Some(std::sync::Arc::new(move |text: &str| {
+        if let Ok(mut f) = file.lock() {
+            f.line(text.as_bytes());
+        }
+    }))
+}
+
+/// `dir/name` as stock's `pathjoin` + `clean_fname` make it: empty and interior `.`
+/// components go (a last one stays: `dir/.`), and a directory's trailing slash.
+fn clean_join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(dir.len() + name.len() + 1);
+    let parts: Vec<&[u8]> = dir
+        .split(|&b| b == b'/')
+        .chain(name.split(|&b| b == b'/'))
+        .filter(|p| !p.is_empty())
+        .collect();
+    for (i, part) in parts.iter().enumerate() {
+        if *part == b"." && i + 1 < parts.len() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(b'/');
+        }
+        out.extend_from_slice(part);
+    }
+    if out.is_empty() {
+        out.push(b'.');
+    }
+    out
+}
+
 impl Reporter {
     pub fn new(opts: &Options) -> Reporter {
         Reporter {
@@ -2148,6 +2340,21 @@ pub fn heap_stats(role: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_paths_are_cleaned_like_stock() {
+        for (dir, name, want) in [
+            ("dst", "a", "dst/a"),
+            ("./dst/", "sub/", "dst/sub"),
+            ("dst", "./", "dst/."),
+            ("", "a", "a"),
+            (".", ".", "."),
+            ("a//b", "./c", "a/b/c"),
+        ] {
+            let got = clean_join(dir.as_bytes(), name.as_bytes());
+            assert_eq!(String::from_utf8(got).unwrap(), want, "{dir:?} + {name:?}");
+        }
+    }
 
     #[test]
     fn format_escapes_skip_literal_percent() {

@@ -194,6 +194,26 @@ fn transfer(mut session: Session) -> i32 {
         .into_iter()
         .collect();
     let argv = server_argv(&session.args.argv, &session.args.paths);
+    // The daemon's `--log-file-format` logs transfers whatever the module says; else
+    // `transfer logging = yes` does, in the module's `log format` (stock's rsync_module).
+    let transfer_log = session
+        .options
+        .log_file_format
+        .clone()
+        .or_else(|| m.transfer_logging().then(|| m.log_format()))
+        .map(|format| {
+            let facts = rtsync_engine::report::DaemonFacts {
+                module: m.name.clone(),
+                module_path: rtsync_daemon::config::session_vars()
+                    .into_iter()
+                    .find_map(|(n, v)| (n == "RSYNC_MODULE_PATH").then_some(v))
+                    .unwrap_or_default(),
+                user: Some(session.auth_user.clone()),
+                host: session.peer_host.clone(),
+                addr: session.peer_addr.clone(),
+            };
+            (format, facts)
+        });
     // Stock's log marks the start of the list phase (tools watch the log for it).
     session.log.log(if session.args.sender {
         "building file list"
@@ -276,6 +296,7 @@ fn transfer(mut session: Session) -> i32 {
             open_noatime: m.open_noatime(),
             fake_super: m.fake_super(),
             charset: Some(m.charset()).filter(|c| !c.is_empty()),
+            transfer_log,
         },
     )
 }

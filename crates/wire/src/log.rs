@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use std::sync::Mutex;
 
 use rtsync_engine::itemize::Itemize;
-use rtsync_engine::report::{ItemFacts, Reporter};
+use rtsync_engine::report::{ItemFacts, Reporter, TransferLog};
 use rtsync_tree::{FileEntry, FileKind};
 
 /// One output line.
@@ -35,6 +35,8 @@ enum Slot {
 
 struct State {
     reporter: Option<Reporter>,
+    /// A server's transfer log (`transfer logging`, `--log-file`): offered every line too.
+    transfer_log: Option<TransferLog>,
     /// The slots from index `base` on; earlier ones are printed and gone, so only a window
     /// of a long (incrementally received) list is held.
     slots: std::collections::VecDeque<Slot>,
@@ -77,6 +79,7 @@ impl ItemLog {
             progress: reporter.as_ref().is_some_and(Reporter::shows_progress),
             state: Mutex::new(State {
                 reporter,
+                transfer_log: None,
                 slots,
                 base: 0,
                 trailer: Vec::new(),
@@ -86,9 +89,18 @@ impl ItemLog {
         }
     }
 
+    /// A server's transfer log, offered each line as it comes out (in list order).
+    pub fn with_transfer_log(self, log: Option<TransferLog>) -> ItemLog {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .transfer_log = log;
+        self
+    }
+
     fn with(&self, f: impl FnOnce(&mut State)) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if st.reporter.is_some() {
+        if st.reporter.is_some() || st.transfer_log.is_some() {
             f(&mut st);
             advance(&mut st);
         }
@@ -205,25 +217,21 @@ impl ItemLog {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = st.reporter.as_mut() {
             r.progress(size, counts);
-            print_lines(r, line.into_iter().collect());
+            print_lines(&mut st, line.into_iter().collect());
         }
     }
 
     /// Lines printed before every entry (`--delete-before` deletions).
     pub fn header(&self, lines: Vec<Line>) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = st.reporter.as_mut() {
-            print_lines(r, lines);
-        }
+        print_lines(&mut st, lines);
     }
 
     /// Lines printed right after entry `ndx`'s own (now, if that is printed already).
     pub fn after(&self, ndx: usize, lines: Vec<Line>) {
         self.with(|st| {
             if ndx < st.base {
-                if let Some(r) = st.reporter.as_mut() {
-                    print_lines(r, lines);
-                }
+                print_lines(st, lines);
             } else {
                 st.after.entry(ndx).or_default().extend(lines);
             }
@@ -235,9 +243,7 @@ impl ItemLog {
     pub fn late(&self, line: Line) {
         self.with(|st| {
             if st.slots.is_empty() {
-                if let Some(r) = st.reporter.as_mut() {
-                    print_lines(r, vec![line]);
-                }
+                print_lines(st, vec![line]);
             } else {
                 st.late.push(line);
             }
@@ -266,9 +272,7 @@ impl ItemLog {
         let mut trailer: Vec<Line> = rest.into_iter().flat_map(|(_, l)| l).collect();
         trailer.append(&mut st.late);
         trailer.append(&mut st.trailer);
-        if let Some(r) = st.reporter.as_mut() {
-            print_lines(r, trailer);
-        }
+        print_lines(&mut st, trailer);
         let mut r = st.reporter.take();
         if let Some(r) = r.as_mut() {
             r.flush();
@@ -277,7 +281,25 @@ impl ItemLog {
     }
 }
 
-fn print_lines(r: &mut Reporter, lines: Vec<Line>) {
+fn print_lines(st: &mut State, lines: Vec<Line>) {
+    if let Some(log) = &st.transfer_log {
+        for line in &lines {
+            match line {
+                Line::Item(it, name, suffix, facts) | Line::Linked(it, name, suffix, facts) => log
+                    .item(
+                        it,
+                        name,
+                        suffix,
+                        &facts.as_deref().cloned().unwrap_or_default(),
+                    ),
+                Line::Deleting(name, mode) => log.deleted(name, *mode),
+                Line::Info(_) => {}
+            }
+        }
+    }
+    let Some(r) = st.reporter.as_mut() else {
+        return;
+    };
     for line in lines {
         match line {
             Line::Item(it, name, suffix, facts) => {
@@ -301,9 +323,7 @@ fn advance(st: &mut State) {
             lines.extend(more);
         }
         st.base += 1;
-        if let Some(r) = st.reporter.as_mut() {
-            print_lines(r, lines);
-        }
+        print_lines(st, lines);
     }
     if st.slots.is_empty() {
         if let Some(r) = st.reporter.as_mut() {
@@ -422,6 +442,51 @@ pub fn list_line(e: &FileEntry, links: bool, atimes: bool) -> String {
 mod tests {
     use super::*;
 
+    /// A server's transfer log gets transfers and (with `%i`) changed items in list order,
+    /// deletions as `deleting NAME` without `%i`/`%o`; nothing else.
+    #[test]
+    fn transfer_log_gets_lines_in_list_order() {
+        let got = std::sync::Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink_got = got.clone();
+        let sink: rtsync_engine::report::LogFn = std::sync::Arc::new(move |l: &str| {
+            sink_got.lock().unwrap().push(l.to_string());
+        });
+        let opts = rtsync_engine::Options::default();
+        for (format, want) in [
+            (
+                "%i %n%L",
+                &["*deleting   old", ">f+++++++++ a", ".d..t...... sub/"][..],
+            ),
+            ("%n", &["deleting old", "a"][..]),
+        ] {
+            got.lock().unwrap().clear();
+            let tlog = TransferLog::new(&opts, format, "recv", sink.clone());
+            let log = ItemLog::new(None, 0).with_transfer_log(tlog);
+            let mut sub = Itemize::new(b'.', b'd');
+            sub.time = Some(b't');
+            let mut new = Itemize::new(b'>', b'f');
+            new.is_new = true;
+            log.pending(0, vec![Line::Deleting(b"old".to_vec(), 0o100644)]);
+            log.ready(
+                1,
+                vec![Line::Item(sub, b"sub".to_vec(), b"/".to_vec(), None)],
+            );
+            log.ready(
+                2,
+                vec![Line::Item(
+                    Itemize::new(b'.', b'f'),
+                    b"same".to_vec(),
+                    Vec::new(),
+                    None,
+                )],
+            );
+            assert!(got.lock().unwrap().is_empty(), "entry 0 is still in flight");
+            log.complete(0, Some(Line::Item(new, b"a".to_vec(), Vec::new(), None)));
+            assert!(log.finish().is_none());
+            assert_eq!(*got.lock().unwrap(), want, "{format}");
+        }
+    }
+
     /// Lines come out in file-list order even when entries finish out of order.
     #[test]
     fn ordered_output() {
@@ -434,6 +499,7 @@ mod tests {
 
         let mut st = State {
             reporter: None,
+            transfer_log: None,
             slots: vec![Slot::Unset, Slot::Unset, Slot::Unset].into(),
             base: 0,
             trailer: Vec::new(),

@@ -3311,7 +3311,7 @@ fn receive<R: Read>(
 /// then they count as in place (`--remove-source-files`, hard links).
 /// Bytes of the regular files and symlinks in `entries` (what stock's `total_size` counts;
 /// a symlink's length is its target's).
-fn listed_size(entries: &[FileEntry]) -> u64 {
+pub(crate) fn listed_size(entries: &[FileEntry]) -> u64 {
     entries
         .iter()
         .map(|e| match e.kind {

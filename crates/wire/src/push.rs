@@ -264,6 +264,8 @@ pub struct PushStats {
     /// Bytes read and written when the last phase was over, before the goodbye: what stock's
     /// sending client reports as `received` and `sent`.
     pub totals: Option<(u64, u64)>,
+    /// What the lists held (stock's `total_size`), as a server tells its client.
+    pub total_size: u64,
 }
 
 /// The receiver's basis is the destination file itself (stock's `FNAMECMP_FNAME`; also what
@@ -328,6 +330,8 @@ pub struct PushOptions {
     /// opened is named as stock's `full_fname` names it, relative to the module and
     /// followed by ` (in MODULE)`.
     pub module: Option<(String, bool)>,
+    /// A server's transfer log (a daemon's `transfer logging`, `--log-file`).
+    pub transfer_log: Option<rtsync_engine::report::TransferLog>,
 }
 
 /// Bytes read from and written to the connection so far.
@@ -441,6 +445,10 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             // to the receiver, which logs it in turn (a stock client receiver prints it).
             if let Some(rep) = reporter.as_deref_mut() {
                 log_item(rep, list, ndx, iflags, xname.as_deref(), opts.look());
+            }
+            if let Some(tlog) = &opts.transfer_log {
+                let (it, suffix) = item_of(list, ndx, iflags, xname.as_deref(), opts.logged_look());
+                tlog.item(&it, list.name(ndx), &suffix, &list.facts(ndx, true));
             }
             if iflags & item::IS_NEW != 0 && phase == 0 {
                 let kind = if iflags & item::TRANSFER != 0 {
@@ -674,7 +682,25 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
                 total_size: list.total_size().unwrap_or(opts.total_size as u64),
             };
             rep.progress(file_len, counts);
-            log_item_counted(rep, list, ndx, iflags, xname.as_deref(), opts.look(), wire);
+            log_item_counted(
+                rep,
+                list,
+                ndx,
+                iflags,
+                xname.as_deref(),
+                opts.look(),
+                wire.clone(),
+            );
+        }
+        if let Some(tlog) = &opts.transfer_log {
+            let (it, suffix) = item_of(list, ndx, iflags, xname.as_deref(), opts.logged_look());
+            let mut facts = list.facts(ndx, true);
+            facts.written = wire.written;
+            facts.read = wire.read;
+            if facts.sum_hex.is_none() {
+                facts.sum_hex = wire.sum_hex;
+            }
+            tlog.item(&it, list.name(ndx), &suffix, &facts);
         }
     }
     if opts.match_report {
@@ -698,6 +724,7 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
     if opts.server {
         // total_read, total_written, total_size, flist build and transfer times.
         let total_size = list.total_size().map_or(opts.total_size, |t| t as i64);
+        stats.total_size = total_size.max(0) as u64;
         let (read, written) = match &opts.counts {
             Some(c) => {
                 // Everything before the statistics counts as written.
@@ -1002,6 +1029,14 @@ impl PushOptions {
         ItemLook {
             itemize: self.itemize,
             untimed: self.untimed,
+        }
+    }
+
+    /// How the transfer log shows items: itemized (sent files are `<f`).
+    fn logged_look(&self) -> ItemLook {
+        ItemLook {
+            itemize: true,
+            ..self.look()
         }
     }
 }

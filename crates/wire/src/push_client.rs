@@ -205,6 +205,7 @@ pub fn push_to(
             heap_report: opts.info_stats() >= 3,
             xattrs: opts.xattr_rules(),
             module: None,
+            transfer_log: None,
             untimed: !opts.times,
             // (A local copy, as with --write-batch, logs its sent files as stock's local
             // sender does: `>f`.)

@@ -24,6 +24,7 @@ use crate::mux::{MsgTag, MuxReader, MuxWriter};
 use crate::negotiate::{self, NegotiateConfig, Negotiated, MAX_PROTOCOL};
 use crate::pull::{self, PullOptions};
 use crate::push::{self, PushOptions};
+use rtsync_engine::report::{LogFn, TransferLog};
 
 /// How the connection reached us.
 #[derive(Debug, Clone, Default)]
@@ -80,6 +81,10 @@ pub struct ServerSession {
     /// from it (the value the client sends is not used, as stock's daemon ignores it);
     /// without one the daemon refused `--iconv` already.
     pub charset: Option<String>,
+    /// A daemon module's transfer log: its `log format` (when `transfer logging = yes`, or
+    /// the daemon's `--log-file-format`) and what its `%h %a %m %u %P` say. Lines go to
+    /// [`ServerSession::log`].
+    pub transfer_log: Option<(String, rtsync_engine::report::DaemonFacts)>,
 }
 
 /// A daemon's log, as a function taking one message.
@@ -655,6 +660,7 @@ fn serve<R: Read + Send, W: Write + Send>(
         }
     };
     let opts = &opts;
+    let (log_sink, transfer_log) = server_logs(opts, &session);
     // Stock sanitizes paths in a module whose root is not `/` (no chroot into it).
     let sanitize_links = session.sanitize_paths;
     let tweaks = ListTweaks {
@@ -668,6 +674,11 @@ fn serve<R: Read + Send, W: Write + Send>(
         numeric_ids: session.numeric_ids,
         max_verbosity: session.max_verbosity,
         log: session.log.as_ref(),
+        transfer_log: transfer_log.clone().map(|mut t| {
+            t.set_sum_kinds(neg.checksum, neg.file_checksum);
+            t
+        }),
+        total_size: Default::default(),
     };
     // `--copy-as` (given with `-M`): the server's copying runs as that user.
     let result = crate::client::become_copy_as(opts).and_then(|()| {
@@ -694,6 +705,18 @@ fn serve<R: Read + Send, W: Write + Send>(
             )
         }
     });
+    if let Some(sink) = &log_sink {
+        // Stock's log_exit: after a clean run, or whatever happened on a sending side.
+        if matches!(result, Ok(0)) || opts.sender {
+            use std::sync::atomic::Ordering::Relaxed;
+            sink(&format!(
+                "sent {} bytes  received {} bytes  total size {}",
+                counts.written.load(Relaxed),
+                counts.read.load(Relaxed),
+                tweaks.total_size.load(Relaxed)
+            ));
+        }
+    }
     if let Err(Error::RemoteExit(code)) = &result {
         // The client ended the session for a reason of its own and said so: as stock's
         // exit_cleanup, answer (an empty MSG_ERROR_EXIT, protocol 31 on) and leave quietly
@@ -755,6 +778,32 @@ fn serve<R: Read + Send, W: Write + Send>(
         return Ok(e.exit_code());
     }
     result
+}
+
+/// Where a server role logs: the daemon's log, or (outside a daemon) its own `--log-file`,
+/// which is told the list phase starts as a daemon's is. And its transfer log, if any.
+fn server_logs(opts: &Options, session: &ServerSession) -> (Option<LogFn>, Option<TransferLog>) {
+    let op = if opts.sender { "send" } else { "recv" };
+    if let Some(sink) = &session.log {
+        let tlog = session.transfer_log.as_ref().and_then(|(format, facts)| {
+            Some(TransferLog::new(opts, format, op, sink.0.clone())?.in_daemon(facts.clone()))
+        });
+        return (Some(sink.0.clone()), tlog);
+    }
+    if session.daemon_protocol.is_some() {
+        return (None, None);
+    }
+    let Some(sink) = rtsync_engine::report::log_file_sink(opts) else {
+        return (None, None);
+    };
+    sink(if opts.sender {
+        "building file list"
+    } else {
+        "receiving file list"
+    });
+    let format = opts.log_file_format.as_deref().unwrap_or("%i %n%L");
+    let tlog = TransferLog::new(opts, format, op, sink.clone());
+    (Some(sink), tlog)
 }
 
 /// After telling a daemon client why the session ends, reads (and drops) what it still
@@ -828,6 +877,11 @@ struct ListTweaks<'a> {
     max_verbosity: Option<i64>,
     /// A daemon's log.
     log: Option<&'a LogSink>,
+    /// What the role transfers is logged here (a daemon's `transfer logging`, a server's
+    /// `--log-file`).
+    transfer_log: Option<TransferLog>,
+    /// What the role's lists hold (stock's `total_size`), for the closing log line.
+    total_size: std::sync::atomic::AtomicU64,
 }
 
 impl ListTweaks<'_> {
@@ -1051,8 +1105,12 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
         module: tweaks
             .module
             .map(|m| (m.to_string(), !tweaks.sanitize_links)),
+        transfer_log: tweaks.transfer_log.clone(),
     };
     let stats = push::run_push(reader, writer, neg, &mut list, &popts, None)?;
+    tweaks
+        .total_size
+        .store(stats.total_size, std::sync::atomic::Ordering::Relaxed);
     Ok(listing_exit(io_error, stats.errors + listed_errors))
 }
 
@@ -1150,9 +1208,13 @@ fn serve_sender_inc<R: Read + Send, W: Write + Send, F: rtsync_tree::ScanFilter>
         module: tweaks
             .module
             .map(|m| (m.to_string(), !tweaks.sanitize_links)),
+        transfer_log: tweaks.transfer_log.clone(),
     };
     let pending = |r: &mut BufReader<R>| !r.buffer().is_empty();
     let stats = push::run_push_pacing(reader, writer, neg, &mut list, &popts, None, pending)?;
+    tweaks
+        .total_size
+        .store(stats.total_size, std::sync::atomic::Ordering::Relaxed);
     Ok(listing_exit(
         list.io_error(),
         stats.errors + list.xfer_errors,
@@ -1311,6 +1373,11 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     let mut ids = PullOptions::from_options(opts, None);
     ids.numeric_ids |= numeric_ids;
     let prepare = move |list: &mut crate::flist::FileList| {
+        // (Counted as sent: a munged or sanitized link target keeps its listed length.)
+        tweaks.total_size.fetch_add(
+            pull::listed_size(&list.entries),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         adjust(list);
         ids.map_ids(list);
         Ok::<(), Error>(())
@@ -1427,7 +1494,14 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         // `insecure links = yes`: basis dirs are followed wherever they lead, as before 3.4.
         None => popts.basis_root = None,
     }
-    let log = crate::log::ItemLog::new(None, 0);
+    // A daemon's `%f` names items by where they are in the module.
+    let shown_dir = module_root
+        .map(|r| module_relative(&crate::argtext::os_text(dest.root().as_os_str()), Some(r)));
+    let tlog = tweaks.transfer_log.clone().map(|t| match &shown_dir {
+        Some(d) => t.in_dir(d.as_bytes()),
+        None => t,
+    });
+    let log = crate::log::ItemLog::new(None, 0).with_transfer_log(tlog);
     let session = pull::PullSession {
         neg,
         list: &list,
@@ -1437,6 +1511,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         log: &log,
     };
     let stats = pull::run_pull(reader, writer, &session, inc)?;
+    log.finish();
     // (Stock's exit code: a transfer error outranks the --max-delete limit.)
     Ok(if stats.errors > 0 {
         23
