@@ -670,9 +670,12 @@ impl TransferLog {
         } else {
             (name, suffix)
         };
-        if let Some(dir) = &self.dir {
-            facts.path = Some(clean_join(dir, name));
-        }
+        // `%f` is cleaned as stock's `clean_fname` cleans it (`dir/./sub` is `dir/sub`).
+        facts.path = match (&self.dir, &facts.path) {
+            (Some(dir), _) => Some(clean_join(dir, name)),
+            (None, Some(path)) => Some(clean_join(path, b"")),
+            (None, None) => None,
+        };
         self.put(self.op, &self.format, it, name, suffix, &facts);
     }
 

@@ -320,3 +320,55 @@ fn server_log_file_matches_stock() {
         assert_eq!(want, got, "{extra:?}");
     }
 }
+
+/// A daemon's sending side logs the errors it tells the client (a file it cannot open),
+/// next to what it sent.
+#[test]
+fn daemon_logs_its_senders_errors_like_stock() {
+    use std::os::unix::fs::PermissionsExt;
+    let conf = "\
+use chroot = no
+pid file = {dir}/pid
+log file = {dir}/daemon.log
+[m]
+  path = {dir}/mod
+  transfer logging = yes
+  uid = nobody
+  gid = nogroup
+";
+    let base = tempfile::tempdir().unwrap();
+    let mut logs = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = base.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(dir.join("mod/d")).unwrap();
+        std::fs::write(dir.join("mod/d/fine"), "ok\n").unwrap();
+        std::fs::write(dir.join("mod/d/secret"), "s\n").unwrap();
+        std::fs::set_permissions(dir.join("mod/d/secret"), PermissionsExt::from_mode(0)).unwrap();
+        let d = Daemon::start(kind, &dir, conf);
+        let out = Command::new(stock_rsync())
+            .args([
+                "-a",
+                &d.url("m/d/"),
+                &format!("{}/", dir.join("pulled").display()),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(23), "{kind:?}: {out:?}");
+        wait_for_closings(&dir.join("daemon.log"), 1);
+        drop(d);
+        logs.push(
+            sessions(&dir.join("daemon.log"))
+                .into_iter()
+                .filter(|g| g[..] != ["sent _ received _ total size 0"])
+                .collect::<Vec<_>>(),
+        );
+    }
+    let want =
+        "rsync: [sender] send_files failed to open \"/d/secret\" (in m): Permission denied (13)";
+    assert!(
+        logs[0].iter().flatten().any(|l| l == want),
+        "stock: {:#?}",
+        logs[0]
+    );
+    assert_eq!(logs[0], logs[1]);
+}

@@ -495,6 +495,9 @@ pub struct MuxWriter<W: Write> {
     /// A remote-shell server's messages that go to its own stderr instead of the wire
     /// (see [`MuxWriter::set_messages_to_stderr`]).
     to_stderr: Option<StderrMessages>,
+    /// A daemon's sending side: its messages to the client are logged too (see
+    /// [`MuxWriter::set_message_log`]).
+    message_log: Option<rtsync_engine::report::LogFn>,
 }
 
 /// Which messages a remote-shell server writes to its stderr, as stock's `--stderr` modes
@@ -533,7 +536,14 @@ impl<W: Write> MuxWriter<W> {
             iconv: None,
             bw: None,
             to_stderr: None,
+            message_log: None,
         }
+    }
+
+    /// Also logs every text message (errors, warnings, information) to `log`, a line at a
+    /// time, as a stock daemon's `rwrite` logs whatever it tells its client.
+    pub fn set_message_log(&mut self, log: Option<rtsync_engine::report::LogFn>) {
+        self.message_log = log;
     }
 
     /// `--bwlimit` (bytes per second, rounded to KiB as stock does): from now on the peer
@@ -643,6 +653,16 @@ impl<W: Write> MuxWriter<W> {
     fn queue_msg(&mut self, tag: MsgTag, payload: &[u8]) -> io::Result<()> {
         if !self.muxed {
             return Err(io::Error::other("message on a non-multiplexed stream"));
+        }
+        if let Some(log) = &self.message_log {
+            if matches!(
+                tag,
+                MsgTag::Error | MsgTag::ErrorXfer | MsgTag::Warning | MsgTag::Info
+            ) {
+                for line in String::from_utf8_lossy(payload).lines() {
+                    log(line);
+                }
+            }
         }
         if let Some(m) = self.to_stderr {
             let error = matches!(tag, MsgTag::Error | MsgTag::ErrorXfer | MsgTag::Warning);

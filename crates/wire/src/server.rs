@@ -683,7 +683,10 @@ fn serve<R: Read + Send, W: Write + Send>(
     // `--copy-as` (given with `-M`): the server's copying runs as that user.
     let result = crate::client::become_copy_as(opts).and_then(|()| {
         if opts.sender {
-            serve_sender(
+            // A daemon's sender logs what it tells the client (vanished files, files it
+            // cannot open), as stock's does.
+            writer.set_message_log(log_sink.clone());
+            let sent = serve_sender(
                 opts,
                 session.root.as_deref(),
                 &tweaks,
@@ -692,7 +695,9 @@ fn serve<R: Read + Send, W: Write + Send>(
                 &mut reader,
                 &mut writer,
                 &counts,
-            )
+            );
+            writer.set_message_log(None);
+            sent
         } else {
             serve_receiver(
                 opts,
