@@ -343,7 +343,8 @@ log file = {dir}/daemon.log
         std::fs::create_dir_all(dir.join("mod/d")).unwrap();
         std::fs::write(dir.join("mod/d/fine"), "ok\n").unwrap();
         std::fs::write(dir.join("mod/d/secret"), "s\n").unwrap();
-        std::fs::set_permissions(dir.join("mod/d/secret"), PermissionsExt::from_mode(0)).unwrap();
+        std::fs::set_permissions(dir.join("mod/d/secret"), PermissionsExt::from_mode(0o000))
+            .unwrap();
         let d = Daemon::start(kind, &dir, conf);
         let out = Command::new(stock_rsync())
             .args([
