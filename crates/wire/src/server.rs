@@ -706,7 +706,7 @@ fn serve<R: Read + Send, W: Write + Send>(
                 &neg,
                 &mut reader,
                 &mut writer,
-                (session.socket_fd, session.log.clone()),
+                (session.socket_fd, log_sink.clone().map(LogSink)),
             )
         }
     });
