@@ -574,8 +574,8 @@ pub type LogFn = std::sync::Arc<dyn Fn(&str) + Send + Sync>;
 /// A server's log of what it transferred, as stock's server roles write it: a daemon
 /// module's `transfer logging` (in its `log format`), or a server run with `--log-file`
 /// (in `--log-file-format`, by default `%i %n%L`). Transferred files are always logged;
-/// other items only when the format itemizes (`%i`) and something about them changed;
-/// deletions in the format when it has `%i` or `%o`, else as `deleting NAME`. Nothing is
+/// other items only when the format itemizes (`%i`) and something about them changed (any
+/// item under a pushing client's `-ii`); deletions in the format when it has `%i` or `%o`, else as `deleting NAME`. Nothing is
 /// logged by a dry run (stock's `maybe_log_item`/`log_delete` on a server).
 #[derive(Clone)]
 pub struct TransferLog {
@@ -583,6 +583,9 @@ pub struct TransferLog {
     format: String,
     has_i: bool,
     has_o_or_i: bool,
+    /// A pushing client's `-ii` (it sends `--log-format=%i%I`): an itemizing log names
+    /// unchanged items too.
+    all: bool,
     /// `%o` of transferred items: `send` or `recv`.
     op: &'static str,
     /// A receiving daemon: where its items are in the module (`%f` of stock's receiver is
@@ -617,6 +620,10 @@ impl TransferLog {
             format: format.to_string(),
             has_i,
             has_o_or_i: has_i || format_has(format, b'o'),
+            all: opts
+                .out_format
+                .as_deref()
+                .is_some_and(|f| format_has(f, b'I')),
             op,
             dir: None,
             daemon: None,
@@ -656,7 +663,7 @@ impl TransferLog {
     /// it changed.
     pub fn item(&self, it: &Itemize, name: &[u8], suffix: &[u8], facts: &ItemFacts) {
         let transferred = matches!(it.update, b'>' | b'<');
-        if !(transferred || self.has_i && it.has_changes()) {
+        if !(transferred || self.has_i && (self.all || it.has_changes())) {
             return;
         }
         let mut facts = facts.clone();

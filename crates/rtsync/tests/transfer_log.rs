@@ -207,6 +207,10 @@ fn daemon_sessions(kind: Kind, dir: &Path) -> Vec<Vec<String>> {
         client(&a(&["-a", &format!("{}/", s(&src)), &url("dst/")]), &env);
         closings += 1;
         wait_for_closings(&log, closings);
+        // A pushing client's `-ii` has an itemizing log name unchanged items too.
+        client(&a(&["-aii", &format!("{}/", s(&src)), &url("dst/")]), &env);
+        closings += 1;
+        wait_for_closings(&log, closings);
         std::fs::write(src.join("a"), "alpha\n").unwrap();
         set_mtime(&src.join("a"), 1_600_000_000, 0);
     }
@@ -234,6 +238,7 @@ fn daemon_transfer_logging_matches_stock() {
         "send localhost [127.0.0.1] plain () dst/sub/b 10",
         "[*deleting  ] del. dst/old/gone|old/gone|0|fmt||rw-r--r--|0|0|",
         "send localhost 127.0.0.1 jail (joe) dst/sub/h2 7 <f+++++++++ sub/h2",
+        "[.f         ] recv dst/keep|keep|10|fmt|",
     ] {
         assert!(
             all.iter().any(|l| l.starts_with(expected)),
