@@ -297,6 +297,8 @@ fn transfer(mut session: Session) -> i32 {
             fake_super: m.fake_super(),
             charset: Some(m.charset()).filter(|c| !c.is_empty()),
             transfer_log,
+            ignore_errors: m.ignore_errors(),
+            ignore_nonreadable: m.ignore_nonreadable(),
         },
     )
 }

@@ -2,6 +2,7 @@
 //! and a scan filter over a received rule set. The rules themselves are `rtsync-filter`'s.
 
 use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rtsync_engine::filters::{check_traced, FilterTrace, Filters};
@@ -87,7 +88,6 @@ struct ModuleSource<'a> {
 
 impl FileSource for ModuleSource<'_> {
     fn read(&mut self, rel: &Path) -> io::Result<Option<Vec<u8>>> {
-        use std::os::unix::ffi::OsStrExt;
         use std::path::Component;
         // Where the file is: a transfer-relative name inside the directory being entered,
         // an absolute one under the module's root.
@@ -228,4 +228,66 @@ impl ScanFilter for SetFilter {
         }
         notes
     }
+}
+
+/// A daemon module's `ignore nonreadable`: an entry this process may not read (a symlink
+/// aside) is left out of the list as if excluded, as stock's `make_file` checks it with
+/// `access(R_OK)` (a directory that cannot be read goes with all it holds). Inactive, it
+/// is the inner filter alone.
+pub struct SkipUnreadable<F> {
+    inner: F,
+    active: bool,
+    /// The directories entered, innermost last (their entries are checked beneath them).
+    dirs: Vec<PathBuf>,
+}
+
+impl<F: ScanFilter> SkipUnreadable<F> {
+    pub fn new(inner: F, active: bool) -> Self {
+        SkipUnreadable {
+            inner,
+            active,
+            dirs: Vec::new(),
+        }
+    }
+}
+
+impl<F: ScanFilter> ScanFilter for SkipUnreadable<F> {
+    fn enter_dir(&mut self, name: &[u8], path: &Path) -> io::Result<()> {
+        self.inner.enter_dir(name, path)?;
+        self.dirs.push(path.to_path_buf());
+        Ok(())
+    }
+
+    fn leave_dir(&mut self) {
+        self.dirs.pop();
+        self.inner.leave_dir();
+    }
+
+    fn excluded(&self, name: &[u8], is_dir: bool) -> bool {
+        if self.inner.excluded(name, is_dir) {
+            return true;
+        }
+        let Some(dir) = self.dirs.last().filter(|_| self.active) else {
+            return false;
+        };
+        let base = name.rsplit(|&b| b == b'/').next().unwrap_or(name);
+        let path = dir.join(std::ffi::OsStr::from_bytes(base));
+        unreadable(&path)
+    }
+
+    fn take_notes(&mut self) -> Vec<String> {
+        self.inner.take_notes()
+    }
+}
+
+/// Whether `path` is something other than a symlink that our effective ids may not read.
+fn unreadable(path: &Path) -> bool {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return false;
+    }
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: a valid NUL-terminated path; faccessat only reads it.
+    unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::R_OK, libc::AT_EACCESS) != 0 }
 }

@@ -85,6 +85,11 @@ pub struct ServerSession {
     /// the daemon's `--log-file-format`) and what its `%h %a %m %u %P` say. Lines go to
     /// [`ServerSession::log`].
     pub transfer_log: Option<(String, rtsync_engine::report::DaemonFacts)>,
+    /// rsyncd.conf's `ignore errors`: as if the client gave `--ignore-errors`.
+    pub ignore_errors: bool,
+    /// rsyncd.conf's `ignore nonreadable`: a sending session leaves out what it may not
+    /// read (see [`crate::filters::SkipUnreadable`]).
+    pub ignore_nonreadable: bool,
 }
 
 /// A daemon's log, as a function taking one message.
@@ -475,6 +480,7 @@ pub fn run_session<R: Read + Send, W: Write + Send>(
     }
     if session.daemon_protocol.is_some() {
         opts.iconv = opts.iconv.take().and(session.charset.clone());
+        opts.ignore_errors |= session.ignore_errors;
     }
     if let Err(e) = crate::client::transfer_iconv(&opts) {
         eprintln!("{}", e.client_message());
@@ -679,6 +685,7 @@ fn serve<R: Read + Send, W: Write + Send>(
             t
         }),
         total_size: Default::default(),
+        ignore_nonreadable: session.ignore_nonreadable,
     };
     // `--copy-as` (given with `-M`): the server's copying runs as that user.
     let result = crate::client::become_copy_as(opts).and_then(|()| {
@@ -887,6 +894,8 @@ struct ListTweaks<'a> {
     transfer_log: Option<TransferLog>,
     /// What the role's lists hold (stock's `total_size`), for the closing log line.
     total_size: std::sync::atomic::AtomicU64,
+    /// A module's `ignore nonreadable`.
+    ignore_nonreadable: bool,
 }
 
 impl ListTweaks<'_> {
@@ -944,7 +953,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
             confine: rtsync_engine::filters::confine_root(opts),
         },
     };
-    let mut filter = crate::filters::SetFilter(
+    let filter = crate::filters::SetFilter(
         crate::filters::server_filters(reader, opts, neg, true)?,
         module_filter,
         merge_files,
@@ -954,6 +963,7 @@ fn serve_sender<R: Read + Send, W: Write + Send>(
             .flatten(),
         tweaks.log.cloned(),
     );
+    let mut filter = crate::filters::SkipUnreadable::new(filter, tweaks.ignore_nonreadable);
     // args: "." then the paths to send (relative to our working directory).
     let mut paths: Vec<String> = opts
         .args
