@@ -299,6 +299,8 @@ fn transfer(mut session: Session) -> i32 {
             transfer_log,
             ignore_errors: m.ignore_errors(),
             ignore_nonreadable: m.ignore_nonreadable(),
+            // (Stock ignores a value too long to hold a temp file's name.)
+            temp_dir: Some(m.temp_dir()).filter(|t| !t.is_empty() && t.len() < 4096 - 10),
         },
     )
 }

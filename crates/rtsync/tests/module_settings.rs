@@ -1,7 +1,8 @@
 //! rsyncd.conf module settings that change a transfer, against stock's daemon with the
 //! same stock client commands: `ignore nonreadable` (a sending module leaves out what its
-//! user may not read) and `ignore errors` (a receiving module deletes despite the client's
-//! I/O errors). Trees, output and exit codes must match.
+//! user may not read), `ignore errors` (a receiving module deletes despite the client's
+//! I/O errors) and `temp dir` (found beneath the module, as stock 3.5.0 finds even an
+//! absolute one). Trees, output and exit codes must match.
 
 mod daemon_util;
 mod interop_util;
@@ -31,6 +32,18 @@ pid file = {dir}/pid
   uid = root
   gid = root
   ignore errors = yes
+[td]
+  path = {dir}/mod
+  read only = no
+  uid = root
+  gid = root
+  temp dir = /staging
+[tdbad]
+  path = {dir}/mod
+  read only = no
+  uid = root
+  gid = root
+  temp dir = /nonexistent
 ";
 
 fn mode(p: &Path, m: u32) {
@@ -40,7 +53,13 @@ fn mode(p: &Path, m: u32) {
 /// The module (`d`: what `nr` serves; `up-*`: destinations to push into, with what a
 /// deleting push removes) and a source with a directory its reader may not open.
 fn prepare(dir: &Path) {
-    for d in ["mod/d/locked", "mod/d/open", "src/ok", "src/locked"] {
+    for d in [
+        "mod/d/locked",
+        "mod/d/open",
+        "mod/staging",
+        "src/ok",
+        "src/locked",
+    ] {
         std::fs::create_dir_all(dir.join(d)).unwrap();
     }
     for (p, text) in [
@@ -94,6 +113,7 @@ fn scenario(kind: Kind, dir: &Path) -> Vec<String> {
     let port = d.port;
     let s = |p: &Path| p.display().to_string();
     let src = format!("{}/", s(&dir.join("src")));
+    let ok = format!("{}/", s(&dir.join("src/ok")));
     let runs: Vec<(bool, Vec<String>)> = vec![
         (
             false,
@@ -123,6 +143,8 @@ fn scenario(kind: Kind, dir: &Path) -> Vec<String> {
                 d.url("ie/up-ie/"),
             ],
         ),
+        (false, vec!["-r".into(), ok.clone(), d.url("td/up-td/")]),
+        (false, vec!["-r".into(), ok, d.url("tdbad/up-tdbad/")]),
     ];
     let mut seen = Vec::new();
     for (as_nobody, args) in runs {
@@ -143,7 +165,7 @@ fn scenario(kind: Kind, dir: &Path) -> Vec<String> {
         ));
     }
     drop(d);
-    for tree in ["p", "mod/up-plain", "mod/up-ie"] {
+    for tree in ["p", "mod/up-plain", "mod/up-ie", "mod/up-td", "mod/staging"] {
         seen.push(format!("{tree}: {:?}", listing(&dir.join(tree))));
     }
     let d = s(dir);
@@ -156,7 +178,7 @@ fn scenario(kind: Kind, dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn ignore_nonreadable_and_ignore_errors_act_as_stocks() {
+fn module_settings_act_as_stocks() {
     let base = tempfile::tempdir().unwrap();
     mode(base.path(), 0o755);
     let (stock_dir, ours_dir) = (base.path().join("stock"), base.path().join("ours"));
@@ -166,14 +188,23 @@ fn ignore_nonreadable_and_ignore_errors_act_as_stocks() {
     let want = scenario(Kind::Stock, &stock_dir);
     let got = scenario(Kind::Rtsync, &ours_dir);
     // What the settings are about, as stock shows it.
-    assert_eq!(
-        want[3], r#"p: ["fine", "lnk", "open", "open/y"]"#,
-        "{want:#?}"
+    let expect = [
+        (5, r#"p: ["fine", "lnk", "open", "open/y"]"#),
+        (
+            6,
+            r#"mod/up-plain: ["locked", "ok", "ok/a", "stale", "stale/z"]"#,
+        ),
+        (7, r#"mod/up-ie: ["locked", "ok", "ok/a"]"#),
+        (8, r#"mod/up-td: ["a"]"#),
+        (9, r#"mod/staging: []"#),
+    ];
+    for (i, line) in expect {
+        assert_eq!(want[i], line, "{want:#?}");
+    }
+    assert!(
+        want[4].contains("The temp-dir does not exist: {dir}/mod/nonexistent"),
+        "{}",
+        want[4]
     );
-    assert_eq!(
-        want[4],
-        r#"mod/up-plain: ["locked", "ok", "ok/a", "stale", "stale/z"]"#
-    );
-    assert_eq!(want[5], r#"mod/up-ie: ["locked", "ok", "ok/a"]"#);
     assert_eq!(want, got);
 }

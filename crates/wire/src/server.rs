@@ -87,6 +87,10 @@ pub struct ServerSession {
     pub transfer_log: Option<(String, rtsync_engine::report::DaemonFacts)>,
     /// rsyncd.conf's `ignore errors`: as if the client gave `--ignore-errors`.
     pub ignore_errors: bool,
+    /// rsyncd.conf's `temp dir`: where a receiving session writes its temp files unless
+    /// the client names a `--temp-dir`; found beneath the module as a client's would be
+    /// (stock 3.5.0 takes an absolute one inside the module too).
+    pub temp_dir: Option<String>,
     /// rsyncd.conf's `ignore nonreadable`: a sending session leaves out what it may not
     /// read (see [`crate::filters::SkipUnreadable`]).
     pub ignore_nonreadable: bool,
@@ -481,6 +485,9 @@ pub fn run_session<R: Read + Send, W: Write + Send>(
     if session.daemon_protocol.is_some() {
         opts.iconv = opts.iconv.take().and(session.charset.clone());
         opts.ignore_errors |= session.ignore_errors;
+        if opts.temp_dir.is_none() {
+            opts.temp_dir = session.temp_dir.clone().map(Into::into);
+        }
     }
     if let Err(e) = crate::client::transfer_iconv(&opts) {
         eprintln!("{}", e.client_message());
@@ -1509,6 +1516,7 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         // `insecure links = yes`: basis dirs are followed wherever they lead, as before 3.4.
         None => popts.basis_root = None,
     }
+
     // A daemon's `%f` names items by where they are in the module.
     let shown_dir = module_root
         .map(|r| module_relative(&crate::argtext::os_text(dest.root().as_os_str()), Some(r)));
