@@ -652,11 +652,7 @@ impl TransferLog {
         xfer: rtsync_delta::ChecksumKind,
         file: rtsync_delta::ChecksumKind,
     ) {
-        let shown = shown_sum(self.file_sum.is_some(), xfer, file);
-        if self.file_sum.is_some() {
-            self.file_sum = Some(file);
-        }
-        self.sum_hex_len = 2 * shown.digest_len();
+        self.sum_hex_len = 2 * settle_sums(&mut self.file_sum, xfer, file);
     }
 
     /// An item the role handled: logged if transferred, or (with `%i`) if anything about
@@ -670,13 +666,8 @@ impl TransferLog {
         if let (Some(kind), Some(sum)) = (self.file_sum, &facts.list_sum) {
             facts.sum_hex = Some(sum_hex_as(sum, kind));
         }
-        let joined;
-        let (name, suffix) = if suffix == b"/" {
-            joined = [name, b"/"].concat();
-            (&joined[..], &b""[..])
-        } else {
-            (name, suffix)
-        };
+        let (name, suffix) = slash_in_name(name, suffix);
+        let name = &name[..];
         // `%f` is cleaned as stock's `clean_fname` cleans it (`dir/./sub` is `dir/sub`).
         facts.path = match (&self.dir, &facts.path) {
             (Some(dir), _) => Some(clean_join(dir, name)),
@@ -743,6 +734,31 @@ pub fn log_file_sink(opts: &Options) -> Option<LogFn> {
             f.line(text.as_bytes());
         }
     }))
+}
+
+/// A directory's slash belongs to its name (`%n`), not to `%L`: `(name/, "")` for a
+/// directory's `(name, "/")`, else as given.
+fn slash_in_name<'a>(name: &'a [u8], suffix: &'a [u8]) -> (std::borrow::Cow<'a, [u8]>, &'a [u8]) {
+    if suffix == b"/" {
+        (std::borrow::Cow::Owned([name, b"/"].concat()), b"")
+    } else {
+        (std::borrow::Cow::Borrowed(name), suffix)
+    }
+}
+
+/// The checksums a connection settled on: with `-c` (`file_sum` set) `%C` shows the file
+/// sums, now of kind `file`; else the transfer sums of `xfer`. Returns the digest length
+/// `%C` shows.
+fn settle_sums(
+    file_sum: &mut Option<rtsync_delta::ChecksumKind>,
+    xfer: rtsync_delta::ChecksumKind,
+    file: rtsync_delta::ChecksumKind,
+) -> usize {
+    let shown = shown_sum(file_sum.is_some(), xfer, file);
+    if file_sum.is_some() {
+        *file_sum = Some(file);
+    }
+    shown.digest_len()
 }
 
 /// `dir/name` as stock's `pathjoin` + `clean_fname` make it: empty and interior `.`
@@ -1000,12 +1016,9 @@ impl Reporter {
         xfer: rtsync_delta::ChecksumKind,
         file: rtsync_delta::ChecksumKind,
     ) {
-        let shown = shown_sum(self.file_sum.is_some(), xfer, file);
-        if self.file_sum.is_some() {
-            self.file_sum = Some(file);
-        }
-        self.sum_hex_len = 2 * shown.digest_len();
-        self.deletions.set_sum_len(shown.digest_len());
+        let shown = settle_sums(&mut self.file_sum, xfer, file);
+        self.sum_hex_len = 2 * shown;
+        self.deletions.set_sum_len(shown);
     }
 
     /// Prints one item line if the item qualifies: `-i`/`-v` show changed items, `-ii`/`-vv` all.
@@ -1029,14 +1042,8 @@ impl Reporter {
             }
             _ => facts,
         };
-        // A directory's slash belongs to its name (`%n`), not to `%L`.
-        let joined;
-        let (name, suffix) = if suffix == b"/" {
-            joined = [name, b"/"].concat();
-            (&joined[..], &b""[..])
-        } else {
-            (name, suffix)
-        };
+        let (name, suffix) = slash_in_name(name, suffix);
+        let name = &name[..];
         self.log_item(it, name, suffix, facts);
         if std::mem::take(&mut self.item_shown) {
             return;

@@ -687,7 +687,7 @@ fn serve<R: Read + Send, W: Write + Send>(
         numeric_ids: session.numeric_ids,
         max_verbosity: session.max_verbosity,
         log: session.log.as_ref(),
-        transfer_log: transfer_log.clone().map(|mut t| {
+        transfer_log: transfer_log.map(|mut t| {
             t.set_sum_kinds(neg.checksum, neg.file_checksum);
             t
         }),
