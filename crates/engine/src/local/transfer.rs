@@ -744,9 +744,10 @@ impl LocalTransfer<'_> {
                 Err(e) if rtsync_oppath::is_refusal(&e) => {
                     self.report.error(rtsync_oppath::REFUSAL);
                     self.report.error(&format!(
-                        "rsync: [receiver] mkstemp \"{}/{}.XXXXXX\" failed: {}",
+                        "rsync: [receiver] mkstemp \"{}/{}.{}\" failed: {}",
                         full_path(&dir),
                         crate::report::lossless_text(&base),
+                        rtsync_tree::fsops::temp_suffix(),
                         os_error(&e)
                     ));
                     return Err(exit::PARTIAL);
@@ -933,9 +934,10 @@ impl LocalTransfer<'_> {
     /// says so first.
     fn mkstemp_failed(&mut self, dir: &Path, base: &[u8], e: &io::Error) -> i32 {
         self.receive_failed = Some(vec![format!(
-            "rsync: [receiver] mkstemp \"{}/.{}.XXXXXX\" failed: {}",
+            "rsync: [receiver] mkstemp \"{}/.{}.{}\" failed: {}",
             full_path(dir),
             crate::report::lossless_text(base),
+            rtsync_tree::fsops::temp_suffix(),
             os_error(e)
         )]);
         exit::PARTIAL
