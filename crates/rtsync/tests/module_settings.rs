@@ -208,3 +208,61 @@ fn module_settings_act_as_stocks() {
     );
     assert_eq!(want, got);
 }
+
+/// A destination directory a daemon cannot make is named within its module, as stock's
+/// `full_fname` names it (`mkdir "dst" (in m) failed`), to the client and in the log.
+#[test]
+fn unmakeable_destinations_are_named_within_the_module() {
+    let conf = "\
+use chroot = no
+pid file = {dir}/pid
+log file = {dir}/daemon.log
+[m]
+  path = {dir}/mod
+  read only = no
+  uid = nobody
+  gid = nogroup
+";
+    let base = tempfile::tempdir().unwrap();
+    mode(base.path(), 0o755);
+    let mut seen = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = base.path().join(format!("{kind:?}"));
+        std::fs::create_dir_all(dir.join("mod")).unwrap();
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("src/f"), "f\n").unwrap();
+        let d = Daemon::start(kind, &dir, conf);
+        let mut out = Vec::new();
+        // (The module's root belongs to root: nobody cannot make `dst` in it.)
+        for target in ["m/dst/", "m/a/b/"] {
+            let o = Command::new(stock_rsync())
+                .args([
+                    "-a",
+                    &format!("{}/", dir.join("src").display()),
+                    &d.url(target),
+                ])
+                .output()
+                .unwrap();
+            out.push(format!(
+                "{target}: {:?} {}",
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr)
+            ));
+        }
+        drop(d);
+        let log = std::fs::read_to_string(dir.join("daemon.log")).unwrap_or_default();
+        out.extend(
+            log.lines()
+                .filter_map(|l| l.split_once("] ").map(|(_, m)| m.to_string()))
+                .filter(|m| m.contains("mkdir")),
+        );
+        seen.push(out);
+    }
+    assert!(
+        seen[0][0]
+            .contains("rsync: [Receiver] mkdir \"dst\" (in m) failed: Permission denied (13)"),
+        "{:#?}",
+        seen[0]
+    );
+    assert_eq!(seen[0], seen[1]);
+}

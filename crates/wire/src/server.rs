@@ -1448,7 +1448,33 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         &dest_arg,
         &list.entries,
         !opts.dry_run && !batch_only && !opts.list_only,
-    )?;
+    )
+    .map_err(|e| match (e, tweaks.module) {
+        // A daemon names the directory it could not make within its module, as stock's
+        // full_fname does (`mkdir "dst" (in m) failed`).
+        (Error::Located { error, at }, Some(m)) => match *error {
+            Error::File { source, .. } => {
+                let shown =
+                    module_relative(&crate::argtext::os_text(dest_arg.as_os_str()), module_root);
+                let shown = match shown.trim_end_matches('/') {
+                    "" => ".",
+                    s => s,
+                };
+                Error::Located {
+                    error: Box::new(Error::file(
+                        format!("[Receiver] mkdir \"{shown}\" (in {m}) failed"),
+                        source,
+                    )),
+                    at,
+                }
+            }
+            other => Error::Located {
+                error: Box::new(other),
+                at,
+            },
+        },
+        (e, _) => e,
+    })?;
     let says_items = opts.verbose > 0
         || opts.itemize > 0
         || opts
