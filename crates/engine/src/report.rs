@@ -658,8 +658,7 @@ impl TransferLog {
     /// An item the role handled: logged if transferred, or (with `%i`) if anything about
     /// it changed.
     pub fn item(&self, it: &Itemize, name: &[u8], suffix: &[u8], facts: &ItemFacts) {
-        let transferred = matches!(it.update, b'>' | b'<');
-        if !(transferred || self.has_i && (self.all || it.has_changes())) {
+        if !self.logs(it) {
             return;
         }
         let mut facts = facts.clone();
@@ -675,6 +674,13 @@ impl TransferLog {
             (None, None) => None,
         };
         self.put(self.op, &self.format, it, name, suffix, &facts);
+    }
+
+    /// Whether [`TransferLog::item`] logs an item like `it` (so its facts are worth
+    /// gathering).
+    pub fn logs(&self, it: &Itemize) -> bool {
+        let transferred = matches!(it.update, b'>' | b'<');
+        transferred || self.has_i && (self.all || it.has_changes())
     }
 
     /// A deletion (`mode`: what was deleted).

@@ -448,7 +448,9 @@ pub fn run_push_pacing<R: Read, W: Write, S: SendSource + ?Sized>(
             }
             if let Some(tlog) = &opts.transfer_log {
                 let (it, suffix) = item_of(list, ndx, iflags, xname.as_deref(), opts.logged_look());
-                tlog.item(&it, list.name(ndx), &suffix, &list.facts(ndx, true));
+                if tlog.logs(&it) {
+                    tlog.item(&it, list.name(ndx), &suffix, &list.facts(ndx, true));
+                }
             }
             if iflags & item::IS_NEW != 0 && phase == 0 {
                 let kind = if iflags & item::TRANSFER != 0 {
