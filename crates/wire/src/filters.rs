@@ -219,14 +219,8 @@ impl ScanFilter for SetFilter {
     }
 
     fn take_notes(&mut self) -> Vec<String> {
-        let notes = self.3.as_ref().map(FilterTrace::take).unwrap_or_default();
-        if let Some(log) = &self.4 {
-            // A daemon logs what it tells its client.
-            for line in &notes {
-                (log.0)(line);
-            }
-        }
-        notes
+        // (A daemon logs them as it tells its client: see `MuxWriter::set_message_log`.)
+        self.3.as_ref().map(FilterTrace::take).unwrap_or_default()
     }
 }
 
