@@ -244,6 +244,12 @@ fn remote_shell_failures_look_like_stock() {
             let o = run(false, &args, dir.path());
             let (mut sl, mut ol) = (stderr_lines(&s), stderr_lines(&o));
             let (s_last, o_last) = (sl.pop(), ol.pop());
+            // (Under load stock's pushing client may find the pipe closed before it reads
+            // and leave out `connection unexpectedly closed`: a race in stock.)
+            let closed = |l: &String| l.starts_with("rsync: connection unexpectedly closed");
+            if !sl.iter().any(closed) {
+                ol.retain(|l| !closed(l));
+            }
             assert_eq!(sl, ol, "{args:?}: stderr");
             let role = if args[4].starts_with("localhost:") {
                 "Receiver"
