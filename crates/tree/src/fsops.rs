@@ -427,12 +427,6 @@ impl Drop for TempFile {
     }
 }
 
-/// A suffix as mkstemp makes one (six letters and digits): what a message names a temp
-/// file by when it could not be made, as stock's shows the name mkstemp tried.
-pub fn temp_suffix() -> String {
-    String::from_utf8_lossy(&random_suffix(0)).into_owned()
-}
-
 fn random_suffix(attempt: u32) -> [u8; 6] {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut seed = std::time::SystemTime::now()

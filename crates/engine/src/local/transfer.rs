@@ -744,10 +744,9 @@ impl LocalTransfer<'_> {
                 Err(e) if rtsync_oppath::is_refusal(&e) => {
                     self.report.error(rtsync_oppath::REFUSAL);
                     self.report.error(&format!(
-                        "rsync: [receiver] mkstemp \"{}/{}.{}\" failed: {}",
+                        "rsync: [receiver] mkstemp \"{}/{}.XXXXXX\" failed: {}",
                         full_path(&dir),
                         crate::report::lossless_text(&base),
-                        rtsync_tree::fsops::temp_suffix(),
                         os_error(&e)
                     ));
                     return Err(exit::PARTIAL);
@@ -934,10 +933,9 @@ impl LocalTransfer<'_> {
     /// says so first.
     fn mkstemp_failed(&mut self, dir: &Path, base: &[u8], e: &io::Error) -> i32 {
         self.receive_failed = Some(vec![format!(
-            "rsync: [receiver] mkstemp \"{}/.{}.{}\" failed: {}",
+            "rsync: [receiver] mkstemp \"{}/.{}.XXXXXX\" failed: {}",
             full_path(dir),
             crate::report::lossless_text(base),
-            rtsync_tree::fsops::temp_suffix(),
             os_error(e)
         )]);
         exit::PARTIAL

@@ -386,8 +386,7 @@ fn arm_interrupt(
 }
 
 /// Creates the temp file for `final_path`, in `--temp-dir` when one was given. On failure,
-/// the name it would have had as stock's message shows it (`DIR/.NAME.` and a suffix as
-/// mkstemp makes one), and why.
+/// the name it would have had as stock's message shows it (`DIR/.NAME.XXXXXX`), and why.
 fn create_temp(
     ctx: &Ctx<'_>,
     final_path: &std::path::Path,
@@ -402,8 +401,7 @@ fn create_temp(
     let template = |dir: &std::path::Path| {
         let mut name = b".".to_vec();
         name.extend_from_slice(base);
-        name.push(b'.');
-        name.extend_from_slice(rtsync_tree::fsops::temp_suffix().as_bytes());
+        name.extend_from_slice(b".XXXXXX");
         ctx.naming
             .path(&dir.join(std::ffi::OsStr::from_bytes(&name)))
     };
