@@ -582,7 +582,6 @@ pub struct TransferLog {
     sink: LogFn,
     format: String,
     has_i: bool,
-    has_o_or_i: bool,
     /// A pushing client's `-ii` (it sends `--log-format=%i%I`): an itemizing log names
     /// unchanged items too.
     all: bool,
@@ -619,7 +618,6 @@ impl TransferLog {
             sink,
             format: format.to_string(),
             has_i,
-            has_o_or_i: has_i || format_has(format, b'o'),
             all: opts
                 .out_format
                 .as_deref()
@@ -685,18 +683,10 @@ impl TransferLog {
 
     /// A deletion (`mode`: what was deleted).
     pub fn deleted(&self, name: &[u8], mode: u32) {
-        let fmt = if self.has_o_or_i {
-            self.format.as_str()
-        } else {
-            "deleting %n"
-        };
-        // (What stock formats a deletion from is blank: no length, owner or group 0.)
+        let fmt = deletion_format(&self.format);
         let facts = ItemFacts {
-            mode,
-            uid: Some(0),
-            gid: Some(0),
             path: self.dir.as_ref().map(|d| clean_join(d, name)),
-            ..ItemFacts::default()
+            ..deletion_facts(mode)
         };
         let it = Itemize::new(b'*', b'f');
         self.put("del.", fmt, &it, name, b"", &facts);
@@ -740,6 +730,27 @@ pub fn log_file_sink(opts: &Options) -> Option<LogFn> {
             f.line(text.as_bytes());
         }
     }))
+}
+
+/// The format a deletion is shown in: the user's when it has `%i` or `%o`, else `deleting
+/// %n` (stock's `log_delete`).
+fn deletion_format(fmt: &str) -> &str {
+    if format_has(fmt, b'i') || format_has(fmt, b'o') {
+        fmt
+    } else {
+        "deleting %n"
+    }
+}
+
+/// What stock formats a deletion from: a blank entry of `mode` (no length, owner and group
+/// 0).
+fn deletion_facts(mode: u32) -> ItemFacts {
+    ItemFacts {
+        mode,
+        uid: Some(0),
+        gid: Some(0),
+        ..ItemFacts::default()
+    }
 }
 
 /// A directory's slash belongs to its name (`%n`), not to `%L`: `(name/, "")` for a
@@ -1940,18 +1951,8 @@ impl DeletionLines {
     /// The line (with its newline) for deleting `name` (a directory's with its slash), whose
     /// mode is `mode` (0 when unknown); `None` when deletions are not shown.
     pub fn line(&self, name: &[u8], mode: u32) -> Option<Vec<u8>> {
-        let fmt = self.format.as_deref()?;
-        let fmt = if format_has(fmt, b'i') || format_has(fmt, b'o') {
-            fmt
-        } else {
-            "deleting %n"
-        };
-        let facts = ItemFacts {
-            mode,
-            uid: Some(0),
-            gid: Some(0),
-            ..ItemFacts::default()
-        };
+        let fmt = deletion_format(self.format.as_deref()?);
+        let facts = deletion_facts(mode);
         let ctx = FormatContext {
             op: "del.",
             sum_hex_len: self.sum_hex_len,
