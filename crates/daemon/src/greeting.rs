@@ -7,12 +7,23 @@ pub const SUBPROTOCOL_VERSION: u32 = 0;
 /// The oldest protocol we can serve.
 pub const MIN_PROTOCOL_VERSION: u32 = 30;
 
-/// Our greeting line, digest list included.
-pub fn our_greeting() -> String {
+/// Our greeting line, digest list included, offering `ours` (the daemon's `--protocol`, else
+/// [`PROTOCOL_VERSION`]) as stock's daemon offers its protocol_version.
+pub fn our_greeting(ours: u32) -> String {
     format!(
-        "@RSYNCD: {PROTOCOL_VERSION}.{SUBPROTOCOL_VERSION} {}\n",
+        "@RSYNCD: {ours}.{} {}\n",
+        subprotocol(ours),
         crate::auth::digest_list()
     )
+}
+
+/// The sub-protocol that goes with offering `ours`: only our newest protocol has one.
+fn subprotocol(ours: u32) -> u32 {
+    if ours < PROTOCOL_VERSION {
+        0
+    } else {
+        SUBPROTOCOL_VERSION
+    }
 }
 
 /// What the peer's greeting said and what follows from it.
@@ -28,9 +39,9 @@ pub struct PeerGreeting {
     pub negotiated: u32,
 }
 
-/// Parses the client's greeting line (without its newline). `Err` is the `@ERROR` line body a
-/// stock daemon sends for it.
-pub fn parse_client_greeting(line: &str) -> Result<PeerGreeting, String> {
+/// Parses the client's greeting line (without its newline), answering our offer of `ours`.
+/// `Err` is the `@ERROR` line body a stock daemon sends for it.
+pub fn parse_client_greeting(line: &str, ours: u32) -> Result<PeerGreeting, String> {
     let Some(rest) = line.strip_prefix("@RSYNCD:") else {
         return Err("protocol startup error".into());
     };
@@ -55,16 +66,16 @@ pub fn parse_client_greeting(line: &str) -> Result<PeerGreeting, String> {
     if digests.is_none() && protocol > 31 {
         return Err(format!("your client omitted the digest name list: {line}"));
     }
-    let negotiated = if PROTOCOL_VERSION > protocol {
+    let negotiated = if ours > protocol {
         if sub != 0 {
             protocol.saturating_sub(1)
         } else {
             protocol
         }
-    } else if PROTOCOL_VERSION == protocol && sub != SUBPROTOCOL_VERSION {
-        PROTOCOL_VERSION - 1
+    } else if ours == protocol && sub != subprotocol(ours) {
+        ours - 1
     } else {
-        PROTOCOL_VERSION
+        ours
     };
     Ok(PeerGreeting {
         protocol,
@@ -121,7 +132,8 @@ mod tests {
             ("", Err("protocol startup error")),
         ];
         for (line, want) in cases {
-            let got = parse_client_greeting(line).map(|g| (g.protocol, g.digests, g.negotiated));
+            let got = parse_client_greeting(line, PROTOCOL_VERSION)
+                .map(|g| (g.protocol, g.digests, g.negotiated));
             let want = want
                 .map(|(p, d, n)| (p, d.map(str::to_string), n))
                 .map_err(str::to_string);
@@ -131,6 +143,23 @@ mod tests {
 
     #[test]
     fn greeting_text() {
-        assert_eq!(our_greeting(), "@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4\n");
+        assert_eq!(
+            our_greeting(PROTOCOL_VERSION),
+            "@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4\n"
+        );
+        assert_eq!(
+            our_greeting(30),
+            "@RSYNCD: 30.0 sha512 sha256 sha1 md5 md4\n"
+        );
+    }
+
+    /// A daemon started with `--protocol=30` offers 30 and settles on no more.
+    #[test]
+    fn a_lower_offer_caps_the_protocol() {
+        let line = "@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4";
+        assert_eq!(parse_client_greeting(line, 30).unwrap().negotiated, 30);
+        assert_eq!(parse_client_greeting(line, 31).unwrap().negotiated, 31);
+        let line = "@RSYNCD: 30.0";
+        assert_eq!(parse_client_greeting(line, 31).unwrap().negotiated, 30);
     }
 }

@@ -39,6 +39,10 @@ pub struct DaemonOptions {
     pub log_file_format: Option<String>,
     /// `--bwlimit` in KiB/s, for the transfer.
     pub bwlimit: Option<String>,
+    /// `--protocol`: the newest protocol the daemon offers (default: ours).
+    pub protocol: Option<u32>,
+    /// `--temp-dir`: the temp dir of a transfer whose module and client name none.
+    pub temp_dir: Option<String>,
     /// Converts secluded (`-s`) arguments from UTF-8, as they come, to a module's `charset`
     /// (given first); unconvertible bytes pass as they are. Without it they stay as sent.
     pub convert_args: Option<ArgConverter>,
@@ -345,7 +349,10 @@ impl Handshake {
             self.addr
         ));
 
-        let mut hello = greeting::our_greeting();
+        let ours = opts.protocol.map_or(greeting::PROTOCOL_VERSION, |p| {
+            p.min(greeting::PROTOCOL_VERSION)
+        });
+        let mut hello = greeting::our_greeting(ours);
         let motd = config.motd_file();
         if !motd.is_empty() {
             if let Ok(text) = read_motd(&motd) {
@@ -358,7 +365,7 @@ impl Handshake {
             .reader
             .read_line(SHORT_LINE)
             .map_err(|e| self.read_failed(&e))?;
-        let peer = match greeting::parse_client_greeting(&line) {
+        let peer = match greeting::parse_client_greeting(&line, ours) {
             Ok(p) => p,
             Err(msg) => return self.error(&msg),
         };

@@ -21,7 +21,10 @@ proptest! {
 
     #[test]
     fn greetings(line in "(@RSYNCD:)?[ 0-9.a-z-]{0,40}") {
-        if let Ok(g) = rtsync_daemon::greeting::parse_client_greeting(&line) {
+        if let Ok(g) = rtsync_daemon::greeting::parse_client_greeting(
+            &line,
+            rtsync_daemon::greeting::PROTOCOL_VERSION,
+        ) {
             prop_assert!(g.negotiated <= rtsync_daemon::greeting::PROTOCOL_VERSION);
         }
     }

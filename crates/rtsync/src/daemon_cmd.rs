@@ -99,6 +99,12 @@ fn parse(args: &[String]) -> Result<Cli, i32> {
             "--log-file-format" => {
                 cli.daemon.log_file_format = Some(value(&mut i, inline, "log-file-format")?)
             }
+            "--protocol" => {
+                let v = value(&mut i, inline, "protocol")?;
+                cli.daemon.protocol = Some(v.trim().parse().map_err(|_| usage_error(arg))?);
+            }
+            "--temp-dir" | "-T" => cli.daemon.temp_dir = Some(value(&mut i, inline, "temp-dir")?),
+            "--no-verbose" | "--no-v" => cli.verbose = 0,
             "--sockopts" => cli.listen.sockopts = Some(value(&mut i, inline, "sockopts")?),
             "--verbose" | "-v" => cli.verbose += 1,
             "--ipv4" | "-4" => cli.listen.family = Some(Family::V4),
@@ -106,6 +112,9 @@ fn parse(args: &[String]) -> Result<Cli, i32> {
             "--help" | "-h" => cli.help = true,
             _ if arg.starts_with("-M") && arg.len() > 2 => {
                 cli.daemon.dparams.push(arg[2..].to_string())
+            }
+            _ if arg.starts_with("-T") && arg.len() > 2 => {
+                cli.daemon.temp_dir = Some(arg[2..].to_string())
             }
             _ if arg.starts_with('-') && !arg.starts_with("--") && arg.len() > 2 => {
                 // A bundle of short flags such as -v4.
@@ -220,6 +229,7 @@ fn transfer(mut session: Session) -> i32 {
     } else {
         "receiving file list"
     });
+    let temp_dir = temp_dir(&m.temp_dir(), &session.options, &m.name, &session.log);
     // A fatal error of the session is logged as stock logs it, besides going to the client.
     let logger = std::sync::Mutex::new(session.log);
     let log = rtsync_wire::server::LogSink(std::sync::Arc::new(move |m: &str| {
@@ -299,10 +309,30 @@ fn transfer(mut session: Session) -> i32 {
             transfer_log,
             ignore_errors: m.ignore_errors(),
             ignore_nonreadable: m.ignore_nonreadable(),
-            // (Stock ignores a value too long to hold a temp file's name.)
-            temp_dir: Some(m.temp_dir()).filter(|t| !t.is_empty() && t.len() < 4096 - 10),
+            temp_dir,
         },
     )
+}
+
+/// The temp dir standing in for a `--temp-dir` the client does not give: the module's
+/// `temp dir`, else the daemon's own `--temp-dir`. A module value too long to hold a temp
+/// file's name is logged and leaves none, as stock's rsync_module does.
+fn temp_dir(
+    module: &str,
+    opts: &DaemonOptions,
+    name: &str,
+    log: &rtsync_daemon::log::Logger,
+) -> Option<String> {
+    if module.is_empty() {
+        return opts.temp_dir.clone();
+    }
+    if module.len() >= 4096 - 10 {
+        log.log(&format!(
+            "the 'temp dir' value for {name} is WAY too long -- ignoring."
+        ));
+        return None;
+    }
+    Some(module.to_string())
 }
 
 /// The daemon's `--bwlimit` in KiB/s (checked when the options were parsed; a negative

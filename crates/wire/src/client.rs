@@ -815,28 +815,33 @@ pub(crate) fn transfer_as_receiver(
         become_copy_as(opts)?;
         let filters = crate::filters::client_filters(opts)?;
         let mut out = crate::filters::client_list(opts, &neg, &filters, false)?;
+        let mut forwarded = Vec::new();
         if let Some(names) = crate::push_client::local_files_from(opts, ListUse::Forward)? {
             // Forwarded to the sender: NUL-terminated names, an empty one at the end.
-            if neg.protocol < 31 {
-                return Err(Error::Unsupported(
-                    "--files-from forwarding needs protocol 31 or newer".into(),
-                ));
-            }
             // (With -s and --iconv they go in UTF-8, as stock's filesfrom_convert.)
             let ic = transfer_iconv(opts)?.filter(|_| opts.secluded_args());
             for n in names {
                 match &ic {
-                    Some(ic) => out.extend_from_slice(&ic.message_to_wire(&n)),
-                    None => out.extend_from_slice(&n),
+                    Some(ic) => forwarded.extend_from_slice(&ic.message_to_wire(&n)),
+                    None => forwarded.extend_from_slice(&n),
                 }
-                out.push(0);
+                forwarded.push(0);
             }
-            out.push(0);
+            forwarded.push(0);
+        }
+        if neg.protocol >= 31 {
+            out.append(&mut forwarded);
         }
         writer
             .write_all(&out)
             .and_then(|_| writer.flush())
             .map_err(|e| Error::io("sending filter list", e))?;
+        if !forwarded.is_empty() {
+            // Protocol 30 sends them outside the frames, after the filter list's.
+            writer
+                .write_raw(&forwarded)
+                .map_err(|e| Error::io("sending files-from names", e))?;
+        }
 
         // The batch records what we read from here on (stock's start_write_batch).
         reader.set_tee(batch.cloned());

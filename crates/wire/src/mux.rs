@@ -252,6 +252,19 @@ impl<R: Read> MuxReader<R> {
         self.muxed
     }
 
+    /// Reads unframed from here on (`false`) or framed again (`true`): protocols before 31
+    /// forward `--files-from` names outside the frames. Switching off is only allowed
+    /// between frames, as stock's io_end_multiplex_in asserts.
+    pub fn set_muxed(&mut self, on: bool) -> Result<()> {
+        if !on && self.remaining > 0 {
+            return Err(Error::Stream(
+                "unframed data inside a multiplexed frame".into(),
+            ));
+        }
+        self.muxed = on;
+        Ok(())
+    }
+
     /// The underlying stream (e.g. to read raw greeting lines before multiplexing).
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner
@@ -628,6 +641,16 @@ impl<W: Write> MuxWriter<W> {
             self.out.extend_from_slice(&self.data);
         }
         self.data.clear();
+    }
+
+    /// Sends `bytes` unframed after everything written so far (framed first); framing goes
+    /// on for what follows. Protocols before 31 forward `--files-from` names this way, as
+    /// stock's start_filesfrom_forwarding does.
+    pub fn write_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.frame_data();
+        self.out.extend_from_slice(bytes);
+        self.drain()?;
+        self.inner.flush()
     }
 
     /// Frames the data written so far without sending it: messages queued later, even

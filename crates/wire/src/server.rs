@@ -1311,12 +1311,18 @@ pub(crate) fn read_forwarded_names<R: Read>(
     r: &mut MuxReader<R>,
     neg: &Negotiated,
 ) -> Result<Vec<Vec<u8>>> {
-    use crate::varint::ReadWire;
+    // Protocol 30 sends them outside the frames (stock's send_file_list reads them so).
+    let framed = r.is_muxed();
     if neg.protocol < 31 {
-        return Err(Error::Unsupported(
-            "--files-from forwarding needs protocol 31 or newer".into(),
-        ));
+        r.set_muxed(false)?;
     }
+    let names = read_names(r)?;
+    r.set_muxed(framed)?;
+    Ok(names)
+}
+
+fn read_names<R: Read>(r: &mut MuxReader<R>) -> Result<Vec<Vec<u8>>> {
+    use crate::varint::ReadWire;
     let mut names = Vec::new();
     let mut cur = Vec::new();
     loop {
@@ -1354,22 +1360,20 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
         None
     };
     if let Some(f) = opts.files_from.as_deref().filter(|f| *f != "-") {
-        // `--files-from=:LIST` on a push: we read the list and send the client its names.
-        if neg.protocol < 31 {
-            return Err(Error::Unsupported(
-                "--files-from forwarding needs protocol 31 or newer".into(),
-            ));
-        }
+        // `--files-from=:LIST` on a push: we read the list and send the client its names
+        // (protocol 30 outside the frames, as stock's start_filesfrom_forwarding).
         let mut out = Vec::new();
         for n in server_files_from(f, opts.from0, ListUse::Forward, module_root)? {
             out.extend_from_slice(&n);
             out.push(0);
         }
         out.push(0);
-        writer
-            .write_all(&out)
-            .and_then(|_| writer.flush())
-            .map_err(|e| Error::io("sending files-from names", e))?;
+        let sent = if neg.protocol < 31 {
+            writer.write_raw(&out)
+        } else {
+            writer.write_all(&out).and_then(|_| writer.flush())
+        };
+        sent.map_err(|e| Error::io("sending files-from names", e))?;
     }
     let dest = opts
         .args
