@@ -278,7 +278,7 @@ fn remote_shell_failures_look_like_stock() {
 /// A remote shell that cannot be executed: stock's forked child says so and exits 14, and
 /// its client finds the connection closed. Which of the two codes stock exits with is a
 /// race in stock (whether the child is reaped yet), and so is whether its client gets to
-/// add a closing line; ours is the child's, 14, and the lines are stock's.
+/// add a closing line or which; ours is the child's, 14, and the lines are stock's.
 #[test]
 fn a_remote_shell_that_cannot_run_is_reported_like_stock() {
     let dir = tempfile::tempdir().unwrap();
@@ -295,9 +295,15 @@ fn a_remote_shell_that_cannot_run_is_reported_like_stock() {
         let o = run(false, &args, dir.path());
         let (sl, ol) = (stderr_lines(&s), stderr_lines(&o));
         // (Whether stock's parent gets to say its own closing line is part of the race.)
+        // (Nor whether its parent reads the closed pipe as a closed connection or ends on
+        // an IPC error first.)
         assert!([3, 4].contains(&sl.len()), "{args:?}: {sl:?}");
         assert_eq!(ol.len(), 4, "{args:?}: {ol:?}");
-        assert_eq!(sl[..3], ol[..3], "{args:?}");
+        assert_eq!(sl[..2], ol[..2], "{args:?}");
+        assert!(
+            sl[2] == ol[2] || sl[2].starts_with("rsync error: error in IPC code (code 14) at io.c"),
+            "{args:?}: {sl:?} against {ol:?}"
+        );
         assert!(
             [Some(12), Some(14)].contains(&s.status.code()),
             "{args:?}: stock {s:?}"
