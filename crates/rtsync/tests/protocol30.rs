@@ -184,3 +184,66 @@ fn a_daemons_temp_dir_option_is_the_default_temp_dir_like_stock() {
     assert_eq!(seen[1], seen[0], "a missing temp dir: ours against stock's");
     assert_eq!(seen[3], seen[2], "a temp dir: ours against stock's");
 }
+
+/// A receiving side that stops before the transfer (a `--backup-dir` that is a file): from
+/// protocol 31 on the server ends with MSG_ERROR_EXIT and the client answers; at 30 stock's
+/// server says why and goes without a code (its client then finds the stream closed, or
+/// reset under unread data: a race in stock, so either ending is taken), and neither end
+/// waits for the other. Output, exit code and trees in every pushing pairing as stock's.
+#[test]
+fn an_early_receiver_error_ends_the_session_like_stock_at_protocol_30() {
+    let prepare = |base: &Path| {
+        prepare(base);
+        // (Named from the daemon's module root and from the shell server's destination.)
+        write_file(&base.join("bfile"), b"not a directory\n");
+        write_file(&base.join("dst/bfile"), b"not a directory\n");
+        past_times(&base.join("dst"));
+    };
+    // The client's own ending at 30, whichever way the race went.
+    let ending = |out: &str| -> String {
+        let mut lines: Vec<&str> = out.lines().collect();
+        let n = lines.len();
+        if n >= 3 {
+            let closed = lines[n - 3].starts_with("rsync: connection unexpectedly closed")
+                && lines[n - 2].contains("(code 12) at io.c(285)")
+                && lines[n - 1] == "exit: Some(12)";
+            let reset = lines[n - 3].ends_with("read error: Connection reset by peer (104)")
+                && lines[n - 2].contains("(code 10) at io.c(907)")
+                && lines[n - 1] == "exit: Some(10)";
+            if closed || reset {
+                lines.truncate(n - 3);
+                lines.push("(the stream ends)");
+            }
+        }
+        lines.join("\n")
+    };
+    for protocol in ["--protocol=30", "--protocol=31"] {
+        let opts = ["-rt", protocol, "--backup", "--backup-dir=bfile"];
+        let case = Case::new(&opts, &[""]);
+        for via in [Via::Shell, Via::Daemon] {
+            for (client, server) in PAIRS {
+                let ours = tempfile::tempdir().unwrap();
+                let stock = tempfile::tempdir().unwrap();
+                let got = run(ours.path(), &prepare, (client, server, via, true), case);
+                let want = run(
+                    stock.path(),
+                    &prepare,
+                    (Side::Stock, Side::Stock, via, true),
+                    case,
+                );
+                let what = format!("{client:?} to {server:?} through {via:?}, {protocol}");
+                assert!(
+                    got.output.contains("The backup-dir is not a directory"),
+                    "{what}"
+                );
+                assert_eq!(ending(&got.output), ending(&want.output), "{what}");
+                assert_same_tree_in(
+                    &ours.path().join("dst"),
+                    &stock.path().join("dst"),
+                    true,
+                    &what,
+                );
+            }
+        }
+    }
+}

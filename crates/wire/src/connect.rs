@@ -25,6 +25,9 @@ pub struct Connection {
 pub enum Closer {
     Tcp(TcpStream),
     Child(std::sync::Arc<std::sync::Mutex<Child>>),
+    /// A connect program on a socket: the socket is shut down and the program killed (a
+    /// daemon it started may have forked away from it and still hold the other end).
+    SocketChild(TcpStream, std::sync::Arc<std::sync::Mutex<Child>>),
     /// A socket known by its descriptor (the daemon's accepted connection).
     Fd(std::os::fd::RawFd),
     None,
@@ -42,6 +45,12 @@ impl Closer {
                     let _ = c.kill();
                 }
             }
+            Closer::SocketChild(s, c) => {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+                if let Ok(mut c) = c.lock() {
+                    let _ = c.kill();
+                }
+            }
             Closer::Fd(fd) => {
                 // Only the reading side: that unblocks the thread waiting for the peer, and
                 // the error that ended the session can still be sent to it.
@@ -55,7 +64,7 @@ impl Closer {
     /// A remote-shell child's exit code if it exits within `limit` (None for a socket, or a
     /// child still running or killed by a signal).
     pub fn wait_briefly(&self, limit: std::time::Duration) -> Option<i32> {
-        let Closer::Child(c) = self else {
+        let (Closer::Child(c) | Closer::SocketChild(_, c)) = self else {
             return None;
         };
         let until = std::time::Instant::now() + limit;
@@ -73,7 +82,7 @@ impl Closer {
     /// Waits for a remote-shell child, returning its exit code.
     pub fn wait(&self) -> Option<i32> {
         match self {
-            Closer::Child(c) => c.lock().ok()?.wait().ok()?.code(),
+            Closer::Child(c) | Closer::SocketChild(_, c) => c.lock().ok()?.wait().ok()?.code(),
             _ => None,
         }
     }
@@ -588,8 +597,9 @@ pub fn spawn_on_socket(cmd: &mut Command) -> Result<Connection> {
     // `cmd` still holds the child's ends; replace them so they are closed now and the
     // child sees end-of-file when we close ours.
     cmd.stdin(Stdio::null()).stdout(Stdio::null());
+    let socket = ours.try_clone().map_err(startup)?;
     let mut conn = tcp_connection(ours)?;
-    conn.closer = Closer::Child(std::sync::Arc::new(std::sync::Mutex::new(child)));
+    conn.closer = Closer::SocketChild(socket, std::sync::Arc::new(std::sync::Mutex::new(child)));
     Ok(conn)
 }
 

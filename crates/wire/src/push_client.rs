@@ -326,10 +326,11 @@ pub fn push_to(
     session().map_err(|e| crate::client::lost(e, &received, closer, None))
 }
 
-/// The receiver told us it stops (MSG_ERROR_EXIT with its code): as stock's sender, answer
-/// (an empty MSG_ERROR_EXIT, protocol 31 on) and read on until it goes, printing what it
-/// still says (a daemon's generator sends its own closing line after the code). Bounded:
-/// after 10 seconds the connection is closed. Other errors pass through.
+/// The receiver told us it stops (MSG_ERROR_EXIT with its code): as stock's sender, from
+/// protocol 31 on answer (an empty MSG_ERROR_EXIT) and read on until it goes, printing what
+/// it still says (a daemon's generator sends its own closing line after the code); before
+/// 31 stock's sender simply exits, and so do we (a peer waiting for us to go would wait).
+/// Bounded: after 10 seconds the connection is closed. Other errors pass through.
 fn answer_remote_exit<R: std::io::Read, W: std::io::Write>(
     e: Error,
     reader: &mut MuxReader<R>,
@@ -343,8 +344,8 @@ fn answer_remote_exit<R: std::io::Read, W: std::io::Write>(
     if neg.protocol >= 31 {
         let _ = writer.send_msg(MsgTag::ErrorExit, &[]);
         let _ = std::io::Write::flush(writer);
+        crate::pull::drain_until_peer_leaves(reader, closer);
     }
-    crate::pull::drain_until_peer_leaves(reader, closer);
     e
 }
 

@@ -633,15 +633,13 @@ fn serve<R: Read + Send, W: Write + Send>(
     };
     if let Some(msg) = refusal {
         let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
-        let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::SYNTAX);
-        let _ = writer.flush();
+        end_with_code(&mut writer, neg.protocol, crate::error::exit::SYNTAX);
         return Ok(crate::error::exit::SYNTAX);
     }
     if let (Some(filter), false) = (&session.module_filter, opts.sender) {
         if let Some(msg) = excluded_destination(&opts, filter, session.root.as_deref()) {
             let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
-            let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::FILE_SELECT);
-            let _ = writer.flush();
+            end_with_code(&mut writer, neg.protocol, crate::error::exit::FILE_SELECT);
             return Ok(crate::error::exit::FILE_SELECT);
         }
     }
@@ -649,8 +647,7 @@ fn serve<R: Read + Send, W: Write + Send>(
         if option_dir_excluded(&opts, filter) {
             let msg = "Your options have been rejected by the server.\n";
             let _ = writer.send_msg(MsgTag::Error, msg.as_bytes());
-            let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::SYNTAX);
-            let _ = writer.flush();
+            end_with_code(&mut writer, neg.protocol, crate::error::exit::SYNTAX);
             return Ok(crate::error::exit::SYNTAX);
         }
     }
@@ -667,8 +664,7 @@ fn serve<R: Read + Send, W: Write + Send>(
         Ok(m) => m,
         Err(msg) => {
             let _ = writer.send_msg(MsgTag::Error, format!("{msg}\n").as_bytes());
-            let _ = writer.send_msg_int(MsgTag::ErrorExit, crate::error::exit::FILE_SELECT);
-            let _ = writer.flush();
+            end_with_code(&mut writer, neg.protocol, crate::error::exit::FILE_SELECT);
             return Ok(crate::error::exit::FILE_SELECT);
         }
     };
@@ -784,10 +780,12 @@ fn serve<R: Read + Send, W: Write + Send>(
             );
             let _ = writer.send_msg(MsgTag::Error, generator.as_bytes());
         }
-        let _ = writer.send_msg_int(MsgTag::ErrorExit, e.exit_code());
-        let _ = writer.flush();
+        end_with_code(&mut writer, neg.protocol, e.exit_code());
         if let Some(fd) = session.socket_fd {
-            if !matches!(
+            if neg.protocol < 31 {
+                // Nobody answers below 31: stock's server pauses (msleep) and goes.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            } else if !matches!(
                 e,
                 Error::UnexpectedEof { .. } | Error::Io { .. } | Error::Timeout
             ) {
@@ -825,30 +823,39 @@ fn server_logs(opts: &Options, session: &ServerSession) -> (Option<LogFn>, Optio
     (Some(sink), tlog)
 }
 
+/// Ends a failed session's stream: from protocol 31 on with MSG_ERROR_EXIT and the code;
+/// below, stock's server process that talks to the client never sends one (its receiver's
+/// goes to its generator, which just exits), so its client sees the stream end.
+fn end_with_code<W: Write>(writer: &mut MuxWriter<W>, protocol: u32, code: i32) {
+    if protocol >= 31 {
+        let _ = writer.send_msg_int(MsgTag::ErrorExit, code);
+    }
+    let _ = writer.flush();
+}
+
 /// After telling a daemon client why the session ends, reads (and drops) what it still
 /// sends until it goes, as stock's noop_io_until_death: closing a socket with unread data
 /// would reset the connection and the client would report that instead of our message.
 /// Bounded: a client that does not go within 10 seconds is left.
 fn wait_for_client_to_leave<R: Read>(reader: &mut MuxReader<R>, fd: std::os::fd::RawFd) {
-    let timeout = libc::timeval {
-        tv_sec: 10,
-        tv_usec: 0,
-    };
-    // SAFETY: setsockopt on the session's socket with a timeval of the right size.
-    let set = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            std::ptr::addr_of!(timeout).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if set != 0 {
-        return;
-    }
-    let mut buf = [0u8; 4096];
-    while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+    // (A timer shuts the reading side: the daemon's reader sets the socket's receive
+    // timeout itself before every read, so one set here would not hold.)
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            if done_rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .is_err()
+            {
+                // SAFETY: shutdown(2) on the session's socket, which stays open; errors
+                // ignored.
+                unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+            }
+        });
+        let mut buf = [0u8; 4096];
+        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+        let _ = done_tx.send(());
+    });
 }
 
 /// The paths a sending server lists: its arguments after `.`, or `.` itself.
