@@ -13,7 +13,8 @@ RT must be a link named `rsync` to target/release/rtsync (the binary behaves as 
 ROLES is a comma-separated subset of the roles below; OPTS (environment) limits the option sets,
 OPTSET=more runs the second list (rarer options) instead, OPTSET=shapes the third (source
 shapes: several sources, no trailing slash, --files-from, -R with /./); TREE=rich adds odd
-names (newlines, backslashes, non-UTF-8), fifos, a deep chain and kind swaps to the trees.
+names (newlines, backslashes, non-UTF-8), fifos, a deep chain and kind swaps to the trees;
+PROTO=N adds --protocol=N to every option set.
 Daemons listen on 127.0.0.1 only. Work happens under $FUZZ_DIR (default /tmp/rtsync-fuzz).
 """
 import os, sys, subprocess, shutil, random, re, stat, time, signal
@@ -414,6 +415,8 @@ if __name__ == '__main__':
         OPTSETS = SHAPE_OPTSETS
     if os.environ.get('OPTS'):
         OPTSETS = os.environ['OPTS'].split('|')
+    if os.environ.get('PROTO'):
+        OPTSETS = [f"{o} --protocol={os.environ['PROTO']}" for o in OPTSETS]
     roles = sys.argv[1].split(',') if len(sys.argv) > 1 else ['local', 'push-ssh', 'pull-ssh', 'stock-push-ssh-rt', 'stock-pull-ssh-rt', 'push-d', 'pull-d', 'stock-push-drt', 'stock-pull-drt']
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     make_fake_ssh()
