@@ -6,7 +6,7 @@ use std::ffi::CString;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 use crate::config::Config;
 use crate::log::Logger;
@@ -76,14 +76,31 @@ pub enum ServerError {
 /// The pid file path, for removal from the termination signal handler.
 static PID_FILE: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
 
+/// The write end of the accept loop's wake-up pipe (-1 until the loop runs): a termination
+/// signal then only wakes the loop, which logs stock's closing line and exits.
+static TERM_PIPE: AtomicI32 = AtomicI32::new(-1);
+
 extern "C" fn on_terminate(sig: libc::c_int) {
+    let w = TERM_PIPE.load(Ordering::SeqCst);
+    if w >= 0 {
+        let b = sig as u8;
+        // SAFETY: write(2) of one byte from the stack is async-signal-safe.
+        if unsafe { libc::write(w, std::ptr::addr_of!(b).cast(), 1) } == 1 {
+            return;
+        }
+    }
+    remove_pid_file();
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(128 + sig) };
+}
+
+/// Removes the pid file (async-signal-safe: called from the signal handler too).
+fn remove_pid_file() {
     let p = PID_FILE.load(Ordering::SeqCst);
     if !p.is_null() {
         // SAFETY: p is a leaked NUL-terminated string; unlink and _exit are async-signal-safe.
         unsafe { libc::unlink(p) };
     }
-    // SAFETY: _exit is async-signal-safe.
-    unsafe { libc::_exit(128 + sig) };
 }
 
 /// Creates and locks the pid file; the lock (held for the daemon's life) keeps a second daemon
@@ -380,13 +397,30 @@ fn accept_loop(
             revents: 0,
         })
         .collect();
+    // A termination signal wakes the loop through a pipe (polled last).
+    let mut pipe = [-1; 2];
+    // SAFETY: pipe2 fills a two-element array.
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } == 0 {
+        fds.push(libc::pollfd {
+            fd: pipe[0],
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        TERM_PIPE.store(pipe[1], Ordering::SeqCst);
+    }
     loop {
         // SAFETY: fds is a valid array of pollfd of the given length.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
         if n < 0 {
             continue;
         }
-        for (i, pfd) in fds.iter().enumerate() {
+        if fds.len() > listeners.len() && fds[listeners.len()].revents & libc::POLLIN != 0 {
+            // Stock's listener ends as any rsync process does: its log_exit line, code 0.
+            log.log("sent 0 bytes  received 0 bytes  total size 0");
+            remove_pid_file();
+            std::process::exit(0);
+        }
+        for (i, pfd) in fds.iter().take(listeners.len()).enumerate() {
             if pfd.revents & libc::POLLIN == 0 {
                 continue;
             }
@@ -417,6 +451,12 @@ fn spawn_connection(
             for l in listeners {
                 // SAFETY: closing the child's copies of the listening sockets.
                 unsafe { libc::close(l.as_raw_fd()) };
+            }
+            // The wake-up pipe is the listener's (the child's handlers are reset below).
+            let w = TERM_PIPE.swap(-1, Ordering::SeqCst);
+            if w >= 0 {
+                // SAFETY: closing the child's copy of the pipe's write end.
+                unsafe { libc::close(w) };
             }
             // SAFETY: restoring default dispositions for the connection process.
             unsafe {

@@ -2306,3 +2306,34 @@ fn files_from_names_a_missing_entry_from_the_source_directory() {
         assert_eq!(seen[0], seen[1], "relative {relative}");
     }
 }
+
+/// A listener told to stop (SIGTERM) ends as stock's does: its closing `sent 0 bytes …` line in
+/// the log, its pid file removed, exit code 0.
+#[test]
+fn a_terminated_listener_logs_and_exits_like_stock() {
+    let mut seen = Vec::new();
+    for kind in [Kind::Stock, Kind::Rtsync] {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path());
+        let mut d = Daemon::start(kind, dir.path(), CONF);
+        let listing = client(&[d.url("")], &[], Duration::from_secs(30));
+        assert_eq!(listing.code, Some(0), "{kind:?}: {listing:?}");
+        let code = d.terminate();
+        let log: Vec<String> = d
+            .log_messages()
+            .into_iter()
+            // (The starting line names the implementation.)
+            .filter(|l| !l.contains(" starting, listening on port "))
+            .collect();
+        seen.push((code, log, dir.path().join("pid").exists()));
+    }
+    assert_eq!(seen[0].0, Some(0), "stock: {:?}", seen[0]);
+    assert_eq!(
+        seen[0].1.last().map(String::as_str),
+        Some("sent 0 bytes  received 0 bytes  total size 0"),
+        "stock: {:?}",
+        seen[0]
+    );
+    assert!(!seen[0].2, "stock's pid file stays: {:?}", seen[0]);
+    assert_eq!(seen[1], seen[0], "ours against stock's");
+}

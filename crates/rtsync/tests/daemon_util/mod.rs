@@ -114,6 +114,20 @@ impl Daemon {
         format!("rsync://127.0.0.1:{}/{path}", self.port)
     }
 
+    /// Sends SIGTERM and waits (up to 5 s): the exit code, if it exited.
+    pub fn terminate(&mut self) -> Option<i32> {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// The log file's messages without the timestamp and pid.
     pub fn log_messages(&self) -> Vec<String> {
         let text = std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default();
