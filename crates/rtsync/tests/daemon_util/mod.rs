@@ -139,14 +139,11 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        // SAFETY: signalling our own child process.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        if self.terminate().is_some() {
+            return;
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
