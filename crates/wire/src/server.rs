@@ -838,24 +838,9 @@ fn end_with_code<W: Write>(writer: &mut MuxWriter<W>, protocol: u32, code: i32) 
 /// would reset the connection and the client would report that instead of our message.
 /// Bounded: a client that does not go within 10 seconds is left.
 fn wait_for_client_to_leave<R: Read>(reader: &mut MuxReader<R>, fd: std::os::fd::RawFd) {
-    // (A timer shuts the reading side: the daemon's reader sets the socket's receive
-    // timeout itself before every read, so one set here would not hold.)
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    std::thread::scope(|s| {
-        s.spawn(move || {
-            if done_rx
-                .recv_timeout(std::time::Duration::from_secs(10))
-                .is_err()
-            {
-                // SAFETY: shutdown(2) on the session's socket, which stays open; errors
-                // ignored.
-                unsafe { libc::shutdown(fd, libc::SHUT_RD) };
-            }
-        });
-        let mut buf = [0u8; 4096];
-        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
-        let _ = done_tx.send(());
-    });
+    // (Bounded by shutting the read side, the socket's own receive timeout being the
+    // daemon reader's to set.)
+    crate::pull::drain_until_peer_leaves(reader, &Closer::Fd(fd));
 }
 
 /// The paths a sending server lists: its arguments after `.`, or `.` itself.
