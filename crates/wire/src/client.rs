@@ -814,34 +814,20 @@ pub(crate) fn transfer_as_receiver(
         writer.set_bwlimit(opts.bwlimit);
         become_copy_as(opts)?;
         let filters = crate::filters::client_filters(opts)?;
-        let mut out = crate::filters::client_list(opts, &neg, &filters, false)?;
-        let mut forwarded = Vec::new();
-        if let Some(names) = crate::push_client::local_files_from(opts, ListUse::Forward)? {
-            // Forwarded to the sender: NUL-terminated names, an empty one at the end.
-            // (With -s and --iconv they go in UTF-8, as stock's filesfrom_convert.)
-            let ic = transfer_iconv(opts)?.filter(|_| opts.secluded_args());
-            for n in names {
-                match &ic {
-                    Some(ic) => forwarded.extend_from_slice(&ic.message_to_wire(&n)),
-                    None => forwarded.extend_from_slice(&n),
-                }
-                forwarded.push(0);
+        let out = crate::filters::client_list(opts, &neg, &filters, false)?;
+        match crate::push_client::local_files_from(opts, ListUse::Forward)? {
+            Some(names) => {
+                // Forwarded to the sender after the filter list.
+                // (With -s and --iconv they go in UTF-8, as stock's filesfrom_convert.)
+                let names = match transfer_iconv(opts)?.filter(|_| opts.secluded_args()) {
+                    Some(ic) => names.iter().map(|n| ic.message_to_wire(n)).collect(),
+                    None => names,
+                };
+                crate::server::forward_names(&mut writer, out, &names, neg.protocol)
             }
-            forwarded.push(0);
+            None => writer.write_all(&out).and_then(|_| writer.flush()),
         }
-        if neg.protocol >= 31 {
-            out.append(&mut forwarded);
-        }
-        writer
-            .write_all(&out)
-            .and_then(|_| writer.flush())
-            .map_err(|e| Error::io("sending filter list", e))?;
-        if !forwarded.is_empty() {
-            // Protocol 30 sends them outside the frames, after the filter list's.
-            writer
-                .write_raw(&forwarded)
-                .map_err(|e| Error::io("sending files-from names", e))?;
-        }
+        .map_err(|e| Error::io("sending filter list", e))?;
 
         // The batch records what we read from here on (stock's start_write_batch).
         reader.set_tee(batch.cloned());

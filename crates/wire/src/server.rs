@@ -1297,6 +1297,32 @@ fn server_files_from(
     Ok(names)
 }
 
+/// Sends `--files-from` names to the other end after `prefix` (what precedes them in the
+/// stream, e.g. a pulling client's filter list): each ends in NUL, an empty one ends the
+/// list. From protocol 31 on they go framed with `prefix`; below, outside the frames right
+/// after it, as stock's start_filesfrom_forwarding. [`read_forwarded_names`] reads them.
+pub(crate) fn forward_names<W: Write>(
+    writer: &mut MuxWriter<W>,
+    mut prefix: Vec<u8>,
+    names: &[Vec<u8>],
+    protocol: u32,
+) -> std::io::Result<()> {
+    let mut list = Vec::new();
+    for n in names {
+        list.extend_from_slice(n);
+        list.push(0);
+    }
+    list.push(0);
+    if protocol >= 31 {
+        prefix.append(&mut list);
+        writer.write_all(&prefix)?;
+        return writer.flush();
+    }
+    writer.write_all(&prefix)?;
+    writer.flush()?;
+    writer.write_raw(&list)
+}
+
 /// Reads the names a client forwards for `--files-from=-`: each ends in NUL, an empty one
 /// ends the list. Bounded in count and length.
 pub(crate) fn read_forwarded_names<R: Read>(
@@ -1353,19 +1379,9 @@ fn serve_receiver<R: Read + Send, W: Write + Send>(
     };
     if let Some(f) = opts.files_from.as_deref().filter(|f| *f != "-") {
         // `--files-from=:LIST` on a push: we read the list and send the client its names
-        // (protocol 30 outside the frames, as stock's start_filesfrom_forwarding).
-        let mut out = Vec::new();
-        for n in server_files_from(f, opts.from0, ListUse::Forward, module_root)? {
-            out.extend_from_slice(&n);
-            out.push(0);
-        }
-        out.push(0);
-        let sent = if neg.protocol < 31 {
-            writer.write_raw(&out)
-        } else {
-            writer.write_all(&out).and_then(|_| writer.flush())
-        };
-        sent.map_err(|e| Error::io("sending files-from names", e))?;
+        let names = server_files_from(f, opts.from0, ListUse::Forward, module_root)?;
+        forward_names(writer, Vec::new(), &names, neg.protocol)
+            .map_err(|e| Error::io("sending files-from names", e))?;
     }
     let dest = opts
         .args
